@@ -1,0 +1,96 @@
+"""Load ResNet-34 encoder weights: ImageNet (torch hub cache, then download) or a local file.
+
+Every failure becomes a one-line `ConfigError` naming the ``--pretrained`` value, since the
+value comes straight from the user's flag or form field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.errors import ConfigError
+
+IMAGENET = "imagenet"
+IMAGENET_FAIL = (
+    "--pretrained imagenet: could not fetch ImageNet weights (no internet?) "
+    "— pass a local .pth path instead"
+)
+
+
+def load_resnet34_weights(model: nn.Module, pretrained: str) -> None:
+    """Load ``pretrained`` ("imagenet" or a path to a resnet34 state_dict) into ``model``."""
+    if pretrained == IMAGENET:
+        state, source = _imagenet_state_dict(), "--pretrained imagenet"
+    else:
+        state, source = _file_state_dict(Path(pretrained)), f"--pretrained {pretrained}"
+    _apply(model, state, source)
+
+
+def imagenet_cache_path() -> Path:
+    """Where torch hub keeps the torchvision ResNet-34 ImageNet file once downloaded."""
+    from torchvision.models import ResNet34_Weights
+
+    filename = os.path.basename(ResNet34_Weights.IMAGENET1K_V1.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _imagenet_state_dict() -> dict[str, Any]:
+    cached = imagenet_cache_path()
+    if cached.is_file():
+        # Checked first so an offline machine with a pre-seeded cache never touches the network.
+        return _file_state_dict(cached, flag=IMAGENET)
+    from torchvision.models import ResNet34_Weights
+
+    try:
+        return ResNet34_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as exc:  # URLError, timeouts, partial downloads: all mean "no weights"
+        raise ConfigError(IMAGENET_FAIL) from exc
+
+
+def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
+    label = f"--pretrained {flag or path}"
+    if not path.exists():
+        raise ConfigError(f"{label}: file not found ({path})")
+    if not path.is_file():
+        raise ConfigError(f"{label}: not a file ({path})")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{label}: cannot read {path} as a PyTorch state_dict ({reason[:120]})") from exc
+    # Training scripts often wrap the weights; accept the two common envelopes.
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    elif isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ConfigError(f"{label}: {path} does not hold a state_dict of tensors")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _apply(model: nn.Module, state: dict[str, Any], label: str) -> None:
+    # The classifier (fc) is never used by the segmentation encoder, so it may be absent.
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    expected = {k for k in model.state_dict() if not k.startswith("fc.")}
+    missing = sorted(expected - state.keys())
+    unexpected = sorted(state.keys() - expected)
+    if missing or unexpected:
+        detail = []
+        if missing:
+            detail.append(f"{len(missing)} missing keys, e.g. {missing[0]}")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[0]}")
+        raise ConfigError(f"{label}: not a resnet34 state_dict ({'; '.join(detail)})")
+    own = model.state_dict()
+    for key, tensor in state.items():
+        if tuple(tensor.shape) != tuple(own[key].shape):
+            raise ConfigError(
+                f"{label}: not a resnet34 state_dict ({key} has shape {tuple(tensor.shape)}, "
+                f"expected {tuple(own[key].shape)})"
+            )
+    model.load_state_dict(state, strict=False)
