@@ -1,0 +1,249 @@
+"""Decoding image and trimap files into numpy arrays, turning every failure into a one-line error.
+
+``load_rgb`` returns (H, W, 3) uint8 RGB from any mode Pillow opens:
+
+* L / 1 / YCbCr / CMYK (incl. Adobe-inverted CMYK JPEG) -> converted to RGB;
+* LA / RGBA / PA / palette with transparency -> alpha is COMPOSITED ONTO BLACK (premultiplied),
+  because the RGB under fully transparent pixels is often garbage and black is deterministic;
+* 16-bit (I;16, I;16B, I;16L, and I holding 0..65535) -> scaled to 8 bit with rounding
+  (65535 -> 255, 32768 -> 128), not clipped; I outside 0..65535 and F (float) are stretched
+  min..max (F already in 0..1 is taken as 0..1), greyscale replicated to 3 channels;
+* EXIF orientation is applied (``ImageOps.exif_transpose``).
+
+Large files: with ``max_side`` JPEGs are decoded at reduced scale by libjpeg (``Image.draft``,
+1/2, 1/4 or 1/8) so an 8000x6000 photo never exists at full size in memory, then resized.
+Pillow's decompression-bomb limit is raised to ``MAX_PIXELS`` (its default warns at 89 MP);
+anything larger is refused with "image too large (W×H ...)".
+
+``load_trimap`` returns (H, W) uint8 with values in {1, 2, 3}; see ``engine.data.masks``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.data.masks import TRIMAP_VALUES
+from engine.errors import BadImageError, DatasetError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+# 180 MP (about 13400 x 13400): twice Pillow's warning threshold, the same as its hard limit,
+# enough for any camera photo; beyond it a decoded RGB copy alone would be over 500 MB.
+MAX_PIXELS = 180_000_000
+
+# Pillow's check runs inside Image.open, before ours; lift it to our cap so that legitimate
+# 100+ MP photos do not warn, while ours gives the one-line message.
+if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+# Errors Pillow's decoders raise on damaged data (truncated streams, bad chunks, bad headers).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError)
+
+
+def is_image_file(path: str | Path) -> bool:
+    """True if the name ends with one of IMAGE_SUFFIXES (case-insensitive); the file is not opened."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _check_file(path: Path) -> None:
+    """Fail early with a precise reason for the usual non-image cases."""
+    try:
+        if not path.exists():
+            raise BadImageError(path, "no such file")
+        if path.is_dir():
+            raise BadImageError(path, "is a directory, not an image file")
+        if path.stat().st_size == 0:
+            raise BadImageError(path, "empty file (0 bytes)")
+    except OSError as exc:  # e.g. a name too long, or a permission problem on a parent
+        raise BadImageError(path, f"cannot access file ({_one_line(exc)})") from None
+
+
+def _too_large_reason_for(size: tuple[int, int]) -> str:
+    w, h = size
+    return f"image too large ({w}×{h}, limit {MAX_PIXELS // 1_000_000} megapixels)"
+
+
+def _open(
+    path: Path, draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Open and fully decode ``path``; returns the image and its size as stored in the file.
+
+    ``draft_for(stored_size)`` gives a box: for JPEG, decode at the smallest libjpeg scale whose
+    size is still at least that box, so that later downscaling starts from far fewer pixels.
+    """
+    _check_file(path)
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError:
+        # Pillow refuses before we can read the size; reopen without its check to name the size.
+        raise BadImageError(path, _too_large_reason(path)) from None
+    except UnidentifiedImageError:
+        raise BadImageError(path, "not an image (cannot identify image format)") from None
+    except PermissionError:
+        raise BadImageError(path, "permission denied") from None
+    except _DECODE_ERRORS as exc:
+        raise BadImageError(path, f"truncated or corrupt image data ({_one_line(exc)})") from None
+    stored_size = im.size
+    if stored_size[0] * stored_size[1] > MAX_PIXELS:
+        im.close()
+        raise BadImageError(path, _too_large_reason_for(stored_size))
+    try:
+        if draft_for is not None and im.format == "JPEG":
+            bw, bh = draft_for(stored_size)
+            im.draft(None, (max(1, bw), max(1, bh)))
+        im.load()
+    except _DECODE_ERRORS as exc:
+        im.close()
+        raise BadImageError(path, f"truncated or corrupt image data ({_one_line(exc)})") from None
+    return im, stored_size
+
+
+def _too_large_reason(path: Path) -> str:
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        # Only reads the header; no pixel data is decoded.
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as im:
+            return _too_large_reason_for(im.size)
+    except Exception:
+        return f"image too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _composite_on_black(rgba: np.ndarray) -> np.ndarray:
+    rgb = rgba[..., :3].astype(np.uint16)
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    return ((rgb * alpha + 127) // 255).astype(np.uint8)
+
+
+def _scale_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
+    """Map a single-channel integer/float array to uint8 (see the module docstring)."""
+    if mode.startswith("I;16") or (mode == "I" and a.size and a.min() >= 0 and a.max() <= 65535):
+        # Rounded integer scaling keeps 65535 -> 255 exactly and 32768 -> 128.
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    f = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if mode == "F" and f.size and f.min() >= 0.0 and f.max() <= 1.0:
+        return np.round(f * 255.0).astype(np.uint8)
+    lo, hi = (float(f.min()), float(f.max())) if f.size else (0.0, 0.0)
+    if hi <= lo:
+        return np.zeros(a.shape, dtype=np.uint8)
+    return np.round((f - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _to_rgb_array(im: Image.Image, path: Path) -> np.ndarray:
+    mode = im.mode
+    if mode == "RGB":
+        return np.asarray(im, dtype=np.uint8)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        return _composite_on_black(np.asarray(rgba, dtype=np.uint8))
+    if mode.startswith("I") or mode == "F":
+        gray = _scale_to_uint8(np.asarray(im), mode)
+        return np.repeat(gray[..., None], 3, axis=2)
+    try:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (ValueError, OSError) as exc:
+        raise BadImageError(path, f"unsupported colour mode {mode} ({_one_line(exc)})") from None
+
+
+def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    s = max_side / max(h, w)
+    new = (max(1, round(w * s)), max(1, round(h * s)))
+    # reducing_gap: a cheap box reduction first, then bilinear; quality close to LANCZOS, faster.
+    out = Image.fromarray(rgb).resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
+    """Decode ``path`` to (H, W, 3) uint8 RGB, EXIF-rotated; longest side <= ``max_side`` if given.
+
+    Raises BadImageError (one line naming the file) for anything unusable.
+    """
+    path = Path(path)
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
+    draft_for = None
+    if max_side is not None:
+
+        def draft_for(size: tuple[int, int]) -> tuple[int, int]:
+            s = max_side / max(size)
+            return math.ceil(size[0] * s), math.ceil(size[1] * s)
+
+    rgb, _ = decode_rgb(path, draft_for=draft_for)
+    if max_side is not None:
+        rgb = _resize_max_side(rgb, max_side)
+    return rgb
+
+
+def decode_rgb(
+    path: str | Path, draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Like ``load_rgb`` but returns (rgb, stored (W, H)) and takes a JPEG draft rule instead.
+
+    ``draft_for(stored (W, H)) -> (W, H)``: a JPEG is decoded at reduced scale but at least that
+    big (stored orientation). Used by the cache, which resizes to a fixed square itself.
+    """
+    path = Path(path)
+    im, stored = _open(path, draft_for)
+    try:
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:
+            pass  # a broken EXIF block must not make a readable image unusable
+        rgb = _to_rgb_array(im, path)
+    finally:
+        im.close()
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
+        raise BadImageError(path, f"unexpected decoded shape {rgb.shape}")
+    return np.ascontiguousarray(rgb), stored
+
+
+def load_trimap(path: str | Path) -> np.ndarray:
+    """Decode an Oxford-IIIT Pet trimap to (H, W) uint8 with values in {1, 2, 3}.
+
+    Greyscale and palette-index trimaps are used as stored; an RGB/RGBA trimap must have equal
+    channels. Raises BadImageError for unreadable files, DatasetError for wrong values.
+    """
+    path = Path(path)
+    im, _ = _open(path)
+    try:
+        mode = im.mode
+        a = np.asarray(im)
+        if mode == "P":
+            # Indices are the values when written as a palette PNG; if not, try the colours.
+            if not np.isin(a, TRIMAP_VALUES).all():
+                a = np.asarray(im.convert("RGB"))
+        elif mode in ("RGBA", "LA"):
+            a = np.asarray(im.convert("RGB" if mode == "RGBA" else "L"))
+        elif mode not in ("L", "RGB") and not mode.startswith("I"):
+            raise DatasetError(path, f"trimap has unsupported mode {mode}; expected 8-bit greyscale")
+    finally:
+        im.close()
+    if a.ndim == 3:
+        if not ((a[..., 0] == a[..., 1]).all() and (a[..., 0] == a[..., 2]).all()):
+            raise DatasetError(path, "trimap is a colour image; expected one channel with values 1, 2, 3")
+        a = a[..., 0]
+    values = np.unique(a)
+    bad = [int(v) for v in values if int(v) not in TRIMAP_VALUES]
+    if bad:
+        shown = ", ".join(str(v) for v in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise DatasetError(
+            path, f"trimap values must be 1 (pet), 2 (background) or 3 (border); found {shown}"
+        )
+    return np.ascontiguousarray(a.astype(np.uint8))

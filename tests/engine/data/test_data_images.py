@@ -1,0 +1,186 @@
+"""load_rgb / load_trimap on odd modes, tiny and huge images, and every kind of bad file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from engine.data.images import is_image_file, load_rgb, load_trimap
+from engine.errors import BadImageError, DatasetError
+
+
+def _save(im: Image.Image, path: Path, **kw) -> Path:
+    im.save(path, **kw)
+    return path
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    p = _save(Image.new("L", (10, 6), 77), tmp_path / "g.png")
+    a = load_rgb(p)
+    assert a.shape == (6, 10, 3) and a.dtype == np.uint8
+    assert (a == 77).all()
+
+
+def test_rgba_is_composited_onto_black(tmp_path):
+    arr = np.zeros((4, 4, 4), np.uint8)
+    arr[..., 0] = 200
+    arr[:, :2, 3] = 255  # left half opaque red
+    arr[:, 2:, 3] = 0  # right half fully transparent red
+    p = _save(Image.fromarray(arr, "RGBA"), tmp_path / "a.png")
+    a = load_rgb(p)
+    assert a.shape == (4, 4, 3)
+    assert (a[:, :2] == [200, 0, 0]).all()
+    assert (a[:, 2:] == 0).all()
+
+
+def test_palette_and_la(tmp_path):
+    p = _save(Image.new("RGB", (5, 5), (10, 200, 30)).convert("P", palette=Image.Palette.ADAPTIVE), tmp_path / "p.png")
+    assert tuple(load_rgb(p)[0, 0]) == (10, 200, 30)
+    la = _save(Image.new("LA", (3, 3), (100, 255)), tmp_path / "la.png")
+    assert (load_rgb(la) == 100).all()
+
+
+def test_cmyk_jpeg(tmp_path):
+    p = _save(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), tmp_path / "c.jpg", quality=95)
+    assert Image.open(p).mode == "CMYK"
+    r, g, b = load_rgb(p)[8, 8].astype(int)
+    assert r > 200 and g < 60 and b < 60  # CMYK (0,255,255,0) is red
+
+
+def test_16bit_png_is_scaled_not_clipped(tmp_path):
+    arr = np.array([[0, 32768, 65535, 256]], dtype=np.uint16)
+    p = _save(Image.fromarray(arr), tmp_path / "d.png")
+    assert Image.open(p).mode.startswith("I")
+    a = load_rgb(p)
+    assert a[0, :, 0].tolist() == [0, 128, 255, 1]
+    assert (a[..., 0] == a[..., 2]).all()
+
+
+def test_float_image(tmp_path):
+    arr = np.array([[0.0, 0.5, 1.0]], dtype=np.float32)
+    p = _save(Image.fromarray(arr, "F"), tmp_path / "f.tif")
+    assert load_rgb(p)[0, :, 1].tolist() == [0, 128, 255]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    im = Image.new("RGB", (20, 10), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    p = _save(im, tmp_path / "o.jpg", exif=exif.tobytes())
+    assert load_rgb(p).shape == (20, 10, 3)
+
+
+def test_tiny_8x8(tmp_path):
+    p = _save(Image.new("RGB", (8, 8), (1, 2, 3)), tmp_path / "t.png")
+    a = load_rgb(p, max_side=64)  # never upscaled
+    assert a.shape == (8, 8, 3) and tuple(a[0, 0]) == (1, 2, 3)
+
+
+def test_max_side_keeps_aspect(tmp_path):
+    p = _save(Image.new("RGB", (300, 100), (9, 9, 9)), tmp_path / "w.png")
+    assert load_rgb(p, max_side=60).shape == (20, 60, 3)
+
+
+@pytest.fixture(scope="module")
+def huge_jpeg(tmp_path_factory) -> Path:
+    # A solid colour 8000x6000 JPEG encodes fast and is ~1 MB on disk.
+    p = tmp_path_factory.mktemp("huge") / "big.jpg"
+    Image.new("RGB", (8000, 6000), (30, 120, 200)).save(p, quality=80)
+    return p
+
+
+def test_huge_jpeg_is_draft_decoded(huge_jpeg, monkeypatch):
+    sizes = []
+    orig = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        out = orig(self, mode, size)
+        sizes.append(self.size)  # size the decoder will actually produce
+        return out
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    t0 = time.perf_counter()
+    a = load_rgb(huge_jpeg, max_side=512)
+    elapsed = time.perf_counter() - t0
+    assert max(a.shape[:2]) == 512 and a.shape == (384, 512, 3)
+    assert sizes == [(1000, 750)]  # libjpeg decoded at 1/8 scale, never 48 MP
+    assert elapsed < 2.0
+    assert abs(int(a[100, 100, 2]) - 200) < 4
+
+
+def test_is_image_file():
+    assert is_image_file("x/a.JPG") and is_image_file("b.tiff") and is_image_file("c.webp")
+    assert not is_image_file("a.txt") and not is_image_file("jpg")
+
+
+def _assert_one_line_error(exc_info, path: Path, words: str):
+    msg = str(exc_info.value)
+    assert str(path) in msg
+    assert "\n" not in msg
+    assert words in msg
+
+
+def test_missing_file(tmp_path):
+    p = tmp_path / "nope.jpg"
+    with pytest.raises(BadImageError) as e:
+        load_rgb(p)
+    _assert_one_line_error(e, p, "no such file")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(BadImageError) as e:
+        load_rgb(tmp_path)
+    _assert_one_line_error(e, tmp_path, "is a directory")
+
+
+def test_zero_byte_file(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(BadImageError) as e:
+        load_rgb(p)
+    _assert_one_line_error(e, p, "empty file (0 bytes)")
+
+
+def test_text_file_renamed_jpg(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("these are not pixels\nsecond line\n")
+    with pytest.raises(BadImageError) as e:
+        load_rgb(p)
+    _assert_one_line_error(e, p, "not an image")
+
+
+def test_truncated_jpeg(tmp_path):
+    rng = np.random.default_rng(0)
+    good = _save(Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)), tmp_path / "g.jpg")
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(BadImageError) as e:
+        load_rgb(p)
+    _assert_one_line_error(e, p, "truncated or corrupt")
+
+
+def test_load_trimap_accepts_l_rgb_and_palette(tmp_path):
+    t = np.array([[1, 2], [3, 2]], np.uint8)
+    for name, im in [
+        ("l.png", Image.fromarray(t)),
+        ("rgb.png", Image.fromarray(np.repeat(t[..., None], 3, 2))),
+        ("p.png", Image.fromarray(t).convert("P")),
+    ]:
+        out = load_trimap(_save(im, tmp_path / name))
+        assert out.dtype == np.uint8 and out.tolist() == t.tolist(), name
+
+
+def test_load_trimap_rejects_bad_values(tmp_path):
+    p = _save(Image.fromarray(np.array([[0, 255]], np.uint8)), tmp_path / "bad.png")
+    with pytest.raises(DatasetError) as e:
+        load_trimap(p)
+    _assert_one_line_error(e, p, "found 0, 255")
+
+
+def test_load_trimap_missing_is_bad_image(tmp_path):
+    with pytest.raises(BadImageError):
+        load_trimap(tmp_path / "x.png")
