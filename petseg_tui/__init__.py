@@ -1,0 +1,1 @@
+"""petseg-tui: the Textual dashboard for petseg runs (reads the run store, never touches tensors)."""
