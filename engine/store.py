@@ -341,28 +341,33 @@ class RunFollower:
         self.history = RunHistory(name=self.path.name)
         self.tail = EventTail(self.path / EVENTS_FILE)
         self._status_mtime: float | None = None
-        self.error: str | None = None
+        self._errors: dict[str, str] = {}  # file -> problem; config first, it matters most
         try:
             self.history.config = _read_json(self.path / CONFIG_FILE)
         except RunStoreError as exc:
-            self.error = str(exc)
+            self._errors["config"] = str(exc)
         self._reload_status()
+
+    @property
+    def error(self) -> str | None:
+        """What is wrong with this run folder, or None; a status problem clears once fixed."""
+        return "; ".join(self._errors.values()) or None
 
     def _reload_status(self) -> None:
         p = self.path / STATUS_FILE
         try:
             mtime = p.stat().st_mtime
         except OSError:
-            if self.error is None:
-                self.error = f"{p}: missing"
+            self._errors["status"] = f"{p}: missing"
             return
         if mtime == self._status_mtime:
             return
         self._status_mtime = mtime
         try:
             self.history.status = _read_json(p)
+            self._errors.pop("status", None)
         except RunStoreError as exc:
-            self.error = str(exc)
+            self._errors["status"] = str(exc)
 
     def poll(self) -> list[TrainEvent]:
         self._reload_status()
@@ -515,8 +520,8 @@ class RunStore:
         path = self.resolve(name_or_path)
         follower = RunFollower(path)
         follower.poll()
-        if follower.error and not follower.history.config:
-            raise RunStoreError(path, follower.error.split(": ", 1)[-1])
+        if "config" in follower._errors:
+            raise RunStoreError(path, follower._errors["config"].split(": ", 1)[-1])
         return follower.history
 
     def summary(self, name_or_path: str | Path) -> RunSummary:
@@ -555,7 +560,9 @@ class RunStore:
         try:
             path.mkdir()
         except FileExistsError:
-            raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)") from None
+            # a detached launch makes the folder first, for train.log; that is not a clash
+            if any((path / f).exists() for f in (CONFIG_FILE, STATUS_FILE, EVENTS_FILE)):
+                raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)") from None
         writer = RunWriter(path)
         writer.write_config(config)
         writer.set_status("running")

@@ -1,0 +1,62 @@
+"""Starting a detached ``petseg train`` process that outlives the caller (the TUI, an SSH session).
+
+The child runs in its own session (no controlling terminal, so a dropped SSH link sends it
+no SIGHUP) with stdout/stderr in ``<run>/train.log``. The caller follows the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.config import TrainConfig
+from engine.store import validate_run_name
+
+# Flags whose values are passed on the command line; the rest keep the engine default.
+_FLAGS = ("model", "epochs", "batch_size", "learning_rate", "image_size", "width", "workers",
+          "device", "seed", "scheduler", "amp", "mask_rule", "bce_weight", "dice_weight",
+          "grad_clip", "weight_decay", "max_train_images")
+
+
+def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[str]:
+    """The argv of ``petseg train`` that reproduces ``config`` in ``runs_dir/run_name``."""
+    argv = [sys.executable, "-m", "engine.cli", "train", "--runs", str(runs_dir), "--run_name", run_name]
+    for name in _FLAGS:
+        value = getattr(config, name)
+        if value is not None:
+            argv += [f"--{name}", str(value)]
+    if config.data_path:
+        argv += ["--data_path", str(config.data_path)]
+    if config.download:
+        argv += ["--download", "yes"]
+    if config.pretrained:
+        argv += ["--pretrained", str(config.pretrained)]
+    if config.cache_dir:
+        argv += ["--cache_dir", str(config.cache_dir)]
+    return argv
+
+
+def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> int:
+    """Start training in a new session; returns the child's pid. Output goes to train.log."""
+    config.validate()
+    validate_run_name(run_name)
+    runs_dir = Path(runs_dir).resolve()
+    log_dir = runs_dir / run_name
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env["PETSEG_PLAIN_PROGRESS"] = "1"  # a log file, not a terminal: no live progress bars
+    with open(log_dir / "train.log", "ab") as log:
+        proc = subprocess.Popen(
+            train_command(config, runs_dir, run_name),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+            cwd=os.getcwd(),
+        )
+    return proc.pid

@@ -1,0 +1,93 @@
+"""Checkpoints: atomic writes, safe loading, and one-line errors for every bad file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.checkpoint import FORMAT, build_model_from_checkpoint, load_checkpoint, save_checkpoint
+from engine.errors import CheckpointError
+from engine.models import build_model
+
+
+def make_ckpt(name: str = "unet", **kwargs) -> dict:
+    kwargs = kwargs or ({"width": 4} if name == "unet" else {})
+    model = build_model(name, **kwargs)
+    return {"format": FORMAT, "arch": {"name": name, "kwargs": kwargs}, "model": model.state_dict(),
+            "image_size": 64, "mask_rule": "pet_border", "epoch": 1, "best_dice": 0.5, "config": {}}
+
+
+def test_round_trip_rebuilds_the_architecture(tmp_path: Path) -> None:
+    p = tmp_path / "best.pt"
+    save_checkpoint(make_ckpt(), p)
+    ckpt = load_checkpoint(p)
+    model = build_model_from_checkpoint(ckpt, p)
+    assert not model.training
+    out = model(torch.zeros(1, 3, 64, 64))
+    assert out.shape == (1, 1, 64, 64)
+
+
+def test_crash_during_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "best.pt"
+    save_checkpoint(make_ckpt(), p)
+    before = p.read_bytes()
+
+    def crashing_save(obj, fh, *a, **k):
+        fh.write(b"PK\x03\x04 partial bytes")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", crashing_save)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        save_checkpoint(make_ckpt(), p)
+    assert p.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["best.pt"]  # no temp file left behind
+    load_checkpoint(p)
+
+
+def _one_line(exc: pytest.ExceptionInfo, path: Path) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+def test_corrupt_truncated_and_empty_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.pt"
+    save_checkpoint(make_ckpt(), good)
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a checkpoint at all" * 10)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    for p, fragment in ((truncated, "corrupt"), (garbage, "corrupt"), (empty, "empty file"),
+                        (tmp_path / "missing.pt", "no such"), (tmp_path, "directory")):
+        with pytest.raises(CheckpointError) as exc:
+            load_checkpoint(p)
+        assert fragment in _one_line(exc, p)
+
+
+def test_whole_pickled_model_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "whole.pt"
+    torch.save(build_model("unet", width=4), p)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(p)
+    assert "weights_only" in _one_line(exc, p)
+
+
+def test_plain_state_dict_is_not_a_petseg_checkpoint(tmp_path: Path) -> None:
+    p = tmp_path / "sd.pt"
+    torch.save(build_model("unet", width=4).state_dict(), p)
+    with pytest.raises(CheckpointError, match="no architecture record"):
+        load_checkpoint(p)
+
+
+def test_weights_of_another_architecture(tmp_path: Path) -> None:
+    ckpt = make_ckpt("unet", width=4)
+    ckpt["arch"] = {"name": "resnet34_unet", "kwargs": {}}  # lying record
+    p = tmp_path / "other.pt"
+    save_checkpoint(ckpt, p)
+    with pytest.raises(CheckpointError) as exc:
+        build_model_from_checkpoint(load_checkpoint(p), p)
+    assert "another architecture" in _one_line(exc, p)

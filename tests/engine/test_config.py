@@ -1,0 +1,38 @@
+"""TrainConfig validation: the messages the CLI prints and the TUI form shows."""
+
+import pytest
+
+from engine.config import TrainConfig
+from engine.errors import ConfigError
+
+
+def test_defaults_are_valid() -> None:
+    TrainConfig().validate()
+    assert TrainConfig().field_errors() == {}
+
+
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("model", "vgg", "unet"),
+        ("epochs", 0, "between 1"),
+        ("batch_size", -1, "between 1"),
+        ("learning_rate", 0.0, "(0, 10)"),
+        ("image_size", 100, "multiple of 32"),
+        ("width", 2, "between 4"),
+        ("scheduler", "step", "cosine"),
+        ("device", "tpu", "cuda:N"),
+        ("mask_rule", "border", "pet_only"),
+    ],
+)
+def test_invalid_fields_have_messages(field: str, value: object, fragment: str) -> None:
+    cfg = TrainConfig(**{field: value})
+    assert fragment in cfg.field_errors()[field]
+    with pytest.raises(ConfigError, match=f"--{field}"):
+        cfg.validate()
+
+
+def test_round_trip_ignores_unknown_keys() -> None:
+    cfg = TrainConfig(model="resnet34_unet", epochs=3)
+    data = cfg.to_dict() | {"versions": {"torch": "x"}, "future_field": 1}
+    assert TrainConfig.from_dict(data) == cfg

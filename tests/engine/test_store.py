@@ -1,0 +1,194 @@
+"""RunStore / RunWriter / EventTail: the files the TUI reads while another process writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RunStoreError
+from engine.events import (
+    BatchProgress,
+    EpochEnded,
+    EpochStarted,
+    RunFinished,
+    RunStarted,
+    event_from_dict,
+    event_to_dict,
+)
+from engine.store import (
+    EventTail,
+    RunStore,
+    STALE_AFTER_SECONDS,
+    clear_control,
+    read_control,
+    read_events,
+    request_control,
+)
+
+
+def epoch_ended(epoch: int, dice: float, total: int = 5) -> EpochEnded:
+    return EpochEnded(
+        epoch=epoch, total_epochs=total, train_loss=1.0 / epoch, train_dice=dice, valid_loss=1.1 / epoch,
+        valid_dice=dice, valid_iou=dice * 0.8, valid_dice_per_image=dice, valid_iou_per_image=dice * 0.8,
+        lr=1e-3, seconds=1.0, images_per_s=10.0 * epoch, best_dice=dice, best_epoch=epoch,
+    )
+
+
+def started(total: int = 5, start_epoch: int = 1) -> RunStarted:
+    return RunStarted(run="r", total_epochs=total, start_epoch=start_epoch, train_size=9, valid_size=1,
+                      device="cpu", data="generated")
+
+
+def test_event_round_trip() -> None:
+    ev = epoch_ended(3, 0.7)
+    again = event_from_dict(json.loads(json.dumps(event_to_dict(ev))))
+    assert again == ev
+    assert event_from_dict({"kind": "nope"}) is None
+    assert event_from_dict({"kind": "epoch_ended", "epoch": 1}) is None  # missing fields
+
+
+def test_create_writes_config_status_and_events(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 5}, name="a")
+    w.append(started())
+    w.append(epoch_ended(1, 0.5))
+    w.close()
+    run = tmp_path / "a"
+    assert json.loads((run / "config.json").read_text())["model"] == "unet"
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "running" and status["pid"] == os.getpid()
+    assert [e.kind for e in read_events(run / "events.jsonl")] == ["run_started", "epoch_ended"]
+    with pytest.raises(RunStoreError, match="already exists"):
+        store.create({"model": "unet"}, name="a")
+
+
+def test_event_tail_holds_back_torn_line_and_skips_garbage(tmp_path: Path) -> None:
+    p = tmp_path / "events.jsonl"
+    line = json.dumps(event_to_dict(epoch_ended(1, 0.5)))
+    p.write_text(line + "\n" + "{not json}\n" + line[:20])
+    tail = EventTail(p)
+    events = tail.read_new()
+    assert len(events) == 1 and tail.bad_lines == 1 and tail.torn_tail
+    with open(p, "a") as fh:  # the writer completes the torn line
+        fh.write(line[20:] + "\n")
+    assert len(tail.read_new()) == 1 and not tail.torn_tail
+
+
+def test_history_dedupes_epochs_after_resume(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 4}, name="r")
+    w.append(started(4))
+    for e in (1, 2, 3):
+        w.append(epoch_ended(e, 0.1 * e, 4))
+    # crashed after epoch 3 was logged but before last.pt was written: resume restarts at 3
+    w.append(started(4, start_epoch=3))
+    w.append(epoch_ended(3, 0.35, 4))
+    w.append(epoch_ended(4, 0.45, 4))
+    w.append(RunFinished(epochs=4, best_dice=0.45, best_epoch=4, seconds=1.0))
+    w.set_status("finished")
+    w.close()
+    h = store.load("r")
+    assert [e.epoch for e in h.epoch_list] == [1, 2, 3, 4]
+    assert h.epochs[3].valid_dice == pytest.approx(0.35)
+    assert h.state == "finished"
+    s = store.summary("r")
+    assert (s.epoch, s.total_epochs, s.best_epoch) == (4, 4, 4)
+
+
+def test_reading_a_run_while_it_is_written(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 50}, name="live")
+    w.append(started(50))
+    follower = store.follow("live")
+    stop = threading.Event()
+
+    def writer() -> None:
+        for e in range(1, 51):
+            w.append(EpochStarted(epoch=e, total_epochs=50, batches=3))
+            w.append(BatchProgress(epoch=e, batch=1, batches=3, loss=0.5, images_per_s=5.0))
+            w.append(epoch_ended(e, e / 50, 50))
+            time.sleep(0.001)
+        stop.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    seen_counts = []
+    while not stop.is_set():
+        follower.poll()
+        seen_counts.append(len(follower.history.epochs))
+        # every epoch read so far is complete and in order
+        assert list(follower.history.epochs) == list(range(1, len(follower.history.epochs) + 1))
+    t.join()
+    follower.poll()
+    assert len(follower.history.epochs) == 50
+    assert seen_counts == sorted(seen_counts)
+    w.close()
+
+
+def test_broken_runs_are_listed_with_reason(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet"}, name="good")
+    w.close()
+    bad = tmp_path / "garbage"
+    bad.mkdir()
+    (bad / "config.json").write_text("{oops")
+    (bad / "status.json").write_text("[]")
+    nostatus = tmp_path / "nostatus"
+    nostatus.mkdir()
+    (nostatus / "config.json").write_text("{}")
+    (tmp_path / "not-a-run").mkdir()  # no run files at all: ignored
+    runs = {r.name: r for r in store.list_runs()}
+    assert set(runs) == {"good", "garbage", "nostatus"}
+    assert runs["garbage"].state == "broken" and "config.json" in runs["garbage"].message
+    assert runs["nostatus"].state == "broken" and "status.json: missing" in runs["nostatus"].message
+    with pytest.raises(RunStoreError, match="not valid JSON"):
+        store.load("garbage")
+
+
+def test_stale_running_run_is_interrupted(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet"}, name="dead")
+    w.close()
+    status_path = tmp_path / "dead" / "status.json"
+    status = json.loads(status_path.read_text())
+    status["pid"] = 2**22 + 12345  # no such process
+    status_path.write_text(json.dumps(status))
+    assert store.summary("dead").state == "interrupted"
+    status["pid"] = os.getpid()
+    status["heartbeat"] = time.time() - STALE_AFTER_SECONDS - 5
+    status["host"] = "another-host"
+    status_path.write_text(json.dumps(status))
+    assert store.summary("dead").state == "interrupted"
+    status["heartbeat"] = time.time()
+    status_path.write_text(json.dumps(status))
+    assert store.summary("dead").state == "running"
+
+
+def test_control_file_round_trip(tmp_path: Path) -> None:
+    assert read_control(tmp_path) is None
+    request_control(tmp_path, "pause")
+    assert read_control(tmp_path) == "pause"
+    clear_control(tmp_path)
+    assert read_control(tmp_path) is None
+    with pytest.raises(ValueError):
+        request_control(tmp_path, "explode")
+
+
+def test_writer_repairs_torn_tail_on_reopen(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet"}, name="r")
+    w.append(started())
+    w.close()
+    ev_path = tmp_path / "r" / "events.jsonl"
+    with open(ev_path, "a") as fh:
+        fh.write('{"kind": "epoch_ended", "epo')  # SIGKILL mid-append
+    w2 = store.open_for_resume("r")
+    w2.append(epoch_ended(1, 0.4))
+    w2.close()
+    kinds = [e.kind for e in read_events(ev_path)]
+    assert kinds == ["run_started", "epoch_ended"]
