@@ -1,0 +1,167 @@
+"""Running a trained checkpoint on photos: `Predictor`, `Prediction` and flip test-time augmentation.
+
+Preprocessing mirrors training exactly: a straight resize to ``image_size``² (no aspect
+preservation), scaling to [-1, 1] (mean = std = 0.5). The probability map is bilinearly
+upsampled back to the photo's own size, so callers always get one value per input pixel.
+Rendering helpers (overlay, mask image, PNG save) live in `engine.render` and are
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from engine.data.images import load_rgb
+from engine.errors import CheckpointError
+from engine.render import mask_to_image, overlay_image, save_png
+
+__all__ = [
+    "Prediction",
+    "Predictor",
+    "flip_tta",
+    "mask_to_image",
+    "overlay_image",
+    "pick_device",
+    "preprocess",
+    "save_png",
+]
+
+# The project's one normalisation convention, for every model (see engine.models.resnet_unet).
+MEAN = 0.5
+STD = 0.5
+DEFAULT_MAX_SIDE = 4096
+
+
+@dataclass
+class Prediction:
+    """One photo's result: the RGB image used (downscaled if huge) and its pet probabilities."""
+
+    image: np.ndarray  # (H, W, 3) uint8
+    prob: np.ndarray  # (H, W) float32 in [0, 1], same H×W as ``image``
+    source: Path
+    seconds: float  # decode + preprocess + forward + upsample
+
+    def mask(self, threshold: float = 0.5) -> np.ndarray:
+        """(H, W) uint8, 1 where the pet probability exceeds ``threshold``."""
+        return (self.prob > threshold).astype(np.uint8)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto``: cuda > mps > cpu; anything else is passed to torch as given."""
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def preprocess(image: np.ndarray, size: int) -> Tensor:
+    """(H, W, 3) uint8 → (1, 3, size, size) float32 in [-1, 1], straight-resized like training."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    if image.shape[:2] != (size, size):
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+    # astype copies, so the tensor never aliases a read-only array (e.g. one from np.asarray(PIL)).
+    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).div_(255.0)
+    return x.sub_(MEAN).div_(STD).unsqueeze(0)
+
+
+def flip_tta(model: nn.Module, x: Tensor) -> Tensor:
+    """Mean of the probabilities of ``x`` and of its horizontal mirror (mirrored back).
+
+    Both views go through the model as one batch of 2N; with the model in eval mode
+    BatchNorm uses running statistics, so this equals two separate passes.
+    """
+    n = x.shape[0]
+    probs = torch.sigmoid(model(torch.cat([x, x.flip(-1)], dim=0)).float())
+    return (probs[:n] + probs[n:].flip(-1)) / 2
+
+
+class Predictor:
+    """A model in eval mode plus what is needed to feed it: image size, device, provenance."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        image_size: int,
+        arch_name: str,
+        mask_rule: str = "pet_border",
+        device: str | torch.device = "cpu",
+        checkpoint_path: Path | None = None,
+        epoch: int | None = None,
+        best_dice: float | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.image_size = int(image_size)
+        self.arch_name = arch_name
+        self.mask_rule = mask_rule
+        self.checkpoint_path = checkpoint_path
+        self.epoch = epoch
+        self.best_dice = best_dice
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Predictor":
+        """Load a petseg checkpoint (CheckpointError, one line, if it cannot be used)."""
+        from engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+
+        path = Path(path)
+        ckpt = load_checkpoint(path, map_location="cpu")
+        model = build_model_from_checkpoint(ckpt, path)
+        return cls(
+            model,
+            image_size=_image_size(ckpt, path),
+            arch_name=ckpt["arch"]["name"],
+            mask_rule=str(ckpt.get("mask_rule") or "pet_border"),
+            device=pick_device(device),
+            checkpoint_path=path,
+            epoch=_optional(ckpt.get("epoch"), int),
+            best_dice=_optional(ckpt.get("best_dice"), float),
+        )
+
+    def predict_array(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
+        """(H, W, 3) uint8 RGB → (H, W) float32 pet probabilities at the image's own size."""
+        h, w = image.shape[:2]
+        x = preprocess(image, self.image_size).to(self.device)
+        with torch.inference_mode():
+            prob = flip_tta(self.model, x) if tta else torch.sigmoid(self.model(x).float())
+            if prob.shape[-2:] != (h, w):
+                prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
+            # Bilinear weights are convex, but float error can step a hair outside [0, 1].
+            prob = prob.clamp_(0.0, 1.0)
+        return prob[0, 0].cpu().numpy().astype(np.float32, copy=False)
+
+    def predict_file(self, path: str | Path, tta: bool = False, max_side: int = DEFAULT_MAX_SIDE) -> Prediction:
+        """Decode ``path`` (BadImageError if unusable), downscaling past ``max_side``, and predict."""
+        start = time.perf_counter()
+        image = load_rgb(path, max_side=max_side)
+        prob = self.predict_array(image, tta=tta)
+        return Prediction(image=image, prob=prob, source=Path(path), seconds=time.perf_counter() - start)
+
+
+def _image_size(ckpt: dict[str, Any], path: Path) -> int:
+    # Older or hand-made checkpoints may only have it inside the saved config.
+    size = ckpt.get("image_size") or (ckpt.get("config") or {}).get("image_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise CheckpointError(path, f"no valid image_size recorded (found {size!r})")
+    return size
+
+
+def _optional(value: Any, kind: type) -> Any:
+    try:
+        return None if value is None else kind(value)
+    except (TypeError, ValueError):
+        return None
