@@ -103,6 +103,7 @@ class Predictor:
         checkpoint_path: Path | None = None,
         epoch: int | None = None,
         best_dice: float | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -112,6 +113,7 @@ class Predictor:
         self.checkpoint_path = checkpoint_path
         self.epoch = epoch
         self.best_dice = best_dice
+        self.config = dict(config or {})  # the run's saved TrainConfig dict (cache_dir, valid_every, ...)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Predictor":
@@ -130,6 +132,7 @@ class Predictor:
             checkpoint_path=path,
             epoch=_optional(ckpt.get("epoch"), int),
             best_dice=_optional(ckpt.get("best_dice"), float),
+            config=ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None,
         )
 
     def predict_array(self, image: np.ndarray, tta: bool = False) -> np.ndarray:

@@ -54,6 +54,7 @@ def test_from_checkpoint_reads_the_record(predictor):
     assert predictor.epoch == 3 and predictor.best_dice == 0.5
     assert predictor.checkpoint_path.name == "best.pt"
     assert not predictor.model.training
+    assert predictor.config == {"model": "unet", "width": 4, "image_size": IMAGE_SIZE}
 
 
 def test_odd_size_greyscale_file_gives_probabilities_at_input_size(predictor, tmp_path):
