@@ -1,0 +1,236 @@
+"""The Oxford-IIIT Pet folder layout, and choosing which data folder a run trains on.
+
+``PetLayout(root)`` accepts either the official release extracted into ``root``::
+
+    root/images/NAME.jpg
+    root/annotations/trimaps/NAME.png
+    root/annotations/trainval.txt, test.txt   "NAME CLASS_ID SPECIES BREED_ID", '#' = comment
+
+or torchvision's ``OxfordIIITPet`` convention, which puts the same tree under
+``root/oxford-iiit-pet/``. Only names with both an image and a trimap are used. Without list
+files every paired image is "trainval" (``has_split_files`` is False) and there is no test split.
+AppleDouble files (``._NAME``, present in the official annotations archive) are ignored.
+
+``resolve_data_source(path)`` picks the folder: an explicit path (downloaded into first if asked),
+else the first real dataset with ``annotations/trainval.txt`` under the shared data folder (see
+``engine.data.dirs``) or a previous ``--download`` into the cache, else the generated set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from engine.data.dirs import cache_root, shared_data_dirs
+from engine.data.images import IMAGE_SUFFIXES
+from engine.errors import DatasetError
+
+TORCHVISION_SUBDIR = "oxford-iiit-pet"  # torchvision's OxfordIIITPet(root) base folder
+_LIST_FILES = ("trainval.txt", "test.txt")
+
+
+def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """name -> path of files in ``folder`` with one of ``suffixes``; '.jpg' wins over others."""
+    found: dict[str, Path] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for e in entries:
+        if e.name.startswith("._") or e.name.startswith("."):
+            continue
+        stem, dot, suffix = e.name.rpartition(".")
+        if not dot or "." + suffix.lower() not in suffixes:
+            continue
+        if stem in found and found[stem].suffix.lower() == ".jpg":
+            continue
+        if e.is_file():
+            found[stem] = Path(e.path)
+    return found
+
+
+class PetLayout:
+    """A validated Oxford-IIIT Pet folder. Raises DatasetError (one line) if unusable.
+
+    Attributes: ``root`` (the folder holding images/ and annotations/), ``images_dir``,
+    ``trimaps_dir``, ``has_split_files``, ``missing`` (list-file entries skipped because their
+    image or trimap does not exist), ``paired_names`` (sorted names with both files).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        given = Path(root).expanduser()
+        if not given.exists():
+            raise DatasetError(given, "dataset folder does not exist")
+        if not given.is_dir():
+            raise DatasetError(given, "is a file, not a dataset folder")
+        if (given / "images").is_dir():
+            base = given
+        elif (given / TORCHVISION_SUBDIR / "images").is_dir():
+            base = given / TORCHVISION_SUBDIR
+        else:
+            raise DatasetError(
+                given,
+                "no images/ folder (expected the Oxford-IIIT Pet layout: images/ and annotations/trimaps/)",
+            )
+        self.root = base
+        self.images_dir = base / "images"
+        self.trimaps_dir = base / "annotations" / "trimaps"
+
+        self._images = _scan(self.images_dir, IMAGE_SUFFIXES)
+        if not self._images:
+            raise DatasetError(self.images_dir, "no images (expected NAME.jpg files)")
+        self._trimaps = _scan(self.trimaps_dir, (".png",))
+        if not self._trimaps:
+            raise DatasetError(
+                base, f"{len(self._images)} images but no trimaps in annotations/trimaps"
+            )
+        self.paired_names = sorted(set(self._images) & set(self._trimaps))
+        if not self.paired_names:
+            raise DatasetError(
+                base,
+                f"empty dataset: no image has a matching trimap ({len(self._images)} images, "
+                f"{len(self._trimaps)} trimaps with different names)",
+            )
+
+        self.missing = 0
+        self.missing_names: list[str] = []
+        ann = base / "annotations"
+        self.has_split_files = (ann / "trainval.txt").is_file()
+        paired = set(self.paired_names)
+        self._test = self._read_list(ann / "test.txt", paired) if (ann / "test.txt").is_file() else []
+        if self.has_split_files:
+            self._trainval = self._read_list(ann / "trainval.txt", paired)
+        else:
+            # No official split: every paired image not listed as test is for training.
+            test = set(self._test)
+            self._trainval = [n for n in self.paired_names if n not in test]
+
+    def _read_list(self, path: Path, paired: set[str]) -> list[str]:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            raise DatasetError(path, f"cannot read list file ({exc.strerror or exc})") from None
+        names, missing = [], []
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name = line.split()[0]
+            (names if name in paired else missing).append(name)
+        if missing and not names:
+            raise DatasetError(
+                path, f"lists {len(missing)} images but none has both images/NAME.jpg and a trimap"
+            )
+        self.missing += len(missing)
+        self.missing_names.extend(missing)
+        return names
+
+    def image_path(self, name: str) -> Path:
+        return self._images.get(name, self.images_dir / f"{name}.jpg")
+
+    def trimap_path(self, name: str) -> Path:
+        return self._trimaps.get(name, self.trimaps_dir / f"{name}.png")
+
+    def trainval_names(self) -> list[str]:
+        return list(self._trainval)
+
+    def test_names(self) -> list[str]:
+        return list(self._test)
+
+    @property
+    def is_generated(self) -> bool:
+        from engine.data.synthetic import MARKER
+
+        return (self.root / MARKER).exists()
+
+    def describe(self) -> str:
+        """One line: where, how many images per split, and how the split was decided."""
+        text = f"{self.root}: {len(self._trainval)} trainval, {len(self._test)} test images"
+        if not self.has_split_files:
+            text += " (no annotations/trainval.txt: using every image that has a trimap)"
+        if self.missing:
+            text += f"; {self.missing} listed images skipped (image or trimap missing)"
+        return text
+
+    def __repr__(self) -> str:
+        return f"PetLayout({str(self.root)!r})"
+
+
+@dataclass
+class DataSource:
+    """The folder a run trains on: ``kind`` "real" or "generated", and a one-line description."""
+
+    path: Path
+    kind: Literal["real", "generated"]
+    description: str
+    layout: PetLayout | None = field(default=None, repr=False, compare=False)
+
+
+def default_download_dir() -> Path:
+    """Where ``--download`` without a data path puts the dataset."""
+    return cache_root() / TORCHVISION_SUBDIR
+
+
+def _is_training_sample(folder: Path) -> Path | None:
+    for base in (folder, folder / TORCHVISION_SUBDIR):
+        if (base / "annotations" / "trainval.txt").is_file() and (base / "images").is_dir():
+            from engine.data.synthetic import MARKER
+
+            if not (base / MARKER).exists():
+                return base
+    return None
+
+
+def find_real_training_sample() -> Path | None:
+    """First real dataset with ``annotations/trainval.txt`` in the shared data folders or the
+    download cache; folders without a trainval list (e.g. ``oxford-pet-mini``) are skipped."""
+    candidates: list[Path] = []
+    for d in shared_data_dirs():
+        candidates.append(d)
+        try:
+            candidates.extend(sorted(p for p in d.iterdir() if p.is_dir()))
+        except OSError:
+            continue
+    candidates.append(default_download_dir())
+    for c in candidates:
+        found = _is_training_sample(c)
+        if found is not None:
+            return found
+    return None
+
+
+def _source_for(layout: PetLayout) -> DataSource:
+    kind: Literal["real", "generated"] = "generated" if layout.is_generated else "real"
+    prefix = "generated (synthetic) dataset at " if kind == "generated" else "Oxford-IIIT Pet at "
+    return DataSource(layout.root, kind, prefix + layout.describe(), layout)
+
+
+def resolve_data_source(data_path: str | None, *, download: bool = False) -> DataSource:
+    """Choose the training data; see the module docstring. Raises DatasetError/DownloadError."""
+    if data_path is not None:
+        path = Path(data_path).expanduser()
+        if download and _is_training_sample(path) is None:
+            from engine.data.download import download_oxford_pet
+
+            download_oxford_pet(path)
+        return _source_for(PetLayout(path))
+    found = find_real_training_sample()
+    if found is None and download:
+        from engine.data.download import download_oxford_pet
+
+        found = download_oxford_pet(default_download_dir())
+    if found is not None:
+        return _source_for(PetLayout(found))
+    from engine.data.synthetic import ensure_generated_dataset
+
+    root = ensure_generated_dataset()
+    layout = PetLayout(root)
+    return DataSource(
+        layout.root,
+        "generated",
+        "generated (synthetic) pet-like dataset, not real photographs: no real training sample "
+        f"(a folder with annotations/trainval.txt) was found; {layout.describe()}",
+        layout,
+    )

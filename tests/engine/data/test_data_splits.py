@@ -1,0 +1,30 @@
+"""split_trainval: sizes, which indices go to validation, order and determinism."""
+
+import pytest
+
+from engine.data.splits import split_trainval
+
+
+def test_hundred_names_split_90_10():
+    names = [f"n{i:03d}" for i in range(100)]
+    train, valid = split_trainval(names)
+    assert (len(train), len(valid)) == (90, 10)
+    assert valid == [f"n{i:03d}" for i in range(9, 100, 10)]
+    assert set(train) | set(valid) == set(names) and not set(train) & set(valid)
+    assert train == [n for n in names if n not in valid]  # order preserved
+
+
+def test_deterministic_and_other_period():
+    names = [f"x{i}" for i in range(23)]
+    assert split_trainval(names, 5) == split_trainval(list(names), 5)
+    train, valid = split_trainval(names, 5)
+    assert valid == ["x4", "x9", "x14", "x19"] and len(train) == 19
+
+
+def test_fewer_names_than_period_gives_empty_valid():
+    assert split_trainval(["a", "b"], 10) == (["a", "b"], [])
+
+
+def test_bad_period():
+    with pytest.raises(ValueError):
+        split_trainval(["a"], 1)
