@@ -1,0 +1,359 @@
+"""The headless CLI ``petseg``: train, eval, infer, runs.
+
+Every expected failure prints one line ``petseg: error: <file>: <problem>`` and exits non-zero;
+tracebacks are only shown with ``PETSEG_DEBUG=1``. Heavy imports happen inside subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from engine.config import AMP_MODES, DEVICES, MASK_RULES, MODELS, SCHEDULERS, TrainConfig, default_runs_dir
+from engine.errors import PetsegError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+
+def _yes_no(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("yes", "y", "true", "1"):
+        return True
+    if v in ("no", "n", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {value!r}")
+
+
+def _add(parser: argparse.ArgumentParser, name: str, **kw: Any) -> None:
+    """Add ``--name`` (the seed's underscore spelling, canonical) and a hyphenated alias."""
+    flags = [f"--{name}"]
+    if "_" in name:
+        flags.append(f"--{name.replace('_', '-')}")
+    parser.add_argument(*flags, dest=name, **kw)
+
+
+def _runs_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=Path, default=None,
+                   help="runs folder (default: $PETSEG_RUNS or ./runs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    parser = argparse.ArgumentParser(prog="petseg", description="Pet/background segmentation on Oxford-IIIT Pet.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (writes a run folder as it goes)")
+    _add(t, "model", choices=MODELS, default=d.model)
+    _add(t, "data_path", default=None,
+         help="Oxford-IIIT Pet folder (images/, annotations/); default: a real sample under "
+              "../shared/data if present, else a generated synthetic set")
+    _add(t, "epochs", type=int, default=None, help=f"default {d.epochs}; with --resume, a new epoch budget")
+    _add(t, "batch_size", type=int, default=d.batch_size)
+    _add(t, "learning_rate", type=float, default=d.learning_rate)
+    _add(t, "download", type=_yes_no, default=False, metavar="yes|no",
+         help="download the official archives into --data_path if missing")
+    _add(t, "image_size", type=int, default=d.image_size)
+    _add(t, "width", type=int, default=d.width, help="UNet base width")
+    _add(t, "workers", type=int, default=d.workers)
+    _add(t, "device", default=d.device, help=f"{'|'.join(DEVICES)} or cuda:N")
+    _runs_arg(t)
+    _add(t, "run_name", default=None)
+    _add(t, "seed", type=int, default=d.seed)
+    _add(t, "scheduler", choices=SCHEDULERS, default=d.scheduler)
+    _add(t, "amp", choices=AMP_MODES, default=d.amp)
+    _add(t, "mask_rule", choices=MASK_RULES, default=d.mask_rule,
+         help="pet_border: border counts as pet (default); pet_only: border is background")
+    _add(t, "bce_weight", type=float, default=d.bce_weight)
+    _add(t, "dice_weight", type=float, default=d.dice_weight)
+    _add(t, "grad_clip", type=float, default=d.grad_clip)
+    _add(t, "weight_decay", type=float, default=d.weight_decay)
+    _add(t, "pretrained", default=None, help="resnet34_unet encoder weights: imagenet or a .pth path")
+    _add(t, "max_train_images", type=int, default=None)
+    _add(t, "cache_dir", default=None)
+    _add(t, "compile", action="store_true", help="torch.compile the model")
+    _add(t, "resume", default=None, metavar="RUN", help="continue RUN from its last.pt")
+
+    e = sub.add_parser("eval", help="test Dice/IoU of a run or checkpoint")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run")
+    g.add_argument("--checkpoint", type=Path)
+    _runs_arg(e)
+    _add(e, "data_path", default=None)
+    _add(e, "split", choices=("test", "valid"), default="test")
+    _add(e, "batch_size", type=int, default=8)
+    _add(e, "device", default="auto")
+    e.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+
+    i = sub.add_parser("infer", help="predict the mask of one image")
+    g = i.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run")
+    g.add_argument("--checkpoint", type=Path)
+    _runs_arg(i)
+    i.add_argument("--image", type=Path, required=True)
+    i.add_argument("--output", type=Path, required=True, help="PNG to write")
+    i.add_argument("--overlay", action="store_true", help="write the image with the mask blended and outlined")
+    i.add_argument("--threshold", type=float, default=0.5)
+    i.add_argument("--tta", action="store_true")
+    _add(i, "device", default="auto")
+
+    r = sub.add_parser("runs", help="list runs")
+    _runs_arg(r)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False, highlight=False)
+
+
+def _checkpoint_from_args(args: argparse.Namespace) -> Path:
+    if args.checkpoint is not None:
+        return args.checkpoint
+    from engine.store import RunStore
+
+    store = RunStore(args.runs or default_runs_dir())
+    run_path = store.resolve(args.run)
+    best = run_path / "checkpoints" / "best.pt"
+    if best.exists():
+        return best
+    return store.checkpoint(args.run, "last")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    fields = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+    fields.pop("extra", None)
+    explicit_epochs = fields["epochs"] is not None
+    if not explicit_epochs:
+        fields["epochs"] = TrainConfig().epochs
+    config = TrainConfig(**fields)
+    config.validate()
+    runs_dir = args.runs or default_runs_dir()
+    console = _console()
+
+    from engine.trainer import Trainer  # torch import: only now
+
+    if args.resume:
+        trainer = Trainer(config if explicit_epochs else None, runs_dir, args.resume, resume=True,
+                          log=lambda m: console.print(m))
+    else:
+        trainer = Trainer(config, runs_dir, args.run_name, log=lambda m: console.print(m))
+    console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
+
+    reporter = _ProgressReporter(console, plain=bool(os.environ.get("PETSEG_PLAIN_PROGRESS")) or not console.is_terminal)
+    trainer.subscribe(reporter)
+    interrupts = {"n": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        interrupts["n"] += 1
+        if interrupts["n"] > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    with reporter:
+        trainer.start()
+        while not trainer.join(0.2):
+            pass
+    if trainer.state == "finished":
+        return EXIT_OK
+    if trainer.state == "stopped":
+        console.print(f"stopped; resume with: petseg train --resume {trainer.run_name}" +
+                      (f" --runs {args.runs}" if args.runs else ""))
+        return EXIT_STOPPED
+    print(f"petseg: error: {trainer.error}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+class _ProgressReporter:
+    """Turns trainer events into Rich progress bars (terminal) or plain lines (log file)."""
+
+    def __init__(self, console: Any, plain: bool) -> None:
+        self.console, self.plain = console, plain
+        self.progress = None
+        self.epoch_task = self.batch_task = None
+
+    def __enter__(self) -> "_ProgressReporter":
+        if not self.plain:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.console, transient=False,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress else self.console).print(text)
+
+    def __call__(self, ev: Any) -> None:
+        from engine import events as E
+
+        p = self.progress
+        if isinstance(ev, E.RunStarted):
+            self._print(f"data: {ev.data}\ndevice: {ev.device}  train: {ev.train_size}  valid: {ev.valid_size}"
+                        + (f"  (resuming at epoch {ev.start_epoch})" if ev.resumed else ""))
+            if p is not None:
+                self.epoch_task = p.add_task("epochs", total=ev.total_epochs, completed=ev.start_epoch - 1, info="")
+        elif isinstance(ev, E.EpochStarted):
+            if p is not None:
+                if self.batch_task is not None:
+                    p.remove_task(self.batch_task)
+                self.batch_task = p.add_task(f"epoch {ev.epoch}", total=ev.batches, info="")
+        elif isinstance(ev, E.BatchProgress):
+            if p is not None and self.batch_task is not None:
+                p.update(self.batch_task, completed=ev.batch, info=f"loss {ev.loss:.4f} {ev.images_per_s:.1f} img/s")
+        elif isinstance(ev, E.EpochEnded):
+            line = (f"epoch {ev.epoch}/{ev.total_epochs}  train loss {ev.train_loss:.4f}  dice {ev.train_dice:.4f}  "
+                    f"valid loss {ev.valid_loss:.4f}  dice {ev.valid_dice:.4f}  iou {ev.valid_iou:.4f}  "
+                    f"lr {ev.lr:.2e}  {ev.images_per_s:.1f} img/s  {ev.seconds:.1f}s")
+            self._print(line)
+            if p is not None and self.epoch_task is not None:
+                p.update(self.epoch_task, completed=ev.epoch, info=f"best {ev.best_dice:.4f} @ {ev.best_epoch}")
+        elif isinstance(ev, E.RunWarning):
+            self._print(f"[yellow]warning:[/] {ev.message}")
+        elif isinstance(ev, E.RunFinished):
+            self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({ev.seconds:.0f}s)")
+        elif isinstance(ev, E.RunStopped):
+            self._print(f"stopped after epoch {ev.epoch}; last.pt saved")
+        elif isinstance(ev, E.RunPaused):
+            self._print("paused")
+        elif isinstance(ev, E.RunResumed):
+            self._print("resumed")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from engine.evaluate import evaluate_checkpoint
+
+    ckpt = _checkpoint_from_args(args)
+    res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
+                              device=args.device, tta=args.tta)
+    console = _console()
+    console.print(f"checkpoint: {ckpt}")
+    if res.get("data"):
+        console.print(f"data: {res['data']}")
+    console.print(
+        f"{args.split}: {res['n_images']} images  Dice {res['dice']:.4f}  IoU {res['iou']:.4f}  "
+        f"(per-image mean: Dice {res['dice_per_image']:.4f}  IoU {res['iou_per_image']:.4f})"
+        + ("  [TTA hflip]" if args.tta else "")
+    )
+    return EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    if not 0.0 < args.threshold < 1.0:
+        raise PetsegError(f"--threshold {args.threshold}: must be between 0 and 1")
+    from engine.errors import BadImageError
+    from engine.inference import Predictor, mask_to_image, overlay_image, save_png
+
+    if args.output.suffix.lower() != ".png":
+        raise PetsegError(f"{args.output}: output must be a .png file")
+    if args.output.parent and not args.output.parent.exists():
+        raise PetsegError(f"{args.output.parent}: output folder does not exist")
+    predictor = Predictor.from_checkpoint(_checkpoint_from_args(args), device=args.device)
+    pred = predictor.predict_file(args.image, tta=args.tta)
+    mask = pred.mask(args.threshold)
+    original = _original_size(args.image)
+    if args.overlay:
+        img = overlay_image(pred.image, mask)
+    else:
+        img = mask_to_image(mask)
+    if original is not None and img.size != original:
+        from PIL import Image
+
+        # a huge photo was predicted downscaled; the written mask is back at its original size
+        img = img.resize(original, Image.NEAREST if not args.overlay else Image.BILINEAR)
+    save_png(img, args.output)
+    frac = float(mask.mean())
+    print(f"{args.output}: {'overlay' if args.overlay else 'mask'} {img.size[0]}x{img.size[1]}, "
+          f"pet {frac:.1%} of pixels, {pred.seconds * 1000:.0f} ms")
+    return EXIT_OK
+
+
+def _original_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+            return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    except Exception:
+        return None
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from engine.store import RunStore
+
+    store = RunStore(args.runs or default_runs_dir())
+    runs = store.list_runs()
+    console = _console()
+    if not runs:
+        console.print(f"no runs in {store.root}")
+        return EXIT_OK
+    table = Table(title=f"runs in {store.root}")
+    for col in ("name", "model", "status", "epoch", "best dice", "last loss", "img/s", "started", "duration"):
+        table.add_column(col, justify="right" if col in ("epoch", "best dice", "last loss", "img/s") else "left")
+    for r in runs:
+        table.add_row(
+            r.name, r.model or "-", r.state + (f" ({r.message})" if r.state == "broken" else ""),
+            f"{r.epoch}/{r.total_epochs}", f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
+            f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
+            f"{r.images_per_s:.1f}" if r.images_per_s is not None else "-",
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-",
+            _fmt_duration(r.duration),
+        )
+    console.print(table)
+    return EXIT_OK
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PetsegError as exc:
+        print(f"petseg: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("petseg: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception as exc:
+        if os.environ.get("PETSEG_DEBUG"):
+            raise
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"petseg: error: unexpected {type(exc).__name__}: {first} (set PETSEG_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
