@@ -1,0 +1,562 @@
+"""`Trainer`: one training run in a background thread, emitting typed events as it goes.
+
+Every event is appended to the run's ``events.jsonl`` before subscribers see it, so what the
+TUI shows for a run in this process and for a run in another process is the same file.
+Control (stop / pause / resume) works from any thread through methods here, and from any
+process through ``engine.store.request_control`` (polled between batches).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import queue
+import random
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine import __version__
+from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from engine.config import TrainConfig
+from engine.device import resolve_amp, resolve_device
+from engine.errors import CheckpointError, PetsegError, RunStoreError
+from engine.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    EpochStarted,
+    RunDiverged,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunResumed,
+    RunStarted,
+    RunStopped,
+    RunWarning,
+    TrainEvent,
+)
+from engine.store import RunStore, RunWriter, clear_control, read_control, _read_json, CONFIG_FILE
+
+BATCH_EVENT_INTERVAL = 0.2  # seconds between BatchProgress events (<= 5/s)
+CONTROL_POLL_INTERVAL = 0.25
+
+Subscriber = Callable[[TrainEvent], None]
+
+
+class _StopRequested(Exception):
+    pass
+
+
+class _Diverged(Exception):
+    def __init__(self, epoch: int, batch: int, value: str) -> None:
+        self.epoch, self.batch, self.value = epoch, batch, value
+        super().__init__(f"loss became {value} at epoch {epoch}, batch {batch}")
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+
+    try:
+        import albumentations
+
+        alb = albumentations.__version__
+    except Exception:  # pragma: no cover - albumentations is a hard dependency
+        alb = "?"
+    return {
+        "petseg": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "albumentations": alb,
+        "numpy": np.__version__,
+    }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state.get("python")
+    if py:
+        random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = state.get("numpy")
+    if npst:
+        np.random.set_state((npst[0], npst[1].numpy().astype(np.uint32), *npst[2:]))
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains one run in its own thread.
+
+    ``Trainer(config, runs_dir)`` creates the run folder at once (so ``run_name`` and
+    ``run_path`` are known before ``start()``); ``Trainer(None, runs_dir, name, resume=True)``
+    reopens a stopped/failed/interrupted run and continues from its ``last.pt``.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | None,
+        runs_dir: str | Path,
+        run_name: str | None = None,
+        *,
+        resume: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = RunStore(runs_dir)
+        self._log = log or (lambda msg: None)
+        self._subscribers: list[Subscriber] = []
+        self._sub_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._thread: threading.Thread | None = None
+        self.state = "created"
+        self.error: str | None = None
+        self.resumed = resume
+        self._nonfinite = False
+        if resume:
+            if not run_name:
+                raise RunStoreError(runs_dir, "--resume needs a run name")
+            path = self.store.resolve(run_name)
+            stored = _read_json(path / CONFIG_FILE)
+            base = TrainConfig.from_dict(stored)
+            if config is not None:  # allow extending a run: only the epoch budget may change
+                base.epochs = config.epochs
+            self.config = base
+            self.config.validate()
+            ckpt_path = path / "checkpoints" / "last.pt"
+            if not ckpt_path.exists():
+                raise CheckpointError(ckpt_path, "no last.pt to resume from (the run never finished an epoch)")
+            self.writer = self.store.open_for_resume(path)
+            self.writer.set_status("running", "resuming")
+        else:
+            self.config = config or TrainConfig()
+            self.config.validate()
+            record = self.config.to_dict()
+            record["versions"] = versions()
+            record["argv"] = sys.argv
+            self.writer = self.store.create(record, run_name)
+        self.run_name = self.writer.name
+        self.run_path = self.writer.path
+
+    # ---- subscription -------------------------------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> None:
+        """``callback(event)`` is called from the trainer thread after the event is on disk."""
+        with self._sub_lock:
+            self._subscribers.append(callback)
+
+    def events(self, maxsize: int = 0) -> "queue.Queue[TrainEvent]":
+        """A new thread-safe queue that receives every later event."""
+        q: queue.Queue[TrainEvent] = queue.Queue(maxsize)
+
+        def put(event: TrainEvent) -> None:
+            try:
+                q.put_nowait(event)
+            except queue.Full:  # a slow consumer loses batch events, never blocks training
+                if not isinstance(event, BatchProgress):
+                    q.put(event)
+
+        self.subscribe(put)
+        return q
+
+    def _emit(self, event: TrainEvent) -> None:
+        sync = not isinstance(event, BatchProgress)
+        try:
+            self.writer.append(event, sync=sync)
+        except OSError as exc:
+            self._log(f"warning: could not append to {self.writer.events_path}: {exc}")
+        with self._sub_lock:
+            subs = list(self._subscribers)
+        for cb in subs:
+            try:
+                cb(event)
+            except Exception:  # a broken subscriber must not kill training
+                traceback.print_exc()
+
+    # ---- control --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("Trainer already started")
+        self.state = "running"
+        self._thread = threading.Thread(target=self._run, name=f"trainer-{self.run_name}", daemon=True)
+        self._thread.start()
+
+    def run(self) -> str:
+        """Train in the calling thread (the CLI); returns the final state."""
+        self.state = "running"
+        self._run()
+        return self.state
+
+    def stop(self) -> None:
+        """Finish the current batch, save last.pt, mark the run stopped."""
+        self._stop.set()
+        self._unpaused.set()
+
+    def pause(self) -> None:
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _poll_control(self) -> None:
+        action = read_control(self.run_path)
+        if action is None:
+            return
+        clear_control(self.run_path)
+        if action == "stop":
+            self.stop()
+        elif action == "pause":
+            self.pause()
+        elif action == "resume":
+            self.resume()
+
+    def _checkpoint_between_batches(self, epoch: int, batch: int) -> None:
+        now = time.monotonic()
+        if now - self._last_control_poll >= CONTROL_POLL_INTERVAL:
+            self._last_control_poll = now
+            self._poll_control()
+        if self._stop.is_set():
+            raise _StopRequested
+        if not self._unpaused.is_set():
+            self.writer.set_status("paused")
+            self._emit(RunPaused(epoch=epoch, batch=batch))
+            while not self._unpaused.wait(CONTROL_POLL_INTERVAL):
+                self._poll_control()
+            if self._stop.is_set():
+                raise _StopRequested
+            self.writer.set_status("running")
+            self._emit(RunResumed(epoch=epoch, batch=batch))
+
+    # ---- the run --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        self.writer.start_heartbeat()
+        self._last_control_poll = 0.0
+        t0 = time.time()
+        try:
+            self._train()
+        except _StopRequested:
+            self.state = "stopped"
+            self._save_on_stop()
+            self.writer.set_status("stopped", "stopped by user")
+            self._emit(RunStopped(epoch=self._done_epoch, reason="stopped by user"))
+        except _Diverged as exc:
+            self.state = "diverged"
+            self.error = (
+                f"{self.run_path}: loss is {exc.value} at epoch {exc.epoch}, batch {exc.batch} — training "
+                f"diverged (learning rate {self.config.learning_rate} too high?); last.pt holds epoch {self._done_epoch}"
+            )
+            self.writer.set_status("diverged", self.error)
+            self._emit(RunDiverged(epoch=exc.epoch, batch=exc.batch, message=self.error))
+        except PetsegError as exc:
+            self.state = "failed"
+            self.error = str(exc)
+            self.writer.set_status("failed", self.error)
+            self._emit(RunFailed(message=self.error))
+        except Exception as exc:  # unexpected: one line for the user, the traceback in the run folder
+            self.state = "failed"
+            first = (str(exc).splitlines() or [""])[0]
+            self.error = f"{type(exc).__name__}: {first} (traceback in {self.run_path / 'error.log'})"
+            try:
+                (self.run_path / "error.log").write_text(traceback.format_exc())
+            except OSError:
+                pass
+            self.writer.set_status("failed", self.error)
+            self._emit(RunFailed(message=self.error))
+        else:
+            self.state = "finished"
+            self.writer.set_status("finished", f"best valid Dice {self._best_dice:.4f} at epoch {self._best_epoch}")
+            self._emit(
+                RunFinished(
+                    epochs=self.config.epochs,
+                    best_dice=self._best_dice,
+                    best_epoch=self._best_epoch,
+                    seconds=time.time() - t0,
+                )
+            )
+        finally:
+            self.writer.close()
+
+    def _setup(self) -> None:
+        from engine.data.loaders import build_datasets, make_loader
+        from engine.losses import BCEDiceLoss
+        from engine.models import build_model, model_kwargs
+
+        cfg = self.config
+        seed_everything(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.amp_dtype = resolve_amp(cfg.amp, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        bundle = build_datasets(cfg, log=self._log)
+        self.bundle = bundle
+        if bundle.skipped:
+            name, reason = bundle.skipped[0]
+            self._emit(RunWarning(message=f"skipped {len(bundle.skipped)} unreadable image(s); first: {name}: {reason}"))
+        if len(bundle.train) == 0:
+            raise PetsegError(f"{bundle.source.path}: no usable training images")
+        if len(bundle.valid) == 0:
+            raise PetsegError(f"{bundle.source.path}: no validation images (need at least {cfg.valid_every} in trainval)")
+        self.train_loader = make_loader(
+            bundle.train, cfg.batch_size, shuffle=True, workers=cfg.workers,
+            device_type=self.device.type, seed=cfg.seed, drop_last=len(bundle.train) > cfg.batch_size,
+        )
+        self.valid_loader = make_loader(
+            bundle.valid, cfg.batch_size, shuffle=False, workers=cfg.workers,
+            device_type=self.device.type, seed=cfg.seed,
+        )
+        self.arch = {"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)}
+        model = build_model(cfg.model, width=cfg.width, pretrained=None if self.resumed else cfg.pretrained)
+        self.memory_format = torch.channels_last if (cfg.channels_last and self.device.type == "cuda") else torch.contiguous_format
+        model = model.to(self.device, memory_format=self.memory_format)
+        self.model = model
+        self.forward = torch.compile(model) if cfg.compile else model
+        self.criterion = BCEDiceLoss(cfg.bce_weight, cfg.dice_weight)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        if cfg.scheduler == "cosine":
+            self.scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs)
+        elif cfg.scheduler == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5, patience=5)
+        else:
+            self.scheduler = None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self._best_dice, self._best_epoch, self._done_epoch = -1.0, 0, 0
+        self._start_epoch = 1
+
+        # record what the data actually was, for the run's config.json
+        record = _read_json(self.run_path / CONFIG_FILE)
+        record["data_source"] = {"path": str(bundle.source.path), "kind": bundle.source.kind,
+                                 "description": bundle.source.description,
+                                 "train": len(bundle.train), "valid": len(bundle.valid)}
+        record["device_resolved"] = str(self.device)
+        record["amp_resolved"] = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
+        self.writer.write_config(record)
+
+        if self.resumed:
+            self._restore(self.run_path / "checkpoints" / "last.pt")
+
+    def _restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path, map_location=self.device)
+        if ckpt.get("arch", {}).get("name") != self.config.model:
+            raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {self.config.model}")
+        self.model.load_state_dict(ckpt["model"])
+        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler), ("scaler", self.scaler)):
+            if obj is not None and ckpt.get(key) is not None:
+                obj.load_state_dict(ckpt[key])
+        if self.config.scheduler == "cosine" and self.scheduler is not None:
+            self.scheduler.T_max = self.config.epochs  # the epoch budget may have been extended
+        self._done_epoch = int(ckpt.get("epoch", 0))
+        self._best_dice = float(ckpt.get("best_dice", -1.0))
+        self._best_epoch = int(ckpt.get("best_epoch", 0))
+        self._start_epoch = self._done_epoch + 1
+        if ckpt.get("rng"):
+            _set_rng_state(ckpt["rng"])
+
+    def _checkpoint_state(self, full: bool, valid_dice: float) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "format": FORMAT,
+            "arch": self.arch,
+            "model": self.model.state_dict(),
+            "image_size": self.config.image_size,
+            "mask_rule": self.config.mask_rule,
+            "normalize": {"mean": 0.5, "std": 0.5},
+            "epoch": self._done_epoch,
+            "best_dice": self._best_dice,
+            "best_epoch": self._best_epoch,
+            "valid_dice": valid_dice,
+            "config": self.config.to_dict(),
+        }
+        if full:
+            state["optimizer"] = self.optimizer.state_dict()
+            state["scheduler"] = self.scheduler.state_dict() if self.scheduler is not None else None
+            state["scaler"] = self.scaler.state_dict() if self.scaler.is_enabled() else None
+            state["rng"] = _rng_state()
+        return state
+
+    def _save(self, which: str, valid_dice: float) -> None:
+        path = self.writer.checkpoint_dir / f"{which}.pt"
+        save_checkpoint(self._checkpoint_state(which == "last", valid_dice), path)
+        self._emit(CheckpointSaved(epoch=self._done_epoch, which=which, path=str(path), valid_dice=valid_dice))
+
+    def _save_on_stop(self) -> None:
+        """Stop mid-epoch: keep the weights trained so far; the epoch counter stays at the last
+        finished epoch, so a resume re-runs the interrupted epoch (no epoch counted twice)."""
+        if getattr(self, "model", None) is None or getattr(self, "_nonfinite", False):
+            return
+        try:
+            self._save("last", float("nan"))
+        except PetsegError as exc:
+            self._log(f"warning: {exc}")
+
+    def _train(self) -> None:
+        self.model = None
+        self._done_epoch = 0
+        self._setup()
+        cfg = self.config
+        self._emit(
+            RunStarted(
+                run=self.run_name,
+                total_epochs=cfg.epochs,
+                start_epoch=self._start_epoch,
+                train_size=len(self.bundle.train),
+                valid_size=len(self.bundle.valid),
+                device=f"{self.device}" + (f" ({str(self.amp_dtype).replace('torch.', '')})" if self.amp_dtype else ""),
+                data=self.bundle.source.description,
+                resumed=self.resumed,
+            )
+        )
+        for epoch in range(self._start_epoch, cfg.epochs + 1):
+            self._train_epoch(epoch)
+
+    def _train_epoch(self, epoch: int) -> None:
+        from engine.metrics import SegMetrics
+
+        cfg = self.config
+        model, loader = self.model, self.train_loader
+        batches = len(loader)
+        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=batches))
+        model.train()
+        metrics = SegMetrics()
+        loss_sum = torch.zeros((), device=self.device)
+        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
+        seen = 0
+        t_epoch = time.time()
+        last_emit = time.monotonic()
+        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+        for i, (images, masks) in enumerate(loader, start=1):
+            self._checkpoint_between_batches(epoch, i - 1)
+            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+            masks = masks.to(self.device, non_blocking=True)
+            with autocast:
+                logits = self.forward(images)
+                loss = self.criterion(logits, masks)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            detached = loss.detach().float()
+            # remember the first non-finite batch without a host sync on every batch
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), torch.tensor(i, device=self.device), first_bad)
+            loss_sum += detached * images.shape[0]
+            metrics.update(logits.detach().float(), masks)
+            seen += images.shape[0]
+            now = time.monotonic()
+            if now - last_emit >= BATCH_EVENT_INTERVAL or i == batches:
+                last_emit = now
+                bad = int(first_bad.item())
+                if bad >= 0:
+                    self._nonfinite = True
+                    raise _Diverged(epoch, bad, "NaN/Inf")
+                self._emit(
+                    BatchProgress(
+                        epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
+                        images_per_s=seen / max(time.time() - t_epoch, 1e-9),
+                    )
+                )
+        train_seconds = time.time() - t_epoch
+        bad = int(first_bad.item())
+        if bad >= 0:
+            self._nonfinite = True
+            raise _Diverged(epoch, bad, "NaN/Inf")
+        train_loss = float(loss_sum.item()) / max(seen, 1)
+        train_m = metrics.compute()
+        valid = self._validate()
+        if not math.isfinite(valid["loss"]):
+            self._nonfinite = True
+            raise _Diverged(epoch, batches, f"{valid['loss']} on validation")
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler is not None:
+            if cfg.scheduler == "plateau":
+                self.scheduler.step(valid["dice"])
+            else:
+                self.scheduler.step()
+        self._done_epoch = epoch
+        improved = valid["dice"] > self._best_dice
+        if improved:
+            self._best_dice, self._best_epoch = valid["dice"], epoch
+        self._emit(
+            EpochEnded(
+                epoch=epoch,
+                total_epochs=cfg.epochs,
+                train_loss=train_loss,
+                train_dice=float(train_m["dice"]),
+                valid_loss=valid["loss"],
+                valid_dice=valid["dice"],
+                valid_iou=valid["iou"],
+                valid_dice_per_image=valid["dice_per_image"],
+                valid_iou_per_image=valid["iou_per_image"],
+                lr=lr,
+                seconds=time.time() - t_epoch,
+                images_per_s=seen / max(train_seconds, 1e-9),
+                best_dice=self._best_dice,
+                best_epoch=self._best_epoch,
+            )
+        )
+        if improved:
+            self._save("best", valid["dice"])
+        self._save("last", valid["dice"])
+
+    def _validate(self) -> dict[str, float]:
+        from engine.metrics import SegMetrics
+
+        self.model.eval()
+        metrics = SegMetrics()
+        loss_sum = torch.zeros((), device=self.device)
+        n = 0
+        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+        with torch.inference_mode():
+            for images, masks in self.valid_loader:
+                images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                masks = masks.to(self.device, non_blocking=True)
+                with autocast:
+                    logits = self.forward(images)
+                    loss = self.criterion(logits, masks)
+                loss_sum += loss.float() * images.shape[0]
+                n += images.shape[0]
+                metrics.update(logits.float(), masks)
+        self.model.train()
+        out = {k: float(v) for k, v in metrics.compute().items()}
+        out["loss"] = float(loss_sum.item()) / max(n, 1)
+        return out

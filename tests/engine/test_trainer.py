@@ -1,0 +1,140 @@
+"""Trainer: events in order across threads, stop / pause / control file, divergence, failures."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint
+from engine.config import TrainConfig
+from engine.events import TERMINAL_KINDS, TrainEvent
+from engine.store import RunStore, request_control
+from engine.trainer import Trainer
+
+
+def tiny(**kw) -> TrainConfig:
+    base = dict(epochs=2, image_size=64, width=4, batch_size=8, max_train_images=24, workers=0,
+                device="cpu", learning_rate=1e-3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def drain(q: "queue.Queue[TrainEvent]", timeout: float = 120) -> list[TrainEvent]:
+    out = []
+    while True:
+        ev = q.get(timeout=timeout)
+        out.append(ev)
+        if ev.kind in TERMINAL_KINDS:
+            return out
+
+
+def test_events_arrive_in_order_in_another_thread(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(), tmp_path)
+    q = trainer.events()
+    received: list[TrainEvent] = []
+    consumer = threading.Thread(target=lambda: received.extend(drain(q)))
+    consumer.start()
+    trainer.start()
+    consumer.join(180)
+    assert trainer.join(10)
+    kinds = [e.kind for e in received]
+    assert kinds[0] == "run_started" and kinds[-1] == "finished"
+    # per epoch: started, batches..., ended, then checkpoints
+    for epoch in (1, 2):
+        idx = [i for i, e in enumerate(received) if getattr(e, "epoch", None) == epoch]
+        ep_kinds = [received[i].kind for i in idx]
+        assert ep_kinds[0] == "epoch_started"
+        assert "batch" in ep_kinds
+        assert ep_kinds.index("epoch_ended") > max(i for i, k in enumerate(ep_kinds) if k == "batch")
+        assert ep_kinds[-1] == "checkpoint"
+    assert [e.t for e in received] == sorted(e.t for e in received)
+    # the same events are on disk, and the store reads the same history
+    on_disk = RunStore(tmp_path).load(trainer.run_name)
+    assert sorted(on_disk.epochs) == [1, 2] and on_disk.state == "finished"
+    status = json.loads((trainer.run_path / "status.json").read_text())
+    assert status["state"] == "finished"
+    config = json.loads((trainer.run_path / "config.json").read_text())
+    assert config["data_source"]["kind"] in ("real", "generated") and config["versions"]["torch"]
+    for which in ("best", "last"):
+        ck = load_checkpoint(trainer.run_path / "checkpoints" / f"{which}.pt")
+        assert ck["arch"]["name"] == "unet" and ck["image_size"] == 64
+
+
+def test_stop_mid_run_saves_and_marks_stopped(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(epochs=50, max_train_images=48), tmp_path)
+    first_batch = threading.Event()
+    trainer.subscribe(lambda e: first_batch.set() if e.kind == "batch" else None)
+    trainer.start()
+    assert first_batch.wait(120)
+    trainer.stop()
+    assert trainer.join(60)
+    assert trainer.state == "stopped"
+    h = RunStore(tmp_path).load(trainer.run_name)
+    assert h.state == "stopped" and h.terminal.kind == "stopped"
+    assert len(h.epochs) < 50
+    ck = load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")
+    assert ck["epoch"] == len(h.epochs)  # the interrupted epoch is not counted
+
+
+def test_pause_and_resume_from_control_file(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(epochs=3), tmp_path)
+    q = trainer.events()
+    paused = threading.Event()
+    trainer.subscribe(lambda e: paused.set() if e.kind == "paused" else None)
+    # another process asks through the run folder: the trainer polls between batches
+    request_control(trainer.run_path, "pause")
+    trainer.start()
+    assert paused.wait(120)
+    status = json.loads((trainer.run_path / "status.json").read_text())
+    assert status["state"] == "paused" and trainer.is_alive()
+    request_control(trainer.run_path, "resume")
+    kinds = [e.kind for e in drain(q)]
+    assert kinds.index("paused") < kinds.index("resumed") < kinds.index("finished")
+
+
+def test_nan_loss_marks_run_diverged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import losses
+
+    real_forward = losses.BCEDiceLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, logits, target):
+        calls["n"] += 1
+        loss = real_forward(self, logits, target)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(losses.BCEDiceLoss, "forward", poisoned)
+    trainer = Trainer(tiny(), tmp_path)
+    trainer.start()
+    assert trainer.join(120)
+    assert trainer.state == "diverged"
+    assert "epoch 1, batch 2" in trainer.error and "\n" not in trainer.error
+    h = RunStore(tmp_path).load(trainer.run_name)
+    assert h.state == "diverged"
+
+
+def test_missing_dataset_fails_with_one_line(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(data_path=str(tmp_path / "nope")), tmp_path / "runs")
+    trainer.start()
+    assert trainer.join(60)
+    assert trainer.state == "failed"
+    assert str(tmp_path / "nope") in trainer.error and "\n" not in trainer.error
+    assert RunStore(tmp_path / "runs").load(trainer.run_name).state == "failed"
+
+
+@pytest.mark.slow
+def test_resume_continues_without_duplicated_epochs(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(epochs=2), tmp_path)
+    trainer.run()
+    assert trainer.state == "finished"
+    more = Trainer(tiny(epochs=3), tmp_path, trainer.run_name, resume=True)
+    more.run()
+    assert more.state == "finished"
+    h = RunStore(tmp_path).load(trainer.run_name)
+    assert sorted(h.epochs) == [1, 2, 3]
+    assert load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")["epoch"] == 3
