@@ -56,15 +56,10 @@ class Prediction:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto``: cuda > mps > cpu; anything else is passed to torch as given."""
-    if requested != "auto":
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """``auto``: cuda > mps > cpu; a named device that is missing is a one-line ConfigError."""
+    from engine.device import resolve_device
+
+    return resolve_device(requested)
 
 
 def preprocess(image: np.ndarray, size: int) -> Tensor:

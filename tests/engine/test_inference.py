@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engine.errors import BadImageError, CheckpointError
+from engine.errors import BadImageError, CheckpointError, ConfigError
 from engine.inference import DEFAULT_MAX_SIDE, Prediction, Predictor, flip_tta, pick_device, preprocess
 from engine.models import build_model, model_kwargs
 
@@ -153,3 +153,5 @@ def test_auto_device_is_cpu_without_accelerators(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device("auto") == torch.device("cpu")
     assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="--device cuda"):
+        pick_device("cuda")
