@@ -1,0 +1,142 @@
+"""The `petseg` CLI as a user meets it: exit codes, one-line errors, files written."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.checkpoint import FORMAT, save_checkpoint
+from engine.cli import main
+from engine.models import build_model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    p = tmp_path_factory.mktemp("ck") / "best.pt"
+    save_checkpoint({"format": FORMAT, "arch": {"name": "unet", "kwargs": {"width": 4}},
+                     "model": build_model("unet", width=4).state_dict(), "image_size": 64,
+                     "mask_rule": "pet_border", "epoch": 1, "best_dice": 0.5, "config": {}}, p)
+    return p
+
+
+def one_error_line(capsys: pytest.CaptureFixture, must_contain: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("petseg: error:"), err
+    assert "\n" not in err and "Traceback" not in err
+    assert must_contain in err
+    return err
+
+
+def write_image(path: Path, mode: str, size=(40, 30)) -> Path:
+    if mode == "I;16":
+        arr = (np.linspace(0, 65535, size[0] * size[1]).reshape(size[1], size[0])).astype(np.uint16)
+        Image.fromarray(arr).save(path)
+    else:
+        Image.new(mode, size, color=(128,) * len(mode) if mode != "L" else 128).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name, mode, size", [
+    ("gray.png", "L", (40, 30)), ("rgba.png", "RGBA", (40, 30)), ("cmyk.jpg", "CMYK", (40, 30)),
+    ("deep.png", "I;16", (40, 30)), ("tiny.png", "RGB", (8, 8)), ("odd.jpg", "RGB", (123, 77)),
+])
+def test_infer_writes_mask_at_original_size(tmp_path: Path, checkpoint: Path, capsys, name, mode, size) -> None:
+    img = write_image(tmp_path / name, mode, size)
+    out = tmp_path / "mask.png"
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(img), "--output", str(out)]) == 0
+    with Image.open(out) as m:
+        assert m.size == size
+        assert set(np.unique(np.asarray(m))) <= {0, 255}
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(img), "--output", str(out), "--overlay"]) == 0
+    with Image.open(out) as m:
+        assert m.size == size and m.mode == "RGB"
+
+
+def test_infer_bad_images(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(good, quality=90)
+    data = good.read_bytes()
+    cases = {
+        "text.jpg": b"hello, I am not a picture\n",
+        "truncated.jpg": data[: len(data) // 2],
+        "empty.jpg": b"",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    for name in (*cases, "missing.jpg"):
+        p = tmp_path / name
+        code = main(["infer", "--checkpoint", str(checkpoint), "--image", str(p), "--output", str(tmp_path / "o.png")])
+        assert code == 1
+        one_error_line(capsys, str(p))
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(tmp_path), "--output", str(tmp_path / "o.png")]) == 1
+    one_error_line(capsys, "directory")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_infer_bad_checkpoints(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    img = write_image(tmp_path / "a.png", "RGB")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(checkpoint.read_bytes()[:1000])
+    pickled = tmp_path / "pickled.pt"
+    torch.save(build_model("unet", width=4), pickled)
+    other = tmp_path / "other.pt"
+    sd = torch.load(checkpoint, weights_only=True)
+    sd["arch"] = {"name": "resnet34_unet", "kwargs": {}}
+    save_checkpoint(sd, other)
+    for ck, fragment in ((corrupt, "corrupt"), (pickled, "weights_only"), (other, "another architecture"),
+                         (tmp_path / "nope.pt", "no such")):
+        assert main(["infer", "--checkpoint", str(ck), "--image", str(img), "--output", str(tmp_path / "o.png")]) == 1
+        one_error_line(capsys, fragment)
+
+
+def test_train_missing_dataset_and_images_without_trimaps(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    missing = tmp_path / "no-such-data"
+    assert main(["train", "--data_path", str(missing), "--runs", str(runs), "--epochs", "1",
+                 "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
+    one_error_line(capsys, str(missing))
+    notrimaps = tmp_path / "notrimaps"
+    (notrimaps / "images").mkdir(parents=True)
+    (notrimaps / "annotations" / "trimaps").mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (32, 32)).save(notrimaps / "images" / f"cat_{i}.jpg")
+    assert main(["train", "--data_path", str(notrimaps), "--runs", str(runs), "--epochs", "1",
+                 "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
+    one_error_line(capsys, "trimap")
+
+
+def test_train_rejects_bad_flags_with_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--image_size", "100", "--runs", str(tmp_path)]) == 1
+    one_error_line(capsys, "--image_size")
+    assert not any(tmp_path.iterdir())  # nothing written for a rejected config
+
+
+def test_runs_lists_broken_folder(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad-run"
+    bad.mkdir()
+    (bad / "config.json").write_text("garbage")
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bad-run" in out and "broken" in out
+
+
+@pytest.mark.slow
+def test_train_eval_infer_end_to_end(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    code = main(["train", "--runs", str(runs), "--run_name", "e2e", "--epochs", "1", "--image-size", "64",
+                 "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0"])
+    assert code == 0
+    assert main(["eval", "--runs", str(runs), "--run", "e2e"]) == 0
+    out = capsys.readouterr().out
+    assert "Dice" in out and "IoU" in out
+    img = write_image(tmp_path / "x.jpg", "RGB", (70, 50))
+    assert main(["infer", "--runs", str(runs), "--run", "e2e", "--image", str(img),
+                 "--output", str(tmp_path / "m.png"), "--overlay"]) == 0
+    assert main(["runs", "--runs", str(runs)]) == 0
+    assert "e2e" in capsys.readouterr().out
