@@ -1,0 +1,49 @@
+"""``petseg-tui``: the terminal dashboard (console script and ``python -m petseg_tui``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.config import default_runs_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="petseg-tui",
+        description="Train, compare and use pet-vs-background segmentation models in the terminal.",
+    )
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="runs folder (default: $PETSEG_RUNS, else ./runs)",
+    )
+    p.add_argument(
+        "--image-mode",
+        choices=("auto", "kitty", "sixel", "halfcell"),
+        default="auto",
+        help="how the inference screen draws images (auto: detect the terminal; halfcell works everywhere, tmux included)",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    runs = args.runs if args.runs is not None else default_runs_dir()
+    if runs.exists() and not runs.is_dir():
+        print(f"petseg-tui: {runs}: not a folder", file=sys.stderr)
+        raise SystemExit(2)
+    from petseg_tui.app import PetsegApp
+
+    PetsegApp(runs_dir=runs, image_mode=args.image_mode).run()
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Kept for older entry points; same as `main`."""
+    main(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""`PetsegApp`: the Textual dashboard for petseg runs.
+
+The app only reads the run store (files) and subscribes to nothing that holds tensors. Torch,
+``engine.trainer`` and ``engine.launch`` are imported lazily inside thread workers, so the first
+frame never waits for them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from engine.config import default_runs_dir
+from petseg_tui.commands import PetsegCommands
+from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.runs import RunsScreen
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.config import TrainConfig
+
+IMAGE_MODES = ("auto", "kitty", "sixel", "halfcell")
+
+
+class PetsegApp(App[None]):
+    """Train, compare and use pet-vs-background segmentation models."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "petseg"
+    COMMANDS = App.COMMANDS | {PetsegCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first if a run trains in this process)"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(self, runs_dir: str | Path | None = None, image_mode: str = "auto") -> None:
+        super().__init__()
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        if image_mode not in IMAGE_MODES:
+            raise ValueError(f"image mode must be one of {', '.join(IMAGE_MODES)}")
+        self.image_mode: str = image_mode
+        self.trainers: dict[Path, Any] = {}  # run path -> engine.trainer.Trainer (in-process runs)
+        self.spawned: dict[Path, int] = {}  # run path -> pid of detached runs started here
+        self._quitting = False
+        self.sub_title = str(self.runs_dir)
+
+    def get_default_screen(self) -> Screen:
+        return RunsScreen()
+
+    # ---- navigation ---------------------------------------------------------------------------
+    @property
+    def runs_screen(self) -> RunsScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def open_run(self, path: Path, pid: int | None = None) -> None:
+        from petseg_tui.screens.live_run import LiveRunScreen
+
+        self.push_screen(LiveRunScreen(Path(path), pid=pid))
+
+    def open_compare(self, paths: list[Path]) -> None:
+        from petseg_tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(paths))
+
+    def action_help(self) -> None:
+        from petseg_tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_new_run(self) -> None:
+        from petseg_tui.screens.new_run import NewRunScreen
+
+        if not isinstance(self.screen, NewRunScreen):
+            self.push_screen(NewRunScreen())
+
+    def action_infer(self, run_path: Path | None = None) -> None:
+        """Open the inference screen (another module, imported on demand)."""
+        try:
+            from petseg_tui.screens.inference import InferenceScreen
+        except Exception as exc:  # the screen is developed separately; never crash the app
+            self.notify(f"Inference screen unavailable: {exc}", severity="error")
+            return
+        self.push_screen(InferenceScreen(run_path, start_dir=None))
+
+    # ---- starting runs ------------------------------------------------------------------------
+    @work(thread=True, group="start", exit_on_error=False)
+    def start_run(self, config: "TrainConfig", run_name: str | None, detached: bool) -> None:
+        """Start a run (in a thread: the in-process trainer imports torch)."""
+        from engine.errors import PetsegError
+
+        try:
+            if detached:
+                from engine.launch import spawn_detached
+                from engine.store import RunStore
+
+                name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
+                pid = spawn_detached(config, self.runs_dir, name)
+                path = self.runs_dir / name
+                self.spawned[path] = pid
+                self.call_from_thread(self._started, path, pid, True)
+            else:
+                from engine.trainer import Trainer
+
+                trainer = Trainer(config, self.runs_dir, run_name=run_name or None)
+                self.trainers[Path(trainer.run_path)] = trainer
+                trainer.start()
+                self.call_from_thread(self._started, Path(trainer.run_path), None, False)
+        except PetsegError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Could not start the run", severity="error")
+        except ImportError as exc:
+            self.call_from_thread(self.notify, f"Training engine not available: {exc}", severity="error")
+        except Exception as exc:  # pragma: no cover - shown, never a crash
+            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title="Could not start the run", severity="error")
+
+    def _started(self, path: Path, pid: int | None, detached: bool) -> None:
+        self.go_home()
+        self.runs_screen.rescan()
+        if detached:
+            self.notify(
+                f"{path.name}: training in the background (pid {pid}); it keeps running if you quit "
+                f"or the SSH session drops. Output: {path / 'train.log'}",
+                title="Detached run started",
+                timeout=8,
+            )
+        else:
+            self.notify(f"{path.name}: training in this process", title="Run started")
+        self.open_run(path, pid=pid)
+
+    def trainer_for(self, path: Path) -> Any | None:
+        t = self.trainers.get(Path(path))
+        return t if t is not None and t.is_alive() else None
+
+    def running_trainers(self) -> list[Any]:
+        return [t for t in self.trainers.values() if t.is_alive()]
+
+    # ---- quitting -----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        live = self.running_trainers()
+        if not live:
+            self._exit_now()
+            return
+        names = ", ".join(t.run_name for t in live)
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self._quitting = True
+                self.notify("Stopping training and saving last.pt …", timeout=10)
+                self._stop_and_exit()
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Training runs in this process: {names}.\n\n"
+                "Quitting stops them (the current batch finishes and last.pt is saved; "
+                "resume later with `petseg train --resume NAME`). Quit?",
+                yes="Stop and quit",
+                no="Keep training",
+            ),
+            answer,
+        )
+
+    @work(thread=True, group="quit")
+    def _stop_and_exit(self) -> None:
+        for t in self.running_trainers():
+            t.stop()
+        for t in list(self.trainers.values()):
+            t.join(timeout=20)
+        self.call_from_thread(self._exit_now)
+
+    def _exit_now(self) -> None:
+        detached = self.runs_screen.detached_running() if self.screen_stack else []
+        message = None
+        if detached:
+            names = ", ".join(p.name for p in detached[:5]) + (" …" if len(detached) > 5 else "")
+            message = (
+                f"petseg-tui: left {len(detached)} detached run(s) training: {names}. "
+                f"Run petseg-tui again to follow them."
+            )
+            self.notify(message, timeout=3)
+        self.exit(message=message)
+
+
+def run(argv: list[str] | None = None) -> None:
+    from petseg_tui.__main__ import main
+
+    main(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

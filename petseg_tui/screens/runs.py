@@ -1,0 +1,248 @@
+"""Home screen: every run under the runs folder, live-updating."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from petseg_tui.format import MAX_COMPARE, fmt_duration, state_text
+from petseg_tui.messages import RunsUpdated
+from petseg_tui.watch import RunRow, RunsWatcher
+from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
+
+ACTIVE_POLL_S = 1.0  # running/paused runs
+DISCOVER_EVERY = 2  # list the folder (new runs, finished runs' status) every 2nd tick
+
+
+class RunsScreen(Screen):
+    """The runs table, a filter and a detail line for the highlighted run."""
+
+    HELP = "Every run under the runs folder. Runs started elsewhere appear within ~2 s."
+    BINDINGS = [
+        Binding("n", "new_run", "New run"),
+        Binding("enter", "open_run", "Open", show=False),
+        Binding("space", "toggle_select", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("i", "infer", "Infer"),
+        Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
+        Binding("a", "select_all", "Select all/none", show=False),
+        Binding("r", "rescan", "Rescan", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="/ to filter runs by name, model or status", id="filter", compact=True)
+        yield RunsTable(id="runs-table")
+        yield Static(id="runs-status")
+        yield Static("Scanning runs …", id="run-detail")
+        yield Footer()
+
+    @property
+    def table(self) -> RunsTable:
+        return self.query_one(RunsTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self._update_status()
+        self._watch()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    # ---- polling (thread) -------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="runs-watch")
+    def _watch(self) -> None:
+        watcher = RunsWatcher(self.app.runs_dir)  # type: ignore[attr-defined]
+        worker = get_current_worker()
+        tick = 0
+        first = True
+        while not (worker.is_cancelled or self._stop.is_set()):
+            discover = tick % DISCOVER_EVERY == 0 or self._wake.is_set()
+            self._wake.clear()
+            try:
+                changed, removed = watcher.poll(discover=discover)
+            except Exception as exc:  # never let the watcher die silently
+                self.app.call_from_thread(self.notify, f"Cannot read runs: {exc}", severity="error")
+                changed, removed = [], []
+            if changed or removed or first:
+                self.post_message(RunsUpdated(changed, removed, first=first))
+                first = False
+            tick += 1
+            self._wake.wait(ACTIVE_POLL_S)
+
+    def rescan(self) -> None:
+        """Look at the runs folder now (after starting a run, or on `r`)."""
+        self._wake.set()
+
+    def on_runs_updated(self, message: RunsUpdated) -> None:
+        self.table.apply_updates(message.changed, message.removed)
+        if message.first:
+            self.loaded = True
+        self._update_status()
+        self._update_detail()
+
+    # ---- status / detail lines ----------------------------------------------------------------
+    def _update_status(self) -> None:
+        t = self.table
+        rows = t.rows_by_name.values()
+        running = sum(1 for r in rows if r.state in ("running", "paused"))
+        parts = [f"{len(t.rows_by_name)} runs"]
+        if len(t.visible_names) != len(t.rows_by_name):
+            parts.append(f"{len(t.visible_names)} shown")
+        if running:
+            parts.append(f"{running} active")
+        if t.selected:
+            parts.append(f"{len(t.selected)} selected")
+        parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
+        if t.filter_text:
+            parts.append(f"filter: {t.filter_text!r}")
+        if not self.loaded:
+            parts = ["scanning …"]
+        elif not t.rows_by_name:
+            parts = [f"no runs yet in {self.app.runs_dir} — press n to start one"]  # type: ignore[attr-defined]
+        self.query_one("#runs-status", Static).update(" · ".join(parts))
+
+    def _update_detail(self) -> None:
+        row = self.table.highlighted
+        self.query_one("#run-detail", Static).update(detail_text(row) if row else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_run()
+
+    # ---- filter -------------------------------------------------------------------------------
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self._update_status()
+        self._update_detail()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        f = self.query_one("#filter", Input)
+        if f.value:
+            f.value = ""
+        self.table.focus()
+
+    # ---- actions ------------------------------------------------------------------------------
+    def action_new_run(self) -> None:
+        self.app.action_new_run()  # type: ignore[attr-defined]
+
+    def action_open_run(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No run highlighted", severity="warning")
+            return
+        self.app.open_run(row.path)  # type: ignore[attr-defined]
+
+    def action_toggle_select(self) -> None:
+        self.table.toggle_highlighted()
+        self._update_status()
+
+    def action_select_all(self) -> None:
+        t = self.table
+        visible = t.visible_names
+        if all(n in t.selected for n in visible):
+            for n in visible:
+                t.selected.pop(n, None)
+        else:
+            for n in visible:
+                t.selected.setdefault(n, None)
+        t.compare_colours = {}
+        t.set_compare_colours()
+        for n in visible:
+            t.update_run_row(n)
+        self._update_status()
+
+    def action_compare(self) -> None:
+        t = self.table
+        names = [n for n in t.selected if n in t.rows_by_name]
+        if not names:
+            self.notify("Select runs with space first (up to 7)", severity="warning")
+            return
+        if len(names) > MAX_COMPARE:
+            self.notify(
+                f"{len(names)} runs selected: compare shows at most {MAX_COMPARE}. Unselect some (space).",
+                severity="warning",
+            )
+            return
+        self.app.open_compare([t.rows_by_name[n].path for n in names])  # type: ignore[attr-defined]
+
+    def action_infer(self) -> None:
+        row = self.table.highlighted
+        self.app.action_infer(row.path if row else None)  # type: ignore[attr-defined]
+
+    def action_cycle_sort(self) -> None:
+        self.table.cycle_sort()
+        self._update_status()
+
+    def action_reverse_sort(self) -> None:
+        self.table.reverse_sort()
+        self._update_status()
+
+    def action_rescan(self) -> None:
+        self.rescan()
+        self.notify("Rescanning the runs folder", timeout=1.5)
+
+    # ---- for the app --------------------------------------------------------------------------
+    def detached_running(self) -> list[Path]:
+        """Active runs not trained by this process (left alone when the app quits)."""
+        mine = set(getattr(self.app, "trainers", {}))
+        return [
+            r.path
+            for r in self.table.rows_by_name.values()
+            if r.state in ("running", "paused") and r.path not in mine
+        ]
+
+    def run_rows(self) -> list[RunRow]:
+        return list(self.table.rows_by_name.values())
+
+
+def detail_text(row: RunRow) -> Text:
+    s = row.summary
+    t = Text()
+    t.append(row.name, style="bold")
+    t.append("  ")
+    t.append_text(state_text(row.state))
+    if s.best_epoch is not None:
+        t.append(f"  best Dice {s.best_dice:.4f} @ epoch {s.best_epoch}")
+    if s.duration is not None:
+        t.append(f"  {fmt_duration(s.duration)}")
+    if row.device:
+        t.append(f"  {row.device}", style="dim")
+    if row.data:
+        t.append(f"  data: {row.data}", style="dim")
+    if row.bad_lines:
+        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+    if s.message:
+        style = "red" if row.state in ("broken", "failed", "diverged") else "italic"
+        t.append("\n")
+        t.append(s.message, style=style)
+    return t

@@ -1,0 +1,311 @@
+"""Polling the run store off the UI thread.
+
+`RunsWatcher` keeps one `RunFollower` per run folder and, on each `poll()`, returns only the
+rows that changed. It is driven by a thread worker; the UI receives the changed rows in a
+message and updates only those cells. `LiveFollower` does the same for one run and produces an
+immutable `LiveSnapshot` the live-run screen can draw without touching files.
+
+Nothing here imports torch or Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.events import BatchProgress, EpochEnded
+from engine.store import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, RunFollower, RunStore, RunSummary
+
+ACTIVE_STATES = frozenset({"running", "paused"})
+
+
+def short_message(message: str, run_path: Path) -> str:
+    """A store message without the run folder's absolute path in front of each file name."""
+    prefix = str(run_path).rstrip("/") + "/"
+    return message.replace(prefix, "")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """What the runs table shows for one run (a summary plus what the table's detail line needs)."""
+
+    summary: RunSummary
+    bad_lines: int = 0
+    device: str = ""
+    data: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.summary.name
+
+    @property
+    def path(self) -> Path:
+        return self.summary.path
+
+    @property
+    def state(self) -> str:
+        return self.summary.state
+
+
+def _row(follower: RunFollower) -> RunRow:
+    summary = follower.summary()
+    summary.message = short_message(summary.message or "", follower.path)
+    h = follower.history
+    return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data)
+
+
+def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
+    try:
+        f = RunFollower(path)
+        f.poll()
+        return f, _row(f)
+    except Exception as exc:  # one bad folder must never hide the others
+        return None, RunRow(RunSummary(name=path.name, path=path, state="broken", message=f"cannot read: {exc}"))
+
+
+class RunsWatcher:
+    """All runs under one folder, polled incrementally.
+
+    * ``poll(discover=True)`` lists the folder (new / removed runs) and re-checks inactive runs
+      (a cheap stat of status.json and events.jsonl); broken runs are re-read from scratch so a
+      folder caught half-created heals itself.
+    * ``poll(discover=False)`` only polls active (running/paused) runs: their duration and
+      heartbeat-derived state change every second even without new events.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.store = RunStore(self.root)
+        self.followers: dict[str, RunFollower | None] = {}
+        self.rows: dict[str, RunRow] = {}
+        self._stamps: dict[str, tuple[float, int]] = {}
+
+    def _stamp(self, path: Path) -> tuple[float, int]:
+        out = []
+        for name in (STATUS_FILE, EVENTS_FILE):
+            try:
+                st = (path / name).stat()
+                out.append((st.st_mtime, st.st_size))
+            except OSError:
+                out.append((0.0, -1))
+        return (out[0][0], out[1][1])
+
+    def poll(self, discover: bool = True) -> tuple[list[RunRow], list[str]]:
+        changed: list[RunRow] = []
+        removed: list[str] = []
+        fresh: set[str] = set()
+        if discover:
+            try:
+                dirs = {d.name: d for d in self.store.run_dirs()}
+            except OSError:
+                dirs = {}
+            for name in list(self.followers):
+                if name not in dirs:
+                    del self.followers[name]
+                    self.rows.pop(name, None)
+                    self._stamps.pop(name, None)
+                    removed.append(name)
+            for name, path in dirs.items():
+                f = self.followers.get(name, False)
+                if f is False or f is None or f.error:
+                    stamp = self._stamp(path)
+                    if f is not False and self._stamps.get(name) == stamp and name in self.rows:
+                        continue  # broken and unchanged: nothing to re-read
+                    follower, row = _safe_follower(path)
+                    self.followers[name] = follower
+                    self._stamps[name] = stamp
+                    fresh.add(name)
+                    if self.rows.get(name) != row:
+                        self.rows[name] = row
+                        changed.append(row)
+        for name, f in list(self.followers.items()):
+            if f is None or name in fresh or f.error:
+                continue
+            row = self.rows.get(name)
+            status_state = str(f.history.status.get("state") or "")
+            active = status_state in ACTIVE_STATES and f.history.terminal is None
+            if not active and not discover:
+                continue
+            if not active:
+                stamp = self._stamp(f.path)
+                if self._stamps.get(name) == stamp:
+                    continue
+                self._stamps[name] = stamp
+            try:
+                f.poll()
+                new = _row(f)
+            except Exception as exc:
+                new = RunRow(RunSummary(name=name, path=f.path, state="broken", message=f"cannot read: {exc}"))
+            if new != row:
+                self.rows[name] = new
+                changed.append(new)
+        return changed, removed
+
+
+# ----------------------------------------------------------------------------------------------
+# One run, for the live-run screen
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """Everything the live-run screen draws, copied out of a `RunHistory` in the poll thread."""
+
+    name: str
+    path: Path
+    exists: bool
+    state: str
+    message: str = ""
+    config: dict = field(default_factory=dict)
+    epochs: tuple[EpochEnded, ...] = ()
+    batches: tuple[BatchProgress, ...] = ()
+    total_epochs: int = 0
+    current_epoch: int = 0
+    current_batch: int = 0
+    current_batches: int = 0
+    device: str = ""
+    data: str = ""
+    warnings: tuple[str, ...] = ()
+    started: float | None = None
+    duration: float | None = None
+    paused: bool = False
+    bad_lines: int = 0
+    pid: int | None = None
+    log_tail: str = ""
+
+    @property
+    def best(self) -> EpochEnded | None:
+        return max(self.epochs, key=lambda e: e.valid_dice, default=None)
+
+    @property
+    def last(self) -> EpochEnded | None:
+        return self.epochs[-1] if self.epochs else None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def batch_rate(self) -> float | None:
+        """Batches per second in the current epoch."""
+        b = self.batches
+        if len(b) >= 2 and b[-1].t > b[0].t and b[-1].batch > b[0].batch:
+            return (b[-1].batch - b[0].batch) / (b[-1].t - b[0].t)
+        bs = self.config.get("batch_size")
+        if b and b[-1].images_per_s > 0 and isinstance(bs, int) and bs > 0:
+            return b[-1].images_per_s / bs
+        return None
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left: the rest of this epoch at the batch rate, then the mean epoch time."""
+        if not self.active or not self.total_epochs:
+            return None
+        rate = self.batch_rate()
+        mean_epoch = sum(e.seconds for e in self.epochs) / len(self.epochs) if self.epochs else None
+        done_epochs = self.last.epoch if self.last else 0
+        in_epoch = self.current_epoch > done_epochs and self.current_batches > 0
+        left = 0.0
+        if in_epoch:
+            if rate:
+                left += max(0, self.current_batches - self.current_batch) / rate
+            elif mean_epoch:
+                left += mean_epoch * (1 - self.current_batch / self.current_batches)
+            else:
+                return None
+            remaining_epochs = self.total_epochs - self.current_epoch
+        else:
+            remaining_epochs = self.total_epochs - done_epochs
+        if remaining_epochs > 0:
+            if mean_epoch is None:
+                if not (rate and self.current_batches):
+                    return None
+                mean_epoch = self.current_batches / rate
+            left += remaining_epochs * mean_epoch
+        return left
+
+
+class LiveFollower:
+    """Follows one run folder that may not exist yet (a run being started)."""
+
+    LOG_FILE = "train.log"
+
+    def __init__(self, path: Path, pid: int | None = None) -> None:
+        self.path = Path(path)
+        self.pid = pid
+        self.follower: RunFollower | None = None
+        self._last: LiveSnapshot | None = None
+        self._stamp_seen: tuple | None = None
+
+    def _stamp(self) -> tuple:
+        out = []
+        for name in (CONFIG_FILE, STATUS_FILE):
+            try:
+                out.append((self.path / name).stat().st_mtime)
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _ensure(self) -> RunFollower | None:
+        """A follower; re-created while the folder is incomplete (config/status still coming)."""
+        f = self.follower
+        if f is None or (f.error and not f.history.started):
+            if not self.path.is_dir():
+                return None
+            stamp = self._stamp()
+            if f is None or stamp != self._stamp_seen:
+                self._stamp_seen = stamp
+                self.follower = RunFollower(self.path)
+        return self.follower
+
+    def _log_tail(self, lines: int = 6) -> str:
+        p = self.path / self.LOG_FILE
+        try:
+            with open(p, "rb") as fh:
+                fh.seek(0, 2)
+                size = fh.tell()
+                fh.seek(max(0, size - 4000))
+                text = fh.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def snapshot(self) -> LiveSnapshot | None:
+        """Poll the files; a new snapshot when anything changed (or time-derived figures moved)."""
+        f = self._ensure()
+        if f is None:
+            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state="starting", pid=self.pid)
+        else:
+            f.poll()
+            h = f.history
+            s = f.summary()
+            state = s.state
+            message = short_message(s.message or "", self.path)
+            log_tail = ""
+            if state in ("broken", "failed", "interrupted") or (f.error and not h.started):
+                log_tail = self._log_tail()
+            snap = LiveSnapshot(
+                name=self.path.name,
+                path=self.path,
+                exists=True,
+                state=state,
+                message=message,
+                config=dict(h.config),
+                epochs=tuple(h.epoch_list),
+                batches=tuple(h.batches[-400:]),
+                total_epochs=h.total_epochs or int(h.config.get("epochs") or 0),
+                current_epoch=h.current_epoch,
+                current_batch=h.current_batch,
+                current_batches=h.current_batches,
+                device=h.device,
+                data=h.data,
+                warnings=tuple(h.warnings[-20:]),
+                started=h.started,
+                duration=s.duration,
+                paused=h.paused,
+                bad_lines=f.tail.bad_lines,
+                pid=h.status.get("pid") if isinstance(h.status.get("pid"), int) else self.pid,
+                log_tail=log_tail,
+            )
+        if snap == self._last and not snap.active:
+            return None
+        self._last = snap
+        return snap

@@ -1,0 +1,194 @@
+"""Fixtures for the TUI tests: run folders written with the real RunStore/RunWriter."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from engine.config import TrainConfig
+from engine.events import (
+    BatchProgress,
+    EpochEnded,
+    EpochStarted,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+)
+from engine.store import RunStore, RunWriter
+
+T0 = 1_767_000_000.0  # fixed wall-clock base for deterministic tables and snapshots
+
+
+def epoch_event(epoch: int, total: int, t: float, *, loss0: float = 0.9, dice0: float = 0.5, lr: float = 1e-3) -> EpochEnded:
+    train_loss = loss0 / (1 + 0.5 * epoch)
+    valid_dice = min(0.95, dice0 + 0.04 * epoch)
+    return EpochEnded(
+        epoch=epoch,
+        total_epochs=total,
+        train_loss=train_loss,
+        train_dice=valid_dice + 0.02,
+        valid_loss=train_loss * 1.1,
+        valid_dice=valid_dice,
+        valid_iou=valid_dice * 0.85,
+        valid_dice_per_image=valid_dice - 0.01,
+        valid_iou_per_image=valid_dice * 0.84,
+        lr=lr * (0.9 ** (epoch - 1)),
+        seconds=30.0,
+        images_per_s=120.0 + epoch,
+        best_dice=valid_dice,
+        best_epoch=epoch,
+        t=t,
+    )
+
+
+def make_run(
+    root: Path,
+    name: str,
+    *,
+    epochs_done: int = 3,
+    total: int = 5,
+    state: str = "finished",
+    t0: float = T0,
+    close: bool = True,
+    **config: Any,
+) -> RunWriter:
+    """A run folder with ``epochs_done`` epochs; ``state`` finished/stopped/failed/running."""
+    cfg = TrainConfig(epochs=total, **config).to_dict()
+    writer = RunStore(root).create(cfg, name)
+    writer.append(RunStarted(run=name, total_epochs=total, start_epoch=1, train_size=100, valid_size=10,
+                             device="cpu", data="generated (fixture)", t=t0))
+    t = t0
+    for ep in range(1, epochs_done + 1):
+        writer.append(EpochStarted(epoch=ep, total_epochs=total, batches=10, t=t))
+        t += 30
+        writer.append(epoch_event(ep, total, t, loss0=0.9 + 0.01 * len(name), lr=cfg["learning_rate"]))
+    if state == "finished":
+        writer.append(RunFinished(epochs=total, best_dice=0.6, best_epoch=epochs_done, seconds=t - t0, t=t + 1))
+        writer.set_status("finished", "done")
+    elif state == "stopped":
+        writer.append(RunStopped(epoch=epochs_done, t=t + 1))
+        writer.set_status("stopped", "stopped by user")
+    elif state == "failed":
+        writer.append(RunFailed(message="CUDA out of memory", t=t + 1))
+        writer.set_status("failed", "CUDA out of memory")
+    elif state == "running":
+        writer.set_status("running")
+    if close:
+        writer.close()
+    return writer
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def sample_runs(runs_dir: Path) -> Path:
+    """Three finished/stopped/failed runs plus a broken one (garbage config.json)."""
+    make_run(runs_dir, "alpha", epochs_done=5, total=5, learning_rate=1e-3, batch_size=16)
+    make_run(runs_dir, "bravo", epochs_done=3, total=6, state="stopped", t0=T0 + 3600, learning_rate=3e-4,
+             batch_size=16)
+    make_run(runs_dir, "charlie", epochs_done=2, total=4, state="failed", t0=T0 + 7200, model="resnet34_unet",
+             learning_rate=1e-3, batch_size=8)
+    broken = runs_dir / "delta-broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ this is not json")
+    (broken / "events.jsonl").write_text("garbage line\n")
+    return runs_dir
+
+
+async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+class FakeTrainer:
+    """Stands in for engine.trainer.Trainer: writes a run folder from a thread, obeys stop()."""
+
+    def __init__(self, config: TrainConfig, runs_dir: Path, run_name: str | None = None) -> None:
+        self.config = config
+        self.writer = RunStore(runs_dir).create(config.to_dict(), run_name)
+        self.run_name = self.writer.name
+        self.run_path = self.writer.path
+        self._stop = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._thread: threading.Thread | None = None
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        w, total = self.writer, self.config.epochs
+        w.start_heartbeat(0.5)
+        w.append(RunStarted(run=self.run_name, total_epochs=total, start_epoch=1, train_size=32, valid_size=4,
+                            device="cpu", data="fake"))
+        stopped = False
+        for ep in range(1, total + 1):
+            w.append(EpochStarted(epoch=ep, total_epochs=total, batches=20))
+            for b in range(1, 21):
+                self._unpaused.wait()
+                if self._stop.is_set():
+                    stopped = True
+                    break
+                w.append(BatchProgress(epoch=ep, batch=b, batches=20, loss=1.0 / (ep + b / 20), images_per_s=100.0))
+                time.sleep(0.03)
+            if stopped:
+                break
+            w.append(epoch_event(ep, total, time.time()))
+        if stopped:
+            w.append(RunStopped(epoch=0))
+            w.set_status("stopped", "stopped by user")
+        else:
+            w.append(RunFinished(epochs=total, best_dice=0.6, best_epoch=total, seconds=1.0))
+            w.set_status("finished", "done")
+        w.close()
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+        self._stop.set()
+        self._unpaused.set()
+
+    def pause(self) -> None:
+        self.calls.append("pause")
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self.calls.append("resume")
+        self._unpaused.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread:
+            self._thread.join(timeout)
+        return not self.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch):
+    """Started times render in UTC so tables and snapshots do not depend on the machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def run(coro):
+    return asyncio.run(coro)
