@@ -192,20 +192,25 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
 
 
 def decode_rgb(
-    path: str | Path, draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None
+    path: str | Path,
+    draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+    *,
+    exif: bool = True,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Like ``load_rgb`` but returns (rgb, stored (W, H)) and takes a JPEG draft rule instead.
 
     ``draft_for(stored (W, H)) -> (W, H)``: a JPEG is decoded at reduced scale but at least that
-    big (stored orientation). Used by the cache, which resizes to a fixed square itself.
+    big (stored orientation). ``exif=False`` keeps the stored pixel orientation, which is what
+    dataset trimaps are aligned with. Used by the cache, which resizes to a square itself.
     """
     path = Path(path)
     im, stored = _open(path, draft_for)
     try:
-        try:
-            im = ImageOps.exif_transpose(im)
-        except Exception:
-            pass  # a broken EXIF block must not make a readable image unusable
+        if exif:
+            try:
+                im = ImageOps.exif_transpose(im)
+            except Exception:
+                pass  # a broken EXIF block must not make a readable image unusable
         rgb = _to_rgb_array(im, path)
     finally:
         im.close()

@@ -1,0 +1,214 @@
+"""Decoded-image cache: each split decoded and resized once, then memory-mapped every epoch.
+
+``load_split_arrays`` returns every image of a split as one uint8 (N, S, S, 3) array and its
+trimaps as (N, S, S). Images are resized straight to S x S with area interpolation (aspect
+ratio NOT preserved, as in the smp Oxford Pet example); trimaps with nearest-neighbour and kept
+as trimap values 1/2/3 (not a binary mask) so that changing the mask rule reuses the cache.
+Dataset images are decoded WITHOUT applying EXIF orientation, because the official trimaps (and
+torchvision's loader) use the stored pixel orientation. Unreadable images, bad or missing
+trimaps and image/trimap size mismatches are skipped with a reason, never a crash.
+
+On disk (``cache_dir``, default ``<cache root>/decoded``) an entry is three files named by
+``cache_key``: ``KEY-images.npy``, ``KEY-trimaps.npy`` and ``KEY.json`` (names kept, skips),
+the json written last so an entry without it is ignored. The key hashes the format version,
+the dataset's absolute path, the names, each file's size and mtime, and S: editing, replacing
+or touching a file, or changing the size, gives a new entry. Arrays are decoded straight into
+a temporary memory-mapped file that is renamed into place, so a full-size split never has to
+fit in RAM twice; if the folder is not writable everything stays in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.data.dirs import cache_root
+from engine.data.images import decode_rgb, load_trimap
+from engine.data.layout import PetLayout
+from engine.errors import PetsegError
+
+CACHE_FORMAT_VERSION = 1
+
+
+@dataclass
+class SplitArrays:
+    """One split, decoded: ``images`` (N,S,S,3) uint8, ``trimaps`` (N,S,S) uint8 values 1/2/3."""
+
+    images: np.ndarray
+    trimaps: np.ndarray
+    names: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def default_cache_dir() -> Path:
+    return cache_root() / "decoded"
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns]
+    except OSError:
+        return None
+
+
+def cache_key(layout: PetLayout, names: list[str], size: int) -> str:
+    """Hex key of a cache entry (see the module docstring for what it covers)."""
+    h = hashlib.sha256()
+    header = {"v": CACHE_FORMAT_VERSION, "root": str(Path(layout.root).resolve()), "size": size}
+    h.update(json.dumps(header, sort_keys=True).encode())
+    for name in names:
+        entry = [name, _stat(layout.image_path(name)), _stat(layout.trimap_path(name))]
+        h.update(json.dumps(entry).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:32]
+
+
+def _decode_pair(layout: PetLayout, name: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(image S,S,3, trimap S,S) or PetsegError/ValueError with a one-line reason."""
+    trimap = load_trimap(layout.trimap_path(name))
+    # Decode JPEGs at the smallest libjpeg scale that still covers S x S: far less work.
+    rgb, stored = decode_rgb(layout.image_path(name), draft_for=lambda _wh: (size, size), exif=False)
+    th, tw = trimap.shape
+    if stored != (tw, th):
+        raise ValueError(
+            f"image is {stored[0]}×{stored[1]} but its trimap is {tw}×{th}; they must match"
+        )
+    img = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+    # NEAREST_EXACT samples pixel centres like INTER_AREA does; plain NEAREST shifts by up to
+    # half a source pixel, misaligning the mask against the image.
+    tri = cv2.resize(trimap, (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
+    return img, tri
+
+
+def _load_entry(folder: Path, key: str, size: int) -> SplitArrays | None:
+    meta_path = folder / f"{key}.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        images = np.load(folder / f"{key}-images.npy", mmap_mode="r")
+        trimaps = np.load(folder / f"{key}-trimaps.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    n = len(meta.get("names", []))
+    if images.shape != (n, size, size, 3) or trimaps.shape != (n, size, size):
+        return None  # damaged or foreign entry: rebuild
+    skipped = [(str(a), str(b)) for a, b in meta.get("skipped", [])]
+    return SplitArrays(images, trimaps, list(meta["names"]), skipped, from_cache=True)
+
+
+def _alloc(folder: Path | None, key: str, suffix: str, shape: tuple[int, ...]):
+    """(array, temp path or None): a temp .npy memmap in ``folder``, or RAM if that fails."""
+    if folder is not None and shape[0] > 0:  # numpy cannot memory-map an empty array
+        tmp = folder / f"{key}-{suffix}.tmp-{os.getpid()}-{threading.get_ident()}.npy"
+        try:
+            return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape), tmp
+        except (OSError, ValueError):
+            tmp.unlink(missing_ok=True)
+    return np.empty(shape, np.uint8), None
+
+
+def load_split_arrays(
+    layout: PetLayout,
+    names: list[str],
+    size: int,
+    cache_dir: Path | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+    *,
+    threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SplitArrays:
+    """Decoded ``names`` of ``layout`` at ``size`` x ``size``, from the cache if possible.
+
+    ``on_skip(name, reason)`` is called for every skipped pair (also on a cache hit);
+    ``on_progress(done, total)`` while decoding. ``threads``: decoder threads (default up to 4).
+    """
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    names = list(names)
+    key = cache_key(layout, names, size)
+    folder: Path | None = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        folder = None  # not writable: memory only
+
+    if folder is not None:
+        hit = _load_entry(folder, key, size)
+        if hit is not None:
+            for name, reason in hit.skipped:
+                if on_skip is not None:
+                    on_skip(name, reason)
+            return hit
+
+    n = len(names)
+    images, img_tmp = _alloc(folder, key, "images", (n, size, size, 3))
+    trimaps, tri_tmp = _alloc(folder, key, "trimaps", (n, size, size))
+    ok = np.zeros(n, bool)
+    reasons: dict[int, str] = {}
+
+    def work(i: int) -> None:
+        try:
+            images[i], trimaps[i] = _decode_pair(layout, names[i], size)
+            ok[i] = True
+        except (PetsegError, ValueError, OSError, cv2.error) as exc:
+            reasons[i] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    workers = threads or min(4, os.cpu_count() or 1)
+    done = 0
+    # PIL's JPEG decoder and cv2.resize release the GIL, so threads give a real speed-up.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for _ in pool.map(work, range(n)):
+            done += 1
+            if on_progress is not None:
+                on_progress(done, n)
+
+    skipped = [(names[i], reasons[i]) for i in sorted(reasons)]
+    for name, reason in skipped:
+        if on_skip is not None:
+            on_skip(name, reason)
+    kept = [names[i] for i in range(n) if ok[i]]
+    if skipped:
+        # Compact: a fresh (smaller) array, on disk if that is where we are writing.
+        idx = np.flatnonzero(ok)
+        old = (images, img_tmp, trimaps, tri_tmp)
+        images, img_tmp = _alloc(folder, key, "images-c", (len(idx), size, size, 3))
+        trimaps, tri_tmp = _alloc(folder, key, "trimaps-c", (len(idx), size, size))
+        for start in range(0, len(idx), 256):  # chunks: bounded extra memory
+            part = idx[start : start + 256]
+            images[start : start + len(part)] = old[0][part]
+            trimaps[start : start + len(part)] = old[2][part]
+        for tmp in (old[1], old[3]):
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        del old
+
+    result = SplitArrays(images, trimaps, kept, skipped, from_cache=False)
+    if folder is not None and img_tmp is not None and tri_tmp is not None:
+        try:
+            images.flush()
+            trimaps.flush()
+            os.replace(img_tmp, folder / f"{key}-images.npy")
+            os.replace(tri_tmp, folder / f"{key}-trimaps.npy")
+            meta_tmp = folder / f"{key}.json.tmp-{os.getpid()}-{threading.get_ident()}"
+            meta_tmp.write_text(json.dumps({"names": kept, "skipped": skipped, "size": size}))
+            os.replace(meta_tmp, folder / f"{key}.json")  # last: marks the entry complete
+        except OSError:
+            pass  # the arrays are still valid in memory; only reuse is lost
+    else:
+        for tmp in (img_tmp, tri_tmp):
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,157 @@
+"""From a ``TrainConfig`` to datasets and reproducible DataLoaders.
+
+``build_datasets``: choose the data (``resolve_data_source``), split the official trainval list
+(every ``valid_every``-th image is validation), optionally cap the train split, decode through
+the cache, and wrap each split in a ``PetSegDataset`` (train: augmenting pipeline; valid and
+test: resize + normalise only).
+
+``make_loader``: seeded shuffling (a private ``torch.Generator``) and per-worker seeding of
+numpy, ``random`` and the albumentations pipeline, which otherwise draws from OS entropy and,
+in forked workers, would repeat the same augmentations in every worker.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from engine.config import TrainConfig
+from engine.data.cache import load_split_arrays
+from engine.data.dataset import PetSegDataset
+from engine.data.layout import DataSource, PetLayout, resolve_data_source
+from engine.data.splits import split_trainval
+from engine.data.transforms import eval_transform, seed_transform, train_transform
+from engine.errors import DatasetError
+
+_MAX_SKIP_LINES = 5  # the log shows the first few skipped files, then a count
+
+
+@dataclass
+class DataBundle:
+    """Datasets of one run. ``train_names``/``valid_names``: the names actually in the datasets
+    (after the cap and after skipping unreadable files), in order."""
+
+    train: PetSegDataset
+    valid: PetSegDataset
+    test: PetSegDataset | None
+    source: DataSource
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    train_names: list[str] = field(default_factory=list)
+    valid_names: list[str] = field(default_factory=list)
+
+
+def cap_evenly(names: list[str], cap: int | None) -> list[str]:
+    """At most ``cap`` names spread evenly over the list (official lists are sorted by breed,
+    so taking the first ``cap`` would keep only the first breeds)."""
+    if cap is None or cap >= len(names):
+        return list(names)
+    if cap < 1:
+        raise ValueError(f"cap must be >= 1, got {cap}")
+    n = len(names)
+    return [names[(i * n) // cap] for i in range(cap)]
+
+
+def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> DataBundle:
+    """Resolve, split, decode (cached) and wrap the data for ``config``; logs one line per step."""
+    source = resolve_data_source(config.data_path, download=config.download)
+    log(f"data: {source.description}")
+    layout = source.layout or PetLayout(source.path)
+
+    train_names, valid_names = split_trainval(layout.trainval_names(), config.valid_every)
+    if not valid_names:
+        if len(train_names) < 2:
+            raise DatasetError(layout.root, f"only {len(train_names)} trainval image(s); need at least 2")
+        # Fewer images than valid_every: still validate on something rather than on nothing.
+        valid_names = [train_names.pop()]
+        log(f"data: fewer than {config.valid_every} trainval images; using {valid_names[0]} for validation")
+    if config.max_train_images is not None:
+        capped = cap_evenly(train_names, config.max_train_images)
+        if len(capped) < len(train_names):
+            log(f"data: train split capped to {len(capped)} of {len(train_names)} images")
+        train_names = capped
+
+    cache_dir = Path(config.cache_dir).expanduser() if config.cache_dir else None
+    skipped: list[tuple[str, str]] = []
+
+    def on_skip(name: str, reason: str) -> None:
+        skipped.append((name, reason))
+        if len(skipped) <= _MAX_SKIP_LINES:
+            log(f"data: skipped {name}: {reason}")
+
+    size = config.image_size
+    arrays = {}
+    splits = {"train": train_names, "valid": valid_names, "test": layout.test_names()}
+    for split, names in splits.items():
+        if not names:
+            continue
+        arr = load_split_arrays(layout, names, size, cache_dir, on_skip)
+        how = "from cache" if arr.from_cache else "decoded"
+        log(f"data: {split}: {len(arr)} images at {size}×{size} ({how})")
+        arrays[split] = arr
+    if len(skipped) > _MAX_SKIP_LINES:
+        log(f"data: {len(skipped)} images skipped in total (unreadable image or trimap)")
+    for split in ("train", "valid"):
+        if split not in arrays or len(arrays[split]) == 0:
+            raise DatasetError(layout.root, f"no usable {split} images (all {len(splits[split])} were skipped)")
+
+    rule = config.mask_rule
+    test = arrays.get("test")
+    return DataBundle(
+        train=PetSegDataset(arrays["train"], train_transform(size), rule),
+        valid=PetSegDataset(arrays["valid"], eval_transform(size), rule),
+        test=PetSegDataset(test, eval_transform(size), rule) if test is not None and len(test) else None,
+        source=source,
+        skipped=skipped,
+        train_names=list(arrays["train"].names),
+        valid_names=list(arrays["valid"].names),
+    )
+
+
+def _seed_transform(dataset: Dataset, seed: int) -> None:
+    transform = getattr(dataset, "transform", None)
+    if transform is not None:
+        seed_transform(transform, seed)
+
+
+def _worker_init(worker_id: int) -> None:
+    # torch gives each worker base_seed + worker_id, derived from the loader's generator.
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        _seed_transform(info.dataset, seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    workers: int,
+    device_type: str,
+    seed: int,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader whose order and augmentations depend only on ``seed`` (for a given
+    ``workers``): persistent workers when ``workers > 0``, pinned memory on CUDA."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    if workers == 0:
+        _seed_transform(dataset, seed)  # workers seed their own copy in _worker_init
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        pin_memory=device_type == "cuda",
+        drop_last=drop_last,
+        generator=generator,
+        worker_init_fn=_worker_init if workers > 0 else None,
+        persistent_workers=workers > 0,
+    )

@@ -1,0 +1,85 @@
+"""Albumentations pipelines for training and evaluation (same recipe as smp's Oxford Pet example).
+
+Training: HorizontalFlip 0.5, VerticalFlip 0.2, RandomRotate90 0.3, Affine 0.5 (the Albumentations
+2 replacement of the deprecated ShiftScaleRotate(shift 0.1, scale 0.2, rotate 15)),
+RandomBrightnessContrast 0.2, GaussianBlur 3x3 0.3, Resize S x S, Normalize to [-1, 1]
+(mean 0.5, std 0.5 per channel), ToTensorV2. Evaluation: Resize, Normalize, ToTensorV2.
+
+The Affine fills uncovered corners with 0 in BOTH the image and the mask (ShiftScaleRotate
+reflected them): reflecting the image while filling the mask with background would teach the
+model that mirrored fur is background. Masks use nearest interpolation everywhere so they stay
+binary; Resize is kept even though cached arrays are already S x S so that the pipelines also
+accept arbitrary inputs (on an S x S input it is a no-op copy).
+
+Seeding: use ``seed_transform``, not ``Compose.set_random_seed``. In Albumentations 2.0.8 the
+latter gives EVERY child transform its own generator with the same seed, so all of them draw
+the same numbers: HorizontalFlip (p 0.5), VerticalFlip (p 0.2) and Affine (p 0.5) then fire
+together or not at all. ``seed_transform`` makes the children share one seeded stream.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Albumentations asks PyPI for a newer version on import (a 2 s network call, a warning
+# offline); a training tool must not phone home. setdefault: a user may still opt in.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import random  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from albumentations.pytorch import ToTensorV2  # noqa: E402
+
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
+
+def _tail(size: int) -> list:
+    return [
+        A.Resize(size, size, interpolation=cv2.INTER_AREA, mask_interpolation=cv2.INTER_NEAREST),
+        A.Normalize(mean=MEAN, std=STD, max_pixel_value=255.0),
+        ToTensorV2(),
+    ]
+
+
+def train_transform(size: int) -> A.Compose:
+    """Augmenting pipeline; call with ``image=HxWx3 uint8, mask=HxW uint8``."""
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.2),
+            A.RandomRotate90(p=0.3),
+            A.Affine(
+                translate_percent=(-0.1, 0.1),
+                scale=(0.8, 1.2),
+                rotate=(-15, 15),
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_NEAREST,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+                p=0.5,
+            ),
+            A.RandomBrightnessContrast(p=0.2),
+            A.GaussianBlur(blur_limit=(3, 3), p=0.3),
+            *_tail(size),
+        ]
+    )
+
+
+def eval_transform(size: int) -> A.Compose:
+    """Deterministic pipeline for validation, test and inference."""
+    return A.Compose(_tail(size))
+
+
+def seed_transform(transform: object, seed: int) -> None:
+    """Reproducibly seed ``transform`` (a Compose or one transform) from ``seed``.
+
+    One numpy and one Python generator are SHARED by all children (Compose.set_random_state
+    propagates them), so each child draws the next numbers of one stream: independent
+    decisions, fully determined by the seed. Objects without RNG state are ignored.
+    """
+    if hasattr(transform, "set_random_state"):
+        transform.set_random_state(np.random.default_rng(seed), random.Random(seed))

@@ -1,0 +1,100 @@
+"""Decoded-image cache: miss then hit, invalidation, skipped files, read-only cache folder."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.data.cache import cache_key, load_split_arrays
+from engine.data.layout import PetLayout
+from engine.data.synthetic import generate_pet_dataset
+
+
+@pytest.fixture
+def layout(tmp_path):
+    return PetLayout(generate_pet_dataset(tmp_path / "data", n_trainval=6, n_test=0, size=64, seed=5))
+
+
+def test_miss_then_hit_gives_equal_arrays(layout, tmp_path):
+    names = layout.trainval_names()
+    first = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    assert not first.from_cache
+    assert first.images.shape == (6, 32, 32, 3) and first.images.dtype == np.uint8
+    assert first.trimaps.shape == (6, 32, 32)
+    assert set(np.unique(first.trimaps).tolist()) <= {1, 2, 3}  # trimap values, not a mask
+    second = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    assert second.from_cache and second.names == names
+    np.testing.assert_array_equal(first.images, second.images)
+    np.testing.assert_array_equal(first.trimaps, second.trimaps)
+    assert not [p for p in (tmp_path / "c").iterdir() if ".tmp-" in p.name]  # no temp leftovers
+
+
+def test_resized_trimap_matches_the_source(layout, tmp_path):
+    name = layout.trainval_names()[0]
+    arr = load_split_arrays(layout, [name], 48, cache_dir=tmp_path / "c")
+    src = np.array(Image.open(layout.trimap_path(name)).resize((48, 48), Image.NEAREST))
+    assert (arr.trimaps[0] == src).mean() > 0.995  # centre-aligned nearest, like PIL
+
+
+def test_size_change_and_file_change_invalidate(layout, tmp_path):
+    names = layout.trainval_names()
+    key = cache_key(layout, names, 32)
+    assert cache_key(layout, names, 64) != key
+    assert cache_key(layout, names[:-1], 32) != key
+    load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    assert not load_split_arrays(layout, names, 64, cache_dir=tmp_path / "c").from_cache
+
+    # Replace one image with different content (and a new mtime): must be re-decoded.
+    p = layout.image_path(names[0])
+    Image.new("RGB", Image.open(p).size, (255, 0, 0)).save(p)
+    st = p.stat()
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    assert cache_key(layout, names, 32) != key
+    again = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    assert not again.from_cache
+    assert (np.abs(again.images[0].astype(int) - [255, 0, 0]) <= 3).all()  # JPEG rounding
+
+
+def test_corrupt_image_and_missing_trimap_are_skipped_with_reason(layout, tmp_path):
+    names = layout.trainval_names()
+    layout.image_path(names[1]).write_bytes(b"not a jpeg at all")
+    layout.trimap_path(names[2]).unlink()
+    seen = []
+    out = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c", on_skip=lambda n, r: seen.append((n, r)))
+    assert out.names == [n for n in names if n not in (names[1], names[2])]
+    assert out.images.shape[0] == 4 == out.trimaps.shape[0]
+    reasons = dict(out.skipped)
+    assert "not an image" in reasons[names[1]] and "no such file" in reasons[names[2]]
+    assert sorted(seen) == sorted(out.skipped)
+    hit = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    assert hit.from_cache and hit.skipped == out.skipped  # skips remembered
+
+
+def test_image_trimap_size_mismatch_is_skipped(layout, tmp_path):
+    name = layout.trainval_names()[0]
+    Image.new("RGB", (10, 10)).save(layout.image_path(name))
+    out = load_split_arrays(layout, [name], 32, cache_dir=tmp_path / "c")
+    assert out.names == [] and "trimap is" in out.skipped[0][1]
+
+
+def test_unwritable_cache_dir_falls_back_to_memory(layout, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    out = load_split_arrays(layout, layout.trainval_names(), 32, cache_dir=blocker / "sub")
+    assert len(out) == 6 and not out.from_cache
+
+
+def test_cache_is_faster_than_decoding(tmp_path):
+    lay = PetLayout(generate_pet_dataset(tmp_path / "d", n_trainval=40, n_test=0, size=128, seed=1))
+    names = lay.trainval_names()
+    t0 = time.perf_counter()
+    load_split_arrays(lay, names, 64, cache_dir=tmp_path / "c")
+    t_decode = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hit = load_split_arrays(lay, names, 64, cache_dir=tmp_path / "c")
+    t_hit = time.perf_counter() - t0
+    assert hit.from_cache and t_hit < t_decode
