@@ -1,7 +1,7 @@
 """Running a trained checkpoint on photos: `Predictor`, `Prediction` and flip test-time augmentation.
 
-Preprocessing mirrors training exactly: a straight resize to ``image_size``² (no aspect
-preservation), scaling to [-1, 1] (mean = std = 0.5). The probability map is bilinearly
+Preprocessing is training's own ``eval_transform``: a straight area resize to
+``image_size``² (no aspect preservation), scaling to [-1, 1] (mean = std = 0.5). The probability map is bilinearly
 upsampled back to the photo's own size, so callers always get one value per input pixel.
 Rendering helpers (overlay, mask image, PNG save) live in `engine.render` and are
 re-exported here.
@@ -9,6 +9,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor, nn
 
 from engine.data.images import load_rgb
@@ -35,9 +35,6 @@ __all__ = [
     "save_png",
 ]
 
-# The project's one normalisation convention, for every model (see engine.models.resnet_unet).
-MEAN = 0.5
-STD = 0.5
 DEFAULT_MAX_SIDE = 4096
 
 
@@ -63,14 +60,19 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def preprocess(image: np.ndarray, size: int) -> Tensor:
-    """(H, W, 3) uint8 → (1, 3, size, size) float32 in [-1, 1], straight-resized like training."""
+    """(H, W, 3) uint8 → (1, 3, size, size) float32 in [-1, 1], through training's own eval pipeline."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-    if image.shape[:2] != (size, size):
-        image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
-    # astype copies, so the tensor never aliases a read-only array (e.g. one from np.asarray(PIL)).
-    x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1).div_(255.0)
-    return x.sub_(MEAN).div_(STD).unsqueeze(0)
+    # The very transform validation uses (area resize, mean = std = 0.5), so a photo reaches
+    # the model exactly as validation images did; a hand-written copy could drift from it.
+    return _eval_transform(size)(image=np.ascontiguousarray(image))["image"].float().unsqueeze(0)
+
+
+@functools.lru_cache(maxsize=4)
+def _eval_transform(size: int) -> Any:
+    from engine.data.transforms import eval_transform
+
+    return eval_transform(size)
 
 
 def flip_tta(model: nn.Module, x: Tensor) -> Tensor:

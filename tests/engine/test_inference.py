@@ -97,6 +97,15 @@ def test_preprocess_normalises_to_minus_one_one():
     assert torch.allclose(x[0, 0], torch.ones(8, 8)) and torch.allclose(x[0, 1:], -torch.ones(2, 8, 8))
 
 
+def test_preprocess_area_resizes_like_training():
+    # Columns alternate 0/255; an area (box) downscale by 2 averages each pair to 127.5,
+    # which uint8 rounds to 128 -> (128/255 - 0.5) / 0.5 = 0.0039. Point sampling would give ±1.
+    image = np.zeros((4, 4, 3), dtype=np.uint8)
+    image[:, ::2] = 255
+    x = preprocess(image, 2)
+    assert torch.allclose(x, torch.full((1, 3, 2, 2), 128 / 255 * 2 - 1), atol=1e-6)
+
+
 def test_flip_tta_is_the_mean_of_two_separate_passes(predictor):
     torch.manual_seed(1)
     x = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)
