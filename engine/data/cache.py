@@ -41,7 +41,11 @@ CACHE_FORMAT_VERSION = 1
 
 @dataclass
 class SplitArrays:
-    """One split, decoded: ``images`` (N,S,S,3) uint8, ``trimaps`` (N,S,S) uint8 values 1/2/3."""
+    """One split, decoded: ``images`` (N,S,S,3) uint8, ``trimaps`` (N,S,S) uint8 values 1/2/3.
+
+    From the cache the arrays are READ-ONLY memory maps (shared by forked DataLoader workers
+    without copying): copy a sample before modifying it.
+    """
 
     images: np.ndarray
     trimaps: np.ndarray

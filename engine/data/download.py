@@ -161,6 +161,13 @@ def download_file(
         status = getattr(resp, "status", None) or resp.getcode()
         length = resp.headers.get("Content-Length")
         if offset and status == 206:
+            content_range = resp.headers.get("Content-Range", "")
+            if content_range and not content_range.startswith(f"bytes {offset}-"):
+                # Appending bytes from another offset would corrupt the file silently.
+                part.unlink(missing_ok=True)
+                raise DownloadError(
+                    url, f"server resumed at the wrong offset ({content_range!r}); run again"
+                )
             mode = "ab"
         else:
             # 200 to a Range request: the server sends the whole file, so start over.

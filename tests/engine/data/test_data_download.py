@@ -7,7 +7,6 @@ import io
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +207,22 @@ def test_official_resources_follow_torchvision():
     assert set(res) == {"images.tar.gz", "annotations.tar.gz"}
     assert res["images.tar.gz"].urls[0] == "https://thor.robots.ox.ac.uk/datasets/pets/images.tar.gz"
     assert {r.md5 for r in res.values()} == {md5 for _, md5 in OxfordIIITPet._RESOURCES}
+
+
+def test_wrong_resume_offset_is_refused(tmp_path):
+    """A 206 whose Content-Range starts elsewhere must not be appended to the partial file."""
+
+    class FakeResponse:
+        status = 206
+        headers = {"Content-Range": "bytes 0-9/10", "Content-Length": "10"}
+
+        def read(self, n=-1):
+            return b""
+
+        def close(self):
+            pass
+
+    (tmp_path / "f.part").write_bytes(b"12345")
+    with pytest.raises(DownloadError) as e:
+        download_file("http://example.invalid/f", tmp_path / "f", None, opener=lambda req, timeout: FakeResponse(), progress=False)
+    assert "wrong offset" in str(e.value) and not (tmp_path / "f.part").exists()

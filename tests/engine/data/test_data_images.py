@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,36 @@ def test_load_trimap_rejects_bad_values(tmp_path):
 def test_load_trimap_missing_is_bad_image(tmp_path):
     with pytest.raises(BadImageError):
         load_trimap(tmp_path / "x.png")
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height; no pixel data needs to exist to test the cap."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("w, h", [(20000, 10000), (30000, 20000)])  # above our cap; above Pillow's hard limit
+def test_decompression_bomb_is_a_clear_error(tmp_path, w, h):
+    p = _png_header_only(tmp_path / "bomb.png", w, h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(BadImageError) as e:
+            load_rgb(p, max_side=256)
+    _assert_one_line_error(e, p, f"image too large ({w}×{h}")
+
+
+def test_large_but_allowed_png_is_downscaled(tmp_path):
+    # 100 MP is over Pillow's default warning threshold (89 MP) but under our cap: accepted quietly.
+    p = _png_header_only(tmp_path / "big.png", 10000, 10000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with pytest.raises(BadImageError) as e:  # header only: decoding fails, but no bomb warning
+            load_rgb(p, max_side=256)
+    assert "truncated or corrupt" in str(e.value)
