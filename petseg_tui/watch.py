@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.events import BatchProgress, EpochEnded
-from engine.store import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, RunFollower, RunStore, RunSummary
+from engine.store import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, RunFollower, RunStore, RunSummary, pid_alive
 
 ACTIVE_STATES = frozenset({"running", "paused"})
 
@@ -271,9 +271,20 @@ class LiveFollower:
     def snapshot(self) -> LiveSnapshot | None:
         """Poll the files; a new snapshot when anything changed (or time-derived figures moved)."""
         f = self._ensure()
-        if f is None:
-            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state="starting", pid=self.pid)
+        starting = f is None or (
+            f.error is not None and not f.history.started and not (self.path / STATUS_FILE).exists()
+        )
+        if starting and self.pid is not None and not pid_alive(self.pid):
+            snap = LiveSnapshot(
+                name=self.path.name, path=self.path, exists=self.path.is_dir(), state="failed", pid=self.pid,
+                message=f"the training process (pid {self.pid}) exited before the run started",
+                log_tail=self._log_tail(),
+            )
+        elif starting:
+            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state="starting", pid=self.pid,
+                                log_tail=self._log_tail(3))
         else:
+            assert f is not None
             f.poll()
             h = f.history
             s = f.summary()

@@ -192,3 +192,11 @@ def _utc(monkeypatch):
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def widget_text(widget) -> str:
+    """The text a widget shows on screen now (its rendered lines)."""
+    from textual.geometry import Region
+
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in lines)

@@ -1,0 +1,198 @@
+"""New-run form: validation, detached and in-process starts (fake and real trainer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+from conftest import FakeTrainer, wait_for, widget_text
+from textual.widgets import Button, Input, ProgressBar, Switch
+
+from engine.config import TrainConfig
+from petseg_tui.app import PetsegApp
+from petseg_tui.screens.live_run import LiveRunScreen
+from petseg_tui.screens.new_run import NewRunScreen, parse_form, initial_values
+
+
+def test_parse_form_errors() -> None:
+    raw = {k: ("" if v is None else v) for k, v in initial_values().items()}
+    raw.update(epochs="ten", learning_rate="0", image_size="100", batch_size="2.5", max_train_images="0",
+               run_name="bad name!")
+    cfg, name, detached, errors = parse_form({k: (str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in raw.items()})
+    assert errors["epochs"] == "not a number"
+    assert errors["batch_size"] == "must be a whole number"
+    assert "(0, 10)" in errors["learning_rate"]
+    assert "multiple of 32" in errors["image_size"]
+    assert "at least 1" in errors["max_train_images"]
+    assert "letters, digits" in errors["run_name"]
+    assert detached is True
+
+
+def _set(screen, field: str, value) -> None:
+    w = screen.query_one(f"#f-{field}")
+    w.value = value
+
+
+def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("n")
+            form = app.screen
+            assert isinstance(form, NewRunScreen)
+            d = TrainConfig()
+            assert form.query_one("#f-epochs", Input).value == str(d.epochs)
+            assert form.query_one("#f-model").value == d.model
+            assert form.query_one("#f-detached", Switch).value is True
+            assert not form.query_one("#start", Button).disabled
+            form.query_one("#f-epochs", Input).focus()
+            await pilot.press("end", "x")
+            await pilot.pause(0.05)
+            assert "not a number" in widget_text(form.query_one("#err-epochs"))
+            assert form.query_one("#start", Button).disabled
+            await pilot.press("ctrl+s")  # refuses and says why
+            assert app.screen is form
+            await pilot.press("backspace")
+            await pilot.pause(0.05)
+            assert "✗" not in widget_text(form.query_one("#err-epochs"))
+            _set(form, "image_size", "100")
+            await pilot.pause(0.05)
+            assert "multiple of 32" in form.errors["image_size"]
+            assert "✗" in widget_text(form.query_one("#err-image_size"))
+            await pilot.press("escape")
+            assert not isinstance(app.screen, NewRunScreen)
+
+    asyncio.run(main())
+
+
+def _fill_tiny(form, name: str, detached: bool) -> None:
+    for field, value in dict(epochs="3", image_size="64", width="8", batch_size="8", max_train_images="32",
+                             workers="0", run_name=name).items():
+        _set(form, field, value)
+    _set(form, "device", "cpu")
+    form.query_one("#f-detached", Switch).value = detached
+
+
+def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch) -> None:
+    fake = types.ModuleType("engine.trainer")
+    made: list[FakeTrainer] = []
+
+    class Trainer(FakeTrainer):
+        def __init__(self, config, runs_dir, run_name=None):
+            super().__init__(config, runs_dir, run_name)
+            made.append(self)
+
+    fake.Trainer = Trainer
+    monkeypatch.setitem(sys.modules, "engine.trainer", fake)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("n")
+            _fill_tiny(app.screen, "november", detached=False)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+            live = app.screen
+            assert live.run_path == runs_dir / "november"
+            assert made and made[0].config.epochs == 3 and made[0].config.max_train_images == 32
+            await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 3,
+                           what="batches")
+            await pilot.press("x", "y")
+            assert made[0].calls == ["stop"]
+            await wait_for(pilot, lambda: not made[0].is_alive(), what="stopped")
+            # back home, the run is in the table
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "november" in app.screen.table.rows_by_name, what="row")
+
+    asyncio.run(main())
+
+
+def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch) -> None:
+    import engine.launch
+
+    started: list[tuple] = []
+
+    def spawn_detached(config, runs_dir_arg, run_name):
+        started.append((config, Path(runs_dir_arg), run_name))
+        FakeTrainer(config, Path(runs_dir_arg), run_name).start()  # stands in for the child process
+        return 4242
+
+    monkeypatch.setattr(engine.launch, "spawn_detached", spawn_detached)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("n")
+            _fill_tiny(app.screen, "", detached=True)  # blank name: generated
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+            cfg, root, name = started[0]
+            assert root == runs_dir and name.startswith("unet-") and cfg.epochs == 3
+            live = app.screen
+            assert live.pid == 4242
+            await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
+                           what="batches")
+            await pilot.press("x", "y")  # not in-process: a control file
+            ctl = json.loads((runs_dir / name / "control.json").read_text())
+            assert ctl["action"] == "stop"
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow
+def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """A tiny real run (synthetic data, CPU) started from the form; charts follow; stop it.
+
+    Also measures the UI's worst stall while torch trains in the same process: a 50 ms timer
+    records how late it fires.
+    """
+    pytest.importorskip("torch")
+    monkeypatch.setenv("PETSEG_CACHE", str(tmp_path / "cache"))
+    lateness: list[float] = []
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            last = [time.monotonic()]
+
+            def tick() -> None:
+                now = time.monotonic()
+                late = now - last[0] - 0.05
+                last[0] = now
+                phase = "training" if isinstance(app.screen, LiveRunScreen) and app.screen.snapshot and \
+                    app.screen.snapshot.current_batch else "starting"
+                lateness.append((phase, late))
+
+            await pilot.press("n")
+            form = app.screen
+            _fill_tiny(form, "oscar", detached=False)
+            _set(form, "epochs", "30")
+            await pilot.pause(0.05)
+            app.set_interval(0.05, tick)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), timeout=60, what="live screen")
+            live = app.screen
+            await wait_for(pilot, lambda: live.snapshot is not None and len(live.snapshot.epochs) >= 4,
+                           timeout=180, what="four real epochs")
+            await pilot.pause(0.4)
+            assert live.query_one("#epoch-bar", ProgressBar).progress >= 2
+            assert "valid" in live.query_one("LossChart").plt.build()
+            trainer = app.trainers[live.run_path]
+            assert trainer.is_alive()
+            await pilot.press("x", "y")
+            await wait_for(pilot, lambda: not trainer.is_alive(), timeout=60, what="trainer stopped")
+            await wait_for(pilot, lambda: live.snapshot.state == "stopped", timeout=10, what="stopped shown")
+            assert (live.run_path / "checkpoints" / "last.pt").exists()
+
+    asyncio.run(main())
+    for phase in ("starting", "training"):
+        lates = sorted(late for p, late in lateness if p == phase)
+        if lates:
+            print(f"\nUI timer while {phase}: {len(lates)} ticks, worst lateness {lates[-1] * 1000:.0f} ms, "
+                  f"p99 {lates[int(len(lates) * 0.99)] * 1000:.0f} ms, median {lates[len(lates) // 2] * 1000:.0f} ms")
+    assert max(late for _, late in lateness) < 1.5
