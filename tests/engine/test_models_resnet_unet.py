@@ -95,10 +95,14 @@ def test_imagenet_without_internet_is_a_clear_config_error(tmp_path, monkeypatch
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
 
+    calls = []
+
     def offline(self, *args, **kwargs):
+        calls.append(self)
         raise OSError("Temporary failure in name resolution")
 
     monkeypatch.setattr(type(ResNet34_Weights.IMAGENET1K_V1), "get_state_dict", offline)
     with pytest.raises(ConfigError) as info:
         ResNet34UNet(pretrained="imagenet")
     assert str(info.value) == pretrained_mod.IMAGENET_FAIL
+    assert calls == [ResNet34_Weights.IMAGENET1K_V1]  # the download was attempted once, after the cache
