@@ -111,6 +111,8 @@ class Predictor:
         self.epoch = epoch
         self.best_dice = best_dice
         self.config = dict(config or {})  # the run's saved TrainConfig dict (cache_dir, valid_every, ...)
+        # Built now (it imports albumentations) so the first Prediction.seconds is the real cost.
+        _eval_transform(self.image_size)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Predictor":
