@@ -4,4 +4,9 @@ Nothing in this package draws or imports Textual. Modules that the TUI imports o
 start-up path (``config``, ``events``, ``store``, ``errors``) must not import torch.
 """
 
+import os
+
+# albumentations checks PyPI for a newer version on every import (2 s offline): not wanted
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
 __version__ = "0.1.0"

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False, highlight=False)
+    return Console(stderr=False, highlight=False, soft_wrap=True)
 
 
 def _checkpoint_from_args(args: argparse.Namespace) -> Path:

@@ -54,7 +54,7 @@ class TrainConfig:
     valid_every: int = 10  # every Nth trainval image goes to the validation split
     channels_last: bool = True
     compile: bool = False
-    cache_dir: str | None = None  # decoded-image cache; None: <data_path>/.petseg-cache or ~/.cache/petseg
+    cache_dir: str | None = None  # decoded-image cache; None: $PETSEG_CACHE/decoded or ~/.cache/petseg/decoded
     max_train_images: int | None = None  # cap the train split (quick demos)
     extra: dict[str, Any] = field(default_factory=dict)
 
