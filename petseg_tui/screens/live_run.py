@@ -67,10 +67,13 @@ class LiveRunScreen(Screen):
             yield DiceChart(id="dice-chart")
         with Horizontal(id="live-bottom"):
             with Vertical(id="live-progress"):
-                yield Label("Epoch", id="epoch-label")
-                yield ProgressBar(total=None, show_eta=False, id="epoch-bar")
-                yield Label("Batch", id="batch-label")
-                yield ProgressBar(total=None, show_eta=False, id="batch-bar")
+                with Horizontal(classes="progress-row"):
+                    yield Label("Epoch", id="epoch-label")
+                    yield ProgressBar(total=None, show_eta=False, id="epoch-bar")
+                with Horizontal(classes="progress-row"):
+                    yield Label("Batch", id="batch-label")
+                    yield ProgressBar(total=None, show_eta=False, id="batch-bar")
+                yield Static(id="live-info")
             yield Static(id="live-stats")
         yield Static(id="live-messages")
         yield Footer()
@@ -121,6 +124,7 @@ class LiveRunScreen(Screen):
         self.query_one(DiceChart).update_data(snap.epochs)
         self._draw_progress(snap)
         self.query_one("#live-stats", Static).update(self._stats(snap))
+        self.query_one("#live-info", Static).update(self._info(snap))
         self.query_one("#live-messages", Static).update(self._messages(snap))
         title = Text()
         title.append(snap.name, style="bold")
@@ -138,7 +142,6 @@ class LiveRunScreen(Screen):
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
         self.query_one("#epoch-label", Label).update(
             f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
-            + (f" ({done} done)" if snap.active else "")
         )
         if snap.active and snap.current_batches:
             self.query_one("#batch-bar", ProgressBar).update(total=snap.current_batches, progress=snap.current_batch)
@@ -150,8 +153,8 @@ class LiveRunScreen(Screen):
 
     def _stats(self, snap: LiveSnapshot) -> Table:
         t = Table.grid(padding=(0, 1))
-        t.add_column(style="dim", no_wrap=True)
-        t.add_column(no_wrap=True)
+        t.add_column(style="dim", no_wrap=True, min_width=9)
+        t.add_column(no_wrap=True, overflow="ellipsis")
         last, best = snap.last, snap.best
         lr = last.lr if last else snap.config.get("learning_rate")
         ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
@@ -161,11 +164,21 @@ class LiveRunScreen(Screen):
         t.add_row("ETA", ("~" + fmt_duration(eta)) if eta is not None else "—")
         t.add_row("elapsed", fmt_duration(snap.duration))
         t.add_row("best Dice", f"{fmt_float(best.valid_dice)} @ epoch {best.epoch}" if best else "—")
-        if last:
-            t.add_row("last", f"loss {fmt_float(last.train_loss)}/{fmt_float(last.valid_loss)}  IoU {fmt_float(last.valid_iou)}")
-        t.add_row("model", f"{snap.config.get('model', '?')}  bs {snap.config.get('batch_size', '?')}  img {snap.config.get('image_size', '?')}")
-        t.add_row("device", snap.device or str(snap.config.get("device", "—")))
-        t.add_row("data", snap.data or (snap.config.get("data_path") or "auto"))
+        t.add_row("loss t/v", f"{fmt_float(last.train_loss)} / {fmt_float(last.valid_loss)}" if last else "—")
+        return t
+
+    def _info(self, snap: LiveSnapshot) -> Table:
+        cfg = snap.config
+        t = Table.grid(padding=(0, 1))
+        t.add_column(style="dim", no_wrap=True, min_width=6)
+        t.add_column(no_wrap=True, overflow="ellipsis")
+        t.add_row(
+            "model",
+            f"{cfg.get('model', '?')} · bs {cfg.get('batch_size', '?')} · img {cfg.get('image_size', '?')}"
+            f" · lr {cfg.get('learning_rate', '?')}",
+        )
+        t.add_row("device", snap.device or str(cfg.get("device", "—")))
+        t.add_row("data", snap.data or (cfg.get("data_path") or "auto"))
         return t
 
     def _messages(self, snap: LiveSnapshot) -> Text:

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from petseg_tui.format import MAX_COMPARE, fmt_duration, state_text
@@ -20,6 +21,7 @@ from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
 ACTIVE_POLL_S = 1.0  # running/paused runs
 DISCOVER_EVERY = 2  # list the folder (new runs, finished runs' status) every 2nd tick
+FILTER_DEBOUNCE_S = 0.08
 
 
 class RunsScreen(Screen):
@@ -45,6 +47,7 @@ class RunsScreen(Screen):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.loaded = False
+        self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -134,12 +137,20 @@ class RunsScreen(Screen):
     # ---- filter -------------------------------------------------------------------------------
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.table.set_filter(event.value)
+        # debounced: a fast typist triggers one table rebuild, not one per key
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DEBOUNCE_S, self.apply_filter)
+
+    def apply_filter(self) -> None:
+        self._filter_timer = None
+        self.table.set_filter(self.query_one("#filter", Input).value)
         self._update_status()
         self._update_detail()
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.apply_filter()
         self.table.focus()
 
     def action_focus_filter(self) -> None:
@@ -149,6 +160,7 @@ class RunsScreen(Screen):
         f = self.query_one("#filter", Input)
         if f.value:
             f.value = ""
+            self.apply_filter()
         self.table.focus()
 
     # ---- actions ------------------------------------------------------------------------------

@@ -66,7 +66,8 @@ class RunsTable(DataTable):
         self.filter_text = ""
         self.sort_column = "started"
         self.sort_reverse = True  # newest first
-        self._cells: dict[str, tuple[Any, ...]] = {}
+        self._cells: dict[str, tuple[Any, ...]] = {}  # what the visible rows show now
+        self._cell_cache: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._visible: list[str] = []
         self.compare_colours: dict[str, str] = {}
 
@@ -85,6 +86,16 @@ class RunsTable(DataTable):
         return Text(label, style="bold", justify="right" if key in _RIGHT else "left")
 
     def cells(self, row: RunRow) -> tuple[Any, ...]:
+        """The row's cell values, cached until the row, its selection or its colour changes."""
+        key = (row, row.name in self.selected, self.compare_colours.get(row.name))
+        hit = self._cell_cache.get(row.name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        cells = self._make_cells(row)
+        self._cell_cache[row.name] = (key, cells)
+        return cells
+
+    def _make_cells(self, row: RunRow) -> tuple[Any, ...]:
         s = row.summary
         mark = Text("✓", style="bold " + self.compare_colours.get(row.name, "")) if row.name in self.selected else Text(" ")
         r = lambda v: Text(v, justify="right")  # noqa: E731
@@ -159,6 +170,7 @@ class RunsTable(DataTable):
         sort_key = _SORT_KEYS[self.sort_column]
         for name in removed:
             self.rows_by_name.pop(name, None)
+            self._cell_cache.pop(name, None)
             self.selected.pop(name, None)
         for row in changed:
             old = self.rows_by_name.get(row.name)

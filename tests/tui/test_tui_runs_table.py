@@ -101,6 +101,7 @@ def test_sort_filter_and_select(sample_runs: Path) -> None:
             await pilot.press("slash")
             assert screen.query_one("#filter").has_focus
             await pilot.press("c", "h", "a")
+            await pilot.pause(0.2)
             assert table.visible_names == ["charlie"]
             assert "1 shown" in str(screen.query_one("#runs-status").render())
             await pilot.press("escape")

@@ -1,0 +1,186 @@
+"""500 runs stay responsive; every screen survives 80x24; the palette lists every action."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from conftest import T0, epoch_event, make_run, wait_for, widget_text
+
+from engine.events import RunFinished, RunStarted, event_to_dict
+from petseg_tui.app import PetsegApp
+
+
+def write_small_runs(root: Path, n: int) -> None:
+    """n run folders written directly (RunWriter fsyncs; 500 of those are slow on a shared disk)."""
+    for i in range(n):
+        d = root / f"run-{i:03d}"
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"model": "unet" if i % 3 else "resnet34_unet", "epochs": 2,
+                                                   "learning_rate": 1e-3 * (1 + i % 5)}))
+        (d / "status.json").write_text(json.dumps({"state": "finished", "created": T0 + i}))
+        events = [RunStarted(run=d.name, total_epochs=2, start_epoch=1, train_size=10, valid_size=2,
+                             device="cpu", data="x", t=T0 + i)]
+        events += [epoch_event(ep, 2, T0 + i + ep * 10) for ep in (1, 2)]
+        events.append(RunFinished(epochs=2, best_dice=0.5, best_epoch=2, seconds=20, t=T0 + i + 21))
+        (d / "events.jsonl").write_text("".join(json.dumps(event_to_dict(e)) + "\n" for e in events))
+
+
+def test_500_runs_load_and_filter_fast(runs_dir: Path) -> None:
+    write_small_runs(runs_dir, 500)
+    timings: dict[str, float] = {}
+
+    async def main() -> None:
+        t0 = time.monotonic()
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, timeout=30, what="500 runs")
+            timings["load"] = time.monotonic() - t0
+            table = screen.table
+            assert table.row_count == 500
+            await pilot.press("slash")
+            t1 = time.monotonic()
+            await pilot.press("4")  # "4" also matches the model resnet34_unet
+            await wait_for(pilot, lambda: table.row_count < 500, what="filtered")
+            timings["filter_key"] = time.monotonic() - t1
+            assert 0 < table.row_count < 500
+            t1 = time.monotonic()
+            await pilot.press("2")
+            await wait_for(pilot, lambda: table.row_count == 15, what="filtered again")
+            timings["filter_key2"] = time.monotonic() - t1
+            assert table.visible_names and all("42" in n for n in table.visible_names)
+            assert len(table.visible_names) == 15  # x42 (5) and 42x (10)
+            t2 = time.monotonic()
+            await pilot.press("backspace", "backspace")
+            await wait_for(pilot, lambda: table.row_count == 500, what="unfiltered")
+            timings["unfilter_key"] = time.monotonic() - t2
+            assert table.row_count == 500
+            t3 = time.monotonic()
+            await pilot.press("escape", "s")
+            timings["sort_key"] = time.monotonic() - t3
+            # an idle poll cycle with 500 finished runs changes nothing on screen
+            rows_before = dict(table._cells)
+            await pilot.pause(2.2)
+            assert table._cells == rows_before
+
+    asyncio.run(main())
+    print("\n500 runs:", ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in timings.items()))
+    assert timings["load"] < 15
+    assert timings["filter_key"] < 1.0
+    assert timings["unfilter_key"] < 1.0
+
+
+def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
+    from petseg_tui.screens.compare import CompareScreen
+    from petseg_tui.screens.help import HelpScreen
+    from petseg_tui.screens.live_run import LiveRunScreen
+    from petseg_tui.screens.new_run import NewRunScreen
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=sample_runs)
+        async with app.run_test(size=(80, 24)) as pilot:
+            runs = app.screen
+            await wait_for(pilot, lambda: runs.loaded, what="first scan")
+            assert runs.query_one("#runs-table").size.height >= 10
+            assert runs.query_one("#filter").region.height == 1
+            # live (history of a finished run)
+            runs.table.move_cursor(row=runs.table.visible_names.index("alpha"))
+            await pilot.press("enter")
+            live = app.screen
+            assert isinstance(live, LiveRunScreen)
+            await wait_for(pilot, lambda: live.redraws > 0, what="live redraw")
+            for wid in ("#loss-chart", "#dice-chart", "#epoch-bar", "#live-stats"):
+                w = live.query_one(wid)
+                assert w.region.height > 0 and w.region.width > 0, wid
+            assert live.query_one("#loss-chart").region.height >= 6
+            assert "best Dice" in widget_text(live.query_one("#live-stats"))
+            await pilot.press("escape")
+            # new run form: Start reachable by scrolling, fields visible
+            await pilot.press("n")
+            form = app.screen
+            assert isinstance(form, NewRunScreen)
+            await pilot.pause(0.1)
+            assert form.query_one("#f-model").region.height == 1
+            assert form.query_one("#f-epochs").region.height == 1
+            await pilot.press("escape")
+            # compare
+            runs.table.move_cursor(row=0)
+            await pilot.press("space", "space", "space")
+            await pilot.press("c")
+            cmp = app.screen
+            assert isinstance(cmp, CompareScreen)
+            await wait_for(pilot, lambda: len(cmp.snapshots) == 3, what="compare data")
+            await pilot.pause(0.1)
+            assert cmp.query_one("#compare-chart").region.height >= 6
+            assert cmp.query_one("#compare-table").region.height >= 3
+            # help over compare
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            text = widget_text(app.screen.query_one("#help-text"))
+            assert "Runs" in text and "Live run" in text and "Compare" in text
+            await pilot.press("escape", "escape")
+            assert app.screen is runs
+
+    asyncio.run(main())
+
+
+def test_command_palette_has_every_action(sample_runs: Path) -> None:
+    from petseg_tui.commands import PetsegCommands
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=sample_runs)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            titles = [t for t, _, _ in PetsegCommands(app.screen)._commands()]
+            for expected in ("New run", "Compare the selected runs (1-7)", "Segment images with the highlighted run's model",
+                             "Filter runs (name, model, status)", "Quit (asks if a run trains in this process)",
+                             "This help", "Open run: alpha", "Open run: delta-broken"):
+                assert expected in titles, expected
+            # through the real palette: ctrl+p, type, enter
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            for ch in "open run: bravo":
+                await pilot.press("space" if ch == " " else ch)
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="palette open run")
+            assert app.screen.run_path.name == "bravo"
+            titles = [t for t, _, _ in PetsegCommands(app.screen)._commands()]
+            assert "Stop the run (asks first; saves last.pt)" in titles and "Log scale on the y axis" in titles
+
+    asyncio.run(main())
+
+
+def test_main_parses_flags(monkeypatch, tmp_path: Path) -> None:
+    import petseg_tui.__main__ as entry
+
+    seen = {}
+
+    class Fake:
+        def __init__(self, runs_dir, image_mode):
+            seen.update(runs_dir=runs_dir, image_mode=image_mode)
+
+        def run(self):
+            seen["ran"] = True
+
+    monkeypatch.setattr("petseg_tui.app.PetsegApp", Fake)
+    entry.main(["--runs", str(tmp_path), "--image-mode", "halfcell"])
+    assert seen == {"runs_dir": tmp_path, "image_mode": "halfcell", "ran": True}
+    monkeypatch.setenv("PETSEG_RUNS", str(tmp_path / "env-runs"))
+    entry.main([])
+    assert seen["runs_dir"] == tmp_path / "env-runs" and seen["image_mode"] == "auto"
+
+
+def test_no_torch_on_startup_path() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import petseg_tui.app, petseg_tui.__main__; "
+            "import petseg_tui.screens.live_run, petseg_tui.screens.compare, petseg_tui.screens.new_run; "
+            "bad = [m for m in ('torch', 'engine.trainer', 'engine.data', 'engine.inference') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
