@@ -138,3 +138,19 @@ def test_resume_continues_without_duplicated_epochs(tmp_path: Path) -> None:
     h = RunStore(tmp_path).load(trainer.run_name)
     assert sorted(h.epochs) == [1, 2, 3]
     assert load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")["epoch"] == 3
+
+
+def test_corrupt_training_images_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    from engine.data.synthetic import generate_pet_dataset
+
+    data = generate_pet_dataset(tmp_path / "data", n_trainval=30, n_test=5, size=64, seed=3)
+    images = sorted((data / "images").glob("*.jpg"))
+    images[0].write_bytes(b"not a jpeg")
+    images[1].write_bytes(images[2].read_bytes()[:100])  # truncated
+    trainer = Trainer(tiny(epochs=1, data_path=str(data), max_train_images=None,
+                           cache_dir=str(tmp_path / "cache")), tmp_path / "runs")
+    trainer.run()
+    assert trainer.state == "finished", trainer.error
+    h = RunStore(tmp_path / "runs").load(trainer.run_name)
+    assert len(h.warnings) == 1 and h.warnings[0].startswith("skipped 2 unreadable image(s)")
+    assert images[0].stem in h.warnings[0] or images[1].stem in h.warnings[0]
