@@ -30,7 +30,7 @@ IMAGE_MODES = ("auto", "kitty", "sixel", "halfcell")
 class PetsegApp(App[None]):
     """Train, compare and use pet-vs-background segmentation models."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "petseg"
     COMMANDS = App.COMMANDS | {PetsegCommands}
     BINDINGS = [
