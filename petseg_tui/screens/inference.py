@@ -1,0 +1,545 @@
+"""The inference screen: pick a trained run and an image, see the image, the mask and the overlay.
+
+Nothing here imports torch or ``engine.inference`` at module import: the model is loaded and
+run in a thread worker (`_infer`), the first time it is needed, so the app starts fast and the
+UI never freezes. The probability map of the last prediction is kept, so changing the
+threshold or the outline only re-thresholds it (`_rerender`, also off the UI thread); flip TTA
+and a new image re-run the model.
+
+Every expected failure (a non-image file, a truncated photo, a missing, corrupt or foreign
+checkpoint) is a `PetsegError` with a one-line message: it is shown in red in the screen and
+as a notification, and the screen stays usable.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DirectoryTree, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from engine.errors import CheckpointError, PetsegError
+from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode
+from petseg_tui.widgets.image_picker import ImageTree
+from petseg_tui.widgets.image_view import ImageView
+
+THRESHOLD_STEP = 0.05
+THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
+WIDE_AT = 120  # columns from which image, mask and overlay are shown side by side
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine access: every import of engine.inference (and so torch) happens in a worker thread
+# ---------------------------------------------------------------------------------------------
+
+
+def checkpoint_for(run_path: Path) -> tuple[Path, str]:
+    """The checkpoint to use for a run (best.pt, else last.pt) and a note when it is last.pt."""
+    ckdir = Path(run_path) / "checkpoints"
+    best, last = ckdir / "best.pt", ckdir / "last.pt"
+    if best.is_file():
+        return best, ""
+    if last.is_file():
+        return last, "no best.pt yet: using last.pt"
+    raise CheckpointError(best, "run has no checkpoint yet (no best.pt or last.pt)")
+
+
+def load_predictor(checkpoint: Path) -> Any:
+    """Build the engine's Predictor (imports torch; call from a worker thread only)."""
+    from engine.inference import Predictor
+
+    return Predictor.from_checkpoint(checkpoint, device="auto")
+
+
+def _render_helpers() -> tuple[Any, Any, Any]:
+    """(mask_to_image, overlay_image, save_png): numpy/PIL only, from the torch-free engine.render."""
+    try:
+        from engine.render import mask_to_image, overlay_image, save_png
+    except ImportError:  # older engine: the same helpers re-exported by engine.inference
+        from engine.inference import mask_to_image, overlay_image, save_png
+    return mask_to_image, overlay_image, save_png
+
+
+def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45) -> "Rendered":
+    """Threshold a cached prediction and build the mask and overlay images (numpy/PIL only)."""
+    from PIL import Image
+
+    mask_to_image, overlay_image, _ = _render_helpers()
+    mask = prediction.mask(threshold)
+    return Rendered(
+        threshold=threshold,
+        outline=outline,
+        fraction=float(mask.mean()) if mask.size else 0.0,
+        image=Image.fromarray(prediction.image),
+        mask=mask_to_image(mask),
+        overlay=overlay_image(prediction.image, mask, alpha=alpha, outline=outline),
+    )
+
+
+@dataclass
+class Rendered:
+    """What the panes show for one prediction at one threshold."""
+
+    threshold: float
+    outline: bool
+    fraction: float
+    image: Any  # PIL images, full prediction resolution
+    mask: Any
+    overlay: Any
+
+
+def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
+    """Runs under ``runs_dir`` that have best.pt or last.pt, with a short description."""
+    from engine.store import CONFIG_FILE, RunStore
+
+    out = []
+    for run in RunStore(runs_dir).run_dirs():
+        try:
+            _, note = checkpoint_for(run)
+        except CheckpointError:
+            continue
+        model = ""
+        try:
+            model = str(json.loads((run / CONFIG_FILE).read_text(encoding="utf-8")).get("model", ""))
+        except (OSError, ValueError, AttributeError):
+            pass
+        desc = model + (" · last.pt" if note else "")
+        out.append((run, desc))
+    return out
+
+
+def default_start_dir() -> Path:
+    """The bundled sample photos if present, else the working directory."""
+    try:
+        from engine.data.samples import sample_image_paths
+
+        paths = list(sample_image_paths())
+        if paths:
+            return Path(paths[0]).parent
+    except Exception:  # not landed / no assets: fall through
+        pass
+    bundled = Path(__file__).resolve().parents[2] / "engine" / "demo_assets" / "images"
+    return bundled if bundled.is_dir() else Path.cwd()
+
+
+# ---------------------------------------------------------------------------------------------
+# The screen
+# ---------------------------------------------------------------------------------------------
+
+
+class InferenceScreen(Screen):
+    """Run a trained model on an image and show image, mask and overlay.
+
+    Styles: the ``/* --- inference screen --- */`` section of ``petseg_tui/app.tcss``.
+    """
+
+    _THRESHOLD = Binding.Group("Thr ", compact=True)  # trailing space: compact footers drop margins
+    BINDINGS = [
+        Binding("r", "run", "Run", tooltip="Run the model on the selected image"),
+        Binding("plus,equals_sign,right_square_bracket", "threshold(1)", "Threshold +0.05", key_display="+",
+                tooltip="Raise the mask threshold by 0.05 (re-thresholds, no model re-run)", group=_THRESHOLD),
+        Binding("minus,left_square_bracket", "threshold(-1)", "Threshold -0.05", key_display="-",
+                tooltip="Lower the mask threshold by 0.05 (re-thresholds, no model re-run)", group=_THRESHOLD),
+        Binding("o", "toggle_overlay", "Overlay", tooltip="Toggle the large overlay view"),
+        Binding("u", "toggle_outline", "Outline", tooltip="Toggle the mask outline in the overlay"),
+        Binding("t", "toggle_tta", "TTA", tooltip="Toggle horizontal-flip test-time augmentation (re-runs the model)"),
+        Binding("s", "save", "Save", tooltip="Save overlay and mask PNGs to <run>/predictions/"),
+        Binding("m", "cycle_mode", "Mode", tooltip="Cycle the image drawing mode: halfcell, sixel, kitty"),
+        Binding("escape", "back", "Back", tooltip="Leave the inference screen"),
+    ]
+
+    def __init__(
+        self,
+        run_path: Path | None = None,
+        start_dir: Path | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.run_path: Path | None = Path(run_path) if run_path is not None else None
+        self.choose_run = run_path is None
+        self.start_dir = Path(start_dir) if start_dir is not None else default_start_dir()
+        self.selected_image: Path | None = None
+        self.threshold = 0.5
+        self.outline = True
+        self.tta = False
+        self.overlay_view = False
+        self.image_mode = "halfcell"
+        self.prediction: Any = None
+        self.rendered: Rendered | None = None
+        self.error = ""
+        self.model_text = ""
+        self.result_text = ""
+        self.model_runs = 0  # predictions made by the model (a threshold change is not one)
+        self._predictor: Any = None
+        self._predictor_for: Path | None = None
+        self._checkpoint_note = ""
+        self._model_loading = False
+        self._no_run_text = "Pick a run, then an image."
+        self._lock = threading.Lock()
+
+    # ---- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="inf-body"):
+            with Vertical(id="inf-side"):
+                if self.choose_run:
+                    yield Label("Run", classes="inf-heading")
+                    yield OptionList(id="inf-runs")
+                yield Label("Image", classes="inf-heading")
+                yield ImageTree(self.start_dir, id="inf-tree")
+                yield Input(placeholder="or type an image path ⏎", id="inf-path")
+            with Vertical(id="inf-main"):
+                yield Static("", id="inf-model")
+                yield Static("", id="inf-result")
+                yield Static("", id="inf-error")
+                with Horizontal(id="inf-panes"):
+                    yield ImageView("Image", hint="pick an image, then r", id="pane-image")
+                    yield ImageView("Mask", hint="predicted mask", id="pane-mask")
+                    yield ImageView("Overlay", hint="image + mask", id="pane-overlay")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        requested = getattr(self.app, "image_mode", "auto")
+        try:
+            self.image_mode = resolve_image_mode(requested)
+        except ValueError as exc:
+            self.image_mode = "halfcell"
+            self._set_error(str(exc))
+        for view in self.query(ImageView):
+            view.set_mode(self.image_mode)
+        self._apply_width(self.size.width)
+        if self.choose_run:
+            self._fill_run_list()
+        else:
+            self._start_load_model()
+        self._update_texts()
+        self.query_one("#inf-tree").focus()
+
+    def on_resize(self, event) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.set_class(width >= WIDE_AT, "-wide")
+        for footer in self.query(Footer):
+            footer.compact = width < WIDE_AT  # every key fits in 80 columns
+
+    # ---- run selection --------------------------------------------------------------------
+    def _runs_dir(self) -> Path:
+        runs_dir = getattr(self.app, "runs_dir", None)
+        if runs_dir is None:
+            from engine.config import default_runs_dir
+
+            runs_dir = default_runs_dir()
+        return Path(runs_dir)
+
+    def _fill_run_list(self) -> None:
+        runs_dir = self._runs_dir()
+        options = self.query_one("#inf-runs", OptionList)
+        options.clear_options()
+        runs = list_runs_with_checkpoints(runs_dir)
+        if not runs:
+            options.add_option(Option(f"no trained runs in {runs_dir}/", disabled=True))
+            self._no_run_text = f"No run with a checkpoint in {runs_dir}/ — train one first."
+            return
+        for path, desc in runs:
+            options.add_option(Option(f"{path.name}  [dim]{desc}[/]", id=str(path)))
+        self._no_run_text = "Pick a run (↑↓ Enter), then an image."
+
+    @on(OptionList.OptionSelected, "#inf-runs")
+    def _on_run_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is None:
+            return
+        path = Path(event.option.id)
+        if path == self.run_path and self._predictor is not None:
+            return
+        self.run_path = path
+        self._predictor, self._predictor_for = None, None
+        self._set_error("")
+        if self.prediction is not None:
+            self._start_inference(Path(self.prediction.source))  # same image, new model
+        else:
+            self._start_load_model()
+        self.query_one("#inf-tree").focus()
+
+    def _start_load_model(self) -> None:
+        if self.run_path is None:
+            return
+        self._model_loading = True
+        self._update_texts()
+        self._set_busy(True)
+        self._infer(None, self.tta, self.threshold, self.outline)
+
+    # ---- image selection ------------------------------------------------------------------
+    @on(DirectoryTree.FileSelected, "#inf-tree")
+    def _on_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.selected_image = Path(event.path)
+        self._start_inference(self.selected_image)
+
+    @on(ImageTree.NodeHighlighted, "#inf-tree")
+    def _on_node_highlighted(self, event: ImageTree.NodeHighlighted) -> None:
+        data = event.node.data
+        path = getattr(data, "path", None)
+        if path is not None and not Path(path).is_dir():
+            self.selected_image = Path(path)
+
+    @on(Input.Submitted, "#inf-path")
+    def _on_path_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        path = Path(text).expanduser()
+        if path.is_dir():
+            self.query_one("#inf-tree", ImageTree).path = path
+            self.query_one("#inf-tree").focus()
+            self._set_error("")
+            return
+        self.selected_image = path
+        self.query_one("#inf-tree").focus()  # so r, +/-, s... act at once instead of typing
+        self._start_inference(path)
+
+    # ---- actions --------------------------------------------------------------------------
+    def action_run(self) -> None:
+        if self.selected_image is None:
+            text = self.query_one("#inf-path", Input).value.strip()
+            if text:
+                self.selected_image = Path(text).expanduser()
+        if self.selected_image is None:
+            self._set_error("Pick an image first (file tree or path box).", notify=True)
+            return
+        self._start_inference(self.selected_image)
+
+    def action_threshold(self, steps: int) -> None:
+        new = min(THRESHOLD_MAX, max(THRESHOLD_MIN, round(self.threshold + steps * THRESHOLD_STEP, 2)))
+        if new == self.threshold:
+            return
+        self.threshold = new
+        self._update_texts()
+        self._start_rerender()
+
+    def action_toggle_outline(self) -> None:
+        self.outline = not self.outline
+        self._update_texts()
+        self._start_rerender()
+
+    def action_toggle_overlay(self) -> None:
+        self.overlay_view = not self.overlay_view
+        self.set_class(self.overlay_view, "-overlay-view")
+
+    def action_toggle_tta(self) -> None:
+        self.tta = not self.tta
+        self._update_texts()
+        if self.prediction is not None:
+            self._start_inference(Path(self.prediction.source))
+
+    def action_cycle_mode(self) -> None:
+        self.image_mode = next_mode(self.image_mode)
+        for view in self.query(ImageView):
+            view.set_mode(self.image_mode)
+        self._update_texts()
+        if self.image_mode != "halfcell" and in_multiplexer():
+            self.notify(
+                f"Image mode: {self.image_mode}. tmux/screen drop {self.image_mode} graphics unless "
+                "passthrough is enabled; press m until halfcell if the panes stay empty.",
+                severity="warning",
+                timeout=5,
+            )
+        else:
+            self.notify(f"Image mode: {self.image_mode}", timeout=2)
+
+    def action_save(self) -> None:
+        if self.prediction is None:
+            self._set_error("Nothing to save yet: run the model on an image first (r).", notify=True)
+            return
+        if self.run_path is None:
+            self._set_error("No run chosen: cannot tell where to save.", notify=True)
+            return
+        self._save(self.prediction, self.run_path, self.threshold, self.outline)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
+
+    # ---- workers --------------------------------------------------------------------------
+    def _start_inference(self, image: Path) -> None:
+        if self.run_path is None:
+            self._set_error("Pick a run first (list at the top left).", notify=True)
+            return
+        self._model_loading = self._predictor is None or self._predictor_for != self.run_path
+        self._set_busy(True)
+        self._update_texts()
+        self._infer(image, self.tta, self.threshold, self.outline)
+
+    def _ensure_predictor(self) -> Any:
+        """The Predictor for the current run, loading it if needed (worker thread only)."""
+        run = self.run_path
+        assert run is not None
+        with self._lock:
+            if self._predictor is not None and self._predictor_for == run:
+                return self._predictor
+            checkpoint, note = checkpoint_for(run)
+            predictor = load_predictor(checkpoint)
+            self._predictor, self._predictor_for, self._checkpoint_note = predictor, run, note
+            return predictor
+
+    @work(thread=True, exclusive=True, group="inference", exit_on_error=False)
+    def _infer(self, image: Path | None, tta: bool, threshold: float, outline: bool) -> None:
+        worker = get_current_worker()
+        try:
+            predictor = self._ensure_predictor()
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self._model_ready, predictor)
+            if image is None:
+                self.app.call_from_thread(self._set_busy, False)
+                return
+            prediction = predictor.predict_file(image, tta=tta)
+            self.model_runs += 1
+            rendered = render_prediction(prediction, threshold, outline)
+        except PetsegError as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._failed, str(exc), image is None)
+            return
+        except Exception as exc:  # a bug or an odd file must not take the app down
+            if not worker.is_cancelled:
+                where = f"{image}: " if image is not None else ""
+                msg = f"{where}{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                self.app.call_from_thread(self._failed, msg, image is None)
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_prediction, prediction, rendered, tta)
+
+    def _start_rerender(self) -> None:
+        if self.prediction is not None:
+            self._rerender(self.prediction, self.threshold, self.outline)
+
+    @work(thread=True, exclusive=True, group="render", exit_on_error=False)
+    def _rerender(self, prediction: Any, threshold: float, outline: bool) -> None:
+        worker = get_current_worker()
+        try:
+            rendered = render_prediction(prediction, threshold, outline)
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._set_error, f"could not draw the mask: {exc}", True)
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show_rendered, prediction, rendered)
+
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool) -> None:
+        try:
+            save_png = _render_helpers()[2]
+            rendered = render_prediction(prediction, threshold, outline)
+            out_dir = run_path / "predictions"
+            stem = Path(prediction.source).stem
+            overlay_path, mask_path = out_dir / f"{stem}_overlay.png", out_dir / f"{stem}_mask.png"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_png(rendered.overlay, overlay_path)
+            save_png(rendered.mask, mask_path)
+        except (PetsegError, OSError) as exc:
+            self.app.call_from_thread(self._set_error, f"could not save: {exc}", True)
+            return
+        self.app.call_from_thread(self._saved, overlay_path, mask_path)
+
+    # ---- results (UI thread) --------------------------------------------------------------
+    def _model_ready(self, predictor: Any) -> None:
+        self._model_loading = False
+        self._update_texts()
+
+    def _show_prediction(self, prediction: Any, rendered: Rendered, tta: bool) -> None:
+        self.prediction = prediction
+        self._set_error("")
+        self._show_rendered(prediction, rendered)
+        self._set_busy(False)
+        # the threshold/outline may have changed while the model ran
+        if (rendered.threshold, rendered.outline) != (self.threshold, self.outline):
+            self._start_rerender()
+
+    def _show_rendered(self, prediction: Any, rendered: Rendered) -> None:
+        if prediction is not self.prediction:
+            return  # a newer prediction replaced it meanwhile
+        self.rendered = rendered
+        self.query_one("#pane-image", ImageView).set_image(rendered.image)
+        self.query_one("#pane-mask", ImageView).set_image(rendered.mask)
+        self.query_one("#pane-overlay", ImageView).set_image(rendered.overlay)
+        self._update_texts()
+
+    def _failed(self, message: str, loading_model: bool) -> None:
+        self._set_busy(False)
+        self._model_loading = False
+        if loading_model or self._predictor is None:
+            self._predictor, self._predictor_for = None, None
+        self._set_error(message, notify=True)
+        self._update_texts()
+
+    def _saved(self, overlay_path: Path, mask_path: Path) -> None:
+        self._set_error("")
+        self.notify(f"{overlay_path}\n{mask_path}", title="Saved overlay and mask", timeout=6)
+
+    # ---- helpers --------------------------------------------------------------------------
+    def _set_busy(self, busy: bool) -> None:
+        self.query_one("#inf-panes").loading = busy
+
+    def _set_error(self, message: str, notify: bool = False) -> None:
+        self.error = message
+        err = self.query_one("#inf-error", Static)
+        err.update(f"✗ {message}" if message else "")
+        err.set_class(bool(message), "-shown")
+        if message and notify:
+            self.notify(message, title="Inference", severity="error", timeout=8)
+
+    def _update_texts(self) -> None:
+        self.model_text = self._describe_model()
+        self.result_text = self._describe_result()
+        self.query_one("#inf-model", Static).update(self.model_text)
+        self.query_one("#inf-result", Static).update(self.result_text)
+
+    def _describe_model(self) -> str:
+        if self.run_path is None:
+            return self._no_run_text
+        p = self._predictor
+        if p is None or self._predictor_for != self.run_path:
+            if self._model_loading:
+                return f"[b]{self.run_path.name}[/b]: loading model…"
+            return f"[b]{self.run_path.name}[/b]  (model loads on first run)"
+        best = getattr(p, "best_dice", None)
+        best_s = f"{best:.3f}" if isinstance(best, (int, float)) else "—"
+        parts = [
+            f"[b]{self.run_path.name}[/b]",
+            str(getattr(p, "arch_name", "?")),
+            f"epoch {getattr(p, 'epoch', '?')}",
+            f"best Dice {best_s}",
+        ]
+        text = " · ".join(parts)
+        if self._checkpoint_note:
+            text += f"  [yellow]({self._checkpoint_note})[/]"
+        return text
+
+    def _describe_result(self) -> str:
+        settings = (
+            f"thr {self.threshold:.2f} · TTA {'on' if self.tta else 'off'} · "
+            f"outline {'on' if self.outline else 'off'} · {self.image_mode}"
+        )
+        pred, r = self.prediction, self.rendered
+        if pred is None or r is None:
+            return settings
+        h, w = pred.image.shape[:2]
+        return (
+            f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · "
+            f"pet [b]{100 * r.fraction:.1f}%[/b]\n{settings}"
+        )

@@ -1,0 +1,512 @@
+"""The inference screen: run choice, image picking, threshold/outline/TTA keys, errors, save, snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from rich.text import Text
+from textual.app import App
+
+from engine.errors import BadImageError
+from petseg_tui.screens import inference as inf
+from petseg_tui.screens.inference import InferenceScreen
+from petseg_tui.widgets.image_picker import ImageTree
+from petseg_tui.widgets.image_view import ImageView
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def run_async(fn):
+    """Run an async test body with asyncio.run (no pytest-asyncio plugin in this project)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+class InferenceTestApp(App):
+    """Just enough app: the attributes the screen reads, the app's stylesheet, the screen pushed."""
+
+    CSS_PATH = str(Path(__file__).resolve().parents[2] / "petseg_tui" / "app.tcss")
+
+    def __init__(self, runs_dir: Path, run_path: Path | None, start_dir: Path, image_mode: str = "halfcell"):
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.image_mode = image_mode
+        self._args = (run_path, start_dir)
+
+    def on_mount(self) -> None:
+        self.push_screen(InferenceScreen(*self._args))
+
+
+def make_photo(path: Path, size=(96, 72), seed: int = 0) -> Path:
+    """A small deterministic photo-like JPEG: a gradient background with a blob."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = (xx * 255 // max(1, w - 1)).astype(np.uint8)
+    img[..., 1] = (yy * 255 // max(1, h - 1)).astype(np.uint8)
+    img[..., 2] = 90
+    blob = (xx - w / 2) ** 2 / (w / 4) ** 2 + (yy - h / 2) ** 2 / (h / 3) ** 2 < 1
+    img[blob] = (200, 160, 60)
+    img = np.clip(img.astype(int) + rng.integers(-8, 8, img.shape), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+    return path
+
+
+def make_run(runs_dir: Path, name: str, checkpoint: bool = True) -> Path:
+    run = runs_dir / name
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text('{"model": "unet"}\n')
+    if checkpoint:
+        (run / "checkpoints" / "best.pt").write_bytes(b"placeholder")
+    return run
+
+
+class FakePrediction:
+    def __init__(self, image: np.ndarray, prob: np.ndarray, source: Path, seconds: float) -> None:
+        self.image, self.prob, self.source, self.seconds = image, prob, Path(source), seconds
+
+    def mask(self, threshold: float = 0.5) -> np.ndarray:
+        return (self.prob > threshold).astype(np.uint8)
+
+
+class FakePredictor:
+    """Deterministic stand-in: probability rises left to right, so pet fraction = 1 - threshold."""
+
+    arch_name, image_size, mask_rule, epoch, best_dice = "unet", 64, "pet_border", 7, 0.8123
+    calls = 0
+
+    def __init__(self, checkpoint: Path) -> None:
+        self.checkpoint_path = checkpoint
+
+    def predict_file(self, path, tta=False, max_side=4096):
+        type(self).calls += 1
+        try:
+            with Image.open(path) as im:
+                image = np.asarray(im.convert("RGB"))
+        except Exception:
+            raise BadImageError(path, "not an image file") from None
+        h, w = image.shape[:2]
+        prob = np.tile(((np.arange(w) + 0.5) / w).astype(np.float32), (h, 1))
+        return FakePrediction(image, prob, path, 0.25)
+
+
+@pytest.fixture
+def fake_predictor(monkeypatch: pytest.MonkeyPatch) -> type[FakePredictor]:
+    FakePredictor.calls = 0
+    monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: FakePredictor(checkpoint))
+    return FakePredictor
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    make_photo(folder / "cat.jpg", seed=1)
+    make_photo(folder / "dog.png", size=(80, 100), seed=2)
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "fake.jpg").write_text("this is text, not a JPEG\n")
+    return folder
+
+
+@pytest.fixture
+def real_checkpoint_run(tmp_path: Path) -> Path:
+    """A run folder whose best.pt is a tiny real UNet checkpoint in the contract format."""
+    torch = pytest.importorskip("torch")
+    from engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("unet", width=4)
+    run = tmp_path / "runs" / "tiny-unet"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text('{"model": "unet", "image_size": 64}\n')
+    torch.save(
+        {
+            "format": "petseg-checkpoint/1",
+            "arch": {"name": "unet", "kwargs": {"width": 4}},
+            "model": model.state_dict(),
+            "image_size": 64,
+            "mask_rule": "pet_border",
+            "epoch": 1,
+            "best_dice": 0.5,
+            "config": {"model": "unet", "image_size": 64, "width": 4},
+        },
+        run / "checkpoints" / "best.pt",
+    )
+    return run
+
+
+def plain(markup: str) -> str:
+    return Text.from_markup(markup).plain
+
+
+async def run_on(pilot, screen: InferenceScreen, image: Path) -> None:
+    """Select an image as the tree would, press r and wait for the worker and its callbacks."""
+    screen.selected_image = image
+    await pilot.press("r")
+    await settle(pilot)
+
+
+async def settle(pilot) -> None:
+    """Wait for the screen's own workers (not DirectoryTree's loader, which never ends)."""
+    await pilot.pause()
+    for _ in range(3):  # a finished worker may start another (e.g. a re-render)
+        mine = [w for w in pilot.app.workers if w.group in ("inference", "render", "save")]
+        for worker in mine:
+            try:
+                await asyncio.wait_for(worker.wait(), timeout=60)
+            except Exception:  # cancelled (superseded) workers do not complete
+                pass
+        await pilot.pause()
+
+
+# --------------------------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------------------------
+
+
+@run_async
+async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
+    real_checkpoint_run: Path, images: Path
+) -> None:
+    app = InferenceTestApp(real_checkpoint_run.parent, real_checkpoint_run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)  # the model loads on open
+        screen = app.screen
+        assert isinstance(screen, InferenceScreen)
+        assert "tiny-unet" in plain(screen.model_text) and "unet" in plain(screen.model_text)
+        assert "epoch 1" in plain(screen.model_text) and "best Dice 0.500" in plain(screen.model_text)
+
+        await run_on(pilot, screen, images / "cat.jpg")
+        assert screen.error == ""
+        assert screen.prediction is not None and screen.prediction.image.shape == (72, 96, 3)
+        assert "cat.jpg" in plain(screen.result_text) and "96×72" in plain(screen.result_text)
+        assert "pet " in plain(screen.result_text) and "%" in plain(screen.result_text)
+        for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
+            view = screen.query_one(pane, ImageView)
+            assert view.image_widget is not None, pane
+        assert type(screen.query_one("#pane-mask", ImageView).image_widget).__name__ == "HalfcellImage"
+        assert app.is_running
+
+
+@run_async
+async def test_threshold_keys_rethreshold_without_rerunning_the_model(
+    tmp_path: Path, images: Path, fake_predictor
+) -> None:
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "cat.jpg")
+        assert fake_predictor.calls == 1
+        assert screen.rendered.fraction == pytest.approx(0.5, abs=0.02)
+        assert "thr 0.50" in plain(screen.result_text) and "pet 50.0%" in plain(screen.result_text)
+
+        await pilot.press("plus", "plus")  # two steps up
+        await settle(pilot)
+        assert screen.threshold == pytest.approx(0.60)
+        assert "thr 0.60" in plain(screen.result_text)
+        assert screen.rendered.fraction == pytest.approx(0.40, abs=0.02)
+
+        await pilot.press("left_square_bracket", "minus", "minus", "minus")
+        await settle(pilot)
+        assert screen.threshold == pytest.approx(0.40)
+        assert screen.rendered.fraction == pytest.approx(0.60, abs=0.02)
+        assert fake_predictor.calls == 1  # re-thresholded, not re-run
+
+        for _ in range(30):  # clamped at the low end
+            await pilot.press("minus")
+        await settle(pilot)
+        assert screen.threshold == pytest.approx(0.05)
+
+        outline_before = screen.rendered.outline
+        await pilot.press("u")
+        await settle(pilot)
+        assert screen.rendered.outline is (not outline_before)
+        assert fake_predictor.calls == 1
+
+        await pilot.press("t")  # flip TTA re-runs the model
+        await settle(pilot)
+        assert screen.tta and "TTA on" in plain(screen.result_text)
+        assert fake_predictor.calls == 2
+
+
+@run_async
+async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images: Path, fake_predictor) -> None:
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        tree = screen.query_one("#inf-tree", ImageTree)
+        labels = [str(node.label) for node in tree.root.children]
+        assert labels == ["cat.jpg", "dog.png", "fake.jpg"]  # .txt filtered out, folders kept
+        tree.focus()
+        tree.move_cursor(tree.root.children[1])
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.prediction is not None and Path(screen.prediction.source).name == "dog.png"
+        assert "80×100" in plain(screen.result_text)
+
+
+@run_async
+async def test_non_image_file_shows_error_and_screen_stays_usable(
+    tmp_path: Path, images: Path, fake_predictor
+) -> None:
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "fake.jpg")
+        assert "fake.jpg" in screen.error
+        err = screen.query_one("#inf-error")
+        assert err.has_class("-shown") and err.display
+        assert app.is_running and not screen.query_one("#inf-panes").loading
+
+        # a typed path that does not exist, through the Input
+        inp = screen.query_one("#inf-path")
+        inp.focus()
+        await pilot.press(*str(images / "missing.png"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "missing.png" in screen.error
+
+        await run_on(pilot, screen, images / "cat.jpg")  # a good image still works
+        assert screen.error == "" and not screen.query_one("#inf-error").has_class("-shown")
+        assert Path(screen.prediction.source).name == "cat.jpg"
+
+
+@run_async
+async def test_unreadable_truncated_image_is_an_error_with_the_real_engine(
+    real_checkpoint_run: Path, images: Path
+) -> None:
+    data = (images / "cat.jpg").read_bytes()
+    (images / "cut.jpg").write_bytes(data[: len(data) // 3])
+    app = InferenceTestApp(real_checkpoint_run.parent, real_checkpoint_run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "fake.jpg")
+        assert "fake.jpg" in screen.error
+        await run_on(pilot, screen, images / "cut.jpg")
+        assert "cut.jpg" in screen.error
+        assert app.is_running
+
+
+@pytest.mark.parametrize("content", ["garbage", "other_arch", "missing"])
+@run_async
+async def test_bad_checkpoint_shows_error_without_crash(
+    tmp_path: Path, images: Path, real_checkpoint_run: Path, content: str
+) -> None:
+    import torch
+
+    best = real_checkpoint_run / "checkpoints" / "best.pt"
+    if content == "garbage":
+        best.write_bytes(b"\x00not a checkpoint at all" * 10)
+    elif content == "other_arch":
+        ckpt = torch.load(best, weights_only=True)
+        ckpt["arch"] = {"name": "resnet34_unet", "kwargs": {}}
+        torch.save(ckpt, best)
+    else:
+        best.unlink()
+    app = InferenceTestApp(real_checkpoint_run.parent, real_checkpoint_run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        assert "best.pt" in screen.error or "checkpoint" in screen.error
+        await run_on(pilot, screen, images / "cat.jpg")
+        assert screen.error and screen.prediction is None
+        assert app.is_running and not screen.query_one("#inf-panes").loading
+
+
+@run_async
+async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, images: Path, fake_predictor) -> None:
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await pilot.press("s")  # nothing to save yet: an error, no crash
+        await settle(pilot)
+        assert "Nothing to save" in screen.error
+        await run_on(pilot, screen, images / "dog.png")
+        await pilot.press("s")
+        await settle(pilot)
+        overlay, mask = run / "predictions" / "dog_overlay.png", run / "predictions" / "dog_mask.png"
+        assert overlay.is_file() and mask.is_file()
+        with Image.open(overlay) as im:
+            assert im.size == (80, 100) and im.mode == "RGB"
+        with Image.open(mask) as im:
+            assert im.size == (80, 100)
+            m = np.asarray(im)
+        assert 0.45 < (m > 0).mean() < 0.55
+
+
+@run_async
+async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
+    tmp_path: Path, images: Path, fake_predictor
+) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha")
+    make_run(runs, "empty", checkpoint=False)
+    beta = make_run(runs, "beta")
+    (beta / "checkpoints" / "best.pt").rename(beta / "checkpoints" / "last.pt")
+    app = InferenceTestApp(runs, None, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "cat.jpg")  # no run yet: error, no crash
+        assert "Pick a run" in screen.error
+        options = screen.query_one("#inf-runs")
+        assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [
+            str(runs / "alpha"),
+            str(runs / "beta"),
+        ]
+        options.focus()
+        options.highlighted = 1
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.run_path == runs / "beta"
+        assert "beta" in plain(screen.model_text) and "last.pt" in plain(screen.model_text) and "epoch 7" in plain(screen.model_text)
+        await run_on(pilot, screen, images / "cat.jpg")
+        assert screen.error == "" and screen.prediction is not None
+
+
+@run_async
+async def test_mode_and_overlay_keys(tmp_path: Path, images: Path, fake_predictor) -> None:
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "cat.jpg")
+        overlay = screen.query_one("#pane-overlay")
+        assert not overlay.display  # 100 columns: image | mask
+        await pilot.press("o")
+        await pilot.pause()
+        assert overlay.display and not screen.query_one("#pane-image").display
+        await pilot.press("o")
+        await pilot.press("m")
+        await pilot.pause()
+        assert screen.image_mode == "sixel"
+        from textual_image.widget import SixelImage
+
+        mask_pane = screen.query_one("#pane-mask", ImageView)
+        assert isinstance(mask_pane.image_widget, SixelImage)
+        assert len(mask_pane.query(".image-view--image")) == 1
+        await pilot.press("m", "m")
+        await pilot.pause()
+        assert screen.image_mode == "halfcell"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, InferenceScreen)
+
+
+@run_async
+async def test_wide_terminal_shows_three_panes(tmp_path: Path, images: Path, fake_predictor) -> None:
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
+            assert app.screen.query_one(pane).display
+
+
+def test_bindings_all_have_descriptions() -> None:
+    for binding in InferenceScreen.BINDINGS:
+        assert binding.description and binding.tooltip, binding
+
+
+def test_snapshot_result_halfcell(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: FakePredictor(checkpoint))
+    # the image's cell size follows the terminal's cell aspect: pin it (10×20 px, textual-image's
+    # default off a tty) so `pytest -s` in a real terminal draws the same picture
+    from petseg_tui.image_modes import image_widget_class
+    from textual_image import _terminal
+
+    image_widget_class("halfcell")  # imports textual-image quietly, once
+    monkeypatch.setattr(_terminal.get_cell_size, "_result", _terminal.CellSize(10, 20), raising=False)
+    folder = tmp_path / "images"
+    make_photo(folder / "cat.jpg", size=(120, 90), seed=3)
+    make_photo(folder / "dog.png", seed=4)
+    run = make_run(tmp_path / "runs", "snap-run")
+    app = InferenceTestApp(run.parent, run, folder, image_mode="halfcell")
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await run_on(pilot, app.screen, folder / "cat.jpg")
+        await pilot.press("plus")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+def test_resolve_image_mode_inside_tmux_and_forced() -> None:
+    from petseg_tui.image_modes import next_mode, resolve_image_mode
+
+    assert resolve_image_mode("auto", env={"TMUX": "/tmp/tmux-0/default,1,0", "TERM": "tmux-256color"}) == "halfcell"
+    assert resolve_image_mode("auto", env={"TERM": "screen-256color"}) == "halfcell"
+    assert resolve_image_mode("kitty", env={"TMUX": "x"}) == "kitty"  # forced: the user knows best
+    assert resolve_image_mode("SIXEL") == "sixel"
+    assert resolve_image_mode("tgp") == "kitty"
+    assert resolve_image_mode("auto", env={"TERM": "xterm-256color"}) in ("halfcell", "sixel", "kitty")
+    with pytest.raises(ValueError, match="--image-mode"):
+        resolve_image_mode("ascii-art")
+    assert [next_mode(m) for m in ("halfcell", "sixel", "kitty", "bogus")] == ["sixel", "kitty", "halfcell", "halfcell"]
+
+
+def test_image_widget_classes_match_modes() -> None:
+    from textual_image.widget import HalfcellImage, SixelImage, TGPImage
+
+    from petseg_tui.image_modes import image_widget_class
+
+    assert image_widget_class("halfcell") is HalfcellImage
+    assert image_widget_class("sixel") is SixelImage
+    assert image_widget_class("kitty") is TGPImage
+
+
+def test_screen_module_imports_neither_torch_nor_textual_image() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import petseg_tui.screens.inference; "
+        "print(sorted(m for m in ('torch', 'textual_image', 'engine.inference', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@run_async
+async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images: Path, fake_predictor) -> None:
+    from petseg_tui.app import PetsegApp
+
+    run = make_run(tmp_path / "runs", "r1")
+    app = PetsegApp(runs_dir=run.parent, image_mode="auto")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.action_infer(run)
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, InferenceScreen)
+        assert screen.image_mode == "halfcell"  # auto, not a terminal: half cells
+        await settle(pilot)
+        await run_on(pilot, screen, images / "cat.jpg")
+        assert screen.error == "" and "pet 50.0%" in plain(screen.result_text)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, InferenceScreen)
