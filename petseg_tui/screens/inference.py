@@ -144,7 +144,7 @@ class InferenceScreen(Screen):
     Styles: the ``/* --- inference screen --- */`` section of ``petseg_tui/app.tcss``.
     """
 
-    _THRESHOLD = Binding.Group("Thr ", compact=True)  # trailing space: compact footers drop margins
+    _THRESHOLD = Binding.Group("Thr", compact=True)
     BINDINGS = [
         Binding("r", "run", "Run", tooltip="Run the model on the selected image"),
         Binding("plus,equals_sign,right_square_bracket", "threshold(1)", "Threshold +0.05", key_display="+",
@@ -226,7 +226,13 @@ class InferenceScreen(Screen):
         else:
             self._start_load_model()
         self._update_texts()
-        self.query_one("#inf-tree").focus()
+        runs = self.query("#inf-runs").results(OptionList)
+        run_list = next(iter(runs), None)
+        if run_list is not None and run_list.option_count and not run_list.get_option_at_index(0).disabled:
+            run_list.highlighted = 0
+            run_list.focus()  # first step: choose the run
+        else:
+            self.query_one("#inf-tree").focus()
 
     def on_resize(self, event) -> None:
         self._apply_width(event.size.width)
