@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 from textual.worker import get_current_worker
 
+from engine.config import TrainConfig
 from petseg_tui.format import PALETTE, fmt_float, fmt_lr, state_text
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.watch import LiveFollower, LiveSnapshot
@@ -47,7 +49,10 @@ def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
     if len(flat) < 2:
         return []
     missing = object()
-    return [k for k in keys if len({repr(f.get(k, missing)) for f in flat}) > 1]
+    diff = [k for k in keys if len({repr(f.get(k, missing)) for f in flat}) > 1]
+    # hyperparameters first, in TrainConfig's order; bookkeeping (versions, data source …) after
+    order = {name: i for i, name in enumerate(f.name for f in dataclasses.fields(TrainConfig))}
+    return sorted(diff, key=lambda k: (k not in order, order.get(k, 0), keys.index(k)))
 
 
 def _fmt_value(v: Any) -> str:
