@@ -510,3 +510,29 @@ async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, InferenceScreen)
+
+
+@run_async
+async def test_leaving_while_the_model_runs_does_not_crash(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    class SlowPredictor(FakePredictor):
+        def predict_file(self, path, tta=False, max_side=4096):
+            time.sleep(0.5)
+            return super().predict_file(path, tta=tta, max_side=max_side)
+
+    monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: SlowPredictor(checkpoint))
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        screen.selected_image = images / "cat.jpg"
+        await pilot.press("r")
+        await pilot.pause()
+        assert screen.query_one("#inf-panes").loading  # the spinner shows while the worker runs
+        await pilot.press("escape")
+        await pilot.pause(1.0)
+        assert app.is_running and not isinstance(app.screen, InferenceScreen)
