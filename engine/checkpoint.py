@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from engine import faults
 from engine.errors import CheckpointError
 
 FORMAT = "petseg-checkpoint/1"
@@ -37,6 +38,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        faults.maybe_kill("checkpoint")  # TEST-ONLY hook: die between temp write and rename
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:
         try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from engine import faults
 from engine.errors import RunStoreError
 from engine.events import (
     CheckpointSaved,
@@ -63,7 +64,33 @@ def write_json_atomic(path: Path, data: Any) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
+    faults.maybe_kill("json")  # TEST-ONLY hook: die between temp write and rename
     os.replace(tmp, path)
+
+
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)(?:\.\d+)?\.tmp$")  # .NAME.PID[.THREAD].tmp (ours)
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete our temp files (``.NAME.PID[.TID].tmp``) left by a writer that died mid-write.
+
+    Only files whose PID is no longer alive are removed, so a write in progress in another
+    process is never touched. They are never read, only in the way (and on the disk).
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TEMP_NAME.match(p.name)
+        if m and not pid_alive(int(m.group(1))):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -396,6 +423,8 @@ class RunWriter:
         self.status_path = self.path / STATUS_FILE
         self.checkpoint_dir = self.path / CHECKPOINT_DIR
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.path, self.checkpoint_dir):  # debris of a writer killed mid-write
+            remove_stale_temp_files(folder)
         self._lock = threading.Lock()
         self._status: dict[str, Any] = {}
         if self.status_path.exists():
@@ -432,6 +461,10 @@ class RunWriter:
         line = json.dumps(event_to_dict(event), default=str).encode("utf-8") + b"\n"
         with self._lock:
             self._fh.seek(0, os.SEEK_END)
+            if faults.reached("event"):  # TEST-ONLY hook: a torn line, as a crash mid-write leaves
+                self._fh.write(line[: len(line) // 2])
+                self._fh.flush()
+                faults.kill_now()
             self._fh.write(line)
             self._fh.flush()
             if sync:

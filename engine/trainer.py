@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine import __version__
+from engine import __version__, faults
 from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from engine.config import TrainConfig
 from engine.device import resolve_amp, resolve_device
@@ -140,6 +140,7 @@ class Trainer:
         self.error: str | None = None
         self.resumed = resume
         self._nonfinite = False
+        self._resume_from = None
         if resume:
             if not run_name:
                 raise RunStoreError(runs_dir, "--resume needs a run name")
@@ -151,8 +152,9 @@ class Trainer:
             self.config = base
             self.config.validate()
             ckpt_path = path / "checkpoints" / "last.pt"
-            if not ckpt_path.exists():
-                raise CheckpointError(ckpt_path, "no last.pt to resume from (the run never finished an epoch)")
+            # No last.pt: the run died before its first epoch ended. Nothing was learned that
+            # could be lost, so "resume" restarts it from epoch 1 with its own config and seed.
+            self._resume_from: Path | None = ckpt_path if ckpt_path.exists() else None
             self.writer = self.store.open_for_resume(path)
             self.writer.set_status("running", "resuming")
         else:
@@ -276,20 +278,22 @@ class Trainer:
         except _StopRequested:
             self.state = "stopped"
             self._save_on_stop()
-            self.writer.set_status("stopped", "stopped by user")
+            self._final_status("stopped", "stopped by user")
             self._emit(RunStopped(epoch=self._done_epoch, reason="stopped by user"))
         except _Diverged as exc:
             self.state = "diverged"
+            kept = (f"last.pt holds epoch {self._done_epoch}" if self._done_epoch
+                    else "no epoch finished, so no last.pt")
             self.error = (
                 f"{self.run_path}: loss is {exc.value} at epoch {exc.epoch}, batch {exc.batch} — training "
-                f"diverged (learning rate {self.config.learning_rate} too high?); last.pt holds epoch {self._done_epoch}"
+                f"diverged (learning rate {self.config.learning_rate} too high?); {kept}"
             )
-            self.writer.set_status("diverged", self.error)
+            self._final_status("diverged", self.error)
             self._emit(RunDiverged(epoch=exc.epoch, batch=exc.batch, message=self.error))
         except PetsegError as exc:
             self.state = "failed"
             self.error = str(exc)
-            self.writer.set_status("failed", self.error)
+            self._final_status("failed", self.error)
             self._emit(RunFailed(message=self.error))
         except Exception as exc:  # unexpected: one line for the user, the traceback in the run folder
             self.state = "failed"
@@ -299,11 +303,11 @@ class Trainer:
                 (self.run_path / "error.log").write_text(traceback.format_exc())
             except OSError:
                 pass
-            self.writer.set_status("failed", self.error)
+            self._final_status("failed", self.error)
             self._emit(RunFailed(message=self.error))
         else:
             self.state = "finished"
-            self.writer.set_status("finished", f"best valid Dice {self._best_dice:.4f} at epoch {self._best_epoch}")
+            self._final_status("finished", f"best valid Dice {self._best_dice:.4f} at epoch {self._best_epoch}")
             self._emit(
                 RunFinished(
                     epochs=self.config.epochs,
@@ -314,6 +318,15 @@ class Trainer:
             )
         finally:
             self.writer.close()
+
+    def _final_status(self, state: str, message: str) -> None:
+        """Write the terminal status; a failure (full disk) is logged, never raised: the
+        terminal event still goes to events.jsonl if it can, and the store then shows a run
+        whose status says running as interrupted once its heartbeat stops."""
+        try:
+            self.writer.set_status(state, message)
+        except OSError as exc:
+            self._log(f"warning: could not write {self.writer.status_path}: {exc}")
 
     def _setup(self) -> None:
         from engine.data.loaders import build_datasets, make_loader
@@ -345,7 +358,8 @@ class Trainer:
             device_type=self.device.type, seed=cfg.seed,
         )
         self.arch = {"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)}
-        model = build_model(cfg.model, width=cfg.width, pretrained=None if self.resumed else cfg.pretrained)
+        restoring = self._resume_from is not None  # weights come from last.pt, not from pretrained
+        model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained)
         self.memory_format = torch.channels_last if (cfg.channels_last and self.device.type == "cuda") else torch.contiguous_format
         model = model.to(self.device, memory_format=self.memory_format)
         self.model = model
@@ -371,8 +385,10 @@ class Trainer:
         record["amp_resolved"] = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
         self.writer.write_config(record)
 
-        if self.resumed:
-            self._restore(self.run_path / "checkpoints" / "last.pt")
+        if self._resume_from is not None:
+            self._restore(self._resume_from)
+        elif self.resumed:
+            self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
@@ -388,8 +404,17 @@ class Trainer:
         self._best_dice = float(ckpt.get("best_dice", -1.0))
         self._best_epoch = int(ckpt.get("best_epoch", 0))
         self._start_epoch = self._done_epoch + 1
-        if ckpt.get("rng"):
-            _set_rng_state(ckpt["rng"])
+        from engine.data.transforms import set_transform_rng_state
+
+        rng = ckpt.get("rng")
+        if rng:
+            _set_rng_state(rng)
+            # The shuffling generator and the augmentation stream continue where the saved epoch
+            # left them, so a resumed run repeats an uninterrupted one (exactly with workers=0:
+            # worker processes carry their own augmentation state, which no checkpoint holds).
+            if rng.get("loader") is not None:
+                self.train_loader.generator.set_state(rng["loader"])
+            set_transform_rng_state(self.bundle.train.transform, rng.get("augment"))
 
     def _checkpoint_state(self, full: bool, valid_dice: float) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -409,7 +434,11 @@ class Trainer:
             state["optimizer"] = self.optimizer.state_dict()
             state["scheduler"] = self.scheduler.state_dict() if self.scheduler is not None else None
             state["scaler"] = self.scaler.state_dict() if self.scaler.is_enabled() else None
+            from engine.data.transforms import transform_rng_state
+
             state["rng"] = _rng_state()
+            state["rng"]["loader"] = self.train_loader.generator.get_state()
+            state["rng"]["augment"] = transform_rng_state(self.bundle.train.transform)
         return state
 
     def _save(self, which: str, valid_dice: float) -> None:
@@ -464,6 +493,7 @@ class Trainer:
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
         for i, (images, masks) in enumerate(loader, start=1):
             self._checkpoint_between_batches(epoch, i - 1)
+            faults.maybe_kill("batch")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
             images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
             masks = masks.to(self.device, non_blocking=True)
             with autocast:

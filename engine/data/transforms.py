@@ -83,3 +83,29 @@ def seed_transform(transform: object, seed: int) -> None:
     """
     if hasattr(transform, "set_random_state"):
         transform.set_random_state(np.random.default_rng(seed), random.Random(seed))
+
+
+def transform_rng_state(transform: object) -> dict | None:
+    """The state of the generators `seed_transform` gave ``transform`` (for a resumable
+    checkpoint), or None if it has none. Plain ints, lists and strings: loadable with
+    ``torch.load(weights_only=True)``."""
+    np_rng = getattr(transform, "random_generator", None)
+    py_rng = getattr(transform, "py_random", None)
+    if not isinstance(np_rng, np.random.Generator) or not isinstance(py_rng, random.Random):
+        return None
+    version, internal, gauss = py_rng.getstate()
+    return {"numpy": np_rng.bit_generator.state, "python": [version, list(internal), gauss]}
+
+
+def set_transform_rng_state(transform: object, state: dict | None) -> bool:
+    """Put back a `transform_rng_state`; the shared generators are restored IN PLACE, so every
+    child transform (which holds the same objects) continues the saved stream. False if
+    ``state`` or the transform's generators are missing (nothing changed)."""
+    np_rng = getattr(transform, "random_generator", None)
+    py_rng = getattr(transform, "py_random", None)
+    if not state or not isinstance(np_rng, np.random.Generator) or not isinstance(py_rng, random.Random):
+        return False
+    np_rng.bit_generator.state = state["numpy"]
+    version, internal, gauss = state["python"]
+    py_rng.setstate((version, tuple(internal), gauss))
+    return True

@@ -1,0 +1,45 @@
+"""TEST-ONLY fault injection: die by SIGKILL at an exact moment, to test crash safety.
+
+``PETSEG_FAULT=<point>:<n>`` makes this process SIGKILL itself the n-th time (1-based) it
+reaches ``<point>``. Points (each is one call to `reached` in the engine):
+
+* ``batch``      before a training batch runs (mid-epoch; nothing of the batch is saved)
+* ``event``      inside ``RunWriter.append``: half of the JSON line is written and flushed
+* ``checkpoint`` inside ``save_checkpoint``: the temp file is written and fsynced, not renamed
+* ``json``       inside ``write_json_atomic`` (status.json, config.json): temp written, not renamed
+
+Unset (every real use), `reached` is one environment lookup. The tests in
+tests/engine/test_faults.py drive it; nothing else should set the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "PETSEG_FAULT"
+POINTS = ("batch", "event", "checkpoint", "json")
+_counts: dict[str, int] = {}
+
+
+def reached(point: str) -> bool:
+    """Count one arrival at ``point``; True when this is the arrival PETSEG_FAULT names."""
+    spec = os.environ.get(ENV)
+    if not spec:
+        return False
+    name, _, nth = spec.partition(":")
+    if name != point:
+        return False
+    _counts[point] = _counts.get(point, 0) + 1
+    return _counts[point] == int(nth or 1)
+
+
+def kill_now() -> None:
+    """SIGKILL this process: no handler, no finally block, no flush runs (like a power cut
+    for our files, except that what the kernel already has still reaches the disk)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def maybe_kill(point: str) -> None:
+    if reached(point):
+        kill_now()
