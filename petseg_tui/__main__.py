@@ -35,9 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     if runs.exists() and not runs.is_dir():
         print(f"petseg-tui: {runs}: not a folder", file=sys.stderr)
         raise SystemExit(2)
+    from petseg_tui.image_modes import prepare_image_mode
+
+    # textual-image can only ask the terminal what it supports before Textual owns it
+    image_mode = prepare_image_mode(args.image_mode)
     from petseg_tui.app import PetsegApp
 
-    PetsegApp(runs_dir=runs, image_mode=args.image_mode).run()
+    PetsegApp(runs_dir=runs, image_mode=image_mode).run()
 
 
 def run(argv: list[str] | None = None) -> None:
