@@ -38,10 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     from petseg_tui.image_modes import prepare_image_mode
 
     # textual-image can only ask the terminal what it supports before Textual owns it
-    image_mode = prepare_image_mode(args.image_mode)
+    # (auto stays auto: the app resolves it per screen from what this detected)
+    prepare_image_mode(args.image_mode)
     from petseg_tui.app import PetsegApp
 
-    PetsegApp(runs_dir=runs, image_mode=image_mode).run()
+    PetsegApp(runs_dir=runs, image_mode=args.image_mode).run()
 
 
 def run(argv: list[str] | None = None) -> None:
