@@ -68,7 +68,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-_TEMP_NAME = re.compile(r"^\..+\.(\d+)(?:\.\d+)?\.tmp$")  # .NAME.PID[.THREAD].tmp (ours)
+# .NAME.PID[.THREAD].tmp (ours); NAME non-greedy so the PID is never the thread id
+_TEMP_NAME = re.compile(r"^\..+?\.(\d+)(?:\.\d+)?\.tmp$")
 
 
 def remove_stale_temp_files(folder: Path) -> list[Path]:
@@ -116,7 +117,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, OverflowError):  # garbage pid in a status file
         return False
     return True
 
@@ -520,6 +521,16 @@ class RunWriter:
 # --------------------------------------------------------------------------------------------
 
 
+def _holds_a_run(path: Path) -> bool:
+    """True if a run was written here (config or status exists, or any event)."""
+    if (path / CONFIG_FILE).exists() or (path / STATUS_FILE).exists():
+        return True
+    try:
+        return (path / EVENTS_FILE).stat().st_size > 0
+    except OSError:
+        return False
+
+
 class RunStore:
     """All runs under one folder."""
 
@@ -593,8 +604,9 @@ class RunStore:
         try:
             path.mkdir()
         except FileExistsError:
-            # a detached launch makes the folder first, for train.log; that is not a clash
-            if any((path / f).exists() for f in (CONFIG_FILE, STATUS_FILE, EVENTS_FILE)):
+            # a detached launch makes the folder first, for train.log; and a writer killed before
+            # config.json was renamed into place leaves only an empty events.jsonl: no clash
+            if _holds_a_run(path):
                 raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)") from None
         writer = RunWriter(path)
         writer.write_config(config)

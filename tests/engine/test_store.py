@@ -192,3 +192,29 @@ def test_writer_repairs_torn_tail_on_reopen(tmp_path: Path) -> None:
     w2.close()
     kinds = [e.kind for e in read_events(ev_path)]
     assert kinds == ["run_started", "epoch_ended"]
+
+
+def test_writer_removes_temp_files_of_dead_writers_only(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # exited: its temp files are debris
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    debris = [run / f".status.json.{dead_pid}.140052845898624.tmp", run / "checkpoints" / f".last.pt.{dead_pid}.tmp"]
+    live = run / "checkpoints" / f".best.pt.{os.getpid()}.tmp"  # a write in progress: left alone
+    for p in (*debris, live):
+        p.write_bytes(b"partial")
+    RunStore(tmp_path).open_for_resume("r").close()
+    assert not any(p.exists() for p in debris) and live.exists()
+
+
+def test_create_reuses_a_folder_left_by_a_writer_killed_before_its_config(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "events.jsonl").write_bytes(b"")  # all that such a writer leaves
+    store.create({"model": "unet"}, name="x").close()
+    assert json.loads((tmp_path / "x" / "config.json").read_text())["model"] == "unet"
+    with pytest.raises(RunStoreError, match="already exists"):
+        store.create({"model": "unet"}, name="x")

@@ -1,0 +1,251 @@
+"""Crash safety: SIGKILL `petseg train` at 20 chosen moments, then check the run folder and resume.
+
+Moments are hit deterministically with the TEST-ONLY ``PETSEG_FAULT=<point>:<n>`` hook
+(engine/faults.py): mid-epoch before a batch, half-way through an events.jsonl line, with a
+checkpoint or JSON temp file written but not yet renamed. Most kills run in children forked
+by tests/engine/fault_server.py (torch imported once; each child runs the real `petseg`
+entry point and dies by a real SIGKILL); one is an external SIGKILL of a fresh
+``python -m engine.cli train`` and the final resume is a fresh interpreter as well.
+
+After every kill: each checkpoint on disk loads and rebuilds its model, events.jsonl reads
+(a torn last line dropped), the run shows as ``interrupted``. After the final resume: the run
+finished with epochs 1..N once each, no temp files are left, and the weights equal those of
+an uninterrupted run (the resume restores model, optimizer and every RNG stream).
+Set ``PETSEG_FAULT_REPORT=path.json`` to record what each kill left (docs/RELIABILITY.md).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+from engine.store import EventTail, RunStore
+
+REPO = Path(__file__).resolve().parents[2]
+EPOCHS = 8  # more than the kills can get through, so every moment is reached
+TINY = ["--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "16",
+        "--workers", "0", "--device", "cpu"]
+REPORT: list[dict[str, Any]] = []
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(PETSEG_CACHE=str(cache), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
+    env.pop("PETSEG_FAULT", None)
+    env.pop("PETSEG_RUNS", None)
+    return env
+
+
+class Server:
+    """The fork server: ``run(argv, fault)`` -> (signal, exit code) of one `petseg` child."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "engine" / "fault_server.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, cwd=REPO)
+        assert json.loads(self.proc.stdout.readline()) == {"ready": True}
+
+    def run(self, argv: list[str], fault: str | None) -> tuple[int, int | None]:
+        self.proc.stdin.write(json.dumps({"argv": argv, "fault": fault, "log": str(self.log)}) + "\n")
+        self.proc.stdin.flush()
+        answer = json.loads(self.proc.stdout.readline())
+        return answer["signal"], answer["code"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    # the same cache folder tests/conftest.py gives every test: the generated set is shared
+    return _env(tmp_path_factory.getbasetemp() / "petseg-cache")
+
+
+@pytest.fixture(scope="module")
+def server(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    s = Server(env, tmp_path_factory.mktemp("faultlog") / "children.log")
+    yield s
+    s.close()
+    out = os.environ.get("PETSEG_FAULT_REPORT")
+    if out:
+        Path(out).write_text(json.dumps(REPORT, indent=1))
+
+
+def temp_files(run: Path) -> list[str]:
+    return sorted(p.name for d in (run, run / "checkpoints") if d.is_dir() for p in d.iterdir()
+                  if p.name.endswith(".tmp"))
+
+
+def check_after_kill(run: Path, moment: str) -> dict[str, Any]:
+    """Everything a crash may leave must still be usable; returns what was found (for the report)."""
+    ckpts = {}
+    for p in sorted((run / "checkpoints").glob("*.pt")):
+        ck = load_checkpoint(p)  # raises on a torn or half-renamed file
+        build_model_from_checkpoint(ck, p)
+        ckpts[p.name] = ck["epoch"]
+    tail = EventTail(run / "events.jsonl")
+    events = tail.read_new()  # never raises; a torn last line is held back
+    history = RunStore(run.parent).load(run.name)
+    ended = {e.epoch for e in events if e.kind == "epoch_ended"}
+    for name, epoch in ckpts.items():  # an epoch's event is on disk before its checkpoints are
+        assert epoch in ended, f"{moment}: {name} holds epoch {epoch}, events only {sorted(ended)}"
+    assert history.state == "interrupted", f"{moment}: shown as {history.state!r}"
+    listed = {s.name: s.state for s in RunStore(run.parent).list_runs()}
+    assert listed[run.name] == "interrupted"
+    return {"moment": moment, "checkpoints": ckpts, "events": len(events), "torn_tail": tail.torn_tail,
+            "bad_lines": tail.bad_lines, "temp_files": temp_files(run), "epochs_in_history": sorted(history.epochs)}
+
+
+def check_finished(run: Path, epochs: int) -> None:
+    history = RunStore(run.parent).load(run.name)
+    assert history.state == "finished" and sorted(history.epochs) == list(range(1, epochs + 1))
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == epochs
+    assert build_model_from_checkpoint(load_checkpoint(run / "checkpoints" / "best.pt"))
+    assert temp_files(run) == []
+
+
+def kill_from_outside_during_an_epoch(env: dict[str, str], runs: Path, name: str) -> dict[str, Any]:
+    """A fresh interpreter running `python -m engine.cli train --resume`, SIGKILLed from outside
+    as soon as it has started an epoch (no hook involved)."""
+    events = runs / name / "events.jsonl"
+    before = events.read_bytes().count(b'"epoch_started"')
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", name],
+                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while events.read_bytes().count(b'"epoch_started"') == before:
+        assert proc.poll() is None and time.monotonic() < deadline, "the resumed run never started an epoch"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    return check_after_kill(runs / name, "external SIGKILL after epoch_started")
+
+
+# 15 hooked kills in one run, in order; each process resumes what the previous one left.
+# Early ones die before epoch 1 is saved (resume restarts at 1), later ones in epochs 2 and 3.
+CHAIN = [
+    "batch:2",       # fresh run, mid epoch 1: no checkpoint exists yet
+    "event:1",       # torn run_started line
+    "json:1",        # status.json "resuming" temp written, not renamed
+    "json:2",        # config.json rewrite (data record) temp written, not renamed
+    "checkpoint:1",  # epoch 1 best.pt temp written, not renamed: no checkpoint at all
+    "checkpoint:2",  # epoch 1 last.pt temp written, not renamed: best.pt only
+    "event:2",       # torn epoch_started line
+    "batch:6",       # mid epoch 2, epoch 1 saved by this process
+    "checkpoint:1",  # first checkpoint after the resumed epoch
+    "event:4",
+    "batch:1",       # first batch right after a resume
+    "checkpoint:2",
+    "batch:5",
+    "event:6",
+    "checkpoint:3",
+]
+
+
+def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, env, tmp_path: Path) -> None:
+    runs, name = tmp_path / "runs", "chain"
+    run = runs / name
+    fresh = ["train", "--runs", str(runs), "--run_name", name, "--epochs", str(EPOCHS), *TINY]
+    resume = ["train", "--runs", str(runs), "--resume", name]
+    for i, fault in enumerate(CHAIN):
+        sig, code = server.run(fresh if i == 0 else resume, fault)
+        assert sig == signal.SIGKILL, f"{fault}: not killed (exit {code}): the moment was never reached"
+        REPORT.append(check_after_kill(run, f"{'fresh' if i == 0 else 'resume'} {fault}"))
+        if i == 1:
+            REPORT.append(kill_from_outside_during_an_epoch(env, runs, name))
+
+    # moment 17: killed after the last epoch's last.pt, before the "finished" status
+    sig, _ = server.run(["train", "--runs", str(runs), "--run_name", "one", "--epochs", "1", *TINY], "json:4")
+    assert sig == signal.SIGKILL
+    REPORT.append(check_after_kill(runs / "one", "fresh json:4 (after final last.pt)"))
+    assert load_checkpoint(runs / "one" / "checkpoints" / "last.pt")["epoch"] == 1
+    assert server.run(["train", "--runs", str(runs), "--resume", "one"], None) == (0, 0)
+    check_finished(runs / "one", 1)
+
+    # moment 18: killed before config.json first exists: not a run yet, resume says why
+    sig, _ = server.run(["train", "--runs", str(runs), "--run_name", "early", "--epochs", "1", *TINY], "json:1")
+    assert sig == signal.SIGKILL
+    early = {s.name: s for s in RunStore(runs).list_runs()}["early"]  # listed, and says what is wrong
+    assert early.state == "broken" and "config.json: missing" in early.message
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", "early"],
+                       env=env, cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "config.json: missing" in r.stderr
+    REPORT.append({"moment": "fresh json:1 (config.json temp, not renamed)", "resume_stderr": r.stderr.strip(),
+                   "listed": f"{early.state}: {early.message}", "temp_files": temp_files(runs / "early")})
+    assert server.run(["train", "--runs", str(runs), "--run_name", "early", "--epochs", "1", *TINY], None) == (0, 0)
+    check_finished(runs / "early", 1)  # the same name starts cleanly; the dead writer's temp file is gone
+
+    # moments 19 and 20: a torn event and a kill mid-epoch late in the chain, then the final resume
+    for fault in ("event:3", "batch:3"):
+        sig, code = server.run(resume, fault)
+        assert sig == signal.SIGKILL, f"{fault}: not killed (exit {code})"
+        REPORT.append(check_after_kill(run, f"resume {fault}"))
+    final = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", name],
+                           env=env, cwd=REPO, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    check_finished(run, EPOCHS)
+    kills = sum(1 for r in REPORT if r["moment"].startswith(("fresh", "resume", "external")))
+    assert kills >= 20, kills
+
+    # the same weights as a run never interrupted (same process thread count: 1)
+    from engine.config import TrainConfig
+    from engine.trainer import Trainer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ref = Trainer(TrainConfig(epochs=EPOCHS, image_size=64, width=4, batch_size=4, max_train_images=16,
+                                  workers=0, device="cpu"), tmp_path / "ref", "ref")
+        assert ref.run() == "finished"
+    finally:
+        torch.set_num_threads(threads)
+    a = load_checkpoint(ref.run_path / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path: Path, monkeypatch) -> None:
+    """ENOSPC while writing a checkpoint (after one good epoch): the run is failed with one line
+    naming the file, best.pt and last.pt of epoch 1 still load, no temp file remains."""
+    from engine import checkpoint as ckmod
+    from engine.config import TrainConfig
+    from engine.trainer import Trainer
+
+    real_save, calls = torch.save, {"n": 0}
+
+    def save_until_disk_full(obj, fh, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] > 2:  # epoch 1 wrote best.pt and last.pt; then the disk is full
+            fh.write(b"\0" * 100)  # a part of the file was written before the error
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, fh, *a, **kw)
+
+    monkeypatch.setattr(ckmod.torch, "save", save_until_disk_full)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
+                                      workers=0, device="cpu"), tmp_path, "full")
+        assert trainer.run() == "failed"
+    finally:
+        torch.set_num_threads(threads)
+    ckdir = trainer.run_path / "checkpoints"
+    assert "\n" not in trainer.error and str(ckdir) in trainer.error and "No space left on device" in trainer.error
+    for which in ("best", "last"):
+        ck = load_checkpoint(ckdir / f"{which}.pt")
+        assert ck["epoch"] == 1 and build_model_from_checkpoint(ck)
+    assert temp_files(trainer.run_path) == []
+    h = RunStore(tmp_path).load("full")
+    assert h.state == "failed" and h.message == trainer.error
+    REPORT.append({"moment": "ENOSPC in torch.save (3rd checkpoint write)", "error": trainer.error})
