@@ -43,14 +43,34 @@ def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> 
     config.validate()
     validate_run_name(run_name)
     runs_dir = Path(runs_dir).resolve()
-    log_dir = runs_dir / run_name
+    return _spawn(train_command(config, runs_dir, run_name), runs_dir / run_name)
+
+
+def resume_command(runs_dir: Path, run_name: str) -> list[str]:
+    """The argv of ``petseg train --resume`` for ``runs_dir/run_name``."""
+    return [sys.executable, "-m", "engine.cli", "train", "--runs", str(runs_dir), "--resume", run_name]
+
+
+def spawn_resume(runs_dir: str | Path, run_name: str) -> int:
+    """Continue a stopped / failed / interrupted run from its last.pt in a new session; returns
+    the child's pid. Its output is appended to the same train.log. The run folder must exist
+    (RunStoreError otherwise); every other problem is the child's, reported in the run."""
+    from engine.store import RunStore
+
+    validate_run_name(run_name)
+    runs_dir = Path(runs_dir).resolve()
+    path = RunStore(runs_dir).resolve(run_name)
+    return _spawn(resume_command(runs_dir, run_name), path)
+
+
+def _spawn(argv: list[str], log_dir: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PETSEG_PLAIN_PROGRESS"] = "1"  # a log file, not a terminal: no live progress bars
     with open(log_dir / "train.log", "ab") as log:
         proc = subprocess.Popen(
-            train_command(config, runs_dir, run_name),
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -16,6 +16,7 @@ from textual.worker import get_current_worker
 
 from petseg_tui.format import MAX_COMPARE, fmt_duration, state_text
 from petseg_tui.messages import RunsUpdated
+from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.watch import RunRow, RunsWatcher
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
@@ -39,6 +40,7 @@ class RunsScreen(Screen):
         Binding("S", "reverse_sort", "Reverse sort", show=False),
         Binding("a", "select_all", "Select all/none", show=False),
         Binding("r", "rescan", "Rescan", show=False),
+        Binding("R", "resume_run", "Resume", tooltip="Continue a stopped, failed or interrupted run from its last.pt"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -211,6 +213,50 @@ class RunsScreen(Screen):
         row = self.table.highlighted
         self.app.action_infer(row.path if row else None)  # type: ignore[attr-defined]
 
+    def action_resume_run(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No run highlighted", severity="warning")
+            return
+        why_not = resume_refusal(row)
+        if why_not:
+            self.notify(why_not, title="Cannot resume", severity="warning")
+            return
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self._resume(row.path)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Resume {row.name} ({row.state})?\n\nIt continues from its last.pt in a detached process "
+                f"(`petseg train --resume {row.name}`), output appended to train.log.",
+                yes="Resume", no="Cancel",
+            ),
+            answer,
+        )
+
+    @work(thread=True, group="resume", exit_on_error=False)
+    def _resume(self, path: Path) -> None:
+        """Spawn the resume in a thread (engine.launch imports the config module, not torch)."""
+        from engine.errors import PetsegError
+
+        try:
+            from engine.launch import spawn_resume
+
+            pid = spawn_resume(self.app.runs_dir, path.name)  # type: ignore[attr-defined]
+        except (PetsegError, OSError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error")
+            return
+        getattr(self.app, "spawned", {})[path] = pid  # reaped by the app like any detached run
+        self.app.call_from_thread(self._resumed, path, pid)
+
+    def _resumed(self, path: Path, pid: int) -> None:
+        self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / 'train.log'}",
+                    title="Run resumed", timeout=6)
+        self.rescan()
+        self.app.open_run(path, pid=pid)  # type: ignore[attr-defined]
+
     def action_cycle_sort(self) -> None:
         self.table.cycle_sort()
         self._update_status()
@@ -237,6 +283,23 @@ class RunsScreen(Screen):
         return list(self.table.rows_by_name.values())
 
 
+RESUMABLE_STATES = ("stopped", "failed", "interrupted")
+
+
+def resume_refusal(row: RunRow) -> str:
+    """Why ``R`` cannot resume this run, or "" if it can."""
+    if row.state in RESUMABLE_STATES:
+        return ""
+    if row.state in ("running", "paused"):
+        return f"{row.name} is still training"
+    if row.state == "diverged":
+        return (f"{row.name} diverged: resuming repeats the same steps from last.pt and diverges again; "
+                "start a new run with a lower learning rate")
+    if row.state == "finished":
+        return f"{row.name} is finished; to train more epochs: petseg train --resume {row.name} --epochs N"
+    return f"{row.name} is {row.state}: {row.summary.message or 'nothing to resume'}"
+
+
 def detail_text(row: RunRow) -> Text:
     s = row.summary
     t = Text()
@@ -253,6 +316,10 @@ def detail_text(row: RunRow) -> Text:
         t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
         t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+    if row.state == "interrupted":  # the store's verdict: status says running, process gone
+        t.append("  training process gone (dead pid or no heartbeat) — R resumes from last.pt", style="dark_orange")
+    elif row.state in RESUMABLE_STATES:
+        t.append("  R resumes from last.pt", style="dim")
     if s.message:
         style = "red" if row.state in ("broken", "failed", "diverged") else "italic"
         t.append("\n")

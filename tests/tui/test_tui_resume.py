@@ -1,0 +1,105 @@
+"""Runs screen: a run whose process died shows as interrupted, and R resumes it (detached)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import make_run, run, wait_for
+
+from petseg_tui.app import PetsegApp
+from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.runs import RunsScreen
+
+
+def dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def make_stale_run(runs_dir: Path, name: str) -> None:
+    """status.json says running, written by a process that no longer exists (fresh heartbeat)."""
+    make_run(runs_dir, name, epochs_done=2, total=5, state="running")
+    status_path = runs_dir / name / "status.json"
+    status = json.loads(status_path.read_text())
+    status["pid"] = dead_pid()
+    status_path.write_text(json.dumps(status))
+
+
+def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: Path, monkeypatch) -> None:
+    import engine.launch
+
+    make_stale_run(runs_dir, "stale")
+    make_run(runs_dir, "alpha", epochs_done=5, total=5)
+    calls: list[tuple[Path, str]] = []
+    opened: list[tuple[Path, int | None]] = []
+
+    def fake_spawn_resume(root, name):
+        calls.append((Path(root), name))
+        return 4_000_000  # no such child: the app's reaper just forgets it
+
+    monkeypatch.setattr(engine.launch, "spawn_resume", fake_spawn_resume)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        monkeypatch.setattr(app, "open_run", lambda path, pid=None: opened.append((path, pid)))
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            assert table.rows_by_name["stale"].state == "interrupted"
+            table.move_cursor(row=table.visible_names.index("stale"))
+            await pilot.pause(0.05)
+            detail = str(screen.query_one("#run-detail").render())
+            assert "interrupted" in detail and "R resumes from last.pt" in detail
+
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: bool(opened), what="resume spawned")
+            assert calls == [(runs_dir, "stale")]
+            assert opened == [(runs_dir / "stale", 4_000_000)]
+
+            # a finished run is not resumed: a warning, no dialog, no spawn
+            table.move_cursor(row=table.visible_names.index("alpha"))
+            await pilot.pause(0.05)
+            await pilot.press("R")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, RunsScreen) and len(calls) == 1
+            assert any("is finished" in n.message for n in app._notifications)
+
+            # n at the confirmation cancels
+            table.move_cursor(row=table.visible_names.index("stale"))
+            await pilot.pause(0.05)
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+            await pilot.press("n")
+            await pilot.pause(0.1)
+            assert len(calls) == 1 and app.is_running
+
+    run(main())
+
+
+def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> None:
+    """The folder is deleted between listing and R: spawn_resume's one-line error is shown."""
+    import shutil
+
+    make_stale_run(runs_dir, "gone")
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            shutil.rmtree(runs_dir / "gone")
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: any("no such run folder" in n.message for n in app._notifications),
+                           what="error notification")
+            assert app.is_running and not app.spawned
+
+    run(main())
