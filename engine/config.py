@@ -46,7 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     bce_weight: float = 1.0
     dice_weight: float = 1.0
-    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA, off on CPU/MPS
+    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; bf16 on CPUs with native bf16; off on MPS
     grad_clip: float = 0.0  # 0 disables clipping
     mask_rule: str = "pet_border"  # pet_border: trimap 1 and 3 are pet (smp); pet_only: border is background
     download: bool = False

@@ -77,8 +77,9 @@ class SegMetrics:
         t_sum = truth.sum(dim=1, dtype=torch.float32)
         dice = (2.0 * inter + self.eps) / (p_sum + t_sum + self.eps)
         iou = (inter + self.eps) / (p_sum + t_sum - inter + self.eps)
+        # new_full fills on the device; new_tensor would be a blocking host->device copy on CUDA
         batch = torch.stack(
-            [inter.sum(), p_sum.sum(), t_sum.sum(), dice.sum(), iou.sum(), inter.new_tensor(float(n))]
+            [inter.sum(), p_sum.sum(), t_sum.sum(), dice.sum(), iou.sum(), inter.new_full((), float(n))]
         )
         if self._sums is None:
             # Dataset totals can pass 2**24 pixels; float64 keeps them exact (MPS lacks it).

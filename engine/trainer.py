@@ -360,7 +360,9 @@ class Trainer:
         self.arch = {"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)}
         restoring = self._resume_from is not None  # weights come from last.pt, not from pretrained
         model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained)
-        self.memory_format = torch.channels_last if (cfg.channels_last and self.device.type == "cuda") else torch.contiguous_format
+        # channels_last: faster convolutions on CUDA (tensor cores) and on CPU (oneDNN's blocked
+        # kernels: about 2x the fp32 step for both models on a 2-core AVX-512 EPYC, docs/PERFORMANCE.md)
+        self.memory_format = torch.channels_last if (cfg.channels_last and self.device.type in ("cuda", "cpu")) else torch.contiguous_format
         model = model.to(self.device, memory_format=self.memory_format)
         self.model = model
         self.forward = torch.compile(model) if cfg.compile else model
@@ -476,6 +478,32 @@ class Trainer:
         for epoch in range(self._start_epoch, cfg.epochs + 1):
             self._train_epoch(epoch)
 
+    def prepare(self) -> None:
+        """Build data, model and optimiser as a run would, without training (for benchmarks)."""
+        self.model = None
+        self._setup()
+
+    def train_step(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimisation step on a batch from the train loader: copy to the device (channels_last
+        where enabled), forward and loss under autocast, backward, optional clipping, optimiser step.
+
+        Returns (loss as float32, logits, masks on the device), all detached. No host sync here,
+        so the caller decides when to read them; ``bench/train_throughput.py`` times this method.
+        """
+        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+        masks = masks.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            logits = self.forward(images)
+            loss = self.criterion(logits, masks)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach().float(), logits.detach(), masks
+
     def _train_epoch(self, epoch: int) -> None:
         from engine.metrics import SegMetrics
 
@@ -490,27 +518,15 @@ class Trainer:
         seen = 0
         t_epoch = time.time()
         last_emit = time.monotonic()
-        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
         for i, (images, masks) in enumerate(loader, start=1):
             self._checkpoint_between_batches(epoch, i - 1)
             faults.maybe_kill("batch")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
-            images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
-            masks = masks.to(self.device, non_blocking=True)
-            with autocast:
-                logits = self.forward(images)
-                loss = self.criterion(logits, masks)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if cfg.grad_clip > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            detached = loss.detach().float()
-            # remember the first non-finite batch without a host sync on every batch
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(detached), torch.tensor(i, device=self.device), first_bad)
+            detached, logits, masks = self.train_step(images, masks)
+            # remember the first non-finite batch without a host sync on every batch (masked_fill_
+            # with a Python int: torch.tensor(i, device=...) would be a blocking copy on CUDA)
+            first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(detached), i)
             loss_sum += detached * images.shape[0]
-            metrics.update(logits.detach().float(), masks)
+            metrics.update(logits.float(), masks)
             seen += images.shape[0]
             now = time.monotonic()
             if now - last_emit >= BATCH_EVENT_INTERVAL or i == batches:
