@@ -140,3 +140,75 @@ def test_train_eval_infer_end_to_end(tmp_path: Path, capsys) -> None:
                  "--output", str(tmp_path / "m.png"), "--overlay"]) == 0
     assert main(["runs", "--runs", str(runs)]) == 0
     assert "e2e" in capsys.readouterr().out
+
+
+def test_infer_8000x6000_photo_stays_within_memory(tmp_path: Path, checkpoint: Path) -> None:
+    """Peak RSS of a fresh `petseg infer` process: the huge JPEG is decoded at reduced scale
+    (libjpeg draft) and predicted at <= 2048 px; measured +118 MB over a small image (+470 MB
+    when it was decoded at full scale). The mask is written back at the photo's own size."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.jpg"
+    Image.linear_gradient("L").resize((8000, 6000)).convert("RGB").save(big, quality=80)
+    small = write_image(tmp_path / "small.png", "RGB")
+    script = (
+        "import resource, sys\nfrom engine.cli import main\n"
+        "ck, small, big, out = sys.argv[1:]\n"
+        "assert main(['infer', '--checkpoint', ck, '--image', small, '--output', out]) == 0\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "code = main(['infer', '--checkpoint', ck, '--image', big, '--output', out])\n"
+        "print('RSS_GROWTH_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base, code)\n"
+    )
+    out = tmp_path / "mask.png"
+    r = subprocess.run([sys.executable, "-c", script, str(checkpoint), str(small), str(big), str(out)],
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+                       env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RSS_GROWTH_KB")]
+    assert line, r.stdout + r.stderr
+    _, growth_kb, code = line[0].split()
+    assert code == "0"
+    assert int(growth_kb) < 250_000, f"peak RSS grew by {int(growth_kb) // 1024} MB for one photo"
+    with Image.open(out) as m:
+        assert m.size == (8000, 6000)
+
+
+def test_runs_lists_every_kind_of_damaged_folder(tmp_path: Path, capsys) -> None:
+    """Missing config.json, garbage status.json, garbage events.jsonl lines: each folder is listed
+    (broken with the file and the problem, or with its good events), `runs` exits 0, one line each."""
+    from engine.store import RunStore
+
+    good = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, name="good-but-garbage-events")
+    good.close()
+    with open(tmp_path / "good-but-garbage-events" / "events.jsonl", "ab") as fh:
+        fh.write(b"\x00\xff not json\n{\"kind\": \"epoch_ended\"}\n{\"kind\": \"epoch_en")
+    no_config = tmp_path / "no-config"
+    no_config.mkdir()
+    (no_config / "status.json").write_text('{"state": "finished"}')
+    bad_status = RunStore(tmp_path).create({"model": "unet"}, name="bad-status")
+    bad_status.close()
+    (tmp_path / "bad-status" / "status.json").write_text("[1, 2")
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    lines = {ln.split(":", 1)[0]: ln for ln in out.splitlines() if ": broken: " in ln}
+    assert "config.json: missing" in lines["no-config"]
+    assert "status.json: not valid JSON" in lines["bad-status"]
+    assert "good-but-garbage-events" in out and "good-but-garbage-events" not in lines
+
+
+def test_train_on_an_empty_dataset_is_one_line(tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "annotations" / "trimaps").mkdir(parents=True)
+    assert main(["train", "--data_path", str(empty), "--runs", str(tmp_path / "runs"), "--epochs", "1",
+                 "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
+    one_error_line(capsys, "no images")
+    unpaired = tmp_path / "unpaired"
+    (unpaired / "images").mkdir(parents=True)
+    (unpaired / "annotations" / "trimaps").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(unpaired / "images" / "cat_1.jpg")
+    Image.new("L", (32, 32), 1).save(unpaired / "annotations" / "trimaps" / "dog_1.png")
+    assert main(["train", "--data_path", str(unpaired), "--runs", str(tmp_path / "runs"), "--epochs", "1",
+                 "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
+    one_error_line(capsys, "empty dataset")

@@ -130,7 +130,7 @@ def test_huge_image_is_downscaled_before_processing(predictor, tmp_path):
     path = tmp_path / "wide.png"
     Image.new("RGB", (5000, 40), (200, 100, 50)).save(path)
     pred = predictor.predict_file(path)  # default max_side
-    assert max(pred.image.shape[:2]) == DEFAULT_MAX_SIDE == 4096
+    assert max(pred.image.shape[:2]) == DEFAULT_MAX_SIDE == 2048
     assert pred.prob.shape == pred.image.shape[:2]
     small = predictor.predict_file(path, max_side=500)
     assert small.image.shape == (4, 500, 3) and small.prob.shape == (4, 500)
