@@ -70,7 +70,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             ) from None
         raise CheckpointError(path, "corrupt checkpoint (cannot unpickle)") from None
     except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        # first sentence only: torch's zip reader appends a long "internal miniz error" hint
+        first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:120]
         raise CheckpointError(path, f"corrupt or truncated checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "arch" not in ckpt:
         raise CheckpointError(path, "not a petseg checkpoint (no architecture record); was it saved by petseg?")
