@@ -12,14 +12,13 @@ arbitrary objects: a file made by ``torch.save(model)`` is refused with a clear 
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine import faults
+from engine.atomic import atomic_write
 from engine.errors import CheckpointError
 
 FORMAT = "petseg-checkpoint/1"
@@ -32,19 +31,9 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     temp file is removed on error. Raises CheckpointError with the OS reason.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        faults.maybe_kill("checkpoint")  # TEST-ONLY hook: die between temp write and rename
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: torch.save(state, fh), fault_point="checkpoint")
     except (OSError, RuntimeError) as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise CheckpointError(path, f"could not save checkpoint ({reason})") from None
 
@@ -98,7 +87,7 @@ def build_model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<check
         raise CheckpointError(path, "model weights are not a state_dict")
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    except RuntimeError:
         missing = sum(1 for k in model.state_dict() if k not in state)
         unexpected = sum(1 for k in state if k not in model.state_dict())
         raise CheckpointError(

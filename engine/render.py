@@ -6,12 +6,12 @@ torch at start-up; ``engine.inference`` re-exports these for callers that alread
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from engine.atomic import atomic_write
 from engine.errors import PetsegError
 
 Color = tuple[int, int, int]
@@ -107,19 +107,10 @@ def save_png(img: Image.Image | np.ndarray, path: str | Path) -> Path:
     path = Path(path)
     if isinstance(img, np.ndarray):
         img = Image.fromarray(img)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            img.save(fh, format="PNG")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: img.save(fh, format="PNG"))
     except (OSError, ValueError) as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         raise PetsegError(f"{path}: cannot write PNG ({reason})") from None
     return path

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine import faults
+from engine.atomic import atomic_write
 from engine.errors import RunStoreError
 from engine.events import (
     CheckpointSaved,
@@ -58,14 +59,8 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temp file in the same folder, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    faults.maybe_kill("json")  # TEST-ONLY hook: die between temp write and rename
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), fault_point="json")
 
 
 # .NAME.PID[.THREAD].tmp (ours); NAME non-greedy so the PID is never the thread id
