@@ -42,7 +42,7 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
-from engine.store import RunStore, RunWriter, clear_control, read_control, _read_json, CONFIG_FILE
+from engine.store import CONFIG_FILE, RunStore, _read_json, clear_control, read_control
 
 BATCH_EVENT_INTERVAL = 0.2  # seconds between BatchProgress events (<= 5/s)
 CONTROL_POLL_INTERVAL = 0.25
