@@ -1,12 +1,16 @@
-"""Scoring a checkpoint on a labelled split (Oxford-IIIT Pet test set by default).
+"""Scoring a checkpoint on a labelled split (Oxford-IIIT Pet test set by default), and on the
+six real photos bundled in ``engine/demo_assets``.
 
-Images go through the same cache, resize and normalisation as validation during training,
-so the numbers are comparable with a run's ``best_dice``; only the split differs.
+``evaluate_checkpoint``: images go through the same cache, resize and normalisation as
+validation during training, so the numbers are comparable with a run's ``best_dice``; only the
+split differs. ``score_sample_images``: each real photo goes through the Predictor like
+``petseg infer`` and is scored against its trimap (used by ``petseg demo`` and docs/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +99,50 @@ def _valid_names(layout: Any, config: dict[str, Any]) -> list[str]:
 
     _, valid = split_trainval(layout.trainval_names(), int(config.get("valid_every") or 10))
     return valid
+
+
+@dataclass
+class SampleScore:
+    """One bundled real photo scored against its trimap (``score_sample_images``)."""
+
+    name: str
+    dice: float
+    iou: float
+    pet_fraction: float  # share of pixels predicted as pet
+    prediction: Any  # the engine.inference.Prediction (image, probabilities), for overlays
+
+
+def score_sample_images(predictor: Any, *, tta: bool = False, threshold: float = 0.5) -> list[SampleScore]:
+    """Predict the six real photos in ``engine/demo_assets`` and score each against its trimap.
+
+    Photos go through ``predictor.predict_file`` exactly as ``petseg infer`` does (original
+    size in, mask at that size out); the trimap becomes a mask under the checkpoint's own mask
+    rule. Dice/IoU follow ``engine.metrics`` (both masks empty scores 1.0).
+    """
+    import numpy as np
+
+    from engine.data.images import load_trimap
+    from engine.data.masks import trimap_to_mask
+    from engine.data.samples import sample_pairs
+
+    eps = 1e-7
+    scores = []
+    for image_path, trimap_path in sample_pairs():
+        pred = predictor.predict_file(image_path, tta=tta)
+        mask = pred.mask(threshold).astype(bool)
+        truth = trimap_to_mask(load_trimap(trimap_path), predictor.mask_rule)
+        if truth.shape != mask.shape:  # only if a photo carried an EXIF rotation its trimap lacks
+            from PIL import Image
+
+            truth = np.asarray(Image.fromarray(truth).resize(mask.shape[::-1], Image.NEAREST))
+        truth = truth.astype(bool)
+        inter = float((mask & truth).sum())
+        total = float(mask.sum() + truth.sum())
+        scores.append(SampleScore(
+            name=image_path.name,
+            dice=(2 * inter + eps) / (total + eps),
+            iou=(inter + eps) / (total - inter + eps),
+            pet_fraction=float(mask.mean()),
+            prediction=pred,
+        ))
+    return scores

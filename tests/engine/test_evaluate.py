@@ -132,3 +132,24 @@ def test_dataset_without_a_test_split_is_a_dataset_error(tmp_path):
     ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
     with pytest.raises(DatasetError, match="no test images"):
         evaluate_checkpoint(ckpt, str(root), device="cpu")
+
+
+@pytest.mark.parametrize("mask_rule", ["pet_border", "pet_only"])
+def test_sample_images_all_pet_model_scores_follow_from_their_trimaps(tmp_path, mask_rule):
+    # An all-pet prediction on a photo with T pet pixels among N: Dice = 2T / (T + N), IoU = T / N.
+    from engine.data.images import load_trimap
+    from engine.data.masks import trimap_to_mask
+    from engine.data.samples import sample_pairs
+    from engine.evaluate import score_sample_images
+    from engine.inference import Predictor
+
+    predictor = Predictor.from_checkpoint(constant_checkpoint(tmp_path / "allpet.pt", 20.0, mask_rule), device="cpu")
+    scores = score_sample_images(predictor)
+    pairs = sample_pairs()
+    assert [s.name for s in scores] == [img.name for img, _ in pairs] and len(scores) == 6
+    for score, (_, trimap) in zip(scores, pairs):
+        truth = trimap_to_mask(load_trimap(trimap), mask_rule)
+        t, n = float(truth.sum()), float(truth.size)
+        assert score.pet_fraction == 1.0
+        assert score.dice == pytest.approx(2 * t / (t + n), rel=1e-6)
+        assert score.iou == pytest.approx(t / n, rel=1e-6)
