@@ -1,4 +1,4 @@
-"""The headless CLI ``petseg``: train, eval, infer, runs.
+"""The headless CLI ``petseg``: train, eval, infer, runs, demo, plot.
 
 Every expected failure prints one line ``petseg: error: <file>: <problem>`` and exits non-zero;
 tracebacks are only shown with ``PETSEG_DEBUG=1``. Heavy imports happen inside subcommands.
@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(e, "batch_size", type=int, default=8)
     _add(e, "device", default="auto")
     e.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    e.add_argument("--samples", action="store_true",
+                   help="also score the six bundled real photos (engine/demo_assets) against their trimaps")
 
     i = sub.add_parser("infer", help="predict the mask of one image")
     g = i.add_mutually_exclusive_group(required=True)
@@ -111,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list runs")
     _runs_arg(r)
+
+    pl = sub.add_parser("plot", help="training curves of one or more runs as a PNG")
+    pl.add_argument("--run", action="append", required=True, help="run name or folder; repeat to compare")
+    _runs_arg(pl)
+    pl.add_argument("--out", type=Path, required=True, help="PNG to write")
+    pl.add_argument("--metric", choices=("all", "loss", "dice", "iou"), default="all",
+                    help="one panel only (default: loss, Dice and IoU side by side)")
     return parser
 
 
@@ -188,11 +197,7 @@ def _drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train a small UNet on the default data, then predict the six bundled real photos."""
-    import numpy as np
-
-    from engine.data.images import load_trimap
-    from engine.data.masks import trimap_to_mask
-    from engine.data.samples import sample_pairs
+    from engine.evaluate import score_sample_images
     from engine.inference import Predictor, overlay_image, save_png
     from engine.trainer import Trainer
 
@@ -211,22 +216,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir = trainer.run_path / "predictions"
     out_dir.mkdir(exist_ok=True)
     console.print(f"\nmasks for the bundled real photos (Dice against their trimaps, {config.mask_rule}):")
-    scores = []
-    for image_path, trimap_path in sample_pairs():
-        pred = predictor.predict_file(image_path)
-        mask = pred.mask(0.5)
-        truth = trimap_to_mask(load_trimap(trimap_path), config.mask_rule)
-        if truth.shape != mask.shape:
-            from PIL import Image
-
-            truth = np.asarray(Image.fromarray(truth).resize(mask.shape[::-1], Image.NEAREST))
-        inter = float((mask & truth).sum())
-        dice = 2 * inter / max(float(mask.sum() + truth.sum()), 1.0)
-        scores.append(dice)
-        out = out_dir / f"{image_path.stem}_overlay.png"
-        save_png(overlay_image(pred.image, mask), out)
-        console.print(f"  {image_path.name:28s} Dice {dice:.3f}  pet {mask.mean():6.1%}  -> {out}")
-    console.print(f"mean Dice on the real photos: {sum(scores) / max(len(scores), 1):.3f}")
+    scores = score_sample_images(predictor)
+    for score in scores:
+        out = out_dir / f"{Path(score.name).stem}_overlay.png"
+        save_png(overlay_image(score.prediction.image, score.prediction.mask(0.5)), out)
+        console.print(f"  {score.name:28s} Dice {score.dice:.3f}  pet {score.pet_fraction:6.1%}  -> {out}")
+    console.print(f"mean Dice on the real photos: {sum(s.dice for s in scores) / max(len(scores), 1):.3f}")
     console.print(f"\nwatch and compare runs: [bold]petseg-tui[/]" + (f" --runs {args.runs}" if args.runs else ""))
     return EXIT_OK
 
@@ -309,6 +304,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"(per-image mean: Dice {res['dice_per_image']:.4f}  IoU {res['iou_per_image']:.4f})"
         + ("  [TTA hflip]" if args.tta else "")
     )
+    if args.samples:
+        from engine.evaluate import score_sample_images
+        from engine.inference import Predictor
+
+        scores = score_sample_images(Predictor.from_checkpoint(ckpt, device=args.device), tta=args.tta)
+        for score in scores:
+            console.print(f"  {score.name:28s} Dice {score.dice:.4f}  IoU {score.iou:.4f}  pet {score.pet_fraction:6.1%}")
+        mean = sum(s.dice for s in scores) / max(len(scores), 1)
+        console.print(f"bundled real photos: {len(scores)} images  mean Dice {mean:.4f}"
+                      + ("  [TTA hflip]" if args.tta else ""))
     return EXIT_OK
 
 
@@ -392,8 +397,20 @@ def _fmt_duration(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from engine.plots import METRICS, load_histories, plot_histories
+
+    histories = load_histories(args.runs or default_runs_dir(), args.run)
+    metrics = METRICS if args.metric == "all" else (args.metric,)
+    out = plot_histories(histories, args.out, metrics)
+    epochs = max(len(h.epochs) for h in histories)
+    print(f"{out}: curves of {len(histories)} run(s), up to {epochs} epochs ({', '.join(metrics)})")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
+    "plot": cmd_plot,
 }
 
 

@@ -1,0 +1,87 @@
+"""Training curves of one or more runs as a PNG (``petseg plot``).
+
+Each run's history is read through ``engine.store.RunStore`` (the same epochs the TUI shows,
+with epochs repeated after a resume already replaced), and drawn per epoch: train and valid
+loss (solid / dashed), valid Dice, valid IoU; one colour per run, the best-Dice epoch marked.
+matplotlib is imported only here, with the Agg backend, so it needs no display (SSH, tmux, CI)
+and the rest of the engine never pays for its import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import PetsegError
+from engine.store import RunHistory, RunStore
+
+METRICS = ("loss", "dice", "iou")
+_TITLES = {"loss": "loss (train solid, valid dashed)", "dice": "valid Dice", "iou": "valid IoU"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise PetsegError("petseg plot needs matplotlib (pip install matplotlib)") from None
+    matplotlib.use("Agg", force=True)  # file output only; never try to open a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def load_histories(runs_dir: str | Path, names: Sequence[str]) -> list[RunHistory]:
+    """Each run's history; a run without a finished epoch is a one-line PetsegError."""
+    store = RunStore(runs_dir)
+    histories = []
+    for name in names:
+        history = store.load(name)
+        if not history.epochs:
+            raise PetsegError(f"{store.resolve(name)}: no finished epoch to plot yet")
+        histories.append(history)
+    return histories
+
+
+def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Sequence[str] = METRICS,
+                   dpi: int = 110) -> Path:
+    """Write the curves of ``histories`` to the PNG ``out``, one panel per metric; returns ``out``."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise PetsegError(f"{out}: output must be a .png file")
+    if not out.parent.exists():
+        raise PetsegError(f"{out.parent}: output folder does not exist")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise PetsegError(f"--metric {','.join(unknown) or '(none)'}: must be among {', '.join(METRICS)}")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, history in enumerate(histories):
+        colour = colours[i % len(colours)]
+        epochs = history.epoch_list
+        xs = [e.epoch for e in epochs]
+        best = history.best
+        model = history.config.get("model", "")
+        label = f"{history.name}" + (f" ({model})" if model else "")
+        for ax, metric in zip(axes[0], metrics):
+            if metric == "loss":
+                ax.plot(xs, [e.train_loss for e in epochs], color=colour, label=label)
+                ax.plot(xs, [e.valid_loss for e in epochs], color=colour, linestyle="--")
+            else:
+                key = "valid_dice" if metric == "dice" else "valid_iou"
+                ax.plot(xs, [getattr(e, key) for e in epochs], color=colour, label=label)
+                if best is not None:  # where best.pt was taken
+                    ax.plot([best.epoch], [getattr(best, key)], "o", color=colour, markersize=5)
+    for ax, metric in zip(axes[0], metrics):
+        ax.set_title(_TITLES[metric], fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if metric == "loss":
+            ax.set_yscale("log")  # the first epochs' valid loss can be 10x the rest; log keeps both readable
+        else:
+            ax.set_ylim(top=1.0)
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out

@@ -1,0 +1,63 @@
+"""`petseg plot`: training curves of fixture runs (real RunStore/RunWriter folders) as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from PIL import Image  # noqa: E402
+
+from engine.cli import main  # noqa: E402
+from engine.config import TrainConfig  # noqa: E402
+from engine.events import EpochEnded, RunFinished, RunStarted  # noqa: E402
+from engine.store import RunStore  # noqa: E402
+
+
+def _run(root: Path, name: str, epochs: int, model: str = "unet") -> None:
+    writer = RunStore(root).create(TrainConfig(model=model, epochs=epochs).to_dict(), name)
+    writer.append(RunStarted(run=name, total_epochs=epochs, start_epoch=1, train_size=10, valid_size=2,
+                             device="cpu", data="fixture"))
+    for ep in range(1, epochs + 1):
+        dice = 0.5 + 0.05 * ep
+        writer.append(EpochEnded(epoch=ep, total_epochs=epochs, train_loss=1.0 / ep, train_dice=dice,
+                                 valid_loss=1.1 / ep, valid_dice=dice, valid_iou=dice * 0.8,
+                                 valid_dice_per_image=dice, valid_iou_per_image=dice * 0.8, lr=1e-3,
+                                 seconds=1.0, images_per_s=10.0, best_dice=dice, best_epoch=ep))
+    writer.append(RunFinished(epochs=epochs, best_dice=0.5 + 0.05 * epochs, best_epoch=epochs, seconds=3.0))
+    writer.set_status("finished")
+    writer.close()
+
+
+def test_plot_writes_a_png_of_two_runs(tmp_path: Path, capsys) -> None:
+    _run(tmp_path / "runs", "alpha", 3)
+    _run(tmp_path / "runs", "beta", 5, model="resnet34_unet")
+    out = tmp_path / "curves.png"
+    code = main(["plot", "--runs", str(tmp_path / "runs"), "--run", "alpha", "--run", "beta", "--out", str(out)])
+    assert code == 0
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+        w, h = im.size
+        assert w > 2 * h  # three panels side by side
+        assert len(im.convert("RGB").getcolors(1 << 16) or []) > 10  # lines drawn, not a blank canvas
+    assert "2 run(s), up to 5 epochs" in capsys.readouterr().out
+
+
+def test_plot_one_metric_and_clear_errors(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    _run(runs, "alpha", 2)
+    out = tmp_path / "dice.png"
+    assert main(["plot", "--runs", str(runs), "--run", "alpha", "--out", str(out), "--metric", "dice"]) == 0
+    with Image.open(out) as im:
+        assert im.size[0] < 2 * im.size[1]  # a single panel
+    capsys.readouterr()
+
+    RunStore(runs).create(TrainConfig().to_dict(), "empty").close()
+    assert main(["plot", "--runs", str(runs), "--run", "empty", "--out", str(out)]) == 1
+    assert main(["plot", "--runs", str(runs), "--run", "nope", "--out", str(out)]) == 1
+    assert main(["plot", "--runs", str(runs), "--run", "alpha", "--out", str(tmp_path / "x.jpg")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("petseg: error: ") for line in err)
+    assert "no finished epoch" in err[0] and "no such run" in err[1] and ".png" in err[2]
