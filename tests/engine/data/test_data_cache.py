@@ -59,6 +59,21 @@ def test_size_change_and_file_change_invalidate(layout, tmp_path):
     assert (np.abs(again.images[0].astype(int) - [255, 0, 0]) <= 3).all()  # JPEG rounding
 
 
+def test_same_files_in_another_folder_are_a_separate_entry(layout, tmp_path):
+    # The key covers the dataset's path: a copy elsewhere (same names, sizes, even mtimes) is
+    # decoded again rather than served another folder's arrays.
+    import shutil
+
+    names = layout.trainval_names()
+    load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    copy = tmp_path / "copy"
+    shutil.copytree(layout.root, copy, copy_function=shutil.copy2)  # copy2 keeps mtimes
+    other = PetLayout(copy)
+    assert cache_key(other, names, 32) != cache_key(layout, names, 32)
+    assert not load_split_arrays(other, names, 32, cache_dir=tmp_path / "c").from_cache
+    assert load_split_arrays(other, names, 32, cache_dir=tmp_path / "c").from_cache
+
+
 def test_corrupt_image_and_missing_trimap_are_skipped_with_reason(layout, tmp_path):
     names = layout.trainval_names()
     layout.image_path(names[1]).write_bytes(b"not a jpeg at all")
