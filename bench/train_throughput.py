@@ -1,0 +1,276 @@
+"""Training throughput: our engine's loop against a naive seed-style loop and the model alone.
+
+    .venv/bin/python bench/train_throughput.py --model unet --width 32 --image-size 128 \\
+        --batch-size 16 --steps 20 --warmup 3 --workers 2 [--data PATH] [--device auto]
+
+Three measurements in one process, same model, data, batch size and device:
+
+(a) engine  -- the real Trainer code path: ``Trainer.prepare()`` builds the cached arrays, the
+    ``engine.data`` loaders (seeded, persistent workers, pinned memory on CUDA), the model
+    (channels_last, AMP as ``--amp`` resolves, cudnn.benchmark on CUDA); each step is
+    ``Trainer.train_step`` plus the same on-device loss/metric accumulation and the same
+    host read every 0.2 s as ``Trainer._train_epoch``. Validation is not timed.
+(b) naive   -- written the way a seed script does it: a Dataset that opens the JPEG and the
+    trimap with PIL on every ``__getitem__`` (every epoch), resizes and augments with the same
+    albumentations recipe, a plain DataLoader (``--workers``, not persistent, no pinning),
+    fp32, default memory format, ``loss.item()`` every step.
+(c) model   -- ``Trainer.train_step`` on one synthetic batch already on the device: the
+    upper bound for (a), which (a) only reaches if data loading is fully hidden.
+
+Data: ``--data PATH``, else what training would use (a real sample under ../shared/data if
+there is one, else the generated set). Warm-up steps are run but not timed. Peak memory is RSS
+on CPU (this process, and its DataLoader workers apart) and ``max_memory_allocated`` on CUDA.
+The last line is ``train_vs_naive=R train_vs_model_only=Q``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import PeakRSS, describe_device, load  # noqa: E402
+
+BATCH_EVENT_INTERVAL = 0.2  # the trainer reads the loss back at most this often
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class _Memory:
+    """Peak memory of one phase: CUDA allocator peak, or sampled RSS on CPU."""
+
+    def __init__(self, device) -> None:
+        self.device = device
+        self.rss = PeakRSS()
+
+    def __enter__(self) -> "_Memory":
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.rss.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.rss.__exit__(*exc)
+
+    def text(self) -> str:
+        import torch
+
+        if self.device.type == "cuda":
+            return f"peak CUDA memory {torch.cuda.max_memory_allocated(self.device) / 2**20:.0f} MiB"
+        workers = f", workers' PSS {self.rss.children / 2**20:.0f} MiB" if self.rss.children else ""
+        return f"peak RSS {self.rss.main / 2**20:.0f} MiB{workers}"
+
+
+def _cycle(loader):
+    """Batches forever; every pass over the loader is a new epoch (new shuffle, as in training)."""
+    while True:
+        yield from loader
+
+
+def _time_steps(step, batches, warmup: int, steps: int, device, images_per_step: int) -> float:
+    for _ in range(warmup):
+        step(*next(batches))
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(*next(batches))
+    _sync(device)
+    return steps * images_per_step / (time.perf_counter() - start)
+
+
+def bench_engine(trainer, args) -> tuple[float, str]:
+    """(a): the trainer's own loader and step, with its on-device bookkeeping."""
+    import torch
+
+    from engine.metrics import SegMetrics
+
+    device = trainer.device
+    trainer.model.train()
+    metrics = SegMetrics()
+    loss_sum = torch.zeros((), device=device)
+    first_bad = torch.full((), -1, dtype=torch.long, device=device)
+    state = {"i": 0, "last": time.monotonic()}
+
+    def step(images, masks):
+        state["i"] += 1
+        loss, logits, masks_d = trainer.train_step(images, masks)
+        first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss), state["i"])
+        loss_sum.add_(loss * images.shape[0])
+        metrics.update(logits.float(), masks_d)
+        now = time.monotonic()
+        if now - state["last"] >= BATCH_EVENT_INTERVAL:  # the trainer's BatchProgress read-back
+            state["last"] = now
+            if int(first_bad.item()) >= 0:
+                raise RuntimeError("loss became NaN/Inf during the benchmark")
+            float(loss_sum.item())
+
+    with _Memory(device) as mem:
+        ips = _time_steps(step, _cycle(trainer.train_loader), args.warmup, args.steps, device, args.batch_size)
+    return ips, mem.text()
+
+
+def _naive_dataset(layout, names, size, mask_rule):
+    import albumentations as A
+    import numpy as np
+    from PIL import Image
+    from torch.utils.data import Dataset
+
+    from engine.data.masks import trimap_to_mask
+    from engine.data.transforms import train_transform
+
+    # The same augmentations as training, behind a Resize so they run at S x S, not full size.
+    transform = A.Compose([A.Resize(size, size), *train_transform(size).transforms])
+
+    class NaivePets(Dataset):
+        def __len__(self):
+            return len(names)
+
+        def __getitem__(self, i):
+            image = np.array(Image.open(layout.image_path(names[i])).convert("RGB"))
+            trimap = np.array(Image.open(layout.trimap_path(names[i])))
+            out = transform(image=image, mask=trimap_to_mask(trimap, mask_rule))
+            return out["image"].float(), out["mask"].float().unsqueeze(0)
+
+    return NaivePets()
+
+
+def bench_naive(trainer, args) -> tuple[float, str]:
+    """(b): decode + augment per sample every epoch, fp32, default memory format."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from engine.losses import BCEDiceLoss
+    from engine.models import build_model
+
+    device = trainer.device
+    bundle = trainer.bundle
+    layout = bundle.source.layout
+    dataset = _naive_dataset(layout, bundle.train_names, args.image_size, trainer.config.mask_rule)
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
+                        drop_last=len(dataset) > args.batch_size)
+    torch.manual_seed(0)
+    model = build_model(args.model, width=args.width).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = BCEDiceLoss()
+    model.train()
+    running = {"loss": 0.0}
+
+    def step(images, masks):
+        images, masks = images.to(device), masks.to(device)
+        optimizer.zero_grad()
+        loss = criterion(model(images), masks)
+        loss.backward()
+        optimizer.step()
+        running["loss"] += loss.item()  # the usual running-loss line: one host sync per step
+
+    with _Memory(device) as mem:
+        ips = _time_steps(step, _cycle(loader), args.warmup, args.steps, device, args.batch_size)
+    return ips, mem.text()
+
+
+def bench_model_only(trainer, args) -> tuple[float, str]:
+    """(c): ``Trainer.train_step`` on one batch already on the device (no data loading)."""
+    import torch
+
+    device = trainer.device
+    g = torch.Generator().manual_seed(0)
+    s = args.image_size
+    images = torch.randn(args.batch_size, 3, s, s, generator=g).to(device, memory_format=trainer.memory_format)
+    masks = (torch.rand(args.batch_size, 1, s, s, generator=g) > 0.5).float().to(device)
+    trainer.model.train()
+
+    def batches():
+        while True:
+            yield images, masks
+
+    with _Memory(device) as mem:
+        ips = _time_steps(lambda x, y: trainer.train_step(x, y), batches(), args.warmup, args.steps, device,
+                          args.batch_size)
+    return ips, mem.text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="unet", choices=("unet", "resnet34_unet"))
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
+    p.add_argument("--data", default=None, help="dataset folder (default: what training would pick)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--amp", default="auto", help="the engine's --amp for (a) and (c); (b) is always fp32")
+    p.add_argument("--compile", action="store_true", help="torch.compile in (a) and (c), like train --compile")
+    p.add_argument("--skip", default="", help="comma list of a,b,c to leave out")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat a, b, c in turn this many times and keep each one's best round "
+                        "(on a shared machine the best round is the least disturbed one)")
+    args = p.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+
+    from engine.config import TrainConfig
+    from engine.trainer import Trainer
+
+    config = TrainConfig(model=args.model, width=args.width, image_size=args.image_size,
+                         batch_size=args.batch_size, workers=args.workers, device=args.device,
+                         data_path=args.data, amp=args.amp, compile=args.compile, epochs=1)
+    with tempfile.TemporaryDirectory(prefix="petseg-bench-") as runs:
+        trainer = Trainer(config, runs, run_name="bench", log=lambda m: print(f"  {m}"))
+        t0 = time.perf_counter()
+        trainer.prepare()
+        setup_s = time.perf_counter() - t0
+        device = trainer.device
+        amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype else "fp32"
+        fmt = "channels_last" if trainer.memory_format is not None and "channels_last" in str(trainer.memory_format) else "contiguous"
+        print(f"device: {describe_device(device)}")
+        print(f"data: {trainer.bundle.source.kind}: {trainer.bundle.source.path} "
+              f"({len(trainer.bundle.train)} train images)")
+        print(f"config: model {args.model}" + (f" width {args.width}" if args.model == "unet" else "")
+              + f", {args.image_size} px, batch {args.batch_size}, workers {args.workers}, "
+              f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
+        print(f"engine setup (cache/loaders/model): {setup_s:.1f} s; engine uses {amp}, {fmt}"
+              + (", torch.compile" if args.compile else ""))
+
+        results: dict[str, float] = {}
+        rounds: dict[str, list[float]] = {}
+        phases = [("a", "engine (cached arrays + engine loaders + Trainer.train_step)", bench_engine),
+                  ("b", "naive (PIL decode + albumentations per sample, fp32, contiguous)", bench_naive),
+                  ("c", "model only (Trainer.train_step on a batch already on the device)", bench_model_only)]
+        for r in range(1, args.rounds + 1):
+            for key, label, fn in phases:
+                if key in skip:
+                    continue
+                before = load()
+                ips, mem = fn(trainer, args)
+                rounds.setdefault(key, []).append(ips)
+                tag = f" round {r}" if args.rounds > 1 else ""
+                print(f"({key}){tag} {label}: {ips:.2f} images/s  {mem}  [{before} -> {load()}]", flush=True)
+        for key, values in rounds.items():
+            results[key] = max(values)
+            if len(values) > 1:
+                print(f"({key}) best of {len(values)}: {results[key]:.2f} images/s "
+                      f"(all: {', '.join(f'{v:.2f}' for v in values)})")
+
+    ab = results["a"] / results["b"] if "a" in results and "b" in results else float("nan")
+    ac = results["a"] / results["c"] if "a" in results and "c" in results else float("nan")
+    print(f"ratios: (a)/(b) = {ab:.2f}   (a)/(c) = {ac:.2f}")
+    print(f"train_vs_naive={ab:.2f} train_vs_model_only={ac:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    sys.exit(main())
