@@ -42,7 +42,7 @@ def resolve_amp(requested: str, device: torch.device) -> torch.dtype | None:
     if requested == "off" or device.type not in ("cuda", "cpu"):
         return None
     if device.type == "cpu":
-        # measured on a 2-core AVX512-BF16 EPYC with channels_last: about 2-3x the fp32 step
+        # measured on a 2-core AVX512-BF16 EPYC with channels_last: 2.2-2.6x the fp32 contiguous step
         # (docs/PERFORMANCE.md); the loss and the metrics still run in float32
         if requested == "bf16" or (requested == "auto" and cpu_has_native_bf16()):
             return torch.bfloat16
