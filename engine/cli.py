@@ -222,7 +222,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         save_png(overlay_image(score.prediction.image, score.prediction.mask(0.5)), out)
         console.print(f"  {score.name:28s} Dice {score.dice:.3f}  pet {score.pet_fraction:6.1%}  -> {out}")
     console.print(f"mean Dice on the real photos: {sum(s.dice for s in scores) / max(len(scores), 1):.3f}")
-    console.print(f"\nwatch and compare runs: [bold]petseg-tui[/]" + (f" --runs {args.runs}" if args.runs else ""))
+    console.print("\nwatch and compare runs: [bold]petseg-tui[/]" + (f" --runs {args.runs}" if args.runs else ""))
     return EXIT_OK
 
 
@@ -320,7 +320,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_infer(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold < 1.0:
         raise PetsegError(f"--threshold {args.threshold}: must be between 0 and 1")
-    from engine.errors import BadImageError
     from engine.inference import Predictor, mask_to_image, overlay_image, save_png
 
     if args.output.suffix.lower() != ".png":
@@ -348,7 +347,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def _original_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     try:
         with Image.open(path) as im:

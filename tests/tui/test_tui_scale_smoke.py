@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import T0, epoch_event, make_run, wait_for, widget_text
+from conftest import T0, epoch_event, wait_for, widget_text
 
 from engine.events import RunFinished, RunStarted, event_to_dict
 from petseg_tui.app import PetsegApp
