@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dm = sub.add_parser("demo", help="train a small UNet on the default data, then segment the bundled photos")
     _runs_arg(dm)
-    _add(dm, "epochs", type=int, default=8)
+    _add(dm, "epochs", type=int, default=20)
     _add(dm, "image_size", type=int, default=96)
     _add(dm, "width", type=int, default=16)
     _add(dm, "workers", type=int, default=0)
