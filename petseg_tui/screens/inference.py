@@ -489,6 +489,11 @@ class InferenceScreen(Screen):
         self._model_loading = False
         if loading_model or self._predictor is None:
             self._predictor, self._predictor_for = None, None
+        else:
+            # the image failed: keep no picture of an earlier file under this file's error
+            self.prediction, self.rendered = None, None
+            for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
+                self.query_one(pane, ImageView).set_image(None)
         self._set_error(message, notify=True)
         self._update_texts()
 

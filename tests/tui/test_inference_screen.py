@@ -289,6 +289,12 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         assert screen.error == "" and not screen.query_one("#inf-error").has_class("-shown")
         assert Path(screen.prediction.source).name == "cat.jpg"
 
+        # a bad file after a good one: the cat's picture and info must not stay under its error
+        await run_on(pilot, screen, images / "fake.jpg")
+        assert "fake.jpg" in screen.error
+        assert screen.prediction is None and "cat.jpg" not in screen.result_text
+        assert screen.query_one("#pane-image")._pil is None
+
 
 @run_async
 async def test_unreadable_truncated_image_is_an_error_with_the_real_engine(
