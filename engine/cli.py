@@ -369,19 +369,28 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         console.print(f"no runs in {store.root}")
         return EXIT_OK
-    table = Table(title=f"runs in {store.root}")
-    for col in ("name", "model", "status", "epoch", "best dice", "last loss", "img/s", "started", "duration"):
-        table.add_column(col, justify="right" if col in ("epoch", "best dice", "last loss", "img/s") else "left",
-                         no_wrap=col in ("name", "status"))
+    from rich import box
+
+    # figures must never be cut to "0.93…": only the name may wrap; on a narrow terminal the
+    # start time is the column we drop
+    wide = console.width >= 100
+    cols = ["name", "model", "status", "epoch", "dice", "loss", "img/s"] + (["started"] if wide else []) + ["time"]
+    table = Table(title=f"runs in {store.root}", box=box.SIMPLE_HEAD, pad_edge=False,
+                  caption="dice: best valid Dice · loss: last train loss · time: duration")
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("epoch", "dice", "loss", "img/s") else "left",
+                         no_wrap=col != "name", overflow="fold", ratio=1 if col == "name" else None)
     for r in runs:
-        table.add_row(
+        row = [
             r.name, r.model or "-", r.state,
             f"{r.epoch}/{r.total_epochs}", f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
             f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
             f"{r.images_per_s:.1f}" if r.images_per_s is not None else "-",
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else "-",
-            _fmt_duration(r.duration),
-        )
+        ]
+        if wide:
+            row.append(time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-")
+        row.append(_fmt_duration(r.duration))
+        table.add_row(*row)
     console.print(table)
     for r in runs:
         if r.state in ("broken", "failed", "diverged") and r.message:
