@@ -58,6 +58,7 @@ class LiveRunScreen(Screen):
         self._smoothing_on = False
         self._stop_event = threading.Event()
         self._control_note = ""
+        self._control_action: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -190,6 +191,8 @@ class LiveRunScreen(Screen):
             out.append(f"smoothing: EMA {self.ema_factor:.2f} (+/- to change)  ", style="dim")
         if self.query_one(LossChart).log_y:
             out.append("loss: log scale  ", style="dim")
+        if self._control_note and self._control_done(snap):
+            self._control_note, self._control_action = "", None  # the run has done what we asked
         if self._control_note:
             out.append(self._control_note + "  ", style="yellow")
         if snap.paused or snap.state == "paused":
@@ -282,9 +285,18 @@ class LiveRunScreen(Screen):
             return
         verb = {"stop": "Stopping", "pause": "Pausing", "resume": "Resuming"}[action]
         self._control_note = f"{verb} (after the current batch) …"
+        self._control_action = action
         self.notify(f"{verb} {self.run_path.name} after the current batch", timeout=3)
         self.dirty = True
         self.set_timer(8, self._clear_note)
+
+    def _control_done(self, snap: LiveSnapshot) -> bool:
+        paused = snap.paused or snap.state == "paused"
+        return {
+            "pause": paused,
+            "resume": not paused and snap.state == "running",
+            "stop": snap.state not in ("running", "paused"),
+        }.get(self._control_action or "", False)
 
     def _clear_note(self) -> None:
         self._control_note = ""

@@ -15,6 +15,8 @@ from engine.events import (
     BatchProgress,
     EpochEnded,
     EpochStarted,
+    RunPaused,
+    RunResumed,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -141,7 +143,10 @@ class FakeTrainer:
         for ep in range(1, total + 1):
             w.append(EpochStarted(epoch=ep, total_epochs=total, batches=20))
             for b in range(1, 21):
-                self._unpaused.wait()
+                if not self._unpaused.is_set():  # like the real trainer: say so, wait, say so
+                    w.append(RunPaused(epoch=ep, batch=b - 1))
+                    self._unpaused.wait()
+                    w.append(RunResumed(epoch=ep, batch=b - 1))
                 if self._stop.is_set():
                     stopped = True
                     break

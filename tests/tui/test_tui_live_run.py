@@ -123,10 +123,14 @@ def test_in_process_trainer_stop_and_quit_confirmation(runs_dir: Path) -> None:
             assert "in this process" in widget_text(live.query_one("#live-title"))
             await pilot.press("p")
             assert trainer.calls == ["pause"]
-            await wait_for(pilot, lambda: live.snapshot.paused is False or True)
-            await pilot.press("p")  # snapshot may not show paused yet: either way it toggles
-            assert trainer.calls[-1] in ("pause", "resume")
-            trainer.resume()
+            assert live._control_note.startswith("Pausing")
+            await wait_for(pilot, lambda: live.snapshot.paused, what="paused state shown")
+            await pilot.pause(0.4)
+            text = widget_text(live.query_one("#live-messages"))
+            assert "Paused" in text and "Pausing" not in text  # the pending note goes once done
+            await pilot.press("p")
+            assert trainer.calls[-1] == "resume"
+            await wait_for(pilot, lambda: not live.snapshot.paused, what="running again")
             # q with a live in-process run asks first
             await pilot.press("q")
             assert isinstance(app.screen, ConfirmScreen)
