@@ -12,11 +12,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static
 from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
+from petseg_tui.screens.base import PetsegScreen
 from petseg_tui.format import PALETTE, fmt_float, fmt_lr, state_text
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.watch import LiveFollower, LiveSnapshot
@@ -64,7 +64,7 @@ def _fmt_value(v: Any) -> str:
     return s if len(s) <= 28 else s[:27] + "…"
 
 
-class CompareScreen(Screen):
+class CompareScreen(PetsegScreen):
     """Overlay up to 7 runs; pick the metric with 1-5 / m or the Select."""
 
     HELP = "Selected runs overlaid; colours match the legend and the table."

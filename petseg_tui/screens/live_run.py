@@ -15,12 +15,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static
 from textual import work
 from textual.worker import get_current_worker
 
 from engine.store import request_control
+from petseg_tui.screens.base import PetsegScreen
 from petseg_tui.format import fmt_duration, fmt_float, fmt_lr, fmt_rate, state_text
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -32,7 +32,7 @@ REDRAW_S = 0.2
 EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-class LiveRunScreen(Screen):
+class LiveRunScreen(PetsegScreen):
     """Charts, progress and figures of one run; stop / pause it."""
 
     HELP = "One run: live while it trains, its history once it is over."

@@ -9,11 +9,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
+from petseg_tui.screens.base import PetsegScreen
 from petseg_tui.format import MAX_COMPARE, fmt_duration, state_text
 from petseg_tui.messages import RunsUpdated
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -25,7 +25,7 @@ DISCOVER_EVERY = 2  # list the folder (new runs, finished runs' status) every 2n
 FILTER_DEBOUNCE_S = 0.08
 
 
-class RunsScreen(Screen):
+class RunsScreen(PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
     HELP = "Every run under the runs folder. Runs started elsewhere appear within ~2 s."
