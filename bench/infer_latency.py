@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from engine.data.samples import sample_image_paths
-    from engine.inference import Predictor, pick_device
+    from engine.device import resolve_device
+    from engine.inference import Predictor
     from engine.models import build_model
 
     if args.checkpoint is not None:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         model = build_model(args.model, width=args.width)
         predictor = Predictor(model, image_size=args.image_size, arch_name=args.model,
-                              device=pick_device(args.device))
+                              device=resolve_device(args.device))
         what = (f"fresh {args.model}" + (f" width {args.width}" if args.model == "unet" else "")
                 + f", {args.image_size} px")
 

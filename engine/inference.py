@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.data.images import load_rgb
+from engine.device import resolve_device
 from engine.errors import CheckpointError
 from engine.render import mask_to_image, overlay_image, save_png
 
@@ -30,7 +31,6 @@ __all__ = [
     "flip_tta",
     "mask_to_image",
     "overlay_image",
-    "pick_device",
     "preprocess",
     "save_png",
 ]
@@ -53,13 +53,6 @@ class Prediction:
     def mask(self, threshold: float = 0.5) -> np.ndarray:
         """(H, W) uint8, 1 where the pet probability exceeds ``threshold``."""
         return (self.prob > threshold).astype(np.uint8)
-
-
-def pick_device(requested: str = "auto") -> torch.device:
-    """``auto``: cuda > mps > cpu; a named device that is missing is a one-line ConfigError."""
-    from engine.device import resolve_device
-
-    return resolve_device(requested)
 
 
 def preprocess(image: np.ndarray, size: int) -> Tensor:
@@ -130,7 +123,7 @@ class Predictor:
             image_size=_image_size(ckpt, path),
             arch_name=ckpt["arch"]["name"],
             mask_rule=str(ckpt.get("mask_rule") or "pet_border"),
-            device=pick_device(device),
+            device=resolve_device(device),
             checkpoint_path=path,
             epoch=_optional(ckpt.get("epoch"), int),
             best_dice=_optional(ckpt.get("best_dice"), float),

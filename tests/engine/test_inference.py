@@ -11,7 +11,8 @@ from PIL import Image
 from torch import nn
 
 from engine.errors import BadImageError, CheckpointError, ConfigError
-from engine.inference import DEFAULT_MAX_SIDE, Prediction, Predictor, flip_tta, pick_device, preprocess
+from engine.device import resolve_device
+from engine.inference import DEFAULT_MAX_SIDE, Prediction, Predictor, flip_tta, preprocess
 from engine.models import build_model, model_kwargs
 
 IMAGE_SIZE = 64
@@ -160,7 +161,7 @@ def test_checkpoint_of_other_weights_is_a_checkpoint_error(tmp_path):
 def test_auto_device_is_cpu_without_accelerators(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert pick_device("auto") == torch.device("cpu")
-    assert pick_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="--device cuda"):
-        pick_device("cuda")
+        resolve_device("cuda")
