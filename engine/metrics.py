@@ -4,9 +4,18 @@ Two flavours are reported. Dataset-level ("pooled") scores sum intersections and
 over every pixel of every image before dividing, so large pets weigh more; per-image
 scores average each image's own score, so every photo counts once. An image (or dataset)
 where both prediction and target are empty scores 1.0: nothing to find, nothing found.
+
+Everything is computed from three counts per image, ``overlap_counts`` (intersection, predicted
+and target pixels, optionally only where a ``valid`` mask is true, e.g. outside the trimap's
+border band), or read off a `label_confusion` of the prediction against a label map (the
+trimap), turned into scores by ``dice_from_counts`` / ``iou_from_counts``: the one definition
+of Dice and IoU in the project.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -22,26 +31,91 @@ def _check_shapes(pred: Tensor, target: Tensor) -> None:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
 
 
-def dice_score(pred: Tensor, target: Tensor, eps: float = 1e-7) -> float:
-    """Pooled Dice ``2|P∩T| / (|P|+|T|)`` of two binary masks (values > 0.5 are foreground).
+EPS = 1e-7
+
+
+def dice_from_counts(inter: Any, pred: Any, target: Any, eps: float = EPS) -> Any:
+    """Dice ``2|P∩T| / (|P|+|T|)`` from pixel counts (numbers or tensors).
 
     ``eps`` is added to numerator and denominator: both empty gives exactly 1.0, and any
     other case is off by less than ``eps``.
     """
+    return (2.0 * inter + eps) / (pred + target + eps)
+
+
+def iou_from_counts(inter: Any, pred: Any, target: Any, eps: float = EPS) -> Any:
+    """IoU ``|P∩T| / |P∪T|`` from pixel counts (numbers or tensors); both empty gives 1.0."""
+    return (inter + eps) / (pred + target - inter + eps)
+
+
+def overlap_counts(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
+    """(N, 3) int64 ``[|P∩T|, |P|, |T|]`` per image of (N, ...) binary masks.
+
+    With ``valid`` (same shape), pixels where it is false count in neither prediction nor
+    target: the way to leave an "unsure" band out of the score.
+    """
     _check_shapes(pred, target)
     p, t = _binary(pred), _binary(target)
-    inter = (p & t).sum().item()
-    total = p.sum().item() + t.sum().item()
-    return (2.0 * inter + eps) / (total + eps)
+    if valid is not None:
+        _check_shapes(pred, valid)
+        v = _binary(valid)
+        p, t = p & v, t & v
+    n = p.shape[0]
+    p, t = p.reshape(n, -1), t.reshape(n, -1)
+    return torch.stack([(p & t).sum(dim=1), p.sum(dim=1), t.sum(dim=1)], dim=1)
 
 
-def iou_score(pred: Tensor, target: Tensor, eps: float = 1e-7) -> float:
+def label_confusion(pred: Tensor, labels: Tensor, n_labels: int) -> Tensor:
+    """(N, 2, n_labels) int64 per image of (N, ...) binary ``pred`` against integer ``labels`` in
+    ``[0, n_labels)``: ``[i, 0, v]`` pixels of label v predicted background, ``[i, 1, v]``
+    predicted foreground.
+
+    One pass (a bincount) instead of one per mask, and it holds every overlap that a grouping
+    of the labels gives: which labels are the target, which are left out
+    (`overlap_from_confusion`), e.g. the trimap's pet/background/border under either mask rule.
+    """
+    _check_shapes(pred, labels)
+    n = pred.shape[0]
+    p = _binary(pred).reshape(n, -1)
+    lab = labels.reshape(n, -1)
+    if n == 1 and lab.dtype == torch.uint8 and 2 * n_labels <= 256:
+        code = p.to(torch.uint8) * n_labels + lab  # one byte per pixel: the cheap path for a big photo
+    else:
+        offsets = torch.arange(n, device=lab.device).unsqueeze(1) * (2 * n_labels)
+        code = p.to(torch.int64) * n_labels + lab.to(torch.int64) + offsets
+    return torch.bincount(code.flatten(), minlength=n * 2 * n_labels)[: n * 2 * n_labels].reshape(n, 2, n_labels)
+
+
+def overlap_from_confusion(
+    confusion: Sequence[Sequence[int]], target: Sequence[bool], scored: Sequence[bool] | None = None
+) -> tuple[int, int, int]:
+    """``(|P∩T|, |P|, |T|)`` from one image's (2, L) `label_confusion`: labels v with
+    ``target[v]`` true are the target's foreground; labels with ``scored[v]`` false count in
+    neither prediction nor target."""
+    background, foreground = confusion[0], confusion[1]
+    inter = pred = truth = 0
+    for v, (neg, pos) in enumerate(zip(background, foreground)):
+        if scored is not None and not scored[v]:
+            continue
+        pred += int(pos)
+        if target[v]:
+            inter += int(pos)
+            truth += int(pos) + int(neg)
+    return inter, pred, truth
+
+
+def dice_score(pred: Tensor, target: Tensor, eps: float = EPS) -> float:
+    """Pooled Dice ``2|P∩T| / (|P|+|T|)`` of two binary masks (values > 0.5 are foreground)."""
+    _check_shapes(pred, target)
+    inter, p, t = overlap_counts(pred.reshape(1, -1), target.reshape(1, -1))[0].tolist()
+    return dice_from_counts(inter, p, t, eps)
+
+
+def iou_score(pred: Tensor, target: Tensor, eps: float = EPS) -> float:
     """Pooled IoU ``|P∩T| / |P∪T|`` of two binary masks; both empty gives 1.0."""
     _check_shapes(pred, target)
-    p, t = _binary(pred), _binary(target)
-    inter = (p & t).sum().item()
-    union = (p | t).sum().item()
-    return (inter + eps) / (union + eps)
+    inter, p, t = overlap_counts(pred.reshape(1, -1), target.reshape(1, -1))[0].tolist()
+    return iou_from_counts(inter, p, t, eps)
 
 
 # Slots of the single accumulator tensor; one tensor means one host sync in compute().
@@ -55,7 +129,7 @@ class SegMetrics:
     pipeline during validation; ``compute`` copies six numbers to the host once.
     """
 
-    def __init__(self, eps: float = 1e-7) -> None:
+    def __init__(self, eps: float = EPS) -> None:
         self.eps = eps
         self._sums: Tensor | None = None
 
@@ -67,16 +141,11 @@ class SegMetrics:
         """Add a batch: ``logits`` and ``target`` are (N, 1, H, W) (or (N, H, W))."""
         _check_shapes(logits, target)
         pred = torch.sigmoid(logits.float()) > threshold
-        truth = _binary(target)
         n = pred.shape[0]
-        pred = pred.reshape(n, -1)
-        truth = truth.reshape(n, -1)
-        # float32 sums are exact for counts below 2**24 pixels, i.e. any single image here.
-        inter = (pred & truth).sum(dim=1, dtype=torch.float32)
-        p_sum = pred.sum(dim=1, dtype=torch.float32)
-        t_sum = truth.sum(dim=1, dtype=torch.float32)
-        dice = (2.0 * inter + self.eps) / (p_sum + t_sum + self.eps)
-        iou = (inter + self.eps) / (p_sum + t_sum - inter + self.eps)
+        # float32 is exact for counts below 2**24 pixels, i.e. any single image here.
+        inter, p_sum, t_sum = overlap_counts(pred, target).float().unbind(dim=1)
+        dice = dice_from_counts(inter, p_sum, t_sum, self.eps)
+        iou = iou_from_counts(inter, p_sum, t_sum, self.eps)
         # new_full fills on the device; new_tensor would be a blocking host->device copy on CUDA
         batch = torch.stack(
             [inter.sum(), p_sum.sum(), t_sum.sum(), dice.sum(), iou.sum(), inter.new_full((), float(n))]
@@ -97,8 +166,8 @@ class SegMetrics:
         s = self._sums.tolist()  # the one device→host sync
         inter, p_sum, t_sum, count = s[_INTER], s[_PRED], s[_TARGET], s[_COUNT]
         return {
-            "dice": (2.0 * inter + self.eps) / (p_sum + t_sum + self.eps),
-            "iou": (inter + self.eps) / (p_sum + t_sum - inter + self.eps),
+            "dice": dice_from_counts(inter, p_sum, t_sum, self.eps),
+            "iou": iou_from_counts(inter, p_sum, t_sum, self.eps),
             "dice_per_image": s[_DICE_SUM] / count,
             "iou_per_image": s[_IOU_SUM] / count,
             "n_images": int(count),

@@ -97,3 +97,30 @@ def test_reset_and_empty_compute():
     m.update(logits(B_P), masks(B_T))
     m.reset()
     assert m.compute() == {"dice": 0.0, "iou": 0.0, "dice_per_image": 0.0, "iou_per_image": 0.0, "n_images": 0}
+
+
+def test_label_confusion_and_overlaps_by_hand():
+    from engine.metrics import label_confusion, overlap_from_confusion
+
+    # labels (one image, 2×3): 1 1 3 / 2 2 3; prediction: 1 0 1 / 1 0 0
+    labels = torch.tensor([[[1, 1, 3], [2, 2, 3]]], dtype=torch.uint8)
+    pred = torch.tensor([[[1, 0, 1], [1, 0, 0]]], dtype=torch.bool)
+    conf = label_confusion(pred, labels, 4)
+    assert conf.tolist() == [[[0, 1, 1, 1], [0, 1, 1, 1]]]  # [background row, foreground row][label]
+    # the same through the batched (int64) path, next to a second image: all label 2, prediction
+    # 0 1 0 / 0 1 1 -> three of label 2 predicted background, three foreground
+    both = label_confusion(torch.cat([pred, ~pred]), torch.cat([labels, torch.full_like(labels, 2)]), 4)
+    assert both[0].tolist() == conf[0].tolist() and both[1].tolist() == [[0, 0, 3, 0], [0, 0, 3, 0]]
+    # target {1, 3}: T = 4, P = 3, I = 2
+    assert overlap_from_confusion(conf[0].tolist(), [False, True, False, True]) == (2, 3, 4)
+    # target {1}, label 3 not scored: pixels 0, 1, 3, 4 remain: P = 2, T = 2, I = 1
+    assert overlap_from_confusion(conf[0].tolist(), [False, True, False, False], [True, True, True, False]) == (1, 2, 2)
+
+
+def test_overlap_counts_leave_invalid_pixels_out():
+    from engine.metrics import overlap_counts
+
+    p, t = masks(A_P), masks(A_T)
+    valid = masks([1, 1, 0, 1])
+    assert overlap_counts(p, t).tolist() == [[3, 3, 4]]
+    assert overlap_counts(p, t, valid).tolist() == [[2, 2, 3]]
