@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from engine.config import AMP_MODES, DEVICES, MASK_RULES, MODELS, SCHEDULERS, TrainConfig, default_runs_dir
+from engine.config import (
+    AMP_MODES, DEVICES, EVAL_IGNORE_BORDER, MASK_RULES, MODELS, SCHEDULERS, TrainConfig, default_runs_dir,
+)
 from engine.errors import PetsegError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
@@ -78,16 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add(t, "compile", action="store_true", help="torch.compile the model")
     _add(t, "resume", default=None, metavar="RUN", help="continue RUN from its last.pt")
 
-    e = sub.add_parser("eval", help="test Dice/IoU of a run or checkpoint")
+    e = sub.add_parser(
+        "eval", help="test Dice/IoU of a run or checkpoint",
+        description="Dice/IoU of a run's best.pt (or a checkpoint) on a labelled split, scored at each "
+                    "photo's own size (probabilities resized back bilinearly, then thresholded, against the "
+                    "original trimap) and at the training size (comparable with the run's valid Dice), "
+                    "pooled over pixels and as a per-image mean.")
     g = e.add_mutually_exclusive_group(required=True)
     g.add_argument("--run")
     g.add_argument("--checkpoint", type=Path)
     _runs_arg(e)
-    _add(e, "data_path", default=None)
+    _add(e, "data_path", default=None, help="dataset folder (default: the run's own data)")
     _add(e, "split", choices=("test", "valid"), default="test")
     _add(e, "batch_size", type=int, default=8)
     _add(e, "device", default="auto")
     e.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    _add(e, "ignore_border", type=_yes_no, nargs="?", const=True, default=EVAL_IGNORE_BORDER,
+         metavar="yes|no",
+         help="leave the trimap's border band (value 3) out of prediction and truth in the headline "
+              f"figure and the --worst order (default: {'yes' if EVAL_IGNORE_BORDER else 'no'}: the band is "
+              "the annotators' 'not sure' zone, the quality targets are stated without it, and it scores "
+              "pet_border and pet_only models on the same pixels); 'no' scores it as the run's mask rule "
+              "says (pet_border: pet, pet_only: background). Both are printed either way")
+    _add(e, "threshold", type=float, default=0.5, help="pet probability above which a pixel is pet")
     e.add_argument("--samples", action="store_true",
                    help="also score the six bundled real photos (engine/demo_assets) against their trimaps")
 
@@ -215,13 +230,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(trainer.run_path / "checkpoints" / "best.pt", device=args.device)
     out_dir = trainer.run_path / "predictions"
     out_dir.mkdir(exist_ok=True)
-    console.print(f"\nmasks for the bundled real photos (Dice against their trimaps, {config.mask_rule}):")
     scores = score_sample_images(predictor)
-    for score in scores:
-        out = out_dir / f"{Path(score.name).stem}_overlay.png"
-        save_png(overlay_image(score.prediction.image, score.prediction.mask(0.5)), out)
-        console.print(f"  {score.name:28s} Dice {score.dice:.3f}  pet {score.pet_fraction:6.1%}  -> {out}")
-    console.print(f"mean Dice on the real photos: {sum(s.dice for s in scores) / max(len(scores), 1):.3f}")
+    console.print(f"\nmasks for the bundled real photos (Dice against their trimaps at {scores.label('photo')}):")
+    for photo in sorted(scores.worst, key=lambda p: p.record.name):
+        out = out_dir / f"{Path(photo.record.name).stem}_overlay.png"
+        save_png(overlay_image(photo.image, photo.mask(scores.threshold)), out)
+        console.print(f"  {photo.record.name:28s} Dice {photo.record.overlap('photo', scores.ignore_border).dice:.3f}  "
+                      f"pet {photo.record.pet_fraction:6.1%}  -> {out}")
+    console.print(f"mean Dice on the real photos: {scores.headline.dice_per_image:.3f}")
     console.print("\nwatch and compare runs: [bold]petseg-tui[/]" + (f" --runs {args.runs}" if args.runs else ""))
     return EXIT_OK
 
@@ -291,30 +307,58 @@ class _ProgressReporter:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from engine.evaluate import evaluate_checkpoint
+    from engine.inference import Predictor
 
     ckpt = _checkpoint_from_args(args)
-    res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
-                              device=args.device, tta=args.tta)
     console = _console()
-    console.print(f"checkpoint: {ckpt}")
-    if res.get("data"):
-        console.print(f"data: {res['data']}")
+    predictor = Predictor.from_checkpoint(ckpt, device=args.device)
+    res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
+                              tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
+                              predictor=predictor)
+    console.print(f"checkpoint: {ckpt} ({predictor.arch_name}, {predictor.image_size} px, "
+                  f"mask rule {predictor.mask_rule})")
+    if res.data:
+        console.print(f"data: {res.data}")
+    for name, reason in res.skipped[:5]:
+        console.print(f"skipped {name}: {reason}")
+    if len(res.skipped) > 5:
+        console.print(f"skipped {len(res.skipped)} unreadable images in total")
+    tta = "TTA hflip" if args.tta else "no TTA"
+    console.print(f"{args.split}: {res.n_images} images, {tta}, threshold {args.threshold:g}, "
+                  f"{res.seconds:.1f} s (decode, predict, score; model load {res.load_seconds:.1f} s)")
+    _print_figures(console, res)
+    h = res.headline
+    flag = f"--ignore_border {'yes' if args.ignore_border else 'no'}"
     console.print(
-        f"{args.split}: {res['n_images']} images  Dice {res['dice']:.4f}  IoU {res['iou']:.4f}  "
-        f"(per-image mean: Dice {res['dice_per_image']:.4f}  IoU {res['iou_per_image']:.4f})"
-        + ("  [TTA hflip]" if args.tta else "")
+        f"{args.split} Dice {h.dice:.4f}  IoU {h.iou:.4f}  (per-image Dice {h.dice_per_image:.4f}) at "
+        f"{res.label('photo')}, {tta}  [{flag}{', the default' if args.ignore_border == EVAL_IGNORE_BORDER else ''}]"
     )
     if args.samples:
         from engine.evaluate import score_sample_images
-        from engine.inference import Predictor
 
-        scores = score_sample_images(Predictor.from_checkpoint(ckpt, device=args.device), tta=args.tta)
-        for score in scores:
-            console.print(f"  {score.name:28s} Dice {score.dice:.4f}  IoU {score.iou:.4f}  pet {score.pet_fraction:6.1%}")
-        mean = sum(s.dice for s in scores) / max(len(scores), 1)
-        console.print(f"bundled real photos: {len(scores)} images  mean Dice {mean:.4f}"
-                      + ("  [TTA hflip]" if args.tta else ""))
+        samples = score_sample_images(predictor, tta=args.tta, threshold=args.threshold,
+                                      ignore_border=args.ignore_border)
+        console.print(f"bundled real photos (engine/demo_assets), {samples.label('photo')}, {tta}:")
+        for r in samples.records:
+            o = r.overlap("photo", samples.ignore_border)
+            console.print(f"  {r.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}  pet {r.pet_fraction:6.1%}")
+        sh = samples.headline
+        console.print(f"bundled real photos: {sh.n_images} images  mean Dice {sh.dice_per_image:.4f}  "
+                      f"(pooled {sh.dice:.4f}) at {samples.label('photo')}, {tta}")
     return EXIT_OK
+
+
+def _print_figures(console: Any, res: Any) -> None:
+    """The four scorings as a table; the headline row first and marked."""
+    rows = [("photo", res.ignore_border), ("photo", not res.ignore_border),
+            ("train", False), ("train", True)]
+    labels = [res.label(r, ib) + (" = valid Dice" if (r, ib) == ("train", False) else "") for r, ib in rows]
+    width = max(len(x) for x in labels) + 2
+    console.print(f"  {'scoring':{width}s}  pooled Dice    IoU   per-image Dice    IoU")
+    for (r, ib), label in zip(rows, labels):
+        f = res.figures(r, ib)
+        mark = "*" if (r, ib) == ("photo", res.ignore_border) else " "
+        console.print(f"{mark} {label:{width}s}  {f.dice:11.4f} {f.iou:7.4f}  {f.dice_per_image:14.4f} {f.iou_per_image:7.4f}")
 
 
 def cmd_infer(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ __all__ = [
     "overlay_image",
     "preprocess",
     "save_png",
+    "to_photo_size",
 ]
 
 # Photos are decoded no larger than this. Models see at most image_size <= 2048 px, so more
@@ -80,6 +81,16 @@ def flip_tta(model: nn.Module, x: Tensor) -> Tensor:
     n = x.shape[0]
     probs = torch.sigmoid(model(torch.cat([x, x.flip(-1)], dim=0)).float())
     return (probs[:n] + probs[n:].flip(-1)) / 2
+
+
+def to_photo_size(prob: Tensor, size: tuple[int, int]) -> Tensor:
+    """(N, 1, s, s) probabilities → (N, 1, H, W) for a photo of ``size`` (H, W): bilinear on the
+    probabilities (not on a thresholded mask, whose staircase edges would be blown up), clamped."""
+    with torch.inference_mode():
+        if prob.shape[-2:] != tuple(size):
+            prob = F.interpolate(prob, size=tuple(size), mode="bilinear", align_corners=False)
+        # Bilinear weights are convex, but float error can step a hair outside [0, 1].
+        return prob.clamp_(0.0, 1.0)
 
 
 class Predictor:
@@ -130,16 +141,16 @@ class Predictor:
             config=ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None,
         )
 
+    def probabilities(self, x: Tensor, tta: bool = False) -> Tensor:
+        """(N, 3, S, S) preprocessed batch → (N, 1, S, S) float32 pet probabilities, on the device."""
+        with torch.inference_mode():
+            x = x.to(self.device, non_blocking=True)
+            return flip_tta(self.model, x) if tta else torch.sigmoid(self.model(x).float())
+
     def predict_array(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
         """(H, W, 3) uint8 RGB → (H, W) float32 pet probabilities at the image's own size."""
         h, w = image.shape[:2]
-        x = preprocess(image, self.image_size).to(self.device)
-        with torch.inference_mode():
-            prob = flip_tta(self.model, x) if tta else torch.sigmoid(self.model(x).float())
-            if prob.shape[-2:] != (h, w):
-                prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
-            # Bilinear weights are convex, but float error can step a hair outside [0, 1].
-            prob = prob.clamp_(0.0, 1.0)
+        prob = to_photo_size(self.probabilities(preprocess(image, self.image_size), tta), (h, w))
         return prob[0, 0].cpu().numpy().astype(np.float32, copy=False)
 
     def predict_file(self, path: str | Path, tta: bool = False, max_side: int = DEFAULT_MAX_SIDE) -> Prediction:

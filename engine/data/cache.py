@@ -81,21 +81,38 @@ def cache_key(layout: PetLayout, names: list[str], size: int) -> str:
     return h.hexdigest()[:32]
 
 
-def _decode_pair(layout: PetLayout, name: str, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(image S,S,3, trimap S,S) or PetsegError/ValueError with a one-line reason."""
-    trimap = load_trimap(layout.trimap_path(name))
-    # Decode JPEGs at the smallest libjpeg scale that still covers S x S: far less work.
-    rgb, stored = decode_rgb(layout.image_path(name), draft_for=lambda _wh: (size, size), exif=False)
+def decode_pair(
+    image_path: Path, trimap_path: Path, draft_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB, trimap) of one dataset pair in stored pixel orientation (no EXIF rotation, like
+    the trimaps), or PetsegError/ValueError with a one-line reason if unreadable or their
+    sizes differ. ``draft_size``: a JPEG may be decoded at a reduced libjpeg scale that still
+    covers ``draft_size``², so the RGB can then be smaller than the trimap."""
+    trimap = load_trimap(trimap_path)
+    draft = (lambda _wh: (draft_size, draft_size)) if draft_size else None
+    rgb, stored = decode_rgb(image_path, draft_for=draft, exif=False)
     th, tw = trimap.shape
     if stored != (tw, th):
         raise ValueError(
             f"image is {stored[0]}×{stored[1]} but its trimap is {tw}×{th}; they must match"
         )
+    return rgb, trimap
+
+
+def square_pair(rgb: np.ndarray, trimap: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(image S,S,3, trimap S,S): the straight resize every split gets (see the module docstring)."""
     img = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
     # NEAREST_EXACT samples pixel centres like INTER_AREA does; plain NEAREST shifts by up to
     # half a source pixel, misaligning the mask against the image.
     tri = cv2.resize(trimap, (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
     return img, tri
+
+
+def _decode_pair(layout: PetLayout, name: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(image S,S,3, trimap S,S) or PetsegError/ValueError with a one-line reason."""
+    # Decode JPEGs at the smallest libjpeg scale that still covers S x S: far less work.
+    rgb, trimap = decode_pair(layout.image_path(name), layout.trimap_path(name), draft_size=size)
+    return square_pair(rgb, trimap, size)
 
 
 def _load_entry(folder: Path, key: str, size: int) -> SplitArrays | None:

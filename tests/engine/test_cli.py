@@ -211,3 +211,36 @@ def test_train_on_an_empty_dataset_is_one_line(tmp_path: Path, capsys) -> None:
     assert main(["train", "--data_path", str(unpaired), "--runs", str(tmp_path / "runs"), "--epochs", "1",
                  "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
     one_error_line(capsys, "empty dataset")
+
+
+@pytest.fixture(scope="module")
+def eval_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three 40×30 test photos with trimaps (pet rectangle, border ring) in the official layout."""
+    root = tmp_path_factory.mktemp("evaldata")
+    (root / "images").mkdir()
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        tri = np.full((30, 40), 2, np.uint8)
+        tri[4 + i : 20, 6 : 30 - i] = 3
+        tri[6 + i : 18, 8 : 28 - i] = 1
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(root / "images" / f"p{i}.jpg")
+        Image.fromarray(tri).save(root / "annotations" / "trimaps" / f"p{i}.png")
+    (root / "annotations" / "test.txt").write_text("p0 1 1 1\np1 1 1 1\np2 1 1 1\n")
+    (root / "annotations" / "trainval.txt").write_text("")
+    return root
+
+
+def test_eval_says_which_figure_is_which(checkpoint: Path, eval_data: Path, capsys) -> None:
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "test: 3 images, no TTA, threshold 0.5" in out
+    assert "* photo size, border ignored" in out  # the headline row, marked
+    assert "64 px (training size), border = pet (pet_border) = valid Dice" in out
+    assert out.strip().splitlines()[-1].endswith("at photo size, border ignored, no TTA  [--ignore_border yes, the default]")
+
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu",
+                 "--ignore-border", "no", "--tta"]) == 0
+    out = capsys.readouterr().out
+    assert "* photo size, border = pet (pet_border)" in out
+    assert out.strip().splitlines()[-1].endswith("at photo size, border = pet (pet_border), TTA hflip  [--ignore_border no]")
