@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
               "pet_border and pet_only models on the same pixels); 'no' scores it as the run's mask rule "
               "says (pet_border: pet, pet_only: background). Both are printed either way")
     _add(e, "threshold", type=float, default=0.5, help="pet probability above which a pixel is pet")
+    _add(e, "worst", type=int, default=0, metavar="N",
+         help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
+              "PNG contact sheet to <run>/eval/worst-<split>.png (for --checkpoint FILE: "
+              "FILE's folder/<stem>-worst-<split>.png)")
+    _add(e, "worst_out", type=Path, default=None, metavar="PNG", help="write the --worst sheet here instead")
     e.add_argument("--samples", action="store_true",
                    help="also score the six bundled real photos (engine/demo_assets) against their trimaps")
 
@@ -306,6 +311,10 @@ class _ProgressReporter:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.worst < 0:
+        raise PetsegError(f"--worst {args.worst}: must be >= 0")
+    if args.worst_out is not None and args.worst_out.suffix.lower() != ".png":
+        raise PetsegError(f"{args.worst_out}: --worst_out must be a .png file")
     from engine.evaluate import evaluate_checkpoint
     from engine.inference import Predictor
 
@@ -314,7 +323,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     predictor = Predictor.from_checkpoint(ckpt, device=args.device)
     res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
                               tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
-                              predictor=predictor)
+                              keep_worst=args.worst, predictor=predictor)
     console.print(f"checkpoint: {ckpt} ({predictor.arch_name}, {predictor.image_size} px, "
                   f"mask rule {predictor.mask_rule})")
     if res.data:
@@ -333,6 +342,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{args.split} Dice {h.dice:.4f}  IoU {h.iou:.4f}  (per-image Dice {h.dice_per_image:.4f}) at "
         f"{res.label('photo')}, {tta}  [{flag}{', the default' if args.ignore_border == EVAL_IGNORE_BORDER else ''}]"
     )
+    if args.worst:
+        _print_worst(console, res, args, ckpt)
     if args.samples:
         from engine.evaluate import score_sample_images
 
@@ -359,6 +370,23 @@ def _print_figures(console: Any, res: Any) -> None:
         f = res.figures(r, ib)
         mark = "*" if (r, ib) == ("photo", res.ignore_border) else " "
         console.print(f"{mark} {label:{width}s}  {f.dice:11.4f} {f.iou:7.4f}  {f.dice_per_image:14.4f} {f.iou_per_image:7.4f}")
+
+
+def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:
+    from engine.gallery import contact_sheet, worst_sheet_path
+    from engine.render import save_png
+
+    worst = res.worst
+    console.print(f"worst {len(worst)} of {res.n_images} by Dice at {res.label('photo')}:")
+    for i, s in enumerate(worst, 1):
+        o = s.record.overlap("photo", res.ignore_border)
+        console.print(f"  {i:3d}. {s.record.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}")
+    if not worst:
+        return
+    out = args.worst_out or worst_sheet_path(ckpt, args.split)
+    sheet = contact_sheet(worst, res)
+    save_png(sheet, out)
+    console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]})")
 
 
 def cmd_infer(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -188,11 +189,22 @@ class Evaluation:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     data: str = ""
     checkpoint: Path | None = None
-    worst: list[ScoredPhoto] = field(default_factory=list)  # lowest headline Dice first
+    # the kept photos, lowest Dice first, per border setting (ignore_border -> photos)
+    kept: dict[bool, list[ScoredPhoto]] = field(default_factory=dict)
 
     @property
     def n_images(self) -> int:
         return len(self.records)
+
+    @property
+    def worst(self) -> list[ScoredPhoto]:
+        """The kept photos with the lowest headline Dice, worst first."""
+        return self.kept.get(self.ignore_border, [])
+
+    def with_border(self, ignore_border: bool) -> "Evaluation":
+        """The same evaluation with the other headline border setting (figures, ranking and
+        ``worst`` follow it); nothing is recomputed, the photos were kept for both."""
+        return dataclasses.replace(self, ignore_border=ignore_border)
 
     def figures(self, resolution: Resolution = "photo", ignore_border: bool | None = None) -> Figures:
         """Pooled and per-image figures under one scoring (border: the headline setting if None)."""
@@ -299,8 +311,9 @@ def score_photos(
     """Score ``items`` ((name, image path, trimap path)) with ``predictor`` (an
     ``engine.inference.Predictor``); see the module docstring for the four scorings.
 
-    ``keep_worst``: keep that many photos with the lowest headline Dice (photo size, border
-    per ``ignore_border``) with their images and probabilities in ``Evaluation.worst``.
+    ``keep_worst``: keep that many photos with the lowest Dice at photo size, under each border
+    setting (at most twice as many photos), with their images and probabilities:
+    ``Evaluation.worst`` for the headline setting, ``with_border`` for the other.
     Unreadable pairs are skipped with a reason (``Evaluation.skipped``); ``on_progress(done,
     total)`` is called after each batch.
     """
@@ -317,9 +330,27 @@ def score_photos(
     size, rule, device = predictor.image_size, predictor.mask_rule, predictor.device
     skipped: list[tuple[str, str]] = []
     records: list[ImageScore] = []
-    worst_heap: list[tuple[float, int, ScoredPhoto]] = []  # (-dice, -index, photo): max-heap of the kept
+    # per border setting, (-dice, -index, photo): a max-heap of the keep_worst lowest so far
+    heaps: dict[bool, list[tuple[float, int, ScoredPhoto]]] = {False: [], True: []}
     total = len(items)
     threads = threads or min(4, os.cpu_count() or 1)
+
+    def keep(rec: ImageScore, prob_small: Any, p: _Prepared) -> None:
+        """Put the photo in each border setting's heap of the worst where it ranks."""
+        photo: ScoredPhoto | None = None
+        for ib, heap in heaps.items():
+            key = (-rec.dice("photo", ib), -p.index)
+            if len(heap) == keep_worst and key <= heap[0][:2]:
+                continue
+            if photo is None:
+                # recomputed for the few kept photos: the same op on the same input, so the
+                # same probabilities that were scored
+                prob = to_photo_size(prob_small, (rec.height, rec.width))[0, 0]
+                photo = ScoredPhoto(rec, p.image, p.trimap, prob.float().cpu().numpy(), p.source)
+            if len(heap) < keep_worst:
+                heapq.heappush(heap, (*key, photo))
+            else:
+                heapq.heapreplace(heap, (*key, photo))
 
     def score_batch(batch: list[_Prepared]) -> None:
         x = torch.cat([preprocess(p.small_image, size) for p in batch])
@@ -339,16 +370,7 @@ def score_photos(
             rec = ImageScore(p.name, h, w, rule, _freeze(photo_counts[j]), _freeze(train_counts[j]))
             records.append(rec)
             if keep_worst > 0:
-                key = (-rec.dice("photo", ignore_border), -p.index)
-                if len(worst_heap) < keep_worst or key > worst_heap[0][:2]:
-                    # recomputed for the few kept photos: the same op on the same input, so the
-                    # same probabilities that were scored
-                    prob = to_photo_size(probs[j : j + 1], (h, w))[0, 0]
-                    entry = (key[0], key[1], ScoredPhoto(rec, p.image, p.trimap, prob.float().cpu().numpy(), p.source))
-                    if len(worst_heap) < keep_worst:
-                        heapq.heappush(worst_heap, entry)
-                    else:
-                        heapq.heapreplace(worst_heap, entry)
+                keep(rec, probs[j : j + 1], p)
 
     def on_skip(name: str, reason: str) -> None:
         skipped.append((name, reason))
@@ -367,11 +389,11 @@ def score_photos(
         score_batch(batch)
     if on_progress is not None:
         on_progress(total, total)
-    worst = [e[2] for e in sorted(worst_heap, key=lambda e: (-e[0], -e[1]))]
+    kept = {ib: [e[2] for e in sorted(heap, key=lambda e: (-e[0], -e[1]))] for ib, heap in heaps.items()}
     return Evaluation(
         records=records, split=split, tta=tta, ignore_border=ignore_border, threshold=threshold,
         mask_rule=rule, image_size=size, seconds=time.perf_counter() - start, skipped=skipped,
-        checkpoint=getattr(predictor, "checkpoint_path", None), worst=worst,
+        checkpoint=getattr(predictor, "checkpoint_path", None), kept=kept,
     )
 
 

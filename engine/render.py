@@ -74,12 +74,13 @@ def overlay_image(
     outline: bool = True,
     fill: bool = True,
     outline_color: Color | None = None,
+    thickness: int | None = None,
 ) -> Image.Image:
     """RGB picture of ``image`` with the mask tinted by ``color`` and its boundary outlined.
 
-    ``alpha`` is the tint's opacity over the pet. The outline is 1 px, 2 px on images whose
-    longest side is 512 px or more (so it survives downscaled display), drawn in
-    ``outline_color`` (default: `contrasting_color` of ``color``).
+    ``alpha`` is the tint's opacity over the pet. The outline is ``thickness`` px; by default
+    1 px, 2 px on images whose longest side is 512 px or more (so it survives downscaled
+    display), drawn in ``outline_color`` (default: `contrasting_color` of ``color``).
     """
     rgb = np.asarray(image)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -93,7 +94,8 @@ def overlay_image(
         out[m] = out[m] * (1.0 - alpha) + tint * alpha
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     if outline:
-        thickness = 2 if max(m.shape) >= 512 else 1
+        if thickness is None:
+            thickness = 2 if max(m.shape) >= 512 else 1
         out[mask_edges(m, thickness)] = outline_color or contrasting_color(color)
     return Image.fromarray(out)
 

@@ -49,6 +49,7 @@ CONFIG_FILE = "config.json"
 EVENTS_FILE = "events.jsonl"
 STATUS_FILE = "status.json"
 CHECKPOINT_DIR = "checkpoints"
+EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored images
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 30.0  # a "running" run with no heartbeat for this long is "interrupted"

@@ -244,3 +244,37 @@ def test_eval_says_which_figure_is_which(checkpoint: Path, eval_data: Path, caps
     out = capsys.readouterr().out
     assert "* photo size, border = pet (pet_border)" in out
     assert out.strip().splitlines()[-1].endswith("at photo size, border = pet (pet_border), TTA hflip  [--ignore_border no]")
+
+
+def test_eval_worst_lists_and_writes_one_sheet(checkpoint: Path, eval_data: Path, tmp_path: Path, capsys) -> None:
+    import re
+
+    ck = tmp_path / "model.pt"
+    ck.write_bytes(checkpoint.read_bytes())
+    assert main(["eval", "--checkpoint", str(ck), "--data_path", str(eval_data), "--device", "cpu",
+                 "--worst", "2"]) == 0
+    out = capsys.readouterr().out
+    listed = re.findall(r"^\s+\d\. (p\d)\s+Dice (\d\.\d+)", out, flags=re.M)
+    assert len(listed) == 2 and float(listed[0][1]) <= float(listed[1][1])
+    sheet = tmp_path / "model-worst-test.png"  # a bare checkpoint: next to it
+    assert f"contact sheet: {sheet}" in out
+    with Image.open(sheet) as im:
+        assert im.format == "PNG" and im.height > 2 * 200  # two rows of pictures under a header
+
+    # a run's checkpoint: into <run>/eval/
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "checkpoints" / "best.pt").write_bytes(checkpoint.read_bytes())
+    assert main(["eval", "--runs", str(tmp_path / "runs"), "--run", "r1", "--data_path", str(eval_data),
+                 "--device", "cpu", "--worst", "5", "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "worst 3 of 3" in out and (run / "eval" / "worst-test.png").is_file()
+
+
+def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, capsys) -> None:
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--worst", "-1"]) == 1
+    one_error_line(capsys, "--worst")
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--worst", "1",
+                 "--worst_out", "x.jpg"]) == 1
+    one_error_line(capsys, "x.jpg")

@@ -386,3 +386,20 @@ def test_real_photos_are_scored_on_what_infer_predicts_and_like_validation(real_
     with torch.inference_mode():
         metrics.update(predictor.model(x), y)
     assert ev.figures("train", False).dice == pytest.approx(metrics.compute()["dice"], abs=0.01)
+
+
+def test_the_worst_are_kept_for_both_border_settings(tmp_path):
+    from engine.evaluate import score_photos
+
+    rng = np.random.default_rng(11)
+    probs = rng.uniform(0.05, 0.95, size=(12, 12))
+    items = [write_pair(tmp_path, f"p{i}", rng.choice([1, 2, 3], size=(12, 12), p=[0.3, 0.4, 0.3]))
+             for i in range(8)]
+    ignored = score_photos(fixed_predictor(probs), items, keep_worst=3, ignore_border=True, batch_size=3)
+    counted = score_photos(fixed_predictor(probs), items, keep_worst=3, ignore_border=False, batch_size=3)
+    for ev in (ignored, counted):
+        assert [p.record.name for p in ev.worst] == [r.name for r in ev.ranked()[:3]]
+    flipped = ignored.with_border(False)
+    assert [p.record.name for p in flipped.worst] == [p.record.name for p in counted.worst]
+    assert flipped.headline == counted.headline and flipped.label() == counted.label()
+    assert [p.record.name for p in ignored.worst] != [p.record.name for p in counted.worst]  # the setting matters here
