@@ -87,6 +87,12 @@ class PetsegApp(App[None]):
 
         self.push_screen(CompareScreen(paths))
 
+    def open_worst(self, path: Path) -> None:
+        """The worst-samples gallery of a run (its own module, imported on demand)."""
+        from petseg_tui.screens.worst import WorstScreen
+
+        self.push_screen(WorstScreen(Path(path)))
+
     def action_help(self) -> None:
         from petseg_tui.screens.help import HelpScreen
 

@@ -1,5 +1,5 @@
 """Command palette (ctrl+p): every key binding of the current screen and the app, plus
-"Open run: NAME" for each run."""
+"Open run: NAME" and "Worst samples: NAME" for each run."""
 
 from __future__ import annotations
 
@@ -40,13 +40,15 @@ class PetsegCommands(Provider):
             pass
         for row in sorted(rows, key=lambda r: r.name):
             add(f"Open run: {row.name}", f"{row.summary.model} · {row.state}", partial(app.open_run, row.path))
+            add(f"Worst samples: {row.name}", "its lowest-Dice test images · key: w (runs screen)",
+                partial(app.open_worst, row.path))
         if rows:
             add("Compare selected runs", "key: c (runs screen)", app.runs_screen.action_compare)
         return out
 
     async def discover(self) -> Hits:
         for title, help, cb in self._commands():
-            if title.startswith("Open run: "):
+            if title.startswith(("Open run: ", "Worst samples: ")):
                 continue  # listed when searching, not in the short default list
             yield DiscoveryHit(title, cb, help=help)
 

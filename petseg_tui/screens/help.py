@@ -30,6 +30,7 @@ def screen_sections() -> list[tuple[str, str, Iterable[Binding]]]:
     from petseg_tui.screens.live_run import LiveRunScreen
     from petseg_tui.screens.new_run import NewRunScreen
     from petseg_tui.screens.runs import RunsScreen
+    from petseg_tui.screens.worst import WorstScreen
 
     extra_runs = [Binding("enter", "", "Open the run (live view, or history when finished)")]
     return [
@@ -38,6 +39,7 @@ def screen_sections() -> list[tuple[str, str, Iterable[Binding]]]:
         ("New run", NewRunScreen.HELP, NewRunScreen.BINDINGS),  # type: ignore[arg-type]
         ("Live run", LiveRunScreen.HELP, LiveRunScreen.BINDINGS),  # type: ignore[arg-type]
         ("Compare", CompareScreen.HELP, CompareScreen.BINDINGS),  # type: ignore[arg-type]
+        ("Worst samples", WorstScreen.HELP, WorstScreen.BINDINGS),  # type: ignore[arg-type]
     ]
 
 
@@ -45,6 +47,14 @@ DESCRIPTIONS = {
     "toggle_select": "Select / unselect the run (for compare)",
     "compare": "Compare the selected runs (1-7)",
     "infer": "Segment images with the highlighted run's model",
+    "worst": "Worst samples: the run's lowest-Dice test images, with truth, prediction and errors",
+    "step(1)": "Next image (higher Dice)",
+    "step(-1)": "Previous image (lower Dice)",
+    "toggle_border": "Ignore / score the trimap's border band (re-ranks the gallery)",
+    "toggle_tta": "Flip TTA on / off (re-runs the evaluation)",
+    "save_sheet": "Save the contact sheet PNG to <run>/eval/worst-test.png",
+    "cycle_mode": "Image mode: halfcell, sixel, kitty",
+    "rerun": "Evaluate again (after more training)",
     "focus_filter": "Filter runs (name, model, status)",
     "cycle_sort": "Sort by the next column (or click a header)",
     "reverse_sort": "Reverse the sort order",
@@ -81,6 +91,7 @@ class HelpScreen(ModalScreen[None]):
         outer.add_row(Text("petseg-tui — keys", style="bold underline"))
         current_titles = {
             "RunsScreen": "Runs", "NewRunScreen": "New run", "LiveRunScreen": "Live run", "CompareScreen": "Compare",
+            "WorstScreen": "Worst samples",
         }
         here = current_titles.get(self.current, "")
         for title, about, bindings in screen_sections():

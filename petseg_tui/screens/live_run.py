@@ -45,6 +45,7 @@ class LiveRunScreen(PetsegScreen):
         Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+"),
         Binding("minus", "ema(-1)", "EMA −", key_display="-"),
         Binding("i", "infer", "Infer", show=False),
+        Binding("w", "worst", "Worst", show=False),
     ]
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
@@ -242,6 +243,9 @@ class LiveRunScreen(PetsegScreen):
 
     def action_infer(self) -> None:
         self.app.action_infer(self.run_path)  # type: ignore[attr-defined]
+
+    def action_worst(self) -> None:
+        self.app.open_worst(self.run_path)  # type: ignore[attr-defined]
 
     def _is_active(self) -> bool:
         snap = self.snapshot

@@ -35,6 +35,7 @@ class RunsScreen(PetsegScreen):
         Binding("space", "toggle_select", "Select"),
         Binding("c", "compare", "Compare"),
         Binding("i", "infer", "Infer"),
+        Binding("w", "worst", "Worst", tooltip="The highlighted run's lowest-Dice test images"),
         Binding("slash", "focus_filter", "Filter", key_display="/"),
         Binding("s", "cycle_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False),
@@ -212,6 +213,13 @@ class RunsScreen(PetsegScreen):
     def action_infer(self) -> None:
         row = self.table.highlighted
         self.app.action_infer(row.path if row else None)  # type: ignore[attr-defined]
+
+    def action_worst(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No run highlighted", severity="warning")
+            return
+        self.app.open_worst(row.path)  # type: ignore[attr-defined]
 
     def action_resume_run(self) -> None:
         row = self.table.highlighted

@@ -1,0 +1,267 @@
+"""Worst samples first: a run's lowest-Dice test images as a gallery, worst at the top.
+
+The screen asks the engine (`engine.gallery.worst_gallery`, in a thread worker: it imports torch
+and runs the model) for the evaluation and the pictures of the ``n`` worst photos, shown in a 2×2
+grid: the photo, its true outline and border band, the prediction, and the errors (missed pet
+blue, extra red).
+It never touches tensors: records and PIL images come back. The same pictures make up the contact
+sheet ``petseg eval --worst N`` writes; ``s`` writes it from here too.
+
+Every failure (no checkpoint yet, no dataset, a broken checkpoint) is shown in the screen in red
+and as a notification; the screen stays usable (``r`` retries).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from engine.config import EVAL_IGNORE_BORDER
+from engine.errors import PetsegError
+from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode
+from petseg_tui.screens.base import PetsegScreen
+from petseg_tui.widgets.image_view import ImageView
+
+WORST_N = 12  # photos in the gallery (and on a sheet saved with s)
+SPLIT = "test"
+
+
+class WorstScreen(PetsegScreen):
+    """The ``n`` lowest-Dice test images of one run, with their truth, prediction and errors.
+
+    Styles: the ``/* --- worst samples screen --- */`` section of ``petseg_tui/app.tcss``.
+    """
+
+    HELP = "A run's lowest-Dice test images, worst first (Dice at photo size)."
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("right,n", "step(1)", "Next", key_display="→", tooltip="Next (better-scoring) image"),
+        Binding("left,p", "step(-1)", "Prev", key_display="←", tooltip="Previous (worse-scoring) image"),
+        Binding("b", "toggle_border", "Border", tooltip="Score the trimap's border band or ignore it (re-ranks, no model run)"),
+        Binding("t", "toggle_tta", "TTA", tooltip="Flip test-time augmentation on/off (re-runs)"),
+        Binding("s", "save_sheet", "Save sheet", tooltip="Write the contact sheet PNG into <run>/eval/"),
+        Binding("m", "cycle_mode", "Mode", tooltip="Cycle the image drawing mode: halfcell, sixel, kitty"),
+        Binding("r", "rerun", "Re-run", show=False, tooltip="Evaluate again (e.g. after more training)"),
+    ]
+
+    def __init__(self, run_path: Path, n: int = WORST_N) -> None:
+        super().__init__()
+        self.run_path = Path(run_path)
+        self.n = n
+        self.ignore_border = EVAL_IGNORE_BORDER
+        self.tta = False
+        self.image_mode = "halfcell"
+        self.gallery: Any = None  # engine.gallery.WorstGallery once loaded
+        self.index = 0
+        self.error = ""
+        self._note = ""  # e.g. "no best.pt yet: using last.pt"
+        self.status_text = ""
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="worst-status")
+        yield Static(id="worst-error")
+        with Horizontal(id="worst-body"):
+            yield OptionList(id="worst-list")
+            with Vertical(id="worst-main"):
+                yield Static(id="worst-caption")
+                with Grid(id="worst-panes"):
+                    yield ImageView("Photo", hint="the photo", id="worst-photo")
+                    yield ImageView("Truth · border band yellow", hint="the trimap's pet outline", id="worst-truth")
+                    yield ImageView("Prediction", hint="the predicted mask", id="worst-pred")
+                    yield ImageView("Errors · missed blue · extra red", hint="where they differ", id="worst-errors")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"worst test images · {self.run_path.name}"
+        try:
+            self.image_mode = resolve_image_mode(getattr(self.app, "image_mode", "auto"))
+        except ValueError:
+            self.image_mode = "halfcell"
+        for view in self.query(ImageView):
+            view.set_mode(self.image_mode)
+        self.query_one("#worst-list", OptionList).focus()
+        self._start()
+
+    # ---- engine work (thread) -----------------------------------------------------------------
+    def _start(self) -> None:
+        self.busy = True
+        self._set_error("")
+        self.query_one("#worst-panes").loading = True
+        self._set_status(f"Scoring the {SPLIT} images of {self.run_path.name} …")
+        self._evaluate(self.ignore_border, self.tta)
+
+    @work(thread=True, exclusive=True, group="worst", exit_on_error=False)
+    def _evaluate(self, ignore_border: bool, tta: bool) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._set_status, f"Scoring {done}/{total} {SPLIT} images …")
+
+        try:
+            from petseg_tui.app import _leave_a_core_for_the_ui
+            from petseg_tui.screens.inference import checkpoint_for
+
+            checkpoint, note = checkpoint_for(self.run_path)
+            from engine.gallery import worst_gallery  # imports torch: only here, off the UI thread
+
+            _leave_a_core_for_the_ui()
+            gallery = worst_gallery(checkpoint, self.n, split=SPLIT, ignore_border=ignore_border, tta=tta,
+                                    on_progress=progress)
+        except PetsegError as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._failed, str(exc))
+            return
+        except Exception as exc:  # a bug or an odd file must not take the app down
+            if not worker.is_cancelled:
+                first = (str(exc).splitlines() or [""])[0]
+                self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {first}")
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._loaded, gallery, note)
+
+    @work(thread=True, exclusive=True, group="worst-save", exit_on_error=False)
+    def _save(self, gallery: Any) -> None:
+        try:
+            from engine.gallery import worst_sheet_path
+            from engine.render import save_png
+
+            out = worst_sheet_path(gallery.evaluation.checkpoint, SPLIT)
+            save_png(gallery.sheet(), out)
+        except (PetsegError, OSError) as exc:
+            self.app.call_from_thread(self._set_error, f"could not save the sheet: {exc}", True)
+            return
+        self.app.call_from_thread(self.notify, str(out), title="Contact sheet saved", timeout=6)
+
+    # ---- results (UI thread) ------------------------------------------------------------------
+    def _loaded(self, gallery: Any, note: str) -> None:
+        self.busy = False
+        self.gallery = gallery
+        self._note = note
+        self.query_one("#worst-panes").loading = False
+        ev = gallery.evaluation
+        h = ev.headline
+        tta = "TTA hflip" if ev.tta else "no TTA"
+        text = (f"[b]{self.run_path.name}[/b] · {ev.split}: {ev.n_images} images · Dice [b]{h.dice:.4f}[/b] "
+                f"(per-image {h.dice_per_image:.4f}) at {ev.label('photo')}, {tta} · {ev.seconds:.1f} s")
+        if note:
+            text += f"  [yellow]({note})[/]"
+        if ev.skipped:
+            text += f"  [yellow]{len(ev.skipped)} unreadable skipped[/]"
+        if ev.data:
+            text += f"\n[dim]{ev.data}[/]"
+        self._set_status(text)
+        options = self.query_one("#worst-list", OptionList)
+        options.clear_options()
+        for i, pic in enumerate(gallery.pictures, 1):
+            options.add_option(Option(f"{i:2d}. {pic.name[:22]:22s} {pic.dice:.3f}", id=str(i - 1)))
+        if not gallery.pictures:
+            options.add_option(Option("no images scored", disabled=True))
+            self._show(None)
+            return
+        self.index = min(self.index, len(gallery.pictures) - 1)
+        options.highlighted = self.index
+        self._show(self.index)
+
+    def _failed(self, message: str) -> None:
+        self.busy = False
+        self.query_one("#worst-panes").loading = False
+        self._set_status(f"[b]{self.run_path.name}[/b] · no gallery")
+        self._set_error(message, notify=True)
+
+    def _show(self, index: int | None) -> None:
+        pics = self.gallery.pictures if self.gallery is not None else []
+        caption = self.query_one("#worst-caption", Static)
+        views = [self.query_one(f"#{i}", ImageView) for i in ("worst-photo", "worst-truth", "worst-pred", "worst-errors")]
+        if index is None or not pics:
+            caption.update("")
+            for v in views:
+                v.set_image(None)
+            return
+        pic = pics[index]
+        caption.update(f"[b]#{index + 1} of {len(pics)}[/b]  {pic.caption}")
+        for view, image in zip(views, pic.row()):
+            view.set_image(image)
+
+    @on(OptionList.OptionHighlighted, "#worst-list")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id is not None and self.gallery is not None:
+            self.index = int(event.option.id)
+            self._show(self.index)
+
+    # ---- keys ---------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_step(self, delta: int) -> None:
+        if self.gallery is None or not self.gallery.pictures:
+            return
+        self.index = max(0, min(len(self.gallery.pictures) - 1, self.index + delta))
+        self.query_one("#worst-list", OptionList).highlighted = self.index
+        self._show(self.index)
+
+    def action_toggle_border(self) -> None:
+        self.ignore_border = not self.ignore_border
+        self.notify("Border band " + ("ignored" if self.ignore_border else "scored by the mask rule"), timeout=2)
+        if self.gallery is None or self.busy:
+            self._start()  # nothing (right) to re-rank yet: evaluate under the new setting
+        else:
+            self._rerank(self.gallery, self.ignore_border)  # both settings' worst were kept
+
+    @work(thread=True, exclusive=True, group="worst", exit_on_error=False)
+    def _rerank(self, gallery: Any, ignore_border: bool) -> None:
+        """Redraw the gallery under the other border setting (PIL work, no model run)."""
+        try:
+            regallery = gallery.with_border(ignore_border)
+        except Exception as exc:  # never a crash
+            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._loaded, regallery, self._note)
+
+    def action_toggle_tta(self) -> None:
+        self.tta = not self.tta
+        self.notify(f"TTA {'on' if self.tta else 'off'}", timeout=2)
+        self._start()
+
+    def action_rerun(self) -> None:
+        self._start()
+
+    def action_save_sheet(self) -> None:
+        if self.gallery is None or not self.gallery.pictures:
+            self._set_error("Nothing to save yet: the gallery has not loaded.", notify=True)
+            return
+        self._save(self.gallery)
+
+    def action_cycle_mode(self) -> None:
+        self.image_mode = next_mode(self.image_mode)
+        for view in self.query(ImageView):
+            view.set_mode(self.image_mode)
+        if self.image_mode != "halfcell" and in_multiplexer():
+            self.notify(f"Image mode: {self.image_mode}. tmux/screen drop these graphics unless passthrough is "
+                        "on; press m until halfcell if the panes stay empty.", severity="warning", timeout=5)
+        else:
+            self.notify(f"Image mode: {self.image_mode}", timeout=2)
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _set_status(self, text: str) -> None:
+        self.status_text = text
+        self.query_one("#worst-status", Static).update(text)
+
+    def _set_error(self, message: str, notify: bool = False) -> None:
+        self.error = message
+        err = self.query_one("#worst-error", Static)
+        err.update(f"✗ {message}" if message else "")
+        err.set_class(bool(message), "-shown")
+        if message and notify:
+            self.notify(message, title="Worst samples", severity="error", timeout=8)

@@ -1,0 +1,180 @@
+"""Worst-samples gallery: `w` on the runs and live screens, the engine's evaluation in a worker,
+the pictures and Dice shown, stepping, border toggle, saving the sheet, errors in the screen."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_run, wait_for, widget_text
+
+from petseg_tui.app import PetsegApp
+from petseg_tui.screens.live_run import LiveRunScreen
+from petseg_tui.screens.worst import WorstScreen
+from petseg_tui.widgets.image_view import ImageView
+
+SIZE = 32
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """The screen leaves a core for the UI (torch.set_num_threads); undo it for later tests."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def pets(tmp_path_factory) -> Path:
+    """Four 48×36 test photos with trimaps (pet box inside a border ring) in the official layout."""
+    root = tmp_path_factory.mktemp("pets")
+    (root / "images").mkdir()
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    names = [f"cat_{i}" for i in range(4)]
+    for i, name in enumerate(names):
+        tri = np.full((36, 48), 2, np.uint8)
+        tri[4 + 2 * i : 30, 6 : 40 - 3 * i] = 3
+        tri[6 + 2 * i : 28, 8 : 38 - 3 * i] = 1
+        Image.fromarray(rng.integers(0, 256, (36, 48, 3), dtype=np.uint8)).save(root / "images" / f"{name}.jpg")
+        Image.fromarray(tri).save(root / "annotations" / "trimaps" / f"{name}.png")
+    (root / "annotations" / "test.txt").write_text("".join(f"{n} 1 1 1\n" for n in names))
+    (root / "annotations" / "trainval.txt").write_text("")
+    return root
+
+
+def add_checkpoint(run: Path, data_path: Path) -> Path:
+    from engine.models import build_model, model_kwargs
+
+    model = build_model("unet", width=4)
+    with torch.no_grad():  # predicts pet everywhere: Dice = 2T / (T + N) differs with each pet's size
+        model.head.weight.zero_()
+        model.head.bias.fill_(20.0)
+    ckpt = run / "checkpoints" / "best.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": "petseg-checkpoint/1", "arch": {"name": "unet", "kwargs": model_kwargs("unet", 4)},
+                "model": model.state_dict(), "image_size": SIZE, "mask_rule": "pet_border", "epoch": 3,
+                "best_dice": 0.5, "config": {"image_size": SIZE, "data_path": str(data_path),
+                                             "cache_dir": str(run / "cache")}}, ckpt)
+    return ckpt
+
+
+def status(screen: WorstScreen) -> str:
+    return widget_text(screen.query_one("#worst-status")) + "\n" + widget_text(screen.query_one("#worst-error"))
+
+
+async def open_from_runs(pilot, name: str) -> WorstScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+    table = app.screen.table
+    table.move_cursor(row=table.visible_names.index(name))
+    await pilot.press("w")
+    await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
+    return app.screen
+
+
+def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> None:
+    run = make_run(runs_dir, "trained").path
+    add_checkpoint(run, pets)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+        async with app.run_test(size=(140, 40)) as pilot:
+            screen = await open_from_runs(pilot, "trained")
+            await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
+            assert not screen.error
+            text = status(screen)
+            assert "test: 4 images" in text and "photo size, border ignored" in text and "no TTA" in text
+            listing = widget_text(screen.query_one("#worst-list"))
+            rows = [line.split() for line in listing.splitlines() if line.strip()]
+            assert [r[1] for r in rows] == [p.name for p in screen.gallery.pictures]
+            dice = [float(r[2]) for r in rows]
+            assert len(dice) == 4 and dice == sorted(dice) and dice[0] < dice[-1]  # worst first
+            caption = widget_text(screen.query_one("#worst-caption")).strip()
+            assert caption.startswith("#1 of 4") and rows[0][1] in caption and f"Dice {dice[0]:.3f}" in caption
+            views = list(screen.query(ImageView))
+            assert all(v.pil_image is not None and v.image_widget is not None for v in views)
+
+            await pilot.press("right")
+            await pilot.pause(0.1)
+            caption = widget_text(screen.query_one("#worst-caption")).strip()
+            assert caption.startswith("#2 of 4") and rows[1][1] in caption
+
+            await pilot.press("s")
+            sheet = run / "eval" / "worst-test.png"
+            await wait_for(pilot, sheet.is_file, timeout=30, what="sheet written")
+            with Image.open(sheet) as im:
+                assert im.format == "PNG" and im.width > 4 * 100
+
+            await pilot.press("b")  # the border band now scored as the mask rule says: re-evaluated
+            await wait_for(pilot, lambda: "border = pet" in status(screen), timeout=90, what="re-scored")
+
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, WorstScreen), what="back")
+
+    asyncio.run(main())
+
+
+def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) -> None:
+    make_run(runs_dir, "untrained")  # no checkpoint yet
+    gone = make_run(runs_dir, "nodata").path
+    add_checkpoint(gone, tmp_path / "no-such-dataset")
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_from_runs(pilot, "untrained")
+            await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
+            assert "no checkpoint yet" in status(screen)
+            await pilot.press("escape")
+            screen = await open_from_runs(pilot, "nodata")
+            await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
+            assert "no-such-dataset" in status(screen) and "does not exist" in status(screen)
+            await pilot.press("right", "s", "m")  # keys on an empty gallery do nothing harmful
+            assert isinstance(app.screen, WorstScreen)
+
+    asyncio.run(main())
+
+
+def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> None:
+    run = make_run(runs_dir, "live-one").path
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            def footer() -> str:
+                return " ".join(str(key.render()).strip() for key in app.screen.query("FooterKey"))
+
+            await wait_for(pilot, lambda: "w Worst" in footer(), timeout=5, what="w Worst in the footer")
+            app.open_run(run)
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
+            assert app.screen.run_path == run
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            help_text = widget_text(app.screen.query_one("#help-text"))
+            assert "Worst samples" in help_text and "lowest-Dice test images" in help_text
+
+    asyncio.run(main())
+
+    async def palette() -> None:  # the real palette: ctrl+p, type, enter
+        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            for ch in "worst samples: live":
+                await pilot.press("space" if ch == " " else ch)
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="palette opens the gallery")
+            assert app.screen.run_path == run
+
+    asyncio.run(palette())
