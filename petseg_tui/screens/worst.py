@@ -31,6 +31,7 @@ from petseg_tui.screens.base import PetsegScreen
 from petseg_tui.widgets.image_view import ImageView
 
 WORST_N = 12  # photos in the gallery (and on a sheet saved with s)
+LEGEND = "truth green, border band yellow · prediction red · errors: missed blue, extra red"
 SPLIT = "test"
 
 
@@ -76,9 +77,9 @@ class WorstScreen(PetsegScreen):
                 yield Static(id="worst-caption")
                 with Grid(id="worst-panes"):
                     yield ImageView("Photo", hint="the photo", id="worst-photo")
-                    yield ImageView("Truth · border band yellow", hint="the trimap's pet outline", id="worst-truth")
+                    yield ImageView("Truth", hint="the trimap's pet outline", id="worst-truth")
                     yield ImageView("Prediction", hint="the predicted mask", id="worst-pred")
-                    yield ImageView("Errors · missed blue · extra red", hint="where they differ", id="worst-errors")
+                    yield ImageView("Errors", hint="where they differ", id="worst-errors")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -164,7 +165,8 @@ class WorstScreen(PetsegScreen):
         options = self.query_one("#worst-list", OptionList)
         options.clear_options()
         for i, pic in enumerate(gallery.pictures, 1):
-            options.add_option(Option(f"{i:2d}. {pic.name[:22]:22s} {pic.dice:.3f}", id=str(i - 1)))
+            name = pic.name if len(pic.name) <= 19 else pic.name[:18] + "…"  # the caption has it whole
+            options.add_option(Option(f"{i:2d} {name:19s} {pic.dice:.3f}", id=str(i - 1)))
         if not gallery.pictures:
             options.add_option(Option("no images scored", disabled=True))
             self._show(None)
@@ -189,7 +191,7 @@ class WorstScreen(PetsegScreen):
                 v.set_image(None)
             return
         pic = pics[index]
-        caption.update(f"[b]#{index + 1} of {len(pics)}[/b]  {pic.caption}")
+        caption.update(f"[b]#{index + 1} of {len(pics)}[/b]  {pic.caption}\n[dim]{LEGEND}[/]")
         for view, image in zip(views, pic.row()):
             view.set_image(image)
 
