@@ -357,11 +357,11 @@ def score_photos(
         probs = predictor.probabilities(x, tta)  # (N, 1, S, S) on the device
         with torch.inference_mode():
             small = torch.from_numpy(np.stack([p.small_trimap for p in batch])).to(device)
-            tables = [label_confusion(probs[:, 0] > threshold, small, N_LABELS)]  # (N, 2, L)
+            tables = [label_confusion(probs[:, 0], small, N_LABELS, threshold)]  # (N, 2, L)
             for i, p in enumerate(batch):
                 full = to_photo_size(probs[i : i + 1], p.trimap.shape)[:, 0]  # (1, H, W)
                 trimap = torch.from_numpy(p.trimap).to(device)[None]
-                tables.append(label_confusion(full > threshold, trimap, N_LABELS))
+                tables.append(label_confusion(full, trimap, N_LABELS, threshold))
             # one device -> host copy per batch
             counts = torch.cat(tables).cpu().tolist()
         train_counts, photo_counts = counts[: len(batch)], counts[len(batch) :]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -84,13 +85,34 @@ def flip_tta(model: nn.Module, x: Tensor) -> Tensor:
 
 
 def to_photo_size(prob: Tensor, size: tuple[int, int]) -> Tensor:
-    """(N, 1, s, s) probabilities → (N, 1, H, W) for a photo of ``size`` (H, W): bilinear on the
-    probabilities (not on a thresholded mask, whose staircase edges would be blown up), clamped."""
+    """(N, 1, s, s) probabilities → (N, 1, H, W) float32 for a photo of ``size`` (H, W): bilinear
+    on the probabilities (not on a thresholded mask, whose staircase edges would be blown up),
+    half-pixel centres (``align_corners=False``), clamped to [0, 1].
+
+    On the CPU OpenCV does it (same rule, within 3e-5): torch's intra-op threads made this
+    single pass wait for every core, 50x slower on a busy 2-core CPU (see engine.metrics).
+    """
     with torch.inference_mode():
-        if prob.shape[-2:] != tuple(size):
-            prob = F.interpolate(prob, size=tuple(size), mode="bilinear", align_corners=False)
-        # Bilinear weights are convex, but float error can step a hair outside [0, 1].
-        return prob.clamp_(0.0, 1.0)
+        if prob.device.type == "cpu":
+            return _cv2_to_photo_size(prob, size)
+        return _torch_to_photo_size(prob, size)
+
+
+def _cv2_to_photo_size(prob: Tensor, size: tuple[int, int]) -> Tensor:
+    h, w = size
+    src = prob.float().numpy()
+    out = np.empty((src.shape[0], 1, h, w), np.float32)
+    for i in range(src.shape[0]):
+        out[i, 0] = cv2.resize(np.ascontiguousarray(src[i, 0]), (w, h), interpolation=cv2.INTER_LINEAR)
+    # Bilinear weights are convex, but float error can step a hair outside [0, 1].
+    return torch.from_numpy(np.clip(out, 0.0, 1.0, out=out))
+
+
+def _torch_to_photo_size(prob: Tensor, size: tuple[int, int]) -> Tensor:
+    """The same on the tensor's device (GPU)."""
+    if prob.shape[-2:] != tuple(size):
+        prob = F.interpolate(prob.float(), size=tuple(size), mode="bilinear", align_corners=False)
+    return prob.float().clamp(0.0, 1.0)
 
 
 class Predictor:

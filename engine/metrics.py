@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -65,21 +66,44 @@ def overlap_counts(pred: Tensor, target: Tensor, valid: Tensor | None = None) ->
     return torch.stack([(p & t).sum(dim=1), p.sum(dim=1), t.sum(dim=1)], dim=1)
 
 
-def label_confusion(pred: Tensor, labels: Tensor, n_labels: int) -> Tensor:
-    """(N, 2, n_labels) int64 per image of (N, ...) binary ``pred`` against integer ``labels`` in
-    ``[0, n_labels)``: ``[i, 0, v]`` pixels of label v predicted background, ``[i, 1, v]``
-    predicted foreground.
+def label_confusion(pred: Tensor, labels: Tensor, n_labels: int, threshold: float | None = None) -> Tensor:
+    """(N, 2, n_labels) int64 per image of (N, ...) binary ``pred`` (or scores, foreground where
+    above ``threshold``) against integer ``labels`` in ``[0, n_labels)``: ``[i, 0, v]`` pixels of
+    label v predicted background, ``[i, 1, v]`` predicted foreground.
 
     One pass (a bincount) instead of one per mask, and it holds every overlap that a grouping
     of the labels gives: which labels are the target, which are left out
     (`overlap_from_confusion`), e.g. the trimap's pet/background/border under either mask rule.
+    CPU tensors are counted with numpy: these are cheap memory-bound passes, and torch's
+    intra-op threads made each wait for every core (on a busy 2-core CPU, scoring 198 photos
+    took 16 s instead of 0.3 s).
     """
     _check_shapes(pred, labels)
+    if pred.device.type == "cpu" and labels.device.type == "cpu":
+        return _numpy_label_confusion(pred, labels, n_labels, threshold)
+    return _torch_label_confusion(pred, labels, n_labels, threshold)
+
+
+def _numpy_label_confusion(pred: Tensor, labels: Tensor, n_labels: int, threshold: float | None) -> Tensor:
     n = pred.shape[0]
-    p = _binary(pred).reshape(n, -1)
+    p = pred.reshape(n, -1).numpy()
+    p = p > threshold if threshold is not None else (p if p.dtype == np.bool_ else p > 0.5)
+    lab = labels.reshape(n, -1).numpy()
+    if n == 1 and lab.dtype == np.uint8 and 2 * n_labels <= 256:
+        code = p.astype(np.uint8) * np.uint8(n_labels) + lab  # one byte per pixel: a big photo
+    else:
+        code = p.astype(np.int64) * n_labels + lab.astype(np.int64) + np.arange(n)[:, None] * (2 * n_labels)
+    counts = np.bincount(code.ravel(), minlength=n * 2 * n_labels)[: n * 2 * n_labels]
+    return torch.from_numpy(counts.astype(np.int64).reshape(n, 2, n_labels))
+
+
+def _torch_label_confusion(pred: Tensor, labels: Tensor, n_labels: int, threshold: float | None) -> Tensor:
+    """The same on the tensors' device (GPU): no copy to the host until the caller wants one."""
+    n = pred.shape[0]
+    p = (pred > threshold if threshold is not None else _binary(pred)).reshape(n, -1)
     lab = labels.reshape(n, -1)
     if n == 1 and lab.dtype == torch.uint8 and 2 * n_labels <= 256:
-        code = p.to(torch.uint8) * n_labels + lab  # one byte per pixel: the cheap path for a big photo
+        code = p.to(torch.uint8) * n_labels + lab
     else:
         offsets = torch.arange(n, device=lab.device).unsqueeze(1) * (2 * n_labels)
         code = p.to(torch.int64) * n_labels + lab.to(torch.int64) + offsets

@@ -165,3 +165,19 @@ def test_auto_device_is_cpu_without_accelerators(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="--device cuda"):
         resolve_device("cuda")
+
+
+def test_resizing_back_to_the_photo_is_the_same_bilinear_on_cpu_and_gpu_paths():
+    # CPU: OpenCV; other devices: torch's interpolate. Both run here on CPU tensors.
+    import torch
+
+    from engine.inference import _cv2_to_photo_size, _torch_to_photo_size, to_photo_size
+
+    gen = torch.Generator().manual_seed(1)
+    prob = torch.sigmoid(torch.randn(2, 1, 64, 64, generator=gen) * 3)
+    for size in ((375, 500), (48, 40), (64, 64)):
+        a, b = _cv2_to_photo_size(prob, size), _torch_to_photo_size(prob, size)
+        assert a.shape == b.shape == (2, 1, *size)
+        assert (a - b).abs().max().item() < 1e-4
+        assert torch.equal(to_photo_size(prob, size), a)
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0

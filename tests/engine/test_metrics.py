@@ -124,3 +124,19 @@ def test_overlap_counts_leave_invalid_pixels_out():
     valid = masks([1, 1, 0, 1])
     assert overlap_counts(p, t).tolist() == [[3, 3, 4]]
     assert overlap_counts(p, t, valid).tolist() == [[2, 2, 3]]
+
+
+def test_label_confusion_numpy_and_torch_paths_agree():
+    # the CPU path counts with numpy, other devices with torch: both run here on CPU tensors
+    from engine.metrics import _numpy_label_confusion, _torch_label_confusion
+
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.rand(3, 37, 53, generator=gen)
+    labels = torch.randint(1, 4, (3, 37, 53), generator=gen, dtype=torch.uint8)
+    for n in (1, 3):  # one photo takes the one-byte path
+        a = _numpy_label_confusion(scores[:n], labels[:n], 4, 0.5)
+        b = _torch_label_confusion(scores[:n], labels[:n], 4, 0.5)
+        assert a.dtype == b.dtype == torch.int64 and a.tolist() == b.tolist()
+        assert a.sum().item() == n * 37 * 53
+    mask = scores > 0.3
+    assert _numpy_label_confusion(mask, labels, 4, None).tolist() == _torch_label_confusion(mask, labels, 4, None).tolist()
