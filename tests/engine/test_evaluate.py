@@ -403,3 +403,17 @@ def test_the_worst_are_kept_for_both_border_settings(tmp_path):
     assert [p.record.name for p in flipped.worst] == [p.record.name for p in counted.worst]
     assert flipped.headline == counted.headline and flipped.label() == counted.label()
     assert [p.record.name for p in ignored.worst] != [p.record.name for p in counted.worst]  # the setting matters here
+
+
+def test_a_split_of_unreadable_photos_is_one_dataset_error(tmp_path):
+    root = tmp_path / "broken"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    for name in ("a", "b"):
+        (root / "images" / f"{name}.jpg").write_bytes(b"\xff\xd8 truncated")
+        Image.fromarray(_trimaps()["t1"]).save(root / "annotations" / "trimaps" / f"{name}.png")
+    (root / "annotations" / "test.txt").write_text("a 1 1 1\nb 1 1 1\n")
+    (root / "annotations" / "trainval.txt").write_text("")
+    ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
+    with pytest.raises(DatasetError, match=r"none of the 2 test images could be read \(first: a: .*a\.jpg"):
+        evaluate_checkpoint(ckpt, str(root), device="cpu")
