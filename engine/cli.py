@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from engine.config import (
-    AMP_MODES, DEVICES, EVAL_IGNORE_BORDER, MASK_RULES, MODELS, SCHEDULERS, TrainConfig, default_runs_dir,
+    AMP_MODES, AUGMENT_STRENGTHS, DEVICES, EVAL_IGNORE_BORDER, MASK_RULES, MODELS, SCHEDULERS, TrainConfig,
+    default_runs_dir,
 )
 from engine.errors import PetsegError
 
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add(t, "dice_weight", type=float, default=d.dice_weight)
     _add(t, "grad_clip", type=float, default=d.grad_clip)
     _add(t, "weight_decay", type=float, default=d.weight_decay)
+    _add(t, "warmup_epochs", type=int, default=d.warmup_epochs,
+         help="linear learning-rate warm-up epochs before the cosine (or constant) schedule; 0: none")
+    _add(t, "ema_decay", type=float, default=d.ema_decay,
+         help="EMA of the weights after every step (e.g. 0.99); validation and checkpoints use it; 0: off")
+    _add(t, "augment_strength", choices=AUGMENT_STRENGTHS, default=d.augment_strength,
+         help="training augmentation: off, light (upright, mild), default (smp recipe), strong")
     _add(t, "pretrained", default=None, help="resnet34_unet encoder weights: imagenet or a .pth path")
     _add(t, "max_train_images", type=int, default=None)
     _add(t, "cache_dir", default=None)

@@ -19,6 +19,8 @@ SCHEDULERS = ("cosine", "plateau", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MASK_RULES = ("pet_border", "pet_only")
+# Training augmentation levels (`--augment_strength`); what each does is in engine.data.transforms.
+AUGMENT_STRENGTHS = ("off", "light", "default", "strong")
 # `petseg eval --ignore_border` default: the trimap's border band (value 3) is the annotators'
 # "not sure" zone around the outline, the quality targets are stated with it ignored, and
 # leaving it out scores pet_border and pet_only models on the same pixels.
@@ -52,6 +54,9 @@ class TrainConfig:
     dice_weight: float = 1.0
     amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; bf16 on CPUs with native bf16; off on MPS
     grad_clip: float = 0.0  # 0 disables clipping
+    warmup_epochs: int = 0  # linear learning-rate warm-up epochs before the cosine (or constant) schedule
+    ema_decay: float = 0.0  # per-step EMA of the weights, e.g. 0.99; validation and checkpoints use it; 0: off
+    augment_strength: str = "default"  # one of AUGMENT_STRENGTHS
     mask_rule: str = "pet_border"  # pet_border: trimap 1 and 3 are pet (smp); pet_only: border is background
     download: bool = False
     pretrained: str | None = None  # resnet34_unet encoder: None, "imagenet" or a path to a state_dict
@@ -100,6 +105,16 @@ class TrainConfig:
             errs["grad_clip"] = "must be >= 0 (0 disables clipping)"
         if self.bce_weight < 0 or self.dice_weight < 0 or (self.bce_weight + self.dice_weight) == 0:
             errs["bce_weight"] = "loss weights must be >= 0 and not both 0"
+        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            errs["warmup_epochs"] = "must be an integer >= 0 (0: no warm-up)"
+        elif self.warmup_epochs and isinstance(self.epochs, int) and self.warmup_epochs >= self.epochs:
+            errs["warmup_epochs"] = f"must be fewer than --epochs ({self.epochs})"
+        elif self.warmup_epochs and self.scheduler == "plateau":
+            errs["warmup_epochs"] = "works with --scheduler cosine or none, not plateau"
+        if not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
+            errs["ema_decay"] = "must be a number in [0, 1) (0: off; e.g. 0.99)"
+        if self.augment_strength not in AUGMENT_STRENGTHS:
+            errs["augment_strength"] = f"must be one of {', '.join(AUGMENT_STRENGTHS)}"
         if not isinstance(self.valid_every, int) or self.valid_every < 2:
             errs["valid_every"] = "must be an integer >= 2"
         if self.data_path is not None and not str(self.data_path).strip():

@@ -17,7 +17,7 @@ from engine.store import validate_run_name
 # Flags whose values are passed on the command line; the rest keep the engine default.
 _FLAGS = ("model", "epochs", "batch_size", "learning_rate", "image_size", "width", "workers",
           "device", "seed", "scheduler", "amp", "mask_rule", "bce_weight", "dice_weight",
-          "grad_clip", "weight_decay", "max_train_images")
+          "grad_clip", "weight_decay", "warmup_epochs", "ema_decay", "augment_strength", "max_train_images")
 
 
 def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[str]:

@@ -26,6 +26,7 @@ from engine import __version__, faults
 from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from engine.config import TrainConfig
 from engine.device import resolve_amp, resolve_device
+from engine.ema import build_ema, restore_weights, resume_state, scored_weights
 from engine.errors import CheckpointError, PetsegError, RunStoreError
 from engine.events import (
     BatchProgress,
@@ -42,6 +43,7 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
+from engine.schedule import build_scheduler
 from engine.store import CONFIG_FILE, RunStore, _read_json, clear_control, read_control
 
 BATCH_EVENT_INTERVAL = 0.2  # seconds between BatchProgress events (<= 5/s)
@@ -365,15 +367,11 @@ class Trainer:
         self.memory_format = torch.channels_last if (cfg.channels_last and self.device.type in ("cuda", "cpu")) else torch.contiguous_format
         model = model.to(self.device, memory_format=self.memory_format)
         self.model = model
+        self.ema = build_ema(model, cfg.ema_decay)
         self.forward = torch.compile(model) if cfg.compile else model
         self.criterion = BCEDiceLoss(cfg.bce_weight, cfg.dice_weight)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        if cfg.scheduler == "cosine":
-            self.scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs)
-        elif cfg.scheduler == "plateau":
-            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5, patience=5)
-        else:
-            self.scheduler = None
+        self.scheduler: Any = build_scheduler(self.optimizer, cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self._best_dice, self._best_epoch, self._done_epoch = -1.0, 0, 0
         self._start_epoch = 1
@@ -396,11 +394,11 @@ class Trainer:
         ckpt = load_checkpoint(path, map_location=self.device)
         if ckpt.get("arch", {}).get("name") != self.config.model:
             raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {self.config.model}")
-        self.model.load_state_dict(ckpt["model"])
+        restore_weights(self.model, self.ema, ckpt, path)
         for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler), ("scaler", self.scaler)):
             if obj is not None and ckpt.get(key) is not None:
                 obj.load_state_dict(ckpt[key])
-        if self.config.scheduler == "cosine" and self.scheduler is not None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
             self.scheduler.T_max = self.config.epochs  # the epoch budget may have been extended
         self._done_epoch = int(ckpt.get("epoch", 0))
         self._best_dice = float(ckpt.get("best_dice", -1.0))
@@ -422,7 +420,7 @@ class Trainer:
         state: dict[str, Any] = {
             "format": FORMAT,
             "arch": self.arch,
-            "model": self.model.state_dict(),
+            "model": scored_weights(self.model, self.ema),  # what validation scored
             "image_size": self.config.image_size,
             "mask_rule": self.config.mask_rule,
             "normalize": {"mean": 0.5, "std": 0.5},
@@ -433,6 +431,7 @@ class Trainer:
             "config": self.config.to_dict(),
         }
         if full:
+            state.update(resume_state(self.model, self.ema))
             state["optimizer"] = self.optimizer.state_dict()
             state["scheduler"] = self.scheduler.state_dict() if self.scheduler is not None else None
             state["scaler"] = self.scaler.state_dict() if self.scaler.is_enabled() else None
@@ -502,6 +501,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return loss.detach().float(), logits.detach(), masks
 
     def _train_epoch(self, epoch: int) -> None:
@@ -587,6 +588,7 @@ class Trainer:
     def _validate(self) -> dict[str, float]:
         from engine.metrics import SegMetrics
 
+        net = self.ema.module if self.ema is not None else self.forward  # EMA weights when on
         self.model.eval()
         metrics = SegMetrics()
         loss_sum = torch.zeros((), device=self.device)
@@ -597,7 +599,7 @@ class Trainer:
                 images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
                 masks = masks.to(self.device, non_blocking=True)
                 with autocast:
-                    logits = self.forward(images)
+                    logits = net(images)
                     loss = self.criterion(logits, masks)
                 loss_sum += loss.float() * images.shape[0]
                 n += images.shape[0]

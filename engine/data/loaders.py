@@ -103,7 +103,7 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> D
     rule = config.mask_rule
     test = arrays.get("test")
     return DataBundle(
-        train=PetSegDataset(arrays["train"], train_transform(size), rule),
+        train=PetSegDataset(arrays["train"], train_transform(size, config.augment_strength), rule),
         valid=PetSegDataset(arrays["valid"], eval_transform(size), rule),
         test=PetSegDataset(test, eval_transform(size), rule) if test is not None and len(test) else None,
         source=source,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,8 @@ def test_train_rejects_bad_flags_with_one_line(tmp_path: Path, capsys) -> None:
     assert main(["train", "--image_size", "100", "--runs", str(tmp_path)]) == 1
     one_error_line(capsys, "--image_size")
     assert not any(tmp_path.iterdir())  # nothing written for a rejected config
+    assert main(["train", "--warmup_epochs", "3", "--epochs", "2", "--runs", str(tmp_path)]) == 1
+    one_error_line(capsys, "--warmup_epochs")
 
 
 def test_runs_lists_broken_folder(tmp_path: Path, capsys) -> None:
@@ -129,8 +132,11 @@ def test_runs_lists_broken_folder(tmp_path: Path, capsys) -> None:
 def test_train_eval_infer_end_to_end(tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     code = main(["train", "--runs", str(runs), "--run_name", "e2e", "--epochs", "1", "--image-size", "64",
-                 "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0"])
+                 "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0",
+                 "--ema-decay", "0.9", "--augment_strength", "light"])
     assert code == 0
+    recorded = json.loads((runs / "e2e" / "config.json").read_text())
+    assert (recorded["ema_decay"], recorded["augment_strength"], recorded["warmup_epochs"]) == (0.9, "light", 0)
     assert main(["eval", "--runs", str(runs), "--run", "e2e"]) == 0
     out = capsys.readouterr().out
     assert "Dice" in out and "IoU" in out

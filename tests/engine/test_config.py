@@ -23,6 +23,11 @@ def test_defaults_are_valid() -> None:
         ("scheduler", "step", "cosine"),
         ("device", "tpu", "cuda:N"),
         ("mask_rule", "border", "pet_only"),
+        ("warmup_epochs", -1, ">= 0"),
+        ("warmup_epochs", 10, "fewer than --epochs (10)"),
+        ("ema_decay", 1.0, "[0, 1)"),
+        ("ema_decay", -0.5, "[0, 1)"),
+        ("augment_strength", "max", "light"),
     ],
 )
 def test_invalid_fields_have_messages(field: str, value: object, fragment: str) -> None:
@@ -36,3 +41,13 @@ def test_round_trip_ignores_unknown_keys() -> None:
     cfg = TrainConfig(model="resnet34_unet", epochs=3)
     data = cfg.to_dict() | {"versions": {"torch": "x"}, "future_field": 1}
     assert TrainConfig.from_dict(data) == cfg
+
+
+def test_warmup_needs_a_schedule_it_can_precede() -> None:
+    assert "plateau" in TrainConfig(warmup_epochs=2, scheduler="plateau").field_errors()["warmup_epochs"]
+    assert TrainConfig(warmup_epochs=2, scheduler="none").field_errors() == {}
+
+
+def test_recipe_knobs_default_to_the_old_recipe() -> None:
+    cfg = TrainConfig()
+    assert (cfg.warmup_epochs, cfg.ema_decay, cfg.augment_strength) == (0, 0.0, "default")

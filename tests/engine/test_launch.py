@@ -10,7 +10,7 @@ import torch
 
 from engine.config import TrainConfig
 from engine.errors import RunStoreError
-from engine.launch import spawn_resume
+from engine.launch import spawn_resume, train_command
 from engine.store import RunStore
 from engine.trainer import Trainer
 
@@ -38,3 +38,14 @@ def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest
 def test_spawn_resume_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(RunStoreError, match="no such run folder"):
         spawn_resume(tmp_path, "nope")
+
+
+def test_train_command_carries_the_recipe_knobs(tmp_path: Path) -> None:
+    """The TUI launches runs through train_command: every recipe field must reach the child."""
+    from engine.cli import build_parser
+
+    config = TrainConfig(epochs=5, warmup_epochs=2, ema_decay=0.99, augment_strength="strong", weight_decay=1e-4)
+    argv = train_command(config, tmp_path, "r")
+    args = build_parser().parse_args(argv[argv.index("train"):])
+    for name in ("warmup_epochs", "ema_decay", "augment_strength", "weight_decay", "epochs"):
+        assert getattr(args, name) == getattr(config, name), name

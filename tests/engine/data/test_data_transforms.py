@@ -5,11 +5,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import torch
 
 from engine.data.cache import SplitArrays
 from engine.data.dataset import PetSegDataset
-from engine.data.transforms import eval_transform, seed_transform, train_transform
+from engine.config import AUGMENT_STRENGTHS
+from engine.data.transforms import AUGMENT_LEVELS, augment_params, eval_transform, seed_transform, train_transform
 
 
 def _square(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -37,9 +39,10 @@ def test_pipelines_build_without_warnings():
     assert [type(x).__name__ for x in e.transforms] == ["Resize", "Normalize", "ToTensorV2"]
 
 
-def test_augmented_image_and_mask_stay_aligned_and_binary():
+@pytest.mark.parametrize("strength", ["default", "strong"])
+def test_augmented_image_and_mask_stay_aligned_and_binary(strength):
     image, mask = _square()
-    t = train_transform(64)
+    t = train_transform(64, strength)
     moved = 0
     for seed in range(40):
         seed_transform(t, seed)
@@ -47,7 +50,7 @@ def test_augmented_image_and_mask_stay_aligned_and_binary():
         img, m = out["image"], out["mask"]
         assert img.shape == (3, 64, 64) and img.dtype == torch.float32
         assert set(torch.unique(m).tolist()) <= {0, 1}
-        pred = (img[0] > 0).numpy()  # normalised to [-1, 1]: > 0 means brighter than mid-grey
+        pred = (img[0] > (img[0].max() + img[0].min()) / 2).numpy()  # midway: brightness/contrast may shift it
         truth = m.numpy().astype(bool)
         inter, union = (pred & truth).sum(), (pred | truth).sum()
         assert union > 0 and inter / union > 0.9, f"seed {seed}: IoU {inter / union:.3f}"
@@ -94,3 +97,44 @@ def test_seed_transform_is_reproducible_and_decorrelated():
     again = [t(image=image, mask=mask)["image"] for _ in range(3)]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
     assert not torch.equal(first[0], first[1])  # the stream advances between calls
+
+
+def test_every_strength_the_config_accepts_has_parameters():
+    assert tuple(AUGMENT_LEVELS) == AUGMENT_STRENGTHS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for strength in AUGMENT_STRENGTHS:
+            train_transform(32, strength)
+    with pytest.raises(ValueError, match="light"):
+        augment_params("max")
+
+
+def _moved_fraction(strength: str, samples: int = 60) -> float:
+    """Mean share of mask pixels that changed under ``strength`` (fixed seeds)."""
+    image, mask = _square()
+    t = train_transform(64, strength)
+    changed = 0.0
+    for seed in range(samples):
+        seed_transform(t, seed)
+        changed += float((t(image=image, mask=mask)["mask"].numpy() != mask).mean())
+    return changed / samples
+
+
+def test_strength_orders_how_much_the_geometry_changes():
+    moved = {s: _moved_fraction(s) for s in AUGMENT_STRENGTHS}
+    assert moved["off"] == 0.0
+    assert moved["off"] < moved["light"] < moved["default"] < moved["strong"], moved
+
+
+def test_off_is_the_evaluation_pipeline_and_light_keeps_pets_upright():
+    image, mask = _square()
+    off, plain = train_transform(64, "off"), eval_transform(64)
+    seed_transform(off, 1)
+    assert torch.equal(off(image=image, mask=mask)["image"], plain(image=image, mask=mask)["image"])
+    light = train_transform(64, "light")
+    rows = np.flatnonzero(mask.any(axis=1))
+    for seed in range(40):  # no vertical flip or quarter turn: the square stays near its rows
+        seed_transform(light, seed)
+        m = light(image=image, mask=mask)["mask"].numpy()
+        got = np.flatnonzero(m.any(axis=1))
+        assert abs(got.mean() - rows.mean()) < 0.1 * 64 + 4, seed
