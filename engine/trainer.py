@@ -502,7 +502,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema is not None:
-            self.ema.update_parameters(self.model)
+            self.ema.update(self.model)
         return loss.detach().float(), logits.detach(), masks
 
     def _train_epoch(self, epoch: int) -> None:

@@ -34,7 +34,7 @@ def test_average_matches_a_hand_computation() -> None:
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
         model.train()(torch.randn(8, 3))  # moves the running statistics
-        ema.update_parameters(model)
+        ema.update(model)
         seen.append({k: v.clone() for k, v in model.state_dict().items()})
     for key in ("0.weight", "0.bias", "1.weight", "1.running_mean", "1.running_var"):
         expected = seen[0][key]
@@ -42,6 +42,7 @@ def test_average_matches_a_hand_computation() -> None:
             expected = d * expected + (1 - d) * later[key]
         torch.testing.assert_close(ema.module.state_dict()[key], expected, rtol=1e-6, atol=1e-7)
         assert not torch.allclose(ema.module.state_dict()[key], seen[-1][key])  # really averaged
+    assert ema.module[1].num_batches_tracked == model[1].num_batches_tracked == 4  # a counter: copied
     torch.testing.assert_close(scored_weights(model, ema)["0.weight"], ema.module.state_dict()["0.weight"])
     assert resume_state(model, ema)["ema_updates"] == 4
 
@@ -52,7 +53,7 @@ def test_restore_puts_back_both_weights_and_the_count(tmp_path: Path) -> None:
     for _ in range(3):
         with torch.no_grad():
             model[0].weight.add_(1.0)
-        ema.update_parameters(model)
+        ema.update(model)
     ckpt = {"model": scored_weights(model, ema), **resume_state(model, ema)}
 
     fresh = toy()
@@ -65,7 +66,7 @@ def test_restore_puts_back_both_weights_and_the_count(tmp_path: Path) -> None:
     for m, e in ((model, ema), (fresh, fresh_ema)):
         with torch.no_grad():
             m[0].weight.add_(1.0)
-        e.update_parameters(m)
+        e.update(m)
     assert torch.equal(ema.module[0].weight, fresh_ema.module[0].weight)
 
 
