@@ -23,16 +23,16 @@ Variants, in the order they run (the budget cuts from the end), and why each is 
 * ``ema`` (``--ema_decay 0.99``): a ~100-step horizon, ~6 epochs of 16 batches; the valid Dice
   of a 269-image run jumps from epoch to epoch and EMA weights are smoother, so best.pt is less
   of a lucky epoch. Short enough not to lag behind the end of the cosine.
+* ``aug-strong`` (and later ``aug-light``): 269 training images overfit; stronger geometry and
+  colour may generalise better, and "light" tests the opposite hypothesis (pets are upright: no
+  vertical flips or quarter turns, mild affine).
 * ``warmup`` (``--warmup_epochs 3``): Adam at 1e-3 from random init with BatchNorm on batches
   of 16; 3 of 60 epochs (5 %) of linear warm-up is the usual remedy for a rough start.
-* ``aug-strong`` / ``aug-light``: 269 training images overfit; stronger geometry and colour
-  may generalise better, and "light" tests the opposite hypothesis (pets are upright: no
-  vertical flips or quarter turns, mild affine).
+* second seeds (``seeds``, ``--seeds``): the baseline and the ``--seed_top`` best variants so
+  far again with each further seed, early, so that even a short sweep can tell a gain from noise.
 * ``lr-x2`` / ``lr-x0.5`` (2e-3 / 5e-4): the rate was never tuned on real photos.
-* ``combo``: every single change above that beat the baseline by more than ``--margin``
-  (default 0.005 headline Dice), together (of two changes to one field, the better one).
-* second seeds (``--seeds``): the baseline and the ``--seed_top`` best variants again with each
-  further seed, so a gain can be told from noise.
+* ``combo``: every single change that beat the baseline by more than ``--margin`` (default
+  0.005 headline Dice), together (of two changes to one field, the better one).
 * ``dice-heavy`` (BCE 0.5 + Dice 1.5): the loss weighted toward the metric we report.
 * ``wd`` (``--weight_decay 1e-4``): regularisation for a small train split.
 * ``batch8``: twice the optimiser steps per epoch (and slower per image on a CPU).
@@ -56,9 +56,11 @@ are rewritten), so a cut-off sweep still leaves its results.
 Expected durations per variant (60 epochs, UNet width 32, 128 px, batch 16, 269 training
 images, plus ~3-15 s of test evaluation): ~10 min on the 2-core CPU when quiet (~30 img/s;
 a whole sweep there is hours: use it for ``--smoke`` and single variants); on an H100 an
-estimate of 20-40 s (a few thousand img/s leaves the per-step overhead and the per-epoch
-validation and checkpoint writes dominant; a runs folder on /dev/shm makes the writes cheap),
-so about 6-8 variants in 4 minutes. ``--smoke``: 64 px, width 8, 2 epochs, 32 training images,
+estimate of 15-30 s (at a few thousand img/s the 16,140 training images take ~5 s; the rest is
+per-step overhead, per-epoch validation and checkpoint writes of ~125 MB with EMA — a runs
+folder on /dev/shm makes those cheap — start-up and two test passes), so 4-7 runs in the
+~2 minutes bench/recipe_gpu.sh gives the sweep: baseline, ema, aug-strong, warmup and the
+second seeds of the baseline and the best come first. ``--smoke``: 64 px, width 8, 2 epochs, 32 training images,
 2 variants, a second seed for the best: about a minute on the busy 2-core CPU.
 """
 
@@ -84,13 +86,13 @@ from engine.config import TrainConfig  # noqa: E402
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": {},
     "ema": {"ema_decay": 0.99},
-    "warmup": {"warmup_epochs": 3},
     "aug-strong": {"augment_strength": "strong"},
+    "warmup": {"warmup_epochs": 3},
+    "seeds": {},  # marker: the second seeds run here
     "lr-x2": {"learning_rate": 2e-3},
     "aug-light": {"augment_strength": "light"},
     "lr-x0.5": {"learning_rate": 5e-4},
     "combo": {},  # filled in from the results so far
-    "seeds": {},  # marker: the second seeds run here
     "dice-heavy": {"bce_weight": 0.5, "dice_weight": 1.5},
     "wd": {"weight_decay": 1e-4},
     "batch8": {"batch_size": 8},
