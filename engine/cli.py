@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", type=Path)
     _runs_arg(i)
     i.add_argument("--image", type=Path, required=True)
-    i.add_argument("--output", type=Path, required=True, help="PNG to write")
+    i.add_argument("--output", type=Path, required=True,
+                   help="PNG to write; never the input itself, and an existing file only if petseg wrote it")
+    i.add_argument("--overwrite", action="store_true", help="replace an existing --output that petseg did not write")
     i.add_argument("--overlay", action="store_true", help="write the image with the mask blended and outlined")
     i.add_argument("--threshold", type=float, default=0.5)
     i.add_argument("--tta", action="store_true")
@@ -144,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="training curves of one or more runs as a PNG")
     pl.add_argument("--run", action="append", required=True, help="run name or folder; repeat to compare")
     _runs_arg(pl)
-    pl.add_argument("--out", type=Path, required=True, help="PNG to write")
+    pl.add_argument("--out", type=Path, required=True,
+                    help="PNG to write; an existing file only if petseg wrote it")
+    pl.add_argument("--overwrite", action="store_true", help="replace an existing --out that petseg did not write")
     pl.add_argument("--metric", choices=("all", "loss", "dice", "iou"), default="all",
                     help="one panel only (default: loss, Dice and IoU side by side)")
     return parser
@@ -400,12 +404,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold < 1.0:
         raise PetsegError(f"--threshold {args.threshold}: must be between 0 and 1")
     from engine.inference import Predictor, mask_to_image, overlay_image, save_png
+    from engine.outputs import check_output
 
-    if args.output.suffix.lower() != ".png":
-        raise PetsegError(f"{args.output}: output must be a .png file")
-    if args.output.parent and not args.output.parent.exists():
-        raise PetsegError(f"{args.output.parent}: output folder does not exist")
-    predictor = Predictor.from_checkpoint(_checkpoint_from_args(args), device=args.device)
+    checkpoint = _checkpoint_from_args(args)
+    check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
     pred = predictor.predict_file(args.image, tta=args.tta)
     mask = pred.mask(args.threshold)
     original = _original_size(args.image)
@@ -489,7 +492,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     histories = load_histories(args.runs or default_runs_dir(), args.run)
     metrics = METRICS if args.metric == "all" else (args.metric,)
-    out = plot_histories(histories, args.out, metrics)
+    out = plot_histories(histories, args.out, metrics, overwrite=args.overwrite)
     epochs = max(len(h.epochs) for h in histories)
     print(f"{out}: curves of {len(histories)} run(s), up to {epochs} epochs ({', '.join(metrics)})")
     return EXIT_OK

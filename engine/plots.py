@@ -43,13 +43,16 @@ def load_histories(runs_dir: str | Path, names: Sequence[str]) -> list[RunHistor
 
 
 def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Sequence[str] = METRICS,
-                   dpi: int = 110) -> Path:
-    """Write the curves of ``histories`` to the PNG ``out``, one panel per metric; returns ``out``."""
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise PetsegError(f"{out}: output must be a .png file")
-    if not out.parent.exists():
-        raise PetsegError(f"{out.parent}: output folder does not exist")
+                   dpi: int = 110, overwrite: bool = False) -> Path:
+    """Write the curves of ``histories`` to the PNG ``out``, one panel per metric; returns ``out``.
+
+    ``out`` goes through `engine.outputs.check_output`: an existing file is replaced only if
+    petseg wrote it, or with ``overwrite``.
+    """
+    from engine.atomic import atomic_write
+    from engine.outputs import PNG_METADATA, check_output
+
+    out = check_output(out, overwrite=overwrite, flag="--out")
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise PetsegError(f"--metric {','.join(unknown) or '(none)'}: must be among {', '.join(METRICS)}")
@@ -82,6 +85,10 @@ def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Se
             ax.set_ylim(top=1.0)
     axes[0][0].legend(fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    try:  # atomic, like every PNG petseg writes: an interrupted save never leaves half a file
+        atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
+    except OSError as exc:
+        raise PetsegError(f"{out}: cannot write PNG ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return out

@@ -103,15 +103,19 @@ def overlay_image(
 def save_png(img: Image.Image | np.ndarray, path: str | Path) -> Path:
     """Write ``img`` as PNG atomically (temp file + rename); parent folders are created.
 
-    A crash mid-write never leaves a half-written PNG at ``path``. Raises PetsegError with
-    one line naming the file if it cannot be written.
+    A crash mid-write never leaves a half-written PNG at ``path``. The PNG carries petseg's
+    ``Software`` text chunk (`engine.outputs`), which marks it as safe to replace later. Raises
+    PetsegError with one line naming the file if it cannot be written. Callers writing to a path
+    the user named check it first with `engine.outputs.check_output`.
     """
+    from engine.outputs import png_info
+
     path = Path(path)
     if isinstance(img, np.ndarray):
         img = Image.fromarray(img)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda fh: img.save(fh, format="PNG"))
+        atomic_write(path, lambda fh: img.save(fh, format="PNG", pnginfo=png_info()))
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         raise PetsegError(f"{path}: cannot write PNG ({reason})") from None

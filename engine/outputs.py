@@ -1,0 +1,99 @@
+"""Files the user names as outputs: the one guard that keeps petseg from destroying them.
+
+`check_output` is called before every write to a path the user chose (``petseg infer
+--output``, ``petseg plot --out``, eval's PNGs, each file of a folder inference):
+
+* an output that is one of the command's inputs (the photo, the checkpoint) is refused, also
+  when it is the same file through a symlink, a hard link or another spelling of its name on a
+  case-insensitive file system — ``--overwrite`` does not change that;
+* an existing file is replaced only if petseg wrote it (a PNG whose ``Software`` text chunk
+  starts with ``petseg``, see `PNG_SOFTWARE`), or with ``--overwrite``;
+* a folder, a missing parent folder or a wrong suffix is a one-line error.
+
+Every PNG petseg writes carries that text chunk (`png_info`, `PNG_METADATA`), so re-running
+a command over its own earlier output just works.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable
+
+from engine import __version__
+from engine.errors import PetsegError
+
+PNG_SOFTWARE = f"petseg {__version__}"
+PNG_METADATA = {"Software": PNG_SOFTWARE}  # for matplotlib's savefig(metadata=...)
+
+
+class OutputRefused(PetsegError):
+    """Writing this output would destroy a file the user did not ask petseg to replace."""
+
+
+def png_info():
+    """PIL ``PngInfo`` with the petseg ``Software`` chunk, for ``Image.save(..., pnginfo=)``."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", PNG_SOFTWARE)
+    return info
+
+
+def is_petseg_output(path: str | Path) -> bool:
+    """True if ``path`` is a PNG that petseg wrote (its ``Software`` chunk says petseg).
+
+    Reads the header chunks only (PIL reads text chunks placed before the image data on open).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.format == "PNG" and str(im.info.get("Software", "")).startswith("petseg")
+    except Exception:  # unreadable, not an image: certainly not ours
+        return False
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True if ``a`` and ``b`` name the same file (symlinks, hard links, case-insensitive names)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where the names lead
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def check_output(
+    output: str | Path,
+    *,
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
+    suffix: str | None = ".png",
+    flag: str = "--output",
+) -> Path:
+    """Return ``output`` if it may be written; raise a one-line PetsegError otherwise.
+
+    ``inputs``: files the command reads (None entries are ignored); ``overwrite``: the user
+    passed ``--overwrite``; ``suffix``: required suffix (case-insensitive), None for any;
+    ``flag``: how the message names the option.
+    """
+    out = Path(output)
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise PetsegError(f"{out}: {flag} must be a {suffix} file")
+    for source in inputs:
+        if source is not None and same_file(out, source):
+            kind = "input" if Path(source) == out else f"input {source}"
+            raise OutputRefused(
+                f"{out}: is the {kind} itself (same file); choose another {flag} — "
+                "petseg never writes over its input, even with --overwrite"
+            )
+    if out.is_dir():
+        raise PetsegError(f"{out}: is a folder; {flag} needs a file name such as {out / ('mask' + (suffix or ''))}")
+    parent = out.parent
+    if not parent.is_dir():
+        raise PetsegError(f"{parent}: {flag} folder does not exist (create it first)")
+    if (out.exists() or out.is_symlink()) and not overwrite and not is_petseg_output(out):
+        raise OutputRefused(
+            f"{out}: already exists and was not written by petseg; refusing to replace it "
+            "(pass --overwrite to replace it)"
+        )
+    return out
