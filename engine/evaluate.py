@@ -459,9 +459,7 @@ def evaluate_checkpoint(
 
 
 def _valid_names(layout: Any, config: dict[str, Any]) -> list[str]:
-    from engine.data.splits import split_trainval
-
-    _, valid = split_trainval(layout.trainval_names(), int(config.get("valid_every") or 10))
+    _, valid = layout.train_valid_names(int(config.get("valid_every") or 10))
     return valid
 
 

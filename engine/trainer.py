@@ -347,6 +347,8 @@ class Trainer:
         if bundle.skipped:
             name, reason = bundle.skipped[0]
             self._emit(RunWarning(message=f"skipped {len(bundle.skipped)} unreadable image(s); first: {name}: {reason}"))
+        for warning in bundle.warnings:  # duplicated names, train/test overlap
+            self._emit(RunWarning(message=warning))
         if len(bundle.train) == 0:
             raise PetsegError(f"{bundle.source.path}: no usable training images")
         if len(bundle.valid) == 0:

@@ -51,12 +51,29 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
+def _listed_name(line: str, paired: set[str]) -> str:
+    """The image name of a list line ``NAME CLASS_ID SPECIES BREED_ID``: the line minus its
+    three trailing integers, so a name may contain spaces. Lines in another shape: the whole
+    line if that names an image, else its first word (the old reading)."""
+    parts = line.rsplit(None, 3)
+    if len(parts) == 4 and all(p.lstrip("-").isdigit() for p in parts[1:]):
+        return parts[0]
+    if line in paired:
+        return line
+    first = line.split()[0]
+    return first if first in paired else line
+
+
 class PetLayout:
     """A validated Oxford-IIIT Pet folder. Raises DatasetError (one line) if unusable.
 
     Attributes: ``root`` (the folder holding images/ and annotations/), ``images_dir``,
     ``trimaps_dir``, ``has_split_files``, ``missing`` (list-file entries skipped because their
-    image or trimap does not exist), ``paired_names`` (sorted names with both files).
+    image or trimap does not exist), ``paired_names`` (sorted names with both files),
+    ``warnings`` (duplicated list lines, names in both trainval and test).
+
+    List files are read as UTF-8 with or without a byte-order mark; a name is the line minus its
+    three trailing integers (names may contain spaces); a name listed twice is used once.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -96,36 +113,73 @@ class PetLayout:
 
         self.missing = 0
         self.missing_names: list[str] = []
+        self.warnings: list[str] = []  # duplicated list entries, train/test overlap
         ann = base / "annotations"
         self.has_split_files = (ann / "trainval.txt").is_file()
         paired = set(self.paired_names)
-        self._test = self._read_list(ann / "test.txt", paired) if (ann / "test.txt").is_file() else []
+        test_listed = self._read_list(ann / "test.txt", paired) if (ann / "test.txt").is_file() else []
         if self.has_split_files:
-            self._trainval = self._read_list(ann / "trainval.txt", paired)
+            trainval_listed = self._read_list(ann / "trainval.txt", paired)
+            overlap = set(trainval_listed) & set(test_listed)
+            if overlap:
+                first = next(n for n in trainval_listed if n in overlap)
+                self.warnings.append(
+                    f"{ann}: {len(overlap)} name(s) are in both trainval.txt and test.txt (first: {first}); "
+                    "test scores would be measured on training images"
+                )
         else:
             # No official split: every paired image not listed as test is for training.
-            test = set(self._test)
-            self._trainval = [n for n in self.paired_names if n not in test]
+            test = set(test_listed)
+            trainval_listed = [n for n in self.paired_names if n not in test]
+        # The lists as written (deduplicated) decide the train/valid split; availability filters
+        # afterwards, so a missing file never moves another image between train and valid.
+        self._trainval_listed = trainval_listed
+        self._trainval = [n for n in trainval_listed if n in paired]
+        self._test = [n for n in test_listed if n in paired]
 
     def _read_list(self, path: Path, paired: set[str]) -> list[str]:
+        """Names listed in ``path`` in order, each once (duplicates warned about); names whose
+        files are missing are kept in the list and counted in ``missing``."""
         try:
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            # utf-8-sig: a byte-order mark would otherwise glue itself to the first name
+            lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
         except OSError as exc:
             raise DatasetError(path, f"cannot read list file ({exc.strerror or exc})") from None
-        names, missing = [], []
+        names: list[str] = []
+        seen: set[str] = set()
+        duplicates: list[str] = []
         for line in lines:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            name = line.split()[0]
-            (names if name in paired else missing).append(name)
-        if missing and not names:
+            name = _listed_name(line, paired)
+            if name in seen:
+                duplicates.append(name)
+                continue
+            seen.add(name)
+            names.append(name)
+        if duplicates:
+            self.warnings.append(
+                f"{path}: {len(duplicates)} duplicated line(s) ignored (first: {duplicates[0]}); "
+                "each image is used once"
+            )
+        missing = [n for n in names if n not in paired]
+        if missing and len(missing) == len(names):
             raise DatasetError(
                 path, f"lists {len(missing)} images but none has both images/NAME.jpg and a trimap"
             )
         self.missing += len(missing)
         self.missing_names.extend(missing)
         return names
+
+    def train_valid_names(self, valid_every: int) -> tuple[list[str], list[str]]:
+        """(train, valid) names: ``split_trainval`` of trainval.txt as listed, then only the
+        names whose image and trimap exist — a missing file never shifts the others."""
+        from engine.data.splits import split_trainval
+
+        paired = set(self.paired_names)
+        train, valid = split_trainval(self._trainval_listed, valid_every)
+        return [n for n in train if n in paired], [n for n in valid if n in paired]
 
     def image_path(self, name: str) -> Path:
         return self._images.get(name, self.images_dir / f"{name}.jpg")

@@ -25,7 +25,6 @@ from engine.config import TrainConfig
 from engine.data.cache import load_split_arrays
 from engine.data.dataset import PetSegDataset
 from engine.data.layout import DataSource, PetLayout, resolve_data_source
-from engine.data.splits import split_trainval
 from engine.data.transforms import eval_transform, seed_transform, train_transform
 from engine.errors import DatasetError
 
@@ -44,6 +43,7 @@ class DataBundle:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     train_names: list[str] = field(default_factory=list)
     valid_names: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the data layout's (duplicates, overlap)
 
 
 def cap_evenly(names: list[str], cap: int | None) -> list[str]:
@@ -63,7 +63,9 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> D
     log(f"data: {source.description}")
     layout = source.layout or PetLayout(source.path)
 
-    train_names, valid_names = split_trainval(layout.trainval_names(), config.valid_every)
+    train_names, valid_names = layout.train_valid_names(config.valid_every)
+    for warning in layout.warnings:
+        log(f"data: warning: {warning}")
     if not valid_names:
         if len(train_names) < 2:
             raise DatasetError(layout.root, f"only {len(train_names)} trainval image(s); need at least 2")
@@ -110,6 +112,7 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> D
         skipped=skipped,
         train_names=list(arrays["train"].names),
         valid_names=list(arrays["valid"].names),
+        warnings=list(layout.warnings),
     )
 
 
