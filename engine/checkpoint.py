@@ -67,17 +67,64 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     arch = ckpt["arch"]
     if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
         raise CheckpointError(path, "not a petseg checkpoint (malformed architecture record)")
+    check_record(ckpt, path)
     return ckpt
 
 
-def build_model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> torch.nn.Module:
-    """Rebuild the recorded architecture and load its weights; eval mode."""
-    from engine.models import MODEL_NAMES, build_model
+def recorded_image_size(ckpt: dict[str, Any]) -> Any:
+    """The input size a checkpoint records (older or hand-made ones keep it only in ``config``)."""
+    config = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    return ckpt.get("image_size") if ckpt.get("image_size") is not None else config.get("image_size")
+
+
+def check_record(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> None:
+    """Refuse a checkpoint whose fields training could never have written, before anything
+    is allocated from them: a checkpoint is untrusted input (an image_size of 16384 made infer
+    grow to 3.7 GB, a width of 100000 asked for 360 GB). The limits are training's own
+    (`TrainConfig.field_errors`): model, width, image_size, mask_rule; unknown arch kwargs."""
+    from engine.config import TrainConfig
+    from engine.models import MODEL_NAMES, model_kwargs
 
     arch = ckpt["arch"]
     name = arch["name"]
     if name not in MODEL_NAMES:
         raise CheckpointError(path, f"unknown architecture {name!r} (known: {', '.join(MODEL_NAMES)})")
+    kwargs = arch.get("kwargs") if arch.get("kwargs") is not None else {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(path, "malformed architecture record (kwargs is not a mapping)")
+    allowed = set(model_kwargs(name, 64))
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise CheckpointError(path, f"unknown {name} setting(s) in its architecture record: {', '.join(map(str, unknown))}")
+    size = recorded_image_size(ckpt)
+    if size is None:
+        raise CheckpointError(path, "no image_size recorded")
+    rule = ckpt.get("mask_rule") if ckpt.get("mask_rule") is not None else "pet_border"
+    probe = TrainConfig(model=name, width=kwargs.get("width", TrainConfig.width), image_size=size, mask_rule=rule)
+    errors = probe.field_errors()
+    labels = {"width": "arch.kwargs.width", "image_size": "image_size", "mask_rule": "mask_rule"}
+    for key, label in labels.items():
+        if key in errors:
+            value = {"width": probe.width, "image_size": size, "mask_rule": rule}[key]
+            raise CheckpointError(path, f"{label} {value!r} {errors[key]} — not a checkpoint petseg could have written")
+
+
+def nonfinite_weights(ckpt: dict[str, Any]) -> list[str]:
+    """Names of weight tensors holding NaN or Inf (a checkpoint saved from a diverged state)."""
+    state = ckpt.get("model")
+    if not isinstance(state, dict):
+        return []
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def build_model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> torch.nn.Module:
+    """Rebuild the recorded architecture and load its weights; eval mode."""
+    from engine.models import build_model
+
+    check_record(ckpt, path)  # bounded before build_model allocates anything from it
+    arch = ckpt["arch"]
+    name = arch["name"]
     try:
         model = build_model(name, **dict(arch.get("kwargs") or {}))
     except (TypeError, ValueError) as exc:

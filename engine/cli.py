@@ -332,6 +332,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ckpt = _checkpoint_from_args(args)
     console = _console()
     predictor = Predictor.from_checkpoint(ckpt, device=args.device)
+    for warning in predictor.warnings:
+        print(f"petseg: warning: {warning}", file=sys.stderr)
     res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
                               tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
                               keep_worst=args.worst, predictor=predictor)
@@ -409,6 +411,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
     checkpoint = _checkpoint_from_args(args)
     check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
     predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
+    for warning in predictor.warnings:
+        print(f"petseg: warning: {warning}", file=sys.stderr)
     pred = predictor.predict_file(args.image, tta=args.tta)
     mask = pred.mask(args.threshold)
     original = _original_size(args.image)

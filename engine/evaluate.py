@@ -189,6 +189,7 @@ class Evaluation:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     data: str = ""
     checkpoint: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. the checkpoint's NaN weights
     # the kept photos, lowest Dice first, per border setting (ignore_border -> photos)
     kept: dict[bool, list[ScoredPhoto]] = field(default_factory=dict)
 
@@ -453,6 +454,7 @@ def evaluate_checkpoint(
         first = f" (first: {result.skipped[0][0]}: {result.skipped[0][1]})" if result.skipped else ""
         raise DatasetError(source.path, f"none of the {len(names)} {split} images could be read{first}")
     result.data = source.description
+    result.warnings = list(predictor.warnings)
     result.checkpoint = Path(checkpoint_path)
     result.load_seconds = load_seconds
     return result

@@ -140,18 +140,22 @@ class Predictor:
         self.epoch = epoch
         self.best_dice = best_dice
         self.config = dict(config or {})  # the run's saved TrainConfig dict (cache_dir, valid_every, ...)
+        self.warnings: list[str] = []  # e.g. NaN weights: shown by the CLI and the TUI, never fatal
         # Built now (it imports albumentations) so the first Prediction.seconds is the real cost.
         _eval_transform(self.image_size)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Predictor":
         """Load a petseg checkpoint (CheckpointError, one line, if it cannot be used)."""
-        from engine.checkpoint import build_model_from_checkpoint, load_checkpoint
+        from engine.checkpoint import build_model_from_checkpoint, load_checkpoint, nonfinite_weights
 
         path = Path(path)
-        ckpt = load_checkpoint(path, map_location="cpu")
+        ckpt = load_checkpoint(path, map_location="cpu")  # fields bounded (check_record) before use
         model = build_model_from_checkpoint(ckpt, path)
-        return cls(
+        bad = nonfinite_weights(ckpt)
+        warnings = [f"{path}: {len(bad)} weight tensor(s) hold NaN or Inf (first: {bad[0]}); its masks "
+                    "will be meaningless — was it saved from a diverged run?"] if bad else []
+        predictor = cls(
             model,
             image_size=_image_size(ckpt, path),
             arch_name=ckpt["arch"]["name"],
@@ -162,6 +166,8 @@ class Predictor:
             best_dice=_optional(ckpt.get("best_dice"), float),
             config=ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None,
         )
+        predictor.warnings = warnings
+        return predictor
 
     def probabilities(self, x: Tensor, tta: bool = False) -> Tensor:
         """(N, 3, S, S) preprocessed batch → (N, 1, S, S) float32 pet probabilities, on the device."""
@@ -184,8 +190,9 @@ class Predictor:
 
 
 def _image_size(ckpt: dict[str, Any], path: Path) -> int:
-    # Older or hand-made checkpoints may only have it inside the saved config.
-    size = ckpt.get("image_size") or (ckpt.get("config") or {}).get("image_size")
+    from engine.checkpoint import recorded_image_size
+
+    size = recorded_image_size(ckpt)  # already bounded by load_checkpoint's check_record
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise CheckpointError(path, f"no valid image_size recorded (found {size!r})")
     return size

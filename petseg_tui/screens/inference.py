@@ -464,6 +464,8 @@ class InferenceScreen(Screen):
     # ---- results (UI thread) --------------------------------------------------------------
     def _model_ready(self, predictor: Any) -> None:
         self._model_loading = False
+        for warning in getattr(predictor, "warnings", ()):
+            self.notify(warning, title="Checkpoint", severity="warning", timeout=10)
         self._update_texts()
 
     def _show_prediction(self, prediction: Any, rendered: Rendered, tta: bool) -> None:
