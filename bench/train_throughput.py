@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import PeakRSS, describe_device, load  # noqa: E402
 
-BATCH_EVENT_INTERVAL = 0.2  # the trainer reads the loss back at most this often
+from engine.events import BATCH_EVENT_MIN_SECONDS as BATCH_EVENT_INTERVAL  # noqa: E402  (trainer loss read-back)
 
 
 def _sync(device) -> None:

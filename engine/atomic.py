@@ -1,18 +1,73 @@
 """Atomic file replacement: write a temp file beside the target, fsync, rename over it.
 
 Used for every file a crash must never leave half-written (checkpoints, status/config JSON,
-saved PNGs). Temp names are ``.NAME.PID.TID.tmp`` so `engine.store.remove_stale_temp_files`
-can tell a dead writer's leftovers from a write in progress.
+saved PNGs). Temp names are ``.NAME.PID.TID.tmp`` so `remove_stale_temp_files` can tell a
+dead writer's leftovers from a write in progress: an exception or a signal turned into one
+(the CLI does that for SIGTERM/SIGHUP) removes the temp file at once; after a SIGKILL the next
+write into the same folder sweeps it (`atomic_write` sweeps each folder once per process).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from engine import faults
+
+# .NAME.PID[.THREAD].tmp (ours); NAME non-greedy so the PID is never the thread id
+_TEMP_NAME = re.compile(r"^\..+?\.(\d+)(?:\.\d+)?\.tmp$")
+# what atomic_write itself names them (a thread id has many digits): safe to sweep in a folder
+# of the user's, where a dotfile like ".notes.2.tmp" must never be taken for ours
+_ATOMIC_TEMP_NAME = re.compile(r"^\..+?\.(\d+)\.\d{5,}\.tmp$")
+_swept: set[str] = set()
+_swept_lock = threading.Lock()
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists (on this host); False for garbage pids."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, ValueError, TypeError, OverflowError):  # garbage pid in a status file
+        return False
+    return True
+
+
+def remove_stale_temp_files(folder: Path, pattern: "re.Pattern[str]" = _TEMP_NAME) -> list[Path]:
+    """Delete temp files (``pattern``'s group 1 is the writer's pid) left by writers that died.
+
+    Only files whose pid is no longer alive are removed, so a write in progress in another
+    process is never touched. They are never read, only in the way (and on the disk).
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        m = pattern.match(e.name)
+        if m and not pid_alive(int(m.group(1))):
+            try:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+            except OSError:
+                pass
+    return removed
+
+
+def _sweep_once(folder: Path) -> None:
+    key = os.path.abspath(folder)
+    with _swept_lock:
+        if key in _swept:
+            return
+        _swept.add(key)
+    remove_stale_temp_files(folder, _ATOMIC_TEMP_NAME)
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, fault_point: str | None = None) -> None:
@@ -21,6 +76,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, fault_point
     On any error the temp file is removed and the exception propagates; ``path`` keeps its
     previous content. ``fault_point`` names the TEST-ONLY kill point between write and rename.
     """
+    _sweep_once(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with open(tmp, "wb") as fh:

@@ -508,13 +508,60 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that cleanup (temp files) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+_warned: set[str] = set()
+
+
+def _show_warning_once(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                       line: Any = None) -> None:
+    """Library warnings as one ``petseg: warning:`` line each, never the same one twice."""
+    text = (str(message).splitlines() or [""])[0]
+    if text in _warned:
+        return
+    _warned.add(text)
+    print(f"petseg: warning: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
+    import warnings
+
+    saved = (warnings.showwarning, {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)})
+    warnings.showwarning = _show_warning_once
+    _warned.clear()
+    for sig in saved[1]:  # training replaces these with a graceful stop
+        signal.signal(sig, _raise_terminated)
+    try:
+        return _run_command(args)
+    finally:
+        warnings.showwarning = saved[0]
+        for sig, handler in saved[1].items():
+            signal.signal(sig, handler)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except PetsegError as exc:
         print(f"petseg: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"petseg: stopped by {name}; files being written were removed, nothing half-written is left",
+              file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("petseg: interrupted", file=sys.stderr)
         return EXIT_STOPPED

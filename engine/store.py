@@ -6,6 +6,14 @@ Layout of ``<runs>/<name>/``::
     events.jsonl     append-only, one JSON event per line, flushed per event
     status.json      {"state", "pid", "host", "heartbeat", "message", ...} rewritten atomically
     checkpoints/     best.pt and last.pt, each written to a temp file then renamed
+    writer.lock      held (flock) by the one process writing the run, for its whole lifetime
+
+One writer per run: `RunLock` is an exclusive ``fcntl.flock`` on ``writer.lock``, taken before
+a writer touches anything and held until it closes; the kernel drops it when the process dies,
+so a crashed run can be resumed at once. Creating a run is ``mkdir`` of its folder (the claim)
+plus that lock (a folder made earlier, e.g. for a detached run's train.log, is claimed by
+whoever locks it first). Readers learn "running somewhere" from the same lock
+(`writer_lock_state`), never from a copy of the rule.
 
 `RunWriter` writes a run; `RunStore` lists and loads runs; `EventTail` follows a growing
 ``events.jsonl`` (a torn last line is held back until it is complete). No torch import:
@@ -14,6 +22,9 @@ the TUI uses this module on its start-up path.
 
 from __future__ import annotations
 
+import collections
+import errno
+import fcntl
 import json
 import os
 import re
@@ -22,11 +33,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from engine import faults
-from engine.atomic import atomic_write
+from engine.atomic import atomic_write, pid_alive, remove_stale_temp_files  # noqa: F401 (re-exported)
 from engine.errors import RunStoreError
+from engine.run_schema import config_problems, status_problems
 from engine.events import (
     CheckpointSaved,
     EpochEnded,
@@ -40,9 +52,10 @@ from engine.events import (
     RunStarted,
     RunStopped,
     RunWarning,
+    EventFieldError,
     TrainEvent,
-    event_from_dict,
     event_to_dict,
+    parse_event,
 )
 
 CONFIG_FILE = "config.json"
@@ -50,6 +63,7 @@ EVENTS_FILE = "events.jsonl"
 STATUS_FILE = "status.json"
 CHECKPOINT_DIR = "checkpoints"
 EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored images
+LOCK_FILE = "writer.lock"
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 30.0  # a "running" run with no heartbeat for this long is "interrupted"
@@ -64,33 +78,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), fault_point="json")
 
 
-# .NAME.PID[.THREAD].tmp (ours); NAME non-greedy so the PID is never the thread id
-_TEMP_NAME = re.compile(r"^\..+?\.(\d+)(?:\.\d+)?\.tmp$")
-
-
-def remove_stale_temp_files(folder: Path) -> list[Path]:
-    """Delete our temp files (``.NAME.PID[.TID].tmp``) left by a writer that died mid-write.
-
-    Only files whose PID is no longer alive are removed, so a write in progress in another
-    process is never touched. They are never read, only in the way (and on the disk).
-    """
-    removed = []
-    try:
-        entries = list(Path(folder).iterdir())
-    except OSError:
-        return removed
-    for p in entries:
-        m = _TEMP_NAME.match(p.name)
-        if m and not pid_alive(int(m.group(1))):
-            try:
-                p.unlink()
-                removed.append(p)
-            except OSError:
-                pass
-    return removed
-
-
-def _read_json(path: Path) -> dict[str, Any]:
+def read_run_json(path: Path) -> dict[str, Any]:
+    """A run's JSON file as a dict; RunStoreError (one line) if missing, unreadable or not an object."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -106,16 +95,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def pid_alive(pid: int) -> bool:
+def ensure_folder(path: Path, what: str) -> Path:
+    """Create ``path`` (and parents) or raise RunStoreError saying why, in one sentence."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunStoreError(path, f"is a file, not a folder; choose another {what}")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OSError, ValueError, TypeError, OverflowError):  # garbage pid in a status file
-        return False
-    return True
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunStoreError(path, f"cannot create the {what} ({exc.strerror or exc}); choose a folder you can write to") from None
+    return path
 
 
 def validate_run_name(name: str) -> str:
@@ -125,8 +114,117 @@ def validate_run_name(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# One writer per run
+# --------------------------------------------------------------------------------------------
+
+LOCK_WAIT_SECONDS = 1.0  # readers probe the lock for microseconds; a writer retries past them
+
+
+class RunLock:
+    """The exclusive writer lock of one run folder (``writer.lock``), held until `release`.
+
+    ``fcntl.flock`` locks belong to the open file, not to a path or a pid: the kernel releases
+    them when the holder exits or is killed, so no stale lock survives a crash. The file
+    records ``pid host`` of the holder, for messages only.
+    """
+
+    def __init__(self, run_path: Path, fd: int) -> None:
+        self.run_path = Path(run_path)
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, run_path: str | Path, wait: float = LOCK_WAIT_SECONDS) -> "RunLock":
+        """Lock ``run_path`` or raise RunStoreError naming the process that holds it."""
+        run_path = Path(run_path)
+        lock_path = run_path / LOCK_FILE
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunStoreError(lock_path, f"cannot create the run's lock file ({exc.strerror or exc})") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    os.close(fd)
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise RunStoreError(lock_path, f"cannot lock ({exc.strerror or exc})") from None
+                    holder = lock_holder(run_path)
+                    raise RunStoreError(
+                        run_path,
+                        f"is being trained by another petseg process{f' ({holder})' if holder else ''}; "
+                        "one run has one writer — stop it first (or wait for it to end)",
+                    ) from None
+                time.sleep(0.02)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError:
+            pass  # the record is informative only; the lock itself is held
+        return cls(run_path, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            # LOCK_UN on the open file: also released for forked children (DataLoader workers)
+            # that inherited the descriptor and may outlive this call by a moment
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __del__(self) -> None:  # a writer dropped without close() must not keep its run locked
+        try:
+            self.release()
+        except Exception:
+            pass
+
+
+def writer_lock_state(run_path: str | Path) -> bool | None:
+    """True if a process holds the run's writer lock now, False if nobody does, None if the
+    run has no lock file (written by an older petseg, or never opened by a writer)."""
+    try:
+        fd = os.open(Path(run_path) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def lock_holder(run_path: str | Path) -> str:
+    """``pid N on HOST`` of the last process that locked the run ("" if unknown)."""
+    try:
+        text = (Path(run_path) / LOCK_FILE).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text.splitlines()[0][:120] if text else ""
+
+
+# --------------------------------------------------------------------------------------------
 # Reading events
 # --------------------------------------------------------------------------------------------
+
+
+# Our writer puts "kind" last (event_to_dict), and JSON escapes quotes inside strings, so these
+# byte patterns can only be an event's own kind key: batch lines are recognised without parsing.
+_BATCH_LINE_END = b'"kind": "batch"}\n'
+_NON_BATCH_KIND = re.compile(rb'"kind": "(?!batch")')
+READ_CHUNK = 1 << 20  # bytes read at once: bounds memory whatever the file size
+KEEP_BATCHES = 1000  # batch events a catch-up read keeps (the most recent); older ones are skipped
 
 
 class EventTail:
@@ -134,13 +232,23 @@ class EventTail:
 
     A line without its newline is a write in progress (or a torn write after a crash): it is
     held back, never parsed half-way. Lines that are not valid JSON are counted in
-    ``bad_lines`` and skipped. If the file shrinks (replaced), reading starts again.
+    ``bad_lines`` and skipped; a known event with a missing or mistyped field is counted too,
+    and the first such problem is kept in ``invalid`` (the run then lists as broken). If the
+    file shrinks (replaced), reading starts again.
+
+    Bounded cost on huge logs: the file is read in 1 MiB chunks, batch-progress lines are
+    recognised by their bytes and only the last ``keep_batches`` of them are parsed (0: none,
+    for listings that show no batch figures). A 200 MB log of 1.5 M batch events is read in
+    well under a second with a few MB of memory (bench/large_events_log.py).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_batches: int = KEEP_BATCHES) -> None:
         self.path = Path(path)
         self.offset = 0
         self.bad_lines = 0
+        self.lines = 0  # complete lines read so far
+        self.invalid: str | None = None
+        self.keep_batches = keep_batches
         self._partial = b""
 
     def read_new(self) -> list[TrainEvent]:
@@ -149,31 +257,116 @@ class EventTail:
         except OSError:
             return []
         if size < self.offset:
-            self.offset, self._partial = 0, b""
+            self.offset, self._partial, self.lines = 0, b"", 0
         if size == self.offset:
             return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read(size - self.offset)
-        self.offset += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()  # b"" when data ended with a newline
-        events: list[TrainEvent] = []
-        for raw in lines:
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self.bad_lines += 1
-                continue
-            event = event_from_dict(obj) if isinstance(obj, dict) else None
-            if event is None:
-                self.bad_lines += 1
-                continue
-            events.append(event)
-        return events
+        found: list[tuple[int, TrainEvent]] = []  # (file offset, event) of non-batch events
+        begin = self.offset - len(self._partial)  # file offset of the first byte not yet parsed
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                left = size - self.offset
+                while left > 0:
+                    chunk = fh.read(min(READ_CHUNK, left))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    base = self.offset - len(self._partial)  # file offset of data[0]
+                    self.offset += len(chunk)
+                    data = self._partial + chunk if self._partial else chunk
+                    cut = data.rfind(b"\n") + 1
+                    self._partial = data[cut:]
+                    if cut:
+                        self._scan(data, cut, base, found)
+                end = self.offset - len(self._partial)  # just after the last complete line
+                tail = self._last_batch_lines(fh, begin, end) if self.keep_batches > 0 else []
+        except OSError:
+            return [e for _, e in found]
+        if not tail:
+            return [e for _, e in found]
+        parsed = []
+        for at, raw, number in tail:
+            event = self._parse(raw, number)
+            if event is not None:
+                parsed.append((at, event))
+        return [e for _, e in sorted(found + parsed, key=lambda item: item[0])]
+
+    def _last_batch_lines(self, fh: Any, begin: int, end: int) -> list[tuple[int, bytes, int]]:
+        """(offset, line, line number) of the newest ``keep_batches`` batch lines between file
+        offsets ``begin`` and ``end`` (both at line starts), oldest first: read backwards from
+        ``end`` in blocks, so the cost is the size of those lines, not of the file."""
+        taken: list[tuple[int, bytes, int]] = []
+        number = self.lines - 1
+        carry = b""  # the start of a line whose beginning lies in an earlier block
+        block_end = end
+        while block_end > begin and len(taken) < self.keep_batches:
+            block_start = max(begin, block_end - (256 << 10))
+            fh.seek(block_start)
+            data = fh.read(block_end - block_start) + carry
+            cut = data.find(b"\n") + 1 if block_start > begin else 0
+            carry, body, body_at = data[:cut], data[cut:], block_start + cut
+            e = len(body) - 1  # body ends with a newline
+            while e >= 0 and len(taken) < self.keep_batches:
+                s = body.rfind(b"\n", 0, e) + 1
+                raw = body[s:e]
+                if raw.endswith(b'"kind": "batch"}'):
+                    taken.append((body_at + s, raw, number))
+                e, number = s - 1, number - 1
+            block_end = block_start
+        taken.reverse()
+        return taken
+
+    def _scan(self, data: bytes, cut: int, base: int, found: list) -> None:
+        """Parse the non-batch lines of ``data[:cut]`` (whole lines; ``data[0]`` is at file
+        offset ``base``). Three C-speed passes over the bytes (count
+        newlines, count batch-line ends, a regex for the other kinds); only non-batch lines
+        reach Python code. Any line of another shape sends the chunk down the line-by-line path."""
+        first_line = self.lines
+        n_lines = data.count(b"\n", 0, cut)
+        self.lines += n_lines
+        n_batch = data.count(_BATCH_LINE_END, 0, cut)
+        others = [m.start() for m in _NON_BATCH_KIND.finditer(data, 0, cut)] if n_batch != n_lines else []
+        if n_batch + len(others) != n_lines:  # blank, foreign or garbage lines: line by line
+            start = 0
+            for i in range(n_lines):
+                end = data.index(b"\n", start)
+                raw = data[start:end]
+                if raw.endswith(b'"kind": "batch"}'):
+                    pass  # batch lines: only the newest are parsed, at the end of read_new
+                elif raw.strip():
+                    event = self._parse(raw, first_line + i)
+                    if event is not None:
+                        found.append((base + start, event))
+                start = end + 1
+            return
+        for pos in others:
+            start = data.rfind(b"\n", 0, pos) + 1
+            end = data.find(b"\n", pos)
+            number = -1  # counted only if this line turns out invalid (rare): see _parse
+            event = self._parse(data[start:end], number, lambda s=start: first_line + data.count(b"\n", 0, s))
+            if event is not None:
+                found.append((base + start, event))
+
+    def _parse(self, raw: bytes, number: int, count_line: Callable[[], int] | None = None) -> TrainEvent | None:
+        try:
+            obj = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self.bad_lines += 1
+            return None
+        if not isinstance(obj, dict):
+            self.bad_lines += 1
+            return None
+        try:
+            event = parse_event(obj)
+        except EventFieldError as exc:
+            self.bad_lines += 1
+            if self.invalid is None:
+                line = count_line() if count_line is not None else number
+                self.invalid = f"{self.path}: line {line + 1}: {exc}"
+            return None
+        if event is None:  # an unknown kind (a newer writer): skipped
+            self.bad_lines += 1
+        return event
 
     @property
     def torn_tail(self) -> bool:
@@ -202,8 +395,9 @@ class RunHistory:
     name: str
     config: dict[str, Any] = field(default_factory=dict)
     status: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # the run folder, for its writer lock
     epochs: dict[int, EpochEnded] = field(default_factory=dict)
-    batches: list[BatchProgress] = field(default_factory=list)  # current epoch only
+    batches: list[BatchProgress] = field(default_factory=list)  # current epoch only, the latest ≤ 2000
     warnings: list[str] = field(default_factory=list)
     started: float | None = None
     ended: float | None = None
@@ -238,6 +432,8 @@ class RunHistory:
             self.current_epoch, self.current_batch = event.epoch, event.batch
             self.current_batches = event.batches
             self.batches.append(event)
+            if len(self.batches) > 2 * KEEP_BATCHES:  # an epoch of an old, chatty log: bounded
+                del self.batches[:KEEP_BATCHES]
             self.last_batch = event
         elif isinstance(event, EpochEnded):
             self.epochs[event.epoch] = event
@@ -272,11 +468,16 @@ class RunHistory:
 
     @property
     def state(self) -> str:
-        """The run's state from status.json, cross-checked with its events and heartbeat."""
+        """The run's state from status.json, cross-checked with its events, its writer lock
+        and its heartbeat. A held lock means a process is writing the run now: "running" (or
+        "paused"), also while a resume prepares and status.json still says how it ended."""
         state = str(self.status.get("state") or "")
         if self.terminal is not None and state in ("", "running", "paused"):
             state = self.terminal.kind
-        if state in ("running", "paused") and is_stale(self.status):
+        lock = writer_lock_state(self.path) if self.path is not None else None
+        if lock:
+            return "paused" if state == "paused" else "running"
+        if state in ("running", "paused") and is_stale(self.status, lock=lock):
             return "interrupted"
         return state or ("running" if self.started else "unknown")
 
@@ -299,10 +500,17 @@ class RunHistory:
         return str(self.status.get("message") or "")
 
 
-def is_stale(status: dict[str, Any], now: float | None = None) -> bool:
-    """A running run whose writer is gone: dead pid on this host, or no heartbeat for a while."""
+def is_stale(status: dict[str, Any], now: float | None = None, lock: bool | None = None) -> bool:
+    """A running run whose writer is gone: its lock is free (written on this host), its pid is
+    dead on this host, or no heartbeat for a while. ``lock``: `writer_lock_state` of the run.
+    A lock file written on another host is not trusted (network file systems may not share
+    flock), so such a run relies on its heartbeat."""
     now = time.time() if now is None else now
     pid, host = status.get("pid"), status.get("host")
+    if lock is True:
+        return False
+    if lock is False and host == socket.gethostname():
+        return True
     if isinstance(pid, int) and host == socket.gethostname() and not pid_alive(pid):
         return True
     beat = status.get("heartbeat")
@@ -328,6 +536,7 @@ class RunSummary:
     started: float | None = None
     duration: float | None = None
     message: str = ""  # for a broken run: what is wrong
+    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # config.json
 
     @classmethod
     def from_history(cls, path: Path, history: RunHistory) -> "RunSummary":
@@ -346,6 +555,7 @@ class RunSummary:
             started=history.started or history.status.get("created"),
             duration=history.duration,
             message=history.message,
+            config=history.config,
         )
 
 
@@ -357,17 +567,26 @@ class RunSummary:
 class RunFollower:
     """Keeps a `RunHistory` current by tailing ``events.jsonl`` and re-reading ``status.json``.
 
-    ``poll()`` returns the new events (cheap when nothing changed: one stat per file).
+    ``poll()`` returns the new events (cheap when nothing changed: one stat per file). Types are
+    checked here, where the files are read (`engine.run_schema`, `engine.events.parse_event`):
+    a problem makes ``error`` say which file and field, and the run lists as broken. The
+    figures of a file with a problem are not used (a mistyped status.json is replaced by {}).
+    ``keep_batches``: batch events kept by a catch-up read (0 for listings).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_batches: int = KEEP_BATCHES) -> None:
         self.path = Path(path)
-        self.history = RunHistory(name=self.path.name)
-        self.tail = EventTail(self.path / EVENTS_FILE)
+        self.history = RunHistory(name=self.path.name, path=self.path)
+        self.tail = EventTail(self.path / EVENTS_FILE, keep_batches=keep_batches)
         self._status_mtime: float | None = None
         self._errors: dict[str, str] = {}  # file -> problem; config first, it matters most
         try:
-            self.history.config = _read_json(self.path / CONFIG_FILE)
+            config = read_run_json(self.path / CONFIG_FILE)
+            problems = config_problems(config)
+            if problems:
+                self._errors["config"] = f"{self.path / CONFIG_FILE}: {'; '.join(problems)}"
+                config = {k: v for k, v in config.items() if not any(p.startswith(f"{k} ") for p in problems)}
+            self.history.config = config
         except RunStoreError as exc:
             self._errors["config"] = str(exc)
         self._reload_status()
@@ -375,7 +594,10 @@ class RunFollower:
     @property
     def error(self) -> str | None:
         """What is wrong with this run folder, or None; a status problem clears once fixed."""
-        return "; ".join(self._errors.values()) or None
+        errors = dict(self._errors)
+        if self.tail.invalid:
+            errors["events"] = self.tail.invalid
+        return "; ".join(errors.values()) or None
 
     def _reload_status(self) -> None:
         p = self.path / STATUS_FILE
@@ -383,15 +605,24 @@ class RunFollower:
             mtime = p.stat().st_mtime
         except OSError:
             self._errors["status"] = f"{p}: missing"
+            self.history.status = {}
             return
         if mtime == self._status_mtime:
             return
         self._status_mtime = mtime
         try:
-            self.history.status = _read_json(p)
-            self._errors.pop("status", None)
+            status = read_run_json(p)
         except RunStoreError as exc:
             self._errors["status"] = str(exc)
+            self.history.status = {}
+            return
+        problems = status_problems(status)
+        if problems:
+            self._errors["status"] = f"{p}: {'; '.join(problems)}"
+            self.history.status = {}
+        else:
+            self._errors.pop("status", None)
+            self.history.status = status
 
     def poll(self) -> list[TrainEvent]:
         self._reload_status()
@@ -412,29 +643,45 @@ class RunFollower:
 
 
 class RunWriter:
-    """Writes one run folder. Thread-safe: the trainer thread appends, a timer beats."""
+    """Writes one run folder. Thread-safe: the trainer thread appends, a timer beats.
 
-    def __init__(self, path: Path, *, pid: int | None = None) -> None:
+    Holds the run's `RunLock` from construction to `close` (taken here unless the caller
+    already holds it); a second writer of the same run is refused before it writes anything.
+    """
+
+    def __init__(self, path: Path, *, pid: int | None = None, lock: RunLock | None = None) -> None:
         self.path = Path(path)
+        self.lock = lock if lock is not None else RunLock.acquire(self.path)
         self.events_path = self.path / EVENTS_FILE
         self.status_path = self.path / STATUS_FILE
         self.checkpoint_dir = self.path / CHECKPOINT_DIR
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        for folder in (self.path, self.checkpoint_dir):  # debris of a writer killed mid-write
-            remove_stale_temp_files(folder)
         self._lock = threading.Lock()
-        self._status: dict[str, Any] = {}
-        if self.status_path.exists():
-            try:
-                self._status = _read_json(self.status_path)
-            except RunStoreError:
-                self._status = {}
-        self._status.setdefault("created", time.time())
-        self._pid = os.getpid() if pid is None else pid
-        self._fh = open(self.events_path, "a+b")
-        self._repair_torn_tail()
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
+        self._pid = os.getpid() if pid is None else pid
+        self._status_written = False
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (self.path, self.checkpoint_dir):  # debris of a writer killed mid-write
+                remove_stale_temp_files(folder)
+            self._status: dict[str, Any] = {}
+            if self.status_path.exists():
+                try:
+                    self._status = read_run_json(self.status_path)
+                except RunStoreError:
+                    self._status = {}
+                if status_problems(self._status):  # hand-edited garbage is not carried forward
+                    self._status = {}
+            self._status.setdefault("created", time.time())
+            self._fh = open(self.events_path, "a+b")
+            self._repair_torn_tail()
+        except OSError as exc:
+            self.lock.release()
+            raise RunStoreError(getattr(exc, "filename", None) or self.path,
+                                f"cannot write the run folder ({exc.strerror or exc})") from None
+        except BaseException:
+            self.lock.release()
+            raise
 
     @property
     def name(self) -> str:
@@ -469,6 +716,7 @@ class RunWriter:
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         with self._lock:
+            self._status_written = True
             self._status.update(
                 state=state,
                 message=message,
@@ -482,7 +730,7 @@ class RunWriter:
 
     def beat(self) -> None:
         with self._lock:
-            if not self._status:
+            if not self._status_written:  # e.g. a resume still preparing: status.json stays as it was
                 return
             self._status["heartbeat"] = time.time()
             write_json_atomic(self.status_path, self._status)
@@ -499,6 +747,7 @@ class RunWriter:
         self._beat_thread.start()
 
     def close(self) -> None:
+        """Flush and close events.jsonl, then release the run's writer lock (last)."""
         self._beat_stop.set()
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=2)
@@ -510,6 +759,7 @@ class RunWriter:
                 except OSError:
                     pass
                 self._fh.close()
+        self.lock.release()
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,7 +815,7 @@ class RunStore:
         return follower.history
 
     def summary(self, name_or_path: str | Path) -> RunSummary:
-        follower = RunFollower(self.resolve(name_or_path))
+        follower = RunFollower(self.resolve(name_or_path), keep_batches=0)
         follower.poll()
         return follower.summary()
 
@@ -573,7 +823,7 @@ class RunStore:
         out = []
         for d in self.run_dirs():
             try:
-                f = RunFollower(d)
+                f = RunFollower(d, keep_batches=0)
                 f.poll()
                 out.append(f.summary())
             except Exception as exc:  # one bad folder must never hide the others
@@ -593,23 +843,41 @@ class RunStore:
         return name
 
     def create(self, config: dict[str, Any], name: str | None = None) -> RunWriter:
-        """Make a new run folder with its config.json and a 'running' status."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Make a new run folder with its config.json and a 'running' status.
+
+        Of two processes creating the same name at once exactly one succeeds: the folder's
+        mkdir, then its writer lock, decide; the loser gets RunStoreError before writing."""
+        ensure_folder(self.root, "runs folder")
         name = validate_run_name(name) if name else self.new_run_name(str(config.get("model", "run")))
         path = self.root / name
         try:
             path.mkdir()
+            fresh = True
         except FileExistsError:
-            # a detached launch makes the folder first, for train.log; and a writer killed before
-            # config.json was renamed into place leaves only an empty events.jsonl: no clash
-            if _holds_a_run(path):
-                raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)") from None
-        writer = RunWriter(path)
-        writer.write_config(config)
-        writer.set_status("running")
+            fresh = False
+            if not path.is_dir():
+                raise RunStoreError(path, "exists and is not a folder; choose another --run_name") from None
+        except OSError as exc:
+            raise RunStoreError(path, f"cannot create the run folder ({exc.strerror or exc}); "
+                                      "choose a --runs folder you can write to") from None
+        lock = RunLock.acquire(path)
+        # a detached launch makes the folder first, for train.log; and a writer killed before
+        # config.json was renamed into place leaves only an empty events.jsonl: no clash. The
+        # check runs under the lock, so a creator that got here first has written its config.
+        if not fresh and _holds_a_run(path):
+            lock.release()
+            raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)")
+        try:
+            writer = RunWriter(path, lock=lock)
+            writer.write_config(config)
+            writer.set_status("running")
+        except BaseException:
+            lock.release()
+            raise
         return writer
 
     def open_for_resume(self, name_or_path: str | Path) -> RunWriter:
+        """A writer for an existing run; RunStoreError if another process is writing it."""
         path = self.resolve(name_or_path)
         return RunWriter(path)
 

@@ -30,6 +30,7 @@ from engine.ema import build_ema, restore_weights, resume_state, scored_weights
 from engine.errors import CheckpointError, PetsegError, RunStoreError
 from engine.events import (
     BatchProgress,
+    BatchThrottle,
     CheckpointSaved,
     EpochEnded,
     EpochStarted,
@@ -44,9 +45,8 @@ from engine.events import (
     TrainEvent,
 )
 from engine.schedule import build_scheduler
-from engine.store import CONFIG_FILE, RunStore, _read_json, clear_control, read_control
+from engine.store import CONFIG_FILE, RunStore, clear_control, read_control, read_run_json
 
-BATCH_EVENT_INTERVAL = 0.2  # seconds between BatchProgress events (<= 5/s)
 CONTROL_POLL_INTERVAL = 0.25
 
 Subscriber = Callable[[TrainEvent], None]
@@ -147,7 +147,7 @@ class Trainer:
             if not run_name:
                 raise RunStoreError(runs_dir, "--resume needs a run name")
             path = self.store.resolve(run_name)
-            stored = _read_json(path / CONFIG_FILE)
+            stored = read_run_json(path / CONFIG_FILE)
             base = TrainConfig.from_dict(stored)
             if config is not None:  # allow extending a run: only the epoch budget may change
                 base.epochs = config.epochs
@@ -379,7 +379,7 @@ class Trainer:
         self._start_epoch = 1
 
         # record what the data actually was, for the run's config.json
-        record = _read_json(self.run_path / CONFIG_FILE)
+        record = read_run_json(self.run_path / CONFIG_FILE)
         record["data_source"] = {"path": str(bundle.source.path), "kind": bundle.source.kind,
                                  "description": bundle.source.description,
                                  "train": len(bundle.train), "valid": len(bundle.valid)}
@@ -520,7 +520,7 @@ class Trainer:
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
         seen = 0
         t_epoch = time.time()
-        last_emit = time.monotonic()
+        throttle = BatchThrottle(batches, time.monotonic())  # bounded log growth (events.py)
         for i, (images, masks) in enumerate(loader, start=1):
             self._checkpoint_between_batches(epoch, i - 1)
             faults.maybe_kill("batch")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
@@ -532,8 +532,7 @@ class Trainer:
             metrics.update(logits.float(), masks)
             seen += images.shape[0]
             now = time.monotonic()
-            if now - last_emit >= BATCH_EVENT_INTERVAL or i == batches:
-                last_emit = now
+            if throttle.due(i, now):
                 bad = int(first_bad.item())
                 if bad >= 0:
                     self._nonfinite = True

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the app; the process exits non-zero if the app ended on a crash (Textual's return
+    code), so a script or a supervisor never mistakes a traceback for a clean quit."""
     args = build_parser().parse_args(argv)
     runs = args.runs if args.runs is not None else default_runs_dir()
     if runs.exists() and not runs.is_dir():
@@ -42,7 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     prepare_image_mode(args.image_mode)
     from petseg_tui.app import PetsegApp
 
-    PetsegApp(runs_dir=runs, image_mode=args.image_mode).run()
+    app = PetsegApp(runs_dir=runs, image_mode=args.image_mode)
+    app.run()
+    code = app.return_code or 0
+    if code:
+        print(f"petseg-tui: the app stopped on an error (exit {code}); the traceback is above", file=sys.stderr)
+        raise SystemExit(code)
 
 
 def run(argv: list[str] | None = None) -> None:

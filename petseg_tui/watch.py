@@ -56,7 +56,7 @@ def _row(follower: RunFollower) -> RunRow:
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
     try:
-        f = RunFollower(path)
+        f = RunFollower(path, keep_batches=0)  # the table shows no batch figures
         f.poll()
         return f, _row(f)
     except Exception as exc:  # one bad folder must never hide the others
@@ -271,8 +271,11 @@ class LiveFollower:
     def snapshot(self) -> LiveSnapshot | None:
         """Poll the files; a new snapshot when anything changed (or time-derived figures moved)."""
         f = self._ensure()
+        # "starting" only for a run this app just launched (pid known): any other folder reads
+        # exactly as the runs table reads it (e.g. broken: status.json missing)
         starting = f is None or (
-            f.error is not None and not f.history.started and not (self.path / STATUS_FILE).exists()
+            self.pid is not None and f.error is not None and not f.history.started
+            and not (self.path / STATUS_FILE).exists()
         )
         if starting and self.pid is not None and not pid_alive(self.pid):
             snap = LiveSnapshot(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,12 +32,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.atomic import remove_stale_temp_files
 from engine.data.dirs import cache_root
 from engine.data.images import decode_rgb, load_trimap
 from engine.data.layout import PetLayout
 from engine.errors import PetsegError
 
 CACHE_FORMAT_VERSION = 1
+# temp files of an entry being written: KEY-images[-c].tmp-PID-TID.npy, KEY.json.tmp-PID-TID
+_CACHE_TEMP = re.compile(r"^[0-9a-f]+(?:-(?:images|trimaps)(?:-c)?\.tmp-|\.json\.tmp-)(\d+)-\d+(?:\.npy)?$")
 
 
 @dataclass
@@ -130,10 +134,15 @@ def _load_entry(folder: Path, key: str, size: int) -> SplitArrays | None:
     return SplitArrays(images, trimaps, list(meta["names"]), skipped, from_cache=True)
 
 
-def _alloc(folder: Path | None, key: str, suffix: str, shape: tuple[int, ...]):
-    """(array, temp path or None): a temp .npy memmap in ``folder``, or RAM if that fails."""
+def _alloc(folder: Path | None, key: str, suffix: str, shape: tuple[int, ...], temps: list[Path] | None = None):
+    """(array, temp path or None): a temp .npy memmap in ``folder``, or RAM if that fails.
+
+    The temp path is appended to ``temps`` before the file exists, so an interruption at any
+    moment (a signal turned into an exception) knows what to remove."""
     if folder is not None and shape[0] > 0:  # numpy cannot memory-map an empty array
         tmp = folder / f"{key}-{suffix}.tmp-{os.getpid()}-{threading.get_ident()}.npy"
+        if temps is not None:
+            temps.append(tmp)
         try:
             return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape), tmp
         except (OSError, ValueError):
@@ -174,9 +183,24 @@ def load_split_arrays(
                     on_skip(name, reason)
             return hit
 
+    if folder is not None:
+        remove_stale_temp_files(folder, _CACHE_TEMP)  # an interrupted decode of a dead process
     n = len(names)
-    images, img_tmp = _alloc(folder, key, "images", (n, size, size, 3))
-    trimaps, tri_tmp = _alloc(folder, key, "trimaps", (n, size, size))
+    temps: list[Path] = []
+    try:
+        return _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps)
+    except BaseException:
+        # an error, Ctrl-C or a SIGTERM turned into an exception (petseg's CLI): no 200 MB debris
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps) -> SplitArrays:
+    """Decode into temp memmaps (their paths appended to ``temps``), then rename into the cache."""
+    n = len(names)
+    images, img_tmp = _alloc(folder, key, "images", (n, size, size, 3), temps)
+    trimaps, tri_tmp = _alloc(folder, key, "trimaps", (n, size, size), temps)
     ok = np.zeros(n, bool)
     reasons: dict[int, str] = {}
 
@@ -190,11 +214,16 @@ def load_split_arrays(
     workers = threads or min(4, os.cpu_count() or 1)
     done = 0
     # PIL's JPEG decoder and cv2.resize release the GIL, so threads give a real speed-up.
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         for _ in pool.map(work, range(n)):
             done += 1
             if on_progress is not None:
                 on_progress(done, n)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # interrupted: do not decode the rest first
+        raise
+    pool.shutdown(wait=True)
 
     skipped = [(names[i], reasons[i]) for i in sorted(reasons)]
     for name, reason in skipped:
@@ -205,8 +234,8 @@ def load_split_arrays(
         # Compact: a fresh (smaller) array, on disk if that is where we are writing.
         idx = np.flatnonzero(ok)
         old = (images, img_tmp, trimaps, tri_tmp)
-        images, img_tmp = _alloc(folder, key, "images-c", (len(idx), size, size, 3))
-        trimaps, tri_tmp = _alloc(folder, key, "trimaps-c", (len(idx), size, size))
+        images, img_tmp = _alloc(folder, key, "images-c", (len(idx), size, size, 3), temps)
+        trimaps, tri_tmp = _alloc(folder, key, "trimaps-c", (len(idx), size, size), temps)
         for start in range(0, len(idx), 256):  # chunks: bounded extra memory
             part = idx[start : start + 256]
             images[start : start + len(part)] = old[0][part]
@@ -224,6 +253,7 @@ def load_split_arrays(
             os.replace(img_tmp, folder / f"{key}-images.npy")
             os.replace(tri_tmp, folder / f"{key}-trimaps.npy")
             meta_tmp = folder / f"{key}.json.tmp-{os.getpid()}-{threading.get_ident()}"
+            temps.append(meta_tmp)
             meta_tmp.write_text(json.dumps({"names": kept, "skipped": skipped, "size": size}))
             os.replace(meta_tmp, folder / f"{key}.json")  # last: marks the entry complete
         except OSError:

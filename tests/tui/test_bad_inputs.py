@@ -161,7 +161,7 @@ def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) -> None:
     (runs_dir / "bad-status" / "status.json").write_text("[1, 2")
     make_run(runs_dir, "bad-events", epochs_done=2, total=2)
     with open(runs_dir / "bad-events" / "events.jsonl", "ab") as fh:
-        fh.write(b"\x00\xff not json\n{\"kind\": \"epoch_ended\"}\n{\"kind\": \"epo")  # garbage + torn tail
+        fh.write(b"\x00\xff not json\n[1, 2]\n{\"kind\": \"epo")  # garbage + torn tail
 
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)

@@ -62,9 +62,9 @@ def test_lists_runs_broken_and_live_row_updates(sample_runs: Path) -> None:
             await wait_for(pilot, lambda: "foxtrot" in table.visible_names, timeout=6, what="new run")
             live.append(epoch_event(4, 5, time.time()))
             live.set_status("stopped", "stopped by user")
+            live.close()  # a writer that stopped lets go of the run (its lock): only then is it "stopped"
             await wait_for(pilot, lambda: cell(table, "echo-live", "state") == "stopped", timeout=6,
                            what="live run stopped")
-            live.close()
 
     asyncio.run(main())
 

@@ -1,0 +1,95 @@
+"""The types a run's status.json and config.json fields must have, checked where they are read.
+
+`engine.store` reads both files and asks `status_problems` / `config_problems` what is wrong;
+a run with a problem is listed as ``broken`` with that reason (never a crash of ``petseg
+runs`` or the TUI because ``"created": "yesterday"`` reached a time formatter). Event lines
+are checked by `engine.events.parse_event`. Only types are checked here, not limits: a
+config that trained under older limits still lists. No torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from engine.config import TrainConfig
+
+# status.json: field -> expected kind ("number" accepts int and float, never bool)
+STATUS_FIELDS = {
+    "state": "str",
+    "message": "str",
+    "pid": "int",
+    "host": "str",
+    "heartbeat": "number",
+    "created": "number",
+    "updated": "number",
+}
+WRITTEN_STATES = ("running", "paused", "finished", "stopped", "failed", "diverged")
+
+
+def _kind_ok(value: Any, kind: str) -> bool:
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":  # a JSON float field may hold an int (1 for 1.0), NaN and inf
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "dict":
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(kind: str) -> str:
+    return {"number": "a number", "int": "an integer", "float": "a number", "str": "text",
+            "bool": "true or false", "dict": "an object"}.get(kind, kind)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def status_problems(status: dict[str, Any]) -> list[str]:
+    """What is wrong with a status.json object (empty list if nothing)."""
+    out = []
+    for name, kind in STATUS_FIELDS.items():
+        if name in status and status[name] is not None and not _kind_ok(status[name], kind):
+            out.append(f"{name} must be {_describe(kind)}, got {_short(status[name])}")
+    state = status.get("state")
+    if isinstance(state, str) and state and state not in WRITTEN_STATES:
+        out.append(f"state {state!r} is not one of {', '.join(WRITTEN_STATES)}")
+    return out
+
+
+def _config_kinds() -> dict[str, tuple[str, bool]]:
+    """TrainConfig field -> (kind, may be null), from the dataclass annotations."""
+    kinds = {}
+    for f in dataclasses.fields(TrainConfig):
+        text = str(f.type).replace(" ", "")
+        optional = "None" in text
+        base = text.split("|")[0]
+        kind = {"int": "int", "float": "float", "str": "str", "bool": "bool"}.get(base, "dict" if base.startswith("dict") else "")
+        kinds[f.name] = (kind, optional)
+    return kinds
+
+
+_CONFIG_KINDS = _config_kinds()
+
+
+def config_problems(config: dict[str, Any]) -> list[str]:
+    """What is wrong with the types of a config.json object (empty list if nothing)."""
+    out = []
+    for name, (kind, optional) in _CONFIG_KINDS.items():
+        if name not in config:
+            continue
+        value = config[name]
+        if value is None and optional:
+            continue
+        if kind and not _kind_ok(value, kind):
+            out.append(f"{name} must be {_describe(kind)}{' or null' if optional else ''}, got {_short(value)}")
+    return out

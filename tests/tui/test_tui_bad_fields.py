@@ -1,0 +1,119 @@
+"""A run with one mistyped field is one broken row, never a crashed app; the same run reads the
+same in the table, the live view and the compare view; a crash never exits 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import make_run, run, wait_for
+
+from petseg_tui.app import PetsegApp
+from petseg_tui.screens.runs import RunsScreen
+from petseg_tui.widgets.runs_table import COLUMN_KEYS
+
+
+def bad_runs(runs_dir: Path) -> None:
+    make_run(runs_dir, "good", epochs_done=2, total=2)
+    make_run(runs_dir, "bad-dice", epochs_done=2, total=2)
+    path = runs_dir / "bad-dice" / "events.jsonl"
+    lines = path.read_text().splitlines()
+    i = next(i for i, ln in enumerate(lines) if '"epoch_ended"' in ln)
+    row = json.loads(lines[i])
+    row["valid_dice"] = "x"
+    lines[i] = json.dumps(row)
+    path.write_text("\n".join(lines) + "\n")
+    make_run(runs_dir, "yesterday", epochs_done=1, total=2)
+    status = json.loads((runs_dir / "yesterday" / "status.json").read_text())
+    status["created"] = "yesterday"
+    (runs_dir / "yesterday" / "status.json").write_text(json.dumps(status))
+    (runs_dir / "no-events").mkdir()
+    (runs_dir / "no-events" / "config.json").write_text('{"model": "unet", "epochs": 2}')
+    (runs_dir / "no-events" / "status.json").write_text('{"state": "finished", "created": "yesterday"}')
+    make_run(runs_dir, "no-status", epochs_done=1, total=2)
+    (runs_dir / "no-status" / "status.json").unlink()
+    (runs_dir / "config-only").mkdir()  # no status, no events: the live view said "starting" forever
+    (runs_dir / "config-only" / "config.json").write_text('{"model": "unet", "epochs": 2}')
+
+
+def test_mistyped_fields_are_broken_rows_and_the_app_carries_on(runs_dir: Path) -> None:
+    bad_runs(runs_dir)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(140, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            rows = screen.table.rows_by_name
+            assert rows["good"].state == "finished"
+            assert rows["bad-dice"].state == "broken"
+            assert "valid_dice must be a number, got 'x'" in rows["bad-dice"].summary.message
+            for name in ("yesterday", "no-events"):
+                assert rows[name].state == "broken"
+                assert "status.json: created must be a number, got 'yesterday'" in rows[name].summary.message
+            table = screen.table
+            for _ in COLUMN_KEYS:  # every sort key over every row (the Started sort crashed)
+                await pilot.press("s")
+                await pilot.pause(0.02)
+            for name in ("bad-dice", "yesterday", "no-events"):
+                table.move_cursor(row=table.visible_names.index(name))
+                await pilot.pause(0.05)
+                assert rows[name].summary.message.split(": ", 1)[1] in str(screen.query_one("#run-detail").render())
+                await pilot.press("enter")
+                await pilot.pause(0.3)
+                assert app.is_running
+                app.go_home()
+                await pilot.pause(0.05)
+
+    run(main())
+
+
+def test_a_run_without_status_reads_the_same_everywhere(runs_dir: Path) -> None:
+    from petseg_tui.screens.compare import CompareScreen
+    from petseg_tui.screens.live_run import LiveRunScreen
+
+    bad_runs(runs_dir)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(140, 34)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            row = screen.table.rows_by_name["no-status"]
+            assert row.state == "broken" and row.summary.message == "status.json: missing"
+            for name in ("no-status", "config-only", "no-events"):
+                expected = screen.table.rows_by_name[name]
+                app.open_run(runs_dir / name)
+                live = app.screen
+                assert isinstance(live, LiveRunScreen)
+                await wait_for(pilot, lambda: live.snapshot is not None, what="live snapshot")
+                assert (live.snapshot.state, live.snapshot.message) == (expected.state, expected.summary.message)
+                app.go_home()
+                await pilot.pause(0.05)
+            app.open_compare([runs_dir / "good", runs_dir / "no-status"])
+            cmp = app.screen
+            assert isinstance(cmp, CompareScreen)
+            await wait_for(pilot, lambda: len(cmp.snapshots) == 2, what="compare snapshots")
+            states = {s.name: s.state for s in cmp.snapshots}
+            assert states == {"good": "finished", "no-status": "broken"}
+
+    run(main())
+
+
+def test_a_crash_never_exits_0(monkeypatch, runs_dir: Path, capsys) -> None:
+    """The app used to print the traceback and exit 0; now the process exits with Textual's code."""
+    import petseg_tui.__main__ as entry
+
+    def boom(self) -> None:
+        raise RuntimeError("simulated crash at start-up")
+
+    monkeypatch.setattr(PetsegApp, "on_mount", boom)
+    real_run = PetsegApp.run
+    monkeypatch.setattr(PetsegApp, "run", lambda self, **kw: real_run(self, headless=True, **kw))
+    monkeypatch.setattr("petseg_tui.image_modes.prepare_image_mode", lambda mode: None)
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--runs", str(runs_dir)])
+    assert exit_info.value.code == 1
+    assert "petseg-tui: the app stopped on an error (exit 1)" in capsys.readouterr().err
