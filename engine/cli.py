@@ -18,7 +18,7 @@ from engine.config import (
     AMP_MODES, AUGMENT_STRENGTHS, DEVICES, EVAL_IGNORE_BORDER, MASK_RULES, MODELS, SCHEDULERS, TrainConfig,
     default_runs_dir,
 )
-from engine.errors import PetsegError
+from engine.errors import ConfigError, PetsegError, describe_error
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -176,24 +176,43 @@ def _checkpoint_from_args(args: argparse.Namespace) -> Path:
     return store.checkpoint(args.run, "last")
 
 
+def _explicit_dests(argv: Sequence[str]) -> set[str]:
+    """Option names (dests) the user actually typed in ``argv``, not argparse defaults."""
+    parser = build_parser()
+    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
+        for sub in action.choices.values():
+            for a in sub._actions:
+                a.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(list(argv)))) - {"command"}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    runs_dir = args.runs or default_runs_dir()
+    console = _console()
+    if args.resume:
+        # every flag typed with --resume is applied or refused by engine.resume, never ignored
+        given = _explicit_dests(args.argv) - {"resume", "runs"}
+        if "run_name" in given:
+            if args.run_name != Path(args.resume).name:
+                raise ConfigError(f"--run_name {args.run_name}: cannot rename a run on --resume; "
+                                  f"the run stays {Path(args.resume).name}")
+            given.discard("run_name")
+        overrides = {name: getattr(args, name) for name in sorted(given)}
+        from engine.trainer import Trainer  # torch import: only now
+
+        trainer = Trainer(None, runs_dir, args.resume, resume=True, overrides=overrides,
+                          log=lambda m: console.print(m))
+        return _drive(trainer, console, args.runs)
     fields = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
     fields.pop("extra", None)
-    explicit_epochs = fields["epochs"] is not None
-    if not explicit_epochs:
+    if fields["epochs"] is None:
         fields["epochs"] = TrainConfig().epochs
     config = TrainConfig(**fields)
     config.validate()
-    runs_dir = args.runs or default_runs_dir()
-    console = _console()
 
     from engine.trainer import Trainer  # torch import: only now
 
-    if args.resume:
-        trainer = Trainer(config if explicit_epochs else None, runs_dir, args.resume, resume=True,
-                          log=lambda m: console.print(m))
-    else:
-        trainer = Trainer(config, runs_dir, args.run_name, log=lambda m: console.print(m))
+    trainer = Trainer(config, runs_dir, args.run_name, log=lambda m: console.print(m))
     return _drive(trainer, console, args.runs)
 
 
@@ -450,6 +469,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from engine.store import RunStore
 
     store = RunStore(args.runs or default_runs_dir())
+    if store.root.exists() and not store.root.is_dir():
+        raise PetsegError(f"{store.root}: is a file, not a runs folder; give --runs a folder")
     runs = store.list_runs()
     console = _console()
     if not runs:
@@ -478,9 +499,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
         row.append(_fmt_duration(r.duration))
         table.add_row(*row)
     console.print(table)
+    from engine.resume import describe_budget_changes
+
     for r in runs:
         if r.state in ("broken", "failed", "diverged") and r.message:
             console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True)
+        budget = describe_budget_changes(r.config)
+        if budget:
+            console.print(f"{r.name}: {budget}", soft_wrap=True)
     return EXIT_OK
 
 
@@ -534,6 +560,7 @@ def _show_warning_once(message: Any, category: type, filename: str, lineno: int,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
     import warnings
@@ -568,6 +595,10 @@ def _run_command(args: argparse.Namespace) -> int:
     except Exception as exc:
         if os.environ.get("PETSEG_DEBUG"):
             raise
+        sentence = describe_error(exc)
+        if sentence is not None:
+            print(f"petseg: error: {sentence}", file=sys.stderr)
+            return EXIT_ERROR
         first = (str(exc).splitlines() or [""])[0]
         print(f"petseg: error: unexpected {type(exc).__name__}: {first} (set PETSEG_DEBUG=1 for the traceback)",
               file=sys.stderr)

@@ -7,6 +7,7 @@ The same dataclass backs the CLI flags, the TUI's new-run form and each run's
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,18 @@ DEFAULT_RUNS_DIR = "runs"
 def default_runs_dir() -> Path:
     """The runs folder: ``$PETSEG_RUNS`` if set, else ``runs/`` in the working directory."""
     return Path(os.environ.get("PETSEG_RUNS") or DEFAULT_RUNS_DIR)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_cuda_index(device: str) -> bool:
+    return device.startswith("cuda:") and device[5:].isdigit()
 
 
 @dataclass
@@ -72,54 +85,101 @@ class TrainConfig:
         errors = self.field_errors()
         if errors:
             name, message = next(iter(errors.items()))
-            raise ConfigError(f"--{name}: {message}")
+            raise ConfigError(f"--{name} {getattr(self, name)}: {message}")
 
     def field_errors(self) -> dict[str, str]:
-        """Every invalid field with its message; the TUI form shows these beside each field."""
+        """Every invalid field with its message; the TUI form shows these beside each field.
+
+        The one place that knows each field's limits: the CLI, the TUI form, a resumed run's
+        config.json and a checkpoint's record (`engine.checkpoint.check_record`) all use it.
+        Safe on values of any type (a hand-edited config.json).
+        """
         errs: dict[str, str] = {}
-        if self.model not in MODELS:
-            errs["model"] = f"must be one of {', '.join(MODELS)}"
-        if not isinstance(self.epochs, int) or self.epochs < 1 or self.epochs > 100_000:
-            errs["epochs"] = "must be an integer between 1 and 100000"
-        if not isinstance(self.batch_size, int) or self.batch_size < 1 or self.batch_size > 4096:
-            errs["batch_size"] = "must be an integer between 1 and 4096"
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
+
+        def integer(name: str, lo: int, hi: int, optional: bool = False) -> None:
+            v = getattr(self, name)
+            if optional and v is None:
+                return
+            if not _is_int(v) or not lo <= v <= hi:
+                errs[name] = f"must be an integer between {lo} and {hi}" + (" (or unset)" if optional else "")
+
+        def number(name: str, lo: float, hi: float, what: str) -> None:
+            v = getattr(self, name)
+            if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
+                errs[name] = f"must be a finite number {what}"
+
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            if getattr(self, name) not in options:
+                errs[name] = f"must be one of {', '.join(options)}"
+
+        choice("model", MODELS)
+        integer("epochs", 1, 100_000)
+        integer("batch_size", 1, 4096)
+        v = self.learning_rate
+        if not (_is_number(v) and math.isfinite(v) and 0 < v < 10):
             errs["learning_rate"] = "must be a number in (0, 10)"
-        if not isinstance(self.image_size, int) or self.image_size < 32 or self.image_size > 2048:
+        if not _is_int(self.image_size) or self.image_size < 32 or self.image_size > 2048:
             errs["image_size"] = "must be an integer between 32 and 2048"
         elif self.image_size % 32:
             errs["image_size"] = "must be a multiple of 32 (the encoders downsample 5 times)"
-        if not isinstance(self.width, int) or self.width < 4 or self.width > 512:
-            errs["width"] = "must be an integer between 4 and 512"
-        if not isinstance(self.workers, int) or self.workers < 0 or self.workers > 64:
-            errs["workers"] = "must be an integer between 0 and 64"
-        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+        integer("width", 4, 512)
+        integer("workers", 0, 64)
+        if not isinstance(self.device, str) or (self.device not in DEVICES and not _is_cuda_index(self.device)):
             errs["device"] = f"must be one of {', '.join(DEVICES)} or cuda:N"
-        if self.scheduler not in SCHEDULERS:
-            errs["scheduler"] = f"must be one of {', '.join(SCHEDULERS)}"
-        if self.amp not in AMP_MODES:
-            errs["amp"] = f"must be one of {', '.join(AMP_MODES)}"
-        if self.mask_rule not in MASK_RULES:
-            errs["mask_rule"] = f"must be one of {', '.join(MASK_RULES)}"
-        if self.grad_clip < 0:
-            errs["grad_clip"] = "must be >= 0 (0 disables clipping)"
-        if self.bce_weight < 0 or self.dice_weight < 0 or (self.bce_weight + self.dice_weight) == 0:
-            errs["bce_weight"] = "loss weights must be >= 0 and not both 0"
-        if not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+        integer("seed", 0, 2**32 - 1)
+        choice("scheduler", SCHEDULERS)
+        number("weight_decay", 0.0, 1.0, "between 0 and 1")
+        number("bce_weight", 0.0, 1000.0, "between 0 and 1000")
+        number("dice_weight", 0.0, 1000.0, "between 0 and 1000")
+        if "bce_weight" not in errs and "dice_weight" not in errs and self.bce_weight + self.dice_weight == 0:
+            errs["bce_weight"] = "loss weights must not both be 0"
+        choice("amp", AMP_MODES)
+        choice("mask_rule", MASK_RULES)
+        number("grad_clip", 0.0, 1e6, "between 0 and 1e6 (0 disables clipping)")
+        if not _is_int(self.warmup_epochs) or self.warmup_epochs < 0:
             errs["warmup_epochs"] = "must be an integer >= 0 (0: no warm-up)"
-        elif self.warmup_epochs and isinstance(self.epochs, int) and self.warmup_epochs >= self.epochs:
+        elif self.warmup_epochs and _is_int(self.epochs) and self.warmup_epochs >= self.epochs:
             errs["warmup_epochs"] = f"must be fewer than --epochs ({self.epochs})"
         elif self.warmup_epochs and self.scheduler == "plateau":
             errs["warmup_epochs"] = "works with --scheduler cosine or none, not plateau"
-        if not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
+        v = self.ema_decay
+        if not (_is_number(v) and math.isfinite(v) and 0 <= v < 1):
             errs["ema_decay"] = "must be a number in [0, 1) (0: off; e.g. 0.99)"
-        if self.augment_strength not in AUGMENT_STRENGTHS:
-            errs["augment_strength"] = f"must be one of {', '.join(AUGMENT_STRENGTHS)}"
-        if not isinstance(self.valid_every, int) or self.valid_every < 2:
-            errs["valid_every"] = "must be an integer >= 2"
-        if self.data_path is not None and not str(self.data_path).strip():
-            errs["data_path"] = "must not be empty"
+        choice("augment_strength", AUGMENT_STRENGTHS)
+        integer("valid_every", 2, 1_000_000)
+        integer("max_train_images", 1, 10_000_000, optional=True)
+        if self.data_path is not None and (not isinstance(self.data_path, str) or not self.data_path.strip()):
+            errs["data_path"] = "must be a non-empty path"
+        for name in ("download", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                errs[name] = "must be true or false"
+        for name in ("pretrained", "cache_dir"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                errs[name] = "must be a non-empty text value (or unset)"
+        if not errs:
+            why = self.single_value_batch_problem()
+            if why:
+                errs["batch_size"] = why
         return errs
+
+    def bottleneck_side(self) -> int:
+        """Side in pixels of the deepest feature map (UNet halves 4 times, ResNet-34 5 times)."""
+        return self.image_size // (32 if self.model == "resnet34_unet" else 16)
+
+    def single_value_batch_problem(self, batch: int | None = None) -> str:
+        """Why a training batch of ``batch`` images (default batch_size) cannot train, or "".
+
+        BatchNorm in training mode needs more than one value per channel; at the bottleneck a
+        batch holds batch × side² of them.
+        """
+        batch = self.batch_size if batch is None else batch
+        side = self.bottleneck_side()
+        if batch * side * side > 1:
+            return ""
+        return (f"{self.model} at image_size {self.image_size} shrinks each image to {side}×{side} at its "
+                f"bottleneck, where BatchNorm needs more than 1 value per channel: use batch_size >= 2 "
+                f"or image_size >= {self.image_size * 2}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

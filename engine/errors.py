@@ -50,3 +50,31 @@ class RunStoreError(PetsegError):
 
 class ConfigError(PetsegError):
     """A training/inference option with an invalid value."""
+
+
+def describe_error(exc: BaseException) -> str | None:
+    """A one-sentence message for an OS or text-decoding error: the path, what is wrong and
+    what to do; None for any other exception (the caller falls back to its type and text)."""
+    import errno
+
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"a file that should be UTF-8 text is not ({exc.reason} at byte {exc.start}); "
+                "re-save it as UTF-8")
+    if not isinstance(exc, OSError) or not exc.filename:
+        return None
+    path = exc.filename
+    if isinstance(exc, FileExistsError):
+        return f"{path}: already exists and is in the way (a file where a folder is needed?); move it or choose another path"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied; fix its permissions or choose another location"
+    if isinstance(exc, IsADirectoryError):
+        return f"{path}: is a folder where a file is needed; give a file path"
+    if isinstance(exc, NotADirectoryError):
+        return f"{path}: part of this path is a file, not a folder; check the path"
+    if isinstance(exc, FileNotFoundError):
+        return f"{path}: no such file or folder; check the path"
+    if exc.errno == errno.ENOSPC:
+        return f"{path}: no space left on the device; free some space and try again"
+    if exc.errno == errno.EROFS:
+        return f"{path}: the file system is read-only; choose a writable location"
+    return f"{path}: {exc.strerror or exc}"

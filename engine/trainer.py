@@ -25,9 +25,9 @@ import torch
 from engine import __version__, faults
 from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 from engine.config import TrainConfig
-from engine.device import resolve_amp, resolve_device
+from engine.device import cap_workers, resolve_amp, resolve_device
 from engine.ema import build_ema, restore_weights, resume_state, scored_weights
-from engine.errors import CheckpointError, PetsegError, RunStoreError
+from engine.errors import CheckpointError, ConfigError, PetsegError, RunStoreError, describe_error
 from engine.events import (
     BatchProgress,
     BatchThrottle,
@@ -44,6 +44,7 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
+from engine.resume import apply_budget, plan_for_run
 from engine.schedule import build_scheduler
 from engine.store import CONFIG_FILE, RunStore, clear_control, read_control, read_run_json
 
@@ -113,12 +114,22 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _check_machine(config: TrainConfig) -> None:
+    """What field_errors cannot know: the device exists here, a --pretrained file exists.
+    Checked before a run folder is created (or a resumed run is touched)."""
+    resolve_device(config.device)
+    if config.pretrained not in (None, "imagenet") and not Path(config.pretrained).expanduser().is_file():
+        raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a resnet34 .pth state_dict or imagenet)")
+
+
 class Trainer:
     """Trains one run in its own thread.
 
     ``Trainer(config, runs_dir)`` creates the run folder at once (so ``run_name`` and
-    ``run_path`` are known before ``start()``); ``Trainer(None, runs_dir, name, resume=True)``
-    reopens a stopped/failed/interrupted run and continues from its ``last.pt``.
+    ``run_path`` are known before ``start()``); ``Trainer(None, runs_dir, name, resume=True,
+    overrides={flag: value})`` reopens a run and continues from its ``last.pt`` under the rules
+    of `engine.resume` (the flags are the ones the user gave explicitly). Either way the trainer
+    holds the run's writer lock until it ends.
     """
 
     def __init__(
@@ -128,6 +139,7 @@ class Trainer:
         run_name: str | None = None,
         *,
         resume: bool = False,
+        overrides: dict[str, Any] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.store = RunStore(runs_dir)
@@ -143,25 +155,28 @@ class Trainer:
         self.resumed = resume
         self._nonfinite = False
         self._resume_from = None
+        self._plan = None  # engine.resume.ResumePlan of a resume
+        self._started_writing = not resume  # a resume writes nothing until its setup succeeded
         if resume:
             if not run_name:
                 raise RunStoreError(runs_dir, "--resume needs a run name")
-            path = self.store.resolve(run_name)
-            stored = read_run_json(path / CONFIG_FILE)
-            base = TrainConfig.from_dict(stored)
-            if config is not None:  # allow extending a run: only the epoch budget may change
-                base.epochs = config.epochs
-            self.config = base
-            self.config.validate()
-            ckpt_path = path / "checkpoints" / "last.pt"
+            self.writer = self.store.open_for_resume(self.store.resolve(run_name))  # one writer per run
+            try:
+                if overrides is None and config is not None:  # the older call: only a new epoch budget
+                    overrides = {"epochs": config.epochs}
+                self._plan = plan_for_run(self.writer.path, overrides or {})
+                self.config = self._plan.config
+                _check_machine(self.config)  # a missing device refuses before anything changes
+            except BaseException:
+                self.writer.close()
+                raise
             # No last.pt: the run died before its first epoch ended. Nothing was learned that
             # could be lost, so "resume" restarts it from epoch 1 with its own config and seed.
-            self._resume_from: Path | None = ckpt_path if ckpt_path.exists() else None
-            self.writer = self.store.open_for_resume(path)
-            self.writer.set_status("running", "resuming")
+            self._resume_from: Path | None = self._plan.checkpoint_path
         else:
             self.config = config or TrainConfig()
             self.config.validate()
+            _check_machine(self.config)  # before the run folder exists
             record = self.config.to_dict()
             record["versions"] = versions()
             record["argv"] = sys.argv
@@ -293,20 +308,15 @@ class Trainer:
             self._final_status("diverged", self.error)
             self._emit(RunDiverged(epoch=exc.epoch, batch=exc.batch, message=self.error))
         except PetsegError as exc:
-            self.state = "failed"
-            self.error = str(exc)
-            self._final_status("failed", self.error)
-            self._emit(RunFailed(message=self.error))
+            self._fail(str(exc))
         except Exception as exc:  # unexpected: one line for the user, the traceback in the run folder
-            self.state = "failed"
             first = (str(exc).splitlines() or [""])[0]
-            self.error = f"{type(exc).__name__}: {first} (traceback in {self.run_path / 'error.log'})"
             try:
                 (self.run_path / "error.log").write_text(traceback.format_exc())
             except OSError:
                 pass
-            self._final_status("failed", self.error)
-            self._emit(RunFailed(message=self.error))
+            sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
+            self._fail(sentence or f"{type(exc).__name__}: {first} (traceback in {self.run_path / 'error.log'})")
         else:
             self.state = "finished"
             self._final_status("finished", f"best valid Dice {self._best_dice:.4f} at epoch {self._best_epoch}")
@@ -320,6 +330,18 @@ class Trainer:
             )
         finally:
             self.writer.close()
+
+    def _fail(self, message: str) -> None:
+        self.state = "failed"
+        if not self._started_writing:
+            # a resume that failed before it trained: the run keeps its state, config and
+            # checkpoints; the reason is kept as a warning in its events
+            self.error = f"{message} — resume abandoned; {self.run_name} is left as it was"
+            self._emit(RunWarning(message=self.error))
+            return
+        self.error = message
+        self._final_status("failed", self.error)
+        self._emit(RunFailed(message=self.error))
 
     def _final_status(self, state: str, message: str) -> None:
         """Write the terminal status; a failure (full disk) is logged, never raised: the
@@ -353,12 +375,19 @@ class Trainer:
             raise PetsegError(f"{bundle.source.path}: no usable training images")
         if len(bundle.valid) == 0:
             raise PetsegError(f"{bundle.source.path}: no validation images (need at least {cfg.valid_every} in trainval)")
+        # drop_last below leaves no short last batch; a split smaller than one batch is one batch
+        why = cfg.single_value_batch_problem(min(len(bundle.train), cfg.batch_size))
+        if why:
+            raise PetsegError(f"{bundle.source.path}: only {len(bundle.train)} training image(s) — {why}")
+        self.workers, note = cap_workers(cfg.workers)
+        if note:
+            self._emit(RunWarning(message=note))
         self.train_loader = make_loader(
-            bundle.train, cfg.batch_size, shuffle=True, workers=cfg.workers,
+            bundle.train, cfg.batch_size, shuffle=True, workers=self.workers,
             device_type=self.device.type, seed=cfg.seed, drop_last=len(bundle.train) > cfg.batch_size,
         )
         self.valid_loader = make_loader(
-            bundle.valid, cfg.batch_size, shuffle=False, workers=cfg.workers,
+            bundle.valid, cfg.batch_size, shuffle=False, workers=self.workers,
             device_type=self.device.type, seed=cfg.seed,
         )
         self.arch = {"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)}
@@ -378,19 +407,25 @@ class Trainer:
         self._best_dice, self._best_epoch, self._done_epoch = -1.0, 0, 0
         self._start_epoch = 1
 
-        # record what the data actually was, for the run's config.json
+        if self._resume_from is not None:
+            self._restore(self._resume_from)
+        elif self.resumed:
+            self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
+
+        # record what the data actually was, for the run's config.json (last: a resume that
+        # failed above has changed nothing)
         record = read_run_json(self.run_path / CONFIG_FILE)
+        if self._plan is not None:
+            record = self._plan.updated_record(record)
+            for note in self._plan.notes():
+                self._log(note)
         record["data_source"] = {"path": str(bundle.source.path), "kind": bundle.source.kind,
                                  "description": bundle.source.description,
                                  "train": len(bundle.train), "valid": len(bundle.valid)}
         record["device_resolved"] = str(self.device)
         record["amp_resolved"] = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
+        record["workers_used"] = self.workers
         self.writer.write_config(record)
-
-        if self._resume_from is not None:
-            self._restore(self._resume_from)
-        elif self.resumed:
-            self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
@@ -400,8 +435,8 @@ class Trainer:
         for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler), ("scaler", self.scaler)):
             if obj is not None and ckpt.get(key) is not None:
                 obj.load_state_dict(ckpt[key])
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
-            self.scheduler.T_max = self.config.epochs  # the epoch budget may have been extended
+        if self._plan is not None:
+            apply_budget(self._plan, self.scheduler, self.optimizer)  # a new epoch budget, if any
         self._done_epoch = int(ckpt.get("epoch", 0))
         self._best_dice = float(ckpt.get("best_dice", -1.0))
         self._best_epoch = int(ckpt.get("best_epoch", 0))
@@ -464,6 +499,9 @@ class Trainer:
         self._done_epoch = 0
         self._setup()
         cfg = self.config
+        if not self._started_writing:  # a resume: from here on it changes the run
+            self.writer.set_status("running", f"resumed at epoch {self._start_epoch}")
+            self._started_writing = True
         self._emit(
             RunStarted(
                 run=self.run_name,

@@ -324,6 +324,11 @@ def detail_text(row: RunRow) -> Text:
         t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
         t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+    from engine.resume import describe_budget_changes
+
+    budget = describe_budget_changes(s.config)
+    if budget:
+        t.append(f"  {budget}", style="dim")
     if row.state == "interrupted":  # the store's verdict: status says running, process gone
         t.append("  training process gone (dead pid or no heartbeat) — R resumes from last.pt", style="dark_orange")
     elif row.state in RESUMABLE_STATES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +285,60 @@ def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, ca
     assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--worst", "1",
                  "--worst_out", "x.jpg"]) == 1
     one_error_line(capsys, "x.jpg")
+
+
+def test_os_errors_are_sentences_naming_the_path(tmp_path: Path, capsys, monkeypatch) -> None:
+    """'unexpected FileExistsError / PermissionError / IsADirectoryError / UnicodeDecodeError'
+    became sentences with the path and what to do."""
+    from engine.errors import describe_error
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main(["runs", "--runs", str(afile)]) == 1
+    assert capsys.readouterr().err.strip() == f"petseg: error: {afile}: is a file, not a runs folder; give --runs a folder"
+    assert main(["train", "--runs", str(afile), "--epochs", "1", "--device", "cpu"]) == 1
+    assert capsys.readouterr().err.strip() == (f"petseg: error: {afile}: is a file, not a folder; "
+                                               "choose another runs folder")
+    errors = []
+    for attempt in (lambda: os.mkdir(afile), lambda: open(tmp_path, "rb"), lambda: os.listdir(afile),
+                    lambda: open(tmp_path / "nope" / "x", "rb"), lambda: b"\xff\xfe".decode("utf-8")):
+        try:
+            attempt()
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(describe_error(exc))
+    assert errors == [
+        f"{afile}: already exists and is in the way (a file where a folder is needed?); move it or choose another path",
+        f"{tmp_path}: is a folder where a file is needed; give a file path",
+        f"{afile}: part of this path is a file, not a folder; check the path",
+        f"{tmp_path / 'nope' / 'x'}: no such file or folder; check the path",
+        "a file that should be UTF-8 text is not (invalid start byte at byte 0); re-save it as UTF-8",
+    ]
+    # the same sentences reach the user through the CLI's last-resort handler
+    import engine.cli
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/root/secret")
+
+    monkeypatch.setitem(engine.cli.COMMANDS, "runs", denied)
+    assert main(["runs"]) == 1
+    assert capsys.readouterr().err.strip() == ("petseg: error: /root/secret: permission denied; fix its "
+                                               "permissions or choose another location")
+
+
+def test_a_library_warning_is_printed_once_as_one_line(capsys, monkeypatch) -> None:
+    import warnings
+
+    import engine.cli
+
+    def noisy(args):
+        for _ in range(2):  # two call sites, like the train and valid DataLoaders
+            warnings.warn("This DataLoader will create 8 worker processes in total.\nmore text", UserWarning)
+        warnings.warn("This DataLoader will create 8 worker processes in total.\nmore text", UserWarning)
+        return 0
+
+    monkeypatch.setitem(engine.cli.COMMANDS, "runs", noisy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["runs"]) == 0
+    err = capsys.readouterr().err
+    assert err == "petseg: warning: This DataLoader will create 8 worker processes in total.\n"
