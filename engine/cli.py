@@ -356,6 +356,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
                               tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
                               keep_worst=args.worst, predictor=predictor)
+    for warning in res.warnings:  # the data's (duplicated or overlapping list entries)
+        if warning not in predictor.warnings:
+            print(f"petseg: warning: {warning}", file=sys.stderr)
     console.print(f"checkpoint: {ckpt} ({predictor.arch_name}, {predictor.image_size} px, "
                   f"mask rule {predictor.mask_rule})")
     if res.data:

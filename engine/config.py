@@ -171,14 +171,16 @@ class TrainConfig:
         """Why a training batch of ``batch`` images (default batch_size) cannot train, or "".
 
         BatchNorm in training mode needs more than one value per channel; at the bottleneck a
-        batch holds batch × side² of them.
+        batch holds batch × side² of them. ``batch`` below batch_size means the train split
+        itself is that small, so the advice is more images rather than a bigger batch.
         """
         batch = self.batch_size if batch is None else batch
         side = self.bottleneck_side()
         if batch * side * side > 1:
             return ""
+        more = "batch_size >= 2" if batch >= self.batch_size else "at least 2 training images"
         return (f"{self.model} at image_size {self.image_size} shrinks each image to {side}×{side} at its "
-                f"bottleneck, where BatchNorm needs more than 1 value per channel: use batch_size >= 2 "
+                f"bottleneck, where BatchNorm needs more than 1 value per channel: use {more} "
                 f"or image_size >= {self.image_size * 2}")
 
     def to_dict(self) -> dict[str, Any]:

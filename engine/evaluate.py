@@ -454,7 +454,7 @@ def evaluate_checkpoint(
         first = f" (first: {result.skipped[0][0]}: {result.skipped[0][1]})" if result.skipped else ""
         raise DatasetError(source.path, f"none of the {len(names)} {split} images could be read{first}")
     result.data = source.description
-    result.warnings = list(predictor.warnings)
+    result.warnings = list(predictor.warnings) + list(layout.warnings)  # NaN weights; list duplicates/overlap
     result.checkpoint = Path(checkpoint_path)
     result.load_seconds = load_seconds
     return result

@@ -165,8 +165,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         elif not _same(current, value):
             hint = (" (if the same dataset moved, edit data_path in config.json)" if name == "data_path"
                     else "")
+            shown = "unset: chosen automatically" if current is None else repr(current)
             raise ConfigError(
-                f"--{name} {value}: a resumed run keeps its {name} ({current!r}); start a new run to "
+                f"--{name} {value}: a resumed run keeps its {name} ({shown}); start a new run to "
                 f"change it{hint}"
             )
 

@@ -120,6 +120,16 @@ def validate_run_name(name: str) -> str:
 LOCK_WAIT_SECONDS = 1.0  # readers probe the lock for microseconds; a writer retries past them
 
 
+class RunBusyError(RunStoreError):
+    """Another process holds the run's writer lock (``holder``: "pid N on HOST" or "")."""
+
+    def __init__(self, run_path: Path, holder: str, advice: str = "one run has one writer — stop it first "
+                                                                  "(or wait for it to end)") -> None:
+        self.holder = holder
+        super().__init__(run_path, f"is being trained by another petseg process{f' ({holder})' if holder else ''}; "
+                                   f"{advice}")
+
+
 class RunLock:
     """The exclusive writer lock of one run folder (``writer.lock``), held until `release`.
 
@@ -151,12 +161,7 @@ class RunLock:
                     os.close(fd)
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
                         raise RunStoreError(lock_path, f"cannot lock ({exc.strerror or exc})") from None
-                    holder = lock_holder(run_path)
-                    raise RunStoreError(
-                        run_path,
-                        f"is being trained by another petseg process{f' ({holder})' if holder else ''}; "
-                        "one run has one writer — stop it first (or wait for it to end)",
-                    ) from None
+                    raise RunBusyError(run_path, lock_holder(run_path)) from None
                 time.sleep(0.02)
         try:
             os.ftruncate(fd, 0)
@@ -860,7 +865,10 @@ class RunStore:
         except OSError as exc:
             raise RunStoreError(path, f"cannot create the run folder ({exc.strerror or exc}); "
                                       "choose a --runs folder you can write to") from None
-        lock = RunLock.acquire(path)
+        try:
+            lock = RunLock.acquire(path)
+        except RunBusyError as exc:  # two creators of one name: the other one got there first
+            raise RunBusyError(path, exc.holder, "choose another --run_name") from None
         # a detached launch makes the folder first, for train.log; and a writer killed before
         # config.json was renamed into place leaves only an empty events.jsonl: no clash. The
         # check runs under the lock, so a creator that got here first has written its config.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.events import BatchProgress, EpochEnded
-from engine.store import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, RunFollower, RunStore, RunSummary, pid_alive
+from engine.store import CONFIG_FILE, EVENTS_FILE, LOCK_FILE, STATUS_FILE, RunFollower, RunStore, RunSummary, pid_alive
 
 ACTIVE_STATES = frozenset({"running", "paused"})
 
@@ -80,15 +80,18 @@ class RunsWatcher:
         self.rows: dict[str, RunRow] = {}
         self._stamps: dict[str, tuple[float, int]] = {}
 
-    def _stamp(self, path: Path) -> tuple[float, int]:
+    def _stamp(self, path: Path) -> tuple[float, int, float]:
+        """What changes when a run changes: status.json's mtime, events.jsonl's size and
+        writer.lock's mtime (a writer rewrites it when it takes the run, e.g. a resume that is
+        still loading data while status.json says how the run ended)."""
         out = []
-        for name in (STATUS_FILE, EVENTS_FILE):
+        for name in (STATUS_FILE, EVENTS_FILE, LOCK_FILE):
             try:
                 st = (path / name).stat()
                 out.append((st.st_mtime, st.st_size))
             except OSError:
                 out.append((0.0, -1))
-        return (out[0][0], out[1][1])
+        return (out[0][0], out[1][1], out[2][0])
 
     def poll(self, discover: bool = True) -> tuple[list[RunRow], list[str]]:
         changed: list[RunRow] = []
@@ -123,7 +126,9 @@ class RunsWatcher:
                 continue
             row = self.rows.get(name)
             status_state = str(f.history.status.get("state") or "")
-            active = status_state in ACTIVE_STATES and f.history.terminal is None
+            # active: status says so, or the row shows a writer holding the run (its lock)
+            active = (status_state in ACTIVE_STATES and f.history.terminal is None) or (
+                row is not None and row.state in ACTIVE_STATES)
             if not active and not discover:
                 continue
             if not active:

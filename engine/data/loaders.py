@@ -63,9 +63,9 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> D
     log(f"data: {source.description}")
     layout = source.layout or PetLayout(source.path)
 
+    # layout.warnings (duplicates, overlap) travel in the bundle: the trainer makes each one a
+    # RunWarning event, which the CLI prints and the TUI shows (logging them too doubled them)
     train_names, valid_names = layout.train_valid_names(config.valid_every)
-    for warning in layout.warnings:
-        log(f"data: warning: {warning}")
     if not valid_names:
         if len(train_names) < 2:
             raise DatasetError(layout.root, f"only {len(train_names)} trainval image(s); need at least 2")

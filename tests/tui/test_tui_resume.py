@@ -103,3 +103,56 @@ def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> N
             assert app.is_running and not app.spawned
 
     run(main())
+
+
+def _hold(run: str, ready, release) -> None:
+    from engine.store import RunWriter
+
+    w = RunWriter(Path(run))
+    ready.set()
+    release.wait(60)
+    w.close()
+
+
+def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path, monkeypatch) -> None:
+    """'Locked = running somewhere' comes from the store: a resume that is still loading data
+    (status.json still says finished) already shows as running, and R refuses to start another."""
+    import multiprocessing as mp
+
+    import engine.launch
+
+    make_run(runs_dir, "alpha", epochs_done=5, total=5)
+    spawned: list[str] = []
+    monkeypatch.setattr(engine.launch, "spawn_resume", lambda root, name: spawned.append(name) or 4_000_000)
+    ctx = mp.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(runs_dir / "alpha"), ready, release))
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            assert table.rows_by_name["alpha"].state == "finished"
+            holder.start()
+            assert ready.wait(30)
+            await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "running", timeout=8,
+                           what="locked run shown as running")
+            table.move_cursor(row=table.visible_names.index("alpha"))
+            await pilot.pause(0.05)
+            await pilot.press("R")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, RunsScreen) and not spawned
+            assert any("alpha is still training" in n.message for n in app._notifications)
+            release.set()
+            holder.join(30)
+            await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "finished", timeout=8,
+                           what="back to finished once the writer let go")
+
+    try:
+        run(main())
+    finally:
+        release.set()
+        if holder.is_alive():
+            holder.join(30)

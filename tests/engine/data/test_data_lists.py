@@ -70,14 +70,15 @@ def test_a_missing_file_does_not_move_other_images_between_train_and_valid(tmp_p
     assert train == [n for n in train_all if n != "cat_02"] and valid == valid_all
 
 
-def test_build_datasets_logs_the_list_warnings(tmp_path: Path) -> None:
-    from engine.config import TrainConfig
-    from engine.data.loaders import build_datasets
+def test_the_list_warnings_reach_the_run_once(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+    from engine.store import RunStore
 
     data = make(tmp_path / "d", NAMES, lines(NAMES + ["cat_00"]), lines(NAMES[:3]))
-    logged: list[str] = []
-    bundle = build_datasets(TrainConfig(data_path=str(data), image_size=32, cache_dir=str(tmp_path / "c")),
-                            log=logged.append)
-    assert len(bundle.warnings) == 2
-    assert any("duplicated line(s) ignored" in m for m in logged)
-    assert any("in both trainval.txt and test.txt" in m for m in logged)
+    assert main(["train", "--runs", str(tmp_path / "runs"), "--run_name", "r", "--data_path", str(data),
+                 "--epochs", "1", "--image_size", "32", "--width", "4", "--workers", "0", "--device", "cpu",
+                 "--cache_dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    for text in ("duplicated line(s) ignored (first: cat_00)", "3 name(s) are in both trainval.txt and test.txt"):
+        assert out.count(text) == 1  # printed once, not once by the data log and once by the event
+        assert any(text in w for w in RunStore(tmp_path / "runs").load("r").warnings)
