@@ -22,7 +22,6 @@ the TUI uses this module on its start-up path.
 
 from __future__ import annotations
 
-import collections
 import errno
 import fcntl
 import json

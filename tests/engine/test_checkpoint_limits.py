@@ -8,20 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from engine.checkpoint import load_checkpoint
 from engine.cli import main
 from engine.errors import CheckpointError
 from engine.models import build_model
-
-
-def write(path: Path, **changes) -> Path:
-    torch.manual_seed(0)
-    state = {"format": FORMAT, "arch": {"name": "unet", "kwargs": {"width": 4}},
-             "model": build_model("unet", width=4).state_dict(), "image_size": 64, "mask_rule": "pet_border",
-             "epoch": 1, "best_dice": 0.5, "config": {}}
-    state.update(changes)
-    save_checkpoint(state, path)
-    return path
 
 
 @pytest.fixture
@@ -45,15 +35,16 @@ def no_allocation(monkeypatch):
     ({"arch": {"name": "vit_huge", "kwargs": {}}}, "unknown architecture 'vit_huge'"),
     ({"mask_rule": "pet_or_not"}, "mask_rule 'pet_or_not' must be one of pet_border, pet_only"),
 ])
-def test_out_of_bounds_records_are_refused_before_allocating(tmp_path: Path, no_allocation, changes, message) -> None:
-    path = write(tmp_path / "odd.pt", **changes)
+def test_out_of_bounds_records_are_refused_before_allocating(tmp_path: Path, write_checkpoint, no_allocation, changes,
+                                                             message) -> None:
+    path = write_checkpoint(tmp_path / "odd.pt", **changes)
     with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
         load_checkpoint(path)
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
-def test_an_unknown_mask_rule_is_the_same_line_in_infer_and_eval(tmp_path: Path, capsys) -> None:
-    ck = write(tmp_path / "rule.pt", mask_rule="pet_or_not")
+def test_an_unknown_mask_rule_is_the_same_line_in_infer_and_eval(tmp_path: Path, capsys, write_checkpoint) -> None:
+    ck = write_checkpoint(tmp_path / "rule.pt", mask_rule="pet_or_not")
     img = tmp_path / "photo.jpg"
     Image.new("RGB", (40, 30)).save(img)
     assert main(["infer", "--checkpoint", str(ck), "--image", str(img), "--output", str(tmp_path / "m.png")]) == 1
@@ -64,11 +55,11 @@ def test_an_unknown_mask_rule_is_the_same_line_in_infer_and_eval(tmp_path: Path,
                                      "pet_only — not a checkpoint petseg could have written")
 
 
-def test_nan_weights_give_a_warning_not_a_crash(tmp_path: Path, capsys) -> None:
+def test_nan_weights_give_a_warning_not_a_crash(tmp_path: Path, capsys, write_checkpoint) -> None:
     state = build_model("unet", width=4).state_dict()
     first = next(k for k, v in state.items() if v.is_floating_point())
     state[first] = torch.full_like(state[first], float("nan"))
-    ck = write(tmp_path / "nan.pt", model=state)
+    ck = write_checkpoint(tmp_path / "nan.pt", model=state)
     img = tmp_path / "photo.jpg"
     Image.new("RGB", (40, 30)).save(img)
     assert main(["infer", "--checkpoint", str(ck), "--image", str(img), "--output", str(tmp_path / "m.png")]) == 0

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-
-from engine.checkpoint import FORMAT, save_checkpoint
-from engine.models import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,16 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 def dead_pid() -> int:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     return int(done.stdout)
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("ck") / "best.pt"
-    save_checkpoint({"format": FORMAT, "arch": {"name": "unet", "kwargs": {"width": 4}},
-                     "model": build_model("unet", width=4).state_dict(), "image_size": 64,
-                     "mask_rule": "pet_border", "epoch": 1, "best_dice": 0.5, "config": {}}, p)
-    return p
 
 
 def start_slowed(code: str, argv: list[str], env_extra: dict[str, str]) -> subprocess.Popen:

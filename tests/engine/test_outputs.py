@@ -7,23 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-from engine.checkpoint import FORMAT, save_checkpoint
 from engine.cli import main
-from engine.models import build_model
 from engine.outputs import check_output, is_petseg_output
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("ck") / "best.pt"
-    save_checkpoint({"format": FORMAT, "arch": {"name": "unet", "kwargs": {"width": 4}},
-                     "model": build_model("unet", width=4).state_dict(), "image_size": 64,
-                     "mask_rule": "pet_border", "epoch": 1, "best_dice": 0.5, "config": {}}, p)
-    return p
 
 
 def digest(p: Path) -> str:
