@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
               "PNG contact sheet to <run>/eval/worst-<split>.png (for --checkpoint FILE: "
               "FILE's folder/<stem>-worst-<split>.png)")
     _add(e, "worst_out", type=Path, default=None, metavar="PNG", help="write the --worst sheet here instead")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing contact sheet that petseg did not write")
     e.add_argument("--samples", action="store_true",
                    help="also score the six bundled real photos (engine/demo_assets) against their trimaps")
 
@@ -343,12 +345,18 @@ class _ProgressReporter:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise PetsegError(f"--worst {args.worst}: must be >= 0")
-    if args.worst_out is not None and args.worst_out.suffix.lower() != ".png":
-        raise PetsegError(f"{args.worst_out}: --worst_out must be a .png file")
     from engine.evaluate import evaluate_checkpoint
     from engine.inference import Predictor
 
     ckpt = _checkpoint_from_args(args)
+    if args.worst:  # checked before minutes of scoring, like every user-named output
+        from engine.gallery import worst_sheet_path
+        from engine.outputs import check_output
+
+        if args.worst_out is None:
+            args.worst_out = worst_sheet_path(ckpt, args.split)
+            args.worst_out.parent.mkdir(parents=True, exist_ok=True)
+        check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
     console = _console()
     predictor = Predictor.from_checkpoint(ckpt, device=args.device)
     for warning in predictor.warnings:
@@ -408,7 +416,7 @@ def _print_figures(console: Any, res: Any) -> None:
 
 
 def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:
-    from engine.gallery import contact_sheet, worst_sheet_path
+    from engine.gallery import contact_sheet
     from engine.render import save_png
 
     worst = res.worst
@@ -418,7 +426,7 @@ def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -
         console.print(f"  {i:3d}. {s.record.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}")
     if not worst:
         return
-    out = args.worst_out or worst_sheet_path(ckpt, args.split)
+    out = args.worst_out  # chosen and checked by cmd_eval (engine.outputs.check_output)
     sheet = contact_sheet(worst, res)
     save_png(sheet, out)
     console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]})")

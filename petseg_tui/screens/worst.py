@@ -135,9 +135,12 @@ class WorstScreen(PetsegScreen):
     def _save(self, gallery: Any) -> None:
         try:
             from engine.gallery import worst_sheet_path
+            from engine.outputs import check_output
             from engine.render import save_png
 
             out = worst_sheet_path(gallery.evaluation.checkpoint, SPLIT)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            check_output(out, inputs=(gallery.evaluation.checkpoint,))  # never a file petseg did not write
             save_png(gallery.sheet(), out)
         except (PetsegError, OSError) as exc:
             self.app.call_from_thread(self._set_error, f"could not save the sheet: {exc}", True)

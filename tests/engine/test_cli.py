@@ -277,6 +277,29 @@ def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, ca
     one_error_line(capsys, "x.jpg")
 
 
+def test_eval_worst_sheet_never_replaces_a_users_file(tmp_path: Path, checkpoint: Path, eval_data: Path,
+                                                      capsys) -> None:
+    """eval's contact sheet goes through the same guard as infer --output (engine.outputs)."""
+    from engine.outputs import is_petseg_output
+
+    mine = tmp_path / "holiday.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(mine)
+    before = mine.read_bytes()
+    base = ["eval", "--data_path", str(eval_data), "--device", "cpu", "--worst", "2"]
+    assert main(base + ["--checkpoint", str(checkpoint), "--worst_out", str(mine)]) == 1
+    one_error_line(capsys, "was not written by petseg")
+    assert mine.read_bytes() == before
+    ck = tmp_path / "model.pt"  # a bare checkpoint: the sheet goes beside it, as model-worst-test.png
+    ck.write_bytes(checkpoint.read_bytes())
+    theirs = tmp_path / "model-worst-test.png"
+    Image.new("RGB", (8, 8)).save(theirs)
+    assert main(base + ["--checkpoint", str(ck)]) == 1
+    one_error_line(capsys, "model-worst-test.png: already exists and was not written by petseg")
+    assert main(base + ["--checkpoint", str(ck), "--overwrite"]) == 0 and is_petseg_output(theirs)
+    assert main(base + ["--checkpoint", str(ck)]) == 0  # its own sheet: replaced without a flag
+    capsys.readouterr()
+
+
 def test_os_errors_are_sentences_naming_the_path(tmp_path: Path, capsys, monkeypatch) -> None:
     """'unexpected FileExistsError / PermissionError / IsADirectoryError / UnicodeDecodeError'
     became sentences with the path and what to do."""
