@@ -221,7 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
     """Run ``trainer`` in its thread with progress output; signals stop it gracefully."""
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
-    reporter = _ProgressReporter(console, plain=bool(os.environ.get("PETSEG_PLAIN_PROGRESS")) or not console.is_terminal)
+    reporter = _ProgressReporter(console, plain=bool(os.environ.get("PETSEG_PLAIN_PROGRESS")) or not console.is_terminal,
+                                 last_pt=Path(trainer.run_path) / "checkpoints" / "last.pt")
     trainer.subscribe(reporter)
     interrupts = {"n": 0}
 
@@ -282,8 +283,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 class _ProgressReporter:
     """Turns trainer events into Rich progress bars (terminal) or plain lines (log file)."""
 
-    def __init__(self, console: Any, plain: bool) -> None:
-        self.console, self.plain = console, plain
+    def __init__(self, console: Any, plain: bool, last_pt: Path | None = None) -> None:
+        self.console, self.plain, self.last_pt = console, plain, last_pt
         self.progress = None
         self.epoch_task = self.batch_task = None
 
@@ -335,7 +336,8 @@ class _ProgressReporter:
         elif isinstance(ev, E.RunFinished):
             self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({ev.seconds:.0f}s)")
         elif isinstance(ev, E.RunStopped):
-            self._print(f"stopped after epoch {ev.epoch}; last.pt saved")
+            saved = self.last_pt is None or self.last_pt.exists()  # nothing to save before the data was ready
+            self._print(f"stopped after epoch {ev.epoch}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
         elif isinstance(ev, E.RunPaused):
             self._print("paused")
         elif isinstance(ev, E.RunResumed):

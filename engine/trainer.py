@@ -268,6 +268,10 @@ class Trainer:
         elif action == "resume":
             self.resume()
 
+    def _stop_point(self, *_: Any) -> None:
+        if self._stop.is_set():
+            raise _StopRequested
+
     def _checkpoint_between_batches(self, epoch: int, batch: int) -> None:
         now = time.monotonic()
         if now - self._last_control_poll >= CONTROL_POLL_INTERVAL:
@@ -294,6 +298,9 @@ class Trainer:
             self._train()
         except _StopRequested:
             self.state = "stopped"
+            if not self._started_writing:  # a resume stopped while it prepared: nothing changed
+                self._emit(RunWarning(message="resume stopped before training; the run is left as it was"))
+                return
             self._save_on_stop()
             self._final_status("stopped", "stopped by user")
             self._emit(RunStopped(epoch=self._done_epoch, reason="stopped by user"))
@@ -364,7 +371,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
-        bundle = build_datasets(cfg, log=self._log)
+        # a stop (Ctrl-C, SIGTERM, the TUI) during a long first decode ends it now, not after it
+        bundle = build_datasets(cfg, log=self._log, on_progress=self._stop_point)
         self.bundle = bundle
         if bundle.skipped:
             name, reason = bundle.skipped[0]

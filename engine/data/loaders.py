@@ -57,8 +57,12 @@ def cap_evenly(names: list[str], cap: int | None) -> list[str]:
     return [names[(i * n) // cap] for i in range(cap)]
 
 
-def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> DataBundle:
-    """Resolve, split, decode (cached) and wrap the data for ``config``; logs one line per step."""
+def build_datasets(config: TrainConfig, log: Callable[[str], None] = print,
+                   on_progress: Callable[[int, int], None] | None = None) -> DataBundle:
+    """Resolve, split, decode (cached) and wrap the data for ``config``; logs one line per step.
+
+    ``on_progress(done, total)`` is called while a split decodes; an exception it raises (a stop
+    request) ends the decode at once, its temp files removed."""
     source = resolve_data_source(config.data_path, download=config.download)
     log(f"data: {source.description}")
     layout = source.layout or PetLayout(source.path)
@@ -92,7 +96,7 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print) -> D
     for split, names in splits.items():
         if not names:
             continue
-        arr = load_split_arrays(layout, names, size, cache_dir, on_skip)
+        arr = load_split_arrays(layout, names, size, cache_dir, on_skip, on_progress=on_progress)
         how = "from cache" if arr.from_cache else "decoded"
         log(f"data: {split}: {len(arr)} images at {size}×{size} ({how})")
         arrays[split] = arr

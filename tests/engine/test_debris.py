@@ -42,30 +42,58 @@ def wait_for_file(folder: Path, pattern: str, proc: subprocess.Popen, timeout: f
     raise AssertionError(f"no {pattern} appeared in {folder}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_during_evals_decode_leaves_no_temp_arrays(tmp_path: Path, checkpoint: Path, sig) -> None:
-    from engine.data.synthetic import generate_pet_dataset
+SLOW_DECODE = """
+    import time
+    import engine.data.cache as cache
+    real = cache._decode_pair
+    def slow(*a, **kw):
+        time.sleep(0.3)  # a full-size split takes minutes; this one is made to take seconds
+        return real(*a, **kw)
+    cache._decode_pair = slow
+"""
 
-    data = generate_pet_dataset(tmp_path / "data", n_trainval=4, n_test=12, size=64, seed=1)
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_during_trainings_first_decode_stops_at_once_without_temp_arrays(tmp_path: Path, sig) -> None:
+    """The decoded cache is written while a run loads its data: a stop there used to wait for
+    the whole decode; now it ends it, removes the temp arrays, and the run is 'stopped'."""
+    from engine.data.synthetic import generate_pet_dataset
+    from engine.store import RunStore
+
+    data = generate_pet_dataset(tmp_path / "data", n_trainval=40, n_test=0, size=64, seed=1)
     cache = tmp_path / "cache"
-    slow = """
-        import time
-        import engine.data.cache as cache
-        real = cache._decode_pair
-        def slow(*a, **kw):
-            time.sleep(0.3)  # a big split takes minutes; this one is made to take seconds
-            return real(*a, **kw)
-        cache._decode_pair = slow
-    """
-    proc = start_slowed(slow, ["eval", "--checkpoint", str(checkpoint), "--data_path", str(data)],
-                        {"PETSEG_CACHE": str(cache)})
-    tmp = wait_for_file(cache / "decoded", "*.tmp-*.npy", proc)
+    proc = start_slowed(SLOW_DECODE, ["train", "--runs", str(tmp_path / "runs"), "--run_name", "r", "--data_path",
+                                      str(data), "--epochs", "1", "--image_size", "64", "--width", "4",
+                                      "--workers", "0", "--device", "cpu", "--cache_dir", str(cache)], {})
+    tmp = wait_for_file(cache, "*.tmp-*.npy", proc)
+    started = time.monotonic()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + sig, err
-    assert err.strip() == (f"petseg: stopped by {signal.Signals(sig).name}; files being written were removed, "
-                           "nothing half-written is left")
-    assert not tmp.exists() and list((cache / "decoded").iterdir()) == []
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 30  # not after decoding the remaining ~35 images x 0.3 s x (4 splits)
+    assert "stopped; resume with: petseg train --resume r" in out
+    assert not tmp.exists() and not list(cache.glob("*.tmp*"))
+    assert RunStore(tmp_path / "runs").summary("r").state == "stopped"
+
+
+def test_a_sigterm_during_eval_exits_143_with_one_line(tmp_path: Path, checkpoint: Path) -> None:
+    """eval decodes photos in memory (issue 8's eval): nothing is left behind, and a SIGTERM
+    while it scores is a clean one-line exit, not a traceback or a silent kill."""
+    from engine.data.synthetic import generate_pet_dataset
+
+    data = generate_pet_dataset(tmp_path / "data", n_trainval=4, n_test=30, size=64, seed=1)
+    marker = tmp_path / "scoring"
+    slow = SLOW_DECODE.replace("cache._decode_pair", "cache.decode_pair").replace(
+        "time.sleep(0.3)", f"open({str(marker)!r}, 'w').close(); time.sleep(0.3)")
+    proc = start_slowed(slow, ["eval", "--checkpoint", str(checkpoint), "--data_path", str(data)],
+                        {"PETSEG_CACHE": str(tmp_path / "cache")})
+    wait_for_file(tmp_path, "scoring", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, (out, err)
+    assert err.strip() == ("petseg: stopped by SIGTERM; files being written were removed, nothing half-written "
+                           "is left")
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.tmp*"))
 
 
 def test_a_sigterm_during_infers_png_save_leaves_nothing_in_the_users_folder(tmp_path: Path, checkpoint: Path) -> None:

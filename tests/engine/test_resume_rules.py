@@ -209,3 +209,18 @@ def test_a_resume_that_fails_before_training_leaves_the_run_as_it_was(run: Path,
     assert s.state == "finished" and (s.epoch, s.total_epochs) == (2, 2)
     h = RunStore(run.parent).load("r")
     assert any("resume abandoned" in w for w in h.warnings)  # why R/--resume did nothing, for the TUI
+
+
+def test_a_resume_stopped_while_it_loads_data_leaves_the_run_as_it_was(run: Path, tmp_path: Path) -> None:
+    from engine.trainer import Trainer
+
+    before = snapshot(run)
+    t = Trainer(None, run.parent, "r", resume=True,
+                overrides={"epochs": 4, "cache_dir": str(tmp_path / "fresh-cache")})  # so it decodes
+    t.stop()  # Ctrl-C / SIGTERM / the TUI, before the data is ready
+    assert t.run() == "stopped"
+    assert snapshot(run) == before
+    s = RunStore(run.parent).summary("r")
+    assert s.state == "finished" and (s.epoch, s.total_epochs) == (2, 2)
+    assert "resume stopped before training; the run is left as it was" in RunStore(run.parent).load("r").warnings
+    assert not list((tmp_path / "fresh-cache").rglob("*.tmp*"))

@@ -160,6 +160,8 @@ def test_main_parses_flags(monkeypatch, tmp_path: Path) -> None:
     seen = {}
 
     class Fake:
+        return_code = 0  # as PetsegApp after a clean quit (main exits with it)
+
         def __init__(self, runs_dir, image_mode):
             seen.update(runs_dir=runs_dir, image_mode=image_mode)
 
