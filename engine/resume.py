@@ -20,8 +20,9 @@ The rules, decided by `plan_resume` before anything of the run is written:
   current lr": a finished cosine run's current lr is 0, so that rule would train nothing
   (the bug this replaces: epochs 3-6 at lr 0.00e+00). Stretching always gives the added
   epochs a real learning rate that anneals to 0 at the new end; the price is one jump up at
-  the resume point (a warm restart, as in SGDR). ``plateau`` and ``none`` keep their state and
-  simply run longer. Each change is recorded in config.json (``epochs`` and
+  the resume point (a warm restart, as in SGDR). With ``warmup_epochs`` W (engine.schedule) the
+  same rule holds for the cosine after the warm-up, stretched over N - W epochs. ``plateau``
+  and ``none`` keep their state and simply run longer. Each change is recorded in config.json (``epochs`` and
   ``budget_changes``) and shown by ``petseg runs`` and the TUI.
 * **Refused or failed before training** (any rule above, a busy run, bad data, an unusable
   checkpoint): the run is left as it was — its state, config.json and checkpoints.
@@ -43,8 +44,9 @@ RUNTIME_FIELDS = ("device", "workers", "amp", "compile", "cache_dir")
 # config.json fields that must still match last.pt's own record (a hand edit is refused)
 CHECKED_FIELDS = ("model", "width", "image_size", "mask_rule", "scheduler", "learning_rate", "weight_decay",
                   "batch_size", "seed", "bce_weight", "dice_weight", "grad_clip", "valid_every",
-                  "max_train_images")
-COSINE_RULE = "cosine stretched to the new budget: lr(e) = base_lr * (1 + cos(pi * (e-1) / N)) / 2"
+                  "max_train_images", "warmup_epochs", "ema_decay", "augment_strength")
+COSINE_RULE = ("cosine stretched to the new budget: lr(e) = base_lr * (1 + cos(pi * (e-1) / N)) / 2; with W warm-up "
+               "epochs, the cosine part over N - W")
 
 
 @dataclass
@@ -207,6 +209,10 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     if target != trained_budget and checkpoint is not None:
         budget = BudgetChange(after_epoch=done, old=trained_budget, new=target, scheduler=base.scheduler)
     base.epochs = target
+    errors = base.field_errors()  # e.g. a budget cut below the warm-up
+    if errors:
+        name, message = next(iter(errors.items()))
+        raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
                       applied=applied, budget=budget)
 
@@ -217,17 +223,25 @@ def apply_budget(plan: ResumePlan, scheduler: Any, optimizer: Any) -> None:
     With no budget change nothing is touched, so a plain resume repeats an uninterrupted run
     bit for bit.
     """
+    import torch
+
     change = plan.budget
     if change is None:
         return
-    if plan.config.scheduler == "cosine" and scheduler is not None:
+    k = change.after_epoch
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
         scheduler.T_max = change.new
-        k = change.after_epoch
         for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
             lr = scheduler.eta_min + (base_lr - scheduler.eta_min) * (1 + math.cos(math.pi * k / change.new)) / 2
             group["lr"] = lr
         # CosineAnnealingLR steps recursively from the current lr, so from here it follows the
         # stretched curve exactly
+    elif isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        # warm-up (engine.schedule): the factor function was rebuilt from the new budget, so the
+        # decay after the warm-up is already stretched; only the lr of the next epoch, set by
+        # the old function at the last step, must come from the new one
+        for group, base_lr, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base_lr * factor(k)
     change.next_lr = float(optimizer.param_groups[0]["lr"])
 
 

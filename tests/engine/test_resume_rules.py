@@ -224,3 +224,46 @@ def test_a_resume_stopped_while_it_loads_data_leaves_the_run_as_it_was(run: Path
     assert s.state == "finished" and (s.epoch, s.total_epochs) == (2, 2)
     assert "resume stopped before training; the run is left as it was" in RunStore(run.parent).load("r").warnings
     assert not list((tmp_path / "fresh-cache").rglob("*.tmp*"))
+
+
+def test_with_warmup_the_cosine_after_it_is_stretched_too() -> None:
+    """engine.schedule's warm-up LambdaLR, 3 epochs (1 warm-up) finished, extended to 6."""
+    from engine.schedule import build_scheduler, warmup_factor
+
+    base = 1e-3
+
+    def make(epochs: int):
+        opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=base)
+        return opt, build_scheduler(opt, TrainConfig(epochs=epochs, warmup_epochs=1))
+
+    opt, sched = make(3)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = (opt.state_dict(), sched.state_dict())
+    opt, sched = make(6)  # the trainer rebuilds both from the new config, then loads last.pt
+    opt.load_state_dict(state[0])
+    sched.load_state_dict(state[1])
+    plan = ResumePlan(Path("/r"), TrainConfig(epochs=6, warmup_epochs=1), None, 3,
+                      budget=BudgetChange(after_epoch=3, old=3, new=6, scheduler="cosine"))
+    apply_budget(plan, sched, opt)
+    lrs = []
+    for _ in range(3):  # epochs 4..6
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([base * warmup_factor(i, 6, 1, True) for i in (3, 4, 5)], rel=1e-9)
+    assert lrs[0] > 0
+
+
+def test_a_budget_cut_below_the_warmup_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--epochs 3: makes warmup_epochs 4 invalid"):
+        plan_resume(Path("/r"), TrainConfig(epochs=8, warmup_epochs=4).to_dict(), {"epochs": 3},
+                    {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 2,
+                     "config": TrainConfig(epochs=8, warmup_epochs=4).to_dict()}, Path("/r/last.pt"))
+
+
+@pytest.mark.parametrize("flag, value", [("warmup_epochs", 1), ("ema_decay", 0.99), ("augment_strength", "strong")])
+def test_the_recipe_knobs_are_kept_on_resume(flag: str, value) -> None:
+    with pytest.raises(ConfigError, match=rf"^--{flag} {value}: a resumed run keeps its {flag}"):
+        plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
