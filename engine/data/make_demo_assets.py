@@ -1,10 +1,10 @@
 """Rebuild ``engine/demo_assets`` from the six-image Oxford-IIIT Pet sample (reproducible).
 
-    python -m engine.data.make_demo_assets [SRC] [--dest DIR] [--max-side 320]
+    python -m engine.data.make_demo_assets SRC [--dest DIR] [--max-side 320]
 
-SRC defaults to ``oxford-pet-mini`` in the shared data folder. Each image is downscaled so its
-longest side is ``max_side`` (LANCZOS, JPEG quality 90, metadata dropped) and its trimap to
-exactly the same size with NEAREST, so values stay 1/2/3 and stay aligned with the photo.
+SRC is the six-image ``oxford-pet-mini`` folder the assets were made from. Each pair goes through
+``engine.data.downscale.downscale_pair`` (longest side ``max_side``, JPEG quality 90, metadata
+dropped; trimap resized NEAREST to the same size, so values stay 1/2/3 and aligned).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from PIL import Image
-
-from engine.data.dirs import shared_data_dirs
-from engine.data.images import load_trimap
+from engine.data.downscale import downscale_pair
 from engine.data.layout import PetLayout
 from engine.data.samples import demo_assets_dir
 
@@ -35,17 +32,10 @@ of the images remains with their original owners.
 Changes: downscaled so that the longest side is {max_side} px (images: LANCZOS, re-encoded as
 JPEG quality 90 without metadata; trimaps: nearest-neighbour, values unchanged: 1 pet,
 2 background, 3 border). These come from a processed copy whose border band is wider than in
-the official trimaps. Regenerate with `python -m engine.data.make_demo_assets`.
+the official trimaps. Regenerate with `python -m engine.data.make_demo_assets SRC`.
 
 Files: {names}.
 """
-
-
-def default_source() -> Path:
-    for d in shared_data_dirs():
-        if (d / "oxford-pet-mini").is_dir():
-            return d / "oxford-pet-mini"
-    raise SystemExit("oxford-pet-mini not found in the shared data folder; pass its path")
 
 
 def make_demo_assets(src: Path, dest: Path | None = None, max_side: int = 320) -> list[str]:
@@ -58,16 +48,8 @@ def make_demo_assets(src: Path, dest: Path | None = None, max_side: int = 320) -
     (dest / "images").mkdir(parents=True)
     (dest / "annotations" / "trimaps").mkdir(parents=True)
     for name in names:
-        with Image.open(layout.image_path(name)) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            s = min(1.0, max_side / max(w, h))
-            size = (max(1, round(w * s)), max(1, round(h * s)))
-            im.resize(size, Image.Resampling.LANCZOS).save(dest / "images" / f"{name}.jpg", quality=90)
-        trimap = Image.fromarray(load_trimap(layout.trimap_path(name)), "L")
-        if trimap.size != (w, h):
-            raise SystemExit(f"{layout.trimap_path(name)}: trimap {trimap.size} != image {(w, h)}")
-        trimap.resize(size, Image.Resampling.NEAREST).save(dest / "annotations" / "trimaps" / f"{name}.png")
+        downscale_pair(layout.image_path(name), layout.trimap_path(name), dest / "images" / f"{name}.jpg",
+                       dest / "annotations" / "trimaps" / f"{name}.png", max_side, quality=90)
     (dest / "ATTRIBUTION.md").write_text(
         ATTRIBUTION.format(max_side=max_side, names=", ".join(f"`{n}`" for n in names))
     )
@@ -76,11 +58,11 @@ def make_demo_assets(src: Path, dest: Path | None = None, max_side: int = 320) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("src", nargs="?", type=Path, default=None)
+    parser.add_argument("src", type=Path, help="the oxford-pet-mini folder")
     parser.add_argument("--dest", type=Path, default=None)
     parser.add_argument("--max-side", type=int, default=320)
     args = parser.parse_args(argv)
-    names = make_demo_assets(args.src or default_source(), args.dest, args.max_side)
+    names = make_demo_assets(args.src, args.dest, args.max_side)
     print(f"wrote {len(names)} pairs to {args.dest or demo_assets_dir()}")
 
 
