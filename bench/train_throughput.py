@@ -17,8 +17,8 @@ Three measurements in one process, same model, data, batch size and device:
 (c) model   -- ``Trainer.train_step`` on one synthetic batch already on the device: the
     upper bound for (a), which (a) only reaches if data loading is fully hidden.
 
-Data: ``--data PATH``, else what training would use (a real sample under ../shared/data if
-there is one, else the generated set). Warm-up steps are run but not timed. Peak memory is RSS
+Data: ``--data PATH`` (``@generated`` for the generated set), else what training would use
+(``$PETSEG_DATA``, else the real sample bundled with petseg). Warm-up steps are run but not timed. Peak memory is RSS
 on CPU (this process, and its DataLoader workers apart) and ``max_memory_allocated`` on CUDA.
 The last line is ``train_vs_naive=R train_vs_model_only=Q``.
 """

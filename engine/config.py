@@ -28,6 +28,8 @@ AUGMENT_STRENGTHS = ("off", "light", "default", "strong")
 EVAL_IGNORE_BORDER = True
 
 DEFAULT_RUNS_DIR = "runs"
+DATA_PATH_ENV = "PETSEG_DATA"  # names a dataset when --data_path is not given
+GENERATED_DATA = "@generated"  # the --data_path value that asks for the generated (synthetic) set
 
 
 def default_runs_dir() -> Path:
@@ -47,12 +49,20 @@ def _is_cuda_index(device: str) -> bool:
     return device.startswith("cuda:") and device[5:].isdigit()
 
 
+def requested_data_path(data_path: str | None) -> str | None:
+    """The dataset a user named: ``data_path`` if given, else ``$PETSEG_DATA`` if set, else None
+    (the training sample bundled with petseg). ``engine.data.layout`` turns it into a folder."""
+    if data_path is not None:
+        return data_path
+    return os.environ.get(DATA_PATH_ENV, "").strip() or None
+
+
 @dataclass
 class TrainConfig:
     """Hyperparameters of one run. Field names match the CLI's canonical flags."""
 
     model: str = "unet"
-    data_path: str | None = None  # None: real sample under shared/data if present, else generated
+    data_path: str | None = None  # None: $PETSEG_DATA, else the bundled sample; GENERATED_DATA: synthetic
     epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-3

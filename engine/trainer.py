@@ -8,6 +8,7 @@ process through ``engine.store.request_control`` (polled between batches).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import queue
@@ -24,7 +25,7 @@ import torch
 
 from engine import __version__, faults
 from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-from engine.config import TrainConfig
+from engine.config import TrainConfig, requested_data_path
 from engine.device import cap_workers, resolve_amp, resolve_device
 from engine.ema import build_ema, restore_weights, resume_state, scored_weights
 from engine.errors import CheckpointError, ConfigError, PetsegError, RunStoreError, describe_error
@@ -177,6 +178,9 @@ class Trainer:
             self.config = config or TrainConfig()
             self.config.validate()
             _check_machine(self.config)  # before the run folder exists
+            # $PETSEG_DATA is read once, here, so config.json (and a later resume or eval) names
+            # the dataset this run was given rather than whatever the variable says then
+            self.config = dataclasses.replace(self.config, data_path=requested_data_path(self.config.data_path))
             record = self.config.to_dict()
             record["versions"] = versions()
             record["argv"] = sys.argv

@@ -11,9 +11,16 @@ or torchvision's ``OxfordIIITPet`` convention, which puts the same tree under
 files every paired image is "trainval" (``has_split_files`` is False) and there is no test split.
 AppleDouble files (``._NAME``, present in the official annotations archive) are ignored.
 
-``resolve_data_source(path)`` picks the folder: an explicit path (downloaded into first if asked),
-else the first real dataset with ``annotations/trainval.txt`` under the shared data folder (see
-``engine.data.dirs``) or a previous ``--download`` into the cache, else the generated set.
+``resolve_data_source(path)`` picks the folder, in this order:
+
+1. ``path`` (the ``--data_path`` flag), else ``$PETSEG_DATA``: that folder, downloaded into
+   first if ``--download`` asks and it holds no dataset yet;
+2. ``--download`` alone: the full dataset in the cache (downloaded once, then reused);
+3. otherwise the real Oxford-IIIT Pet sample bundled with the package (``engine/training_sample``).
+
+The generated (synthetic) set is used only when named: ``GENERATED_DATA`` ("@generated") as the
+path or in ``$PETSEG_DATA``. Nothing falls back to it. A full dataset downloaded earlier into the
+cache is not picked up silently either: it would change a run's data (and time) without a word.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from engine.data.dirs import cache_root, shared_data_dirs
+from engine.config import DATA_PATH_ENV, GENERATED_DATA, requested_data_path
+from engine.data.dirs import cache_root
 from engine.data.images import IMAGE_SUFFIXES
-from engine.errors import DatasetError
+from engine.errors import ConfigError, DatasetError
 
 TORCHVISION_SUBDIR = "oxford-iiit-pet"  # torchvision's OxfordIIITPet(root) base folder
 _LIST_FILES = ("trainval.txt", "test.txt")
@@ -237,54 +245,68 @@ def _is_training_sample(folder: Path) -> Path | None:
     return None
 
 
-def find_real_training_sample() -> Path | None:
-    """First real dataset with ``annotations/trainval.txt`` in the shared data folders or the
-    download cache; folders without a trainval list (e.g. ``oxford-pet-mini``) are skipped."""
-    candidates: list[Path] = []
-    for d in shared_data_dirs():
-        candidates.append(d)
-        try:
-            candidates.extend(sorted(p for p in d.iterdir() if p.is_dir()))
-        except OSError:
-            continue
-    candidates.append(default_download_dir())
-    for c in candidates:
-        found = _is_training_sample(c)
-        if found is not None:
-            return found
-    return None
-
-
 def _source_for(layout: PetLayout) -> DataSource:
     kind: Literal["real", "generated"] = "generated" if layout.is_generated else "real"
     prefix = "generated (synthetic) dataset at " if kind == "generated" else "Oxford-IIIT Pet at "
     return DataSource(layout.root, kind, prefix + layout.describe(), layout)
 
 
+def _generated_source() -> DataSource:
+    from engine.data.synthetic import ensure_generated_dataset
+
+    layout = PetLayout(ensure_generated_dataset())
+    return DataSource(
+        layout.root,
+        "generated",
+        f"generated (synthetic) pet-like dataset ({GENERATED_DATA}), not real photographs; {layout.describe()}",
+        layout,
+    )
+
+
+def _bundled_source() -> DataSource:
+    from engine.data.samples import training_sample_dir
+
+    root = training_sample_dir()
+    if not (root / "annotations" / "trainval.txt").is_file():
+        raise DatasetError(root, "the training sample bundled with petseg is missing from this installation; "
+                                 "reinstall petseg or pass --data_path")
+    layout = PetLayout(root)
+    return DataSource(
+        layout.root, "real",
+        f"bundled Oxford-IIIT Pet sample (real photos, 3 breeds, 256 px) at {layout.describe()}",
+        layout,
+    )
+
+
 def resolve_data_source(data_path: str | None, *, download: bool = False) -> DataSource:
     """Choose the training data; see the module docstring. Raises DatasetError/DownloadError."""
-    if data_path is not None:
-        path = Path(data_path).expanduser()
+    requested = requested_data_path(data_path)
+    if requested == GENERATED_DATA:
+        if download:
+            raise ConfigError(f"--download: {GENERATED_DATA} is generated here, not downloaded; drop one of them")
+        return _generated_source()
+    if requested is not None:
+        path = Path(requested).expanduser()
         if download and _is_training_sample(path) is None:
             from engine.data.download import download_oxford_pet
 
             download_oxford_pet(path)
-        return _source_for(PetLayout(path))
-    found = find_real_training_sample()
-    if found is None and download:
-        from engine.data.download import download_oxford_pet
+        try:
+            source = _source_for(PetLayout(path))
+        except DatasetError as exc:
+            if data_path is None:  # name where the path came from: a forgotten export is easy to miss
+                raise DatasetError(exc.path, f"{exc.reason} (named by ${DATA_PATH_ENV})") from None
+            raise
+        if data_path is None:
+            source.description += f" (from ${DATA_PATH_ENV})"
+        return source
+    if download:
+        # --download without a path: the full dataset into the cache, reused once it is there
+        target = default_download_dir()
+        found = _is_training_sample(target)
+        if found is None:
+            from engine.data.download import download_oxford_pet
 
-        found = download_oxford_pet(default_download_dir())
-    if found is not None:
+            found = download_oxford_pet(target)
         return _source_for(PetLayout(found))
-    from engine.data.synthetic import ensure_generated_dataset
-
-    root = ensure_generated_dataset()
-    layout = PetLayout(root)
-    return DataSource(
-        layout.root,
-        "generated",
-        "generated (synthetic) pet-like dataset, not real photographs: no real training sample "
-        f"(a folder with annotations/trainval.txt) was found; {layout.describe()}",
-        layout,
-    )
+    return _bundled_source()

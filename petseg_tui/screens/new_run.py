@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
 
-from engine.config import DEVICES, MODELS, SCHEDULERS, TrainConfig
+from engine.config import DATA_PATH_ENV, DEVICES, GENERATED_DATA, MODELS, SCHEDULERS, TrainConfig
 from engine.errors import RunStoreError
 from engine.store import validate_run_name
 
@@ -36,7 +36,8 @@ FIELDS: tuple[Field, ...] = (
     Field("image_size", "Image size", "int", hint="pixels, multiple of 32"),
     Field("width", "UNet width", "int", hint="base channels of the UNet"),
     Field("scheduler", "LR scheduler", "select", SCHEDULERS),
-    Field("data_path", "Data path", "optstr", placeholder="auto: real sample if present, else generated"),
+    Field("data_path", "Data path", "optstr", placeholder=f"bundled real sample (or ${DATA_PATH_ENV})",
+          hint=f"Oxford-IIIT Pet folder; {GENERATED_DATA}: synthetic set"),
     Field("download", "Download data", "switch", hint="fetch Oxford-IIIT Pet if missing"),
     Field("device", "Device", "select", DEVICES),
     Field("max_train_images", "Max train images", "optint", placeholder="all"),

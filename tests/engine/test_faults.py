@@ -153,10 +153,12 @@ CHAIN = [
 ]
 
 
-def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, env, tmp_path: Path) -> None:
+def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, env, tmp_path: Path,
+                                                               generated_data: str) -> None:
+    tiny = [*TINY, "--data_path", generated_data]
     runs, name = tmp_path / "runs", "chain"
     run = runs / name
-    fresh = ["train", "--runs", str(runs), "--run_name", name, "--epochs", str(EPOCHS), *TINY]
+    fresh = ["train", "--runs", str(runs), "--run_name", name, "--epochs", str(EPOCHS), *tiny]
     resume = ["train", "--runs", str(runs), "--resume", name]
     for i, fault in enumerate(CHAIN):
         sig, code = server.run(fresh if i == 0 else resume, fault)
@@ -166,7 +168,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
             REPORT.append(kill_from_outside_during_an_epoch(env, runs, name))
 
     # moment 17: killed after the last epoch's last.pt, before the "finished" status
-    sig, _ = server.run(["train", "--runs", str(runs), "--run_name", "one", "--epochs", "1", *TINY], "json:4")
+    sig, _ = server.run(["train", "--runs", str(runs), "--run_name", "one", "--epochs", "1", *tiny], "json:4")
     assert sig == signal.SIGKILL
     REPORT.append(check_after_kill(runs / "one", "fresh json:4 (after final last.pt)"))
     assert load_checkpoint(runs / "one" / "checkpoints" / "last.pt")["epoch"] == 1
@@ -174,7 +176,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     check_finished(runs / "one", 1)
 
     # moment 18: killed before config.json first exists: not a run yet, resume says why
-    sig, _ = server.run(["train", "--runs", str(runs), "--run_name", "early", "--epochs", "1", *TINY], "json:1")
+    sig, _ = server.run(["train", "--runs", str(runs), "--run_name", "early", "--epochs", "1", *tiny], "json:1")
     assert sig == signal.SIGKILL
     early = {s.name: s for s in RunStore(runs).list_runs()}["early"]  # listed, and says what is wrong
     assert early.state == "broken" and "config.json: missing" in early.message
@@ -183,7 +185,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "config.json: missing" in r.stderr
     REPORT.append({"moment": "fresh json:1 (config.json temp, not renamed)", "resume_stderr": r.stderr.strip(),
                    "listed": f"{early.state}: {early.message}", "temp_files": temp_files(runs / "early")})
-    assert server.run(["train", "--runs", str(runs), "--run_name", "early", "--epochs", "1", *TINY], None) == (0, 0)
+    assert server.run(["train", "--runs", str(runs), "--run_name", "early", "--epochs", "1", *tiny], None) == (0, 0)
     check_finished(runs / "early", 1)  # the same name starts cleanly; the dead writer's temp file is gone
 
     # moments 19 and 20: a torn event and a kill mid-epoch late in the chain, then the final resume
@@ -206,7 +208,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     torch.set_num_threads(1)
     try:
         ref = Trainer(TrainConfig(epochs=EPOCHS, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                  workers=0, device="cpu"), tmp_path / "ref", "ref")
+                                  workers=0, device="cpu", data_path=generated_data), tmp_path / "ref", "ref")
         assert ref.run() == "finished"
     finally:
         torch.set_num_threads(threads)
@@ -215,7 +217,8 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path: Path, monkeypatch) -> None:
+def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path: Path, monkeypatch,
+                                                                       generated_data: str) -> None:
     """ENOSPC while writing a checkpoint (after one good epoch): the run is failed with one line
     naming the file, best.pt and last.pt of epoch 1 still load, no temp file remains."""
     from engine import checkpoint as ckmod
@@ -236,7 +239,7 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
     torch.set_num_threads(1)
     try:
         trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                      workers=0, device="cpu"), tmp_path, "full")
+                                      workers=0, device="cpu", data_path=generated_data), tmp_path, "full")
         assert trainer.run() == "failed"
     finally:
         torch.set_num_threads(threads)

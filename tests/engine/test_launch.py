@@ -15,12 +15,13 @@ from engine.store import RunStore
 from engine.trainer import Trainer
 
 
-def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             generated_data: str) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         trainer = Trainer(TrainConfig(epochs=2, image_size=64, width=4, batch_size=4, max_train_images=8,
-                                      workers=0, device="cpu"), tmp_path, "half")
+                                      workers=0, device="cpu", data_path=generated_data), tmp_path, "half")
         trainer.subscribe(lambda e: trainer.stop() if e.kind == "checkpoint" and e.which == "last" else None)
         assert trainer.run() == "stopped"
     finally:

@@ -6,22 +6,30 @@ import json
 import queue
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.config import TrainConfig
+from engine.config import GENERATED_DATA
 from engine.events import TERMINAL_KINDS, TrainEvent
 from engine.store import RunStore, request_control
 from engine.trainer import Trainer
 
 
-def tiny(**kw) -> TrainConfig:
-    base = dict(epochs=2, image_size=64, width=4, batch_size=8, max_train_images=24, workers=0,
-                device="cpu", learning_rate=1e-3)
-    base.update(kw)
-    return TrainConfig(**base)
+@pytest.fixture
+def tiny(generated_data: str) -> Callable[..., TrainConfig]:
+    """A factory of small CPU configs on the generated set; keywords override."""
+
+    def make(**kw) -> TrainConfig:
+        base = dict(epochs=2, image_size=64, width=4, batch_size=8, max_train_images=24, workers=0,
+                    device="cpu", learning_rate=1e-3, data_path=generated_data)
+        base.update(kw)
+        return TrainConfig(**base)
+
+    return make
 
 
 def drain(q: "queue.Queue[TrainEvent]", timeout: float = 120) -> list[TrainEvent]:
@@ -33,7 +41,7 @@ def drain(q: "queue.Queue[TrainEvent]", timeout: float = 120) -> list[TrainEvent
             return out
 
 
-def test_events_arrive_in_order_in_another_thread(tmp_path: Path) -> None:
+def test_events_arrive_in_order_in_another_thread(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(), tmp_path)
     q = trainer.events()
     received: list[TrainEvent] = []
@@ -59,13 +67,14 @@ def test_events_arrive_in_order_in_another_thread(tmp_path: Path) -> None:
     status = json.loads((trainer.run_path / "status.json").read_text())
     assert status["state"] == "finished"
     config = json.loads((trainer.run_path / "config.json").read_text())
-    assert config["data_source"]["kind"] in ("real", "generated") and config["versions"]["torch"]
+    assert config["data_source"]["kind"] == "generated" and config["data_path"] == GENERATED_DATA
+    assert config["versions"]["torch"]
     for which in ("best", "last"):
         ck = load_checkpoint(trainer.run_path / "checkpoints" / f"{which}.pt")
         assert ck["arch"]["name"] == "unet" and ck["image_size"] == 64
 
 
-def test_stop_mid_run_saves_and_marks_stopped(tmp_path: Path) -> None:
+def test_stop_mid_run_saves_and_marks_stopped(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(epochs=50, max_train_images=48), tmp_path)
     first_batch = threading.Event()
     trainer.subscribe(lambda e: first_batch.set() if e.kind == "batch" else None)
@@ -81,7 +90,7 @@ def test_stop_mid_run_saves_and_marks_stopped(tmp_path: Path) -> None:
     assert ck["epoch"] == len(h.epochs)  # the interrupted epoch is not counted
 
 
-def test_pause_and_resume_from_control_file(tmp_path: Path) -> None:
+def test_pause_and_resume_from_control_file(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(epochs=3), tmp_path)
     q = trainer.events()
     paused = threading.Event()
@@ -97,7 +106,7 @@ def test_pause_and_resume_from_control_file(tmp_path: Path) -> None:
     assert kinds.index("paused") < kinds.index("resumed") < kinds.index("finished")
 
 
-def test_nan_loss_marks_run_diverged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_marks_run_diverged(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine import losses
 
     real_forward = losses.BCEDiceLoss.forward
@@ -118,7 +127,7 @@ def test_nan_loss_marks_run_diverged(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert h.state == "diverged"
 
 
-def test_missing_dataset_fails_with_one_line(tmp_path: Path) -> None:
+def test_missing_dataset_fails_with_one_line(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(data_path=str(tmp_path / "nope")), tmp_path / "runs")
     trainer.start()
     assert trainer.join(60)
@@ -128,7 +137,7 @@ def test_missing_dataset_fails_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_resume_continues_without_duplicated_epochs(tmp_path: Path) -> None:
+def test_resume_continues_without_duplicated_epochs(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(epochs=2), tmp_path)
     trainer.run()
     assert trainer.state == "finished"
@@ -140,7 +149,7 @@ def test_resume_continues_without_duplicated_epochs(tmp_path: Path) -> None:
     assert load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")["epoch"] == 3
 
 
-def test_corrupt_training_images_are_skipped_with_a_warning(tmp_path: Path) -> None:
+def test_corrupt_training_images_are_skipped_with_a_warning(tiny, tmp_path: Path) -> None:
     from engine.data.synthetic import generate_pet_dataset
 
     data = generate_pet_dataset(tmp_path / "data", n_trainval=30, n_test=5, size=64, seed=3)
@@ -168,7 +177,7 @@ def one_thread():
 
 @pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "warmup_epochs": 1, "augment_strength": "strong"}],
                          ids=["default", "ema-warmup-strong"])
-def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tmp_path: Path, one_thread, recipe) -> None:
+def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tmp_path: Path, one_thread, recipe) -> None:
     """3 epochs straight vs. the disk state right after epoch 2's last.pt (what a crash there
     leaves) resumed to 3: identical weights. Fails without the saved shuffling-generator and
     augmentation state (measured: max weight difference 0.023). With EMA, both the averaged
@@ -202,7 +211,7 @@ def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tmp_path
     assert [h.epochs[e].lr for e in (1, 2, 3)] == [full_h.epochs[e].lr for e in (1, 2, 3)]
 
 
-def test_resume_of_a_run_that_never_finished_an_epoch_restarts_it(tmp_path: Path, one_thread) -> None:
+def test_resume_of_a_run_that_never_finished_an_epoch_restarts_it(tiny, tmp_path: Path, one_thread) -> None:
     first = Trainer(tiny(epochs=1), tmp_path, "early")
     (first.run_path / "checkpoints").mkdir(exist_ok=True)
     first.writer.close()  # as if killed before epoch 1 ended: config and status, no last.pt
@@ -213,7 +222,7 @@ def test_resume_of_a_run_that_never_finished_an_epoch_restarts_it(tmp_path: Path
     assert load_checkpoint(again.run_path / "checkpoints" / "last.pt")["epoch"] == 1
 
 
-def test_absurd_weight_decay_is_refused_before_a_run_folder_exists(tmp_path: Path) -> None:
+def test_absurd_weight_decay_is_refused_before_a_run_folder_exists(tiny, tmp_path: Path) -> None:
     """weight_decay 1e38 used to be the one flag that really diverged (the decayed gradient
     overflowed to inf, Adam's inf/inf made NaN weights). It is now outside the limits and
     refused before anything is written; within the limits (lr 9.99, weight_decay 1, loss
@@ -226,7 +235,7 @@ def test_absurd_weight_decay_is_refused_before_a_run_folder_exists(tmp_path: Pat
     assert not (tmp_path / "runs").exists()
 
 
-def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(tmp_path: Path, one_thread) -> None:
+def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(tiny, tmp_path: Path, one_thread) -> None:
     """--ema_decay: last.pt's "model" (what eval and infer load) is the average, not the
     training weights, and scoring it on the valid split gives the Dice the run recorded."""
     from engine.checkpoint import build_model_from_checkpoint

@@ -1,7 +1,5 @@
-"""Integration: a small UNet trained for 2 epochs must beat the all-foreground baseline.
-
-Uses the real training sample under shared/data when one is there, else the generated set
-(the test prints which). It never passes vacuously: if no data can be had it skips with why.
+"""Integration: a small UNet trained for 2 epochs on the default data (the real training sample
+bundled with the package) must beat the all-foreground baseline on real validation photos.
 """
 
 from __future__ import annotations
@@ -30,12 +28,10 @@ def all_foreground_dice(dataset) -> float:
 @pytest.mark.slow
 def test_unet_two_epochs_beats_all_foreground_baseline(tmp_path: Path) -> None:
     from engine.data.layout import resolve_data_source
+    from engine.data.samples import training_sample_dir
 
-    try:
-        source = resolve_data_source(None)
-    except Exception as exc:  # pragma: no cover - only without any data at all
-        pytest.skip(f"no training data available: {exc}")
-    print(f"training data: {source.kind}: {source.description}")
+    source = resolve_data_source(None)
+    assert (source.kind, source.path) == ("real", training_sample_dir())
     config = TrainConfig(epochs=2, image_size=96, width=16, batch_size=8, learning_rate=2e-3,
                          workers=0, device="cpu", max_train_images=160)
     trainer = Trainer(config, tmp_path)

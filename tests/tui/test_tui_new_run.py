@@ -70,15 +70,15 @@ def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
     asyncio.run(main())
 
 
-def _fill_tiny(form, name: str, detached: bool) -> None:
+def _fill_tiny(form, name: str, detached: bool, data_path: str) -> None:
     for field, value in dict(epochs="3", image_size="64", width="8", batch_size="8", max_train_images="32",
-                             workers="0", run_name=name).items():
+                             workers="0", run_name=name, data_path=data_path).items():
         _set(form, field, value)
     _set(form, "device", "cpu")
     form.query_one("#f-detached", Switch).value = detached
 
 
-def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch) -> None:
+def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, generated_data: str) -> None:
     fake = types.ModuleType("engine.trainer")
     made: list[FakeTrainer] = []
 
@@ -94,12 +94,13 @@ def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch) -> None
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("n")
-            _fill_tiny(app.screen, "november", detached=False)
+            _fill_tiny(app.screen, "november", detached=False, data_path=generated_data)
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
             live = app.screen
             assert live.run_path == runs_dir / "november"
             assert made and made[0].config.epochs == 3 and made[0].config.max_train_images == 32
+            assert made[0].config.data_path == generated_data
             await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 3,
                            what="batches")
             await pilot.press("x", "y")
@@ -112,7 +113,7 @@ def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch) -> None
     asyncio.run(main())
 
 
-def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch) -> None:
+def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generated_data: str) -> None:
     import engine.launch
 
     started: list[tuple] = []
@@ -128,7 +129,7 @@ def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch) -> None
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("n")
-            _fill_tiny(app.screen, "", detached=True)  # blank name: generated
+            _fill_tiny(app.screen, "", detached=True, data_path=generated_data)  # blank name: generated
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
             cfg, root, name = started[0]
@@ -145,7 +146,7 @@ def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch) -> None
 
 
 @pytest.mark.slow
-def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monkeypatch, generated_data: str) -> None:
     """A tiny real run (synthetic data, CPU) started from the form; charts follow; stop it.
 
     Also measures the UI's worst stall while torch trains in the same process: a 50 ms timer
@@ -170,7 +171,7 @@ def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monke
 
             await pilot.press("n")
             form = app.screen
-            _fill_tiny(form, "oscar", detached=False)
+            _fill_tiny(form, "oscar", detached=False, data_path=generated_data)
             _set(form, "epochs", "30")
             await pilot.pause(0.05)
             app.set_interval(0.05, tick)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.data.layout import PetLayout, find_real_training_sample, resolve_data_source
-from engine.errors import DatasetError
+from engine.config import DATA_PATH_ENV, GENERATED_DATA
+from engine.data.layout import PetLayout, default_download_dir, resolve_data_source
+from engine.data.samples import training_sample_dir
+from engine.errors import ConfigError, DatasetError
 
 
 def _make(root: Path, names: list[str], trimaps: list[str] | None = None) -> Path:
@@ -97,41 +99,60 @@ def test_torchvision_layout_is_accepted(tmp_path):
     assert lay.root == tmp_path / "oxford-iiit-pet" and lay.trainval_names() == ["a"]
 
 
-def test_resolve_skips_folders_without_trainval_and_falls_back_to_generated(tmp_path, monkeypatch):
-    shared = tmp_path / "shared"
-    _make(shared / "oxford-pet-mini", ["a", "b"])  # like the real mini sample: no trainval.txt
-    monkeypatch.setenv("PETSEG_SHARED_DATA", str(shared))
-    assert find_real_training_sample() is None
+def _real(root: Path, names: list[str]) -> Path:
+    _make(root, names)
+    (root / "annotations" / "trainval.txt").write_text("".join(f"{n} 1 1 1\n" for n in names))
+    return root
+
+
+def test_default_is_the_bundled_training_sample(tmp_path, monkeypatch):
+    # a dataset beside the working directory (the old ../shared/data lookup) is never picked up
+    _real(tmp_path / "shared" / "data" / "pets", ["x", "y"])
+    (tmp_path / "wd").mkdir()
+    monkeypatch.chdir(tmp_path / "wd")
     src = resolve_data_source(None)
-    assert src.kind == "generated"
-    assert "generated" in src.description and "no real training sample" in src.description
+    assert (src.kind, src.path) == ("real", training_sample_dir())
+    assert "bundled" in src.description and "298 trainval, 198 test" in src.description
+
+
+def test_env_names_the_dataset_and_the_flag_wins(tmp_path, monkeypatch):
+    from_env = _real(tmp_path / "env-data", ["a", "b"])
+    from_flag = _real(tmp_path / "flag-data", ["c"])
+    monkeypatch.setenv(DATA_PATH_ENV, str(from_env))
+    src = resolve_data_source(None)
+    assert (src.kind, src.path) == ("real", from_env) and f"${DATA_PATH_ENV}" in src.description
+    assert resolve_data_source(str(from_flag)).path == from_flag
+    monkeypatch.setenv(DATA_PATH_ENV, "  ")  # blank counts as unset
+    assert resolve_data_source(None).path == training_sample_dir()
+
+
+def test_generated_set_only_when_named(monkeypatch):
+    src = resolve_data_source(GENERATED_DATA)
+    assert src.kind == "generated" and GENERATED_DATA in src.description and "not real" in src.description
     assert PetLayout(src.path).trainval_names()
+    monkeypatch.setenv(DATA_PATH_ENV, GENERATED_DATA)
+    assert resolve_data_source(None).path == src.path
+    with pytest.raises(ConfigError, match="--download"):
+        resolve_data_source(GENERATED_DATA, download=True)
 
 
-def test_resolve_picks_a_real_sample_with_trainval(tmp_path, monkeypatch):
-    shared = tmp_path / "shared"
-    _make(shared / "aaa-mini", ["a"])
-    real = _make(shared / "pets-sample", ["x", "y"])
-    (real / "annotations" / "trainval.txt").write_text("x 1 1 1\ny 1 1 1\n")
-    monkeypatch.setenv("PETSEG_SHARED_DATA", str(shared))
-    assert find_real_training_sample() == real
-    src = resolve_data_source(None)
-    assert (src.kind, src.path) == ("real", real)
-    assert "2 trainval" in src.description
+def test_missing_folder_is_one_line_naming_where_it_came_from(tmp_path, monkeypatch):
+    with pytest.raises(DatasetError) as e:
+        resolve_data_source(str(tmp_path / "missing"))
+    assert "missing: dataset folder does not exist" in _msg(e) and DATA_PATH_ENV not in _msg(e)
+    monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path / "gone"))
+    with pytest.raises(DatasetError) as e:
+        resolve_data_source(None)
+    assert "gone: dataset folder does not exist" in _msg(e) and f"${DATA_PATH_ENV}" in _msg(e)
+
+
+def test_an_earlier_download_is_used_only_with_download(tmp_path):
+    downloaded = _real(default_download_dir(), ["p", "q"])  # under the test's private $PETSEG_CACHE
+    assert resolve_data_source(None).path == training_sample_dir()
+    assert resolve_data_source(None, download=True).path == downloaded  # reused, nothing fetched
 
 
 def test_resolve_explicit_path(tmp_path):
     _make(tmp_path, ["a"])
     src = resolve_data_source(str(tmp_path))
     assert src.kind == "real" and src.path == tmp_path
-    with pytest.raises(DatasetError):
-        resolve_data_source(str(tmp_path / "missing"))
-
-
-def test_shared_mini_sample_is_not_picked_for_training():
-    mini = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "oxford-pet-mini"
-    if not mini.is_dir():
-        pytest.skip(f"{mini} not present on this machine")
-    found = find_real_training_sample()
-    assert found is None or "oxford-pet-mini" not in str(found)
-    assert not PetLayout(mini).has_split_files
