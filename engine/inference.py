@@ -3,14 +3,19 @@
 Preprocessing is training's own ``eval_transform``: a straight area resize to
 ``image_size``² (no aspect preservation), scaling to [-1, 1] (mean = std = 0.5). The probability map is bilinearly
 upsampled back to the photo's own size, so callers always get one value per input pixel.
-Rendering helpers (overlay, mask image, PNG save) live in `engine.render` and are
-re-exported here.
+``Predictor.probabilities`` runs a batch of preprocessed photos in one forward pass and
+``to_photo_size`` brings each result to its photo's size; the one-photo methods go through the
+same two steps, so batched and single results are the same computation.
+``output_picture`` turns a result into the PNG ``petseg infer`` writes (mask or overlay, at the
+photo's original size). Rendering helpers (overlay, mask image, PNG save) live in
+`engine.render` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
 from engine.data.images import load_rgb
@@ -31,7 +37,10 @@ __all__ = [
     "Predictor",
     "flip_tta",
     "mask_to_image",
+    "original_size",
+    "output_picture",
     "overlay_image",
+    "photo_probabilities",
     "preprocess",
     "save_png",
     "to_photo_size",
@@ -66,11 +75,20 @@ def preprocess(image: np.ndarray, size: int) -> Tensor:
     return _eval_transform(size)(image=np.ascontiguousarray(image))["image"].float().unsqueeze(0)
 
 
-@functools.lru_cache(maxsize=4)
-def _eval_transform(size: int) -> Any:
-    from engine.data.transforms import eval_transform
+_per_thread = threading.local()
 
-    return eval_transform(size)
+
+def _eval_transform(size: int) -> Any:
+    # One pipeline per thread: folder inference preprocesses in loader threads, and an
+    # albumentations Compose carries per-call state it was not written to share.
+    cache = getattr(_per_thread, "transforms", None)
+    if cache is None:
+        cache = _per_thread.transforms = {}
+    if size not in cache:
+        from engine.data.transforms import eval_transform
+
+        cache[size] = eval_transform(size)
+    return cache[size]
 
 
 def flip_tta(model: nn.Module, x: Tensor) -> Tensor:
@@ -115,6 +133,14 @@ def _torch_to_photo_size(prob: Tensor, size: tuple[int, int]) -> Tensor:
     return prob.float().clamp(0.0, 1.0)
 
 
+def photo_probabilities(probs: Tensor, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """A batch's (N, 1, S, S) probabilities → for each photo, (H, W) float32 at ``sizes[i]``."""
+    if probs.shape[0] != len(sizes):
+        raise ValueError(f"{probs.shape[0]} probability maps but {len(sizes)} sizes")
+    return [to_photo_size(probs[i : i + 1], size)[0, 0].cpu().numpy().astype(np.float32, copy=False)
+            for i, size in enumerate(sizes)]
+
+
 class Predictor:
     """A model in eval mode plus what is needed to feed it: image size, device, provenance."""
 
@@ -145,12 +171,19 @@ class Predictor:
         _eval_transform(self.image_size)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Predictor":
-        """Load a petseg checkpoint (CheckpointError, one line, if it cannot be used)."""
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", expect_arch: str | None = None) -> "Predictor":
+        """Load a petseg checkpoint (CheckpointError, one line, if it cannot be used).
+
+        ``expect_arch`` (``petseg infer --model``): the architecture the caller believes it is;
+        a checkpoint of another one is refused before any weights are loaded.
+        """
         from engine.checkpoint import build_model_from_checkpoint, load_checkpoint, nonfinite_weights
 
         path = Path(path)
         ckpt = load_checkpoint(path, map_location="cpu")  # fields bounded (check_record) before use
+        if expect_arch is not None and ckpt["arch"]["name"] != expect_arch:
+            raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint, not {expect_arch} "
+                                        f"(drop --model or name the matching one)")
         model = build_model_from_checkpoint(ckpt, path)
         bad = nonfinite_weights(ckpt)
         warnings = [f"{path}: {len(bad)} weight tensor(s) hold NaN or Inf (first: {bad[0]}); its masks "
@@ -169,6 +202,10 @@ class Predictor:
         predictor.warnings = warnings
         return predictor
 
+    def preprocess(self, image: np.ndarray) -> Tensor:
+        """(H, W, 3) uint8 → (3, S, S) model input; thread-safe, so loaders can run it ahead."""
+        return preprocess(image, self.image_size)[0]
+
     def probabilities(self, x: Tensor, tta: bool = False) -> Tensor:
         """(N, 3, S, S) preprocessed batch → (N, 1, S, S) float32 pet probabilities, on the device."""
         with torch.inference_mode():
@@ -181,12 +218,42 @@ class Predictor:
         prob = to_photo_size(self.probabilities(preprocess(image, self.image_size), tta), (h, w))
         return prob[0, 0].cpu().numpy().astype(np.float32, copy=False)
 
+    def predict_batch(self, images: Sequence[np.ndarray], tta: bool = False) -> list[np.ndarray]:
+        """Several (H, W, 3) uint8 photos of any sizes → their probabilities, one forward pass."""
+        probs = self.probabilities(torch.stack([self.preprocess(image) for image in images]), tta)
+        return photo_probabilities(probs, [image.shape[:2] for image in images])
+
     def predict_file(self, path: str | Path, tta: bool = False, max_side: int = DEFAULT_MAX_SIDE) -> Prediction:
         """Decode ``path`` (BadImageError if unusable), downscaling past ``max_side``, and predict."""
         start = time.perf_counter()
         image = load_rgb(path, max_side=max_side)
         prob = self.predict_array(image, tta=tta)
         return Prediction(image=image, prob=prob, source=Path(path), seconds=time.perf_counter() - start)
+
+
+def original_size(path: str | Path) -> tuple[int, int] | None:
+    """(W, H) of the photo as viewers show it (EXIF rotation applied), from its header only;
+    None if the header cannot be read (the decoder will then say why)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+            return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    except Exception:
+        return None
+
+
+def output_picture(
+    image: np.ndarray, prob: np.ndarray, threshold: float, overlay: bool, size: tuple[int, int] | None
+) -> Image.Image:
+    """What ``petseg infer`` writes for one photo: the mask (white pet on black) or, with
+    ``overlay``, the photo with the mask tinted and outlined; resized to ``size`` = (W, H), the
+    photo's original size, when a huge photo was predicted downscaled."""
+    mask = (prob > threshold).astype(np.uint8)
+    picture = overlay_image(image, mask) if overlay else mask_to_image(mask)
+    if size is not None and picture.size != size:
+        picture = picture.resize(size, Image.BILINEAR if overlay else Image.NEAREST)
+    return picture
 
 
 def _image_size(ckpt: dict[str, Any], path: Path) -> int:

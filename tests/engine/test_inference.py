@@ -12,7 +12,7 @@ from torch import nn
 
 from engine.errors import BadImageError, CheckpointError, ConfigError
 from engine.device import resolve_device
-from engine.inference import DEFAULT_MAX_SIDE, Prediction, Predictor, flip_tta, preprocess
+from engine.inference import DEFAULT_MAX_SIDE, Prediction, Predictor, flip_tta, output_picture, preprocess
 from engine.models import build_model, model_kwargs
 
 IMAGE_SIZE = 64
@@ -181,3 +181,34 @@ def test_resizing_back_to_the_photo_is_the_same_bilinear_on_cpu_and_gpu_paths():
         assert (a - b).abs().max().item() < 1e-4
         assert torch.equal(to_photo_size(prob, size), a)
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def test_a_batch_of_mixed_sizes_equals_one_by_one(predictor):
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in ((37, 53, 3), (64, 64, 3), (120, 90, 3))]
+    for tta in (False, True):
+        batched = predictor.predict_batch(images, tta=tta)
+        for image, prob in zip(images, batched):
+            single = predictor.predict_array(image, tta=tta)
+            assert prob.shape == image.shape[:2]
+            assert np.abs(prob - single).max() < 1e-5
+
+
+def test_expected_architecture_is_checked(tmp_path):
+    path = write_checkpoint(tmp_path / "unet.pt")
+    assert Predictor.from_checkpoint(path, device="cpu", expect_arch="unet").arch_name == "unet"
+    with pytest.raises(CheckpointError) as info:
+        Predictor.from_checkpoint(path, device="cpu", expect_arch="resnet34_unet")
+    msg = str(info.value)
+    assert msg.startswith(str(path)) and "unet checkpoint, not resnet34_unet" in msg and "\n" not in msg
+
+
+def test_output_picture_is_at_the_original_size():
+    image = np.zeros((20, 30, 3), dtype=np.uint8)
+    prob = np.zeros((20, 30), dtype=np.float32)
+    prob[5:15, 10:20] = 0.9
+    mask = output_picture(image, prob, 0.5, overlay=False, size=(60, 40))
+    assert mask.size == (60, 40) and mask.mode == "L"
+    assert np.asarray(mask)[20, 30] == 255 and np.asarray(mask)[0, 0] == 0
+    over = output_picture(image, prob, 0.5, overlay=True, size=None)
+    assert over.size == (30, 20) and over.mode == "RGB"
