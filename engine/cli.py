@@ -7,20 +7,35 @@ tracebacks are only shown with ``PETSEG_DEBUG=1``. Heavy imports happen inside s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from engine.config import (
-    AMP_MODES, AUGMENT_STRENGTHS, DEVICES, EVAL_IGNORE_BORDER, MASK_RULES, MODELS, SCHEDULERS, TrainConfig,
+    AMP_MODES,
+    AUGMENT_STRENGTHS,
+    DATA_PATH_ENV,
+    DEVICES,
+    EVAL_IGNORE_BORDER,
+    GENERATED_DATA,
+    MASK_RULES,
+    MODELS,
+    SCHEDULERS,
+    TrainConfig,
     default_runs_dir,
 )
-from engine.errors import ConfigError, PetsegError, describe_error
+from engine.errors import ConfigError, DatasetError, PetsegError, describe_error
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+# `petseg demo`: the most real-photo Dice that about a minute of training on 2 CPU cores buys
+# (measured: bench/demo_settings.py); with --data_path they apply to that dataset too
+DEMO = TrainConfig(epochs=20, image_size=96, width=16, batch_size=8, workers=0)
+DEMO_LEARNING_RATE = 2e-3
 
 
 def _yes_no(value: str) -> bool:
@@ -52,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (writes a run folder as it goes)")
     _add(t, "model", choices=MODELS, default=d.model)
-    _add(t, "data_path", default=None,
-         help="Oxford-IIIT Pet folder (images/, annotations/); default: a real sample under "
-              "../shared/data if present, else a generated synthetic set")
+    data_help = (f"Oxford-IIIT Pet folder (images/, annotations/); default: ${DATA_PATH_ENV} if set, else the "
+                 f"real sample bundled with petseg (496 photos, 3 breeds); {GENERATED_DATA}: the generated "
+                 f"synthetic set (fast tests)")
+    _add(t, "data_path", default=None, help=data_help)
     _add(t, "epochs", type=int, default=None, help=f"default {d.epochs}; with --resume, a new epoch budget")
     _add(t, "batch_size", type=int, default=d.batch_size)
     _add(t, "learning_rate", type=float, default=d.learning_rate)
@@ -120,26 +136,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples", action="store_true",
                    help="also score the six bundled real photos (engine/demo_assets) against their trimaps")
 
-    i = sub.add_parser("infer", help="predict the mask of one image")
+    i = sub.add_parser("infer", help="predict the mask of one image, or of every image in a folder")
     g = i.add_mutually_exclusive_group(required=True)
     g.add_argument("--run")
-    g.add_argument("--checkpoint", type=Path)
+    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
+                   help="a petseg checkpoint (.pt); --model_path is the same flag")
     _runs_arg(i)
-    i.add_argument("--image", type=Path, required=True)
-    i.add_argument("--output", type=Path, required=True,
-                   help="PNG to write; never the input itself, and an existing file only if petseg wrote it")
-    i.add_argument("--overwrite", action="store_true", help="replace an existing --output that petseg did not write")
+    i.add_argument("--image", "--data_path", "--data-path", dest="image", type=Path, required=True,
+                   help="a photo, or a folder of photos (--data_path is the same flag)")
+    i.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, required=True,
+                   help="PNG to write (for a folder of photos: the folder for <name>.png, created if missing); "
+                        "never an input itself, and an existing file only if petseg wrote it")
+    i.add_argument("--overwrite", action="store_true", help="replace existing outputs that petseg did not write")
+    i.add_argument("--model", choices=MODELS, default=None,
+                   help="the architecture you expect; a checkpoint of another one is refused")
     i.add_argument("--overlay", action="store_true", help="write the image with the mask blended and outlined")
     i.add_argument("--threshold", type=float, default=0.5)
     i.add_argument("--tta", action="store_true")
+    _add(i, "batch_size", type=int, default=None,
+         help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px)")
+    _add(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
     _add(i, "device", default="auto")
 
-    dm = sub.add_parser("demo", help="train a small UNet on the default data, then segment the bundled photos")
+    dm = sub.add_parser("demo", help="train a small UNet on real pets for about a minute, then segment photos")
     _runs_arg(dm)
-    _add(dm, "epochs", type=int, default=20)
-    _add(dm, "image_size", type=int, default=96)
-    _add(dm, "width", type=int, default=16)
-    _add(dm, "workers", type=int, default=0)
+    _add(dm, "data_path", default=None, help=data_help)
+    _add(dm, "epochs", type=int, default=DEMO.epochs)
+    _add(dm, "image_size", type=int, default=DEMO.image_size)
+    _add(dm, "width", type=int, default=DEMO.width)
+    _add(dm, "batch_size", type=int, default=DEMO.batch_size)
+    _add(dm, "workers", type=int, default=DEMO.workers)
+    _add(dm, "amp", choices=AMP_MODES, default=DEMO.amp)
     _add(dm, "device", default="auto")
 
     r = sub.add_parser("runs", help="list runs")
@@ -221,7 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
     """Run ``trainer`` in its thread with progress output; signals stop it gracefully."""
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
-    reporter = _ProgressReporter(console, plain=bool(os.environ.get("PETSEG_PLAIN_PROGRESS")) or not console.is_terminal,
+    reporter = _ProgressReporter(console, plain=_plain_progress(console),
                                  last_pt=Path(trainer.run_path) / "checkpoints" / "last.pt")
     trainer.subscribe(reporter)
     interrupts = {"n": 0}
@@ -249,35 +276,77 @@ def _drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train a small UNet on the default data, then predict the six bundled real photos."""
-    from engine.evaluate import score_sample_images
+    """Train a small UNet on real pets (the bundled sample by default), score it on the sample's
+    test photos, then segment the six bundled photos of other breeds."""
+    from engine.evaluate import evaluate_checkpoint, score_sample_images
     from engine.inference import Predictor, overlay_image, save_png
     from engine.trainer import Trainer
 
     console = _console()
-    config = TrainConfig(epochs=args.epochs, image_size=args.image_size, width=args.width, batch_size=8,
-                         learning_rate=2e-3, workers=args.workers, device=args.device)
+    config = TrainConfig(epochs=args.epochs, image_size=args.image_size, width=args.width, batch_size=args.batch_size,
+                         learning_rate=DEMO_LEARNING_RATE, workers=args.workers, device=args.device,
+                         amp=args.amp, data_path=args.data_path)
     config.validate()
     runs_dir = args.runs or default_runs_dir()
     console.print(f"[bold]petseg demo[/]: UNet width {config.width}, {config.image_size} px, "
-                  f"{config.epochs} epochs; runs folder {runs_dir}")
+                  f"{config.epochs} epochs, batch {config.batch_size}; runs folder {runs_dir}")
+    start = time.perf_counter()
     trainer = Trainer(config, runs_dir, log=lambda m: console.print(m))
     code = _drive(trainer, console, args.runs)
     if code != EXIT_OK:
         return code
-    predictor = Predictor.from_checkpoint(trainer.run_path / "checkpoints" / "best.pt", device=args.device)
+    best = trainer.run_path / "checkpoints" / "best.pt"
+    trained = time.perf_counter() - start
+    predictor = Predictor.from_checkpoint(best, device=args.device)
+    try:
+        test = evaluate_checkpoint(best, None, split="test", predictor=predictor)
+        h = test.headline
+        console.print(f"\n[bold]test photos[/] (the test split, never trained on): {h.n_images} images  "
+                      f"Dice {h.dice:.3f}  IoU {h.iou:.3f} at {test.label('photo')}  "
+                      f"(trained in {trained:.0f}s)", highlight=False)
+        console.print(f"  at {test.label('train')}: Dice {test.figures('train').dice:.3f}", markup=False)
+    except DatasetError as exc:  # e.g. a --data_path without annotations/test.txt
+        console.print(f"\nno test score: {exc}", markup=False)
     out_dir = trainer.run_path / "predictions"
     out_dir.mkdir(exist_ok=True)
     scores = score_sample_images(predictor)
-    console.print(f"\nmasks for the bundled real photos (Dice against their trimaps at {scores.label('photo')}):")
+    console.print(f"\nmasks for the bundled photos of other breeds (Dice against their trimaps at "
+                  f"{scores.label('photo')}):")
     for photo in sorted(scores.worst, key=lambda p: p.record.name):
         out = out_dir / f"{Path(photo.record.name).stem}_overlay.png"
         save_png(overlay_image(photo.image, photo.mask(scores.threshold)), out)
         console.print(f"  {photo.record.name:28s} Dice {photo.record.overlap('photo', scores.ignore_border).dice:.3f}  "
                       f"pet {photo.record.pet_fraction:6.1%}  -> {out}")
-    console.print(f"mean Dice on the real photos: {scores.headline.dice_per_image:.3f}")
-    console.print("\nwatch and compare runs: [bold]petseg-tui[/]" + (f" --runs {args.runs}" if args.runs else ""))
+    console.print(f"mean Dice on the other breeds: {scores.headline.dice_per_image:.3f}")
+    console.print(f"\ndone in {time.perf_counter() - start:.0f}s; watch and compare runs: [bold]petseg-tui[/]"
+                  + (f" --runs {args.runs}" if args.runs else ""))
     return EXIT_OK
+
+
+def _plain_progress(console: Any) -> bool:
+    """Plain lines instead of bars: output is a log file, or PETSEG_PLAIN_PROGRESS is set."""
+    return bool(os.environ.get("PETSEG_PLAIN_PROGRESS")) or not console.is_terminal
+
+
+def _new_progress(console: Any) -> Any:
+    """The Rich progress display of training and folder inference (tasks carry an ``info`` field)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    )
+
+
+@contextlib.contextmanager
+def _progress_bar(console: Any) -> Iterator[Any]:
+    """A live `_new_progress` on a terminal, None when progress is plain."""
+    if _plain_progress(console):
+        yield None
+        return
+    with _new_progress(console) as progress:
+        yield progress
 
 
 class _ProgressReporter:
@@ -290,13 +359,7 @@ class _ProgressReporter:
 
     def __enter__(self) -> "_ProgressReporter":
         if not self.plain:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.console, transient=False,
-            )
+            self.progress = _new_progress(self.console)
             self.progress.__enter__()
         return self
 
@@ -312,7 +375,8 @@ class _ProgressReporter:
 
         p = self.progress
         if isinstance(ev, E.RunStarted):
-            self._print(f"data: {ev.data}\ndevice: {ev.device}  train: {ev.train_size}  valid: {ev.valid_size}"
+            # the data line itself was logged while the data was loaded
+            self._print(f"device: {ev.device}  train: {ev.train_size}  valid: {ev.valid_size}"
                         + (f"  (resuming at epoch {ev.start_epoch})" if ev.resumed else ""))
             if p is not None:
                 self.epoch_task = p.add_task("epochs", total=ev.total_epochs, completed=ev.start_epoch - 1, info="")
@@ -437,43 +501,96 @@ def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -
 def cmd_infer(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold < 1.0:
         raise PetsegError(f"--threshold {args.threshold}: must be between 0 and 1")
-    from engine.inference import Predictor, mask_to_image, overlay_image, save_png
+    for flag in ("batch_size", "workers"):
+        value = getattr(args, flag)
+        if value is not None and not 1 <= value <= 1024:
+            raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
+    if args.image.is_dir():
+        return _infer_folder(args)
+    from engine.inference import Predictor, original_size, output_picture, save_png
     from engine.outputs import check_output
 
     checkpoint = _checkpoint_from_args(args)
     check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
-    predictor = Predictor.from_checkpoint(checkpoint, device=args.device)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, expect_arch=args.model)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
     pred = predictor.predict_file(args.image, tta=args.tta)
-    mask = pred.mask(args.threshold)
-    original = _original_size(args.image)
-    if args.overlay:
-        img = overlay_image(pred.image, mask)
-    else:
-        img = mask_to_image(mask)
-    if original is not None and img.size != original:
-        from PIL import Image
-
-        # a huge photo was predicted downscaled; the written mask is back at its original size
-        img = img.resize(original, Image.NEAREST if not args.overlay else Image.BILINEAR)
+    img = output_picture(pred.image, pred.prob, args.threshold, args.overlay, original_size(args.image))
     save_png(img, args.output)
-    frac = float(mask.mean())
+    frac = float(pred.mask(args.threshold).mean())
     print(f"{args.output}: {'overlay' if args.overlay else 'mask'} {img.size[0]}x{img.size[1]}, "
           f"pet {frac:.1%} of pixels, {pred.seconds * 1000:.0f} ms")
     return EXIT_OK
 
 
-def _original_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
+def _infer_folder(args: argparse.Namespace) -> int:
+    """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
+    from engine.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
+    from engine.inference import Predictor
+    from engine.outputs import check_output
 
+    src, dst = args.image, args.output
+    if dst.exists() and not dst.is_dir():
+        raise PetsegError(f"{dst}: is a file; with a directory of photos the output must be a folder")
+    if not dst.exists() and dst.suffix.lower() == ".png":
+        raise PetsegError(f"{dst}: {src} is a directory of photos, so the output must be a folder, not a .png file")
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
-            return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    except Exception:
-        return None
+        plan = plan_folder(src, dst)
+    except OSError as exc:
+        raise PetsegError(f"{src}: cannot list the folder ({exc.strerror or exc})") from None
+    console = _console()
+    for path, reason in plan.skipped:
+        console.print(f"skipped {path}: {reason}", markup=False)
+    if not plan.items:
+        raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries)")
+    checkpoint = _checkpoint_from_args(args)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, expect_arch=args.model)
+    for warning in predictor.warnings:
+        print(f"petseg: warning: {warning}", file=sys.stderr)
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PetsegError(f"{dst}: cannot create the output folder ({exc.strerror or exc})") from None
+    # the same guard as one-file inference, per output: never a photo itself (input folder =
+    # output folder), never a file petseg did not write unless --overwrite
+    items, failed = [], len(plan.skipped)
+    for photo, out in plan.items:
+        try:
+            check_output(out, inputs=(photo, checkpoint), overwrite=args.overwrite, flag="--output_path")
+            items.append((photo, out))
+        except PetsegError as exc:
+            console.print(f"skipped {exc}", markup=False)
+            failed += 1
+    if not items:
+        raise PetsegError(f"{dst}: none of the {len(plan.items)} outputs may be written (see above)")
+    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size)
+    console.print(f"{len(items)} photos in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
+                  f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
+    written = 0
+    start = time.perf_counter()
+    with _progress_bar(console) as progress:
+        task = progress.add_task("photos", total=len(items), info="") if progress else None
+
+        def on_result(result: ItemResult) -> None:
+            nonlocal written, failed
+            if result.error is None:
+                written += 1
+            else:
+                failed += 1
+                (progress.console if progress else console).print(f"skipped {result.error}", markup=False)
+            if progress is not None:
+                progress.update(task, advance=1, info=f"{written} written")
+
+        segment_folder(predictor, items, on_result, threshold=args.threshold, overlay=args.overlay,
+                       tta=args.tta, batch_size=batch, workers=args.workers)
+    seconds = time.perf_counter() - start
+    console.print(f"{written} written to {dst}, {failed} skipped ({seconds:.1f}s, "
+                  f"{written / max(seconds, 1e-9):.1f} photos/s)", markup=False)
+    if written == 0:
+        print(f"petseg: error: {src}: none of the {len(plan.items)} photos could be segmented", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -102,6 +102,70 @@ def test_train_missing_dataset_and_images_without_trimaps(tmp_path: Path, capsys
     one_error_line(capsys, "trimap")
 
 
+def test_infer_with_the_seed_flags(tmp_path: Path, checkpoint: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "kitten-1.jpg", "RGB", (90, 60))
+    assert main(["infer", "--model", "unet", "--model_path", str(checkpoint), "--data_path", "./kitten-1.jpg",
+                 "--output_path", "./output.png"]) == 0
+    with Image.open(tmp_path / "output.png") as m:
+        assert m.size == (90, 60)
+    assert "output.png: mask 90x60" in capsys.readouterr().out
+
+
+def test_infer_model_mismatch_is_one_line_naming_the_file(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    img = write_image(tmp_path / "a.jpg", "RGB")
+    out = tmp_path / "o.png"
+    assert main(["infer", "--model", "resnet34_unet", "--model_path", str(checkpoint), "--data_path", str(img),
+                 "--output_path", str(out)]) == 1
+    one_error_line(capsys, f"{checkpoint}: is a unet checkpoint, not resnet34_unet")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "b.jpg", "RGB")
+    assert main(["infer", "--model", "resnet34_unet", "--model_path", str(checkpoint), "--data_path", str(folder),
+                 "--output_path", str(tmp_path / "masks")]) == 1
+    one_error_line(capsys, "not resnet34_unet")
+    assert not out.exists() and not (tmp_path / "masks").exists()
+
+
+def test_infer_a_folder_reports_bad_files_and_counts(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sizes = {"a.jpg": (70, 50), "b.png": (33, 81), "c.jpeg": (64, 64)}
+    for name, size in sizes.items():
+        write_image(photos / name, "RGB", size)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (photos / "readme.txt").write_text("notes")
+    out = tmp_path / "masks" / "run1"  # created, parents too
+    assert main(["infer", "--model_path", str(checkpoint), "--data_path", str(photos), "--output_path", str(out),
+                 "--batch_size", "2", "--overlay"]) == 0
+    text = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]
+    for name, size in sizes.items():
+        with Image.open(out / f"{Path(name).stem}.png") as m:
+            assert m.size == size and m.mode == "RGB"
+    skipped = [line for line in text.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 2 and any("broken.jpg" in line for line in skipped) and any("readme.txt" in line for line in skipped)
+    assert f"3 written to {out}, 2 skipped" in text
+
+
+def test_infer_folder_refusals(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "notes.txt").write_text("x")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(photos), "--output", str(tmp_path / "m")]) == 1
+    one_error_line(capsys, "no image files")
+    write_image(photos / "a.jpg", "RGB")
+    a_file = tmp_path / "taken"
+    a_file.write_text("mine")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(photos), "--output", str(a_file)]) == 1
+    one_error_line(capsys, "must be a folder")
+    assert a_file.read_text() == "mine"
+    (photos / "a.jpg").write_bytes(b"broken")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(photos), "--output", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("petseg: error:") == 1 and "none of the 1 photos" in err
+
+
 def test_train_rejects_bad_flags_with_one_line(tmp_path: Path, capsys) -> None:
     assert main(["train", "--image_size", "100", "--runs", str(tmp_path)]) == 1
     one_error_line(capsys, "--image_size")
@@ -120,11 +184,11 @@ def test_runs_lists_broken_folder(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_train_eval_infer_end_to_end(tmp_path: Path, capsys) -> None:
+def test_train_eval_infer_end_to_end(tmp_path: Path, capsys, generated_data: str) -> None:
     runs = tmp_path / "runs"
     code = main(["train", "--runs", str(runs), "--run_name", "e2e", "--epochs", "1", "--image-size", "64",
                  "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0",
-                 "--ema-decay", "0.9", "--augment_strength", "light"])
+                 "--ema-decay", "0.9", "--augment_strength", "light", "--data_path", generated_data])
     assert code == 0
     recorded = json.loads((runs / "e2e" / "config.json").read_text())
     assert (recorded["ema_decay"], recorded["augment_strength"], recorded["warmup_epochs"]) == (0.9, "light", 0)
@@ -355,3 +419,31 @@ def test_a_library_warning_is_printed_once_as_one_line(capsys, monkeypatch) -> N
         assert main(["runs"]) == 0
     err = capsys.readouterr().err
     assert err == "petseg: warning: This DataLoader will create 8 worker processes in total.\n"
+
+
+@pytest.mark.slow
+def test_train_without_data_path_uses_the_bundled_sample(tmp_path: Path, capsys) -> None:
+    from engine.data.samples import training_sample_dir
+
+    runs = tmp_path / "runs"
+    assert main(["train", "--runs", str(runs), "--run_name", "real", "--epochs", "1", "--image_size", "64",
+                 "--width", "4", "--batch_size", "4", "--max_train_images", "8", "--workers", "0",
+                 "--device", "cpu"]) == 0
+    config = json.loads((runs / "real" / "config.json").read_text())
+    assert config["data_path"] is None  # not pinned to this installation's folder
+    assert config["data_source"]["kind"] == "real"
+    assert config["data_source"]["path"] == str(training_sample_dir())
+    assert "bundled Oxford-IIIT Pet sample" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_trains_scores_the_test_split_and_the_other_breeds(tmp_path: Path, capsys, generated_data) -> None:
+    runs = tmp_path / "runs"
+    assert main(["demo", "--runs", str(runs), "--data_path", generated_data, "--epochs", "1", "--image_size", "64",
+                 "--width", "4", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "test photos" in out and "30 images  Dice" in out and "at photo size, border ignored" in out
+    assert "at 64 px (training size), border ignored: Dice" in out
+    assert "mean Dice on the other breeds" in out
+    (run,) = runs.iterdir()
+    assert len(list((run / "predictions").glob("*_overlay.png"))) == 6
