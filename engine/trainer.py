@@ -25,7 +25,7 @@ import torch
 
 from engine import __version__, faults
 from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
-from engine.config import TrainConfig, requested_data_path
+from engine.config import DATA_PATH_ENV, TrainConfig, requested_data_path
 from engine.device import cap_workers, resolve_amp, resolve_device
 from engine.ema import build_ema, restore_weights, resume_state, scored_weights
 from engine.errors import CheckpointError, ConfigError, PetsegError, RunStoreError, describe_error
@@ -180,7 +180,10 @@ class Trainer:
             _check_machine(self.config)  # before the run folder exists
             # $PETSEG_DATA is read once, here, so config.json (and a later resume or eval) names
             # the dataset this run was given rather than whatever the variable says then
-            self.config = dataclasses.replace(self.config, data_path=requested_data_path(self.config.data_path))
+            requested = requested_data_path(self.config.data_path)
+            if requested != self.config.data_path:
+                self._log(f"data: no --data_path given; ${DATA_PATH_ENV} names {requested}")
+            self.config = dataclasses.replace(self.config, data_path=requested)
             record = self.config.to_dict()
             record["versions"] = versions()
             record["argv"] = sys.argv

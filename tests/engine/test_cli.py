@@ -447,3 +447,23 @@ def test_demo_trains_scores_the_test_split_and_the_other_breeds(tmp_path: Path, 
     assert "mean Dice on the other breeds" in out
     (run,) = runs.iterdir()
     assert len(list((run / "predictions").glob("*_overlay.png"))) == 6
+
+
+def test_train_data_from_env_is_recorded_and_the_flag_wins(tmp_path: Path, capsys, monkeypatch,
+                                                           generated_data: str) -> None:
+    import json
+
+    runs = tmp_path / "runs"
+    tiny = ["--epochs", "1", "--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "8",
+            "--workers", "0", "--device", "cpu", "--runs", str(runs)]
+    monkeypatch.setenv("PETSEG_DATA", str(tmp_path / "nowhere"))
+    assert main(["train", *tiny, "--run_name", "gone"]) == 1
+    captured = capsys.readouterr()
+    assert "$PETSEG_DATA names" in captured.out
+    assert captured.err.strip() == f"petseg: error: {tmp_path / 'nowhere'}: dataset folder does not exist"
+    assert main(["train", *tiny, "--run_name", "flag", "--data_path", generated_data]) == 0  # the flag wins
+    monkeypatch.setenv("PETSEG_DATA", generated_data)
+    assert main(["train", *tiny, "--run_name", "env"]) == 0
+    for name in ("flag", "env"):
+        config = json.loads((runs / name / "config.json").read_text())
+        assert config["data_path"] == generated_data and config["data_source"]["kind"] == "generated"
