@@ -148,6 +148,35 @@ def test_infer_a_folder_reports_bad_files_and_counts(tmp_path: Path, checkpoint:
     assert f"3 written to {out}, 2 skipped" in text
 
 
+def test_infer_a_folder_never_writes_over_a_photo_or_a_users_file(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    """Each output of a folder goes through engine.outputs.check_output, like --output does."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_image(photos / "cat.png", "RGB", (40, 30))  # its mask would be photos/cat.png itself
+    write_image(photos / "dog.jpg", "RGB", (50, 40))
+    original = (photos / "cat.png").read_bytes()
+    assert main(["infer", "--model_path", str(checkpoint), "--data_path", str(photos), "--output_path", str(photos)]) == 0
+    out = capsys.readouterr().out
+    assert "is the input itself" in out and (photos / "cat.png").read_bytes() == original
+    assert (photos / "dog.png").is_file() and "1 written" in out and "1 skipped" in out
+
+    one = tmp_path / "one"
+    one.mkdir()
+    write_image(one / "dog.jpg", "RGB", (50, 40))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    (masks / "dog.png").write_bytes(b"my own notes, not a mask")
+    infer = ["infer", "--model_path", str(checkpoint), "--data_path", str(one), "--output_path", str(masks)]
+    assert main(infer) == 1
+    captured = capsys.readouterr()
+    assert "not written by petseg" in captured.out and (masks / "dog.png").read_bytes() == b"my own notes, not a mask"
+    assert captured.err.count("petseg: error:") == 1 and "none of the 1 outputs may be written" in captured.err
+    assert main([*infer, "--overwrite"]) == 0
+    assert (masks / "dog.png").read_bytes() != b"my own notes, not a mask"
+    assert main(infer) == 0  # its own earlier output is replaced without --overwrite
+    assert "1 written" in capsys.readouterr().out
+
+
 def test_infer_folder_refusals(tmp_path: Path, checkpoint: Path, capsys) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()

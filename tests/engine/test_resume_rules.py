@@ -109,10 +109,11 @@ def test_cosine_budget_is_the_original_schedule_stretched() -> None:
 # ---- with real (tiny) runs ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def finished(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Path:
     """A finished 2-epoch cosine run (trained once, copied for each test)."""
     root = tmp_path_factory.mktemp("finished")
-    assert main(["train", "--runs", str(root), "--run_name", "r", "--epochs", "2", *TINY]) == 0
+    assert main(["train", "--runs", str(root), "--run_name", "r", "--epochs", "2", *TINY,
+                 "--data_path", generated_data]) == 0
     return root / "r"
 
 

@@ -107,12 +107,12 @@ def test_a_killed_writer_leaves_no_stale_lock(finished_run: Path) -> None:
     RunStore(finished_run.parent).open_for_resume("r").close()  # not refused
 
 
-def test_resume_is_refused_while_the_run_trains_in_this_process(tmp_path: Path) -> None:
+def test_resume_is_refused_while_the_run_trains_in_this_process(tmp_path: Path, generated_data: str) -> None:
     from engine.config import TrainConfig
     from engine.trainer import Trainer
 
     cfg = TrainConfig(epochs=50, image_size=64, width=4, batch_size=8, max_train_images=16, workers=0,
-                      device="cpu")
+                      device="cpu", data_path=generated_data)
     first = Trainer(cfg, tmp_path)
     first.start()
     try:

@@ -80,33 +80,33 @@ def test_a_missing_device_is_refused_before_a_run_folder_exists(tmp_path: Path, 
     assert not runs.exists() or not any(runs.iterdir())
 
 
-def test_a_one_image_train_split_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_a_one_image_train_split_is_refused_with_the_reason(tmp_path: Path, generated_data: str) -> None:
     from engine.trainer import Trainer
 
     cfg = TrainConfig(model="resnet34_unet", image_size=32, batch_size=4, max_train_images=1, epochs=1,
-                      workers=0, device="cpu")
+                      workers=0, device="cpu", data_path=generated_data)
     t = Trainer(cfg, tmp_path)
     assert t.run() == "failed"
     assert "only 1 training image(s) — resnet34_unet at image_size 32 shrinks each image to 1×1" in t.error
     assert "Expected more than 1 value per channel" not in t.error
 
 
-def test_a_last_batch_of_one_is_dropped_not_fatal(tmp_path: Path) -> None:
+def test_a_last_batch_of_one_is_dropped_not_fatal(tmp_path: Path, generated_data: str) -> None:
     from engine.trainer import Trainer
 
     cfg = TrainConfig(model="resnet34_unet", image_size=32, batch_size=8, max_train_images=9, epochs=1,
-                      workers=0, device="cpu")
+                      workers=0, device="cpu", data_path=generated_data)
     t = Trainer(cfg, tmp_path)
     assert t.run() == "finished", t.error
 
 
-def test_workers_above_the_core_count_are_capped_with_a_note(tmp_path: Path, capsys) -> None:
+def test_workers_above_the_core_count_are_capped_with_a_note(tmp_path: Path, capsys, generated_data: str) -> None:
     from engine.device import available_cores
 
     cores = available_cores()
     asked = min(64, cores + 3)
     assert main(["train", "--runs", str(tmp_path), "--run_name", "w", *TINY[:-4], "--workers", str(asked),
-                 "--epochs", "1", "--device", "cpu"]) == 0
+                 "--epochs", "1", "--device", "cpu", "--data_path", generated_data]) == 0
     captured = capsys.readouterr()
     note = f"--workers {asked} capped at {cores}, the number of CPU cores available here"
     assert note in captured.out
