@@ -63,6 +63,7 @@ STATUS_FILE = "status.json"
 CHECKPOINT_DIR = "checkpoints"
 EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored images
 LOCK_FILE = "writer.lock"
+LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG state: what a resume reads
 
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 30.0  # a "running" run with no heartbeat for this long is "interrupted"
@@ -416,12 +417,21 @@ class RunHistory:
     paused: bool = False
     checkpoints: dict[str, CheckpointSaved] = field(default_factory=dict)
     last_batch: BatchProgress | None = None
+    # Paused intervals (start, end or None while paused), oldest first. Time spent paused, and
+    # between a stop and its resume, is not training time: `duration` leaves both out.
+    pauses: list[tuple[float, float | None]] = field(default_factory=list)
+    _segment_start: float | None = field(default=None, repr=False)  # RunStarted of this process
+    _closed_active: float = field(default=0.0, repr=False)  # training seconds of earlier processes
 
     def apply(self, event: TrainEvent) -> None:
+        previous_t = self.last_event_t
         self.last_event_t = event.t
         if isinstance(event, RunStarted):
             if self.started is None:
                 self.started = event.t
+            if self._segment_start is not None:  # the previous process died without a last word
+                self._close_segment(previous_t if previous_t is not None else event.t)
+            self._segment_start = event.t
             self.total_epochs = event.total_epochs
             self.device, self.data = event.device, event.data
             self.terminal, self.ended, self.paused = None, None, False
@@ -446,12 +456,37 @@ class RunHistory:
             self.checkpoints[event.which] = event
         elif isinstance(event, RunPaused):
             self.paused = True
+            if not self.pauses or self.pauses[-1][1] is not None:
+                self.pauses.append((event.t, None))
         elif isinstance(event, RunResumed):
             self.paused = False
+            self._end_pause(event.t)
         elif isinstance(event, RunWarning):
             self.warnings.append(event.message)
         elif isinstance(event, (RunFinished, RunStopped, RunDiverged, RunFailed)):
             self.terminal, self.ended, self.paused = event, event.t, False
+            self._end_pause(event.t)
+            if self._segment_start is not None:
+                self._close_segment(event.t)
+
+    def _end_pause(self, t: float) -> None:
+        if self.pauses and self.pauses[-1][1] is None:
+            self.pauses[-1] = (self.pauses[-1][0], max(t, self.pauses[-1][0]))
+
+    def _close_segment(self, end: float) -> None:
+        start = self._segment_start
+        assert start is not None
+        self._end_pause(end)
+        self._closed_active += max(0.0, end - start - self.paused_between(start, end))
+        self._segment_start = None
+
+    def paused_between(self, t0: float, t1: float, now: float | None = None) -> float:
+        """Seconds of [t0, t1] spent paused (an open pause counts up to ``now``, default t1)."""
+        total = 0.0
+        for start, end in self.pauses:
+            stop = end if end is not None else (t1 if now is None else now)
+            total += max(0.0, min(stop, t1) - max(start, t0))
+        return total
 
     def extend(self, events: Iterable[TrainEvent]) -> None:
         for event in events:
@@ -487,12 +522,27 @@ class RunHistory:
 
     @property
     def duration(self) -> float | None:
+        """Training time: wall time since the first start, less pauses and the gaps between a
+        stop (or a crash) and the resume that continued the run."""
         if self.started is None:
             return None
-        end = self.ended if self.ended is not None else (self.last_event_t or self.started)
-        if self.state in ("running", "paused"):
-            end = time.time()
-        return max(0.0, end - self.started)
+        active = self._closed_active
+        start = self._segment_start
+        if start is not None:
+            end = time.time() if self.state in ("running", "paused") else (self.last_event_t or start)
+            end = max(end, start)
+            active += max(0.0, end - start - self.paused_between(start, end))
+        return active
+
+    @property
+    def epoch_seconds(self) -> float | None:
+        """Median seconds per epoch (robust to one slow epoch, e.g. the first, which warms caches)."""
+        return _median([e.seconds for e in self.epochs.values()])
+
+    @property
+    def images_per_s(self) -> float | None:
+        """Median training images per second over the epochs (not the last epoch's figure)."""
+        return _median([e.images_per_s for e in self.epochs.values()])
 
     @property
     def message(self) -> str:
@@ -502,6 +552,14 @@ class RunHistory:
         if isinstance(t, RunStopped):
             return t.reason
         return str(self.status.get("message") or "")
+
+
+def _median(values: list[float]) -> float | None:
+    xs = sorted(v for v in values if isinstance(v, (int, float)) and v == v)
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return float(xs[mid]) if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
 def is_stale(status: dict[str, Any], now: float | None = None, lock: bool | None = None) -> bool:
@@ -536,11 +594,16 @@ class RunSummary:
     best_dice: float | None = None
     best_epoch: int | None = None
     last_train_loss: float | None = None
-    images_per_s: float | None = None
+    images_per_s: float | None = None  # median over the epochs
     started: float | None = None
-    duration: float | None = None
+    duration: float | None = None  # training time (pauses and stopped gaps left out)
     message: str = ""  # for a broken run: what is wrong
     config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # config.json
+    last_valid_loss: float | None = None
+    best_iou: float | None = None  # valid IoU at the best-Dice epoch
+    last_lr: float | None = None
+    epoch_seconds: float | None = None  # median
+    has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
 
     @classmethod
     def from_history(cls, path: Path, history: RunHistory) -> "RunSummary":
@@ -555,12 +618,50 @@ class RunSummary:
             best_dice=best.valid_dice if best else None,
             best_epoch=best.epoch if best else None,
             last_train_loss=last.train_loss if last else None,
-            images_per_s=last.images_per_s if last else None,
+            images_per_s=history.images_per_s,
             started=history.started or history.status.get("created"),
             duration=history.duration,
             message=history.message,
             config=history.config,
+            last_valid_loss=last.valid_loss if last else None,
+            best_iou=best.valid_iou if best else None,
+            last_lr=last.lr if last else None,
+            epoch_seconds=history.epoch_seconds,
+            has_last_checkpoint=(path / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file(),
         )
+
+    def resume_plan(self) -> "ResumePlan":
+        return resume_plan(self.name, self.state, self.has_last_checkpoint, self.message)
+
+
+RESUMABLE_STATES = ("stopped", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What resuming a run would do: ``action`` "resume" (continue from last.pt), "restart" (no
+    epoch ever finished, so no last.pt: train again from epoch 1 with the run's own config), or
+    "" when it cannot be resumed; ``reason`` says why, in words for the user."""
+
+    action: str
+    reason: str
+
+
+def resume_plan(name: str, state: str, has_last_checkpoint: bool, message: str = "") -> ResumePlan:
+    """The one rule for resuming a run (the TUI's R key and its hints follow it)."""
+    if state in RESUMABLE_STATES:
+        if has_last_checkpoint:
+            return ResumePlan("resume", f"continues {name} from its last.pt")
+        return ResumePlan("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
+                                     "it starts again from epoch 1 with the same settings")
+    if state in ("running", "paused"):
+        return ResumePlan("", f"{name} is still training")
+    if state == "diverged":
+        return ResumePlan("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
+                              "again; start a new run with a lower learning rate")
+    if state == "finished":
+        return ResumePlan("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
+    return ResumePlan("", f"{name} is {state}: {message or 'nothing to resume'}")
 
 
 # --------------------------------------------------------------------------------------------

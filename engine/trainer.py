@@ -289,8 +289,10 @@ class Trainer:
         if not self._unpaused.is_set():
             self.writer.set_status("paused")
             self._emit(RunPaused(epoch=epoch, batch=batch))
+            paused_at = time.time()
             while not self._unpaused.wait(CONTROL_POLL_INTERVAL):
                 self._poll_control()
+            self._paused_s += time.time() - paused_at  # not training time: rates and ETAs leave it out
             if self._stop.is_set():
                 raise _StopRequested
             self.writer.set_status("running")
@@ -300,6 +302,7 @@ class Trainer:
     def _run(self) -> None:
         self.writer.start_heartbeat()
         self._last_control_poll = 0.0
+        self._paused_s = 0.0  # seconds spent paused so far (see _checkpoint_between_batches)
         t0 = time.time()
         try:
             self._train()
@@ -339,7 +342,7 @@ class Trainer:
                     epochs=self.config.epochs,
                     best_dice=self._best_dice,
                     best_epoch=self._best_epoch,
-                    seconds=time.time() - t0,
+                    seconds=time.time() - t0 - self._paused_s,
                 )
             )
         finally:
@@ -529,6 +532,8 @@ class Trainer:
                 resumed=self.resumed,
             )
         )
+        if self.resumed:
+            self.writer.set_status("running")  # the resume is done: drop the "resuming" note
         for epoch in range(self._start_epoch, cfg.epochs + 1):
             self._train_epoch(epoch)
 
@@ -574,6 +579,7 @@ class Trainer:
         seen = 0
         t_epoch = time.time()
         throttle = BatchThrottle(batches, time.monotonic())  # bounded log growth (events.py)
+        paused_before = self._paused_s
         for i, (images, masks) in enumerate(loader, start=1):
             self._checkpoint_between_batches(epoch, i - 1)
             faults.maybe_kill("batch")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
@@ -593,10 +599,10 @@ class Trainer:
                 self._emit(
                     BatchProgress(
                         epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
-                        images_per_s=seen / max(time.time() - t_epoch, 1e-9),
+                        images_per_s=seen / max(time.time() - t_epoch - (self._paused_s - paused_before), 1e-9),
                     )
                 )
-        train_seconds = time.time() - t_epoch
+        train_seconds = time.time() - t_epoch - (self._paused_s - paused_before)
         bad = int(first_bad.item())
         if bad >= 0:
             self._nonfinite = True
@@ -629,7 +635,7 @@ class Trainer:
                 valid_dice_per_image=valid["dice_per_image"],
                 valid_iou_per_image=valid["iou_per_image"],
                 lr=lr,
-                seconds=time.time() - t_epoch,
+                seconds=time.time() - t_epoch - (self._paused_s - paused_before),
                 images_per_s=seen / max(train_seconds, 1e-9),
                 best_dice=self._best_dice,
                 best_epoch=self._best_epoch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -218,3 +219,52 @@ def test_create_reuses_a_folder_left_by_a_writer_killed_before_its_config(tmp_pa
     assert json.loads((tmp_path / "x" / "config.json").read_text())["model"] == "unet"
     with pytest.raises(RunStoreError, match="already exists"):
         store.create({"model": "unet"}, name="x")
+
+
+def test_duration_leaves_out_pauses_and_the_gap_before_a_resume() -> None:
+    from engine.events import RunPaused, RunResumed, RunStopped
+    from engine.store import RunHistory
+
+    t0 = 1_000_000.0
+    h = RunHistory(name="r")
+    h.status = {"state": "stopped"}
+    h.extend([
+        RunStarted(run="r", total_epochs=5, start_epoch=1, train_size=9, valid_size=1, device="cpu", data="d", t=t0),
+        RunPaused(epoch=1, batch=3, t=t0 + 10),
+        RunResumed(epoch=1, batch=3, t=t0 + 70),  # a minute paused
+        RunStopped(epoch=1, t=t0 + 100),
+    ])
+    assert h.duration == pytest.approx(40.0)  # 100 s of wall time, 60 of them paused
+    # resumed a day later, killed without a last event: the gap and the pause stay out
+    t1 = t0 + 86_400
+    h.extend([
+        RunStarted(run="r", total_epochs=5, start_epoch=2, train_size=9, valid_size=1, device="cpu", data="d",
+                   resumed=True, t=t1),
+        dataclasses.replace(epoch_ended(2, 0.6), t=t1 + 25),
+    ])
+    h.status = {"state": "interrupted"}
+    assert h.duration == pytest.approx(40.0 + 25.0)
+    assert h.paused_between(t0, t0 + 40) == pytest.approx(30.0)
+
+
+def test_summary_figures_are_medians_and_resume_plan_follows_last_pt(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 5}, name="slow-start")
+    w.append(started())
+    for epoch, ips in ((1, 2.0), (2, 50.0), (3, 60.0)):  # a cold first epoch
+        w.append(dataclasses.replace(epoch_ended(epoch, 0.5), images_per_s=ips, seconds=100.0 / ips))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    s = store.summary("slow-start")
+    assert s.images_per_s == 50.0 and s.epoch_seconds == 2.0
+    assert s.last_valid_loss == pytest.approx(1.1 / 3) and s.last_lr == 1e-3
+    assert not s.has_last_checkpoint
+    plan = s.resume_plan()
+    assert plan.action == "restart" and "no last.pt" in plan.reason
+    (tmp_path / "slow-start" / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert store.summary("slow-start").resume_plan().action == "resume"
+    from engine.store import resume_plan
+
+    assert resume_plan("a", "finished", True).action == ""
+    assert "diverged" in resume_plan("a", "diverged", True).reason
+    assert resume_plan("a", "running", True).reason == "a is still training"

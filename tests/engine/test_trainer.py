@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -263,3 +264,34 @@ def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(t
     ema_dice, train_dice = dice_of("model"), dice_of("train_model")
     assert ema_dice == pytest.approx(recorded, abs=1e-4)
     assert abs(ema_dice - recorded) < abs(train_dice - recorded), (ema_dice, train_dice, recorded)
+
+
+def test_paused_time_is_not_training_time(tmp_path: Path) -> None:
+    """Paused 2 s in the middle of epoch 1: the epoch's seconds, its images/s and the run's
+    duration leave the pause out (before, images/s fell and the stored epoch time grew by it)."""
+    trainer = Trainer(tiny(epochs=1, batch_size=4, max_train_images=16), tmp_path)
+    q = trainer.events()
+
+    def pause_once(event: TrainEvent) -> None:
+        if event.kind == "batch" and event.batch == 1 and not getattr(pause_once, "done", False):
+            pause_once.done = True
+            trainer.pause()
+            threading.Timer(2.0, trainer.resume).start()
+
+    trainer.subscribe(pause_once)
+    t_start = time.time()
+    trainer.start()
+    events = drain(q)
+    by_kind = {e.kind: e for e in events}
+    paused_for = by_kind["resumed"].t - by_kind["paused"].t
+    assert paused_for >= 1.9
+    wall = by_kind["epoch_ended"].t - by_kind["epoch_started"].t
+    ended = by_kind["epoch_ended"]
+    # what the epoch reports is its wall time less the pause (fsyncs of the two events aside)
+    assert abs((wall - ended.seconds) - paused_for) < 0.5, (wall, ended.seconds, paused_for)
+    seen = 16
+    assert ended.images_per_s > seen / (wall - paused_for + 0.5)
+    run_wall = by_kind["finished"].t - by_kind["run_started"].t
+    h = RunStore(tmp_path).load(trainer.run_name)
+    assert h.duration == pytest.approx(run_wall - paused_for, abs=0.05)
+    assert by_kind["finished"].seconds < by_kind["finished"].t - t_start - paused_for + 0.5
