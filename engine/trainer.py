@@ -346,6 +346,8 @@ class Trainer:
                 )
             )
         finally:
+            if getattr(self, "previews", None) is not None:
+                self.previews.close()
             self.writer.close()
 
     def _fail(self, message: str) -> None:
@@ -422,6 +424,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.scheduler: Any = build_scheduler(self.optimizer, cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        from engine.previews import PreviewWriter
+
+        self.previews = PreviewWriter(self.run_path, bundle.valid, image_size=cfg.image_size, mask_rule=cfg.mask_rule,
+                                      device=self.device, memory_format=self.memory_format, amp_dtype=self.amp_dtype,
+                                      log=self._log)
         self._best_dice, self._best_epoch, self._done_epoch = -1.0, 0, 0
         self._start_epoch = 1
 
@@ -613,6 +620,7 @@ class Trainer:
         if not math.isfinite(valid["loss"]):
             self._nonfinite = True
             raise _Diverged(epoch, batches, f"{valid['loss']} on validation")
+        self.previews.capture(epoch, self.model, final=epoch == cfg.epochs)  # the uncompiled model: no recompile
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             if cfg.scheduler == "plateau":
