@@ -21,6 +21,10 @@ AppleDouble files (``._NAME``, present in the official annotations archive) are 
 The generated (synthetic) set is used only when named: ``GENERATED_DATA`` ("@generated") as the
 path or in ``$PETSEG_DATA``. Nothing falls back to it. A full dataset downloaded earlier into the
 cache is not picked up silently either: it would change a run's data (and time) without a word.
+
+``data_path_problem(path, download)`` says, before a run folder exists, why training could not
+use the data this order picks (the one-line message training would fail with); the CLI and the
+TUI's new-run form use it.
 """
 
 from __future__ import annotations
@@ -276,6 +280,33 @@ def _bundled_source() -> DataSource:
         f"bundled Oxford-IIIT Pet sample (real photos, 3 breeds, 256 px) at {layout.describe()}",
         layout,
     )
+
+
+def data_path_problem(data_path: str | None, download: bool = False) -> str | None:
+    """Why a run could not train on the data `resolve_data_source` would pick for these
+    arguments, as the one-line message training would fail with, or None if it can (the
+    bundled sample, the generated set, an Oxford-IIIT Pet layout, or a folder ``download`` will
+    fill). Cheap (no decoding); checked before a run folder is made, so a typo never leaves a
+    failed run and a taken name behind."""
+    requested = requested_data_path(data_path)
+    if requested == GENERATED_DATA:
+        if download:
+            return f"--download: {GENERATED_DATA} is generated here, not downloaded; drop one of them"
+        return None
+    if requested is None:
+        return None  # the bundled sample, or --download into the cache
+    path = Path(requested).expanduser()
+    if download and _is_training_sample(path) is None:
+        if path.exists() and not path.is_dir():
+            return str(DatasetError(path, "is a file, not a dataset folder"))
+        return None  # the download fills it (and says so if it cannot)
+    try:
+        PetLayout(path)
+    except DatasetError as exc:
+        if data_path is None:  # as resolve_data_source says it
+            return str(DatasetError(exc.path, f"{exc.reason} (named by ${DATA_PATH_ENV})"))
+        return str(exc)
+    return None
 
 
 def resolve_data_source(data_path: str | None, *, download: bool = False) -> DataSource:

@@ -92,6 +92,7 @@ def test_train_missing_dataset_and_images_without_trimaps(tmp_path: Path, capsys
     assert main(["train", "--data_path", str(missing), "--runs", str(runs), "--epochs", "1",
                  "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
     one_error_line(capsys, str(missing))
+    assert not runs.exists() or not any(runs.iterdir())  # refused before a run folder was made
     notrimaps = tmp_path / "notrimaps"
     (notrimaps / "images").mkdir(parents=True)
     (notrimaps / "annotations" / "trimaps").mkdir(parents=True)

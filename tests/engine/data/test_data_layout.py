@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from engine.config import DATA_PATH_ENV, GENERATED_DATA
-from engine.data.layout import PetLayout, default_download_dir, resolve_data_source
+from engine.data.layout import PetLayout, data_path_problem, default_download_dir, resolve_data_source
 from engine.data.samples import training_sample_dir
 from engine.errors import ConfigError, DatasetError
 
@@ -156,3 +156,25 @@ def test_resolve_explicit_path(tmp_path):
     _make(tmp_path, ["a"])
     src = resolve_data_source(str(tmp_path))
     assert src.kind == "real" and src.path == tmp_path
+
+
+def test_data_path_problem_is_the_message_training_fails_with(tmp_path):
+    assert data_path_problem(None) is None  # the bundled sample
+    assert data_path_problem(GENERATED_DATA) is None
+    assert "drop one of them" in data_path_problem(GENERATED_DATA, download=True)
+    missing = tmp_path / "nope"
+    with pytest.raises(DatasetError) as info:
+        PetLayout(missing)
+    assert data_path_problem(str(missing)) == str(info.value) == f"{missing}: dataset folder does not exist"
+    assert data_path_problem(str(missing), download=True) is None  # --download fills it
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert "is a file" in data_path_problem(str(a_file), download=True)
+    assert "no images/ folder" in data_path_problem(str(tmp_path))
+
+
+def test_data_path_problem_names_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path / "gone"))
+    with pytest.raises(DatasetError) as info:
+        resolve_data_source(None)
+    assert data_path_problem(None) == str(info.value) and f"${DATA_PATH_ENV}" in str(info.value)
