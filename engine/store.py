@@ -634,6 +634,13 @@ class RunSummary:
         return resume_plan(self.name, self.state, self.has_last_checkpoint, self.message)
 
 
+def run_matches(summary: RunSummary, text: str) -> bool:
+    """True if every word of ``text`` occurs in the run's name, model or status (case-insensitive):
+    the filter of ``petseg runs --filter`` and of the TUI's runs table."""
+    hay = f"{summary.name} {summary.model} {summary.state}".lower()
+    return all(word in hay for word in text.lower().split())
+
+
 RESUMABLE_STATES = ("stopped", "failed", "interrupted")
 
 

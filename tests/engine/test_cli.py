@@ -497,3 +497,38 @@ def test_train_data_from_env_is_recorded_and_the_flag_wins(tmp_path: Path, capsy
     for name in ("flag", "env"):
         config = json.loads((runs / name / "config.json").read_text())
         assert config["data_path"] == generated_data and config["data_source"]["kind"] == "generated"
+
+
+def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, capsys, monkeypatch) -> None:
+    import json
+
+    from engine.events import EpochEnded, RunStarted
+    from engine.store import RunStore
+
+    for i, (name, model, dice) in enumerate((("unet-20261125-101500", "unet", 0.7),
+                                             ("resnet34_unet-20261125-113000", "resnet34_unet", 0.9),
+                                             ("unet-lr3e-4-long-name", "unet", 0.8))):
+        w = RunStore(tmp_path).create({"model": model, "epochs": 1}, name=name)
+        w.append(RunStarted(run=name, total_epochs=1, start_epoch=1, train_size=1, valid_size=1, device="cpu",
+                            data="d", t=1_700_000_000.0 + i))
+        w.append(EpochEnded(epoch=1, total_epochs=1, train_loss=0.5, train_dice=dice, valid_loss=0.5,
+                            valid_dice=dice, valid_iou=dice, valid_dice_per_image=dice, valid_iou_per_image=dice,
+                            lr=1e-3, seconds=12.5, images_per_s=1234.5, best_dice=dice, best_epoch=1))
+        w.set_status("finished", "done")
+        w.close()
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["runs", "--runs", str(tmp_path), "--sort", "dice"]) == 0
+    out = capsys.readouterr().out
+    names = [ln.split()[0] for ln in out.splitlines() if ln.startswith(("unet", "resnet"))]
+    assert names == ["resnet34_unet-20261125-113000", "unet-lr3e-4-long-name", "unet-20261125-101500"]
+    assert "…" not in out and all(len(ln) <= 80 for ln in out.splitlines() if "finished" in ln)
+    assert "0.9000" in out and "1/1" in out
+    assert main(["runs", "--runs", str(tmp_path), "--filter", "unet lr3e"]) == 0
+    out = capsys.readouterr().out
+    assert "unet-lr3e-4-long-name" in out and "unet-20261125-101500" not in out
+    assert main(["runs", "--runs", str(tmp_path), "--json", "--sort", "name", "--filter", "unet"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["name"] for d in data] == ["resnet34_unet-20261125-113000", "unet-20261125-101500",
+                                         "unet-lr3e-4-long-name"]
+    assert data[0]["best_dice"] == 0.9 and data[0]["images_per_s"] == 1234.5 and data[0]["state"] == "finished"
+    assert data[0]["resume"]["action"] == ""
