@@ -41,6 +41,31 @@ def fmt_float(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_sig(value: float) -> str:
+    """Three significant digits; engineering notation (exponent a multiple of 3) outside
+    [0.01, 10000): 0.123, 3.81, 412, 1230, 17.2e12, 250e-6. Chart ticks use it."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    a = abs(value)
+    if 0.01 <= a < 10_000:
+        return f"{value:.0f}" if a >= 1000 else f"{value:.3g}"
+    exp3 = int(math.floor(math.log10(a) / 3) * 3)
+    mant = value / 10**exp3
+    if abs(float(f"{mant:.3g}")) >= 1000:  # 999.95e3 rounds up to the next power
+        exp3, mant = exp3 + 3, mant / 1000
+    return f"{mant:.3g}e{exp3}"
+
+
+def fmt_metric(value: float | None) -> str:
+    """A loss, Dice or IoU for a table cell: four decimals in the usual range, compact outside
+    it (a diverged loss is 17.2e12, not 17211663743894.0996)."""
+    if value is None or not math.isfinite(value):
+        return "—" if value is None or math.isnan(value) else str(value)
+    if value == 0 or 0.001 <= abs(value) < 100:
+        return f"{value:.4f}"
+    return fmt_sig(value)
+
+
 def fmt_rate(value: float | None) -> str:
     if value is None:
         return "—"

@@ -1,0 +1,125 @@
+"""Chart helpers: compact ticks, a y range that an outlier or a diverged tail cannot crush, and the
+Chart widget drawing a spec (header legend with markers, clipped points said and drawn as arrows)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import widget_text
+from textual.app import App
+
+from petseg_tui.format import fmt_metric, fmt_sig
+from petseg_tui.widgets.charts import (
+    ABOVE,
+    MARKERS,
+    Chart,
+    ChartSpec,
+    Series,
+    compare_spec,
+    loss_spec,
+    nice_ticks,
+    robust_range,
+)
+
+
+def test_ticks_have_three_significant_digits_and_engineering_notation() -> None:
+    assert [fmt_sig(v) for v in (0.123456, 3.81, 412.0, 1234.0, 0.0)] == ["0.123", "3.81", "412", "1234", "0"]
+    assert fmt_sig(17211663743894.1) == "17.2e12"
+    assert fmt_sig(0.00025) == "250e-6"
+    assert fmt_sig(999_950.0) == "1e6"
+    assert fmt_metric(0.91234) == "0.9123" and fmt_metric(17211663743894.0996) == "17.2e12"
+    assert fmt_metric(None) == "—" and fmt_metric(float("nan")) == "—"
+
+
+def test_nice_ticks() -> None:
+    assert nice_ticks(0.65, 3.52, 6) == [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+    assert nice_ticks(0.0, 1.0, 5) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert len(nice_ticks(-0.19, 13.2, 4)) <= 4
+
+
+def test_robust_range_leaves_out_an_epoch_one_spike_and_a_diverged_tail() -> None:
+    loss = [3.81] + [0.6 * 0.9**i + 0.15 for i in range(20)]
+    yr = robust_range(loss)
+    assert yr.above == 1 and yr.max_value == 3.81 and yr.hi < 1.0
+    diverged = [0.9, 0.7, 0.65, 3.2, 412.0, 17211663743894.1]
+    yr = robust_range(diverged)
+    assert yr.hi == 3.2 and yr.above == 2 and yr.max_value == 17211663743894.1
+    steady = [1.2 - 0.05 * i for i in range(20)]  # a curve that falls steadily keeps every point
+    yr = robust_range(steady)
+    assert (yr.lo, yr.hi, yr.above, yr.below) == (min(steady), max(steady), 0, 0)
+    assert robust_range(loss, robust=False).hi == 3.81
+    assert robust_range([float("nan"), float("inf")]) is None
+    assert robust_range([0.5]).lo == 0.5
+
+
+def run_chart(spec: ChartSpec, size=(60, 16)) -> tuple[str, str]:
+    """(header text, plot text) of a Chart showing ``spec``."""
+
+    class ChartApp(App):
+        def compose(self):
+            yield Chart(id="c")
+
+    async def main() -> tuple[str, str]:
+        app = ChartApp()
+        async with app.run_test(size=size) as pilot:
+            chart = app.query_one(Chart)
+            chart.show(spec)
+            await pilot.pause(0.1)
+            header = " ".join(widget_text(chart.query_one(".chart--header")).split())  # as read, wrapped or not
+            if chart.plot.display:
+                return header, widget_text(chart.plot)
+            return header, " ".join(widget_text(chart.query_one(".chart--empty")).split())
+
+    return asyncio.run(main())
+
+
+class E:
+    """The EpochEnded fields the specs read."""
+
+    def __init__(self, epoch: int, loss: float, dice: float) -> None:
+        self.epoch, self.train_loss, self.valid_loss = epoch, loss, loss * 1.1
+        self.train_dice = self.valid_dice = dice
+        self.valid_iou, self.lr = dice * 0.8, 1e-3
+
+
+def test_chart_says_what_it_leaves_out_and_draws_it_at_the_edge() -> None:
+    epochs = [E(1, 3.81, 0.1)] + [E(i, 0.6 * 0.9**i + 0.15, 0.9 - 0.5 * 0.8**i) for i in range(2, 21)]
+    header, plot = run_chart(loss_spec(epochs, ()))
+    assert f"{MARKERS[0]} train" in header and f"{MARKERS[1]} valid" in header  # legend above, with markers
+    assert "↑2 above" in header and "(max 4.19)" in header and "l: log y" in header
+    assert ABOVE in plot and MARKERS[0] in plot and MARKERS[1] in plot
+    assert "train" not in plot  # nothing covers the curves
+    labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
+    assert labels and all(len(label) <= 5 for label in labels)  # compact tick labels
+    header, plot = run_chart(loss_spec(epochs, (), log_y=True))
+    assert "log y" in header and "above" not in header and ABOVE not in plot
+
+
+def test_failed_run_says_so_in_the_chart() -> None:
+    header, plot = run_chart(loss_spec((), (), empty="failed: /data: dataset folder does not exist",
+                                       empty_style="red"))
+    assert "failed: /data: dataset folder does not exist" in plot and "waiting" not in plot
+
+
+@pytest.mark.parametrize("window", [None, (3.0, 5.0)])
+def test_compare_spec_smoothing_and_x_window(window) -> None:
+    from petseg_tui.widgets.charts import RunCurves
+
+    runs = [RunCurves("a", tuple(E(i, 1.0 / i, 0.5) for i in range(1, 11)), marker=MARKERS[0]),
+            RunCurves("b", tuple(E(i, 2.0 / i, 0.6) for i in range(1, 5)), marker=MARKERS[1])]
+    spec = compare_spec("train_loss", runs, smoothing=0.6, x_range=window, x_note="x" if window else "")
+    assert spec.notes[0] == "EMA 0.60"
+    assert spec.series[0].ys[1] == pytest.approx(0.6 * 1.0 + 0.4 * 0.5)  # EMA applied
+    header, plot = run_chart(spec)
+    assert "EMA 0.60" in header
+    if window:
+        bottom = plot.splitlines()[-1]
+        assert "3" in bottom and "5" in bottom and "10" not in bottom
+
+
+def test_series_points_are_marked_and_the_batch_line_is_not() -> None:
+    spec = ChartSpec("t", (Series("s", (1.0, 2.0, 3.0), (1.0, 2.0, 3.0), (200, 0, 0), "◆"),
+                           Series("b", (1.0, 2.0), (1.0, 2.0), (90, 90, 90), "·", points=False)))
+    header, plot = run_chart(spec)
+    assert "─◆ s" in header and "┄┄ b" in header and "◆" in plot and "·" not in plot
