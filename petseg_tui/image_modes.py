@@ -67,13 +67,27 @@ def resolve_image_mode(requested: str | None, *, env: Mapping[str, str] | None =
     return _detected or "halfcell"
 
 
-def next_mode(current: str) -> str:
-    """The mode after ``current`` in the runtime cycle halfcell → sixel → kitty → halfcell."""
+def usable_modes(requested: str | None, *, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The concrete modes that can show here, in `CONCRETE_MODES` order: halfcell always; the
+    protocol the terminal answered to the start-up probe (not inside tmux/screen, which drop
+    graphics escapes); and a mode forced with ``--image-mode`` (the user knows their terminal,
+    e.g. tmux with allow-passthrough)."""
+    modes = {"halfcell"}
+    forced = normalize_mode(requested)
+    if forced != "auto":
+        modes.add(forced)
+    if _detected and not in_multiplexer(env):
+        modes.add(_detected)
+    return tuple(m for m in CONCRETE_MODES if m in modes)
+
+
+def next_mode(current: str, modes: tuple[str, ...] = CONCRETE_MODES) -> str:
+    """The mode after ``current`` in the cycle through ``modes`` (halfcell → sixel → kitty → …)."""
     try:
-        i = CONCRETE_MODES.index(current)
+        i = modes.index(current)
     except ValueError:
-        return CONCRETE_MODES[0]
-    return CONCRETE_MODES[(i + 1) % len(CONCRETE_MODES)]
+        return modes[0]
+    return modes[(i + 1) % len(modes)]
 
 
 class _NotATTY:
@@ -163,10 +177,24 @@ def prepare_image_mode(requested: str | None) -> str:
     return resolve_image_mode(mode)
 
 
+def cell_aspect() -> float:
+    """A terminal cell's height / width in pixels (about 2), as textual-image measured it."""
+    _import_textual_image(probe=False)
+    from textual_image._terminal import get_cell_size
+
+    try:
+        cell = get_cell_size()
+    except Exception:  # no terminal (tests, pipes): textual-image's own VT340 default ratio
+        return 2.0
+    return cell.height / cell.width if cell.width and cell.height else 2.0
+
+
 def image_widget_class(mode: str) -> type:
     """The textual-image widget class that draws with a concrete mode."""
     _import_textual_image(probe=False)
-    from textual_image.widget import HalfcellImage, SixelImage, TGPImage
+    from textual_image.widget import HalfcellImage, TGPImage
+
+    from petseg_tui.widgets.sixel import SixelImage  # textual-image's, sent once, palette first
 
     mode = resolve_image_mode(mode)
     return {"kitty": TGPImage, "sixel": SixelImage, "halfcell": HalfcellImage}[mode]

@@ -23,13 +23,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import DirectoryTree, Footer, Input, Label, OptionList, Static
+from textual.widgets import DirectoryTree, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine.errors import CheckpointError, PetsegError
-from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode
+from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode, usable_modes
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.widgets.image_picker import ImageTree
 from petseg_tui.widgets.image_view import ImageView
 
@@ -70,12 +70,17 @@ def _render_helpers() -> tuple[Any, Any, Any]:
     return mask_to_image, overlay_image, save_png
 
 
-def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45) -> "Rendered":
-    """Threshold a cached prediction and build the mask and overlay images (numpy/PIL only)."""
+def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45,
+                      truth: Any = None) -> "Rendered":
+    """Threshold a cached prediction and build the mask and overlay images (numpy/PIL only);
+    with ``truth`` (the photo's trimap as a 0/1 mask) also its Dice and IoU."""
     from PIL import Image
+
+    from engine.mask_scores import dice_iou
 
     mask_to_image, overlay_image, _ = _render_helpers()
     mask = prediction.mask(threshold)
+    dice, iou = dice_iou(mask, truth) if truth is not None else (None, None)
     return Rendered(
         threshold=threshold,
         outline=outline,
@@ -83,7 +88,31 @@ def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: f
         image=Image.fromarray(prediction.image),
         mask=mask_to_image(mask),
         overlay=overlay_image(prediction.image, mask, alpha=alpha, outline=outline),
+        dice=dice,
+        iou=iou,
     )
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The true mask of a photo that has a trimap beside it (Oxford layout), or why not."""
+
+    mask: Any = None  # (H, W) uint8 0/1 at the prediction's size, or None
+    rule: str = ""
+    note: str = ""  # a trimap that could not be used
+
+
+def truth_for(prediction: Any, mask_rule: str) -> Truth:
+    """Find and load the trimap of the predicted photo (worker thread: numpy and Pillow)."""
+    from engine.mask_scores import trimap_for_image, truth_mask
+
+    trimap = trimap_for_image(prediction.source)
+    if trimap is None:
+        return Truth()
+    try:
+        return Truth(truth_mask(trimap, mask_rule, prediction.image.shape[:2]), mask_rule)
+    except PetsegError as exc:
+        return Truth(note=f"trimap not used: {exc}")
 
 
 @dataclass
@@ -96,6 +125,8 @@ class Rendered:
     image: Any  # PIL images, full prediction resolution
     mask: Any
     overlay: Any
+    dice: float | None = None  # against the photo's trimap, when it has one
+    iou: float | None = None
 
 
 def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
@@ -137,12 +168,14 @@ def default_start_dir() -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-class InferenceScreen(Screen):
+class InferenceScreen(PetsegScreen):
     """Run a trained model on an image and show image, mask and overlay.
 
     Styles: the ``/* --- inference screen --- */`` section of ``petseg_tui/app.tcss``.
     """
 
+    HELP = ("A run's model on a photo: image, mask and overlay (one large overlay below 120 columns), "
+            "Dice against the trimap when the photo has one.")
     _THRESHOLD = Binding.Group("Thr", compact=True)
     BINDINGS = [
         Binding("r", "run", "Run", tooltip="Run the model on the selected image"),
@@ -150,13 +183,14 @@ class InferenceScreen(Screen):
                 tooltip="Raise the mask threshold by 0.05 (re-thresholds, no model re-run)", group=_THRESHOLD),
         Binding("minus,left_square_bracket", "threshold(-1)", "Threshold -0.05", key_display="-",
                 tooltip="Lower the mask threshold by 0.05 (re-thresholds, no model re-run)", group=_THRESHOLD),
-        Binding("o", "toggle_overlay", "Overlay", tooltip="Toggle the large overlay view"),
+        Binding("o", "toggle_overlay", "Overlay", tooltip="One large overlay, or image and mask side by side"),
         Binding("u", "toggle_outline", "Outline", tooltip="Toggle the mask outline in the overlay"),
         Binding("t", "toggle_tta", "TTA", tooltip="Toggle horizontal-flip test-time augmentation (re-runs the model)"),
         Binding("s", "save", "Save", tooltip="Save overlay and mask PNGs to <run>/predictions/"),
-        Binding("m", "cycle_mode", "Mode", tooltip="Cycle the image drawing mode: halfcell, sixel, kitty"),
-        Binding("escape", "back", "Back", tooltip="Leave the inference screen"),
+        Binding("m", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
+        Binding("escape", "back", "Back", tooltip="Leave the path box, else the inference screen"),
     ]
+    NARROW_FOOTER_HIDES = frozenset({"toggle_outline", "cycle_mode"})
 
     def __init__(
         self,
@@ -178,7 +212,10 @@ class InferenceScreen(Screen):
         self.overlay_view = False
         self.image_mode = "halfcell"
         self.prediction: Any = None
+        self.truth = Truth()
         self.rendered: Rendered | None = None
+        self.busy = False
+        self._wide: bool | None = None
         self.error = ""
         self.model_text = ""
         self.result_text = ""
@@ -208,7 +245,7 @@ class InferenceScreen(Screen):
                     yield ImageView("Image", hint="pick an image, then r", id="pane-image")
                     yield ImageView("Mask", hint="predicted mask", id="pane-mask")
                     yield ImageView("Overlay", hint="image + mask", id="pane-overlay")
-        yield Footer()
+        yield PetsegFooter()
 
     def on_mount(self) -> None:
         requested = getattr(self.app, "image_mode", "auto")
@@ -234,12 +271,17 @@ class InferenceScreen(Screen):
             self.query_one("#inf-tree").focus()
 
     def on_resize(self, event) -> None:
+        super().on_resize(event)
         self._apply_width(event.size.width)
 
     def _apply_width(self, width: int) -> None:
-        self.set_class(width >= WIDE_AT, "-wide")
-        for footer in self.query(Footer):
-            footer.compact = width < WIDE_AT  # every key fits in 80 columns
+        wide = width >= WIDE_AT
+        if wide != self._wide:
+            # narrow: one large overlay (two panes of 40 columns are unreadable); `o` splits it
+            self._wide = wide
+            self.set_class(wide, "-wide")
+            self.overlay_view = not wide
+            self.set_class(self.overlay_view, "-overlay-view")
 
     # ---- run selection --------------------------------------------------------------------
     def _runs_dir(self) -> Path:
@@ -309,12 +351,10 @@ class InferenceScreen(Screen):
         path = Path(text).expanduser()
         if path.is_dir():
             self.query_one("#inf-tree", ImageTree).path = path
-            self.query_one("#inf-tree").focus()
             self._set_error("")
             return
         self.selected_image = path
-        self.query_one("#inf-tree").focus()  # so r, +/-, s... act at once instead of typing
-        self._start_inference(path)
+        self._start_inference(path)  # focus stays in the box: the next path is typed, not run as keys
 
     # ---- actions --------------------------------------------------------------------------
     def action_run(self) -> None:
@@ -351,16 +391,24 @@ class InferenceScreen(Screen):
             self._start_inference(Path(self.prediction.source))
 
     def action_cycle_mode(self) -> None:
-        self.image_mode = next_mode(self.image_mode)
+        modes = usable_modes(getattr(self.app, "image_mode", "auto"))
+        if modes == (self.image_mode,):
+            where = ("inside tmux/screen, which do not pass sixel or kitty graphics through"
+                     if in_multiplexer() else "this terminal answered neither the sixel nor the kitty query")
+            self.notify(f"Only {self.image_mode} can be drawn here: {where}. "
+                        "Start with --image-mode sixel (or kitty) to force one, e.g. with tmux allow-passthrough on.",
+                        title="Image mode", timeout=8)
+            return
+        self.image_mode = next_mode(self.image_mode, modes)
         for view in self.query(ImageView):
             view.set_mode(self.image_mode)
         self._update_texts()
         if self.image_mode != "halfcell" and in_multiplexer():
             self.notify(
-                f"Image mode: {self.image_mode}. tmux/screen drop {self.image_mode} graphics unless "
-                "passthrough is enabled; press m until halfcell if the panes stay empty.",
+                f"Image mode: {self.image_mode} (forced). tmux/screen drop {self.image_mode} graphics unless "
+                "passthrough is on; press m to get back to halfcell if the panes stay empty.",
                 severity="warning",
-                timeout=5,
+                timeout=6,
             )
         else:
             self.notify(f"Image mode: {self.image_mode}", timeout=2)
@@ -375,6 +423,10 @@ class InferenceScreen(Screen):
         self._save(self.prediction, self.run_path, self.threshold, self.outline)
 
     def action_back(self) -> None:
+        path_box = self.query_one("#inf-path", Input)
+        if path_box.has_focus:
+            self.query_one("#inf-tree").focus()  # esc leaves the box first, not the screen
+            return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
         else:
@@ -415,7 +467,8 @@ class InferenceScreen(Screen):
                 return
             prediction = predictor.predict_file(image, tta=tta)
             self.model_runs += 1
-            rendered = render_prediction(prediction, threshold, outline)
+            truth = truth_for(prediction, getattr(predictor, "mask_rule", "pet_border"))
+            rendered = render_prediction(prediction, threshold, outline, truth=truth.mask)
         except PetsegError as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._failed, str(exc), image is None)
@@ -427,17 +480,17 @@ class InferenceScreen(Screen):
                 self.app.call_from_thread(self._failed, msg, image is None)
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_prediction, prediction, rendered, tta)
+            self.app.call_from_thread(self._show_prediction, prediction, truth, rendered, tta)
 
     def _start_rerender(self) -> None:
         if self.prediction is not None:
-            self._rerender(self.prediction, self.threshold, self.outline)
+            self._rerender(self.prediction, self.threshold, self.outline, self.truth.mask)
 
     @work(thread=True, exclusive=True, group="render", exit_on_error=False)
-    def _rerender(self, prediction: Any, threshold: float, outline: bool) -> None:
+    def _rerender(self, prediction: Any, threshold: float, outline: bool, truth: Any) -> None:
         worker = get_current_worker()
         try:
-            rendered = render_prediction(prediction, threshold, outline)
+            rendered = render_prediction(prediction, threshold, outline, truth=truth)
         except Exception as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._set_error, f"could not draw the mask: {exc}", True)
@@ -468,8 +521,9 @@ class InferenceScreen(Screen):
             self.notify(warning, title="Checkpoint", severity="warning", timeout=10)
         self._update_texts()
 
-    def _show_prediction(self, prediction: Any, rendered: Rendered, tta: bool) -> None:
+    def _show_prediction(self, prediction: Any, truth: Truth, rendered: Rendered, tta: bool) -> None:
         self.prediction = prediction
+        self.truth = truth
         self._set_error("")
         self._show_rendered(prediction, rendered)
         self._set_busy(False)
@@ -493,7 +547,7 @@ class InferenceScreen(Screen):
             self._predictor, self._predictor_for = None, None
         else:
             # the image failed: keep no picture of an earlier file under this file's error
-            self.prediction, self.rendered = None, None
+            self.prediction, self.rendered, self.truth = None, None, Truth()
             for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
                 self.query_one(pane, ImageView).set_image(None)
         self._set_error(message, notify=True)
@@ -505,7 +559,10 @@ class InferenceScreen(Screen):
 
     # ---- helpers --------------------------------------------------------------------------
     def _set_busy(self, busy: bool) -> None:
-        self.query_one("#inf-panes").loading = busy
+        # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
+        # kitty pictures, which then have to be sent again (over SSH) when it goes
+        self.busy = busy
+        self._update_texts()
 
     def _set_error(self, message: str, notify: bool = False) -> None:
         self.error = message
@@ -547,11 +604,17 @@ class InferenceScreen(Screen):
             f"thr {self.threshold:.2f} · TTA {'on' if self.tta else 'off'} · "
             f"outline {'on' if self.outline else 'off'} · {self.image_mode}"
         )
+        busy = "  [b yellow]running the model …[/]" if self.busy else ""
         pred, r = self.prediction, self.rendered
         if pred is None or r is None:
-            return settings
+            return settings + busy
         h, w = pred.image.shape[:2]
+        score = ""
+        if r.dice is not None:
+            score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({self.truth.rule})"
+        elif self.truth.note:
+            score = f" · [yellow]{self.truth.note}[/]"
         return (
             f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · "
-            f"pet [b]{100 * r.fraction:.1f}%[/b]\n{settings}"
+            f"pet [b]{100 * r.fraction:.1f}%[/b]{score}\n{settings}{busy}"
         )

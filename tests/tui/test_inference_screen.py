@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import widget_text
 from rich.text import Text
 from textual.app import App
+from textual.widgets import Input
 
 from engine.errors import BadImageError
 from petseg_tui.screens import inference as inf
@@ -275,7 +277,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         assert "fake.jpg" in screen.error
         err = screen.query_one("#inf-error")
         assert err.has_class("-shown") and err.display
-        assert app.is_running and not screen.query_one("#inf-panes").loading
+        assert app.is_running and "running the model" not in plain(screen.result_text)
 
         # a typed path that does not exist, through the Input
         inp = screen.query_one("#inf-path")
@@ -284,6 +286,9 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         await pilot.press("enter")
         await settle(pilot)
         assert "missing.png" in screen.error
+        assert inp.has_focus  # still typing: the next path is not run as hotkeys
+        await pilot.press("escape")  # esc leaves the box first, not the screen
+        assert isinstance(app.screen, InferenceScreen) and not inp.has_focus
 
         await run_on(pilot, screen, images / "cat.jpg")  # a good image still works
         assert screen.error == "" and not screen.query_one("#inf-error").has_class("-shown")
@@ -293,7 +298,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         await run_on(pilot, screen, images / "fake.jpg")
         assert "fake.jpg" in screen.error
         assert screen.prediction is None and "cat.jpg" not in screen.result_text
-        assert screen.query_one("#pane-image")._pil is None
+        assert screen.query_one("#pane-image", ImageView).pil_image is None
 
 
 @run_async
@@ -393,33 +398,104 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
 
 
 @run_async
-async def test_mode_and_overlay_keys(tmp_path: Path, images: Path, fake_predictor) -> None:
+async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await settle(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
-        overlay = screen.query_one("#pane-overlay")
-        assert not overlay.display  # 100 columns: image | mask
+        overlay, image = screen.query_one("#pane-overlay"), screen.query_one("#pane-image")
+        assert overlay.display and not image.display  # 100 columns: one large overlay
         await pilot.press("o")
         await pilot.pause()
-        assert overlay.display and not screen.query_one("#pane-image").display
-        await pilot.press("o")
-        await pilot.press("m")
-        await pilot.pause()
-        assert screen.image_mode == "sixel"
-        from textual_image.widget import SixelImage
-
-        mask_pane = screen.query_one("#pane-mask", ImageView)
-        assert isinstance(mask_pane.image_widget, SixelImage)
-        assert len(mask_pane.query(".image-view--image")) == 1
-        await pilot.press("m", "m")
-        await pilot.pause()
-        assert screen.image_mode == "halfcell"
+        assert image.display and screen.query_one("#pane-mask").display and not overlay.display
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, InferenceScreen)
+
+
+@run_async
+async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images: Path, fake_predictor,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In tmux (auto) only half-cells reach the terminal: m says so and keeps them; with a mode
+    forced by --image-mode it cycles between that mode and half-cells."""
+    from petseg_tui.widgets.sixel import SixelImage
+
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images, image_mode="auto")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "cat.jpg")
+        await pilot.press("m")
+        await pilot.pause(0.1)
+        assert screen.image_mode == "halfcell" and "halfcell" in plain(screen.result_text)
+        assert any("Only halfcell can be drawn here" in widget_text(t) for t in screen.query("Toast"))
+    app = InferenceTestApp(run.parent, run, images, image_mode="sixel")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, images / "cat.jpg")
+        overlay = screen.query_one("#pane-overlay", ImageView)
+        assert isinstance(overlay.image_widget, SixelImage)
+        await pilot.press("m")
+        await pilot.pause()
+        assert screen.image_mode == "halfcell" and not isinstance(overlay.image_widget, SixelImage)
+        await pilot.press("m")
+        await pilot.pause()
+        assert screen.image_mode == "sixel" and len(overlay.query(".image-view--image")) == 1
+
+
+@run_async
+async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Path, images: Path,
+                                                                    fake_predictor) -> None:
+    """Enter runs the typed path and keeps the focus in the box: the next path typed is text,
+    not s (save), t (TTA), - (threshold), r (run) or m (mode)."""
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        inp = screen.query_one("#inf-path", Input)
+        inp.focus()
+        await pilot.press(*str(images / "cat.jpg"), "enter")
+        await settle(pilot)
+        assert screen.prediction is not None and inp.has_focus
+        runs_before = screen.model_runs
+        inp.value = ""
+        await pilot.press(*"st-rm")
+        await settle(pilot)
+        assert inp.value == "st-rm"
+        assert "TTA off" in plain(screen.result_text) and "thr 0.50" in plain(screen.result_text)
+        assert screen.model_runs == runs_before and not (run / "predictions").exists()
+        assert "halfcell" in plain(screen.result_text)
+
+
+@run_async
+async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fake_predictor) -> None:
+    """A bundled photo sits in the Oxford layout with its trimap: the result line gives its Dice
+    (and it changes with the threshold); a loose photo has no score."""
+    from engine.data.samples import sample_pairs
+    from engine.mask_scores import dice_iou, truth_mask
+
+    image, trimap = sample_pairs()[0]
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, image.parent)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await run_on(pilot, screen, image)
+        expected, _ = dice_iou(screen.prediction.mask(0.5), truth_mask(trimap, "pet_border", screen.prediction.prob.shape))
+        assert f"Dice {expected:.3f}" in plain(screen.result_text) and "vs its trimap (pet_border)" in plain(screen.result_text)
+        await pilot.press("minus")
+        await settle(pilot)
+        lower, _ = dice_iou(screen.prediction.mask(0.45), truth_mask(trimap, "pet_border", screen.prediction.prob.shape))
+        assert f"Dice {lower:.3f}" in plain(screen.result_text)
+        loose = make_photo(tmp_path / "loose" / "cat.jpg")
+        await run_on(pilot, screen, loose)
+        assert "Dice" not in plain(screen.result_text)
 
 
 @run_async
@@ -476,7 +552,9 @@ def test_resolve_image_mode_inside_tmux_and_forced() -> None:
 
 
 def test_image_widget_classes_match_modes() -> None:
-    from textual_image.widget import HalfcellImage, SixelImage, TGPImage
+    from textual_image.widget import HalfcellImage, TGPImage
+
+    from petseg_tui.widgets.sixel import SixelImage  # textual-image's, sent once, palette first
 
     from petseg_tui.image_modes import image_widget_class
 
@@ -538,7 +616,7 @@ async def test_leaving_while_the_model_runs_does_not_crash(
         screen.selected_image = images / "cat.jpg"
         await pilot.press("r")
         await pilot.pause()
-        assert screen.query_one("#inf-panes").loading  # the spinner shows while the worker runs
+        assert "running the model" in plain(screen.result_text)  # said while the worker runs
         await pilot.press("escape")
         await pilot.pause(1.0)
         assert app.is_running and not isinstance(app.screen, InferenceScreen)
