@@ -95,6 +95,11 @@ def read_run_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_run_config(run_path: str | Path) -> dict[str, Any]:
+    """A run's config.json (RunStoreError, one line, if it is missing or not a JSON object)."""
+    return read_run_json(Path(run_path) / CONFIG_FILE)
+
+
 def ensure_folder(path: Path, what: str) -> Path:
     """Create ``path`` (and parents) or raise RunStoreError saying why, in one sentence."""
     path = Path(path)

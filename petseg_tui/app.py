@@ -34,8 +34,10 @@ class PetsegApp(App[None]):
     TITLE = "petseg"
     COMMANDS = App.COMMANDS | {PetsegCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Quit (asks first if a run trains in this process)"),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first if a run trains in this process; in a form use ctrl+q)"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="Every key of every screen"),
+        Binding("ctrl+q", "quit_anywhere", "Quit", show=False, priority=True,
+                tooltip="Quit from any screen, a form included (asks first if the form has edits)"),
     ]
 
     def __init__(self, runs_dir: str | Path | None = None, image_mode: str = "auto") -> None:
@@ -74,6 +76,9 @@ class PetsegApp(App[None]):
         return self.screen_stack[0]  # type: ignore[return-value]
 
     def go_home(self) -> None:
+        if any(not screen.is_mounted for screen in self.screen_stack[1:]):
+            self.call_after_refresh(self.go_home)  # one is still mounting: pop it once it is up
+            return
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
@@ -101,11 +106,25 @@ class PetsegApp(App[None]):
         else:
             self.push_screen(HelpScreen(self.screen))
 
-    def action_new_run(self) -> None:
+    def action_new_run(self, copy_of: Path | None = None) -> None:
+        """Open the new-run form, with the engine's defaults or a copy of ``copy_of``'s settings."""
         from petseg_tui.screens.new_run import NewRunScreen
 
-        if not isinstance(self.screen, NewRunScreen):
+        if isinstance(self.screen, NewRunScreen):
+            return
+        if copy_of is None:
             self.push_screen(NewRunScreen())
+            return
+        from engine.config import TrainConfig
+        from engine.errors import PetsegError
+        from engine.store import read_run_config
+
+        try:
+            config = TrainConfig.from_dict(read_run_config(copy_of))
+        except (PetsegError, TypeError) as exc:
+            self.notify(f"Cannot copy its settings: {exc}", title=Path(copy_of).name, severity="error")
+            return
+        self.push_screen(NewRunScreen(config, copied_from=Path(copy_of).name))
 
     def action_infer(self, run_path: Path | None = None) -> None:
         """Open the inference screen (another module, imported on demand)."""
@@ -162,6 +181,51 @@ class PetsegApp(App[None]):
             self.notify(f"{path.name}: training in this process", title="Run started")
         self.open_run(path, pid=pid)
 
+    # ---- resuming runs ------------------------------------------------------------------------
+    def confirm_resume(self, path: Path, action: str, state: str, message: str = "") -> None:
+        """Ask, then resume (action "resume") or start again ("restart") a run, detached; the
+        store's resume plan chose the action."""
+        name = Path(path).name
+        if action == "resume":
+            question, yes = (f"Resume {name} ({state})?\n\nIt continues from its last.pt in a detached process; "
+                             "output is appended to its train.log."), "Resume"
+        elif action == "restart":
+            question = (f"Start {name} again?\n\nIt {state} before its first epoch ended, so there is no last.pt: "
+                        "it trains again from epoch 1 with the same settings, in a detached process.")
+            if message:
+                question += f"\n\nIt {state} with: {message}"
+            yes = "Start again"
+        else:
+            return
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self._resume(Path(path))
+
+        self.push_screen(ConfirmScreen(question, yes=yes, no="Cancel"), answer)
+
+    @work(thread=True, group="resume", exit_on_error=False)
+    def _resume(self, path: Path) -> None:
+        """Spawn the resume in a thread (engine.launch imports the config module, not torch)."""
+        from engine.errors import PetsegError
+        from engine.launch import spawn_resume
+
+        try:
+            pid = spawn_resume(self.runs_dir, path.name)
+        except (PetsegError, OSError) as exc:
+            self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error")
+            return
+        self.spawned[path] = pid  # reaped like any detached run
+        self.call_from_thread(self._resumed, path, pid)
+
+    def _resumed(self, path: Path, pid: int) -> None:
+        self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / 'train.log'}",
+                    title="Run resumed", timeout=6)
+        self.runs_screen.rescan()
+        if getattr(self.screen, "run_path", None) == path and len(self.screen_stack) > 1:
+            self.pop_screen()  # the live screen of the old process: open the new one instead
+        self.open_run(path, pid=pid)
+
     def trainer_for(self, path: Path) -> Any | None:
         t = self.trainers.get(Path(path))
         return t if t is not None and t.is_alive() else None
@@ -170,9 +234,31 @@ class PetsegApp(App[None]):
         return [t for t in self.trainers.values() if t.is_alive()]
 
     # ---- quitting -----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Letters are not app-wide hotkeys while a form is open: `q` on a Select or a Switch of
+        # the new-run form used to quit with the form lost. ctrl+q still quits (asking first).
+        if action == "quit" and getattr(self.screen, "IS_FORM", False):
+            return False
+        return True
+
     async def action_quit(self) -> None:
+        await self.action_quit_anywhere()
+
+    async def action_quit_anywhere(self) -> None:
         if self._quitting:
             return
+        form = self.screen
+        if getattr(form, "IS_FORM", False) and getattr(form, "has_edits", False):
+            def discard(ok: bool | None) -> None:
+                if ok:
+                    self._quit_after_form()
+
+            self.push_screen(ConfirmScreen("This new run's settings are not saved.\n\nDiscard them and quit?",
+                                           yes="Discard and quit", no="Keep editing"), discard)
+            return
+        self._quit_after_form()
+
+    def _quit_after_form(self) -> None:
         live = self.running_trainers()
         if not live:
             self._exit_now()
@@ -188,8 +274,8 @@ class PetsegApp(App[None]):
         self.push_screen(
             ConfirmScreen(
                 f"Training runs in this process: {names}.\n\n"
-                "Quitting stops them (the current batch finishes and last.pt is saved; "
-                "resume later with `petseg train --resume NAME`). Quit?",
+                "Quitting stops them: the current batch finishes and last.pt is saved; "
+                "R on the runs screen resumes them later. Quit?",
                 yes="Stop and quit",
                 no="Keep training",
             ),

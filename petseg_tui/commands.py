@@ -1,5 +1,6 @@
-"""Command palette (ctrl+p): every key binding of the current screen and the app, plus
-"Open run: NAME" and "Worst samples: NAME" for each run."""
+"""Command palette (ctrl+p): every key binding active on the current screen (and the app), plus
+"Open run: NAME" and "Worst samples: NAME" for each run. A binding's label is the title, its
+tooltip the help line."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 class PetsegCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        from petseg_tui.screens.help import DESCRIPTIONS, _key_label
+        from petseg_tui.screens.help import describe, key_label
 
         app: Any = self.app
-        screen: Any = self.screen
         out: list[tuple[str, str, Callable[[], Any]]] = []
         seen: set[str] = set()
 
@@ -23,12 +23,12 @@ class PetsegCommands(Provider):
                 seen.add(title)
                 out.append((title, help, cb))
 
-        for node, bindings in ((screen, getattr(type(screen), "BINDINGS", [])), (app, type(app).BINDINGS)):
-            for b in bindings:
-                if not getattr(b, "description", ""):
-                    continue
-                title = DESCRIPTIONS.get(b.action, b.description)
-                add(title, f"key: {_key_label(b)}", partial(node.run_action, b.action))
+        # what the keys do here and now (check_action decides: no Stop on a finished run)
+        for namespace, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if not enabled or binding.system or not binding.description or binding.action == "command_palette":
+                continue
+            add(binding.description, f"{describe(binding)} · key: {key_label(binding)}",
+                partial(namespace.run_action, binding.action))
         add("New run", "key: n (runs screen)", app.action_new_run)
         add("Help: keys of every screen", "key: ?", app.action_help)
         add("Runs: go to the runs table", "", app.go_home)

@@ -1,15 +1,52 @@
-"""`PetsegScreen`: what every full screen of the app shares (a footer that fits 80 columns)."""
+"""`PetsegScreen`: what every full screen of the app shares: a footer that fits 80 columns.
+
+Below `NARROW_BELOW` columns the footer is compact, leaves out the command-palette key and the
+screen's `NARROW_FOOTER_HIDES` actions (they still work; ``?`` and ``ctrl+p`` list them), so
+Quit and Help always show at 80 columns.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar, cast
+
 from textual import events
+from textual.app import ComposeResult
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
-COMPACT_FOOTER_BELOW = 120  # columns; below this the footer drops its padding so every key shows
+if TYPE_CHECKING:  # pragma: no cover
+    from petseg_tui.app import PetsegApp
+
+NARROW_BELOW = 120  # columns
+
+
+class PetsegFooter(Footer):
+    """Textual's footer that drops the screen's optional keys when narrow."""
+
+    narrow: reactive[bool] = reactive(False, recompose=True)
+
+    def watch_narrow(self, narrow: bool) -> None:
+        self.compact = narrow
+        self.show_command_palette = not narrow
+
+    def compose(self) -> ComposeResult:
+        hidden = getattr(self.screen, "NARROW_FOOTER_HIDES", frozenset()) if self.narrow else frozenset()
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and widget.action in hidden:
+                continue
+            yield widget
 
 
 class PetsegScreen(Screen):
+    # Actions whose keys the footer leaves out below NARROW_BELOW columns.
+    NARROW_FOOTER_HIDES: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def petseg_app(self) -> "PetsegApp":
+        return cast("PetsegApp", self.app)
+
     def on_resize(self, event: events.Resize) -> None:
-        for footer in self.query(Footer):
-            footer.compact = event.size.width < COMPACT_FOOTER_BELOW
+        for footer in self.query(PetsegFooter):
+            footer.narrow = event.size.width < NARROW_BELOW

@@ -1,4 +1,8 @@
-"""`?`: every key of every screen, built from the screens' own BINDINGS (never out of date)."""
+"""`?`: every key of every screen, built from the screens' own BINDINGS (never out of date).
+
+A binding's ``tooltip`` is its one description (the footer shows its short label); keys bound
+to several actions (R: resume or start again) list each.
+"""
 
 from __future__ import annotations
 
@@ -12,70 +16,57 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+_KEY_NAMES = {
+    "question_mark": "?", "slash": "/", "space": "space", "escape": "esc", "enter": "enter",
+    "plus": "+", "minus": "-", "equals_sign": "=", "left_square_bracket": "[", "right_square_bracket": "]",
+}
 
-def _key_label(b: Binding) -> str:
+
+def key_label(b: Binding) -> str:
     if b.key_display:
         return b.key_display
-    names = {
-        "question_mark": "?", "slash": "/", "space": "space", "escape": "esc", "enter": "enter",
-        "plus": "+", "minus": "-", "equals_sign": "=",
-    }
-    keys = [names.get(k.strip(), k.strip()) for k in b.key.split(",")]
+    keys = [_KEY_NAMES.get(k.strip(), k.strip()) for k in b.key.split(",")]
     return "/".join(keys).replace("ctrl+", "^")
 
 
-def screen_sections() -> list[tuple[str, str, Iterable[Binding]]]:
+def describe(b: Binding) -> str:
+    return b.tooltip or b.description
+
+
+def screen_sections() -> list[tuple[str, str, list[Binding]]]:
     from petseg_tui.app import PetsegApp
     from petseg_tui.screens.compare import CompareScreen
+    from petseg_tui.screens.inference import InferenceScreen
     from petseg_tui.screens.live_run import LiveRunScreen
     from petseg_tui.screens.new_run import NewRunScreen
     from petseg_tui.screens.runs import RunsScreen
     from petseg_tui.screens.worst import WorstScreen
+    from petseg_tui.widgets.runs_table import RunsTable
 
-    extra_runs = [Binding("enter", "", "Open the run (live view, or history when finished)")]
+    def keys(bindings: Iterable[object]) -> list[Binding]:
+        return [b for b in bindings if isinstance(b, Binding)]
+
+    palette = Binding("ctrl+p", "command_palette", "Palette", tooltip="Command palette: every action of this screen")
     return [
-        ("Everywhere", "", list(PetsegApp.BINDINGS) + [Binding("ctrl+p", "", "Command palette (every action)")]),
-        ("Runs", RunsScreen.HELP, extra_runs + [b for b in RunsScreen.BINDINGS if b.action != "open_run"]),  # type: ignore[list-item]
-        ("New run", NewRunScreen.HELP, NewRunScreen.BINDINGS),  # type: ignore[arg-type]
-        ("Live run", LiveRunScreen.HELP, LiveRunScreen.BINDINGS),  # type: ignore[arg-type]
-        ("Compare", CompareScreen.HELP, CompareScreen.BINDINGS),  # type: ignore[arg-type]
-        ("Worst samples", WorstScreen.HELP, WorstScreen.BINDINGS),  # type: ignore[arg-type]
+        ("Everywhere", "", keys(PetsegApp.BINDINGS) + [palette]),
+        ("Runs", RunsScreen.HELP, keys(RunsTable.BINDINGS) + [b for b in keys(RunsScreen.BINDINGS)
+                                                              if b.action not in ("open_run", "resume_refused")]),
+        ("New run", NewRunScreen.HELP, keys(NewRunScreen.BINDINGS)),
+        ("Live run", LiveRunScreen.HELP, keys(LiveRunScreen.BINDINGS)),
+        ("Compare", CompareScreen.HELP, keys(CompareScreen.BINDINGS)),
+        ("Inference", InferenceScreen.HELP, keys(InferenceScreen.BINDINGS)),
+        ("Worst samples", WorstScreen.HELP, keys(WorstScreen.BINDINGS)),
     ]
 
 
-DESCRIPTIONS = {
-    "toggle_select": "Select / unselect the run (for compare)",
-    "compare": "Compare the selected runs (1-7)",
-    "infer": "Segment images with the highlighted run's model",
-    "worst": "Worst samples: the run's lowest-Dice test images, with truth, prediction and errors",
-    "step(1)": "Next image (higher Dice)",
-    "step(-1)": "Previous image (lower Dice)",
-    "toggle_border": "Ignore / score the trimap's border band (re-ranks the gallery)",
-    "toggle_tta": "Flip TTA on / off (re-runs the evaluation)",
-    "save_sheet": "Save the contact sheet PNG to <run>/eval/worst-test.png",
-    "cycle_mode": "Image mode: halfcell, sixel, kitty",
-    "rerun": "Evaluate again (after more training)",
-    "focus_filter": "Filter runs (name, model, status)",
-    "cycle_sort": "Sort by the next column (or click a header)",
-    "reverse_sort": "Reverse the sort order",
-    "select_all": "Select all shown runs / none",
-    "rescan": "Rescan the runs folder now",
-    "clear_filter": "Clear the filter",
-    "stop": "Stop the run (asks first; saves last.pt)",
-    "pause": "Pause / resume the run",
-    "log_y": "Log scale on the y axis",
-    "smoothing": "Smoothing on/off (EMA)",
-    "ema(1)": "More smoothing (EMA factor up)",
-    "ema(-1)": "Less smoothing (EMA factor down)",
-    "next_metric": "Next metric",
-    "quit": "Quit (asks if a run trains in this process)",
-    "help": "This help",
-    "back": "Back",
+SCREEN_TITLES = {
+    "RunsScreen": "Runs", "NewRunScreen": "New run", "LiveRunScreen": "Live run", "CompareScreen": "Compare",
+    "InferenceScreen": "Inference", "WorstScreen": "Worst samples",
 }
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", tooltip="Close this help")]
 
     def __init__(self, current: Screen | None = None) -> None:
         super().__init__()
@@ -89,11 +80,7 @@ class HelpScreen(ModalScreen[None]):
         outer = Table.grid(padding=(0, 0))
         outer.add_column()
         outer.add_row(Text("petseg-tui — keys", style="bold underline"))
-        current_titles = {
-            "RunsScreen": "Runs", "NewRunScreen": "New run", "LiveRunScreen": "Live run", "CompareScreen": "Compare",
-            "WorstScreen": "Worst samples",
-        }
-        here = current_titles.get(self.current, "")
+        here = SCREEN_TITLES.get(self.current, "")
         for title, about, bindings in screen_sections():
             outer.add_row(Text(""))
             head = Text(title, style="bold reverse" if title == here else "bold")
@@ -103,13 +90,13 @@ class HelpScreen(ModalScreen[None]):
             t = Table.grid(padding=(0, 2))
             t.add_column(style="bold cyan", no_wrap=True, min_width=10)
             t.add_column()
-            seen = set()
+            rows: dict[str, list[str]] = {}
             for b in bindings:
-                label = _key_label(b)
-                if label in seen:
-                    continue
-                seen.add(label)
-                t.add_row(label, DESCRIPTIONS.get(b.action, b.description))
+                text = describe(b)
+                if text not in rows.setdefault(key_label(b), []):
+                    rows[key_label(b)].append(text)
+            for label, texts in rows.items():
+                t.add_row(label, "; or: ".join(texts))
             outer.add_row(t)
         outer.add_row(Text(""))
         outer.add_row(Text("Esc / ? closes this help.", style="dim"))

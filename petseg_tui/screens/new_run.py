@@ -1,21 +1,36 @@
-"""New run: a form over `TrainConfig` with live validation, started detached or in-process."""
+"""New run: a form over `TrainConfig` with live validation, started detached or in-process.
+
+The main fields come first; the engine's other options (seed, mask rule, AMP, weight decay,
+gradient clipping, loss weights, pretrained encoder) wait in a collapsed "More options" section.
+The form can start from a copy of another run's settings. Every check is the engine's:
+`TrainConfig.field_errors` for the values, `data_path_problem` for the data folder (the message
+``petseg train`` gives), `validate_run_name` for the name. Start and Cancel sit below the
+scrolling fields, so they are on screen at 80x24.
+
+Letter keys never act app-wide here (`q` on a Select does not quit); ctrl+q and esc ask first
+when the form has edits.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
+from textual.reactive import var
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Collapsible, Input, Label, Select, Static, Switch
 
-from engine.config import DATA_PATH_ENV, DEVICES, GENERATED_DATA, MODELS, SCHEDULERS, TrainConfig
+from engine.config import AMP_MODES, DATA_PATH_ENV, DEVICES, GENERATED_DATA, MASK_RULES, MODELS, SCHEDULERS, TrainConfig
 from engine.errors import RunStoreError
 from engine.store import validate_run_name
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.screens.confirm import ConfirmScreen
 
 
 @dataclass(frozen=True)
@@ -25,7 +40,8 @@ class Field:
     kind: str  # int | float | str | optstr | optint | select | switch
     choices: tuple[str, ...] = ()
     placeholder: str = ""
-    hint: str = ""
+    hint: str = ""  # shown beside the field while it is valid (a switch: when on)
+    hint_off: str = ""  # a switch: shown when off
 
 
 FIELDS: tuple[Field, ...] = (
@@ -37,60 +53,82 @@ FIELDS: tuple[Field, ...] = (
     Field("width", "UNet width", "int", hint="base channels of the UNet"),
     Field("scheduler", "LR scheduler", "select", SCHEDULERS),
     Field("data_path", "Data path", "optstr", placeholder="bundled real sample",
-          hint=f"{GENERATED_DATA}: synthetic; blank: ${DATA_PATH_ENV} if set"),
-    Field("download", "Download data", "switch", hint="fetch Oxford-IIIT Pet if missing"),
+          hint=f"an Oxford-IIIT Pet folder; {GENERATED_DATA}: synthetic; blank: ${DATA_PATH_ENV} if set"),
+    Field("download", "Download data", "switch", hint="yes — fetch the official archives into the data path if missing",
+          hint_off="no — use the data path as it is"),
     Field("device", "Device", "select", DEVICES),
     Field("max_train_images", "Max train images", "optint", placeholder="all"),
     Field("workers", "Loader workers", "int"),
     Field("run_name", "Run name", "optstr", placeholder="auto: <model>-<date>-<time>"),
-    Field("detached", "Detached", "switch", hint="keeps training if you quit or SSH drops"),
+    Field("detached", "Detached", "switch", hint="yes — its own process: keeps training if you quit or SSH drops",
+          hint_off="no — trains inside this app: quitting asks first, then stops it"),
 )
-FIELD_NAMES = {f.name for f in FIELDS}
+MORE_FIELDS: tuple[Field, ...] = (
+    Field("seed", "Seed", "int", hint="same seed, same data order and augmentations"),
+    Field("mask_rule", "Mask rule", "select", MASK_RULES, hint="pet_border: the trimap's border counts as pet"),
+    Field("amp", "Mixed precision", "select", AMP_MODES, hint="auto: bf16 where the hardware has it"),
+    Field("weight_decay", "Weight decay", "float"),
+    Field("grad_clip", "Gradient clip", "float", hint="max gradient norm; 0 disables"),
+    Field("bce_weight", "BCE weight", "float", hint="loss = BCE weight × BCE + Dice weight × Dice"),
+    Field("dice_weight", "Dice weight", "float"),
+    Field("pretrained", "Pretrained encoder", "optstr", placeholder="none",
+          hint="resnet34_unet: imagenet or a .pth file"),
+)
+ALL_FIELDS = FIELDS + MORE_FIELDS
+FIELD_NAMES = {f.name for f in ALL_FIELDS}
+FORM_ONLY = ("run_name", "detached")
+# TrainConfig.field_errors reports both loss weights under bce_weight
+_ERROR_FIELD = {"dice_weight": "bce_weight"}
 
 
 def initial_values(config: TrainConfig | None = None) -> dict[str, Any]:
     c = config or TrainConfig()
-    values = {f.name: getattr(c, f.name, None) for f in FIELDS}
+    values = {f.name: getattr(c, f.name, None) for f in ALL_FIELDS}
     values["run_name"] = ""
     values["detached"] = True
     return values
 
 
-def parse_form(raw: dict[str, Any], runs_dir=None) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
+def _parse_number(f: Field, text: str) -> tuple[Any, str]:
+    """(value, error) of a numeric field's text."""
+    if not text and f.kind == "optint":
+        return None, ""
+    if not text:
+        return None, "required"
+    try:
+        return (int(text) if f.kind in ("int", "optint") else float(text)), ""
+    except ValueError:
+        pass
+    if f.kind != "float":
+        try:
+            float(text)
+            return None, "must be a whole number"
+        except ValueError:
+            pass
+    return None, "not a number"
+
+
+def parse_form(raw: dict[str, Any], runs_dir: Path | None = None) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
     """Form values (strings from Inputs, values from Selects/Switches) -> config, name, detached, errors."""
+    from engine.data.layout import data_path_problem
+
     errors: dict[str, str] = {}
     cfg = TrainConfig()
-    for f in FIELDS:
-        if f.name in ("run_name", "detached"):
+    for f in ALL_FIELDS:
+        if f.name in FORM_ONLY or f.name not in raw:
             continue
         v = raw.get(f.name)
         if f.kind in ("int", "optint", "float"):
-            text = str(v if v is not None else "").strip()
-            if not text and f.kind == "optint":
-                setattr(cfg, f.name, None)
+            num, error = _parse_number(f, str(v if v is not None else "").strip())
+            if error:
+                errors[f.name] = error
                 continue
-            if not text:
-                errors[f.name] = "required"
-                continue
-            try:
-                num: Any = int(text) if f.kind in ("int", "optint") else float(text)
-            except ValueError:
-                if f.kind == "float":
-                    errors[f.name] = "not a number"
-                else:
-                    try:
-                        float(text)
-                        errors[f.name] = "must be a whole number"
-                    except ValueError:
-                        errors[f.name] = "not a number"
-                continue
-            if f.kind == "optint" and num < 1:
+            if f.kind == "optint" and num is not None and num < 1:
                 errors[f.name] = "must be at least 1 (blank: all)"
                 continue
             setattr(cfg, f.name, num)
         elif f.kind == "optstr":
-            text = str(v or "").strip()
-            setattr(cfg, f.name, text or None)
+            setattr(cfg, f.name, str(v or "").strip() or None)
         elif f.kind == "switch":
             setattr(cfg, f.name, bool(v))
         else:
@@ -103,6 +141,10 @@ def parse_form(raw: dict[str, Any], runs_dir=None) -> tuple[TrainConfig, str | N
             errors.setdefault(name, msg)
         else:
             errors.setdefault("_other", f"{name}: {msg}")
+    if "data_path" not in errors:
+        problem = data_path_problem(cfg.data_path, cfg.download)  # what `petseg train` would say
+        if problem:
+            errors["data_path"] = problem
     run_name = str(raw.get("run_name") or "").strip() or None
     if run_name:
         try:
@@ -110,39 +152,50 @@ def parse_form(raw: dict[str, Any], runs_dir=None) -> tuple[TrainConfig, str | N
         except RunStoreError as exc:
             errors["run_name"] = exc.reason
         else:
-            if runs_dir is not None and (runs_dir / run_name).exists():
+            if runs_dir is not None and (Path(runs_dir) / run_name).exists():
                 errors["run_name"] = "a run with this name already exists"
     return cfg, run_name, bool(raw.get("detached", True)), errors
 
 
-class NewRunScreen(Screen):
+class NewRunScreen(PetsegScreen):
     """Hyperparameters of a new run; errors show beside each field as you type."""
 
-    HELP = "Defaults come from TrainConfig; errors show beside each field as you type."
+    IS_FORM = True  # the app keeps letter keys (q) inert here
+    HELP = "The engine's options with its defaults (as petseg train); errors show beside each field as you type."
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "start", "Start", priority=True, tooltip="Start the run (refused while a field is marked ✗)"),
+        Binding("escape", "cancel", "Cancel", tooltip="Back to the runs (asks first if you changed anything)"),
     ]
 
-    def __init__(self, config: TrainConfig | None = None) -> None:
+    errors: var[dict[str, str]] = var(dict, init=False, always_update=True)
+
+    def __init__(self, config: TrainConfig | None = None, copied_from: str | None = None) -> None:
         super().__init__()
         self.values = initial_values(config)
-        self.errors: dict[str, str] = {}
+        self.copied_from = copied_from
+        self._initial_raw: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PetsegHeader()
         with VerticalScroll(id="new-run-form"):
-            yield Static("New training run", id="new-run-title")
-            for f in FIELDS:
-                with Horizontal(classes="field-row", id=f"row-{f.name}"):
-                    yield Label(f.label, classes="field-label")
-                    yield self._widget(f)
-                    yield Static(f.hint, classes="field-error hint", id=f"err-{f.name}")
+            title = f"New run — a copy of {self.copied_from}'s settings" if self.copied_from else "New training run"
+            yield Static(title, id="new-run-title")
+            yield from self._rows(FIELDS)
+            with Collapsible(title="More options: seed, mask rule, mixed precision, weight decay, clipping, "
+                                   "loss weights, pretrained", collapsed=True, id="more-options"):
+                yield from self._rows(MORE_FIELDS)
             yield Static(id="form-other-error", classes="field-error")
-            with Horizontal(id="new-run-buttons"):
-                yield Button("Start (ctrl+s)", variant="success", id="start")
-                yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        with Horizontal(id="new-run-buttons"):
+            yield Button("Start  ctrl+s", variant="success", id="start", compact=True)
+            yield Button("Cancel  esc", id="cancel", compact=True)
+        yield PetsegFooter()
+
+    def _rows(self, fields: tuple[Field, ...]) -> ComposeResult:
+        for f in fields:
+            with Horizontal(classes="field-row", id=f"row-{f.name}"):
+                yield Label(f.label, classes="field-label")
+                yield self._widget(f)
+                yield Static(f.hint, classes="field-error hint", id=f"err-{f.name}")
 
     def _widget(self, f: Field) -> Widget:
         v = self.values.get(f.name)
@@ -155,34 +208,40 @@ class NewRunScreen(Screen):
         return Input(value=text, placeholder=f.placeholder, compact=True, id=wid, classes="field-input")
 
     def on_mount(self) -> None:
-        self.sub_title = f"new run in {self.app.runs_dir}"  # type: ignore[attr-defined]
+        self.sub_title = f"new run in {self.petseg_app.runs_dir}"
         self.query_one("#f-model").focus()
+        self._initial_raw = self.raw_values()
         self.validate_form()
 
     # ---- validation -----------------------------------------------------------------------------
     def raw_values(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in FIELDS:
-            w = self.query_one(f"#f-{f.name}")
-            out[f.name] = w.value  # type: ignore[attr-defined]
-        return out
+        return {f.name: self.query_one(f"#f-{f.name}").value for f in ALL_FIELDS}  # type: ignore[attr-defined]
+
+    @property
+    def has_edits(self) -> bool:
+        """True when a field differs from what the form opened with."""
+        return self._initial_raw is not None and self.raw_values() != self._initial_raw
 
     def validate_form(self) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
-        cfg, name, detached, errors = parse_form(self.raw_values(), self.app.runs_dir)  # type: ignore[attr-defined]
+        cfg, name, detached, errors = parse_form(self.raw_values(), self.petseg_app.runs_dir)
         self.errors = errors
-        for f in FIELDS:
-            label = self.query_one(f"#err-{f.name}", Static)
-            msg = errors.get(f.name)
+        return cfg, name, detached, errors
+
+    def watch_errors(self, errors: dict[str, str]) -> None:
+        for f in ALL_FIELDS:
+            msg = errors.get(f.name) or errors.get(_ERROR_FIELD.get(f.name, ""))
             hint = f.hint
             if f.kind == "switch":
-                hint = ("yes — " if self.query_one(f"#f-{f.name}", Switch).value else "no — ") + hint
+                hint = f.hint if self.query_one(f"#f-{f.name}", Switch).value else f.hint_off
+            label = self.query_one(f"#err-{f.name}", Static)
             label.update(("✗ " + msg) if msg else hint)
             label.set_class(bool(msg), "-invalid")
             label.set_class(not msg, "hint")
             self.query_one(f"#f-{f.name}").set_class(bool(msg), "-invalid-field")
         self.query_one("#form-other-error", Static).update(errors.get("_other", ""))
         self.query_one("#start", Button).disabled = bool(errors)
-        return cfg, name, detached, errors
+        if any(e in errors for e in (f.name for f in MORE_FIELDS)):
+            self.query_one("#more-options", Collapsible).collapsed = False  # never hide an error
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -207,7 +266,7 @@ class NewRunScreen(Screen):
     def action_start(self) -> None:
         cfg, name, detached, errors = self.validate_form()
         if errors:
-            first = next(f.name for f in FIELDS if f.name in errors) if any(f.name in errors for f in FIELDS) else None
+            first = next((f.name for f in ALL_FIELDS if f.name in errors), None)
             self.notify("Fix the fields marked ✗ first", severity="error")
             if first:
                 self.query_one(f"#f-{first}").focus()
@@ -217,7 +276,17 @@ class NewRunScreen(Screen):
             ("Starting a detached run …" if detached else "Starting the run in this process (loading torch) …"),
             timeout=3,
         )
-        self.app.start_run(cfg, name, detached)  # type: ignore[attr-defined]
+        self._initial_raw = self.raw_values()  # started: nothing left to lose
+        self.petseg_app.start_run(cfg, name, detached)
 
     def action_cancel(self) -> None:
-        self.app.pop_screen()
+        if not self.has_edits:
+            self.app.pop_screen()
+            return
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self.app.pop_screen()
+
+        self.app.push_screen(ConfirmScreen("Discard the settings of this new run?", yes="Discard", no="Keep editing"),
+                             answer)

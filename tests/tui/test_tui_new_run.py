@@ -197,3 +197,134 @@ def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monke
             print(f"\nUI timer while {phase}: {len(lates)} ticks, worst lateness {lates[-1] * 1000:.0f} ms, "
                   f"p99 {lates[int(len(lates) * 0.99)] * 1000:.0f} ms, median {lates[len(lates) // 2] * 1000:.0f} ms")
     assert max(late for _, late in lateness) < 1.5
+
+
+def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_asks(runs_dir: Path) -> None:
+    """`q` on the Model Select (or a Switch) used to quit the app with the form lost."""
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("n")
+            form = app.screen
+            assert isinstance(form, NewRunScreen) and form.query_one("#f-model").has_focus
+            await pilot.press("q")
+            await pilot.pause(0.1)
+            assert app.is_running and app.screen is form
+            form.query_one("#f-detached", Switch).focus()
+            await pilot.press("q")
+            await pilot.pause(0.1)
+            assert app.is_running and app.screen is form
+            # no edits yet: esc leaves at once
+            await pilot.press("escape")
+            assert not isinstance(app.screen, NewRunScreen)
+            await pilot.press("n")
+            form = app.screen
+            _set(form, "epochs", "3")
+            await pilot.pause(0.05)
+            await pilot.press("escape")  # edits: asks first
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("n")
+            assert app.screen is form
+            await pilot.press("ctrl+q")  # quits from anywhere, but asks first
+            assert isinstance(app.screen, ConfirmScreen)
+            assert "Discard" in widget_text(app.screen.query_one("#confirm-question"))
+            await pilot.press("n")
+            assert app.screen is form and app.is_running
+            await pilot.press("ctrl+q", "y")
+            await pilot.pause(0.2)
+        assert not app.is_running
+
+    asyncio.run(main())
+
+
+def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
+    """A missing folder or one that is not in the Oxford layout is refused in the form, with the
+    CLI's message; no detached run is started (it used to fail a second later, name taken)."""
+    from engine.data.layout import data_path_problem
+
+    missing = tmp_path / "no-such-data"
+    flat = tmp_path / "flat"
+    flat.mkdir()
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("n")
+            form = app.screen
+            for path in (missing, flat):
+                _set(form, "data_path", str(path))
+                await pilot.pause(0.05)
+                shown = "".join(widget_text(form.query_one("#err-data_path")).split())  # wrapped in the column
+                assert shown == "".join(("✗ " + data_path_problem(str(path))).split()), shown
+                assert form.query_one("#start", Button).disabled
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.2)
+            assert app.screen is form and not any(runs_dir.iterdir())
+            form.query_one("#f-download", Switch).value = True  # --download fills a missing folder
+            _set(form, "data_path", str(missing))
+            await pilot.pause(0.05)
+            assert "✗" not in widget_text(form.query_one("#err-data_path"))
+            _set(form, "data_path", "")  # auto
+            form.query_one("#f-download", Switch).value = False
+            await pilot.pause(0.05)
+            assert not form.query_one("#start", Button).disabled
+
+    asyncio.run(main())
+
+
+def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkeypatch) -> None:
+    """The collapsed "More options" hold the engine's other fields; N on the runs screen opens the
+    form with the highlighted run's settings; an invalid hidden field opens the section."""
+    import engine.launch
+    from conftest import make_run
+
+    make_run(runs_dir, "base", epochs_done=1, total=7, seed=7, mask_rule="pet_only", grad_clip=1.5,
+             learning_rate=3e-4, batch_size=8)
+    started: list = []
+    monkeypatch.setattr(engine.launch, "spawn_detached", lambda config, root, name: started.append(config) or 4242)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            await pilot.press("N")
+            form = app.screen
+            assert isinstance(form, NewRunScreen)
+            assert "a copy of base's settings" in widget_text(form.query_one("#new-run-title"))
+            assert form.query_one("#f-epochs", Input).value == "7"
+            assert form.query_one("#f-learning_rate", Input).value == "0.0003"
+            assert form.query_one("#f-seed", Input).value == "7"
+            assert form.query_one("#f-mask_rule").value == "pet_only"
+            assert form.query_one("#more-options").collapsed
+            _set(form, "grad_clip", "-1")
+            await pilot.pause(0.05)
+            assert not form.query_one("#more-options").collapsed  # an error is never hidden
+            assert "✗ must be >= 0" in widget_text(form.query_one("#err-grad_clip"))
+            _set(form, "grad_clip", "2.5")
+            _set(form, "run_name", "copy")
+            await pilot.pause(0.05)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: bool(started), what="spawned")
+            cfg = started[0]
+            assert (cfg.seed, cfg.mask_rule, cfg.grad_clip, cfg.batch_size, cfg.epochs) == (7, "pet_only", 2.5, 8, 7)
+
+    asyncio.run(main())
+
+
+def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None:
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.press("n")
+            form = app.screen
+            detached = lambda: widget_text(form.query_one("#err-detached")).strip()  # noqa: E731
+            assert detached().startswith("yes — its own process")
+            form.query_one("#f-detached", Switch).value = False
+            await pilot.pause(0.05)
+            assert detached().startswith("no — trains inside this app")
+            assert "no — use the data path as it is" in widget_text(form.query_one("#err-download"))
+
+    asyncio.run(main())
