@@ -15,7 +15,8 @@ Files in ``<run>/previews/`` (every one written atomically)::
     epoch_0007.png    the predicted pet probabilities at epoch 7, side by side (0-255)
 
 `read_previews` and `Previews.grid` read them back with numpy and Pillow only (the TUI uses
-them; torch is imported only by the writer's methods).
+them; numpy, Pillow and torch are imported by the functions that need them, so the TUI's
+start-up path pays nothing for importing this module).
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-
 from engine.errors import RunStoreError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     from PIL import Image as PILImage
 
 PREVIEWS_DIR = "previews"
@@ -82,10 +82,11 @@ class PreviewWriter:
         min_interval_s: float = MIN_INTERVAL_S,
         log: Callable[[str], None] = lambda message: None,
     ) -> None:
+        import numpy as np
+        import torch
+
         from engine.data.masks import trimap_to_mask
         from engine.inference import preprocess
-
-        import torch
 
         self.folder = Path(run_path) / PREVIEWS_DIR
         self.min_interval_s = min_interval_s
@@ -196,6 +197,7 @@ class PreviewWriter:
         self._write_index()
 
     def _write_epoch(self, epoch: int, probs: np.ndarray) -> None:
+        import numpy as np
         from PIL import Image
 
         from engine.mask_scores import dice_iou
@@ -244,6 +246,7 @@ class Previews:
         """The preview images of ``epoch``: each photo with the predicted mask tinted red and
         the true outline in green, in a grid of ``columns`` (default: as square as possible).
         Raises RunStoreError (one line) if a file is missing or unreadable."""
+        import numpy as np
         from PIL import Image
 
         from engine.render import mask_edges, overlay_image
@@ -272,6 +275,7 @@ class Previews:
 
 
 def _read_png(path: Path, mode: str) -> np.ndarray:
+    import numpy as np
     from PIL import Image
 
     try:

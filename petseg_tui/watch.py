@@ -13,8 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.errors import PetsegError
 from engine.events import BatchProgress, EpochEnded
-from engine.store import CONFIG_FILE, EVENTS_FILE, LOCK_FILE, STATUS_FILE, RunFollower, RunStore, RunSummary, pid_alive
+from engine.previews import INDEX_FILE, PREVIEWS_DIR, Previews, read_previews
+from engine.store import (
+    CONFIG_FILE,
+    EVENTS_FILE,
+    LOCK_FILE,
+    STATUS_FILE,
+    ResumePlan,
+    RunFollower,
+    RunStore,
+    RunSummary,
+    pid_alive,
+)
 
 ACTIVE_STATES = frozenset({"running", "paused"})
 
@@ -33,6 +45,7 @@ class RunRow:
     bad_lines: int = 0
     device: str = ""
     data: str = ""
+    resume: ResumePlan = ResumePlan("", "")
 
     @property
     def name(self) -> str:
@@ -51,7 +64,8 @@ def _row(follower: RunFollower) -> RunRow:
     summary = follower.summary()
     summary.message = short_message(summary.message or "", follower.path)
     h = follower.history
-    return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data)
+    return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
+                  resume=summary.resume_plan())
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
@@ -177,6 +191,11 @@ class LiveSnapshot:
     bad_lines: int = 0
     pid: int | None = None
     log_tail: str = ""
+    epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
+    paused_in_batches: float = 0.0  # seconds paused between the first and the last batch shown
+    resume: ResumePlan = ResumePlan("", "")
+    previews: Previews | None = None
+    previews_error: str = ""
 
     @property
     def best(self) -> EpochEnded | None:
@@ -193,8 +212,9 @@ class LiveSnapshot:
     def batch_rate(self) -> float | None:
         """Batches per second in the current epoch."""
         b = self.batches
-        if len(b) >= 2 and b[-1].t > b[0].t and b[-1].batch > b[0].batch:
-            return (b[-1].batch - b[0].batch) / (b[-1].t - b[0].t)
+        span = (b[-1].t - b[0].t - self.paused_in_batches) if len(b) >= 2 else 0.0
+        if len(b) >= 2 and span > 0 and b[-1].batch > b[0].batch:
+            return (b[-1].batch - b[0].batch) / span
         bs = self.config.get("batch_size")
         if b and b[-1].images_per_s > 0 and isinstance(bs, int) and bs > 0:
             return b[-1].images_per_s / bs
@@ -205,7 +225,7 @@ class LiveSnapshot:
         if not self.active or not self.total_epochs:
             return None
         rate = self.batch_rate()
-        mean_epoch = sum(e.seconds for e in self.epochs) / len(self.epochs) if self.epochs else None
+        mean_epoch = self.epoch_seconds
         done_epochs = self.last.epoch if self.last else 0
         in_epoch = self.current_epoch > done_epochs and self.current_batches > 0
         left = 0.0
@@ -239,6 +259,23 @@ class LiveFollower:
         self.follower: RunFollower | None = None
         self._last: LiveSnapshot | None = None
         self._stamp_seen: tuple | None = None
+        self._previews_stamp: tuple | None = None
+        self._previews: tuple[Previews | None, str] = (None, "")
+
+    def _read_previews(self) -> tuple[Previews | None, str]:
+        """The run's epoch previews, re-read only when index.json changed (a stat otherwise)."""
+        try:
+            st = (self.path / PREVIEWS_DIR / INDEX_FILE).stat()
+            stamp: tuple | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._previews_stamp:
+            self._previews_stamp = stamp
+            try:
+                self._previews = (read_previews(self.path), "")
+            except PetsegError as exc:
+                self._previews = (None, short_message(str(exc), self.path))
+        return self._previews
 
     def _stamp(self) -> tuple:
         out = []
@@ -301,6 +338,8 @@ class LiveFollower:
             log_tail = ""
             if state in ("broken", "failed", "interrupted") or (f.error and not h.started):
                 log_tail = self._log_tail()
+            batches = tuple(h.batches[-400:])
+            previews, previews_error = self._read_previews()
             snap = LiveSnapshot(
                 name=self.path.name,
                 path=self.path,
@@ -309,7 +348,7 @@ class LiveFollower:
                 message=message,
                 config=dict(h.config),
                 epochs=tuple(h.epoch_list),
-                batches=tuple(h.batches[-400:]),
+                batches=batches,
                 total_epochs=h.total_epochs or int(h.config.get("epochs") or 0),
                 current_epoch=h.current_epoch,
                 current_batch=h.current_batch,
@@ -323,6 +362,11 @@ class LiveFollower:
                 bad_lines=f.tail.bad_lines,
                 pid=h.status.get("pid") if isinstance(h.status.get("pid"), int) else self.pid,
                 log_tail=log_tail,
+                epoch_seconds=h.epoch_seconds,
+                paused_in_batches=h.paused_between(batches[0].t, batches[-1].t) if batches else 0.0,
+                resume=s.resume_plan(),
+                previews=previews,
+                previews_error=previews_error,
             )
         if snap == self._last and not snap.active:
             return None

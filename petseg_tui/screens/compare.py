@@ -1,9 +1,16 @@
-"""Several runs overlaid on shared axes, with the hyperparameters that differ between them."""
+"""Several runs overlaid on shared axes, with the hyperparameters that differ between them.
+
+Run i has palette colour i and marker i, in the legend, the charts and the table. The metric
+is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA), `x` narrows
+the epochs shown (all, the epochs every run has, the last N), `l` gives log-y. From 160
+columns four metrics show at once in a 2x2 grid, the chosen one highlighted.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +18,25 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual.containers import Grid, Horizontal
+from textual.reactive import reactive, var
+from textual.widgets import DataTable, Select, Static
 from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
-from petseg_tui.screens.base import PetsegScreen
-from petseg_tui.format import PALETTE, fmt_float, fmt_lr, state_text
+from petseg_tui.format import PALETTE, fmt_lr, fmt_metric, palette_rgb, state_text
 from petseg_tui.messages import CompareUpdated
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
-from petseg_tui.widgets.charts import COMPARE_METRICS, HIGHER_IS_BETTER, CompareChart
+from petseg_tui.widgets.charts import COMPARE_METRICS, HIGHER_IS_BETTER, MARKERS, Chart, RunCurves, compare_spec
+from petseg_tui.widgets.runs_table import cell_len
 
 POLL_S = 2.0
+GRID_AT = 160  # columns from which four metrics show at once
 METRIC_KEYS = list(COMPARE_METRICS)
 IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about the model
+EMA_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -64,31 +76,65 @@ def _fmt_value(v: Any) -> str:
     return s if len(s) <= 28 else s[:27] + "…"
 
 
+@dataclass(frozen=True)
+class XWindow:
+    label: str  # "" for all epochs
+    lo: float
+    hi: float
+
+
+def x_windows(last_epochs: list[int]) -> list[XWindow | None]:
+    """The epoch ranges `x` cycles through: all (None); the epochs every run has, when the runs
+    differ in length; the last 20, 10 and 5 epochs, when the longest run has more."""
+    done = [n for n in last_epochs if n > 0]
+    if not done:
+        return [None]
+    longest, shortest = max(done), min(done)
+    out: list[XWindow | None] = [None]
+    if shortest < longest:
+        out.append(XWindow(f"epochs 1-{shortest} (every run)", 1, shortest))
+    for n in (20, 10, 5):
+        if longest > n:
+            out.append(XWindow(f"last {n} epochs ({longest - n + 1}-{longest})", longest - n + 1, longest))
+    return out
+
+
 class CompareScreen(PetsegScreen):
     """Overlay up to 7 runs; pick the metric with 1-5 / m or the Select."""
 
-    HELP = "Selected runs overlaid; colours match the legend and the table."
+    HELP = "Selected runs overlaid; colours and markers match the legend and the table."
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("m", "next_metric", "Next metric"),
-        Binding("1", "metric(0)", "Train loss", show=False),
-        Binding("2", "metric(1)", "Valid loss", show=False),
-        Binding("3", "metric(2)", "Valid Dice", show=False),
-        Binding("4", "metric(3)", "Valid IoU", show=False),
-        Binding("5", "metric(4)", "LR", show=False),
-        Binding("l", "log_y", "Log-y"),
+        Binding("escape", "back", "Back", tooltip="Back to the runs"),
+        Binding("m", "next_metric", "Next metric", tooltip="Next metric"),
+        Binding("1", "metric(0)", "Train loss", show=False, tooltip="Train loss"),
+        Binding("2", "metric(1)", "Valid loss", show=False, tooltip="Valid loss"),
+        Binding("3", "metric(2)", "Valid Dice", show=False, tooltip="Valid Dice"),
+        Binding("4", "metric(3)", "Valid IoU", show=False, tooltip="Valid IoU"),
+        Binding("5", "metric(4)", "LR", show=False, tooltip="Learning rate"),
+        Binding("e", "smoothing", "Smoothing", tooltip="Smoothing on/off (EMA)"),
+        Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+", show=False, tooltip="More smoothing"),
+        Binding("minus", "ema(-1)", "EMA −", key_display="-", show=False, tooltip="Less smoothing"),
+        Binding("x", "x_range", "Epochs", tooltip="Epochs shown: all, the epochs every run has, the last 20/10/5"),
+        Binding("l", "log_y", "Log-y", tooltip="Log scale on the y axis (shows every point)"),
     ]
+    NARROW_FOOTER_HIDES = frozenset({"smoothing"})
+
+    metric: reactive[str] = reactive("valid_dice", init=False)
+    log_y: reactive[bool] = reactive(False, init=False)
+    smoothing_on: reactive[bool] = reactive(False, init=False)
+    ema_index: reactive[int] = reactive(2, init=False)
+    x_window: var[XWindow | None] = var(None, init=False)
+    grid: var[bool] = var(False, init=False)
 
     def __init__(self, run_paths: list[Path], metric: str = "valid_dice") -> None:
         super().__init__()
         self.run_paths = [Path(p) for p in run_paths][: len(PALETTE)]
-        self.metric = metric
-        self.log_y = False
+        self.set_reactive(CompareScreen.metric, metric)
         self.snapshots: list[LiveSnapshot] = []
         self._stop_event = threading.Event()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PetsegHeader()
         with Horizontal(id="compare-top"):
             yield Select(
                 [(f"{i + 1}  {label}", key) for i, (key, (label, _)) in enumerate(COMPARE_METRICS.items())],
@@ -98,18 +144,25 @@ class CompareScreen(PetsegScreen):
                 id="metric-select",
             )
             yield Static(self._legend(), id="legend")
-        yield CompareChart(id="compare-chart")
+        with Grid(id="compare-charts"):
+            for i in range(4):
+                yield Chart(id=f"compare-chart-{i}", classes="compare-chart")
         yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield PetsegFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"compare {len(self.run_paths)} runs"
-        self.query_one(CompareChart).update_data(self.metric, [])
+        self.grid = self.size.width >= GRID_AT
+        self.redraw()
         self.query_one("#compare-table", DataTable).focus()
         self._poll()
 
     def on_unmount(self) -> None:
         self._stop_event.set()
+
+    def on_resize(self, event) -> None:
+        super().on_resize(event)
+        self.grid = event.size.width >= GRID_AT
 
     @work(thread=True, exclusive=True, group="compare-poll")
     def _poll(self) -> None:
@@ -136,7 +189,27 @@ class CompareScreen(PetsegScreen):
 
     def on_compare_updated(self, message: CompareUpdated) -> None:
         self.snapshots = message.snapshots
+        windows = x_windows([s.last.epoch if s.last else 0 for s in self.snapshots])
+        if self.x_window not in windows:
+            self.x_window = None
         self.redraw()
+
+    # ---- state --------------------------------------------------------------------------------
+    @property
+    def ema_factor(self) -> float:
+        return EMA_STEPS[self.ema_index] if self.smoothing_on else 0.0
+
+    def _redraw(self) -> None:
+        if self.is_mounted:
+            self.redraw()
+
+    watch_log_y = watch_smoothing_on = watch_ema_index = watch_x_window = watch_grid = _redraw
+
+    def watch_metric(self, metric: str) -> None:
+        sel = self.query_one("#metric-select", Select)
+        if sel.value != metric:
+            sel.value = metric
+        self._redraw()
 
     # ---- drawing ------------------------------------------------------------------------------
     def _legend(self) -> Text:
@@ -144,14 +217,35 @@ class CompareScreen(PetsegScreen):
         for i, p in enumerate(self.run_paths):
             if i:
                 t.append("  ")
-            t.append("━━ ", style=f"bold {PALETTE[i]}")
+            t.append(f"─{MARKERS[i]} ", style=f"bold {PALETTE[i]}")
             t.append(p.name, style=PALETTE[i])
         return t
 
+    def chart_metrics(self) -> list[str]:
+        """The metric of each chart: one, or four in the grid (the chosen one always among them)."""
+        if not self.grid:
+            return [self.metric]
+        four = ["train_loss", "valid_loss", "valid_dice", "valid_iou"]
+        return four if self.metric in four else four[:3] + [self.metric]
+
     def redraw(self) -> None:
-        self.query_one(CompareChart).update_data(
-            self.metric, [(s.name, s.epochs) for s in self.snapshots], log_y=self.log_y
-        )
+        curves = [
+            RunCurves(s.name, s.epochs, colour=palette_rgb(i), marker=MARKERS[i])
+            for i, s in enumerate(self.snapshots)
+        ]
+        window = self.x_window
+        metrics = self.chart_metrics()
+        for i in range(4):
+            chart = self.query_one(f"#compare-chart-{i}", Chart)
+            chart.display = i < len(metrics)
+            if i >= len(metrics):
+                continue
+            metric = metrics[i]
+            spec = compare_spec(metric, curves, log_y=self.log_y, smoothing=self.ema_factor, x_range=(window.lo, window.hi) if window else None,
+                                x_note=window.label if window else "")
+            chart.set_class(self.grid and metric == self.metric, "-chosen")
+            chart.show(spec)
+        self.query_one("#compare-charts").set_class(self.grid, "-grid")
         self._fill_table()
 
     def _fill_table(self) -> None:
@@ -160,15 +254,13 @@ class CompareScreen(PetsegScreen):
         snaps = self.snapshots
         keys = differing_keys([s.config for s in snaps])
         flats = [flatten(s.config) for s in snaps]
-        table.clear(columns=True)
-        table.add_column("Run", key="run")
-        table.add_column("Status", key="state")
         best_label = "max" if self.metric == "lr" else "best"
-        table.add_column(Text(f"{best_label} {label}", justify="right"), key="best")
-        table.add_column(Text(f"last {label}", justify="right"), key="last")
-        for k in keys:
-            table.add_column(k, key=f"cfg:{k}")
-        fmt = fmt_lr if self.metric == "lr" else fmt_float
+        headers: list[tuple[Any, str]] = [
+            ("Run", "run"), ("Status", "state"),
+            (Text(f"{best_label} {label}", justify="right"), "best"), (Text(f"last {label}", justify="right"), "last"),
+        ] + [(k, f"cfg:{k}") for k in keys]
+        fmt = fmt_lr if self.metric == "lr" else fmt_metric
+        rows = []
         for i, s in enumerate(snaps):
             values = [getattr(e, field) for e in s.epochs]
             if not values:
@@ -178,7 +270,7 @@ class CompareScreen(PetsegScreen):
             else:
                 best = min(values)
             colour = PALETTE[i % len(PALETTE)]
-            name = Text("■ ", style=f"bold {colour}")
+            name = Text(f"{MARKERS[i]} ", style=f"bold {colour}")
             name.append(s.name, style=colour)
             best_txt = Text(fmt(best), justify="right")
             if best is not None and self.metric != "lr":
@@ -191,34 +283,48 @@ class CompareScreen(PetsegScreen):
                 Text(fmt(values[-1] if values else None), justify="right"),
             ]
             row += [_fmt_value(flats[i].get(k)) for k in keys]
-            table.add_row(*row, key=s.name)
+            rows.append((s.name, row))
+        table.clear(columns=True)
+        for j, (header, key) in enumerate(headers):
+            # explicit widths: auto-width columns kept their first, narrower width after a resize
+            table.add_column(header, key=key, width=max([cell_len(header), *(cell_len(r[j]) for _, r in rows)]))
+        for name, row in rows:
+            table.add_row(*row, key=name)
         note = "" if keys or len(snaps) < 2 else "  (identical hyperparameters)"
         self.sub_title = f"compare {len(self.run_paths)} runs · {label}{note}"
 
     # ---- keys ---------------------------------------------------------------------------------
     def set_metric(self, metric: str) -> None:
-        if metric == self.metric:
-            return
         self.metric = metric
-        sel = self.query_one("#metric-select", Select)
-        if sel.value != metric:
-            sel.value = metric
-        self.redraw()
 
     @on(Select.Changed, "#metric-select")
     def _metric_changed(self, event: Select.Changed) -> None:
         if isinstance(event.value, str):
-            self.set_metric(event.value)
+            self.metric = event.value
 
     def action_metric(self, index: int) -> None:
-        self.set_metric(METRIC_KEYS[index])
+        self.metric = METRIC_KEYS[index]
 
     def action_next_metric(self) -> None:
-        self.set_metric(METRIC_KEYS[(METRIC_KEYS.index(self.metric) + 1) % len(METRIC_KEYS)])
+        self.metric = METRIC_KEYS[(METRIC_KEYS.index(self.metric) + 1) % len(METRIC_KEYS)]
 
     def action_log_y(self) -> None:
         self.log_y = not self.log_y
-        self.redraw()
+
+    def action_smoothing(self) -> None:
+        self.smoothing_on = not self.smoothing_on
+        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}" if self.smoothing_on else "Smoothing: raw", timeout=1.5)
+
+    def action_ema(self, step: int) -> None:
+        self.ema_index = max(0, min(len(EMA_STEPS) - 1, self.ema_index + step))
+        self.smoothing_on = True
+        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}", timeout=1.5)
+
+    def action_x_range(self) -> None:
+        windows = x_windows([s.last.epoch if s.last else 0 for s in self.snapshots])
+        i = windows.index(self.x_window) if self.x_window in windows else 0
+        self.x_window = windows[(i + 1) % len(windows)]
+        self.notify(f"Epochs: {self.x_window.label if self.x_window else 'all'}", timeout=1.5)
 
     def action_back(self) -> None:
         self.app.pop_screen()

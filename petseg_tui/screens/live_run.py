@@ -3,6 +3,12 @@
 A thread worker polls the run folder (every 0.25 s, a stat when nothing changed) and posts a
 `LiveSnapshot`; the screen only marks itself dirty and redraws on a 0.2 s timer, so however
 fast events arrive it draws at most 5 times a second.
+
+Beside the loss and Dice charts, the epoch previews (the predicted masks of four validation
+images, written by the trainer) show how the predictions change; `[` and `]` step through the
+epochs. From 120 columns they are a third column; below, `v` swaps them with the Dice chart.
+Stop and pause are offered only while the run trains; R resumes (or starts again) a run the
+store says can be.
 """
 
 from __future__ import annotations
@@ -12,41 +18,71 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Label, ProgressBar, Static
-from textual import work
+from textual.css.query import NoMatches
+from textual.reactive import reactive, var
+from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from engine.store import request_control
-from petseg_tui.screens.base import PetsegScreen
-from petseg_tui.format import fmt_duration, fmt_float, fmt_lr, fmt_rate, state_text
+from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
+from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.screens.base import NARROW_BELOW, PetsegFooter, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
-from petseg_tui.widgets.charts import DiceChart, LossChart
+from petseg_tui.widgets.charts import Chart, dice_spec, loss_spec
+from petseg_tui.widgets.previews import PreviewPanel
 
 POLL_S = 0.25
 REDRAW_S = 0.2
 EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+ENDED_BEFORE_AN_EPOCH = {
+    "failed": "failed: {message}",
+    "diverged": "diverged: {message}",
+    "broken": "cannot read this run: {message}",
+    "stopped": "stopped before the first epoch ended",
+    "interrupted": "interrupted before the first epoch ended (the process is gone)",
+}
 
 
 class LiveRunScreen(PetsegScreen):
-    """Charts, progress and figures of one run; stop / pause it."""
+    """Charts, predictions, progress and figures of one run; stop / pause / resume it."""
 
     HELP = "One run: live while it trains, its history once it is over."
+    _EPOCH = Binding.Group("Epoch", compact=True)
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("x", "stop", "Stop"),
-        Binding("p", "pause", "Pause/resume"),
-        Binding("l", "log_y", "Log-y"),
-        Binding("e", "smoothing", "Smoothing"),
-        Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+"),
-        Binding("minus", "ema(-1)", "EMA −", key_display="-"),
-        Binding("i", "infer", "Infer", show=False),
-        Binding("w", "worst", "Worst", show=False),
+        Binding("escape", "back", "Back", tooltip="Back to the runs"),
+        Binding("x", "stop", "Stop", tooltip="Stop the run (asks first; the current batch finishes, last.pt is saved)"),
+        Binding("p", "pause", "Pause/resume", tooltip="Pause or resume the run (paused time is not counted)"),
+        Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt"),
+        Binding("R", "restart_run", "Start again",
+                tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
+        Binding("l", "log_y", "Log-y", tooltip="Log scale on the loss chart's y axis (shows every point)"),
+        Binding("e", "smoothing", "Smoothing", tooltip="Smoothing of the loss curves on/off (EMA)"),
+        Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+", tooltip="More smoothing (EMA factor up)"),
+        Binding("minus", "ema(-1)", "EMA −", key_display="-", tooltip="Less smoothing (EMA factor down)"),
+        Binding("left_square_bracket", "preview_epoch(-1)", "Earlier", key_display="[", group=_EPOCH,
+                tooltip="Predictions of an earlier epoch"),
+        Binding("right_square_bracket", "preview_epoch(1)", "Later", key_display="]", group=_EPOCH,
+                tooltip="Predictions of a later epoch (the newest: follow new epochs again)"),
+        Binding("v", "toggle_previews", "Predictions", tooltip="Show or hide the predictions (below 120 columns "
+                                                              "they take the Dice chart's place)"),
+        Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
+        Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
     ]
+    NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y"})
+
+    log_y: reactive[bool] = reactive(False, init=False)
+    smoothing_on: reactive[bool] = reactive(False, init=False)
+    ema_index: reactive[int] = reactive(3, init=False)  # EMA 0.6 once smoothing is on
+    preview_epoch: var[int | None] = var(None, init=False)  # None: the newest, following new ones
+    previews_shown: var[bool] = var(False, init=False)
+    wide: var[bool] = var(False, init=False)
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
         super().__init__()
@@ -55,18 +91,17 @@ class LiveRunScreen(PetsegScreen):
         self.snapshot: LiveSnapshot | None = None
         self.dirty = False
         self.redraws = 0
-        self._ema_index = 3  # 0.6 once smoothing is on
-        self._smoothing_on = False
         self._stop_event = threading.Event()
         self._control_note = ""
         self._control_action: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PetsegHeader()
         yield Static(self.run_path.name, id="live-title")
         with Horizontal(id="live-charts"):
-            yield LossChart(id="loss-chart")
-            yield DiceChart(id="dice-chart")
+            yield Chart(id="loss-chart")
+            yield Chart(id="dice-chart")
+            yield PreviewPanel(mode=self._image_mode(), id="previews")
         with Horizontal(id="live-bottom"):
             with Vertical(id="live-progress"):
                 with Horizontal(classes="progress-row"):
@@ -78,17 +113,35 @@ class LiveRunScreen(PetsegScreen):
                 yield Static(id="live-info")
             yield Static(id="live-stats")
         yield Static(id="live-messages")
-        yield Footer()
+        yield PetsegFooter()
+
+    def _image_mode(self) -> str:
+        try:
+            return resolve_image_mode(getattr(self.app, "image_mode", "auto"))
+        except ValueError:
+            return "halfcell"
 
     def on_mount(self) -> None:
         self.sub_title = self.run_path.name
-        self.query_one(LossChart).update_data((), ())
-        self.query_one(DiceChart).update_data(())
+        self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
+        self.query_one("#dice-chart", Chart).show(dice_spec(()))
+        self._layout_for(self.size.width)
         self.set_interval(REDRAW_S, self._redraw_if_dirty)
         self._poll()
 
     def on_unmount(self) -> None:
         self._stop_event.set()
+
+    def on_resize(self, event) -> None:
+        super().on_resize(event)
+        self._layout_for(event.size.width)
+
+    def _layout_for(self, width: int) -> None:
+        wide = width >= NARROW_BELOW
+        if wide != self.wide or not self.is_mounted:
+            self.wide = wide
+            self.previews_shown = wide  # a third column when there is room; else behind `v`
+        self._apply_layout()
 
     # ---- polling ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="live-poll")
@@ -107,13 +160,49 @@ class LiveRunScreen(PetsegScreen):
             self._stop_event.wait(POLL_S if (snap is None or snap.active or not snap.exists) else 1.0)
 
     def on_live_updated(self, message: LiveUpdated) -> None:
+        before = self.snapshot
         self.snapshot = message.snapshot
         self.dirty = True
+        if before is None or (before.active, before.resume) != (message.snapshot.active, message.snapshot.resume):
+            self.refresh_bindings()  # stop/pause only while training; R as the store says
 
     def _redraw_if_dirty(self) -> None:
         if self.dirty:
             self.dirty = False
-            self.redraw()
+            try:
+                self.redraw()
+            except NoMatches:  # the app is closing: the widgets went before this timer
+                pass
+
+    # ---- state ----------------------------------------------------------------------------------
+    @property
+    def ema_factor(self) -> float:
+        return EMA_STEPS[self.ema_index]
+
+    def _mark_dirty(self) -> None:
+        self.dirty = True
+
+    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _mark_dirty
+
+    def watch_previews_shown(self) -> None:
+        self._apply_layout()
+        self.dirty = True
+
+    def _apply_layout(self) -> None:
+        try:
+            self.query_one("#previews").display = self.previews_shown
+            self.query_one("#dice-chart").display = self.wide or not self.previews_shown
+        except NoMatches:  # not composed yet, or already closing
+            pass
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        snap = self.snapshot
+        if action in ("stop", "pause"):
+            return self._is_active()
+        if action in ("resume_run", "restart_run"):
+            plan = snap.resume.action if snap is not None and not snap.active else ""
+            return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        return True
 
     # ---- drawing ------------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -121,9 +210,18 @@ class LiveRunScreen(PetsegScreen):
         if snap is None:
             return
         self.redraws += 1
-        loss = self.query_one(LossChart)
-        loss.update_data(snap.epochs, snap.batches if snap.active else ())
-        self.query_one(DiceChart).update_data(snap.epochs)
+        ended = ENDED_BEFORE_AN_EPOCH.get(snap.state)
+        empty = ended.format(message=snap.message or "see train.log") if ended else None
+        style = "red" if snap.state in ("failed", "diverged", "broken") else ""
+        smoothing = self.ema_factor if self.smoothing_on else 0.0
+        self.query_one("#loss-chart", Chart).show(loss_spec(
+            snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=smoothing,
+            **({"empty": empty, "empty_style": style} if empty else {}),
+        ))
+        self.query_one("#dice-chart", Chart).show(dice_spec(
+            snap.epochs, **({"empty": empty, "empty_style": style} if empty else {}),
+        ))
+        self._draw_previews(snap)
         self._draw_progress(snap)
         self.query_one("#live-stats", Static).update(self._stats(snap))
         self.query_one("#live-info", Static).update(self._info(snap))
@@ -132,11 +230,25 @@ class LiveRunScreen(PetsegScreen):
         title.append(snap.name, style="bold")
         title.append("  ")
         title.append_text(state_text(snap.state))
-        if self.app.trainer_for(self.run_path) is not None:  # type: ignore[attr-defined]
+        if self.petseg_app.trainer_for(self.run_path) is not None:
             title.append("  in this process", style="dim")
         elif snap.active:
             title.append(f"  detached (pid {snap.pid})" if snap.pid else "  other process", style="dim")
         self.query_one("#live-title", Static).update(title)
+
+    def shown_preview_epoch(self) -> int | None:
+        """The epoch whose predictions are on screen: the chosen one, else the newest."""
+        previews = self.snapshot.previews if self.snapshot else None
+        if previews is None or not previews.epochs:
+            return None
+        numbers = [e.epoch for e in previews.epochs]
+        return self.preview_epoch if self.preview_epoch in numbers else numbers[-1]
+
+    def _draw_previews(self, snap: LiveSnapshot) -> None:
+        if not self.previews_shown:
+            return
+        self.query_one(PreviewPanel).show(snap.previews, self.shown_preview_epoch(), self.preview_epoch is None,
+                                          snap.previews_error)
 
     def _draw_progress(self, snap: LiveSnapshot) -> None:
         done = snap.last.epoch if snap.last else 0
@@ -158,15 +270,16 @@ class LiveRunScreen(PetsegScreen):
         t.add_column(style="dim", no_wrap=True, min_width=9)
         t.add_column(no_wrap=True, overflow="ellipsis")
         last, best = snap.last, snap.best
+        paused = snap.paused or snap.state == "paused"
         lr = last.lr if last else snap.config.get("learning_rate")
         ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
         eta = snap.eta_seconds()
         t.add_row("LR", fmt_lr(lr))
-        t.add_row("images/s", fmt_rate(ips))
-        t.add_row("ETA", ("~" + fmt_duration(eta)) if eta is not None else "—")
+        t.add_row("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else ""))
+        t.add_row("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else ""))
         t.add_row("elapsed", fmt_duration(snap.duration))
-        t.add_row("best Dice", f"{fmt_float(best.valid_dice)} @ epoch {best.epoch}" if best else "—")
-        t.add_row("loss t/v", f"{fmt_float(last.train_loss)} / {fmt_float(last.valid_loss)}" if last else "—")
+        t.add_row("best Dice", f"{fmt_metric(best.valid_dice)} @ epoch {best.epoch}" if best else "—")
+        t.add_row("loss t/v", f"{fmt_metric(last.train_loss)} / {fmt_metric(last.valid_loss)}" if last else "—")
         return t
 
     def _info(self, snap: LiveSnapshot) -> Table:
@@ -188,21 +301,20 @@ class LiveRunScreen(PetsegScreen):
         if not snap.exists:
             out.append("Waiting for the run folder to appear (the trainer is importing torch) …", style="italic")
             return out
-        if self._smoothing_on:
-            out.append(f"smoothing: EMA {self.ema_factor:.2f} (+/- to change)  ", style="dim")
-        if self.query_one(LossChart).log_y:
-            out.append("loss: log scale  ", style="dim")
         if self._control_note and self._control_done(snap):
             self._control_note, self._control_action = "", None  # the run has done what we asked
         if self._control_note:
             out.append(self._control_note + "  ", style="yellow")
         if snap.paused or snap.state == "paused":
-            out.append("Paused — press p to resume. ", style="bold yellow")
+            out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
         if snap.message and snap.state in ("failed", "diverged", "broken", "interrupted", "stopped"):
             out.append("\n" + snap.message, style="bold red" if snap.state != "stopped" else "magenta")
-        elif snap.state == "interrupted":
-            out.append("\nNo heartbeat: the training process is gone. Resume with `petseg train --resume "
-                       f"{snap.name}`.", style="dark_orange")
+        if snap.state == "interrupted":
+            out.append("\nNo heartbeat: the training process is gone.", style="dark_orange")
+        if snap.resume.action == "resume" and not snap.active:
+            out.append("  R resumes it from last.pt.", style="dim")
+        elif snap.resume.action == "restart" and not snap.active:
+            out.append("  No last.pt: R starts it again from epoch 1.", style="dim")
         for w in snap.warnings[-3:]:
             out.append("\n⚠ " + w, style="yellow")
         if snap.bad_lines:
@@ -212,40 +324,43 @@ class LiveRunScreen(PetsegScreen):
         return out
 
     # ---- keys ---------------------------------------------------------------------------------
-    @property
-    def ema_factor(self) -> float:
-        return EMA_STEPS[self._ema_index]
-
-    def _apply_smoothing(self) -> None:
-        self.query_one(LossChart).smoothing = self.ema_factor if self._smoothing_on else 0.0
-        self.dirty = True
-
     def action_back(self) -> None:
         self.app.pop_screen()
 
     def action_log_y(self) -> None:
-        chart = self.query_one(LossChart)
-        chart.log_y = not chart.log_y
-        self.dirty = True
+        self.log_y = not self.log_y
 
     def action_smoothing(self) -> None:
-        self._smoothing_on = not self._smoothing_on
-        if self._smoothing_on and self.ema_factor == 0.0:
-            self._ema_index = 3
-        self._apply_smoothing()
-        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}" if self._smoothing_on else "Smoothing: raw", timeout=1.5)
+        self.smoothing_on = not self.smoothing_on
+        if self.smoothing_on and self.ema_factor == 0.0:
+            self.ema_index = 3
+        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}" if self.smoothing_on else "Smoothing: raw", timeout=1.5)
 
     def action_ema(self, step: int) -> None:
-        self._ema_index = max(1, min(len(EMA_STEPS) - 1, self._ema_index + step))
-        self._smoothing_on = True
-        self._apply_smoothing()
+        self.ema_index = max(1, min(len(EMA_STEPS) - 1, self.ema_index + step))
+        self.smoothing_on = True
         self.notify(f"Smoothing: EMA {self.ema_factor:.2f}", timeout=1.5)
 
+    def action_preview_epoch(self, step: int) -> None:
+        previews = self.snapshot.previews if self.snapshot else None
+        if previews is None or not previews.epochs:
+            self.notify("No predictions yet: the trainer writes them after each validation", timeout=2)
+            return
+        if not self.previews_shown:
+            self.previews_shown = True
+        numbers = [e.epoch for e in previews.epochs]
+        current = numbers.index(self.shown_preview_epoch())
+        target = max(0, min(len(numbers) - 1, current + step))
+        self.preview_epoch = None if target == len(numbers) - 1 else numbers[target]
+
+    def action_toggle_previews(self) -> None:
+        self.previews_shown = not self.previews_shown
+
     def action_infer(self) -> None:
-        self.app.action_infer(self.run_path)  # type: ignore[attr-defined]
+        self.petseg_app.action_infer(self.run_path)
 
     def action_worst(self) -> None:
-        self.app.open_worst(self.run_path)  # type: ignore[attr-defined]
+        self.petseg_app.open_worst(self.run_path)
 
     def _is_active(self) -> bool:
         snap = self.snapshot
@@ -253,14 +368,15 @@ class LiveRunScreen(PetsegScreen):
 
     def action_stop(self) -> None:
         if not self._is_active():
-            self.notify("This run is not training", severity="warning")
             return
-        trainer = self.app.trainer_for(self.run_path)  # type: ignore[attr-defined]
-        where = "in this process" if trainer is not None else "in another process (detached)"
+        trainer = self.petseg_app.trainer_for(self.run_path)
+        snap = self.snapshot
+        where = ("It trains in this app's process." if trainer is not None else
+                 f"It trains in a detached process (pid {snap.pid})." if snap and snap.pid else
+                 "It trains in another process.")
         question = (
-            f"Stop {self.run_path.name} (training {where})?\n\n"
-            "The current batch finishes, last.pt is saved and the run is marked stopped; "
-            f"resume later with `petseg train --resume {self.run_path.name}`."
+            f"Stop {self.run_path.name}?\n\n{where} The current batch finishes, last.pt is saved and the run "
+            "is marked stopped; R resumes it later."
         )
 
         def answer(ok: bool | None) -> None:
@@ -272,13 +388,23 @@ class LiveRunScreen(PetsegScreen):
     def action_pause(self) -> None:
         snap = self.snapshot
         if not self._is_active():
-            self.notify("This run is not training", severity="warning")
             return
         self.request("resume" if (snap and (snap.paused or snap.state == "paused")) else "pause")
 
+    def action_resume_run(self) -> None:
+        self._resume()
+
+    def action_restart_run(self) -> None:
+        self._resume()
+
+    def _resume(self) -> None:
+        snap = self.snapshot
+        if snap is not None:
+            self.petseg_app.confirm_resume(self.run_path, snap.resume.action, snap.state, snap.message)
+
     def request(self, action: str) -> None:
         """Stop / pause / resume: the Trainer object if it lives here, else a control file."""
-        trainer = self.app.trainer_for(self.run_path)  # type: ignore[attr-defined]
+        trainer = self.petseg_app.trainer_for(self.run_path)
         try:
             if trainer is not None:
                 getattr(trainer, action)()

@@ -9,14 +9,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from petseg_tui.screens.base import PetsegScreen
-from petseg_tui.format import MAX_COMPARE, fmt_duration, state_text
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.format import MAX_COMPARE, fmt_duration, fmt_metric, state_text
 from petseg_tui.messages import RunsUpdated
-from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.watch import RunRow, RunsWatcher
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
@@ -30,20 +30,26 @@ class RunsScreen(PetsegScreen):
 
     HELP = "Every run under the runs folder. Runs started elsewhere appear within ~2 s."
     BINDINGS = [
-        Binding("n", "new_run", "New run"),
-        Binding("enter", "open_run", "Open", show=False),
-        Binding("space", "toggle_select", "Select"),
-        Binding("c", "compare", "Compare"),
-        Binding("i", "infer", "Infer"),
+        Binding("n", "new_run", "New run", tooltip="New run with the engine's defaults"),
+        Binding("N", "new_run_like", "Copy", tooltip="New run starting from the highlighted run's settings"),
+        Binding("enter", "open_run", "Open", show=False, tooltip="Open the run (live view, or history when finished)"),
+        Binding("space", "toggle_select", "Select", tooltip="Select / unselect the run (for compare)"),
+        Binding("c", "compare", "Compare", tooltip="Compare the selected runs (1-7)"),
+        Binding("i", "infer", "Infer", tooltip="Segment images with the highlighted run's model"),
         Binding("w", "worst", "Worst", tooltip="The highlighted run's lowest-Dice test images"),
-        Binding("slash", "focus_filter", "Filter", key_display="/"),
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("S", "reverse_sort", "Reverse sort", show=False),
-        Binding("a", "select_all", "Select all/none", show=False),
-        Binding("r", "rescan", "Rescan", show=False),
-        Binding("R", "resume_run", "Resume", tooltip="Continue a stopped, failed or interrupted run from its last.pt"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("slash", "focus_filter", "Filter", key_display="/", tooltip="Filter runs (name, model, status)"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column (or click a header)"),
+        Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the sort order"),
+        Binding("a", "select_all", "Select all/none", show=False, tooltip="Select all shown runs / none"),
+        Binding("r", "rescan", "Rescan", show=False, tooltip="Rescan the runs folder now"),
+        # R: one of the three, as the store's resume rule says for the highlighted run
+        Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt"),
+        Binding("R", "restart_run", "Start again",
+                tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
+        Binding("R", "resume_refused", "Resume", show=False, tooltip="Say why the highlighted run cannot be resumed"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
     ]
+    NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like", "worst"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,12 +59,12 @@ class RunsScreen(PetsegScreen):
         self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PetsegHeader()
         yield Input(placeholder="/ to filter runs by name, model or status", id="filter", compact=True)
         yield RunsTable(id="runs-table")
         yield Static(id="runs-status")
         yield Static("Scanning runs …", id="run-detail")
-        yield Footer()
+        yield PetsegFooter()
 
     @property
     def table(self) -> RunsTable:
@@ -76,7 +82,7 @@ class RunsScreen(PetsegScreen):
     # ---- polling (thread) -------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="runs-watch")
     def _watch(self) -> None:
-        watcher = RunsWatcher(self.app.runs_dir)  # type: ignore[attr-defined]
+        watcher = RunsWatcher(self.petseg_app.runs_dir)
         worker = get_current_worker()
         tick = 0
         first = True
@@ -123,15 +129,23 @@ class RunsScreen(PetsegScreen):
         if not self.loaded:
             parts = ["scanning …"]
         elif not t.rows_by_name:
-            parts = [f"no runs yet in {self.app.runs_dir} — press n to start one"]  # type: ignore[attr-defined]
+            parts = [f"no runs yet in {self.petseg_app.runs_dir} — press n to start one"]
         self.query_one("#runs-status", Static).update(" · ".join(parts))
 
     def _update_detail(self) -> None:
         row = self.table.highlighted
         self.query_one("#run-detail", Static).update(detail_text(row) if row else "")
+        self.refresh_bindings()  # R: resume, start again or nothing, for this run
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._update_detail()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("resume_run", "restart_run"):
+            row = self.table.highlighted if self.is_mounted else None
+            plan = row.resume.action if row is not None else ""
+            return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -168,14 +182,21 @@ class RunsScreen(PetsegScreen):
 
     # ---- actions ------------------------------------------------------------------------------
     def action_new_run(self) -> None:
-        self.app.action_new_run()  # type: ignore[attr-defined]
+        self.petseg_app.action_new_run()
+
+    def action_new_run_like(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No run highlighted", severity="warning")
+            return
+        self.petseg_app.action_new_run(copy_of=row.path)
 
     def action_open_run(self) -> None:
         row = self.table.highlighted
         if row is None:
             self.notify("No run highlighted", severity="warning")
             return
-        self.app.open_run(row.path)  # type: ignore[attr-defined]
+        self.petseg_app.open_run(row.path)
 
     def action_toggle_select(self) -> None:
         self.table.toggle_highlighted()
@@ -208,62 +229,36 @@ class RunsScreen(PetsegScreen):
                 severity="warning",
             )
             return
-        self.app.open_compare([t.rows_by_name[n].path for n in names])  # type: ignore[attr-defined]
+        self.petseg_app.open_compare([t.rows_by_name[n].path for n in names])
 
     def action_infer(self) -> None:
         row = self.table.highlighted
-        self.app.action_infer(row.path if row else None)  # type: ignore[attr-defined]
+        self.petseg_app.action_infer(row.path if row else None)
 
     def action_worst(self) -> None:
         row = self.table.highlighted
         if row is None:
             self.notify("No run highlighted", severity="warning")
             return
-        self.app.open_worst(row.path)  # type: ignore[attr-defined]
+        self.petseg_app.open_worst(row.path)
 
     def action_resume_run(self) -> None:
+        self._resume_highlighted()
+
+    def action_restart_run(self) -> None:
+        self._resume_highlighted()
+
+    def _resume_highlighted(self) -> None:
+        row = self.table.highlighted
+        if row is not None:
+            self.petseg_app.confirm_resume(row.path, row.resume.action, row.state, row.summary.message)
+
+    def action_resume_refused(self) -> None:
         row = self.table.highlighted
         if row is None:
             self.notify("No run highlighted", severity="warning")
             return
-        why_not = resume_refusal(row)
-        if why_not:
-            self.notify(why_not, title="Cannot resume", severity="warning")
-            return
-
-        def answer(ok: bool | None) -> None:
-            if ok:
-                self._resume(row.path)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Resume {row.name} ({row.state})?\n\nIt continues from its last.pt in a detached process "
-                f"(`petseg train --resume {row.name}`), output appended to train.log.",
-                yes="Resume", no="Cancel",
-            ),
-            answer,
-        )
-
-    @work(thread=True, group="resume", exit_on_error=False)
-    def _resume(self, path: Path) -> None:
-        """Spawn the resume in a thread (engine.launch imports the config module, not torch)."""
-        from engine.errors import PetsegError
-
-        try:
-            from engine.launch import spawn_resume
-
-            pid = spawn_resume(self.app.runs_dir, path.name)  # type: ignore[attr-defined]
-        except (PetsegError, OSError) as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error")
-            return
-        getattr(self.app, "spawned", {})[path] = pid  # reaped by the app like any detached run
-        self.app.call_from_thread(self._resumed, path, pid)
-
-    def _resumed(self, path: Path, pid: int) -> None:
-        self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / 'train.log'}",
-                    title="Run resumed", timeout=6)
-        self.rescan()
-        self.app.open_run(path, pid=pid)  # type: ignore[attr-defined]
+        self.notify(row.resume.reason, title="Cannot resume", severity="warning")
 
     def action_cycle_sort(self) -> None:
         self.table.cycle_sort()
@@ -280,7 +275,7 @@ class RunsScreen(PetsegScreen):
     # ---- for the app --------------------------------------------------------------------------
     def detached_running(self) -> list[Path]:
         """Active runs not trained by this process (left alone when the app quits)."""
-        mine = set(getattr(self.app, "trainers", {}))
+        mine = set(self.petseg_app.trainers)
         return [
             r.path
             for r in self.table.rows_by_name.values()
@@ -291,23 +286,6 @@ class RunsScreen(PetsegScreen):
         return list(self.table.rows_by_name.values())
 
 
-RESUMABLE_STATES = ("stopped", "failed", "interrupted")
-
-
-def resume_refusal(row: RunRow) -> str:
-    """Why ``R`` cannot resume this run, or "" if it can."""
-    if row.state in RESUMABLE_STATES:
-        return ""
-    if row.state in ("running", "paused"):
-        return f"{row.name} is still training"
-    if row.state == "diverged":
-        return (f"{row.name} diverged: resuming repeats the same steps from last.pt and diverges again; "
-                "start a new run with a lower learning rate")
-    if row.state == "finished":
-        return f"{row.name} is finished; to train more epochs: petseg train --resume {row.name} --epochs N"
-    return f"{row.name} is {row.state}: {row.summary.message or 'nothing to resume'}"
-
-
 def detail_text(row: RunRow) -> Text:
     s = row.summary
     t = Text()
@@ -315,7 +293,7 @@ def detail_text(row: RunRow) -> Text:
     t.append("  ")
     t.append_text(state_text(row.state))
     if s.best_epoch is not None:
-        t.append(f"  best Dice {s.best_dice:.4f} @ epoch {s.best_epoch}")
+        t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
     if s.duration is not None:
         t.append(f"  {fmt_duration(s.duration)}")
     if row.device:
@@ -330,9 +308,11 @@ def detail_text(row: RunRow) -> Text:
     if budget:
         t.append(f"  {budget}", style="dim")
     if row.state == "interrupted":  # the store's verdict: status says running, process gone
-        t.append("  training process gone (dead pid or no heartbeat) — R resumes from last.pt", style="dark_orange")
-    elif row.state in RESUMABLE_STATES:
-        t.append("  R resumes from last.pt", style="dim")
+        t.append("  training process gone (dead pid or no heartbeat)", style="dark_orange")
+    if row.resume.action == "resume":
+        t.append("  R resumes it from last.pt", style="dim")
+    elif row.resume.action == "restart":
+        t.append("  no last.pt: R starts it again from epoch 1", style="dim")
     if s.message:
         style = "red" if row.state in ("broken", "failed", "diverged") else "italic"
         t.append("\n")

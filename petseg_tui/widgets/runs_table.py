@@ -1,24 +1,32 @@
 """The runs table: one row per run folder, sortable, filterable, with a selection column.
 
 The table keeps every `RunRow` it was told about; the rows on screen are the ones matching the
-filter, in sort order. A poll that changes a few runs updates only their changed cells; the
-table is rebuilt only when the set or order of visible rows changes.
+filter, in sort order. A poll that changes a few runs updates only their changed cells (and
+widens a column when a value outgrows it: "interrupted" replacing "running"); the table is
+rebuilt only when the set or order of visible rows changes, or the columns do.
+
+Columns follow the width: the essentials at 80 columns; model, img/s and start time from 120;
+valid loss, IoU, LR and seconds per epoch from 160. The selection mark and the run name stay
+pinned when the table scrolls sideways.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from engine.store import run_matches
 from petseg_tui.format import (
     PALETTE,
     fmt_duration,
     fmt_epoch,
-    fmt_float,
+    fmt_lr,
+    fmt_metric,
     fmt_rate,
     fmt_started,
     state_text,
@@ -28,6 +36,7 @@ from petseg_tui.watch import RunRow
 STATE_ORDER = {s: i for i, s in enumerate(
     ("running", "paused", "interrupted", "failed", "diverged", "broken", "stopped", "finished")
 )}
+MEDIUM_AT, WIDE_AT = 120, 160  # terminal widths (columns) that add columns
 
 
 def _num(v: float | None) -> tuple[bool, float]:
@@ -35,32 +44,72 @@ def _num(v: float | None) -> tuple[bool, float]:
     return (ok, float(v) if ok else 0.0)
 
 
-# key, label, sort key (None-safe), right-aligned
-COLUMNS: list[tuple[str, str, Callable[[RunRow, "RunsTable"], Any], bool]] = [
-    ("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), False),
-    ("name", "Run", lambda r, t: (True, r.name.lower()), False),
-    ("state", "Status", lambda r, t: (True, STATE_ORDER.get(r.state, 99)), False),
-    ("epoch", "Epoch", lambda r, t: (True, r.summary.epoch), True),
-    ("dice", "Best Dice", lambda r, t: _num(r.summary.best_dice), True),
-    ("loss", "Loss", lambda r, t: _num(r.summary.last_train_loss), True),
-    ("model", "Model", lambda r, t: (bool(r.summary.model), r.summary.model), False),
-    ("ips", "img/s", lambda r, t: _num(r.summary.images_per_s), True),
-    ("started", "Started", lambda r, t: _num(r.summary.started), False),
-    ("duration", "Duration", lambda r, t: _num(r.summary.duration), True),
-]
-COLUMN_KEYS = [c[0] for c in COLUMNS]
-COLUMN_LABELS = {c[0]: c[1] for c in COLUMNS}
-_SORT_KEYS = {c[0]: c[2] for c in COLUMNS}
-_RIGHT = {c[0] for c in COLUMNS if c[3]}
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort_key: Callable[[RunRow, "RunsTable"], Any]  # (has a value, value)
+    cell: Callable[[RunRow], Any]
+    right: bool = False
+    min_width: int = 0  # table width from which the column shows
+
+
+def cell_len(value: Any) -> int:
+    """Cells a table value takes (Text or str)."""
+    return value.cell_len if isinstance(value, Text) else Text(str(value)).cell_len
+
+
+def _r(text: str) -> Text:
+    return Text(text, justify="right")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), lambda r: None),
+    Column("name", "Run", lambda r, t: (True, r.name.lower()),
+           lambda r: Text(r.name, style="bold" if r.state in ("running", "paused") else "")),
+    Column("state", "Status", lambda r, t: (True, STATE_ORDER.get(r.state, 99)), lambda r: state_text(r.state)),
+    Column("epoch", "Epoch", lambda r, t: (True, r.summary.epoch),
+           lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
+    Column("dice", "Best Dice", lambda r, t: _num(r.summary.best_dice), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
+    Column("iou", "IoU", lambda r, t: _num(r.summary.best_iou), lambda r: _r(fmt_metric(r.summary.best_iou)), True,
+           WIDE_AT),
+    Column("loss", "Train loss", lambda r, t: _num(r.summary.last_train_loss),
+           lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
+    Column("vloss", "Valid loss", lambda r, t: _num(r.summary.last_valid_loss),
+           lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE_AT),
+    Column("lr", "LR", lambda r, t: _num(r.summary.last_lr), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE_AT),
+    Column("model", "Model", lambda r, t: (bool(r.summary.model), r.summary.model), lambda r: r.summary.model or "—",
+           False, MEDIUM_AT),
+    Column("ips", "img/s", lambda r, t: _num(r.summary.images_per_s), lambda r: _r(fmt_rate(r.summary.images_per_s)),
+           True, MEDIUM_AT),
+    Column("eps", "s/epoch", lambda r, t: _num(r.summary.epoch_seconds), lambda r: _r(fmt_rate(r.summary.epoch_seconds)),
+           True, WIDE_AT),
+    Column("started", "Started", lambda r, t: _num(r.summary.started), lambda r: fmt_started(r.summary.started), False,
+           MEDIUM_AT),
+    Column("duration", "Time", lambda r, t: _num(r.summary.duration), lambda r: _r(fmt_duration(r.summary.duration)),
+           True),
+)
+COLUMN_KEYS = [c.key for c in COLUMNS]
+COLUMN_LABELS = {c.key: c.label for c in COLUMNS}
+_BY_KEY = {c.key: c for c in COLUMNS}
+
+
+def columns_for(width: int) -> list[Column]:
+    """The columns shown in a terminal this many columns wide."""
+    return [c for c in COLUMNS if width >= c.min_width]
 
 
 class RunsTable(DataTable):
     """DataTable of runs. Row keys are run names."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Open")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", tooltip="Open the run (live view, or history when finished)"),
+        Binding("home", "scroll_top", "First run", show=False, tooltip="Go to the first run"),
+        Binding("end", "scroll_bottom", "Last run", show=False, tooltip="Go to the last run"),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, fixed_columns=2, **kwargs)
         self.rows_by_name: dict[str, RunRow] = {}
         self.selected: dict[str, None] = {}  # insertion-ordered set
         self.filter_text = ""
@@ -70,20 +119,32 @@ class RunsTable(DataTable):
         self._cell_cache: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._visible: list[str] = []
         self.compare_colours: dict[str, str] = {}
+        self.shown_columns: list[Column] = columns_for(0)
 
     def on_mount(self) -> None:
         self._add_columns()
 
+    def on_resize(self) -> None:
+        shown = columns_for(self.screen.size.width)  # the terminal's width: the scrollbar takes 2 of it
+        if [c.key for c in shown] != [c.key for c in self.shown_columns]:
+            self.shown_columns = shown
+            self._cell_cache.clear()
+            self.rebuild()
+
     # ---- cells -----------------------------------------------------------------------------
-    def _add_columns(self) -> None:
-        for key, label, _, right in COLUMNS:
-            self.add_column(self._header(key), key=key)
+    def _add_columns(self, rows: list[tuple[Any, ...]] = ()) -> None:
+        # Explicit widths (the widest cell or header): Textual's pinned columns keep drawing
+        # with the width they were first drawn at when auto-width columns grow afterwards.
+        for i, c in enumerate(self.shown_columns):
+            header = self._header(c.key)
+            width = max([header.cell_len, *(cell_len(r[i]) for r in rows)])
+            self.add_column(header, key=c.key, width=width)
 
     def _header(self, key: str) -> Text:
         label = COLUMN_LABELS[key]
         if key == self.sort_column:
             label += " ▼" if self.sort_reverse else " ▲"
-        return Text(label, style="bold", justify="right" if key in _RIGHT else "left")
+        return Text(label, style="bold", justify="right" if _BY_KEY[key].right else "left")
 
     def cells(self, row: RunRow) -> tuple[Any, ...]:
         """The row's cell values, cached until the row, its selection or its colour changes."""
@@ -96,31 +157,15 @@ class RunsTable(DataTable):
         return cells
 
     def _make_cells(self, row: RunRow) -> tuple[Any, ...]:
-        s = row.summary
         mark = Text("✓", style="bold " + self.compare_colours.get(row.name, "")) if row.name in self.selected else Text(" ")
-        r = lambda v: Text(v, justify="right")  # noqa: E731
-        return (
-            mark,
-            Text(row.name, style="bold" if row.state in ("running", "paused") else ""),
-            state_text(row.state),
-            r(fmt_epoch(s.epoch, s.total_epochs)),
-            r(fmt_float(s.best_dice)),
-            r(fmt_float(s.last_train_loss)),
-            s.model or "—",
-            r(fmt_rate(s.images_per_s)),
-            fmt_started(s.started),
-            r(fmt_duration(s.duration)),
-        )
+        return tuple(mark if c.key == "sel" else c.cell(row) for c in self.shown_columns)
 
     # ---- what is visible -------------------------------------------------------------------
     def matches(self, row: RunRow) -> bool:
-        if not self.filter_text:
-            return True
-        hay = f"{row.name} {row.summary.model} {row.state}".lower()
-        return all(part in hay for part in self.filter_text.lower().split())
+        return run_matches(row.summary, self.filter_text)
 
     def _ordered_visible(self) -> list[str]:
-        key = _SORT_KEYS[self.sort_column]
+        key = _BY_KEY[self.sort_column].sort_key
         rev = self.sort_reverse
         rows = [r for r in self.rows_by_name.values() if self.matches(r)]
         # missing values last in both directions; ties broken by name
@@ -153,13 +198,13 @@ class RunsTable(DataTable):
         self._visible = order
         with self.app.batch_update():
             self.clear(columns=True)
-            self._add_columns()
             cells = self._cells
             cells.clear()
             for name in order:
-                c = self.cells(self.rows_by_name[name])
-                cells[name] = c
-                self.add_row(*c, key=name)
+                cells[name] = self.cells(self.rows_by_name[name])
+            self._add_columns(list(cells.values()))
+            for name in order:
+                self.add_row(*cells[name], key=name)
             if keep in order:
                 self.move_cursor(row=order.index(keep), animate=False, scroll=True)
 
@@ -167,7 +212,7 @@ class RunsTable(DataTable):
     def apply_updates(self, changed: list[RunRow], removed: list[str]) -> None:
         structural = bool(removed)
         visible = set(self._visible)
-        sort_key = _SORT_KEYS[self.sort_column]
+        sort_key = _BY_KEY[self.sort_column].sort_key
         for name in removed:
             self.rows_by_name.pop(name, None)
             self._cell_cache.pop(name, None)
@@ -188,15 +233,18 @@ class RunsTable(DataTable):
                 self.update_run_row(row.name)
 
     def update_run_row(self, name: str) -> None:
-        """Update the changed cells of one visible row."""
+        """Update the changed cells of one visible row (a column widens if a value needs it)."""
         row = self.rows_by_name.get(name)
         if row is None or name not in self._cells:
             return
         new = self.cells(row)
         old = self._cells[name]
-        for key, a, b in zip(COLUMN_KEYS, old, new):
+        if any(cell_len(b) > self.columns[c.key].width for c, b in zip(self.shown_columns, new) if c.key in self.columns):
+            self.rebuild()  # a value outgrew its column ("interrupted" replacing "running")
+            return
+        for column, a, b in zip(self.shown_columns, old, new):
             if a != b:
-                self.update_cell(name, key, b)
+                self.update_cell(name, column.key, b)
         self._cells[name] = new
 
     # ---- user actions ----------------------------------------------------------------------
@@ -213,8 +261,9 @@ class RunsTable(DataTable):
         self.rebuild()
 
     def cycle_sort(self) -> None:
-        i = COLUMN_KEYS.index(self.sort_column)
-        self.set_sort(COLUMN_KEYS[(i + 1) % len(COLUMN_KEYS)], self.sort_reverse)
+        keys = [c.key for c in self.shown_columns]
+        i = keys.index(self.sort_column) if self.sort_column in keys else -1
+        self.set_sort(keys[(i + 1) % len(keys)], self.sort_reverse)
 
     def reverse_sort(self) -> None:
         self.set_sort(self.sort_column, not self.sort_reverse)

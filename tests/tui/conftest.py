@@ -203,5 +203,95 @@ def widget_text(widget) -> str:
     """The text a widget shows on screen now (its rendered lines)."""
     from textual.geometry import Region
 
-    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    size = widget.region.size  # padding included: render_lines draws it
+    lines = widget.render_lines(Region(0, 0, size.width, size.height))
     return "\n".join(strip.text for strip in lines)
+
+
+def footer_text(screen) -> str:
+    """The footer as shown: each key and its label, in order (the keys are the footer's children)."""
+    from textual.widgets._footer import FooterKey, FooterLabel
+
+    return " ".join(widget_text(w).strip() for w in screen.query("Footer *") if isinstance(w, (FooterKey, FooterLabel)))
+
+
+def make_curve_run(root: Path, name: str, train_losses: list[float], dices: list[float], *, total: int | None = None,
+                   t0: float = T0, diverged: bool = False, **config: Any) -> None:
+    """A finished (or, with ``diverged``, diverged after the last epoch) run with these curves."""
+    from engine.events import RunDiverged
+
+    total = total or len(train_losses)
+    cfg = TrainConfig(epochs=total, **config).to_dict()
+    writer = RunStore(root).create(cfg, name)
+    writer.append(RunStarted(run=name, total_epochs=total, start_epoch=1, train_size=268, valid_size=29,
+                             device="cpu (bfloat16)", data="Oxford-IIIT Pet (fixture)", t=t0))
+    t = t0
+    for ep, (loss, dice) in enumerate(zip(train_losses, dices), start=1):
+        writer.append(EpochStarted(epoch=ep, total_epochs=total, batches=17, t=t))
+        t += 30
+        writer.append(EpochEnded(epoch=ep, total_epochs=total, train_loss=loss, train_dice=min(0.99, dice + 0.02),
+                                 valid_loss=loss * 1.1, valid_dice=dice, valid_iou=dice / (2 - dice),
+                                 valid_dice_per_image=dice, valid_iou_per_image=dice / (2 - dice),
+                                 lr=cfg["learning_rate"], seconds=30.0, images_per_s=8.9, best_dice=max(dices[:ep]),
+                                 best_epoch=dices.index(max(dices[:ep])) + 1, t=t))
+    if diverged:
+        message = f"loss is NaN/Inf at epoch {len(train_losses) + 1}, batch 3 — training diverged"
+        writer.append(RunDiverged(epoch=len(train_losses) + 1, batch=3, message=message, t=t + 5))
+        writer.set_status("diverged", message)
+    else:
+        writer.append(RunFinished(epochs=total, best_dice=max(dices), best_epoch=dices.index(max(dices)) + 1,
+                                  seconds=t - t0, t=t + 1))
+        writer.set_status("finished", "done")
+    writer.close()
+
+
+OUTLIER_LOSSES = [3.81] + [round(0.6 * 0.93**i + 0.15, 4) for i in range(29)]
+OUTLIER_DICES = [0.1] + [round(0.9 - 0.5 * 0.85**i, 4) for i in range(29)]
+DIVERGED_LOSSES = [0.9, 0.7, 0.65, 3.2, 412.0, 17211663743894.1]
+DIVERGED_DICES = [0.5, 0.6, 0.62, 0.3, 0.0, 0.0]
+
+
+@pytest.fixture
+def chart_runs(sample_runs: Path) -> Path:
+    """sample_runs plus an epoch-1 outlier (train loss 3.81) and a run diverging to 1.7e13 at lr 9."""
+    make_curve_run(sample_runs, "outlier", OUTLIER_LOSSES, OUTLIER_DICES, t0=T0 + 10_000)
+    make_curve_run(sample_runs, "diverged-lr9", DIVERGED_LOSSES, DIVERGED_DICES, total=20, t0=T0 + 11_000,
+                   diverged=True, learning_rate=9.0)
+    return sample_runs
+
+
+def write_previews(run_path: Path, epochs: int) -> None:
+    """Previews of ``epochs`` epochs through the engine's writer (a model whose mask grows)."""
+    import numpy as np
+    import torch
+    from types import SimpleNamespace
+
+    from engine.previews import PreviewWriter
+
+    class Split(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.names)
+
+    n, size = 6, 32
+    images = np.random.default_rng(0).integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    trimaps = np.full((n, size, size), 2, np.uint8)
+    trimaps[:, 8:24, 8:24] = 1
+    split = Split(arrays=SimpleNamespace(images=images, trimaps=trimaps), names=[f"img_{i}" for i in range(n)])
+
+    class Grow(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 1
+
+        def forward(self, x):
+            out = torch.full_like(x[:, :1], -10.0)
+            out[..., : 8 * self.epoch] = 10.0
+            return out
+
+    writer = PreviewWriter(run_path, split, image_size=size, mask_rule="pet_border", device=torch.device("cpu"),
+                           min_interval_s=0)
+    model = Grow()
+    for epoch in range(1, epochs + 1):
+        model.epoch = epoch
+        writer.capture(epoch, model)
+    writer.close()

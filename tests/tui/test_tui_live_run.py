@@ -8,16 +8,16 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import FakeTrainer, epoch_event, make_run, wait_for, widget_text
+from conftest import FakeTrainer, epoch_event, footer_text, make_run, wait_for, widget_text, write_previews
 from textual.widgets import ProgressBar
 
 from engine.config import TrainConfig
 from engine.events import BatchProgress, EpochStarted
-from engine.store import CONTROL_FILE
+from engine.store import CONTROL_FILE, RunStore
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_run import LiveRunScreen
-from petseg_tui.widgets.charts import LossChart, ema
+from petseg_tui.widgets.charts import Chart, ema
 
 
 class BackgroundWriter:
@@ -63,9 +63,13 @@ def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> N
             await pilot.pause(0.3)
             bar = live.query_one("#epoch-bar", ProgressBar)
             assert bar.total == 6 and bar.progress >= 2
-            chart = live.query_one(LossChart)
-            drawn = chart.plt.build()
-            assert "train" in drawn and "valid" in drawn
+            chart = live.query_one("#loss-chart", Chart)
+
+            def header() -> str:
+                return widget_text(chart.query_one(".chart--header"))
+
+            assert "●" in header() and "train" in header() and "▲" in header() and "valid" in header()
+            assert "train" not in chart.plot.plt.build()  # the legend is above the plot, not on the curves
             stats = widget_text(live.query_one("#live-stats"))
             assert "ETA" in stats and "best Dice" in stats and "@ epoch" in stats
             # redraws are throttled: far fewer than the events that arrived
@@ -73,18 +77,16 @@ def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> N
             await pilot.pause(1.0)
             rate = (live.redraws - r0) / (time.monotonic() - t0)
             assert rate <= 6, rate
-            # l, e, +/- do not crash and change the chart settings
+            # l, e, +/- change what the chart says it draws
             await pilot.press("l")
-            assert chart.log_y
+            await wait_for(pilot, lambda: "log y" in header(), what="log y")
             await pilot.press("e")
-            assert chart.smoothing > 0
-            f0 = chart.smoothing
+            await wait_for(pilot, lambda: "EMA 0.60" in header(), what="EMA on")
             await pilot.press("plus")
-            assert chart.smoothing > f0
+            await wait_for(pilot, lambda: "EMA 0.70" in header(), what="EMA up")
             await pilot.press("minus", "minus")
-            assert chart.smoothing < f0
-            await pilot.pause(0.3)
-            assert "EMA" in widget_text(live.query_one("#live-messages"))
+            await wait_for(pilot, lambda: "EMA 0.50" in header(), what="EMA down")
+            assert "Stop" in footer_text(live) and "Pause" in footer_text(live)
             # pause: detached run -> control file
             await pilot.press("p")
             ctl = json.loads((runs_dir / "kilo" / CONTROL_FILE).read_text())
@@ -99,6 +101,16 @@ def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> N
             assert app.screen is live
             ctl = json.loads((runs_dir / "kilo" / CONTROL_FILE).read_text())
             assert ctl["action"] == "stop"
+            # once it has stopped: no Stop / Pause offered, x does nothing
+            bg.close()
+            writer = RunStore(runs_dir).open_for_resume("kilo")
+            writer.set_status("stopped", "stopped by user")
+            writer.close()
+            await wait_for(pilot, lambda: live.snapshot.state == "stopped", what="stopped")
+            await wait_for(pilot, lambda: "Stop" not in footer_text(live) and "Pause" not in footer_text(live),
+                           what="no Stop/Pause in the footer")
+            await pilot.press("x")
+            assert app.screen is live
             await pilot.press("escape")
             assert not isinstance(app.screen, LiveRunScreen)
 
@@ -123,7 +135,8 @@ def test_in_process_trainer_stop_and_quit_confirmation(runs_dir: Path) -> None:
             assert "in this process" in widget_text(live.query_one("#live-title"))
             await pilot.press("p")
             assert trainer.calls == ["pause"]
-            assert live._control_note.startswith("Pausing")
+            await wait_for(pilot, lambda: any(w in widget_text(live.query_one("#live-messages"))
+                                              for w in ("Pausing", "Paused")), what="pausing said")
             await wait_for(pilot, lambda: live.snapshot.paused, what="paused state shown")
             await pilot.pause(0.4)
             text = widget_text(live.query_one("#live-messages"))
@@ -171,3 +184,113 @@ def test_ema() -> None:
     assert ema([1.0, 1.0, 1.0], 0.9) == [1.0, 1.0, 1.0]
     out = ema([0.0, 1.0], 0.5)
     assert out == [0.0, 0.5]
+
+
+def test_failed_run_says_failed_in_the_charts_and_offers_no_stop(runs_dir: Path) -> None:
+    from engine.events import RunFailed
+
+    w = make_run(runs_dir, "oops", epochs_done=0, total=5, state="running", close=False)
+    w.append(RunFailed(message="/data: dataset folder does not exist"))
+    w.set_status("failed", "/data: dataset folder does not exist")
+    w.close()
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.open_run(runs_dir / "oops")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
+                           what="drawn")
+            live = app.screen
+            await pilot.pause(0.2)
+            for chart in ("#loss-chart", "#dice-chart"):
+                text = " ".join(widget_text(live.query_one(chart, Chart).query_one(".chart--empty")).split())
+                assert "failed: /data: dataset folder does not exist" in text and "waiting" not in text
+            await wait_for(pilot, lambda: "R Start again" in footer_text(live), what="R in the footer")
+            assert "Stop" not in footer_text(live) and "Pause" not in footer_text(live)
+
+    asyncio.run(main())
+
+
+def test_eta_and_elapsed_leave_out_a_pause(runs_dir: Path) -> None:
+    """1 batch/s, then a 60 s pause, then on: the ETA is 28 s (8 batches left + one 20-batch
+    epoch), not the ~3 minutes a rate over the paused wall time gives; elapsed leaves the minute out."""
+    from engine.events import RunPaused, RunResumed, RunStarted
+
+    t0 = time.time() - 75
+    w = RunStore(runs_dir).create(TrainConfig(epochs=2, batch_size=4).to_dict(), "paused-once")
+    w.start_heartbeat(0.5)
+    w.append(RunStarted(run="paused-once", total_epochs=2, start_epoch=1, train_size=80, valid_size=8,
+                        device="cpu", data="d", t=t0))
+    w.append(EpochStarted(epoch=1, total_epochs=2, batches=20, t=t0))
+    for b in range(1, 11):
+        w.append(BatchProgress(epoch=1, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + b))
+    w.append(RunPaused(epoch=1, batch=10, t=t0 + 10))
+    w.append(RunResumed(epoch=1, batch=10, t=t0 + 70))
+    for b in (11, 12):
+        w.append(BatchProgress(epoch=1, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + 60 + b))
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.open_run(runs_dir / "paused-once")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
+                           what="drawn")
+            live = app.screen
+            await pilot.pause(0.3)
+            stats = widget_text(live.query_one("#live-stats"))
+            assert "ETA       ~28s" in stats, stats
+            elapsed = next(line for line in stats.splitlines() if "elapsed" in line).split()[-1]
+            assert elapsed.endswith("s") and "m" not in elapsed, stats  # ~15 s, not 1m15s
+
+    try:
+        asyncio.run(main())
+    finally:
+        w.close()
+
+
+def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path) -> None:
+    make_run(runs_dir, "seen", epochs_done=3, total=3)
+    write_previews(runs_dir / "seen", 3)
+
+    async def main() -> None:
+        from petseg_tui.widgets.image_view import ImageView
+        from petseg_tui.widgets.previews import PreviewPanel
+
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.open_run(runs_dir / "seen")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
+                           what="drawn")
+            live = app.screen
+            panel = live.query_one(PreviewPanel)
+
+            def header() -> str:
+                return " ".join(widget_text(panel.query_one(".previews--header")).split())
+
+            await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="newest epoch")
+            assert panel.display and live.query_one("#dice-chart").display  # 120 columns: beside both charts
+            await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image is not None, what="picture")
+            newest = panel.query_one(ImageView).pil_image.tobytes()
+            await pilot.press("left_square_bracket")
+            await wait_for(pilot, lambda: "epoch 2 (2/3)" in header(), what="epoch 2")
+            await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image.tobytes() != newest, what="new picture")
+            assert "Dice" in header()
+            await pilot.press("left_square_bracket", "left_square_bracket")
+            await wait_for(pilot, lambda: "epoch 1 (1/3)" in header(), what="epoch 1, not below")
+            await pilot.press("right_square_bracket", "right_square_bracket")
+            await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="following again")
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.open_run(runs_dir / "seen")
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
+                           what="drawn")
+            live = app.screen
+            panel = live.query_one(PreviewPanel)
+            assert not panel.display and live.query_one("#dice-chart").display  # 80 columns: charts first
+            await pilot.press("v")
+            await pilot.pause(0.1)
+            assert panel.display and not live.query_one("#dice-chart").display
+            await wait_for(pilot, lambda: "epoch 3" in widget_text(panel.query_one(".previews--header")),
+                           what="previews shown")
+
+    asyncio.run(main())

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import make_run, run, wait_for
+from conftest import footer_text, make_run, run, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -19,13 +19,16 @@ def dead_pid() -> int:
     return int(done.stdout)
 
 
-def make_stale_run(runs_dir: Path, name: str) -> None:
-    """status.json says running, written by a process that no longer exists (fresh heartbeat)."""
+def make_stale_run(runs_dir: Path, name: str, last_pt: bool = True) -> None:
+    """status.json says running, written by a process that no longer exists (fresh heartbeat);
+    with ``last_pt`` its checkpoints/last.pt exists (what the store's resume rule looks at)."""
     make_run(runs_dir, name, epochs_done=2, total=5, state="running")
     status_path = runs_dir / name / "status.json"
     status = json.loads(status_path.read_text())
     status["pid"] = dead_pid()
     status_path.write_text(json.dumps(status))
+    if last_pt:
+        (runs_dir / name / "checkpoints" / "last.pt").write_bytes(b"placeholder")
 
 
 def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: Path, monkeypatch) -> None:
@@ -45,7 +48,7 @@ def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: 
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
         monkeypatch.setattr(app, "open_run", lambda path, pid=None: opened.append((path, pid)))
-        async with app.run_test(size=(120, 30)) as pilot:
+        async with app.run_test(size=(120, 30), notifications=True) as pilot:
             screen = app.screen
             assert isinstance(screen, RunsScreen)
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
@@ -54,7 +57,8 @@ def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: 
             table.move_cursor(row=table.visible_names.index("stale"))
             await pilot.pause(0.05)
             detail = str(screen.query_one("#run-detail").render())
-            assert "interrupted" in detail and "R resumes from last.pt" in detail
+            assert "interrupted" in detail and "R resumes it from last.pt" in detail
+            await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
 
             await pilot.press("R")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
@@ -63,13 +67,15 @@ def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: 
             assert calls == [(runs_dir, "stale")]
             assert opened == [(runs_dir / "stale", 4_000_000)]
 
-            # a finished run is not resumed: a warning, no dialog, no spawn
+            # a finished run is not resumed: R is not offered; pressing it says why, no dialog, no spawn
             table.move_cursor(row=table.visible_names.index("alpha"))
-            await pilot.pause(0.05)
+            await wait_for(pilot, lambda: "New run" in footer_text(screen) and "R " not in footer_text(screen),
+                           what="no R in the footer")
             await pilot.press("R")
             await pilot.pause(0.1)
             assert isinstance(app.screen, RunsScreen) and len(calls) == 1
-            assert any("is finished" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: any("is finished" in widget_text(t) for t in screen.query("Toast")),
+                           what="the reason, in a notification")
 
             # n at the confirmation cancels
             table.move_cursor(row=table.visible_names.index("stale"))
@@ -156,3 +162,29 @@ def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path
         release.set()
         if holder.is_alive():
             holder.join(30)
+
+
+def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_dir: Path, monkeypatch) -> None:
+    """No last.pt: R is labelled "Start again", and the dialog says it trains again from epoch 1."""
+    import engine.launch
+
+    make_stale_run(runs_dir, "early", last_pt=False)
+    calls: list[str] = []
+    monkeypatch.setattr(engine.launch, "spawn_resume", lambda root, name: calls.append(name) or 4_000_001)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+        async with app.run_test(size=(120, 30)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            await wait_for(pilot, lambda: "R Start again" in footer_text(screen), what="R Start again in the footer")
+            assert "R Resume" not in footer_text(screen)
+            assert "no last.pt: R starts it again from epoch 1" in str(screen.query_one("#run-detail").render())
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+            assert "trains again from epoch 1" in widget_text(app.screen.query_one("#confirm-question"))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")
+
+    run(main())

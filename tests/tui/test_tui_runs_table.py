@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import T0, epoch_event, make_run, wait_for
+from conftest import T0, epoch_event, make_run, wait_for, widget_text
 
 from engine.store import RunWriter
 from petseg_tui.app import PetsegApp
@@ -214,3 +214,73 @@ def test_garbage_events_and_missing_status_never_crash(runs_dir: Path) -> None:
 
     asyncio.run(main())
     assert w is not None
+
+
+def test_columns_follow_the_width_and_home_end_move_to_the_ends(sample_runs: Path) -> None:
+    expected = {
+        80: ["✓", "Run", "Status", "Epoch", "Best Dice", "Train loss", "Time"],
+        120: ["✓", "Run", "Status", "Epoch", "Best Dice", "Train loss", "Model", "img/s", "Started", "Time"],
+        160: ["✓", "Run", "Status", "Epoch", "Best Dice", "IoU", "Train loss", "Valid loss", "LR", "Model", "img/s",
+              "s/epoch", "Started", "Time"],
+    }
+
+    async def main() -> None:
+        for width, labels in expected.items():
+            app = PetsegApp(runs_dir=sample_runs)
+            async with app.run_test(size=(width, 30)) as pilot:
+                screen = app.screen
+                await wait_for(pilot, lambda: screen.loaded, what="first scan")
+                table = screen.table
+                header = widget_text(table).splitlines()[0]
+                positions = [header.find(label) for label in labels]
+                assert all(p >= 0 for p in positions) and positions == sorted(positions), (width, header)
+                assert len(header.rstrip()) <= width
+                if width == 80:
+                    await pilot.press("end")
+                    assert table.highlighted_name == table.visible_names[-1]
+                    await pilot.press("home")
+                    assert table.highlighted_name == table.visible_names[0]
+
+    asyncio.run(main())
+
+
+def test_a_status_cell_widens_when_the_run_changes_state_in_place(runs_dir: Path) -> None:
+    """A run shown as "running" whose process dies becomes "interrupted": the Status column grows
+    instead of showing "interrup"."""
+    live = make_run(runs_dir, "x", epochs_done=1, total=5, state="running", t0=time.time() - 60, close=False)
+    live.start_heartbeat(0.3)
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(200, 20)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            assert cell(table, "x", "state") == "running"
+            live.close()  # heartbeat stops; the status file still says running
+            status_path = runs_dir / "x" / "status.json"
+            status = json.loads(status_path.read_text())
+            status["pid"], status["heartbeat"] = 999_999_999, time.time() - 3600
+            status_path.write_text(json.dumps(status))
+            await wait_for(pilot, lambda: cell(table, "x", "state") == "interrupted", timeout=8, what="interrupted")
+            await pilot.pause(0.1)
+            row = widget_text(table).splitlines()[1]
+            assert "interrupted" in row, row
+
+    asyncio.run(main())
+
+
+def test_train_loss_label_and_median_images_per_second(runs_dir: Path) -> None:
+    w = make_run(runs_dir, "cold", epochs_done=3, total=3, close=False)  # fixture: 121, 122, 123 img/s
+    w.close()
+
+    async def main() -> None:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 20)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            header = widget_text(screen.table).splitlines()[0]
+            assert "Train loss" in header and " Loss " not in header
+            assert cell(screen.table, "cold", "ips") == "122"  # the median of 121, 122, 123, not the last
+
+    asyncio.run(main())

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import T0, epoch_event, wait_for, widget_text
+from conftest import T0, epoch_event, footer_text, wait_for, widget_text
 
 from engine.events import RunFinished, RunStarted, event_to_dict
 from petseg_tui.app import PetsegApp
@@ -86,6 +86,13 @@ def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
             await wait_for(pilot, lambda: runs.loaded, what="first scan")
             assert runs.query_one("#runs-table").size.height >= 10
             assert runs.query_one("#filter").region.height == 1
+
+            async def quit_and_help_shown(screen) -> None:
+                await wait_for(pilot, lambda: "q Quit" in footer_text(screen) and "? Help" in footer_text(screen),
+                               what=f"Quit and Help in the footer of {type(screen).__name__} at 80 columns")
+                assert "palette" not in footer_text(screen)  # no room for it (nor its stray 'p')
+
+            await quit_and_help_shown(runs)
             # live (history of a finished run)
             runs.table.move_cursor(row=runs.table.visible_names.index("alpha"))
             await pilot.press("enter")
@@ -97,14 +104,19 @@ def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
                 assert w.region.height > 0 and w.region.width > 0, wid
             assert live.query_one("#loss-chart").region.height >= 6
             assert "best Dice" in widget_text(live.query_one("#live-stats"))
+            await quit_and_help_shown(live)
             await pilot.press("escape")
-            # new run form: Start reachable by scrolling, fields visible
+            # new run form: Start and Cancel on screen without scrolling, fields visible
             await pilot.press("n")
             form = app.screen
             assert isinstance(form, NewRunScreen)
             await pilot.pause(0.1)
             assert form.query_one("#f-model").region.height == 1
             assert form.query_one("#f-epochs").region.height == 1
+            screen_region = form.region
+            for button in ("#start", "#cancel"):
+                region = form.query_one(button).region
+                assert region.height >= 1 and screen_region.contains_region(region), button
             await pilot.press("escape")
             # compare
             runs.table.move_cursor(row=0)
@@ -114,8 +126,9 @@ def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
             assert isinstance(cmp, CompareScreen)
             await wait_for(pilot, lambda: len(cmp.snapshots) == 3, what="compare data")
             await pilot.pause(0.1)
-            assert cmp.query_one("#compare-chart").region.height >= 6
+            assert cmp.query_one("#compare-chart-0").region.height >= 6
             assert cmp.query_one("#compare-table").region.height >= 3
+            await quit_and_help_shown(cmp)
             # help over compare
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
@@ -135,9 +148,8 @@ def test_command_palette_has_every_action(sample_runs: Path) -> None:
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
             titles = [t for t, _, _ in PetsegCommands(app.screen)._commands()]
-            for expected in ("New run", "Compare the selected runs (1-7)", "Segment images with the highlighted run's model",
-                             "Filter runs (name, model, status)", "Quit (asks if a run trains in this process)",
-                             "This help", "Open run: alpha", "Open run: delta-broken"):
+            for expected in ("New run", "Compare", "Infer", "Filter", "Quit", "Help", "Open run: alpha",
+                             "Open run: delta-broken"):
                 assert expected in titles, expected
             # through the real palette: ctrl+p, type, enter
             await pilot.press("ctrl+p")
@@ -148,8 +160,10 @@ def test_command_palette_has_every_action(sample_runs: Path) -> None:
             await pilot.press("enter")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="palette open run")
             assert app.screen.run_path.name == "bravo"
+            await pilot.pause(0.3)
             titles = [t for t, _, _ in PetsegCommands(app.screen)._commands()]
-            assert "Stop the run (asks first; saves last.pt)" in titles and "Log scale on the y axis" in titles
+            assert "Log-y" in titles and "Start again" in titles  # bravo stopped before it saved a last.pt
+            assert "Stop" not in titles and "Pause/resume" not in titles  # bravo is stopped: nothing to stop
 
     asyncio.run(main())
 

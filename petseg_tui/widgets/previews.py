@@ -1,0 +1,107 @@
+"""`PreviewPanel`: a run's epoch previews on the live screen.
+
+The trainer writes the predicted masks of four fixed validation images every few seconds
+(``engine.previews``); the panel shows one epoch of them: each photo with the predicted pet
+tinted red and the true outline in green, with each image's Dice in the header. The screen
+chooses the epoch (`[`/`]`); the picture is composed from the PNG files in a thread worker and
+handed to an `ImageView`, which sends it to the terminal only when it changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from engine.errors import PetsegError
+from engine.previews import Previews
+from petseg_tui.widgets.image_view import ImageView
+
+
+def preview_header(previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> Text:
+    t = Text()
+    t.append("Predictions", style="bold")
+    if error:
+        t.append("  " + error, style="red")
+        return t
+    if previews is None or not previews.epochs or epoch is None:
+        t.append("  none yet: the trainer writes them after each validation", style="dim")
+        return t
+    numbers = [e.epoch for e in previews.epochs]
+    t.append(f"  epoch {epoch}", style="bold")
+    t.append(f" ({numbers.index(epoch) + 1}/{len(numbers)}{', newest' if following else ''})", style="dim")
+    entry = previews.epoch(epoch)
+    if entry is not None and entry.dice:
+        t.append("  Dice " + " ".join(f"{d:.2f}" for d in entry.dice))
+    t.append("  ", style="dim")
+    t.append("red", style="bold red")
+    t.append(" predicted · ", style="dim")
+    t.append("green", style="bold green")
+    t.append(" true", style="dim")
+    return t
+
+
+class PreviewPanel(Vertical):
+    """One epoch of a run's previews; `show` says which."""
+
+    DEFAULT_CSS = """
+    PreviewPanel { height: 1fr; min-width: 24; }
+    PreviewPanel > .previews--header { height: auto; max-height: 3; padding: 0 1; }
+    PreviewPanel > ImageView { height: 1fr; border: none; }
+    """
+
+    def __init__(self, *, mode: str = "halfcell", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._mode = mode
+        self._shown: tuple[Any, ...] | None = None  # (folder, epoch, file, columns) on screen
+
+    def compose(self) -> ComposeResult:
+        yield Static(preview_header(None, None, True), classes="previews--header")
+        yield ImageView("", mode=self._mode, hint="no previews yet")
+
+    @property
+    def view(self) -> ImageView:
+        return self.query_one(ImageView)
+
+    def set_mode(self, mode: str) -> None:
+        self._mode = mode
+        self.view.set_mode(mode)
+
+    def show(self, previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> None:
+        self.query_one(".previews--header", Static).update(preview_header(previews, epoch, following, error))
+        entry = previews.epoch(epoch) if previews is not None and epoch is not None else None
+        if previews is None or entry is None:
+            self._shown = None
+            self.view.set_hint(error or "no previews yet")
+            self.view.set_image(None)
+            return
+        # four images: 2x2 in a tall panel, a row of four in a wide one (a cell is ~2x as tall as wide)
+        size = self.view.content_size
+        columns = len(previews.names) if size.width >= 4 * size.height else 2
+        key = (previews.folder, entry.epoch, entry.file, columns)
+        if key != self._shown:
+            self._shown = key
+            self._draw_grid(previews, entry.epoch, columns)
+
+    @work(thread=True, exclusive=True, group="previews", exit_on_error=False)
+    def _draw_grid(self, previews: Previews, epoch: int, columns: int) -> None:
+        worker = get_current_worker()
+        try:
+            image = previews.grid(epoch, columns=columns)
+        except PetsegError as exc:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._failed, str(exc))
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.view.set_image, image)
+
+    def _failed(self, message: str) -> None:
+        self._shown = None
+        self.query_one(".previews--header", Static).update(preview_header(None, None, True, message))
+        self.view.set_image(None)
+        self.view.set_hint(message)
