@@ -177,16 +177,17 @@ def prepare_image_mode(requested: str | None) -> str:
     return resolve_image_mode(mode)
 
 
-def cell_aspect() -> float:
-    """A terminal cell's height / width in pixels (about 2), as textual-image measured it."""
+def cell_pixels() -> tuple[int, int]:
+    """A terminal cell's (width, height) in pixels, as textual-image measured it (its VT340
+    default, 10x20, when there is no terminal to ask: tests, pipes)."""
     _import_textual_image(probe=False)
     from textual_image._terminal import get_cell_size
 
     try:
         cell = get_cell_size()
-    except Exception:  # no terminal (tests, pipes): textual-image's own VT340 default ratio
-        return 2.0
-    return cell.height / cell.width if cell.width and cell.height else 2.0
+    except Exception:
+        return (10, 20)
+    return (cell.width, cell.height) if cell.width and cell.height else (10, 20)
 
 
 def image_widget_class(mode: str) -> type:

@@ -1,13 +1,15 @@
 """`ImageView`: a titled pane that draws one PIL image with textual-image, fitted to its size.
 
 The drawing widget is built by `petseg_tui.image_modes.make_image_widget`, so the protocol
-(kitty, sixel or half-cell) can change at runtime with `set_mode`. An empty pane shows a
-one-line hint instead of an image.
+(kitty, sixel or half-cell) can change at runtime with `set_mode`. An empty pane says what
+to do in its bottom border.
 
-The picture is fitted to the pane by width AND height, keeping its aspect ratio (textual-image's
-``auto`` size fits the width only, so a portrait photo in a wide pane overflowed or left 40 % of
-the pane empty). Over SSH every byte counts: the same picture set again is not sent again,
-and the drawing widget is only resized when the fitted size changes.
+The picture is fitted to the pane by width AND height, keeping its aspect ratio, and
+letterboxed into a pane-sized canvas (textual-image's ``auto`` size fitted the width only, so
+a portrait photo overflowed or left 40 % of a pane empty). The drawing widget always fills the
+pane and is created once: a new picture changes no layout, which over SSH means one sixel
+or kitty image per changed pane (see `petseg_tui.widgets.sixel`); the same picture set again
+is not sent at all.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.geometry import Size
-from textual.widgets import Static
 
-from petseg_tui.image_modes import cell_aspect, make_image_widget, resolve_image_mode
+from petseg_tui.image_modes import cell_pixels, make_image_widget, resolve_image_mode
 
 # Bigger than any pane needs in half-cell mode (2 pixels per cell row), and enough for
 # kitty/sixel on a large terminal; keeps re-rendering cheap for multi-megapixel photos.
@@ -55,6 +56,20 @@ def fit_cells(image_size: tuple[int, int], box: Size, aspect: float) -> tuple[in
     return (width, height)
 
 
+def letterbox(image: Any, box: Size, cell: tuple[int, int], background: tuple[int, int, int]) -> Any:
+    """``image`` scaled to fit a canvas of ``box`` cells (``cell`` pixels each), centred on
+    ``background``: the pane's picture, whatever the photo's aspect ratio."""
+    from PIL import Image
+
+    cw, ch = cell
+    canvas = Image.new("RGB", (max(1, box.width * cw), max(1, box.height * ch)), background)
+    w, h = fit_cells(image.size, box, ch / cw)
+    if w and h:
+        scaled = image.resize((w * cw, h * ch), Image.BILINEAR)
+        canvas.paste(scaled, ((box.width - w) // 2 * cw, (box.height - h) // 2 * ch))
+    return canvas
+
+
 class ImageView(Container):
     """A bordered pane showing one image (or a hint when empty)."""
 
@@ -62,17 +77,14 @@ class ImageView(Container):
     ImageView {
         border: round $primary 60%;
         border-title-color: $text;
-        align: center middle;
+        border-subtitle-color: $text-muted;
         width: 1fr;
         height: 1fr;
         min-width: 12;
     }
-    ImageView > .image-view--hint {
+    ImageView > .image-view--image {
         width: 100%;
-        height: auto;
-        content-align: center middle;
-        text-align: center;
-        color: $text-muted;
+        height: 100%;
     }
     """
 
@@ -87,11 +99,13 @@ class ImageView(Container):
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.border_title = title
+        self.border_subtitle = hint
         self._mode = resolve_image_mode(mode)
         self._hint = hint
         self._pil: Any = None
         self._digest: str | None = None
-        self._fitted: tuple[int, int] = (0, 0)
+        self._drawn: tuple[Any, ...] | None = None  # (digest, size, mode) on the drawing widget
+        self._widget: Any = make_image_widget(self._mode, None, classes="image-view--image")
 
     @property
     def mode(self) -> str:
@@ -104,71 +118,59 @@ class ImageView(Container):
 
     @property
     def image_widget(self) -> Any:
-        """The textual-image widget, or None while the pane is empty."""
-        found = self.query(".image-view--image")
-        return found.first() if found else None
+        """The textual-image widget that draws the picture."""
+        return self._widget
 
     def compose(self) -> ComposeResult:
-        yield Static(self._hint, classes="image-view--hint")
+        yield self._widget
 
     def set_hint(self, hint: str) -> None:
         self._hint = hint
-        for s in self.query(".image-view--hint").results(Static):
-            s.update(hint)
+        if self._pil is None:
+            self.border_subtitle = hint
 
     def set_image(self, image: Any) -> None:
         """Show a PIL image (None: clear back to the hint). The same picture again is a no-op."""
         if image is None:
-            if self._pil is None:
-                return
-            self._pil, self._digest = None, None
-            self._rebuild()
+            if self._pil is not None:
+                self._pil, self._digest = None, None
+                self.border_subtitle = self._hint
+                self._draw()
             return
         digest = image_digest(image)
         if digest == self._digest:
             return
         self._pil, self._digest = display_copy(image), digest
-        self._rebuild()
+        self.border_subtitle = ""
+        self._draw()
 
     def set_mode(self, mode: str) -> None:
-        """Draw with another protocol (rebuilds the drawing widget)."""
+        """Draw with another protocol (a new drawing widget)."""
         mode = resolve_image_mode(mode)
         if mode == self._mode:
             return
         self._mode = mode
-        if self._pil is not None:
-            self._rebuild(force=True)
+        self._widget.remove()
+        self._widget = make_image_widget(mode, None, classes="image-view--image")
+        self._drawn = None
+        self.mount(self._widget)
+        self.call_after_refresh(self._draw)
 
     def on_resize(self) -> None:
-        self._fit()
+        self._draw()
 
-    def _fit(self) -> None:
-        widget = self.image_widget
-        if widget is None or self._pil is None:
+    def _draw(self) -> None:
+        widget = self._widget
+        size = self.content_size
+        key = (self._digest, size, self._mode)
+        if key == self._drawn:
             return
-        fitted = fit_cells(self._pil.size, self.content_size, cell_aspect())
-        if fitted != self._fitted and all(fitted):
-            self._fitted = fitted
-            widget.styles.width, widget.styles.height = fitted
-
-    def _rebuild(self, force: bool = False) -> None:
-        current = self.image_widget
         if self._pil is None:
-            if current is not None:
-                current.remove()
-            self.query(".image-view--hint").set(display=True)
+            self._drawn = key
+            widget.image = None
             return
-        self.query(".image-view--hint").set(display=False)
-        if current is not None and not force:
-            current.image = self._pil  # same protocol: just swap the picture
-            self._fit()
-            return
-        if current is not None:
-            current.remove()
-        widget = make_image_widget(self._mode, self._pil, classes="image-view--image")
-        self._fitted = fit_cells(self._pil.size, self.content_size, cell_aspect())
-        if all(self._fitted):
-            widget.styles.width, widget.styles.height = self._fitted
-        else:  # not laid out yet: on_resize fits it
-            widget.styles.width = widget.styles.height = "auto"
-        self.mount(widget)
+        if size.width < 1 or size.height < 1:
+            return  # not laid out yet: on_resize draws it
+        self._drawn = key
+        background = self.background_colors[1].rgb
+        widget.image = letterbox(self._pil, size, cell_pixels(), background)
