@@ -1,8 +1,8 @@
 """`PetsegScreen`: what every full screen of the app shares: a footer that fits 80 columns.
 
-Below `NARROW_BELOW` columns the footer is compact, leaves out the command-palette key and the
-screen's `NARROW_FOOTER_HIDES` actions (they still work; ``?`` and ``ctrl+p`` list them), so
-Quit and Help always show at 80 columns.
+Below the screen's `FULL_FOOTER_FROM` columns (default `NARROW_BELOW`) the footer is compact,
+leaves out the command-palette key and the screen's `NARROW_FOOTER_HIDES` actions (they still
+work; ``?`` and ``ctrl+p`` list them), so Quit and Help always show, from 80 columns up.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class PetsegFooter(Footer):
 
 
 class PetsegScreen(Screen):
-    # Actions whose keys the footer leaves out below NARROW_BELOW columns.
+    # Actions whose keys the footer leaves out below FULL_FOOTER_FROM columns.
     NARROW_FOOTER_HIDES: ClassVar[frozenset[str]] = frozenset()
+    FULL_FOOTER_FROM: ClassVar[int] = NARROW_BELOW  # columns the full footer needs
 
     @property
     def petseg_app(self) -> "PetsegApp":
@@ -49,4 +50,4 @@ class PetsegScreen(Screen):
 
     def on_resize(self, event: events.Resize) -> None:
         for footer in self.query(PetsegFooter):
-            footer.narrow = event.size.width < NARROW_BELOW
+            footer.narrow = event.size.width < self.FULL_FOOTER_FROM

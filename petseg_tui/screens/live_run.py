@@ -76,6 +76,7 @@ class LiveRunScreen(PetsegScreen):
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y"})
+    FULL_FOOTER_FROM = 150  # its full footer is ~140 columns
 
     log_y: reactive[bool] = reactive(False, init=False)
     smoothing_on: reactive[bool] = reactive(False, init=False)

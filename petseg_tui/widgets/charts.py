@@ -203,7 +203,7 @@ class Chart(Vertical):
 
     DEFAULT_CSS = """
     Chart { height: 1fr; min-height: 6; }
-    Chart > .chart--header { height: auto; max-height: 2; padding: 0 1; }
+    Chart > .chart--header { height: 2; padding: 0 1; }  /* 2 rows always: charts side by side line up */
     Chart > PlotextPlot { height: 1fr; }
     Chart > .chart--empty { height: 1fr; padding: 1 2; content-align: center middle; color: $text-muted; }
     Chart > .chart--empty.-error { color: $text-error; }
