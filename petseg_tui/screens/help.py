@@ -80,6 +80,8 @@ class HelpScreen(ModalScreen[None]):
         outer = Table.grid(padding=(0, 0))
         outer.add_column()
         outer.add_row(Text("petseg-tui — keys", style="bold underline"))
+        outer.add_row(Text("Every key below works on its screen; in a narrow terminal the footer shows only the "
+                           "main ones (Quit and Help always).", style="dim"))
         here = SCREEN_TITLES.get(self.current, "")
         for title, about, bindings in screen_sections():
             outer.add_row(Text(""))

@@ -295,3 +295,12 @@ def write_previews(run_path: Path, epochs: int) -> None:
         model.epoch = epoch
         writer.capture(epoch, model)
     writer.close()
+
+
+async def open_live(pilot, path: Path):
+    """Open a run's live screen as the app does and wait until it has drawn once."""
+    app = pilot.app
+    app.open_run(path)
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen" and app.screen.redraws > 0,
+                   what="live screen drawn")
+    return app.screen

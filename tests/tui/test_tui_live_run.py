@@ -8,7 +8,16 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import FakeTrainer, epoch_event, footer_text, make_run, wait_for, widget_text, write_previews
+from conftest import (
+    FakeTrainer,
+    epoch_event,
+    footer_text,
+    make_run,
+    open_live,
+    wait_for,
+    widget_text,
+    write_previews,
+)
 from textual.widgets import ProgressBar
 
 from engine.config import TrainConfig
@@ -197,10 +206,7 @@ def test_failed_run_says_failed_in_the_charts_and_offers_no_stop(runs_dir: Path)
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
-            app.open_run(runs_dir / "oops")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
-                           what="drawn")
-            live = app.screen
+            live = await open_live(pilot, runs_dir / "oops")
             await pilot.pause(0.2)
             for chart in ("#loss-chart", "#dice-chart"):
                 text = " ".join(widget_text(live.query_one(chart, Chart).query_one(".chart--empty")).split())
@@ -232,10 +238,7 @@ def test_eta_and_elapsed_leave_out_a_pause(runs_dir: Path) -> None:
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
-            app.open_run(runs_dir / "paused-once")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
-                           what="drawn")
-            live = app.screen
+            live = await open_live(pilot, runs_dir / "paused-once")
             await pilot.pause(0.3)
             stats = widget_text(live.query_one("#live-stats"))
             assert "ETA       ~28s" in stats, stats
@@ -258,10 +261,7 @@ def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path) -> No
 
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
-            app.open_run(runs_dir / "seen")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
-                           what="drawn")
-            live = app.screen
+            live = await open_live(pilot, runs_dir / "seen")
             panel = live.query_one(PreviewPanel)
 
             def header() -> str:
@@ -281,10 +281,7 @@ def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path) -> No
             await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="following again")
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(80, 24)) as pilot:
-            app.open_run(runs_dir / "seen")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.redraws > 0,
-                           what="drawn")
-            live = app.screen
+            live = await open_live(pilot, runs_dir / "seen")
             panel = live.query_one(PreviewPanel)
             assert not panel.display and live.query_one("#dice-chart").display  # 80 columns: charts first
             await pilot.press("v")

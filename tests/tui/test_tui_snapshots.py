@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import wait_for, write_previews
+from conftest import open_live, wait_for, write_previews
 
 from petseg_tui.app import PetsegApp
 
@@ -38,12 +38,8 @@ def test_snapshot_runs_screen(chart_runs: Path, monkeypatch, snap_compare, size)
 
 def _open_live(name: str, previews: bool = False):
     async def ready(pilot) -> None:
-        from petseg_tui.screens.live_run import LiveRunScreen
-
         await _loaded(pilot)
-        pilot.app.open_run(Path("runs") / name)
-        await wait_for(pilot, lambda: isinstance(pilot.app.screen, LiveRunScreen) and pilot.app.screen.redraws > 0,
-                       what="live screen drawn")
+        await open_live(pilot, Path("runs") / name)
         if previews and pilot.app.size.width >= 120:
             from petseg_tui.widgets.image_view import ImageView
 
