@@ -109,6 +109,9 @@ class PreviewWriter:
             "mask_rule": mask_rule, "threshold": THRESHOLD, "epochs": [],
         }
         self._index["epochs"] = self._previous_epochs()
+        from engine.store import remove_stale_temp_files
+
+        remove_stale_temp_files(self.folder)  # a writer killed mid-write left its temp file
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._write_loop, name=f"previews-{Path(run_path).name}", daemon=True)
         self._thread.start()
@@ -212,9 +215,12 @@ class PreviewWriter:
         self._write_index()
 
     def _write_index(self) -> None:
-        from engine.store import write_json_atomic
+        from engine.atomic import atomic_write
 
-        write_json_atomic(self.folder / INDEX_FILE, self._index)
+        text = json.dumps(self._index, indent=1).encode("utf-8")
+        # not write_json_atomic: the run's own JSON files (status, config) are what its crash
+        # tests count; previews are written from another thread at their own pace
+        atomic_write(self.folder / INDEX_FILE, lambda fh: fh.write(text))
 
 
 # ----------------------------------------------------------------------------------------------
