@@ -71,16 +71,19 @@ def _render_helpers() -> tuple[Any, Any, Any]:
 
 
 def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45,
-                      truth: Any = None) -> "Rendered":
-    """Threshold a cached prediction and build the mask and overlay images (numpy/PIL only);
-    with ``truth`` (the photo's trimap as a 0/1 mask) also its Dice and IoU."""
+                      truth: "Truth | None" = None) -> "Rendered":
+    """Threshold a cached prediction and build the mask and overlay images (numpy/PIL); with
+    the photo's ``truth`` (its trimap) also Dice and IoU, counted as ``petseg eval`` counts."""
     from PIL import Image
 
-    from engine.mask_scores import dice_iou
+    from engine.mask_scores import trimap_overlap
 
     mask_to_image, overlay_image, _ = _render_helpers()
     mask = prediction.mask(threshold)
-    dice, iou = dice_iou(mask, truth) if truth is not None else (None, None)
+    dice = iou = None
+    if truth is not None and truth.trimap is not None:
+        scored = trimap_overlap(mask, truth.trimap, truth.rule, truth.ignore_border)
+        dice, iou = scored.dice, scored.iou
     return Rendered(
         threshold=threshold,
         outline=outline,
@@ -95,22 +98,31 @@ def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: f
 
 @dataclass(frozen=True)
 class Truth:
-    """The true mask of a photo that has a trimap beside it (Oxford layout), or why not."""
+    """The trimap of a photo that has one beside it (Oxford layout), or why it is not used."""
 
-    mask: Any = None  # (H, W) uint8 0/1 at the prediction's size, or None
-    rule: str = ""
+    trimap: Any = None  # (H, W) uint8 values 1/2/3 at the prediction's size, or None
+    rule: str = ""  # the model's mask rule
+    ignore_border: bool = True  # as petseg eval scores by default
     note: str = ""  # a trimap that could not be used
+
+    @property
+    def scoring(self) -> str:
+        """Words for how the Dice is counted, as petseg eval says them."""
+        from engine.evaluate import scoring_label
+
+        return scoring_label("photo", self.ignore_border, self.rule, 0).removeprefix("photo size, ")
 
 
 def truth_for(prediction: Any, mask_rule: str) -> Truth:
     """Find and load the trimap of the predicted photo (worker thread: numpy and Pillow)."""
-    from engine.mask_scores import trimap_for_image, truth_mask
+    from engine.config import EVAL_IGNORE_BORDER
+    from engine.mask_scores import load_trimap_at, trimap_for_image
 
-    trimap = trimap_for_image(prediction.source)
-    if trimap is None:
+    path = trimap_for_image(prediction.source)
+    if path is None:
         return Truth()
     try:
-        return Truth(truth_mask(trimap, mask_rule, prediction.image.shape[:2]), mask_rule)
+        return Truth(load_trimap_at(path, prediction.image.shape[:2]), mask_rule, EVAL_IGNORE_BORDER)
     except PetsegError as exc:
         return Truth(note=f"trimap not used: {exc}")
 
@@ -468,7 +480,7 @@ class InferenceScreen(PetsegScreen):
             prediction = predictor.predict_file(image, tta=tta)
             self.model_runs += 1
             truth = truth_for(prediction, getattr(predictor, "mask_rule", "pet_border"))
-            rendered = render_prediction(prediction, threshold, outline, truth=truth.mask)
+            rendered = render_prediction(prediction, threshold, outline, truth=truth)
         except PetsegError as exc:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._failed, str(exc), image is None)
@@ -484,7 +496,7 @@ class InferenceScreen(PetsegScreen):
 
     def _start_rerender(self) -> None:
         if self.prediction is not None:
-            self._rerender(self.prediction, self.threshold, self.outline, self.truth.mask)
+            self._rerender(self.prediction, self.threshold, self.outline, self.truth)
 
     @work(thread=True, exclusive=True, group="render", exit_on_error=False)
     def _rerender(self, prediction: Any, threshold: float, outline: bool, truth: Any) -> None:
@@ -611,7 +623,7 @@ class InferenceScreen(PetsegScreen):
         h, w = pred.image.shape[:2]
         score = ""
         if r.dice is not None:
-            score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({self.truth.rule})"
+            score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({self.truth.scoring})"
         elif self.truth.note:
             score = f" · [yellow]{self.truth.note}[/]"
         return (

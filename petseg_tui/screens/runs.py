@@ -50,6 +50,7 @@ class RunsScreen(PetsegScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like", "worst"})
+    FULL_FOOTER_FROM = 140  # its full footer is ~125 columns
 
     def __init__(self) -> None:
         super().__init__()

@@ -20,14 +20,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import PetsegError
-from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode
-from petseg_tui.screens.base import PetsegScreen
+from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode, usable_modes
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.image_view import ImageView
 
 WORST_N = 12  # photos in the gallery (and on a sheet saved with s)
@@ -43,13 +44,13 @@ class WorstScreen(PetsegScreen):
 
     HELP = "A run's lowest-Dice test images, worst first (Dice at photo size)."
     BINDINGS = [
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", tooltip="Back"),
         Binding("right,n", "step(1)", "Next", key_display="→", tooltip="Next (better-scoring) image"),
         Binding("left,p", "step(-1)", "Prev", key_display="←", tooltip="Previous (worse-scoring) image"),
         Binding("b", "toggle_border", "Border", tooltip="Score the trimap's border band or ignore it (re-ranks, no model run)"),
         Binding("t", "toggle_tta", "TTA", tooltip="Flip test-time augmentation on/off (re-runs)"),
         Binding("s", "save_sheet", "Save sheet", tooltip="Write the contact sheet PNG into <run>/eval/"),
-        Binding("m", "cycle_mode", "Mode", tooltip="Cycle the image drawing mode: halfcell, sixel, kitty"),
+        Binding("m", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
         Binding("r", "rerun", "Re-run", show=False, tooltip="Evaluate again (e.g. after more training)"),
     ]
 
@@ -68,7 +69,7 @@ class WorstScreen(PetsegScreen):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield PetsegHeader()
         yield Static(id="worst-status")
         yield Static(id="worst-error")
         with Horizontal(id="worst-body"):
@@ -80,7 +81,7 @@ class WorstScreen(PetsegScreen):
                     yield ImageView("Truth", hint="the trimap's pet outline", id="worst-truth")
                     yield ImageView("Prediction", hint="the predicted mask", id="worst-pred")
                     yield ImageView("Errors", hint="where they differ", id="worst-errors")
-        yield Footer()
+        yield PetsegFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"worst test images · {self.run_path.name}"
@@ -249,12 +250,18 @@ class WorstScreen(PetsegScreen):
         self._save(self.gallery)
 
     def action_cycle_mode(self) -> None:
-        self.image_mode = next_mode(self.image_mode)
+        modes = usable_modes(getattr(self.app, "image_mode", "auto"))
+        if modes == (self.image_mode,):
+            self.notify(f"Only {self.image_mode} can be drawn here (inside tmux/screen, or the terminal answered "
+                        "neither graphics query); start with --image-mode sixel (or kitty) to force one.",
+                        title="Image mode", timeout=8)
+            return
+        self.image_mode = next_mode(self.image_mode, modes)
         for view in self.query(ImageView):
             view.set_mode(self.image_mode)
         if self.image_mode != "halfcell" and in_multiplexer():
-            self.notify(f"Image mode: {self.image_mode}. tmux/screen drop these graphics unless passthrough is "
-                        "on; press m until halfcell if the panes stay empty.", severity="warning", timeout=5)
+            self.notify(f"Image mode: {self.image_mode} (forced). tmux/screen drop these graphics unless passthrough "
+                        "is on; press m to get back to halfcell if the panes stay empty.", severity="warning", timeout=6)
         else:
             self.notify(f"Image mode: {self.image_mode}", timeout=2)
 

@@ -200,12 +200,13 @@ def run(coro):
 
 
 def widget_text(widget) -> str:
-    """The text a widget shows on screen now (its rendered lines)."""
+    """The text a widget shows on screen now: its rendered lines, without padding and border."""
     from textual.geometry import Region
 
-    size = widget.region.size  # padding included: render_lines draws it
+    size, gutter = widget.region.size, widget.styles.gutter
     lines = widget.render_lines(Region(0, 0, size.width, size.height))
-    return "\n".join(strip.text for strip in lines)
+    rows = lines[gutter.top: max(gutter.top, size.height - gutter.bottom)]
+    return "\n".join(strip.text[gutter.left: max(gutter.left, size.width - gutter.right)] for strip in rows)
 
 
 def footer_text(screen) -> str:

@@ -478,7 +478,7 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
     """A bundled photo sits in the Oxford layout with its trimap: the result line gives its Dice
     (and it changes with the threshold); a loose photo has no score."""
     from engine.data.samples import sample_pairs
-    from engine.mask_scores import dice_iou, truth_mask
+    from engine.mask_scores import score_against_trimap
 
     image, trimap = sample_pairs()[0]
     run = make_run(tmp_path / "runs", "r1")
@@ -487,11 +487,12 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
         screen = app.screen
         await settle(pilot)
         await run_on(pilot, screen, image)
-        expected, _ = dice_iou(screen.prediction.mask(0.5), truth_mask(trimap, "pet_border", screen.prediction.prob.shape))
-        assert f"Dice {expected:.3f}" in plain(screen.result_text) and "vs its trimap (pet_border)" in plain(screen.result_text)
+        expected, _ = score_against_trimap(screen.prediction.mask(0.5), trimap, "pet_border")  # as petseg eval
+        assert f"Dice {expected:.3f}" in plain(screen.result_text)
+        assert "vs its trimap (border ignored)" in plain(screen.result_text)
         await pilot.press("minus")
         await settle(pilot)
-        lower, _ = dice_iou(screen.prediction.mask(0.45), truth_mask(trimap, "pet_border", screen.prediction.prob.shape))
+        lower, _ = score_against_trimap(screen.prediction.mask(0.45), trimap, "pet_border")
         assert f"Dice {lower:.3f}" in plain(screen.result_text)
         loose = make_photo(tmp_path / "loose" / "cat.jpg")
         await run_on(pilot, screen, loose)
