@@ -23,18 +23,18 @@ NARROW_BELOW = 120  # columns
 
 
 class PetsegFooter(Footer):
-    """Textual's footer that drops the screen's optional keys when narrow."""
+    """Textual's footer that drops the keys its screen says have no room at this width."""
 
     narrow: reactive[bool] = reactive(False, recompose=True)
+    hidden: reactive[frozenset[str]] = reactive(frozenset(), recompose=True)
 
     def watch_narrow(self, narrow: bool) -> None:
         self.compact = narrow
         self.show_command_palette = not narrow
 
     def compose(self) -> ComposeResult:
-        hidden = getattr(self.screen, "NARROW_FOOTER_HIDES", frozenset()) if self.narrow else frozenset()
         for widget in super().compose():
-            if isinstance(widget, FooterKey) and widget.action in hidden:
+            if isinstance(widget, FooterKey) and widget.action in self.hidden:
                 continue
             yield widget
 
@@ -48,6 +48,11 @@ class PetsegScreen(Screen):
     def petseg_app(self) -> "PetsegApp":
         return cast("PetsegApp", self.app)
 
+    def footer_hides(self, width: int) -> frozenset[str]:
+        """The actions whose keys the footer leaves out at this width."""
+        return self.NARROW_FOOTER_HIDES if width < self.FULL_FOOTER_FROM else frozenset()
+
     def on_resize(self, event: events.Resize) -> None:
         for footer in self.query(PetsegFooter):
             footer.narrow = event.size.width < self.FULL_FOOTER_FROM
+            footer.hidden = self.footer_hides(event.size.width)

@@ -49,8 +49,12 @@ class RunsScreen(PetsegScreen):
         Binding("R", "resume_refused", "Resume", show=False, tooltip="Say why the highlighted run cannot be resumed"),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
     ]
-    NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like", "worst"})
+    NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like"})
     FULL_FOOTER_FROM = 140  # its full footer is ~125 columns
+
+    def footer_hides(self, width: int) -> frozenset[str]:
+        hides = super().footer_hides(width)
+        return hides | {"worst"} if width < 100 else hides  # 80 columns: Quit and Help first
 
     def __init__(self) -> None:
         super().__init__()
