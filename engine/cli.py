@@ -646,7 +646,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for r in runs:
             d = dataclasses.asdict(r)
             d["path"] = str(r.path)
-            d["resume"] = dataclasses.asdict(r.resume_plan())
+            d["resume"] = dataclasses.asdict(r.resume_offer())
             out.append(d)
         print(json.dumps(out, indent=2, default=str))
         return EXIT_OK

@@ -635,8 +635,8 @@ class RunSummary:
             has_last_checkpoint=(path / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file(),
         )
 
-    def resume_plan(self) -> "ResumePlan":
-        return resume_plan(self.name, self.state, self.has_last_checkpoint, self.message)
+    def resume_offer(self) -> "ResumeOffer":
+        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message)
 
 
 def run_matches(summary: RunSummary, text: str) -> bool:
@@ -650,30 +650,32 @@ RESUMABLE_STATES = ("stopped", "failed", "interrupted")
 
 
 @dataclass(frozen=True)
-class ResumePlan:
-    """What resuming a run would do: ``action`` "resume" (continue from last.pt), "restart" (no
-    epoch ever finished, so no last.pt: train again from epoch 1 with the run's own config), or
-    "" when it cannot be resumed; ``reason`` says why, in words for the user."""
+class ResumeOffer:
+    """What the TUI's R offers for a run: ``action`` "resume" (continue from last.pt), "restart"
+    (no epoch ever finished, so no last.pt: train again from epoch 1 with the run's own config),
+    or "" when it cannot be resumed; ``reason`` says why, in words for the user. (How a resume
+    then proceeds, flags and budget, is `engine.resume.plan_resume`'s.)"""
 
     action: str
     reason: str
 
 
-def resume_plan(name: str, state: str, has_last_checkpoint: bool, message: str = "") -> ResumePlan:
-    """The one rule for resuming a run (the TUI's R key and its hints follow it)."""
+def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "") -> ResumeOffer:
+    """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
+    writer lock is held is "running" (`RunHistory.state`): still training somewhere."""
     if state in RESUMABLE_STATES:
         if has_last_checkpoint:
-            return ResumePlan("resume", f"continues {name} from its last.pt")
-        return ResumePlan("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
+            return ResumeOffer("resume", f"continues {name} from its last.pt")
+        return ResumeOffer("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
                                      "it starts again from epoch 1 with the same settings")
     if state in ("running", "paused"):
-        return ResumePlan("", f"{name} is still training")
+        return ResumeOffer("", f"{name} is still training")
     if state == "diverged":
-        return ResumePlan("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
+        return ResumeOffer("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
                               "again; start a new run with a lower learning rate")
     if state == "finished":
-        return ResumePlan("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
-    return ResumePlan("", f"{name} is {state}: {message or 'nothing to resume'}")
+        return ResumeOffer("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
+    return ResumeOffer("", f"{name} is {state}: {message or 'nothing to resume'}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -620,7 +620,8 @@ class Trainer:
         if not math.isfinite(valid["loss"]):
             self._nonfinite = True
             raise _Diverged(epoch, batches, f"{valid['loss']} on validation")
-        self.previews.capture(epoch, self.model, final=epoch == cfg.epochs)  # the uncompiled model: no recompile
+        # what validation scored (the EMA weights when on), uncompiled: a batch of 4 never recompiles
+        self.previews.capture(epoch, self.ema.module if self.ema is not None else self.model, final=epoch == cfg.epochs)
         lr = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
             if cfg.scheduler == "plateau":

@@ -21,7 +21,7 @@ from engine.store import (
     EVENTS_FILE,
     LOCK_FILE,
     STATUS_FILE,
-    ResumePlan,
+    ResumeOffer,
     RunFollower,
     RunStore,
     RunSummary,
@@ -45,7 +45,7 @@ class RunRow:
     bad_lines: int = 0
     device: str = ""
     data: str = ""
-    resume: ResumePlan = ResumePlan("", "")
+    resume: ResumeOffer = ResumeOffer("", "")
 
     @property
     def name(self) -> str:
@@ -65,7 +65,7 @@ def _row(follower: RunFollower) -> RunRow:
     summary.message = short_message(summary.message or "", follower.path)
     h = follower.history
     return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
-                  resume=summary.resume_plan())
+                  resume=summary.resume_offer())
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
@@ -193,7 +193,7 @@ class LiveSnapshot:
     log_tail: str = ""
     epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
     paused_in_batches: float = 0.0  # seconds paused between the first and the last batch shown
-    resume: ResumePlan = ResumePlan("", "")
+    resume: ResumeOffer = ResumeOffer("", "")
     previews: Previews | None = None
     previews_error: str = ""
 
@@ -364,7 +364,7 @@ class LiveFollower:
                 log_tail=log_tail,
                 epoch_seconds=h.epoch_seconds,
                 paused_in_batches=h.paused_between(batches[0].t, batches[-1].t) if batches else 0.0,
-                resume=s.resume_plan(),
+                resume=s.resume_offer(),
                 previews=previews,
                 previews_error=previews_error,
             )

@@ -247,7 +247,7 @@ def test_duration_leaves_out_pauses_and_the_gap_before_a_resume() -> None:
     assert h.paused_between(t0, t0 + 40) == pytest.approx(30.0)
 
 
-def test_summary_figures_are_medians_and_resume_plan_follows_last_pt(tmp_path: Path) -> None:
+def test_summary_figures_are_medians_and_resume_offer_follows_last_pt(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     w = store.create({"model": "unet", "epochs": 5}, name="slow-start")
     w.append(started())
@@ -259,12 +259,12 @@ def test_summary_figures_are_medians_and_resume_plan_follows_last_pt(tmp_path: P
     assert s.images_per_s == 50.0 and s.epoch_seconds == 2.0
     assert s.last_valid_loss == pytest.approx(1.1 / 3) and s.last_lr == 1e-3
     assert not s.has_last_checkpoint
-    plan = s.resume_plan()
+    plan = s.resume_offer()
     assert plan.action == "restart" and "no last.pt" in plan.reason
     (tmp_path / "slow-start" / "checkpoints" / "last.pt").write_bytes(b"x")
-    assert store.summary("slow-start").resume_plan().action == "resume"
-    from engine.store import resume_plan
+    assert store.summary("slow-start").resume_offer().action == "resume"
+    from engine.store import resume_offer
 
-    assert resume_plan("a", "finished", True).action == ""
-    assert "diverged" in resume_plan("a", "diverged", True).reason
-    assert resume_plan("a", "running", True).reason == "a is still training"
+    assert resume_offer("a", "finished", True).action == ""
+    assert "diverged" in resume_offer("a", "diverged", True).reason
+    assert resume_offer("a", "running", True).reason == "a is still training"

@@ -267,13 +267,15 @@ def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(t
 
 
 def test_paused_time_is_not_training_time(tmp_path: Path) -> None:
-    """Paused 2 s in the middle of epoch 1: the epoch's seconds, its images/s and the run's
-    duration leave the pause out (before, images/s fell and the stored epoch time grew by it)."""
+    """Paused ~2 s in epoch 1: the epoch's seconds, its images/s and the run's duration leave the
+    pause out (before, images/s fell and the stored epoch time grew by it)."""
     trainer = Trainer(tiny(epochs=1, batch_size=4, max_train_images=16), tmp_path)
     q = trainer.events()
 
     def pause_once(event: TrainEvent) -> None:
-        if event.kind == "batch" and event.batch == 1 and not getattr(pause_once, "done", False):
+        # asked as the epoch starts: the trainer pauses before its first batch (batch events are
+        # throttled, so "the first batch event" may come too late in a 4-batch epoch)
+        if event.kind == "epoch_started" and not getattr(pause_once, "done", False):
             pause_once.done = True
             trainer.pause()
             threading.Timer(2.0, trainer.resume).start()
@@ -284,7 +286,7 @@ def test_paused_time_is_not_training_time(tmp_path: Path) -> None:
     events = drain(q)
     by_kind = {e.kind: e for e in events}
     paused_for = by_kind["resumed"].t - by_kind["paused"].t
-    assert paused_for >= 1.9
+    assert paused_for >= 1.0  # 2 s from the request, less the first batch's loading before the pause
     wall = by_kind["epoch_ended"].t - by_kind["epoch_started"].t
     ended = by_kind["epoch_ended"]
     # what the epoch reports is its wall time less the pause (fsyncs of the two events aside)
