@@ -165,6 +165,9 @@ class NewRunScreen(PetsegScreen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, tooltip="Start the run (refused while a field is marked ✗)"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the runs (asks first if you changed anything)"),
+        # q types here; the footer shows how to quit instead (the app's own ctrl+q does it)
+        Binding("ctrl+q", "app.quit_anywhere", "Quit", priority=True,
+                tooltip="Quit the app (asks first if the form has edits)"),
     ]
 
     errors: var[dict[str, str]] = var(dict, init=False, always_update=True)

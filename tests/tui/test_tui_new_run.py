@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import FakeTrainer, wait_for, widget_text
+from conftest import FakeTrainer, footer_text, wait_for, widget_text
 from textual.widgets import Button, Input, ProgressBar, Switch
 
 from engine.config import TrainConfig
@@ -210,6 +210,8 @@ def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_asks(run
             await pilot.press("n")
             form = app.screen
             assert isinstance(form, NewRunScreen) and form.query_one("#f-model").has_focus
+            await wait_for(pilot, lambda: "^q Quit" in footer_text(form) and "? Help" in footer_text(form),
+                           what="how to quit, in the footer")
             await pilot.press("q")
             await pilot.pause(0.1)
             assert app.is_running and app.screen is form
