@@ -243,11 +243,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         fields["epochs"] = TrainConfig().epochs
     config = TrainConfig(**fields)
     config.validate()
-    from engine.data.layout import data_path_problem
-
-    problem = data_path_problem(config.data_path, config.download)  # before a run folder exists
-    if problem:
-        raise PetsegError(problem)
 
     from engine.trainer import Trainer  # torch import: only now
 

@@ -184,6 +184,11 @@ class Trainer:
             if requested != self.config.data_path:
                 self._log(f"data: no --data_path given; ${DATA_PATH_ENV} names {requested}")
             self.config = dataclasses.replace(self.config, data_path=requested)
+            from engine.data.layout import data_path_problem
+
+            problem = data_path_problem(self.config.data_path, self.config.download)
+            if problem:  # as _check_machine: refused before a run folder (and a taken name) exists
+                raise ConfigError(problem)
             record = self.config.to_dict()
             record["versions"] = versions()
             record["argv"] = sys.argv

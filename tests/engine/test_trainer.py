@@ -129,7 +129,23 @@ def test_nan_loss_marks_run_diverged(tiny, tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_missing_dataset_fails_with_one_line(tiny, tmp_path: Path) -> None:
-    trainer = Trainer(tiny(data_path=str(tmp_path / "nope")), tmp_path / "runs")
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset folder does not exist"):  # refused before a run folder
+        Trainer(tiny(data_path=str(tmp_path / "nope")), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+    # a folder that goes away between the start and the data loading: the run fails, in one line
+    data = tmp_path / "nope"
+    (data / "images").mkdir(parents=True)
+    (data / "annotations" / "trimaps").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(data / "images" / "a.jpg")
+    Image.new("L", (8, 8), 1).save(data / "annotations" / "trimaps" / "a.png")
+    trainer = Trainer(tiny(data_path=str(data)), tmp_path / "runs")
+    import shutil
+
+    shutil.rmtree(data)
     trainer.start()
     assert trainer.join(60)
     assert trainer.state == "failed"
@@ -266,7 +282,7 @@ def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(t
     assert abs(ema_dice - recorded) < abs(train_dice - recorded), (ema_dice, train_dice, recorded)
 
 
-def test_paused_time_is_not_training_time(tmp_path: Path) -> None:
+def test_paused_time_is_not_training_time(tiny, tmp_path: Path) -> None:
     """Paused ~2 s in epoch 1: the epoch's seconds, its images/s and the run's duration leave the
     pause out (before, images/s fell and the stored epoch time grew by it)."""
     trainer = Trainer(tiny(epochs=1, batch_size=4, max_train_images=16), tmp_path)
