@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_run, run, wait_for
+from conftest import make_run, run, wait_for, widget_text
 
 from engine.checkpoint import FORMAT, save_checkpoint
 from engine.config import TrainConfig
@@ -190,7 +190,9 @@ def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", ["images_without_trimaps", "empty_dataset"])
-def test_unusable_dataset_fails_the_run_with_one_line_in_the_app(tmp_path: Path, runs_dir: Path, layout: str) -> None:
+def test_unusable_dataset_is_refused_with_one_line_in_the_app(tmp_path: Path, runs_dir: Path, layout: str) -> None:
+    """An in-process start on an unusable dataset is refused before a run folder exists (the
+    same message as petseg train), shown in the app, which keeps running."""
     data = tmp_path / layout
     (data / "images").mkdir(parents=True)
     (data / "annotations" / "trimaps").mkdir(parents=True)
@@ -202,17 +204,16 @@ def test_unusable_dataset_fails_the_run_with_one_line_in_the_app(tmp_path: Path,
 
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 30)) as pilot:
+        async with app.run_test(size=(120, 30), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.runs_screen.loaded, what="first scan")
             app.start_run(config, "bad-data", detached=False)
-            await wait_for(pilot, lambda: (runs_dir / "bad-data").is_dir() and not any(
-                t.is_alive() for t in app.trainers.values()) and app.trainers, timeout=60, what="the run to end")
-            app.go_home()
-            table = app.runs_screen.table
-            await wait_for(pilot, lambda: "bad-data" in table.rows_by_name
-                           and table.rows_by_name["bad-data"].state == "failed", timeout=10, what="failed row")
-            message = table.rows_by_name["bad-data"].summary.message
-            assert expected in message and str(data) in message and "\n" not in message
+
+            def said() -> str:
+                return " ".join(" ".join(widget_text(t).split()) for t in app.screen.query("Toast"))
+
+            await wait_for(pilot, lambda: expected in said(), timeout=60, what="the refusal, in a notification")
+            assert str(data) in "".join(said().split())  # the folder, named (wrapped in the toast)
+            assert not (runs_dir / "bad-data").exists() and not app.trainers
             assert app.is_running
 
     run(main())
