@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from engine.config import default_runs_dir
+from petseg_tui.image_modes import IMAGE_MODES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--image-mode",
-        choices=("auto", "kitty", "sixel", "halfcell"),
+        choices=IMAGE_MODES,
         default="auto",
         help="how the inference screen draws images (auto: detect the terminal; halfcell works everywhere, tmux included)",
     )

@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
-from textual.binding import Binding
 from textual.screen import Screen
 
 from engine.config import default_runs_dir
 from petseg_tui.commands import PetsegCommands
+from petseg_tui.image_modes import IMAGE_MODES
+from petseg_tui.keys import APP_BINDINGS
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
-
-IMAGE_MODES = ("auto", "kitty", "sixel", "halfcell")
 
 
 class PetsegApp(App[None]):
@@ -33,12 +32,7 @@ class PetsegApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "petseg"
     COMMANDS = App.COMMANDS | {PetsegCommands}
-    BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Quit (asks first if a run trains in this process; in a form use ctrl+q)"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="Every key of every screen"),
-        Binding("ctrl+q", "quit_anywhere", "Quit", show=False, priority=True,
-                tooltip="Quit from any screen, a form included (asks first if the form has edits)"),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(self, runs_dir: str | Path | None = None, image_mode: str = "auto") -> None:
         super().__init__()
@@ -128,11 +122,8 @@ class PetsegApp(App[None]):
 
     def action_infer(self, run_path: Path | None = None) -> None:
         """Open the inference screen (another module, imported on demand)."""
-        try:
-            from petseg_tui.screens.inference import InferenceScreen
-        except Exception as exc:  # the screen is developed separately; never crash the app
-            self.notify(f"Inference screen unavailable: {exc}", severity="error")
-            return
+        from petseg_tui.screens.inference import InferenceScreen
+
         self.push_screen(InferenceScreen(run_path, start_dir=None))
 
     # ---- starting runs ------------------------------------------------------------------------
@@ -152,9 +143,10 @@ class PetsegApp(App[None]):
                 self.spawned[path] = pid
                 self.call_from_thread(self._started, path, pid, True)
             else:
+                from engine.device import leave_a_core_for_the_ui
                 from engine.trainer import Trainer
 
-                _leave_a_core_for_the_ui()
+                leave_a_core_for_the_ui()
 
                 trainer = Trainer(config, self.runs_dir, run_name=run_name or None)
                 self.trainers[Path(trainer.run_path)] = trainer
@@ -162,8 +154,6 @@ class PetsegApp(App[None]):
                 self.call_from_thread(self._started, Path(trainer.run_path), None, False)
         except PetsegError as exc:
             self.call_from_thread(self.notify, str(exc), title="Could not start the run", severity="error")
-        except ImportError as exc:
-            self.call_from_thread(self.notify, f"Training engine not available: {exc}", severity="error")
         except Exception as exc:  # pragma: no cover - shown, never a crash
             self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title="Could not start the run", severity="error")
 
@@ -302,23 +292,3 @@ class PetsegApp(App[None]):
             self.notify(message, timeout=3)
         self.exit(message=message)
 
-
-def _leave_a_core_for_the_ui() -> None:
-    """In-process training shares this process with the UI: torch's intra-op threads on every
-    core starve the event loop (measured: ~450 ms stalls on 2 cores, ~100 ms with one core left
-    free). Called in the trainer-start worker, after engine.trainer imported torch."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
-
-
-def run(argv: list[str] | None = None) -> None:
-    from petseg_tui.__main__ import main
-
-    main(argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    run()

@@ -9,11 +9,11 @@ from typing import Any, Callable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from petseg_tui.keys import describe, key_label
+
 
 class PetsegCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        from petseg_tui.screens.help import describe, key_label
-
         app: Any = self.app
         out: list[tuple[str, str, Callable[[], Any]]] = []
         seen: set[str] = set()

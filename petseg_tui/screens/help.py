@@ -1,7 +1,7 @@
 """`?`: every key of every screen, built from the screens' own BINDINGS (never out of date).
 
-A binding's ``tooltip`` is its one description (the footer shows its short label); keys bound
-to several actions (R: resume or start again) list each.
+Each key is said as `petseg_tui.keys` says it; keys bound to several actions (R: resume or
+start again) list each.
 """
 
 from __future__ import annotations
@@ -16,25 +16,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-_KEY_NAMES = {
-    "question_mark": "?", "slash": "/", "space": "space", "escape": "esc", "enter": "enter",
-    "plus": "+", "minus": "-", "equals_sign": "=", "left_square_bracket": "[", "right_square_bracket": "]",
-}
-
-
-def key_label(b: Binding) -> str:
-    if b.key_display:
-        return b.key_display
-    keys = [_KEY_NAMES.get(k.strip(), k.strip()) for k in b.key.split(",")]
-    return "/".join(keys).replace("ctrl+", "^")
-
-
-def describe(b: Binding) -> str:
-    return b.tooltip or b.description
+from petseg_tui.keys import APP_BINDINGS, PALETTE_BINDING, describe, key_label
 
 
 def screen_sections() -> list[tuple[str, str, list[Binding]]]:
-    from petseg_tui.app import PetsegApp
     from petseg_tui.screens.compare import CompareScreen
     from petseg_tui.screens.inference import InferenceScreen
     from petseg_tui.screens.live_run import LiveRunScreen
@@ -46,9 +31,8 @@ def screen_sections() -> list[tuple[str, str, list[Binding]]]:
     def keys(bindings: Iterable[object]) -> list[Binding]:
         return [b for b in bindings if isinstance(b, Binding)]
 
-    palette = Binding("ctrl+p", "command_palette", "Palette", tooltip="Command palette: every action of this screen")
     return [
-        ("Everywhere", "", keys(PetsegApp.BINDINGS) + [palette]),
+        ("Everywhere", "", APP_BINDINGS + [PALETTE_BINDING]),
         ("Runs", RunsScreen.HELP, keys(RunsTable.BINDINGS) + [b for b in keys(RunsScreen.BINDINGS)
                                                               if b.action not in ("open_run", "resume_refused")]),
         ("New run", NewRunScreen.HELP, keys(NewRunScreen.BINDINGS)),

@@ -61,15 +61,6 @@ def load_predictor(checkpoint: Path) -> Any:
     return Predictor.from_checkpoint(checkpoint, device="auto")
 
 
-def _render_helpers() -> tuple[Any, Any, Any]:
-    """(mask_to_image, overlay_image, save_png): numpy/PIL only, from the torch-free engine.render."""
-    try:
-        from engine.render import mask_to_image, overlay_image, save_png
-    except ImportError:  # older engine: the same helpers re-exported by engine.inference
-        from engine.inference import mask_to_image, overlay_image, save_png
-    return mask_to_image, overlay_image, save_png
-
-
 def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45,
                       truth: "Truth | None" = None) -> "Rendered":
     """Threshold a cached prediction and build the mask and overlay images (numpy/PIL); with
@@ -78,7 +69,7 @@ def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: f
 
     from engine.mask_scores import trimap_overlap
 
-    mask_to_image, overlay_image, _ = _render_helpers()
+    from engine.render import mask_to_image, overlay_image
     mask = prediction.mask(threshold)
     dice = iou = None
     if truth is not None and truth.trimap is not None:
@@ -163,16 +154,10 @@ def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
 
 def default_start_dir() -> Path:
     """The bundled sample photos if present, else the working directory."""
-    try:
-        from engine.data.samples import sample_image_paths
+    from engine.data.samples import sample_image_paths
 
-        paths = list(sample_image_paths())
-        if paths:
-            return Path(paths[0]).parent
-    except Exception:  # not landed / no assets: fall through
-        pass
-    bundled = Path(__file__).resolve().parents[2] / "engine" / "demo_assets" / "images"
-    return bundled if bundled.is_dir() else Path.cwd()
+    paths = sample_image_paths()
+    return paths[0].parent if paths else Path.cwd()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,7 +498,8 @@ class InferenceScreen(PetsegScreen):
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool) -> None:
         try:
-            save_png = _render_helpers()[2]
+            from engine.render import save_png
+
             rendered = render_prediction(prediction, threshold, outline)
             out_dir = run_path / "predictions"
             stem = Path(prediction.source).stem

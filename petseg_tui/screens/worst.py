@@ -111,13 +111,13 @@ class WorstScreen(PetsegScreen):
                 self.app.call_from_thread(self._set_status, f"Scoring {done}/{total} {SPLIT} images …")
 
         try:
-            from petseg_tui.app import _leave_a_core_for_the_ui
             from petseg_tui.screens.inference import checkpoint_for
 
             checkpoint, note = checkpoint_for(self.run_path)
+            from engine.device import leave_a_core_for_the_ui
             from engine.gallery import worst_gallery  # imports torch: only here, off the UI thread
 
-            _leave_a_core_for_the_ui()
+            leave_a_core_for_the_ui()
             gallery = worst_gallery(checkpoint, self.n, split=SPLIT, ignore_border=ignore_border, tta=tta,
                                     on_progress=progress)
         except PetsegError as exc:
