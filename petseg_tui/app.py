@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import work
 from textual.app import App
@@ -19,6 +19,7 @@ from engine.config import default_runs_dir
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
+from petseg_tui.screens.base import PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
 
@@ -67,7 +68,7 @@ class PetsegApp(App[None]):
     # ---- navigation ---------------------------------------------------------------------------
     @property
     def runs_screen(self) -> RunsScreen:
-        return self.screen_stack[0]  # type: ignore[return-value]
+        return cast(RunsScreen, self.screen_stack[0])
 
     def go_home(self) -> None:
         if any(not screen.is_mounted for screen in self.screen_stack[1:]):
@@ -212,7 +213,9 @@ class PetsegApp(App[None]):
         self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / 'train.log'}",
                     title="Run resumed", timeout=6)
         self.runs_screen.rescan()
-        if getattr(self.screen, "run_path", None) == path and len(self.screen_stack) > 1:
+        from petseg_tui.screens.live_run import LiveRunScreen
+
+        if isinstance(self.screen, LiveRunScreen) and self.screen.run_path == path:
             self.pop_screen()  # the live screen of the old process: open the new one instead
         self.open_run(path, pid=pid)
 
@@ -227,9 +230,12 @@ class PetsegApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Letters are not app-wide hotkeys while a form is open: `q` on a Select or a Switch of
         # the new-run form used to quit with the form lost. ctrl+q still quits (asking first).
-        if action == "quit" and getattr(self.screen, "IS_FORM", False):
+        if action == "quit" and self._form_open():
             return False
         return True
+
+    def _form_open(self) -> bool:
+        return isinstance(self.screen, PetsegScreen) and self.screen.IS_FORM
 
     async def action_quit(self) -> None:
         await self.action_quit_anywhere()
@@ -237,8 +243,7 @@ class PetsegApp(App[None]):
     async def action_quit_anywhere(self) -> None:
         if self._quitting:
             return
-        form = self.screen
-        if getattr(form, "IS_FORM", False) and getattr(form, "has_edits", False):
+        if self._form_open() and cast(PetsegScreen, self.screen).has_edits:
             def discard(ok: bool | None) -> None:
                 if ok:
                     self._quit_after_form()

@@ -5,16 +5,19 @@ tooltip the help line."""
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from petseg_tui.keys import describe, key_label
 
+if TYPE_CHECKING:  # pragma: no cover
+    from petseg_tui.app import PetsegApp
+
 
 class PetsegCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app: Any = self.app
+        app = cast("PetsegApp", self.app)
         out: list[tuple[str, str, Callable[[], Any]]] = []
         seen: set[str] = set()
 
@@ -33,11 +36,7 @@ class PetsegCommands(Provider):
         add("Help: keys of every screen", "key: ?", app.action_help)
         add("Runs: go to the runs table", "", app.go_home)
         add("Inference", "segment images with a run's best checkpoint", partial(app.action_infer, None))
-        rows = []
-        try:
-            rows = app.runs_screen.run_rows()
-        except Exception:
-            pass
+        rows = app.runs_screen.run_rows()
         for row in sorted(rows, key=lambda r: r.name):
             add(f"Open run: {row.name}", f"{row.summary.model} · {row.state}", partial(app.open_run, row.path))
             add(f"Worst samples: {row.name}", "its lowest-Dice test images · key: w (runs screen)",

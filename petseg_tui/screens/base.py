@@ -43,6 +43,12 @@ class PetsegScreen(Screen):
     # Actions whose keys the footer leaves out below FULL_FOOTER_FROM columns.
     NARROW_FOOTER_HIDES: ClassVar[frozenset[str]] = frozenset()
     FULL_FOOTER_FROM: ClassVar[int] = NARROW_BELOW  # columns the full footer needs
+    IS_FORM: ClassVar[bool] = False  # a form: the app keeps letter keys (q) inert on it
+
+    @property
+    def has_edits(self) -> bool:
+        """True when quitting would lose what the user typed here (forms say)."""
+        return False
 
     @property
     def petseg_app(self) -> "PetsegApp":

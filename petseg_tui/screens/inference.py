@@ -245,12 +245,7 @@ class InferenceScreen(PetsegScreen):
         yield PetsegFooter()
 
     def on_mount(self) -> None:
-        requested = getattr(self.app, "image_mode", "auto")
-        try:
-            self.image_mode = resolve_image_mode(requested)
-        except ValueError as exc:
-            self.image_mode = "halfcell"
-            self._set_error(str(exc))
+        self.image_mode = resolve_image_mode(self.petseg_app.image_mode)
         for view in self.query(ImageView):
             view.set_mode(self.image_mode)
         self._apply_width(self.size.width)
@@ -281,16 +276,8 @@ class InferenceScreen(PetsegScreen):
             self.set_class(self.overlay_view, "-overlay-view")
 
     # ---- run selection --------------------------------------------------------------------
-    def _runs_dir(self) -> Path:
-        runs_dir = getattr(self.app, "runs_dir", None)
-        if runs_dir is None:
-            from engine.config import default_runs_dir
-
-            runs_dir = default_runs_dir()
-        return Path(runs_dir)
-
     def _fill_run_list(self) -> None:
-        runs_dir = self._runs_dir()
+        runs_dir = self.petseg_app.runs_dir
         options = self.query_one("#inf-runs", OptionList)
         options.clear_options()
         runs = list_runs_with_checkpoints(runs_dir)
@@ -388,7 +375,7 @@ class InferenceScreen(PetsegScreen):
             self._start_inference(Path(self.prediction.source))
 
     def action_cycle_mode(self) -> None:
-        modes = usable_modes(getattr(self.app, "image_mode", "auto"))
+        modes = usable_modes(self.petseg_app.image_mode)
         if modes == (self.image_mode,):
             where = ("inside tmux/screen, which do not pass sixel or kitty graphics through"
                      if in_multiplexer() else "this terminal answered neither the sixel nor the kitty query")

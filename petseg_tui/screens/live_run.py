@@ -117,10 +117,7 @@ class LiveRunScreen(PetsegScreen):
         yield PetsegFooter()
 
     def _image_mode(self) -> str:
-        try:
-            return resolve_image_mode(getattr(self.app, "image_mode", "auto"))
-        except ValueError:
-            return "halfcell"
+        return resolve_image_mode(self.petseg_app.image_mode)
 
     def on_mount(self) -> None:
         self.sub_title = self.run_path.name

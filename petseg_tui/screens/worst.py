@@ -85,10 +85,7 @@ class WorstScreen(PetsegScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"worst test images · {self.run_path.name}"
-        try:
-            self.image_mode = resolve_image_mode(getattr(self.app, "image_mode", "auto"))
-        except ValueError:
-            self.image_mode = "halfcell"
+        self.image_mode = resolve_image_mode(self.petseg_app.image_mode)
         for view in self.query(ImageView):
             view.set_mode(self.image_mode)
         self.query_one("#worst-list", OptionList).focus()
@@ -250,7 +247,7 @@ class WorstScreen(PetsegScreen):
         self._save(self.gallery)
 
     def action_cycle_mode(self) -> None:
-        modes = usable_modes(getattr(self.app, "image_mode", "auto"))
+        modes = usable_modes(self.petseg_app.image_mode)
         if modes == (self.image_mode,):
             self.notify(f"Only {self.image_mode} can be drawn here (inside tmux/screen, or the terminal answered "
                         "neither graphics query); start with --image-mode sixel (or kitty) to force one.",

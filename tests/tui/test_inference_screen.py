@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from conftest import widget_text
 from rich.text import Text
-from textual.app import App
+from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
 from engine.errors import BadImageError
@@ -36,19 +36,16 @@ def run_async(fn):
     return wrapper
 
 
-class InferenceTestApp(App):
-    """Just enough app: the attributes the screen reads, the app's stylesheet, the screen pushed."""
-
-    CSS_PATH = str(Path(__file__).resolve().parents[2] / "petseg_tui" / "app.tcss")
+class InferenceTestApp(PetsegApp):
+    """The real app, opened on the inference screen (the runs screen stays below it)."""
 
     def __init__(self, runs_dir: Path, run_path: Path | None, start_dir: Path, image_mode: str = "halfcell"):
-        super().__init__()
-        self.runs_dir = runs_dir
-        self.image_mode = image_mode
-        self._args = (run_path, start_dir)
+        super().__init__(runs_dir=runs_dir, image_mode=image_mode)
+        self.inference_args = (run_path, start_dir)
 
     def on_mount(self) -> None:
-        self.push_screen(InferenceScreen(*self._args))
+        super().on_mount()
+        self.push_screen(InferenceScreen(*self.inference_args))
 
 
 def make_photo(path: Path, size=(96, 72), seed: int = 0) -> Path:
