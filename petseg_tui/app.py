@@ -19,7 +19,7 @@ from engine.config import default_runs_dir
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
-from petseg_tui.screens.base import PetsegScreen
+from petseg_tui.screens.base import WIDTH_BREAKPOINTS, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
 
@@ -34,6 +34,7 @@ class PetsegApp(App[None]):
     TITLE = "petseg"
     COMMANDS = App.COMMANDS | {PetsegCommands}
     BINDINGS = APP_BINDINGS
+    HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS  # each screen gets one width class: -narrow … -widest
 
     def __init__(self, runs_dir: str | Path | None = None, image_mode: str = "auto") -> None:
         super().__init__()

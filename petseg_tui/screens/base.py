@@ -1,8 +1,13 @@
-"""`PetsegScreen`: what every full screen of the app shares: a footer that fits 80 columns.
+"""`PetsegScreen`: what every full screen of the app shares: its width class and a footer that fits.
 
-Below the screen's `FULL_FOOTER_FROM` columns (default `NARROW_BELOW`) the footer is compact,
-leaves out the command-palette key and the screen's `NARROW_FOOTER_HIDES` actions (they still
-work; ``?`` and ``ctrl+p`` list them), so Quit and Help always show, from 80 columns up.
+Width has one mechanism: the app's ``HORIZONTAL_BREAKPOINTS`` (`WIDTH_BREAKPOINTS`), with which
+Textual gives each screen one class, ``-narrow`` (80 columns) up to ``-widest`` (160). The
+stylesheet lays screens out by it, and `PetsegScreen.width_class` mirrors it for what CSS cannot
+do (which keys the footer shows, which columns a table has, how many charts are drawn).
+
+Below the screen's `FULL_FOOTER_FROM` class the footer is compact, leaves out the command-palette
+key and the screen's `NARROW_FOOTER_HIDES` actions (they still work; ``?`` and ``ctrl+p`` list
+them), so Quit and Help always show, from 80 columns up.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events
 from textual.app import ComposeResult
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -19,7 +24,11 @@ from textual.widgets._footer import FooterKey
 if TYPE_CHECKING:  # pragma: no cover
     from petseg_tui.app import PetsegApp
 
-NARROW_BELOW = 120  # columns
+# (columns from which, class): Textual puts the last class whose width the terminal reaches on the screen
+WIDTH_BREAKPOINTS: list[tuple[int, str]] = [
+    (0, "-narrow"), (100, "-medium"), (120, "-wide"), (140, "-wider"), (160, "-widest"),
+]
+_RANK = {name: rank for rank, (_, name) in enumerate(WIDTH_BREAKPOINTS)}
 
 
 class PetsegFooter(Footer):
@@ -40,25 +49,40 @@ class PetsegFooter(Footer):
 
 
 class PetsegScreen(Screen):
-    # Actions whose keys the footer leaves out below FULL_FOOTER_FROM columns.
+    # Actions whose keys the footer leaves out below FULL_FOOTER_FROM.
     NARROW_FOOTER_HIDES: ClassVar[frozenset[str]] = frozenset()
-    FULL_FOOTER_FROM: ClassVar[int] = NARROW_BELOW  # columns the full footer needs
+    FULL_FOOTER_FROM: ClassVar[str] = "-wide"  # the width class the full footer needs
     IS_FORM: ClassVar[bool] = False  # a form: the app keeps letter keys (q) inert on it
+
+    # The width class Textual gave this screen ("" until its first resize).
+    width_class: var[str] = var("", init=False)
+
+    @property
+    def petseg_app(self) -> "PetsegApp":
+        return cast("PetsegApp", self.app)
 
     @property
     def has_edits(self) -> bool:
         """True when quitting would lose what the user typed here (forms say)."""
         return False
 
-    @property
-    def petseg_app(self) -> "PetsegApp":
-        return cast("PetsegApp", self.app)
+    def at_least(self, width_class: str) -> bool:
+        """True when the screen is at least as wide as ``width_class`` (e.g. ``"-wide"``)."""
+        return _RANK.get(self.width_class, 0) >= _RANK[width_class]
 
-    def footer_hides(self, width: int) -> frozenset[str]:
+    def footer_hides(self) -> frozenset[str]:
         """The actions whose keys the footer leaves out at this width."""
-        return self.NARROW_FOOTER_HIDES if width < self.FULL_FOOTER_FROM else frozenset()
+        return frozenset() if self.at_least(self.FULL_FOOTER_FROM) else self.NARROW_FOOTER_HIDES
 
     def on_resize(self, event: events.Resize) -> None:
+        # Textual's Screen._on_resize, which sets the breakpoint class, runs after this handler
+        self.call_next(self._read_width_class)
+
+    def _read_width_class(self) -> None:
+        self.width_class = next((name for _, name in reversed(WIDTH_BREAKPOINTS) if self.has_class(name)), "-narrow")
+
+    def watch_width_class(self) -> None:
+        """Subclasses that lay out by width extend this (and call it)."""
         for footer in self.query(PetsegFooter):
-            footer.narrow = event.size.width < self.FULL_FOOTER_FROM
-            footer.hidden = self.footer_hides(event.size.width)
+            footer.narrow = not self.at_least(self.FULL_FOOTER_FROM)
+            footer.hidden = self.footer_hides()

@@ -33,7 +33,6 @@ from petseg_tui.widgets.charts import COMPARE_METRICS, HIGHER_IS_BETTER, MARKERS
 from petseg_tui.widgets.runs_table import cell_len
 
 POLL_S = 2.0
-GRID_AT = 160  # columns from which four metrics show at once
 METRIC_KEYS = list(COMPARE_METRICS)
 IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about the model
 EMA_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -152,7 +151,6 @@ class CompareScreen(PetsegScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"compare {len(self.run_paths)} runs"
-        self.grid = self.size.width >= GRID_AT
         self.redraw()
         self.query_one("#compare-table", DataTable).focus()
         self._poll()
@@ -160,9 +158,9 @@ class CompareScreen(PetsegScreen):
     def on_unmount(self) -> None:
         self._stop_event.set()
 
-    def on_resize(self, event) -> None:
-        super().on_resize(event)
-        self.grid = event.size.width >= GRID_AT
+    def watch_width_class(self) -> None:
+        super().watch_width_class()
+        self.grid = self.at_least("-widest")  # 160 columns: four metrics at once
 
     @work(thread=True, exclusive=True, group="compare-poll")
     def _poll(self) -> None:

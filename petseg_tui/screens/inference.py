@@ -23,6 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.widgets import DirectoryTree, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
@@ -35,7 +36,6 @@ from petseg_tui.widgets.image_view import ImageView
 
 THRESHOLD_STEP = 0.05
 THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
-WIDE_AT = 120  # columns from which image, mask and overlay are shown side by side
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,6 +189,21 @@ class InferenceScreen(PetsegScreen):
     ]
     NARROW_FOOTER_HIDES = frozenset({"toggle_outline", "cycle_mode"})
 
+    # What the screen shows; each change redraws the two text lines (`_show_texts`).
+    run_path: var[Path | None] = var(None, init=False)
+    threshold: var[float] = var(0.5, init=False)
+    outline: var[bool] = var(True, init=False)
+    tta: var[bool] = var(False, init=False)
+    image_mode: var[str] = var("halfcell", init=False)
+    busy: var[bool] = var(False, init=False)
+    model_loading: var[bool] = var(False, init=False)
+    prediction: var[Any] = var(None, init=False, always_update=True)  # arrays inside: never compared
+    truth: var[Truth] = var(Truth(), init=False, always_update=True)
+    rendered: var[Rendered | None] = var(None, init=False, always_update=True)
+    no_run_text: var[str] = var("Pick a run, then an image.", init=False)
+    error: var[str] = var("", init=False)
+    overlay_view: var[bool] = var(False, init=False)  # one large overlay instead of image | mask
+
     def __init__(
         self,
         run_path: Path | None = None,
@@ -199,29 +214,15 @@ class InferenceScreen(PetsegScreen):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.run_path: Path | None = Path(run_path) if run_path is not None else None
+        self.set_reactive(InferenceScreen.run_path, Path(run_path) if run_path is not None else None)
         self.choose_run = run_path is None
         self.start_dir = Path(start_dir) if start_dir is not None else default_start_dir()
         self.selected_image: Path | None = None
-        self.threshold = 0.5
-        self.outline = True
-        self.tta = False
-        self.overlay_view = False
-        self.image_mode = "halfcell"
-        self.prediction: Any = None
-        self.truth = Truth()
-        self.rendered: Rendered | None = None
-        self.busy = False
-        self._wide: bool | None = None
-        self.error = ""
-        self.model_text = ""
-        self.result_text = ""
         self.model_runs = 0  # predictions made by the model (a threshold change is not one)
+        # set in the model worker thread, read once `model_loading` goes False on the UI thread
         self._predictor: Any = None
         self._predictor_for: Path | None = None
         self._checkpoint_note = ""
-        self._model_loading = False
-        self._no_run_text = "Pick a run, then an image."
         self._lock = threading.Lock()
 
     # ---- layout ---------------------------------------------------------------------------
@@ -246,14 +247,11 @@ class InferenceScreen(PetsegScreen):
 
     def on_mount(self) -> None:
         self.image_mode = resolve_image_mode(self.petseg_app.image_mode)
-        for view in self.query(ImageView):
-            view.set_mode(self.image_mode)
-        self._apply_width(self.size.width)
         if self.choose_run:
             self._fill_run_list()
         else:
             self._start_load_model()
-        self._update_texts()
+        self._show_texts()
         runs = self.query("#inf-runs").results(OptionList)
         run_list = next(iter(runs), None)
         if run_list is not None and run_list.option_count and not run_list.get_option_at_index(0).disabled:
@@ -262,18 +260,31 @@ class InferenceScreen(PetsegScreen):
         else:
             self.query_one("#inf-tree").focus()
 
-    def on_resize(self, event) -> None:
-        super().on_resize(event)
-        self._apply_width(event.size.width)
+    def watch_width_class(self) -> None:
+        super().watch_width_class()
+        # below 120 columns one large overlay (two panes of 40 columns are unreadable); `o` splits it
+        self.overlay_view = not self.at_least("-wide")
 
-    def _apply_width(self, width: int) -> None:
-        wide = width >= WIDE_AT
-        if wide != self._wide:
-            # narrow: one large overlay (two panes of 40 columns are unreadable); `o` splits it
-            self._wide = wide
-            self.set_class(wide, "-wide")
-            self.overlay_view = not wide
-            self.set_class(self.overlay_view, "-overlay-view")
+    def watch_overlay_view(self, overlay_view: bool) -> None:
+        self.set_class(overlay_view, "-overlay-view")
+
+    def watch_image_mode(self, mode: str) -> None:
+        for view in self.query(ImageView):
+            view.set_mode(mode)
+        self._show_texts()
+
+    def watch_error(self, message: str) -> None:
+        err = self.query_one("#inf-error", Static)
+        err.update(f"✗ {message}" if message else "")
+        err.set_class(bool(message), "-shown")
+
+    def _show_texts(self) -> None:
+        if self.is_mounted:
+            self.query_one("#inf-model", Static).update(self._describe_model())
+            self.query_one("#inf-result", Static).update(self._describe_result())
+
+    watch_run_path = watch_threshold = watch_outline = watch_tta = watch_busy = _show_texts
+    watch_model_loading = watch_prediction = watch_truth = watch_rendered = watch_no_run_text = _show_texts
 
     # ---- run selection --------------------------------------------------------------------
     def _fill_run_list(self) -> None:
@@ -283,11 +294,11 @@ class InferenceScreen(PetsegScreen):
         runs = list_runs_with_checkpoints(runs_dir)
         if not runs:
             options.add_option(Option(f"no trained runs in {runs_dir}/", disabled=True))
-            self._no_run_text = f"No run with a checkpoint in {runs_dir}/ — train one first."
+            self.no_run_text = f"No run with a checkpoint in {runs_dir}/ — train one first."
             return
         for path, desc in runs:
             options.add_option(Option(f"{path.name}  [dim]{desc}[/]", id=str(path)))
-        self._no_run_text = "Pick a run (↑↓ Enter), then an image."
+        self.no_run_text = "Pick a run (↑↓ Enter), then an image."
 
     @on(OptionList.OptionSelected, "#inf-runs")
     def _on_run_selected(self, event: OptionList.OptionSelected) -> None:
@@ -296,8 +307,8 @@ class InferenceScreen(PetsegScreen):
         path = Path(event.option.id)
         if path == self.run_path and self._predictor is not None:
             return
-        self.run_path = path
         self._predictor, self._predictor_for = None, None
+        self.run_path = path
         self._set_error("")
         if self.prediction is not None:
             self._start_inference(Path(self.prediction.source))  # same image, new model
@@ -308,9 +319,8 @@ class InferenceScreen(PetsegScreen):
     def _start_load_model(self) -> None:
         if self.run_path is None:
             return
-        self._model_loading = True
-        self._update_texts()
-        self._set_busy(True)
+        self.model_loading = True
+        self.busy = True
         self._infer(None, self.tta, self.threshold, self.outline)
 
     # ---- image selection ------------------------------------------------------------------
@@ -356,21 +366,17 @@ class InferenceScreen(PetsegScreen):
         if new == self.threshold:
             return
         self.threshold = new
-        self._update_texts()
         self._start_rerender()
 
     def action_toggle_outline(self) -> None:
         self.outline = not self.outline
-        self._update_texts()
         self._start_rerender()
 
     def action_toggle_overlay(self) -> None:
         self.overlay_view = not self.overlay_view
-        self.set_class(self.overlay_view, "-overlay-view")
 
     def action_toggle_tta(self) -> None:
         self.tta = not self.tta
-        self._update_texts()
         if self.prediction is not None:
             self._start_inference(Path(self.prediction.source))
 
@@ -384,9 +390,6 @@ class InferenceScreen(PetsegScreen):
                         title="Image mode", timeout=8)
             return
         self.image_mode = next_mode(self.image_mode, modes)
-        for view in self.query(ImageView):
-            view.set_mode(self.image_mode)
-        self._update_texts()
         if self.image_mode != "halfcell" and in_multiplexer():
             self.notify(
                 f"Image mode: {self.image_mode} (forced). tmux/screen drop {self.image_mode} graphics unless "
@@ -421,9 +424,8 @@ class InferenceScreen(PetsegScreen):
         if self.run_path is None:
             self._set_error("Pick a run first (list at the top left).", notify=True)
             return
-        self._model_loading = self._predictor is None or self._predictor_for != self.run_path
-        self._set_busy(True)
-        self._update_texts()
+        self.model_loading = self._predictor is None or self._predictor_for != self.run_path
+        self.busy = True
         self._infer(image, self.tta, self.threshold, self.outline)
 
     def _ensure_predictor(self) -> Any:
@@ -447,7 +449,7 @@ class InferenceScreen(PetsegScreen):
                 return
             self.app.call_from_thread(self._model_ready, predictor)
             if image is None:
-                self.app.call_from_thread(self._set_busy, False)
+                self.app.call_from_thread(setattr, self, "busy", False)
                 return
             prediction = predictor.predict_file(image, tta=tta)
             self.model_runs += 1
@@ -501,17 +503,16 @@ class InferenceScreen(PetsegScreen):
 
     # ---- results (UI thread) --------------------------------------------------------------
     def _model_ready(self, predictor: Any) -> None:
-        self._model_loading = False
+        self.model_loading = False
         for warning in getattr(predictor, "warnings", ()):
             self.notify(warning, title="Checkpoint", severity="warning", timeout=10)
-        self._update_texts()
 
     def _show_prediction(self, prediction: Any, truth: Truth, rendered: Rendered, tta: bool) -> None:
         self.prediction = prediction
         self.truth = truth
         self._set_error("")
         self._show_rendered(prediction, rendered)
-        self._set_busy(False)
+        self.busy = False
         # the threshold/outline may have changed while the model ran
         if (rendered.threshold, rendered.outline) != (self.threshold, self.outline):
             self._start_rerender()
@@ -523,11 +524,10 @@ class InferenceScreen(PetsegScreen):
         self.query_one("#pane-image", ImageView).set_image(rendered.image)
         self.query_one("#pane-mask", ImageView).set_image(rendered.mask)
         self.query_one("#pane-overlay", ImageView).set_image(rendered.overlay)
-        self._update_texts()
 
     def _failed(self, message: str, loading_model: bool) -> None:
-        self._set_busy(False)
-        self._model_loading = False
+        self.busy = False
+        self.model_loading = False
         if loading_model or self._predictor is None:
             self._predictor, self._predictor_for = None, None
         else:
@@ -536,39 +536,23 @@ class InferenceScreen(PetsegScreen):
             for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
                 self.query_one(pane, ImageView).set_image(None)
         self._set_error(message, notify=True)
-        self._update_texts()
 
     def _saved(self, overlay_path: Path, mask_path: Path) -> None:
         self._set_error("")
         self.notify(f"{overlay_path}\n{mask_path}", title="Saved overlay and mask", timeout=6)
 
     # ---- helpers --------------------------------------------------------------------------
-    def _set_busy(self, busy: bool) -> None:
-        # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
-        # kitty pictures, which then have to be sent again (over SSH) when it goes
-        self.busy = busy
-        self._update_texts()
-
     def _set_error(self, message: str, notify: bool = False) -> None:
         self.error = message
-        err = self.query_one("#inf-error", Static)
-        err.update(f"✗ {message}" if message else "")
-        err.set_class(bool(message), "-shown")
         if message and notify:
             self.notify(message, title="Inference", severity="error", timeout=8)
 
-    def _update_texts(self) -> None:
-        self.model_text = self._describe_model()
-        self.result_text = self._describe_result()
-        self.query_one("#inf-model", Static).update(self.model_text)
-        self.query_one("#inf-result", Static).update(self.result_text)
-
     def _describe_model(self) -> str:
         if self.run_path is None:
-            return self._no_run_text
+            return self.no_run_text
         p = self._predictor
         if p is None or self._predictor_for != self.run_path:
-            if self._model_loading:
+            if self.model_loading:
                 return f"[b]{self.run_path.name}[/b]: loading model…"
             return f"[b]{self.run_path.name}[/b]  (model loads on first run)"
         best = getattr(p, "best_dice", None)
@@ -589,6 +573,8 @@ class InferenceScreen(PetsegScreen):
             f"thr {self.threshold:.2f} · TTA {'on' if self.tta else 'off'} · "
             f"outline {'on' if self.outline else 'off'} · {self.image_mode}"
         )
+        # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
+        # kitty pictures, which then have to be sent again (over SSH) when it goes
         busy = "  [b yellow]running the model …[/]" if self.busy else ""
         pred, r = self.prediction, self.rendered
         if pred is None or r is None:

@@ -1,8 +1,9 @@
 """One run, live while it trains and as a history view once it is over.
 
 A thread worker polls the run folder (every 0.25 s, a stat when nothing changed) and posts a
-`LiveSnapshot`; the screen only marks itself dirty and redraws on a 0.2 s timer, so however
-fast events arrive it draws at most 5 times a second.
+`LiveSnapshot` only when something changed; the screen's `snapshot` is reactive and each new
+one redraws it, so however fast events arrive it draws at most 4 times a second. The view
+settings (log-y, smoothing, the previews' epoch) are reactive too: a key press redraws.
 
 Beside the loss and Dice charts, the epoch previews (the predicted masks of four validation
 images, written by the trainer) show how the predictions change; `[` and `]` step through the
@@ -32,14 +33,13 @@ from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.widgets.header import PetsegHeader
-from petseg_tui.screens.base import NARROW_BELOW, PetsegFooter, PetsegScreen
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.charts import Chart, dice_spec, loss_spec
 from petseg_tui.widgets.previews import PreviewPanel
 
 POLL_S = 0.25
-REDRAW_S = 0.2
 EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 ENDED_BEFORE_AN_EPOCH = {
     "failed": "failed: {message}",
@@ -76,24 +76,23 @@ class LiveRunScreen(PetsegScreen):
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y"})
-    FULL_FOOTER_FROM = 150  # its full footer is ~140 columns
+    FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
 
     log_y: reactive[bool] = reactive(False, init=False)
     smoothing_on: reactive[bool] = reactive(False, init=False)
     ema_index: reactive[int] = reactive(3, init=False)  # EMA 0.6 once smoothing is on
     preview_epoch: var[int | None] = var(None, init=False)  # None: the newest, following new ones
     previews_shown: var[bool] = var(False, init=False)
-    wide: var[bool] = var(False, init=False)
+    # the newest poll of the run folder; a new one only when something changed (never compared)
+    snapshot: var[LiveSnapshot | None] = var(None, init=False, always_update=True)
+    control_note: var[str] = var("", init=False)  # "Stopping (after the current batch) …"
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
         super().__init__()
         self.run_path = Path(run_path)
         self.pid = pid
-        self.snapshot: LiveSnapshot | None = None
-        self.dirty = False
-        self.redraws = 0
+        self.redraws = 0  # for bench/: how often the screen drew
         self._stop_event = threading.Event()
-        self._control_note = ""
         self._control_action: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -123,22 +122,14 @@ class LiveRunScreen(PetsegScreen):
         self.sub_title = self.run_path.name
         self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
         self.query_one("#dice-chart", Chart).show(dice_spec(()))
-        self._layout_for(self.size.width)
-        self.set_interval(REDRAW_S, self._redraw_if_dirty)
         self._poll()
 
     def on_unmount(self) -> None:
         self._stop_event.set()
 
-    def on_resize(self, event) -> None:
-        super().on_resize(event)
-        self._layout_for(event.size.width)
-
-    def _layout_for(self, width: int) -> None:
-        wide = width >= NARROW_BELOW
-        if wide != self.wide or not self.is_mounted:
-            self.wide = wide
-            self.previews_shown = wide  # a third column when there is room; else behind `v`
+    def watch_width_class(self) -> None:
+        super().watch_width_class()
+        self.previews_shown = self.at_least("-wide")  # a third column when there is room; else behind `v`
         self._apply_layout()
 
     # ---- polling ------------------------------------------------------------------------------
@@ -158,38 +149,36 @@ class LiveRunScreen(PetsegScreen):
             self._stop_event.wait(POLL_S if (snap is None or snap.active or not snap.exists) else 1.0)
 
     def on_live_updated(self, message: LiveUpdated) -> None:
-        before = self.snapshot
         self.snapshot = message.snapshot
-        self.dirty = True
-        if before is None or (before.active, before.resume) != (message.snapshot.active, message.snapshot.resume):
-            self.refresh_bindings()  # stop/pause only while training; R as the store says
 
-    def _redraw_if_dirty(self) -> None:
-        if self.dirty:
-            self.dirty = False
-            try:
-                self.redraw()
-            except NoMatches:  # the app is closing: the widgets went before this timer
-                pass
+    def watch_snapshot(self, before: LiveSnapshot | None, snap: LiveSnapshot | None) -> None:
+        if snap is not None and (before is None or (before.active, before.resume) != (snap.active, snap.resume)):
+            self.refresh_bindings()  # stop/pause only while training; R as the store says
+        if snap is not None and self.control_note and self._control_done(snap):
+            self.control_note, self._control_action = "", None  # the run has done what we asked
+        self._redraw()
 
     # ---- state ----------------------------------------------------------------------------------
     @property
     def ema_factor(self) -> float:
         return EMA_STEPS[self.ema_index]
 
-    def _mark_dirty(self) -> None:
-        self.dirty = True
+    def _redraw(self) -> None:
+        try:
+            self.redraw()
+        except NoMatches:  # the app is closing: the widgets went before the last poll
+            pass
 
-    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _mark_dirty
+    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = watch_control_note = _redraw
 
     def watch_previews_shown(self) -> None:
         self._apply_layout()
-        self.dirty = True
+        self._redraw()
 
     def _apply_layout(self) -> None:
         try:
             self.query_one("#previews").display = self.previews_shown
-            self.query_one("#dice-chart").display = self.wide or not self.previews_shown
+            self.query_one("#dice-chart").display = self.at_least("-wide") or not self.previews_shown
         except NoMatches:  # not composed yet, or already closing
             pass
 
@@ -299,10 +288,8 @@ class LiveRunScreen(PetsegScreen):
         if not snap.exists:
             out.append("Waiting for the run folder to appear (the trainer is importing torch) …", style="italic")
             return out
-        if self._control_note and self._control_done(snap):
-            self._control_note, self._control_action = "", None  # the run has done what we asked
-        if self._control_note:
-            out.append(self._control_note + "  ", style="yellow")
+        if self.control_note:
+            out.append(self.control_note + "  ", style="yellow")
         if snap.paused or snap.state == "paused":
             out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
         if snap.message and snap.state in ("failed", "diverged", "broken", "interrupted", "stopped"):
@@ -412,10 +399,9 @@ class LiveRunScreen(PetsegScreen):
             self.notify(f"Could not send {action}: {exc}", severity="error")
             return
         verb = {"stop": "Stopping", "pause": "Pausing", "resume": "Resuming"}[action]
-        self._control_note = f"{verb} (after the current batch) …"
         self._control_action = action
+        self.control_note = f"{verb} (after the current batch) …"
         self.notify(f"{verb} {self.run_path.name} after the current batch", timeout=3)
-        self.dirty = True
         self.set_timer(8, self._clear_note)
 
     def _control_done(self, snap: LiveSnapshot) -> bool:
@@ -427,5 +413,4 @@ class LiveRunScreen(PetsegScreen):
         }.get(self._control_action or "", False)
 
     def _clear_note(self) -> None:
-        self._control_note = ""
-        self.dirty = True
+        self.control_note = ""

@@ -50,11 +50,15 @@ class RunsScreen(PetsegScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like"})
-    FULL_FOOTER_FROM = 140  # its full footer is ~125 columns
+    FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
 
-    def footer_hides(self, width: int) -> frozenset[str]:
-        hides = super().footer_hides(width)
-        return hides | {"worst"} if width < 100 else hides  # 80 columns: Quit and Help first
+    def footer_hides(self) -> frozenset[str]:
+        hides = super().footer_hides()
+        return hides if self.at_least("-medium") else hides | {"worst"}  # 80 columns: Quit and Help first
+
+    def watch_width_class(self) -> None:
+        super().watch_width_class()
+        self.table.fit_columns(self.at_least)
 
     def __init__(self) -> None:
         super().__init__()

@@ -36,7 +36,7 @@ from petseg_tui.watch import RunRow
 STATE_ORDER = {s: i for i, s in enumerate(
     ("running", "paused", "interrupted", "failed", "diverged", "broken", "stopped", "finished")
 )}
-MEDIUM_AT, WIDE_AT = 120, 160  # terminal widths (columns) that add columns
+MEDIUM, WIDE = "-wide", "-widest"  # the screen width classes (120, 160 columns) that add columns
 
 
 def _num(v: float | None) -> tuple[bool, float]:
@@ -51,7 +51,7 @@ class Column:
     sort_key: Callable[[RunRow, "RunsTable"], Any]  # (has a value, value)
     cell: Callable[[RunRow], Any]
     right: bool = False
-    min_width: int = 0  # table width from which the column shows
+    shows_from: str = "-narrow"  # the screen width class from which the column shows
 
 
 def cell_len(value: Any) -> int:
@@ -72,20 +72,20 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
     Column("dice", "Best Dice", lambda r, t: _num(r.summary.best_dice), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
     Column("iou", "IoU", lambda r, t: _num(r.summary.best_iou), lambda r: _r(fmt_metric(r.summary.best_iou)), True,
-           WIDE_AT),
+           WIDE),
     Column("loss", "Train loss", lambda r, t: _num(r.summary.last_train_loss),
            lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
     Column("vloss", "Valid loss", lambda r, t: _num(r.summary.last_valid_loss),
-           lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE_AT),
-    Column("lr", "LR", lambda r, t: _num(r.summary.last_lr), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE_AT),
+           lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
+    Column("lr", "LR", lambda r, t: _num(r.summary.last_lr), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
     Column("model", "Model", lambda r, t: (bool(r.summary.model), r.summary.model), lambda r: r.summary.model or "—",
-           False, MEDIUM_AT),
+           False, MEDIUM),
     Column("ips", "img/s", lambda r, t: _num(r.summary.images_per_s), lambda r: _r(fmt_rate(r.summary.images_per_s)),
-           True, MEDIUM_AT),
+           True, MEDIUM),
     Column("eps", "s/epoch", lambda r, t: _num(r.summary.epoch_seconds), lambda r: _r(fmt_rate(r.summary.epoch_seconds)),
-           True, WIDE_AT),
+           True, WIDE),
     Column("started", "Started", lambda r, t: _num(r.summary.started), lambda r: fmt_started(r.summary.started), False,
-           MEDIUM_AT),
+           MEDIUM),
     Column("duration", "Time", lambda r, t: _num(r.summary.duration), lambda r: _r(fmt_duration(r.summary.duration)),
            True),
 )
@@ -94,9 +94,9 @@ COLUMN_LABELS = {c.key: c.label for c in COLUMNS}
 _BY_KEY = {c.key: c for c in COLUMNS}
 
 
-def columns_for(width: int) -> list[Column]:
-    """The columns shown in a terminal this many columns wide."""
-    return [c for c in COLUMNS if width >= c.min_width]
+def columns_for(at_least: Callable[[str], bool]) -> list[Column]:
+    """The columns shown on a screen; ``at_least(width_class)`` says if it is that wide."""
+    return [c for c in COLUMNS if at_least(c.shows_from)]
 
 
 class RunsTable(DataTable):
@@ -119,13 +119,15 @@ class RunsTable(DataTable):
         self._cell_cache: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._visible: list[str] = []
         self.compare_colours: dict[str, str] = {}
-        self.shown_columns: list[Column] = columns_for(0)
+        # the 80-column set until the screen says its width (fit_columns)
+        self.shown_columns: list[Column] = columns_for(lambda width_class: width_class == "-narrow")
 
     def on_mount(self) -> None:
         self._add_columns()
 
-    def on_resize(self) -> None:
-        shown = columns_for(self.screen.size.width)  # the terminal's width: the scrollbar takes 2 of it
+    def fit_columns(self, at_least: Callable[[str], bool]) -> None:
+        """Show the columns the screen's width class has room for (its screen calls this)."""
+        shown = columns_for(at_least)
         if [c.key for c in shown] != [c.key for c in self.shown_columns]:
             self.shown_columns = shown
             self._cell_cache.clear()

@@ -109,6 +109,10 @@ def sample_runs(runs_dir: Path) -> Path:
 
 
 async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Let the app run until ``cond()`` holds (checked every 50 ms); fail after ``timeout`` seconds.
+
+    Tests wait for what they then assert, never for a fixed time: a busy CI machine only makes
+    them slower, not red."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -209,6 +213,16 @@ def widget_text(widget) -> str:
     return "\n".join(strip.text[gutter.left: max(gutter.left, size.width - gutter.right)] for strip in rows)
 
 
+def rendered(widget) -> str:
+    """What a widget renders, as plain text, before it is laid out in lines (no wrapping)."""
+    return str(widget.render())
+
+
+def toasts(app) -> str:
+    """The notifications on screen now (the app must run with ``run_test(notifications=True)``)."""
+    return " | ".join(" ".join(rendered(t).split()) for t in app.screen.query("Toast"))
+
+
 def footer_text(screen) -> str:
     """The footer as shown: each key and its label, in order (the keys are the footer's children)."""
     from textual.widgets._footer import FooterKey, FooterLabel
@@ -299,9 +313,14 @@ def write_previews(run_path: Path, epochs: int) -> None:
 
 
 async def open_live(pilot, path: Path):
-    """Open a run's live screen as the app does and wait until it has drawn once."""
+    """Open a run's live screen as the app does and wait until it has drawn once (its title says
+    the run's state next to its name)."""
     app = pilot.app
     app.open_run(path)
-    await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen" and app.screen.redraws > 0,
-                   what="live screen drawn")
+
+    def drawn() -> bool:
+        titles = app.screen.query("#live-title") if type(app.screen).__name__ == "LiveRunScreen" else []
+        return bool(titles) and rendered(titles.first()) != Path(path).name
+
+    await wait_for(pilot, drawn, what="live screen drawn")
     return app.screen

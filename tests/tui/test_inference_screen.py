@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import widget_text
-from rich.text import Text
+from conftest import rendered, widget_text
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
@@ -147,8 +146,14 @@ def real_checkpoint_run(tmp_path: Path) -> Path:
     return run
 
 
-def plain(markup: str) -> str:
-    return Text.from_markup(markup).plain
+def model_line(screen: InferenceScreen) -> str:
+    """The model line as the screen renders it (run, architecture, epoch, best Dice)."""
+    return rendered(screen.query_one("#inf-model"))
+
+
+def result_line(screen: InferenceScreen) -> str:
+    """The result lines as the screen renders them (image, pet share, Dice, settings)."""
+    return rendered(screen.query_one("#inf-result"))
 
 
 async def run_on(pilot, screen: InferenceScreen, image: Path) -> None:
@@ -185,14 +190,14 @@ async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
         await settle(pilot)  # the model loads on open
         screen = app.screen
         assert isinstance(screen, InferenceScreen)
-        assert "tiny-unet" in plain(screen.model_text) and "unet" in plain(screen.model_text)
-        assert "epoch 1" in plain(screen.model_text) and "best Dice 0.500" in plain(screen.model_text)
+        assert "tiny-unet" in model_line(screen) and "unet" in model_line(screen)
+        assert "epoch 1" in model_line(screen) and "best Dice 0.500" in model_line(screen)
 
         await run_on(pilot, screen, images / "cat.jpg")
         assert screen.error == ""
         assert screen.prediction is not None and screen.prediction.image.shape == (72, 96, 3)
-        assert "cat.jpg" in plain(screen.result_text) and "96×72" in plain(screen.result_text)
-        assert "pet " in plain(screen.result_text) and "%" in plain(screen.result_text)
+        assert "cat.jpg" in result_line(screen) and "96×72" in result_line(screen)
+        assert "pet " in result_line(screen) and "%" in result_line(screen)
         for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
             view = screen.query_one(pane, ImageView)
             assert view.image_widget is not None, pane
@@ -212,12 +217,12 @@ async def test_threshold_keys_rethreshold_without_rerunning_the_model(
         await run_on(pilot, screen, images / "cat.jpg")
         assert fake_predictor.calls == 1
         assert screen.rendered.fraction == pytest.approx(0.5, abs=0.02)
-        assert "thr 0.50" in plain(screen.result_text) and "pet 50.0%" in plain(screen.result_text)
+        assert "thr 0.50" in result_line(screen) and "pet 50.0%" in result_line(screen)
 
         await pilot.press("plus", "plus")  # two steps up
         await settle(pilot)
         assert screen.threshold == pytest.approx(0.60)
-        assert "thr 0.60" in plain(screen.result_text)
+        assert "thr 0.60" in result_line(screen)
         assert screen.rendered.fraction == pytest.approx(0.40, abs=0.02)
 
         await pilot.press("left_square_bracket", "minus", "minus", "minus")
@@ -239,7 +244,7 @@ async def test_threshold_keys_rethreshold_without_rerunning_the_model(
 
         await pilot.press("t")  # flip TTA re-runs the model
         await settle(pilot)
-        assert screen.tta and "TTA on" in plain(screen.result_text)
+        assert screen.tta and "TTA on" in result_line(screen)
         assert fake_predictor.calls == 2
 
 
@@ -258,7 +263,7 @@ async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images
         await pilot.press("enter")
         await settle(pilot)
         assert screen.prediction is not None and Path(screen.prediction.source).name == "dog.png"
-        assert "80×100" in plain(screen.result_text)
+        assert "80×100" in result_line(screen)
 
 
 @run_async
@@ -274,7 +279,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         assert "fake.jpg" in screen.error
         err = screen.query_one("#inf-error")
         assert err.has_class("-shown") and err.display
-        assert app.is_running and "running the model" not in plain(screen.result_text)
+        assert app.is_running and "running the model" not in result_line(screen)
 
         # a typed path that does not exist, through the Input
         inp = screen.query_one("#inf-path")
@@ -294,7 +299,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         # a bad file after a good one: the cat's picture and info must not stay under its error
         await run_on(pilot, screen, images / "fake.jpg")
         assert "fake.jpg" in screen.error
-        assert screen.prediction is None and "cat.jpg" not in screen.result_text
+        assert screen.prediction is None and "cat.jpg" not in result_line(screen)
         assert screen.query_one("#pane-image", ImageView).pil_image is None
 
 
@@ -389,7 +394,7 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
         await pilot.press("enter")
         await settle(pilot)
         assert screen.run_path == runs / "beta"
-        assert "beta" in plain(screen.model_text) and "last.pt" in plain(screen.model_text) and "epoch 7" in plain(screen.model_text)
+        assert "beta" in model_line(screen) and "last.pt" in model_line(screen) and "epoch 7" in model_line(screen)
         await run_on(pilot, screen, images / "cat.jpg")
         assert screen.error == "" and screen.prediction is not None
 
@@ -428,7 +433,7 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
         await run_on(pilot, screen, images / "cat.jpg")
         await pilot.press("m")
         await pilot.pause(0.1)
-        assert screen.image_mode == "halfcell" and "halfcell" in plain(screen.result_text)
+        assert screen.image_mode == "halfcell" and "halfcell" in result_line(screen)
         assert any("Only halfcell can be drawn here" in widget_text(t) for t in screen.query("Toast"))
     app = InferenceTestApp(run.parent, run, images, image_mode="sixel")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -465,9 +470,9 @@ async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Pat
         await pilot.press(*"st-rm")
         await settle(pilot)
         assert inp.value == "st-rm"
-        assert "TTA off" in plain(screen.result_text) and "thr 0.50" in plain(screen.result_text)
+        assert "TTA off" in result_line(screen) and "thr 0.50" in result_line(screen)
         assert screen.model_runs == runs_before and not (run / "predictions").exists()
-        assert "halfcell" in plain(screen.result_text)
+        assert "halfcell" in result_line(screen)
 
 
 @run_async
@@ -485,15 +490,15 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
         await settle(pilot)
         await run_on(pilot, screen, image)
         expected, _ = score_against_trimap(screen.prediction.mask(0.5), trimap, "pet_border")  # as petseg eval
-        assert f"Dice {expected:.3f}" in plain(screen.result_text)
-        assert "vs its trimap (border ignored)" in plain(screen.result_text)
+        assert f"Dice {expected:.3f}" in result_line(screen)
+        assert "vs its trimap (border ignored)" in result_line(screen)
         await pilot.press("minus")
         await settle(pilot)
         lower, _ = score_against_trimap(screen.prediction.mask(0.45), trimap, "pet_border")
-        assert f"Dice {lower:.3f}" in plain(screen.result_text)
+        assert f"Dice {lower:.3f}" in result_line(screen)
         loose = make_photo(tmp_path / "loose" / "cat.jpg")
         await run_on(pilot, screen, loose)
-        assert "Dice" not in plain(screen.result_text)
+        assert "Dice" not in result_line(screen)
 
 
 @run_async
@@ -511,7 +516,9 @@ def test_bindings_all_have_descriptions() -> None:
         assert binding.description and binding.tooltip, binding
 
 
-def test_snapshot_result_halfcell(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_result_halfcell(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size) -> None:
+    """One large overlay below 120 columns; image, mask and overlay side by side from 120."""
     monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: FakePredictor(checkpoint))
     # the image's cell size follows the terminal's cell aspect: pin it (10×20 px, textual-image's
     # default off a tty) so `pytest -s` in a real terminal draws the same picture
@@ -532,7 +539,7 @@ def test_snapshot_result_halfcell(snap_compare, tmp_path: Path, monkeypatch: pyt
         await pilot.press("plus")
         await settle(pilot)
 
-    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 def test_resolve_image_mode_inside_tmux_and_forced() -> None:
@@ -588,7 +595,7 @@ async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images
         assert screen.image_mode == "halfcell"  # auto, not a terminal: half cells
         await settle(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
-        assert screen.error == "" and "pet 50.0%" in plain(screen.result_text)
+        assert screen.error == "" and "pet 50.0%" in result_line(screen)
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, InferenceScreen)
@@ -614,7 +621,7 @@ async def test_leaving_while_the_model_runs_does_not_crash(
         screen.selected_image = images / "cat.jpg"
         await pilot.press("r")
         await pilot.pause()
-        assert "running the model" in plain(screen.result_text)  # said while the worker runs
+        assert "running the model" in result_line(screen)  # said while the worker runs
         await pilot.press("escape")
         await pilot.pause(1.0)
         assert app.is_running and not isinstance(app.screen, InferenceScreen)
