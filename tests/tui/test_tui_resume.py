@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import footer_text, make_run, run, wait_for, widget_text
+from conftest import footer_text, make_run, run, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -97,15 +97,14 @@ def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> N
 
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 30)) as pilot:
+        async with app.run_test(size=(120, 30), notifications=True) as pilot:
             screen = app.screen
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
             shutil.rmtree(runs_dir / "gone")
             await pilot.press("R")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
             await pilot.press("y")
-            await wait_for(pilot, lambda: any("no such run folder" in n.message for n in app._notifications),
-                           what="error notification")
+            await wait_for(pilot, lambda: "no such run folder" in toasts(app), what="error notification")
             assert app.is_running and not app.spawned
 
     run(main())
@@ -136,7 +135,7 @@ def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path
 
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 30)) as pilot:
+        async with app.run_test(size=(120, 30), notifications=True) as pilot:
             screen = app.screen
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
             table = screen.table
@@ -148,9 +147,8 @@ def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path
             table.move_cursor(row=table.visible_names.index("alpha"))
             await pilot.pause(0.05)
             await pilot.press("R")
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: "alpha is still training" in toasts(app), what="refusal")
             assert isinstance(app.screen, RunsScreen) and not spawned
-            assert any("alpha is still training" in n.message for n in app._notifications)
             release.set()
             holder.join(30)
             await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "finished", timeout=8,

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import T0, epoch_event, make_run, wait_for, widget_text
+from conftest import T0, epoch_event, make_run, toasts, wait_for, widget_text
 
 from engine.store import RunWriter
 from petseg_tui.app import PetsegApp
@@ -171,14 +171,14 @@ def test_compare_refuses_more_than_seven(runs_dir: Path) -> None:
 
     async def main() -> None:
         app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30)) as pilot:
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
             screen = app.screen
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
             await pilot.press("a")
             assert len(screen.table.selected) == 8
             await pilot.press("c")
+            await wait_for(pilot, lambda: "at most 7" in toasts(app), what="refusal")
             assert app.screen is screen
-            assert any("at most 7" in n.message for n in app._notifications)
 
     asyncio.run(main())
 

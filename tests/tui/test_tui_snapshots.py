@@ -20,9 +20,15 @@ def _app(runs: Path, monkeypatch) -> PetsegApp:
     return PetsegApp(runs_dir=Path("runs"), image_mode="halfcell")
 
 
+async def _settled(pilot) -> None:
+    """Let every pending message, refresh and animation run (no fixed sleep)."""
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
 async def _loaded(pilot) -> None:
     await wait_for(pilot, lambda: pilot.app.screen.loaded, what="first scan")
-    await pilot.pause(0.2)
+    await _settled(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -31,7 +37,9 @@ def test_snapshot_runs_screen(chart_runs: Path, monkeypatch, snap_compare, size)
         await _loaded(pilot)
         table = pilot.app.screen.table
         table.move_cursor(row=table.visible_names.index("diverged-lr9"))
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "diverged-lr9" in str(pilot.app.screen.query_one("#run-detail").render()),
+                       what="its detail line")
+        await _settled(pilot)
 
     assert snap_compare(_app(chart_runs, monkeypatch), terminal_size=size, run_before=ready)
 
@@ -45,7 +53,7 @@ def _open_live(name: str, previews: bool = False):
 
             await wait_for(pilot, lambda: pilot.app.screen.query_one("#previews").query_one(ImageView).pil_image
                            is not None, what="previews drawn")
-        await pilot.pause(0.3)
+        await _settled(pilot)
 
     return ready
 
@@ -73,15 +81,19 @@ def test_snapshot_compare_screen(chart_runs: Path, monkeypatch, snap_compare, si
         await pilot.press("c")
         await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 4, what="compare data")
         await pilot.press("1")  # train loss: the outlier's 3.81 and the diverged 17.2e12 at once
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.screen.metric == "train_loss", what="train loss chosen")
+        await _settled(pilot)
 
     assert snap_compare(_app(chart_runs, monkeypatch), terminal_size=size, run_before=ready)
 
 
-def test_snapshot_new_run_form(sample_runs: Path, monkeypatch, snap_compare) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_new_run_form(sample_runs: Path, monkeypatch, snap_compare, size) -> None:
     async def ready(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("n")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "NewRunScreen"
+                       and pilot.app.screen.query("#start"), what="the form")
+        await pilot.wait_for_scheduled_animations()
 
-    assert snap_compare(_app(sample_runs, monkeypatch), terminal_size=(80, 24), run_before=ready)
+    assert snap_compare(_app(sample_runs, monkeypatch), terminal_size=size, run_before=ready)
