@@ -20,7 +20,7 @@ SCHEDULERS = ("cosine", "plateau", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MASK_RULES = ("pet_border", "pet_only")
-# Training augmentation levels (`--augment_strength`); what each does is in engine.data.transforms.
+# Training augmentation levels (`--augment_strength`); what each does is in engine.data.augment_spec (AUGMENT_LEVELS).
 AUGMENT_STRENGTHS = ("off", "light", "default", "strong")
 # `petseg eval --ignore_border` default: the trimap's border band (value 3) is the annotators'
 # "not sure" zone around the outline, the quality targets are stated with it ignored, and

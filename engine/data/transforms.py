@@ -1,19 +1,11 @@
 """Albumentations pipelines for training and evaluation (same recipe as smp's Oxford Pet example).
 
-Training ("default" strength): HorizontalFlip 0.5, VerticalFlip 0.2, RandomRotate90 0.3, Affine 0.5
-(the Albumentations 2 replacement of the deprecated ShiftScaleRotate(shift 0.1, scale 0.2,
-rotate 15)), RandomBrightnessContrast 0.2 (±0.2), GaussianBlur 3x3 0.3, Resize S x S, Normalize
-to [-1, 1] (mean 0.5, std 0.5 per channel), ToTensorV2. Evaluation: Resize, Normalize, ToTensorV2.
-
-``--augment_strength`` picks one row of `AUGMENT_LEVELS`, which only changes those probabilities
-and ranges (the same steps in the same order, so a batched device pipeline can follow it):
-
-* ``off``: no augmentation (resize and normalise only), to measure what augmenting is worth;
-* ``light``: photos of pets are upright, so no vertical flips or 90° turns; horizontal flip 0.5,
-  a milder Affine (p 0.3, ±5 % shift, scale 0.9-1.1, ±10°), brightness/contrast p 0.2 ±0.1, no blur;
-* ``default``: the smp recipe above;
-* ``strong``: the default's flips and turns and blur, with Affine p 0.8 (±15 % shift, scale
-  0.7-1.4, ±30°) and brightness/contrast p 0.5 ±0.3: more variety for a 269-image train split.
+Training: HorizontalFlip, VerticalFlip, RandomRotate90, Affine (the Albumentations 2 replacement
+of the deprecated ShiftScaleRotate), RandomBrightnessContrast, GaussianBlur 3x3, Resize S x S,
+Normalize to [-1, 1] (mean 0.5, std 0.5 per channel), ToTensorV2. Every probability and range
+comes from ``engine.data.augment_spec.AugmentSpec`` (shared with the batched device pipeline,
+``engine.data.batch_augment``); ``--augment_strength`` picks one of its levels
+(``augment_spec.AUGMENT_LEVELS``). Evaluation: Resize, Normalize, ToTensorV2.
 
 The Affine fills uncovered corners with 0 in BOTH the image and the mask (ShiftScaleRotate
 reflected them): reflecting the image while filling the mask with background would teach the
@@ -37,14 +29,12 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A  # noqa: E402
 import random  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from albumentations.pytorch import ToTensorV2  # noqa: E402
 
-MEAN = (0.5, 0.5, 0.5)
-STD = (0.5, 0.5, 0.5)
+from engine.data.augment_spec import MEAN, STD, TRAIN_AUGMENT, AugmentSpec, augment_spec  # noqa: E402
 
 
 def _tail(size: int) -> list:
@@ -55,35 +45,11 @@ def _tail(size: int) -> list:
     ]
 
 
-# The default recipe's parameters, and per --augment_strength the values that differ from it.
-# Names are those of issue 9's AugmentSpec (engine/data/augment_spec.py there), so that merged,
-# a level is ``dataclasses.replace(TRAIN_AUGMENT, **AUGMENT_LEVELS[strength])``.
-DEFAULT_AUGMENT: dict[str, float] = dict(
-    hflip_p=0.5, vflip_p=0.2, rot90_p=0.3,
-    affine_p=0.5, translate=0.1, scale_min=0.8, scale_max=1.2, rotate=15.0,
-    brightness_contrast_p=0.2, brightness=0.2, contrast=0.2,
-    blur_p=0.3, blur_sigma_min=0.5, blur_sigma_max=3.0, blur_kernel=3,
-)
-AUGMENT_LEVELS: dict[str, dict[str, float]] = {
-    "off": dict(hflip_p=0.0, vflip_p=0.0, rot90_p=0.0, affine_p=0.0, brightness_contrast_p=0.0, blur_p=0.0),
-    "light": dict(vflip_p=0.0, rot90_p=0.0, affine_p=0.3, translate=0.05, scale_min=0.9, scale_max=1.1,
-                  rotate=10.0, brightness=0.1, contrast=0.1, blur_p=0.0),
-    "default": {},
-    "strong": dict(affine_p=0.8, translate=0.15, scale_min=0.7, scale_max=1.4, rotate=30.0,
-                   brightness_contrast_p=0.5, brightness=0.3, contrast=0.3),
-}
-
-
-def augment_params(strength: str = "default") -> SimpleNamespace:
-    """The parameters of one ``--augment_strength`` level (attribute access, like AugmentSpec)."""
-    if strength not in AUGMENT_LEVELS:
-        raise ValueError(f"augment strength must be one of {', '.join(AUGMENT_LEVELS)}, got {strength!r}")
-    return SimpleNamespace(**{**DEFAULT_AUGMENT, **AUGMENT_LEVELS[strength]})
-
-
-def train_transform(size: int, strength: str = "default") -> A.Compose:
-    """Augmenting pipeline; call with ``image=HxWx3 uint8, mask=HxW uint8``."""
-    spec = augment_params(strength)
+def train_transform(size: int, spec: AugmentSpec | str = TRAIN_AUGMENT) -> A.Compose:
+    """Augmenting pipeline; call with ``image=HxWx3 uint8, mask=HxW uint8``. ``spec``: a recipe,
+    or the name of an ``--augment_strength`` level."""
+    if isinstance(spec, str):
+        spec = augment_spec(spec)
     return A.Compose(
         [
             A.HorizontalFlip(p=spec.hflip_p),

@@ -11,7 +11,8 @@ import torch
 from engine.data.cache import SplitArrays
 from engine.data.dataset import PetSegDataset
 from engine.config import AUGMENT_STRENGTHS
-from engine.data.transforms import AUGMENT_LEVELS, augment_params, eval_transform, seed_transform, train_transform
+from engine.data.augment_spec import AUGMENT_LEVELS, augment_spec
+from engine.data.transforms import eval_transform, seed_transform, train_transform
 
 
 def _square(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +107,7 @@ def test_every_strength_the_config_accepts_has_parameters():
         for strength in AUGMENT_STRENGTHS:
             train_transform(32, strength)
     with pytest.raises(ValueError, match="light"):
-        augment_params("max")
+        augment_spec("max")
 
 
 def _moved_fraction(strength: str, samples: int = 60) -> float:

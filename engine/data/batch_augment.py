@@ -1,0 +1,197 @@
+"""`BatchAugment`: the training augmentations on whole uint8 batches, with torch ops, on any device.
+
+The GPU data path: instead of one albumentations call per sample in DataLoader workers (which
+starved an H200: engine 722 img/s against 950 model-only for UNet-64), a batch of cached uint8
+images (B, H, W, 3) and binary masks (B, H, W) is augmented where it already is, in a handful
+of batched kernels:
+
+* every geometric step of `AugmentSpec` (horizontal/vertical flip, rotation by k x 90 degrees,
+  affine shift-scale-rotate about the centre) is composed into ONE 2x3 matrix per sample, so
+  the image is resampled once (bilinear, zeros outside) and the mask with the same grid
+  (nearest, so it stays binary and aligned);
+* brightness/contrast ``x * alpha + beta`` clipped to [0, 255], then a 3x3 Gaussian blur
+  (separable, reflect-101 borders like OpenCV), then normalisation to [-1, 1].
+
+Parameters are drawn per sample from `AugmentSpec` with the same distributions as the
+albumentations pipeline (``engine.data.transforms.train_transform``), from a private
+``torch.Generator`` on the batch's device: a fixed number of draws per batch, so a run is
+reproducible and its augmentation stream can be saved and restored (`get_state`/`set_state`).
+Samples whose step does not fire get identity parameters; nothing branches on the data, so the
+whole thing runs without a host sync.
+
+Why our own module and not kornia.augmentation: measured in docs/PERFORMANCE.md (kornia 0.9 was
+slower on the same batches because each of its augmentations resamples separately), and it
+would still need our own brightness/contrast to follow albumentations' joint draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+from engine.data.augment_spec import MEAN, STD, TRAIN_AUGMENT, AugmentSpec
+
+_DRAWS = 15  # uniform numbers per sample, always all of them (a fixed-length stream)
+
+
+@dataclass
+class AugmentParams:
+    """Per-sample parameters of one batch (each a tensor of length B on the batch's device).
+
+    ``*_on`` say whether a step fired; the values of a step that did not fire are drawn anyway
+    and ignored (so the stream does not depend on the outcome)."""
+
+    hflip_on: torch.Tensor
+    vflip_on: torch.Tensor
+    rot90_on: torch.Tensor
+    rot90_k: torch.Tensor  # 0..3 quarter turns (counter-clockwise, as numpy.rot90)
+    affine_on: torch.Tensor
+    translate_x: torch.Tensor  # whole pixels
+    translate_y: torch.Tensor
+    scale_x: torch.Tensor
+    scale_y: torch.Tensor
+    rotate: torch.Tensor  # degrees
+    bc_on: torch.Tensor
+    alpha: torch.Tensor  # contrast factor, 1 + c
+    beta: torch.Tensor  # brightness offset in pixel units (255 * b)
+    blur_on: torch.Tensor
+    sigma: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "AugmentParams":
+        return AugmentParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8/float pixels in [0, 255], (B, 3, H, W) -> float32 normalised like the CPU pipeline."""
+    x = images.float()
+    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1) * 255.0
+    return (x - mean) / std
+
+
+def to_nchw(images: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) cached layout -> (B, 3, H, W) view (channels_last strides, no copy)."""
+    return images.permute(0, 3, 1, 2)
+
+
+class BatchAugment:
+    """Draws per-sample parameters from ``spec`` and applies them to uint8 batches."""
+
+    def __init__(self, spec: AugmentSpec = TRAIN_AUGMENT, device: torch.device | str = "cpu", seed: int = 0) -> None:
+        self.spec = spec
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+
+    # ---- the random stream ---------------------------------------------------------------------
+    def get_state(self) -> torch.Tensor:
+        return self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state.cpu() if isinstance(state, torch.Tensor) else torch.as_tensor(state))
+
+    def sample(self, batch: int, height: int, width: int) -> AugmentParams:
+        """Parameters for ``batch`` samples of ``height`` x ``width`` (15 uniforms per sample)."""
+        s = self.spec
+        u = torch.rand(batch, _DRAWS, generator=self.generator, device=self.device)
+
+        def between(col: int, lo: float, hi: float) -> torch.Tensor:
+            return lo + (hi - lo) * u[:, col]
+
+        return AugmentParams(
+            hflip_on=u[:, 0] < s.hflip_p,
+            vflip_on=u[:, 1] < s.vflip_p,
+            rot90_on=u[:, 2] < s.rot90_p,
+            rot90_k=(u[:, 3] * 4).long().clamp_(max=3),
+            affine_on=u[:, 4] < s.affine_p,
+            # albumentations: int(uniform(-t, t) * size), i.e. truncated towards zero
+            translate_x=torch.trunc(between(5, -s.translate, s.translate) * width),
+            translate_y=torch.trunc(between(6, -s.translate, s.translate) * height),
+            scale_x=between(7, s.scale_min, s.scale_max),
+            scale_y=between(8, s.scale_min, s.scale_max),
+            rotate=between(9, -s.rotate, s.rotate),
+            bc_on=u[:, 10] < s.brightness_contrast_p,
+            alpha=1.0 + between(11, -s.contrast, s.contrast),
+            beta=255.0 * between(12, -s.brightness, s.brightness),
+            blur_on=u[:, 13] < s.blur_p,
+            sigma=between(14, s.blur_sigma_min, s.blur_sigma_max),
+        )
+
+    # ---- applying ------------------------------------------------------------------------------
+    def __call__(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images (B, H, W, 3) and 0/1 masks (B, H, W) -> normalised float32 images
+        (B, 3, H, W) and float32 masks (B, 1, H, W), augmented with freshly drawn parameters."""
+        b, h, w = images.shape[0], images.shape[1], images.shape[2]
+        return self.apply(images, masks, self.sample(b, h, w))
+
+    def apply(self, images: torch.Tensor, masks: torch.Tensor, p: AugmentParams) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply given parameters (see `__call__` for shapes)."""
+        x = to_nchw(images).float()
+        m = masks.unsqueeze(1).float()
+        theta = sampling_matrices(p, x.shape[-2], x.shape[-1])
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        m = F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+
+        one, zero = torch.ones_like(p.alpha), torch.zeros_like(p.beta)
+        alpha = torch.where(p.bc_on, p.alpha, one).view(-1, 1, 1, 1)
+        beta = torch.where(p.bc_on, p.beta, zero).view(-1, 1, 1, 1)
+        x = (x * alpha + beta).clamp_(0.0, 255.0)
+        x = gaussian_blur3(x, torch.where(p.blur_on, p.sigma, zero))
+        return normalize(x), m
+
+
+def sampling_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor:
+    """(B, 2, 3) ``affine_grid`` matrices: output -> input, in normalised coordinates.
+
+    Built as the forward map in pixel coordinates centred on the image centre (the convention
+    of albumentations/OpenCV, pixel centres at integers, centre at ((W-1)/2, (H-1)/2)):
+    dst = Affine(Rot90^k(VFlip(HFlip(src)))), i.e. ``dst = M @ src + t`` with
+    M = R(angle) S(sx, sy) Q^k V H; then inverted and rescaled for ``align_corners=False``.
+    """
+    dtype = torch.float32
+    b = p.hflip_on.shape[0]
+    dev = p.hflip_on.device
+    one = torch.ones(b, device=dev, dtype=dtype)
+    hx = torch.where(p.hflip_on, -one, one)
+    vy = torch.where(p.vflip_on, -one, one)
+    flips = torch.diag_embed(torch.stack([hx, vy], dim=1))  # (B, 2, 2)
+
+    # numpy.rot90 k=1 as a forward map on centred (x, y): (x, y) -> (y, -x)
+    k = torch.where(p.rot90_on, p.rot90_k, torch.zeros_like(p.rot90_k))
+    quarter = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [-1.0, 0.0]],
+                            [[-1.0, 0.0], [0.0, -1.0]], [[0.0, -1.0], [1.0, 0.0]]], device=dev, dtype=dtype)
+    rot90 = quarter[k]
+
+    angle = torch.deg2rad(torch.where(p.affine_on, p.rotate.to(dtype), torch.zeros_like(one)))
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
+    sx = torch.where(p.affine_on, p.scale_x.to(dtype), one)
+    sy = torch.where(p.affine_on, p.scale_y.to(dtype), one)
+    scale = torch.diag_embed(torch.stack([sx, sy], dim=1))
+    t = torch.stack([torch.where(p.affine_on, p.translate_x.to(dtype), 0 * one),
+                     torch.where(p.affine_on, p.translate_y.to(dtype), 0 * one)], dim=1)  # (B, 2)
+
+    forward = rot @ scale @ rot90 @ flips
+    inverse = torch.linalg.inv(forward)
+    d = torch.tensor([2.0 / width, 2.0 / height], device=dev, dtype=dtype)
+    # src_n = D M^-1 D^-1 dst_n - D M^-1 t
+    lin = d.view(1, 2, 1) * inverse / d.view(1, 1, 2)
+    shift = -(d.view(1, 2) * (inverse @ t.unsqueeze(-1)).squeeze(-1))
+    return torch.cat([lin, shift.unsqueeze(-1)], dim=2)
+
+
+def gaussian_blur3(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable 3x3 Gaussian blur with a per-sample ``sigma`` (0 = unchanged), reflect-101
+    borders (OpenCV's default, which albumentations' GaussianBlur uses)."""
+    s = sigma.clamp(min=1e-6).view(-1, 1, 1, 1)
+    side = torch.where(sigma.view(-1, 1, 1, 1) > 0, torch.exp(-0.5 / (s * s)), torch.zeros_like(s))
+    centre = 1.0 / (1.0 + 2.0 * side)
+    side = side * centre
+    xp = F.pad(x, (1, 1, 0, 0), mode="reflect")
+    x = centre * xp[..., 1:-1] + side * (xp[..., :-2] + xp[..., 2:])
+    xp = F.pad(x, (0, 0, 1, 1), mode="reflect")
+    return centre * xp[..., 1:-1, :] + side * (xp[..., :-2, :] + xp[..., 2:, :])
+
