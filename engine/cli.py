@@ -17,7 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from engine.config import (
     AMP_MODES,
+    AUGMENT_ON,
     AUGMENT_STRENGTHS,
+    COMPILE_MODES,
     DATA_PATH_ENV,
     DEVICES,
     EVAL_IGNORE_BORDER,
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(t, "run_name", default=None)
     _add(t, "seed", type=int, default=d.seed)
     _add(t, "scheduler", choices=SCHEDULERS, default=d.scheduler)
-    _add(t, "amp", choices=AMP_MODES, default=d.amp)
+    _add(t, "amp", choices=AMP_MODES, default=d.amp,
+         help="auto: bf16 on CUDA (fp16 without bf16); on a CPU bf16 only where a timed probe finds it faster")
     _add(t, "mask_rule", choices=MASK_RULES, default=d.mask_rule,
          help="pet_border: border counts as pet (default); pet_only: border is background")
     _add(t, "bce_weight", type=float, default=d.bce_weight)
@@ -100,7 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add(t, "pretrained", default=None, help="resnet34_unet encoder weights: imagenet or a .pth path")
     _add(t, "max_train_images", type=int, default=None)
     _add(t, "cache_dir", default=None)
-    _add(t, "compile", action="store_true", help="torch.compile the model")
+    _add(t, "compile", nargs="?", const="default", choices=COMPILE_MODES, default=d.compile, metavar="MODE",
+         help=f"torch.compile the training step: {'|'.join(COMPILE_MODES)} (bare --compile: default; "
+              f"auto: the mode measured fastest on CUDA, for long runs only; off on CPU)")
+    _add(t, "augment_on", choices=AUGMENT_ON, default=d.augment_on,
+         help="cpu: albumentations in --workers processes; device: batched on the training device "
+              "(uint8 data kept there, no workers); auto: device on CUDA, else cpu")
+    _add(t, "checkpoint_interval", type=float, default=d.checkpoint_interval, metavar="SECONDS",
+         help="write last.pt at most this often (also at the end, on stop and on pause); 0: every epoch")
     _add(t, "resume", default=None, metavar="RUN", help="continue RUN from its last.pt")
 
     e = sub.add_parser(

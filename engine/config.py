@@ -26,6 +26,11 @@ AUGMENT_STRENGTHS = ("off", "light", "default", "strong")
 # "not sure" zone around the outline, the quality targets are stated with it ignored, and
 # leaving it out scores pet_border and pet_only models on the same pixels.
 EVAL_IGNORE_BORDER = True
+# where training augmentations run: albumentations per sample in DataLoader workers ("cpu") or
+# batched torch ops on the training device ("device"); auto: device on CUDA, cpu elsewhere
+AUGMENT_ON = ("auto", "cpu", "device")
+# torch.compile: off, an inductor mode, or auto (the rule engine.compile.AUTO_CUDA on CUDA, off elsewhere)
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "auto")
 
 DEFAULT_RUNS_DIR = "runs"
 DATA_PATH_ENV = "PETSEG_DATA"  # names a dataset when --data_path is not given
@@ -75,7 +80,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     bce_weight: float = 1.0
     dice_weight: float = 1.0
-    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; bf16 on CPUs with native bf16; off on MPS
+    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; on a CPU measured (engine.precision); off on MPS
     grad_clip: float = 0.0  # 0 disables clipping
     warmup_epochs: int = 0  # linear learning-rate warm-up epochs before the cosine (or constant) schedule
     ema_decay: float = 0.0  # per-step EMA of the weights, e.g. 0.99; validation and checkpoints use it; 0: off
@@ -85,7 +90,9 @@ class TrainConfig:
     pretrained: str | None = None  # resnet34_unet encoder: None, "imagenet" or a path to a state_dict
     valid_every: int = 10  # every Nth trainval image goes to the validation split
     channels_last: bool = True
-    compile: bool = False
+    compile: str = "auto"  # one of COMPILE_MODES (old runs stored a bool: true = "default")
+    augment_on: str = "auto"  # one of AUGMENT_ON
+    checkpoint_interval: float = 60.0  # seconds between last.pt saves (also at the end, on stop, on pause); 0: every epoch
     cache_dir: str | None = None  # decoded-image cache; None: $PETSEG_CACHE/decoded or ~/.cache/petseg/decoded
     max_train_images: int | None = None  # cap the train split (quick demos)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -160,7 +167,10 @@ class TrainConfig:
         integer("max_train_images", 1, 10_000_000, optional=True)
         if self.data_path is not None and (not isinstance(self.data_path, str) or not self.data_path.strip()):
             errs["data_path"] = "must be a non-empty path"
-        for name in ("download", "channels_last", "compile"):
+        choice("compile", COMPILE_MODES)
+        choice("augment_on", AUGMENT_ON)
+        number("checkpoint_interval", 0.0, 86_400.0, "of seconds between 0 and 86400 (0: every epoch)")
+        for name in ("download", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 errs[name] = "must be true or false"
         for name in ("pretrained", "cache_dir"):
@@ -200,4 +210,7 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from a config.json dict, ignoring keys this version does not know."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("compile"), bool):  # written before compile modes existed
+            values["compile"] = "default" if values["compile"] else "off"
+        return cls(**values)

@@ -24,31 +24,19 @@ def resolve_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def cpu_has_native_bf16() -> bool:
-    """True if this CPU computes bf16 in hardware (AVX512-BF16 or AMX), so oneDNN's bf16
-    convolutions are faster than fp32; without it bf16 is emulated and slower."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    try:
-        return any(bool(getattr(torch.cpu, name)()) for name in probes if hasattr(torch.cpu, name))
-    except Exception:  # private probes: a torch without them must still train (in fp32)
-        return False
-
-
 def resolve_amp(requested: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32.
+    """The autocast dtype, or None for fp32, for every case but ``auto`` on a CPU (that one is
+    measured: ``engine.precision.cpu_autocast_dtype``; here it raises ValueError).
 
-    CUDA: bf16 where supported, else fp16 (with a GradScaler). CPU: bf16 when the CPU has native
-    bf16 (``auto``) or when asked (``bf16``); fp16 autocast is not used on CPU (no GradScaler
-    there and no speed-up). MPS: always fp32.
+    CUDA: bf16 where supported, else fp16 (with a GradScaler). CPU: bf16 when asked; fp16
+    autocast is not used on CPU (no GradScaler there and no speed-up). MPS: always fp32.
     """
     if requested == "off" or device.type not in ("cuda", "cpu"):
         return None
     if device.type == "cpu":
-        # measured on a 2-core AVX512-BF16 EPYC with channels_last: 2.2-2.6x the fp32 contiguous step
-        # (docs/PERFORMANCE.md); the loss and the metrics still run in float32
-        if requested == "bf16" or (requested == "auto" and cpu_has_native_bf16()):
-            return torch.bfloat16
-        return None
+        if requested == "auto":
+            raise ValueError("amp auto on a CPU is decided by engine.precision.cpu_autocast_dtype")
+        return torch.bfloat16 if requested == "bf16" else None
     if requested == "fp16":
         return torch.float16
     if requested == "bf16" or (requested == "auto" and torch.cuda.is_bf16_supported()):

@@ -96,6 +96,12 @@ class EpochEnded(TrainEvent):
     images_per_s: float  # training images per second over the epoch
     best_dice: float
     best_epoch: int
+    # Where the time went (None in runs written before these existed): wall-clock time of the
+    # epoch's first training batch, seconds from it to the end of the last training step
+    # (pauses left out), and seconds of validation. engine.run_timing adds them up.
+    first_batch_t: float | None = None
+    train_seconds: float | None = None
+    valid_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,9 @@ class CheckpointSaved(TrainEvent):
     which: str  # "best" | "last"
     path: str
     valid_dice: float
+    # seconds the trainer spent taking the snapshot, and the background writer writing it
+    snapshot_seconds: float | None = None
+    write_seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 
 The rules, decided by `plan_resume` before anything of the run is written:
 
-* **Flags given with --resume.** ``--device``, ``--workers``, ``--amp``, ``--compile`` and
-  ``--cache_dir`` are applied (`RUNTIME_FIELDS`: they change where and how fast the run trains,
-  not what it learns). ``--epochs`` sets a new epoch budget (below). Every other flag (model,
-  width, learning rate, batch size, image size, data path, seed, scheduler, mask rule, loss
-  weights, ...) is refused with a line naming it, unless it equals the run's own value.
+* **Flags given with --resume.** ``--device``, ``--workers``, ``--amp``, ``--compile``,
+  ``--augment_on``, ``--checkpoint_interval`` and ``--cache_dir`` are applied (`RUNTIME_FIELDS`:
+  they change where and how fast the run trains, not what it learns; ``--augment_on`` draws the
+  same recipe from another stream). Without them a resume on the same device type keeps the
+  precision and compile mode the run resolved (config.json's ``amp_resolved``,
+  ``compile_resolved``), so it repeats an uninterrupted run. ``--epochs`` sets a new epoch
+  budget (below). Every other flag (model, width, learning rate, batch size, image size, data
+  path, seed, scheduler, mask rule, loss weights, ...) is refused with a line naming it, unless it equals the run's own value.
 * **Hand-edited config.json.** last.pt was trained under the config it records. If
   config.json now disagrees with it on a field that shapes the model or what it learns (model,
   width, image size, mask rule, scheduler, learning rate, ...: `CHECKED_FIELDS`), the resume is
@@ -40,7 +43,7 @@ from typing import Any
 from engine.config import TrainConfig
 from engine.errors import ConfigError, RunStoreError
 
-RUNTIME_FIELDS = ("device", "workers", "amp", "compile", "cache_dir")
+RUNTIME_FIELDS = ("device", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
 # config.json fields that must still match last.pt's own record (a hand edit is refused)
 CHECKED_FIELDS = ("model", "width", "image_size", "mask_rule", "scheduler", "learning_rate", "weight_decay",
                   "batch_size", "seed", "bce_weight", "dice_weight", "grad_clip", "valid_every",

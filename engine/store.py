@@ -865,11 +865,16 @@ class RunWriter:
         self._beat_thread = threading.Thread(target=loop, name=f"heartbeat-{self.name}", daemon=True)
         self._beat_thread.start()
 
-    def close(self) -> None:
-        """Flush and close events.jsonl, then release the run's writer lock (last)."""
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread (a run about to report its end needs no more beats)."""
         self._beat_stop.set()
         if self._beat_thread is not None:
             self._beat_thread.join(timeout=2)
+            self._beat_thread = None
+
+    def close(self) -> None:
+        """Flush and close events.jsonl, then release the run's writer lock (last)."""
+        self.stop_heartbeat()
         with self._lock:
             if not self._fh.closed:
                 self._fh.flush()

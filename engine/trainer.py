@@ -4,6 +4,12 @@ Every event is appended to the run's ``events.jsonl`` before subscribers see it,
 TUI shows for a run in this process and for a run in another process is the same file.
 Control (stop / pause / resume) works from any thread through methods here, and from any
 process through ``engine.store.request_control`` (polled between batches).
+
+Checkpoints: ``best.pt`` whenever the validation Dice improves, ``last.pt`` at most every
+``checkpoint_interval`` seconds at an epoch end, and always at the end, on stop, on pause; both
+written by a background `CheckpointSaver` from a snapshot. Whatever way a run ends, the trainer
+writes what is pending, stops its loaders' worker processes and threads and releases the GPU
+BEFORE it emits the terminal event, so a process may exit as soon as it sees that event.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import sys
 import threading
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,8 +31,11 @@ import numpy as np
 import torch
 
 from engine import __version__, faults
-from engine.checkpoint import FORMAT, load_checkpoint, save_checkpoint
+from engine.checkpoint import FORMAT, load_checkpoint
+from engine.checkpoint_saver import CheckpointSaver
+from engine.compile import compile_model, resolve_compile, uses_cuda_graphs
 from engine.config import DATA_PATH_ENV, TrainConfig, requested_data_path
+from engine.data.device_batches import resolve_augment_on
 from engine.device import cap_workers, resolve_amp, resolve_device
 from engine.ema import build_ema, restore_weights, resume_state, scored_weights
 from engine.errors import CheckpointError, ConfigError, PetsegError, RunStoreError, describe_error
@@ -158,6 +168,8 @@ class Trainer:
         self._resume_from = None
         self._plan = None  # engine.resume.ResumePlan of a resume
         self._started_writing = not resume  # a resume writes nothing until its setup succeeded
+        self._saver: CheckpointSaver | None = None
+        self._paused_s = 0.0  # seconds spent paused so far (see _checkpoint_between_batches)
         if resume:
             if not run_name:
                 raise RunStoreError(runs_dir, "--resume needs a run name")
@@ -289,15 +301,19 @@ class Trainer:
         if now - self._last_control_poll >= CONTROL_POLL_INTERVAL:
             self._last_control_poll = now
             self._poll_control()
+        self._emit_saved()
         if self._stop.is_set():
             raise _StopRequested
         if not self._unpaused.is_set():
+            paused_at = time.monotonic()
             self.writer.set_status("paused")
             self._emit(RunPaused(epoch=epoch, batch=batch))
-            paused_at = time.time()
+            # a paused run may be left for hours (or killed): keep what it has learned so far
+            self._save("last", float("nan"))
             while not self._unpaused.wait(CONTROL_POLL_INTERVAL):
                 self._poll_control()
-            self._paused_s += time.time() - paused_at  # not training time: rates and ETAs leave it out
+                self._emit_saved()
+            self._paused_s += time.monotonic() - paused_at  # not training time: rates and ETAs leave it out
             if self._stop.is_set():
                 raise _StopRequested
             self.writer.set_status("running")
@@ -307,65 +323,103 @@ class Trainer:
     def _run(self) -> None:
         self.writer.start_heartbeat()
         self._last_control_poll = 0.0
-        self._paused_s = 0.0  # seconds spent paused so far (see _checkpoint_between_batches)
+        self._paused_s = 0.0
         t0 = time.time()
+        terminal: Callable[..., TrainEvent]  # made after the release, so its time stamp is the end
         try:
-            self._train()
-        except _StopRequested:
-            self.state = "stopped"
-            if not self._started_writing:  # a resume stopped while it prepared: nothing changed
-                self._emit(RunWarning(message="resume stopped before training; the run is left as it was"))
-                return
-            self._save_on_stop()
-            self._final_status("stopped", "stopped by user")
-            self._emit(RunStopped(epoch=self._done_epoch, reason="stopped by user"))
-        except _Diverged as exc:
-            self.state = "diverged"
-            kept = (f"last.pt holds epoch {self._done_epoch}" if self._done_epoch
-                    else "no epoch finished, so no last.pt")
-            self.error = (
-                f"{self.run_path}: loss is {exc.value} at epoch {exc.epoch}, batch {exc.batch} — training "
-                f"diverged (learning rate {self.config.learning_rate} too high?); {kept}"
-            )
-            self._final_status("diverged", self.error)
-            self._emit(RunDiverged(epoch=exc.epoch, batch=exc.batch, message=self.error))
-        except PetsegError as exc:
-            self._fail(str(exc))
-        except Exception as exc:  # unexpected: one line for the user, the traceback in the run folder
-            first = (str(exc).splitlines() or [""])[0]
             try:
-                (self.run_path / "error.log").write_text(traceback.format_exc())
-            except OSError:
-                pass
-            sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
-            self._fail(sentence or f"{type(exc).__name__}: {first} (traceback in {self.run_path / 'error.log'})")
-        else:
-            self.state = "finished"
-            self._final_status("finished", f"best valid Dice {self._best_dice:.4f} at epoch {self._best_epoch}")
-            self._emit(
-                RunFinished(
-                    epochs=self.config.epochs,
-                    best_dice=self._best_dice,
-                    best_epoch=self._best_epoch,
-                    seconds=time.time() - t0 - self._paused_s,
+                self._train()
+            except _StopRequested:
+                self.state = "stopped"
+                if self._started_writing:  # a resume stopped while it prepared has nothing to keep
+                    self._save_on_stop()
+                message = "stopped by user"
+                terminal = partial(RunStopped, epoch=self._done_epoch, reason=message)
+            except _Diverged as exc:
+                self.state = "diverged"
+                kept = (f"last.pt holds epoch {self._saved_epoch}" if self._saved_epoch is not None
+                        else "no epoch finished, so no last.pt" if not self._done_epoch else "no last.pt was saved")
+                self.error = message = (
+                    f"{self.run_path}: loss is {exc.value} at epoch {exc.epoch}, batch {exc.batch} — training "
+                    f"diverged (learning rate {self.config.learning_rate} too high?); {kept}"
                 )
-            )
+                terminal = partial(RunDiverged, epoch=exc.epoch, batch=exc.batch, message=message)
+            except PetsegError as exc:
+                self.state = "failed"
+                self.error = message = str(exc)
+                terminal = partial(RunFailed, message=message)
+            except Exception as exc:  # unexpected: one line for the user, the traceback in the run folder
+                self.state = "failed"
+                first = (str(exc).splitlines() or [""])[0]
+                try:
+                    (self.run_path / "error.log").write_text(traceback.format_exc())
+                except OSError:
+                    pass
+                sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
+                self.error = message = sentence or f"{type(exc).__name__}: {first} (traceback in {self.run_path / 'error.log'})"
+                terminal = partial(RunFailed, message=message)
+            else:
+                self.state = "finished"
+                message = f"best valid Dice {self._best_dice:.4f} at epoch {self._best_epoch}"
+                terminal = partial(RunFinished, epochs=self.config.epochs, best_dice=self._best_dice,
+                                   best_epoch=self._best_epoch)
+            self._release()
+            if not self._started_writing:
+                self._abandon_resume(message)
+                return
+            self._final_status(self.state, message)
+            self._emit(terminal(seconds=time.time() - t0 - self._paused_s) if self.state == "finished" else terminal())
         finally:
-            if getattr(self, "previews", None) is not None:
+            if getattr(self, "previews", None) is not None:  # _release did not get that far
                 self.previews.close()
             self.writer.close()
 
-    def _fail(self, message: str) -> None:
-        self.state = "failed"
-        if not self._started_writing:
-            # a resume that failed before it trained: the run keeps its state, config and
-            # checkpoints; the reason is kept as a warning in its events
+    def _abandon_resume(self, message: str) -> None:
+        """A resume that was stopped or failed before it trained: the run keeps its state, config
+        and checkpoints; the reason is kept as a warning in its events, not as a terminal event."""
+        if self.state == "stopped":
+            self._emit(RunWarning(message="resume stopped before training; the run is left as it was"))
+        else:
             self.error = f"{message} — resume abandoned; {self.run_name} is left as it was"
             self._emit(RunWarning(message=self.error))
-            return
-        self.error = message
-        self._final_status("failed", self.error)
-        self._emit(RunFailed(message=self.error))
+
+    def _release(self) -> None:
+        """Everything a finished run holds, let go before the terminal event: pending checkpoint
+        writes finished, DataLoader worker processes and pin-memory threads stopped, the preview
+        writer finished, the model, its EMA, the optimiser and device-resident data dropped, the
+        CUDA cache emptied, the heartbeat stopped. Never raises (a problem is logged): the run must still reach its end."""
+        from engine.data.loaders import shutdown_loader
+
+        saver, self._saver = self._saver, None
+        if saver is not None:
+            saver.close()
+            try:
+                saver.raise_error()
+            except Exception as exc:
+                self._log(f"warning: {exc}")
+            self._emit_saved(saver)
+        for name in ("train_loader", "valid_loader"):
+            loader = getattr(self, name, None)
+            if loader is not None:
+                try:
+                    shutdown_loader(loader)
+                except Exception as exc:  # pragma: no cover - torch internals
+                    self._log(f"warning: could not stop the {name.replace('_', ' ')}'s workers: {exc}")
+        previews, self.previews = getattr(self, "previews", None), None
+        if previews is not None:
+            previews.close()  # its writer thread finishes the last epoch's preview, then ends
+        compiled = getattr(self, "compile_mode", "off") != "off"
+        for name in ("forward", "model", "ema", "optimizer", "scheduler", "scaler", "train_loader", "valid_loader"):
+            setattr(self, name, None)
+        try:
+            if compiled:
+                torch.compiler.reset()  # compiled graphs (and CUDA graph pools) hold device memory
+            if getattr(self, "device", None) is not None and self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+                torch.cuda.empty_cache()
+        except Exception as exc:  # pragma: no cover - a broken device must not hide the run's end
+            self._log(f"warning: releasing {self.device}: {exc}")
+        self.writer.stop_heartbeat()
 
     def _final_status(self, state: str, message: str) -> None:
         """Write the terminal status; a failure (full disk) is logged, never raised: the
@@ -384,7 +438,6 @@ class Trainer:
         cfg = self.config
         seed_everything(cfg.seed)
         self.device = resolve_device(cfg.device)
-        self.amp_dtype = resolve_amp(cfg.amp, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -404,17 +457,38 @@ class Trainer:
         why = cfg.single_value_batch_problem(min(len(bundle.train), cfg.batch_size))
         if why:
             raise PetsegError(f"{bundle.source.path}: only {len(bundle.train)} training image(s) — {why}")
-        self.workers, note = cap_workers(cfg.workers)
-        if note:
-            self._emit(RunWarning(message=note))
-        self.train_loader = make_loader(
-            bundle.train, cfg.batch_size, shuffle=True, workers=self.workers,
-            device_type=self.device.type, seed=cfg.seed, drop_last=len(bundle.train) > cfg.batch_size,
-        )
-        self.valid_loader = make_loader(
-            bundle.valid, cfg.batch_size, shuffle=False, workers=self.workers,
-            device_type=self.device.type, seed=cfg.seed,
-        )
+        record = read_run_json(self.run_path / CONFIG_FILE)
+        self.amp_dtype, amp_probe = self._resolve_amp(record)  # after the data: a bad folder fails first
+        self.augment_on = resolve_augment_on(cfg.augment_on, self.device)
+        drop_last = len(bundle.train) > cfg.batch_size
+        if self.augment_on == "device":
+            from engine.data.augment_spec import augment_spec
+            from engine.data.batch_augment import BatchAugment
+            from engine.data.device_batches import DeviceBatches
+
+            # no DataLoader workers: the uint8 split stays on the device, augmented there in
+            # batches with the same recipe (--augment_strength) as the CPU path's train_transform
+            self.workers = 0
+            augment = BatchAugment(augment_spec(cfg.augment_strength), device=self.device, seed=cfg.seed)
+            self.train_loader: Any = DeviceBatches(
+                bundle.train.arrays, cfg.mask_rule, cfg.batch_size, shuffle=True, device=self.device,
+                seed=cfg.seed, drop_last=drop_last, augment=augment,
+            )
+            self.valid_loader: Any = DeviceBatches(
+                bundle.valid.arrays, cfg.mask_rule, cfg.batch_size, shuffle=False, device=self.device, seed=cfg.seed,
+            )
+        else:
+            self.workers, note = cap_workers(cfg.workers)
+            if note:
+                self._emit(RunWarning(message=note))
+            self.train_loader = make_loader(
+                bundle.train, cfg.batch_size, shuffle=True, workers=self.workers,
+                device_type=self.device.type, seed=cfg.seed, drop_last=drop_last,
+            )
+            self.valid_loader = make_loader(
+                bundle.valid, cfg.batch_size, shuffle=False, workers=self.workers,
+                device_type=self.device.type, seed=cfg.seed,
+            )
         self.arch = {"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)}
         restoring = self._resume_from is not None  # weights come from last.pt, not from pretrained
         model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained)
@@ -424,7 +498,13 @@ class Trainer:
         model = model.to(self.device, memory_format=self.memory_format)
         self.model = model
         self.ema = build_ema(model, cfg.ema_decay)
-        self.forward = torch.compile(model) if cfg.compile else model
+        kept = self._kept_from_record(record, "compile", "compile_resolved")
+        if kept is not None:
+            self.compile_mode = kept  # a resumed run keeps its numerics
+        else:
+            self.compile_mode = resolve_compile(cfg.compile, self.device, len(self.train_loader) * cfg.epochs)
+        self.forward = compile_model(model, self.compile_mode)
+        self._cuda_graphs = uses_cuda_graphs(self.compile_mode)
         self.criterion = BCEDiceLoss(cfg.bce_weight, cfg.dice_weight)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.scheduler: Any = build_scheduler(self.optimizer, cfg)
@@ -436,15 +516,17 @@ class Trainer:
                                       log=self._log)
         self._best_dice, self._best_epoch, self._done_epoch = -1.0, 0, 0
         self._start_epoch = 1
+        self._saver = CheckpointSaver(name=f"checkpoints-{self.run_name}")
+        self._saved_epoch: int | None = None
+        self._last_save_at = time.monotonic()
 
         if self._resume_from is not None:
             self._restore(self._resume_from)
         elif self.resumed:
             self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
 
-        # record what the data actually was, for the run's config.json (last: a resume that
-        # failed above has changed nothing)
-        record = read_run_json(self.run_path / CONFIG_FILE)
+        # record what the data and the compute actually were, for the run's config.json (last:
+        # a resume that failed above has changed nothing)
         if self._plan is not None:
             record = self._plan.updated_record(record)
             for note in self._plan.notes():
@@ -454,8 +536,41 @@ class Trainer:
                                  "train": len(bundle.train), "valid": len(bundle.valid)}
         record["device_resolved"] = str(self.device)
         record["amp_resolved"] = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
+        if amp_probe is not None:
+            record["amp_probe"] = amp_probe
+        else:
+            record.pop("amp_probe", None)  # a resume told --amp: the old probe no longer decided
         record["workers_used"] = self.workers
+        record["augment_on_resolved"] = self.augment_on
+        record["compile_resolved"] = self.compile_mode
+        if self.augment_on == "device":
+            record["data_placement"] = self.train_loader.placement
+        else:
+            record.pop("data_placement", None)
         self.writer.write_config(record)
+
+    def _resolve_amp(self, record: dict[str, Any]) -> tuple[torch.dtype | None, dict[str, Any] | None]:
+        """(autocast dtype, probe record or None). A resumed run keeps the precision it was
+        trained in (the same device type, no new --amp given), so that it repeats an
+        uninterrupted run exactly."""
+        cfg = self.config
+        kept = self._kept_from_record(record, "amp", "amp_resolved")
+        if kept is not None:
+            return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(kept), record.get("amp_probe")
+        if cfg.amp == "auto" and self.device.type == "cpu":
+            from engine.precision import cpu_autocast_dtype
+
+            return cpu_autocast_dtype(cfg.model, cfg.width, cfg.image_size, cfg.channels_last, log=self._log)
+        return resolve_amp(cfg.amp, self.device), None
+
+    def _kept_from_record(self, record: dict[str, Any], flag: str, key: str) -> Any:
+        """``record[key]`` (what a run resolved ``flag`` to) when a resume keeps it: the same
+        device type as recorded and no new ``--flag`` given with --resume; else None."""
+        if not self.resumed or (self._plan is not None and flag in self._plan.applied):
+            return None
+        if str(record.get("device_resolved", "")).split(":")[0] != self.device.type:
+            return None
+        return record.get(key) or None
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path, map_location=self.device)
@@ -481,7 +596,14 @@ class Trainer:
             # worker processes carry their own augmentation state, which no checkpoint holds).
             if rng.get("loader") is not None:
                 self.train_loader.generator.set_state(rng["loader"])
-            set_transform_rng_state(self.bundle.train.transform, rng.get("augment"))
+            augment = rng.get("augment")
+            if self.augment_on == "device":
+                restored = self.train_loader.set_augment_state(augment.get("device") if isinstance(augment, dict) else None)
+            else:
+                restored = set_transform_rng_state(self.bundle.train.transform, augment)
+            if augment is not None and not restored:
+                self._log("resume: the saved augmentation stream belongs to the other data path "
+                          "(cpu/device); augmentations restart from the seed")
 
     def _checkpoint_state(self, full: bool, valid_dice: float) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -506,21 +628,54 @@ class Trainer:
 
             state["rng"] = _rng_state()
             state["rng"]["loader"] = self.train_loader.generator.get_state()
-            state["rng"]["augment"] = transform_rng_state(self.bundle.train.transform)
+            if self.augment_on == "device":
+                state["rng"]["augment"] = {"device": self.train_loader.augment_state()}
+            else:
+                state["rng"]["augment"] = transform_rng_state(self.bundle.train.transform)
         return state
 
     def _save(self, which: str, valid_dice: float) -> None:
+        """Hand a snapshot of ``which``.pt to the background saver (``CheckpointSaved`` follows
+        when it is on disk). Mid-epoch saves (stop, pause) skip weights that are no longer finite."""
+        if self._saver is None or getattr(self, "model", None) is None or self._nonfinite:
+            return
+        if math.isnan(valid_dice) and not self._weights_finite():
+            self._log(f"warning: not saving {which}.pt: the weights are no longer finite")
+            return
         path = self.writer.checkpoint_dir / f"{which}.pt"
-        save_checkpoint(self._checkpoint_state(which == "last", valid_dice), path)
-        self._emit(CheckpointSaved(epoch=self._done_epoch, which=which, path=str(path), valid_dice=valid_dice))
+        info = CheckpointSaved(epoch=self._done_epoch, which=which, path=str(path), valid_dice=valid_dice)
+        self._saver.submit(path, self._checkpoint_state(which == "last", valid_dice), info)
+        if which == "last":
+            self._saved_epoch = self._done_epoch
+            self._last_save_at = time.monotonic()
+
+    def _weights_finite(self) -> bool:
+        return bool(torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all())
+
+    def _emit_saved(self, saver: CheckpointSaver | None = None) -> None:
+        """Emit ``CheckpointSaved`` for what the saver finished writing (from this thread, so
+        events keep one order); raises the error of a failed write."""
+        saver = saver or self._saver
+        if saver is None:
+            return
+        for done in saver.completed():
+            self._emit(dataclasses.replace(done.info, t=time.time(), snapshot_seconds=round(done.snapshot_seconds, 4),
+                                           write_seconds=round(done.write_seconds, 4)))
+        if saver is self._saver:
+            saver.raise_error()
+
+    def _flush_checkpoints(self) -> None:
+        if self._saver is not None:
+            self._saver.wait()
+            self._emit_saved()
 
     def _save_on_stop(self) -> None:
         """Stop mid-epoch: keep the weights trained so far; the epoch counter stays at the last
-        finished epoch, so a resume re-runs the interrupted epoch (no epoch counted twice)."""
-        if getattr(self, "model", None) is None or getattr(self, "_nonfinite", False):
-            return
+        finished epoch, so a resume re-runs the interrupted epoch (no epoch counted twice).
+        Waits until it is on disk: a signal-triggered exit follows."""
         try:
             self._save("last", float("nan"))
+            self._flush_checkpoints()
         except PetsegError as exc:
             self._log(f"warning: {exc}")
 
@@ -548,11 +703,18 @@ class Trainer:
             self.writer.set_status("running")  # the resume is done: drop the "resuming" note
         for epoch in range(self._start_epoch, cfg.epochs + 1):
             self._train_epoch(epoch)
+        self._flush_checkpoints()  # "finished" means best.pt and last.pt are on disk
 
     def prepare(self) -> None:
         """Build data, model and optimiser as a run would, without training (for benchmarks)."""
         self.model = None
         self._setup()
+
+    def close(self) -> None:
+        """Let go of what `prepare` built (worker processes, device memory) and close the run
+        folder; a run started with `start`/`run` does this by itself when it ends."""
+        self._release()
+        self.writer.close()
 
     def train_step(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimisation step on a batch from the train loader: copy to the device (channels_last
@@ -563,6 +725,8 @@ class Trainer:
         """
         images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
         masks = masks.to(self.device, non_blocking=True)
+        if self._cuda_graphs:  # the previous step's graph outputs may be overwritten from here on
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             logits = self.forward(images)
             loss = self.criterion(logits, masks)
@@ -592,7 +756,10 @@ class Trainer:
         t_epoch = time.time()
         throttle = BatchThrottle(batches, time.monotonic())  # bounded log growth (events.py)
         paused_before = self._paused_s
+        first_batch_t: float | None = None
         for i, (images, masks) in enumerate(loader, start=1):
+            if first_batch_t is None:
+                first_batch_t, t_first = time.time(), time.perf_counter()
             self._checkpoint_between_batches(epoch, i - 1)
             faults.maybe_kill("batch")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
             detached, logits, masks = self.train_step(images, masks)
@@ -614,14 +781,19 @@ class Trainer:
                         images_per_s=seen / max(time.time() - t_epoch - (self._paused_s - paused_before), 1e-9),
                     )
                 )
-        train_seconds = time.time() - t_epoch - (self._paused_s - paused_before)
-        bad = int(first_bad.item())
+        bad = int(first_bad.item())  # also waits for the last step: train_seconds is device time too
+        paused = self._paused_s - paused_before
+        train_seconds = time.time() - t_epoch - paused
+        # the run's time in training steps: from this epoch's first batch, pauses left out
+        step_seconds = (time.perf_counter() - t_first - paused) if first_batch_t is not None else 0.0
         if bad >= 0:
             self._nonfinite = True
             raise _Diverged(epoch, bad, "NaN/Inf")
         train_loss = float(loss_sum.item()) / max(seen, 1)
         train_m = metrics.compute()
+        t_valid = time.perf_counter()
         valid = self._validate()
+        valid_seconds = time.perf_counter() - t_valid
         if not math.isfinite(valid["loss"]):
             self._nonfinite = True
             raise _Diverged(epoch, batches, f"{valid['loss']} on validation")
@@ -653,31 +825,45 @@ class Trainer:
                 images_per_s=seen / max(train_seconds, 1e-9),
                 best_dice=self._best_dice,
                 best_epoch=self._best_epoch,
+                first_batch_t=first_batch_t,
+                train_seconds=round(step_seconds, 4),
+                valid_seconds=round(valid_seconds, 4),
             )
         )
         if improved:
             self._save("best", valid["dice"])
-        self._save("last", valid["dice"])
+        due = time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
+        if epoch == cfg.epochs or due:
+            self._save("last", valid["dice"])
+        self._emit_saved()
 
     def _validate(self) -> dict[str, float]:
         from engine.metrics import SegMetrics
 
-        net = self.ema.module if self.ema is not None else self.forward  # EMA weights when on
+        net = self.ema.module if self.ema is not None else self.model  # EMA weights when on; eager (see below)
         self.model.eval()
         metrics = SegMetrics()
         loss_sum = torch.zeros((), device=self.device)
         n = 0
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
-        with torch.inference_mode():
-            for images, masks in self.valid_loader:
-                images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
-                masks = masks.to(self.device, non_blocking=True)
-                with autocast:
-                    logits = net(images)
-                    loss = self.criterion(logits, masks)
-                loss_sum += loss.float() * images.shape[0]
-                n += images.shape[0]
-                metrics.update(logits.float(), masks)
+        # The eager module, not the compiled one (see engine.compile), and no cuDNN autotuning:
+        # the last, smaller batch is a new shape, and benchmarking every convolution for it costs
+        # more than the few validation batches can win back.
+        benchmark = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False
+        try:
+            with torch.inference_mode():
+                for images, masks in self.valid_loader:
+                    images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
+                    masks = masks.to(self.device, non_blocking=True)
+                    with autocast:
+                        logits = net(images)
+                        loss = self.criterion(logits, masks)
+                    loss_sum += loss.float() * images.shape[0]
+                    n += images.shape[0]
+                    metrics.update(logits.float(), masks)
+        finally:
+            torch.backends.cudnn.benchmark = benchmark
         self.model.train()
         out = {k: float(v) for k, v in metrics.compute().items()}
         out["loss"] = float(loss_sum.item()) / max(n, 1)

@@ -8,6 +8,10 @@ test: resize + normalise only).
 ``make_loader``: seeded shuffling (a private ``torch.Generator``) and per-worker seeding of
 numpy, ``random`` and the albumentations pipeline, which otherwise draws from OS entropy and,
 in forked workers, would repeat the same augmentations in every worker.
+
+``shutdown_loader``: stop a loader's worker processes and pin-memory thread NOW. Persistent
+workers are otherwise left for interpreter teardown, and on an H200 (pinned memory + persistent
+workers) that teardown hung: ``petseg train`` printed ``finished`` and never exited.
 """
 
 from __future__ import annotations
@@ -144,9 +148,11 @@ def make_loader(
     device_type: str,
     seed: int,
     drop_last: bool = False,
+    pin_memory: bool | None = None,
 ) -> DataLoader:
     """A DataLoader whose order and augmentations depend only on ``seed`` (for a given
-    ``workers``): persistent workers when ``workers > 0``, pinned memory on CUDA."""
+    ``workers``): persistent workers when ``workers > 0``, pinned memory on CUDA (or as
+    ``pin_memory`` says). Stop it with `shutdown_loader` when done."""
     generator = torch.Generator()
     generator.manual_seed(seed)
     if workers == 0:
@@ -156,9 +162,26 @@ def make_loader(
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=workers,
-        pin_memory=device_type == "cuda",
+        pin_memory=device_type == "cuda" if pin_memory is None else pin_memory,
         drop_last=drop_last,
         generator=generator,
         worker_init_fn=_worker_init if workers > 0 else None,
         persistent_workers=workers > 0,
     )
+
+
+def shutdown_loader(loader: object) -> None:
+    """Stop ``loader``'s worker processes and pin-memory thread now and wait for them (the
+    loader stays usable: a later iteration starts new workers). Loaders of our own with a
+    ``close`` method (``DeviceBatches``) are closed."""
+    close = getattr(loader, "close", None)
+    if callable(close) and not isinstance(loader, DataLoader):
+        close()
+        return
+    iterator = getattr(loader, "_iterator", None)  # the persistent workers' iterator, if started
+    if iterator is not None:
+        # torch's own shutdown path (what __del__ runs), called while the interpreter is intact
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        loader._iterator = None

@@ -28,6 +28,9 @@ def test_defaults_are_valid() -> None:
         ("ema_decay", 1.0, "[0, 1)"),
         ("ema_decay", -0.5, "[0, 1)"),
         ("augment_strength", "max", "light"),
+        ("compile", "fast", "reduce-overhead"),
+        ("augment_on", "gpu", "device"),
+        ("checkpoint_interval", -1, "seconds"),
     ],
 )
 def test_invalid_fields_have_messages(field: str, value: object, fragment: str) -> None:
@@ -51,3 +54,13 @@ def test_warmup_needs_a_schedule_it_can_precede() -> None:
 def test_recipe_knobs_default_to_the_old_recipe() -> None:
     cfg = TrainConfig()
     assert (cfg.warmup_epochs, cfg.ema_decay, cfg.augment_strength) == (0, 0.0, "default")
+
+
+def test_runs_written_before_compile_modes_still_load() -> None:
+    """config.json of older runs stored ``compile`` as a bool."""
+    old = TrainConfig().to_dict()
+    for stored, mode in ((True, "default"), (False, "off")):
+        cfg = TrainConfig.from_dict(old | {"compile": stored})
+        assert cfg.compile == mode and cfg.field_errors() == {}
+    legacy = {k: v for k, v in old.items() if k not in ("compile", "augment_on", "checkpoint_interval")}
+    assert TrainConfig.from_dict(legacy) == TrainConfig()

@@ -34,8 +34,11 @@ from engine.store import EventTail, RunStore
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 8  # more than the kills can get through, so every moment is reached
+# last.pt every epoch (the default is at most every 60 s), so that each kill point below is
+# reached at a known epoch; bf16 explicitly, so the reference run below cannot be timed into
+# another precision than the chain (amp auto probes the CPU)
 TINY = ["--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "16",
-        "--workers", "0", "--device", "cpu"]
+        "--workers", "0", "--device", "cpu", "--checkpoint_interval", "0", "--amp", "bf16"]
 REPORT: list[dict[str, Any]] = []
 
 
@@ -208,7 +211,8 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     torch.set_num_threads(1)
     try:
         ref = Trainer(TrainConfig(epochs=EPOCHS, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                  workers=0, device="cpu", data_path=generated_data), tmp_path / "ref", "ref")
+                                  workers=0, device="cpu", data_path=generated_data,
+                                  checkpoint_interval=0, amp="bf16"), tmp_path / "ref", "ref")
         assert ref.run() == "finished"
     finally:
         torch.set_num_threads(threads)
@@ -239,7 +243,8 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
     torch.set_num_threads(1)
     try:
         trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                      workers=0, device="cpu", data_path=generated_data), tmp_path, "full")
+                                      workers=0, device="cpu", data_path=generated_data,
+                                      checkpoint_interval=0), tmp_path, "full")
         assert trainer.run() == "failed"
     finally:
         torch.set_num_threads(threads)

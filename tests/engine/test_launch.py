@@ -21,7 +21,8 @@ def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest
     torch.set_num_threads(1)
     try:
         trainer = Trainer(TrainConfig(epochs=2, image_size=64, width=4, batch_size=4, max_train_images=8,
-                                      workers=0, device="cpu", data_path=generated_data), tmp_path, "half")
+                                      workers=0, device="cpu", data_path=generated_data,
+                                      checkpoint_interval=0), tmp_path, "half")
         trainer.subscribe(lambda e: trainer.stop() if e.kind == "checkpoint" and e.which == "last" else None)
         assert trainer.run() == "stopped"
     finally:

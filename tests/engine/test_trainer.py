@@ -97,11 +97,16 @@ def test_pause_and_resume_from_control_file(tiny, tmp_path: Path) -> None:
     paused = threading.Event()
     trainer.subscribe(lambda e: paused.set() if e.kind == "paused" else None)
     # another process asks through the run folder: the trainer polls between batches
+    saved_while_paused = threading.Event()
+    trainer.subscribe(lambda e: saved_while_paused.set()
+                      if e.kind == "checkpoint" and e.which == "last" and paused.is_set() else None)
     request_control(trainer.run_path, "pause")
     trainer.start()
     assert paused.wait(120)
     status = json.loads((trainer.run_path / "status.json").read_text())
     assert status["state"] == "paused" and trainer.is_alive()
+    # a paused run keeps what it has learned: last.pt is written while it waits
+    assert saved_while_paused.wait(60) and (trainer.run_path / "checkpoints" / "last.pt").exists()
     request_control(trainer.run_path, "resume")
     kinds = [e.kind for e in drain(q)]
     assert kinds.index("paused") < kinds.index("resumed") < kinds.index("finished")
@@ -126,6 +131,7 @@ def test_nan_loss_marks_run_diverged(tiny, tmp_path: Path, monkeypatch: pytest.M
     assert "epoch 1, batch 2" in trainer.error and "\n" not in trainer.error
     h = RunStore(tmp_path).load(trainer.run_name)
     assert h.state == "diverged"
+    assert not (trainer.run_path / "checkpoints" / "last.pt").exists()  # NaN weights never saved
 
 
 def test_missing_dataset_fails_with_one_line(tiny, tmp_path: Path) -> None:
@@ -192,16 +198,24 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.9, "warmup_epochs": 1, "augment_strength": "strong"}],
-                         ids=["default", "ema-warmup-strong"])
-def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tmp_path: Path, one_thread, recipe) -> None:
+@pytest.mark.parametrize("recipe, augment_on", [
+    ({}, "cpu"),
+    ({}, "device"),
+    ({"ema_decay": 0.9, "warmup_epochs": 1, "augment_strength": "strong"}, "device"),
+], ids=["default-cpu", "default-device", "ema-warmup-strong-device"])
+def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tmp_path: Path, one_thread, recipe,
+                                                                         augment_on) -> None:
     """3 epochs straight vs. the disk state right after epoch 2's last.pt (what a crash there
     leaves) resumed to 3: identical weights. Fails without the saved shuffling-generator and
     augmentation state (measured: max weight difference 0.023). With EMA, both the averaged
-    weights ("model") and the training weights must match, and the warm-up schedule's rates."""
+    weights ("model") and the training weights must match, and the warm-up schedule's rates.
+    last.pt is written every epoch here (checkpoint_interval 0); with the default 60 s budget
+    the last saved epoch is simply an earlier one, and the same holds from it. Both data paths:
+    albumentations in the loader ("cpu") and batched augmentation on the device (here on CPU
+    tensors), whose shuffling and augmentation generators the checkpoint holds too."""
     import shutil
 
-    cfg = dict(epochs=3, batch_size=4, max_train_images=16, **recipe)
+    cfg = dict(epochs=3, batch_size=4, max_train_images=16, checkpoint_interval=0, augment_on=augment_on, **recipe)
     full = Trainer(tiny(**cfg), tmp_path / "runs", "full")
     crash_copy = tmp_path / "crash" / "cut"
 
@@ -226,6 +240,7 @@ def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tm
     full_h = RunStore(tmp_path / "runs").load("full")
     assert h.epochs[3].valid_dice == full_h.epochs[3].valid_dice
     assert [h.epochs[e].lr for e in (1, 2, 3)] == [full_h.epochs[e].lr for e in (1, 2, 3)]
+    assert json.loads((resumed.run_path / "config.json").read_text())["augment_on_resolved"] == augment_on
 
 
 def test_resume_of_a_run_that_never_finished_an_epoch_restarts_it(tiny, tmp_path: Path, one_thread) -> None:
@@ -313,3 +328,66 @@ def test_paused_time_is_not_training_time(tiny, tmp_path: Path) -> None:
     h = RunStore(tmp_path).load(trainer.run_name)
     assert h.duration == pytest.approx(run_wall - paused_for, abs=0.05)
     assert by_kind["finished"].seconds < by_kind["finished"].t - t_start - paused_for + 0.5
+
+
+@pytest.mark.parametrize("interval, saves", [(3600.0, [3]), (0.0, [1, 2, 3])])
+def test_last_pt_is_written_on_its_time_budget_and_at_the_end(tiny, tmp_path: Path, interval: float, saves) -> None:
+    """last.pt at most every checkpoint_interval seconds (0: every epoch), always at the end;
+    each save reports how long the trainer spent on it (snapshot) and the writer (in the
+    background), and every epoch where its time went."""
+    trainer = Trainer(tiny(epochs=3, checkpoint_interval=interval), tmp_path)
+    q = trainer.events()
+    assert trainer.run() == "finished"
+    events = drain(q, timeout=5)
+    last = [e for e in events if e.kind == "checkpoint" and e.which == "last"]
+    assert [e.epoch for e in last] == saves
+    assert load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")["epoch"] == 3
+    assert all(e.snapshot_seconds >= 0 and e.write_seconds > 0 for e in events if e.kind == "checkpoint")
+    for e in (e for e in events if e.kind == "epoch_ended"):
+        assert 0 < e.train_seconds <= e.seconds and 0 < e.valid_seconds < e.seconds
+        assert e.first_batch_t <= e.t
+
+
+def test_breakdown_of_wall_time_from_the_run_events(tiny, tmp_path: Path) -> None:
+    from engine.run_timing import run_time_breakdown
+
+    trainer = Trainer(tiny(epochs=2), tmp_path)
+    assert trainer.run() == "finished"
+    b = run_time_breakdown(trainer.run_path)
+    assert b is not None and b.epochs == 2
+    assert 0 < b.train < b.wall and 0 < b.valid < b.wall and 0 < b.train_share < 1
+    assert b.other >= 0
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true but no accelerator")
+def test_run_end_leaves_no_worker_process_and_no_thread(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the terminal event arrives the run has already stopped its DataLoader workers (and
+    the pin-memory thread: pinning is requested here, though torch only pins where there is an
+    accelerator), its checkpoint writer and its heartbeat: a process may exit at once."""
+    import multiprocessing
+
+    from engine.data import loaders
+
+    real = loaders.make_loader
+    monkeypatch.setattr(loaders, "make_loader", lambda *a, **kw: real(*a, **{**kw, "pin_memory": True}))
+    before = set(threading.enumerate())
+    seen: dict[str, object] = {}
+
+    def at_the_end(event: TrainEvent) -> None:
+        if event.kind == "epoch_ended":
+            seen.setdefault("workers_during_run", len(multiprocessing.active_children()))
+        if event.kind in TERMINAL_KINDS:
+            seen["kind"] = event.kind
+            seen["workers"] = [p.name for p in multiprocessing.active_children()]
+            seen["threads"] = [t.name for t in set(threading.enumerate()) - before - {threading.current_thread()}]
+
+    for kind, config in (("finished", tiny(workers=2)), ("stopped", tiny(workers=2, epochs=50))):
+        seen.clear()
+        trainer = Trainer(config, tmp_path / kind)
+        trainer.subscribe(at_the_end)
+        if kind == "stopped":
+            trainer.subscribe(lambda e, t=trainer: t.stop() if e.kind == "epoch_ended" else None)
+        trainer.start()
+        assert trainer.join(180)
+        assert seen["kind"] == kind and seen["workers_during_run"] == 4  # 2 per loader: the check sees them
+        assert seen["workers"] == [] and seen["threads"] == [], seen
