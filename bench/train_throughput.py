@@ -1,15 +1,18 @@
 """Training throughput: our engine's loop against a naive seed-style loop and the model alone.
 
     .venv/bin/python bench/train_throughput.py --model unet --width 32 --image-size 128 \\
-        --batch-size 16 --steps 20 --warmup 3 --workers 2 [--data PATH] [--device auto]
+        --batch-size 16 --steps 20 --warmup 3 --workers 2 [--data PATH] [--device auto] \\
+        [--compile off,default,...] [--json results.jsonl]
 
 Three measurements in one process, same model, data, batch size and device:
 
 (a) engine  -- the real Trainer code path: ``Trainer.prepare()`` builds the cached arrays, the
-    ``engine.data`` loaders (seeded, persistent workers, pinned memory on CUDA), the model
-    (channels_last, AMP as ``--amp`` resolves, cudnn.benchmark on CUDA); each step is
-    ``Trainer.train_step`` plus the same on-device loss/metric accumulation and the same
-    host read every 0.2 s as ``Trainer._train_epoch``. Validation is not timed.
+    data path the run would use (on CUDA: the uint8 split on the device, augmented there in
+    batches; elsewhere: ``engine.data`` loaders with albumentations in seeded, persistent
+    workers), the model (channels_last, AMP as ``--amp`` resolves, cudnn.benchmark on CUDA,
+    ``--compile`` mode); each step is ``Trainer.train_step`` plus the same on-device
+    loss/metric accumulation and the same host read every 0.2 s as ``Trainer._train_epoch``.
+    Validation is not timed.
 (b) naive   -- written the way a seed script does it: a Dataset that opens the JPEG and the
     trimap with PIL on every ``__getitem__`` (every epoch), resizes and augments with the same
     albumentations recipe, a plain DataLoader (``--workers``, not persistent, no pinning),
@@ -18,14 +21,21 @@ Three measurements in one process, same model, data, batch size and device:
     upper bound for (a), which (a) only reaches if data loading is fully hidden.
 
 Data: ``--data PATH`` (``@generated`` for the generated set), else what training would use
-(``$PETSEG_DATA``, else the real sample bundled with petseg). Warm-up steps are run but not timed. Peak memory is RSS
+(``$PETSEG_DATA``, else the real sample bundled with petseg). Warm-up steps are run but not
+timed (their seconds are printed: with ``--compile`` they include compiling). Peak memory is RSS
 on CPU (this process, and its DataLoader workers apart) and ``max_memory_allocated`` on CUDA.
-The last line is ``train_vs_naive=R train_vs_model_only=Q``.
+
+``--batch-size`` and ``--compile`` take comma lists: every combination is measured in turn,
+each with a fresh Trainer, and one ``RESULT`` line (and one JSON line with ``--json``) per
+combination gives img/s, the (a)/(c) ratio and, on a GPU, MFU (forward FLOPs counted by
+torch.utils.flop_counter, x3 for forward + backward, against the card's dense bf16 peak). With
+one combination the last line is ``train_vs_naive=R train_vs_model_only=Q`` as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -33,6 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _flops import forward_flops, mfu, peak_bf16_flops  # noqa: E402
 from _machine import PeakRSS, describe_device, load  # noqa: E402
 
 from engine.events import BATCH_EVENT_MIN_SECONDS as BATCH_EVENT_INTERVAL  # noqa: E402  (trainer loss read-back)
@@ -80,14 +91,19 @@ def _cycle(loader):
 
 
 def _time_steps(step, batches, warmup: int, steps: int, device, images_per_step: int) -> float:
+    t0 = time.perf_counter()
     for _ in range(warmup):
         step(*next(batches))
     _sync(device)
     start = time.perf_counter()
+    _WARMUP_SECONDS.append(start - t0)
     for _ in range(steps):
         step(*next(batches))
     _sync(device)
     return steps * images_per_step / (time.perf_counter() - start)
+
+
+_WARMUP_SECONDS: list[float] = []  # of each measurement, in order (compile time shows here)
 
 
 def bench_engine(trainer, args) -> tuple[float, str]:
@@ -201,34 +217,21 @@ def bench_model_only(trainer, args) -> tuple[float, str]:
     return ips, mem.text()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="unet", choices=("unet", "resnet34_unet"))
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
-    p.add_argument("--data", default=None, help="dataset folder (default: what training would pick)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--amp", default="auto", help="the engine's --amp for (a) and (c); (b) is always fp32")
-    p.add_argument("--compile", action="store_true", help="torch.compile in (a) and (c), like train --compile")
-    p.add_argument("--skip", default="", help="comma list of a,b,c to leave out")
-    p.add_argument("--rounds", type=int, default=1,
-                   help="repeat a, b, c in turn this many times and keep each one's best round "
-                        "(on a shared machine the best round is the least disturbed one)")
-    args = p.parse_args(argv)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+def _list(text: str, cast=str) -> list:
+    return [cast(v.strip()) for v in str(text).split(",") if v.strip()]
 
+
+def measure(args, mode: str, batch_size: int, runs: str, skip: set[str]) -> dict:
+    """(a), (b), (c) for one compile mode and batch size; returns the JSON record."""
     from engine.config import TrainConfig
     from engine.trainer import Trainer
 
+    args = argparse.Namespace(**{**vars(args), "batch_size": batch_size})
     config = TrainConfig(model=args.model, width=args.width, image_size=args.image_size,
-                         batch_size=args.batch_size, workers=args.workers, device=args.device,
-                         data_path=args.data, amp=args.amp, compile=args.compile, epochs=1)
-    with tempfile.TemporaryDirectory(prefix="petseg-bench-") as runs:
-        trainer = Trainer(config, runs, run_name="bench", log=lambda m: print(f"  {m}"))
+                         batch_size=batch_size, workers=args.workers, device=args.device,
+                         data_path=args.data, amp=args.amp, compile=mode, augment_on=args.augment_on, epochs=1)
+    trainer = Trainer(config, runs, run_name=f"bench-{mode}-{batch_size}", log=lambda m: print(f"  {m}"))
+    try:
         t0 = time.perf_counter()
         trainer.prepare()
         setup_s = time.perf_counter() - t0
@@ -239,14 +242,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {trainer.bundle.source.kind}: {trainer.bundle.source.path} "
               f"({len(trainer.bundle.train)} train images)")
         print(f"config: model {args.model}" + (f" width {args.width}" if args.model == "unet" else "")
-              + f", {args.image_size} px, batch {args.batch_size}, workers {args.workers}, "
+              + f", {args.image_size} px, batch {batch_size}, workers {args.workers}, "
               f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
-        print(f"engine setup (cache/loaders/model): {setup_s:.1f} s; engine uses {amp}, {fmt}"
-              + (", torch.compile" if args.compile else ""))
+        print(f"engine setup (cache/loaders/model): {setup_s:.1f} s; engine uses {amp}, {fmt}, "
+              f"augmentations on {trainer.augment_on}, compile {trainer.compile_mode}")
 
-        results: dict[str, float] = {}
         rounds: dict[str, list[float]] = {}
-        phases = [("a", "engine (cached arrays + engine loaders + Trainer.train_step)", bench_engine),
+        warmups: dict[str, float] = {}
+        phases = [("a", "engine (cached arrays + engine data path + Trainer.train_step)", bench_engine),
                   ("b", "naive (PIL decode + albumentations per sample, fp32, contiguous)", bench_naive),
                   ("c", "model only (Trainer.train_step on a batch already on the device)", bench_model_only)]
         for r in range(1, args.rounds + 1):
@@ -255,19 +258,77 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 before = load()
                 ips, mem = fn(trainer, args)
+                warmups.setdefault(key, _WARMUP_SECONDS[-1])
                 rounds.setdefault(key, []).append(ips)
                 tag = f" round {r}" if args.rounds > 1 else ""
-                print(f"({key}){tag} {label}: {ips:.2f} images/s  {mem}  [{before} -> {load()}]", flush=True)
+                print(f"({key}){tag} {label}: {ips:.2f} images/s  {mem}  warm-up {_WARMUP_SECONDS[-1]:.1f} s  "
+                      f"[{before} -> {load()}]", flush=True)
+        results = {key: max(values) for key, values in rounds.items()}
         for key, values in rounds.items():
-            results[key] = max(values)
             if len(values) > 1:
                 print(f"({key}) best of {len(values)}: {results[key]:.2f} images/s "
                       f"(all: {', '.join(f'{v:.2f}' for v in values)})")
+        flops = forward_flops(args.model, args.width, args.image_size)
+        peak = peak_bf16_flops(describe_device(device)) if device.type == "cuda" and amp == "bfloat16" else None
+        record = {
+            "model": args.model, "width": args.width if args.model == "unet" else None, "image_size": args.image_size,
+            "batch_size": batch_size, "compile": mode, "compile_resolved": trainer.compile_mode, "amp": amp,
+            "augment_on": trainer.augment_on, "device": describe_device(device),
+            "engine": results.get("a"), "naive": results.get("b"), "model_only": results.get("c"),
+            "engine_vs_model_only": results["a"] / results["c"] if "a" in results and "c" in results else None,
+            "engine_vs_naive": results["a"] / results["b"] if "a" in results and "b" in results else None,
+            "warmup_s": max(warmups.values()) if warmups else None,  # the first phase compiles
+            "fwd_gflop_per_image": flops / 1e9,
+            "mfu_engine": mfu(results["a"], flops, peak) if "a" in results else None,
+            "mfu_model_only": mfu(results["c"], flops, peak) if "c" in results else None,
+            "load": load(),
+        }
+        print("RESULT " + " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in record.items() if k not in ("device", "load")), flush=True)
+        return record
+    finally:
+        trainer.close()
 
-    ab = results["a"] / results["b"] if "a" in results and "b" in results else float("nan")
-    ac = results["a"] / results["c"] if "a" in results and "c" in results else float("nan")
-    print(f"ratios: (a)/(b) = {ab:.2f}   (a)/(c) = {ac:.2f}")
-    print(f"train_vs_naive={ab:.2f} train_vs_model_only={ac:.2f}")
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="unet", choices=("unet", "resnet34_unet"))
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--batch-size", default="16", help="a batch size or a comma list of them")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before each measurement")
+    p.add_argument("--data", default=None, help="dataset folder (default: what training would pick)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--amp", default="auto", help="the engine's --amp for (a) and (c); (b) is always fp32")
+    p.add_argument("--compile", default="off",
+                   help="the engine's --compile mode for (a) and (c), or a comma list of modes")
+    p.add_argument("--augment-on", default="auto", help="the engine's --augment_on for (a)")
+    p.add_argument("--skip", default="", help="comma list of a,b,c to leave out")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat a, b, c in turn this many times and keep each one's best round "
+                        "(on a shared machine the best round is the least disturbed one)")
+    p.add_argument("--json", type=Path, default=None, help="append one JSON line per combination")
+    args = p.parse_args(argv)
+    skip = set(_list(args.skip))
+    modes, sizes = _list(args.compile), _list(args.batch_size, int)
+
+    records = []
+    with tempfile.TemporaryDirectory(prefix="petseg-bench-") as runs:
+        for mode in modes:
+            for batch_size in sizes:
+                record = measure(args, mode, batch_size, runs, skip)
+                records.append(record)
+                if args.json is not None:
+                    with open(args.json, "a") as fh:
+                        fh.write(json.dumps(record) + "\n")
+    if len(records) == 1:
+        r = records[0]
+        ab = r["engine_vs_naive"] if r["engine_vs_naive"] is not None else float("nan")
+        ac = r["engine_vs_model_only"] if r["engine_vs_model_only"] is not None else float("nan")
+        print(f"ratios: (a)/(b) = {ab:.2f}   (a)/(c) = {ac:.2f}")
+        print(f"train_vs_naive={ab:.2f} train_vs_model_only={ac:.2f}")
     return 0
 
 

@@ -1,0 +1,420 @@
+"""One command for a GPU box: throughput, a real 30-epoch run, eval, inference, exit times: one table.
+
+    python bench/gpu_check.py --out OUT [--data .devdata/oxford-pet-sample] [--budget 345]
+    python bench/gpu_check.py --out /tmp/smoke --smoke --budget 1200  # tiny sizes on the CPU (~10 min
+                                                                      # on 2 busy cores, compiling most of it)
+
+Phases, each a fresh process with its own time limit (a slow phase cannot eat the others'
+time), in this order, partial results printed as each one ends:
+
+1. throughput, compile off: ``bench/train_throughput.py`` for UNet width 64 and ResNet34-UNet at
+   256 px, engine (a) against model-only (c), batch 32, 64 and 128, with MFU;
+2. ``petseg train`` for 30 epochs on the real sample at 256 px (defaults: UNet-64, batch 16):
+   seconds from its ``finished`` line to the process's exit, and the share of wall time from its
+   first batch to ``finished`` spent in training steps (``engine.run_timing``, from its events);
+3. ``petseg eval`` of that run on the test split (Dice, IoU, exit time);
+4. inference latency of that run's best.pt (``bench/infer_latency.py``);
+5. the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
+   workers, the pair that hung on an H200);
+6. throughput of every torch.compile mode at batch 32, UNet then ResNet34-UNet, in the time
+   left (the modes that did not fit are marked so).
+
+Then ONE table, also written to ``OUT/gpu_check.md`` (and ``OUT/gpu_check.json``), with the
+targets next to the figures and the measured rule for ``engine.compile.AUTO_CUDA``.
+Needs: torch, torchvision, numpy, pillow, albumentations (+ opencv), rich; no textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+sys.path.insert(0, str(REPO))  # engine.run_timing (no torch) reads each run's events here
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+TARGETS = {"engine_vs_model_only": 0.95, "unet_model_only": 1300.0, "resnet_model_only": 3000.0,
+           "train_share": 0.8, "exit_s": 5.0}
+
+
+@dataclass
+class Sizes:
+    """What each phase runs: the real check, or the CPU smoke test of the same code paths."""
+
+    device: str
+    image_size: int
+    unet_width: int
+    batch_sizes: str
+    compile_batch: int
+    steps: int
+    warmup: int
+    compile_steps: int
+    compile_warmup: int
+    epochs: int
+    workers: int
+    train_extra: list[str] = field(default_factory=list)
+    infer_runs: int = 20
+    large: str = "4000x3000"
+    compile_modes: tuple[str, ...] = COMPILE_MODES
+
+
+REAL = Sizes(device="cuda", image_size=256, unet_width=64, batch_sizes="32,64,128", compile_batch=32, steps=30,
+             warmup=10, compile_steps=20, compile_warmup=5, epochs=30, workers=8)
+SMOKE = Sizes(device="cpu", image_size=64, unet_width=8, batch_sizes="4,8", compile_batch=4, steps=2, warmup=1,
+              compile_steps=2, compile_warmup=1, epochs=3, workers=2, train_extra=["--max_train_images", "32", "--width", "8"],
+              infer_runs=3, large="800x600", compile_modes=("default",))
+
+
+class Check:
+    """Runs the phases, keeps the results, prints them as they come."""
+
+    def __init__(self, out: Path, data: str, sizes: Sizes, budget: float, smoke: bool) -> None:
+        self.out, self.data, self.sizes, self.smoke = out, data, sizes, smoke
+        self.deadline = time.monotonic() + budget
+        self.started = time.time()
+        self.results: dict[str, Any] = {"phases": {}, "throughput": []}
+        self.env = dict(os.environ)
+        self.env.update(PYTHONPATH=os.pathsep.join([str(REPO), self.env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+                        PETSEG_CACHE=str(out / "cache"), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1",
+                        NO_ALBUMENTATIONS_UPDATE="1")
+        self.env.pop("PETSEG_RUNS", None)
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+
+    # ---- running one process ------------------------------------------------------------------
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def run(self, name: str, argv: list[str], limit: float, done_line: Callable[[str], bool] | None = None) -> dict[str, Any]:
+        """Run ``python ARGV`` with a time limit, echoing and logging its output. Returns
+        {code, seconds, timed_out, lines, exit_after_s (from the first ``done_line`` to exit)}."""
+        limit = max(0.0, min(limit, self.left()))
+        if limit < 5:
+            return {"code": None, "seconds": 0.0, "timed_out": True, "lines": [], "skipped": "no time left"}
+        log = open(self.out / "logs" / f"{name}.log", "w")
+        print(f"\n=== {name} (limit {limit:.0f} s): {' '.join(argv)}", flush=True)
+        t0 = time.monotonic()
+        proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=self.env, cwd=REPO, start_new_session=True)
+        lines: "queue.Queue[tuple[float, str | None]]" = queue.Queue()
+
+        def read() -> None:
+            for line in proc.stdout:
+                lines.put((time.monotonic(), line.rstrip("\n")))
+            lines.put((time.monotonic(), None))
+
+        threading.Thread(target=read, daemon=True).start()
+        seen: list[str] = []
+        done_at = None
+        timed_out = False
+        while True:
+            try:
+                at, line = lines.get(timeout=max(0.05, t0 + limit - time.monotonic()))
+            except queue.Empty:
+                timed_out = True
+                break
+            if line is None:
+                break
+            seen.append(line)
+            log.write(line + "\n")
+            print(f"  | {line}", flush=True)
+            if done_at is None and done_line is not None and done_line(line):
+                done_at = at
+        if timed_out:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the whole group: DataLoader workers too
+            except ProcessLookupError:
+                pass
+        try:
+            code = proc.wait(timeout=max(1.0, t0 + limit + 10 - time.monotonic()))
+        except subprocess.TimeoutExpired:  # output closed but the process lingers: that is a hang
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+        exited = time.monotonic()
+        log.close()
+        result = {"code": code, "seconds": round(exited - t0, 1), "timed_out": timed_out, "lines": seen}
+        if done_at is not None:
+            result["exit_after_s"] = round(exited - done_at, 2)
+        print(f"=== {name}: exit {code}{' (TIME LIMIT)' if timed_out else ''} after {exited - t0:.1f} s"
+              + (f"; exited {result['exit_after_s']} s after its last line" if "exit_after_s" in result else ""),
+              flush=True)
+        return result
+
+    def record(self, name: str, result: dict[str, Any]) -> None:
+        result = {k: v for k, v in result.items() if k != "lines"}
+        self.results["phases"][name] = result
+        self.save()
+
+    def save(self) -> None:
+        (self.out / "gpu_check.json").write_text(json.dumps(self.results, indent=1, default=str))
+
+    # ---- phases -------------------------------------------------------------------------------
+    def preflight(self) -> bool:
+        info: dict[str, Any] = {"python": platform.python_version(), "host": platform.node()}
+        missing = []
+        for module in ("torch", "torchvision", "numpy", "PIL", "cv2", "albumentations", "rich"):
+            try:
+                __import__(module)
+            except Exception as exc:  # ImportError, or a broken binary wheel
+                missing.append(f"{module} ({type(exc).__name__}: {exc})")
+        if not missing:
+            import torch
+
+            info["torch"] = torch.__version__
+            info["cuda_available"] = torch.cuda.is_available()
+            if torch.cuda.is_available():
+                info["device"] = torch.cuda.get_device_name(0)
+                info["cuda"] = torch.version.cuda
+        info["data"] = self.data
+        data_ok = (Path(self.data) / "annotations" / "trainval.txt").is_file()
+        self.results["machine"] = info
+        print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+        problems = [f"missing modules: {', '.join(missing)}"] if missing else []
+        if not data_ok:
+            problems.append(f"{self.data}: no annotations/trainval.txt (an Oxford-IIIT Pet folder; ../shared/tools/device-sample makes one)")
+        if self.sizes.device == "cuda" and not missing and not info.get("cuda_available"):
+            problems.append("CUDA is not available to torch")
+        self.results["preflight_problems"] = problems
+        for p in problems:
+            print(f"PREFLIGHT: {p}", flush=True)
+        self.save()
+        return not problems
+
+    def throughput(self, name: str, model: str, modes: str, batch_sizes: str, steps: int, warmup: int,
+                   limit: float) -> None:
+        s = self.sizes
+        jsonl = self.out / "throughput.jsonl"
+        before = len(self._read_jsonl(jsonl))
+        argv = [str(BENCH / "train_throughput.py"), "--model", model, "--width", str(s.unet_width),
+                "--image-size", str(s.image_size), "--batch-size", batch_sizes, "--compile", modes, "--skip", "b",
+                "--steps", str(steps), "--warmup", str(warmup), "--device", s.device, "--data", self.data,
+                "--workers", str(s.workers), "--json", str(jsonl)]
+        result = self.run(name, argv, limit)
+        new = self._read_jsonl(jsonl)[before:]
+        self.results["throughput"].extend(new)
+        wanted = [(m, int(b)) for m in modes.split(",") for b in batch_sizes.split(",")]
+        got = {(r["compile"], r["batch_size"]) for r in new}
+        result["not_measured"] = [f"{m} batch {b}" for m, b in wanted if (m, b) not in got]
+        self.record(name, result)
+
+    @staticmethod
+    def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def train(self, name: str, run_name: str, extra: list[str], epochs: int, limit: float) -> dict[str, Any]:
+        s = self.sizes
+        argv = ["-m", "engine.cli", "train", "--data_path", self.data, "--runs", str(self.out / "runs"),
+                "--run_name", run_name, "--epochs", str(epochs), "--image_size", str(s.image_size),
+                "--device", s.device, *s.train_extra, *extra]
+        result = self.run(name, argv, limit, done_line=lambda line: line.startswith("finished:"))
+        run = self.out / "runs" / run_name
+        from engine.run_timing import run_time_breakdown
+
+        b = run_time_breakdown(run) if run.is_dir() else None
+        if b is not None:
+            result.update(train_share=round(b.train_share, 3), wall_s=round(b.wall, 2), train_s=round(b.train, 2),
+                          valid_s=round(b.valid, 2), checkpoint_snapshot_s=round(b.checkpoint_snapshots, 3),
+                          checkpoint_write_s=round(b.checkpoint_writes, 2), other_s=round(b.other, 2), epochs=b.epochs)
+        for line in result["lines"]:
+            m = re.match(r"finished: best valid Dice ([0-9.]+) at epoch (\d+)", line)
+            if m:
+                result.update(best_dice=float(m.group(1)), best_epoch=int(m.group(2)))
+        try:
+            config = json.loads((run / "config.json").read_text())
+            result["resolved"] = {k: config.get(k) for k in ("device_resolved", "amp_resolved", "augment_on_resolved",
+                                                               "compile_resolved", "data_placement")}
+        except (OSError, ValueError):
+            pass
+        self.record(name, result)
+        return result
+
+    def evaluate(self, run_name: str, limit: float) -> None:
+        argv = ["-m", "engine.cli", "eval", "--runs", str(self.out / "runs"), "--run", run_name,
+                "--device", self.sizes.device, "--data_path", self.data]
+        result = self.run("eval", argv, limit, done_line=lambda line: line.startswith("test:"))
+        for line in result["lines"]:
+            m = re.match(r"test: (\d+) images\s+Dice ([0-9.]+)\s+IoU ([0-9.]+)", line)
+            if m:
+                result.update(images=int(m.group(1)), dice=float(m.group(2)), iou=float(m.group(3)))
+        self.record("eval", result)
+
+    def inference(self, run_name: str, limit: float) -> None:
+        ckpt = self.out / "runs" / run_name / "checkpoints" / "best.pt"
+        argv = [str(BENCH / "infer_latency.py"), "--checkpoint", str(ckpt), "--device", self.sizes.device,
+                "--runs", str(self.sizes.infer_runs), "--warmup", "3", "--large", self.sizes.large]
+        result = self.run("inference", argv, limit)
+        for line in result["lines"]:
+            m = re.match(r"demo photos \(all \d+\): p50 ([0-9.]+) ms\s+p95 ([0-9.]+) ms", line)
+            if m:
+                result.update(p50_ms=float(m.group(1)), p95_ms=float(m.group(2)))
+            m = re.match(r"\s*large_(\S+)\.jpg\s+\S+\s+p50\s+([0-9.]+) ms\s+p95\s+([0-9.]+) ms", line)
+            if m:
+                result.update(large=m.group(1), large_p50_ms=float(m.group(2)), large_p95_ms=float(m.group(3)))
+        self.record("inference", result)
+
+    # ---- the whole check ----------------------------------------------------------------------
+    def run_all(self) -> None:
+        s = self.sizes
+        if not self.preflight():
+            return
+        for model in ("unet", "resnet34_unet"):
+            self.throughput(f"throughput {model} compile off", model, "off", s.batch_sizes, s.steps, s.warmup,
+                            limit=90 if not self.smoke else 240)
+        self.train("train", "gpu30", ["--workers", str(s.workers)], s.epochs, limit=150 if not self.smoke else 300)
+        if (self.out / "runs" / "gpu30" / "checkpoints" / "best.pt").exists():
+            self.evaluate("gpu30", limit=60 if not self.smoke else 120)
+            self.inference("gpu30", limit=60 if not self.smoke else 120)
+        self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))], 2,
+                   limit=60 if not self.smoke else 240)
+        modes = ",".join(s.compile_modes)
+        self.throughput("throughput unet, compile modes", "unet", modes, str(s.compile_batch), s.compile_steps,
+                        s.compile_warmup, limit=self.left() / 2)
+        self.throughput("throughput resnet34_unet, compile modes", "resnet34_unet", modes, str(s.compile_batch),
+                        s.compile_steps, s.compile_warmup, limit=self.left())
+
+
+# ---- the table ---------------------------------------------------------------------------------
+
+
+def _f(value: Any, fmt: str = "{:.0f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _ok(good: bool | None) -> str:
+    return "" if good is None else (" (met)" if good else " (NOT met)")
+
+
+def recommend_auto(throughput: list[dict[str, Any]], batch: int) -> tuple[str, str]:
+    """(the AUTO_CUDA line to paste, why): the compile mode with the best geometric-mean engine
+    img/s over both models at ``batch``, if >= 5% over off; min_steps = twice the steps it takes
+    the slower-to-pay-back model to win its extra warm-up (compile) time back."""
+    rows = {(r["model"], r["compile"]): r for r in throughput if r["batch_size"] == batch and r.get("engine")}
+    models = ("unet", "resnet34_unet")
+    if not all((m, "off") in rows for m in models):
+        return "", "compile off was not measured for both models: no recommendation"
+    best, best_gain, why = "off", 1.0, []
+    for mode in COMPILE_MODES:
+        if not all((m, mode) in rows for m in models):
+            why.append(f"{mode}: not measured for both models")
+            continue
+        gain = math.sqrt(math.prod(rows[(m, mode)]["engine"] / rows[(m, "off")]["engine"] for m in models))
+        why.append(f"{mode}: {gain:.2f}x off")
+        if gain > best_gain:
+            best, best_gain = mode, gain
+    if best == "off" or best_gain < 1.05:
+        return "AUTO_CUDA = AutoCompile(mode=\"off\", min_steps=3000)", "; ".join(why) + " -> no mode is >= 5% faster"
+    payback = 0.0
+    for m in models:
+        on, off = rows[(m, best)], rows[(m, "off")]
+        saved = batch / off["engine"] - batch / on["engine"]  # seconds per step
+        extra = max((on.get("warmup_s") or 0) - (off.get("warmup_s") or 0), 0)
+        payback = max(payback, extra / saved if saved > 0 else float("inf"))
+    min_steps = int(math.ceil(2 * payback / 500) * 500) if math.isfinite(payback) else 10**9
+    return (f"AUTO_CUDA = AutoCompile(mode=\"{best}\", min_steps={min_steps})",
+            "; ".join(why) + f" -> {best}; compile pays back after {payback:.0f} steps")
+
+
+def table(results: dict[str, Any], smoke: bool) -> str:
+    m = results.get("machine", {})
+    phases = results.get("phases", {})
+    lines = [f"# petseg GPU check{' (SMOKE: tiny sizes on the CPU, not a measurement)' if smoke else ''}", "",
+             f"device: {m.get('device', 'CPU')}; torch {m.get('torch', '?')} (CUDA {m.get('cuda', '-')}); "
+             f"Python {m.get('python', '?')}; data {m.get('data', '?')}; "
+             f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(results.get('started', time.time())))}", ""]
+    if results.get("preflight_problems"):
+        lines += ["PREFLIGHT FAILED: " + "; ".join(results["preflight_problems"]), ""]
+    lines += ["## Training throughput (img/s; engine = real data path + train step, model-only = train step "
+              "on a batch already on the device; MFU = img/s x 3 x fwd FLOPs / dense bf16 peak)", "",
+              "| model | compile | batch | engine | model-only | engine/model-only | MFU engine | MFU model-only | warm-up s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results.get("throughput", []):
+        name = f"{r['model']}" + (f" w{r['width']}" if r.get("width") else "")
+        ratio = r.get("engine_vs_model_only")
+        lines.append(f"| {name} | {r['compile']} | {r['batch_size']} | {_f(r.get('engine'))} | {_f(r.get('model_only'))} | "
+                     f"{_f(ratio, '{:.2f}')} | {_f(r.get('mfu_engine'), '{:.1%}')} | {_f(r.get('mfu_model_only'), '{:.1%}')} | "
+                     f"{_f(r.get('warmup_s'), '{:.1f}')} |")
+    for name, p in phases.items():
+        if name.startswith("throughput") and p.get("not_measured"):
+            lines.append(f"| {name}: not measured (time limit) | {', '.join(p['not_measured'])} |||||||")
+    lines.append("")
+    t, w, e, i = phases.get("train", {}), phases.get("exit, worker data path", {}), phases.get("eval", {}), phases.get("inference", {})
+    share = t.get("train_share")
+    lines += ["## Runs", "", "| check | figures |", "|---|---|",
+              f"| `petseg train` {t.get('epochs', '-')} epochs, real sample, {results.get('image_size', '')} px "
+              f"({(t.get('resolved') or {}).get('augment_on_resolved', '?')} data path, amp "
+              f"{(t.get('resolved') or {}).get('amp_resolved', '?')}, compile {(t.get('resolved') or {}).get('compile_resolved', '?')}) | "
+              f"wall {_f(t.get('wall_s'), '{:.1f}')} s from first batch to finished: training steps {_f(t.get('train_s'), '{:.1f}')} s = "
+              f"**{_f(share, '{:.2f}')}**{_ok(None if share is None else share >= TARGETS['train_share'])}, validation "
+              f"{_f(t.get('valid_s'), '{:.1f}')} s, checkpoint snapshots {_f(t.get('checkpoint_snapshot_s'), '{:.2f}')} s "
+              f"(writes {_f(t.get('checkpoint_write_s'), '{:.1f}')} s in the background), other {_f(t.get('other_s'), '{:.1f}')} s; "
+              f"best valid Dice {_f(t.get('best_dice'), '{:.4f}')}; process {_f(t.get('seconds'), '{:.0f}')} s, exit code {t.get('code')} |",
+              f"| exit after `finished` ({(t.get('resolved') or {}).get('augment_on_resolved', '?')} data path) | "
+              f"**{_f(t.get('exit_after_s'), '{:.2f}')} s**"
+              f"{_ok(None if t.get('exit_after_s') is None else t['exit_after_s'] < TARGETS['exit_s'])} |",
+              f"| exit after `finished` (worker data path: pinned memory + persistent workers) | "
+              f"**{_f(w.get('exit_after_s'), '{:.2f}')} s**{_ok(None if w.get('exit_after_s') is None else w['exit_after_s'] < TARGETS['exit_s'])}"
+              f", exit code {w.get('code')} |",
+              f"| `petseg eval` (test split) | {e.get('images', '-')} images, Dice {_f(e.get('dice'), '{:.4f}')}, IoU "
+              f"{_f(e.get('iou'), '{:.4f}')}; exit {_f(e.get('exit_after_s'), '{:.2f}')} s after its result |",
+              f"| inference latency (file in, mask out) | demo photos p50 {_f(i.get('p50_ms'), '{:.1f}')} ms, p95 "
+              f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms |",
+              ""]
+    rows = {(r["model"], r["compile"], r["batch_size"]): r for r in results.get("throughput", [])}
+    b = results.get("compile_batch", 32)
+    lines += ["## Targets (batch 32, 256 px, bf16)", ""]
+    for model, key in (("unet", "unet_model_only"), ("resnet34_unet", "resnet_model_only")):
+        off = rows.get((model, "off", b), {})
+        best_model_only = max((r.get("model_only") or 0 for (mm, _, bb), r in rows.items() if mm == model and bb == b),
+                              default=None)
+        ratio = off.get("engine_vs_model_only")
+        lines.append(f"- {model}: engine/model-only {_f(ratio, '{:.2f}')} (target >= {TARGETS['engine_vs_model_only']})"
+                     f"{_ok(None if ratio is None else ratio >= TARGETS['engine_vs_model_only'])}; best model-only "
+                     f"{_f(best_model_only)} img/s (target >= {TARGETS[key]:.0f})"
+                     f"{_ok(None if not best_model_only else best_model_only >= TARGETS[key])}")
+    line, why = recommend_auto(results.get("throughput", []), b)
+    lines += ["", f"compile auto: {why}", f"engine/compile.py: `{line}`" if line else "", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for runs, logs and the table")
+    p.add_argument("--data", default=str(REPO / ".devdata" / "oxford-pet-sample"),
+                   help="Oxford-IIIT Pet folder (default: .devdata/oxford-pet-sample, made by ../shared/tools/device-sample)")
+    p.add_argument("--budget", type=float, default=345.0, help="seconds for everything (default: under 6 minutes)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks the script, measures nothing")
+    args = p.parse_args(argv)
+    sizes = SMOKE if args.smoke else REAL
+    args.out.mkdir(parents=True, exist_ok=True)
+    check = Check(args.out, args.data, sizes, args.budget, args.smoke)
+    check.results.update(started=check.started, image_size=sizes.image_size, compile_batch=sizes.compile_batch,
+                         smoke=args.smoke)
+    try:
+        check.run_all()
+    finally:  # whatever happened, the table of what was measured
+        check.results["total_s"] = round(time.time() - check.started, 1)
+        check.save()
+        text = table(check.results, args.smoke) + f"\ntotal {check.results['total_s']:.0f} s\n"
+        (args.out / "gpu_check.md").write_text(text)
+        print("\n" + text, flush=True)
+        print(f"(written to {args.out / 'gpu_check.md'} and {args.out / 'gpu_check.json'})")
+    return 0 if not check.results.get("preflight_problems") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
