@@ -229,7 +229,8 @@ class Trainer:
         return q
 
     def _emit(self, event: TrainEvent) -> None:
-        sync = not isinstance(event, BatchProgress)
+        # fsync what a crash must not lose; an epoch's start is not worth a disk flush per epoch
+        sync = not isinstance(event, (BatchProgress, EpochStarted))
         try:
             self.writer.append(event, sync=sync)
         except OSError as exc:
