@@ -21,7 +21,8 @@ time), in this order, partial results printed as each one ends:
 
 Then ONE table, also written to ``OUT/gpu_check.md`` (and ``OUT/gpu_check.json``), with the
 targets next to the figures and the measured rule for ``engine.compile.AUTO_CUDA``.
-Needs: torch, torchvision, numpy, pillow, albumentations (+ opencv), rich; no textual.
+Needs: torch, torchvision, numpy, pillow, albumentations (+ opencv-python-headless and its other
+dependencies); rich and textual are not needed.
 """
 
 from __future__ import annotations
@@ -165,11 +166,15 @@ class Check:
     def preflight(self) -> bool:
         info: dict[str, Any] = {"python": platform.python_version(), "host": platform.node()}
         missing = []
-        for module in ("torch", "torchvision", "numpy", "PIL", "cv2", "albumentations", "rich"):
+        for module in ("torch", "torchvision", "numpy", "PIL", "cv2", "albumentations"):
             try:
                 __import__(module)
             except Exception as exc:  # ImportError, or a broken binary wheel
                 missing.append(f"{module} ({type(exc).__name__}: {exc})")
+        try:
+            __import__("rich")
+        except ImportError:
+            info["rich"] = "not installed (petseg prints plain lines)"
         if not missing:
             import torch
 

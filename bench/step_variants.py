@@ -3,9 +3,11 @@
     .venv/bin/python bench/step_variants.py --model unet [--width 32] [--image-size 128] \\
         [--batch-size 16] [--steps 3] [--rounds 2] [--device cpu]
 
-Why the engine turns on channels_last and bf16 autocast on CPUs with native bf16: this prints
-images/s of a plain Adam + BCE-Dice step on one synthetic batch for contiguous/channels_last
-x fp32/bf16 (best of ``--rounds``, alternating, with the load next to each figure).
+Why the engine turns on channels_last, and when bf16 autocast: this prints images/s of a plain
+Adam + BCE-Dice step on one synthetic batch for contiguous/channels_last x fp32/bf16 (best of
+``--rounds``, alternating, with the load next to each figure). On a CPU it then runs the probe
+``--amp auto`` uses (``engine.precision``: a few batch-2 steps, fresh, not from the cache) so
+the two can be compared: the probe must pick what the full-size step says is faster.
 """
 
 from __future__ import annotations
@@ -74,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     base = best[("contiguous", "fp32")]
     for key, ips in best.items():
         print(f"best {key[0]:13s} {key[1]}: {ips:6.1f} images/s  ({ips / base:.2f}x contiguous fp32)")
+    if device.type == "cpu":
+        from engine import precision
+
+        faster = "bf16" if best[("channels_last", "bf16")] > best[("channels_last", "fp32")] else "fp32"
+        result = precision.probe(lambda: build_model(args.model, width=args.width), s, channels_last=True)
+        print(f"--amp auto probe (batch {precision.PROBE_BATCH}, channels_last): fp32 {result['fp32_ms']:.0f} ms, "
+              f"bf16 {result['bf16_ms']:.0f} ms -> {result['choice']} (bf16 needs <= {precision.BF16_MARGIN:.0%} "
+              f"of fp32); the batch-{bs} step above is faster in {faster}  [{load()}]")
     return 0
 
 

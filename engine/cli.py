@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
@@ -201,9 +202,22 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
-def _console():
-    from rich.console import Console
+class _PlainConsole:
+    """What the CLI prints with, where rich is not installed (a bare GPU box with only torch and
+    the training dependencies): plain lines, our few markup tags dropped."""
 
+    is_terminal = False
+    width = 80
+
+    def print(self, text: object = "", **_: Any) -> None:
+        print(re.sub(r"\[/?(?:bold|yellow)?\]", "", str(text)), flush=True)
+
+
+def _console() -> Any:
+    try:
+        from rich.console import Console
+    except ImportError:
+        return _PlainConsole()
     return Console(stderr=False, highlight=False, soft_wrap=True)
 
 

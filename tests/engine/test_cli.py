@@ -532,3 +532,18 @@ def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, cap
                                          "unet-lr3e-4-long-name"]
     assert data[0]["best_dice"] == 0.9 and data[0]["images_per_s"] == 1234.5 and data[0]["state"] == "finished"
     assert data[0]["resume"]["action"] == ""
+
+
+def test_train_prints_plain_lines_without_rich(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch,
+                                              generated_data: str) -> None:
+    """A GPU box may have torch and the training dependencies but not rich (a TUI dependency):
+    `petseg train` still runs and prints plain lines."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # import rich.console -> ImportError
+    assert main(["train", "--runs", str(tmp_path), "--run_name", "plain", "--epochs", "1", "--image_size", "64",
+                 "--width", "4", "--batch_size", "8", "--max_train_images", "8", "--workers", "0",
+                 "--device", "cpu", "--data_path", generated_data]) == 0
+    out = capsys.readouterr().out
+    assert f"run plain -> {tmp_path / 'plain'}" in out and "[bold]" not in out
+    assert "finished: best valid Dice" in out
