@@ -63,12 +63,17 @@ class AugmentParams:
         return AugmentParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
+def _normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) per channel, (1, 3, 1, 1): normalised = pixel * scale + shift."""
+    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
+    return 1.0 / (255.0 * std), -mean / std
+
+
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8/float pixels in [0, 255], (B, 3, H, W) -> float32 normalised like the CPU pipeline."""
-    x = images.float()
-    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1) * 255.0
-    return (x - mean) / std
+    scale, shift = _normalisation(images.device)
+    return images.float() * scale + shift
 
 
 def to_nchw(images: torch.Tensor) -> torch.Tensor:
@@ -135,12 +140,17 @@ class BatchAugment:
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         m = F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
+        # brightness/contrast and normalisation as one affine map per sample and channel, and the
+        # clip to [0, 255] in normalised units; then the blur (linear, its kernel sums to 1, so
+        # it commutes with the normalisation)
         one, zero = torch.ones_like(p.alpha), torch.zeros_like(p.beta)
         alpha = torch.where(p.bc_on, p.alpha, one).view(-1, 1, 1, 1)
         beta = torch.where(p.bc_on, p.beta, zero).view(-1, 1, 1, 1)
-        x = (x * alpha + beta).clamp_(0.0, 255.0)
+        scale, shift = _normalisation(x.device)
+        x = torch.addcmul(beta * scale + shift, x, alpha * scale)
+        x = torch.clamp(x, min=shift, max=255.0 * scale + shift)
         x = gaussian_blur3(x, torch.where(p.blur_on, p.sigma, zero))
-        return normalize(x), m
+        return x, m
 
 
 def sampling_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor:
@@ -184,14 +194,14 @@ def sampling_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor
 
 
 def gaussian_blur3(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Separable 3x3 Gaussian blur with a per-sample ``sigma`` (0 = unchanged), reflect-101
-    borders (OpenCV's default, which albumentations' GaussianBlur uses)."""
-    s = sigma.clamp(min=1e-6).view(-1, 1, 1, 1)
-    side = torch.where(sigma.view(-1, 1, 1, 1) > 0, torch.exp(-0.5 / (s * s)), torch.zeros_like(s))
-    centre = 1.0 / (1.0 + 2.0 * side)
-    side = side * centre
-    xp = F.pad(x, (1, 1, 0, 0), mode="reflect")
-    x = centre * xp[..., 1:-1] + side * (xp[..., :-2] + xp[..., 2:])
-    xp = F.pad(x, (0, 0, 1, 1), mode="reflect")
-    return centre * xp[..., 1:-1, :] + side * (xp[..., :-2, :] + xp[..., 2:, :])
+    """3x3 Gaussian blur with a per-sample ``sigma`` (0 = unchanged, exactly), reflect-101
+    borders (OpenCV's default, which albumentations' GaussianBlur uses): one depthwise
+    convolution over all samples and channels."""
+    b, c, h, w = x.shape
+    s = sigma.clamp(min=1e-6)
+    side = torch.where(sigma > 0, torch.exp(-0.5 / (s * s)), torch.zeros_like(s))  # tap at distance 1
+    taps = torch.stack([side, torch.ones_like(side), side], dim=1) / (1.0 + 2.0 * side).unsqueeze(1)  # (B, 3)
+    kernel = (taps.unsqueeze(2) * taps.unsqueeze(1)).repeat_interleave(c, dim=0).unsqueeze(1)  # (B*C, 1, 3, 3)
+    padded = F.pad(x.reshape(1, b * c, h, w), (1, 1, 1, 1), mode="reflect")
+    return F.conv2d(padded, kernel.to(x.dtype), groups=b * c).view(b, c, h, w)
 
