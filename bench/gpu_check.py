@@ -1,6 +1,6 @@
 """One command for a GPU box: throughput, a real 30-epoch run, eval, inference, exit times: one table.
 
-    python bench/gpu_check.py --out OUT [--data .devdata/oxford-pet-sample] [--budget 345]
+    python bench/gpu_check.py --out OUT [--work /tmp/gpu-check] [--data .devdata/oxford-pet-sample] [--budget 345]
     python bench/gpu_check.py --out /tmp/smoke --smoke --budget 1200  # tiny sizes on the CPU (~10 min
                                                                       # on 2 busy cores, compiling most of it)
 
@@ -82,14 +82,15 @@ SMOKE = Sizes(device="cpu", image_size=64, unet_width=8, batch_sizes="4,8", comp
 class Check:
     """Runs the phases, keeps the results, prints them as they come."""
 
-    def __init__(self, out: Path, data: str, sizes: Sizes, budget: float, smoke: bool) -> None:
+    def __init__(self, out: Path, work: Path, data: str, sizes: Sizes, budget: float, smoke: bool) -> None:
         self.out, self.data, self.sizes, self.smoke = out, data, sizes, smoke
+        self.runs = work / "runs"  # checkpoints (hundreds of MB): kept out of OUT
         self.deadline = time.monotonic() + budget
         self.started = time.time()
         self.results: dict[str, Any] = {"phases": {}, "throughput": []}
         self.env = dict(os.environ)
         self.env.update(PYTHONPATH=os.pathsep.join([str(REPO), self.env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                        PETSEG_CACHE=str(out / "cache"), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1",
+                        PETSEG_CACHE=str(work / "cache"), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1",
                         NO_ALBUMENTATIONS_UPDATE="1")
         self.env.pop("PETSEG_RUNS", None)
         (out / "logs").mkdir(parents=True, exist_ok=True)
@@ -223,11 +224,11 @@ class Check:
 
     def train(self, name: str, run_name: str, extra: list[str], epochs: int, limit: float) -> dict[str, Any]:
         s = self.sizes
-        argv = ["-m", "engine.cli", "train", "--data_path", self.data, "--runs", str(self.out / "runs"),
+        argv = ["-m", "engine.cli", "train", "--data_path", self.data, "--runs", str(self.runs),
                 "--run_name", run_name, "--epochs", str(epochs), "--image_size", str(s.image_size),
                 "--device", s.device, *s.train_extra, *extra]
         result = self.run(name, argv, limit, done_line=lambda line: line.startswith("finished:"))
-        run = self.out / "runs" / run_name
+        run = self.runs / run_name
         from engine.run_timing import run_time_breakdown
 
         b = run_time_breakdown(run) if run.is_dir() else None
@@ -249,17 +250,20 @@ class Check:
         return result
 
     def evaluate(self, run_name: str, limit: float) -> None:
-        argv = ["-m", "engine.cli", "eval", "--runs", str(self.out / "runs"), "--run", run_name,
+        argv = ["-m", "engine.cli", "eval", "--runs", str(self.runs), "--run", run_name,
                 "--device", self.sizes.device, "--data_path", self.data]
-        result = self.run("eval", argv, limit, done_line=lambda line: line.startswith("test:"))
+        result = self.run("eval", argv, limit, done_line=lambda line: line.startswith("test Dice"))
         for line in result["lines"]:
-            m = re.match(r"test: (\d+) images\s+Dice ([0-9.]+)\s+IoU ([0-9.]+)", line)
+            m = re.match(r"test: (\d+) images", line)
             if m:
-                result.update(images=int(m.group(1)), dice=float(m.group(2)), iou=float(m.group(3)))
+                result["images"] = int(m.group(1))
+            m = re.match(r"test Dice ([0-9.]+)\s+IoU ([0-9.]+).*? at (.*)$", line)  # the headline
+            if m:
+                result.update(dice=float(m.group(1)), iou=float(m.group(2)), scored=m.group(3))
         self.record("eval", result)
 
     def inference(self, run_name: str, limit: float) -> None:
-        ckpt = self.out / "runs" / run_name / "checkpoints" / "best.pt"
+        ckpt = self.runs / run_name / "checkpoints" / "best.pt"
         argv = [str(BENCH / "infer_latency.py"), "--checkpoint", str(ckpt), "--device", self.sizes.device,
                 "--runs", str(self.sizes.infer_runs), "--warmup", "3", "--large", self.sizes.large]
         result = self.run("inference", argv, limit)
@@ -281,7 +285,7 @@ class Check:
             self.throughput(f"throughput {model} compile off", model, "off", s.batch_sizes, s.steps, s.warmup,
                             limit=90 if not self.smoke else 240)
         self.train("train", "gpu30", ["--workers", str(s.workers)], s.epochs, limit=150 if not self.smoke else 300)
-        if (self.out / "runs" / "gpu30" / "checkpoints" / "best.pt").exists():
+        if (self.runs / "gpu30" / "checkpoints" / "best.pt").exists():
             self.evaluate("gpu30", limit=60 if not self.smoke else 120)
             self.inference("gpu30", limit=60 if not self.smoke else 120)
         self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))], 2,
@@ -375,7 +379,8 @@ def table(results: dict[str, Any], smoke: bool) -> str:
               f"**{_f(w.get('exit_after_s'), '{:.2f}')} s**{_ok(None if w.get('exit_after_s') is None else w['exit_after_s'] < TARGETS['exit_s'])}"
               f", exit code {w.get('code')} |",
               f"| `petseg eval` (test split) | {e.get('images', '-')} images, Dice {_f(e.get('dice'), '{:.4f}')}, IoU "
-              f"{_f(e.get('iou'), '{:.4f}')}; exit {_f(e.get('exit_after_s'), '{:.2f}')} s after its result |",
+              f"{_f(e.get('iou'), '{:.4f}')} at {e.get('scored', '?')}; exit {_f(e.get('exit_after_s'), '{:.2f}')} s "
+              f"after its result |",
               f"| inference latency (file in, mask out) | demo photos p50 {_f(i.get('p50_ms'), '{:.1f}')} ms, p95 "
               f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms |",
               ""]
@@ -398,7 +403,9 @@ def table(results: dict[str, Any], smoke: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="folder for runs, logs and the table")
+    p.add_argument("--out", type=Path, required=True, help="folder for the table, its JSON and the logs")
+    p.add_argument("--work", type=Path, default=None,
+                   help="folder for the runs (checkpoints: hundreds of MB) and the decoded cache (default: OUT/work)")
     p.add_argument("--data", default=str(REPO / ".devdata" / "oxford-pet-sample"),
                    help="Oxford-IIIT Pet folder (default: .devdata/oxford-pet-sample, made by ../shared/tools/device-sample)")
     p.add_argument("--budget", type=float, default=345.0, help="seconds for everything (default: under 6 minutes)")
@@ -406,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     sizes = SMOKE if args.smoke else REAL
     args.out.mkdir(parents=True, exist_ok=True)
-    check = Check(args.out, args.data, sizes, args.budget, args.smoke)
+    check = Check(args.out, args.work or args.out / "work", args.data, sizes, args.budget, args.smoke)
     check.results.update(started=check.started, image_size=sizes.image_size, compile_batch=sizes.compile_batch,
                          smoke=args.smoke)
     try:

@@ -81,7 +81,7 @@ def test_train_with_workers_then_eval_exit_promptly(tmp_path: Path) -> None:
     assert code == 0, lines
     assert after < EXIT_SECONDS, f"exited {after:.1f} s after 'finished'"
     lines, after, code = run_until_exit(["eval", "--runs", runs, "--run", "w2", "--device", "cpu"],
-                                        lambda line: line.startswith("test:"))
+                                        lambda line: line.startswith("test Dice"))  # its headline, last
     assert code == 0, lines
     assert after < EXIT_SECONDS, f"eval exited {after:.1f} s after its result"
 
