@@ -4,13 +4,14 @@ Why measure: "has bf16 instructions" does not mean "bf16 is faster". On a 2-core
 AVX512-BF16 a UNet step in bf16 ran 2.2-2.6x the fp32 one, but on an Intel Xeon with
 avx512_bf16 and no AMX it was slower (7.9 against 9.9 images/s), which made the engine slower
 than a naive fp32 loop there. So `cpu_autocast_dtype` times a few training steps (forward,
-BCE+Dice, backward, Adam) of the actual architecture at the run's image size and memory format,
-once in fp32 and once under bf16 autocast, and picks bf16 only if it is clearly faster
-(`BF16_MARGIN`). A CPU without bf16 instructions (bf16 emulated: always slower) is not probed.
+BCE+Dice, backward, Adam) of the actual architecture at the run's image size, memory format and
+batch size, once in fp32 and once under bf16 autocast, in CPU time (see `probe`), and picks bf16
+only if it is clearly cheaper (`BF16_MARGIN`). A CPU without bf16 instructions (bf16 emulated: always
+slower) is not probed.
 
 The result is cached in ``<cache root>/amp-probe.json`` under a key made of the CPU model name,
-a hash of its feature flags, the torch version, the thread count and the model/size/format, so
-each machine and torch build measures once (a few seconds) and every run records in its
+a hash of its feature flags, the torch version, the thread count and the model/size/format/batch,
+so each machine and torch build measures once (a few training steps) and every run records in its
 config.json what was decided and from which timings.
 """
 
@@ -30,9 +31,8 @@ from engine.atomic import atomic_write
 from engine.data.dirs import cache_root
 
 BF16_MARGIN = 0.9  # bf16 is chosen when its step takes at most this share of the fp32 step
-PROBE_BATCH = 2  # small: the probe must cost seconds, and the ratio is what matters
 PROBE_WARMUP = 1
-PROBE_STEPS = 2  # timed steps per precision, in turns
+PROBE_STEPS = 3  # timed steps per precision, in turns
 CACHE_FILE = "amp-probe.json"
 _lock = threading.Lock()
 
@@ -84,26 +84,42 @@ def _step_fn(model: torch.nn.Module, images: torch.Tensor, masks: torch.Tensor, 
     return step
 
 
-def probe(build: Callable[[], torch.nn.Module], image_size: int, channels_last: bool) -> dict[str, Any]:
+def probe(build: Callable[[], torch.nn.Module], image_size: int, channels_last: bool, batch_size: int) -> dict[str, Any]:
     """Time a training step of ``build()`` in fp32 and under bf16 autocast: both warmed up, then
-    timed in turns (fp32, bf16, fp32, ...), keeping each one's fastest step (the least disturbed
-    on a shared machine)."""
+    timed in turns (fp32, bf16, fp32, ...), keeping each one's fastest step.
+
+    The steps run on ONE intra-op thread and the decision uses that thread's CPU time per step
+    (``fp32_ms``, ``bf16_ms``), not the wall clock (``wall_*_ms``, recorded too): on a machine
+    shared with other work the wall clock mostly measures who else was running, and with several
+    threads a descheduled one makes the others spin at every barrier; one thread's CPU time is
+    what the step costs, and bf16 against fp32 is a per-core ratio. At the
+    run's own batch size: autocast re-casts every weight each step whatever the batch, so a
+    smaller probe batch would make bf16 look worse than it is (measured: fp32 chosen at batch 2
+    for a UNet whose batch-16 step is 1.4x cheaper in bf16)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = torch.Generator().manual_seed(0)
-    images = torch.randn(PROBE_BATCH, 3, image_size, image_size, generator=g).contiguous(memory_format=fmt)
-    masks = (torch.rand(PROBE_BATCH, 1, image_size, image_size, generator=g) > 0.5).float()
+    images = torch.randn(batch_size, 3, image_size, image_size, generator=g).contiguous(memory_format=fmt)
+    masks = (torch.rand(batch_size, 1, image_size, image_size, generator=g) > 0.5).float()
     steps = {name: _step_fn(build().to(memory_format=fmt).train(), images, masks, dtype)
              for name, dtype in (("fp32", None), ("bf16", torch.bfloat16))}
-    best = {name: float("inf") for name in steps}
-    for name, step in steps.items():
-        for _ in range(PROBE_WARMUP):
-            step()
-    for _ in range(PROBE_STEPS):
+    cpu = {name: float("inf") for name in steps}
+    wall = dict(cpu)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         for name, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    result: dict[str, Any] = {f"{name}_ms": round(sec * 1000, 2) for name, sec in best.items()}
+            for _ in range(PROBE_WARMUP):
+                step()
+        for _ in range(PROBE_STEPS):
+            for name, step in steps.items():
+                c0, t0 = time.thread_time(), time.perf_counter()
+                step()
+                cpu[name] = min(cpu[name], time.thread_time() - c0)
+                wall[name] = min(wall[name], time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    result: dict[str, Any] = {f"{name}_ms": round(sec * 1000, 2) for name, sec in cpu.items()}
+    result.update({f"wall_{name}_ms": round(sec * 1000, 2) for name, sec in wall.items()})
     result["choice"] = "bf16" if result["bf16_ms"] <= BF16_MARGIN * result["fp32_ms"] else "fp32"
     return result
 
@@ -113,6 +129,7 @@ def cpu_autocast_dtype(
     width: int,
     image_size: int,
     channels_last: bool,
+    batch_size: int,
     *,
     cache_dir: Path | None = None,
     log: Callable[[str], None] = lambda msg: None,
@@ -123,7 +140,7 @@ def cpu_autocast_dtype(
     from engine.models import build_model
 
     key = (f"{machine_key()} | {model_name} width {width} | {image_size} px | "
-           f"{'channels_last' if channels_last else 'contiguous'} | batch {PROBE_BATCH}")
+           f"{'channels_last' if channels_last else 'contiguous'} | batch {batch_size}")
     path = (cache_dir or cache_root()) / CACHE_FILE
     with _lock:
         cached = _read(path).get(key)
@@ -133,13 +150,13 @@ def cpu_autocast_dtype(
             log("amp auto: timing fp32 against bf16 on this CPU (once per machine, torch and model)")
             state = torch.random.get_rng_state()  # the probe must not move the run's seeded stream
             try:
-                record = probe(lambda: build_model(model_name, width=width), image_size, channels_last)
+                record = probe(lambda: build_model(model_name, width=width), image_size, channels_last, batch_size)
             finally:
                 torch.random.set_rng_state(state)
             record["measured"] = time.time()
             _write(path, key, record)
             record = dict(record, key=key, cached=False)
-    log(f"amp auto: {record['choice']} (step fp32 {record['fp32_ms']:.0f} ms, bf16 {record['bf16_ms']:.0f} ms"
+    log(f"amp auto: {record['choice']} (step CPU time fp32 {record['fp32_ms']:.0f} ms, bf16 {record['bf16_ms']:.0f} ms"
         + (", cached" if record["cached"] else "") + ")")
     return (torch.bfloat16 if record["choice"] == "bf16" else None), record
 

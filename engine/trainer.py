@@ -561,7 +561,8 @@ class Trainer:
         if cfg.amp == "auto" and self.device.type == "cpu":
             from engine.precision import cpu_autocast_dtype
 
-            return cpu_autocast_dtype(cfg.model, cfg.width, cfg.image_size, cfg.channels_last, log=self._log)
+            return cpu_autocast_dtype(cfg.model, cfg.width, cfg.image_size, cfg.channels_last, cfg.batch_size,
+                                      log=self._log)
         return resolve_amp(cfg.amp, self.device), None
 
     def _kept_from_record(self, record: dict[str, Any], flag: str, key: str) -> Any:

@@ -16,7 +16,7 @@ from engine.trainer import Trainer
 def test_probe_times_both_precisions_and_applies_the_margin() -> None:
     from engine.models import build_model
 
-    result = precision.probe(lambda: build_model("unet", width=4), 32, channels_last=True)
+    result = precision.probe(lambda: build_model("unet", width=4), 32, channels_last=True, batch_size=2)
     assert result["fp32_ms"] > 0 and result["bf16_ms"] > 0
     assert result["choice"] == ("bf16" if result["bf16_ms"] <= precision.BF16_MARGIN * result["fp32_ms"] else "fp32")
 
@@ -25,27 +25,28 @@ def test_decision_is_cached_per_machine_and_model(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(precision, "cpu_has_bf16_instructions", lambda: True)
     calls = []
 
-    def fake_probe(build, image_size, channels_last):
+    def fake_probe(build, image_size, channels_last, batch_size):
         calls.append(image_size)
         return {"fp32_ms": 10.0, "bf16_ms": 5.0, "choice": "bf16"}
 
     monkeypatch.setattr(precision, "probe", fake_probe)
-    dtype, record = precision.cpu_autocast_dtype("unet", 4, 64, True, cache_dir=tmp_path)
+    dtype, record = precision.cpu_autocast_dtype("unet", 4, 64, True, 8, cache_dir=tmp_path)
     assert dtype == torch.bfloat16 and record["cached"] is False and calls == [64]
-    dtype, record = precision.cpu_autocast_dtype("unet", 4, 64, True, cache_dir=tmp_path)
+    dtype, record = precision.cpu_autocast_dtype("unet", 4, 64, True, 8, cache_dir=tmp_path)
     assert dtype == torch.bfloat16 and record["cached"] is True and calls == [64]  # not measured again
     assert torch.__version__ in record["key"] and precision.machine_key() in record["key"]
-    precision.cpu_autocast_dtype("unet", 4, 96, True, cache_dir=tmp_path)  # another model size: measured
+    precision.cpu_autocast_dtype("unet", 4, 96, True, 8, cache_dir=tmp_path)  # another image size: measured
+    precision.cpu_autocast_dtype("unet", 4, 64, True, 16, cache_dir=tmp_path)  # another batch size: measured
     monkeypatch.setattr(precision, "machine_key", lambda: "another CPU | torch 9.9")
-    precision.cpu_autocast_dtype("unet", 4, 64, True, cache_dir=tmp_path)  # another machine: measured
-    assert calls == [64, 96, 64]
-    assert len(json.loads((tmp_path / precision.CACHE_FILE).read_text())) == 3
+    precision.cpu_autocast_dtype("unet", 4, 64, True, 8, cache_dir=tmp_path)  # another machine: measured
+    assert calls == [64, 96, 64, 64]
+    assert len(json.loads((tmp_path / precision.CACHE_FILE).read_text())) == 4
 
 
 def test_cpu_without_bf16_instructions_trains_fp32_unprobed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(precision, "cpu_has_bf16_instructions", lambda: False)
     monkeypatch.setattr(precision, "probe", lambda *a: pytest.fail("probed a CPU without bf16"))
-    dtype, record = precision.cpu_autocast_dtype("unet", 4, 64, True, cache_dir=tmp_path)
+    dtype, record = precision.cpu_autocast_dtype("unet", 4, 64, True, 8, cache_dir=tmp_path)
     assert dtype is None and record["choice"] == "fp32" and "no bf16" in record["reason"]
 
 
