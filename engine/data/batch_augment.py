@@ -19,9 +19,10 @@ reproducible and its augmentation stream can be saved and restored (`get_state`/
 Samples whose step does not fire get identity parameters; nothing branches on the data, so the
 whole thing runs without a host sync.
 
-Why our own module and not kornia.augmentation: measured in docs/PERFORMANCE.md (kornia 0.9 was
-slower on the same batches because each of its augmentations resamples separately), and it
-would still need our own brightness/contrast to follow albumentations' joint draw.
+Why our own module and not kornia.augmentation: on the same CPU batches it takes half of kornia
+0.9's time (``bench/augment_speed.py``, docs/PERFORMANCE.md; kornia resamples once per geometric
+augmentation), kornia draws brightness and contrast separately where albumentations draws them
+jointly, and it would be one more dependency to carry to a bare GPU box.
 """
 
 from __future__ import annotations
