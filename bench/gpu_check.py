@@ -7,6 +7,8 @@
 Phases, each a fresh process with its own time limit (a slow phase cannot eat the others'
 time), in this order, partial results printed as each one ends:
 
+0. ``bench/sync_check.py``: a few training steps on the device data path with CUDA's sync debug
+   mode set to "error" (no step may make the host wait for the GPU);
 1. throughput, compile off: ``bench/train_throughput.py`` for UNet width 64 and ResNet34-UNet at
    256 px, engine (a) against model-only (c), batch 32, 64 and 128, with MFU;
 2. ``petseg train`` for 30 epochs on the real sample at 256 px (defaults: UNet-64, batch 16):
@@ -199,6 +201,13 @@ class Check:
         self.save()
         return not problems
 
+    def sync_check(self, limit: float) -> None:
+        result = self.run("sync check", [str(BENCH / "sync_check.py"), "--data", self.data], limit)
+        result["verdict"] = next((line.split(":", 1)[1].strip() for line in result["lines"]
+                                  if line.startswith("sync check: ") and ("passed" in line or "FAILED" in line
+                                                                          or "skipped" in line)), None)
+        self.record("sync check", result)
+
     def throughput(self, name: str, model: str, modes: str, batch_sizes: str, steps: int, warmup: int,
                    limit: float) -> None:
         s = self.sizes
@@ -281,6 +290,7 @@ class Check:
         s = self.sizes
         if not self.preflight():
             return
+        self.sync_check(limit=60 if not self.smoke else 120)
         for model in ("unet", "resnet34_unet"):
             self.throughput(f"throughput {model} compile off", model, "off", s.batch_sizes, s.steps, s.warmup,
                             limit=90 if not self.smoke else 240)
@@ -362,8 +372,11 @@ def table(results: dict[str, Any], smoke: bool) -> str:
             lines.append(f"| {name}: not measured (time limit) | {', '.join(p['not_measured'])} |||||||")
     lines.append("")
     t, w, e, i = phases.get("train", {}), phases.get("exit, worker data path", {}), phases.get("eval", {}), phases.get("inference", {})
+    sync = phases.get("sync check", {})
     share = t.get("train_share")
     lines += ["## Runs", "", "| check | figures |", "|---|---|",
+              f"| host syncs in a training step (device data path, sync debug mode 'error') | "
+              f"{sync.get('verdict') or ('TIME LIMIT' if sync.get('timed_out') else 'not run')} |",
               f"| `petseg train` {t.get('epochs', '-')} epochs, real sample, {results.get('image_size', '')} px "
               f"({(t.get('resolved') or {}).get('augment_on_resolved', '?')} data path, amp "
               f"{(t.get('resolved') or {}).get('amp_resolved', '?')}, compile {(t.get('resolved') or {}).get('compile_resolved', '?')}) | "

@@ -28,6 +28,7 @@ jointly, and it would be one more dependency to carry to a bare GPU box.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -64,11 +65,21 @@ class AugmentParams:
         return AugmentParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
+# Constants live on each device once: torch.tensor(..., device="cuda") from host memory is a
+# copy that waits for the GPU to finish its queue, which would stall every batch.
+@lru_cache(maxsize=None)
 def _normalisation(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, shift) per channel, (1, 3, 1, 1): normalised = pixel * scale + shift."""
-    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
-    return 1.0 / (255.0 * std), -mean / std
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    return (1.0 / (255.0 * std)).to(device), (-mean / std).to(device)
+
+
+@lru_cache(maxsize=None)
+def _quarter_turns(device: torch.device) -> torch.Tensor:
+    """numpy.rot90 by k = 0..3 as forward maps on centred (x, y): k=1 is (x, y) -> (y, -x)."""
+    return torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [-1.0, 0.0]],
+                         [[-1.0, 0.0], [0.0, -1.0]], [[0.0, -1.0], [1.0, 0.0]]]).to(device)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -160,7 +171,8 @@ def sampling_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor
     Built as the forward map in pixel coordinates centred on the image centre (the convention
     of albumentations/OpenCV, pixel centres at integers, centre at ((W-1)/2, (H-1)/2)):
     dst = Affine(Rot90^k(VFlip(HFlip(src)))), i.e. ``dst = M @ src + t`` with
-    M = R(angle) S(sx, sy) Q^k V H; then inverted and rescaled for ``align_corners=False``.
+    M = R(angle) S(sx, sy) Q^k V H; then inverted (in closed form: ``torch.linalg.inv`` checks
+    for singular matrices on the host, a sync per batch) and rescaled for ``align_corners=False``.
     """
     dtype = torch.float32
     b = p.hflip_on.shape[0]
@@ -170,11 +182,8 @@ def sampling_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor
     vy = torch.where(p.vflip_on, -one, one)
     flips = torch.diag_embed(torch.stack([hx, vy], dim=1))  # (B, 2, 2)
 
-    # numpy.rot90 k=1 as a forward map on centred (x, y): (x, y) -> (y, -x)
     k = torch.where(p.rot90_on, p.rot90_k, torch.zeros_like(p.rot90_k))
-    quarter = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [-1.0, 0.0]],
-                            [[-1.0, 0.0], [0.0, -1.0]], [[0.0, -1.0], [1.0, 0.0]]], device=dev, dtype=dtype)
-    rot90 = quarter[k]
+    rot90 = _quarter_turns(dev)[k]
 
     angle = torch.deg2rad(torch.where(p.affine_on, p.rotate.to(dtype), torch.zeros_like(one)))
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -185,13 +194,16 @@ def sampling_matrices(p: AugmentParams, height: int, width: int) -> torch.Tensor
     t = torch.stack([torch.where(p.affine_on, p.translate_x.to(dtype), 0 * one),
                      torch.where(p.affine_on, p.translate_y.to(dtype), 0 * one)], dim=1)  # (B, 2)
 
-    forward = rot @ scale @ rot90 @ flips
-    inverse = torch.linalg.inv(forward)
-    d = torch.tensor([2.0 / width, 2.0 / height], device=dev, dtype=dtype)
-    # src_n = D M^-1 D^-1 dst_n - D M^-1 t
-    lin = d.view(1, 2, 1) * inverse / d.view(1, 1, 2)
-    shift = -(d.view(1, 2) * (inverse @ t.unsqueeze(-1)).squeeze(-1))
-    return torch.cat([lin, shift.unsqueeze(-1)], dim=2)
+    m = rot @ scale @ rot90 @ flips
+    a, b_, c, d_ = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
+    det = a * d_ - b_ * c  # sx * sy * (+-1): never 0 for scales in AugmentSpec's range
+    i00, i01, i10, i11 = d_ / det, -b_ / det, -c / det, a / det  # M^-1
+    # src_n = D M^-1 D^-1 dst_n - D M^-1 t, D = diag(2/W, 2/H)
+    dx, dy = 2.0 / width, 2.0 / height
+    tx, ty = t[:, 0], t[:, 1]
+    row_x = torch.stack([i00, i01 * (dx / dy), -dx * (i00 * tx + i01 * ty)], dim=1)
+    row_y = torch.stack([i10 * (dy / dx), i11, -dy * (i10 * tx + i11 * ty)], dim=1)
+    return torch.stack([row_x, row_y], dim=1)
 
 
 def gaussian_blur3(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

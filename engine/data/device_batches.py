@@ -120,7 +120,10 @@ class DeviceBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
         if self.resident:
-            order = order.to(self.device)
+            if self.device.type == "cuda":  # pinned: the copy does not wait for the GPU's queue
+                order = order.pin_memory().to(self.device, non_blocking=True)
+            else:
+                order = order.to(self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
             images, masks = self._gather(index)

@@ -174,3 +174,27 @@ def test_a_changed_spec_changes_both_pipelines() -> None:
     ours, _ = BatchAugment(spec)(torch.from_numpy(image)[None], torch.zeros(1, S, S, dtype=torch.uint8))
     assert torch.allclose(theirs, mirrored, atol=1e-5)
     assert torch.allclose(ours[0], mirrored, atol=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: host syncs only exist with a device")
+def test_device_batches_never_make_the_host_wait_on_cuda() -> None:
+    """The whole point of the device path: cutting, augmenting and normalising a batch only
+    queues work (bench/sync_check.py checks the full training step the same way)."""
+    from engine.data.cache import SplitArrays
+    from engine.data.device_batches import DeviceBatches
+
+    rng = np.random.default_rng(0)
+    arrays = SplitArrays(rng.integers(0, 256, (24, S, S, 3), dtype=np.uint8),
+                         rng.integers(1, 4, (24, S, S), dtype=np.uint8), [str(i) for i in range(24)])
+    cuda = torch.device("cuda")
+    batches = DeviceBatches(arrays, "pet_border", 8, shuffle=True, device=cuda, seed=0, drop_last=True,
+                            augment=BatchAugment(device=cuda, seed=0))
+    list(batches)  # first use: constants cached on the device
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(2):
+            for x, m in batches:
+                assert x.device.type == "cuda" and m.device.type == "cuda"
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
