@@ -77,7 +77,7 @@ class Sizes:
 REAL = Sizes(device="cuda", image_size=256, unet_width=64, batch_sizes="32,64,128", compile_batch=32, steps=30,
              warmup=10, compile_steps=20, compile_warmup=5, epochs=30, workers=8)
 SMOKE = Sizes(device="cpu", image_size=64, unet_width=8, batch_sizes="4,8", compile_batch=4, steps=2, warmup=1,
-              compile_steps=2, compile_warmup=1, epochs=3, workers=2, train_extra=["--max_train_images", "32", "--width", "8"],
+              compile_steps=2, compile_warmup=2, epochs=3, workers=2, train_extra=["--max_train_images", "32", "--width", "8"],
               infer_runs=3, large="800x600", compile_modes=("default",))
 
 
@@ -107,7 +107,7 @@ class Check:
         limit = max(0.0, min(limit, self.left()))
         if limit < 5:
             return {"code": None, "seconds": 0.0, "timed_out": True, "lines": [], "skipped": "no time left"}
-        log = open(self.out / "logs" / f"{name}.log", "w")
+        log = open(self.out / "logs" / (re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") + ".log"), "w")
         print(f"\n=== {name} (limit {limit:.0f} s): {' '.join(argv)}", flush=True)
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -314,6 +314,11 @@ def _f(value: Any, fmt: str = "{:.0f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _ips(value: Any) -> str:
+    """images/s: whole numbers where they are large, 3 significant digits where they are not."""
+    return "-" if value is None else (f"{value:.0f}" if value >= 100 else f"{value:.3g}")
+
+
 def _ok(good: bool | None) -> str:
     return "" if good is None else (" (met)" if good else " (NOT met)")
 
@@ -364,7 +369,7 @@ def table(results: dict[str, Any], smoke: bool) -> str:
     for r in results.get("throughput", []):
         name = f"{r['model']}" + (f" w{r['width']}" if r.get("width") else "")
         ratio = r.get("engine_vs_model_only")
-        lines.append(f"| {name} | {r['compile']} | {r['batch_size']} | {_f(r.get('engine'))} | {_f(r.get('model_only'))} | "
+        lines.append(f"| {name} | {r['compile']} | {r['batch_size']} | {_ips(r.get('engine'))} | {_ips(r.get('model_only'))} | "
                      f"{_f(ratio, '{:.2f}')} | {_f(r.get('mfu_engine'), '{:.1%}')} | {_f(r.get('mfu_model_only'), '{:.1%}')} | "
                      f"{_f(r.get('warmup_s'), '{:.1f}')} |")
     for name, p in phases.items():
@@ -406,7 +411,7 @@ def table(results: dict[str, Any], smoke: bool) -> str:
         best = max(mine, key=lambda r: r["model_only"], default=None)
         ratio = off.get("engine_vs_model_only")
         best_text = "-" if best is None else (
-            f"{best['model_only']:.0f} img/s (compile {best['compile']}, batch {best['batch_size']}"
+            f"{_ips(best['model_only'])} img/s (compile {best['compile']}, batch {best['batch_size']}"
             + (f", MFU {best['mfu_model_only']:.1%}" if best.get("mfu_model_only") else "") + ")")
         lines.append(f"- {model}: engine/model-only at batch {b}, compile off {_f(ratio, '{:.2f}')} "
                      f"(target >= {TARGETS['engine_vs_model_only']})"
