@@ -51,6 +51,8 @@ def test_cpu_without_bf16_instructions_trains_fp32_unprobed(tmp_path: Path, monk
 
 
 def test_run_records_the_decision_and_a_resume_keeps_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a private cache: another test of the session may have probed this tiny model for real
+    monkeypatch.setenv("PETSEG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(precision, "cpu_has_bf16_instructions", lambda: True)
     monkeypatch.setattr(precision, "probe", lambda *a: {"fp32_ms": 10.0, "bf16_ms": 5.0, "choice": "bf16"})
     cfg = TrainConfig(epochs=1, image_size=64, width=4, batch_size=8, max_train_images=8, workers=0, device="cpu",
