@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data.augment_spec import TRAIN_AUGMENT, AugmentSpec
+from engine.data.augment_spec import AUGMENT_LEVELS, TRAIN_AUGMENT, AugmentSpec, augment_spec
 from engine.data.batch_augment import AugmentParams, BatchAugment
 from engine.data.transforms import seed_transform, train_transform
 
@@ -198,3 +198,53 @@ def test_device_batches_never_make_the_host_wait_on_cuda() -> None:
                 assert x.device.type == "cuda" and m.device.type == "cuda"
     finally:
         torch.cuda.set_sync_debug_mode(0)
+
+
+@pytest.mark.parametrize("strength", AUGMENT_LEVELS)
+def test_every_augment_strength_fires_alike_in_both_pipelines(strength: str) -> None:
+    """--augment_strength is one `AugmentSpec` handed to both pipelines: each step fires at the
+    level's probability, and its values stay within the level's ranges, on both paths."""
+    spec, n = augment_spec(strength), 800
+    t = A.Compose(train_transform(S, strength).transforms, save_applied_params=True)
+    seed_transform(t, 1)
+    image, mask = np.zeros((S, S, 3), np.uint8), np.zeros((S, S), np.uint8)
+    rows = [_albumentations_params(t(image=image, mask=mask)["applied_transforms"], S) for _ in range(n)]
+    alb = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    p = BatchAugment(spec, seed=1).sample(n, S, S)
+    ours = {k: getattr(p, k).double().numpy() for k in alb}
+    for name, prob in (("hflip_on", spec.hflip_p), ("vflip_on", spec.vflip_p), ("rot90_on", spec.rot90_p),
+                       ("affine_on", spec.affine_p), ("bc_on", spec.brightness_contrast_p), ("blur_on", spec.blur_p)):
+        tol = 4 * math.sqrt(prob * (1 - prob) / n) + 1e-9  # a step of probability 0 never fires
+        for who, got in (("albumentations", alb), ("batched", ours)):
+            assert abs(got[name].mean() - prob) <= tol, (strength, who, name, got[name].mean())
+    for who, got in (("albumentations", alb), ("batched", ours)):
+        on = got["affine_on"] > 0
+        assert np.all(np.abs(got["rotate"][on]) <= spec.rotate + 1e-6), (strength, who)
+        assert np.all((got["scale_x"][on] >= spec.scale_min - 1e-6) & (got["scale_x"][on] <= spec.scale_max + 1e-6))
+        assert np.all(np.abs(got["translate_x"][on]) <= spec.translate * S + 1), (strength, who)
+
+
+def test_the_device_path_of_a_run_follows_its_augment_strength(generated_data: str, tmp_path) -> None:
+    """A run's --augment_strength reaches the device data path: with "off" every training image
+    is one of the split's own images, only normalised; with "strong" most are not."""
+    from engine.config import TrainConfig
+    from engine.trainer import Trainer
+
+    def batch_images(strength: str) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = TrainConfig(epochs=1, image_size=64, width=4, batch_size=8, max_train_images=16, workers=0,
+                          device="cpu", amp="off", data_path=generated_data, augment_on="device",
+                          augment_strength=strength)
+        trainer = Trainer(cfg, tmp_path / strength)
+        trainer.prepare()
+        try:
+            images, _ = next(iter(trainer.train_loader))
+            split = torch.from_numpy(np.array(trainer.bundle.train.arrays.images)).permute(0, 3, 1, 2)
+            return images.float(), split.float() / 127.5 - 1.0
+        finally:
+            trainer.close()
+
+    for strength, expect_all in (("off", True), ("strong", False)):
+        images, split = batch_images(strength)
+        nearest = torch.cdist(images.flatten(1), split.flatten(1)).min(dim=1).values / images[0].numel() ** 0.5
+        exact = (nearest < 1e-3).tolist()
+        assert all(exact) if expect_all else not all(exact), (strength, nearest)
