@@ -391,3 +391,18 @@ def test_run_end_leaves_no_worker_process_and_no_thread(tiny, tmp_path: Path, mo
         assert trainer.join(180)
         assert seen["kind"] == kind and seen["workers_during_run"] == 4  # 2 per loader: the check sees them
         assert seen["workers"] == [] and seen["threads"] == [], seen
+
+
+def test_a_resume_keeps_the_resolved_precision_unless_amp_is_given(tiny, tmp_path: Path, one_thread) -> None:
+    """A resumed run repeats its numerics (config.json's amp_resolved), but --amp given with
+    --resume is a runtime flag (engine.resume) and wins over the recorded precision."""
+    first = Trainer(tiny(epochs=1, amp="bf16"), tmp_path, "amp")
+    assert first.run() == "finished"
+
+    def resumed_precision(overrides: dict) -> str:
+        again = Trainer(None, tmp_path, "amp", resume=True, overrides=overrides)
+        assert again.run() == "finished", again.error
+        return json.loads((again.run_path / "config.json").read_text())["amp_resolved"]
+
+    assert resumed_precision({"epochs": 2}) == "bfloat16"
+    assert resumed_precision({"epochs": 3, "amp": "off"}) == "fp32"
