@@ -540,7 +540,7 @@ class Trainer:
         if amp_probe is not None:
             record["amp_probe"] = amp_probe
         else:
-            record.pop("amp_probe", None)  # a resume told --amp: the old probe no longer decided
+            record.pop("amp_probe", None)  # no probe decided this precision (CUDA, an explicit --amp)
         record["workers_used"] = self.workers
         record["augment_on_resolved"] = self.augment_on
         record["compile_resolved"] = self.compile_mode
