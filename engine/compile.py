@@ -33,9 +33,10 @@ class AutoCompile:
     min_steps: int  # runs with fewer optimisation steps train uncompiled
 
 
-# Provisional, not measured yet: no GPU has timed the modes (docs/PERFORMANCE.md). Off is the
-# choice that cannot break a run; bench/gpu_check.py prints the measured replacement.
-AUTO_CUDA = AutoCompile(mode="off", min_steps=3000)
+# Measured by bench/gpu_check.py on an H200 (docs/PERFORMANCE.md, "Measured on the GPU"):
+# reduce-overhead ran 1.65x eager (geometric mean of UNet-64 and ResNet34-UNet at batch 32) and
+# won its compile time back after ~1900 steps; min_steps is twice that.
+AUTO_CUDA = AutoCompile(mode="reduce-overhead", min_steps=4000)
 
 
 def resolve_compile(requested: str, device: torch.device, total_steps: int) -> str:
