@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import describe_device, load  # noqa: E402
 
 from engine.config import TrainConfig  # noqa: E402
+from engine.runs import best_epoch, checkpoint_path  # noqa: E402
 
 
 @dataclass
@@ -161,7 +162,7 @@ def train_and_score(
     run_path, error = trainer.run_path, trainer.error
     del trainer  # its DataLoader workers and model go now, before the next run builds its own
     gc.collect()
-    best = max(epochs, key=lambda e: e.valid_dice, default=None)
+    best = best_epoch(epochs)
     result = RunResult(
         name=name, variant=variant or name, overrides=dict(overrides or {}), config=config.to_dict(),
         state=state, error=error, epochs_done=len(epochs), wall_s=wall,
@@ -170,7 +171,7 @@ def train_and_score(
         valid_dice=best.valid_dice if best else float("nan"), best_epoch=best.epoch if best else 0,
         load=load(),
     )
-    checkpoint = run_path / "checkpoints" / "best.pt"
+    checkpoint = checkpoint_path(run_path, "best")
     if state not in ("finished", "stopped") or not checkpoint.exists():
         return result
     t0 = time.perf_counter()
@@ -188,7 +189,7 @@ def train_and_score(
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     if prune:
-        (run_path / "checkpoints" / "last.pt").unlink(missing_ok=True)
+        checkpoint_path(run_path, "last").unlink(missing_ok=True)
     return result
 
 

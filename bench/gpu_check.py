@@ -47,7 +47,10 @@ from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-sys.path.insert(0, str(REPO))  # engine.run_timing (no torch) reads each run's events here
+sys.path.insert(0, str(REPO))  # engine.run_timing and engine.runs (no torch) read each run's files here
+
+from engine.runs import checkpoint_path  # noqa: E402  (after the path insert)
+
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 TARGETS = {"engine_vs_model_only": 0.95, "unet_model_only": 1300.0, "resnet_model_only": 3000.0,
            "train_share": 0.8, "exit_s": 5.0}
@@ -272,7 +275,7 @@ class Check:
         self.record("eval", result)
 
     def inference(self, run_name: str, limit: float) -> None:
-        ckpt = self.runs / run_name / "checkpoints" / "best.pt"
+        ckpt = checkpoint_path(self.runs / run_name, "best")
         argv = [str(BENCH / "infer_latency.py"), "--checkpoint", str(ckpt), "--device", self.sizes.device,
                 "--runs", str(self.sizes.infer_runs), "--warmup", "3", "--large", self.sizes.large]
         result = self.run("inference", argv, limit)
@@ -295,7 +298,7 @@ class Check:
             self.throughput(f"throughput {model} compile off", model, "off", s.batch_sizes, s.steps, s.warmup,
                             limit=90 if not self.smoke else 240)
         self.train("train", "gpu30", ["--workers", str(s.workers)], s.epochs, limit=150 if not self.smoke else 300)
-        if (self.runs / "gpu30" / "checkpoints" / "best.pt").exists():
+        if checkpoint_path(self.runs / "gpu30", "best").exists():
             self.evaluate("gpu30", limit=60 if not self.smoke else 120)
             self.inference("gpu30", limit=60 if not self.smoke else 120)
         self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))], 2,

@@ -58,7 +58,7 @@ def write_large_log(run: Path, batch_events: int = 1_500_000, epochs: int = 1000
 
 PROBES = {
     "petseg runs (RunStore.list_runs)":
-        "from engine.store import RunStore; rows = RunStore(ROOT).list_runs(); n = len(rows)",
+        "from engine.runs import RunStore; rows = RunStore(ROOT).list_runs(); n = len(rows)",
     "TUI runs table, first poll (RunsWatcher)":
         "from petseg_tui.watch import RunsWatcher; changed, _ = RunsWatcher(ROOT).poll(); n = len(changed)",
     "TUI live view catch-up (LiveFollower)":
@@ -72,7 +72,7 @@ def probe(code: str, root: Path) -> tuple[float, float, float, str]:
     timing. CPU seconds are printed too: on a shared machine they move less than wall time."""
     script = (
         "import resource, time, sys\n"
-        "import engine.store, petseg_tui.watch\n"
+        "import engine.runs, petseg_tui.watch\n"
         f"ROOT = {str(root)!r}\n"
         "def cpu():\n"
         "    r = resource.getrusage(resource.RUSAGE_SELF)\n"

@@ -32,6 +32,7 @@ from engine.config import (
     default_runs_dir,
 )
 from engine.errors import ConfigError, DatasetError, PetsegError, describe_error
+from engine.runs.layout import checkpoint_path
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -224,14 +225,10 @@ def _console() -> Any:
 def _checkpoint_from_args(args: argparse.Namespace) -> Path:
     if args.checkpoint is not None:
         return args.checkpoint
-    from engine.store import RunStore
+    from engine.runs import RunStore, checkpoint_for
 
-    store = RunStore(args.runs or default_runs_dir())
-    run_path = store.resolve(args.run)
-    best = run_path / "checkpoints" / "best.pt"
-    if best.exists():
-        return best
-    return store.checkpoint(args.run, "last")
+    checkpoint, _ = checkpoint_for(RunStore(args.runs or default_runs_dir()).resolve(args.run))
+    return checkpoint
 
 
 def _explicit_dests(argv: Sequence[str]) -> set[str]:
@@ -278,7 +275,7 @@ def _drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
     """Run ``trainer`` in its thread with progress output; signals stop it gracefully."""
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
     reporter = _ProgressReporter(console, plain=_plain_progress(console),
-                                 last_pt=Path(trainer.run_path) / "checkpoints" / "last.pt")
+                                 last_pt=checkpoint_path(trainer.run_path, "last"))
     trainer.subscribe(reporter)
     interrupts = {"n": 0}
 
@@ -324,7 +321,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = _drive(trainer, console, args.runs)
     if code != EXIT_OK:
         return code
-    best = trainer.run_path / "checkpoints" / "best.pt"
+    best = checkpoint_path(trainer.run_path, "best")
     trained = time.perf_counter() - start
     predictor = Predictor.from_checkpoint(best, device=args.device)
     try:
@@ -654,7 +651,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
 
-    from engine.store import RunStore, run_matches
+    from engine.runs import RunStore, run_matches
 
     store = RunStore(args.runs or default_runs_dir())
     if store.root.exists() and not store.root.is_dir():

@@ -156,11 +156,11 @@ def contact_sheet(photos: Sequence[Any], evaluation: Any, cell: tuple[int, int] 
 def worst_sheet_path(checkpoint: str | Path, split: str) -> Path:
     """Where ``petseg eval --worst`` writes: ``<run>/eval/worst-<split>.png`` for a run's
     checkpoint, else ``<checkpoint's folder>/<stem>-worst-<split>.png``."""
-    from engine.store import CHECKPOINT_DIR, CONFIG_FILE, EVAL_DIR
+    from engine.runs import EVAL_DIR, run_of_checkpoint
 
     ckpt = Path(checkpoint)
-    run = ckpt.parent.parent
-    if ckpt.parent.name == CHECKPOINT_DIR and (run / CONFIG_FILE).is_file():
+    run = run_of_checkpoint(ckpt)
+    if run is not None:
         return run / EVAL_DIR / f"worst-{split}.png"
     return ckpt.parent / f"{ckpt.stem}-worst-{split}.png"
 

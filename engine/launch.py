@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.config import TrainConfig
-from engine.store import validate_run_name
+from engine.runs.layout import LOG_FILE, validate_run_name
 
 # Flags whose values are passed on the command line; the rest keep the engine default.
 _FLAGS = ("model", "epochs", "batch_size", "learning_rate", "image_size", "width", "workers",
@@ -56,7 +56,7 @@ def spawn_resume(runs_dir: str | Path, run_name: str) -> int:
     the child's pid. Its output is appended to the same train.log. The run folder must exist
     (RunStoreError otherwise); every other problem is the child's, reported in the run."""
     from engine.errors import RunStoreError
-    from engine.store import RunStore, lock_holder, writer_lock_state
+    from engine.runs import RunStore, lock_holder, writer_lock_state
 
     validate_run_name(run_name)
     runs_dir = Path(runs_dir).resolve()
@@ -72,7 +72,7 @@ def _spawn(argv: list[str], log_dir: Path) -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PETSEG_PLAIN_PROGRESS"] = "1"  # a log file, not a terminal: no live progress bars
-    with open(log_dir / "train.log", "ab") as log:
+    with open(log_dir / LOG_FILE, "ab") as log:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

@@ -1,6 +1,6 @@
 """Training curves of one or more runs as a PNG (``petseg plot``).
 
-Each run's history is read through ``engine.store.RunStore`` (the same epochs the TUI shows,
+Each run's history is read through ``engine.runs.RunStore`` (the same epochs the TUI shows,
 with epochs repeated after a resume already replaced), and drawn per epoch: train and valid
 loss (solid / dashed), valid Dice, valid IoU; one colour per run, the best-Dice epoch marked.
 matplotlib is imported only here, with the Agg backend, so it needs no display (SSH, tmux, CI)
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import PetsegError
-from engine.store import RunHistory, RunStore
+from engine.runs import RunHistory, RunStore
 
 METRICS = ("loss", "dice", "iou")
 _TITLES = {"loss": "loss (train solid, valid dashed)", "dice": "valid Dice", "iou": "valid IoU"}

@@ -109,7 +109,7 @@ class PreviewWriter:
             "mask_rule": mask_rule, "threshold": THRESHOLD, "epochs": [],
         }
         self._index["epochs"] = self._previous_epochs()
-        from engine.store import remove_stale_temp_files
+        from engine.atomic import remove_stale_temp_files
 
         remove_stale_temp_files(self.folder)  # a writer killed mid-write left its temp file
         self._queue: queue.Queue[Any] = queue.Queue()

@@ -1,6 +1,6 @@
 """The types a run's status.json and config.json fields must have, checked where they are read.
 
-`engine.store` reads both files and asks `status_problems` / `config_problems` what is wrong;
+`engine.runs` reads both files and asks `status_problems` / `config_problems` what is wrong;
 a run with a problem is listed as ``broken`` with that reason (never a crash of ``petseg
 runs`` or the TUI because ``"created": "yesterday"`` reached a time formatter). Event lines
 are checked by `engine.events.parse_event`. Only types are checked here, not limits: a

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.events import CheckpointSaved, EpochEnded, RunFinished, RunPaused, RunResumed, RunStarted, TrainEvent
-from engine.store import EVENTS_FILE, read_events
+from engine.runs import EVENTS_FILE, read_events
 
 
 @dataclass(frozen=True)

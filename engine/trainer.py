@@ -3,7 +3,7 @@
 Every event is appended to the run's ``events.jsonl`` before subscribers see it, so what the
 TUI shows for a run in this process and for a run in another process is the same file.
 Control (stop / pause / resume) works from any thread through methods here, and from any
-process through ``engine.store.request_control`` (polled between batches).
+process through ``engine.runs.request_control`` (polled between batches).
 
 Checkpoints: ``best.pt`` whenever the validation Dice improves, ``last.pt`` at most every
 ``checkpoint_interval`` seconds at an epoch end, and always at the end, on stop, on pause; both
@@ -57,7 +57,7 @@ from engine.events import (
 )
 from engine.resume import apply_budget, plan_for_run
 from engine.schedule import build_scheduler
-from engine.store import CONFIG_FILE, RunStore, clear_control, read_control, read_run_json
+from engine.runs import CONFIG_FILE, RunStore, checkpoint_path, clear_control, read_control, read_run_json
 
 CONTROL_POLL_INTERVAL = 0.25
 
@@ -644,7 +644,7 @@ class Trainer:
         if math.isnan(valid_dice) and not self._weights_finite():
             self._log(f"warning: not saving {which}.pt: the weights are no longer finite")
             return
-        path = self.writer.checkpoint_dir / f"{which}.pt"
+        path = checkpoint_path(self.run_path, which)
         info = CheckpointSaved(epoch=self._done_epoch, which=which, path=str(path), valid_dice=valid_dice)
         self._saver.submit(path, self._checkpoint_state(which == "last", valid_dice), info)
         if which == "last":

@@ -113,7 +113,7 @@ class PetsegApp(App[None]):
             return
         from engine.config import TrainConfig
         from engine.errors import PetsegError
-        from engine.store import read_run_config
+        from engine.runs import read_run_config
 
         try:
             config = TrainConfig.from_dict(read_run_config(copy_of))
@@ -137,7 +137,7 @@ class PetsegApp(App[None]):
         try:
             if detached:
                 from engine.launch import spawn_detached
-                from engine.store import RunStore
+                from engine.runs import RunStore
 
                 name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
                 pid = spawn_detached(config, self.runs_dir, name)

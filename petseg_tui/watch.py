@@ -10,25 +10,27 @@ Nothing here imports torch or Textual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from engine.atomic import pid_alive
 from engine.errors import PetsegError
-from engine.events import BatchProgress, EpochEnded
 from engine.previews import INDEX_FILE, PREVIEWS_DIR, Previews, read_previews
-from engine.store import (
+from engine.runs import (
+    ACTIVE_STATES,
     CONFIG_FILE,
     EVENTS_FILE,
     LOCK_FILE,
+    LOG_FILE,
     STATUS_FILE,
     ResumeOffer,
     RunFollower,
+    RunSnapshot,
     RunStore,
     RunSummary,
-    pid_alive,
+    checkpoint_path,
+    resume_offer,
 )
-
-ACTIVE_STATES = frozenset({"running", "paused"})
 
 
 def short_message(message: str, run_path: Path) -> str:
@@ -167,47 +169,16 @@ class RunsWatcher:
 
 
 @dataclass(frozen=True)
-class LiveSnapshot:
-    """Everything the live-run screen draws, copied out of a `RunHistory` in the poll thread."""
+class LiveSnapshot(RunSnapshot):
+    """Everything the live-run screen draws: the run's `RunSnapshot` (taken in the poll thread)
+    and what only this screen needs (train.log, previews, whether the folder exists yet)."""
 
-    name: str
-    path: Path
-    exists: bool
-    state: str
-    message: str = ""
-    config: dict = field(default_factory=dict)
-    epochs: tuple[EpochEnded, ...] = ()
-    batches: tuple[BatchProgress, ...] = ()
-    total_epochs: int = 0
-    current_epoch: int = 0
-    current_batch: int = 0
-    current_batches: int = 0
-    device: str = ""
-    data: str = ""
-    warnings: tuple[str, ...] = ()
-    started: float | None = None
-    duration: float | None = None
-    paused: bool = False
+    exists: bool = True
     bad_lines: int = 0
-    pid: int | None = None
     log_tail: str = ""
-    epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
-    paused_in_batches: float = 0.0  # seconds paused between the first and the last batch shown
     resume: ResumeOffer = ResumeOffer("", "")
     previews: Previews | None = None
     previews_error: str = ""
-
-    @property
-    def best(self) -> EpochEnded | None:
-        return max(self.epochs, key=lambda e: e.valid_dice, default=None)
-
-    @property
-    def last(self) -> EpochEnded | None:
-        return self.epochs[-1] if self.epochs else None
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
 
     def batch_rate(self) -> float | None:
         """Batches per second in the current epoch."""
@@ -250,8 +221,6 @@ class LiveSnapshot:
 
 class LiveFollower:
     """Follows one run folder that may not exist yet (a run being started)."""
-
-    LOG_FILE = "train.log"
 
     def __init__(self, path: Path, pid: int | None = None) -> None:
         self.path = Path(path)
@@ -299,7 +268,7 @@ class LiveFollower:
         return self.follower
 
     def _log_tail(self, lines: int = 6) -> str:
-        p = self.path / self.LOG_FILE
+        p = self.path / LOG_FILE
         try:
             with open(p, "rb") as fh:
                 fh.seek(0, 2)
@@ -331,40 +300,20 @@ class LiveFollower:
         else:
             assert f is not None
             f.poll()
-            h = f.history
-            s = f.summary()
-            state = s.state
-            message = short_message(s.message or "", self.path)
+            run = f.snapshot(batches=400, warnings=20)
             log_tail = ""
-            if state in ("broken", "failed", "interrupted") or (f.error and not h.started):
+            if run.state in ("broken", "failed", "interrupted") or (f.error and not f.history.started):
                 log_tail = self._log_tail()
-            batches = tuple(h.batches[-400:])
             previews, previews_error = self._read_previews()
+            copied = {k.name: getattr(run, k.name) for k in fields(RunSnapshot)}
+            copied.update(name=self.path.name, path=self.path, message=short_message(run.message, self.path),
+                          pid=run.pid if run.pid is not None else self.pid)
             snap = LiveSnapshot(
-                name=self.path.name,
-                path=self.path,
+                **copied,
                 exists=True,
-                state=state,
-                message=message,
-                config=dict(h.config),
-                epochs=tuple(h.epoch_list),
-                batches=batches,
-                total_epochs=h.total_epochs or int(h.config.get("epochs") or 0),
-                current_epoch=h.current_epoch,
-                current_batch=h.current_batch,
-                current_batches=h.current_batches,
-                device=h.device,
-                data=h.data,
-                warnings=tuple(h.warnings[-20:]),
-                started=h.started,
-                duration=s.duration,
-                paused=h.paused,
                 bad_lines=f.tail.bad_lines,
-                pid=h.status.get("pid") if isinstance(h.status.get("pid"), int) else self.pid,
                 log_tail=log_tail,
-                epoch_seconds=h.epoch_seconds,
-                paused_in_batches=h.paused_between(batches[0].t, batches[-1].t) if batches else 0.0,
-                resume=s.resume_offer(),
+                resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message),
                 previews=previews,
                 previews_error=previews_error,
             )

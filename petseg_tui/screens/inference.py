@@ -29,6 +29,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine.errors import CheckpointError, PetsegError
+from engine.runs import checkpoint_for
 from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode, usable_modes
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.widgets.image_picker import ImageTree
@@ -41,17 +42,6 @@ THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
 # ---------------------------------------------------------------------------------------------
 # Engine access: every import of engine.inference (and so torch) happens in a worker thread
 # ---------------------------------------------------------------------------------------------
-
-
-def checkpoint_for(run_path: Path) -> tuple[Path, str]:
-    """The checkpoint to use for a run (best.pt, else last.pt) and a note when it is last.pt."""
-    ckdir = Path(run_path) / "checkpoints"
-    best, last = ckdir / "best.pt", ckdir / "last.pt"
-    if best.is_file():
-        return best, ""
-    if last.is_file():
-        return last, "no best.pt yet: using last.pt"
-    raise CheckpointError(best, "run has no checkpoint yet (no best.pt or last.pt)")
 
 
 def load_predictor(checkpoint: Path) -> Any:
@@ -134,7 +124,7 @@ class Rendered:
 
 def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
     """Runs under ``runs_dir`` that have best.pt or last.pt, with a short description."""
-    from engine.store import CONFIG_FILE, RunStore
+    from engine.runs import CONFIG_FILE, RunStore
 
     out = []
     for run in RunStore(runs_dir).run_dirs():

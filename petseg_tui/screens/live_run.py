@@ -28,7 +28,7 @@ from textual.reactive import reactive, var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.store import request_control
+from engine.runs import request_control
 from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated

@@ -27,7 +27,7 @@ from textual.widgets import Button, Collapsible, Input, Label, Select, Static, S
 
 from engine.config import AMP_MODES, DATA_PATH_ENV, DEVICES, GENERATED_DATA, MASK_RULES, MODELS, SCHEDULERS, TrainConfig
 from engine.errors import RunStoreError
-from engine.store import validate_run_name
+from engine.runs import validate_run_name
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen

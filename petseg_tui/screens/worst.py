@@ -108,7 +108,7 @@ class WorstScreen(PetsegScreen):
                 self.app.call_from_thread(self._set_status, f"Scoring {done}/{total} {SPLIT} images …")
 
         try:
-            from petseg_tui.screens.inference import checkpoint_for
+            from engine.runs import checkpoint_for
 
             checkpoint, note = checkpoint_for(self.run_path)
             from engine.device import leave_a_core_for_the_ui

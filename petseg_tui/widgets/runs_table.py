@@ -20,7 +20,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engine.store import run_matches
+from engine.runs import run_matches
 from petseg_tui.format import (
     PALETTE,
     fmt_duration,

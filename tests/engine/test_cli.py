@@ -266,7 +266,7 @@ def test_infer_8000x6000_photo_stays_within_memory(tmp_path: Path, checkpoint: P
 def test_runs_lists_every_kind_of_damaged_folder(tmp_path: Path, capsys) -> None:
     """Missing config.json, garbage status.json, garbage events.jsonl lines: each folder is listed
     (broken with the file and the problem, or with its good events), `runs` exits 0, one line each."""
-    from engine.store import RunStore
+    from engine.runs import RunStore
 
     good = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, name="good-but-garbage-events")
     good.close()
@@ -503,7 +503,7 @@ def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, cap
     import json
 
     from engine.events import EpochEnded, RunStarted
-    from engine.store import RunStore
+    from engine.runs import RunStore
 
     for i, (name, model, dice) in enumerate((("unet-20261125-101500", "unet", 0.7),
                                              ("resnet34_unet-20261125-113000", "resnet34_unet", 0.9),

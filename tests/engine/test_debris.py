@@ -58,7 +58,7 @@ def test_a_signal_during_trainings_first_decode_stops_at_once_without_temp_array
     """The decoded cache is written while a run loads its data: a stop there used to wait for
     the whole decode; now it ends it, removes the temp arrays, and the run is 'stopped'."""
     from engine.data.synthetic import generate_pet_dataset
-    from engine.store import RunStore
+    from engine.runs import RunStore
 
     data = generate_pet_dataset(tmp_path / "data", n_trainval=40, n_test=0, size=64, seed=1)
     cache = tmp_path / "cache"

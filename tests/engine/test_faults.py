@@ -30,7 +30,7 @@ import pytest
 import torch
 
 from engine.checkpoint import build_model_from_checkpoint, load_checkpoint
-from engine.store import EventTail, RunStore
+from engine.runs import EventTail, RunStore
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 8  # more than the kills can get through, so every moment is reached

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import engine.store as store
 from engine.events import BATCH_EVENTS_PER_EPOCH, BatchThrottle, EventFieldError, parse_event
-from engine.store import EventTail, RunFollower, RunStore
+import engine.runs.journal as journal
+from engine.runs import KEEP_BATCHES, EventTail, RunFollower, RunStore
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "large_events_log.py"
 
@@ -50,7 +50,7 @@ def reference(path: Path) -> tuple[list, list, int, str | None]:
 
 @pytest.mark.parametrize("chunk", [4096, 1 << 20])
 def test_the_bounded_reader_equals_a_full_parse(tmp_path: Path, monkeypatch, chunk: int) -> None:
-    monkeypatch.setattr(store, "READ_CHUNK", chunk)  # small chunks: lines cut at every boundary
+    monkeypatch.setattr(journal, "READ_CHUNK", chunk)  # small chunks: lines cut at every boundary
     run = tmp_path / "big"
     write_large_log(run, batch_events=12_000, epochs=40)
     log = run / "events.jsonl"
@@ -82,7 +82,7 @@ def test_listing_a_big_run_reads_its_epochs_and_keeps_few_batches(tmp_path: Path
     follower = RunFollower(tmp_path / "big")  # the live view: the newest batch events only
     follower.poll()
     h = follower.history
-    assert sorted(h.epochs) == list(range(1, 31)) and 0 < len(h.batches) <= store.KEEP_BATCHES
+    assert sorted(h.epochs) == list(range(1, 31)) and 0 < len(h.batches) <= KEEP_BATCHES
 
 
 def test_batch_events_are_written_at_a_bounded_rate() -> None:

@@ -11,7 +11,7 @@ import torch
 from engine.config import TrainConfig
 from engine.errors import RunStoreError
 from engine.launch import spawn_resume, train_command
-from engine.store import RunStore
+from engine.runs import RunStore
 from engine.trainer import Trainer
 
 

@@ -106,7 +106,7 @@ def test_check_output_is_the_one_guard(tmp_path: Path) -> None:
 def test_plot_out_guard(tmp_path: Path, capsys) -> None:
     pytest.importorskip("matplotlib")
     from engine.events import EpochEnded, RunStarted
-    from engine.store import RunStore
+    from engine.runs import RunStore
 
     w = RunStore(tmp_path / "runs").create({"model": "unet", "epochs": 1}, "r")
     w.append(RunStarted(run="r", total_epochs=1, start_epoch=1, train_size=1, valid_size=1, device="cpu", data="x"))

@@ -13,7 +13,7 @@ from PIL import Image  # noqa: E402
 from engine.cli import main  # noqa: E402
 from engine.config import TrainConfig  # noqa: E402
 from engine.events import EpochEnded, RunFinished, RunStarted  # noqa: E402
-from engine.store import RunStore  # noqa: E402
+from engine.runs import RunStore  # noqa: E402
 
 
 def _run(root: Path, name: str, epochs: int, model: str = "unet") -> None:

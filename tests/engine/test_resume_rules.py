@@ -16,7 +16,7 @@ from engine.cli import main
 from engine.config import TrainConfig
 from engine.errors import ConfigError, RunStoreError
 from engine.resume import BudgetChange, ResumePlan, apply_budget, describe_budget_changes, plan_resume
-from engine.store import RunStore
+from engine.runs import RunStore
 
 TINY = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0",
         "--device", "cpu"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import RunStoreError
-from engine.store import RunStore, RunWriter, writer_lock_state
+from engine.runs import RunStore, RunWriter, writer_lock_state
 
 CTX = mp.get_context("fork")  # children inherit the imported engine; nothing here uses threads
 

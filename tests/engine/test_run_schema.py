@@ -10,7 +10,7 @@ import pytest
 from engine.cli import main
 from engine.events import EpochEnded, EventFieldError, RunStarted, event_to_dict, parse_event
 from engine.run_schema import config_problems, status_problems
-from engine.store import RunStore
+from engine.runs import RunStore
 
 
 def epoch(e: int, dice: float = 0.5) -> EpochEnded:

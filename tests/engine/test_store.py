@@ -21,7 +21,7 @@ from engine.events import (
     event_from_dict,
     event_to_dict,
 )
-from engine.store import (
+from engine.runs import (
     EventTail,
     RunStore,
     STALE_AFTER_SECONDS,
@@ -223,7 +223,7 @@ def test_create_reuses_a_folder_left_by_a_writer_killed_before_its_config(tmp_pa
 
 def test_duration_leaves_out_pauses_and_the_gap_before_a_resume() -> None:
     from engine.events import RunPaused, RunResumed, RunStopped
-    from engine.store import RunHistory
+    from engine.runs import RunHistory
 
     t0 = 1_000_000.0
     h = RunHistory(name="r")
@@ -263,7 +263,7 @@ def test_summary_figures_are_medians_and_resume_offer_follows_last_pt(tmp_path: 
     assert plan.action == "restart" and "no last.pt" in plan.reason
     (tmp_path / "slow-start" / "checkpoints" / "last.pt").write_bytes(b"x")
     assert store.summary("slow-start").resume_offer().action == "resume"
-    from engine.store import resume_offer
+    from engine.runs import resume_offer
 
     assert resume_offer("a", "finished", True).action == ""
     assert "diverged" in resume_offer("a", "diverged", True).reason

@@ -16,7 +16,7 @@ from engine.checkpoint import load_checkpoint
 from engine.config import TrainConfig
 from engine.config import GENERATED_DATA
 from engine.events import TERMINAL_KINDS, TrainEvent
-from engine.store import RunStore, request_control
+from engine.runs import RunStore, request_control
 from engine.trainer import Trainer
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.config import TrainConfig
-from engine.store import RunStore
+from engine.runs import RunStore
 from engine.trainer import Trainer
 
 

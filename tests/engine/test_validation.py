@@ -12,7 +12,7 @@ import torch
 
 from engine.cli import main
 from engine.config import TrainConfig
-from engine.store import RunStore
+from engine.runs import RunStore
 
 TINY = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0",
         "--device", "cpu", "--epochs", "1"]

@@ -22,7 +22,7 @@ from engine.events import (
     RunStarted,
     RunStopped,
 )
-from engine.store import RunStore, RunWriter
+from engine.runs import RunStore, RunWriter
 
 T0 = 1_767_000_000.0  # fixed wall-clock base for deterministic tables and snapshots
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -378,6 +379,7 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
     make_run(runs, "empty", checkpoint=False)
     beta = make_run(runs, "beta")
     (beta / "checkpoints" / "best.pt").rename(beta / "checkpoints" / "last.pt")
+    os.utime(runs / "alpha" / "config.json", (1e9, 1e9))  # alpha trained long ago, beta just now
     app = InferenceTestApp(runs, None, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -386,11 +388,11 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
         assert "Pick a run" in screen.error
         options = screen.query_one("#inf-runs")
         assert [options.get_option_at_index(i).id for i in range(options.option_count)] == [
+            str(runs / "beta"),  # the newest run first
             str(runs / "alpha"),
-            str(runs / "beta"),
         ]
         options.focus()
-        options.highlighted = 1
+        options.highlighted = 0
         await pilot.press("enter")
         await settle(pilot)
         assert screen.run_path == runs / "beta"

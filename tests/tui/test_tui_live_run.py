@@ -22,7 +22,7 @@ from textual.widgets import ProgressBar
 
 from engine.config import TrainConfig
 from engine.events import BatchProgress, EpochStarted
-from engine.store import CONTROL_FILE, RunStore
+from engine.runs import CONTROL_FILE, RunStore
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_run import LiveRunScreen

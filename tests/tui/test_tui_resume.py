@@ -111,7 +111,7 @@ def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> N
 
 
 def _hold(run: str, ready, release) -> None:
-    from engine.store import RunWriter
+    from engine.runs import RunWriter
 
     w = RunWriter(Path(run))
     ready.set()

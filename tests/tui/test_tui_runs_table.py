@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import T0, epoch_event, make_run, toasts, wait_for, widget_text
 
-from engine.store import RunWriter
+from engine.runs import RunWriter
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.runs import RunsScreen
 from petseg_tui.widgets.runs_table import RunsTable

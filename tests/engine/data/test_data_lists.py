@@ -72,7 +72,7 @@ def test_a_missing_file_does_not_move_other_images_between_train_and_valid(tmp_p
 
 def test_the_list_warnings_reach_the_run_once(tmp_path: Path, capsys) -> None:
     from engine.cli import main
-    from engine.store import RunStore
+    from engine.runs import RunStore
 
     data = make(tmp_path / "d", NAMES, lines(NAMES + ["cat_00"]), lines(NAMES[:3]))
     assert main(["train", "--runs", str(tmp_path / "runs"), "--run_name", "r", "--data_path", str(data),

@@ -1,0 +1,97 @@
+"""Following one run folder as it is written: `RunFollower`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from engine.errors import RunStoreError
+from engine.events import TrainEvent
+from engine.run_schema import config_problems, status_problems
+from engine.runs.history import RunHistory, RunSnapshot
+from engine.runs.journal import KEEP_BATCHES, EventTail
+from engine.runs.layout import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, read_run_json
+from engine.runs.summary import RunSummary
+
+
+class RunFollower:
+    """Keeps a `RunHistory` current by tailing ``events.jsonl`` and re-reading ``status.json``.
+
+    ``poll()`` returns the new events (cheap when nothing changed: one stat per file). Types are
+    checked here, where the files are read (`engine.run_schema`, `engine.events.parse_event`):
+    a problem makes ``error`` say which file and field, and the run lists as broken. The
+    figures of a file with a problem are not used (a mistyped status.json is replaced by {}).
+    ``keep_batches``: batch events kept by a catch-up read (0 for listings).
+    """
+
+    def __init__(self, path: Path, keep_batches: int = KEEP_BATCHES) -> None:
+        self.path = Path(path)
+        self.history = RunHistory(name=self.path.name, path=self.path)
+        self.tail = EventTail(self.path / EVENTS_FILE, keep_batches=keep_batches)
+        self._status_mtime: float | None = None
+        self._errors: dict[str, str] = {}  # file -> problem; config first, it matters most
+        self.config_error: RunStoreError | None = None
+        """What is wrong with config.json (missing, not JSON, a mistyped field), or None."""
+        try:
+            config = read_run_json(self.path / CONFIG_FILE)
+            problems = config_problems(config)
+            if problems:
+                self.config_error = RunStoreError(self.path / CONFIG_FILE, "; ".join(problems))
+                config = {k: v for k, v in config.items() if not any(p.startswith(f"{k} ") for p in problems)}
+            self.history.config = config
+        except RunStoreError as exc:
+            self.config_error = exc
+        if self.config_error is not None:
+            self._errors["config"] = str(self.config_error)
+        self._reload_status()
+
+    @property
+    def error(self) -> str | None:
+        """What is wrong with this run folder, or None; a status problem clears once fixed."""
+        errors = dict(self._errors)
+        if self.tail.invalid:
+            errors["events"] = self.tail.invalid
+        return "; ".join(errors.values()) or None
+
+    def _reload_status(self) -> None:
+        p = self.path / STATUS_FILE
+        try:
+            mtime = p.stat().st_mtime
+        except OSError:
+            self._errors["status"] = f"{p}: missing"
+            self.history.status = {}
+            return
+        if mtime == self._status_mtime:
+            return
+        self._status_mtime = mtime
+        try:
+            status = read_run_json(p)
+        except RunStoreError as exc:
+            self._errors["status"] = str(exc)
+            self.history.status = {}
+            return
+        problems = status_problems(status)
+        if problems:
+            self._errors["status"] = f"{p}: {'; '.join(problems)}"
+            self.history.status = {}
+        else:
+            self._errors.pop("status", None)
+            self.history.status = status
+
+    def poll(self) -> list[TrainEvent]:
+        self._reload_status()
+        events = self.tail.read_new()
+        self.history.extend(events)
+        return events
+
+    def summary(self) -> RunSummary:
+        s = RunSummary.from_history(self.path, self.history)
+        if self.error:
+            s.state, s.message = "broken", self.error
+        return s
+
+    def snapshot(self, *, batches: int | None = None, warnings: int | None = None) -> RunSnapshot:
+        """`RunHistory.snapshot`, "broken" with what is wrong when a file has a problem."""
+        snap = self.history.snapshot(batches=batches, warnings=warnings)
+        error = self.error
+        return replace(snap, state="broken", message=error) if error else snap

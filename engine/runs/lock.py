@@ -1,0 +1,119 @@
+"""One writer per run: an exclusive ``fcntl.flock`` on the run's ``writer.lock``.
+
+`RunLock` is taken before a writer touches anything and held until it closes; the kernel drops
+it when the process dies, so a crashed run can be resumed at once. Readers learn "running
+somewhere" from the same lock (`writer_lock_state`), never from a copy of the rule.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+
+from engine.errors import RunStoreError
+from engine.runs.layout import LOCK_FILE
+
+LOCK_WAIT_SECONDS = 1.0  # readers probe the lock for microseconds; a writer retries past them
+
+
+class RunBusyError(RunStoreError):
+    """Another process holds the run's writer lock (``holder``: "pid N on HOST" or "")."""
+
+    def __init__(self, run_path: Path, holder: str, advice: str = "one run has one writer — stop it first "
+                                                                  "(or wait for it to end)") -> None:
+        self.holder = holder
+        super().__init__(run_path, f"is being trained by another petseg process{f' ({holder})' if holder else ''}; "
+                                   f"{advice}")
+
+
+class RunLock:
+    """The exclusive writer lock of one run folder (``writer.lock``), held until `release`.
+
+    ``fcntl.flock`` locks belong to the open file, not to a path or a pid: the kernel releases
+    them when the holder exits or is killed, so no stale lock survives a crash. The file
+    records ``pid host`` of the holder, for messages only.
+    """
+
+    def __init__(self, run_path: Path, fd: int) -> None:
+        self.run_path = Path(run_path)
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, run_path: str | Path, wait: float = LOCK_WAIT_SECONDS) -> "RunLock":
+        """Lock ``run_path`` or raise RunStoreError naming the process that holds it."""
+        run_path = Path(run_path)
+        lock_path = run_path / LOCK_FILE
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise RunStoreError(lock_path, f"cannot create the run's lock file ({exc.strerror or exc})") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    os.close(fd)
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise RunStoreError(lock_path, f"cannot lock ({exc.strerror or exc})") from None
+                    raise RunBusyError(run_path, lock_holder(run_path)) from None
+                time.sleep(0.02)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError:
+            pass  # the record is informative only; the lock itself is held
+        return cls(run_path, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            # LOCK_UN on the open file: also released for forked children (DataLoader workers)
+            # that inherited the descriptor and may outlive this call by a moment
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __del__(self) -> None:  # a writer dropped without close() must not keep its run locked
+        try:
+            self.release()
+        except Exception:
+            pass
+
+
+def writer_lock_state(run_path: str | Path) -> bool | None:
+    """True if a process holds the run's writer lock now, False if nobody does, None if the
+    run has no lock file (written by an older petseg, or never opened by a writer)."""
+    try:
+        fd = os.open(Path(run_path) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def lock_holder(run_path: str | Path) -> str:
+    """``pid N on HOST`` of the last process that locked the run ("" if unknown)."""
+    try:
+        text = (Path(run_path) / LOCK_FILE).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+    return text.splitlines()[0][:120] if text else ""

@@ -1,0 +1,131 @@
+"""All runs under one folder: `RunStore` lists, loads, creates and reopens them.
+
+Creating a run is ``mkdir`` of its folder (the claim) plus its writer lock (a folder made
+earlier, e.g. for a detached run's train.log, is claimed by whoever locks it first).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.errors import RunStoreError
+from engine.runs.follower import RunFollower
+from engine.runs.history import RunHistory
+from engine.runs.layout import (
+    ensure_folder,
+    is_run_folder,
+    is_unstarted_run,
+    started_at,
+    validate_run_name,
+)
+from engine.runs.lock import RunBusyError, RunLock
+from engine.runs.summary import RunSummary
+from engine.runs.writer import RunWriter
+
+
+class RunStore:
+    """All runs under one folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def run_dirs(self) -> list[Path]:
+        """The run folders (`is_run_folder`) under the root, the most recently started or
+        resumed first (the run a user just trained heads any list built from this)."""
+        if not self.root.is_dir():
+            return []
+        dirs = [p for p in self.root.iterdir() if is_run_folder(p)]
+        dirs.sort(key=lambda d: d.name)
+        return sorted(dirs, key=started_at, reverse=True)  # stable: equal times stay in name order
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def resolve(self, name_or_path: str | Path) -> Path:
+        """A run by name under the root, or a run folder given as a path."""
+        p = Path(name_or_path)
+        for cand in (self.root / str(name_or_path), p):
+            if cand.is_dir():
+                return cand
+        raise RunStoreError(self.root / str(name_or_path), "no such run folder")
+
+    def load(self, name_or_path: str | Path) -> RunHistory:
+        """Read a run fully. Raises RunStoreError if config.json is missing or garbage."""
+        path = self.resolve(name_or_path)
+        follower = RunFollower(path)
+        follower.poll()
+        if follower.config_error is not None:
+            raise follower.config_error
+        return follower.history
+
+    def summary(self, name_or_path: str | Path) -> RunSummary:
+        follower = RunFollower(self.resolve(name_or_path), keep_batches=0)
+        follower.poll()
+        return follower.summary()
+
+    def list_runs(self) -> list[RunSummary]:
+        out = []
+        for d in self.run_dirs():
+            try:
+                f = RunFollower(d, keep_batches=0)
+                f.poll()
+                out.append(f.summary())
+            except Exception as exc:  # one bad folder must never hide the others
+                out.append(RunSummary(name=d.name, path=d, state="broken", message=f"{d}: {exc}"))
+        return out
+
+    def follow(self, name_or_path: str | Path) -> RunFollower:
+        return RunFollower(self.resolve(name_or_path))
+
+    def new_run_name(self, model: str) -> str:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = f"{model}-{stamp}"
+        name, i = base, 1
+        while (self.root / name).exists():
+            i += 1
+            name = f"{base}-{i}"
+        return name
+
+    def create(self, config: dict[str, Any], name: str | None = None) -> RunWriter:
+        """Make a new run folder with its config.json and a 'running' status.
+
+        Of two processes creating the same name at once exactly one succeeds: the folder's
+        mkdir, then its writer lock, decide; the loser gets RunStoreError before writing."""
+        ensure_folder(self.root, "runs folder")
+        name = validate_run_name(name) if name else self.new_run_name(str(config.get("model", "run")))
+        path = self.root / name
+        try:
+            path.mkdir()
+            fresh = True
+        except FileExistsError:
+            fresh = False
+            if not path.is_dir():
+                raise RunStoreError(path, "exists and is not a folder; choose another --run_name") from None
+        except OSError as exc:
+            raise RunStoreError(path, f"cannot create the run folder ({exc.strerror or exc}); "
+                                      "choose a --runs folder you can write to") from None
+        try:
+            lock = RunLock.acquire(path)
+        except RunBusyError as exc:  # two creators of one name: the other one got there first
+            raise RunBusyError(path, exc.holder, "choose another --run_name") from None
+        # a detached launch makes the folder first, for train.log; and a writer killed before
+        # config.json was renamed into place leaves only an empty events.jsonl: no clash. The
+        # check runs under the lock, so a creator that got here first has written its config.
+        if not fresh and is_run_folder(path) and not is_unstarted_run(path):
+            lock.release()
+            raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)")
+        try:
+            writer = RunWriter(path, lock=lock)
+            writer.write_config(config)
+            writer.set_status("running")
+        except BaseException:
+            lock.release()
+            raise
+        return writer
+
+    def open_for_resume(self, name_or_path: str | Path) -> RunWriter:
+        """A writer for an existing run; RunStoreError if another process is writing it."""
+        path = self.resolve(name_or_path)
+        return RunWriter(path)

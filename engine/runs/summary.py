@@ -1,0 +1,102 @@
+"""One row of the runs table (`RunSummary`), its filter, and the rule for offering a resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.runs.history import ACTIVE_STATES, RunHistory
+from engine.runs.layout import checkpoint_path
+
+
+@dataclass
+class RunSummary:
+    """One row of the runs table."""
+
+    name: str
+    path: Path
+    state: str
+    model: str = ""
+    epoch: int = 0
+    total_epochs: int = 0
+    best_dice: float | None = None
+    best_epoch: int | None = None
+    last_train_loss: float | None = None
+    images_per_s: float | None = None  # median over the epochs
+    started: float | None = None
+    duration: float | None = None  # training time (pauses and stopped gaps left out)
+    message: str = ""  # for a broken run: what is wrong
+    config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # config.json
+    last_valid_loss: float | None = None
+    best_iou: float | None = None  # valid IoU at the best-Dice epoch
+    last_lr: float | None = None
+    epoch_seconds: float | None = None  # median
+    has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
+
+    @classmethod
+    def from_history(cls, path: Path, history: RunHistory) -> "RunSummary":
+        last, best = history.last_epoch, history.best
+        return cls(
+            name=history.name,
+            path=path,
+            state=history.state,
+            model=str(history.config.get("model", "")),
+            epoch=last.epoch if last else 0,
+            total_epochs=history.planned_epochs,
+            best_dice=best.valid_dice if best else None,
+            best_epoch=best.epoch if best else None,
+            last_train_loss=last.train_loss if last else None,
+            images_per_s=history.images_per_s,
+            started=history.started or history.status.get("created"),
+            duration=history.duration,
+            message=history.message,
+            config=history.config,
+            last_valid_loss=last.valid_loss if last else None,
+            best_iou=best.valid_iou if best else None,
+            last_lr=last.lr if last else None,
+            epoch_seconds=history.epoch_seconds,
+            has_last_checkpoint=checkpoint_path(path, "last").is_file(),
+        )
+
+    def resume_offer(self) -> "ResumeOffer":
+        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message)
+
+
+def run_matches(summary: RunSummary, text: str) -> bool:
+    """True if every word of ``text`` occurs in the run's name, model or status (case-insensitive):
+    the filter of ``petseg runs --filter`` and of the TUI's runs table."""
+    hay = f"{summary.name} {summary.model} {summary.state}".lower()
+    return all(word in hay for word in text.lower().split())
+
+
+RESUMABLE_STATES = ("stopped", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class ResumeOffer:
+    """What the TUI's R offers for a run: ``action`` "resume" (continue from last.pt), "restart"
+    (no epoch ever finished, so no last.pt: train again from epoch 1 with the run's own config),
+    or "" when it cannot be resumed; ``reason`` says why, in words for the user. (How a resume
+    then proceeds, flags and budget, is `engine.resume.plan_resume`'s.)"""
+
+    action: str
+    reason: str
+
+
+def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "") -> ResumeOffer:
+    """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
+    writer lock is held is "running" (`RunHistory.state`): still training somewhere."""
+    if state in RESUMABLE_STATES:
+        if has_last_checkpoint:
+            return ResumeOffer("resume", f"continues {name} from its last.pt")
+        return ResumeOffer("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
+                                     "it starts again from epoch 1 with the same settings")
+    if state in ACTIVE_STATES:
+        return ResumeOffer("", f"{name} is still training")
+    if state == "diverged":
+        return ResumeOffer("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
+                              "again; start a new run with a lower learning rate")
+    if state == "finished":
+        return ResumeOffer("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
+    return ResumeOffer("", f"{name} is {state}: {message or 'nothing to resume'}")

@@ -1,0 +1,146 @@
+"""Writing one run folder: `RunWriter` (events, status, config) and its heartbeat."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from engine import faults
+from engine.atomic import remove_stale_temp_files
+from engine.errors import RunStoreError
+from engine.events import TrainEvent, event_to_dict
+from engine.run_schema import status_problems
+from engine.runs.layout import CHECKPOINT_DIR, CONFIG_FILE, EVENTS_FILE, STATUS_FILE, read_run_json, write_json_atomic
+from engine.runs.lock import RunLock
+
+HEARTBEAT_SECONDS = 5.0  # how often a training process rewrites status.json's heartbeat
+
+
+class RunWriter:
+    """Writes one run folder. Thread-safe: the trainer thread appends, a timer beats.
+
+    Holds the run's `RunLock` from construction to `close` (taken here unless the caller
+    already holds it); a second writer of the same run is refused before it writes anything.
+    """
+
+    def __init__(self, path: Path, *, pid: int | None = None, lock: RunLock | None = None) -> None:
+        self.path = Path(path)
+        self.lock = lock if lock is not None else RunLock.acquire(self.path)
+        self.events_path = self.path / EVENTS_FILE
+        self.status_path = self.path / STATUS_FILE
+        self.checkpoint_dir = self.path / CHECKPOINT_DIR
+        self._lock = threading.Lock()
+        self._beat_stop = threading.Event()
+        self._beat_thread: threading.Thread | None = None
+        self._pid = os.getpid() if pid is None else pid
+        self._status_written = False
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            for folder in (self.path, self.checkpoint_dir):  # debris of a writer killed mid-write
+                remove_stale_temp_files(folder)
+            self._status: dict[str, Any] = {}
+            if self.status_path.exists():
+                try:
+                    self._status = read_run_json(self.status_path)
+                except RunStoreError:
+                    self._status = {}
+                if status_problems(self._status):  # hand-edited garbage is not carried forward
+                    self._status = {}
+            self._status.setdefault("created", time.time())
+            self._fh = open(self.events_path, "a+b")
+            self._repair_torn_tail()
+        except OSError as exc:
+            self.lock.release()
+            raise RunStoreError(getattr(exc, "filename", None) or self.path,
+                                f"cannot write the run folder ({exc.strerror or exc})") from None
+        except BaseException:
+            self.lock.release()
+            raise
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def _repair_torn_tail(self) -> None:
+        """A crash mid-append leaves a line without newline: end it so the next event parses."""
+        self._fh.seek(0, os.SEEK_END)
+        if self._fh.tell() == 0:
+            return
+        self._fh.seek(-1, os.SEEK_END)
+        if self._fh.read(1) != b"\n":
+            self._fh.seek(0, os.SEEK_END)
+            self._fh.write(b"\n")
+            self._fh.flush()
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_json_atomic(self.path / CONFIG_FILE, config)
+
+    def append(self, event: TrainEvent, *, sync: bool = False) -> None:
+        line = json.dumps(event_to_dict(event), default=str).encode("utf-8") + b"\n"
+        with self._lock:
+            self._fh.seek(0, os.SEEK_END)
+            if faults.reached("event"):  # TEST-ONLY hook: a torn line, as a crash mid-write leaves
+                self._fh.write(line[: len(line) // 2])
+                self._fh.flush()
+                faults.kill_now()
+            self._fh.write(line)
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+
+    def set_status(self, state: str, message: str = "", **extra: Any) -> None:
+        with self._lock:
+            self._status_written = True
+            self._status.update(
+                state=state,
+                message=message,
+                pid=self._pid,
+                host=socket.gethostname(),
+                heartbeat=time.time(),
+                updated=time.time(),
+                **extra,
+            )
+            write_json_atomic(self.status_path, self._status)
+
+    def beat(self) -> None:
+        with self._lock:
+            if not self._status_written:  # e.g. a resume still preparing: status.json stays as it was
+                return
+            self._status["heartbeat"] = time.time()
+            write_json_atomic(self.status_path, self._status)
+
+    def start_heartbeat(self, every: float = HEARTBEAT_SECONDS) -> None:
+        def loop() -> None:
+            while not self._beat_stop.wait(every):
+                try:
+                    self.beat()
+                except OSError:
+                    pass  # a full disk must not kill training; the next beat retries
+
+        self._beat_thread = threading.Thread(target=loop, name=f"heartbeat-{self.name}", daemon=True)
+        self._beat_thread.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread (a run about to report its end needs no more beats)."""
+        self._beat_stop.set()
+        if self._beat_thread is not None:
+            self._beat_thread.join(timeout=2)
+            self._beat_thread = None
+
+    def close(self) -> None:
+        """Flush and close events.jsonl, then release the run's writer lock (last)."""
+        self.stop_heartbeat()
+        with self._lock:
+            if not self._fh.closed:
+                self._fh.flush()
+                try:
+                    os.fsync(self._fh.fileno())
+                except OSError:
+                    pass
+                self._fh.close()
+        self.lock.release()
