@@ -46,9 +46,8 @@ from _recipe import (  # noqa: E402
     markdown_table, parse_sets, sample_photo_roles, train_and_score,
 )
 
-from engine.config import MASK_RULES, MODELS, TrainConfig  # noqa: E402
+from engine.config import MASK_RULES, MODEL_TITLES, MODELS, TrainConfig  # noqa: E402
 
-MODEL_NAMES = {"unet": "UNet", "resnet34_unet": "ResNet34-UNet"}
 ROLE_WORDS = {"train": "yes: in the train split", "valid": "its valid split", "test": "its test split",
               "breed seen": "no, but its breed is", "other breed": "no: another breed"}
 
@@ -86,7 +85,7 @@ def test_row(r: RunResult, limit: float | None) -> list[str]:
     t = r.test
     over = limit is not None and r.train_s > limit
     epochs = f"{r.epochs_done}" + ("" if r.state == "finished" else f" ({r.state})")
-    return [MODEL_NAMES.get(r.config["model"], r.config["model"]) + _width(r), r.config["mask_rule"], epochs,
+    return [MODEL_TITLES.get(r.config["model"], r.config["model"]) + _width(r), r.config["mask_rule"], epochs,
             f"{r.train_s:.0f}" + (f" (over {limit:.0f})" if over else ""), f"{r.wall_s:.0f}", f"{r.img_s:.0f}",
             f4(r.valid_dice), f4(t.dice if t else None), f4(t.dice_per_image if t else None),
             f4(t.dice_border if t else None), f4(t.dice_border_per_image if t else None),
@@ -100,7 +99,7 @@ def _width(r: RunResult) -> str:
 def sample_row(r: RunResult) -> list[str]:
     s, t = r.samples, r.test
     held = f"{s.dice_per_image - t.dice_per_image:+.4f}" if s and t else "–"
-    return [MODEL_NAMES.get(r.config["model"], r.config["model"]) + _width(r), r.config["mask_rule"],
+    return [MODEL_TITLES.get(r.config["model"], r.config["model"]) + _width(r), r.config["mask_rule"],
             f4(s.dice if s else None), f4(s.dice_per_image if s else None), f4(s.dice_border if s else None),
             f4(s.dice_border_per_image if s else None), f4(s.dice_tta if s else None), held]
 
@@ -128,7 +127,7 @@ def tables(results: list[RunResult], limit: float | None, target: float | None) 
             "", "Per photo (Dice, border ignored):", "",
         ]
         photos = sorted(with_samples[0].samples.per_photo)  # type: ignore[union-attr]
-        header = ["photo", "in the training data?"] + [f"{MODEL_NAMES.get(r.config['model'], r.config['model'])} {r.config['mask_rule']}"
+        header = ["photo", "in the training data?"] + [f"{MODEL_TITLES.get(r.config['model'], r.config['model'])} {r.config['mask_rule']}"
                               for r in with_samples]
         parts.append(markdown_table(header, [[p, ROLE_WORDS.get(roles.get(p, ""), roles.get(p, "?"))]
                                              + [f"{r.samples.per_photo.get(p, float('nan')):.3f}"  # type: ignore[union-attr]
@@ -137,7 +136,7 @@ def tables(results: list[RunResult], limit: float | None, target: float | None) 
         parts.append("")
         for r in scored:
             met = "met" if r.test.dice >= target else "NOT met"  # type: ignore[union-attr]
-            parts.append(f"- {MODEL_NAMES.get(r.config['model'])}{_width(r)}, {r.config['mask_rule']}: "
+            parts.append(f"- {MODEL_TITLES.get(r.config['model'])}{_width(r)}, {r.config['mask_rule']}: "
                          f"{r.test.dice:.4f} test Dice (border ignored) vs target ≥ {target}: {met}")  # type: ignore[union-attr]
     return "\n".join(parts)
 

@@ -83,12 +83,13 @@ def check_record(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> Non
     grow to 3.7 GB, a width of 100000 asked for 360 GB). The limits are training's own
     (`TrainConfig.field_errors`): model, width, image_size, mask_rule; unknown arch kwargs."""
     from engine.config import TrainConfig
-    from engine.models import MODEL_NAMES, model_kwargs
+    from engine.config import MODELS
+    from engine.models import model_kwargs
 
     arch = ckpt["arch"]
     name = arch["name"]
-    if name not in MODEL_NAMES:
-        raise CheckpointError(path, f"unknown architecture {name!r} (known: {', '.join(MODEL_NAMES)})")
+    if name not in MODELS:
+        raise CheckpointError(path, f"unknown architecture {name!r} (known: {', '.join(MODELS)})")
     kwargs = arch.get("kwargs") if arch.get("kwargs") is not None else {}
     if not isinstance(kwargs, dict):
         raise CheckpointError(path, "malformed architecture record (kwargs is not a mapping)")

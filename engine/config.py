@@ -15,7 +15,8 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-MODELS = ("unet", "resnet34_unet")
+MODELS = ("unet", "resnet34_unet")  # --model choices; engine.models builds each
+MODEL_TITLES = {"unet": "UNet", "resnet34_unet": "ResNet34-UNet"}  # as papers and reports name them
 SCHEDULERS = ("cosine", "plateau", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")

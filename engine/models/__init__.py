@@ -6,9 +6,8 @@ from typing import Any
 
 from torch import nn
 
+from engine.config import MODELS
 from engine.errors import ConfigError
-
-MODEL_NAMES = ("unet", "resnet34_unet")
 
 
 def build_model(name: str, *, width: int = 64, pretrained: str | None = None) -> nn.Module:
@@ -21,7 +20,7 @@ def build_model(name: str, *, width: int = 64, pretrained: str | None = None) ->
         from engine.models.resnet_unet import ResNet34UNet
 
         return ResNet34UNet(out_channels=1, pretrained=pretrained)
-    raise ConfigError(f"--model {name}: must be one of {', '.join(MODEL_NAMES)}")
+    raise ConfigError(f"--model {name}: must be one of {', '.join(MODELS)}")
 
 
 def model_kwargs(name: str, width: int, pretrained: str | None = None) -> dict[str, Any]:
@@ -34,7 +33,7 @@ def model_kwargs(name: str, width: int, pretrained: str | None = None) -> dict[s
         return {"width": int(width)}
     if name == "resnet34_unet":
         return {}
-    raise ConfigError(f"--model {name}: must be one of {', '.join(MODEL_NAMES)}")
+    raise ConfigError(f"--model {name}: must be one of {', '.join(MODELS)}")
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.models import MODEL_NAMES, build_model, count_parameters, model_kwargs
+from engine.config import MODELS
+from engine.models import build_model, count_parameters, model_kwargs
 from engine.models.blocks import DoubleConv
 from engine.models.padding import crop_to, pad_to_multiple
 from engine.models.unet import UNet
@@ -71,7 +72,7 @@ def test_unet_trains_one_step():
 
 
 def test_registry_builds_and_rebuilds_from_recorded_kwargs():
-    assert MODEL_NAMES == ("unet", "resnet34_unet")
+    assert MODELS == ("unet", "resnet34_unet")
     kwargs = model_kwargs("unet", 8, pretrained="ignored")
     assert kwargs == {"width": 8}
     a = build_model("unet", **kwargs)
