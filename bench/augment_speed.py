@@ -11,7 +11,6 @@ put an unpacked kornia wheel on PYTHONPATH (it was measured that way for docs/PE
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -106,5 +105,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     sys.exit(main())

@@ -95,8 +95,7 @@ class Check:
         self.results: dict[str, Any] = {"phases": {}, "throughput": []}
         self.env = dict(os.environ)
         self.env.update(PYTHONPATH=os.pathsep.join([str(REPO), self.env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                        PETSEG_CACHE=str(work / "cache"), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1",
-                        NO_ALBUMENTATIONS_UPDATE="1")
+                        PETSEG_CACHE=str(work / "cache"), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1")
         self.env.pop("PETSEG_RUNS", None)
         (out / "logs").mkdir(parents=True, exist_ok=True)
 

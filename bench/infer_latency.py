@@ -14,7 +14,6 @@ depend on the weights' values.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -120,5 +119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     sys.exit(main())

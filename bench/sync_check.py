@@ -14,7 +14,6 @@ loss/metric accumulation. Without CUDA it says so and exits 0.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 
@@ -78,5 +77,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     sys.exit(main())

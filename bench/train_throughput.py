@@ -333,5 +333,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     sys.exit(main())

@@ -1,12 +1,14 @@
 """petseg engine: data, models, training, run store, evaluation and inference.
 
 Nothing in this package draws or imports Textual. Modules that the TUI imports on its
-start-up path (``config``, ``events``, ``store``, ``errors``) must not import torch.
+start-up path (``config``, ``events``, ``runs``, ``errors``) must not import torch.
 """
 
 import os
 
-# albumentations checks PyPI for a newer version on every import (2 s offline): not wanted
+# Albumentations asks PyPI for a newer version on import (a 2 s network call, a warning
+# offline); a training tool must not phone home. Set here, before any engine module can
+# import it (bench scripts import engine first too). setdefault: a user may still opt in.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 __version__ = "0.1.0"

@@ -21,20 +21,15 @@ together or not at all. ``seed_transform`` makes the children share one seeded s
 
 from __future__ import annotations
 
-import os
+import random
+from types import SimpleNamespace
 
-# Albumentations asks PyPI for a newer version on import (a 2 s network call, a warning
-# offline); a training tool must not phone home. setdefault: a user may still opt in.
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # engine/__init__ has already turned off its PyPI version check
+import cv2
+import numpy as np
+from albumentations.pytorch import ToTensorV2
 
-import albumentations as A  # noqa: E402
-import random  # noqa: E402
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-from albumentations.pytorch import ToTensorV2  # noqa: E402
-
-from engine.data.augment_spec import MEAN, STD, TRAIN_AUGMENT, AugmentSpec, augment_spec  # noqa: E402
+from engine.data.augment_spec import MEAN, STD, TRAIN_AUGMENT, AugmentSpec, augment_spec
 
 
 def _tail(size: int) -> list:
