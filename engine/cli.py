@@ -31,6 +31,7 @@ from engine.config import (
     TrainConfig,
     default_runs_dir,
 )
+from engine.durations import format_duration
 from engine.errors import ConfigError, DatasetError, PetsegError, describe_error
 from engine.runs.layout import checkpoint_path
 
@@ -677,7 +678,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         "loss": f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
         "img/s": f"{r.images_per_s:.1f}" if r.images_per_s is not None else "-",
         "started": time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-",
-        "time": _fmt_duration(r.duration),
+        "time": format_duration(r.duration, missing="-"),
     } for r in runs]
     # Names and figures are never wrapped or cut: on a narrow terminal whole columns go instead,
     # least useful first (an 80-column terminal keeps name, status, epoch, dice, loss, time).
@@ -708,13 +709,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if budget:
             console.print(f"{r.name}: {budget}", soft_wrap=True)
     return EXIT_OK
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ import time
 
 from rich.text import Text
 
+from engine.durations import format_duration as fmt_duration  # noqa: F401 (the screens' name for it)
+
 STATE_STYLES = {
     "running": "bold green",
     "paused": "bold yellow",
@@ -76,22 +78,6 @@ def fmt_lr(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.2e}"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h}h{m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d{h:02d}h"
 
 
 def fmt_started(t: float | None) -> str:
