@@ -12,40 +12,29 @@ class PetsegError(Exception):
     """Base for every error we expect a user to see; ``str()`` is the one-line message."""
 
 
-class BadImageError(PetsegError):
+class PathError(PetsegError):
+    """A problem with one file or folder: ``path`` and ``reason``, shown as ``path: reason``."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class BadImageError(PathError):
     """An image file that cannot be used (missing, not an image, truncated, unsupported)."""
 
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
-
-class DatasetError(PetsegError):
+class DatasetError(PathError):
     """A dataset folder that does not follow the Oxford-IIIT Pet layout or holds nothing usable."""
 
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
-
-class CheckpointError(PetsegError):
+class CheckpointError(PathError):
     """A checkpoint that is missing, corrupt, unsafe to unpickle, or of another architecture."""
 
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
-
-class RunStoreError(PetsegError):
+class RunStoreError(PathError):
     """A run folder that is missing or malformed."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 class ConfigError(PetsegError):
