@@ -61,6 +61,11 @@ class RunRow:
     def state(self) -> str:
         return self.summary.state
 
+    @property
+    def active(self) -> bool:
+        """A process is training the run (running or paused)."""
+        return self.summary.state in ACTIVE_STATES
+
 
 def _row(follower: RunFollower) -> RunRow:
     summary = follower.summary()

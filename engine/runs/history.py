@@ -28,12 +28,14 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
+from engine.run_schema import WRITTEN_STATES
 from engine.runs.journal import KEEP_BATCHES
 from engine.runs.lock import writer_lock_state
 
 STALE_AFTER_SECONDS = 30.0  # a "running" run with no heartbeat for this long is "interrupted"
 
-RUN_STATES = ("running", "paused", "finished", "stopped", "failed", "diverged", "interrupted", "broken")
+# What a run can show: what its writer records in status.json, and what readers conclude
+RUN_STATES = (*WRITTEN_STATES, "interrupted", "broken")
 ACTIVE_STATES = ("running", "paused")  # a process is training the run (or will go on when resumed)
 
 

@@ -409,7 +409,7 @@ class LiveRunScreen(PetsegScreen):
         return {
             "pause": paused,
             "resume": not paused and snap.state == "running",
-            "stop": snap.state not in ("running", "paused"),
+            "stop": not snap.active,
         }.get(self._control_action or "", False)
 
     def _clear_note(self) -> None:

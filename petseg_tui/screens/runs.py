@@ -124,7 +124,7 @@ class RunsScreen(PetsegScreen):
     def _update_status(self) -> None:
         t = self.table
         rows = t.rows_by_name.values()
-        running = sum(1 for r in rows if r.state in ("running", "paused"))
+        running = sum(1 for r in rows if r.active)
         parts = [f"{len(t.rows_by_name)} runs"]
         if len(t.visible_names) != len(t.rows_by_name):
             parts.append(f"{len(t.visible_names)} shown")
@@ -288,7 +288,7 @@ class RunsScreen(PetsegScreen):
         return [
             r.path
             for r in self.table.rows_by_name.values()
-            if r.state in ("running", "paused") and r.path not in mine
+            if r.active and r.path not in mine
         ]
 
     def run_rows(self) -> list[RunRow]:

@@ -66,7 +66,7 @@ def _r(text: str) -> Text:
 COLUMNS: tuple[Column, ...] = (
     Column("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), lambda r: None),
     Column("name", "Run", lambda r, t: (True, r.name.lower()),
-           lambda r: Text(r.name, style="bold" if r.state in ("running", "paused") else "")),
+           lambda r: Text(r.name, style="bold" if r.active else "")),
     Column("state", "Status", lambda r, t: (True, STATE_ORDER.get(r.state, 99)), lambda r: state_text(r.state)),
     Column("epoch", "Epoch", lambda r, t: (True, r.summary.epoch),
            lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
