@@ -45,11 +45,11 @@ def wait_for_file(folder: Path, pattern: str, proc: subprocess.Popen, timeout: f
 SLOW_DECODE = """
     import time
     import engine.data.cache as cache
-    real = cache._decode_pair
+    real = cache.decode_pair
     def slow(*a, **kw):
         time.sleep(0.3)  # a full-size split takes minutes; this one is made to take seconds
         return real(*a, **kw)
-    cache._decode_pair = slow
+    cache.decode_pair = slow
 """
 
 
@@ -83,8 +83,7 @@ def test_a_sigterm_during_eval_exits_143_with_one_line(tmp_path: Path, checkpoin
 
     data = generate_pet_dataset(tmp_path / "data", n_trainval=4, n_test=30, size=64, seed=1)
     marker = tmp_path / "scoring"
-    slow = SLOW_DECODE.replace("cache._decode_pair", "cache.decode_pair").replace(
-        "time.sleep(0.3)", f"open({str(marker)!r}, 'w').close(); time.sleep(0.3)")
+    slow = SLOW_DECODE.replace("time.sleep(0.3)", f"open({str(marker)!r}, 'w').close(); time.sleep(0.3)")
     proc = start_slowed(slow, ["eval", "--checkpoint", str(checkpoint), "--data_path", str(data)],
                         {"PETSEG_CACHE": str(tmp_path / "cache")})
     wait_for_file(tmp_path, "scoring", proc)
