@@ -55,15 +55,13 @@ def spawn_resume(runs_dir: str | Path, run_name: str) -> int:
     """Continue a stopped / failed / interrupted run from its last.pt in a new session; returns
     the child's pid. Its output is appended to the same train.log. The run folder must exist
     (RunStoreError otherwise); every other problem is the child's, reported in the run."""
-    from engine.errors import RunStoreError
-    from engine.runs import RunStore, lock_holder, writer_lock_state
+    from engine.runs import RunBusyError, RunStore, lock_holder, writer_lock_state
 
     validate_run_name(run_name)
     runs_dir = Path(runs_dir).resolve()
     path = RunStore(runs_dir).resolve(run_name)
     if writer_lock_state(path):  # the store's one-writer rule, checked here to answer at once
-        holder = lock_holder(path)
-        raise RunStoreError(path, f"is being trained by another petseg process{f' ({holder})' if holder else ''}")
+        raise RunBusyError(path, lock_holder(path))
     return _spawn(resume_command(runs_dir, run_name), path)
 
 
