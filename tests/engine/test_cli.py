@@ -232,6 +232,7 @@ def test_train_eval_infer_end_to_end(tmp_path: Path, capsys, generated_data: str
     assert "e2e" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_infer_8000x6000_photo_stays_within_memory(tmp_path: Path, checkpoint: Path) -> None:
     """Peak RSS of a fresh `petseg infer` process: the huge JPEG is decoded at reduced scale
     (libjpeg draft) and predicted at <= 2048 px; measured +118 MB over a small image (+470 MB
@@ -479,6 +480,7 @@ def test_demo_trains_scores_the_test_split_and_the_other_breeds(tmp_path: Path, 
     assert len(list((run / "predictions").glob("*_overlay.png"))) == 6
 
 
+@pytest.mark.slow
 def test_train_data_from_env_is_recorded_and_the_flag_wins(tmp_path: Path, capsys, monkeypatch,
                                                            generated_data: str) -> None:
     import json
@@ -534,6 +536,7 @@ def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, cap
     assert data[0]["resume"]["action"] == ""
 
 
+@pytest.mark.slow
 def test_train_prints_plain_lines_without_rich(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch,
                                               generated_data: str) -> None:
     """A GPU box may have torch and the training dependencies but not rich (a TUI dependency):

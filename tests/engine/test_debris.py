@@ -53,6 +53,7 @@ SLOW_DECODE = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_during_trainings_first_decode_stops_at_once_without_temp_arrays(tmp_path: Path, sig) -> None:
     """The decoded cache is written while a run loads its data: a stop there used to wait for
@@ -76,6 +77,7 @@ def test_a_signal_during_trainings_first_decode_stops_at_once_without_temp_array
     assert RunStore(tmp_path / "runs").summary("r").state == "stopped"
 
 
+@pytest.mark.slow
 def test_a_sigterm_during_eval_exits_143_with_one_line(tmp_path: Path, checkpoint: Path) -> None:
     """eval decodes photos in memory (issue 8's eval): nothing is left behind, and a SIGTERM
     while it scores is a clean one-line exit, not a traceback or a silent kill."""
@@ -95,6 +97,7 @@ def test_a_sigterm_during_eval_exits_143_with_one_line(tmp_path: Path, checkpoin
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.tmp*"))
 
 
+@pytest.mark.slow
 def test_a_sigterm_during_infers_png_save_leaves_nothing_in_the_users_folder(tmp_path: Path, checkpoint: Path) -> None:
     img = tmp_path / "photo.jpg"
     Image.new("RGB", (64, 48), (100, 80, 60)).save(img)

@@ -156,6 +156,7 @@ CHAIN = [
 ]
 
 
+@pytest.mark.slow
 def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, env, tmp_path: Path,
                                                                generated_data: str) -> None:
     tiny = [*TINY, "--data_path", generated_data]
@@ -221,6 +222,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path: Path, monkeypatch,
                                                                        generated_data: str) -> None:
     """ENOSPC while writing a checkpoint (after one good epoch): the run is failed with one line

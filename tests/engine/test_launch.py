@@ -15,6 +15,7 @@ from engine.runs import RunStore
 from engine.trainer import Trainer
 
 
+@pytest.mark.slow
 def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              generated_data: str) -> None:
     threads = torch.get_num_threads()

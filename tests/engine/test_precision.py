@@ -50,6 +50,7 @@ def test_cpu_without_bf16_instructions_trains_fp32_unprobed(tmp_path: Path, monk
     assert dtype is None and record["choice"] == "fp32" and "no bf16" in record["reason"]
 
 
+@pytest.mark.slow
 def test_run_records_the_decision_and_a_resume_keeps_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a private cache: another test of the session may have probed this tiny model for real
     monkeypatch.setenv("PETSEG_CACHE", str(tmp_path / "cache"))

@@ -99,6 +99,7 @@ def test_read_previews_missing_and_garbage(tmp_path: Path) -> None:
         previews.grid(2)
 
 
+@pytest.mark.slow
 def test_a_training_run_writes_previews_of_its_first_and_last_epoch(tmp_path: Path) -> None:
     cfg = TrainConfig(epochs=2, image_size=64, width=4, batch_size=8, max_train_images=16, workers=0,
                       device="cpu")

@@ -129,6 +129,7 @@ def snapshot(run: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in files}
 
 
+@pytest.mark.slow
 def test_extending_a_finished_cosine_run_really_trains(run: Path, capsys) -> None:
     before = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
     assert main(["train", "--runs", str(run.parent), "--resume", "r", "--epochs", "4", *TINY]) == 0
@@ -148,6 +149,7 @@ def test_extending_a_finished_cosine_run_really_trains(run: Path, capsys) -> Non
     assert "4/4" in listing and "r: epochs 2→4 after epoch 2 (cosine stretched, lr 5.00e-04 at epoch 3)" in listing
 
 
+@pytest.mark.slow
 def test_a_stopped_extension_resumes_to_its_new_budget(run: Path, capsys) -> None:
     """The printed `petseg train --resume r` after a stop used to 'finish' at once (config.json
     still said 2 epochs; runs showed 4/2)."""

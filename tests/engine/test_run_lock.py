@@ -61,6 +61,7 @@ def finished_run(tmp_path: Path) -> Path:
     return tmp_path / "r"
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_while_another_process_holds_the_run(finished_run: Path, capsys) -> None:
     from engine.cli import main
     from engine.launch import spawn_resume
@@ -107,6 +108,7 @@ def test_a_killed_writer_leaves_no_stale_lock(finished_run: Path) -> None:
     RunStore(finished_run.parent).open_for_resume("r").close()  # not refused
 
 
+@pytest.mark.slow
 def test_resume_is_refused_while_the_run_trains_in_this_process(tmp_path: Path, generated_data: str) -> None:
     from engine.config import TrainConfig
     from engine.trainer import Trainer

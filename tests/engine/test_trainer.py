@@ -42,6 +42,7 @@ def drain(q: "queue.Queue[TrainEvent]", timeout: float = 120) -> list[TrainEvent
             return out
 
 
+@pytest.mark.slow
 def test_events_arrive_in_order_in_another_thread(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(), tmp_path)
     q = trainer.events()
@@ -75,6 +76,7 @@ def test_events_arrive_in_order_in_another_thread(tiny, tmp_path: Path) -> None:
         assert ck["arch"]["name"] == "unet" and ck["image_size"] == 64
 
 
+@pytest.mark.slow
 def test_stop_mid_run_saves_and_marks_stopped(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(epochs=50, max_train_images=48), tmp_path)
     first_batch = threading.Event()
@@ -91,6 +93,7 @@ def test_stop_mid_run_saves_and_marks_stopped(tiny, tmp_path: Path) -> None:
     assert ck["epoch"] == len(h.epochs)  # the interrupted epoch is not counted
 
 
+@pytest.mark.slow
 def test_pause_and_resume_from_control_file(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(epochs=3), tmp_path)
     q = trainer.events()
@@ -112,6 +115,7 @@ def test_pause_and_resume_from_control_file(tiny, tmp_path: Path) -> None:
     assert kinds.index("paused") < kinds.index("resumed") < kinds.index("finished")
 
 
+@pytest.mark.slow
 def test_nan_loss_marks_run_diverged(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine import losses
 
@@ -172,6 +176,7 @@ def test_resume_continues_without_duplicated_epochs(tiny, tmp_path: Path) -> Non
     assert load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")["epoch"] == 3
 
 
+@pytest.mark.slow
 def test_corrupt_training_images_are_skipped_with_a_warning(tiny, tmp_path: Path) -> None:
     from engine.data.synthetic import generate_pet_dataset
 
@@ -198,6 +203,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe, augment_on", [
     ({}, "cpu"),
     ({}, "device"),
@@ -243,6 +249,7 @@ def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tm
     assert json.loads((resumed.run_path / "config.json").read_text())["augment_on_resolved"] == augment_on
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_that_never_finished_an_epoch_restarts_it(tiny, tmp_path: Path, one_thread) -> None:
     first = Trainer(tiny(epochs=1), tmp_path, "early")
     (first.run_path / "checkpoints").mkdir(exist_ok=True)
@@ -267,6 +274,7 @@ def test_absurd_weight_decay_is_refused_before_a_run_folder_exists(tiny, tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(tiny, tmp_path: Path, one_thread) -> None:
     """--ema_decay: last.pt's "model" (what eval and infer load) is the average, not the
     training weights, and scoring it on the valid split gives the Dice the run recorded."""
@@ -297,6 +305,7 @@ def test_with_ema_validation_scores_the_averaged_weights_that_checkpoints_keep(t
     assert abs(ema_dice - recorded) < abs(train_dice - recorded), (ema_dice, train_dice, recorded)
 
 
+@pytest.mark.slow
 def test_paused_time_is_not_training_time(tiny, tmp_path: Path) -> None:
     """Paused ~2 s in epoch 1: the epoch's seconds, its images/s and the run's duration leave the
     pause out (before, images/s fell and the stored epoch time grew by it)."""
@@ -330,6 +339,7 @@ def test_paused_time_is_not_training_time(tiny, tmp_path: Path) -> None:
     assert by_kind["finished"].seconds < by_kind["finished"].t - t_start - paused_for + 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interval, saves", [(3600.0, [3]), (0.0, [1, 2, 3])])
 def test_last_pt_is_written_on_its_time_budget_and_at_the_end(tiny, tmp_path: Path, interval: float, saves) -> None:
     """last.pt at most every checkpoint_interval seconds (0: every epoch), always at the end;
@@ -348,6 +358,7 @@ def test_last_pt_is_written_on_its_time_budget_and_at_the_end(tiny, tmp_path: Pa
         assert e.first_batch_t <= e.t
 
 
+@pytest.mark.slow
 def test_breakdown_of_wall_time_from_the_run_events(tiny, tmp_path: Path) -> None:
     from engine.run_timing import run_time_breakdown
 
@@ -359,6 +370,7 @@ def test_breakdown_of_wall_time_from_the_run_events(tiny, tmp_path: Path) -> Non
     assert b.other >= 0
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true but no accelerator")
 def test_run_end_leaves_no_worker_process_and_no_thread(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When the terminal event arrives the run has already stopped its DataLoader workers (and
@@ -393,6 +405,7 @@ def test_run_end_leaves_no_worker_process_and_no_thread(tiny, tmp_path: Path, mo
         assert seen["workers"] == [] and seen["threads"] == [], seen
 
 
+@pytest.mark.slow
 def test_a_resume_keeps_the_resolved_precision_unless_amp_is_given(tiny, tmp_path: Path, one_thread) -> None:
     """A resumed run repeats its numerics (config.json's amp_resolved), but --amp given with
     --resume is a runtime flag (engine.resume) and wins over the recorded precision."""

@@ -91,6 +91,7 @@ def test_a_one_image_train_split_is_refused_with_the_reason(tmp_path: Path, gene
     assert "Expected more than 1 value per channel" not in t.error
 
 
+@pytest.mark.slow
 def test_a_last_batch_of_one_is_dropped_not_fatal(tmp_path: Path, generated_data: str) -> None:
     from engine.trainer import Trainer
 
@@ -100,6 +101,7 @@ def test_a_last_batch_of_one_is_dropped_not_fatal(tmp_path: Path, generated_data
     assert t.run() == "finished", t.error
 
 
+@pytest.mark.slow
 def test_workers_above_the_core_count_are_capped_with_a_note(tmp_path: Path, capsys, generated_data: str) -> None:
     from engine.device import available_cores
 
