@@ -16,6 +16,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from engine.config import default_runs_dir
+from engine.runs.layout import LOG_FILE
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
@@ -165,7 +166,7 @@ class PetsegApp(App[None]):
         if detached:
             self.notify(
                 f"{path.name}: training in the background (pid {pid}); it keeps running if you quit "
-                f"or the SSH session drops. Output: {path / 'train.log'}",
+                f"or the SSH session drops. Output: {path / LOG_FILE}",
                 title="Detached run started",
                 timeout=8,
             )
@@ -211,7 +212,7 @@ class PetsegApp(App[None]):
         self.call_from_thread(self._resumed, path, pid)
 
     def _resumed(self, path: Path, pid: int) -> None:
-        self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / 'train.log'}",
+        self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / LOG_FILE}",
                     title="Run resumed", timeout=6)
         self.runs_screen.rescan()
         from petseg_tui.screens.live_run import LiveRunScreen
