@@ -58,8 +58,10 @@ class _Server:
                 chunk = body[start:]
                 self.send_header("Content-Length", str(len(chunk)))
                 self.end_headers()
-                self.wfile.write(chunk)
+                # logged before the write: the client can have read every byte (and the test
+                # checked the log) before this thread returns from write() to log it
                 entry["sent"] = len(chunk)
+                self.wfile.write(chunk)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
