@@ -7,7 +7,7 @@ then several more with ``torch.cuda.set_sync_debug_mode("error")``: every operat
 the host wait for the device (``.item()``, a copy from pageable memory, a data-dependent shape,
 ``torch.linalg.inv``'s error check...) raises, naming itself. Each step is exactly what
 ``Trainer._train_epoch`` does between its 0.2 s progress read-backs: next batch of the train
-loader (gather + augmentation on the GPU), ``Trainer.train_step``, the non-finite check and the
+loader (gather + augmentation on the GPU), ``Training.train_step`` (engine.train_loop), the non-finite check and the
 loss/metric accumulation. Without CUDA it says so and exits 0.
 """
 
@@ -41,18 +41,18 @@ def main(argv: list[str] | None = None) -> int:
                          data_path=args.data, device="cuda", epochs=1, compile="off")
     with tempfile.TemporaryDirectory(prefix="petseg-sync-") as runs:
         trainer = Trainer(config, runs, run_name="sync", log=lambda m: None)
-        trainer.prepare()
+        t = trainer.prepare()
         try:
             print(f"sync check: {args.model}, {args.image_size} px, batch {args.batch_size}, augmentations on "
-                  f"{trainer.augment_on} ({getattr(trainer.train_loader, 'placement', 'DataLoader')}), "
-                  f"amp {trainer.amp_dtype}")
+                  f"{t.augment_on} ({getattr(t.train_loader, 'placement', 'DataLoader')}), "
+                  f"amp {t.amp_dtype}")
             metrics = SegMetrics()
-            loss_sum = torch.zeros((), device=trainer.device)
-            first_bad = torch.full((), -1, dtype=torch.long, device=trainer.device)
+            loss_sum = torch.zeros((), device=t.device)
+            first_bad = torch.full((), -1, dtype=torch.long, device=t.device)
 
             def batches():
                 while True:
-                    yield from trainer.train_loader
+                    yield from t.train_loader
 
             source = batches()
             for i in range(2 + args.steps):
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                     torch.cuda.synchronize()
                     torch.cuda.set_sync_debug_mode("error")
                 images, masks = next(source)
-                loss, logits, masks_d = trainer.train_step(images, masks)
+                loss, logits, masks_d = t.train_step(images, masks)
                 first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss), i)
                 loss_sum += loss * images.shape[0]
                 metrics.update(logits.float(), masks_d)

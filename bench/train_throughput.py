@@ -10,14 +10,14 @@ Three measurements in one process, same model, data, batch size and device:
     data path the run would use (on CUDA: the uint8 split on the device, augmented there in
     batches; elsewhere: ``engine.data`` loaders with albumentations in seeded, persistent
     workers), the model (channels_last, AMP as ``--amp`` resolves, cudnn.benchmark on CUDA,
-    ``--compile`` mode); each step is ``Trainer.train_step`` plus the same on-device
+    ``--compile`` mode); each step is ``Training.train_step`` (engine.train_loop) plus the same on-device
     loss/metric accumulation and the same host read every 0.2 s as ``Trainer._train_epoch``.
     Validation is not timed.
 (b) naive   -- written the way a seed script does it: a Dataset that opens the JPEG and the
     trimap with PIL on every ``__getitem__`` (every epoch), resizes and augments with the same
     albumentations recipe, a plain DataLoader (``--workers``, not persistent, no pinning),
     fp32, default memory format, ``loss.item()`` every step.
-(c) model   -- ``Trainer.train_step`` on one synthetic batch already on the device: the
+(c) model   -- ``Training.train_step`` (engine.train_loop) on one synthetic batch already on the device: the
     upper bound for (a), which (a) only reaches if data loading is fully hidden.
 
 Data: ``--data PATH`` (``@generated`` for the generated set), else what training would use
@@ -106,14 +106,14 @@ def _time_steps(step, batches, warmup: int, steps: int, device, images_per_step:
 _WARMUP_SECONDS: list[float] = []  # of each measurement, in order (compile time shows here)
 
 
-def bench_engine(trainer, args) -> tuple[float, str]:
+def bench_engine(t, args) -> tuple[float, str]:
     """(a): the trainer's own loader and step, with its on-device bookkeeping."""
     import torch
 
     from engine.metrics import SegMetrics
 
-    device = trainer.device
-    trainer.model.train()
+    device = t.device
+    t.model.train()
     metrics = SegMetrics()
     loss_sum = torch.zeros((), device=device)
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
@@ -121,7 +121,7 @@ def bench_engine(trainer, args) -> tuple[float, str]:
 
     def step(images, masks):
         state["i"] += 1
-        loss, logits, masks_d = trainer.train_step(images, masks)
+        loss, logits, masks_d = t.train_step(images, masks)
         first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss), state["i"])
         loss_sum.add_(loss * images.shape[0])
         metrics.update(logits.float(), masks_d)
@@ -133,7 +133,7 @@ def bench_engine(trainer, args) -> tuple[float, str]:
             float(loss_sum.item())
 
     with _Memory(device) as mem:
-        ips = _time_steps(step, _cycle(trainer.train_loader), args.warmup, args.steps, device, args.batch_size)
+        ips = _time_steps(step, _cycle(t.train_loader), args.warmup, args.steps, device, args.batch_size)
     return ips, mem.text()
 
 
@@ -162,7 +162,7 @@ def _naive_dataset(layout, names, size, mask_rule):
     return NaivePets()
 
 
-def bench_naive(trainer, args) -> tuple[float, str]:
+def bench_naive(t, args) -> tuple[float, str]:
     """(b): decode + augment per sample every epoch, fp32, default memory format."""
     import torch
     from torch.utils.data import DataLoader
@@ -170,10 +170,10 @@ def bench_naive(trainer, args) -> tuple[float, str]:
     from engine.losses import BCEDiceLoss
     from engine.models import build_model
 
-    device = trainer.device
-    bundle = trainer.bundle
+    device = t.device
+    bundle = t.bundle
     layout = bundle.source.layout
-    dataset = _naive_dataset(layout, bundle.train_names, args.image_size, trainer.config.mask_rule)
+    dataset = _naive_dataset(layout, bundle.train_names, args.image_size, args.mask_rule)
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                         drop_last=len(dataset) > args.batch_size)
     torch.manual_seed(0)
@@ -196,23 +196,23 @@ def bench_naive(trainer, args) -> tuple[float, str]:
     return ips, mem.text()
 
 
-def bench_model_only(trainer, args) -> tuple[float, str]:
-    """(c): ``Trainer.train_step`` on one batch already on the device (no data loading)."""
+def bench_model_only(t, args) -> tuple[float, str]:
+    """(c): ``Training.train_step`` on one batch already on the device (no data loading)."""
     import torch
 
-    device = trainer.device
+    device = t.device
     g = torch.Generator().manual_seed(0)
     s = args.image_size
-    images = torch.randn(args.batch_size, 3, s, s, generator=g).to(device, memory_format=trainer.memory_format)
+    images = torch.randn(args.batch_size, 3, s, s, generator=g).to(device, memory_format=t.memory_format)
     masks = (torch.rand(args.batch_size, 1, s, s, generator=g) > 0.5).float().to(device)
-    trainer.model.train()
+    t.model.train()
 
     def batches():
         while True:
             yield images, masks
 
     with _Memory(device) as mem:
-        ips = _time_steps(lambda x, y: trainer.train_step(x, y), batches(), args.warmup, args.steps, device,
+        ips = _time_steps(lambda x, y: t.train_step(x, y), batches(), args.warmup, args.steps, device,
                           args.batch_size)
     return ips, mem.text()
 
@@ -230,34 +230,35 @@ def measure(args, mode: str, batch_size: int, runs: str, skip: set[str]) -> dict
     config = TrainConfig(model=args.model, width=args.width, image_size=args.image_size,
                          batch_size=batch_size, workers=args.workers, device=args.device,
                          data_path=args.data, amp=args.amp, compile=mode, augment_on=args.augment_on, epochs=1)
+    args.mask_rule = config.mask_rule
     trainer = Trainer(config, runs, run_name=f"bench-{mode}-{batch_size}", log=lambda m: print(f"  {m}"))
     try:
         t0 = time.perf_counter()
-        trainer.prepare()
+        t = trainer.prepare()
         setup_s = time.perf_counter() - t0
-        device = trainer.device
-        amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype else "fp32"
-        fmt = "channels_last" if trainer.memory_format is not None and "channels_last" in str(trainer.memory_format) else "contiguous"
+        device = t.device
+        amp = str(t.amp_dtype).replace("torch.", "") if t.amp_dtype else "fp32"
+        fmt = "channels_last" if t.memory_format is not None and "channels_last" in str(t.memory_format) else "contiguous"
         print(f"device: {describe_device(device)}")
-        print(f"data: {trainer.bundle.source.kind}: {trainer.bundle.source.path} "
-              f"({len(trainer.bundle.train)} train images)")
+        print(f"data: {t.bundle.source.kind}: {t.bundle.source.path} "
+              f"({len(t.bundle.train)} train images)")
         print(f"config: model {args.model}" + (f" width {args.width}" if args.model == "unet" else "")
               + f", {args.image_size} px, batch {batch_size}, workers {args.workers}, "
               f"{args.warmup} warm-up + {args.steps} timed steps per measurement")
         print(f"engine setup (cache/loaders/model): {setup_s:.1f} s; engine uses {amp}, {fmt}, "
-              f"augmentations on {trainer.augment_on}, compile {trainer.compile_mode}")
+              f"augmentations on {t.augment_on}, compile {t.compile_mode}")
 
         rounds: dict[str, list[float]] = {}
         warmups: dict[str, float] = {}
-        phases = [("a", "engine (cached arrays + engine data path + Trainer.train_step)", bench_engine),
+        phases = [("a", "engine (cached arrays + engine data path + Training.train_step)", bench_engine),
                   ("b", "naive (PIL decode + albumentations per sample, fp32, contiguous)", bench_naive),
-                  ("c", "model only (Trainer.train_step on a batch already on the device)", bench_model_only)]
+                  ("c", "model only (Training.train_step on a batch already on the device)", bench_model_only)]
         for r in range(1, args.rounds + 1):
             for key, label, fn in phases:
                 if key in skip:
                     continue
                 before = load()
-                ips, mem = fn(trainer, args)
+                ips, mem = fn(t, args)
                 warmups.setdefault(key, _WARMUP_SECONDS[-1])
                 rounds.setdefault(key, []).append(ips)
                 tag = f" round {r}" if args.rounds > 1 else ""
@@ -272,8 +273,8 @@ def measure(args, mode: str, batch_size: int, runs: str, skip: set[str]) -> dict
         peak = peak_bf16_flops(describe_device(device)) if device.type == "cuda" and amp == "bfloat16" else None
         record = {
             "model": args.model, "width": args.width if args.model == "unet" else None, "image_size": args.image_size,
-            "batch_size": batch_size, "compile": mode, "compile_resolved": trainer.compile_mode, "amp": amp,
-            "augment_on": trainer.augment_on, "device": describe_device(device),
+            "batch_size": batch_size, "compile": mode, "compile_resolved": t.compile_mode, "amp": amp,
+            "augment_on": t.augment_on, "device": describe_device(device),
             "engine": results.get("a"), "naive": results.get("b"), "model_only": results.get("c"),
             "engine_vs_model_only": results["a"] / results["c"] if "a" in results and "c" in results else None,
             "engine_vs_naive": results["a"] / results["b"] if "a" in results and "b" in results else None,

@@ -97,6 +97,7 @@ class ResumePlan:
     done_epochs: int
     applied: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # flag -> (old, new)
     budget: BudgetChange | None = None
+    stored: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json as the plan read it
 
     def notes(self) -> list[str]:
         """One line per change, for the log."""
@@ -147,7 +148,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     ``finished``: status.json says the run finished. A run that trained all its epochs but
     died before saying so (killed after its final last.pt) resumes to "finished" at once.
     """
-    config_path = run_path / "config.json"
+    from engine.runs import CONFIG_FILE
+
+    config_path = run_path / CONFIG_FILE
     known = set(TrainConfig.__dataclass_fields__) - {"extra"}
     base = TrainConfig.from_dict(stored)
     errors = base.field_errors()
@@ -217,7 +220,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         name, message = next(iter(errors.items()))
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
-                      applied=applied, budget=budget)
+                      applied=applied, budget=budget, stored=stored)
 
 
 def apply_budget(plan: ResumePlan, scheduler: Any, optimizer: Any) -> None:

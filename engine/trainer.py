@@ -30,10 +30,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine import __version__, faults
+from engine import __version__
 from engine.checkpoint import FORMAT, load_checkpoint
 from engine.checkpoint_saver import CheckpointSaver
-from engine.compile import compile_model, resolve_compile, uses_cuda_graphs
+from engine.compile import compile_model, resolve_compile
 from engine.config import DATA_PATH_ENV, TrainConfig, requested_data_path
 from engine.data.device_batches import resolve_augment_on
 from engine.device import cap_workers, resolve_amp, resolve_device
@@ -41,7 +41,6 @@ from engine.ema import build_ema, restore_weights, resume_state, scored_weights
 from engine.errors import CheckpointError, ConfigError, PetsegError, RunStoreError, describe_error
 from engine.events import (
     BatchProgress,
-    BatchThrottle,
     CheckpointSaved,
     EpochEnded,
     EpochStarted,
@@ -56,8 +55,9 @@ from engine.events import (
     TrainEvent,
 )
 from engine.resume import apply_budget, plan_for_run
+from engine.runs import RunStore, checkpoint_path, clear_control, read_control
 from engine.schedule import build_scheduler
-from engine.runs import CONFIG_FILE, RunStore, checkpoint_path, clear_control, read_control, read_run_json
+from engine.train_loop import Diverged, Training, train_one_epoch
 
 CONTROL_POLL_INTERVAL = 0.25
 
@@ -66,12 +66,6 @@ Subscriber = Callable[[TrainEvent], None]
 
 class _StopRequested(Exception):
     pass
-
-
-class _Diverged(Exception):
-    def __init__(self, epoch: int, batch: int, value: str) -> None:
-        self.epoch, self.batch, self.value = epoch, batch, value
-        super().__init__(f"loss became {value} at epoch {epoch}, batch {batch}")
 
 
 def versions() -> dict[str, str]:
@@ -168,8 +162,13 @@ class Trainer:
         self._resume_from = None
         self._plan = None  # engine.resume.ResumePlan of a resume
         self._started_writing = not resume  # a resume writes nothing until its setup succeeded
-        self._saver: CheckpointSaver | None = None
-        self._paused_s = 0.0  # seconds spent paused so far (see _checkpoint_between_batches)
+        self._paused_s = 0.0  # seconds spent paused so far (see _between_batches)
+        self.training: Training | None = None  # what the run trains with, from setup to its end
+        self.bundle: Any = None  # the run's data (engine.data.loaders.DataBundle), kept after its end
+        # progress: epochs done, the best so far, where the run starts, what last.pt holds
+        self._done_epoch, self._best_dice, self._best_epoch, self._start_epoch = 0, -1.0, 0, 1
+        self._saved_epoch: int | None = None
+        self._last_save_at = time.monotonic()
         if resume:
             if not run_name:
                 raise RunStoreError(runs_dir, "--resume needs a run name")
@@ -179,6 +178,7 @@ class Trainer:
                     overrides = {"epochs": config.epochs}
                 self._plan = plan_for_run(self.writer.path, overrides or {})
                 self.config = self._plan.config
+                self._record = self._plan.stored  # config.json, rewritten once the resume has set up
                 _check_machine(self.config)  # a missing device refuses before anything changes
             except BaseException:
                 self.writer.close()
@@ -201,10 +201,10 @@ class Trainer:
             problem = data_path_problem(self.config.data_path, self.config.download)
             if problem:  # as _check_machine: refused before a run folder (and a taken name) exists
                 raise ConfigError(problem)
-            record = self.config.to_dict()
-            record["versions"] = versions()
-            record["argv"] = sys.argv
-            self.writer = self.store.create(record, run_name)
+            # config.json at once, as asked: the TUI shows (and a detached launch finds) the run
+            # while its data decodes; `_write_config` adds what setup resolved
+            self._record = {**self.config.to_dict(), "versions": versions(), "argv": sys.argv}
+            self.writer = self.store.create(self._record, run_name)
         self.run_name = self.writer.name
         self.run_path = self.writer.path
 
@@ -297,7 +297,10 @@ class Trainer:
         if self._stop.is_set():
             raise _StopRequested
 
-    def _checkpoint_between_batches(self, epoch: int, batch: int) -> None:
+    def _between_batches(self, epoch: int, batch: int) -> None:
+        """Before each batch: obey a control request (from another process every
+        CONTROL_POLL_INTERVAL), report checkpoints the saver finished, raise on stop, and wait
+        out a pause (saving last.pt first, and leaving the paused time out of the run's)."""
         now = time.monotonic()
         if now - self._last_control_poll >= CONTROL_POLL_INTERVAL:
             self._last_control_poll = now
@@ -336,7 +339,7 @@ class Trainer:
                     self._save_on_stop()
                 message = "stopped by user"
                 terminal = partial(RunStopped, epoch=self._done_epoch, reason=message)
-            except _Diverged as exc:
+            except Diverged as exc:
                 self.state = "diverged"
                 kept = (f"last.pt holds epoch {self._saved_epoch}" if self._saved_epoch is not None
                         else "no epoch finished, so no last.pt" if not self._done_epoch else "no last.pt was saved")
@@ -371,8 +374,8 @@ class Trainer:
             self._final_status(self.state, message)
             self._emit(terminal(seconds=time.time() - t0 - self._paused_s) if self.state == "finished" else terminal())
         finally:
-            if getattr(self, "previews", None) is not None:  # _release did not get that far
-                self.previews.close()
+            if self.training is not None:  # _release did not get that far
+                self.training.previews.close()
             self.writer.close()
 
     def _abandon_resume(self, message: str) -> None:
@@ -391,35 +394,30 @@ class Trainer:
         CUDA cache emptied, the heartbeat stopped. Never raises (a problem is logged): the run must still reach its end."""
         from engine.data.loaders import shutdown_loader
 
-        saver, self._saver = self._saver, None
-        if saver is not None:
-            saver.close()
+        t, self.training = self.training, None
+        if t is not None:
+            t.saver.close()
             try:
-                saver.raise_error()
+                t.saver.raise_error()
             except Exception as exc:
                 self._log(f"warning: {exc}")
-            self._emit_saved(saver)
-        for name in ("train_loader", "valid_loader"):
-            loader = getattr(self, name, None)
-            if loader is not None:
+            self._emit_saved(t.saver)
+            for name, loader in (("train loader", t.train_loader), ("valid loader", t.valid_loader)):
                 try:
                     shutdown_loader(loader)
                 except Exception as exc:  # pragma: no cover - torch internals
-                    self._log(f"warning: could not stop the {name.replace('_', ' ')}'s workers: {exc}")
-        previews, self.previews = getattr(self, "previews", None), None
-        if previews is not None:
-            previews.close()  # its writer thread finishes the last epoch's preview, then ends
-        compiled = getattr(self, "compile_mode", "off") != "off"
-        for name in ("forward", "model", "ema", "optimizer", "scheduler", "scaler", "train_loader", "valid_loader"):
-            setattr(self, name, None)
-        try:
-            if compiled:
-                torch.compiler.reset()  # compiled graphs (and CUDA graph pools) hold device memory
-            if getattr(self, "device", None) is not None and self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-                torch.cuda.empty_cache()
-        except Exception as exc:  # pragma: no cover - a broken device must not hide the run's end
-            self._log(f"warning: releasing {self.device}: {exc}")
+                    self._log(f"warning: could not stop the {name}'s workers: {exc}")
+            t.previews.close()  # its writer thread finishes the last epoch's preview, then ends
+            try:
+                if t.compile_mode != "off":
+                    torch.compiler.reset()  # compiled graphs (and CUDA graph pools) hold device memory
+                device = t.device
+                del t  # the model, EMA, optimiser and device-resident data go before the cache is emptied
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                    torch.cuda.empty_cache()
+            except Exception as exc:  # pragma: no cover - a broken device must not hide the run's end
+                self._log(f"warning: releasing the device: {exc}")
         self.writer.stop_heartbeat()
 
     def _final_status(self, state: str, message: str) -> None:
@@ -431,15 +429,17 @@ class Trainer:
         except OSError as exc:
             self._log(f"warning: could not write {self.writer.status_path}: {exc}")
 
-    def _setup(self) -> None:
+    def _setup(self) -> Training:
+        """Data, loaders, model, optimiser and the rest, as this run's config and machine say."""
         from engine.data.loaders import build_datasets, make_loader
         from engine.losses import BCEDiceLoss
         from engine.models import build_model, model_kwargs
+        from engine.previews import PreviewWriter
 
         cfg = self.config
         seed_everything(cfg.seed)
-        self.device = resolve_device(cfg.device)
-        if self.device.type == "cuda":
+        device = resolve_device(cfg.device)
+        if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
         # a stop (Ctrl-C, SIGTERM, the TUI) during a long first decode ends it now, not after it
@@ -458,132 +458,117 @@ class Trainer:
         why = cfg.single_value_batch_problem(min(len(bundle.train), cfg.batch_size))
         if why:
             raise PetsegError(f"{bundle.source.path}: only {len(bundle.train)} training image(s) — {why}")
-        record = read_run_json(self.run_path / CONFIG_FILE)
-        self.amp_dtype, amp_probe = self._resolve_amp(record)  # after the data: a bad folder fails first
-        self.augment_on = resolve_augment_on(cfg.augment_on, self.device)
+        amp_dtype, amp_probe = self._resolve_amp(device)  # after the data: a bad folder fails first
+        augment_on = resolve_augment_on(cfg.augment_on, device)
         drop_last = len(bundle.train) > cfg.batch_size
-        if self.augment_on == "device":
+        train_loader: Any
+        valid_loader: Any
+        if augment_on == "device":
             from engine.data.augment_spec import augment_spec
             from engine.data.batch_augment import BatchAugment
             from engine.data.device_batches import DeviceBatches
 
             # no DataLoader workers: the uint8 split stays on the device, augmented there in
             # batches with the same recipe (--augment_strength) as the CPU path's train_transform
-            self.workers = 0
-            augment = BatchAugment(augment_spec(cfg.augment_strength), device=self.device, seed=cfg.seed)
-            self.train_loader: Any = DeviceBatches(
-                bundle.train.arrays, cfg.mask_rule, cfg.batch_size, shuffle=True, device=self.device,
-                seed=cfg.seed, drop_last=drop_last, augment=augment,
-            )
-            self.valid_loader: Any = DeviceBatches(
-                bundle.valid.arrays, cfg.mask_rule, cfg.batch_size, shuffle=False, device=self.device, seed=cfg.seed,
-            )
+            workers = 0
+            augment = BatchAugment(augment_spec(cfg.augment_strength), device=device, seed=cfg.seed)
+            train_loader = DeviceBatches(bundle.train.arrays, cfg.mask_rule, cfg.batch_size, shuffle=True,
+                                         device=device, seed=cfg.seed, drop_last=drop_last, augment=augment)
+            valid_loader = DeviceBatches(bundle.valid.arrays, cfg.mask_rule, cfg.batch_size, shuffle=False,
+                                         device=device, seed=cfg.seed)
         else:
-            self.workers, note = cap_workers(cfg.workers)
+            workers, note = cap_workers(cfg.workers)
             if note:
                 self._emit(RunWarning(message=note))
-            self.train_loader = make_loader(
-                bundle.train, cfg.batch_size, shuffle=True, workers=self.workers,
-                device_type=self.device.type, seed=cfg.seed, drop_last=drop_last,
-            )
-            self.valid_loader = make_loader(
-                bundle.valid, cfg.batch_size, shuffle=False, workers=self.workers,
-                device_type=self.device.type, seed=cfg.seed,
-            )
-        self.arch = {"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)}
+            train_loader = make_loader(bundle.train, cfg.batch_size, shuffle=True, workers=workers,
+                                       device_type=device.type, seed=cfg.seed, drop_last=drop_last)
+            valid_loader = make_loader(bundle.valid, cfg.batch_size, shuffle=False, workers=workers,
+                                       device_type=device.type, seed=cfg.seed)
         restoring = self._resume_from is not None  # weights come from last.pt, not from pretrained
         model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained)
         # channels_last: faster convolutions on CUDA (tensor cores) and on CPU (oneDNN's blocked
         # kernels: 1.15-1.2x alone, 2.2-2.6x with bf16 autocast on a 2-core AVX512-BF16 EPYC; docs/PERFORMANCE.md)
-        self.memory_format = torch.channels_last if (cfg.channels_last and self.device.type in ("cuda", "cpu")) else torch.contiguous_format
-        model = model.to(self.device, memory_format=self.memory_format)
-        self.model = model
-        self.ema = build_ema(model, cfg.ema_decay)
-        kept = self._kept_from_record(record, "compile", "compile_resolved")
-        if kept is not None:
-            self.compile_mode = kept  # a resumed run keeps its numerics
-        else:
-            self.compile_mode = resolve_compile(cfg.compile, self.device, len(self.train_loader) * cfg.epochs)
-        self.forward = compile_model(model, self.compile_mode)
-        self._cuda_graphs = uses_cuda_graphs(self.compile_mode)
-        self.criterion = BCEDiceLoss(cfg.bce_weight, cfg.dice_weight)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        self.scheduler: Any = build_scheduler(self.optimizer, cfg)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        from engine.previews import PreviewWriter
+        memory_format = torch.channels_last if (cfg.channels_last and device.type in ("cuda", "cpu")) else torch.contiguous_format
+        model = model.to(device, memory_format=memory_format)
+        compile_mode = self._kept_from_record("compile", "compile_resolved", device)  # a resumed run keeps its numerics
+        if compile_mode is None:
+            compile_mode = resolve_compile(cfg.compile, device, len(train_loader) * cfg.epochs)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        return Training(
+            device=device, bundle=bundle, train_loader=train_loader, valid_loader=valid_loader,
+            augment_on=augment_on, workers=workers,
+            arch={"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)},
+            model=model, forward=compile_model(model, compile_mode), ema=build_ema(model, cfg.ema_decay),
+            criterion=BCEDiceLoss(cfg.bce_weight, cfg.dice_weight), optimizer=optimizer,
+            scheduler=build_scheduler(optimizer, cfg),
+            scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+            amp_dtype=amp_dtype, amp_probe=amp_probe, memory_format=memory_format, compile_mode=compile_mode,
+            grad_clip=cfg.grad_clip,
+            previews=PreviewWriter(self.run_path, bundle.valid, image_size=cfg.image_size, mask_rule=cfg.mask_rule,
+                                   device=device, memory_format=memory_format, amp_dtype=amp_dtype, log=self._log),
+            saver=CheckpointSaver(name=f"checkpoints-{self.run_name}"),
+        )
 
-        self.previews = PreviewWriter(self.run_path, bundle.valid, image_size=cfg.image_size, mask_rule=cfg.mask_rule,
-                                      device=self.device, memory_format=self.memory_format, amp_dtype=self.amp_dtype,
-                                      log=self._log)
-        self._best_dice, self._best_epoch, self._done_epoch = -1.0, 0, 0
-        self._start_epoch = 1
-        self._saver = CheckpointSaver(name=f"checkpoints-{self.run_name}")
-        self._saved_epoch: int | None = None
-        self._last_save_at = time.monotonic()
-
-        if self._resume_from is not None:
-            self._restore(self._resume_from)
-        elif self.resumed:
-            self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
-
-        # record what the data and the compute actually were, for the run's config.json (last:
-        # a resume that failed above has changed nothing)
-        if self._plan is not None:
-            record = self._plan.updated_record(record)
-            for note in self._plan.notes():
-                self._log(note)
-        record["data_source"] = {"path": str(bundle.source.path), "kind": bundle.source.kind,
-                                 "description": bundle.source.description,
-                                 "train": len(bundle.train), "valid": len(bundle.valid)}
-        record["device_resolved"] = str(self.device)
-        record["amp_resolved"] = str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "fp32"
-        if amp_probe is not None:
-            record["amp_probe"] = amp_probe
-        else:
-            record.pop("amp_probe", None)  # no probe decided this precision (CUDA, an explicit --amp)
-        record["workers_used"] = self.workers
-        record["augment_on_resolved"] = self.augment_on
-        record["compile_resolved"] = self.compile_mode
-        if self.augment_on == "device":
-            record["data_placement"] = self.train_loader.placement
-        else:
-            record.pop("data_placement", None)
-        self.writer.write_config(record)
-
-    def _resolve_amp(self, record: dict[str, Any]) -> tuple[torch.dtype | None, dict[str, Any] | None]:
+    def _resolve_amp(self, device: torch.device) -> tuple[torch.dtype | None, dict[str, Any] | None]:
         """(autocast dtype, probe record or None). A resumed run keeps the precision it was
         trained in (the same device type, no new --amp given), so that it repeats an
         uninterrupted run exactly."""
         cfg = self.config
-        kept = self._kept_from_record(record, "amp", "amp_resolved")
+        kept = self._kept_from_record("amp", "amp_resolved", device)
         if kept is not None:
-            return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(kept), record.get("amp_probe")
-        if cfg.amp == "auto" and self.device.type == "cpu":
+            return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(kept), self._record.get("amp_probe")
+        if cfg.amp == "auto" and device.type == "cpu":
             from engine.precision import cpu_autocast_dtype
 
             return cpu_autocast_dtype(cfg.model, cfg.width, cfg.image_size, cfg.channels_last, cfg.batch_size,
                                       log=self._log)
-        return resolve_amp(cfg.amp, self.device), None
+        return resolve_amp(cfg.amp, device), None
 
-    def _kept_from_record(self, record: dict[str, Any], flag: str, key: str) -> Any:
-        """``record[key]`` (what a run resolved ``flag`` to) when a resume keeps it: the same
+    def _kept_from_record(self, flag: str, key: str, device: torch.device) -> Any:
+        """config.json's ``key`` (what a run resolved ``flag`` to) when a resume keeps it: the same
         device type as recorded and no new ``--flag`` given with --resume; else None."""
         if not self.resumed or (self._plan is not None and flag in self._plan.applied):
             return None
-        if str(record.get("device_resolved", "")).split(":")[0] != self.device.type:
+        if str(self._record.get("device_resolved", "")).split(":")[0] != device.type:
             return None
-        return record.get(key) or None
+        return self._record.get(key) or None
 
-    def _restore(self, path: Path) -> None:
-        ckpt = load_checkpoint(path, map_location=self.device)
+    def _write_config(self, t: Training) -> None:
+        """config.json with what the data and the compute actually were (written after a resume's
+        restore: one that failed has changed nothing)."""
+        record = self._plan.updated_record(self._record) if self._plan is not None else dict(self._record)
+        if self._plan is not None:
+            for note in self._plan.notes():
+                self._log(note)
+        source = t.bundle.source
+        record["data_source"] = {"path": str(source.path), "kind": source.kind, "description": source.description,
+                                 "train": len(t.bundle.train), "valid": len(t.bundle.valid)}
+        record["device_resolved"] = str(t.device)
+        record["amp_resolved"] = _dtype_name(t.amp_dtype)
+        if t.amp_probe is not None:
+            record["amp_probe"] = t.amp_probe
+        else:
+            record.pop("amp_probe", None)  # no probe decided this precision (CUDA, an explicit --amp)
+        record["workers_used"] = t.workers
+        record["augment_on_resolved"] = t.augment_on
+        record["compile_resolved"] = t.compile_mode
+        if t.augment_on == "device":
+            record["data_placement"] = t.train_loader.placement
+        else:
+            record.pop("data_placement", None)
+        self.writer.write_config(record)
+        self._record = record
+
+    def _restore(self, t: Training, path: Path) -> None:
+        ckpt = load_checkpoint(path, map_location=t.device)
         if ckpt.get("arch", {}).get("name") != self.config.model:
             raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {self.config.model}")
-        restore_weights(self.model, self.ema, ckpt, path)
-        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler), ("scaler", self.scaler)):
+        restore_weights(t.model, t.ema, ckpt, path)
+        for key, obj in (("optimizer", t.optimizer), ("scheduler", t.scheduler), ("scaler", t.scaler)):
             if obj is not None and ckpt.get(key) is not None:
                 obj.load_state_dict(ckpt[key])
         if self._plan is not None:
-            apply_budget(self._plan, self.scheduler, self.optimizer)  # a new epoch budget, if any
+            apply_budget(self._plan, t.scheduler, t.optimizer)  # a new epoch budget, if any
         self._done_epoch = int(ckpt.get("epoch", 0))
         self._best_dice = float(ckpt.get("best_dice", -1.0))
         self._best_epoch = int(ckpt.get("best_epoch", 0))
@@ -597,21 +582,21 @@ class Trainer:
             # left them, so a resumed run repeats an uninterrupted one (exactly with workers=0:
             # worker processes carry their own augmentation state, which no checkpoint holds).
             if rng.get("loader") is not None:
-                self.train_loader.generator.set_state(rng["loader"])
+                t.train_loader.generator.set_state(rng["loader"])
             augment = rng.get("augment")
-            if self.augment_on == "device":
-                restored = self.train_loader.set_augment_state(augment.get("device") if isinstance(augment, dict) else None)
+            if t.augment_on == "device":
+                restored = t.train_loader.set_augment_state(augment.get("device") if isinstance(augment, dict) else None)
             else:
-                restored = set_transform_rng_state(self.bundle.train.transform, augment)
+                restored = set_transform_rng_state(t.bundle.train.transform, augment)
             if augment is not None and not restored:
                 self._log("resume: the saved augmentation stream belongs to the other data path "
                           "(cpu/device); augmentations restart from the seed")
 
-    def _checkpoint_state(self, full: bool, valid_dice: float) -> dict[str, Any]:
+    def _checkpoint_state(self, t: Training, full: bool, valid_dice: float) -> dict[str, Any]:
         state: dict[str, Any] = {
             "format": FORMAT,
-            "arch": self.arch,
-            "model": scored_weights(self.model, self.ema),  # what validation scored
+            "arch": t.arch,
+            "model": scored_weights(t.model, t.ema),  # what validation scored
             "image_size": self.config.image_size,
             "mask_rule": self.config.mask_rule,
             "normalize": {"mean": 0.5, "std": 0.5},
@@ -622,53 +607,52 @@ class Trainer:
             "config": self.config.to_dict(),
         }
         if full:
-            state.update(resume_state(self.model, self.ema))
-            state["optimizer"] = self.optimizer.state_dict()
-            state["scheduler"] = self.scheduler.state_dict() if self.scheduler is not None else None
-            state["scaler"] = self.scaler.state_dict() if self.scaler.is_enabled() else None
+            state.update(resume_state(t.model, t.ema))
+            state["optimizer"] = t.optimizer.state_dict()
+            state["scheduler"] = t.scheduler.state_dict() if t.scheduler is not None else None
+            state["scaler"] = t.scaler.state_dict() if t.scaler.is_enabled() else None
             from engine.data.transforms import transform_rng_state
 
             state["rng"] = _rng_state()
-            state["rng"]["loader"] = self.train_loader.generator.get_state()
-            if self.augment_on == "device":
-                state["rng"]["augment"] = {"device": self.train_loader.augment_state()}
+            state["rng"]["loader"] = t.train_loader.generator.get_state()
+            if t.augment_on == "device":
+                state["rng"]["augment"] = {"device": t.train_loader.augment_state()}
             else:
-                state["rng"]["augment"] = transform_rng_state(self.bundle.train.transform)
+                state["rng"]["augment"] = transform_rng_state(t.bundle.train.transform)
         return state
 
     def _save(self, which: str, valid_dice: float) -> None:
         """Hand a snapshot of ``which``.pt to the background saver (``CheckpointSaved`` follows
         when it is on disk). Mid-epoch saves (stop, pause) skip weights that are no longer finite."""
-        if self._saver is None or getattr(self, "model", None) is None or self._nonfinite:
-            return
-        if math.isnan(valid_dice) and not self._weights_finite():
-            self._log(f"warning: not saving {which}.pt: the weights are no longer finite")
+        t = self.training
+        if t is None or self._nonfinite:
             return
         path = checkpoint_path(self.run_path, which)
+        if math.isnan(valid_dice) and not _weights_finite(t.model):
+            self._log(f"warning: not saving {path.name}: the weights are no longer finite")
+            return
         info = CheckpointSaved(epoch=self._done_epoch, which=which, path=str(path), valid_dice=valid_dice)
-        self._saver.submit(path, self._checkpoint_state(which == "last", valid_dice), info)
+        t.saver.submit(path, self._checkpoint_state(t, which == "last", valid_dice), info)
         if which == "last":
             self._saved_epoch = self._done_epoch
             self._last_save_at = time.monotonic()
 
-    def _weights_finite(self) -> bool:
-        return bool(torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all())
-
     def _emit_saved(self, saver: CheckpointSaver | None = None) -> None:
         """Emit ``CheckpointSaved`` for what the saver finished writing (from this thread, so
-        events keep one order); raises the error of a failed write."""
-        saver = saver or self._saver
+        events keep one order); raises the error of a failed write of the running run."""
+        running = self.training.saver if self.training is not None else None
+        saver = saver or running
         if saver is None:
             return
         for done in saver.completed():
             self._emit(dataclasses.replace(done.info, t=time.time(), snapshot_seconds=round(done.snapshot_seconds, 4),
                                            write_seconds=round(done.write_seconds, 4)))
-        if saver is self._saver:
+        if saver is running:
             saver.raise_error()
 
     def _flush_checkpoints(self) -> None:
-        if self._saver is not None:
-            self._saver.wait()
+        if self.training is not None:
+            self.training.saver.wait()
             self._emit_saved()
 
     def _save_on_stop(self) -> None:
@@ -681,10 +665,17 @@ class Trainer:
         except PetsegError as exc:
             self._log(f"warning: {exc}")
 
+    def _prepare_training(self) -> Training:
+        self.training = t = self._setup()  # held by the trainer from here: _release lets it go
+        if self._resume_from is not None:
+            self._restore(t, self._resume_from)
+        elif self.resumed:
+            self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
+        self._write_config(t)
+        return t
+
     def _train(self) -> None:
-        self.model = None
-        self._done_epoch = 0
-        self._setup()
+        t = self._prepare_training()
         cfg = self.config
         if not self._started_writing:  # a resume: from here on it changes the run
             self.writer.set_status("running", f"resumed at epoch {self._start_epoch}")
@@ -694,23 +685,22 @@ class Trainer:
                 run=self.run_name,
                 total_epochs=cfg.epochs,
                 start_epoch=self._start_epoch,
-                train_size=len(self.bundle.train),
-                valid_size=len(self.bundle.valid),
-                device=f"{self.device}" + (f" ({str(self.amp_dtype).replace('torch.', '')})" if self.amp_dtype else ""),
-                data=self.bundle.source.description,
+                train_size=len(t.bundle.train),
+                valid_size=len(t.bundle.valid),
+                device=f"{t.device}" + (f" ({_dtype_name(t.amp_dtype)})" if t.amp_dtype else ""),
+                data=t.bundle.source.description,
                 resumed=self.resumed,
             )
         )
         if self.resumed:
             self.writer.set_status("running")  # the resume is done: drop the "resuming" note
         for epoch in range(self._start_epoch, cfg.epochs + 1):
-            self._train_epoch(epoch)
+            self._run_epoch(t, epoch)
         self._flush_checkpoints()  # "finished" means best.pt and last.pt are on disk
 
-    def prepare(self) -> None:
+    def prepare(self) -> Training:
         """Build data, model and optimiser as a run would, without training (for benchmarks)."""
-        self.model = None
-        self._setup()
+        return self._prepare_training()
 
     def close(self) -> None:
         """Let go of what `prepare` built (worker processes, device memory) and close the run
@@ -718,95 +708,30 @@ class Trainer:
         self._release()
         self.writer.close()
 
-    def train_step(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One optimisation step on a batch from the train loader: copy to the device (channels_last
-        where enabled), forward and loss under autocast, backward, optional clipping, optimiser step.
-
-        Returns (loss as float32, logits, masks on the device), all detached. No host sync here,
-        so the caller decides when to read them; ``bench/train_throughput.py`` times this method.
-        """
-        images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
-        masks = masks.to(self.device, non_blocking=True)
-        if self._cuda_graphs:  # the previous step's graph outputs may be overwritten from here on
-            torch.compiler.cudagraph_mark_step_begin()
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            logits = self.forward(images)
-            loss = self.criterion(logits, masks)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.config.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if self.ema is not None:
-            self.ema.update(self.model)
-        return loss.detach().float(), logits.detach(), masks
-
-    def _train_epoch(self, epoch: int) -> None:
-        from engine.metrics import SegMetrics
-
+    def _run_epoch(self, t: Training, epoch: int) -> None:
+        """One epoch: train, validate, step the schedule, report, checkpoint."""
         cfg = self.config
-        model, loader = self.model, self.train_loader
-        batches = len(loader)
-        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=batches))
-        model.train()
-        metrics = SegMetrics()
-        loss_sum = torch.zeros((), device=self.device)
-        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
-        seen = 0
-        t_epoch = time.time()
-        throttle = BatchThrottle(batches, time.monotonic())  # bounded log growth (events.py)
-        paused_before = self._paused_s
-        first_batch_t: float | None = None
-        for i, (images, masks) in enumerate(loader, start=1):
-            if first_batch_t is None:
-                first_batch_t, t_first = time.time(), time.perf_counter()
-            self._checkpoint_between_batches(epoch, i - 1)
-            faults.maybe_kill("batch")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
-            detached, logits, masks = self.train_step(images, masks)
-            # remember the first non-finite batch without a host sync on every batch (masked_fill_
-            # with a Python int: torch.tensor(i, device=...) would be a blocking copy on CUDA)
-            first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(detached), i)
-            loss_sum += detached * images.shape[0]
-            metrics.update(logits.float(), masks)
-            seen += images.shape[0]
-            now = time.monotonic()
-            if throttle.due(i, now):
-                bad = int(first_bad.item())
-                if bad >= 0:
-                    self._nonfinite = True
-                    raise _Diverged(epoch, bad, "NaN/Inf")
-                self._emit(
-                    BatchProgress(
-                        epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
-                        images_per_s=seen / max(time.time() - t_epoch - (self._paused_s - paused_before), 1e-9),
-                    )
-                )
-        bad = int(first_bad.item())  # also waits for the last step: train_seconds is device time too
-        paused = self._paused_s - paused_before
-        train_seconds = time.time() - t_epoch - paused
-        # the run's time in training steps: from this epoch's first batch, pauses left out
-        step_seconds = (time.perf_counter() - t_first - paused) if first_batch_t is not None else 0.0
-        if bad >= 0:
-            self._nonfinite = True
-            raise _Diverged(epoch, bad, "NaN/Inf")
-        train_loss = float(loss_sum.item()) / max(seen, 1)
-        train_m = metrics.compute()
-        t_valid = time.perf_counter()
-        valid = self._validate()
-        valid_seconds = time.perf_counter() - t_valid
-        if not math.isfinite(valid["loss"]):
-            self._nonfinite = True
-            raise _Diverged(epoch, batches, f"{valid['loss']} on validation")
+        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader)))
+        try:
+            trained = train_one_epoch(t.train_step, t.model, t.train_loader, t.device, epoch,
+                                      between_batches=self._between_batches, report=self._emit,
+                                      paused_seconds=lambda: self._paused_s)
+            t_valid = time.perf_counter()
+            valid = t.evaluate()
+            valid_seconds = time.perf_counter() - t_valid
+            if not math.isfinite(valid["loss"]):
+                raise Diverged(epoch, len(t.train_loader), f"{valid['loss']} on validation")
+        except Diverged:
+            self._nonfinite = True  # no checkpoint of these weights from here on
+            raise
         # what validation scored (the EMA weights when on), uncompiled: a batch of 4 never recompiles
-        self.previews.capture(epoch, self.ema.module if self.ema is not None else self.model, final=epoch == cfg.epochs)
-        lr = self.optimizer.param_groups[0]["lr"]
-        if self.scheduler is not None:
+        t.previews.capture(epoch, t.scored, final=epoch == cfg.epochs)
+        lr = t.optimizer.param_groups[0]["lr"]
+        if t.scheduler is not None:
             if cfg.scheduler == "plateau":
-                self.scheduler.step(valid["dice"])
+                t.scheduler.step(valid["dice"])
             else:
-                self.scheduler.step()
+                t.scheduler.step()
         self._done_epoch = epoch
         improved = valid["dice"] > self._best_dice
         if improved:
@@ -815,20 +740,20 @@ class Trainer:
             EpochEnded(
                 epoch=epoch,
                 total_epochs=cfg.epochs,
-                train_loss=train_loss,
-                train_dice=float(train_m["dice"]),
+                train_loss=trained.loss,
+                train_dice=trained.dice,
                 valid_loss=valid["loss"],
                 valid_dice=valid["dice"],
                 valid_iou=valid["iou"],
                 valid_dice_per_image=valid["dice_per_image"],
                 valid_iou_per_image=valid["iou_per_image"],
                 lr=lr,
-                seconds=time.time() - t_epoch - (self._paused_s - paused_before),
-                images_per_s=seen / max(train_seconds, 1e-9),
+                seconds=time.time() - trained.started - (self._paused_s - trained.paused_before),
+                images_per_s=trained.images / max(trained.seconds, 1e-9),
                 best_dice=self._best_dice,
                 best_epoch=self._best_epoch,
-                first_batch_t=first_batch_t,
-                train_seconds=round(step_seconds, 4),
+                first_batch_t=trained.first_batch_t,
+                train_seconds=round(trained.step_seconds, 4),
                 valid_seconds=round(valid_seconds, 4),
             )
         )
@@ -839,34 +764,11 @@ class Trainer:
             self._save("last", valid["dice"])
         self._emit_saved()
 
-    def _validate(self) -> dict[str, float]:
-        from engine.metrics import SegMetrics
 
-        net = self.ema.module if self.ema is not None else self.model  # EMA weights when on; eager (see below)
-        self.model.eval()
-        metrics = SegMetrics()
-        loss_sum = torch.zeros((), device=self.device)
-        n = 0
-        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
-        # The eager module, not the compiled one (see engine.compile), and no cuDNN autotuning:
-        # the last, smaller batch is a new shape, and benchmarking every convolution for it costs
-        # more than the few validation batches can win back.
-        benchmark = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = False
-        try:
-            with torch.inference_mode():
-                for images, masks in self.valid_loader:
-                    images = images.to(self.device, non_blocking=True, memory_format=self.memory_format)
-                    masks = masks.to(self.device, non_blocking=True)
-                    with autocast:
-                        logits = net(images)
-                        loss = self.criterion(logits, masks)
-                    loss_sum += loss.float() * images.shape[0]
-                    n += images.shape[0]
-                    metrics.update(logits.float(), masks)
-        finally:
-            torch.backends.cudnn.benchmark = benchmark
-        self.model.train()
-        out = {k: float(v) for k, v in metrics.compute().items()}
-        out["loss"] = float(loss_sum.item()) / max(n, 1)
-        return out
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    """How config.json and the run's start line name a precision: bfloat16, float16, fp32."""
+    return str(dtype).replace("torch.", "") if dtype is not None else "fp32"
+
+
+def _weights_finite(model: torch.nn.Module) -> bool:
+    return bool(torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all())

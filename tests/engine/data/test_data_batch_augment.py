@@ -235,10 +235,10 @@ def test_the_device_path_of_a_run_follows_its_augment_strength(generated_data: s
                           device="cpu", amp="off", data_path=generated_data, augment_on="device",
                           augment_strength=strength)
         trainer = Trainer(cfg, tmp_path / strength)
-        trainer.prepare()
+        training = trainer.prepare()
         try:
-            images, _ = next(iter(trainer.train_loader))
-            split = torch.from_numpy(np.array(trainer.bundle.train.arrays.images)).permute(0, 3, 1, 2)
+            images, _ = next(iter(training.train_loader))
+            split = torch.from_numpy(np.array(training.bundle.train.arrays.images)).permute(0, 3, 1, 2)
             return images.float(), split.float() / 127.5 - 1.0
         finally:
             trainer.close()
