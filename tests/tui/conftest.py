@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from pathlib import Path
@@ -197,10 +196,6 @@ def _utc(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def widget_text(widget) -> str:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_run, run, wait_for, widget_text
+from conftest import make_run, wait_for, widget_text
 
 from engine.checkpoint import FORMAT, save_checkpoint
 from engine.config import TrainConfig
@@ -89,36 +89,33 @@ def odd_but_valid_images(folder: Path) -> dict[str, Path]:
     return out
 
 
-def test_bad_and_odd_images_in_the_inference_screen(tmp_path: Path, runs_dir: Path) -> None:
+async def test_bad_and_odd_images_in_the_inference_screen(tmp_path: Path, runs_dir: Path) -> None:
     run_path = tiny_checkpoint_run(runs_dir)
     bad = bad_images(tmp_path / "bad")
     odd = odd_but_valid_images(tmp_path / "odd")
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-        async with app.run_test(size=(100, 30)) as pilot:
-            app.action_infer(run_path)
-            await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="inference screen")
-            screen = app.screen
-            await settle(pilot)
-            for name, path in bad.items():
-                await predict(pilot, screen, path)
-                assert str(path) in screen.error, (name, screen.error)
-                assert "\n" not in screen.error and "Traceback" not in screen.error
-                assert app.is_running and not screen.query_one("#inf-panes").loading
-            for name, path in odd.items():
-                await predict(pilot, screen, path)
-                assert screen.error == "", (name, screen.error)
-                assert Path(screen.prediction.source) == path
-                h, w = screen.prediction.image.shape[:2]
-                assert max(h, w) <= 2048 and screen.prediction.prob.shape == (h, w)
-            assert screen.prediction.image.shape[:2] == (1536, 2048)  # the 8000x6000, downscaled
-
-    run(main())
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_infer(run_path)
+        await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="inference screen")
+        screen = app.screen
+        await settle(pilot)
+        for name, path in bad.items():
+            await predict(pilot, screen, path)
+            assert str(path) in screen.error, (name, screen.error)
+            assert "\n" not in screen.error and "Traceback" not in screen.error
+            assert app.is_running and not screen.query_one("#inf-panes").loading
+        for name, path in odd.items():
+            await predict(pilot, screen, path)
+            assert screen.error == "", (name, screen.error)
+            assert Path(screen.prediction.source) == path
+            h, w = screen.prediction.image.shape[:2]
+            assert max(h, w) <= 2048 and screen.prediction.prob.shape == (h, w)
+        assert screen.prediction.image.shape[:2] == (1536, 2048)  # the 8000x6000, downscaled
 
 
 @pytest.mark.parametrize("kind", ["corrupt", "other_architecture", "pickled_model"])
-def test_bad_checkpoint_in_the_inference_screen(tmp_path: Path, runs_dir: Path, kind: str) -> None:
+async def test_bad_checkpoint_in_the_inference_screen(tmp_path: Path, runs_dir: Path, kind: str) -> None:
     run_path = tiny_checkpoint_run(runs_dir)
     best = run_path / "checkpoints" / "best.pt"
     expected = {"corrupt": "corrupt", "other_architecture": "another architecture",
@@ -134,25 +131,22 @@ def test_bad_checkpoint_in_the_inference_screen(tmp_path: Path, runs_dir: Path, 
     good = tmp_path / "good.png"
     Image.new("RGB", (40, 30), (1, 2, 3)).save(good)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-        async with app.run_test(size=(100, 30)) as pilot:
-            app.action_infer(run_path)
-            await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="inference screen")
-            screen = app.screen
-            await settle(pilot)  # the model loads on open: the error shows at once
-            assert str(best) in screen.error and expected in screen.error, screen.error
-            assert "\n" not in screen.error
-            await predict(pilot, screen, good)
-            assert screen.prediction is None and expected in screen.error
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="back to runs")
-            assert app.is_running
-
-    run(main())
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_infer(run_path)
+        await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="inference screen")
+        screen = app.screen
+        await settle(pilot)  # the model loads on open: the error shows at once
+        assert str(best) in screen.error and expected in screen.error, screen.error
+        assert "\n" not in screen.error
+        await predict(pilot, screen, good)
+        assert screen.prediction is None and expected in screen.error
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="back to runs")
+        assert app.is_running
 
 
-def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) -> None:
+async def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) -> None:
     make_run(runs_dir, "fine", epochs_done=2, total=2)
     no_config = runs_dir / "no-config"
     no_config.mkdir()
@@ -163,34 +157,31 @@ def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) -> None:
     with open(runs_dir / "bad-events" / "events.jsonl", "ab") as fh:
         fh.write(b"\x00\xff not json\n[1, 2]\n{\"kind\": \"epo")  # garbage + torn tail
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 30)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            rows = screen.table.rows_by_name
-            assert rows["fine"].state == "finished"
-            assert rows["no-config"].state == "broken" and "config.json: missing" in rows["no-config"].summary.message
-            assert rows["bad-status"].state == "broken" and "status.json: not valid JSON" in rows["bad-status"].summary.message
-            assert rows["bad-events"].state == "finished" and rows["bad-events"].bad_lines == 2
-            assert rows["bad-events"].summary.epoch == 2
-            table = screen.table
-            table.move_cursor(row=table.visible_names.index("bad-events"))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        rows = screen.table.rows_by_name
+        assert rows["fine"].state == "finished"
+        assert rows["no-config"].state == "broken" and "config.json: missing" in rows["no-config"].summary.message
+        assert rows["bad-status"].state == "broken" and "status.json: not valid JSON" in rows["bad-status"].summary.message
+        assert rows["bad-events"].state == "finished" and rows["bad-events"].bad_lines == 2
+        assert rows["bad-events"].summary.epoch == 2
+        table = screen.table
+        table.move_cursor(row=table.visible_names.index("bad-events"))
+        await pilot.pause(0.05)
+        assert "2 unreadable line(s) in events.jsonl skipped" in str(screen.query_one("#run-detail").render())
+        for name in ("no-config", "bad-status"):  # opening a broken run must not crash the app
+            table.move_cursor(row=table.visible_names.index(name))
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            assert app.is_running
+            app.go_home()
             await pilot.pause(0.05)
-            assert "2 unreadable line(s) in events.jsonl skipped" in str(screen.query_one("#run-detail").render())
-            for name in ("no-config", "bad-status"):  # opening a broken run must not crash the app
-                table.move_cursor(row=table.visible_names.index(name))
-                await pilot.press("enter")
-                await pilot.pause(0.2)
-                assert app.is_running
-                app.go_home()
-                await pilot.pause(0.05)
-
-    run(main())
 
 
 @pytest.mark.parametrize("layout", ["images_without_trimaps", "empty_dataset"])
-def test_unusable_dataset_is_refused_with_one_line_in_the_app(tmp_path: Path, runs_dir: Path, layout: str) -> None:
+async def test_unusable_dataset_is_refused_with_one_line_in_the_app(tmp_path: Path, runs_dir: Path, layout: str) -> None:
     """An in-process start on an unusable dataset is refused before a run folder exists (the
     same message as petseg train), shown in the app, which keeps running."""
     data = tmp_path / layout
@@ -202,18 +193,15 @@ def test_unusable_dataset_is_refused_with_one_line_in_the_app(tmp_path: Path, ru
     expected = "no trimaps" if layout == "images_without_trimaps" else "no images"
     config = TrainConfig(data_path=str(data), epochs=1, image_size=64, width=4, workers=0, device="cpu")
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 30), notifications=True) as pilot:
-            await wait_for(pilot, lambda: app.runs_screen.loaded, what="first scan")
-            app.start_run(config, "bad-data", detached=False)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.runs_screen.loaded, what="first scan")
+        app.start_run(config, "bad-data", detached=False)
 
-            def said() -> str:
-                return " ".join(" ".join(widget_text(t).split()) for t in app.screen.query("Toast"))
+        def said() -> str:
+            return " ".join(" ".join(widget_text(t).split()) for t in app.screen.query("Toast"))
 
-            await wait_for(pilot, lambda: expected in said(), timeout=60, what="the refusal, in a notification")
-            assert str(data) in "".join(said().split())  # the folder, named (wrapped in the toast)
-            assert not (runs_dir / "bad-data").exists() and not app.trainers
-            assert app.is_running
-
-    run(main())
+        await wait_for(pilot, lambda: expected in said(), timeout=60, what="the refusal, in a notification")
+        assert str(data) in "".join(said().split())  # the folder, named (wrapped in the toast)
+        assert not (runs_dir / "bad-data").exists() and not app.trainers
+        assert app.is_running

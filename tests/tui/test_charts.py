@@ -3,7 +3,6 @@ Chart widget drawing a spec (header legend with markers, clipped points said and
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from conftest import widget_text
@@ -53,25 +52,22 @@ def test_robust_range_leaves_out_an_epoch_one_spike_and_a_diverged_tail() -> Non
     assert robust_range([0.5]).lo == 0.5
 
 
-def run_chart(spec: ChartSpec, size=(60, 16)) -> tuple[str, str]:
+async def run_chart(spec: ChartSpec, size=(60, 16)) -> tuple[str, str]:
     """(header text, plot text) of a Chart showing ``spec``."""
 
     class ChartApp(App):
         def compose(self):
             yield Chart(id="c")
 
-    async def main() -> tuple[str, str]:
-        app = ChartApp()
-        async with app.run_test(size=size) as pilot:
-            chart = app.query_one(Chart)
-            chart.show(spec)
-            await pilot.pause(0.1)
-            header = " ".join(widget_text(chart.query_one(".chart--header")).split())  # as read, wrapped or not
-            if chart.plot.display:
-                return header, widget_text(chart.plot)
-            return header, " ".join(widget_text(chart.query_one(".chart--empty")).split())
-
-    return asyncio.run(main())
+    app = ChartApp()
+    async with app.run_test(size=size) as pilot:
+        chart = app.query_one(Chart)
+        chart.show(spec)
+        await pilot.pause(0.1)
+        header = " ".join(widget_text(chart.query_one(".chart--header")).split())  # as read, wrapped or not
+        if chart.plot.display:
+            return header, widget_text(chart.plot)
+        return header, " ".join(widget_text(chart.query_one(".chart--empty")).split())
 
 
 class E:
@@ -83,27 +79,27 @@ class E:
         self.valid_iou, self.lr = dice * 0.8, 1e-3
 
 
-def test_chart_says_what_it_leaves_out_and_draws_it_at_the_edge() -> None:
+async def test_chart_says_what_it_leaves_out_and_draws_it_at_the_edge() -> None:
     epochs = [E(1, 3.81, 0.1)] + [E(i, 0.6 * 0.9**i + 0.15, 0.9 - 0.5 * 0.8**i) for i in range(2, 21)]
-    header, plot = run_chart(loss_spec(epochs, ()))
+    header, plot = await run_chart(loss_spec(epochs, ()))
     assert f"{MARKERS[0]} train" in header and f"{MARKERS[1]} valid" in header  # legend above, with markers
     assert "↑2 above" in header and "(max 4.19)" in header and "l: log y" in header
     assert ABOVE in plot and MARKERS[0] in plot and MARKERS[1] in plot
     assert "train" not in plot  # nothing covers the curves
     labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
     assert labels and all(len(label) <= 5 for label in labels)  # compact tick labels
-    header, plot = run_chart(loss_spec(epochs, (), log_y=True))
+    header, plot = await run_chart(loss_spec(epochs, (), log_y=True))
     assert "log y" in header and "above" not in header and ABOVE not in plot
 
 
-def test_failed_run_says_so_in_the_chart() -> None:
-    header, plot = run_chart(loss_spec((), (), empty="failed: /data: dataset folder does not exist",
+async def test_failed_run_says_so_in_the_chart() -> None:
+    header, plot = await run_chart(loss_spec((), (), empty="failed: /data: dataset folder does not exist",
                                        empty_style="red"))
     assert "failed: /data: dataset folder does not exist" in plot and "waiting" not in plot
 
 
 @pytest.mark.parametrize("window", [None, (3.0, 5.0)])
-def test_compare_spec_smoothing_and_x_window(window) -> None:
+async def test_compare_spec_smoothing_and_x_window(window) -> None:
     from petseg_tui.widgets.charts import RunCurves
 
     runs = [RunCurves("a", tuple(E(i, 1.0 / i, 0.5) for i in range(1, 11)), marker=MARKERS[0]),
@@ -111,15 +107,15 @@ def test_compare_spec_smoothing_and_x_window(window) -> None:
     spec = compare_spec("train_loss", runs, smoothing=0.6, x_range=window, x_note="x" if window else "")
     assert spec.notes[0] == "EMA 0.60"
     assert spec.series[0].ys[1] == pytest.approx(0.6 * 1.0 + 0.4 * 0.5)  # EMA applied
-    header, plot = run_chart(spec)
+    header, plot = await run_chart(spec)
     assert "EMA 0.60" in header
     if window:
         bottom = plot.splitlines()[-1]
         assert "3" in bottom and "5" in bottom and "10" not in bottom
 
 
-def test_series_points_are_marked_and_the_batch_line_is_not() -> None:
+async def test_series_points_are_marked_and_the_batch_line_is_not() -> None:
     spec = ChartSpec("t", (Series("s", (1.0, 2.0, 3.0), (1.0, 2.0, 3.0), (200, 0, 0), "◆"),
                            Series("b", (1.0, 2.0), (1.0, 2.0), (90, 90, 90), "·", points=False)))
-    header, plot = run_chart(spec)
+    header, plot = await run_chart(spec)
     assert "─◆ s" in header and "┄┄ b" in header and "◆" in plot and "·" not in plot

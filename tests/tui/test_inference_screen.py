@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from pathlib import Path
 
@@ -24,16 +23,6 @@ from petseg_tui.widgets.image_view import ImageView
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def run_async(fn):
-    """Run an async test body with asyncio.run (no pytest-asyncio plugin in this project)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
 
 
 class InferenceTestApp(PetsegApp):
@@ -182,7 +171,6 @@ async def settle(pilot) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@run_async
 async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
     real_checkpoint_run: Path, images: Path
 ) -> None:
@@ -206,7 +194,6 @@ async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
         assert app.is_running
 
 
-@run_async
 async def test_threshold_keys_rethreshold_without_rerunning_the_model(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:
@@ -249,7 +236,6 @@ async def test_threshold_keys_rethreshold_without_rerunning_the_model(
         assert fake_predictor.calls == 2
 
 
-@run_async
 async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
@@ -267,7 +253,6 @@ async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images
         assert "80×100" in result_line(screen)
 
 
-@run_async
 async def test_non_image_file_shows_error_and_screen_stays_usable(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:
@@ -304,7 +289,6 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         assert screen.query_one("#pane-image", ImageView).pil_image is None
 
 
-@run_async
 async def test_unreadable_truncated_image_is_an_error_with_the_real_engine(
     real_checkpoint_run: Path, images: Path
 ) -> None:
@@ -322,7 +306,6 @@ async def test_unreadable_truncated_image_is_an_error_with_the_real_engine(
 
 
 @pytest.mark.parametrize("content", ["garbage", "other_arch", "missing"])
-@run_async
 async def test_bad_checkpoint_shows_error_without_crash(
     tmp_path: Path, images: Path, real_checkpoint_run: Path, content: str
 ) -> None:
@@ -347,7 +330,6 @@ async def test_bad_checkpoint_shows_error_without_crash(
         assert app.is_running and not screen.query_one("#inf-panes").loading
 
 
-@run_async
 async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
@@ -370,7 +352,6 @@ async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, imag
         assert 0.45 < (m > 0).mean() < 0.55
 
 
-@run_async
 async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:
@@ -401,7 +382,6 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
         assert screen.error == "" and screen.prediction is not None
 
 
-@run_async
 async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
@@ -419,7 +399,6 @@ async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Pat
         assert not isinstance(app.screen, InferenceScreen)
 
 
-@run_async
 async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images: Path, fake_predictor,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """In tmux (auto) only half-cells reach the terminal: m says so and keeps them; with a mode
@@ -452,7 +431,6 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
         assert screen.image_mode == "sixel" and len(overlay.query(".image-view--image")) == 1
 
 
-@run_async
 async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Path, images: Path,
                                                                     fake_predictor) -> None:
     """Enter runs the typed path and keeps the focus in the box: the next path typed is text,
@@ -477,7 +455,6 @@ async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Pat
         assert "halfcell" in result_line(screen)
 
 
-@run_async
 async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fake_predictor) -> None:
     """A bundled photo sits in the Oxford layout with its trimap: the result line gives its Dice
     (and it changes with the threshold); a loose photo has no score."""
@@ -503,7 +480,6 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
         assert "Dice" not in result_line(screen)
 
 
-@run_async
 async def test_wide_terminal_shows_three_panes(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
@@ -582,7 +558,6 @@ def test_screen_module_imports_neither_torch_nor_textual_image() -> None:
     assert out.strip() == "[]"
 
 
-@run_async
 async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images: Path, fake_predictor) -> None:
     from petseg_tui.app import PetsegApp
 
@@ -603,7 +578,6 @@ async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images
         assert not isinstance(app.screen, InferenceScreen)
 
 
-@run_async
 async def test_leaving_while_the_model_runs_does_not_crash(
     tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

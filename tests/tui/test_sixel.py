@@ -3,7 +3,6 @@ and every colour register defined before the first pixel."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from PIL import Image
@@ -70,25 +69,22 @@ class TerminalRecorder(App):
         return sum(chunk.count("\x1bP") for chunk in self.written)
 
 
-def test_each_picture_is_written_once_and_only_when_it_changed() -> None:
+async def test_each_picture_is_written_once_and_only_when_it_changed() -> None:
     red, blue = Image.new("RGB", (60, 90), (200, 30, 30)), Image.new("RGB", (60, 90), (30, 30, 200))
 
-    async def main() -> None:
-        app = TerminalRecorder()
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause(0.3)
-            a, b = app.query_one("#a", ImageView), app.query_one("#b", ImageView)
-            a.set_image(red)
-            b.set_image(blue)
-            await pilot.pause(0.8)
-            assert app.sixels() == 2  # textual-image alone wrote each twice
-            images = [i for chunk in app.written for i in re.findall(r"\x1bP[0-9;]*q.*?\x1b\\", chunk, re.S)]
-            assert len(images) == 2 and all(palette_defined_first(i) for i in images)
-            a.set_image(red.copy())  # the same picture again: nothing sent
-            await pilot.pause(0.8)
-            assert app.sixels() == 2
-            a.set_image(blue.copy())  # a new one: sent once
-            await pilot.pause(0.8)
-            assert app.sixels() == 3
-
-    asyncio.run(main())
+    app = TerminalRecorder()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        a, b = app.query_one("#a", ImageView), app.query_one("#b", ImageView)
+        a.set_image(red)
+        b.set_image(blue)
+        await pilot.pause(0.8)
+        assert app.sixels() == 2  # textual-image alone wrote each twice
+        images = [i for chunk in app.written for i in re.findall(r"\x1bP[0-9;]*q.*?\x1b\\", chunk, re.S)]
+        assert len(images) == 2 and all(palette_defined_first(i) for i in images)
+        a.set_image(red.copy())  # the same picture again: nothing sent
+        await pilot.pause(0.8)
+        assert app.sixels() == 2
+        a.set_image(blue.copy())  # a new one: sent once
+        await pilot.pause(0.8)
+        assert app.sixels() == 3

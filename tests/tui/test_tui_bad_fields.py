@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_run, run, wait_for
+from conftest import make_run, wait_for
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.runs import RunsScreen
@@ -37,69 +37,63 @@ def bad_runs(runs_dir: Path) -> None:
     (runs_dir / "config-only" / "config.json").write_text('{"model": "unet", "epochs": 2}')
 
 
-def test_mistyped_fields_are_broken_rows_and_the_app_carries_on(runs_dir: Path) -> None:
+async def test_mistyped_fields_are_broken_rows_and_the_app_carries_on(runs_dir: Path) -> None:
     bad_runs(runs_dir)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(140, 30)) as pilot:
-            screen = app.screen
-            assert isinstance(screen, RunsScreen)
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            rows = screen.table.rows_by_name
-            assert rows["good"].state == "finished"
-            assert rows["bad-dice"].state == "broken"
-            assert "valid_dice must be a number, got 'x'" in rows["bad-dice"].summary.message
-            for name in ("yesterday", "no-events"):
-                assert rows[name].state == "broken"
-                assert "status.json: created must be a number, got 'yesterday'" in rows[name].summary.message
-            table = screen.table
-            for _ in COLUMN_KEYS:  # every sort key over every row (the Started sort crashed)
-                await pilot.press("s")
-                await pilot.pause(0.02)
-            for name in ("bad-dice", "yesterday", "no-events"):
-                table.move_cursor(row=table.visible_names.index(name))
-                await pilot.pause(0.05)
-                assert rows[name].summary.message.split(": ", 1)[1] in str(screen.query_one("#run-detail").render())
-                await pilot.press("enter")
-                await pilot.pause(0.3)
-                assert app.is_running
-                app.go_home()
-                await pilot.pause(0.05)
-
-    run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        rows = screen.table.rows_by_name
+        assert rows["good"].state == "finished"
+        assert rows["bad-dice"].state == "broken"
+        assert "valid_dice must be a number, got 'x'" in rows["bad-dice"].summary.message
+        for name in ("yesterday", "no-events"):
+            assert rows[name].state == "broken"
+            assert "status.json: created must be a number, got 'yesterday'" in rows[name].summary.message
+        table = screen.table
+        for _ in COLUMN_KEYS:  # every sort key over every row (the Started sort crashed)
+            await pilot.press("s")
+            await pilot.pause(0.02)
+        for name in ("bad-dice", "yesterday", "no-events"):
+            table.move_cursor(row=table.visible_names.index(name))
+            await pilot.pause(0.05)
+            assert rows[name].summary.message.split(": ", 1)[1] in str(screen.query_one("#run-detail").render())
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert app.is_running
+            app.go_home()
+            await pilot.pause(0.05)
 
 
-def test_a_run_without_status_reads_the_same_everywhere(runs_dir: Path) -> None:
+async def test_a_run_without_status_reads_the_same_everywhere(runs_dir: Path) -> None:
     from petseg_tui.screens.compare import CompareScreen
     from petseg_tui.screens.live_run import LiveRunScreen
 
     bad_runs(runs_dir)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(140, 34)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            row = screen.table.rows_by_name["no-status"]
-            assert row.state == "broken" and row.summary.message == "status.json: missing"
-            for name in ("no-status", "config-only", "no-events"):
-                expected = screen.table.rows_by_name[name]
-                app.open_run(runs_dir / name)
-                live = app.screen
-                assert isinstance(live, LiveRunScreen)
-                await wait_for(pilot, lambda: live.snapshot is not None, what="live snapshot")
-                assert (live.snapshot.state, live.snapshot.message) == (expected.state, expected.summary.message)
-                app.go_home()
-                await pilot.pause(0.05)
-            app.open_compare([runs_dir / "good", runs_dir / "no-status"])
-            cmp = app.screen
-            assert isinstance(cmp, CompareScreen)
-            await wait_for(pilot, lambda: len(cmp.snapshots) == 2, what="compare snapshots")
-            states = {s.name: s.state for s in cmp.snapshots}
-            assert states == {"good": "finished", "no-status": "broken"}
-
-    run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(140, 34)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        row = screen.table.rows_by_name["no-status"]
+        assert row.state == "broken" and row.summary.message == "status.json: missing"
+        for name in ("no-status", "config-only", "no-events"):
+            expected = screen.table.rows_by_name[name]
+            app.open_run(runs_dir / name)
+            live = app.screen
+            assert isinstance(live, LiveRunScreen)
+            await wait_for(pilot, lambda: live.snapshot is not None, what="live snapshot")
+            assert (live.snapshot.state, live.snapshot.message) == (expected.state, expected.summary.message)
+            app.go_home()
+            await pilot.pause(0.05)
+        app.open_compare([runs_dir / "good", runs_dir / "no-status"])
+        cmp = app.screen
+        assert isinstance(cmp, CompareScreen)
+        await wait_for(pilot, lambda: len(cmp.snapshots) == 2, what="compare snapshots")
+        states = {s.name: s.state for s in cmp.snapshots}
+        assert states == {"good": "finished", "no-status": "broken"}
 
 
 def test_a_crash_never_exits_0(monkeypatch, runs_dir: Path, capsys) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -56,10 +55,10 @@ class BackgroundWriter:
         self.writer.close()
 
 
-def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> None:
+async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> None:
     bg = BackgroundWriter(runs_dir, "kilo")
 
-    async def main() -> None:
+    try:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
@@ -117,66 +116,56 @@ def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> N
             assert app.screen is live
             await pilot.press("escape")
             assert not isinstance(app.screen, LiveRunScreen)
-
-    try:
-        asyncio.run(main())
     finally:
         bg.close()
 
 
-def test_in_process_trainer_stop_and_quit_confirmation(runs_dir: Path) -> None:
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30)) as pilot:
-            trainer = FakeTrainer(TrainConfig(epochs=50), runs_dir, "lima")
-            app.trainers[trainer.run_path] = trainer
-            trainer.start()
-            app.open_run(trainer.run_path)
-            live = app.screen
-            await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
-                           what="first batches")
-            await wait_for(pilot, lambda: "in this process" in widget_text(live.query_one("#live-title")),
-                           what="where it trains")
-            await pilot.press("p")
-            assert trainer.calls == ["pause"]
-            await wait_for(pilot, lambda: any(w in widget_text(live.query_one("#live-messages"))
-                                              for w in ("Pausing", "Paused")), what="pausing said")
-            # the pending note goes once the run has done it
-            await wait_for(pilot, lambda: "Paused" in (text := widget_text(live.query_one("#live-messages")))
-                           and "Pausing" not in text, what="paused said, pausing gone")
-            await pilot.press("p")
-            assert trainer.calls[-1] == "resume"
-            await wait_for(pilot, lambda: not live.snapshot.paused, what="running again")
-            # q with a live in-process run asks first
-            await pilot.press("q")
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("n")
-            assert app.screen is live and trainer.is_alive()
-            await pilot.press("x", "y")
-            assert "stop" in trainer.calls
-            await wait_for(pilot, lambda: not trainer.is_alive(), what="trainer stopped")
-            await wait_for(pilot, lambda: live.snapshot.state == "stopped", what="stopped state shown")
-            await pilot.press("q")  # nothing trains any more: quits at once
-        assert not trainer.is_alive()
-
-    asyncio.run(main())
+async def test_in_process_trainer_stop_and_quit_confirmation(runs_dir: Path) -> None:
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        trainer = FakeTrainer(TrainConfig(epochs=50), runs_dir, "lima")
+        app.trainers[trainer.run_path] = trainer
+        trainer.start()
+        app.open_run(trainer.run_path)
+        live = app.screen
+        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
+                       what="first batches")
+        await wait_for(pilot, lambda: "in this process" in widget_text(live.query_one("#live-title")),
+                       what="where it trains")
+        await pilot.press("p")
+        assert trainer.calls == ["pause"]
+        await wait_for(pilot, lambda: any(w in widget_text(live.query_one("#live-messages"))
+                                          for w in ("Pausing", "Paused")), what="pausing said")
+        # the pending note goes once the run has done it
+        await wait_for(pilot, lambda: "Paused" in (text := widget_text(live.query_one("#live-messages")))
+                       and "Pausing" not in text, what="paused said, pausing gone")
+        await pilot.press("p")
+        assert trainer.calls[-1] == "resume"
+        await wait_for(pilot, lambda: not live.snapshot.paused, what="running again")
+        # q with a live in-process run asks first
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is live and trainer.is_alive()
+        await pilot.press("x", "y")
+        assert "stop" in trainer.calls
+        await wait_for(pilot, lambda: not trainer.is_alive(), what="trainer stopped")
+        await wait_for(pilot, lambda: live.snapshot.state == "stopped", what="stopped state shown")
+        await pilot.press("q")  # nothing trains any more: quits at once
+    assert not trainer.is_alive()
 
 
-def test_quit_stops_in_process_run(runs_dir: Path) -> None:
-    async def main() -> FakeTrainer:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(80, 24)) as pilot:
-            trainer = FakeTrainer(TrainConfig(epochs=50), runs_dir, "mike")
-            app.trainers[trainer.run_path] = trainer
-            trainer.start()
-            await wait_for(pilot, lambda: trainer.is_alive(), what="trainer running")
-            await pilot.press("q")
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("y")
-            await wait_for(pilot, lambda: not trainer.is_alive(), what="trainer stopped by quit")
-        return trainer
-
-    trainer = asyncio.run(main())
+async def test_quit_stops_in_process_run(runs_dir: Path) -> None:
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        trainer = FakeTrainer(TrainConfig(epochs=50), runs_dir, "mike")
+        app.trainers[trainer.run_path] = trainer
+        trainer.start()
+        await wait_for(pilot, lambda: trainer.is_alive(), what="trainer running")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not trainer.is_alive(), what="trainer stopped by quit")
     assert trainer.calls[0] == "stop"
     status = json.loads((trainer.run_path / "status.json").read_text())
     assert status["state"] == "stopped"
@@ -188,7 +177,7 @@ def test_ema() -> None:
     assert out == [0.0, 0.5]
 
 
-def test_failed_run_says_failed_in_the_charts_and_offers_no_stop(runs_dir: Path) -> None:
+async def test_failed_run_says_failed_in_the_charts_and_offers_no_stop(runs_dir: Path) -> None:
     from engine.events import RunFailed
 
     w = make_run(runs_dir, "oops", epochs_done=0, total=5, state="running", close=False)
@@ -196,23 +185,20 @@ def test_failed_run_says_failed_in_the_charts_and_offers_no_stop(runs_dir: Path)
     w.set_status("failed", "/data: dataset folder does not exist")
     w.close()
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 36)) as pilot:
-            live = await open_live(pilot, runs_dir / "oops")
-            for chart in ("#loss-chart", "#dice-chart"):
-                def text() -> str:
-                    return " ".join(widget_text(live.query_one(chart, Chart).query_one(".chart--empty")).split())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "oops")
+        for chart in ("#loss-chart", "#dice-chart"):
+            def text() -> str:
+                return " ".join(widget_text(live.query_one(chart, Chart).query_one(".chart--empty")).split())
 
-                await wait_for(pilot, lambda: "failed: /data: dataset folder does not exist" in text(), what=chart)
-                assert "waiting" not in text()
-            await wait_for(pilot, lambda: "R Start again" in footer_text(live), what="R in the footer")
-            assert "Stop" not in footer_text(live) and "Pause" not in footer_text(live)
-
-    asyncio.run(main())
+            await wait_for(pilot, lambda: "failed: /data: dataset folder does not exist" in text(), what=chart)
+            assert "waiting" not in text()
+        await wait_for(pilot, lambda: "R Start again" in footer_text(live), what="R in the footer")
+        assert "Stop" not in footer_text(live) and "Pause" not in footer_text(live)
 
 
-def test_eta_and_elapsed_leave_out_a_pause(runs_dir: Path) -> None:
+async def test_eta_and_elapsed_leave_out_a_pause(runs_dir: Path) -> None:
     """1 batch/s, then a 60 s pause, then on: the ETA is 28 s (8 batches left + one 20-batch
     epoch), not the ~3 minutes a rate over the paused wall time gives; elapsed leaves the minute out."""
     from engine.events import RunPaused, RunResumed, RunStarted
@@ -230,7 +216,7 @@ def test_eta_and_elapsed_leave_out_a_pause(runs_dir: Path) -> None:
     for b in (11, 12):
         w.append(BatchProgress(epoch=1, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + 60 + b))
 
-    async def main() -> None:
+    try:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
             live = await open_live(pilot, runs_dir / "paused-once")
@@ -239,50 +225,44 @@ def test_eta_and_elapsed_leave_out_a_pause(runs_dir: Path) -> None:
             stats = widget_text(live.query_one("#live-stats"))
             elapsed = next(line for line in stats.splitlines() if "elapsed" in line).split()[-1]
             assert elapsed.endswith("s") and "m" not in elapsed, stats  # ~15 s, not 1m15s
-
-    try:
-        asyncio.run(main())
     finally:
         w.close()
 
 
-def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path) -> None:
+async def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path) -> None:
     make_run(runs_dir, "seen", epochs_done=3, total=3)
     write_previews(runs_dir / "seen", 3)
 
-    async def main() -> None:
-        from petseg_tui.widgets.image_view import ImageView
-        from petseg_tui.widgets.previews import PreviewPanel
+    from petseg_tui.widgets.image_view import ImageView
+    from petseg_tui.widgets.previews import PreviewPanel
 
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 36)) as pilot:
-            live = await open_live(pilot, runs_dir / "seen")
-            panel = live.query_one(PreviewPanel)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "seen")
+        panel = live.query_one(PreviewPanel)
 
-            def header() -> str:
-                return " ".join(widget_text(panel.query_one(".previews--header")).split())
+        def header() -> str:
+            return " ".join(widget_text(panel.query_one(".previews--header")).split())
 
-            await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="newest epoch")
-            assert panel.display and live.query_one("#dice-chart").display  # 120 columns: beside both charts
-            await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image is not None, what="picture")
-            newest = panel.query_one(ImageView).pil_image.tobytes()
-            await pilot.press("left_square_bracket")
-            await wait_for(pilot, lambda: "epoch 2 (2/3)" in header(), what="epoch 2")
-            await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image.tobytes() != newest, what="new picture")
-            assert "Dice" in header()
-            await pilot.press("left_square_bracket", "left_square_bracket")
-            await wait_for(pilot, lambda: "epoch 1 (1/3)" in header(), what="epoch 1, not below")
-            await pilot.press("right_square_bracket", "right_square_bracket")
-            await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="following again")
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(80, 24)) as pilot:
-            live = await open_live(pilot, runs_dir / "seen")
-            panel = live.query_one(PreviewPanel)
-            assert not panel.display and live.query_one("#dice-chart").display  # 80 columns: charts first
-            await pilot.press("v")
-            await wait_for(pilot, lambda: panel.display, what="predictions in the Dice chart's place")
-            assert panel.display and not live.query_one("#dice-chart").display
-            await wait_for(pilot, lambda: "epoch 3" in widget_text(panel.query_one(".previews--header")),
-                           what="previews shown")
-
-    asyncio.run(main())
+        await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="newest epoch")
+        assert panel.display and live.query_one("#dice-chart").display  # 120 columns: beside both charts
+        await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image is not None, what="picture")
+        newest = panel.query_one(ImageView).pil_image.tobytes()
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: "epoch 2 (2/3)" in header(), what="epoch 2")
+        await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image.tobytes() != newest, what="new picture")
+        assert "Dice" in header()
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await wait_for(pilot, lambda: "epoch 1 (1/3)" in header(), what="epoch 1, not below")
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="following again")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "seen")
+        panel = live.query_one(PreviewPanel)
+        assert not panel.display and live.query_one("#dice-chart").display  # 80 columns: charts first
+        await pilot.press("v")
+        await wait_for(pilot, lambda: panel.display, what="predictions in the Dice chart's place")
+        assert panel.display and not live.query_one("#dice-chart").display
+        await wait_for(pilot, lambda: "epoch 3" in widget_text(panel.query_one(".previews--header")),
+                       what="previews shown")

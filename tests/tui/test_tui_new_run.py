@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -38,36 +37,33 @@ def _set(screen, field: str, value) -> None:
     w.value = value
 
 
-def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("n")
-            form = app.screen
-            assert isinstance(form, NewRunScreen)
-            d = TrainConfig()
-            assert form.query_one("#f-epochs", Input).value == str(d.epochs)
-            assert form.query_one("#f-model").value == d.model
-            assert form.query_one("#f-detached", Switch).value is True
-            assert not form.query_one("#start", Button).disabled
-            form.query_one("#f-epochs", Input).focus()
-            await pilot.press("end", "x")
-            await pilot.pause(0.05)
-            assert "not a number" in widget_text(form.query_one("#err-epochs"))
-            assert form.query_one("#start", Button).disabled
-            await pilot.press("ctrl+s")  # refuses and says why
-            assert app.screen is form
-            await pilot.press("backspace")
-            await pilot.pause(0.05)
-            assert "✗" not in widget_text(form.query_one("#err-epochs"))
-            _set(form, "image_size", "100")
-            await pilot.pause(0.05)
-            assert "multiple of 32" in form.errors["image_size"]
-            assert "✗" in widget_text(form.query_one("#err-image_size"))
-            await pilot.press("escape")
-            assert not isinstance(app.screen, NewRunScreen)
-
-    asyncio.run(main())
+async def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        d = TrainConfig()
+        assert form.query_one("#f-epochs", Input).value == str(d.epochs)
+        assert form.query_one("#f-model").value == d.model
+        assert form.query_one("#f-detached", Switch).value is True
+        assert not form.query_one("#start", Button).disabled
+        form.query_one("#f-epochs", Input).focus()
+        await pilot.press("end", "x")
+        await pilot.pause(0.05)
+        assert "not a number" in widget_text(form.query_one("#err-epochs"))
+        assert form.query_one("#start", Button).disabled
+        await pilot.press("ctrl+s")  # refuses and says why
+        assert app.screen is form
+        await pilot.press("backspace")
+        await pilot.pause(0.05)
+        assert "✗" not in widget_text(form.query_one("#err-epochs"))
+        _set(form, "image_size", "100")
+        await pilot.pause(0.05)
+        assert "multiple of 32" in form.errors["image_size"]
+        assert "✗" in widget_text(form.query_one("#err-image_size"))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, NewRunScreen)
 
 
 def _fill_tiny(form, name: str, detached: bool, data_path: str) -> None:
@@ -78,7 +74,7 @@ def _fill_tiny(form, name: str, detached: bool, data_path: str) -> None:
     form.query_one("#f-detached", Switch).value = detached
 
 
-def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, generated_data: str) -> None:
+async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, generated_data: str) -> None:
     fake = types.ModuleType("engine.trainer")
     made: list[FakeTrainer] = []
 
@@ -90,30 +86,27 @@ def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, generat
     fake.Trainer = Trainer
     monkeypatch.setitem(sys.modules, "engine.trainer", fake)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("n")
-            _fill_tiny(app.screen, "november", detached=False, data_path=generated_data)
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
-            live = app.screen
-            assert live.run_path == runs_dir / "november"
-            assert made and made[0].config.epochs == 3 and made[0].config.max_train_images == 32
-            assert made[0].config.data_path == generated_data
-            await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 3,
-                           what="batches")
-            await pilot.press("x", "y")
-            assert made[0].calls == ["stop"]
-            await wait_for(pilot, lambda: not made[0].is_alive(), what="stopped")
-            # back home, the run is in the table
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: "november" in app.screen.table.rows_by_name, what="row")
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        _fill_tiny(app.screen, "november", detached=False, data_path=generated_data)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+        live = app.screen
+        assert live.run_path == runs_dir / "november"
+        assert made and made[0].config.epochs == 3 and made[0].config.max_train_images == 32
+        assert made[0].config.data_path == generated_data
+        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 3,
+                       what="batches")
+        await pilot.press("x", "y")
+        assert made[0].calls == ["stop"]
+        await wait_for(pilot, lambda: not made[0].is_alive(), what="stopped")
+        # back home, the run is in the table
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "november" in app.screen.table.rows_by_name, what="row")
 
 
-def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generated_data: str) -> None:
+async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generated_data: str) -> None:
     import engine.launch
 
     started: list[tuple] = []
@@ -125,28 +118,25 @@ def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generat
 
     monkeypatch.setattr(engine.launch, "spawn_detached", spawn_detached)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("n")
-            _fill_tiny(app.screen, "", detached=True, data_path=generated_data)  # blank name: generated
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
-            cfg, root, name = started[0]
-            assert root == runs_dir and name.startswith("unet-") and cfg.epochs == 3
-            live = app.screen
-            assert live.pid == 4242
-            await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
-                           what="batches")
-            await pilot.press("x", "y")  # not in-process: a control file
-            ctl = json.loads((runs_dir / name / "control.json").read_text())
-            assert ctl["action"] == "stop"
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        _fill_tiny(app.screen, "", detached=True, data_path=generated_data)  # blank name: generated
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+        cfg, root, name = started[0]
+        assert root == runs_dir and name.startswith("unet-") and cfg.epochs == 3
+        live = app.screen
+        assert live.pid == 4242
+        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
+                       what="batches")
+        await pilot.press("x", "y")  # not in-process: a control file
+        ctl = json.loads((runs_dir / name / "control.json").read_text())
+        assert ctl["action"] == "stop"
 
 
 @pytest.mark.slow
-def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monkeypatch, generated_data: str) -> None:
+async def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monkeypatch, generated_data: str) -> None:
     """A tiny real run (synthetic data, CPU) started from the form; charts follow; stop it.
 
     Also measures the UI's worst stall while torch trains in the same process: a 50 ms timer
@@ -156,42 +146,39 @@ def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monke
     monkeypatch.setenv("PETSEG_CACHE", str(tmp_path / "cache"))
     lateness: list[float] = []
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30)) as pilot:
-            last = [time.monotonic()]
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        last = [time.monotonic()]
 
-            def tick() -> None:
-                now = time.monotonic()
-                late = now - last[0] - 0.05
-                last[0] = now
-                phase = "training" if isinstance(app.screen, LiveRunScreen) and app.screen.snapshot and \
-                    app.screen.snapshot.current_batch else "starting"
-                lateness.append((phase, late))
+        def tick() -> None:
+            now = time.monotonic()
+            late = now - last[0] - 0.05
+            last[0] = now
+            phase = "training" if isinstance(app.screen, LiveRunScreen) and app.screen.snapshot and \
+                app.screen.snapshot.current_batch else "starting"
+            lateness.append((phase, late))
 
-            await pilot.press("n")
-            form = app.screen
-            _fill_tiny(form, "oscar", detached=False, data_path=generated_data)
-            _set(form, "epochs", "30")
-            await pilot.pause(0.05)
-            app.set_interval(0.05, tick)
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), timeout=60, what="live screen")
-            live = app.screen
-            await wait_for(pilot, lambda: live.snapshot is not None and len(live.snapshot.epochs) >= 4,
-                           timeout=180, what="four real epochs")
-            await pilot.pause(0.4)
-            assert live.query_one("#epoch-bar", ProgressBar).progress >= 2
-            header = widget_text(live.query_one("#loss-chart").query_one(".chart--header"))
-            assert "train" in header and "valid" in header
-            trainer = app.trainers[live.run_path]
-            assert trainer.is_alive()
-            await pilot.press("x", "y")
-            await wait_for(pilot, lambda: not trainer.is_alive(), timeout=60, what="trainer stopped")
-            await wait_for(pilot, lambda: live.snapshot.state == "stopped", timeout=10, what="stopped shown")
-            assert (live.run_path / "checkpoints" / "last.pt").exists()
-
-    asyncio.run(main())
+        await pilot.press("n")
+        form = app.screen
+        _fill_tiny(form, "oscar", detached=False, data_path=generated_data)
+        _set(form, "epochs", "30")
+        await pilot.pause(0.05)
+        app.set_interval(0.05, tick)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), timeout=60, what="live screen")
+        live = app.screen
+        await wait_for(pilot, lambda: live.snapshot is not None and len(live.snapshot.epochs) >= 4,
+                       timeout=180, what="four real epochs")
+        await pilot.pause(0.4)
+        assert live.query_one("#epoch-bar", ProgressBar).progress >= 2
+        header = widget_text(live.query_one("#loss-chart").query_one(".chart--header"))
+        assert "train" in header and "valid" in header
+        trainer = app.trainers[live.run_path]
+        assert trainer.is_alive()
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: not trainer.is_alive(), timeout=60, what="trainer stopped")
+        await wait_for(pilot, lambda: live.snapshot.state == "stopped", timeout=10, what="stopped shown")
+        assert (live.run_path / "checkpoints" / "last.pt").exists()
     for phase in ("starting", "training"):
         lates = sorted(late for p, late in lateness if p == phase)
         if lates:
@@ -200,49 +187,46 @@ def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monke
     # figures only: a stall's length depends on the machine's load (torch's import holds the GIL)
 
 
-def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_asks(runs_dir: Path) -> None:
+async def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_asks(runs_dir: Path) -> None:
     """`q` on the Model Select (or a Switch) used to quit the app with the form lost."""
     from petseg_tui.screens.confirm import ConfirmScreen
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("n")
-            form = app.screen
-            assert isinstance(form, NewRunScreen) and form.query_one("#f-model").has_focus
-            await wait_for(pilot, lambda: "^q Quit" in footer_text(form) and "? Help" in footer_text(form),
-                           what="how to quit, in the footer")
-            await pilot.press("q")
-            await pilot.pause(0.1)
-            assert app.is_running and app.screen is form
-            form.query_one("#f-detached", Switch).focus()
-            await pilot.press("q")
-            await pilot.pause(0.1)
-            assert app.is_running and app.screen is form
-            # no edits yet: esc leaves at once
-            await pilot.press("escape")
-            assert not isinstance(app.screen, NewRunScreen)
-            await pilot.press("n")
-            form = app.screen
-            _set(form, "epochs", "3")
-            await pilot.pause(0.05)
-            await pilot.press("escape")  # edits: asks first
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("n")
-            assert app.screen is form
-            await pilot.press("ctrl+q")  # quits from anywhere, but asks first
-            assert isinstance(app.screen, ConfirmScreen)
-            assert "Discard" in widget_text(app.screen.query_one("#confirm-question"))
-            await pilot.press("n")
-            assert app.screen is form and app.is_running
-            await pilot.press("ctrl+q", "y")
-            await pilot.pause(0.2)
-        assert not app.is_running
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewRunScreen) and form.query_one("#f-model").has_focus
+        await wait_for(pilot, lambda: "^q Quit" in footer_text(form) and "? Help" in footer_text(form),
+                       what="how to quit, in the footer")
+        await pilot.press("q")
+        await pilot.pause(0.1)
+        assert app.is_running and app.screen is form
+        form.query_one("#f-detached", Switch).focus()
+        await pilot.press("q")
+        await pilot.pause(0.1)
+        assert app.is_running and app.screen is form
+        # no edits yet: esc leaves at once
+        await pilot.press("escape")
+        assert not isinstance(app.screen, NewRunScreen)
+        await pilot.press("n")
+        form = app.screen
+        _set(form, "epochs", "3")
+        await pilot.pause(0.05)
+        await pilot.press("escape")  # edits: asks first
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is form
+        await pilot.press("ctrl+q")  # quits from anywhere, but asks first
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Discard" in widget_text(app.screen.query_one("#confirm-question"))
+        await pilot.press("n")
+        assert app.screen is form and app.is_running
+        await pilot.press("ctrl+q", "y")
+        await pilot.pause(0.2)
+    assert not app.is_running
 
 
-def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
+async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
     """A missing folder or one that is not in the Oxford layout is refused in the form, with the
     CLI's message; no detached run is started (it used to fail a second later, name taken)."""
     from engine.data.layout import data_path_problem
@@ -251,33 +235,30 @@ def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path
     flat = tmp_path / "flat"
     flat.mkdir()
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("n")
-            form = app.screen
-            for path in (missing, flat):
-                _set(form, "data_path", str(path))
-                await pilot.pause(0.05)
-                shown = "".join(widget_text(form.query_one("#err-data_path")).split())  # wrapped in the column
-                assert shown == "".join(("✗ " + data_path_problem(str(path))).split()), shown
-                assert form.query_one("#start", Button).disabled
-            await pilot.press("ctrl+s")
-            await pilot.pause(0.2)
-            assert app.screen is form and not any(runs_dir.iterdir())
-            form.query_one("#f-download", Switch).value = True  # --download fills a missing folder
-            _set(form, "data_path", str(missing))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        for path in (missing, flat):
+            _set(form, "data_path", str(path))
             await pilot.pause(0.05)
-            assert "✗" not in widget_text(form.query_one("#err-data_path"))
-            _set(form, "data_path", "")  # auto
-            form.query_one("#f-download", Switch).value = False
-            await pilot.pause(0.05)
-            assert not form.query_one("#start", Button).disabled
+            shown = "".join(widget_text(form.query_one("#err-data_path")).split())  # wrapped in the column
+            assert shown == "".join(("✗ " + data_path_problem(str(path))).split()), shown
+            assert form.query_one("#start", Button).disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is form and not any(runs_dir.iterdir())
+        form.query_one("#f-download", Switch).value = True  # --download fills a missing folder
+        _set(form, "data_path", str(missing))
+        await pilot.pause(0.05)
+        assert "✗" not in widget_text(form.query_one("#err-data_path"))
+        _set(form, "data_path", "")  # auto
+        form.query_one("#f-download", Switch).value = False
+        await pilot.pause(0.05)
+        assert not form.query_one("#start", Button).disabled
 
-    asyncio.run(main())
 
-
-def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkeypatch) -> None:
+async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkeypatch) -> None:
     """The collapsed "More options" hold the engine's other fields; N on the runs screen opens the
     form with the highlighted run's settings; an invalid hidden field opens the section."""
     import engine.launch
@@ -288,47 +269,41 @@ def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkey
     started: list = []
     monkeypatch.setattr(engine.launch, "spawn_detached", lambda config, root, name: started.append(config) or 4242)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-            await pilot.press("N")
-            form = app.screen
-            assert isinstance(form, NewRunScreen)
-            assert "a copy of base's settings" in widget_text(form.query_one("#new-run-title"))
-            assert form.query_one("#f-epochs", Input).value == "7"
-            assert form.query_one("#f-learning_rate", Input).value == "0.0003"
-            assert form.query_one("#f-seed", Input).value == "7"
-            assert form.query_one("#f-mask_rule").value == "pet_only"
-            assert form.query_one("#more-options").collapsed
-            _set(form, "grad_clip", "-1")
-            await pilot.pause(0.05)
-            assert not form.query_one("#more-options").collapsed  # an error is never hidden
-            expected = TrainConfig(grad_clip=-1.0).field_errors()["grad_clip"]  # the engine's message
-            assert " ".join(widget_text(form.query_one("#err-grad_clip")).split()) == f"✗ {expected}"
-            _set(form, "grad_clip", "2.5")
-            _set(form, "run_name", "copy")
-            await pilot.pause(0.05)
-            await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: bool(started), what="spawned")
-            cfg = started[0]
-            assert (cfg.seed, cfg.mask_rule, cfg.grad_clip, cfg.batch_size, cfg.epochs) == (7, "pet_only", 2.5, 8, 7)
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await pilot.press("N")
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        assert "a copy of base's settings" in widget_text(form.query_one("#new-run-title"))
+        assert form.query_one("#f-epochs", Input).value == "7"
+        assert form.query_one("#f-learning_rate", Input).value == "0.0003"
+        assert form.query_one("#f-seed", Input).value == "7"
+        assert form.query_one("#f-mask_rule").value == "pet_only"
+        assert form.query_one("#more-options").collapsed
+        _set(form, "grad_clip", "-1")
+        await pilot.pause(0.05)
+        assert not form.query_one("#more-options").collapsed  # an error is never hidden
+        expected = TrainConfig(grad_clip=-1.0).field_errors()["grad_clip"]  # the engine's message
+        assert " ".join(widget_text(form.query_one("#err-grad_clip")).split()) == f"✗ {expected}"
+        _set(form, "grad_clip", "2.5")
+        _set(form, "run_name", "copy")
+        await pilot.pause(0.05)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(started), what="spawned")
+        cfg = started[0]
+        assert (cfg.seed, cfg.mask_rule, cfg.grad_clip, cfg.batch_size, cfg.epochs) == (7, "pet_only", 2.5, 8, 7)
 
 
-def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None:
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("n")
-            form = app.screen
-            detached = lambda: widget_text(form.query_one("#err-detached")).strip()  # noqa: E731
-            assert detached().startswith("yes — its own process")
-            form.query_one("#f-detached", Switch).value = False
-            await pilot.pause(0.05)
-            assert detached().startswith("no — trains inside this app")
-            assert "no — use the data path as it is" in widget_text(form.query_one("#err-download"))
-
-    asyncio.run(main())
+async def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None:
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        detached = lambda: widget_text(form.query_one("#err-detached")).strip()  # noqa: E731
+        assert detached().startswith("yes — its own process")
+        form.query_one("#f-detached", Switch).value = False
+        await pilot.pause(0.05)
+        assert detached().startswith("no — trains inside this app")
+        assert "no — use the data path as it is" in widget_text(form.query_one("#err-download"))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import footer_text, make_run, run, toasts, wait_for, widget_text
+from conftest import footer_text, make_run, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -31,7 +31,7 @@ def make_stale_run(runs_dir: Path, name: str, last_pt: bool = True) -> None:
         (runs_dir / name / "checkpoints" / "last.pt").write_bytes(b"placeholder")
 
 
-def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: Path, monkeypatch) -> None:
+async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: Path, monkeypatch) -> None:
     import engine.launch
 
     make_stale_run(runs_dir, "stale")
@@ -45,69 +45,63 @@ def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: 
 
     monkeypatch.setattr(engine.launch, "spawn_resume", fake_spawn_resume)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        monkeypatch.setattr(app, "open_run", lambda path, pid=None: opened.append((path, pid)))
-        async with app.run_test(size=(120, 30), notifications=True) as pilot:
-            screen = app.screen
-            assert isinstance(screen, RunsScreen)
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            table = screen.table
-            assert table.rows_by_name["stale"].state == "interrupted"
-            table.move_cursor(row=table.visible_names.index("stale"))
-            await pilot.pause(0.05)
-            detail = str(screen.query_one("#run-detail").render())
-            assert "interrupted" in detail and "R resumes it from last.pt" in detail
-            await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: opened.append((path, pid)))
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        assert table.rows_by_name["stale"].state == "interrupted"
+        table.move_cursor(row=table.visible_names.index("stale"))
+        await pilot.pause(0.05)
+        detail = str(screen.query_one("#run-detail").render())
+        assert "interrupted" in detail and "R resumes it from last.pt" in detail
+        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
 
-            await pilot.press("R")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-            await pilot.press("y")
-            await wait_for(pilot, lambda: bool(opened), what="resume spawned")
-            assert calls == [(runs_dir, "stale")]
-            assert opened == [(runs_dir / "stale", 4_000_000)]
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(opened), what="resume spawned")
+        assert calls == [(runs_dir, "stale")]
+        assert opened == [(runs_dir / "stale", 4_000_000)]
 
-            # a finished run is not resumed: R is not offered; pressing it says why, no dialog, no spawn
-            table.move_cursor(row=table.visible_names.index("alpha"))
-            await wait_for(pilot, lambda: "New run" in footer_text(screen) and "R " not in footer_text(screen),
-                           what="no R in the footer")
-            await pilot.press("R")
-            await pilot.pause(0.1)
-            assert isinstance(app.screen, RunsScreen) and len(calls) == 1
-            await wait_for(pilot, lambda: any("is finished" in widget_text(t) for t in screen.query("Toast")),
-                           what="the reason, in a notification")
+        # a finished run is not resumed: R is not offered; pressing it says why, no dialog, no spawn
+        table.move_cursor(row=table.visible_names.index("alpha"))
+        await wait_for(pilot, lambda: "New run" in footer_text(screen) and "R " not in footer_text(screen),
+                       what="no R in the footer")
+        await pilot.press("R")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, RunsScreen) and len(calls) == 1
+        await wait_for(pilot, lambda: any("is finished" in widget_text(t) for t in screen.query("Toast")),
+                       what="the reason, in a notification")
 
-            # n at the confirmation cancels
-            table.move_cursor(row=table.visible_names.index("stale"))
-            await pilot.pause(0.05)
-            await pilot.press("R")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-            await pilot.press("n")
-            await pilot.pause(0.1)
-            assert len(calls) == 1 and app.is_running
-
-    run(main())
+        # n at the confirmation cancels
+        table.move_cursor(row=table.visible_names.index("stale"))
+        await pilot.pause(0.05)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert len(calls) == 1 and app.is_running
 
 
-def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> None:
+async def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> None:
     """The folder is deleted between listing and R: spawn_resume's one-line error is shown."""
     import shutil
 
     make_stale_run(runs_dir, "gone")
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 30), notifications=True) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            shutil.rmtree(runs_dir / "gone")
-            await pilot.press("R")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-            await pilot.press("y")
-            await wait_for(pilot, lambda: "no such run folder" in toasts(app), what="error notification")
-            assert app.is_running and not app.spawned
-
-    run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        shutil.rmtree(runs_dir / "gone")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "no such run folder" in toasts(app), what="error notification")
+        assert app.is_running and not app.spawned
 
 
 def _hold(run: str, ready, release) -> None:
@@ -119,7 +113,7 @@ def _hold(run: str, ready, release) -> None:
     w.close()
 
 
-def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path, monkeypatch) -> None:
+async def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path, monkeypatch) -> None:
     """'Locked = running somewhere' comes from the store: a resume that is still loading data
     (status.json still says finished) already shows as running, and R refuses to start another."""
     import multiprocessing as mp
@@ -133,7 +127,7 @@ def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path
     ready, release = ctx.Event(), ctx.Event()
     holder = ctx.Process(target=_hold, args=(str(runs_dir / "alpha"), ready, release))
 
-    async def main() -> None:
+    try:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 30), notifications=True) as pilot:
             screen = app.screen
@@ -153,16 +147,13 @@ def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path
             holder.join(30)
             await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "finished", timeout=8,
                            what="back to finished once the writer let go")
-
-    try:
-        run(main())
     finally:
         release.set()
         if holder.is_alive():
             holder.join(30)
 
 
-def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_dir: Path, monkeypatch) -> None:
+async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_dir: Path, monkeypatch) -> None:
     """No last.pt: R is labelled "Start again", and the dialog says it trains again from epoch 1."""
     import engine.launch
 
@@ -170,19 +161,16 @@ def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_dir: Pat
     calls: list[str] = []
     monkeypatch.setattr(engine.launch, "spawn_resume", lambda root, name: calls.append(name) or 4_000_001)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
-        async with app.run_test(size=(120, 30)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            await wait_for(pilot, lambda: "R Start again" in footer_text(screen), what="R Start again in the footer")
-            assert "R Resume" not in footer_text(screen)
-            assert "no last.pt: R starts it again from epoch 1" in str(screen.query_one("#run-detail").render())
-            await pilot.press("R")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-            assert "trains again from epoch 1" in widget_text(app.screen.query_one("#confirm-question"))
-            await pilot.press("y")
-            await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")
-
-    run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await wait_for(pilot, lambda: "R Start again" in footer_text(screen), what="R Start again in the footer")
+        assert "R Resume" not in footer_text(screen)
+        assert "no last.pt: R starts it again from epoch 1" in str(screen.query_one("#run-detail").render())
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert "trains again from epoch 1" in widget_text(app.screen.query_one("#confirm-question"))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -20,170 +19,158 @@ def cell(table: RunsTable, name: str, column: str) -> str:
     return getattr(value, "plain", str(value))
 
 
-def test_lists_runs_broken_and_live_row_updates(sample_runs: Path) -> None:
+async def test_lists_runs_broken_and_live_row_updates(sample_runs: Path) -> None:
     live: RunWriter = make_run(sample_runs, "echo-live", epochs_done=2, total=5, state="running",
                                t0=time.time() - 60, close=False)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=sample_runs)
-        async with app.run_test(size=(120, 30)) as pilot:
-            screen = app.screen
-            assert isinstance(screen, RunsScreen)
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            table = screen.table
-            assert table.row_count == 5
-            assert set(table.visible_names) == {"alpha", "bravo", "charlie", "delta-broken", "echo-live"}
-            assert cell(table, "delta-broken", "state") == "broken"
-            assert cell(table, "alpha", "state") == "finished"
-            assert cell(table, "bravo", "state") == "stopped"
-            assert cell(table, "charlie", "state") == "failed"
-            assert cell(table, "echo-live", "state") == "running"
-            assert cell(table, "alpha", "epoch") == "5/5"
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        assert table.row_count == 5
+        assert set(table.visible_names) == {"alpha", "bravo", "charlie", "delta-broken", "echo-live"}
+        assert cell(table, "delta-broken", "state") == "broken"
+        assert cell(table, "alpha", "state") == "finished"
+        assert cell(table, "bravo", "state") == "stopped"
+        assert cell(table, "charlie", "state") == "failed"
+        assert cell(table, "echo-live", "state") == "running"
+        assert cell(table, "alpha", "epoch") == "5/5"
 
-            # the broken run's reason shows in the detail line when highlighted
-            table.move_cursor(row=table.visible_names.index("delta-broken"))
-            await pilot.pause(0.05)
-            detail = str(screen.query_one("#run-detail").render())
-            assert "config.json" in detail and "not valid JSON" in detail
-            assert "/tmp" not in detail.split("\n", 1)[1]  # the run folder prefix is stripped
+        # the broken run's reason shows in the detail line when highlighted
+        table.move_cursor(row=table.visible_names.index("delta-broken"))
+        await pilot.pause(0.05)
+        detail = str(screen.query_one("#run-detail").render())
+        assert "config.json" in detail and "not valid JSON" in detail
+        assert "/tmp" not in detail.split("\n", 1)[1]  # the run folder prefix is stripped
 
-            # the live run grows: its row follows
-            assert cell(table, "echo-live", "epoch") == "2/5"
-            t_before = time.monotonic()
-            live.append(epoch_event(3, 5, time.time()))
-            await wait_for(pilot, lambda: cell(table, "echo-live", "epoch") == "3/5", timeout=5,
-                           what="live row update")
-            update_s = time.monotonic() - t_before
-            assert update_s < 4
-            assert table.row_count == 5
+        # the live run grows: its row follows
+        assert cell(table, "echo-live", "epoch") == "2/5"
+        t_before = time.monotonic()
+        live.append(epoch_event(3, 5, time.time()))
+        await wait_for(pilot, lambda: cell(table, "echo-live", "epoch") == "3/5", timeout=5,
+                       what="live row update")
+        update_s = time.monotonic() - t_before
+        assert update_s < 4
+        assert table.row_count == 5
 
-            # a run made by another process appears
-            make_run(sample_runs, "foxtrot", epochs_done=1, total=2, t0=T0 + 99)
-            await wait_for(pilot, lambda: "foxtrot" in table.visible_names, timeout=6, what="new run")
-            live.append(epoch_event(4, 5, time.time()))
-            live.set_status("stopped", "stopped by user")
-            live.close()  # a writer that stopped lets go of the run (its lock): only then is it "stopped"
-            await wait_for(pilot, lambda: cell(table, "echo-live", "state") == "stopped", timeout=6,
-                           what="live run stopped")
-
-    asyncio.run(main())
+        # a run made by another process appears
+        make_run(sample_runs, "foxtrot", epochs_done=1, total=2, t0=T0 + 99)
+        await wait_for(pilot, lambda: "foxtrot" in table.visible_names, timeout=6, what="new run")
+        live.append(epoch_event(4, 5, time.time()))
+        live.set_status("stopped", "stopped by user")
+        live.close()  # a writer that stopped lets go of the run (its lock): only then is it "stopped"
+        await wait_for(pilot, lambda: cell(table, "echo-live", "state") == "stopped", timeout=6,
+                       what="live run stopped")
 
 
-def test_sort_filter_and_select(sample_runs: Path) -> None:
-    async def main() -> None:
-        app = PetsegApp(runs_dir=sample_runs)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            table = screen.table
-            # default: newest first, runs without a start time last
-            assert table.visible_names == ["charlie", "bravo", "alpha", "delta-broken"]
-            # `s` cycles the sort column; reach "Run" (name)
-            for _ in range(12):
-                if table.sort_column == "name":
-                    break
-                await pilot.press("s")
-            assert table.sort_column == "name"
-            asc = table.visible_names
-            assert asc == sorted(asc) or asc == sorted(asc, reverse=True)
-            before = list(asc)
-            await pilot.press("S")
-            assert table.visible_names == list(reversed(before))
-            # sort by best Dice, descending: missing values (broken run) stay last
-            table.set_sort("dice", reverse=True)
-            assert table.visible_names == ["alpha", "bravo", "charlie", "delta-broken"]
-            table.set_sort("dice", reverse=False)
-            assert table.visible_names == ["charlie", "bravo", "alpha", "delta-broken"]
-            # clicking a header sorts by it
-            table.set_sort("started", reverse=True)
+async def test_sort_filter_and_select(sample_runs: Path) -> None:
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        # default: newest first, runs without a start time last
+        assert table.visible_names == ["charlie", "bravo", "alpha", "delta-broken"]
+        # `s` cycles the sort column; reach "Run" (name)
+        for _ in range(12):
+            if table.sort_column == "name":
+                break
+            await pilot.press("s")
+        assert table.sort_column == "name"
+        asc = table.visible_names
+        assert asc == sorted(asc) or asc == sorted(asc, reverse=True)
+        before = list(asc)
+        await pilot.press("S")
+        assert table.visible_names == list(reversed(before))
+        # sort by best Dice, descending: missing values (broken run) stay last
+        table.set_sort("dice", reverse=True)
+        assert table.visible_names == ["alpha", "bravo", "charlie", "delta-broken"]
+        table.set_sort("dice", reverse=False)
+        assert table.visible_names == ["charlie", "bravo", "alpha", "delta-broken"]
+        # clicking a header sorts by it
+        table.set_sort("started", reverse=True)
 
-            # filter
-            await pilot.press("slash")
-            assert screen.query_one("#filter").has_focus
-            await pilot.press("c", "h", "a")
-            await pilot.pause(0.2)
-            assert table.visible_names == ["charlie"]
-            assert "1 shown" in str(screen.query_one("#runs-status").render())
-            await pilot.press("escape")
-            assert len(table.visible_names) == 4
-            assert table.has_focus
-            # filter on status words too
-            await pilot.press("slash", "b", "r", "o", "k", "enter")
-            assert table.visible_names == ["delta-broken"]
-            await pilot.press("escape")
+        # filter
+        await pilot.press("slash")
+        assert screen.query_one("#filter").has_focus
+        await pilot.press("c", "h", "a")
+        await pilot.pause(0.2)
+        assert table.visible_names == ["charlie"]
+        assert "1 shown" in str(screen.query_one("#runs-status").render())
+        await pilot.press("escape")
+        assert len(table.visible_names) == 4
+        assert table.has_focus
+        # filter on status words too
+        await pilot.press("slash", "b", "r", "o", "k", "enter")
+        assert table.visible_names == ["delta-broken"]
+        await pilot.press("escape")
 
-            # selection with space (cursor moves down after each toggle)
-            table.move_cursor(row=0)
-            await pilot.press("space", "space")
-            assert list(table.selected) == ["charlie", "bravo"]
-            assert cell(table, "charlie", "sel") == "✓"
-            await pilot.press("up", "space")
-            assert list(table.selected) == ["charlie"]
-            assert cell(table, "bravo", "sel") == " "
-
-    asyncio.run(main())
+        # selection with space (cursor moves down after each toggle)
+        table.move_cursor(row=0)
+        await pilot.press("space", "space")
+        assert list(table.selected) == ["charlie", "bravo"]
+        assert cell(table, "charlie", "sel") == "✓"
+        await pilot.press("up", "space")
+        assert list(table.selected) == ["charlie"]
+        assert cell(table, "bravo", "sel") == " "
 
 
-def test_compare_screen_shows_selected_runs(sample_runs: Path) -> None:
+async def test_compare_screen_shows_selected_runs(sample_runs: Path) -> None:
     from petseg_tui.screens.compare import CompareScreen
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=sample_runs)
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            table = screen.table
-            await pilot.press("c")  # nothing selected: a warning, no screen change
-            assert app.screen is screen
-            for name in ("alpha", "bravo"):
-                table.move_cursor(row=table.visible_names.index(name))
-                await pilot.press("space")
-            await pilot.press("c")
-            cmp = app.screen
-            assert isinstance(cmp, CompareScreen)
-            await wait_for(pilot, lambda: len(cmp.snapshots) == 2, what="compare data")
-            await pilot.pause(0.05)
-            legend = str(cmp.query_one("#legend").render())
-            assert "alpha" in legend and "bravo" in legend
-            ctable = cmp.query_one("#compare-table")
-            labels = [str(c.label) for c in ctable.columns.values()]
-            # alpha and bravo differ in learning rate and epochs only (same model, batch size)
-            assert "learning_rate" in labels and "epochs" in labels
-            assert "batch_size" not in labels and "model" not in labels and "image_size" not in labels
-            assert ctable.row_count == 2
-            best_alpha = ctable.get_cell("alpha", "best").plain
-            assert best_alpha.startswith("0.7")  # valid Dice at epoch 5
-            # metric keys
-            await pilot.press("1")
-            assert cmp.metric == "train_loss"
-            await pilot.press("m")
-            assert cmp.metric == "valid_loss"
-            assert "valid loss" in str(ctable.columns["best"].label)
-            await pilot.press("escape")
-            assert app.screen is screen
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        await pilot.press("c")  # nothing selected: a warning, no screen change
+        assert app.screen is screen
+        for name in ("alpha", "bravo"):
+            table.move_cursor(row=table.visible_names.index(name))
+            await pilot.press("space")
+        await pilot.press("c")
+        cmp = app.screen
+        assert isinstance(cmp, CompareScreen)
+        await wait_for(pilot, lambda: len(cmp.snapshots) == 2, what="compare data")
+        await pilot.pause(0.05)
+        legend = str(cmp.query_one("#legend").render())
+        assert "alpha" in legend and "bravo" in legend
+        ctable = cmp.query_one("#compare-table")
+        labels = [str(c.label) for c in ctable.columns.values()]
+        # alpha and bravo differ in learning rate and epochs only (same model, batch size)
+        assert "learning_rate" in labels and "epochs" in labels
+        assert "batch_size" not in labels and "model" not in labels and "image_size" not in labels
+        assert ctable.row_count == 2
+        best_alpha = ctable.get_cell("alpha", "best").plain
+        assert best_alpha.startswith("0.7")  # valid Dice at epoch 5
+        # metric keys
+        await pilot.press("1")
+        assert cmp.metric == "train_loss"
+        await pilot.press("m")
+        assert cmp.metric == "valid_loss"
+        assert "valid loss" in str(ctable.columns["best"].label)
+        await pilot.press("escape")
+        assert app.screen is screen
 
 
-def test_compare_refuses_more_than_seven(runs_dir: Path) -> None:
+async def test_compare_refuses_more_than_seven(runs_dir: Path) -> None:
     for i in range(8):
         make_run(runs_dir, f"r{i}", epochs_done=1, total=1, t0=T0 + i)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(100, 30), notifications=True) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            await pilot.press("a")
-            assert len(screen.table.selected) == 8
-            await pilot.press("c")
-            await wait_for(pilot, lambda: "at most 7" in toasts(app), what="refusal")
-            assert app.screen is screen
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await pilot.press("a")
+        assert len(screen.table.selected) == 8
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "at most 7" in toasts(app), what="refusal")
+        assert app.screen is screen
 
 
-def test_garbage_events_and_missing_status_never_crash(runs_dir: Path) -> None:
+async def test_garbage_events_and_missing_status_never_crash(runs_dir: Path) -> None:
     w = make_run(runs_dir, "golf", epochs_done=2, total=2)
     with open(runs_dir / "golf" / "events.jsonl", "a") as fh:
         fh.write("{not json}\n[1,2]\n")
@@ -193,30 +180,27 @@ def test_garbage_events_and_missing_status_never_crash(runs_dir: Path) -> None:
     (runs_dir / "india").mkdir()
     (runs_dir / "india" / "events.jsonl").write_bytes(b"\xff\xfe garbage\n")
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            t = screen.table
-            assert cell(t, "golf", "state") == "finished"
-            assert cell(t, "hotel", "state") == "broken"
-            assert cell(t, "india", "state") == "broken"
-            t.move_cursor(row=t.visible_names.index("golf"))
-            await pilot.pause(0.05)
-            assert "2 unreadable line(s)" in str(screen.query_one("#run-detail").render())
-            t.move_cursor(row=t.visible_names.index("hotel"))
-            await pilot.pause(0.05)
-            assert "status.json: missing" in str(screen.query_one("#run-detail").render())
-            await pilot.press("enter")  # a broken run opens without crashing
-            await pilot.pause(0.5)
-            assert type(app.screen).__name__ == "LiveRunScreen"
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        t = screen.table
+        assert cell(t, "golf", "state") == "finished"
+        assert cell(t, "hotel", "state") == "broken"
+        assert cell(t, "india", "state") == "broken"
+        t.move_cursor(row=t.visible_names.index("golf"))
+        await pilot.pause(0.05)
+        assert "2 unreadable line(s)" in str(screen.query_one("#run-detail").render())
+        t.move_cursor(row=t.visible_names.index("hotel"))
+        await pilot.pause(0.05)
+        assert "status.json: missing" in str(screen.query_one("#run-detail").render())
+        await pilot.press("enter")  # a broken run opens without crashing
+        await pilot.pause(0.5)
+        assert type(app.screen).__name__ == "LiveRunScreen"
     assert w is not None
 
 
-def test_columns_follow_the_width_and_home_end_move_to_the_ends(sample_runs: Path) -> None:
+async def test_columns_follow_the_width_and_home_end_move_to_the_ends(sample_runs: Path) -> None:
     expected = {
         80: ["✓", "Run", "Status", "Epoch", "Best Dice", "Train loss", "Time"],
         120: ["✓", "Run", "Status", "Epoch", "Best Dice", "Train loss", "Model", "img/s", "Started", "Time"],
@@ -224,63 +208,54 @@ def test_columns_follow_the_width_and_home_end_move_to_the_ends(sample_runs: Pat
               "s/epoch", "Started", "Time"],
     }
 
-    async def main() -> None:
-        for width, labels in expected.items():
-            app = PetsegApp(runs_dir=sample_runs)
-            async with app.run_test(size=(width, 30)) as pilot:
-                screen = app.screen
-                await wait_for(pilot, lambda: screen.loaded, what="first scan")
-                table = screen.table
-                header = widget_text(table).splitlines()[0]
-                positions = [header.find(label) for label in labels]
-                assert all(p >= 0 for p in positions) and positions == sorted(positions), (width, header)
-                assert len(header.rstrip()) <= width
-                if width == 80:
-                    await pilot.press("end")
-                    assert table.highlighted_name == table.visible_names[-1]
-                    await pilot.press("home")
-                    assert table.highlighted_name == table.visible_names[0]
-
-    asyncio.run(main())
+    for width, labels in expected.items():
+        app = PetsegApp(runs_dir=sample_runs)
+        async with app.run_test(size=(width, 30)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            header = widget_text(table).splitlines()[0]
+            positions = [header.find(label) for label in labels]
+            assert all(p >= 0 for p in positions) and positions == sorted(positions), (width, header)
+            assert len(header.rstrip()) <= width
+            if width == 80:
+                await pilot.press("end")
+                assert table.highlighted_name == table.visible_names[-1]
+                await pilot.press("home")
+                assert table.highlighted_name == table.visible_names[0]
 
 
-def test_a_status_cell_widens_when_the_run_changes_state_in_place(runs_dir: Path) -> None:
+async def test_a_status_cell_widens_when_the_run_changes_state_in_place(runs_dir: Path) -> None:
     """A run shown as "running" whose process dies becomes "interrupted": the Status column grows
     instead of showing "interrup"."""
     live = make_run(runs_dir, "x", epochs_done=1, total=5, state="running", t0=time.time() - 60, close=False)
     live.start_heartbeat(0.3)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(200, 20)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            table = screen.table
-            assert cell(table, "x", "state") == "running"
-            live.close()  # heartbeat stops; the status file still says running
-            status_path = runs_dir / "x" / "status.json"
-            status = json.loads(status_path.read_text())
-            status["pid"], status["heartbeat"] = 999_999_999, time.time() - 3600
-            status_path.write_text(json.dumps(status))
-            await wait_for(pilot, lambda: cell(table, "x", "state") == "interrupted", timeout=8, what="interrupted")
-            await pilot.pause(0.1)
-            row = widget_text(table).splitlines()[1]
-            assert "interrupted" in row, row
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(200, 20)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        assert cell(table, "x", "state") == "running"
+        live.close()  # heartbeat stops; the status file still says running
+        status_path = runs_dir / "x" / "status.json"
+        status = json.loads(status_path.read_text())
+        status["pid"], status["heartbeat"] = 999_999_999, time.time() - 3600
+        status_path.write_text(json.dumps(status))
+        await wait_for(pilot, lambda: cell(table, "x", "state") == "interrupted", timeout=8, what="interrupted")
+        await pilot.pause(0.1)
+        row = widget_text(table).splitlines()[1]
+        assert "interrupted" in row, row
 
 
-def test_train_loss_label_and_median_images_per_second(runs_dir: Path) -> None:
+async def test_train_loss_label_and_median_images_per_second(runs_dir: Path) -> None:
     w = make_run(runs_dir, "cold", epochs_done=3, total=3, close=False)  # fixture: 121, 122, 123 img/s
     w.close()
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 20)) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, what="first scan")
-            header = widget_text(screen.table).splitlines()[0]
-            assert "Train loss" in header and " Loss " not in header
-            assert cell(screen.table, "cold", "ips") == "122"  # the median of 121, 122, 123, not the last
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 20)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        header = widget_text(screen.table).splitlines()[0]
+        assert "Train loss" in header and " Loss " not in header
+        assert cell(screen.table, "cold", "ips") == "122"  # the median of 121, 122, 123, not the last

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -27,111 +26,105 @@ def write_small_runs(root: Path, n: int) -> None:
         (d / "events.jsonl").write_text("".join(json.dumps(event_to_dict(e)) + "\n" for e in events))
 
 
-def test_500_runs_load_filter_and_stay_still(runs_dir: Path) -> None:
+async def test_500_runs_load_filter_and_stay_still(runs_dir: Path) -> None:
     """500 runs list, filter and sort; idle polls redraw nothing. How fast: bench/tui_scale.py."""
     from petseg_tui.messages import RunsUpdated
 
     write_small_runs(runs_dir, 500)
     updates: list[RunsUpdated] = []
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir)
-        hook = lambda message: updates.append(message) if isinstance(message, RunsUpdated) else None  # noqa: E731
-        async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
-            screen = app.screen
-            await wait_for(pilot, lambda: screen.loaded, timeout=60, what="500 runs")
-            table = screen.table
-            assert table.row_count == 500
-            await pilot.press("slash")
-            await pilot.press("4")  # "4" also matches the model resnet34_unet
-            await wait_for(pilot, lambda: table.row_count < 500, what="filtered")
-            await pilot.press("2")
-            await wait_for(pilot, lambda: table.row_count == 15, what="filtered again")
-            assert table.visible_names and all("42" in n for n in table.visible_names)
-            assert len(table.visible_names) == 15  # x42 (5) and 42x (10)
-            await pilot.press("backspace", "backspace")
-            await wait_for(pilot, lambda: table.row_count == 500, what="unfiltered")
-            await pilot.press("escape")
-            status = screen.query_one("#runs-status")
-            sorted_by = rendered(status)
-            await pilot.press("s")
-            await wait_for(pilot, lambda: rendered(status) != sorted_by, what="sorted by the next column")
-            # idle polls (every second, the folder listed every second one) with 500 finished runs
-            # post nothing and so change nothing on screen: this needs the time to pass
-            rows_before = [table.get_row(name) for name in table.visible_names]
-            updates.clear()
-            await pilot.pause(2.2)
-            assert not updates
-            assert [table.get_row(name) for name in table.visible_names] == rows_before
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir)
+    hook = lambda message: updates.append(message) if isinstance(message, RunsUpdated) else None  # noqa: E731
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, timeout=60, what="500 runs")
+        table = screen.table
+        assert table.row_count == 500
+        await pilot.press("slash")
+        await pilot.press("4")  # "4" also matches the model resnet34_unet
+        await wait_for(pilot, lambda: table.row_count < 500, what="filtered")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: table.row_count == 15, what="filtered again")
+        assert table.visible_names and all("42" in n for n in table.visible_names)
+        assert len(table.visible_names) == 15  # x42 (5) and 42x (10)
+        await pilot.press("backspace", "backspace")
+        await wait_for(pilot, lambda: table.row_count == 500, what="unfiltered")
+        await pilot.press("escape")
+        status = screen.query_one("#runs-status")
+        sorted_by = rendered(status)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: rendered(status) != sorted_by, what="sorted by the next column")
+        # idle polls (every second, the folder listed every second one) with 500 finished runs
+        # post nothing and so change nothing on screen: this needs the time to pass
+        rows_before = [table.get_row(name) for name in table.visible_names]
+        updates.clear()
+        await pilot.pause(2.2)
+        assert not updates
+        assert [table.get_row(name) for name in table.visible_names] == rows_before
 
 
-def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
+async def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
     from petseg_tui.screens.compare import CompareScreen
     from petseg_tui.screens.help import HelpScreen
     from petseg_tui.screens.live_run import LiveRunScreen
     from petseg_tui.screens.new_run import NewRunScreen
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=sample_runs)
-        async with app.run_test(size=(80, 24)) as pilot:
-            runs = app.screen
-            await wait_for(pilot, lambda: runs.loaded, what="first scan")
-            assert runs.query_one("#runs-table").size.height >= 10
-            assert runs.query_one("#filter").region.height == 1
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        runs = app.screen
+        await wait_for(pilot, lambda: runs.loaded, what="first scan")
+        assert runs.query_one("#runs-table").size.height >= 10
+        assert runs.query_one("#filter").region.height == 1
 
-            async def quit_and_help_shown(screen) -> None:
-                await wait_for(pilot, lambda: "q Quit" in footer_text(screen) and "? Help" in footer_text(screen),
-                               what=f"Quit and Help in the footer of {type(screen).__name__} at 80 columns")
-                assert "palette" not in footer_text(screen)  # no room for it (nor its stray 'p')
+        async def quit_and_help_shown(screen) -> None:
+            await wait_for(pilot, lambda: "q Quit" in footer_text(screen) and "? Help" in footer_text(screen),
+                           what=f"Quit and Help in the footer of {type(screen).__name__} at 80 columns")
+            assert "palette" not in footer_text(screen)  # no room for it (nor its stray 'p')
 
-            await quit_and_help_shown(runs)
-            # live (history of a finished run)
-            runs.table.move_cursor(row=runs.table.visible_names.index("alpha"))
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
-            live = app.screen
-            await wait_for(pilot, lambda: "best Dice" in widget_text(live.query_one("#live-stats")), what="live drawn")
-            for wid in ("#loss-chart", "#dice-chart", "#epoch-bar", "#live-stats"):
-                w = live.query_one(wid)
-                assert w.region.height > 0 and w.region.width > 0, wid
-            assert live.query_one("#loss-chart").region.height >= 6
-            assert "best Dice" in widget_text(live.query_one("#live-stats"))
-            await quit_and_help_shown(live)
-            await pilot.press("escape")
-            # new run form: Start and Cancel on screen without scrolling, fields visible
-            await pilot.press("n")
-            form = app.screen
-            assert isinstance(form, NewRunScreen)
-            await pilot.pause(0.1)
-            assert form.query_one("#f-model").region.height == 1
-            assert form.query_one("#f-epochs").region.height == 1
-            screen_region = form.region
-            for button in ("#start", "#cancel"):
-                region = form.query_one(button).region
-                assert region.height >= 1 and screen_region.contains_region(region), button
-            await pilot.press("escape")
-            # compare
-            runs.table.move_cursor(row=0)
-            await pilot.press("space", "space", "space")
-            await pilot.press("c")
-            cmp = app.screen
-            assert isinstance(cmp, CompareScreen)
-            await wait_for(pilot, lambda: len(cmp.snapshots) == 3, what="compare data")
-            await pilot.pause(0.1)
-            assert cmp.query_one("#compare-chart-0").region.height >= 6
-            assert cmp.query_one("#compare-table").region.height >= 3
-            await quit_and_help_shown(cmp)
-            # help over compare
-            await pilot.press("question_mark")
-            assert isinstance(app.screen, HelpScreen)
-            text = widget_text(app.screen.query_one("#help-text"))
-            assert "Runs" in text and "Live run" in text and "Compare" in text
-            await pilot.press("escape", "escape")
-            assert app.screen is runs
-
-    asyncio.run(main())
+        await quit_and_help_shown(runs)
+        # live (history of a finished run)
+        runs.table.move_cursor(row=runs.table.visible_names.index("alpha"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+        live = app.screen
+        await wait_for(pilot, lambda: "best Dice" in widget_text(live.query_one("#live-stats")), what="live drawn")
+        for wid in ("#loss-chart", "#dice-chart", "#epoch-bar", "#live-stats"):
+            w = live.query_one(wid)
+            assert w.region.height > 0 and w.region.width > 0, wid
+        assert live.query_one("#loss-chart").region.height >= 6
+        assert "best Dice" in widget_text(live.query_one("#live-stats"))
+        await quit_and_help_shown(live)
+        await pilot.press("escape")
+        # new run form: Start and Cancel on screen without scrolling, fields visible
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewRunScreen)
+        await pilot.pause(0.1)
+        assert form.query_one("#f-model").region.height == 1
+        assert form.query_one("#f-epochs").region.height == 1
+        screen_region = form.region
+        for button in ("#start", "#cancel"):
+            region = form.query_one(button).region
+            assert region.height >= 1 and screen_region.contains_region(region), button
+        await pilot.press("escape")
+        # compare
+        runs.table.move_cursor(row=0)
+        await pilot.press("space", "space", "space")
+        await pilot.press("c")
+        cmp = app.screen
+        assert isinstance(cmp, CompareScreen)
+        await wait_for(pilot, lambda: len(cmp.snapshots) == 3, what="compare data")
+        await pilot.pause(0.1)
+        assert cmp.query_one("#compare-chart-0").region.height >= 6
+        assert cmp.query_one("#compare-table").region.height >= 3
+        await quit_and_help_shown(cmp)
+        # help over compare
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = widget_text(app.screen.query_one("#help-text"))
+        assert "Runs" in text and "Live run" in text and "Compare" in text
+        await pilot.press("escape", "escape")
+        assert app.screen is runs
 
 
 def palette_titles(app) -> list[str]:
@@ -154,29 +147,26 @@ async def open_palette(pilot, typed: str = "", until=lambda titles: bool(titles)
     return palette_titles(app)
 
 
-def test_command_palette_has_every_action(sample_runs: Path) -> None:
-    async def main() -> None:
-        app = PetsegApp(runs_dir=sample_runs)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-            listed = await open_palette(pilot, until=lambda titles: "New run" in titles)
-            for expected in ("New run", "Compare", "Infer", "Filter", "Quit", "Help"):
-                assert expected in listed, expected
-            listed = await open_palette_query(pilot, "open run: ", lambda t: "Open run: delta-broken" in t)
-            assert "Open run: alpha" in listed
-            # through the real palette: type, enter
-            await open_palette_query(pilot, "bravo", lambda t: t[:1] == ["Open run: bravo"])
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="palette open run")
-            live = app.screen
-            assert live.run_path.name == "bravo"
-            await wait_for(pilot, lambda: live.snapshot is not None, what="bravo read")
-            # bravo stopped before it saved a last.pt: R starts it again; nothing to stop
-            listed = await open_palette(pilot, until=lambda titles: "Log-y" in titles)
-            assert "Start again" in listed
-            assert "Stop" not in listed and "Pause/resume" not in listed
-
-    asyncio.run(main())
+async def test_command_palette_has_every_action(sample_runs: Path) -> None:
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        listed = await open_palette(pilot, until=lambda titles: "New run" in titles)
+        for expected in ("New run", "Compare", "Infer", "Filter", "Quit", "Help"):
+            assert expected in listed, expected
+        listed = await open_palette_query(pilot, "open run: ", lambda t: "Open run: delta-broken" in t)
+        assert "Open run: alpha" in listed
+        # through the real palette: type, enter
+        await open_palette_query(pilot, "bravo", lambda t: t[:1] == ["Open run: bravo"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="palette open run")
+        live = app.screen
+        assert live.run_path.name == "bravo"
+        await wait_for(pilot, lambda: live.snapshot is not None, what="bravo read")
+        # bravo stopped before it saved a last.pt: R starts it again; nothing to stop
+        listed = await open_palette(pilot, until=lambda titles: "Log-y" in titles)
+        assert "Start again" in listed
+        assert "Stop" not in listed and "Pause/resume" not in listed
 
 
 async def open_palette_query(pilot, typed: str, until) -> list[str]:

@@ -3,7 +3,6 @@ the pictures and Dice shown, stepping, border toggle, saving the sheet, errors i
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -78,103 +77,92 @@ async def open_from_runs(pilot, name: str) -> WorstScreen:
     return app.screen
 
 
-def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> None:
+async def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> None:
     run = make_run(runs_dir, "trained").path
     add_checkpoint(run, pets)
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-        async with app.run_test(size=(140, 40)) as pilot:
-            screen = await open_from_runs(pilot, "trained")
-            await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
-            assert not screen.error
-            text = status(screen)
-            assert "test: 4 images" in text and "photo size, border ignored" in text and "no TTA" in text
-            listing = widget_text(screen.query_one("#worst-list"))
-            rows = [line.split() for line in listing.splitlines() if line.strip()]
-            assert [r[1] for r in rows] == [p.name for p in screen.gallery.pictures]
-            dice = [float(r[2]) for r in rows]
-            assert len(dice) == 4 and dice == sorted(dice) and dice[0] < dice[-1]  # worst first
-            caption = widget_text(screen.query_one("#worst-caption")).strip()
-            assert caption.startswith("#1 of 4") and rows[0][1] in caption and f"Dice {dice[0]:.3f}" in caption
-            views = list(screen.query(ImageView))
-            assert all(v.pil_image is not None and v.image_widget is not None for v in views)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_from_runs(pilot, "trained")
+        await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
+        assert not screen.error
+        text = status(screen)
+        assert "test: 4 images" in text and "photo size, border ignored" in text and "no TTA" in text
+        listing = widget_text(screen.query_one("#worst-list"))
+        rows = [line.split() for line in listing.splitlines() if line.strip()]
+        assert [r[1] for r in rows] == [p.name for p in screen.gallery.pictures]
+        dice = [float(r[2]) for r in rows]
+        assert len(dice) == 4 and dice == sorted(dice) and dice[0] < dice[-1]  # worst first
+        caption = widget_text(screen.query_one("#worst-caption")).strip()
+        assert caption.startswith("#1 of 4") and rows[0][1] in caption and f"Dice {dice[0]:.3f}" in caption
+        views = list(screen.query(ImageView))
+        assert all(v.pil_image is not None and v.image_widget is not None for v in views)
 
-            await pilot.press("right")
-            await pilot.pause(0.1)
-            caption = widget_text(screen.query_one("#worst-caption")).strip()
-            assert caption.startswith("#2 of 4") and rows[1][1] in caption
+        await pilot.press("right")
+        await pilot.pause(0.1)
+        caption = widget_text(screen.query_one("#worst-caption")).strip()
+        assert caption.startswith("#2 of 4") and rows[1][1] in caption
 
-            await pilot.press("s")
-            sheet = run / "eval" / "worst-test.png"
-            await wait_for(pilot, sheet.is_file, timeout=30, what="sheet written")
-            with Image.open(sheet) as im:
-                assert im.format == "PNG" and im.width > 4 * 100
+        await pilot.press("s")
+        sheet = run / "eval" / "worst-test.png"
+        await wait_for(pilot, sheet.is_file, timeout=30, what="sheet written")
+        with Image.open(sheet) as im:
+            assert im.format == "PNG" and im.width > 4 * 100
 
-            await pilot.press("b")  # the border band now scored as the mask rule says: re-evaluated
-            await wait_for(pilot, lambda: "border = pet" in status(screen), timeout=90, what="re-scored")
+        await pilot.press("b")  # the border band now scored as the mask rule says: re-evaluated
+        await wait_for(pilot, lambda: "border = pet" in status(screen), timeout=90, what="re-scored")
 
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: not isinstance(app.screen, WorstScreen), what="back")
-
-    asyncio.run(main())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, WorstScreen), what="back")
 
 
-def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) -> None:
+async def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) -> None:
     make_run(runs_dir, "untrained")  # no checkpoint yet
     gone = make_run(runs_dir, "nodata").path
     add_checkpoint(gone, tmp_path / "no-such-dataset")
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-        async with app.run_test(size=(100, 30)) as pilot:
-            screen = await open_from_runs(pilot, "untrained")
-            await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
-            assert "no checkpoint yet" in status(screen)
-            await pilot.press("escape")
-            screen = await open_from_runs(pilot, "nodata")
-            await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
-            assert "no-such-dataset" in status(screen) and "does not exist" in status(screen)
-            await pilot.press("right", "s", "m")  # keys on an empty gallery do nothing harmful
-            assert isinstance(app.screen, WorstScreen)
-
-    asyncio.run(main())
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_from_runs(pilot, "untrained")
+        await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
+        assert "no checkpoint yet" in status(screen)
+        await pilot.press("escape")
+        screen = await open_from_runs(pilot, "nodata")
+        await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
+        assert "no-such-dataset" in status(screen) and "does not exist" in status(screen)
+        await pilot.press("right", "s", "m")  # keys on an empty gallery do nothing harmful
+        assert isinstance(app.screen, WorstScreen)
 
 
-def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> None:
+async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> None:
     run = make_run(runs_dir, "live-one").path
 
-    async def main() -> None:
-        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-        async with app.run_test(size=(120, 30)) as pilot:
-            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-            def footer() -> str:
-                return " ".join(str(key.render()).strip() for key in app.screen.query("FooterKey"))
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        def footer() -> str:
+            return " ".join(str(key.render()).strip() for key in app.screen.query("FooterKey"))
 
-            await wait_for(pilot, lambda: "w Worst" in footer(), timeout=5, what="w Worst in the footer")
-            app.open_run(run)
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
-            await pilot.press("w")
-            await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
-            assert app.screen.run_path == run
-            await pilot.press("question_mark")
-            await pilot.pause(0.2)
-            help_text = widget_text(app.screen.query_one("#help-text"))
-            assert "Worst samples" in help_text and "lowest-Dice test images" in help_text
+        await wait_for(pilot, lambda: "w Worst" in footer(), timeout=5, what="w Worst in the footer")
+        app.open_run(run)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
+        assert app.screen.run_path == run
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        help_text = widget_text(app.screen.query_one("#help-text"))
+        assert "Worst samples" in help_text and "lowest-Dice test images" in help_text
 
-    asyncio.run(main())
-
-    async def palette() -> None:  # the real palette: ctrl+p, type, enter
-        app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-        async with app.run_test(size=(120, 30)) as pilot:
-            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-            await pilot.press("ctrl+p")
-            await pilot.pause(0.2)
-            for ch in "worst samples: live":
-                await pilot.press("space" if ch == " " else ch)
-            await pilot.pause(0.5)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="palette opens the gallery")
-            assert app.screen.run_path == run
-
-    asyncio.run(palette())
+    # the real palette: ctrl+p, type, enter
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        for ch in "worst samples: live":
+            await pilot.press("space" if ch == " " else ch)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="palette opens the gallery")
+        assert app.screen.run_path == run
