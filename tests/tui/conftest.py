@@ -107,11 +107,11 @@ def sample_runs(runs_dir: Path) -> Path:
     return runs_dir
 
 
-async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     """Let the app run until ``cond()`` holds (checked every 50 ms); fail after ``timeout`` seconds.
 
     Tests wait for what they then assert, never for a fixed time: a busy CI machine only makes
-    them slower, not red."""
+    them slower, not red. The timeout only bounds a failure, so it is generous."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -218,6 +218,25 @@ def toasts(app) -> str:
     return " | ".join(" ".join(rendered(t).split()) for t in app.screen.query("Toast"))
 
 
+async def settled(pilot) -> None:
+    """Let every pending message, refresh and animation run (Textual's own idle wait, no fixed sleep):
+    for asserting that something did *not* happen, where there is no condition to wait for."""
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+def run_detail(screen) -> str:
+    """The runs screen's detail line: the highlighted run's name, state and what is wrong with it."""
+    return str(screen.query_one("#run-detail").render())
+
+
+async def highlight(pilot, table, name: str) -> None:
+    """Move the runs table's cursor to a run and wait until the detail line is about it."""
+    table.move_cursor(row=table.visible_names.index(name))
+    await wait_for(pilot, lambda: table.highlighted_name == name and run_detail(pilot.app.screen).startswith(name + " "),
+                   what=f"{name} highlighted")
+
+
 def footer_text(screen) -> str:
     """The footer as shown: each key and its label, in order (the keys are the footer's children)."""
     from textual.widgets._footer import FooterKey, FooterLabel
@@ -319,3 +338,30 @@ async def open_live(pilot, path: Path):
 
     await wait_for(pilot, drawn, what="live screen drawn")
     return app.screen
+
+
+def palette_titles(app) -> list[str]:
+    """The commands the open command palette lists now, as their plain titles."""
+    from textual.command import CommandList
+
+    listed = app.screen.query_one(CommandList)
+    return [listed.get_option_at_index(i).hit.text for i in range(listed.option_count)]
+
+
+async def open_palette(pilot, typed: str = "", until=lambda titles: bool(titles)) -> list[str]:
+    """ctrl+p, type ``typed``, wait until the listed titles satisfy ``until``; return them."""
+    from textual.command import CommandPalette
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+    await pilot.press(*("space" if ch == " " else ch for ch in typed))
+    await wait_for(pilot, lambda: until(palette_titles(app)), what=f"the palette's list for {typed!r}")
+    return palette_titles(app)
+
+
+async def open_palette_query(pilot, typed: str, until) -> list[str]:
+    """Type more into the open palette and wait until its list satisfies ``until``."""
+    await pilot.press(*("space" if ch == " " else ch for ch in typed))
+    await wait_for(pilot, lambda: until(palette_titles(pilot.app)), what=f"the palette's list after {typed!r}")
+    return palette_titles(pilot.app)

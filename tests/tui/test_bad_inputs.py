@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_run, wait_for, widget_text
+from conftest import highlight, make_run, run_detail, wait_for, widget_text
 
 from engine.checkpoint import FORMAT, save_checkpoint
 from engine.config import TrainConfig
@@ -168,16 +168,17 @@ async def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) ->
         assert rows["bad-events"].state == "finished" and rows["bad-events"].bad_lines == 2
         assert rows["bad-events"].summary.epoch == 2
         table = screen.table
-        table.move_cursor(row=table.visible_names.index("bad-events"))
-        await pilot.pause(0.05)
-        assert "2 unreadable line(s) in events.jsonl skipped" in str(screen.query_one("#run-detail").render())
+        await highlight(pilot, table, "bad-events")
+        assert "2 unreadable line(s) in events.jsonl skipped" in run_detail(screen)
         for name in ("no-config", "bad-status"):  # opening a broken run must not crash the app
-            table.move_cursor(row=table.visible_names.index(name))
+            await highlight(pilot, table, name)
             await pilot.press("enter")
-            await pilot.pause(0.2)
-            assert app.is_running
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what=f"{name} opened")
+            live = app.screen
+            await wait_for(pilot, lambda: live.snapshot is not None, what=f"{name} read")
+            assert live.snapshot.state == "broken" and app.is_running
             app.go_home()
-            await pilot.pause(0.05)
+            await wait_for(pilot, lambda: app.screen is screen, what="home again")
 
 
 @pytest.mark.parametrize("layout", ["images_without_trimaps", "empty_dataset"])

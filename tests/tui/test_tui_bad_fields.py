@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import make_run, wait_for
+from conftest import highlight, make_run, rendered, run_detail, wait_for
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.runs import RunsScreen
-from petseg_tui.widgets.runs_table import COLUMN_KEYS
+from petseg_tui.widgets.runs_table import COLUMN_KEYS, COLUMN_LABELS
 
 
 def bad_runs(runs_dir: Path) -> None:
@@ -53,18 +53,22 @@ async def test_mistyped_fields_are_broken_rows_and_the_app_carries_on(runs_dir: 
             assert rows[name].state == "broken"
             assert "status.json: created must be a number, got 'yesterday'" in rows[name].summary.message
         table = screen.table
+        status = screen.query_one("#runs-status")
         for _ in COLUMN_KEYS:  # every sort key over every row (the Started sort crashed)
             await pilot.press("s")
-            await pilot.pause(0.02)
+            await wait_for(pilot, lambda: f"sort: {COLUMN_LABELS[table.sort_column]} " in rendered(status),
+                           what=f"sorted by {table.sort_column}")
+            assert app.is_running and len(table.visible_names) == len(rows)
         for name in ("bad-dice", "yesterday", "no-events"):
-            table.move_cursor(row=table.visible_names.index(name))
-            await pilot.pause(0.05)
-            assert rows[name].summary.message.split(": ", 1)[1] in str(screen.query_one("#run-detail").render())
+            await highlight(pilot, table, name)
+            assert rows[name].summary.message.split(": ", 1)[1] in run_detail(screen)
             await pilot.press("enter")
-            await pilot.pause(0.3)
-            assert app.is_running
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what=f"{name} opened")
+            live = app.screen
+            await wait_for(pilot, lambda: live.snapshot is not None, what=f"{name} read")
+            assert live.snapshot.state == "broken" and app.is_running
             app.go_home()
-            await pilot.pause(0.05)
+            await wait_for(pilot, lambda: app.screen is screen, what="home again")
 
 
 async def test_a_run_without_status_reads_the_same_everywhere(runs_dir: Path) -> None:
@@ -87,7 +91,7 @@ async def test_a_run_without_status_reads_the_same_everywhere(runs_dir: Path) ->
             await wait_for(pilot, lambda: live.snapshot is not None, what="live snapshot")
             assert (live.snapshot.state, live.snapshot.message) == (expected.state, expected.summary.message)
             app.go_home()
-            await pilot.pause(0.05)
+            await wait_for(pilot, lambda: app.screen is screen, what="home again")
         app.open_compare([runs_dir / "good", runs_dir / "no-status"])
         cmp = app.screen
         assert isinstance(cmp, CompareScreen)

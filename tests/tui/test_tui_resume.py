@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import footer_text, make_run, toasts, wait_for, widget_text
+from conftest import footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -53,9 +53,8 @@ async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs
         await wait_for(pilot, lambda: screen.loaded, what="first scan")
         table = screen.table
         assert table.rows_by_name["stale"].state == "interrupted"
-        table.move_cursor(row=table.visible_names.index("stale"))
-        await pilot.pause(0.05)
-        detail = str(screen.query_one("#run-detail").render())
+        await highlight(pilot, table, "stale")
+        detail = run_detail(screen)
         assert "interrupted" in detail and "R resumes it from last.pt" in detail
         await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
 
@@ -67,22 +66,19 @@ async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs
         assert opened == [(runs_dir / "stale", 4_000_000)]
 
         # a finished run is not resumed: R is not offered; pressing it says why, no dialog, no spawn
-        table.move_cursor(row=table.visible_names.index("alpha"))
+        await highlight(pilot, table, "alpha")
         await wait_for(pilot, lambda: "New run" in footer_text(screen) and "R " not in footer_text(screen),
                        what="no R in the footer")
         await pilot.press("R")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "is finished" in toasts(app), what="the reason, in a notification")
         assert isinstance(app.screen, RunsScreen) and len(calls) == 1
-        await wait_for(pilot, lambda: any("is finished" in widget_text(t) for t in screen.query("Toast")),
-                       what="the reason, in a notification")
 
         # n at the confirmation cancels
-        table.move_cursor(row=table.visible_names.index("stale"))
-        await pilot.pause(0.05)
+        await highlight(pilot, table, "stale")
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
         await pilot.press("n")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.screen is screen, what="back on the runs screen")
         assert len(calls) == 1 and app.is_running
 
 
@@ -136,16 +132,15 @@ async def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir
             assert table.rows_by_name["alpha"].state == "finished"
             holder.start()
             assert ready.wait(30)
-            await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "running", timeout=8,
+            await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "running",
                            what="locked run shown as running")
-            table.move_cursor(row=table.visible_names.index("alpha"))
-            await pilot.pause(0.05)
+            await highlight(pilot, table, "alpha")
             await pilot.press("R")
             await wait_for(pilot, lambda: "alpha is still training" in toasts(app), what="refusal")
             assert isinstance(app.screen, RunsScreen) and not spawned
             release.set()
             holder.join(30)
-            await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "finished", timeout=8,
+            await wait_for(pilot, lambda: table.rows_by_name["alpha"].state == "finished",
                            what="back to finished once the writer let go")
     finally:
         release.set()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import open_live, wait_for, write_previews
+from conftest import open_live, settled, wait_for, write_previews
 
 from petseg_tui.app import PetsegApp
 
@@ -20,15 +20,9 @@ def _app(runs: Path, monkeypatch) -> PetsegApp:
     return PetsegApp(runs_dir=Path("runs"), image_mode="halfcell")
 
 
-async def _settled(pilot) -> None:
-    """Let every pending message, refresh and animation run (no fixed sleep)."""
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-
-
 async def _loaded(pilot) -> None:
     await wait_for(pilot, lambda: pilot.app.screen.loaded, what="first scan")
-    await _settled(pilot)
+    await settled(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -39,7 +33,7 @@ def test_snapshot_runs_screen(chart_runs: Path, monkeypatch, snap_compare, size)
         table.move_cursor(row=table.visible_names.index("diverged-lr9"))
         await wait_for(pilot, lambda: "diverged-lr9" in str(pilot.app.screen.query_one("#run-detail").render()),
                        what="its detail line")
-        await _settled(pilot)
+        await settled(pilot)
 
     assert snap_compare(_app(chart_runs, monkeypatch), terminal_size=size, run_before=ready)
 
@@ -53,7 +47,7 @@ def _open_live(name: str, previews: bool = False):
 
             await wait_for(pilot, lambda: pilot.app.screen.query_one("#previews").query_one(ImageView).pil_image
                            is not None, what="previews drawn")
-        await _settled(pilot)
+        await settled(pilot)
 
     return ready
 
@@ -82,7 +76,7 @@ def test_snapshot_compare_screen(chart_runs: Path, monkeypatch, snap_compare, si
         await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 4, what="compare data")
         await pilot.press("1")  # train loss: the outlier's 3.81 and the diverged 17.2e12 at once
         await wait_for(pilot, lambda: app.screen.metric == "train_loss", what="train loss chosen")
-        await _settled(pilot)
+        await settled(pilot)
 
     assert snap_compare(_app(chart_runs, monkeypatch), terminal_size=size, run_before=ready)
 
