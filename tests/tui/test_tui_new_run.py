@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import FakeTrainer, footer_text, wait_for, widget_text
+from conftest import FakeTrainer, footer_text, toasts, wait_for, widget_text
 from textual.widgets import Button, Input, ProgressBar, Switch
 
 from engine.config import TrainConfig
@@ -37,31 +37,44 @@ def _set(screen, field: str, value) -> None:
     w.value = value
 
 
+def error_text(form, field: str) -> str:
+    """What the form shows beside a field: its hint, or ✗ and what is wrong."""
+    return widget_text(form.query_one(f"#err-{field}"))
+
+
+async def open_form(pilot, key: str = "n") -> NewRunScreen:
+    """Open the form and wait until it is ready for typing (its first field has the focus)."""
+    app = pilot.app
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and app.screen.query_one("#f-model").has_focus,
+                   what="the new-run form, its first field focused")
+    return app.screen
+
+
 async def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("n")
-        form = app.screen
-        assert isinstance(form, NewRunScreen)
+        form = await open_form(pilot)
         d = TrainConfig()
         assert form.query_one("#f-epochs", Input).value == str(d.epochs)
         assert form.query_one("#f-model").value == d.model
         assert form.query_one("#f-detached", Switch).value is True
         assert not form.query_one("#start", Button).disabled
-        form.query_one("#f-epochs", Input).focus()
+        epochs = form.query_one("#f-epochs", Input)
+        epochs.focus()
+        await wait_for(pilot, lambda: epochs.has_focus, what="the epochs field focused")
         await pilot.press("end", "x")
-        await pilot.pause(0.05)
-        assert "not a number" in widget_text(form.query_one("#err-epochs"))
+        await wait_for(pilot, lambda: "not a number" in error_text(form, "epochs"), what="epochs refused")
+        assert epochs.value == f"{d.epochs}x"
         assert form.query_one("#start", Button).disabled
         await pilot.press("ctrl+s")  # refuses and says why
         assert app.screen is form
         await pilot.press("backspace")
-        await pilot.pause(0.05)
-        assert "✗" not in widget_text(form.query_one("#err-epochs"))
+        await wait_for(pilot, lambda: "✗" not in error_text(form, "epochs"), what="epochs accepted again")
+        assert epochs.value == str(d.epochs)
         _set(form, "image_size", "100")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "✗" in error_text(form, "image_size"), what="image size refused")
         assert "multiple of 32" in form.errors["image_size"]
-        assert "✗" in widget_text(form.query_one("#err-image_size"))
         await pilot.press("escape")
         assert not isinstance(app.screen, NewRunScreen)
 
@@ -88,7 +101,7 @@ async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, g
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("n")
+        await open_form(pilot)
         _fill_tiny(app.screen, "november", detached=False, data_path=generated_data)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
@@ -120,7 +133,7 @@ async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, g
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("n")
+        await open_form(pilot)
         _fill_tiny(app.screen, "", detached=True, data_path=generated_data)  # blank name: generated
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
@@ -158,26 +171,24 @@ async def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path,
                 app.screen.snapshot.current_batch else "starting"
             lateness.append((phase, late))
 
-        await pilot.press("n")
-        form = app.screen
+        form = await open_form(pilot)
         _fill_tiny(form, "oscar", detached=False, data_path=generated_data)
         _set(form, "epochs", "30")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
         app.set_interval(0.05, tick)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), timeout=60, what="live screen")
         live = app.screen
         await wait_for(pilot, lambda: live.snapshot is not None and len(live.snapshot.epochs) >= 4,
                        timeout=180, what="four real epochs")
-        await pilot.pause(0.4)
-        assert live.query_one("#epoch-bar", ProgressBar).progress >= 2
+        await wait_for(pilot, lambda: live.query_one("#epoch-bar", ProgressBar).progress >= 2, what="the epoch bar")
         header = widget_text(live.query_one("#loss-chart").query_one(".chart--header"))
         assert "train" in header and "valid" in header
         trainer = app.trainers[live.run_path]
         assert trainer.is_alive()
         await pilot.press("x", "y")
         await wait_for(pilot, lambda: not trainer.is_alive(), timeout=60, what="trainer stopped")
-        await wait_for(pilot, lambda: live.snapshot.state == "stopped", timeout=10, what="stopped shown")
+        await wait_for(pilot, lambda: live.snapshot.state == "stopped", what="stopped shown")
         assert (live.run_path / "checkpoints" / "last.pt").exists()
     for phase in ("starting", "training"):
         lates = sorted(late for p, late in lateness if p == phase)
@@ -193,25 +204,23 @@ async def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_as
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("n")
-        form = app.screen
-        assert isinstance(form, NewRunScreen) and form.query_one("#f-model").has_focus
+        form = await open_form(pilot)
         await wait_for(pilot, lambda: "^q Quit" in footer_text(form) and "? Help" in footer_text(form),
                        what="how to quit, in the footer")
         await pilot.press("q")
-        await pilot.pause(0.1)
-        assert app.is_running and app.screen is form
-        form.query_one("#f-detached", Switch).focus()
+        await pilot.pause()  # q's handling done: nothing may follow from it
+        assert app.is_running and app.screen is form and app.return_code is None
+        detached = form.query_one("#f-detached", Switch)
+        detached.focus()
+        await wait_for(pilot, lambda: detached.has_focus, what="the switch focused")
         await pilot.press("q")
-        await pilot.pause(0.1)
-        assert app.is_running and app.screen is form
+        await pilot.pause()
+        assert app.is_running and app.screen is form and app.return_code is None and detached.value is True
         # no edits yet: esc leaves at once
         await pilot.press("escape")
         assert not isinstance(app.screen, NewRunScreen)
-        await pilot.press("n")
-        form = app.screen
+        form = await open_form(pilot)
         _set(form, "epochs", "3")
-        await pilot.pause(0.05)
         await pilot.press("escape")  # edits: asks first
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
@@ -222,8 +231,8 @@ async def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_as
         await pilot.press("n")
         assert app.screen is form and app.is_running
         await pilot.press("ctrl+q", "y")
-        await pilot.pause(0.2)
-    assert not app.is_running
+        await wait_for(pilot, lambda: app.return_code is not None, what="the app quitting")
+    assert not app.is_running and app.return_code == 0
 
 
 async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
@@ -236,26 +245,31 @@ async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir
     flat.mkdir()
 
     app = PetsegApp(runs_dir=runs_dir)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("n")
-        form = app.screen
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        form = await open_form(pilot)
+        start = form.query_one("#start", Button)
+
+        def shown() -> str:
+            return "".join(error_text(form, "data_path").split())  # wrapped in the column
+
         for path in (missing, flat):
             _set(form, "data_path", str(path))
-            await pilot.pause(0.05)
-            shown = "".join(widget_text(form.query_one("#err-data_path")).split())  # wrapped in the column
-            assert shown == "".join(("✗ " + data_path_problem(str(path))).split()), shown
-            assert form.query_one("#start", Button).disabled
+            expected = "".join(("✗ " + data_path_problem(str(path))).split())
+            await wait_for(pilot, lambda: shown() == expected, what=f"the message for {path.name}")
+            assert start.disabled
         await pilot.press("ctrl+s")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "Fix the fields marked" in toasts(app), what="the refusal")
         assert app.screen is form and not any(runs_dir.iterdir())
         form.query_one("#f-download", Switch).value = True  # --download fills a missing folder
         _set(form, "data_path", str(missing))
-        await pilot.pause(0.05)
-        assert "✗" not in widget_text(form.query_one("#err-data_path"))
-        _set(form, "data_path", "")  # auto
+        await wait_for(pilot, lambda: "✗" not in error_text(form, "data_path"), what="missing accepted with download")
+        assert not start.disabled
+        _set(form, "data_path", str(flat))  # and refused again without it ...
         form.query_one("#f-download", Switch).value = False
-        await pilot.pause(0.05)
-        assert not form.query_one("#start", Button).disabled
+        await wait_for(pilot, lambda: start.disabled, what="flat refused")
+        _set(form, "data_path", "")  # ... but auto is fine
+        await wait_for(pilot, lambda: not start.disabled and "✗" not in error_text(form, "data_path"),
+                       what="auto accepted")
 
 
 async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkeypatch) -> None:
@@ -273,9 +287,7 @@ async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, 
     monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-        await pilot.press("N")
-        form = app.screen
-        assert isinstance(form, NewRunScreen)
+        form = await open_form(pilot, "N")
         assert "a copy of base's settings" in widget_text(form.query_one("#new-run-title"))
         assert form.query_one("#f-epochs", Input).value == "7"
         assert form.query_one("#f-learning_rate", Input).value == "0.0003"
@@ -283,13 +295,13 @@ async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, 
         assert form.query_one("#f-mask_rule").value == "pet_only"
         assert form.query_one("#more-options").collapsed
         _set(form, "grad_clip", "-1")
-        await pilot.pause(0.05)
-        assert not form.query_one("#more-options").collapsed  # an error is never hidden
         expected = TrainConfig(grad_clip=-1.0).field_errors()["grad_clip"]  # the engine's message
-        assert " ".join(widget_text(form.query_one("#err-grad_clip")).split()) == f"✗ {expected}"
+        await wait_for(pilot, lambda: " ".join(error_text(form, "grad_clip").split()) == f"✗ {expected}",
+                       what="grad_clip refused")
+        assert not form.query_one("#more-options").collapsed  # an error is never hidden
         _set(form, "grad_clip", "2.5")
         _set(form, "run_name", "copy")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: bool(started), what="spawned")
         cfg = started[0]
@@ -299,11 +311,9 @@ async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, 
 async def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None:
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.press("n")
-        form = app.screen
-        detached = lambda: widget_text(form.query_one("#err-detached")).strip()  # noqa: E731
+        form = await open_form(pilot)
+        detached = lambda: error_text(form, "detached").strip()  # noqa: E731
         assert detached().startswith("yes — its own process")
         form.query_one("#f-detached", Switch).value = False
-        await pilot.pause(0.05)
-        assert detached().startswith("no — trains inside this app")
+        await wait_for(pilot, lambda: detached().startswith("no — trains inside this app"), what="the switch's hint")
         assert "no — use the data path as it is" in widget_text(form.query_one("#err-download"))
