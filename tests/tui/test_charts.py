@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 import pytest
-from conftest import widget_text
+from conftest import wait_for, widget_text
 from textual.app import App
 
 from petseg_tui.format import fmt_metric, fmt_sig
@@ -63,7 +63,9 @@ async def run_chart(spec: ChartSpec, size=(60, 16)) -> tuple[str, str]:
     async with app.run_test(size=size) as pilot:
         chart = app.query_one(Chart)
         chart.show(spec)
-        await pilot.pause(0.1)
+        shown = lambda: chart.plot if chart.plot.display else chart.query_one(".chart--empty")  # noqa: E731
+        await wait_for(pilot, lambda: shown().region.height > 0 and widget_text(shown()).strip() != ""
+                       and widget_text(chart.query_one(".chart--header")).strip() != "", what="the chart laid out")
         header = " ".join(widget_text(chart.query_one(".chart--header")).split())  # as read, wrapped or not
         if chart.plot.display:
             return header, widget_text(chart.plot)

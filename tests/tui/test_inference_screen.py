@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import rendered, widget_text
+from conftest import rendered, settled, toasts, wait_for, widget_text
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
@@ -413,9 +413,8 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
         await settle(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
         await pilot.press("m")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why m keeps half-cells")
         assert screen.image_mode == "halfcell" and "halfcell" in result_line(screen)
-        assert any("Only halfcell can be drawn here" in widget_text(t) for t in screen.query("Toast"))
     app = InferenceTestApp(run.parent, run, images, image_mode="sixel")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -581,12 +580,17 @@ async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images
 async def test_leaving_while_the_model_runs_does_not_crash(
     tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import time
+    import threading
+
+    release, done = threading.Event(), threading.Event()
 
     class SlowPredictor(FakePredictor):
         def predict_file(self, path, tta=False, max_side=4096):
-            time.sleep(0.5)
-            return super().predict_file(path, tta=tta, max_side=max_side)
+            release.wait(30)  # still running until the test has left the screen
+            try:
+                return super().predict_file(path, tta=tta, max_side=max_side)
+            finally:
+                done.set()
 
     monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: SlowPredictor(checkpoint))
     run = make_run(tmp_path / "runs", "r1")
@@ -596,8 +600,10 @@ async def test_leaving_while_the_model_runs_does_not_crash(
         await settle(pilot)
         screen.selected_image = images / "cat.jpg"
         await pilot.press("r")
-        await pilot.pause()
-        assert "running the model" in result_line(screen)  # said while the worker runs
+        await wait_for(pilot, lambda: "running the model" in result_line(screen), what="said while the worker runs")
         await pilot.press("escape")
-        await pilot.pause(1.0)
+        await wait_for(pilot, lambda: not isinstance(app.screen, InferenceScreen), what="the screen left")
+        release.set()
+        await wait_for(pilot, done.is_set, what="the model's answer, after the screen is gone")
+        await settled(pilot)  # its result delivered to a screen that is no longer there
         assert app.is_running and not isinstance(app.screen, InferenceScreen)

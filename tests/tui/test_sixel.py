@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from conftest import settled, wait_for
 from PIL import Image
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
@@ -74,17 +75,20 @@ async def test_each_picture_is_written_once_and_only_when_it_changed() -> None:
 
     app = TerminalRecorder()
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
         a, b = app.query_one("#a", ImageView), app.query_one("#b", ImageView)
+        await wait_for(pilot, lambda: a.region.width > 0 and b.region.width > 0, what="the panes laid out")
+        await settled(pilot)
         a.set_image(red)
         b.set_image(blue)
-        await pilot.pause(0.8)
+        await wait_for(pilot, lambda: app.sixels() >= 2, what="both pictures written")
+        await settled(pilot)  # every frame that follows from it drawn: a second copy would be here
         assert app.sixels() == 2  # textual-image alone wrote each twice
         images = [i for chunk in app.written for i in re.findall(r"\x1bP[0-9;]*q.*?\x1b\\", chunk, re.S)]
         assert len(images) == 2 and all(palette_defined_first(i) for i in images)
         a.set_image(red.copy())  # the same picture again: nothing sent
-        await pilot.pause(0.8)
+        await settled(pilot)
         assert app.sixels() == 2
         a.set_image(blue.copy())  # a new one: sent once
-        await pilot.pause(0.8)
+        await wait_for(pilot, lambda: app.sixels() >= 3, what="the new picture written")
+        await settled(pilot)
         assert app.sixels() == 3

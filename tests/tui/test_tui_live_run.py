@@ -67,7 +67,7 @@ async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path
             assert isinstance(live, LiveRunScreen)
             bg.thread.start()
             await wait_for(pilot, lambda: live.snapshot is not None and len(live.snapshot.epochs) >= 2,
-                           timeout=10, what="two epochs")
+                           what="two epochs")
             bar = live.query_one("#epoch-bar", ProgressBar)
             await wait_for(pilot, lambda: bar.progress >= 2, what="the epoch bar drawn")
             assert bar.total == 6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import T0, epoch_event, footer_text, rendered, wait_for, widget_text
+from conftest import T0, epoch_event, footer_text, open_palette, open_palette_query, rendered, wait_for, widget_text
 
 from engine.events import RunFinished, RunStarted, event_to_dict
 from petseg_tui.app import PetsegApp
@@ -26,18 +26,29 @@ def write_small_runs(root: Path, n: int) -> None:
         (d / "events.jsonl").write_text("".join(json.dumps(event_to_dict(e)) + "\n" for e in events))
 
 
-async def test_500_runs_load_filter_and_stay_still(runs_dir: Path) -> None:
+async def test_500_runs_load_filter_and_stay_still(runs_dir: Path, monkeypatch) -> None:
     """500 runs list, filter and sort; idle polls redraw nothing. How fast: bench/tui_scale.py."""
+    import petseg_tui.screens.runs
     from petseg_tui.messages import RunsUpdated
+    from petseg_tui.watch import RunsWatcher
 
     write_small_runs(runs_dir, 500)
     updates: list[RunsUpdated] = []
+    polls: list[bool] = []  # one entry (discover or not) per finished poll of the runs folder
+
+    class CountedWatcher(RunsWatcher):
+        def poll(self, discover: bool = True):
+            result = super().poll(discover=discover)
+            polls.append(discover)
+            return result
+
+    monkeypatch.setattr(petseg_tui.screens.runs, "RunsWatcher", CountedWatcher)
 
     app = PetsegApp(runs_dir=runs_dir)
     hook = lambda message: updates.append(message) if isinstance(message, RunsUpdated) else None  # noqa: E731
     async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
         screen = app.screen
-        await wait_for(pilot, lambda: screen.loaded, timeout=60, what="500 runs")
+        await wait_for(pilot, lambda: screen.loaded, timeout=120, what="500 runs")
         table = screen.table
         assert table.row_count == 500
         await pilot.press("slash")
@@ -55,10 +66,14 @@ async def test_500_runs_load_filter_and_stay_still(runs_dir: Path) -> None:
         await pilot.press("s")
         await wait_for(pilot, lambda: rendered(status) != sorted_by, what="sorted by the next column")
         # idle polls (every second, the folder listed every second one) with 500 finished runs
-        # post nothing and so change nothing on screen: this needs the time to pass
+        # post nothing and so change nothing on screen: wait for polls, not for a time
         rows_before = [table.get_row(name) for name in table.visible_names]
         updates.clear()
-        await pilot.pause(2.2)
+        seen = len(polls)
+        # a poll posts its update before the next poll starts: after the fourth, three have had their say
+        await wait_for(pilot, lambda: len(polls) >= seen + 4 and any(polls[seen:seen + 3]),
+                       what="three idle polls, one listing the folder")
+        await pilot.pause()  # deliver whatever they posted
         assert not updates
         assert [table.get_row(name) for name in table.visible_names] == rows_before
 
@@ -97,9 +112,10 @@ async def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
         await pilot.press("escape")
         # new run form: Start and Cancel on screen without scrolling, fields visible
         await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and app.screen.query_one("#f-model").has_focus,
+                       what="the form")
         form = app.screen
-        assert isinstance(form, NewRunScreen)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: form.query_one("#cancel").region.height >= 1, what="the form laid out")
         assert form.query_one("#f-model").region.height == 1
         assert form.query_one("#f-epochs").region.height == 1
         screen_region = form.region
@@ -114,7 +130,7 @@ async def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
         cmp = app.screen
         assert isinstance(cmp, CompareScreen)
         await wait_for(pilot, lambda: len(cmp.snapshots) == 3, what="compare data")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: cmp.query_one("#compare-table").row_count == 3, what="the compare table filled")
         assert cmp.query_one("#compare-chart-0").region.height >= 6
         assert cmp.query_one("#compare-table").region.height >= 3
         await quit_and_help_shown(cmp)
@@ -125,26 +141,6 @@ async def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
         assert "Runs" in text and "Live run" in text and "Compare" in text
         await pilot.press("escape", "escape")
         assert app.screen is runs
-
-
-def palette_titles(app) -> list[str]:
-    """The commands the open command palette lists now, as their plain titles."""
-    from textual.command import CommandList
-
-    listed = app.screen.query_one(CommandList)
-    return [listed.get_option_at_index(i).hit.text for i in range(listed.option_count)]
-
-
-async def open_palette(pilot, typed: str = "", until=lambda titles: bool(titles)) -> list[str]:
-    """ctrl+p, type ``typed``, wait until the listed titles satisfy ``until``; return them."""
-    from textual.command import CommandPalette
-
-    app = pilot.app
-    await pilot.press("ctrl+p")
-    await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
-    await pilot.press(*("space" if ch == " " else ch for ch in typed))
-    await wait_for(pilot, lambda: until(palette_titles(app)), what=f"the palette's list for {typed!r}")
-    return palette_titles(app)
 
 
 async def test_command_palette_has_every_action(sample_runs: Path) -> None:
@@ -167,13 +163,6 @@ async def test_command_palette_has_every_action(sample_runs: Path) -> None:
         listed = await open_palette(pilot, until=lambda titles: "Log-y" in titles)
         assert "Start again" in listed
         assert "Stop" not in listed and "Pause/resume" not in listed
-
-
-async def open_palette_query(pilot, typed: str, until) -> list[str]:
-    """Type more into the open palette and wait until its list satisfies ``until``."""
-    await pilot.press(*("space" if ch == " " else ch for ch in typed))
-    await wait_for(pilot, lambda: until(palette_titles(pilot.app)), what=f"the palette's list after {typed!r}")
-    return palette_titles(pilot.app)
 
 
 def test_main_parses_flags(monkeypatch, tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_run, wait_for, widget_text
+from conftest import make_run, open_palette, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
+from petseg_tui.screens.help import HelpScreen
 from petseg_tui.screens.live_run import LiveRunScreen
 from petseg_tui.screens.worst import WorstScreen
 from petseg_tui.widgets.image_view import ImageView
@@ -99,13 +100,13 @@ async def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> No
         assert all(v.pil_image is not None and v.image_widget is not None for v in views)
 
         await pilot.press("right")
-        await pilot.pause(0.1)
-        caption = widget_text(screen.query_one("#worst-caption")).strip()
-        assert caption.startswith("#2 of 4") and rows[1][1] in caption
+        caption = lambda: widget_text(screen.query_one("#worst-caption")).strip()  # noqa: E731
+        await wait_for(pilot, lambda: caption().startswith("#2 of 4"), what="the second picture")
+        assert rows[1][1] in caption()
 
         await pilot.press("s")
         sheet = run / "eval" / "worst-test.png"
-        await wait_for(pilot, sheet.is_file, timeout=30, what="sheet written")
+        await wait_for(pilot, sheet.is_file, what="sheet written")
         with Image.open(sheet) as im:
             assert im.format == "PNG" and im.width > 4 * 100
 
@@ -143,14 +144,14 @@ async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> N
         def footer() -> str:
             return " ".join(str(key.render()).strip() for key in app.screen.query("FooterKey"))
 
-        await wait_for(pilot, lambda: "w Worst" in footer(), timeout=5, what="w Worst in the footer")
+        await wait_for(pilot, lambda: "w Worst" in footer(), what="w Worst in the footer")
         app.open_run(run)
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
         await pilot.press("w")
         await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
         assert app.screen.run_path == run
         await pilot.press("question_mark")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
         help_text = widget_text(app.screen.query_one("#help-text"))
         assert "Worst samples" in help_text and "lowest-Dice test images" in help_text
 
@@ -158,11 +159,7 @@ async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> N
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-        await pilot.press("ctrl+p")
-        await pilot.pause(0.2)
-        for ch in "worst samples: live":
-            await pilot.press("space" if ch == " " else ch)
-        await pilot.pause(0.5)
+        await open_palette(pilot, "worst samples: live", lambda titles: titles[:1] == ["Worst samples: live-one"])
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="palette opens the gallery")
         assert app.screen.run_path == run
