@@ -8,7 +8,6 @@ started in-process, which ends failed with the dataset's one-line reason in the 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import highlight, make_run, run_detail, wait_for, widget_text
+from conftest import highlight, inference_done, make_run, run_detail, wait_for, widget_text
 
 from engine.checkpoint import FORMAT, save_checkpoint
 from engine.config import TrainConfig
@@ -38,22 +37,10 @@ def tiny_checkpoint_run(runs_dir: Path, name: str = "tiny") -> Path:
     return path
 
 
-async def settle(pilot) -> None:
-    """Wait until the inference screen's workers are done."""
-    await pilot.pause()
-    for _ in range(3):
-        for worker in [w for w in pilot.app.workers if w.group in ("inference", "render")]:
-            try:
-                await asyncio.wait_for(worker.wait(), timeout=60)
-            except Exception:  # superseded workers are cancelled
-                pass
-        await pilot.pause()
-
-
 async def predict(pilot, screen: InferenceScreen, image: Path) -> None:
     screen.selected_image = image
     await pilot.press("r")
-    await settle(pilot)
+    await inference_done(pilot)
 
 
 def bad_images(folder: Path) -> dict[str, Path]:
@@ -89,6 +76,7 @@ def odd_but_valid_images(folder: Path) -> dict[str, Path]:
     return out
 
 
+@pytest.mark.slow
 async def test_bad_and_odd_images_in_the_inference_screen(tmp_path: Path, runs_dir: Path) -> None:
     run_path = tiny_checkpoint_run(runs_dir)
     bad = bad_images(tmp_path / "bad")
@@ -99,7 +87,7 @@ async def test_bad_and_odd_images_in_the_inference_screen(tmp_path: Path, runs_d
         app.action_infer(run_path)
         await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="inference screen")
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         for name, path in bad.items():
             await predict(pilot, screen, path)
             assert str(path) in screen.error, (name, screen.error)
@@ -136,7 +124,7 @@ async def test_bad_checkpoint_in_the_inference_screen(tmp_path: Path, runs_dir: 
         app.action_infer(run_path)
         await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="inference screen")
         screen = app.screen
-        await settle(pilot)  # the model loads on open: the error shows at once
+        await inference_done(pilot)  # the model loads on open: the error shows at once
         assert str(best) in screen.error and expected in screen.error, screen.error
         assert "\n" not in screen.error
         await predict(pilot, screen, good)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import rendered, settled, toasts, wait_for, widget_text
+from conftest import inference_done, rendered, settled, toasts, wait_for, widget_text
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
@@ -150,20 +149,7 @@ async def run_on(pilot, screen: InferenceScreen, image: Path) -> None:
     """Select an image as the tree would, press r and wait for the worker and its callbacks."""
     screen.selected_image = image
     await pilot.press("r")
-    await settle(pilot)
-
-
-async def settle(pilot) -> None:
-    """Wait for the screen's own workers (not DirectoryTree's loader, which never ends)."""
-    await pilot.pause()
-    for _ in range(3):  # a finished worker may start another (e.g. a re-render)
-        mine = [w for w in pilot.app.workers if w.group in ("inference", "render", "save")]
-        for worker in mine:
-            try:
-                await asyncio.wait_for(worker.wait(), timeout=60)
-            except Exception:  # cancelled (superseded) workers do not complete
-                pass
-        await pilot.pause()
+    await inference_done(pilot)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +162,7 @@ async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
 ) -> None:
     app = InferenceTestApp(real_checkpoint_run.parent, real_checkpoint_run, images)
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)  # the model loads on open
+        await inference_done(pilot)  # the model loads on open
         screen = app.screen
         assert isinstance(screen, InferenceScreen)
         assert "tiny-unet" in model_line(screen) and "unet" in model_line(screen)
@@ -201,37 +187,37 @@ async def test_threshold_keys_rethreshold_without_rerunning_the_model(
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
         assert fake_predictor.calls == 1
         assert screen.rendered.fraction == pytest.approx(0.5, abs=0.02)
         assert "thr 0.50" in result_line(screen) and "pet 50.0%" in result_line(screen)
 
         await pilot.press("plus", "plus")  # two steps up
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.threshold == pytest.approx(0.60)
         assert "thr 0.60" in result_line(screen)
         assert screen.rendered.fraction == pytest.approx(0.40, abs=0.02)
 
         await pilot.press("left_square_bracket", "minus", "minus", "minus")
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.threshold == pytest.approx(0.40)
         assert screen.rendered.fraction == pytest.approx(0.60, abs=0.02)
         assert fake_predictor.calls == 1  # re-thresholded, not re-run
 
         for _ in range(30):  # clamped at the low end
             await pilot.press("minus")
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.threshold == pytest.approx(0.05)
 
         outline_before = screen.rendered.outline
         await pilot.press("u")
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.rendered.outline is (not outline_before)
         assert fake_predictor.calls == 1
 
         await pilot.press("t")  # flip TTA re-runs the model
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.tta and "TTA on" in result_line(screen)
         assert fake_predictor.calls == 2
 
@@ -241,14 +227,14 @@ async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         tree = screen.query_one("#inf-tree", ImageTree)
         labels = [str(node.label) for node in tree.root.children]
         assert labels == ["cat.jpg", "dog.png", "fake.jpg"]  # .txt filtered out, folders kept
         tree.focus()
         tree.move_cursor(tree.root.children[1])
         await pilot.press("enter")
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.prediction is not None and Path(screen.prediction.source).name == "dog.png"
         assert "80×100" in result_line(screen)
 
@@ -260,7 +246,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "fake.jpg")
         assert "fake.jpg" in screen.error
         err = screen.query_one("#inf-error")
@@ -272,7 +258,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         inp.focus()
         await pilot.press(*str(images / "missing.png"))
         await pilot.press("enter")
-        await settle(pilot)
+        await inference_done(pilot)
         assert "missing.png" in screen.error
         assert inp.has_focus  # still typing: the next path is not run as hotkeys
         await pilot.press("escape")  # esc leaves the box first, not the screen
@@ -297,7 +283,7 @@ async def test_unreadable_truncated_image_is_an_error_with_the_real_engine(
     app = InferenceTestApp(real_checkpoint_run.parent, real_checkpoint_run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "fake.jpg")
         assert "fake.jpg" in screen.error
         await run_on(pilot, screen, images / "cut.jpg")
@@ -323,7 +309,7 @@ async def test_bad_checkpoint_shows_error_without_crash(
     app = InferenceTestApp(real_checkpoint_run.parent, real_checkpoint_run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         assert "best.pt" in screen.error or "checkpoint" in screen.error
         await run_on(pilot, screen, images / "cat.jpg")
         assert screen.error and screen.prediction is None
@@ -335,13 +321,13 @@ async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, imag
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await pilot.press("s")  # nothing to save yet: an error, no crash
-        await settle(pilot)
+        await inference_done(pilot)
         assert "Nothing to save" in screen.error
         await run_on(pilot, screen, images / "dog.png")
         await pilot.press("s")
-        await settle(pilot)
+        await inference_done(pilot)
         overlay, mask = run / "predictions" / "dog_overlay.png", run / "predictions" / "dog_mask.png"
         assert overlay.is_file() and mask.is_file()
         with Image.open(overlay) as im:
@@ -364,7 +350,7 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
     app = InferenceTestApp(runs, None, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")  # no run yet: error, no crash
         assert "Pick a run" in screen.error
         options = screen.query_one("#inf-runs")
@@ -375,7 +361,7 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
         options.focus()
         options.highlighted = 0
         await pilot.press("enter")
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.run_path == runs / "beta"
         assert "beta" in model_line(screen) and "last.pt" in model_line(screen) and "epoch 7" in model_line(screen)
         await run_on(pilot, screen, images / "cat.jpg")
@@ -387,7 +373,7 @@ async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Pat
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
         overlay, image = screen.query_one("#pane-overlay"), screen.query_one("#pane-image")
         assert overlay.display and not image.display  # 100 columns: one large overlay
@@ -410,7 +396,7 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
     app = InferenceTestApp(run.parent, run, images, image_mode="auto")
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
         await pilot.press("m")
         await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why m keeps half-cells")
@@ -418,7 +404,7 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
     app = InferenceTestApp(run.parent, run, images, image_mode="sixel")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
         overlay = screen.query_one("#pane-overlay", ImageView)
         assert isinstance(overlay.image_widget, SixelImage)
@@ -438,16 +424,16 @@ async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Pat
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         inp = screen.query_one("#inf-path", Input)
         inp.focus()
         await pilot.press(*str(images / "cat.jpg"), "enter")
-        await settle(pilot)
+        await inference_done(pilot)
         assert screen.prediction is not None and inp.has_focus
         runs_before = screen.model_runs
         inp.value = ""
         await pilot.press(*"st-rm")
-        await settle(pilot)
+        await inference_done(pilot)
         assert inp.value == "st-rm"
         assert "TTA off" in result_line(screen) and "thr 0.50" in result_line(screen)
         assert screen.model_runs == runs_before and not (run / "predictions").exists()
@@ -465,13 +451,13 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
     app = InferenceTestApp(run.parent, run, image.parent)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, image)
         expected, _ = score_against_trimap(screen.prediction.mask(0.5), trimap, "pet_border")  # as petseg eval
         assert f"Dice {expected:.3f}" in result_line(screen)
         assert "vs its trimap (border ignored)" in result_line(screen)
         await pilot.press("minus")
-        await settle(pilot)
+        await inference_done(pilot)
         lower, _ = score_against_trimap(screen.prediction.mask(0.45), trimap, "pet_border")
         assert f"Dice {lower:.3f}" in result_line(screen)
         loose = make_photo(tmp_path / "loose" / "cat.jpg")
@@ -483,7 +469,7 @@ async def test_wide_terminal_shows_three_panes(tmp_path: Path, images: Path, fak
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot)
+        await inference_done(pilot)
         for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
             assert app.screen.query_one(pane).display
 
@@ -511,10 +497,10 @@ def test_snapshot_result_halfcell(snap_compare, tmp_path: Path, monkeypatch: pyt
     app = InferenceTestApp(run.parent, run, folder, image_mode="halfcell")
 
     async def run_before(pilot) -> None:
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, app.screen, folder / "cat.jpg")
         await pilot.press("plus")
-        await settle(pilot)
+        await inference_done(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -569,7 +555,7 @@ async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images
         screen = app.screen
         assert isinstance(screen, InferenceScreen)
         assert screen.image_mode == "halfcell"  # auto, not a terminal: half cells
-        await settle(pilot)
+        await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
         assert screen.error == "" and "pet 50.0%" in result_line(screen)
         await pilot.press("escape")
@@ -597,7 +583,7 @@ async def test_leaving_while_the_model_runs_does_not_crash(
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await settle(pilot)
+        await inference_done(pilot)
         screen.selected_image = images / "cat.jpg"
         await pilot.press("r")
         await wait_for(pilot, lambda: "running the model" in result_line(screen), what="said while the worker runs")
