@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import T0, epoch_event, footer_text, open_palette, open_palette_query, rendered, wait_for, widget_text
 
 from engine.events import RunFinished, RunStarted, event_to_dict
@@ -26,6 +28,7 @@ def write_small_runs(root: Path, n: int) -> None:
         (d / "events.jsonl").write_text("".join(json.dumps(event_to_dict(e)) + "\n" for e in events))
 
 
+@pytest.mark.slow
 async def test_500_runs_load_filter_and_stay_still(runs_dir: Path, monkeypatch) -> None:
     """500 runs list, filter and sort; idle polls redraw nothing. How fast: bench/tui_scale.py."""
     import petseg_tui.screens.runs
@@ -70,14 +73,15 @@ async def test_500_runs_load_filter_and_stay_still(runs_dir: Path, monkeypatch) 
         rows_before = [table.get_row(name) for name in table.visible_names]
         updates.clear()
         seen = len(polls)
-        # a poll posts its update before the next poll starts: after the fourth, three have had their say
-        await wait_for(pilot, lambda: len(polls) >= seen + 4 and any(polls[seen:seen + 3]),
-                       what="three idle polls, one listing the folder")
+        # a poll posts its update before the next poll starts: after the third, two have had their say
+        await wait_for(pilot, lambda: len(polls) >= seen + 3 and any(polls[seen:seen + 2]),
+                       what="two idle polls, one listing the folder")
         await pilot.pause()  # deliver whatever they posted
         assert not updates
         assert [table.get_row(name) for name in table.visible_names] == rows_before
 
 
+@pytest.mark.slow
 async def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
     from petseg_tui.screens.compare import CompareScreen
     from petseg_tui.screens.help import HelpScreen
