@@ -37,6 +37,7 @@ def bad_runs(runs_dir: Path) -> None:
     (runs_dir / "config-only" / "config.json").write_text('{"model": "unet", "epochs": 2}')
 
 
+@pytest.mark.slow
 async def test_mistyped_fields_are_broken_rows_and_the_app_carries_on(runs_dir: Path) -> None:
     bad_runs(runs_dir)
 

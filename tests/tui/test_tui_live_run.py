@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import (
     FakeTrainer,
     epoch_event,
@@ -55,6 +57,7 @@ class BackgroundWriter:
         self.writer.close()
 
 
+@pytest.mark.slow
 async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path) -> None:
     bg = BackgroundWriter(runs_dir, "kilo")
 

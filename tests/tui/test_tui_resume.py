@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
@@ -109,6 +111,7 @@ def _hold(run: str, ready, release) -> None:
     w.close()
 
 
+@pytest.mark.slow
 async def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir: Path, monkeypatch) -> None:
     """'Locked = running somewhere' comes from the store: a resume that is still loading data
     (status.json still says finished) already shows as running, and R refuses to start another."""

@@ -135,6 +135,7 @@ async def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) ->
         assert isinstance(app.screen, WorstScreen)
 
 
+@pytest.mark.slow
 async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> None:
     run = make_run(runs_dir, "live-one").path
 
