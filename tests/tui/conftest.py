@@ -254,6 +254,20 @@ async def highlight(pilot, table, name: str) -> None:
                    what=f"{name} highlighted")
 
 
+async def open_broken_run_and_return(pilot, screen, name: str) -> None:
+    """Open the run ``name`` from the runs table: its live screen reads it as broken, the app keeps
+    running, and going home comes back to ``screen``."""
+    app = pilot.app
+    await highlight(pilot, screen.table, name)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what=f"{name} opened")
+    live = app.screen
+    await wait_for(pilot, lambda: live.snapshot is not None, what=f"{name} read")
+    assert live.snapshot.state == "broken" and app.is_running
+    app.go_home()
+    await wait_for(pilot, lambda: app.screen is screen, what="home again")
+
+
 def footer_text(screen) -> str:
     """The footer as shown: each key and its label, in order (the keys are the footer's children)."""
     from textual.widgets._footer import FooterKey, FooterLabel

@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import highlight, inference_done, make_run, run_detail, wait_for, widget_text
+from conftest import (highlight, inference_done, make_run, open_broken_run_and_return, run_detail, wait_for,
+                      widget_text)
 
 from engine.checkpoint import FORMAT, save_checkpoint
 from engine.config import TrainConfig
@@ -159,14 +160,7 @@ async def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) ->
         await highlight(pilot, table, "bad-events")
         assert "2 unreadable line(s) in events.jsonl skipped" in run_detail(screen)
         for name in ("no-config", "bad-status"):  # opening a broken run must not crash the app
-            await highlight(pilot, table, name)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what=f"{name} opened")
-            live = app.screen
-            await wait_for(pilot, lambda: live.snapshot is not None, what=f"{name} read")
-            assert live.snapshot.state == "broken" and app.is_running
-            app.go_home()
-            await wait_for(pilot, lambda: app.screen is screen, what="home again")
+            await open_broken_run_and_return(pilot, screen, name)
 
 
 @pytest.mark.parametrize("layout", ["images_without_trimaps", "empty_dataset"])

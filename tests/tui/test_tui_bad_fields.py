@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import highlight, make_run, rendered, run_detail, wait_for
+from conftest import highlight, make_run, open_broken_run_and_return, rendered, run_detail, wait_for
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.runs import RunsScreen
@@ -63,13 +63,7 @@ async def test_mistyped_fields_are_broken_rows_and_the_app_carries_on(runs_dir: 
         for name in ("bad-dice", "yesterday", "no-events"):
             await highlight(pilot, table, name)
             assert rows[name].summary.message.split(": ", 1)[1] in run_detail(screen)
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what=f"{name} opened")
-            live = app.screen
-            await wait_for(pilot, lambda: live.snapshot is not None, what=f"{name} read")
-            assert live.snapshot.state == "broken" and app.is_running
-            app.go_home()
-            await wait_for(pilot, lambda: app.screen is screen, what="home again")
+            await open_broken_run_and_return(pilot, screen, name)
 
 
 async def test_a_run_without_status_reads_the_same_everywhere(runs_dir: Path) -> None:
