@@ -1,24 +1,26 @@
 """One command for a GPU box: throughput, a real 30-epoch run, eval, inference, exit times: one table.
 
     python bench/gpu_check.py --out OUT [--work /tmp/gpu-check] [--data .devdata/oxford-pet-sample] [--budget 345]
+    python bench/gpu_check.py --out OUT --phases train,eval,compile --train_compile reduce-overhead --budget 540
     python bench/gpu_check.py --out /tmp/smoke --smoke --budget 1200  # tiny sizes on the CPU (~10 min
                                                                       # on 2 busy cores, compiling most of it)
 
 Phases, each a fresh process with its own time limit (a slow phase cannot eat the others'
-time), in this order, partial results printed as each one ends:
+time), in this order, partial results printed as each one ends (``--phases`` picks some by the
+name in brackets; ``--train_compile MODE`` compiles phase 2's whole run):
 
-0. ``bench/sync_check.py``: a few training steps on the device data path with CUDA's sync debug
+0. [sync] ``bench/sync_check.py``: a few training steps on the device data path with CUDA's sync debug
    mode set to "error" (no step may make the host wait for the GPU);
-1. throughput, compile off: ``bench/train_throughput.py`` for UNet width 64 and ResNet34-UNet at
+1. [throughput] compile off: ``bench/train_throughput.py`` for UNet width 64 and ResNet34-UNet at
    256 px, engine (a) against model-only (c), batch 32, 64 and 128, with MFU;
-2. ``petseg train`` for 30 epochs on the real sample at 256 px (defaults: UNet-64, batch 16):
+2. [train] ``petseg train`` for 30 epochs on the real sample at 256 px (defaults: UNet-64, batch 16):
    seconds from its ``finished`` line to the process's exit, and the share of wall time from its
    first batch to ``finished`` spent in training steps (``engine.run_timing``, from its events);
-3. ``petseg eval`` of that run on the test split (Dice, IoU, exit time);
-4. inference latency of that run's best.pt (``bench/infer_latency.py``);
-5. the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
+3. [eval] ``petseg eval`` of that run on the test split (Dice, IoU, exit time);
+4. [inference] latency of that run's best.pt (``bench/infer_latency.py``);
+5. [exit] the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
    workers, the pair that hung on an H200);
-6. throughput of every torch.compile mode at batch 32, UNet then ResNet34-UNet, in the time
+6. [compile] throughput of every torch.compile mode at batch 32, UNet then ResNet34-UNet, in the time
    left (the modes that did not fit are marked so).
 
 Then ONE table, also written to ``OUT/gpu_check.md`` (and ``OUT/gpu_check.json``), with the
@@ -52,6 +54,8 @@ sys.path.insert(0, str(REPO))  # engine.run_timing and engine.runs (no torch) re
 from engine.runs import checkpoint_path  # noqa: E402  (after the path insert)
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+# --phases names, in the order they run (the numbered list of the module docstring)
+PHASES = ("sync", "throughput", "train", "eval", "inference", "exit", "compile")
 TARGETS = {"engine_vs_model_only": 0.95, "unet_model_only": 1300.0, "resnet_model_only": 3000.0,
            "train_share": 0.8, "exit_s": 5.0}
 
@@ -288,25 +292,35 @@ class Check:
         self.record("inference", result)
 
     # ---- the whole check ----------------------------------------------------------------------
-    def run_all(self) -> None:
+    def run_all(self, phases: frozenset[str] = frozenset(PHASES), train_compile: str = "auto") -> None:
         s = self.sizes
         if not self.preflight():
             return
-        self.sync_check(limit=60 if not self.smoke else 120)
-        for model in ("unet", "resnet34_unet"):
-            self.throughput(f"throughput {model} compile off", model, "off", s.batch_sizes, s.steps, s.warmup,
-                            limit=90 if not self.smoke else 240)
-        self.train("train", "gpu30", ["--workers", str(s.workers)], s.epochs, limit=150 if not self.smoke else 300)
+        if "sync" in phases:
+            self.sync_check(limit=60 if not self.smoke else 120)
+        if "throughput" in phases:
+            for model in ("unet", "resnet34_unet"):
+                self.throughput(f"throughput {model} compile off", model, "off", s.batch_sizes, s.steps, s.warmup,
+                                limit=90 if not self.smoke else 240)
+        if "train" in phases:
+            # a compiled run also pays its compile time inside the phase: give it the time it needs
+            compiled = train_compile not in ("auto", "off")
+            limit = (330 if compiled else 150) if not self.smoke else (900 if compiled else 300)
+            self.train("train", "gpu30", ["--workers", str(s.workers), "--compile", train_compile], s.epochs, limit=limit)
         if checkpoint_path(self.runs / "gpu30", "best").exists():
-            self.evaluate("gpu30", limit=60 if not self.smoke else 120)
-            self.inference("gpu30", limit=60 if not self.smoke else 120)
-        self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))], 2,
-                   limit=60 if not self.smoke else 240)
-        modes = ",".join(s.compile_modes)
-        self.throughput("throughput unet, compile modes", "unet", modes, str(s.compile_batch), s.compile_steps,
-                        s.compile_warmup, limit=self.left() / 2)
-        self.throughput("throughput resnet34_unet, compile modes", "resnet34_unet", modes, str(s.compile_batch),
-                        s.compile_steps, s.compile_warmup, limit=self.left())
+            if "eval" in phases:
+                self.evaluate("gpu30", limit=60 if not self.smoke else 120)
+            if "inference" in phases:
+                self.inference("gpu30", limit=60 if not self.smoke else 120)
+        if "exit" in phases:
+            self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))],
+                       2, limit=60 if not self.smoke else 240)
+        if "compile" in phases:
+            modes = ",".join(s.compile_modes)
+            self.throughput("throughput unet, compile modes", "unet", modes, str(s.compile_batch), s.compile_steps,
+                            s.compile_warmup, limit=self.left() / 2)
+            self.throughput("throughput resnet34_unet, compile modes", "resnet34_unet", modes, str(s.compile_batch),
+                            s.compile_steps, s.compile_warmup, limit=self.left())
 
 
 # ---- the table ---------------------------------------------------------------------------------
@@ -395,14 +409,15 @@ def table(results: dict[str, Any], smoke: bool) -> str:
               f"| exit after `finished` ({(t.get('resolved') or {}).get('augment_on_resolved', '?')} data path) | "
               f"**{_f(t.get('exit_after_s'), '{:.2f}')} s**"
               f"{_ok(None if t.get('exit_after_s') is None else t['exit_after_s'] < TARGETS['exit_s'])} |",
-              f"| exit after `finished` (worker data path: pinned memory + persistent workers) | "
-              f"**{_f(w.get('exit_after_s'), '{:.2f}')} s**{_ok(None if w.get('exit_after_s') is None else w['exit_after_s'] < TARGETS['exit_s'])}"
-              f", exit code {w.get('code')} |",
-              f"| `petseg eval` (test split) | {e.get('images', '-')} images, Dice {_f(e.get('dice'), '{:.4f}')}, IoU "
+              f"| exit after `finished` (worker data path: pinned memory + persistent workers) | " + (
+                  "not run |" if not w else
+                  f"**{_f(w.get('exit_after_s'), '{:.2f}')} s**{_ok(None if w.get('exit_after_s') is None else w['exit_after_s'] < TARGETS['exit_s'])}"
+                  f", exit code {w.get('code')} |"),
+              f"| `petseg eval` (test split) | " + ("not run |" if not e else f"{e.get('images', '-')} images, Dice {_f(e.get('dice'), '{:.4f}')}, IoU "
               f"{_f(e.get('iou'), '{:.4f}')} at {e.get('scored', '?')}; exit {_f(e.get('exit_after_s'), '{:.2f}')} s "
-              f"after its result |",
-              f"| inference latency (file in, mask out) | demo photos p50 {_f(i.get('p50_ms'), '{:.1f}')} ms, p95 "
-              f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms |",
+              f"after its result |"),
+              f"| inference latency (file in, mask out) | " + ("not run |" if not i else f"demo photos p50 {_f(i.get('p50_ms'), '{:.1f}')} ms, p95 "
+              f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms |"),
               ""]
     rows = {(r["model"], r["compile"], r["batch_size"]): r for r in results.get("throughput", [])}
     b = results.get("compile_batch", 32)
@@ -434,14 +449,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="Oxford-IIIT Pet folder (default: .devdata/oxford-pet-sample, made by ../shared/tools/device-sample)")
     p.add_argument("--budget", type=float, default=345.0, help="seconds for everything (default: under 6 minutes)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks the script, measures nothing")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"comma list of the phases to run (default: all of {','.join(PHASES)}); eval and inference "
+                        "need the train phase's run (in --work) from this or an earlier call")
+    p.add_argument("--train_compile", default="auto", choices=("auto", "off", *COMPILE_MODES),
+                   help="--compile of the train phase's run (default auto, petseg's own: off for 30 epochs; e.g. "
+                        "reduce-overhead: a whole run compiled, its compile time inside the run's wall time)")
     args = p.parse_args(argv)
+    phases = frozenset(x.strip() for x in args.phases.split(",") if x.strip())
+    if phases - set(PHASES) or not phases:
+        p.error(f"--phases: expected a comma list of {', '.join(PHASES)}, got {args.phases!r}")
     sizes = SMOKE if args.smoke else REAL
     args.out.mkdir(parents=True, exist_ok=True)
     check = Check(args.out, args.work or args.out / "work", args.data, sizes, args.budget, args.smoke)
     check.results.update(started=check.started, image_size=sizes.image_size, compile_batch=sizes.compile_batch,
                          smoke=args.smoke)
     try:
-        check.run_all()
+        check.run_all(phases, args.train_compile)
     finally:  # whatever happened, the table of what was measured
         check.results["total_s"] = round(time.time() - check.started, 1)
         check.save()
