@@ -103,11 +103,14 @@ async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, g
     async with app.run_test(size=(100, 30)) as pilot:
         await open_form(pilot)
         _fill_tiny(app.screen, "november", detached=False, data_path=generated_data)
+        # the fake's 3 epochs take 1.8 s: on a loaded machine the run could end before x is pressed,
+        # and a finished run has nothing to stop; 100 epochs (60 s) stay active until stopped
+        _set(app.screen, "epochs", "100")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
         live = app.screen
         assert live.run_path == runs_dir / "november"
-        assert made and made[0].config.epochs == 3 and made[0].config.max_train_images == 32
+        assert made and made[0].config.epochs == 100 and made[0].config.max_train_images == 32
         assert made[0].config.data_path == generated_data
         await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 3,
                        what="batches")
