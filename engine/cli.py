@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from engine.config import (
     AMP_MODES,
+    AUTO_WARMUP_HELP,
     AUGMENT_ON,
     AUGMENT_STRENGTHS,
     COMPILE_MODES,
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(t, "grad_clip", type=float, default=d.grad_clip)
     _add(t, "weight_decay", type=float, default=d.weight_decay)
     _add(t, "warmup_epochs", type=int, default=d.warmup_epochs,
-         help="linear learning-rate warm-up epochs before the cosine (or constant) schedule; 0: none")
+         help=f"linear learning-rate warm-up epochs before the cosine (or constant) schedule; 0: none; {AUTO_WARMUP_HELP}")
     _add(t, "ema_decay", type=float, default=d.ema_decay,
          help="EMA of the weights after every step (e.g. 0.99); validation and checkpoints use it; 0: off")
     _add(t, "augment_strength", choices=AUGMENT_STRENGTHS, default=d.augment_strength,

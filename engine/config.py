@@ -63,6 +63,25 @@ def requested_data_path(data_path: str | None) -> str | None:
     return os.environ.get(DATA_PATH_ENV, "").strip() or None
 
 
+# Warm-up when --warmup_epochs is not given. Measured on the real sample (docs/RESULTS.md, "Recipe
+# sweep"): Adam at 1e-3 from random initialisation lost 0.02-0.04 test Dice without it; 3 epochs
+# (~50 steps of 16 images) were enough. Short runs get a tenth of their epochs so that the cosine
+# keeps most of the run; plateau has no warm-up (it cannot follow one).
+AUTO_WARMUP_EPOCHS = 3
+AUTO_WARMUP_SHARE = 10  # at most 1 warm-up epoch per this many epochs
+
+
+def auto_warmup_epochs(epochs: int, scheduler: str) -> int:
+    """The warm-up a run gets without ``--warmup_epochs``: min(3, epochs // 10); 0 with plateau."""
+    if scheduler == "plateau" or not _is_int(epochs):
+        return 0
+    return max(0, min(AUTO_WARMUP_EPOCHS, epochs // AUTO_WARMUP_SHARE))
+
+
+AUTO_WARMUP_HELP = (f"default auto: min({AUTO_WARMUP_EPOCHS}, epochs // {AUTO_WARMUP_SHARE}), none with "
+                    "--scheduler plateau")
+
+
 @dataclass
 class TrainConfig:
     """Hyperparameters of one run. Field names match the CLI's canonical flags."""
@@ -83,7 +102,7 @@ class TrainConfig:
     dice_weight: float = 1.0
     amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; on a CPU measured (engine.precision); off on MPS
     grad_clip: float = 0.0  # 0 disables clipping
-    warmup_epochs: int = 0  # linear learning-rate warm-up epochs before the cosine (or constant) schedule
+    warmup_epochs: int | None = None  # linear lr warm-up epochs before the schedule; None: auto_warmup_epochs
     ema_decay: float = 0.0  # per-step EMA of the weights, e.g. 0.99; validation and checkpoints use it; 0: off
     augment_strength: str = "default"  # one of AUGMENT_STRENGTHS
     mask_rule: str = "pet_border"  # pet_border: trimap 1 and 3 are pet (smp); pet_only: border is background
@@ -154,7 +173,9 @@ class TrainConfig:
         choice("amp", AMP_MODES)
         choice("mask_rule", MASK_RULES)
         number("grad_clip", 0.0, 1e6, "between 0 and 1e6 (0 disables clipping)")
-        if not _is_int(self.warmup_epochs) or self.warmup_epochs < 0:
+        if self.warmup_epochs is None:
+            pass  # auto: resolved for the run's epochs and scheduler, always valid
+        elif not _is_int(self.warmup_epochs) or self.warmup_epochs < 0:
             errs["warmup_epochs"] = "must be an integer >= 0 (0: no warm-up)"
         elif self.warmup_epochs and _is_int(self.epochs) and self.warmup_epochs >= self.epochs:
             errs["warmup_epochs"] = f"must be fewer than --epochs ({self.epochs})"

@@ -2,7 +2,9 @@
 
 Without warm-up the schedulers are torch's own (``CosineAnnealingLR`` to 0 over the run,
 ``ReduceLROnPlateau`` on the valid Dice, or none), as before. With ``warmup_epochs`` = W > 0
-(cosine or none) the rate of epoch ``e`` (1-based) is ``learning_rate * warmup_factor(...)``:
+(cosine or none; not given: ``engine.config.auto_warmup_epochs``, which the Trainer resolves
+once when it creates a run, so config.json records the number) the rate of epoch ``e``
+(1-based) is ``learning_rate * warmup_factor(...)``:
 
 * warm-up, epochs 1..W: ``e / (W + 1)``, a straight line up to the full rate, which epoch
   W + 1 is the first to use (so no epoch repeats the peak);
@@ -21,7 +23,7 @@ from typing import Any
 
 import torch
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, auto_warmup_epochs
 
 
 def warmup_factor(epoch_index: int, epochs: int, warmup_epochs: int, cosine: bool) -> float:
@@ -38,8 +40,11 @@ def warmup_factor(epoch_index: int, epochs: int, warmup_epochs: int, cosine: boo
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
     """The per-epoch scheduler ``config`` asks for, or None (``--scheduler none``, no warm-up)."""
     lr = torch.optim.lr_scheduler
-    if config.warmup_epochs > 0 and config.scheduler in ("cosine", "none"):
-        epochs, warmup, cosine = config.epochs, config.warmup_epochs, config.scheduler == "cosine"
+    warmup = config.warmup_epochs
+    if warmup is None:  # a new run's Trainer has resolved it already; other callers get the same rule
+        warmup = auto_warmup_epochs(config.epochs, config.scheduler)
+    if warmup > 0 and config.scheduler in ("cosine", "none"):
+        epochs, cosine = config.epochs, config.scheduler == "cosine"
 
         def factor(epoch_index: int) -> float:  # a function, so LambdaLR does not checkpoint it
             return warmup_factor(epoch_index, epochs, warmup, cosine)

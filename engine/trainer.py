@@ -34,7 +34,7 @@ from engine import __version__
 from engine.checkpoint import FORMAT, load_checkpoint
 from engine.checkpoint_saver import CheckpointSaver
 from engine.compile import compile_model, resolve_compile
-from engine.config import DATA_PATH_ENV, TrainConfig, requested_data_path
+from engine.config import DATA_PATH_ENV, TrainConfig, auto_warmup_epochs, requested_data_path
 from engine.data.device_batches import resolve_augment_on
 from engine.device import cap_workers, resolve_amp, resolve_device
 from engine.ema import build_ema, restore_weights, resume_state, scored_weights
@@ -195,7 +195,12 @@ class Trainer:
             requested = requested_data_path(self.config.data_path)
             if requested != self.config.data_path:
                 self._log(f"data: no --data_path given; ${DATA_PATH_ENV} names {requested}")
-            self.config = dataclasses.replace(self.config, data_path=requested)
+            # auto warm-up resolved once, here: config.json records the number, so a resume with a
+            # new epoch budget keeps the warm-up the run trained with
+            warmup = self.config.warmup_epochs
+            if warmup is None:
+                warmup = auto_warmup_epochs(self.config.epochs, self.config.scheduler)
+            self.config = dataclasses.replace(self.config, data_path=requested, warmup_epochs=warmup)
             from engine.data.layout import data_path_problem
 
             problem = data_path_problem(self.config.data_path, self.config.download)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, auto_warmup_epochs
 from engine.errors import ConfigError
 
 
@@ -51,9 +51,20 @@ def test_warmup_needs_a_schedule_it_can_precede() -> None:
     assert TrainConfig(warmup_epochs=2, scheduler="none").field_errors() == {}
 
 
-def test_recipe_knobs_default_to_the_old_recipe() -> None:
+def test_recipe_knobs_default_to_the_measured_recipe() -> None:
     cfg = TrainConfig()
-    assert (cfg.warmup_epochs, cfg.ema_decay, cfg.augment_strength) == (0, 0.0, "default")
+    assert (cfg.warmup_epochs, cfg.ema_decay, cfg.augment_strength) == (None, 0.0, "default")  # None: auto warm-up
+    assert cfg.field_errors() == {}
+
+
+@pytest.mark.parametrize("epochs, scheduler, warmup", [
+    (1, "cosine", 0), (9, "cosine", 0), (10, "cosine", 1), (20, "none", 2), (40, "cosine", 3), (300, "cosine", 3),
+    (40, "plateau", 0),
+])
+def test_auto_warmup_is_three_epochs_a_tenth_of_short_runs_and_none_with_plateau(epochs: int, scheduler: str,
+                                                                                 warmup: int) -> None:
+    assert auto_warmup_epochs(epochs, scheduler) == warmup
+    assert TrainConfig(epochs=epochs, scheduler=scheduler, warmup_epochs=warmup).field_errors() == {}
 
 
 def test_runs_written_before_compile_modes_still_load() -> None:

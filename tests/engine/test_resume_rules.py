@@ -270,3 +270,14 @@ def test_a_budget_cut_below_the_warmup_is_refused() -> None:
 def test_the_recipe_knobs_are_kept_on_resume(flag: str, value) -> None:
     with pytest.raises(ConfigError, match=rf"^--{flag} {value}: a resumed run keeps its {flag}"):
         plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
+
+
+@pytest.mark.parametrize("given, recorded", [(None, 2), (0, 0), (1, 1)])
+def test_a_new_run_records_the_warmup_it_trains_with(tmp_path: Path, generated_data: str, given, recorded) -> None:
+    """Auto warm-up depends on the epoch budget: config.json holds the number, so a resume with a
+    new budget (which reads config.json) keeps the warm-up the run started with."""
+    from engine.trainer import Trainer
+
+    t = Trainer(TrainConfig(epochs=20, warmup_epochs=given, data_path=generated_data, device="cpu"), tmp_path, "w")
+    t.close()
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["warmup_epochs"] == recorded

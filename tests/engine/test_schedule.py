@@ -40,7 +40,14 @@ def test_without_warmup_the_schedules_are_unchanged() -> None:
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     assert isinstance(build_scheduler(opt, cfg), torch.optim.lr_scheduler.CosineAnnealingLR)
     assert rates(cfg) == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * e / 8)) for e in range(8)], rel=1e-9)
-    assert build_scheduler(opt, TrainConfig(scheduler="none")) is None
+    assert build_scheduler(opt, TrainConfig(scheduler="none", warmup_epochs=0)) is None
+
+
+@pytest.mark.parametrize("epochs, warmup", [(20, 2), (60, 3)])
+def test_without_a_warmup_given_the_auto_warmup_shapes_the_rates(epochs: int, warmup: int) -> None:
+    assert TrainConfig().warmup_epochs is None
+    assert rates(TrainConfig(epochs=epochs)) == pytest.approx(rates(TrainConfig(epochs=epochs, warmup_epochs=warmup)),
+                                                              rel=1e-12)
 
 
 def test_resume_with_more_epochs_follows_the_new_budget() -> None:
