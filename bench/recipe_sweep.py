@@ -7,7 +7,7 @@ test split the way docs/RESULTS.md does; prints one Markdown table, a row as eac
         [--json sweep.json] [--out sweep.md] [--smoke]
 
 Each variant changes the baseline (the project's defaults: Adam 1e-3, the auto warm-up —
-3 epochs for runs of 30 or more —, cosine to 0, no EMA, "default" augmentation, BCE + Dice 1:1,
+3 epochs for runs of 30 or more —, cosine to 0, no EMA, "light" augmentation, BCE + Dice 1:1,
 no weight decay) in one place, so its row is what that one change is worth. Columns: epochs done, wall seconds of the run (data setup,
 training, validation, checkpoints; evaluation apart), median training images/s, best valid
 Dice (training size, border scored: what picked best.pt), and for best.pt on the test split
@@ -23,9 +23,10 @@ Variants, in the order they run (the budget cuts from the end), and why each is 
 * ``ema`` (``--ema_decay 0.99``): a ~100-step horizon, ~6 epochs of 16 batches; the valid Dice
   of a 269-image run jumps from epoch to epoch and EMA weights are smoother, so best.pt is less
   of a lucky epoch. Short enough not to lag behind the end of the cosine.
-* ``aug-strong`` (and later ``aug-light``): 269 training images overfit; stronger geometry and
-  colour may generalise better, and "light" tests the opposite hypothesis (pets are upright: no
-  vertical flips or quarter turns, mild affine).
+* ``aug-strong`` (and later ``aug-smp``): 269 training images overfit; stronger geometry and
+  colour may generalise better. "light" (pets are upright: no vertical flips or quarter turns,
+  mild affine) became the default after the CPU sweep of 2026-11-26; ``aug-smp`` is the recipe
+  before it (smp's: adds vertical flips, quarter turns and blur), kept to re-measure the gain.
 * ``no-warmup`` (``--warmup_epochs 0``): the recipe before the CPU sweep of 2026-11-26 showed
   that Adam at 1e-3 from random init with BatchNorm on batches of 16 needs a warm-up (docs/
   RESULTS.md); kept so that the gain is re-measured on other machines and sizes.
@@ -91,7 +92,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-warmup": {"warmup_epochs": 0},
     "seeds": {},  # marker: the second seeds run here
     "lr-x2": {"learning_rate": 2e-3},
-    "aug-light": {"augment_strength": "light"},
+    "aug-smp": {"augment_strength": "smp"},
     "lr-x0.5": {"learning_rate": 5e-4},
     "combo": {},  # filled in from the results so far
     "dice-heavy": {"bce_weight": 0.5, "dice_weight": 1.5},

@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(t, "ema_decay", type=float, default=d.ema_decay,
          help="EMA of the weights after every step (e.g. 0.99); validation and checkpoints use it; 0: off")
     _add(t, "augment_strength", choices=AUGMENT_STRENGTHS, default=d.augment_strength,
-         help="training augmentation: off, light (upright, mild), default (smp recipe), strong")
+         help="training augmentation: off, light (upright pets, mild; the default), smp (adds vertical flips, "
+              "quarter turns, blur), strong")
     _add(t, "pretrained", default=None, help="resnet34_unet encoder weights: imagenet or a .pth path")
     _add(t, "max_train_images", type=int, default=None)
     _add(t, "cache_dir", default=None)

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import TrainConfig
+from engine.config import LEGACY_AUGMENT_STRENGTHS, TrainConfig
 from engine.errors import ConfigError, RunStoreError
 
 RUNTIME_FIELDS = ("device", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
@@ -132,7 +132,9 @@ def describe_budget_changes(config: dict[str, Any]) -> str:
     return "; ".join(c.describe() for c in changes if c is not None)
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: Any, b: Any, name: str = "") -> bool:
+    if name == "augment_strength":  # a run from before the rename records "default", its last.pt may say "smp"
+        a, b = (LEGACY_AUGMENT_STRENGTHS.get(x, x) if isinstance(x, str) else x for x in (a, b))
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return float(a) == float(b)
     return a == b
@@ -186,7 +188,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         for name in CHECKED_FIELDS:
             if name == "width" and base.model != "unet":
                 continue  # resnet34_unet has no width
-            if name in trained and name in stored and not _same(stored[name], trained[name]):
+            if name in trained and name in stored and not _same(stored[name], trained[name], name):
                 raise RunStoreError(
                     config_path,
                     f"{name} is {stored[name]!r} but last.pt was trained with {trained[name]!r} (edited by "

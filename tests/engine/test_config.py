@@ -53,7 +53,7 @@ def test_warmup_needs_a_schedule_it_can_precede() -> None:
 
 def test_recipe_knobs_default_to_the_measured_recipe() -> None:
     cfg = TrainConfig()
-    assert (cfg.warmup_epochs, cfg.ema_decay, cfg.augment_strength) == (None, 0.0, "default")  # None: auto warm-up
+    assert (cfg.warmup_epochs, cfg.ema_decay, cfg.augment_strength) == (None, 0.0, "light")  # None: auto warm-up
     assert cfg.field_errors() == {}
 
 
@@ -75,3 +75,8 @@ def test_runs_written_before_compile_modes_still_load() -> None:
         assert cfg.compile == mode and cfg.field_errors() == {}
     legacy = {k: v for k, v in old.items() if k not in ("compile", "augment_on", "checkpoint_interval")}
     assert TrainConfig.from_dict(legacy) == TrainConfig()
+
+
+def test_runs_written_when_smp_augmentation_was_called_default_still_load() -> None:
+    cfg = TrainConfig.from_dict(TrainConfig().to_dict() | {"augment_strength": "default"})
+    assert cfg.augment_strength == "smp" and cfg.field_errors() == {}

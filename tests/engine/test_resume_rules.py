@@ -281,3 +281,12 @@ def test_a_new_run_records_the_warmup_it_trains_with(tmp_path: Path, generated_d
     t = Trainer(TrainConfig(epochs=20, warmup_epochs=given, data_path=generated_data, device="cpu"), tmp_path, "w")
     t.close()
     assert json.loads((tmp_path / "w" / "config.json").read_text())["warmup_epochs"] == recorded
+
+
+def test_a_run_recorded_with_the_old_name_of_the_smp_augmentation_still_resumes() -> None:
+    """config.json of a run from before the rename says "default"; a last.pt saved by a resume
+    since says "smp": the same recipe, so the resume goes on."""
+    old = TrainConfig(epochs=2).to_dict() | {"augment_strength": "default"}
+    plan = plan_resume(Path("/r"), old, {"epochs": 4}, {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 2,
+                                                        "config": old | {"augment_strength": "smp"}}, Path("/r/last.pt"))
+    assert plan.config.augment_strength == "smp" and plan.config.epochs == 4

@@ -40,7 +40,7 @@ def test_pipelines_build_without_warnings():
     assert [type(x).__name__ for x in e.transforms] == ["Resize", "Normalize", "ToTensorV2"]
 
 
-@pytest.mark.parametrize("strength", ["default", "strong"])
+@pytest.mark.parametrize("strength", ["smp", "strong"])
 def test_augmented_image_and_mask_stay_aligned_and_binary(strength):
     image, mask = _square()
     t = train_transform(64, strength)
@@ -124,7 +124,7 @@ def _moved_fraction(strength: str, samples: int = 60) -> float:
 def test_strength_orders_how_much_the_geometry_changes():
     moved = {s: _moved_fraction(s) for s in AUGMENT_STRENGTHS}
     assert moved["off"] == 0.0
-    assert moved["off"] < moved["light"] < moved["default"] < moved["strong"], moved
+    assert moved["off"] < moved["light"] < moved["smp"] < moved["strong"], moved
 
 
 def test_off_is_the_evaluation_pipeline_and_light_keeps_pets_upright():
