@@ -396,3 +396,12 @@ async def open_palette_query(pilot, typed: str, until) -> list[str]:
     await pilot.press(*("space" if ch == " " else ch for ch in typed))
     await wait_for(pilot, lambda: until(palette_titles(pilot.app)), what=f"the palette's list after {typed!r}")
     return palette_titles(pilot.app)
+
+
+def start_in_process(app: Any, runs_dir: Path, name: str, epochs: int = 50) -> FakeTrainer:
+    """A FakeTrainer started and handed to ``app`` as a run training in its own process (what the
+    form's non-detached start does); 50 epochs keep it running until a test stops it."""
+    trainer = FakeTrainer(TrainConfig(epochs=epochs), runs_dir, name)
+    app.trainers[trainer.run_path] = trainer
+    trainer.start()
+    return trainer

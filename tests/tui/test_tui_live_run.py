@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    FakeTrainer,
     epoch_event,
     footer_text,
     make_run,
     open_live,
+    start_in_process,
     wait_for,
     widget_text,
     write_previews,
@@ -126,9 +126,7 @@ async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path
 async def test_in_process_trainer_stop_and_quit_confirmation(runs_dir: Path) -> None:
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        trainer = FakeTrainer(TrainConfig(epochs=50), runs_dir, "lima")
-        app.trainers[trainer.run_path] = trainer
-        trainer.start()
+        trainer = start_in_process(app, runs_dir, "lima")
         app.open_run(trainer.run_path)
         live = app.screen
         await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
@@ -161,9 +159,7 @@ async def test_in_process_trainer_stop_and_quit_confirmation(runs_dir: Path) -> 
 async def test_quit_stops_in_process_run(runs_dir: Path) -> None:
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        trainer = FakeTrainer(TrainConfig(epochs=50), runs_dir, "mike")
-        app.trainers[trainer.run_path] = trainer
-        trainer.start()
+        trainer = start_in_process(app, runs_dir, "mike")
         await wait_for(pilot, lambda: trainer.is_alive(), what="trainer running")
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
