@@ -21,7 +21,6 @@ import statistics
 import sys
 import threading
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -228,31 +227,31 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     """``["ema_decay=0.99", "augment_strength=strong"]`` -> typed TrainConfig overrides
     (ValueError naming the item if a field is unknown or the value does not parse).
 
-    The type comes from the field's annotation, not its default: a field whose default is None
-    (``warmup_epochs``: auto) still parses ``0`` as an int; ``none`` or ``auto`` gives None there."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    hints = typing.get_type_hints(TrainConfig)
+    The type comes from the field's annotation (`engine.run_schema.config_field_kinds`), not its
+    default: a field whose default is None (``warmup_epochs``: auto) still parses ``0`` as an
+    int; ``none`` or ``auto`` gives None there."""
+    from engine.run_schema import config_field_kinds
+
+    kinds = config_field_kinds()
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip().lstrip("-")
-        if not sep or key not in fields or key == "extra":
+        if not sep or key not in kinds or key == "extra":
             raise ValueError(f"--set {item!r}: expected FIELD=VALUE with a TrainConfig field")
-        kinds = typing.get_args(hints[key]) or (hints[key],)
-        optional = type(None) in kinds
-        kind = next((k for k in (bool, int, float) if k in kinds), str)
+        kind, optional = kinds[key]
         text = raw.strip()
         try:
             if optional and text.lower() in ("none", "auto"):
                 value: Any = None
-            elif kind is bool:
+            elif kind == "bool":
                 value = text.lower() in ("1", "yes", "true")
-            elif kind in (int, float):
-                value = kind(text)
+            elif kind in ("int", "float"):
+                value = int(text) if kind == "int" else float(text)
             else:
                 value = raw
         except ValueError:
-            raise ValueError(f"--set {item!r}: {raw!r} is not {'an integer' if kind is int else 'a number'}") from None
+            raise ValueError(f"--set {item!r}: {raw!r} is not {'an integer' if kind == 'int' else 'a number'}") from None
         out[key] = value
     return out
 

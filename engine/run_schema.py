@@ -66,8 +66,9 @@ def status_problems(status: dict[str, Any]) -> list[str]:
     return out
 
 
-def _config_kinds() -> dict[str, tuple[str, bool]]:
-    """TrainConfig field -> (kind, may be null), from the dataclass annotations."""
+def config_field_kinds() -> dict[str, tuple[str, bool]]:
+    """TrainConfig field -> (kind: "int", "float", "str", "bool", "dict" or "", may be null), from the
+    dataclass annotations."""
     kinds = {}
     for f in dataclasses.fields(TrainConfig):
         text = str(f.type).replace(" ", "")
@@ -78,7 +79,7 @@ def _config_kinds() -> dict[str, tuple[str, bool]]:
     return kinds
 
 
-_CONFIG_KINDS = _config_kinds()
+_CONFIG_KINDS = config_field_kinds()
 
 
 def config_problems(config: dict[str, Any]) -> list[str]:
