@@ -1,8 +1,8 @@
 """Shared by ``recipe_sweep.py`` and ``results.py``: train one configuration for real, score it
 the way docs/RESULTS.md quotes it, and print Markdown.
 
-`train_and_score` runs a real ``engine.trainer.Trainer`` (in this thread, into a runs folder),
-then scores the run's ``best.pt`` with ``engine.evaluate.evaluate_checkpoint`` on the data's test
+`train_and_score` runs a real ``engine.train.trainer.Trainer`` (in this thread, into a runs folder),
+then scores the run's ``best.pt`` with ``engine.eval.evaluate.evaluate_checkpoint`` on the data's test
 split at each photo's own size: the headline is Dice pooled over all pixels with the trimap's
 border band ignored (``engine.config.EVAL_IGNORE_BORDER``), beside it the same with the border
 scored under the run's mask rule, per-image means, and optionally TTA (image + mirror) and the
@@ -76,10 +76,10 @@ class RunResult:
 
 
 def score_of(ev: Any, ev_tta: Any | None = None, names: set[str] | None = None) -> Score:
-    """`Score` from an ``engine.evaluate.Evaluation`` (photo size), with TTA's headline if given;
+    """`Score` from an ``engine.eval.evaluate.Evaluation`` (photo size), with TTA's headline if given;
     pooled and per-image figures over the photos in ``names`` only (all if None). ``per_photo``
     keeps every photo."""
-    from engine.evaluate import figures_of
+    from engine.eval.evaluate import figures_of
 
     def chosen(e: Any) -> list[Any]:
         return [r for r in e.records if names is None or r.name in names]
@@ -145,9 +145,9 @@ def train_and_score(
     """
     import torch
 
-    from engine.evaluate import evaluate_checkpoint, score_sample_images
-    from engine.inference import Predictor
-    from engine.trainer import Trainer
+    from engine.eval.evaluate import evaluate_checkpoint, score_sample_images
+    from engine.infer.inference import Predictor
+    from engine.train.trainer import Trainer
 
     epochs: list[Any] = []
     trainer = Trainer(config, runs_dir, name, log=log)

@@ -37,8 +37,8 @@ def main() -> None:
 
     from engine.data.cache import decode_pair, square_pair
     from engine.data.layout import PetLayout, resolve_data_source
-    from engine.evaluate import evaluate_checkpoint
-    from engine.inference import Predictor, preprocess
+    from engine.eval.evaluate import evaluate_checkpoint
+    from engine.infer.inference import Predictor, preprocess
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
     print(f"device: {describe_device(predictor.device)}, torch threads {torch.get_num_threads()}")

@@ -15,7 +15,7 @@ name in brackets; ``--train_compile MODE`` compiles phase 2's whole run):
    256 px, engine (a) against model-only (c), batch 32, 64 and 128, with MFU;
 2. [train] ``petseg train`` for 30 epochs on the real sample at 256 px (defaults: UNet-64, batch 16):
    seconds from its ``finished`` line to the process's exit, and the share of wall time from its
-   first batch to ``finished`` spent in training steps (``engine.run_timing``, from its events);
+   first batch to ``finished`` spent in training steps (``engine.train.run_timing``, from its events);
 3. [eval] ``petseg eval`` of that run on the test split (Dice, IoU, exit time);
 4. [inference] latency of that run's best.pt (``bench/infer_latency.py``);
 5. [exit] the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
@@ -24,7 +24,7 @@ name in brackets; ``--train_compile MODE`` compiles phase 2's whole run):
    left (the modes that did not fit are marked so).
 
 Then ONE table, also written to ``OUT/gpu_check.md`` (and ``OUT/gpu_check.json``), with the
-targets next to the figures and the measured rule for ``engine.compile.AUTO_CUDA``.
+targets next to the figures and the measured rule for ``engine.train.compile.AUTO_CUDA``.
 Needs: torch, torchvision, numpy, pillow, albumentations (+ opencv-python-headless and its other
 dependencies); rich and textual are not needed.
 """
@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-sys.path.insert(0, str(REPO))  # engine.run_timing and engine.runs (no torch) read each run's files here
+sys.path.insert(0, str(REPO))  # engine.train.run_timing and engine.runs (no torch) read each run's files here
 
 from engine.runs import checkpoint_path  # noqa: E402  (after the path insert)
 
@@ -244,7 +244,7 @@ class Check:
                 "--device", s.device, *s.train_extra, *extra]
         result = self.run(name, argv, limit, done_line=lambda line: line.startswith("finished:"))
         run = self.runs / run_name
-        from engine.run_timing import run_time_breakdown
+        from engine.train.run_timing import run_time_breakdown
 
         b = run_time_breakdown(run) if run.is_dir() else None
         if b is not None:
@@ -436,7 +436,7 @@ def table(results: dict[str, Any], smoke: bool) -> str:
                      f"{best_text} (target >= {TARGETS[key]:.0f})"
                      f"{_ok(None if best is None else best['model_only'] >= TARGETS[key])}")
     line, why = recommend_auto(results.get("throughput", []), b)
-    lines += ["", f"compile auto: {why}", f"engine/compile.py: `{line}`" if line else "", ""]
+    lines += ["", f"compile auto: {why}", f"engine/train/compile.py: `{line}`" if line else "", ""]
     return "\n".join(lines)
 
 

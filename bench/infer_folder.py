@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.data.samples import training_sample_dir
     from engine.device import resolve_device
-    from engine.infer_folder import plan_folder, segment_folder
-    from engine.inference import Predictor, original_size, output_picture, save_png
+    from engine.infer.infer_folder import plan_folder, segment_folder
+    from engine.infer.inference import Predictor, original_size, output_picture, save_png
     from engine.models import build_model
 
     device = resolve_device(args.device)

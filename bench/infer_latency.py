@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.data.samples import sample_image_paths
     from engine.device import resolve_device
-    from engine.inference import Predictor
+    from engine.infer.inference import Predictor
     from engine.models import build_model
 
     if args.checkpoint is not None:

@@ -11,7 +11,7 @@ Each variant changes the baseline (the project's defaults: Adam 1e-3, the auto w
 no weight decay) in one place, so its row is what that one change is worth. Columns: epochs done, wall seconds of the run (data setup,
 training, validation, checkpoints; evaluation apart), median training images/s, best valid
 Dice (training size, border scored: what picked best.pt), and for best.pt on the test split
-at each photo's own size (``engine.evaluate``): pooled Dice with the border band ignored (THE
+at each photo's own size (``engine.eval.evaluate``): pooled Dice with the border band ignored (THE
 HEADLINE), pooled Dice with the border scored under the mask rule, the per-image mean (border
 ignored), and the headline with TTA (image + mirror). The valid split has 29 images and the
 test split 198: differences under ~0.01 are noise, which is why the best variants are rerun

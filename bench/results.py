@@ -14,7 +14,7 @@ with the command that produced them above them.
 
 Runs, in this order (a budget cuts from the end): UNet then ResNet34-UNet under ``pet_border``
 (the default rule, the headline), then both under ``pet_only``. Each is a real
-``engine.trainer.Trainer`` run; best.pt is scored with ``engine.evaluate`` (see
+``engine.train.trainer.Trainer`` run; best.pt is scored with ``engine.eval.evaluate`` (see
 ``bench/_recipe.py``). ResNet34-UNet trains from random initialisation unless the recipe sets
 ``pretrained`` (no machine here can download ImageNet weights).
 
@@ -70,7 +70,7 @@ def parse_epochs(text: str, models: list[str]) -> dict[str, int | None]:
 
 def probe_epoch_seconds(config: TrainConfig, runs: Path, name: str) -> float:
     """Seconds of the second epoch of a 2-epoch run of ``config`` (training + validation)."""
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     seconds: list[float] = []
     probe = TrainConfig(**{**config.to_dict(), "epochs": 2, "warmup_epochs": 0})

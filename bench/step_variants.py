@@ -7,7 +7,7 @@ Why the engine turns on channels_last, and when bf16 autocast: this prints image
 Adam + BCE-Dice step on one synthetic batch for contiguous/channels_last x fp32/bf16 (best of
 ``--rounds``, alternating, with the load next to each figure), and images per CPU-second of
 this process (all its threads), which stays comparable when the machine is shared. On a CPU it then runs the probe
-``--amp auto`` uses (``engine.precision``: a few steps, fresh, not from the cache) so
+``--amp auto`` uses (``engine.train.precision``: a few steps, fresh, not from the cache) so
 the two can be compared: the probe must pick what the full-size step says is faster.
 """
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from engine.losses import BCEDiceLoss
+    from engine.train.losses import BCEDiceLoss
     from engine.models import build_model
 
     device = torch.device(args.device)
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best {key[0]:13s} {key[1]}: {ips:6.1f} images/s  ({ips / base:.2f}x contiguous fp32); "
               f"{best_cpu[key]:6.2f} images per CPU-second ({best_cpu[key] / base_cpu:.2f}x)")
     if device.type == "cpu":
-        from engine import precision
+        from engine.train import precision
 
         faster = "bf16" if best_cpu[("channels_last", "bf16")] > best_cpu[("channels_last", "fp32")] else "fp32"
         result = precision.probe(lambda: build_model(args.model, width=args.width), s, channels_last=True,

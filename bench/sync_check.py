@@ -7,7 +7,7 @@ then several more with ``torch.cuda.set_sync_debug_mode("error")``: every operat
 the host wait for the device (``.item()``, a copy from pageable memory, a data-dependent shape,
 ``torch.linalg.inv``'s error check...) raises, naming itself. Each step is exactly what
 ``Trainer._train_epoch`` does between its 0.2 s progress read-backs: next batch of the train
-loader (gather + augmentation on the GPU), ``Training.train_step`` (engine.train_loop), the non-finite check and the
+loader (gather + augmentation on the GPU), ``Training.train_step`` (engine.train.train_loop), the non-finite check and the
 loss/metric accumulation. Without CUDA it says so and exits 0.
 """
 
@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         print("sync check: skipped (no CUDA device)")
         return 0
     from engine.config import TrainConfig
-    from engine.metrics import SegMetrics
-    from engine.trainer import Trainer
+    from engine.eval.metrics import SegMetrics
+    from engine.train.trainer import Trainer
 
     config = TrainConfig(model=args.model, width=args.width, image_size=args.image_size, batch_size=args.batch_size,
                          data_path=args.data, device="cuda", epochs=1, compile="off")

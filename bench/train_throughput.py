@@ -10,14 +10,14 @@ Three measurements in one process, same model, data, batch size and device:
     data path the run would use (on CUDA: the uint8 split on the device, augmented there in
     batches; elsewhere: ``engine.data`` loaders with albumentations in seeded, persistent
     workers), the model (channels_last, AMP as ``--amp`` resolves, cudnn.benchmark on CUDA,
-    ``--compile`` mode); each step is ``Training.train_step`` (engine.train_loop) plus the same on-device
+    ``--compile`` mode); each step is ``Training.train_step`` (engine.train.train_loop) plus the same on-device
     loss/metric accumulation and the same host read every 0.2 s as ``Trainer._train_epoch``.
     Validation is not timed.
 (b) naive   -- written the way a seed script does it: a Dataset that opens the JPEG and the
     trimap with PIL on every ``__getitem__`` (every epoch), resizes and augments with the same
     albumentations recipe, a plain DataLoader (``--workers``, not persistent, no pinning),
     fp32, default memory format, ``loss.item()`` every step.
-(c) model   -- ``Training.train_step`` (engine.train_loop) on one synthetic batch already on the device: the
+(c) model   -- ``Training.train_step`` (engine.train.train_loop) on one synthetic batch already on the device: the
     upper bound for (a), which (a) only reaches if data loading is fully hidden.
 
 Data: ``--data PATH`` (``@generated`` for the generated set), else what training would use
@@ -110,7 +110,7 @@ def bench_engine(t, args) -> tuple[float, str]:
     """(a): the trainer's own loader and step, with its on-device bookkeeping."""
     import torch
 
-    from engine.metrics import SegMetrics
+    from engine.eval.metrics import SegMetrics
 
     device = t.device
     t.model.train()
@@ -167,7 +167,7 @@ def bench_naive(t, args) -> tuple[float, str]:
     import torch
     from torch.utils.data import DataLoader
 
-    from engine.losses import BCEDiceLoss
+    from engine.train.losses import BCEDiceLoss
     from engine.models import build_model
 
     device = t.device
@@ -224,7 +224,7 @@ def _list(text: str, cast=str) -> list:
 def measure(args, mode: str, batch_size: int, runs: str, skip: set[str]) -> dict:
     """(a), (b), (c) for one compile mode and batch size; returns the JSON record."""
     from engine.config import TrainConfig
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     args = argparse.Namespace(**{**vars(args), "batch_size": batch_size})
     config = TrainConfig(model=args.model, width=args.width, image_size=args.image_size,

@@ -248,7 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     runs_dir = args.runs or default_runs_dir()
     console = _console()
     if args.resume:
-        # every flag typed with --resume is applied or refused by engine.resume, never ignored
+        # every flag typed with --resume is applied or refused by engine.train.resume, never ignored
         given = _explicit_dests(args.argv) - {"resume", "runs"}
         if "run_name" in given:
             if args.run_name != Path(args.resume).name:
@@ -256,7 +256,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   f"the run stays {Path(args.resume).name}")
             given.discard("run_name")
         overrides = {name: getattr(args, name) for name in sorted(given)}
-        from engine.trainer import Trainer  # torch import: only now
+        from engine.train.trainer import Trainer  # torch import: only now
 
         trainer = Trainer(None, runs_dir, args.resume, resume=True, overrides=overrides,
                           log=lambda m: console.print(m))
@@ -268,7 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(**fields)
     config.validate()
 
-    from engine.trainer import Trainer  # torch import: only now
+    from engine.train.trainer import Trainer  # torch import: only now
 
     trainer = Trainer(config, runs_dir, args.run_name, log=lambda m: console.print(m))
     return _drive(trainer, console, args.runs)
@@ -307,9 +307,9 @@ def _drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train a small UNet on real pets (the bundled sample by default), score it on the sample's
     test photos, then segment the six bundled demo photos (four of breeds the sample lacks)."""
-    from engine.evaluate import evaluate_checkpoint, score_sample_images
-    from engine.inference import Predictor, overlay_image, save_png
-    from engine.trainer import Trainer
+    from engine.eval.evaluate import evaluate_checkpoint, score_sample_images
+    from engine.infer.inference import Predictor, overlay_image, save_png
+    from engine.train.trainer import Trainer
 
     console = _console()
     config = TrainConfig(epochs=args.epochs, image_size=args.image_size, width=args.width, batch_size=args.batch_size,
@@ -447,13 +447,13 @@ class _ProgressReporter:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise PetsegError(f"--worst {args.worst}: must be >= 0")
-    from engine.evaluate import evaluate_checkpoint
-    from engine.inference import Predictor
+    from engine.eval.evaluate import evaluate_checkpoint
+    from engine.infer.inference import Predictor
 
     ckpt = _checkpoint_from_args(args)
     if args.worst:  # checked before minutes of scoring, like every user-named output
-        from engine.gallery import worst_sheet_path
-        from engine.outputs import check_output
+        from engine.eval.gallery import worst_sheet_path
+        from engine.infer.outputs import check_output
 
         if args.worst_out is None:
             args.worst_out = worst_sheet_path(ckpt, args.split)
@@ -490,7 +490,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst:
         _print_worst(console, res, args, ckpt)
     if args.samples:
-        from engine.evaluate import score_sample_images
+        from engine.eval.evaluate import score_sample_images
 
         samples = score_sample_images(predictor, tta=args.tta, threshold=args.threshold,
                                       ignore_border=args.ignore_border)
@@ -518,8 +518,8 @@ def _print_figures(console: Any, res: Any) -> None:
 
 
 def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:
-    from engine.gallery import contact_sheet
-    from engine.render import save_png
+    from engine.eval.gallery import contact_sheet
+    from engine.infer.render import save_png
 
     worst = res.worst
     console.print(f"worst {len(worst)} of {res.n_images} by Dice at {res.label('photo')}:")
@@ -528,7 +528,7 @@ def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -
         console.print(f"  {i:3d}. {s.record.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}")
     if not worst:
         return
-    out = args.worst_out  # chosen and checked by cmd_eval (engine.outputs.check_output)
+    out = args.worst_out  # chosen and checked by cmd_eval (engine.infer.outputs.check_output)
     sheet = contact_sheet(worst, res)
     save_png(sheet, out)
     console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]})")
@@ -543,8 +543,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
             raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
     if args.image.is_dir():
         return _infer_folder(args)
-    from engine.inference import Predictor, original_size, output_picture, save_png
-    from engine.outputs import check_output
+    from engine.infer.inference import Predictor, original_size, output_picture, save_png
+    from engine.infer.outputs import check_output
 
     checkpoint = _checkpoint_from_args(args)
     check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
@@ -562,9 +562,9 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
-    from engine.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
-    from engine.inference import Predictor
-    from engine.outputs import check_output
+    from engine.infer.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
+    from engine.infer.inference import Predictor
+    from engine.infer.outputs import check_output
 
     src, dst = args.image, args.output
     if dst.exists() and not dst.is_dir():
@@ -702,7 +702,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         cols.remove(optional)
     table = build(cols)
     console.print(table)
-    from engine.resume import describe_budget_changes
+    from engine.train.resume import describe_budget_changes
 
     for r in runs:
         if r.state in ("broken", "failed", "diverged") and r.message:
@@ -714,7 +714,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from engine.plots import METRICS, load_histories, plot_histories
+    from engine.eval.plots import METRICS, load_histories, plot_histories
 
     histories = load_histories(args.runs or default_runs_dir(), args.run)
     metrics = METRICS if args.metric == "all" else (args.metric,)

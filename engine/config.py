@@ -33,7 +33,7 @@ EVAL_IGNORE_BORDER = True
 # where training augmentations run: albumentations per sample in DataLoader workers ("cpu") or
 # batched torch ops on the training device ("device"); auto: device on CUDA, cpu elsewhere
 AUGMENT_ON = ("auto", "cpu", "device")
-# torch.compile: off, an inductor mode, or auto (the rule engine.compile.AUTO_CUDA on CUDA, off elsewhere)
+# torch.compile: off, an inductor mode, or auto (the rule engine.train.compile.AUTO_CUDA on CUDA, off elsewhere)
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "auto")
 
 DEFAULT_RUNS_DIR = "runs"
@@ -103,7 +103,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     bce_weight: float = 1.0
     dice_weight: float = 1.0
-    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; on a CPU measured (engine.precision); off on MPS
+    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; on a CPU measured (engine.train.precision); off on MPS
     grad_clip: float = 0.0  # 0 disables clipping
     warmup_epochs: int | None = None  # linear lr warm-up epochs before the schedule; None: auto_warmup_epochs
     ema_decay: float = 0.0  # per-step EMA of the weights, e.g. 0.99; validation and checkpoints use it; 0: off

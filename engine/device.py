@@ -26,7 +26,7 @@ def resolve_device(requested: str = "auto") -> torch.device:
 
 def resolve_amp(requested: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype, or None for fp32, for every case but ``auto`` on a CPU (that one is
-    measured: ``engine.precision.cpu_autocast_dtype``; here it raises ValueError).
+    measured: ``engine.train.precision.cpu_autocast_dtype``; here it raises ValueError).
 
     CUDA: bf16 where supported, else fp16 (with a GradScaler). CPU: bf16 when asked; fp16
     autocast is not used on CPU (no GradScaler there and no speed-up). MPS: always fp32.
@@ -35,7 +35,7 @@ def resolve_amp(requested: str, device: torch.device) -> torch.dtype | None:
         return None
     if device.type == "cpu":
         if requested == "auto":
-            raise ValueError("amp auto on a CPU is decided by engine.precision.cpu_autocast_dtype")
+            raise ValueError("amp auto on a CPU is decided by engine.train.precision.cpu_autocast_dtype")
         return torch.bfloat16 if requested == "bf16" else None
     if requested == "fp16":
         return torch.float16

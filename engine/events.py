@@ -98,7 +98,7 @@ class EpochEnded(TrainEvent):
     best_epoch: int
     # Where the time went (None in runs written before these existed): wall-clock time of the
     # epoch's first training batch, seconds from it to the end of the last training step
-    # (pauses left out), and seconds of validation. engine.run_timing adds them up.
+    # (pauses left out), and seconds of validation. engine.train.run_timing adds them up.
     first_batch_t: float | None = None
     train_seconds: float | None = None
     valid_seconds: float | None = None

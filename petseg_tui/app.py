@@ -1,7 +1,7 @@
 """`PetsegApp`: the Textual dashboard for petseg runs.
 
 The app only reads the run store (files) and subscribes to nothing that holds tensors. Torch,
-``engine.trainer`` and ``engine.launch`` are imported lazily inside thread workers, so the first
+``engine.train.trainer`` and ``engine.train.launch`` are imported lazily inside thread workers, so the first
 frame never waits for them.
 """
 
@@ -43,7 +43,7 @@ class PetsegApp(App[None]):
         if image_mode not in IMAGE_MODES:
             raise ValueError(f"image mode must be one of {', '.join(IMAGE_MODES)}")
         self.image_mode: str = image_mode
-        self.trainers: dict[Path, Any] = {}  # run path -> engine.trainer.Trainer (in-process runs)
+        self.trainers: dict[Path, Any] = {}  # run path -> engine.train.trainer.Trainer (in-process runs)
         self.spawned: dict[Path, int] = {}  # run path -> pid of detached runs started here
         self._quitting = False
         self.sub_title = str(self.runs_dir)
@@ -137,7 +137,7 @@ class PetsegApp(App[None]):
 
         try:
             if detached:
-                from engine.launch import spawn_detached
+                from engine.train.launch import spawn_detached
                 from engine.runs import RunStore
 
                 name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
@@ -147,7 +147,7 @@ class PetsegApp(App[None]):
                 self.call_from_thread(self._started, path, pid, True)
             else:
                 from engine.device import leave_a_core_for_the_ui
-                from engine.trainer import Trainer
+                from engine.train.trainer import Trainer
 
                 leave_a_core_for_the_ui()
 
@@ -199,9 +199,9 @@ class PetsegApp(App[None]):
 
     @work(thread=True, group="resume", exit_on_error=False)
     def _resume(self, path: Path) -> None:
-        """Spawn the resume in a thread (engine.launch imports the config module, not torch)."""
+        """Spawn the resume in a thread (engine.train.launch imports the config module, not torch)."""
         from engine.errors import PetsegError
-        from engine.launch import spawn_resume
+        from engine.train.launch import spawn_resume
 
         try:
             pid = spawn_resume(self.runs_dir, path.name)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine.atomic import pid_alive
 from engine.errors import PetsegError
-from engine.previews import INDEX_FILE, PREVIEWS_DIR, Previews, read_previews
+from engine.train.previews import INDEX_FILE, PREVIEWS_DIR, Previews, read_previews
 from engine.runs import (
     ACTIVE_STATES,
     CONFIG_FILE,

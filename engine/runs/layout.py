@@ -8,7 +8,7 @@ Layout of ``<runs>/<name>/``::
     checkpoints/     best.pt and last.pt, each written to a temp file then renamed
     writer.lock      held (flock) by the one process writing the run, for its whole lifetime
     control.json     a pending stop / pause / resume request for the process training the run
-    train.log        stdout and stderr of a run started in the background (`engine.launch`)
+    train.log        stdout and stderr of a run started in the background (`engine.train.launch`)
     eval/            ``petseg eval --worst``'s contact sheets
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with

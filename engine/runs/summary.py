@@ -78,7 +78,7 @@ class ResumeOffer:
     """What the TUI's R offers for a run: ``action`` "resume" (continue from last.pt), "restart"
     (no epoch ever finished, so no last.pt: train again from epoch 1 with the run's own config),
     or "" when it cannot be resumed; ``reason`` says why, in words for the user. (How a resume
-    then proceeds, flags and budget, is `engine.resume.plan_resume`'s.)"""
+    then proceeds, flags and budget, is `engine.train.resume.plan_resume`'s.)"""
 
     action: str
     reason: str

@@ -1,6 +1,6 @@
 """The inference screen: pick a trained run and an image, see the image, the mask and the overlay.
 
-Nothing here imports torch or ``engine.inference`` at module import: the model is loaded and
+Nothing here imports torch or ``engine.infer.inference`` at module import: the model is loaded and
 run in a thread worker (`_infer`), the first time it is needed, so the app starts fast and the
 UI never freezes. The probability map of the last prediction is kept, so changing the
 threshold or the outline only re-thresholds it (`_rerender`, also off the UI thread); flip TTA
@@ -40,13 +40,13 @@ THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
 
 
 # ---------------------------------------------------------------------------------------------
-# Engine access: every import of engine.inference (and so torch) happens in a worker thread
+# Engine access: every import of engine.infer.inference (and so torch) happens in a worker thread
 # ---------------------------------------------------------------------------------------------
 
 
 def load_predictor(checkpoint: Path) -> Any:
     """Build the engine's Predictor (imports torch; call from a worker thread only)."""
-    from engine.inference import Predictor
+    from engine.infer.inference import Predictor
 
     return Predictor.from_checkpoint(checkpoint, device="auto")
 
@@ -57,9 +57,9 @@ def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: f
     the photo's ``truth`` (its trimap) also Dice and IoU, counted as ``petseg eval`` counts."""
     from PIL import Image
 
-    from engine.mask_scores import trimap_overlap
+    from engine.eval.mask_scores import trimap_overlap
 
-    from engine.render import mask_to_image, overlay_image
+    from engine.infer.render import mask_to_image, overlay_image
     mask = prediction.mask(threshold)
     dice = iou = None
     if truth is not None and truth.trimap is not None:
@@ -89,7 +89,7 @@ class Truth:
     @property
     def scoring(self) -> str:
         """Words for how the Dice is counted, as petseg eval says them."""
-        from engine.evaluate import scoring_label
+        from engine.eval.evaluate import scoring_label
 
         return scoring_label("photo", self.ignore_border, self.rule, 0).removeprefix("photo size, ")
 
@@ -97,7 +97,7 @@ class Truth:
 def truth_for(prediction: Any, mask_rule: str) -> Truth:
     """Find and load the trimap of the predicted photo (worker thread: numpy and Pillow)."""
     from engine.config import EVAL_IGNORE_BORDER
-    from engine.mask_scores import load_trimap_at, trimap_for_image
+    from engine.eval.mask_scores import load_trimap_at, trimap_for_image
 
     path = trimap_for_image(prediction.source)
     if path is None:
@@ -477,7 +477,7 @@ class InferenceScreen(PetsegScreen):
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool) -> None:
         try:
-            from engine.render import save_png
+            from engine.infer.render import save_png
 
             rendered = render_prediction(prediction, threshold, outline)
             out_dir = run_path / "predictions"

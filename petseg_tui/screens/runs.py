@@ -311,7 +311,7 @@ def detail_text(row: RunRow) -> Text:
         t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
         t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
-    from engine.resume import describe_budget_changes
+    from engine.train.resume import describe_budget_changes
 
     budget = describe_budget_changes(s.config)
     if budget:

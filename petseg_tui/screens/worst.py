@@ -1,6 +1,6 @@
 """Worst samples first: a run's lowest-Dice test images as a gallery, worst at the top.
 
-The screen asks the engine (`engine.gallery.worst_gallery`, in a thread worker: it imports torch
+The screen asks the engine (`engine.eval.gallery.worst_gallery`, in a thread worker: it imports torch
 and runs the model) for the evaluation and the pictures of the ``n`` worst photos, shown in a 2×2
 grid: the photo, its true outline and border band, the prediction, and the errors (missed pet
 blue, extra red).
@@ -61,7 +61,7 @@ class WorstScreen(PetsegScreen):
         self.ignore_border = EVAL_IGNORE_BORDER
         self.tta = False
         self.image_mode = "halfcell"
-        self.gallery: Any = None  # engine.gallery.WorstGallery once loaded
+        self.gallery: Any = None  # engine.eval.gallery.WorstGallery once loaded
         self.index = 0
         self.error = ""
         self._note = ""  # e.g. "no best.pt yet: using last.pt"
@@ -112,7 +112,7 @@ class WorstScreen(PetsegScreen):
 
             checkpoint, note = checkpoint_for(self.run_path)
             from engine.device import leave_a_core_for_the_ui
-            from engine.gallery import worst_gallery  # imports torch: only here, off the UI thread
+            from engine.eval.gallery import worst_gallery  # imports torch: only here, off the UI thread
 
             leave_a_core_for_the_ui()
             gallery = worst_gallery(checkpoint, self.n, split=SPLIT, ignore_border=ignore_border, tta=tta,
@@ -132,9 +132,9 @@ class WorstScreen(PetsegScreen):
     @work(thread=True, exclusive=True, group="worst-save", exit_on_error=False)
     def _save(self, gallery: Any) -> None:
         try:
-            from engine.gallery import worst_sheet_path
-            from engine.outputs import check_output
-            from engine.render import save_png
+            from engine.eval.gallery import worst_sheet_path
+            from engine.infer.outputs import check_output
+            from engine.infer.render import save_png
 
             out = worst_sheet_path(gallery.evaluation.checkpoint, SPLIT)
             out.parent.mkdir(parents=True, exist_ok=True)

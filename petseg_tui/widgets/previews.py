@@ -1,7 +1,7 @@
 """`PreviewPanel`: a run's epoch previews on the live screen.
 
 The trainer writes the predicted masks of four fixed validation images every few seconds
-(``engine.previews``); the panel shows one epoch of them: each photo with the predicted pet
+(``engine.train.previews``); the panel shows one epoch of them: each photo with the predicted pet
 tinted red and the true outline in green, with each image's Dice in the header. The screen
 chooses the epoch (`[`/`]`); the picture is composed from the PNG files in a thread worker and
 handed to an `ImageView`, which sends it to the terminal only when it changed.
@@ -19,7 +19,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from engine.errors import PetsegError
-from engine.previews import Previews
+from engine.train.previews import Previews
 from petseg_tui.widgets.image_view import ImageView
 
 

@@ -17,10 +17,10 @@ import sys
 import engine.cli  # noqa: F401  (the warm imports every child shares)
 import engine.data.loaders  # noqa: F401
 import engine.data.transforms  # noqa: F401
-import engine.losses  # noqa: F401
-import engine.metrics  # noqa: F401
+import engine.train.losses  # noqa: F401
+import engine.eval.metrics  # noqa: F401
 import engine.models  # noqa: F401
-import engine.trainer  # noqa: F401
+import engine.train.trainer  # noqa: F401
 
 
 def serve() -> None:

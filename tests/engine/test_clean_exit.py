@@ -109,7 +109,7 @@ def test_ctrl_c_stops_saves_and_exits_promptly(tmp_path: Path) -> None:
 
 _FAIL_IN_EPOCH_2 = """
 import sys
-from engine import losses
+from engine.train import losses
 real, calls = losses.BCEDiceLoss.forward, [0]
 def failing(self, logits, target):
     calls[0] += 1

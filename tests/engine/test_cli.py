@@ -150,7 +150,7 @@ def test_infer_a_folder_reports_bad_files_and_counts(tmp_path: Path, checkpoint:
 
 
 def test_infer_a_folder_never_writes_over_a_photo_or_a_users_file(tmp_path: Path, checkpoint: Path, capsys) -> None:
-    """Each output of a folder goes through engine.outputs.check_output, like --output does."""
+    """Each output of a folder goes through engine.infer.outputs.check_output, like --output does."""
     photos = tmp_path / "photos"
     photos.mkdir()
     write_image(photos / "cat.png", "RGB", (40, 30))  # its mask would be photos/cat.png itself
@@ -374,8 +374,8 @@ def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, ca
 
 def test_eval_worst_sheet_never_replaces_a_users_file(tmp_path: Path, checkpoint: Path, eval_data: Path,
                                                       capsys) -> None:
-    """eval's contact sheet goes through the same guard as infer --output (engine.outputs)."""
-    from engine.outputs import is_petseg_output
+    """eval's contact sheet goes through the same guard as infer --output (engine.infer.outputs)."""
+    from engine.infer.outputs import is_petseg_output
 
     mine = tmp_path / "holiday.png"
     Image.new("RGB", (8, 8), (1, 2, 3)).save(mine)

@@ -206,7 +206,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
 
     # the same weights as a run never interrupted (same process thread count: 1)
     from engine.config import TrainConfig
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -229,7 +229,7 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
     naming the file, best.pt and last.pt of epoch 1 still load, no temp file remains."""
     from engine import checkpoint as ckmod
     from engine.config import TrainConfig
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     real_save, calls = torch.save, {"n": 0}
 

@@ -81,7 +81,7 @@ def test_a_missing_device_is_refused_before_a_run_folder_exists(tmp_path: Path, 
 
 
 def test_a_one_image_train_split_is_refused_with_the_reason(tmp_path: Path, generated_data: str) -> None:
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     cfg = TrainConfig(model="resnet34_unet", image_size=32, batch_size=4, max_train_images=1, epochs=1,
                       workers=0, device="cpu", data_path=generated_data)
@@ -93,7 +93,7 @@ def test_a_one_image_train_split_is_refused_with_the_reason(tmp_path: Path, gene
 
 @pytest.mark.slow
 def test_a_last_batch_of_one_is_dropped_not_fatal(tmp_path: Path, generated_data: str) -> None:
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     cfg = TrainConfig(model="resnet34_unet", image_size=32, batch_size=8, max_train_images=9, epochs=1,
                       workers=0, device="cpu", data_path=generated_data)

@@ -121,7 +121,7 @@ async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, what:
 
 
 class FakeTrainer:
-    """Stands in for engine.trainer.Trainer: writes a run folder from a thread, obeys stop()."""
+    """Stands in for engine.train.trainer.Trainer: writes a run folder from a thread, obeys stop()."""
 
     def __init__(self, config: TrainConfig, runs_dir: Path, run_name: str | None = None) -> None:
         self.config = config
@@ -326,7 +326,7 @@ def write_previews(run_path: Path, epochs: int) -> None:
     import torch
     from types import SimpleNamespace
 
-    from engine.previews import PreviewWriter
+    from engine.train.previews import PreviewWriter
 
     class Split(SimpleNamespace):
         def __len__(self) -> int:

@@ -453,7 +453,7 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
     """A bundled photo sits in the Oxford layout with its trimap: the result line gives its Dice
     (and it changes with the threshold); a loose photo has no score."""
     from engine.data.samples import sample_pairs
-    from engine.mask_scores import score_against_trimap
+    from engine.eval.mask_scores import score_against_trimap
 
     image, trimap = sample_pairs()[0]
     run = make_run(tmp_path / "runs", "r1")
@@ -546,7 +546,7 @@ def test_screen_module_imports_neither_torch_nor_textual_image() -> None:
 
     code = (
         "import sys; import petseg_tui.screens.inference; "
-        "print(sorted(m for m in ('torch', 'textual_image', 'engine.inference', 'numpy') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'textual_image', 'engine.infer.inference', 'numpy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

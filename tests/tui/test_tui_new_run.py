@@ -88,7 +88,7 @@ def _fill_tiny(form, name: str, detached: bool, data_path: str) -> None:
 
 
 async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, generated_data: str) -> None:
-    fake = types.ModuleType("engine.trainer")
+    fake = types.ModuleType("engine.train.trainer")
     made: list[FakeTrainer] = []
 
     class Trainer(FakeTrainer):
@@ -97,7 +97,7 @@ async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, g
             made.append(self)
 
     fake.Trainer = Trainer
-    monkeypatch.setitem(sys.modules, "engine.trainer", fake)
+    monkeypatch.setitem(sys.modules, "engine.train.trainer", fake)
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -123,7 +123,7 @@ async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, g
 
 
 async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generated_data: str) -> None:
-    import engine.launch
+    import engine.train.launch
 
     started: list[tuple] = []
 
@@ -132,7 +132,7 @@ async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, g
         FakeTrainer(config, Path(runs_dir_arg), run_name).start()  # stands in for the child process
         return 4242
 
-    monkeypatch.setattr(engine.launch, "spawn_detached", spawn_detached)
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -278,13 +278,13 @@ async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir
 async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkeypatch) -> None:
     """The collapsed "More options" hold the engine's other fields; N on the runs screen opens the
     form with the highlighted run's settings; an invalid hidden field opens the section."""
-    import engine.launch
+    import engine.train.launch
     from conftest import make_run
 
     make_run(runs_dir, "base", epochs_done=1, total=7, seed=7, mask_rule="pet_only", grad_clip=1.5,
              learning_rate=3e-4, batch_size=8)
     started: list = []
-    monkeypatch.setattr(engine.launch, "spawn_detached", lambda config, root, name: started.append(config) or 4242)
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", lambda config, root, name: started.append(config) or 4242)
 
     app = PetsegApp(runs_dir=runs_dir)
     monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)

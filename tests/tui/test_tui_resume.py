@@ -34,7 +34,7 @@ def make_stale_run(runs_dir: Path, name: str, last_pt: bool = True) -> None:
 
 
 async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: Path, monkeypatch) -> None:
-    import engine.launch
+    import engine.train.launch
 
     make_stale_run(runs_dir, "stale")
     make_run(runs_dir, "alpha", epochs_done=5, total=5)
@@ -45,7 +45,7 @@ async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs
         calls.append((Path(root), name))
         return 4_000_000  # no such child: the app's reaper just forgets it
 
-    monkeypatch.setattr(engine.launch, "spawn_resume", fake_spawn_resume)
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", fake_spawn_resume)
 
     app = PetsegApp(runs_dir=runs_dir)
     monkeypatch.setattr(app, "open_run", lambda path, pid=None: opened.append((path, pid)))
@@ -117,11 +117,11 @@ async def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir
     (status.json still says finished) already shows as running, and R refuses to start another."""
     import multiprocessing as mp
 
-    import engine.launch
+    import engine.train.launch
 
     make_run(runs_dir, "alpha", epochs_done=5, total=5)
     spawned: list[str] = []
-    monkeypatch.setattr(engine.launch, "spawn_resume", lambda root, name: spawned.append(name) or 4_000_000)
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name: spawned.append(name) or 4_000_000)
     ctx = mp.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()
     holder = ctx.Process(target=_hold, args=(str(runs_dir / "alpha"), ready, release))
@@ -153,11 +153,11 @@ async def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir
 
 async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_dir: Path, monkeypatch) -> None:
     """No last.pt: R is labelled "Start again", and the dialog says it trains again from epoch 1."""
-    import engine.launch
+    import engine.train.launch
 
     make_stale_run(runs_dir, "early", last_pt=False)
     calls: list[str] = []
-    monkeypatch.setattr(engine.launch, "spawn_resume", lambda root, name: calls.append(name) or 4_000_001)
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name: calls.append(name) or 4_000_001)
 
     app = PetsegApp(runs_dir=runs_dir)
     monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)

@@ -197,7 +197,7 @@ def test_no_torch_on_startup_path() -> None:
 
     code = ("import sys; import petseg_tui.app, petseg_tui.__main__; "
             "import petseg_tui.screens.live_run, petseg_tui.screens.compare, petseg_tui.screens.new_run; "
-            "bad = [m for m in ('torch', 'engine.trainer', 'engine.data', 'engine.inference') if m in sys.modules]; "
+            "bad = [m for m in ('torch', 'engine.train.trainer', 'engine.data', 'engine.infer.inference') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -228,7 +228,7 @@ def test_the_device_path_of_a_run_follows_its_augment_strength(generated_data: s
     """A run's --augment_strength reaches the device data path: with "off" every training image
     is one of the split's own images, only normalised; with "strong" most are not."""
     from engine.config import TrainConfig
-    from engine.trainer import Trainer
+    from engine.train.trainer import Trainer
 
     def batch_images(strength: str) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = TrainConfig(epochs=1, image_size=64, width=4, batch_size=8, max_train_images=16, workers=0,

@@ -1,0 +1,482 @@
+"""Scoring a checkpoint on labelled photos the way a user judges a mask.
+
+``score_photos`` is the one scoring path: each photo is decoded once at full size (stored pixel
+orientation, like its trimap), resized to the model's square input exactly as the training
+cache does, predicted in batches, and counted against its trimap twice (`ImageScore`):
+
+* at the **photo's own size**: the probabilities are resized back bilinearly (as ``petseg
+  infer`` does) and thresholded, then compared with the original trimap: what a user sees;
+* at the **training size**: the thresholded S×S prediction against the nearest-resized trimap,
+  as validation scores during training, so it is comparable with a run's ``best_dice``.
+
+Each count is a table of predicted pet/background per trimap value (pet, background, border), so
+either border setting can be read off it: the border band (value 3, "not sure" by definition)
+scored under the checkpoint's mask rule (pet_border: pet; pet_only: background), or left out
+of prediction and truth alike, in which case both mask rules score the same pixels. Dice/IoU come
+from ``engine.eval.metrics`` (the one definition); `Evaluation.figures` gives pooled and per-image
+means; `Evaluation.headline` is photo size under the chosen border setting.
+
+``evaluate_checkpoint`` runs it on a dataset split (test by default), ``score_sample_images``
+on the six real photos bundled in ``engine/demo_assets``; both can keep the worst-scoring photos
+with their predictions (`ScoredPhoto`) for pictures (``engine.eval.gallery``).
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from engine.config import EVAL_IGNORE_BORDER
+from engine.errors import ConfigError, DatasetError, PetsegError
+
+SPLITS = ("test", "valid")
+Resolution = Literal["photo", "train"]
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Pixel counts of one comparison: intersection, predicted pet, true pet."""
+
+    inter: int
+    pred: int
+    truth: int
+
+    @property
+    def dice(self) -> float:
+        from engine.eval.metrics import dice_from_counts
+
+        return float(dice_from_counts(self.inter, self.pred, self.truth))
+
+    @property
+    def iou(self) -> float:
+        from engine.eval.metrics import iou_from_counts
+
+        return float(iou_from_counts(self.inter, self.pred, self.truth))
+
+
+# Trimap values index the confusion tables: 0 (unused), 1 pet, 2 background, 3 border.
+N_LABELS = 4
+
+
+@functools.lru_cache(maxsize=8)
+def label_groups(mask_rule: str, ignore_border: bool) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """(target, scored) per trimap value: which values are pet under ``mask_rule`` (asked of
+    ``trimap_to_mask``, the owner of the rule) and which are scored at all."""
+    from engine.data.masks import BORDER, trimap_to_mask
+
+    values = np.arange(N_LABELS, dtype=np.uint8)
+    target = tuple(bool(v) for v in trimap_to_mask(values, mask_rule))
+    scored = tuple(not (ignore_border and v == BORDER) for v in values)
+    return target, scored
+
+
+Confusion = tuple[tuple[int, ...], tuple[int, ...]]  # [predicted background, predicted pet][trimap value]
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One photo's prediction counted against its trimap, at the photo's size and at the
+    training size; `overlap` / `dice` / `iou` score it under either border setting."""
+
+    name: str
+    height: int  # the photo's own size
+    width: int
+    mask_rule: str
+    photo_counts: Confusion  # prediction resized back to the photo vs. the original trimap
+    train_counts: Confusion  # S×S prediction vs. the nearest-resized trimap, as validation does
+
+    def overlap(self, resolution: Resolution = "photo", ignore_border: bool = EVAL_IGNORE_BORDER) -> Overlap:
+        from engine.eval.metrics import overlap_from_confusion
+
+        if resolution not in ("photo", "train"):
+            raise ValueError(f"resolution must be 'photo' or 'train', got {resolution!r}")
+        counts = self.photo_counts if resolution == "photo" else self.train_counts
+        return Overlap(*overlap_from_confusion(counts, *label_groups(self.mask_rule, ignore_border)))
+
+    def dice(self, resolution: Resolution = "photo", ignore_border: bool = EVAL_IGNORE_BORDER) -> float:
+        return self.overlap(resolution, ignore_border).dice
+
+    def iou(self, resolution: Resolution = "photo", ignore_border: bool = EVAL_IGNORE_BORDER) -> float:
+        return self.overlap(resolution, ignore_border).iou
+
+    @property
+    def pet_fraction(self) -> float:
+        """Share of the photo's pixels predicted as pet."""
+        return sum(self.photo_counts[1]) / max(1, self.height * self.width)
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One scoring over many photos: pooled over all pixels, and the mean of per-photo scores."""
+
+    dice: float
+    iou: float
+    dice_per_image: float
+    iou_per_image: float
+    n_images: int
+
+
+@dataclass
+class ScoredPhoto:
+    """A photo kept with its prediction, for pictures: the record plus what it was scored on."""
+
+    record: ImageScore
+    image: np.ndarray  # (H, W, 3) uint8, stored orientation
+    trimap: np.ndarray  # (H, W) uint8, 1 pet / 2 background / 3 border
+    prob: np.ndarray  # (H, W) float32 pet probability at the photo's size (threshold it to score)
+    source: Path
+
+    def mask(self, threshold: float = 0.5) -> np.ndarray:
+        """(H, W) uint8 predicted mask, exactly the one that was scored at this threshold."""
+        return (self.prob > threshold).astype(np.uint8)
+
+
+def figures_of(records: Sequence[ImageScore], resolution: Resolution, ignore_border: bool) -> Figures:
+    """Pooled and per-image Dice/IoU of ``records`` under one scoring (all 0.0 when empty)."""
+    from engine.eval.metrics import dice_from_counts, iou_from_counts
+
+    if not records:
+        return Figures(0.0, 0.0, 0.0, 0.0, 0)
+    overlaps = [r.overlap(resolution, ignore_border) for r in records]
+    inter = sum(o.inter for o in overlaps)
+    pred = sum(o.pred for o in overlaps)
+    truth = sum(o.truth for o in overlaps)
+    n = len(overlaps)
+    return Figures(
+        dice=float(dice_from_counts(inter, pred, truth)),
+        iou=float(iou_from_counts(inter, pred, truth)),
+        dice_per_image=sum(o.dice for o in overlaps) / n,
+        iou_per_image=sum(o.iou for o in overlaps) / n,
+        n_images=n,
+    )
+
+
+def scoring_label(resolution: Resolution, ignore_border: bool, mask_rule: str, image_size: int) -> str:
+    """Words for one scoring, e.g. "photo size, border ignored" or "128 px, border = pet"."""
+    where = "photo size" if resolution == "photo" else f"{image_size} px (training size)"
+    if ignore_border:
+        border = "border ignored"
+    else:
+        border = "border = " + ("background" if mask_rule == "pet_only" else "pet") + f" ({mask_rule})"
+    return f"{where}, {border}"
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate_checkpoint`` / ``score_photos`` found. ``ignore_border`` chose the
+    headline scoring (and the order of ``worst``); ``records`` hold all four scorings."""
+
+    records: list[ImageScore]
+    split: str
+    tta: bool
+    ignore_border: bool
+    threshold: float
+    mask_rule: str
+    image_size: int
+    seconds: float  # decode + predict + score (model loading not included)
+    load_seconds: float = 0.0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    data: str = ""
+    checkpoint: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. the checkpoint's NaN weights
+    # the kept photos, lowest Dice first, per border setting (ignore_border -> photos)
+    kept: dict[bool, list[ScoredPhoto]] = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.records)
+
+    @property
+    def worst(self) -> list[ScoredPhoto]:
+        """The kept photos with the lowest headline Dice, worst first."""
+        return self.kept.get(self.ignore_border, [])
+
+    def with_border(self, ignore_border: bool) -> "Evaluation":
+        """The same evaluation with the other headline border setting (figures, ranking and
+        ``worst`` follow it); nothing is recomputed, the photos were kept for both."""
+        return dataclasses.replace(self, ignore_border=ignore_border)
+
+    def figures(self, resolution: Resolution = "photo", ignore_border: bool | None = None) -> Figures:
+        """Pooled and per-image figures under one scoring (border: the headline setting if None)."""
+        return figures_of(self.records, resolution, self.ignore_border if ignore_border is None else ignore_border)
+
+    @property
+    def headline(self) -> Figures:
+        """Photo size under this evaluation's border setting: the figure to quote."""
+        return self.figures("photo", self.ignore_border)
+
+    def label(self, resolution: Resolution = "photo", ignore_border: bool | None = None) -> str:
+        ib = self.ignore_border if ignore_border is None else ignore_border
+        return scoring_label(resolution, ib, self.mask_rule, self.image_size)
+
+    def ranked(self) -> list[ImageScore]:
+        """Records from the lowest headline Dice up (ties: in split order)."""
+        order = {id(r): i for i, r in enumerate(self.records)}
+        return sorted(self.records, key=lambda r: (r.dice("photo", self.ignore_border), order[id(r)]))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: settings and the figures of every scoring."""
+        out: dict[str, Any] = {
+            "split": self.split, "n_images": self.n_images, "tta": self.tta,
+            "ignore_border": self.ignore_border, "threshold": self.threshold, "mask_rule": self.mask_rule,
+            "image_size": self.image_size, "seconds": self.seconds, "skipped": len(self.skipped),
+            "data": self.data, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+        }
+        for res in ("photo", "train"):
+            for ib in (False, True):
+                key = f"{res}_{'no_border' if ib else 'border'}"
+                out[key] = vars(self.figures(res, ib))  # type: ignore[arg-type]
+        return out
+
+
+def _freeze(table: list[list[int]]) -> Confusion:
+    return tuple(tuple(int(c) for c in row) for row in table)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# The scoring path
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    """A photo decoded and made ready on a decoder thread (numpy only)."""
+
+    index: int
+    name: str
+    source: Path
+    image: np.ndarray  # full size
+    trimap: np.ndarray  # full size
+    small_image: np.ndarray  # S×S×3, the model's input before normalisation
+    small_trimap: np.ndarray  # S×S
+
+
+def _prepare(index: int, name: str, image_path: Path, trimap_path: Path, size: int) -> _Prepared:
+    from engine.data.cache import decode_pair, square_pair
+
+    image, trimap = decode_pair(image_path, trimap_path)
+    small_image, small_trimap = square_pair(image, trimap, size)
+    return _Prepared(index, name, Path(image_path), image, trimap, small_image, small_trimap)
+
+
+def _prepared_stream(
+    items: Sequence[tuple[str, Path, Path]], size: int, threads: int, window: int,
+    on_skip: Callable[[str, str], None],
+) -> Iterable[_Prepared]:
+    """Decode ``items`` on ``threads`` threads, yielding them in order, at most ``window`` ahead
+    (a bounded look-ahead: a large split never sits decoded in memory all at once)."""
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pending: deque[tuple[str, Future[_Prepared]]] = deque()
+        it = iter(enumerate(items))
+
+        def submit() -> None:
+            for i, (name, image_path, trimap_path) in it:
+                pending.append((name, pool.submit(_prepare, i, name, image_path, trimap_path, size)))
+                return
+
+        for _ in range(max(1, window)):
+            submit()
+        while pending:
+            name, fut = pending.popleft()
+            submit()
+            try:
+                yield fut.result()
+            except (PetsegError, ValueError, OSError) as exc:
+                on_skip(name, (str(exc).splitlines() or [type(exc).__name__])[0])
+
+
+def score_photos(
+    predictor: Any,
+    items: Sequence[tuple[str, Path, Path]],
+    *,
+    tta: bool = False,
+    ignore_border: bool = EVAL_IGNORE_BORDER,
+    threshold: float = 0.5,
+    batch_size: int = 8,
+    keep_worst: int = 0,
+    threads: int | None = None,
+    split: str = "",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Score ``items`` ((name, image path, trimap path)) with ``predictor`` (an
+    ``engine.infer.inference.Predictor``); see the module docstring for the four scorings.
+
+    ``keep_worst``: keep that many photos with the lowest Dice at photo size, under each border
+    setting (at most twice as many photos), with their images and probabilities:
+    ``Evaluation.worst`` for the headline setting, ``with_border`` for the other.
+    Unreadable pairs are skipped with a reason (``Evaluation.skipped``); ``on_progress(done,
+    total)`` is called after each batch.
+    """
+    import torch
+
+    from engine.infer.inference import preprocess, to_photo_size
+    from engine.eval.metrics import label_confusion
+
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be >= 1")
+    if not 0.0 < threshold < 1.0:
+        raise ConfigError(f"--threshold {threshold}: must be between 0 and 1")
+    start = time.perf_counter()
+    size, rule, device = predictor.image_size, predictor.mask_rule, predictor.device
+    skipped: list[tuple[str, str]] = []
+    records: list[ImageScore] = []
+    # per border setting, (-dice, -index, photo): a max-heap of the keep_worst lowest so far
+    heaps: dict[bool, list[tuple[float, int, ScoredPhoto]]] = {False: [], True: []}
+    total = len(items)
+    threads = threads or min(4, os.cpu_count() or 1)
+
+    def keep(rec: ImageScore, prob_small: Any, p: _Prepared) -> None:
+        """Put the photo in each border setting's heap of the worst where it ranks."""
+        photo: ScoredPhoto | None = None
+        for ib, heap in heaps.items():
+            key = (-rec.dice("photo", ib), -p.index)
+            if len(heap) == keep_worst and key <= heap[0][:2]:
+                continue
+            if photo is None:
+                # recomputed for the few kept photos: the same op on the same input, so the
+                # same probabilities that were scored
+                prob = to_photo_size(prob_small, (rec.height, rec.width))[0, 0]
+                photo = ScoredPhoto(rec, p.image, p.trimap, prob.float().cpu().numpy(), p.source)
+            if len(heap) < keep_worst:
+                heapq.heappush(heap, (*key, photo))
+            else:
+                heapq.heapreplace(heap, (*key, photo))
+
+    def score_batch(batch: list[_Prepared]) -> None:
+        x = torch.cat([preprocess(p.small_image, size) for p in batch])
+        probs = predictor.probabilities(x, tta)  # (N, 1, S, S) on the device
+        with torch.inference_mode():
+            small = torch.from_numpy(np.stack([p.small_trimap for p in batch])).to(device)
+            tables = [label_confusion(probs[:, 0], small, N_LABELS, threshold)]  # (N, 2, L)
+            for i, p in enumerate(batch):
+                full = to_photo_size(probs[i : i + 1], p.trimap.shape)[:, 0]  # (1, H, W)
+                trimap = torch.from_numpy(p.trimap).to(device)[None]
+                tables.append(label_confusion(full, trimap, N_LABELS, threshold))
+            # one device -> host copy per batch
+            counts = torch.cat(tables).cpu().tolist()
+        train_counts, photo_counts = counts[: len(batch)], counts[len(batch) :]
+        for j, p in enumerate(batch):
+            h, w = p.trimap.shape
+            rec = ImageScore(p.name, h, w, rule, _freeze(photo_counts[j]), _freeze(train_counts[j]))
+            records.append(rec)
+            if keep_worst > 0:
+                keep(rec, probs[j : j + 1], p)
+
+    def on_skip(name: str, reason: str) -> None:
+        skipped.append((name, reason))
+
+    batch: list[_Prepared] = []
+    done = 0
+    for prepared in _prepared_stream(items, size, threads, window=2 * batch_size, on_skip=on_skip):
+        batch.append(prepared)
+        if len(batch) == batch_size:
+            score_batch(batch)
+            done = len(records) + len(skipped)
+            batch = []
+            if on_progress is not None:
+                on_progress(done, total)
+    if batch:
+        score_batch(batch)
+    if on_progress is not None:
+        on_progress(total, total)
+    kept = {ib: [e[2] for e in sorted(heap, key=lambda e: (-e[0], -e[1]))] for ib, heap in heaps.items()}
+    return Evaluation(
+        records=records, split=split, tta=tta, ignore_border=ignore_border, threshold=threshold,
+        mask_rule=rule, image_size=size, seconds=time.perf_counter() - start, skipped=skipped,
+        checkpoint=getattr(predictor, "checkpoint_path", None), kept=kept,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points: a dataset split, the bundled photos
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate_checkpoint(
+    checkpoint_path: str | Path,
+    data_path: str | None = None,
+    split: str = "test",
+    batch_size: int = 8,
+    device: str = "auto",
+    tta: bool = False,
+    *,
+    ignore_border: bool = EVAL_IGNORE_BORDER,
+    threshold: float = 0.5,
+    keep_worst: int = 0,
+    threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    predictor: Any = None,
+) -> Evaluation:
+    """Score ``checkpoint_path`` on ``split`` of the dataset at ``data_path`` (`score_photos`).
+
+    ``data_path`` None uses the run's own data folder (from the checkpoint's config), or, if
+    that was automatic too, picks the data the same way training does. ``split`` "valid" is the
+    validation part of trainval under the run's own ``valid_every``. ``predictor``: an already
+    loaded ``Predictor`` of that checkpoint (skips loading). Raises CheckpointError /
+    DatasetError / ConfigError (one line).
+    """
+    from engine.data.layout import PetLayout, resolve_data_source
+    from engine.infer.inference import Predictor
+
+    if split not in SPLITS:
+        raise ConfigError(f"--split {split}: must be one of {', '.join(SPLITS)}")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be >= 1")
+    start = time.perf_counter()
+    if predictor is None:
+        predictor = Predictor.from_checkpoint(checkpoint_path, device=device)
+    load_seconds = time.perf_counter() - start
+    config = predictor.config
+    if data_path is None:
+        data_path = config.get("data_path")
+    source = resolve_data_source(data_path)
+    layout = source.layout or PetLayout(source.path)
+    names = layout.test_names() if split == "test" else _valid_names(layout, config)
+    if not names:
+        raise DatasetError(source.path, f"no {split} images to evaluate on")
+    items = [(n, layout.image_path(n), layout.trimap_path(n)) for n in names]
+    result = score_photos(
+        predictor, items, tta=tta, ignore_border=ignore_border, threshold=threshold, batch_size=batch_size,
+        keep_worst=keep_worst, threads=threads, split=split, on_progress=on_progress,
+    )
+    if not result.records:
+        first = f" (first: {result.skipped[0][0]}: {result.skipped[0][1]})" if result.skipped else ""
+        raise DatasetError(source.path, f"none of the {len(names)} {split} images could be read{first}")
+    result.data = source.description
+    result.warnings = list(predictor.warnings) + list(layout.warnings)  # NaN weights; list duplicates/overlap
+    result.checkpoint = Path(checkpoint_path)
+    result.load_seconds = load_seconds
+    return result
+
+
+def _valid_names(layout: Any, config: dict[str, Any]) -> list[str]:
+    _, valid = layout.train_valid_names(int(config.get("valid_every") or 10))
+    return valid
+
+
+def score_sample_images(
+    predictor: Any, *, tta: bool = False, threshold: float = 0.5, ignore_border: bool = EVAL_IGNORE_BORDER
+) -> Evaluation:
+    """The six real photos in ``engine/demo_assets`` scored by `score_photos` (split "samples").
+
+    ``Evaluation.worst`` holds all of them, lowest headline Dice first, with their images and
+    probabilities (for overlays); ``records`` are in name order.
+    """
+    from engine.data.samples import sample_pairs
+
+    items = [(img.name, img, tri) for img, tri in sample_pairs()]
+    return score_photos(
+        predictor, items, tta=tta, ignore_border=ignore_border, threshold=threshold,
+        keep_worst=len(items), split="samples",
+    )

@@ -1,0 +1,3 @@
+"""Inference: a checkpoint's `Predictor` (`inference`), folder inference (`infer_folder`), mask and
+overlay pictures (`render`) and the rule for which output files petseg may write (`outputs`).
+Importing the package imports no torch."""

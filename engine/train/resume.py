@@ -1,0 +1,269 @@
+"""What ``petseg train --resume RUN`` may change, what it refuses, and a new epoch budget's schedule.
+
+The rules, decided by `plan_resume` before anything of the run is written:
+
+* **Flags given with --resume.** ``--device``, ``--workers``, ``--amp``, ``--compile``,
+  ``--augment_on``, ``--checkpoint_interval`` and ``--cache_dir`` are applied (`RUNTIME_FIELDS`:
+  they change where and how fast the run trains, not what it learns; ``--augment_on`` draws the
+  same recipe from another stream). Without them a resume on the same device type keeps the
+  precision and compile mode the run resolved (config.json's ``amp_resolved``,
+  ``compile_resolved``), so it repeats an uninterrupted run. ``--epochs`` sets a new epoch
+  budget (below). Every other flag (model, width, learning rate, batch size, image size, data
+  path, seed, scheduler, mask rule, loss weights, ...) is refused with a line naming it, unless it equals the run's own value.
+* **Hand-edited config.json.** last.pt was trained under the config it records. If
+  config.json now disagrees with it on a field that shapes the model or what it learns (model,
+  width, image size, mask rule, scheduler, learning rate, ...: `CHECKED_FIELDS`), the resume is
+  refused: the weights would not fit, or the edit would be silently ignored (the optimizer
+  restores its own learning rate). ``data_path`` may be edited (a dataset that moved), and so
+  may the runtime fields and ``epochs``.
+* **A new epoch budget** (``--epochs N``, or ``epochs`` edited in config.json) must exceed the
+  epochs already trained. Rule for ``cosine``: the original schedule stretched to N epochs —
+  epoch e > k (k = epochs done) gets ``lr = base_lr * (1 + cos(pi * (e-1) / N)) / 2``, exactly
+  what a run planned for N epochs from the start uses there. Why not "a fresh cosine from the
+  current lr": a finished cosine run's current lr is 0, so that rule would train nothing
+  (the bug this replaces: epochs 3-6 at lr 0.00e+00). Stretching always gives the added
+  epochs a real learning rate that anneals to 0 at the new end; the price is one jump up at
+  the resume point (a warm restart, as in SGDR). With ``warmup_epochs`` W (engine.train.schedule) the
+  same rule holds for the cosine after the warm-up, stretched over N - W epochs. ``plateau``
+  and ``none`` keep their state and simply run longer. Each change is recorded in config.json (``epochs`` and
+  ``budget_changes``) and shown by ``petseg runs`` and the TUI.
+* **Refused or failed before training** (any rule above, a busy run, bad data, an unusable
+  checkpoint): the run is left as it was — its state, config.json and checkpoints.
+
+Torch is only needed by `apply_budget` (called by the trainer with its scheduler).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import LEGACY_AUGMENT_STRENGTHS, TrainConfig
+from engine.errors import ConfigError, RunStoreError
+
+RUNTIME_FIELDS = ("device", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
+# config.json fields that must still match last.pt's own record (a hand edit is refused)
+CHECKED_FIELDS = ("model", "width", "image_size", "mask_rule", "scheduler", "learning_rate", "weight_decay",
+                  "batch_size", "seed", "bce_weight", "dice_weight", "grad_clip", "valid_every",
+                  "max_train_images", "warmup_epochs", "ema_decay", "augment_strength")
+COSINE_RULE = ("cosine stretched to the new budget: lr(e) = base_lr * (1 + cos(pi * (e-1) / N)) / 2; with W warm-up "
+               "epochs, the cosine part over N - W")
+
+
+@dataclass
+class BudgetChange:
+    """A new epoch budget: after ``after_epoch`` epochs, ``old`` total epochs became ``new``."""
+
+    after_epoch: int
+    old: int
+    new: int
+    scheduler: str
+    next_lr: float | None = None  # the lr of epoch after_epoch + 1 (filled in by apply_budget)
+
+    def describe(self) -> str:
+        rule = {"cosine": "cosine stretched", "plateau": "plateau continues",
+                "none": "constant lr"}.get(self.scheduler, self.scheduler)
+        lr = f", lr {self.next_lr:.2e} at epoch {self.after_epoch + 1}" if self.next_lr is not None else ""
+        return f"epochs {self.old}→{self.new} after epoch {self.after_epoch} ({rule}{lr})"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "BudgetChange | None":
+        """From a config.json ``budget_changes`` entry; None if it is not one."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            lr = data.get("next_lr")
+            return cls(after_epoch=int(data["after_epoch"]), old=int(data["from"]), new=int(data["to"]),
+                       scheduler=str(data.get("scheduler", "")),
+                       next_lr=float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"after_epoch": self.after_epoch, "from": self.old, "to": self.new,
+                "scheduler": self.scheduler, "next_lr": self.next_lr,
+                "rule": COSINE_RULE if self.scheduler == "cosine" else f"{self.scheduler}: state kept, runs longer"}
+
+
+@dataclass
+class ResumePlan:
+    """An accepted resume: the config to train with and what changed."""
+
+    run_path: Path
+    config: TrainConfig
+    checkpoint_path: Path | None  # None: no epoch had finished; the run restarts at epoch 1
+    done_epochs: int
+    applied: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # flag -> (old, new)
+    budget: BudgetChange | None = None
+    stored: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json as the plan read it
+
+    def notes(self) -> list[str]:
+        """One line per change, for the log."""
+        out = [f"resume: --{k} {new} (was {old})" for k, (old, new) in self.applied.items()]
+        if self.budget is not None:
+            out.append(f"resume: {self.budget.describe()}")
+        return out
+
+    def updated_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """config.json as it must read once the resume has started."""
+        record = dict(record)
+        for name, (_, new) in self.applied.items():
+            record[name] = new
+        record["epochs"] = self.config.epochs
+        if self.budget is not None:
+            changes = [c for c in record.get("budget_changes") or [] if isinstance(c, dict)]
+            entry = self.budget.to_dict()
+            # a resume that repeats the same change (the first one crashed before last.pt) is one change
+            if not changes or {k: changes[-1].get(k) for k in ("after_epoch", "from", "to")} != \
+                    {k: entry[k] for k in ("after_epoch", "from", "to")}:
+                changes.append(entry)
+            else:
+                changes[-1] = entry
+            record["budget_changes"] = changes
+        return record
+
+
+def describe_budget_changes(config: dict[str, Any]) -> str:
+    """The epoch-budget changes recorded in a run's config.json, as one line ("" if none)."""
+    changes = [BudgetChange.from_dict(c) for c in config.get("budget_changes") or []] \
+        if isinstance(config.get("budget_changes"), list) else []
+    return "; ".join(c.describe() for c in changes if c is not None)
+
+
+def _same(a: Any, b: Any, name: str = "") -> bool:
+    if name == "augment_strength":  # a run from before the rename records "default", its last.pt may say "smp"
+        a, b = (LEGACY_AUGMENT_STRENGTHS.get(x, x) if isinstance(x, str) else x for x in (a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    return a == b
+
+
+def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any],
+                checkpoint: dict[str, Any] | None, checkpoint_path: Path | None,
+                finished: bool = False) -> ResumePlan:
+    """Decide a resume (see the module docstring); ConfigError/RunStoreError with one line if refused.
+
+    ``stored``: the run's config.json; ``overrides``: the flags the user gave (TrainConfig
+    field names, explicit values only); ``checkpoint``: last.pt as loaded (None if absent);
+    ``finished``: status.json says the run finished. A run that trained all its epochs but
+    died before saying so (killed after its final last.pt) resumes to "finished" at once.
+    """
+    from engine.runs import CONFIG_FILE
+
+    config_path = run_path / CONFIG_FILE
+    known = set(TrainConfig.__dataclass_fields__) - {"extra"}
+    base = TrainConfig.from_dict(stored)
+    errors = base.field_errors()
+    if errors:
+        name, message = next(iter(errors.items()))
+        raise RunStoreError(config_path, f"{name} {stored.get(name)!r}: {message}")
+
+    applied: dict[str, tuple[Any, Any]] = {}
+    new_epochs: int | None = None
+    for name, value in overrides.items():
+        if name not in known:
+            raise ConfigError(f"--{name}: cannot be used with --resume")
+        current = getattr(base, name)
+        if name == "epochs":
+            new_epochs = int(value)
+        elif name in RUNTIME_FIELDS:
+            if not _same(current, value):
+                applied[name] = (current, value)
+                setattr(base, name, value)
+        elif not _same(current, value):
+            hint = (" (if the same dataset moved, edit data_path in config.json)" if name == "data_path"
+                    else "")
+            shown = "unset: chosen automatically" if current is None else repr(current)
+            raise ConfigError(
+                f"--{name} {value}: a resumed run keeps its {name} ({shown}); start a new run to "
+                f"change it{hint}"
+            )
+
+    done = 0
+    trained_budget = base.epochs
+    if checkpoint is not None:
+        trained = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+        for name in CHECKED_FIELDS:
+            if name == "width" and base.model != "unet":
+                continue  # resnet34_unet has no width
+            if name in trained and name in stored and not _same(stored[name], trained[name], name):
+                raise RunStoreError(
+                    config_path,
+                    f"{name} is {stored[name]!r} but last.pt was trained with {trained[name]!r} (edited by "
+                    "hand?); put it back, or start a new run to train with it",
+                )
+        arch = checkpoint.get("arch") or {}
+        if arch.get("name") not in (None, base.model):
+            raise RunStoreError(config_path, f"model is {base.model!r} but last.pt holds a {arch.get('name')!r} "
+                                             "network; put it back, or start a new run")
+        done = int(checkpoint.get("epoch") or 0)
+        if isinstance(trained.get("epochs"), int):
+            trained_budget = trained["epochs"]
+
+    target = new_epochs if new_epochs is not None else base.epochs
+    if target < 1 or target > 100_000:
+        raise ConfigError(f"--epochs {target}: must be an integer between 1 and 100000")
+    if target <= done and not (new_epochs is None and not finished and target == done):
+        if new_epochs is None:
+            raise RunStoreError(
+                run_path,
+                f"has already trained all its {done} epochs; to train more: "
+                f"petseg train --resume {run_path.name} --epochs N (N > {done})",
+            )
+        raise ConfigError(f"--epochs {target}: the run has already trained {done} epochs; give more than {done}")
+    budget = None
+    if target != trained_budget and checkpoint is not None:
+        budget = BudgetChange(after_epoch=done, old=trained_budget, new=target, scheduler=base.scheduler)
+    base.epochs = target
+    errors = base.field_errors()  # e.g. a budget cut below the warm-up
+    if errors:
+        name, message = next(iter(errors.items()))
+        raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
+    return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
+                      applied=applied, budget=budget, stored=stored)
+
+
+def apply_budget(plan: ResumePlan, scheduler: Any, optimizer: Any) -> None:
+    """Give a restored scheduler the plan's epoch budget (see the module docstring).
+
+    With no budget change nothing is touched, so a plain resume repeats an uninterrupted run
+    bit for bit.
+    """
+    import torch
+
+    change = plan.budget
+    if change is None:
+        return
+    k = change.after_epoch
+    if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        scheduler.T_max = change.new
+        for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
+            lr = scheduler.eta_min + (base_lr - scheduler.eta_min) * (1 + math.cos(math.pi * k / change.new)) / 2
+            group["lr"] = lr
+        # CosineAnnealingLR steps recursively from the current lr, so from here it follows the
+        # stretched curve exactly
+    elif isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        # warm-up (engine.train.schedule): the factor function was rebuilt from the new budget, so the
+        # decay after the warm-up is already stretched; only the lr of the next epoch, set by
+        # the old function at the last step, must come from the new one
+        for group, base_lr, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base_lr * factor(k)
+    change.next_lr = float(optimizer.param_groups[0]["lr"])
+
+
+def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
+    """`plan_resume` for the run folder ``run_path``: reads its config.json and last.pt."""
+    from engine.checkpoint import load_checkpoint
+    from engine.runs import CONFIG_FILE, STATUS_FILE, checkpoint_path, read_run_json
+
+    stored = read_run_json(run_path / CONFIG_FILE)
+    try:
+        finished = read_run_json(run_path / STATUS_FILE).get("state") == "finished"
+    except RunStoreError:
+        finished = False
+    ckpt_path = checkpoint_path(run_path, "last")
+    checkpoint = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    return plan_resume(run_path, stored, overrides, checkpoint, ckpt_path if checkpoint is not None else None,
+                       finished=finished)

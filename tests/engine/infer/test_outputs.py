@@ -1,0 +1,126 @@
+"""Never destroy a user's file: `engine.infer.outputs.check_output` through `petseg infer` and `petseg plot`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from engine.cli import main
+from engine.infer.outputs import check_output, is_petseg_output
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def photo(path: Path) -> Path:
+    Image.new("RGB", (40, 30), (120, 90, 60)).save(path)
+    return path
+
+
+def infer(checkpoint: Path, image: Path, output: Path, *extra: str) -> int:
+    return main(["infer", "--checkpoint", str(checkpoint), "--image", str(image), "--output", str(output), *extra])
+
+
+def error_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("petseg: error:") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("name", ["photo.png", "photo.PNG"])
+def test_infer_refuses_to_write_over_its_input(tmp_path: Path, checkpoint: Path, capsys, name: str) -> None:
+    img = photo(tmp_path / name)
+    before = digest(img)
+    for extra in ((), ("--overwrite",)):  # not even with --overwrite
+        assert infer(checkpoint, img, img, *extra) == 1
+        assert "is the input itself" in error_line(capsys)
+    assert digest(img) == before
+
+
+def test_infer_sees_the_input_through_links(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    img = photo(tmp_path / "photo.png")
+    before = digest(img)
+    (tmp_path / "soft.png").symlink_to(img)
+    os.link(img, tmp_path / "hard.png")
+    assert infer(checkpoint, img, tmp_path / "soft.png") == 1
+    assert "is the input" in error_line(capsys)
+    assert infer(checkpoint, tmp_path / "hard.png", img) == 1
+    assert "is the input" in error_line(capsys)
+    assert infer(checkpoint, img, checkpoint.with_suffix(".png")) == 0  # a new file: fine
+    capsys.readouterr()
+    assert digest(img) == before
+
+
+def test_infer_never_replaces_a_file_petseg_did_not_write(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    img = photo(tmp_path / "photo.jpg")
+    other = photo(tmp_path / "holiday.png")  # someone's picture that happens to have that name
+    before = digest(other)
+    assert infer(checkpoint, img, other) == 1
+    err = error_line(capsys)
+    assert "was not written by petseg" in err and "--overwrite" in err
+    assert digest(other) == before
+    assert infer(checkpoint, img, other, "--overwrite") == 0  # asked for: replaced
+    assert digest(other) != before and is_petseg_output(other)
+    capsys.readouterr()
+
+
+def test_infer_replaces_its_own_earlier_output(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    img = photo(tmp_path / "photo.jpg")
+    out = tmp_path / "mask.png"
+    assert infer(checkpoint, img, out) == 0
+    assert is_petseg_output(out)
+    assert infer(checkpoint, img, out, "--overwrite") == 0
+    assert infer(checkpoint, img, out, "--overlay") == 0  # re-running needs no flag
+    capsys.readouterr()
+
+
+def test_infer_output_is_not_the_checkpoint_or_a_folder(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    img = photo(tmp_path / "photo.jpg")
+    (tmp_path / "dir.png").mkdir()
+    assert infer(checkpoint, img, tmp_path / "dir.png") == 1
+    assert "is a folder" in error_line(capsys)
+    assert infer(checkpoint, img, tmp_path / "missing" / "m.png") == 1
+    assert "folder does not exist" in error_line(capsys)
+    assert infer(checkpoint, img, checkpoint) == 1
+    assert "must be a .png file" in error_line(capsys)
+
+
+def test_check_output_is_the_one_guard(tmp_path: Path) -> None:
+    from engine.infer.outputs import OutputRefused
+
+    a = photo(tmp_path / "a.png")
+    with pytest.raises(OutputRefused, match="is the input itself"):
+        check_output(a, inputs=(None, a))
+    with pytest.raises(OutputRefused, match="not written by petseg"):
+        check_output(a, inputs=(tmp_path / "b.png",))
+    assert check_output(a, overwrite=True) == a
+    assert check_output(tmp_path / "new.png") == tmp_path / "new.png"
+    assert check_output(tmp_path / "x.txt", suffix=None) == tmp_path / "x.txt"
+
+
+def test_plot_out_guard(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    from engine.events import EpochEnded, RunStarted
+    from engine.runs import RunStore
+
+    w = RunStore(tmp_path / "runs").create({"model": "unet", "epochs": 1}, "r")
+    w.append(RunStarted(run="r", total_epochs=1, start_epoch=1, train_size=1, valid_size=1, device="cpu", data="x"))
+    w.append(EpochEnded(epoch=1, total_epochs=1, train_loss=1.0, train_dice=0.5, valid_loss=1.0, valid_dice=0.5,
+                        valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4, lr=1e-3, seconds=1.0,
+                        images_per_s=1.0, best_dice=0.5, best_epoch=1))
+    w.close()
+    mine = photo(tmp_path / "figure.png")
+    before = digest(mine)
+    args = ["plot", "--runs", str(tmp_path / "runs"), "--run", "r", "--out"]
+    assert main(args + [str(mine)]) == 1
+    assert "was not written by petseg" in error_line(capsys)
+    assert digest(mine) == before
+    curves = tmp_path / "curves.png"
+    assert main(args + [str(curves)]) == 0 and is_petseg_output(curves)
+    assert main(args + [str(curves)]) == 0  # its own output: replaced without a flag
+    assert main(args + [str(mine), "--overwrite"]) == 0 and digest(mine) != before

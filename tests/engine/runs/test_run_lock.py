@@ -1,0 +1,129 @@
+"""One writer per run: the writer lock (flock on writer.lock) shared by create, resume and the TUI."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RunStoreError
+from engine.runs import RunStore, RunWriter, writer_lock_state
+
+CTX = mp.get_context("fork")  # children inherit the imported engine; nothing here uses threads
+
+
+def _create_at_once(root: str, barrier, results) -> None:
+    barrier.wait()
+    w = None
+    try:
+        w = RunStore(root).create({"model": "unet", "epochs": 2}, "x")
+        results.put(("created", os.getpid()))
+    except RunStoreError as exc:
+        results.put(("refused", str(exc)))
+    barrier.wait(30)  # the winner holds the run until every contender has tried
+    if w is not None:
+        w.close()
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_two_creates_of_one_name_at_the_same_moment_one_wins(tmp_path: Path, trial: int) -> None:
+    n = 4
+    barrier, results = CTX.Barrier(n), CTX.Queue()
+    procs = [CTX.Process(target=_create_at_once, args=(str(tmp_path), barrier, results)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=30) for _ in range(n)]
+    for p in procs:
+        p.join(30)
+    created = [o for o in outcomes if o[0] == "created"]
+    refused = [o[1] for o in outcomes if o[0] == "refused"]
+    assert len(created) == 1, outcomes
+    assert all("already exists" in r or "being trained by another petseg process" in r for r in refused), refused
+    assert json.loads((tmp_path / "x" / "config.json").read_text())["model"] == "unet"
+
+
+def _hold(run: str, ready, release) -> None:
+    w = RunWriter(Path(run))
+    ready.set()
+    release.wait(60)
+    w.close()
+
+
+@pytest.fixture
+def finished_run(tmp_path: Path) -> Path:
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "r")
+    w.set_status("finished", "done")
+    w.close()
+    return tmp_path / "r"
+
+
+@pytest.mark.slow
+def test_a_second_writer_is_refused_while_another_process_holds_the_run(finished_run: Path, capsys) -> None:
+    from engine.cli import main
+    from engine.train.launch import spawn_resume
+
+    ready, release = CTX.Event(), CTX.Event()
+    holder = CTX.Process(target=_hold, args=(str(finished_run), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        before = {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file() and p.name != "writer.lock"}
+        assert writer_lock_state(finished_run) is True
+        # the store says "running somewhere" although status.json still says finished
+        assert RunStore(finished_run.parent).summary("r").state == "running"
+        with pytest.raises(RunStoreError, match=rf"being trained by another petseg process \(pid {holder.pid} on "):
+            RunStore(finished_run.parent).open_for_resume("r")
+        with pytest.raises(RunStoreError, match="being trained by another petseg process"):
+            spawn_resume(finished_run.parent, "r")  # the TUI's R: refused before spawning anything
+        assert main(["train", "--runs", str(finished_run.parent), "--resume", "r", "--epochs", "4"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("petseg: error:") and "being trained by another petseg process" in err and "\n" not in err
+        after = {p.name: p.read_bytes() for p in finished_run.iterdir() if p.is_file() and p.name != "writer.lock"}
+        assert after == before  # nothing written by the refused writers
+    finally:
+        release.set()
+        holder.join(30)
+    assert writer_lock_state(finished_run) is False
+    assert RunStore(finished_run.parent).summary("r").state == "finished"
+
+
+def test_a_killed_writer_leaves_no_stale_lock(finished_run: Path) -> None:
+    """The kernel drops a flock when its process dies: a crashed run is resumable at once."""
+    ready, release = CTX.Event(), CTX.Event()
+    holder = CTX.Process(target=_hold, args=(str(finished_run), ready, release))
+    holder.start()
+    assert ready.wait(30)
+    status = json.loads((finished_run / "status.json").read_text())
+    status.update(state="running", pid=holder.pid)  # as a trainer that was training says
+    (finished_run / "status.json").write_text(json.dumps(status))
+    assert RunStore(finished_run.parent).summary("r").state == "running"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(30)
+    assert writer_lock_state(finished_run) is False
+    assert RunStore(finished_run.parent).summary("r").state == "interrupted"
+    RunStore(finished_run.parent).open_for_resume("r").close()  # not refused
+
+
+@pytest.mark.slow
+def test_resume_is_refused_while_the_run_trains_in_this_process(tmp_path: Path, generated_data: str) -> None:
+    from engine.config import TrainConfig
+    from engine.train.trainer import Trainer
+
+    cfg = TrainConfig(epochs=50, image_size=64, width=4, batch_size=8, max_train_images=16, workers=0,
+                      device="cpu", data_path=generated_data)
+    first = Trainer(cfg, tmp_path)
+    first.start()
+    try:
+        with pytest.raises(RunStoreError, match="being trained by another petseg process"):
+            Trainer(None, tmp_path, first.run_name, resume=True)
+        with pytest.raises(RunStoreError, match="already exists|being trained"):
+            Trainer(cfg, tmp_path, first.run_name)
+    finally:
+        first.stop()
+        assert first.join(120)
+    assert first.state == "stopped"
+    assert writer_lock_state(first.run_path) is False  # released when the run ended

@@ -1,0 +1,54 @@
+"""engine.train.launch: a detached `petseg train --resume` really continues the run and logs to train.log."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.config import TrainConfig
+from engine.errors import RunStoreError
+from engine.train.launch import spawn_resume, train_command
+from engine.runs import RunStore
+from engine.train.trainer import Trainer
+
+
+@pytest.mark.slow
+def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             generated_data: str) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(TrainConfig(epochs=2, image_size=64, width=4, batch_size=4, max_train_images=8,
+                                      workers=0, device="cpu", data_path=generated_data,
+                                      checkpoint_interval=0), tmp_path, "half")
+        trainer.subscribe(lambda e: trainer.stop() if e.kind == "checkpoint" and e.which == "last" else None)
+        assert trainer.run() == "stopped"
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    pid = spawn_resume(tmp_path, "half")
+    _, status = os.waitpid(pid, 0)
+    log = (tmp_path / "half" / "train.log").read_text()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, log
+    assert "resuming at epoch 2" in log
+    h = RunStore(tmp_path).load("half")
+    assert h.state == "finished" and sorted(h.epochs) == [1, 2]
+
+
+def test_spawn_resume_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(RunStoreError, match="no such run folder"):
+        spawn_resume(tmp_path, "nope")
+
+
+def test_train_command_carries_the_recipe_knobs(tmp_path: Path) -> None:
+    """The TUI launches runs through train_command: every recipe field must reach the child."""
+    from engine.cli import build_parser
+
+    config = TrainConfig(epochs=5, warmup_epochs=2, ema_decay=0.99, augment_strength="strong", weight_decay=1e-4)
+    argv = train_command(config, tmp_path, "r")
+    args = build_parser().parse_args(argv[argv.index("train"):])
+    for name in ("warmup_epochs", "ema_decay", "augment_strength", "weight_decay", "epochs"):
+        assert getattr(args, name) == getattr(config, name), name
