@@ -67,3 +67,17 @@ def describe_error(exc: BaseException) -> str | None:
     if exc.errno == errno.EROFS:
         return f"{path}: the file system is read-only; choose a writable location"
     return f"{path}: {exc.strerror or exc}"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of ``str(exc)``, or the exception's type name when it has no text."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def one_line(exc: BaseException) -> str:
+    """What a user sees of an exception, on one line: a `PetsegError`'s own message, a sentence for
+    an OS or decoding error (`describe_error`), else ``Type: first line``."""
+    if isinstance(exc, PetsegError):
+        return first_line(exc)
+    return describe_error(exc) or f"{type(exc).__name__}: {first_line(exc)}"
