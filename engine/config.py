@@ -7,10 +7,12 @@ The same dataclass backs the CLI flags, the TUI's new-run form and each run's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+import typing
 from typing import Any
 
 from engine.errors import ConfigError
@@ -58,6 +60,16 @@ def _is_cuda_index(device: str) -> bool:
     return device.startswith("cuda:") and device[5:].isdigit()
 
 
+def config_fields() -> tuple[ConfigField, ...]:
+    """Every `TrainConfig` field with its kind and `FieldSpec`, in declaration (form) order."""
+    return _config_fields()
+
+
+def form_fields(section: str) -> tuple[ConfigField, ...]:
+    """The fields the new-run form shows in ``section`` (one of FORM_SECTIONS), in order."""
+    return tuple(f for f in config_fields() if f.spec.section == section)
+
+
 def requested_data_path(data_path: str | None) -> str | None:
     """The dataset a user named: ``data_path`` if given, else ``$PETSEG_DATA`` if set, else None
     (the training sample bundled with petseg). ``engine.data.layout`` turns it into a folder."""
@@ -85,40 +97,162 @@ AUTO_WARMUP_HELP = (f"default auto: min({AUTO_WARMUP_EPOCHS}, epochs // {AUTO_WA
                     "--scheduler plateau")
 
 
+@dataclass(frozen=True)
+class FieldSpec:
+    """How a `TrainConfig` field shows itself: its ``petseg train`` flag and its new-run form row.
+
+    Declared once per field (dataclass field metadata, through `option`); the CLI parser, the
+    detached-launch argv (`TrainConfig.to_argv`) and the TUI form are all generated from it.
+    """
+
+    help: str = ""
+    choices: tuple[str, ...] = ()  # the only values the flag takes
+    suggestions: tuple[str, ...] = ()  # the form's choices where the flag takes others too (cuda:N)
+    metavar: str | None = None
+    const: Any = None  # the value of the bare flag (``--compile`` alone); None: the flag needs a value
+    label: str = ""  # the form's label
+    section: str = ""  # the form section: "main" (always shown) or "more" (the collapsed options)
+    hint: str = ""  # shown beside the form field while it is valid (a switch: when on)
+    hint_off: str = ""  # a switch: shown when off
+    placeholder: str = ""  # what an empty optional field means ("auto", "all", …)
+
+
+FORM_SECTIONS = ("main", "more")
+_SPEC_KEY = "petseg"
+
+
+def option(default: Any, **spec: Any) -> Any:
+    """A `TrainConfig` field with its default and its `FieldSpec` (flag help, form label, …)."""
+    return field(default=default, metadata={_SPEC_KEY: FieldSpec(**spec)})
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One `TrainConfig` field as the generated views need it."""
+
+    name: str
+    kind: str  # "int", "float", "str" or "bool": the JSON/CLI type of a set value
+    optional: bool  # None is allowed (it means the `FieldSpec.placeholder`)
+    default: Any
+    spec: FieldSpec
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    def format_value(self, value: Any) -> str:
+        """``value`` as the CLI's text for it (parsed back by `parse_value` to the same value)."""
+        if self.kind == "bool":
+            return "yes" if value else "no"
+        if self.kind == "float":
+            return repr(float(value))
+        return str(value)
+
+    def parse_value(self, text: str) -> Any:
+        """The CLI's text of this field as a value; ValueError with the reason if it is not one."""
+        if self.kind == "bool":
+            v = text.strip().lower()
+            if v in ("yes", "y", "true", "1"):
+                return True
+            if v in ("no", "n", "false", "0"):
+                return False
+            raise ValueError(f"expected yes or no, got {text!r}")
+        if self.kind == "int":
+            return int(text)
+        if self.kind == "float":
+            return float(text)
+        return text
+
+
 @dataclass
 class TrainConfig:
-    """Hyperparameters of one run. Field names match the CLI's canonical flags."""
+    """Hyperparameters of one run. Field names match the CLI's canonical flags.
 
-    model: str = "unet"
-    data_path: str | None = None  # None: $PETSEG_DATA, else the bundled sample; GENERATED_DATA: synthetic
-    epochs: int = 10
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    image_size: int = 256
-    width: int = 64  # UNet base width; ignored by resnet34_unet
-    workers: int = 2
-    device: str = "auto"
-    seed: int = 42
-    scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    bce_weight: float = 1.0
-    dice_weight: float = 1.0
-    amp: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; on a CPU measured (engine.train.precision); off on MPS
-    grad_clip: float = 0.0  # 0 disables clipping
-    warmup_epochs: int | None = None  # linear lr warm-up epochs before the schedule; None: auto_warmup_epochs
-    ema_decay: float = 0.0  # per-step EMA of the weights, e.g. 0.99; validation and checkpoints use it; 0: off
-    augment_strength: str = DEFAULT_AUGMENT_STRENGTH  # one of AUGMENT_STRENGTHS
-    mask_rule: str = "pet_border"  # pet_border: trimap 1 and 3 are pet (smp); pet_only: border is background
-    download: bool = False
-    pretrained: str | None = None  # resnet34_unet encoder: None, "imagenet" or a path to a state_dict
-    valid_every: int = 10  # every Nth trainval image goes to the validation split
-    channels_last: bool = True
-    compile: str = "auto"  # one of COMPILE_MODES (old runs stored a bool: true = "default")
-    augment_on: str = "auto"  # one of AUGMENT_ON
-    checkpoint_interval: float = 60.0  # seconds between last.pt saves (also at the end, on stop, on pause); 0: every epoch
-    cache_dir: str | None = None  # decoded-image cache; None: $PETSEG_CACHE/decoded or ~/.cache/petseg/decoded
-    max_train_images: int | None = None  # cap the train split (quick demos)
-    extra: dict[str, Any] = field(default_factory=dict)
+    Each field declares itself once, here: default, flag help and form row (`option`). The order
+    is the new-run form's order.
+    """
+
+    # -- the form's main section --------------------------------------------------------------
+    model: str = option("unet", choices=MODELS, label="Model", section="main",
+                        help="the network: unet (the paper's, --width wide) or resnet34_unet (a ResNet-34 encoder)",
+                        hint="resnet34_unet ignores the width")
+    epochs: int = option(10, label="Epochs", section="main", help="epochs to train; with --resume, a new epoch budget")
+    batch_size: int = option(16, label="Batch size", section="main", help="images per training step")
+    learning_rate: float = option(1e-3, label="Learning rate", section="main", help="peak learning rate (Adam)")
+    image_size: int = option(256, label="Image size", section="main", hint="pixels, multiple of 32",
+                             help="training and validation side in pixels (a multiple of 32)")
+    width: int = option(64, label="UNet width", section="main", hint="base channels of the UNet",
+                        help="UNet base width; ignored by resnet34_unet")
+    scheduler: str = option("cosine", choices=SCHEDULERS, label="LR scheduler", section="main",
+                            help="learning-rate schedule after the warm-up")
+    # None: $PETSEG_DATA, else the bundled sample; GENERATED_DATA: synthetic
+    data_path: str | None = option(
+        None, label="Data path", section="main", placeholder="bundled real sample",
+        hint=f"an Oxford-IIIT Pet folder; {GENERATED_DATA}: synthetic; blank: ${DATA_PATH_ENV} if set",
+        help=(f"Oxford-IIIT Pet folder (images/, annotations/); default: ${DATA_PATH_ENV} if set, else the real "
+              f"sample bundled with petseg (496 photos, 3 breeds); {GENERATED_DATA}: the generated synthetic set "
+              "(fast tests)"))
+    download: bool = option(False, metavar="yes|no", label="Download data", section="main",
+                            hint="yes — fetch the official archives into the data path if missing",
+                            hint_off="no — use the data path as it is",
+                            help="download the official archives into --data_path if missing")
+    device: str = option("auto", suggestions=DEVICES, metavar="|".join(DEVICES) + "|cuda:N", label="Device",
+                         section="main", help="where to train; auto: CUDA if present, else MPS, else the CPU")
+    max_train_images: int | None = option(None, label="Max train images", section="main", placeholder="all",
+                                          help="cap the train split (quick demos); default: all")
+    workers: int = option(2, label="Loader workers", section="main",
+                          help="DataLoader worker processes (with --augment_on cpu)")
+    # -- the form's "More options" --------------------------------------------------------------
+    seed: int = option(42, label="Seed", section="more", hint="same seed, same data order and augmentations",
+                       help="seed of the split, the initial weights, the data order and the augmentations")
+    mask_rule: str = option("pet_border", choices=MASK_RULES, label="Mask rule", section="more",
+                            hint="pet_border: the trimap's border counts as pet",
+                            help="pet_border: the trimap's border counts as pet (smp's rule); pet_only: it is background")
+    # auto: bf16 on CUDA with bf16 support, fp16 on other CUDA; on a CPU measured (engine.train.precision); off on MPS
+    amp: str = option("auto", choices=AMP_MODES, label="Mixed precision", section="more",
+                      hint="auto: bf16 where the hardware has it",
+                      help="auto: bf16 on CUDA (fp16 without bf16); on a CPU bf16 only where a timed probe finds it faster")
+    weight_decay: float = option(0.0, label="Weight decay", section="more", help="Adam's L2 weight decay")
+    grad_clip: float = option(0.0, label="Gradient clip", section="more", hint="max gradient norm; 0 disables",
+                              help="clip the gradient norm to this; 0 disables clipping")
+    bce_weight: float = option(1.0, label="BCE weight", section="more",
+                               hint="loss = BCE weight × BCE + Dice weight × Dice",
+                               help="loss = bce_weight × BCE + dice_weight × soft Dice loss")
+    dice_weight: float = option(1.0, label="Dice weight", section="more", help="see --bce_weight")
+    pretrained: str | None = option(None, label="Pretrained encoder", section="more", placeholder="none",
+                                    hint="resnet34_unet: imagenet or a .pth file",
+                                    help="resnet34_unet encoder weights: imagenet or a .pth path")
+    # None: auto_warmup_epochs, resolved (and recorded as a number) when the run is created
+    warmup_epochs: int | None = option(None, label="Warm-up epochs", section="more", placeholder="auto",
+                                       hint="linear lr warm-up; 0: none",
+                                       help="linear learning-rate warm-up epochs before the cosine (or constant) "
+                                            f"schedule; 0: none; {AUTO_WARMUP_HELP}")
+    ema_decay: float = option(0.0, label="EMA decay", section="more", hint="e.g. 0.99; 0: off",
+                              help="EMA of the weights after every step (e.g. 0.99); validation and checkpoints "
+                                   "use it; 0: off")
+    augment_strength: str = option(
+        DEFAULT_AUGMENT_STRENGTH, choices=AUGMENT_STRENGTHS, label="Augmentation", section="more",
+        hint="light: upright pets, mild", help="training augmentation: off, light (upright pets, mild; the default), "
+        "smp (adds vertical flips, quarter turns, blur), strong")
+    augment_on: str = option("auto", choices=AUGMENT_ON, label="Augment on", section="more",
+                             hint="auto: the device on CUDA, else the CPU",
+                             help="cpu: albumentations in --workers processes; device: batched on the training "
+                                  "device (uint8 data kept there, no workers); auto: device on CUDA, else cpu")
+    compile: str = option("auto", choices=COMPILE_MODES, const="default", metavar="MODE", label="torch.compile",
+                          section="more", hint="auto: measured fastest on CUDA; off on a CPU",
+                          help=f"torch.compile the training step: {'|'.join(COMPILE_MODES)} (bare --compile: "
+                               "default; auto: the mode measured fastest on CUDA, for long runs only; off on CPU)")
+    checkpoint_interval: float = option(60.0, metavar="SECONDS", label="Checkpoint every", section="more",
+                                        hint="seconds between last.pt saves; 0: every epoch",
+                                        help="write last.pt at most this often (also at the end, on stop and on "
+                                             "pause); 0: every epoch")
+    channels_last: bool = option(True, metavar="yes|no", label="Channels last", section="more",
+                                 hint="yes — NHWC memory layout (faster convolutions)", hint_off="no — NCHW",
+                                 help="train in the channels-last memory layout")
+    valid_every: int = option(10, label="Valid every", section="more", hint="every Nth trainval photo validates",
+                              help="every Nth trainval image goes to the validation split")
+    cache_dir: str | None = option(None, label="Image cache", section="more", placeholder="default",
+                                   help="decoded-image cache; default: $PETSEG_CACHE/decoded or ~/.cache/petseg/decoded")
 
     def validate(self) -> None:
         """Raise ConfigError with one line for the first invalid field."""
@@ -228,6 +362,12 @@ class TrainConfig:
                 f"bottleneck, where BatchNorm needs more than 1 value per channel: use {more} "
                 f"or image_size >= {self.image_size * 2}")
 
+    def to_argv(self) -> list[str]:
+        """``petseg train`` flags that rebuild this config: every field that is set, as ``--name=value``
+        (the ``=`` keeps a value that starts with ``-`` a value)."""
+        return [f"{f.flag}={f.format_value(getattr(self, f.name))}" for f in config_fields()
+                if getattr(self, f.name) is not None]
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -242,3 +382,15 @@ class TrainConfig:
         if isinstance(strength, str):
             values["augment_strength"] = LEGACY_AUGMENT_STRENGTHS.get(strength, strength)
         return cls(**values)
+
+
+@functools.cache
+def _config_fields() -> tuple[ConfigField, ...]:
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        kinds = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)]
+        kind = {int: "int", float: "float", str: "str", bool: "bool"}[kinds[0]]
+        optional = type(None) in typing.get_args(hints[f.name])
+        out.append(ConfigField(f.name, kind, optional, f.default, f.metadata[_SPEC_KEY]))
+    return tuple(out)

@@ -14,28 +14,11 @@ from pathlib import Path
 from engine.config import TrainConfig
 from engine.runs.layout import LOG_FILE, validate_run_name
 
-# Flags whose values are passed on the command line; the rest keep the engine default.
-_FLAGS = ("model", "epochs", "batch_size", "learning_rate", "image_size", "width", "workers",
-          "device", "seed", "scheduler", "amp", "mask_rule", "bce_weight", "dice_weight",
-          "grad_clip", "weight_decay", "warmup_epochs", "ema_decay", "augment_strength", "max_train_images")
-
-
 def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[str]:
-    """The argv of ``petseg train`` that reproduces ``config`` in ``runs_dir/run_name``."""
-    argv = [sys.executable, "-m", "engine.cli", "train", "--runs", str(runs_dir), "--run_name", run_name]
-    for name in _FLAGS:
-        value = getattr(config, name)
-        if value is not None:
-            argv += [f"--{name}", str(value)]
-    if config.data_path:
-        argv += ["--data_path", str(config.data_path)]
-    if config.download:
-        argv += ["--download", "yes"]
-    if config.pretrained:
-        argv += ["--pretrained", str(config.pretrained)]
-    if config.cache_dir:
-        argv += ["--cache_dir", str(config.cache_dir)]
-    return argv
+    """The argv of ``petseg train`` that reproduces ``config`` in ``runs_dir/run_name``: every field
+    (`TrainConfig.to_argv`), so a run started from the TUI is the run its form showed."""
+    return [sys.executable, "-m", "engine.cli", "train", "--runs", str(runs_dir), "--run_name", run_name,
+            *config.to_argv()]
 
 
 def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> int:

@@ -1,8 +1,9 @@
 """New run: a form over `TrainConfig` with live validation, started detached or in-process.
 
-The main fields come first; the engine's other options (seed, mask rule, AMP, weight decay,
-gradient clipping, loss weights, pretrained encoder) wait in a collapsed "More options" section.
-The form can start from a copy of another run's settings. Every check is the engine's:
+Its rows are generated from `TrainConfig`'s field declarations (each field's `FieldSpec`: label,
+section, hint): the main fields first, every other option in a collapsed "More options" section.
+The form can start from a copy of another run's settings; fields it does not show keep the copied
+values. Every check is the engine's:
 `TrainConfig.field_errors` for the values, `data_path_problem` for the data folder (the message
 ``petseg train`` gives), `validate_run_name` for the name. Start and Cancel sit below the
 scrolling fields, so they are on screen at 80x24.
@@ -13,6 +14,7 @@ when the form has edits.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Input, Label, Select, Static, Switch
 
-from engine.config import AMP_MODES, DATA_PATH_ENV, DEVICES, GENERATED_DATA, MASK_RULES, MODELS, SCHEDULERS, TrainConfig
+from engine.config import ConfigField, TrainConfig, form_fields
 from engine.errors import RunStoreError
 from engine.runs import validate_run_name
 from petseg_tui.widgets.header import PetsegHeader
@@ -35,6 +37,8 @@ from petseg_tui.screens.confirm import ConfirmScreen
 
 @dataclass(frozen=True)
 class Field:
+    """One row of the form: a `TrainConfig` field (its `FieldSpec`) or a form-only field."""
+
     name: str  # TrainConfig field, or a form-only field (run_name, detached)
     label: str
     kind: str  # int | float | str | optstr | optint | select | switch
@@ -44,36 +48,28 @@ class Field:
     hint_off: str = ""  # a switch: shown when off
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("model", "Model", "select", MODELS, hint="resnet34_unet ignores the width"),
-    Field("epochs", "Epochs", "int"),
-    Field("batch_size", "Batch size", "int"),
-    Field("learning_rate", "Learning rate", "float"),
-    Field("image_size", "Image size", "int", hint="pixels, multiple of 32"),
-    Field("width", "UNet width", "int", hint="base channels of the UNet"),
-    Field("scheduler", "LR scheduler", "select", SCHEDULERS),
-    Field("data_path", "Data path", "optstr", placeholder="bundled real sample",
-          hint=f"an Oxford-IIIT Pet folder; {GENERATED_DATA}: synthetic; blank: ${DATA_PATH_ENV} if set"),
-    Field("download", "Download data", "switch", hint="yes — fetch the official archives into the data path if missing",
-          hint_off="no — use the data path as it is"),
-    Field("device", "Device", "select", DEVICES),
-    Field("max_train_images", "Max train images", "optint", placeholder="all"),
-    Field("workers", "Loader workers", "int"),
+def _form_kind(f: ConfigField) -> str:
+    if f.spec.choices or f.spec.suggestions:
+        return "select"
+    if f.kind == "bool":
+        return "switch"
+    if f.kind in ("int", "float"):
+        return "optint" if f.optional and f.kind == "int" else f.kind
+    return "optstr" if f.optional else "str"
+
+
+def _row(f: ConfigField) -> Field:
+    return Field(f.name, f.spec.label, _form_kind(f), f.spec.choices or f.spec.suggestions,
+                 placeholder=f.spec.placeholder, hint=f.spec.hint, hint_off=f.spec.hint_off)
+
+
+# the rows come from TrainConfig's own field declarations (engine.config.FieldSpec), in its order
+FIELDS: tuple[Field, ...] = tuple(_row(f) for f in form_fields("main")) + (
     Field("run_name", "Run name", "optstr", placeholder="auto: <model>-<date>-<time>"),
     Field("detached", "Detached", "switch", hint="yes — its own process: keeps training if you quit or SSH drops",
           hint_off="no — trains inside this app: quitting asks first, then stops it"),
 )
-MORE_FIELDS: tuple[Field, ...] = (
-    Field("seed", "Seed", "int", hint="same seed, same data order and augmentations"),
-    Field("mask_rule", "Mask rule", "select", MASK_RULES, hint="pet_border: the trimap's border counts as pet"),
-    Field("amp", "Mixed precision", "select", AMP_MODES, hint="auto: bf16 where the hardware has it"),
-    Field("weight_decay", "Weight decay", "float"),
-    Field("grad_clip", "Gradient clip", "float", hint="max gradient norm; 0 disables"),
-    Field("bce_weight", "BCE weight", "float", hint="loss = BCE weight × BCE + Dice weight × Dice"),
-    Field("dice_weight", "Dice weight", "float"),
-    Field("pretrained", "Pretrained encoder", "optstr", placeholder="none",
-          hint="resnet34_unet: imagenet or a .pth file"),
-)
+MORE_FIELDS: tuple[Field, ...] = tuple(_row(f) for f in form_fields("more"))
 ALL_FIELDS = FIELDS + MORE_FIELDS
 FIELD_NAMES = {f.name for f in ALL_FIELDS}
 FORM_ONLY = ("run_name", "detached")
@@ -82,6 +78,7 @@ _ERROR_FIELD = {"dice_weight": "bce_weight"}
 
 
 def initial_values(config: TrainConfig | None = None) -> dict[str, Any]:
+    """What each row shows first: ``config``'s values (a copied run's), else the defaults."""
     c = config or TrainConfig()
     values = {f.name: getattr(c, f.name, None) for f in ALL_FIELDS}
     values["run_name"] = ""
@@ -108,12 +105,17 @@ def _parse_number(f: Field, text: str) -> tuple[Any, str]:
     return None, "not a number"
 
 
-def parse_form(raw: dict[str, Any], runs_dir: Path | None = None) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
-    """Form values (strings from Inputs, values from Selects/Switches) -> config, name, detached, errors."""
+def parse_form(raw: dict[str, Any], runs_dir: Path | None = None,
+               base: TrainConfig | None = None) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
+    """Form values (strings from Inputs, values from Selects/Switches) -> config, name, detached, errors.
+
+    The config is ``base`` (the copied run's, else the defaults) with the form's values over it
+    (`dataclasses.replace`), so a field the form does not show is never lost.
+    """
     from engine.data.layout import data_path_problem
 
     errors: dict[str, str] = {}
-    cfg = TrainConfig()
+    edited: dict[str, Any] = {}
     for f in ALL_FIELDS:
         if f.name in FORM_ONLY or f.name not in raw:
             continue
@@ -123,19 +125,17 @@ def parse_form(raw: dict[str, Any], runs_dir: Path | None = None) -> tuple[Train
             if error:
                 errors[f.name] = error
                 continue
-            if f.kind == "optint" and num is not None and num < 1:
-                errors[f.name] = "must be at least 1 (blank: all)"
-                continue
-            setattr(cfg, f.name, num)
+            edited[f.name] = num
         elif f.kind == "optstr":
-            setattr(cfg, f.name, str(v or "").strip() or None)
+            edited[f.name] = str(v or "").strip() or None
         elif f.kind == "switch":
-            setattr(cfg, f.name, bool(v))
+            edited[f.name] = bool(v)
         else:
             if v is None or v == Select.BLANK:
                 errors[f.name] = "required"
                 continue
-            setattr(cfg, f.name, v)
+            edited[f.name] = v
+    cfg = dataclasses.replace(base or TrainConfig(), **edited)
     for name, msg in cfg.field_errors().items():
         if name in FIELD_NAMES:
             errors.setdefault(name, msg)
@@ -175,6 +175,7 @@ class NewRunScreen(PetsegScreen):
     def __init__(self, config: TrainConfig | None = None, copied_from: str | None = None) -> None:
         super().__init__()
         self.values = initial_values(config)
+        self.base = config or TrainConfig()  # what the form's values go over (a copied run keeps the rest)
         self.copied_from = copied_from
         self._initial_raw: dict[str, Any] | None = None
 
@@ -184,8 +185,9 @@ class NewRunScreen(PetsegScreen):
             title = f"New run — a copy of {self.copied_from}'s settings" if self.copied_from else "New training run"
             yield Static(title, id="new-run-title")
             yield from self._rows(FIELDS)
-            with Collapsible(title="More options: seed, mask rule, mixed precision, weight decay, clipping, "
-                                   "loss weights, pretrained", collapsed=True, id="more-options"):
+            with Collapsible(title="More options: seed, mask rule, precision, regularisation, loss, pretrained, "
+                                   "warm-up, EMA, augmentation, compile, checkpoints", collapsed=True,
+                             id="more-options"):
                 yield from self._rows(MORE_FIELDS)
             yield Static(id="form-other-error", classes="field-error")
         with Horizontal(id="new-run-buttons"):
@@ -204,7 +206,10 @@ class NewRunScreen(PetsegScreen):
         v = self.values.get(f.name)
         wid = f"f-{f.name}"
         if f.kind == "select":
-            return Select([(c, c) for c in f.choices], value=v, allow_blank=False, compact=True, id=wid, classes="field-input")
+            # a copied run's value the list lacks (cuda:1) is offered too, never dropped
+            choices = f.choices if v in f.choices or v is None else (*f.choices, v)
+            return Select([(c, c) for c in choices], value=v, allow_blank=False, compact=True, id=wid,
+                          classes="field-input")
         if f.kind == "switch":
             return Switch(value=bool(v), id=wid, classes="field-input")
         text = "" if v is None else (repr(v) if isinstance(v, float) else str(v))
@@ -226,7 +231,7 @@ class NewRunScreen(PetsegScreen):
         return self._initial_raw is not None and self.raw_values() != self._initial_raw
 
     def validate_form(self) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
-        cfg, name, detached, errors = parse_form(self.raw_values(), self.petseg_app.runs_dir)
+        cfg, name, detached, errors = parse_form(self.raw_values(), self.petseg_app.runs_dir, self.base)
         self.errors = errors
         return cfg, name, detached, errors
 

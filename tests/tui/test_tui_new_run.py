@@ -27,7 +27,7 @@ def test_parse_form_errors() -> None:
     assert errors["batch_size"] == "must be a whole number"
     assert "(0, 10)" in errors["learning_rate"]
     assert "multiple of 32" in errors["image_size"]
-    assert "at least 1" in errors["max_train_images"]
+    assert "between 1 and" in errors["max_train_images"]  # TrainConfig.field_errors says it, as for the CLI
     assert "letters, digits" in errors["run_name"]
     assert detached is True
 

@@ -1,0 +1,67 @@
+"""What every ``petseg`` subcommand shares: exit codes, the console, the ``--runs`` flag, the
+``yes|no`` value type, the hyphenated flag aliases, and a checkpoint named by ``--run`` or
+``--checkpoint``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from engine.config import default_runs_dir
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+
+def yes_no(value: str) -> bool:
+    """An argparse type: yes/no (also y/n, true/false, 1/0)."""
+    v = value.strip().lower()
+    if v in ("yes", "y", "true", "1"):
+        return True
+    if v in ("no", "n", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {value!r}")
+
+
+def add_flag(parser: argparse.ArgumentParser | Any, name: str, **kw: Any) -> None:
+    """Add ``--name`` (the seed's underscore spelling, canonical) and a hyphenated alias."""
+    flags = [f"--{name}"]
+    if "_" in name:
+        flags.append(f"--{name.replace('_', '-')}")
+    parser.add_argument(*flags, dest=name, **kw)
+
+
+def add_runs_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", type=Path, default=None,
+                   help="runs folder (default: $PETSEG_RUNS or ./runs)")
+
+
+class PlainConsole:
+    """What the CLI prints with, where rich is not installed (a bare GPU box with only torch and
+    the training dependencies): plain lines, our few markup tags dropped."""
+
+    is_terminal = False
+    width = 80
+
+    def print(self, text: object = "", **_: Any) -> None:
+        print(re.sub(r"\[/?(?:bold|yellow)?\]", "", str(text)), flush=True)
+
+
+def console() -> Any:
+    """A Rich console on stdout, or a `PlainConsole` without rich."""
+    try:
+        from rich.console import Console
+    except ImportError:
+        return PlainConsole()
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def checkpoint_from_args(args: argparse.Namespace) -> Path:
+    """The checkpoint of ``--checkpoint``, else of the run ``--run`` (its best.pt, else last.pt)."""
+    if args.checkpoint is not None:
+        return args.checkpoint
+    from engine.runs import RunStore, checkpoint_for
+
+    checkpoint, _ = checkpoint_for(RunStore(args.runs or default_runs_dir()).resolve(args.run))
+    return checkpoint

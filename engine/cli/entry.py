@@ -1,0 +1,100 @@
+"""``petseg``'s entry point: parse, dispatch to the subcommand, and turn every expected failure into
+one line ``petseg: error: <file>: <problem>`` with a non-zero exit (the traceback only with
+``PETSEG_DEBUG=1``); SIGTERM/SIGHUP end a command with its cleanup run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any, Callable, Sequence
+
+from engine.cli.common import EXIT_ERROR, EXIT_STOPPED
+from engine.cli.demo import cmd_demo
+from engine.cli.eval import cmd_eval
+from engine.cli.infer import cmd_infer
+from engine.cli.parser import build_parser
+from engine.cli.plot import cmd_plot
+from engine.cli.runs import cmd_runs
+from engine.cli.train import cmd_train
+from engine.errors import PetsegError, describe_error
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
+    "plot": cmd_plot,
+}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that cleanup (temp files) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+_warned: set[str] = set()
+
+
+def _show_warning_once(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                       line: Any = None) -> None:
+    """Library warnings as one ``petseg: warning:`` line each, never the same one twice."""
+    text = (str(message).splitlines() or [""])[0]
+    if text in _warned:
+        return
+    _warned.add(text)
+    print(f"petseg: warning: {text}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    import warnings
+
+    saved = (warnings.showwarning, {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)})
+    warnings.showwarning = _show_warning_once
+    _warned.clear()
+    for sig in saved[1]:  # training replaces these with a graceful stop
+        signal.signal(sig, _raise_terminated)
+    try:
+        return _run_command(args)
+    finally:
+        warnings.showwarning = saved[0]
+        for sig, handler in saved[1].items():
+            signal.signal(sig, handler)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    try:
+        return COMMANDS[args.command](args)
+    except PetsegError as exc:
+        print(f"petseg: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"petseg: stopped by {name}; files being written were removed, nothing half-written is left",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("petseg: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception as exc:
+        if os.environ.get("PETSEG_DEBUG"):
+            raise
+        sentence = describe_error(exc)
+        if sentence is not None:
+            print(f"petseg: error: {sentence}", file=sys.stderr)
+            return EXIT_ERROR
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"petseg: error: unexpected {type(exc).__name__}: {first} (set PETSEG_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""``petseg eval``: Dice/IoU of a run's best.pt (or a checkpoint) on a labelled split, its four
+scorings as a table, the worst photos as a contact sheet, and the bundled photos' scores."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console, yes_no
+from engine.config import EVAL_IGNORE_BORDER
+from engine.errors import PetsegError
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    e = sub.add_parser(
+        "eval", help="test Dice/IoU of a run or checkpoint",
+        description="Dice/IoU of a run's best.pt (or a checkpoint) on a labelled split, scored at each "
+                    "photo's own size (probabilities resized back bilinearly, then thresholded, against the "
+                    "original trimap) and at the training size (comparable with the run's valid Dice), "
+                    "pooled over pixels and as a per-image mean.")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run")
+    g.add_argument("--checkpoint", type=Path)
+    add_runs_flag(e)
+    add_flag(e, "data_path", default=None, help="dataset folder (default: the run's own data)")
+    add_flag(e, "split", choices=("test", "valid"), default="test")
+    add_flag(e, "batch_size", type=int, default=8)
+    add_flag(e, "device", default="auto")
+    e.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
+    add_flag(e, "ignore_border", type=yes_no, nargs="?", const=True, default=EVAL_IGNORE_BORDER,
+         metavar="yes|no",
+         help="leave the trimap's border band (value 3) out of prediction and truth in the headline "
+              f"figure and the --worst order (default: {'yes' if EVAL_IGNORE_BORDER else 'no'}: the band is "
+              "the annotators' 'not sure' zone, the quality targets are stated without it, and it scores "
+              "pet_border and pet_only models on the same pixels); 'no' scores it as the run's mask rule "
+              "says (pet_border: pet, pet_only: background). Both are printed either way")
+    add_flag(e, "threshold", type=float, default=0.5, help="pet probability above which a pixel is pet")
+    add_flag(e, "worst", type=int, default=0, metavar="N",
+         help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
+              "PNG contact sheet to <run>/eval/worst-<split>.png (for --checkpoint FILE: "
+              "FILE's folder/<stem>-worst-<split>.png)")
+    add_flag(e, "worst_out", type=Path, default=None, metavar="PNG", help="write the --worst sheet here instead")
+    e.add_argument("--overwrite", action="store_true",
+                   help="replace an existing contact sheet that petseg did not write")
+    e.add_argument("--samples", action="store_true",
+                   help="also score the six bundled real photos (engine/demo_assets) against their trimaps")
+    return e
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.worst < 0:
+        raise PetsegError(f"--worst {args.worst}: must be >= 0")
+    from engine.eval.evaluate import evaluate_checkpoint
+    from engine.infer.inference import Predictor
+
+    ckpt = checkpoint_from_args(args)
+    if args.worst:  # checked before minutes of scoring, like every user-named output
+        from engine.eval.gallery import worst_sheet_path
+        from engine.infer.outputs import check_output
+
+        if args.worst_out is None:
+            args.worst_out = worst_sheet_path(ckpt, args.split)
+            args.worst_out.parent.mkdir(parents=True, exist_ok=True)
+        check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
+    console = new_console()
+    predictor = Predictor.from_checkpoint(ckpt, device=args.device)
+    for warning in predictor.warnings:
+        print(f"petseg: warning: {warning}", file=sys.stderr)
+    res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
+                              tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
+                              keep_worst=args.worst, predictor=predictor)
+    for warning in res.warnings:  # the data's (duplicated or overlapping list entries)
+        if warning not in predictor.warnings:
+            print(f"petseg: warning: {warning}", file=sys.stderr)
+    console.print(f"checkpoint: {ckpt} ({predictor.arch_name}, {predictor.image_size} px, "
+                  f"mask rule {predictor.mask_rule})")
+    if res.data:
+        console.print(f"data: {res.data}")
+    for name, reason in res.skipped[:5]:
+        console.print(f"skipped {name}: {reason}")
+    if len(res.skipped) > 5:
+        console.print(f"skipped {len(res.skipped)} unreadable images in total")
+    tta = "TTA hflip" if args.tta else "no TTA"
+    console.print(f"{args.split}: {res.n_images} images, {tta}, threshold {args.threshold:g}, "
+                  f"{res.seconds:.1f} s (decode, predict, score; model load {res.load_seconds:.1f} s)")
+    _print_figures(console, res)
+    h = res.headline
+    flag = f"--ignore_border {'yes' if args.ignore_border else 'no'}"
+    console.print(
+        f"{args.split} Dice {h.dice:.4f}  IoU {h.iou:.4f}  (per-image Dice {h.dice_per_image:.4f}) at "
+        f"{res.label('photo')}, {tta}  [{flag}{', the default' if args.ignore_border == EVAL_IGNORE_BORDER else ''}]"
+    )
+    if args.worst:
+        _print_worst(console, res, args, ckpt)
+    if args.samples:
+        from engine.eval.evaluate import score_sample_images
+
+        samples = score_sample_images(predictor, tta=args.tta, threshold=args.threshold,
+                                      ignore_border=args.ignore_border)
+        console.print(f"bundled real photos (engine/demo_assets), {samples.label('photo')}, {tta}:")
+        for r in samples.records:
+            o = r.overlap("photo", samples.ignore_border)
+            console.print(f"  {r.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}  pet {r.pet_fraction:6.1%}")
+        sh = samples.headline
+        console.print(f"bundled real photos: {sh.n_images} images  mean Dice {sh.dice_per_image:.4f}  "
+                      f"(pooled {sh.dice:.4f}) at {samples.label('photo')}, {tta}")
+    return EXIT_OK
+
+
+def _print_figures(console: Any, res: Any) -> None:
+    """The four scorings as a table; the headline row first and marked."""
+    rows = [("photo", res.ignore_border), ("photo", not res.ignore_border),
+            ("train", False), ("train", True)]
+    labels = [res.label(r, ib) + (" = valid Dice" if (r, ib) == ("train", False) else "") for r, ib in rows]
+    width = max(len(x) for x in labels) + 2
+    console.print(f"  {'scoring':{width}s}  pooled Dice    IoU   per-image Dice    IoU")
+    for (r, ib), label in zip(rows, labels):
+        f = res.figures(r, ib)
+        mark = "*" if (r, ib) == ("photo", res.ignore_border) else " "
+        console.print(f"{mark} {label:{width}s}  {f.dice:11.4f} {f.iou:7.4f}  {f.dice_per_image:14.4f} {f.iou_per_image:7.4f}")
+
+
+def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:
+    from engine.eval.gallery import contact_sheet
+    from engine.infer.render import save_png
+
+    worst = res.worst
+    console.print(f"worst {len(worst)} of {res.n_images} by Dice at {res.label('photo')}:")
+    for i, s in enumerate(worst, 1):
+        o = s.record.overlap("photo", res.ignore_border)
+        console.print(f"  {i:3d}. {s.record.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}")
+    if not worst:
+        return
+    out = args.worst_out  # chosen and checked by cmd_eval (engine.infer.outputs.check_output)
+    sheet = contact_sheet(worst, res)
+    save_png(sheet, out)
+    console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]})")

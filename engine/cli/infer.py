@@ -1,0 +1,134 @@
+"""``petseg infer``: the mask (or overlay) of one photo, or of every photo in a folder with a
+progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+from pathlib import Path
+
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console
+from engine.cli.progress import progress_bar
+from engine.config import MODELS
+from engine.errors import PetsegError
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    i = sub.add_parser("infer", help="predict the mask of one image, or of every image in a folder")
+    g = i.add_mutually_exclusive_group(required=True)
+    g.add_argument("--run")
+    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
+                   help="a petseg checkpoint (.pt); --model_path is the same flag")
+    add_runs_flag(i)
+    i.add_argument("--image", "--data_path", "--data-path", dest="image", type=Path, required=True,
+                   help="a photo, or a folder of photos (--data_path is the same flag)")
+    i.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, required=True,
+                   help="PNG to write (for a folder of photos: the folder for <name>.png, created if missing); "
+                        "never an input itself, and an existing file only if petseg wrote it")
+    i.add_argument("--overwrite", action="store_true", help="replace existing outputs that petseg did not write")
+    i.add_argument("--model", choices=MODELS, default=None,
+                   help="the architecture you expect; a checkpoint of another one is refused")
+    i.add_argument("--overlay", action="store_true", help="write the image with the mask blended and outlined")
+    i.add_argument("--threshold", type=float, default=0.5)
+    i.add_argument("--tta", action="store_true")
+    add_flag(i, "batch_size", type=int, default=None,
+         help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px)")
+    add_flag(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
+    add_flag(i, "device", default="auto")
+    return i
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    if not 0.0 < args.threshold < 1.0:
+        raise PetsegError(f"--threshold {args.threshold}: must be between 0 and 1")
+    for flag in ("batch_size", "workers"):
+        value = getattr(args, flag)
+        if value is not None and not 1 <= value <= 1024:
+            raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
+    if args.image.is_dir():
+        return _infer_folder(args)
+    from engine.infer.inference import Predictor, original_size, output_picture, save_png
+    from engine.infer.outputs import check_output
+
+    checkpoint = checkpoint_from_args(args)
+    check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, expect_arch=args.model)
+    for warning in predictor.warnings:
+        print(f"petseg: warning: {warning}", file=sys.stderr)
+    pred = predictor.predict_file(args.image, tta=args.tta)
+    img = output_picture(pred.image, pred.prob, args.threshold, args.overlay, original_size(args.image))
+    save_png(img, args.output)
+    frac = float(pred.mask(args.threshold).mean())
+    print(f"{args.output}: {'overlay' if args.overlay else 'mask'} {img.size[0]}x{img.size[1]}, "
+          f"pet {frac:.1%} of pixels, {pred.seconds * 1000:.0f} ms")
+    return EXIT_OK
+
+
+def _infer_folder(args: argparse.Namespace) -> int:
+    """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
+    from engine.infer.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
+    from engine.infer.inference import Predictor
+    from engine.infer.outputs import check_output
+
+    src, dst = args.image, args.output
+    if dst.exists() and not dst.is_dir():
+        raise PetsegError(f"{dst}: is a file; with a directory of photos the output must be a folder")
+    if not dst.exists() and dst.suffix.lower() == ".png":
+        raise PetsegError(f"{dst}: {src} is a directory of photos, so the output must be a folder, not a .png file")
+    try:
+        plan = plan_folder(src, dst)
+    except OSError as exc:
+        raise PetsegError(f"{src}: cannot list the folder ({exc.strerror or exc})") from None
+    console = new_console()
+    for path, reason in plan.skipped:
+        console.print(f"skipped {path}: {reason}", markup=False)
+    if not plan.items:
+        raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries)")
+    checkpoint = checkpoint_from_args(args)
+    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, expect_arch=args.model)
+    for warning in predictor.warnings:
+        print(f"petseg: warning: {warning}", file=sys.stderr)
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PetsegError(f"{dst}: cannot create the output folder ({exc.strerror or exc})") from None
+    # the same guard as one-file inference, per output: never a photo itself (input folder =
+    # output folder), never a file petseg did not write unless --overwrite
+    items, failed = [], len(plan.skipped)
+    for photo, out in plan.items:
+        try:
+            check_output(out, inputs=(photo, checkpoint), overwrite=args.overwrite, flag="--output_path")
+            items.append((photo, out))
+        except PetsegError as exc:
+            console.print(f"skipped {exc}", markup=False)
+            failed += 1
+    if not items:
+        raise PetsegError(f"{dst}: none of the {len(plan.items)} outputs may be written (see above)")
+    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size)
+    console.print(f"{len(items)} photos in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
+                  f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
+    written = 0
+    start = time.perf_counter()
+    with progress_bar(console) as progress:
+        task = progress.add_task("photos", total=len(items), info="") if progress else None
+
+        def on_result(result: ItemResult) -> None:
+            nonlocal written, failed
+            if result.error is None:
+                written += 1
+            else:
+                failed += 1
+                (progress.console if progress else console).print(f"skipped {result.error}", markup=False)
+            if progress is not None:
+                progress.update(task, advance=1, info=f"{written} written")
+
+        segment_folder(predictor, items, on_result, threshold=args.threshold, overlay=args.overlay,
+                       tta=args.tta, batch_size=batch, workers=args.workers)
+    seconds = time.perf_counter() - start
+    console.print(f"{written} written to {dst}, {failed} skipped ({seconds:.1f}s, "
+                  f"{written / max(seconds, 1e-9):.1f} photos/s)", markup=False)
+    if written == 0:
+        print(f"petseg: error: {src}: none of the {len(plan.items)} photos could be segmented", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK

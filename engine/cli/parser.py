@@ -1,0 +1,20 @@
+"""``petseg``'s argument parser: one subparser per subcommand, each declared by its own module."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli import demo, eval as eval_cmd, infer, plot, runs, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petseg", description="Pet/background segmentation on Oxford-IIIT Pet.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train.add_arguments(sub.add_parser("train", help="train a model (writes a run folder as it goes)"))
+    eval_cmd.add_parser(sub)
+    infer.add_parser(sub)
+    demo.add_arguments(sub.add_parser(
+        "demo", help="train a small UNet on real pets for about a minute, then segment photos"))
+    runs.add_parser(sub)
+    plot.add_parser(sub)
+    return parser

@@ -1,0 +1,95 @@
+"""The CLI's progress display: Rich bars on a terminal, plain lines in a log file, for training
+(`ProgressReporter`, an engine-event subscriber) and folder inference (`progress_bar`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+
+def plain_progress(console: Any) -> bool:
+    """Plain lines instead of bars: output is a log file, or PETSEG_PLAIN_PROGRESS is set."""
+    return bool(os.environ.get("PETSEG_PLAIN_PROGRESS")) or not console.is_terminal
+
+
+def new_progress(console: Any) -> Any:
+    """The Rich progress display of training and folder inference (tasks carry an ``info`` field)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(console: Any) -> Iterator[Any]:
+    """A live `new_progress` on a terminal, None when progress is plain."""
+    if plain_progress(console):
+        yield None
+        return
+    with new_progress(console) as progress:
+        yield progress
+
+
+class ProgressReporter:
+    """Turns trainer events into Rich progress bars (terminal) or plain lines (log file)."""
+
+    def __init__(self, console: Any, plain: bool, last_pt: Path | None = None) -> None:
+        self.console, self.plain, self.last_pt = console, plain, last_pt
+        self.progress = None
+        self.epoch_task = self.batch_task = None
+
+    def __enter__(self) -> "ProgressReporter":
+        if not self.plain:
+            self.progress = new_progress(self.console)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress else self.console).print(text)
+
+    def __call__(self, ev: Any) -> None:
+        from engine import events as E
+
+        p = self.progress
+        if isinstance(ev, E.RunStarted):
+            # the data line itself was logged while the data was loaded
+            self._print(f"device: {ev.device}  train: {ev.train_size}  valid: {ev.valid_size}"
+                        + (f"  (resuming at epoch {ev.start_epoch})" if ev.resumed else ""))
+            if p is not None:
+                self.epoch_task = p.add_task("epochs", total=ev.total_epochs, completed=ev.start_epoch - 1, info="")
+        elif isinstance(ev, E.EpochStarted):
+            if p is not None:
+                if self.batch_task is not None:
+                    p.remove_task(self.batch_task)
+                self.batch_task = p.add_task(f"epoch {ev.epoch}", total=ev.batches, info="")
+        elif isinstance(ev, E.BatchProgress):
+            if p is not None and self.batch_task is not None:
+                p.update(self.batch_task, completed=ev.batch, info=f"loss {ev.loss:.4f} {ev.images_per_s:.1f} img/s")
+        elif isinstance(ev, E.EpochEnded):
+            line = (f"epoch {ev.epoch}/{ev.total_epochs}  train loss {ev.train_loss:.4f}  dice {ev.train_dice:.4f}  "
+                    f"valid loss {ev.valid_loss:.4f}  dice {ev.valid_dice:.4f}  iou {ev.valid_iou:.4f}  "
+                    f"lr {ev.lr:.2e}  {ev.images_per_s:.1f} img/s  {ev.seconds:.1f}s")
+            self._print(line)
+            if p is not None and self.epoch_task is not None:
+                p.update(self.epoch_task, completed=ev.epoch, info=f"best {ev.best_dice:.4f} @ {ev.best_epoch}")
+        elif isinstance(ev, E.RunWarning):
+            self._print(f"[yellow]warning:[/] {ev.message}")
+        elif isinstance(ev, E.RunFinished):
+            self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({ev.seconds:.0f}s)")
+        elif isinstance(ev, E.RunStopped):
+            saved = self.last_pt is None or self.last_pt.exists()  # nothing to save before the data was ready
+            self._print(f"stopped after epoch {ev.epoch}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
+        elif isinstance(ev, E.RunPaused):
+            self._print("paused")
+        elif isinstance(ev, E.RunResumed):
+            self._print("resumed")
+

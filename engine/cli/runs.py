@@ -1,0 +1,107 @@
+"""``petseg runs``: the runs folder as a table that fits the terminal, or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any, Callable
+
+from engine.cli.common import EXIT_OK, add_runs_flag, console as new_console
+from engine.config import default_runs_dir
+from engine.durations import format_duration
+from engine.errors import PetsegError
+
+RUNS_SORT_KEYS = ("started", "name", "status", "dice", "epoch", "duration")
+
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    r = sub.add_parser("runs", help="list runs")
+    add_runs_flag(r)
+    r.add_argument("--sort", choices=RUNS_SORT_KEYS, default="started",
+                   help="started (newest first, the default), name, status, dice (best first), epoch, duration")
+    r.add_argument("--filter", default="", metavar="WORDS",
+                   help="only runs whose name, model or status contain every word (as the TUI's / filter)")
+    r.add_argument("--json", action="store_true", help="one JSON array of run summaries instead of a table")
+    return r
+
+
+def _runs_sort_key(key: str) -> Callable[[Any], Any]:
+    """Missing values last; dice, epoch, started and duration largest first."""
+    def number(v: float | None) -> tuple[bool, float]:
+        return (v is None, -(v or 0.0))
+
+    return {
+        "name": lambda r: r.name.lower(),
+        "status": lambda r: (r.state, r.name.lower()),
+        "dice": lambda r: number(r.best_dice),
+        "epoch": lambda r: number(r.epoch),
+        "duration": lambda r: number(r.duration),
+        "started": lambda r: number(r.started),
+    }[key]
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from rich import box
+    from rich.table import Table
+
+    from engine.runs import RunStore, run_matches
+
+    store = RunStore(args.runs or default_runs_dir())
+    if store.root.exists() and not store.root.is_dir():
+        raise PetsegError(f"{store.root}: is a file, not a runs folder; give --runs a folder")
+    runs = sorted((r for r in store.list_runs() if run_matches(r, args.filter)), key=_runs_sort_key(args.sort))
+    if args.json:
+        out = []
+        for r in runs:
+            d = dataclasses.asdict(r)
+            d["path"] = str(r.path)
+            d["resume"] = dataclasses.asdict(r.resume_offer())
+            out.append(d)
+        print(json.dumps(out, indent=2, default=str))
+        return EXIT_OK
+    console = new_console()
+    if not runs:
+        console.print(f"no runs in {store.root}" + (f" matching {args.filter!r}" if args.filter else ""))
+        return EXIT_OK
+    rows = [{
+        "name": r.name, "model": r.model or "-", "status": r.state,
+        "epoch": f"{r.epoch}/{r.total_epochs}",
+        "dice": f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
+        "loss": f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
+        "img/s": f"{r.images_per_s:.1f}" if r.images_per_s is not None else "-",
+        "started": time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-",
+        "time": format_duration(r.duration, missing="-"),
+    } for r in runs]
+    # Names and figures are never wrapped or cut: on a narrow terminal whole columns go instead,
+    # least useful first (an 80-column terminal keeps name, status, epoch, dice, loss, time).
+    def build(cols: list[str]) -> Table:
+        table = Table(title=f"runs in {store.root}", box=box.SIMPLE_HEAD, padding=0, show_edge=False,
+                      caption="dice: best valid Dice · loss: last train loss · img/s: median · time: training time")
+        for col in cols:
+            table.add_column(col, justify="right" if col in ("epoch", "dice", "loss", "img/s") else "left",
+                             no_wrap=True)
+        for row in rows:
+            table.add_row(*(row[c] for c in cols))
+        return table
+
+    cols = ["name", "model", "status", "epoch", "dice", "loss", "img/s", "started", "time"]
+    width = {c: max(len(c), *(len(row[c]) for row in rows)) for c in cols}
+    for optional in ("started", "img/s", "model"):
+        if sum(width[c] for c in cols) + len(cols) - 1 <= console.width:  # one space between columns
+            break
+        cols.remove(optional)
+    table = build(cols)
+    console.print(table)
+    from engine.train.resume import describe_budget_changes
+
+    for r in runs:
+        if r.state in ("broken", "failed", "diverged") and r.message:
+            console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True)
+        budget = describe_budget_changes(r.config)
+        if budget:
+            console.print(f"{r.name}: {budget}", soft_wrap=True)
+    return EXIT_OK

@@ -1,0 +1,39 @@
+"""A copy of a run in the new-run form keeps every `TrainConfig` field: run -> form -> config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import wait_for
+
+from engine.config import TrainConfig, config_fields
+from engine.runs import RunStore
+from petseg_tui.app import PetsegApp
+from petseg_tui.screens.new_run import NewRunScreen
+from tests.config_values import all_changed
+
+
+async def test_a_copied_run_keeps_every_field(runs_dir: Path) -> None:
+    copied = all_changed()
+    RunStore(runs_dir).create(copied.to_dict(), "base").close()  # the run's config.json
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_new_run(copy_of=runs_dir / "base")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                       and any(w.has_focus for w in app.screen.query("#f-model")), what="the copy form ready")
+        form = app.screen
+        assert "a copy of base's settings" in " ".join(str(w.render()) for w in form.query("#new-run-title"))
+        config, _name, _detached, _errors = form.validate_form()
+        for f in config_fields():
+            assert getattr(config, f.name) == getattr(copied, f.name), f.name
+        assert config == copied
+
+
+async def test_a_copied_field_the_form_lacks_a_choice_for_is_offered(runs_dir: Path) -> None:
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = NewRunScreen(TrainConfig(device="cuda:3"), copied_from="base")
+        await app.push_screen(form)
+        await wait_for(pilot, lambda: form.query_one("#f-model").has_focus, what="the form ready")
+        assert form.query_one("#f-device").value == "cuda:3"
+        assert form.validate_form()[0].device == "cuda:3"
