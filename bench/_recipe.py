@@ -227,32 +227,27 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     """``["ema_decay=0.99", "augment_strength=strong"]`` -> typed TrainConfig overrides
     (ValueError naming the item if a field is unknown or the value does not parse).
 
-    The type comes from the field's annotation (`engine.run_schema.config_field_kinds`), not its
-    default: a field whose default is None (``warmup_epochs``: auto) still parses ``0`` as an
-    int; ``none`` or ``auto`` gives None there."""
-    from engine.run_schema import config_field_kinds
+    Each value is parsed as ``petseg train`` parses the field's flag (`engine.config.ConfigField`),
+    so a field whose default is None (``warmup_epochs``: auto) still parses ``0`` as an int;
+    ``none`` or ``auto`` gives None there."""
+    from engine.config import config_fields
 
-    kinds = config_field_kinds()
+    fields = {f.name: f for f in config_fields()}
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip().lstrip("-")
-        if not sep or key not in kinds or key == "extra":
+        if not sep or key not in fields:
             raise ValueError(f"--set {item!r}: expected FIELD=VALUE with a TrainConfig field")
-        kind, optional = kinds[key]
-        text = raw.strip()
+        f, text = fields[key], raw.strip()
+        if f.optional and text.lower() in ("none", "auto"):
+            out[key] = None
+            continue
         try:
-            if optional and text.lower() in ("none", "auto"):
-                value: Any = None
-            elif kind == "bool":
-                value = text.lower() in ("1", "yes", "true")
-            elif kind in ("int", "float"):
-                value = int(text) if kind == "int" else float(text)
-            else:
-                value = raw
+            out[key] = f.parse_value(text if f.kind != "str" else raw)
         except ValueError:
-            raise ValueError(f"--set {item!r}: {raw!r} is not {'an integer' if kind == 'int' else 'a number'}") from None
-        out[key] = value
+            raise ValueError(f"--set {item!r}: {raw!r} is not "
+                             f"{ {'int': 'an integer', 'bool': 'yes or no'}.get(f.kind, 'a number')}") from None
     return out
 
 
