@@ -1,0 +1,177 @@
+"""Data-parallel training on torch.distributed: which process this is, the process group, and what
+ranks share.
+
+`DistContext.from_env` reads what torchrun (and petseg's own elastic launch, the same agent) sets:
+RANK, LOCAL_RANK, WORLD_SIZE. `init_process_group` starts NCCL on CUDA and gloo elsewhere with a
+bounded timeout, so a collective that never completes ends the run with an error instead of a
+hang. `shard_indices` is DistributedSampler's rule (a disjoint shard per rank each epoch, padded
+for training so every rank steps equally, never padded for scoring); `all_reduce_sum` adds a
+tensor of sums over the ranks (Dice/IoU counts, losses).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import ConfigError
+
+# a collective that has not completed after this long fails the run (torch's default is 10 or
+# 30 minutes, long enough for a user to think the run hangs); PETSEG_DIST_TIMEOUT overrides it
+DEFAULT_TIMEOUT_S = 120.0
+TIMEOUT_ENV = "PETSEG_DIST_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Who this process is in a data-parallel run; world_size 1 is a plain run."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes the run folder."""
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "DistContext":
+        """From RANK / LOCAL_RANK / WORLD_SIZE (torchrun's variables); a plain run without them."""
+        env = os.environ if env is None else env
+        if "WORLD_SIZE" not in env:
+            return cls()
+        try:
+            world = int(env["WORLD_SIZE"])
+            rank = int(env.get("RANK", "0"))
+            local = int(env.get("LOCAL_RANK", str(rank)))
+        except ValueError:
+            raise ConfigError(f"RANK={env.get('RANK')!r} LOCAL_RANK={env.get('LOCAL_RANK')!r} "
+                              f"WORLD_SIZE={env.get('WORLD_SIZE')!r}: torchrun's variables must be integers") from None
+        if world < 1 or not 0 <= rank < world or local < 0:
+            raise ConfigError(f"RANK={rank} WORLD_SIZE={world}: not a rank of that world")
+        return cls(rank=rank, local_rank=local, world_size=world)
+
+
+def timeout_seconds() -> float:
+    """The process group's collective timeout: $PETSEG_DIST_TIMEOUT seconds, else the default."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: must be a number of seconds") from None
+    if not value > 0:
+        raise ConfigError(f"{TIMEOUT_ENV}={raw!r}: must be more than 0 seconds")
+    return value
+
+
+def backend_for(device_type: str) -> str:
+    """NCCL on CUDA, gloo everywhere else (the CPU, tests)."""
+    return "nccl" if device_type == "cuda" else "gloo"
+
+
+def init_process_group(ctx: DistContext, device_type: str) -> Any:
+    """Join the run's process group (no-op for a plain run); returns a gloo group for control
+    messages (CPU tensors: no device sync), or None for a plain run."""
+    if not ctx.enabled:
+        return None
+    import torch.distributed as dist
+
+    timeout = datetime.timedelta(seconds=timeout_seconds())
+    if not dist.is_initialized():
+        dist.init_process_group(backend_for(device_type), timeout=timeout)
+    return dist.new_group(backend="gloo", timeout=timeout) if device_type == "cuda" else dist.group.WORLD
+
+
+def destroy_process_group(ctx: DistContext) -> None:
+    if not ctx.enabled:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard_indices(n: int, ctx: DistContext, *, pad: bool) -> list[int]:
+    """Rank ``ctx.rank``'s positions of ``n`` items: every world_size-th from its rank.
+
+    ``pad`` (training): the last positions repeat from the start so every rank gets the same count
+    (DDP's all-reduce needs every rank to step equally), as DistributedSampler does. Without it
+    (scoring) no item is counted twice and the shards together are the whole split."""
+    if not ctx.enabled:
+        return list(range(n))
+    total = -(-n // ctx.world_size) * ctx.world_size if pad else n
+    positions = list(range(n)) + [i % n for i in range(n, total)] if n else []
+    return positions[ctx.rank::ctx.world_size]
+
+
+def rank_seed(seed: int, ctx: DistContext) -> int:
+    """The augmentation seed of a rank: distinct per rank, the run's own seed on rank 0."""
+    return (seed + 1_000_003 * ctx.rank) % 2**32
+
+
+def all_reduce_sum(tensor: Any, ctx: DistContext) -> Any:
+    """``tensor`` summed over the ranks, in place (unchanged in a plain run)."""
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+@dataclass(frozen=True)
+class DevicesRequest:
+    """What ``--devices`` asked for: a count of processes, and the GPU indices when listed."""
+
+    count: int
+    indices: tuple[int, ...] | None = None  # CUDA_VISIBLE_DEVICES for a listed set
+
+    def __str__(self) -> str:
+        return ",".join(map(str, self.indices)) + "," * (len(self.indices) == 1) if self.indices else str(self.count)
+
+
+def parse_devices(spec: str, available: int | None) -> DevicesRequest:
+    """``--devices``, as Lightning reads it: ``N`` (N devices), ``all``, or GPU indices ``0,2``
+    (``0,`` for GPU 0 alone). ``available`` is the number of CUDA devices torch sees, or None when
+    the run is on the CPU (any count of gloo processes). ConfigError with one line otherwise."""
+    text = str(spec).strip().lower()
+    where = "CUDA devices" if available is not None else ""
+    if text == "all":
+        if available is None:
+            return DevicesRequest(os.cpu_count() or 1)
+        if available == 0:
+            raise ConfigError("--devices all: torch sees no CUDA device on this machine")
+        return DevicesRequest(available)
+    if "," in text:
+        try:
+            indices = tuple(int(p) for p in text.split(",") if p.strip() != "")
+        except ValueError:
+            raise ConfigError(f"--devices {spec}: expected a count, 'all' or GPU indices such as 0,2") from None
+        if not indices:
+            raise ConfigError(f"--devices {spec}: no GPU index given")
+        if len(set(indices)) != len(indices):
+            raise ConfigError(f"--devices {spec}: a GPU is listed twice")
+        if available is None:
+            raise ConfigError(f"--devices {spec}: GPU indices need CUDA; on the CPU give a count of processes")
+        bad = [i for i in indices if not 0 <= i < available]
+        if bad:
+            raise ConfigError(f"--devices {spec}: GPU {bad[0]} does not exist (torch sees {available} {where}: "
+                              f"{', '.join(map(str, range(available))) or 'none'})")
+        return DevicesRequest(len(indices), indices)
+    try:
+        count = int(text)
+    except ValueError:
+        raise ConfigError(f"--devices {spec}: expected a count, 'all' or GPU indices such as 0,2") from None
+    if count < 1:
+        raise ConfigError(f"--devices {spec}: give at least 1 device ('0,' means GPU 0 alone)")
+    if available is not None and count > available:
+        raise ConfigError(f"--devices {spec}: torch sees only {available} {where} on this machine")
+    return DevicesRequest(count)

@@ -1,0 +1,61 @@
+"""The data-parallel primitives: --devices as Lightning reads it, torchrun's variables, shards."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.train.distributed import DevicesRequest, DistContext, parse_devices, rank_seed, shard_indices
+
+
+@pytest.mark.parametrize("spec, available, expected", [
+    ("2", 4, DevicesRequest(2)),
+    ("all", 8, DevicesRequest(8)),
+    ("0,2", 4, DevicesRequest(2, (0, 2))),
+    ("1,", 2, DevicesRequest(1, (1,))),
+    ("3", None, DevicesRequest(3)),  # the CPU: gloo processes
+])
+def test_devices_requests(spec: str, available: int | None, expected: DevicesRequest) -> None:
+    assert parse_devices(spec, available) == expected
+
+
+@pytest.mark.parametrize("spec, available, fragment", [
+    ("3", 2, "torch sees only 2 CUDA devices"),
+    ("0", 2, "at least 1 device"),
+    ("0,5", 2, "GPU 5 does not exist"),
+    ("0,0", 2, "listed twice"),
+    ("two", 2, "expected a count"),
+    ("all", 0, "no CUDA device"),
+    ("0,1", None, "need CUDA"),
+])
+def test_bad_devices_are_one_line(spec: str, available: int | None, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment) as info:
+        parse_devices(spec, available)
+    assert str(info.value).startswith(f"--devices {spec}:") and "\n" not in str(info.value)
+
+
+def test_torchrun_variables() -> None:
+    assert DistContext.from_env({}) == DistContext()
+    ctx = DistContext.from_env({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"})
+    assert (ctx.rank, ctx.local_rank, ctx.world_size, ctx.is_main, ctx.enabled) == (3, 1, 4, False, True)
+    with pytest.raises(ConfigError, match="not a rank"):
+        DistContext.from_env({"RANK": "4", "WORLD_SIZE": "4"})
+
+
+@pytest.mark.parametrize("n, world", [(10, 2), (10, 3), (7, 4), (1, 2), (16, 4)])
+def test_scoring_shards_cover_the_split_once(n: int, world: int) -> None:
+    shards = [shard_indices(n, DistContext(r, r, world), pad=False) for r in range(world)]
+    assert sorted(i for s in shards for i in s) == list(range(n))
+
+
+@pytest.mark.parametrize("n, world", [(10, 3), (7, 4), (16, 4)])
+def test_training_shards_are_disjoint_and_equal(n: int, world: int) -> None:
+    shards = [shard_indices(n, DistContext(r, r, world), pad=True) for r in range(world)]
+    assert len({len(s) for s in shards}) == 1
+    assert set(i for s in shards for i in s) == set(range(n))
+    assert sum(len(s) for s in shards) - n < world  # at most world-1 repeats to even them out
+
+
+def test_each_rank_augments_with_its_own_seed() -> None:
+    seeds = {rank_seed(42, DistContext(r, r, 4)) for r in range(4)}
+    assert len(seeds) == 4 and rank_seed(42, DistContext()) == 42
