@@ -12,8 +12,9 @@ shows what they return or raise.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
@@ -50,7 +51,7 @@ class TrainerLike(Protocol):
 TrainerFactory = Callable[["TrainConfig", Path, "str | None"], TrainerLike]
 
 
-def engine_trainer(config: "TrainConfig", runs_dir: Path, run_name: str | None) -> TrainerLike:
+def engine_trainer(config: TrainConfig, runs_dir: Path, run_name: str | None) -> TrainerLike:
     """The engine's Trainer (imports torch: call from a worker thread only)."""
     from engine.train.trainer import Trainer
 
@@ -68,7 +69,7 @@ class RunLauncher:
         self.spawned: dict[Path, int] = {}  # run path -> pid of detached runs started here
 
     # ---- starting (blocking: call from a worker thread) ---------------------------------------
-    def start(self, config: "TrainConfig", run_name: str | None, detached: bool) -> tuple[Path, int | None]:
+    def start(self, config: TrainConfig, run_name: str | None, detached: bool) -> tuple[Path, int | None]:
         """Start a run; return its folder and, when detached, its pid. Raises `PetsegError` with
         the one-line reason when the engine refuses it."""
         if detached:

@@ -43,7 +43,7 @@ class StartRun(Message):
     """The new-run form's answer: start this run. It bubbles to the app, which starts it and pops the
     form once it has started (a refused start leaves the form up, as the user filled it)."""
 
-    def __init__(self, config: "TrainConfig", run_name: str | None, detached: bool) -> None:
+    def __init__(self, config: TrainConfig, run_name: str | None, detached: bool) -> None:
         super().__init__()
         self.config = config
         self.run_name = run_name

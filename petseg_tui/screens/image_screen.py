@@ -9,7 +9,8 @@ a notification; the screen stays usable.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from textual.reactive import var
 from textual.widgets import Static

@@ -281,7 +281,8 @@ class InferenceScreen(ImageScreen):
             truth = truth_for(prediction, getattr(predictor, "mask_rule", "pet_border"))
             rendered = render_prediction(prediction, threshold, outline, truth=truth)
         except Exception as exc:  # expected (a PetsegError names its file) or a bug or an odd file: never a crash
-            where = f"{image}: " if image is not None and not isinstance(exc, PetsegError) else ""
+            named = image is None or isinstance(exc, PetsegError) or str(image) in str(exc)
+            where = "" if named else f"{image}: "  # say which file, once
             self.fail_from_worker(worker, exc, self._failed, image is None, where=where)
             return
         if not worker.is_cancelled:

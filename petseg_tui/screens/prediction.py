@@ -23,7 +23,7 @@ def load_predictor(checkpoint: Path) -> Any:
 
 
 def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45,
-                      truth: "Truth | None" = None) -> "Rendered":
+                      truth: Truth | None = None) -> Rendered:
     """Threshold a cached prediction and build the mask and overlay images (numpy/PIL); with
     the photo's ``truth`` (its trimap) also Dice and IoU, counted as ``petseg eval`` counts."""
     from PIL import Image

@@ -47,7 +47,7 @@ def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, load
 
 
 def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: str, busy: bool,
-                    prediction: Any, rendered: "Rendered | None", truth: "Truth") -> str:
+                    prediction: Any, rendered: Rendered | None, truth: Truth) -> str:
     """The result line: the photo, its size, the time, the pet fraction and the Dice against its
     trimap, then the settings they were drawn with."""
     settings = (
@@ -88,7 +88,7 @@ class InferenceResult(Vertical):
         self.query_one("#inf-model", Static).update(model)
         self.query_one("#inf-result", Static).update(result)
 
-    def show_pictures(self, rendered: "Rendered | None") -> None:
+    def show_pictures(self, rendered: Rendered | None) -> None:
         """Draw a rendered prediction in the three panes, or empty them (None)."""
         images = (rendered.image, rendered.mask, rendered.overlay) if rendered is not None else (None, None, None)
         for pane, image in zip(PANES, images):

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FakeTrainer
+
 from engine.config import TrainConfig
 from petseg_tui.launcher import RunLauncher, TrainerLike
 
