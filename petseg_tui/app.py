@@ -1,15 +1,15 @@
 """`PetsegApp`: the Textual dashboard for petseg runs.
 
-The app only reads the run store (files) and subscribes to nothing that holds tensors. Torch,
-``engine.train.trainer`` and ``engine.train.launch`` are imported lazily inside thread workers, so the first
-frame never waits for them.
+The app only reads the run store (files) and subscribes to nothing that holds tensors. Starting,
+resuming, reaping and stopping runs is `petseg_tui.launcher.RunLauncher`'s; the app calls it from thread
+workers (it imports torch and ``engine.train.launch`` lazily), so the first frame never waits for them, and
+shows what comes back.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.app import App
@@ -20,6 +20,8 @@ from engine.runs.layout import LOG_FILE
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
+from petseg_tui.launcher import RunLauncher, TrainerLike
+from petseg_tui.messages import StartRun
 from petseg_tui.screens.base import WIDTH_BREAKPOINTS, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
@@ -43,8 +45,7 @@ class PetsegApp(App[None]):
         if image_mode not in IMAGE_MODES:
             raise ValueError(f"image mode must be one of {', '.join(IMAGE_MODES)}")
         self.image_mode: str = image_mode
-        self.trainers: dict[Path, Any] = {}  # run path -> engine.train.trainer.Trainer (in-process runs)
-        self.spawned: dict[Path, int] = {}  # run path -> pid of detached runs started here
+        self.launcher = RunLauncher(self.runs_dir)
         self._quitting = False
         self.sub_title = str(self.runs_dir)
 
@@ -52,20 +53,17 @@ class PetsegApp(App[None]):
         return RunsScreen()
 
     def on_mount(self) -> None:
-        self.set_interval(2.0, self._reap_children)
+        self.set_interval(2.0, self.launcher.reap)
 
-    def _reap_children(self) -> None:
-        """Collect detached runs that ended while we watched (else they linger as zombies
-        and look alive to the store's pid check)."""
-        for path, pid in list(self.spawned.items()):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            except OSError:
-                continue
-            if done:
-                del self.spawned[path]
+    @property
+    def trainers(self) -> dict[Path, TrainerLike]:
+        """Run path -> trainer, for the runs training in this process (the launcher's)."""
+        return self.launcher.trainers
+
+    @property
+    def spawned(self) -> dict[Path, int]:
+        """Run path -> pid, for the detached runs started here and not yet reaped (the launcher's)."""
+        return self.launcher.spawned
 
     # ---- navigation ---------------------------------------------------------------------------
     @property
@@ -130,31 +128,18 @@ class PetsegApp(App[None]):
         self.push_screen(InferenceScreen(run_path, start_dir=None))
 
     # ---- starting runs ------------------------------------------------------------------------
+    def on_start_run(self, message: StartRun) -> None:
+        """The new-run form asks for its run: start it (the form stays until the run has started)."""
+        self.start_run(message.config, message.run_name, message.detached)
+
     @work(thread=True, group="start", exit_on_error=False)
     def start_run(self, config: "TrainConfig", run_name: str | None, detached: bool) -> None:
         """Start a run (in a thread: the in-process trainer imports torch)."""
         from engine.errors import PetsegError
 
         try:
-            if detached:
-                from engine.train.launch import spawn_detached
-                from engine.runs import RunStore
-
-                name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
-                pid = spawn_detached(config, self.runs_dir, name)
-                path = self.runs_dir / name
-                self.spawned[path] = pid
-                self.call_from_thread(self._started, path, pid, True)
-            else:
-                from engine.device import leave_a_core_for_the_ui
-                from engine.train.trainer import Trainer
-
-                leave_a_core_for_the_ui()
-
-                trainer = Trainer(config, self.runs_dir, run_name=run_name or None)
-                self.trainers[Path(trainer.run_path)] = trainer
-                trainer.start()
-                self.call_from_thread(self._started, Path(trainer.run_path), None, False)
+            path, pid = self.launcher.start(config, run_name, detached)
+            self.call_from_thread(self._started, path, pid, detached)
         except PetsegError as exc:
             self.call_from_thread(self.notify, str(exc), title="Could not start the run", severity="error")
         except Exception as exc:  # pragma: no cover - shown, never a crash
@@ -201,14 +186,12 @@ class PetsegApp(App[None]):
     def _resume(self, path: Path) -> None:
         """Spawn the resume in a thread (engine.train.launch imports the config module, not torch)."""
         from engine.errors import PetsegError
-        from engine.train.launch import spawn_resume
 
         try:
-            pid = spawn_resume(self.runs_dir, path.name)
+            pid = self.launcher.resume(path)
         except (PetsegError, OSError) as exc:
             self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error")
             return
-        self.spawned[path] = pid  # reaped like any detached run
         self.call_from_thread(self._resumed, path, pid)
 
     def _resumed(self, path: Path, pid: int) -> None:
@@ -221,12 +204,13 @@ class PetsegApp(App[None]):
             self.pop_screen()  # the live screen of the old process: open the new one instead
         self.open_run(path, pid=pid)
 
-    def trainer_for(self, path: Path) -> Any | None:
-        t = self.trainers.get(Path(path))
-        return t if t is not None and t.is_alive() else None
+    def trainer_for(self, path: Path) -> TrainerLike | None:
+        """The trainer of the run at ``path`` while it trains in this process, else None."""
+        return self.launcher.trainer_for(path)
 
-    def running_trainers(self) -> list[Any]:
-        return [t for t in self.trainers.values() if t.is_alive()]
+    def running_trainers(self) -> list[TrainerLike]:
+        """The trainers still training in this process."""
+        return self.launcher.running()
 
     # ---- quitting -----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -281,10 +265,7 @@ class PetsegApp(App[None]):
 
     @work(thread=True, group="quit")
     def _stop_and_exit(self) -> None:
-        for t in self.running_trainers():
-            t.stop()
-        for t in list(self.trainers.values()):
-            t.join(timeout=20)
+        self.launcher.stop_all(timeout=20)
         self.call_from_thread(self._exit_now)
 
     def _exit_now(self) -> None:

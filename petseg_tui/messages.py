@@ -1,10 +1,16 @@
-"""Custom messages: how the poll threads hand file-system news to the UI thread."""
+"""Custom messages: how the poll threads hand file-system news to the UI thread, and how a screen
+asks the app for what only the app does (start a run)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from petseg_tui.watch import LiveSnapshot, RunRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.config import TrainConfig
 
 
 class RunsUpdated(Message):
@@ -31,3 +37,14 @@ class CompareUpdated(Message):
     def __init__(self, snapshots: list[LiveSnapshot]) -> None:
         super().__init__()
         self.snapshots = snapshots
+
+
+class StartRun(Message):
+    """The new-run form's answer: start this run. It bubbles to the app, which starts it and pops the
+    form once it has started (a refused start leaves the form up, as the user filled it)."""
+
+    def __init__(self, config: TrainConfig, run_name: str | None, detached: bool) -> None:
+        super().__init__()
+        self.config = config
+        self.run_name = run_name
+        self.detached = detached

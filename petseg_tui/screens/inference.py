@@ -9,153 +9,40 @@ and a new image re-run the model.
 Every expected failure (a non-image file, a truncated photo, a missing, corrupt or foreign
 checkpoint) is a `PetsegError` with a one-line message: it is shown in red in the screen and
 as a notification, and the screen stays usable.
+
+Around the screen: `petseg_tui.screens.prediction` (what the workers compute),
+`petseg_tui.widgets.run_image_picker` (the left column), `petseg_tui.widgets.inference_result`
+(the right column and its two text lines), `petseg_tui.screens.image_screen` (image mode, error line).
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.reactive import var
-from textual.widgets import DirectoryTree, Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DirectoryTree, Input, OptionList
 from textual.worker import get_current_worker
 
-from engine.errors import CheckpointError, PetsegError
+from engine.errors import PetsegError, one_line
 from engine.runs import checkpoint_for
-from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode, usable_modes
-from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.screens.base import PetsegFooter
+from petseg_tui.screens.image_screen import ImageScreen
+from petseg_tui.screens.prediction import Rendered, Truth, load_predictor, render_prediction, truth_for
 from petseg_tui.widgets.image_picker import ImageTree
-from petseg_tui.widgets.image_view import ImageView
+from petseg_tui.widgets.inference_result import InferenceResult, describe_model, describe_result
+from petseg_tui.widgets.run_image_picker import RunImagePicker, default_start_dir
 
 THRESHOLD_STEP = 0.05
 THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
 
 
-# ---------------------------------------------------------------------------------------------
-# Engine access: every import of engine.infer.inference (and so torch) happens in a worker thread
-# ---------------------------------------------------------------------------------------------
-
-
-def load_predictor(checkpoint: Path) -> Any:
-    """Build the engine's Predictor (imports torch; call from a worker thread only)."""
-    from engine.infer.inference import Predictor
-
-    return Predictor.from_checkpoint(checkpoint, device="auto")
-
-
-def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: float = 0.45,
-                      truth: "Truth | None" = None) -> "Rendered":
-    """Threshold a cached prediction and build the mask and overlay images (numpy/PIL); with
-    the photo's ``truth`` (its trimap) also Dice and IoU, counted as ``petseg eval`` counts."""
-    from PIL import Image
-
-    from engine.eval.mask_scores import trimap_overlap
-
-    from engine.infer.render import mask_to_image, overlay_image
-    mask = prediction.mask(threshold)
-    dice = iou = None
-    if truth is not None and truth.trimap is not None:
-        scored = trimap_overlap(mask, truth.trimap, truth.rule, truth.ignore_border)
-        dice, iou = scored.dice, scored.iou
-    return Rendered(
-        threshold=threshold,
-        outline=outline,
-        fraction=float(mask.mean()) if mask.size else 0.0,
-        image=Image.fromarray(prediction.image),
-        mask=mask_to_image(mask),
-        overlay=overlay_image(prediction.image, mask, alpha=alpha, outline=outline),
-        dice=dice,
-        iou=iou,
-    )
-
-
-@dataclass(frozen=True)
-class Truth:
-    """The trimap of a photo that has one beside it (Oxford layout), or why it is not used."""
-
-    trimap: Any = None  # (H, W) uint8 values 1/2/3 at the prediction's size, or None
-    rule: str = ""  # the model's mask rule
-    ignore_border: bool = True  # as petseg eval scores by default
-    note: str = ""  # a trimap that could not be used
-
-    @property
-    def scoring(self) -> str:
-        """Words for how the Dice is counted, as petseg eval says them."""
-        from engine.eval.evaluate import scoring_label
-
-        return scoring_label("photo", self.ignore_border, self.rule, 0).removeprefix("photo size, ")
-
-
-def truth_for(prediction: Any, mask_rule: str) -> Truth:
-    """Find and load the trimap of the predicted photo (worker thread: numpy and Pillow)."""
-    from engine.config import EVAL_IGNORE_BORDER
-    from engine.eval.mask_scores import load_trimap_at, trimap_for_image
-
-    path = trimap_for_image(prediction.source)
-    if path is None:
-        return Truth()
-    try:
-        return Truth(load_trimap_at(path, prediction.image.shape[:2]), mask_rule, EVAL_IGNORE_BORDER)
-    except PetsegError as exc:
-        return Truth(note=f"trimap not used: {exc}")
-
-
-@dataclass
-class Rendered:
-    """What the panes show for one prediction at one threshold."""
-
-    threshold: float
-    outline: bool
-    fraction: float
-    image: Any  # PIL images, full prediction resolution
-    mask: Any
-    overlay: Any
-    dice: float | None = None  # against the photo's trimap, when it has one
-    iou: float | None = None
-
-
-def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
-    """Runs under ``runs_dir`` that have best.pt or last.pt, with a short description."""
-    from engine.runs import CONFIG_FILE, RunStore
-
-    out = []
-    for run in RunStore(runs_dir).run_dirs():
-        try:
-            _, note = checkpoint_for(run)
-        except CheckpointError:
-            continue
-        model = ""
-        try:
-            model = str(json.loads((run / CONFIG_FILE).read_text(encoding="utf-8")).get("model", ""))
-        except (OSError, ValueError, AttributeError):
-            pass
-        desc = model + (" · last.pt" if note else "")
-        out.append((run, desc))
-    return out
-
-
-def default_start_dir() -> Path:
-    """The bundled sample photos if present, else the working directory."""
-    from engine.data.samples import sample_image_paths
-
-    paths = sample_image_paths()
-    return paths[0].parent if paths else Path.cwd()
-
-
-# ---------------------------------------------------------------------------------------------
-# The screen
-# ---------------------------------------------------------------------------------------------
-
-
-class InferenceScreen(PetsegScreen):
+class InferenceScreen(ImageScreen):
     """Run a trained model on an image and show image, mask and overlay.
 
     Styles: the ``/* --- inference screen --- */`` section of ``petseg_tui/app.tcss``.
@@ -178,20 +65,21 @@ class InferenceScreen(PetsegScreen):
         Binding("escape", "back", "Back", tooltip="Leave the path box, else the inference screen"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"toggle_outline", "cycle_mode"})
+    ERROR_LINE = "#inf-error"
+    ERROR_TITLE = "Inference"
 
-    # What the screen shows; each change redraws the two text lines (`_show_texts`).
+    # What the screen shows; each change redraws the two text lines (`_show_texts`); `image_mode`
+    # and `error` are ImageScreen's.
     run_path: var[Path | None] = var(None, init=False)
     threshold: var[float] = var(0.5, init=False)
     outline: var[bool] = var(True, init=False)
     tta: var[bool] = var(False, init=False)
-    image_mode: var[str] = var("halfcell", init=False)
     busy: var[bool] = var(False, init=False)
     model_loading: var[bool] = var(False, init=False)
     prediction: var[Any] = var(None, init=False, always_update=True)  # arrays inside: never compared
     truth: var[Truth] = var(Truth(), init=False, always_update=True)
     rendered: var[Rendered | None] = var(None, init=False, always_update=True)
     no_run_text: var[str] = var("Pick a run, then an image.", init=False)
-    error: var[str] = var("", init=False)
     overlay_view: var[bool] = var(False, init=False)  # one large overlay instead of image | mask
 
     def __init__(
@@ -218,37 +106,18 @@ class InferenceScreen(PetsegScreen):
     # ---- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="inf-body"):
-            with Vertical(id="inf-side"):
-                if self.choose_run:
-                    yield Label("Run", classes="inf-heading")
-                    yield OptionList(id="inf-runs")
-                yield Label("Image", classes="inf-heading")
-                yield ImageTree(self.start_dir, id="inf-tree")
-                yield Input(placeholder="or type an image path ⏎", id="inf-path")
-            with Vertical(id="inf-main"):
-                yield Static("", id="inf-model")
-                yield Static("", id="inf-result")
-                yield Static("", id="inf-error")
-                with Horizontal(id="inf-panes"):
-                    yield ImageView("Image", hint="pick an image, then r", id="pane-image")
-                    yield ImageView("Mask", hint="predicted mask", id="pane-mask")
-                    yield ImageView("Overlay", hint="image + mask", id="pane-overlay")
+            yield RunImagePicker(self.start_dir, self.choose_run, id="inf-side")
+            yield InferenceResult(id="inf-main")
         yield PetsegFooter()
 
     def on_mount(self) -> None:
-        self.image_mode = resolve_image_mode(self.petseg_app.image_mode)
+        self.start_image_mode()
         if self.choose_run:
-            self._fill_run_list()
+            self.no_run_text = self.query_one(RunImagePicker).fill_runs(self.petseg_app.runs_dir)
         else:
             self._start_load_model()
         self._show_texts()
-        runs = self.query("#inf-runs").results(OptionList)
-        run_list = next(iter(runs), None)
-        if run_list is not None and run_list.option_count and not run_list.get_option_at_index(0).disabled:
-            run_list.highlighted = 0
-            run_list.focus()  # first step: choose the run
-        else:
-            self.query_one("#inf-tree").focus()
+        self.query_one(RunImagePicker).focus_first()
 
     def watch_width_class(self) -> None:
         super().watch_width_class()
@@ -259,37 +128,23 @@ class InferenceScreen(PetsegScreen):
         self.set_class(overlay_view, "-overlay-view")
 
     def watch_image_mode(self, mode: str) -> None:
-        for view in self.query(ImageView):
-            view.set_mode(mode)
+        super().watch_image_mode(mode)
         self._show_texts()
 
-    def watch_error(self, message: str) -> None:
-        err = self.query_one("#inf-error", Static)
-        err.update(f"✗ {message}" if message else "")
-        err.set_class(bool(message), "-shown")
-
     def _show_texts(self) -> None:
-        if self.is_mounted:
-            self.query_one("#inf-model", Static).update(self._describe_model())
-            self.query_one("#inf-result", Static).update(self._describe_result())
+        if not self.is_mounted:
+            return
+        ready = self._predictor if self._predictor_for == self.run_path else None
+        model = describe_model(self.run_path, self.no_run_text, ready, self.model_loading, self._checkpoint_note)
+        result = describe_result(threshold=self.threshold, tta=self.tta, outline=self.outline,
+                                 image_mode=self.image_mode, busy=self.busy, prediction=self.prediction,
+                                 rendered=self.rendered, truth=self.truth)
+        self.query_one(InferenceResult).show_texts(model, result)
 
     watch_run_path = watch_threshold = watch_outline = watch_tta = watch_busy = _show_texts
     watch_model_loading = watch_prediction = watch_truth = watch_rendered = watch_no_run_text = _show_texts
 
     # ---- run selection --------------------------------------------------------------------
-    def _fill_run_list(self) -> None:
-        runs_dir = self.petseg_app.runs_dir
-        options = self.query_one("#inf-runs", OptionList)
-        options.clear_options()
-        runs = list_runs_with_checkpoints(runs_dir)
-        if not runs:
-            options.add_option(Option(f"no trained runs in {runs_dir}/", disabled=True))
-            self.no_run_text = f"No run with a checkpoint in {runs_dir}/ — train one first."
-            return
-        for path, desc in runs:
-            options.add_option(Option(f"{path.name}  [dim]{desc}[/]", id=str(path)))
-        self.no_run_text = "Pick a run (↑↓ Enter), then an image."
-
     @on(OptionList.OptionSelected, "#inf-runs")
     def _on_run_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id is None:
@@ -299,7 +154,7 @@ class InferenceScreen(PetsegScreen):
             return
         self._predictor, self._predictor_for = None, None
         self.run_path = path
-        self._set_error("")
+        self.set_error("")
         if self.prediction is not None:
             self._start_inference(Path(self.prediction.source))  # same image, new model
         else:
@@ -335,7 +190,7 @@ class InferenceScreen(PetsegScreen):
         path = Path(text).expanduser()
         if path.is_dir():
             self.query_one("#inf-tree", ImageTree).path = path
-            self._set_error("")
+            self.set_error("")
             return
         self.selected_image = path
         self._start_inference(path)  # focus stays in the box: the next path is typed, not run as keys
@@ -347,7 +202,7 @@ class InferenceScreen(PetsegScreen):
             if text:
                 self.selected_image = Path(text).expanduser()
         if self.selected_image is None:
-            self._set_error("Pick an image first (file tree or path box).", notify=True)
+            self.set_error("Pick an image first (file tree or path box).", notify=True)
             return
         self._start_inference(self.selected_image)
 
@@ -370,32 +225,12 @@ class InferenceScreen(PetsegScreen):
         if self.prediction is not None:
             self._start_inference(Path(self.prediction.source))
 
-    def action_cycle_mode(self) -> None:
-        modes = usable_modes(self.petseg_app.image_mode)
-        if modes == (self.image_mode,):
-            where = ("inside tmux/screen, which do not pass sixel or kitty graphics through"
-                     if in_multiplexer() else "this terminal answered neither the sixel nor the kitty query")
-            self.notify(f"Only {self.image_mode} can be drawn here: {where}. "
-                        "Start with --image-mode sixel (or kitty) to force one, e.g. with tmux allow-passthrough on.",
-                        title="Image mode", timeout=8)
-            return
-        self.image_mode = next_mode(self.image_mode, modes)
-        if self.image_mode != "halfcell" and in_multiplexer():
-            self.notify(
-                f"Image mode: {self.image_mode} (forced). tmux/screen drop {self.image_mode} graphics unless "
-                "passthrough is on; press m to get back to halfcell if the panes stay empty.",
-                severity="warning",
-                timeout=6,
-            )
-        else:
-            self.notify(f"Image mode: {self.image_mode}", timeout=2)
-
     def action_save(self) -> None:
         if self.prediction is None:
-            self._set_error("Nothing to save yet: run the model on an image first (r).", notify=True)
+            self.set_error("Nothing to save yet: run the model on an image first (r).", notify=True)
             return
         if self.run_path is None:
-            self._set_error("No run chosen: cannot tell where to save.", notify=True)
+            self.set_error("No run chosen: cannot tell where to save.", notify=True)
             return
         self._save(self.prediction, self.run_path, self.threshold, self.outline)
 
@@ -412,7 +247,7 @@ class InferenceScreen(PetsegScreen):
     # ---- workers --------------------------------------------------------------------------
     def _start_inference(self, image: Path) -> None:
         if self.run_path is None:
-            self._set_error("Pick a run first (list at the top left).", notify=True)
+            self.set_error("Pick a run first (list at the top left).", notify=True)
             return
         self.model_loading = self._predictor is None or self._predictor_for != self.run_path
         self.busy = True
@@ -445,15 +280,10 @@ class InferenceScreen(PetsegScreen):
             self.model_runs += 1
             truth = truth_for(prediction, getattr(predictor, "mask_rule", "pet_border"))
             rendered = render_prediction(prediction, threshold, outline, truth=truth)
-        except PetsegError as exc:
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._failed, str(exc), image is None)
-            return
-        except Exception as exc:  # a bug or an odd file must not take the app down
-            if not worker.is_cancelled:
-                where = f"{image}: " if image is not None else ""
-                msg = f"{where}{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                self.app.call_from_thread(self._failed, msg, image is None)
+        except Exception as exc:  # expected (a PetsegError names its file) or a bug or an odd file: never a crash
+            named = image is None or isinstance(exc, PetsegError) or str(image) in str(exc)
+            where = "" if named else f"{image}: "  # say which file, once
+            self.fail_from_worker(worker, exc, self._failed, image is None, where=where)
             return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show_prediction, prediction, truth, rendered, tta)
@@ -468,8 +298,7 @@ class InferenceScreen(PetsegScreen):
         try:
             rendered = render_prediction(prediction, threshold, outline, truth=truth)
         except Exception as exc:
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._set_error, f"could not draw the mask: {exc}", True)
+            self.fail_from_worker(worker, exc, self.set_error, True, where="could not draw the mask: ")
             return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show_rendered, prediction, rendered)
@@ -487,7 +316,7 @@ class InferenceScreen(PetsegScreen):
             save_png(rendered.overlay, overlay_path)
             save_png(rendered.mask, mask_path)
         except (PetsegError, OSError) as exc:
-            self.app.call_from_thread(self._set_error, f"could not save: {exc}", True)
+            self.app.call_from_thread(self.set_error, f"could not save: {one_line(exc)}", True)
             return
         self.app.call_from_thread(self._saved, overlay_path, mask_path)
 
@@ -500,7 +329,7 @@ class InferenceScreen(PetsegScreen):
     def _show_prediction(self, prediction: Any, truth: Truth, rendered: Rendered, tta: bool) -> None:
         self.prediction = prediction
         self.truth = truth
-        self._set_error("")
+        self.set_error("")
         self._show_rendered(prediction, rendered)
         self.busy = False
         # the threshold/outline may have changed while the model ran
@@ -511,9 +340,7 @@ class InferenceScreen(PetsegScreen):
         if prediction is not self.prediction:
             return  # a newer prediction replaced it meanwhile
         self.rendered = rendered
-        self.query_one("#pane-image", ImageView).set_image(rendered.image)
-        self.query_one("#pane-mask", ImageView).set_image(rendered.mask)
-        self.query_one("#pane-overlay", ImageView).set_image(rendered.overlay)
+        self.query_one(InferenceResult).show_pictures(rendered)
 
     def _failed(self, message: str, loading_model: bool) -> None:
         self.busy = False
@@ -523,59 +350,9 @@ class InferenceScreen(PetsegScreen):
         else:
             # the image failed: keep no picture of an earlier file under this file's error
             self.prediction, self.rendered, self.truth = None, None, Truth()
-            for pane in ("#pane-image", "#pane-mask", "#pane-overlay"):
-                self.query_one(pane, ImageView).set_image(None)
-        self._set_error(message, notify=True)
+            self.query_one(InferenceResult).show_pictures(None)
+        self.set_error(message, notify=True)
 
     def _saved(self, overlay_path: Path, mask_path: Path) -> None:
-        self._set_error("")
+        self.set_error("")
         self.notify(f"{overlay_path}\n{mask_path}", title="Saved overlay and mask", timeout=6)
-
-    # ---- helpers --------------------------------------------------------------------------
-    def _set_error(self, message: str, notify: bool = False) -> None:
-        self.error = message
-        if message and notify:
-            self.notify(message, title="Inference", severity="error", timeout=8)
-
-    def _describe_model(self) -> str:
-        if self.run_path is None:
-            return self.no_run_text
-        p = self._predictor
-        if p is None or self._predictor_for != self.run_path:
-            if self.model_loading:
-                return f"[b]{self.run_path.name}[/b]: loading model…"
-            return f"[b]{self.run_path.name}[/b]  (model loads on first run)"
-        best = getattr(p, "best_dice", None)
-        best_s = f"{best:.3f}" if isinstance(best, (int, float)) else "—"
-        parts = [
-            f"[b]{self.run_path.name}[/b]",
-            str(getattr(p, "arch_name", "?")),
-            f"epoch {getattr(p, 'epoch', '?')}",
-            f"best Dice {best_s}",
-        ]
-        text = " · ".join(parts)
-        if self._checkpoint_note:
-            text += f"  [yellow]({self._checkpoint_note})[/]"
-        return text
-
-    def _describe_result(self) -> str:
-        settings = (
-            f"thr {self.threshold:.2f} · TTA {'on' if self.tta else 'off'} · "
-            f"outline {'on' if self.outline else 'off'} · {self.image_mode}"
-        )
-        # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
-        # kitty pictures, which then have to be sent again (over SSH) when it goes
-        busy = "  [b yellow]running the model …[/]" if self.busy else ""
-        pred, r = self.prediction, self.rendered
-        if pred is None or r is None:
-            return settings + busy
-        h, w = pred.image.shape[:2]
-        score = ""
-        if r.dice is not None:
-            score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({self.truth.scoring})"
-        elif self.truth.note:
-            score = f" · [yellow]{self.truth.note}[/]"
-        return (
-            f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · "
-            f"pet [b]{100 * r.fraction:.1f}%[/b]{score}\n{settings}{busy}"
-        )

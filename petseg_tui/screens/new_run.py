@@ -285,7 +285,9 @@ class NewRunScreen(PetsegScreen):
             timeout=3,
         )
         self._initial_raw = self.raw_values()  # started: nothing left to lose
-        self.petseg_app.start_run(cfg, name, detached)
+        from petseg_tui.messages import StartRun
+
+        self.post_message(StartRun(cfg, name, detached))  # the app starts it and pops this form once it runs
 
     def action_cancel(self) -> None:
         if not self.has_edits:

@@ -8,7 +8,8 @@ It never touches tensors: records and PIL images come back. The same pictures ma
 sheet ``petseg eval --worst N`` writes; ``s`` writes it from here too.
 
 Every failure (no checkpoint yet, no dataset, a broken checkpoint) is shown in the screen in red
-and as a notification; the screen stays usable (``r`` retries).
+and as a notification; the screen stays usable (``r`` retries). The image mode, its ``m`` key and
+the error line are `ImageScreen`'s.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from engine.config import EVAL_IGNORE_BORDER
-from engine.errors import PetsegError
-from petseg_tui.image_modes import in_multiplexer, next_mode, resolve_image_mode, usable_modes
-from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from engine.errors import PetsegError, one_line
+from petseg_tui.screens.base import PetsegFooter
+from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.image_view import ImageView
 
@@ -36,13 +37,15 @@ LEGEND = "truth green, border band yellow · prediction red · errors: missed bl
 SPLIT = "test"
 
 
-class WorstScreen(PetsegScreen):
+class WorstScreen(ImageScreen):
     """The ``n`` lowest-Dice test images of one run, with their truth, prediction and errors.
 
     Styles: the ``/* --- worst samples screen --- */`` section of ``petseg_tui/app.tcss``.
     """
 
     HELP = "A run's lowest-Dice test images, worst first (Dice at photo size)."
+    ERROR_LINE = "#worst-error"
+    ERROR_TITLE = "Worst samples"
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back"),
         Binding("right,n", "step(1)", "Next", key_display="→", tooltip="Next (better-scoring) image"),
@@ -60,10 +63,8 @@ class WorstScreen(PetsegScreen):
         self.n = n
         self.ignore_border = EVAL_IGNORE_BORDER
         self.tta = False
-        self.image_mode = "halfcell"
         self.gallery: Any = None  # engine.eval.gallery.WorstGallery once loaded
         self.index = 0
-        self.error = ""
         self._note = ""  # e.g. "no best.pt yet: using last.pt"
         self.status_text = ""
         self.busy = False
@@ -85,16 +86,14 @@ class WorstScreen(PetsegScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"worst test images · {self.run_path.name}"
-        self.image_mode = resolve_image_mode(self.petseg_app.image_mode)
-        for view in self.query(ImageView):
-            view.set_mode(self.image_mode)
+        self.start_image_mode()
         self.query_one("#worst-list", OptionList).focus()
         self._start()
 
     # ---- engine work (thread) -----------------------------------------------------------------
     def _start(self) -> None:
         self.busy = True
-        self._set_error("")
+        self.set_error("")
         self.query_one("#worst-panes").loading = True
         self._set_status(f"Scoring the {SPLIT} images of {self.run_path.name} …")
         self._evaluate(self.ignore_border, self.tta)
@@ -117,14 +116,8 @@ class WorstScreen(PetsegScreen):
             leave_a_core_for_the_ui()
             gallery = worst_gallery(checkpoint, self.n, split=SPLIT, ignore_border=ignore_border, tta=tta,
                                     on_progress=progress)
-        except PetsegError as exc:
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._failed, str(exc))
-            return
-        except Exception as exc:  # a bug or an odd file must not take the app down
-            if not worker.is_cancelled:
-                first = (str(exc).splitlines() or [""])[0]
-                self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {first}")
+        except Exception as exc:  # expected (a PetsegError) or a bug or an odd file: never a crash
+            self.fail_from_worker(worker, exc, self._failed)
             return
         if not worker.is_cancelled:
             self.app.call_from_thread(self._loaded, gallery, note)
@@ -141,7 +134,7 @@ class WorstScreen(PetsegScreen):
             check_output(out, inputs=(gallery.evaluation.checkpoint,))  # never a file petseg did not write
             save_png(gallery.sheet(), out)
         except (PetsegError, OSError) as exc:
-            self.app.call_from_thread(self._set_error, f"could not save the sheet: {exc}", True)
+            self.app.call_from_thread(self.set_error, f"could not save the sheet: {one_line(exc)}", True)
             return
         self.app.call_from_thread(self.notify, str(out), title="Contact sheet saved", timeout=6)
 
@@ -180,7 +173,7 @@ class WorstScreen(PetsegScreen):
         self.busy = False
         self.query_one("#worst-panes").loading = False
         self._set_status(f"[b]{self.run_path.name}[/b] · no gallery")
-        self._set_error(message, notify=True)
+        self.set_error(message, notify=True)
 
     def _show(self, index: int | None) -> None:
         pics = self.gallery.pictures if self.gallery is not None else []
@@ -224,12 +217,13 @@ class WorstScreen(PetsegScreen):
     @work(thread=True, exclusive=True, group="worst", exit_on_error=False)
     def _rerank(self, gallery: Any, ignore_border: bool) -> None:
         """Redraw the gallery under the other border setting (PIL work, no model run)."""
+        worker = get_current_worker()
         try:
             regallery = gallery.with_border(ignore_border)
         except Exception as exc:  # never a crash
-            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            self.fail_from_worker(worker, exc, self._failed)
             return
-        if not get_current_worker().is_cancelled:
+        if not worker.is_cancelled:
             self.app.call_from_thread(self._loaded, regallery, self._note)
 
     def action_toggle_tta(self) -> None:
@@ -242,35 +236,11 @@ class WorstScreen(PetsegScreen):
 
     def action_save_sheet(self) -> None:
         if self.gallery is None or not self.gallery.pictures:
-            self._set_error("Nothing to save yet: the gallery has not loaded.", notify=True)
+            self.set_error("Nothing to save yet: the gallery has not loaded.", notify=True)
             return
         self._save(self.gallery)
-
-    def action_cycle_mode(self) -> None:
-        modes = usable_modes(self.petseg_app.image_mode)
-        if modes == (self.image_mode,):
-            self.notify(f"Only {self.image_mode} can be drawn here (inside tmux/screen, or the terminal answered "
-                        "neither graphics query); start with --image-mode sixel (or kitty) to force one.",
-                        title="Image mode", timeout=8)
-            return
-        self.image_mode = next_mode(self.image_mode, modes)
-        for view in self.query(ImageView):
-            view.set_mode(self.image_mode)
-        if self.image_mode != "halfcell" and in_multiplexer():
-            self.notify(f"Image mode: {self.image_mode} (forced). tmux/screen drop these graphics unless passthrough "
-                        "is on; press m to get back to halfcell if the panes stay empty.", severity="warning", timeout=6)
-        else:
-            self.notify(f"Image mode: {self.image_mode}", timeout=2)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _set_status(self, text: str) -> None:
         self.status_text = text
         self.query_one("#worst-status", Static).update(text)
-
-    def _set_error(self, message: str, notify: bool = False) -> None:
-        self.error = message
-        err = self.query_one("#worst-error", Static)
-        err.update(f"✗ {message}" if message else "")
-        err.set_class(bool(message), "-shown")
-        if message and notify:
-            self.notify(message, title="Worst samples", severity="error", timeout=8)

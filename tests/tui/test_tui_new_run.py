@@ -122,6 +122,32 @@ async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, g
         await wait_for(pilot, lambda: "november" in app.screen.table.rows_by_name, what="row")
 
 
+async def test_a_refused_start_leaves_the_form_as_it_was(runs_dir: Path, monkeypatch, generated_data: str) -> None:
+    """The engine refuses the run when it starts (e.g. a device this machine lacks): the form shows the
+    start, then the refusal, and stays up with the user's settings (the form is gone only once a run runs)."""
+    from engine.errors import ConfigError
+
+    fake = types.ModuleType("engine.train.trainer")
+
+    class Trainer:
+        def __init__(self, config, runs_dir, run_name=None):
+            raise ConfigError("device cuda: no CUDA device here")
+
+    fake.Trainer = Trainer
+    monkeypatch.setitem(sys.modules, "engine.train.trainer", fake)
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        form = await open_form(pilot)
+        _fill_tiny(form, "papa", detached=False, data_path=generated_data)
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "no CUDA device here" in toasts(app), what="the refusal")
+        assert "Starting the run in this process" in toasts(app) and "Could not start the run" in toasts(app)
+        assert app.screen is form and form.query_one("#f-run_name", Input).value == "papa"
+        assert not app.trainers and not (runs_dir / "papa").exists()
+
+
 async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generated_data: str) -> None:
     import engine.train.launch
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_run, open_palette, wait_for, widget_text
+from conftest import make_run, open_palette, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.help import HelpScreen
@@ -133,6 +133,33 @@ async def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) ->
         assert "no-such-dataset" in status(screen) and "does not exist" in status(screen)
         await pilot.press("right", "s", "m")  # keys on an empty gallery do nothing harmful
         assert isinstance(app.screen, WorstScreen)
+
+
+async def test_m_switches_every_pane_and_says_when_only_halfcell_can_show(runs_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image mode is the same as on the inference screen: forced sixel, m goes to half-cells
+    and back in all four panes; in tmux (auto) m says why it keeps half-cells."""
+    from petseg_tui.widgets.sixel import SixelImage
+
+    make_run(runs_dir, "untrained")  # no checkpoint: the gallery fails fast, the panes stay
+    app = PetsegApp(runs_dir=runs_dir, image_mode="sixel")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_from_runs(pilot, "untrained")
+        views = list(screen.query(ImageView))
+        assert len(views) == 4 and all(isinstance(v.image_widget, SixelImage) for v in views)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: screen.image_mode == "halfcell", what="half-cells")
+        assert not any(isinstance(v.image_widget, SixelImage) for v in views)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: screen.image_mode == "sixel", what="sixel again")
+        assert all(isinstance(v.image_widget, SixelImage) for v in views)
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="auto")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await open_from_runs(pilot, "untrained")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why m keeps half-cells")
+        assert screen.image_mode == "halfcell"
 
 
 @pytest.mark.slow

@@ -1,0 +1,131 @@
+"""`RunLauncher`: starts, resumes, reaps and stops the runs this app launched; `TrainerLike` says
+what it needs of an in-process trainer.
+
+A run starts in one of two ways: detached (a child process, `engine.train.launch.spawn_detached`,
+reaped here so it does not linger as a zombie that looks alive to the store's pid check) or in
+this process (an `engine.train.trainer.Trainer` in its own thread, stopped and joined here when
+the app quits). Nothing here imports Textual or, at module import, torch: `start` and `resume`
+block (the in-process trainer imports torch), so the app calls them from a thread worker and
+shows what they return or raise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.config import TrainConfig
+
+
+@runtime_checkable
+class TrainerLike(Protocol):
+    """What the app needs of a run training in this process (`engine.train.trainer.Trainer`, or
+    a test's stand-in): its name and folder, known before it starts, and thread-safe control."""
+
+    run_name: str
+    run_path: Path
+
+    def start(self) -> None:
+        """Train in a background thread."""
+
+    def stop(self) -> None:
+        """Finish the current batch, save last.pt, mark the run stopped."""
+
+    def pause(self) -> None:
+        """Wait between batches until `resume`."""
+
+    def resume(self) -> None:
+        """Go on after `pause`."""
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the training thread; True once it has ended."""
+
+    def is_alive(self) -> bool:
+        """True while the training thread runs."""
+
+
+# (config, runs_dir, run_name or None) -> a trainer that has created its run folder, not started
+TrainerFactory = Callable[["TrainConfig", Path, "str | None"], TrainerLike]
+
+
+def engine_trainer(config: TrainConfig, runs_dir: Path, run_name: str | None) -> TrainerLike:
+    """The engine's Trainer (imports torch: call from a worker thread only)."""
+    from engine.train.trainer import Trainer
+
+    return Trainer(config, runs_dir, run_name=run_name)
+
+
+class RunLauncher:
+    """The runs started from this app: in-process trainers by run path, and pids of detached
+    children by run path until they are reaped."""
+
+    def __init__(self, runs_dir: Path, make_trainer: TrainerFactory = engine_trainer) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.make_trainer = make_trainer
+        self.trainers: dict[Path, TrainerLike] = {}  # run path -> trainer (in-process runs)
+        self.spawned: dict[Path, int] = {}  # run path -> pid of detached runs started here
+
+    # ---- starting (blocking: call from a worker thread) ---------------------------------------
+    def start(self, config: TrainConfig, run_name: str | None, detached: bool) -> tuple[Path, int | None]:
+        """Start a run; return its folder and, when detached, its pid. Raises `PetsegError` with
+        the one-line reason when the engine refuses it."""
+        if detached:
+            from engine.runs import RunStore
+            from engine.train.launch import spawn_detached
+
+            name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
+            pid = spawn_detached(config, self.runs_dir, name)
+            path = self.runs_dir / name
+            self.spawned[path] = pid
+            return path, pid
+        from engine.device import leave_a_core_for_the_ui
+
+        leave_a_core_for_the_ui()
+        trainer = self.make_trainer(config, self.runs_dir, run_name or None)
+        path = Path(trainer.run_path)
+        self.trainers[path] = trainer
+        trainer.start()
+        return path, None
+
+    def resume(self, path: Path) -> int:
+        """Resume (or start again) a run in a detached process; return its pid. Raises
+        `PetsegError` or `OSError` when it cannot."""
+        from engine.train.launch import spawn_resume  # imports the config module, not torch
+
+        pid = spawn_resume(self.runs_dir, Path(path).name)
+        self.spawned[Path(path)] = pid  # reaped like any detached run
+        return pid
+
+    # ---- following ----------------------------------------------------------------------------
+    def reap(self) -> None:
+        """Collect detached runs that ended while we watched (else they linger as zombies and
+        look alive to the store's pid check)."""
+        for path, pid in list(self.spawned.items()):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            except OSError:
+                continue
+            if done:
+                del self.spawned[path]
+
+    def trainer_for(self, path: Path) -> TrainerLike | None:
+        """The trainer of the run at ``path`` while it trains in this process, else None."""
+        t = self.trainers.get(Path(path))
+        return t if t is not None and t.is_alive() else None
+
+    def running(self) -> list[TrainerLike]:
+        """The trainers still training in this process."""
+        return [t for t in self.trainers.values() if t.is_alive()]
+
+    # ---- stopping (blocking) ------------------------------------------------------------------
+    def stop_all(self, timeout: float = 20) -> None:
+        """Stop every in-process run (each finishes its batch and saves last.pt) and wait for them."""
+        for t in self.running():
+            t.stop()
+        for t in list(self.trainers.values()):
+            t.join(timeout=timeout)

@@ -1,0 +1,95 @@
+"""`InferenceResult`: the right column of the inference screen: what model it is, what the last
+prediction found (and under which settings), the error line, and the image, mask and overlay panes.
+
+`describe_model` and `describe_result` write its two text lines from plain values; the screen
+decides when to redraw them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from petseg_tui.widgets.image_view import ImageView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from petseg_tui.screens.prediction import Rendered, Truth
+
+PANES = ("#pane-image", "#pane-mask", "#pane-overlay")
+
+
+def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, loading: bool, checkpoint_note: str) -> str:
+    """The model line: the run, its architecture, epoch and best Dice, or what is happening to it.
+    ``predictor`` is the loaded Predictor of ``run_path``, or None."""
+    if run_path is None:
+        return no_run_text
+    p = predictor
+    if p is None:
+        if loading:
+            return f"[b]{run_path.name}[/b]: loading model…"
+        return f"[b]{run_path.name}[/b]  (model loads on first run)"
+    best = getattr(p, "best_dice", None)
+    best_s = f"{best:.3f}" if isinstance(best, (int, float)) else "—"
+    parts = [
+        f"[b]{run_path.name}[/b]",
+        str(getattr(p, "arch_name", "?")),
+        f"epoch {getattr(p, 'epoch', '?')}",
+        f"best Dice {best_s}",
+    ]
+    text = " · ".join(parts)
+    if checkpoint_note:
+        text += f"  [yellow]({checkpoint_note})[/]"
+    return text
+
+
+def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: str, busy: bool,
+                    prediction: Any, rendered: Rendered | None, truth: Truth) -> str:
+    """The result line: the photo, its size, the time, the pet fraction and the Dice against its
+    trimap, then the settings they were drawn with."""
+    settings = (
+        f"thr {threshold:.2f} · TTA {'on' if tta else 'off'} · "
+        f"outline {'on' if outline else 'off'} · {image_mode}"
+    )
+    # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
+    # kitty pictures, which then have to be sent again (over SSH) when it goes
+    running = "  [b yellow]running the model …[/]" if busy else ""
+    pred, r = prediction, rendered
+    if pred is None or r is None:
+        return settings + running
+    h, w = pred.image.shape[:2]
+    score = ""
+    if r.dice is not None:
+        score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({truth.scoring})"
+    elif truth.note:
+        score = f" · [yellow]{truth.note}[/]"
+    return (
+        f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · "
+        f"pet [b]{100 * r.fraction:.1f}%[/b]{score}\n{settings}{running}"
+    )
+
+
+class InferenceResult(Vertical):
+    """Model line ``#inf-model``, result line ``#inf-result``, error line ``#inf-error`` and the panes."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="inf-model")
+        yield Static("", id="inf-result")
+        yield Static("", id="inf-error")
+        with Horizontal(id="inf-panes"):
+            yield ImageView("Image", hint="pick an image, then r", id="pane-image")
+            yield ImageView("Mask", hint="predicted mask", id="pane-mask")
+            yield ImageView("Overlay", hint="image + mask", id="pane-overlay")
+
+    def show_texts(self, model: str, result: str) -> None:
+        self.query_one("#inf-model", Static).update(model)
+        self.query_one("#inf-result", Static).update(result)
+
+    def show_pictures(self, rendered: Rendered | None) -> None:
+        """Draw a rendered prediction in the three panes, or empty them (None)."""
+        images = (rendered.image, rendered.mask, rendered.overlay) if rendered is not None else (None, None, None)
+        for pane, image in zip(PANES, images):
+            self.query_one(pane, ImageView).set_image(image)

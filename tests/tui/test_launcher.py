@@ -1,0 +1,72 @@
+"""RunLauncher without the app: what it starts, follows, reaps and stops; and that the engine's Trainer
+and the tests' FakeTrainer are both what it needs (`TrainerLike`)."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FakeTrainer
+
+from engine.config import TrainConfig
+from petseg_tui.launcher import RunLauncher, TrainerLike
+
+
+def _method_names(cls: type) -> set[str]:
+    return {name for name, member in vars(cls).items() if inspect.isfunction(member) and not name.startswith("_")}
+
+
+def _assert_protocol_methods(cls: type) -> None:
+    """Every method of TrainerLike is on ``cls`` and takes the same parameters."""
+    for name in _method_names(TrainerLike):
+        wanted = list(inspect.signature(getattr(TrainerLike, name)).parameters)
+        assert callable(getattr(cls, name, None)), f"{cls.__name__} lacks {name}()"
+        assert list(inspect.signature(getattr(cls, name)).parameters) == wanted, f"{cls.__name__}.{name} differs"
+
+
+def test_the_fake_trainer_is_trainer_like(runs_dir: Path) -> None:
+    _assert_protocol_methods(FakeTrainer)
+    fake = FakeTrainer(TrainConfig(epochs=1), runs_dir, "fake")
+    assert isinstance(fake, TrainerLike)
+    assert (fake.run_name, fake.run_path) == ("fake", runs_dir / "fake")
+    fake.writer.close()
+
+
+def test_the_engine_trainer_is_trainer_like(runs_dir: Path, generated_data: str) -> None:
+    pytest.importorskip("torch")
+    from engine.train.trainer import Trainer
+
+    _assert_protocol_methods(Trainer)
+    trainer = Trainer(TrainConfig(data_path=generated_data, device="cpu"), runs_dir, run_name="real")  # not started
+    try:
+        assert isinstance(trainer, TrainerLike)
+        assert (trainer.run_name, trainer.run_path) == ("real", runs_dir / "real")
+    finally:
+        trainer.writer.close()
+
+
+def test_an_in_process_run_is_followed_then_stopped(runs_dir: Path) -> None:
+    launcher = RunLauncher(runs_dir, make_trainer=lambda config, root, name: FakeTrainer(config, root, name))
+    path, pid = launcher.start(TrainConfig(epochs=50), "inproc", detached=False)
+    assert (path, pid) == (runs_dir / "inproc", None)
+    trainer = launcher.trainer_for(path)
+    assert trainer is not None and launcher.running() == [trainer]
+    launcher.stop_all(timeout=20)
+    assert launcher.trainer_for(path) is None and launcher.running() == []
+    assert trainer.calls == ["stop"]  # type: ignore[attr-defined]
+
+
+def test_a_detached_child_is_reaped_once_it_ends(runs_dir: Path) -> None:
+    launcher = RunLauncher(runs_dir)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    launcher.spawned[runs_dir / "child"] = child.pid
+    deadline = time.monotonic() + 30
+    while launcher.spawned and time.monotonic() < deadline:
+        launcher.reap()
+        time.sleep(0.05)
+    assert launcher.spawned == {}
+    child.returncode = 0  # reaped by the launcher, not by Popen: keep Popen from waiting on it again
