@@ -35,6 +35,7 @@ from engine.config import (
 from engine.durations import format_duration
 from engine.errors import ConfigError, DatasetError, PetsegError, describe_error
 from engine.runs.layout import checkpoint_path
+from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -629,24 +630,6 @@ def _infer_folder(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-RUNS_SORT_KEYS = ("started", "name", "status", "dice", "epoch", "duration")
-
-
-def _runs_sort_key(key: str) -> Callable[[Any], Any]:
-    """Missing values last; dice, epoch, started and duration largest first."""
-    def number(v: float | None) -> tuple[bool, float]:
-        return (v is None, -(v or 0.0))
-
-    return {
-        "name": lambda r: r.name.lower(),
-        "status": lambda r: (r.state, r.name.lower()),
-        "dice": lambda r: number(r.best_dice),
-        "epoch": lambda r: number(r.epoch),
-        "duration": lambda r: number(r.duration),
-        "started": lambda r: number(r.started),
-    }[key]
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     import dataclasses
     import json
@@ -654,12 +637,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
 
-    from engine.runs import RunStore, run_matches
+    from engine.runs import RunStore, run_matches, sort_runs
 
     store = RunStore(args.runs or default_runs_dir())
     if store.root.exists() and not store.root.is_dir():
         raise PetsegError(f"{store.root}: is a file, not a runs folder; give --runs a folder")
-    runs = sorted((r for r in store.list_runs() if run_matches(r, args.filter)), key=_runs_sort_key(args.sort))
+    runs = sort_runs((r for r in store.list_runs() if run_matches(r, args.filter)), args.sort)
     if args.json:
         out = []
         for r in runs:
@@ -705,7 +688,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from engine.train.resume import describe_budget_changes
 
     for r in runs:
-        if r.state in ("broken", "failed", "diverged") and r.message:
+        if r.state.is_error and r.message:
             console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True)
         budget = describe_budget_changes(r.config)
         if budget:

@@ -25,7 +25,6 @@ STATUS_FIELDS = {
     "created": "number",
     "updated": "number",
 }
-WRITTEN_STATES = ("running", "paused", "finished", "stopped", "failed", "diverged")
 
 
 def status_problems(status: dict[str, Any]) -> list[str]:
@@ -34,6 +33,9 @@ def status_problems(status: dict[str, Any]) -> list[str]:
     for name, kind in STATUS_FIELDS.items():
         if name in status and status[name] is not None and not kind_ok(status[name], kind):
             out.append(f"{name} must be {describe_kind(kind)}, got {short_value(status[name])}")
+    # imported here: engine.runs reads its files through this module
+    from engine.runs.state import WRITTEN_STATES
+
     state = status.get("state")
     if isinstance(state, str) and state and state not in WRITTEN_STATES:
         out.append(f"state {state!r} is not one of {', '.join(WRITTEN_STATES)}")
