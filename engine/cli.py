@@ -33,7 +33,7 @@ from engine.config import (
     default_runs_dir,
 )
 from engine.durations import format_duration
-from engine.errors import ConfigError, DatasetError, PetsegError, describe_error
+from engine.errors import ConfigError, DatasetError, PetsegError, describe_error, first_line
 from engine.runs.layout import checkpoint_path
 from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
 
@@ -731,7 +731,7 @@ _warned: set[str] = set()
 def _show_warning_once(message: Any, category: type, filename: str, lineno: int, file: Any = None,
                        line: Any = None) -> None:
     """Library warnings as one ``petseg: warning:`` line each, never the same one twice."""
-    text = (str(message).splitlines() or [""])[0]
+    text = first_line(message)
     if text in _warned:
         return
     _warned.add(text)
@@ -778,8 +778,7 @@ def _run_command(args: argparse.Namespace) -> int:
         if sentence is not None:
             print(f"petseg: error: {sentence}", file=sys.stderr)
             return EXIT_ERROR
-        first = (str(exc).splitlines() or [""])[0]
-        print(f"petseg: error: unexpected {type(exc).__name__}: {first} (set PETSEG_DEBUG=1 for the traceback)",
+        print(f"petseg: error: unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return EXIT_ERROR
 
