@@ -15,12 +15,13 @@ from pathlib import Path
 
 from engine.atomic import pid_alive
 from engine.errors import PetsegError
-from engine.train.previews import INDEX_FILE, PREVIEWS_DIR, Previews, read_previews
+from engine.train.previews import INDEX_FILE, Previews, read_previews
 from engine.runs import (
     CONFIG_FILE,
     EVENTS_FILE,
     LOCK_FILE,
     LOG_FILE,
+    PREVIEWS_DIR,
     STATUS_FILE,
     ResumeOffer,
     RunFollower,

@@ -28,7 +28,7 @@ from textual.reactive import reactive, var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.runs import RunState, request_control
+from engine.runs import EVENTS_FILE, LOG_FILE, RunState, request_control
 from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
@@ -198,7 +198,7 @@ class LiveRunScreen(PetsegScreen):
             return
         self.redraws += 1
         ended = ENDED_BEFORE_AN_EPOCH.get(snap.state)
-        empty = ended.format(message=snap.message or "see train.log") if ended else None
+        empty = ended.format(message=snap.message or f"see {LOG_FILE}") if ended else None
         style = "red" if snap.state.is_error else ""
         smoothing = self.ema_factor if self.smoothing_on else 0.0
         self.query_one("#loss-chart", Chart).show(loss_spec(
@@ -303,9 +303,9 @@ class LiveRunScreen(PetsegScreen):
         for w in snap.warnings[-3:]:
             out.append("\n⚠ " + w, style="yellow")
         if snap.bad_lines:
-            out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+            out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
         if snap.log_tail:
-            out.append("\ntrain.log: " + snap.log_tail.replace("\n", "\n  "), style="dim")
+            out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
         return out
 
     # ---- keys ---------------------------------------------------------------------------------

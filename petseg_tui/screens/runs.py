@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from engine.runs import RunState
+from engine.runs import EVENTS_FILE, RunState
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.format import MAX_COMPARE, fmt_duration, fmt_metric, state_text
@@ -311,7 +311,7 @@ def detail_text(row: RunRow) -> Text:
     if row.data:
         t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
-        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
     from engine.train.resume import describe_budget_changes
 
     budget = describe_budget_changes(s.config)
