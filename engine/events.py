@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from engine.json_kinds import describe_kind, kind_ok, short_value
+
 
 @dataclass(frozen=True)
 class TrainEvent:
@@ -207,21 +209,6 @@ def _field_kinds(cls: type[TrainEvent]) -> dict[str, str]:
 _KINDS = {kind: _field_kinds(cls) for kind, cls in EVENT_TYPES.items()}
 
 
-_TYPE_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false"}
-
-
-def _type_ok(value: Any, kind: str) -> bool:
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":  # NaN / inf are valid figures (a stop mid-epoch saves valid_dice NaN)
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    return True
-
-
 def parse_event(data: dict[str, Any]) -> TrainEvent | None:
     """Rebuild an event, checking every field's type. None for an unknown kind (a newer
     writer); EventFieldError naming the field for a known kind with a missing or mistyped one."""
@@ -237,12 +224,8 @@ def parse_event(data: dict[str, Any]) -> TrainEvent | None:
                 continue
             raise EventFieldError(f"{kind} event has no {name}")
         value = data[name]
-        if not _type_ok(value, type_name):
-            text = repr(value)
-            raise EventFieldError(
-                f"{kind} event: {name} must be {_TYPE_WORDS.get(type_name, type_name)}, "
-                f"got {text if len(text) <= 40 else text[:37] + '…'}"
-            )
+        if not kind_ok(value, type_name):
+            raise EventFieldError(f"{kind} event: {name} must be {describe_kind(type_name)}, got {short_value(value)}")
         values[name] = value
     if "t" not in values:
         raise EventFieldError(f"{kind} event has no t (time)")

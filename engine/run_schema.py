@@ -9,11 +9,10 @@ config that trained under older limits still lists. No torch import.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import Any
 
-from engine.config import TrainConfig
+from engine.config import config_fields
+from engine.json_kinds import describe_kind, kind_ok, short_value
 
 # status.json: field -> expected kind ("number" accepts int and float, never bool)
 STATUS_FIELDS = {
@@ -25,61 +24,25 @@ STATUS_FIELDS = {
     "created": "number",
     "updated": "number",
 }
-WRITTEN_STATES = ("running", "paused", "finished", "stopped", "failed", "diverged")
-
-
-def _kind_ok(value: Any, kind: str) -> bool:
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":  # a JSON float field may hold an int (1 for 1.0), NaN and inf
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "dict":
-        return isinstance(value, dict)
-    return True
-
-
-def _describe(kind: str) -> str:
-    return {"number": "a number", "int": "an integer", "float": "a number", "str": "text",
-            "bool": "true or false", "dict": "an object"}.get(kind, kind)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "…"
 
 
 def status_problems(status: dict[str, Any]) -> list[str]:
     """What is wrong with a status.json object (empty list if nothing)."""
     out = []
     for name, kind in STATUS_FIELDS.items():
-        if name in status and status[name] is not None and not _kind_ok(status[name], kind):
-            out.append(f"{name} must be {_describe(kind)}, got {_short(status[name])}")
+        if name in status and status[name] is not None and not kind_ok(status[name], kind):
+            out.append(f"{name} must be {describe_kind(kind)}, got {short_value(status[name])}")
+    # imported here: engine.runs reads its files through this module
+    from engine.runs.state import WRITTEN_STATES
+
     state = status.get("state")
     if isinstance(state, str) and state and state not in WRITTEN_STATES:
         out.append(f"state {state!r} is not one of {', '.join(WRITTEN_STATES)}")
     return out
 
 
-def config_field_kinds() -> dict[str, tuple[str, bool]]:
-    """TrainConfig field -> (kind: "int", "float", "str", "bool", "dict" or "", may be null), from the
-    dataclass annotations."""
-    kinds = {}
-    for f in dataclasses.fields(TrainConfig):
-        text = str(f.type).replace(" ", "")
-        optional = "None" in text
-        base = text.split("|")[0]
-        kind = {"int": "int", "float": "float", "str": "str", "bool": "bool"}.get(base, "dict" if base.startswith("dict") else "")
-        kinds[f.name] = (kind, optional)
-    return kinds
-
-
-_CONFIG_KINDS = config_field_kinds()
+# TrainConfig field -> (kind, may be null): the field declarations' own (engine.config.config_fields)
+_CONFIG_KINDS = {f.name: (f.kind, f.optional) for f in config_fields()}
 
 
 def config_problems(config: dict[str, Any]) -> list[str]:
@@ -91,6 +54,6 @@ def config_problems(config: dict[str, Any]) -> list[str]:
         value = config[name]
         if value is None and optional:
             continue
-        if kind and not _kind_ok(value, kind):
-            out.append(f"{name} must be {_describe(kind)}{' or null' if optional else ''}, got {_short(value)}")
+        if kind and not kind_ok(value, kind):
+            out.append(f"{name} must be {describe_kind(kind)}{' or null' if optional else ''}, got {short_value(value)}")
     return out

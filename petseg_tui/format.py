@@ -8,18 +8,19 @@ import time
 from rich.text import Text
 
 from engine.durations import format_duration as fmt_duration  # noqa: F401 (the screens' name for it)
+from engine.runs.state import RunState
 
-STATE_STYLES = {
-    "running": "bold green",
-    "paused": "bold yellow",
-    "finished": "cyan",
-    "stopped": "magenta",
-    "failed": "bold red",
-    "diverged": "bold red",
-    "interrupted": "dark_orange",
-    "broken": "red reverse",
-    "starting": "italic green",
-    "unknown": "dim",
+STATE_STYLES = {  # one for each RunState
+    RunState.RUNNING: "bold green",
+    RunState.PAUSED: "bold yellow",
+    RunState.FINISHED: "cyan",
+    RunState.STOPPED: "magenta",
+    RunState.FAILED: "bold red",
+    RunState.DIVERGED: "bold red",
+    RunState.INTERRUPTED: "dark_orange",
+    RunState.BROKEN: "red reverse",
+    RunState.STARTING: "italic green",
+    RunState.UNKNOWN: "dim",
 }
 
 # One fixed palette: a run's colour is its position in the compared list (same in chart,
@@ -34,7 +35,8 @@ def palette_rgb(index: int) -> tuple[int, int, int]:
 
 
 def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+    """A run's state in its colour."""
+    return Text(str(state), style=STATE_STYLES.get(state, ""))
 
 
 def fmt_float(value: float | None, digits: int = 4) -> str:

@@ -15,17 +15,18 @@ from pathlib import Path
 
 from engine.atomic import pid_alive
 from engine.errors import PetsegError
-from engine.train.previews import INDEX_FILE, PREVIEWS_DIR, Previews, read_previews
+from engine.train.previews import INDEX_FILE, Previews, read_previews
 from engine.runs import (
-    ACTIVE_STATES,
     CONFIG_FILE,
     EVENTS_FILE,
     LOCK_FILE,
     LOG_FILE,
+    PREVIEWS_DIR,
     STATUS_FILE,
     ResumeOffer,
     RunFollower,
     RunSnapshot,
+    RunState,
     RunStore,
     RunSummary,
     checkpoint_path,
@@ -58,13 +59,13 @@ class RunRow:
         return self.summary.path
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         return self.summary.state
 
     @property
     def active(self) -> bool:
         """A process is training the run (running or paused)."""
-        return self.summary.state in ACTIVE_STATES
+        return self.summary.state.is_active
 
 
 def _row(follower: RunFollower) -> RunRow:
@@ -81,7 +82,7 @@ def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
         f.poll()
         return f, _row(f)
     except Exception as exc:  # one bad folder must never hide the others
-        return None, RunRow(RunSummary(name=path.name, path=path, state="broken", message=f"cannot read: {exc}"))
+        return None, RunRow(RunSummary(name=path.name, path=path, state=RunState.BROKEN, message=f"cannot read: {exc}"))
 
 
 class RunsWatcher:
@@ -146,10 +147,10 @@ class RunsWatcher:
             if f is None or name in fresh or f.error:
                 continue
             row = self.rows.get(name)
-            status_state = str(f.history.status.get("state") or "")
+            status_state = RunState.parse(str(f.history.status.get("state") or ""))
             # active: status says so, or the row shows a writer holding the run (its lock)
-            active = (status_state in ACTIVE_STATES and f.history.terminal is None) or (
-                row is not None and row.state in ACTIVE_STATES)
+            active = (status_state.is_active and f.history.terminal is None) or (
+                row is not None and row.state.is_active)
             if not active and not discover:
                 continue
             if not active:
@@ -161,7 +162,7 @@ class RunsWatcher:
                 f.poll()
                 new = _row(f)
             except Exception as exc:
-                new = RunRow(RunSummary(name=name, path=f.path, state="broken", message=f"cannot read: {exc}"))
+                new = RunRow(RunSummary(name=name, path=f.path, state=RunState.BROKEN, message=f"cannot read: {exc}"))
             if new != row:
                 self.rows[name] = new
                 changed.append(new)
@@ -295,19 +296,19 @@ class LiveFollower:
         )
         if starting and self.pid is not None and not pid_alive(self.pid):
             snap = LiveSnapshot(
-                name=self.path.name, path=self.path, exists=self.path.is_dir(), state="failed", pid=self.pid,
+                name=self.path.name, path=self.path, exists=self.path.is_dir(), state=RunState.FAILED, pid=self.pid,
                 message=f"the training process (pid {self.pid}) exited before the run started",
                 log_tail=self._log_tail(),
             )
         elif starting:
-            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state="starting", pid=self.pid,
+            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state=RunState.STARTING, pid=self.pid,
                                 log_tail=self._log_tail(3))
         else:
             assert f is not None
             f.poll()
             run = f.snapshot(batches=400, warnings=20)
             log_tail = ""
-            if run.state in ("broken", "failed", "interrupted") or (f.error and not f.history.started):
+            if run.state.log_may_explain or (f.error and not f.history.started):
                 log_tail = self._log_tail()
             previews, previews_error = self._read_previews()
             copied = {k.name: getattr(run, k.name) for k in fields(RunSnapshot)}

@@ -13,7 +13,7 @@ from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.train import drive
 from engine.config import TrainConfig, default_runs_dir
 from engine.errors import DatasetError
-from engine.runs.layout import checkpoint_path
+from engine.runs.layout import checkpoint_path, prediction_path
 
 # the most real-photo Dice that about a minute of training on 2 CPU cores buys (measured:
 # bench/demo_settings.py); with --data_path they apply to that dataset too
@@ -56,8 +56,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(f"  at {test.label('train')}: Dice {test.figures('train').dice:.3f}", markup=False)
     except DatasetError as exc:  # e.g. a --data_path without annotations/test.txt
         console.print(f"\nno test score: {exc}", markup=False)
-    out_dir = trainer.run_path / "predictions"
-    out_dir.mkdir(exist_ok=True)
     scores = score_sample_images(predictor)
     console.print(f"\nmasks for the six bundled demo photos (Dice against their trimaps at {scores.label('photo')}):")
     # two of them (Abyssinian_11, Bengal_185) are in the bundled sample's trainval list: say so
@@ -65,7 +63,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     unseen: list[float] = []
     for photo in sorted(scores.worst, key=lambda p: p.record.name):
         stem = Path(photo.record.name).stem
-        out = out_dir / f"{stem}_overlay.png"
+        out = prediction_path(trainer.run_path, stem, "overlay")
+        out.parent.mkdir(exist_ok=True)
         save_png(overlay_image(photo.image, photo.mask(scores.threshold)), out)
         dice = photo.record.overlap("photo", scores.ignore_border).dice
         if stem not in seen:

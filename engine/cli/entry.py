@@ -18,7 +18,7 @@ from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
 from engine.cli.runs import cmd_runs
 from engine.cli.train import cmd_train
-from engine.errors import PetsegError, describe_error
+from engine.errors import PetsegError, describe_error, first_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
@@ -44,7 +44,7 @@ _warned: set[str] = set()
 def _show_warning_once(message: Any, category: type, filename: str, lineno: int, file: Any = None,
                        line: Any = None) -> None:
     """Library warnings as one ``petseg: warning:`` line each, never the same one twice."""
-    text = (str(message).splitlines() or [""])[0]
+    text = first_line(message)
     if text in _warned:
         return
     _warned.add(text)
@@ -90,8 +90,7 @@ def _run_command(args: argparse.Namespace) -> int:
         if sentence is not None:
             print(f"petseg: error: {sentence}", file=sys.stderr)
             return EXIT_ERROR
-        first = (str(exc).splitlines() or [""])[0]
-        print(f"petseg: error: unexpected {type(exc).__name__}: {first} (set PETSEG_DEBUG=1 for the traceback)",
+        print(f"petseg: error: unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return EXIT_ERROR
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Callable
+from typing import Any
 
 from engine.cli.common import EXIT_OK, add_runs_flag, console as new_console
 from engine.config import default_runs_dir
 from engine.durations import format_duration
 from engine.errors import PetsegError
-
-RUNS_SORT_KEYS = ("started", "name", "status", "dice", "epoch", "duration")
-
-
+from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list runs")
@@ -26,21 +23,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return r
 
 
-def _runs_sort_key(key: str) -> Callable[[Any], Any]:
-    """Missing values last; dice, epoch, started and duration largest first."""
-    def number(v: float | None) -> tuple[bool, float]:
-        return (v is None, -(v or 0.0))
-
-    return {
-        "name": lambda r: r.name.lower(),
-        "status": lambda r: (r.state, r.name.lower()),
-        "dice": lambda r: number(r.best_dice),
-        "epoch": lambda r: number(r.epoch),
-        "duration": lambda r: number(r.duration),
-        "started": lambda r: number(r.started),
-    }[key]
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     import dataclasses
     import json
@@ -48,12 +30,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
 
-    from engine.runs import RunStore, run_matches
+    from engine.runs import RunStore, run_matches, sort_runs
 
     store = RunStore(args.runs or default_runs_dir())
     if store.root.exists() and not store.root.is_dir():
         raise PetsegError(f"{store.root}: is a file, not a runs folder; give --runs a folder")
-    runs = sorted((r for r in store.list_runs() if run_matches(r, args.filter)), key=_runs_sort_key(args.sort))
+    runs = sort_runs((r for r in store.list_runs() if run_matches(r, args.filter)), args.sort)
     if args.json:
         out = []
         for r in runs:
@@ -99,7 +81,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from engine.train.resume import describe_budget_changes
 
     for r in runs:
-        if r.state in ("broken", "failed", "diverged") and r.message:
+        if r.state.is_error and r.message:
             console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True)
         budget = describe_budget_changes(r.config)
         if budget:

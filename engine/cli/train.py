@@ -14,6 +14,7 @@ from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.config import TrainConfig, default_runs_dir
 from engine.errors import ConfigError
+from engine.runs import RunState
 from engine.runs.layout import checkpoint_path
 
 
@@ -74,9 +75,9 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
         trainer.start()
         while not trainer.join(0.2):
             pass
-    if trainer.state == "finished":
+    if trainer.state == RunState.FINISHED:
         return EXIT_OK
-    if trainer.state == "stopped":
+    if trainer.state == RunState.STOPPED:
         console.print(f"stopped; resume with: petseg train --resume {trainer.run_name}" +
                       (f" --runs {runs_arg}" if runs_arg else ""))
         return EXIT_STOPPED

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.data.masks import TRIMAP_VALUES
-from engine.errors import BadImageError, DatasetError
+from engine.errors import BadImageError, DatasetError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -52,11 +52,6 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _check_file(path: Path) -> None:
     """Fail early with a precise reason for the usual non-image cases."""
     try:
@@ -67,7 +62,7 @@ def _check_file(path: Path) -> None:
         if path.stat().st_size == 0:
             raise BadImageError(path, "empty file (0 bytes)")
     except OSError as exc:  # e.g. a name too long, or a permission problem on a parent
-        raise BadImageError(path, f"cannot access file ({_one_line(exc)})") from None
+        raise BadImageError(path, f"cannot access file ({first_line(exc)})") from None
 
 
 def _too_large_reason_for(size: tuple[int, int]) -> str:
@@ -94,7 +89,7 @@ def _open(
     except PermissionError:
         raise BadImageError(path, "permission denied") from None
     except _DECODE_ERRORS as exc:
-        raise BadImageError(path, f"truncated or corrupt image data ({_one_line(exc)})") from None
+        raise BadImageError(path, f"truncated or corrupt image data ({first_line(exc)})") from None
     stored_size = im.size
     if stored_size[0] * stored_size[1] > MAX_PIXELS:
         im.close()
@@ -106,7 +101,7 @@ def _open(
         im.load()
     except _DECODE_ERRORS as exc:
         im.close()
-        raise BadImageError(path, f"truncated or corrupt image data ({_one_line(exc)})") from None
+        raise BadImageError(path, f"truncated or corrupt image data ({first_line(exc)})") from None
     return im, stored_size
 
 
@@ -156,7 +151,7 @@ def _to_rgb_array(im: Image.Image, path: Path) -> np.ndarray:
     try:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (ValueError, OSError) as exc:
-        raise BadImageError(path, f"unsupported colour mode {mode} ({_one_line(exc)})") from None
+        raise BadImageError(path, f"unsupported colour mode {mode} ({first_line(exc)})") from None
 
 
 def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:

@@ -156,12 +156,12 @@ def contact_sheet(photos: Sequence[Any], evaluation: Any, cell: tuple[int, int] 
 def worst_sheet_path(checkpoint: str | Path, split: str) -> Path:
     """Where ``petseg eval --worst`` writes: ``<run>/eval/worst-<split>.png`` for a run's
     checkpoint, else ``<checkpoint's folder>/<stem>-worst-<split>.png``."""
-    from engine.runs import EVAL_DIR, run_of_checkpoint
+    from engine.runs import run_of_checkpoint, run_worst_sheet
 
     ckpt = Path(checkpoint)
     run = run_of_checkpoint(ckpt)
     if run is not None:
-        return run / EVAL_DIR / f"worst-{split}.png"
+        return run_worst_sheet(run, split)
     return ckpt.parent / f"{ckpt.stem}-worst-{split}.png"
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from engine.data.images import IMAGE_SUFFIXES, load_rgb
-from engine.errors import PetsegError
+from engine.errors import PetsegError, first_line
 from engine.infer.inference import (
     DEFAULT_MAX_SIDE,
     Predictor,
@@ -102,11 +102,11 @@ def _write(image: np.ndarray, prob: np.ndarray, size: tuple[int, int] | None, ou
     return save_png(output_picture(image, prob, threshold, overlay, size), out)
 
 
-def _one_line(path: Path, exc: BaseException) -> str:
+def _item_error(path: Path, exc: BaseException) -> str:
+    """One photo's failure, on one line naming the file."""
     if isinstance(exc, PetsegError):
-        return str(exc)
-    first = (str(exc).splitlines() or [""])[0]
-    return f"{path}: unexpected {type(exc).__name__}: {first}"
+        return first_line(exc)
+    return f"{path}: unexpected {type(exc).__name__}: {first_line(exc)}"
 
 
 def segment_folder(
@@ -146,7 +146,7 @@ def segment_folder(
                 try:
                     on_result(ItemResult(src, fut.result()))
                 except Exception as exc:
-                    on_result(ItemResult(src, None, _one_line(out, exc)))
+                    on_result(ItemResult(src, None, _item_error(out, exc)))
 
         def run_group(group: list[tuple[Path, Path, np.ndarray, torch.Tensor, Any]]) -> None:
             batch = torch.stack([x for _, _, _, x, _ in group])
@@ -164,7 +164,7 @@ def segment_folder(
             try:
                 image, x, size = fut.result()
             except Exception as exc:
-                on_result(ItemResult(src, None, _one_line(src, exc)))
+                on_result(ItemResult(src, None, _item_error(src, exc)))
                 continue
             group = groups.setdefault(tuple(x.shape), [])
             group.append((src, out, image, x, size))

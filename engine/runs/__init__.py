@@ -6,11 +6,13 @@ One concern a module:
                checkpoint a run is used with, reading/writing its JSON files
     lock       one writer per run (an flock on writer.lock)
     journal    reading events.jsonl as it grows (`EventTail`)
+    state      `RunState`: every state a run can show and what each means (active, error, ...)
     history    `RunHistory` folded from the events, its frozen `RunSnapshot`, the state rules
     summary    `RunSummary` (a row of the runs table) and the resume offer
     follower   `RunFollower`: keeps a history current from the files
     writer     `RunWriter` and its heartbeat
     store      `RunStore`: list, load, create, reopen runs
+    sort       how runs are sorted (``petseg runs --sort`` and the TUI's runs table)
     control    stop / pause / resume requests to the process training a run
 
 No torch import: the TUI uses this package on its start-up path. The names below are the
@@ -20,8 +22,6 @@ package's public interface; import them from ``engine.runs``.
 from engine.runs.control import CONTROL_ACTIONS, clear_control, read_control, request_control
 from engine.runs.follower import RunFollower
 from engine.runs.history import (
-    ACTIVE_STATES,
-    RUN_STATES,
     STALE_AFTER_SECONDS,
     RunHistory,
     RunSnapshot,
@@ -34,34 +34,44 @@ from engine.runs.layout import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     CONTROL_FILE,
+    ERROR_LOG,
     EVAL_DIR,
     EVENTS_FILE,
     LAST_CHECKPOINT,
     LOCK_FILE,
     LOG_FILE,
+    PREDICTION_KINDS,
+    PREDICTIONS_DIR,
+    PREVIEWS_DIR,
     STATUS_FILE,
     checkpoint_for,
     checkpoint_path,
     ensure_folder,
     is_run_folder,
+    prediction_path,
     read_run_config,
     read_run_json,
     run_of_checkpoint,
+    run_worst_sheet,
     validate_run_name,
     write_json_atomic,
 )
 from engine.runs.lock import RunBusyError, RunLock, lock_holder, writer_lock_state
 from engine.runs.store import RunStore
-from engine.runs.summary import RESUMABLE_STATES, ResumeOffer, RunSummary, resume_offer, run_matches
+from engine.runs.sort import SORT_KEYS, STATE_ORDER, VALUE_KEYS, ordered, sort_runs, sort_value
+from engine.runs.state import WRITTEN_STATES, RunState
+from engine.runs.summary import ResumeOffer, RunSummary, resume_offer, run_matches
 from engine.runs.writer import HEARTBEAT_SECONDS, RunWriter
 
+
 __all__ = [
-    "ACTIVE_STATES", "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE",
+    "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ERROR_LOG",
     "EVAL_DIR", "EVENTS_FILE", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
-    "LOG_FILE", "RESUMABLE_STATES", "RUN_STATES", "ResumeOffer", "RunBusyError", "RunFollower", "RunHistory",
-    "RunLock", "RunSnapshot", "RunStore", "RunSummary", "RunWriter", "STALE_AFTER_SECONDS", "STATUS_FILE",
+    "LOG_FILE", "PREDICTIONS_DIR", "PREDICTION_KINDS", "PREVIEWS_DIR", "ResumeOffer", "RunBusyError",
+    "RunFollower", "RunHistory", "RunLock", "RunSnapshot", "RunState", "RunStore", "RunSummary", "RunWriter",
+    "SORT_KEYS", "STALE_AFTER_SECONDS", "STATE_ORDER", "STATUS_FILE", "VALUE_KEYS", "WRITTEN_STATES",
     "best_epoch", "checkpoint_for", "checkpoint_path", "clear_control", "ensure_folder", "is_run_folder",
-    "is_stale", "lock_holder", "read_control", "read_events", "read_run_config", "read_run_json",
-    "request_control", "resume_offer", "run_matches", "run_of_checkpoint", "validate_run_name",
-    "writer_lock_state", "write_json_atomic",
+    "is_stale", "lock_holder", "ordered", "prediction_path", "read_control", "read_events", "read_run_config",
+    "read_run_json", "request_control", "resume_offer", "run_matches", "run_of_checkpoint", "run_worst_sheet",
+    "sort_runs", "sort_value", "validate_run_name", "write_json_atomic", "writer_lock_state",
 ]

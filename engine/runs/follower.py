@@ -11,6 +11,7 @@ from engine.run_schema import config_problems, status_problems
 from engine.runs.history import RunHistory, RunSnapshot
 from engine.runs.journal import KEEP_BATCHES, EventTail
 from engine.runs.layout import CONFIG_FILE, EVENTS_FILE, STATUS_FILE, read_run_json
+from engine.runs.state import RunState
 from engine.runs.summary import RunSummary
 
 
@@ -87,11 +88,11 @@ class RunFollower:
     def summary(self) -> RunSummary:
         s = RunSummary.from_history(self.path, self.history)
         if self.error:
-            s.state, s.message = "broken", self.error
+            s.state, s.message = RunState.BROKEN, self.error
         return s
 
     def snapshot(self, *, batches: int | None = None, warnings: int | None = None) -> RunSnapshot:
         """`RunHistory.snapshot`, "broken" with what is wrong when a file has a problem."""
         snap = self.history.snapshot(batches=batches, warnings=warnings)
         error = self.error
-        return replace(snap, state="broken", message=error) if error else snap
+        return replace(snap, state=RunState.BROKEN, message=error) if error else snap

@@ -28,15 +28,11 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
-from engine.run_schema import WRITTEN_STATES
 from engine.runs.journal import KEEP_BATCHES
 from engine.runs.lock import writer_lock_state
+from engine.runs.state import RunState
 
 STALE_AFTER_SECONDS = 30.0  # a "running" run with no heartbeat for this long is "interrupted"
-
-# What a run can show: what its writer records in status.json, and what readers conclude
-RUN_STATES = (*WRITTEN_STATES, "interrupted", "broken")
-ACTIVE_STATES = ("running", "paused")  # a process is training the run (or will go on when resumed)
 
 
 @dataclass
@@ -156,19 +152,22 @@ class RunHistory:
         return best_epoch(self.epoch_list)
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         """The run's state from status.json, cross-checked with its events, its writer lock
         and its heartbeat. A held lock means a process is writing the run now: "running" (or
         "paused"), also while a resume prepares and status.json still says how it ended."""
-        state = str(self.status.get("state") or "")
-        if self.terminal is not None and state in ("", *ACTIVE_STATES):
-            state = self.terminal.kind
+        text = str(self.status.get("state") or "")
+        if self.terminal is not None and (not text or RunState.parse(text).is_active):
+            text = self.terminal.kind
         lock = writer_lock_state(self.path) if self.path is not None else None
         if lock:
-            return "paused" if state == "paused" else "running"
-        if state in ACTIVE_STATES and is_stale(self.status, lock=lock):
-            return "interrupted"
-        return state or ("running" if self.started else "unknown")
+            return RunState.PAUSED if text == RunState.PAUSED else RunState.RUNNING
+        if not text:
+            return RunState.RUNNING if self.started else RunState.UNKNOWN
+        state = RunState.parse(text)
+        if state.is_active and is_stale(self.status, lock=lock):
+            return RunState.INTERRUPTED
+        return state
 
     @property
     def duration(self) -> float | None:
@@ -179,7 +178,7 @@ class RunHistory:
         active = self._closed_active
         start = self._segment_start
         if start is not None:
-            end = time.time() if self.state in ACTIVE_STATES else (self.last_event_t or start)
+            end = time.time() if self.state.is_active else (self.last_event_t or start)
             end = max(end, start)
             active += max(0.0, end - start - self.paused_between(start, end))
         return active
@@ -244,7 +243,7 @@ class RunSnapshot:
 
     name: str
     path: Path | None
-    state: str
+    state: RunState  # a plain string is taken as its RunState (UNKNOWN if it names none)
     message: str = ""
     config: dict = field(default_factory=dict)
     epochs: tuple[EpochEnded, ...] = ()  # in epoch order
@@ -263,6 +262,10 @@ class RunSnapshot:
     epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
     paused_in_batches: float = 0.0  # seconds paused between the first and the last batch kept
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, RunState):
+            object.__setattr__(self, "state", RunState.parse(self.state))
+
     @property
     def best(self) -> EpochEnded | None:
         return best_epoch(self.epochs)
@@ -273,7 +276,7 @@ class RunSnapshot:
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+        return self.state.is_active
 
 
 def best_epoch(epochs: Iterable[EpochEnded]) -> EpochEnded | None:

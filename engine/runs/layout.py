@@ -9,7 +9,10 @@ Layout of ``<runs>/<name>/``::
     writer.lock      held (flock) by the one process writing the run, for its whole lifetime
     control.json     a pending stop / pause / resume request for the process training the run
     train.log        stdout and stderr of a run started in the background (`engine.train.launch`)
-    eval/            ``petseg eval --worst``'s contact sheets
+    error.log        the traceback of an unexpected error that failed the run
+    previews/        the predicted masks of a few validation images per epoch (`engine.train.previews`)
+    predictions/     ``petseg demo``'s and the TUI's saved predictions: NAME_overlay.png, NAME_mask.png
+    eval/            ``petseg eval --worst``'s contact sheets: worst-SPLIT.png
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
@@ -32,10 +35,29 @@ LOCK_FILE = "writer.lock"
 CONTROL_FILE = "control.json"
 LOG_FILE = "train.log"
 CHECKPOINT_DIR = "checkpoints"
+ERROR_LOG = "error.log"
+PREVIEWS_DIR = "previews"  # its files and their format are engine.train.previews'
+PREDICTIONS_DIR = "predictions"
 EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored images
 BEST_CHECKPOINT = "best.pt"  # the weights of the best validation Dice so far
 LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG state: what a resume reads
 CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
+
+PREDICTION_KINDS = ("overlay", "mask")
+
+
+def prediction_path(run_path: str | Path, stem: str, kind: str) -> Path:
+    """Where a run keeps a saved prediction of the photo ``stem``: ``kind`` "overlay" (the photo
+    with its mask drawn on it) or "mask" (black and white)."""
+    if kind not in PREDICTION_KINDS:
+        raise ValueError(f"prediction kind {kind!r} is not one of {', '.join(PREDICTION_KINDS)}")
+    return Path(run_path) / PREDICTIONS_DIR / f"{stem}_{kind}.png"
+
+
+def run_worst_sheet(run_path: str | Path, split: str) -> Path:
+    """Where ``petseg eval --worst`` writes a run's contact sheet of the ``split``'s worst images."""
+    return Path(run_path) / EVAL_DIR / f"worst-{split}.png"
+
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

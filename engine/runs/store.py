@@ -21,6 +21,7 @@ from engine.runs.layout import (
     validate_run_name,
 )
 from engine.runs.lock import RunBusyError, RunLock
+from engine.runs.state import RunState
 from engine.runs.summary import RunSummary
 from engine.runs.writer import RunWriter
 
@@ -73,7 +74,7 @@ class RunStore:
                 f.poll()
                 out.append(f.summary())
             except Exception as exc:  # one bad folder must never hide the others
-                out.append(RunSummary(name=d.name, path=d, state="broken", message=f"{d}: {exc}"))
+                out.append(RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=f"{d}: {exc}"))
         return out
 
     def follow(self, name_or_path: str | Path) -> RunFollower:
@@ -119,7 +120,7 @@ class RunStore:
         try:
             writer = RunWriter(path, lock=lock)
             writer.write_config(config)
-            writer.set_status("running")
+            writer.set_status(RunState.RUNNING)
         except BaseException:
             lock.release()
             raise

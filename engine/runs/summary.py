@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.runs.history import ACTIVE_STATES, RunHistory
+from engine.runs.history import RunHistory
 from engine.runs.layout import checkpoint_path
+from engine.runs.state import RunState
 
 
 @dataclass
@@ -16,7 +17,7 @@ class RunSummary:
 
     name: str
     path: Path
-    state: str
+    state: RunState  # a plain string is taken as its RunState (UNKNOWN if it names none)
     model: str = ""
     epoch: int = 0
     total_epochs: int = 0
@@ -33,6 +34,10 @@ class RunSummary:
     last_lr: float | None = None
     epoch_seconds: float | None = None  # median
     has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, RunState):
+            self.state = RunState.parse(self.state)
 
     @classmethod
     def from_history(cls, path: Path, history: RunHistory) -> "RunSummary":
@@ -70,9 +75,6 @@ def run_matches(summary: RunSummary, text: str) -> bool:
     return all(word in hay for word in text.lower().split())
 
 
-RESUMABLE_STATES = ("stopped", "failed", "interrupted")
-
-
 @dataclass(frozen=True)
 class ResumeOffer:
     """What the TUI's R offers for a run: ``action`` "resume" (continue from last.pt), "restart"
@@ -87,16 +89,17 @@ class ResumeOffer:
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "") -> ResumeOffer:
     """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
     writer lock is held is "running" (`RunHistory.state`): still training somewhere."""
-    if state in RESUMABLE_STATES:
+    kind = RunState.parse(state)
+    if kind.is_resumable:
         if has_last_checkpoint:
             return ResumeOffer("resume", f"continues {name} from its last.pt")
         return ResumeOffer("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
                                      "it starts again from epoch 1 with the same settings")
-    if state in ACTIVE_STATES:
+    if kind.is_active:
         return ResumeOffer("", f"{name} is still training")
-    if state == "diverged":
+    if kind == RunState.DIVERGED:
         return ResumeOffer("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
                               "again; start a new run with a lower learning rate")
-    if state == "finished":
+    if kind == RunState.FINISHED:
         return ResumeOffer("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
     return ResumeOffer("", f"{name} is {state}: {message or 'nothing to resume'}")

@@ -28,7 +28,7 @@ from textual.reactive import reactive, var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.runs import request_control
+from engine.runs import EVENTS_FILE, LOG_FILE, RunState, request_control
 from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
@@ -41,12 +41,12 @@ from petseg_tui.widgets.previews import PreviewPanel
 
 POLL_S = 0.25
 EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-ENDED_BEFORE_AN_EPOCH = {
-    "failed": "failed: {message}",
-    "diverged": "diverged: {message}",
-    "broken": "cannot read this run: {message}",
-    "stopped": "stopped before the first epoch ended",
-    "interrupted": "interrupted before the first epoch ended (the process is gone)",
+ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which `RunState.ended_early`
+    RunState.FAILED: "failed: {message}",
+    RunState.DIVERGED: "diverged: {message}",
+    RunState.BROKEN: "cannot read this run: {message}",
+    RunState.STOPPED: "stopped before the first epoch ended",
+    RunState.INTERRUPTED: "interrupted before the first epoch ended (the process is gone)",
 }
 
 
@@ -142,7 +142,7 @@ class LiveRunScreen(PetsegScreen):
                 snap = follower.snapshot()
             except Exception as exc:  # a malformed folder shows as a message, never a crash
                 snap = LiveSnapshot(
-                    name=self.run_path.name, path=self.run_path, exists=True, state="broken", message=str(exc)
+                    name=self.run_path.name, path=self.run_path, exists=True, state=RunState.BROKEN, message=str(exc)
                 )
             if snap is not None:
                 self.post_message(LiveUpdated(snap))
@@ -198,8 +198,8 @@ class LiveRunScreen(PetsegScreen):
             return
         self.redraws += 1
         ended = ENDED_BEFORE_AN_EPOCH.get(snap.state)
-        empty = ended.format(message=snap.message or "see train.log") if ended else None
-        style = "red" if snap.state in ("failed", "diverged", "broken") else ""
+        empty = ended.format(message=snap.message or f"see {LOG_FILE}") if ended else None
+        style = "red" if snap.state.is_error else ""
         smoothing = self.ema_factor if self.smoothing_on else 0.0
         self.query_one("#loss-chart", Chart).show(loss_spec(
             snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=smoothing,
@@ -257,7 +257,7 @@ class LiveRunScreen(PetsegScreen):
         t.add_column(style="dim", no_wrap=True, min_width=9)
         t.add_column(no_wrap=True, overflow="ellipsis")
         last, best = snap.last, snap.best
-        paused = snap.paused or snap.state == "paused"
+        paused = snap.paused or snap.state == RunState.PAUSED
         lr = last.lr if last else snap.config.get("learning_rate")
         ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
         eta = snap.eta_seconds()
@@ -290,11 +290,11 @@ class LiveRunScreen(PetsegScreen):
             return out
         if self.control_note:
             out.append(self.control_note + "  ", style="yellow")
-        if snap.paused or snap.state == "paused":
+        if snap.paused or snap.state == RunState.PAUSED:
             out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
-        if snap.message and snap.state in ("failed", "diverged", "broken", "interrupted", "stopped"):
-            out.append("\n" + snap.message, style="bold red" if snap.state != "stopped" else "magenta")
-        if snap.state == "interrupted":
+        if snap.message and snap.state.ended_early:
+            out.append("\n" + snap.message, style="bold red" if snap.state != RunState.STOPPED else "magenta")
+        if snap.state == RunState.INTERRUPTED:
             out.append("\nNo heartbeat: the training process is gone.", style="dark_orange")
         if snap.resume.action == "resume" and not snap.active:
             out.append("  R resumes it from last.pt.", style="dim")
@@ -303,9 +303,9 @@ class LiveRunScreen(PetsegScreen):
         for w in snap.warnings[-3:]:
             out.append("\n⚠ " + w, style="yellow")
         if snap.bad_lines:
-            out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+            out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
         if snap.log_tail:
-            out.append("\ntrain.log: " + snap.log_tail.replace("\n", "\n  "), style="dim")
+            out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
         return out
 
     # ---- keys ---------------------------------------------------------------------------------
@@ -349,7 +349,7 @@ class LiveRunScreen(PetsegScreen):
 
     def _is_active(self) -> bool:
         snap = self.snapshot
-        return bool(snap and (snap.active or snap.state == "starting"))
+        return bool(snap and (snap.active or snap.state == RunState.STARTING))
 
     def action_stop(self) -> None:
         if not self._is_active():
@@ -374,7 +374,7 @@ class LiveRunScreen(PetsegScreen):
         snap = self.snapshot
         if not self._is_active():
             return
-        self.request("resume" if (snap and (snap.paused or snap.state == "paused")) else "pause")
+        self.request("resume" if (snap and (snap.paused or snap.state == RunState.PAUSED)) else "pause")
 
     def action_resume_run(self) -> None:
         self._resume()
@@ -405,10 +405,10 @@ class LiveRunScreen(PetsegScreen):
         self.set_timer(8, self._clear_note)
 
     def _control_done(self, snap: LiveSnapshot) -> bool:
-        paused = snap.paused or snap.state == "paused"
+        paused = snap.paused or snap.state == RunState.PAUSED
         return {
             "pause": paused,
-            "resume": not paused and snap.state == "running",
+            "resume": not paused and snap.state == RunState.RUNNING,
             "stop": not snap.active,
         }.get(self._control_action or "", False)
 

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
+from engine.runs import EVENTS_FILE, RunState
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.format import MAX_COMPARE, fmt_duration, fmt_metric, state_text
@@ -310,20 +311,20 @@ def detail_text(row: RunRow) -> Text:
     if row.data:
         t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
-        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in events.jsonl skipped", style="yellow")
+        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
     from engine.train.resume import describe_budget_changes
 
     budget = describe_budget_changes(s.config)
     if budget:
         t.append(f"  {budget}", style="dim")
-    if row.state == "interrupted":  # the store's verdict: status says running, process gone
+    if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
         t.append("  training process gone (dead pid or no heartbeat)", style="dark_orange")
     if row.resume.action == "resume":
         t.append("  R resumes it from last.pt", style="dim")
     elif row.resume.action == "restart":
         t.append("  no last.pt: R starts it again from epoch 1", style="dim")
     if s.message:
-        style = "red" if row.state in ("broken", "failed", "diverged") else "italic"
+        style = "red" if row.state.is_error else "italic"
         t.append("\n")
         t.append(s.message, style=style)
     return t

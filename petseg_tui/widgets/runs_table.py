@@ -12,7 +12,6 @@ pinned when the table scrolls sideways.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,7 +19,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engine.runs import run_matches
+from engine.runs import ordered, run_matches, sort_value
 from petseg_tui.format import (
     PALETTE,
     fmt_duration,
@@ -33,22 +32,14 @@ from petseg_tui.format import (
 )
 from petseg_tui.watch import RunRow
 
-STATE_ORDER = {s: i for i, s in enumerate(
-    ("running", "paused", "interrupted", "failed", "diverged", "broken", "stopped", "finished")
-)}
 MEDIUM, WIDE = "-wide", "-widest"  # the screen width classes (120, 160 columns) that add columns
-
-
-def _num(v: float | None) -> tuple[bool, float]:
-    ok = v is not None and not (isinstance(v, float) and math.isnan(v))
-    return (ok, float(v) if ok else 0.0)
 
 
 @dataclass(frozen=True)
 class Column:
     key: str
     label: str
-    sort_key: Callable[[RunRow, "RunsTable"], Any]  # (has a value, value)
+    sort_key: Callable[[RunRow, "RunsTable"], Any]  # (has a value, value): `engine.runs.sort_value`
     cell: Callable[[RunRow], Any]
     right: bool = False
     shows_from: str = "-narrow"  # the screen width class from which the column shows
@@ -63,31 +54,26 @@ def _r(text: str) -> Text:
     return Text(text, justify="right")
 
 
+def _by(key: str) -> Callable[[RunRow, "RunsTable"], tuple[bool, Any]]:
+    """The column's sort value: the engine's rule for sort key ``key`` (as ``petseg runs --sort``)."""
+    return lambda r, t: sort_value(key, r.summary)
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), lambda r: None),
-    Column("name", "Run", lambda r, t: (True, r.name.lower()),
-           lambda r: Text(r.name, style="bold" if r.active else "")),
-    Column("state", "Status", lambda r, t: (True, STATE_ORDER.get(r.state, 99)), lambda r: state_text(r.state)),
-    Column("epoch", "Epoch", lambda r, t: (True, r.summary.epoch),
-           lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
-    Column("dice", "Best Dice", lambda r, t: _num(r.summary.best_dice), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
-    Column("iou", "IoU", lambda r, t: _num(r.summary.best_iou), lambda r: _r(fmt_metric(r.summary.best_iou)), True,
-           WIDE),
-    Column("loss", "Train loss", lambda r, t: _num(r.summary.last_train_loss),
-           lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
-    Column("vloss", "Valid loss", lambda r, t: _num(r.summary.last_valid_loss),
-           lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
-    Column("lr", "LR", lambda r, t: _num(r.summary.last_lr), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
-    Column("model", "Model", lambda r, t: (bool(r.summary.model), r.summary.model), lambda r: r.summary.model or "—",
-           False, MEDIUM),
-    Column("ips", "img/s", lambda r, t: _num(r.summary.images_per_s), lambda r: _r(fmt_rate(r.summary.images_per_s)),
-           True, MEDIUM),
-    Column("eps", "s/epoch", lambda r, t: _num(r.summary.epoch_seconds), lambda r: _r(fmt_rate(r.summary.epoch_seconds)),
-           True, WIDE),
-    Column("started", "Started", lambda r, t: _num(r.summary.started), lambda r: fmt_started(r.summary.started), False,
-           MEDIUM),
-    Column("duration", "Time", lambda r, t: _num(r.summary.duration), lambda r: _r(fmt_duration(r.summary.duration)),
-           True),
+    Column("name", "Run", _by("name"), lambda r: Text(r.name, style="bold" if r.active else "")),
+    Column("state", "Status", _by("status"), lambda r: state_text(r.state)),
+    Column("epoch", "Epoch", _by("epoch"), lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
+    Column("dice", "Best Dice", _by("dice"), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
+    Column("iou", "IoU", _by("iou"), lambda r: _r(fmt_metric(r.summary.best_iou)), True, WIDE),
+    Column("loss", "Train loss", _by("loss"), lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
+    Column("vloss", "Valid loss", _by("vloss"), lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
+    Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
+    Column("model", "Model", _by("model"), lambda r: r.summary.model or "—", False, MEDIUM),
+    Column("ips", "img/s", _by("ips"), lambda r: _r(fmt_rate(r.summary.images_per_s)), True, MEDIUM),
+    Column("eps", "s/epoch", _by("eps"), lambda r: _r(fmt_rate(r.summary.epoch_seconds)), True, WIDE),
+    Column("started", "Started", _by("started"), lambda r: fmt_started(r.summary.started), False, MEDIUM),
+    Column("duration", "Time", _by("duration"), lambda r: _r(fmt_duration(r.summary.duration)), True),
 )
 COLUMN_KEYS = [c.key for c in COLUMNS]
 COLUMN_LABELS = {c.key: c.label for c in COLUMNS}
@@ -169,11 +155,9 @@ class RunsTable(DataTable):
     def _ordered_visible(self) -> list[str]:
         key = _BY_KEY[self.sort_column].sort_key
         rev = self.sort_reverse
-        rows = [r for r in self.rows_by_name.values() if self.matches(r)]
-        # missing values last in both directions; ties broken by name
-        rows.sort(key=lambda r: r.name, reverse=False)
-        rows.sort(key=lambda r: (key(r, self)[0] if rev else not key(r, self)[0], key(r, self)[1]), reverse=rev)
-        return [r.name for r in rows]
+        rows = sorted((r for r in self.rows_by_name.values() if self.matches(r)), key=lambda r: r.name)
+        # missing values last in both directions (`ordered`); ties stay in name order
+        return [r.name for r in ordered(rows, lambda r: key(r, self), descending=rev)]
 
     @property
     def highlighted_name(self) -> str | None:

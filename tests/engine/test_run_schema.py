@@ -73,8 +73,10 @@ def test_runs_lists_every_run_and_names_each_bad_field(runs: Path, capsys, monke
 def test_event_types_are_checked() -> None:
     good = event_to_dict(epoch(1))
     assert parse_event(good) == epoch(1).__class__(**{k: v for k, v in good.items() if k != "kind"})
-    for field, value in (("valid_dice", "x"), ("epoch", 1.5), ("epoch", True), ("lr", None)):
-        with pytest.raises(EventFieldError, match=f"epoch_ended event: {field} must be a (whole )?number"):
+    for field, value, words in (("valid_dice", "x", "a number"), ("epoch", 1.5, "an integer"),
+                                ("epoch", True, "an integer"), ("lr", None, "a number")):
+        # the same words as status.json's and config.json's checks (engine.json_kinds)
+        with pytest.raises(EventFieldError, match=f"epoch_ended event: {field} must be {words}, got "):
             parse_event(dict(good, **{field: value}))
     with pytest.raises(EventFieldError, match="epoch_ended event has no valid_iou"):
         parse_event({k: v for k, v in good.items() if k != "valid_iou"})

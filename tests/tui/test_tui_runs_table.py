@@ -8,15 +8,25 @@ from pathlib import Path
 
 from conftest import T0, epoch_event, highlight, make_run, run_detail, toasts, wait_for, widget_text
 
-from engine.runs import RunWriter
+from engine.runs import VALUE_KEYS, RunState, RunWriter
 from petseg_tui.app import PetsegApp
+from petseg_tui.format import state_text
 from petseg_tui.screens.runs import RunsScreen
-from petseg_tui.widgets.runs_table import RunsTable
+from petseg_tui.widgets.runs_table import COLUMN_KEYS, RunsTable
 
 
 def cell(table: RunsTable, name: str, column: str) -> str:
     value = table.get_cell(name, column)
     return getattr(value, "plain", str(value))
+
+
+def test_every_state_has_its_colour() -> None:
+    assert all(state_text(s).style for s in RunState)
+    assert state_text("finished").plain == "finished" and state_text(RunState.BROKEN).style == "red reverse"
+
+
+def test_every_column_but_the_selection_sorts_by_the_engine_rule() -> None:
+    assert set(COLUMN_KEYS) - {"sel"} <= set(VALUE_KEYS)
 
 
 async def test_lists_runs_broken_and_live_row_updates(sample_runs: Path) -> None:
@@ -83,6 +93,9 @@ async def test_sort_filter_and_select(sample_runs: Path) -> None:
         assert table.visible_names == ["alpha", "bravo", "charlie", "delta-broken"]
         table.set_sort("dice", reverse=False)
         assert table.visible_names == ["charlie", "bravo", "alpha", "delta-broken"]
+        # by status: what went wrong first, then stopped, then finished (engine.runs.STATE_ORDER)
+        table.set_sort("state", reverse=False)
+        assert table.visible_names == ["charlie", "delta-broken", "bravo", "alpha"]
         # clicking a header sorts by it
         table.set_sort("started", reverse=True)
 

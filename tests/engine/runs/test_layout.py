@@ -1,0 +1,22 @@
+"""The run folder's file names come from engine.runs.layout: the paths other modules ask it for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.runs import ERROR_LOG, PREDICTIONS_DIR, PREVIEWS_DIR, prediction_path, run_worst_sheet
+
+
+def test_prediction_and_worst_sheet_paths() -> None:
+    run = Path("/runs/r")
+    assert prediction_path(run, "cat_1", "overlay") == run / "predictions" / "cat_1_overlay.png"
+    assert prediction_path(str(run), "cat_1", "mask") == run / "predictions" / "cat_1_mask.png"
+    assert run_worst_sheet(run, "test") == run / "eval" / "worst-test.png"
+    with pytest.raises(ValueError, match="prediction kind 'heatmap' is not one of overlay, mask"):
+        prediction_path(run, "cat_1", "heatmap")
+
+
+def test_names_a_user_finds_in_a_run_folder() -> None:
+    assert (ERROR_LOG, PREVIEWS_DIR, PREDICTIONS_DIR) == ("error.log", "previews", "predictions")
