@@ -31,6 +31,7 @@ from textual.worker import get_current_worker
 
 from engine.errors import PetsegError, one_line
 from engine.runs import checkpoint_for
+from engine.runs.layout import PREDICTIONS_DIR
 from petseg_tui.screens.base import PetsegFooter
 from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.screens.prediction import Rendered, Truth, load_predictor, render_prediction, truth_for
@@ -60,7 +61,7 @@ class InferenceScreen(ImageScreen):
         Binding("o", "toggle_overlay", "Overlay", tooltip="One large overlay, or image and mask side by side"),
         Binding("u", "toggle_outline", "Outline", tooltip="Toggle the mask outline in the overlay"),
         Binding("t", "toggle_tta", "TTA", tooltip="Toggle horizontal-flip test-time augmentation (re-runs the model)"),
-        Binding("s", "save", "Save", tooltip="Save overlay and mask PNGs to <run>/predictions/"),
+        Binding("s", "save", "Save", tooltip=f"Save overlay and mask PNGs to <run>/{PREDICTIONS_DIR}/"),
         Binding("m", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
         Binding("escape", "back", "Back", tooltip="Leave the path box, else the inference screen"),
     ]
@@ -307,12 +308,12 @@ class InferenceScreen(ImageScreen):
     def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool) -> None:
         try:
             from engine.infer.render import save_png
+            from engine.runs.layout import prediction_path
 
             rendered = render_prediction(prediction, threshold, outline)
-            out_dir = run_path / "predictions"
             stem = Path(prediction.source).stem
-            overlay_path, mask_path = out_dir / f"{stem}_overlay.png", out_dir / f"{stem}_mask.png"
-            out_dir.mkdir(parents=True, exist_ok=True)
+            overlay_path, mask_path = prediction_path(run_path, stem, "overlay"), prediction_path(run_path, stem, "mask")
+            overlay_path.parent.mkdir(parents=True, exist_ok=True)
             save_png(rendered.overlay, overlay_path)
             save_png(rendered.mask, mask_path)
         except (PetsegError, OSError) as exc:
