@@ -79,8 +79,8 @@ def recorded_image_size(ckpt: dict[str, Any]) -> Any:
 
 def check_record(ckpt: dict[str, Any], path: str | Path = "<checkpoint>") -> None:
     """Refuse a checkpoint whose fields training could never have written, before anything
-    is allocated from them: a checkpoint is untrusted input (an image_size of 16384 made infer
-    grow to 3.7 GB, a width of 100000 asked for 360 GB). The limits are training's own
+    is allocated from them: a checkpoint is untrusted input (docs/RELIABILITY.md, "Checkpoint
+    fields are untrusted input"). The limits are training's own
     (`TrainConfig.field_errors`): model, width, image_size, mask_rule; unknown arch kwargs."""
     from engine.config import TrainConfig
     from engine.config import MODELS

@@ -55,8 +55,8 @@ def available_cores() -> int:
 def cap_workers(requested: int) -> tuple[int, str]:
     """(DataLoader workers to use, note or ""): at most one worker per available core.
 
-    More workers than cores only time-slice the same cores (64 workers on 2 cores ran 6x
-    slower, 128 processes counting persistent train and valid workers)."""
+    More workers than cores only time-slice the same cores (docs/RELIABILITY.md, "Validation
+    before a run folder exists")."""
     cores = available_cores()
     if requested <= cores:
         return requested, ""
@@ -67,8 +67,8 @@ def leave_a_core_for_the_ui() -> None:
     """Cap torch's intra-op threads one below the cores, when a process also draws a UI.
 
     In-process training (and the TUI's evaluations) share the process with Textual's event loop:
-    torch's threads on every core starve it (measured: ~450 ms stalls on 2 cores, ~100 ms with
-    one core left free)."""
+    torch's threads on every core starve it (docs/PERFORMANCE.md, "Threads on a shared 2-core
+    CPU")."""
     cores = available_cores()
     if cores > 1 and torch.get_num_threads() >= cores:
         torch.set_num_threads(cores - 1)

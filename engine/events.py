@@ -62,9 +62,8 @@ BATCH_EVENTS_PER_EPOCH = 100  # ... and about this many per epoch, however many 
 class BatchThrottle:
     """Decides which batches of an epoch get a `BatchProgress` event: the last batch always,
     others only if a second has passed since the previous one and they are at least 1% of the
-    epoch further on. So a run writes at most ~101 batch events per epoch and one per second:
-    even 10 000 epochs of 1 000 batches stay near 1 M lines only after ~12 days of training,
-    where the old 5-per-second rule grew a 200 MB events.jsonl in 3.5 days."""
+    epoch further on. So a run writes at most ~101 batch events per epoch and one per second,
+    which keeps events.jsonl small for weeks of training (docs/RELIABILITY.md, "Large logs")."""
 
     def __init__(self, batches: int, now: float) -> None:
         self.batches = batches

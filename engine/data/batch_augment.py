@@ -1,7 +1,7 @@
 """`BatchAugment`: the training augmentations on whole uint8 batches, with torch ops, on any device.
 
 The GPU data path: instead of one albumentations call per sample in DataLoader workers (which
-starved an H200: engine 722 img/s against 950 model-only for UNet-64), a batch of cached uint8
+starved an H200: docs/PERFORMANCE.md, "What changed for the GPU path"), a batch of cached uint8
 images (B, H, W, 3) and binary masks (B, H, W) is augmented where it already is, in a handful
 of batched kernels:
 

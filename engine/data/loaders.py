@@ -10,8 +10,8 @@ numpy, ``random`` and the albumentations pipeline, which otherwise draws from OS
 in forked workers, would repeat the same augmentations in every worker.
 
 ``shutdown_loader``: stop a loader's worker processes and pin-memory thread NOW. Persistent
-workers are otherwise left for interpreter teardown, and on an H200 (pinned memory + persistent
-workers) that teardown hung: ``petseg train`` printed ``finished`` and never exited.
+workers are otherwise left for interpreter teardown, which can hang with pinned memory
+(docs/RELIABILITY.md, "Clean exit").
 """
 
 from __future__ import annotations

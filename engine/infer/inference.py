@@ -46,9 +46,8 @@ __all__ = [
     "to_photo_size",
 ]
 
-# Photos are decoded no larger than this. Models see at most image_size <= 2048 px, so more
-# pixels add no detail to the probabilities, only memory: an 8000x6000 JPEG cost +470 MB peak
-# RSS at 4096 (libjpeg had to decode it at full scale) and +118 MB at 2048 (decoded at 1/2).
+# Photos are decoded no larger than this: models see at most 2048 px, so more pixels add only
+# memory (docs/RELIABILITY.md, "Bad input").
 DEFAULT_MAX_SIDE = 2048
 
 
@@ -108,7 +107,7 @@ def to_photo_size(prob: Tensor, size: tuple[int, int]) -> Tensor:
     half-pixel centres (``align_corners=False``), clamped to [0, 1].
 
     On the CPU OpenCV does it (same rule, within 3e-5): torch's intra-op threads made this
-    single pass wait for every core, 50x slower on a busy 2-core CPU (see engine.eval.metrics).
+    single pass wait for every core (docs/PERFORMANCE.md, "Threads on a shared 2-core CPU").
     """
     with torch.inference_mode():
         if prob.device.type == "cpu":

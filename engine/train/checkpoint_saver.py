@@ -1,7 +1,7 @@
 """`CheckpointSaver`: checkpoints written by one background thread, so training never waits on a disk.
 
-On an H200 an epoch of the real sample trained in 0.43 s and then spent 0.6 s writing a 370 MB
-``last.pt`` (UNet-64 with its Adam state). Here the trainer only takes a `snapshot` (every tensor
+On a GPU writing ``last.pt`` took longer than a short epoch (docs/PERFORMANCE.md, "What changed
+for the GPU path"). Here the trainer only takes a `snapshot` (every tensor
 cloned where it lives: a few ms on a GPU, a memory copy on a CPU), hands it over and trains on;
 the saver thread copies it to the host and writes it with the same atomic temp-file + rename
 as before (`engine.checkpoint.save_checkpoint`).

@@ -33,9 +33,8 @@ class AutoCompile:
     min_steps: int  # runs with fewer optimisation steps train uncompiled
 
 
-# Measured by bench/gpu_check.py on an H200 (docs/PERFORMANCE.md, "Measured on the GPU"):
-# reduce-overhead ran 1.65x eager (geometric mean of UNet-64 and ResNet34-UNet at batch 32) and
-# won its compile time back after ~1900 steps; min_steps is twice that.
+# The mode bench/gpu_check.py measured fastest; min_steps is twice the steps it needs to win its
+# compile time back (docs/PERFORMANCE.md, "Measured on the GPU").
 AUTO_CUDA = AutoCompile(mode="reduce-overhead", min_steps=4000)
 
 

@@ -1,9 +1,8 @@
 """``--amp auto`` on a CPU: bf16 or fp32, decided by timing the run's own model, not by CPU flags.
 
-Why measure: "has bf16 instructions" does not mean "bf16 is faster". On a 2-core AMD EPYC with
-AVX512-BF16 a UNet step in bf16 ran 2.2-2.6x the fp32 one, but on an Intel Xeon with
-avx512_bf16 and no AMX it was slower (7.9 against 9.9 images/s), which made the engine slower
-than a naive fp32 loop there. So `cpu_autocast_dtype` times a few training steps (forward,
+Why measure: "has bf16 instructions" does not mean "bf16 is faster": on one CPU with
+AVX512-BF16 bf16 more than doubled a UNet step's speed, on another it was slower than fp32
+(docs/PERFORMANCE.md, "CPU precision"). So `cpu_autocast_dtype` times a few training steps (forward,
 BCE+Dice, backward, Adam) of the actual architecture at the run's image size, memory format and
 batch size, once in fp32 and once under bf16 autocast, in CPU time (see `probe`), and picks bf16
 only if it is clearly cheaper (`BF16_MARGIN`). A CPU without bf16 instructions (bf16 emulated: always
@@ -94,8 +93,8 @@ def probe(build: Callable[[], torch.nn.Module], image_size: int, channels_last: 
     threads a descheduled one makes the others spin at every barrier; one thread's CPU time is
     what the step costs, and bf16 against fp32 is a per-core ratio. At the
     run's own batch size: autocast re-casts every weight each step whatever the batch, so a
-    smaller probe batch would make bf16 look worse than it is (measured: fp32 chosen at batch 2
-    for a UNet whose batch-16 step is 1.4x cheaper in bf16)."""
+    smaller probe batch would make bf16 look worse than it is (docs/PERFORMANCE.md, "CPU
+    precision")."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     g = torch.Generator().manual_seed(0)
     images = torch.randn(batch_size, 3, image_size, image_size, generator=g).contiguous(memory_format=fmt)

@@ -3,8 +3,8 @@
 * **Each picture is sent once.** textual-image mounts a new drawing child for every new
   picture (``refresh(recompose=True)``); Textual draws a newly mounted (or resized) widget,
   then repaints the whole screen once the layout has settled, which blanks the cells and
-  needs the picture again: every update wrote each sixel image twice (measured in a pty: six
-  sixel sequences, ~190 KB, for three panes). Here the drawing child stays and only its
+  needs the picture again: every update wrote each sixel image twice (docs/SIXEL.md). Here
+  the drawing child stays and only its
   picture changes, and `ImageView` keeps the widget the size of its pane (the picture is
   letterboxed into it), so a new picture changes no layout: one sixel sequence per changed
   pane. (Skipping a repeated render instead is not safe: a full repaint writes spaces over
