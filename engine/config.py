@@ -26,7 +26,7 @@ MASK_RULES = ("pet_border", "pet_only")
 # Training augmentation levels (`--augment_strength`); what each does is in engine.data.augment_spec (AUGMENT_LEVELS).
 AUGMENT_STRENGTHS = ("off", "light", "smp", "strong")
 DEFAULT_AUGMENT_STRENGTH = "light"  # measured best on the real sample (docs/RESULTS.md, "Recipe sweep")
-# names that runs recorded before: "default" was the smp recipe until light became the default
+# names older runs recorded for today's levels (docs/RESULTS.md, "The recipe and its knobs")
 LEGACY_AUGMENT_STRENGTHS = {"default": "smp"}
 # `petseg eval --ignore_border` default: the trimap's border band (value 3) is the annotators'
 # "not sure" zone around the outline, the quality targets are stated with it ignored, and
@@ -78,10 +78,9 @@ def requested_data_path(data_path: str | None) -> str | None:
     return os.environ.get(DATA_PATH_ENV, "").strip() or None
 
 
-# Warm-up when --warmup_epochs is not given. Measured on the real sample (docs/RESULTS.md, "Recipe
-# sweep"): 3 warm-up epochs (~50 steps of 16 images) of 40 gained 0.040 and 0.007 test Dice on two
-# seeds over none, Adam at 1e-3 from random initialisation. Short runs get a tenth of their epochs
-# so that the cosine keeps most of the run; plateau has no warm-up (it cannot follow one).
+# Warm-up when --warmup_epochs is not given: it helps Adam from random initialisation (docs/RESULTS.md,
+# "Recipe sweep"); short runs get a tenth of their epochs so the cosine keeps most of the run, and
+# plateau gets none (it cannot follow one).
 AUTO_WARMUP_EPOCHS = 3
 AUTO_WARMUP_SHARE = 10  # at most 1 warm-up epoch per this many epochs
 

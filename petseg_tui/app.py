@@ -214,8 +214,8 @@ class PetsegApp(App[None]):
 
     # ---- quitting -----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Letters are not app-wide hotkeys while a form is open: `q` on a Select or a Switch of
-        # the new-run form used to quit with the form lost. ctrl+q still quits (asking first).
+        # Letters are not app-wide hotkeys while a form is open, so `q` on a Select or a Switch
+        # never quits with the form lost; ctrl+q still quits (asking first).
         if action == "quit" and self._form_open():
             return False
         return True

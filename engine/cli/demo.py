@@ -15,8 +15,8 @@ from engine.config import TrainConfig, default_runs_dir
 from engine.errors import DatasetError
 from engine.runs.layout import checkpoint_path, prediction_path
 
-# the most real-photo Dice that about a minute of training on 2 CPU cores buys (measured:
-# bench/demo_settings.py); with --data_path they apply to that dataset too
+# the most real-photo Dice that about a minute of training on 2 CPU cores buys (bench/demo_settings.py;
+# docs/RESULTS.md, "The demo"); with --data_path they apply to that dataset too
 DEMO = TrainConfig(epochs=20, image_size=96, width=16, batch_size=8, workers=0, learning_rate=2e-3)
 DEMO_FLAGS = ("data_path", "epochs", "image_size", "width", "batch_size", "workers", "amp", "device")
 

@@ -33,8 +33,8 @@ class EventTail:
 
     Bounded cost on huge logs: the file is read in 1 MiB chunks, batch-progress lines are
     recognised by their bytes and only the last ``keep_batches`` of them are parsed (0: none,
-    for listings that show no batch figures). A 200 MB log of 1.5 M batch events is read in
-    well under a second with a few MB of memory (bench/large_events_log.py).
+    for listings that show no batch figures); measured in docs/RELIABILITY.md, "Large logs"
+    (bench/large_events_log.py).
     """
 
     def __init__(self, path: Path, keep_batches: int = KEEP_BATCHES) -> None:
