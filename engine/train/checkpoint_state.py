@@ -1,0 +1,99 @@
+"""What a run's checkpoints hold and how a resume restores it: the weights validation scored
+(the EMA when on), the architecture and data rules inference needs, and in ``last.pt`` also the
+optimiser, schedule, scaler and every random stream, so a resumed run repeats an uninterrupted one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from engine.checkpoint import FORMAT, load_checkpoint
+from engine.config import TrainConfig
+from engine.errors import CheckpointError
+from engine.train.ema import restore_weights, resume_state, scored_weights
+from engine.train.resume import apply_budget
+from engine.train.rng import rng_state, set_rng_state
+
+
+@dataclass
+class Progress:
+    """How far a run is: epochs done, the best valid Dice and its epoch, where (re)training starts."""
+
+    done_epoch: int = 0
+    best_dice: float = -1.0
+    best_epoch: int = 0
+    start_epoch: int = 1
+
+
+def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool, valid_dice: float) -> dict[str, Any]:
+    """The checkpoint of the `Training` ``t``; ``full`` (last.pt) adds what a resume needs."""
+    state: dict[str, Any] = {
+        "format": FORMAT,
+        "arch": t.arch,
+        "model": scored_weights(t.model, t.ema),  # what validation scored
+        "image_size": config.image_size,
+        "mask_rule": config.mask_rule,
+        "normalize": {"mean": 0.5, "std": 0.5},
+        "epoch": progress.done_epoch,
+        "best_dice": progress.best_dice,
+        "best_epoch": progress.best_epoch,
+        "valid_dice": valid_dice,
+        "config": config.to_dict(),
+    }
+    if full:
+        state.update(resume_state(t.model, t.ema))
+        state["optimizer"] = t.optimizer.state_dict()
+        state["scheduler"] = t.scheduler.state_dict() if t.scheduler is not None else None
+        state["scaler"] = t.scaler.state_dict() if t.scaler.is_enabled() else None
+        from engine.data.transforms import transform_rng_state
+
+        state["rng"] = rng_state()
+        state["rng"]["loader"] = t.train_loader.generator.get_state()
+        if t.augment_on == "device":
+            state["rng"]["augment"] = {"device": t.train_loader.augment_state()}
+        else:
+            state["rng"]["augment"] = transform_rng_state(t.bundle.train.transform)
+    return state
+
+
+def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
+            log: Callable[[str], None] = lambda _: None) -> Progress:
+    """Load ``path`` (a last.pt) into the `Training` ``t``; returns where the run continues."""
+    ckpt = load_checkpoint(path, map_location=t.device)
+    if ckpt.get("arch", {}).get("name") != config.model:
+        raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {config.model}")
+    restore_weights(t.model, t.ema, ckpt, path)
+    for key, obj in (("optimizer", t.optimizer), ("scheduler", t.scheduler), ("scaler", t.scaler)):
+        if obj is not None and ckpt.get(key) is not None:
+            obj.load_state_dict(ckpt[key])
+    if plan is not None:
+        apply_budget(plan, t.scheduler, t.optimizer)  # a new epoch budget, if any
+    done = int(ckpt.get("epoch", 0))
+    progress = Progress(done_epoch=done, best_dice=float(ckpt.get("best_dice", -1.0)),
+                        best_epoch=int(ckpt.get("best_epoch", 0)), start_epoch=done + 1)
+    from engine.data.transforms import set_transform_rng_state
+
+    rng = ckpt.get("rng")
+    if rng:
+        set_rng_state(rng)
+        # The shuffling generator and the augmentation stream continue where the saved epoch
+        # left them, so a resumed run repeats an uninterrupted one (exactly with workers=0:
+        # worker processes carry their own augmentation state, which no checkpoint holds).
+        if rng.get("loader") is not None:
+            t.train_loader.generator.set_state(rng["loader"])
+        augment = rng.get("augment")
+        if t.augment_on == "device":
+            restored = t.train_loader.set_augment_state(augment.get("device") if isinstance(augment, dict) else None)
+        else:
+            restored = set_transform_rng_state(t.bundle.train.transform, augment)
+        if augment is not None and not restored:
+            log("resume: the saved augmentation stream belongs to the other data path "
+                "(cpu/device); augmentations restart from the seed")
+    return progress
+
+
+def weights_finite(model: torch.nn.Module) -> bool:
+    return bool(torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all())

@@ -1,0 +1,68 @@
+"""Stop / pause / resume of a training run, from any thread (methods) or any process (the run's
+control file, polled at most every CONTROL_POLL_INTERVAL seconds)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from engine.runs import clear_control, read_control
+
+CONTROL_POLL_INTERVAL = 0.25
+
+
+class RunControl:
+    """The requests a run obeys between batches, and the seconds it has spent paused."""
+
+    def __init__(self, run_path: Path) -> None:
+        self.run_path = run_path
+        self._stop = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._last_poll = 0.0
+        self.paused_seconds = 0.0  # not training time: rates and ETAs leave it out
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._unpaused.set()
+
+    def pause(self) -> None:
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def reset_clock(self) -> None:
+        """A run starts: poll the file at once, nothing paused yet."""
+        self._last_poll = 0.0
+        self.paused_seconds = 0.0
+
+    def poll_file(self, force: bool = False) -> None:
+        """Obey a request another process wrote (at most every CONTROL_POLL_INTERVAL, unless ``force``)."""
+        now = time.monotonic()
+        if not force and now - self._last_poll < CONTROL_POLL_INTERVAL:
+            return
+        self._last_poll = now
+        action = read_control(self.run_path)
+        if action is None:
+            return
+        clear_control(self.run_path)
+        if action == "stop":
+            self.stop()
+        elif action == "pause":
+            self.pause()
+        elif action == "resume":
+            self.resume()
+
+    def wait_unpaused(self, timeout: float = CONTROL_POLL_INTERVAL) -> bool:
+        """True once the run is no longer paused (resumed or stopped); False after ``timeout``."""
+        return self._unpaused.wait(timeout)

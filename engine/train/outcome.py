@@ -1,0 +1,64 @@
+"""How a run ended, from what its training raised: the state it records, the one-line message, and
+its terminal event (made after the release, so the event's time stamp is the run's end)."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from engine.errors import PetsegError, describe_error, first_line
+from engine.events import RunDiverged, RunFailed, RunFinished, RunStopped, TrainEvent
+from engine.runs import RunState
+from engine.runs.layout import ERROR_LOG
+from engine.train.train_loop import Diverged
+
+
+class StopRequested(Exception):
+    """Raised between batches (or while data decodes) when the run was asked to stop."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: RunState
+    message: str
+    terminal: Callable[..., TrainEvent]  # the terminal event, given its time fields when made
+    error: str | None = None  # what the user is told went wrong (None for finished or stopped)
+
+
+def stopped(done_epoch: int) -> Outcome:
+    message = "stopped by user"
+    return Outcome(RunState.STOPPED, message, partial(RunStopped, epoch=done_epoch, reason=message))
+
+
+def finished(epochs: int, best_dice: float, best_epoch: int) -> Outcome:
+    return Outcome(RunState.FINISHED, f"best valid Dice {best_dice:.4f} at epoch {best_epoch}",
+                   partial(RunFinished, epochs=epochs, best_dice=best_dice, best_epoch=best_epoch))
+
+
+def diverged(exc: Diverged, run_path: Path, learning_rate: float, done_epoch: int,
+             saved_epoch: int | None) -> Outcome:
+    kept = (f"last.pt holds epoch {saved_epoch}" if saved_epoch is not None
+            else "no epoch finished, so no last.pt" if not done_epoch else "no last.pt was saved")
+    message = (f"{run_path}: loss is {exc.value} at epoch {exc.epoch}, batch {exc.batch} — training "
+               f"diverged (learning rate {learning_rate} too high?); {kept}")
+    return Outcome(RunState.DIVERGED, message,
+                   partial(RunDiverged, epoch=exc.epoch, batch=exc.batch, message=message), error=message)
+
+
+def failed(exc: Exception, run_path: Path) -> Outcome:
+    """A `PetsegError` is its own message; anything else is one line for the user, with the
+    traceback kept in the run folder's error log."""
+    if isinstance(exc, PetsegError):
+        message = str(exc)
+    else:
+        log_path = run_path / ERROR_LOG
+        try:
+            log_path.write_text(traceback.format_exc())
+        except OSError:
+            pass
+        sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
+        message = sentence or f"{type(exc).__name__}: {first_line(exc)} (traceback in {log_path})"
+    return Outcome(RunState.FAILED, message, partial(RunFailed, message=message), error=message)

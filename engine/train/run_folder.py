@@ -1,0 +1,89 @@
+"""A run's folder as training starts: a new one created (the config settled first, every problem
+refused before the folder exists), or an existing one reopened for ``--resume`` under the rules
+of `engine.train.resume`. Either way the caller then holds the run's writer lock."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.config import DATA_PATH_ENV, TrainConfig, auto_warmup_epochs, requested_data_path
+from engine.errors import ConfigError, RunStoreError
+from engine.runs import RunStore
+from engine.train.config_record import initial_record
+from engine.train.resume import plan_for_run
+
+
+def check_machine(config: TrainConfig) -> None:
+    """What field_errors cannot know: the device exists here, a --pretrained file exists.
+    Checked before a run folder is created (or a resumed run is touched)."""
+    from engine.device import resolve_device
+
+    resolve_device(config.device)
+    if config.pretrained not in (None, "imagenet") and not Path(config.pretrained).expanduser().is_file():
+        raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a resnet34 .pth state_dict or imagenet)")
+
+
+@dataclass
+class OpenedRun:
+    """A run folder ready to train into."""
+
+    writer: Any  # engine.runs.RunWriter, holding the writer lock
+    config: TrainConfig
+    record: dict[str, Any]  # config.json as it stands
+    plan: Any = None  # engine.train.resume.ResumePlan of a resume
+    resume_from: Path | None = None  # the last.pt a resume continues from (None: from epoch 1)
+
+
+def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfig:
+    """The config a new run records: the dataset named now, and the auto warm-up as a number."""
+    config.validate()
+    check_machine(config)  # before the run folder exists
+    # $PETSEG_DATA is read once, here, so config.json (and a later resume or eval) names
+    # the dataset this run was given rather than whatever the variable says then
+    requested = requested_data_path(config.data_path)
+    if requested != config.data_path:
+        log(f"data: no --data_path given; ${DATA_PATH_ENV} names {requested}")
+    # auto warm-up resolved once, here: config.json records the number, so a resume with a
+    # new epoch budget keeps the warm-up the run trained with
+    warmup = config.warmup_epochs
+    if warmup is None:
+        warmup = auto_warmup_epochs(config.epochs, config.scheduler)
+    config = dataclasses.replace(config, data_path=requested, warmup_epochs=warmup)
+    from engine.data.layout import data_path_problem
+
+    problem = data_path_problem(config.data_path, config.download)
+    if problem:  # as check_machine: refused before a run folder (and a taken name) exists
+        raise ConfigError(problem)
+    return config
+
+
+def create_run(store: RunStore, config: TrainConfig, run_name: str | None,
+               log: Callable[[str], None]) -> OpenedRun:
+    """A new run folder for ``config`` (settled first); config.json at once, so the TUI shows the
+    run (and a detached launch finds it) while its data decodes."""
+    config = settle_config(config, log)
+    record = initial_record(config)
+    return OpenedRun(writer=store.create(record, run_name), config=config, record=record)
+
+
+def reopen_run(store: RunStore, run_name: str | None, overrides: dict[str, Any] | None,
+               config: TrainConfig | None = None) -> OpenedRun:
+    """``run_name`` reopened for a resume with the flags the user typed (``overrides``)."""
+    if not run_name:
+        raise RunStoreError(store.root, "--resume needs a run name")
+    writer = store.open_for_resume(store.resolve(run_name))  # one writer per run
+    try:
+        if overrides is None and config is not None:  # the older call: only a new epoch budget
+            overrides = {"epochs": config.epochs}
+        plan = plan_for_run(writer.path, overrides or {})
+        check_machine(plan.config)  # a missing device refuses before anything changes
+    except BaseException:
+        writer.close()
+        raise
+    # No last.pt: the run died before its first epoch ended. Nothing was learned that
+    # could be lost, so "resume" restarts it from epoch 1 with its own config and seed.
+    return OpenedRun(writer=writer, config=plan.config, record=plan.stored, plan=plan,
+                     resume_from=plan.checkpoint_path)
