@@ -79,7 +79,7 @@ def score_of(ev: Any, ev_tta: Any | None = None, names: set[str] | None = None) 
     """`Score` from an ``engine.eval.evaluate.Evaluation`` (photo size), with TTA's headline if given;
     pooled and per-image figures over the photos in ``names`` only (all if None). ``per_photo``
     keeps every photo."""
-    from engine.eval.evaluate import figures_of
+    from engine.eval.scores import figures_of
 
     def chosen(e: Any) -> list[Any]:
         return [r for r in e.records if names is None or r.name in names]

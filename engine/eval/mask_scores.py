@@ -17,12 +17,12 @@ import numpy as np
 from engine.config import EVAL_IGNORE_BORDER
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.eval.evaluate import Overlap
+    from engine.eval.scores import Overlap
 
 
 def overlap(pred: np.ndarray, truth: np.ndarray) -> "Overlap":
     """Pixel counts of two binary masks of the same shape (values > 0, or True, are pet)."""
-    from engine.eval.evaluate import Overlap
+    from engine.eval.scores import Overlap
 
     p, t = np.asarray(pred) > 0, np.asarray(truth) > 0
     if p.shape != t.shape:
@@ -60,8 +60,7 @@ def load_trimap_at(trimap_path: str | Path, shape: tuple[int, int]) -> np.ndarra
 def trimap_overlap(mask: np.ndarray, trimap: np.ndarray, mask_rule: str,
                    ignore_border: bool = EVAL_IGNORE_BORDER) -> "Overlap":
     """A predicted mask against trimap values, as ``petseg eval`` counts a photo."""
-    from engine.eval.evaluate import N_LABELS, Overlap, label_groups
-    from engine.eval.metrics import overlap_from_confusion
+    from engine.eval.scores import N_LABELS, Overlap, label_groups, overlap_from_confusion
 
     if mask.shape != trimap.shape:
         raise ValueError(f"mask {mask.shape} and trimap {trimap.shape} differ in shape")

@@ -14,12 +14,12 @@ of Dice and IoU in the project.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from engine.eval.scores import EPS, dice_from_counts, iou_from_counts, overlap_from_confusion  # noqa: F401  (one definition)
 
 
 def _binary(mask: Tensor) -> Tensor:
@@ -30,23 +30,6 @@ def _binary(mask: Tensor) -> Tensor:
 def _check_shapes(pred: Tensor, target: Tensor) -> None:
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-
-
-EPS = 1e-7
-
-
-def dice_from_counts(inter: Any, pred: Any, target: Any, eps: float = EPS) -> Any:
-    """Dice ``2|P∩T| / (|P|+|T|)`` from pixel counts (numbers or tensors).
-
-    ``eps`` is added to numerator and denominator: both empty gives exactly 1.0, and any
-    other case is off by less than ``eps``.
-    """
-    return (2.0 * inter + eps) / (pred + target + eps)
-
-
-def iou_from_counts(inter: Any, pred: Any, target: Any, eps: float = EPS) -> Any:
-    """IoU ``|P∩T| / |P∪T|`` from pixel counts (numbers or tensors); both empty gives 1.0."""
-    return (inter + eps) / (pred + target - inter + eps)
 
 
 def overlap_counts(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -108,24 +91,6 @@ def _torch_label_confusion(pred: Tensor, labels: Tensor, n_labels: int, threshol
         offsets = torch.arange(n, device=lab.device).unsqueeze(1) * (2 * n_labels)
         code = p.to(torch.int64) * n_labels + lab.to(torch.int64) + offsets
     return torch.bincount(code.flatten(), minlength=n * 2 * n_labels)[: n * 2 * n_labels].reshape(n, 2, n_labels)
-
-
-def overlap_from_confusion(
-    confusion: Sequence[Sequence[int]], target: Sequence[bool], scored: Sequence[bool] | None = None
-) -> tuple[int, int, int]:
-    """``(|P∩T|, |P|, |T|)`` from one image's (2, L) `label_confusion`: labels v with
-    ``target[v]`` true are the target's foreground; labels with ``scored[v]`` false count in
-    neither prediction nor target."""
-    background, foreground = confusion[0], confusion[1]
-    inter = pred = truth = 0
-    for v, (neg, pos) in enumerate(zip(background, foreground)):
-        if scored is not None and not scored[v]:
-            continue
-        pred += int(pos)
-        if target[v]:
-            inter += int(pos)
-            truth += int(pos) + int(neg)
-    return inter, pred, truth
 
 
 def dice_score(pred: Tensor, target: Tensor, eps: float = EPS) -> float:

@@ -60,7 +60,7 @@ class Truth:
     @property
     def scoring(self) -> str:
         """Words for how the Dice is counted, as petseg eval says them."""
-        from engine.eval.evaluate import scoring_label
+        from engine.eval.scores import scoring_label
 
         return scoring_label("photo", self.ignore_border, self.rule, 0).removeprefix("photo size, ")
 

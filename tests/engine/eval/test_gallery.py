@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.eval.evaluate import Evaluation, ImageScore, ScoredPhoto
+from engine.eval.scores import Evaluation, ImageScore, ScoredPhoto
 from engine.eval.gallery import (
     BAND_COLOR, CELL, FN_COLOR, FP_COLOR, TRUTH_COLOR, WorstGallery, contact_sheet, sample_pictures, worst_sheet_path,
 )

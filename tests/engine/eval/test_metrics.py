@@ -100,7 +100,8 @@ def test_reset_and_empty_compute():
 
 
 def test_label_confusion_and_overlaps_by_hand():
-    from engine.eval.metrics import label_confusion, overlap_from_confusion
+    from engine.eval.metrics import label_confusion
+    from engine.eval.scores import overlap_from_confusion
 
     # labels (one image, 2×3): 1 1 3 / 2 2 3; prediction: 1 0 1 / 1 0 0
     labels = torch.tensor([[[1, 1, 3], [2, 2, 3]]], dtype=torch.uint8)
