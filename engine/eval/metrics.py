@@ -58,8 +58,8 @@ def label_confusion(pred: Tensor, labels: Tensor, n_labels: int, threshold: floa
     of the labels gives: which labels are the target, which are left out
     (`overlap_from_confusion`), e.g. the trimap's pet/background/border under either mask rule.
     CPU tensors are counted with numpy: these are cheap memory-bound passes, and torch's
-    intra-op threads made each wait for every core (on a busy 2-core CPU, scoring 198 photos
-    took 16 s instead of 0.3 s).
+    intra-op threads make each wait for every core (docs/PERFORMANCE.md, "Threads on a shared
+    2-core CPU").
     """
     _check_shapes(pred, labels)
     if pred.device.type == "cpu" and labels.device.type == "cpu":

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine.errors import RunStoreError
+from engine.runs.layout import PREVIEWS_DIR
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     from PIL import Image as PILImage
 
-PREVIEWS_DIR = "previews"
 INDEX_FILE = "index.json"
 INPUTS_FILE = "inputs.png"
 TRUTH_FILE = "truth.png"

@@ -256,11 +256,11 @@ def apply_budget(plan: ResumePlan, scheduler: Any, optimizer: Any) -> None:
 def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
     """`plan_resume` for the run folder ``run_path``: reads its config.json and last.pt."""
     from engine.checkpoint import load_checkpoint
-    from engine.runs import CONFIG_FILE, STATUS_FILE, checkpoint_path, read_run_json
+    from engine.runs import CONFIG_FILE, STATUS_FILE, RunState, checkpoint_path, read_run_json
 
     stored = read_run_json(run_path / CONFIG_FILE)
     try:
-        finished = read_run_json(run_path / STATUS_FILE).get("state") == "finished"
+        finished = read_run_json(run_path / STATUS_FILE).get("state") == RunState.FINISHED
     except RunStoreError:
         finished = False
     ckpt_path = checkpoint_path(run_path, "last")
