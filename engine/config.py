@@ -56,6 +56,17 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _devices_syntax_ok(text: str) -> bool:
+    """``--devices`` as Lightning writes it: N >= 1, all, or comma-separated GPU indices."""
+    text = text.strip().lower()
+    if text == "all":
+        return True
+    if "," in text:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return bool(parts) and all(p.isdigit() for p in parts)
+    return text.isdigit() and int(text) >= 1
+
+
 def _is_cuda_index(device: str) -> bool:
     return device.startswith("cuda:") and device[5:].isdigit()
 
@@ -197,11 +208,19 @@ class TrainConfig:
                             help="download the official archives into --data_path if missing")
     device: str = option("auto", suggestions=DEVICES, metavar="|".join(DEVICES) + "|cuda:N", label="Device",
                          section="main", help="where to train; auto: CUDA if present, else MPS, else the CPU")
+    devices: str = option("1", label="Devices", section="main", metavar="N|all|i,j",
+                          hint="processes: GPUs of this box (N, all, or 0,2); with cpu, gloo processes",
+                          help="data-parallel processes (torch.distributed): N devices, all, or GPU indices "
+                               "such as 0,2 ('0,' for GPU 0 alone); --batch_size is per process")
     max_train_images: int | None = option(None, label="Max train images", section="main", placeholder="all",
                                           help="cap the train split (quick demos); default: all")
     workers: int = option(2, label="Loader workers", section="main",
                           help="DataLoader worker processes (with --augment_on cpu)")
     # -- the form's "More options" --------------------------------------------------------------
+    sync_bn: bool = option(False, metavar="yes|no", label="Sync BatchNorm", section="more",
+                           hint="yes — BatchNorm statistics over every process's batch (CUDA)",
+                           hint_off="no — each process normalises by its own batch",
+                           help="with --devices > 1: SyncBatchNorm, the statistics of the global batch (CUDA only)")
     seed: int = option(42, label="Seed", section="more", hint="same seed, same data order and augmentations",
                        help="seed of the split, the initial weights, the data order and the augmentations")
     mask_rule: str = option("pet_border", choices=MASK_RULES, label="Mask rule", section="more",
@@ -326,9 +345,11 @@ class TrainConfig:
         if self.data_path is not None and (not isinstance(self.data_path, str) or not self.data_path.strip()):
             errs["data_path"] = "must be a non-empty path"
         choice("compile", COMPILE_MODES)
+        if not isinstance(self.devices, str) or not _devices_syntax_ok(self.devices):
+            errs["devices"] = "must be a count >= 1, all, or GPU indices such as 0,2"
         choice("augment_on", AUGMENT_ON)
         number("checkpoint_interval", 0.0, 86_400.0, "of seconds between 0 and 86400 (0: every epoch)")
-        for name in ("download", "channels_last"):
+        for name in ("download", "channels_last", "sync_bn"):
             if not isinstance(getattr(self, name), bool):
                 errs[name] = "must be true or false"
         for name in ("pretrained", "cache_dir"):

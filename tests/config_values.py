@@ -18,7 +18,10 @@ def other_value(f: ConfigField) -> Any:
     if f.kind == "bool":
         return not f.default
     if f.kind == "str":
-        return f"-odd {f.name}/x.y"
+        for value in (f"-odd {f.name}/x.y", "2", "0,1"):
+            if f.name not in dataclasses.replace(TrainConfig(), **{f.name: value}).field_errors():
+                return value
+        raise AssertionError(f"no valid non-default text value found for {f.name}")
     base = f.default if f.default is not None else 1
     candidates = ([base + 1, base * 2, 2, 5, 512] if f.kind == "int"
                   else [base + 0.5, base * 2 + 0.25, 0.5, 0.25, 0.125])

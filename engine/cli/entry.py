@@ -54,6 +54,7 @@ def _show_warning_once(message: Any, category: type, filename: str, lineno: int,
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what the user typed: a data-parallel launch gives it to each rank
     import warnings
 
     saved = (warnings.showwarning, {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)})

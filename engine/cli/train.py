@@ -4,6 +4,7 @@ with the flags typed beside it; `drive` runs a trainer in the foreground with pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -35,6 +36,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     runs_dir = args.runs or default_runs_dir()
+    from engine.train.distributed import DistContext
+
+    ctx = DistContext.from_env()
+    if ctx.enabled:  # one rank of torchrun (ours or the user's)
+        from engine.cli.train_rank import train_as_rank
+
+        return train_as_rank(args, ctx, runs_dir)
+    launched = _launch_if_data_parallel(args, runs_dir)
+    if launched is not None:
+        return launched
     console = new_console()
     if args.resume:
         # every flag typed with --resume is applied or refused by engine.train.resume, never ignored
@@ -53,6 +64,53 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     trainer = Trainer(config, runs_dir, args.run_name, log=lambda m: console.print(m))
     return drive(trainer, console, args.runs)
+
+
+def requested_devices(args: argparse.Namespace, runs_dir: Path) -> tuple[Any, TrainConfig | None]:
+    """What --devices asks for (a resume: the run's own, unless typed again), checked against
+    the GPUs torch sees; and the new run's config (None on --resume)."""
+    from engine.train.distributed import parse_devices
+
+    if args.resume:
+        from engine.runs import RunStore, read_run_config
+
+        stored = TrainConfig.from_dict(read_run_config(RunStore(runs_dir).resolve(args.resume)))
+        config, new = dataclasses.replace(stored, **given_config(args)), None
+    else:
+        config = new = config_from_args(args)
+    if _device_type(config.device) != "cuda":
+        return parse_devices(config.devices, None), new
+    import torch
+
+    return parse_devices(config.devices, torch.cuda.device_count()), new
+
+
+def _device_type(device: str) -> str:
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device.split(":")[0]
+
+
+def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | None:
+    """``--devices`` above one (or a GPU list): the ranks started by torch's elastic launcher, and
+    their exit code; None for a one-process run."""
+    given = given_config(args).get("devices")
+    if given is None and not args.resume:
+        return None
+    request, config = requested_devices(args, runs_dir)
+    if request.count == 1 and request.indices is None:
+        return None
+    from engine.runs import RunStore
+    from engine.train.ddp_launch import launch
+
+    name = args.resume or args.run_name or RunStore(runs_dir).new_run_name(config.model if config else "run")
+    console = new_console()
+    argv = list(args.argv)
+    if not args.resume and args.run_name is None:
+        argv += ["--run_name", name]
+    return launch(argv, request, Path(runs_dir), Path(name).name, lambda m: console.print(m, markup=False))
 
 
 def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:

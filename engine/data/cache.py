@@ -185,7 +185,6 @@ def load_split_arrays(
 
     if folder is not None:
         remove_stale_temp_files(folder, _CACHE_TEMP)  # an interrupted decode of a dead process
-    n = len(names)
     temps: list[Path] = []
     try:
         return _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps)

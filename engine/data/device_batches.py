@@ -15,6 +15,8 @@ On a CPU device the same code runs on CPU tensors (the tests use it that way).
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 from collections.abc import Iterator
 
@@ -54,6 +56,7 @@ class DeviceBatches:
         drop_last: bool = False,
         augment: BatchAugment | None = None,
         resident: bool | None = None,
+        shard: Any = None,
     ) -> None:
         self.device = torch.device(device)
         self.batch_size = batch_size
@@ -62,6 +65,13 @@ class DeviceBatches:
         self.augment = augment
         self.mask_rule = mask_rule
         self.n = len(arrays)
+        # a data-parallel rank's positions in each epoch's order (engine.train.distributed):
+        # padded for training so every rank steps equally, never padded for scoring
+        self.positions: list[int] | None = None
+        if shard is not None and shard.enabled:
+            from engine.train.distributed import shard_indices
+
+            self.positions = shard_indices(self.n, shard, pad=shuffle)
         self.generator = torch.Generator()
         self.generator.manual_seed(seed)
         nbytes = int(arrays.images.nbytes) + int(arrays.trimaps.nbytes)
@@ -85,10 +95,15 @@ class DeviceBatches:
             return "pinned host memory, copied per batch"
         return "the decoded cache, gathered per batch"
 
+    @property
+    def size(self) -> int:
+        """Images this loader yields per epoch (a rank's shard in a data-parallel run)."""
+        return self.n if self.positions is None else len(self.positions)
+
     def __len__(self) -> int:
         if self.drop_last:
-            return self.n // self.batch_size
-        return math.ceil(self.n / self.batch_size)
+            return self.size // self.batch_size
+        return math.ceil(self.size / self.batch_size)
 
     # ---- the random streams (for resumable checkpoints) -----------------------------------------
     def augment_state(self) -> torch.Tensor | None:
@@ -119,6 +134,8 @@ class DeviceBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        if self.positions is not None:
+            order = order[torch.tensor(self.positions, dtype=torch.long)]
         if self.resident:
             if self.device.type == "cuda":  # pinned: the copy does not wait for the GPU's queue
                 order = order.pin_memory().to(self.device, non_blocking=True)

@@ -16,10 +16,12 @@ workers are otherwise left for interpreter teardown, which can hang with pinned 
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -130,9 +132,29 @@ def _seed_transform(dataset: Dataset, seed: int) -> None:
         seed_transform(transform, seed)
 
 
-def _worker_init(worker_id: int) -> None:
-    # torch gives each worker base_seed + worker_id, derived from the loader's generator.
-    seed = torch.initial_seed() % 2**32
+class ShardedSampler(torch.utils.data.Sampler[int]):
+    """DistributedSampler's rule on the loader's own generator: every rank draws the same
+    permutation each epoch and takes its padded, strided shard (`engine.train.distributed`), so
+    the shards are disjoint and a resume restores the order with the generator's state."""
+
+    def __init__(self, n: int, shard: Any, generator: torch.Generator) -> None:
+        from engine.train.distributed import shard_indices
+
+        self.n, self.generator = n, generator
+        self.positions = shard_indices(n, shard, pad=True)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        order = torch.randperm(self.n, generator=self.generator).tolist()
+        return iter([order[p] for p in self.positions])
+
+
+def _worker_init(worker_id: int, rank: int = 0) -> None:
+    # torch gives each worker base_seed + worker_id, derived from the loader's generator (the
+    # same on every data-parallel rank): the rank offset gives each rank its own augmentations
+    seed = (torch.initial_seed() + 1_000_003 * rank) % 2**32
     np.random.seed(seed)
     random.seed(seed)
     info = torch.utils.data.get_worker_info()
@@ -149,23 +171,37 @@ def make_loader(
     seed: int,
     drop_last: bool = False,
     pin_memory: bool | None = None,
+    shard: Any = None,
 ) -> DataLoader:
     """A DataLoader whose order and augmentations depend only on ``seed`` (for a given
     ``workers``): persistent workers when ``workers > 0``, pinned memory on CUDA (or as
-    ``pin_memory`` says). Stop it with `shutdown_loader` when done."""
+    ``pin_memory`` says). Stop it with `shutdown_loader` when done.
+
+    ``shard`` (a data-parallel rank, `engine.train.distributed.DistContext`): the rank's part of
+    the split: a padded shard of each epoch's shared permutation when shuffling (training), its
+    unpadded shard otherwise (scoring), and augmentations seeded for the rank."""
+    from engine.train.distributed import DistContext, rank_seed, shard_indices
+
+    ctx = shard if shard is not None else DistContext()
     generator = torch.Generator()
     generator.manual_seed(seed)
     if workers == 0:
-        _seed_transform(dataset, seed)  # workers seed their own copy in _worker_init
+        _seed_transform(dataset, rank_seed(seed, ctx))  # workers seed their own copy in _worker_init
+    sampler = None
+    if ctx.enabled and shuffle:
+        sampler, shuffle = ShardedSampler(len(dataset), ctx, generator), False
+    elif ctx.enabled:
+        dataset = torch.utils.data.Subset(dataset, shard_indices(len(dataset), ctx, pad=False))
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         num_workers=workers,
         pin_memory=device_type == "cuda" if pin_memory is None else pin_memory,
         drop_last=drop_last,
         generator=generator,
-        worker_init_fn=_worker_init if workers > 0 else None,
+        worker_init_fn=functools.partial(_worker_init, rank=ctx.rank) if workers > 0 else None,
         persistent_workers=workers > 0,
     )
 

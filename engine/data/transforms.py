@@ -22,7 +22,6 @@ together or not at all. ``seed_transform`` makes the children share one seeded s
 from __future__ import annotations
 
 import random
-from types import SimpleNamespace
 
 import albumentations as A  # engine/__init__ has already turned off its PyPI version check
 import cv2

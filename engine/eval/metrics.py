@@ -14,6 +14,8 @@ of Dice and IoU in the project.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 import numpy as np
 import torch
@@ -144,6 +146,14 @@ class SegMetrics:
             dtype = torch.float32 if batch.device.type == "mps" else torch.float64
             self._sums = torch.zeros(6, dtype=dtype, device=batch.device)
         self._sums += batch.to(self._sums.dtype)
+
+    def reduce(self, op: Callable[[Tensor], Tensor], device: torch.device) -> None:
+        """Replace the sums by ``op(sums)`` (a sum over data-parallel ranks); a rank that saw no
+        image still takes part, with zeros."""
+        if self._sums is None:
+            dtype = torch.float32 if device.type == "mps" else torch.float64
+            self._sums = torch.zeros(6, dtype=dtype, device=device)
+        self._sums = op(self._sums)
 
     def compute(self) -> dict[str, float]:
         """``dice``/``iou`` pooled over the dataset, ``*_per_image`` means, and ``n_images``.

@@ -97,7 +97,21 @@ def destroy_process_group(ctx: DistContext) -> None:
     import torch.distributed as dist
 
     if dist.is_initialized():
+        try:  # every rank reaches the end before any tears the group down (gloo aborts otherwise)
+            dist.barrier()
+        except Exception:  # a rank that failed: nothing left to wait for
+            pass
         dist.destroy_process_group()
+
+
+def rank_device(device: Any, ctx: DistContext) -> Any:
+    """A rank's device: its own GPU (LOCAL_RANK) on CUDA, the given device elsewhere."""
+    if not ctx.enabled or device.type != "cuda":
+        return device
+    import torch
+
+    torch.cuda.set_device(ctx.local_rank)
+    return torch.device("cuda", ctx.local_rank)
 
 
 def shard_indices(n: int, ctx: DistContext, *, pad: bool) -> list[int]:
@@ -175,3 +189,65 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
     if available is not None and count > available:
         raise ConfigError(f"--devices {spec}: torch sees only {available} {where} on this machine")
     return DevicesRequest(count)
+
+
+class DiscardWriter:
+    """A rank > 0's stand-in for the run's `RunWriter`: a run folder has one writer, rank 0, so
+    the other ranks' events, status and config go nowhere."""
+
+    def __init__(self, path: Any) -> None:
+        from engine.runs.layout import EVENTS_FILE, STATUS_FILE
+
+        self.path = path
+        self.name = path.name
+        self.events_path = path / EVENTS_FILE
+        self.status_path = path / STATUS_FILE
+
+    def append(self, event: Any, *, sync: bool = False) -> None:
+        pass
+
+    def set_status(self, state: str, message: str = "", **extra: Any) -> None:
+        pass
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        pass
+
+    def start_heartbeat(self, every: float = 0.0) -> None:
+        pass
+
+    def stop_heartbeat(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def agree_flags(flags: list[int], group: Any, ctx: DistContext) -> list[int]:
+    """Each flag's maximum over the ranks (stop, pause, the first non-finite batch): one small
+    all-reduce on the control group (gloo: CPU tensors, no device sync)."""
+    if not ctx.enabled:
+        return flags
+    import torch
+    import torch.distributed as dist
+
+    tensor = torch.tensor(flags, dtype=torch.int64)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=group)
+    return [int(v) for v in tensor.tolist()]
+
+
+def broadcast_from_main(value: Any, group: Any, ctx: DistContext) -> Any:
+    """Rank 0's ``value`` on every rank (a run name, an error line)."""
+    if not ctx.enabled:
+        return value
+    import torch.distributed as dist
+
+    box = [value if ctx.is_main else None]
+    dist.broadcast_object_list(box, src=0, group=group)
+    return box[0]
+
+
+def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bool, backend: str) -> dict[str, Any]:
+    """What config.json records of a data-parallel run (--batch_size is per process)."""
+    return {"world_size": ctx.world_size, "batch_per_process": batch_size, "global_batch": batch_size * ctx.world_size,
+            "backend": backend, "sync_bn": sync_bn,
+            "augment_seeds": [rank_seed(seed, DistContext(r, r, ctx.world_size)) for r in range(ctx.world_size)]}

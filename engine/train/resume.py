@@ -43,7 +43,7 @@ from typing import Any
 from engine.config import LEGACY_AUGMENT_STRENGTHS, TrainConfig
 from engine.errors import ConfigError, RunStoreError
 
-RUNTIME_FIELDS = ("device", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
+RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
 # config.json fields that must still match last.pt's own record (a hand edit is refused)
 CHECKED_FIELDS = ("model", "width", "image_size", "mask_rule", "scheduler", "learning_rate", "weight_decay",
                   "batch_size", "seed", "bce_weight", "dice_weight", "grad_clip", "valid_every",

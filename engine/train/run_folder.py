@@ -87,3 +87,18 @@ def reopen_run(store: RunStore, run_name: str | None, overrides: dict[str, Any] 
     # could be lost, so "resume" restarts it from epoch 1 with its own config and seed.
     return OpenedRun(writer=writer, config=plan.config, record=plan.stored, plan=plan,
                      resume_from=plan.checkpoint_path)
+
+
+def follow_run(store: RunStore, run_name: str, *, resume: bool, overrides: dict[str, Any] | None,
+               config: TrainConfig | None, log: Callable[[str], None]) -> OpenedRun:
+    """A data-parallel rank other than 0: the run rank 0 created or reopened, read but never
+    written (its writer discards: one run folder, one writer)."""
+    from engine.train.distributed import DiscardWriter
+
+    path = store.root / run_name
+    if resume:
+        plan = plan_for_run(path, overrides or {})
+        return OpenedRun(writer=DiscardWriter(path), config=plan.config, record=plan.stored, plan=plan,
+                         resume_from=plan.checkpoint_path)
+    config = settle_config(config or TrainConfig(), log)
+    return OpenedRun(writer=DiscardWriter(path), config=config, record=initial_record(config))

@@ -12,11 +12,12 @@ import torch
 from engine.config import TrainConfig
 from engine.data.device_batches import resolve_augment_on
 from engine.device import cap_workers, resolve_amp, resolve_device
-from engine.errors import PetsegError
+from engine.errors import ConfigError, PetsegError
 from engine.events import RunWarning, TrainEvent
 from engine.train.checkpoint_saver import CheckpointSaver
 from engine.train.compile import compile_model, resolve_compile
 from engine.train.config_record import kept_from_record
+from engine.train.distributed import DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed
 from engine.train.ema import build_ema
 from engine.train.rng import seed_everything
 from engine.train.schedule import build_scheduler
@@ -54,20 +55,28 @@ def resolve_run_amp(cfg: TrainConfig, device: torch.device, recorded: Recorded,
 
 def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring: bool, recorded: Recorded,
                    log: Callable[[str], None], emit: Callable[[TrainEvent], None],
-                   stop_point: Callable[..., None]) -> Training:
+                   stop_point: Callable[..., None], dist: DistContext | None = None,
+                   control_group: Any = None) -> Training:
     """Data, loaders, model, optimiser and the rest, as this run's config and machine say.
 
     ``restoring``: the weights come from last.pt, not from --pretrained; ``stop_point`` is called
-    while the data decodes and raises to stop (Ctrl-C, SIGTERM, the TUI)."""
+    while the data decodes and raises to stop (Ctrl-C, SIGTERM, the TUI). ``dist`` (a rank of a
+    data-parallel run): its own GPU, its shard of each split, augmentations seeded for the rank,
+    the model wrapped in DistributedDataParallel (SyncBatchNorm with --sync_bn) and validation
+    sums reduced over the ranks."""
     from engine.data.loaders import build_datasets, make_loader
     from engine.models import build_model, model_kwargs
     from engine.train.losses import BCEDiceLoss
     from engine.train.previews import PreviewWriter
 
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    dist = dist or DistContext()
+    seed_everything(cfg.seed)  # the same initial weights on every rank (DDP broadcasts rank 0's anyway)
+    device = rank_device(resolve_device(cfg.device), dist)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if cfg.sync_bn and dist.enabled and device.type != "cuda":
+        raise ConfigError("--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU")
+    augment_seed = rank_seed(cfg.seed, dist)
 
     # a stop during a long first decode ends it now, not after it
     bundle = build_datasets(cfg, log=log, on_progress=stop_point)
@@ -85,6 +94,8 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     if why:
         raise PetsegError(f"{bundle.source.path}: only {len(bundle.train)} training image(s) — {why}")
     amp_dtype, amp_probe = resolve_run_amp(cfg, device, recorded, log)  # after the data: a bad folder fails first
+    if dist.enabled:  # one precision for every rank: rank 0's (a CPU's timed probe may differ per process)
+        amp_dtype, amp_probe = broadcast_from_main((amp_dtype, amp_probe), control_group, dist)
     augment_on = resolve_augment_on(cfg.augment_on, device)
     drop_last = len(bundle.train) > cfg.batch_size
     train_loader: Any
@@ -97,23 +108,25 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         # no DataLoader workers: the uint8 split stays on the device, augmented there in
         # batches with the same recipe (--augment_strength) as the CPU path's train_transform
         workers = 0
-        augment = BatchAugment(augment_spec(cfg.augment_strength), device=device, seed=cfg.seed)
+        augment = BatchAugment(augment_spec(cfg.augment_strength), device=device, seed=augment_seed)
         train_loader = DeviceBatches(bundle.train.arrays, cfg.mask_rule, cfg.batch_size, shuffle=True,
-                                     device=device, seed=cfg.seed, drop_last=drop_last, augment=augment)
+                                     device=device, seed=cfg.seed, drop_last=drop_last, augment=augment, shard=dist)
         valid_loader = DeviceBatches(bundle.valid.arrays, cfg.mask_rule, cfg.batch_size, shuffle=False,
-                                     device=device, seed=cfg.seed)
+                                     device=device, seed=cfg.seed, shard=dist)
     else:
         workers, note = cap_workers(cfg.workers)
         if note:
             emit(RunWarning(message=note))
         train_loader = make_loader(bundle.train, cfg.batch_size, shuffle=True, workers=workers,
-                                   device_type=device.type, seed=cfg.seed, drop_last=drop_last)
+                                   device_type=device.type, seed=cfg.seed, drop_last=drop_last, shard=dist)
         valid_loader = make_loader(bundle.valid, cfg.batch_size, shuffle=False, workers=workers,
-                                   device_type=device.type, seed=cfg.seed)
+                                   device_type=device.type, seed=cfg.seed, shard=dist)
     model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained)
     # channels_last: faster convolutions on CUDA (tensor cores) and on the CPU (oneDNN's blocked
     # kernels; docs/PERFORMANCE.md, "Where the CPU speed-up comes from")
     memory_format = torch.channels_last if (cfg.channels_last and device.type in ("cuda", "cpu")) else torch.contiguous_format
+    if cfg.sync_bn and dist.enabled:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device, memory_format=memory_format)
     compile_mode = recorded.kept("compile", "compile_resolved", device)  # a resumed run keeps its numerics
     if compile_mode is None:
@@ -123,7 +136,8 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         device=device, bundle=bundle, train_loader=train_loader, valid_loader=valid_loader,
         augment_on=augment_on, workers=workers,
         arch={"name": cfg.model, "kwargs": model_kwargs(cfg.model, cfg.width)},
-        model=model, forward=compile_model(model, compile_mode), ema=build_ema(model, cfg.ema_decay),
+        model=model, forward=compile_model(data_parallel(model, device, dist), compile_mode),
+        ema=build_ema(model, cfg.ema_decay),
         criterion=BCEDiceLoss(cfg.bce_weight, cfg.dice_weight), optimizer=optimizer,
         scheduler=build_scheduler(optimizer, cfg),
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
@@ -132,4 +146,15 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         previews=PreviewWriter(run_path, bundle.valid, image_size=cfg.image_size, mask_rule=cfg.mask_rule,
                                device=device, memory_format=memory_format, amp_dtype=amp_dtype, log=log),
         saver=CheckpointSaver(name=f"checkpoints-{run_name}"),
+        reduce=(lambda tensor: all_reduce_sum(tensor, dist)) if dist.enabled else None,
     )
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device, dist: DistContext) -> torch.nn.Module:
+    """``model`` wrapped in DistributedDataParallel for a data-parallel rank (the optimiser, EMA and
+    checkpoints keep the unwrapped module, so any checkpoint loads as a one-process one)."""
+    if not dist.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

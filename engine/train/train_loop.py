@@ -60,6 +60,7 @@ class Training:
     grad_clip: float
     previews: Any  # engine.train.previews.PreviewWriter
     saver: Any  # engine.train.checkpoint_saver.CheckpointSaver
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None  # a sum over data-parallel ranks (None: one process)
 
     @property
     def scored(self) -> torch.nn.Module:
@@ -74,7 +75,7 @@ class Training:
 
     def evaluate(self) -> dict[str, float]:
         return evaluate(self.scored, self.criterion, self.valid_loader, self.device, amp_dtype=self.amp_dtype,
-                        memory_format=self.memory_format)
+                        memory_format=self.memory_format, reduce=self.reduce)
 
 
 def train_step(forward: Callable[[torch.Tensor], torch.Tensor], model: torch.nn.Module, criterion: torch.nn.Module,
@@ -122,13 +123,18 @@ class EpochTraining:
 
 def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, device: torch.device, epoch: int, *,
                     between_batches: Callable[[int, int], None], report: Callable[[BatchProgress], None],
-                    paused_seconds: Callable[[], float]) -> EpochTraining:
+                    paused_seconds: Callable[[], float],
+                    agree: Callable[[int, int, torch.Tensor], None] | None = None) -> EpochTraining:
     """Train ``model`` for one pass over ``data_loader`` with ``step`` (e.g. `Training.train_step`).
 
     ``between_batches(epoch, batches_done)`` runs before each batch (control: it may raise to
     stop, or block while paused); ``report`` gets a `BatchProgress` when one is due;
     ``paused_seconds()`` is the run's paused time so far (left out of rates and durations).
-    Raises `Diverged` at the first non-finite loss."""
+    Raises `Diverged` at the first non-finite loss.
+
+    ``agree(epoch, batches_done, first_bad)`` (data-parallel runs) replaces the local checks: it
+    runs after every batch on every rank, so the ranks stop, pause and raise `Diverged` at the
+    same batch (a rank that left the loop alone would leave the others waiting in a collective)."""
     from engine.eval.metrics import SegMetrics
 
     batches = len(data_loader)  # type: ignore[arg-type]
@@ -154,14 +160,18 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
         loss_sum += detached * images.shape[0]
         metrics.update(logits.float(), masks)
         seen += images.shape[0]
+        if agree is not None:
+            agree(epoch, i, first_bad)
         if throttle.due(i, time.monotonic()):
             bad = int(first_bad.item())
-            if bad >= 0:
+            if bad >= 0 and agree is None:
                 raise Diverged(epoch, bad, "NaN/Inf")
             report(BatchProgress(
                 epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
                 images_per_s=seen / max(time.time() - t_epoch - (paused_seconds() - paused_before), 1e-9),
             ))
+    if agree is not None:
+        agree(epoch, batches, first_bad)  # a loader with no batch on this rank still agrees once
     bad = int(first_bad.item())  # also waits for the last step: the seconds below are device time too
     paused = paused_seconds() - paused_before
     seconds = time.time() - t_epoch - paused
@@ -176,13 +186,17 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
 
 
 def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, data_loader: Iterable, device: torch.device, *,
-             amp_dtype: torch.dtype | None, memory_format: torch.memory_format) -> dict[str, float]:
+             amp_dtype: torch.dtype | None, memory_format: torch.memory_format,
+             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
     """Loss and Dice/IoU (pooled and per image) of ``model`` on ``data_loader``, in eval mode;
     the model is left in the mode it came in (an EMA copy is always in eval mode).
 
     Give the eager module, not a compiled one (see engine.train.compile). cuDNN autotuning is off
     meanwhile: the last, smaller batch is a new shape, and benchmarking every convolution for it
-    costs more than the few validation batches can win back."""
+    costs more than the few validation batches can win back.
+
+    ``reduce`` (data-parallel runs: a sum over the ranks) pools the counts and loss sums of every
+    rank's shard before the scores are computed, so N processes score as one would."""
     from engine.eval.metrics import SegMetrics
 
     was_training = model.training
@@ -207,6 +221,12 @@ def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, data_loader: It
     finally:
         torch.backends.cudnn.benchmark = benchmark
     model.train(was_training)
+    if reduce is not None:
+        metrics.reduce(reduce, device)
+        totals = reduce(torch.stack([loss_sum.double(), torch.tensor(float(n), dtype=torch.float64, device=device)]))
+        loss_total, n = float(totals[0].item()), int(totals[1].item())
+    else:
+        loss_total = float(loss_sum.item())
     out = {k: float(v) for k, v in metrics.compute().items()}
-    out["loss"] = float(loss_sum.item()) / max(n, 1)
+    out["loss"] = loss_total / max(n, 1)
     return out

@@ -49,7 +49,8 @@ from engine.train.config_record import dtype_name, resolved_record
 from engine.train.control import CONTROL_POLL_INTERVAL, RunControl
 from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
-from engine.train.run_folder import create_run, reopen_run
+from engine.train.distributed import DistContext, agree_flags, backend_for, distributed_record
+from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
 
@@ -75,6 +76,8 @@ class Trainer:
         resume: bool = False,
         overrides: dict[str, Any] | None = None,
         log: Callable[[str], None] | None = None,
+        dist: DistContext | None = None,
+        control_group: Any = None,
     ) -> None:
         self.store = RunStore(runs_dir)
         self._log = log or (lambda msg: None)
@@ -91,7 +94,13 @@ class Trainer:
         self.progress = Progress()
         self._saved_epoch: int | None = None  # the epoch last.pt holds
         self._last_save_at = time.monotonic()
-        if resume:
+        # a rank of a data-parallel run (torchrun's variables); rank 0 alone writes the run folder
+        self.dist = dist or DistContext()
+        self._control_group = control_group
+        if not self.dist.is_main:
+            opened = follow_run(self.store, str(run_name), resume=resume, overrides=overrides, config=config,
+                                log=self._log)
+        elif resume:
             opened = reopen_run(self.store, run_name, overrides, config)
         else:
             opened = create_run(self.store, config or TrainConfig(), run_name, self._log)
@@ -198,6 +207,38 @@ class Trainer:
             self.writer.set_status(RunState.RUNNING)
             self._emit(RunResumed(epoch=epoch, batch=batch))
 
+    def _agree(self, epoch: int, batch: int, first_bad: Any) -> None:
+        """After every batch of a data-parallel run, on every rank: stop, pause and divergence
+        decided together (one small all-reduce), so no rank leaves the others waiting in DDP's
+        gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
+        if self.dist.is_main:
+            self.control.poll_file()
+        bad = int(first_bad.item())
+        stop, pause, bad = agree_flags([int(self.control.stop_requested), int(self.control.paused), bad],
+                                       self._control_group, self.dist)
+        if bad >= 0:
+            raise Diverged(epoch, bad, "NaN/Inf")
+        if stop:
+            raise StopRequested
+        if not pause:
+            return
+        paused_at = time.monotonic()
+        self.writer.set_status(RunState.PAUSED)
+        self._emit(RunPaused(epoch=epoch, batch=batch))
+        self._save("last", float("nan"))
+        while pause and not stop:  # in lockstep: each rank's wait ends with the same all-reduce
+            if self.dist.is_main:
+                self.control.wait_unpaused(CONTROL_POLL_INTERVAL)
+                self.control.poll_file(force=True)
+                self._emit_saved()
+            stop, pause, _ = agree_flags([int(self.control.stop_requested), int(self.control.paused), -1],
+                                         self._control_group, self.dist)
+        self.control.paused_seconds += time.monotonic() - paused_at
+        if stop:
+            raise StopRequested
+        self.writer.set_status(RunState.RUNNING)
+        self._emit(RunResumed(epoch=epoch, batch=batch))
+
     # ---- the run --------------------------------------------------------------------------------
     def _run(self) -> None:
         self.writer.start_heartbeat()
@@ -264,7 +305,7 @@ class Trainer:
         """Hand a snapshot of ``which``.pt to the background saver (``CheckpointSaved`` follows
         when it is on disk). Mid-epoch saves (stop, pause) skip weights that are no longer finite."""
         t = self.training
-        if t is None or self._nonfinite:
+        if t is None or self._nonfinite or not self.dist.is_main:
             return
         path = checkpoint_path(self.run_path, which)
         if math.isnan(valid_dice) and not weights_finite(t.model):
@@ -309,13 +350,19 @@ class Trainer:
         recorded = Recorded(self._record, self.resumed, frozenset(self._plan.applied) if self._plan else frozenset())
         self.training = t = setup_training(  # held by the trainer from here: _release lets it go
             self.config, self.run_path, self.run_name, restoring=self._resume_from is not None, recorded=recorded,
-            log=self._log, emit=self._emit, stop_point=self._stop_point)
+            log=self._log, emit=self._emit, stop_point=self._stop_point, dist=self.dist,
+            control_group=self._control_group)
         self.bundle = t.bundle
         if self._resume_from is not None:
             self.progress = restore(t, self._resume_from, self.config, self._plan, self._log)
         elif self.resumed:
             self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
         self._record = resolved_record(self._record, t, self._plan, self._log)
+        if self.dist.enabled:
+            self._record["distributed"] = distributed_record(self.dist, self.config.batch_size, self.config.seed,
+                                                             self.config.sync_bn, backend_for(t.device.type))
+        else:
+            self._record.pop("distributed", None)
         self.writer.write_config(self._record)
         return t
 
@@ -358,9 +405,15 @@ class Trainer:
         cfg, p = self.config, self.progress
         self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader)))
         try:
-            trained = train_one_epoch(t.train_step, t.model, t.train_loader, t.device, epoch,
-                                      between_batches=self._between_batches, report=self._emit,
-                                      paused_seconds=lambda: self.control.paused_seconds)
+            world = self.dist.world_size
+            trained = train_one_epoch(
+                t.train_step, t.model, t.train_loader, t.device, epoch,
+                # data-parallel: control and divergence are agreed after each batch (_agree)
+                between_batches=(lambda *_: self._emit_saved()) if self.dist.enabled else self._between_batches,
+                report=self._emit if world == 1 else
+                (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
+                paused_seconds=lambda: self.control.paused_seconds,
+                agree=self._agree if self.dist.enabled else None)
             t_valid = time.perf_counter()
             valid = t.evaluate()
             valid_seconds = time.perf_counter() - t_valid
@@ -370,7 +423,8 @@ class Trainer:
             self._nonfinite = True  # no checkpoint of these weights from here on
             raise
         # what validation scored (the EMA weights when on), uncompiled: a batch of 4 never recompiles
-        t.previews.capture(epoch, t.scored, final=epoch == cfg.epochs)
+        if self.dist.is_main:  # rank 0 writes the run folder
+            t.previews.capture(epoch, t.scored, final=epoch == cfg.epochs)
         lr = t.optimizer.param_groups[0]["lr"]
         if t.scheduler is not None:
             if cfg.scheduler == "plateau":
@@ -394,7 +448,7 @@ class Trainer:
                 valid_iou_per_image=valid["iou_per_image"],
                 lr=lr,
                 seconds=time.time() - trained.started - (self.control.paused_seconds - trained.paused_before),
-                images_per_s=trained.images / max(trained.seconds, 1e-9),
+                images_per_s=trained.images * self.dist.world_size / max(trained.seconds, 1e-9),  # the whole run's
                 best_dice=p.best_dice,
                 best_epoch=p.best_epoch,
                 first_batch_t=trained.first_batch_t,

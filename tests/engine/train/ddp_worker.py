@@ -1,0 +1,77 @@
+"""Run as ``python ddp_worker.py MODE RANK WORLD STORE OUT``: one gloo rank of a data-parallel
+check (tests/engine/train/test_ddp.py), writing what it measured to OUT as JSON.
+
+MODE ``validate``: a random-weights UNet scored on the generated set's validation split by
+`engine.train.train_loop.evaluate`, each rank on its shard, sums reduced over the ranks.
+MODE ``steps``: a BatchNorm-free network trained for a few steps through `train_step` and the
+DistributedDataParallel wrapper of `engine.train.setup`, each rank on its shard of each batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from engine.config import GENERATED_DATA, TrainConfig
+from engine.train.distributed import DistContext, all_reduce_sum, shard_indices
+
+
+def validate(ctx: DistContext) -> dict:
+    from engine.data.loaders import build_datasets, make_loader
+    from engine.models import build_model
+    from engine.train.losses import BCEDiceLoss
+    from engine.train.train_loop import evaluate
+
+    cfg = TrainConfig(data_path=GENERATED_DATA, image_size=64, width=4, valid_every=8)
+    bundle = build_datasets(cfg, log=lambda _: None)
+    torch.manual_seed(0)
+    model = build_model("unet", width=4)
+    loader = make_loader(bundle.valid, 5, shuffle=False, workers=0, device_type="cpu", seed=0, shard=ctx)
+    out = evaluate(model, BCEDiceLoss(), loader, torch.device("cpu"), amp_dtype=None,
+                   memory_format=torch.contiguous_format,
+                   reduce=(lambda t: all_reduce_sum(t, ctx)) if ctx.enabled else None)
+    return {**out, "valid_size": len(bundle.valid)}
+
+
+def steps(ctx: DistContext, global_batch: int = 8, n_steps: int = 4) -> dict:
+    from engine.train.losses import BCEDiceLoss
+    from engine.train.setup import data_parallel
+    from engine.train.train_loop import train_step
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 1, 1))
+    forward = data_parallel(model, torch.device("cpu"), ctx)
+    # SGD: the update is the gradient itself, so a difference in the averaged gradients shows as
+    # it is (Adam divides tiny gradients by their own size and turns rounding into sign flips)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    criterion = BCEDiceLoss(1.0, 0.0)  # BCE: a mean over pixels, so averaging the ranks' gradients is exact
+    data = torch.Generator().manual_seed(1)
+    images = torch.randn(n_steps, global_batch, 3, 16, 16, generator=data)
+    masks = (torch.rand(n_steps, global_batch, 1, 16, 16, generator=data) > 0.5).float()
+    mine = shard_indices(global_batch, ctx, pad=False)
+    for s in range(n_steps):
+        train_step(forward, model, criterion, optimizer, scaler, images[s, mine], masks[s, mine],
+                   device=torch.device("cpu"), memory_format=torch.contiguous_format, amp_dtype=None)
+    return {"params": [p.detach().flatten().tolist() for p in model.parameters()]}
+
+
+def main() -> None:
+    mode, rank, world, store, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
+    ctx = DistContext(rank, rank, world)
+    if ctx.enabled:
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    result = validate(ctx) if mode == "validate" else steps(ctx)
+    out.write_text(json.dumps(result))
+    if ctx.enabled:
+        from engine.train.distributed import destroy_process_group
+
+        destroy_process_group(ctx)
+
+
+if __name__ == "__main__":
+    main()

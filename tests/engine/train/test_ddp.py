@@ -1,0 +1,86 @@
+"""Data-parallel training on torch.distributed, checked with gloo processes on the CPU: metrics and
+updates equal to one process, one writer per run, and `petseg train --devices 2` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.runs import RunStore
+
+REPO = Path(__file__).resolve().parents[3]
+WORKER = Path(__file__).with_name("ddp_worker.py")
+pytestmark = pytest.mark.slow
+
+
+def run_ranks(mode: str, world: int, tmp_path: Path) -> list[dict]:
+    """``world`` gloo ranks of ddp_worker.py; each one's JSON result."""
+    store = tmp_path / f"store-{mode}-{world}"
+    outs = [tmp_path / f"{mode}-{world}-{r}.json" for r in range(world)]
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, str(WORKER), mode, str(r), str(world), str(store), str(outs[r])],
+                              env=env, cwd=REPO, stderr=subprocess.PIPE, text=True) for r in range(world)]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+    return [json.loads(o.read_text()) for o in outs]
+
+
+def test_validation_of_two_processes_equals_one(tmp_path: Path) -> None:
+    """Each rank scores its unpadded shard; the reduced sums give one process's Dice and IoU. (The
+    validation loss is not compared: its soft-Dice part is per batch, so it depends on how the
+    photos are batched, in one process as in two.)"""
+    one = run_ranks("validate", 1, tmp_path)[0]
+    two = run_ranks("validate", 2, tmp_path)
+    assert one["valid_size"] % 2 == 1  # an odd split: a padded shard would count a photo twice
+    for rank in two:
+        for key in ("dice", "iou", "dice_per_image", "iou_per_image"):
+            assert rank[key] == pytest.approx(one[key], abs=1e-6), key
+        assert rank["n_images"] == one["n_images"] == one["valid_size"]
+
+
+def test_two_processes_of_batch_4_update_as_one_of_batch_8(tmp_path: Path) -> None:
+    """DDP averages the ranks' gradients: with a loss that is a mean over pixels, 2 x 4 images take
+    the steps 1 x 8 takes. After 4 SGD steps (lr 0.1) the parameters agree to float32 rounding:
+    the all-reduce adds the two halves in another order than one batch's backward does, a
+    relative 1e-7 per step on gradients of order 1, so 1e-6 absolute leaves room for 4 steps
+    and nothing more. BatchNorm needs --sync_bn, which torch supports only on CUDA, so this
+    network has none."""
+    one = run_ranks("steps", 1, tmp_path)[0]["params"]
+    two = run_ranks("steps", 2, tmp_path)
+    for rank in two:
+        for got, want in zip(rank["params"], one):
+            assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_petseg_train_devices_2_writes_one_run(tmp_path: Path, generated_data: str, capsys) -> None:
+    runs = tmp_path / "runs"
+    code = main(["train", "--device", "cpu", "--devices", "2", "--data_path", generated_data, "--epochs", "2",
+                 "--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "16",
+                 "--workers", "0", "--compile", "off", "--amp", "off", "--runs", str(runs), "--run_name", "ddp"])
+    assert code == 0, capsys.readouterr().err
+    [run] = RunStore(runs).list_runs()
+    assert (run.name, run.state, run.epoch) == ("ddp", "finished", 2)
+    config = json.loads((runs / "ddp" / "config.json").read_text())
+    assert config["distributed"]["world_size"] == 2
+    assert config["distributed"]["global_batch"] == 8 and config["batch_size"] == 4
+    assert len(set(config["distributed"]["augment_seeds"])) == 2
+    events = [json.loads(line) for line in (runs / "ddp" / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events].count("RunStarted") == 1  # one writer: rank 0
+    assert sorted(p.name for p in (runs / "ddp" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    # the checkpoint holds the unwrapped model: it scores like any other
+    assert main(["eval", "--run", "ddp", "--runs", str(runs), "--data_path", generated_data]) == 0
+
+
+def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys) -> None:
+    runs = tmp_path / "runs"
+    assert main(["train", "--device", "cpu", "--devices", "0", "--runs", str(runs)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("petseg: error: --devices 0:") and "\n" not in err
+    assert not runs.exists() or not any(runs.iterdir())
