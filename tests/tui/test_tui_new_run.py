@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import FakeTrainer, footer_text, toasts, wait_for, widget_text
+from tui_helpers import FakeTrainer, footer_text, toasts, wait_for, widget_text
 from textual.widgets import Button, Input, ProgressBar, Switch
 
 from engine.config import TrainConfig
@@ -279,7 +279,7 @@ async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, 
     """The collapsed "More options" hold the engine's other fields; N on the runs screen opens the
     form with the highlighted run's settings; an invalid hidden field opens the section."""
     import engine.train.launch
-    from conftest import make_run
+    from tui_helpers import make_run
 
     make_run(runs_dir, "base", epochs_done=1, total=7, seed=7, mask_rule="pet_only", grad_clip=1.5,
              learning_rate=3e-4, batch_size=8)
