@@ -208,8 +208,8 @@ class TrainConfig:
                             help="download the official archives into --data_path if missing")
     device: str = option("auto", suggestions=DEVICES, metavar="|".join(DEVICES) + "|cuda:N", label="Device",
                          section="main", help="where to train; auto: CUDA if present, else MPS, else the CPU")
-    devices: str = option("1", label="Devices", section="main", metavar="N|all|i,j",
-                          hint="processes: GPUs of this box (N, all, or 0,2); with cpu, gloo processes",
+    devices: str = option("1", label="Processes (GPUs)", section="main", metavar="N|all|i,j",
+                          hint="data-parallel: N GPUs, all, or 0,2; on a CPU, N processes",
                           help="data-parallel processes (torch.distributed): N devices, all, or GPU indices "
                                "such as 0,2 ('0,' for GPU 0 alone); --batch_size is per process")
     max_train_images: int | None = option(None, label="Max train images", section="main", placeholder="all",

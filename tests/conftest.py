@@ -1,8 +1,10 @@
-"""Shared fixtures: isolate every test from the user's caches, runs folder and data settings."""
+"""Shared fixtures: isolate every test from the user's caches, runs folder and data settings, and a
+tiny finished run trained once per session for the tests that only read one."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +29,21 @@ def generated_data() -> str:
     explicitly; without a data path training uses the bundled real sample, as a user's would.
     """
     return GENERATED_DATA
+
+
+# the flags of the session's tiny runs: CPU, the generated set, seconds per epoch
+TINY_TRAIN = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--max_train_images", "16",
+              "--workers", "0", "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Path:
+    """A run folder ``r`` that ``petseg train`` finished: 2 epochs, cosine, UNet width 4 at 64 px on
+    the generated set (flags TINY_TRAIN). Trained once per session and shared: read-only; a test
+    that changes it copies it first (``shutil.copytree(finished_tiny_run, tmp_path / "runs" / "r")``)."""
+    from engine.cli import main
+
+    root = tmp_path_factory.mktemp("finished-tiny-run")
+    assert main(["train", "--runs", str(root), "--run_name", "r", "--epochs", "2", *TINY_TRAIN,
+                 "--data_path", generated_data]) == 0
+    return root / "r"

@@ -78,8 +78,13 @@ def requested_devices(args: argparse.Namespace, runs_dir: Path) -> tuple[Any, Tr
         config, new = dataclasses.replace(stored, **given_config(args)), None
     else:
         config = new = config_from_args(args)
+    if config.devices.strip() == "1":  # one process: nothing to check against the GPUs
+        return parse_devices("1", None), new
     if _device_type(config.device) != "cuda":
         return parse_devices(config.devices, None), new
+    from engine.device import resolve_device
+
+    resolve_device(config.device)  # "--device cuda: CUDA is not available" before any count of GPUs
     import torch
 
     return parse_devices(config.devices, torch.cuda.device_count()), new

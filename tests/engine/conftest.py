@@ -32,9 +32,9 @@ def write_checkpoint() -> Callable[..., Path]:
     return write
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained UNet width-4, 64 px checkpoint (read-only: tests never modify it)."""
+    """An untrained UNet width-4, 64 px checkpoint, written once per session (read-only: tests never modify it)."""
     path = tmp_path_factory.mktemp("ck") / "best.pt"
     save_checkpoint(_tiny_state(), path)
     return path

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import (highlight, inference_done, make_run, open_broken_run_and_return, run_detail, wait_for,
+from tui_helpers import (highlight, inference_done, make_run, open_broken_run_and_return, run_detail, wait_for,
                       widget_text)
 
 from engine.checkpoint import FORMAT, save_checkpoint

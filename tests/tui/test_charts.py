@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 import pytest
-from conftest import wait_for, widget_text
+from tui_helpers import wait_for, widget_text
 from textual.app import App
 
 from petseg_tui.format import fmt_metric, fmt_sig

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeTrainer
+from tui_helpers import FakeTrainer
 
 from engine.config import TrainConfig
 from petseg_tui.launcher import RunLauncher, TrainerLike

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import wait_for
+from tui_helpers import wait_for
 
 from engine.config import TrainConfig, config_fields
 from engine.runs import RunStore

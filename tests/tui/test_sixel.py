@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import settled, wait_for
+from tui_helpers import settled, wait_for
 from PIL import Image
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import highlight, make_run, open_broken_run_and_return, rendered, run_detail, wait_for
+from tui_helpers import highlight, make_run, open_broken_run_and_return, rendered, run_detail, wait_for
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.runs import RunsScreen

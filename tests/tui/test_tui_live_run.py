@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
+from tui_helpers import (
     epoch_event,
     footer_text,
     make_run,

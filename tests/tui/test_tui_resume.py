@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
+from tui_helpers import footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen

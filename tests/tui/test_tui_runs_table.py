@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import T0, epoch_event, highlight, make_run, run_detail, toasts, wait_for, widget_text
+from tui_helpers import T0, epoch_event, highlight, make_run, run_detail, toasts, wait_for, widget_text
 
 from engine.runs import VALUE_KEYS, RunState, RunWriter
 from petseg_tui.app import PetsegApp

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import T0, epoch_event, footer_text, open_palette, open_palette_query, rendered, wait_for, widget_text
+from tui_helpers import T0, epoch_event, footer_text, open_palette, open_palette_query, rendered, wait_for, widget_text
 
 from engine.events import RunFinished, RunStarted, event_to_dict
 from petseg_tui.app import PetsegApp

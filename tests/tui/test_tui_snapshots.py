@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import open_live, settled, wait_for, write_previews
+from tui_helpers import open_live, settled, wait_for, write_previews
 
 from petseg_tui.app import PetsegApp
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_run, open_palette, toasts, wait_for, widget_text
+from tui_helpers import make_run, open_palette, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.help import HelpScreen

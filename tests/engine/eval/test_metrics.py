@@ -127,17 +127,35 @@ def test_overlap_counts_leave_invalid_pixels_out():
     assert overlap_counts(p, t, valid).tolist() == [[2, 2, 3]]
 
 
-def test_label_confusion_numpy_and_torch_paths_agree():
-    # the CPU path counts with numpy, other devices with torch: both run here on CPU tensors
-    from engine.eval.metrics import _numpy_label_confusion, _torch_label_confusion
+def test_label_confusion_counts_each_label_under_each_prediction():
+    # checked against a plain count per (image, predicted, label): the many-image path, the
+    # one-byte path of a single photo, scores with a threshold and a boolean mask
+    from engine.eval.metrics import label_confusion
 
     gen = torch.Generator().manual_seed(0)
     scores = torch.rand(3, 37, 53, generator=gen)
     labels = torch.randint(1, 4, (3, 37, 53), generator=gen, dtype=torch.uint8)
-    for n in (1, 3):  # one photo takes the one-byte path
-        a = _numpy_label_confusion(scores[:n], labels[:n], 4, 0.5)
-        b = _torch_label_confusion(scores[:n], labels[:n], 4, 0.5)
-        assert a.dtype == b.dtype == torch.int64 and a.tolist() == b.tolist()
-        assert a.sum().item() == n * 37 * 53
-    mask = scores > 0.3
-    assert _numpy_label_confusion(mask, labels, 4, None).tolist() == _torch_label_confusion(mask, labels, 4, None).tolist()
+
+    def counted(fg: torch.Tensor, lab: torch.Tensor) -> list:
+        return [[[int(((fg[i] == bool(p)) & (lab[i] == v)).sum()) for v in range(4)] for p in (0, 1)]
+                for i in range(fg.shape[0])]
+
+    for n in (1, 3):
+        got = label_confusion(scores[:n], labels[:n], 4, 0.5)
+        assert got.dtype == torch.int64 and got.tolist() == counted(scores[:n] > 0.5, labels[:n])
+        assert got.sum().item() == n * 37 * 53
+        mask = scores[:n] > 0.3
+        assert label_confusion(mask, labels[:n], 4, None).tolist() == counted(mask, labels[:n])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU path needs a CUDA device")
+def test_label_confusion_is_the_same_on_the_gpu():
+    from engine.eval.metrics import label_confusion
+
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.rand(3, 37, 53, generator=gen)
+    labels = torch.randint(1, 4, (3, 37, 53), generator=gen, dtype=torch.uint8)
+    for n in (1, 3):
+        on_gpu = label_confusion(scores[:n].cuda(), labels[:n].cuda(), 4, 0.5)
+        assert on_gpu.device.type == "cuda"
+        assert on_gpu.cpu().tolist() == label_confusion(scores[:n], labels[:n], 4, 0.5).tolist()

@@ -167,20 +167,31 @@ def test_auto_device_is_cpu_without_accelerators(monkeypatch):
         resolve_device("cuda")
 
 
-def test_resizing_back_to_the_photo_is_the_same_bilinear_on_cpu_and_gpu_paths():
-    # CPU: OpenCV; other devices: torch's interpolate. Both run here on CPU tensors.
-    import torch
+def test_resizing_back_to_the_photo_is_torchs_bilinear_with_half_pixel_centres():
+    # the CPU path (OpenCV) must agree with torch's interpolate, which other devices use
+    import torch.nn.functional as F
 
-    from engine.infer.inference import _cv2_to_photo_size, _torch_to_photo_size, to_photo_size
+    from engine.infer.inference import to_photo_size
 
     gen = torch.Generator().manual_seed(1)
     prob = torch.sigmoid(torch.randn(2, 1, 64, 64, generator=gen) * 3)
     for size in ((375, 500), (48, 40), (64, 64)):
-        a, b = _cv2_to_photo_size(prob, size), _torch_to_photo_size(prob, size)
-        assert a.shape == b.shape == (2, 1, *size)
-        assert (a - b).abs().max().item() < 1e-4
-        assert torch.equal(to_photo_size(prob, size), a)
-    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+        got = to_photo_size(prob, size)
+        want = F.interpolate(prob, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+        assert got.shape == (2, 1, *size) and got.dtype == torch.float32
+        assert (got - want).abs().max().item() < 1e-4
+        assert float(got.min()) >= 0.0 and float(got.max()) <= 1.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the GPU path needs a CUDA device")
+def test_resizing_back_to_the_photo_is_the_same_on_the_gpu():
+    from engine.infer.inference import to_photo_size
+
+    prob = torch.sigmoid(torch.randn(2, 1, 64, 64, generator=torch.Generator().manual_seed(1)) * 3)
+    for size in ((375, 500), (48, 40), (64, 64)):
+        on_gpu = to_photo_size(prob.cuda(), size)
+        assert on_gpu.device.type == "cuda"
+        assert (on_gpu.cpu() - to_photo_size(prob, size)).abs().max().item() < 1e-4
 
 
 def test_a_batch_of_mixed_sizes_equals_one_by_one(predictor):

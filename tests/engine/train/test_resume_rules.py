@@ -108,19 +108,11 @@ def test_cosine_budget_is_the_original_schedule_stretched() -> None:
 
 # ---- with real (tiny) runs ------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Path:
-    """A finished 2-epoch cosine run (trained once, copied for each test)."""
-    root = tmp_path_factory.mktemp("finished")
-    assert main(["train", "--runs", str(root), "--run_name", "r", "--epochs", "2", *TINY,
-                 "--data_path", generated_data]) == 0
-    return root / "r"
-
-
 @pytest.fixture
-def run(finished: Path, tmp_path: Path) -> Path:
+def run(finished_tiny_run: Path, tmp_path: Path) -> Path:
+    """A copy of the session's finished 2-epoch cosine run (trained with TINY's flags), to change."""
     dest = tmp_path / "runs" / "r"
-    shutil.copytree(finished, dest)
+    shutil.copytree(finished_tiny_run, dest)
     return dest
 
 
