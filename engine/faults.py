@@ -1,7 +1,8 @@
 """TEST-ONLY fault injection: die by SIGKILL at an exact moment, to test crash safety.
 
 ``PETSEG_FAULT=<point>:<n>`` makes this process SIGKILL itself the n-th time (1-based) it
-reaches ``<point>``. Points (each is one call to `reached` in the engine):
+reaches ``<point>``; ``<point>:<n>@<rank>`` only in that data-parallel rank (RANK). Points (each
+is one call to `reached` in the engine):
 
 * ``batch``      before a training batch runs (mid-epoch; nothing of the batch is saved)
 * ``event``      inside ``RunWriter.append``: half of the JSON line is written and flushed
@@ -28,7 +29,8 @@ def reached(point: str) -> bool:
     if not spec:
         return False
     name, _, nth = spec.partition(":")
-    if name != point:
+    nth, _, rank = nth.partition("@")
+    if name != point or (rank and os.environ.get("RANK", "0") != rank):
         return False
     _counts[point] = _counts.get(point, 0) + 1
     return _counts[point] == int(nth or 1)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,16 @@ from typing import Any
 from engine.config import default_runs_dir
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+
+def error_prefix() -> str:
+    """How an error line starts: ``petseg: error:``, or ``petseg: rank N:`` in a rank that
+    ``petseg train --devices N`` started (the launcher then says in one line what ended the run)."""
+    from engine.train.distributed import LAUNCHED_ENV
+
+    if os.environ.get(LAUNCHED_ENV) and "RANK" in os.environ:
+        return f"petseg: rank {os.environ['RANK']}:"
+    return "petseg: error:"
 
 
 def yes_no(value: str) -> bool:

@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any, Callable, Sequence
 
-from engine.cli.common import EXIT_ERROR, EXIT_STOPPED
+from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix
 from engine.cli.demo import cmd_demo
 from engine.cli.eval import cmd_eval
 from engine.cli.infer import cmd_infer
@@ -74,7 +74,7 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except PetsegError as exc:
-        print(f"petseg: error: {exc}", file=sys.stderr)
+        print(f"{error_prefix()} {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Terminated as exc:
         name = signal.Signals(exc.signum).name
@@ -89,9 +89,9 @@ def _run_command(args: argparse.Namespace) -> int:
             raise
         sentence = describe_error(exc)
         if sentence is not None:
-            print(f"petseg: error: {sentence}", file=sys.stderr)
+            print(f"{error_prefix()} {sentence}", file=sys.stderr)
             return EXIT_ERROR
-        print(f"petseg: error: unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)",
+        print(f"{error_prefix()} unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return EXIT_ERROR
 

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix
+from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.config import TrainConfig, default_runs_dir
@@ -110,6 +111,17 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
     from engine.runs import RunStore
     from engine.train.ddp_launch import launch
 
+    # every problem the ranks would find, said once, before they start
+    if config is not None:
+        from engine.train.run_folder import settle_config
+
+        settle_config(config, log=lambda _: None)
+    else:
+        from engine.train.resume import plan_for_run
+        from engine.train.run_folder import check_machine
+
+        check_machine(plan_for_run(RunStore(runs_dir).resolve(args.resume), dict(given_config(args))).config)
+
     name = args.resume or args.run_name or RunStore(runs_dir).new_run_name(config.model if config else "run")
     console = new_console()
     argv = list(args.argv)
@@ -144,6 +156,6 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
         console.print(f"stopped; resume with: petseg train --resume {trainer.run_name}" +
                       (f" --runs {runs_arg}" if runs_arg else ""))
         return EXIT_STOPPED
-    print(f"petseg: error: {trainer.error}", file=sys.stderr)
+    print(f"{error_prefix()} {trainer.error}", file=sys.stderr)
     return EXIT_ERROR
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, PlainConsole
+from engine.cli.common import EXIT_ERROR, PlainConsole, error_prefix
 from engine.cli.config_flags import given_config
 from engine.cli.train import _device_type, config_from_args, drive
 from engine.cli.common import console as new_console
@@ -49,7 +49,7 @@ def train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) ->
         error, name = broadcast_from_main((error, name), group, ctx)  # every rank learns the run, or why not
         if error is not None:
             if ctx.is_main:
-                print(f"petseg: error: {error}", file=sys.stderr)
+                print(f"{error_prefix()} {error}", file=sys.stderr)
             return EXIT_ERROR
         if trainer is None:
             trainer = _trainer(Trainer, args, config, runs_dir, name, ctx, group, console)

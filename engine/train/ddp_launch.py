@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
-from engine.train.distributed import DevicesRequest
+from engine.train.distributed import LAUNCHED_ENV, DevicesRequest
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
+
+
+def root_failure(failures: dict) -> tuple[int, Any]:
+    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards, the
+    earliest of those."""
+    import signal
+
+    causes = {r: f for r, f in failures.items() if f.exitcode != -signal.SIGTERM} or failures
+    return min(causes.items(), key=lambda item: (item[1].timestamp, item[0]))
 
 
 def child_argv(argv: list[str], run_name: str) -> list[str]:
@@ -40,27 +50,43 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
            log: Callable[[str], None]) -> int:
     """Run ``petseg train`` (``argv``, its own words after ``petseg``) as ``request.count`` ranks;
     returns the exit code. A failed rank is reported in one line and in the run's status."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    # the agent's own notes (rendezvous, "sending closing signal") are not the user's business;
+    # what ended the run is said below, in one line
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
     env_before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ[LAUNCHED_ENV] = "1"
     if request.indices is not None:  # each rank sees the listed GPUs, as LOCAL_RANK 0..N-1
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, request.indices))
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=request.count, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
                           monitor_interval=MONITOR_INTERVAL_S, start_method="spawn")
+    started = time.time()
     log(f"data-parallel: {request.count} processes ({'GPUs ' + str(request) if request.indices else 'devices'}) "
         f"for run {run_name}")
     try:
         elastic_launch(config, sys.executable)(*child_argv(argv, run_name))
+    except SignalException as exc:  # Ctrl-C / SIGTERM: the ranks got it too and stopped the run together
+        import signal
+
+        return 128 + (exc.sigval.value if isinstance(exc.sigval, signal.Signals) else signal.SIGINT.value)
     except ChildFailedError as exc:
-        rank, failure = min(exc.failures.items())
+        rank, failure = root_failure(exc.failures)
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")
-        message = f"rank {rank} of {request.count} ended with {why}; the other ranks were stopped"
-        mark_failed(runs_dir, run_name, message)
+        message = mark_failed(runs_dir, run_name,
+                              f"rank {rank} of {request.count} ended with {why}; the other ranks were stopped",
+                              since=started)
         raise ConfigError(f"{runs_dir / run_name}: {message}") from None
     finally:
+        os.environ.pop(LAUNCHED_ENV, None)
         if request.indices is not None:
             if env_before is None:
                 os.environ.pop("CUDA_VISIBLE_DEVICES", None)
@@ -69,20 +95,30 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     return 0
 
 
-def mark_failed(runs_dir: Path, run_name: str, message: str) -> None:
-    """Record a rank's failure in the run when rank 0 could not (it was killed with the others);
-    a run that already ended on its own (rank 0 wrote failed / stopped) is left as it is."""
+def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0) -> str:
+    """Record in the run that a rank ended it (with what rank 0 said, if it said anything);
+    returns the message. A run that finished, or that this launch never wrote (its status is
+    older than ``since``: a refused resume), is left as it is."""
     path = runs_dir / run_name
     if not path.is_dir():
-        return
+        return message
     store = RunStore(runs_dir)
     try:
         summary = next((r for r in store.list_runs() if r.name == run_name), None)
-        if summary is not None and not summary.state.is_active and summary.state != RunState.INTERRUPTED:
-            return
+        if summary is None or summary.state == RunState.FINISHED:
+            return message
+        from engine.runs import read_run_json
+        from engine.runs.layout import STATUS_FILE
+
+        updated = read_run_json(path / STATUS_FILE).get("updated")
+        if not isinstance(updated, (int, float)) or updated < since:
+            return message
+        if summary is not None and summary.message and summary.state in (RunState.FAILED, RunState.DIVERGED):
+            said = summary.message if len(summary.message) <= 160 else summary.message[:157] + "…"
+            message = f"{message} (rank 0: {said})"
         writer = store.open_for_resume(path)
     except Exception:  # never hide the rank's failure behind a bookkeeping error
-        return
+        return message
     try:
         writer.set_status(RunState.FAILED, message)
         from engine.events import RunFailed
@@ -90,3 +126,4 @@ def mark_failed(runs_dir: Path, run_name: str, message: str) -> None:
         writer.append(RunFailed(message=message), sync=True)
     finally:
         writer.close()
+    return message

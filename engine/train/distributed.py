@@ -22,6 +22,8 @@ from engine.errors import ConfigError
 # 30 minutes, long enough for a user to think the run hangs); PETSEG_DIST_TIMEOUT overrides it
 DEFAULT_TIMEOUT_S = 120.0
 TIMEOUT_ENV = "PETSEG_DIST_TIMEOUT"
+# set for the ranks `petseg train --devices N` starts: the launcher says what ended the run
+LAUNCHED_ENV = "PETSEG_LAUNCHED_RANK"
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_petseg_train_devices_2_writes_one_run(tmp_path: Path, generated_data: s
     assert config["distributed"]["global_batch"] == 8 and config["batch_size"] == 4
     assert len(set(config["distributed"]["augment_seeds"])) == 2
     events = [json.loads(line) for line in (runs / "ddp" / "events.jsonl").read_text().splitlines()]
-    assert [e["kind"] for e in events].count("RunStarted") == 1  # one writer: rank 0
+    assert [e["kind"] for e in events].count("run_started") == 1  # one writer: rank 0
     assert sorted(p.name for p in (runs / "ddp" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     # the checkpoint holds the unwrapped model: it scores like any other
     assert main(["eval", "--run", "ddp", "--runs", str(runs), "--data_path", generated_data]) == 0
@@ -84,3 +84,27 @@ def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys
     err = capsys.readouterr().err.strip()
     assert err.startswith("petseg: error: --devices 0:") and "\n" not in err
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_a_rank_killed_mid_epoch_fails_the_whole_run_at_once(tmp_path: Path, generated_data: str) -> None:
+    """Rank 1 SIGKILLs itself at its 3rd batch: the agent ends rank 0, petseg exits non-zero with
+    one line naming the rank, the run is marked failed with the reason, and no rank is left."""
+    import time
+
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_FAULT="batch:3@1", PETSEG_PLAIN_PROGRESS="1")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+                           "--data_path", generated_data, "--epochs", "50", "--image_size", "64", "--width", "4",
+                           "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
+                           "--amp", "off", "--runs", str(runs), "--run_name", "dies"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
+    seconds = time.monotonic() - start
+    errors = [line for line in done.stderr.splitlines() if line.startswith("petseg: error:")]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert len(errors) == 1 and "rank 1 of 2 ended with signal 9 (SIGKILL)" in errors[0]
+    [run] = RunStore(runs).list_runs()
+    assert run.state == "failed" and "rank 1" in run.message
+    assert seconds < 60  # the 50 epochs would take minutes: the run ended at the kill
+    leftover = subprocess.run(["pgrep", "-f", "--run_name dies"], capture_output=True, text=True).stdout.split()
+    assert leftover == []
