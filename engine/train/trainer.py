@@ -24,14 +24,12 @@ import math
 import queue
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from engine.config import TrainConfig
 from engine.errors import PetsegError
 from engine.events import (
-    BatchProgress,
     CheckpointSaved,
     EpochEnded,
     EpochStarted,
@@ -49,12 +47,12 @@ from engine.train.config_record import dtype_name, resolved_record
 from engine.train.control import CONTROL_POLL_INTERVAL, RunControl
 from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
+from engine.train.emitter import EventEmitter, Subscriber
 from engine.train.distributed import DistContext, agree_flags, backend_for, distributed_record
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
 
-Subscriber = Callable[[TrainEvent], None]
 
 
 class Trainer:
@@ -81,8 +79,6 @@ class Trainer:
     ) -> None:
         self.store = RunStore(runs_dir)
         self._log = log or (lambda msg: None)
-        self._subscribers: list[Subscriber] = []
-        self._sub_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.state: str = "created"
         self.error: str | None = None
@@ -109,41 +105,19 @@ class Trainer:
         self.run_name = self.writer.name
         self.run_path = self.writer.path
         self.control = RunControl(self.run_path)
+        self._events = EventEmitter(self.writer, self._log)
 
     # ---- subscription -------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> None:
         """``callback(event)`` is called from the trainer thread after the event is on disk."""
-        with self._sub_lock:
-            self._subscribers.append(callback)
+        self._events.subscribe(callback)
 
     def events(self, maxsize: int = 0) -> "queue.Queue[TrainEvent]":
         """A new thread-safe queue that receives every later event."""
-        q: queue.Queue[TrainEvent] = queue.Queue(maxsize)
-
-        def put(event: TrainEvent) -> None:
-            try:
-                q.put_nowait(event)
-            except queue.Full:  # a slow consumer loses batch events, never blocks training
-                if not isinstance(event, BatchProgress):
-                    q.put(event)
-
-        self.subscribe(put)
-        return q
+        return self._events.queue(maxsize)
 
     def _emit(self, event: TrainEvent) -> None:
-        # fsync what a crash must not lose; an epoch's start is not worth a disk flush per epoch
-        sync = not isinstance(event, (BatchProgress, EpochStarted))
-        try:
-            self.writer.append(event, sync=sync)
-        except OSError as exc:
-            self._log(f"warning: could not append to {self.writer.events_path}: {exc}")
-        with self._sub_lock:
-            subs = list(self._subscribers)
-        for cb in subs:
-            try:
-                cb(event)
-            except Exception:  # a broken subscriber must not kill training
-                traceback.print_exc()
+        self._events.emit(event)
 
     # ---- control --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -187,25 +161,13 @@ class Trainer:
             raise StopRequested
 
     def _between_batches(self, epoch: int, batch: int) -> None:
-        """Before each batch: obey a control request, report checkpoints the saver finished,
-        raise on stop, and wait out a pause (saving last.pt first, and leaving the paused time
-        out of the run's)."""
+        """Before each batch (one process): obey a control request, report checkpoints the saver
+        finished, raise on stop, and wait out a pause."""
         self.control.poll_file()
         self._emit_saved()
         self._stop_point()
         if self.control.paused:
-            paused_at = time.monotonic()
-            self.writer.set_status(RunState.PAUSED)
-            self._emit(RunPaused(epoch=epoch, batch=batch))
-            # a paused run may be left for hours (or killed): keep what it has learned so far
-            self._save("last", float("nan"))
-            while not self.control.wait_unpaused(CONTROL_POLL_INTERVAL):
-                self.control.poll_file(force=True)
-                self._emit_saved()
-            self.control.paused_seconds += time.monotonic() - paused_at
-            self._stop_point()
-            self.writer.set_status(RunState.RUNNING)
-            self._emit(RunResumed(epoch=epoch, batch=batch))
+            self._hold(epoch, batch, self._wait_here)
 
     def _agree(self, epoch: int, batch: int, first_bad: Any) -> None:
         """After every batch of a data-parallel run, on every rank: stop, pause and divergence
@@ -213,31 +175,49 @@ class Trainer:
         gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
         if self.dist.is_main:
             self.control.poll_file()
-        bad = int(first_bad.item())
-        stop, pause, bad = agree_flags([int(self.control.stop_requested), int(self.control.paused), bad],
-                                       self._control_group, self.dist)
+        stop, pause, bad = self._agreed(int(first_bad.item()))
         if bad >= 0:
             raise Diverged(epoch, bad, "NaN/Inf")
         if stop:
             raise StopRequested
-        if not pause:
-            return
+        if pause:
+            self._hold(epoch, batch, self._wait_together)
+
+    def _agreed(self, first_bad: int = -1) -> list[int]:
+        return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad],
+                           self._control_group, self.dist)
+
+    def _hold(self, epoch: int, batch: int, wait: Callable[[], None]) -> None:
+        """A pause: last.pt saved first (a paused run may be left for hours, or killed), then
+        ``wait`` until resumed or stopped; the paused time is left out of the run's."""
         paused_at = time.monotonic()
         self.writer.set_status(RunState.PAUSED)
         self._emit(RunPaused(epoch=epoch, batch=batch))
         self._save("last", float("nan"))
-        while pause and not stop:  # in lockstep: each rank's wait ends with the same all-reduce
+        wait()
+        self.control.paused_seconds += time.monotonic() - paused_at
+        self._stop_point()
+        self.writer.set_status(RunState.RUNNING)
+        self._emit(RunResumed(epoch=epoch, batch=batch))
+
+    def _wait_here(self) -> None:
+        while not self.control.wait_unpaused(CONTROL_POLL_INTERVAL):
+            self.control.poll_file(force=True)
+            self._emit_saved()
+
+    def _wait_together(self) -> None:
+        """Every rank waits in step: each round ends with the same all-reduce (never one long
+        collective that the process group's timeout would end)."""
+        while True:
             if self.dist.is_main:
                 self.control.wait_unpaused(CONTROL_POLL_INTERVAL)
                 self.control.poll_file(force=True)
                 self._emit_saved()
-            stop, pause, _ = agree_flags([int(self.control.stop_requested), int(self.control.paused), -1],
-                                         self._control_group, self.dist)
-        self.control.paused_seconds += time.monotonic() - paused_at
-        if stop:
-            raise StopRequested
-        self.writer.set_status(RunState.RUNNING)
-        self._emit(RunResumed(epoch=epoch, batch=batch))
+            stop, pause, _ = self._agreed()
+            if stop:
+                self.control.stop()  # every rank raises at its stop point
+            if stop or not pause:
+                return
 
     # ---- the run --------------------------------------------------------------------------------
     def _run(self) -> None:
