@@ -60,8 +60,11 @@ def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool
 
 
 def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
-            log: Callable[[str], None] = lambda _: None) -> Progress:
-    """Load ``path`` (a last.pt) into the `Training` ``t``; returns where the run continues."""
+            log: Callable[[str], None] = lambda _: None, own_augment_stream: bool = True) -> Progress:
+    """Load ``path`` (a last.pt) into the `Training` ``t``; returns where the run continues.
+
+    ``own_augment_stream`` False (a data-parallel rank other than 0): last.pt holds rank 0's
+    augmentation stream, so this rank keeps the one its own seed started."""
     ckpt = load_checkpoint(path, map_location=t.device)
     if ckpt.get("arch", {}).get("name") != config.model:
         raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {config.model}")
@@ -84,8 +87,10 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
         # worker processes carry their own augmentation state, which no checkpoint holds).
         if rng.get("loader") is not None:
             t.train_loader.generator.set_state(rng["loader"])
-        augment = rng.get("augment")
-        if t.augment_on == "device":
+        augment = rng.get("augment") if own_augment_stream else None
+        if augment is None:
+            pass
+        elif t.augment_on == "device":
             restored = t.train_loader.set_augment_state(augment.get("device") if isinstance(augment, dict) else None)
         else:
             restored = set_transform_rng_state(t.bundle.train.transform, augment)

@@ -334,7 +334,8 @@ class Trainer:
             control_group=self._control_group)
         self.bundle = t.bundle
         if self._resume_from is not None:
-            self.progress = restore(t, self._resume_from, self.config, self._plan, self._log)
+            self.progress = restore(t, self._resume_from, self.config, self._plan, self._log,
+                                    own_augment_stream=self.dist.is_main)
         elif self.resumed:
             self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
         self._record = resolved_record(self._record, t, self._plan, self._log)

@@ -108,3 +108,33 @@ def test_a_rank_killed_mid_epoch_fails_the_whole_run_at_once(tmp_path: Path, gen
     assert seconds < 60  # the 50 epochs would take minutes: the run ended at the kill
     leftover = subprocess.run(["pgrep", "-f", "--run_name dies"], capture_output=True, text=True).stdout.split()
     assert leftover == []
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, generated_data: str) -> None:
+    """The multi-node path as a user types it, both "nodes" on this machine: two torchrun agents
+    (--nnodes 2, c10d rendezvous at 127.0.0.1), one process each, one run written by rank 0."""
+    runs = tmp_path / "runs"
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1")
+    argv = ["-m", "engine.cli", "train", "--device", "cpu", "--data_path", generated_data, "--epochs", "1",
+            "--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "16",
+            "--workers", "0", "--compile", "off", "--amp", "off", "--runs", str(runs)]
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(k),
+                               "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
+                               "--rdzv_id", "petseg-test", *argv],
+                              env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k in (0, 1)]
+    outputs = [n.communicate(timeout=240)[0] for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], outputs
+    [run] = RunStore(runs).list_runs()  # rank 0 named it (no --run_name) and told rank 1
+    assert run.state == "finished"
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["distributed"]["world_size"] == 2
