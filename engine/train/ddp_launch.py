@@ -78,6 +78,10 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
 
         return 128 + (exc.sigval.value if isinstance(exc.sigval, signal.Signals) else signal.SIGINT.value)
     except ChildFailedError as exc:
+        from engine.cli.common import EXIT_STOPPED
+
+        if all(f.exitcode == EXIT_STOPPED for f in exc.failures.values()):
+            return EXIT_STOPPED  # stopped on request (control file, signal): the ranks said so already
         rank, failure = root_failure(exc.failures)
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")

@@ -138,3 +138,54 @@ def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, g
     assert run.state == "finished"
     config = json.loads((run.path / "config.json").read_text())
     assert config["distributed"]["world_size"] == 2
+
+
+def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: str) -> None:
+    """The control file (what the dashboard and `petseg` write) pauses both ranks together,
+    resumes them, then stops them: the run ends `stopped` with last.pt, no process left."""
+    import time
+
+    from engine.runs import request_control
+
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+                             "--data_path", generated_data, "--epochs", "200", "--image_size", "64", "--width", "4",
+                             "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
+                             "--amp", "off", "--runs", str(runs), "--run_name", "ctl"],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = runs / "ctl"
+
+    def state() -> str:
+        try:
+            return json.loads((run / "status.json").read_text()).get("state", "")
+        except (OSError, ValueError):
+            return ""
+
+    def wait(cond, what: str, timeout: float = 120) -> None:
+        end = time.monotonic() + timeout
+        while not cond():
+            assert proc.poll() is None, proc.communicate()[0][-2000:]
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    try:
+        wait(lambda: (run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text(),
+             "the first epoch")
+        request_control(run, "pause")
+        wait(lambda: state() == "paused", "paused")
+        kinds = lambda: [json.loads(x)["kind"] for x in (run / "events.jsonl").read_text().splitlines()]  # noqa: E731
+        time.sleep(1.0)
+        before = kinds().count("batch")
+        time.sleep(1.5)
+        assert kinds().count("batch") == before  # both ranks hold: no batch while paused
+        request_control(run, "resume")
+        wait(lambda: state() == "running", "running again")
+        request_control(run, "stop")
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    assert state() == "stopped" and (run / "checkpoints" / "last.pt").exists()
+    assert "resumed" in kinds() or "run_resumed" in kinds()
