@@ -50,7 +50,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         console.print(f"no runs in {store.root}" + (f" matching {args.filter!r}" if args.filter else ""))
         return EXIT_OK
     rows = [{
-        "name": r.name, "model": r.model or "-", "status": r.state,
+        "name": r.name, "model": r.model_label or "-", "status": r.state,
         "epoch": f"{r.epoch}/{r.total_epochs}",
         "dice": f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
         "loss": f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",

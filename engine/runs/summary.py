@@ -34,6 +34,7 @@ class RunSummary:
     last_lr: float | None = None
     epoch_seconds: float | None = None  # median
     has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
+    processes: int = 1  # data-parallel world size (config.json's distributed.world_size)
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):
@@ -62,16 +63,29 @@ class RunSummary:
             last_lr=last.lr if last else None,
             epoch_seconds=history.epoch_seconds,
             has_last_checkpoint=checkpoint_path(path, "last").is_file(),
+            processes=world_size(history.config),
         )
+
+    @property
+    def model_label(self) -> str:
+        """The model as the runs table shows it: ``unet``, or ``unet x4`` for four processes."""
+        return f"{self.model} x{self.processes}" if self.model and self.processes > 1 else self.model
 
     def resume_offer(self) -> "ResumeOffer":
         return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message)
 
 
+def world_size(config: dict[str, Any]) -> int:
+    """How many data-parallel processes a run's config.json records (1 when none or malformed)."""
+    dist = config.get("distributed") if isinstance(config, dict) else None
+    size = dist.get("world_size") if isinstance(dist, dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 1 else 1
+
+
 def run_matches(summary: RunSummary, text: str) -> bool:
     """True if every word of ``text`` occurs in the run's name, model or status (case-insensitive):
     the filter of ``petseg runs --filter`` and of the TUI's runs table."""
-    hay = f"{summary.name} {summary.model} {summary.state}".lower()
+    hay = f"{summary.name} {summary.model_label} {summary.state}".lower()
     return all(word in hay for word in text.lower().split())
 
 

@@ -28,7 +28,7 @@ from textual.reactive import reactive, var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.runs import EVENTS_FILE, LOG_FILE, RunState, request_control
+from engine.runs import EVENTS_FILE, LOG_FILE, RunState, request_control, world_size
 from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
@@ -274,10 +274,12 @@ class LiveRunScreen(PetsegScreen):
         t = Table.grid(padding=(0, 1))
         t.add_column(style="dim", no_wrap=True, min_width=6)
         t.add_column(no_wrap=True, overflow="ellipsis")
+        n = world_size(cfg)
+        model = f"{cfg.get('model', '?')}" + (f" x{n}" if n > 1 else "")
+        batch = f"{cfg.get('batch_size', '?')}" + ("/process" if n > 1 else "")
         t.add_row(
             "model",
-            f"{cfg.get('model', '?')} · bs {cfg.get('batch_size', '?')} · img {cfg.get('image_size', '?')}"
-            f" · lr {cfg.get('learning_rate', '?')}",
+            f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {cfg.get('learning_rate', '?')}",
         )
         t.add_row("device", snap.device or str(cfg.get("device", "—")))
         t.add_row("data", snap.data or (cfg.get("data_path") or "auto"))
