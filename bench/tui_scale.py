@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 
 from _machine import load  # noqa: E402
-from conftest import wait_for  # noqa: E402  (the tests' wait: poll a condition, no fixed sleeps)
+from tui_helpers import wait_for  # noqa: E402  (the tests' wait: poll a condition, no fixed sleeps)
 from test_tui_live_run import BackgroundWriter  # noqa: E402
 from test_tui_scale_smoke import write_small_runs  # noqa: E402
 

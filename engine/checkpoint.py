@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from engine.atomic import atomic_write
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, first_line
 
 FORMAT = "petseg-checkpoint/1"
 
@@ -34,7 +34,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     try:
         atomic_write(path, lambda fh: torch.save(state, fh), fault_point="checkpoint")
     except (OSError, RuntimeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        reason = getattr(exc, "strerror", None) or first_line(exc)
         raise CheckpointError(path, f"could not save checkpoint ({reason})") from None
 
 
@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "corrupt checkpoint (cannot unpickle)") from None
     except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk
         # first sentence only: torch's zip reader appends a long "internal miniz error" hint
-        first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:120]
+        first = first_line(exc).split(". ")[0][:120]
         raise CheckpointError(path, f"corrupt or truncated checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "arch" not in ckpt:
         raise CheckpointError(path, "not a petseg checkpoint (no architecture record); was it saved by petseg?")

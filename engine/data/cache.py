@@ -36,7 +36,7 @@ from engine.atomic import remove_stale_temp_files
 from engine.data.dirs import cache_root
 from engine.data.images import decode_rgb, load_trimap
 from engine.data.layout import PetLayout
-from engine.errors import PetsegError
+from engine.errors import PetsegError, first_line
 
 CACHE_FORMAT_VERSION = 1
 # temp files of an entry being written: KEY-images[-c].tmp-PID-TID.npy, KEY.json.tmp-PID-TID
@@ -208,7 +208,7 @@ def _decode_split(layout, names, size, folder, key, threads, on_skip, on_progres
             images[i], trimaps[i] = _decode_pair(layout, names[i], size)
             ok[i] = True
         except (PetsegError, ValueError, OSError, cv2.error) as exc:
-            reasons[i] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reasons[i] = first_line(exc)
 
     workers = threads or min(4, os.cpu_count() or 1)
     done = 0

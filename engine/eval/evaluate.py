@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import EVAL_IGNORE_BORDER
-from engine.errors import ConfigError, DatasetError, PetsegError
+from engine.errors import ConfigError, DatasetError, PetsegError, first_line
 from engine.eval.scores import (  # noqa: F401  (the records this pipeline fills, importable from here too)
     N_LABELS,
     Confusion,
@@ -104,7 +104,7 @@ def _prepared_stream(
             try:
                 yield fut.result()
             except (PetsegError, ValueError, OSError) as exc:
-                on_skip(name, (str(exc).splitlines() or [type(exc).__name__])[0])
+                on_skip(name, first_line(exc))
 
 
 def score_photos(

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from engine.atomic import atomic_write
-from engine.errors import PetsegError
+from engine.errors import PetsegError, first_line
 
 Color = tuple[int, int, int]
 
@@ -117,6 +117,6 @@ def save_png(img: Image.Image | np.ndarray, path: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda fh: img.save(fh, format="PNG", pnginfo=png_info()))
     except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        reason = getattr(exc, "strerror", None) or first_line(exc)
         raise PetsegError(f"{path}: cannot write PNG ({reason})") from None
     return path

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tui_helpers import inference_done, rendered, settled, toasts, wait_for, widget_text
+from tui_helpers import inference_done, rendered, settled, toasts, wait_for
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
