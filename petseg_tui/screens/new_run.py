@@ -145,6 +145,9 @@ def parse_form(raw: dict[str, Any], runs_dir: Path | None = None,
         problem = data_path_problem(cfg.data_path, cfg.download)  # what `petseg train` would say
         if problem:
             errors["data_path"] = problem
+    if "devices" not in errors and not bool(raw.get("detached", True)) and cfg.devices.strip() != "1":
+        # an in-process run is one process: its ranks need the launcher of a detached run
+        errors["devices"] = "more than one process needs Detached on (the ranks run as their own processes)"
     run_name = str(raw.get("run_name") or "").strip() or None
     if run_name:
         try:

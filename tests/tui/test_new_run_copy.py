@@ -37,3 +37,14 @@ async def test_a_copied_field_the_form_lacks_a_choice_for_is_offered(runs_dir: P
         await wait_for(pilot, lambda: form.query_one("#f-model").has_focus, what="the form ready")
         assert form.query_one("#f-device").value == "cuda:3"
         assert form.validate_form()[0].device == "cuda:3"
+
+
+def test_a_data_parallel_run_must_start_detached() -> None:
+    from petseg_tui.screens.new_run import initial_values, parse_form
+
+    raw = {k: ("" if v is None else v) for k, v in initial_values().items()}
+    raw.update({k: str(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    raw.update(devices="2", detached=False)
+    assert "Detached" in parse_form(raw)[3]["devices"]
+    raw.update(detached=True)
+    assert "devices" not in parse_form(raw)[3]
