@@ -67,36 +67,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     return drive(trainer, console, args.runs)
 
 
-def requested_devices(args: argparse.Namespace, runs_dir: Path) -> tuple[Any, TrainConfig | None]:
-    """What --devices asks for (a resume: the run's own, unless typed again), checked against
-    the GPUs torch sees; and the new run's config (None on --resume)."""
-    from engine.train.distributed import parse_devices
+def typed_config(args: argparse.Namespace, runs_dir: Path) -> TrainConfig:
+    """The config the command asks for: a new run's (validated), or a resumed run's stored one
+    with the flags typed beside ``--resume`` over it (which engine.train.resume then checks)."""
+    if not args.resume:
+        return config_from_args(args)
+    from engine.runs import RunStore, read_run_config
 
-    if args.resume:
-        from engine.runs import RunStore, read_run_config
+    stored = TrainConfig.from_dict(read_run_config(RunStore(runs_dir).resolve(args.resume)))
+    return dataclasses.replace(stored, **given_config(args))
 
-        stored = TrainConfig.from_dict(read_run_config(RunStore(runs_dir).resolve(args.resume)))
-        config, new = dataclasses.replace(stored, **given_config(args)), None
-    else:
-        config = new = config_from_args(args)
-    if config.devices.strip() == "1":  # one process: nothing to check against the GPUs
-        return parse_devices("1", None), new
-    if _device_type(config.device) != "cuda":
-        return parse_devices(config.devices, None), new
+
+def device_type(config: TrainConfig) -> str:
+    """Where ``config`` trains ("cuda", "mps", "cpu"), as engine.device resolves it; a device this
+    machine lacks is its one-line error ("--device cuda: CUDA is not available")."""
     from engine.device import resolve_device
 
-    resolve_device(config.device)  # "--device cuda: CUDA is not available" before any count of GPUs
+    return resolve_device(config.device).type
+
+
+def requested_devices(config: TrainConfig) -> Any:
+    """What --devices asks for, checked against the GPUs torch sees."""
+    from engine.train.distributed import parse_devices
+
+    if config.devices.strip() == "1":  # one process: nothing to check against the GPUs
+        return parse_devices("1", None)
+    if device_type(config) != "cuda":
+        return parse_devices(config.devices, None)
     import torch
 
-    return parse_devices(config.devices, torch.cuda.device_count()), new
-
-
-def _device_type(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device.split(":")[0]
+    return parse_devices(config.devices, torch.cuda.device_count())
 
 
 def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | None:
@@ -105,9 +105,11 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
     given = given_config(args).get("devices")
     if given is None and not args.resume:
         return None
-    request, config = requested_devices(args, runs_dir)
+    typed = typed_config(args, runs_dir)
+    request = requested_devices(typed)
     if request.count == 1 and request.indices is None:
         return None
+    config = None if args.resume else typed
     from engine.runs import RunStore
     from engine.train.ddp_launch import launch
 
@@ -122,12 +124,9 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
 
         check_machine(plan_for_run(RunStore(runs_dir).resolve(args.resume), dict(given_config(args))).config)
 
-    name = args.resume or args.run_name or RunStore(runs_dir).new_run_name(config.model if config else "run")
-    console = new_console()
-    argv = list(args.argv)
-    if not args.resume and args.run_name is None:
-        argv += ["--run_name", name]
-    return launch(argv, request, Path(runs_dir), Path(name).name, lambda m: console.print(m, markup=False))
+    name = args.resume or args.run_name or RunStore(runs_dir).new_run_name(typed.model)
+    console = new_console()  # the ranks' argv: the user's own, with the run's name fixed (ddp_launch.child_argv)
+    return launch(list(args.argv), request, Path(runs_dir), Path(name).name, lambda m: console.print(m, markup=False))
 
 
 def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:

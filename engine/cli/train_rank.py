@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.cli.common import EXIT_ERROR, PlainConsole, error_prefix
 from engine.cli.config_flags import given_config
-from engine.cli.train import _device_type, config_from_args, drive
+from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
 from engine.errors import PetsegError
 from engine.train.distributed import DistContext, broadcast_from_main, destroy_process_group, init_process_group
@@ -24,17 +24,9 @@ class _Quiet(PlainConsole):
 def train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -> int:
     from engine.train.trainer import Trainer  # torch import: only now
 
-    if args.resume:
-        from engine.config import TrainConfig
-        from engine.runs import RunStore, read_run_config
-
-        config = None
-        device = TrainConfig.from_dict(read_run_config(RunStore(runs_dir).resolve(args.resume))).device
-        device = given_config(args).get("device", device)
-    else:
-        config = config_from_args(args)
-        device = config.device
-    group = init_process_group(ctx, _device_type(device))
+    typed = typed_config(args, runs_dir)
+    config = None if args.resume else typed  # a resume's own config comes from engine.train.resume
+    group = init_process_group(ctx, device_type(typed))
     try:
         name = args.resume or args.run_name  # None: rank 0 names the run, the others learn it
         console = new_console() if ctx.is_main else _Quiet()
