@@ -15,10 +15,9 @@ On a CPU device the same code runs on CPU tensors (the tests use it that way).
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch

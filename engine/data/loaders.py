@@ -153,8 +153,10 @@ class ShardedSampler(torch.utils.data.Sampler[int]):
 
 def _worker_init(worker_id: int, rank: int = 0) -> None:
     # torch gives each worker base_seed + worker_id, derived from the loader's generator (the
-    # same on every data-parallel rank): the rank offset gives each rank its own augmentations
-    seed = (torch.initial_seed() + 1_000_003 * rank) % 2**32
+    # same on every data-parallel rank): the rank's seed gives each rank its own augmentations
+    from engine.train.distributed import rank_seed
+
+    seed = rank_seed(torch.initial_seed(), rank)
     np.random.seed(seed)
     random.seed(seed)
     info = torch.utils.data.get_worker_info()
@@ -186,7 +188,7 @@ def make_loader(
     generator = torch.Generator()
     generator.manual_seed(seed)
     if workers == 0:
-        _seed_transform(dataset, rank_seed(seed, ctx))  # workers seed their own copy in _worker_init
+        _seed_transform(dataset, rank_seed(seed, ctx.rank))  # workers seed their own copy in _worker_init
     sampler = None
     if ctx.enabled and shuffle:
         sampler, shuffle = ShardedSampler(len(dataset), ctx, generator), False

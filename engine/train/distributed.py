@@ -129,9 +129,9 @@ def shard_indices(n: int, ctx: DistContext, *, pad: bool) -> list[int]:
     return positions[ctx.rank::ctx.world_size]
 
 
-def rank_seed(seed: int, ctx: DistContext) -> int:
+def rank_seed(seed: int, rank: int) -> int:
     """The augmentation seed of a rank: distinct per rank, the run's own seed on rank 0."""
-    return (seed + 1_000_003 * ctx.rank) % 2**32
+    return (seed + 1_000_003 * rank) % 2**32
 
 
 def all_reduce_sum(tensor: Any, ctx: DistContext) -> Any:
@@ -252,4 +252,4 @@ def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bo
     """What config.json records of a data-parallel run (--batch_size is per process)."""
     return {"world_size": ctx.world_size, "batch_per_process": batch_size, "global_batch": batch_size * ctx.world_size,
             "backend": backend, "sync_bn": sync_bn,
-            "augment_seeds": [rank_seed(seed, DistContext(r, r, ctx.world_size)) for r in range(ctx.world_size)]}
+            "augment_seeds": [rank_seed(seed, r) for r in range(ctx.world_size)]}

@@ -76,7 +76,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         torch.backends.cudnn.benchmark = True
     if cfg.sync_bn and dist.enabled and device.type != "cuda":
         raise ConfigError("--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU")
-    augment_seed = rank_seed(cfg.seed, dist)
+    augment_seed = rank_seed(cfg.seed, dist.rank)
 
     # a stop during a long first decode ends it now, not after it
     bundle = build_datasets(cfg, log=log, on_progress=stop_point)
