@@ -56,17 +56,6 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _devices_syntax_ok(text: str) -> bool:
-    """``--devices`` as Lightning writes it: N >= 1, all, or comma-separated GPU indices."""
-    text = text.strip().lower()
-    if text == "all":
-        return True
-    if "," in text:
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        return bool(parts) and all(p.isdigit() for p in parts)
-    return text.isdigit() and int(text) >= 1
-
-
 def _is_cuda_index(device: str) -> bool:
     return device.startswith("cuda:") and device[5:].isdigit()
 
@@ -345,8 +334,14 @@ class TrainConfig:
         if self.data_path is not None and (not isinstance(self.data_path, str) or not self.data_path.strip()):
             errs["data_path"] = "must be a non-empty path"
         choice("compile", COMPILE_MODES)
-        if not isinstance(self.devices, str) or not _devices_syntax_ok(self.devices):
-            errs["devices"] = "must be a count >= 1, all, or GPU indices such as 0,2"
+        if not isinstance(self.devices, str):
+            errs["devices"] = "must be text: a count, all, or GPU indices such as 0,2"
+        else:
+            from engine.train.distributed import devices_problem  # torch-free: the flag's one syntax rule
+
+            problem = devices_problem(self.devices)
+            if problem:
+                errs["devices"] = problem
         choice("augment_on", AUGMENT_ON)
         number("checkpoint_interval", 0.0, 86_400.0, "of seconds between 0 and 86400 (0: every epoch)")
         for name in ("download", "channels_last", "sync_bn"):

@@ -154,10 +154,34 @@ class DevicesRequest:
         return ",".join(map(str, self.indices)) + "," * (len(self.indices) == 1) if self.indices else str(self.count)
 
 
+_EXPECTED = "expected a count, 'all' or GPU indices such as 0,2"
+
+
+def devices_problem(spec: str) -> str:
+    """What is wrong with the text of ``--devices`` whatever the machine, or "" (TrainConfig's
+    validation and `parse_devices` both ask this)."""
+    text = str(spec).strip().lower()
+    if text == "all":
+        return ""
+    if "," in text:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            return "no GPU index given"
+        if not all(p.isdigit() for p in parts):
+            return _EXPECTED
+        return "a GPU is listed twice" if len({int(p) for p in parts}) != len(parts) else ""
+    if not text.isdigit():
+        return _EXPECTED
+    return "give at least 1 device ('0,' means GPU 0 alone)" if int(text) < 1 else ""
+
+
 def parse_devices(spec: str, available: int | None) -> DevicesRequest:
     """``--devices``, as Lightning reads it: ``N`` (N devices), ``all``, or GPU indices ``0,2``
     (``0,`` for GPU 0 alone). ``available`` is the number of CUDA devices torch sees, or None when
     the run is on the CPU (any count of gloo processes). ConfigError with one line otherwise."""
+    problem = devices_problem(spec)
+    if problem:
+        raise ConfigError(f"--devices {spec}: {problem}")
     text = str(spec).strip().lower()
     where = "CUDA devices" if available is not None else ""
     if text == "all":
@@ -167,14 +191,7 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
             raise ConfigError("--devices all: torch sees no CUDA device on this machine")
         return DevicesRequest(available)
     if "," in text:
-        try:
-            indices = tuple(int(p) for p in text.split(",") if p.strip() != "")
-        except ValueError:
-            raise ConfigError(f"--devices {spec}: expected a count, 'all' or GPU indices such as 0,2") from None
-        if not indices:
-            raise ConfigError(f"--devices {spec}: no GPU index given")
-        if len(set(indices)) != len(indices):
-            raise ConfigError(f"--devices {spec}: a GPU is listed twice")
+        indices = tuple(int(p) for p in text.split(",") if p.strip())
         if available is None:
             raise ConfigError(f"--devices {spec}: GPU indices need CUDA; on the CPU give a count of processes")
         bad = [i for i in indices if not 0 <= i < available]
@@ -182,12 +199,7 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
             raise ConfigError(f"--devices {spec}: GPU {bad[0]} does not exist (torch sees {available} {where}: "
                               f"{', '.join(map(str, range(available))) or 'none'})")
         return DevicesRequest(len(indices), indices)
-    try:
-        count = int(text)
-    except ValueError:
-        raise ConfigError(f"--devices {spec}: expected a count, 'all' or GPU indices such as 0,2") from None
-    if count < 1:
-        raise ConfigError(f"--devices {spec}: give at least 1 device ('0,' means GPU 0 alone)")
+    count = int(text)
     if available is not None and count > available:
         raise ConfigError(f"--devices {spec}: torch sees only {available} {where} on this machine")
     return DevicesRequest(count)
