@@ -93,9 +93,10 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     why = cfg.single_value_batch_problem(min(len(bundle.train), cfg.batch_size))
     if why:
         raise PetsegError(f"{bundle.source.path}: only {len(bundle.train)} training image(s) — {why}")
-    amp_dtype, amp_probe = resolve_run_amp(cfg, device, recorded, log)  # after the data: a bad folder fails first
-    if dist.enabled:  # one precision for every rank: rank 0's (a CPU's timed probe may differ per process)
-        amp_dtype, amp_probe = broadcast_from_main((amp_dtype, amp_probe), control_group, dist)
+    # after the data: a bad folder fails first. One precision for every rank: rank 0 resolves it (a
+    # CPU's timed probe could differ per process, and ranks probing at once would skew the timing)
+    amp = resolve_run_amp(cfg, device, recorded, log) if dist.is_main else None
+    amp_dtype, amp_probe = broadcast_from_main(amp, control_group, dist) if dist.enabled else amp
     augment_on = resolve_augment_on(cfg.augment_on, device)
     drop_last = len(bundle.train) > cfg.batch_size
     train_loader: Any
