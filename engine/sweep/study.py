@@ -49,9 +49,17 @@ def storage_for(spec_storage: str | None, runs_dir: Path, name: str) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid, without its ``study.stop()`` once every point is taken, which only works
+    inside ``study.optimize``: the sweep's budget is the grid's size already (`build_spec`)."""
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        pass
+
+
 def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({p.name: list(p.grid_values() or ()) for p in spec.params})
+        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params})
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler()
     return optuna.samplers.TPESampler()
