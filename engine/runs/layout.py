@@ -17,6 +17,7 @@ Layout of ``<runs>/<name>/``::
 Sweeps keep their Optuna study beside the runs, in a hidden folder no listing takes for a run::
 
     <runs>/.sweeps/NAME.journal   the study's journal (Optuna's file storage), unless --storage names another
+    <runs>/.sweeps/NAME.log       the output of a sweep started from the TUI (in the background)
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
@@ -56,6 +57,11 @@ SWEEP_JOURNAL_SUFFIX = ".journal"
 def sweep_journal(runs_dir: str | Path, sweep: str) -> Path:
     """Where a sweep's study lives by default: ``<runs>/.sweeps/<sweep>.journal``."""
     return Path(runs_dir) / SWEEPS_DIR / f"{sweep}{SWEEP_JOURNAL_SUFFIX}"
+
+
+def sweep_log(runs_dir: str | Path, sweep: str) -> Path:
+    """Where a sweep started in the background (from the TUI) writes its output."""
+    return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.log"
 
 
 def sweep_journals(runs_dir: str | Path) -> list[Path]:

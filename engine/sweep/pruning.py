@@ -9,8 +9,10 @@ its status to ``pruned``, so ``petseg runs`` and the TUI show why it ended.
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from optuna.trial import Trial
 
@@ -32,6 +34,7 @@ class TrialWatch:
     pruned_at: int | None = None
     follower: RunFollower | None = field(default=None, repr=False)
     reported: set[int] = field(default_factory=set)
+    spawned: float = field(default_factory=time.time)  # when this process started (or took over) the run
 
     @property
     def number(self) -> int:
@@ -65,16 +68,29 @@ class TrialWatch:
                 break
         return new
 
-    def exited(self) -> bool:
-        """The trial's process has ended: its exit status for a child, the run's writer for an
-        adopted run."""
+    def ended(self) -> bool:
+        """The trial's run has ended: it wrote its last event (finished, stopped, failed, diverged)
+        since this process started it, or its process is gone. The slot is free from then on: a
+        child's exit after its last event (threads joined, torch torn down) takes seconds, and
+        the next trial need not wait for it."""
+        terminal = self.terminal()
+        if terminal is not None and (self.popen is None or terminal.t >= self.spawned):
+            return True
         if self.popen is not None:
             return self.popen.poll() is not None
         follower = self._follower()
+        return follower is None or not follower.history.state.is_active
+
+    def terminal(self) -> Any:
+        """The run's terminal event (RunFinished, RunStopped, ...) of its latest start, or None."""
+        follower = self._follower()
         if follower is None:
-            return True
+            return None
         follower.poll()
-        return not follower.history.state.is_active
+        return follower.history.terminal
+
+    def process_gone(self) -> bool:
+        return self.popen is None or self.popen.poll() is not None
 
     def best(self) -> tuple[float | None, int | None]:
         """(best valid Dice, its epoch) of the run so far."""

@@ -77,6 +77,8 @@ class Scheduler:
         self.exhausted = False
         self.stats = SchedulerStats()
         self._freed_at: list[float] = []  # when each free slot was freed (monotonic), for the gaps
+        # trials told their outcome whose process is still exiting, with (epoch, Dice) to mark pruned
+        self.exiting: list[tuple[TrialWatch, tuple[int, float | None] | None]] = []
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> SchedulerStats:
@@ -85,7 +87,7 @@ class Scheduler:
         self.recover()
         while True:
             self.step()
-            if self.exhausted and not self.watches and not self.pending:
+            if self.exhausted and not self.watches and not self.pending and not self.exiting:
                 return self.stats
             time.sleep(self.poll)
 
@@ -95,9 +97,21 @@ class Scheduler:
             for epoch, dice in w.poll():
                 self.log(f"trial {w.number} epoch {epoch}: valid Dice {dice:.4f}" +
                          (" -> pruned, stopping it" if w.pruned_at == epoch else ""))
-            if w.exited():
+            if w.ended():
                 self._finish(w)
         self._fill()
+        self._reap()
+
+    def _reap(self) -> None:
+        """Children that ended their run and are still exiting: once gone, a pruned run's status
+        becomes ``pruned`` (its writer lock is free then)."""
+        for item in list(self.exiting):
+            w, mark = item
+            if not w.process_gone():
+                continue
+            self.exiting.remove(item)
+            if mark is not None:
+                mark_pruned(w.run_path, *mark)
 
     def _fill(self) -> None:
         while self.free and (self.pending or not self.exhausted):
@@ -151,27 +165,32 @@ class Scheduler:
         return name
 
     def _finish(self, w: TrialWatch) -> None:
+        """Tell the study how the trial ended (from its run's last event, else its state) and free
+        its slot; the process may still be exiting (`_reap` waits for it)."""
         w.poll()
-        state = w.run_state()
+        terminal = w.terminal()
+        kind = terminal.kind if terminal is not None else str(w.run_state())
         best, epoch = w.best()
         n = w.number
-        if w.pruned_at is not None and state in (RunState.STOPPED, RunState.PRUNED):
-            mark_pruned(w.run_path, w.pruned_at, dict(w.trial.storage.get_trial(w.trial._trial_id)
-                                                      .intermediate_values).get(w.pruned_at))
+        mark = None
+        if w.pruned_at is not None and kind in (RunState.STOPPED, RunState.PRUNED):
+            dice = dict(w.trial.storage.get_trial(w.trial._trial_id).intermediate_values).get(w.pruned_at)
+            mark = (w.pruned_at, dice)
             self.study.tell(w.trial, state=TrialState.PRUNED)
             self.log(f"trial {n} pruned at epoch {w.pruned_at}" + (f" (best valid Dice {best:.4f})" if best else ""))
             self._count("pruned")
-        elif state == RunState.FINISHED and best is not None:
+        elif kind == RunState.FINISHED and best is not None:
             self.study.tell(w.trial, best)
             self.log(f"trial {n} finished: best valid Dice {best:.4f} at epoch {epoch}")
             self._count("complete")
         else:
-            why = self._reason(w.run_path, state)
+            why = self._reason(w.run_path, RunState.parse(kind))
             w.trial.set_user_attr(REASON_ATTR, why)
             self.study.tell(w.trial, state=TrialState.FAIL)
-            self.log(f"trial {n} failed ({state}): {why}")
+            self.log(f"trial {n} failed ({kind}): {why}")
             self._count("failed")
         self.watches.remove(w)
+        self.exiting.append((w, mark))
         if w.slot is not None:
             self.free.append(w.slot)
             self._freed_at.append(time.monotonic())
@@ -274,7 +293,7 @@ class Scheduler:
                 request_control(w.run_path, "stop")
             deadline = time.monotonic() + STOP_WAIT_SECONDS
             try:
-                while time.monotonic() < deadline and not all(w.exited() for w in self.watches):
+                while time.monotonic() < deadline and not all(w.process_gone() and w.ended() for w in self.watches):
                     time.sleep(self.poll)
             except KeyboardInterrupt:
                 pass  # a second Ctrl-C: stop waiting; the stop requests stand

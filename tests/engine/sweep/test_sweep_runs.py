@@ -90,7 +90,7 @@ def test_two_sweep_processes_split_one_study(tmp_path: Path, storage: str) -> No
         flags += ["--storage", f"sqlite:///{tmp_path / 'study.db'}"]
     else:
         flags += ["--storage", str(tmp_path / "study.journal")]
-    procs = [_sweep_proc(runs, *flags) for _ in range(2)]
+    procs = [_sweep_proc(runs, *flags, epoch_seconds=0.6) for _ in range(2)]  # ~7 s of trials: both get some
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     trials = _trial_runs(runs)

@@ -1,0 +1,218 @@
+"""The sweeps screen: one sweep's trials live (a leaderboard, best valid Dice against the trial
+number, each searched parameter against Dice), opening any trial's live screen (enter) or the
+comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
+
+Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
+worker: no Optuna and no torch here. ``petseg sweep --show`` prints what only the study knows
+(importances, the best trial's test Dice).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+from engine.sweep.board import SweepBoard
+from petseg_tui.format import MAX_COMPARE, fmt_sig, state_text
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
+
+POLL_S = 1.0
+TOP_K = 4  # c compares this many of the best trials
+
+
+@dataclass
+class SweepUpdated(Message):
+    """From the poll thread: the sweep's board and every sweep name in the runs folder."""
+
+    board: SweepBoard
+    names: list[str]
+
+
+def _value_text(v: object) -> str:
+    return fmt_sig(v) if isinstance(v, float) else str(v)
+
+
+class SweepScreen(PetsegScreen):
+    """A sweep's trials: leaderboard, best Dice vs trial, a parameter vs Dice."""
+
+    HELP = "A sweep's trials, best valid Dice first; enter opens a trial, c compares the best ones."
+    BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="Back to the runs"),
+        Binding("enter", "open_trial", "Open trial", tooltip="Open the highlighted trial's run (live view)"),
+        Binding("c", "compare_top", "Compare top", tooltip=f"Compare the {TOP_K} best trials"),
+        Binding("p", "next_param", "Next parameter", tooltip="Plot the next searched parameter against Dice"),
+        Binding("s", "next_sweep", "Next sweep", tooltip="Show the next sweep of this runs folder"),
+        Binding("n", "new_sweep", "New sweep", tooltip="Start a sweep (the same fields as petseg sweep)"),
+    ]
+    NARROW_FOOTER_HIDES = frozenset({"next_sweep"})
+    DEFAULT_CSS = """
+    SweepScreen #sweep-title { height: 1; padding: 0 1; }
+    SweepScreen #sweep-body { height: 1fr; }
+    SweepScreen #sweep-table { width: 1fr; height: 1fr; }
+    SweepScreen #sweep-plots { width: 1fr; height: 1fr; }
+    SweepScreen.-narrow #sweep-body, SweepScreen.-medium #sweep-body { layout: vertical; }
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__()
+        self.sweep_name = name
+        self.board = SweepBoard(name or "")
+        self.names: list[str] = []
+        self.param_index = 0
+        self.loaded = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield PetsegHeader()
+        yield Static("", id="sweep-title")
+        with Horizontal(id="sweep-body"):
+            yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="sweep-plots"):
+                yield SweepPlot(id="sweep-best")
+                yield SweepPlot(id="sweep-param")
+        yield PetsegFooter()
+
+    def on_mount(self) -> None:
+        self.sub_title = "sweeps"
+        self.query_one("#sweep-table", DataTable).focus()
+        self.redraw()
+        self._poll()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @work(thread=True, exclusive=True, group="sweep-poll")
+    def _poll(self) -> None:
+        from engine.runs import RunStore
+        from engine.sweep.board import board, sweep_names
+
+        runs_dir = self.petseg_app.runs_dir
+        worker = get_current_worker()
+        last = None
+        while not (worker.is_cancelled or self._stop.is_set()):
+            try:
+                summaries = RunStore(runs_dir).list_runs()
+                names = sweep_names(runs_dir, summaries)
+                name = self.sweep_name or (names[0] if names else "")
+                current = board(name, summaries)
+            except Exception as exc:  # a listing problem is shown, never a crash
+                self.app.call_from_thread(self.notify, f"sweeps: {exc}", severity="error")
+                current, names = SweepBoard(self.sweep_name or ""), []
+            key = (current, tuple(names))
+            if key != last or not self.loaded:
+                last = key
+                self.post_message(SweepUpdated(current, names))
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+
+    def on_sweep_updated(self, message: SweepUpdated) -> None:
+        self.board, self.names = message.board, message.names
+        if self.sweep_name is None and message.board.name:
+            self.sweep_name = message.board.name
+        self.loaded = True
+        self.redraw()
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def title_text(self) -> Text:
+        b = self.board
+        t = Text()
+        if not b.name:
+            t.append("no sweep in this runs folder yet: n starts one (or petseg sweep)", style="dim")
+            return t
+        t.append(f"sweep {b.name}", style="bold")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(b.counts().items()))
+        t.append(f"  {len(b.trials)} trials" + (f" ({counts})" if counts else ""))
+        if b.best is not None:
+            t.append(f"  best valid Dice {b.best.best_dice:.4f} (trial {b.best.trial})", style="bold green")
+        if len(self.names) > 1:
+            t.append(f"  · {len(self.names)} sweeps: s for the next", style="dim")
+        return t
+
+    def redraw(self) -> None:
+        self.query_one("#sweep-title", Static).update(self.title_text())
+        table = self.query_one("#sweep-table", DataTable)
+        names = self.board.param_names
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_columns("trial", *names, "valid Dice", "epochs", "status")
+        for t in self.board.trials:
+            dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
+            table.add_row(str(t.trial), *(_value_text(t.params.get(n, "-")) for n in names), dice,
+                          f"{t.epoch}/{t.total_epochs}", state_text(t.state), key=t.name)
+        if self.board.trials:
+            table.move_cursor(row=min(cursor, len(self.board.trials) - 1))
+        self.query_one("#sweep-best", SweepPlot).show(scatter_for_best(self.board))
+        param = self.query_one("#sweep-param", SweepPlot)
+        if names:
+            name = names[self.param_index % len(names)]
+            points = [v for v, _ in self.board.param_points(name)]
+            log = bool(points) and all(isinstance(v, float) and v > 0 for v in points) and \
+                max(points) >= 10 * min(points)
+            param.show(scatter_for_param(self.board, name, log=log))
+        else:
+            param.show(scatter_for_param(self.board, ""))
+
+    # ---- actions ------------------------------------------------------------------------------
+    def _highlighted(self):
+        table = self.query_one("#sweep-table", DataTable)
+        if not self.board.trials or table.cursor_row < 0:
+            return None
+        return self.board.trials[min(table.cursor_row, len(self.board.trials) - 1)]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_trial()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_open_trial(self) -> None:
+        t = self._highlighted()
+        if t is None:
+            self.notify("No trial yet", severity="warning")
+            return
+        self.petseg_app.open_run(t.path)
+
+    def action_compare_top(self) -> None:
+        top = self.board.top(min(TOP_K, MAX_COMPARE))
+        if len(top) < 2:
+            self.notify("Compare needs two trials with a valid Dice", severity="warning")
+            return
+        self.petseg_app.open_compare([t.path for t in top])
+
+    def action_next_param(self) -> None:
+        self.param_index += 1
+        self.redraw()
+
+    def action_next_sweep(self) -> None:
+        if len(self.names) < 2:
+            self.notify("This runs folder has one sweep" if self.names else "No sweep yet", severity="information")
+            return
+        i = self.names.index(self.sweep_name) if self.sweep_name in self.names else -1
+        self.sweep_name = self.names[(i + 1) % len(self.names)]
+        self.param_index = 0
+        self._wake.set()
+
+    def action_new_sweep(self) -> None:
+        from petseg_tui.screens.sweep_form import SweepFormScreen
+
+        def started(name: str | None) -> None:
+            if name:
+                self.sweep_name = name
+                self._wake.set()
+
+        self.app.push_screen(SweepFormScreen(self.petseg_app.runs_dir), started)
