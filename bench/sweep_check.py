@@ -25,7 +25,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--parallel", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--image_size", type=int, default=64)
     ap.add_argument("--max_train_images", type=int, default=48)
     ap.add_argument("--data", default=None, help="dataset (default: the bundled real sample); @generated: synthetic")
@@ -47,7 +47,7 @@ def main() -> int:
         base["data_path"] = args.data
     spec = build_spec({"name": "check", "trials": args.trials, "parallel": args.parallel, "sampler": "random",
                        "prune": "median", "eval_best": False, "base": base,
-                       "params": ["learning_rate=log:1e-4:1e-2", "width=choice:4,8,16"]})
+                       "params": ["learning_rate=log:1e-5:1e-2", "width=choice:4,8,16"]})
     study = open_study(spec, runs)
     t0 = time.perf_counter()
     stats = Scheduler(spec, runs, study, log=lambda m: print(f"  {time.perf_counter() - t0:6.1f}s {m}")).run()

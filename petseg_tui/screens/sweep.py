@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from engine.sweep.board import SweepBoard
-from petseg_tui.format import MAX_COMPARE, fmt_sig, state_text
+from petseg_tui.format import MAX_COMPARE, state_text
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
@@ -41,7 +41,7 @@ class SweepUpdated(Message):
 
 
 def _value_text(v: object) -> str:
-    return fmt_sig(v) if isinstance(v, float) else str(v)
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
 class SweepScreen(PetsegScreen):

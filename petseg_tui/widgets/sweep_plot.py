@@ -36,9 +36,14 @@ class ScatterSpec:
 def scatter_for_best(board: Any) -> ScatterSpec:
     pts = [(t.trial, t.best_dice) for t in board.trials if t.best_dice is not None]
     best = board.best_so_far()
+    ticks: tuple[tuple[float, str], ...] = ()
+    if pts:  # trial numbers are integers: label some of them, never 0.9
+        lo, hi = min(x for x, _ in pts), max(x for x, _ in pts)
+        step = max(1, math.ceil((hi - lo + 1) / 8))
+        ticks = tuple((float(n), str(n)) for n in range(lo, hi + 1, step))
     return ScatterSpec("best valid Dice vs trial  ● a trial  ─ best so far",
                        tuple(float(x) for x, _ in pts), tuple(y for _, y in pts),
-                       tuple((float(x), y) for x, y in best))
+                       tuple((float(x), y) for x, y in best), ticks)
 
 
 def scatter_for_param(board: Any, name: str, log: bool = False) -> ScatterSpec:
