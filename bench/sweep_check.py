@@ -28,6 +28,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--image_size", type=int, default=64)
     ap.add_argument("--max_train_images", type=int, default=48)
+    ap.add_argument("--prune_warmup", type=int, default=1, help="epochs never pruned on (petseg sweep's default: 1)")
     ap.add_argument("--data", default=None, help="dataset (default: the bundled real sample); @generated: synthetic")
     ap.add_argument("--runs", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     args = ap.parse_args()
@@ -46,7 +47,7 @@ def main() -> int:
     if args.data:
         base["data_path"] = args.data
     spec = build_spec({"name": "check", "trials": args.trials, "parallel": args.parallel, "sampler": "random",
-                       "prune": "median", "eval_best": False, "base": base,
+                       "prune": "median", "prune_warmup": args.prune_warmup, "eval_best": False, "base": base,
                        "params": ["learning_rate=log:1e-5:1e-2", "width=choice:4,8,16"]})
     study = open_study(spec, runs)
     t0 = time.perf_counter()
@@ -74,7 +75,8 @@ def main() -> int:
     states = {}
     for t in study.get_trials():
         states[t.state.name.lower()] = states.get(t.state.name.lower(), 0) + 1
-    print(f"sweep: {args.trials} trials, {args.parallel} at once, {args.epochs} epochs each, "
+    print(f"sweep: {args.trials} trials, {args.parallel} at once, {args.epochs} epochs each (pruning from epoch "
+          f"{args.prune_warmup + 1}), "
           f"{args.image_size} px, {args.max_train_images} train images, data {args.data or 'bundled real sample'}")
     print(f"wall time {wall:.1f} s; trials {states}")
     print(f"epochs trained {run_epochs} of {planned} planned: pruning saved {planned - run_epochs} "

@@ -38,6 +38,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(s, "sampler", choices=("tpe", "random", "grid"), default=None, help="Optuna sampler (default tpe)")
     add_flag(s, "prune", choices=("median", "none"), default=None,
              help="stop trials whose valid Dice trails the median of the others at the same epoch (default median)")
+    add_flag(s, "prune_warmup", type=int, default=None, metavar="EPOCHS",
+             help="epochs of every trial that are never pruned on (default 1: a first epoch's Dice is noisy)")
     add_flag(s, "devices", default=None, metavar="i,j",
              help="GPU indices to run trials on (CUDA_VISIBLE_DEVICES per trial)")
     add_flag(s, "per_device", type=int, default=None, help="trials at once on each GPU (default 1)")
@@ -63,8 +65,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from engine.sweep.spec import load_toml
 
     settings: dict[str, Any] = load_toml(args.spec) if args.spec else {}
-    for key in ("name", "trials", "sampler", "prune", "devices", "per_device", "parallel", "devices_per_trial",
-                "storage", "eval_best"):
+    for key in ("name", "trials", "sampler", "prune", "prune_warmup", "devices", "per_device", "parallel",
+                "devices_per_trial", "storage", "eval_best"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if args.param:
@@ -87,7 +89,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from engine.sweep.study import counted_trials, open_study
 
     console = new_console()
-    say = lambda m: console.print(m, markup=False)  # noqa: E731
+    say = lambda m: console.print(m, markup=False)
     study = open_study(spec, runs_dir)
     done = len(counted_trials(study))
     slots = f"{len(spec.devices or ())} GPU(s) x {spec.per_device}" if spec.devices else f"{spec.parallel} at once"
@@ -141,7 +143,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     rows = leaderboard(study, runs_dir)
     spec = spec_of(study)
     names = [p.partition("=")[0] for p in spec.get("params", [])] or sorted({k for r in rows for k in r.params})
-    say = lambda m: console.print(m, markup=False)  # noqa: E731
+    say = lambda m: console.print(m, markup=False)
     say(f"sweep {study.study_name}: {len(rows)} of {spec.get('trials', '?')} trials")
     head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
         f"  {'valid Dice':>10}  {'test Dice':>9}  {'epochs':>7}  status"

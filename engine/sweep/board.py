@@ -8,9 +8,10 @@ shows the same), and imports no torch. ``petseg sweep --show`` adds what only th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.runs.layout import SWEEP_JOURNAL_SUFFIX, sweep_journals
 from engine.runs.state import RunState

@@ -58,7 +58,8 @@ def checked_spec(settings: dict[str, Any]) -> SweepSpec:
 
 def sweep_argv(spec: SweepSpec) -> list[str]:
     """``petseg sweep`` flags that run ``spec``."""
-    argv = ["--name", spec.name, "--trials", str(spec.trials), "--sampler", spec.sampler, "--prune", spec.prune]
+    argv = ["--name", spec.name, "--trials", str(spec.trials), "--sampler", spec.sampler, "--prune", spec.prune,
+            "--prune_warmup", str(spec.prune_warmup)]
     for p in spec.params:
         argv += ["--param", p.to_text()]
     if spec.devices is not None:

@@ -10,9 +10,10 @@ scores the best trial's best.pt on the test split with ``petseg eval``'s pipelin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -20,7 +21,13 @@ from optuna.trial import TrialState
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
 from engine.runs import RunFollower
-from engine.sweep.study import EVAL_ATTR, REASON_ATTR, RUN_ATTR, SPEC_ATTR, counted_trials
+from engine.sweep.study import (
+    EVAL_ATTR,
+    REASON_ATTR,
+    RUN_ATTR,
+    SPEC_ATTR,
+    counted_trials,
+)
 
 STATUS_OF = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}

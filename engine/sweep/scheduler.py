@@ -16,9 +16,9 @@ diverged on its own is told failed. So no trial runs twice and the budget counts
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState

@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from engine.config import ConfigField, TrainConfig, config_fields
 from engine.errors import ConfigError
@@ -145,6 +146,7 @@ class SweepSpec:
     trials: int = 10
     sampler: str = "tpe"
     prune: str = "median"
+    prune_warmup: int = 1  # the first epochs of every trial, reported but never pruned on
     devices: tuple[int, ...] | None = None  # GPU indices; None: the CPU (--parallel)
     per_device: int = 1
     parallel: int = 1
@@ -164,7 +166,8 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         """What the study records of the spec (shown by ``--show`` and the TUI)."""
         return {"name": self.name, "params": [p.to_text() for p in self.params], "trials": self.trials,
-                "sampler": self.sampler, "prune": self.prune, "base": dict(self.base),
+                "sampler": self.sampler, "prune": self.prune, "prune_warmup": self.prune_warmup,
+                "base": dict(self.base),
                 "devices": list(self.devices) if self.devices is not None else None,
                 "per_device": self.per_device, "parallel": self.parallel,
                 "devices_per_trial": self.devices_per_trial}
@@ -178,8 +181,8 @@ class SweepSpec:
 
 
 # the sweep's own settings; a TOML file's top level may hold these, [params] and [train]
-SPEC_KEYS = ("name", "trials", "sampler", "prune", "devices", "per_device", "parallel", "devices_per_trial",
-             "storage", "eval_best")
+SPEC_KEYS = ("name", "trials", "sampler", "prune", "prune_warmup", "devices", "per_device", "parallel",
+             "devices_per_trial", "storage", "eval_best")
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -277,6 +280,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     prune = settings.get("prune") or "median"
     if prune not in PRUNERS:
         raise SweepSpecError(f"--prune {prune}: must be one of {', '.join(PRUNERS)}")
+    prune_warmup = integer("prune_warmup", 1, lo=0)
     per_device, parallel = integer("per_device", 1), integer("parallel", 1)
     devices_per_trial = integer("devices_per_trial", 1)
     devices = None
@@ -297,8 +301,8 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     base = dict(settings.get("base") or {})
     for key in SWEEP_OWNED_FIELDS:
         base.pop(key, None)
-    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, prune=prune, devices=devices,
-                     per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
+    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, prune=prune, prune_warmup=prune_warmup,
+                     devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
                      storage=settings.get("storage") or None, base=base,
                      eval_best=bool(settings.get("eval_best", True)))
     if sampler == "grid":

@@ -23,9 +23,9 @@ from engine.sweep.spec import ParamSpec, SweepSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # petseg prints its own line per trial
 
-# the median pruner: no pruning before this many trials completed, nor at the first epochs
+# the median pruner: no pruning before this many trials completed (nor in a trial's first
+# --prune_warmup epochs: SweepSpec.prune_warmup)
 PRUNE_STARTUP_TRIALS = 2
-PRUNE_WARMUP_EPOCHS = 1  # the first epochs, reported but never pruned on (the first is noisy)
 
 # trial user attributes
 RUN_ATTR, HOST_ATTR, OWNER_ATTR, SLOT_ATTR = "run", "host", "owner", "slot"
@@ -68,7 +68,8 @@ def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     if spec.prune == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=PRUNE_WARMUP_EPOCHS + 1)  # prunes from step > warm-up
+    # Optuna prunes no step below n_warmup_steps; epochs are steps 1, 2, ...
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=spec.prune_warmup + 1)
 
 
 def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optuna.Study:

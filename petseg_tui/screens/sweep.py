@@ -10,8 +10,8 @@ worker: no Optuna and no torch here. ``petseg sweep --show`` prints what only th
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
@@ -97,23 +97,32 @@ class SweepScreen(PetsegScreen):
 
     @work(thread=True, exclusive=True, group="sweep-poll")
     def _poll(self) -> None:
-        from engine.runs import RunStore
+        from engine.runs import RunFollower, RunState, RunStore, RunSummary
         from engine.sweep.board import board, sweep_names
 
         runs_dir = self.petseg_app.runs_dir
+        store = RunStore(runs_dir)
+        followers: dict[Path, RunFollower] = {}  # kept between passes: a pass reads only what grew
         worker = get_current_worker()
         last = None
         while not (worker.is_cancelled or self._stop.is_set()):
+            summaries = []
             try:
-                summaries = RunStore(runs_dir).list_runs()
-                names = sweep_names(runs_dir, summaries)
-                name = self.sweep_name or (names[0] if names else "")
-                current = board(name, summaries)
-            except Exception as exc:  # a listing problem is shown, never a crash
-                self.app.call_from_thread(self.notify, f"sweeps: {exc}", severity="error")
-                current, names = SweepBoard(self.sweep_name or ""), []
+                dirs = store.run_dirs()
+            except OSError:
+                dirs = []
+            followers = {d: followers.get(d) or RunFollower(d, keep_batches=0) for d in dirs}
+            for d, f in followers.items():
+                try:
+                    f.poll()
+                    summaries.append(f.summary())
+                except Exception as exc:  # one bad folder never hides the others
+                    summaries.append(RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=str(exc)))
+            names = sweep_names(runs_dir, summaries)
+            name = self.sweep_name or (names[0] if names else "")
+            current = board(name, summaries)
             key = (current, tuple(names))
-            if key != last or not self.loaded:
+            if key != last:
                 last = key
                 self.post_message(SweepUpdated(current, names))
             self._wake.wait(POLL_S)

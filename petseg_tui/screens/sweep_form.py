@@ -23,9 +23,12 @@ FIELDS = (
     ("trials", "Trials", "budget", "10"),
     ("sampler", "Sampler", "tpe, random or grid", "tpe"),
     ("prune", "Pruning", "median or none", "median"),
+    ("prune_warmup", "Never prune", "the first N epochs of a trial", "1"),
     ("parallel", "At once (CPU)", "trials at once on a CPU", "1"),
     ("devices", "GPUs", "indices such as 0,1 (blank: the CPU)", ""),
     ("per_device", "Per GPU", "trials at once on each GPU", "1"),
+    ("devices_per_trial", "GPUs a trial", "data-parallel processes per trial", "1"),
+    ("storage", "Storage", "an Optuna storage URL (blank: runs/.sweeps/NAME.journal)", ""),
     ("train", "Train flags", "every trial's base: --epochs 20 --image_size 128", "--epochs 10"),
 )
 
@@ -74,8 +77,9 @@ class SweepFormScreen(ModalScreen[str | None]):
 
         out: dict = {"name": self.value("name"), "params": self.value("params").split(),
                      "sampler": self.value("sampler") or None, "prune": self.value("prune") or None,
-                     "devices": self.value("devices") or None, "base": parse_train_flags(self.value("train"))}
-        for key in ("trials", "parallel", "per_device"):
+                     "devices": self.value("devices") or None, "storage": self.value("storage") or None,
+                     "base": parse_train_flags(self.value("train"))}
+        for key in ("trials", "parallel", "per_device", "prune_warmup", "devices_per_trial"):
             text = self.value(key)
             if text:
                 try:

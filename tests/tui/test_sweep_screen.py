@@ -82,7 +82,7 @@ async def test_g_opens_the_sweep_leaderboard(sweep_runs: Path, monkeypatch) -> N
 
 async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
     started = []
-    import engine.sweep.launch as launch
+    from engine.sweep import launch
 
     monkeypatch.setattr(launch, "spawn_sweep", lambda spec, runs_dir: started.append(spec) or 4242)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:

@@ -12,7 +12,7 @@ FAKE = Path(__file__).with_name("fake_train.py")
 
 
 def use_fake_trainer() -> None:
-    import engine.train.launch as launch
+    from engine.train import launch
 
     launch.train_command = lambda config, runs_dir, run_name: [
         sys.executable, str(FAKE), "train", "--runs", str(runs_dir), "--run_name", run_name, *config.to_argv()]

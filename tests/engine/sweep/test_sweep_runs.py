@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_TRAIN
 from engine.cli import main
-from engine.runs import RunState, RunStore, read_events
 from engine.events import RunStarted
+from engine.runs import RunState, RunStore, read_events
+from tests.conftest import TINY_TRAIN
 
 HERE = Path(__file__).parent
 FAKE_SWEEP = HERE / "fake_sweep.py"
@@ -32,7 +32,7 @@ def fake_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
         from fake_sweep import use_fake_trainer
     finally:
         sys.path.remove(str(HERE))
-    import engine.train.launch as launch
+    from engine.train import launch
 
     monkeypatch.setattr(launch, "train_command", launch.train_command)
     monkeypatch.setattr(launch, "resume_command", launch.resume_command)

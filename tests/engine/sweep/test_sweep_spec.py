@@ -9,7 +9,13 @@ import pytest
 
 from engine.cli import main
 from engine.config import config_fields
-from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpecError, build_spec, load_toml, parse_param
+from engine.sweep.spec import (
+    SWEEP_OWNED_FIELDS,
+    SweepSpecError,
+    build_spec,
+    load_toml,
+    parse_param,
+)
 
 
 def test_every_config_field_is_searchable_by_choice() -> None:
