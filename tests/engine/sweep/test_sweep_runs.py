@@ -44,7 +44,7 @@ def _sweep_proc(runs: Path, *flags: str, epoch_seconds: float = 0.2) -> subproce
     env = {**os.environ, "FAKE_EPOCH_SECONDS": str(epoch_seconds),
            "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, str(FAKE_SWEEP), "--runs", str(runs), *flags], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _trial_runs(runs: Path) -> dict[int, list]:
@@ -133,6 +133,22 @@ def test_sigkill_and_rerun_keeps_trials_and_runs_none_twice(tmp_path: Path, chil
     for n in (0, 1):
         starts = [e for e in read_events(trials[n][0].path / "events.jsonl") if isinstance(e, RunStarted)]
         assert [e.resumed for e in starts] == ([False] if children == "alive" else [False, True])
+
+
+@pytest.mark.slow
+def test_ctrl_c_without_a_terminal_stops_the_trials_and_a_rerun_resumes_them(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    flags = ["--name", "intr", *SPACE, "--trials", "2", "--parallel", "2", "--epochs", "4", "--prune", "none"]
+    p = _sweep_proc(runs, *flags, epoch_seconds=0.5)
+    _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
+    p.send_signal(signal.SIGINT)
+    out = p.communicate(timeout=60)[0]
+    assert p.returncode == 130 and "stopped 2 running trial(s); run the same command again to resume them" in out, out
+    assert {s.state for s in RunStore(runs).list_runs()} == {RunState.STOPPED}
+    again = _sweep_proc(runs, *flags, epoch_seconds=0.2)
+    out = again.communicate(timeout=60)[0]
+    assert again.returncode == 0 and out.count("resuming its run") == 2, out
+    assert {(s.state, s.epoch) for s in RunStore(runs).list_runs()} == {(RunState.FINISHED, 4)}
 
 
 @pytest.mark.slow
