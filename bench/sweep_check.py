@@ -50,6 +50,7 @@ def main() -> int:
                        "prune": "median", "prune_warmup": args.prune_warmup, "eval_best": False, "base": base,
                        "params": ["learning_rate=log:1e-5:1e-2", "width=choice:4,8,16"]})
     study = open_study(spec, runs)
+    print(f"[load {'/'.join(f'{x:.2f}' for x in os.getloadavg())} at the start]")
     t0 = time.perf_counter()
     stats = Scheduler(spec, runs, study, log=lambda m: print(f"  {time.perf_counter() - t0:6.1f}s {m}")).run()
     wall = time.perf_counter() - t0
@@ -87,6 +88,8 @@ def main() -> int:
     if event_gaps:
         print(f"ended run's last event -> next child started: max {max(event_gaps):.2f} s, "
               f"mean {sum(event_gaps) / len(event_gaps):.2f} s (includes the ended child's exit)")
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} logical cores [load {load} at the end]")
     best = study.best_trial
     print(f"best: trial {best.number} valid Dice {best.value:.4f} {best.params}")
     print(f"runs: {runs}")

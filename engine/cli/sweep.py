@@ -98,8 +98,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     scheduler = Scheduler(spec, runs_dir, study, log=say)
     try:
         stats = scheduler.run()
-    except KeyboardInterrupt:
-        action = _interrupt_action(args.on_interrupt, len(scheduler.watches))
+    except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM / SIGHUP arrive as entry.Terminated, never asked
+        asked = args.on_interrupt if type(exc) is KeyboardInterrupt else args.on_interrupt.replace("ask", "stop")
+        action = _interrupt_action(asked, len(scheduler.watches))
         n = scheduler.interrupt(action)
         if action == "stop":
             say(f"stopped {n} running trial(s); run the same command again to resume them")

@@ -43,8 +43,11 @@ def fake_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
 def _sweep_proc(runs: Path, *flags: str, epoch_seconds: float = 0.2) -> subprocess.Popen:
     env = {**os.environ, "FAKE_EPOCH_SECONDS": str(epoch_seconds),
            "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    # SIGINT as a terminal's Ctrl-C delivers it, even when pytest itself runs in the background
+    # (a background job inherits SIGINT ignored, and Python then leaves it ignored)
     return subprocess.Popen([sys.executable, str(FAKE_SWEEP), "--runs", str(runs), *flags], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _trial_runs(runs: Path) -> dict[int, list]:
@@ -56,7 +59,9 @@ def _trial_runs(runs: Path) -> dict[int, list]:
 
 
 @pytest.mark.slow
-def test_sweep_prunes_and_records_trials(tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_prunes_and_records_trials(tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_EPOCH_SECONDS", "0.5")  # the stop lands within an epoch even on a loaded machine
     runs = tmp_path / "runs"
     rc = main(["sweep", "--runs", str(runs), "--name", "lr", *SPACE, "--trials", "6", "--parallel", "2",
                "--epochs", "4"])
@@ -128,8 +133,10 @@ def test_sigkill_and_rerun_keeps_trials_and_runs_none_twice(tmp_path: Path, chil
     trials = _trial_runs(runs)
     assert sorted(trials) == [0, 1, 2] and all(len(v) == 1 for v in trials.values()), out
     assert all(v[0].state == RunState.FINISHED and v[0].epoch == 4 for v in trials.values()), out
-    word = "still training; following it" if children == "alive" else "resuming its run"
-    assert out.count(word) == 2, out
+    if children == "killed":
+        assert out.count("resuming its run") == 2, out
+    else:  # followed to its end, or (on a slow machine) already finished when the re-run looked
+        assert "resuming" not in out and "trial 0 started" not in out and "trial 1 started" not in out, out
     for n in (0, 1):
         starts = [e for e in read_events(trials[n][0].path / "events.jsonl") if isinstance(e, RunStarted)]
         assert [e.resumed for e in starts] == ([False] if children == "alive" else [False, True])
