@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -88,4 +89,7 @@ def spawn_sweep(spec: SweepSpec, runs_dir: str | Path) -> int:
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env, cwd=os.getcwd())
+    # reaped when it ends, so no zombie of it lingers while the TUI runs (a re-run of the sweep
+    # takes a dead sweep's trials over only once its pid is gone)
+    threading.Thread(target=proc.wait, name=f"sweep-{spec.name}-reaper", daemon=True).start()
     return proc.pid

@@ -216,7 +216,7 @@ class Scheduler:
             if t.user_attrs.get(SURPLUS_ATTR) or t.user_attrs.get(HOST_ATTR) != self.host:
                 continue
             owner = t.user_attrs.get(OWNER_ATTR)
-            if isinstance(owner, int) and owner != os.getpid() and pid_alive(owner):
+            if isinstance(owner, int) and owner != os.getpid() and _running(owner):
                 continue  # another sweep process on this machine is running it
             self._recover_one(t)
 
@@ -298,6 +298,18 @@ class Scheduler:
             except KeyboardInterrupt:
                 pass  # a second Ctrl-C: stop waiting; the stop requests stand
         return len(self.watches)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a sweep killed while its parent, e.g. the TUI,
+    has not reaped it yet is dead for this purpose)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def _short(v: object) -> str:

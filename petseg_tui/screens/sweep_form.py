@@ -67,6 +67,9 @@ class SweepFormScreen(ModalScreen[str | None]):
                 yield Button("Cancel", id="sweep-cancel")
                 yield Button("Start", variant="primary", id="sweep-start")
 
+    def on_mount(self) -> None:
+        self.query_one("#sweep-name", Input).focus()
+
     def value(self, key: str) -> str:
         return self.query_one(f"#sweep-{key}", Input).value.strip()
 
