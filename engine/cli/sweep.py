@@ -56,7 +56,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                   "training (a re-run follows them); without a terminal, ask means stop (default ask)")
     add_flag(s, "show", default=None, metavar="NAME", help="print sweep NAME's leaderboard and importances, then exit")
     add_runs_flag(s)
-    add_config_flags(s, names=[f.name for f in config_fields() if f.name != "devices"], suppress=True)
+    # every train flag is a trial's base, except --devices (the sweep's GPUs) and any field a
+    # later version names like one of the sweep's own flags (then set it in --spec's [train])
+    own = {a.dest for a in s._actions}
+    add_config_flags(s, names=[f.name for f in config_fields() if f.name != "devices" and f.name not in own],
+                     suppress=True)
     return s
 
 

@@ -52,7 +52,8 @@ class SweepScreen(PetsegScreen):
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
         Binding("enter", "open_trial", "Open trial", tooltip="Open the highlighted trial's run (live view)"),
         Binding("c", "compare_top", "Compare top", tooltip=f"Compare the {TOP_K} best trials"),
-        Binding("p", "next_param", "Next parameter", tooltip="Plot the next searched parameter against Dice"),
+        Binding("p", "next_param", "Next plot", tooltip="Plot the next searched parameter against Dice (below 120 "
+                "columns: best Dice, then each parameter)"),
         Binding("s", "next_sweep", "Next sweep", tooltip="Show the next sweep of this runs folder"),
         Binding("n", "new_sweep", "New sweep", tooltip="Start a sweep (the same fields as petseg sweep)"),
     ]
@@ -164,16 +165,28 @@ class SweepScreen(PetsegScreen):
                           f"{t.epoch}/{t.total_epochs}", state_text(t.state), key=t.name)
         if self.board.trials:
             table.move_cursor(row=min(cursor, len(self.board.trials) - 1))
-        self.query_one("#sweep-best", SweepPlot).show(scatter_for_best(self.board))
-        param = self.query_one("#sweep-param", SweepPlot)
-        if names:
-            name = names[self.param_index % len(names)]
+        best, param = self.query_one("#sweep-best", SweepPlot), self.query_one("#sweep-param", SweepPlot)
+        # from 120 columns both plots, p cycling the parameter; narrower, one plot at a time:
+        # p steps best -> each parameter -> best
+        both = self.at_least("-wide")
+        step = self.param_index % (len(names) + (0 if both else 1)) if names else 0
+        shown = step if both else step - 1  # the parameter shown, -1: none (the best-so-far plot)
+        best.display = both or shown < 0
+        param.display = both or shown >= 0
+        best.show(scatter_for_best(self.board))
+        if names and shown >= 0:
+            name = names[shown]
             points = [v for v, _ in self.board.param_points(name)]
             log = bool(points) and all(isinstance(v, float) and v > 0 for v in points) and \
                 max(points) >= 10 * min(points)
             param.show(scatter_for_param(self.board, name, log=log))
-        else:
+        elif both:
             param.show(scatter_for_param(self.board, ""))
+
+    def watch_width_class(self) -> None:
+        super().watch_width_class()
+        if self.is_mounted:
+            self.redraw()
 
     # ---- actions ------------------------------------------------------------------------------
     def _highlighted(self):
