@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ REASON_ATTR = "reason"  # why a trial failed
 # study user attributes
 SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
 ENDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+OPEN_ATTEMPTS = 5  # a database storage that two processes create at once is retried this often
 
 
 def storage_for(spec_storage: str | None, runs_dir: Path, name: str) -> Any:
@@ -76,11 +78,19 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
     """The sweep's study, created on first use (recording its spec) or loaded; ConfigError (one
     line) for a storage Optuna cannot open or a missing study when ``create`` is False."""
     storage = _storage_or_error(spec.storage, runs_dir, spec.name)
-    try:
-        study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
-                                    pruner=make_pruner(spec), direction="maximize", load_if_exists=True)
-    except Exception as exc:
-        raise ConfigError(f"--storage {spec.storage or storage}: cannot open the study ({_first(exc)})") from None
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
+                                        pruner=make_pruner(spec), direction="maximize", load_if_exists=True)
+            break
+        except Exception as exc:
+            # two sweep processes creating one database's tables at once: one loses a race on
+            # the schema (sqlite's "UNIQUE constraint failed: alembic_version"); the tables are
+            # there a moment later
+            if type(exc).__module__.startswith("sqlalchemy") and attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ConfigError(f"--storage {spec.storage or storage}: cannot open the study ({_first(exc)})") from None
     if SPEC_ATTR not in study.user_attrs:
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
     return study
