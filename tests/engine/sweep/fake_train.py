@@ -50,7 +50,8 @@ def main() -> int:
         writer.set_status(RunState.RUNNING)
     else:
         config = TrainConfig(**values)
-        record = {**config.to_dict(), "argv": sys.argv}
+        # the GPUs this child was given, for the tests of the sweep's slots
+        record = {**config.to_dict(), "argv": sys.argv, "visible_gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
         sweep = record_from_env()
         if sweep:
             record[SWEEP_KEY] = sweep

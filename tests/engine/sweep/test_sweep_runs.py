@@ -87,6 +87,31 @@ def test_sweep_prunes_and_records_trials(tmp_path: Path, fake_trainer: None, cap
 
 
 @pytest.mark.slow
+def test_gpu_slots_give_each_trial_its_gpus(tmp_path: Path, fake_trainer: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--devices 0,1,2,3 --devices_per_trial 2: two trials at once, each seeing its own pair of GPUs
+    (a GPU box faked at the library boundary: the GPU count, and a trainer that records its env)."""
+    import engine.sweep.slots as slots
+
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 4)
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--name", "gpu", *SPACE, "--trials", "4", "--devices", "0,1,2,3",
+                 "--devices_per_trial", "2", "--epochs", "2", "--prune", "none"]) == 0
+    configs = [json.loads((s.path / "config.json").read_text()) for s in RunStore(runs).list_runs()]
+    assert sorted(c["visible_gpus"] for c in configs) == ["0,1", "0,1", "2,3", "2,3"]
+    assert {c["devices"] for c in configs} == {"2"}  # each trial a 2-process data-parallel run
+
+
+def test_slots_per_gpu_group() -> None:
+    from engine.sweep.slots import make_slots
+    from engine.sweep.spec import build_spec
+
+    spec = build_spec({"name": "s", "params": ["width=choice:16"], "devices": "0,1,2,3", "per_device": 2,
+                       "devices_per_trial": 2}, gpu_count=lambda: 4)
+    assert [(s.label, s.env["CUDA_VISIBLE_DEVICES"]) for s in make_slots(spec)] == [
+        ("gpu0,1#0", "0,1"), ("gpu2,3#0", "2,3"), ("gpu0,1#1", "0,1"), ("gpu2,3#1", "2,3")]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", ["journal", "sqlite"])
 def test_two_sweep_processes_split_one_study(tmp_path: Path, storage: str) -> None:
     runs = tmp_path / "runs"
