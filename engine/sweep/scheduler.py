@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from engine.atomic import pid_alive
 from engine.errors import PetsegError, first_line
-from engine.runs import RunFollower, RunState, request_control
+from engine.runs import RunFollower, RunState, clear_control, request_control
 from engine.runs.layout import CONFIG_FILE, is_unstarted_run, trial_run_name
 from engine.sweep.pruning import TrialWatch, mark_pruned
 from engine.sweep.record import SweepRecord
@@ -180,6 +180,8 @@ class Scheduler:
             self.log(f"trial {n} pruned at epoch {w.pruned_at}" + (f" (best valid Dice {best:.4f})" if best else ""))
             self._count("pruned")
         elif kind == RunState.FINISHED and best is not None:
+            if w.pruned_at is not None:  # it ended before it read the stop: the request must not
+                clear_control(w.run_path)  # stop a later `petseg train --resume` of the run
             self.study.tell(w.trial, best)
             self.log(f"trial {n} finished: best valid Dice {best:.4f} at epoch {epoch}")
             self._count("complete")
