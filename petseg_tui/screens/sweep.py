@@ -3,13 +3,15 @@ number, each searched parameter against Dice), opening any trial's live screen (
 comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
-worker: no Optuna and no torch here. ``petseg sweep --show`` prints what only the study knows
-(importances, the best trial's test Dice).
+worker, except the best trial's test Dice, read from the study's journal every STUDY_POLL_S in
+that thread (Optuna imported there, never on the UI thread). ``petseg sweep --show`` adds the
+parameter importances.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
 
 POLL_S = 1.0
+STUDY_POLL_S = 10.0  # the study (its journal replayed by Optuna) is read this seldom, for the test Dice
 TOP_K = 4  # c compares this many of the best trials
 
 
@@ -38,6 +41,24 @@ class SweepUpdated(Message):
 
     board: SweepBoard
     names: list[str]
+    best_eval: dict | None = None  # the study's record of the best trial's test evaluation
+
+
+def _best_eval(runs_dir: Path, name: str) -> dict | None:
+    """The study's record of its best trial's test evaluation (the default journal storage only:
+    a sweep on a database shows it with ``petseg sweep --show``); None if none or unreadable.
+    Imports Optuna: called in the poll thread only."""
+    from engine.runs.layout import sweep_journal
+
+    if not sweep_journal(runs_dir, name).is_file():
+        return None
+    try:
+        from engine.sweep.study import EVAL_ATTR, load_study
+
+        record = load_study(name, runs_dir).user_attrs.get(EVAL_ATTR)
+    except Exception:  # a journal being written, a newer format: shown next time, never a crash
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _value_text(v: object) -> str:
@@ -71,6 +92,7 @@ class SweepScreen(PetsegScreen):
         self.sweep_name = name
         self.board = SweepBoard(name or "")
         self.names: list[str] = []
+        self.best_eval: dict | None = None
         self.param_index = 0
         self.loaded = False
         self._stop = threading.Event()
@@ -106,6 +128,7 @@ class SweepScreen(PetsegScreen):
         followers: dict[Path, RunFollower] = {}  # kept between passes: a pass reads only what grew
         worker = get_current_worker()
         last = None
+        evaluated: tuple[str, dict | None, float] = ("", None, 0.0)  # (sweep, its best_eval, when read)
         while not (worker.is_cancelled or self._stop.is_set()):
             summaries = []
             try:
@@ -122,15 +145,17 @@ class SweepScreen(PetsegScreen):
             names = sweep_names(runs_dir, summaries)
             name = self.sweep_name or (names[0] if names else "")
             current = board(name, summaries)
-            key = (current, tuple(names))
+            if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
+                evaluated = (name, _best_eval(runs_dir, name), time.monotonic())
+            key = (current, tuple(names), repr(evaluated[1]))
             if key != last:
                 last = key
-                self.post_message(SweepUpdated(current, names))
+                self.post_message(SweepUpdated(current, names, evaluated[1] if evaluated[0] == name else None))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
     def on_sweep_updated(self, message: SweepUpdated) -> None:
-        self.board, self.names = message.board, message.names
+        self.board, self.names, self.best_eval = message.board, message.names, message.best_eval
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
         self.loaded = True
@@ -148,6 +173,9 @@ class SweepScreen(PetsegScreen):
         t.append(f"  {len(b.trials)} trials" + (f" ({counts})" if counts else ""))
         if b.best is not None:
             t.append(f"  best valid Dice {b.best.best_dice:.4f} (trial {b.best.trial})", style="bold green")
+        ev = self.best_eval
+        if ev and isinstance(ev.get("test_dice"), float):
+            t.append(f"  test Dice {ev['test_dice']:.4f} (trial {ev.get('trial')}, photo size)", style="bold")
         if len(self.names) > 1:
             t.append(f"  · {len(self.names)} sweeps: s for the next", style="dim")
         return t

@@ -80,6 +80,18 @@ async def test_g_opens_the_sweep_leaderboard(sweep_runs: Path, monkeypatch) -> N
                                                                  "lr-width-t004"]
 
 
+async def test_the_best_trials_test_dice_comes_from_the_study(sweep_runs: Path, monkeypatch) -> None:
+    from engine.sweep.spec import build_spec
+    from engine.sweep.study import EVAL_ATTR, open_study
+
+    study = open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)
+    study.set_user_attr(EVAL_ATTR, {"trial": 1, "run": "lr-width-t001", "test_dice": 0.8765})
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in
+                       widget_text(pilot.app.screen.query_one("#sweep-title")), what="the test Dice")
+
+
 async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
     started = []
     from engine.sweep import launch
