@@ -35,6 +35,7 @@ class PetsegCommands(Provider):
         add("New run", "key: n (runs screen)", app.action_new_run)
         add("Help: keys of every screen", "key: ?", app.action_help)
         add("Runs: go to the runs table", "", app.go_home)
+        add("Sweeps", "hyper-parameter sweeps, live · key: g (runs screen)", app.runs_screen.action_sweeps)
         add("Inference", "segment images with a run's best checkpoint", partial(app.action_infer, None))
         rows = app.runs_screen.run_rows()
         for row in sorted(rows, key=lambda r: r.name):

@@ -15,6 +15,7 @@ STATE_STYLES = {  # one for each RunState
     RunState.PAUSED: "bold yellow",
     RunState.FINISHED: "cyan",
     RunState.STOPPED: "magenta",
+    RunState.PRUNED: "dim magenta",
     RunState.FAILED: "bold red",
     RunState.DIVERGED: "bold red",
     RunState.INTERRUPTED: "dark_orange",

@@ -17,12 +17,13 @@ from engine.cli.infer import cmd_infer
 from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
 from engine.cli.runs import cmd_runs
+from engine.cli.sweep import cmd_sweep
 from engine.cli.train import cmd_train
 from engine.errors import PetsegError, describe_error, first_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
-    "plot": cmd_plot,
+    "plot": cmd_plot, "sweep": cmd_sweep,
 }
 
 

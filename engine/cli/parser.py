@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli import demo, eval as eval_cmd, infer, plot, runs, train
+from engine.cli import demo, eval as eval_cmd, infer, plot, runs, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,4 +17,5 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="train a small UNet on real pets for about a minute, then segment photos"))
     runs.add_parser(sub)
     plot.add_parser(sub)
+    sweep.add_parser(sub)
     return parser

@@ -198,8 +198,9 @@ class RunHistory:
         t = self.terminal
         if isinstance(t, (RunFailed, RunDiverged)):
             return t.message
-        if isinstance(t, RunStopped):
-            return t.reason
+        if isinstance(t, RunStopped):  # a sweep that pruned the run says why in status.json
+            return str(self.status.get("message") or t.reason) if self.status.get("state") == RunState.PRUNED \
+                else t.reason
         return str(self.status.get("message") or "")
 
 

@@ -14,6 +14,11 @@ Layout of ``<runs>/<name>/``::
     predictions/     ``petseg demo``'s and the TUI's saved predictions: NAME_overlay.png, NAME_mask.png
     eval/            ``petseg eval --worst``'s contact sheets: worst-SPLIT.png
 
+Sweeps keep their Optuna study beside the runs, in a hidden folder no listing takes for a run::
+
+    <runs>/.sweeps/NAME.journal   the study's journal (Optuna's file storage), unless --storage names another
+    <runs>/.sweeps/NAME.log       the output of a sweep started from the TUI (in the background)
+
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
 """
@@ -44,6 +49,30 @@ LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG sta
 CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
 
 PREDICTION_KINDS = ("overlay", "mask")
+
+SWEEPS_DIR = ".sweeps"  # a dot folder: is_run_folder never lists it
+SWEEP_JOURNAL_SUFFIX = ".journal"
+
+
+def sweep_journal(runs_dir: str | Path, sweep: str) -> Path:
+    """Where a sweep's study lives by default: ``<runs>/.sweeps/<sweep>.journal``."""
+    return Path(runs_dir) / SWEEPS_DIR / f"{sweep}{SWEEP_JOURNAL_SUFFIX}"
+
+
+def sweep_log(runs_dir: str | Path, sweep: str) -> Path:
+    """Where a sweep started in the background (from the TUI) writes its output."""
+    return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.log"
+
+
+def sweep_journals(runs_dir: str | Path) -> list[Path]:
+    """Every sweep journal under ``runs_dir``, by name (none if the folder is missing)."""
+    folder = Path(runs_dir) / SWEEPS_DIR
+    return sorted(folder.glob(f"*{SWEEP_JOURNAL_SUFFIX}")) if folder.is_dir() else []
+
+
+def trial_run_name(sweep: str, trial: int) -> str:
+    """The run folder of trial ``trial`` of ``sweep``: ``<sweep>-t007``."""
+    return f"{sweep}-t{trial:03d}"
 
 
 def prediction_path(run_path: str | Path, stem: str, kind: str) -> Path:

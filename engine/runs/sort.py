@@ -19,7 +19,7 @@ T = TypeVar("T")
 # the status column's order: training now, then what went wrong, then what is over
 STATE_ORDER: tuple[RunState, ...] = (
     RunState.RUNNING, RunState.PAUSED, RunState.INTERRUPTED, RunState.FAILED, RunState.DIVERGED, RunState.BROKEN,
-    RunState.STOPPED, RunState.FINISHED,
+    RunState.STOPPED, RunState.PRUNED, RunState.FINISHED,
 )
 _STATE_RANK = {s: i for i, s in enumerate(STATE_ORDER)}
 

@@ -21,6 +21,9 @@ class RunState(StrEnum):
     STOPPED = "stopped"
     FAILED = "failed"
     DIVERGED = "diverged"
+    # written by the sweep that stopped the run (engine.sweep.pruning): its valid Dice trailed
+    # the other trials' at the same epoch
+    PRUNED = "pruned"
     # concluded by a reader
     INTERRUPTED = "interrupted"  # status says running, but the writer is gone (no lock, no heartbeat)
     BROKEN = "broken"  # a file of the run folder is missing, not JSON, or holds a mistyped field
@@ -71,7 +74,7 @@ class RunState(StrEnum):
 
 
 _WRITTEN = frozenset({RunState.RUNNING, RunState.PAUSED, RunState.FINISHED, RunState.STOPPED, RunState.FAILED,
-                      RunState.DIVERGED})
+                      RunState.DIVERGED, RunState.PRUNED})
 
 # written by a writer, in the order status.json's check names them
 WRITTEN_STATES: tuple[RunState, ...] = tuple(s for s in RunState if s.is_written)

@@ -9,6 +9,7 @@ from typing import Any
 from engine.runs.history import RunHistory
 from engine.runs.layout import checkpoint_path
 from engine.runs.state import RunState
+from engine.sweep.record import sweep_of
 
 
 @dataclass
@@ -35,6 +36,8 @@ class RunSummary:
     epoch_seconds: float | None = None  # median
     has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
     processes: int = 1  # data-parallel world size (config.json's distributed.world_size)
+    sweep: str = ""  # the sweep that started the run (config.json's sweep.name), "" for none
+    trial: int | None = None  # its trial number in that sweep
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):
@@ -64,6 +67,7 @@ class RunSummary:
             epoch_seconds=history.epoch_seconds,
             has_last_checkpoint=checkpoint_path(path, "last").is_file(),
             processes=world_size(history.config),
+            **_sweep_fields(history.config),
         )
 
     @property
@@ -73,6 +77,11 @@ class RunSummary:
 
     def resume_offer(self) -> "ResumeOffer":
         return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message)
+
+
+def _sweep_fields(config: dict[str, Any]) -> dict[str, Any]:
+    record = sweep_of(config)
+    return {"sweep": record.name, "trial": record.trial} if record else {}
 
 
 def world_size(config: dict[str, Any]) -> int:

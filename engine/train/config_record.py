@@ -35,8 +35,12 @@ def versions() -> dict[str, str]:
 
 
 def initial_record(config: TrainConfig) -> dict[str, Any]:
-    """config.json as a new run is created, before setup resolves anything."""
-    return {**config.to_dict(), "versions": versions(), "argv": sys.argv}
+    """config.json as a new run is created, before setup resolves anything (and, for a trial of a
+    sweep, which sweep and trial: `engine.sweep.record`)."""
+    from engine.sweep.record import SWEEP_KEY, record_from_env
+
+    sweep = record_from_env()
+    return {**config.to_dict(), "versions": versions(), "argv": sys.argv, **({SWEEP_KEY: sweep} if sweep else {})}
 
 
 def dtype_name(dtype: torch.dtype | None) -> str:

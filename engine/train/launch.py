@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from engine.config import TrainConfig
@@ -23,10 +24,17 @@ def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[st
 
 def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> int:
     """Start training in a new session; returns the child's pid. Output goes to train.log."""
+    return start_detached(config, runs_dir, run_name).pid
+
+
+def start_detached(config: TrainConfig, runs_dir: str | Path, run_name: str,
+                   env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """`spawn_detached` for a caller that waits for the child (a sweep): the process, with ``env``
+    added to this one's environment (CUDA_VISIBLE_DEVICES, the sweep record)."""
     config.validate()
     validate_run_name(run_name)
     runs_dir = Path(runs_dir).resolve()
-    return _spawn(train_command(config, runs_dir, run_name), runs_dir / run_name)
+    return _spawn(train_command(config, runs_dir, run_name), runs_dir / run_name, env)
 
 
 def resume_command(runs_dir: Path, run_name: str) -> list[str]:
@@ -38,6 +46,11 @@ def spawn_resume(runs_dir: str | Path, run_name: str) -> int:
     """Continue a stopped / failed / interrupted run from its last.pt in a new session; returns
     the child's pid. Its output is appended to the same train.log. The run folder must exist
     (RunStoreError otherwise); every other problem is the child's, reported in the run."""
+    return start_resume(runs_dir, run_name).pid
+
+
+def start_resume(runs_dir: str | Path, run_name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """`spawn_resume` returning the process, with ``env`` added (see `start_detached`)."""
     from engine.runs import RunBusyError, RunStore, lock_holder, writer_lock_state
 
     validate_run_name(run_name)
@@ -45,12 +58,12 @@ def spawn_resume(runs_dir: str | Path, run_name: str) -> int:
     path = RunStore(runs_dir).resolve(run_name)
     if writer_lock_state(path):  # the store's one-writer rule, checked here to answer at once
         raise RunBusyError(path, lock_holder(path))
-    return _spawn(resume_command(runs_dir, run_name), path)
+    return _spawn(resume_command(runs_dir, run_name), path, env)
 
 
-def _spawn(argv: list[str], log_dir: Path) -> int:
+def _spawn(argv: list[str], log_dir: Path, extra_env: Mapping[str, str] | None = None) -> subprocess.Popen:
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, **(extra_env or {})}
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PETSEG_PLAIN_PROGRESS"] = "1"  # a log file, not a terminal: no live progress bars
     with open(log_dir / LOG_FILE, "ab") as log:
@@ -64,4 +77,4 @@ def _spawn(argv: list[str], log_dir: Path) -> int:
             env=env,
             cwd=os.getcwd(),
         )
-    return proc.pid
+    return proc

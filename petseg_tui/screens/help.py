@@ -25,6 +25,7 @@ def screen_sections() -> list[tuple[str, str, list[Binding]]]:
     from petseg_tui.screens.live_run import LiveRunScreen
     from petseg_tui.screens.new_run import NewRunScreen
     from petseg_tui.screens.runs import RunsScreen
+    from petseg_tui.screens.sweep import SweepScreen
     from petseg_tui.screens.worst import WorstScreen
     from petseg_tui.widgets.runs_table import RunsTable
 
@@ -40,12 +41,13 @@ def screen_sections() -> list[tuple[str, str, list[Binding]]]:
         ("Compare", CompareScreen.HELP, keys(CompareScreen.BINDINGS)),
         ("Inference", InferenceScreen.HELP, keys(InferenceScreen.BINDINGS)),
         ("Worst samples", WorstScreen.HELP, keys(WorstScreen.BINDINGS)),
+        ("Sweeps", SweepScreen.HELP, keys(SweepScreen.BINDINGS)),
     ]
 
 
 SCREEN_TITLES = {
     "RunsScreen": "Runs", "NewRunScreen": "New run", "LiveRunScreen": "Live run", "CompareScreen": "Compare",
-    "InferenceScreen": "Inference", "WorstScreen": "Worst samples",
+    "InferenceScreen": "Inference", "WorstScreen": "Worst samples", "SweepScreen": "Sweeps",
 }
 
 

@@ -49,6 +49,7 @@ class RunsScreen(PetsegScreen):
                 tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
         Binding("R", "resume_refused", "Resume", show=False, tooltip="Say why the highlighted run cannot be resumed"),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
+        Binding("g", "sweeps", "Sweeps", show=False, tooltip="The sweeps screen (the highlighted trial's sweep)"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
@@ -251,6 +252,12 @@ class RunsScreen(PetsegScreen):
             self.notify("No run highlighted", severity="warning")
             return
         self.petseg_app.open_worst(row.path)
+
+    def action_sweeps(self) -> None:
+        from petseg_tui.screens.sweep import SweepScreen
+
+        row = self.table.highlighted
+        self.app.push_screen(SweepScreen(row.summary.sweep or None if row is not None else None))
 
     def action_resume_run(self) -> None:
         self._resume_highlighted()

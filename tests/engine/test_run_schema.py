@@ -88,7 +88,7 @@ def test_status_and_config_type_checks() -> None:
     assert status_problems({"state": "finished", "pid": 12, "heartbeat": 1.5, "created": 1}) == []
     assert status_problems({"pid": "12"}) == ["pid must be an integer, got '12'"]
     assert status_problems({"state": "exploded"}) == [
-        "state 'exploded' is not one of running, paused, finished, stopped, failed, diverged"]
+        "state 'exploded' is not one of running, paused, finished, stopped, failed, diverged, pruned"]
     assert status_problems({"heartbeat": True}) == ["heartbeat must be a number, got True"]
     assert config_problems({"epochs": 3, "learning_rate": 1, "data_path": None, "weight_decay": 1e38}) == []
     assert sorted(config_problems({"learning_rate": "fast", "data_path": 3})) == [

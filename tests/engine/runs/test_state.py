@@ -20,6 +20,7 @@ MEANINGS = {
     "stopped": (True, False, False, True, True, False),
     "failed": (True, False, True, True, True, True),
     "diverged": (True, False, True, False, True, False),
+    "pruned": (True, False, False, False, False, False),  # a sweep's decision: not an error, not resumed
     "interrupted": (False, False, False, True, True, True),
     "broken": (False, False, True, False, True, True),
     "unknown": (False, False, False, False, False, False),
@@ -46,10 +47,10 @@ def test_parse_takes_unknown_text_as_unknown() -> None:
 
 
 def test_written_states_are_what_status_json_may_say() -> None:
-    assert WRITTEN_STATES == ("running", "paused", "finished", "stopped", "failed", "diverged")
+    assert WRITTEN_STATES == ("running", "paused", "finished", "stopped", "failed", "diverged", "pruned")
     assert all(status_problems({"state": str(s)}) == [] for s in WRITTEN_STATES)
     assert status_problems({"state": "interrupted"}) == [
-        "state 'interrupted' is not one of running, paused, finished, stopped, failed, diverged"]
+        "state 'interrupted' is not one of running, paused, finished, stopped, failed, diverged, pruned"]
 
 
 def test_terminal_events_name_written_states() -> None:

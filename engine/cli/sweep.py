@@ -1,0 +1,176 @@
+"""``petseg sweep``: search hyper-parameters on Optuna, every trial an ordinary run
+(`engine.sweep`), and ``petseg sweep --show NAME``: the leaderboard and the parameter importances.
+
+The train flags typed beside the sweep's own are every trial's base (``--epochs 20``,
+``--time_budget 10m``, ...); ``--param name=kind:...`` searches any train field. A bad spec is
+one line before anything starts. Ctrl-C asks whether to stop the running trials or leave them
+training (``--on_interrupt`` answers it beforehand; without a terminal, ``ask`` means stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, yes_no
+from engine.cli.common import console as new_console
+from engine.cli.config_flags import add_config_flags, given_config
+from engine.config import config_fields, default_runs_dir
+
+INTERRUPT_ACTIONS = ("ask", "stop", "leave")
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    s = sub.add_parser(
+        "sweep", help="search hyper-parameters (Optuna); every trial is a run",
+        description="Search hyper-parameters on Optuna: each trial is an ordinary run (a petseg train child "
+                    "process) named SWEEP-tNNN, scheduled on --devices GPUs (--per_device each) or --parallel "
+                    "N on a CPU. Train flags given here are every trial's base.")
+    add_flag(s, "name", default=None, help="the sweep's name (its study, and its trials' run folders)")
+    add_flag(s, "spec", type=Path, default=None, metavar="TOML",
+             help="read the sweep from a TOML file (name, trials, ..., [params], [train]); flags override it")
+    add_flag(s, "param", action="append", default=None, metavar="FIELD=KIND:ARGS",
+             help="a searched train field: log:LO:HI, uniform:LO:HI, int:LO:HI[:STEP] or choice:A,B,... "
+                  "(repeat for each field)")
+    add_flag(s, "trials", type=int, default=None, help="the budget: trials in the study (default 10)")
+    add_flag(s, "sampler", choices=("tpe", "random", "grid"), default=None, help="Optuna sampler (default tpe)")
+    add_flag(s, "prune", choices=("median", "none"), default=None,
+             help="stop trials whose valid Dice trails the median of the others at the same epoch (default median)")
+    add_flag(s, "prune_warmup", type=int, default=None, metavar="EPOCHS",
+             help="epochs of every trial that are never pruned on (default 1: a first epoch's Dice is noisy)")
+    add_flag(s, "devices", default=None, metavar="i,j",
+             help="GPU indices to run trials on (CUDA_VISIBLE_DEVICES per trial)")
+    add_flag(s, "per_device", type=int, default=None, help="trials at once on each GPU (default 1)")
+    add_flag(s, "parallel", type=int, default=None, help="trials at once on a CPU box (default 1)")
+    add_flag(s, "devices_per_trial", type=int, default=None,
+             help="GPUs (or CPU processes) per trial: a data-parallel run (default 1)")
+    add_flag(s, "storage", default=None, metavar="URL",
+             help="Optuna storage shared by several sweep processes or machines (sqlite:///f.db, "
+                  "postgresql://...); default: runs/.sweeps/NAME.journal")
+    add_flag(s, "eval_best", type=yes_no, default=None, metavar="yes|no",
+             help="score the best trial on the test split at photo size at the end (default yes)")
+    add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
+             help="on Ctrl-C or SIGTERM: ask, stop the running trials (a re-run resumes them) or leave them "
+                  "training (a re-run follows them); without a terminal, ask means stop (default ask)")
+    add_flag(s, "show", default=None, metavar="NAME", help="print sweep NAME's leaderboard and importances, then exit")
+    add_runs_flag(s)
+    # every train flag is a trial's base, except --devices (the sweep's GPUs) and any field a
+    # later version names like one of the sweep's own flags (then set it in --spec's [train])
+    own = {a.dest for a in s._actions}
+    add_config_flags(s, names=[f.name for f in config_fields() if f.name != "devices" and f.name not in own],
+                     suppress=True)
+    return s
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The sweep's settings: a --spec file's, with the flags typed over them."""
+    from engine.sweep.spec import load_toml
+
+    settings: dict[str, Any] = load_toml(args.spec) if args.spec else {}
+    for key in ("name", "trials", "sampler", "prune", "prune_warmup", "devices", "per_device", "parallel",
+                "devices_per_trial", "storage", "eval_best"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if args.param:
+        typed = {p.partition("=")[0].strip(): p for p in args.param}
+        kept = [p for p in settings.get("params", []) if p.partition("=")[0].strip() not in typed]
+        settings["params"] = kept + list(args.param)
+    settings["base"] = {**settings.get("base", {}), **given_config(args)}
+    return settings
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    runs_dir = Path(args.runs or default_runs_dir())
+    if args.show:
+        return show(args.show, runs_dir, args.storage)
+    from engine.sweep.slots import visible_gpu_count
+    from engine.sweep.spec import build_spec
+
+    spec = build_spec(settings_from_args(args), gpu_count=visible_gpu_count)
+    from engine.sweep.scheduler import Scheduler
+    from engine.sweep.study import counted_trials, open_study
+
+    console = new_console()
+    say = lambda m: console.print(m, markup=False)
+    study = open_study(spec, runs_dir)
+    done = len(counted_trials(study))
+    slots = f"{len(spec.devices or ())} GPU(s) x {spec.per_device}" if spec.devices else f"{spec.parallel} at once"
+    say(f"sweep {spec.name}: {spec.trials} trials ({done} already in the study), {spec.sampler} sampler, "
+        f"pruning {spec.prune}, {slots}; " + "; ".join(p.describe() for p in spec.params))
+    scheduler = Scheduler(spec, runs_dir, study, log=say)
+    try:
+        stats = scheduler.run()
+    except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM / SIGHUP arrive as entry.Terminated, never asked
+        asked = args.on_interrupt if type(exc) is KeyboardInterrupt else args.on_interrupt.replace("ask", "stop")
+        action = _interrupt_action(asked, len(scheduler.watches))
+        n = scheduler.interrupt(action)
+        if action == "stop":
+            say(f"stopped {n} running trial(s); run the same command again to resume them")
+        else:
+            say(f"left {n} trial(s) training; run the same command again to follow them and go on")
+        return EXIT_STOPPED
+    if stats.gaps:
+        say(f"scheduler: {stats.started} trials started, longest gap between one ending and the next starting "
+            f"{max(stats.gaps):.2f} s")
+    from engine.sweep.results import all_ended, evaluate_best
+
+    if spec.eval_best and all_ended(study):
+        evaluate_best(study, runs_dir, log=say)
+    print_leaderboard(console, study, runs_dir)
+    return EXIT_OK
+
+
+def _interrupt_action(choice: str, running: int) -> str:
+    if choice != "ask":
+        return choice
+    if running == 0 or not sys.stdin.isatty():
+        return "stop"
+    try:
+        answer = input(f"\n{running} trial(s) are training: [s]top them (resumable) or [l]eave them training? [s/l] ")
+    except (EOFError, KeyboardInterrupt):
+        return "stop"
+    return "leave" if answer.strip().lower().startswith("l") else "stop"
+
+
+def show(name: str, runs_dir: Path, storage: str | None) -> int:
+    from engine.sweep.study import load_study
+
+    study = load_study(name, runs_dir, storage)
+    print_leaderboard(new_console(), study, runs_dir)
+    return EXIT_OK
+
+
+def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
+    from engine.sweep.results import importances, leaderboard, spec_of
+
+    rows = leaderboard(study, runs_dir)
+    spec = spec_of(study)
+    names = [p.partition("=")[0] for p in spec.get("params", [])] or sorted({k for r in rows for k in r.params})
+    say = lambda m: console.print(m, markup=False)
+    say(f"sweep {study.study_name}: {len(rows)} of {spec.get('trials', '?')} trials")
+    head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
+        f"  {'valid Dice':>10}  {'test Dice':>9}  {'epochs':>7}  status"
+    say(head)
+    for r in rows:
+        vals = "  ".join(f"{_fmt(r.params.get(n)):>14}" for n in names)
+        dice = f"{r.dice:.4f}" if r.dice is not None else "-"
+        test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
+        say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {f'{r.epochs}/{r.total_epochs}':>7}  {r.status}"
+            + (f": {r.reason}" if r.reason and r.status == "failed" else ""))
+    imp, why = importances(study)
+    if imp:
+        say("parameter importances (fANOVA, for the best valid Dice): " +
+            ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
+    else:
+        say(why)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+

@@ -1,0 +1,102 @@
+"""A sweep as its run folders show it, for the TUI: which sweeps a runs folder holds, each
+trial's run (number, sampled values, best valid Dice, epochs, state), best-so-far against the
+trial number, and a parameter against Dice. Read from config.json's sweep records and the runs'
+summaries, so it is live, needs no Optuna (nor its storage: a sweep on a shared PostgreSQL study
+shows the same), and imports no torch. ``petseg sweep --show`` adds what only the study knows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.runs.layout import SWEEP_JOURNAL_SUFFIX, sweep_journals
+from engine.runs.state import RunState
+from engine.runs.summary import RunSummary
+from engine.sweep.record import sweep_of
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """One trial's run as the sweep screen shows it."""
+
+    trial: int
+    name: str
+    path: Path
+    state: RunState
+    params: dict[str, Any] = field(default_factory=dict)
+    best_dice: float | None = None
+    epoch: int = 0
+    total_epochs: int = 0
+
+
+@dataclass(frozen=True)
+class SweepBoard:
+    """A sweep's trials, best valid Dice first (trials without a Dice last, by number)."""
+
+    name: str
+    trials: tuple[TrialRun, ...] = ()
+
+    @property
+    def param_names(self) -> list[str]:
+        names: list[str] = []
+        for t in sorted(self.trials, key=lambda t: t.trial):
+            names += [k for k in t.params if k not in names]
+        return names
+
+    @property
+    def best(self) -> TrialRun | None:
+        return self.trials[0] if self.trials and self.trials[0].best_dice is not None else None
+
+    def best_so_far(self) -> list[tuple[int, float]]:
+        """(trial number, the best valid Dice of the trials numbered up to it), for trials with a Dice."""
+        out, best = [], -math.inf
+        for t in sorted(self.trials, key=lambda t: t.trial):
+            if t.best_dice is None:
+                continue
+            best = max(best, t.best_dice)
+            out.append((t.trial, best))
+        return out
+
+    def param_points(self, name: str) -> list[tuple[Any, float]]:
+        """(value of ``name``, best valid Dice) of each trial that has both."""
+        return [(t.params[name], t.best_dice) for t in self.trials if name in t.params and t.best_dice is not None]
+
+    def top(self, k: int) -> list[TrialRun]:
+        return [t for t in self.trials if t.best_dice is not None][:k]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.trials:
+            out[str(t.state)] = out.get(str(t.state), 0) + 1
+        return out
+
+
+def board(name: str, summaries: Iterable[RunSummary]) -> SweepBoard:
+    """The trials of sweep ``name`` among ``summaries`` (a run store listing)."""
+    trials = []
+    for s in summaries:
+        record = sweep_of(s.config)
+        if record is None or record.name != name:
+            continue
+        trials.append(TrialRun(record.trial, s.name, s.path, s.state, dict(record.params), s.best_dice, s.epoch,
+                               s.total_epochs))
+    trials.sort(key=lambda t: (t.best_dice is None, -(t.best_dice or 0.0), t.trial))
+    return SweepBoard(name, tuple(trials))
+
+
+def sweep_names(runs_dir: Path, summaries: Iterable[RunSummary]) -> list[str]:
+    """Every sweep in the runs folder (a journal, or a run that records one), newest run first."""
+    names: list[str] = []
+    for s in summaries:  # a store listing is newest first
+        record = sweep_of(s.config)
+        if record is not None and record.name not in names:
+            names.append(record.name)
+    for journal in sweep_journals(runs_dir):
+        name = journal.name[: -len(SWEEP_JOURNAL_SUFFIX)]
+        if name not in names:
+            names.append(name)
+    return names

@@ -1,0 +1,95 @@
+"""Starting ``petseg sweep`` in the background, as the TUI's sweep form does: the settings as the
+CLI's flags, the process in its own session (it outlives the TUI), its output in
+``<runs>/.sweeps/NAME.log`` (`engine.runs.layout.sweep_log`). The spec is checked here first
+(`engine.sweep.spec.build_spec`), so a bad field is the form's one-line error, not a dead process.
+No torch, no Optuna.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from engine.config import config_fields
+from engine.runs.layout import sweep_log
+from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError, build_spec
+
+
+def parse_train_flags(text: str) -> dict[str, Any]:
+    """``--epochs 5 --image_size=64`` as typed train values; SweepSpecError naming the flag."""
+    fields = {f.name: f for f in config_fields()}
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise SweepSpecError(f"train flags: {exc}") from None
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--"):
+            raise SweepSpecError(f"train flags: {word!r} is not a --flag")
+        name, eq, value = word[2:].partition("=")
+        name = name.replace("-", "_")
+        f = fields.get(name)
+        if f is None or name in SWEEP_OWNED_FIELDS:
+            raise SweepSpecError(f"train flags: --{name} is not a train flag a trial takes")
+        if not eq:
+            if i + 1 >= len(words):
+                raise SweepSpecError(f"train flags: --{name} needs a value")
+            value, i = words[i + 1], i + 1
+        try:
+            out[name] = f.parse_value(value)
+        except ValueError as exc:
+            raise SweepSpecError(f"train flags: --{name} {value}: {exc}") from None
+        i += 1
+    return out
+
+
+def checked_spec(settings: dict[str, Any]) -> SweepSpec:
+    """The form's settings as a checked spec (GPU indices against this machine's GPUs)."""
+    from engine.sweep.slots import visible_gpu_count
+
+    return build_spec(settings, gpu_count=visible_gpu_count)
+
+
+def sweep_argv(spec: SweepSpec) -> list[str]:
+    """``petseg sweep`` flags that run ``spec``."""
+    argv = ["--name", spec.name, "--trials", str(spec.trials), "--sampler", spec.sampler, "--prune", spec.prune,
+            "--prune_warmup", str(spec.prune_warmup)]
+    for p in spec.params:
+        argv += ["--param", p.to_text()]
+    if spec.devices is not None:
+        argv += ["--devices", ",".join(map(str, spec.devices)), "--per_device", str(spec.per_device)]
+    else:
+        argv += ["--parallel", str(spec.parallel)]
+    if spec.devices_per_trial > 1:
+        argv += ["--devices_per_trial", str(spec.devices_per_trial)]
+    if spec.storage:
+        argv += ["--storage", spec.storage]
+    argv += ["--eval_best", "yes" if spec.eval_best else "no"]
+    fields = {f.name: f for f in config_fields()}
+    argv += [f"--{k}={fields[k].format_value(v)}" for k, v in spec.base.items() if v is not None]
+    return argv
+
+
+def spawn_sweep(spec: SweepSpec, runs_dir: str | Path) -> int:
+    """Start the sweep in a new session (stopping it later: SIGTERM, which stops its trials);
+    returns its pid."""
+    runs_dir = Path(runs_dir).resolve()
+    log = sweep_log(runs_dir, spec.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "engine.cli", "sweep", "--runs", str(runs_dir), "--on_interrupt", "stop",
+            *sweep_argv(spec)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PETSEG_PLAIN_PROGRESS": "1"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True, env=env, cwd=os.getcwd())
+    # reaped when it ends, so no zombie of it lingers while the TUI runs (a re-run of the sweep
+    # takes a dead sweep's trials over only once its pid is gone)
+    threading.Thread(target=proc.wait, name=f"sweep-{spec.name}-reaper", daemon=True).start()
+    return proc.pid

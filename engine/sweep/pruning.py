@@ -1,0 +1,131 @@
+"""The bridge between a trial's run folder and Optuna's pruner.
+
+`TrialWatch` follows one trial's run (`engine.runs.RunFollower`), reports each new epoch's valid
+Dice to Optuna, and when the pruner says so asks the run to stop through its control file (the
+same request as the TUI's x). Once the stopped run's process is gone, `mark_pruned` rewrites
+its status to ``pruned``, so ``petseg runs`` and the TUI show why it ended.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import Trial
+
+from engine.runs import RunFollower, RunLock, RunState, request_control
+from engine.runs.layout import STATUS_FILE, read_run_json, write_json_atomic
+from engine.sweep.study import PRUNED_AT_ATTR
+
+
+@dataclass
+class TrialWatch:
+    """One running trial: its Optuna handle, its run folder, its process (None for a run whose
+    sweep died and which this process adopted), and what has been reported so far."""
+
+    trial: Trial
+    run_path: Path
+    slot: object
+    popen: subprocess.Popen | None = None
+    prune: bool = True
+    pruned_at: int | None = None
+    follower: RunFollower | None = field(default=None, repr=False)
+    reported: set[int] = field(default_factory=set)
+    spawned: float = field(default_factory=time.time)  # when this process started (or took over) the run
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    def _follower(self) -> RunFollower | None:
+        if self.follower is None and (self.run_path / "config.json").exists():
+            self.follower = RunFollower(self.run_path, keep_batches=0)
+        return self.follower
+
+    def poll(self) -> list[tuple[int, float]]:
+        """Report the run's new epochs to Optuna; ask the run to stop if the pruner says so.
+        Returns the (epoch, valid Dice) reported now."""
+        follower = self._follower()
+        if follower is None:
+            return []
+        follower.poll()
+        new = []
+        done = set(self.trial.storage.get_trial(self.trial._trial_id).intermediate_values)
+        for epoch, ended in sorted(follower.history.epochs.items()):
+            if epoch in self.reported:
+                continue
+            self.reported.add(epoch)
+            if epoch not in done:  # an adopted trial's earlier epochs were reported by its first owner
+                self.trial.report(float(ended.valid_dice), epoch)
+            new.append((epoch, float(ended.valid_dice)))
+            if self.prune and self.pruned_at is None and self.trial.should_prune():
+                self.pruned_at = epoch
+                self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)
+                request_control(self.run_path, "stop")
+                break
+        return new
+
+    def ended(self) -> bool:
+        """The trial's run has ended: it wrote its last event (finished, stopped, failed, diverged)
+        since this process started it, or its process is gone. The slot is free from then on: a
+        child's exit after its last event (threads joined, torch torn down) takes seconds, and
+        the next trial need not wait for it."""
+        terminal = self.terminal()
+        if terminal is not None and (self.popen is None or terminal.t >= self.spawned):
+            return True
+        if self.popen is not None:
+            return self.popen.poll() is not None
+        follower = self._follower()
+        return follower is None or not follower.history.state.is_active
+
+    def terminal(self) -> Any:
+        """The run's terminal event (RunFinished, RunStopped, ...) of its latest start, or None."""
+        follower = self._follower()
+        if follower is None:
+            return None
+        follower.poll()
+        return follower.history.terminal
+
+    def process_gone(self) -> bool:
+        return self.popen is None or self.popen.poll() is not None
+
+    def best(self) -> tuple[float | None, int | None]:
+        """(best valid Dice, its epoch) of the run so far."""
+        follower = self._follower()
+        if follower is None:
+            return None, None
+        follower.poll()
+        best = follower.history.best
+        return (float(best.valid_dice), best.epoch) if best else (None, None)
+
+    def run_state(self) -> RunState:
+        follower = self._follower()
+        if follower is None:
+            return RunState.UNKNOWN
+        follower.poll()
+        return follower.summary().state
+
+
+def mark_pruned(run_path: Path, epoch: int, dice: float | None) -> None:
+    """Rewrite a stopped run's status as ``pruned`` (under its writer lock, so never over a
+    resume that has begun); a run some process writes again is left as it is."""
+    try:
+        lock = RunLock.acquire(run_path, wait=2.0)
+    except Exception:
+        return
+    try:
+        status = read_run_json(run_path / STATUS_FILE)
+        if RunState.parse(str(status.get("state", ""))) not in (RunState.STOPPED, RunState.PRUNED):
+            return
+        figure = f" (valid Dice {dice:.4f})" if dice is not None else ""
+        status.update(state=str(RunState.PRUNED),
+                      message=f"pruned by its sweep at epoch {epoch}{figure}: below the median of the other "
+                              "trials at that epoch")
+        write_json_atomic(run_path / STATUS_FILE, status)
+    except Exception:
+        return
+    finally:
+        lock.release()

@@ -1,0 +1,139 @@
+"""What a sweep found: its leaderboard (one row per trial, best first), the parameter
+importances Optuna computes, and the best trial's test evaluation at photo size.
+
+`leaderboard` joins the study (trial state, values) with each trial's run folder (epochs, best
+valid Dice, the run's own state, so a trial still training shows its Dice so far). `evaluate_best`
+scores the best trial's best.pt on the test split with ``petseg eval``'s pipeline
+(`engine.eval.evaluate.evaluate_checkpoint`) and keeps the figures in the study.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from engine.config import EVAL_IGNORE_BORDER
+from engine.errors import first_line
+from engine.runs import RunFollower
+from engine.sweep.study import (
+    EVAL_ATTR,
+    REASON_ATTR,
+    RUN_ATTR,
+    SPEC_ATTR,
+    counted_trials,
+)
+
+STATUS_OF = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the leaderboard shows it."""
+
+    number: int
+    status: str  # complete, pruned, failed, running (the study's), with the run's state when it differs
+    params: dict[str, Any] = field(default_factory=dict)
+    value: float | None = None  # the study's value (best valid Dice), for complete trials
+    best_dice: float | None = None  # from the run folder: also for running and pruned trials
+    epochs: int = 0
+    total_epochs: int = 0
+    run: str = ""
+    test_dice: float | None = None  # the best trial's, when evaluated
+    reason: str = ""
+
+    @property
+    def dice(self) -> float | None:
+        return self.value if self.value is not None else self.best_dice
+
+
+def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
+    """Every trial the budget counts, the best valid Dice first (trials without one last)."""
+    best_eval = study.user_attrs.get(EVAL_ATTR) or {}
+    rows = []
+    for t in counted_trials(study):
+        run = str(t.user_attrs.get(RUN_ATTR) or "")
+        best, epochs, total, run_state = None, 0, 0, ""
+        if run and (Path(runs_dir) / run).is_dir():
+            try:
+                f = RunFollower(Path(runs_dir) / run, keep_batches=0)
+                f.poll()
+                s = f.summary()
+                best, epochs, total, run_state = s.best_dice, s.epoch, s.total_epochs, str(s.state)
+            except Exception:
+                run_state = "broken"
+        status = STATUS_OF.get(t.state, str(t.state.name).lower())
+        if t.state == TrialState.RUNNING and run_state and run_state != "running":
+            status = f"running ({run_state})"  # e.g. its sweep died: a re-run adopts or resumes it
+        rows.append(TrialRow(
+            number=t.number, status=status, params=dict(t.params),
+            value=t.value if t.state == TrialState.COMPLETE else None, best_dice=best, epochs=epochs,
+            total_epochs=total, run=run,
+            test_dice=best_eval.get("test_dice") if best_eval.get("trial") == t.number else None,
+            reason=str(t.user_attrs.get(REASON_ATTR) or "")))
+    return sorted(rows, key=lambda r: (r.dice is None, -(r.dice or 0.0), r.number))
+
+
+def importances(study: optuna.Study) -> tuple[dict[str, float], str]:
+    """Optuna's parameter importances for the best valid Dice, or ({}, why there are none)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if len(complete) < 2:
+        return {}, f"parameter importances need at least 2 completed trials (this sweep has {len(complete)})"
+    varied = [name for name in complete[0].params
+              if len({repr(t.params.get(name)) for t in complete}) > 1]
+    if not varied:
+        return {}, "parameter importances need completed trials with different values"
+    try:
+        return dict(optuna.importance.get_param_importances(study, params=varied)), ""
+    except Exception as exc:  # e.g. all values equal: nothing to explain
+        return {}, f"parameter importances unavailable ({first_line(exc)})"
+
+
+def spec_of(study: optuna.Study) -> dict[str, Any]:
+    spec = study.user_attrs.get(SPEC_ATTR)
+    return spec if isinstance(spec, dict) else {}
+
+
+def all_ended(study: optuna.Study) -> bool:
+    return not any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in counted_trials(study))
+
+
+def evaluate_best(study: optuna.Study, runs_dir: Path, log: Callable[[str], None] = print,
+                  evaluate: Callable[..., Any] | None = None) -> dict[str, Any] | None:
+    """Score the best trial's best.pt on the test split at photo size (``petseg eval``'s headline
+    figure) and keep it in the study; None (and a line why) when there is nothing to score or it
+    was already scored. ``evaluate``: `evaluate_checkpoint` (tests give a stand-in)."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        log("no completed trial: nothing to evaluate on the test split")
+        return None
+    done = study.user_attrs.get(EVAL_ATTR) or {}
+    if done.get("trial") == best.number:
+        return done
+    from engine.runs import checkpoint_for
+
+    run = Path(runs_dir) / str(best.user_attrs.get(RUN_ATTR, ""))
+    try:
+        ckpt, _ = checkpoint_for(run)
+        if evaluate is None:
+            from engine.eval.evaluate import evaluate_checkpoint as evaluate
+        res = evaluate(ckpt, None, split="test", ignore_border=EVAL_IGNORE_BORDER)
+    except Exception as exc:
+        log(f"the best trial ({best.number}, run {run.name}) could not be evaluated: {first_line(exc)}")
+        return None
+    h = res.headline
+    record = {"trial": best.number, "run": run.name, "split": "test", "test_dice": float(h.dice),
+              "test_iou": float(h.iou), "images": int(res.n_images), "scoring": res.label("photo")}
+    if not math.isfinite(record["test_dice"]):
+        return None
+    study.set_user_attr(EVAL_ATTR, record)
+    log(f"best trial {best.number} (run {run.name}): test Dice {h.dice:.4f}  IoU {h.iou:.4f} on "
+        f"{res.n_images} test images at {res.label('photo')}")
+    return record

@@ -1,0 +1,318 @@
+"""The sweep's loop: trials as ``petseg train`` child processes in the slots, the next one started
+within a poll (POLL_SECONDS) of one ending, each trial's epochs reported to Optuna as they land.
+
+Every trial is an ordinary run, started exactly like the TUI's detached launch
+(`engine.train.launch.start_detached`: ``TrainConfig.to_argv()``, its own session, its output in
+train.log), with its slot's environment (CUDA_VISIBLE_DEVICES) and its sweep record.
+
+Crash recovery (`Scheduler.recover`, at start): a RUNNING trial whose owning sweep process on
+this host is dead is taken over. If its run is still training (the children outlive a killed
+sweep: they have their own session) it is adopted and followed to its end; if the run finished
+or was pruned meanwhile, the study is told so; if its process died too, the run is resumed
+(``petseg train --resume``, from its last.pt) under the same trial number. A run that failed or
+diverged on its own is told failed. So no trial runs twice and the budget counts every trial asked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from engine.atomic import pid_alive
+from engine.errors import PetsegError, first_line
+from engine.runs import RunFollower, RunState, clear_control, request_control
+from engine.runs.layout import CONFIG_FILE, is_unstarted_run, trial_run_name
+from engine.sweep.pruning import TrialWatch, mark_pruned
+from engine.sweep.record import SweepRecord
+from engine.sweep.slots import Slot, make_slots
+from engine.sweep.spec import SweepSpec
+from engine.sweep.study import (
+    HOST_ATTR,
+    OWNER_ATTR,
+    PRUNED_AT_ATTR,
+    REASON_ATTR,
+    RUN_ATTR,
+    SLOT_ATTR,
+    SURPLUS_ATTR,
+    ask_within_budget,
+    claim,
+    live_trial,
+)
+
+POLL_SECONDS = 0.2  # how often the loop looks at its children and their run folders
+SPAWNED_ATTR = "spawned"  # wall time the trial's (latest) process was started
+STOP_WAIT_SECONDS = 300.0  # Ctrl-C "stop": how long to wait for the trials to save last.pt and exit
+
+
+@dataclass
+class SchedulerStats:
+    """What the loop measured: each gap between a trial's process ending (as seen by the loop)
+    and the next trial's start in its slot, in seconds; and the trials' outcomes."""
+
+    gaps: list[float] = field(default_factory=list)
+    started: int = 0
+    adopted: int = 0
+    resumed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Scheduler:
+    """Runs a sweep's trials in its slots until the budget is spent and every trial has ended."""
+
+    def __init__(self, spec: SweepSpec, runs_dir: Path, study: optuna.Study,
+                 log: Callable[[str], None] = print, poll: float = POLL_SECONDS) -> None:
+        import socket
+
+        self.spec, self.runs_dir, self.study, self.log, self.poll = spec, Path(runs_dir).resolve(), study, log, poll
+        self.host = socket.gethostname()
+        self.slots = make_slots(spec)
+        self.free: list[Slot] = list(self.slots)
+        self.watches: list[TrialWatch] = []
+        self.pending: list[tuple[FrozenTrial, str]] = []  # recovered trials to restart: (trial, "resume"|"fresh")
+        self.exhausted = False
+        self.stats = SchedulerStats()
+        self._freed_at: list[float] = []  # when each free slot was freed (monotonic), for the gaps
+        # trials told their outcome whose process is still exiting, with (epoch, Dice) to mark pruned
+        self.exiting: list[tuple[TrialWatch, tuple[int, float | None] | None]] = []
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self) -> SchedulerStats:
+        """Recover a dead sweep's trials, then fill the slots until the budget is spent and the
+        trials have ended. KeyboardInterrupt propagates with the trials untouched (see `interrupt`)."""
+        self.recover()
+        while True:
+            self.step()
+            if self.exhausted and not self.watches and not self.pending and not self.exiting:
+                return self.stats
+            time.sleep(self.poll)
+
+    def step(self) -> None:
+        """One pass: report new epochs, finish the trials whose process ended, fill free slots."""
+        for w in list(self.watches):
+            for epoch, dice in w.poll():
+                self.log(f"trial {w.number} epoch {epoch}: valid Dice {dice:.4f}" +
+                         (" -> pruned, stopping it" if w.pruned_at == epoch else ""))
+            if w.ended():
+                self._finish(w)
+        self._fill()
+        self._reap()
+
+    def _reap(self) -> None:
+        """Children that ended their run and are still exiting: once gone, a pruned run's status
+        becomes ``pruned`` (its writer lock is free then)."""
+        for item in list(self.exiting):
+            w, mark = item
+            if not w.process_gone():
+                continue
+            self.exiting.remove(item)
+            if mark is not None:
+                mark_pruned(w.run_path, *mark)
+
+    def _fill(self) -> None:
+        while self.free and (self.pending or not self.exhausted):
+            slot = self.free.pop(0)
+            freed = self._freed_at.pop(0) if self._freed_at else None
+            started = self._restart_pending(slot) if self.pending else self._start_new(slot)
+            if not started:
+                self.free.insert(0, slot)
+                if freed is not None:
+                    self._freed_at.insert(0, freed)
+                if not self.pending and self.exhausted:
+                    return
+                continue
+            if freed is not None:
+                self.stats.gaps.append(time.monotonic() - freed)
+
+    def _start_new(self, slot: Slot) -> bool:
+        trial = ask_within_budget(self.study, self.spec, slot.label)
+        if trial is None:
+            self.exhausted = True
+            return False
+        values = dict(trial.params)
+        try:
+            config = self.spec.trial_config(values)
+        except PetsegError as exc:  # a combination the config refuses (e.g. warm-up >= epochs)
+            trial.set_user_attr(REASON_ATTR, str(exc))
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.log(f"trial {trial.number} failed before it started: {exc}")
+            self._count("failed")
+            return False
+        name = self._free_run_name(trial.number)
+        trial.set_user_attr(RUN_ATTR, name)  # before the child exists: a crash right after still finds it
+        trial.set_user_attr(SPAWNED_ATTR, time.time())
+        from engine.train.launch import start_detached
+
+        popen = start_detached(config, self.runs_dir, name,
+                               env={**slot.env, **SweepRecord(self.spec.name, trial.number, values).to_env()})
+        self.watches.append(TrialWatch(trial, self.runs_dir / name, slot, popen, prune=self.spec.prune != "none"))
+        self.stats.started += 1
+        shown = " ".join(f"{k}={_short(v)}" for k, v in values.items())
+        self.log(f"trial {trial.number} started: run {name} on {slot.label}: {shown}")
+        return True
+
+    def _free_run_name(self, number: int) -> str:
+        """The trial's run folder name; a suffix if an unrelated run already took it."""
+        base = trial_run_name(self.spec.name, number)
+        name, k = base, 1
+        while (self.runs_dir / name).exists() and not is_unstarted_run(self.runs_dir / name):
+            k += 1
+            name = f"{base}-{k}"
+        return name
+
+    def _finish(self, w: TrialWatch) -> None:
+        """Tell the study how the trial ended (from its run's last event, else its state) and free
+        its slot; the process may still be exiting (`_reap` waits for it)."""
+        w.poll()
+        terminal = w.terminal()
+        kind = terminal.kind if terminal is not None else str(w.run_state())
+        best, epoch = w.best()
+        n = w.number
+        mark = None
+        if w.pruned_at is not None and kind in (RunState.STOPPED, RunState.PRUNED):
+            dice = dict(w.trial.storage.get_trial(w.trial._trial_id).intermediate_values).get(w.pruned_at)
+            mark = (w.pruned_at, dice)
+            self.study.tell(w.trial, state=TrialState.PRUNED)
+            self.log(f"trial {n} pruned at epoch {w.pruned_at}" + (f" (best valid Dice {best:.4f})" if best else ""))
+            self._count("pruned")
+        elif kind == RunState.FINISHED and best is not None:
+            if w.pruned_at is not None:  # it ended before it read the stop: the request must not
+                clear_control(w.run_path)  # stop a later `petseg train --resume` of the run
+            self.study.tell(w.trial, best)
+            self.log(f"trial {n} finished: best valid Dice {best:.4f} at epoch {epoch}")
+            self._count("complete")
+        else:
+            why = self._reason(w.run_path, RunState.parse(kind))
+            w.trial.set_user_attr(REASON_ATTR, why)
+            self.study.tell(w.trial, state=TrialState.FAIL)
+            self.log(f"trial {n} failed ({kind}): {why}")
+            self._count("failed")
+        self.watches.remove(w)
+        self.exiting.append((w, mark))
+        if w.slot is not None:
+            self.free.append(w.slot)
+            self._freed_at.append(time.monotonic())
+
+    def _reason(self, run_path: Path, state: RunState) -> str:
+        try:
+            f = RunFollower(run_path, keep_batches=0)
+            f.poll()
+            msg = f.summary().message
+        except Exception as exc:
+            msg = first_line(exc)
+        return msg or f"the run ended {state}; see {run_path / 'train.log'}"
+
+    def _count(self, outcome: str) -> None:
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+
+    # ---- crash recovery ------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Take over the RUNNING trials of a dead sweep process on this host (see the module doc)."""
+        import os
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get(SURPLUS_ATTR) or t.user_attrs.get(HOST_ATTR) != self.host:
+                continue
+            owner = t.user_attrs.get(OWNER_ATTR)
+            if isinstance(owner, int) and owner != os.getpid() and _running(owner):
+                continue  # another sweep process on this machine is running it
+            self._recover_one(t)
+
+    def _recover_one(self, t: FrozenTrial) -> None:
+        run = t.user_attrs.get(RUN_ATTR)
+        live = live_trial(self.study, t)
+        claim(live, str(t.user_attrs.get(SLOT_ATTR, "")))
+        path = self.runs_dir / run if isinstance(run, str) else None
+        if path is None or not (path / CONFIG_FILE).exists():
+            self.pending.append((t, "fresh"))  # died before its run was written: start it now
+            return
+        f = RunFollower(path, keep_batches=0)
+        f.poll()
+        state = f.summary().state
+        pruned_at = t.user_attrs.get(PRUNED_AT_ATTR)
+        if state.is_active:
+            slot = self._take_slot(str(t.user_attrs.get(SLOT_ATTR, "")))
+            self.watches.append(TrialWatch(live, path, slot, None, prune=self.spec.prune != "none",
+                                           pruned_at=pruned_at))
+            self.stats.adopted += 1
+            self.log(f"trial {t.number}: its run {run} is still training; following it")
+        elif state == RunState.FINISHED or (pruned_at is not None and state in (RunState.STOPPED, RunState.PRUNED)):
+            w = TrialWatch(live, path, None, None, pruned_at=pruned_at)
+            self.watches.append(w)
+            self._finish(w)
+        elif state in (RunState.FAILED, RunState.DIVERGED, RunState.BROKEN):
+            w = TrialWatch(live, path, None, None)
+            self.watches.append(w)
+            self._finish(w)
+        else:  # interrupted, stopped by a Ctrl-C, unknown: continue it from its last.pt
+            self.pending.append((t, "resume"))
+
+    def _take_slot(self, label: str) -> Slot | None:
+        for s in self.free:
+            if s.label == label:
+                self.free.remove(s)
+                return s
+        return self.free.pop(0) if self.free else None
+
+    def _restart_pending(self, slot: Slot) -> bool:
+        t, how = self.pending.pop(0)
+        live = live_trial(self.study, t)
+        claim(live, slot.label)
+        live.set_user_attr(SPAWNED_ATTR, time.time())
+        values = dict(t.params)
+        name = t.user_attrs.get(RUN_ATTR) or self._free_run_name(t.number)
+        from engine.train.launch import start_detached, start_resume
+
+        try:
+            if how == "resume":
+                popen = start_resume(self.runs_dir, name, env=dict(slot.env))
+            else:
+                live.set_user_attr(RUN_ATTR, name)
+                popen = start_detached(self.spec.trial_config(values), self.runs_dir, name,
+                                       env={**slot.env, **SweepRecord(self.spec.name, t.number, values).to_env()})
+        except PetsegError as exc:
+            live.set_user_attr(REASON_ATTR, str(exc))
+            self.study.tell(t.number, state=TrialState.FAIL)
+            self.log(f"trial {t.number} could not be restarted: {exc}")
+            return False
+        self.watches.append(TrialWatch(live, self.runs_dir / name, slot, popen, prune=self.spec.prune != "none",
+                                       pruned_at=t.user_attrs.get(PRUNED_AT_ATTR)))
+        self.stats.resumed += 1
+        self.log(f"trial {t.number}: {'resuming' if how == 'resume' else 'starting'} its run {name} on {slot.label}")
+        return True
+
+    # ---- Ctrl-C ------------------------------------------------------------------------------
+    def interrupt(self, action: str) -> int:
+        """After a Ctrl-C: ``stop`` asks every running trial to stop (they save last.pt; the
+        trials stay open in the study and a re-run of the same command resumes them) and waits
+        for them; ``leave`` lets them train on (a re-run adopts them). Returns how many."""
+        if action == "stop":
+            for w in self.watches:
+                request_control(w.run_path, "stop")
+            deadline = time.monotonic() + STOP_WAIT_SECONDS
+            try:
+                while time.monotonic() < deadline and not all(w.process_gone() and w.ended() for w in self.watches):
+                    time.sleep(self.poll)
+            except KeyboardInterrupt:
+                pass  # a second Ctrl-C: stop waiting; the stop requests stand
+        return len(self.watches)
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (a sweep killed while its parent, e.g. the TUI,
+    has not reaped it yet is dead for this purpose)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def _short(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

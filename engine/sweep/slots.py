@@ -1,0 +1,63 @@
+"""Where a sweep's trials run: `Slot`s, each one trial at a time.
+
+On a GPU box: for each group of ``devices_per_trial`` listed GPUs, ``per_device`` slots, each
+child seeing only its group (CUDA_VISIBLE_DEVICES). On a CPU: ``parallel`` slots sharing the
+cores, each child's thread pool sized to its share (OMP_NUM_THREADS, unless the user set it).
+No torch, no Optuna.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from engine.sweep.spec import SweepSpec
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One place a trial runs: ``label`` for messages and records, ``env`` for its child."""
+
+    label: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def make_slots(spec: SweepSpec, cpu_count: int | None = None) -> list[Slot]:
+    """The sweep's slots, in the order trials fill them (one per GPU group before a second)."""
+    if spec.devices is not None:
+        k = spec.devices_per_trial
+        groups = [spec.devices[i:i + k] for i in range(0, len(spec.devices), k)]
+        return [Slot(f"gpu{','.join(map(str, g))}#{n}", {"CUDA_VISIBLE_DEVICES": ",".join(map(str, g))})
+                for n in range(spec.per_device) for g in groups]
+    env: dict[str, str] = {}
+    if "OMP_NUM_THREADS" not in os.environ:
+        cores = cpu_count or os.cpu_count() or 1
+        env["OMP_NUM_THREADS"] = str(max(1, cores // (spec.parallel * spec.devices_per_trial)))
+    return [Slot(f"cpu#{n}", env) for n in range(spec.parallel)]
+
+
+def visible_gpu_count() -> int:
+    """How many CUDA GPUs this machine has (0 without a GPU or its driver): NVML, without torch."""
+    try:
+        import pynvml
+    except ImportError:
+        return _torch_gpu_count()
+    try:
+        pynvml.nvmlInit()
+    except Exception:
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+def _torch_gpu_count() -> int:
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count()

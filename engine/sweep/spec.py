@@ -1,0 +1,333 @@
+"""A sweep's spec: its name, the search space over `TrainConfig` fields, the budget, the sampler,
+the pruner, where trials run, and the base train flags every trial shares.
+
+A parameter is ``name=kind:args`` (``--param`` or a TOML ``[params]`` table):
+``log:LO:HI`` (log-uniform), ``uniform:LO:HI`` (uniform; integers for an int field),
+``int:LO:HI[:STEP]`` and ``choice:A,B,C``. ``name`` is any `TrainConfig` field: values are read by
+the field's own `ConfigField.parse_value` and checked by `TrainConfig.field_errors`, so a field
+added to the config is searchable with no change here. Every problem is one `SweepSpecError`
+line raised before anything starts. No torch, no Optuna.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from engine.config import ConfigField, TrainConfig, config_fields
+from engine.errors import ConfigError
+from engine.runs.layout import validate_run_name
+
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "none")
+PARAM_KINDS = ("log", "uniform", "int", "choice")
+# train fields a sweep sets itself: --devices is the sweep's own flag (GPUs to schedule on)
+SWEEP_OWNED_FIELDS = ("devices",)
+MAX_NAME = 90  # a trial's run folder adds "-tNNN" and run names stop at 100
+
+
+class SweepSpecError(ConfigError):
+    """A bad sweep spec: one line naming the flag (or TOML file and key) and what is wrong."""
+
+
+def _fields() -> dict[str, ConfigField]:
+    return {f.name: f for f in config_fields()}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched field: ``kind`` log/uniform/int/choice, ``low``/``high`` (and ``step``) of a
+    range, ``choices`` of a choice; all values already of the field's type."""
+
+    name: str
+    kind: str
+    low: Any = None
+    high: Any = None
+    step: Any = None
+    choices: tuple[Any, ...] = ()
+    text: str = ""  # as the user wrote it, for messages
+
+    @property
+    def is_int(self) -> bool:
+        return _fields()[self.name].kind == "int"
+
+    def grid_values(self) -> tuple[Any, ...] | None:
+        """The values a grid walks: the choices, or every step of an int range; None for a
+        continuous range."""
+        if self.kind == "choice":
+            return self.choices
+        if self.is_int and self.kind in ("int", "uniform"):
+            return tuple(range(self.low, self.high + 1, self.step or 1))
+        return None
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return f"{self.name} in {{{', '.join(str(c) for c in self.choices)}}}"
+        return f"{self.name} {self.kind} [{self.low}, {self.high}]" + (f" step {self.step}" if self.step else "")
+
+    def to_text(self) -> str:
+        """The ``name=kind:...`` text that parses back to this spec."""
+        f = _fields()[self.name]
+        if self.kind == "choice":
+            return f"{self.name}=choice:" + ",".join(f.format_value(c) for c in self.choices)
+        tail = f":{self.step}" if self.step else ""
+        return f"{self.name}={self.kind}:{f.format_value(self.low)}:{f.format_value(self.high)}{tail}"
+
+
+def parse_param(text: str, where: str = "--param") -> ParamSpec:
+    """``name=kind:args`` as a `ParamSpec`; SweepSpecError (one line) if it is not a valid one."""
+    def bad(why: str) -> SweepSpecError:
+        return SweepSpecError(f"{where} {text}: {why}")
+
+    name, sep, rule = text.partition("=")
+    name = name.strip().lstrip("-").replace("-", "_")
+    if not sep or not name:
+        raise bad("expected NAME=KIND:ARGS, e.g. learning_rate=log:1e-4:3e-3 or width=choice:32,64")
+    fields = _fields()
+    if name not in fields:
+        close = difflib.get_close_matches(name, list(fields), n=1)
+        raise bad(f"unknown train field {name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+    if name in SWEEP_OWNED_FIELDS:
+        raise bad(f"{name} is set by the sweep (--devices / --devices_per_trial), it cannot be searched")
+    f = fields[name]
+    kind, _, args = rule.strip().partition(":")
+    if kind not in PARAM_KINDS:
+        raise bad(f"unknown kind {kind!r}: use one of {', '.join(PARAM_KINDS)} (e.g. {name}=choice:a,b)")
+
+    def value(t: str) -> Any:
+        t = t.strip()
+        if not t:
+            raise bad("an empty value")
+        try:
+            return f.parse_value(t)
+        except ValueError as exc:
+            raise bad(f"{t!r} is not a {f.kind} value for {name} ({exc})") from None
+
+    if kind == "choice":
+        parts = args.split(",")
+        choices = tuple(value(p) for p in parts) if args.strip() else ()
+        if not choices:
+            raise bad("an empty choice list")
+        if len(set(map(repr, choices))) != len(choices):
+            raise bad("a value is listed twice")
+        return ParamSpec(name, "choice", choices=choices, text=text)
+    if f.kind not in ("int", "float"):
+        raise bad(f"{name} is a {f.kind} field: search it with choice:A,B")
+    if kind == "int" and f.kind != "int":
+        raise bad(f"{name} is a float field: use uniform:LO:HI or log:LO:HI")
+    parts = args.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and kind != "int"):
+        raise bad(f"expected {kind}:LO:HI" + ("[:STEP]" if kind == "int" else ""))
+    low, high = value(parts[0]), value(parts[1])
+    step = value(parts[2]) if len(parts) == 3 else None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise bad("the range ends must be finite numbers")
+    if kind == "log" and (low <= 0 or high <= 0):
+        raise bad("a log range needs both ends above 0")
+    if not low < high:
+        raise bad(f"empty range: {parts[1].strip()} is not above {parts[0].strip()}")
+    if step is not None and (step <= 0 or step > high - low):
+        raise bad(f"step {step} must be between 1 and the range's width ({high - low})")
+    return ParamSpec(name, kind, low=low, high=high, step=step, text=text)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Everything ``petseg sweep`` runs: the flags (or the TOML file) after checking."""
+
+    name: str
+    params: tuple[ParamSpec, ...]
+    trials: int = 10
+    sampler: str = "tpe"
+    prune: str = "median"
+    prune_warmup: int = 1  # the first epochs of every trial, reported but never pruned on
+    devices: tuple[int, ...] | None = None  # GPU indices; None: the CPU (--parallel)
+    per_device: int = 1
+    parallel: int = 1
+    devices_per_trial: int = 1
+    storage: str | None = None  # an Optuna storage URL; None: the journal file in the runs folder
+    base: dict[str, Any] = field(default_factory=dict)  # typed train flags every trial shares
+    eval_best: bool = True  # score the best trial on the test split at the end
+
+    def trial_config(self, values: dict[str, Any]) -> TrainConfig:
+        """The `TrainConfig` of a trial with the sampled ``values`` (validated)."""
+        config = TrainConfig(**{**self.base, **values})
+        if self.devices_per_trial > 1:
+            config = dataclasses.replace(config, devices=str(self.devices_per_trial))
+        config.validate()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the study records of the spec (shown by ``--show`` and the TUI)."""
+        return {"name": self.name, "params": [p.to_text() for p in self.params], "trials": self.trials,
+                "sampler": self.sampler, "prune": self.prune, "prune_warmup": self.prune_warmup,
+                "base": dict(self.base),
+                "devices": list(self.devices) if self.devices is not None else None,
+                "per_device": self.per_device, "parallel": self.parallel,
+                "devices_per_trial": self.devices_per_trial}
+
+    def grid_size(self) -> int:
+        n = 1
+        for p in self.params:
+            values = p.grid_values()
+            n *= len(values) if values else 1
+        return n
+
+
+# the sweep's own settings; a TOML file's top level may hold these, [params] and [train]
+SPEC_KEYS = ("name", "trials", "sampler", "prune", "prune_warmup", "devices", "per_device", "parallel",
+             "devices_per_trial", "storage", "eval_best")
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """A TOML spec as the flags' dict: the top-level settings, ``params`` as ``name=kind:...``
+    texts, ``train`` as typed train flags. SweepSpecError names the file and the key."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepSpecError(f"--spec {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepSpecError(f"--spec {path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepSpecError(f"--spec {path}: not valid TOML ({exc})") from None
+    out: dict[str, Any] = {}
+    fields = _fields()
+    for key, value in data.items():
+        if key == "params":
+            if not isinstance(value, dict):
+                raise SweepSpecError(f"--spec {path}: [params] must be a table of name = \"kind:args\"")
+            texts = []
+            for name, rule in value.items():
+                if isinstance(rule, list):  # width = [32, 64]: a choice
+                    f = fields.get(name)
+                    rule = "choice:" + ",".join(f.format_value(v) if f else str(v) for v in rule)
+                if not isinstance(rule, str):
+                    raise SweepSpecError(f"--spec {path}: params.{name} must be \"kind:args\" or a list of choices")
+                texts.append(f"{name}={rule}")
+            out["params"] = texts
+        elif key == "train":
+            if not isinstance(value, dict):
+                raise SweepSpecError(f"--spec {path}: [train] must be a table of train flags")
+            base = {}
+            for name, v in value.items():
+                f = fields.get(name)
+                if f is None or name in SWEEP_OWNED_FIELDS:
+                    raise SweepSpecError(f"--spec {path}: train.{name}: not a train flag a sweep's trials take")
+                try:
+                    base[name] = f.parse_value(v) if isinstance(v, str) else v
+                except ValueError as exc:
+                    raise SweepSpecError(f"--spec {path}: train.{name}: {exc}") from None
+            out["base"] = base
+        elif key in SPEC_KEYS:
+            out[key] = ",".join(str(d) for d in value) if key == "devices" and isinstance(value, list) else value
+        else:
+            raise SweepSpecError(f"--spec {path}: unknown key {key!r} (expected {', '.join(SPEC_KEYS)}, "
+                                 "[params], [train])")
+    return out
+
+
+def parse_devices(text: str) -> tuple[int, ...]:
+    """``0,1,3`` as GPU indices; SweepSpecError if it is not a list of distinct indices."""
+    try:
+        devices = tuple(int(t) for t in str(text).split(",") if t.strip())
+    except ValueError:
+        raise SweepSpecError(f"--devices {text}: expected GPU indices such as 0,1") from None
+    if not devices or any(d < 0 for d in devices) or len(set(devices)) != len(devices):
+        raise SweepSpecError(f"--devices {text}: expected distinct GPU indices such as 0,1")
+    return devices
+
+
+def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
+    """The checked `SweepSpec` from the settings (flags over a TOML file's); ``gpu_count`` (a
+    callable) answers how many GPUs this machine has, asked only when ``devices`` is set."""
+    name = settings.get("name")
+    if not name:
+        raise SweepSpecError("--name: a sweep needs a name (--name NAME, or name = \"...\" in --spec)")
+    name = str(name)
+    try:
+        validate_run_name(name)
+    except Exception:
+        raise SweepSpecError(f"--name {name}: use letters, digits, '.', '_' and '-'") from None
+    if len(name) > MAX_NAME:
+        raise SweepSpecError(f"--name {name[:20]}...: at most {MAX_NAME} characters")
+    texts = list(settings.get("params") or [])
+    if not texts:
+        raise SweepSpecError("--param: a sweep searches at least one field (e.g. --param learning_rate=log:1e-4:3e-3)")
+    params = tuple(parse_param(t) for t in texts)
+    seen = set()
+    for p in params:
+        if p.name in seen:
+            raise SweepSpecError(f"--param {p.text}: {p.name} is searched twice")
+        seen.add(p.name)
+
+    def integer(key: str, default: int, lo: int = 1) -> int:
+        v = settings.get(key)
+        v = default if v is None else v
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise SweepSpecError(f"--{key} {v}: must be an integer >= {lo}")
+        return v
+
+    trials = integer("trials", 10)
+    sampler = settings.get("sampler") or "tpe"
+    if sampler not in SAMPLERS:
+        raise SweepSpecError(f"--sampler {sampler}: must be one of {', '.join(SAMPLERS)}")
+    prune = settings.get("prune") or "median"
+    if prune not in PRUNERS:
+        raise SweepSpecError(f"--prune {prune}: must be one of {', '.join(PRUNERS)}")
+    prune_warmup = integer("prune_warmup", 1, lo=0)
+    per_device, parallel = integer("per_device", 1), integer("parallel", 1)
+    devices_per_trial = integer("devices_per_trial", 1)
+    devices = None
+    if settings.get("devices") not in (None, ""):
+        devices = parse_devices(settings["devices"])
+        if settings.get("parallel") not in (None, 1):
+            raise SweepSpecError("--parallel: with --devices, use --per_device (runs per GPU) instead")
+        count = gpu_count() if gpu_count is not None else 0
+        missing = [d for d in devices if d >= count]
+        if missing:
+            have = f"GPUs 0-{count - 1}" if count else "no GPU"
+            raise SweepSpecError(f"--devices {settings['devices']}: GPU {missing[0]} does not exist (this machine has {have})")
+        if len(devices) % devices_per_trial:
+            raise SweepSpecError(f"--devices_per_trial {devices_per_trial}: {len(devices)} GPUs do not split "
+                                 f"into groups of {devices_per_trial}")
+    elif settings.get("per_device") not in (None, 1):
+        raise SweepSpecError("--per_device: needs --devices (on a CPU use --parallel N)")
+    base = dict(settings.get("base") or {})
+    for key in SWEEP_OWNED_FIELDS:
+        base.pop(key, None)
+    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, prune=prune, prune_warmup=prune_warmup,
+                     devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
+                     storage=settings.get("storage") or None, base=base,
+                     eval_best=bool(settings.get("eval_best", True)))
+    if sampler == "grid":
+        ranges = [p for p in params if p.grid_values() is None]
+        if ranges:
+            raise SweepSpecError(f"--param {ranges[0].text}: --sampler grid needs choice:... (or int:LO:HI) values")
+        if trials > spec.grid_size():
+            spec = dataclasses.replace(spec, trials=spec.grid_size())
+    _check_values(spec)
+    return spec
+
+
+def _check_values(spec: SweepSpec) -> None:
+    """Every value a trial can get, through `TrainConfig.field_errors` with the base flags: the
+    base alone, each choice, and both ends of each range."""
+    try:
+        base = TrainConfig(**spec.base)
+    except TypeError as exc:
+        raise SweepSpecError(f"train flags: {exc}") from None
+    errors = base.field_errors()
+    if errors:
+        name, why = next(iter(errors.items()))
+        raise SweepSpecError(f"--{name} {getattr(base, name)}: {why}")
+    for p in spec.params:
+        for v in (p.choices if p.kind == "choice" else (p.low, p.high)):
+            errors = dataclasses.replace(base, **{p.name: v}).field_errors()
+            if p.name in errors:
+                raise SweepSpecError(f"--param {p.text}: {p.name} {v}: {errors[p.name]}")

@@ -1,0 +1,169 @@
+"""A sweep's Optuna study: its storage, sampler and pruner, the trial budget, asking a trial and
+what each trial records about itself (its run, the process and host that own it, its slot).
+
+Storage: ``--storage URL`` is any storage Optuna takes (``sqlite:///sweeps.db``,
+``postgresql://...``); without it, Optuna's journal file in the runs folder
+(`engine.runs.layout.sweep_journal`), which needs no server and is shared by processes on one
+machine. The objective is each trial's best valid Dice, maximised.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from engine.errors import ConfigError
+from engine.runs.layout import sweep_journal
+from engine.sweep.spec import ParamSpec, SweepSpec
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # petseg prints its own line per trial
+
+# the median pruner: no pruning before this many trials completed (nor in a trial's first
+# --prune_warmup epochs: SweepSpec.prune_warmup)
+PRUNE_STARTUP_TRIALS = 2
+
+# trial user attributes
+RUN_ATTR, HOST_ATTR, OWNER_ATTR, SLOT_ATTR = "run", "host", "owner", "slot"
+PRUNED_AT_ATTR = "pruned_at"  # the epoch the sweep asked the run to stop at
+SURPLUS_ATTR = "surplus"  # asked beyond the budget by a concurrent sweep process: never run
+REASON_ATTR = "reason"  # why a trial failed
+# study user attributes
+SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
+ENDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+OPEN_ATTEMPTS = 5  # a database storage that two processes create at once is retried this often
+
+
+def storage_for(spec_storage: str | None, runs_dir: Path, name: str) -> Any:
+    """The Optuna storage of the sweep: the URL given, or the journal file in the runs folder."""
+    if spec_storage and "://" in spec_storage:
+        return spec_storage
+    path = Path(spec_storage) if spec_storage else sweep_journal(runs_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+class _AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid, without its ``study.stop()`` once every point is taken, which only works
+    inside ``study.optimize``: the sweep's budget is the grid's size already (`build_spec`)."""
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        pass
+
+
+def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    if spec.sampler == "grid":
+        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params})
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler()
+    return optuna.samplers.TPESampler()
+
+
+def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    if spec.prune == "none":
+        return optuna.pruners.NopPruner()
+    # Optuna prunes no step below n_warmup_steps; epochs are steps 1, 2, ...
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP_TRIALS, n_warmup_steps=spec.prune_warmup + 1)
+
+
+def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optuna.Study:
+    """The sweep's study, created on first use (recording its spec) or loaded; ConfigError (one
+    line) for a storage Optuna cannot open or a missing study when ``create`` is False."""
+    storage = _storage_or_error(spec.storage, runs_dir, spec.name)
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
+                                        pruner=make_pruner(spec), direction="maximize", load_if_exists=True)
+            break
+        except Exception as exc:
+            # two sweep processes creating one database's tables at once: one loses a race on
+            # the schema (sqlite's "UNIQUE constraint failed: alembic_version"); the tables are
+            # there a moment later
+            if type(exc).__module__.startswith("sqlalchemy") and attempt + 1 < OPEN_ATTEMPTS:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ConfigError(f"--storage {spec.storage or storage}: cannot open the study ({_first(exc)})") from None
+    if SPEC_ATTR not in study.user_attrs:
+        study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    return study
+
+
+def load_study(name: str, runs_dir: Path, storage: str | None = None) -> optuna.Study:
+    """An existing sweep's study (for ``--show`` and the TUI); ConfigError if there is none."""
+    if storage is None and not sweep_journal(runs_dir, name).is_file():
+        raise ConfigError(f"{sweep_journal(runs_dir, name)}: no sweep named {name!r} in {runs_dir} "
+                          "(give --storage URL for a sweep kept elsewhere)")
+    st = _storage_or_error(storage, runs_dir, name)
+    try:
+        return optuna.load_study(study_name=name, storage=st)
+    except KeyError:
+        raise ConfigError(f"--storage {storage or st}: no sweep named {name!r} in it") from None
+    except Exception as exc:
+        raise ConfigError(f"--storage {storage or st}: cannot open the study ({_first(exc)})") from None
+
+
+def _storage_or_error(url: str | None, runs_dir: Path, name: str) -> Any:
+    try:
+        return storage_for(url, runs_dir, name)
+    except Exception as exc:
+        raise ConfigError(f"--storage {url}: {_first(exc)}") from None
+
+
+def _first(exc: BaseException) -> str:
+    from engine.errors import first_line
+
+    return first_line(exc)
+
+
+def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The trials the budget counts: every trial but the surplus ones (asked past the budget by
+    a concurrent process and never run), whatever their state."""
+    return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
+
+
+def ask_within_budget(study: optuna.Study, spec: SweepSpec, slot: str) -> Trial | None:
+    """A new trial with its parameters sampled, or None once the budget is spent. Two processes
+    sharing the study may both ask for the last trial: Optuna numbers trials in order, so the
+    one whose number comes later sees the budget full, marks its trial surplus and gets None."""
+    if len(counted_trials(study)) >= spec.trials:
+        return None
+    trial = study.ask()
+    before = [t for t in counted_trials(study) if t.number < trial.number]
+    if len(before) >= spec.trials:
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        study.tell(trial, state=TrialState.FAIL)
+        return None
+    for p in spec.params:
+        suggest(trial, p)
+    claim(trial, slot)
+    return trial
+
+
+def claim(trial: Trial, slot: str) -> None:
+    """Record this process (and host) as the trial's owner: a re-run tells its own dead trials
+    from those of a sweep process still alive."""
+    trial.set_user_attr(HOST_ATTR, socket.gethostname())
+    trial.set_user_attr(OWNER_ATTR, os.getpid())
+    trial.set_user_attr(SLOT_ATTR, slot)
+
+
+def suggest(trial: Trial, p: ParamSpec) -> Any:
+    """The trial's value of ``p`` (Optuna's suggest_* for its kind)."""
+    if p.kind == "choice":
+        return trial.suggest_categorical(p.name, list(p.choices))
+    if p.is_int:
+        return trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.kind == "log")
+    return trial.suggest_float(p.name, p.low, p.high, log=p.kind == "log")
+
+
+def live_trial(study: optuna.Study, frozen: FrozenTrial) -> Trial:
+    """A handle to report to and prune a RUNNING trial another (dead) process asked."""
+    return Trial(study, frozen._trial_id)

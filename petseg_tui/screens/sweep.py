@@ -1,0 +1,268 @@
+"""The sweeps screen: one sweep's trials live (a leaderboard, best valid Dice against the trial
+number, each searched parameter against Dice), opening any trial's live screen (enter) or the
+comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
+
+Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
+worker, except the best trial's test Dice, read from the study's journal every STUDY_POLL_S in
+that thread (Optuna imported there, never on the UI thread). ``petseg sweep --show`` adds the
+parameter importances.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+from engine.sweep.board import SweepBoard
+from petseg_tui.format import MAX_COMPARE, state_text
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
+
+POLL_S = 1.0
+STUDY_POLL_S = 10.0  # the study (its journal replayed by Optuna) is read this seldom, for the test Dice
+TOP_K = 4  # c compares this many of the best trials
+
+
+@dataclass
+class SweepUpdated(Message):
+    """From the poll thread: the sweep's board and every sweep name in the runs folder."""
+
+    board: SweepBoard
+    names: list[str]
+    best_eval: dict | None = None  # the study's record of the best trial's test evaluation
+
+
+def _best_eval(runs_dir: Path, name: str) -> dict | None:
+    """The study's record of its best trial's test evaluation (the default journal storage only:
+    a sweep on a database shows it with ``petseg sweep --show``); None if none or unreadable.
+    Imports Optuna: called in the poll thread only."""
+    from engine.runs.layout import sweep_journal
+
+    if not sweep_journal(runs_dir, name).is_file():
+        return None
+    try:
+        from engine.sweep.study import EVAL_ATTR, load_study
+
+        record = load_study(name, runs_dir).user_attrs.get(EVAL_ATTR)
+    except Exception:  # a journal being written, a newer format: shown next time, never a crash
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _value_text(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+class SweepScreen(PetsegScreen):
+    """A sweep's trials: leaderboard, best Dice vs trial, a parameter vs Dice."""
+
+    HELP = "A sweep's trials, best valid Dice first; enter opens a trial, c compares the best ones."
+    BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="Back to the runs"),
+        Binding("enter", "open_trial", "Open trial", tooltip="Open the highlighted trial's run (live view)"),
+        Binding("c", "compare_top", "Compare top", tooltip=f"Compare the {TOP_K} best trials"),
+        Binding("p", "next_param", "Next plot", tooltip="Plot the next searched parameter against Dice (below 120 "
+                "columns: best Dice, then each parameter)"),
+        Binding("s", "next_sweep", "Next sweep", tooltip="Show the next sweep of this runs folder"),
+        Binding("n", "new_sweep", "New sweep", tooltip="Start a sweep (the same fields as petseg sweep)"),
+    ]
+    NARROW_FOOTER_HIDES = frozenset({"next_sweep"})
+    DEFAULT_CSS = """
+    SweepScreen #sweep-title { height: 1; padding: 0 1; }
+    SweepScreen #sweep-body { height: 1fr; }
+    SweepScreen #sweep-table { width: 1fr; height: 1fr; }
+    SweepScreen #sweep-plots { width: 1fr; height: 1fr; }
+    SweepScreen.-narrow #sweep-body, SweepScreen.-medium #sweep-body { layout: vertical; }
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__()
+        self.sweep_name = name
+        self.board = SweepBoard(name or "")
+        self.names: list[str] = []
+        self.best_eval: dict | None = None
+        self.param_index = 0
+        self.loaded = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield PetsegHeader()
+        yield Static("", id="sweep-title")
+        with Horizontal(id="sweep-body"):
+            yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="sweep-plots"):
+                yield SweepPlot(id="sweep-best")
+                yield SweepPlot(id="sweep-param")
+        yield PetsegFooter()
+
+    def on_mount(self) -> None:
+        self.sub_title = "sweeps"
+        self.query_one("#sweep-table", DataTable).focus()
+        self.redraw()
+        self._poll()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @work(thread=True, exclusive=True, group="sweep-poll")
+    def _poll(self) -> None:
+        from engine.runs import RunFollower, RunState, RunStore, RunSummary
+        from engine.sweep.board import board, sweep_names
+
+        runs_dir = self.petseg_app.runs_dir
+        store = RunStore(runs_dir)
+        followers: dict[Path, RunFollower] = {}  # kept between passes: a pass reads only what grew
+        worker = get_current_worker()
+        last = None
+        evaluated: tuple[str, dict | None, float] = ("", None, 0.0)  # (sweep, its best_eval, when read)
+        while not (worker.is_cancelled or self._stop.is_set()):
+            summaries = []
+            try:
+                dirs = store.run_dirs()
+            except OSError:
+                dirs = []
+            followers = {d: followers.get(d) or RunFollower(d, keep_batches=0) for d in dirs}
+            for d, f in followers.items():
+                try:
+                    f.poll()
+                    summaries.append(f.summary())
+                except Exception as exc:  # one bad folder never hides the others
+                    summaries.append(RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=str(exc)))
+            names = sweep_names(runs_dir, summaries)
+            name = self.sweep_name or (names[0] if names else "")
+            current = board(name, summaries)
+            if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
+                evaluated = (name, _best_eval(runs_dir, name), time.monotonic())
+            key = (current, tuple(names), repr(evaluated[1]))
+            if key != last:
+                last = key
+                self.post_message(SweepUpdated(current, names, evaluated[1] if evaluated[0] == name else None))
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+
+    def on_sweep_updated(self, message: SweepUpdated) -> None:
+        self.board, self.names, self.best_eval = message.board, message.names, message.best_eval
+        if self.sweep_name is None and message.board.name:
+            self.sweep_name = message.board.name
+        self.loaded = True
+        self.redraw()
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def title_text(self) -> Text:
+        b = self.board
+        t = Text()
+        if not b.name:
+            t.append("no sweep in this runs folder yet: n starts one (or petseg sweep)", style="dim")
+            return t
+        t.append(f"sweep {b.name}", style="bold")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(b.counts().items()))
+        t.append(f"  {len(b.trials)} trials" + (f" ({counts})" if counts else ""))
+        if b.best is not None:
+            t.append(f"  best valid Dice {b.best.best_dice:.4f} (trial {b.best.trial})", style="bold green")
+        ev = self.best_eval
+        if ev and isinstance(ev.get("test_dice"), float):
+            t.append(f"  test Dice {ev['test_dice']:.4f} (trial {ev.get('trial')}, photo size)", style="bold")
+        if len(self.names) > 1:
+            t.append(f"  · {len(self.names)} sweeps: s for the next", style="dim")
+        return t
+
+    def redraw(self) -> None:
+        self.query_one("#sweep-title", Static).update(self.title_text())
+        table = self.query_one("#sweep-table", DataTable)
+        names = self.board.param_names
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_columns("trial", *names, "valid Dice", "epochs", "status")
+        for t in self.board.trials:
+            dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
+            table.add_row(str(t.trial), *(_value_text(t.params.get(n, "-")) for n in names), dice,
+                          f"{t.epoch}/{t.total_epochs}", state_text(t.state), key=t.name)
+        if self.board.trials:
+            table.move_cursor(row=min(cursor, len(self.board.trials) - 1))
+        best, param = self.query_one("#sweep-best", SweepPlot), self.query_one("#sweep-param", SweepPlot)
+        # from 120 columns both plots, p cycling the parameter; narrower, one plot at a time:
+        # p steps best -> each parameter -> best
+        both = self.at_least("-wide")
+        step = self.param_index % (len(names) + (0 if both else 1)) if names else 0
+        shown = step if both else step - 1  # the parameter shown, -1: none (the best-so-far plot)
+        best.display = both or shown < 0
+        param.display = both or shown >= 0
+        best.show(scatter_for_best(self.board))
+        if names and shown >= 0:
+            name = names[shown]
+            points = [v for v, _ in self.board.param_points(name)]
+            log = bool(points) and all(isinstance(v, float) and v > 0 for v in points) and \
+                max(points) >= 10 * min(points)
+            param.show(scatter_for_param(self.board, name, log=log))
+        elif both:
+            param.show(scatter_for_param(self.board, ""))
+
+    def watch_width_class(self) -> None:
+        super().watch_width_class()
+        if self.is_mounted:
+            self.redraw()
+
+    # ---- actions ------------------------------------------------------------------------------
+    def _highlighted(self):
+        table = self.query_one("#sweep-table", DataTable)
+        if not self.board.trials or table.cursor_row < 0:
+            return None
+        return self.board.trials[min(table.cursor_row, len(self.board.trials) - 1)]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_trial()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_open_trial(self) -> None:
+        t = self._highlighted()
+        if t is None:
+            self.notify("No trial yet", severity="warning")
+            return
+        self.petseg_app.open_run(t.path)
+
+    def action_compare_top(self) -> None:
+        top = self.board.top(min(TOP_K, MAX_COMPARE))
+        if len(top) < 2:
+            self.notify("Compare needs two trials with a valid Dice", severity="warning")
+            return
+        self.petseg_app.open_compare([t.path for t in top])
+
+    def action_next_param(self) -> None:
+        self.param_index += 1
+        self.redraw()
+
+    def action_next_sweep(self) -> None:
+        if len(self.names) < 2:
+            self.notify("This runs folder has one sweep" if self.names else "No sweep yet", severity="information")
+            return
+        i = self.names.index(self.sweep_name) if self.sweep_name in self.names else -1
+        self.sweep_name = self.names[(i + 1) % len(self.names)]
+        self.param_index = 0
+        self._wake.set()
+
+    def action_new_sweep(self) -> None:
+        from petseg_tui.screens.sweep_form import SweepFormScreen
+
+        def started(name: str | None) -> None:
+            if name:
+                self.sweep_name = name
+                self._wake.set()
+
+        self.app.push_screen(SweepFormScreen(self.petseg_app.runs_dir), started)

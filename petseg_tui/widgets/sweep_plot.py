@@ -1,0 +1,118 @@
+"""`SweepPlot`: a titled plotext scatter for the sweep screen: best valid Dice against the trial
+number (each trial a point, the best so far a line), or one searched parameter against Dice
+(a log axis for a log-searched value, the choices in order for a categorical one).
+
+What to draw is plain data (`ScatterSpec`), built by `scatter_for_best` / `scatter_for_param`
+from a `engine.sweep.board.SweepBoard`; nothing here reads files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from petseg_tui.format import fmt_sig
+
+POINT_COLOUR = (245, 166, 35)
+LINE_COLOUR = (78, 154, 241)
+
+
+@dataclass(frozen=True)
+class ScatterSpec:
+    title: str
+    xs: tuple[float, ...] = ()
+    ys: tuple[float, ...] = ()
+    line: tuple[tuple[float, float], ...] = ()  # drawn as a line under the points (best so far)
+    x_ticks: tuple[tuple[float, str], ...] = ()  # (position, label); empty: plotext's own
+    empty: str = "no trial has a valid Dice yet"
+
+
+def scatter_for_best(board: Any) -> ScatterSpec:
+    pts = [(t.trial, t.best_dice) for t in board.trials if t.best_dice is not None]
+    best = board.best_so_far()
+    ticks: tuple[tuple[float, str], ...] = ()
+    if pts:  # trial numbers are integers: label some of them, never 0.9
+        lo, hi = min(x for x, _ in pts), max(x for x, _ in pts)
+        step = max(1, math.ceil((hi - lo + 1) / 8))
+        ticks = tuple((float(n), str(n)) for n in range(lo, hi + 1, step))
+    return ScatterSpec("best valid Dice vs trial  ● a trial  ─ best so far",
+                       tuple(float(x) for x, _ in pts), tuple(y for _, y in pts),
+                       tuple((float(x), y) for x, y in best), ticks)
+
+
+def scatter_for_param(board: Any, name: str, log: bool = False) -> ScatterSpec:
+    """``name`` against valid Dice; categorical values (text, or few distinct) at their index."""
+    points = board.param_points(name)
+    title = f"{name} vs valid Dice"
+    if not points:
+        return ScatterSpec(title)
+    values = [v for v, _ in points]
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric and log and all(v > 0 for v in values):
+        xs = [math.log10(v) for v in values]
+        lo, hi = math.floor(min(xs)), math.ceil(max(xs))
+        ticks = tuple((float(e), f"1e{e}") for e in range(lo, hi + 1))
+        return ScatterSpec(title + " (log x)", tuple(xs), tuple(d for _, d in points), (), ticks)
+    if numeric:
+        return ScatterSpec(title, tuple(float(v) for v in values), tuple(d for _, d in points))
+    order = sorted({str(v) for v in values})
+    return ScatterSpec(title, tuple(float(order.index(str(v))) for v in values), tuple(d for _, d in points), (),
+                       tuple((float(i), c) for i, c in enumerate(order)))
+
+
+class SweepPlot(Vertical):
+    """A title row over a plotext scatter; `show` draws a `ScatterSpec` (again on resize)."""
+
+    DEFAULT_CSS = """
+    SweepPlot { height: 1fr; min-height: 6; }
+    SweepPlot > .sweep-plot--title { height: 1; padding: 0 1; text-style: bold; }
+    SweepPlot > PlotextPlot { height: 1fr; }
+    SweepPlot > .sweep-plot--empty { height: 1fr; content-align: center middle; color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.spec: ScatterSpec | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="sweep-plot--title")
+        yield PlotextPlot()
+        yield Static("", classes="sweep-plot--empty")
+
+    def on_resize(self) -> None:
+        if self.spec is not None:
+            self.show(self.spec)
+
+    def show(self, spec: ScatterSpec) -> None:
+        self.spec = spec
+        self.query_one(".sweep-plot--title", Static).update(spec.title)
+        plot = self.query_one(PlotextPlot)
+        empty = self.query_one(".sweep-plot--empty", Static)
+        has = bool(spec.xs)
+        plot.display, empty.display = has, not has
+        if not has:
+            empty.update(spec.empty)
+            return
+        plt = plot.plt
+        plt.clear_figure()
+        if spec.line:
+            plt.plot([x for x, _ in spec.line], [y for _, y in spec.line], color=LINE_COLOUR, marker="braille")
+        plt.scatter(list(spec.xs), list(spec.ys), color=POINT_COLOUR, marker="●")
+        lo, hi = min(spec.ys), max(spec.ys)
+        pad = (hi - lo) * 0.08 or 0.05
+        plt.ylim(lo - pad, hi + pad)
+        ticks = [lo, (lo + hi) / 2, hi] if hi > lo else [lo]
+        plt.yticks(ticks, [fmt_sig(t) for t in ticks])
+        x_lo, x_hi = min(spec.xs), max(spec.xs)
+        if spec.x_ticks:
+            x_lo, x_hi = min(x_lo, spec.x_ticks[0][0]), max(x_hi, spec.x_ticks[-1][0])
+            plt.xticks([p for p, _ in spec.x_ticks], [label for _, label in spec.x_ticks])
+        span = (x_hi - x_lo) or 1.0
+        plt.xlim(x_lo - 0.06 * span, x_hi + 0.06 * span)
+        plot.refresh()

@@ -1,0 +1,72 @@
+"""The leaderboard, the importances (and why there are none) and the best trial's test
+evaluation, on an in-memory study: no process, no training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from engine.sweep.results import evaluate_best, importances, leaderboard
+from engine.sweep.study import EVAL_ATTR, RUN_ATTR
+
+LR = FloatDistribution(1e-4, 1e-2, log=True)
+
+
+def _study(values: list[float | None]) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for i, v in enumerate(values):
+        state = TrialState.COMPLETE if v is not None else TrialState.PRUNED
+        study.add_trial(create_trial(params={"learning_rate": 1e-4 * (i + 1)}, distributions={"learning_rate": LR},
+                                     value=v, state=state, user_attrs={RUN_ATTR: f"s-t{i:03d}"},
+                                     intermediate_values={1: 0.1} if v is None else {}))
+    return study
+
+
+def test_importances_need_two_completed_trials() -> None:
+    imp, why = importances(_study([0.5, None]))
+    assert imp == {} and why == "parameter importances need at least 2 completed trials (this sweep has 1)"
+    imp, why = importances(_study([0.5, 0.6, 0.7, None]))
+    assert why == "" and set(imp) == {"learning_rate"}
+
+
+def test_leaderboard_best_first_with_missing_run_folders(tmp_path: Path) -> None:
+    rows = leaderboard(_study([0.5, None, 0.7]), tmp_path)
+    assert [(r.number, r.status, r.dice) for r in rows] == [(2, "complete", 0.7), (0, "complete", 0.5),
+                                                            (1, "pruned", None)]
+
+
+@dataclass(frozen=True)
+class _Figures:
+    dice: float = 0.91
+    iou: float = 0.84
+
+
+@dataclass
+class _Evaluation:
+    headline: _Figures = field(default_factory=_Figures)
+    n_images: int = 198
+
+    def label(self, resolution: str) -> str:
+        return "photo size, border ignored"
+
+
+def test_best_trial_is_evaluated_once_and_shown(tmp_path: Path) -> None:
+    study = _study([0.5, 0.8])
+    (tmp_path / "s-t001" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "s-t001" / "checkpoints" / "best.pt").write_bytes(b"stand-in")
+    calls, lines = [], []
+
+    def evaluate(ckpt: Path, data: object, split: str, ignore_border: bool) -> _Evaluation:
+        calls.append((ckpt.parent.parent.name, split))
+        return _Evaluation()
+
+    record = evaluate_best(study, tmp_path, log=lines.append, evaluate=evaluate)
+    assert calls == [("s-t001", "test")] and record["test_dice"] == 0.91 and study.user_attrs[EVAL_ATTR] == record
+    assert lines == ["best trial 1 (run s-t001): test Dice 0.9100  IoU 0.8400 on 198 test images at photo size, "
+                     "border ignored"]
+    assert evaluate_best(study, tmp_path, log=lines.append, evaluate=evaluate) == record and len(calls) == 1
+    assert [r.test_dice for r in leaderboard(study, tmp_path)] == [0.91, None]

@@ -1,0 +1,202 @@
+"""Sweeps end to end with fake_train.py as each trial's ``petseg train`` (no torch; the sweep's own
+code runs): pruning and the ``pruned`` state, the trial record in config.json, the leaderboard,
+two sweep processes sharing one study (journal file and sqlite), SIGKILL and re-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.events import RunStarted
+from engine.runs import RunState, RunStore, read_events
+from tests.conftest import TINY_TRAIN
+
+HERE = Path(__file__).parent
+FAKE_SWEEP = HERE / "fake_sweep.py"
+SPACE = ["--param", "learning_rate=log:1e-3:1e-2", "--sampler", "random", "--eval_best", "no"]
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(HERE))
+    try:
+        from fake_sweep import use_fake_trainer
+    finally:
+        sys.path.remove(str(HERE))
+    from engine.train import launch
+
+    monkeypatch.setattr(launch, "train_command", launch.train_command)
+    monkeypatch.setattr(launch, "resume_command", launch.resume_command)
+    use_fake_trainer()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]))
+
+
+def _sweep_proc(runs: Path, *flags: str, epoch_seconds: float = 0.2) -> subprocess.Popen:
+    env = {**os.environ, "FAKE_EPOCH_SECONDS": str(epoch_seconds),
+           "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    # SIGINT as a terminal's Ctrl-C delivers it, even when pytest itself runs in the background
+    # (a background job inherits SIGINT ignored, and Python then leaves it ignored)
+    return subprocess.Popen([sys.executable, str(FAKE_SWEEP), "--runs", str(runs), *flags], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _trial_runs(runs: Path) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for s in RunStore(runs).list_runs():
+        if s.sweep:
+            out.setdefault(s.trial, []).append(s)
+    return out
+
+
+@pytest.mark.slow
+def test_sweep_prunes_and_records_trials(tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_EPOCH_SECONDS", "0.5")  # the stop lands within an epoch even on a loaded machine
+    runs = tmp_path / "runs"
+    rc = main(["sweep", "--runs", str(runs), "--name", "lr", *SPACE, "--trials", "6", "--parallel", "2",
+               "--epochs", "4"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    trials = _trial_runs(runs)
+    assert sorted(trials) == list(range(6)) and all(len(v) == 1 for v in trials.values())
+    states = Counter(v[0].state for v in trials.values())
+    assert states[RunState.PRUNED] >= 1 and states[RunState.FINISHED] >= 2, states
+    pruned = next(v[0] for v in trials.values() if v[0].state == RunState.PRUNED)
+    assert pruned.epoch < 4 and "pruned by its sweep" in pruned.message
+    config = json.loads((pruned.path / "config.json").read_text())
+    assert config["sweep"]["name"] == "lr" and config["sweep"]["trial"] == pruned.trial
+    assert config["learning_rate"] == pytest.approx(config["sweep"]["params"]["learning_rate"])
+    assert (runs / ".sweeps" / "lr.journal").is_file()
+    # the leaderboard: best first, as --show prints it
+    assert main(["sweep", "--runs", str(runs), "--show", "lr"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in shown if line.strip()[:1].isdigit()]
+    dice = [float(r[2]) for r in rows]
+    assert len(rows) == 6 and dice == sorted(dice, reverse=True)
+    assert "pruned" in {r[-1] for r in rows} and any("importances" in line for line in shown)
+
+
+@pytest.mark.slow
+def test_gpu_slots_give_each_trial_its_gpus(tmp_path: Path, fake_trainer: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--devices 0,1,2,3 --devices_per_trial 2: two trials at once, each seeing its own pair of GPUs
+    (a GPU box faked at the library boundary: the GPU count, and a trainer that records its env)."""
+    import engine.sweep.slots as slots
+
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 4)
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--name", "gpu", *SPACE, "--trials", "4", "--devices", "0,1,2,3",
+                 "--devices_per_trial", "2", "--epochs", "2", "--prune", "none"]) == 0
+    configs = [json.loads((s.path / "config.json").read_text()) for s in RunStore(runs).list_runs()]
+    assert sorted(c["visible_gpus"] for c in configs) == ["0,1", "0,1", "2,3", "2,3"]
+    assert {c["devices"] for c in configs} == {"2"}  # each trial a 2-process data-parallel run
+
+
+def test_slots_per_gpu_group() -> None:
+    from engine.sweep.slots import make_slots
+    from engine.sweep.spec import build_spec
+
+    spec = build_spec({"name": "s", "params": ["width=choice:16"], "devices": "0,1,2,3", "per_device": 2,
+                       "devices_per_trial": 2}, gpu_count=lambda: 4)
+    assert [(s.label, s.env["CUDA_VISIBLE_DEVICES"]) for s in make_slots(spec)] == [
+        ("gpu0,1#0", "0,1"), ("gpu2,3#0", "2,3"), ("gpu0,1#1", "0,1"), ("gpu2,3#1", "2,3")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_two_sweep_processes_split_one_study(tmp_path: Path, storage: str) -> None:
+    runs = tmp_path / "runs"
+    flags = ["--name", "shared", *SPACE, "--trials", "6", "--epochs", "2", "--prune", "none"]
+    if storage == "sqlite":
+        flags += ["--storage", f"sqlite:///{tmp_path / 'study.db'}"]
+    else:
+        flags += ["--storage", str(tmp_path / "study.journal")]
+    procs = [_sweep_proc(runs, *flags, epoch_seconds=0.6) for _ in range(2)]  # ~7 s of trials: both get some
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    trials = _trial_runs(runs)
+    assert sorted(trials) == list(range(6)) and all(len(v) == 1 for v in trials.values())
+    started_by = [sum(f"trial {n} started" in out for n in range(6)) for out in outs]
+    assert sum(started_by) == 6 and min(started_by) >= 1, outs  # both worked, none twice
+
+
+def _wait(cond, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("children", ["alive", "killed"])
+def test_sigkill_and_rerun_keeps_trials_and_runs_none_twice(tmp_path: Path, children: str) -> None:
+    """SIGKILL the sweep mid-trial and run the same command: trials still training are adopted,
+    trials whose process died too are resumed; no trial runs twice, the budget holds."""
+    runs = tmp_path / "runs"
+    flags = ["--name", "crash", *SPACE, "--trials", "3", "--parallel", "2", "--epochs", "4", "--prune", "none"]
+    p = _sweep_proc(runs, *flags, epoch_seconds=0.5)
+    _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    if children == "killed":
+        for s in RunStore(runs).list_runs():
+            status = json.loads((s.path / "status.json").read_text())
+            os.kill(status["pid"], signal.SIGKILL)
+        _wait(lambda: all(not s.state.is_active for s in RunStore(runs).list_runs()))
+    again = _sweep_proc(runs, *flags, epoch_seconds=0.5)
+    out = again.communicate(timeout=120)[0]
+    assert again.returncode == 0, out
+    trials = _trial_runs(runs)
+    assert sorted(trials) == [0, 1, 2] and all(len(v) == 1 for v in trials.values()), out
+    assert all(v[0].state == RunState.FINISHED and v[0].epoch == 4 for v in trials.values()), out
+    if children == "killed":
+        assert out.count("resuming its run") == 2, out
+    else:  # followed to its end, or (on a slow machine) already finished when the re-run looked
+        assert "resuming" not in out and "trial 0 started" not in out and "trial 1 started" not in out, out
+    for n in (0, 1):
+        starts = [e for e in read_events(trials[n][0].path / "events.jsonl") if isinstance(e, RunStarted)]
+        assert [e.resumed for e in starts] == ([False] if children == "alive" else [False, True])
+
+
+@pytest.mark.slow
+def test_ctrl_c_without_a_terminal_stops_the_trials_and_a_rerun_resumes_them(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    flags = ["--name", "intr", *SPACE, "--trials", "2", "--parallel", "2", "--epochs", "4", "--prune", "none"]
+    p = _sweep_proc(runs, *flags, epoch_seconds=0.5)
+    _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
+    p.send_signal(signal.SIGINT)
+    out = p.communicate(timeout=60)[0]
+    assert p.returncode == 130 and "stopped 2 running trial(s); run the same command again to resume them" in out, out
+    assert {s.state for s in RunStore(runs).list_runs()} == {RunState.STOPPED}
+    again = _sweep_proc(runs, *flags, epoch_seconds=0.2)
+    out = again.communicate(timeout=60)[0]
+    assert again.returncode == 0 and out.count("resuming its run") == 2, out
+    assert {(s.state, s.epoch) for s in RunStore(runs).list_runs()} == {(RunState.FINISHED, 4)}
+
+
+@pytest.mark.slow
+def test_real_trials_record_their_sweep_and_the_best_is_tested(tmp_path: Path, generated_data: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Real ``petseg train`` children (the detached launch's argv): config.json records the trial,
+    and the best trial is scored on the test split at the end."""
+    runs = tmp_path / "runs"
+    rc = main(["sweep", "--runs", str(runs), "--name", "real", "--param", "width=choice:4", "--trials", "1",
+               "--epochs", "1", *TINY_TRAIN, "--data_path", generated_data])
+    cap = capsys.readouterr()
+    out = cap.out
+    assert rc == 0, out + cap.err
+    trials = _trial_runs(runs)
+    assert sorted(trials) == [0]
+    record = json.loads((trials[0][0].path / "config.json").read_text())["sweep"]
+    assert record == {"name": "real", "trial": 0, "params": {"width": 4}}
+    best = next(line for line in out.splitlines() if line.startswith("best trial"))
+    assert "test Dice" in best and "test images at photo size" in best

@@ -1,0 +1,99 @@
+"""The sweep spec: ``--param`` over any TrainConfig field (through its own parse_value), the TOML
+file, and every bad spec as one line before anything starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.config import config_fields
+from engine.sweep.spec import (
+    SWEEP_OWNED_FIELDS,
+    SweepSpecError,
+    build_spec,
+    load_toml,
+    parse_param,
+)
+
+
+def test_every_config_field_is_searchable_by_choice() -> None:
+    """A field added to TrainConfig is searchable with no change to the sweep: its own parser reads the values."""
+    for f in config_fields():
+        if f.name in SWEEP_OWNED_FIELDS or f.default is None:
+            continue
+        p = parse_param(f"{f.name}=choice:{f.format_value(f.default)}")
+        assert p.choices == (f.default,)
+
+
+def test_ranges_are_typed_by_the_field() -> None:
+    assert parse_param("learning_rate=log:1e-4:3e-3").low == pytest.approx(1e-4)
+    width = parse_param("width=int:16:64:16")
+    assert (width.low, width.high, width.step) == (16, 64, 16)
+    assert width.grid_values() == (16, 32, 48, 64)
+    assert parse_param("width=choice:32,64").choices == (32, 64)
+    assert parse_param("channels_last=choice:yes,no").choices == (True, False)
+
+
+@pytest.mark.parametrize("param, message", [
+    ("lr=log:1e-4:1e-3", "unknown train field 'lr'"),
+    ("learning_rate=log:0:1e-3", "a log range needs both ends above 0"),
+    ("learning_rate=uniform:1e-3:1e-4", "empty range"),
+    ("width=int:32:32", "empty range"),
+    ("width=choice:", "an empty choice list"),
+    ("width=choice:3,64", "width 3: must be an integer between 4 and 512"),
+    ("augment_strength=uniform:1:2", "search it with choice"),
+    ("width=beta:1:2", "unknown kind 'beta'"),
+    ("devices=choice:1,2", "set by the sweep"),
+])
+def test_bad_params_are_one_line(param: str, message: str) -> None:
+    with pytest.raises(SweepSpecError, match="^--param .*" + message.replace("(", r"\(")):
+        build_spec({"name": "s", "params": [param]})
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"trials": 0}, "--trials 0: must be an integer >= 1"),
+    ({"devices": "0,3"}, "--devices 0,3: GPU 3 does not exist (this machine has GPUs 0-1)"),
+    ({"devices": "0,1", "devices_per_trial": 3}, "do not split"),
+    ({"per_device": 2}, "--per_device: needs --devices"),
+    ({"sampler": "grid", "params": ["learning_rate=log:1e-4:1e-3"]}, "--sampler grid needs choice"),
+    ({"name": "bad name"}, "--name bad name"),
+    ({"base": {"epochs": 0}}, "--epochs 0: must be an integer"),
+])
+def test_bad_settings_are_one_line(settings: dict, message: str) -> None:
+    full = {"name": "s", "params": ["width=choice:16,32"], **settings}
+    with pytest.raises(SweepSpecError) as exc:
+        build_spec(full, gpu_count=lambda: 2)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_grid_budget_is_the_grid() -> None:
+    spec = build_spec({"name": "g", "sampler": "grid", "trials": 50,
+                       "params": ["width=choice:16,32", "augment_strength=choice:off,light,smp"]})
+    assert spec.trials == 6
+
+
+def test_toml_spec(tmp_path: Path) -> None:
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('name = "t"\ntrials = 4\nparallel = 2\n[params]\nlearning_rate = "log:1e-4:3e-3"\n'
+                    'width = [16, 32]\n[train]\nepochs = 3\nimage_size = 64\n')
+    spec = build_spec(load_toml(toml))
+    assert (spec.name, spec.trials, spec.parallel) == ("t", 4, 2)
+    assert [p.name for p in spec.params] == ["learning_rate", "width"]
+    assert spec.params[1].choices == (16, 32)
+    assert spec.base == {"epochs": 3, "image_size": 64}
+    assert spec.trial_config({"learning_rate": 1e-3, "width": 16}).epochs == 3
+    toml.write_text('name = "t"\nwidht = 3\n')
+    with pytest.raises(SweepSpecError, match="unknown key 'widht'"):
+        load_toml(toml)
+
+
+def test_cli_bad_spec_starts_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    for argv in (["--param", "learning_rate=log:0:1"], ["--param", "width=choice:16,32", "--trials", "0"],
+                 ["--param", "width=choice:16,32", "--devices", "99"], ["--param", "width=choice:16", "--epochs", "0"]):
+        assert main(["sweep", "--runs", str(runs), "--name", "s", *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("petseg: error: --") and "\n" not in err
+    assert not runs.exists()

@@ -1,0 +1,124 @@
+"""The sweeps screen: g from the runs table, the live leaderboard and plots of a fixture sweep
+(run folders with their sweep records), enter / c to a trial and to the comparison of the best,
+the new-sweep form (a bad field is one line; a good one starts the sweep), and its snapshot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tui_helpers import T0, make_curve_run, settled, wait_for, widget_text
+
+from engine.config import TrainConfig
+from engine.runs import RunStore
+from petseg_tui.app import PetsegApp
+
+TRIALS = [  # trial, learning rate, width, Dice curve, pruned
+    (0, 3e-4, 32, [0.55, 0.62, 0.66, 0.70], False),
+    (1, 2e-3, 64, [0.60, 0.71, 0.78, 0.81], False),
+    (2, 1e-4, 32, [0.40, 0.45], True),
+    (3, 1e-3, 64, [0.58, 0.69, 0.75, 0.79], False),
+    (4, 6e-4, 32, [0.50, 0.57], True),
+]
+
+
+def make_sweep_runs(root: Path, name: str = "lr-width") -> None:
+    """Five trials of a finished sweep as its run folders record them (two pruned at epoch 2)."""
+    for trial, lr, width, dices, pruned in TRIALS:
+        run = f"{name}-t{trial:03d}"
+        make_curve_run(root, run, [1 - d for d in dices], dices, total=4, t0=T0 + 600 * trial,
+                       learning_rate=lr, width=width)
+        config = RunStore(root).load(run).config
+        config["sweep"] = {"name": name, "trial": trial, "params": {"learning_rate": lr, "width": width}}
+        from engine.runs import write_json_atomic
+
+        write_json_atomic(root / run / "config.json", config)
+        if pruned:
+            status = (root / run / "status.json")
+            import json
+
+            data = json.loads(status.read_text())
+            data.update(state="pruned", message="pruned by its sweep at epoch 2")
+            status.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def sweep_runs(runs_dir: Path) -> Path:
+    make_sweep_runs(runs_dir)
+    return runs_dir
+
+
+def _app(runs: Path, monkeypatch) -> PetsegApp:
+    monkeypatch.chdir(runs.parent)
+    return PetsegApp(runs_dir=Path("runs"), image_mode="halfcell")
+
+
+async def _open_sweeps(pilot) -> None:
+    await wait_for(pilot, lambda: pilot.app.screen.loaded, what="first scan")
+    await pilot.press("g")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen" and pilot.app.screen.loaded,
+                   what="the sweeps screen")
+    await settled(pilot)
+
+
+async def test_g_opens_the_sweep_leaderboard(sweep_runs: Path, monkeypatch) -> None:
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        title = widget_text(screen.query_one("#sweep-title"))
+        assert "sweep lr-width" in title and "5 trials" in title and "best valid Dice 0.8100 (trial 1)" in title
+        assert [t.trial for t in screen.board.trials] == [1, 3, 0, 4, 2]
+        assert {str(t.state) for t in screen.board.trials if t.trial in (2, 4)} == {"pruned"}
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "LiveRunScreen", what="the trial's run")
+        assert pilot.app.screen.run_path.name == "lr-width-t001"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen", what="compare")
+        assert [p.name for p in pilot.app.screen.run_paths] == ["lr-width-t001", "lr-width-t003", "lr-width-t000",
+                                                                 "lr-width-t004"]
+
+
+async def test_the_best_trials_test_dice_comes_from_the_study(sweep_runs: Path, monkeypatch) -> None:
+    from engine.sweep.spec import build_spec
+    from engine.sweep.study import EVAL_ATTR, open_study
+
+    study = open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)
+    study.set_user_attr(EVAL_ATTR, {"trial": 1, "run": "lr-width-t001", "test_dice": 0.8765})
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in
+                       widget_text(pilot.app.screen.query_one("#sweep-title")), what="the test Dice")
+
+
+async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
+    started = []
+    from engine.sweep import launch
+
+    monkeypatch.setattr(launch, "spawn_sweep", lambda spec, runs_dir: started.append(spec) or 4242)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
+        form = pilot.app.screen
+        form.query_one("#sweep-name").value = "next"
+        form.query_one("#sweep-params").value = "lr=log:1e-4:1e-3"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "unknown train field 'lr'" in widget_text(form.query_one("#sweep-form-error")),
+                       what="the one-line error")
+        assert not started
+        form.query_one("#sweep-params").value = "learning_rate=log:1e-4:1e-3 width=choice:16,32"
+        form.query_one("#sweep-train").value = "--epochs 3 --image_size 64"
+        form.query_one("#sweep-parallel").value = "2"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        spec = started[0]
+        assert (spec.name, spec.parallel, [p.name for p in spec.params]) == ("next", 2, ["learning_rate", "width"])
+        assert spec.trial_config({"learning_rate": 5e-4, "width": 16}) == TrainConfig(
+            epochs=3, image_size=64, learning_rate=5e-4, width=16)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_sweep_screen(sweep_runs: Path, monkeypatch, snap_compare, size) -> None:
+    assert snap_compare(_app(sweep_runs, monkeypatch), terminal_size=size, run_before=_open_sweeps)
