@@ -35,7 +35,8 @@ IMAGENET_WEIGHTS = {
 # the classifier each torchvision network ends with: never used by the segmentation encoder
 _CLASSIFIER_PREFIXES = ("fc.", "classifier.")
 # DenseNet files written before torchvision renamed "norm.1" to "norm1" (the ImageNet file is one)
-_DENSENET_OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+_DENSENET_OLD_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$")
 
 
 def load_encoder_weights(model: nn.Module, pretrained: str, arch: str = "resnet34") -> None:
@@ -108,7 +109,8 @@ def _apply(model: nn.Module, state: dict[str, Any], label: str, arch: str = "res
     # The classifier is never used by the segmentation encoder, so it may be absent.
     state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
     expected = {k for k in model.state_dict() if not k.startswith(_CLASSIFIER_PREFIXES)}
-    missing = sorted(expected - state.keys())
+    # files saved before BatchNorm counted its batches (torchvision's older ImageNet files) lack the counters
+    missing = sorted(k for k in expected - state.keys() if not k.endswith(".num_batches_tracked"))
     unexpected = sorted(state.keys() - expected)
     if missing or unexpected:
         detail = []

@@ -66,6 +66,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> An
 # ---- --time_budget: the schedule over wall-clock training time ----------------------------------
 
 
+def _now() -> float:
+    """The budget's clock (looked up at each call, so a test can replace it: no sleeping tests)."""
+    return time.monotonic()
+
+
 def budget_factor(progress: float, warmup_share: float, warmup_epochs: int, cosine: bool) -> float:
     """Multiplier of the base rate at ``progress`` (0..1) of a time-budget run: the epoch
     schedule's shape (`warmup_factor`) as a continuous function of progress. The warm-up is the
@@ -98,14 +103,14 @@ class TimeBudget:
     """
 
     def __init__(self, budget_seconds: float, epochs: int, optimizer: torch.optim.Optimizer | None = None, *,
-                 warmup_epochs: int = 0, cosine: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 warmup_epochs: int = 0, cosine: bool = True, clock: Callable[[], float] | None = None) -> None:
         self.budget_seconds = float(budget_seconds)
         self.epochs = max(1, int(epochs))
         self.optimizer = optimizer
         self.warmup_epochs = warmup_epochs
         self.warmup_share = min(warmup_epochs / self.epochs, 0.5) if warmup_epochs > 0 else 0.0
         self.cosine = cosine
-        self._clock = clock
+        self._clock = clock or (lambda: _now())
         self._paused: Callable[[], float] = lambda: 0.0
         self.carried = 0.0  # training seconds of earlier sessions (from last.pt)
         self._t0: float | None = None
@@ -160,7 +165,7 @@ class TimeBudget:
 
 
 def build_time_budget(optimizer: torch.optim.Optimizer, config: TrainConfig,
-                      clock: Callable[[], float] = time.monotonic) -> TimeBudget | None:
+                      clock: Callable[[], float] | None = None) -> TimeBudget | None:
     """The run's `TimeBudget` (None without ``--time_budget``). It shapes the rate with cosine
     and none, so `build_scheduler` then gives no per-epoch scheduler."""
     if config.time_budget is None:

@@ -1,0 +1,49 @@
+"""``--time_budget`` in a real (tiny) run, on a fake clock: the run ends mid-epoch when the budget is
+spent, validates that last partial epoch, and records the epochs it reached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.checkpoint import load_checkpoint
+from engine.config import TrainConfig
+from engine.events import EpochEnded, RunFinished
+from engine.runs import RunStore, read_events
+from engine.train import schedule
+from engine.train.trainer import Trainer
+
+
+@pytest.mark.slow
+def test_a_time_budget_run_stops_when_the_budget_is_spent(generated_data: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+
+    def tick() -> float:  # every look at the budget's clock is one second later: no sleeping
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(schedule, "_now", tick)
+    cfg = TrainConfig(epochs=50, time_budget="20s", image_size=64, width=4, batch_size=8, max_train_images=24,
+                      workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+    trainer = Trainer(cfg, tmp_path)
+    assert trainer.run() == "finished"
+
+    events = read_events(trainer.run_path / "events.jsonl")
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    finished = next(e for e in events if isinstance(e, RunFinished))
+    reached = epochs[-1].epoch
+    assert 1 < reached < 50  # the budget, not --epochs, ended it
+    assert finished.epochs == reached  # the runs table's epoch column reads reached/reached
+    assert RunStore(tmp_path).load(trainer.run_name).epochs.keys() == set(range(1, reached + 1))
+    # the rate (as each epoch ended) followed the cosine over time, down to ~0 at the end
+    rates = [e.lr for e in epochs]
+    assert rates == sorted(rates, reverse=True) and rates[0] < cfg.learning_rate and rates[-1] < 0.1 * rates[0]
+    record = json.loads((trainer.run_path / "config.json").read_text())
+    assert record["time_budget"] == "20s"
+    assert record["time_budget_result"]["epochs_reached"] == reached
+    assert record["time_budget_result"]["trained_seconds"] >= 20
+    last = load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")
+    assert last["epoch"] == reached and last["time_budget"]["elapsed_seconds"] >= 20
