@@ -76,6 +76,10 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         torch.backends.cudnn.benchmark = True
     if cfg.sync_bn and dist.enabled and device.type != "cuda":
         raise ConfigError("--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU")
+    if cfg.time_budget is not None and dist.enabled:
+        from engine.config import TIME_BUDGET_DDP
+
+        raise ConfigError(f"--time_budget {cfg.time_budget}: {TIME_BUDGET_DDP}")
     augment_seed = rank_seed(cfg.seed, dist.rank)
 
     # a stop during a long first decode ends it now, not after it

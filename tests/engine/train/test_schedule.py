@@ -175,8 +175,3 @@ def test_time_budget_flag_is_validated_in_one_line(text: str, problem: str | Non
         assert "time_budget" not in errors
     else:
         assert problem in errors["time_budget"] and "\n" not in errors["time_budget"]
-
-
-def test_time_budget_is_refused_for_data_parallel_runs() -> None:
-    assert "one training process" in TrainConfig(time_budget="10m", devices="2").field_errors()["time_budget"]
-    assert "time_budget" not in TrainConfig(time_budget="10m", devices="0,").field_errors()

@@ -47,3 +47,14 @@ def test_a_time_budget_run_stops_when_the_budget_is_spent(generated_data: str, t
     assert record["time_budget_result"]["trained_seconds"] >= 20
     last = load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")
     assert last["epoch"] == reached and last["time_budget"]["elapsed_seconds"] >= 20
+
+
+def test_a_time_budget_is_refused_for_a_data_parallel_run_before_anything_starts(
+        generated_data: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    code = main(["train", "--time_budget", "10m", "--devices", "2", "--device", "cpu", "--runs", str(tmp_path),
+                 "--data_path", generated_data])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "--time_budget 10m: works with one training process" in err and "\n" not in err
+    assert not any(tmp_path.iterdir())  # no run folder
