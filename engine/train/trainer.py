@@ -440,7 +440,7 @@ class Trainer:
         self._emit(
             EpochEnded(
                 epoch=epoch,
-                total_epochs=cfg.epochs,
+                total_epochs=epoch if last else cfg.epochs,  # a spent time budget: the epochs it reached
                 train_loss=trained.loss,
                 train_dice=trained.dice,
                 valid_loss=valid["loss"],

@@ -36,8 +36,9 @@ def test_a_time_budget_run_stops_when_the_budget_is_spent(generated_data: str, t
     finished = next(e for e in events if isinstance(e, RunFinished))
     reached = epochs[-1].epoch
     assert 1 < reached < 50  # the budget, not --epochs, ended it
-    assert finished.epochs == reached  # the runs table's epoch column reads reached/reached
-    assert RunStore(tmp_path).load(trainer.run_name).epochs.keys() == set(range(1, reached + 1))
+    assert finished.epochs == epochs[-1].total_epochs == reached  # the runs table reads reached/reached
+    history = RunStore(tmp_path).load(trainer.run_name)
+    assert history.epochs.keys() == set(range(1, reached + 1)) and history.planned_epochs == reached
     # the rate (as each epoch ended) followed the cosine over time, down to ~0 at the end
     rates = [e.lr for e in epochs]
     assert rates == sorted(rates, reverse=True) and rates[0] < cfg.learning_rate and rates[-1] < 0.1 * rates[0]
