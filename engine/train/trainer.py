@@ -371,10 +371,10 @@ class Trainer:
             self.writer.set_status(RunState.RUNNING)  # the resume is done: drop the "resuming" note
         if t.budget is not None:  # --time_budget: the clock starts with the first epoch, pauses left out
             t.budget.start(self.progress.done_epoch, lambda: self.control.paused_seconds)
+        spent = t.budget is not None and t.budget.spent()  # a resume of a run whose budget is spent
         for epoch in range(self.progress.start_epoch, cfg.epochs + 1):
-            if t.budget is not None and t.budget.spent():
+            if spent or self._run_epoch(t, epoch):
                 break
-            self._run_epoch(t, epoch)
         self._flush_checkpoints()  # "finished" means best.pt and last.pt are on disk
         if t.budget is not None:
             self._record_budget(t.budget)
@@ -397,8 +397,9 @@ class Trainer:
         self._release()
         self.writer.close()
 
-    def _run_epoch(self, t: Training, epoch: int) -> None:
-        """One epoch: train, validate, step the schedule, report, checkpoint."""
+    def _run_epoch(self, t: Training, epoch: int) -> bool:
+        """One epoch: train, validate, step the schedule, report, checkpoint. True: it was the
+        last (a time budget decides that once, here, so the report and last.pt agree)."""
         cfg, p = self.config, self.progress
         self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader)))
         try:
@@ -464,3 +465,4 @@ class Trainer:
         if last or due:
             self._save("last", valid["dice"])
         self._emit_saved()
+        return last

@@ -59,3 +59,30 @@ def test_a_time_budget_is_refused_for_a_data_parallel_run_before_anything_starts
     err = capsys.readouterr().err.strip()
     assert code != 0 and "--time_budget 10m: works with one training process" in err and "\n" not in err
     assert not any(tmp_path.iterdir())  # no run folder
+
+
+@pytest.mark.slow
+def test_a_resumed_time_budget_run_continues_the_remaining_budget(generated_data: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(schedule, "_now", tick)
+    cfg = TrainConfig(epochs=50, time_budget="30s", image_size=64, width=4, batch_size=8, max_train_images=24,
+                      workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+    first = Trainer(cfg, tmp_path)
+    first.subscribe(lambda ev: first.stop() if isinstance(ev, EpochEnded) else None)  # stop in epoch 2
+    assert first.run() == "stopped"
+    spent = load_checkpoint(first.run_path / "checkpoints" / "last.pt")["time_budget"]["elapsed_seconds"]
+    assert 0 < spent < 30
+
+    now[0] = 10_000.0  # another session, much later: only training time counts
+    resumed = Trainer(None, tmp_path, first.run_name, resume=True)
+    assert resumed.run() == "finished"
+    result = json.loads((resumed.run_path / "config.json").read_text())["time_budget_result"]
+    # the second session trained only what was left of the 30 s (plus the batch that spent it)
+    assert 30 <= result["trained_seconds"] < 30 + 10
+    assert 1 < result["epochs_reached"] < 50
