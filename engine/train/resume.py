@@ -201,6 +201,11 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         done = int(checkpoint.get("epoch") or 0)
         if isinstance(trained.get("epochs"), int):
             trained_budget = trained["epochs"]
+        spent = checkpoint.get("time_budget")
+        if isinstance(spent, dict) and spent.get("elapsed_seconds", 0) >= spent.get("budget_seconds", float("inf")):
+            # more epochs would train at the spent budget's end, a learning rate of 0
+            raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
+                                          "start a new run to train longer")
 
     target = new_epochs if new_epochs is not None else base.epochs
     if target < 1 or target > 100_000:

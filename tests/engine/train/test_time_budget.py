@@ -86,3 +86,16 @@ def test_a_resumed_time_budget_run_continues_the_remaining_budget(generated_data
     # the second session trained only what was left of the 30 s (plus the batch that spent it)
     assert 30 <= result["trained_seconds"] < 30 + 10
     assert 1 < result["epochs_reached"] < 50
+
+
+def test_a_run_that_spent_its_time_budget_is_not_resumed(tmp_path: Path) -> None:
+    """More epochs after a spent budget would train at its end's learning rate, 0: refused in one line."""
+    from engine.errors import RunStoreError
+    from engine.train.resume import plan_resume
+
+    cfg = TrainConfig(epochs=50, time_budget="20s")
+    last = {"epoch": 3, "config": cfg.to_dict(), "arch": {"name": "unet"},
+            "time_budget": {"budget_seconds": 20.0, "elapsed_seconds": 21.5}}
+    with pytest.raises(RunStoreError) as info:
+        plan_resume(tmp_path / "r", cfg.to_dict(), {"epochs": 60}, last, tmp_path / "r" / "last.pt", finished=True)
+    assert "has spent its --time_budget 20s (after 3 epochs)" in str(info.value) and "\n" not in str(info.value)
