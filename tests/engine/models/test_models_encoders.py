@@ -63,6 +63,7 @@ def test_parameter_counts(models) -> None:
     assert counts == PARAMETERS
 
 
+@pytest.mark.slow  # builds ResNet-34 (as does the next)
 def test_dropout_0_leaves_the_seed_models_unchanged() -> None:
     """Against what the seed's code gave (recorded before dropout and the encoder registry
     existed, tests/engine/models/data/seed_models_golden.pt): the same state_dict keys, and from
@@ -101,6 +102,7 @@ def _seed_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return crop_to(model.head(x), size)
 
 
+@pytest.mark.slow
 def test_dropout_0_resnet34_unet_is_bit_identical_to_the_seeds_forward() -> None:
     torch.manual_seed(0)
     model = build_model("resnet34_unet").train()
