@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 19 item 7, "the sweep's first CPU job": each encoder x adam/adamw (dropout 0), and dropout
-# 0 vs 0.2 on the cheapest encoder with adamw; short CPU runs, NOT the recipe's targets.
+# 0 vs 0.2 with adamw (cheapest encoder first); short CPU runs, NOT the recipe's targets.
 # Prints one line per run: name, wall seconds. Results: petseg runs --runs "$RUNS".
 #   bench/encoder_grid_cpu.sh DATA RUNS [EPOCHS] [IMAGE_SIZE] [MAX_TRAIN_IMAGES] [FIRST_RUN_TO_SKIP...]
 set -euo pipefail
@@ -27,4 +27,7 @@ for enc in resnet34 densenet121 resnet50; do
 done
 for enc in resnet34 densenet121 resnet50; do
   run "$enc-adamw-d0" --model "${enc}_unet" --optimizer adamw --weight_decay 0.01
+done
+for enc in resnet34 densenet121 resnet50; do
+  run "$enc-adamw-d0.2" --model "${enc}_unet" --optimizer adamw --weight_decay 0.01 --dropout 0.2
 done
