@@ -17,8 +17,13 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-MODELS = ("unet", "resnet34_unet")  # --model choices; engine.models builds each
-MODEL_TITLES = {"unet": "UNet", "resnet34_unet": "ResNet34-UNet"}  # as papers and reports name them
+# --model choices; engine.models builds each (<encoder>_unet: the U-Net decoder on a torchvision encoder)
+MODELS = ("unet", "resnet18_unet", "resnet34_unet", "resnet50_unet", "densenet121_unet")
+MODEL_TITLES = {"unet": "UNet", "resnet18_unet": "ResNet18-UNet", "resnet34_unet": "ResNet34-UNet",
+                "resnet50_unet": "ResNet50-UNet", "densenet121_unet": "DenseNet121-UNet"}  # as papers and reports name them
+OPTIMIZERS = ("adam", "adamw")  # --optimizer; engine.train.setup builds each
+TIME_BUDGET_DDP = ("works with one training process (--devices 1), not data-parallel runs (each rank would end "
+                   "on its own clock)")  # engine.cli.train and engine.train.setup refuse it
 SCHEDULERS = ("cosine", "plateau", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -173,15 +178,25 @@ class TrainConfig:
 
     # -- the form's main section --------------------------------------------------------------
     model: str = option("unet", choices=MODELS, label="Model", section="main",
-                        help="the network: unet (the paper's, --width wide) or resnet34_unet (a ResNet-34 encoder)",
-                        hint="resnet34_unet ignores the width")
-    epochs: int = option(10, label="Epochs", section="main", help="epochs to train; with --resume, a new epoch budget")
+                        help="the network: unet (the paper's, --width wide) or <encoder>_unet, the U-Net decoder on a "
+                             "torchvision encoder (resnet18, resnet34: the seed's, resnet50, densenet121)",
+                        hint="the *_unet encoders ignore the width")
+    epochs: int = option(10, label="Epochs", section="main",
+                         help="epochs to train; with --resume, a new epoch budget; with --time_budget, an upper bound")
+    # None: no time budget; a duration (engine.durations.parse_duration) fits the schedule to wall time
+    time_budget: str | None = option(
+        None, label="Time budget", section="more", placeholder="none", metavar="DURATION",
+        hint="e.g. 10m: the lr schedule spans this much training time",
+        help="train for this long (e.g. 90s, 10m, 1h30m): the learning-rate schedule is fitted to the elapsed "
+             "training time (pauses left out) instead of the epoch count, and the run ends when it is spent, "
+             "after the batch that spends it (that last epoch is partial); --epochs stays an upper bound and "
+             "the schedule follows whichever of the two runs out first (give a large --epochs for time alone)")
     batch_size: int = option(16, label="Batch size", section="main", help="images per training step")
-    learning_rate: float = option(1e-3, label="Learning rate", section="main", help="peak learning rate (Adam)")
+    learning_rate: float = option(1e-3, label="Learning rate", section="main", help="peak learning rate")
     image_size: int = option(256, label="Image size", section="main", hint="pixels, multiple of 32",
                              help="training and validation side in pixels (a multiple of 32)")
     width: int = option(64, label="UNet width", section="main", hint="base channels of the UNet",
-                        help="UNet base width; ignored by resnet34_unet")
+                        help="UNet base width; ignored by the *_unet encoder models")
     scheduler: str = option("cosine", choices=SCHEDULERS, label="LR scheduler", section="main",
                             help="learning-rate schedule after the warm-up")
     # None: $PETSEG_DATA, else the bundled sample; GENERATED_DATA: synthetic
@@ -219,7 +234,19 @@ class TrainConfig:
     amp: str = option("auto", choices=AMP_MODES, label="Mixed precision", section="more",
                       hint="auto: bf16 where the hardware has it",
                       help="auto: bf16 on CUDA (fp16 without bf16); on a CPU bf16 only where a timed probe finds it faster")
-    weight_decay: float = option(0.0, label="Weight decay", section="more", help="Adam's L2 weight decay")
+    optimizer: str = option("adam", choices=OPTIMIZERS, label="Optimizer", section="more",
+                            hint="adamw: decoupled weight decay",
+                            help="adam (the seed's) or adamw (Loshchilov & Hutter: weight decay decoupled from the "
+                                 "gradient); see --weight_decay")
+    weight_decay: float = option(0.0, label="Weight decay", section="more",
+                                 hint="adam: L2 in the gradient; adamw: decoupled, e.g. 0.01",
+                                 help="with adam: an L2 penalty added to the gradient (so Adam's per-weight scaling "
+                                      "weakens it where gradients are large); with adamw: decoupled, every step "
+                                      "shrinks each weight by lr × weight_decay (typical 1e-4 to 0.05); 0: none, "
+                                      "where adam and adamw are the same optimizer")
+    dropout: float = option(0.0, label="Decoder dropout", section="more", hint="spatial dropout in the decoder; 0: off",
+                            help="spatial dropout (whole feature maps) after each decoder block of any --model, in "
+                                 "training only; 0: none (the network as before the flag existed)")
     grad_clip: float = option(0.0, label="Gradient clip", section="more", hint="max gradient norm; 0 disables",
                               help="clip the gradient norm to this; 0 disables clipping")
     bce_weight: float = option(1.0, label="BCE weight", section="more",
@@ -227,8 +254,10 @@ class TrainConfig:
                                help="loss = bce_weight × BCE + dice_weight × soft Dice loss")
     dice_weight: float = option(1.0, label="Dice weight", section="more", help="see --bce_weight")
     pretrained: str | None = option(None, label="Pretrained encoder", section="more", placeholder="none",
-                                    hint="resnet34_unet: imagenet or a .pth file",
-                                    help="resnet34_unet encoder weights: imagenet or a .pth path")
+                                    hint="*_unet encoders: imagenet or a .pth file",
+                                    help="the encoder's weights (the *_unet models): imagenet (torchvision's, from "
+                                         "the torch hub cache or the internet) or a .pth state_dict of that "
+                                         "torchvision network")
     # None: auto_warmup_epochs, resolved (and recorded as a number) when the run is created
     warmup_epochs: int | None = option(None, label="Warm-up epochs", section="more", placeholder="auto",
                                        hint="linear lr warm-up; 0: none",
@@ -310,6 +339,19 @@ class TrainConfig:
         integer("seed", 0, 2**32 - 1)
         choice("scheduler", SCHEDULERS)
         number("weight_decay", 0.0, 1.0, "between 0 and 1")
+        choice("optimizer", OPTIMIZERS)
+        v = self.dropout
+        if not (_is_number(v) and math.isfinite(v) and 0 <= v < 1):
+            errs["dropout"] = "must be a number in [0, 1) (0: off; e.g. 0.2)"
+        if self.time_budget is not None:
+            from engine.durations import parse_duration  # torch-free
+
+            try:
+                if not isinstance(self.time_budget, str):
+                    raise ValueError("must be a duration written as text, such as 10m")
+                parse_duration(self.time_budget)
+            except ValueError as exc:
+                errs["time_budget"] = str(exc)
         number("bce_weight", 0.0, 1000.0, "between 0 and 1000")
         number("dice_weight", 0.0, 1000.0, "between 0 and 1000")
         if "bce_weight" not in errs and "dice_weight" not in errs and self.bce_weight + self.dice_weight == 0:
@@ -358,8 +400,8 @@ class TrainConfig:
         return errs
 
     def bottleneck_side(self) -> int:
-        """Side in pixels of the deepest feature map (UNet halves 4 times, ResNet-34 5 times)."""
-        return self.image_size // (32 if self.model == "resnet34_unet" else 16)
+        """Side in pixels of the deepest feature map (UNet halves 4 times, the encoder models 5 times)."""
+        return self.image_size // (16 if self.model == "unet" else 32)
 
     def single_value_batch_problem(self, batch: int | None = None) -> str:
         """Why a training batch of ``batch`` images (default batch_size) cannot train, or "".

@@ -1,4 +1,8 @@
-"""Model registry: names, construction from a name, and the kwargs a checkpoint records."""
+"""Model registry: names, construction from a name, and the kwargs a checkpoint records.
+
+``unet`` is the paper's U-Net (``--width`` wide); every ``<encoder>_unet`` is `EncoderUNet`, the
+U-Net decoder on that torchvision encoder (``resnet34_unet`` is the seed's model).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,21 @@ from torch import nn
 from engine.config import MODELS
 from engine.errors import ConfigError
 
+# model name -> its encoder (engine.models.encoder_unet.ENCODERS); unet has none
+ENCODER_OF = {name: name.removesuffix("_unet") for name in MODELS if name != "unet"}
 
-def build_model(name: str, *, width: int = 64, pretrained: str | None = None) -> nn.Module:
-    """Construct a model by name. ``width`` only affects unet, ``pretrained`` only resnet34_unet."""
+
+def build_model(name: str, *, width: int = 64, pretrained: str | None = None, dropout: float = 0.0) -> nn.Module:
+    """Construct a model by name. ``width`` only affects unet, ``pretrained`` only the encoder
+    models; ``dropout`` is the decoder's spatial dropout (0: none)."""
     if name == "unet":
         from engine.models.unet import UNet
 
-        return UNet(in_channels=3, out_channels=1, width=width)
-    if name == "resnet34_unet":
-        from engine.models.resnet_unet import ResNet34UNet
+        return UNet(in_channels=3, out_channels=1, width=width, dropout=dropout)
+    if name in ENCODER_OF:
+        from engine.models.encoder_unet import EncoderUNet
 
-        return ResNet34UNet(out_channels=1, pretrained=pretrained)
+        return EncoderUNet(ENCODER_OF[name], out_channels=1, pretrained=pretrained, dropout=dropout)
     raise ConfigError(f"--model {name}: must be one of {', '.join(MODELS)}")
 
 
@@ -28,10 +36,12 @@ def model_kwargs(name: str, width: int, pretrained: str | None = None) -> dict[s
 
     ``pretrained`` is accepted but never recorded: a checkpoint already holds the trained
     weights, and rebuilding must not depend on a path or the network still being there.
+    ``dropout`` is not recorded either: it has no weights and does nothing in eval mode, so the
+    rebuilt model scores the same; a resume takes it from config.json.
     """
     if name == "unet":
         return {"width": int(width)}
-    if name == "resnet34_unet":
+    if name in ENCODER_OF:
         return {}
     raise ConfigError(f"--model {name}: must be one of {', '.join(MODELS)}")
 

@@ -48,6 +48,7 @@ def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool
         state["optimizer"] = t.optimizer.state_dict()
         state["scheduler"] = t.scheduler.state_dict() if t.scheduler is not None else None
         state["scaler"] = t.scaler.state_dict() if t.scaler.is_enabled() else None
+        state["time_budget"] = t.budget.state_dict() if getattr(t, "budget", None) is not None else None
         from engine.data.transforms import transform_rng_state
 
         state["rng"] = rng_state()
@@ -72,6 +73,8 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
     for key, obj in (("optimizer", t.optimizer), ("scheduler", t.scheduler), ("scaler", t.scaler)):
         if obj is not None and ckpt.get(key) is not None:
             obj.load_state_dict(ckpt[key])
+    if getattr(t, "budget", None) is not None and isinstance(ckpt.get("time_budget"), dict):
+        t.budget.load_state_dict(ckpt["time_budget"])  # the training time spent so far
     if plan is not None:
         apply_budget(plan, t.scheduler, t.optimizer)  # a new epoch budget, if any
     done = int(ckpt.get("epoch", 0))

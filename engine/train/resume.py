@@ -47,7 +47,7 @@ RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on"
 # config.json fields that must still match last.pt's own record (a hand edit is refused)
 CHECKED_FIELDS = ("model", "width", "image_size", "mask_rule", "scheduler", "learning_rate", "weight_decay",
                   "batch_size", "seed", "bce_weight", "dice_weight", "grad_clip", "valid_every",
-                  "max_train_images", "warmup_epochs", "ema_decay", "augment_strength")
+                  "max_train_images", "warmup_epochs", "ema_decay", "augment_strength", "optimizer", "dropout")
 COSINE_RULE = ("cosine stretched to the new budget: lr(e) = base_lr * (1 + cos(pi * (e-1) / N)) / 2; with W warm-up "
                "epochs, the cosine part over N - W")
 
@@ -187,7 +187,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         trained = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
         for name in CHECKED_FIELDS:
             if name == "width" and base.model != "unet":
-                continue  # resnet34_unet has no width
+                continue  # the encoder models have no width
             if name in trained and name in stored and not _same(stored[name], trained[name], name):
                 raise RunStoreError(
                     config_path,
@@ -201,6 +201,11 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         done = int(checkpoint.get("epoch") or 0)
         if isinstance(trained.get("epochs"), int):
             trained_budget = trained["epochs"]
+        spent = checkpoint.get("time_budget")
+        if isinstance(spent, dict) and spent.get("elapsed_seconds", 0) >= spent.get("budget_seconds", float("inf")):
+            # more epochs would train at the spent budget's end, a learning rate of 0
+            raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
+                                          "start a new run to train longer")
 
     target = new_epochs if new_epochs is not None else base.epochs
     if target < 1 or target > 100_000:

@@ -23,7 +23,7 @@ def check_machine(config: TrainConfig) -> None:
 
     resolve_device(config.device)
     if config.pretrained not in (None, "imagenet") and not Path(config.pretrained).expanduser().is_file():
-        raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a resnet34 .pth state_dict or imagenet)")
+        raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a .pth state_dict of the encoder, or imagenet)")
 
 
 @dataclass

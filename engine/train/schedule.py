@@ -14,12 +14,16 @@ once when it creates a run, so config.json records the number) the rate of epoch
 It is a ``LambdaLR`` over a plain function: its state (the epoch counter) is checkpointed, the
 function is rebuilt from the config on resume, so extending a run's epochs reshapes the decay
 that is left.
+
+With ``--time_budget`` the same shape is drawn over elapsed training time instead of epochs
+(`TimeBudget`, `build_time_budget`, below); `build_scheduler` then returns None for cosine and none.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import time
+from typing import Any, Callable
 
 import torch
 
@@ -40,6 +44,8 @@ def warmup_factor(epoch_index: int, epochs: int, warmup_epochs: int, cosine: boo
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
     """The per-epoch scheduler ``config`` asks for, or None (``--scheduler none``, no warm-up)."""
     lr = torch.optim.lr_scheduler
+    if config.time_budget is not None and config.scheduler in ("cosine", "none"):
+        return None  # the TimeBudget sets the rate after every step
     warmup = config.warmup_epochs
     if warmup is None:  # a new run's Trainer has resolved it already; other callers get the same rule
         warmup = auto_warmup_epochs(config.epochs, config.scheduler)
@@ -55,3 +61,120 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> An
     if config.scheduler == "plateau":
         return lr.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=5)
     return None
+
+
+# ---- --time_budget: the schedule over wall-clock training time ----------------------------------
+
+
+def _now() -> float:
+    """The budget's clock (looked up at each call, so a test can replace it: no sleeping tests)."""
+    return time.monotonic()
+
+
+def budget_factor(progress: float, warmup_share: float, warmup_epochs: int, cosine: bool) -> float:
+    """Multiplier of the base rate at ``progress`` (0..1) of a time-budget run: the epoch
+    schedule's shape (`warmup_factor`) as a continuous function of progress. The warm-up is the
+    first ``warmup_share`` of the run, a line from 1/(W+1) (the first warm-up epoch's rate) to 1;
+    then cosine to 0 at progress 1, or constant with ``--scheduler none``."""
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup_share > 0 and progress < warmup_share:
+        return (1 + warmup_epochs * progress / warmup_share) / (warmup_epochs + 1)
+    if not cosine:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (progress - warmup_share) / max(1e-12, 1.0 - warmup_share)))
+
+
+class TimeBudget:
+    """``--time_budget``: a run's elapsed training time, the learning rate fitted to it, and when to end.
+
+    *Elapsed training time* starts when the first epoch starts (after the data has decoded) and
+    counts everything from there (training steps, validation, checkpoints) except pauses;
+    earlier sessions of a resumed run add their time (`state_dict`, kept in last.pt). *Progress*
+    is ``max(elapsed / budget, epochs trained / --epochs)``: --epochs stays an upper bound, and
+    the rate anneals towards whichever of the two runs out first, counted in fractions of an
+    epoch (after every batch).
+
+    With ``--scheduler cosine`` or ``none`` it owns the learning rate (`budget_factor`, set after
+    every optimiser step; the run then has no per-epoch scheduler); with ``plateau`` it only
+    ends the run (``optimizer`` None). The run ends after the batch that spends the budget,
+    mid-epoch: that epoch is validated and reported as the last (see `Trainer`).
+
+    ``clock`` (seconds, monotonic) is injectable so tests need no sleeping.
+    """
+
+    def __init__(self, budget_seconds: float, epochs: int, optimizer: torch.optim.Optimizer | None = None, *,
+                 warmup_epochs: int = 0, cosine: bool = True, clock: Callable[[], float] | None = None) -> None:
+        self.budget_seconds = float(budget_seconds)
+        self.epochs = max(1, int(epochs))
+        self.optimizer = optimizer
+        self.warmup_epochs = warmup_epochs
+        self.warmup_share = min(warmup_epochs / self.epochs, 0.5) if warmup_epochs > 0 else 0.0
+        self.cosine = cosine
+        self._clock = clock or (lambda: _now())
+        self._paused: Callable[[], float] = lambda: 0.0
+        self.carried = 0.0  # training seconds of earlier sessions (from last.pt)
+        self._t0: float | None = None
+        self._paused0 = 0.0
+        self._at_epoch_end = 0.0  # what last.pt records: a resume re-runs an interrupted epoch
+        self.position = 0.0  # epochs trained, fractional
+        if optimizer is not None:
+            self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
+            self._set_lr()
+
+    def start(self, done_epochs: int, paused_seconds: Callable[[], float] | None = None) -> None:
+        """Start counting (the first epoch of this session begins); sets the rate for here."""
+        self._paused = paused_seconds or (lambda: 0.0)
+        self._t0, self._paused0 = self._clock(), self._paused()
+        self.position = float(done_epochs)
+        self._set_lr()
+
+    def elapsed(self) -> float:
+        """Training seconds so far, earlier sessions included, pauses left out."""
+        if self._t0 is None:
+            return self.carried
+        return self.carried + (self._clock() - self._t0) - (self._paused() - self._paused0)
+
+    def progress(self) -> float:
+        return min(1.0, max(self.elapsed() / self.budget_seconds, self.position / self.epochs))
+
+    def spent(self) -> bool:
+        return self.elapsed() >= self.budget_seconds
+
+    def after_step(self, epoch: int, batch: int, batches: int) -> bool:
+        """After batch ``batch`` of ``batches`` of ``epoch`` (1-based): the rate for the next step;
+        True when the budget is spent (the epoch ends here)."""
+        self.position = (epoch - 1) + batch / max(1, batches)
+        self._set_lr()
+        return self.spent()
+
+    def epoch_ended(self) -> None:
+        self._at_epoch_end = self.elapsed()
+
+    def _set_lr(self) -> None:
+        if self.optimizer is None:
+            return
+        factor = budget_factor(self.progress(), self.warmup_share, self.warmup_epochs, self.cosine)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+
+    def state_dict(self) -> dict[str, float]:
+        return {"budget_seconds": self.budget_seconds, "elapsed_seconds": self._at_epoch_end}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.carried = self._at_epoch_end = float(state.get("elapsed_seconds", 0.0))
+
+
+def build_time_budget(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                      clock: Callable[[], float] | None = None) -> TimeBudget | None:
+    """The run's `TimeBudget` (None without ``--time_budget``). It shapes the rate with cosine
+    and none, so `build_scheduler` then gives no per-epoch scheduler."""
+    if config.time_budget is None:
+        return None
+    from engine.durations import parse_duration
+
+    warmup = config.warmup_epochs
+    if warmup is None:
+        warmup = auto_warmup_epochs(config.epochs, config.scheduler)
+    shapes_lr = config.scheduler in ("cosine", "none")
+    return TimeBudget(parse_duration(config.time_budget), config.epochs, optimizer if shapes_lr else None,
+                      warmup_epochs=warmup if shapes_lr else 0, cosine=config.scheduler == "cosine", clock=clock)

@@ -20,7 +20,7 @@ from engine.train.config_record import kept_from_record
 from engine.train.distributed import DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed
 from engine.train.ema import build_ema
 from engine.train.rng import seed_everything
-from engine.train.schedule import build_scheduler
+from engine.train.schedule import build_scheduler, build_time_budget
 from engine.train.train_loop import Training
 
 
@@ -76,6 +76,10 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         torch.backends.cudnn.benchmark = True
     if cfg.sync_bn and dist.enabled and device.type != "cuda":
         raise ConfigError("--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU")
+    if cfg.time_budget is not None and dist.enabled:
+        from engine.config import TIME_BUDGET_DDP
+
+        raise ConfigError(f"--time_budget {cfg.time_budget}: {TIME_BUDGET_DDP}")
     augment_seed = rank_seed(cfg.seed, dist.rank)
 
     # a stop during a long first decode ends it now, not after it
@@ -122,7 +126,8 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
                                    device_type=device.type, seed=cfg.seed, drop_last=drop_last, shard=dist)
         valid_loader = make_loader(bundle.valid, cfg.batch_size, shuffle=False, workers=workers,
                                    device_type=device.type, seed=cfg.seed, shard=dist)
-    model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained)
+    model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained,
+                        dropout=cfg.dropout)
     # channels_last: faster convolutions on CUDA (tensor cores) and on the CPU (oneDNN's blocked
     # kernels; docs/PERFORMANCE.md, "Where the CPU speed-up comes from")
     memory_format = torch.channels_last if (cfg.channels_last and device.type in ("cuda", "cpu")) else torch.contiguous_format
@@ -132,7 +137,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     compile_mode = recorded.kept("compile", "compile_resolved", device)  # a resumed run keeps its numerics
     if compile_mode is None:
         compile_mode = resolve_compile(cfg.compile, device, len(train_loader) * cfg.epochs)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg)
     return Training(
         device=device, bundle=bundle, train_loader=train_loader, valid_loader=valid_loader,
         augment_on=augment_on, workers=workers,
@@ -140,7 +145,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         model=model, forward=compile_model(data_parallel(model, device, dist), compile_mode),
         ema=build_ema(model, cfg.ema_decay),
         criterion=BCEDiceLoss(cfg.bce_weight, cfg.dice_weight), optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, cfg),
+        scheduler=build_scheduler(optimizer, cfg), budget=build_time_budget(optimizer, cfg),
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
         amp_dtype=amp_dtype, amp_probe=amp_probe, memory_format=memory_format, compile_mode=compile_mode,
         grad_clip=cfg.grad_clip,
@@ -149,6 +154,14 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         saver=CheckpointSaver(name=f"checkpoints-{run_name}"),
         reduce=(lambda tensor: all_reduce_sum(tensor, dist)) if dist.enabled else None,
     )
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """``--optimizer``: Adam (weight decay as an L2 term in the gradient, the seed's) or AdamW
+    (decoupled: each step also shrinks every weight by lr × weight_decay). Same betas and eps
+    (torch's defaults) for both, so with weight_decay 0 they take identical steps."""
+    opt = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return opt(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
 def data_parallel(model: torch.nn.Module, device: torch.device, dist: DistContext) -> torch.nn.Module:

@@ -61,6 +61,7 @@ class Training:
     previews: Any  # engine.train.previews.PreviewWriter
     saver: Any  # engine.train.checkpoint_saver.CheckpointSaver
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None  # a sum over data-parallel ranks (None: one process)
+    budget: Any = None  # engine.train.schedule.TimeBudget with --time_budget, else None
 
     @property
     def scored(self) -> torch.nn.Module:
@@ -124,7 +125,8 @@ class EpochTraining:
 def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, device: torch.device, epoch: int, *,
                     between_batches: Callable[[int, int], None], report: Callable[[BatchProgress], None],
                     paused_seconds: Callable[[], float],
-                    agree: Callable[[int, int, torch.Tensor], None] | None = None) -> EpochTraining:
+                    agree: Callable[[int, int, torch.Tensor], None] | None = None,
+                    after_step: Callable[[int, int, int], bool] | None = None) -> EpochTraining:
     """Train ``model`` for one pass over ``data_loader`` with ``step`` (e.g. `Training.train_step`).
 
     ``between_batches(epoch, batches_done)`` runs before each batch (control: it may raise to
@@ -134,7 +136,10 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
 
     ``agree(epoch, batches_done, first_bad)`` (data-parallel runs) replaces the local checks: it
     runs after every batch on every rank, so the ranks stop, pause and raise `Diverged` at the
-    same batch (a rank that left the loop alone would leave the others waiting in a collective)."""
+    same batch (a rank that left the loop alone would leave the others waiting in a collective).
+
+    ``after_step(epoch, batches_done, batches)`` (a time budget, `TimeBudget.after_step`) runs
+    after each step; True ends the epoch there, a partial epoch scored like a whole one."""
     from engine.eval.metrics import SegMetrics
 
     batches = len(data_loader)  # type: ignore[arg-type]
@@ -170,6 +175,8 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
                 epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
                 images_per_s=seen / max(time.time() - t_epoch - (paused_seconds() - paused_before), 1e-9),
             ))
+        if after_step is not None and after_step(epoch, i, batches):
+            break
     if agree is not None:
         agree(epoch, batches, first_bad)  # a loader with no batch on this rank still agrees once
     bad = int(first_bad.item())  # also waits for the last step: the seconds below are device time too

@@ -237,7 +237,9 @@ class Trainer:
             except Exception as exc:  # a PetsegError is its message; anything else one line + error.log
                 ended = outcome.failed(exc, self.run_path)
             else:
-                ended = outcome.finished(self.config.epochs, self.progress.best_dice, self.progress.best_epoch)
+                # a time budget ends a run at the epochs it reached
+                reached = self.progress.done_epoch if self.config.time_budget is not None else self.config.epochs
+                ended = outcome.finished(reached, self.progress.best_dice, self.progress.best_epoch)
             self.state, self.error = ended.state, ended.error
             self._release()
             if not self._started_writing:
@@ -367,9 +369,23 @@ class Trainer:
         )
         if self.resumed:
             self.writer.set_status(RunState.RUNNING)  # the resume is done: drop the "resuming" note
+        if t.budget is not None:  # --time_budget: the clock starts with the first epoch, pauses left out
+            t.budget.start(self.progress.done_epoch, lambda: self.control.paused_seconds)
+        spent = t.budget is not None and t.budget.spent()  # a resume of a run whose budget is spent
         for epoch in range(self.progress.start_epoch, cfg.epochs + 1):
-            self._run_epoch(t, epoch)
+            if spent or self._run_epoch(t, epoch):
+                break
         self._flush_checkpoints()  # "finished" means best.pt and last.pt are on disk
+        if t.budget is not None:
+            self._record_budget(t.budget)
+
+    def _record_budget(self, budget: Any) -> None:
+        """config.json says what the time budget came to: the epochs it reached (RunFinished's
+        ``epochs`` says it too) and the training seconds it counted."""
+        self._record["time_budget_result"] = {"epochs_reached": self.progress.done_epoch,
+                                              "budget_seconds": budget.budget_seconds,
+                                              "trained_seconds": round(budget.elapsed(), 3)}
+        self.writer.write_config(self._record)
 
     def prepare(self) -> Training:
         """Build data, model and optimiser as a run would, without training (for benchmarks)."""
@@ -381,8 +397,9 @@ class Trainer:
         self._release()
         self.writer.close()
 
-    def _run_epoch(self, t: Training, epoch: int) -> None:
-        """One epoch: train, validate, step the schedule, report, checkpoint."""
+    def _run_epoch(self, t: Training, epoch: int) -> bool:
+        """One epoch: train, validate, step the schedule, report, checkpoint. True: it was the
+        last (a time budget decides that once, here, so the report and last.pt agree)."""
         cfg, p = self.config, self.progress
         self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader)))
         try:
@@ -394,7 +411,8 @@ class Trainer:
                 report=self._emit if world == 1 else
                 (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
                 paused_seconds=lambda: self.control.paused_seconds,
-                agree=self._agree if self.dist.enabled else None)
+                agree=self._agree if self.dist.enabled else None,
+                after_step=t.budget.after_step if t.budget is not None else None)
             t_valid = time.perf_counter()
             valid = t.evaluate()
             valid_seconds = time.perf_counter() - t_valid
@@ -403,9 +421,13 @@ class Trainer:
         except Diverged:
             self._nonfinite = True  # no checkpoint of these weights from here on
             raise
+        if t.budget is not None:
+            t.budget.epoch_ended()  # the training seconds last.pt records
+        # a time budget spent (mid-epoch, in train_one_epoch) makes this epoch the last
+        last = epoch == cfg.epochs or (t.budget is not None and t.budget.spent())
         # what validation scored (the EMA weights when on), uncompiled: a batch of 4 never recompiles
         if self.dist.is_main:  # rank 0 writes the run folder
-            t.previews.capture(epoch, t.scored, final=epoch == cfg.epochs)
+            t.previews.capture(epoch, t.scored, final=last)
         lr = t.optimizer.param_groups[0]["lr"]
         if t.scheduler is not None:
             if cfg.scheduler == "plateau":
@@ -419,7 +441,7 @@ class Trainer:
         self._emit(
             EpochEnded(
                 epoch=epoch,
-                total_epochs=cfg.epochs,
+                total_epochs=epoch if last else cfg.epochs,  # a spent time budget: the epochs it reached
                 train_loss=trained.loss,
                 train_dice=trained.dice,
                 valid_loss=valid["loss"],
@@ -440,6 +462,7 @@ class Trainer:
         if improved:
             self._save("best", valid["dice"])
         due = time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
-        if epoch == cfg.epochs or due:
+        if last or due:
             self._save("last", valid["dice"])
         self._emit_saved()
+        return last

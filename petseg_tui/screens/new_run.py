@@ -188,8 +188,8 @@ class NewRunScreen(PetsegScreen):
             title = f"New run — a copy of {self.copied_from}'s settings" if self.copied_from else "New training run"
             yield Static(title, id="new-run-title")
             yield from self._rows(FIELDS)
-            with Collapsible(title="More options: seed, mask rule, precision, regularisation, loss, pretrained, "
-                                   "warm-up, EMA, augmentation, compile, checkpoints", collapsed=True,
+            with Collapsible(title="More options: time budget, seed, mask rule, precision, optimizer, regularisation, "
+                                   "loss, pretrained, warm-up, EMA, augmentation, compile, checkpoints", collapsed=True,
                              id="more-options"):
                 yield from self._rows(MORE_FIELDS)
             yield Static(id="form-other-error", classes="field-error")

@@ -19,3 +19,20 @@ def test_durations_read_in_their_two_largest_units(seconds: float, text: str) ->
 def test_an_unknown_duration_shows_the_callers_placeholder() -> None:
     assert format_duration(None) == "—"
     assert format_duration(None, missing="-") == "-"
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2.5h", 9000), ("1d", 86400), ("45", 45), (" 10M ", 600),
+])
+def test_a_written_duration_parses_to_seconds(text: str, seconds: float) -> None:
+    from engine.durations import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "10x", "1h30", "-5m", "0s", "nan", "inf"])
+def test_a_bad_duration_says_what_is_expected(text: str) -> None:
+    from engine.durations import parse_duration
+
+    with pytest.raises(ValueError, match="must be a duration such as"):
+        parse_duration(text)

@@ -72,7 +72,7 @@ def test_unet_trains_one_step():
 
 
 def test_registry_builds_and_rebuilds_from_recorded_kwargs():
-    assert MODELS == ("unet", "resnet34_unet")
+    assert MODELS[:1] == ("unet",) and "resnet34_unet" in MODELS  # the seed's two models keep their names
     kwargs = model_kwargs("unet", 8, pretrained="ignored")
     assert kwargs == {"width": 8}
     a = build_model("unet", **kwargs)

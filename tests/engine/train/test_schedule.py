@@ -66,3 +66,112 @@ def test_resume_with_more_epochs_follows_the_new_budget() -> None:
     sched2.load_state_dict(state)
     sched2.step()  # into epoch 5 (index 4) of 10: 3 of the 9 decay epochs done
     assert opt2.param_groups[0]["lr"] == pytest.approx(lr * 0.5 * (1 + math.cos(math.pi * 3 / 9)), rel=1e-12)
+
+
+# ---- --time_budget: the schedule over elapsed training time, on a fake clock --------------------
+
+from engine.train.schedule import TimeBudget, budget_factor, build_time_budget  # noqa: E402
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _budget(clock: FakeClock, **kw) -> tuple[TimeBudget, torch.optim.Optimizer]:
+    cfg = TrainConfig(**{"epochs": 1000, "time_budget": "100s", "warmup_epochs": 0, "learning_rate": 1e-3, **kw})
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.learning_rate)
+    budget = build_time_budget(opt, cfg, clock=clock)
+    assert budget is not None
+    return budget, opt
+
+
+def test_time_budget_rate_is_the_cosine_of_elapsed_time() -> None:
+    clock = FakeClock()
+    budget, opt = _budget(clock)
+    budget.start(0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+    for elapsed in (25, 50, 75):
+        clock.now = 1000.0 + elapsed
+        assert budget.after_step(1, 1, 1000) is False
+        assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * elapsed / 100)))
+    clock.now = 1100.0
+    assert budget.after_step(1, 2, 1000) is True  # spent: the epoch ends after this batch
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_time_budget_leaves_paused_time_out() -> None:
+    clock, paused = FakeClock(), [0.0]
+    budget, _ = _budget(clock)
+    budget.start(0, paused_seconds=lambda: paused[0])
+    clock.now += 60
+    paused[0] = 50.0  # 50 of those 60 s were a pause
+    assert budget.elapsed() == pytest.approx(10.0) and not budget.spent()
+    clock.now += 90
+    assert budget.elapsed() == pytest.approx(100.0) and budget.spent()
+
+
+def test_epochs_stay_an_upper_bound_and_shape_the_rate_when_they_run_out_first() -> None:
+    clock = FakeClock()
+    budget, opt = _budget(clock, epochs=4)
+    budget.start(0)
+    clock.now += 10  # 10% of the time, but half of the epochs
+    budget.after_step(2, 10, 10)
+    assert budget.progress() == pytest.approx(0.5)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+
+
+def test_time_budget_warmup_is_the_same_share_of_the_run_as_in_epochs() -> None:
+    # 2 warm-up epochs of 10: the first 20% of the budget, from 1/3 of the rate (epoch 1's) up to all of it
+    assert budget_factor(0.0, 0.2, 2, True) == pytest.approx(1 / 3)
+    assert budget_factor(0.1, 0.2, 2, True) == pytest.approx(2 / 3)
+    assert budget_factor(0.2, 0.2, 2, True) == pytest.approx(1.0)
+    assert budget_factor(0.6, 0.2, 2, True) == pytest.approx(0.5)
+    assert budget_factor(0.9, 0.2, 2, False) == 1.0
+
+
+def test_resume_continues_the_remaining_budget_from_the_last_finished_epoch() -> None:
+    clock = FakeClock()
+    budget, _ = _budget(clock)
+    budget.start(0)
+    clock.now += 30
+    budget.epoch_ended()  # last.pt records 30 s
+    clock.now += 20  # an epoch interrupted here is re-run by the resume: not counted
+    state = budget.state_dict()
+    assert state == {"budget_seconds": 100.0, "elapsed_seconds": 30.0}
+    later = FakeClock()
+    resumed, opt = _budget(later)
+    resumed.load_state_dict(state)
+    resumed.start(1)
+    assert resumed.elapsed() == pytest.approx(30.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.3)))
+    later.now += 70
+    assert resumed.spent()
+
+
+def test_time_budget_replaces_the_epoch_scheduler_except_plateau() -> None:
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    assert build_scheduler(opt, TrainConfig(time_budget="10m")) is None
+    assert build_scheduler(opt, TrainConfig(time_budget="10m", scheduler="none")) is None
+    plateau = TrainConfig(time_budget="10m", scheduler="plateau")
+    assert isinstance(build_scheduler(opt, plateau), torch.optim.lr_scheduler.ReduceLROnPlateau)
+    clock = FakeClock()
+    budget = build_time_budget(opt, plateau, clock=clock)
+    budget.start(0)
+    clock.now += 300
+    budget.after_step(1, 1, 10)
+    assert opt.param_groups[0]["lr"] == 1e-3  # plateau owns the rate; the budget only ends the run
+    assert build_time_budget(opt, TrainConfig()) is None
+
+
+@pytest.mark.parametrize("text,problem", [("10m", None), ("1h30m", None), ("90", None), ("0s", "more than 0"),
+                                          ("ten minutes", "must be a duration"), ("5x", "must be a duration")])
+def test_time_budget_flag_is_validated_in_one_line(text: str, problem: str | None) -> None:
+    errors = TrainConfig(time_budget=text).field_errors()
+    if problem is None:
+        assert "time_budget" not in errors
+    else:
+        assert problem in errors["time_budget"] and "\n" not in errors["time_budget"]

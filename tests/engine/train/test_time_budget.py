@@ -1,0 +1,101 @@
+"""``--time_budget`` in a real (tiny) run, on a fake clock: the run ends mid-epoch when the budget is
+spent, validates that last partial epoch, and records the epochs it reached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.checkpoint import load_checkpoint
+from engine.config import TrainConfig
+from engine.events import EpochEnded, RunFinished
+from engine.runs import RunStore, read_events
+from engine.train import schedule
+from engine.train.trainer import Trainer
+
+
+@pytest.mark.slow
+def test_a_time_budget_run_stops_when_the_budget_is_spent(generated_data: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+
+    def tick() -> float:  # every look at the budget's clock is one second later: no sleeping
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(schedule, "_now", tick)
+    cfg = TrainConfig(epochs=50, time_budget="20s", image_size=64, width=4, batch_size=8, max_train_images=24,
+                      workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+    trainer = Trainer(cfg, tmp_path)
+    assert trainer.run() == "finished"
+
+    events = read_events(trainer.run_path / "events.jsonl")
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    finished = next(e for e in events if isinstance(e, RunFinished))
+    reached = epochs[-1].epoch
+    assert 1 < reached < 50  # the budget, not --epochs, ended it
+    assert finished.epochs == epochs[-1].total_epochs == reached  # the runs table reads reached/reached
+    history = RunStore(tmp_path).load(trainer.run_name)
+    assert history.epochs.keys() == set(range(1, reached + 1)) and history.planned_epochs == reached
+    # the rate (as each epoch ended) followed the cosine over time, down to ~0 at the end
+    rates = [e.lr for e in epochs]
+    assert rates == sorted(rates, reverse=True) and rates[0] < cfg.learning_rate and rates[-1] < 0.1 * rates[0]
+    record = json.loads((trainer.run_path / "config.json").read_text())
+    assert record["time_budget"] == "20s"
+    assert record["time_budget_result"]["epochs_reached"] == reached
+    assert record["time_budget_result"]["trained_seconds"] >= 20
+    last = load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")
+    assert last["epoch"] == reached and last["time_budget"]["elapsed_seconds"] >= 20
+
+
+def test_a_time_budget_is_refused_for_a_data_parallel_run_before_anything_starts(
+        generated_data: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+
+    code = main(["train", "--time_budget", "10m", "--devices", "2", "--device", "cpu", "--runs", str(tmp_path),
+                 "--data_path", generated_data])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and "--time_budget 10m: works with one training process" in err and "\n" not in err
+    assert not any(tmp_path.iterdir())  # no run folder
+
+
+@pytest.mark.slow
+def test_a_resumed_time_budget_run_continues_the_remaining_budget(generated_data: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(schedule, "_now", tick)
+    cfg = TrainConfig(epochs=50, time_budget="30s", image_size=64, width=4, batch_size=8, max_train_images=24,
+                      workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+    first = Trainer(cfg, tmp_path)
+    first.subscribe(lambda ev: first.stop() if isinstance(ev, EpochEnded) else None)  # stop in epoch 2
+    assert first.run() == "stopped"
+    spent = load_checkpoint(first.run_path / "checkpoints" / "last.pt")["time_budget"]["elapsed_seconds"]
+    assert 0 < spent < 30
+
+    now[0] = 10_000.0  # another session, much later: only training time counts
+    resumed = Trainer(None, tmp_path, first.run_name, resume=True)
+    assert resumed.run() == "finished"
+    result = json.loads((resumed.run_path / "config.json").read_text())["time_budget_result"]
+    # the second session trained only what was left of the 30 s (plus the batch that spent it)
+    assert 30 <= result["trained_seconds"] < 30 + 10
+    assert 1 < result["epochs_reached"] < 50
+
+
+def test_a_run_that_spent_its_time_budget_is_not_resumed(tmp_path: Path) -> None:
+    """More epochs after a spent budget would train at its end's learning rate, 0: refused in one line."""
+    from engine.errors import RunStoreError
+    from engine.train.resume import plan_resume
+
+    cfg = TrainConfig(epochs=50, time_budget="20s")
+    last = {"epoch": 3, "config": cfg.to_dict(), "arch": {"name": "unet"},
+            "time_budget": {"budget_seconds": 20.0, "elapsed_seconds": 21.5}}
+    with pytest.raises(RunStoreError) as info:
+        plan_resume(tmp_path / "r", cfg.to_dict(), {"epochs": 60}, last, tmp_path / "r" / "last.pt", finished=True)
+    assert "has spent its --time_budget 20s (after 3 epochs)" in str(info.value) and "\n" not in str(info.value)
