@@ -237,17 +237,18 @@ def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
     """Two rows: the title with its notes (what is clipped, log y, smoothing), then the legend."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(spec.title, style="bold")
-    notes = list(spec.notes)
-    if spec.log_y:
-        notes.append("log y")
-    if not spec.robust:
-        notes.append("all points")
-    if yr is not None and yr.clipped:
+    notes = []
+    if yr is not None and yr.clipped:  # first: the row may be cut short at 80 columns
         n = yr.clipped
         extreme = yr.max_value if yr.above else yr.min_value
-        notes.append(f"clipped {n} outlier{'s' if n > 1 else ''} "
-                     f"({ABOVE if yr.above else BELOW} {fmt_tick(extreme or 0)}) · a: all"
-                     + (" · l: log y" if spec.log_key and not spec.log_y else ""))
+        notes.append(f"clipped {n} outlier{'s' if n > 1 else ''} {ABOVE if yr.above else BELOW}{fmt_tick(extreme or 0)}")
+    if not spec.robust:
+        notes.append("all points")
+    if spec.log_y:
+        notes.append("log y")
+    notes += spec.notes
+    if yr is not None and yr.clipped:
+        notes.append("a: all" + (" · l: log y" if spec.log_key and not spec.log_y else ""))
     if notes:
         t.append("  " + " · ".join(notes), style="dim")
     if spec.legend and spec.series:
@@ -354,7 +355,9 @@ class ChartPlot(PlotextPlot):
         draw_plot(plt, spec, yr, width, height)
         plt.plotsize(width, height)
         plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
-        plt.theme(theme)
+        # "clear": no colours of plotext's own; the widget's background and text colour show
+        # through (both themes), and the ANSI text is a third as long to parse and paint
+        plt.theme("clear")
         return Text.from_ansi(plt.build())
 
 
@@ -366,7 +369,8 @@ class Chart(Vertical):
 
     DEFAULT_CSS = """
     Chart { height: 1fr; min-height: 6; }
-    Chart > .chart--header { height: 2; padding: 0 1; }  /* 2 rows always: charts side by side line up */
+    /* 2 rows always (charts side by side line up): the title and notes, then the legend; never wrapped */
+    Chart > .chart--header { height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     Chart > ChartPlot { height: 1fr; }
     Chart > .chart--empty { height: 1fr; padding: 1 2; content-align: center middle; color: $text-muted; }
     Chart > .chart--empty.-error { color: $text-error; }
