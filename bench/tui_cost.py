@@ -104,11 +104,14 @@ def measure_tmux(runs: Path, seconds: float, presses: int, size: tuple[int, int]
         idle_cpu = 100 * ((c1.user + c1.system) - (c0.user + c0.system)) / (t1 - t0)
         lat: list[float] = []
         c0, t0 = proc.cpu_times(), time.monotonic()
+        def log_y_shown(text: str) -> bool:  # "log y" in a chart header (the top rows)
+            return "log y" in "\n".join(text.splitlines()[:8])
+
         for _ in range(presses):
-            before = "log y" in screen().split("\n", 8)[0:8].__str__()
+            before = log_y_shown(screen())
             s0 = time.monotonic()
             tmux("send-keys", "-t", session, "l")
-            until(lambda s: ("log y" in str(s.split("\n", 8)[0:8])) != before, timeout=10)
+            until(lambda s, before=before: log_y_shown(s) != before, timeout=10)
             lat.append(time.monotonic() - s0)
             time.sleep(0.6)
         c1, t1 = proc.cpu_times(), time.monotonic()
