@@ -2,8 +2,10 @@
 
 Run i has palette colour i and marker i, in the legend, the charts and the table. The metric
 is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA), `x` narrows
-the epochs shown (all, the epochs every run has, the last N), `l` gives log-y. From 160
-columns four metrics show at once in a 2x2 grid, the chosen one highlighted.
+the epochs shown (all, the epochs every run has, the last N), `l` gives log-y, `a` autoscales
+to every point (true outliers, such as a diverged run's loss, are otherwise left out and
+counted in the chart's header). From 160 columns four metrics show at once in a 2x2 grid, the
+chosen one highlighted. A chart whose data and view did not change is not redrawn.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.reactive import reactive, var
+from textual.reactive import var
 from textual.widgets import DataTable, Select, Static
 from textual.worker import get_current_worker
 
@@ -114,14 +116,17 @@ class CompareScreen(PetsegScreen):
         Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+", show=False, tooltip="More smoothing"),
         Binding("minus", "ema(-1)", "EMA −", key_display="-", show=False, tooltip="Less smoothing"),
         Binding("x", "x_range", "Epochs", tooltip="Epochs shown: all, the epochs every run has, the last 20/10/5"),
-        Binding("l", "log_y", "Log-y", tooltip="Log scale on the y axis (shows every point)"),
+        Binding("l", "log_y", "Log-y", tooltip="Log scale on the y axis"),
+        Binding("a", "autoscale", "All points", tooltip="Autoscale to every point (outliers included) or leave "
+                                                        "true outliers out again"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing"})
 
-    metric: reactive[str] = reactive("valid_dice", init=False)
-    log_y: reactive[bool] = reactive(False, init=False)
-    smoothing_on: reactive[bool] = reactive(False, init=False)
-    ema_index: reactive[int] = reactive(2, init=False)
+    metric: var[str] = var("valid_dice", init=False)
+    log_y: var[bool] = var(False, init=False)
+    autoscale: var[bool] = var(False, init=False)
+    smoothing_on: var[bool] = var(False, init=False)
+    ema_index: var[int] = var(2, init=False)
     x_window: var[XWindow | None] = var(None, init=False)
     grid: var[bool] = var(False, init=False)
 
@@ -131,6 +136,8 @@ class CompareScreen(PetsegScreen):
         self.set_reactive(CompareScreen.metric, metric)
         self.snapshots: list[LiveSnapshot] = []
         self._stop_event = threading.Event()
+        self._table_key: tuple | None = None
+        self._data_version = 0  # +1 for each CompareUpdated (they come only when the runs changed)
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
@@ -187,6 +194,7 @@ class CompareScreen(PetsegScreen):
 
     def on_compare_updated(self, message: CompareUpdated) -> None:
         self.snapshots = message.snapshots
+        self._data_version += 1
         windows = x_windows([s.last.epoch if s.last else 0 for s in self.snapshots])
         if self.x_window not in windows:
             self.x_window = None
@@ -201,7 +209,7 @@ class CompareScreen(PetsegScreen):
         if self.is_mounted:
             self.redraw()
 
-    watch_log_y = watch_smoothing_on = watch_ema_index = watch_x_window = watch_grid = _redraw
+    watch_log_y = watch_autoscale = watch_smoothing_on = watch_ema_index = watch_x_window = watch_grid = _redraw
 
     def watch_metric(self, metric: str) -> None:
         sel = self.query_one("#metric-select", Select)
@@ -239,14 +247,19 @@ class CompareScreen(PetsegScreen):
             if i >= len(metrics):
                 continue
             metric = metrics[i]
-            spec = compare_spec(metric, curves, log_y=self.log_y, smoothing=self.ema_factor, x_range=(window.lo, window.hi) if window else None,
-                                x_note=window.label if window else "")
+            spec = compare_spec(metric, curves, log_y=self.log_y, smoothing=self.ema_factor,
+                                x_range=(window.lo, window.hi) if window else None,
+                                x_note=window.label if window else "", robust=not self.autoscale)
             chart.set_class(self.grid and metric == self.metric, "-chosen")
             chart.show(spec)
         self.query_one("#compare-charts").set_class(self.grid, "-grid")
         self._fill_table()
 
     def _fill_table(self) -> None:
+        key = (self.metric, self._data_version)
+        if key == self._table_key:
+            return
+        self._table_key = key
         table = self.query_one("#compare-table", DataTable)
         label, field = COMPARE_METRICS[self.metric]
         snaps = self.snapshots
@@ -308,6 +321,10 @@ class CompareScreen(PetsegScreen):
 
     def action_log_y(self) -> None:
         self.log_y = not self.log_y
+
+    def action_autoscale(self) -> None:
+        self.autoscale = not self.autoscale
+        self.notify("Charts: every point" if self.autoscale else "Charts: true outliers left out", timeout=1.5)
 
     def action_smoothing(self) -> None:
         self.smoothing_on = not self.smoothing_on

@@ -1,9 +1,12 @@
 """One run, live while it trains and as a history view once it is over.
 
-A thread worker polls the run folder (every 0.25 s, a stat when nothing changed) and posts a
-`LiveSnapshot` only when something changed; the screen's `snapshot` is reactive and each new
-one redraws it, so however fast events arrive it draws at most 4 times a second. The view
-settings (log-y, smoothing, the previews' epoch) are reactive too: a key press redraws.
+A thread worker polls the run folder (every 0.25 s, a stat when nothing changed; the events are
+parsed there, off the UI thread) and posts a `LiveSnapshot` only when something shown changed
+(the elapsed time: once a second). Each new snapshot updates only the widgets whose text
+changed; the charts are redrawn only when their data changed, and at most twice a second
+(`CHART_INTERVAL_S`). The view settings (log-y, smoothing, autoscale, the previews' epoch) are
+reactive too: a key press redraws the charts at once, and a view seen before comes from the
+charts' cache. Both charts share the x range (epochs).
 
 Beside the loss and Dice charts, the epoch previews (the predicted masks of four validation
 images, written by the trainer) show how the predictions change; `[` and `]` step through the
@@ -15,6 +18,8 @@ store says can be.
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
@@ -24,7 +29,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.reactive import reactive, var
+from textual.reactive import var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
@@ -36,10 +41,11 @@ from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
-from petseg_tui.widgets.charts import Chart, dice_spec, loss_spec
+from petseg_tui.widgets.charts import Chart, ChartSpec, dice_spec, loss_spec, x_extent
 from petseg_tui.widgets.previews import PreviewPanel
 
 POLL_S = 0.25
+CHART_INTERVAL_S = 0.5  # new data redraws the charts at most twice a second
 EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which `RunState.ended_early`
     RunState.FAILED: "failed: {message}",
@@ -62,7 +68,9 @@ class LiveRunScreen(PetsegScreen):
         Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt"),
         Binding("R", "restart_run", "Start again",
                 tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
-        Binding("l", "log_y", "Log-y", tooltip="Log scale on the loss chart's y axis (shows every point)"),
+        Binding("l", "log_y", "Log-y", tooltip="Log scale on the loss chart's y axis"),
+        Binding("a", "autoscale", "All points", tooltip="Autoscale the charts to every point (outliers included) "
+                                                        "or leave true outliers out again"),
         Binding("e", "smoothing", "Smoothing", tooltip="Smoothing of the loss curves on/off (EMA)"),
         Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+", tooltip="More smoothing (EMA factor up)"),
         Binding("minus", "ema(-1)", "EMA −", key_display="-", tooltip="Less smoothing (EMA factor down)"),
@@ -75,12 +83,13 @@ class LiveRunScreen(PetsegScreen):
         Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
     ]
-    NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y"})
+    NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y", "autoscale"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
 
-    log_y: reactive[bool] = reactive(False, init=False)
-    smoothing_on: reactive[bool] = reactive(False, init=False)
-    ema_index: reactive[int] = reactive(3, init=False)  # EMA 0.6 once smoothing is on
+    log_y: var[bool] = var(False, init=False)
+    autoscale: var[bool] = var(False, init=False)  # True: every point in the y range
+    smoothing_on: var[bool] = var(False, init=False)
+    ema_index: var[int] = var(3, init=False)  # EMA 0.6 once smoothing is on
     preview_epoch: var[int | None] = var(None, init=False)  # None: the newest, following new ones
     previews_shown: var[bool] = var(False, init=False)
     # the newest poll of the run folder; a new one only when something changed (never compared)
@@ -92,6 +101,9 @@ class LiveRunScreen(PetsegScreen):
         self.run_path = Path(run_path)
         self.pid = pid
         self.redraws = 0  # for bench/: how often the screen drew
+        self._chart_timer = None  # a pending chart redraw (new data within CHART_INTERVAL_S)
+        self._charts_drawn_at = -1e9
+        self._texts: dict[str, object] = {}  # widget id -> the key of what it shows
         self._stop_event = threading.Event()
         self._control_action: str | None = None
 
@@ -156,20 +168,45 @@ class LiveRunScreen(PetsegScreen):
             self.refresh_bindings()  # stop/pause only while training; R as the store says
         if snap is not None and self.control_note and self._control_done(snap):
             self.control_note, self._control_action = "", None  # the run has done what we asked
-        self._redraw()
+        self._redraw(charts=False)
+        self._schedule_charts()
+
+    def _schedule_charts(self) -> None:
+        """Redraw the charts for new data: now, or when CHART_INTERVAL_S has passed since the last."""
+        if self._chart_timer is not None:
+            return  # already due: it will draw the newest snapshot
+        wait = self._charts_drawn_at + CHART_INTERVAL_S - time.monotonic()
+        if wait <= 0:
+            self._draw_charts_safely()
+        else:
+            self._chart_timer = self.set_timer(wait, self._timed_charts)
+
+    def _timed_charts(self) -> None:
+        self._chart_timer = None
+        self._draw_charts_safely()
+
+    def _draw_charts_safely(self) -> None:
+        try:
+            self.draw_charts()
+        except NoMatches:
+            pass
 
     # ---- state ----------------------------------------------------------------------------------
     @property
     def ema_factor(self) -> float:
         return EMA_STEPS[self.ema_index]
 
-    def _redraw(self) -> None:
+    def _redraw(self, charts: bool = True) -> None:
         try:
-            self.redraw()
+            self.redraw(charts=charts)
         except NoMatches:  # the app is closing: the widgets went before the last poll
             pass
 
-    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = watch_control_note = _redraw
+    def _view_changed(self) -> None:  # no parameter: Textual would pass the new value as `charts`
+        self._redraw()
+
+    watch_log_y = watch_autoscale = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _view_changed
+    watch_control_note = _view_changed
 
     def watch_previews_shown(self) -> None:
         self._apply_layout()
@@ -192,27 +229,59 @@ class LiveRunScreen(PetsegScreen):
         return True
 
     # ---- drawing ------------------------------------------------------------------------------
-    def redraw(self) -> None:
-        snap = self.snapshot
-        if snap is None:
-            return
-        self.redraws += 1
+    def chart_specs(self, snap: LiveSnapshot) -> tuple[ChartSpec, ChartSpec]:
+        """What the loss and Dice charts show for ``snap`` with the current view settings."""
         ended = ENDED_BEFORE_AN_EPOCH.get(snap.state)
         empty = ended.format(message=snap.message or f"see {LOG_FILE}") if ended else None
         style = "red" if snap.state.is_error else ""
         smoothing = self.ema_factor if self.smoothing_on else 0.0
-        self.query_one("#loss-chart", Chart).show(loss_spec(
-            snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=smoothing,
-            **({"empty": empty, "empty_style": style} if empty else {}),
-        ))
-        self.query_one("#dice-chart", Chart).show(dice_spec(
-            snap.epochs, **({"empty": empty, "empty_style": style} if empty else {}),
-        ))
+        robust = not self.autoscale
+        words = {"empty": empty, "empty_style": style} if empty else {}
+        loss = loss_spec(snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=smoothing,
+                         robust=robust, **words)
+        dice = dice_spec(snap.epochs, robust=robust, **words)
+        shared = x_extent(loss, dice)  # one x range: the batches of this epoch run past the Dice points
+        if shared is not None:
+            lo, hi = min(1.0, shared[0]), max(shared[1], 2.0)
+            loss, dice = replace(loss, x_range=(lo, hi)), replace(dice, x_range=(lo, hi))
+        return loss, dice
+
+    def draw_charts(self) -> None:
+        """Both charts for the newest snapshot (a chart whose spec is unchanged does nothing)."""
+        if self._chart_timer is not None:
+            self._chart_timer.stop()
+            self._chart_timer = None
+        snap = self.snapshot
+        if snap is None:
+            return
+        loss, dice = self.chart_specs(snap)
+        drawn = self.query_one("#loss-chart", Chart).show(loss)
+        drawn = self.query_one("#dice-chart", Chart).show(dice) or drawn
+        if drawn:
+            self._charts_drawn_at = time.monotonic()
+
+    def _set_text(self, selector: str, key: object, build, layout: bool = False) -> None:
+        """Update a Static or Label only when what it shows changed (``key``): an update costs a
+        repaint, and with ``layout`` a layout of the whole screen."""
+        if self._texts.get(selector, self) == key:
+            return
+        first = selector not in self._texts
+        self._texts[selector] = key
+        self.query_one(selector).update(build(), layout=layout or first)
+
+    def redraw(self, charts: bool = True) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        self.redraws += 1
+        if charts:
+            self.draw_charts()
         self._draw_previews(snap)
         self._draw_progress(snap)
-        self.query_one("#live-stats", Static).update(self._stats(snap))
-        self.query_one("#live-info", Static).update(self._info(snap))
-        self.query_one("#live-messages", Static).update(self._messages(snap))
+        self._set_text("#live-stats", self._stats_rows(snap), lambda: self._stats(snap))
+        self._set_text("#live-info", self._info_rows(snap), lambda: self._info(snap))
+        messages = self._messages(snap)
+        self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
         title = Text()
         title.append(snap.name, style="bold")
         title.append("  ")
@@ -221,7 +290,7 @@ class LiveRunScreen(PetsegScreen):
             title.append("  in this process", style="dim")
         elif snap.active:
             title.append(f"  detached (pid {snap.pid})" if snap.pid else "  other process", style="dim")
-        self.query_one("#live-title", Static).update(title)
+        self._set_text("#live-title", title.markup, lambda: title)
 
     def shown_preview_epoch(self) -> int | None:
         """The epoch whose predictions are on screen: the chosen one, else the newest."""
@@ -241,49 +310,48 @@ class LiveRunScreen(PetsegScreen):
         done = snap.last.epoch if snap.last else 0
         total = snap.total_epochs or None
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
-        self.query_one("#epoch-label", Label).update(
-            f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
-        )
+        epoch_label = f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
+        self._set_text("#epoch-label", epoch_label, lambda: epoch_label)
         if snap.active and snap.current_batches:
             self.query_one("#batch-bar", ProgressBar).update(total=snap.current_batches, progress=snap.current_batch)
-            self.query_one("#batch-label", Label).update(f"Batch {snap.current_batch}/{snap.current_batches}")
+            label = f"Batch {snap.current_batch}/{snap.current_batches}"
+            self._set_text("#batch-label", label, lambda: label)
         else:
             bar = self.query_one("#batch-bar", ProgressBar)
             bar.update(total=1, progress=1 if snap.epochs else 0)
-            self.query_one("#batch-label", Label).update("Batch —")
+            self._set_text("#batch-label", "Batch —", lambda: "Batch —")
 
     def _stats(self, snap: LiveSnapshot) -> Table:
-        t = Table.grid(padding=(0, 1))
-        t.add_column(style="dim", no_wrap=True, min_width=9)
-        t.add_column(no_wrap=True, overflow="ellipsis")
+        return _grid(self._stats_rows(snap), 9)
+
+    def _stats_rows(self, snap: LiveSnapshot) -> tuple[tuple[str, str], ...]:
         last, best = snap.last, snap.best
         paused = snap.paused or snap.state == RunState.PAUSED
         lr = last.lr if last else snap.config.get("learning_rate")
         ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
         eta = snap.eta_seconds()
-        t.add_row("LR", fmt_lr(lr))
-        t.add_row("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else ""))
-        t.add_row("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else ""))
-        t.add_row("elapsed", fmt_duration(snap.duration))
-        t.add_row("best Dice", f"{fmt_metric(best.valid_dice)} @ epoch {best.epoch}" if best else "—")
-        t.add_row("loss t/v", f"{fmt_metric(last.train_loss)} / {fmt_metric(last.valid_loss)}" if last else "—")
-        return t
+        return (
+            ("LR", fmt_lr(lr)),
+            ("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else "")),
+            ("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else "")),
+            ("elapsed", fmt_duration(snap.duration)),
+            ("best Dice", f"{fmt_metric(best.valid_dice)} @ epoch {best.epoch}" if best else "—"),
+            ("loss t/v", f"{fmt_metric(last.train_loss)} / {fmt_metric(last.valid_loss)}" if last else "—"),
+        )
 
     def _info(self, snap: LiveSnapshot) -> Table:
+        return _grid(self._info_rows(snap), 6)
+
+    def _info_rows(self, snap: LiveSnapshot) -> tuple[tuple[str, str], ...]:
         cfg = snap.config
-        t = Table.grid(padding=(0, 1))
-        t.add_column(style="dim", no_wrap=True, min_width=6)
-        t.add_column(no_wrap=True, overflow="ellipsis")
         n = world_size(cfg)
         model = f"{cfg.get('model', '?')}" + (f" x{n}" if n > 1 else "")
         batch = f"{cfg.get('batch_size', '?')}" + ("/process" if n > 1 else "")
-        t.add_row(
-            "model",
-            f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {cfg.get('learning_rate', '?')}",
+        return (
+            ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {cfg.get('learning_rate', '?')}"),
+            ("device", snap.device or str(cfg.get("device", "—"))),
+            ("data", str(snap.data or (cfg.get("data_path") or "auto"))),
         )
-        t.add_row("device", snap.device or str(cfg.get("device", "—")))
-        t.add_row("data", snap.data or (cfg.get("data_path") or "auto"))
-        return t
 
     def _messages(self, snap: LiveSnapshot) -> Text:
         out = Text()
@@ -316,6 +384,10 @@ class LiveRunScreen(PetsegScreen):
 
     def action_log_y(self) -> None:
         self.log_y = not self.log_y
+
+    def action_autoscale(self) -> None:
+        self.autoscale = not self.autoscale
+        self.notify("Charts: every point" if self.autoscale else "Charts: true outliers left out", timeout=1.5)
 
     def action_smoothing(self) -> None:
         self.smoothing_on = not self.smoothing_on
@@ -416,3 +488,13 @@ class LiveRunScreen(PetsegScreen):
 
     def _clear_note(self) -> None:
         self.control_note = ""
+
+
+def _grid(rows: tuple[tuple[str, str], ...], label_width: int) -> Table:
+    """Label / value rows as a borderless two-column table (labels dim)."""
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="dim", no_wrap=True, min_width=label_width)
+    t.add_column(no_wrap=True, overflow="ellipsis")
+    for label, value in rows:
+        t.add_row(label, value)
+    return t

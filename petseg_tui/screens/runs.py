@@ -119,8 +119,17 @@ class RunsScreen(PetsegScreen):
         self.table.apply_updates(message.changed, message.removed)
         if message.first:
             self.loaded = True
+        if not self.is_active:  # under the live screen (#20): its footer would be rebuilt every second
+            self._lines_stale = True
+            return
         self._update_status()
         self._update_detail()
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_lines_stale", False):
+            self._lines_stale = False
+            self._update_status()
+            self._update_detail()
 
     # ---- status / detail lines ----------------------------------------------------------------
     def _update_status(self) -> None:

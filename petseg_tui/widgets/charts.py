@@ -1,25 +1,29 @@
 """Charts that read at 80x24: loss and Dice curves of one run, one metric of several runs.
 
-A `Chart` is a header row (title, legend, notes) over a plotext plot; the legend never sits on
-the curves. Each series has its colour AND its own marker glyph, drawn at its data points and
-in the legend, so series differ without colour too. The y range is robust by default: an
-epoch-1 spike or a diverged tail would crush the other points into a few rows, so points
-beyond the fences of `robust_range` are drawn at the plot's edge as arrows and the header
-says how many and how far (``l`` gives log-y, which shows everything). Tick labels have
-three significant digits, engineering notation past 10^4 (`fmt_tick`).
+A `Chart` is a header (title and notes on one row, the legend on the next: it never sits on the
+curves and never wraps) over a plotext plot with an "epoch" axis. Each series has its colour
+AND its own marker glyph, drawn at its epochs and in the legend, so series differ without colour
+too. The y range is robust by default: only true outliers (a diverged run's 1e4 loss) are left
+out (`robust_range`); they are drawn at the plot's edge as arrows and the header says "clipped
+N outliers"; ``a`` on the screens autoscales to every point. Log-y has round ticks
+(`log_ticks`: 1e-3, 1e-2, ... or 1-2-5 steps); linear ticks have three significant digits,
+engineering notation past 10^4 (`fmt_tick`).
 
 What to draw is plain data (`ChartSpec` of `Series`), built by the screens; `Chart.show`
-draws it, and draws it again on resize. Nothing here reads files.
+draws it and does nothing when the spec is the one already shown; the plot's text is built once
+per (spec, size, theme) and kept (`ChartPlot`), so repaints and toggles back cost nothing.
+Nothing here reads files.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -66,14 +70,32 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         return [lo]
     mag = 10 ** math.floor(math.log10((hi - lo) / max(1, count - 1)))
-    ticks: list[float] = []
+    best: list[float] = []
     for m in (1, 2, 2.5, 5, 10, 20):  # the finest round step that gives at most `count` ticks
         step = m * mag
         first = math.ceil(lo / step - 1e-9) * step
         ticks = [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
+        if len(ticks) >= 2:
+            best = ticks  # a round step with a tick or two more than asked beats unround ends
         if len(ticks) <= count:
             break
-    return ticks if len(ticks) >= 2 else [lo, hi]
+    return best if best else [lo, hi]
+
+
+def log_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round values for a log axis over [lo, hi] (both > 0): decades (1e-3, 1e-2, ...), else
+    1-3, 1-2-5 or 1..9 × 10^k, thinned to at most ``count``; fewer than two: `nice_ticks`."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= lo:
+        return [lo]
+    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for mantissas in ((1,), (1, 3), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [float(f"{m}e{k}") for k in range(k_lo, k_hi + 1) for m in mantissas]
+        ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        if len(ticks) > count:  # every 2nd, 3rd ... of them: still round values
+            ticks = ticks[:: math.ceil(len(ticks) / count)]
+        if len(ticks) >= 2:
+            return ticks
+    return nice_ticks(lo, hi, count)
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -94,25 +116,39 @@ class YRange:
     max_value: float | None = None  # the largest value, when some are above
     min_value: float | None = None
 
+    @property
+    def clipped(self) -> int:
+        return self.above + self.below
+
+
+OUTLIER_IQRS = 3.0  # a point is an outlier this many inter-quartile ranges beyond a quartile ...
+MIN_OUTLIER_DECADES = 1.5  # ... and, for positive data, at least ~30x above the upper quartile
+
 
 def robust_range(values: Sequence[float], robust: bool = True) -> YRange | None:
     """The y range for ``values`` (non-finite ones ignored; None if there are none).
 
-    Robust: fences at 3 IQR beyond the quartiles, and for positive data (losses, learning
-    rates) at most 10× the median above, so an epoch-1 spike (3.81 among 0.2-0.6) or a
-    diverged tail (1.7e13) is left out of the range, while a curve that falls steadily from
-    1.2 to 0.2 keeps all its points. At least half the points always stay in range.
+    Robust: only true outliers are left out. Positive data (losses, learning rates, Dice) is
+    judged on a log scale and only from above: a point is out when it lies more than 3
+    inter-quartile ranges, and at least 1.5 decades, above the upper quartile (a diverged
+    run's 1e4 loss among 0.1-0.9), never a run's high first epochs (3.8 among 0.2-0.6) nor a
+    short run's whole curve beside long ones. Data with zeros or negatives: the same 3 IQR
+    on a linear scale, the fence at least the data's own magnitude away. At least half the
+    points always stay in range. ``robust=False``: everything.
     """
     v = sorted(x for x in values if x is not None and math.isfinite(x))
     if not v:
         return None
     lo, hi = v[0], v[-1]
     if robust and len(v) >= 4:
-        q1, med, q3 = _percentile(v, 0.25), _percentile(v, 0.5), _percentile(v, 0.75)
-        spread = (q3 - q1) or abs(med) * 0.1 or 1e-12
-        fence_hi, fence_lo = q3 + 3 * spread, q1 - 3 * spread
-        if med > 0:
-            fence_hi = min(fence_hi, med * 10)
+        if v[0] > 0:
+            logs = [math.log10(x) for x in v]
+            q1, q3 = _percentile(logs, 0.25), _percentile(logs, 0.75)
+            fence_hi, fence_lo = 10 ** (q3 + max(OUTLIER_IQRS * (q3 - q1), MIN_OUTLIER_DECADES)), 0.0
+        else:
+            q1, q3 = _percentile(v, 0.25), _percentile(v, 0.75)
+            spread = max(OUTLIER_IQRS * (q3 - q1), abs(q1), abs(q3), 1e-12)
+            fence_hi, fence_lo = q3 + spread, q1 - spread
         inside = [x for x in v if fence_lo <= x <= fence_hi]
         if len(inside) >= max(2, (len(v) + 1) // 2):
             lo, hi = inside[0], inside[-1]
@@ -135,6 +171,7 @@ class Series:
     marker: str  # one glyph: at the data points and in the legend
     points: bool = True  # False: a line only (e.g. the running batch loss), legend shows "┄"
     style: str = ""  # extra Rich style for the legend label (e.g. "bold" for the highlighted run)
+    short: str = ""  # the label where the full one does not fit the legend's row
 
 
 @dataclass(frozen=True)
@@ -142,55 +179,88 @@ class ChartSpec:
     title: str
     series: tuple[Series, ...] = ()
     log_y: bool = False
-    robust: bool = True
-    x_range: tuple[float, float] | None = None  # only points with lo <= x <= hi
+    robust: bool = True  # False: autoscaled to every point ("a")
+    x_range: tuple[float, float] | None = None  # only points with lo <= x <= hi; also the axis
     notes: tuple[str, ...] = ()  # shown dim in the header (smoothing, x window)
     empty: str = "no data yet"  # drawn in the plot when no series has a finite point
     empty_style: str = ""  # e.g. "red" for "failed: <reason>"
     legend: bool = True
+    log_key: bool = True  # the screen's `l` toggles this chart's log-y (the header may say so)
 
 
 def _visible(s: Series, spec: ChartSpec) -> tuple[list[float], list[float]]:
+    """The points of ``s`` the chart draws (raw y; a log chart drops y <= 0)."""
     xs, ys = [], []
     lo_x, hi_x = spec.x_range if spec.x_range else (-math.inf, math.inf)
     for x, y in zip(s.xs, s.ys):
         if y is None or not isinstance(y, (int, float)) or not math.isfinite(y) or not lo_x <= x <= hi_x:
             continue
-        if spec.log_y:
-            if y <= 0:
-                continue
-            y = math.log10(y)
+        if spec.log_y and y <= 0:
+            continue
         xs.append(x)
         ys.append(y)
     return xs, ys
 
 
-def header_text(spec: ChartSpec, yr: YRange | None) -> Text:
-    t = Text()
+def spec_y_range(spec: ChartSpec) -> YRange | None:
+    """The y range ``spec`` is drawn with (None: nothing to draw)."""
+    return robust_range([y for s in spec.series for y in _visible(s, spec)[1]], robust=spec.robust)
+
+
+def x_extent(*specs: ChartSpec) -> tuple[float, float] | None:
+    """The smallest and largest x of the points of ``specs``: a range charts side by side share."""
+    xs = [x for spec in specs for s in spec.series for x, y in zip(s.xs, s.ys)
+          if isinstance(y, (int, float)) and math.isfinite(y)]
+    return (min(xs), max(xs)) if xs else None
+
+
+def _legend(spec: ChartSpec, width: int) -> Text:
+    """The legend on one row: full labels, else the short ones, else the glyphs alone (never wraps)."""
+    def build(labels: Sequence[str]) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        for i, (s, label) in enumerate(zip(spec.series, labels)):
+            if i:
+                t.append("  ")
+            t.append(f"─{s.marker}" if s.points else "┄┄", style=f"bold {_hex(s.colour)}")
+            if label:
+                t.append(" " + label, style=f"{_hex(s.colour)} {s.style}".strip())
+        return t
+
+    for labels in ([s.label for s in spec.series], [s.short or s.label for s in spec.series]):
+        t = build(labels)
+        if width <= 0 or t.cell_len <= width:
+            return t
+    return build([""] * len(spec.series))
+
+
+def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
+    """Two rows: the title with its notes (what is clipped, log y, smoothing), then the legend."""
+    t = Text(no_wrap=True, overflow="ellipsis")
     t.append(spec.title, style="bold")
-    if spec.legend:
-        for s in spec.series:
-            t.append("  ")
-            glyph = f"─{s.marker}" if s.points else "┄┄"
-            t.append(glyph, style=f"bold {_hex(s.colour)}")
-            t.append(" " + s.label, style=f"{_hex(s.colour)} {s.style}".strip())
-    notes = list(spec.notes)
+    notes = []
+    if yr is not None and yr.clipped:  # first: the row may be cut short at 80 columns
+        n = yr.clipped
+        extreme = yr.max_value if yr.above else yr.min_value
+        notes.append(f"clipped {n} outlier{'s' if n > 1 else ''} {ABOVE if yr.above else BELOW}{fmt_tick(extreme or 0)}")
+    if not spec.robust:
+        notes.append("all points")
     if spec.log_y:
         notes.append("log y")
-    if yr is not None and (yr.above or yr.below):
-        parts = []
-        if yr.above:
-            parts.append(f"{ABOVE}{yr.above} above {fmt_tick(yr.hi)} (max {fmt_tick(yr.max_value or 0)})")
-        if yr.below:
-            parts.append(f"{BELOW}{yr.below} below {fmt_tick(yr.lo)} (min {fmt_tick(yr.min_value or 0)})")
-        notes.append(", ".join(parts) + " · l: log y")
+    notes += spec.notes
+    if yr is not None and yr.clipped:
+        notes.append("a: all" + (" · l: log y" if spec.log_key and not spec.log_y else ""))
     if notes:
         t.append("  " + " · ".join(notes), style="dim")
+    if spec.legend and spec.series:
+        t.append("\n")
+        t.append_text(_legend(spec, width - 2))
     return t
 
 
 def _epoch_ticks(lo: float, hi: float, width: int) -> list[int]:
-    lo_i, hi_i = max(1, int(math.floor(lo))), max(1, int(math.ceil(hi)))
+    lo_i, hi_i = max(1, int(math.ceil(lo - 1e-9))), max(1, int(math.floor(hi + 1e-9)))
+    if hi_i < lo_i:
+        hi_i = lo_i
     n = hi_i - lo_i + 1
     slots = max(2, width // 6)  # a label every ~6 columns at most
     step = max(1, int(math.ceil(n / slots)))
@@ -198,13 +268,110 @@ def _epoch_ticks(lo: float, hi: float, width: int) -> list[int]:
     return ticks if len(ticks) > 1 else [lo_i, lo_i + 1]
 
 
+def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None:
+    """Put ``spec`` on the plotext figure ``plt`` (cleared first), for a plot ``width`` x ``height``."""
+    plt.clear_figure()
+    log = spec.log_y
+    ty = (lambda y: math.log10(y)) if log else (lambda y: y)  # noqa: E731  (plotext draws log10(y))
+    shown = [(s, *_visible(s, spec)) for s in spec.series]
+    t_lo, t_hi = ty(yr.lo), ty(yr.hi)
+    pad = (t_hi - t_lo) * 0.04 or (abs(t_hi) * 0.05 or 0.5)
+    lo, hi = t_lo - pad, t_hi + pad
+    xs_all = [x for _, xs, _ in shown for x in xs]
+    x_lo, x_hi = spec.x_range if spec.x_range else (min(xs_all), max(xs_all))
+    if x_hi <= x_lo:
+        x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
+    marker_every = max(1, int(math.ceil(len(set(xs_all)) / max(1, width // 4))))
+    for s, xs, ys in shown:
+        if not xs:
+            continue
+        clamped = [ty(min(max(y, yr.lo), yr.hi)) for y in ys]
+        plt.plot(xs, clamped, color=s.colour, marker="braille")
+        if s.points:
+            # every k-th epoch when they are dense; k counts epochs (x), not list positions
+            keep = [i for i in range(len(xs)) if round(xs[i] - xs[0]) % marker_every == 0 or i == len(xs) - 1]
+            inside = [i for i in keep if yr.lo <= ys[i] <= yr.hi]
+            if inside:
+                plt.scatter([xs[i] for i in inside], [ty(ys[i]) for i in inside], color=s.colour, marker=s.marker)
+        up = [i for i in range(len(xs)) if ys[i] > yr.hi]
+        down = [i for i in range(len(xs)) if ys[i] < yr.lo]
+        if up:
+            plt.scatter([xs[i] for i in up], [hi] * len(up), color=s.colour, marker=ABOVE)
+        if down:
+            plt.scatter([xs[i] for i in down], [lo] * len(down), color=s.colour, marker=BELOW)
+    plt.ylim(lo, hi)
+    count = max(2, min(6, (height - 3) // 2))
+    values = log_ticks(yr.lo, yr.hi, count) if log else nice_ticks(yr.lo, yr.hi, count)
+    labels = [fmt_tick(v) for v in values]
+    ticks = [ty(v) for v in values]
+    if len(set(labels)) < len(labels):  # a nearly flat curve: say where it lies, once
+        ticks, labels = ticks[:1], labels[:1]
+    plt.yticks(ticks, labels)
+    plt.xlim(x_lo - 0.02 * (x_hi - x_lo), x_hi + 0.02 * (x_hi - x_lo))
+    plt.xticks(_epoch_ticks(x_lo, x_hi, width - max(len(lb) for lb in labels) - 2))
+    plt.xlabel("epoch")
+
+
+class ChartPlot(PlotextPlot):
+    """The plot of a `Chart`: plotext's text built once per (spec, size, theme) and kept.
+
+    Building a plot (plotext, then parsing its ANSI output) is the costly part of a chart; a
+    repaint, a resize back to an earlier size or a toggle back to an earlier view reuses the
+    text built before.
+    """
+
+    CACHE = 6  # views kept per chart: e.g. linear/log x autoscaled or not, at the current size
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec: ChartSpec | None = None
+        self.y_range: YRange | None = None
+        self._cache: OrderedDict[tuple, Text] = OrderedDict()
+
+    def draw(self, spec: ChartSpec, yr: YRange) -> None:
+        if (spec, yr) != (self.spec, self.y_range):
+            self.spec, self.y_range = spec, yr
+            self.refresh()
+
+    def render(self) -> RenderResult:
+        spec, yr = self.spec, self.y_range
+        if spec is None or yr is None:
+            return Text()
+        width, height = self.size.width, self.size.height
+        theme = self._get_plotext_theme_name(self.app.theme)
+        key = (spec, yr, width, height, theme)
+        text = self._cache.get(key)
+        if text is None:
+            text = self._build(spec, yr, width, height, theme)
+            self._cache[key] = text
+            while len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return text
+
+    def _build(self, spec: ChartSpec, yr: YRange, width: int, height: int, theme: str) -> Text:
+        plt = self.plt
+        draw_plot(plt, spec, yr, width, height)
+        plt.plotsize(width, height)
+        plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+        # "clear": no colours of plotext's own; the widget's background and text colour show
+        # through (both themes), and the ANSI text is a third as long to parse and paint
+        plt.theme("clear")
+        return Text.from_ansi(plt.build())
+
+
 class Chart(Vertical):
-    """A header row (title, legend, notes) over a plotext plot; `show` draws a `ChartSpec`."""
+    """A header (title and notes, then the legend) over a plot; `show` draws a `ChartSpec`.
+
+    `show` with the spec already shown does nothing, so a screen may call it on every poll.
+    """
 
     DEFAULT_CSS = """
     Chart { height: 1fr; min-height: 6; }
-    Chart > .chart--header { height: 2; padding: 0 1; }  /* 2 rows always: charts side by side line up */
-    Chart > PlotextPlot { height: 1fr; }
+    /* 2 rows always (charts side by side line up): the title and notes, then the legend; never wrapped */
+    Chart > .chart--header { height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    Chart > ChartPlot { height: 1fr; }
     Chart > .chart--empty { height: 1fr; padding: 1 2; content-align: center middle; color: $text-muted; }
     Chart > .chart--empty.-error { color: $text-error; }
     """
@@ -213,70 +380,48 @@ class Chart(Vertical):
         super().__init__(id=id, classes=classes)
         self.spec: ChartSpec | None = None
         self.y_range: YRange | None = None
+        self._header_key: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="chart--header")
-        yield PlotextPlot()
+        yield ChartPlot()
         yield Static("", classes="chart--empty")  # instead of the plot while there is nothing to draw
 
     @property
-    def plot(self) -> PlotextPlot:
-        return self.query_one(PlotextPlot)
+    def plot(self) -> ChartPlot:
+        return self.query_one(ChartPlot)
 
     def on_resize(self) -> None:
         if self.spec is not None:
-            self.show(self.spec)
+            self._show(self.spec)
 
-    def show(self, spec: ChartSpec) -> None:
+    def show(self, spec: ChartSpec) -> bool:
+        """Draw ``spec``; False (and nothing done) when it is the spec already shown."""
+        if spec == self.spec:
+            return False
+        self._show(spec)
+        return True
+
+    def _show(self, spec: ChartSpec) -> None:
         self.spec = spec
-        plot = self.plot
-        plt = plot.plt
-        plt.clear_figure()
-        width, height = plot.size.width or 40, plot.size.height or 10
-        shown = [(s, *_visible(s, spec)) for s in spec.series]
-        ys_all = [y for _, _, ys in shown for y in ys]
-        yr = robust_range(ys_all, robust=spec.robust and not spec.log_y)
+        yr = spec_y_range(spec)
         self.y_range = yr
-        self.query_one(".chart--header", Static).update(header_text(spec, yr))
+        legend = tuple((x.label, x.short, x.marker, x.colour, x.points, x.style) for x in spec.series)
+        header_key = (spec.title, legend if spec.legend else (), spec.notes, spec.log_y, spec.robust,
+                      spec.legend, yr and (yr.above, yr.below, yr.max_value, yr.min_value), self.size.width)
+        if header_key != self._header_key:  # the header changes far less often than the curves
+            self._header_key = header_key
+            self.query_one(".chart--header", Static).update(header_text(spec, yr, self.size.width), layout=False)
+        plot = self.plot
         empty = self.query_one(".chart--empty", Static)
-        plot.display = yr is not None
-        empty.display = yr is None
+        if plot.display != (yr is not None):
+            plot.display = yr is not None
+            empty.display = yr is None
         if yr is None:  # said in words that wrap (plotext drops a text wider than the plot)
             empty.update(spec.empty)
             empty.set_class(bool(spec.empty_style), "-error")
             return
-        pad = (yr.hi - yr.lo) * 0.04 or (abs(yr.hi) * 0.05 or 0.5)
-        lo, hi = yr.lo - pad, yr.hi + pad
-        xs_all = [x for _, xs, _ in shown for x in xs]
-        x_lo, x_hi = (spec.x_range if spec.x_range else (min(xs_all), max(xs_all)))
-        if x_hi <= x_lo:
-            x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
-        marker_every = max(1, int(math.ceil(len({x for x in xs_all}) / max(1, width // 4))))
-        for s, xs, ys in shown:
-            if not xs:
-                continue
-            clamped = [min(max(y, yr.lo), yr.hi) for y in ys]
-            plt.plot(xs, clamped, color=s.colour, marker="braille")
-            if s.points:
-                keep = [i for i in range(len(xs)) if i % marker_every == 0 or i == len(xs) - 1]
-                inside = [i for i in keep if yr.lo <= ys[i] <= yr.hi]
-                if inside:
-                    plt.scatter([xs[i] for i in inside], [ys[i] for i in inside], color=s.colour, marker=s.marker)
-            up = [i for i in range(len(xs)) if ys[i] > yr.hi]
-            down = [i for i in range(len(xs)) if ys[i] < yr.lo]
-            if up:
-                plt.scatter([xs[i] for i in up], [hi] * len(up), color=s.colour, marker=ABOVE)
-            if down:
-                plt.scatter([xs[i] for i in down], [lo] * len(down), color=s.colour, marker=BELOW)
-        plt.ylim(lo, hi)
-        ticks = nice_ticks(yr.lo, yr.hi, max(2, min(6, (height - 2) // 2)))
-        labels = [fmt_tick(10**t) if spec.log_y else fmt_tick(t) for t in ticks]
-        if len(set(labels)) < len(labels):  # a nearly flat curve: say where it lies, once
-            ticks, labels = ticks[:1], labels[:1]
-        plt.yticks(ticks, labels)
-        plt.xlim(x_lo - 0.02 * (x_hi - x_lo), x_hi + 0.02 * (x_hi - x_lo))
-        plt.xticks(_epoch_ticks(x_lo, x_hi, width - max(len(lb) for lb in labels) - 2))
-        plot.refresh()
+        plot.draw(spec, yr)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -313,6 +458,7 @@ class RunCurves:
 
 
 def loss_spec(epochs: Sequence, batches: Sequence, *, log_y: bool = False, smoothing: float = 0.0,
+              robust: bool = True, x_range: tuple[float, float] | None = None,
               empty: str = "waiting for the first batch …", empty_style: str = "") -> ChartSpec:
     smooth = (lambda v: ema(v, smoothing)) if smoothing else list
     xs = tuple(float(e.epoch) for e in epochs)
@@ -323,22 +469,24 @@ def loss_spec(epochs: Sequence, batches: Sequence, *, log_y: bool = False, smoot
     if batches:
         bx = tuple(b.epoch - 1 + b.batch / max(1, b.batches) for b in batches)
         series.append(Series("this epoch", bx, tuple(smooth([b.loss for b in batches])), SERIES_COLOURS["batch"],
-                             "·", points=False))
-    return ChartSpec("Loss", tuple(series), log_y=log_y, notes=smoothing_note(smoothing), empty=empty,
-                     empty_style=empty_style)
+                             "·", points=False, short="epoch"))
+    return ChartSpec("Loss", tuple(series), log_y=log_y, robust=robust, x_range=x_range,
+                     notes=smoothing_note(smoothing), empty=empty, empty_style=empty_style)
 
 
-def dice_spec(epochs: Sequence, *, empty: str = "waiting for the first epoch …", empty_style: str = "") -> ChartSpec:
+def dice_spec(epochs: Sequence, *, robust: bool = True, x_range: tuple[float, float] | None = None,
+              empty: str = "waiting for the first epoch …", empty_style: str = "") -> ChartSpec:
     xs = tuple(float(e.epoch) for e in epochs)
     return ChartSpec("Dice / IoU", (
-        Series("train Dice", xs, tuple(e.train_dice for e in epochs), SERIES_COLOURS["train"], MARKERS[0]),
-        Series("valid Dice", xs, tuple(e.valid_dice for e in epochs), SERIES_COLOURS["valid"], MARKERS[1]),
-        Series("valid IoU", xs, tuple(e.valid_iou for e in epochs), SERIES_COLOURS["iou"], MARKERS[2]),
-    ), empty=empty, empty_style=empty_style)
+        Series("train Dice", xs, tuple(e.train_dice for e in epochs), SERIES_COLOURS["train"], MARKERS[0], short="train"),
+        Series("valid Dice", xs, tuple(e.valid_dice for e in epochs), SERIES_COLOURS["valid"], MARKERS[1], short="valid"),
+        Series("valid IoU", xs, tuple(e.valid_iou for e in epochs), SERIES_COLOURS["iou"], MARKERS[2], short="IoU"),
+    ), robust=robust, x_range=x_range, empty=empty, empty_style=empty_style, log_key=False)
 
 
 def compare_spec(metric: str, runs: Sequence[RunCurves], *, log_y: bool = False, smoothing: float = 0.0,
-                 x_range: tuple[float, float] | None = None, x_note: str = "", legend: bool = False) -> ChartSpec:
+                 x_range: tuple[float, float] | None = None, x_note: str = "", legend: bool = False,
+                 robust: bool = True) -> ChartSpec:
     label, attr = COMPARE_METRICS[metric]
     smooth = (lambda v: ema(v, smoothing)) if smoothing and metric != "lr" else list
     series = tuple(
@@ -347,8 +495,8 @@ def compare_spec(metric: str, runs: Sequence[RunCurves], *, log_y: bool = False,
         for r in runs
     )
     notes = smoothing_note(smoothing if metric != "lr" else 0.0) + ((x_note,) if x_note else ())
-    return ChartSpec(label, series, log_y=log_y, x_range=x_range, notes=notes, empty="no finished epochs yet",
-                     legend=legend)
+    return ChartSpec(label, series, log_y=log_y, robust=robust, x_range=x_range, notes=notes,
+                     empty="no finished epochs yet", legend=legend)
 
 
 def with_title(spec: ChartSpec, title: str) -> ChartSpec:

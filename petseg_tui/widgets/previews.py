@@ -4,7 +4,8 @@ The trainer writes the predicted masks of four fixed validation images every few
 (``engine.train.previews``); the panel shows one epoch of them: each photo with the predicted pet
 tinted red and the true outline in green, with each image's Dice in the header. The screen
 chooses the epoch (`[`/`]`); the picture is composed from the PNG files in a thread worker and
-handed to an `ImageView`, which sends it to the terminal only when it changed.
+handed to an `ImageView`, which sends it to the terminal only when it changed. The four images
+are a row of four in a wide panel and 2x2 in a tall one, laid out again when the panel is resized.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class PreviewPanel(Vertical):
         super().__init__(id=id)
         self._mode = mode
         self._shown: tuple[Any, ...] | None = None  # (folder, epoch, file, columns) on screen
+        self._args: tuple[Any, ...] | None = None  # the last `show` call, redone on resize
+        self._header: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(preview_header(None, None, True), classes="previews--header")
@@ -72,8 +75,15 @@ class PreviewPanel(Vertical):
         self._mode = mode
         self.view.set_mode(mode)
 
+    def on_resize(self) -> None:
+        if self._args is not None:
+            self.show(*self._args)
+
     def show(self, previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> None:
-        self.query_one(".previews--header", Static).update(preview_header(previews, epoch, following, error))
+        self._args = (previews, epoch, following, error)
+        if self._args != self._header:
+            self._header = self._args
+            self.query_one(".previews--header", Static).update(preview_header(previews, epoch, following, error))
         entry = previews.epoch(epoch) if previews is not None and epoch is not None else None
         if previews is None or entry is None:
             self._shown = None
@@ -101,7 +111,7 @@ class PreviewPanel(Vertical):
             self.app.call_from_thread(self.view.set_image, image)
 
     def _failed(self, message: str) -> None:
-        self._shown = None
+        self._shown = self._header = None
         self.query_one(".previews--header", Static).update(preview_header(None, None, True, message))
         self.view.set_image(None)
         self.view.set_hint(message)

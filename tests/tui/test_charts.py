@@ -1,5 +1,6 @@
-"""Chart helpers: compact ticks, a y range that an outlier or a diverged tail cannot crush, and the
-Chart widget drawing a spec (header legend with markers, clipped points said and drawn as arrows)."""
+"""Chart helpers: compact and round ticks (linear and log), a y range that leaves out only true
+outliers, and the Chart widget drawing a spec (legend on its own row, clipped points said and
+drawn as arrows, an epoch axis, autoscale)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from petseg_tui.widgets.charts import (
     ChartSpec,
     Series,
     compare_spec,
+    dice_spec,
+    log_ticks,
     loss_spec,
     nice_ticks,
     robust_range,
+    x_extent,
 )
 
 
@@ -35,25 +39,57 @@ def test_nice_ticks() -> None:
     assert nice_ticks(0.65, 3.52, 6) == [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
     assert nice_ticks(0.0, 1.0, 5) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert len(nice_ticks(-0.19, 13.2, 4)) <= 4
+    assert nice_ticks(0.08, 0.816, 2) == [0.25, 0.5, 0.75]  # round ticks, one more than asked, not the ends
 
 
-def test_robust_range_leaves_out_an_epoch_one_spike_and_a_diverged_tail() -> None:
-    loss = [3.81] + [0.6 * 0.9**i + 0.15 for i in range(20)]
+def test_log_ticks_are_round() -> None:
+    assert log_ticks(1e-4, 0.1, 5) == [1e-4, 1e-3, 1e-2, 0.1]
+    assert log_ticks(2e-5, 1e3, 4) == [1e-4, 1e-2, 1.0, 100.0]  # every other decade when there are many
+    assert log_ticks(0.15, 4.19, 5) == [0.3, 1.0, 3.0]  # less than two decades: 1-3 steps
+    assert log_ticks(0.3, 0.6, 4) == [0.3, 0.4, 0.5, 0.6]  # within a decade: 1..9 × 10^k
+    for lo, hi in ((1e-6, 3e-3), (0.2, 0.9), (1.5, 1.9e4)):
+        ticks = log_ticks(lo, hi, 5)
+        assert 2 <= len(ticks) <= 5
+        assert all(float(f"{t:.0e}") == t for t in ticks)  # one significant digit: 1e-3, 2, 5e4 ...
+
+
+def test_robust_range_clips_only_true_outliers() -> None:
+    # a run's high first epochs are part of its curve, not outliers
+    loss = [3.81, 1.9] + [0.6 * 0.9**i + 0.15 for i in range(20)]
     yr = robust_range(loss)
-    assert yr.above == 1 and yr.max_value == 3.81 and yr.hi < 1.0
-    diverged = [0.9, 0.7, 0.65, 3.2, 412.0, 17211663743894.1]
+    assert (yr.hi, yr.clipped) == (3.81, 0)
+    # a diverged run's 1e4 loss among 0.1-0.9 is
+    normal = [0.9 * 0.9**i + 0.1 for i in range(20)]
+    diverged = normal + [1e4]
     yr = robust_range(diverged)
-    assert yr.hi == 3.2 and yr.above == 2 and yr.max_value == 17211663743894.1
+    assert yr.above == 1 and yr.max_value == 1e4 and yr.hi == max(normal)
+    assert robust_range(normal + [5.0]).clipped == 0  # a 5x jump is a bad epoch, drawn as it is
+    assert robust_range([0.9, 0.7, 0.65, 3.2, 412.0, 17211663743894.1]).max_value == 17211663743894.1
+    # a whole short run beside long ones keeps its points (compare: every run's values in one list)
+    long_runs = [0.5 * 0.95**i + 0.05 for i in range(60)] * 3
+    short = [1.4, 1.1, 0.9]
+    assert robust_range(long_runs + short).clipped == 0
+    # Dice and IoU (0..1, a first epoch at 0) never lose a point
+    dice = [0.0, 0.02, 0.3] + [0.85 + 0.001 * i for i in range(30)]
+    assert robust_range(dice).clipped == 0 and robust_range(dice[1:]).clipped == 0
     steady = [1.2 - 0.05 * i for i in range(20)]  # a curve that falls steadily keeps every point
     yr = robust_range(steady)
     assert (yr.lo, yr.hi, yr.above, yr.below) == (min(steady), max(steady), 0, 0)
-    assert robust_range(loss, robust=False).hi == 3.81
+    assert robust_range(diverged, robust=False).hi == 1e4  # autoscale: everything
     assert robust_range([float("nan"), float("inf")]) is None
     assert robust_range([0.5]).lo == 0.5
 
 
+def test_live_charts_share_their_x_extent() -> None:
+    from types import SimpleNamespace
+
+    epochs = [E(i, 1.0 / i, 0.5) for i in range(1, 4)]
+    batches = [SimpleNamespace(epoch=4, batch=b, batches=10, loss=0.3) for b in (2, 5)]
+    assert x_extent(loss_spec(epochs, batches), dice_spec(epochs)) == (1.0, 3.5)
+
+
 async def run_chart(spec: ChartSpec, size=(60, 16)) -> tuple[str, str]:
-    """(header text, plot text) of a Chart showing ``spec``."""
+    """(header text, plot text) of a Chart showing ``spec`` (the header's rows joined by spaces)."""
 
     class ChartApp(App):
         def compose(self):
@@ -82,16 +118,41 @@ class E:
 
 
 async def test_chart_says_what_it_leaves_out_and_draws_it_at_the_edge() -> None:
-    epochs = [E(1, 3.81, 0.1)] + [E(i, 0.6 * 0.9**i + 0.15, 0.9 - 0.5 * 0.8**i) for i in range(2, 21)]
+    epochs = [E(1, 3.81, 0.1)] + [E(i, 0.6 * 0.9**i + 0.15, 0.9 - 0.5 * 0.8**i) for i in range(2, 21)] + [E(21, 1e4, 0.1)]
     header, plot = await run_chart(loss_spec(epochs, ()))
     assert f"{MARKERS[0]} train" in header and f"{MARKERS[1]} valid" in header  # legend above, with markers
-    assert "↑2 above" in header and "(max 4.19)" in header and "l: log y" in header
-    assert ABOVE in plot and MARKERS[0] in plot and MARKERS[1] in plot
+    assert "clipped 2 outliers ↑11e3" in header and "a: all" in header and "l: log y" in header
+    assert ABOVE in plot and MARKERS[1] in plot  # (train's markers lie under valid's here)
     assert "train" not in plot  # nothing covers the curves
+    assert "epoch" in plot.splitlines()[-1]  # the x axis is titled
     labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
     assert labels and all(len(label) <= 5 for label in labels)  # compact tick labels
+    assert "3.5" in labels or "4" in labels  # the epoch-1 loss (3.81) is inside the range
+    header, plot = await run_chart(loss_spec(epochs, (), robust=False))
+    assert "all points" in header and "clipped" not in header and ABOVE not in plot
     header, plot = await run_chart(loss_spec(epochs, (), log_y=True))
-    assert "log y" in header and "above" not in header and ABOVE not in plot
+    assert "log y" in header and "clipped 2" in header and "l: log y" not in header
+    labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
+    assert set(labels) <= {"0.1", "0.2", "0.3", "0.5", "1", "2", "3", "5", "10", "20", "30", "50"}, labels
+
+
+async def test_legend_keeps_to_one_row() -> None:
+    epochs = [E(i, 1.0 / i, 0.5 + 0.01 * i) for i in range(1, 6)]
+    for width, shown in ((80, "train Dice"), (40, "train"), (16, MARKERS[2])):
+        class ChartApp(App):
+            def compose(self):
+                yield Chart(id="c")
+
+        app = ChartApp()
+        async with app.run_test(size=(width, 16)) as pilot:
+            chart = app.query_one(Chart)
+            chart.show(dice_spec(epochs))
+            await wait_for(pilot, lambda: widget_text(chart.query_one(".chart--header")).strip() != "",
+                           what="the header")
+            await pilot.pause()
+            rows = widget_text(chart.query_one(".chart--header")).splitlines()
+            assert rows[0].startswith("Dice / IoU")
+            assert shown in rows[1] and MARKERS[0] in rows[1] and MARKERS[2] in rows[1], rows
 
 
 async def test_failed_run_says_so_in_the_chart() -> None:
@@ -112,7 +173,7 @@ async def test_compare_spec_smoothing_and_x_window(window) -> None:
     header, plot = await run_chart(spec)
     assert "EMA 0.60" in header
     if window:
-        bottom = plot.splitlines()[-1]
+        bottom = plot.splitlines()[-2]  # the tick labels, above the axis title
         assert "3" in bottom and "5" in bottom and "10" not in bottom
 
 

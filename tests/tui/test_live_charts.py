@@ -1,0 +1,83 @@
+"""The live and compare screens' charts as a user drives them: `a` autoscales to every point and
+back, the predictions re-lay themselves out on a resize, and the ETA follows the recent epochs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tui_helpers import epoch_event, make_curve_run, open_live, wait_for, widget_text, write_previews
+
+from engine.runs import RunState
+from petseg_tui.app import PetsegApp
+from petseg_tui.watch import LiveSnapshot
+
+NORMAL = [round(0.8 * 0.9**i + 0.1, 4) for i in range(12)]
+DICES = [round(0.3 + 0.05 * i, 3) for i in range(12)]
+
+
+def _header(screen, chart_id: str) -> str:
+    return " ".join(widget_text(screen.query_one(f"#{chart_id} .chart--header")).split())
+
+
+async def test_a_autoscales_the_charts_to_every_point_and_back(runs_dir: Path) -> None:
+    make_curve_run(runs_dir, "blowup", NORMAL + [1e4], DICES + [0.1])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "blowup")
+        await wait_for(pilot, lambda: "clipped 2 outliers ↑11e3" in _header(live, "loss-chart"),
+                       what="the diverged epoch clipped and said")
+        assert "clipped" not in _header(live, "dice-chart")  # Dice 0.1 after 0.85: a real point, kept
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "all points" in _header(live, "loss-chart"), what="autoscaled")
+        assert "clipped" not in _header(live, "loss-chart")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "clipped 2 outliers" in _header(live, "loss-chart"), what="robust again")
+
+
+async def test_a_autoscales_the_compare_charts(runs_dir: Path) -> None:
+    make_curve_run(runs_dir, "blowup", NORMAL + [1e4], DICES + [0.1])
+    make_curve_run(runs_dir, "short", [1.4, 1.1, 0.9], [0.2, 0.3, 0.35])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.open_compare([runs_dir / "blowup", runs_dir / "short"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+        await pilot.press("1")  # train loss
+        screen = app.screen
+        await wait_for(pilot, lambda: "clipped 1 outlier " in _header(screen, "compare-chart-0"),
+                       what="only the diverged epoch clipped (the short run's 1.4 is kept)")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "all points" in _header(screen, "compare-chart-0"), what="autoscaled")
+
+
+async def test_predictions_re_lay_themselves_out_when_the_terminal_is_resized(runs_dir: Path) -> None:
+    make_curve_run(runs_dir, "seen", NORMAL[:3], DICES[:3])
+    write_previews(runs_dir / "seen", 3)
+
+    from petseg_tui.widgets.image_view import ImageView
+    from petseg_tui.widgets.previews import PreviewPanel
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 22)) as pilot:
+        live = await open_live(pilot, runs_dir / "seen")
+        view = live.query_one(PreviewPanel).query_one(ImageView)
+
+        def aspect() -> float:
+            image = view.pil_image
+            return image.width / image.height if image is not None else 0.0
+
+        await wait_for(pilot, lambda: aspect() > 2.5, what="a low, wide panel: the four images in a row")
+        await pilot.resize_terminal(160, 60)
+        await wait_for(pilot, lambda: 0 < aspect() < 1.5, what="a tall panel: the images 2x2")
+
+
+def test_eta_follows_the_recent_epochs_when_they_slow_down() -> None:
+    """Five epochs of 10 s, then five of 20 s, ten to go: 200 s (the median of all said 150 s)."""
+    epochs = tuple(replace(epoch_event(i, 20, 1000.0 + i), seconds=10.0 if i <= 5 else 20.0) for i in range(1, 11))
+    snap = LiveSnapshot(name="slow", path=None, state=RunState.RUNNING, epochs=epochs, total_epochs=20,
+                        current_epoch=10, epoch_seconds=15.0)
+    assert snap.recent_epoch_seconds() == 20.0
+    assert snap.eta_seconds() == 200.0
+    # one slow epoch among fast ones moves the pace by a third of its excess, not all of it
+    bumpy = epochs[:9] + (replace(epochs[9], seconds=50.0),)
+    assert replace(snap, epochs=bumpy).eta_seconds() == 10 * (20 + 20 + 50) / 3
