@@ -124,7 +124,8 @@ class EpochTraining:
 def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, device: torch.device, epoch: int, *,
                     between_batches: Callable[[int, int], None], report: Callable[[BatchProgress], None],
                     paused_seconds: Callable[[], float],
-                    agree: Callable[[int, int, torch.Tensor], None] | None = None) -> EpochTraining:
+                    agree: Callable[[int, int, torch.Tensor], None] | None = None,
+                    data_wait: Callable[[float, float], None] | None = None) -> EpochTraining:
     """Train ``model`` for one pass over ``data_loader`` with ``step`` (e.g. `Training.train_step`).
 
     ``between_batches(epoch, batches_done)`` runs before each batch (control: it may raise to
@@ -134,7 +135,10 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
 
     ``agree(epoch, batches_done, first_bad)`` (data-parallel runs) replaces the local checks: it
     runs after every batch on every rank, so the ranks stop, pause and raise `Diverged` at the
-    same batch (a rank that left the loop alone would leave the others waiting in a collective)."""
+    same batch (a rank that left the loop alone would leave the others waiting in a collective).
+
+    ``data_wait(fetch_seconds, batch_period)`` (system metrics) gets, for each batch after the
+    first, how long the loop waited for it and the time since the previous batch arrived."""
     from engine.eval.metrics import SegMetrics
 
     batches = len(data_loader)  # type: ignore[arg-type]
@@ -148,7 +152,12 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     paused_before = paused_seconds()
     first_batch_t: float | None = None
     t_first = 0.0
+    t_got = t_ready = 0.0  # when the previous batch arrived; when the loop then asked for the next
     for i, (images, masks) in enumerate(data_loader, start=1):
+        now = time.perf_counter()
+        if data_wait is not None and i > 1:
+            data_wait(now - t_ready, now - t_got)
+        t_got = now
         if first_batch_t is None:
             first_batch_t, t_first = time.time(), time.perf_counter()
         between_batches(epoch, i - 1)
@@ -170,6 +179,7 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
                 epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
                 images_per_s=seen / max(time.time() - t_epoch - (paused_seconds() - paused_before), 1e-9),
             ))
+        t_ready = time.perf_counter()
     if agree is not None:
         agree(epoch, batches, first_bad)  # a loader with no batch on this rank still agrees once
     bad = int(first_bad.item())  # also waits for the last step: the seconds below are device time too

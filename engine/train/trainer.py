@@ -52,6 +52,7 @@ from engine.train.distributed import DistContext, agree_flags, backend_for, dist
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
+from engine.sysmetrics.data_wait import DataWaitMeter
 
 
 
@@ -106,6 +107,8 @@ class Trainer:
         self.run_path = self.writer.path
         self.control = RunControl(self.run_path)
         self._events = EventEmitter(self.writer, self._log)
+        self._data_wait = DataWaitMeter()  # the loop's data-wait timer, read by the system sampler
+        self._sampler: Any = None  # engine.sysmetrics.sampler: system.jsonl while the run trains
 
     # ---- subscription -------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> None:
@@ -261,8 +264,24 @@ class Trainer:
             self.error = f"{message} — resume abandoned; {self.run_name} is left as it was"
             self._emit(RunWarning(message=self.error))
 
+    def _start_sampler(self, t: Training) -> None:
+        """System metrics into the run folder (rank 0 only: one writer per run folder), off this
+        thread; a problem is a warning, never the run's end."""
+        if not self.dist.is_main or self._sampler is not None:
+            return
+        try:
+            from engine.sysmetrics.sampler import start_for_run
+
+            self._sampler = start_for_run(self.run_path, self.store.root, t.device, self.dist.world_size,
+                                          self._data_wait, self._log)
+        except Exception as exc:
+            self._log(f"warning: no system metrics for this run: {exc}")
+
     def _release(self) -> None:
         """Let go of what the run holds (`engine.train.release`), then stop the heartbeat."""
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()  # its last sample still sees the run's processes
         t, self.training = self.training, None
         if t is not None:
             release_training(t, self._log, self._emit_saved)
@@ -349,6 +368,7 @@ class Trainer:
 
     def _train(self) -> None:
         t = self._prepare_training()
+        self._start_sampler(t)
         cfg = self.config
         if not self._started_writing:  # a resume: from here on it changes the run
             self.writer.set_status(RunState.RUNNING, f"resumed at epoch {self.progress.start_epoch}")
@@ -394,7 +414,7 @@ class Trainer:
                 report=self._emit if world == 1 else
                 (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
                 paused_seconds=lambda: self.control.paused_seconds,
-                agree=self._agree if self.dist.enabled else None)
+                agree=self._agree if self.dist.enabled else None, data_wait=self._data_wait.add)
             t_valid = time.perf_counter()
             valid = t.evaluate()
             valid_seconds = time.perf_counter() - t_valid
