@@ -79,7 +79,7 @@ class Trainer:
         control_group: Any = None,
     ) -> None:
         self.store = RunStore(runs_dir)
-        self._log = log or (lambda msg: None)
+        self._log = log or self._log_to_run  # no console (the TUI's own process): the run's train.log
         self._thread: threading.Thread | None = None
         self.state: str = "created"
         self.error: str | None = None
@@ -109,6 +109,13 @@ class Trainer:
         self._events = EventEmitter(self.writer, self._log)
         self._data_wait = DataWaitMeter()  # the loop's data-wait timer, read by the system sampler
         self._sampler: Any = None  # engine.sysmetrics.sampler: system.jsonl while the run trains
+
+    def _log_to_run(self, message: str) -> None:
+        run_path = getattr(self, "run_path", None)
+        if run_path is not None:
+            from engine.console_log import append_to_run_log
+
+            append_to_run_log(run_path, message)
 
     # ---- subscription -------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> None:
