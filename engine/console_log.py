@@ -71,6 +71,7 @@ class ConsoleLog:
     def _rotate(self) -> None:
         self._close()
         os.replace(self.path, self.path.with_name(LOG_BACKUP))
+        self._fh = open(self.path, "a", encoding="utf-8", errors="replace")  # never a moment without the file
 
     def _close(self) -> None:
         fh, self._fh = self._fh, None
