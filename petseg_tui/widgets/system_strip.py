@@ -116,6 +116,8 @@ class SystemStrip(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#strip-cells").display = False
+        if not (self.run_path / SYSTEM_FILE).exists():  # a stat: say it at once (the worker reads the rest)
+            self.show([])
         self._follow()
 
     def on_unmount(self) -> None:
