@@ -75,9 +75,10 @@ def _row(follower: RunFollower) -> RunRow:
     summary = follower.summary()
     summary.message = short_message(summary.message or "", follower.path)
     h = follower.history
+    system = last_sample(follower.path) if summary.state.is_active else None  # the GPU column's
+    summary.gpu_util = system.gpu_util if system is not None else None
     return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
-                  resume=summary.resume_offer(),
-                  system=last_sample(follower.path) if summary.state.is_active else None)
+                  resume=summary.resume_offer(), system=system)
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:

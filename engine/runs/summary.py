@@ -35,6 +35,7 @@ class RunSummary:
     epoch_seconds: float | None = None  # median
     has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
     processes: int = 1  # data-parallel world size (config.json's distributed.world_size)
+    gpu_util: float | None = None  # a running run's mean GPU utilisation, from its newest system.jsonl sample
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):

@@ -66,6 +66,12 @@ class SystemSample:
     data_wait: float | None = None  # share of step time spent waiting for the next batch, 0..1
     disk_free: int | None = None  # free bytes under the runs folder
 
+    @property
+    def gpu_util(self) -> float | None:
+        """The mean utilisation of the run's GPUs (None: no GPU figure)."""
+        values = [g.util for g in self.gpus if g.util is not None]
+        return sum(values) / len(values) if values else None
+
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"v": FORMAT_VERSION, "t": round(self.t, 3), "gpus": [g.to_json() for g in self.gpus]}
         for key, value in (("gpu_note", self.gpu_note), ("cpu", _round(self.cpu_percent, 1)), ("rss", self.rss),

@@ -62,17 +62,10 @@ def gpu_cell(row: RunRow) -> Text:
         return _r("")
     if not sample.gpus:
         return _r("no GPU")
-    utils = [g.util for g in sample.gpus if g.util is not None]
     mems = [g.mem_used for g in sample.gpus if g.mem_used is not None]
-    util = f"{sum(utils) / len(utils):.0f}%" if utils else "—"
+    util = "—" if sample.gpu_util is None else f"{sample.gpu_util:.0f}%"
     count = f"{len(sample.gpus)}×" if len(sample.gpus) > 1 else ""
     return _r(f"{count}{util} {max(mems) / (1 << 30):.0f}G" if mems else f"{count}{util}")
-
-
-def _gpu_sort(r: RunRow, t: "RunsTable") -> tuple[bool, Any]:
-    gpus = r.system.gpus if (r.system is not None and r.active) else ()
-    utils = [g.util for g in gpus if g.util is not None]
-    return (bool(utils), sum(utils) / len(utils) if utils else 0.0)
 
 
 def _by(key: str) -> Callable[[RunRow, "RunsTable"], tuple[bool, Any]]:
@@ -91,7 +84,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("vloss", "Valid loss", _by("vloss"), lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
     Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
     Column("model", "Model", _by("model"), lambda r: r.summary.model_label or "—", False, MEDIUM),
-    Column("gpu", "GPU", _gpu_sort, gpu_cell, True, MEDIUM),
+    Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM),
     Column("ips", "img/s", _by("ips"), lambda r: _r(fmt_rate(r.summary.images_per_s)), True, MEDIUM),
     Column("eps", "s/epoch", _by("eps"), lambda r: _r(fmt_rate(r.summary.epoch_seconds)), True, WIDE),
     Column("started", "Started", _by("started"), lambda r: fmt_started(r.summary.started), False, MEDIUM),
