@@ -39,12 +39,13 @@ def main() -> None:
                                     list(range(args.gpus)) if args.gpus > 1 else None, meter)
             writer = sampler.writer
             sampler.sample()  # NVML init and the first psutil read outside the timing
-            times = []
+            times, cpu = [], []
             for _ in range(args.samples):
                 meter.add(0.001, 0.01)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 writer.append(sampler.sample())
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)  # CPU time: what a loaded machine does not inflate
             n = 1_000_000
             t0 = time.perf_counter()
             for _ in range(n):
@@ -59,7 +60,9 @@ def main() -> None:
     mean = statistics.fmean(times)
     print(f"one sample ({args.children} children, {args.gpus} GPU(s)): mean {mean * 1e3:.2f} ms, "
           f"p95 {times[int(0.95 * len(times))] * 1e3:.2f} ms, max {times[-1] * 1e3:.2f} ms")
-    print(f"sampler CPU share at one sample per {INTERVAL_S:g} s: {100 * mean / INTERVAL_S:.3f} % of one core")
+    cpu_mean = statistics.fmean(cpu)
+    print(f"CPU time of one sample: mean {cpu_mean * 1e3:.2f} ms (the wall time above includes waiting for a core)")
+    print(f"sampler CPU share at one sample per {INTERVAL_S:g} s: {100 * cpu_mean / INTERVAL_S:.3f} % of one core")
     print(f"training thread per batch (DataWaitMeter.add): {per_add * 1e9:.0f} ns")
     print(f"system.jsonl: {size / args.samples:.0f} bytes a sample")
 
