@@ -17,7 +17,6 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 from engine.atomic import atomic_write
 from engine.runs.layout import SYSTEM_FILE

@@ -22,6 +22,8 @@ from engine.runs.layout import LOG_FILE
 POLL_S = 0.5
 START_BYTES = 64 * 1024  # what the pane shows of a long log when it opens: its end
 MAX_LINES = 2000
+MISSING = (f"(no {LOG_FILE} in this run folder yet; runs of an older petseg kept one only when started in the "
+           "background)")
 _ERROR = re.compile(r"\b(error|traceback|exception|failed|killed)\b|^\s+File \"|^\w+Error:", re.IGNORECASE)
 _WARNING = re.compile(r"\bwarning\b|\bdiverged\b", re.IGNORECASE)
 
@@ -77,9 +79,9 @@ class LogPane(RichLog):
         try:
             st = self.path.stat()
         except OSError:
-            missing = self._ident is not None
-            self._ident, self._offset, self._partial = None, 0, b""
-            return missing, []
+            said = self._ident == (-1, -1)
+            self._ident, self._offset, self._partial = (-1, -1), 0, b""
+            return (False, []) if said else (True, [MISSING])
         ident = (st.st_dev, st.st_ino)
         reset = ident != self._ident or st.st_size < self._offset
         if not reset and st.st_size == self._offset:

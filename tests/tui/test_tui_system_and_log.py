@@ -115,6 +115,19 @@ async def test_a_failed_run_opens_on_its_log(runs_dir: Path) -> None:
         assert not pane.display
 
 
+async def test_a_run_without_a_log_says_so(runs_dir: Path) -> None:
+    make_run(runs_dir, "quiet", epochs_done=1, state="failed")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "quiet")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "no train.log in this run folder" in widget_text(pane),
+                       what="the missing log said")
+        (runs_dir / "quiet" / LOG_FILE).write_text("Traceback (most recent call last):\n")
+        await wait_for(pilot, lambda: "Traceback" in widget_text(pane), what="the log once it appears")
+        assert "no train.log" not in widget_text(pane)
+
+
 def test_line_styles() -> None:
     assert line_style("petseg: warning: slow data") == "yellow"
     assert line_style("Traceback (most recent call last):") == "bold red"
