@@ -16,6 +16,8 @@ from pathlib import Path
 from engine.atomic import pid_alive
 from engine.errors import PetsegError
 from engine.train.previews import INDEX_FILE, Previews, read_previews
+from engine.runs.system_log import last_sample
+from engine.sysmetrics.record import SystemSample
 from engine.runs import (
     CONFIG_FILE,
     EVENTS_FILE,
@@ -49,6 +51,7 @@ class RunRow:
     device: str = ""
     data: str = ""
     resume: ResumeOffer = ResumeOffer("", "")
+    system: SystemSample | None = None  # the newest system sample of a running run (its GPU column)
 
     @property
     def name(self) -> str:
@@ -72,8 +75,10 @@ def _row(follower: RunFollower) -> RunRow:
     summary = follower.summary()
     summary.message = short_message(summary.message or "", follower.path)
     h = follower.history
+    system = last_sample(follower.path) if summary.state.is_active else None  # the GPU column's
+    summary.gpu_util = system.gpu_util if system is not None else None
     return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
-                  resume=summary.resume_offer())
+                  resume=summary.resume_offer(), system=system)
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:

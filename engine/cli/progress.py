@@ -45,7 +45,7 @@ class ProgressReporter:
 
     def __enter__(self) -> "ProgressReporter":
         if not self.plain:
-            self.progress = new_progress(self.console)
+            self.progress = new_progress(getattr(self.console, "inner", self.console))  # a CapturedConsole's own
             self.progress.__enter__()
         return self
 
@@ -54,7 +54,7 @@ class ProgressReporter:
             self.progress.__exit__(*exc)
 
     def _print(self, text: str) -> None:
-        (self.progress.console if self.progress else self.console).print(text)
+        self.console.print(text)  # the same console as the bars' (a CapturedConsole also logs it)
 
     def __call__(self, ev: Any) -> None:
         from engine import events as E

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.config import TrainConfig, default_runs_dir
+from engine.console_log import CapturedConsole
 from engine.errors import ConfigError
 from engine.runs import RunState
 from engine.runs.layout import checkpoint_path
@@ -47,7 +47,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     launched = _launch_if_data_parallel(args, runs_dir)
     if launched is not None:
         return launched
-    console = new_console()
+    console = CapturedConsole(new_console())  # kept in the run's train.log once the run folder exists
     if args.resume:
         # every flag typed with --resume is applied or refused by engine.train.resume, never ignored
         if args.run_name is not None and args.run_name != Path(args.resume).name:
@@ -134,7 +134,21 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
 
 
 def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
-    """Run ``trainer`` in its thread with progress output; signals stop it gracefully."""
+    """Run ``trainer`` in its thread with progress output; signals stop it gracefully. What it
+    prints (and stderr meanwhile) is kept in the run's train.log (`engine.console_log`), by the
+    process that writes the run folder (rank 0 of a data-parallel run)."""
+    if not isinstance(console, CapturedConsole):
+        console = CapturedConsole(console)
+    dist = getattr(trainer, "dist", None)
+    if dist is None or dist.is_main:
+        console.attach(trainer.run_path)
+    try:
+        return _drive(trainer, console, runs_arg)
+    finally:
+        console.close()
+
+
+def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None) -> int:
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
     reporter = ProgressReporter(console, plain=plain_progress(console),
                                  last_pt=checkpoint_path(trainer.run_path, "last"))
@@ -149,7 +163,8 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    with reporter:
+    # stderr teed before and, on a terminal, again inside the live bars (which replace it)
+    with console.stderr(), reporter, console.stderr():
         trainer.start()
         while not trainer.join(0.2):
             pass
@@ -159,6 +174,6 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
         console.print(f"stopped; resume with: petseg train --resume {trainer.run_name}" +
                       (f" --runs {runs_arg}" if runs_arg else ""))
         return EXIT_STOPPED
-    print(f"{error_prefix()} {trainer.error}", file=sys.stderr)
+    console.error_line(f"{error_prefix()} {trainer.error}")
     return EXIT_ERROR
 

@@ -14,6 +14,7 @@ One concern a module:
     store      `RunStore`: list, load, create, reopen runs
     sort       how runs are sorted (``petseg runs --sort`` and the TUI's runs table)
     control    stop / pause / resume requests to the process training a run
+    system_log a run's system metrics (system.jsonl): the bounded writer and its readers
 
 No torch import: the TUI uses this package on its start-up path. The names below are the
 package's public interface; import them from ``engine.runs``.

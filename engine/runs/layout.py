@@ -8,7 +8,10 @@ Layout of ``<runs>/<name>/``::
     checkpoints/     best.pt and last.pt, each written to a temp file then renamed
     writer.lock      held (flock) by the one process writing the run, for its whole lifetime
     control.json     a pending stop / pause / resume request for the process training the run
-    train.log        stdout and stderr of a run started in the background (`engine.train.launch`)
+    train.log        the run's console: what petseg printed, warnings, a crash's traceback, for every
+                     run however started (`engine.console_log`; a detached launch also sends the
+                     child's own stdout/stderr here); bounded, the older half in train.log.1
+    system.jsonl     system metrics sampled while the run trains (`engine.runs.system_log`)
     error.log        the traceback of an unexpected error that failed the run
     previews/        the predicted masks of a few validation images per epoch (`engine.train.previews`)
     predictions/     ``petseg demo``'s and the TUI's saved predictions: NAME_overlay.png, NAME_mask.png
@@ -38,7 +41,9 @@ EVENTS_FILE = "events.jsonl"
 STATUS_FILE = "status.json"
 LOCK_FILE = "writer.lock"
 CONTROL_FILE = "control.json"
-LOG_FILE = "train.log"
+LOG_FILE = "train.log"  # the run's console log (every run; see engine.console_log)
+LOG_BACKUP = "train.log.1"  # the console log's older part, once it outgrew its bound
+SYSTEM_FILE = "system.jsonl"  # engine.runs.system_log: GPU / CPU / memory / data-wait / disk samples
 CHECKPOINT_DIR = "checkpoints"
 ERROR_LOG = "error.log"
 PREVIEWS_DIR = "previews"  # its files and their format are engine.train.previews'

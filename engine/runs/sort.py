@@ -40,6 +40,7 @@ _VALUES: dict[str, Callable[[RunSummary], tuple[bool, Any]]] = {
     "lr": lambda r: _number(r.last_lr),
     "model": lambda r: (bool(r.model), r.model),
     "ips": lambda r: _number(r.images_per_s),
+    "gpu": lambda r: _number(r.gpu_util),
     "eps": lambda r: _number(r.epoch_seconds),
     "started": lambda r: _number(r.started),
     "duration": lambda r: _number(r.duration),

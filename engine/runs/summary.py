@@ -38,6 +38,7 @@ class RunSummary:
     processes: int = 1  # data-parallel world size (config.json's distributed.world_size)
     sweep: str = ""  # the sweep that started the run (config.json's sweep.name), "" for none
     trial: int | None = None  # its trial number in that sweep
+    gpu_util: float | None = None  # a running run's mean GPU utilisation, from its newest system.jsonl sample
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):

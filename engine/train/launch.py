@@ -1,7 +1,10 @@
 """Starting a detached ``petseg train`` process that outlives the caller (the TUI, an SSH session).
 
 The child runs in its own session (no controlling terminal, so a dropped SSH link sends it
-no SIGHUP) with stdout/stderr in ``<run>/train.log``. The caller follows the run folder.
+no SIGHUP) with stdout/stderr in ``<run>/train.log``, the run's console log: what the child
+prints before its run folder is settled lands there too, and once it is, the child sees that its
+stdout is that file and writes each line once, bounded (`engine.console_log`). The caller
+follows the run folder.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Callable
 from engine.errors import PetsegError, describe_error, first_line
 from engine.events import RunDiverged, RunFailed, RunFinished, RunStopped, TrainEvent
 from engine.runs import RunState
+from engine.console_log import append_to_run_log
 from engine.runs.layout import ERROR_LOG
 from engine.train.train_loop import Diverged
 
@@ -55,10 +56,12 @@ def failed(exc: Exception, run_path: Path) -> Outcome:
         message = str(exc)
     else:
         log_path = run_path / ERROR_LOG
+        trace = traceback.format_exc()
         try:
-            log_path.write_text(traceback.format_exc())
+            log_path.write_text(trace)
         except OSError:
             pass
+        append_to_run_log(run_path, trace)  # the console log tells the whole story (not printed)
         sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
         message = sentence or f"{type(exc).__name__}: {first_line(exc)} (traceback in {log_path})"
     return Outcome(RunState.FAILED, message, partial(RunFailed, message=message), error=message)

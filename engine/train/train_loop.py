@@ -126,7 +126,8 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
                     between_batches: Callable[[int, int], None], report: Callable[[BatchProgress], None],
                     paused_seconds: Callable[[], float],
                     agree: Callable[[int, int, torch.Tensor], None] | None = None,
-                    after_step: Callable[[int, int, int], bool] | None = None) -> EpochTraining:
+                    after_step: Callable[[int, int, int], bool] | None = None,
+                    data_wait: Callable[[float, float], None] | None = None) -> EpochTraining:
     """Train ``model`` for one pass over ``data_loader`` with ``step`` (e.g. `Training.train_step`).
 
     ``between_batches(epoch, batches_done)`` runs before each batch (control: it may raise to
@@ -139,7 +140,11 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     same batch (a rank that left the loop alone would leave the others waiting in a collective).
 
     ``after_step(epoch, batches_done, batches)`` (a time budget, `TimeBudget.after_step`) runs
-    after each step; True ends the epoch there, a partial epoch scored like a whole one."""
+    after each step; True ends the epoch there, a partial epoch scored like a whole one.
+
+
+    ``data_wait(fetch_seconds, batch_period)`` (system metrics) gets, for each batch after the
+    first, how long the loop waited for it and the time since the previous batch arrived."""
     from engine.eval.metrics import SegMetrics
 
     batches = len(data_loader)  # type: ignore[arg-type]
@@ -153,7 +158,12 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     paused_before = paused_seconds()
     first_batch_t: float | None = None
     t_first = 0.0
+    t_got = t_ready = 0.0  # when the previous batch arrived; when the loop then asked for the next
     for i, (images, masks) in enumerate(data_loader, start=1):
+        now = time.perf_counter()
+        if data_wait is not None and i > 1:
+            data_wait(now - t_ready, now - t_got)
+        t_got = now
         if first_batch_t is None:
             first_batch_t, t_first = time.time(), time.perf_counter()
         between_batches(epoch, i - 1)
@@ -175,6 +185,7 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
                 epoch=epoch, batch=i, batches=batches, loss=float(loss_sum.item()) / max(seen, 1),
                 images_per_s=seen / max(time.time() - t_epoch - (paused_seconds() - paused_before), 1e-9),
             ))
+        t_ready = time.perf_counter()
         if after_step is not None and after_step(epoch, i, batches):
             break
     if agree is not None:

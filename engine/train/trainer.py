@@ -52,6 +52,7 @@ from engine.train.distributed import DistContext, agree_flags, backend_for, dist
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
+from engine.sysmetrics.data_wait import DataWaitMeter
 
 
 
@@ -78,7 +79,7 @@ class Trainer:
         control_group: Any = None,
     ) -> None:
         self.store = RunStore(runs_dir)
-        self._log = log or (lambda msg: None)
+        self._log = log or self._log_to_run  # no console (the TUI's own process): the run's train.log
         self._thread: threading.Thread | None = None
         self.state: str = "created"
         self.error: str | None = None
@@ -106,6 +107,15 @@ class Trainer:
         self.run_path = self.writer.path
         self.control = RunControl(self.run_path)
         self._events = EventEmitter(self.writer, self._log)
+        self._data_wait = DataWaitMeter()  # the loop's data-wait timer, read by the system sampler
+        self._sampler: Any = None  # engine.sysmetrics.sampler: system.jsonl while the run trains
+
+    def _log_to_run(self, message: str) -> None:
+        run_path = getattr(self, "run_path", None)
+        if run_path is not None:
+            from engine.console_log import append_to_run_log
+
+            append_to_run_log(run_path, message)
 
     # ---- subscription -------------------------------------------------------------------------
     def subscribe(self, callback: Subscriber) -> None:
@@ -263,8 +273,24 @@ class Trainer:
             self.error = f"{message} — resume abandoned; {self.run_name} is left as it was"
             self._emit(RunWarning(message=self.error))
 
+    def _start_sampler(self, t: Training) -> None:
+        """System metrics into the run folder (rank 0 only: one writer per run folder), off this
+        thread; a problem is a warning, never the run's end."""
+        if not self.dist.is_main or self._sampler is not None:
+            return
+        try:
+            from engine.sysmetrics.sampler import start_for_run
+
+            self._sampler = start_for_run(self.run_path, self.store.root, t.device, self.dist.world_size,
+                                          self._data_wait, self._log)
+        except Exception as exc:
+            self._log(f"warning: no system metrics for this run: {exc}")
+
     def _release(self) -> None:
         """Let go of what the run holds (`engine.train.release`), then stop the heartbeat."""
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()  # its last sample still sees the run's processes
         t, self.training = self.training, None
         if t is not None:
             release_training(t, self._log, self._emit_saved)
@@ -351,6 +377,7 @@ class Trainer:
 
     def _train(self) -> None:
         t = self._prepare_training()
+        self._start_sampler(t)
         cfg = self.config
         if not self._started_writing:  # a resume: from here on it changes the run
             self.writer.set_status(RunState.RUNNING, f"resumed at epoch {self.progress.start_epoch}")
@@ -411,7 +438,7 @@ class Trainer:
                 report=self._emit if world == 1 else
                 (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
                 paused_seconds=lambda: self.control.paused_seconds,
-                agree=self._agree if self.dist.enabled else None,
+                agree=self._agree if self.dist.enabled else None, data_wait=self._data_wait.add,
                 after_step=t.budget.after_step if t.budget is not None else None)
             t_valid = time.perf_counter()
             valid = t.evaluate()

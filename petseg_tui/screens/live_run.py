@@ -42,7 +42,9 @@ from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.charts import Chart, ChartSpec, dice_spec, loss_spec, x_extent
+from petseg_tui.widgets.log_pane import LogPane
 from petseg_tui.widgets.previews import PreviewPanel
+from petseg_tui.widgets.system_strip import SystemStrip
 
 POLL_S = 0.25
 CHART_INTERVAL_S = 0.5  # new data redraws the charts at most twice a second
@@ -80,6 +82,8 @@ class LiveRunScreen(PetsegScreen):
                 tooltip="Predictions of a later epoch (the newest: follow new epochs again)"),
         Binding("v", "toggle_previews", "Predictions", tooltip="Show or hide the predictions (below 120 columns "
                                                               "they take the Dice chart's place)"),
+        Binding("L", "toggle_log", "Log", tooltip="Show or hide the run's console log (train.log: what it printed, "
+                                                  "warnings, a crash's traceback)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
     ]
@@ -95,6 +99,7 @@ class LiveRunScreen(PetsegScreen):
     # the newest poll of the run folder; a new one only when something changed (never compared)
     snapshot: var[LiveSnapshot | None] = var(None, init=False, always_update=True)
     control_note: var[str] = var("", init=False)  # "Stopping (after the current batch) …"
+    log_shown: var[bool] = var(False, init=False)  # the console log pane (L); a failed run opens on it
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
         super().__init__()
@@ -106,6 +111,7 @@ class LiveRunScreen(PetsegScreen):
         self._texts: dict[str, object] = {}  # widget id -> the key of what it shows
         self._stop_event = threading.Event()
         self._control_action: str | None = None
+        self._log_chosen = False  # the user pressed L: a failure no longer opens the log by itself
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
@@ -114,6 +120,7 @@ class LiveRunScreen(PetsegScreen):
             yield Chart(id="loss-chart")
             yield Chart(id="dice-chart")
             yield PreviewPanel(mode=self._image_mode(), id="previews")
+        yield LogPane(self.run_path, id="log-pane")
         with Horizontal(id="live-bottom"):
             with Vertical(id="live-progress"):
                 with Horizontal(classes="progress-row"):
@@ -124,6 +131,7 @@ class LiveRunScreen(PetsegScreen):
                     yield ProgressBar(total=None, show_eta=False, id="batch-bar")
                 yield Static(id="live-info")
             yield Static(id="live-stats")
+        yield SystemStrip(self.run_path, id="system-strip")
         yield Static(id="live-messages")
         yield PetsegFooter()
 
@@ -134,6 +142,7 @@ class LiveRunScreen(PetsegScreen):
         self.sub_title = self.run_path.name
         self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
         self.query_one("#dice-chart", Chart).show(dice_spec(()))
+        self.query_one(LogPane).display = False
         self._poll()
 
     def on_unmount(self) -> None:
@@ -166,6 +175,8 @@ class LiveRunScreen(PetsegScreen):
     def watch_snapshot(self, before: LiveSnapshot | None, snap: LiveSnapshot | None) -> None:
         if snap is not None and (before is None or (before.active, before.resume) != (snap.active, snap.resume)):
             self.refresh_bindings()  # stop/pause only while training; R as the store says
+        if snap is not None and snap.state.log_may_explain and not self._log_chosen:
+            self.log_shown = True  # a failed (or vanished) run opens on what it printed
         if snap is not None and self.control_note and self._control_done(snap):
             self.control_note, self._control_action = "", None  # the run has done what we asked
         self._redraw(charts=False)
@@ -207,6 +218,17 @@ class LiveRunScreen(PetsegScreen):
 
     watch_log_y = watch_autoscale = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _view_changed
     watch_control_note = _view_changed
+
+    def watch_log_shown(self) -> None:
+        try:
+            self.query_one(LogPane).display = self.log_shown
+        except NoMatches:
+            return
+        self._redraw()  # the messages leave the log tail to the pane
+
+    def action_toggle_log(self) -> None:
+        self._log_chosen = True
+        self.log_shown = not self.log_shown
 
     def watch_previews_shown(self) -> None:
         self._apply_layout()
@@ -374,7 +396,7 @@ class LiveRunScreen(PetsegScreen):
             out.append("\n⚠ " + w, style="yellow")
         if snap.bad_lines:
             out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
-        if snap.log_tail:
+        if snap.log_tail and not self.log_shown:
             out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
         return out
 

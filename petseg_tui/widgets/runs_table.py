@@ -54,6 +54,20 @@ def _r(text: str) -> Text:
     return Text(text, justify="right")
 
 
+def gpu_cell(row: RunRow) -> Text:
+    """The GPU column: utilisation and memory of a running run's GPU(s), from its newest system
+    sample ("87% 31G"; a data-parallel run: "4×87% 31G", the mean and the most any GPU uses)."""
+    sample = row.system if row.active else None
+    if sample is None:
+        return _r("")
+    if not sample.gpus:
+        return _r("no GPU")
+    mems = [g.mem_used for g in sample.gpus if g.mem_used is not None]
+    util = "—" if sample.gpu_util is None else f"{sample.gpu_util:.0f}%"
+    count = f"{len(sample.gpus)}×" if len(sample.gpus) > 1 else ""
+    return _r(f"{count}{util} {max(mems) / (1 << 30):.0f}G" if mems else f"{count}{util}")
+
+
 def _by(key: str) -> Callable[[RunRow, "RunsTable"], tuple[bool, Any]]:
     """The column's sort value: the engine's rule for sort key ``key`` (as ``petseg runs --sort``)."""
     return lambda r, t: sort_value(key, r.summary)
@@ -70,6 +84,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("vloss", "Valid loss", _by("vloss"), lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
     Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
     Column("model", "Model", _by("model"), lambda r: r.summary.model_label or "—", False, MEDIUM),
+    Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM),
     Column("ips", "img/s", _by("ips"), lambda r: _r(fmt_rate(r.summary.images_per_s)), True, MEDIUM),
     Column("eps", "s/epoch", _by("eps"), lambda r: _r(fmt_rate(r.summary.epoch_seconds)), True, WIDE),
     Column("started", "Started", _by("started"), lambda r: fmt_started(r.summary.started), False, MEDIUM),

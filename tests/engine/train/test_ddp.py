@@ -74,6 +74,9 @@ def test_petseg_train_devices_2_writes_one_run(tmp_path: Path, generated_data: s
     events = [json.loads(line) for line in (runs / "ddp" / "events.jsonl").read_text().splitlines()]
     assert [e["kind"] for e in events].count("run_started") == 1  # one writer: rank 0
     assert sorted(p.name for p in (runs / "ddp" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+    log = (runs / "ddp" / "train.log").read_text()  # rank 0's console, once (issue 20)
+    assert log.count("epoch 2/2") == 1 and log.count("finished: best valid Dice") == 1
+    assert (runs / "ddp" / "system.jsonl").is_file()  # rank 0 samples (here: no GPU)
     # the checkpoint holds the unwrapped model: it scores like any other
     assert main(["eval", "--run", "ddp", "--runs", str(runs), "--data_path", generated_data]) == 0
 

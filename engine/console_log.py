@@ -1,0 +1,218 @@
+"""A run's console kept in its run folder (``train.log``, named in `engine.runs.layout`), however
+the run was started: ``petseg train`` in a terminal, a detached launch from the TUI, a rank 0 of
+``--devices N`` or ``torchrun``, a trainer in the TUI's own process.
+
+* `ConsoleLog`: the file, appended as lines come, **bounded**: past `MAX_BYTES` it becomes
+  ``train.log.1`` (replacing the older one) and a new ``train.log`` starts, so a run keeps at
+  most twice that. Writing never raises: a full disk loses log lines, never the run.
+* `CapturedConsole`: what ``petseg train`` prints with. Each line goes to the log file FIRST,
+  then to the terminal; a terminal that breaks (closed tmux pane, EPIPE) is dropped and
+  training carries on. Lines printed before the run folder exists are held and written when
+  it does (`attach`).
+* `CapturedConsole.stderr`: ``sys.stderr`` teed the same way while the run trains, so warnings
+  and the tracebacks Python prints land in the log too.
+* `append_to_run_log`: a note written to a run's log without printing it (a crash's traceback:
+  in the log and ``error.log``, never in the user's face).
+
+A detached launch (`engine.train.launch`) already points the child's stdout and stderr at
+``train.log`` (so that an error before the run folder is settled is kept too); the child sees
+that its stdout IS the log and writes each line once, through the bounded `ConsoleLog`.
+
+No torch, no rich import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from engine.runs.layout import LOG_BACKUP, LOG_FILE
+
+MAX_BYTES = 2 * 1024 * 1024  # per file; with train.log.1 a run keeps at most 4 MiB of console
+PENDING_LINES = 500  # lines held before the run folder exists
+_MARKUP = re.compile(r"\[/?(?:bold|yellow|red|dim|green|magenta|italic)?\]")
+
+
+def log_path(run_path: str | Path) -> Path:
+    return Path(run_path) / LOG_FILE
+
+
+class ConsoleLog:
+    """Appends text to ``path`` (bounded, thread-safe, never raises)."""
+
+    def __init__(self, path: str | Path, max_bytes: int = MAX_BYTES) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.error = ""
+        self._lock = threading.Lock()
+        self._fh: TextIO | None = None
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        with self._lock:
+            try:
+                if self._fh is None:
+                    self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh.write(text)
+                self._fh.flush()
+                if os.fstat(self._fh.fileno()).st_size > self.max_bytes:
+                    self._rotate()
+            except (OSError, ValueError) as exc:  # a full disk, a closed file: the run goes on
+                self.error = f"{self.path}: {getattr(exc, 'strerror', None) or exc}"
+                self._close()
+
+    def _rotate(self) -> None:
+        self._close()
+        os.replace(self.path, self.path.with_name(LOG_BACKUP))
+        self._fh = open(self.path, "a", encoding="utf-8", errors="replace")  # never a moment without the file
+
+    def _close(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError, ValueError):
+                fh.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def is_stream(self, stream: Any) -> bool:
+        """Is ``stream`` this very file (a detached child's stdout)?"""
+        try:
+            return os.path.samestat(os.fstat(stream.fileno()), os.stat(self.path))
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            return False
+
+
+class Tee(io.TextIOBase):
+    """A text stream that writes to a `ConsoleLog` first, then to ``stream`` (None: the log only).
+    A failing ``stream`` is dropped, never raised."""
+
+    def __init__(self, log: ConsoleLog, stream: TextIO | None) -> None:
+        super().__init__()
+        self.log, self.stream = log, stream
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self._to_stream(lambda s: s.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._to_stream(lambda s: s.flush())
+
+    def _to_stream(self, act: Any) -> None:
+        if self.stream is not None:
+            try:
+                act(self.stream)
+            except Exception:  # a closed terminal (EPIPE, EIO) must never stop training
+                self.stream = None
+
+    def isatty(self) -> bool:
+        try:
+            return self.stream is not None and self.stream.isatty()
+        except Exception:
+            return False
+
+    def fileno(self) -> int:
+        if self.stream is None:
+            raise io.UnsupportedOperation("fileno")
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+
+def plain(text: object, markup: bool = True) -> str:
+    """The text a console line shows, without rich markup."""
+    if not markup or not isinstance(text, str):
+        return str(text)
+    try:
+        from rich.text import Text
+
+        return Text.from_markup(text).plain
+    except Exception:  # rich missing, or brackets that are not markup
+        return _MARKUP.sub("", text)
+
+
+class CapturedConsole:
+    """Wraps the console ``petseg train`` prints with (a rich Console or `PlainConsole`): every
+    ``print`` goes to the run's log first, then to the console; everything else is the console's."""
+
+    def __init__(self, console: Any) -> None:
+        self.inner = console
+        self.log: ConsoleLog | None = None
+        self._pending: list[str] = []
+        self._terminal_ok = True
+        self._to_terminal = True
+
+    def __getattr__(self, name: str) -> Any:  # is_terminal, width, ...: the wrapped console's
+        return getattr(self.inner, name)
+
+    def attach(self, run_path: str | Path) -> "CapturedConsole":
+        """From now on lines go to ``run_path``'s log; the lines held so far are written first
+        (unless stdout is that log already: a detached child, whose lines are in it)."""
+        if self.log is not None:
+            return self
+        self.log = ConsoleLog(log_path(run_path))
+        if self.log.is_stream(sys.stdout):
+            self._to_terminal = False  # the "terminal" is the log itself: one copy of each line
+        else:
+            self.log.write("".join(self._pending))
+        self._pending = []
+        return self
+
+    def print(self, text: object = "", **kw: Any) -> None:
+        line = plain(text, kw.get("markup", True)) + kw.get("end", "\n")
+        if self.log is not None:
+            self.log.write(line)
+        elif len(self._pending) < PENDING_LINES:
+            self._pending.append(line)
+        if self._to_terminal and self._terminal_ok:
+            try:
+                self.inner.print(text, **kw)
+            except Exception:  # a closed terminal: the log still gets every line
+                self._terminal_ok = False
+
+    def error_line(self, text: str) -> None:
+        """A line for stderr (the run's final error), logged first; call it outside `stderr`."""
+        if self.log is not None:
+            self.log.write(text + "\n")
+        if self._to_terminal:
+            with contextlib.suppress(Exception):
+                print(text, file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def stderr(self) -> Iterator[None]:
+        """``sys.stderr`` teed into the log (nothing new if it already is, or before `attach`)."""
+        current = sys.stderr
+        if self.log is None or (isinstance(current, Tee) and current.log is self.log):
+            yield
+            return
+        tee = Tee(self.log, current if self._to_terminal else None)
+        sys.stderr = tee
+        try:
+            yield
+        finally:
+            if sys.stderr is tee:
+                sys.stderr = current
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
+def append_to_run_log(run_path: str | Path, text: str) -> None:
+    """Add ``text`` to a run's console log without printing it (never raises)."""
+    if not text.endswith("\n"):
+        text += "\n"
+    log = ConsoleLog(log_path(run_path))
+    log.write(text)
+    log.close()

@@ -1,0 +1,88 @@
+"""Reading the GPUs a run uses through NVIDIA's management library (``nvidia-ml-py``, ``import
+pynvml``): utilisation, memory used/total, power and temperature per GPU.
+
+A run names its GPUs by CUDA device index, which ``CUDA_VISIBLE_DEVICES`` may renumber; NVML
+counts every GPU of the machine. `nvml_ids` maps one to the other (an index or a GPU UUID).
+Every problem (no library, no driver, a GPU that does not report its power) becomes a note or
+a missing figure, never an exception: metrics must not stop a run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from engine.errors import first_line
+from engine.sysmetrics.record import GpuSample
+
+
+def nvml_ids(cuda_indices: Sequence[int], visible: str | None = None) -> list[int | str]:
+    """The NVML identity of each CUDA device index: its machine index, or its UUID when
+    ``CUDA_VISIBLE_DEVICES`` (``visible``; default: the environment's) names GPUs by UUID."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    if visible is None or not visible.strip():
+        return list(cuda_indices)
+    listed = [v.strip() for v in visible.split(",") if v.strip()]
+    out: list[int | str] = []
+    for i in cuda_indices:
+        entry = listed[i] if i < len(listed) else str(i)
+        out.append(int(entry) if entry.isdigit() else entry)
+    return out
+
+
+class NvmlReader:
+    """The GPUs of CUDA device indices ``cuda_indices`` (``ranks``: the rank training on each,
+    for a data-parallel run). ``note`` is set when NVML cannot be used; `read` then returns ()."""
+
+    def __init__(self, cuda_indices: Sequence[int], ranks: Sequence[int | None] | None = None) -> None:
+        self.indices = list(cuda_indices)
+        self.ranks = list(ranks) if ranks is not None else [None] * len(self.indices)
+        self.note = ""
+        self._nvml: Any = None
+        self._handles: list[tuple[int, int | None, Any, str]] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            for index, rank, ident in zip(self.indices, self.ranks, nvml_ids(self.indices)):
+                handle = (pynvml.nvmlDeviceGetHandleByUUID(ident) if isinstance(ident, str)
+                          else pynvml.nvmlDeviceGetHandleByIndex(ident))
+                self._handles.append((index, rank, handle, _name(pynvml, handle)))
+        except Exception as exc:  # no library, no driver, no such GPU: the run trains on
+            self.note = f"GPU metrics unavailable (NVML: {first_line(exc) or type(exc).__name__})"
+            self.close()
+
+    def read(self) -> tuple[GpuSample, ...]:
+        nv = self._nvml
+        if nv is None:
+            return ()
+        out = []
+        for index, rank, h, name in self._handles:
+            util = _try(lambda: float(nv.nvmlDeviceGetUtilizationRates(h).gpu))
+            mem = _try(lambda: nv.nvmlDeviceGetMemoryInfo(h))
+            power = _try(lambda: nv.nvmlDeviceGetPowerUsage(h) / 1000.0)  # milliwatts
+            temp = _try(lambda: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)))
+            out.append(GpuSample(index=index, name=name, util=util, mem_used=int(mem.used) if mem else None,
+                                 mem_total=int(mem.total) if mem else None, power_w=power, temp_c=temp, rank=rank))
+        return tuple(out)
+
+    def close(self) -> None:
+        nv, self._nvml, self._handles = self._nvml, None, []
+        if nv is not None:
+            _try(nv.nvmlShutdown)
+
+
+def _name(nv: Any, handle: Any) -> str:
+    name = _try(lambda: nv.nvmlDeviceGetName(handle))
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return str(name or "")
+
+
+def _try(read: Any) -> Any:
+    """A figure, or None when this GPU or driver does not report it."""
+    try:
+        return read()
+    except Exception:
+        return None

@@ -1,0 +1,115 @@
+"""`LogPane`: the live screen's view of a run's console log (``train.log``, `engine.console_log`),
+following the file as the run writes it, with warnings in yellow and errors and tracebacks in red.
+
+A thread worker reads only what was appended (from the last `START_BYTES` of the file when it
+opens or when it fell far behind) and starts again from the top when the log was rotated; while
+the pane is hidden it reads nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.widgets import RichLog
+from textual.worker import get_current_worker
+
+from engine.runs.layout import LOG_FILE
+
+POLL_S = 0.5
+START_BYTES = 64 * 1024  # what the pane shows of a long log when it opens: its end
+MAX_LINES = 2000
+MISSING = (f"(no {LOG_FILE} in this run folder yet; runs of an older petseg kept one only when started in the "
+           "background)")
+_ERROR = re.compile(r"\b(error|traceback|exception|failed|killed)\b|^\s+File \"|^\w+Error:", re.IGNORECASE)
+_WARNING = re.compile(r"\bwarning\b|\bdiverged\b", re.IGNORECASE)
+
+
+def line_style(line: str) -> str:
+    """How a log line is drawn: errors and tracebacks red, warnings yellow."""
+    if _ERROR.search(line):
+        return "bold red"
+    if _WARNING.search(line):
+        return "yellow"
+    return ""
+
+
+class LogPane(RichLog):
+    """Follows ``run_path``'s train.log."""
+
+    DEFAULT_CSS = """
+    LogPane { height: 1fr; min-height: 5; border-top: solid $primary-darken-2; padding: 0 1; }
+    """
+
+    def __init__(self, run_path: Path, **kwargs: object) -> None:
+        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, **kwargs)  # type: ignore[arg-type]
+        self.run_path = Path(run_path)
+        self.path = self.run_path / LOG_FILE
+        self.border_title = LOG_FILE
+        self.lines_read = 0
+        self._stop = threading.Event()
+        self._offset = 0
+        self._ident: tuple[int, int] | None = None
+        self._partial = b""
+
+    def on_mount(self) -> None:
+        self._follow()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    @work(thread=True, exclusive=True, group="log-pane")
+    def _follow(self) -> None:
+        worker = get_current_worker()
+        while not (worker.is_cancelled or self._stop.is_set()):
+            if self.display:
+                reset, lines = self._read()
+                if reset or lines:
+                    try:
+                        self.app.call_from_thread(self._show, reset, lines)
+                    except Exception:  # the app is closing
+                        return
+            self._stop.wait(POLL_S)
+
+    def _read(self) -> tuple[bool, list[str]]:
+        """(start again from an empty pane, the new complete lines)."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            said = self._ident == (-1, -1)
+            self._ident, self._offset, self._partial = (-1, -1), 0, b""
+            return (False, []) if said else (True, [MISSING])
+        ident = (st.st_dev, st.st_ino)
+        reset = ident != self._ident or st.st_size < self._offset
+        if not reset and st.st_size == self._offset:
+            return False, []
+        if reset or st.st_size - self._offset > START_BYTES:
+            self._ident, self._partial = ident, b""
+            self._offset = max(0, st.st_size - START_BYTES)
+            reset = True
+        start = self._offset
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read()
+        except OSError:
+            return False, []
+        self._offset += len(data)
+        data = self._partial + data
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        text = data[:end].decode("utf-8", "replace")
+        lines = text.splitlines()
+        if reset and start > 0 and lines:
+            lines = lines[1:]  # started mid-file: the first line is cut
+        return reset, lines
+
+    def _show(self, reset: bool, lines: list[str]) -> None:
+        if reset:
+            self.clear()
+        for line in lines:
+            self.write(Text(line, style=line_style(line)))
+        self.lines_read += len(lines)

@@ -1,0 +1,189 @@
+"""`SystemStrip`: the live screen's two-line strip of a run's system metrics, with sparklines.
+
+GPU utilisation and memory (every GPU of the run: a data-parallel run lists each rank's), the
+training process's CPU % and RSS with its DataLoader workers, the share of step time spent
+waiting for data, and the free disk under the runs folder. "no GPU" is said plainly for a run
+that is not on CUDA. While the run trains the figures are the newest sample's; once it is over
+they are the run's averages (the last sample is taken as the run lets go of its GPU).
+
+The strip follows the run's ``system.jsonl`` (`engine.runs.system_log.SystemTail`) in its own
+thread worker: a stat every `POLL_S` when nothing changed, a redraw only when a sample came.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from statistics import fmean
+from typing import Callable, Sequence
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+from textual.worker import get_current_worker
+
+from engine.runs.layout import SYSTEM_FILE
+from engine.runs.system_log import SystemTail
+from engine.sysmetrics.record import SystemSample
+
+POLL_S = 1.0
+KEEP = 600  # samples the sparklines draw from (20 minutes at 2 s; a longer run: its last 600)
+LIVE_WITHIN_S = 15.0  # a newest sample older than this: the run is over, show its averages
+CELLS = {  # the cells, and what each one means (its tooltip)
+    "gpu": "GPU utilisation (every GPU of the run; a data-parallel run: each rank's), power and temperature",
+    "gpumem": "GPU memory used / total",
+    "cpu": "CPU of the training process and its DataLoader workers, % of one core",
+    "rss": "resident memory of the training process and its DataLoader workers",
+    "wait": "share of step time the training loop waited for its next batch (high: the data is the bottleneck)",
+    "disk": "free disk under the runs folder",
+}
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f}{unit}" if value >= 100 else f"{value:.1f}{unit}"
+    return f"{n / 1024:.0f}K"
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0f}%"
+
+
+def _series(samples: Sequence[SystemSample], read: Callable[[SystemSample], float | None]) -> list[float]:
+    return [v for v in (read(s) for s in samples) if v is not None]
+
+
+def _gpu_mean(s: SystemSample, read: Callable[..., float | None]) -> float | None:
+    values = [v for v in (read(g) for g in s.gpus) if v is not None]
+    return fmean(values) if values else None
+
+
+def _figure(series: list[float], live: bool) -> float | None:
+    if not series:
+        return None
+    return series[-1] if live else fmean(series)
+
+
+class StripCell(Vertical):
+    """One figure: its label line and a sparkline."""
+
+    DEFAULT_CSS = """
+    StripCell { width: 1fr; height: 2; padding: 0 1 0 0; }
+    StripCell > Static { height: 1; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    StripCell > Sparkline { height: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static()
+        yield Sparkline([], summary_function=fmean)
+
+    def show(self, label: str, data: list[float]) -> None:
+        self.query_one(Static).update(label)
+        spark = self.query_one(Sparkline)
+        spark.visible = bool(data)  # no series (no GPU): no flat line pretending to be one
+        if list(spark.data or []) != data:
+            spark.data = data
+
+
+class SystemStrip(Vertical):
+    """The system metrics of the run in ``run_path``."""
+
+    DEFAULT_CSS = """
+    SystemStrip { height: auto; padding: 0 1; }
+    SystemStrip > #strip-note { height: 1; color: $text-muted; }
+    SystemStrip > Horizontal { height: 2; }
+    """
+
+    def __init__(self, run_path: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.run_path = Path(run_path)
+        self.samples: list[SystemSample] = []
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield Static("system: waiting for the first sample …", id="strip-note")
+        with Horizontal(id="strip-cells"):
+            for key, tip in CELLS.items():
+                cell = StripCell(id=f"strip-{key}")
+                cell.tooltip = tip + " (averages over the run once it is over)"
+                yield cell
+
+    def on_mount(self) -> None:
+        self.query_one("#strip-cells").display = False
+        if not (self.run_path / SYSTEM_FILE).exists():  # a stat: say it at once (the worker reads the rest)
+            self.show([])
+        self._follow()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    @work(thread=True, exclusive=True, group="system-strip")
+    def _follow(self) -> None:
+        tail = SystemTail(self.run_path, keep=KEEP)
+        worker = get_current_worker()
+        first = True
+        while not (worker.is_cancelled or self._stop.is_set()):
+            if tail.poll() or first:
+                first = False
+                samples = list(tail.samples)
+                try:
+                    self.app.call_from_thread(self.show, samples)
+                except Exception:  # the app is closing
+                    return
+            self._stop.wait(POLL_S)
+
+    def show(self, samples: list[SystemSample]) -> None:
+        """Draw ``samples`` (oldest first)."""
+        self.samples = samples
+        note = self.query_one("#strip-note", Static)
+        cells = self.query_one("#strip-cells")
+        if not samples:
+            note.update(f"system: no {SYSTEM_FILE} yet (a run from an older petseg has none)")
+            note.display, cells.display = True, False
+            return
+        note.display, cells.display = False, True
+        last = samples[-1]
+        live = time.time() - last.t < LIVE_WITHIN_S
+        avg = "" if live else "avg "
+        self._show_gpus(samples, live, avg)
+        cpu = _series(samples, lambda s: s.cpu_percent)
+        rss = _series(samples, lambda s: s.rss)
+        wait = _series(samples, lambda s: None if s.data_wait is None else 100 * s.data_wait)
+        disk = _series(samples, lambda s: s.disk_free)
+        self._cell("cpu").show(f"CPU {avg}{_pct(_figure(cpu, live))}", cpu)
+        rss_now = rss[-1] if rss else None
+        self._cell("rss").show(f"RSS {fmt_bytes(rss_now if live else (max(rss) if rss else None))}"
+                               + ("" if live else " peak"), rss)
+        self._cell("wait").show(f"wait {avg}{_pct(_figure(wait, live))}", wait)
+        self._cell("disk").show(f"disk {fmt_bytes(disk[-1] if disk else None)}", disk)
+
+    def _cell(self, key: str) -> StripCell:
+        return self.query_one(f"#strip-{key}", StripCell)
+
+    def _show_gpus(self, samples: list[SystemSample], live: bool, avg: str) -> None:
+        last = samples[-1]
+        util_cell, mem_cell = self._cell("gpu"), self._cell("gpumem")
+        if not last.gpus:
+            util_cell.show(f"GPU: {last.gpu_note or 'no GPU'}", [])
+            mem_cell.display = False
+            return
+        mem_cell.display = True
+        util = _series(samples, lambda s: _gpu_mean(s, lambda g: g.util))
+        mem = _series(samples, lambda s: _gpu_mean(s, lambda g: None if g.mem_share is None else 100 * g.mem_share))
+        if len(last.gpus) == 1:
+            g = last.gpus[0]
+            extra = "".join(f" {v:.0f}{u}" for v, u in ((g.power_w, "W"), (g.temp_c, "°C")) if v is not None and live)
+            util_label = f"GPU{g.index} {avg}{_pct(_figure(util, live))}{extra}"
+        else:  # every rank's GPU, newest sample: "GPU r0 87 r1 90%"
+            util_label = "GPU " + " ".join(f"{'r' + str(g.rank) if g.rank is not None else g.index}:"
+                                           f"{'—' if g.util is None else f'{g.util:.0f}'}" for g in last.gpus) + "%"
+        used = " ".join(fmt_bytes(g.mem_used) for g in last.gpus)
+        total = last.gpus[0].mem_total
+        util_cell.show(util_label, util)
+        mem_cell.show(f"mem {used}/{fmt_bytes(total)}", mem)

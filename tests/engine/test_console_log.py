@@ -1,0 +1,127 @@
+"""engine.console_log: a run's console in its train.log — bounded, file first, a broken terminal
+never raised — and what `petseg train` leaves there."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.console_log import CapturedConsole, ConsoleLog, Tee, append_to_run_log
+from engine.runs.layout import LOG_BACKUP, LOG_FILE
+
+
+class BrokenTerminal(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+class PrintingConsole:
+    is_terminal = False
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def print(self, text: object = "", **_: object) -> None:
+        self.stream.write(f"{text}\n")
+
+
+def test_log_is_bounded_with_one_older_part(tmp_path: Path) -> None:
+    log = ConsoleLog(tmp_path / LOG_FILE, max_bytes=1000)
+    for i in range(500):
+        log.write(f"line {i:04d} " + "x" * 40 + "\n")
+    log.close()
+    current, older = (tmp_path / LOG_FILE).read_text(), (tmp_path / LOG_BACKUP).read_text()
+    assert len(current) <= 1100 and len(older) <= 1100
+    assert "line 0499" in older + current and "line 0000" not in current + older  # the newest kept
+
+
+def test_tee_writes_the_file_first_and_survives_a_closed_terminal(tmp_path: Path) -> None:
+    log = ConsoleLog(tmp_path / LOG_FILE)
+    tee = Tee(log, BrokenTerminal())
+    assert tee.write("warning: one\n") == len("warning: one\n")
+    tee.flush()
+    tee.write("still here\n")
+    log.close()
+    assert (tmp_path / LOG_FILE).read_text() == "warning: one\nstill here\n"
+
+
+def test_captured_console_holds_lines_until_the_run_folder_exists(tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = CapturedConsole(PrintingConsole(out))
+    console.print("data: [bold]ready[/]")
+    console.attach(tmp_path)
+    console.print("epoch 1/1")
+    console.close()
+    assert (tmp_path / LOG_FILE).read_text() == "data: ready\nepoch 1/1\n"
+    assert out.getvalue() == "data: [bold]ready[/]\nepoch 1/1\n"
+
+
+def test_a_closed_terminal_never_stops_the_log(tmp_path: Path) -> None:
+    console = CapturedConsole(PrintingConsole(BrokenTerminal())).attach(tmp_path)
+    for i in range(3):
+        console.print(f"epoch {i}")
+    with console.stderr():
+        print("a warning on stderr", file=sys.stderr)
+    console.close()
+    assert (tmp_path / LOG_FILE).read_text() == "epoch 0\nepoch 1\nepoch 2\na warning on stderr\n"
+
+
+def test_stderr_is_teed_once_even_when_nested(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    console = CapturedConsole(PrintingConsole(io.StringIO())).attach(tmp_path)
+    with console.stderr(), console.stderr():
+        print("petseg: warning: careful", file=sys.stderr)
+    print("after", file=sys.stderr)
+    console.close()
+    assert (tmp_path / LOG_FILE).read_text() == "petseg: warning: careful\n"
+    assert "careful" in capsys.readouterr().err
+
+
+def test_a_detached_childs_stdout_is_the_log_itself_one_copy_a_line(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / LOG_FILE
+    with open(path, "a", encoding="utf-8") as stdout:  # what engine.train.launch gives the child
+        monkeypatch.setattr(sys, "stdout", stdout)
+        console = CapturedConsole(PrintingConsole(stdout))
+        console.print("before the run folder")  # straight into the file, as a detached child's output
+        stdout.flush()
+        console.attach(tmp_path)
+        console.print("epoch 1/1")
+        console.error_line("petseg: error: boom")
+        console.close()
+    assert path.read_text() == "before the run folder\nepoch 1/1\npetseg: error: boom\n"
+
+
+def test_append_to_run_log_never_raises(tmp_path: Path) -> None:
+    append_to_run_log(tmp_path / "missing-folder", "lost")
+    append_to_run_log(tmp_path, "Traceback (most recent call last):")
+    assert (tmp_path / LOG_FILE).read_text() == "Traceback (most recent call last):\n"
+
+
+def test_a_cli_run_keeps_its_console_and_system_metrics(finished_tiny_run: Path) -> None:
+    from engine.runs.system_log import read_system
+
+    log = (finished_tiny_run / LOG_FILE).read_text()
+    assert log.startswith("run r -> ")
+    for expected in ("device: cpu", "epoch 1/2", "epoch 2/2", "finished: best valid Dice"):
+        assert log.count(expected) == 1, expected
+    samples = read_system(finished_tiny_run)
+    assert samples, "a finished run keeps at least its last sample"
+    assert samples[-1].gpu_note == "no GPU" and samples[-1].rss > 0
+
+
+def test_a_crash_traceback_goes_to_the_log_not_the_terminal(tmp_path: Path) -> None:
+    from engine.train import outcome
+
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError as exc:
+        ended = outcome.failed(exc, tmp_path)
+    log = (tmp_path / LOG_FILE).read_text()
+    assert log.startswith("Traceback (most recent call last):") and "ZeroDivisionError" in log
+    assert "Traceback" not in ended.message

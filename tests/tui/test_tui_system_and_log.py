@@ -1,0 +1,156 @@
+"""The live screen's system strip and console log pane, and the runs table's GPU column (issue 20):
+a run's system.jsonl and train.log as a user sees them. The GPU figures are written as the
+sampler writes them (no GPU here)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tui_helpers import make_run, open_live, rendered, wait_for, widget_text
+
+from engine.runs.layout import LOG_FILE
+from engine.runs.system_log import SystemLogWriter
+from engine.sysmetrics.record import GpuSample, SystemSample
+from petseg_tui.app import PetsegApp
+from petseg_tui.widgets.log_pane import LogPane, line_style
+from petseg_tui.widgets.system_strip import SystemStrip
+
+GIB = 1 << 30
+
+
+def _write_samples(run: Path, gpus: int, n: int = 5, t_end: float | None = None) -> None:
+    writer = SystemLogWriter(run)
+    t_end = time.time() if t_end is None else t_end
+    for k in range(n):
+        writer.append(SystemSample(
+            t=t_end - 2 * (n - 1 - k),
+            gpus=tuple(GpuSample(index=i, util=40.0 + 50 * i + k, mem_used=(10 + i) * GIB, mem_total=80 * GIB,
+                                 power_w=250.0, temp_c=60.0, rank=i if gpus > 1 else None) for i in range(gpus)),
+            gpu_note="" if gpus else "no GPU", cpu_percent=150.0 + k, rss=3 * GIB, ram_used=20 * GIB,
+            ram_total=64 * GIB, data_wait=0.1 * k, disk_free=500 * GIB))
+
+
+def _strip_text(live) -> str:
+    """The strip's labels on screen now (its cells' first lines)."""
+    from textual.widgets import Static
+
+    shown = [st for st in live.query_one(SystemStrip).query(Static)
+             if st.display and (st.parent is None or st.parent.display)]
+    return " | ".join(rendered(st) for st in shown)
+
+
+async def test_strip_shows_every_ranks_gpu_of_a_running_run(runs_dir: Path) -> None:
+    writer = make_run(runs_dir, "ddp", epochs_done=1, state="running", close=False, devices="2")
+    writer.start_heartbeat(0.5)
+    try:
+        _write_samples(runs_dir / "ddp", gpus=2)
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "ddp")
+            await wait_for(pilot, lambda: "r1:94" in _strip_text(live), what="both GPUs in the strip")
+            text = _strip_text(live)
+            assert "GPU r0:44 r1:94%" in text and "mem 10.0G 11.0G/80.0G" in text
+            assert "CPU 154%" in text and "RSS 3.0G" in text and "wait 40%" in text and "disk 500G" in text
+            assert "no GPU" not in text
+    finally:
+        writer.close()
+
+
+async def test_strip_says_no_gpu_and_a_finished_runs_averages(runs_dir: Path) -> None:
+    make_run(runs_dir, "cpu-run", epochs_done=2)
+    _write_samples(runs_dir / "cpu-run", gpus=0, t_end=time.time() - 3600)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "cpu-run")
+        await wait_for(pilot, lambda: "GPU: no GPU" in _strip_text(live), what="no GPU said")
+        assert "CPU avg 152%" in _strip_text(live)  # the run is over: its mean, not its last sample
+
+
+async def test_a_run_without_system_metrics_says_so(runs_dir: Path) -> None:
+    make_run(runs_dir, "old", epochs_done=2)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "old")
+        await wait_for(pilot, lambda: "no system.jsonl yet" in _strip_text(live), what="the note")
+
+
+async def test_log_pane_follows_train_log_with_warnings_highlighted(runs_dir: Path) -> None:
+    writer = make_run(runs_dir, "talky", epochs_done=1, state="running", close=False)
+    writer.start_heartbeat(0.5)
+    log = runs_dir / "talky" / LOG_FILE
+    log.write_text("run talky -> somewhere\npetseg: warning: the GPU is busy\n")
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "talky")
+            pane = live.query_one(LogPane)
+            assert not pane.display  # a running run opens on its charts
+            await pilot.press("L")
+            await wait_for(pilot, lambda: "the GPU is busy" in widget_text(pane), what="the log shown")
+            assert "run talky" in widget_text(pane)
+            with open(log, "a") as fh:
+                fh.write("epoch 2/5  train loss 0.3\n")
+            await wait_for(pilot, lambda: "epoch 2/5" in widget_text(pane), what="a new line followed")
+            await pilot.press("L")
+            await wait_for(pilot, lambda: not pane.display, what="hidden again")
+    finally:
+        writer.close()
+
+
+async def test_a_failed_run_opens_on_its_log(runs_dir: Path) -> None:
+    make_run(runs_dir, "crashed", epochs_done=1, state="failed")
+    (runs_dir / "crashed" / LOG_FILE).write_text(
+        "epoch 1/5  train loss 0.5\nTraceback (most recent call last):\n  File \"x.py\", line 1\n"
+        "RuntimeError: CUDA out of memory\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "crashed")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "CUDA out of memory" in widget_text(pane),
+                       what="the log open with the traceback")
+        await pilot.press("L")  # the user closes it: it stays closed
+        await wait_for(pilot, lambda: not pane.display, what="closed")
+        await pilot.pause(0.3)
+        assert not pane.display
+
+
+async def test_a_run_without_a_log_says_so(runs_dir: Path) -> None:
+    make_run(runs_dir, "quiet", epochs_done=1, state="failed")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "quiet")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "no train.log in this run folder" in widget_text(pane),
+                       what="the missing log said")
+        (runs_dir / "quiet" / LOG_FILE).write_text("Traceback (most recent call last):\n")
+        await wait_for(pilot, lambda: "Traceback" in widget_text(pane), what="the log once it appears")
+        assert "no train.log" not in widget_text(pane)
+
+
+def test_line_styles() -> None:
+    assert line_style("petseg: warning: slow data") == "yellow"
+    assert line_style("Traceback (most recent call last):") == "bold red"
+    assert line_style("RuntimeError: CUDA out of memory") == "bold red"
+    assert line_style("petseg: error: boom") == "bold red"
+    assert line_style("epoch 1/5  train loss 0.5") == ""
+
+
+async def test_runs_table_shows_gpu_of_running_runs_only(runs_dir: Path) -> None:
+    writer = make_run(runs_dir, "busy", epochs_done=1, state="running", close=False)
+    writer.start_heartbeat(0.5)
+    make_run(runs_dir, "done", epochs_done=2)
+    _write_samples(runs_dir / "done", gpus=1)
+    try:
+        _write_samples(runs_dir / "busy", gpus=1)
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            table = app.screen.table
+            await wait_for(pilot, lambda: "busy" in table.rows and "GPU" in [str(c.label) for c in
+                                                                             table.columns.values()],
+                           what="the GPU column")
+            await wait_for(pilot, lambda: str(table.get_cell("busy", "gpu")) == "44% 10G", what="busy's GPU")
+            assert str(table.get_cell("done", "gpu")) == ""  # a finished run's GPU is not in use
+    finally:
+        writer.close()
