@@ -33,7 +33,12 @@ def _providers(device: str) -> list[str]:
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
 
 
-def _session(path: Path, device: str, threads: int | None) -> Any:
+# ORT's graph optimisation levels by name (bench/infer_latency.py --ort-opt tries them)
+OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
+              "disable": "ORT_DISABLE_ALL"}
+
+
+def _session(path: Path, device: str, threads: int | None, ort_opt: str = "all") -> Any:
     import onnxruntime as ort
 
     if not path.is_file():
@@ -41,7 +46,7 @@ def _session(path: Path, device: str, threads: int | None) -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes), not an ONNX model")
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[ort_opt])
     options.log_severity_level = 3  # errors only: its warnings are not the user's business
     if threads:
         options.intra_op_num_threads = threads
@@ -79,12 +84,13 @@ class OnnxPredictor(Predictor):
 
     @classmethod
     def from_file(cls, path: str | Path, device: str = "auto", *, image_size: int | None = None,
-                  expect_arch: str | None = None, threads: int | None = None) -> "OnnxPredictor":
+                  expect_arch: str | None = None, threads: int | None = None, ort_opt: str = "all",
+                  ) -> "OnnxPredictor":
         """Load an ONNX file; a one-line CheckpointError / PetsegError if it cannot be used."""
         from engine.export.metadata import ExportMetadata
 
         path = Path(path)
-        session = _session(path, device, threads)
+        session = _session(path, device, threads, ort_opt)
         meta = ExportMetadata.from_props(session.get_modelmeta().custom_metadata_map, path)
         if meta is None:
             if image_size is None:

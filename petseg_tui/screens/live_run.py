@@ -74,6 +74,7 @@ class LiveRunScreen(PetsegScreen):
                                                               "they take the Dice chart's place)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
+        Binding("E", "export", "Export", show=False, tooltip="Export this run to ONNX, checked against PyTorch"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
@@ -348,6 +349,11 @@ class LiveRunScreen(PetsegScreen):
 
     def action_worst(self) -> None:
         self.petseg_app.open_worst(self.run_path)
+
+    def action_export(self) -> None:
+        from petseg_tui.exporting import start_export
+
+        start_export(self, self.run_path)
 
     def _is_active(self) -> bool:
         snap = self.snapshot

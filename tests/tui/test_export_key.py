@@ -1,0 +1,50 @@
+"""``E`` exports the run (runs table and run screen): in a worker, with the parity figures in a
+notification; a run without a checkpoint is one line and the app carries on."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tui_helpers import highlight, make_run, open_live, toasts, wait_for
+
+from petseg_tui.app import PetsegApp
+
+
+@pytest.fixture
+def few_photos(monkeypatch):
+    from tests.engine.export.exported import few_photos
+
+    few_photos(monkeypatch)
+
+
+async def test_E_on_a_run_without_checkpoint_says_so_and_carries_on(runs_dir: Path) -> None:
+    make_run(runs_dir, "untrained")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        screen = app.screen
+        await highlight(pilot, screen.table, "untrained")
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Export failed" in toasts(app) or "no checkpoint" in toasts(app), timeout=60,
+                       what="the refusal")
+        assert "no checkpoint yet" in toasts(app)
+        assert app.screen is screen and not (runs_dir / "untrained" / "export" / "model.onnx").exists()
+
+
+@pytest.mark.slow
+async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, finished_tiny_run: Path,
+                                                             few_photos) -> None:
+    run = runs_dir / "tiny"
+    shutil.copytree(finished_tiny_run, run)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        live = await open_live(pilot, run)
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Exporting tiny" in toasts(app), what="the start")
+        await wait_for(pilot, lambda: "model.onnx written" in toasts(app), timeout=240, what="the figures")
+        text = toasts(app)
+        assert "agreement 1.0000" in text and "64x64" in text and "|Δp| max" in text
+        assert app.screen is live and (run / "export" / "model.onnx").is_file()
+        assert (run / "export" / "export.json").is_file()
