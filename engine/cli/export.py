@@ -42,6 +42,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.opset is not None and args.format != "onnx":
         raise PetsegError(f"--opset {args.opset}: only for --format onnx")
+    from engine.device import leave_a_core_for_the_ui
+
+    # the parity check's PyTorch pass: torch's threads on every core of a busy 2-core machine
+    # made it 4-7x slower than one thread (docs/PERFORMANCE.md, "Threads on a shared 2-core CPU")
+    leave_a_core_for_the_ui()
     console = new_console()
     run = RunStore(args.runs or default_runs_dir()).resolve(args.run)
     result = export_run(run, args.format, output=args.output, opset=args.opset, dynamic_size=args.dynamic_size,
