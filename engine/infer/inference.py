@@ -240,6 +240,11 @@ def load_predictor(path: str | Path, device: str = "auto", expect_arch: str | No
         from engine.infer.onnx_model import OnnxPredictor
 
         return OnnxPredictor.from_file(path, device, image_size=image_size, expect_arch=expect_arch)
+    from engine.export.metadata import torchscript_props
+
+    if torchscript_props(path):  # a petseg TorchScript export: for LibTorch and torch.jit.load, not here
+        raise CheckpointError(Path(path), "is a TorchScript export (petseg export --format torchscript); petseg "
+                                          "runs checkpoints and ONNX exports: use best.pt or model.onnx")
     return Predictor.from_checkpoint(path, device=device, expect_arch=expect_arch)
 
 

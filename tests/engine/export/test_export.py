@@ -111,6 +111,12 @@ def test_torchscript_export_checks_parity_too(run_copy, capsys):
     entry = run_report(run_copy)["model.torchscript.pt"]
     assert entry["accepted"] and entry["parity"][0]["mask_agreement"] >= parity.MIN_AGREEMENT
     assert "PyTorch vs TorchScript" in capsys.readouterr().out
+    # petseg itself runs checkpoints and ONNX: a TorchScript export given to infer is one line
+    photo = next(iter(sorted((Path(__file__).parents[3] / "engine" / "demo_assets" / "images").glob("*.jpg"))), None)
+    if photo is not None:
+        assert main(["infer", "--model_path", str(path), "--data_path", str(photo),
+                     "--output_path", str(run_copy / "m.png")]) == 1
+        assert "is a TorchScript export" in _one_error_line(capsys)
 
 
 # --- bad input: one line, non-zero exit, nothing overwritten --------------------------------------
