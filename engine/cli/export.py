@@ -60,7 +60,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     console.print(f"report: {result.report_path}", markup=False)
     if not result.accepted:
         worst = min(result.parity, key=lambda p: p.mask_agreement)
-        raise PetsegError(f"{result.path}: not written: the export's masks agree with PyTorch's at "
+        earlier = " (the earlier export there is unchanged)" if result.path.exists() else ""
+        raise PetsegError(f"{result.path}: not written{earlier}: the export's masks agree with PyTorch's at "
                           f"{worst.mask_agreement:.6f} < 0.999 ({worst.height}x{worst.width}); see {result.report_path}")
     size = (f"dynamic size: any H and W multiple of {result.metadata.stride}" if result.metadata.dynamic_size
             else f"fixed size {result.metadata.input_size}x{result.metadata.input_size}")

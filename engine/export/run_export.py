@@ -142,7 +142,7 @@ def _entry(result: ExportResult, opset: int | None, size_bytes: int) -> dict[str
         "file": result.path.name,
         "format": result.format,
         "accepted": result.accepted,
-        "written": result.accepted,
+        "written": result.accepted,  # refused: nothing written; an earlier export at that path is left as it was
         "rule": f"mask agreement >= {MIN_AGREEMENT} at every size",
         "parity": [p.as_dict() for p in result.parity],
         "checkpoint": str(result.checkpoint),
