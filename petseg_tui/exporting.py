@@ -3,8 +3,8 @@
 `start_export` runs ``petseg export``'s own `engine.export.run_export.export_run` in a thread
 worker of the app (it imports torch and takes seconds: never on the UI thread), one export per run at a
 time, and tells the user in notifications: that it started, then the parity figures from the
-entry it wrote to ``export.json`` (or why it was refused, in one line). No Textual widget of its
-own and no torch at import.
+entry it wrote to ``export.json`` (or why it was refused, in one line), and the run's screen
+shows its ``export.json`` (`export_note`). No Textual widget of its own and no torch at import.
 """
 
 from __future__ import annotations
@@ -34,6 +34,21 @@ def start_export(node: Any, run_path: Path) -> bool:
     return True
 
 
+def export_note(run_path: Path) -> str:
+    """The run's ``export.json`` for its screen: one line per exported file, "" if none."""
+    from engine.export.report import run_report, summary
+
+    entries = run_report(run_path)
+    return "\n".join(f"export: {summary(entry)}" for _, entry in sorted(entries.items()))
+
+
+def _show_on_run_screens(app: Any, run_path: Path) -> None:
+    """Refresh the export line of every open screen of this run (UI thread)."""
+    for screen in app.screen_stack:
+        if getattr(screen, "run_path", None) == run_path and hasattr(screen, "export_note"):
+            screen.export_note = export_note(run_path)
+
+
 def _export(app: Any, run_path: Path) -> None:
     node = app  # notifications go to whatever screen is showing when the export ends
     try:
@@ -57,6 +72,7 @@ def _export(app: Any, run_path: Path) -> None:
         title = "Exported" if result.accepted else "Export refused"
         app.call_from_thread(node.notify, f"{text}\n{result.path}", title=title,
                              severity="information" if result.accepted else "error", timeout=NOTIFY_S)
+        app.call_from_thread(_show_on_run_screens, app, run_path)
     finally:
         with _lock:
             _running.discard(run_path)

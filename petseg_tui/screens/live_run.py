@@ -87,6 +87,7 @@ class LiveRunScreen(PetsegScreen):
     # the newest poll of the run folder; a new one only when something changed (never compared)
     snapshot: var[LiveSnapshot | None] = var(None, init=False, always_update=True)
     control_note: var[str] = var("", init=False)  # "Stopping (after the current batch) …"
+    export_note: var[str] = var("", init=False)  # the run's export.json, one line a file (petseg_tui.exporting)
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
         super().__init__()
@@ -123,6 +124,9 @@ class LiveRunScreen(PetsegScreen):
         self.sub_title = self.run_path.name
         self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
         self.query_one("#dice-chart", Chart).show(dice_spec(()))
+        from petseg_tui.exporting import export_note
+
+        self.export_note = export_note(self.run_path)  # a few hundred bytes of JSON, if any
         self._poll()
 
     def on_unmount(self) -> None:
@@ -170,7 +174,7 @@ class LiveRunScreen(PetsegScreen):
         except NoMatches:  # the app is closing: the widgets went before the last poll
             pass
 
-    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = watch_control_note = _redraw
+    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = watch_control_note = watch_export_note = _redraw
 
     def watch_previews_shown(self) -> None:
         self._apply_layout()
@@ -307,6 +311,8 @@ class LiveRunScreen(PetsegScreen):
             out.append("\n⚠ " + w, style="yellow")
         if snap.bad_lines:
             out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
+        if self.export_note:
+            out.append("\n" + self.export_note, style="cyan")
         if snap.log_tail:
             out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
         return out
