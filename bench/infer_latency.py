@@ -9,6 +9,15 @@ real photos in engine/demo_assets (320 px) and on a large generated photo (``--l
 default 4000x3000 JPEG, written to a temp folder). Prints p50/p95 ms per image and over all
 demo photos. Without ``--checkpoint`` the model is freshly initialised: latency does not
 depend on the weights' values.
+
+``--onnx`` adds ONNX Runtime rows beside PyTorch's (issue 22): the model is exported with
+``petseg export``'s exporter (`engine.export.onnx_export`, fixed size unless
+``--dynamic-size``) and run by `engine.infer.onnx_model.OnnxPredictor`, the same
+``predict_file`` path (decode, preprocessing and upsampling are shared code); ``--threads 1,2``
+times each backend with that many intra-op threads (torch.set_num_threads / ORT's
+intra_op_num_threads), and the last lines give ORT's p50 as a fraction of PyTorch's.
+``--ort-opt`` sets ORT's graph optimisation level (all, extended, basic, disable) and
+``--opset`` the exported opset, to try the usual levers.
 """
 
 from __future__ import annotations
@@ -46,6 +55,64 @@ def _large_photo(folder: Path, width: int, height: int) -> Path:
     return path
 
 
+def _export(predictor, folder: Path, args) -> Path:
+    """``predictor``'s model as petseg exports it (metadata included), written to ``folder``."""
+    from engine.data.augment_spec import MEAN, STD
+    from engine.export.metadata import ExportMetadata
+    from engine.export.model import LoadedModel, ProbabilityModel, model_stride
+    from engine.export.onnx_export import DEFAULT_OPSET, export_onnx
+
+    meta = ExportMetadata(model=predictor.arch_name, input_size=predictor.image_size, mean=MEAN, std=STD,
+                          threshold=0.5, mask_rule=predictor.mask_rule, stride=model_stride(predictor.arch_name),
+                          dynamic_size=args.dynamic_size)
+    loaded = LoadedModel(ProbabilityModel(predictor.model.cpu()).eval(), meta, Path("bench"), [])
+    t0 = time.perf_counter()
+    data = export_onnx(loaded, opset=args.opset or DEFAULT_OPSET, dynamic_size=args.dynamic_size)
+    path = folder / "model.onnx"
+    path.write_bytes(data)
+    print(f"exported to ONNX opset {args.opset or DEFAULT_OPSET}{', dynamic size' if args.dynamic_size else ''} "
+          f"in {time.perf_counter() - t0:.1f} s ({len(data) / 1e6:.1f} MB)")
+    return path
+
+
+def _time_photos(backends: list[tuple[str, object]], paths: list[Path], large: Path | None, args
+                 ) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-photo times (ms) of each backend: the demo photos (pooled) and the large photo. The
+    backends take turns photo by photo and run by run, so on a shared machine both see the same
+    load; prints a row per photo and backend."""
+    import torch
+    from PIL import Image
+
+    def time_one(predictor, path: Path) -> float:
+        t0 = time.perf_counter()
+        mask = predictor.predict_file(path, tta=args.tta).mask(0.5)
+        if predictor.device.type == "cuda":
+            torch.cuda.synchronize()  # mask() is already on the host; belt and braces
+        assert mask.ndim == 2
+        return (time.perf_counter() - t0) * 1000
+
+    out: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name, _ in backends}
+    for path in paths + ([large] if large else []):
+        with Image.open(path) as im:
+            size = f"{im.size[0]}x{im.size[1]}"
+        before = load()
+        times: dict[str, list[float]] = {name: [] for name, _ in backends}
+        for i in range(args.warmup + args.runs):
+            for name, predictor in backends:
+                dt = time_one(predictor, path)
+                if i >= args.warmup:
+                    times[name].append(dt)
+        for name, _ in backends:
+            out[name][1 if path == large else 0].extend(times[name])
+            print(f"  {name:11s} {path.name:28s} {size:>10s}  p50 {_percentile(times[name], 0.5):7.1f} ms  "
+                  f"p95 {_percentile(times[name], 0.95):7.1f} ms  [{before}]", flush=True)
+    for name, (demo, _) in out.items():
+        if demo:
+            print(f"  {name:11s} demo photos (all {len(paths)}): p50 {_percentile(demo, 0.5):.1f} ms  "
+                  f"p95 {_percentile(demo, 0.95):.1f} ms  [{load()}]", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", type=Path, default=None)
@@ -57,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--tta", action="store_true")
     p.add_argument("--large", default="4000x3000", help="WxH of the generated large photo ('' to skip)")
+    p.add_argument("--onnx", action="store_true", help="also time ONNX Runtime on the same model")
+    p.add_argument("--threads", default="", help="comma-separated intra-op thread counts, e.g. 1,2 (default: as is)")
+    p.add_argument("--ort-opt", default="all", choices=("all", "extended", "basic", "disable"))
+    p.add_argument("--opset", type=int, default=None)
+    p.add_argument("--dynamic-size", action="store_true", help="export with symbolic H/W")
     args = p.parse_args(argv)
 
     import torch
@@ -81,40 +153,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {what}; {args.warmup} warm-up + {args.runs} timed runs per image"
           + ("; TTA (hflip)" if args.tta else ""))
 
-    def time_one(path: Path) -> list[float]:
-        out = []
-        for i in range(args.warmup + args.runs):
-            t0 = time.perf_counter()
-            mask = predictor.predict_file(path, tta=args.tta).mask(0.5)
-            if predictor.device.type == "cuda":
-                torch.cuda.synchronize()  # mask() is already on the host; belt and braces
-            dt = (time.perf_counter() - t0) * 1000
-            if i >= args.warmup:
-                out.append(dt)
-        assert mask.ndim == 2
-        return out
-
-    all_demo: list[float] = []
     with tempfile.TemporaryDirectory(prefix="petseg-infer-") as tmp:
         paths = list(sample_image_paths())
         large = None
         if args.large:
             w, h = (int(v) for v in args.large.lower().split("x"))
             large = _large_photo(Path(tmp), w, h)
-        for path in paths + ([large] if large else []):
-            from PIL import Image
+        onnx_file = _export(predictor, Path(tmp), args) if args.onnx else None
+        threads = [int(t) for t in args.threads.split(",") if t.strip()] or [None]
+        p50: dict[tuple[str, int | None, str], float] = {}
+        for n in threads:
+            if n is not None:
+                torch.set_num_threads(n)
+            backends = [("pytorch", predictor)]
+            if onnx_file is not None:
+                from engine.infer.onnx_model import OnnxPredictor
 
-            with Image.open(path) as im:
-                size = f"{im.size[0]}x{im.size[1]}"
-            before = load()
-            times = time_one(path)
-            if path != large:
-                all_demo.extend(times)
-            print(f"  {path.name:28s} {size:>10s}  p50 {_percentile(times, 0.5):7.1f} ms  "
-                  f"p95 {_percentile(times, 0.95):7.1f} ms  [{before}]", flush=True)
-    if all_demo:
-        print(f"demo photos (all {len(paths)}): p50 {_percentile(all_demo, 0.5):.1f} ms  "
-              f"p95 {_percentile(all_demo, 0.95):.1f} ms  [{load()}]")
+                backends.append(("onnxruntime", OnnxPredictor.from_file(onnx_file, "cpu", threads=n, ort_opt=args.ort_opt)))
+            print(f"{n or 'default'} intra-op thread(s)"
+                  + (f"; ORT graph optimisation {args.ort_opt}" if onnx_file is not None else "") + ":")
+            for name, (demo, big) in _time_photos(backends, paths, large, args).items():
+                p50[(name, n, "demo")] = _percentile(demo, 0.5) if demo else float("nan")
+                p50[(name, n, "large")] = _percentile(big, 0.5) if big else float("nan")
+        if onnx_file is not None:
+            for n in threads:
+                for kind in ("demo", "large"):
+                    ort_ms, pt_ms = p50[("onnxruntime", n, kind)], p50[("pytorch", n, kind)]
+                    print(f"ratio ORT/PyTorch p50, {n or 'default'} thread(s), {kind}: {ort_ms:.1f} / {pt_ms:.1f} ms "
+                          f"= {ort_ms / pt_ms:.2f}x")
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix
 from engine.cli.demo import cmd_demo
 from engine.cli.eval import cmd_eval
+from engine.cli.export import cmd_export
 from engine.cli.infer import cmd_infer
 from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
@@ -23,7 +24,7 @@ from engine.errors import PetsegError, describe_error, first_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
-    "plot": cmd_plot, "sweep": cmd_sweep,
+    "plot": cmd_plot, "sweep": cmd_sweep, "export": cmd_export,
 }
 
 

@@ -21,7 +21,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "pooled over pixels and as a per-image mean.")
     g = e.add_mutually_exclusive_group(required=True)
     g.add_argument("--run")
-    g.add_argument("--checkpoint", type=Path)
+    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
+                   help="a petseg checkpoint (.pt) or ONNX export (.onnx, run on ONNX Runtime)")
+    add_flag(e, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(e)
     add_flag(e, "data_path", default=None, help="dataset folder (default: the run's own data)")
     add_flag(e, "split", choices=("test", "valid"), default="test")
@@ -52,7 +54,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise PetsegError(f"--worst {args.worst}: must be >= 0")
     from engine.eval.evaluate import evaluate_checkpoint
-    from engine.infer.inference import Predictor
+    from engine.infer.inference import load_predictor
 
     ckpt = checkpoint_from_args(args)
     if args.worst:  # checked before minutes of scoring, like every user-named output
@@ -64,7 +66,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.worst_out.parent.mkdir(parents=True, exist_ok=True)
         check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
     console = new_console()
-    predictor = Predictor.from_checkpoint(ckpt, device=args.device)
+    predictor = load_predictor(ckpt, args.device, image_size=args.image_size)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
     res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,

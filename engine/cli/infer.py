@@ -19,7 +19,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g = i.add_mutually_exclusive_group(required=True)
     g.add_argument("--run")
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
-                   help="a petseg checkpoint (.pt); --model_path is the same flag")
+                   help="a petseg checkpoint (.pt) or a petseg ONNX export (.onnx, run on ONNX Runtime); "
+                        "--model_path is the same flag")
+    add_flag(i, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(i)
     i.add_argument("--image", "--data_path", "--data-path", dest="image", type=Path, required=True,
                    help="a photo, or a folder of photos (--data_path is the same flag)")
@@ -48,12 +50,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
             raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
     if args.image.is_dir():
         return _infer_folder(args)
-    from engine.infer.inference import Predictor, original_size, output_picture, save_png
+    from engine.infer.inference import load_predictor, original_size, output_picture, save_png
     from engine.infer.outputs import check_output
 
     checkpoint = checkpoint_from_args(args)
     check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
-    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, expect_arch=args.model)
+    predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
     pred = predictor.predict_file(args.image, tta=args.tta)
@@ -68,7 +70,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
     from engine.infer.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
-    from engine.infer.inference import Predictor
+    from engine.infer.inference import load_predictor
     from engine.infer.outputs import check_output
 
     src, dst = args.image, args.output
@@ -86,7 +88,7 @@ def _infer_folder(args: argparse.Namespace) -> int:
     if not plan.items:
         raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries)")
     checkpoint = checkpoint_from_args(args)
-    predictor = Predictor.from_checkpoint(checkpoint, device=args.device, expect_arch=args.model)
+    predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
     try:

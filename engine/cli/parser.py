@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli import demo, eval as eval_cmd, infer, plot, runs, sweep, train
+from engine.cli import demo, eval as eval_cmd, export, infer, plot, runs, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_arguments(sub.add_parser("train", help="train a model (writes a run folder as it goes)"))
     eval_cmd.add_parser(sub)
     infer.add_parser(sub)
+    export.add_parser(sub)
     demo.add_arguments(sub.add_parser(
         "demo", help="train a small UNet on real pets for about a minute, then segment photos"))
     runs.add_parser(sub)

@@ -36,6 +36,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "flip_tta",
+    "load_predictor",
     "mask_to_image",
     "original_size",
     "output_picture",
@@ -228,6 +229,23 @@ class Predictor:
         image = load_rgb(path, max_side=max_side)
         prob = self.predict_array(image, tta=tta)
         return Prediction(image=image, prob=prob, source=Path(path), seconds=time.perf_counter() - start)
+
+
+def load_predictor(path: str | Path, device: str = "auto", expect_arch: str | None = None,
+                   image_size: int | None = None) -> Predictor:
+    """The predictor of a model file: an ONNX export (``.onnx``) runs on ONNX Runtime
+    (`engine.infer.onnx_model`), anything else is a petseg checkpoint. ``image_size``: only for
+    an ONNX file without petseg metadata (a checkpoint records its own)."""
+    if Path(path).suffix.lower() == ".onnx":
+        from engine.infer.onnx_model import OnnxPredictor
+
+        return OnnxPredictor.from_file(path, device, image_size=image_size, expect_arch=expect_arch)
+    from engine.export.metadata import torchscript_props
+
+    if torchscript_props(path):  # a petseg TorchScript export: for LibTorch and torch.jit.load, not here
+        raise CheckpointError(Path(path), "is a TorchScript export (petseg export --format torchscript); petseg "
+                                          "runs checkpoints and ONNX exports: use best.pt or model.onnx")
+    return Predictor.from_checkpoint(path, device=device, expect_arch=expect_arch)
 
 
 def original_size(path: str | Path) -> tuple[int, int] | None:

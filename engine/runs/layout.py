@@ -16,6 +16,7 @@ Layout of ``<runs>/<name>/``::
     previews/        the predicted masks of a few validation images per epoch (`engine.train.previews`)
     predictions/     ``petseg demo``'s and the TUI's saved predictions: NAME_overlay.png, NAME_mask.png
     eval/            ``petseg eval --worst``'s contact sheets: worst-SPLIT.png
+    export/          ``petseg export``: model.onnx, model.torchscript.pt and their parity report export.json
 
 Sweeps keep their Optuna study beside the runs, in a hidden folder no listing takes for a run::
 
@@ -91,6 +92,21 @@ def prediction_path(run_path: str | Path, stem: str, kind: str) -> Path:
 def run_worst_sheet(run_path: str | Path, split: str) -> Path:
     """Where ``petseg eval --worst`` writes a run's contact sheet of the ``split``'s worst images."""
     return Path(run_path) / EVAL_DIR / f"worst-{split}.png"
+
+
+EXPORT_DIR = "export"
+EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}  # petseg export --format
+EXPORT_REPORT = "export.json"  # beside every exported file: its parity figures (engine.export.report)
+
+
+def export_path(run_path: str | Path, fmt: str) -> Path:
+    """Where ``petseg export --format fmt`` writes a run's model when no ``--output`` is given."""
+    return Path(run_path) / EXPORT_DIR / EXPORT_FILES[fmt]
+
+
+def export_report_path(exported: str | Path) -> Path:
+    """The parity report beside an exported model file (one report per folder, an entry per file)."""
+    return Path(exported).parent / EXPORT_REPORT
 
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -86,6 +86,7 @@ class LiveRunScreen(PetsegScreen):
                                                   "warnings, a crash's traceback)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
+        Binding("E", "export", "Export", show=False, tooltip="Export this run to ONNX, checked against PyTorch"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y", "autoscale"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
@@ -100,6 +101,7 @@ class LiveRunScreen(PetsegScreen):
     snapshot: var[LiveSnapshot | None] = var(None, init=False, always_update=True)
     control_note: var[str] = var("", init=False)  # "Stopping (after the current batch) …"
     log_shown: var[bool] = var(False, init=False)  # the console log pane (L); a failed run opens on it
+    export_note: var[str] = var("", init=False)  # the run's export.json, one line a file (petseg_tui.exporting)
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
         super().__init__()
@@ -143,6 +145,9 @@ class LiveRunScreen(PetsegScreen):
         self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
         self.query_one("#dice-chart", Chart).show(dice_spec(()))
         self.query_one(LogPane).display = False
+        from petseg_tui.exporting import export_note
+
+        self.export_note = export_note(self.run_path)  # a few hundred bytes of JSON, if any
         self._poll()
 
     def on_unmount(self) -> None:
@@ -229,6 +234,7 @@ class LiveRunScreen(PetsegScreen):
     def action_toggle_log(self) -> None:
         self._log_chosen = True
         self.log_shown = not self.log_shown
+    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = watch_control_note = watch_export_note = _redraw
 
     def watch_previews_shown(self) -> None:
         self._apply_layout()
@@ -396,6 +402,8 @@ class LiveRunScreen(PetsegScreen):
             out.append("\n⚠ " + w, style="yellow")
         if snap.bad_lines:
             out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
+        if self.export_note:
+            out.append("\n" + self.export_note, style="cyan")
         if snap.log_tail and not self.log_shown:
             out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
         return out
@@ -442,6 +450,11 @@ class LiveRunScreen(PetsegScreen):
 
     def action_worst(self) -> None:
         self.petseg_app.open_worst(self.run_path)
+
+    def action_export(self) -> None:
+        from petseg_tui.exporting import start_export
+
+        start_export(self, self.run_path)
 
     def _is_active(self) -> bool:
         snap = self.snapshot

@@ -38,6 +38,7 @@ class RunsScreen(PetsegScreen):
         Binding("c", "compare", "Compare", tooltip="Compare the selected runs (1-7)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with the highlighted run's model"),
         Binding("w", "worst", "Worst", tooltip="The highlighted run's lowest-Dice test images"),
+        Binding("E", "export", "Export", show=False, tooltip="Export the highlighted run to ONNX, checked against PyTorch"),
         Binding("slash", "focus_filter", "Filter", key_display="/", tooltip="Filter runs (name, model, status)"),
         Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column (or click a header)"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the sort order"),
@@ -267,6 +268,15 @@ class RunsScreen(PetsegScreen):
 
         row = self.table.highlighted
         self.app.push_screen(SweepScreen(row.summary.sweep or None if row is not None else None))
+
+    def action_export(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            self.notify("No run highlighted", severity="warning")
+            return
+        from petseg_tui.exporting import start_export
+
+        start_export(self, row.path)
 
     def action_resume_run(self) -> None:
         self._resume_highlighted()

@@ -20,6 +20,7 @@ TORCH_FREE = [
     "engine.train.launch", "engine.train.distributed",
     "engine.data.layout", "engine.data.images", "engine.data.masks", "engine.data.samples", "engine.data.dirs",
     "engine.data.augment_spec", "engine.cli",
+    "engine.export", "engine.export.metadata", "engine.export.report", "engine.export.parity", "engine.export.run_export",
 ]
 
 

@@ -1,0 +1,60 @@
+"""``export.json``: the parity report beside exported model files.
+
+One report per folder, one entry per exported file name (``model.onnx`` and
+``model.torchscript.pt`` of a run share ``<run>/export/export.json``), rewritten atomically at
+each export. An entry says whether the export was accepted (written) or refused by the parity
+rule, with its figures (`engine.export.parity.Parity.as_dict` per size), the metadata and the
+timings. Torch-free: the TUI reads it on its UI thread.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.runs.layout import EXPORT_DIR, EXPORT_REPORT, export_report_path, write_json_atomic
+
+REPORT_FORMAT = "petseg-export-report/1"
+
+
+def read_report(folder_or_file: str | Path) -> dict[str, dict[str, Any]]:
+    """The entries of the report in a folder (or beside a file): file name -> entry; {} if there
+    is none or it is unreadable (a report is informative, never needed to use an export)."""
+    path = Path(folder_or_file)
+    path = path / EXPORT_REPORT if path.is_dir() else export_report_path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    exports = data.get("exports") if isinstance(data, dict) else None
+    if not isinstance(exports, dict):
+        return {}
+    return {str(k): v for k, v in exports.items() if isinstance(v, dict)}
+
+
+def record(exported: Path, entry: dict[str, Any]) -> Path:
+    """Add (or replace) ``exported``'s entry in the report beside it; returns the report's path."""
+    entries = read_report(exported)
+    entries[exported.name] = entry
+    path = export_report_path(exported)
+    write_json_atomic(path, {"format": REPORT_FORMAT, "exports": entries})
+    return path
+
+
+def run_report(run_path: str | Path) -> dict[str, dict[str, Any]]:
+    """The export entries of a run (its ``export/`` folder)."""
+    return read_report(Path(run_path) / EXPORT_DIR)
+
+
+def summary(entry: dict[str, Any]) -> str:
+    """One line of an entry for a notification: file, accepted, agreement and Δ at each size."""
+    parts = []
+    for p in entry.get("parity") or []:
+        try:
+            parts.append(f"{p['height']}x{p['width']}: agreement {p['mask_agreement']:.5f}, "
+                         f"|Δp| max {p['max_abs_diff']:.1e}, Dice {p['dice_pytorch']:.3f}/{p['dice_export']:.3f}")
+        except (KeyError, TypeError, ValueError):
+            continue
+    verdict = "written" if entry.get("accepted") else "REFUSED (agreement below the rule)"
+    return f"{entry.get('file', '?')} {verdict}; " + "; ".join(parts)

@@ -1,0 +1,158 @@
+"""``petseg export`` of a run: its best checkpoint (else last) to ONNX or TorchScript, checked for
+parity with PyTorch before the file is written.
+
+Bad input is refused before any work, in one line, with nothing written: a run with no
+checkpoint, an output in a missing folder, an output that is a folder or an input, and an
+existing file that ``petseg export`` did not write (unless ``overwrite``). The model is exported
+to memory, checked (``onnx.checker``, then `engine.export.parity` on the bundled test photos at
+each size) and only then written, atomically (`engine.atomic`). A refused export writes nothing
+but its entry in ``export.json`` (accepted false), so no file looks like a valid export.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.atomic import atomic_write
+from engine.errors import PetsegError
+from engine.export.metadata import ExportMetadata, is_petseg_export
+from engine.export.parity import MIN_AGREEMENT, SECOND_SIZE_PHOTOS, Parity
+from engine.runs.layout import EXPORT_FILES, checkpoint_for, export_path
+
+FORMATS = tuple(EXPORT_FILES)  # onnx, torchscript
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+@dataclass
+class ExportResult:
+    """What an export did: where, with which figures, and whether the file was written."""
+
+    path: Path
+    format: str
+    metadata: ExportMetadata
+    checkpoint: Path
+    parity: list[Parity] = field(default_factory=list)
+    report_path: Path | None = None
+    export_seconds: float = 0.0
+    parity_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # "no best.pt yet", NaN weights
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.parity) and all(p.ok for p in self.parity)
+
+
+def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwrite: bool) -> Path:
+    """``output`` if an export may be written there; a one-line PetsegError otherwise."""
+    from engine.infer.outputs import OutputRefused, check_output
+
+    # the shared guard for suffix, folders and inputs; the "not ours" rule is an export's own
+    check_output(output, inputs=inputs, overwrite=True, suffix=SUFFIXES[fmt], flag="--output")
+    if (output.exists() or output.is_symlink()) and not overwrite and not is_petseg_export(output):
+        raise OutputRefused(f"{output}: already exists and was not written by petseg export; refusing to "
+                            "replace it (pass --overwrite to replace it)")
+    return output
+
+
+def export_run(
+    run_path: Path,
+    fmt: str = "onnx",
+    *,
+    output: Path | None = None,
+    opset: int | None = None,
+    dynamic_size: bool = False,
+    overwrite: bool = False,
+    parity_photos: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export ``run_path``'s model (see the module docstring). ``parity_photos`` limits the test
+    photos (tests); ``on_step`` hears what is being done (the CLI prints it)."""
+    from engine.export import parity as par
+    from engine.export.model import load_for_export
+    from engine.export.report import record
+
+    if fmt not in FORMATS:
+        raise PetsegError(f"--format {fmt}: must be one of {', '.join(FORMATS)}")
+    step = on_step or (lambda _msg: None)
+    if opset is not None and fmt == "onnx":
+        from engine.export.onnx_export import opset_problem
+
+        problem = opset_problem(opset)
+        if problem:
+            raise PetsegError(problem)
+    checkpoint, note = checkpoint_for(run_path)
+    default = output is None
+    output = Path(output) if output is not None else export_path(run_path, fmt)
+    if default and not output.parent.is_dir():
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PetsegError(f"{output.parent}: cannot create the export folder ({exc.strerror or exc})") from None
+    check_export_output(output, fmt, (checkpoint,), overwrite)
+
+    loaded = load_for_export(checkpoint, run_path.name)
+    from dataclasses import replace
+
+    loaded.metadata = replace(loaded.metadata, dynamic_size=dynamic_size)
+    result = ExportResult(output, fmt, loaded.metadata, checkpoint, notes=[n for n in [note, *loaded.warnings] if n])
+    step(f"exporting {checkpoint} ({loaded.metadata.describe()}) to {fmt}")
+    start = time.perf_counter()
+    if fmt == "onnx":
+        from engine.export.onnx_export import DEFAULT_OPSET, export_onnx
+
+        opset = opset or DEFAULT_OPSET
+        data = export_onnx(loaded, opset=opset, dynamic_size=dynamic_size)
+        exported = par.onnx_runner(data)
+    else:
+        from engine.export.torchscript_export import export_torchscript, load_torchscript
+
+        data = export_torchscript(loaded)
+        exported = par.torchscript_runner(load_torchscript(data))
+    result.export_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    meta = loaded.metadata
+    pairs = par.test_pairs(parity_photos)
+    reference = par.torch_runner(loaded.network)
+    for i, size in enumerate(par.parity_sizes(meta.input_size, meta.stride, dynamic_size)):
+        step(f"parity at {size[0]}x{size[1]} on the bundled test photos")
+        photos = pairs if i == 0 else pairs[:SECOND_SIZE_PHOTOS]
+        result.parity.append(par.measure(reference, exported, photos, size, mean=meta.mean, std=meta.std,
+                                         threshold=meta.threshold, mask_rule=meta.mask_rule))
+    result.parity_seconds = time.perf_counter() - start
+
+    if result.accepted:
+        try:
+            atomic_write(output, lambda fh: fh.write(data))
+        except OSError as exc:
+            raise PetsegError(f"{output}: cannot write the export ({exc.strerror or exc})") from None
+    result.report_path = record(output, _entry(result, opset if fmt == "onnx" else None, len(data)))
+    return result
+
+
+def _entry(result: ExportResult, opset: int | None, size_bytes: int) -> dict[str, Any]:
+    exporter = "torch.onnx.export(dynamo=True)" if result.format == "onnx" else "torch.jit.trace + freeze"
+    return {
+        "file": result.path.name,
+        "format": result.format,
+        "accepted": result.accepted,
+        "written": result.accepted,  # refused: nothing written; an earlier export at that path is left as it was
+        "rule": f"mask agreement >= {MIN_AGREEMENT} at every size",
+        "parity": [p.as_dict() for p in result.parity],
+        "checkpoint": str(result.checkpoint),
+        "metadata": result.metadata.to_props(),
+        "opset": opset,
+        "exporter": exporter,
+        "bytes": size_bytes,
+        "export_seconds": round(result.export_seconds, 3),
+        "parity_seconds": round(result.parity_seconds, 3),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "petseg_version": __version__,
+        "notes": result.notes,
+    }

@@ -1,0 +1,128 @@
+"""Running an exported ONNX model (``petseg export``) with ONNX Runtime: `OnnxPredictor`.
+
+It is a `engine.infer.inference.Predictor` whose forward pass is an ONNX Runtime session, so
+``petseg infer`` (one photo or a folder), ``petseg eval`` and the TUI get the same
+preprocessing, upsampling to the photo's size, thresholding and outputs as with a checkpoint.
+Providers: CUDAExecutionProvider when this onnxruntime has it (and the device is not "cpu"),
+then CPUExecutionProvider. The probabilities come back as CPU tensors either way.
+
+A petseg export carries its input size, mask rule, model and run in its metadata
+(`engine.export.metadata`); a foreign ONNX model (no petseg metadata) needs ``image_size``
+and is taken to output one channel of logits, as petseg's own networks do, with petseg's
+normalisation (mean = std = 0.5).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine.errors import CheckpointError, PetsegError, first_line
+from engine.infer.inference import Predictor, _eval_transform
+
+
+def _providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    wanted = ["CUDAExecutionProvider"] if device in ("auto", "cuda") or device.startswith("cuda:") else []
+    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+# ORT's graph optimisation levels by name (bench/infer_latency.py --ort-opt tries them)
+OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
+              "disable": "ORT_DISABLE_ALL"}
+
+
+def _session(path: Path, device: str, threads: int | None, ort_opt: str = "all") -> Any:
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise CheckpointError(path, "no such ONNX file" if not path.exists() else "is not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(path, "empty file (0 bytes), not an ONNX model")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[ort_opt])
+    options.log_severity_level = 3  # errors only: its warnings are not the user's business
+    if threads:
+        options.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), options, providers=_providers(device))
+    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile...: ORT's own exception types
+        text = first_line(exc)
+        if "protobuf" in text.lower() or "parsing failed" in text.lower():
+            raise CheckpointError(path, "not a readable ONNX model (truncated or corrupt file?)") from None
+        raise CheckpointError(path, f"ONNX Runtime cannot load it ({text[:160]})") from None
+
+
+class OnnxPredictor(Predictor):
+    """A `Predictor` running an ONNX model on ONNX Runtime (see the module docstring)."""
+
+    def __init__(self, session: Any, path: Path, *, image_size: int, arch_name: str, mask_rule: str,
+                 outputs_probability: bool, best_dice: float | None = None, epoch: int | None = None,
+                 config: dict[str, Any] | None = None) -> None:
+        # not Predictor.__init__: there is no torch module; the attributes callers read are set here
+        self.session = session
+        self.model = None
+        self.device = torch.device("cpu")  # where the probabilities are handed back
+        self.image_size = int(image_size)
+        self.arch_name = arch_name
+        self.mask_rule = mask_rule
+        self.checkpoint_path = path
+        self.epoch = epoch
+        self.best_dice = best_dice
+        self.config = dict(config or {})
+        self.warnings: list[str] = []
+        self.outputs_probability = outputs_probability
+        self.input_name = session.get_inputs()[0].name
+        self.providers = list(session.get_providers())
+        _eval_transform(self.image_size)
+
+    @classmethod
+    def from_file(cls, path: str | Path, device: str = "auto", *, image_size: int | None = None,
+                  expect_arch: str | None = None, threads: int | None = None, ort_opt: str = "all",
+                  ) -> "OnnxPredictor":
+        """Load an ONNX file; a one-line CheckpointError / PetsegError if it cannot be used."""
+        from engine.export.metadata import ExportMetadata
+
+        path = Path(path)
+        session = _session(path, device, threads, ort_opt)
+        meta = ExportMetadata.from_props(session.get_modelmeta().custom_metadata_map, path)
+        if meta is None:
+            if image_size is None:
+                raise PetsegError(f"{path}: not a petseg export (no petseg metadata); pass --image_size N, "
+                                  "the side of the square the model takes")
+            return cls(session, path, image_size=image_size, arch_name=expect_arch or "onnx",
+                       mask_rule="pet_border", outputs_probability=False)
+        if expect_arch is not None and meta.model != expect_arch:
+            raise CheckpointError(path, f"is a {meta.model} export, not {expect_arch} (drop --model or name the matching one)")
+        if image_size is not None and image_size != meta.input_size and not meta.dynamic_size:
+            raise PetsegError(f"--image_size {image_size}: {path} takes {meta.input_size}×{meta.input_size} "
+                              "only (exported without --dynamic_size)")
+        if image_size is not None and image_size % meta.stride:
+            raise PetsegError(f"--image_size {image_size}: must be a multiple of {meta.stride} for {path}")
+        return cls(session, path, image_size=image_size or meta.input_size, arch_name=meta.model,
+                   mask_rule=meta.mask_rule, outputs_probability=True, best_dice=meta.valid_dice,
+                   epoch=meta.epoch, config=meta.config)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: x})[0]
+        if out.ndim == 3:
+            out = out[:, None]
+        if out.ndim != 4 or out.shape[1] != 1:
+            raise PetsegError(f"{self.checkpoint_path}: the model outputs {out.shape}, expected (N, 1, H, W)")
+        out = out.astype(np.float32, copy=False)
+        return out if self.outputs_probability else 1.0 / (1.0 + np.exp(-out))
+
+    def probabilities(self, x: Tensor, tta: bool = False) -> Tensor:
+        """(N, 3, S, S) preprocessed batch → (N, 1, S, S) float32 pet probabilities (CPU)."""
+        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        if not tta:
+            return torch.from_numpy(self._run(arr))
+        n = arr.shape[0]
+        probs = self._run(np.concatenate([arr, arr[..., ::-1]], axis=0))
+        return torch.from_numpy((probs[:n] + probs[n:, ..., ::-1]) / 2)

@@ -1,0 +1,78 @@
+"""Exporting a run to ONNX from the dashboard (key ``E`` on the runs table and on a run's screen).
+
+`start_export` runs ``petseg export``'s own `engine.export.run_export.export_run` in a thread
+worker of the app (it imports torch and takes seconds: never on the UI thread), one export per run at a
+time, and tells the user in notifications: that it started, then the parity figures from the
+entry it wrote to ``export.json`` (or why it was refused, in one line), and the run's screen
+shows its ``export.json`` (`export_note`). No Textual widget of its own and no torch at import.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+_running: set[Path] = set()
+_lock = threading.Lock()
+NOTIFY_S = 20.0  # the figures stay up long enough to be read
+
+
+def start_export(node: Any, run_path: Path) -> bool:
+    """Export ``run_path`` to ``<run>/export/model.onnx`` in a worker of ``node`` (a screen);
+    False (and a notification) if that run is being exported already."""
+    run_path = Path(run_path)
+    with _lock:
+        if run_path in _running:
+            node.notify(f"{run_path.name} is being exported already", severity="warning")
+            return False
+        _running.add(run_path)
+    node.notify(f"Exporting {run_path.name} to ONNX and checking it against PyTorch on the test photos…",
+                title="Export", timeout=5)
+    # the app's worker, not the screen's: leaving the screen must not orphan the result
+    node.app.run_worker(lambda: _export(node.app, run_path), thread=True, group="export", exit_on_error=False)
+    return True
+
+
+def export_note(run_path: Path) -> str:
+    """The run's ``export.json`` for its screen: one line per exported file, "" if none."""
+    from engine.export.report import run_report, summary
+
+    entries = run_report(run_path)
+    return "\n".join(f"export: {summary(entry)}" for _, entry in sorted(entries.items()))
+
+
+def _show_on_run_screens(app: Any, run_path: Path) -> None:
+    """Refresh the export line of every open screen of this run (UI thread)."""
+    for screen in app.screen_stack:
+        if getattr(screen, "run_path", None) == run_path and hasattr(screen, "export_note"):
+            screen.export_note = export_note(run_path)
+
+
+def _export(app: Any, run_path: Path) -> None:
+    node = app  # notifications go to whatever screen is showing when the export ends
+    try:
+        from engine.device import leave_a_core_for_the_ui
+        from engine.errors import PetsegError, first_line
+        from engine.export.report import read_report, summary
+        from engine.export.run_export import export_run
+
+        leave_a_core_for_the_ui()
+        try:
+            result = export_run(run_path, "onnx")
+        except PetsegError as exc:
+            app.call_from_thread(node.notify, first_line(exc), title="Export failed", severity="error", timeout=NOTIFY_S)
+            return
+        except Exception as exc:  # the dashboard carries on whatever the exporter raised
+            app.call_from_thread(node.notify, f"{run_path.name}: unexpected {type(exc).__name__}: {first_line(exc)}",
+                                 title="Export failed", severity="error", timeout=NOTIFY_S)
+            return
+        entry = read_report(result.path).get(result.path.name, {})
+        text = summary(entry) if entry else f"{result.path.name}: no report written"
+        title = "Exported" if result.accepted else "Export refused"
+        app.call_from_thread(node.notify, f"{text}\n{result.path}", title=title,
+                             severity="information" if result.accepted else "error", timeout=NOTIFY_S)
+        app.call_from_thread(_show_on_run_screens, app, run_path)
+    finally:
+        with _lock:
+            _running.discard(run_path)

@@ -1,0 +1,189 @@
+"""``petseg export``: the file, its metadata, the parity check and report, the refusal rule, and
+bad input (one line, non-zero exit, nothing overwritten)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from engine.cli import main
+from engine.errors import PetsegError
+from engine.export import parity
+from engine.export.metadata import FORMAT, FORMAT_KEY, ExportMetadata, is_petseg_export, torchscript_props
+from engine.export.report import read_report, run_report, summary
+from engine.export.run_export import export_run
+from tests.engine.export.exported import PARITY_PHOTOS, exported_run, few_photos
+
+
+@pytest.fixture
+def exported(tmp_path_factory, finished_tiny_run):
+    return exported_run(tmp_path_factory, finished_tiny_run)
+
+
+@pytest.fixture
+def run_copy(tmp_path, finished_tiny_run, monkeypatch) -> Path:
+    """A private copy of the tiny run (in ``tmp_path/runs``), with CLI parity on a few photos."""
+    few_photos(monkeypatch)
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run)
+    return run
+
+
+def test_onnx_file_passes_the_checker_and_carries_the_metadata(exported):
+    run, result = exported
+    path = run / "export" / "model.onnx"
+    assert result.path == path and path.is_file()
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props[FORMAT_KEY] == FORMAT
+    meta = ExportMetadata.from_props(props, path)
+    config = json.loads((run / "config.json").read_text())
+    assert (meta.model, meta.input_size, meta.run, meta.mask_rule) == ("unet", 64, "r", "pet_border")
+    assert meta.mean == (0.5, 0.5, 0.5) and meta.std == (0.5, 0.5, 0.5) and meta.threshold == 0.5
+    assert meta.valid_dice is not None and 0 <= meta.valid_dice <= 1
+    assert meta.config["image_size"] == config["image_size"] == 64
+    assert meta.dynamic_size is False
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 64, 64]  # fixed size, free batch
+    assert is_petseg_export(path)
+    # BatchNorm folded into the convolutions by the exporter: none left in the graph
+    assert "BatchNormalization" not in {n.op_type for n in model.graph.node}
+
+
+def test_parity_figures_are_reported_and_written_beside_the_file(exported):
+    run, result = exported
+    assert result.accepted
+    (p,) = result.parity
+    assert (p.height, p.width, p.photos) == (64, 64, PARITY_PHOTOS)
+    assert p.max_abs_diff < 1e-4 and p.mean_abs_diff <= p.max_abs_diff
+    assert p.mask_agreement >= parity.MIN_AGREEMENT
+    assert abs(p.dice_pytorch - p.dice_export) < 1e-3
+    entry = read_report(result.path)["model.onnx"]
+    assert entry == run_report(run)["model.onnx"]
+    assert entry["accepted"] is True and entry["format"] == "onnx" and entry["opset"] == 18
+    assert entry["parity"][0]["mask_agreement"] == pytest.approx(p.mask_agreement)
+    assert "model.onnx written" in summary(entry)
+
+
+def test_a_refused_export_writes_no_file_and_exits_non_zero(run_copy, reuse_export, monkeypatch, capsys):
+    # an export whose masks are the opposite of PyTorch's: agreement far below the rule
+    monkeypatch.setattr(parity, "onnx_runner", lambda data: (lambda x: np.zeros((len(x), 1, *x.shape[2:]), np.float32)))
+    code = main(["export", "--runs", str(run_copy.parent), "--run", "r"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "mask agreement" in out and "not written" in err and len(err.strip().splitlines()) == 1
+    assert not (run_copy / "export" / "model.onnx").exists()
+    entry = run_report(run_copy)["model.onnx"]
+    assert entry["accepted"] is False and entry["written"] is False
+    assert "REFUSED" in summary(entry)
+
+
+@pytest.mark.slow
+def test_dynamic_size_export_runs_at_two_sizes(run_copy, capsys):
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--dynamic_size"]) == 0
+    out = capsys.readouterr().out
+    assert "dynamic size: any H and W multiple of 16" in out
+    model = onnx.load(str(run_copy / "export" / "model.onnx"))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[2].dim_param and dims[3].dim_param  # symbolic H and W
+    entry = run_report(run_copy)["model.onnx"]
+    assert [(p["height"], p["width"]) for p in entry["parity"]] == [(64, 64), (80, 48)]
+    assert all(p["ok"] for p in entry["parity"])
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(run_copy / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
+    for h, w in ((32, 96), (128, 64)):
+        (out_arr,) = session.run(None, {"image": np.zeros((1, 3, h, w), np.float32)})
+        assert out_arr.shape == (1, 1, h, w)
+
+
+@pytest.mark.slow
+def test_torchscript_export_checks_parity_too(run_copy, capsys):
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--format", "torchscript"]) == 0
+    path = run_copy / "export" / "model.torchscript.pt"
+    assert is_petseg_export(path) and torchscript_props(path)["input_size"] == "64"
+    entry = run_report(run_copy)["model.torchscript.pt"]
+    assert entry["accepted"] and entry["parity"][0]["mask_agreement"] >= parity.MIN_AGREEMENT
+    assert "PyTorch vs TorchScript" in capsys.readouterr().out
+    # petseg itself runs checkpoints and ONNX: a TorchScript export given to infer is one line
+    photo = next(iter(sorted((Path(__file__).parents[3] / "engine" / "demo_assets" / "images").glob("*.jpg"))), None)
+    if photo is not None:
+        assert main(["infer", "--model_path", str(path), "--data_path", str(photo),
+                     "--output_path", str(run_copy / "m.png")]) == 1
+        assert "is a TorchScript export" in _one_error_line(capsys)
+
+
+# --- bad input: one line, non-zero exit, nothing overwritten --------------------------------------
+
+
+@pytest.fixture
+def reuse_export(exported, monkeypatch) -> None:
+    """CLI exports hand back the shared export's bytes instead of exporting again (seconds each):
+    for tests of what happens around the exporter."""
+    from engine.export import onnx_export
+
+    data = exported[1].path.read_bytes()
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda loaded, **kw: data)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("petseg: error:"), err
+    return err
+
+
+def test_a_run_without_checkpoint_is_refused(tmp_path, capsys):
+    run = tmp_path / "runs" / "empty"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    assert main(["export", "--runs", str(tmp_path / "runs"), "--run", "empty"]) == 1
+    assert "no checkpoint yet" in _one_error_line(capsys)
+    assert not (run / "export").exists() or not any((run / "export").iterdir())
+
+
+def test_an_output_in_a_missing_folder_is_refused(run_copy, tmp_path, capsys):
+    out = tmp_path / "missing" / "m.onnx"
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
+    assert "does not exist" in _one_error_line(capsys)
+    assert not out.parent.exists()
+
+
+def test_a_file_petseg_did_not_write_is_not_overwritten(run_copy, tmp_path, capsys):
+    out = tmp_path / "theirs.onnx"
+    out.write_bytes(b"someone's model")
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
+    assert "not written by petseg" in _one_error_line(capsys)
+    assert out.read_bytes() == b"someone's model"
+
+
+def test_overwrite_replaces_a_foreign_file_and_a_petseg_export_is_replaced_without_it(run_copy, reuse_export, tmp_path):
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"someone's model")
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out), "--overwrite"]) == 0
+    assert is_petseg_export(out)
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 0
+    assert read_report(out)["m.onnx"]["accepted"]
+
+
+def test_wrong_suffix_and_bad_opset_are_refused_before_work(run_copy, tmp_path, capsys):
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(tmp_path / "m.pt")]) == 1
+    assert "must be a .onnx file" in _one_error_line(capsys)
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--opset", "11"]) == 1
+    assert "--opset 11" in _one_error_line(capsys)
+    assert not (run_copy / "export").exists()
+
+
+def test_export_of_a_missing_run_names_it(tmp_path, capsys):
+    assert main(["export", "--runs", str(tmp_path), "--run", "nope"]) == 1
+    assert "nope" in _one_error_line(capsys)
+
+
+def test_export_run_refuses_an_unknown_format(run_copy):
+    with pytest.raises(PetsegError, match="--format"):
+        export_run(run_copy, "tflite")

@@ -1,0 +1,73 @@
+"""``E`` exports the run (runs table and run screen): in a worker, with the parity figures in a
+notification; a run without a checkpoint is one line and the app carries on."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tui_helpers import highlight, make_run, open_live, toasts, wait_for
+
+from petseg_tui.app import PetsegApp
+
+
+@pytest.fixture
+def few_photos(monkeypatch):
+    from tests.engine.export.exported import few_photos
+
+    few_photos(monkeypatch)
+
+
+async def test_E_on_a_run_without_checkpoint_says_so_and_carries_on(runs_dir: Path) -> None:
+    make_run(runs_dir, "untrained")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        screen = app.screen
+        await highlight(pilot, screen.table, "untrained")
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Export failed" in toasts(app) or "no checkpoint" in toasts(app), timeout=60,
+                       what="the refusal")
+        assert "no checkpoint yet" in toasts(app)
+        assert app.screen is screen and not (runs_dir / "untrained" / "export" / "model.onnx").exists()
+
+
+@pytest.mark.slow
+async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, finished_tiny_run: Path,
+                                                             few_photos) -> None:
+    run = runs_dir / "tiny"
+    shutil.copytree(finished_tiny_run, run)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        live = await open_live(pilot, run)
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Exporting tiny" in toasts(app), what="the start")
+        await wait_for(pilot, lambda: "model.onnx written" in toasts(app), timeout=240, what="the figures")
+        text = toasts(app)
+        assert "agreement 1.0000" in text and "64x64" in text and "|Δp| max" in text
+        assert app.screen is live and (run / "export" / "model.onnx").is_file()
+        assert (run / "export" / "export.json").is_file()
+        from tui_helpers import widget_text
+
+        await wait_for(pilot, lambda: "export: model.onnx written" in widget_text(live.query_one("#live-messages")),
+                       what="the run screen's export line")
+
+
+async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
+    from engine.export.report import record
+    from tui_helpers import widget_text
+
+    run = make_run(runs_dir, "exported").path
+    (run / "export").mkdir()
+    record(run / "export" / "model.onnx", {
+        "file": "model.onnx", "accepted": True,
+        "parity": [{"height": 256, "width": 256, "mask_agreement": 0.99995, "max_abs_diff": 3e-6,
+                    "dice_pytorch": 0.912, "dice_export": 0.912}]})
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40)) as pilot:
+        live = await open_live(pilot, run)
+        messages = lambda: widget_text(live.query_one("#live-messages"))  # noqa: E731
+        await wait_for(pilot, lambda: "export:" in messages(), what="the export line")
+        text = " ".join(messages().split())
+        assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice 0.912/0.912" in text
