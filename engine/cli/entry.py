@@ -1,6 +1,7 @@
 """``petseg``'s entry point: parse, dispatch to the subcommand, and turn every expected failure into
 one line ``petseg: error: <file>: <problem>`` with a non-zero exit (the traceback only with
-``PETSEG_DEBUG=1``); SIGTERM/SIGHUP end a command with its cleanup run."""
+``PETSEG_DEBUG=1``); SIGTERM/SIGHUP end a command with its cleanup run; terminal writes go
+through `engine.cli.streams` (a broken pipe or an ASCII terminal never fails a command)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from engine.cli.infer import cmd_infer
 from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
 from engine.cli.runs import cmd_runs
+from engine.cli.streams import safe_std_streams
 from engine.cli.train import cmd_train
 from engine.errors import PetsegError, describe_error, first_line
 
@@ -52,6 +54,12 @@ def _show_warning_once(message: Any, category: type, filename: str, lineno: int,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # a closed pipe, a vanished terminal or an ASCII-only one never stops a command (--help too)
+    with safe_std_streams():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # what the user typed: a data-parallel launch gives it to each rank
