@@ -1,8 +1,11 @@
 """Segmenting every photo in a folder (``petseg infer --data_path DIR --output_path OUT``).
 
-``plan_folder`` lists the folder: each image file (by suffix, sorted by name) gets
-``OUT/<stem>.png``; photos whose stems collide (``a.jpg`` and ``a.png``) get
-``<stem>_<suffix>.png`` instead, so no output replaces another. Other entries are reported as
+``plan_folder`` lists the folder and names every output before anything is written
+(`plan_names`): each image file gets ``OUT/<stem>.png``; photos whose stems collide
+(``a.jpg`` and ``A.png``) get ``<stem>_<suffix>.png``, and a name still taken (by another
+photo's output, ignoring case, or by a file petseg did not write) gets ``_mask`` (``_overlay``)
+and then a number, so no two photos share an output and no output replaces a photo. PNGs
+petseg wrote are earlier outputs and are not segmented again. Other entries are reported as
 skipped; hidden files are ignored, subfolders are not searched.
 
 ``segment_folder`` runs the model over the plan. A small thread pool decodes and preprocesses
@@ -14,9 +17,10 @@ forward pass. An unreadable photo or a failed write is reported for that file an
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,7 @@ import torch
 
 from engine.data.images import IMAGE_SUFFIXES, load_rgb
 from engine.errors import PetsegError, first_line
+from engine.infer.outputs import is_petseg_output, same_file
 from engine.infer.inference import (
     DEFAULT_MAX_SIDE,
     Predictor,
@@ -52,15 +57,25 @@ class FolderPlan:
 
 @dataclass
 class ItemResult:
-    """One photo's outcome: ``output`` written, or ``error`` (one line naming the file)."""
+    """One photo's outcome: ``output`` written, or ``error`` (one line naming the file) and
+    ``stage``: "read" (the photo could not be read or segmented) or "write" (segmented, but its
+    output could not be written)."""
 
     source: Path
     output: Path | None
     error: str | None = None
+    stage: str = ""
 
 
-def plan_folder(src: Path, dst: Path) -> FolderPlan:
-    """List ``src`` (not recursively) and name each photo's output in ``dst``."""
+def plan_folder(src: Path, dst: Path, *, kind: str = "mask", overwrite: bool = False) -> FolderPlan:
+    """List ``src`` (not recursively) and name each photo's output in ``dst`` (`plan_names`).
+
+    PNGs that petseg wrote (its ``Software`` chunk, `is_petseg_output`) are earlier outputs, not
+    photos: they are skipped, so a second run with the output folder equal to the input folder
+    does not segment the first run's masks. ``kind`` ("mask" or "overlay") is the suffix a
+    renamed output gets; ``overwrite``: files petseg did not write in ``dst`` may be replaced
+    (never a photo itself), otherwise outputs are named around them.
+    """
     plan = FolderPlan()
     photos: list[Path] = []
     for entry in sorted(src.iterdir(), key=lambda p: p.name):
@@ -70,15 +85,70 @@ def plan_folder(src: Path, dst: Path) -> FolderPlan:
             plan.skipped.append((entry, "a folder (subfolders are not searched)"))
         elif entry.suffix.lower() not in IMAGE_SUFFIXES:
             plan.skipped.append((entry, f"not an image file (expected {', '.join(IMAGE_SUFFIXES)})"))
+        elif entry.suffix.lower() == ".png" and is_petseg_output(entry):
+            plan.skipped.append((entry, "written by petseg (an earlier output), not segmented again"))
         else:
             photos.append(entry)
-    stems: dict[str, int] = {}
-    for photo in photos:
-        stems[photo.stem] = stems.get(photo.stem, 0) + 1
-    for photo in photos:
-        name = photo.stem if stems[photo.stem] == 1 else f"{photo.stem}_{photo.suffix.lstrip('.').lower()}"
-        plan.items.append((photo, dst / f"{name}.png"))
+    same_folder = dst.is_dir() and same_file(src, dst)
+    blocked: set[str] = set()
+    if same_folder:
+        blocked |= {p.name for p in photos}
+    if dst.is_dir():
+        for entry in dst.iterdir():
+            if entry.is_dir() or (not overwrite and not (entry.suffix.lower() == ".png" and is_petseg_output(entry))):
+                blocked.add(entry.name)
+    names = plan_names([p.name for p in photos], blocked, kind)
+    plan.items = [(photo, dst / names[photo.name]) for photo in photos]
     return plan
+
+
+def plan_names(photos: list[str], blocked: set[str] = frozenset(), kind: str = "mask") -> dict[str, str]:
+    """The output file name of each photo name: ``<stem>.png``; ``<stem>_<suffix>.png`` when
+    stems collide (``a.jpg`` and ``A.png``); then, while a name is taken (by another photo's
+    output, or by a file in ``blocked`` that must not be replaced), ``<name>_<kind>.png``,
+    ``<name>_<kind>_2.png``, …
+
+    Every comparison ignores case (a case-insensitive file system would merge ``a.png`` and
+    ``A.png``). The names depend only on the set of photo names and ``blocked``, never on the
+    order they come in: a re-run over the same folder plans the same names.
+    """
+    key = str.casefold
+    ordered = sorted(set(photos))
+    stems: dict[str, int] = {}
+    for name in ordered:
+        stem = key(Path(name).stem)
+        stems[stem] = stems.get(stem, 0) + 1
+    wanted = {}
+    for name in ordered:
+        p = Path(name)
+        wanted[name] = p.stem if stems[key(p.stem)] == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}"
+    counts: dict[str, int] = {}
+    for base in wanted.values():
+        counts[key(base)] = counts.get(key(base), 0) + 1
+    taken = {key(b) for b in blocked}
+    out: dict[str, str] = {}
+    # first every name that nobody else wants, then the rest in name order (deterministic)
+    for name in ordered:
+        base = wanted[name]
+        if counts[key(base)] == 1 and key(base + ".png") not in taken:
+            out[name] = base + ".png"
+            taken.add(key(out[name]))
+    for name in ordered:
+        if name in out:
+            continue
+        base = wanted[name]
+        for cand in _alternatives(base, kind):
+            if key(cand + ".png") not in taken:
+                out[name] = cand + ".png"
+                taken.add(key(out[name]))
+                break
+    return out
+
+
+def _alternatives(base: str, kind: str) -> Iterator[str]:
+    yield base
+    yield f"{base}_{kind}"
+    yield from (f"{base}_{kind}_{i}" for i in itertools.count(2))
 
 
 def default_batch_size(device: torch.device, image_size: int) -> int:
@@ -146,7 +216,7 @@ def segment_folder(
                 try:
                     on_result(ItemResult(src, fut.result()))
                 except Exception as exc:
-                    on_result(ItemResult(src, None, _item_error(out, exc)))
+                    on_result(ItemResult(src, None, _item_error(out, exc), stage="write"))
 
         def run_group(group: list[tuple[Path, Path, np.ndarray, torch.Tensor, Any]]) -> None:
             batch = torch.stack([x for _, _, _, x, _ in group])
@@ -164,7 +234,7 @@ def segment_folder(
             try:
                 image, x, size = fut.result()
             except Exception as exc:
-                on_result(ItemResult(src, None, _item_error(src, exc)))
+                on_result(ItemResult(src, None, _item_error(src, exc), stage="read"))
                 continue
             group = groups.setdefault(tuple(x.shape), [])
             group.append((src, out, image, x, size))
