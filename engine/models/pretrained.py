@@ -61,8 +61,7 @@ def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{label}: cannot read {path} as a PyTorch state_dict ({reason[:120]})") from exc
+        raise ConfigError(f"{label}: {_unreadable(path, exc)}") from exc
     # Training scripts often wrap the weights; accept the two common envelopes.
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -71,6 +70,17 @@ def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ConfigError(f"{label}: {path} does not hold a state_dict of tensors")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why torch.load refused ``path``, in words (never a bare number or torch's long advice)."""
+    text = str(exc)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return (f"{path} pickles Python objects (a whole model saved with torch.save(model)?); "
+                "give a state_dict saved with torch.save(model.state_dict(), ...)")
+    first = (text.strip().splitlines() or [""])[0].split(". ")[0][:120]
+    detail = f"{type(exc).__name__}: {first}" if first and not first.isdigit() else type(exc).__name__
+    return f"{path} is not a PyTorch weights file (corrupt, truncated or not saved by torch.save; {detail})"
 
 
 def _apply(model: nn.Module, state: dict[str, Any], label: str) -> None:
