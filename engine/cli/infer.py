@@ -33,7 +33,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     i.add_argument("--threshold", type=float, default=0.5)
     i.add_argument("--tta", action="store_true")
     add_flag(i, "batch_size", type=int, default=None,
-         help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px)")
+         help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px; "
+                       "fewer for large photos, so two batches fit in the 768 MiB read-ahead)")
     add_flag(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
     add_flag(i, "device", default="auto")
     return i
@@ -67,7 +68,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
-    from engine.infer.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
+    from engine.infer.infer_folder import ItemResult, default_batch_size, photo_footprint, plan_folder, segment_folder
     from engine.infer.inference import Predictor
     from engine.infer.outputs import check_output
 
@@ -105,7 +106,11 @@ def _infer_folder(args: argparse.Namespace) -> int:
             failed += 1
     if not items:
         raise PetsegError(f"{dst}: none of the {len(plan.items)} outputs may be written (see above)")
-    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size)
+    # the default batch is sized by the photos too: two batches of the largest of a sample fit
+    # in the read-ahead budget (so 8000x6000 photos do not go 32 at a time)
+    sample = [photo for photo, _ in items[:: max(1, len(items) // 32)]]
+    photo_bytes = max(photo_footprint(p, predictor.image_size, args.overlay) for p in sample)
+    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes)
     console.print(f"{len(items)} photos in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
                   f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
     written: set[Path] = set()

@@ -143,12 +143,19 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
             raise KeyboardInterrupt
         trainer.stop()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    # the graceful stop lasts as long as the trainer: a command that goes on afterwards (demo's
+    # scoring) must be ended by a signal again, not ask a finished trainer to stop
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for sig in saved:
         signal.signal(sig, on_signal)
-    with reporter:
-        trainer.start()
-        while not trainer.join(0.2):
-            pass
+    try:
+        with reporter:
+            trainer.start()
+            while not trainer.join(0.2):
+                pass
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
     if trainer.state == RunState.FINISHED:
         return EXIT_OK
     if trainer.state == RunState.STOPPED:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from engine.data.images import IMAGE_SUFFIXES, load_rgb
 from engine.errors import PetsegError, first_line
@@ -45,6 +46,10 @@ from engine.infer.inference import (
 # the same size at other resolutions. On CPU a batch beyond a few images buys little (the
 # convolutions already use every core) and only delays the first output.
 BATCH_AT_256 = {"cuda": 32, "cpu": 8}
+# Bytes of photos read ahead of the model and not yet written (decoding, decoded, being
+# written): the bound on folder inference's memory beyond the model (docs/RELIABILITY.md,
+# round three). 400 photos of 2048x1365 used to peak at 7 GB read ahead with a count window.
+READ_AHEAD_BYTES = 768 << 20
 
 
 @dataclass
@@ -151,10 +156,56 @@ def _alternatives(base: str, kind: str) -> Iterator[str]:
     yield from (f"{base}_{kind}_{i}" for i in itertools.count(2))
 
 
-def default_batch_size(device: torch.device, image_size: int) -> int:
-    """Photos per forward pass for ``device`` and the model's input size (at least 1)."""
+def default_batch_size(device: torch.device, image_size: int, photo_bytes: int | None = None,
+                       budget: int | None = None) -> int:
+    """Photos per forward pass for ``device`` and the model's input size (at least 1); with
+    ``photo_bytes`` (`photo_footprint` of the largest photos) no more than fit twice in the
+    read-ahead ``budget`` (default `READ_AHEAD_BYTES`), so a batch is never waiting on
+    memory that the photos of the batch before it still hold."""
     base = BATCH_AT_256["cuda" if device.type == "cuda" else "cpu"]
-    return max(1, round(base * (256 / image_size) ** 2))
+    batch = max(1, round(base * (256 / image_size) ** 2))
+    if photo_bytes:
+        batch = min(batch, max(1, (budget or READ_AHEAD_BYTES) // (2 * photo_bytes)))
+    return batch
+
+
+def _header(path: Path) -> tuple[int, int, str, int] | None:
+    """(W, H, format, bytes per pixel) from the file's header, None if unreadable."""
+    try:
+        with Image.open(path) as im:
+            bands = len(im.getbands())
+            depth = 2 if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") else 1
+            return im.size[0], im.size[1], str(im.format), max(3, bands) * depth
+    except Exception:
+        return None
+
+
+def decode_bytes(path: Path) -> int:
+    """Memory one photo takes while it is decoded (before it is shrunk to DEFAULT_MAX_SIDE): a
+    JPEG decodes at the libjpeg scale that still covers the cap, anything else in full, then
+    once more converted to RGB. From the header only; unreadable: a small figure (it fails fast)."""
+    head = _header(path)
+    if head is None:
+        return 1 << 20
+    w, h, fmt, px = head
+    if fmt == "JPEG":
+        scale = 1
+        while scale < 8 and max(w, h) / (2 * scale) >= DEFAULT_MAX_SIDE:
+            scale *= 2
+        return (w // scale + 1) * (h // scale + 1) * 3 * 2
+    return w * h * (px + 3)
+
+
+def photo_footprint(path: Path, image_size: int, overlay: bool = False) -> int:
+    """Memory one photo holds from decoded to written: the RGB at most DEFAULT_MAX_SIDE, the
+    model input, the float probabilities and the output picture at the original size."""
+    head = _header(path)
+    if head is None:
+        return 1 << 20
+    w, h, _, _ = head
+    s = min(1.0, DEFAULT_MAX_SIDE / max(w, h, 1))
+    small = int(w * s + 1) * int(h * s + 1)
+    return small * (3 + 4) + 3 * image_size * image_size * 4 + w * h * (3 if overlay else 1) * 2
 
 
 def default_workers() -> int:
@@ -189,58 +240,98 @@ def segment_folder(
     tta: bool = False,
     batch_size: int | None = None,
     workers: int | None = None,
+    max_bytes: int | None = None,
 ) -> None:
     """Predict and write every (photo, output) of ``items``; ``on_result`` is called once per
-    item, in the calling thread, as outputs are written or photos fail."""
+    item, in the calling thread, as outputs are written or photos fail.
+
+    Memory is bounded by bytes, not by a count of photos: a photo is read ahead only while the
+    photos being decoded (`decode_bytes`, from each header) and those decoded but not yet
+    written (`photo_footprint`) stay within ``max_bytes`` (default `READ_AHEAD_BYTES`); one
+    photo alone always goes, so a photo larger than the budget is decoded by itself. When the
+    budget is held by photos waiting for a full batch, they go through as a smaller batch.
+    Interrupted (a signal, Ctrl-C, an error), photos not yet started are dropped at once and
+    only the decodes and writes already running finish (every write is atomic)."""
     batch_size = batch_size or default_batch_size(predictor.device, predictor.image_size)
     workers = workers or default_workers()
-    window = 2 * batch_size + workers  # photos decoded ahead: bounded memory, a full next batch
+    budget = max_bytes or READ_AHEAD_BYTES
+    window = 2 * batch_size + workers  # a count cap too: never more futures than two batches need
     pin = predictor.device.type == "cuda"
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="petseg-infer") as pool:
-        queue = iter(items)
-        loading: deque[tuple[Path, Path, Future[Any]]] = deque()
-        writing: deque[tuple[Path, Path, Future[Path]]] = deque()
-        groups: dict[tuple[int, ...], list[tuple[Path, Path, np.ndarray, torch.Tensor, Any]]] = {}
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="petseg-infer")
+    try:
+        _segment(predictor, items, on_result, pool, threshold=threshold, overlay=overlay, tta=tta,
+                 batch_size=batch_size, window=window, budget=budget, pin=pin)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # running items finish (atomic writes), no new ones
+        raise
+    pool.shutdown(wait=True)
 
-        def load_ahead() -> None:
-            while len(loading) < window:
-                nxt = next(queue, None)
-                if nxt is None:
-                    return
-                loading.append((nxt[0], nxt[1], pool.submit(_load, predictor, nxt[0])))
 
-        def report_written(wait: bool) -> None:
-            # in submission order, so the report reads like the folder listing
-            while writing and (wait or writing[0][2].done() or len(writing) > window):
-                src, out, fut = writing.popleft()
-                try:
-                    on_result(ItemResult(src, fut.result()))
-                except Exception as exc:
-                    on_result(ItemResult(src, None, _item_error(out, exc), stage="write"))
+def _segment(predictor: Predictor, items: list[tuple[Path, Path]], on_result: Callable[[ItemResult], None],
+             pool: ThreadPoolExecutor, *, threshold: float, overlay: bool, tta: bool, batch_size: int,
+             window: int, budget: int, pin: bool) -> None:
+    pending = deque(items)
+    loading: deque[tuple[Path, Path, int, Future[Any]]] = deque()
+    writing: deque[tuple[Path, Path, int, Future[Path]]] = deque()
+    groups: dict[tuple[int, ...], list[tuple[Path, Path, np.ndarray, torch.Tensor, Any, int]]] = {}
+    held = {"bytes": 0}  # decoded photos not yet written (in groups or being written)
 
-        def run_group(group: list[tuple[Path, Path, np.ndarray, torch.Tensor, Any]]) -> None:
-            batch = torch.stack([x for _, _, _, x, _ in group])
-            if pin:
-                batch = batch.pin_memory()
-            probs = photo_probabilities(predictor.probabilities(batch, tta=tta),
-                                        [image.shape[:2] for _, _, image, _, _ in group])
-            for (src, out, image, _, size), prob in zip(group, probs):
-                writing.append((src, out, pool.submit(_write, image, prob, size, out, threshold, overlay)))
+    def load_ahead() -> None:
+        while pending and len(loading) < window:
+            src, out = pending[0]
+            cost = decode_bytes(src)
+            in_flight = held["bytes"] + sum(c for _, _, c, _ in loading)
+            if in_flight + cost > budget and (loading or held["bytes"]):
+                return
+            pending.popleft()
+            loading.append((src, out, cost, pool.submit(_load, predictor, src)))
 
-        load_ahead()
-        while loading:
-            src, out, fut = loading.popleft()
-            load_ahead()
+    def report_written(wait: bool) -> None:
+        # in submission order, so the report reads like the folder listing
+        while writing and (wait or writing[0][3].done() or len(writing) > window or held["bytes"] > budget):
+            src, out, footprint, fut = writing.popleft()
             try:
-                image, x, size = fut.result()
+                path = fut.result()
             except Exception as exc:
-                on_result(ItemResult(src, None, _item_error(src, exc), stage="read"))
-                continue
-            group = groups.setdefault(tuple(x.shape), [])
-            group.append((src, out, image, x, size))
-            if len(group) >= batch_size:
-                run_group(groups.pop(tuple(x.shape)))
-            report_written(wait=False)
-        for group in groups.values():
-            run_group(group)
-        report_written(wait=True)
+                held["bytes"] -= footprint
+                on_result(ItemResult(src, None, _item_error(out, exc), stage="write"))
+            else:
+                held["bytes"] -= footprint
+                on_result(ItemResult(src, path))
+
+    def run_group(group: list[tuple[Path, Path, np.ndarray, torch.Tensor, Any, int]]) -> None:
+        batch = torch.stack([x for _, _, _, x, _, _ in group])
+        if pin:
+            batch = batch.pin_memory()
+        probs = photo_probabilities(predictor.probabilities(batch, tta=tta),
+                                    [image.shape[:2] for _, _, image, _, _, _ in group])
+        for (src, out, image, _, size, footprint), prob in zip(group, probs):
+            writing.append((src, out, footprint, pool.submit(_write, image, prob, size, out, threshold, overlay)))
+
+    while pending or loading:
+        load_ahead()
+        if not loading:
+            # the budget is held by photos waiting for a full batch or for their writes: run
+            # them as they are and let the writes finish, then read on
+            for key in list(groups):
+                run_group(groups.pop(key))
+            report_written(wait=True)
+            continue
+        src, out, _, fut = loading.popleft()
+        load_ahead()
+        try:
+            image, x, size = fut.result()
+        except Exception as exc:
+            on_result(ItemResult(src, None, _item_error(src, exc), stage="read"))
+            continue
+        footprint = image.nbytes + image.shape[0] * image.shape[1] * 4 + x.nbytes \
+            + (size[0] * size[1] if size else image.shape[0] * image.shape[1]) * (3 if overlay else 1) * 2
+        held["bytes"] += footprint
+        group = groups.setdefault(tuple(x.shape), [])
+        group.append((src, out, image, x, size, footprint))
+        if len(group) >= batch_size:
+            run_group(groups.pop(tuple(x.shape)))
+        report_written(wait=False)
+    for group in groups.values():
+        run_group(group)
+    report_written(wait=True)
