@@ -129,16 +129,19 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
     return launch(list(args.argv), request, Path(runs_dir), Path(name).name, lambda m: console.print(m, markup=False))
 
 
-def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
-    """Run ``trainer`` in its thread with progress output; signals stop it gracefully."""
+def drive(trainer: Any, console: Any, runs_arg: Path | None, redeliver: bool = False) -> int:
+    """Run ``trainer`` in its thread with progress output; signals stop it gracefully.
+    ``redeliver``: a signal that came too late to stop the run (it finished anyway) is raised
+    again once the previous handlers are back, so a command that goes on (demo) ends too."""
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
     reporter = ProgressReporter(console, plain=plain_progress(console),
                                  last_pt=checkpoint_path(trainer.run_path, "last"))
     trainer.subscribe(reporter)
-    interrupts = {"n": 0}
+    interrupts = {"n": 0, "last": 0}
 
     def on_signal(signum: int, _frame: Any) -> None:
         interrupts["n"] += 1
+        interrupts["last"] = signum
         if interrupts["n"] > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
         trainer.stop()
@@ -156,6 +159,8 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+    if redeliver and interrupts["n"] and trainer.state == RunState.FINISHED:
+        signal.raise_signal(interrupts["last"])
     if trainer.state == RunState.FINISHED:
         return EXIT_OK
     if trainer.state == RunState.STOPPED:
