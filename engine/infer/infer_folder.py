@@ -274,14 +274,14 @@ def _segment(predictor: Predictor, items: list[tuple[Path, Path]], on_result: Ca
     loading: deque[tuple[Path, Path, int, Future[Any]]] = deque()
     writing: deque[tuple[Path, Path, int, Future[Path]]] = deque()
     groups: dict[tuple[int, ...], list[tuple[Path, Path, np.ndarray, torch.Tensor, Any, int]]] = {}
-    held = {"bytes": 0}  # decoded photos not yet written (in groups or being written)
+    held = {"bytes": 0, "taking": 0}  # decoded photos not yet written; the decode being taken
 
     def load_ahead() -> None:
         while pending and len(loading) < window:
             src, out = pending[0]
             cost = decode_bytes(src)
-            in_flight = held["bytes"] + sum(c for _, _, c, _ in loading)
-            if in_flight + cost > budget and (loading or held["bytes"]):
+            in_flight = held["bytes"] + held["taking"] + sum(c for _, _, c, _ in loading)
+            if in_flight + cost > budget and in_flight:
                 return
             pending.popleft()
             loading.append((src, out, cost, pool.submit(_load, predictor, src)))
@@ -317,13 +317,16 @@ def _segment(predictor: Predictor, items: list[tuple[Path, Path]], on_result: Ca
                 run_group(groups.pop(key))
             report_written(wait=True)
             continue
-        src, out, _, fut = loading.popleft()
+        src, out, cost, fut = loading.popleft()
+        held["taking"] = cost  # still decoding, perhaps: counted until its result is taken
         load_ahead()
         try:
             image, x, size = fut.result()
         except Exception as exc:
             on_result(ItemResult(src, None, _item_error(src, exc), stage="read"))
             continue
+        finally:
+            held["taking"] = 0
         footprint = image.nbytes + image.shape[0] * image.shape[1] * 4 + x.nbytes \
             + (size[0] * size[1] if size else image.shape[0] * image.shape[1]) * (3 if overlay else 1) * 2
         held["bytes"] += footprint
