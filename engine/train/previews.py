@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine.errors import RunStoreError
-from engine.runs.layout import PREVIEWS_DIR
+from engine.runs.layout import PREVIEWS_DIR, RunFileMissing, open_run_file, plain_file_name, read_run_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -284,8 +284,6 @@ def _read_png(path: Path, mode: str) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    from engine.runs.layout import open_run_file
-
     try:  # a run folder is untrusted: no FIFO, nothing outside previews/
         with open_run_file(path, path.parent) as fh, Image.open(fh) as im:
             return np.asarray(im.convert(mode))
@@ -299,8 +297,6 @@ def read_previews(run_path: str | Path) -> Previews | None:
     """The run's previews, or None if it has none (yet). RunStoreError if index.json is garbage."""
     folder = Path(run_path) / PREVIEWS_DIR
     path = folder / INDEX_FILE
-    from engine.runs.layout import RunFileMissing, plain_file_name, read_run_file
-
     try:
         data = json.loads(read_run_file(path, run_path=run_path))
     except RunFileMissing:
