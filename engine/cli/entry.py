@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a closed pipe, a vanished terminal or an ASCII-only one never stops a command (--help too)
     with safe_std_streams():
         code = _main(argv)
-    if argv is None:
+    # not in a data-parallel rank: its launcher names the rank that failed first by the order
+    # of their exits, and a rank whose peer was killed must not beat that peer to it
+    if argv is None and "LOCAL_RANK" not in os.environ:
         _exit_now(code)
     return code
 
