@@ -26,9 +26,15 @@ STATUS_FIELDS = {
 }
 
 
+# fields every petseg has written since its first version: a file without one is not a run's
+# (a run folder is untrusted input; a missing field is a broken run, never a guess)
+STATUS_REQUIRED = ("state",)
+CONFIG_REQUIRED = ("model",)
+
+
 def status_problems(status: dict[str, Any]) -> list[str]:
     """What is wrong with a status.json object (empty list if nothing)."""
-    out = []
+    out = [f"{name} is missing" for name in STATUS_REQUIRED if name not in status]
     for name, kind in STATUS_FIELDS.items():
         if name in status and status[name] is not None and not kind_ok(status[name], kind):
             out.append(f"{name} must be {describe_kind(kind)}, got {short_value(status[name])}")
@@ -47,7 +53,7 @@ _CONFIG_KINDS = {f.name: (f.kind, f.optional) for f in config_fields()}
 
 def config_problems(config: dict[str, Any]) -> list[str]:
     """What is wrong with the types of a config.json object (empty list if nothing)."""
-    out = []
+    out = [f"{name} is missing" for name in CONFIG_REQUIRED if name not in config]
     for name, (kind, optional) in _CONFIG_KINDS.items():
         if name not in config:
             continue

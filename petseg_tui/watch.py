@@ -18,6 +18,7 @@ from engine.errors import PetsegError
 from engine.train.previews import INDEX_FILE, Previews, read_previews
 from engine.runs.system_log import last_sample
 from engine.sysmetrics.record import SystemSample
+from engine.runs.layout import open_run_file
 from engine.runs import (
     CONFIG_FILE,
     EVENTS_FILE,
@@ -292,13 +293,13 @@ class LiveFollower:
 
     def _log_tail(self, lines: int = 6) -> str:
         p = self.path / LOG_FILE
-        try:
-            with open(p, "rb") as fh:
+        try:  # open_run_file: the folder is untrusted (a FIFO there must not hang the view)
+            with open_run_file(p) as fh:
                 fh.seek(0, 2)
                 size = fh.tell()
                 fh.seek(max(0, size - 4000))
                 text = fh.read().decode("utf-8", "replace")
-        except OSError:
+        except (OSError, PetsegError):
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 

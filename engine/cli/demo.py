@@ -41,7 +41,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   f"{config.epochs} epochs, batch {config.batch_size}; runs folder {runs_dir}")
     start = time.perf_counter()
     trainer = Trainer(config, runs_dir, log=lambda m: console.print(m))
-    code = drive(trainer, console, args.runs)
+    code = drive(trainer, console, args.runs, redeliver=True)  # a signal while it finishes ends the demo
     if code != EXIT_OK:
         return code
     best = checkpoint_path(trainer.run_path, "best")

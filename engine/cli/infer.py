@@ -35,7 +35,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     i.add_argument("--threshold", type=float, default=0.5)
     i.add_argument("--tta", action="store_true")
     add_flag(i, "batch_size", type=int, default=None,
-         help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px)")
+         help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px; "
+                       "fewer for large photos, so two batches fit in the 768 MiB read-ahead)")
     add_flag(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
     add_flag(i, "device", default="auto")
     return i
@@ -69,7 +70,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
-    from engine.infer.infer_folder import ItemResult, default_batch_size, plan_folder, segment_folder
+    from engine.infer.infer_folder import ItemResult, default_batch_size, photo_footprint, plan_folder, segment_folder
     from engine.infer.inference import load_predictor
     from engine.infer.outputs import check_output
 
@@ -79,7 +80,7 @@ def _infer_folder(args: argparse.Namespace) -> int:
     if not dst.exists() and dst.suffix.lower() == ".png":
         raise PetsegError(f"{dst}: {src} is a directory of photos, so the output must be a folder, not a .png file")
     try:
-        plan = plan_folder(src, dst)
+        plan = plan_folder(src, dst, kind="overlay" if args.overlay else "mask", overwrite=args.overwrite)
     except OSError as exc:
         raise PetsegError(f"{src}: cannot list the folder ({exc.strerror or exc})") from None
     console = new_console()
@@ -107,30 +108,41 @@ def _infer_folder(args: argparse.Namespace) -> int:
             failed += 1
     if not items:
         raise PetsegError(f"{dst}: none of the {len(plan.items)} outputs may be written (see above)")
-    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size)
+    # the default batch is sized by the photos too: two batches of the largest of a sample fit
+    # in the read-ahead budget (so 8000x6000 photos do not go 32 at a time)
+    sample = [photo for photo, _ in items[:: max(1, len(items) // 32)]]
+    photo_bytes = max(photo_footprint(p, predictor.image_size, args.overlay) for p in sample)
+    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes)
     console.print(f"{len(items)} photos in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
                   f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
-    written = 0
+    written: set[Path] = set()
+    unwritten = unread = 0
     start = time.perf_counter()
     with progress_bar(console) as progress:
         task = progress.add_task("photos", total=len(items), info="") if progress else None
 
         def on_result(result: ItemResult) -> None:
-            nonlocal written, failed
-            if result.error is None:
-                written += 1
+            nonlocal unwritten, unread
+            if result.error is None and result.output is not None:
+                written.add(result.output)
             else:
-                failed += 1
+                unwritten += result.stage == "write"
+                unread += result.stage != "write"
                 (progress.console if progress else console).print(f"skipped {result.error}", markup=False)
             if progress is not None:
-                progress.update(task, advance=1, info=f"{written} written")
+                progress.update(task, advance=1, info=f"{len(written)} written")
 
         segment_folder(predictor, items, on_result, threshold=args.threshold, overlay=args.overlay,
                        tta=args.tta, batch_size=batch, workers=args.workers)
     seconds = time.perf_counter() - start
-    console.print(f"{written} written to {dst}, {failed} skipped ({seconds:.1f}s, "
-                  f"{written / max(seconds, 1e-9):.1f} photos/s)", markup=False)
-    if written == 0:
-        print(f"petseg: error: {src}: none of the {len(plan.items)} photos could be segmented", file=sys.stderr)
+    # the count is what is on disk at the end (plan_folder gave every photo its own name)
+    count = sum(1 for path in written if path.is_file())
+    failed += unwritten + unread + len(written) - count
+    console.print(f"{count} written to {dst}, {failed} skipped ({seconds:.1f}s, "
+                  f"{count / max(seconds, 1e-9):.1f} photos/s)", markup=False)
+    if count == 0:  # say what failed: reading/segmenting the photos, or writing the masks
+        what = ("masks could be written" if unwritten and not unread else
+                "photos could be read and segmented" if not unwritten else "photos could be segmented and written")
+        print(f"petseg: error: {src}: none of the {len(plan.items)} {what} (see above)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK

@@ -133,41 +133,53 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
     return launch(list(args.argv), request, Path(runs_dir), Path(name).name, lambda m: console.print(m, markup=False))
 
 
-def drive(trainer: Any, console: Any, runs_arg: Path | None) -> int:
+def drive(trainer: Any, console: Any, runs_arg: Path | None, redeliver: bool = False) -> int:
     """Run ``trainer`` in its thread with progress output; signals stop it gracefully. What it
     prints (and stderr meanwhile) is kept in the run's train.log (`engine.console_log`), by the
-    process that writes the run folder (rank 0 of a data-parallel run)."""
+    process that writes the run folder (rank 0 of a data-parallel run).
+    ``redeliver``: a signal that came too late to stop the run (it finished anyway) is raised
+    again once the previous handlers are back, so a command that goes on (demo) ends too."""
     if not isinstance(console, CapturedConsole):
         console = CapturedConsole(console)
     dist = getattr(trainer, "dist", None)
     if dist is None or dist.is_main:
         console.attach(trainer.run_path)
     try:
-        return _drive(trainer, console, runs_arg)
+        return _drive(trainer, console, runs_arg, redeliver)
     finally:
         console.close()
 
 
-def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None) -> int:
+def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeliver: bool) -> int:
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
     reporter = ProgressReporter(console, plain=plain_progress(console),
                                  last_pt=checkpoint_path(trainer.run_path, "last"))
     trainer.subscribe(reporter)
-    interrupts = {"n": 0}
+    interrupts = {"n": 0, "last": 0}
 
     def on_signal(signum: int, _frame: Any) -> None:
         interrupts["n"] += 1
+        interrupts["last"] = signum
         if interrupts["n"] > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
         trainer.stop()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    # the graceful stop lasts as long as the trainer: a command that goes on afterwards (demo's
+    # scoring) must be ended by a signal again, not ask a finished trainer to stop
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    for sig in saved:
         signal.signal(sig, on_signal)
-    # stderr teed before and, on a terminal, again inside the live bars (which replace it)
-    with console.stderr(), reporter, console.stderr():
-        trainer.start()
-        while not trainer.join(0.2):
-            pass
+    try:
+        # stderr teed before and, on a terminal, again inside the live bars (which replace it)
+        with console.stderr(), reporter, console.stderr():
+            trainer.start()
+            while not trainer.join(0.2):
+                pass
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if redeliver and interrupts["n"] and trainer.state == RunState.FINISHED:
+        signal.raise_signal(interrupts["last"])
     if trainer.state == RunState.FINISHED:
         return EXIT_OK
     if trainer.state == RunState.STOPPED:

@@ -10,7 +10,8 @@ trimaps and image/trimap size mismatches are skipped with a reason, never a cras
 
 On disk (``cache_dir``, default ``<cache root>/decoded``) an entry is three files named by
 ``cache_key``: ``KEY-images.npy``, ``KEY-trimaps.npy`` and ``KEY.json`` (names kept, skips),
-the json written last so an entry without it is ignored. The key hashes the format version,
+the json written last so an entry without it is ignored; an entry damaged in any way
+(truncated, foreign, of the wrong shape, not a regular file) is decoded again and rewritten. The key hashes the format version,
 the dataset's absolute path, the names, each file's size and mtime, and S: editing, replacing
 or touching a file, or changing the size, gives a new entry. Arrays are decoded straight into
 a temporary memory-mapped file that is renamed into place, so a full-size split never has to
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -119,19 +121,43 @@ def _decode_pair(layout: PetLayout, name: str, size: int) -> tuple[np.ndarray, n
     return square_pair(rgb, trimap, size)
 
 
-def _load_entry(folder: Path, key: str, size: int) -> SplitArrays | None:
-    meta_path = folder / f"{key}.json"
+def _regular_file(path: Path) -> bool:
+    """True for a regular file (not a FIFO that would hang np.load, not a folder)."""
     try:
-        meta = json.loads(meta_path.read_text())
-        images = np.load(folder / f"{key}-images.npy", mmap_mode="r")
-        trimaps = np.load(folder / f"{key}-trimaps.npy", mmap_mode="r")
-    except (OSError, ValueError):
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _load_entry(folder: Path, key: str, size: int, names: list[str]) -> SplitArrays | None:
+    """The cached entry ``key``, or None when it is missing or damaged in any way (then the
+    split is decoded again and the entry rewritten): a cache file is untrusted, never a raw
+    exception (truncated or foreign arrays, JSON of the wrong shape, a FIFO in its place)."""
+    paths = [folder / f"{key}.json", folder / f"{key}-images.npy", folder / f"{key}-trimaps.npy"]
+    if not all(_regular_file(p) for p in paths):
         return None
-    n = len(meta.get("names", []))
-    if images.shape != (n, size, size, 3) or trimaps.shape != (n, size, size):
+    try:
+        if paths[0].stat().st_size > 64 << 20:
+            return None
+        meta = json.loads(paths[0].read_text(encoding="utf-8"))
+        kept, skipped = meta["names"], meta.get("skipped", [])
+        if not (isinstance(kept, list) and isinstance(skipped, list)
+                and all(isinstance(n, str) for n in kept)
+                and all(isinstance(s, list) and len(s) == 2 and all(isinstance(x, str) for x in s) for s in skipped)):
+            return None
+        wanted = set(names)
+        if len(kept) + len(skipped) != len(names) or not wanted.issuperset(kept) \
+                or not wanted.issuperset(s[0] for s in skipped):
+            return None  # not this split's entry
+        images = np.load(paths[1], mmap_mode="r", allow_pickle=False)
+        trimaps = np.load(paths[2], mmap_mode="r", allow_pickle=False)
+    except Exception:  # damaged: unreadable, not JSON, wrong shape, truncated .npy, …
+        return None
+    n = len(kept)
+    if images.shape != (n, size, size, 3) or trimaps.shape != (n, size, size) \
+            or images.dtype != np.uint8 or trimaps.dtype != np.uint8:
         return None  # damaged or foreign entry: rebuild
-    skipped = [(str(a), str(b)) for a, b in meta.get("skipped", [])]
-    return SplitArrays(images, trimaps, list(meta["names"]), skipped, from_cache=True)
+    return SplitArrays(images, trimaps, list(kept), [(a, b) for a, b in skipped], from_cache=True)
 
 
 def _alloc(folder: Path | None, key: str, suffix: str, shape: tuple[int, ...], temps: list[Path] | None = None):
@@ -176,7 +202,7 @@ def load_split_arrays(
         folder = None  # not writable: memory only
 
     if folder is not None:
-        hit = _load_entry(folder, key, size)
+        hit = _load_entry(folder, key, size, names)
         if hit is not None:
             for name, reason in hit.skipped:
                 if on_skip is not None:

@@ -93,8 +93,7 @@ def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{label}: cannot read {path} as a PyTorch state_dict ({reason[:120]})") from exc
+        raise ConfigError(f"{label}: {_unreadable(path, exc)}") from exc
     # Training scripts often wrap the weights; accept the two common envelopes.
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -111,6 +110,22 @@ def _apply(model: nn.Module, state: dict[str, Any], label: str, arch: str = "res
     expected = {k for k in model.state_dict() if not k.startswith(_CLASSIFIER_PREFIXES)}
     # files saved before BatchNorm counted its batches (torchvision's older ImageNet files) lack the counters
     missing = sorted(k for k in expected - state.keys() if not k.endswith(".num_batches_tracked"))
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why torch.load refused ``path``, in words (never a bare number or torch's long advice)."""
+    text = str(exc)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return (f"{path} pickles Python objects (a whole model saved with torch.save(model)?); "
+                "give a state_dict saved with torch.save(model.state_dict(), ...)")
+    first = (text.strip().splitlines() or [""])[0].split(". ")[0][:120]
+    detail = f"{type(exc).__name__}: {first}" if first and not first.isdigit() else type(exc).__name__
+    return f"{path} is not a PyTorch weights file (corrupt, truncated or not saved by torch.save; {detail})"
+
+
+def _apply(model: nn.Module, state: dict[str, Any], label: str) -> None:
+    # The classifier (fc) is never used by the segmentation encoder, so it may be absent.
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    expected = {k for k in model.state_dict() if not k.startswith("fc.")}
+    missing = sorted(expected - state.keys())
     unexpected = sorted(state.keys() - expected)
     if missing or unexpected:
         detail = []

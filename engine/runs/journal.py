@@ -7,11 +7,14 @@ whatever the size of the file (batch lines are recognised by their bytes).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.errors import RunStoreError
 from engine.events import EventFieldError, TrainEvent, parse_event
+from engine.runs.layout import RunFileMissing, open_run_file
 
 
 # Our writer puts "kind" last (event_to_dict), and JSON escapes quotes inside strings, so these
@@ -20,6 +23,7 @@ _BATCH_LINE_END = b'"kind": "batch"}\n'
 _NON_BATCH_KIND = re.compile(rb'"kind": "(?!batch")')
 READ_CHUNK = 1 << 20  # bytes read at once: bounds memory whatever the file size
 KEEP_BATCHES = 1000  # batch events a catch-up read keeps (the most recent); older ones are skipped
+MAX_LINE = 4 << 20  # an event line is well under 1 KB: a longer "line" is garbage, dropped unread
 
 
 class EventTail:
@@ -47,10 +51,23 @@ class EventTail:
         self._partial = b""
 
     def read_new(self) -> list[TrainEvent]:
+        # untrusted: a FIFO, a folder or a symlink out of the run folder in its place is a problem
+        # of the run (`invalid`), never a hang or a read of someone else's file
         try:
-            size = self.path.stat().st_size
-        except OSError:
+            fh = open_run_file(self.path)
+        except RunFileMissing:
             return []
+        except RunStoreError as exc:
+            self.invalid = self.invalid or str(exc)
+            return []
+        with fh:
+            try:
+                size = os.fstat(fh.fileno()).st_size
+            except OSError:
+                return []
+            return self._read_from(fh, size)
+
+    def _read_from(self, fh: Any, size: int) -> list[TrainEvent]:
         if size < self.offset:
             self.offset, self._partial, self.lines = 0, b"", 0
         if size == self.offset:
@@ -58,23 +75,25 @@ class EventTail:
         found: list[tuple[int, TrainEvent]] = []  # (file offset, event) of non-batch events
         begin = self.offset - len(self._partial)  # file offset of the first byte not yet parsed
         try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                left = size - self.offset
-                while left > 0:
-                    chunk = fh.read(min(READ_CHUNK, left))
-                    if not chunk:
-                        break
-                    left -= len(chunk)
-                    base = self.offset - len(self._partial)  # file offset of data[0]
-                    self.offset += len(chunk)
-                    data = self._partial + chunk if self._partial else chunk
-                    cut = data.rfind(b"\n") + 1
-                    self._partial = data[cut:]
-                    if cut:
-                        self._scan(data, cut, base, found)
-                end = self.offset - len(self._partial)  # just after the last complete line
-                tail = self._last_batch_lines(fh, begin, end) if self.keep_batches > 0 else []
+            fh.seek(self.offset)
+            left = size - self.offset
+            while left > 0:
+                chunk = fh.read(min(READ_CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                base = self.offset - len(self._partial)  # file offset of data[0]
+                self.offset += len(chunk)
+                data = self._partial + chunk if self._partial else chunk
+                cut = data.rfind(b"\n") + 1
+                self._partial = data[cut:]
+                if cut:
+                    self._scan(data, cut, base, found)
+                if len(self._partial) > MAX_LINE:  # no newline for megabytes: garbage, not an event
+                    self.bad_lines += 1
+                    self._partial = b""  # dropped (bounded memory); its rest reads as one more bad line
+            end = self.offset - len(self._partial)  # just after the last complete line
+            tail = self._last_batch_lines(fh, begin, end) if self.keep_batches > 0 else []
         except OSError:
             return [e for _, e in found]
         if not tail:
@@ -145,7 +164,7 @@ class EventTail:
     def _parse(self, raw: bytes, number: int, count_line: Callable[[], int] | None = None) -> TrainEvent | None:
         try:
             obj = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[…
             self.bad_lines += 1
             return None
         if not isinstance(obj, dict):

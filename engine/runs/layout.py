@@ -25,14 +25,21 @@ Sweeps keep their Optuna study beside the runs, in a hidden folder no listing ta
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
+
+A run folder is untrusted input (it may come from another box or another user): its files are
+opened with `open_run_file`, which refuses anything that leads outside the folder (a symlink,
+a recorded name with ``..``), anything that is not a regular file (a FIFO would hang a reader,
+a device would never end) and, for the JSON files, anything over `MAX_JSON_BYTES`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.atomic import atomic_write
 from engine.errors import CheckpointError, RunStoreError
@@ -79,6 +86,81 @@ def sweep_journals(runs_dir: str | Path) -> list[Path]:
 def trial_run_name(sweep: str, trial: int) -> str:
     """The run folder of trial ``trial`` of ``sweep``: ``<sweep>-t007``."""
     return f"{sweep}-t{trial:03d}"
+MAX_JSON_BYTES = 8 << 20  # a run's JSON files are a few KB; a bigger one is not petseg's
+
+
+def run_files() -> tuple[str, ...]:
+    """Every file petseg writes at a fixed place in a run folder, relative to it (the folders
+    ``previews/``, ``predictions/`` and ``eval/`` hold files named by their owners)."""
+    return (CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE, CONTROL_FILE, LOG_FILE, ERROR_LOG,
+            f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}", f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}")
+
+
+class RunFileMissing(RunStoreError):
+    """A file of a run folder does not exist (callers may treat that as "not yet")."""
+
+
+def inside_folder(path: str | Path, folder: str | Path) -> bool:
+    """True if ``path``, symlinks and ``..`` resolved, lies inside ``folder`` (resolved too)."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def plain_file_name(name: object) -> bool:
+    """True for a bare file name recorded in a run's file: no folder part, no ``..``, not hidden."""
+    return (isinstance(name, str) and bool(name) and not name.startswith(".") and "/" not in name
+            and "\\" not in name and "\0" not in name and os.path.basename(name) == name)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def open_run_file(path: str | Path, run_path: str | Path | None = None) -> IO[bytes]:
+    """Open a file of the run folder ``run_path`` (default: the file's own folder) for reading,
+    as untrusted input: RunStoreError (one line naming the file) if it leads outside the folder,
+    is not a regular file or cannot be read; RunFileMissing if it does not exist. Never blocks."""
+    path = Path(path)
+    run = Path(run_path) if run_path is not None else path.parent
+    if not inside_folder(path, run):
+        if not os.path.lexists(path):
+            raise RunFileMissing(path, "missing")
+        raise RunStoreError(path, "leads outside the run folder (a symlink or a '..' name); not read")
+    try:  # O_NONBLOCK: opening a FIFO for reading must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise RunFileMissing(path, "missing") from None
+    except OSError as exc:
+        raise RunStoreError(path, f"cannot read ({exc.strerror or exc})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise RunStoreError(path, f"is {_kind_of(mode)}, not a file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_run_file(path: str | Path, limit: int = MAX_JSON_BYTES, run_path: str | Path | None = None) -> bytes:
+    """The bytes of a run's file (`open_run_file`), RunStoreError if larger than ``limit``."""
+    try:
+        with open_run_file(path, run_path) as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:  # EIO, a file that vanished under us
+        raise RunStoreError(path, f"cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise RunStoreError(path, f"larger than {limit >> 20} MiB; not a file petseg writes")
+    return data
 
 
 def prediction_path(run_path: str | Path, stem: str, kind: str) -> Path:
@@ -121,6 +203,9 @@ def checkpoint_for(run_path: str | Path) -> tuple[Path, str]:
     """The checkpoint a run is evaluated and used with: best.pt, else last.pt; and a note for
     the user when it is last.pt. CheckpointError if the run has neither yet."""
     best, last = checkpoint_path(run_path, "best"), checkpoint_path(run_path, "last")
+    for path in (best, last):  # a run folder is untrusted: its checkpoint must be its own
+        if os.path.lexists(path) and not inside_folder(path, run_path):
+            raise CheckpointError(path, "leads outside the run folder (a symlink); not loaded")
     if best.is_file():
         return best, ""
     if last.is_file():
@@ -181,16 +266,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def read_run_json(path: Path) -> dict[str, Any]:
     """A run's JSON file as a dict; RunStoreError (one line) if missing, unreadable or not an object."""
+    raw = read_run_file(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunStoreError(path, "missing") from None
-    except OSError as exc:
-        raise RunStoreError(path, f"cannot read ({exc.strerror or exc})") from None
-    try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunStoreError(path, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RunStoreError(path, "not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise RunStoreError(path, "expected a JSON object")
     return data

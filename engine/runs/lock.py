@@ -11,11 +11,12 @@ import errno
 import fcntl
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
 from engine.errors import RunStoreError
-from engine.runs.layout import LOCK_FILE
+from engine.runs.layout import LOCK_FILE, inside_folder, read_run_file
 
 LOCK_WAIT_SECONDS = 1.0  # readers probe the lock for microseconds; a writer retries past them
 
@@ -47,10 +48,15 @@ class RunLock:
         """Lock ``run_path`` or raise RunStoreError naming the process that holds it."""
         run_path = Path(run_path)
         lock_path = run_path / LOCK_FILE
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # O_NOFOLLOW, O_NONBLOCK: a symlink or a FIFO planted there is refused, never written through
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise RunStoreError(lock_path, "is a symlink; a run's lock file must be its own file") from None
             raise RunStoreError(lock_path, f"cannot create the run's lock file ({exc.strerror or exc})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunStoreError(lock_path, "is not a regular file; a run's lock file must be its own file")
         deadline = time.monotonic() + wait
         while True:
             try:
@@ -95,11 +101,16 @@ class RunLock:
 def writer_lock_state(run_path: str | Path) -> bool | None:
     """True if a process holds the run's writer lock now, False if nobody does, None if the
     run has no lock file (written by an older petseg, or never opened by a writer)."""
-    try:
-        fd = os.open(Path(run_path) / LOCK_FILE, os.O_RDONLY)
+    path = Path(run_path) / LOCK_FILE
+    if not inside_folder(path, run_path):  # untrusted folder: a symlink out is no lock of this run
+        return None
+    try:  # O_NONBLOCK: a FIFO in its place must not hang the reader
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
         return exc.errno in (errno.EAGAIN, errno.EACCES)
@@ -113,7 +124,7 @@ def writer_lock_state(run_path: str | Path) -> bool | None:
 def lock_holder(run_path: str | Path) -> str:
     """``pid N on HOST`` of the last process that locked the run ("" if unknown)."""
     try:
-        text = (Path(run_path) / LOCK_FILE).read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+        text = read_run_file(Path(run_path) / LOCK_FILE, limit=4096, run_path=run_path).decode("utf-8", "replace").strip()
+    except RunStoreError:
         return ""
     return text.splitlines()[0][:120] if text else ""

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from engine.errors import RunStoreError
-from engine.runs.layout import PREVIEWS_DIR
+from engine.runs.layout import PREVIEWS_DIR, RunFileMissing, open_run_file, plain_file_name, read_run_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -284,11 +284,11 @@ def _read_png(path: Path, mode: str) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
+    try:  # a run folder is untrusted: no FIFO, nothing outside previews/
+        with open_run_file(path, path.parent) as fh, Image.open(fh) as im:
             return np.asarray(im.convert(mode))
-    except FileNotFoundError:
-        raise RunStoreError(path, "missing") from None
+    except RunStoreError:
+        raise
     except Exception as exc:  # truncated or not a PNG
         raise RunStoreError(path, f"unreadable preview ({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
 
@@ -298,10 +298,10 @@ def read_previews(run_path: str | Path) -> Previews | None:
     folder = Path(run_path) / PREVIEWS_DIR
     path = folder / INDEX_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = json.loads(read_run_file(path, run_path=run_path))
+    except RunFileMissing:
         return None
-    except (OSError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise RunStoreError(path, f"not valid JSON ({exc})") from None
     try:
         names = tuple(str(n) for n in data["names"])
@@ -312,6 +312,9 @@ def read_previews(run_path: str | Path) -> Previews | None:
         )
         if not names or side < 1:
             raise ValueError("no images")
+        for e in epochs:  # a recorded name never leads out of previews/ ("../../x", "/etc/x")
+            if not plain_file_name(e.file):
+                raise ValueError(f"file {e.file!r} is not a file name in previews/")
     except (KeyError, TypeError, ValueError) as exc:
         raise RunStoreError(path, f"not a previews index ({exc})") from None
     return Previews(folder, names, side, str(data.get("mask_rule", "")), epochs)

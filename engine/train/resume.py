@@ -48,6 +48,8 @@ RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on"
 CHECKED_FIELDS = ("model", "width", "image_size", "mask_rule", "scheduler", "learning_rate", "weight_decay",
                   "batch_size", "seed", "bce_weight", "dice_weight", "grad_clip", "valid_every",
                   "max_train_images", "warmup_epochs", "ema_decay", "augment_strength", "optimizer", "dropout")
+# of those, the ones that shape the network: config.json without one would build another model
+SHAPING_FIELDS = ("model", "width", "image_size")
 COSINE_RULE = ("cosine stretched to the new budget: lr(e) = base_lr * (1 + cos(pi * (e-1) / N)) / 2; with W warm-up "
                "epochs, the cosine part over N - W")
 
@@ -188,6 +190,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         for name in CHECKED_FIELDS:
             if name == "width" and base.model != "unet":
                 continue  # the encoder models have no width
+            if name in SHAPING_FIELDS and name in trained and name not in stored:
+                raise RunStoreError(config_path, f"{name} is missing but last.pt was trained with {trained[name]!r} "
+                                                 "(edited by hand?); put it back, or start a new run")
             if name in trained and name in stored and not _same(stored[name], trained[name], name):
                 raise RunStoreError(
                     config_path,
@@ -270,5 +275,45 @@ def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
         finished = False
     ckpt_path = checkpoint_path(run_path, "last")
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    return plan_resume(run_path, stored, overrides, checkpoint, ckpt_path if checkpoint is not None else None,
+    plan = plan_resume(run_path, stored, overrides, checkpoint, ckpt_path if checkpoint is not None else None,
                        finished=finished)
+    if checkpoint is not None:
+        check_weights_fit(plan.config, checkpoint, ckpt_path)
+    return plan
+
+
+def check_weights_fit(config: TrainConfig, checkpoint: dict[str, Any], path: Path) -> None:
+    """RunStoreError (one line naming last.pt) unless its weight tensors are exactly those of the
+    network ``config`` builds — names and shapes, compared on torch's meta device (nothing is
+    allocated), before the run folder is touched; load_state_dict's multi-line RuntimeError
+    would otherwise end the resume after its status was written."""
+    import torch
+
+    from engine.models import build_model
+
+    with torch.device("meta"):
+        own = build_model(config.model, width=config.width).state_dict()
+    what = f"a {config.model}" + (f" of width {config.width}" if config.model == "unet" else "")
+    for key in ("model", "train_model"):  # train_model: the raw weights of a run with EMA
+        if key not in checkpoint:
+            continue
+        state = checkpoint[key]
+        if not isinstance(state, dict):
+            raise RunStoreError(path, f"its {key} weights are not a state_dict; the checkpoint is damaged")
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        misshaped = [k for k in own if k in state and (not isinstance(state[k], torch.Tensor)
+                                                        or tuple(state[k].shape) != tuple(own[k].shape))]
+        if missing or unexpected or misshaped:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} missing (first: {missing[0]})")
+            if unexpected:
+                parts.append(f"{len(unexpected)} unexpected (first: {unexpected[0]})")
+            if misshaped:
+                k = misshaped[0]
+                got = tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else type(state[k]).__name__
+                parts.append(f"{len(misshaped)} of another shape (first: {k} is {got}, the network has "
+                             f"{tuple(own[k].shape)})")
+            raise RunStoreError(path, f"its weights do not fit {what}, the network config.json records: "
+                                      f"{', '.join(parts)}; resume abandoned, the run is left as it was")

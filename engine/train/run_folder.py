@@ -22,8 +22,26 @@ def check_machine(config: TrainConfig) -> None:
     from engine.device import resolve_device
 
     resolve_device(config.device)
-    if config.pretrained not in (None, "imagenet") and not Path(config.pretrained).expanduser().is_file():
-        raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a .pth state_dict of the encoder, or imagenet)")
+    if config.pretrained not in (None, "imagenet"):
+        if not Path(config.pretrained).expanduser().is_file():
+            raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a .pth state_dict of the encoder, or imagenet)")
+        check_pretrained_file(config)
+
+
+def check_pretrained_file(config: TrainConfig) -> None:
+    """Load ``config.pretrained`` into the model ``config`` builds, on torch's meta device (no
+    memory for the weights, nothing written): junk, a pickled model, something that is not a
+    state_dict or the weights of another architecture raise the loading path's own one-line
+    ConfigError now, before a run folder exists, whatever the architecture."""
+    import warnings
+
+    import torch
+
+    from engine.models import build_model
+
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")  # "copying … to a meta parameter is a no-op": the point here
+        build_model(config.model, width=config.width, pretrained=config.pretrained)
 
 
 @dataclass

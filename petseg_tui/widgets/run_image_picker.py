@@ -7,7 +7,6 @@ list's, the tree's and the box's messages, which bubble up through this column).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -22,7 +21,8 @@ from petseg_tui.widgets.image_picker import ImageTree
 
 def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
     """Runs under ``runs_dir`` that have best.pt or last.pt, with a short description."""
-    from engine.runs import CONFIG_FILE, RunStore
+    from engine.errors import PetsegError
+    from engine.runs import RunStore, read_run_config
 
     out = []
     for run in RunStore(runs_dir).run_dirs():
@@ -31,9 +31,9 @@ def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
         except CheckpointError:
             continue
         model = ""
-        try:
-            model = str(json.loads((run / CONFIG_FILE).read_text(encoding="utf-8")).get("model", ""))
-        except (OSError, ValueError, AttributeError):
+        try:  # read_run_config: the folder is untrusted (no FIFO, no symlink out, bounded size)
+            model = str(read_run_config(run).get("model", ""))
+        except PetsegError:
             pass
         desc = model + (" · last.pt" if note else "")
         out.append((run, desc))

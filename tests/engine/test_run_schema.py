@@ -86,12 +86,14 @@ def test_event_types_are_checked() -> None:
 
 def test_status_and_config_type_checks() -> None:
     assert status_problems({"state": "finished", "pid": 12, "heartbeat": 1.5, "created": 1}) == []
-    assert status_problems({"pid": "12"}) == ["pid must be an integer, got '12'"]
+    assert status_problems({"state": "running", "pid": "12"}) == ["pid must be an integer, got '12'"]
+    assert status_problems({"pid": 12}) == ["state is missing"]  # issue 21: a missing field is a problem too
+    assert config_problems({"epochs": 3}) == ["model is missing"]
     assert status_problems({"state": "exploded"}) == [
         "state 'exploded' is not one of running, paused, finished, stopped, failed, diverged, pruned"]
-    assert status_problems({"heartbeat": True}) == ["heartbeat must be a number, got True"]
-    assert config_problems({"epochs": 3, "learning_rate": 1, "data_path": None, "weight_decay": 1e38}) == []
-    assert sorted(config_problems({"learning_rate": "fast", "data_path": 3})) == [
+    assert status_problems({"state": "running", "heartbeat": True}) == ["heartbeat must be a number, got True"]
+    assert config_problems({"model": "unet", "epochs": 3, "learning_rate": 1, "data_path": None, "weight_decay": 1e38}) == []
+    assert sorted(config_problems({"model": "unet", "learning_rate": "fast", "data_path": 3})) == [
         "data_path must be text or null, got 3", "learning_rate must be a number, got 'fast'"]
 
 

@@ -113,3 +113,54 @@ def test_cache_is_faster_than_decoding(tmp_path):
     hit = load_split_arrays(lay, names, 64, cache_dir=tmp_path / "c")
     t_hit = time.perf_counter() - t0
     assert hit.from_cache and t_hit < t_decode
+
+
+def _damage(path, how: str) -> None:
+    """One way a cache file can be damaged (issue 21, group 4: a damaged entry is rebuilt)."""
+    import json as _json
+
+    if how == "missing":
+        path.unlink()
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+    elif how == "garbage":
+        path.write_bytes(b"\x00\xff garbage {[")
+    elif how == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    elif how == "folder":
+        path.unlink()
+        path.mkdir()
+    elif how == "wrong-shape":
+        if path.suffix == ".json":
+            path.write_text(_json.dumps([1, 2, 3]))
+        else:
+            np.save(path, np.zeros((2, 3), np.float32))
+    elif how == "foreign":
+        if path.suffix == ".json":
+            meta = _json.loads(path.read_text())
+            path.write_text(_json.dumps({**meta, "names": ["../../etc/passwd"] * len(meta["names"])}))
+        else:
+            np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["missing", "empty", "truncated", "garbage", "fifo", "folder", "wrong-shape", "foreign"])
+@pytest.mark.parametrize("which", ["json", "images", "trimaps"])
+def test_a_damaged_entry_is_rebuilt_never_a_raw_exception(layout, tmp_path, which: str, how: str) -> None:
+    names = layout.trainval_names()
+    first = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    images, trimaps = np.array(first.images), np.array(first.trimaps)  # in RAM: the files are damaged next
+    del first
+    key = cache_key(layout, names, 32)
+    path = tmp_path / "c" / (f"{key}.json" if which == "json" else f"{key}-{which}.npy")
+    _damage(path, how)
+    again = load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c")
+    assert not again.from_cache and again.names == names
+    np.testing.assert_array_equal(images, again.images)
+    np.testing.assert_array_equal(trimaps, again.trimaps)
+    if how != "folder":  # a folder in the way cannot be replaced: the arrays stay in memory
+        assert load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c").from_cache

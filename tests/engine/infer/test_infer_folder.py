@@ -72,3 +72,48 @@ def test_batched_folder_equals_one_by_one_and_reports_each_file(predictor, tmp_p
         # same probabilities up to float error: only pixels right at the threshold may differ
         near = np.abs(single - 0.5) < 1e-4
         assert np.array_equal(written[~near], (single > 0.5)[~near])
+
+
+def test_read_ahead_is_bounded_by_bytes_and_never_stalls(predictor, tmp_path, monkeypatch):
+    """Issue 21: a budget smaller than one photo still segments every photo, one decode at a
+    time; the outputs equal those of an unbounded run."""
+    import threading
+
+    import engine.infer.infer_folder as infer_folder
+
+    src = tmp_path / "in"
+    photos = _photos(src, [(120, 90), (64, 64), (90, 120), (200, 150), (50, 50), (77, 33)])
+    active, peak, lock = [0], [0], threading.Lock()
+    real_load = infer_folder._load
+
+    def counting_load(pred, path):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            return real_load(pred, path)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(infer_folder, "_load", counting_load)
+    results: list[ItemResult] = []
+    plan = plan_folder(src, tmp_path / "tight")
+    segment_folder(predictor, plan.items, results.append, batch_size=4, workers=4, max_bytes=1)
+    assert len(results) == 6 and all(r.error is None for r in results) and peak[0] == 1
+    plan = plan_folder(src, tmp_path / "free")
+    segment_folder(predictor, plan.items, lambda r: None, batch_size=4, workers=4)
+    for photo in photos:
+        tight = np.asarray(Image.open(tmp_path / "tight" / f"{photo.stem}.png"))
+        free = np.asarray(Image.open(tmp_path / "free" / f"{photo.stem}.png"))
+        np.testing.assert_array_equal(tight, free)
+
+
+def test_the_default_batch_shrinks_for_large_photos():
+    from engine.infer.infer_folder import READ_AHEAD_BYTES
+
+    cuda = torch.device("cuda")
+    assert default_batch_size(cuda, 256, photo_bytes=1 << 20) == 32  # small photos: the model decides
+    big = READ_AHEAD_BYTES // 8
+    assert default_batch_size(cuda, 256, photo_bytes=big) == 4
+    assert default_batch_size(cuda, 256, photo_bytes=READ_AHEAD_BYTES * 3) == 1

@@ -1,0 +1,116 @@
+"""Run folders are untrusted input (issue 21, group 4), tested as a class: every file a run
+folder has (engine.runs.layout.run_files and the previews) in every hostile variant (tests/
+hostile_runs.py: missing, empty, garbage, a folder, a FIFO, a symlink out of the folder,
+/dev/zero, 64 MiB, JSON of the wrong shape, missing fields, nesting 200 000 deep, a recorded
+name with ``..``). For each: the listing neither hangs nor crashes nor loses the other runs,
+the good run reads as before, the damaged run is listed (as broken with a reason naming the
+file when the listing depends on that file), and nothing outside the folder is read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.errors import PetsegError
+from engine.runs import RunStore, checkpoint_for
+from engine.runs.layout import CONFIG_FILE, EVENTS_FILE, STATUS_FILE
+from engine.train.previews import read_previews
+from tests.hostile_runs import hostile_runs
+
+# files whose damage the listing must report (it reads them); damage to the others may leave
+# the run listed as it was
+LISTED_FROM = {CONFIG_FILE, STATUS_FILE}
+# events.jsonl: missing or empty is a run that has not logged yet, and lines that are not JSON
+# objects are skipped and counted (a torn write after a crash; docs/RELIABILITY.md, round two)
+EVENTS_SKIPPED = {"missing", "empty", "garbage", "huge", "wrong-shape", "deep"}
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _within(seconds: float, fn, *args):
+    """fn(*args), failing the test (instead of hanging it) if it takes longer: a SIGALRM
+    interrupts even a blocking open() of a FIFO."""
+    def alarm(_signum, _frame):
+        raise _TooSlow(f"{getattr(fn, '__name__', fn)} still running after {seconds} s (a FIFO or /dev/zero read?)")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="module")
+def hostile(finished_tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("hostile")
+    root = base / "runs"
+    made = hostile_runs(finished_tiny_run, root, base / "outside")
+    shutil.copytree(finished_tiny_run, root / "good", symlinks=True)
+    return root, made
+
+
+def test_every_variant_lists_and_never_hides_the_good_run(hostile, finished_tiny_run: Path) -> None:
+    root, made = hostile
+    expected_good = RunStore(finished_tiny_run.parent).summary(finished_tiny_run.name)
+    runs = {r.name: r for r in _within(60, RunStore(root).list_runs)}
+    assert set(runs) == set(made) | {"good"}
+    good = runs["good"]
+    assert (good.state, good.epoch, good.best_dice, good.message) == \
+        (expected_good.state, expected_good.epoch, expected_good.best_dice, expected_good.message)
+    problems = []
+    for name, (rel, how) in made.items():
+        row = runs[name]
+        must_report = rel in LISTED_FROM or (rel == EVENTS_FILE and how not in EVENTS_SKIPPED)
+        if must_report and (row.state != "broken" or Path(rel).name not in row.message):
+            problems.append(f"{name}: {row.state} {row.message!r}")
+        if row.state == "broken" and not row.message:
+            problems.append(f"{name}: broken without a reason")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_symlink_out_of_the_folder_is_never_followed(hostile) -> None:
+    root, made = hostile
+    for name, (rel, how) in made.items():
+        if how != "symlink-out":
+            continue
+        row = _within(10, RunStore(root).summary, name)
+        if rel in (CONFIG_FILE, STATUS_FILE, EVENTS_FILE):
+            assert row.state == "broken" and "leads outside the run folder" in row.message, (name, row.message)
+        if rel.startswith("checkpoints/"):
+            with pytest.raises(PetsegError, match="leads outside the run folder"):
+                checkpoint_for(root / name)
+
+
+def test_previews_of_every_variant_read_or_say_why(hostile) -> None:
+    root, made = hostile
+    for name, (rel, how) in made.items():
+        try:
+            previews = _within(10, read_previews, root / name)
+            if previews is not None:
+                for entry in previews.epochs:
+                    _within(10, previews.grid, entry.epoch)
+        except PetsegError as exc:
+            assert str(exc).count("\n") == 0
+            if how in ("traversal", "absolute"):
+                assert "is not a file name in previews/" in str(exc)
+        else:
+            assert how not in ("traversal", "absolute"), name
+
+
+def test_petseg_runs_lists_every_variant(hostile, capsys) -> None:
+    root, made = hostile
+    assert _within(60, main, ["runs", "--runs", str(root), "--json"]) == 0
+    listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(listed) == set(made) | {"good"}
+    assert _within(60, main, ["runs", "--runs", str(root)]) == 0
+    captured = capsys.readouterr()
+    assert "good" in captured.out and captured.err == ""

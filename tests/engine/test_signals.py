@@ -1,0 +1,109 @@
+"""SIGTERM, SIGHUP and SIGINT end any command promptly and leave no partial file (issue 21,
+group 2): training while it decodes its data and while it trains, eval while it scores, folder
+inference while it writes, and the demo while it trains and while it scores. Each case starts a
+real ``petseg`` process, waits for a line of the phase, sends the signal and measures the time
+to exit; then no temp file is left anywhere the command writes (runs, outputs, cache)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.config import GENERATED_DATA
+
+REPO = Path(__file__).resolve().parents[2]
+EXIT_SECONDS = 2.0  # the bound the issue asks for, from the signal to the process's end
+TINY = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--device", "cpu", "--data_path", GENERATED_DATA]
+
+
+def _photos(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)).save(folder / f"p{i:03d}.jpg", quality=85)
+
+
+def _temp_files(*folders: Path) -> list[str]:
+    out = []
+    for folder in folders:
+        if folder.exists():
+            out += [str(p) for p in folder.rglob("*") if ".tmp" in p.name]
+    return out
+
+
+# (id, argv builder, line that marks the phase, signal, what a clean end says)
+CASES = [
+    ("train-decoding", lambda t, ck: ["train", "--runs", str(t / "runs"), "--run_name", "r", "--epochs", "50",
+                                      "--max_train_images", "100", *TINY[:-2], "--data_path", str(t / "fresh-data")],
+     "data: train:", signal.SIGTERM),
+    ("train-training", lambda t, ck: ["train", "--runs", str(t / "runs"), "--run_name", "r", "--epochs", "50", *TINY],
+     "device:", signal.SIGHUP),
+    ("eval-scoring", lambda t, ck: ["eval", "--checkpoint", str(ck), "--data_path", str(t / "photos-data"),
+                                    "--device", "cpu", "--split", "test"],
+     None, signal.SIGTERM),  # eval prints nothing until it is done: the signal comes 10 s in
+    ("infer-folder", lambda t, ck: ["infer", "--checkpoint", str(ck), "--data_path", str(t / "photos"),
+                                    "--output_path", str(t / "masks"), "--batch_size", "2"],
+     "photos in", signal.SIGINT),
+    ("demo-training", lambda t, ck: ["demo", "--runs", str(t / "runs"), "--epochs", "50", "--image_size", "64",
+                                     "--width", "4", "--device", "cpu", "--data_path", GENERATED_DATA],
+     "device:", signal.SIGTERM),
+    ("demo-scoring", lambda t, ck: ["demo", "--runs", str(t / "runs"), "--epochs", "1", "--image_size", "64",
+                                    "--width", "4", "--device", "cpu", "--data_path", GENERATED_DATA],
+     "finished:", signal.SIGTERM),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_a_signal_ends_every_command_within_two_seconds(case, tmp_path: Path, checkpoint: Path) -> None:
+    name, argv, marker, sig = case
+    if name == "infer-folder":
+        _photos(tmp_path / "photos", 80)
+    if name == "train-decoding":  # a dataset never decoded before: the first decode is the phase
+        from engine.data.synthetic import generate_pet_dataset
+
+        generate_pet_dataset(tmp_path / "fresh-data", n_trainval=400, n_test=0, size=512, seed=3)
+    if name == "eval-scoring":
+        from engine.data.synthetic import generate_pet_dataset
+
+        generate_pet_dataset(tmp_path / "photos-data", n_trainval=1, n_test=300, size=512, seed=4)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1",
+               PETSEG_CACHE=str(cache))
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv(tmp_path, checkpoint)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + 240
+    try:
+        if marker is None:
+            time.sleep(10.0)
+        else:
+            for line in proc.stdout:
+                seen.append(line.rstrip())
+                if marker in line:
+                    break
+                assert time.monotonic() < deadline, seen
+        assert proc.poll() is None, f"{name}: ended before its phase:\n" + "\n".join(seen)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        rest = proc.communicate(timeout=30)[0]
+        seconds = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "\n".join(seen) + "\n" + rest
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    assert seconds <= EXIT_SECONDS, f"{name}: {seconds:.2f} s from {sig.name} to exit\n{out}"
+    assert _temp_files(tmp_path / "runs", tmp_path / "masks", cache) == []
+    print(f"{name}: {sig.name} -> exit {proc.returncode} in {seconds:.2f} s")
