@@ -2,6 +2,7 @@
 behind ``torchrun``, single node, c10d rendezvous on a free local port), each running
 ``python -m engine.cli train`` as a rank. The parent names the run first, so that when a rank dies
 (the agent then ends the others) it can mark the run failed with which rank and why.
+``petseg eval --devices N`` starts its ranks through the same `run_ranks`.
 """
 
 from __future__ import annotations
@@ -46,10 +47,17 @@ def child_argv(argv: list[str], run_name: str) -> list[str]:
     return ["-m", "engine.cli", *out, "--run_name", run_name]
 
 
-def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: str,
-           log: Callable[[str], None]) -> int:
-    """Run ``petseg train`` (``argv``, its own words after ``petseg``) as ``request.count`` ranks;
-    returns the exit code. A failed rank is reported in one line and in the run's status."""
+class RankFailed(Exception):
+    """A rank ended the ranks' work: which one of how many, and why (an exit code or a signal)."""
+
+    def __init__(self, rank: int, count: int, why: str) -> None:
+        super().__init__(f"rank {rank} of {count} ended with {why}; the other ranks were stopped")
+        self.rank, self.count, self.why = rank, count, why
+
+
+def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], None], what: str) -> int:
+    """``python *words`` as ``request.count`` ranks under torch's elastic agent (``petseg train``
+    and ``petseg eval`` alike); returns the exit code, or raises `RankFailed`."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -57,7 +65,7 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     # the agent's own notes (rendezvous, "sending closing signal") are not the user's business;
-    # what ended the run is said below, in one line
+    # what ended the run is said by the caller, in one line
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
@@ -68,12 +76,11 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=request.count, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
                           monitor_interval=MONITOR_INTERVAL_S, start_method="spawn")
-    started = time.time()
     log(f"data-parallel: {request.count} processes ({'GPUs ' + str(request) if request.indices else 'devices'}) "
-        f"for run {run_name}")
+        f"for {what}")
     try:
-        elastic_launch(config, sys.executable)(*child_argv(argv, run_name))
-    except SignalException as exc:  # Ctrl-C / SIGTERM: the ranks got it too and stopped the run together
+        elastic_launch(config, sys.executable)(*words)
+    except SignalException as exc:  # Ctrl-C / SIGTERM: the ranks got it too and stopped together
         import signal
 
         return 128 + (exc.sigval.value if isinstance(exc.sigval, signal.Signals) else signal.SIGINT.value)
@@ -85,10 +92,7 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
         rank, failure = root_failure(exc.failures)
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")
-        message = mark_failed(runs_dir, run_name,
-                              f"rank {rank} of {request.count} ended with {why}; the other ranks were stopped",
-                              since=started)
-        raise ConfigError(f"{runs_dir / run_name}: {message}") from None
+        raise RankFailed(rank, request.count, why) from None
     finally:
         os.environ.pop(LAUNCHED_ENV, None)
         if request.indices is not None:
@@ -97,6 +101,18 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = env_before
     return 0
+
+
+def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: str,
+           log: Callable[[str], None]) -> int:
+    """Run ``petseg train`` (``argv``, its own words after ``petseg``) as ``request.count`` ranks;
+    returns the exit code. A failed rank is reported in one line and in the run's status."""
+    started = time.time()
+    try:
+        return run_ranks(child_argv(argv, run_name), request, log, f"run {run_name}")
+    except RankFailed as exc:
+        message = mark_failed(runs_dir, run_name, str(exc), since=started)
+        raise ConfigError(f"{runs_dir / run_name}: {message}") from None
 
 
 def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0) -> str:

@@ -129,6 +129,14 @@ def shard_indices(n: int, ctx: DistContext, *, pad: bool) -> list[int]:
     return positions[ctx.rank::ctx.world_size]
 
 
+def block_of(n: int, ctx: DistContext) -> slice:
+    """Rank ``ctx.rank``'s contiguous block of ``n`` items, none padded (``petseg eval``): the
+    blocks in rank order are the whole list in its order, so joining the ranks' results keeps it."""
+    per, extra = divmod(n, ctx.world_size)
+    start = ctx.rank * per + min(ctx.rank, extra)
+    return slice(start, start + per + (ctx.rank < extra))
+
+
 def rank_seed(seed: int, rank: int) -> int:
     """The augmentation seed of a rank: distinct per rank, the run's own seed on rank 0."""
     return (seed + 1_000_003 * rank) % 2**32
@@ -258,6 +266,18 @@ def broadcast_from_main(value: Any, group: Any, ctx: DistContext) -> Any:
     box = [value if ctx.is_main else None]
     dist.broadcast_object_list(box, src=0, group=group)
     return box[0]
+
+
+def gather_to_main(value: Any, group: Any, ctx: DistContext) -> list[Any] | None:
+    """Every rank's ``value`` in rank order on rank 0 (None on the others; ``[value]`` in a plain
+    run): a checkpoint's random streams, an evaluation's per-photo scores."""
+    if not ctx.enabled:
+        return [value]
+    import torch.distributed as dist
+
+    out: list[Any] | None = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(value, out, dst=0, group=group)
+    return out
 
 
 def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bool, backend: str) -> dict[str, Any]:

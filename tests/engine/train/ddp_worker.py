@@ -1,14 +1,20 @@
-"""Run as ``python ddp_worker.py MODE RANK WORLD STORE OUT``: one gloo rank of a data-parallel
-check (tests/engine/train/test_ddp.py), writing what it measured to OUT as JSON.
+"""Run as ``python ddp_worker.py MODE RANK WORLD STORE OUT [CHECKPOINT]``: one gloo rank of a
+data-parallel check (tests/engine/train/test_ddp.py), writing what it measured to OUT as JSON.
+MODE ``all`` does ``validate``, ``steps`` and (given CHECKPOINT) ``eval`` in one process group,
+so the checks share one start of the processes; the functions also run in the test's own
+process (a plain `DistContext`) for the one-process reference.
 
 MODE ``validate``: a random-weights UNet scored on the generated set's validation split by
 `engine.train.train_loop.evaluate`, each rank on its shard, sums reduced over the ranks.
 MODE ``steps``: a BatchNorm-free network trained for a few steps through `train_step` and the
 DistributedDataParallel wrapper of `engine.train.setup`, each rank on its shard of each batch.
+MODE ``eval``: `engine.eval.evaluate.evaluate_checkpoint` of CHECKPOINT on the valid split, each
+rank on its block (`engine.eval.ranks.RankShare`); rank 0 reports the joined figures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -60,12 +66,29 @@ def steps(ctx: DistContext, global_batch: int = 8, n_steps: int = 4) -> dict:
     return {"params": [p.detach().flatten().tolist() for p in model.parameters()]}
 
 
+def evaluate(ctx: DistContext, checkpoint: str) -> dict | None:
+    from engine.eval.evaluate import evaluate_checkpoint
+    from engine.eval.ranks import RankShare
+
+    res = evaluate_checkpoint(checkpoint, split="valid", device="cpu", keep_worst=3, threads=1,
+                              ranks=RankShare(ctx) if ctx.enabled else None)
+    if res is None:
+        return None
+    figures = {f"{r}-{ib}": list(dataclasses.astuple(res.figures(r, ib))) for r in ("photo", "train")
+               for ib in (False, True)}
+    return {"figures": figures, "worst": [s.record.name for s in res.worst], "n_images": res.n_images}
+
+
 def main() -> None:
     mode, rank, world, store, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
     ctx = DistContext(rank, rank, world)
     if ctx.enabled:
         dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
-    result = validate(ctx) if mode == "validate" else steps(ctx)
+    if mode == "all":
+        result = {"validate": validate(ctx), "steps": steps(ctx),
+                  "eval": evaluate(ctx, sys.argv[6]) if len(sys.argv) > 6 else None}
+    else:
+        result = validate(ctx) if mode == "validate" else steps(ctx)
     out.write_text(json.dumps(result))
     if ctx.enabled:
         from engine.train.distributed import destroy_process_group

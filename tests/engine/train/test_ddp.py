@@ -3,6 +3,7 @@ updates equal to one process, one writer per run, and `petseg train --devices 2`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -19,12 +20,12 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 pytestmark = pytest.mark.slow
 
 
-def run_ranks(mode: str, world: int, tmp_path: Path) -> list[dict]:
+def run_ranks(mode: str, world: int, tmp_path: Path, *extra: str) -> list[dict]:
     """``world`` gloo ranks of ddp_worker.py; each one's JSON result."""
     store = tmp_path / f"store-{mode}-{world}"
     outs = [tmp_path / f"{mode}-{world}-{r}.json" for r in range(world)]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, str(WORKER), mode, str(r), str(world), str(store), str(outs[r])],
+    procs = [subprocess.Popen([sys.executable, str(WORKER), mode, str(r), str(world), str(store), str(outs[r]), *extra],
                               env=env, cwd=REPO, stderr=subprocess.PIPE, text=True) for r in range(world)]
     for p in procs:
         _, err = p.communicate(timeout=240)
@@ -32,31 +33,85 @@ def run_ranks(mode: str, world: int, tmp_path: Path) -> list[dict]:
     return [json.loads(o.read_text()) for o in outs]
 
 
-def test_validation_of_two_processes_equals_one(tmp_path: Path) -> None:
+def worker_module():
+    spec = importlib.util.spec_from_file_location("ddp_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def one_process(what: str, *args: object) -> dict:
+    """ddp_worker's ``what`` in this process, as a plain run on one thread (as the ranks run)."""
+    import torch
+
+    from engine.train.distributed import DistContext
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return getattr(worker_module(), what)(DistContext(), *args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory: pytest.TempPathFactory, finished_tiny_run: Path) -> list[dict]:
+    """One start of 2 gloo ranks for the validation, update and eval checks below."""
+    return run_ranks("all", 2, tmp_path_factory.mktemp("ddp"), str(finished_tiny_run / "checkpoints" / "best.pt"))
+
+
+def test_validation_of_two_processes_equals_one(two_ranks: list[dict]) -> None:
     """Each rank scores its unpadded shard; the reduced sums give one process's Dice and IoU. (The
     validation loss is not compared: its soft-Dice part is per batch, so it depends on how the
     photos are batched, in one process as in two.)"""
-    one = run_ranks("validate", 1, tmp_path)[0]
-    two = run_ranks("validate", 2, tmp_path)
+    one = one_process("validate")
     assert one["valid_size"] % 2 == 1  # an odd split: a padded shard would count a photo twice
-    for rank in two:
+    for rank in two_ranks:
         for key in ("dice", "iou", "dice_per_image", "iou_per_image"):
-            assert rank[key] == pytest.approx(one[key], abs=1e-6), key
-        assert rank["n_images"] == one["n_images"] == one["valid_size"]
+            assert rank["validate"][key] == pytest.approx(one[key], abs=1e-6), key
+        assert rank["validate"]["n_images"] == one["n_images"] == one["valid_size"]
 
 
-def test_two_processes_of_batch_4_update_as_one_of_batch_8(tmp_path: Path) -> None:
+def test_two_processes_of_batch_4_update_as_one_of_batch_8(two_ranks: list[dict]) -> None:
     """DDP averages the ranks' gradients: with a loss that is a mean over pixels, 2 x 4 images take
     the steps 1 x 8 takes. After 4 SGD steps (lr 0.1) the parameters agree to float32 rounding:
     the all-reduce adds the two halves in another order than one batch's backward does, a
     relative 1e-7 per step on gradients of order 1, so 1e-6 absolute leaves room for 4 steps
-    and nothing more. BatchNorm needs --sync_bn, which torch supports only on CUDA, so this
-    network has none."""
-    one = run_ranks("steps", 1, tmp_path)[0]["params"]
-    two = run_ranks("steps", 2, tmp_path)
-    for rank in two:
-        for got, want in zip(rank["params"], one):
+    and nothing more. BatchNorm needs --sync_bn, which torch supports only on CUDA (see
+    test_sync_bn_two_processes_match_one_on_cuda), so this network has none."""
+    one = one_process("steps")["params"]
+    for rank in two_ranks:
+        for got, want in zip(rank["steps"]["params"], one):
             assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_eval_of_two_processes_equals_one(two_ranks: list[dict], finished_tiny_run: Path) -> None:
+    """`petseg eval`'s scoring on 2 ranks (a block of the split each, the per-photo counts
+    joined on rank 0) gives one process's figures, all four scorings, and the same worst photos;
+    rank 1 reports nothing."""
+    one = one_process("evaluate", str(finished_tiny_run / "checkpoints" / "best.pt"))
+    main_rank, other = two_ranks[0]["eval"], two_ranks[1]["eval"]
+    assert other is None
+    assert main_rank["n_images"] == one["n_images"]  # (uneven blocks: test_distributed's test_eval_blocks_...)
+    for scoring, figures in one["figures"].items():
+        assert main_rank["figures"][scoring] == pytest.approx(figures, abs=1e-6), scoring
+    assert main_rank["worst"] == one["worst"]
+
+
+def test_petseg_eval_devices_2_prints_what_one_process_prints(finished_tiny_run: Path, capsys) -> None:
+    """The user's path: `petseg eval --devices 2` launches 2 ranks through the elastic launcher
+    (as train does); rank 0 alone prints, the same table and headline as one process."""
+    argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu",
+            "--split", "valid"]
+    assert main(argv) == 0
+    one = capsys.readouterr().out
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "engine.cli", *argv, "--devices", "2"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = lambda out: [x for x in out.splitlines() if " s (decode" not in x and "data-parallel" not in x]  # noqa: E731
+    assert figures(done.stdout) == figures(one) and any(x.startswith("valid Dice ") for x in figures(one))
+    assert "data-parallel: 2 processes" in done.stdout and done.stderr == ""
 
 
 def test_petseg_train_devices_2_writes_one_run(tmp_path: Path, generated_data: str, capsys) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ConfigError
-from engine.train.distributed import DevicesRequest, DistContext, parse_devices, rank_seed, shard_indices
+from engine.train.distributed import DevicesRequest, DistContext, block_of, parse_devices, rank_seed, shard_indices
 
 
 @pytest.mark.parametrize("spec, available, expected", [
@@ -46,6 +46,14 @@ def test_torchrun_variables() -> None:
 def test_scoring_shards_cover_the_split_once(n: int, world: int) -> None:
     shards = [shard_indices(n, DistContext(r, r, world), pad=False) for r in range(world)]
     assert sorted(i for s in shards for i in s) == list(range(n))
+
+
+@pytest.mark.parametrize("n, world", [(10, 3), (7, 4), (1, 2), (12, 2)])
+def test_eval_blocks_in_rank_order_are_the_split_in_order(n: int, world: int) -> None:
+    items = list(range(n))
+    blocks = [items[block_of(n, DistContext(r, r, world))] for r in range(world)]
+    assert [i for b in blocks for i in b] == items
+    assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
 
 
 @pytest.mark.parametrize("n, world", [(10, 3), (7, 4), (16, 4)])
