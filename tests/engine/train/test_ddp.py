@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from engine.cli import main
 from engine.runs import RunStore
@@ -114,12 +115,24 @@ def test_petseg_eval_devices_2_prints_what_one_process_prints(finished_tiny_run:
     assert "data-parallel: 2 processes" in done.stdout and done.stderr == ""
 
 
-def test_petseg_train_devices_2_writes_one_run(tmp_path: Path, generated_data: str, capsys) -> None:
-    runs = tmp_path / "runs"
-    code = main(["train", "--device", "cpu", "--devices", "2", "--data_path", generated_data, "--epochs", "2",
-                 "--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "16",
-                 "--workers", "0", "--compile", "off", "--amp", "off", "--runs", str(runs), "--run_name", "ddp"])
-    assert code == 0, capsys.readouterr().err
+DDP_TRAIN = ["--device", "cpu", "--image_size", "64", "--width", "4", "--batch_size", "4",
+             "--max_train_images", "16", "--workers", "0", "--compile", "off", "--amp", "off",
+             "--scheduler", "none", "--checkpoint_interval", "0"]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Path:
+    """`petseg train --devices 2`, 2 epochs uninterrupted (the run folder ``ddp``): the end-to-end
+    checks and the reference of the resume below. (workers 0: worker processes would carry
+    augmentation streams of their own, which no checkpoint holds.)"""
+    runs = tmp_path_factory.mktemp("ddp-run") / "runs"
+    assert main(["train", "--devices", "2", "--data_path", generated_data, "--epochs", "2", *DDP_TRAIN,
+                 "--runs", str(runs), "--run_name", "ddp"]) == 0
+    return runs / "ddp"
+
+
+def test_petseg_train_devices_2_writes_one_run(ddp_run: Path, generated_data: str) -> None:
+    runs = ddp_run.parent
     [run] = RunStore(runs).list_runs()
     assert (run.name, run.state, run.epoch) == ("ddp", "finished", 2)
     config = json.loads((runs / "ddp" / "config.json").read_text())
@@ -131,6 +144,33 @@ def test_petseg_train_devices_2_writes_one_run(tmp_path: Path, generated_data: s
     assert sorted(p.name for p in (runs / "ddp" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
     # the checkpoint holds the unwrapped model: it scores like any other
     assert main(["eval", "--run", "ddp", "--runs", str(runs), "--data_path", generated_data]) == 0
+
+
+def test_a_two_process_resume_repeats_the_uninterrupted_two_process_run(ddp_run: Path, tmp_path: Path,
+                                                                         generated_data: str, capsys) -> None:
+    """2 processes for 1 epoch, then `--resume --epochs 2` on 2 processes: the same final weights,
+    bit for bit, as the 2 uninterrupted epochs of `ddp_run` (constant lr, so the longer budget
+    changes no rate). It needs every rank's random streams in last.pt: rank 1 used to restart its
+    augmentations from its seed. Resumed again on 1 process, the run says in one line that it no
+    longer repeats an uninterrupted run."""
+    from engine.checkpoint import load_checkpoint
+
+    runs = tmp_path / "runs"
+    first = ["train", "--data_path", generated_data, *DDP_TRAIN, "--runs", str(runs)]
+    assert main([*first, "--devices", "2", "--epochs", "1", "--run_name", "cut"]) == 0
+    assert main(["train", "--resume", "cut", "--epochs", "2", "--runs", str(runs)]) == 0  # its own --devices 2
+    want = load_checkpoint(ddp_run / "checkpoints" / "last.pt")
+    got = load_checkpoint(runs / "cut" / "checkpoints" / "last.pt")
+    assert got["epoch"] == want["epoch"] == 2
+    for key, tensor in want["model"].items():
+        assert torch.equal(tensor, got["model"][key]), key
+    assert got["rng"]["ranks"]["world_size"] == 2
+    capsys.readouterr()
+    assert main(["train", "--resume", "cut", "--epochs", "3", "--devices", "1", "--runs", str(runs)]) == 0
+    note = "resume: last.pt holds the random streams of 2 processes, this run has 1 process"
+    assert note in capsys.readouterr().out.replace("\n", " ")
+    warnings = [json.loads(x) for x in (runs / "cut" / "events.jsonl").read_text().splitlines() if '"warning"' in x]
+    assert any(w.get("message", "").startswith(note) for w in warnings)
 
 
 def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys) -> None:
