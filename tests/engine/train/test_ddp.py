@@ -86,6 +86,35 @@ def test_two_processes_of_batch_4_update_as_one_of_batch_8(two_ranks: list[dict]
             assert got == pytest.approx(want, abs=1e-6)
 
 
+# what torch 2.14 says when SyncBatchNorm is asked to run on the CPU (with gloo): the DDP wrapper
+# refuses it ("SyncBatchNorm layers only work with GPU modules"), and its forward alone raises
+# "SyncBatchNorm expected input tensor to be on GPU or XPU or privateuseone"
+SYNC_BN_CPU = "torch's SyncBatchNorm runs only on GPUs (on the CPU: 'SyncBatchNorm expected input tensor to be on GPU or XPU or privateuseone')"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2,
+                    reason=f"needs 2 CUDA devices: {SYNC_BN_CPU}")
+def test_sync_bn_two_processes_match_one_on_cuda(tmp_path: Path) -> None:
+    """--sync_bn: 2 processes x batch 4 take the steps of 1 process x batch 8 with a real
+    BatchNorm network (the statistics of the global batch normalise both halves; augmentation
+    plays no part: fixed tensors). Tolerance 1e-5 after 4 SGD steps (lr 0.1): SyncBatchNorm
+    gathers per-rank sums and combines mean and variance in another order than one batch's
+    reduction does, a relative 1e-6 on the normalised activations, and the gradient all-reduce
+    adds another float32 rounding per step; TF32 is off and cuDNN deterministic, so nothing
+    coarser than float32 rounding separates the two (TF32 alone would cost ~1e-3)."""
+    one = one_process_on_cuda()
+    two = run_ranks("sync_bn_steps", 2, tmp_path)
+    for rank in two:
+        for key, want in one["params"].items():
+            assert rank["params"][key] == pytest.approx(want, abs=1e-5), key
+
+
+def one_process_on_cuda() -> dict:
+    from engine.train.distributed import DistContext
+
+    return worker_module().sync_bn_steps(DistContext())
+
+
 def test_eval_of_two_processes_equals_one(two_ranks: list[dict], finished_tiny_run: Path) -> None:
     """`petseg eval`'s scoring on 2 ranks (a block of the split each, the per-photo counts
     joined on rank 0) gives one process's figures, all four scorings, and the same worst photos;
