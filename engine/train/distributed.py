@@ -213,6 +213,41 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
     return DevicesRequest(count)
 
 
+def visible_gpu_count() -> int:
+    """The CUDA devices this process would see, counted by NVML (``nvidia-ml-py``) without
+    importing torch: the machine's GPUs, as many as ``CUDA_VISIBLE_DEVICES`` lists when set;
+    0 without the library or an NVIDIA driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            count = int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no library, no driver: no GPU to offer
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return count
+    return min(count, len([v for v in visible.split(",") if v.strip()]))
+
+
+# the most gloo processes the form offers on a machine without a GPU (a check, not a speed-up)
+CPU_FORM_PROCESSES = 4
+
+
+def devices_choices() -> tuple[tuple[str, ...], str]:
+    """The new-run form's choices of --devices and their hint: 1..N for the N GPUs of this box;
+    without a GPU, 1 and a few gloo processes on the CPU (TrainConfig's `suggest_from`)."""
+    gpus = visible_gpu_count()
+    if gpus:
+        return tuple(str(n) for n in range(1, gpus + 1)), (
+            f"{gpus} GPU{'s' * (gpus != 1)} on this box: one process each; --batch_size is per process")
+    cpus = max(1, min(CPU_FORM_PROCESSES, os.cpu_count() or 1))
+    return tuple(str(n) for n in range(1, cpus + 1)), "no GPU: 1, or N gloo processes on the CPU (a check, not faster)"
+
+
 class DiscardWriter:
     """A rank > 0's stand-in for the run's `RunWriter`: a run folder has one writer, rank 0, so
     the other ranks' events, status and config go nowhere."""

@@ -67,3 +67,18 @@ def test_training_shards_are_disjoint_and_equal(n: int, world: int) -> None:
 def test_each_rank_augments_with_its_own_seed() -> None:
     seeds = {rank_seed(42, r) for r in range(4)}
     assert len(seeds) == 4 and rank_seed(42, 0) == 42
+
+
+@pytest.mark.slow  # a process of its own: a clean sys.modules
+def test_the_form_s_gpu_count_imports_no_torch() -> None:
+    """`devices_choices` runs when the new-run form opens, on the UI thread: NVML only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.train.distributed import devices_choices; choices, hint = devices_choices(); "
+            "assert 'torch' not in sys.modules, 'torch imported'; assert choices[0] == '1' and hint")
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr[-1000:]
