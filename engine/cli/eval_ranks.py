@@ -54,7 +54,8 @@ def _join(args: argparse.Namespace, ctx: Any) -> Any:
     from engine.train.distributed import destroy_process_group, init_process_group, rank_device
 
     device = rank_device(resolve_device(args.device), ctx)
-    group = init_process_group(ctx, device.type)
-    atexit.register(destroy_process_group, ctx)  # after rank 0 has printed: every rank leaves together
+    share = RankShare(ctx, init_process_group(ctx, device.type))
+    # at exit, after rank 0 has printed: ranks that gave their scores leave together, a failed one at once
+    atexit.register(lambda: destroy_process_group(ctx, wait=share.gathered))
     args.device = str(device)
-    return RankShare(ctx, group)
+    return share

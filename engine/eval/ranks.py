@@ -17,18 +17,20 @@ from engine.eval.scores import Evaluation
 from engine.train.distributed import DistContext, block_of, gather_to_main
 
 
-@dataclass(frozen=True)
+@dataclass
 class RankShare:
     """What `engine.eval.evaluate.evaluate_checkpoint` needs of a rank: its block, and the gather."""
 
     ctx: DistContext
     group: Any = None  # the process group the scores travel on (gloo: Python objects)
+    gathered: bool = False  # this rank gave its scores (it may then wait for the others at the end)
 
     def block(self, n: int) -> slice:
         return block_of(n, self.ctx)
 
     def gather(self, result: Evaluation, keep_worst: int) -> Evaluation | None:
         parts = gather_to_main(result, self.group, self.ctx)
+        self.gathered = True
         return None if parts is None else join_evaluations(parts, keep_worst)
 
 

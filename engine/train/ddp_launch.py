@@ -16,19 +16,22 @@ from typing import Any, Callable
 
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
-from engine.train.distributed import LAUNCHED_ENV, DevicesRequest
+from engine.train.distributed import LAUNCHED_ENV, DevicesRequest, failure_message, is_consequence
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
 
 
 def root_failure(failures: dict) -> tuple[int, Any]:
-    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards, the
-    earliest of those."""
+    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards, nor
+    one that only reports another rank gone (`is_consequence`); the earliest of those (by the
+    time the rank reported, else when the agent saw it end)."""
     import signal
 
     causes = {r: f for r, f in failures.items() if f.exitcode != -signal.SIGTERM} or failures
-    return min(causes.items(), key=lambda item: (item[1].timestamp, item[0]))
+    causes = {r: f for r, f in causes.items() if not is_consequence(failure_message(f))} or causes
+    return min(causes.items(), key=lambda item: (item[1].error_file_data.get("petseg_time", item[1].timestamp),
+                                                  item[0]))
 
 
 def child_argv(argv: list[str], run_name: str) -> list[str]:
@@ -50,9 +53,9 @@ def child_argv(argv: list[str], run_name: str) -> list[str]:
 class RankFailed(Exception):
     """A rank ended the ranks' work: which one of how many, and why (an exit code or a signal)."""
 
-    def __init__(self, rank: int, count: int, why: str) -> None:
+    def __init__(self, rank: int, count: int, why: str, said: bool = False) -> None:
         super().__init__(f"rank {rank} of {count} ended with {why}; the other ranks were stopped")
-        self.rank, self.count, self.why = rank, count, why
+        self.rank, self.count, self.why, self.said = rank, count, why, said
 
 
 def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], None], what: str) -> int:
@@ -87,12 +90,21 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
     except ChildFailedError as exc:
         from engine.cli.common import EXIT_STOPPED
 
-        if all(f.exitcode == EXIT_STOPPED for f in exc.failures.values()):
-            return EXIT_STOPPED  # stopped on request (control file, signal): the ranks said so already
+        import signal
+
+        codes = {f.exitcode for f in exc.failures.values()}
+        # stopped on request (control file, signal): the ranks said so already. A rank that left a
+        # moment before the others (after the barrier every rank passes once its run is written)
+        # makes the agent SIGTERM the rest on their way out: still a stop.
+        if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, -signal.SIGTERM}:
+            return EXIT_STOPPED
         rank, failure = root_failure(exc.failures)
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")
-        raise RankFailed(rank, request.count, why) from None
+        said = failure_message(failure)  # the rank's own reason (distributed.report_failure)
+        if said:
+            why = f"{why}: {said if len(said) <= 200 else said[:197] + '…'}"
+        raise RankFailed(rank, request.count, why, said=bool(said)) from None
     finally:
         os.environ.pop(LAUNCHED_ENV, None)
         if request.indices is not None:
@@ -111,12 +123,15 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     try:
         return run_ranks(child_argv(argv, run_name), request, log, f"run {run_name}")
     except RankFailed as exc:
-        message = mark_failed(runs_dir, run_name, str(exc), since=started)
+        # rank 0's own last words only when the rank that ended the run gave no reason of its own
+        # (the others' then are consequences: "connection closed by peer")
+        message = mark_failed(runs_dir, run_name, str(exc), since=started, main_said=exc.rank == 0 and not exc.said)
         raise ConfigError(f"{runs_dir / run_name}: {message}") from None
 
 
-def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0) -> str:
-    """Record in the run that a rank ended it (with what rank 0 said, if it said anything);
+def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0, main_said: bool = True) -> str:
+    """Record in the run that a rank ended it (with what rank 0 said, if it said anything and
+    ``main_said``);
     returns the message. A run that finished, or that this launch never wrote (its status is
     older than ``since``: a refused resume), is left as it is."""
     path = runs_dir / run_name
@@ -133,7 +148,7 @@ def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0)
         updated = read_run_json(path / STATUS_FILE).get("updated")
         if not isinstance(updated, (int, float)) or updated < since:
             return message
-        if summary is not None and summary.message and summary.state in (RunState.FAILED, RunState.DIVERGED):
+        if main_said and summary.message and summary.state in (RunState.FAILED, RunState.DIVERGED):
             said = summary.message if len(summary.message) <= 160 else summary.message[:157] + "…"
             message = f"{message} (rank 0: {said})"
         writer = store.open_for_resume(path)

@@ -93,16 +93,20 @@ def init_process_group(ctx: DistContext, device_type: str) -> Any:
     return dist.new_group(backend="gloo", timeout=timeout) if device_type == "cuda" else dist.group.WORLD
 
 
-def destroy_process_group(ctx: DistContext) -> None:
+def destroy_process_group(ctx: DistContext, wait: bool = True) -> None:
+    """Leave the process group. ``wait`` (this rank did its part): first wait for every rank to
+    reach the end (gloo aborts a rank still at work otherwise). A rank that failed leaves at once:
+    the others may be inside a collective it will never join, and its exit is what ends them."""
     if not ctx.enabled:
         return
     import torch.distributed as dist
 
     if dist.is_initialized():
-        try:  # every rank reaches the end before any tears the group down (gloo aborts otherwise)
-            dist.barrier()
-        except Exception:  # a rank that failed: nothing left to wait for
-            pass
+        if wait:
+            try:
+                dist.barrier()
+            except Exception:  # a rank that failed: nothing left to wait for
+                pass
         dist.destroy_process_group()
 
 
@@ -246,6 +250,52 @@ def devices_choices() -> tuple[tuple[str, ...], str]:
             f"{gpus} GPU{'s' * (gpus != 1)} on this box: one process each; --batch_size is per process")
     cpus = max(1, min(CPU_FORM_PROCESSES, os.cpu_count() or 1))
     return tuple(str(n) for n in range(1, cpus + 1)), "no GPU: 1, or N gloo processes on the CPU (a check, not faster)"
+
+
+def rank_scratch(ctx: DistContext, run_name: str) -> Any:
+    """A folder of rank ``ctx.rank``'s own outside the run folder (which only rank 0 writes), in
+    the temp dir: where a rank > 0 keeps its traceback when it fails."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / f"petseg-{run_name}-rank{ctx.rank}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def report_failure(message: str) -> bool:
+    """Give the elastic agent (petseg's launcher, or the user's torchrun) this rank's one-line
+    reason through its error file (TORCHELASTIC_ERROR_FILE), as torch's ``@record`` does; False
+    where there is no agent to tell."""
+    import json
+    import time
+
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return False
+    try:
+        with open(path, "w") as fh:  # torch reads message and timestamp; petseg_time orders the ranks' ends
+            json.dump({"message": message, "timestamp": int(time.time()), "petseg_time": time.time()}, fh)
+    except OSError:
+        return False
+    return True
+
+
+# how torch's collectives say that another rank is gone: a rank failing with this failed because of
+# another one, which is what the run's end should name
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing",
+             "remote process exited", "communicator was aborted")
+
+
+def is_consequence(message: str) -> bool:
+    """Whether a rank's reason is only that another rank went away (`PEER_GONE`)."""
+    return any(marker in message for marker in PEER_GONE)
+
+
+def failure_message(failure: Any) -> str:
+    """What a failed rank reported with `report_failure` (its error file), or ""."""
+    message = getattr(failure, "error_file_data", {}).get("message")
+    return message if isinstance(message, str) and message != "<NONE>" else ""
 
 
 class DiscardWriter:

@@ -49,7 +49,7 @@ from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
 from engine.train.distributed import (DistContext, agree_flags, backend_for, broadcast_from_main, distributed_record,
-                                     gather_to_main)
+                                     gather_to_main, rank_scratch)
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
@@ -236,7 +236,8 @@ class Trainer:
                 ended = outcome.diverged(exc, self.run_path, self.config.learning_rate, self.progress.done_epoch,
                                          self._saved_epoch)
             except Exception as exc:  # a PetsegError is its message; anything else one line + error.log
-                ended = outcome.failed(exc, self.run_path)
+                # (a rank > 0 writes nothing in the run folder: its traceback goes to the temp dir)
+                ended = outcome.failed(exc, self.run_path if self.dist.is_main else rank_scratch(self.dist, self.run_name))
             else:
                 ended = outcome.finished(self.config.epochs, self.progress.best_dice, self.progress.best_epoch)
             self.state, self.error = ended.state, ended.error

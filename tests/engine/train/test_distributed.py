@@ -82,3 +82,21 @@ def test_the_form_s_gpu_count_imports_no_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stderr[-1000:]
+
+
+def test_the_rank_that_ended_a_run_is_the_cause_not_a_consequence() -> None:
+    """What `petseg train --devices N` names when ranks end: not a rank the agent then stopped
+    (SIGTERM), nor one whose own reason is only that a peer went away, even if it said so first."""
+    import signal
+    from types import SimpleNamespace
+
+    from engine.train.ddp_launch import root_failure
+
+    def failure(exitcode: int, message: str = "", t: float = 100.0) -> SimpleNamespace:
+        data = {"message": message, "petseg_time": t} if message else {"message": "<NONE>"}
+        return SimpleNamespace(exitcode=exitcode, timestamp=int(t), error_file_data=data)
+
+    gone = "RuntimeError: [pair.cc:561] Connection closed by peer [127.0.0.1]:45443"
+    assert root_failure({0: failure(1, gone, 100.2), 1: failure(1, "InjectedFault: boom", 100.5)})[0] == 1
+    assert root_failure({0: failure(-signal.SIGTERM), 1: failure(-signal.SIGKILL, t=101.0)})[0] == 1
+    assert root_failure({0: failure(1, "a", 100.7), 1: failure(1, "b", 100.3)})[0] == 1  # the earlier one
