@@ -285,7 +285,8 @@ def test_a_failing_rank_fails_the_data_parallel_run_at_once(env, tmp_path: Path,
     done = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--devices", "2", "--epochs", "50", *TINY[:-2],
                            "--batch_size", "2", "--amp", "off", "--compile", "off", "--data_path", generated_data,
                            "--runs", str(runs), "--run_name", name],
-                          env=dict(env, PETSEG_FAULT=fault), cwd=REPO, capture_output=True, text=True, timeout=240)
+                          env=dict(env, PETSEG_FAULT=fault, TMPDIR=str(tmp_path)),  # a rank > 0's traceback
+                          cwd=REPO, capture_output=True, text=True, timeout=240)
     seconds = time.monotonic() - start
     errors = [line for line in done.stderr.splitlines() if line.startswith("petseg: error:")]
     assert done.returncode == 1, done.stderr[-2000:]
