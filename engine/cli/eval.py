@@ -68,7 +68,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
     from engine.cli.eval_ranks import data_parallel_eval
 
-    ranks = data_parallel_eval(args)  # --devices N: the ranks' exit code here; in a rank, its share
+    ranks = data_parallel_eval(args, ckpt)  # --devices N: the ranks' exit code here; in a rank, its share
     if isinstance(ranks, int):
         return ranks
     console = new_console()

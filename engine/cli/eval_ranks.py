@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import atexit
+from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
 
 
-def data_parallel_eval(args: argparse.Namespace) -> Any:
+def data_parallel_eval(args: argparse.Namespace, checkpoint: Path) -> Any:
     """None for a one-process eval; the ranks' exit code in the process that launched them; in a
     rank, its `RankShare` (``args.device`` set to the rank's own GPU on CUDA)."""
     from engine.train.distributed import DistContext
@@ -28,12 +29,25 @@ def data_parallel_eval(args: argparse.Namespace) -> Any:
     from engine.cli.common import console as new_console
     from engine.train.ddp_launch import RankFailed, run_ranks
 
+    _preflight(args, checkpoint)
     console = new_console()
     try:
         return run_ranks(["-m", "engine.cli", *args.argv], request, lambda m: console.print(m, markup=False),
                          "eval")
     except RankFailed as exc:
         raise ConfigError(f"eval: {exc}") from None
+
+
+def _preflight(args: argparse.Namespace, checkpoint: Path) -> None:
+    """What every rank would refuse, said once before they start: the checkpoint, the batch size,
+    the data folder (and the generated set is made here once, not by every rank at the same time)."""
+    from engine.checkpoint import load_checkpoint
+    from engine.data.layout import resolve_data_source
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch_size {args.batch_size}: must be >= 1")
+    config = load_checkpoint(checkpoint).get("config") or {}
+    resolve_data_source(args.data_path if args.data_path is not None else config.get("data_path"))
 
 
 def _requested(args: argparse.Namespace) -> Any:

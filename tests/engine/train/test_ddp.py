@@ -160,6 +160,19 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Pa
     return runs / "ddp"
 
 
+@pytest.mark.parametrize("flags, said", [
+    (["--devices", "0"], "--devices 0: give at least 1 device"),
+    (["--devices", "0,1"], "--devices 0,1: GPU indices need CUDA"),
+    (["--devices", "2", "--data_path", "/nonexistent/pets"], "/nonexistent/pets: dataset folder does not exist"),
+], ids=["zero", "gpu-list-on-cpu", "missing-data"])
+def test_bad_eval_devices_input_is_one_line_before_any_rank_starts(finished_tiny_run: Path, capsys, flags, said) -> None:
+    argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu", *flags]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().startswith(f"petseg: error: {said}") and "\n" not in err.strip()
+    assert "data-parallel" not in out  # refused in this process: no rank was started
+
+
 def test_petseg_train_devices_2_writes_one_run(ddp_run: Path, generated_data: str) -> None:
     runs = ddp_run.parent
     [run] = RunStore(runs).list_runs()
