@@ -84,7 +84,10 @@ def own_streams(rng: dict[str, Any], rank: int, world_size: int) -> tuple[dict[s
     saved = int(ranks.get("world_size", 1))
     if saved == world_size:
         return (rng if rank == 0 else ranks["streams"][rank - 1]), True, ""
-    plural = lambda n: f"{n} process{'es' * (n != 1)}"  # noqa: E731
+
+    def plural(n: int) -> str:
+        return f"{n} process{'es' * (n != 1)}"
+
     note = (f"resume: last.pt holds the random streams of {plural(saved)}, this run has {plural(world_size)}: "
             + ("ranks > 0 draw augmentations afresh from their own seeds" if world_size > 1
                else "the other ranks' streams are left unused")

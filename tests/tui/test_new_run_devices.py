@@ -7,7 +7,6 @@ import sys
 import types
 from pathlib import Path
 
-import pytest
 from textual.widgets import OptionList, Select
 from tui_helpers import widget_text
 

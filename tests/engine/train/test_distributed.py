@@ -100,3 +100,15 @@ def test_the_rank_that_ended_a_run_is_the_cause_not_a_consequence() -> None:
     assert root_failure({0: failure(1, gone, 100.2), 1: failure(1, "InjectedFault: boom", 100.5)})[0] == 1
     assert root_failure({0: failure(-signal.SIGTERM), 1: failure(-signal.SIGKILL, t=101.0)})[0] == 1
     assert root_failure({0: failure(1, "a", 100.7), 1: failure(1, "b", 100.3)})[0] == 1  # the earlier one
+
+
+def test_each_rank_resumes_its_own_random_streams_only_with_the_same_world_size() -> None:
+    from engine.train.checkpoint_state import own_streams
+
+    saved = {"torch": "rank0", "ranks": {"world_size": 3, "streams": [{"torch": "rank1"}, {"torch": "rank2"}]}}
+    assert [own_streams(saved, r, 3)[:2] for r in range(3)] == [
+        (saved, True), ({"torch": "rank1"}, True), ({"torch": "rank2"}, True)]
+    streams, own, note = own_streams(saved, 1, 2)  # another world size: rank 0's, without its augmentations
+    assert (streams, own) == (saved, False)
+    assert note.startswith("resume: last.pt holds the random streams of 3 processes, this run has 2 processes")
+    assert own_streams({"torch": "one"}, 0, 1) == ({"torch": "one"}, True, "")  # a one-process run, as ever
