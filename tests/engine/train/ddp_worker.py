@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -135,3 +136,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # what this check measured is written and the group is left: skip the interpreter's teardown,
+    # where it aborted once in about twenty runs here (SIGABRT, "terminate called without an active exception":
+    # a C++ thread of torch's distributed runtime destroyed while joinable), which is not what
+    # these tests are about
+    sys.stdout.flush()
+    os._exit(0)
