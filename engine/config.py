@@ -112,6 +112,9 @@ class FieldSpec:
     help: str = ""
     choices: tuple[str, ...] = ()  # the only values the flag takes
     suggestions: tuple[str, ...] = ()  # the form's choices where the flag takes others too (cuda:N)
+    # the form's choices found on this machine when the form opens (torch-free): "module:function"
+    # returning (choices, hint); the flag takes others too
+    suggest_from: str = ""
     metavar: str | None = None
     const: Any = None  # the value of the bare flag (``--compile`` alone); None: the flag needs a value
     label: str = ""  # the form's label
@@ -213,6 +216,7 @@ class TrainConfig:
     device: str = option("auto", suggestions=DEVICES, metavar="|".join(DEVICES) + "|cuda:N", label="Device",
                          section="main", help="where to train; auto: CUDA if present, else MPS, else the CPU")
     devices: str = option("1", label="Processes (GPUs)", section="main", metavar="N|all|i,j",
+                          suggest_from="engine.train.distributed:devices_choices",
                           hint="data-parallel: N GPUs, all, or 0,2; on a CPU, N processes",
                           help="data-parallel processes (torch.distributed): N devices, all, or GPU indices "
                                "such as 0,2 ('0,' for GPU 0 alone); --batch_size is per process")

@@ -1,8 +1,9 @@
 """TEST-ONLY fault injection: die by SIGKILL at an exact moment, to test crash safety.
 
 ``PETSEG_FAULT=<point>:<n>`` makes this process SIGKILL itself the n-th time (1-based) it
-reaches ``<point>``; ``<point>:<n>@<rank>`` only in that data-parallel rank (RANK). Points (each
-is one call to `reached` in the engine):
+reaches ``<point>``; ``<point>:<n>@<rank>`` only in that data-parallel rank (RANK); a trailing
+``:raise`` (``batch:3@1:raise``) raises `InjectedFault` there instead (a rank's exception). Points
+(each is one call to `reached` in the engine):
 
 * ``batch``      before a training batch runs (mid-epoch; nothing of the batch is saved)
 * ``event``      inside ``RunWriter.append``: half of the JSON line is written and flushed
@@ -23,12 +24,17 @@ POINTS = ("batch", "event", "checkpoint", "json")
 _counts: dict[str, int] = {}
 
 
+class InjectedFault(RuntimeError):
+    """What ``PETSEG_FAULT=<point>:<n>:raise`` raises."""
+
+
 def reached(point: str) -> bool:
     """Count one arrival at ``point``; True when this is the arrival PETSEG_FAULT names."""
     spec = os.environ.get(ENV)
     if not spec:
         return False
     name, _, nth = spec.partition(":")
+    nth = nth.partition(":")[0]
     nth, _, rank = nth.partition("@")
     if name != point or (rank and os.environ.get("RANK", "0") != rank):
         return False
@@ -44,4 +50,6 @@ def kill_now() -> None:
 
 def maybe_kill(point: str) -> None:
     if reached(point):
+        if os.environ.get(ENV, "").endswith(":raise"):
+            raise InjectedFault(f"injected fault at {point} ({ENV})")
         kill_now()

@@ -29,6 +29,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(e, "split", choices=("test", "valid"), default="test")
     add_flag(e, "batch_size", type=int, default=8)
     add_flag(e, "device", default="auto")
+    add_flag(e, "devices", default="1", metavar="N|all|0,2",
+             help="score on N processes (one per GPU; gloo processes with --device cpu), as train's --devices; "
+                  "each scores its share of the split, one prints and writes")
     e.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     add_flag(e, "ignore_border", type=yes_no, nargs="?", const=True, default=EVAL_IGNORE_BORDER,
          metavar="yes|no",
@@ -65,13 +68,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.worst_out = worst_sheet_path(ckpt, args.split)
             args.worst_out.parent.mkdir(parents=True, exist_ok=True)
         check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
+    from engine.cli.eval_ranks import data_parallel_eval
+
+    ranks = data_parallel_eval(args, ckpt)  # --devices N: the ranks' exit code here; in a rank, its share
+    if isinstance(ranks, int):
+        return ranks
     console = new_console()
     predictor = load_predictor(ckpt, args.device, image_size=args.image_size)
-    for warning in predictor.warnings:
+    for warning in predictor.warnings if ranks is None or ranks.ctx.is_main else ():
         print(f"petseg: warning: {warning}", file=sys.stderr)
     res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
                               tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
-                              keep_worst=args.worst, predictor=predictor)
+                              keep_worst=args.worst, predictor=predictor, ranks=ranks)
+    if res is None:  # a rank other than 0: its scores went to rank 0, which prints and writes
+        return EXIT_OK
     for warning in res.warnings:  # the data's (duplicated or overlapping list entries)
         if warning not in predictor.warnings:
             print(f"petseg: warning: {warning}", file=sys.stderr)

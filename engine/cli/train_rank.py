@@ -8,12 +8,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, PlainConsole, error_prefix
+from engine.cli.common import EXIT_ERROR, EXIT_OK, PlainConsole, error_prefix
 from engine.cli.config_flags import given_config
 from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
 from engine.errors import PetsegError
-from engine.train.distributed import DistContext, broadcast_from_main, destroy_process_group, init_process_group
+from engine.train.distributed import (DistContext, broadcast_from_main, destroy_process_group, init_process_group,
+                                     report_failure)
 
 
 class _Quiet(PlainConsole):
@@ -22,11 +23,25 @@ class _Quiet(PlainConsole):
 
 
 def train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -> int:
+    """Train as rank ``ctx.rank``; a failure's one-line reason also goes to the elastic agent
+    (`report_failure`), so that the launcher's line and the run's status say why."""
+    try:
+        code, error = _train_as_rank(args, ctx, runs_dir)
+    except PetsegError as exc:
+        report_failure(str(exc))
+        raise
+    if code == EXIT_ERROR:
+        report_failure(error or "failed")
+    return code
+
+
+def _train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -> tuple[int, str | None]:
     from engine.train.trainer import Trainer  # torch import: only now
 
     typed = typed_config(args, runs_dir)
     config = None if args.resume else typed  # a resume's own config comes from engine.train.resume
     group = init_process_group(ctx, device_type(typed))
+    code = EXIT_ERROR
     try:
         name = args.resume or args.run_name  # None: rank 0 names the run, the others learn it
         console = new_console() if ctx.is_main else _Quiet()
@@ -42,12 +57,14 @@ def train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) ->
         if error is not None:
             if ctx.is_main:
                 print(f"{error_prefix()} {error}", file=sys.stderr)
-            return EXIT_ERROR
+            code = EXIT_OK  # every rank learnt the same reason: they may leave together
+            return EXIT_ERROR, error
         if trainer is None:
             trainer = _trainer(Trainer, args, config, runs_dir, name, ctx, group, console)
-        return drive(trainer, console, args.runs)
+        code = drive(trainer, console, args.runs)
+        return code, trainer.error
     finally:
-        destroy_process_group(ctx)
+        destroy_process_group(ctx, wait=code != EXIT_ERROR)  # a failed rank leaves at once
 
 
 def _trainer(trainer_class: type, args: argparse.Namespace, config: object, runs_dir: Path, name: str | None,

@@ -228,13 +228,16 @@ def evaluate_checkpoint(
     threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     predictor: Any = None,
-) -> Evaluation:
+    ranks: Any = None,
+) -> Evaluation | None:
     """Score ``checkpoint_path`` on ``split`` of the dataset at ``data_path`` (`score_photos`).
 
     ``data_path`` None uses the run's own data folder (from the checkpoint's config), or, if
     that was automatic too, picks the data the same way training does. ``split`` "valid" is the
     validation part of trainval under the run's own ``valid_every``. ``predictor``: an already
-    loaded ``Predictor`` of that checkpoint (skips loading). Raises CheckpointError /
+    loaded ``Predictor`` of that checkpoint (skips loading). ``ranks`` (a rank of ``petseg eval
+    --devices N``, `engine.eval.ranks.RankShare`): score this rank's block of the split; rank 0
+    returns every rank's scores joined, the others None. Raises CheckpointError /
     DatasetError / ConfigError (one line).
     """
     from engine.data.layout import PetLayout, resolve_data_source
@@ -257,10 +260,15 @@ def evaluate_checkpoint(
     if not names:
         raise DatasetError(source.path, f"no {split} images to evaluate on")
     items = [(n, layout.image_path(n), layout.trimap_path(n)) for n in names]
-    result = score_photos(
+    if ranks is not None:
+        items = items[ranks.block(len(items))]
+    scored: Evaluation | None = score_photos(
         predictor, items, tta=tta, ignore_border=ignore_border, threshold=threshold, batch_size=batch_size,
         keep_worst=keep_worst, threads=threads, split=split, on_progress=on_progress,
     )
+    if ranks is not None and (scored := ranks.gather(scored, keep_worst)) is None:
+        return None  # not rank 0: it has given its scores
+    result = scored
     if not result.records:
         first = f" (first: {result.skipped[0][0]}: {result.skipped[0][1]})" if result.skipped else ""
         raise DatasetError(source.path, f"none of the {len(names)} {split} images could be read{first}")

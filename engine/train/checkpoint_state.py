@@ -1,6 +1,11 @@
 """What a run's checkpoints hold and how a resume restores it: the weights validation scored
 (the EMA when on), the architecture and data rules inference needs, and in ``last.pt`` also the
-optimiser, schedule, scaler and every random stream, so a resumed run repeats an uninterrupted one."""
+optimiser, schedule, scaler and every random stream, so a resumed run repeats an uninterrupted one.
+
+A data-parallel run's last.pt holds every rank's streams: rank 0's as ``rng`` (what a one-process
+run has), the others' under ``rng["ranks"]`` (gathered to rank 0 when it saves). A resume with
+the same number of processes gives each rank its own back, so it repeats an uninterrupted run
+exactly; with another number the ranks > 0 start fresh streams from their seeds, and say so."""
 
 from __future__ import annotations
 
@@ -28,8 +33,25 @@ class Progress:
     start_epoch: int = 1
 
 
-def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool, valid_dice: float) -> dict[str, Any]:
-    """The checkpoint of the `Training` ``t``; ``full`` (last.pt) adds what a resume needs."""
+def rank_streams(t: Any) -> dict[str, Any]:
+    """This process's random streams as last.pt stores them: the global generators, the loader's
+    shuffling generator and the augmentation stream of the run's data path."""
+    from engine.data.transforms import transform_rng_state
+
+    state = rng_state()
+    state["loader"] = t.train_loader.generator.get_state()
+    if t.augment_on == "device":
+        state["augment"] = {"device": t.train_loader.augment_state()}
+    else:
+        state["augment"] = transform_rng_state(t.bundle.train.transform)
+    return state
+
+
+def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool, valid_dice: float,
+                     streams: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The checkpoint of the `Training` ``t``; ``full`` (last.pt) adds what a resume needs.
+    ``streams``: every rank's `rank_streams`, in rank order (a data-parallel run; else this
+    process's own are taken)."""
     state: dict[str, Any] = {
         "format": FORMAT,
         "arch": t.arch,
@@ -49,23 +71,38 @@ def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool
         state["scheduler"] = t.scheduler.state_dict() if t.scheduler is not None else None
         state["scaler"] = t.scaler.state_dict() if t.scaler.is_enabled() else None
         state["time_budget"] = t.budget.state_dict() if getattr(t, "budget", None) is not None else None
-        from engine.data.transforms import transform_rng_state
-
-        state["rng"] = rng_state()
-        state["rng"]["loader"] = t.train_loader.generator.get_state()
-        if t.augment_on == "device":
-            state["rng"]["augment"] = {"device": t.train_loader.augment_state()}
-        else:
-            state["rng"]["augment"] = transform_rng_state(t.bundle.train.transform)
+        streams = streams or [rank_streams(t)]
+        state["rng"] = dict(streams[0])
+        if len(streams) > 1:
+            state["rng"]["ranks"] = {"world_size": len(streams), "streams": list(streams[1:])}
     return state
 
 
+def own_streams(rng: dict[str, Any], rank: int, world_size: int) -> tuple[dict[str, Any], bool, str]:
+    """(the streams rank ``rank`` of ``world_size`` continues, whether they include its own
+    augmentation stream, a one-line note when they cannot: another number of processes saved them)."""
+    ranks = rng.get("ranks") if isinstance(rng.get("ranks"), dict) else {}
+    saved = int(ranks.get("world_size", 1))
+    if saved == world_size:
+        return (rng if rank == 0 else ranks["streams"][rank - 1]), True, ""
+
+    def plural(n: int) -> str:
+        return f"{n} process{'es' * (n != 1)}"
+
+    note = (f"resume: last.pt holds the random streams of {plural(saved)}, this run has {plural(world_size)}: "
+            + ("ranks > 0 draw augmentations afresh from their own seeds" if world_size > 1
+               else "the other ranks' streams are left unused")
+            + " (a resume repeats an uninterrupted run exactly only with the same number of processes)")
+    return rng, rank == 0, note
+
+
 def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
-            log: Callable[[str], None] = lambda _: None, own_augment_stream: bool = True) -> Progress:
+            log: Callable[[str], None] = lambda _: None, rank: int = 0, world_size: int = 1,
+            warn: Callable[[str], None] | None = None) -> Progress:
     """Load ``path`` (a last.pt) into the `Training` ``t``; returns where the run continues.
 
-    ``own_augment_stream`` False (a data-parallel rank other than 0): last.pt holds rank 0's
-    augmentation stream, so this rank keeps the one its own seed started."""
+    ``rank`` of ``world_size`` (a data-parallel run): the random streams of that rank (`own_streams`);
+    ``warn`` gets the note when they are not there (default: ``log``)."""
     ckpt = load_checkpoint(path, map_location=t.device)
     if ckpt.get("arch", {}).get("name") != config.model:
         raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {config.model}")
@@ -84,6 +121,9 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
 
     rng = ckpt.get("rng")
     if rng:
+        rng, own_augment_stream, note = own_streams(rng, rank, world_size)
+        if note:
+            (warn or log)(note)
         set_rng_state(rng)
         # The shuffling generator and the augmentation stream continue where the saved epoch
         # left them, so a resumed run repeats an uninterrupted one (exactly with workers=0:

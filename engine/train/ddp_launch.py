@@ -2,6 +2,7 @@
 behind ``torchrun``, single node, c10d rendezvous on a free local port), each running
 ``python -m engine.cli train`` as a rank. The parent names the run first, so that when a rank dies
 (the agent then ends the others) it can mark the run failed with which rank and why.
+``petseg eval --devices N`` starts its ranks through the same `run_ranks`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,22 @@ from typing import Any, Callable
 
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
-from engine.train.distributed import LAUNCHED_ENV, DevicesRequest
+from engine.train.distributed import LAUNCHED_ENV, DevicesRequest, failure_message, is_consequence
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
 
 
 def root_failure(failures: dict) -> tuple[int, Any]:
-    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards, the
-    earliest of those."""
+    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards, nor
+    one that only reports another rank gone (`is_consequence`); the earliest of those (by the
+    time the rank reported, else when the agent saw it end)."""
     import signal
 
     causes = {r: f for r, f in failures.items() if f.exitcode != -signal.SIGTERM} or failures
-    return min(causes.items(), key=lambda item: (item[1].timestamp, item[0]))
+    causes = {r: f for r, f in causes.items() if not is_consequence(failure_message(f))} or causes
+    return min(causes.items(), key=lambda item: (item[1].error_file_data.get("petseg_time", item[1].timestamp),
+                                                  item[0]))
 
 
 def child_argv(argv: list[str], run_name: str) -> list[str]:
@@ -46,10 +50,17 @@ def child_argv(argv: list[str], run_name: str) -> list[str]:
     return ["-m", "engine.cli", *out, "--run_name", run_name]
 
 
-def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: str,
-           log: Callable[[str], None]) -> int:
-    """Run ``petseg train`` (``argv``, its own words after ``petseg``) as ``request.count`` ranks;
-    returns the exit code. A failed rank is reported in one line and in the run's status."""
+class RankFailed(Exception):
+    """A rank ended the ranks' work: which one of how many, and why (an exit code or a signal)."""
+
+    def __init__(self, rank: int, count: int, why: str, said: bool = False) -> None:
+        super().__init__(f"rank {rank} of {count} ended with {why}; the other ranks were stopped")
+        self.rank, self.count, self.why, self.said = rank, count, why, said
+
+
+def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], None], what: str) -> int:
+    """``python *words`` as ``request.count`` ranks under torch's elastic agent (``petseg train``
+    and ``petseg eval`` alike); returns the exit code, or raises `RankFailed`."""
     import logging
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -57,7 +68,7 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     # the agent's own notes (rendezvous, "sending closing signal") are not the user's business;
-    # what ended the run is said below, in one line
+    # what ended the run is said by the caller, in one line
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
@@ -68,27 +79,32 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=request.count, run_id=str(uuid.uuid4()),
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
                           monitor_interval=MONITOR_INTERVAL_S, start_method="spawn")
-    started = time.time()
     log(f"data-parallel: {request.count} processes ({'GPUs ' + str(request) if request.indices else 'devices'}) "
-        f"for run {run_name}")
+        f"for {what}")
     try:
-        elastic_launch(config, sys.executable)(*child_argv(argv, run_name))
-    except SignalException as exc:  # Ctrl-C / SIGTERM: the ranks got it too and stopped the run together
+        elastic_launch(config, sys.executable)(*words)
+    except SignalException as exc:  # Ctrl-C / SIGTERM: the ranks got it too and stopped together
         import signal
 
         return 128 + (exc.sigval.value if isinstance(exc.sigval, signal.Signals) else signal.SIGINT.value)
     except ChildFailedError as exc:
         from engine.cli.common import EXIT_STOPPED
 
-        if all(f.exitcode == EXIT_STOPPED for f in exc.failures.values()):
-            return EXIT_STOPPED  # stopped on request (control file, signal): the ranks said so already
+        import signal
+
+        codes = {f.exitcode for f in exc.failures.values()}
+        # stopped on request (control file, signal): the ranks said so already. A rank that left a
+        # moment before the others (after the barrier every rank passes once its run is written)
+        # makes the agent SIGTERM the rest on their way out: still a stop.
+        if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, -signal.SIGTERM}:
+            return EXIT_STOPPED
         rank, failure = root_failure(exc.failures)
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")
-        message = mark_failed(runs_dir, run_name,
-                              f"rank {rank} of {request.count} ended with {why}; the other ranks were stopped",
-                              since=started)
-        raise ConfigError(f"{runs_dir / run_name}: {message}") from None
+        said = failure_message(failure)  # the rank's own reason (distributed.report_failure)
+        if said:
+            why = f"{why}: {said if len(said) <= 200 else said[:197] + '…'}"
+        raise RankFailed(rank, request.count, why, said=bool(said)) from None
     finally:
         os.environ.pop(LAUNCHED_ENV, None)
         if request.indices is not None:
@@ -99,8 +115,23 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     return 0
 
 
-def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0) -> str:
-    """Record in the run that a rank ended it (with what rank 0 said, if it said anything);
+def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: str,
+           log: Callable[[str], None]) -> int:
+    """Run ``petseg train`` (``argv``, its own words after ``petseg``) as ``request.count`` ranks;
+    returns the exit code. A failed rank is reported in one line and in the run's status."""
+    started = time.time()
+    try:
+        return run_ranks(child_argv(argv, run_name), request, log, f"run {run_name}")
+    except RankFailed as exc:
+        # rank 0's own last words only when the rank that ended the run gave no reason of its own
+        # (the others' then are consequences: "connection closed by peer")
+        message = mark_failed(runs_dir, run_name, str(exc), since=started, main_said=exc.rank == 0 and not exc.said)
+        raise ConfigError(f"{runs_dir / run_name}: {message}") from None
+
+
+def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0, main_said: bool = True) -> str:
+    """Record in the run that a rank ended it (with what rank 0 said, if it said anything and
+    ``main_said``);
     returns the message. A run that finished, or that this launch never wrote (its status is
     older than ``since``: a refused resume), is left as it is."""
     path = runs_dir / run_name
@@ -117,7 +148,7 @@ def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0)
         updated = read_run_json(path / STATUS_FILE).get("updated")
         if not isinstance(updated, (int, float)) or updated < since:
             return message
-        if summary is not None and summary.message and summary.state in (RunState.FAILED, RunState.DIVERGED):
+        if main_said and summary.message and summary.state in (RunState.FAILED, RunState.DIVERGED):
             said = summary.message if len(summary.message) <= 160 else summary.message[:157] + "…"
             message = f"{message} (rank 0: {said})"
         writer = store.open_for_resume(path)

@@ -93,16 +93,20 @@ def init_process_group(ctx: DistContext, device_type: str) -> Any:
     return dist.new_group(backend="gloo", timeout=timeout) if device_type == "cuda" else dist.group.WORLD
 
 
-def destroy_process_group(ctx: DistContext) -> None:
+def destroy_process_group(ctx: DistContext, wait: bool = True) -> None:
+    """Leave the process group. ``wait`` (this rank did its part): first wait for every rank to
+    reach the end (gloo aborts a rank still at work otherwise). A rank that failed leaves at once:
+    the others may be inside a collective it will never join, and its exit is what ends them."""
     if not ctx.enabled:
         return
     import torch.distributed as dist
 
     if dist.is_initialized():
-        try:  # every rank reaches the end before any tears the group down (gloo aborts otherwise)
-            dist.barrier()
-        except Exception:  # a rank that failed: nothing left to wait for
-            pass
+        if wait:
+            try:
+                dist.barrier()
+            except Exception:  # a rank that failed: nothing left to wait for
+                pass
         dist.destroy_process_group()
 
 
@@ -127,6 +131,14 @@ def shard_indices(n: int, ctx: DistContext, *, pad: bool) -> list[int]:
     total = -(-n // ctx.world_size) * ctx.world_size if pad else n
     positions = list(range(n)) + [i % n for i in range(n, total)] if n else []
     return positions[ctx.rank::ctx.world_size]
+
+
+def block_of(n: int, ctx: DistContext) -> slice:
+    """Rank ``ctx.rank``'s contiguous block of ``n`` items, none padded (``petseg eval``): the
+    blocks in rank order are the whole list in its order, so joining the ranks' results keeps it."""
+    per, extra = divmod(n, ctx.world_size)
+    start = ctx.rank * per + min(ctx.rank, extra)
+    return slice(start, start + per + (ctx.rank < extra))
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -205,6 +217,87 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
     return DevicesRequest(count)
 
 
+def visible_gpu_count() -> int:
+    """The CUDA devices this process would see, counted by NVML (``nvidia-ml-py``) without
+    importing torch: the machine's GPUs, as many as ``CUDA_VISIBLE_DEVICES`` lists when set;
+    0 without the library or an NVIDIA driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            count = int(pynvml.nvmlDeviceGetCount())
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no library, no driver: no GPU to offer
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return count
+    return min(count, len([v for v in visible.split(",") if v.strip()]))
+
+
+# the most gloo processes the form offers on a machine without a GPU (a check, not a speed-up)
+CPU_FORM_PROCESSES = 4
+
+
+def devices_choices() -> tuple[tuple[str, ...], str]:
+    """The new-run form's choices of --devices and their hint: 1..N for the N GPUs of this box;
+    without a GPU, 1 and a few gloo processes on the CPU (TrainConfig's `suggest_from`)."""
+    gpus = visible_gpu_count()
+    if gpus:
+        return tuple(str(n) for n in range(1, gpus + 1)), (
+            f"{gpus} GPU{'s' * (gpus != 1)} on this box: one process each; --batch_size is per process")
+    cpus = max(1, min(CPU_FORM_PROCESSES, os.cpu_count() or 1))
+    return tuple(str(n) for n in range(1, cpus + 1)), "no GPU: 1, or N gloo processes on the CPU (a check, not faster)"
+
+
+def rank_scratch(ctx: DistContext, run_name: str) -> Any:
+    """A folder of rank ``ctx.rank``'s own outside the run folder (which only rank 0 writes), in
+    the temp dir: where a rank > 0 keeps its traceback when it fails."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / f"petseg-{run_name}-rank{ctx.rank}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def report_failure(message: str) -> bool:
+    """Give the elastic agent (petseg's launcher, or the user's torchrun) this rank's one-line
+    reason through its error file (TORCHELASTIC_ERROR_FILE), as torch's ``@record`` does; False
+    where there is no agent to tell."""
+    import json
+    import time
+
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return False
+    try:
+        with open(path, "w") as fh:  # torch reads message and timestamp; petseg_time orders the ranks' ends
+            json.dump({"message": message, "timestamp": int(time.time()), "petseg_time": time.time()}, fh)
+    except OSError:
+        return False
+    return True
+
+
+# how torch's collectives say that another rank is gone: a rank failing with this failed because of
+# another one, which is what the run's end should name
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing",
+             "remote process exited", "communicator was aborted")
+
+
+def is_consequence(message: str) -> bool:
+    """Whether a rank's reason is only that another rank went away (`PEER_GONE`)."""
+    return any(marker in message for marker in PEER_GONE)
+
+
+def failure_message(failure: Any) -> str:
+    """What a failed rank reported with `report_failure` (its error file), or ""."""
+    message = getattr(failure, "error_file_data", {}).get("message")
+    return message if isinstance(message, str) and message != "<NONE>" else ""
+
+
 class DiscardWriter:
     """A rank > 0's stand-in for the run's `RunWriter`: a run folder has one writer, rank 0, so
     the other ranks' events, status and config go nowhere."""
@@ -258,6 +351,18 @@ def broadcast_from_main(value: Any, group: Any, ctx: DistContext) -> Any:
     box = [value if ctx.is_main else None]
     dist.broadcast_object_list(box, src=0, group=group)
     return box[0]
+
+
+def gather_to_main(value: Any, group: Any, ctx: DistContext) -> list[Any] | None:
+    """Every rank's ``value`` in rank order on rank 0 (None on the others; ``[value]`` in a plain
+    run): a checkpoint's random streams, an evaluation's per-photo scores."""
+    if not ctx.enabled:
+        return [value]
+    import torch.distributed as dist
+
+    out: list[Any] | None = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(value, out, dst=0, group=group)
+    return out
 
 
 def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bool, backend: str) -> dict[str, Any]:

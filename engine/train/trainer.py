@@ -42,13 +42,14 @@ from engine.events import (
 from engine.runs import RunState, RunStore, checkpoint_path
 from engine.train import outcome
 from engine.train.checkpoint_saver import CheckpointSaver
-from engine.train.checkpoint_state import Progress, checkpoint_state, restore, weights_finite
+from engine.train.checkpoint_state import Progress, checkpoint_state, rank_streams, restore, weights_finite
 from engine.train.config_record import dtype_name, resolved_record
 from engine.train.control import CONTROL_POLL_INTERVAL, RunControl
 from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
-from engine.train.distributed import DistContext, agree_flags, backend_for, distributed_record
+from engine.train.distributed import (DistContext, agree_flags, backend_for, broadcast_from_main, distributed_record,
+                                     gather_to_main, rank_scratch)
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
@@ -245,7 +246,8 @@ class Trainer:
                 ended = outcome.diverged(exc, self.run_path, self.config.learning_rate, self.progress.done_epoch,
                                          self._saved_epoch)
             except Exception as exc:  # a PetsegError is its message; anything else one line + error.log
-                ended = outcome.failed(exc, self.run_path)
+                # (a rank > 0 writes nothing in the run folder: its traceback goes to the temp dir)
+                ended = outcome.failed(exc, self.run_path if self.dist.is_main else rank_scratch(self.dist, self.run_name))
             else:
                 # a time budget ends a run at the epochs it reached
                 reached = self.progress.done_epoch if self.config.time_budget is not None else self.config.epochs
@@ -313,14 +315,20 @@ class Trainer:
         """Hand a snapshot of ``which``.pt to the background saver (``CheckpointSaved`` follows
         when it is on disk). Mid-epoch saves (stop, pause) skip weights that are no longer finite."""
         t = self.training
-        if t is None or self._nonfinite or not self.dist.is_main:
+        if t is None or self._nonfinite:
+            return
+        # every rank's random streams go into last.pt, so a resume with as many processes repeats
+        # an uninterrupted run: a gather, which every rank reaches (last.pt is saved at agreed points)
+        streams = (gather_to_main(rank_streams(t), self._control_group, self.dist)
+                   if which == "last" and self.dist.enabled else None)
+        if not self.dist.is_main:
             return
         path = checkpoint_path(self.run_path, which)
         if math.isnan(valid_dice) and not weights_finite(t.model):
             self._log(f"warning: not saving {path.name}: the weights are no longer finite")
             return
         info = CheckpointSaved(epoch=self.progress.done_epoch, which=which, path=str(path), valid_dice=valid_dice)
-        t.saver.submit(path, checkpoint_state(t, self.config, self.progress, which == "last", valid_dice), info)
+        t.saver.submit(path, checkpoint_state(t, self.config, self.progress, which == "last", valid_dice, streams), info)
         if which == "last":
             self._saved_epoch = self.progress.done_epoch
             self._last_save_at = time.monotonic()
@@ -363,7 +371,8 @@ class Trainer:
         self.bundle = t.bundle
         if self._resume_from is not None:
             self.progress = restore(t, self._resume_from, self.config, self._plan, self._log,
-                                    own_augment_stream=self.dist.is_main)
+                                    rank=self.dist.rank, world_size=self.dist.world_size,
+                                    warn=(lambda m: self._emit(RunWarning(message=m))) if self.dist.is_main else (lambda m: None))
         elif self.resumed:
             self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
         self._record = resolved_record(self._record, t, self._plan, self._log)
@@ -489,6 +498,8 @@ class Trainer:
         if improved:
             self._save("best", valid["dice"])
         due = time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
+        if self.dist.enabled:  # rank 0's clock decides for all: saving last.pt gathers from every rank
+            due = broadcast_from_main(due, self._control_group, self.dist)
         if last or due:
             self._save("last", valid["dice"])
         self._emit_saved()

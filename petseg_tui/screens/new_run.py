@@ -46,10 +46,11 @@ class Field:
     placeholder: str = ""
     hint: str = ""  # shown beside the field while it is valid (a switch: when on)
     hint_off: str = ""  # a switch: shown when off
+    suggest_from: str = ""  # choices and hint found when the form opens (FieldSpec.suggest_from)
 
 
 def _form_kind(f: ConfigField) -> str:
-    if f.spec.choices or f.spec.suggestions:
+    if f.spec.choices or f.spec.suggestions or f.spec.suggest_from:
         return "select"
     if f.kind == "bool":
         return "switch"
@@ -60,7 +61,21 @@ def _form_kind(f: ConfigField) -> str:
 
 def _row(f: ConfigField) -> Field:
     return Field(f.name, f.spec.label, _form_kind(f), f.spec.choices or f.spec.suggestions,
-                 placeholder=f.spec.placeholder, hint=f.spec.hint, hint_off=f.spec.hint_off)
+                 placeholder=f.spec.placeholder, hint=f.spec.hint, hint_off=f.spec.hint_off,
+                 suggest_from=f.spec.suggest_from)
+
+
+def _found(f: Field) -> Field:
+    """``f`` with the choices and hint its `suggest_from` finds on this machine now (the GPUs:
+    NVML, no torch), or a free text row as declared if that fails."""
+    import importlib
+
+    module, _, name = f.suggest_from.partition(":")
+    try:
+        choices, hint = getattr(importlib.import_module(module), name)()
+    except Exception:
+        return dataclasses.replace(f, kind="str")
+    return dataclasses.replace(f, choices=tuple(choices), hint=hint)
 
 
 # the rows come from TrainConfig's own field declarations (engine.config.FieldSpec), in its order
@@ -181,6 +196,7 @@ class NewRunScreen(PetsegScreen):
         self.base = config or TrainConfig()  # what the form's values go over (a copied run keeps the rest)
         self.copied_from = copied_from
         self._initial_raw: dict[str, Any] | None = None
+        self._found = {f.name: _found(f) for f in ALL_FIELDS if f.suggest_from}  # e.g. this box's GPUs
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
@@ -199,7 +215,7 @@ class NewRunScreen(PetsegScreen):
         yield PetsegFooter()
 
     def _rows(self, fields: tuple[Field, ...]) -> ComposeResult:
-        for f in fields:
+        for f in (self._found.get(f.name, f) for f in fields):
             with Horizontal(classes="field-row", id=f"row-{f.name}"):
                 yield Label(f.label, classes="field-label")
                 yield self._widget(f)
@@ -239,7 +255,7 @@ class NewRunScreen(PetsegScreen):
         return cfg, name, detached, errors
 
     def watch_errors(self, errors: dict[str, str]) -> None:
-        for f in ALL_FIELDS:
+        for f in (self._found.get(f.name, f) for f in ALL_FIELDS):
             msg = errors.get(f.name) or errors.get(_ERROR_FIELD.get(f.name, ""))
             hint = f.hint
             if f.kind == "switch":

@@ -259,3 +259,47 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
     h = RunStore(tmp_path).load("full")
     assert h.state == "failed" and h.message == trainer.error
     REPORT.append({"moment": "ENOSPC in torch.save (3rd checkpoint write)", "error": trainer.error})
+
+
+# ---- data-parallel runs (issue 18): a rank that fails ends the whole run -------------------------
+DDP_FAULTS = [
+    # (PETSEG_FAULT, what the launcher's line and the run's status must say)
+    ("batch:3@1", "rank 1 of 2 ended with signal 9 (SIGKILL)"),  # killed mid-epoch
+    ("batch:3@1:raise", "rank 1 of 2 ended with exit code 1: InjectedFault: injected fault at batch"),  # an exception
+    ("checkpoint:1@0", "rank 0 of 2 ended with signal 9 (SIGKILL)"),  # killed inside its first checkpoint save
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault, said", DDP_FAULTS, ids=["rank1-killed-mid-epoch", "rank1-raises-mid-epoch",
+                                                        "rank0-killed-saving-checkpoint"])
+def test_a_failing_rank_fails_the_data_parallel_run_at_once(env, tmp_path: Path, generated_data: str, fault: str,
+                                                              said: str) -> None:
+    """`petseg train --devices 2` with one rank failing: petseg exits 1 with one `petseg: error:`
+    line naming the rank and why, the run is `failed` with the same reason, no process of the run
+    is left, and nothing is half-written (every events line reads, every checkpoint loads, no
+    temp file). 50 epochs would take minutes: the run ends at the fault."""
+    runs = tmp_path / "runs"
+    name = f"dies-{fault.replace(':', '-').replace('@', '-')}"
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--devices", "2", "--epochs", "50", *TINY[:-2],
+                           "--batch_size", "2", "--amp", "off", "--compile", "off", "--data_path", generated_data,
+                           "--runs", str(runs), "--run_name", name],
+                          env=dict(env, PETSEG_FAULT=fault, TMPDIR=str(tmp_path)),  # a rank > 0's traceback
+                          cwd=REPO, capture_output=True, text=True, timeout=240)
+    seconds = time.monotonic() - start
+    errors = [line for line in done.stderr.splitlines() if line.startswith("petseg: error:")]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert len(errors) == 1 and said in errors[0], done.stderr[-2000:]
+    assert seconds < 120
+    assert subprocess.run(["pgrep", "-f", f"--run_name {name}"], capture_output=True, text=True).stdout.split() == []
+    run = runs / name
+    [summary] = RunStore(runs).list_runs()
+    assert summary.state == "failed" and said in summary.message
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]  # no torn line
+    assert events[-1]["kind"] == "failed" and said in events[-1]["message"]
+    assert [e["kind"] for e in events].count("run_started") == 1  # rank 0 alone wrote them
+    for p in (run / "checkpoints").glob("*.pt"):
+        build_model_from_checkpoint(load_checkpoint(p), p)
+    assert temp_files(run) == []
+    REPORT.append({"moment": f"data-parallel PETSEG_FAULT={fault}", "error": errors[0], "seconds": round(seconds, 1)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ConfigError
-from engine.train.distributed import DevicesRequest, DistContext, parse_devices, rank_seed, shard_indices
+from engine.train.distributed import DevicesRequest, DistContext, block_of, parse_devices, rank_seed, shard_indices
 
 
 @pytest.mark.parametrize("spec, available, expected", [
@@ -48,6 +48,14 @@ def test_scoring_shards_cover_the_split_once(n: int, world: int) -> None:
     assert sorted(i for s in shards for i in s) == list(range(n))
 
 
+@pytest.mark.parametrize("n, world", [(10, 3), (7, 4), (1, 2), (12, 2)])
+def test_eval_blocks_in_rank_order_are_the_split_in_order(n: int, world: int) -> None:
+    items = list(range(n))
+    blocks = [items[block_of(n, DistContext(r, r, world))] for r in range(world)]
+    assert [i for b in blocks for i in b] == items
+    assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+
+
 @pytest.mark.parametrize("n, world", [(10, 3), (7, 4), (16, 4)])
 def test_training_shards_are_disjoint_and_equal(n: int, world: int) -> None:
     shards = [shard_indices(n, DistContext(r, r, world), pad=True) for r in range(world)]
@@ -59,3 +67,48 @@ def test_training_shards_are_disjoint_and_equal(n: int, world: int) -> None:
 def test_each_rank_augments_with_its_own_seed() -> None:
     seeds = {rank_seed(42, r) for r in range(4)}
     assert len(seeds) == 4 and rank_seed(42, 0) == 42
+
+
+@pytest.mark.slow  # a process of its own: a clean sys.modules
+def test_the_form_s_gpu_count_imports_no_torch() -> None:
+    """`devices_choices` runs when the new-run form opens, on the UI thread: NVML only."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.train.distributed import devices_choices; choices, hint = devices_choices(); "
+            "assert 'torch' not in sys.modules, 'torch imported'; assert choices[0] == '1' and hint")
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr[-1000:]
+
+
+def test_the_rank_that_ended_a_run_is_the_cause_not_a_consequence() -> None:
+    """What `petseg train --devices N` names when ranks end: not a rank the agent then stopped
+    (SIGTERM), nor one whose own reason is only that a peer went away, even if it said so first."""
+    import signal
+    from types import SimpleNamespace
+
+    from engine.train.ddp_launch import root_failure
+
+    def failure(exitcode: int, message: str = "", t: float = 100.0) -> SimpleNamespace:
+        data = {"message": message, "petseg_time": t} if message else {"message": "<NONE>"}
+        return SimpleNamespace(exitcode=exitcode, timestamp=int(t), error_file_data=data)
+
+    gone = "RuntimeError: [pair.cc:561] Connection closed by peer [127.0.0.1]:45443"
+    assert root_failure({0: failure(1, gone, 100.2), 1: failure(1, "InjectedFault: boom", 100.5)})[0] == 1
+    assert root_failure({0: failure(-signal.SIGTERM), 1: failure(-signal.SIGKILL, t=101.0)})[0] == 1
+    assert root_failure({0: failure(1, "a", 100.7), 1: failure(1, "b", 100.3)})[0] == 1  # the earlier one
+
+
+def test_each_rank_resumes_its_own_random_streams_only_with_the_same_world_size() -> None:
+    from engine.train.checkpoint_state import own_streams
+
+    saved = {"torch": "rank0", "ranks": {"world_size": 3, "streams": [{"torch": "rank1"}, {"torch": "rank2"}]}}
+    assert [own_streams(saved, r, 3)[:2] for r in range(3)] == [
+        (saved, True), ({"torch": "rank1"}, True), ({"torch": "rank2"}, True)]
+    streams, own, note = own_streams(saved, 1, 2)  # another world size: rank 0's, without its augmentations
+    assert (streams, own) == (saved, False)
+    assert note.startswith("resume: last.pt holds the random streams of 3 processes, this run has 2 processes")
+    assert own_streams({"torch": "one"}, 0, 1) == ({"torch": "one"}, True, "")  # a one-process run, as ever
