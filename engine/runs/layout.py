@@ -13,6 +13,7 @@ Layout of ``<runs>/<name>/``::
     previews/        the predicted masks of a few validation images per epoch (`engine.train.previews`)
     predictions/     ``petseg demo``'s and the TUI's saved predictions: NAME_overlay.png, NAME_mask.png
     eval/            ``petseg eval --worst``'s contact sheets: worst-SPLIT.png
+    labels.json      the user's tags, note and archived flag (`engine.runs.labels`), written atomically
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
@@ -39,6 +40,8 @@ ERROR_LOG = "error.log"
 PREVIEWS_DIR = "previews"  # its files and their format are engine.train.previews'
 PREDICTIONS_DIR = "predictions"
 EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored images
+LABELS_FILE = "labels.json"  # tags, note, archived: the user's, never the trainer's (engine.runs.labels)
+DELETING_MARK = ".deleting-"  # a run folder being deleted is first renamed to .NAME.deleting-PID (hidden)
 BEST_CHECKPOINT = "best.pt"  # the weights of the best validation Dice so far
 LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG state: what a resume reads
 CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
