@@ -19,6 +19,9 @@ from engine.train.previews import INDEX_FILE, Previews, read_previews
 from engine.runs import (
     CONFIG_FILE,
     EVENTS_FILE,
+    LABELS_FILE,
+    NO_LABELS,
+    RunLabels,
     LOCK_FILE,
     LOG_FILE,
     PREVIEWS_DIR,
@@ -30,6 +33,7 @@ from engine.runs import (
     RunStore,
     RunSummary,
     checkpoint_path,
+    read_labels,
     resume_offer,
 )
 
@@ -49,6 +53,7 @@ class RunRow:
     device: str = ""
     data: str = ""
     resume: ResumeOffer = ResumeOffer("", "")
+    labels: RunLabels = NO_LABELS  # the user's tags, note, archived (labels.json)
 
     @property
     def name(self) -> str:
@@ -73,7 +78,7 @@ def _row(follower: RunFollower) -> RunRow:
     summary.message = short_message(summary.message or "", follower.path)
     h = follower.history
     return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
-                  resume=summary.resume_offer())
+                  resume=summary.resume_offer(), labels=read_labels(follower.path))
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
@@ -100,20 +105,21 @@ class RunsWatcher:
         self.store = RunStore(self.root)
         self.followers: dict[str, RunFollower | None] = {}
         self.rows: dict[str, RunRow] = {}
-        self._stamps: dict[str, tuple[float, int]] = {}
+        self._stamps: dict[str, tuple[float, ...]] = {}
 
-    def _stamp(self, path: Path) -> tuple[float, int, float]:
+    def _stamp(self, path: Path) -> tuple[float, ...]:
         """What changes when a run changes: status.json's mtime, events.jsonl's size and
         writer.lock's mtime (a writer rewrites it when it takes the run, e.g. a resume that is
-        still loading data while status.json says how the run ended)."""
+        still loading data while status.json says how the run ended); labels.json's mtime (tags,
+        note, archived)."""
         out = []
-        for name in (STATUS_FILE, EVENTS_FILE, LOCK_FILE):
+        for name in (STATUS_FILE, EVENTS_FILE, LOCK_FILE, LABELS_FILE):
             try:
                 st = (path / name).stat()
                 out.append((st.st_mtime, st.st_size))
             except OSError:
                 out.append((0.0, -1))
-        return (out[0][0], out[1][1], out[2][0])
+        return (out[0][0], out[1][1], out[2][0], out[3][0])
 
     def poll(self, discover: bool = True) -> tuple[list[RunRow], list[str]]:
         changed: list[RunRow] = []

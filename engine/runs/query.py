@@ -4,9 +4,11 @@ against a run's summary, its config.json and its labels (tags, note).
 Terms, separated by spaces, all of which must hold:
 
     word        the run's name contains it (case-insensitive)
-    key:value   the run's value contains ``value`` (text, case-insensitive), or equals it
-                (a number); a list (tags) matches if one of its items does
-    key<num  key>num  key<=num  key>=num  key=num
+    key:value   the run's value contains ``value`` (text, case-insensitive: ``model:unet``
+                also matches resnet34_unet), or equals it (a number); a list (tags) matches
+                if one of its items does
+    key=value   equals: a number, or the whole text (``model=unet``: only unet)
+    key<num  key>num  key<=num  key>=num
                 a number compared; a run without that value does not match
 
 Keys are config.json's fields (nested ones flattened with dots: ``distributed.world_size``,
@@ -122,6 +124,9 @@ class Term:
                 return math.isclose(n, self.number, rel_tol=1e-9, abs_tol=1e-12)
             text = ("yes" if got else "no") if isinstance(got, bool) else str(got)
             return self.value.lower() in text.lower()
+        if self.op == "=" and self.number is None:
+            text = ("yes" if got else "no") if isinstance(got, bool) else str(got)
+            return self.value.lower() == text.lower()
         n = _as_number(got)
         if n is None or self.number is None:
             return False
@@ -183,7 +188,7 @@ def parse_query(text: str, extra_keys: Iterable[str] = ()) -> Query:
         m = _TERM.match(word)
         if m is None:
             if any(word.startswith(op) for op in _OPERATORS) or any(op in word for op in "<>="):
-                problems.append(f"'{word}' left out: write key<number, key>number, key=number or key:text "
+                problems.append(f"'{word}' left out: write key<number, key>number, key=value or key:text "
                                 "(e.g. lr<1e-3 dice>0.8 model:unet)")
             else:
                 terms.append(Term("", ":", word))
@@ -198,7 +203,7 @@ def parse_query(text: str, extra_keys: Iterable[str] = ()) -> Query:
                             "epoch, loss, tag, note, sweep or a config.json field)")
             continue
         number = _number(value)
-        if op != ":" and number is None:
+        if op not in (":", "=") and number is None:
             problems.append(f"'{word}' left out: '{value}' is not a number")
             continue
         terms.append(Term(key, op, value, number))

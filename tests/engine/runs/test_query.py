@@ -26,6 +26,8 @@ def _run(name: str = "unet-lr3e-4", *, dice: float | None = 0.85, epoch: int = 7
     ("dice<=0.85 epoch=7", True),
     ("loss<0.1", False),
     ("model:resnet", False),
+    ("model=unet", True),
+    ("model=une", False),  # = is the whole text, : a part of it
     ("MODEL:UNET", True),
     ("lr3e", True),  # a bare word: the name contains it
     ("other", False),
