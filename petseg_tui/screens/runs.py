@@ -174,6 +174,7 @@ class RunsScreen(PetsegScreen):
     def _update_detail(self) -> None:
         row = self.table.highlighted
         self.query_one("#run-detail", Static).update(detail_text(row) if row else "")
+        self.table.refresh_bindings()
         self.refresh_bindings()  # R: resume, start again or nothing, for this run; keys needing a run
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -182,7 +183,7 @@ class RunsScreen(PetsegScreen):
     # keys that act on the highlighted run, on the selection, or on some run: not offered without one
     NEEDS_RUN = frozenset({"open_run", "toggle_select", "worst", "new_run_like", "edit_labels", "toggle_archive",
                            "delete_run", "resume_refused"})
-    NEEDS_ROWS = frozenset({"select_all", "sort_menu", "focus_filter"})
+    NEEDS_ROWS = frozenset({"select_all", "sort_menu", "focus_filter", "infer"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:

@@ -139,6 +139,12 @@ class RunsTable(DataTable):
     def on_mount(self) -> None:
         self._add_columns()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # an empty table offers no Open (the screen then says what to do next)
+        if action in ("select_cursor", "scroll_top", "scroll_bottom") and not self._visible:
+            return False
+        return super().check_action(action, parameters)
+
     def fit_columns(self, at_least: Callable[[str], bool]) -> None:
         """Show the columns the screen's width class has room for (its screen calls this)."""
         shown = columns_for(at_least)

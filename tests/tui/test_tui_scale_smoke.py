@@ -151,6 +151,7 @@ async def test_command_palette_has_every_action(sample_runs: Path) -> None:
     app = PetsegApp(runs_dir=sample_runs)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await pilot.press("space")  # Compare is offered once a run is selected
         listed = await open_palette(pilot, until=lambda titles: "New run" in titles)
         for expected in ("New run", "Compare", "Infer", "Filter", "Quit", "Help"):
             assert expected in listed, expected
