@@ -199,8 +199,7 @@ def parse_query(text: str, extra_keys: Iterable[str] = ()) -> Query:
             problems.append(f"'{word}' left out: {op} needs a value after it")
             continue
         if key not in known and "." not in key:
-            problems.append(f"'{word}' left out: no key '{m.group(1)}' (try lr, bs, model, epochs, dice, iou, "
-                            "epoch, loss, tag, note, sweep or a config.json field)")
+            problems.append(f"'{word}' left out: no key '{m.group(1)}' (lr, bs, dice, model, tag, a config field)")
             continue
         number = _number(value)
         if op not in (":", "=") and number is None:

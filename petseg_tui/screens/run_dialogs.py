@@ -8,6 +8,7 @@ open no key reaches the screen beneath it (`petseg_tui.keys` says so for the key
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -69,6 +70,24 @@ class SortMenu(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class _Field(Input):
+    """An Input whose Tab moves on at once: the keys typed right after Tab (one burst from the
+    terminal) were handed to this field before the Tab binding ran, and belong to the next one."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if event.key == "tab" and focused is self:
+            event.stop()
+            event.prevent_default()
+            self.screen.focus_next()
+        elif focused is not self and isinstance(focused, Input) and event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()
+            focused.insert_text_at_cursor(event.character)
+        else:
+            await super()._on_key(event)
+
+
 class LabelsDialog(ModalScreen[RunLabels | None]):
     """Edit a run's tags and note; dismisses with the new labels (Enter) or None (Esc)."""
 
@@ -82,9 +101,9 @@ class LabelsDialog(ModalScreen[RunLabels | None]):
         with Vertical(id="labels-box"):
             yield Static(Text.assemble(("Tags and note of ", ""), (self.run_name, "bold")), id="labels-title")
             yield Static("Tags (spaces or commas between them; filter with tag:NAME)", classes="labels-label")
-            yield Input(", ".join(self.labels.tags), id="labels-tags", compact=True)
+            yield _Field(", ".join(self.labels.tags), id="labels-tags", compact=True)
             yield Static("Note (filter with note:WORD)", classes="labels-label")
-            yield Input(self.labels.note, id="labels-note", compact=True)
+            yield _Field(self.labels.note, id="labels-note", compact=True)
             yield Static("Enter saves · Tab next field · Esc cancels", classes="labels-label")
 
     def on_mount(self) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
@@ -33,7 +33,10 @@ FILTER_DEBOUNCE_S = 0.08
 class RunsScreen(PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
-    HELP = "Every run under the runs folder. Runs started elsewhere appear within ~2 s."
+    HELP = ("Every run under the runs folder. Runs started elsewhere appear within ~2 s. Filter (/): words match "
+            "the name; key:text (a part), key=value, key<num, key>num on config.json fields (lr, bs, wd, size, "
+            "sched, aug, epochs, model, nested as a.b), metrics (dice, iou, epoch, loss, vloss), tag, note, status, "
+            "sweep:NAME. Archived runs (A) are hidden until h.")
     BINDINGS = [
         Binding("n", "new_run", "New run", tooltip="New run with the engine's defaults"),
         Binding("N", "new_run_like", "Copy", tooltip="New run starting from the highlighted run's settings"),
@@ -152,7 +155,7 @@ class RunsScreen(PetsegScreen):
             parts.append(f"{len(t.selected)} selected")
         parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
         if t.filter_text:
-            parts.append(f"filter: {t.filter_text!r}")
+            parts.append(f"filter: {t.filter_text!r} (/ edits, esc clears)")
         line = Text(" · ".join(parts))
         if t.query.hint:
             line = Text("⚠ " + t.query.hint, style="yellow")
@@ -231,17 +234,49 @@ class RunsScreen(PetsegScreen):
         # the live screen) ask first, and no other screen gives them a harmless meaning.
         event.stop()
         self.apply_filter()
-        self.table.focus()
+        self.set_focus(self.table)
+
+    def key_for_filter(self, event: events.Key) -> bool:
+        """Route a key that reached the table to the filter; True if the filter took it.
+
+        The terminal sends a fast typist's ``/dice>0.8`` in one burst, and the app hands every
+        key of it to the widget focused *then*, the table, before the binding of ``/`` (checked
+        after the key bubbles up to the app) could move the focus: ``i`` would open Inference,
+        space select a run. So the table hands ``/`` here at once, and the keys that follow it
+        go to the filter as typed, whichever widget the app gave them to.
+        """
+        f = self.query_one("#filter", Input)
+        if event.key == "slash" and self.focused is not f:
+            if self.check_action("focus_filter", ()):
+                self.action_focus_filter()
+                return True
+            return False
+        if self.focused is not f:
+            return False
+        if event.key == "enter":
+            self.apply_filter()
+            self.set_focus(self.table)
+        elif event.key == "escape":
+            self.action_clear_filter()
+        elif event.key == "backspace":
+            f.action_delete_left()
+        elif event.is_printable and event.character:
+            f.insert_text_at_cursor(event.character)
+        else:
+            return False
+        return True
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # At once, not on the next message (Widget.focus): the keys typed right after / are
+        # already queued, and each must land in the filter, never fire the table's actions.
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         f = self.query_one("#filter", Input)
         if f.value:
             f.value = ""
             self.apply_filter()
-        self.table.focus()
+        self.set_focus(self.table)
 
     # ---- actions ------------------------------------------------------------------------------
     def action_new_run(self) -> None:

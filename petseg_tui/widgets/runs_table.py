@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
 
@@ -138,6 +139,14 @@ class RunsTable(DataTable):
 
     def on_mount(self) -> None:
         self._add_columns()
+
+    def on_key(self, event: events.Key) -> None:
+        # Keys the app handed to the table before / moved the focus belong to the filter (its
+        # screen decides): stopped here, they never reach the app, where the bindings fire.
+        take = getattr(self.screen, "key_for_filter", None)
+        if take is not None and take(event):
+            event.stop()
+            event.prevent_default()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # an empty table offers no Open (the screen then says what to do next)

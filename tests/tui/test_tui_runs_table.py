@@ -428,3 +428,24 @@ async def test_empty_and_missing_runs_folder_say_what_to_do(tmp_path: Path) -> N
             await settled(pilot)
             footer = footer_text(screen)
             assert "New run" in footer and "Compare" not in footer and "Select" not in footer
+
+
+async def test_keys_typed_at_once_after_slash_all_go_to_the_filter(sample_runs: Path) -> None:
+    """A fast typist (or a paste) sends / and the filter in one burst: every key after / is queued
+    before the focus could move on the next message; none may fire a table action (i: Infer, space:
+    select)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        for ch in "/model:unet dice>0.6":  # as the terminal driver sends them, with no wait between
+            key = events.Key(_character_to_key(ch) if not ch.isalnum() else ch, ch)
+            key.set_sender(app)
+            await app._post_message(key)  # queued only: the app handles them after this loop
+        await wait_for(pilot, lambda: screen.query_one("#filter").value == "model:unet dice>0.6", what="the filter")
+        assert app.screen is screen and not screen.table.selected
+        await pilot.press("enter")
+        assert screen.table.has_focus and sorted(screen.table.visible_names) == ["alpha", "bravo"]
