@@ -24,7 +24,7 @@ class RunLabels:
     note: str = ""
     archived: bool = False
 
-    def with_(self, **changes: object) -> "RunLabels":
+    def with_(self, **changes: object) -> RunLabels:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 

@@ -178,8 +178,11 @@ class RunsTable(DataTable):
             c.key: max([self._header(c.key).cell_len, *(cell_len(c.cell(r)) for r in rows)]) if c.key != "sel" else 1
             for c in self.class_columns if c.key != "name"
         }
-        shown = [c for c in self.class_columns]
-        used = lambda: sum(natural[c.key] + 2 for c in shown if c.key != "name") + 2  # noqa: E731 (+2: padding)
+        shown = list(self.class_columns)
+
+        def used() -> int:  # cells of the columns but the name, each with its padding of 2
+            return sum(natural[c.key] + 2 for c in shown if c.key != "name") + 2
+
         for key in DROP_ORDER:
             if room - used() >= NAME_MIN:
                 break

@@ -16,7 +16,13 @@ from textual.widget import Widget
 import petseg_tui.screens
 import petseg_tui.widgets
 from petseg_tui.app import PetsegApp
-from petseg_tui.keys import APP_BINDINGS, DESTRUCTIVE_ACTIONS, PALETTE_BINDING, binding_keys, meaning
+from petseg_tui.keys import (
+    APP_BINDINGS,
+    DESTRUCTIVE_ACTIONS,
+    PALETTE_BINDING,
+    binding_keys,
+    meaning,
+)
 from petseg_tui.screens.base import PetsegScreen
 from petseg_tui.screens.help import screen_classes, screen_sections
 
