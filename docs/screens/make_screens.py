@@ -1,8 +1,12 @@
-"""Regenerate docs/screens/*.png (and the .svg they are drawn from): every screen of petseg-tui at
+"""Regenerate docs/screens/*.png (``--svg``: Textual's SVG beside each): every screen of petseg-tui at
 80x24 and 160x48, on a made-up runs folder (the test fixtures' runs plus 40 more, so the table
-is a long one), with fixed times in UTC.
+is a long one), with fixed times in UTC. The inference and worst-samples screens use a tiny
+untrained UNet ("tiny-unet", seed 0) on the shipped photos: the layout is real, the masks are
+noise (a trained model's pictures are in docs/RESULTS.md).
 
-    PYTHONPATH=$PWD python docs/screens/make_screens.py [--out docs/screens] [--only runs,help]
+    PYTHONPATH=$PWD python docs/screens/make_screens.py [--out docs/screens] [--only runs,help] [--svg]
+
+(about 1 minute a screen on 2 busy cores).
 
 Textual exports SVG (`App.export_screenshot`); nothing on the development machine converts SVG
 (no cairosvg, rsvg-convert, inkscape or browser), so the PNG is painted here from the same cells
@@ -20,19 +24,18 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "tui")]
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.segment import Segment  # noqa: E402
-
-from tui_helpers import (  # noqa: E402  (the snapshot tests' run folders)
+from PIL import Image, ImageDraw, ImageFont
+from rich.console import Console
+from rich.segment import Segment
+from tui_helpers import (
     DIVERGED_DICES,
     DIVERGED_LOSSES,
     OUTLIER_DICES,
@@ -136,7 +139,27 @@ def make_runs(root: Path) -> Path:
             write_labels(root / name, RunLabels(archived=True))
         if i == 39:
             write_labels(root / name, RunLabels(tags=("best", "sweep"), note="the one to export"))
+    make_model_run(root)
     return root
+
+
+def make_model_run(root: Path) -> Path:
+    """A finished run with a best.pt of an untrained width-4 UNet at 64 px, its data the shipped sample."""
+    import torch
+
+    from engine.models import build_model, model_kwargs
+
+    make_run(root, "tiny-unet", epochs_done=3, total=3, t0=T0 + 15_000, image_size=64, width=4)
+    run = root / "tiny-unet"
+    torch.manual_seed(0)
+    model = build_model("unet", width=4)
+    (run / "checkpoints").mkdir(exist_ok=True)
+    torch.save({"format": "petseg-checkpoint/1", "arch": {"name": "unet", "kwargs": model_kwargs("unet", 4)},
+                "model": model.state_dict(), "image_size": 64, "mask_rule": "pet_border", "epoch": 3,
+                "best_dice": 0.5, "config": {"image_size": 64, "data_path": str(REPO / "engine" / "training_sample"),
+                                             "cache_dir": str(root.parent / "cache")}},
+               run / "checkpoints" / "best.pt")
+    return run
 
 
 # ---- screens --------------------------------------------------------------------------------------
@@ -200,6 +223,32 @@ async def _compare(pilot) -> None:
     await settled(pilot)
 
 
+async def _open_on(pilot, name: str, key: str, screen: str) -> object:
+    await _loaded(pilot)
+    table = pilot.app.screen.table
+    table.move_cursor(row=table.visible_names.index(name))
+    await pilot.press(key)
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == screen, what=screen)
+    return pilot.app.screen
+
+
+async def _inference(pilot) -> None:
+    from tui_helpers import inference_done
+
+    screen = await _open_on(pilot, "tiny-unet", "i", "InferenceScreen")
+    await inference_done(pilot)
+    screen.selected_image = REPO / "engine" / "demo_assets" / "images" / "Bengal_185.jpg"
+    await pilot.press("r")
+    await inference_done(pilot)
+    await settled(pilot)
+
+
+async def _worst(pilot) -> None:
+    screen = await _open_on(pilot, "tiny-unet", "w", "WorstScreen")
+    await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=300, what="the gallery")
+    await settled(pilot)
+
+
 async def _help(pilot) -> None:
     await _loaded(pilot)
     await pilot.press("question_mark")
@@ -217,10 +266,13 @@ SHOTS: dict[str, tuple[str, Shot]] = {
     "live_run": ("full", _live),
     "compare": ("full", _compare),
     "help": ("full", _help),
+    "inference": ("full", _inference),
+    "worst": ("full", _worst),
 }
 
 
-async def shoot(name: str, folder: str, ready: Shot, size: tuple[int, int], base: Path, out: Path) -> None:
+async def shoot(name: str, folder: str, ready: Shot, size: tuple[int, int], base: Path, out: Path,
+                svg: bool = False) -> None:
     from petseg_tui.app import PetsegApp
 
     os.chdir(base / folder)
@@ -228,7 +280,8 @@ async def shoot(name: str, folder: str, ready: Shot, size: tuple[int, int], base
     async with app.run_test(size=size) as pilot:
         await ready(pilot)
         stem = out / f"{name}_{size[0]}x{size[1]}"
-        stem.with_suffix(".svg").write_text(app.export_screenshot(title=f"petseg-tui {name}"))
+        if svg:
+            stem.with_suffix(".svg").write_text(app.export_screenshot(title=f"petseg-tui {name}"))
         paint_png(app, stem.with_suffix(".png"))
     print(f"{stem}.png")
 
@@ -236,6 +289,7 @@ async def shoot(name: str, folder: str, ready: Shot, size: tuple[int, int], base
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screens")
+    ap.add_argument("--svg", action="store_true", help="also write Textual's SVG of each screen")
     ap.add_argument("--only", default="", help="comma-separated screen names (default: all): " + ", ".join(SHOTS))
     args = ap.parse_args()
     out = args.out.resolve()
@@ -245,10 +299,18 @@ def main() -> None:
     try:
         make_runs(base / "full" / "runs")
         (base / "empty" / "runs").mkdir(parents=True)
+        failed = []
         for name in only:
             folder, ready = SHOTS[name]
             for size in SIZES:
-                asyncio.run(shoot(name, folder, ready, size, base, out))
+                try:
+                    asyncio.run(shoot(name, folder, ready, size, base, out, args.svg))
+                except Exception as exc:  # one screen that cannot be shot must not stop the others
+                    failed.append(f"{name} {size[0]}x{size[1]}: {type(exc).__name__}: {exc}")
+        for line in failed:
+            print(f"FAILED {line}", file=sys.stderr)
+        if failed:
+            raise SystemExit(1)
     finally:
         os.chdir(REPO)
         shutil.rmtree(base, ignore_errors=True)

@@ -33,10 +33,8 @@ FILTER_DEBOUNCE_S = 0.08
 class RunsScreen(PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
-    HELP = ("Every run under the runs folder. Runs started elsewhere appear within ~2 s. Filter (/): words match "
-            "the name; key:text (a part), key=value, key<num, key>num on config.json fields (lr, bs, wd, size, "
-            "sched, aug, epochs, model, nested as a.b), metrics (dice, iou, epoch, loss, vloss), tag, note, status, "
-            "sweep:NAME. Archived runs (A) are hidden until h.")
+    HELP = ("Every run under the runs folder (runs started elsewhere appear within ~2 s). Filter: name words and "
+            "lr<1e-3 dice>0.8 model:unet tag:best sweep:NAME (key:text, key=value, key<num, key>num).")
     BINDINGS = [
         Binding("n", "new_run", "New run", tooltip="New run with the engine's defaults"),
         Binding("N", "new_run_like", "Copy", tooltip="New run starting from the highlighted run's settings"),
@@ -155,7 +153,7 @@ class RunsScreen(PetsegScreen):
             parts.append(f"{len(t.selected)} selected")
         parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
         if t.filter_text:
-            parts.append(f"filter: {t.filter_text!r} (/ edits, esc clears)")
+            parts.append("filtered (/ edits, esc clears)")  # the filter shows its text above the table
         line = Text(" · ".join(parts))
         if t.query.hint:
             line = Text("⚠ " + t.query.hint, style="yellow")
