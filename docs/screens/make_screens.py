@@ -1,4 +1,4 @@
-"""Regenerate docs/screens/*.png (``--svg``: Textual's SVG beside each): every screen of petseg-tui at
+"""Regenerate docs/screens/*.png and *.txt (``--svg``: Textual's SVG beside each): every screen of petseg-tui at
 80x24 and 160x48, on a made-up runs folder (the test fixtures' runs plus 40 more, so the table
 is a long one), with fixed times in UTC. The inference and worst-samples screens use a tiny
 untrained UNet ("tiny-unet", seed 0) on the shipped photos: the layout is real, the masks are
@@ -59,7 +59,30 @@ DEFAULT_FG, DEFAULT_BG = (224, 224, 224), (30, 30, 30)
 def _fonts() -> dict[tuple[bool, bool], ImageFont.FreeTypeFont]:
     names = {(False, False): "DejaVuSansMono.ttf", (True, False): "DejaVuSansMono-Bold.ttf",
              (False, True): "DejaVuSansMono-Oblique.ttf", (True, True): "DejaVuSansMono-BoldOblique.ttf"}
-    return {k: ImageFont.truetype(str(FONT_DIR / v), FONT_PX) for k, v in names.items()}
+    fonts: dict = {k: ImageFont.truetype(str(FONT_DIR / v), FONT_PX) for k, v in names.items()}
+    fonts["sans"] = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), FONT_PX)
+    return fonts
+
+
+def _glyphs() -> tuple[set[str], set[str]]:
+    """The characters DejaVu Sans Mono and DejaVu Sans have."""
+    from fontTools.ttLib import TTFont
+
+    return tuple({chr(c) for c in TTFont(str(FONT_DIR / name))["cmap"].getBestCmap()}  # type: ignore[return-value]
+                 for name in ("DejaVuSansMono.ttf", "DejaVuSans.ttf"))
+
+
+# braille dot bits -> (column, row) in the cell's 2x4 grid
+_BRAILLE = {0x01: (0, 0), 0x02: (0, 1), 0x04: (0, 2), 0x40: (0, 3), 0x08: (1, 0), 0x10: (1, 1), 0x20: (1, 2),
+            0x80: (1, 3)}
+
+
+def _braille(draw: ImageDraw.ImageDraw, bits: int, x0: int, y0: int, fg: tuple[int, int, int]) -> None:
+    dw, dh = CELL_W / 2, CELL_H / 4
+    for bit, (cx, cy) in _BRAILLE.items():
+        if bits & bit:
+            x, y = x0 + cx * dw, y0 + cy * dh
+            draw.rectangle([x + 1, y + 1, x + dw - 2, y + dh - 2], fill=fg)
 
 
 def _rgb(color, default: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -70,7 +93,8 @@ def _rgb(color, default: tuple[int, int, int]) -> tuple[int, int, int]:
 
 
 def paint_png(app, path: Path) -> None:
-    """Paint the app's current screen, cell by cell, into a PNG (what `export_screenshot` puts in SVG)."""
+    """Paint the app's current screen, cell by cell, into a PNG (what `export_screenshot` puts in
+    SVG), and write its text beside it (``.txt``: the same cells, no colours)."""
     from rich.cells import cell_len
 
     width, height = app.size
@@ -79,6 +103,7 @@ def paint_png(app, path: Path) -> None:
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     lines = list(Segment.split_and_crop_lines(console._record_buffer, width, pad=True))[:height]
     fonts = _fonts()
+    glyphs = _glyphs()
     img = Image.new("RGB", (width * CELL_W, height * CELL_H), DEFAULT_BG)
     draw = ImageDraw.Draw(img)
     for y, line in enumerate(lines):
@@ -98,7 +123,14 @@ def paint_png(app, path: Path) -> None:
                 w = max(cell_len(ch), 1)
                 x0, y0 = x * CELL_W, y * CELL_H
                 draw.rectangle([x0, y0, x0 + w * CELL_W - 1, y0 + CELL_H - 1], fill=bg)
-                if ch.strip():
+                if ch.strip() and 0x2800 < ord(ch) <= 0x28FF:  # braille (the charts): its dots, drawn
+                    _braille(draw, ord(ch) - 0x2800, x0, y0, fg)
+                elif ch.strip() and ch not in glyphs[0]:  # not in the mono font: DejaVu Sans, else a mark
+                    if ch in glyphs[1]:
+                        draw.text((x0, y0 + 1), ch, font=fonts["sans"], fill=fg)
+                    else:
+                        draw.rectangle([x0 + 2, y0 + 5, x0 + w * CELL_W - 3, y0 + CELL_H - 6], outline=fg)
+                elif ch.strip():
                     if ch in "▀▄█":  # block elements: exact cell halves, no font gaps
                         top = {"▀": (y0, y0 + CELL_H // 2 - 1), "▄": (y0 + CELL_H // 2, y0 + CELL_H - 1),
                                "█": (y0, y0 + CELL_H - 1)}[ch]
@@ -109,6 +141,8 @@ def paint_png(app, path: Path) -> None:
                     draw.line([x0, y0 + CELL_H - 2, x0 + w * CELL_W - 1, y0 + CELL_H - 2], fill=fg)
                 x += w
     img.save(path, optimize=True)
+    text = "\n".join("".join(seg.text for seg in line if not seg.control).rstrip() for line in lines)
+    path.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
 
 
 # ---- the runs folder ------------------------------------------------------------------------------
@@ -212,6 +246,12 @@ async def _live(pilot) -> None:
     await settled(pilot)
 
 
+async def _live_diverged(pilot) -> None:
+    await _loaded(pilot)
+    await open_live(pilot, Path("runs") / "diverged-lr9")
+    await settled(pilot)
+
+
 async def _compare(pilot) -> None:
     await _loaded(pilot)
     table = pilot.app.screen.table
@@ -264,6 +304,7 @@ SHOTS: dict[str, tuple[str, Shot]] = {
     "labels": ("full", _labels),
     "new_run": ("full", _new_run),
     "live_run": ("full", _live),
+    "live_run_diverged": ("full", _live_diverged),
     "compare": ("full", _compare),
     "help": ("full", _help),
     "inference": ("full", _inference),
