@@ -42,8 +42,9 @@ class PetsegCommands(Provider):
             add(f"Open run: {row.name}", f"{row.summary.model} · {row.state}", partial(app.open_run, row.path))
             add(f"Worst samples: {row.name}", "its lowest-Dice test images · key: w (runs screen)",
                 partial(app.open_worst, row.path))
-        if rows:
-            add("Compare selected runs", "key: c (runs screen)", app.runs_screen.action_compare)
+        if app.runs_screen.table.selected:  # offered only when it can act
+            add("Compare selected runs", "key: c (runs screen; more than 7: the best 7 by Dice)",
+                app.runs_screen.action_compare)
         return out
 
     async def discover(self) -> Hits:

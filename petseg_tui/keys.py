@@ -1,4 +1,18 @@
-"""Keys as the user reads them: the app-wide bindings, a binding's key label and its one description.
+"""Keys as the user reads them: the app-wide bindings, a binding's key label and its one
+description, and the key map's rules (one meaning per key).
+
+**One meaning per key.** A key does the same thing on every screen that binds it (`meaning`:
+the binding's action, with the few actions that are one meaning under several names folded
+together in `SAME_MEANING`: Esc is "back" whether it leaves a screen, cancels a form or clears
+the filter). The keys that destroy (`DESTRUCTIVE_ACTIONS`: ``x`` stops a run, ``D`` deletes
+one) ask first and mean nothing else anywhere. Dialogs (modal screens: yes/no, the sort menu,
+tags and note) answer with their own keys; no key reaches the screen beneath them, and they
+never bind a destructive key. ``tests/tui/test_keymap.py`` checks all of this on every screen
+it finds, so a new screen is checked with no edit there.
+
+Keys other screens use, settled here so no two meanings meet: ``g`` sweeps (runs table), ``E``
+export to ONNX (runs and run screens), ``L`` the log pane (live screen), ``f`` fit the chart's
+y range to every point (chart screens; ``a`` is the runs table's select-all).
 
 The help screen (``?``) and the command palette both describe keys through this module; it
 imports no screen and not the app, so neither of them pulls the other in.
@@ -33,3 +47,31 @@ def key_label(b: Binding) -> str:
 def describe(b: Binding) -> str:
     """A binding's one description: its tooltip (the footer shows the short label)."""
     return b.tooltip or b.description
+
+
+# actions that destroy something; each has its key to itself, app-wide, and asks first
+DESTRUCTIVE_ACTIONS = frozenset({"stop", "delete_run"})
+
+# actions with different names on different screens that are one meaning for the user
+SAME_MEANING: dict[str, str] = {
+    "cancel": "back", "close": "back", "clear_filter": "back",  # Esc: back out of what is open
+    "select_cursor": "open_run",  # Enter on the runs table
+    "restart_run": "resume_run", "resume_refused": "resume_run",  # R: the store's resume rule decides
+    "ema(1)": "more", "threshold(1)": "more",  # +: more of the screen's knob
+    "ema(-1)": "less", "threshold(-1)": "less",  # -: less of it
+    "save_sheet": "save",  # S: write the screen's picture(s) into the run folder
+    "rerun": "run",  # r: run the model (again)
+    "quit_anywhere": "quit",
+}
+
+
+def meaning(action: str) -> str:
+    """The one meaning of a binding's action: the action without its namespace
+    (``app.quit_anywhere``), folded by `SAME_MEANING`."""
+    name = action.split(".", 1)[1] if action.startswith(("app.", "screen.")) else action
+    return SAME_MEANING.get(name, name)
+
+
+def binding_keys(b: Binding) -> list[str]:
+    """Each key a binding is on (``"plus,equals_sign"`` is two)."""
+    return [k.strip() for k in b.key.split(",") if k.strip()]

@@ -22,6 +22,9 @@ from engine.runs.layout import open_run_file
 from engine.runs import (
     CONFIG_FILE,
     EVENTS_FILE,
+    LABELS_FILE,
+    NO_LABELS,
+    RunLabels,
     LOCK_FILE,
     LOG_FILE,
     PREVIEWS_DIR,
@@ -33,6 +36,7 @@ from engine.runs import (
     RunStore,
     RunSummary,
     checkpoint_path,
+    read_labels,
     resume_offer,
 )
 
@@ -53,6 +57,7 @@ class RunRow:
     data: str = ""
     resume: ResumeOffer = ResumeOffer("", "")
     system: SystemSample | None = None  # the newest system sample of a running run (its GPU column)
+    labels: RunLabels = NO_LABELS  # the user's tags, note, archived (labels.json)
 
     @property
     def name(self) -> str:
@@ -79,7 +84,7 @@ def _row(follower: RunFollower) -> RunRow:
     system = last_sample(follower.path) if summary.state.is_active else None  # the GPU column's
     summary.gpu_util = system.gpu_util if system is not None else None
     return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
-                  resume=summary.resume_offer(), system=system)
+                  resume=summary.resume_offer(), system=system, labels=read_labels(follower.path))
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
@@ -106,20 +111,21 @@ class RunsWatcher:
         self.store = RunStore(self.root)
         self.followers: dict[str, RunFollower | None] = {}
         self.rows: dict[str, RunRow] = {}
-        self._stamps: dict[str, tuple[float, int]] = {}
+        self._stamps: dict[str, tuple[float, ...]] = {}
 
-    def _stamp(self, path: Path) -> tuple[float, int, float]:
+    def _stamp(self, path: Path) -> tuple[float, ...]:
         """What changes when a run changes: status.json's mtime, events.jsonl's size and
         writer.lock's mtime (a writer rewrites it when it takes the run, e.g. a resume that is
-        still loading data while status.json says how the run ended)."""
+        still loading data while status.json says how the run ended); labels.json's mtime (tags,
+        note, archived)."""
         out = []
-        for name in (STATUS_FILE, EVENTS_FILE, LOCK_FILE):
+        for name in (STATUS_FILE, EVENTS_FILE, LOCK_FILE, LABELS_FILE):
             try:
                 st = (path / name).stat()
                 out.append((st.st_mtime, st.st_size))
             except OSError:
                 out.append((0.0, -1))
-        return (out[0][0], out[1][1], out[2][0])
+        return (out[0][0], out[1][1], out[2][0], out[3][0])
 
     def poll(self, discover: bool = True) -> tuple[list[RunRow], list[str]]:
         changed: list[RunRow] = []

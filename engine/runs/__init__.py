@@ -15,6 +15,9 @@ One concern a module:
     sort       how runs are sorted (``petseg runs --sort`` and the TUI's runs table)
     control    stop / pause / resume requests to the process training a run
     system_log a run's system metrics (system.jsonl): the bounded writer and its readers
+    labels     the user's tags, note and archived flag of a run (labels.json)
+    query      the runs filter: ``lr<1e-3 dice>0.8 model:unet`` parsed and matched
+    delete     deleting a run folder (refused while it trains; hidden first, then removed)
 
 No torch import: the TUI uses this package on its start-up path. The names below are the
 package's public interface; import them from ``engine.runs``.
@@ -38,6 +41,7 @@ from engine.runs.layout import (
     ERROR_LOG,
     EVAL_DIR,
     EVENTS_FILE,
+    LABELS_FILE,
     LAST_CHECKPOINT,
     LOCK_FILE,
     LOG_FILE,
@@ -63,9 +67,14 @@ from engine.runs.sort import SORT_KEYS, STATE_ORDER, VALUE_KEYS, ordered, sort_r
 from engine.runs.state import WRITTEN_STATES, RunState
 from engine.runs.summary import ResumeOffer, RunSummary, resume_offer, run_matches, world_size
 from engine.runs.writer import HEARTBEAT_SECONDS, RunWriter
+from engine.runs.labels import NO_LABELS, RunLabels, parse_tags, read_labels, write_labels
+from engine.runs.query import Query, parse_query
+from engine.runs.delete import delete_run, sweep_deleting, why_not_delete
 
 
 __all__ = [
+    "LABELS_FILE", "NO_LABELS", "Query", "RunLabels", "delete_run", "parse_query", "parse_tags", "read_labels",
+    "sweep_deleting", "why_not_delete", "write_labels",
     "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ERROR_LOG",
     "EVAL_DIR", "EVENTS_FILE", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
     "LOG_FILE", "PREDICTIONS_DIR", "PREDICTION_KINDS", "PREVIEWS_DIR", "ResumeOffer", "RunBusyError",

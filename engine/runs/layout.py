@@ -22,6 +22,7 @@ Sweeps keep their Optuna study beside the runs, in a hidden folder no listing ta
 
     <runs>/.sweeps/NAME.journal   the study's journal (Optuna's file storage), unless --storage names another
     <runs>/.sweeps/NAME.log       the output of a sweep started from the TUI (in the background)
+    labels.json      the user's tags, note and archived flag (`engine.runs.labels`), written atomically
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
@@ -57,6 +58,8 @@ ERROR_LOG = "error.log"
 PREVIEWS_DIR = "previews"  # its files and their format are engine.train.previews'
 PREDICTIONS_DIR = "predictions"
 EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored images
+LABELS_FILE = "labels.json"  # tags, note, archived: the user's, never the trainer's (engine.runs.labels)
+DELETING_MARK = ".deleting-"  # a run folder being deleted is first renamed to .NAME.deleting-PID (hidden)
 BEST_CHECKPOINT = "best.pt"  # the weights of the best validation Dice so far
 LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG state: what a resume reads
 CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}

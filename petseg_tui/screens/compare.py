@@ -1,7 +1,7 @@
 """Several runs overlaid on shared axes, with the hyperparameters that differ between them.
 
 Run i has palette colour i and marker i, in the legend, the charts and the table. The metric
-is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA), `x` narrows
+is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA), `z` narrows
 the epochs shown (all, the epochs every run has, the last N), `l` gives log-y, `a` autoscales
 to every point (true outliers, such as a diverged run's loss, are otherwise left out and
 counted in the chart's header). From 160 columns four metrics show at once in a 2x2 grid, the
@@ -115,7 +115,7 @@ class CompareScreen(PetsegScreen):
         Binding("e", "smoothing", "Smoothing", tooltip="Smoothing on/off (EMA)"),
         Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+", show=False, tooltip="More smoothing"),
         Binding("minus", "ema(-1)", "EMA −", key_display="-", show=False, tooltip="Less smoothing"),
-        Binding("x", "x_range", "Epochs", tooltip="Epochs shown: all, the epochs every run has, the last 20/10/5"),
+        Binding("z", "x_range", "Epochs", tooltip="Epochs shown: all, the epochs every run has, the last 20/10/5"),
         Binding("l", "log_y", "Log-y", tooltip="Log scale on the y axis"),
         Binding("a", "autoscale", "All points", tooltip="Autoscale to every point (outliers included) or leave "
                                                         "true outliers out again"),

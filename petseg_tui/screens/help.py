@@ -1,11 +1,15 @@
 """`?`: every key of every screen, built from the screens' own BINDINGS (never out of date).
 
-Each key is said as `petseg_tui.keys` says it; keys bound to several actions (R: resume or
-start again) list each.
+The screens are found, not listed (`screen_classes`: every `PetsegScreen` in the
+``petseg_tui.screens`` package), so a new screen is in the help the day it exists. Each key is
+said as `petseg_tui.keys` says it; keys bound to several actions (R: resume or start again)
+list each.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Iterable
 
 from rich.table import Table
@@ -19,36 +23,47 @@ from textual.widgets import Static
 from petseg_tui.keys import APP_BINDINGS, PALETTE_BINDING, describe, key_label
 
 
+SCREEN_TITLES = {
+    "RunsScreen": "Runs", "NewRunScreen": "New run", "LiveRunScreen": "Live run", "CompareScreen": "Compare",
+    "InferenceScreen": "Inference", "WorstScreen": "Worst samples",
+}
+
+
+def screen_classes() -> list[type[Screen]]:
+    """Every full screen of the app (`PetsegScreen` subclasses in ``petseg_tui.screens``), the
+    runs screen first, then in `SCREEN_TITLES` order, then any other by name."""
+    import petseg_tui.screens as package
+    from petseg_tui.screens.base import PetsegScreen
+
+    found: dict[str, type[Screen]] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, PetsegScreen) and obj.__module__ == module.__name__:
+                found[obj.__name__] = obj
+    order = list(SCREEN_TITLES)
+    return sorted(found.values(), key=lambda c: (order.index(c.__name__) if c.__name__ in order else len(order),
+                                                 c.__name__))
+
+
+def screen_title(cls: type) -> str:
+    return SCREEN_TITLES.get(cls.__name__) or cls.__name__.removesuffix("Screen")
+
+
 def screen_sections() -> list[tuple[str, str, list[Binding]]]:
-    from petseg_tui.screens.compare import CompareScreen
-    from petseg_tui.screens.inference import InferenceScreen
-    from petseg_tui.screens.live_run import LiveRunScreen
-    from petseg_tui.screens.new_run import NewRunScreen
     from petseg_tui.screens.runs import RunsScreen
-    from petseg_tui.screens.sweep import SweepScreen
-    from petseg_tui.screens.worst import WorstScreen
     from petseg_tui.widgets.runs_table import RunsTable
 
     def keys(bindings: Iterable[object]) -> list[Binding]:
         return [b for b in bindings if isinstance(b, Binding)]
 
-    return [
-        ("Everywhere", "", APP_BINDINGS + [PALETTE_BINDING]),
-        ("Runs", RunsScreen.HELP, keys(RunsTable.BINDINGS) + [b for b in keys(RunsScreen.BINDINGS)
-                                                              if b.action not in ("open_run", "resume_refused")]),
-        ("New run", NewRunScreen.HELP, keys(NewRunScreen.BINDINGS)),
-        ("Live run", LiveRunScreen.HELP, keys(LiveRunScreen.BINDINGS)),
-        ("Compare", CompareScreen.HELP, keys(CompareScreen.BINDINGS)),
-        ("Inference", InferenceScreen.HELP, keys(InferenceScreen.BINDINGS)),
-        ("Worst samples", WorstScreen.HELP, keys(WorstScreen.BINDINGS)),
-        ("Sweeps", SweepScreen.HELP, keys(SweepScreen.BINDINGS)),
-    ]
-
-
-SCREEN_TITLES = {
-    "RunsScreen": "Runs", "NewRunScreen": "New run", "LiveRunScreen": "Live run", "CompareScreen": "Compare",
-    "InferenceScreen": "Inference", "WorstScreen": "Worst samples", "SweepScreen": "Sweeps",
-}
+    sections: list[tuple[str, str, list[Binding]]] = [("Everywhere", "", APP_BINDINGS + [PALETTE_BINDING])]
+    for cls in screen_classes():
+        bindings = keys(cls.BINDINGS)
+        if cls is RunsScreen:
+            bindings = keys(RunsTable.BINDINGS) + [b for b in bindings if b.action not in ("open_run", "resume_refused")]
+        sections.append((screen_title(cls), getattr(cls, "HELP", ""), bindings))
+    return sections
 
 
 class HelpScreen(ModalScreen[None]):
@@ -68,7 +83,10 @@ class HelpScreen(ModalScreen[None]):
         outer.add_row(Text("petseg-tui — keys", style="bold underline"))
         outer.add_row(Text("Every key below works on its screen; in a narrow terminal the footer shows only the "
                            "main ones (Quit and Help always).", style="dim"))
-        here = SCREEN_TITLES.get(self.current, "")
+        outer.add_row(Text("One meaning per key: a key does the same thing on every screen that has it. x (stop a "
+                           "run) and D (delete a run) ask first and mean nothing else anywhere. Dialogs (yes/no, "
+                           "the sort menu, tags and note) answer with their own keys.", style="dim"))
+        here = SCREEN_TITLES.get(self.current, self.current.removesuffix("Screen"))
         for title, about, bindings in screen_sections():
             outer.add_row(Text(""))
             head = Text(title, style="bold reverse" if title == here else "bold")

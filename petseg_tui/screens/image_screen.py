@@ -1,7 +1,7 @@
 """`ImageScreen`: what the screens that draw pictures share (inference, worst samples): the image mode
 and its ``m`` key, the red error line, and how a thread worker's failure reaches that line.
 
-The image mode starts as the app's ``--image-mode`` (``auto`` resolved for this terminal) and ``m``
+The image mode starts as the app's ``--image-mode`` (``auto`` resolved for this terminal) and ``M``
 cycles through the modes this terminal can show; every `ImageView` of the screen follows it. A
 failure is one line (`engine.errors.one_line`), shown on the screen's error line and, when asked, as
 a notification; the screen stays usable.
@@ -57,7 +57,7 @@ class ImageScreen(PetsegScreen):
         if self.image_mode != "halfcell" and in_multiplexer():
             self.notify(
                 f"Image mode: {self.image_mode} (forced). tmux/screen drop {self.image_mode} graphics unless "
-                "passthrough is on; press m to get back to halfcell if the panes stay empty.",
+                "passthrough is on; press M to get back to halfcell if the panes stay empty.",
                 severity="warning",
                 timeout=6,
             )

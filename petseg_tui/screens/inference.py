@@ -54,15 +54,15 @@ class InferenceScreen(ImageScreen):
     _THRESHOLD = Binding.Group("Thr", compact=True)
     BINDINGS = [
         Binding("r", "run", "Run", tooltip="Run the model on the selected image"),
-        Binding("plus,equals_sign,right_square_bracket", "threshold(1)", "Threshold +0.05", key_display="+",
+        Binding("plus,equals_sign", "threshold(1)", "Threshold +0.05", key_display="+",
                 tooltip="Raise the mask threshold by 0.05 (re-thresholds, no model re-run)", group=_THRESHOLD),
-        Binding("minus,left_square_bracket", "threshold(-1)", "Threshold -0.05", key_display="-",
+        Binding("minus", "threshold(-1)", "Threshold -0.05", key_display="-",
                 tooltip="Lower the mask threshold by 0.05 (re-thresholds, no model re-run)", group=_THRESHOLD),
         Binding("o", "toggle_overlay", "Overlay", tooltip="One large overlay, or image and mask side by side"),
         Binding("u", "toggle_outline", "Outline", tooltip="Toggle the mask outline in the overlay"),
         Binding("t", "toggle_tta", "TTA", tooltip="Toggle horizontal-flip test-time augmentation (re-runs the model)"),
-        Binding("s", "save", "Save", tooltip=f"Save overlay and mask PNGs to <run>/{PREDICTIONS_DIR}/"),
-        Binding("m", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
+        Binding("S", "save", "Save", tooltip=f"Save overlay and mask PNGs to <run>/{PREDICTIONS_DIR}/"),
+        Binding("M", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
         Binding("escape", "back", "Back", tooltip="Leave the path box, else the inference screen"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"toggle_outline", "cycle_mode"})

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from engine.runs import EVENTS_FILE, RunState
+from engine.errors import RunStoreError, one_line
+from engine.runs import EVENTS_FILE, RunState, delete_run, ordered, sort_value, why_not_delete, write_labels
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.format import MAX_COMPARE, fmt_duration, fmt_metric, state_text
 from petseg_tui.messages import RunsUpdated
 from petseg_tui.watch import RunRow, RunsWatcher
+from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.run_dialogs import LabelsDialog, SortMenu
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
 ACTIVE_POLL_S = 1.0  # running/paused runs
@@ -29,21 +33,30 @@ FILTER_DEBOUNCE_S = 0.08
 class RunsScreen(PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
-    HELP = "Every run under the runs folder. Runs started elsewhere appear within ~2 s."
+    HELP = ("Every run under the runs folder (runs started elsewhere appear within ~2 s). Filter: name words and "
+            "lr<1e-3 dice>0.8 model:unet tag:best sweep:NAME (key:text, key=value, key<num, key>num).")
     BINDINGS = [
         Binding("n", "new_run", "New run", tooltip="New run with the engine's defaults"),
         Binding("N", "new_run_like", "Copy", tooltip="New run starting from the highlighted run's settings"),
         Binding("enter", "open_run", "Open", show=False, tooltip="Open the run (live view, or history when finished)"),
         Binding("space", "toggle_select", "Select", tooltip="Select / unselect the run (for compare)"),
-        Binding("c", "compare", "Compare", tooltip="Compare the selected runs (1-7)"),
+        Binding("c", "compare", "Compare", tooltip="Compare the selected runs (more than 7: the best 7 by Dice)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with the highlighted run's model"),
         Binding("w", "worst", "Worst", tooltip="The highlighted run's lowest-Dice test images"),
         Binding("E", "export", "Export", show=False, tooltip="Export the highlighted run to ONNX, checked against PyTorch"),
-        Binding("slash", "focus_filter", "Filter", key_display="/", tooltip="Filter runs (name, model, status)"),
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column (or click a header)"),
-        Binding("S", "reverse_sort", "Reverse sort", show=False, tooltip="Reverse the sort order"),
+        Binding("slash", "focus_filter", "Filter", key_display="/",
+                tooltip="Filter runs: words match the name; lr<1e-3 dice>0.8 model:unet tag:best sweep:NAME"),
+        Binding("s", "sort_menu", "Sort", tooltip="Sort by any column: a menu, one letter each (d Dice, e Epoch, "
+                "n name, t started...); again reverses; or click a header"),
         Binding("a", "select_all", "Select all/none", show=False, tooltip="Select all shown runs / none"),
-        Binding("r", "rescan", "Rescan", show=False, tooltip="Rescan the runs folder now"),
+        Binding("T", "edit_labels", "Tags/note", show=False, tooltip="Tags and a note for the highlighted run"),
+        Binding("A", "toggle_archive", "Archive", show=False,
+                tooltip="Archive / unarchive the highlighted run (hidden from the table, still on disk)"),
+        Binding("h", "toggle_show_archived", "Show archived", show=False,
+                tooltip="Show / hide the archived runs"),
+        Binding("D", "delete_run", "Delete", show=False,
+                tooltip="Delete the highlighted run's folder from disk (asks first; never a run that trains)"),
+        Binding("ctrl+r", "rescan", "Rescan", show=False, tooltip="Rescan the runs folder now"),
         # R: one of the three, as the store's resume rule says for the highlighted run
         Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt"),
         Binding("R", "restart_run", "Start again",
@@ -52,7 +65,7 @@ class RunsScreen(PetsegScreen):
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter"),
         Binding("g", "sweeps", "Sweeps", show=False, tooltip="The sweeps screen (the highlighted trial's sweep)"),
     ]
-    NARROW_FOOTER_HIDES = frozenset({"focus_filter", "cycle_sort", "new_run_like"})
+    NARROW_FOOTER_HIDES = frozenset({"focus_filter", "sort_menu", "new_run_like"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
 
     def footer_hides(self) -> frozenset[str]:
@@ -72,7 +85,8 @@ class RunsScreen(PetsegScreen):
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
-        yield Input(placeholder="/ to filter runs by name, model or status", id="filter", compact=True)
+        yield Input(placeholder="/ filter: name words, lr<1e-3 dice>0.8 model:unet tag:best", id="filter",
+                    compact=True)
         yield RunsTable(id="runs-table")
         yield Static(id="runs-status")
         yield Static("Scanning runs …", id="run-detail")
@@ -140,32 +154,65 @@ class RunsScreen(PetsegScreen):
         parts = [f"{len(t.rows_by_name)} runs"]
         if len(t.visible_names) != len(t.rows_by_name):
             parts.append(f"{len(t.visible_names)} shown")
+        if t.archived_hidden:
+            parts.append(f"{t.archived_hidden} archived hidden (h shows)")
+        elif t.show_archived:
+            parts.append("archived shown (h hides)")
         if running:
             parts.append(f"{running} active")
         if t.selected:
             parts.append(f"{len(t.selected)} selected")
         parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
         if t.filter_text:
-            parts.append(f"filter: {t.filter_text!r}")
+            parts.append("filtered (/ edits, esc clears)")  # the filter shows its text above the table
+        line = Text(" · ".join(parts))
+        if t.query.hint:
+            line = Text("⚠ " + t.query.hint, style="yellow")
         if not self.loaded:
-            parts = ["scanning …"]
+            line = Text("scanning …")
         elif not t.rows_by_name:
-            parts = [f"no runs yet in {self.petseg_app.runs_dir} — press n to start one"]
-        self.query_one("#runs-status", Static).update(" · ".join(parts))
+            line = Text(self.empty_text(), style="bold")
+        self.query_one("#runs-status", Static).update(line)
+
+    def empty_text(self) -> str:
+        """What to do next when there is no run to show."""
+        root = self.petseg_app.runs_dir
+        if not root.exists():
+            return f"The runs folder {root} does not exist. Press n for a new run (it creates the folder)."
+        if not root.is_dir():
+            return f"{root} is not a folder: start petseg-tui with --runs_dir pointing to a folder."
+        return f"No runs yet in {root}. Press n for a new run (or: petseg train --epochs 5)."
 
     def _update_detail(self) -> None:
         row = self.table.highlighted
         self.query_one("#run-detail", Static).update(detail_text(row) if row else "")
-        self.refresh_bindings()  # R: resume, start again or nothing, for this run
+        self.table.refresh_bindings()
+        self.refresh_bindings()  # R: resume, start again or nothing, for this run; keys needing a run
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._update_detail()
 
+    # keys that act on the highlighted run, on the selection, or on some run: not offered without one
+    NEEDS_RUN = frozenset({"open_run", "toggle_select", "worst", "new_run_like", "edit_labels", "toggle_archive",
+                           "delete_run", "resume_refused"})
+    NEEDS_ROWS = frozenset({"select_all", "sort_menu", "focus_filter", "infer"})
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        t = self.table
         if action in ("resume_run", "restart_run"):
-            row = self.table.highlighted if self.is_mounted else None
+            row = t.highlighted
             plan = row.resume.action if row is not None else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        if action in self.NEEDS_RUN:
+            return t.highlighted is not None
+        if action in self.NEEDS_ROWS:
+            return bool(t.rows_by_name)
+        if action == "compare":
+            return any(n in t.rows_by_name for n in t.selected)
+        if action == "toggle_show_archived":
+            return t.show_archived or t.archived_hidden > 0
         return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -181,6 +228,8 @@ class RunsScreen(PetsegScreen):
         self._filter_timer = self.set_timer(FILTER_DEBOUNCE_S, self.apply_filter)
 
     def apply_filter(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
         self._filter_timer = None
         self.table.set_filter(self.query_one("#filter", Input).value)
         self._update_status()
@@ -188,18 +237,55 @@ class RunsScreen(PetsegScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
+        # Enter applies the filter at once and hands the keys to the table: from here letters are
+        # the table's keys (the footer shows them), / edits the filter again, Esc clears it.
+        # Nothing a stray letter does there loses anything: the keys that destroy (D here, x on
+        # the live screen) ask first, and no other screen gives them a harmless meaning.
+        event.stop()
         self.apply_filter()
-        self.table.focus()
+        self.set_focus(self.table)
+
+    def key_for_filter(self, event: events.Key) -> bool:
+        """Route a key that reached the table to the filter; True if the filter took it.
+
+        The terminal sends a fast typist's ``/dice>0.8`` in one burst, and the app hands every
+        key of it to the widget focused *then*, the table, before the binding of ``/`` (checked
+        after the key bubbles up to the app) could move the focus: ``i`` would open Inference,
+        space select a run. So the table hands ``/`` here at once, and the keys that follow it
+        go to the filter as typed, whichever widget the app gave them to.
+        """
+        f = self.query_one("#filter", Input)
+        if event.key == "slash" and self.focused is not f:
+            if self.check_action("focus_filter", ()):
+                self.action_focus_filter()
+                return True
+            return False
+        if self.focused is not f:
+            return False
+        if event.key == "enter":
+            self.apply_filter()
+            self.set_focus(self.table)
+        elif event.key == "escape":
+            self.action_clear_filter()
+        elif event.key == "backspace":
+            f.action_delete_left()
+        elif event.is_printable and event.character:
+            f.insert_text_at_cursor(event.character)
+        else:
+            return False
+        return True
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # At once, not on the next message (Widget.focus): the keys typed right after / are
+        # already queued, and each must land in the filter, never fire the table's actions.
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_clear_filter(self) -> None:
         f = self.query_one("#filter", Input)
         if f.value:
             f.value = ""
             self.apply_filter()
-        self.table.focus()
+        self.set_focus(self.table)
 
     # ---- actions ------------------------------------------------------------------------------
     def action_new_run(self) -> None:
@@ -222,6 +308,7 @@ class RunsScreen(PetsegScreen):
     def action_toggle_select(self) -> None:
         self.table.toggle_highlighted()
         self._update_status()
+        self.refresh_bindings()
 
     def action_select_all(self) -> None:
         t = self.table
@@ -237,6 +324,7 @@ class RunsScreen(PetsegScreen):
         for n in visible:
             t.update_run_row(n)
         self._update_status()
+        self.refresh_bindings()
 
     def action_compare(self) -> None:
         t = self.table
@@ -245,11 +333,10 @@ class RunsScreen(PetsegScreen):
             self.notify("Select runs with space first (up to 7)", severity="warning")
             return
         if len(names) > MAX_COMPARE:
-            self.notify(
-                f"{len(names)} runs selected: compare shows at most {MAX_COMPARE}. Unselect some (space).",
-                severity="warning",
-            )
-            return
+            rows = ordered([t.rows_by_name[n] for n in names], lambda r: sort_value("dice", r.summary), descending=True)
+            names = [r.name for r in rows[:MAX_COMPARE]]
+            self.notify(f"{len(rows)} runs selected: comparing the best {MAX_COMPARE} by Dice "
+                        f"({', '.join(names)})", timeout=6)
         self.petseg_app.open_compare([t.rows_by_name[n].path for n in names])
 
     def action_infer(self) -> None:
@@ -296,13 +383,82 @@ class RunsScreen(PetsegScreen):
             return
         self.notify(row.resume.reason, title="Cannot resume", severity="warning")
 
-    def action_cycle_sort(self) -> None:
-        self.table.cycle_sort()
-        self._update_status()
+    def action_sort_menu(self) -> None:
+        t = self.table
 
-    def action_reverse_sort(self) -> None:
-        self.table.reverse_sort()
+        def chosen(key: str | None) -> None:
+            if key:
+                t.set_sort(key)
+                self._update_status()
+
+        self.app.push_screen(SortMenu({k: v for k, v in COLUMN_LABELS.items() if k != "sel"}, t.sort_column,
+                                      t.sort_reverse), chosen)
+
+    # ---- labels, archive, delete --------------------------------------------------------------
+    def _set_labels(self, row: RunRow, labels) -> bool:
+        try:
+            write_labels(row.path, labels)
+        except (OSError, RunStoreError) as exc:
+            self.notify(one_line(exc), title="Labels not saved", severity="error")
+            return False
+        self.table.apply_updates([replace(row, labels=labels)], [])
         self._update_status()
+        self._update_detail()
+        return True
+
+    def action_edit_labels(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            return
+
+        def done(labels) -> None:
+            if labels is not None and labels != row.labels:
+                self._set_labels(row, labels)
+
+        self.app.push_screen(LabelsDialog(row.name, row.labels), done)
+
+    def action_toggle_archive(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            return
+        archived = not row.labels.archived
+        if self._set_labels(row, row.labels.with_(archived=archived)):
+            if archived and not self.table.show_archived:
+                self.notify(f"Archived {row.name}: hidden, still on disk (h shows archived runs, A on it unarchives)")
+            else:
+                self.notify(f"{'Archived' if archived else 'Unarchived'} {row.name}", timeout=2)
+
+    def action_toggle_show_archived(self) -> None:
+        self.table.set_show_archived(not self.table.show_archived)
+        self._update_status()
+        self._update_detail()
+
+    def action_delete_run(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            return
+        reason = why_not_delete(row.path)
+        if reason:
+            self.notify(reason + " (x on its live screen stops it)" if row.active else reason,
+                        title="Not deleted", severity="warning")
+            return
+
+        def answer(ok: bool | None) -> None:
+            if not ok:
+                return
+            try:
+                delete_run(row.path)
+            except RunStoreError as exc:
+                self.notify(one_line(exc), title="Not deleted", severity="error")
+                return
+            self.table.apply_updates([], [row.name])
+            self._update_status()
+            self._update_detail()
+            self.notify(f"Deleted {row.name}", timeout=3)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Delete run {row.name}?\nIts folder {row.path} goes, checkpoints included; this cannot be undone. "
+            "(A archives it instead: hidden, kept on disk.)", yes="Delete", no="Keep"), answer)
 
     def action_rescan(self) -> None:
         self.rescan()
@@ -325,9 +481,13 @@ class RunsScreen(PetsegScreen):
 def detail_text(row: RunRow) -> Text:
     s = row.summary
     t = Text()
-    t.append(row.name, style="bold")
+    t.append(row.name, style="bold")  # the full name: the table may show it shortened
     t.append("  ")
     t.append_text(state_text(row.state))
+    if row.labels.archived:
+        t.append("  archived", style="dim italic")
+    if row.labels.tags:
+        t.append("  " + " ".join(f"#{tag}" for tag in row.labels.tags), style="cyan")
     if s.best_epoch is not None:
         t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
     if s.duration is not None:
@@ -349,6 +509,9 @@ def detail_text(row: RunRow) -> Text:
         t.append("  R resumes it from last.pt", style="dim")
     elif row.resume.action == "restart":
         t.append("  no last.pt: R starts it again from epoch 1", style="dim")
+    if row.labels.note:
+        t.append("\n")
+        t.append("note: " + row.labels.note, style="italic")
     if s.message:
         style = "red" if row.state.is_error else "italic"
         t.append("\n")

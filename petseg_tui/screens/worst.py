@@ -48,12 +48,12 @@ class WorstScreen(ImageScreen):
     ERROR_TITLE = "Worst samples"
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back"),
-        Binding("right,n", "step(1)", "Next", key_display="→", tooltip="Next (better-scoring) image"),
-        Binding("left,p", "step(-1)", "Prev", key_display="←", tooltip="Previous (worse-scoring) image"),
+        Binding("right", "step(1)", "Next", key_display="→", tooltip="Next (better-scoring) image"),
+        Binding("left", "step(-1)", "Prev", key_display="←", tooltip="Previous (worse-scoring) image"),
         Binding("b", "toggle_border", "Border", tooltip="Score the trimap's border band or ignore it (re-ranks, no model run)"),
         Binding("t", "toggle_tta", "TTA", tooltip="Flip test-time augmentation on/off (re-runs)"),
-        Binding("s", "save_sheet", "Save sheet", tooltip="Write the contact sheet PNG into <run>/eval/"),
-        Binding("m", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
+        Binding("S", "save_sheet", "Save sheet", tooltip="Write the contact sheet PNG into <run>/eval/"),
+        Binding("M", "cycle_mode", "Mode", tooltip="Next image drawing mode this terminal can show (halfcell, sixel, kitty)"),
         Binding("r", "rerun", "Re-run", show=False, tooltip="Evaluate again (e.g. after more training)"),
     ]
 

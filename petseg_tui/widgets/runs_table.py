@@ -1,13 +1,18 @@
 """The runs table: one row per run folder, sortable, filterable, with a selection column.
 
 The table keeps every `RunRow` it was told about; the rows on screen are the ones matching the
-filter, in sort order. A poll that changes a few runs updates only their changed cells (and
-widens a column when a value outgrows it: "interrupted" replacing "running"); the table is
-rebuilt only when the set or order of visible rows changes, or the columns do.
+filter (`engine.runs.parse_query`: name words, ``lr<1e-3 dice>0.8 model:unet tag:best``) and
+not archived (unless `show_archived`), in sort order. A poll that changes a few runs updates
+only their changed cells (and widens a column when a value outgrows it: "interrupted" replacing
+"running"); the table is rebuilt only when the set or order of visible rows changes, or the
+columns do.
 
 Columns follow the width: the essentials at 80 columns; model, img/s and start time from 120;
-valid loss, IoU, LR and seconds per epoch from 160. The selection mark and the run name stay
-pinned when the table scrolls sideways.
+valid loss, IoU, LR and seconds per epoch from 160. Within that, the table fits its own width:
+Status, Epoch and Best Dice always show, the optional columns drop in `DROP_ORDER` when the run
+name would get fewer than `NAME_MIN` cells, and a long name is cut in the middle (`shorten`),
+keeping its distinguishing tail. The selection mark and the run name stay pinned when the table
+scrolls sideways.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from engine.runs import ordered, run_matches, sort_value
+from engine.runs import Query, ordered, parse_query, sort_value
+from engine.runs.query import flatten
 from petseg_tui.format import (
     PALETTE,
     fmt_duration,
@@ -33,6 +40,23 @@ from petseg_tui.format import (
 from petseg_tui.watch import RunRow
 
 MEDIUM, WIDE = "-wide", "-widest"  # the screen width classes (120, 160 columns) that add columns
+NAME_MIN = 16  # cells the run name keeps before optional columns drop
+# optional columns, the first dropped first when the width is short (Status, Epoch, Best Dice never)
+DROP_ORDER = ("started", "model", "ips", "eps", "lr", "vloss", "iou", "loss", "duration")
+ELLIPSIS = "…"
+
+
+def shorten(name: str, width: int) -> str:
+    """``name`` in at most ``width`` cells, cut in the middle: runs often share a prefix
+    (``unet-lr3e-4-...``) and differ at the end (a time, a trial number), so the tail keeps
+    two thirds."""
+    if len(name) <= width:
+        return name
+    if width <= 1:
+        return ELLIPSIS[:width]
+    keep = width - 1
+    head = keep // 3
+    return name[:head] + ELLIPSIS + name[len(name) - (keep - head):]
 
 
 @dataclass(frozen=True)
@@ -75,7 +99,7 @@ def _by(key: str) -> Callable[[RunRow, "RunsTable"], tuple[bool, Any]]:
 
 COLUMNS: tuple[Column, ...] = (
     Column("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), lambda r: None),
-    Column("name", "Run", _by("name"), lambda r: Text(r.name, style="bold" if r.active else "")),
+    Column("name", "Run", _by("name"), lambda r: Text(r.name, style="bold" if r.active else "")),  # shortened
     Column("state", "Status", _by("status"), lambda r: state_text(r.state)),
     Column("epoch", "Epoch", _by("epoch"), lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
     Column("dice", "Best Dice", _by("dice"), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
@@ -114,6 +138,8 @@ class RunsTable(DataTable):
         self.rows_by_name: dict[str, RunRow] = {}
         self.selected: dict[str, None] = {}  # insertion-ordered set
         self.filter_text = ""
+        self.query: Query = Query()
+        self.show_archived = False
         self.sort_column = "started"
         self.sort_reverse = True  # newest first
         self._cells: dict[str, tuple[Any, ...]] = {}  # what the visible rows show now
@@ -121,18 +147,65 @@ class RunsTable(DataTable):
         self._visible: list[str] = []
         self.compare_colours: dict[str, str] = {}
         # the 80-column set until the screen says its width (fit_columns)
-        self.shown_columns: list[Column] = columns_for(lambda width_class: width_class == "-narrow")
+        self.class_columns: list[Column] = columns_for(lambda width_class: width_class == "-narrow")
+        self.shown_columns: list[Column] = list(self.class_columns)
+        self.name_width = NAME_MIN
+        self._fitted_width = 0
 
     def on_mount(self) -> None:
         self._add_columns()
 
+    def on_key(self, event: events.Key) -> None:
+        # Keys the app handed to the table before / moved the focus belong to the filter (its
+        # screen decides): stopped here, they never reach the app, where the bindings fire.
+        take = getattr(self.screen, "key_for_filter", None)
+        if take is not None and take(event):
+            event.stop()
+            event.prevent_default()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # an empty table offers no Open (the screen then says what to do next)
+        if action in ("select_cursor", "scroll_top", "scroll_bottom") and not self._visible:
+            return False
+        return super().check_action(action, parameters)
+
     def fit_columns(self, at_least: Callable[[str], bool]) -> None:
         """Show the columns the screen's width class has room for (its screen calls this)."""
         shown = columns_for(at_least)
+        if [c.key for c in shown] != [c.key for c in self.class_columns]:
+            self.class_columns = shown
+            self.rebuild()
+
+    def on_resize(self) -> None:
+        if self.size.width != self._fitted_width:
+            self.call_after_refresh(self.rebuild)
+
+    def _width(self) -> int:
+        return self.size.width or (self.screen.size.width if self.is_attached else 0) or 80
+
+    def _fit(self, names: list[str]) -> None:
+        """Choose the shown columns and the name's width for this table width and these rows."""
+        rows = [self.rows_by_name[n] for n in names]
+        width = self._width()
+        self._fitted_width = self.size.width
+        room = width - 2  # the vertical scrollbar
+        natural = {
+            c.key: max([self._header(c.key).cell_len, *(cell_len(c.cell(r)) for r in rows)]) if c.key != "sel" else 1
+            for c in self.class_columns if c.key != "name"
+        }
+        shown = list(self.class_columns)
+
+        def used() -> int:  # cells of the columns but the name, each with its padding of 2
+            return sum(natural[c.key] + 2 for c in shown if c.key != "name") + 2
+
+        for key in DROP_ORDER:
+            if room - used() >= NAME_MIN:
+                break
+            shown = [c for c in shown if c.key != key]
+        longest = max([len(n) for n in names] + [len(COLUMN_LABELS["name"]) + 2])
+        self.name_width = max(min(longest, room - used()), min(NAME_MIN, longest))
         if [c.key for c in shown] != [c.key for c in self.shown_columns]:
             self.shown_columns = shown
-            self._cell_cache.clear()
-            self.rebuild()
 
     # ---- cells -----------------------------------------------------------------------------
     def _add_columns(self, rows: list[tuple[Any, ...]] = ()) -> None:
@@ -151,7 +224,8 @@ class RunsTable(DataTable):
 
     def cells(self, row: RunRow) -> tuple[Any, ...]:
         """The row's cell values, cached until the row, its selection or its colour changes."""
-        key = (row, row.name in self.selected, self.compare_colours.get(row.name))
+        key = (row, row.name in self.selected, self.compare_colours.get(row.name), self.name_width,
+               tuple(c.key for c in self.shown_columns))
         hit = self._cell_cache.get(row.name)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -161,11 +235,20 @@ class RunsTable(DataTable):
 
     def _make_cells(self, row: RunRow) -> tuple[Any, ...]:
         mark = Text("✓", style="bold " + self.compare_colours.get(row.name, "")) if row.name in self.selected else Text(" ")
-        return tuple(mark if c.key == "sel" else c.cell(row) for c in self.shown_columns)
+        name = Text(shorten(row.name, self.name_width),
+                    style="bold" if row.active else "dim italic" if row.labels.archived else "")
+        return tuple(mark if c.key == "sel" else name if c.key == "name" else c.cell(row) for c in self.shown_columns)
 
     # ---- what is visible -------------------------------------------------------------------
     def matches(self, row: RunRow) -> bool:
-        return run_matches(row.summary, self.filter_text)
+        if row.labels.archived and not self.show_archived:
+            return False
+        return self.query.matches(row.summary, row.labels)
+
+    @property
+    def archived_hidden(self) -> int:
+        """How many runs the table leaves out because they are archived."""
+        return 0 if self.show_archived else sum(1 for r in self.rows_by_name.values() if r.labels.archived)
 
     def _ordered_visible(self) -> list[str]:
         key = _BY_KEY[self.sort_column].sort_key
@@ -197,6 +280,7 @@ class RunsTable(DataTable):
         keep = self.highlighted_name
         order = self._ordered_visible()
         self._visible = order
+        self._fit(order)
         with self.app.batch_update():
             self.clear(columns=True)
             cells = self._cells
@@ -249,22 +333,31 @@ class RunsTable(DataTable):
         self._cells[name] = new
 
     # ---- user actions ----------------------------------------------------------------------
-    def set_filter(self, text: str) -> None:
+    def set_filter(self, text: str) -> str:
+        """Filter the rows; returns the one-line hint about terms left out ("" when none)."""
         text = text.strip()
         if text != self.filter_text:
             self.filter_text = text
+            seen: set[str] = set()
+            for r in self.rows_by_name.values():
+                if isinstance(r.summary.config, dict):
+                    seen.update(flatten(r.summary.config))
+            self.query = parse_query(text, extra_keys=seen)
+            self.rebuild()
+        return self.query.hint
+
+    def set_show_archived(self, show: bool) -> None:
+        if show != self.show_archived:
+            self.show_archived = show
             self.rebuild()
 
     def set_sort(self, column: str, reverse: bool | None = None) -> None:
+        """Sort by ``column``; choosing the sorted column again reverses it (a header click too).
+        A new column starts in its natural direction: names A→Z, figures largest first."""
         if reverse is None:
-            reverse = not self.sort_reverse if column == self.sort_column else False
+            reverse = not self.sort_reverse if column == self.sort_column else column not in ("name", "state", "model")
         self.sort_column, self.sort_reverse = column, reverse
         self.rebuild()
-
-    def cycle_sort(self) -> None:
-        keys = [c.key for c in self.shown_columns]
-        i = keys.index(self.sort_column) if self.sort_column in keys else -1
-        self.set_sort(keys[(i + 1) % len(keys)], self.sort_reverse)
 
     def reverse_sort(self) -> None:
         self.set_sort(self.sort_column, not self.sort_reverse)

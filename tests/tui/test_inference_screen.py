@@ -209,7 +209,7 @@ async def test_threshold_keys_rethreshold_without_rerunning_the_model(
         assert "thr 0.60" in result_line(screen)
         assert screen.rendered.fraction == pytest.approx(0.40, abs=0.02)
 
-        await pilot.press("left_square_bracket", "minus", "minus", "minus")
+        await pilot.press("minus", "minus", "minus", "minus")
         await inference_done(pilot)
         assert screen.threshold == pytest.approx(0.40)
         assert screen.rendered.fraction == pytest.approx(0.60, abs=0.02)
@@ -331,11 +331,11 @@ async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, imag
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await inference_done(pilot)
-        await pilot.press("s")  # nothing to save yet: an error, no crash
+        await pilot.press("S")  # nothing to save yet: an error, no crash
         await inference_done(pilot)
         assert "Nothing to save" in screen.error
         await run_on(pilot, screen, images / "dog.png")
-        await pilot.press("s")
+        await pilot.press("S")
         await inference_done(pilot)
         overlay, mask = run / "predictions" / "dog_overlay.png", run / "predictions" / "dog_mask.png"
         assert overlay.is_file() and mask.is_file()
@@ -407,8 +407,8 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
         screen = app.screen
         await inference_done(pilot)
         await run_on(pilot, screen, images / "cat.jpg")
-        await pilot.press("m")
-        await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why m keeps half-cells")
+        await pilot.press("M")
+        await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why M keeps half-cells")
         assert screen.image_mode == "halfcell" and "halfcell" in result_line(screen)
     app = InferenceTestApp(run.parent, run, images, image_mode="sixel")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -417,10 +417,10 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
         await run_on(pilot, screen, images / "cat.jpg")
         overlay = screen.query_one("#pane-overlay", ImageView)
         assert isinstance(overlay.image_widget, SixelImage)
-        await pilot.press("m")
+        await pilot.press("M")
         await pilot.pause()
         assert screen.image_mode == "halfcell" and not isinstance(overlay.image_widget, SixelImage)
-        await pilot.press("m")
+        await pilot.press("M")
         await pilot.pause()
         assert screen.image_mode == "sixel" and len(overlay.query(".image-view--image")) == 1
 

@@ -6,7 +6,18 @@ import json
 import time
 from pathlib import Path
 
-from tui_helpers import T0, epoch_event, highlight, make_run, run_detail, toasts, wait_for, widget_text
+from tui_helpers import (
+    rendered,
+    T0,
+    epoch_event,
+    highlight,
+    make_curve_run,
+    make_run,
+    run_detail,
+    toasts,
+    wait_for,
+    widget_text,
+)
 
 from engine.runs import VALUE_KEYS, RunState, RunWriter
 from petseg_tui.app import PetsegApp
@@ -77,17 +88,13 @@ async def test_sort_filter_and_select(sample_runs: Path) -> None:
         table = screen.table
         # default: newest first, runs without a start time last
         assert table.visible_names == ["charlie", "bravo", "alpha", "delta-broken"]
-        # `s` cycles the sort column; reach "Run" (name)
-        for _ in range(12):
-            if table.sort_column == "name":
-                break
-            await pilot.press("s")
+        # `s` opens the sort menu; a letter picks the column (n: name, A→Z), the same again reverses
+        await pilot.press("s", "n")
         assert table.sort_column == "name"
         asc = table.visible_names
-        assert asc == sorted(asc) or asc == sorted(asc, reverse=True)
-        before = list(asc)
-        await pilot.press("S")
-        assert table.visible_names == list(reversed(before))
+        assert asc == sorted(asc)
+        await pilot.press("s", "n")
+        assert table.visible_names == list(reversed(asc))
         # sort by best Dice, descending: missing values (broken run) stay last
         table.set_sort("dice", reverse=True)
         assert table.visible_names == ["alpha", "bravo", "charlie", "delta-broken"]
@@ -161,19 +168,22 @@ async def test_compare_screen_shows_selected_runs(sample_runs: Path) -> None:
         assert app.screen is screen
 
 
-async def test_compare_refuses_more_than_seven(runs_dir: Path) -> None:
-    for i in range(8):
-        make_run(runs_dir, f"r{i}", epochs_done=1, total=1, t0=T0 + i)
+async def test_compare_from_more_than_seven_takes_the_best_seven_by_dice(runs_dir: Path) -> None:
+    from petseg_tui.screens.compare import CompareScreen
+
+    for i in range(9):
+        make_curve_run(runs_dir, f"r{i}", [0.5], [0.50 + 0.01 * i], t0=T0 + i)
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = app.screen
         await wait_for(pilot, lambda: screen.loaded, what="first scan")
         await pilot.press("a")
-        assert len(screen.table.selected) == 8
+        assert len(screen.table.selected) == 9
         await pilot.press("c")
-        await wait_for(pilot, lambda: "at most 7" in toasts(app), what="refusal")
-        assert app.screen is screen
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the compare screen")
+        assert "9 runs selected: comparing the best 7 by Dice" in toasts(app)
+        assert sorted(p.name for p in app.screen.run_paths) == [f"r{i}" for i in range(2, 9)]
 
 
 async def test_garbage_events_and_missing_status_never_crash(runs_dir: Path) -> None:
@@ -264,3 +274,178 @@ async def test_train_loss_label_and_median_images_per_second(runs_dir: Path) -> 
         header = widget_text(screen.table).splitlines()[0]
         assert "Train loss" in header and " Loss " not in header
         assert cell(screen.table, "cold", "ips") == "122"  # the median of 121, 122, 123, not the last
+
+
+# ---- 100 runs at 80 columns: short names, fixed essentials, filter terms, labels, delete ----------
+
+LONG = "unet-lr3e-4-bs16-aug-strong-2026-12-04T2130-trial-017"
+
+
+def shown_keys(table: RunsTable) -> list[str]:
+    return [str(k.value) for k in table.columns]
+
+
+async def test_narrow_table_keeps_status_epoch_dice_and_shortens_names(sample_runs: Path) -> None:
+    from petseg_tui.widgets.runs_table import shorten
+
+    make_run(sample_runs, LONG, epochs_done=2, total=4, t0=T0 + 9000)
+    live = make_run(sample_runs, "interrupting-" + "x" * 30, epochs_done=1, total=100, state="running",
+                    t0=time.time() - 60, close=False)
+    app = PetsegApp(runs_dir=sample_runs)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            assert {"state", "epoch", "dice"} <= set(shown_keys(table))
+            shown = cell(table, LONG, "name")
+            assert shown != LONG and "…" in shown and shown.endswith("trial-017")  # the distinguishing tail
+            assert len(shown) == table.name_width >= 16
+            await highlight(pilot, table, LONG)
+            assert run_detail(screen).startswith(LONG)  # the full name below the table
+            # every column fits in 80 cells: nothing needs a sideways scroll
+            assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80 - 2
+    finally:
+        live.close()
+    assert shorten("abcdefghij", 10) == "abcdefghij" and shorten("abcdefghijkl", 7) == "ab…ijkl"
+
+
+async def test_filter_matches_parameters_and_metrics_and_says_what_it_left_out(sample_runs: Path) -> None:
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        status = screen.query_one("#runs-status")
+        await pilot.press("slash", *"lr<5e-4", "enter")
+        assert table.visible_names == ["bravo"]  # the only run at lr 3e-4
+        await pilot.press("slash", "ctrl+u", *"model=unet dice>0.65", "enter")
+        assert table.visible_names == ["alpha"]  # charlie is a resnet34_unet, bravo's best Dice is lower
+        await pilot.press("slash", "ctrl+u", *"model:unet", "enter")  # a part of the text: resnet34_unet too
+        assert sorted(table.visible_names) == ["alpha", "bravo", "charlie"]
+        await pilot.press("slash", "ctrl+u", *"bs=8", "enter")
+        assert table.visible_names == ["charlie"]
+        # a bad term: a one-line hint, the other terms still apply, no exception
+        await pilot.press("slash", "ctrl+u", *"lr<abc model:resnet", "enter")
+        assert table.visible_names == ["charlie"]
+        assert "'lr<abc' left out: 'abc' is not a number" in rendered(status)
+        assert app.is_running
+
+
+async def test_letters_after_filter_enter_are_table_keys_and_never_destroy(sample_runs: Path) -> None:
+    """Enter in the filter hands the keys to the table: typing on there acts as the footer says, and
+    nothing typed by mistake loses a run (x is not a runs-table key; D asks first)."""
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        await pilot.press("slash", *"alpha", "enter")
+        assert table.has_focus and table.visible_names == ["alpha"]
+        await pilot.press("x")  # stop is the live screen's key only: nothing happens here
+        assert app.screen is screen and table.visible_names == ["alpha"]
+        await pilot.press("D")
+        assert isinstance(app.screen, ConfirmScreen)  # asks first
+        await pilot.press("n")
+        assert app.screen is screen and (sample_runs / "alpha" / "config.json").is_file()
+        await pilot.press("slash")  # back to the filter, its text kept
+        assert screen.query_one("#filter").has_focus and screen.query_one("#filter").value == "alpha"
+
+
+async def test_tags_note_archive_and_delete(sample_runs: Path) -> None:
+    from engine.runs import read_labels
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        status = screen.query_one("#runs-status")
+        assert "toggle_show_archived" not in {b.binding.action for b in screen.active_bindings.values()
+                                              if b.enabled}  # nothing archived: h not offered
+        await highlight(pilot, table, "alpha")
+        await pilot.press("T", *"best baseline", "tab", *"first try", "enter")
+        await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags == ("best", "baseline"), what="tags")
+        assert read_labels(sample_runs / "alpha").note == "first try"
+        assert "#best #baseline" in run_detail(screen) and "note: first try" in run_detail(screen)
+        await pilot.press("slash", *"tag:best", "enter")
+        assert table.visible_names == ["alpha"]
+        await pilot.press("escape")
+
+        # archive: hidden, still on disk, h shows it again
+        await highlight(pilot, table, "bravo")
+        await pilot.press("A")
+        assert "bravo" not in table.visible_names and (sample_runs / "bravo" / "config.json").is_file()
+        assert read_labels(sample_runs / "bravo").archived
+        assert "1 archived hidden" in rendered(status)
+        await pilot.press("h")
+        assert "bravo" in table.visible_names and "archived shown" in rendered(status)
+        await highlight(pilot, table, "bravo")
+        await pilot.press("A")  # unarchive
+        assert not read_labels(sample_runs / "bravo").archived
+
+        # delete asks first, then the folder is gone
+        await highlight(pilot, table, "charlie")
+        await pilot.press("D", "y")
+        await wait_for(pilot, lambda: "charlie" not in table.visible_names, what="charlie gone")
+        assert not (sample_runs / "charlie").exists()
+        assert [p.name for p in sample_runs.iterdir() if p.name.startswith(".")] == []
+
+
+async def test_delete_refuses_a_run_that_trains(sample_runs: Path) -> None:
+    live = make_run(sample_runs, "echo-live", epochs_done=1, total=5, state="running", t0=time.time() - 60,
+                    close=False)
+    app = PetsegApp(runs_dir=sample_runs)
+    try:
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            await highlight(pilot, screen.table, "echo-live")
+            await pilot.press("D")
+            await wait_for(pilot, lambda: "echo-live is running: stop it first" in toasts(app), what="the refusal")
+            assert app.screen is screen and (sample_runs / "echo-live" / "config.json").is_file()
+    finally:
+        live.close()
+
+
+async def test_empty_and_missing_runs_folder_say_what_to_do(tmp_path: Path) -> None:
+    from tui_helpers import footer_text, settled
+
+    for root, says in ((tmp_path / "empty", "No runs yet in"), (tmp_path / "missing", "does not exist")):
+        if root.name == "empty":
+            root.mkdir()
+        app = PetsegApp(runs_dir=root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            shown = rendered(screen.query_one("#runs-status"))
+            assert says in shown and "Press n for a new run" in shown and str(root) in shown
+            offered = {b.binding.action for b in screen.active_bindings.values() if b.enabled}
+            assert "new_run" in offered
+            assert not offered & {"compare", "toggle_select", "worst", "delete_run", "sort_menu", "open_run"}
+            await settled(pilot)
+            footer = footer_text(screen)
+            assert "New run" in footer and "Compare" not in footer and "Select" not in footer
+
+
+async def test_keys_typed_at_once_after_slash_all_go_to_the_filter(sample_runs: Path) -> None:
+    """A fast typist (or a paste) sends / and the filter in one burst: every key after / is queued
+    before the focus could move on the next message; none may fire a table action (i: Infer, space:
+    select)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        for ch in "/model:unet dice>0.6":  # as the terminal driver sends them, with no wait between
+            key = events.Key(_character_to_key(ch) if not ch.isalnum() else ch, ch)
+            key.set_sender(app)
+            await app._post_message(key)  # queued only: the app handles them after this loop
+        await wait_for(pilot, lambda: screen.query_one("#filter").value == "model:unet dice>0.6", what="the filter")
+        assert app.screen is screen and not screen.table.selected
+        await pilot.press("enter")
+        assert screen.table.has_focus and sorted(screen.table.visible_names) == ["alpha", "bravo"]

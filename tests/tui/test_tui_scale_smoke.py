@@ -55,7 +55,7 @@ async def test_500_runs_load_filter_and_stay_still(runs_dir: Path, monkeypatch) 
         table = screen.table
         assert table.row_count == 500
         await pilot.press("slash")
-        await pilot.press("4")  # "4" also matches the model resnet34_unet
+        await pilot.press("4")
         await wait_for(pilot, lambda: table.row_count < 500, what="filtered")
         await pilot.press("2")
         await wait_for(pilot, lambda: table.row_count == 15, what="filtered again")
@@ -66,8 +66,8 @@ async def test_500_runs_load_filter_and_stay_still(runs_dir: Path, monkeypatch) 
         await pilot.press("escape")
         status = screen.query_one("#runs-status")
         sorted_by = rendered(status)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: rendered(status) != sorted_by, what="sorted by the next column")
+        await pilot.press("s", "d")  # the sort menu, then d: best Dice
+        await wait_for(pilot, lambda: rendered(status) != sorted_by, what="sorted by best Dice")
         # idle polls (every second, the folder listed every second one) with 500 finished runs
         # post nothing and so change nothing on screen: wait for polls, not for a time
         rows_before = [table.get_row(name) for name in table.visible_names]
@@ -151,6 +151,7 @@ async def test_command_palette_has_every_action(sample_runs: Path) -> None:
     app = PetsegApp(runs_dir=sample_runs)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await pilot.press("space")  # Compare is offered once a run is selected
         listed = await open_palette(pilot, until=lambda titles: "New run" in titles)
         for expected in ("New run", "Compare", "Infer", "Filter", "Quit", "Help"):
             assert expected in listed, expected

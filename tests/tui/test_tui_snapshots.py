@@ -1,6 +1,7 @@
 """SVG snapshots, one per screen state, at 80x24 and 160x48: runs, live (an epoch-1 outlier with its
 epoch previews, a diverged run), compare (four runs: one chart, then the 2x2 grid), the new-run
-form. Fixed event times, UTC, a relative runs path and finished runs only: nothing depends on
+form; the runs table's own states: an empty folder, long names at 80 columns, a filter with
+metric terms, archived runs shown. Fixed event times, UTC, a relative runs path and finished runs only: nothing depends on
 the clock. Update with --snapshot-update after looking at the new SVGs."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import open_live, settled, wait_for, write_previews
+from tui_helpers import T0, make_curve_run, open_live, settled, wait_for, write_previews
 
 from petseg_tui.app import PetsegApp
 
@@ -92,3 +93,46 @@ def test_snapshot_new_run_form(sample_runs: Path, monkeypatch, snap_compare, siz
         await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(_app(sample_runs, monkeypatch), terminal_size=size, run_before=ready)
+
+
+# ---- the runs table's states (issue 20): empty, long names at 80 columns, metric filter, archived ----
+
+def _with_long_names(runs: Path, archived: int = 0) -> Path:
+    from engine.runs import RunLabels, write_labels
+
+    for i in range(6):
+        name = f"unet-lr{(1e-4, 3e-4, 1e-3)[i % 3]:.0e}-bs16-sweep-2026-12-04T21{i:02d}-trial-{i:03d}"
+        make_curve_run(runs, name, [0.9, 0.5, 0.4], [0.6 + 0.05 * i, 0.7 + 0.04 * i, 0.72 + 0.04 * i],
+                       t0=T0 + 20_000 + 60 * i, learning_rate=(1e-4, 3e-4, 1e-3)[i % 3])
+        if i < archived:
+            write_labels(runs / name, RunLabels(archived=True, tags=("old",)))
+    return runs
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_runs_empty_folder(runs_dir: Path, monkeypatch, snap_compare, size) -> None:
+    assert snap_compare(_app(runs_dir, monkeypatch), terminal_size=size, run_before=_loaded)
+
+
+def test_snapshot_runs_long_names_narrow(chart_runs: Path, monkeypatch, snap_compare) -> None:
+    assert snap_compare(_app(_with_long_names(chart_runs), monkeypatch), terminal_size=(80, 24), run_before=_loaded)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_runs_filter_metric_terms(chart_runs: Path, monkeypatch, snap_compare, size) -> None:
+    async def ready(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("slash", *"lr<1e-3 dice>0.8 model:unet", "enter")
+        await settled(pilot)
+
+    assert snap_compare(_app(_with_long_names(chart_runs), monkeypatch), terminal_size=size, run_before=ready)
+
+
+def test_snapshot_runs_archived_shown(chart_runs: Path, monkeypatch, snap_compare) -> None:
+    async def ready(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("h")
+        await settled(pilot)
+
+    assert snap_compare(_app(_with_long_names(chart_runs, archived=2), monkeypatch), terminal_size=(80, 24),
+                        run_before=ready)

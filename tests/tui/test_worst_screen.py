@@ -104,7 +104,7 @@ async def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> No
         await wait_for(pilot, lambda: caption().startswith("#2 of 4"), what="the second picture")
         assert rows[1][1] in caption()
 
-        await pilot.press("s")
+        await pilot.press("S")
         sheet = run / "eval" / "worst-test.png"
         await wait_for(pilot, sheet.is_file, what="sheet written")
         with Image.open(sheet) as im:
@@ -131,7 +131,7 @@ async def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) ->
         screen = await open_from_runs(pilot, "nodata")
         await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
         assert "no-such-dataset" in status(screen) and "does not exist" in status(screen)
-        await pilot.press("right", "s", "m")  # keys on an empty gallery do nothing harmful
+        await pilot.press("right", "S", "M")  # keys on an empty gallery do nothing harmful
         assert isinstance(app.screen, WorstScreen)
 
 
@@ -147,18 +147,18 @@ async def test_m_switches_every_pane_and_says_when_only_halfcell_can_show(runs_d
         screen = await open_from_runs(pilot, "untrained")
         views = list(screen.query(ImageView))
         assert len(views) == 4 and all(isinstance(v.image_widget, SixelImage) for v in views)
-        await pilot.press("m")
+        await pilot.press("M")
         await wait_for(pilot, lambda: screen.image_mode == "halfcell", what="half-cells")
         assert not any(isinstance(v.image_widget, SixelImage) for v in views)
-        await pilot.press("m")
+        await pilot.press("M")
         await wait_for(pilot, lambda: screen.image_mode == "sixel", what="sixel again")
         assert all(isinstance(v.image_widget, SixelImage) for v in views)
     monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
     app = PetsegApp(runs_dir=runs_dir, image_mode="auto")
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = await open_from_runs(pilot, "untrained")
-        await pilot.press("m")
-        await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why m keeps half-cells")
+        await pilot.press("M")
+        await wait_for(pilot, lambda: "Only halfcell can be drawn here" in toasts(app), what="why M keeps half-cells")
         assert screen.image_mode == "halfcell"
 
 

@@ -1,0 +1,75 @@
+"""Deleting a run folder, refused while the run trains.
+
+`delete_run` takes the run's writer lock (so no resume can start meanwhile), renames the
+folder to a hidden ``.NAME.deleting-PID`` name in the same runs folder (one atomic rename: from
+then on no listing shows it, so a delete cut short never leaves a half-deleted folder that looks
+like a run), then removes it. `sweep_deleting` finishes what a killed delete left. No torch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from engine.atomic import pid_alive
+from engine.errors import RunStoreError
+from engine.runs.layout import DELETING_MARK, is_run_folder
+from engine.runs.lock import RunBusyError, RunLock
+
+
+def why_not_delete(run_path: str | Path) -> str:
+    """Why the run cannot be deleted now ("" when it can): it is not a run folder, or it trains."""
+    from engine.runs.store import RunStore  # the store imports this package's modules
+
+    path = Path(run_path)
+    if not is_run_folder(path):
+        return f"{path} is not a run folder"
+    try:
+        state = RunStore(path.parent).summary(path).state
+    except Exception:
+        return ""  # an unreadable run can be deleted (the lock below still guards a live writer)
+    if state.is_active:
+        return f"{path.name} is {state}: stop it first, then delete it"
+    return ""
+
+
+def delete_run(run_path: str | Path) -> None:
+    """Remove the run folder, or raise RunStoreError saying why not (it trains: nothing touched)."""
+    path = Path(run_path)
+    reason = why_not_delete(path)
+    if reason:
+        raise RunStoreError(path, reason.removeprefix(f"{path} "))
+    sweep_deleting(path.parent)
+    try:
+        lock = RunLock.acquire(path, wait=0.0)
+    except RunBusyError as exc:
+        raise RunStoreError(path, f"is training ({exc.holder or 'another process'}): stop it first") from None
+    hidden = path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")
+    try:
+        os.rename(path, hidden)
+    except OSError as exc:
+        lock.release()
+        raise RunStoreError(path, f"cannot delete ({exc.strerror or exc})") from None
+    lock.release()
+    shutil.rmtree(hidden, ignore_errors=True)
+    if hidden.exists():
+        raise RunStoreError(path, f"hidden as {hidden.name} but not fully removed; delete that folder by hand")
+
+
+def sweep_deleting(root: str | Path) -> list[Path]:
+    """Remove what deletes killed midway left (``.NAME.deleting-PID`` of a dead PID)."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        name = p.name
+        if not (name.startswith(".") and DELETING_MARK in name and p.is_dir()):
+            continue
+        pid = name.rsplit(DELETING_MARK, 1)[1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed

@@ -1,0 +1,66 @@
+"""What the user says about a run: tags, a note and "archived" (`RunLabels`), kept in the run
+folder's `LABELS_FILE` and written atomically. The trainer never writes this file, so labelling
+a run that trains is safe; a missing or unreadable file reads as no labels. No torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from engine.runs.layout import LABELS_FILE, write_json_atomic
+
+MAX_TAGS = 20
+MAX_TAG_CHARS = 32
+MAX_NOTE_CHARS = 500
+_TAG_SPLIT = re.compile(r"[,\s]+")
+
+
+@dataclass(frozen=True)
+class RunLabels:
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    archived: bool = False
+
+    def with_(self, **changes: object) -> RunLabels:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+NO_LABELS = RunLabels()
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """``"best, lr-test  baseline"`` -> ``("best", "lr-test", "baseline")``: split on commas and
+    spaces, duplicates dropped, each cut to `MAX_TAG_CHARS`, at most `MAX_TAGS`."""
+    out: list[str] = []
+    for tag in _TAG_SPLIT.split(text):
+        tag = tag.strip()[:MAX_TAG_CHARS]
+        if tag and tag not in out:
+            out.append(tag)
+    return tuple(out[:MAX_TAGS])
+
+
+def read_labels(run_path: str | Path) -> RunLabels:
+    """The run's labels; `NO_LABELS` when it has none or the file is not what we write."""
+    try:
+        data = json.loads((Path(run_path) / LABELS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return NO_LABELS
+    if not isinstance(data, dict):
+        return NO_LABELS
+    tags = data.get("tags")
+    note = data.get("note")
+    return RunLabels(
+        tags=tuple(t for t in tags if isinstance(t, str))[:MAX_TAGS] if isinstance(tags, list) else (),
+        note=note[:MAX_NOTE_CHARS] if isinstance(note, str) else "",
+        archived=data.get("archived") is True,
+    )
+
+
+def write_labels(run_path: str | Path, labels: RunLabels) -> None:
+    """Replace the run's labels in one rename (a reader sees the old or the new file, never half)."""
+    write_json_atomic(Path(run_path) / LABELS_FILE, {
+        "tags": list(labels.tags), "note": labels.note[:MAX_NOTE_CHARS], "archived": labels.archived,
+    })

@@ -1,0 +1,108 @@
+"""One meaning per key, app-wide: every screen's bindings (found by walking the petseg_tui.screens
+and petseg_tui.widgets packages, so a new screen is checked without an edit here), the app's and
+the widgets', and the destructive keys (stop, delete) bound to nothing else. Dialogs answer with
+their own keys but never bind a destructive one. The help screen lists every screen found."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections import defaultdict
+
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+
+import petseg_tui.screens
+import petseg_tui.widgets
+from petseg_tui.app import PetsegApp
+from petseg_tui.keys import (
+    APP_BINDINGS,
+    DESTRUCTIVE_ACTIONS,
+    PALETTE_BINDING,
+    binding_keys,
+    meaning,
+)
+from petseg_tui.screens.base import PetsegScreen
+from petseg_tui.screens.help import screen_classes, screen_sections
+
+
+def _classes(package, base: type) -> list[type]:
+    out = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        out += [o for o in vars(module).values()
+                if isinstance(o, type) and issubclass(o, base) and o.__module__ == module.__name__]
+    return out
+
+
+def _own_bindings(cls: type) -> list[Binding]:
+    """The bindings a petseg class declares, its petseg base classes' included (not Textual's)."""
+    out: list[Binding] = []
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("petseg_tui"):
+            out += [b for b in vars(klass).get("BINDINGS", []) if isinstance(b, Binding)]
+    return out
+
+
+def _full_screens() -> list[type]:
+    return [c for c in _classes(petseg_tui.screens, Screen) if not issubclass(c, ModalScreen)]
+
+
+def _dialogs() -> list[type]:
+    return _classes(petseg_tui.screens, ModalScreen)
+
+
+def _app_wide() -> dict[str, list[tuple[str, str]]]:
+    """key -> [(where, meaning)] over the app, every full screen and every petseg widget."""
+    owners: list[tuple[str, list[Binding]]] = [("app", list(APP_BINDINGS) + [PALETTE_BINDING]
+                                                + [b for b in PetsegApp.BINDINGS if isinstance(b, Binding)])]
+    owners += [(c.__name__, _own_bindings(c)) for c in _full_screens()]
+    owners += [(c.__name__, _own_bindings(c)) for c in _classes(petseg_tui.widgets, Widget)]
+    keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for where, bindings in owners:
+        for b in bindings:
+            for key in binding_keys(b):
+                keys[key].append((where, meaning(b.action)))
+    return keys
+
+
+def test_the_walk_finds_every_screen() -> None:
+    names = {c.__name__ for c in _full_screens()}
+    assert {"RunsScreen", "LiveRunScreen", "CompareScreen", "InferenceScreen", "WorstScreen", "NewRunScreen"} <= names
+    assert {"ConfirmScreen", "HelpScreen", "SortMenu", "LabelsDialog"} <= {c.__name__ for c in _dialogs()}
+    assert all(issubclass(c, PetsegScreen) for c in _full_screens())
+
+
+def test_each_key_has_one_meaning_app_wide() -> None:
+    clashes = {key: sorted(set(uses)) for key, uses in _app_wide().items() if len({m for _, m in uses}) > 1}
+    assert clashes == {}, f"keys with more than one meaning: {clashes}"
+
+
+def test_destructive_keys_mean_nothing_else_anywhere() -> None:
+    keys = _app_wide()
+    destructive = {key for key, uses in keys.items() if any(m in DESTRUCTIVE_ACTIONS for _, m in uses)}
+    assert destructive == {"x", "D"}  # stop, delete
+    for key in destructive:
+        assert {m for _, m in keys[key]} <= DESTRUCTIVE_ACTIONS, (key, keys[key])
+    for dialog in _dialogs():
+        bound = {k for b in _own_bindings(dialog) for k in binding_keys(b)}
+        assert not bound & destructive, f"{dialog.__name__} binds {bound & destructive}"
+
+
+def test_the_keys_that_used_to_change_meaning_now_have_one() -> None:
+    keys = _app_wide()
+    assert {m for _, m in keys["x"]} == {"stop"}
+    assert {m for _, m in keys["p"]} == {"pause"}
+    assert {m for _, m in keys["n"]} == {"new_run"}
+    assert {m for _, m in keys["m"]} == {"next_metric"}
+    assert {m for _, m in keys["s"]} == {"sort_menu"}
+    assert {m for _, m in keys["r"]} == {"run"}
+
+
+def test_help_lists_every_screen_found() -> None:
+    titled = {title for title, _, _ in screen_sections()}
+    assert len(titled) == len(screen_classes()) + 1  # and "Everywhere"
+    assert {"Runs", "Live run", "Compare", "Inference", "Worst samples", "New run"} <= titled
+    runs = next(b for t, _, b in screen_sections() if t == "Runs")
+    assert {b.action for b in runs} >= {"sort_menu", "delete_run", "toggle_archive", "edit_labels"}
