@@ -62,6 +62,7 @@ SAME_MEANING: dict[str, str] = {
     "save_sheet": "save",  # S: write the screen's picture(s) into the run folder
     "rerun": "run",  # r: run the model (again)
     "quit_anywhere": "quit",
+    "open_trial": "open_run", "new_sweep": "new_run", "compare_top": "compare",  # the sweeps screen's rows are runs
 }
 
 

@@ -2,7 +2,7 @@
 
 Run i has palette colour i and marker i, in the legend, the charts and the table. The metric
 is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA), `z` narrows
-the epochs shown (all, the epochs every run has, the last N), `l` gives log-y, `a` autoscales
+the epochs shown (all, the epochs every run has, the last N), `l` gives log-y, `f` autoscales
 to every point (true outliers, such as a diverged run's loss, are otherwise left out and
 counted in the chart's header). From 160 columns four metrics show at once in a 2x2 grid, the
 chosen one highlighted. A chart whose data and view did not change is not redrawn.
@@ -117,7 +117,7 @@ class CompareScreen(PetsegScreen):
         Binding("minus", "ema(-1)", "EMA −", key_display="-", show=False, tooltip="Less smoothing"),
         Binding("z", "x_range", "Epochs", tooltip="Epochs shown: all, the epochs every run has, the last 20/10/5"),
         Binding("l", "log_y", "Log-y", tooltip="Log scale on the y axis"),
-        Binding("a", "autoscale", "All points", tooltip="Autoscale to every point (outliers included) or leave "
+        Binding("f", "autoscale", "All points", tooltip="Autoscale to every point (outliers included) or leave "
                                                         "true outliers out again"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing"})

@@ -71,7 +71,7 @@ class LiveRunScreen(PetsegScreen):
         Binding("R", "restart_run", "Start again",
                 tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
         Binding("l", "log_y", "Log-y", tooltip="Log scale on the loss chart's y axis"),
-        Binding("a", "autoscale", "All points", tooltip="Autoscale the charts to every point (outliers included) "
+        Binding("f", "autoscale", "All points", tooltip="Autoscale the charts to every point (outliers included) "
                                                         "or leave true outliers out again"),
         Binding("e", "smoothing", "Smoothing", tooltip="Smoothing of the loss curves on/off (EMA)"),
         Binding("plus,equals_sign", "ema(1)", "EMA +", key_display="+", tooltip="More smoothing (EMA factor up)"),

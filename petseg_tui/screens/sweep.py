@@ -73,9 +73,9 @@ class SweepScreen(PetsegScreen):
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
         Binding("enter", "open_trial", "Open trial", tooltip="Open the highlighted trial's run (live view)"),
         Binding("c", "compare_top", "Compare top", tooltip=f"Compare the {TOP_K} best trials"),
-        Binding("p", "next_param", "Next plot", tooltip="Plot the next searched parameter against Dice (below 120 "
+        Binding("P", "next_param", "Next plot", tooltip="Plot the next searched parameter against Dice (below 120 "
                 "columns: best Dice, then each parameter)"),
-        Binding("s", "next_sweep", "Next sweep", tooltip="Show the next sweep of this runs folder"),
+        Binding("greater_than_sign", "next_sweep", "Next sweep", key_display=">", tooltip="Show the next sweep of this runs folder"),
         Binding("n", "new_sweep", "New sweep", tooltip="Start a sweep (the same fields as petseg sweep)"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"next_sweep"})

@@ -179,7 +179,7 @@ class ChartSpec:
     title: str
     series: tuple[Series, ...] = ()
     log_y: bool = False
-    robust: bool = True  # False: autoscaled to every point ("a")
+    robust: bool = True  # False: autoscaled to every point ("f")
     x_range: tuple[float, float] | None = None  # only points with lo <= x <= hi; also the axis
     notes: tuple[str, ...] = ()  # shown dim in the header (smoothing, x window)
     empty: str = "no data yet"  # drawn in the plot when no series has a finite point
@@ -248,7 +248,7 @@ def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
         notes.append("log y")
     notes += spec.notes
     if yr is not None and yr.clipped:
-        notes.append("a: all" + (" · l: log y" if spec.log_key and not spec.log_y else ""))
+        notes.append("f: all" + (" · l: log y" if spec.log_key and not spec.log_y else ""))
     if notes:
         t.append("  " + " · ".join(notes), style="dim")
     if spec.legend and spec.series:

@@ -121,7 +121,7 @@ async def test_chart_says_what_it_leaves_out_and_draws_it_at_the_edge() -> None:
     epochs = [E(1, 3.81, 0.1)] + [E(i, 0.6 * 0.9**i + 0.15, 0.9 - 0.5 * 0.8**i) for i in range(2, 21)] + [E(21, 1e4, 0.1)]
     header, plot = await run_chart(loss_spec(epochs, ()))
     assert f"{MARKERS[0]} train" in header and f"{MARKERS[1]} valid" in header  # legend above, with markers
-    assert "clipped 2 outliers ↑11e3" in header and "a: all" in header and "l: log y" in header
+    assert "clipped 2 outliers ↑11e3" in header and "f: all" in header and "l: log y" in header
     assert ABOVE in plot and MARKERS[1] in plot  # (train's markers lie under valid's here)
     assert "train" not in plot  # nothing covers the curves
     assert "epoch" in plot.splitlines()[-1]  # the x axis is titled

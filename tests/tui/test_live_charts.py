@@ -28,10 +28,10 @@ async def test_a_autoscales_the_charts_to_every_point_and_back(runs_dir: Path) -
         await wait_for(pilot, lambda: "clipped 2 outliers ↑11e3" in _header(live, "loss-chart"),
                        what="the diverged epoch clipped and said")
         assert "clipped" not in _header(live, "dice-chart")  # Dice 0.1 after 0.85: a real point, kept
-        await pilot.press("a")
+        await pilot.press("f")
         await wait_for(pilot, lambda: "all points" in _header(live, "loss-chart"), what="autoscaled")
         assert "clipped" not in _header(live, "loss-chart")
-        await pilot.press("a")
+        await pilot.press("f")
         await wait_for(pilot, lambda: "clipped 2 outliers" in _header(live, "loss-chart"), what="robust again")
 
 
@@ -46,7 +46,7 @@ async def test_a_autoscales_the_compare_charts(runs_dir: Path) -> None:
         screen = app.screen
         await wait_for(pilot, lambda: "clipped 1 outlier " in _header(screen, "compare-chart-0"),
                        what="only the diverged epoch clipped (the short run's 1.4 is kept)")
-        await pilot.press("a")
+        await pilot.press("f")
         await wait_for(pilot, lambda: "all points" in _header(screen, "compare-chart-0"), what="autoscaled")
 
 

@@ -219,6 +219,7 @@ def run_detail(screen) -> str:
 
 async def highlight(pilot, table, name: str) -> None:
     """Move the runs table's cursor to a run and wait until the detail line is about it."""
+    await wait_for(pilot, lambda: name in table.visible_names, what=f"{name} listed")
     table.move_cursor(row=table.visible_names.index(name))
     await wait_for(pilot, lambda: table.highlighted_name == name and run_detail(pilot.app.screen).startswith(name + " "),
                    what=f"{name} highlighted")
