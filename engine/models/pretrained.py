@@ -104,12 +104,6 @@ def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def _apply(model: nn.Module, state: dict[str, Any], label: str, arch: str = "resnet34") -> None:
-    # The classifier is never used by the segmentation encoder, so it may be absent.
-    state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
-    expected = {k for k in model.state_dict() if not k.startswith(_CLASSIFIER_PREFIXES)}
-    # files saved before BatchNorm counted its batches (torchvision's older ImageNet files) lack the counters
-    missing = sorted(k for k in expected - state.keys() if not k.endswith(".num_batches_tracked"))
 def _unreadable(path: Path, exc: Exception) -> str:
     """Why torch.load refused ``path``, in words (never a bare number or torch's long advice)."""
     text = str(exc)
@@ -121,11 +115,12 @@ def _unreadable(path: Path, exc: Exception) -> str:
     return f"{path} is not a PyTorch weights file (corrupt, truncated or not saved by torch.save; {detail})"
 
 
-def _apply(model: nn.Module, state: dict[str, Any], label: str) -> None:
-    # The classifier (fc) is never used by the segmentation encoder, so it may be absent.
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    expected = {k for k in model.state_dict() if not k.startswith("fc.")}
-    missing = sorted(expected - state.keys())
+def _apply(model: nn.Module, state: dict[str, Any], label: str, arch: str = "resnet34") -> None:
+    # The classifier is never used by the segmentation encoder, so it may be absent.
+    state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
+    expected = {k for k in model.state_dict() if not k.startswith(_CLASSIFIER_PREFIXES)}
+    # files saved before BatchNorm counted its batches (torchvision's older ImageNet files) lack the counters
+    missing = sorted(k for k in expected - state.keys() if not k.endswith(".num_batches_tracked"))
     unexpected = sorted(state.keys() - expected)
     if missing or unexpected:
         detail = []
