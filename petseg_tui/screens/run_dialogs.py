@@ -22,6 +22,7 @@ from engine.runs import RunLabels, parse_tags
 SORT_LETTERS: dict[str, str] = {
     "dice": "d", "epoch": "e", "state": "s", "name": "n", "started": "t", "duration": "u", "loss": "l",
     "vloss": "v", "iou": "i", "lr": "r", "model": "m", "ips": "p", "eps": "o",
+    "gpu": "g",
 }
 
 
