@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console, yes_no
+from engine.cli.progress import scoring_progress
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import PetsegError
 
@@ -77,9 +78,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     predictor = load_predictor(ckpt, args.device, image_size=args.image_size)
     for warning in predictor.warnings if ranks is None or ranks.ctx.is_main else ():
         print(f"petseg: warning: {warning}", file=sys.stderr)
-    res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
-                              tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
-                              keep_worst=args.worst, predictor=predictor, ranks=ranks)
+    shown = ranks is None or ranks.ctx.is_main  # with --devices N, rank 0's own share stands for all
+    with scoring_progress(console, args.split if ranks is None else f"{args.split} (rank 0's share)",
+                          shown) as on_progress:
+        res = evaluate_checkpoint(ckpt, args.data_path, split=args.split, batch_size=args.batch_size,
+                                  tta=args.tta, ignore_border=args.ignore_border, threshold=args.threshold,
+                                  keep_worst=args.worst, predictor=predictor, ranks=ranks,
+                                  on_progress=on_progress)
     if res is None:  # a rank other than 0: its scores went to rank 0, which prints and writes
         return EXIT_OK
     for warning in res.warnings:  # the data's (duplicated or overlapping list entries)

@@ -1,12 +1,15 @@
 """The CLI's progress display: Rich bars on a terminal, plain lines in a log file, for training
-(`ProgressReporter`, an engine-event subscriber) and folder inference (`progress_bar`)."""
+(`ProgressReporter`, an engine-event subscriber), folder inference (`progress_bar`) and eval's
+scoring (`scoring_progress`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+PLAIN_STEPS = 4  # a plain log gets a scoring line at each quarter, not one per batch
 
 
 def plain_progress(console: Any) -> bool:
@@ -93,3 +96,30 @@ class ProgressReporter:
         elif isinstance(ev, E.RunResumed):
             self._print("resumed")
 
+
+
+@contextlib.contextmanager
+def scoring_progress(console: Any, label: str, shown: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """An ``on_progress(done, total)`` for scoring photos: a bar on a terminal, a line at the first
+    batch and at each quarter in a log (so a long eval is visibly alive); None when not ``shown``."""
+    if not shown:
+        yield None
+        return
+    if plain_progress(console):
+        printed = [-1]
+
+        def plain(done: int, total: int) -> None:
+            step = done * PLAIN_STEPS // max(total, 1)
+            if step > printed[0]:
+                printed[0] = step
+                console.print(f"scoring {label}: {done}/{total} photos")
+
+        yield plain
+        return
+    with new_progress(console) as progress:
+        task = progress.add_task(f"scoring {label}", total=None, info="")
+
+        def bar(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield bar

@@ -222,4 +222,10 @@ def shutdown_loader(loader: object) -> None:
         shutdown = getattr(iterator, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+        # torch closes each worker's index queue but leaves its feeder thread to end on its own
+        # a moment later; wait for it so "released" means no thread of the loader is left
+        for q in getattr(iterator, "_index_queues", ()):
+            feeder = getattr(q, "_thread", None)
+            if feeder is not None:
+                feeder.join(timeout=2.0)
         loader._iterator = None

@@ -342,6 +342,15 @@ def test_eval_says_which_figure_is_which(checkpoint: Path, eval_data: Path, caps
     assert out.strip().splitlines()[-1].endswith("at photo size, border = pet (pet_border), TTA hflip  [--ignore_border no]")
 
 
+def test_eval_shows_its_scoring_progress_in_a_log(checkpoint: Path, eval_data: Path, capsys) -> None:
+    """A long eval is visibly alive: a log (captured output is not a terminal) gets a line at the
+    first batch and at each quarter, ending with every photo."""
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu",
+                 "--batch_size", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("scoring test:")]
+    assert lines[0] == "scoring test: 1/3 photos" and lines[-1] == "scoring test: 3/3 photos", lines
+
+
 def test_eval_worst_lists_and_writes_one_sheet(checkpoint: Path, eval_data: Path, tmp_path: Path, capsys) -> None:
     import re
 
