@@ -36,6 +36,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                   "(repeat for each field)")
     add_flag(s, "trials", type=int, default=None, help="the budget: trials in the study (default 10)")
     add_flag(s, "sampler", choices=("tpe", "random", "grid"), default=None, help="Optuna sampler (default tpe)")
+    add_flag(s, "sampler_seed", type=int, default=None, metavar="N",
+             help="seed the sampler so one sweep process draws the same trials again (a second process "
+                  "sharing the study needs another seed, or it repeats the first one's draws)")
     add_flag(s, "prune", choices=("median", "none"), default=None,
              help="stop trials whose valid Dice trails the median of the others at the same epoch (default median)")
     add_flag(s, "prune_warmup", type=int, default=None, metavar="EPOCHS",
@@ -66,11 +69,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep's settings: a --spec file's, with the flags typed over them."""
-    from engine.sweep.spec import load_toml
+    from engine.sweep.spec import SPEC_KEYS, load_toml
 
     settings: dict[str, Any] = load_toml(args.spec) if args.spec else {}
-    for key in ("name", "trials", "sampler", "prune", "prune_warmup", "devices", "per_device", "parallel",
-                "devices_per_trial", "storage", "eval_best"):
+    for key in SPEC_KEYS:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     if args.param:

@@ -145,6 +145,7 @@ class SweepSpec:
     params: tuple[ParamSpec, ...]
     trials: int = 10
     sampler: str = "tpe"
+    sampler_seed: int | None = None  # the sampler's draws repeat for one sweep process (None: fresh)
     prune: str = "median"
     prune_warmup: int = 1  # the first epochs of every trial, reported but never pruned on
     devices: tuple[int, ...] | None = None  # GPU indices; None: the CPU (--parallel)
@@ -166,7 +167,7 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         """What the study records of the spec (shown by ``--show`` and the TUI)."""
         return {"name": self.name, "params": [p.to_text() for p in self.params], "trials": self.trials,
-                "sampler": self.sampler, "prune": self.prune, "prune_warmup": self.prune_warmup,
+                "sampler": self.sampler, "sampler_seed": self.sampler_seed, "prune": self.prune, "prune_warmup": self.prune_warmup,
                 "base": dict(self.base),
                 "devices": list(self.devices) if self.devices is not None else None,
                 "per_device": self.per_device, "parallel": self.parallel,
@@ -181,8 +182,8 @@ class SweepSpec:
 
 
 # the sweep's own settings; a TOML file's top level may hold these, [params] and [train]
-SPEC_KEYS = ("name", "trials", "sampler", "prune", "prune_warmup", "devices", "per_device", "parallel",
-             "devices_per_trial", "storage", "eval_best")
+SPEC_KEYS = ("name", "trials", "sampler", "sampler_seed", "prune", "prune_warmup", "devices", "per_device",
+             "parallel", "devices_per_trial", "storage", "eval_best")
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -277,6 +278,10 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     sampler = settings.get("sampler") or "tpe"
     if sampler not in SAMPLERS:
         raise SweepSpecError(f"--sampler {sampler}: must be one of {', '.join(SAMPLERS)}")
+    sampler_seed = settings.get("sampler_seed")
+    if sampler_seed is not None and (not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool)
+                                     or sampler_seed < 0):
+        raise SweepSpecError(f"--sampler_seed {sampler_seed}: must be an integer >= 0")
     prune = settings.get("prune") or "median"
     if prune not in PRUNERS:
         raise SweepSpecError(f"--prune {prune}: must be one of {', '.join(PRUNERS)}")
@@ -301,7 +306,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     base = dict(settings.get("base") or {})
     for key in SWEEP_OWNED_FIELDS:
         base.pop(key, None)
-    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, prune=prune, prune_warmup=prune_warmup,
+    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, sampler_seed=sampler_seed, prune=prune, prune_warmup=prune_warmup,
                      devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
                      storage=settings.get("storage") or None, base=base,
                      eval_best=bool(settings.get("eval_best", True)))

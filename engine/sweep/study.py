@@ -60,11 +60,12 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
 
 
 def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    seed = spec.sampler_seed
     if spec.sampler == "grid":
-        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params})
+        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params}, seed=seed)
     if spec.sampler == "random":
-        return optuna.samplers.RandomSampler()
-    return optuna.samplers.TPESampler()
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:

@@ -140,7 +140,8 @@ def test_petseg_eval_devices_2_prints_what_one_process_prints(finished_tiny_run:
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     def figures(out: str) -> list[str]:  # all but the timings and the launcher's line
-        return [x for x in out.splitlines() if " s (decode" not in x and "data-parallel" not in x]
+        return [x for x in out.splitlines() if " s (decode" not in x and "data-parallel" not in x
+                    and not x.startswith("scoring ")]
 
     assert figures(done.stdout) == figures(one) and any(x.startswith("valid Dice ") for x in figures(one))
     assert "data-parallel: 2 processes" in done.stdout and done.stderr == ""
