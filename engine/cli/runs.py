@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -17,8 +18,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_runs_flag(r)
     r.add_argument("--sort", choices=RUNS_SORT_KEYS, default="started",
                    help="started (newest first, the default), name, status, dice (best first), epoch, duration")
-    r.add_argument("--filter", default="", metavar="WORDS",
-                   help="only runs whose name, model or status contain every word (as the TUI's / filter)")
+    r.add_argument("--filter", default="", metavar="TERMS",
+                   help="the TUI's / filter: name words, key<num, key>num, key=value, key:text "
+                        "(e.g. 'lr<1e-3 dice>0.8 model:unet tag:best'); a term it cannot read is "
+                        "left out with a warning")
     r.add_argument("--json", action="store_true", help="one JSON array of run summaries instead of a table")
     return r
 
@@ -30,12 +33,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich import box
     from rich.table import Table
 
-    from engine.runs import RunStore, run_matches, sort_runs
+    from engine.runs import RunStore, sort_runs
+    from engine.runs.labels import read_labels
+    from engine.runs.query import flatten, parse_query
 
     store = RunStore(args.runs or default_runs_dir())
     if store.root.exists() and not store.root.is_dir():
         raise PetsegError(f"{store.root}: is a file, not a runs folder; give --runs a folder")
-    runs = sort_runs((r for r in store.list_runs() if run_matches(r, args.filter)), args.sort)
+    runs = store.list_runs()
+    if args.filter:
+        seen = {k for r in runs if isinstance(r.config, dict) for k in flatten(r.config)}
+        query = parse_query(args.filter, extra_keys=seen)
+        if query.hint:
+            print(f"petseg: warning: --filter: {query.hint}", file=sys.stderr)
+        runs = [r for r in runs if query.matches(r, read_labels(r.path))]
+    runs = sort_runs(runs, args.sort)
     if args.json:
         out = []
         for r in runs:

@@ -92,13 +92,6 @@ def world_size(config: dict[str, Any]) -> int:
     return size if isinstance(size, int) and not isinstance(size, bool) and size >= 1 else 1
 
 
-def run_matches(summary: RunSummary, text: str) -> bool:
-    """True if every word of ``text`` occurs in the run's name, model or status (case-insensitive):
-    the filter of ``petseg runs --filter`` and of the TUI's runs table."""
-    hay = f"{summary.name} {summary.model_label} {summary.state}".lower()
-    return all(word in hay for word in text.lower().split())
-
-
 @dataclass(frozen=True)
 class ResumeOffer:
     """What the TUI's R offers for a run: ``action`` "resume" (continue from last.pt), "restart"

@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Select, Static
 from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
+from engine.runs.query import flatten
 from petseg_tui.format import PALETTE, fmt_lr, fmt_metric, palette_rgb, state_text
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.widgets.header import PetsegHeader
@@ -38,17 +39,6 @@ POLL_S = 2.0
 METRIC_KEYS = list(COMPARE_METRICS)
 IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about the model
 EMA_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:

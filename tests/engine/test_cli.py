@@ -541,6 +541,11 @@ def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, cap
     assert main(["runs", "--runs", str(tmp_path), "--filter", "unet lr3e"]) == 0
     out = capsys.readouterr().out
     assert "unet-lr3e-4-long-name" in out and "unet-20261125-101500" not in out
+    # the TUI's / filter: a model term and a metric bound; a term it cannot read is said, not fatal
+    assert main(["runs", "--runs", str(tmp_path), "--filter", "model=unet dice>0.75 wat<3"]) == 0
+    captured = capsys.readouterr()
+    assert [ln.split()[0] for ln in captured.out.splitlines() if ln.startswith("unet")] == ["unet-lr3e-4-long-name"]
+    assert "--filter: 'wat<3' left out: no key 'wat'" in captured.err
     assert main(["runs", "--runs", str(tmp_path), "--json", "--sort", "name", "--filter", "unet"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["name"] for d in data] == ["resnet34_unet-20261125-113000", "unet-20261125-101500",

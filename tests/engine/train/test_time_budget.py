@@ -16,18 +16,27 @@ from engine.train import schedule
 from engine.train.trainer import Trainer
 
 
-@pytest.mark.slow
-def test_a_time_budget_run_stops_when_the_budget_is_spent(generated_data: str, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The budget's clock, one second later at every look (no sleeping); set ``clock[0]`` to jump."""
     now = [0.0]
 
-    def tick() -> float:  # every look at the budget's clock is one second later: no sleeping
+    def tick() -> float:
         now[0] += 1.0
         return now[0]
 
     monkeypatch.setattr(schedule, "_now", tick)
-    cfg = TrainConfig(epochs=50, time_budget="20s", image_size=64, width=4, batch_size=8, max_train_images=24,
-                      workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+    return now
+
+
+def _tiny(generated_data: str, budget: str) -> TrainConfig:
+    return TrainConfig(epochs=50, time_budget=budget, image_size=64, width=4, batch_size=8, max_train_images=24,
+                       workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+
+
+@pytest.mark.slow
+def test_a_time_budget_run_stops_when_the_budget_is_spent(generated_data: str, tmp_path: Path, clock) -> None:
+    cfg = _tiny(generated_data, "20s")
     trainer = Trainer(cfg, tmp_path)
     assert trainer.run() == "finished"
 
@@ -63,23 +72,15 @@ def test_a_time_budget_is_refused_for_a_data_parallel_run_before_anything_starts
 
 @pytest.mark.slow
 def test_a_resumed_time_budget_run_continues_the_remaining_budget(generated_data: str, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    now = [0.0]
-
-    def tick() -> float:
-        now[0] += 1.0
-        return now[0]
-
-    monkeypatch.setattr(schedule, "_now", tick)
-    cfg = TrainConfig(epochs=50, time_budget="30s", image_size=64, width=4, batch_size=8, max_train_images=24,
-                      workers=0, device="cpu", data_path=generated_data, warmup_epochs=0)
+                                                                  clock: list[float]) -> None:
+    cfg = _tiny(generated_data, "30s")
     first = Trainer(cfg, tmp_path)
     first.subscribe(lambda ev: first.stop() if isinstance(ev, EpochEnded) else None)  # stop in epoch 2
     assert first.run() == "stopped"
     spent = load_checkpoint(first.run_path / "checkpoints" / "last.pt")["time_budget"]["elapsed_seconds"]
     assert 0 < spent < 30
 
-    now[0] = 10_000.0  # another session, much later: only training time counts
+    clock[0] = 10_000.0  # another session, much later: only training time counts
     resumed = Trainer(None, tmp_path, first.run_name, resume=True)
     assert resumed.run() == "finished"
     result = json.loads((resumed.run_path / "config.json").read_text())["time_budget_result"]
