@@ -9,6 +9,7 @@ reaches ``<point>``; ``<point>:<n>@<rank>`` only in that data-parallel rank (RAN
 * ``event``      inside ``RunWriter.append``: half of the JSON line is written and flushed
 * ``checkpoint`` inside ``save_checkpoint``: the temp file is written and fsynced, not renamed
 * ``json``       inside ``write_json_atomic`` (status.json, config.json): temp written, not renamed
+* ``score``      before a batch of ``petseg eval``'s scoring
 
 Unset (every real use), `reached` is one environment lookup. The tests in
 tests/engine/test_faults.py drive it; nothing else should set the variable.
@@ -20,7 +21,7 @@ import os
 import signal
 
 ENV = "PETSEG_FAULT"
-POINTS = ("batch", "event", "checkpoint", "json")
+POINTS = ("batch", "event", "checkpoint", "json", "score")
 _counts: dict[str, int] = {}
 
 

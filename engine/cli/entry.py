@@ -116,8 +116,7 @@ def _run_command(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except PetsegError as exc:
-        print(f"{error_prefix()} {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _failed(str(exc))
     except Terminated as exc:
         name = signal.Signals(exc.signum).name
         print(f"petseg: stopped by {name}; files being written were removed, nothing half-written is left",
@@ -131,11 +130,19 @@ def _run_command(args: argparse.Namespace) -> int:
             raise
         sentence = describe_error(exc)
         if sentence is not None:
-            print(f"{error_prefix()} {sentence}", file=sys.stderr)
-            return EXIT_ERROR
-        print(f"{error_prefix()} unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)",
-              file=sys.stderr)
-        return EXIT_ERROR
+            return _failed(sentence)
+        return _failed(f"unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)")
+
+
+def _failed(message: str) -> int:
+    """Say the command's one-line error; in a data-parallel rank also give it to the elastic agent,
+    whose line then says why the rank ended, not only its exit code."""
+    print(f"{error_prefix()} {message}", file=sys.stderr)
+    if "LOCAL_RANK" in os.environ:
+        from engine.train.distributed import report_failure
+
+        report_failure(message)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import faults
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import ConfigError, DatasetError, PetsegError, first_line
 from engine.eval.scores import (  # noqa: F401  (the records this pipeline fills, importable from here too)
@@ -165,6 +166,7 @@ def score_photos(
                 heapq.heapreplace(heap, (*key, photo))
 
     def score_batch(batch: list[_Prepared]) -> None:
+        faults.maybe_kill("score")  # TEST-ONLY hook (PETSEG_FAULT), a no-op otherwise
         x = torch.cat([preprocess(p.small_image, size) for p in batch])
         probs = predictor.probabilities(x, tta)  # (N, 1, S, S) on the device
         with torch.inference_mode():

@@ -163,6 +163,20 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Pa
     return runs / "ddp"
 
 
+def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Path) -> None:
+    """A rank of `petseg eval --devices 2` that raises mid-scoring: one line naming the rank and
+    what it said (not only its exit code), non-zero exit."""
+    argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu",
+            "--split", "valid", "--batch_size", "2", "--devices", "2"]
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PETSEG_FAULT="score:1@1:raise")
+    done = subprocess.run([sys.executable, "-m", "engine.cli", *argv], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("petseg: error: eval: rank 1 of 2 ended with exit code 1: ") and \
+        "injected fault at score" in last, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("flags, said", [
     (["--devices", "0"], "--devices 0: give at least 1 device"),
     (["--devices", "0,1"], "--devices 0,1: GPU indices need CUDA"),
