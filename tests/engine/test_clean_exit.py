@@ -44,7 +44,9 @@ def run_until_exit(argv: list[str], last_line: Callable[[str], bool], *, on_line
     return (lines, seconds from the first line matching ``last_line`` to the process's exit,
     exit code)."""
     cmd = [sys.executable, "-c", code, *argv] if code else [sys.executable, "-m", "engine.cli", *argv]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or _env(), cwd=REPO)
+    # SIGINT restored as a terminal's Ctrl-C delivers it (a background pytest's children inherit it ignored)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or _env(), cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: "queue.Queue[tuple[float, str | None]]" = queue.Queue()
 
     def read() -> None:

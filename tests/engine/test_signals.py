@@ -31,6 +31,28 @@ def _photos(folder: Path, n: int) -> None:
         Image.fromarray(rng.integers(0, 256, (600, 800, 3), dtype=np.uint8)).save(folder / f"p{i:03d}.jpg", quality=85)
 
 
+def _many_photos(root: Path, split: str, n: int, seed: int) -> None:
+    """A 512 px dataset of ``n`` photos in ``split``: 25 generated, each copied under new names
+    (decoding and scoring cost per file; generating them all would cost the test 10-30 s)."""
+    import shutil
+
+    from engine.data.synthetic import generate_pet_dataset
+
+    generate_pet_dataset(root, n_trainval=25 if split == "trainval" else 1, n_test=25 if split == "test" else 0,
+                         size=512, seed=seed)
+    listing = root / "annotations" / f"{split}.txt"
+    lines = listing.read_text().splitlines()
+    out = []
+    for i in range(n):
+        name, rest = lines[i % len(lines)].split(" ", 1)
+        copy = f"{name}{i:03d}" if i >= len(lines) else name
+        if copy != name:
+            shutil.copy(root / "images" / f"{name}.jpg", root / "images" / f"{copy}.jpg")
+            shutil.copy(root / "annotations" / "trimaps" / f"{name}.png", root / "annotations" / "trimaps" / f"{copy}.png")
+        out.append(f"{copy} {rest}")
+    listing.write_text("\n".join(out) + "\n")
+
+
 def _temp_files(*folders: Path) -> list[str]:
     out = []
     for folder in folders:
@@ -68,18 +90,17 @@ def test_a_signal_ends_every_command_within_two_seconds(case, tmp_path: Path, ch
     if name == "infer-folder":
         _photos(tmp_path / "photos", 80)
     if name == "train-decoding":  # a dataset never decoded before: the first decode is the phase
-        from engine.data.synthetic import generate_pet_dataset
-
-        generate_pet_dataset(tmp_path / "fresh-data", n_trainval=400, n_test=0, size=512, seed=3)
+        _many_photos(tmp_path / "fresh-data", "trainval", 400, seed=3)
     if name == "eval-scoring":
-        from engine.data.synthetic import generate_pet_dataset
-
-        generate_pet_dataset(tmp_path / "photos-data", n_trainval=1, n_test=300, size=512, seed=4)
+        _many_photos(tmp_path / "photos-data", "test", 300, seed=4)
     cache = tmp_path / "cache"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", PYTHONUNBUFFERED="1",
                PETSEG_CACHE=str(cache))
+    # SIGINT as a terminal's Ctrl-C delivers it, even when pytest runs as a background job (which
+    # inherits SIGINT ignored, and Python then leaves it ignored, as `nohup` users want)
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", *argv(tmp_path, checkpoint)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout is not None
     seen = []
     deadline = time.monotonic() + 240
