@@ -43,10 +43,13 @@ from _machine import load  # noqa: E402
 PY = sys.executable
 
 
-def start_training(runs: Path, name: str = "cost") -> subprocess.Popen:
+def start_training(runs: Path, name: str = "cost", threads: int | None = None,
+                   images: int = 64) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if threads:  # the run's torch threads (OMP_NUM_THREADS): 1 leaves a core to the dashboard
+        env["OMP_NUM_THREADS"] = str(threads)
     argv = [PY, "-m", "engine.cli", "train", "--data_path", "@generated", "--device", "cpu", "--image_size", "64",
-            "--width", "8", "--batch_size", "8", "--max_train_images", "64", "--workers", "0", "--epochs", "400",
+            "--width", "8", "--batch_size", "8", "--max_train_images", str(images), "--workers", "0", "--epochs", "400",
             "--amp", "off", "--runs", str(runs), "--run_name", name]
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -169,18 +172,25 @@ def main() -> None:
     p.add_argument("--presses", type=int, default=30, help="key presses timed")
     p.add_argument("--size", default="160x48", help="terminal size, COLSxROWS")
     p.add_argument("--headless", action="store_true", help="also count chart rebuilds in App.run_test()")
+    p.add_argument("--train_threads", type=int, default=None,
+                   help="the run's torch threads (default: torch's, every core; 1 leaves a core to the dashboard, "
+                        "as a GPU run's single training thread does)")
+    p.add_argument("--train_images", type=int, default=64,
+                   help="training images per epoch (more: longer epochs, fewer chart and preview updates)")
     args = p.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     if shutil.which("tmux") is None:
         sys.exit("tui_cost.py: tmux is not installed (the dashboard is measured in a tmux pane)")
     with tempfile.TemporaryDirectory(prefix="petseg-cost-") as tmp:
         runs = Path(tmp)
-        train = start_training(runs)
+        train = start_training(runs, threads=args.train_threads, images=args.train_images)
         try:
             wait_epochs(runs / "cost", 3)
             r = measure_tmux(runs, args.seconds, args.presses, size)
             epochs = (runs / "cost" / "events.jsonl").read_text().count('"epoch_ended"')
-            print(f"live screen {args.size}, a CPU run training beside it ({epochs} epochs so far):")
+            threads = f"{args.train_threads} torch thread(s)" if args.train_threads else "torch's default threads"
+            print(f"live screen {args.size}, a CPU run training beside it ({threads}, {args.train_images} images an "
+                  f"epoch; {epochs} epochs so far):")
             print(f"  app CPU, no keys: {r['cpu_idle']:.1f} % of a core; while keys are pressed: {r['cpu_keys']:.1f} % "
                   f"(~{r['per_key']:.0f} ms of CPU per press)")
             print(f"  key to redraw ({args.presses} presses of l): p50 {r['p50']:.0f} ms, p95 {r['p95']:.0f} ms, "

@@ -222,7 +222,7 @@ class LiveRunScreen(PetsegScreen):
         self._redraw()
 
     watch_log_y = watch_autoscale = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _view_changed
-    watch_control_note = _view_changed
+    watch_control_note = watch_export_note = _view_changed
 
     def watch_log_shown(self) -> None:
         try:
@@ -234,7 +234,6 @@ class LiveRunScreen(PetsegScreen):
     def action_toggle_log(self) -> None:
         self._log_chosen = True
         self.log_shown = not self.log_shown
-    watch_log_y = watch_smoothing_on = watch_ema_index = watch_preview_epoch = watch_control_note = watch_export_note = _redraw
 
     def watch_previews_shown(self) -> None:
         self._apply_layout()

@@ -265,3 +265,17 @@ async def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path)
         assert panel.display and not live.query_one("#dice-chart").display
         await wait_for(pilot, lambda: "epoch 3" in widget_text(panel.query_one(".previews--header")),
                        what="previews shown")
+
+
+async def test_every_view_key_redraws_the_chart_at_once_on_a_finished_run(runs_dir: Path) -> None:
+    """A finished run sends no new data: l on and l off both redraw the loss chart by themselves
+    (the off press used to wait for the next snapshot, which a finished run never sends)."""
+    make_run(runs_dir, "done", epochs_done=4, state="finished")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "done")
+        header = live.query_one("#loss-chart", Chart).query_one(".chart--header")
+        for shown in (True, False, True, False):
+            await pilot.press("l")
+            await wait_for(pilot, lambda: ("log y" in widget_text(header)) == shown, timeout=3.0,
+                           what=f"log y {'on' if shown else 'off'}")
