@@ -47,7 +47,7 @@ from petseg_tui.widgets.previews import PreviewPanel
 from petseg_tui.widgets.system_strip import SystemStrip
 
 POLL_S = 0.25
-CHART_INTERVAL_S = 0.5  # new data redraws the charts at most twice a second
+CHART_INTERVAL_S = 1.0  # new data redraws the charts at most once a second (a key at once): docs/PERFORMANCE.md
 EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which `RunState.ended_early`
     RunState.FAILED: "failed: {message}",

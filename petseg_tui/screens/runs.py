@@ -190,6 +190,9 @@ class RunsScreen(PetsegScreen):
         self.refresh_bindings()  # R: resume, start again or nothing, for this run; keys needing a run
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if not self.is_active:  # a row updated under the live screen re-highlights: later, when shown
+            self._lines_stale = True
+            return
         self._update_detail()
 
     # keys that act on the highlighted run, on the selection, or on some run: not offered without one

@@ -84,7 +84,9 @@ class StripCell(Vertical):
         yield Sparkline([], summary_function=fmean)
 
     def show(self, label: str, data: list[float]) -> None:
-        self.query_one(Static).update(label)
+        if label != getattr(self, "_label", None):  # a fixed-size cell: no layout of the screen
+            self._label = label
+            self.query_one(Static).update(label, layout=False)
         spark = self.query_one(Sparkline)
         spark.visible = bool(data)  # no series (no GPU): no flat line pretending to be one
         if list(spark.data or []) != data:
