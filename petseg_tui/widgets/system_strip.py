@@ -107,6 +107,7 @@ class SystemStrip(Vertical):
         self.run_path = Path(run_path)
         self.samples: list[SystemSample] = []
         self._stop = threading.Event()
+        self._shown_live = False  # what the cells say now: the newest figures (True) or the run's averages
 
     def compose(self) -> ComposeResult:
         yield Static("system: waiting for the first sample …", id="strip-note")
@@ -131,7 +132,10 @@ class SystemStrip(Vertical):
         worker = get_current_worker()
         first = True
         while not (worker.is_cancelled or self._stop.is_set()):
-            if tail.poll() or first:
+            new = tail.poll()
+            # the run went quiet: its figures turn into averages without a new sample to say so
+            over = self._shown_live and bool(tail.samples) and time.time() - tail.samples[-1].t >= LIVE_WITHIN_S
+            if new or first or over:
                 first = False
                 samples = list(tail.samples)
                 try:
@@ -152,6 +156,7 @@ class SystemStrip(Vertical):
         note.display, cells.display = False, True
         last = samples[-1]
         live = time.time() - last.t < LIVE_WITHIN_S
+        self._shown_live = live
         avg = "" if live else "avg "
         self._show_gpus(samples, live, avg)
         cpu = _series(samples, lambda s: s.cpu_percent)

@@ -67,6 +67,21 @@ async def test_strip_says_no_gpu_and_a_finished_runs_averages(runs_dir: Path) ->
         assert "CPU avg 152%" in _strip_text(live)  # the run is over: its mean, not its last sample
 
 
+async def test_a_run_that_goes_quiet_turns_to_its_averages_on_screen(runs_dir: Path, monkeypatch) -> None:
+    """The screen is open when the run's last sample comes: with no new sample to trigger a
+    redraw, the strip still turns from the newest figures to the run's averages."""
+    from petseg_tui.widgets import system_strip
+
+    monkeypatch.setattr(system_strip, "LIVE_WITHIN_S", 1.5)
+    make_run(runs_dir, "ending", epochs_done=2)
+    _write_samples(runs_dir / "ending", gpus=0)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "ending")
+        await wait_for(pilot, lambda: "CPU 154%" in _strip_text(live), what="the newest sample")
+        await wait_for(pilot, lambda: "CPU avg 152%" in _strip_text(live), timeout=10, what="the averages")
+
+
 async def test_a_run_without_system_metrics_says_so(runs_dir: Path) -> None:
     make_run(runs_dir, "old", epochs_done=2)
     app = PetsegApp(runs_dir=runs_dir)
