@@ -18,6 +18,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from petseg_tui.format import fmt_sig
+from petseg_tui.widgets.charts import nice_ticks
 
 POINT_COLOUR = (245, 166, 35)
 LINE_COLOUR = (78, 154, 241)
@@ -107,7 +108,7 @@ class SweepPlot(Vertical):
         lo, hi = min(spec.ys), max(spec.ys)
         pad = (hi - lo) * 0.08 or 0.05
         plt.ylim(lo - pad, hi + pad)
-        ticks = [lo, (lo + hi) / 2, hi] if hi > lo else [lo]
+        ticks = nice_ticks(lo, hi, count=3) if hi > lo else [lo]  # round values, not a Dice of 2.14e-12
         plt.yticks(ticks, [fmt_sig(t) for t in ticks])
         x_lo, x_hi = min(spec.xs), max(spec.xs)
         if spec.x_ticks:
