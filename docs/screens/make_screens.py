@@ -35,6 +35,8 @@ time.tzset()
 from PIL import Image, ImageDraw, ImageFont
 from rich.console import Console
 from rich.segment import Segment
+from engine.runs.layout import LOG_FILE
+
 from tui_helpers import (
     DIVERGED_DICES,
     DIVERGED_LOSSES,
@@ -43,6 +45,7 @@ from tui_helpers import (
     T0,
     make_curve_run,
     make_run,
+    make_sweep_runs,
     open_live,
     settled,
     wait_for,
@@ -174,6 +177,13 @@ def make_runs(root: Path) -> Path:
         if i == 39:
             write_labels(root / name, RunLabels(tags=("best", "sweep"), note="the one to export"))
     make_model_run(root)
+    make_sweep_runs(root)
+    (root / "charlie" / LOG_FILE).write_text(  # the failed run opens on what it printed
+        "device: cpu (bfloat16)  train: 269  valid: 29\n"
+        "epoch 1/4  train loss 0.9120  dice 0.6600  valid loss 0.8800  dice 0.7000  iou 0.5400  lr 1.00e-03\n"
+        "epoch 2/4  train loss 0.8400  dice 0.7100  valid loss 0.8100  dice 0.7400  iou 0.5900  lr 9.00e-04\n"
+        "Traceback (most recent call last):\n  File \"engine/train/train_loop.py\", line 171, in train_one_epoch\n"
+        "RuntimeError: DataLoader worker (pid 4242) is killed by signal: Killed.\n")
     return root
 
 
@@ -289,6 +299,21 @@ async def _worst(pilot) -> None:
     await settled(pilot)
 
 
+async def _live_log(pilot) -> None:
+    await _loaded(pilot)
+    screen = await open_live(pilot, Path("runs") / "charlie")
+    await wait_for(pilot, lambda: screen.log_shown, what="the log pane")
+    await settled(pilot)
+
+
+async def _sweeps(pilot) -> None:
+    await _loaded(pilot)
+    await pilot.press("g")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen" and pilot.app.screen.loaded,
+                   what="the sweeps screen")
+    await settled(pilot)
+
+
 async def _help(pilot) -> None:
     await _loaded(pilot)
     await pilot.press("question_mark")
@@ -305,6 +330,8 @@ SHOTS: dict[str, tuple[str, Shot]] = {
     "new_run": ("full", _new_run),
     "live_run": ("full", _live),
     "live_run_diverged": ("full", _live_diverged),
+    "live_run_log": ("full", _live_log),
+    "sweeps": ("full", _sweeps),
     "compare": ("full", _compare),
     "help": ("full", _help),
     "inference": ("full", _inference),

@@ -190,6 +190,7 @@ async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
         assert app.is_running
 
 
+@pytest.mark.slow  # over ~3 s alone (the marker's rule)
 async def test_threshold_keys_rethreshold_without_rerunning_the_model(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:

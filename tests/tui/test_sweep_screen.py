@@ -7,40 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import T0, make_curve_run, settled, wait_for, widget_text
+from tui_helpers import make_sweep_runs, settled, wait_for, widget_text
 
 from engine.config import TrainConfig
-from engine.runs import RunStore
 from petseg_tui.app import PetsegApp
-
-TRIALS = [  # trial, learning rate, width, Dice curve, pruned
-    (0, 3e-4, 32, [0.55, 0.62, 0.66, 0.70], False),
-    (1, 2e-3, 64, [0.60, 0.71, 0.78, 0.81], False),
-    (2, 1e-4, 32, [0.40, 0.45], True),
-    (3, 1e-3, 64, [0.58, 0.69, 0.75, 0.79], False),
-    (4, 6e-4, 32, [0.50, 0.57], True),
-]
-
-
-def make_sweep_runs(root: Path, name: str = "lr-width") -> None:
-    """Five trials of a finished sweep as its run folders record them (two pruned at epoch 2)."""
-    for trial, lr, width, dices, pruned in TRIALS:
-        run = f"{name}-t{trial:03d}"
-        make_curve_run(root, run, [1 - d for d in dices], dices, total=4, t0=T0 + 600 * trial,
-                       learning_rate=lr, width=width)
-        config = RunStore(root).load(run).config
-        config["sweep"] = {"name": name, "trial": trial, "params": {"learning_rate": lr, "width": width}}
-        from engine.runs import write_json_atomic
-
-        write_json_atomic(root / run / "config.json", config)
-        if pruned:
-            status = (root / run / "status.json")
-            import json
-
-            data = json.loads(status.read_text())
-            data.update(state="pruned", message="pruned by its sweep at epoch 2")
-            status.write_text(json.dumps(data))
-
 
 @pytest.fixture
 def sweep_runs(runs_dir: Path) -> Path:

@@ -205,6 +205,7 @@ async def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path,
         assert (live.run_path / "checkpoints" / "last.pt").exists()
 
 
+@pytest.mark.slow  # over ~3 s alone (the marker's rule)
 async def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_asks(runs_dir: Path) -> None:
     """`q` on the Model Select (or a Switch) used to quit the app with the form lost."""
     from petseg_tui.screens.confirm import ConfirmScreen

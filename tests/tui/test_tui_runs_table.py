@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from tui_helpers import (
     rendered,
     T0,
@@ -310,6 +312,7 @@ async def test_narrow_table_keeps_status_epoch_dice_and_shortens_names(sample_ru
     assert shorten("abcdefghij", 10) == "abcdefghij" and shorten("abcdefghijkl", 7) == "ab…ijkl"
 
 
+@pytest.mark.slow  # over ~3 s alone (the marker's rule)
 async def test_filter_matches_parameters_and_metrics_and_says_what_it_left_out(sample_runs: Path) -> None:
     app = PetsegApp(runs_dir=sample_runs)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -354,6 +357,7 @@ async def test_letters_after_filter_enter_are_table_keys_and_never_destroy(sampl
         assert screen.query_one("#filter").has_focus and screen.query_one("#filter").value == "alpha"
 
 
+@pytest.mark.slow  # over ~3 s alone (the marker's rule)
 async def test_tags_note_archive_and_delete(sample_runs: Path) -> None:
     from engine.runs import read_labels
 
