@@ -29,8 +29,7 @@ tmp = Path(tempfile.mkdtemp())
 pw = 16000; ph = MAX_PIXELS // pw - 10
 arr = np.zeros((ph, pw, 3), np.uint8); arr[:, :, 0] = (np.arange(pw) % 256).astype(np.uint8)
 Image.fromarray(arr).save(tmp / "huge.png", compress_level=1); del arr
-import torch
-from engine.infer.inference import Predictor, output_picture, DEFAULT_MAX_SIDE
+from engine.infer.inference import Predictor
 from engine.infer.infer_folder import _load, _write
 from engine.models import build_model
 pred = Predictor(build_model("unet", width=4), image_size=128, arch_name="unet", device="cpu")
