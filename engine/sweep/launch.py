@@ -61,6 +61,8 @@ def sweep_argv(spec: SweepSpec) -> list[str]:
     """``petseg sweep`` flags that run ``spec``."""
     argv = ["--name", spec.name, "--trials", str(spec.trials), "--sampler", spec.sampler, "--prune", spec.prune,
             "--prune_warmup", str(spec.prune_warmup)]
+    if spec.sampler_seed is not None:
+        argv += ["--sampler_seed", str(spec.sampler_seed)]
     for p in spec.params:
         argv += ["--param", p.to_text()]
     if spec.devices is not None:

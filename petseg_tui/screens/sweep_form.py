@@ -22,6 +22,7 @@ FIELDS = (
     ("params", "Search", "learning_rate=log:1e-4:3e-3 width=choice:32,64", "learning_rate=log:1e-4:3e-3"),
     ("trials", "Trials", "budget", "10"),
     ("sampler", "Sampler", "tpe, random or grid", "tpe"),
+    ("sampler_seed", "Sampler seed", "blank: fresh draws; N: the same trials again", ""),
     ("prune", "Pruning", "median or none", "median"),
     ("prune_warmup", "Never prune", "the first N epochs of a trial", "1"),
     ("parallel", "At once (CPU)", "trials at once on a CPU", "1"),
@@ -82,7 +83,7 @@ class SweepFormScreen(ModalScreen[str | None]):
                      "sampler": self.value("sampler") or None, "prune": self.value("prune") or None,
                      "devices": self.value("devices") or None, "storage": self.value("storage") or None,
                      "base": parse_train_flags(self.value("train"))}
-        for key in ("trials", "parallel", "per_device", "prune_warmup", "devices_per_trial"):
+        for key in ("trials", "sampler_seed", "parallel", "per_device", "prune_warmup", "devices_per_trial"):
             text = self.value(key)
             if text:
                 try:

@@ -119,3 +119,20 @@ def test_cli_bad_spec_starts_nothing(tmp_path: Path, capsys: pytest.CaptureFixtu
         err = capsys.readouterr().err.strip()
         assert err.startswith("petseg: error: --") and "\n" not in err
     assert not runs.exists()
+
+
+def test_a_sweep_started_in_the_background_keeps_every_setting() -> None:
+    """The TUI's sweeps start as `petseg sweep` children (`sweep_argv`): every setting of the spec
+    survives spec -> argv -> the CLI's parser -> spec."""
+    from engine.cli.parser import build_parser
+    from engine.cli.sweep import settings_from_args
+    from engine.sweep.launch import sweep_argv
+
+    spec = build_spec({"name": "all", "params": ["learning_rate=log:1e-4:1e-2", "width=choice:16,32"],
+                       "trials": 7, "sampler": "random", "sampler_seed": 11, "prune": "none", "prune_warmup": 2,
+                       "parallel": 2, "storage": "sqlite:///s.db", "eval_best": False,
+                       "base": {"epochs": 3, "image_size": 64}})
+    args = build_parser().parse_args(["sweep", *sweep_argv(spec)])
+    again = build_spec(settings_from_args(args))
+    assert again.to_dict() == spec.to_dict()  # params by their normal text (1e-4 comes back as 0.0001)
+    assert (again.storage, again.eval_best, again.params[0].low) == (spec.storage, spec.eval_best, 1e-4)
