@@ -222,7 +222,33 @@ class LiveSnapshot(RunSnapshot):
 
     def eta_seconds(self) -> float | None:
         """Seconds left: the rest of this epoch at the batch rate, then the remaining epochs at the
-        mean of the last few epochs (`recent_epoch_seconds`)."""
+        mean of the last few epochs (`recent_epoch_seconds`); for a ``--time_budget`` run, at most
+        what is left of the budget (its --epochs are only an upper bound)."""
+        by_epochs = self._eta_by_epochs()
+        budget_left = self.budget_left_seconds()
+        if budget_left is None:
+            return by_epochs
+        return budget_left if by_epochs is None else min(by_epochs, budget_left)
+
+    def budget_left_seconds(self) -> float | None:
+        """For an active ``--time_budget`` run: the budget less its training time so far (the
+        finished epochs' seconds and this epoch's batches at its rate); None otherwise."""
+        text = self.config.get("time_budget")
+        if not self.active or not isinstance(text, str):
+            return None
+        from engine.durations import parse_duration
+
+        try:
+            budget = parse_duration(text)
+        except ValueError:
+            return None
+        trained = sum(e.seconds for e in self.epochs if isinstance(e.seconds, (int, float)) and e.seconds > 0)
+        rate = self.batch_rate()
+        if self.current_epoch > (self.last.epoch if self.last else 0) and rate:
+            trained += self.current_batch / rate
+        return max(0.0, budget - trained)
+
+    def _eta_by_epochs(self) -> float | None:
         if not self.active or not self.total_epochs:
             return None
         rate = self.batch_rate()

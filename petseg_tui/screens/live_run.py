@@ -360,7 +360,8 @@ class LiveRunScreen(PetsegScreen):
         return (
             ("LR", fmt_lr(lr)),
             ("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else "")),
-            ("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else "")),
+            ("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else "")
+             + (f" (budget {snap.config['time_budget']})" if isinstance(snap.config.get("time_budget"), str) else "")),
             ("elapsed", fmt_duration(snap.duration)),
             ("best Dice", f"{fmt_metric(best.valid_dice)} @ epoch {best.epoch}" if best else "—"),
             ("loss t/v", f"{fmt_metric(last.train_loss)} / {fmt_metric(last.valid_loss)}" if last else "—"),

@@ -81,3 +81,14 @@ def test_eta_follows_the_recent_epochs_when_they_slow_down() -> None:
     # one slow epoch among fast ones moves the pace by a third of its excess, not all of it
     bumpy = epochs[:9] + (replace(epochs[9], seconds=50.0),)
     assert replace(snap, epochs=bumpy).eta_seconds() == 10 * (20 + 20 + 50) / 3
+
+
+def test_a_time_budget_runs_eta_is_what_is_left_of_its_budget() -> None:
+    """--time_budget 5m with 10 epochs of 20 s done (200 s trained) and --epochs 50 as the upper
+    bound: ~100 s left, not 40 more epochs (800 s). A budget longer than the epochs: the epochs."""
+    epochs = tuple(replace(epoch_event(i, 50, 1000.0 + i), seconds=20.0) for i in range(1, 11))
+    snap = LiveSnapshot(name="budget", path=None, state=RunState.RUNNING, epochs=epochs, total_epochs=50,
+                        current_epoch=10, config={"time_budget": "5m"})
+    assert snap.eta_seconds() == 100.0
+    assert replace(snap, config={"time_budget": "2h"}).eta_seconds() == 40 * 20.0
+    assert replace(snap, state=RunState.FINISHED).eta_seconds() is None
