@@ -22,8 +22,6 @@ MODELS = ("unet", "resnet18_unet", "resnet34_unet", "resnet50_unet", "densenet12
 MODEL_TITLES = {"unet": "UNet", "resnet18_unet": "ResNet18-UNet", "resnet34_unet": "ResNet34-UNet",
                 "resnet50_unet": "ResNet50-UNet", "densenet121_unet": "DenseNet121-UNet"}  # as papers and reports name them
 OPTIMIZERS = ("adam", "adamw")  # --optimizer; engine.train.setup builds each
-TIME_BUDGET_DDP = ("works with one training process (--devices 1), not data-parallel runs (each rank would end "
-                   "on its own clock)")  # engine.cli.train and engine.train.setup refuse it
 SCHEDULERS = ("cosine", "plateau", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -109,10 +109,6 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
     request = requested_devices(typed)
     if request.count == 1 and request.indices is None:
         return None
-    if typed.time_budget is not None and request.count > 1:
-        from engine.config import TIME_BUDGET_DDP
-
-        raise ConfigError(f"--time_budget {typed.time_budget}: {TIME_BUDGET_DDP}")
     config = None if args.resume else typed
     from engine.runs import RunStore
     from engine.train.ddp_launch import launch

@@ -100,10 +100,16 @@ class TimeBudget:
     mid-epoch: that epoch is validated and reported as the last (see `Trainer`).
 
     ``clock`` (seconds, monotonic) is injectable so tests need no sleeping.
+
+    A data-parallel run (``shared=True``) must take every decision on every rank alike, or the
+    ranks' rates would differ and one would end its epoch while the others wait in a collective:
+    there every rank uses rank 0's elapsed time, handed to `agree` after every batch with the
+    ranks' control flags (the value between two batches is the one agreed last).
     """
 
     def __init__(self, budget_seconds: float, epochs: int, optimizer: torch.optim.Optimizer | None = None, *,
-                 warmup_epochs: int = 0, cosine: bool = True, clock: Callable[[], float] | None = None) -> None:
+                 warmup_epochs: int = 0, cosine: bool = True, clock: Callable[[], float] | None = None,
+                 shared: bool = False) -> None:
         self.budget_seconds = float(budget_seconds)
         self.epochs = max(1, int(epochs))
         self.optimizer = optimizer
@@ -117,6 +123,8 @@ class TimeBudget:
         self._paused0 = 0.0
         self._at_epoch_end = 0.0  # what last.pt records: a resume re-runs an interrupted epoch
         self.position = 0.0  # epochs trained, fractional
+        self.shared = shared
+        self._agreed: float | None = None  # shared: rank 0's elapsed time, as last agreed
         if optimizer is not None:
             self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
             self._set_lr()
@@ -126,10 +134,23 @@ class TimeBudget:
         self._paused = paused_seconds or (lambda: 0.0)
         self._t0, self._paused0 = self._clock(), self._paused()
         self.position = float(done_epochs)
+        if self.shared:
+            self._agreed = self.carried  # every rank starts from last.pt's figure, not its own clock
         self._set_lr()
 
+    def agree(self, rank0_elapsed: float) -> None:
+        """A data-parallel run: rank 0's `local_elapsed`, the same on every rank from here."""
+        self._agreed = float(rank0_elapsed)
+
     def elapsed(self) -> float:
-        """Training seconds so far, earlier sessions included, pauses left out."""
+        """Training seconds so far, earlier sessions included, pauses left out (a shared budget:
+        rank 0's, as last agreed)."""
+        if self.shared and self._agreed is not None:
+            return self._agreed
+        return self.local_elapsed()
+
+    def local_elapsed(self) -> float:
+        """This process's own count of `elapsed`."""
         if self._t0 is None:
             return self.carried
         return self.carried + (self._clock() - self._t0) - (self._paused() - self._paused0)
@@ -165,7 +186,7 @@ class TimeBudget:
 
 
 def build_time_budget(optimizer: torch.optim.Optimizer, config: TrainConfig,
-                      clock: Callable[[], float] | None = None) -> TimeBudget | None:
+                      clock: Callable[[], float] | None = None, shared: bool = False) -> TimeBudget | None:
     """The run's `TimeBudget` (None without ``--time_budget``). It shapes the rate with cosine
     and none, so `build_scheduler` then gives no per-epoch scheduler."""
     if config.time_budget is None:
@@ -177,4 +198,5 @@ def build_time_budget(optimizer: torch.optim.Optimizer, config: TrainConfig,
         warmup = auto_warmup_epochs(config.epochs, config.scheduler)
     shapes_lr = config.scheduler in ("cosine", "none")
     return TimeBudget(parse_duration(config.time_budget), config.epochs, optimizer if shapes_lr else None,
-                      warmup_epochs=warmup if shapes_lr else 0, cosine=config.scheduler == "cosine", clock=clock)
+                      warmup_epochs=warmup if shapes_lr else 0, cosine=config.scheduler == "cosine", clock=clock,
+                      shared=shared)

@@ -76,10 +76,6 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         torch.backends.cudnn.benchmark = True
     if cfg.sync_bn and dist.enabled and device.type != "cuda":
         raise ConfigError("--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU")
-    if cfg.time_budget is not None and dist.enabled:
-        from engine.config import TIME_BUDGET_DDP
-
-        raise ConfigError(f"--time_budget {cfg.time_budget}: {TIME_BUDGET_DDP}")
     augment_seed = rank_seed(cfg.seed, dist.rank)
 
     # a stop during a long first decode ends it now, not after it
@@ -145,7 +141,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         model=model, forward=compile_model(data_parallel(model, device, dist), compile_mode),
         ema=build_ema(model, cfg.ema_decay),
         criterion=BCEDiceLoss(cfg.bce_weight, cfg.dice_weight), optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, cfg), budget=build_time_budget(optimizer, cfg),
+        scheduler=build_scheduler(optimizer, cfg), budget=build_time_budget(optimizer, cfg, shared=dist.enabled),
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
         amp_dtype=amp_dtype, amp_probe=amp_probe, memory_format=memory_format, compile_mode=compile_mode,
         grad_clip=cfg.grad_clip,

@@ -186,7 +186,12 @@ class Trainer:
         gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
         if self.dist.is_main:
             self.control.poll_file()
-        stop, pause, bad = self._agreed(int(first_bad.item()))
+        budget = self.training.budget if self.training is not None else None
+        # a time budget: rank 0's clock, in ms, rides on the same all-reduce (the others give 0)
+        ms = int(budget.local_elapsed() * 1000) if budget is not None and self.dist.is_main else 0
+        stop, pause, bad, agreed_ms = self._agreed(int(first_bad.item()), ms)
+        if budget is not None:
+            budget.agree(agreed_ms / 1000)
         if bad >= 0:
             raise Diverged(epoch, bad, "NaN/Inf")
         if stop:
@@ -194,8 +199,8 @@ class Trainer:
         if pause:
             self._hold(epoch, batch, self._wait_together)
 
-    def _agreed(self, first_bad: int = -1) -> list[int]:
-        return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad],
+    def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:
+        return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad, budget_ms],
                            self._control_group, self.dist)
 
     def _hold(self, epoch: int, batch: int, wait: Callable[[], None]) -> None:
@@ -224,7 +229,7 @@ class Trainer:
                 self.control.wait_unpaused(CONTROL_POLL_INTERVAL)
                 self.control.poll_file(force=True)
                 self._emit_saved()
-            stop, pause, _ = self._agreed()
+            stop, pause, _, _ = self._agreed()
             if stop:
                 self.control.stop()  # every rank raises at its stop point
             if stop or not pause:

@@ -103,6 +103,28 @@ def test_time_budget_rate_is_the_cosine_of_elapsed_time() -> None:
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-15)
 
 
+def test_a_shared_budget_gives_every_rank_the_same_rate_and_end_whatever_its_own_clock() -> None:
+    """Data-parallel ranks: each has its own clock (here 3 s apart), but a shared budget follows
+    the elapsed time agreed after each batch, so rates and the last batch are the same."""
+    cfg = TrainConfig(epochs=1000, time_budget="100s", warmup_epochs=0, learning_rate=1e-3)
+    ranks = []
+    for skew in (0.0, 3.0):
+        clock = FakeClock()
+        clock.now += skew
+        opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.learning_rate)
+        budget = build_time_budget(opt, cfg, clock=clock, shared=True)
+        budget.start(0)
+        ranks.append((clock, budget, opt))
+    for batch, rank0 in enumerate((10.0, 55.5, 99.9, 100.2), start=1):
+        ends = []
+        for i, (clock, budget, opt) in enumerate(ranks):
+            clock.now = 1000.0 + rank0 + 3.0 * i  # rank 1's clock runs 3 s ahead
+            budget.agree(ranks[0][1].local_elapsed())
+            ends.append(budget.after_step(1, batch, 1000))
+        assert ranks[0][2].param_groups[0]["lr"] == ranks[1][2].param_groups[0]["lr"]
+        assert ends[0] == ends[1] == (rank0 >= 100)
+
+
 def test_time_budget_leaves_paused_time_out() -> None:
     clock, paused = FakeClock(), [0.0]
     budget, _ = _budget(clock)
