@@ -102,6 +102,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     say(f"sweep {spec.name}: {spec.trials} trials ({done} already in the study), {spec.sampler} sampler, "
         f"pruning {spec.prune}, {slots}; " + "; ".join(p.describe() for p in spec.params))
     scheduler = Scheduler(spec, runs_dir, study, log=say)
+    from engine.sweep.launch import claim_sweep, release_sweep
+
+    claim_sweep(runs_dir, spec.name)  # the TUI's x finds this process through it
+    try:
+        return _run(scheduler, spec, study, runs_dir, args, console, say)
+    finally:
+        release_sweep(runs_dir, spec.name)
+
+
+def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.Namespace, console: Any,
+         say: Any) -> int:
     try:
         stats = scheduler.run()
     except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM / SIGHUP arrive as entry.Terminated, never asked

@@ -22,6 +22,7 @@ Sweeps keep their Optuna study beside the runs, in a hidden folder no listing ta
 
     <runs>/.sweeps/NAME.journal   the study's journal (Optuna's file storage), unless --storage names another
     <runs>/.sweeps/NAME.log       the output of a sweep started from the TUI (in the background)
+    <runs>/.sweeps/NAME.pid       {"pid", "host"} of the sweep process running it now (the TUI's x stops it)
     labels.json      the user's tags, note and archived flag (`engine.runs.labels`), written atomically
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
@@ -78,6 +79,11 @@ def sweep_journal(runs_dir: str | Path, sweep: str) -> Path:
 def sweep_log(runs_dir: str | Path, sweep: str) -> Path:
     """Where a sweep started in the background (from the TUI) writes its output."""
     return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.log"
+
+
+def sweep_pid_file(runs_dir: str | Path, sweep: str) -> Path:
+    """Which process runs the sweep now (written while ``petseg sweep`` runs, removed at its end)."""
+    return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.pid"
 
 
 def sweep_journals(runs_dir: str | Path) -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import config_fields
-from engine.runs.layout import sweep_log
+from engine.runs.layout import sweep_log, sweep_pid_file
 from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError, build_spec
 
 
@@ -95,3 +95,61 @@ def spawn_sweep(spec: SweepSpec, runs_dir: str | Path) -> int:
     # takes a dead sweep's trials over only once its pid is gone)
     threading.Thread(target=proc.wait, name=f"sweep-{spec.name}-reaper", daemon=True).start()
     return proc.pid
+
+
+def claim_sweep(runs_dir: str | Path, name: str) -> Path:
+    """Record this process as the one running sweep ``name`` (`sweep_pid_file`); returns the file."""
+    import socket
+
+    from engine.runs.layout import write_json_atomic
+
+    path = sweep_pid_file(runs_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {"pid": os.getpid(), "host": socket.gethostname()})
+    return path
+
+
+def release_sweep(runs_dir: str | Path, name: str) -> None:
+    """Remove the pid file if it is still this process's (a later sweep process may have taken it)."""
+    path = sweep_pid_file(runs_dir, name)
+    if _sweep_owner(path).get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def _sweep_owner(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def stop_sweep(runs_dir: str | Path, name: str) -> str:
+    """Ask the process running sweep ``name`` to stop (SIGTERM: it stops its running trials, which
+    save last.pt; the same ``petseg sweep`` command resumes them). Returns what happened, in a line."""
+    import signal
+    import socket
+
+    import psutil
+
+    path = sweep_pid_file(runs_dir, name)
+    owner = _sweep_owner(path)
+    pid, host = owner.get("pid"), owner.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return f"sweep {name} is not running here (no {path.name})"
+    if host != socket.gethostname():
+        return f"sweep {name} runs on {host}: stop it there (Ctrl-C or kill {pid})"
+    try:
+        cmdline = psutil.Process(pid).cmdline()
+    except (psutil.Error, OSError):
+        cmdline = []
+    if not any("sweep" in part for part in cmdline):  # gone, or its pid reused by another program
+        path.unlink(missing_ok=True)
+        return f"sweep {name} is not running (its process {pid} has ended)"
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError as exc:
+        return f"sweep {name}: cannot stop process {pid} ({exc.strerror or exc})"
+    return f"sweep {name}: asked process {pid} to stop; its running trials save last.pt and stop"

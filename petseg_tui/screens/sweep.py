@@ -77,6 +77,8 @@ class SweepScreen(PetsegScreen):
                 "columns: best Dice, then each parameter)"),
         Binding("greater_than_sign", "next_sweep", "Next sweep", key_display=">", tooltip="Show the next sweep of this runs folder"),
         Binding("n", "new_sweep", "New sweep", tooltip="Start a sweep (the same fields as petseg sweep)"),
+        Binding("x", "stop_sweep", "Stop sweep", tooltip="Stop the sweep shown (asks first): its running trials "
+                "save last.pt and stop; the same petseg sweep command resumes them"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"next_sweep"})
     DEFAULT_CSS = """
@@ -256,6 +258,25 @@ class SweepScreen(PetsegScreen):
         self.sweep_name = self.names[(i + 1) % len(self.names)]
         self.param_index = 0
         self._wake.set()
+
+    def action_stop_sweep(self) -> None:
+        from petseg_tui.screens.confirm import ConfirmScreen
+
+        name = self.board.name
+        if not name:
+            return
+        runs_dir = self.petseg_app.runs_dir
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                from engine.sweep.launch import stop_sweep
+
+                self.notify(stop_sweep(runs_dir, name))
+                self._wake.set()
+
+        question = (f"Stop sweep {name}?\n\nIts running trials save last.pt and stop, and it starts no more; "
+                    "the same petseg sweep command resumes them.")
+        self.app.push_screen(ConfirmScreen(question, yes="Stop sweep", no="Keep going"), answer)
 
     def action_new_sweep(self) -> None:
         from petseg_tui.screens.sweep_form import SweepFormScreen

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import make_sweep_runs, settled, wait_for, widget_text
+from tui_helpers import make_sweep_runs, settled, toasts, wait_for, widget_text
 
 from engine.config import TrainConfig
 from petseg_tui.app import PetsegApp
@@ -92,3 +92,22 @@ async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_sweep_screen(sweep_runs: Path, monkeypatch, snap_compare, size) -> None:
     assert snap_compare(_app(sweep_runs, monkeypatch), terminal_size=size, run_before=_open_sweeps)
+
+
+async def test_x_asks_then_stops_the_sweep_and_says_what_happened(sweep_runs: Path, monkeypatch) -> None:
+    """x on the sweeps screen asks first; yes asks the sweep's process to stop (here none runs:
+    the notification says so), no leaves it alone."""
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await pilot.press("x")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pilot.app.screen is screen, what="back, nothing done")
+        await pilot.pause(0.2)
+        assert "sweep lr-width" not in toasts(pilot.app)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "sweep lr-width is not running here" in toasts(pilot.app),
+                       what="the notification")

@@ -186,6 +186,27 @@ def test_ctrl_c_without_a_terminal_stops_the_trials_and_a_rerun_resumes_them(tmp
     assert {(s.state, s.epoch) for s in RunStore(runs).list_runs()} == {(RunState.FINISHED, 4)}
 
 
+def test_the_tuis_stop_ends_the_sweep_process_and_its_trials(tmp_path: Path) -> None:
+    """`stop_sweep` (the sweeps screen's x) finds the sweep process through runs/.sweeps/NAME.pid
+    and sends it SIGTERM: the running trials stop (resumable), the process ends, the file goes."""
+    from engine.runs.layout import sweep_pid_file
+    from engine.sweep.launch import stop_sweep
+
+    runs = tmp_path / "runs"
+    assert stop_sweep(runs, "halt") == "sweep halt is not running here (no halt.pid)"
+    p = _sweep_proc(runs, "--name", "halt", *SPACE, "--trials", "4", "--parallel", "2", "--epochs", "6",
+                    "--prune", "none", epoch_seconds=0.5)
+    _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
+    assert json.loads(sweep_pid_file(runs, "halt").read_text())["pid"] == p.pid
+    said = stop_sweep(runs, "halt")
+    assert said.startswith(f"sweep halt: asked process {p.pid} to stop"), said
+    out = p.communicate(timeout=60)[0]
+    assert p.returncode != 0 and "stopped 2 running trial(s)" in out, out
+    assert {s.state for s in RunStore(runs).list_runs()} == {RunState.STOPPED}
+    assert not sweep_pid_file(runs, "halt").exists()
+    assert "is not running" in stop_sweep(runs, "halt")
+
+
 @pytest.mark.slow
 def test_real_trials_record_their_sweep_and_the_best_is_tested(tmp_path: Path, generated_data: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
