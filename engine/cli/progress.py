@@ -97,7 +97,6 @@ class ProgressReporter:
             self._print("resumed")
 
 
-
 @contextlib.contextmanager
 def scoring_progress(console: Any, label: str, shown: bool = True) -> Iterator[Callable[[int, int], None] | None]:
     """An ``on_progress(done, total)`` for scoring photos: a bar on a terminal, a line at the first

@@ -117,13 +117,15 @@ def release_sweep(runs_dir: str | Path, name: str) -> None:
 
 
 def _sweep_owner(path: Path) -> dict[str, Any]:
-    import json
+    """The pid file's record, {} when missing or not ours to trust (read as any run-folder file:
+    bounded, never blocking on a FIFO)."""
+    from engine.errors import RunStoreError
+    from engine.runs.layout import read_run_json
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_run_json(path)
+    except RunStoreError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def stop_sweep(runs_dir: str | Path, name: str) -> str:
@@ -138,7 +140,7 @@ def stop_sweep(runs_dir: str | Path, name: str) -> str:
     owner = _sweep_owner(path)
     pid, host = owner.get("pid"), owner.get("host")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return f"sweep {name} is not running here (no {path.name})"
+        return f"sweep {name} is not running here (no readable {path.name})"
     if host != socket.gethostname():
         return f"sweep {name} runs on {host}: stop it there (Ctrl-C or kill {pid})"
     try:

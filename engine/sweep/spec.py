@@ -167,7 +167,8 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         """What the study records of the spec (shown by ``--show`` and the TUI)."""
         return {"name": self.name, "params": [p.to_text() for p in self.params], "trials": self.trials,
-                "sampler": self.sampler, "sampler_seed": self.sampler_seed, "prune": self.prune, "prune_warmup": self.prune_warmup,
+                "sampler": self.sampler, "sampler_seed": self.sampler_seed, "prune": self.prune,
+                "prune_warmup": self.prune_warmup,
                 "base": dict(self.base),
                 "devices": list(self.devices) if self.devices is not None else None,
                 "per_device": self.per_device, "parallel": self.parallel,
@@ -306,7 +307,8 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     base = dict(settings.get("base") or {})
     for key in SWEEP_OWNED_FIELDS:
         base.pop(key, None)
-    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, sampler_seed=sampler_seed, prune=prune, prune_warmup=prune_warmup,
+    spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, sampler_seed=sampler_seed, prune=prune,
+                     prune_warmup=prune_warmup,
                      devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
                      storage=settings.get("storage") or None, base=base,
                      eval_best=bool(settings.get("eval_best", True)))

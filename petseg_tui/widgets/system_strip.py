@@ -83,8 +83,10 @@ class StripCell(Vertical):
         yield Static()
         yield Sparkline([], summary_function=fmean)
 
+    _label: str | None = None  # the label shown
+
     def show(self, label: str, data: list[float]) -> None:
-        if label != getattr(self, "_label", None):  # a fixed-size cell: no layout of the screen
+        if label != self._label:  # a fixed-size cell: no layout of the screen
             self._label = label
             self.query_one(Static).update(label, layout=False)
         spark = self.query_one(Sparkline)

@@ -193,7 +193,7 @@ def test_the_tuis_stop_ends_the_sweep_process_and_its_trials(tmp_path: Path) -> 
     from engine.sweep.launch import stop_sweep
 
     runs = tmp_path / "runs"
-    assert stop_sweep(runs, "halt") == "sweep halt is not running here (no halt.pid)"
+    assert stop_sweep(runs, "halt") == "sweep halt is not running here (no readable halt.pid)"
     p = _sweep_proc(runs, "--name", "halt", *SPACE, "--trials", "4", "--parallel", "2", "--epochs", "6",
                     "--prune", "none", epoch_seconds=0.5)
     _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
@@ -224,3 +224,21 @@ def test_real_trials_record_their_sweep_and_the_best_is_tested(tmp_path: Path, g
     assert record == {"name": "real", "trial": 0, "params": {"width": 4}}
     best = next(line for line in out.splitlines() if line.startswith("best trial"))
     assert "test Dice" in best and "test images at photo size" in best
+
+
+@pytest.mark.parametrize("content", ["fifo", "{not json", '{"pid": 1, "host": "elsewhere"}'])
+def test_a_sweep_pid_file_from_elsewhere_is_read_as_untrusted(tmp_path: Path, content: str) -> None:
+    """runs/.sweeps/NAME.pid may come with a copied runs folder: a FIFO or junk never hangs the
+    stop, and another host's process is never signalled."""
+    from engine.runs.layout import sweep_pid_file
+    from engine.sweep.launch import stop_sweep
+
+    path = sweep_pid_file(tmp_path, "odd")
+    path.parent.mkdir(parents=True)
+    if content == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text(content)
+    said = stop_sweep(tmp_path, "odd")
+    assert said == ("sweep odd runs on elsewhere: stop it there (Ctrl-C or kill 1)" if "elsewhere" in content
+                    else "sweep odd is not running here (no readable odd.pid)")
