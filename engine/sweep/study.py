@@ -150,9 +150,11 @@ def ask_within_budget(study: optuna.Study, spec: SweepSpec, slot: str) -> Trial 
 
 def claim(trial: Trial, slot: str) -> None:
     """Record this process (and host) as the trial's owner: a re-run tells its own dead trials
-    from those of a sweep process still alive."""
-    trial.set_user_attr(HOST_ATTR, socket.gethostname())
+    from those of a sweep process still alive. The owner goes in before the host: another sweep
+    process's recovery takes only trials of its own host whose owner is dead, and between the two
+    writes it saw this host with no owner and took a trial just asked (two processes then told it)."""
     trial.set_user_attr(OWNER_ATTR, os.getpid())
+    trial.set_user_attr(HOST_ATTR, socket.gethostname())
     trial.set_user_attr(SLOT_ATTR, slot)
 
 

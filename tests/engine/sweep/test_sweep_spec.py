@@ -136,3 +136,22 @@ def test_a_sweep_started_in_the_background_keeps_every_setting() -> None:
     again = build_spec(settings_from_args(args))
     assert again.to_dict() == spec.to_dict()  # params by their normal text (1e-4 comes back as 0.0001)
     assert (again.storage, again.eval_best, again.params[0].low) == (spec.storage, spec.eval_best, 1e-4)
+
+
+def test_a_claimed_trial_never_shows_its_host_without_its_owner(tmp_path: Path) -> None:
+    """Another sweep process's recovery takes its own host's trials whose owner is dead: a trial
+    must never be seen with this host and no owner, or a trial just asked is taken twice."""
+    from engine.sweep.study import HOST_ATTR, OWNER_ATTR, claim, open_study
+
+    study = open_study(build_spec({"name": "c", "params": ["width=choice:8,16"]}), tmp_path)
+    trial = study.ask()
+    seen: list[dict] = []
+    real = trial.set_user_attr
+
+    def recording(key: str, value: object) -> None:
+        real(key, value)
+        seen.append(dict(study.trials[-1].user_attrs))
+
+    trial.set_user_attr = recording  # type: ignore[method-assign]
+    claim(trial, "cpu#0")
+    assert all(OWNER_ATTR in attrs for attrs in seen if HOST_ATTR in attrs) and HOST_ATTR in seen[-1]
