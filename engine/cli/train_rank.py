@@ -24,12 +24,9 @@ class _Quiet(PlainConsole):
 
 def train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -> int:
     """Train as rank ``ctx.rank``; a failure's one-line reason also goes to the elastic agent
-    (`report_failure`), so that the launcher's line and the run's status say why."""
-    try:
-        code, error = _train_as_rank(args, ctx, runs_dir)
-    except PetsegError as exc:
-        report_failure(str(exc))
-        raise
+    (`report_failure`; a raised error: by the entry point's error line), so that the launcher's
+    line and the run's status say why."""
+    code, error = _train_as_rank(args, ctx, runs_dir)
     if code == EXIT_ERROR:
         report_failure(error or "failed")
     return code

@@ -273,9 +273,13 @@ def report_failure(message: str) -> bool:
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if not path:
         return False
+    # whole or not at all: the agent reads the file as soon as the rank ends, and a rank killed
+    # (the agent's SIGTERM) halfway through a plain write left it empty: JSONDecodeError in the launcher
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(path, "w") as fh:  # torch reads message and timestamp; petseg_time orders the ranks' ends
+        with open(tmp, "w") as fh:  # torch reads message and timestamp; petseg_time orders the ranks' ends
             json.dump({"message": message, "timestamp": int(time.time()), "petseg_time": time.time()}, fh)
+        os.replace(tmp, path)
     except OSError:
         return False
     return True
