@@ -67,9 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a closed pipe, a vanished terminal or an ASCII-only one never stops a command (--help too)
     with safe_std_streams():
         code = _main(argv)
-    # not in a data-parallel rank: its launcher names the rank that failed first by the order
-    # of their exits, and a rank whose peer was killed must not beat that peer to it
-    if argv is None and "LOCAL_RANK" not in os.environ:
+    # a failed data-parallel rank exits the usual way: its launcher names the rank that failed
+    # first by the order of their exits, and a rank whose peer was killed must not beat that peer
+    # to it. A rank that succeeded has left its process group: the interpreter's teardown of the
+    # gloo objects still referenced then sometimes aborted it ("terminate called without an
+    # active exception", SIGABRT after a finished run), so it skips that teardown too
+    if argv is None and ("LOCAL_RANK" not in os.environ or code == 0):
         _exit_now(code)
     return code
 
