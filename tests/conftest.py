@@ -4,9 +4,18 @@ tiny finished run trained once per session for the tests that only read one."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# Python's bytecode cache, which a machine's environment may turn off (PYTHONDONTWRITEBYTECODE=1
+# here and on CI): without it every `petseg` child process a test starts (ranks, signal, fault
+# and sweep tests: ~150 of them) compiles the project's modules again, ~0.45 s of CPU each, and
+# each xdist worker rewrites every test module's asserts again. Set before the workers and any
+# child start, so they all inherit it; the caches go to the ignored __pycache__ folders.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 from engine.config import DATA_PATH_ENV, GENERATED_DATA
 

@@ -21,6 +21,7 @@ import engine.train.losses  # noqa: F401
 import engine.eval.metrics  # noqa: F401
 import engine.models  # noqa: F401
 import engine.train.trainer  # noqa: F401
+import torch._dynamo  # noqa: F401  (the optimiser's first param group imports it: ~1 s a child)
 
 
 def serve() -> None:
