@@ -16,6 +16,12 @@ import pytest
 # child start, so they all inherit it; the caches go to the ignored __pycache__ folders.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+# one thread in torch's pool per process: the suite already runs one xdist worker per core, plus
+# the child processes of the multi-process tests, and torch's default pool (as wide as the
+# machine) in each of them oversubscribed the cores: OpenMP's spinning threads burnt ~13 % of
+# the suite's CPU (docs/PERFORMANCE.md, "The two commands"). A value the developer
+# set is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from engine.config import DATA_PATH_ENV, GENERATED_DATA
 
@@ -27,7 +33,6 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("PETSEG_CACHE", str(cache))
     monkeypatch.delenv("PETSEG_RUNS", raising=False)
     monkeypatch.delenv(DATA_PATH_ENV, raising=False)  # a user's dataset must not change what tests train on
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
 @pytest.fixture(scope="session")
