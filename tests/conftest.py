@@ -11,7 +11,7 @@ import pytest
 
 # Python's bytecode cache, which a machine's environment may turn off (PYTHONDONTWRITEBYTECODE=1
 # here and on CI): without it every `petseg` child process a test starts (ranks, signal, fault
-# and sweep tests: ~150 of them) compiles the project's modules again, ~0.45 s of CPU each, and
+# and sweep tests) compiles the project's modules again, ~0.45 s of CPU each, and
 # each xdist worker rewrites every test module's asserts again. Set before the workers and any
 # child start, so they all inherit it; the caches go to the ignored __pycache__ folders.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -19,8 +19,7 @@ sys.dont_write_bytecode = False
 # one thread in torch's pool per process: the suite already runs one xdist worker per core, plus
 # the child processes of the multi-process tests, and torch's default pool (as wide as the
 # machine) in each of them oversubscribed the cores: OpenMP's spinning threads burnt ~13 % of
-# the suite's CPU (docs/PERFORMANCE.md, "The two commands"). A value the developer
-# set is kept.
+# the suite's CPU (docs/PERFORMANCE.md, "The two commands"). A value the developer set is kept.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from engine.config import DATA_PATH_ENV, GENERATED_DATA
