@@ -145,6 +145,9 @@ def download_file(
     try:
         resp = opener(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as exc:
+        # An HTTPError is also the open response: left to the garbage collector, its socket
+        # leaks (ResourceWarning) until then.
+        exc.close()
         if exc.code == 416 and offset:
             # Range starts at or past the end: the .part may already be complete.
             if md5 is not None and file_md5(part) == md5:

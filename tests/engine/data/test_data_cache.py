@@ -50,7 +50,9 @@ def test_size_change_and_file_change_invalidate(layout, tmp_path):
 
     # Replace one image with different content (and a new mtime): must be re-decoded.
     p = layout.image_path(names[0])
-    Image.new("RGB", Image.open(p).size, (255, 0, 0)).save(p)
+    with Image.open(p) as im:
+        size = im.size
+    Image.new("RGB", size, (255, 0, 0)).save(p)
     st = p.stat()
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     assert cache_key(layout, names, 32) != key

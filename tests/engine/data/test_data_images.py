@@ -47,7 +47,8 @@ def test_palette_and_la(tmp_path):
 
 def test_cmyk_jpeg(tmp_path):
     p = _save(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), tmp_path / "c.jpg", quality=95)
-    assert Image.open(p).mode == "CMYK"
+    with Image.open(p) as im:
+        assert im.mode == "CMYK"
     r, g, b = load_rgb(p)[8, 8].astype(int)
     assert r > 200 and g < 60 and b < 60  # CMYK (0,255,255,0) is red
 
@@ -55,7 +56,8 @@ def test_cmyk_jpeg(tmp_path):
 def test_16bit_png_is_scaled_not_clipped(tmp_path):
     arr = np.array([[0, 32768, 65535, 256]], dtype=np.uint16)
     p = _save(Image.fromarray(arr), tmp_path / "d.png")
-    assert Image.open(p).mode.startswith("I")
+    with Image.open(p) as im:
+        assert im.mode.startswith("I")
     a = load_rgb(p)
     assert a[0, :, 0].tolist() == [0, 128, 255, 1]
     assert (a[..., 0] == a[..., 2]).all()
