@@ -3,10 +3,11 @@
 A thread worker polls the run folder (every 0.25 s, a stat when nothing changed; the events are
 parsed there, off the UI thread) and posts a `LiveSnapshot` only when something shown changed
 (the elapsed time: once a second). Each new snapshot updates only the widgets whose text
-changed; the charts are redrawn only when their data changed, and at most twice a second
+changed; the charts are redrawn only when their data changed, and at most once a second
 (`CHART_INTERVAL_S`). The view settings (log-y, smoothing, autoscale, the previews' epoch) are
-reactive too: a key press redraws the charts at once, and a view seen before comes from the
-charts' cache. Both charts share the x range (epochs).
+reactive too: a key press redraws the charts at once with the data they already show (newer
+data waits for its timer), and a view seen before comes from the charts' cache. Both charts
+share the x range (epochs).
 
 Beside the loss and Dice charts, the epoch previews (the predicted masks of four validation
 images, written by the trainer) show how the predictions change; `[` and `]` step through the
@@ -110,6 +111,7 @@ class LiveRunScreen(PetsegScreen):
         self.redraws = 0  # for bench/: how often the screen drew
         self._chart_timer = None  # a pending chart redraw (new data within CHART_INTERVAL_S)
         self._charts_drawn_at = -1e9
+        self._charted: LiveSnapshot | None = None  # the snapshot whose data the charts show
         self._texts: dict[str, object] = {}  # widget id -> the key of what it shows
         self._stop_event = threading.Event()
         self._control_action: str | None = None
@@ -218,8 +220,11 @@ class LiveRunScreen(PetsegScreen):
         except NoMatches:  # the app is closing: the widgets went before the last poll
             pass
 
-    def _view_changed(self) -> None:  # no parameter: Textual would pass the new value as `charts`
-        self._redraw()
+    def _view_changed(self) -> None:  # no parameter: Textual would pass the new value
+        try:
+            self.redraw(charts=True, new_data=False)
+        except NoMatches:
+            pass
 
     watch_log_y = watch_autoscale = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _view_changed
     watch_control_note = watch_export_note = _view_changed
@@ -273,18 +278,24 @@ class LiveRunScreen(PetsegScreen):
             loss, dice = replace(loss, x_range=(lo, hi)), replace(dice, x_range=(lo, hi))
         return loss, dice
 
-    def draw_charts(self) -> None:
-        """Both charts for the newest snapshot (a chart whose spec is unchanged does nothing)."""
-        if self._chart_timer is not None:
+    def draw_charts(self, new_data: bool = True) -> None:
+        """Both charts for the newest snapshot (a chart whose spec is unchanged does nothing).
+
+        With ``new_data`` False (a view key: log-y, smoothing, ...) the charts keep the data they
+        show and only the view changes: newer data waits for its timer, so a key press rebuilds
+        the one chart it changes instead of both charts with new data (#20's key latency).
+        """
+        snap = self._charted if not new_data and self._charted is not None else self.snapshot
+        if new_data and self._chart_timer is not None:
             self._chart_timer.stop()
             self._chart_timer = None
-        snap = self.snapshot
         if snap is None:
             return
         loss, dice = self.chart_specs(snap)
         drawn = self.query_one("#loss-chart", Chart).show(loss)
         drawn = self.query_one("#dice-chart", Chart).show(dice) or drawn
-        if drawn:
+        self._charted = snap
+        if drawn and new_data:
             self._charts_drawn_at = time.monotonic()
 
     def _set_text(self, selector: str, key: object, build, layout: bool = False) -> None:
@@ -296,13 +307,13 @@ class LiveRunScreen(PetsegScreen):
         self._texts[selector] = key
         self.query_one(selector).update(build(), layout=layout or first)
 
-    def redraw(self, charts: bool = True) -> None:
+    def redraw(self, charts: bool = True, new_data: bool = True) -> None:
         snap = self.snapshot
         if snap is None:
             return
         self.redraws += 1
         if charts:
-            self.draw_charts()
+            self.draw_charts(new_data)
         self._draw_previews(snap)
         self._draw_progress(snap)
         self._set_text("#live-stats", self._stats_rows(snap), lambda: self._stats(snap))

@@ -30,6 +30,30 @@ DISCOVER_EVERY = 2  # list the folder (new runs, finished runs' status) every 2n
 FILTER_DEBOUNCE_S = 0.08
 
 
+
+class HeldRows:
+    """Run rows changed or removed since they were last shown, the newest of each kept."""
+
+    def __init__(self) -> None:
+        self.changed: dict[str, RunRow] = {}
+        self.removed: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.removed)
+
+    def add(self, changed: list[RunRow], removed: list[str]) -> None:
+        for name in removed:
+            self.changed.pop(name, None)
+            self.removed.add(name)
+        for row in changed:
+            self.removed.discard(row.name)
+            self.changed[row.name] = row
+
+    def take(self) -> tuple[list[RunRow], list[str]]:
+        out = list(self.changed.values()), sorted(self.removed)
+        self.changed, self.removed = {}, set()
+        return out
+
 class RunsScreen(PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
@@ -112,6 +136,7 @@ class RunsScreen(PetsegScreen):
         worker = get_current_worker()
         tick = 0
         first = True
+        held = HeldRows()
         while not (worker.is_cancelled or self._stop.is_set()):
             discover = tick % DISCOVER_EVERY == 0 or self._wake.is_set()
             self._wake.clear()
@@ -120,8 +145,12 @@ class RunsScreen(PetsegScreen):
             except Exception as exc:  # never let the watcher die silently
                 self.app.call_from_thread(self.notify, f"Cannot read runs: {exc}", severity="error")
                 changed, removed = [], []
-            if changed or removed or first:
-                self.post_message(RunsUpdated(changed, removed, first=first))
+            held.add(changed, removed)
+            # Held while another screen covers this one: any message this hidden screen handles
+            # makes Textual repaint the whole screen on top (a background screen's repaint goes
+            # through the top one), which redrew the live screen's charts on every poll (#20).
+            if first or (held and self.is_active):
+                self.post_message(RunsUpdated(*held.take(), first=first))
                 first = False
             tick += 1
             self._wake.wait(ACTIVE_POLL_S)
@@ -141,6 +170,7 @@ class RunsScreen(PetsegScreen):
         self._update_detail()
 
     def on_screen_resume(self) -> None:
+        self._wake.set()  # the rows held while hidden, now
         if getattr(self, "_lines_stale", False):
             self._lines_stale = False
             self._update_status()

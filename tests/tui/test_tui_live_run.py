@@ -279,3 +279,62 @@ async def test_every_view_key_redraws_the_chart_at_once_on_a_finished_run(runs_d
             await pilot.press("l")
             await wait_for(pilot, lambda: ("log y" in widget_text(header)) == shown, timeout=3.0,
                            what=f"log y {'on' if shown else 'off'}")
+
+
+@pytest.mark.slow
+async def test_a_view_key_keeps_the_charts_data_until_the_new_data_is_due(runs_dir: Path, monkeypatch) -> None:
+    # A key redraws only what it changes: an epoch that arrived since the charts were drawn waits
+    # for its timer (new data redraws the charts at most every CHART_INTERVAL_S), so the key does
+    # not pay for rebuilding both charts with new data (#20's key-to-redraw latency).
+    import petseg_tui.screens.live_run as live_run
+
+    monkeypatch.setattr(live_run, "CHART_INTERVAL_S", 4.0)
+    writer = make_run(runs_dir, "mike", epochs_done=3, total=6, state="running", t0=time.time(), close=False)
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "mike")
+            loss = live.query_one("#loss-chart", Chart)
+
+            def charted_epochs() -> int:
+                return len(loss.spec.series[0].xs) if loss.spec is not None else 0
+
+            await wait_for(pilot, lambda: charted_epochs() == 3, what="three epochs charted")
+            writer.append(epoch_event(4, 6, time.time()))
+            await wait_for(pilot, lambda: len(live.snapshot.epochs) == 4, what="the fourth epoch read")
+            assert charted_epochs() == 3  # the new epoch waits for its timer
+            await pilot.press("l")
+            await wait_for(pilot, lambda: loss.spec.log_y, what="log y")
+            assert charted_epochs() == 3, "the key drew the newer data, not only the new view"
+            await wait_for(pilot, lambda: charted_epochs() == 4, timeout=15, what="the new epoch on its timer")
+            assert loss.spec.log_y
+    finally:
+        writer.close()
+
+
+async def test_runs_that_change_under_the_live_screen_are_shown_on_return(runs_dir: Path) -> None:
+    # The runs table is not updated while the live screen covers it (a hidden screen's update
+    # repaints the screen on top in Textual); what changed meanwhile is there when it shows again.
+    writer = make_run(runs_dir, "november", epochs_done=2, total=6, state="running", t0=time.time(), close=False)
+    make_run(runs_dir, "oscar", epochs_done=5, total=5)
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            table = app.screen.query_one("#runs-table")
+            assert "running" in str(table.get_cell("november", "state"))
+            live = await open_live(pilot, runs_dir / "november")
+            writer.append(epoch_event(3, 6, time.time()))
+            writer.set_status("failed", "CUDA out of memory")
+            writer.close()
+            await wait_for(pilot, lambda: live.snapshot.state == "failed", what="the live screen saw it fail")
+            (runs_dir / "oscar").rename(runs_dir / "oscar-renamed")
+            app.screen.app.runs_screen.rescan()
+            await pilot.pause(0.5)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "failed" in str(table.get_cell("november", "state")),
+                           what="the failure in the table after returning")
+            await wait_for(pilot, lambda: "oscar-renamed" in table.visible_names, what="the renamed run listed")
+            assert "oscar" not in table.visible_names
+    finally:
+        writer.close()
