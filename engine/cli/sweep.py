@@ -107,8 +107,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     claim_sweep(runs_dir, spec.name)  # the TUI's x finds this process through it
     try:
         return _run(scheduler, spec, study, runs_dir, args, console, say)
+    except Exception as exc:
+        _raise_if_storage_lost(exc, spec.storage)
+        raise
     finally:
         release_sweep(runs_dir, spec.name)
+
+
+def _raise_if_storage_lost(exc: Exception, url: str | None) -> None:
+    """A database storage that fails mid-sweep is a ConfigError line, not Optuna's words."""
+    if url and "://" in url:
+        from engine.errors import ConfigError
+        from engine.sweep.storage import lost_line
+
+        line = lost_line(exc, url)
+        if line is not None:
+            raise ConfigError(line) from None
 
 
 def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.Namespace, console: Any,

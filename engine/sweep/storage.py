@@ -164,6 +164,26 @@ def _rdb_storage(url: str, shown: str, kwargs: dict[str, Any]) -> Any:
     raise AssertionError("unreachable")
 
 
+def lost_line(exc: BaseException, url: str) -> str | None:
+    """The one line for a database error while the sweep runs (the server stopped, the network
+    went): Optuna says "invalid data in the commit, e.g. exceeding max length" for any of them,
+    so the line gives the driver's own words; None for an error that is not the database's."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if not any(isinstance(e, (StorageInternalError, SQLAlchemyError)) for e in chain):
+        return None
+    driver = next((e for e in chain if getattr(e, "orig", None) is not None), exc)
+    return (f"--storage {masked(url)}: the database failed during the sweep "
+            f"({scrubbed(_driver_line(driver), url)}); its trials already started train on: run the same "
+            "command again once the database is back, and it follows them")
+
+
 def _driver_line(exc: BaseException) -> str:
     """The driver's own first line (SQLAlchemy wraps it with the SQL and a link to its docs)."""
     orig = getattr(exc, "orig", None)

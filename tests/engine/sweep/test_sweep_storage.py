@@ -131,3 +131,30 @@ def test_a_url_that_sets_its_own_connect_timeout_keeps_it() -> None:
     assert engine_kwargs(make_url("mysql+pymysql://u@h/d?connect_timeout=30")) == {"pool_pre_ping": True}
     assert engine_kwargs(make_url("postgresql+psycopg2://u@h/d"))["connect_args"] == {"connect_timeout": 10}
     assert engine_kwargs(make_url("sqlite:///x.db")) == {}
+
+
+def test_a_database_lost_mid_sweep_is_one_line_in_the_drivers_words(tmp_path, capsys: pytest.CaptureFixture[str],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna turns any failed commit into "invalid data in the commit, e.g. exceeding max length"
+    (what a stopped PostgreSQL server gave, seen here); the line gives the driver's words instead
+    and says that a re-run follows the trials still training."""
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import OperationalError
+
+    from engine.sweep.scheduler import Scheduler
+
+    def server_gone(self: Scheduler) -> None:
+        try:
+            raise OperationalError("UPDATE trials ...", {}, Exception("server closed the connection unexpectedly\n\tThis "
+                                                                       "probably means ..."))
+        except OperationalError as exc:
+            raise StorageInternalError("An exception is raised during the commit. This typically happens due to "
+                                       "invalid data in the commit, e.g. exceeding max length.") from exc
+
+    monkeypatch.setattr(Scheduler, "run", server_gone)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert main([*SWEEP, "--runs", str(tmp_path / "runs"), "--storage", url]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"petseg: error: --storage {url}: the database failed during the sweep (server closed the "
+                   "connection unexpectedly); its trials already started train on: run the same command again "
+                   "once the database is back, and it follows them"), err
