@@ -50,8 +50,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(s, "devices_per_trial", type=int, default=None,
              help="GPUs (or CPU processes) per trial: a data-parallel run (default 1)")
     add_flag(s, "storage", default=None, metavar="URL",
-             help="Optuna storage shared by several sweep processes or machines (sqlite:///f.db, "
-                  "postgresql://...); default: runs/.sweeps/NAME.journal")
+             help="Optuna storage shared by several sweep processes or machines: a journal FILE, "
+                  "sqlite:///f.db, postgresql+psycopg2://USER:PASS@HOST/DB (pip install psycopg2-binary) or "
+                  "mysql+pymysql://USER:PASS@HOST/DB (pip install PyMySQL); default: runs/.sweeps/NAME.journal")
     add_flag(s, "eval_best", type=yes_no, default=None, metavar="yes|no",
              help="score the best trial on the test split at photo size at the end (default yes)")
     add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
