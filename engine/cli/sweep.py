@@ -50,8 +50,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(s, "devices_per_trial", type=int, default=None,
              help="GPUs (or CPU processes) per trial: a data-parallel run (default 1)")
     add_flag(s, "storage", default=None, metavar="URL",
-             help="Optuna storage shared by several sweep processes or machines (sqlite:///f.db, "
-                  "postgresql://...); default: runs/.sweeps/NAME.journal")
+             help="Optuna storage shared by several sweep processes or machines: a journal FILE, "
+                  "sqlite:///f.db, postgresql+psycopg2://USER:PASS@HOST/DB (pip install psycopg2-binary) or "
+                  "mysql+pymysql://USER:PASS@HOST/DB (pip install PyMySQL); default: runs/.sweeps/NAME.journal")
     add_flag(s, "eval_best", type=yes_no, default=None, metavar="yes|no",
              help="score the best trial on the test split at photo size at the end (default yes)")
     add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
@@ -107,8 +108,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     claim_sweep(runs_dir, spec.name)  # the TUI's x finds this process through it
     try:
         return _run(scheduler, spec, study, runs_dir, args, console, say)
+    except Exception as exc:
+        _raise_if_storage_lost(exc, spec.storage)
+        raise
     finally:
         release_sweep(runs_dir, spec.name)
+
+
+def _raise_if_storage_lost(exc: Exception, url: str | None) -> None:
+    """A database storage that fails mid-sweep is a ConfigError line, not Optuna's words."""
+    if url and "://" in url:
+        from engine.errors import ConfigError
+        from engine.sweep.storage import lost_line
+
+        line = lost_line(exc, url)
+        if line is not None:
+            raise ConfigError(line) from None
 
 
 def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.Namespace, console: Any,

@@ -1,17 +1,17 @@
 """A sweep's Optuna study: its storage, sampler and pruner, the trial budget, asking a trial and
 what each trial records about itself (its run, the process and host that own it, its slot).
 
-Storage: ``--storage URL`` is any storage Optuna takes (``sqlite:///sweeps.db``,
-``postgresql://...``); without it, Optuna's journal file in the runs folder
-(`engine.runs.layout.sweep_journal`), which needs no server and is shared by processes on one
-machine. The objective is each trial's best valid Dice, maximised.
+Storage: ``--storage URL`` is a database Optuna takes (``sqlite:///sweeps.db``,
+``postgresql+psycopg2://...``, ``mysql+pymysql://...``: `engine.sweep.storage` checks its driver
+and server first); a path without ``://`` is a journal file; without it, Optuna's journal file in
+the runs folder (`engine.runs.layout.sweep_journal`), which needs no server and is shared by
+processes on one machine. The objective is each trial's best valid Dice, maximised.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,15 @@ REASON_ATTR = "reason"  # why a trial failed
 # study user attributes
 SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
 ENDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-OPEN_ATTEMPTS = 5  # a database storage that two processes create at once is retried this often
 
 
 def storage_for(spec_storage: str | None, runs_dir: Path, name: str) -> Any:
-    """The Optuna storage of the sweep: the URL given, or the journal file in the runs folder."""
+    """The Optuna storage of the sweep: the database URL given (its driver and server checked:
+    ConfigError), or a journal file (the path given, else the one in the runs folder)."""
     if spec_storage and "://" in spec_storage:
-        return spec_storage
+        from engine.sweep.storage import open_rdb
+
+        return open_rdb(spec_storage)
     path = Path(spec_storage) if spec_storage else sweep_journal(runs_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     from optuna.storages import JournalStorage
@@ -79,19 +81,14 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
     """The sweep's study, created on first use (recording its spec) or loaded; ConfigError (one
     line) for a storage Optuna cannot open or a missing study when ``create`` is False."""
     storage = _storage_or_error(spec.storage, runs_dir, spec.name)
-    for attempt in range(OPEN_ATTEMPTS):
-        try:
-            study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
-                                        pruner=make_pruner(spec), direction="maximize", load_if_exists=True)
-            break
-        except Exception as exc:
-            # two sweep processes creating one database's tables at once: one loses a race on
-            # the schema (sqlite's "UNIQUE constraint failed: alembic_version"); the tables are
-            # there a moment later
-            if type(exc).__module__.startswith("sqlalchemy") and attempt + 1 < OPEN_ATTEMPTS:
-                time.sleep(0.5 * (attempt + 1))
-                continue
-            raise ConfigError(f"--storage {spec.storage or storage}: cannot open the study ({_first(exc)})") from None
+    try:
+        # a database's tables were made (or waited for) by open_rdb; two processes creating the
+        # study itself at once is Optuna's load_if_exists
+        study = optuna.create_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
+                                    pruner=make_pruner(spec), direction="maximize", load_if_exists=True)
+    except Exception as exc:
+        raise ConfigError(f"--storage {_shown(spec.storage, runs_dir, spec.name)}: cannot open the study "
+                          f"({_first(exc, spec.storage)})") from None
     if SPEC_ATTR not in study.user_attrs:
         study.set_user_attr(SPEC_ATTR, spec.to_dict())
     return study
@@ -106,22 +103,33 @@ def load_study(name: str, runs_dir: Path, storage: str | None = None) -> optuna.
     try:
         return optuna.load_study(study_name=name, storage=st)
     except KeyError:
-        raise ConfigError(f"--storage {storage or st}: no sweep named {name!r} in it") from None
+        raise ConfigError(f"--storage {_shown(storage, runs_dir, name)}: no sweep named {name!r} in it") from None
     except Exception as exc:
-        raise ConfigError(f"--storage {storage or st}: cannot open the study ({_first(exc)})") from None
+        raise ConfigError(f"--storage {_shown(storage, runs_dir, name)}: cannot open the study "
+                          f"({_first(exc, storage)})") from None
 
 
 def _storage_or_error(url: str | None, runs_dir: Path, name: str) -> Any:
     try:
         return storage_for(url, runs_dir, name)
+    except ConfigError:
+        raise
     except Exception as exc:
-        raise ConfigError(f"--storage {url}: {_first(exc)}") from None
+        raise ConfigError(f"--storage {_shown(url, runs_dir, name)}: {_first(exc, url)}") from None
 
 
-def _first(exc: BaseException) -> str:
+def _shown(url: str | None, runs_dir: Path, name: str) -> str:
+    """The storage as an error names it: the URL with its password masked, or the journal file."""
+    from engine.sweep.storage import masked
+
+    return masked(url) if url else str(sweep_journal(runs_dir, name))
+
+
+def _first(exc: BaseException, url: str | None) -> str:
     from engine.errors import first_line
+    from engine.sweep.storage import scrubbed
 
-    return first_line(exc)
+    return scrubbed(first_line(exc), url) if url else first_line(exc)
 
 
 def counted_trials(study: optuna.Study) -> list[FrozenTrial]:

@@ -1,6 +1,7 @@
 """Sweeps end to end with fake_train.py as each trial's ``petseg train`` (no torch; the sweep's own
 code runs): pruning and the ``pruned`` state, the trial record in config.json, the leaderboard,
-two sweep processes sharing one study (journal file and sqlite), SIGKILL and re-run."""
+two sweep processes sharing one study (journal file, sqlite, and PostgreSQL / MySQL when a
+server's URL is given: db_servers.py), SIGKILL and re-run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from engine.cli import main
 from engine.events import RunStarted
 from engine.runs import RunState, RunStore, read_events
 from tests.conftest import TINY_TRAIN
+from tests.engine.sweep.db_servers import fresh_database, server_url
 
 HERE = Path(__file__).parent
 FAKE_SWEEP = HERE / "fake_sweep.py"
@@ -114,17 +118,32 @@ def test_slots_per_gpu_group() -> None:
         ("gpu0,1#0", "0,1"), ("gpu2,3#0", "2,3"), ("gpu0,1#1", "0,1"), ("gpu2,3#1", "2,3")]
 
 
+@contextmanager
+def _storage(tmp_path: Path, kind: str, name: str) -> Iterator[tuple[list[str], str]]:
+    """(the --storage flags, the sweep's name) for a study kept in ``kind``: the default journal in
+    the runs folder ("runs-folder"), a journal file given, sqlite, or an empty database on a
+    PostgreSQL / MySQL server (skipped without one)."""
+    if kind in ("postgres", "mysql"):
+        with fresh_database(server_url(kind)) as (url, suffix):
+            yield ["--storage", url], f"{name}-{suffix}"
+        return
+    if kind == "sqlite":
+        yield ["--storage", f"sqlite:///{tmp_path / 'study.db'}"], name
+    elif kind == "journal":
+        yield ["--storage", str(tmp_path / "study.journal")], name
+    else:
+        assert kind == "runs-folder", kind
+        yield [], name
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+@pytest.mark.parametrize("storage", ["journal", "sqlite", "postgres", "mysql"])
 def test_two_sweep_processes_split_one_study(tmp_path: Path, storage: str) -> None:
     runs = tmp_path / "runs"
-    flags = ["--name", "shared", *SPACE, "--trials", "6", "--epochs", "2", "--prune", "none"]
-    if storage == "sqlite":
-        flags += ["--storage", f"sqlite:///{tmp_path / 'study.db'}"]
-    else:
-        flags += ["--storage", str(tmp_path / "study.journal")]
-    procs = [_sweep_proc(runs, *flags, epoch_seconds=0.6) for _ in range(2)]  # ~7 s of trials: both get some
-    outs = [p.communicate(timeout=120)[0] for p in procs]
+    with _storage(tmp_path, storage, "shared") as (storage_flags, name):
+        flags = ["--name", name, *SPACE, "--trials", "6", "--epochs", "2", "--prune", "none", *storage_flags]
+        procs = [_sweep_proc(runs, *flags, epoch_seconds=0.6) for _ in range(2)]  # ~7 s of trials: both get some
+        outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     trials = _trial_runs(runs)
     assert sorted(trials) == list(range(6)) and all(len(v) == 1 for v in trials.values())
@@ -140,12 +159,19 @@ def _wait(cond, timeout: float = 30.0) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("storage", ["runs-folder", "postgres", "mysql"])
 @pytest.mark.parametrize("children", ["alive", "killed"])
-def test_sigkill_and_rerun_keeps_trials_and_runs_none_twice(tmp_path: Path, children: str) -> None:
+def test_sigkill_and_rerun_keeps_trials_and_runs_none_twice(tmp_path: Path, children: str, storage: str) -> None:
     """SIGKILL the sweep mid-trial and run the same command: trials still training are adopted,
-    trials whose process died too are resumed; no trial runs twice, the budget holds."""
-    runs = tmp_path / "runs"
-    flags = ["--name", "crash", *SPACE, "--trials", "3", "--parallel", "2", "--epochs", "4", "--prune", "none"]
+    trials whose process died too are resumed; no trial runs twice, the budget holds. On a
+    database server the killed process's connections die with it, mid-transaction or idle."""
+    with _storage(tmp_path, storage, "crash") as (storage_flags, name):
+        _sigkill_and_rerun(tmp_path / "runs", children,
+                           ["--name", name, *SPACE, "--trials", "3", "--parallel", "2", "--epochs", "4",
+                            "--prune", "none", *storage_flags])
+
+
+def _sigkill_and_rerun(runs: Path, children: str, flags: list[str]) -> None:
     p = _sweep_proc(runs, *flags, epoch_seconds=0.5)
     _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
     p.send_signal(signal.SIGKILL)
