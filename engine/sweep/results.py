@@ -2,7 +2,8 @@
 importances Optuna computes, and the best trial's test evaluation at photo size.
 
 `leaderboard` joins the study (trial state, values) with each trial's run folder (epochs, best
-valid Dice, the run's own state, so a trial still training shows its Dice so far). `evaluate_best`
+valid Dice, the run's own state, so a trial still training shows its Dice so far); a trial whose
+folder is on another machine shows the epochs it reported to the study. `evaluate_best`
 scores the best trial's best.pt on the test split with ``petseg eval``'s pipeline
 (`engine.eval.evaluate.evaluate_checkpoint`) and keeps the figures in the study.
 """
@@ -56,6 +57,7 @@ class TrialRow:
 def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
     """Every trial the budget counts, the best valid Dice first (trials without one last)."""
     best_eval = study.user_attrs.get(EVAL_ATTR) or {}
+    base = spec_of(study).get("base") or {}
     rows = []
     for t in counted_trials(study):
         run = str(t.user_attrs.get(RUN_ATTR) or "")
@@ -68,6 +70,12 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
                 best, epochs, total, run_state = s.best_dice, s.epoch, s.total_epochs, str(s.state)
             except Exception:
                 run_state = "broken"
+        elif t.intermediate_values:
+            # the run folder is on the machine that ran the trial (a shared --storage): the study
+            # still has each epoch's valid Dice, reported for pruning
+            dices = [v for v in t.intermediate_values.values() if math.isfinite(v)]
+            best, epochs = (max(dices) if dices else None), max(t.intermediate_values)
+            total = _planned_epochs(t.params, base)
         status = STATUS_OF.get(t.state, str(t.state.name).lower())
         if t.state == TrialState.RUNNING and run_state and run_state != "running":
             status = f"running ({run_state})"  # e.g. its sweep died: a re-run adopts or resumes it
@@ -78,6 +86,12 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             test_dice=best_eval.get("test_dice") if best_eval.get("trial") == t.number else None,
             reason=str(t.user_attrs.get(REASON_ATTR) or "")))
     return sorted(rows, key=lambda r: (r.dice is None, -(r.dice or 0.0), r.number))
+
+
+def _planned_epochs(params: dict[str, Any], base: dict[str, Any]) -> int:
+    """A trial's --epochs: searched, else the sweep's base flags (0 when neither says)."""
+    value = params.get("epochs", base.get("epochs") if isinstance(base, dict) else None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def importances(study: optuna.Study) -> tuple[dict[str, float], str]:

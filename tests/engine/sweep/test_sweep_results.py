@@ -11,7 +11,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from engine.sweep.results import evaluate_best, importances, leaderboard
-from engine.sweep.study import EVAL_ATTR, RUN_ATTR
+from engine.sweep.study import EVAL_ATTR, RUN_ATTR, SPEC_ATTR
 
 LR = FloatDistribution(1e-4, 1e-2, log=True)
 
@@ -35,8 +35,19 @@ def test_importances_need_two_completed_trials() -> None:
 
 def test_leaderboard_best_first_with_missing_run_folders(tmp_path: Path) -> None:
     rows = leaderboard(_study([0.5, None, 0.7]), tmp_path)
-    assert [(r.number, r.status, r.dice) for r in rows] == [(2, "complete", 0.7), (0, "complete", 0.5),
-                                                            (1, "pruned", None)]
+    # the pruned trial's folder is elsewhere: its Dice and epochs are what it reported to the study
+    assert [(r.number, r.status, r.dice, r.epochs) for r in rows] == [
+        (2, "complete", 0.7, 0), (0, "complete", 0.5, 0), (1, "pruned", 0.1, 1)]
+
+
+def test_a_trial_run_on_another_machine_shows_the_epochs_it_reported(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {"name": "s", "base": {"epochs": 40}})
+    study.add_trial(create_trial(params={"learning_rate": 1e-3}, distributions={"learning_rate": LR},
+                                 state=TrialState.PRUNED, user_attrs={RUN_ATTR: "s-t000"},
+                                 intermediate_values={1: 0.42, 2: 0.61, 3: 0.58}))
+    (row,) = leaderboard(study, tmp_path)
+    assert (row.status, row.best_dice, row.epochs, row.total_epochs) == ("pruned", 0.61, 3, 40)
 
 
 @dataclass(frozen=True)
