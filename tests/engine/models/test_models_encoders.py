@@ -68,7 +68,9 @@ def test_dropout_0_leaves_the_seed_models_unchanged() -> None:
     """Against what the seed's code gave (recorded before dropout and the encoder registry
     existed, tests/engine/models/data/seed_models_golden.pt): the same state_dict keys, and from
     the same seed the same weights and train-mode output (to float tolerance: another CPU's
-    kernels may differ in the last bit; the next test is the bit-exact one)."""
+    kernels sum in another order, and through ResNet-34's ~40 conv + batch-norm layers an AVX2
+    machine lands up to 3.3e-6 from the AVX-512 one that recorded it, on outputs of std 0.35; a
+    real change of weights or layers moves them by ~1e-1. The next test is the bit-exact one)."""
     golden = torch.load(GOLDEN)
     for name, kwargs in (("unet", {"width": 8}), ("resnet34_unet", {})):
         torch.manual_seed(0)
@@ -76,7 +78,7 @@ def test_dropout_0_leaves_the_seed_models_unchanged() -> None:
         torch.manual_seed(1)
         out = model(torch.randn(2, 3, 32, 64)).detach()
         assert list(model.state_dict()) == golden[name]["keys"], name
-        torch.testing.assert_close(out, golden[name]["train_output"], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(out, golden[name]["train_output"], rtol=1e-4, atol=2e-5)
 
 
 def _seed_forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
