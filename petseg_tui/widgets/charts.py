@@ -29,6 +29,8 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from petseg_tui.format import fmt_sig as fmt_tick
+from petseg_tui.widgets.chart_scale import YRange, log_ticks, nice_ticks, robust_range
+from petseg_tui.widgets.line_points import line_points
 
 Colour = tuple[int, int, int]
 
@@ -63,98 +65,6 @@ def ema(values: Sequence[float], weight: float) -> list[float]:
         s = v if s is None else weight * s + (1 - weight) * v
         out.append(s)
     return out
-
-
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Up to about ``count`` round values (steps of 1, 2, 2.5 or 5 × 10^k) within [lo, hi]."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        return [lo]
-    mag = 10 ** math.floor(math.log10((hi - lo) / max(1, count - 1)))
-    best: list[float] = []
-    for m in (1, 2, 2.5, 5, 10, 20):  # the finest round step that gives at most `count` ticks
-        step = m * mag
-        first = math.ceil(lo / step - 1e-9) * step
-        ticks = [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
-        if len(ticks) >= 2:
-            best = ticks  # a round step with a tick or two more than asked beats unround ends
-        if len(ticks) <= count:
-            break
-    return best if best else [lo, hi]
-
-
-def log_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round values for a log axis over [lo, hi] (both > 0): decades (1e-3, 1e-2, ...), else
-    1-3, 1-2-5 or 1..9 × 10^k, thinned to at most ``count``; fewer than two: `nice_ticks`."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= lo:
-        return [lo]
-    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    for mantissas in ((1,), (1, 3), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
-        ticks = [float(f"{m}e{k}") for k in range(k_lo, k_hi + 1) for m in mantissas]
-        ticks = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
-        if len(ticks) > count:  # every 2nd, 3rd ... of them: still round values
-            ticks = ticks[:: math.ceil(len(ticks) / count)]
-        if len(ticks) >= 2:
-            return ticks
-    return nice_ticks(lo, hi, count)
-
-
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    pos = (len(sorted_values) - 1) * q
-    i = int(pos)
-    j = min(i + 1, len(sorted_values) - 1)
-    return sorted_values[i] + (sorted_values[j] - sorted_values[i]) * (pos - i)
-
-
-@dataclass(frozen=True)
-class YRange:
-    """The y range a chart draws: [lo, hi], and what falls outside it."""
-
-    lo: float
-    hi: float
-    above: int = 0  # points drawn at the top edge
-    below: int = 0
-    max_value: float | None = None  # the largest value, when some are above
-    min_value: float | None = None
-
-    @property
-    def clipped(self) -> int:
-        return self.above + self.below
-
-
-OUTLIER_IQRS = 3.0  # a point is an outlier this many inter-quartile ranges beyond a quartile ...
-MIN_OUTLIER_DECADES = 1.5  # ... and, for positive data, at least ~30x above the upper quartile
-
-
-def robust_range(values: Sequence[float], robust: bool = True) -> YRange | None:
-    """The y range for ``values`` (non-finite ones ignored; None if there are none).
-
-    Robust: only true outliers are left out. Positive data (losses, learning rates, Dice) is
-    judged on a log scale and only from above: a point is out when it lies more than 3
-    inter-quartile ranges, and at least 1.5 decades, above the upper quartile (a diverged
-    run's 1e4 loss among 0.1-0.9), never a run's high first epochs (3.8 among 0.2-0.6) nor a
-    short run's whole curve beside long ones. Data with zeros or negatives: the same 3 IQR
-    on a linear scale, the fence at least the data's own magnitude away. At least half the
-    points always stay in range. ``robust=False``: everything.
-    """
-    v = sorted(x for x in values if x is not None and math.isfinite(x))
-    if not v:
-        return None
-    lo, hi = v[0], v[-1]
-    if robust and len(v) >= 4:
-        if v[0] > 0:
-            logs = [math.log10(x) for x in v]
-            q1, q3 = _percentile(logs, 0.25), _percentile(logs, 0.75)
-            fence_hi, fence_lo = 10 ** (q3 + max(OUTLIER_IQRS * (q3 - q1), MIN_OUTLIER_DECADES)), 0.0
-        else:
-            q1, q3 = _percentile(v, 0.25), _percentile(v, 0.75)
-            spread = max(OUTLIER_IQRS * (q3 - q1), abs(q1), abs(q3), 1e-12)
-            fence_hi, fence_lo = q3 + spread, q1 - spread
-        inside = [x for x in v if fence_lo <= x <= fence_hi]
-        if len(inside) >= max(2, (len(v) + 1) // 2):
-            lo, hi = inside[0], inside[-1]
-    above = sum(1 for x in v if x > hi)
-    below = sum(1 for x in v if x < lo)
-    return YRange(lo, hi, above, below, v[-1] if above else None, v[0] if below else None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,12 +191,20 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
     x_lo, x_hi = spec.x_range if spec.x_range else (min(xs_all), max(xs_all))
     if x_hi <= x_lo:
         x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
+    count = max(2, min(6, (height - 3) // 2))
+    values = log_ticks(yr.lo, yr.hi, count) if log else nice_ticks(yr.lo, yr.hi, count)
+    labels = [fmt_tick(v) for v in values]
+    ticks = [ty(v) for v in values]
+    if len(set(labels)) < len(labels):  # a nearly flat curve: say where it lies, once
+        ticks, labels = ticks[:1], labels[:1]
+    canvas = width - max(len(lb) for lb in labels) - 2  # plotext's: the y labels and two frame lines
+    x_lim = (x_lo - 0.02 * (x_hi - x_lo), x_hi + 0.02 * (x_hi - x_lo))
     marker_every = max(1, int(math.ceil(len(set(xs_all)) / max(1, width // 4))))
     for s, xs, ys in shown:
         if not xs:
             continue
         clamped = [ty(min(max(y, yr.lo), yr.hi)) for y in ys]
-        plt.plot(xs, clamped, color=s.colour, marker="braille")
+        plt.plot(*line_points(xs, clamped, x_lim, 2 * canvas), color=s.colour, marker="braille")  # braille: 2 dots a cell
         if s.points:
             # every k-th epoch when they are dense; k counts epochs (x), not list positions
             keep = [i for i in range(len(xs)) if round(xs[i] - xs[0]) % marker_every == 0 or i == len(xs) - 1]
@@ -300,15 +218,9 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
         if down:
             plt.scatter([xs[i] for i in down], [lo] * len(down), color=s.colour, marker=BELOW)
     plt.ylim(lo, hi)
-    count = max(2, min(6, (height - 3) // 2))
-    values = log_ticks(yr.lo, yr.hi, count) if log else nice_ticks(yr.lo, yr.hi, count)
-    labels = [fmt_tick(v) for v in values]
-    ticks = [ty(v) for v in values]
-    if len(set(labels)) < len(labels):  # a nearly flat curve: say where it lies, once
-        ticks, labels = ticks[:1], labels[:1]
     plt.yticks(ticks, labels)
-    plt.xlim(x_lo - 0.02 * (x_hi - x_lo), x_hi + 0.02 * (x_hi - x_lo))
-    plt.xticks(_epoch_ticks(x_lo, x_hi, width - max(len(lb) for lb in labels) - 2))
+    plt.xlim(*x_lim)
+    plt.xticks(_epoch_ticks(x_lo, x_hi, canvas))
     plt.xlabel("epoch")
 
 

@@ -18,7 +18,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from petseg_tui.format import fmt_sig
-from petseg_tui.widgets.charts import nice_ticks
+from petseg_tui.widgets.chart_scale import nice_ticks
 
 POINT_COLOUR = (245, 166, 35)
 LINE_COLOUR = (78, 154, 241)

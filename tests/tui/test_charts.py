@@ -4,12 +4,15 @@ drawn as arrows, an epoch axis, autoscale)."""
 
 from __future__ import annotations
 
+import random
+from types import SimpleNamespace
 
 import pytest
 from tui_helpers import wait_for, widget_text
 from textual.app import App
 
 from petseg_tui.format import fmt_metric, fmt_sig
+from petseg_tui.widgets import charts
 from petseg_tui.widgets.charts import (
     ABOVE,
     MARKERS,
@@ -18,12 +21,11 @@ from petseg_tui.widgets.charts import (
     Series,
     compare_spec,
     dice_spec,
-    log_ticks,
     loss_spec,
-    nice_ticks,
-    robust_range,
     x_extent,
 )
+from petseg_tui.widgets.chart_scale import log_ticks, nice_ticks, robust_range
+from petseg_tui.widgets.line_points import dot_column, line_points
 
 
 def test_ticks_have_three_significant_digits_and_engineering_notation() -> None:
@@ -81,8 +83,6 @@ def test_robust_range_clips_only_true_outliers() -> None:
 
 
 def test_live_charts_share_their_x_extent() -> None:
-    from types import SimpleNamespace
-
     epochs = [E(i, 1.0 / i, 0.5) for i in range(1, 4)]
     batches = [SimpleNamespace(epoch=4, batch=b, batches=10, loss=0.3) for b in (2, 5)]
     assert x_extent(loss_spec(epochs, batches), dice_spec(epochs)) == (1.0, 3.5)
@@ -182,3 +182,38 @@ async def test_series_points_are_marked_and_the_batch_line_is_not() -> None:
                            Series("b", (1.0, 2.0), (1.0, 2.0), (90, 90, 90), "·", points=False)))
     header, plot = await run_chart(spec)
     assert "─◆ s" in header and "┄┄ b" in header and "◆" in plot and "·" not in plot
+
+
+def test_line_points_keep_each_dot_columns_first_lowest_highest_and_last() -> None:
+    rng = random.Random(0)
+    xs = [float(i) for i in range(1, 5001)]
+    ys = [rng.gauss(0.0, 1.0) for _ in xs]
+    x_lim, columns = (0.0, 5001.0), 120
+    kept_x, kept_y = line_points(xs, ys, x_lim, columns)
+    assert len(kept_x) <= 4 * columns and kept_x == sorted(kept_x)  # in drawing order
+    assert all(ys[int(x) - 1] == y for x, y in zip(kept_x, kept_y))  # real points, not averages
+    columns_of = {}
+    for x, y in zip(xs, ys):
+        columns_of.setdefault(dot_column(x, x_lim, columns), []).append((x, y))
+    kept = set(zip(kept_x, kept_y))
+    for points in columns_of.values():
+        assert {points[0], points[-1], min(points, key=lambda p: p[1]), max(points, key=lambda p: p[1])} <= kept
+    assert line_points(xs[:400], ys[:400], x_lim, columns) == (xs[:400], ys[:400])  # few enough: all
+
+
+@pytest.mark.parametrize("view", ["loss", "log", "dice-window"])
+async def test_a_long_run_draws_dot_for_dot_what_every_point_draws(view: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """3000 epochs (one diverged) and this epoch's batches, at two sizes: the chart drawn from at
+    most four points per dot column reads as the chart drawn from every point."""
+    rng = random.Random(1)
+    epochs = [E(i, (1e4 if i == 700 else 1.0 / (1 + 0.05 * i) + 0.2 * rng.random()), 0.9 - 0.5 / (1 + 0.1 * i))
+              for i in range(1, 3001)]
+    batches = [SimpleNamespace(epoch=3000, batch=j, batches=400, loss=0.3 + 0.1 * rng.random()) for j in range(1, 400)]
+    spec = {"loss": loss_spec(epochs, batches), "log": loss_spec(epochs, batches, log_y=True, smoothing=0.6),
+            "dice-window": charts.replace(dice_spec(epochs), x_range=(100.0, 2500.0))}[view]
+    for size in ((70, 20), (150, 40)):
+        fast = await run_chart(spec, size)
+        with monkeypatch.context() as m:
+            m.setattr(charts, "line_points", lambda xs, ys, x_lim, columns: (list(xs), list(ys)))
+            every_point = await run_chart(spec, size)
+        assert fast == every_point
