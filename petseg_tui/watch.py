@@ -387,3 +387,27 @@ def _same_but_time(a: LiveSnapshot, b: LiveSnapshot) -> bool:
     if (da is None) != (db is None) or (da is not None and int(da) != int(db)):
         return False
     return replace(a, duration=db) == b
+
+
+class HeldRows:
+    """Run rows changed or removed since they were last shown, the newest of each kept."""
+
+    def __init__(self) -> None:
+        self.changed: dict[str, RunRow] = {}
+        self.removed: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.removed)
+
+    def add(self, changed: list[RunRow], removed: list[str]) -> None:
+        for name in removed:
+            self.changed.pop(name, None)
+            self.removed.add(name)
+        for row in changed:
+            self.removed.discard(row.name)
+            self.changed[row.name] = row
+
+    def take(self) -> tuple[list[RunRow], list[str]]:
+        out = list(self.changed.values()), sorted(self.removed)
+        self.changed, self.removed = {}, set()
+        return out

@@ -23,8 +23,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from rich.table import Table
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -34,13 +32,13 @@ from textual.reactive import var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.runs import EVENTS_FILE, LOG_FILE, RunState, request_control, world_size
-from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
+from engine.runs import LOG_FILE, RunState
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
-from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.live_control import RunControlActions
+from petseg_tui.screens.live_text import info_rows, label_grid, messages_text, stats_rows, title_text
 from petseg_tui.watch import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.charts import Chart, ChartSpec, dice_spec, loss_spec, x_extent
 from petseg_tui.widgets.log_pane import LogPane
@@ -59,7 +57,7 @@ ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which 
 }
 
 
-class LiveRunScreen(PetsegScreen):
+class LiveRunScreen(RunControlActions, PetsegScreen):
     """Charts, predictions, progress and figures of one run; stop / pause / resume it."""
 
     HELP = "One run: live while it trains, its history once it is over."
@@ -316,18 +314,12 @@ class LiveRunScreen(PetsegScreen):
             self.draw_charts(new_data)
         self._draw_previews(snap)
         self._draw_progress(snap)
-        self._set_text("#live-stats", self._stats_rows(snap), lambda: self._stats(snap))
-        self._set_text("#live-info", self._info_rows(snap), lambda: self._info(snap))
-        messages = self._messages(snap)
+        stats, info = stats_rows(snap), info_rows(snap)
+        self._set_text("#live-stats", stats, lambda: label_grid(stats, 9))
+        self._set_text("#live-info", info, lambda: label_grid(info, 6))
+        messages = messages_text(snap, self.control_note, self.export_note, log_shown=self.log_shown)
         self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
-        title = Text()
-        title.append(snap.name, style="bold")
-        title.append("  ")
-        title.append_text(state_text(snap.state))
-        if self.petseg_app.trainer_for(self.run_path) is not None:
-            title.append("  in this process", style="dim")
-        elif snap.active:
-            title.append(f"  detached (pid {snap.pid})" if snap.pid else "  other process", style="dim")
+        title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None)
         self._set_text("#live-title", title.markup, lambda: title)
 
     def shown_preview_epoch(self) -> int | None:
@@ -358,66 +350,6 @@ class LiveRunScreen(PetsegScreen):
             bar = self.query_one("#batch-bar", ProgressBar)
             bar.update(total=1, progress=1 if snap.epochs else 0)
             self._set_text("#batch-label", "Batch —", lambda: "Batch —")
-
-    def _stats(self, snap: LiveSnapshot) -> Table:
-        return _grid(self._stats_rows(snap), 9)
-
-    def _stats_rows(self, snap: LiveSnapshot) -> tuple[tuple[str, str], ...]:
-        last, best = snap.last, snap.best
-        paused = snap.paused or snap.state == RunState.PAUSED
-        lr = last.lr if last else snap.config.get("learning_rate")
-        ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
-        eta = snap.eta_seconds()
-        return (
-            ("LR", fmt_lr(lr)),
-            ("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else "")),
-            ("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else "")
-             + (f" (budget {snap.config['time_budget']})" if isinstance(snap.config.get("time_budget"), str) else "")),
-            ("elapsed", fmt_duration(snap.duration)),
-            ("best Dice", f"{fmt_metric(best.valid_dice)} @ epoch {best.epoch}" if best else "—"),
-            ("loss t/v", f"{fmt_metric(last.train_loss)} / {fmt_metric(last.valid_loss)}" if last else "—"),
-        )
-
-    def _info(self, snap: LiveSnapshot) -> Table:
-        return _grid(self._info_rows(snap), 6)
-
-    def _info_rows(self, snap: LiveSnapshot) -> tuple[tuple[str, str], ...]:
-        cfg = snap.config
-        n = world_size(cfg)
-        model = f"{cfg.get('model', '?')}" + (f" x{n}" if n > 1 else "")
-        batch = f"{cfg.get('batch_size', '?')}" + ("/process" if n > 1 else "")
-        return (
-            ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {cfg.get('learning_rate', '?')}"),
-            ("device", snap.device or str(cfg.get("device", "—"))),
-            ("data", str(snap.data or (cfg.get("data_path") or "auto"))),
-        )
-
-    def _messages(self, snap: LiveSnapshot) -> Text:
-        out = Text()
-        if not snap.exists:
-            out.append("Waiting for the run folder to appear (the trainer is importing torch) …", style="italic")
-            return out
-        if self.control_note:
-            out.append(self.control_note + "  ", style="yellow")
-        if snap.paused or snap.state == RunState.PAUSED:
-            out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
-        if snap.message and snap.state.ended_early:
-            out.append("\n" + snap.message, style="bold red" if snap.state != RunState.STOPPED else "magenta")
-        if snap.state == RunState.INTERRUPTED:
-            out.append("\nNo heartbeat: the training process is gone.", style="dark_orange")
-        if snap.resume.action == "resume" and not snap.active:
-            out.append("  R resumes it from last.pt.", style="dim")
-        elif snap.resume.action == "restart" and not snap.active:
-            out.append("  No last.pt: R starts it again from epoch 1.", style="dim")
-        for w in snap.warnings[-3:]:
-            out.append("\n⚠ " + w, style="yellow")
-        if snap.bad_lines:
-            out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
-        if self.export_note:
-            out.append("\n" + self.export_note, style="cyan")
-        if snap.log_tail and not self.log_shown:
-            out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
-        return out
 
     # ---- keys ---------------------------------------------------------------------------------
     def action_back(self) -> None:
@@ -466,81 +398,3 @@ class LiveRunScreen(PetsegScreen):
         from petseg_tui.exporting import start_export
 
         start_export(self, self.run_path)
-
-    def _is_active(self) -> bool:
-        snap = self.snapshot
-        return bool(snap and (snap.active or snap.state == RunState.STARTING))
-
-    def action_stop(self) -> None:
-        if not self._is_active():
-            return
-        trainer = self.petseg_app.trainer_for(self.run_path)
-        snap = self.snapshot
-        where = ("It trains in this app's process." if trainer is not None else
-                 f"It trains in a detached process (pid {snap.pid})." if snap and snap.pid else
-                 "It trains in another process.")
-        question = (
-            f"Stop {self.run_path.name}?\n\n{where} The current batch finishes, last.pt is saved and the run "
-            "is marked stopped; R resumes it later."
-        )
-
-        def answer(ok: bool | None) -> None:
-            if ok:
-                self.request("stop")
-
-        self.app.push_screen(ConfirmScreen(question, yes="Stop run", no="Keep training"), answer)
-
-    def action_pause(self) -> None:
-        snap = self.snapshot
-        if not self._is_active():
-            return
-        self.request("resume" if (snap and (snap.paused or snap.state == RunState.PAUSED)) else "pause")
-
-    def action_resume_run(self) -> None:
-        self._resume()
-
-    def action_restart_run(self) -> None:
-        self._resume()
-
-    def _resume(self) -> None:
-        snap = self.snapshot
-        if snap is not None:
-            self.petseg_app.confirm_resume(self.run_path, snap.resume.action, snap.state, snap.message)
-
-    def request(self, action: str) -> None:
-        """Stop / pause / resume: the Trainer object if it lives here, else a control file."""
-        trainer = self.petseg_app.trainer_for(self.run_path)
-        try:
-            if trainer is not None:
-                getattr(trainer, action)()
-            else:
-                request_control(self.run_path, action)
-        except OSError as exc:
-            self.notify(f"Could not send {action}: {exc}", severity="error")
-            return
-        verb = {"stop": "Stopping", "pause": "Pausing", "resume": "Resuming"}[action]
-        self._control_action = action
-        self.control_note = f"{verb} (after the current batch) …"
-        self.notify(f"{verb} {self.run_path.name} after the current batch", timeout=3)
-        self.set_timer(8, self._clear_note)
-
-    def _control_done(self, snap: LiveSnapshot) -> bool:
-        paused = snap.paused or snap.state == RunState.PAUSED
-        return {
-            "pause": paused,
-            "resume": not paused and snap.state == RunState.RUNNING,
-            "stop": not snap.active,
-        }.get(self._control_action or "", False)
-
-    def _clear_note(self) -> None:
-        self.control_note = ""
-
-
-def _grid(rows: tuple[tuple[str, str], ...], label_width: int) -> Table:
-    """Label / value rows as a borderless two-column table (labels dim)."""
-    t = Table.grid(padding=(0, 1))
-    t.add_column(style="dim", no_wrap=True, min_width=label_width)
-    t.add_column(no_wrap=True, overflow="ellipsis")
-    for label, value in rows:
-        t.add_row(label, value)
-    return t

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -14,15 +13,15 @@ from textual.widgets import DataTable, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from engine.errors import RunStoreError, one_line
-from engine.runs import EVENTS_FILE, RunState, delete_run, ordered, sort_value, why_not_delete, write_labels
+from engine.runs import ordered, sort_value
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
-from petseg_tui.format import MAX_COMPARE, fmt_duration, fmt_metric, state_text
+from petseg_tui.format import MAX_COMPARE
 from petseg_tui.messages import RunsUpdated
-from petseg_tui.watch import RunRow, RunsWatcher
-from petseg_tui.screens.confirm import ConfirmScreen
-from petseg_tui.screens.run_dialogs import LabelsDialog, SortMenu
+from petseg_tui.watch import HeldRows, RunRow, RunsWatcher
+from petseg_tui.screens.run_dialogs import SortMenu
+from petseg_tui.screens.run_labels import RunLabelActions
+from petseg_tui.screens.runs_lines import detail_text, status_text
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
 ACTIVE_POLL_S = 1.0  # running/paused runs
@@ -30,31 +29,7 @@ DISCOVER_EVERY = 2  # list the folder (new runs, finished runs' status) every 2n
 FILTER_DEBOUNCE_S = 0.08
 
 
-
-class HeldRows:
-    """Run rows changed or removed since they were last shown, the newest of each kept."""
-
-    def __init__(self) -> None:
-        self.changed: dict[str, RunRow] = {}
-        self.removed: set[str] = set()
-
-    def __bool__(self) -> bool:
-        return bool(self.changed or self.removed)
-
-    def add(self, changed: list[RunRow], removed: list[str]) -> None:
-        for name in removed:
-            self.changed.pop(name, None)
-            self.removed.add(name)
-        for row in changed:
-            self.removed.discard(row.name)
-            self.changed[row.name] = row
-
-    def take(self) -> tuple[list[RunRow], list[str]]:
-        out = list(self.changed.values()), sorted(self.removed)
-        self.changed, self.removed = {}, set()
-        return out
-
-class RunsScreen(PetsegScreen):
+class RunsScreen(RunLabelActions, PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
     HELP = ("Every run under the runs folder (runs started elsewhere appear within ~2 s). Filter: name words and "
@@ -178,29 +153,8 @@ class RunsScreen(PetsegScreen):
 
     # ---- status / detail lines ----------------------------------------------------------------
     def _update_status(self) -> None:
-        t = self.table
-        rows = t.rows_by_name.values()
-        running = sum(1 for r in rows if r.active)
-        parts = [f"{len(t.rows_by_name)} runs"]
-        if len(t.visible_names) != len(t.rows_by_name):
-            parts.append(f"{len(t.visible_names)} shown")
-        if t.archived_hidden:
-            parts.append(f"{t.archived_hidden} archived hidden (h shows)")
-        elif t.show_archived:
-            parts.append("archived shown (h hides)")
-        if running:
-            parts.append(f"{running} active")
-        if t.selected:
-            parts.append(f"{len(t.selected)} selected")
-        parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
-        if t.filter_text:
-            parts.append("filtered (/ edits, esc clears)")  # the filter shows its text above the table
-        line = Text(" · ".join(parts))
-        if t.query.hint:
-            line = Text("⚠ " + t.query.hint, style="yellow")
-        if not self.loaded:
-            line = Text("scanning …")
-        elif not t.rows_by_name:
+        line = status_text(self.table) if self.loaded else Text("scanning …")
+        if self.loaded and not self.table.rows_by_name:
             line = Text(self.empty_text(), style="bold")
         self.query_one("#runs-status", Static).update(line)
 
@@ -427,72 +381,6 @@ class RunsScreen(PetsegScreen):
         self.app.push_screen(SortMenu({k: v for k, v in COLUMN_LABELS.items() if k != "sel"}, t.sort_column,
                                       t.sort_reverse), chosen)
 
-    # ---- labels, archive, delete --------------------------------------------------------------
-    def _set_labels(self, row: RunRow, labels) -> bool:
-        try:
-            write_labels(row.path, labels)
-        except (OSError, RunStoreError) as exc:
-            self.notify(one_line(exc), title="Labels not saved", severity="error")
-            return False
-        self.table.apply_updates([replace(row, labels=labels)], [])
-        self._update_status()
-        self._update_detail()
-        return True
-
-    def action_edit_labels(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            return
-
-        def done(labels) -> None:
-            if labels is not None and labels != row.labels:
-                self._set_labels(row, labels)
-
-        self.app.push_screen(LabelsDialog(row.name, row.labels), done)
-
-    def action_toggle_archive(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            return
-        archived = not row.labels.archived
-        if self._set_labels(row, row.labels.with_(archived=archived)):
-            if archived and not self.table.show_archived:
-                self.notify(f"Archived {row.name}: hidden, still on disk (h shows archived runs, A on it unarchives)")
-            else:
-                self.notify(f"{'Archived' if archived else 'Unarchived'} {row.name}", timeout=2)
-
-    def action_toggle_show_archived(self) -> None:
-        self.table.set_show_archived(not self.table.show_archived)
-        self._update_status()
-        self._update_detail()
-
-    def action_delete_run(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            return
-        reason = why_not_delete(row.path)
-        if reason:
-            self.notify(reason + " (x on its live screen stops it)" if row.active else reason,
-                        title="Not deleted", severity="warning")
-            return
-
-        def answer(ok: bool | None) -> None:
-            if not ok:
-                return
-            try:
-                delete_run(row.path)
-            except RunStoreError as exc:
-                self.notify(one_line(exc), title="Not deleted", severity="error")
-                return
-            self.table.apply_updates([], [row.name])
-            self._update_status()
-            self._update_detail()
-            self.notify(f"Deleted {row.name}", timeout=3)
-
-        self.app.push_screen(ConfirmScreen(
-            f"Delete run {row.name}?\nIts folder {row.path} goes, checkpoints included; this cannot be undone. "
-            "(A archives it instead: hidden, kept on disk.)", yes="Delete", no="Keep"), answer)
-
     def action_rescan(self) -> None:
         self.rescan()
         self.notify("Rescanning the runs folder", timeout=1.5)
@@ -509,44 +397,3 @@ class RunsScreen(PetsegScreen):
 
     def run_rows(self) -> list[RunRow]:
         return list(self.table.rows_by_name.values())
-
-
-def detail_text(row: RunRow) -> Text:
-    s = row.summary
-    t = Text()
-    t.append(row.name, style="bold")  # the full name: the table may show it shortened
-    t.append("  ")
-    t.append_text(state_text(row.state))
-    if row.labels.archived:
-        t.append("  archived", style="dim italic")
-    if row.labels.tags:
-        t.append("  " + " ".join(f"#{tag}" for tag in row.labels.tags), style="cyan")
-    if s.best_epoch is not None:
-        t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
-    if s.duration is not None:
-        t.append(f"  {fmt_duration(s.duration)}")
-    if row.device:
-        t.append(f"  {row.device}", style="dim")
-    if row.data:
-        t.append(f"  data: {row.data}", style="dim")
-    if row.bad_lines:
-        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
-    from engine.train.resume import describe_budget_changes
-
-    budget = describe_budget_changes(s.config)
-    if budget:
-        t.append(f"  {budget}", style="dim")
-    if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
-        t.append("  training process gone (dead pid or no heartbeat)", style="dark_orange")
-    if row.resume.action == "resume":
-        t.append("  R resumes it from last.pt", style="dim")
-    elif row.resume.action == "restart":
-        t.append("  no last.pt: R starts it again from epoch 1", style="dim")
-    if row.labels.note:
-        t.append("\n")
-        t.append("note: " + row.labels.note, style="italic")
-    if s.message:
-        style = "red" if row.state.is_error else "italic"
-        t.append("\n")
-        t.append(s.message, style=style)
-    return t

@@ -1,0 +1,91 @@
+"""Stop, pause and resume from the live screen: what it sends to the run, and when that is done.
+
+A mixin of `LiveRunScreen` (its `snapshot`, `run_path` and `control_note`). The request goes to
+the `Trainer` object when the run trains in this app's process, else to the run folder's
+control file (`engine.runs.request_control`), which every rank of a run reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.runs import RunState, request_control
+from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.watch import LiveSnapshot
+
+
+class RunControlActions:
+    """`x` stop (asks first), `p` pause or resume, `R` resume or start again."""
+
+    run_path: Path
+    snapshot: LiveSnapshot | None
+    control_note: str
+    _control_action: str | None
+
+    def _is_active(self) -> bool:
+        snap = self.snapshot
+        return bool(snap and (snap.active or snap.state == RunState.STARTING))
+
+    def action_stop(self) -> None:
+        if not self._is_active():
+            return
+        trainer = self.petseg_app.trainer_for(self.run_path)
+        snap = self.snapshot
+        where = ("It trains in this app's process." if trainer is not None else
+                 f"It trains in a detached process (pid {snap.pid})." if snap and snap.pid else
+                 "It trains in another process.")
+        question = (
+            f"Stop {self.run_path.name}?\n\n{where} The current batch finishes, last.pt is saved and the run "
+            "is marked stopped; R resumes it later."
+        )
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                self.request("stop")
+
+        self.app.push_screen(ConfirmScreen(question, yes="Stop run", no="Keep training"), answer)
+
+    def action_pause(self) -> None:
+        snap = self.snapshot
+        if not self._is_active():
+            return
+        self.request("resume" if (snap and (snap.paused or snap.state == RunState.PAUSED)) else "pause")
+
+    def action_resume_run(self) -> None:
+        self._resume()
+
+    def action_restart_run(self) -> None:
+        self._resume()
+
+    def _resume(self) -> None:
+        snap = self.snapshot
+        if snap is not None:
+            self.petseg_app.confirm_resume(self.run_path, snap.resume.action, snap.state, snap.message)
+
+    def request(self, action: str) -> None:
+        """Stop / pause / resume: the Trainer object if it lives here, else a control file."""
+        trainer = self.petseg_app.trainer_for(self.run_path)
+        try:
+            if trainer is not None:
+                getattr(trainer, action)()
+            else:
+                request_control(self.run_path, action)
+        except OSError as exc:
+            self.notify(f"Could not send {action}: {exc}", severity="error")
+            return
+        verb = {"stop": "Stopping", "pause": "Pausing", "resume": "Resuming"}[action]
+        self._control_action = action
+        self.control_note = f"{verb} (after the current batch) …"
+        self.notify(f"{verb} {self.run_path.name} after the current batch", timeout=3)
+        self.set_timer(8, self._clear_note)
+
+    def _control_done(self, snap: LiveSnapshot) -> bool:
+        paused = snap.paused or snap.state == RunState.PAUSED
+        return {
+            "pause": paused,
+            "resume": not paused and snap.state == RunState.RUNNING,
+            "stop": not snap.active,
+        }.get(self._control_action or "", False)
+
+    def _clear_note(self) -> None:
+        self.control_note = ""

@@ -1,0 +1,100 @@
+"""What the live screen's text panels say for a `LiveSnapshot`: the title, the figures, the run's
+settings and the messages line.
+
+Plain functions of a snapshot (and the screen's own notes), so the screen only decides when a
+panel is redrawn (when what it would say changed).
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
+from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
+from petseg_tui.watch import LiveSnapshot
+
+Rows = tuple[tuple[str, str], ...]
+
+
+def title_text(snap: LiveSnapshot, in_this_process: bool) -> Text:
+    """The run's name and state, and which process trains it."""
+    title = Text()
+    title.append(snap.name, style="bold")
+    title.append("  ")
+    title.append_text(state_text(snap.state))
+    if in_this_process:
+        title.append("  in this process", style="dim")
+    elif snap.active:
+        title.append(f"  detached (pid {snap.pid})" if snap.pid else "  other process", style="dim")
+    return title
+
+
+def stats_rows(snap: LiveSnapshot) -> Rows:
+    """LR, images/s, ETA, elapsed, best Dice, last losses."""
+    last, best = snap.last, snap.best
+    paused = snap.paused or snap.state == RunState.PAUSED
+    lr = last.lr if last else snap.config.get("learning_rate")
+    ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
+    eta = snap.eta_seconds()
+    return (
+        ("LR", fmt_lr(lr)),
+        ("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else "")),
+        ("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else "")
+         + (f" (budget {snap.config['time_budget']})" if isinstance(snap.config.get("time_budget"), str) else "")),
+        ("elapsed", fmt_duration(snap.duration)),
+        ("best Dice", f"{fmt_metric(best.valid_dice)} @ epoch {best.epoch}" if best else "—"),
+        ("loss t/v", f"{fmt_metric(last.train_loss)} / {fmt_metric(last.valid_loss)}" if last else "—"),
+    )
+
+
+def info_rows(snap: LiveSnapshot) -> Rows:
+    """Model (x processes), batch, image size, LR; device; data."""
+    cfg = snap.config
+    n = world_size(cfg)
+    model = f"{cfg.get('model', '?')}" + (f" x{n}" if n > 1 else "")
+    batch = f"{cfg.get('batch_size', '?')}" + ("/process" if n > 1 else "")
+    return (
+        ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {cfg.get('learning_rate', '?')}"),
+        ("device", snap.device or str(cfg.get("device", "—"))),
+        ("data", str(snap.data or (cfg.get("data_path") or "auto"))),
+    )
+
+
+def label_grid(rows: Rows, label_width: int) -> Table:
+    """Label / value rows as a borderless two-column table (labels dim)."""
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="dim", no_wrap=True, min_width=label_width)
+    t.add_column(no_wrap=True, overflow="ellipsis")
+    for label, value in rows:
+        t.add_row(label, value)
+    return t
+
+
+def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, log_shown: bool) -> Text:
+    """Paused, why it ended, resume offer, warnings, export result, the log's tail (unless its pane shows)."""
+    out = Text()
+    if not snap.exists:
+        out.append("Waiting for the run folder to appear (the trainer is importing torch) …", style="italic")
+        return out
+    if control_note:
+        out.append(control_note + "  ", style="yellow")
+    if snap.paused or snap.state == RunState.PAUSED:
+        out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
+    if snap.message and snap.state.ended_early:
+        out.append("\n" + snap.message, style="bold red" if snap.state != RunState.STOPPED else "magenta")
+    if snap.state == RunState.INTERRUPTED:
+        out.append("\nNo heartbeat: the training process is gone.", style="dark_orange")
+    if snap.resume.action == "resume" and not snap.active:
+        out.append("  R resumes it from last.pt.", style="dim")
+    elif snap.resume.action == "restart" and not snap.active:
+        out.append("  No last.pt: R starts it again from epoch 1.", style="dim")
+    for w in snap.warnings[-3:]:
+        out.append("\n⚠ " + w, style="yellow")
+    if snap.bad_lines:
+        out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
+    if export_note:
+        out.append("\n" + export_note, style="cyan")
+    if snap.log_tail and not log_shown:
+        out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
+    return out

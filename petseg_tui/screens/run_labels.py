@@ -1,0 +1,87 @@
+"""Tags, note, archive and delete on the runs screen: what the dialogs' answers do to a run folder.
+
+A mixin of `RunsScreen` (its `table`, status and detail lines); the dialogs themselves are in
+`run_dialogs`, the rules (labels.json, what may be deleted) in `engine.runs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from engine.errors import RunStoreError, one_line
+from engine.runs import delete_run, why_not_delete, write_labels
+from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.run_dialogs import LabelsDialog
+from petseg_tui.watch import RunRow
+from petseg_tui.widgets.runs_table import RunsTable
+
+
+class RunLabelActions:
+    """`T` tags and note, `A` archive, `h` show archived, `D` delete: the runs screen's keys that change a run."""
+
+    table: RunsTable  # the screen's
+
+    def _set_labels(self, row: RunRow, labels) -> bool:
+        try:
+            write_labels(row.path, labels)
+        except (OSError, RunStoreError) as exc:
+            self.notify(one_line(exc), title="Labels not saved", severity="error")
+            return False
+        self.table.apply_updates([replace(row, labels=labels)], [])
+        self._update_status()
+        self._update_detail()
+        return True
+
+    def action_edit_labels(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            return
+
+        def done(labels) -> None:
+            if labels is not None and labels != row.labels:
+                self._set_labels(row, labels)
+
+        self.app.push_screen(LabelsDialog(row.name, row.labels), done)
+
+    def action_toggle_archive(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            return
+        archived = not row.labels.archived
+        if self._set_labels(row, row.labels.with_(archived=archived)):
+            if archived and not self.table.show_archived:
+                self.notify(f"Archived {row.name}: hidden, still on disk (h shows archived runs, A on it unarchives)")
+            else:
+                self.notify(f"{'Archived' if archived else 'Unarchived'} {row.name}", timeout=2)
+
+    def action_toggle_show_archived(self) -> None:
+        self.table.set_show_archived(not self.table.show_archived)
+        self._update_status()
+        self._update_detail()
+
+    def action_delete_run(self) -> None:
+        row = self.table.highlighted
+        if row is None:
+            return
+        reason = why_not_delete(row.path)
+        if reason:
+            self.notify(reason + " (x on its live screen stops it)" if row.active else reason,
+                        title="Not deleted", severity="warning")
+            return
+
+        def answer(ok: bool | None) -> None:
+            if not ok:
+                return
+            try:
+                delete_run(row.path)
+            except RunStoreError as exc:
+                self.notify(one_line(exc), title="Not deleted", severity="error")
+                return
+            self.table.apply_updates([], [row.name])
+            self._update_status()
+            self._update_detail()
+            self.notify(f"Deleted {row.name}", timeout=3)
+
+        self.app.push_screen(ConfirmScreen(
+            f"Delete run {row.name}?\nIts folder {row.path} goes, checkpoints included; this cannot be undone. "
+            "(A archives it instead: hidden, kept on disk.)", yes="Delete", no="Keep"), answer)

@@ -1,0 +1,77 @@
+"""What the runs screen's two lines say: the status line over the table and the highlighted run's detail.
+
+Plain functions of the table's state and a run's row, so the screen only decides when to redraw them.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from engine.runs import EVENTS_FILE, RunState
+from petseg_tui.format import fmt_duration, fmt_metric, state_text
+from petseg_tui.watch import RunRow
+from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
+
+
+def status_text(t: RunsTable) -> Text:
+    """Runs, shown, archived, active, selected, the sort and the filter; the filter's warning instead when it has one."""
+    rows = t.rows_by_name.values()
+    running = sum(1 for r in rows if r.active)
+    parts = [f"{len(t.rows_by_name)} runs"]
+    if len(t.visible_names) != len(t.rows_by_name):
+        parts.append(f"{len(t.visible_names)} shown")
+    if t.archived_hidden:
+        parts.append(f"{t.archived_hidden} archived hidden (h shows)")
+    elif t.show_archived:
+        parts.append("archived shown (h hides)")
+    if running:
+        parts.append(f"{running} active")
+    if t.selected:
+        parts.append(f"{len(t.selected)} selected")
+    parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
+    if t.filter_text:
+        parts.append("filtered (/ edits, esc clears)")  # the filter shows its text above the table
+    if t.query.hint:
+        return Text("⚠ " + t.query.hint, style="yellow")
+    return Text(" · ".join(parts))
+
+
+def detail_text(row: RunRow) -> Text:
+    s = row.summary
+    t = Text()
+    t.append(row.name, style="bold")  # the full name: the table may show it shortened
+    t.append("  ")
+    t.append_text(state_text(row.state))
+    if row.labels.archived:
+        t.append("  archived", style="dim italic")
+    if row.labels.tags:
+        t.append("  " + " ".join(f"#{tag}" for tag in row.labels.tags), style="cyan")
+    if s.best_epoch is not None:
+        t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
+    if s.duration is not None:
+        t.append(f"  {fmt_duration(s.duration)}")
+    if row.device:
+        t.append(f"  {row.device}", style="dim")
+    if row.data:
+        t.append(f"  data: {row.data}", style="dim")
+    if row.bad_lines:
+        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
+    from engine.train.resume import describe_budget_changes
+
+    budget = describe_budget_changes(s.config)
+    if budget:
+        t.append(f"  {budget}", style="dim")
+    if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
+        t.append("  training process gone (dead pid or no heartbeat)", style="dark_orange")
+    if row.resume.action == "resume":
+        t.append("  R resumes it from last.pt", style="dim")
+    elif row.resume.action == "restart":
+        t.append("  no last.pt: R starts it again from epoch 1", style="dim")
+    if row.labels.note:
+        t.append("\n")
+        t.append("note: " + row.labels.note, style="italic")
+    if s.message:
+        style = "red" if row.state.is_error else "italic"
+        t.append("\n")
+        t.append(s.message, style=style)
+    return t
