@@ -8,7 +8,8 @@ process through ``engine.runs.request_control`` (`engine.train.control`).
 What stays here reads like torchvision's reference script: set up (`engine.train.setup`),
 restore (`engine.train.checkpoint_state`), then for each epoch `train_one_epoch`, `evaluate`,
 step the schedule, report, checkpoint. Around it: the run folder (`run_folder`), how the run
-ended (`outcome`), and what it lets go before its terminal event (`_release`).
+ended (`outcome`), what it lets go before its terminal event (`_release`), and what it does
+between two batches: control requests, pauses, the ranks' agreement (`batch_gate`).
 
 Checkpoints: ``best.pt`` whenever the validation Dice improves, ``last.pt`` at most every
 ``checkpoint_interval`` seconds at an epoch end, and always at the end, on stop, on pause; both
@@ -33,22 +34,21 @@ from engine.events import (
     CheckpointSaved,
     EpochEnded,
     EpochStarted,
-    RunPaused,
-    RunResumed,
     RunStarted,
     RunWarning,
     TrainEvent,
 )
 from engine.runs import RunState, RunStore, checkpoint_path
 from engine.train import outcome
+from engine.train.batch_gate import BetweenBatches
 from engine.train.checkpoint_saver import CheckpointSaver
 from engine.train.checkpoint_state import Progress, checkpoint_state, rank_streams, restore, weights_finite
 from engine.train.config_record import dtype_name, resolved_record
-from engine.train.control import CONTROL_POLL_INTERVAL, RunControl
+from engine.train.control import RunControl
 from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
-from engine.train.distributed import (DistContext, agree_flags, backend_for, broadcast_from_main, distributed_record,
+from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record,
                                      gather_to_main, rank_scratch)
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
@@ -56,8 +56,7 @@ from engine.train.train_loop import Diverged, Training, train_one_epoch
 from engine.sysmetrics.data_wait import DataWaitMeter
 
 
-
-class Trainer:
+class Trainer(BetweenBatches):
     """Trains one run in its own thread.
 
     ``Trainer(config, runs_dir)`` creates the run folder at once (so ``run_name`` and
@@ -166,74 +165,6 @@ class Trainer:
 
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-    def _stop_point(self, *_: Any) -> None:
-        if self.control.stop_requested:
-            raise StopRequested
-
-    def _between_batches(self, epoch: int, batch: int) -> None:
-        """Before each batch (one process): obey a control request, report checkpoints the saver
-        finished, raise on stop, and wait out a pause."""
-        self.control.poll_file()
-        self._emit_saved()
-        self._stop_point()
-        if self.control.paused:
-            self._hold(epoch, batch, self._wait_here)
-
-    def _agree(self, epoch: int, batch: int, first_bad: Any) -> None:
-        """After every batch of a data-parallel run, on every rank: stop, pause and divergence
-        decided together (one small all-reduce), so no rank leaves the others waiting in DDP's
-        gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
-        if self.dist.is_main:
-            self.control.poll_file()
-        budget = self.training.budget if self.training is not None else None
-        # a time budget: rank 0's clock, in ms, rides on the same all-reduce (the others give 0)
-        ms = int(budget.local_elapsed() * 1000) if budget is not None and self.dist.is_main else 0
-        stop, pause, bad, agreed_ms = self._agreed(int(first_bad.item()), ms)
-        if budget is not None:
-            budget.agree(agreed_ms / 1000)
-        if bad >= 0:
-            raise Diverged(epoch, bad, "NaN/Inf")
-        if stop:
-            raise StopRequested
-        if pause:
-            self._hold(epoch, batch, self._wait_together)
-
-    def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:
-        return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad, budget_ms],
-                           self._control_group, self.dist)
-
-    def _hold(self, epoch: int, batch: int, wait: Callable[[], None]) -> None:
-        """A pause: last.pt saved first (a paused run may be left for hours, or killed), then
-        ``wait`` until resumed or stopped; the paused time is left out of the run's."""
-        paused_at = time.monotonic()
-        self.writer.set_status(RunState.PAUSED)
-        self._emit(RunPaused(epoch=epoch, batch=batch))
-        self._save("last", float("nan"))
-        wait()
-        self.control.paused_seconds += time.monotonic() - paused_at
-        self._stop_point()
-        self.writer.set_status(RunState.RUNNING)
-        self._emit(RunResumed(epoch=epoch, batch=batch))
-
-    def _wait_here(self) -> None:
-        while not self.control.wait_unpaused(CONTROL_POLL_INTERVAL):
-            self.control.poll_file(force=True)
-            self._emit_saved()
-
-    def _wait_together(self) -> None:
-        """Every rank waits in step: each round ends with the same all-reduce (never one long
-        collective that the process group's timeout would end)."""
-        while True:
-            if self.dist.is_main:
-                self.control.wait_unpaused(CONTROL_POLL_INTERVAL)
-                self.control.poll_file(force=True)
-                self._emit_saved()
-            stop, pause, _, _ = self._agreed()
-            if stop:
-                self.control.stop()  # every rank raises at its stop point
-            if stop or not pause:
-                return
 
     # ---- the run --------------------------------------------------------------------------------
     def _run(self) -> None:

@@ -1,0 +1,92 @@
+"""What happens between two batches of a run: a control request obeyed, a pause held, and on N
+ranks the stop / pause / divergence / time-budget flags agreed in one small all-reduce.
+
+A mixin of `Trainer` (its `control`, `dist`, `writer`, `training` and checkpoint methods). On one
+process the control file is read before each batch; on several, after each batch on every rank
+together, so no rank leaves the others waiting in DDP's gradient all-reduce. A pause saves
+last.pt first (a paused run may be left for hours, or killed) and its time is left out of the run's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from engine.events import RunPaused, RunResumed
+from engine.runs import RunState
+from engine.train.control import CONTROL_POLL_INTERVAL
+from engine.train.distributed import agree_flags
+from engine.train.outcome import StopRequested
+from engine.train.train_loop import Diverged
+
+
+class BetweenBatches:
+    """The batch boundary of `Trainer`: `_between_batches` (one process), `_agree` (N ranks)."""
+
+    def _stop_point(self, *_: Any) -> None:
+        if self.control.stop_requested:
+            raise StopRequested
+
+    def _between_batches(self, epoch: int, batch: int) -> None:
+        """Before each batch (one process): obey a control request, report checkpoints the saver
+        finished, raise on stop, and wait out a pause."""
+        self.control.poll_file()
+        self._emit_saved()
+        self._stop_point()
+        if self.control.paused:
+            self._hold(epoch, batch, self._wait_here)
+
+    def _agree(self, epoch: int, batch: int, first_bad: Any) -> None:
+        """After every batch of a data-parallel run, on every rank: stop, pause and divergence
+        decided together (one small all-reduce), so no rank leaves the others waiting in DDP's
+        gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
+        if self.dist.is_main:
+            self.control.poll_file()
+        budget = self.training.budget if self.training is not None else None
+        # a time budget: rank 0's clock, in ms, rides on the same all-reduce (the others give 0)
+        ms = int(budget.local_elapsed() * 1000) if budget is not None and self.dist.is_main else 0
+        stop, pause, bad, agreed_ms = self._agreed(int(first_bad.item()), ms)
+        if budget is not None:
+            budget.agree(agreed_ms / 1000)
+        if bad >= 0:
+            raise Diverged(epoch, bad, "NaN/Inf")
+        if stop:
+            raise StopRequested
+        if pause:
+            self._hold(epoch, batch, self._wait_together)
+
+    def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:
+        return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad, budget_ms],
+                           self._control_group, self.dist)
+
+    def _hold(self, epoch: int, batch: int, wait: Callable[[], None]) -> None:
+        """A pause: last.pt saved first (a paused run may be left for hours, or killed), then
+        ``wait`` until resumed or stopped; the paused time is left out of the run's."""
+        paused_at = time.monotonic()
+        self.writer.set_status(RunState.PAUSED)
+        self._emit(RunPaused(epoch=epoch, batch=batch))
+        self._save("last", float("nan"))
+        wait()
+        self.control.paused_seconds += time.monotonic() - paused_at
+        self._stop_point()
+        self.writer.set_status(RunState.RUNNING)
+        self._emit(RunResumed(epoch=epoch, batch=batch))
+
+    def _wait_here(self) -> None:
+        while not self.control.wait_unpaused(CONTROL_POLL_INTERVAL):
+            self.control.poll_file(force=True)
+            self._emit_saved()
+
+    def _wait_together(self) -> None:
+        """Every rank waits in step: each round ends with the same all-reduce (never one long
+        collective that the process group's timeout would end)."""
+        while True:
+            if self.dist.is_main:
+                self.control.wait_unpaused(CONTROL_POLL_INTERVAL)
+                self.control.poll_file(force=True)
+                self._emit_saved()
+            stop, pause, _, _ = self._agreed()
+            if stop:
+                self.control.stop()  # every rank raises at its stop point
+            if stop or not pause:
+                return
