@@ -3,7 +3,9 @@
     python bench/tui_scale.py [--runs N]
 
 Prints (headless, 100x30): the time to list N finished runs (default 500), to filter them by a
-key and to clear the filter, to sort; then the live screen's draws per second while another
+key and to clear the filter, to sort; the CPU of one cursor move down the table (the detail
+line and the keys offered follow the highlighted run; before the footer kept its keys when they
+did not change, each move rebuilt it: docs/PERFORMANCE.md); then the live screen's draws per second while another
 thread writes a batch event every 40 ms (the screen draws a new snapshot at most every 0.25 s
 poll, so about 4/s or less). The tests check the behaviour; these figures are for a quiet machine.
 """
@@ -50,6 +52,11 @@ async def many_runs(root: Path, n: int) -> dict[str, float]:
         await pilot.press("escape", "s", "d")  # the sort menu, then d: best Dice
         await wait_for(pilot, lambda: table.sort_column == "dice", what="sorted")
         timings["sort key"] = time.monotonic() - t1
+        await pilot.pause(0.5)
+        c0 = time.process_time()
+        for i in range(40):  # 20 down, 20 up: the detail line and footer of each run on the way
+            await pilot.press("down" if i < 20 else "up")
+        timings["cursor move (CPU)"] = (time.process_time() - c0) / 40
     return timings
 
 

@@ -32,16 +32,43 @@ _RANK = {name: rank for rank, (_, name) in enumerate(WIDTH_BREAKPOINTS)}
 
 
 class PetsegFooter(Footer):
-    """Textual's footer that drops the keys its screen says have no room at this width."""
+    """Textual's footer that drops the keys its screen says have no room at this width, and is
+    rebuilt only when the keys it shows change.
+
+    Textual's footer recomposes (a widget per key, each styled) on every ``refresh_bindings()``,
+    which the screens call on each cursor move to offer the keys of the highlighted run: ~20
+    widgets and most of a cursor move's CPU, for a footer that almost always reads the same.
+    """
 
     narrow: reactive[bool] = reactive(False, recompose=True)
     hidden: reactive[frozenset[str]] = reactive(frozenset(), recompose=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._composed: tuple | None = None  # what the footer's keys say, as last composed
 
     def watch_narrow(self, narrow: bool) -> None:
         self.compact = narrow
         self.show_command_palette = not narrow
 
+    def shown_keys(self) -> tuple:
+        """Everything the composed footer depends on: its keys (enabled or not), width settings."""
+        keys = tuple(
+            (binding.key, binding.action, binding.description, binding.group and binding.group.description,
+             enabled, tooltip)
+            for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or key == self.app.COMMAND_PALETTE_BINDING
+        )
+        return keys, self.hidden, self.compact, self.show_command_palette
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if self._bindings_ready and self.is_attached and screen is self.screen and self.shown_keys() == self._composed:
+            return
+        super().bindings_changed(screen)
+
     def compose(self) -> ComposeResult:
+        if self._bindings_ready:
+            self._composed = self.shown_keys()
         for widget in super().compose():
             if isinstance(widget, FooterKey) and widget.action in self.hidden:
                 continue

@@ -172,3 +172,30 @@ async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_di
         assert "trains again from epoch 1" in widget_text(app.screen.query_one("#confirm-question"))
         await pilot.press("y")
         await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")
+
+
+async def test_the_footer_is_rebuilt_only_when_its_keys_change(runs_dir: Path) -> None:
+    """A cursor move asks for the bindings again (R depends on the run); Textual's footer then
+    rebuilt all its keys each time, most of a move's CPU. Between runs that offer the same keys it
+    stays as it is; onto a run that offers R, the footer says so."""
+    from textual.widgets._footer import FooterKey
+
+    make_run(runs_dir, "alpha", epochs_done=5, total=5)
+    make_run(runs_dir, "beta", epochs_done=5, total=5)
+    make_stale_run(runs_dir, "stale")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        await highlight(pilot, table, "alpha")
+        await wait_for(pilot, lambda: "New run" in footer_text(screen), what="the footer")
+        keys = list(screen.query(FooterKey))
+        for name in ("beta", "alpha", "beta"):
+            await highlight(pilot, table, name)
+            await pilot.pause(0.1)
+            assert list(screen.query(FooterKey)) == keys and "R " not in footer_text(screen)
+        await highlight(pilot, table, "stale")
+        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
+        await highlight(pilot, table, "beta")
+        await wait_for(pilot, lambda: "R " not in footer_text(screen), what="no R for a finished run")
