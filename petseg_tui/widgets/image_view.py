@@ -126,7 +126,7 @@ class ImageView(Container):
 
     def set_hint(self, hint: str) -> None:
         self._hint = hint
-        if self._pil is None:
+        if self._pil is None and self.border_subtitle != hint:  # the same text again would repaint the pane
             self.border_subtitle = hint
 
     def set_image(self, image: Any) -> None:
