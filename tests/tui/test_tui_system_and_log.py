@@ -72,12 +72,15 @@ async def test_a_run_that_goes_quiet_turns_to_its_averages_on_screen(runs_dir: P
     redraw, the strip still turns from the newest figures to the run's averages."""
     from petseg_tui.widgets import system_strip
 
-    monkeypatch.setattr(system_strip, "LIVE_WITHIN_S", 1.5)
+    # the samples are written once the screen is up: on a slow machine, opening it could take
+    # longer than the window, and the newest figures would never show
+    monkeypatch.setattr(system_strip, "LIVE_WITHIN_S", 4.0)
     make_run(runs_dir, "ending", epochs_done=2)
-    _write_samples(runs_dir / "ending", gpus=0)
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(120, 36)) as pilot:
         live = await open_live(pilot, runs_dir / "ending")
+        await wait_for(pilot, lambda: "no system.jsonl yet" in _strip_text(live), what="the strip's note")
+        _write_samples(runs_dir / "ending", gpus=0)
         await wait_for(pilot, lambda: "CPU 154%" in _strip_text(live), what="the newest sample")
         await wait_for(pilot, lambda: "CPU avg 152%" in _strip_text(live), timeout=10, what="the averages")
 
