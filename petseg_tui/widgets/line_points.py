@@ -5,22 +5,22 @@ grows with every point (docs/PERFORMANCE.md, "Charts of long runs"). Keeping, in
 column, the first, lowest, highest and last point (in their order) draws the same line: within
 a column the dropped points lay on the vertical run between the lowest and the highest, and the
 joins to the neighbouring columns start and end where they did (Jugel et al., "M4: A
-Visualization-Oriented Time Series Data Aggregation", VLDB 2014). The columns are plotext's
-own (`plotext._utility.get_matrix_data`), so the drawing is the same dot for dot.
+Visualization-Oriented Time Series Data Aggregation", VLDB 2014). The columns come from
+plotext's own mapping (`get_matrix_data`), so the drawing is the same dot for dot.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
+
+from plotext._utility import get_matrix_data
 
 M4_PER_COLUMN = 4  # at most the first, min, max and last point of a column
 
 
-def dot_column(x: float, x_lim: tuple[float, float], columns: int) -> int:
-    """The dot column (0 .. columns-1) plotext draws ``x`` in, for an x axis ``x_lim``."""
-    lo, hi = x_lim
-    return math.floor(round(0.5 + (columns - 1) * (x - lo) / (hi - lo), 8))
+def dot_columns(xs: Sequence[float], x_lim: tuple[float, float], columns: int) -> list[int]:
+    """The dot column (0 .. columns-1) plotext draws each x in, for an x axis ``x_lim``."""
+    return get_matrix_data(list(xs), list(x_lim), columns)
 
 
 def line_points(xs: Sequence[float], ys: Sequence[float], x_lim: tuple[float, float],
@@ -37,8 +37,7 @@ def line_points(xs: Sequence[float], ys: Sequence[float], x_lim: tuple[float, fl
         if current != -1:
             keep.extend(sorted({first, lo, hi, last}))
 
-    for i in range(n):
-        c = dot_column(xs[i], x_lim, columns)
+    for i, c in enumerate(dot_columns(xs, x_lim, columns)):
         if c != current:
             close()
             current, first, lo, hi, last = c, i, i, i, i

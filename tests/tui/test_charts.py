@@ -25,7 +25,7 @@ from petseg_tui.widgets.charts import (
     x_extent,
 )
 from petseg_tui.widgets.chart_scale import log_ticks, nice_ticks, robust_range
-from petseg_tui.widgets.line_points import dot_column, line_points
+from petseg_tui.widgets.line_points import dot_columns, line_points
 
 
 def test_ticks_have_three_significant_digits_and_engineering_notation() -> None:
@@ -193,8 +193,8 @@ def test_line_points_keep_each_dot_columns_first_lowest_highest_and_last() -> No
     assert len(kept_x) <= 4 * columns and kept_x == sorted(kept_x)  # in drawing order
     assert all(ys[int(x) - 1] == y for x, y in zip(kept_x, kept_y))  # real points, not averages
     columns_of = {}
-    for x, y in zip(xs, ys):
-        columns_of.setdefault(dot_column(x, x_lim, columns), []).append((x, y))
+    for x, y, column in zip(xs, ys, dot_columns(xs, x_lim, columns)):
+        columns_of.setdefault(column, []).append((x, y))
     kept = set(zip(kept_x, kept_y))
     for points in columns_of.values():
         assert {points[0], points[-1], min(points, key=lambda p: p[1]), max(points, key=lambda p: p[1])} <= kept
