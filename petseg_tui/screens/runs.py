@@ -153,9 +153,12 @@ class RunsScreen(RunLabelActions, PetsegScreen):
 
     # ---- status / detail lines ----------------------------------------------------------------
     def _update_status(self) -> None:
-        line = status_text(self.table) if self.loaded else Text("scanning …")
-        if self.loaded and not self.table.rows_by_name:
+        if not self.loaded:
+            line = Text("scanning …")
+        elif not self.table.rows_by_name:
             line = Text(self.empty_text(), style="bold")
+        else:
+            line = status_text(self.table)
         self.query_one("#runs-status", Static).update(line)
 
     def empty_text(self) -> str:

@@ -15,6 +15,8 @@ from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
 def status_text(t: RunsTable) -> Text:
     """Runs, shown, archived, active, selected, the sort and the filter; the filter's warning instead when it has one."""
+    if t.query.hint:
+        return Text("⚠ " + t.query.hint, style="yellow")
     rows = t.rows_by_name.values()
     running = sum(1 for r in rows if r.active)
     parts = [f"{len(t.rows_by_name)} runs"]
@@ -31,8 +33,6 @@ def status_text(t: RunsTable) -> Text:
     parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
     if t.filter_text:
         parts.append("filtered (/ edits, esc clears)")  # the filter shows its text above the table
-    if t.query.hint:
-        return Text("⚠ " + t.query.hint, style="yellow")
     return Text(" · ".join(parts))
 
 
