@@ -193,8 +193,9 @@ def cell_pixels() -> tuple[int, int]:
 def image_widget_class(mode: str) -> type:
     """The textual-image widget class that draws with a concrete mode."""
     _import_textual_image(probe=False)
-    from textual_image.widget import HalfcellImage, TGPImage
+    from textual_image.widget import TGPImage
 
+    from petseg_tui.widgets.halfcell import HalfcellImage  # textual-image's drawing, no layout per picture
     from petseg_tui.widgets.sixel import SixelImage  # textual-image's, sent once, palette first
 
     mode = resolve_image_mode(mode)

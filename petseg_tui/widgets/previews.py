@@ -23,6 +23,8 @@ from engine.errors import PetsegError
 from engine.train.previews import Previews
 from petseg_tui.widgets.image_view import ImageView
 
+HEADER_MAX_ROWS = 3  # the header wraps to at most this many rows
+
 
 def preview_header(previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> Text:
     t = Text()
@@ -50,10 +52,10 @@ def preview_header(previews: Previews | None, epoch: int | None, following: bool
 class PreviewPanel(Vertical):
     """One epoch of a run's previews; `show` says which."""
 
-    DEFAULT_CSS = """
-    PreviewPanel { height: 1fr; min-width: 24; }
-    PreviewPanel > .previews--header { height: auto; max-height: 3; padding: 0 1; }
-    PreviewPanel > ImageView { height: 1fr; border: none; }
+    DEFAULT_CSS = f"""
+    PreviewPanel {{ height: 1fr; min-width: 24; }}
+    PreviewPanel > .previews--header {{ height: auto; max-height: {HEADER_MAX_ROWS}; padding: 0 1; }}
+    PreviewPanel > ImageView {{ height: 1fr; border: none; }}
     """
 
     def __init__(self, *, mode: str = "halfcell", id: str | None = None) -> None:
@@ -62,6 +64,7 @@ class PreviewPanel(Vertical):
         self._shown: tuple[Any, ...] | None = None  # (folder, epoch, file, columns) on screen
         self._args: tuple[Any, ...] | None = None  # the last `show` call, redone on resize
         self._header: tuple[Any, ...] | None = None
+        self._header_rows: int | None = None  # the header's height in rows for the text shown
 
     def compose(self) -> ComposeResult:
         yield Static(preview_header(None, None, True), classes="previews--header")
@@ -76,14 +79,24 @@ class PreviewPanel(Vertical):
         self.view.set_mode(mode)
 
     def on_resize(self) -> None:
+        self._header_rows = None  # the header wraps anew at the new width
         if self._args is not None:
             self.show(*self._args)
+
+    def _set_header(self, text: Text) -> None:
+        """The header's new text; the screen is laid out again only if its height changes (a
+        layout re-renders every widget on the screen, and the header changes every epoch)."""
+        header = self.query_one(".previews--header", Static)
+        width = header.content_size.width
+        rows = min(HEADER_MAX_ROWS, len(text.wrap(self.app.console, width))) if width > 0 else None
+        header.update(text, layout=rows is None or rows != self._header_rows)
+        self._header_rows = rows
 
     def show(self, previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> None:
         self._args = (previews, epoch, following, error)
         if self._args != self._header:
             self._header = self._args
-            self.query_one(".previews--header", Static).update(preview_header(previews, epoch, following, error))
+            self._set_header(preview_header(previews, epoch, following, error))
         entry = previews.epoch(epoch) if previews is not None and epoch is not None else None
         if previews is None or entry is None:
             self._shown = None

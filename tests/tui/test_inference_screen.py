@@ -530,11 +530,11 @@ def test_resolve_image_mode_inside_tmux_and_forced() -> None:
 
 
 def test_image_widget_classes_match_modes() -> None:
-    from textual_image.widget import HalfcellImage, TGPImage
-
-    from petseg_tui.widgets.sixel import SixelImage  # textual-image's, sent once, palette first
+    from textual_image.widget import TGPImage
 
     from petseg_tui.image_modes import image_widget_class
+    from petseg_tui.widgets.halfcell import HalfcellImage  # textual-image's drawing, no layout per picture
+    from petseg_tui.widgets.sixel import SixelImage  # textual-image's, sent once, palette first
 
     assert image_widget_class("halfcell") is HalfcellImage
     assert image_widget_class("sixel") is SixelImage
