@@ -29,6 +29,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from petseg_tui.format import fmt_sig as fmt_tick
+from petseg_tui.widgets.ansi_text import ansi_text
 from petseg_tui.widgets.chart_scale import YRange, log_ticks, nice_ticks, robust_range
 from petseg_tui.widgets.line_points import line_points
 
@@ -270,7 +271,7 @@ class ChartPlot(PlotextPlot):
         # "clear": no colours of plotext's own; the widget's background and text colour show
         # through (both themes), and the ANSI text is a third as long to parse and paint
         plt.theme("clear")
-        return Text.from_ansi(plt.build())
+        return ansi_text(plt.build())
 
 
 class Chart(Vertical):
