@@ -273,6 +273,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         shared = x_extent(loss, dice)  # one x range: the batches of this epoch run past the Dice points
         if shared is not None:
             lo, hi = min(1.0, shared[0]), max(shared[1], 2.0)
+            if snap.active:  # room for the epoch in training: the axis (and the Dice chart) moves once an epoch, not each batch
+                done = snap.last.epoch if snap.last else 0
+                hi = max(hi, float(min(done + 1, snap.total_epochs or done + 1)))
             loss, dice = replace(loss, x_range=(lo, hi)), replace(dice, x_range=(lo, hi))
         return loss, dice
 
