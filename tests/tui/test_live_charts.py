@@ -92,3 +92,23 @@ def test_a_time_budget_runs_eta_is_what_is_left_of_its_budget() -> None:
     assert snap.eta_seconds() == 100.0
     assert replace(snap, config={"time_budget": "2h"}).eta_seconds() == 40 * 20.0
     assert replace(snap, state=RunState.FINISHED).eta_seconds() is None
+
+
+async def test_the_dice_chart_keeps_its_axis_through_an_epochs_batches(runs_dir: Path) -> None:
+    """The charts share one x range; a running epoch's batch points must not move the Dice chart's
+    axis (a rebuild with no new Dice data, every batch event) but reach the epoch in training."""
+    from engine.events import BatchProgress
+
+    make_curve_run(runs_dir, "r", NORMAL[:5], DICES[:5], total=12)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "r")
+        await wait_for(pilot, lambda: live.snapshot is not None, what="the run read")
+        running = replace(live.snapshot, state=RunState.RUNNING)
+        batches = [BatchProgress(epoch=6, batch=b, batches=10, loss=0.3, images_per_s=10.0) for b in range(1, 11)]
+        specs = [live.chart_specs(replace(running, batches=tuple(batches[:k]))) for k in range(1, 11)]
+        assert len({dice for _, dice in specs}) == 1
+        assert len({loss for loss, _ in specs}) == 10  # the loss chart does get each batch
+        assert all(loss.x_range == dice.x_range == (1.0, 6.0) for loss, dice in specs)
+        finished = live.chart_specs(replace(running, state=RunState.FINISHED))
+        assert finished[1].x_range == (1.0, 5.0)  # nothing in training: the axis ends at the last epoch
