@@ -25,11 +25,12 @@ from typing import Sequence
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
+from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from petseg_tui.format import fmt_sig as fmt_tick
-from petseg_tui.widgets.ansi_text import ansi_text
+from petseg_tui.widgets.ansi_text import ansi_text, text_strips
 from petseg_tui.widgets.chart_scale import YRange, log_ticks, nice_ticks, robust_range
 from petseg_tui.widgets.line_points import line_points
 
@@ -234,12 +235,16 @@ class ChartPlot(PlotextPlot):
     """
 
     CACHE = 6  # views kept per chart: e.g. linear/log x autoscaled or not, at the current size
+    ALLOW_SELECT = False  # braille art, not text to copy: its cells carry no selection offsets
 
     def __init__(self) -> None:
         super().__init__()
         self.spec: ChartSpec | None = None
         self.y_range: YRange | None = None
         self._cache: OrderedDict[tuple, Text] = OrderedDict()
+        self._strips: list[Strip] = []
+        self._strips_text: object = None  # the Text those strips are of (identity: it is cached)
+        self._strips_base: object = None
 
     def draw(self, spec: ChartSpec, yr: YRange) -> None:
         if (spec, yr) != (self.spec, self.y_range):
@@ -262,6 +267,18 @@ class ChartPlot(PlotextPlot):
         else:
             self._cache.move_to_end(key)
         return text
+
+    def render_line(self, y: int) -> Strip:
+        """Textual's line API: the built text's lines as strips, made once per build and style
+        instead of at each repaint through Textual's general text layout (wrapping, alignment,
+        links), which cost about as much as plotext's build (docs/PERFORMANCE.md)."""
+        text, base = self.render(), self.visual_style
+        if text is not self._strips_text or base != self._strips_base:
+            self._strips = text_strips(self, text, base)
+            self._strips_text, self._strips_base = text, base
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, base.rich_style)
 
     def _build(self, spec: ChartSpec, yr: YRange, width: int, height: int, theme: str) -> Text:
         plt = self.plt

@@ -48,3 +48,35 @@ def test_same_text_as_rich_on_the_charts(n: int) -> None:
 def test_same_text_as_rich_on_other_codes(ansi: str) -> None:
     assert ansi_text(ansi) == Text.from_ansi(ansi)
     assert ansi_text(ansi).tab_size == Text.from_ansi(ansi).tab_size
+
+
+def cells(strips, height: int) -> list[list[tuple]]:
+    """Each cell's character and style (without Textual's text-selection offsets)."""
+    return [[(ch, seg.style.clear_meta_and_links() if seg.style else seg.style) for seg in strip for ch in seg.text]
+            for strip in strips[:height]]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (40, 12), (25, 8), (160, 48)])
+async def test_chart_lines_are_the_cells_textual_lays_out(size: tuple[int, int]) -> None:
+    from textual.app import App
+    from textual.visual import Visual, visualize
+
+    from petseg_tui.widgets.ansi_text import text_strips
+
+    class OneChart(App):
+        def compose(self):
+            yield charts.Chart(id="c")
+
+    runs = epochs(12, 3)
+    runs[-1].train_loss = 1e4  # an outlier arrow and its note
+    app = OneChart()
+    async with app.run_test(size=size) as pilot:
+        chart = app.query_one(charts.Chart)
+        chart.show(charts.loss_spec(runs, ()))
+        await pilot.pause()
+        plot = chart.query_one(charts.ChartPlot)
+        text, (width, height) = plot.render(), plot.size
+        theirs = Visual.to_strips(plot, visualize(plot, text), width, height, plot.visual_style)
+        ours = text_strips(plot, text, plot.visual_style)
+        assert len(theirs) == height and cells(ours, height) == cells(theirs, height)
+        assert [plot.render_line(y).text for y in range(height)] == [strip.text for strip in theirs]
