@@ -2,7 +2,8 @@
 
 A data-sheet peak needs the core's sustained clock, which a VM does not show (/proc/cpuinfo
 gives the base clock), so the peak is measured: 12 independent chains of the widest FMA the
-compiler targets with ``-march=native`` (AVX-512 or AVX2), enough to cover the FMA latency.
+compiler targets with ``-march=native`` (AVX-512 or AVX2), enough to cover the FMA latency, each
+chain one register wide (a wider vector spilled to memory on AVX2 and read 6x too low).
 Needs a C compiler (``cc``); returns None without one.
 """
 
@@ -17,12 +18,21 @@ _KERNEL = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-typedef float v16 __attribute__((vector_size(64)));
+/* the widest register the target has: 12 chains must fit in registers (16 ymm on AVX2; a
+   64-byte vector there is two ymm each, 24 live values, and the loop spills to memory) */
+#if defined(__AVX512F__)
+#define W 16
+#elif defined(__AVX__)
+#define W 8
+#else
+#define W 4
+#endif
+typedef float vec __attribute__((vector_size(W * 4)));
 int main(int argc, char **argv) {
     long iters = atol(argv[1]);
-    v16 a[12], b, c;
-    for (int j = 0; j < 16; j++) { b[j] = 0.999999f; c[j] = 1e-7f; }
-    for (int i = 0; i < 12; i++) for (int j = 0; j < 16; j++) a[i][j] = (float)i;
+    vec a[12], b, c;
+    for (int j = 0; j < W; j++) { b[j] = 0.999999f; c[j] = 1e-7f; }
+    for (int i = 0; i < 12; i++) for (int j = 0; j < W; j++) a[i][j] = (float)i;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long n = 0; n < iters; n++)
@@ -31,7 +41,7 @@ int main(int argc, char **argv) {
     float s = 0;
     for (int i = 0; i < 12; i++) s += a[i][0];
     double dt = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
-    printf("%.4f %g\n", 2.0 * 16 * 12 * iters / dt / 1e9, s);
+    printf("%.4f %g\n", 2.0 * W * 12 * iters / dt / 1e9, s);
     return 0;
 }
 """
