@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-
 from typing import Any
 
 from rich.ansi import AnsiDecoder
