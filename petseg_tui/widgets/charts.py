@@ -25,6 +25,7 @@ from typing import Sequence
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -268,17 +269,21 @@ class ChartPlot(PlotextPlot):
             self._cache.move_to_end(key)
         return text
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
         """Textual's line API: the built text's lines as strips, made once per build and style
         instead of at each repaint through Textual's general text layout (wrapping, alignment,
-        links), which cost about as much as plotext's build (docs/PERFORMANCE.md)."""
+        links), which cost about as much as plotext's build (docs/PERFORMANCE.md). Looked up
+        once per repaint, not per line: the lookup hashes the spec, every point of the run."""
         text, base = self.render(), self.visual_style
         if text is not self._strips_text or base != self._strips_base:
             self._strips = text_strips(self, text, base)
             self._strips_text, self._strips_base = text, base
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
         if 0 <= y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(self.size.width, base.rich_style)
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
 
     def _build(self, spec: ChartSpec, yr: YRange, width: int, height: int, theme: str) -> Text:
         plt = self.plt

@@ -21,6 +21,7 @@ from rich.color import Color, ColorType
 from rich.color_triplet import ColorTriplet
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -90,6 +91,10 @@ class HalfcellImage(Widget):
         self._lines_key = None
         self.refresh()  # the widget keeps its size: no layout
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._build()  # once per repaint, then each line is looked up
+        return super().render_lines(crop)
+
     def _build(self) -> None:
         width, height = self.size
         base = self.visual_style.rich_style  # what Textual puts under a renderable's own styles
@@ -103,7 +108,6 @@ class HalfcellImage(Widget):
         self._lines = halfcell_strips(self._image, width, height, base)
 
     def render_line(self, y: int) -> Strip:
-        self._build()
         if 0 <= y < len(self._lines):
             return self._lines[y]
         return Strip.blank(self.size.width, self.visual_style.rich_style)
