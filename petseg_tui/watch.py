@@ -244,7 +244,7 @@ class LiveSnapshot(RunSnapshot):
             return None
         trained = sum(e.seconds for e in self.epochs if isinstance(e.seconds, (int, float)) and e.seconds > 0)
         rate = self.batch_rate()
-        if self.current_epoch > (self.last.epoch if self.last else 0) and rate:
+        if self.current_epoch > self.done_epochs and rate:
             trained += self.current_batch / rate
         return max(0.0, budget - trained)
 
@@ -253,8 +253,7 @@ class LiveSnapshot(RunSnapshot):
             return None
         rate = self.batch_rate()
         mean_epoch = self.recent_epoch_seconds()
-        done_epochs = self.last.epoch if self.last else 0
-        in_epoch = self.current_epoch > done_epochs and self.current_batches > 0
+        in_epoch = self.current_epoch > self.done_epochs and self.current_batches > 0
         left = 0.0
         if in_epoch:
             if rate:
@@ -265,7 +264,7 @@ class LiveSnapshot(RunSnapshot):
                 return None
             remaining_epochs = self.total_epochs - self.current_epoch
         else:
-            remaining_epochs = self.total_epochs - done_epochs
+            remaining_epochs = self.total_epochs - self.done_epochs
         if remaining_epochs > 0:
             if mean_epoch is None:
                 if not (rate and self.current_batches):

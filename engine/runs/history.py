@@ -276,6 +276,11 @@ class RunSnapshot:
         return self.epochs[-1] if self.epochs else None
 
     @property
+    def done_epochs(self) -> int:
+        """The number of the last finished epoch (0 before the first)."""
+        return self.epochs[-1].epoch if self.epochs else 0
+
+    @property
     def active(self) -> bool:
         return self.state.is_active
 

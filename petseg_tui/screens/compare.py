@@ -185,7 +185,7 @@ class CompareScreen(PetsegScreen):
     def on_compare_updated(self, message: CompareUpdated) -> None:
         self.snapshots = message.snapshots
         self._data_version += 1
-        windows = x_windows([s.last.epoch if s.last else 0 for s in self.snapshots])
+        windows = x_windows([s.done_epochs for s in self.snapshots])
         if self.x_window not in windows:
             self.x_window = None
         self.redraw()
@@ -326,7 +326,7 @@ class CompareScreen(PetsegScreen):
         self.notify(f"Smoothing: EMA {self.ema_factor:.2f}", timeout=1.5)
 
     def action_x_range(self) -> None:
-        windows = x_windows([s.last.epoch if s.last else 0 for s in self.snapshots])
+        windows = x_windows([s.done_epochs for s in self.snapshots])
         i = windows.index(self.x_window) if self.x_window in windows else 0
         self.x_window = windows[(i + 1) % len(windows)]
         self.notify(f"Epochs: {self.x_window.label if self.x_window else 'all'}", timeout=1.5)

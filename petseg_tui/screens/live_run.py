@@ -274,7 +274,7 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         if shared is not None:
             lo, hi = min(1.0, shared[0]), max(shared[1], 2.0)
             if snap.active:  # room for the epoch in training: the axis (and the Dice chart) moves once an epoch, not each batch
-                done = snap.last.epoch if snap.last else 0
+                done = snap.done_epochs
                 hi = max(hi, float(min(done + 1, snap.total_epochs or done + 1)))
             loss, dice = replace(loss, x_range=(lo, hi)), replace(dice, x_range=(lo, hi))
         return loss, dice
@@ -340,7 +340,7 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
                                           snap.previews_error)
 
     def _draw_progress(self, snap: LiveSnapshot) -> None:
-        done = snap.last.epoch if snap.last else 0
+        done = snap.done_epochs
         total = snap.total_epochs or None
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
         epoch_label = f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
