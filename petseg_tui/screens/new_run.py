@@ -179,6 +179,7 @@ class NewRunScreen(PetsegScreen):
     """Hyperparameters of a new run; errors show beside each field as you type."""
 
     IS_FORM = True  # the app keeps letter keys (q) inert here
+    AUTO_FOCUS = "#f-model"  # focusing it after mount restyled the whole form a second time
     HELP = "The engine's options with its defaults (as petseg train); errors show beside each field as you type."
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, tooltip="Start the run (refused while a field is marked ✗)"),
@@ -236,7 +237,6 @@ class NewRunScreen(PetsegScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"new run in {self.petseg_app.runs_dir}"
-        self.query_one("#f-model").focus()
         self._initial_raw = self.raw_values()
         self.validate_form()
 
