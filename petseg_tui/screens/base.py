@@ -66,6 +66,14 @@ class PetsegFooter(Footer):
             return
         super().bindings_changed(screen)
 
+    async def recompose(self) -> None:
+        # bindings_changed queues a recompose for after the next refresh; a screen that opens
+        # queues two or three before the first runs, and each after the first finds the keys composed
+        if self._bindings_ready and self._composed is not None and self.is_attached \
+                and self.shown_keys() == self._composed:
+            return
+        await super().recompose()
+
     def compose(self) -> ComposeResult:
         if self._bindings_ready:
             self._composed = self.shown_keys()

@@ -200,3 +200,33 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(runs_dir: Path) -
         await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
         await highlight(pilot, table, "beta")
         await wait_for(pilot, lambda: "R " not in footer_text(screen), what="no R for a finished run")
+
+
+async def test_a_screen_that_opens_builds_its_footer_keys_once(runs_dir: Path, monkeypatch) -> None:
+    """Opening a screen changes its bindings two or three times before the first refresh (the
+    screen mounts, its focus lands, its state loads); each used to rebuild every footer key."""
+    from textual.widgets._footer import FooterKey
+
+    from petseg_tui.screens.base import PetsegFooter
+    from petseg_tui.screens.live_run import LiveRunScreen
+
+    builds: list[int] = []
+    compose = PetsegFooter.compose
+
+    def counting_compose(self):
+        widgets = list(compose(self))
+        if isinstance(self.screen, LiveRunScreen) and any(isinstance(w, FooterKey) for w in widgets):
+            builds.append(len(widgets))
+        return iter(widgets)
+
+    monkeypatch.setattr(PetsegFooter, "compose", counting_compose)
+    make_run(runs_dir, "alpha", epochs_done=5, total=5)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await highlight(pilot, app.screen.table, "alpha")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and "Log-y" in footer_text(app.screen),
+                       what="the live screen's footer")
+        await pilot.pause(0.5)
+        assert len(builds) == 1, builds
