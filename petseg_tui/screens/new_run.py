@@ -207,6 +207,7 @@ class NewRunScreen(PetsegScreen):
             yield from self._rows(FIELDS)
             with Collapsible(title="More options: time budget, seed, mask rule, precision, optimizer, regularisation, "
                                    "loss, pretrained, warm-up, EMA, augmentation, compile, checkpoints", collapsed=True,
+                             classes="-collapsed",  # Textual sets it at mount, restyling every row again
                              id="more-options"):
                 yield from self._rows(MORE_FIELDS)
             yield Static(id="form-other-error", classes="field-error")
