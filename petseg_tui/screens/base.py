@@ -61,16 +61,10 @@ class PetsegFooter(Footer):
         )
         return keys, self.hidden, self.compact, self.show_command_palette
 
-    def bindings_changed(self, screen: Screen) -> None:
-        if self._bindings_ready and self.is_attached and screen is self.screen and self.shown_keys() == self._composed:
-            return
-        super().bindings_changed(screen)
-
     async def recompose(self) -> None:
-        # bindings_changed queues a recompose for after the next refresh; a screen that opens
-        # queues two or three before the first runs, and each after the first finds the keys composed
-        if self._bindings_ready and self._composed is not None and self.is_attached \
-                and self.shown_keys() == self._composed:
+        # checked when the rebuild runs, not when Textual queues it (after the next refresh): a
+        # screen that opens queues two or three, and each after the first finds its keys built
+        if self.is_attached and self.shown_keys() == self._composed:
             return
         await super().recompose()
 
