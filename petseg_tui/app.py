@@ -135,15 +135,13 @@ class PetsegApp(App[None]):
     @work(thread=True, group="start", exit_on_error=False)
     def start_run(self, config: "TrainConfig", run_name: str | None, detached: bool) -> None:
         """Start a run (in a thread: the in-process trainer imports torch)."""
-        from engine.errors import PetsegError
+        from engine.errors import one_line
 
         try:
             path, pid = self.launcher.start(config, run_name, detached)
             self.call_from_thread(self._started, path, pid, detached)
-        except PetsegError as exc:
-            self.call_from_thread(self.notify, str(exc), title="Could not start the run", severity="error")
-        except Exception as exc:  # pragma: no cover - shown, never a crash
-            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title="Could not start the run", severity="error")
+        except Exception as exc:  # shown, never a crash
+            self.call_from_thread(self.notify, one_line(exc), title="Could not start the run", severity="error")
 
     def _started(self, path: Path, pid: int | None, detached: bool) -> None:
         self.go_home()

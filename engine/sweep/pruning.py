@@ -17,7 +17,7 @@ from typing import Any
 from optuna.trial import Trial
 
 from engine.runs import RunFollower, RunLock, RunState, request_control
-from engine.runs.layout import STATUS_FILE, read_run_json, write_json_atomic
+from engine.runs.layout import CONFIG_FILE, STATUS_FILE, read_run_json, write_json_atomic
 from engine.sweep.study import PRUNED_AT_ATTR
 
 
@@ -41,7 +41,7 @@ class TrialWatch:
         return self.trial.number
 
     def _follower(self) -> RunFollower | None:
-        if self.follower is None and (self.run_path / "config.json").exists():
+        if self.follower is None and (self.run_path / CONFIG_FILE).exists():
             self.follower = RunFollower(self.run_path, keep_batches=0)
         return self.follower
 

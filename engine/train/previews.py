@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from engine.errors import RunStoreError
+from engine.errors import RunStoreError, first_line, one_line
 from engine.runs.layout import PREVIEWS_DIR, RunFileMissing, open_run_file, plain_file_name, read_run_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,7 +152,7 @@ class PreviewWriter:
                 probs = torch.sigmoid(model(x).float())[:, 0].cpu().numpy()
         except Exception as exc:  # a preview must never cost the run
             self._failed = True
-            self._log(f"warning: epoch previews disabled: {type(exc).__name__}: {exc}")
+            self._log(f"warning: epoch previews disabled: {one_line(exc)}")
             return False
         finally:
             model.train(was_training)
@@ -290,7 +290,7 @@ def _read_png(path: Path, mode: str) -> np.ndarray:
     except RunStoreError:
         raise
     except Exception as exc:  # truncated or not a PNG
-        raise RunStoreError(path, f"unreadable preview ({(str(exc).splitlines() or [type(exc).__name__])[0]})") from None
+        raise RunStoreError(path, f"unreadable preview ({first_line(exc)})") from None
 
 
 def read_previews(run_path: str | Path) -> Previews | None:
