@@ -62,11 +62,12 @@ def fmt_sig(value: float) -> str:
 
 
 def fmt_metric(value: float | None) -> str:
-    """A loss, Dice or IoU for a table cell: four decimals in the usual range, compact outside
-    it (a diverged loss is 17.2e12, not 17211663743894.0996)."""
+    """A loss, Dice or IoU for a table cell: four decimals up to 100, as `petseg runs` prints them
+    (a Dice of 2e-12 is 0.0000 there and here), compact above (a diverged loss is 17.2e12, not
+    17211663743894.0996)."""
     if value is None or not math.isfinite(value):
         return "—" if value is None or math.isnan(value) else str(value)
-    if value == 0 or 0.001 <= abs(value) < 100:
+    if abs(value) < 100:
         return f"{value:.4f}"
     return fmt_sig(value)
 

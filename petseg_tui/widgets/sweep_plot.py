@@ -108,7 +108,8 @@ class SweepPlot(Vertical):
         lo, hi = min(spec.ys), max(spec.ys)
         pad = (hi - lo) * 0.08 or 0.05
         plt.ylim(lo - pad, hi + pad)
-        ticks = nice_ticks(lo, hi, count=3) if hi > lo else [lo]  # round values, not a Dice of 2.14e-12
+        # round values, not a Dice of 2.14e-12, also when every trial has the same Dice
+        ticks = nice_ticks(lo, hi, count=3) if hi > lo else [round(lo, 4)]
         plt.yticks(ticks, [fmt_sig(t) for t in ticks])
         x_lo, x_hi = min(spec.xs), max(spec.xs)
         if spec.x_ticks:

@@ -35,6 +35,8 @@ def test_ticks_have_three_significant_digits_and_engineering_notation() -> None:
     assert fmt_sig(999_950.0) == "1e6"
     assert fmt_metric(0.91234) == "0.9123" and fmt_metric(17211663743894.0996) == "17.2e12"
     assert fmt_metric(None) == "—" and fmt_metric(float("nan")) == "—"
+    # a Dice of an empty prediction reads as `petseg runs` prints it, not 2.14e-12
+    assert fmt_metric(2.14e-12) == "0.0000" and fmt_metric(0.00049) == "0.0005"
 
 
 def test_nice_ticks() -> None:

@@ -111,3 +111,21 @@ async def test_x_asks_then_stops_the_sweep_and_says_what_happened(sweep_runs: Pa
         await pilot.press("y")
         await wait_for(pilot, lambda: "sweep lr-width is not running here" in toasts(pilot.app),
                        what="the notification")
+
+
+async def test_a_scatter_whose_trials_share_one_dice_has_a_round_tick() -> None:
+    """Every trial at the same near-zero Dice (empty predictions) labels its one tick 0, not 2.14e-12."""
+    from textual.app import App
+    from textual_plotext import PlotextPlot
+
+    from petseg_tui.widgets.sweep_plot import ScatterSpec, SweepPlot
+
+    class Host(App):
+        def compose(self):
+            yield SweepPlot()
+
+    async with Host().run_test(size=(60, 20)) as pilot:
+        pilot.app.query_one(SweepPlot).show(ScatterSpec("best Dice", xs=(0.0, 1.0), ys=(2.14e-12, 2.14e-12)))
+        await pilot.pause()
+        drawn = pilot.app.query_one(PlotextPlot).plt.build()
+        assert "e-12" not in drawn and "0┤" in drawn
