@@ -11,6 +11,8 @@ the run was started: ``petseg train`` in a terminal, a detached launch from the 
   it does (`attach`).
 * `CapturedConsole.stderr`: ``sys.stderr`` teed the same way while the run trains, so warnings
   and the tracebacks Python prints land in the log too.
+* `RunLogConsole`: the console of a trainer with no terminal (the TUI's own process): its lines
+  go to the log alone.
 * `append_to_run_log`: a note written to a run's log without printing it (a crash's traceback:
   in the log and ``error.log``, never in the user's face).
 
@@ -207,6 +209,22 @@ class CapturedConsole:
     def close(self) -> None:
         if self.log is not None:
             self.log.close()
+
+
+class RunLogConsole:
+    """The console of a run with no terminal (a trainer in the TUI's own process): what is printed
+    to it goes to the run's log only, as a detached run's lines do."""
+
+    is_terminal = False
+
+    def __init__(self, run_path: str | Path) -> None:
+        self.log = ConsoleLog(log_path(run_path))
+
+    def print(self, text: object = "", **kw: Any) -> None:
+        self.log.write(plain(text, kw.get("markup", True)) + kw.get("end", "\n"))
+
+    def close(self) -> None:
+        self.log.close()
 
 
 def append_to_run_log(run_path: str | Path, text: str) -> None:

@@ -52,10 +52,14 @@ TrainerFactory = Callable[["TrainConfig", Path, "str | None"], TrainerLike]
 
 
 def engine_trainer(config: TrainConfig, runs_dir: Path, run_name: str | None) -> TrainerLike:
-    """The engine's Trainer (imports torch: call from a worker thread only)."""
+    """The engine's Trainer (imports torch: call from a worker thread only), its progress lines
+    kept in the run's train.log as a detached run's are."""
+    from engine.cli.progress import log_progress_to_run
     from engine.train.trainer import Trainer
 
-    return Trainer(config, runs_dir, run_name=run_name)
+    trainer = Trainer(config, runs_dir, run_name=run_name)
+    log_progress_to_run(trainer)
+    return trainer
 
 
 class RunLauncher:

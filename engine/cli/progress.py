@@ -1,5 +1,6 @@
 """The CLI's progress display: Rich bars on a terminal, plain lines in a log file, for training
-(`ProgressReporter`, an engine-event subscriber), folder inference (`progress_bar`) and eval's
+(`ProgressReporter`, an engine-event subscriber; `log_progress_to_run`, the same lines in the
+train.log of a trainer with no terminal), folder inference (`progress_bar`) and eval's
 scoring (`scoring_progress`)."""
 
 from __future__ import annotations
@@ -95,6 +96,27 @@ class ProgressReporter:
             self._print("paused")
         elif isinstance(ev, E.RunResumed):
             self._print("resumed")
+
+
+def log_progress_to_run(trainer: Any) -> None:
+    """A trainer with no terminal (started in the TUI's own process) keeps the same progress lines
+    in its train.log as ``petseg train`` prints: the run, each epoch, pause, resume, the end."""
+    from engine.console_log import RunLogConsole
+    from engine.events import TERMINAL_KINDS
+    from engine.runs.layout import checkpoint_path
+
+    console = RunLogConsole(trainer.run_path)
+    console.print(f"run {trainer.run_name} -> {trainer.run_path}")
+    reporter = ProgressReporter(console, plain=True, last_pt=checkpoint_path(trainer.run_path, "last"))
+
+    def on_event(ev: Any) -> None:
+        reporter(ev)
+        if ev.kind in ("failed", "diverged"):  # the CLI prints these as its error line
+            console.print(f"error: {ev.message}")
+        if ev.kind in TERMINAL_KINDS:
+            console.close()
+
+    trainer.subscribe(on_event)
 
 
 @contextlib.contextmanager

@@ -70,3 +70,19 @@ def test_a_detached_child_is_reaped_once_it_ends(runs_dir: Path) -> None:
         time.sleep(0.05)
     assert launcher.spawned == {}
     child.returncode = 0  # reaped by the launcher, not by Popen: keep Popen from waiting on it again
+
+
+def test_an_in_process_run_keeps_its_progress_lines_in_train_log(runs_dir: Path, generated_data: str) -> None:
+    """The L pane of a run started in the app's own process shows what a detached run's does:
+    the run, each epoch, the end (it held only the data lines)."""
+    pytest.importorskip("torch")
+    from engine.runs.layout import LOG_FILE
+
+    launcher = RunLauncher(runs_dir)  # the engine's own trainer
+    config = TrainConfig(data_path=generated_data, epochs=2, image_size=64, width=4, batch_size=4,
+                         max_train_images=8, workers=0, device="cpu", amp="off")
+    path, _ = launcher.start(config, "inproc-log", detached=False)
+    launcher.trainers[path].join(timeout=120)
+    log = (path / LOG_FILE).read_text()
+    assert f"run inproc-log -> {path}" in log
+    assert "epoch 1/2" in log and "epoch 2/2" in log and "finished: best valid Dice" in log
