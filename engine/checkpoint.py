@@ -38,6 +38,13 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
         raise CheckpointError(path, f"could not save checkpoint ({reason})") from None
 
 
+def pickles_objects(exc: BaseException) -> bool:
+    """``torch.load(weights_only=True)`` refused a class or function the file pickles (a whole
+    model saved with ``torch.save(model)``), as opposed to bytes that are no torch file at all
+    (which it also reports as "Weights only load failed")."""
+    return "Unsupported global" in str(exc)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a petseg checkpoint safely; every failure is a one-line CheckpointError."""
     path = Path(path)
@@ -50,14 +57,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+        if pickles_objects(exc):
             raise CheckpointError(
                 path,
                 "refused: it pickles Python objects (a whole model saved with torch.save(model)?); "
                 "only state_dict checkpoints are loaded, with weights_only=True",
             ) from None
-        raise CheckpointError(path, "corrupt checkpoint (cannot unpickle)") from None
+        raise CheckpointError(path, "corrupt or truncated checkpoint (not a file torch.save wrote)") from None
     except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk
         # first sentence only: torch's zip reader appends a long "internal miniz error" hint
         first = first_line(exc).split(". ")[0][:120]

@@ -89,6 +89,8 @@ def _pretrained_files(folder: Path) -> dict[str, tuple[Path, list[str]]]:
     out = {}
     (folder / "junk.pth").write_bytes(b"\x89junk" * 100)
     out["junk"] = (folder / "junk.pth", ["is not a PyTorch weights file"])
+    (folder / "unpickler-junk.pth").write_bytes(bytes([207]) * 64)  # "Weights only load failed", yet no pickle
+    out["unpickler-junk"] = (folder / "unpickler-junk.pth", ["is not a PyTorch weights file"])
     (folder / "empty.pth").write_bytes(b"")
     out["empty"] = (folder / "empty.pth", ["is not a PyTorch weights file"])
     torch.save(torchvision.models.resnet18(), folder / "whole.pth")
