@@ -83,7 +83,7 @@ def _row(follower: RunFollower) -> RunRow:
     h = follower.history
     system = last_sample(follower.path) if summary.state.is_active else None  # the GPU column's
     summary.gpu_util = system.gpu_util if system is not None else None
-    return RunRow(summary=summary, bad_lines=follower.tail.bad_lines, device=h.device, data=h.data,
+    return RunRow(summary=summary, bad_lines=follower.bad_lines, device=h.device, data=h.data,
                   resume=summary.resume_offer(), system=system, labels=read_labels(follower.path))
 
 
@@ -366,7 +366,7 @@ class LiveFollower:
             snap = LiveSnapshot(
                 **copied,
                 exists=True,
-                bad_lines=f.tail.bad_lines,
+                bad_lines=f.bad_lines,
                 log_tail=log_tail,
                 resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message),
                 previews=previews,

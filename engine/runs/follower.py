@@ -54,6 +54,13 @@ class RunFollower:
             errors["events"] = self.tail.invalid
         return "; ".join(errors.values()) or None
 
+    @property
+    def bad_lines(self) -> int:
+        """Lines of events.jsonl that could not be used: the unreadable ones, and a torn last line
+        once no process writes the run any more (while it trains, that line is still being written)."""
+        torn = self.tail.torn_tail and not self.history.state.is_active
+        return self.tail.bad_lines + int(torn)
+
     def _reload_status(self) -> None:
         p = self.path / STATUS_FILE
         try:

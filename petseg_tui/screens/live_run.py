@@ -32,7 +32,7 @@ from textual.reactive import var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.runs import LOG_FILE, RunState
+from engine.runs import EVENTS_FILE, LOG_FILE, RunState
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.widgets.header import PetsegHeader
@@ -264,6 +264,10 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         ended = ENDED_BEFORE_AN_EPOCH.get(snap.state)
         empty = ended.format(message=snap.message or f"see {LOG_FILE}") if ended else None
         style = "red" if snap.state.is_error else ""
+        if empty is None and snap.state in (RunState.FINISHED, RunState.PRUNED) and not snap.epochs:
+            # it ended, yet no epoch can be read: nothing more will come, so say so, not "waiting"
+            unreadable = f" ({snap.bad_lines} unreadable line(s))" if snap.bad_lines else ""
+            empty, style = f"{snap.state}, but no epoch could be read from {EVENTS_FILE}{unreadable}", "yellow"
         smoothing = self.ema_factor if self.smoothing_on else 0.0
         robust = not self.autoscale
         words = {"empty": empty, "empty_style": style} if empty else {}

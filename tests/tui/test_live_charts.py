@@ -112,3 +112,25 @@ async def test_the_dice_chart_keeps_its_axis_through_an_epochs_batches(runs_dir:
         assert all(loss.x_range == dice.x_range == (1.0, 6.0) for loss, dice in specs)
         finished = live.chart_specs(replace(running, state=RunState.FINISHED))
         assert finished[1].x_range == (1.0, 5.0)  # nothing in training: the axis ends at the last epoch
+
+
+async def test_a_finished_run_whose_epochs_cannot_be_read_says_so(runs_dir: Path) -> None:
+    """A finished run's events.jsonl cut after its first line, mid-way through the next: the torn
+    line counts as unreadable (no writer will finish it) and the charts say no epoch can be read,
+    not "waiting for the first epoch"."""
+    from engine.runs import EVENTS_FILE, RunFollower
+
+    make_curve_run(runs_dir, "cut", NORMAL[:3], DICES[:3])
+    events = runs_dir / "cut" / EVENTS_FILE
+    lines = events.read_bytes().splitlines(keepends=True)
+    events.write_bytes(lines[0] + lines[1][: len(lines[1]) // 2])
+    follower = RunFollower(runs_dir / "cut")
+    follower.poll()
+    assert follower.bad_lines == 1
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "cut")
+        await wait_for(pilot, lambda: live.snapshot is not None, what="the run read")
+        assert live.snapshot.state == RunState.FINISHED and live.snapshot.bad_lines == 1
+        loss, dice = live.chart_specs(live.snapshot)
+        assert loss.empty == dice.empty == f"finished, but no epoch could be read from {EVENTS_FILE} (1 unreadable line(s))"
