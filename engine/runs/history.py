@@ -29,7 +29,7 @@ from engine.events import (
     TrainEvent,
 )
 from engine.runs.journal import KEEP_BATCHES
-from engine.runs.lock import writer_lock_state
+from engine.runs.lock import lock_holder_pid, writer_lock_state
 from engine.runs.state import RunState
 
 STALE_AFTER_SECONDS = 30.0  # a "running" run with no heartbeat for this long is "interrupted"
@@ -170,6 +170,19 @@ class RunHistory:
         return state
 
     @property
+    def new_writer_pid(self) -> int | None:
+        """The pid of a process (on this host) that holds the run's writer lock but has not
+        written status.json yet: a resume preparing. A resume writes its status only when the
+        resumed run starts (one that fails first leaves the run as it was), so until then the
+        status's pid, and the last segment's clock, are the previous process's."""
+        if self.path is None or not writer_lock_state(self.path):
+            return None
+        held = lock_holder_pid(self.path)
+        if held is None or held[1] != socket.gethostname():
+            return None
+        return held[0] if held[0] != self.status.get("pid") else None
+
+    @property
     def duration(self) -> float | None:
         """Training time: wall time since the first start, less pauses and the gaps between a
         stop (or a crash) and the resume that continued the run."""
@@ -178,7 +191,9 @@ class RunHistory:
         active = self._closed_active
         start = self._segment_start
         if start is not None:
-            end = time.time() if self.state.is_active else (self.last_event_t or start)
+            # a resume still preparing trains nothing yet: the last segment ended with its last event
+            running = self.state.is_active and self.new_writer_pid is None
+            end = time.time() if running else (self.last_event_t or start)
             end = max(end, start)
             active += max(0.0, end - start - self.paused_between(start, end))
         return active
@@ -213,7 +228,7 @@ class RunHistory:
         """A frozen copy of what the run shows now (for another thread to draw); ``batches`` and
         ``warnings``: keep only the newest so many."""
         kept = tuple(self.batches[-batches:] if batches else self.batches)
-        pid = self.status.get("pid")
+        pid = self.new_writer_pid or self.status.get("pid")
         return RunSnapshot(
             name=self.name,
             path=self.path,
@@ -259,7 +274,7 @@ class RunSnapshot:
     started: float | None = None
     duration: float | None = None
     paused: bool = False
-    pid: int | None = None  # of the process writing the run, from status.json
+    pid: int | None = None  # of the process writing the run: status.json's, or a resume's still preparing
     epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
     paused_in_batches: float = 0.0  # seconds paused between the first and the last batch kept
 

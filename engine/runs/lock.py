@@ -121,6 +121,14 @@ def writer_lock_state(run_path: str | Path) -> bool | None:
         os.close(fd)
 
 
+def lock_holder_pid(run_path: str | Path) -> tuple[int, str] | None:
+    """(pid, host) of the last process that locked the run, or None if its lock file says none."""
+    words = lock_holder(run_path).split()
+    if len(words) == 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
+        return int(words[1]), words[3]
+    return None
+
+
 def lock_holder(run_path: str | Path) -> str:
     """``pid N on HOST`` of the last process that locked the run ("" if unknown)."""
     try:

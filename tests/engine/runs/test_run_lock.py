@@ -127,3 +127,37 @@ def test_resume_is_refused_while_the_run_trains_in_this_process(tmp_path: Path, 
         assert first.join(120)
     assert first.state == "stopped"
     assert writer_lock_state(first.run_path) is False  # released when the run ended
+
+
+def test_a_resume_still_preparing_shows_its_own_pid_and_no_running_clock(finished_run: Path) -> None:
+    """Between `R` and the resumed run's start (data loading: seconds), the new process holds the
+    lock while status.json is still the old process's: the run shows the new pid, and its
+    training time stays where the last segment ended (not the gap since then)."""
+    import time
+
+    from engine.events import RunFinished, RunStarted
+    from engine.runs import RunFollower
+
+    t0 = time.time() - 100
+    w = RunWriter(finished_run)
+    w.append(RunStarted(run="r", total_epochs=2, start_epoch=1, train_size=8, valid_size=2, device="cpu",
+                        data="fixture", t=t0))
+    w.append(RunFinished(epochs=2, best_dice=0.5, best_epoch=2, seconds=10.0, t=t0 + 10))
+    w.set_status("finished", "done")
+    w.close()
+    ready, release = CTX.Event(), CTX.Event()
+    holder = CTX.Process(target=_hold, args=(str(finished_run), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        follower = RunFollower(finished_run)
+        follower.poll()
+        snap = follower.snapshot()
+        assert snap.state == "running" and snap.pid == holder.pid != os.getpid()
+        assert snap.duration == pytest.approx(10.0)
+    finally:
+        release.set()
+        holder.join(30)
+    after = RunFollower(finished_run)
+    after.poll()
+    assert after.snapshot().pid == os.getpid() and after.snapshot().state == "finished"  # the status's again
