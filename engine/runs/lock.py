@@ -7,12 +7,14 @@ somewhere" from the same lock (`writer_lock_state`), never from a copy of the ru
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import socket
 import stat
 import time
+import weakref
 from pathlib import Path
 
 from engine.errors import RunStoreError
@@ -42,6 +44,7 @@ class RunLock:
     def __init__(self, run_path: Path, fd: int) -> None:
         self.run_path = Path(run_path)
         self._fd: int | None = fd
+        _HELD.add(self)
 
     @classmethod
     def acquire(cls, run_path: str | Path, wait: float = LOCK_WAIT_SECONDS) -> "RunLock":
@@ -85,8 +88,8 @@ class RunLock:
         if fd is None:
             return
         try:
-            # LOCK_UN on the open file: also released for forked children (DataLoader workers)
-            # that inherited the descriptor and may outlive this call by a moment
+            # LOCK_UN on the open file: released even if a child forked by other means than
+            # os.fork (which drops its copy: `_drop_inherited_locks`) still holds the descriptor
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
@@ -96,6 +99,24 @@ class RunLock:
             self.release()
         except Exception:
             pass
+
+
+_HELD: "weakref.WeakSet[RunLock]" = weakref.WeakSet()
+
+
+def _drop_inherited_locks() -> None:
+    """In a forked child (a DataLoader worker): close its copies of the parent's lock
+    descriptors. A flock belongs to the open file, so a worker holding a copy kept a SIGKILLed
+    writer's run locked until the worker noticed its parent was gone (seconds), and the run
+    read as running, not interrupted. The child never writes the run itself."""
+    for lock in list(_HELD):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 def writer_lock_state(run_path: str | Path) -> bool | None:

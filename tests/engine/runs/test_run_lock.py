@@ -161,3 +161,36 @@ def test_a_resume_still_preparing_shows_its_own_pid_and_no_running_clock(finishe
     after = RunFollower(finished_run)
     after.poll()
     assert after.snapshot().pid == os.getpid() and after.snapshot().state == "finished"  # the status's again
+
+
+_FORKING_WRITER = """
+import os, sys, time
+from pathlib import Path
+from engine.runs import RunWriter
+w = RunWriter(Path(sys.argv[1]))
+if os.fork() == 0:  # a DataLoader worker, forked while the run is locked
+    time.sleep(60)
+    os._exit(0)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_writers_forked_workers_do_not_keep_its_run_locked(finished_run: Path) -> None:
+    """SIGKILL a writer whose forked child (a DataLoader worker) lives on: the run is
+    interrupted at once, not 'running' until the worker notices (petseg runs said running ~5 s)."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _FORKING_WRITER, str(finished_run)], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert writer_lock_state(finished_run) is True
+        proc.kill()
+        proc.wait(10)
+        time.sleep(0.2)
+        assert writer_lock_state(finished_run) is False  # the forked child still runs
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
