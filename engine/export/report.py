@@ -33,6 +33,25 @@ def read_report(folder_or_file: str | Path) -> dict[str, dict[str, Any]]:
     return {str(k): v for k, v in exports.items() if isinstance(v, dict)}
 
 
+def is_report(path: str | Path) -> bool:
+    """``path`` is a report petseg export wrote (its format tag), readable or not as a whole."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == REPORT_FORMAT
+
+
+def report_may_be_written(exported: Path, overwrite: bool) -> str | None:
+    """Why the report beside ``exported`` may not be written (a file of that name that petseg
+    export did not write, unless ``overwrite``), or None when it may."""
+    path = export_report_path(exported)
+    if not (path.exists() or path.is_symlink()) or overwrite or is_report(path):
+        return None
+    return (f"{path}: already exists and is not a petseg export report, which an export writes beside "
+            f"{exported.name}; refusing to replace it (pass --overwrite, or choose another folder)")
+
+
 def record(exported: Path, entry: dict[str, Any]) -> Path:
     """Add (or replace) ``exported``'s entry in the report beside it; returns the report's path."""
     entries = read_report(exported)

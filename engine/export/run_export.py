@@ -3,7 +3,8 @@ parity with PyTorch before the file is written.
 
 Bad input is refused before any work, in one line, with nothing written: a run with no
 checkpoint, an output in a missing folder, an output that is a folder or an input, and an
-existing file that ``petseg export`` did not write (unless ``overwrite``). The model is exported
+existing file that ``petseg export`` did not write (unless ``overwrite``), the model file or the
+``export.json`` the report goes to. The model is exported
 to memory, checked (``onnx.checker``, then `engine.export.parity` on the bundled test photos at
 each size) and only then written, atomically (`engine.atomic`). A refused export writes nothing
 but its entry in ``export.json`` (accepted false), so no file looks like a valid export.
@@ -57,6 +58,11 @@ def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwr
     if (output.exists() or output.is_symlink()) and not overwrite and not is_petseg_export(output):
         raise OutputRefused(f"{output}: already exists and was not written by petseg export; refusing to "
                             "replace it (pass --overwrite to replace it)")
+    from engine.export.report import report_may_be_written
+
+    refused = report_may_be_written(output, overwrite)
+    if refused:
+        raise OutputRefused(refused)
     return output
 
 

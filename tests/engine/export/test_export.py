@@ -162,6 +162,16 @@ def test_a_file_petseg_did_not_write_is_not_overwritten(run_copy, tmp_path, caps
     assert out.read_bytes() == b"someone's model"
 
 
+def test_a_users_export_json_beside_the_output_is_not_overwritten(run_copy, tmp_path, capsys):
+    """The report goes to export.json beside --output: a file of that name petseg did not write
+    is refused before any work, as the model file is."""
+    (tmp_path / "export.json").write_text('{"my": "precious data"}')
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
+    assert "not a petseg export report" in _one_error_line(capsys)
+    assert (tmp_path / "export.json").read_text() == '{"my": "precious data"}' and not out.exists()
+
+
 def test_overwrite_replaces_a_foreign_file_and_a_petseg_export_is_replaced_without_it(run_copy, reuse_export, tmp_path):
     out = tmp_path / "m.onnx"
     out.write_bytes(b"someone's model")
