@@ -54,6 +54,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return e
 
 
+def refuse_output_in_data(output: Path, data_path: str | None) -> None:
+    """``--worst_out`` inside the data folder eval reads is refused, even with --overwrite: it
+    could replace a photo or a trimap of the dataset (the ground truth) with a contact sheet."""
+    from engine.data.layout import resolve_data_source
+    from engine.infer.outputs import OutputRefused
+    from engine.runs.layout import inside_folder
+
+    root = resolve_data_source(data_path).path
+    if inside_folder(output, root):
+        raise OutputRefused(f"{output}: is inside the data folder {root} that eval reads; choose another "
+                            "--worst_out — petseg never writes over its input, even with --overwrite")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise PetsegError(f"--worst {args.worst}: must be >= 0")
@@ -61,6 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from engine.infer.inference import load_predictor
 
     ckpt = checkpoint_from_args(args)
+    chosen_out = args.worst_out if args.worst else None  # the user's --worst_out, before the default fills it
     if args.worst:  # checked before minutes of scoring, like every user-named output
         from engine.eval.gallery import worst_sheet_path
         from engine.infer.outputs import check_output
@@ -76,6 +90,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return ranks
     console = new_console()
     predictor = load_predictor(ckpt, args.device, image_size=args.image_size)
+    if chosen_out is not None:
+        refuse_output_in_data(chosen_out, args.data_path or predictor.config.get("data_path"))
     for warning in predictor.warnings if ranks is None or ranks.ctx.is_main else ():
         print(f"petseg: warning: {warning}", file=sys.stderr)
     shown = ranks is None or ranks.ctx.is_main  # with --devices N, rank 0's own share stands for all

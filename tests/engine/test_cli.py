@@ -385,6 +385,22 @@ def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, ca
     one_error_line(capsys, "x.jpg")
 
 
+def test_eval_worst_sheet_never_replaces_a_file_of_the_data_it_reads(tmp_path: Path, checkpoint: Path,
+                                                                     eval_data: Path, capsys) -> None:
+    """--worst_out on a trimap of the evaluated data is refused even with --overwrite: the
+    ground truth would become a contact sheet (infer refuses its own input the same way)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(eval_data, data)
+    trimap = data / "annotations" / "trimaps" / "p0.png"
+    before = trimap.read_bytes()
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(data), "--device", "cpu",
+                 "--worst", "2", "--worst_out", str(trimap), "--overwrite"]) == 1
+    one_error_line(capsys, "is inside the data folder")
+    assert trimap.read_bytes() == before
+
+
 def test_eval_worst_sheet_never_replaces_a_users_file(tmp_path: Path, checkpoint: Path, eval_data: Path,
                                                       capsys) -> None:
     """eval's contact sheet goes through the same guard as infer --output (engine.infer.outputs)."""
