@@ -36,6 +36,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None and not str(args.resume).strip():  # else "" would start a new default run
+        raise ConfigError("--resume: the run name is empty; give the run to continue (its name or folder)")
     runs_dir = args.runs or default_runs_dir()
     from engine.train.distributed import DistContext
 

@@ -584,3 +584,10 @@ def test_train_prints_plain_lines_without_rich(tmp_path: Path, capsys, monkeypat
     out = capsys.readouterr().out
     assert f"run plain -> {tmp_path / 'plain'}" in out and "[bold]" not in out
     assert "finished: best valid Dice" in out
+
+
+def test_resume_with_an_empty_run_name_is_refused(tmp_path: Path, capsys) -> None:
+    """`--resume ""` (an unset shell variable) started a brand-new run with every default."""
+    assert main(["train", "--runs", str(tmp_path / "runs"), "--resume", ""]) == 1
+    one_error_line(capsys, "--resume: the run name is empty")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
