@@ -120,11 +120,19 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
         from engine.train.run_folder import settle_config
 
         settle_config(config, log=lambda _: None)
+        effective = config
     else:
         from engine.train.resume import plan_for_run
         from engine.train.run_folder import check_machine
 
-        check_machine(plan_for_run(RunStore(runs_dir).resolve(args.resume), dict(given_config(args))).config)
+        effective = plan_for_run(RunStore(runs_dir).resolve(args.resume), dict(given_config(args))).config
+        check_machine(effective)
+    from engine.device import resolve_device
+    from engine.train.distributed import sync_bn_problem
+
+    problem = sync_bn_problem(effective.sync_bn, resolve_device(effective.device).type)
+    if problem:
+        raise ConfigError(problem)
 
     name = args.resume or args.run_name or RunStore(runs_dir).new_run_name(typed.model)
     console = new_console()  # the ranks' argv: the user's own, with the run's name fixed (ddp_launch.child_argv)

@@ -75,6 +75,13 @@ def timeout_seconds() -> float:
     return value
 
 
+def sync_bn_problem(sync_bn: bool, device_type: str) -> str:
+    """Why ``--sync_bn yes`` cannot run on ``device_type`` with several ranks ("" when it can)."""
+    if sync_bn and device_type != "cuda":
+        return "--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU"
+    return ""
+
+
 def backend_for(device_type: str) -> str:
     """NCCL on CUDA, gloo everywhere else (the CPU, tests)."""
     return "nccl" if device_type == "cuda" else "gloo"

@@ -17,7 +17,7 @@ from engine.events import RunWarning, TrainEvent
 from engine.train.checkpoint_saver import CheckpointSaver
 from engine.train.compile import compile_model, resolve_compile
 from engine.train.config_record import kept_from_record
-from engine.train.distributed import DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed
+from engine.train.distributed import DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed, sync_bn_problem
 from engine.train.ema import build_ema
 from engine.train.rng import seed_everything
 from engine.train.schedule import build_scheduler, build_time_budget
@@ -74,8 +74,8 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     device = rank_device(resolve_device(cfg.device), dist)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    if cfg.sync_bn and dist.enabled and device.type != "cuda":
-        raise ConfigError("--sync_bn yes: torch's SyncBatchNorm works only on CUDA; use --sync_bn no on the CPU")
+    if dist.enabled and sync_bn_problem(cfg.sync_bn, device.type):  # torchrun by hand: `petseg train` said it earlier
+        raise ConfigError(sync_bn_problem(cfg.sync_bn, device.type))
     augment_seed = rank_seed(cfg.seed, dist.rank)
 
     # a stop during a long first decode ends it now, not after it

@@ -591,3 +591,13 @@ def test_resume_with_an_empty_run_name_is_refused(tmp_path: Path, capsys) -> Non
     assert main(["train", "--runs", str(tmp_path / "runs"), "--resume", ""]) == 1
     one_error_line(capsys, "--resume: the run name is empty")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_sync_bn_on_the_cpu_with_several_ranks_is_refused_before_they_start(tmp_path: Path, generated_data: str,
+                                                                           capsys) -> None:
+    """It was refused by each rank, after the run folder was made: two error lines and a failed run."""
+    runs = tmp_path / "runs"
+    assert main(["train", "--runs", str(runs), "--data_path", generated_data, "--device", "cpu", "--devices", "2",
+                 "--sync_bn", "yes", "--epochs", "1"]) == 1
+    one_error_line(capsys, "--sync_bn yes: torch's SyncBatchNorm works only on CUDA")
+    assert not runs.exists() or not any(runs.iterdir())
