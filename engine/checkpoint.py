@@ -67,6 +67,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk
         # first sentence only: torch's zip reader appends a long "internal miniz error" hint
         first = first_line(exc).split(". ")[0][:120]
+        if first.strip("'\"").isdigit():  # the unpickler's KeyError of a junk opcode: '105' says nothing
+            first = "not a file torch.save wrote"
         raise CheckpointError(path, f"corrupt or truncated checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "arch" not in ckpt:
         raise CheckpointError(path, "not a petseg checkpoint (no architecture record); was it saved by petseg?")

@@ -63,7 +63,9 @@ def test_corrupt_truncated_and_empty_files(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     junk = tmp_path / "junk.pt"  # bytes torch's safe unpickler reports as "Weights only load failed"
     junk.write_bytes(bytes([207]) * 64)
-    for p, fragment in ((truncated, "corrupt"), (garbage, "corrupt"), (empty, "empty file"), (junk, "corrupt"),
+    text = tmp_path / "text.pt"  # the unpickler raises KeyError('105') on it
+    text.write_bytes(b"hi\n")
+    for p, fragment in ((truncated, "corrupt"), (garbage, "corrupt"), (empty, "empty file"), (junk, "corrupt"), (text, "(not a file torch.save wrote)"),
                         (tmp_path / "missing.pt", "no such"), (tmp_path, "directory")):
         with pytest.raises(CheckpointError) as exc:
             load_checkpoint(p)
