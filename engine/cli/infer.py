@@ -4,6 +4,7 @@ progress bar."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
@@ -70,9 +71,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
-    from engine.infer.infer_folder import ItemResult, default_batch_size, photo_footprint, plan_folder, segment_folder
+    from engine.infer.infer_folder import plan_folder
     from engine.infer.inference import load_predictor
-    from engine.infer.outputs import check_output
 
     src, dst = args.image, args.output
     if dst.exists() and not dst.is_dir():
@@ -92,10 +92,26 @@ def _infer_folder(args: argparse.Namespace) -> int:
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
+    created = not dst.exists()
     try:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PetsegError(f"{dst}: cannot create the output folder ({exc.strerror or exc})") from None
+    try:
+        return _segment_into(args, predictor, checkpoint, plan, console)
+    except BaseException:
+        if created:  # a folder this command made and nothing went into: not left behind
+            with contextlib.suppress(OSError):
+                dst.rmdir()
+        raise
+
+
+def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, plan: Any, console: Any) -> int:
+    """`_infer_folder` once the model is loaded and the output folder exists."""
+    from engine.infer.infer_folder import ItemResult, default_batch_size, photo_footprint, segment_folder
+    from engine.infer.outputs import check_output
+
+    src, dst = args.image, args.output
     # the same guard as one-file inference, per output: never a photo itself (input folder =
     # output folder), never a file petseg did not write unless --overwrite
     items, failed = [], len(plan.skipped)

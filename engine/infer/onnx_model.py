@@ -8,8 +8,9 @@ then CPUExecutionProvider. The probabilities come back as CPU tensors either way
 
 A petseg export carries its input size, mask rule, model and run in its metadata
 (`engine.export.metadata`); a foreign ONNX model (no petseg metadata) needs ``image_size``
-and is taken to output one channel of logits, as petseg's own networks do, with petseg's
-normalisation (mean = std = 0.5).
+(or a fixed square input) and is taken to output one channel of logits, as petseg's own
+networks do, with petseg's normalisation (mean = std = 0.5); a model exported for a fixed
+batch size is fed batches of that size.
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ def _session(path: Path, device: str, threads: int | None, ort_opt: str = "all")
         raise CheckpointError(path, f"ONNX Runtime cannot load it ({text[:160]})") from None
 
 
+def _input_dims(session: Any, path: Path) -> tuple[int | None, ...]:
+    """The declared (N, C, H, W) of the model's input, None where a dimension is symbolic."""
+    shape = list(session.get_inputs()[0].shape)
+    if len(shape) != 4:
+        raise PetsegError(f"{path}: its input has shape {shape}; petseg feeds images as (N, 3, H, W)")
+    dims = tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
+    if dims[1] not in (None, 3):
+        raise PetsegError(f"{path}: its input has {dims[1]} channels; petseg feeds RGB images (3 channels)")
+    return dims
+
+
+def _foreign_image_size(dims: tuple[int | None, ...], image_size: int | None, path: Path) -> int:
+    """The side of the squares a model without petseg metadata takes: its fixed H = W, or
+    ``image_size`` when H and W are free; one line when they disagree or neither says."""
+    h, w = dims[2], dims[3]
+    if h is not None and w is not None:
+        if h != w:
+            raise PetsegError(f"{path}: its input is fixed at {h}×{w}; petseg feeds square images")
+        if image_size is not None and image_size != h:
+            raise PetsegError(f"--image_size {image_size}: {path} takes {h}×{h} only (a fixed input size)")
+        return h
+    if image_size is None:
+        raise PetsegError(f"{path}: not a petseg export (no petseg metadata); pass --image_size N, "
+                          "the side of the square the model takes")
+    return image_size
+
+
 class OnnxPredictor(Predictor):
     """A `Predictor` running an ONNX model on ONNX Runtime (see the module docstring)."""
 
@@ -79,6 +107,7 @@ class OnnxPredictor(Predictor):
         self.warnings: list[str] = []
         self.outputs_probability = outputs_probability
         self.input_name = session.get_inputs()[0].name
+        self.fixed_batch = _input_dims(session, path)[0]  # a model exported for batch 1 gets batches of 1
         self.providers = list(session.get_providers())
         _eval_transform(self.image_size)
 
@@ -93,9 +122,7 @@ class OnnxPredictor(Predictor):
         session = _session(path, device, threads, ort_opt)
         meta = ExportMetadata.from_props(session.get_modelmeta().custom_metadata_map, path)
         if meta is None:
-            if image_size is None:
-                raise PetsegError(f"{path}: not a petseg export (no petseg metadata); pass --image_size N, "
-                                  "the side of the square the model takes")
+            image_size = _foreign_image_size(_input_dims(session, path), image_size, path)
             return cls(session, path, image_size=image_size, arch_name=expect_arch or "onnx",
                        mask_rule="pet_border", outputs_probability=False)
         if expect_arch is not None and meta.model != expect_arch:
@@ -110,7 +137,25 @@ class OnnxPredictor(Predictor):
                    epoch=meta.epoch, config=meta.config)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: x})[0]
+        b = self.fixed_batch
+        if b is None or len(x) == b:
+            return self._run_batch(x)
+        parts = []
+        for i in range(0, len(x), b):  # the model's own batch size; the last one padded
+            chunk = x[i : i + b]
+            n = len(chunk)
+            if n < b:
+                chunk = np.concatenate([chunk, np.zeros((b - n, *chunk.shape[1:]), chunk.dtype)])
+            parts.append(self._run_batch(chunk)[:n])
+        return np.concatenate(parts)
+
+    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        try:
+            out = self.session.run(None, {self.input_name: x})[0]
+        except Exception as exc:  # ORT's InvalidArgument & co.: its reason is on later lines
+            detail = " ".join(str(exc).split())
+            raise PetsegError(f"{self.checkpoint_path}: ONNX Runtime refused a batch of shape {tuple(x.shape)} "
+                              f"({detail[-200:]})") from None
         if out.ndim == 3:
             out = out[:, None]
         if out.ndim != 4 or out.shape[1] != 1:

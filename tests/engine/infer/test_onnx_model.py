@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from engine.cli import main
 from engine.data.samples import demo_assets_dir, sample_image_paths
@@ -106,16 +107,17 @@ def test_a_truncated_onnx_file_is_one_line(exported, demo_photo, tmp_path, capsy
         load_predictor(tmp_path / "absent.onnx", "cpu")
 
 
-def _foreign_onnx(path: Path) -> Path:
-    """An ONNX model without petseg metadata: one Conv to a single channel, any H and W."""
+def _foreign_onnx(path: Path, shape: tuple = ("n", 3, "h", "w"), out_channels: int = 1) -> Path:
+    """An ONNX model without petseg metadata: one Conv to a single channel, any H and W (or the
+    fixed input ``shape``)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    weight = numpy_helper.from_array(np.full((1, 3, 1, 1), 0.1, np.float32), "w")
+    weight = numpy_helper.from_array(np.full((out_channels, 3, 1, 1), 0.1, np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w"], ["y"])], "foreign",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1, "h", "w"])], [weight])
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [shape[0], out_channels, *shape[2:]])], [weight])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.save(model, str(path))
@@ -136,3 +138,35 @@ def test_a_fixed_size_export_refuses_another_image_size(exported):
     onnx_path, _ = exported
     with pytest.raises(PetsegError, match="--image_size 96"):
         load_predictor(onnx_path, "cpu", image_size=96)
+
+
+def test_a_foreign_onnx_with_a_fixed_input_runs_at_its_own_batch_and_size(demo_photo, tmp_path, capsys):
+    """Exported for batch 1 at 32x32 (the common torch.onnx default): no --image_size needed, a
+    folder goes through in batches of 1; another --image_size is one line naming the file."""
+    fixed = _foreign_onnx(tmp_path / "fixed.onnx", (1, 3, 32, 32))
+    predictor = load_predictor(fixed, "cpu")
+    assert predictor.image_size == 32
+    x = torch.zeros(5, 3, 32, 32)
+    assert tuple(predictor.probabilities(x).shape) == (5, 1, 32, 32)
+    assert tuple(predictor.probabilities(x, tta=True).shape) == (5, 1, 32, 32)
+    with pytest.raises(PetsegError, match="--image_size 64: .*fixed.onnx takes 32×32 only"):
+        load_predictor(fixed, "cpu", image_size=64)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        shutil.copy(demo_photo, photos / f"p{i}.jpg")
+    assert main(["infer", "--model_path", str(fixed), "--data_path", str(photos), "--output_path",
+                 str(tmp_path / "masks"), "--batch_size", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["p0.png", "p1.png", "p2.png"]
+
+
+def test_a_folder_run_that_fails_leaves_no_empty_output_folder(demo_photo, tmp_path, capsys):
+    two = _foreign_onnx(tmp_path / "two.onnx", out_channels=2)  # two output channels: refused at its first batch
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(demo_photo, photos / "p.jpg")
+    assert main(["infer", "--model_path", str(two), "--image_size", "32", "--data_path", str(photos),
+                 "--output_path", str(tmp_path / "masks")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "expected (N, 1, H, W)" in err
+    assert not (tmp_path / "masks").exists()
