@@ -38,7 +38,7 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
-from engine.runs import RunState, RunStore, checkpoint_path
+from engine.runs import RunState, RunStore, checkpoint_path, clear_control
 from engine.train import outcome
 from engine.train.batch_gate import BetweenBatches
 from engine.train.checkpoint_saver import CheckpointSaver
@@ -194,6 +194,8 @@ class Trainer(BetweenBatches):
                 self._abandon_resume(ended.message)
                 return
             self._final_status(ended.state, ended.message)
+            if self.dist.is_main:  # a request that came too late (x in the last batch) must not act on a later resume
+                clear_control(self.run_path)
             paused = self.control.paused_seconds
             self._emit(ended.terminal(seconds=time.time() - t0 - paused) if ended.state == RunState.FINISHED
                        else ended.terminal())

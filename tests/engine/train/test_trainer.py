@@ -115,6 +115,17 @@ def test_pause_and_resume_from_control_file(tiny, tmp_path: Path) -> None:
     assert kinds.index("paused") < kinds.index("resumed") < kinds.index("finished")
 
 
+def test_a_stop_that_comes_after_the_last_batch_is_not_left_for_a_later_resume(tiny, tmp_path: Path) -> None:
+    """x pressed during the last batch: the run has nothing left to stop and finishes; the
+    request must not stay in the run folder, where a resume with more epochs would obey it."""
+    from engine.runs import CONTROL_FILE
+
+    trainer = Trainer(tiny(epochs=1), tmp_path)
+    trainer.subscribe(lambda e: request_control(trainer.run_path, "stop") if e.kind == "epoch_ended" else None)
+    assert trainer.run() == "finished"
+    assert not (trainer.run_path / CONTROL_FILE).exists()
+
+
 @pytest.mark.slow
 def test_nan_loss_marks_run_diverged(tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.train import losses
