@@ -87,11 +87,33 @@ def backend_for(device_type: str) -> str:
     return "nccl" if device_type == "cuda" else "gloo"
 
 
+def end_with_the_agent() -> None:
+    """Linux: this rank is sent SIGTERM (a graceful stop: last.pt, status "stopped") when the
+    process that started it dies, even by SIGKILL. A killed ``petseg train --devices N`` or
+    torchrun otherwise left its ranks training on, orphaned, until someone found them."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the agent was gone before the call: the signal will never come
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def init_process_group(ctx: DistContext, device_type: str) -> Any:
     """Join the run's process group (no-op for a plain run); returns a gloo group for control
-    messages (CPU tensors: no device sync), or None for a plain run."""
+    messages (CPU tensors: no device sync), or None for a plain run. The rank also ends with
+    the agent that started it (`end_with_the_agent`)."""
     if not ctx.enabled:
         return None
+    end_with_the_agent()
     import torch.distributed as dist
 
     timeout = datetime.timedelta(seconds=timeout_seconds())

@@ -322,3 +322,50 @@ def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: 
     assert proc.returncode == 130, out[-2000:]
     assert state() == "stopped" and (run / "checkpoints" / "last.pt").exists()
     assert "resumed" in kinds() or "run_resumed" in kinds()
+
+
+@pytest.mark.slow
+def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, generated_data: str) -> None:
+    """SIGKILL of `petseg train --devices 2` (the elastic agent's process): the ranks, which
+    trained on orphaned, are stopped gracefully: the run ends `stopped` with last.pt, no rank left."""
+    import time
+
+    import psutil
+
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+                             "--data_path", generated_data, "--epochs", "200", "--image_size", "64", "--width", "4",
+                             "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
+                             "--amp", "off", "--runs", str(runs), "--run_name", "orphans"],
+                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    run = runs / "orphans"
+
+    def in_session() -> list[psutil.Process]:
+        """The launcher and its ranks (each rank has a session of its own: found by its argv)."""
+        out = []
+        for p in psutil.process_iter():
+            try:
+                if str(runs) in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except (OSError, psutil.Error):
+                continue
+        return out
+
+    try:
+        end = time.monotonic() + 120
+        while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
+            assert proc.poll() is None and time.monotonic() < end, "no first epoch"
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait(10)
+        end = time.monotonic() + 60
+        while in_session() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not in_session(), "ranks left running after their launcher was killed"
+    finally:
+        for p in in_session():
+            p.kill()
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "stopped" and (run / "checkpoints" / "last.pt").exists()
