@@ -114,6 +114,16 @@ class FakeTrainer:
         self._unpaused.set()
         self._thread: threading.Thread | None = None
         self.calls: list[str] = []
+        self._subscribers: list = []
+
+    def subscribe(self, callback) -> None:
+        """As the engine's: ``callback(event)`` after each event is on disk."""
+        self._subscribers.append(callback)
+
+    def _emit(self, event) -> None:
+        self.writer.append(event)
+        for callback in self._subscribers:
+            callback(event)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -122,29 +132,29 @@ class FakeTrainer:
     def _run(self) -> None:
         w, total = self.writer, self.config.epochs
         w.start_heartbeat(0.5)
-        w.append(RunStarted(run=self.run_name, total_epochs=total, start_epoch=1, train_size=32, valid_size=4,
+        self._emit(RunStarted(run=self.run_name, total_epochs=total, start_epoch=1, train_size=32, valid_size=4,
                             device="cpu", data="fake"))
         stopped = False
         for ep in range(1, total + 1):
-            w.append(EpochStarted(epoch=ep, total_epochs=total, batches=20))
+            self._emit(EpochStarted(epoch=ep, total_epochs=total, batches=20))
             for b in range(1, 21):
                 if not self._unpaused.is_set():  # like the real trainer: say so, wait, say so
-                    w.append(RunPaused(epoch=ep, batch=b - 1))
+                    self._emit(RunPaused(epoch=ep, batch=b - 1))
                     self._unpaused.wait()
-                    w.append(RunResumed(epoch=ep, batch=b - 1))
+                    self._emit(RunResumed(epoch=ep, batch=b - 1))
                 if self._stop.is_set():
                     stopped = True
                     break
-                w.append(BatchProgress(epoch=ep, batch=b, batches=20, loss=1.0 / (ep + b / 20), images_per_s=100.0))
+                self._emit(BatchProgress(epoch=ep, batch=b, batches=20, loss=1.0 / (ep + b / 20), images_per_s=100.0))
                 time.sleep(0.03)
             if stopped:
                 break
-            w.append(epoch_event(ep, total, time.time()))
+            self._emit(epoch_event(ep, total, time.time()))
         if stopped:
-            w.append(RunStopped(epoch=0))
+            self._emit(RunStopped(epoch=0))
             w.set_status("stopped", "stopped by user")
         else:
-            w.append(RunFinished(epochs=total, best_dice=0.6, best_epoch=total, seconds=1.0))
+            self._emit(RunFinished(epochs=total, best_dice=0.6, best_epoch=total, seconds=1.0))
             w.set_status("finished", "done")
         w.close()
 
