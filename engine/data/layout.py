@@ -301,12 +301,33 @@ def data_path_problem(data_path: str | None, download: bool = False) -> str | No
             return str(DatasetError(path, "is a file, not a dataset folder"))
         return None  # the download fills it (and says so if it cannot)
     try:
-        PetLayout(path)
+        layout = PetLayout(path)
     except DatasetError as exc:
         if data_path is None:  # as resolve_data_source says it
             return str(DatasetError(exc.path, f"{exc.reason} (named by ${DATA_PATH_ENV})"))
         return str(exc)
-    return None
+    return unusable_pairs_problem(layout)
+
+
+def unusable_pairs_problem(layout: PetLayout) -> str | None:
+    """None as soon as one photo opens and its trimap decodes to trimap values; else why none
+    does (with the first pair's reason), so a folder of unreadable files is refused before a run
+    folder exists rather than failing the run after it. Photos are decoded small (JPEG's 1/8
+    scale: a few ms), so even a folder where every one is broken is checked quickly."""
+    from engine.data.images import load_rgb, load_trimap
+    from engine.errors import one_line
+
+    first = ""
+    for name in layout.paired_names:
+        try:
+            load_rgb(layout.image_path(name), max_side=32)
+            load_trimap(layout.trimap_path(name))
+            return None
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds; each is a reason
+            if not first:
+                first = f"{name}: {one_line(exc)}"
+    return str(DatasetError(layout.root, f"none of its {len(layout.paired_names)} photo and trimap pairs can be "
+                                         f"read (first: {first})"))
 
 
 def resolve_data_source(data_path: str | None, *, download: bool = False) -> DataSource:

@@ -173,6 +173,23 @@ def test_data_path_problem_is_the_message_training_fails_with(tmp_path):
     assert "no images/ folder" in data_path_problem(str(tmp_path))
 
 
+def test_a_folder_whose_photos_or_trimaps_are_all_unreadable_is_refused_before_a_run(tmp_path):
+    """It failed the run after its folder was made ("no usable train images"); one readable
+    pair among broken ones is enough (training skips the others, saying so)."""
+    photos = _make(tmp_path / "photos", ["a", "b"])
+    for n in ("a", "b"):
+        (photos / "images" / f"{n}.jpg").write_text("not a photo")
+    problem = data_path_problem(str(photos))
+    assert problem.startswith(f"{photos}: none of its 2 photo and trimap pairs can be read (first: a: ")
+    assert "not an image" in problem
+    trimaps = _make(tmp_path / "trimaps", ["a"])
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(trimaps / "annotations" / "trimaps" / "a.png")
+    assert "trimap is a colour image" in data_path_problem(str(trimaps))
+    mixed = _make(tmp_path / "mixed", ["a", "b"])
+    (mixed / "images" / "a.jpg").write_text("not a photo")
+    assert data_path_problem(str(mixed)) is None
+
+
 def test_data_path_problem_names_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_PATH_ENV, str(tmp_path / "gone"))
     with pytest.raises(DatasetError) as info:
