@@ -43,8 +43,15 @@ def add_flag(parser: argparse.ArgumentParser | Any, name: str, **kw: Any) -> Non
     parser.add_argument(*flags, dest=name, **kw)
 
 
+def runs_folder(text: str) -> Path:
+    """``--runs``: a folder name; "" (an unset shell variable) would mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the folder name is empty; give the runs folder")
+    return Path(text)
+
+
 def add_runs_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs", type=Path, default=None,
+    p.add_argument("--runs", type=runs_folder, default=None,
                    help="runs folder (default: $PETSEG_RUNS or ./runs)")
 
 

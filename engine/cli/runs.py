@@ -59,7 +59,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return EXIT_OK
     console = new_console()
     if not runs:
-        console.print(f"no runs in {store.root}" + (f" matching {args.filter!r}" if args.filter else ""))
+        missing = "" if store.root.exists() else " (the folder does not exist)"
+        console.print(f"no runs in {store.root}{missing}" + (f" matching {args.filter!r}" if args.filter else ""))
         return EXIT_OK
     rows = [{
         "name": r.name, "model": r.model_label or "-", "status": r.state,

@@ -601,3 +601,12 @@ def test_sync_bn_on_the_cpu_with_several_ranks_is_refused_before_they_start(tmp_
                  "--sync_bn", "yes", "--epochs", "1"]) == 1
     one_error_line(capsys, "--sync_bn yes: torch's SyncBatchNorm works only on CUDA")
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_an_empty_runs_folder_name_is_refused_and_a_missing_one_said(tmp_path: Path, capsys) -> None:
+    """--runs "" (an unset variable) meant the current folder: train made runs there."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["runs", "--runs", ""])
+    assert exit_info.value.code == 2 and "--runs: the folder name is empty" in capsys.readouterr().err
+    assert main(["runs", "--runs", str(tmp_path / "gone")]) == 0
+    assert "(the folder does not exist)" in capsys.readouterr().out
