@@ -50,7 +50,11 @@ def resolve_run_amp(cfg: TrainConfig, device: torch.device, recorded: Recorded,
         from engine.train.precision import cpu_autocast_dtype
 
         return cpu_autocast_dtype(cfg.model, cfg.width, cfg.image_size, cfg.channels_last, cfg.batch_size, log=log)
-    return resolve_amp(cfg.amp, device), None
+    dtype = resolve_amp(cfg.amp, device)
+    if cfg.amp in ("bf16", "fp16") and dtype is None:  # asked for, not given: say so, not only in config.json
+        why = "fp16 autocast is not used on a CPU (no speed-up there)" if device.type == "cpu" else f"{device.type} trains in fp32"
+        log(f"warning: --amp {cfg.amp}: {why}; training in fp32")
+    return dtype, None
 
 
 def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring: bool, recorded: Recorded,

@@ -68,3 +68,14 @@ def test_run_records_the_decision_and_a_resume_keeps_it(tmp_path: Path, monkeypa
     more = Trainer(TrainConfig(epochs=2), tmp_path / "runs", "amp", resume=True)
     assert more.run() == "finished"
     assert json.loads((first.run_path / "config.json").read_text())["amp_resolved"] == "bfloat16"
+
+
+def test_fp16_asked_for_on_a_cpu_says_it_trains_in_fp32(tmp_path, generated_data) -> None:
+    """--amp fp16 on a CPU became fp32 with no word but config.json's amp_resolved."""
+    from engine.runs.layout import LOG_FILE
+
+    cfg = TrainConfig(epochs=1, image_size=64, width=4, batch_size=8, max_train_images=8, workers=0, device="cpu",
+                      amp="fp16", data_path=generated_data)
+    trainer = Trainer(cfg, tmp_path / "runs", "fp16")
+    assert trainer.run() == "finished"
+    assert "warning: --amp fp16: fp16 autocast is not used on a CPU" in (trainer.run_path / LOG_FILE).read_text()
