@@ -22,6 +22,11 @@ def check_machine(config: TrainConfig) -> None:
     from engine.device import resolve_device
 
     resolve_device(config.device)
+    if config.cache_dir is not None:
+        cache = Path(config.cache_dir).expanduser()
+        if cache.exists() and not cache.is_dir():  # else the run trains with no cache and no word
+            raise ConfigError(f"--cache_dir {config.cache_dir}: is a file, not a folder; give a folder for the "
+                              "decoded-image cache (or leave it unset)")
     if config.pretrained not in (None, "imagenet"):
         if not Path(config.pretrained).expanduser().is_file():
             raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a .pth state_dict of the encoder, or imagenet)")

@@ -610,3 +610,12 @@ def test_an_empty_runs_folder_name_is_refused_and_a_missing_one_said(tmp_path: P
     assert exit_info.value.code == 2 and "--runs: the folder name is empty" in capsys.readouterr().err
     assert main(["runs", "--runs", str(tmp_path / "gone")]) == 0
     assert "(the folder does not exist)" in capsys.readouterr().out
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_before_a_run(tmp_path: Path, generated_data: str, capsys) -> None:
+    a_file = tmp_path / "cat.jpg"
+    a_file.write_bytes(b"x")
+    assert main(["train", "--runs", str(tmp_path / "runs"), "--data_path", generated_data, "--device", "cpu",
+                 "--cache_dir", str(a_file)]) == 1
+    one_error_line(capsys, f"--cache_dir {a_file}: is a file, not a folder")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
