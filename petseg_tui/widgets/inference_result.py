@@ -48,8 +48,9 @@ def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, load
 
 def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: str, busy: bool,
                     prediction: Any, rendered: Rendered | None, truth: Truth) -> str:
-    """The result line: the photo, its size, the time, the pet fraction and the Dice against its
-    trimap, then the settings they were drawn with."""
+    """The result lines: the settings the keys change first (one short line, so it shows at every
+    width: at 80 columns the result below wraps onto three lines), then the photo, its size, the
+    time, the pet fraction and the Dice against its trimap."""
     settings = (
         f"thr {threshold:.2f} · TTA {'on' if tta else 'off'} · "
         f"outline {'on' if outline else 'off'} · {image_mode}"
@@ -67,8 +68,8 @@ def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: s
     elif truth.note:
         score = f" · [yellow]{truth.note}[/]"
     return (
-        f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · "
-        f"pet [b]{100 * r.fraction:.1f}%[/b]{score}\n{settings}{running}"
+        f"{settings}{running}\n"
+        f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · pet [b]{100 * r.fraction:.1f}%[/b]{score}"
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tui_helpers import inference_done, rendered, settled, toasts, wait_for
+from tui_helpers import inference_done, rendered, settled, toasts, wait_for, widget_text
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
@@ -448,6 +448,25 @@ async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Pat
         assert "TTA off" in result_line(screen) and "thr 0.50" in result_line(screen)
         assert screen.model_runs == runs_before and not (run / "predictions").exists()
         assert "halfcell" in result_line(screen)
+
+
+async def test_settings_and_the_whole_result_show_at_80_columns(tmp_path: Path, fake_predictor) -> None:
+    """At 80x24 the result of a photo with a trimap wraps onto three lines: the settings the keys
+    change (threshold, TTA, outline, image mode) still show on screen, and so does the Dice."""
+    from engine.data.samples import sample_pairs
+
+    image, _ = sample_pairs()[0]
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, image.parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        await run_on(pilot, screen, image)
+        await pilot.press("plus", "u")
+        await inference_done(pilot)
+        shown = " ".join(widget_text(screen.query_one("#inf-result")).split())
+        assert "thr 0.55 · TTA off · outline off · halfcell" in shown
+        assert "vs its trimap (border ignored)" in shown
 
 
 async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fake_predictor) -> None:
