@@ -197,6 +197,14 @@ class InferenceScreen(ImageScreen):
         self._start_inference(path)  # focus stays in the box: the next path is typed, not run as keys
 
     # ---- actions --------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The path box types every printable key: while it has focus, `+` is a "+" in a path, not
+        # the threshold, so the footer offers only Esc. Textual hides most such keys by itself,
+        # but not `+` and `-` (it finds no character for the key names "plus" and "minus").
+        if action != "back" and self.is_mounted and self.query_one("#inf-path", Input).has_focus:
+            return False
+        return True
+
     def action_run(self) -> None:
         if self.selected_image is None:
             text = self.query_one("#inf-path", Input).value.strip()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tui_helpers import inference_done, rendered, settled, toasts, wait_for, widget_text
+from tui_helpers import footer_text, inference_done, rendered, settled, toasts, wait_for, widget_text
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
@@ -467,6 +467,28 @@ async def test_settings_and_the_whole_result_show_at_80_columns(tmp_path: Path, 
         shown = " ".join(widget_text(screen.query_one("#inf-result")).split())
         assert "thr 0.55 · TTA off · outline off · halfcell" in shown
         assert "vs its trimap (border ignored)" in shown
+
+
+async def test_the_footer_offers_only_esc_while_the_path_box_types(tmp_path: Path, images: Path,
+                                                                   fake_predictor) -> None:
+    """The path box takes + - r t o u S M as text: the footer does not offer them while it has
+    the focus, and offers them again once Esc leaves it."""
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        assert "Thr" in footer_text(screen) and "TTA" in footer_text(screen)
+        inp = screen.query_one("#inf-path", Input)
+        inp.focus()
+        await wait_for(pilot, lambda: "Thr" not in footer_text(screen), what="the footer without Thr")
+        assert footer_text(screen).split()[:2] == ["esc", "Back"]
+        for key in ("Run", "TTA", "Overlay", "Outline", "Save", "Mode"):
+            assert key not in footer_text(screen)
+        await pilot.press("plus")
+        assert inp.value == "+" and screen.threshold == 0.5
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "Thr" in footer_text(screen), what="the footer with Thr again")
 
 
 async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fake_predictor) -> None:
