@@ -11,6 +11,7 @@ chosen one highlighted. A chart whose data and view did not change is not redraw
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +59,46 @@ def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
     return sorted(diff, key=lambda k: (k not in order, order.get(k, 0), keys.index(k)))
 
 
+CELL_WIDTH = 28  # a setting's column in the table: wide enough for a name, a path's last parts
+
+
 def _fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
     if v is None:
         return "—"
-    s = str(v)
-    return s if len(s) <= 28 else s[:27] + "…"
+    return str(v)
+
+
+def _cut_middle(s: str, width: int) -> str:
+    """``s`` in ``width`` characters, its middle left out: a path's or a name's end is what tells
+    two runs apart (``/data/oxford-pet-mini``), and its start is what they share."""
+    if len(s) <= width:
+        return s
+    tail = (width - 1) * 2 // 3
+    return s[: width - 1 - tail] + "…" + s[-tail:]
+
+
+def distinct_cells(values: list[Any], width: int = CELL_WIDTH) -> list[str]:
+    """One setting's cells, one per run, each at most ``width`` characters: a setting only has a
+    column because its runs differ, so a cut must never hide where. Too long a value first loses
+    as much of the start every value shares as it must, up to a ``/``, ``.``, ``-`` or ``_``
+    (written ``…``), then its middle; cutting the end made ``/work/shared/data/oxford-pet-mini``
+    and ``/work/shared/data/oxford-pet-sample`` read the same."""
+    cells = [_fmt_value(v) for v in values]
+    if all(len(c) <= width for c in cells):
+        return cells
+    texts = [c for c, v in zip(cells, values) if v is not None]
+    prefix = os.path.commonprefix(texts) if len(texts) > 1 else ""
+    cuts = [i + 1 for i, ch in enumerate(prefix) if ch in "/._-" and i > 0]
+    need = max(len(t) for t in texts) - width + 1 if texts else 0  # characters to lose, "…" counted
+    cut = next((c for c in cuts if c >= need), cuts[-1] if cuts else 0)
+    out = []
+    for c, v in zip(cells, values):
+        if v is not None and cut and len(c) > width:
+            c = "…" + c[cut:]
+        out.append(_cut_middle(c, width))
+    return out
 
 
 @dataclass(frozen=True)
@@ -283,8 +317,10 @@ class CompareScreen(PetsegScreen):
                 best_txt,
                 Text(fmt(values[-1] if values else None), justify="right"),
             ]
-            row += [_fmt_value(flats[i].get(k)) for k in keys]
             rows.append((s.name, row))
+        for k in keys:  # a column at a time: how a value is cut depends on the others
+            for (_, row), cell in zip(rows, distinct_cells([f.get(k) for f in flats])):
+                row.append(cell)
         table.clear(columns=True)
         for j, (header, key) in enumerate(headers):
             # explicit widths: auto-width columns kept their first, narrower width after a resize

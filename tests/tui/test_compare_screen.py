@@ -1,0 +1,38 @@
+"""The compare screen's table of the settings that differ: each run's value stays told apart
+however long it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_helpers import make_curve_run, wait_for
+
+from petseg_tui.app import PetsegApp
+from petseg_tui.screens.compare import CELL_WIDTH, distinct_cells
+
+MINI, SAMPLE = "/work/shared/data/oxford-pet-mini", "/work/shared/data/oxford-pet-sample"
+
+
+async def test_long_differing_paths_keep_their_ends_in_the_table(runs_dir: Path) -> None:
+    make_curve_run(runs_dir, "on-mini", [0.9, 0.8], [0.4, 0.5], data_path=MINI)
+    make_curve_run(runs_dir, "on-sample", [0.9, 0.7], [0.4, 0.6], data_path=SAMPLE)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_compare([runs_dir / "on-mini", runs_dir / "on-sample"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+        table = app.screen.query_one("#compare-table")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        mini, sample = (str(table.get_cell(run, "cfg:data_path")) for run in ("on-mini", "on-sample"))
+        assert mini.endswith("oxford-pet-mini") and sample.endswith("oxford-pet-sample")
+        assert mini.startswith("…") and len(sample) <= CELL_WIDTH
+
+
+def test_a_value_that_fits_is_left_whole_and_the_rest_cut_where_runs_agree() -> None:
+    assert distinct_cells([1e-3, 3e-4, None]) == ["0.001", "0.0003", "—"]
+    assert distinct_cells([MINI, SAMPLE]) == ["…data/oxford-pet-mini", "…data/oxford-pet-sample"]
+    # nothing shared to leave out: the middle goes, both ends stay
+    long_name = "a" * 20 + "-middle-" + "z" * 20 + "-end1"
+    cell, short = distinct_cells([long_name, "b"])
+    assert len(cell) == CELL_WIDTH and cell.startswith("aaa") and cell.endswith("-end1") and short == "b"
+    # a path beside a missing value keeps its end
+    assert distinct_cells([MINI, None])[0].endswith("/oxford-pet-mini")
