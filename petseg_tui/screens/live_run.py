@@ -323,7 +323,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         self._draw_progress(snap)
         stats, info = stats_rows(snap), info_rows(snap)
         self._set_text("#live-stats", stats, lambda: label_grid(stats, 9))
-        self._set_text("#live-info", info, lambda: label_grid(info, 6))
+        # laid out again when it changes (at the run's first event, about never after): the data
+        # description that replaces the config's data path then may wrap onto more lines
+        self._set_text("#live-info", info, lambda: label_grid(info, 6), layout=True)
         messages = messages_text(snap, self.control_note, self.export_note, log_shown=self.log_shown)
         self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
         title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None)

@@ -61,11 +61,12 @@ def info_rows(snap: LiveSnapshot) -> Rows:
 
 
 def label_grid(rows: Rows, label_width: int) -> Text:
-    """Label / value rows: the labels dim in a column of at least ``label_width``, each value cut
-    with an ellipsis at the pane's edge (what a borderless two-column table shows, at a fraction
-    of a Rich Table's rendering cost: the stats change about once a second while a run trains)."""
+    """Label / value rows: the labels dim in a column of at least ``label_width``, a value too long
+    for the pane wrapped onto the next lines (a long data description stays readable), at a
+    fraction of a Rich Table's rendering cost: the stats change about once a second while a run
+    trains."""
     width = max([label_width, *(len(label) for label, _ in rows)])
-    t = Text(no_wrap=True, overflow="ellipsis", end="")
+    t = Text(end="")
     for i, (label, value) in enumerate(rows):
         if i:
             t.append("\n")

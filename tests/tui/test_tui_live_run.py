@@ -338,3 +338,28 @@ async def test_runs_that_change_under_the_live_screen_are_shown_on_return(runs_d
             assert "oscar" not in table.visible_names
     finally:
         writer.close()
+
+
+async def test_a_data_line_that_arrives_long_wraps_in_full(runs_dir: Path) -> None:
+    """The run's data description comes with its first event, after the screen drew the config's
+    one-line data path: at 160 columns it takes two lines, and both show (it was cut after one)."""
+    from engine.events import RunStarted
+
+    data = ("Oxford-IIIT Pet at /work/shared/data/oxford-pet-mini: 6 trainval, 0 test images "
+            "(no annotations/trainval.txt: using every image that has a trimap)")
+    writer = RunStore(runs_dir).create(TrainConfig(epochs=2, data_path="/work/shared/data/oxford-pet-mini").to_dict(),
+                                       "late-data")
+    writer.set_status("running")
+    app = PetsegApp(runs_dir=runs_dir)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            live = await open_live(pilot, runs_dir / "late-data")
+            info = live.query_one("#live-info")
+            await wait_for(pilot, lambda: "oxford-pet-mini" in widget_text(info), what="the data path drawn")
+            writer.append(RunStarted(run="late-data", total_epochs=2, start_epoch=1, train_size=5, valid_size=1,
+                                     device="cpu", data=data))
+            await wait_for(pilot, lambda: live.snapshot.data == data, what="the data description read")
+            await pilot.pause()
+            assert " ".join(widget_text(info).split()).endswith("using every image that has a trimap)")
+    finally:
+        writer.close()
