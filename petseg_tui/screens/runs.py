@@ -159,7 +159,10 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             line = Text(self.empty_text(), style="bold")
         else:
             line = status_text(self.table)
-        self.query_one("#runs-status", Static).update(line)
+        status = self.query_one("#runs-status", Static)
+        status.update(line)
+        # with no run the line says what to do next, the runs folder's path in it: it wraps
+        status.set_class(self.loaded and not self.table.rows_by_name, "-empty")
 
     def empty_text(self) -> str:
         """What to do next when there is no run to show."""

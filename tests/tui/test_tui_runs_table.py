@@ -453,3 +453,21 @@ async def test_keys_typed_at_once_after_slash_all_go_to_the_filter(sample_runs: 
         assert app.screen is screen and not screen.table.selected
         await pilot.press("enter")
         assert screen.table.has_focus and sorted(screen.table.visible_names) == ["alpha", "bravo"]
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "empty"])
+async def test_with_no_run_the_whole_next_step_shows_at_80_columns(tmp_path: Path, exists: bool) -> None:
+    """A missing or empty runs folder: the status line says so and what to press, all of it on
+    screen at 80x24 however long the folder's path (it was cut after one line)."""
+    root = tmp_path / ("a-runs-folder-with-a-long-name-" * 2) / "runs"
+    if exists:
+        root.mkdir(parents=True)
+    app = PetsegApp(runs_dir=root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await pilot.pause()
+        shown = "".join(widget_text(screen.query_one("#runs-status")).split())
+        assert "".join(str(root).split()) in shown
+        tail = "(itcreatesthefolder)." if not exists else "(or:petsegtrain--epochs5)."
+        assert shown.endswith(tail)
