@@ -15,7 +15,7 @@ from tui_helpers import make_run, open_palette, toasts, wait_for, widget_text
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.help import HelpScreen
 from petseg_tui.screens.live_run import LiveRunScreen
-from petseg_tui.screens.worst import WorstScreen
+from petseg_tui.screens.worst import LEGEND, WorstScreen
 from petseg_tui.widgets.image_view import ImageView
 
 SIZE = 32
@@ -191,3 +191,19 @@ async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> N
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="palette opens the gallery")
         assert app.screen.run_path == run
+
+
+async def test_the_legend_and_the_data_line_show_whole_at_80_columns(runs_dir: Path, pets: Path) -> None:
+    """At 80x24 the status (with its data line) and the caption (with the colour legend) each wrap
+    onto more lines: every word of them is on screen (they were cut at three lines)."""
+    run = make_run(runs_dir, "trained").path
+    add_checkpoint(run, pets)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_runs(pilot, "trained")
+        await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
+        await pilot.pause()
+        caption = " ".join(widget_text(screen.query_one("#worst-caption")).split())
+        assert caption.startswith("#1 of 4") and caption.endswith(LEGEND)
+        shown = " ".join(widget_text(screen.query_one("#worst-status")).split())
+        assert shown.endswith(f"{pets}: 0 trainval, 4 test images")
