@@ -162,6 +162,7 @@ class SweepScreen(PetsegScreen):
             self.sweep_name = message.board.name
         self.loaded = True
         self.redraw()
+        self.refresh_bindings()  # the keys that need a sweep, a trial or a parameter
 
     # ---- drawing ------------------------------------------------------------------------------
     def title_text(self) -> Text:
@@ -172,14 +173,15 @@ class SweepScreen(PetsegScreen):
             return t
         t.append(f"sweep {b.name}", style="bold")
         counts = ", ".join(f"{n} {s}" for s, n in sorted(b.counts().items()))
-        t.append(f"  {len(b.trials)} trials" + (f" ({counts})" if counts else ""))
+        n = len(b.trials)
+        t.append(f"  {n} trial{'' if n == 1 else 's'}" + (f" ({counts})" if counts else ""))
         if b.best is not None:
             t.append(f"  best valid Dice {b.best.best_dice:.4f} (trial {b.best.trial})", style="bold green")
         ev = self.best_eval
         if ev and isinstance(ev.get("test_dice"), float):
             t.append(f"  test Dice {ev['test_dice']:.4f} (trial {ev.get('trial')}, photo size)", style="bold")
         if len(self.names) > 1:
-            t.append(f"  · {len(self.names)} sweeps: s for the next", style="dim")
+            t.append(f"  · {len(self.names)} sweeps: > for the next", style="dim")
         return t
 
     def redraw(self) -> None:
@@ -219,6 +221,22 @@ class SweepScreen(PetsegScreen):
             self.redraw()
 
     # ---- actions ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # keys that cannot act here are not offered, as on the runs table: with no sweep there is
+        # nothing to stop, no trial to open or compare, no parameter to plot
+        b = self.board
+        if action == "stop_sweep":
+            return bool(b.name)
+        if action == "next_param":
+            return bool(b.param_names)
+        if action == "open_trial":
+            return bool(b.trials)
+        if action == "compare_top":
+            return len(b.top(min(TOP_K, MAX_COMPARE))) >= 2
+        if action == "next_sweep":
+            return len(self.names) > 1
+        return True
+
     def _highlighted(self):
         table = self.query_one("#sweep-table", DataTable)
         if not self.board.trials or table.cursor_row < 0:

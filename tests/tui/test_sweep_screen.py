@@ -129,3 +129,47 @@ async def test_a_scatter_whose_trials_share_one_dice_has_a_round_tick() -> None:
         await pilot.pause()
         drawn = pilot.app.query_one(PlotextPlot).plt.build()
         assert "e-12" not in drawn and "0┤" in drawn
+
+
+async def test_with_no_sweep_only_the_keys_that_act_are_offered(runs_dir: Path, monkeypatch) -> None:
+    """No sweep in the runs folder: x (stop), P (next plot), c and > cannot act, so the footer
+    leaves them out (the title says n starts one); x and P were shown and did nothing."""
+    from tui_helpers import footer_text
+
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        assert "no sweep in this runs folder yet" in widget_text(screen.query_one("#sweep-title"))
+        shown = footer_text(screen)
+        assert "New sweep" in shown and "Back" in shown
+        for label in ("Stop sweep", "Next plot", "Compare top", "Next sweep"):
+            assert label not in shown, label
+
+
+async def test_the_keys_come_with_the_sweep_and_one_trial_reads_singular(runs_dir: Path, monkeypatch) -> None:
+    """A sweep of one running trial: the title says '1 trial (1 running)', and x and P are
+    offered as soon as the trial's folder appears; c needs two trials with a Dice, > two sweeps
+    (enter is the table's own key, never in the footer)."""
+    import json
+
+    from tui_helpers import footer_text, make_run
+    from engine.runs import write_json_atomic
+
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        writer = make_run(runs_dir, "solo-t000", epochs_done=1, total=4, state="running", close=False)
+        writer.start_heartbeat(0.5)  # alive: running, not interrupted
+        try:
+            config = json.loads((runs_dir / "solo-t000" / "config.json").read_text())
+            config["sweep"] = {"name": "solo", "trial": 0, "params": {"width": 16}}
+            write_json_atomic(runs_dir / "solo-t000" / "config.json", config)
+            title = lambda: widget_text(screen.query_one("#sweep-title"))  # noqa: E731
+            await wait_for(pilot, lambda: "sweep solo" in title() and "running" in title(), what="the sweep read")
+            assert "sweep solo  1 trial (1 running)" in title()
+            await wait_for(pilot, lambda: "Stop sweep" in footer_text(screen), what="the sweep's keys")
+            shown = footer_text(screen)
+            assert "Next plot" in shown
+            assert "Compare top" not in shown and "Next sweep" not in shown
+        finally:
+            writer.close()
