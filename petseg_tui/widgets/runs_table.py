@@ -276,8 +276,10 @@ class RunsTable(DataTable):
         return list(self._visible)
 
     def rebuild(self) -> None:
-        """Re-add the visible rows in order, keeping the cursor on the same run."""
-        keep = self.highlighted_name
+        """Re-add the visible rows in order, keeping the cursor on the same run; when that run
+        is gone (deleted, archived, filtered out), on the row that took its place, the next run
+        (the previous one after the last): where the user was, not back at the top."""
+        keep, keep_row = self.highlighted_name, self.cursor_row
         order = self._ordered_visible()
         self._visible = order
         self._fit(order)
@@ -292,6 +294,8 @@ class RunsTable(DataTable):
                 self.add_row(*cells[name], key=name)
             if keep in order:
                 self.move_cursor(row=order.index(keep), animate=False, scroll=True)
+            elif keep is not None and order:
+                self.move_cursor(row=min(max(keep_row, 0), len(order) - 1), animate=False, scroll=True)
 
     # ---- updates from the poll thread ------------------------------------------------------
     def apply_updates(self, changed: list[RunRow], removed: list[str]) -> None:

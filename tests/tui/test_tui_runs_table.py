@@ -471,3 +471,27 @@ async def test_with_no_run_the_whole_next_step_shows_at_80_columns(tmp_path: Pat
         assert "".join(str(root).split()) in shown
         tail = "(itcreatesthefolder)." if not exists else "(or:petsegtrain--epochs5)."
         assert shown.endswith(tail)
+
+
+async def test_archive_and_delete_leave_the_cursor_on_the_next_run(runs_dir: Path) -> None:
+    """A archives and D deletes the highlighted run: the cursor lands on the run that took its
+    row (the one before it after the last), not back on the first row."""
+    for i in range(5):
+        make_run(runs_dir, f"run{i}", t0=T0 + 60 * i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded and len(screen.table.visible_names) == 5, what="first scan")
+        table = screen.table
+        order = table.visible_names
+        await highlight(pilot, table, order[2])
+        await pilot.press("A")
+        await wait_for(pilot, lambda: order[2] not in table.visible_names, what="archived and hidden")
+        await wait_for(pilot, lambda: run_detail(screen).startswith(order[3] + " "), what="the next run highlighted")
+        assert table.highlighted_name == order[3]
+        await pilot.press("D", "y")
+        await wait_for(pilot, lambda: order[3] not in table.visible_names, what="deleted")
+        await wait_for(pilot, lambda: run_detail(screen).startswith(order[4] + " "), what="the next run highlighted")
+        await pilot.press("D", "y")  # the last row: the one before it
+        await wait_for(pilot, lambda: order[4] not in table.visible_names, what="deleted")
+        await wait_for(pilot, lambda: run_detail(screen).startswith(order[1] + " "), what="the run before highlighted")
