@@ -156,17 +156,23 @@ class ConfigField:
     def parse_value(self, text: str) -> Any:
         """The CLI's text of this field as a value; ValueError with the reason if it is not one."""
         if self.kind == "bool":
-            v = text.strip().lower()
-            if v in ("yes", "y", "true", "1"):
-                return True
-            if v in ("no", "n", "false", "0"):
-                return False
-            raise ValueError(f"expected yes or no, got {text!r}")
+            return parse_yes_no(text)
         if self.kind == "int":
             return int(text)
         if self.kind == "float":
             return float(text)
         return text
+
+
+def parse_yes_no(text: str) -> bool:
+    """A yes/no text (also y/n, true/false, 1/0) as a bool; ValueError if it is neither. Every
+    yes|no flag and its TOML spellings read through this one."""
+    v = text.strip().lower()
+    if v in ("yes", "y", "true", "1"):
+        return True
+    if v in ("no", "n", "false", "0"):
+        return False
+    raise ValueError(f"expected yes or no, got {text!r}")
 
 
 @dataclass

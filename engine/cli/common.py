@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.config import default_runs_dir
+from engine.config import default_runs_dir, parse_yes_no
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -26,13 +26,11 @@ def error_prefix() -> str:
 
 
 def yes_no(value: str) -> bool:
-    """An argparse type: yes/no (also y/n, true/false, 1/0)."""
-    v = value.strip().lower()
-    if v in ("yes", "y", "true", "1"):
-        return True
-    if v in ("no", "n", "false", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected yes or no, got {value!r}")
+    """An argparse type: yes/no (also y/n, true/false, 1/0; `engine.config.parse_yes_no`)."""
+    try:
+        return parse_yes_no(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_flag(parser: argparse.ArgumentParser | Any, name: str, **kw: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import tomllib
 
-from engine.config import ConfigField, TrainConfig, config_fields
+from engine.config import ConfigField, TrainConfig, config_fields, parse_yes_no
 from engine.errors import ConfigError
 from engine.runs.layout import validate_run_name
 
@@ -182,9 +182,41 @@ class SweepSpec:
         return n
 
 
-# the sweep's own settings; a TOML file's top level may hold these, [params] and [train]
+# the sweep's own settings, by the kind of value their flag takes; a TOML file's top level may
+# hold these, [params] and [train]
+INT_KEYS = ("trials", "sampler_seed", "prune_warmup", "per_device", "parallel", "devices_per_trial")
+YES_NO_KEYS = ("eval_best",)
 SPEC_KEYS = ("name", "trials", "sampler", "sampler_seed", "prune", "prune_warmup", "devices", "per_device",
              "parallel", "devices_per_trial", "storage", "eval_best")
+
+
+def _toml_setting(key: str, value: Any) -> Any:
+    """A TOML top-level value as its flag's value: the TOML type (``eval_best = false``,
+    ``trials = 5``) or the text the flag takes (``eval_best = "no"``, ``trials = "5"``, read as the
+    flag reads it); ``devices`` also as a list or one index. ValueError with the reason otherwise."""
+    if key in YES_NO_KEYS:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            return parse_yes_no(value)
+        raise ValueError("expected true/false or \"yes\"/\"no\"")
+    if key in INT_KEYS:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ValueError("expected an integer")
+    if key == "devices":
+        if isinstance(value, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+            return ",".join(str(d) for d in value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError("expected a string" + (" or a list of GPU indices" if key == "devices" else ""))
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -227,11 +259,25 @@ def load_toml(path: Path) -> dict[str, Any]:
                     raise SweepSpecError(f"--spec {path}: train.{name}: {exc}") from None
             out["base"] = base
         elif key in SPEC_KEYS:
-            out[key] = ",".join(str(d) for d in value) if key == "devices" and isinstance(value, list) else value
+            try:
+                out[key] = _toml_setting(key, value)
+            except ValueError as exc:
+                raise SweepSpecError(f"--spec {path}: {key} = {_toml_text(value)}: {exc}") from None
         else:
             raise SweepSpecError(f"--spec {path}: unknown key {key!r} (expected {', '.join(SPEC_KEYS)}, "
                                  "[params], [train])")
     return out
+
+
+def _toml_text(value: Any) -> str:
+    """A TOML value as the file writes it (strings quoted), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    return str(value)
 
 
 def parse_devices(text: str) -> tuple[int, ...]:
@@ -311,7 +357,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
                      prune_warmup=prune_warmup,
                      devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
                      storage=settings.get("storage") or None, base=base,
-                     eval_best=bool(settings.get("eval_best", True)))
+                     eval_best=_eval_best(settings.get("eval_best")))
     if sampler == "grid":
         ranges = [p for p in params if p.grid_values() is None]
         if ranges:
@@ -320,6 +366,20 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
             spec = dataclasses.replace(spec, trials=spec.grid_size())
     _check_values(spec)
     return spec
+
+
+def _eval_best(value: Any) -> bool:
+    """``eval_best`` as a bool: never a truthy text read as yes (``"no"`` is a non-empty string)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        try:
+            return parse_yes_no(value)
+        except ValueError as exc:
+            raise SweepSpecError(f"--eval_best {value}: {exc}") from None
+    if not isinstance(value, bool):
+        raise SweepSpecError(f"--eval_best {value}: expected yes or no")
+    return value
 
 
 def _check_values(spec: SweepSpec) -> None:

@@ -155,3 +155,43 @@ def test_a_claimed_trial_never_shows_its_host_without_its_owner(tmp_path: Path) 
     trial.set_user_attr = recording  # type: ignore[method-assign]
     claim(trial, "cpu#0")
     assert all(OWNER_ATTR in attrs for attrs in seen if HOST_ATTR in attrs) and HOST_ATTR in seen[-1]
+
+
+@pytest.mark.parametrize("line, flags, key, value", [
+    ('eval_best = "no"', ["--eval_best", "no"], "eval_best", False),
+    ("eval_best = false", ["--eval_best", "no"], "eval_best", False),
+    ('eval_best = "yes"', ["--eval_best", "yes"], "eval_best", True),
+    ('trials = "5"', ["--trials", "5"], "trials", 5),
+    ("trials = 5", ["--trials", "5"], "trials", 5),
+    ('sampler_seed = "3"', ["--sampler_seed", "3"], "sampler_seed", 3),
+    ('prune_warmup = "0"', ["--prune_warmup", "0"], "prune_warmup", 0),
+    ('parallel = "2"', ["--parallel", "2"], "parallel", 2),
+])
+def test_a_toml_setting_takes_what_its_flag_takes(tmp_path: Path, line: str, flags: list[str], key: str,
+                                                  value: object) -> None:
+    """A top-level TOML value means what the flag with the same text means (``eval_best = "no"``
+    skips the test evaluation as ``--eval_best no`` does, never a truthy string read as yes)."""
+    from engine.cli.parser import build_parser
+    from engine.cli.sweep import settings_from_args
+
+    toml = tmp_path / "s.toml"
+    toml.write_text(f'name = "t"\n{line}\n[params]\nwidth = [8, 16]\n')
+    from_file = build_spec(settings_from_args(build_parser().parse_args(["sweep", "--spec", str(toml)])))
+    from_flags = build_spec(settings_from_args(build_parser().parse_args(
+        ["sweep", "--name", "t", "--param", "width=choice:8,16", *flags])))
+    assert getattr(from_file, key) == getattr(from_flags, key) == value
+
+
+@pytest.mark.parametrize("line, message", [
+    ('eval_best = "maybe"', "eval_best = \"maybe\": expected yes or no, got 'maybe'"),
+    ("eval_best = 3", 'eval_best = 3: expected true/false or "yes"/"no"'),
+    ('trials = "many"', 'trials = "many": expected an integer'),
+    ("parallel = 1.5", "parallel = 1.5: expected an integer"),
+    ("storage = 5", "storage = 5: expected a string"),
+])
+def test_a_toml_setting_of_the_wrong_kind_is_one_line(tmp_path: Path, line: str, message: str) -> None:
+    toml = tmp_path / "s.toml"
+    toml.write_text(f'name = "t"\n{line}\n')
+    with pytest.raises(SweepSpecError) as exc:
+        load_toml(toml)
+    assert str(exc.value) == f"--spec {toml}: {message}"
