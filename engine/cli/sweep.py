@@ -69,18 +69,26 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The sweep's settings: a --spec file's, with the flags typed over them."""
-    from engine.sweep.spec import SPEC_KEYS, load_toml
+    """The sweep's settings: a --spec file's, with the flags typed over them (a value a flag
+    overrides is no longer the file's: its errors name the flag)."""
+    from engine.sweep.spec import FROM_FILE, SPEC_KEYS, load_toml
 
     settings: dict[str, Any] = load_toml(args.spec) if args.spec else {}
+    from_file = settings.setdefault(FROM_FILE, {})
     for key in SPEC_KEYS:
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
+            from_file.pop(key, None)
     if args.param:
         typed = {p.partition("=")[0].strip(): p for p in args.param}
         kept = [p for p in settings.get("params", []) if p.partition("=")[0].strip() not in typed]
         settings["params"] = kept + list(args.param)
-    settings["base"] = {**settings.get("base", {}), **given_config(args)}
+        for name in typed:
+            from_file.pop(f"params.{name}", None)
+    given = given_config(args)
+    settings["base"] = {**settings.get("base", {}), **given}
+    for name in given:
+        from_file.pop(f"train.{name}", None)
     return settings
 
 

@@ -80,10 +80,11 @@ class ParamSpec:
         return f"{self.name}={self.kind}:{f.format_value(self.low)}:{f.format_value(self.high)}{tail}"
 
 
-def parse_param(text: str, where: str = "--param") -> ParamSpec:
-    """``name=kind:args`` as a `ParamSpec`; SweepSpecError (one line) if it is not a valid one."""
+def parse_param(text: str, where: str | None = None) -> ParamSpec:
+    """``name=kind:args`` as a `ParamSpec`; SweepSpecError (one line, starting with ``where``:
+    ``--param TEXT`` by default, the file and key for a TOML's) if it is not a valid one."""
     def bad(why: str) -> SweepSpecError:
-        return SweepSpecError(f"{where} {text}: {why}")
+        return SweepSpecError(f"{where or f'--param {text}'}: {why}")
 
     name, sep, rule = text.partition("=")
     name = name.strip().lstrip("-").replace("-", "_")
@@ -155,6 +156,14 @@ class SweepSpec:
     storage: str | None = None  # an Optuna storage URL; None: the journal file in the runs folder
     base: dict[str, Any] = field(default_factory=dict)  # typed train flags every trial shares
     eval_best: bool = True  # score the best trial on the test split at the end
+    # the settings a --spec file gave (and no flag overrode): "trials", "params.width",
+    # "train.epochs" -> "--spec FILE: KEY = VALUE", how a message names them (`where`)
+    from_file: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def where(self, key: str, flag: str) -> str:
+        """How a message names setting ``key``: ``flag`` (``--epochs 0``), or the file and key the
+        value came from (``--spec f.toml: train.epochs = 0``)."""
+        return self.from_file.get(key, flag)
 
     def trial_config(self, values: dict[str, Any]) -> TrainConfig:
         """The `TrainConfig` of a trial with the sampled ``values`` (validated)."""
@@ -181,6 +190,8 @@ class SweepSpec:
             n *= len(values) if values else 1
         return n
 
+
+FROM_FILE = "from_file"  # the settings' key of the --spec file's labels (`SweepSpec.from_file`)
 
 # the sweep's own settings, by the kind of value their flag takes; a TOML file's top level may
 # hold these, [params] and [train]
@@ -231,6 +242,7 @@ def load_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise SweepSpecError(f"--spec {path}: not valid TOML ({exc})") from None
     out: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     fields = _fields()
     for key, value in data.items():
         if key == "params":
@@ -244,6 +256,7 @@ def load_toml(path: Path) -> dict[str, Any]:
                 if not isinstance(rule, str):
                     raise SweepSpecError(f"--spec {path}: params.{name} must be \"kind:args\" or a list of choices")
                 texts.append(f"{name}={rule}")
+                labels[f"params.{name}"] = f"--spec {path}: params.{name} = {_toml_text(value[name])}"
             out["params"] = texts
         elif key == "train":
             if not isinstance(value, dict):
@@ -257,15 +270,18 @@ def load_toml(path: Path) -> dict[str, Any]:
                     base[name] = f.parse_value(v) if isinstance(v, str) else v
                 except ValueError as exc:
                     raise SweepSpecError(f"--spec {path}: train.{name}: {exc}") from None
+                labels[f"train.{name}"] = f"--spec {path}: train.{name} = {_toml_text(v)}"
             out["base"] = base
         elif key in SPEC_KEYS:
             try:
                 out[key] = _toml_setting(key, value)
             except ValueError as exc:
                 raise SweepSpecError(f"--spec {path}: {key} = {_toml_text(value)}: {exc}") from None
+            labels[key] = f"--spec {path}: {key} = {_toml_text(value)}"
         else:
             raise SweepSpecError(f"--spec {path}: unknown key {key!r} (expected {', '.join(SPEC_KEYS)}, "
                                  "[params], [train])")
+    out[FROM_FILE] = labels
     return out
 
 
@@ -280,20 +296,28 @@ def _toml_text(value: Any) -> str:
     return str(value)
 
 
-def parse_devices(text: str) -> tuple[int, ...]:
-    """``0,1,3`` as GPU indices; SweepSpecError if it is not a list of distinct indices."""
+def parse_devices(text: str, where: str | None = None) -> tuple[int, ...]:
+    """``0,1,3`` as GPU indices; SweepSpecError (starting with ``where``, else ``--devices TEXT``)
+    if it is not a list of distinct indices."""
+    where = where or f"--devices {text}"
     try:
         devices = tuple(int(t) for t in str(text).split(",") if t.strip())
     except ValueError:
-        raise SweepSpecError(f"--devices {text}: expected GPU indices such as 0,1") from None
+        raise SweepSpecError(f"{where}: expected GPU indices such as 0,1") from None
     if not devices or any(d < 0 for d in devices) or len(set(devices)) != len(devices):
-        raise SweepSpecError(f"--devices {text}: expected distinct GPU indices such as 0,1")
+        raise SweepSpecError(f"{where}: expected distinct GPU indices such as 0,1")
     return devices
 
 
 def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     """The checked `SweepSpec` from the settings (flags over a TOML file's); ``gpu_count`` (a
-    callable) answers how many GPUs this machine has, asked only when ``devices`` is set."""
+    callable) answers how many GPUs this machine has, asked only when ``devices`` is set. A
+    value from a --spec file (``settings[FROM_FILE]``, by `load_toml`) is named by its file and key."""
+    from_file = dict(settings.get(FROM_FILE) or {})
+
+    def at(key: str, flag: str) -> str:
+        return from_file.get(key, flag)
+
     name = settings.get("name")
     if not name:
         raise SweepSpecError("--name: a sweep needs a name (--name NAME, or name = \"...\" in --spec)")
@@ -301,13 +325,13 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     try:
         validate_run_name(name)
     except Exception:
-        raise SweepSpecError(f"--name {name}: use letters, digits, '.', '_' and '-'") from None
+        raise SweepSpecError(f"{at('name', f'--name {name}')}: use letters, digits, '.', '_' and '-'") from None
     if len(name) > MAX_NAME:
-        raise SweepSpecError(f"--name {name[:20]}...: at most {MAX_NAME} characters")
+        raise SweepSpecError(f"{at('name', f'--name {name[:20]}...')}: at most {MAX_NAME} characters")
     texts = list(settings.get("params") or [])
     if not texts:
         raise SweepSpecError("--param: a sweep searches at least one field (e.g. --param learning_rate=log:1e-4:3e-3)")
-    params = tuple(parse_param(t) for t in texts)
+    params = tuple(parse_param(t, from_file.get(f"params.{t.partition('=')[0].strip()}")) for t in texts)
     seen = set()
     for p in params:
         if p.name in seen:
@@ -318,36 +342,37 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
         v = settings.get(key)
         v = default if v is None else v
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise SweepSpecError(f"--{key} {v}: must be an integer >= {lo}")
+            raise SweepSpecError(f"{at(key, f'--{key} {v}')}: must be an integer >= {lo}")
         return v
 
     trials = integer("trials", 10)
     sampler = settings.get("sampler") or "tpe"
     if sampler not in SAMPLERS:
-        raise SweepSpecError(f"--sampler {sampler}: must be one of {', '.join(SAMPLERS)}")
+        raise SweepSpecError(f"{at('sampler', f'--sampler {sampler}')}: must be one of {', '.join(SAMPLERS)}")
     sampler_seed = settings.get("sampler_seed")
     if sampler_seed is not None and (not isinstance(sampler_seed, int) or isinstance(sampler_seed, bool)
                                      or sampler_seed < 0):
-        raise SweepSpecError(f"--sampler_seed {sampler_seed}: must be an integer >= 0")
+        raise SweepSpecError(f"{at('sampler_seed', f'--sampler_seed {sampler_seed}')}: must be an integer >= 0")
     prune = settings.get("prune") or "median"
     if prune not in PRUNERS:
-        raise SweepSpecError(f"--prune {prune}: must be one of {', '.join(PRUNERS)}")
+        raise SweepSpecError(f"{at('prune', f'--prune {prune}')}: must be one of {', '.join(PRUNERS)}")
     prune_warmup = integer("prune_warmup", 1, lo=0)
     per_device, parallel = integer("per_device", 1), integer("parallel", 1)
     devices_per_trial = integer("devices_per_trial", 1)
     devices = None
     if settings.get("devices") not in (None, ""):
-        devices = parse_devices(settings["devices"])
+        devices = parse_devices(settings["devices"], from_file.get("devices"))
         if settings.get("parallel") not in (None, 1):
             raise SweepSpecError("--parallel: with --devices, use --per_device (runs per GPU) instead")
         count = gpu_count() if gpu_count is not None else 0
         missing = [d for d in devices if d >= count]
         if missing:
             have = f"GPUs 0-{count - 1}" if count else "no GPU"
-            raise SweepSpecError(f"--devices {settings['devices']}: GPU {missing[0]} does not exist (this machine has {have})")
+            shown = at("devices", f"--devices {settings['devices']}")
+            raise SweepSpecError(f"{shown}: GPU {missing[0]} does not exist (this machine has {have})")
         if len(devices) % devices_per_trial:
-            raise SweepSpecError(f"--devices_per_trial {devices_per_trial}: {len(devices)} GPUs do not split "
-                                 f"into groups of {devices_per_trial}")
+            shown = at("devices_per_trial", f"--devices_per_trial {devices_per_trial}")
+            raise SweepSpecError(f"{shown}: {len(devices)} GPUs do not split into groups of {devices_per_trial}")
     elif settings.get("per_device") not in (None, 1):
         raise SweepSpecError("--per_device: needs --devices (on a CPU use --parallel N)")
     base = dict(settings.get("base") or {})
@@ -357,18 +382,20 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
                      prune_warmup=prune_warmup,
                      devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,
                      storage=settings.get("storage") or None, base=base,
-                     eval_best=_eval_best(settings.get("eval_best")))
+                     eval_best=_eval_best(settings.get("eval_best"), at),
+                     from_file=from_file)
     if sampler == "grid":
         ranges = [p for p in params if p.grid_values() is None]
         if ranges:
-            raise SweepSpecError(f"--param {ranges[0].text}: --sampler grid needs choice:... (or int:LO:HI) values")
+            raise SweepSpecError(f"{spec.where('params.' + ranges[0].name, '--param ' + ranges[0].text)}: "
+                                 "--sampler grid needs choice:... (or int:LO:HI) values")
         if trials > spec.grid_size():
             spec = dataclasses.replace(spec, trials=spec.grid_size())
     _check_values(spec)
     return spec
 
 
-def _eval_best(value: Any) -> bool:
+def _eval_best(value: Any, at: Any) -> bool:
     """``eval_best`` as a bool: never a truthy text read as yes (``"no"`` is a non-empty string)."""
     if value is None:
         return True
@@ -376,9 +403,9 @@ def _eval_best(value: Any) -> bool:
         try:
             return parse_yes_no(value)
         except ValueError as exc:
-            raise SweepSpecError(f"--eval_best {value}: {exc}") from None
+            raise SweepSpecError(f"{at('eval_best', f'--eval_best {value}')}: {exc}") from None
     if not isinstance(value, bool):
-        raise SweepSpecError(f"--eval_best {value}: expected yes or no")
+        raise SweepSpecError(f"{at('eval_best', f'--eval_best {value}')}: expected yes or no")
     return value
 
 
@@ -392,9 +419,10 @@ def _check_values(spec: SweepSpec) -> None:
     errors = base.field_errors()
     if errors:
         name, why = next(iter(errors.items()))
-        raise SweepSpecError(f"--{name} {getattr(base, name)}: {why}")
+        raise SweepSpecError(f"{spec.where('train.' + name, f'--{name} {getattr(base, name)}')}: {why}")
     for p in spec.params:
         for v in (p.choices if p.kind == "choice" else (p.low, p.high)):
             errors = dataclasses.replace(base, **{p.name: v}).field_errors()
             if p.name in errors:
-                raise SweepSpecError(f"--param {p.text}: {p.name} {v}: {errors[p.name]}")
+                raise SweepSpecError(f"{spec.where('params.' + p.name, '--param ' + p.text)}: {p.name} {v}: "
+                                     f"{errors[p.name]}")

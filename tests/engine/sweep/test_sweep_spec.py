@@ -195,3 +195,25 @@ def test_a_toml_setting_of_the_wrong_kind_is_one_line(tmp_path: Path, line: str,
     with pytest.raises(SweepSpecError) as exc:
         load_toml(toml)
     assert str(exc.value) == f"--spec {toml}: {message}"
+
+
+@pytest.mark.parametrize("toml_body, flags, message", [
+    ("[params]\nwidth = [8, 16]\n[train]\nepochs = 0\n", [],
+     "{toml}: train.epochs = 0: must be an integer between 1 and 100000"),
+    ("trials = 0\n[params]\nwidth = [8, 16]\n", [], "{toml}: trials = 0: must be an integer >= 1"),
+    ("[params]\nwidth = [3, 16]\n", [], "{toml}: params.width = [3, 16]: width 3: must be an integer between 4 and 512"),
+    ('[params]\nlearning_rate = "log:0:1"\n', [],
+     '{toml}: params.learning_rate = "log:0:1": a log range needs both ends above 0'),
+    # a flag typed over the file's value: the error names the flag
+    ("[params]\nwidth = [8, 16]\n[train]\nepochs = 3\n", ["--epochs", "0"],
+     "--epochs 0: must be an integer between 1 and 100000"),
+])
+def test_an_error_in_a_spec_file_names_the_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        toml_body: str, flags: list[str], message: str) -> None:
+    toml = tmp_path / "bad.toml"
+    toml.write_text(toml_body)
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--spec", str(toml), "--name", "y", *flags]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "petseg: error: " + message.format(toml=f"--spec {toml}")
+    assert not runs.exists()
