@@ -2,7 +2,7 @@
 
 `TrialWatch` follows one trial's run (`engine.runs.RunFollower`), reports each new epoch's valid
 Dice to Optuna, and when the pruner says so asks the run to stop through its control file (the
-same request as the TUI's x). Once the stopped run's process is gone, `mark_pruned` rewrites
+same request as the TUI's x); never at the run's last epoch, which is a complete result. Once the stopped run's process is gone, `mark_pruned` rewrites
 its status to ``pruned``, so ``petseg runs`` and the TUI show why it ended.
 """
 
@@ -61,7 +61,10 @@ class TrialWatch:
             if epoch not in done:  # an adopted trial's earlier epochs were reported by its first owner
                 self.trial.report(float(ended.valid_dice), epoch)
             new.append((epoch, float(ended.valid_dice)))
-            if self.prune and self.pruned_at is None and self.trial.should_prune():
+            # never at the run's last epoch: nothing is left to save, the stop would land after the
+            # run finished, and its full result is worth more to the study than a pruned one
+            last = epoch >= ended.total_epochs
+            if self.prune and self.pruned_at is None and not last and self.trial.should_prune():
                 self.pruned_at = epoch
                 self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)
                 request_control(self.run_path, "stop")

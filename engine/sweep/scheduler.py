@@ -183,7 +183,8 @@ class Scheduler:
             if w.pruned_at is not None:  # it ended before it read the stop: the request must not
                 clear_control(w.run_path)  # stop a later `petseg train --resume` of the run
             self.study.tell(w.trial, best)
-            self.log(f"trial {n} finished: best valid Dice {best:.4f} at epoch {epoch}")
+            late = " (it ended before the prune's stop reached it)" if w.pruned_at is not None else ""
+            self.log(f"trial {n} finished{late}: best valid Dice {best:.4f} at epoch {epoch}")
             self._count("complete")
         else:
             why = self._reason(w.run_path, RunState.parse(kind))

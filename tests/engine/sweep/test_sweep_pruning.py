@@ -1,0 +1,53 @@
+"""`TrialWatch`: a trial's epochs from its run folder to Optuna's pruner, and the stop it asks for;
+on a run folder written by the run store's own writer and an in-memory study (no process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from engine.config import TrainConfig
+from engine.events import EpochEnded, RunStarted
+from engine.runs import RunStore, read_control
+from engine.sweep.pruning import TrialWatch
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    """A pruner that stops every trial at every epoch it is asked about."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def _run_with_epochs(runs: Path, epochs: int, total: int):
+    writer = RunStore(runs).create(TrainConfig(epochs=total).to_dict(), "w-t000")
+    writer.append(RunStarted(run="w-t000", total_epochs=total, start_epoch=1, train_size=16, valid_size=4,
+                             device="cpu", data="fake", resumed=False), sync=True)
+    for epoch in range(1, epochs + 1):
+        writer.append(EpochEnded(epoch=epoch, total_epochs=total, train_loss=0.5, train_dice=0.1, valid_loss=0.5,
+                                 valid_dice=0.1 * epoch, valid_iou=0.1, valid_dice_per_image=0.1,
+                                 valid_iou_per_image=0.1, lr=1e-3, seconds=1.0, images_per_s=16.0,
+                                 best_dice=0.1 * epoch, best_epoch=epoch), sync=True)
+    return writer
+
+
+def test_a_trial_is_never_pruned_at_its_last_epoch(tmp_path: Path) -> None:
+    """At the last epoch the run has nothing left to train: a stop would land after it finished
+    (it ended 'complete' after 'pruned, stopping it'). Its full result counts; earlier epochs prune."""
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    writer = _run_with_epochs(tmp_path, epochs=2, total=2)
+    watch = TrialWatch(study.ask(), tmp_path / "w-t000", slot=None)
+    watch.reported.add(1)  # epoch 1 was reported (and not pruned: a warm-up, say) earlier
+    assert watch.poll() == [(2, 0.2)]
+    assert watch.pruned_at is None and read_control(writer.path) is None
+    writer.close()
+
+
+def test_a_trial_is_pruned_before_its_last_epoch(tmp_path: Path) -> None:
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    writer = _run_with_epochs(tmp_path, epochs=1, total=3)
+    watch = TrialWatch(study.ask(), tmp_path / "w-t000", slot=None)
+    assert watch.poll() == [(1, 0.1)]
+    assert watch.pruned_at == 1 and read_control(writer.path) == "stop"
+    writer.close()
