@@ -17,6 +17,7 @@ from engine.errors import ConfigError, first_line
 CONNECT_TIMEOUT_S = 10  # a server that does not answer (a wrong host, a firewall) fails this fast
 OPEN_ATTEMPTS = 5  # a database whose tables two sweep processes create at once is retried this often
 MASK = "***"
+OPTUNA_TABLE = "studies"  # one of the tables Optuna's RDBStorage creates on first use
 
 # the DB-API modules SQLAlchemy's dialects import: the database, and what a user installs (the
 # extras are in pyproject.toml). A URL without +DRIVER takes SQLAlchemy's default: psycopg2 for
@@ -101,9 +102,11 @@ def _missing_module(exc: BaseException) -> str | None:
     return None
 
 
-def open_rdb(url: str) -> Any:
+def open_rdb(url: str, create: bool = True) -> Any:
     """Optuna's RDBStorage on ``url`` after checking that its driver imports and the server takes
-    a connection; ConfigError (one line, password masked) if not."""
+    a connection; ConfigError (one line, password masked) if not. With ``create`` False (to read a
+    sweep, never to start one) a database Optuna has not set up is that error too, and nothing is
+    made: no sqlite file (connecting would create it), no Optuna tables in an empty database."""
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -121,10 +124,19 @@ def open_rdb(url: str) -> Any:
                           "mysql+pymysql://USER:PASS@HOST/DB)") from None
     except ImportError as exc:
         raise ConfigError(f"--storage {shown}: {missing_driver(exc, parsed.drivername)}") from None
+    if not create and parsed.get_backend_name() == "sqlite":
+        from pathlib import Path
+
+        file = parsed.database or ""
+        if file not in ("", ":memory:") and not file.startswith("file:") and not Path(file).is_file():
+            raise ConfigError(f"--storage {shown}: no such database file ({file})")
     check = sqlalchemy.create_engine(parsed, **check_kwargs(parsed, kwargs))
     try:
-        with check.connect():
-            pass
+        with check.connect() as connection:
+            if not create and not sqlalchemy.inspect(connection).has_table(OPTUNA_TABLE):
+                raise ConfigError(f"--storage {shown}: no sweep has used this database (it has no Optuna tables)")
+    except ConfigError:
+        raise
     except Exception as exc:  # down, refused, wrong password, no such database: the driver says which
         raise ConfigError(f"--storage {shown}: cannot connect ({scrubbed(_driver_line(exc), url)})") from None
     finally:

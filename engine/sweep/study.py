@@ -38,14 +38,17 @@ SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
 ENDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def storage_for(spec_storage: str | None, runs_dir: Path, name: str) -> Any:
+def storage_for(spec_storage: str | None, runs_dir: Path, name: str, create: bool = True) -> Any:
     """The Optuna storage of the sweep: the database URL given (its driver and server checked:
-    ConfigError), or a journal file (the path given, else the one in the runs folder)."""
+    ConfigError), or a journal file (the path given, else the one in the runs folder). With
+    ``create`` False a storage that does not exist yet is a ConfigError, and none is made."""
     if spec_storage and "://" in spec_storage:
         from engine.sweep.storage import open_rdb
 
-        return open_rdb(spec_storage)
+        return open_rdb(spec_storage, create=create)
     path = Path(spec_storage) if spec_storage else sweep_journal(runs_dir, name)
+    if not create and not path.is_file():
+        raise ConfigError(f"--storage {_shown(spec_storage, runs_dir, name)}: no such journal file")
     path.parent.mkdir(parents=True, exist_ok=True)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -99,7 +102,7 @@ def load_study(name: str, runs_dir: Path, storage: str | None = None) -> optuna.
     if storage is None and not sweep_journal(runs_dir, name).is_file():
         raise ConfigError(f"{sweep_journal(runs_dir, name)}: no sweep named {name!r} in {runs_dir} "
                           "(give --storage URL for a sweep kept elsewhere)")
-    st = _storage_or_error(storage, runs_dir, name)
+    st = _storage_or_error(storage, runs_dir, name, create=False)
     try:
         return optuna.load_study(study_name=name, storage=st)
     except KeyError:
@@ -109,9 +112,9 @@ def load_study(name: str, runs_dir: Path, storage: str | None = None) -> optuna.
                           f"({_first(exc, storage)})") from None
 
 
-def _storage_or_error(url: str | None, runs_dir: Path, name: str) -> Any:
+def _storage_or_error(url: str | None, runs_dir: Path, name: str, create: bool = True) -> Any:
     try:
-        return storage_for(url, runs_dir, name)
+        return storage_for(url, runs_dir, name, create)
     except ConfigError:
         raise
     except Exception as exc:

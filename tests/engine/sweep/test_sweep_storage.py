@@ -158,3 +158,26 @@ def test_a_database_lost_mid_sweep_is_one_line_in_the_drivers_words(tmp_path, ca
     assert err == (f"petseg: error: --storage {url}: the database failed during the sweep (server closed the "
                    "connection unexpectedly); its trials already started train on: run the same command again "
                    "once the database is back, and it follows them"), err
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "empty-sqlite", "journal"])
+def test_show_never_creates_a_storage(kind: str, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--show on a storage that holds no sweep is one line, and leaves no file (nor Optuna's
+    tables in an empty database) behind: a typo in the path must not make a new empty storage."""
+    where = tmp_path / "elsewhere"
+    if kind == "journal":
+        path, flag = where / "nosuch.journal", str(where / "nosuch.journal")
+    else:
+        path = where / "nosuch.db"
+        flag = f"sqlite:///{path}"
+        where.mkdir()
+        if kind == "empty-sqlite":
+            path.touch()
+    assert main(["sweep", "--runs", str(tmp_path / "runs"), "--show", "tomlsw", "--storage", flag]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"petseg: error: --storage {flag}: ") and "\n" not in err, err
+    if kind == "empty-sqlite":
+        assert path.stat().st_size == 0
+    else:
+        assert not path.exists() and (kind != "journal" or not where.exists())
+    assert not (tmp_path / "runs").exists()
