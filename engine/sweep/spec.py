@@ -183,6 +183,42 @@ class SweepSpec:
                 "per_device": self.per_device, "parallel": self.parallel,
                 "devices_per_trial": self.devices_per_trial}
 
+    def differs_from(self, recorded: dict[str, Any]) -> str | None:
+        """Why this spec cannot go on with a study recorded as ``recorded`` (`to_dict` of the spec
+        that made it), in a line; None if it can. The search space and the base train flags must
+        be the same, or trials of two different experiments would share one leaderboard, pruner
+        median and best trial; the budget, sampler, pruner and slots may change from run to run."""
+        tail = (f"; give sweep {self.name} the same search space and train flags to go on with it, "
+                "or another --name for a new sweep")
+        params = {p.name: p for p in self.params}
+        old = {}
+        for text in recorded.get("params") or []:
+            if isinstance(text, str):
+                old[text.partition("=")[0].strip()] = text
+        for name, p in params.items():
+            where = self.where(f"params.{name}", f"--param {p.text}")
+            if name not in old:
+                return f"{where}: sweep {self.name} does not search {name} (it searches {', '.join(old.values())}){tail}"
+            if p.to_text() != old[name]:
+                return f"{where}: sweep {self.name} searches {old[name]}{tail}"
+        for name, text in old.items():
+            if name not in params:
+                return f"--param: sweep {self.name} also searches {text}{tail}"
+        base = recorded.get("base")
+        if not isinstance(base, dict):
+            return None
+        for f in config_fields():
+            if f.name in params or f.name in SWEEP_OWNED_FIELDS:
+                continue
+            was, now = base.get(f.name, f.default), self.base.get(f.name, f.default)
+            if was == now:
+                continue
+            shown = lambda v: "(none)" if v is None else f.format_value(v)
+            where = (self.where(f"train.{f.name}", f"--{f.name} {shown(now)}") if f.name in self.base
+                     else f"--{f.name} not given (default {shown(now)})")
+            return f"{where}: sweep {self.name}'s trials train with --{f.name} {shown(was)}{tail}"
+        return None
+
     def grid_size(self) -> int:
         n = 1
         for p in self.params:

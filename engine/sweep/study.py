@@ -81,8 +81,9 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
 
 
 def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optuna.Study:
-    """The sweep's study, created on first use (recording its spec) or loaded; ConfigError (one
-    line) for a storage Optuna cannot open or a missing study when ``create`` is False."""
+    """The sweep's study, created on first use or loaded, recording this spec (`SweepSpec.to_dict`:
+    the budget asked for last); ConfigError (one line) for a storage Optuna cannot open, or for a
+    spec whose search space or base train flags differ from the study's (`SweepSpec.differs_from`)."""
     storage = _storage_or_error(spec.storage, runs_dir, spec.name)
     try:
         # a database's tables were made (or waited for) by open_rdb; two processes creating the
@@ -92,8 +93,15 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
     except Exception as exc:
         raise ConfigError(f"--storage {_shown(spec.storage, runs_dir, spec.name)}: cannot open the study "
                           f"({_first(exc, spec.storage)})") from None
-    if SPEC_ATTR not in study.user_attrs:
-        study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    recorded = study.user_attrs.get(SPEC_ATTR)
+    if isinstance(recorded, dict):
+        why = spec.differs_from(recorded)
+        if why is not None:
+            raise ConfigError(why)
+    # the spec asked for last, its budget at least the trials the study holds (a re-run with a
+    # larger --trials raises it; --show prints "N of BUDGET")
+    held = len(counted_trials(study))
+    study.set_user_attr(SPEC_ATTR, {**spec.to_dict(), "trials": max(spec.trials, held)})
     return study
 
 

@@ -1,0 +1,78 @@
+"""The study a sweep keeps across re-runs of its name: the budget it was asked for last, and a
+re-run whose search space or base train flags differ refused in one line before anything starts.
+(Trials are asked and told here directly: no process, no training.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.sweep.spec import build_spec, load_toml
+from engine.sweep.study import open_study, suggest
+
+PARAM = "learning_rate=log:1e-4:1e-2"
+
+
+def _run_trials(runs: Path, trials: int, n: int) -> None:
+    """What `petseg sweep --name sw --trials TRIALS` leaves in the study after N trials complete."""
+    spec = build_spec({"name": "sw", "params": [PARAM], "trials": trials, "base": {"epochs": 2}})
+    study = open_study(spec, runs)
+    for _ in range(n):
+        trial = study.ask()
+        suggest(trial, spec.params[0])
+        study.tell(trial, 0.5)
+
+
+def test_show_gives_the_budget_asked_for_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--trials 3, then the same sweep again with --trials 5: the study holds 5 of a budget of 5."""
+    _run_trials(tmp_path, trials=3, n=3)
+    _run_trials(tmp_path, trials=5, n=2)
+    assert main(["sweep", "--runs", str(tmp_path), "--show", "sw"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "sweep sw: 5 of 5 trials"
+    _run_trials(tmp_path, trials=2, n=0)  # a smaller budget than the study holds: nothing more runs
+    assert main(["sweep", "--runs", str(tmp_path), "--show", "sw"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "sweep sw: 5 of 5 trials"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--param", "learning_rate=log:1e-3:1e-2", "--epochs", "2"],
+     "--param learning_rate=log:1e-3:1e-2: sweep sw searches learning_rate=log:0.0001:0.01"),
+    (["--param", PARAM, "--param", "width=choice:8,16", "--epochs", "2"],
+     "--param width=choice:8,16: sweep sw does not search width (it searches learning_rate=log:0.0001:0.01)"),
+    (["--param", "width=choice:8,16", "--epochs", "2"],
+     "--param width=choice:8,16: sweep sw does not search width"),
+    (["--param", PARAM, "--epochs", "20"], "--epochs 20: sweep sw's trials train with --epochs 2"),
+    (["--param", PARAM], "--epochs not given (default 10): sweep sw's trials train with --epochs 2"),
+    (["--param", PARAM, "--epochs", "2", "--image_size", "64"],
+     "--image_size 64: sweep sw's trials train with --image_size 256"),
+])
+def test_a_rerun_with_another_experiment_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    flags: list[str], message: str) -> None:
+    """The same name with another search space or other base flags would mix two experiments in
+    one leaderboard (and one pruner median): one line naming what differs, and nothing runs."""
+    _run_trials(tmp_path, trials=3, n=1)
+    assert main(["sweep", "--runs", str(tmp_path), "--name", "sw", "--trials", "4", *flags]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"petseg: error: {message}") and "\n" not in err, err
+    assert err.endswith("give sweep sw the same search space and train flags to go on with it, "
+                        "or another --name for a new sweep")
+    assert not list(tmp_path.glob("sw-t*"))
+
+
+def test_a_rerun_may_change_the_budget_sampler_and_slots(tmp_path: Path) -> None:
+    _run_trials(tmp_path, trials=3, n=1)
+    spec = build_spec({"name": "sw", "params": [PARAM], "trials": 8, "sampler": "random", "parallel": 2,
+                       "prune": "none", "base": {"epochs": 2}})
+    assert open_study(spec, tmp_path).user_attrs["spec"]["trials"] == 8
+
+
+def test_a_difference_in_a_spec_file_names_the_file_and_key(tmp_path: Path) -> None:
+    from engine.errors import ConfigError
+
+    _run_trials(tmp_path, trials=3, n=1)
+    toml = tmp_path / "sw.toml"
+    toml.write_text(f'name = "sw"\n[params]\nlearning_rate = "{PARAM.partition("=")[2]}"\n[train]\nepochs = 3\n')
+    with pytest.raises(ConfigError, match=f"^--spec {toml}: train.epochs = 3: sweep sw's trials train with --epochs 2;"):
+        open_study(build_spec(load_toml(toml)), tmp_path)
