@@ -49,9 +49,16 @@ def test_show_gives_the_budget_asked_for_last(tmp_path: Path, capsys: pytest.Cap
      "--image_size 64: sweep sw's trials train with --image_size 256"),
 ])
 def test_a_rerun_with_another_experiment_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                    flags: list[str], message: str) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch, flags: list[str],
+                                                    message: str) -> None:
     """The same name with another search space or other base flags would mix two experiments in
     one leaderboard (and one pruner median): one line naming what differs, and nothing runs."""
+    from engine.train import launch
+
+    def no_trial(*args: object, **kwargs: object) -> None:  # a sweep that is not refused starts no real training
+        raise AssertionError("a trial was started")
+
+    monkeypatch.setattr(launch, "start_detached", no_trial)
     _run_trials(tmp_path, trials=3, n=1)
     assert main(["sweep", "--runs", str(tmp_path), "--name", "sw", "--trials", "4", *flags]) == 1
     err = capsys.readouterr().err.strip()
