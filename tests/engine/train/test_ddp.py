@@ -273,6 +273,15 @@ def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, g
     assert config["distributed"]["world_size"] == 2
 
 
+def _long_two_rank_run(runs: Path, data: str, name: str, **popen: object) -> subprocess.Popen:
+    """`petseg train --devices 2` on the CPU for 200 tiny epochs (until the test ends it)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+                             "--data_path", data, "--epochs", "200", "--image_size", "64", "--width", "4",
+                             "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
+                             "--amp", "off", "--runs", str(runs), "--run_name", name], env=env, cwd=REPO, **popen)
+
+
 def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: str) -> None:
     """The control file (what the dashboard and `petseg` write) pauses both ranks together,
     resumes them, then stops them: the run ends `stopped` with last.pt, no process left."""
@@ -281,12 +290,7 @@ def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: 
     from engine.runs import request_control
 
     runs = tmp_path / "runs"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
-                             "--data_path", generated_data, "--epochs", "200", "--image_size", "64", "--width", "4",
-                             "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
-                             "--amp", "off", "--runs", str(runs), "--run_name", "ctl"],
-                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _long_two_rank_run(runs, generated_data, "ctl", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "ctl"
 
     def state() -> str:
@@ -333,13 +337,8 @@ def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, genera
     import psutil
 
     runs = tmp_path / "runs"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
-                             "--data_path", generated_data, "--epochs", "200", "--image_size", "64", "--width", "4",
-                             "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
-                             "--amp", "off", "--runs", str(runs), "--run_name", "orphans"],
-                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = _long_two_rank_run(runs, generated_data, "orphans", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     run = runs / "orphans"
 
     def in_session() -> list[psutil.Process]:
