@@ -12,7 +12,6 @@ arbitrary objects: a file made by ``torch.save(model)`` is refused with a clear 
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,20 @@ def pickles_objects(exc: BaseException) -> bool:
     return "Unsupported global" in str(exc)
 
 
+NOT_A_TORCH_FILE = "not a file torch.save wrote"
+
+
+def load_failure_detail(exc: BaseException) -> str:
+    """A few words on why ``torch.load`` could not read a file that `pickles_objects` does not
+    explain: the first sentence of its error (torch's zip reader appends a long "internal miniz
+    error" hint), or `NOT_A_TORCH_FILE` where that sentence says nothing (the safe unpickler's
+    "Weights only load failed" advice, a junk opcode's KeyError '105')."""
+    if "Weights only load failed" in str(exc):
+        return NOT_A_TORCH_FILE
+    first = first_line(exc).split(". ")[0][:120]
+    return first if first and not first.strip("'\"").isdigit() else NOT_A_TORCH_FILE
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a petseg checkpoint safely; every failure is a one-line CheckpointError."""
     path = Path(path)
@@ -56,20 +69,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk
         if pickles_objects(exc):
             raise CheckpointError(
                 path,
                 "refused: it pickles Python objects (a whole model saved with torch.save(model)?); "
                 "only state_dict checkpoints are loaded, with weights_only=True",
             ) from None
-        raise CheckpointError(path, "corrupt or truncated checkpoint (not a file torch.save wrote)") from None
-    except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk
-        # first sentence only: torch's zip reader appends a long "internal miniz error" hint
-        first = first_line(exc).split(". ")[0][:120]
-        if first.strip("'\"").isdigit():  # the unpickler's KeyError of a junk opcode: '105' says nothing
-            first = "not a file torch.save wrote"
-        raise CheckpointError(path, f"corrupt or truncated checkpoint ({first})") from None
+        raise CheckpointError(path, f"corrupt or truncated checkpoint ({load_failure_detail(exc)})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "arch" not in ckpt:
         raise CheckpointError(path, "not a petseg checkpoint (no architecture record); was it saved by petseg?")
     arch = ckpt["arch"]

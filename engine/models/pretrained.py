@@ -106,16 +106,12 @@ def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
 
 def _unreadable(path: Path, exc: Exception) -> str:
     """Why torch.load refused ``path``, in words (never a bare number or torch's long advice)."""
-    from engine.checkpoint import pickles_objects
+    from engine.checkpoint import load_failure_detail, pickles_objects
 
     if pickles_objects(exc):
         return (f"{path} pickles Python objects (a whole model saved with torch.save(model)?); "
                 "give a state_dict saved with torch.save(model.state_dict(), ...)")
-    text = str(exc)
-    first = (text.strip().splitlines() or [""])[0].split(". ")[0][:120]
-    if "Weights only load failed" in text:  # junk bytes the safe unpickler could not read
-        first = "not a pickle torch.save wrote"
-    detail = f"{type(exc).__name__}: {first}" if first and not first.isdigit() else type(exc).__name__
+    detail = f"{type(exc).__name__}: {load_failure_detail(exc)}"
     return f"{path} is not a PyTorch weights file (corrupt, truncated or not saved by torch.save; {detail})"
 
 
