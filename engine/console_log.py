@@ -144,6 +144,12 @@ def plain(text: object, markup: bool = True) -> str:
         return _MARKUP.sub("", text)
 
 
+def console_line(text: object, kw: dict[str, Any]) -> str:
+    """The log line a console's ``print(text, **kw)`` writes: the plain text (markup dropped
+    unless ``markup=False``) and its ``end``."""
+    return plain(text, kw.get("markup", True)) + kw.get("end", "\n")
+
+
 class CapturedConsole:
     """Wraps the console ``petseg train`` prints with (a rich Console or `PlainConsole`): every
     ``print`` goes to the run's log first, then to the console; everything else is the console's."""
@@ -172,7 +178,7 @@ class CapturedConsole:
         return self
 
     def print(self, text: object = "", **kw: Any) -> None:
-        line = plain(text, kw.get("markup", True)) + kw.get("end", "\n")
+        line = console_line(text, kw)
         if self.log is not None:
             self.log.write(line)
         elif len(self._pending) < PENDING_LINES:
@@ -221,7 +227,7 @@ class RunLogConsole:
         self.log = ConsoleLog(log_path(run_path))
 
     def print(self, text: object = "", **kw: Any) -> None:
-        self.log.write(plain(text, kw.get("markup", True)) + kw.get("end", "\n"))
+        self.log.write(console_line(text, kw))
 
     def close(self) -> None:
         self.log.close()
