@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from engine.data.augment_spec import MEAN, STD
 from engine.export.metadata import ExportMetadata
+from engine.models import model_stride
 
 # the threshold petseg infer and petseg eval use by default: what the export's metadata advertises
 DEFAULT_THRESHOLD = 0.5
@@ -27,14 +28,6 @@ class ProbabilityModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self.model(x))
-
-
-def model_stride(arch_name: str) -> int:
-    """How many pixels one bottleneck cell covers: an H or W the network takes without padding."""
-    from engine.models.resnet_unet import RESNET_STRIDE
-    from engine.models.unet import UNET_STRIDE
-
-    return RESNET_STRIDE if arch_name == "resnet34_unet" else UNET_STRIDE
 
 
 @dataclass

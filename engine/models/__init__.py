@@ -46,6 +46,20 @@ def model_kwargs(name: str, width: int, pretrained: str | None = None) -> dict[s
     raise ConfigError(f"--model {name}: must be one of {', '.join(MODELS)}")
 
 
+def model_stride(name: str) -> int:
+    """The side, in pixels, that one bottleneck cell of model ``name`` covers: an H or W the
+    network takes without padding (the UNet's four 2× poolings; the encoders' five)."""
+    if name == "unet":
+        from engine.models.unet import UNET_STRIDE
+
+        return UNET_STRIDE
+    if name in ENCODER_OF:
+        from engine.models.encoder_unet import ENCODER_STRIDE
+
+        return ENCODER_STRIDE
+    raise ConfigError(f"--model {name}: must be one of {', '.join(MODELS)}")
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -6,9 +6,7 @@ checkpoints load unchanged; kept under its own name for the code and tests that 
 
 from __future__ import annotations
 
-from engine.models.encoder_unet import ENCODER_STRIDE, EncoderUNet
-
-RESNET_STRIDE = ENCODER_STRIDE
+from engine.models.encoder_unet import EncoderUNet
 
 
 class ResNet34UNet(EncoderUNet):

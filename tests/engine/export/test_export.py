@@ -103,6 +103,24 @@ def test_dynamic_size_export_runs_at_two_sizes(run_copy, capsys):
         assert out_arr.shape == (1, 1, h, w)
 
 
+@pytest.mark.parametrize("model, stride", [("unet", 16), ("resnet18_unet", 32)])
+def test_an_export_carries_the_stride_of_its_model(tmp_path, write_checkpoint, model, stride):
+    """The UNet halves its input four times, every <encoder>_unet five: an export's stride (its
+    metadata, the --dynamic_size constraint, the header's "multiple of") is the model's. Only
+    resnet34_unet had 32: a --dynamic_size export of resnet18_unet said 16 and failed in
+    onnxruntime at 80x48 (the constraint proved the encoder's padding away); the dynamic graph
+    itself is checked at two sizes above."""
+    import torch
+
+    from engine.export.model import load_for_export
+    from engine.models import build_model, model_kwargs
+
+    torch.manual_seed(0)
+    path = write_checkpoint(tmp_path / "best.pt", arch={"name": model, "kwargs": model_kwargs(model, 4)},
+                            model=build_model(model, width=4).state_dict())
+    assert load_for_export(path, "r").metadata.stride == stride
+
+
 @pytest.mark.slow
 def test_torchscript_export_checks_parity_too(run_copy, capsys):
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--format", "torchscript"]) == 0
