@@ -30,6 +30,7 @@ class BetweenBatches:
     def _between_batches(self, epoch: int, batch: int) -> None:
         """Before each batch (one process): obey a control request, report checkpoints the saver
         finished, raise on stop, and wait out a pause."""
+        self._position = (epoch, batch)
         self.control.poll_file()
         self._emit_saved()
         self._stop_point()
@@ -40,6 +41,7 @@ class BetweenBatches:
         """After every batch of a data-parallel run, on every rank: stop, pause and divergence
         decided together (one small all-reduce), so no rank leaves the others waiting in DDP's
         gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
+        self._position = (epoch, batch)
         if self.dist.is_main:
             self.control.poll_file()
         budget = self.training.budget if self.training is not None else None

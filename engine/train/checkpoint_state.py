@@ -5,7 +5,12 @@ optimiser, schedule, scaler and every random stream, so a resumed run repeats an
 A data-parallel run's last.pt holds every rank's streams: rank 0's as ``rng`` (what a one-process
 run has), the others' under ``rng["ranks"]`` (gathered to rank 0 when it saves). A resume with
 the same number of processes gives each rank its own back, so it repeats an uninterrupted run
-exactly; with another number the ranks > 0 start fresh streams from their seeds, and say so."""
+exactly; with another number the ranks > 0 start fresh streams from their seeds, and say so.
+
+A stop or pause inside an epoch saves the weights trained so far with the epoch's position
+(``mid_epoch``: the batches done) and the data streams as they were when the epoch began: the
+resume draws that epoch's shuffle and augmentations again, passes over the batches already
+trained without training them again, and goes on from there, as the uninterrupted run did."""
 
 from __future__ import annotations
 
@@ -31,27 +36,43 @@ class Progress:
     best_dice: float = -1.0
     best_epoch: int = 0
     start_epoch: int = 1
+    skip_batches: int = 0  # of start_epoch: trained before a mid-epoch stop, not trained again
 
 
-def rank_streams(t: Any) -> dict[str, Any]:
-    """This process's random streams as last.pt stores them: the global generators, the loader's
-    shuffling generator and the augmentation stream of the run's data path."""
+@dataclass(frozen=True)
+class EpochPosition:
+    """Where a stop or pause left an epoch: ``batches`` of epoch ``epoch`` trained, on
+    ``world_size`` processes (a batch is world_size × batch_size images)."""
+
+    epoch: int
+    batches: int
+    world_size: int = 1
+
+
+def data_streams(t: Any) -> dict[str, Any]:
+    """The data side of this process's random streams: the loader's shuffling generator and the
+    augmentation stream of the run's data path (what an epoch draws from as it goes)."""
     from engine.data.transforms import transform_rng_state
 
-    state = rng_state()
-    state["loader"] = t.train_loader.generator.get_state()
     if t.augment_on == "device":
-        state["augment"] = {"device": t.train_loader.augment_state()}
+        augment = {"device": t.train_loader.augment_state()}
     else:
-        state["augment"] = transform_rng_state(t.bundle.train.transform)
-    return state
+        augment = transform_rng_state(t.bundle.train.transform)
+    return {"loader": t.train_loader.generator.get_state(), "augment": augment}
+
+
+def rank_streams(t: Any, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """This process's random streams as last.pt stores them: the global generators and
+    ``data`` (default: the `data_streams` of now; a mid-epoch save gives those of the epoch's start)."""
+    return {**rng_state(), **(data if data is not None else data_streams(t))}
 
 
 def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool, valid_dice: float,
-                     streams: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                     streams: list[dict[str, Any]] | None = None,
+                     position: EpochPosition | None = None) -> dict[str, Any]:
     """The checkpoint of the `Training` ``t``; ``full`` (last.pt) adds what a resume needs.
     ``streams``: every rank's `rank_streams`, in rank order (a data-parallel run; else this
-    process's own are taken)."""
+    process's own are taken). ``position``: a save inside an epoch (stop, pause)."""
     state: dict[str, Any] = {
         "format": FORMAT,
         "arch": t.arch,
@@ -70,7 +91,11 @@ def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool
         state["optimizer"] = t.optimizer.state_dict()
         state["scheduler"] = t.scheduler.state_dict() if t.scheduler is not None else None
         state["scaler"] = t.scaler.state_dict() if t.scaler.is_enabled() else None
-        state["time_budget"] = t.budget.state_dict() if getattr(t, "budget", None) is not None else None
+        budget = getattr(t, "budget", None)
+        state["time_budget"] = budget.state_dict(now=position is not None) if budget is not None else None
+        if position is not None:
+            state["mid_epoch"] = {"epoch": position.epoch, "batches": position.batches,
+                                  "world_size": position.world_size}
         streams = streams or [rank_streams(t)]
         state["rng"] = dict(streams[0])
         if len(streams) > 1:
@@ -116,7 +141,8 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
         apply_budget(plan, t.scheduler, t.optimizer)  # a new epoch budget, if any
     done = int(ckpt.get("epoch", 0))
     progress = Progress(done_epoch=done, best_dice=float(ckpt.get("best_dice", -1.0)),
-                        best_epoch=int(ckpt.get("best_epoch", 0)), start_epoch=done + 1)
+                        best_epoch=int(ckpt.get("best_epoch", 0)), start_epoch=done + 1,
+                        skip_batches=batches_to_skip(ckpt.get("mid_epoch"), done, world_size, log))
     from engine.data.transforms import set_transform_rng_state
 
     rng = ckpt.get("rng")
@@ -141,6 +167,21 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
             log("resume: the saved augmentation stream belongs to the other data path "
                 "(cpu/device); augmentations restart from the seed")
     return progress
+
+
+def batches_to_skip(mid_epoch: Any, done_epoch: int, world_size: int, log: Callable[[str], None]) -> int:
+    """How many batches of the next epoch a resume passes over: those a stop or pause inside it
+    had trained (``mid_epoch`` of last.pt). On another number of processes a batch holds another
+    number of images: as many whole batches as that many images fill (rounded down: no image
+    the saved run never trained on is passed over)."""
+    if not isinstance(mid_epoch, dict) or mid_epoch.get("epoch") != done_epoch + 1:
+        return 0
+    batches, saved_world = int(mid_epoch.get("batches", 0)), int(mid_epoch.get("world_size", 1))
+    skip = batches * saved_world // max(1, world_size)
+    if skip > 0:
+        log(f"resume: epoch {done_epoch + 1} goes on after batch {skip}; "
+            f"the batches trained before the stop are not trained again")
+    return skip
 
 
 def weights_finite(model: torch.nn.Module) -> bool:

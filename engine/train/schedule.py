@@ -121,7 +121,7 @@ class TimeBudget:
         self.carried = 0.0  # training seconds of earlier sessions (from last.pt)
         self._t0: float | None = None
         self._paused0 = 0.0
-        self._at_epoch_end = 0.0  # what last.pt records: a resume re-runs an interrupted epoch
+        self._at_epoch_end = 0.0  # what an end-of-epoch last.pt records
         self.position = 0.0  # epochs trained, fractional
         self.shared = shared
         self._agreed: float | None = None  # shared: rank 0's elapsed time, as last agreed
@@ -129,8 +129,9 @@ class TimeBudget:
             self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
             self._set_lr()
 
-    def start(self, done_epochs: int, paused_seconds: Callable[[], float] | None = None) -> None:
-        """Start counting (the first epoch of this session begins); sets the rate for here."""
+    def start(self, done_epochs: float, paused_seconds: Callable[[], float] | None = None) -> None:
+        """Start counting (this session's training begins, ``done_epochs`` in: fractional after a
+        stop inside an epoch); sets the rate for here."""
         self._paused = paused_seconds or (lambda: 0.0)
         self._t0, self._paused0 = self._clock(), self._paused()
         self.position = float(done_epochs)
@@ -178,8 +179,10 @@ class TimeBudget:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
 
-    def state_dict(self) -> dict[str, float]:
-        return {"budget_seconds": self.budget_seconds, "elapsed_seconds": self._at_epoch_end}
+    def state_dict(self, now: bool = False) -> dict[str, float]:
+        """What last.pt keeps: the training seconds at the last epoch's end, or with ``now`` (a
+        save inside an epoch, whose resume goes on from that batch) those so far."""
+        return {"budget_seconds": self.budget_seconds, "elapsed_seconds": self.elapsed() if now else self._at_epoch_end}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.carried = self._at_epoch_end = float(state.get("elapsed_seconds", 0.0))

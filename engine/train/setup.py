@@ -17,7 +17,8 @@ from engine.events import RunWarning, TrainEvent
 from engine.train.checkpoint_saver import CheckpointSaver
 from engine.train.compile import compile_model, resolve_compile
 from engine.train.config_record import kept_from_record
-from engine.train.distributed import DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed, sync_bn_problem
+from engine.train.distributed import (DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed,
+                                      shard_indices, sync_bn_problem)
 from engine.train.ema import build_ema
 from engine.train.rng import seed_everything
 from engine.train.schedule import build_scheduler, build_time_budget
@@ -93,8 +94,10 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         raise PetsegError(f"{bundle.source.path}: no usable training images")
     if len(bundle.valid) == 0:
         raise PetsegError(f"{bundle.source.path}: no validation images (need at least {cfg.valid_every} in trainval)")
-    # drop_last below leaves no short last batch; a split smaller than one batch is one batch
-    why = cfg.single_value_batch_problem(min(len(bundle.train), cfg.batch_size))
+    # drop_last below leaves no short last batch; a shard smaller than one batch is one batch.
+    # A rank trains on its shard (every rank the same count), not on the whole split
+    per_rank = len(shard_indices(len(bundle.train), dist, pad=True))
+    why = cfg.single_value_batch_problem(min(per_rank, cfg.batch_size))
     if why:
         raise PetsegError(f"{bundle.source.path}: only {len(bundle.train)} training image(s) — {why}")
     # after the data: a bad folder fails first. One precision for every rank: rank 0 resolves it (a
@@ -102,7 +105,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     amp = resolve_run_amp(cfg, device, recorded, log) if dist.is_main else None
     amp_dtype, amp_probe = broadcast_from_main(amp, control_group, dist) if dist.enabled else amp
     augment_on = resolve_augment_on(cfg.augment_on, device)
-    drop_last = len(bundle.train) > cfg.batch_size
+    drop_last = per_rank > cfg.batch_size
     train_loader: Any
     valid_loader: Any
     if augment_on == "device":
@@ -128,6 +131,9 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
                                    device_type=device.type, seed=cfg.seed, shard=dist)
     model = build_model(cfg.model, width=cfg.width, pretrained=None if restoring else cfg.pretrained,
                         dropout=cfg.dropout)
+    if dist.rank > 0:  # the same initial weights, then each rank its own dropout masks: rank 0 goes
+        # on as one process does, the others from a seed no augmentation generator has (rank_seed's)
+        torch.manual_seed(rank_seed(cfg.seed + 1, dist.rank))
     # channels_last: faster convolutions on CUDA (tensor cores) and on the CPU (oneDNN's blocked
     # kernels; docs/PERFORMANCE.md, "Where the CPU speed-up comes from")
     memory_format = torch.channels_last if (cfg.channels_last and device.type in ("cuda", "cpu")) else torch.contiguous_format

@@ -10,6 +10,7 @@ device and read only when a progress report is due and at the epoch's end.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -127,7 +128,9 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
                     paused_seconds: Callable[[], float],
                     agree: Callable[[int, int, torch.Tensor], None] | None = None,
                     after_step: Callable[[int, int, int], bool] | None = None,
-                    data_wait: Callable[[float, float], None] | None = None) -> EpochTraining:
+                    data_wait: Callable[[float, float], None] | None = None,
+                    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                    skip: int = 0) -> EpochTraining:
     """Train ``model`` for one pass over ``data_loader`` with ``step`` (e.g. `Training.train_step`).
 
     ``between_batches(epoch, batches_done)`` runs before each batch (control: it may raise to
@@ -142,9 +145,14 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     ``after_step(epoch, batches_done, batches)`` (a time budget, `TimeBudget.after_step`) runs
     after each step; True ends the epoch there, a partial epoch scored like a whole one.
 
-
     ``data_wait(fetch_seconds, batch_period)`` (system metrics) gets, for each batch after the
-    first, how long the loop waited for it and the time since the previous batch arrived."""
+    first, how long the loop waited for it and the time since the previous batch arrived.
+
+    ``reduce`` (data-parallel runs: a sum over the ranks) pools the loss sums and counts of every
+    rank's shard at the epoch's end, so the train loss and Dice are the run's, not rank 0's.
+
+    ``skip`` (a resume after a stop inside this epoch): the first ``skip`` batches are drawn, so
+    the shuffle and augmentation streams move on as they did, but not trained again."""
     from engine.eval.metrics import SegMetrics
 
     batches = len(data_loader)  # type: ignore[arg-type]
@@ -154,12 +162,17 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     first_bad = torch.full((), -1, dtype=torch.long, device=device)
     seen = 0
     t_epoch = time.time()
+    batch_iter = iter(data_loader)
+    if skip:
+        for _ in itertools.islice(batch_iter, skip):
+            pass
+        t_epoch = time.time()  # the rates count the batches trained
     throttle = BatchThrottle(batches, time.monotonic())  # bounded log growth (events.py)
     paused_before = paused_seconds()
     first_batch_t: float | None = None
     t_first = 0.0
     t_got = t_ready = 0.0  # when the previous batch arrived; when the loop then asked for the next
-    for i, (images, masks) in enumerate(data_loader, start=1):
+    for i, (images, masks) in enumerate(batch_iter, start=skip + 1):
         now = time.perf_counter()
         if data_wait is not None and i > 1:
             data_wait(now - t_ready, now - t_got)
@@ -197,6 +210,10 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     step_seconds = (time.perf_counter() - t_first - paused) if first_batch_t is not None else 0.0
     if bad >= 0:
         raise Diverged(epoch, bad, "NaN/Inf")
+    if reduce is not None:
+        metrics.reduce(reduce, device)
+        totals = reduce(torch.stack([loss_sum.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)]))
+        loss_sum, seen = totals[0], int(totals[1].item())
     return EpochTraining(loss=float(loss_sum.item()) / max(seen, 1), dice=float(metrics.compute()["dice"]),
                          images=seen, started=t_epoch, first_batch_t=first_batch_t,
                          paused_before=paused_before, seconds=seconds,

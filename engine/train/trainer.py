@@ -42,7 +42,8 @@ from engine.runs import RunState, RunStore, checkpoint_path, clear_control
 from engine.train import outcome
 from engine.train.batch_gate import BetweenBatches
 from engine.train.checkpoint_saver import CheckpointSaver
-from engine.train.checkpoint_state import Progress, checkpoint_state, rank_streams, restore, weights_finite
+from engine.train.checkpoint_state import (EpochPosition, Progress, checkpoint_state, data_streams, rank_streams,
+                                           restore, weights_finite)
 from engine.train.config_record import dtype_name, resolved_record
 from engine.train.control import RunControl
 from engine.train.outcome import StopRequested
@@ -89,6 +90,8 @@ class Trainer(BetweenBatches):
         self.training: Training | None = None  # what the run trains with, from setup to its end
         self.bundle: Any = None  # the run's data (engine.data.loaders.DataBundle), kept after its end
         self.progress = Progress()
+        self._position: tuple[int, int] | None = None  # (epoch, batches done) while an epoch trains
+        self._epoch_streams: dict[str, Any] | None = None  # the data streams of that epoch's start
         self._saved_epoch: int | None = None  # the epoch last.pt holds
         self._last_save_at = time.monotonic()
         # a rank of a data-parallel run (torchrun's variables); rank 0 alone writes the run folder
@@ -255,10 +258,16 @@ class Trainer(BetweenBatches):
         t = self.training
         if t is None or self._nonfinite:
             return
-        # every rank's random streams go into last.pt, so a resume with as many processes repeats
-        # an uninterrupted run: a gather, which every rank reaches (last.pt is saved at agreed points)
-        streams = (gather_to_main(rank_streams(t), self._control_group, self.dist)
-                   if which == "last" and self.dist.enabled else None)
+        # inside an epoch (stop, pause): its position, and the data streams of its start, so the
+        # resume draws the same batches and passes over those trained already
+        position = (EpochPosition(*self._position, world_size=self.dist.world_size)
+                    if which == "last" and self._position is not None else None)
+        streams = None
+        if which == "last":
+            # every rank's random streams go into last.pt, so a resume with as many processes repeats
+            # an uninterrupted run: a gather, which every rank reaches (last.pt is saved at agreed points)
+            own = rank_streams(t, self._epoch_streams if position is not None else None)
+            streams = gather_to_main(own, self._control_group, self.dist) if self.dist.enabled else [own]
         if not self.dist.is_main:
             return
         path = checkpoint_path(self.run_path, which)
@@ -266,7 +275,8 @@ class Trainer(BetweenBatches):
             self._log(f"warning: not saving {path.name}: the weights are no longer finite")
             return
         info = CheckpointSaved(epoch=self.progress.done_epoch, which=which, path=str(path), valid_dice=valid_dice)
-        t.saver.submit(path, checkpoint_state(t, self.config, self.progress, which == "last", valid_dice, streams), info)
+        t.saver.submit(path, checkpoint_state(t, self.config, self.progress, which == "last", valid_dice, streams,
+                                              position), info)
         if which == "last":
             self._saved_epoch = self.progress.done_epoch
             self._last_save_at = time.monotonic()
@@ -291,8 +301,8 @@ class Trainer(BetweenBatches):
 
     def _save_on_stop(self) -> None:
         """Stop mid-epoch: keep the weights trained so far; the epoch counter stays at the last
-        finished epoch, so a resume re-runs the interrupted epoch (no epoch counted twice).
-        Waits until it is on disk: a signal-triggered exit follows."""
+        finished epoch and last.pt says how far into the next one it got, so a resume goes on
+        from that batch (none trained twice). Waits until it is on disk: a signal-triggered exit follows."""
         try:
             self._save("last", float("nan"))
             self._flush_checkpoints()
@@ -344,7 +354,8 @@ class Trainer(BetweenBatches):
         if self.resumed:
             self.writer.set_status(RunState.RUNNING)  # the resume is done: drop the "resuming" note
         if t.budget is not None:  # --time_budget: the clock starts with the first epoch, pauses left out
-            t.budget.start(self.progress.done_epoch, lambda: self.control.paused_seconds)
+            t.budget.start(self.progress.done_epoch + self.progress.skip_batches / max(1, len(t.train_loader)),
+                           lambda: self.control.paused_seconds)
         spent = t.budget is not None and t.budget.spent()  # a resume of a run whose budget is spent
         for epoch in range(self.progress.start_epoch, cfg.epochs + 1):
             if spent or self._run_epoch(t, epoch):
@@ -376,6 +387,9 @@ class Trainer(BetweenBatches):
         last (a time budget decides that once, here, so the report and last.pt agree)."""
         cfg, p = self.config, self.progress
         self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader)))
+        # what a stop or pause inside this epoch saves as its data streams (see checkpoint_state)
+        self._epoch_streams = data_streams(t)
+        skip, p.skip_batches = (p.skip_batches if epoch == p.start_epoch else 0), 0
         try:
             world = self.dist.world_size
             trained = train_one_epoch(
@@ -386,7 +400,8 @@ class Trainer(BetweenBatches):
                 (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
                 paused_seconds=lambda: self.control.paused_seconds,
                 agree=self._agree if self.dist.enabled else None, data_wait=self._data_wait.add,
-                after_step=t.budget.after_step if t.budget is not None else None)
+                after_step=t.budget.after_step if t.budget is not None else None, reduce=t.reduce, skip=skip)
+            self._position = None  # the epoch is trained: a save from here is an end-of-epoch one
             t_valid = time.perf_counter()
             valid = t.evaluate()
             valid_seconds = time.perf_counter() - t_valid
@@ -425,7 +440,7 @@ class Trainer(BetweenBatches):
                 valid_iou_per_image=valid["iou_per_image"],
                 lr=lr,
                 seconds=time.time() - trained.started - (self.control.paused_seconds - trained.paused_before),
-                images_per_s=trained.images * self.dist.world_size / max(trained.seconds, 1e-9),  # the whole run's
+                images_per_s=trained.images / max(trained.seconds, 1e-9),  # the whole run's (reduced over the ranks)
                 best_dice=p.best_dice,
                 best_epoch=p.best_epoch,
                 first_batch_t=trained.first_batch_t,

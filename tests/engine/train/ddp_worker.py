@@ -1,6 +1,6 @@
 """Run as ``python ddp_worker.py MODE RANK WORLD STORE OUT [CHECKPOINT]``: one gloo rank of a
 data-parallel check (tests/engine/train/test_ddp.py), writing what it measured to OUT as JSON.
-MODE ``all`` does ``validate``, ``steps`` and (given CHECKPOINT) ``eval`` in one process group,
+MODE ``all`` does ``validate``, ``steps``, ``epoch`` and (given CHECKPOINT) ``eval`` in one process group,
 so the checks share one start of the processes; the functions also run in the test's own
 process (a plain `DistContext`) for the one-process reference.
 
@@ -8,6 +8,8 @@ MODE ``validate``: a random-weights UNet scored on the generated set's validatio
 `engine.train.train_loop.evaluate`, each rank on its shard, sums reduced over the ranks.
 MODE ``steps``: a BatchNorm-free network trained for a few steps through `train_step` and the
 DistributedDataParallel wrapper of `engine.train.setup`, each rank on its shard of each batch.
+MODE ``epoch``: `engine.train.train_loop.train_one_epoch` on fixed batches, each rank its shard,
+the epoch's train loss and Dice reduced over the ranks.
 MODE ``sync_bn_steps`` (CUDA, NCCL): a real BatchNorm network with SyncBatchNorm, as ``steps``.
 MODE ``eval``: `engine.eval.evaluate.evaluate_checkpoint` of CHECKPOINT on the valid split, each
 rank on its block (`engine.eval.ranks.RankShare`); rank 0 reports the joined figures.
@@ -68,6 +70,33 @@ def steps(ctx: DistContext, global_batch: int = 8, n_steps: int = 4) -> dict:
     return {"params": [p.detach().flatten().tolist() for p in model.parameters()]}
 
 
+def epoch(ctx: DistContext, global_batch: int = 8, n_batches: int = 3) -> dict:
+    """`train_one_epoch` over a fixed set (no augmentation, a step that scores without updating),
+    each rank on its shard of each batch, the figures reduced over the ranks: the epoch's train
+    loss and Dice must be those of the whole set, as one process computes them."""
+    from engine.train.losses import BCEDiceLoss
+    from engine.train.train_loop import train_one_epoch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 1, 1))
+    criterion = BCEDiceLoss(1.0, 0.0)  # BCE: a mean over pixels, so a batch's loss x its images adds up
+
+    def step(images: torch.Tensor, masks: torch.Tensor):
+        with torch.no_grad():
+            logits = model(images)
+            return criterion(logits, masks), logits, masks
+
+    data = torch.Generator().manual_seed(2)
+    images = torch.randn(n_batches, global_batch, 3, 16, 16, generator=data)
+    masks = (torch.rand(n_batches, global_batch, 1, 16, 16, generator=data) > 0.5).float()
+    mine = shard_indices(global_batch, ctx, pad=False)
+    batches = [(images[b, mine], masks[b, mine]) for b in range(n_batches)]
+    trained = train_one_epoch(step, model, batches, torch.device("cpu"), 1, between_batches=lambda *_: None,
+                              report=lambda _: None, paused_seconds=lambda: 0.0,
+                              reduce=(lambda t: all_reduce_sum(t, ctx)) if ctx.enabled else None)
+    return {"loss": trained.loss, "dice": trained.dice, "images": trained.images}
+
+
 def sync_bn_steps(ctx: DistContext, global_batch: int = 8, n_steps: int = 4) -> dict:
     """A real BatchNorm network (UNet width 4) converted to SyncBatchNorm as `engine.train.setup`
     does with --sync_bn, on this rank's GPU (CUDA only: torch's SyncBatchNorm refuses CPU tensors)."""
@@ -123,7 +152,7 @@ def main() -> None:
     if mode == "sync_bn_steps":
         result = sync_bn_steps(ctx)
     elif mode == "all":
-        result = {"validate": validate(ctx), "steps": steps(ctx),
+        result = {"validate": validate(ctx), "steps": steps(ctx), "epoch": epoch(ctx),
                   "eval": evaluate(ctx, sys.argv[6]) if len(sys.argv) > 6 else None}
     else:
         result = validate(ctx) if mode == "validate" else steps(ctx)

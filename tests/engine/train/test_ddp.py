@@ -86,6 +86,16 @@ def test_two_processes_of_batch_4_update_as_one_of_batch_8(two_ranks: list[dict]
             assert got == pytest.approx(want, abs=1e-6)
 
 
+def test_an_epochs_train_loss_and_dice_are_every_ranks_not_rank_0s(two_ranks: list[dict]) -> None:
+    """What an epoch reports as its train loss and Dice (the curves, events.jsonl) covers the
+    images of every rank: 2 ranks of 4 images a batch report what 1 process of 8 does."""
+    one = one_process("epoch")
+    for rank in two_ranks:
+        assert rank["epoch"]["images"] == one["images"] == 24
+        assert rank["epoch"]["loss"] == pytest.approx(one["loss"], abs=1e-6)
+        assert rank["epoch"]["dice"] == pytest.approx(one["dice"], abs=1e-6)
+
+
 # what torch 2.14 says when SyncBatchNorm is asked to run on the CPU (with gloo): the DDP wrapper
 # refuses it ("SyncBatchNorm layers only work with GPU modules"), and its forward alone raises
 # "SyncBatchNorm expected input tensor to be on GPU or XPU or privateuseone"
@@ -253,12 +263,14 @@ def free_port() -> int:
 
 def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, generated_data: str) -> None:
     """The multi-node path as a user types it, both "nodes" on this machine: two torchrun agents
-    (--nnodes 2, c10d rendezvous at 127.0.0.1), one process each, one run written by rank 0."""
+    (--nnodes 2, c10d rendezvous at 127.0.0.1), one process each, one run written by rank 0. The
+    batch (12) is bigger than a rank's shard (8 of the 16 images) and smaller than the split: each
+    rank trains on one short batch (a whole-split rule dropped it, and the run trained on nothing)."""
     runs = tmp_path / "runs"
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1")
     argv = ["-m", "engine.cli", "train", "--device", "cpu", "--data_path", generated_data, "--epochs", "1",
-            "--image_size", "64", "--width", "4", "--batch_size", "4", "--max_train_images", "16",
+            "--image_size", "64", "--width", "4", "--batch_size", "12", "--max_train_images", "16",
             "--workers", "0", "--compile", "off", "--amp", "off", "--runs", str(runs)]
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(k),
                                "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
@@ -271,6 +283,8 @@ def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, g
     assert run.state == "finished"
     config = json.loads((run.path / "config.json").read_text())
     assert config["distributed"]["world_size"] == 2
+    [ended] = [json.loads(x) for x in (run.path / "events.jsonl").read_text().splitlines() if '"epoch_ended"' in x]
+    assert ended["train_loss"] > 0 and ended["images_per_s"] > 0
 
 
 def _long_two_rank_run(runs: Path, data: str, name: str, **popen: object) -> subprocess.Popen:
