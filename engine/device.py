@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 
 import torch
 
+from engine.cores import available_cores
 from engine.errors import ConfigError
 
 
@@ -42,14 +42,6 @@ def resolve_amp(requested: str, device: torch.device) -> torch.dtype | None:
     if requested == "bf16" or (requested == "auto" and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return torch.float16
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, e.g. under taskset or a container)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def cap_workers(requested: int) -> tuple[int, str]:

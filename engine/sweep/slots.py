@@ -8,9 +8,9 @@ No torch, no Optuna.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from engine.cores import threads_env
 from engine.sweep.spec import SweepSpec
 
 
@@ -29,10 +29,7 @@ def make_slots(spec: SweepSpec, cpu_count: int | None = None) -> list[Slot]:
         groups = [spec.devices[i:i + k] for i in range(0, len(spec.devices), k)]
         return [Slot(f"gpu{','.join(map(str, g))}#{n}", {"CUDA_VISIBLE_DEVICES": ",".join(map(str, g))})
                 for n in range(spec.per_device) for g in groups]
-    env: dict[str, str] = {}
-    if "OMP_NUM_THREADS" not in os.environ:
-        cores = cpu_count or os.cpu_count() or 1
-        env["OMP_NUM_THREADS"] = str(max(1, cores // (spec.parallel * spec.devices_per_trial)))
+    env = threads_env(spec.parallel * spec.devices_per_trial, cpu_count)
     return [Slot(f"cpu#{n}", env) for n in range(spec.parallel)]
 
 

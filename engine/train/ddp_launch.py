@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from engine.cores import threads_env
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
 from engine.train.distributed import LAUNCHED_ENV, DevicesRequest, failure_message, is_consequence
@@ -74,6 +75,8 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
 
     env_before = os.environ.get("CUDA_VISIBLE_DEVICES")
     os.environ[LAUNCHED_ENV] = "1"
+    threads = threads_env(request.count)  # each rank its share of the cores, as torchrun gives 1
+    os.environ.update(threads)
     if request.indices is not None:  # each rank sees the listed GPUs, as LOCAL_RANK 0..N-1
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, request.indices))
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=request.count, run_id=str(uuid.uuid4()),
@@ -107,6 +110,8 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
         raise RankFailed(rank, request.count, why, said=bool(said)) from None
     finally:
         os.environ.pop(LAUNCHED_ENV, None)
+        for name in threads:
+            os.environ.pop(name, None)
         if request.indices is not None:
             if env_before is None:
                 os.environ.pop("CUDA_VISIBLE_DEVICES", None)

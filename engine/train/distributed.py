@@ -400,6 +400,8 @@ def gather_to_main(value: Any, group: Any, ctx: DistContext) -> list[Any] | None
 
 def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bool, backend: str) -> dict[str, Any]:
     """What config.json records of a data-parallel run (--batch_size is per process)."""
+    import torch
+
     return {"world_size": ctx.world_size, "batch_per_process": batch_size, "global_batch": batch_size * ctx.world_size,
-            "backend": backend, "sync_bn": sync_bn,
+            "backend": backend, "sync_bn": sync_bn, "threads_per_process": torch.get_num_threads(),
             "augment_seeds": [rank_seed(seed, r) for r in range(ctx.world_size)]}

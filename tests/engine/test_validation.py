@@ -104,7 +104,7 @@ def test_a_last_batch_of_one_is_dropped_not_fatal(tmp_path: Path, generated_data
 
 @pytest.mark.slow
 def test_workers_above_the_core_count_are_capped_with_a_note(tmp_path: Path, capsys, generated_data: str) -> None:
-    from engine.device import available_cores
+    from engine.cores import available_cores
 
     cores = available_cores()
     asked = min(64, cores + 3)

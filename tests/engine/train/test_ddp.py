@@ -168,8 +168,10 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Pa
     checks and the reference of the resume below. (workers 0: worker processes would carry
     augmentation streams of their own, which no checkpoint holds.)"""
     runs = tmp_path_factory.mktemp("ddp-run") / "runs"
-    assert main(["train", "--devices", "2", "--data_path", generated_data, "--epochs", "2", *DDP_TRAIN,
-                 "--runs", str(runs), "--run_name", "ddp"]) == 0
+    with pytest.MonkeyPatch.context() as mp:  # as a user's shell has it: the launcher sizes the ranks' threads
+        mp.delenv("OMP_NUM_THREADS", raising=False)
+        assert main(["train", "--devices", "2", "--data_path", generated_data, "--epochs", "2", *DDP_TRAIN,
+                     "--runs", str(runs), "--run_name", "ddp"]) == 0
     return runs / "ddp"
 
 
@@ -208,6 +210,10 @@ def test_petseg_train_devices_2_writes_one_run(ddp_run: Path, generated_data: st
     assert config["distributed"]["world_size"] == 2
     assert config["distributed"]["global_batch"] == 8 and config["batch_size"] == 4
     assert len(set(config["distributed"]["augment_seeds"])) == 2
+    # each rank its share of the cores (torch's default, every core in each rank, trained 5x slower)
+    from engine.cores import available_cores
+
+    assert config["distributed"]["threads_per_process"] == max(1, available_cores() // 2)
     events = [json.loads(line) for line in (runs / "ddp" / "events.jsonl").read_text().splitlines()]
     assert [e["kind"] for e in events].count("run_started") == 1  # one writer: rank 0
     assert sorted(p.name for p in (runs / "ddp" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
