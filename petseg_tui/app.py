@@ -8,6 +8,10 @@ shows what comes back.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -28,6 +32,11 @@ from petseg_tui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
+
+
+# what ends the app as a lost terminal or a `kill` does (Ctrl-C is a key binding in Textual)
+HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+EXIT_GRACE_S = 3.0  # after such a signal, how long the app may take to end once its runs are saved
 
 
 class PetsegApp(App[None]):
@@ -54,6 +63,44 @@ class PetsegApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(2.0, self.launcher.reap)
+        self._catch_hangup()
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in HANGUP_SIGNALS:
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _catch_hangup(self) -> None:
+        """SIGHUP (the SSH link dropped without tmux, the terminal closed) and SIGTERM end the app
+        as `q` then "Stop and quit" would, without asking: runs training in this process finish
+        their batch and save last.pt first. Left to the default, the process died at once and
+        the run was left `interrupted` with no last.pt."""
+        loop = asyncio.get_running_loop()
+        for sig in HANGUP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self._hang_up, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # no signals here (not the main thread)
+                pass
+
+    def _hang_up(self, signum: int) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self._end_after_signal(signum)
+
+    @work(thread=True, group="quit")
+    def _end_after_signal(self, signum: int) -> None:
+        self.launcher.stop_all(timeout=20)
+        if not self.is_headless:
+            # with the terminal gone, Textual's own exit waits forever to write to it (seen after
+            # a SIGHUP): the runs are saved by now, so the process ends after a grace period anyway
+            watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
+            watchdog.daemon = True
+            watchdog.start()
+        self.call_from_thread(self._exit_now)
 
     @property
     def trainers(self) -> dict[Path, TrainerLike]:

@@ -170,6 +170,32 @@ async def test_quit_stops_in_process_run(runs_dir: Path) -> None:
     assert status["state"] == "stopped"
 
 
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
+async def test_a_lost_terminal_stops_and_saves_the_in_process_run_before_the_app_ends(runs_dir: Path, sig: str) -> None:
+    """SIGHUP (an SSH link dropped without tmux) or SIGTERM: the app stops its in-process runs as
+    "Stop and quit" does, without a dialog nobody can answer, then ends. (Before, the process died
+    at once: the run stayed `running` with a dead pid and no last.pt.) A fallback handler stands in
+    for the default action, which would end this test process."""
+    import os
+    import signal
+
+    number = getattr(signal, sig)
+    fallback = []
+    before = signal.signal(number, lambda *_: fallback.append(sig))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            trainer = start_in_process(app, runs_dir, "hup")
+            await wait_for(pilot, lambda: trainer.is_alive(), what="trainer running")
+            os.kill(os.getpid(), number)
+            await wait_for(pilot, lambda: app.return_code is not None, what="the app ending")
+        assert fallback == [] and trainer.calls[0] == "stop" and not trainer.is_alive()
+        status = json.loads((trainer.run_path / "status.json").read_text())
+        assert status["state"] == "stopped"
+    finally:
+        signal.signal(number, before)
+
+
 def test_ema() -> None:
     assert ema([1.0, 1.0, 1.0], 0.9) == [1.0, 1.0, 1.0]
     out = ema([0.0, 1.0], 0.5)
