@@ -91,7 +91,8 @@ class ProgressReporter:
             self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({ev.seconds:.0f}s)")
         elif isinstance(ev, E.RunStopped):
             saved = self.last_pt is None or self.last_pt.exists()  # nothing to save before the data was ready
-            self._print(f"stopped after epoch {ev.epoch}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
+            when = f"after epoch {ev.epoch}" if ev.epoch else "during epoch 1"
+            self._print(f"stopped {when}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
         elif isinstance(ev, E.RunPaused):
             self._print("paused")
         elif isinstance(ev, E.RunResumed):

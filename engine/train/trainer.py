@@ -12,7 +12,8 @@ ended (`outcome`), what it lets go before its terminal event (`_release`), and w
 between two batches: control requests, pauses, the ranks' agreement (`batch_gate`).
 
 Checkpoints: ``best.pt`` whenever the validation Dice improves, ``last.pt`` at most every
-``checkpoint_interval`` seconds at an epoch end, and always at the end, on stop, on pause; both
+``checkpoint_interval`` seconds at an epoch end (and at the first, so a crash never loses a
+finished epoch), and always at the end, on stop, on pause; both
 written by a background `CheckpointSaver` from a snapshot. Whatever way a run ends, the trainer
 writes what is pending, stops its loaders' worker processes and threads and releases the GPU
 BEFORE it emits the terminal event, so a process may exit as soon as it sees that event.
@@ -322,7 +323,7 @@ class Trainer(BetweenBatches):
                                     rank=self.dist.rank, world_size=self.dist.world_size,
                                     warn=(lambda m: self._emit(RunWarning(message=m))) if self.dist.is_main else (lambda m: None))
         elif self.resumed:
-            self._log("resume: no last.pt (no epoch had finished); restarting the run from epoch 1")
+            self._log("resume: no last.pt (the run ended before it saved one); restarting the run from epoch 1")
         self._record = resolved_record(self._record, t, self._plan, self._log)
         if self.dist.enabled:
             self._record["distributed"] = distributed_record(self.dist, self.config.batch_size, self.config.seed,
@@ -450,7 +451,9 @@ class Trainer(BetweenBatches):
         )
         if improved:
             self._save("best", valid["dice"])
-        due = time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
+        # the first epoch's end always saves: without a last.pt a crash loses every epoch so far
+        due = (time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
+               or not checkpoint_path(self.run_path, "last").exists())
         if self.dist.enabled:  # rank 0's clock decides for all: saving last.pt gathers from every rank
             due = broadcast_from_main(due, self._control_group, self.dist)
         if last or due:
