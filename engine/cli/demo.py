@@ -1,5 +1,5 @@
-"""``petseg demo``: train a small UNet on real pets for about a minute, score it on the test photos,
-then segment the six bundled demo photos."""
+"""``petseg demo``: train a small UNet on real pets for a few minutes (1.5 with bf16, 5 without,
+on 2 CPU cores), score it on the test photos, then segment the six bundled demo photos."""
 
 from __future__ import annotations
 

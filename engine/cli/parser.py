@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_parser(sub)
     export.add_parser(sub)
     demo.add_arguments(sub.add_parser(
-        "demo", help="train a small UNet on real pets for about a minute, then segment photos"))
+        "demo", help="train a small UNet on real pets for a few minutes on a CPU, then segment photos"))
     runs.add_parser(sub)
     plot.add_parser(sub)
     sweep.add_parser(sub)

@@ -177,9 +177,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         elif not _same(current, value):
             hint = (" (if the same dataset moved, edit data_path in config.json)" if name == "data_path"
                     else "")
-            shown = "unset: chosen automatically" if current is None else repr(current)
+            shown = "unset: chosen automatically" if current is None else _as_typed(current)
             raise ConfigError(
-                f"--{name} {value}: a resumed run keeps its {name} ({shown}); start a new run to "
+                f"--{name} {_as_typed(value, quoted=False)}: a resumed run keeps its {name} ({shown}); start a new run to "
                 f"change it{hint}"
             )
 
@@ -233,6 +233,13 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
                       applied=applied, budget=budget, stored=stored)
+
+
+def _as_typed(value: Any, quoted: bool = True) -> str:
+    """A flag's value as the user types it: yes/no for a switch (not True/False)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return repr(value) if quoted else str(value)
 
 
 def apply_budget(plan: ResumePlan, scheduler: Any, optimizer: Any) -> None:

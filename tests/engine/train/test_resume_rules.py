@@ -264,6 +264,12 @@ def test_the_recipe_knobs_are_kept_on_resume(flag: str, value) -> None:
         plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
 
 
+def test_a_kept_switch_is_echoed_as_the_user_types_it() -> None:
+    """`--resume r --sync_bn yes` said "--sync_bn True: ... keeps its sync_bn (False)"."""
+    with pytest.raises(ConfigError, match=r"^--sync_bn yes: a resumed run keeps its sync_bn \(no\)"):
+        plan_resume(Path("/r"), stored(), {"sync_bn": True}, ckpt(), Path("/r/last.pt"))
+
+
 @pytest.mark.parametrize("given, recorded", [(None, 2), (0, 0), (1, 1)])
 def test_a_new_run_records_the_warmup_it_trains_with(tmp_path: Path, generated_data: str, given, recorded) -> None:
     """Auto warm-up depends on the epoch budget: config.json holds the number, so a resume with a
