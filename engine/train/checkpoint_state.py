@@ -117,7 +117,8 @@ def own_streams(rng: dict[str, Any], rank: int, world_size: int) -> tuple[dict[s
     note = (f"resume: last.pt holds the random streams of {plural(saved)}, this run has {plural(world_size)}: "
             + ("ranks > 0 draw augmentations afresh from their own seeds" if world_size > 1
                else "the other ranks' streams are left unused")
-            + " (a resume repeats an uninterrupted run exactly only with the same number of processes)")
+            + " (a resume repeats an uninterrupted run exactly only with the same number of processes"
+            + (f": --devices {saved}, or the torchrun it was started with)" if saved > world_size else ")"))
     return rng, rank == 0, note
 
 

@@ -111,4 +111,6 @@ def test_each_rank_resumes_its_own_random_streams_only_with_the_same_world_size(
     streams, own, note = own_streams(saved, 1, 2)  # another world size: rank 0's, without its augmentations
     assert (streams, own) == (saved, False)
     assert note.startswith("resume: last.pt holds the random streams of 3 processes, this run has 2 processes")
+    # fewer processes than it trained with (a torchrun run resumed by `petseg train --resume`): how to match
+    assert note.endswith("same number of processes: --devices 3, or the torchrun it was started with)")
     assert own_streams({"torch": "one"}, 0, 1) == ({"torch": "one"}, True, "")  # a one-process run, as ever
