@@ -21,6 +21,10 @@ from engine.train.distributed import LAUNCHED_ENV, DevicesRequest, failure_messa
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
+# after Ctrl-C / SIGTERM, how long the ranks get to finish their batch and save last.pt before the
+# agent kills them (torch's default, 30 s, cut slow CPU batches off: the run lost its state and
+# stayed "running"); TORCH_ELASTIC_SHUTDOWN_TIMEOUT, torch's own variable, still wins
+STOP_GRACE_S = 300
 
 
 def root_failure(failures: dict) -> tuple[int, Any]:
@@ -59,6 +63,21 @@ class RankFailed(Exception):
         self.rank, self.count, self.why, self.said = rank, count, why, said
 
 
+def launch_config(count: int) -> Any:
+    """The elastic agent's settings for ``count`` local ranks (one node, c10d on a free port)."""
+    import dataclasses
+
+    from torch.distributed.launcher.api import LaunchConfig
+
+    grace = {}
+    if "shutdown_timeout" in {f.name for f in dataclasses.fields(LaunchConfig)} and \
+            "TORCH_ELASTIC_SHUTDOWN_TIMEOUT" not in os.environ:  # (older torch: its fixed 30 s)
+        grace["shutdown_timeout"] = STOP_GRACE_S
+    return LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
+                        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
+                        monitor_interval=MONITOR_INTERVAL_S, start_method="spawn", **grace)
+
+
 def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], None], what: str) -> int:
     """``python *words`` as ``request.count`` ranks under torch's elastic agent (``petseg train``
     and ``petseg eval`` alike); returns the exit code, or raises `RankFailed`."""
@@ -66,7 +85,7 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+    from torch.distributed.launcher.api import elastic_launch
 
     # the agent's own notes (rendezvous, "sending closing signal") are not the user's business;
     # what ended the run is said by the caller, in one line
@@ -79,9 +98,7 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
     os.environ.update(threads)
     if request.indices is not None:  # each rank sees the listed GPUs, as LOCAL_RANK 0..N-1
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, request.indices))
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=request.count, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
-                          monitor_interval=MONITOR_INTERVAL_S, start_method="spawn")
+    config = launch_config(request.count)
     log(f"data-parallel: {request.count} processes ({'GPUs ' + str(request) if request.indices else 'devices'}) "
         f"for {what}")
     try:

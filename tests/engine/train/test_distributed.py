@@ -114,3 +114,14 @@ def test_each_rank_resumes_its_own_random_streams_only_with_the_same_world_size(
     # fewer processes than it trained with (a torchrun run resumed by `petseg train --resume`): how to match
     assert note.endswith("same number of processes: --devices 3, or the torchrun it was started with)")
     assert own_streams({"torch": "one"}, 0, 1) == ({"torch": "one"}, True, "")  # a one-process run, as ever
+
+
+def test_the_ranks_get_time_to_save_after_a_stop_unless_torch_is_told_otherwise(monkeypatch) -> None:
+    """Ctrl-C / SIGTERM to `petseg train --devices N`: the agent waits STOP_GRACE_S (not torch's 30 s)
+    for the ranks to finish their batch and save last.pt; torch's own variable still decides."""
+    from engine.train.ddp_launch import STOP_GRACE_S, launch_config
+
+    monkeypatch.delenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", raising=False)
+    assert launch_config(2).shutdown_timeout == STOP_GRACE_S > 30
+    monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "45")
+    assert launch_config(2).shutdown_timeout == 45
