@@ -428,6 +428,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
         if trials > spec.grid_size():
             spec = dataclasses.replace(spec, trials=spec.grid_size())
     _check_values(spec)
+    _check_data(spec)
     return spec
 
 
@@ -462,3 +463,29 @@ def _check_values(spec: SweepSpec) -> None:
             if p.name in errors:
                 raise SweepSpecError(f"{spec.where('params.' + p.name, '--param ' + p.text)}: {p.name} {v}: "
                                      f"{errors[p.name]}")
+
+
+def _check_data(spec: SweepSpec) -> None:
+    """The data every trial would train on, as ``petseg train`` checks it before it makes a run
+    folder (`engine.data.layout.data_path_problem`): a missing or unusable folder is one line now,
+    not the same failure in every trial."""
+    from engine.data.layout import data_path_problem
+
+    def values(name: str) -> tuple[Any, ...]:
+        searched = next((p for p in spec.params if p.name == name), None)
+        if searched is not None:
+            return searched.choices  # str and bool fields: searched by choice only
+        return (spec.base.get(name, _fields()[name].default),)
+
+    searched = next((p for p in spec.params if p.name == "data_path"), None)
+    for data_path in values("data_path"):
+        for download in values("download"):
+            problem = data_path_problem(data_path, bool(download))
+            if not problem:
+                continue
+            if data_path is None:  # the folder $PETSEG_DATA names (the problem says so), or --download's
+                raise SweepSpecError(problem)
+            if searched is not None:  # the problem names the choice
+                raise SweepSpecError(f"{spec.where('params.data_path', f'--param {searched.text}')}: {problem}")
+            where = spec.where("train.data_path", f"--data_path {data_path}")
+            raise SweepSpecError(f"{where}: {problem.removeprefix(f'{data_path}: ')}")

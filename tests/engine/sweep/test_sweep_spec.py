@@ -121,6 +121,29 @@ def test_cli_bad_spec_starts_nothing(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not runs.exists()
 
 
+def test_a_data_folder_petseg_train_refuses_starts_no_trial(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data check ``petseg train`` makes before its run folder, made once for every trial's data:
+    one line naming the flag (or the file's key, or the searched choice), no trial folder, no study."""
+    monkeypatch.delenv("PETSEG_DATA", raising=False)
+    runs, nope, afile = tmp_path / "runs", tmp_path / "nope", tmp_path / "afile"
+    afile.write_text("not a folder")
+    toml = tmp_path / "s.toml"
+    toml.write_text(f'name = "d"\n[params]\nwidth = [8, 16]\n[train]\ndata_path = "{nope}"\n')
+    for argv, message in [
+        (["--name", "d", "--param", "width=choice:8,16", "--data_path", str(nope)],
+         f"--data_path {nope}: dataset folder does not exist"),
+        (["--name", "d", "--param", "width=choice:8,16", "--data_path", str(afile)],
+         f"--data_path {afile}: is a file, not a dataset folder"),
+        (["--name", "d", "--param", f"data_path=choice:@generated,{nope}"],
+         f"--param data_path=choice:@generated,{nope}: {nope}: dataset folder does not exist"),
+        (["--spec", str(toml)], f'--spec {toml}: train.data_path = "{nope}": dataset folder does not exist'),
+    ]:
+        assert main(["sweep", "--runs", str(runs), *argv]) == 1
+        assert capsys.readouterr().err.strip() == f"petseg: error: {message}"
+    assert not runs.exists()
+
+
 def test_a_sweep_started_in_the_background_keeps_every_setting() -> None:
     """The TUI's sweeps start as `petseg sweep` children (`sweep_argv`): every setting of the spec
     survives spec -> argv -> the CLI's parser -> spec."""
