@@ -15,6 +15,8 @@ the run was started: ``petseg train`` in a terminal, a detached launch from the 
   go to the log alone.
 * `append_to_run_log`: a note written to a run's log without printing it (a crash's traceback:
   in the log and ``error.log``, never in the user's face).
+* `logged_error`: the last ``petseg: error:`` line of a run's log, for a caller that started the
+  run detached (a sweep): a run refused before its folder was settled said why there alone.
 
 A detached launch (`engine.train.launch`) already points the child's stdout and stderr at
 ``train.log`` (so that an error before the run folder is settled is kept too); the child sees
@@ -240,3 +242,26 @@ def append_to_run_log(run_path: str | Path, text: str) -> None:
     log = ConsoleLog(log_path(run_path))
     log.write(text)
     log.close()
+
+
+ERROR_PREFIX = "petseg: error:"  # how a command's one-line error starts (`engine.cli.common.error_prefix`)
+_ERROR_TAIL_BYTES = 16384
+
+
+def logged_error(run_path: str | Path) -> str:
+    """The last ``petseg: error: ...`` line of the run's log, without the prefix; "" if none (or
+    the log cannot be read). Only the log's tail is read, as an untrusted run-folder file."""
+    from engine.errors import PetsegError
+    from engine.runs.layout import open_run_file
+
+    try:
+        with open_run_file(log_path(run_path)) as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - _ERROR_TAIL_BYTES))
+            text = fh.read(_ERROR_TAIL_BYTES).decode("utf-8", "replace")
+    except (OSError, PetsegError):
+        return ""
+    for line in reversed(text.splitlines()):
+        if line.startswith(ERROR_PREFIX):
+            return line[len(ERROR_PREFIX):].strip()
+    return ""

@@ -22,7 +22,9 @@ def error_prefix() -> str:
 
     if os.environ.get(LAUNCHED_ENV) and "RANK" in os.environ:
         return f"petseg: rank {os.environ['RANK']}:"
-    return "petseg: error:"
+    from engine.console_log import ERROR_PREFIX
+
+    return ERROR_PREFIX
 
 
 def yes_no(value: str) -> bool:

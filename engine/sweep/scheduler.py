@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from engine.atomic import pid_alive
 from engine.errors import PetsegError, first_line
 from engine.runs import RunFollower, RunState, clear_control, request_control
-from engine.runs.layout import CONFIG_FILE, is_unstarted_run, trial_run_name
+from engine.runs.layout import CONFIG_FILE, LOG_FILE, is_unstarted_run, trial_run_name
 from engine.sweep.pruning import TrialWatch, mark_pruned
 from engine.sweep.record import SweepRecord
 from engine.sweep.slots import Slot, make_slots
@@ -190,7 +190,9 @@ class Scheduler:
             why = self._reason(w.run_path, RunState.parse(kind))
             w.trial.set_user_attr(REASON_ATTR, why)
             self.study.tell(w.trial, state=TrialState.FAIL)
-            self.log(f"trial {n} failed ({kind}): {why}")
+            # no config.json: its petseg train refused to start (why: its train.log's error line)
+            how = "at start" if not (w.run_path / CONFIG_FILE).exists() else f"({kind})"
+            self.log(f"trial {n} failed {how}: {why}")
             self._count("failed")
         self.watches.remove(w)
         self.exiting.append((w, mark))
@@ -199,13 +201,19 @@ class Scheduler:
             self._freed_at.append(time.monotonic())
 
     def _reason(self, run_path: Path, state: RunState) -> str:
+        """Why a trial failed: its run's own message; else the error its process logged (a
+        ``petseg train`` that refused to start says why in train.log alone, its folder has no
+        config.json); else what is wrong with the folder."""
+        from engine.console_log import logged_error
+
         try:
             f = RunFollower(run_path, keep_batches=0)
             f.poll()
-            msg = f.summary().message
+            summary = f.summary()
+            msg, broken = ("", summary.message) if summary.state == RunState.BROKEN else (summary.message, "")
         except Exception as exc:
-            msg = first_line(exc)
-        return msg or f"the run ended {state}; see {run_path / 'train.log'}"
+            msg, broken = "", first_line(exc)
+        return msg or logged_error(run_path) or broken or f"the run ended {state}; see {run_path / LOG_FILE}"
 
     def _count(self, outcome: str) -> None:
         self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1

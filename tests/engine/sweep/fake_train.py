@@ -2,7 +2,9 @@
 the run store's own writer (config.json with the sweep record, events, status, the control file),
 but no torch: an epoch is FAKE_EPOCH_SECONDS of sleep and its valid Dice a fixed function of the
 learning rate (``min(1, 100 * lr) * epoch / epochs``), so the tests know which trial wins and
-which ones the median pruner stops. Also ``--resume RUN``. Start-up is a fraction of a second."""
+which ones the median pruner stops. Also ``--resume RUN``. Start-up is a fraction of a second.
+With FAKE_REFUSE set it refuses to start as ``petseg train`` refuses a bad flag: that one
+``petseg: error:`` line on stderr (the trial's train.log), no run folder files."""
 
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def parse(argv: list[str]) -> tuple[Path, str, bool, dict]:
 
 def main() -> int:
     runs, name, resume, values = parse(sys.argv[2:])
+    if os.environ.get("FAKE_REFUSE"):
+        print(f"petseg: error: {os.environ['FAKE_REFUSE']}", file=sys.stderr)
+        return 1
     store = RunStore(runs)
     seconds = float(os.environ.get("FAKE_EPOCH_SECONDS", "0.2"))
     if resume:

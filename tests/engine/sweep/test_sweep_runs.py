@@ -93,6 +93,22 @@ def test_sweep_prunes_and_records_trials(tmp_path: Path, fake_trainer: None, cap
     assert "pruned" in {r[-1] for r in rows} and any("importances" in line for line in shown)
 
 
+def test_a_trial_refused_at_start_fails_with_its_own_error(tmp_path: Path, fake_trainer: None,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial whose ``petseg train`` refuses to start (its error in its train.log, no config.json)
+    fails with that error, in the sweep's output and in --show, not with its folder's missing files."""
+    why = "--pretrained /gone.pth: no such file (give a .pth state_dict of the encoder, or imagenet)"
+    monkeypatch.setenv("FAKE_REFUSE", why)
+    runs = tmp_path / "runs"
+    main(["sweep", "--runs", str(runs), "--name", "refused", *SPACE, "--trials", "1", "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert f"trial 0 failed at start: {why}" in out, out
+    assert main(["sweep", "--runs", str(runs), "--show", "refused"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("0 ")]
+    assert row.endswith(f"failed: {why}"), row
+
+
 @pytest.mark.slow
 def test_gpu_slots_give_each_trial_its_gpus(tmp_path: Path, fake_trainer: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """--devices 0,1,2,3 --devices_per_trial 2: two trials at once, each seeing its own pair of GPUs
