@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, yes_no
+from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, yes_no
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.config import config_fields, default_runs_dir
@@ -152,10 +152,10 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
             f"{max(stats.gaps):.2f} s")
     from engine.sweep.results import all_ended, evaluate_best
 
-    if spec.eval_best and all_ended(study):
+    if spec.eval_best and all_ended(study) and not stats.gave_up:
         evaluate_best(study, runs_dir, log=say)
     print_leaderboard(console, study, runs_dir)
-    return EXIT_OK
+    return EXIT_ERROR if stats.gave_up else EXIT_OK  # its line said why, before the leaderboard
 
 
 def _interrupt_action(choice: str, running: int) -> str:

@@ -4,6 +4,8 @@ within a poll (POLL_SECONDS) of one ending, each trial's epochs reported to Optu
 Every trial is an ordinary run, started exactly like the TUI's detached launch
 (`engine.train.launch.start_detached`: ``TrainConfig.to_argv()``, its own session, its output in
 train.log), with its slot's environment (CUDA_VISIBLE_DEVICES) and its sweep record.
+If the first trials it starts (`GIVE_UP_AFTER`) all fail before an epoch with one same error,
+every trial would: it stops asking for trials (`SchedulerStats.gave_up` says why, in a line).
 
 Crash recovery (`Scheduler.recover`, at start): a RUNNING trial whose owning sweep process on
 this host is dead is taken over. If its run is still training (the children outlive a killed
@@ -47,6 +49,9 @@ from engine.sweep.study import (
 POLL_SECONDS = 0.2  # how often the loop looks at its children and their run folders
 SPAWNED_ATTR = "spawned"  # wall time the trial's (latest) process was started
 STOP_WAIT_SECONDS = 300.0  # Ctrl-C "stop": how long to wait for the trials to save last.pt and exit
+# the first trials this process starts failing before their first epoch with one same error: the
+# base flags cannot train (a device this machine lacks, ...); the sweep stops asking for trials
+GIVE_UP_AFTER = 2
 
 
 @dataclass
@@ -59,6 +64,7 @@ class SchedulerStats:
     adopted: int = 0
     resumed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    gave_up: str = ""  # why the sweep stopped asking for trials before its budget was spent (a line)
 
 
 class Scheduler:
@@ -79,6 +85,8 @@ class Scheduler:
         self._freed_at: list[float] = []  # when each free slot was freed (monotonic), for the gaps
         # trials told their outcome whose process is still exiting, with (epoch, Dice) to mark pruned
         self.exiting: list[tuple[TrialWatch, tuple[int, float | None] | None]] = []
+        self._trained = False  # a trial of this process has ended an epoch
+        self._failed_starts: list[str] = []  # why each trial started here failed before an epoch
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> SchedulerStats:
@@ -95,6 +103,7 @@ class Scheduler:
         """One pass: report new epochs, finish the trials whose process ended, fill free slots."""
         for w in list(self.watches):
             for epoch, dice in w.poll():
+                self._trained = True
                 self.log(f"trial {w.number} epoch {epoch}: valid Dice {dice:.4f}" +
                          (" -> pruned, stopping it" if w.pruned_at == epoch else ""))
             if w.ended():
@@ -194,11 +203,25 @@ class Scheduler:
             how = "at start" if not (w.run_path / CONFIG_FILE).exists() else f"({kind})"
             self.log(f"trial {n} failed {how}: {why}")
             self._count("failed")
+            if w.popen is not None and best is None:
+                self._give_up_if_all_fail(why)
         self.watches.remove(w)
         self.exiting.append((w, mark))
         if w.slot is not None:
             self.free.append(w.slot)
             self._freed_at.append(time.monotonic())
+
+    def _give_up_if_all_fail(self, why: str) -> None:
+        """Stop asking for trials once the first `GIVE_UP_AFTER` this process started all failed
+        before an epoch with the same error: every trial would (the base flags cannot train)."""
+        self._failed_starts.append(why)
+        if (self._trained or self.exhausted or len(self._failed_starts) < GIVE_UP_AFTER
+                or len(set(self._failed_starts)) > 1):
+            return
+        self.exhausted = True
+        self.stats.gave_up = (f"sweep {self.spec.name} stopped: its first {len(self._failed_starts)} trials failed "
+                              f"before an epoch with the same error ({why}); fix it and run the same command again")
+        self.log(self.stats.gave_up)
 
     def _reason(self, run_path: Path, state: RunState) -> str:
         """Why a trial failed: its run's own message; else the error its process logged (a

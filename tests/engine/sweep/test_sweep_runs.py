@@ -109,6 +109,22 @@ def test_a_trial_refused_at_start_fails_with_its_own_error(tmp_path: Path, fake_
     assert row.endswith(f"failed: {why}"), row
 
 
+def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake_trainer: None,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every trial would fail as the first ones did (the base flags cannot train): the sweep says so
+    in one line and stops asking, instead of spending its budget; a re-run goes on with the study."""
+    why = "--device cuda: CUDA is not available"
+    monkeypatch.setenv("FAKE_REFUSE", why)
+    runs = tmp_path / "runs"
+    rc = main(["sweep", "--runs", str(runs), "--name", "dead", *SPACE, "--trials", "6", "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert (f"sweep dead stopped: its first 2 trials failed before an epoch with the same error ({why}); "
+            "fix it and run the same command again") in out
+    assert "trial 2 started" not in out and "sweep dead: 2 of 6 trials" in out, out
+
+
 @pytest.mark.slow
 def test_gpu_slots_give_each_trial_its_gpus(tmp_path: Path, fake_trainer: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """--devices 0,1,2,3 --devices_per_trial 2: two trials at once, each seeing its own pair of GPUs
