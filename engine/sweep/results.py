@@ -11,6 +11,7 @@ scores the best trial's best.pt on the test split with ``petseg eval``'s pipelin
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,10 @@ from engine.sweep.study import (
     SPEC_ATTR,
     counted_trials,
 )
+
+# PED-ANOVA (Optuna's default evaluator from 5.0) when every trial is in its top quantile: the
+# line petseg prints instead says so plainly
+SAME_TRIALS_WARNING = "Target and region quantiles select the same set of trials"
 
 STATUS_OF = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -103,9 +108,15 @@ def importances(study: optuna.Study) -> tuple[dict[str, float], str]:
               if len({repr(t.params.get(name)) for t in complete}) > 1]
     if not varied:
         return {}, "parameter importances need completed trials with different values"
+    dice = {t.value for t in complete}
+    if len(dice) == 1:  # nothing to explain (Optuna would warn and call every parameter equal)
+        return {}, (f"parameter importances: every completed trial has the same valid Dice ({dice.pop():.4f}), "
+                    "so the parameters cannot be told apart")
     try:
-        return dict(optuna.importance.get_param_importances(study, params=varied)), ""
-    except Exception as exc:  # e.g. all values equal: nothing to explain
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=SAME_TRIALS_WARNING)
+            return dict(optuna.importance.get_param_importances(study, params=varied)), ""
+    except Exception as exc:
         return {}, f"parameter importances unavailable ({first_line(exc)})"
 
 

@@ -3,11 +3,12 @@ evaluation, on an in-memory study: no process, no training."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-from optuna.distributions import FloatDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from engine.sweep.results import evaluate_best, importances, leaderboard
@@ -31,6 +32,22 @@ def test_importances_need_two_completed_trials() -> None:
     assert imp == {} and why == "parameter importances need at least 2 completed trials (this sweep has 1)"
     imp, why = importances(_study([0.5, 0.6, 0.7, None]))
     assert why == "" and set(imp) == {"learning_rate"}
+
+
+def test_importances_of_trials_with_one_same_dice_say_so_without_optunas_warning() -> None:
+    """Every completed trial with the same valid Dice (tiny trials often do): one plain line, and
+    no Optuna warning (the CLI prints each as ``petseg: warning: ...``)."""
+    study = optuna.create_study(direction="maximize")
+    width = CategoricalDistribution([8, 16])
+    for i in range(3):
+        study.add_trial(create_trial(params={"learning_rate": 1e-4 * (i + 1), "width": [8, 16][i % 2]},
+                                     distributions={"learning_rate": LR, "width": width}, value=0.5651))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        imp, why = importances(study)
+    assert [str(w.message) for w in caught] == []
+    assert imp == {} and why == ("parameter importances: every completed trial has the same valid Dice (0.5651), "
+                                 "so the parameters cannot be told apart")
 
 
 def test_leaderboard_best_first_with_missing_run_folders(tmp_path: Path) -> None:
