@@ -107,8 +107,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     say = lambda m: console.print(m, markup=False)
     study = open_study(spec, runs_dir)
     done = len(counted_trials(study))
-    slots = f"{len(spec.devices or ())} GPU(s) x {spec.per_device}" if spec.devices else f"{spec.parallel} at once"
-    say(f"sweep {spec.name}: {spec.trials} trials ({done} already in the study), {spec.sampler} sampler, "
+    slots = (f"{_count(len(spec.devices), 'GPU')} x {spec.per_device}" if spec.devices
+             else f"{spec.parallel} at once")
+    say(f"sweep {spec.name}: {_count(spec.trials, 'trial')} ({done} already in the study), {spec.sampler} sampler, "
         f"pruning {spec.prune}, {slots}; " + "; ".join(p.describe() for p in spec.params))
     scheduler = Scheduler(spec, runs_dir, study, log=say)
     from engine.sweep.launch import claim_sweep, release_sweep
@@ -143,13 +144,15 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
         action = _interrupt_action(asked, len(scheduler.watches))
         n = scheduler.interrupt(action)
         if action == "stop":
-            say(f"stopped {n} running trial(s); run the same command again to resume them")
+            say(f"stopped {_count(n, 'running trial')}; run the same command again to resume "
+                f"{'it' if n == 1 else 'them'}")
         else:
-            say(f"left {n} trial(s) training; run the same command again to follow them and go on")
+            say(f"left {_count(n, 'trial')} training; run the same command again to follow "
+                f"{'it' if n == 1 else 'them'} and go on")
         return EXIT_STOPPED
     if stats.gaps:
-        say(f"scheduler: {stats.started} trials started, longest gap between one ending and the next starting "
-            f"{max(stats.gaps):.2f} s")
+        say(f"scheduler: {_count(stats.started, 'trial')} started, longest gap between one ending and the next "
+            f"starting {max(stats.gaps):.2f} s")
     from engine.sweep.results import all_ended, evaluate_best
 
     if spec.eval_best and all_ended(study) and not stats.gave_up:
@@ -164,7 +167,9 @@ def _interrupt_action(choice: str, running: int) -> str:
     if running == 0 or not sys.stdin.isatty():
         return "stop"
     try:
-        answer = input(f"\n{running} trial(s) are training: [s]top them (resumable) or [l]eave them training? [s/l] ")
+        them = "it" if running == 1 else "them"
+        answer = input(f"\n{_count(running, 'trial')} {'is' if running == 1 else 'are'} training: [s]top {them} "
+                       f"(resumable) or [l]eave {them} training? [s/l] ")
     except (EOFError, KeyboardInterrupt):
         return "stop"
     return "leave" if answer.strip().lower().startswith("l") else "stop"
@@ -185,7 +190,9 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     spec = spec_of(study)
     names = [p.partition("=")[0] for p in spec.get("params", [])] or sorted({k for r in rows for k in r.params})
     say = lambda m: console.print(m, markup=False)
-    say(f"sweep {study.study_name}: {len(rows)} of {spec.get('trials', '?')} trials")
+    budget = spec.get("trials")
+    say(f"sweep {study.study_name}: {len(rows)} of " +
+        (_count(budget, "trial") if isinstance(budget, int) else "? trials"))
     head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
         f"  {'valid Dice':>10}  {'test Dice':>9}  {'epochs':>7}  status"
     say(head)
@@ -201,6 +208,11 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
             ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
     else:
         say(why)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 trial``, ``2 trials``, ``0 trials``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _fmt(v: Any) -> str:

@@ -125,6 +125,15 @@ def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake
     assert "trial 2 started" not in out and "sweep dead: 2 of 6 trials" in out, out
 
 
+def test_a_one_trial_sweep_says_trial_not_trials(tmp_path: Path, fake_trainer: None,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--name", "one", *SPACE, "--trials", "1", "--epochs", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("sweep one: 1 trial (0 already in the study), random sampler"), lines
+    assert "sweep one: 1 of 1 trial" in lines, lines
+
+
 @pytest.mark.slow
 def test_gpu_slots_give_each_trial_its_gpus(tmp_path: Path, fake_trainer: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """--devices 0,1,2,3 --devices_per_trial 2: two trials at once, each seeing its own pair of GPUs
@@ -236,7 +245,7 @@ def test_ctrl_c_without_a_terminal_stops_the_trials_and_a_rerun_resumes_them(tmp
     _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
     p.send_signal(signal.SIGINT)
     out = p.communicate(timeout=60)[0]
-    assert p.returncode == 130 and "stopped 2 running trial(s); run the same command again to resume them" in out, out
+    assert p.returncode == 130 and "stopped 2 running trials; run the same command again to resume them" in out, out
     assert {s.state for s in RunStore(runs).list_runs()} == {RunState.STOPPED}
     again = _sweep_proc(runs, *flags, epoch_seconds=0.2)
     out = again.communicate(timeout=60)[0]
@@ -259,7 +268,7 @@ def test_the_tuis_stop_ends_the_sweep_process_and_its_trials(tmp_path: Path) -> 
     said = stop_sweep(runs, "halt")
     assert said.startswith(f"sweep halt: asked process {p.pid} to stop"), said
     out = p.communicate(timeout=60)[0]
-    assert p.returncode != 0 and "stopped 2 running trial(s)" in out, out
+    assert p.returncode != 0 and "stopped 2 running trials" in out, out
     assert {s.state for s in RunStore(runs).list_runs()} == {RunState.STOPPED}
     assert not sweep_pid_file(runs, "halt").exists()
     assert "is not running" in stop_sweep(runs, "halt")
