@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, yes_no
+from engine.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_STOPPED,
+    add_flag,
+    add_runs_flag,
+    yes_no,
+)
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.config import config_fields, default_runs_dir
