@@ -22,13 +22,14 @@ from optuna.trial import TrialState
 
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
-from engine.runs import RunFollower
+from engine.runs import RunFollower, RunState
 from engine.sweep.study import (
     EVAL_ATTR,
     REASON_ATTR,
     RUN_ATTR,
     SPEC_ATTR,
     counted_trials,
+    trial_owner,
 )
 
 # PED-ANOVA (Optuna's default evaluator from 5.0) when every trial is in its top quantile: the
@@ -44,7 +45,9 @@ class TrialRow:
     """One trial as the leaderboard shows it."""
 
     number: int
-    status: str  # complete, pruned, failed, running (the study's), with the run's state when it differs
+    # complete, pruned, failed (the study's); a trial the study has running: "running", or its run's
+    # ended state, with who runs it when not this process ("finished (other process)": `_running_status`)
+    status: str
     params: dict[str, Any] = field(default_factory=dict)
     value: float | None = None  # the study's value (best valid Dice), for complete trials
     best_dice: float | None = None  # from the run folder: also for running and pruned trials
@@ -82,8 +85,8 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             best, epochs = (max(dices) if dices else None), max(t.intermediate_values)
             total = _planned_epochs(t.params, base)
         status = STATUS_OF.get(t.state, str(t.state.name).lower())
-        if t.state == TrialState.RUNNING and run_state and run_state != "running":
-            status = f"running ({run_state})"  # e.g. its sweep died: a re-run adopts or resumes it
+        if t.state == TrialState.RUNNING:
+            status = _running_status(trial_owner(t), run_state)
         rows.append(TrialRow(
             number=t.number, status=status, params=dict(t.params),
             value=t.value if t.state == TrialState.COMPLETE else None, best_dice=best, epochs=epochs,
@@ -91,6 +94,21 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             test_dice=best_eval.get("test_dice") if best_eval.get("trial") == t.number else None,
             reason=str(t.user_attrs.get(REASON_ATTR) or "")))
     return sorted(rows, key=lambda r: (r.dice is None, -(r.dice or 0.0), r.number))
+
+
+def _running_status(owner: str, run_state: str) -> str:
+    """A trial the study says is running, as its run folder and its sweep process say: the run's
+    state when it has ended ("finished (other process)": that process has yet to tell the study),
+    else running, with who runs it when not this process."""
+    ended = run_state and not RunState.parse(run_state).is_active and run_state != str(RunState.UNKNOWN)
+    shown = run_state if ended else "running"
+    if owner == "other":
+        return f"{shown} (other process)"
+    if owner.startswith("host "):
+        return f"{shown} (on {owner[5:]})"
+    if owner == "gone":  # a re-run of its sweep adopts, records or resumes it
+        return f"{shown} (its sweep process ended)"
+    return shown
 
 
 def _planned_epochs(params: dict[str, Any], base: dict[str, Any]) -> int:

@@ -25,7 +25,6 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from engine.atomic import pid_alive
 from engine.errors import PetsegError, first_line
 from engine.runs import RunFollower, RunState, clear_control, request_control
 from engine.runs.layout import CONFIG_FILE, LOG_FILE, is_unstarted_run, trial_run_name
@@ -35,7 +34,6 @@ from engine.sweep.slots import Slot, make_slots
 from engine.sweep.spec import SweepSpec
 from engine.sweep.study import (
     HOST_ATTR,
-    OWNER_ATTR,
     PRUNED_AT_ATTR,
     REASON_ATTR,
     RUN_ATTR,
@@ -44,6 +42,7 @@ from engine.sweep.study import (
     ask_within_budget,
     claim,
     live_trial,
+    trial_owner,
 )
 
 POLL_SECONDS = 0.2  # how often the loop looks at its children and their run folders
@@ -244,13 +243,10 @@ class Scheduler:
     # ---- crash recovery ------------------------------------------------------------------------
     def recover(self) -> None:
         """Take over the RUNNING trials of a dead sweep process on this host (see the module doc)."""
-        import os
-
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.user_attrs.get(SURPLUS_ATTR) or t.user_attrs.get(HOST_ATTR) != self.host:
                 continue
-            owner = t.user_attrs.get(OWNER_ATTR)
-            if isinstance(owner, int) and owner != os.getpid() and _running(owner):
+            if trial_owner(t) == "other":
                 continue  # another sweep process on this machine is running it
             self._recover_one(t)
 
@@ -332,18 +328,6 @@ class Scheduler:
             except KeyboardInterrupt:
                 pass  # a second Ctrl-C: stop waiting; the stop requests stand
         return len(self.watches)
-
-
-def _running(pid: int) -> bool:
-    """The process exists and is not a zombie (a sweep killed while its parent, e.g. the TUI,
-    has not reaped it yet is dead for this purpose)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): trust the signal check
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def _short(v: object) -> str:

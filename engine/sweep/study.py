@@ -186,6 +186,34 @@ def suggest(trial: Trial, p: ParamSpec) -> Any:
     return trial.suggest_float(p.name, p.low, p.high, log=p.kind == "log")
 
 
+def process_running(pid: int) -> bool:
+    """The process exists and is not a zombie (a sweep killed while its parent, e.g. the TUI,
+    has not reaped it yet is dead for this purpose)."""
+    from engine.atomic import pid_alive
+
+    if not pid_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def trial_owner(t: FrozenTrial) -> str:
+    """Which sweep process a trial's record names: "this" process, "other" (a live one on this
+    host), "gone" (one on this host that has ended: a re-run takes its trials over), "host NAME"
+    (a process on another machine, which cannot be asked), or "" when the trial names none."""
+    owner, host = t.user_attrs.get(OWNER_ATTR), t.user_attrs.get(HOST_ATTR)
+    if not isinstance(owner, int) or isinstance(owner, bool) or not isinstance(host, str):
+        return ""
+    if host != socket.gethostname():
+        return f"host {host}"
+    if owner == os.getpid():
+        return "this"
+    return "other" if process_running(owner) else "gone"
+
+
 def live_trial(study: optuna.Study, frozen: FrozenTrial) -> Trial:
     """A handle to report to and prune a RUNNING trial another (dead) process asked."""
     return Trial(study, frozen._trial_id)

@@ -3,6 +3,9 @@ evaluation, on an in-memory study: no process, no training."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from engine.sweep.results import evaluate_best, importances, leaderboard
-from engine.sweep.study import EVAL_ATTR, RUN_ATTR, SPEC_ATTR
+from engine.sweep.study import EVAL_ATTR, HOST_ATTR, OWNER_ATTR, RUN_ATTR, SPEC_ATTR
 
 LR = FloatDistribution(1e-4, 1e-2, log=True)
 
@@ -65,6 +68,49 @@ def test_a_trial_run_on_another_machine_shows_the_epochs_it_reported(tmp_path: P
                                  intermediate_values={1: 0.42, 2: 0.61, 3: 0.58}))
     (row,) = leaderboard(study, tmp_path)
     assert (row.status, row.best_dice, row.epochs, row.total_epochs) == ("pruned", 0.61, 3, 40)
+
+
+def _finished_run(runs: Path, name: str, epochs: int = 2) -> None:
+    """A run folder written by the run store as a trial's ``petseg train`` leaves it, finished."""
+    from engine.config import TrainConfig
+    from engine.events import EpochEnded, RunFinished, RunStarted
+    from engine.runs import RunState, RunStore
+
+    writer = RunStore(runs).create({**TrainConfig(epochs=epochs).to_dict()}, name)
+    writer.append(RunStarted(run=name, total_epochs=epochs, start_epoch=1, train_size=16, valid_size=4,
+                             device="cpu", data="fake", resumed=False), sync=True)
+    for e in range(1, epochs + 1):
+        writer.append(EpochEnded(epoch=e, total_epochs=epochs, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
+                                 valid_dice=0.5651, valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4,
+                                 lr=1e-3, seconds=1.0, images_per_s=16.0, best_dice=0.5651, best_epoch=1), sync=True)
+    writer.append(RunFinished(epochs=epochs, best_dice=0.5651, best_epoch=1, seconds=2.0), sync=True)
+    writer.set_status(RunState.FINISHED)
+    writer.close()
+
+
+def test_a_trial_another_sweep_process_runs_says_so(tmp_path: Path) -> None:
+    """Two sweep processes share a study: the one that ends first shows the trials the other one
+    runs as that process's, with its run folder's state once the run has ended, never a
+    contradiction such as "running (finished)"."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a live sweep process
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # a sweep process that has ended (killed): a re-run takes its trials over
+    try:
+        here = socket.gethostname()
+        study = optuna.create_study(direction="maximize")
+        owners = [(other.pid, here), (other.pid, here), (ended.pid, here), (other.pid, "elsewhere")]
+        for i, (pid, host) in enumerate(owners):
+            study.add_trial(create_trial(params={"learning_rate": 1e-4 * (i + 1)}, distributions={"learning_rate": LR},
+                                         state=TrialState.RUNNING,
+                                         user_attrs={RUN_ATTR: f"s-t{i:03d}", OWNER_ATTR: pid, HOST_ATTR: host}))
+        _finished_run(tmp_path, "s-t000")  # ended; the other process has yet to tell the study
+        _finished_run(tmp_path, "s-t002")
+        rows = {r.number: r.status for r in leaderboard(study, tmp_path)}
+    finally:
+        other.kill()
+        other.wait()
+    assert rows == {0: "finished (other process)", 1: "running (other process)",
+                    2: "finished (its sweep process ended)", 3: "running (on elsewhere)"}
 
 
 @dataclass(frozen=True)
