@@ -191,7 +191,7 @@ def show(name: str, runs_dir: Path, storage: str | None) -> int:
 
 
 def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
-    from engine.sweep.results import importances, leaderboard, spec_of
+    from engine.sweep.results import IMPORTANCE_METHOD, importances, leaderboard, spec_of
 
     rows = leaderboard(study, runs_dir)
     spec = spec_of(study)
@@ -211,7 +211,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
             + (f": {r.reason}" if r.reason and r.status == "failed" else ""))
     imp, why = importances(study)
     if imp:
-        say("parameter importances (fANOVA, for the best valid Dice): " +
+        say(f"parameter importances ({IMPORTANCE_METHOD}, for the best valid Dice): " +
             ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
     else:
         say(why)

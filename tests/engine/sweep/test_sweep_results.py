@@ -53,6 +53,21 @@ def test_importances_of_trials_with_one_same_dice_say_so_without_optunas_warning
                                  "so the parameters cannot be told apart")
 
 
+def test_the_importances_line_names_the_method_that_computed_them(tmp_path: Path) -> None:
+    """The line names the evaluator petseg asks for, whatever Optuna's default is (fANOVA before
+    Optuna 5, which needs scikit-learn; PED-ANOVA from 5)."""
+    from engine.cli.sweep import print_leaderboard
+
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str, markup: bool = True) -> None:
+            lines.append(text)
+
+    print_leaderboard(Console(), _study([0.5, 0.6, 0.7]), tmp_path)
+    assert lines[-1] == "parameter importances (PED-ANOVA, for the best valid Dice): learning_rate 1.00"
+
+
 def test_leaderboard_best_first_with_missing_run_folders(tmp_path: Path) -> None:
     rows = leaderboard(_study([0.5, None, 0.7]), tmp_path)
     # the pruned trial's folder is elsewhere: its Dice and epochs are what it reported to the study
