@@ -192,6 +192,18 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
         console.print(f"stopped; resume with: petseg train --resume {trainer.run_name}" +
                       (f" --runs {runs_arg}" if runs_arg else ""))
         return EXIT_STOPPED
-    console.error_line(f"{error_prefix()} {trainer.error}")
+    if not _said_by_the_launcher(trainer.error or ""):
+        console.error_line(f"{error_prefix()} {trainer.error}")
     return EXIT_ERROR
+
+
+def _said_by_the_launcher(error: str) -> bool:
+    """A rank of petseg's own launcher whose error is only that another rank went away ("Connection
+    reset by peer"): the launcher's one line names the rank that ended the run; this one would
+    come first and blame the wrong rank. (Under the user's own torchrun every rank says its own.)"""
+    import os
+
+    from engine.train.distributed import LAUNCHED_ENV, is_consequence
+
+    return bool(os.environ.get(LAUNCHED_ENV)) and is_consequence(error)
 
