@@ -82,6 +82,12 @@ def sweep_argv(spec: SweepSpec) -> list[str]:
 def spawn_sweep(spec: SweepSpec, runs_dir: str | Path) -> int:
     """Start the sweep in a new session (stopping it later: SIGTERM, which stops its trials);
     returns its pid."""
+    return start_sweep(spec, runs_dir).pid
+
+
+def start_sweep(spec: SweepSpec, runs_dir: str | Path) -> subprocess.Popen:
+    """`spawn_sweep` returning the process, for a caller that watches it start: its ``poll()`` is
+    None while it runs and its exit code once it ended (a thread reaps it either way)."""
     runs_dir = Path(runs_dir).resolve()
     log = sweep_log(runs_dir, spec.name)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +100,7 @@ def spawn_sweep(spec: SweepSpec, runs_dir: str | Path) -> int:
     # reaped when it ends, so no zombie of it lingers while the TUI runs (a re-run of the sweep
     # takes a dead sweep's trials over only once its pid is gone)
     threading.Thread(target=proc.wait, name=f"sweep-{spec.name}-reaper", daemon=True).start()
-    return proc.pid
+    return proc
 
 
 def claim_sweep(runs_dir: str | Path, name: str) -> Path:
@@ -114,6 +120,19 @@ def release_sweep(runs_dir: str | Path, name: str) -> None:
     path = sweep_pid_file(runs_dir, name)
     if _sweep_owner(path).get("pid") == os.getpid():
         path.unlink(missing_ok=True)
+
+
+def sweep_claimed_by(runs_dir: str | Path, name: str) -> int | None:
+    """The pid recorded as running sweep ``name`` (`claim_sweep`, written once its study opened
+    and its spec matched the study's), None if none."""
+    pid = _sweep_owner(sweep_pid_file(runs_dir, name)).get("pid")
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+def error_line(text: str) -> str | None:
+    """The last ``petseg: error:`` line of a process's output (a sweep's log), None if none."""
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("petseg: error:")]
+    return lines[-1] if lines else None
 
 
 def _sweep_owner(path: Path) -> dict[str, Any]:

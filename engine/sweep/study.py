@@ -105,6 +105,19 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
     return study
 
 
+def rerun_refusal(spec: SweepSpec, runs_dir: Path) -> str | None:
+    """Why `open_study` would refuse ``spec`` for the study already in the runs folder's journal
+    (`SweepSpec.differs_from`), in a line, read without writing; None when it would not, when
+    there is no such study yet, or when it lives in a ``--storage`` (the sweep process says)."""
+    if spec.storage is not None or not sweep_journal(runs_dir, spec.name).is_file():
+        return None
+    try:
+        recorded = load_study(spec.name, runs_dir).user_attrs.get(SPEC_ATTR)
+    except Exception:  # unreadable here: the sweep process opens it and says what is wrong
+        return None
+    return spec.differs_from(recorded) if isinstance(recorded, dict) else None
+
+
 def load_study(name: str, runs_dir: Path, storage: str | None = None) -> optuna.Study:
     """An existing sweep's study (for ``--show`` and the TUI); ConfigError if there is none."""
     if storage is None and not sweep_journal(runs_dir, name).is_file():

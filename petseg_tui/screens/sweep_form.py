@@ -1,13 +1,19 @@
 """The new-sweep form (n on the sweeps screen): the fields of ``petseg sweep``, checked by the
 engine's own spec rules (`engine.sweep.launch.checked_spec`) so a bad field is one line here,
-then the sweep started in the background like a detached run (`engine.sweep.launch.spawn_sweep`;
-its output in runs/.sweeps/NAME.log). Dismisses with the sweep's name, or None when cancelled.
+and against the study of a sweep of that name (`engine.sweep.study.rerun_refusal`: another search
+space), then the sweep started in the background like a detached run
+(`engine.sweep.launch.start_sweep`; its output in runs/.sweeps/NAME.log) and watched until it has
+claimed the sweep: a process that exits at once is its ``petseg: error:`` line here, not
+"started". Dismisses with the sweep's name, or None when cancelled.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -15,6 +21,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from engine.errors import PetsegError, one_line
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.sweep.spec import SweepSpec
+
+WATCH_S = 10.0  # how long the form watches a started sweep for an early exit before it says "started"
+MAX_LOG_READ = 1 << 20  # of the sweep's log, what this start wrote (its error line is near the end)
 
 # (id, label, placeholder, default): the CLI's flags, in its --help order
 FIELDS = (
@@ -55,6 +67,7 @@ class SweepFormScreen(ModalScreen[str | None]):
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
         self.runs_dir = Path(runs_dir)
+        self.starting = False  # a start is being checked or watched: ctrl+s waits for it
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -109,17 +122,73 @@ class SweepFormScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
     def action_start(self) -> None:
-        from engine.sweep.launch import checked_spec, spawn_sweep
+        from engine.sweep.launch import checked_spec
 
+        if self.starting:
+            return
         error = self.query_one("#sweep-form-error", Static)
         try:
             spec = checked_spec(self.settings())
-            pid = spawn_sweep(spec, self.runs_dir)
         except PetsegError as exc:
             error.update(one_line(exc))
             return
-        except OSError as exc:
-            error.update(f"cannot start the sweep: {one_line(exc)}")
+        self.starting = True
+        error.update(f"starting sweep {spec.name} …")
+        self._start(spec)
+
+    @work(thread=True, exclusive=True, group="sweep-start", exit_on_error=False)
+    def _start(self, spec: "SweepSpec") -> None:
+        """Check the spec against the sweep's study, start ``petseg sweep`` and watch it until
+        it has claimed the sweep (its study opened) or ended: an early failure is its error line,
+        never "started" (in a thread: the check reads the study with Optuna)."""
+        from engine.runs.layout import sweep_log
+        from engine.sweep.launch import error_line, start_sweep, sweep_claimed_by
+        from engine.sweep.study import rerun_refusal
+
+        why = rerun_refusal(spec, self.runs_dir)
+        if why is not None:
+            self.app.call_from_thread(self._failed, spec.name, why)
             return
-        self.app.notify(f"sweep {spec.name} started (pid {pid}); its output: runs/.sweeps/{spec.name}.log")
-        self.dismiss(spec.name)
+        log = sweep_log(self.runs_dir, spec.name)
+        try:
+            offset = log.stat().st_size if log.is_file() else 0
+            proc = start_sweep(spec, self.runs_dir)
+        except PetsegError as exc:
+            self.app.call_from_thread(self._failed, spec.name, one_line(exc))
+            return
+        except OSError as exc:
+            self.app.call_from_thread(self._failed, spec.name, f"cannot start the sweep: {one_line(exc)}")
+            return
+        deadline = time.monotonic() + WATCH_S
+        while proc.poll() is None and time.monotonic() < deadline:
+            if sweep_claimed_by(self.runs_dir, spec.name) == proc.pid:
+                break  # its study opened and took this spec: it runs
+            time.sleep(0.1)
+        code = proc.poll()
+        if code:
+            try:
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    text = f.read(MAX_LOG_READ).decode("utf-8", "replace")
+            except OSError:
+                text = ""
+            line = error_line(text) or f"petseg sweep exited with code {code}"
+            self.app.call_from_thread(self._failed, spec.name, line)
+            return
+        self.app.call_from_thread(self._started, spec.name, proc.pid, code == 0)
+
+    def _failed(self, name: str, line: str) -> None:
+        self.starting = False
+        self.app.notify(line, title=f"Sweep {name} did not start", severity="error", timeout=10)
+        if self.is_mounted:
+            self.query_one("#sweep-form-error", Static).update(line)
+
+    def _started(self, name: str, pid: int, ended: bool) -> None:
+        self.starting = False
+        if ended:
+            self.app.notify(f"sweep {name} (pid {pid}) ended at once with nothing to do; "
+                            f"its output: runs/.sweeps/{name}.log")
+        else:
+            self.app.notify(f"sweep {name} started (pid {pid}); its output: runs/.sweeps/{name}.log")
+        if self.is_current:
+            self.dismiss(name)

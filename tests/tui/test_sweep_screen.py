@@ -62,11 +62,31 @@ async def test_the_best_trials_test_dice_comes_from_the_study(sweep_runs: Path, 
                        widget_text(pilot.app.screen.query_one("#sweep-title")), what="the test Dice")
 
 
+class _Child:
+    """Stands in for the ``petseg sweep`` process the form starts: running (None) or exited."""
+
+    def __init__(self, pid: int, code: int | None) -> None:
+        self.pid, self.code = pid, code
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.code
+
+
 async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
+    import os
+
     started = []
     from engine.sweep import launch
 
-    monkeypatch.setattr(launch, "spawn_sweep", lambda spec, runs_dir: started.append(spec) or 4242)
+    def start(spec, runs_dir):  # the child that opened its study and claimed the sweep
+        started.append(spec)
+        launch.claim_sweep(runs_dir, spec.name)
+        return _Child(os.getpid(), None)
+
+    monkeypatch.setattr(launch, "start_sweep", start)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
         await pilot.press("n")
@@ -87,6 +107,74 @@ async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) 
         assert (spec.name, spec.parallel, [p.name for p in spec.params]) == ("next", 2, ["learning_rate", "width"])
         assert spec.trial_config({"learning_rate": 5e-4, "width": 16}) == TrainConfig(
             epochs=3, image_size=64, learning_rate=5e-4, width=16)
+
+
+def _fake_popen(monkeypatch, log_line: str) -> list:
+    """``petseg sweep`` started by the form writes ``log_line`` to its log and exits 2 at once
+    (what a re-run the engine refuses does); returns the argv of each start."""
+    import subprocess
+
+    from engine.sweep import launch
+
+    calls = []
+
+    class Popen:
+        def __init__(self, argv, stdout=None, **kwargs) -> None:
+            calls.append(argv)
+            stdout.write(f"{log_line}\n".encode())
+            stdout.flush()
+            self.pid, self.returncode = 31337, 2
+
+        def poll(self) -> int:
+            return 2
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 2
+
+    monkeypatch.setattr(launch, "subprocess", type("subprocess", (), {"Popen": Popen, "DEVNULL": subprocess.DEVNULL,
+                                                                      "STDOUT": subprocess.STDOUT}))
+    return calls
+
+
+async def _submit_sweep(pilot, name: str, params: str):
+    await _open_sweeps(pilot)
+    await pilot.press("n")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
+    form = pilot.app.screen
+    form.query_one("#sweep-name").value = name
+    form.query_one("#sweep-params").value = params
+    await pilot.press("ctrl+s")
+    return form
+
+
+async def test_a_sweep_that_exits_at_once_shows_its_error_not_started(sweep_runs: Path, monkeypatch) -> None:
+    """The sweep process fails as it starts: the form and an error toast show its `petseg: error:`
+    line from runs/.sweeps/NAME.log, and nothing says it started (it said "started (pid N)")."""
+    line = "petseg: error: --storage x: cannot open the study (boom)"
+    calls = _fake_popen(monkeypatch, line)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _submit_sweep(pilot, "fresh", "width=choice:16,32")
+        await wait_for(pilot, lambda: line in widget_text(form.query_one("#sweep-form-error")).replace("\n", " "),
+                       what="the child's error line in the form")
+        assert calls and pilot.app.screen is form
+        assert "cannot open the study (boom)" in toasts(pilot.app)
+        assert "started" not in toasts(pilot.app)
+
+
+async def test_a_rerun_with_another_search_space_is_refused_before_starting(sweep_runs: Path, monkeypatch) -> None:
+    """A sweep of that name already searches another space: the form says so at once, as
+    ``petseg sweep`` would, and starts no process."""
+    from engine.sweep.spec import build_spec
+    from engine.sweep.study import open_study
+
+    open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)
+    calls = _fake_popen(monkeypatch, "petseg: error: the child ran")
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _submit_sweep(pilot, "lr-width", "learning_rate=log:1e-4:1e-3")
+        shown = lambda: " ".join(widget_text(form.query_one("#sweep-form-error")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "give sweep lr-width the same search space" in shown(), what="the refusal")
+        assert "does not search learning_rate" in shown()
+        assert not calls and "started" not in toasts(pilot.app)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
