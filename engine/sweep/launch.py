@@ -147,6 +147,26 @@ def _sweep_owner(path: Path) -> dict[str, Any]:
         return {}
 
 
+def sweep_running(runs_dir: str | Path, name: str) -> bool:
+    """Whether a process runs sweep ``name`` now: its pid file names a live ``petseg sweep`` here,
+    or one on another host (trusted: it cannot be checked from here). For showing a stop key;
+    `stop_sweep` says what it finds."""
+    import socket
+
+    import psutil
+
+    owner = _sweep_owner(sweep_pid_file(runs_dir, name))
+    pid, host = owner.get("pid"), owner.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        return any("sweep" in part for part in psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
+
+
 def stop_sweep(runs_dir: str | Path, name: str) -> str:
     """Ask the process running sweep ``name`` to stop (SIGTERM: it stops its running trials, which
     save last.pt; the same ``petseg sweep`` command resumes them). Returns what happened, in a line."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -42,6 +42,7 @@ class SweepUpdated(Message):
     board: SweepBoard
     names: list[str]
     best_eval: dict | None = None  # the study's record of the best trial's test evaluation
+    running: bool = False  # a process runs the sweep now (its pid file): x can stop it
 
 
 def _best_eval(runs_dir: Path, name: str) -> dict | None:
@@ -95,6 +96,7 @@ class SweepScreen(PetsegScreen):
         self.board = SweepBoard(name or "")
         self.names: list[str] = []
         self.best_eval: dict | None = None
+        self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
         self.param_index = 0
         self.loaded = False
         self._stop = threading.Event()
@@ -124,6 +126,7 @@ class SweepScreen(PetsegScreen):
     def _poll(self) -> None:
         from engine.runs import RunFollower, RunState, RunStore, RunSummary
         from engine.sweep.board import board, sweep_names
+        from engine.sweep.launch import sweep_running
 
         runs_dir = self.petseg_app.runs_dir
         store = RunStore(runs_dir)
@@ -149,15 +152,18 @@ class SweepScreen(PetsegScreen):
             current = board(name, summaries)
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
                 evaluated = (name, _best_eval(runs_dir, name), time.monotonic())
-            key = (current, tuple(names), repr(evaluated[1]))
+            running = bool(name) and sweep_running(runs_dir, name)
+            key = (current, tuple(names), repr(evaluated[1]), running)
             if key != last:
                 last = key
-                self.post_message(SweepUpdated(current, names, evaluated[1] if evaluated[0] == name else None))
+                self.post_message(SweepUpdated(current, names, evaluated[1] if evaluated[0] == name else None,
+                                               running))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
     def on_sweep_updated(self, message: SweepUpdated) -> None:
         self.board, self.names, self.best_eval = message.board, message.names, message.best_eval
+        self.running = message.running
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
         self.loaded = True
@@ -225,8 +231,8 @@ class SweepScreen(PetsegScreen):
         # keys that cannot act here are not offered, as on the runs table: with no sweep there is
         # nothing to stop, no trial to open or compare, no parameter to plot
         b = self.board
-        if action == "stop_sweep":
-            return bool(b.name)
+        if action == "stop_sweep":  # x on a sweep no process runs says so (on_key), never asks
+            return bool(b.name) and self.running
         if action == "next_param":
             return bool(b.param_names)
         if action == "open_trial":
@@ -277,11 +283,25 @@ class SweepScreen(PetsegScreen):
         self.param_index = 0
         self._wake.set()
 
+    def not_running_text(self) -> str:
+        """What x says on a sweep no process runs: nothing to stop, and how its trials ended."""
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
+        return f"sweep {self.board.name} is not running: nothing to stop" + (f" (trials: {counts})" if counts else "")
+
+    def on_key(self, event: events.Key) -> None:
+        # x is not offered on a sweep that no process runs (check_action); pressed anyway, it says why
+        if event.key == "x" and self.board.name and not self.running:
+            event.stop()
+            self.notify(self.not_running_text(), severity="information")
+
     def action_stop_sweep(self) -> None:
         from petseg_tui.screens.confirm import ConfirmScreen
 
         name = self.board.name
         if not name:
+            return
+        if not self.running:
+            self.notify(self.not_running_text(), severity="information")
             return
         runs_dir = self.petseg_app.runs_dir
 

@@ -183,22 +183,56 @@ def test_snapshot_sweep_screen(sweep_runs: Path, monkeypatch, snap_compare, size
 
 
 async def test_x_asks_then_stops_the_sweep_and_says_what_happened(sweep_runs: Path, monkeypatch) -> None:
-    """x on the sweeps screen asks first; yes asks the sweep's process to stop (here none runs:
-    the notification says so), no leaves it alone."""
+    """x on a running sweep asks first; no leaves it alone, yes asks the sweep's process to stop
+    (here a stand-in process recorded in the sweep's pid file) and says so."""
+    import socket
+    import subprocess
+    import sys
+
+    from engine.runs.layout import sweep_pid_file, write_json_atomic
+
+    # a harmless process whose command line names a sweep, as petseg sweep's does
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    try:
+        sweep_pid_file(sweep_runs, "lr-width").parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sweep_pid_file(sweep_runs, "lr-width"), {"pid": proc.pid, "host": socket.gethostname()})
+        async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+            await _open_sweeps(pilot)
+            screen = pilot.app.screen
+            from tui_helpers import footer_text
+
+            await wait_for(pilot, lambda: "Stop sweep" in footer_text(screen), what="x offered")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+            await pilot.press("n")
+            await wait_for(pilot, lambda: pilot.app.screen is screen, what="back, nothing done")
+            await pilot.pause(0.2)
+            assert "sweep lr-width" not in toasts(pilot.app) and proc.poll() is None
+            await pilot.press("x")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: f"sweep lr-width: asked process {proc.pid} to stop" in toasts(pilot.app),
+                           what="the notification")
+            assert proc.wait(timeout=10) != 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_x_on_a_finished_sweep_says_at_once_it_is_not_running(sweep_runs: Path, monkeypatch) -> None:
+    """No process runs the sweep (it finished): x is not in the footer, and pressed it says so at
+    once, without asking "Stop sweep ...?" first (it asked, then said "not running here")."""
+    from tui_helpers import footer_text
+
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
         await _open_sweeps(pilot)
         screen = pilot.app.screen
+        assert "Stop sweep" not in footer_text(screen)
         await pilot.press("x")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
-        await pilot.press("n")
-        await wait_for(pilot, lambda: pilot.app.screen is screen, what="back, nothing done")
-        await pilot.pause(0.2)
-        assert "sweep lr-width" not in toasts(pilot.app)
-        await pilot.press("x")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
-        await pilot.press("y")
-        await wait_for(pilot, lambda: "sweep lr-width is not running here" in toasts(pilot.app),
+        await wait_for(pilot, lambda: "sweep lr-width is not running: nothing to stop" in toasts(pilot.app),
                        what="the notification")
+        assert "3 finished, 2 pruned" in toasts(pilot.app)
+        assert pilot.app.screen is screen
 
 
 async def test_a_scatter_whose_trials_share_one_dice_has_a_round_tick() -> None:
@@ -235,9 +269,9 @@ async def test_with_no_sweep_only_the_keys_that_act_are_offered(runs_dir: Path, 
 
 
 async def test_the_keys_come_with_the_sweep_and_one_trial_reads_singular(runs_dir: Path, monkeypatch) -> None:
-    """A sweep of one running trial: the title says '1 trial (1 running)', and x and P are
-    offered as soon as the trial's folder appears; c needs two trials with a Dice, > two sweeps
-    (enter is the table's own key, never in the footer)."""
+    """A sweep of one running trial: the title says '1 trial (1 running)', and P is offered as
+    soon as the trial's folder appears; c needs two trials with a Dice, > two sweeps, x a process
+    running the sweep (enter is the table's own key, never in the footer)."""
     import json
 
     from tui_helpers import footer_text, make_run
@@ -255,9 +289,9 @@ async def test_the_keys_come_with_the_sweep_and_one_trial_reads_singular(runs_di
             title = lambda: widget_text(screen.query_one("#sweep-title"))  # noqa: E731
             await wait_for(pilot, lambda: "sweep solo" in title() and "running" in title(), what="the sweep read")
             assert "sweep solo  1 trial (1 running)" in title()
-            await wait_for(pilot, lambda: "Stop sweep" in footer_text(screen), what="the sweep's keys")
+            await wait_for(pilot, lambda: "Next plot" in footer_text(screen), what="the sweep's keys")
             shown = footer_text(screen)
-            assert "Next plot" in shown
             assert "Compare top" not in shown and "Next sweep" not in shown
+            assert "Stop sweep" not in shown  # no sweep process runs it (its pid file): nothing for x to stop
         finally:
             writer.close()
