@@ -81,7 +81,6 @@ class SweepScreen(PetsegScreen):
         Binding("x", "stop_sweep", "Stop sweep", tooltip="Stop the sweep shown (asks first): its running trials "
                 "save last.pt and stop; the same petseg sweep command resumes them"),
     ]
-    NARROW_FOOTER_HIDES = frozenset({"next_sweep"})
     DEFAULT_CSS = """
     SweepScreen #sweep-title { height: 1; padding: 0 1; }
     SweepScreen #sweep-body { height: 1fr; }
@@ -169,6 +168,15 @@ class SweepScreen(PetsegScreen):
         self.loaded = True
         self.redraw()
         self.refresh_bindings()  # the keys that need a sweep, a trial or a parameter
+        for footer in self.query(PetsegFooter):
+            footer.hidden = self.footer_hides()
+
+    def footer_hides(self) -> frozenset[str]:
+        hides = super().footer_hides()
+        if not self.at_least("-medium") and self.running and len(self.names) > 1:
+            # x and > do not both fit at 80 columns beside Quit and Help: the title says "> next"
+            hides |= {"next_sweep"}
+        return hides
 
     # ---- drawing ------------------------------------------------------------------------------
     def title_text(self) -> Text:
@@ -178,7 +186,11 @@ class SweepScreen(PetsegScreen):
             t.append("no sweep in this runs folder yet: n starts one (or petseg sweep)", style="dim")
             return t
         t.append(f"sweep {b.name}", style="bold")
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(b.counts().items()))
+        if len(self.names) > 1:  # next to the name: the end of the line is cut first at 80 columns
+            i = self.names.index(b.name) + 1 if b.name in self.names else "?"
+            t.append(f" ({i} of {len(self.names)}: > next)", style="dim")
+        # below 120 columns the trials' states are the table's status column, not the title's
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(b.counts().items())) if self.at_least("-wide") else ""
         n = len(b.trials)
         t.append(f"  {n} trial{'' if n == 1 else 's'}" + (f" ({counts})" if counts else ""))
         if b.best is not None:
@@ -186,8 +198,6 @@ class SweepScreen(PetsegScreen):
         ev = self.best_eval
         if ev and isinstance(ev.get("test_dice"), float):
             t.append(f"  test Dice {ev['test_dice']:.4f} (trial {ev.get('trial')}, photo size)", style="bold")
-        if len(self.names) > 1:
-            t.append(f"  · {len(self.names)} sweeps: > for the next", style="dim")
         return t
 
     def redraw(self) -> None:

@@ -295,3 +295,22 @@ async def test_the_keys_come_with_the_sweep_and_one_trial_reads_singular(runs_di
             assert "Stop sweep" not in shown  # no sweep process runs it (its pid file): nothing for x to stop
         finally:
             writer.close()
+
+
+async def test_at_80_columns_the_title_and_footer_say_other_sweeps_exist(sweep_runs: Path, monkeypatch) -> None:
+    """Two sweeps at 80x24: the title's "N of 2: > next" and the best trial both fit (the hint
+    was at the end of the title, cut to "· 2"), and the footer offers > (it hid it below 120)."""
+    from tui_helpers import footer_text
+
+    make_sweep_runs(sweep_runs, "zeta")
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        title = lambda: widget_text(screen.query_one("#sweep-title"))  # noqa: E731
+        await wait_for(pilot, lambda: "of 2: > next)" in title(), what="the other sweep in the title")
+        assert "best valid Dice 0.8100 (trial 1)" in title()
+        await wait_for(pilot, lambda: "> Next sweep" in footer_text(screen), what="> in the footer")
+        assert footer_text(screen).endswith("? Help")
+        first = title().split()[1]
+        await pilot.press("greater_than_sign")
+        await wait_for(pilot, lambda: title().split()[1] != first, what="the next sweep")
