@@ -281,6 +281,11 @@ class SweepScreen(PetsegScreen):
         self.petseg_app.open_compare([t.path for t in top])
 
     def action_next_param(self) -> None:
+        names = self.board.param_names
+        if len(names) == 1 and self.at_least("-wide"):  # both plots shown: there is no other to step to
+            self.notify(f"This sweep searches one parameter ({names[0]}): its plot is the one shown",
+                        severity="information")
+            return
         self.param_index += 1
         self.redraw()
 

@@ -4,6 +4,7 @@ the new-sweep form (a bad field is one line; a good one starts the sweep), and i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -314,3 +315,18 @@ async def test_at_80_columns_the_title_and_footer_say_other_sweeps_exist(sweep_r
         first = title().split()[1]
         await pilot.press("greater_than_sign")
         await wait_for(pilot, lambda: title().split()[1] != first, what="the next sweep")
+
+
+async def test_p_on_a_sweep_of_one_parameter_says_there_is_no_other_plot(runs_dir: Path, monkeypatch) -> None:
+    """One searched parameter, both plots shown (120 columns and up): P has no other plot to show
+    and says so (it did nothing and said nothing)."""
+    make_sweep_runs(runs_dir, "solo")
+    for d in runs_dir.iterdir():  # the trials record only their width
+        config = json.loads((d / "config.json").read_text())
+        config["sweep"]["params"] = {"width": config["sweep"]["params"]["width"]}
+        (d / "config.json").write_text(json.dumps(config))
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        await wait_for(pilot, lambda: pilot.app.screen.board.param_names == ["width"], what="the one parameter")
+        await pilot.press("P")
+        await wait_for(pilot, lambda: "searches one parameter (width)" in toasts(pilot.app), what="the toast")
