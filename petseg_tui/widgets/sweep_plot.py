@@ -1,5 +1,5 @@
 """`SweepPlot`: a titled plotext scatter for the sweep screen: best valid Dice against the trial
-number (each trial a point, the best so far a line), or one searched parameter against Dice
+number (each trial a point, the best so far a step line), or one searched parameter against Dice
 (a log axis for a log-searched value, the choices in order for a categorical one).
 
 What to draw is plain data (`ScatterSpec`), built by `scatter_for_best` / `scatter_for_param`
@@ -22,6 +22,45 @@ from petseg_tui.widgets.chart_scale import nice_ticks
 
 POINT_COLOUR = (245, 166, 35)
 LINE_COLOUR = (78, 154, 241)
+# the least Dice span the y axis shows: trials a few 1e-5 apart are one flat row at their value,
+# not stretched over the whole plot with every tick reading the same three digits
+MIN_Y_SPAN = 0.01
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """Three significant digits (`fmt_sig`), or as many decimals as make every label distinct."""
+    labels = [fmt_sig(t) for t in ticks]
+    for decimals in range(3, 10):
+        if len(set(labels)) == len(labels):
+            break
+        labels = [f"{t:.{decimals}f}" for t in ticks]
+    return labels
+
+
+def y_span(ys: tuple[float, ...]) -> tuple[float, float]:
+    """The y range for Dice values ``ys``: their own, widened about their middle to `MIN_Y_SPAN`
+    and kept within [0, 1] when they are."""
+    lo, hi = min(ys), max(ys)
+    if hi - lo >= MIN_Y_SPAN:
+        return lo, hi
+    mid = (lo + hi) / 2
+    lo, hi = mid - MIN_Y_SPAN / 2, mid + MIN_Y_SPAN / 2
+    if min(ys) >= 0 and lo < 0:
+        lo, hi = 0.0, MIN_Y_SPAN
+    elif max(ys) <= 1 and hi > 1:
+        lo, hi = 1 - MIN_Y_SPAN, 1.0
+    return lo, hi
+
+
+def steps(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """A best-so-far curve as a step line: flat until the trial that raised it, then straight up
+    (a line through the points alone would ramp between trials)."""
+    out: list[tuple[float, float]] = []
+    for x, y in points:
+        if out and y != out[-1][1]:
+            out.append((x, out[-1][1]))
+        out.append((x, y))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -44,7 +83,7 @@ def scatter_for_best(board: Any) -> ScatterSpec:
         ticks = tuple((float(n), str(n)) for n in range(lo, hi + 1, step))
     return ScatterSpec("best valid Dice vs trial  ● a trial  ─ best so far",
                        tuple(float(x) for x, _ in pts), tuple(y for _, y in pts),
-                       tuple((float(x), y) for x, y in best), ticks)
+                       steps([(float(x), y) for x, y in best]), ticks)
 
 
 def scatter_for_param(board: Any, name: str, log: bool = False) -> ScatterSpec:
@@ -105,12 +144,12 @@ class SweepPlot(Vertical):
         if spec.line:
             plt.plot([x for x, _ in spec.line], [y for _, y in spec.line], color=LINE_COLOUR, marker="braille")
         plt.scatter(list(spec.xs), list(spec.ys), color=POINT_COLOUR, marker="●")
-        lo, hi = min(spec.ys), max(spec.ys)
-        pad = (hi - lo) * 0.08 or 0.05
+        lo, hi = y_span(spec.ys)
+        pad = (hi - lo) * 0.08
         plt.ylim(lo - pad, hi + pad)
-        # round values, not a Dice of 2.14e-12, also when every trial has the same Dice
-        ticks = nice_ticks(lo, hi, count=3) if hi > lo else [round(lo, 4)]
-        plt.yticks(ticks, [fmt_sig(t) for t in ticks])
+        # round values, not a Dice of 2.14e-12, and never two ticks that read the same
+        ticks = nice_ticks(lo, hi, count=3)
+        plt.yticks(ticks, tick_labels(ticks))
         x_lo, x_hi = min(spec.xs), max(spec.xs)
         if spec.x_ticks:
             x_lo, x_hi = min(x_lo, spec.x_ticks[0][0]), max(x_hi, spec.x_ticks[-1][0])

@@ -330,3 +330,39 @@ async def test_p_on_a_sweep_of_one_parameter_says_there_is_no_other_plot(runs_di
         await wait_for(pilot, lambda: pilot.app.screen.board.param_names == ["width"], what="the one parameter")
         await pilot.press("P")
         await wait_for(pilot, lambda: "searches one parameter (width)" in toasts(pilot.app), what="the toast")
+
+
+def test_best_so_far_is_a_step_line() -> None:
+    """The best-so-far line stays flat until the trial that beat it, then rises (it ramped
+    diagonally from one trial's best to the next)."""
+    from engine.sweep.board import SweepBoard, TrialRun
+    from engine.runs.state import RunState
+    from petseg_tui.widgets.sweep_plot import scatter_for_best
+
+    board = SweepBoard("tiny", tuple(TrialRun(i, f"tiny-t{i:03d}", Path(f"tiny-t{i:03d}"), RunState.FINISHED,
+                                              best_dice=d) for i, d in enumerate([0.5, 0.4, 0.7])))
+    assert scatter_for_best(board).line == ((0.0, 0.5), (1.0, 0.5), (2.0, 0.5), (2.0, 0.7))
+
+
+async def test_dice_a_few_1e_5_apart_get_distinct_y_ticks() -> None:
+    """Trials at 0.565073, 0.565073, 0.565093: the y axis spans at least 0.01 and its ticks read
+    differently (both read 0.565, the 2e-5 difference stretched over the plot's height)."""
+    import re
+
+    from textual.app import App
+    from textual_plotext import PlotextPlot
+
+    from petseg_tui.widgets.sweep_plot import ScatterSpec, SweepPlot
+
+    class Host(App):
+        def compose(self):
+            yield SweepPlot()
+
+    async with Host().run_test(size=(60, 20)) as pilot:
+        ys = (0.565073, 0.565073, 0.565093)
+        pilot.app.query_one(SweepPlot).show(ScatterSpec("best Dice", xs=(0.0, 1.0, 2.0), ys=ys))
+        await pilot.pause()
+        drawn = pilot.app.query_one(PlotextPlot).plt.build()
+        labels = re.findall(r"([0-9][0-9.e-]*)┤", re.sub(r"\x1b\[[0-9;]*m", "", drawn))
+        assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+        assert max(map(float, labels)) - min(map(float, labels)) >= 0.004
