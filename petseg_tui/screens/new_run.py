@@ -78,6 +78,16 @@ def _found(f: Field) -> Field:
     return dataclasses.replace(f, choices=tuple(choices), hint=hint)
 
 
+def _gpu_count() -> int | None:
+    """This box's GPUs as the devices row finds them (NVML, no torch); None if that fails."""
+    try:
+        from engine.train.distributed import visible_gpu_count
+
+        return visible_gpu_count()
+    except Exception:
+        return None
+
+
 # the rows come from TrainConfig's own field declarations (engine.config.FieldSpec), in its order
 FIELDS: tuple[Field, ...] = tuple(_row(f) for f in form_fields("main")) + (
     Field("run_name", "Run name", "optstr", placeholder="auto: <model>-<date>-<time>"),
@@ -120,12 +130,27 @@ def _parse_number(f: Field, text: str) -> tuple[Any, str]:
     return None, "not a number"
 
 
+def cuda_problem(device: str, gpus: int | None) -> str | None:
+    """Why ``--device`` cannot train on a machine with ``gpus`` GPUs (None: not known), in the
+    engine's words (`engine.device.resolve_device`, which says it only once the run starts)."""
+    if gpus is None or not device.startswith("cuda"):
+        return None
+    if gpus == 0:
+        return "CUDA is not available on this machine (use auto or cpu)"
+    index = device.partition(":")[2]
+    if index.isdigit() and int(index) >= gpus:
+        return f"this machine has {gpus} GPU{'s' * (gpus != 1)}: cuda:0 to cuda:{gpus - 1}"
+    return None
+
+
 def parse_form(raw: dict[str, Any], runs_dir: Path | None = None,
-               base: TrainConfig | None = None) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
+               base: TrainConfig | None = None,
+               gpus: int | None = None) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
     """Form values (strings from Inputs, values from Selects/Switches) -> config, name, detached, errors.
 
     The config is ``base`` (the copied run's, else the defaults) with the form's values over it
-    (`dataclasses.replace`), so a field the form does not show is never lost.
+    (`dataclasses.replace`), so a field the form does not show is never lost. ``gpus``: this
+    machine's GPUs, as the devices row counts them (NVML); a cuda device it lacks is an error.
     """
     from engine.data.layout import data_path_problem
 
@@ -160,6 +185,10 @@ def parse_form(raw: dict[str, Any], runs_dir: Path | None = None,
         problem = data_path_problem(cfg.data_path, cfg.download)  # what `petseg train` would say
         if problem:
             errors["data_path"] = problem
+    if "device" not in errors:
+        problem = cuda_problem(str(cfg.device), gpus)  # what `petseg train` would say at once
+        if problem:
+            errors["device"] = problem
     if "devices" not in errors and not bool(raw.get("detached", True)) and cfg.devices.strip() != "1":
         # an in-process run is one process: its ranks need the launcher of a detached run
         errors["devices"] = "more than one process needs Detached on (the ranks run as their own processes)"
@@ -198,6 +227,7 @@ class NewRunScreen(PetsegScreen):
         self.copied_from = copied_from
         self._initial_raw: dict[str, Any] | None = None
         self._found = {f.name: _found(f) for f in ALL_FIELDS if f.suggest_from}  # e.g. this box's GPUs
+        self.gpus = _gpu_count()  # for the Device row: cuda on a box without a GPU is marked ✗
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
@@ -251,7 +281,7 @@ class NewRunScreen(PetsegScreen):
         return self._initial_raw is not None and self.raw_values() != self._initial_raw
 
     def validate_form(self) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
-        cfg, name, detached, errors = parse_form(self.raw_values(), self.petseg_app.runs_dir, self.base)
+        cfg, name, detached, errors = parse_form(self.raw_values(), self.petseg_app.runs_dir, self.base, self.gpus)
         self.errors = errors
         return cfg, name, detached, errors
 

@@ -8,7 +8,7 @@ import types
 from pathlib import Path
 
 from textual.widgets import OptionList, Select
-from tui_helpers import widget_text
+from tui_helpers import wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from test_tui_new_run import open_form
@@ -59,3 +59,33 @@ async def test_a_box_without_gpu_says_so_and_offers_cpu_processes(runs_dir: Path
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     choices, hint = await offered(runs_dir)
     assert choices == ["1", "2"] and hint.startswith("no GPU")
+
+
+async def test_device_cuda_on_a_box_without_gpu_is_marked_invalid(runs_dir: Path, monkeypatch) -> None:
+    """Device cuda where NVML finds no GPU: the row says what the run would fail with at once,
+    in the engine's words, and Start is refused (the form took it; the run then failed)."""
+    from textual.widgets import Button
+
+    fake_nvml(monkeypatch, None)
+    async with PetsegApp(runs_dir=runs_dir).run_test(size=(160, 48)) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#f-device", Select).value = "cuda"
+        await wait_for(pilot, lambda: "CUDA is not available" in widget_text(form.query_one("#err-device")),
+                       what="the Device row's error")
+        assert widget_text(form.query_one("#err-device")).startswith(
+            "✗ CUDA is not available on this machine (use auto or cpu)")
+        assert form.query_one("#start", Button).disabled
+        form.query_one("#f-device", Select).value = "cpu"
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="cpu accepted")
+
+
+async def test_device_cuda_on_a_box_with_a_gpu_is_accepted(runs_dir: Path, monkeypatch) -> None:
+    from textual.widgets import Button
+
+    fake_nvml(monkeypatch, 1)
+    async with PetsegApp(runs_dir=runs_dir).run_test(size=(160, 48)) as pilot:
+        form = await open_form(pilot)
+        form.query_one("#f-device", Select).value = "cuda"
+        await pilot.pause()
+        assert "✗" not in widget_text(form.query_one("#err-device"))
+        assert not form.query_one("#start", Button).disabled
