@@ -34,7 +34,7 @@ from engine.runs import checkpoint_for
 from engine.runs.layout import PREDICTIONS_DIR
 from petseg_tui.screens.base import PetsegFooter
 from petseg_tui.screens.image_screen import ImageScreen
-from petseg_tui.screens.prediction import Rendered, Truth, load_predictor, render_prediction, truth_for
+from petseg_tui.screens.prediction import Rendered, Truth, at_photo_size, load_predictor, render_prediction, truth_for
 from petseg_tui.widgets.image_picker import ImageTree
 from petseg_tui.widgets.inference_result import InferenceResult, describe_model, describe_result
 from petseg_tui.widgets.run_image_picker import RunImagePicker, default_start_dir
@@ -322,12 +322,14 @@ class InferenceScreen(ImageScreen):
             stem = Path(prediction.source).stem
             overlay_path, mask_path = prediction_path(run_path, stem, "overlay"), prediction_path(run_path, stem, "mask")
             overlay_path.parent.mkdir(parents=True, exist_ok=True)
-            save_png(rendered.overlay, overlay_path)
-            save_png(rendered.mask, mask_path)
-        except (PetsegError, OSError) as exc:
+            # at the photo's own size, as petseg infer writes them (a huge photo was predicted downscaled)
+            size = rendered.photo_size
+            save_png(at_photo_size(rendered.overlay, size, mask=False), overlay_path)
+            save_png(at_photo_size(rendered.mask, size, mask=True), mask_path)
+        except (PetsegError, OSError, MemoryError) as exc:
             self.app.call_from_thread(self.set_error, f"could not save: {one_line(exc)}", True)
             return
-        self.app.call_from_thread(self._saved, overlay_path, mask_path)
+        self.app.call_from_thread(self._saved, overlay_path, mask_path, size or rendered.mask.size)
 
     # ---- results (UI thread) --------------------------------------------------------------
     def _model_ready(self, predictor: Any) -> None:
@@ -362,6 +364,6 @@ class InferenceScreen(ImageScreen):
             self.query_one(InferenceResult).show_pictures(None)
         self.set_error(message, notify=True)
 
-    def _saved(self, overlay_path: Path, mask_path: Path) -> None:
+    def _saved(self, overlay_path: Path, mask_path: Path, size: tuple[int, int]) -> None:
         self.set_error("")
-        self.notify(f"{overlay_path}\n{mask_path}", title="Saved overlay and mask", timeout=6)
+        self.notify(f"{overlay_path}\n{mask_path}", title=f"Saved overlay and mask ({size[0]}×{size[1]})", timeout=6)

@@ -45,7 +45,28 @@ def render_prediction(prediction: Any, threshold: float, outline: bool, alpha: f
         overlay=overlay_image(prediction.image, mask, alpha=alpha, outline=outline),
         dice=dice,
         iou=iou,
+        photo_size=photo_size(prediction),
     )
+
+
+def photo_size(prediction: Any) -> tuple[int, int] | None:
+    """(W, H) of the photo file as viewers show it, when it differs from the prediction's (a huge
+    photo is predicted downscaled; ``petseg infer`` writes at the photo's size), else None."""
+    from engine.infer.inference import original_size
+
+    size = original_size(prediction.source)
+    h, w = prediction.image.shape[:2]
+    return size if size is not None and size != (w, h) else None
+
+
+def at_photo_size(picture: Any, size: tuple[int, int] | None, mask: bool) -> Any:
+    """A rendered picture resized to the photo's ``size`` as ``petseg infer`` does
+    (`engine.infer.inference.output_picture`: nearest for a mask, bilinear for an overlay)."""
+    from PIL import Image
+
+    if size is None or picture.size == size:
+        return picture
+    return picture.resize(size, Image.NEAREST if mask else Image.BILINEAR)
 
 
 @dataclass(frozen=True)
@@ -91,3 +112,4 @@ class Rendered:
     overlay: Any
     dice: float | None = None  # against the photo's trimap, when it has one
     iou: float | None = None
+    photo_size: tuple[int, int] | None = None  # (W, H) of the photo file, when it was predicted downscaled

@@ -67,9 +67,11 @@ def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: s
         score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({truth.scoring})"
     elif truth.note:
         score = f" · [yellow]{truth.note}[/]"
+    photo = getattr(r, "photo_size", None)
+    downscaled = f" (downscaled from {photo[0]}×{photo[1]})" if photo else ""
     return (
         f"{settings}{running}\n"
-        f"[b]{Path(pred.source).name}[/b] {w}×{h} · {pred.seconds:.2f} s · pet [b]{100 * r.fraction:.1f}%[/b]{score}"
+        f"[b]{Path(pred.source).name}[/b] {w}×{h}{downscaled} · {pred.seconds:.2f} s · pet [b]{100 * r.fraction:.1f}%[/b]{score}"
     )
 
 

@@ -644,3 +644,34 @@ async def test_leaving_while_the_model_runs_does_not_crash(
         await wait_for(pilot, done.is_set, what="the model's answer, after the screen is gone")
         await settled(pilot)  # its result delivered to a screen that is no longer there
         assert app.is_running and not isinstance(app.screen, InferenceScreen)
+
+
+async def test_a_huge_photo_is_saved_at_its_own_size_and_the_header_says_it_was_downscaled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo past the 2048 px the model sees is predicted downscaled, as the engine decodes it;
+    the result line says so and S writes the mask and overlay at the photo's own size, as
+    ``petseg infer --image`` does (they were written at the downscaled size)."""
+    from engine.data.images import load_rgb
+
+    class DownscalingPredictor(FakePredictor):
+        def predict_file(self, path, tta=False, max_side=2048):
+            image = load_rgb(path, max_side=max_side)  # the engine's own decode, downscaled past 2048
+            h, w = image.shape[:2]
+            prob = np.tile(((np.arange(w) + 0.5) / w).astype(np.float32), (h, 1))
+            return FakePrediction(image, prob, path, 0.25)
+
+    monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: DownscalingPredictor(checkpoint))
+    photo = make_photo(tmp_path / "images" / "huge.png", size=(3000, 240))
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, photo.parent)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        await run_on(pilot, screen, photo)
+        assert "huge.png 2048×164 (downscaled from 3000×240)" in widget_text(screen.query_one("#inf-result"))
+        await pilot.press("S")
+        await inference_done(pilot)
+        for kind in ("mask", "overlay"):
+            with Image.open(run / "predictions" / f"huge_{kind}.png") as im:
+                assert im.size == (3000, 240), kind
+        await wait_for(pilot, lambda: "Saved overlay and mask (3000×240)" in toasts(app), what="the saved toast")
