@@ -194,6 +194,10 @@ class RunHistory:
             # a resume still preparing trains nothing yet: the last segment ended with its last event
             running = self.state.is_active and self.new_writer_pid is None
             end = time.time() if running else (self.last_event_t or start)
+            if not running:  # killed mid-epoch: its process still beat after its last event
+                beat = self.status.get("heartbeat")
+                if isinstance(beat, (int, float)) and not isinstance(beat, bool) and beat > end:
+                    end = float(beat)
             end = max(end, start)
             active += max(0.0, end - start - self.paused_between(start, end))
         return active

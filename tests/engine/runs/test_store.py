@@ -247,6 +247,19 @@ def test_duration_leaves_out_pauses_and_the_gap_before_a_resume() -> None:
     assert h.paused_between(t0, t0 + 40) == pytest.approx(30.0)
 
 
+def test_a_run_killed_in_its_first_epoch_counts_the_time_until_its_last_heartbeat() -> None:
+    """No event after run_started (killed mid-epoch, e.g. a data-parallel run at the elastic agent's
+    SIGKILL): the time is up to the process's last heartbeat, not 0 s."""
+    from engine.runs import RunHistory
+
+    t0 = 1_000_000.0
+    h = RunHistory(name="r")
+    h.status = {"state": "running", "pid": 999_999_999, "heartbeat": t0 + 50}
+    h.extend([RunStarted(run="r", total_epochs=5, start_epoch=1, train_size=9, valid_size=1, device="cpu",
+                         data="d", t=t0)])
+    assert h.duration == pytest.approx(50.0)
+
+
 def test_summary_figures_are_medians_and_resume_offer_follows_last_pt(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     w = store.create({"model": "unet", "epochs": 5}, name="slow-start")
