@@ -175,6 +175,17 @@ def rank_seed(seed: int, rank: int) -> int:
     return (seed + 1_000_003 * rank) % 2**32
 
 
+def buffers_from_main(module: Any, ctx: DistContext) -> None:
+    """``module``'s buffers (BatchNorm running statistics) set to rank 0's on every rank. Each rank
+    updates them in its own forward passes, so between DDP's broadcasts they drift a step apart;
+    validation with them would score a model no checkpoint holds (rank 0's is the one saved)."""
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=0)
+
+
 def all_reduce_sum(tensor: Any, ctx: DistContext) -> Any:
     """``tensor`` summed over the ranks, in place (unchanged in a plain run)."""
     if ctx.enabled:

@@ -17,8 +17,8 @@ from engine.events import RunWarning, TrainEvent
 from engine.train.checkpoint_saver import CheckpointSaver
 from engine.train.compile import compile_model, resolve_compile
 from engine.train.config_record import kept_from_record
-from engine.train.distributed import (DistContext, all_reduce_sum, broadcast_from_main, rank_device, rank_seed,
-                                      shard_indices, sync_bn_problem)
+from engine.train.distributed import (DistContext, all_reduce_sum, broadcast_from_main, buffers_from_main,
+                                      rank_device, rank_seed, shard_indices, sync_bn_problem)
 from engine.train.ema import build_ema
 from engine.train.rng import seed_everything
 from engine.train.schedule import build_scheduler, build_time_budget
@@ -159,6 +159,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
                                device=device, memory_format=memory_format, amp_dtype=amp_dtype, log=log),
         saver=CheckpointSaver(name=f"checkpoints-{run_name}"),
         reduce=(lambda tensor: all_reduce_sum(tensor, dist)) if dist.enabled else None,
+        share_buffers=(lambda module: buffers_from_main(module, dist)) if dist.enabled else None,
     )
 
 

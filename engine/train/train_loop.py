@@ -62,6 +62,8 @@ class Training:
     previews: Any  # engine.train.previews.PreviewWriter
     saver: Any  # engine.train.checkpoint_saver.CheckpointSaver
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None  # a sum over data-parallel ranks (None: one process)
+    # data-parallel: a module's buffers made rank 0's on every rank (`distributed.buffers_from_main`)
+    share_buffers: Callable[[torch.nn.Module], None] | None = None
     budget: Any = None  # engine.train.schedule.TimeBudget with --time_budget, else None
 
     @property
@@ -77,7 +79,7 @@ class Training:
 
     def evaluate(self) -> dict[str, float]:
         return evaluate(self.scored, self.criterion, self.valid_loader, self.device, amp_dtype=self.amp_dtype,
-                        memory_format=self.memory_format, reduce=self.reduce)
+                        memory_format=self.memory_format, reduce=self.reduce, share_buffers=self.share_buffers)
 
 
 def train_step(forward: Callable[[torch.Tensor], torch.Tensor], model: torch.nn.Module, criterion: torch.nn.Module,
@@ -222,7 +224,8 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
 
 def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, data_loader: Iterable, device: torch.device, *,
              amp_dtype: torch.dtype | None, memory_format: torch.memory_format,
-             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+             share_buffers: Callable[[torch.nn.Module], None] | None = None) -> dict[str, float]:
     """Loss and Dice/IoU (pooled and per image) of ``model`` on ``data_loader``, in eval mode;
     the model is left in the mode it came in (an EMA copy is always in eval mode).
 
@@ -231,9 +234,13 @@ def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, data_loader: It
     costs more than the few validation batches can win back.
 
     ``reduce`` (data-parallel runs: a sum over the ranks) pools the counts and loss sums of every
-    rank's shard before the scores are computed, so N processes score as one would."""
+    rank's shard before the scores are computed, so N processes score as one would.
+    ``share_buffers`` (data-parallel runs) first gives every rank rank 0's BatchNorm statistics:
+    the ranks then score the model rank 0 saves, not each its own variant of it."""
     from engine.eval.metrics import SegMetrics
 
+    if share_buffers is not None:
+        share_buffers(model)
     was_training = model.training
     model.eval()
     metrics = SegMetrics()

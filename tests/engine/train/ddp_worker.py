@@ -5,7 +5,8 @@ so the checks share one start of the processes; the functions also run in the te
 process (a plain `DistContext`) for the one-process reference.
 
 MODE ``validate``: a random-weights UNet scored on the generated set's validation split by
-`engine.train.train_loop.evaluate`, each rank on its shard, sums reduced over the ranks.
+`engine.train.train_loop.evaluate`, each rank on its shard, sums reduced over the ranks; the
+ranks' BatchNorm statistics differ (as after training), and evaluate scores rank 0's on all.
 MODE ``steps``: a BatchNorm-free network trained for a few steps through `train_step` and the
 DistributedDataParallel wrapper of `engine.train.setup`, each rank on its shard of each batch.
 MODE ``epoch``: `engine.train.train_loop.train_one_epoch` on fixed batches, each rank its shard,
@@ -27,7 +28,7 @@ import torch
 import torch.distributed as dist
 
 from engine.config import GENERATED_DATA, TrainConfig
-from engine.train.distributed import DistContext, all_reduce_sum, shard_indices
+from engine.train.distributed import DistContext, all_reduce_sum, buffers_from_main, shard_indices
 
 
 def validate(ctx: DistContext) -> dict:
@@ -40,10 +41,16 @@ def validate(ctx: DistContext) -> dict:
     bundle = build_datasets(cfg, log=lambda _: None)
     torch.manual_seed(0)
     model = build_model("unet", width=4)
+    # the running statistics as trained: each rank's a local step apart from rank 0's (the ones saved)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            if name.endswith("running_mean"):
+                buffer.add_(0.1 * ctx.rank)
     loader = make_loader(bundle.valid, 5, shuffle=False, workers=0, device_type="cpu", seed=0, shard=ctx)
     out = evaluate(model, BCEDiceLoss(), loader, torch.device("cpu"), amp_dtype=None,
                    memory_format=torch.contiguous_format,
-                   reduce=(lambda t: all_reduce_sum(t, ctx)) if ctx.enabled else None)
+                   reduce=(lambda t: all_reduce_sum(t, ctx)) if ctx.enabled else None,
+                   share_buffers=(lambda m: buffers_from_main(m, ctx)) if ctx.enabled else None)
     return {**out, "valid_size": len(bundle.valid)}
 
 

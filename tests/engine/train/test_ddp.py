@@ -62,7 +62,9 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory, finished_tiny_run: Path)
 
 
 def test_validation_of_two_processes_equals_one(two_ranks: list[dict]) -> None:
-    """Each rank scores its unpadded shard; the reduced sums give one process's Dice and IoU. (The
+    """Each rank scores its unpadded shard with rank 0's BatchNorm statistics (each rank's own drift
+    a step apart in training; rank 0's model is the one saved); the reduced sums give one
+    process's Dice and IoU. (The
     validation loss is not compared: its soft-Dice part is per batch, so it depends on how the
     photos are batched, in one process as in two.)"""
     one = one_process("validate")
