@@ -86,6 +86,17 @@ class PetsegScreen(Screen):
     # The width class Textual gave this screen ("" until its first resize).
     width_class: var[str] = var("", init=False)
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The class Textual will give it at its first resize, given now: its widgets are styled
+        # once as they mount, not all over again when the class arrives (~0.1 s for the new-run form).
+        try:
+            width = self.app.size.width
+        except Exception:  # made outside a running app
+            return
+        name = next((name for columns, name in reversed(WIDTH_BREAKPOINTS) if width >= columns), "-narrow")
+        self.add_class(name, update=False)
+
     @property
     def petseg_app(self) -> "PetsegApp":
         return cast("PetsegApp", self.app)
