@@ -3,7 +3,8 @@
 Its rows are generated from `TrainConfig`'s field declarations (each field's `FieldSpec`: label,
 section, hint): the main fields first, every other option in a collapsed "More options" section.
 The form can start from a copy of another run's settings; fields it does not show keep the copied
-values. Every check is the engine's:
+values. The "More options" rows are built only when the section is first opened (an error in one
+opens it): until then their values are the form's own, checked as if shown. Every check is the engine's:
 `TrainConfig.field_errors` for the values, `data_path_problem` for the data folder (the message
 ``petseg train`` gives), `validate_run_name` for the name. Start and Cancel sit below the
 scrolling fields, so they are on screen at 80x24.
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Input, Label, Select, Static, Switch
@@ -109,6 +111,15 @@ def initial_values(config: TrainConfig | None = None) -> dict[str, Any]:
     values["run_name"] = ""
     values["detached"] = True
     return values
+
+
+def _as_raw(f: Field, v: Any) -> Any:
+    """``v`` as the field's widget holds it: an Input's text, a Select's or a Switch's value."""
+    if f.kind == "select":
+        return v
+    if f.kind == "switch":
+        return bool(v)
+    return "" if v is None else (repr(v) if isinstance(v, float) else str(v))
 
 
 def _parse_number(f: Field, text: str) -> tuple[Any, str]:
@@ -228,33 +239,46 @@ class NewRunScreen(PetsegScreen):
         self._initial_raw: dict[str, Any] | None = None
         self._found = {f.name: _found(f) for f in ALL_FIELDS if f.suggest_from}  # e.g. this box's GPUs
         self.gpus = _gpu_count()  # for the Device row: cuda on a box without a GPU is marked ✗
+        # each field's value as its widget holds it (the text of an Input): a row not built yet keeps it here
+        self._raw = {f.name: _as_raw(f, self.values.get(f.name)) for f in ALL_FIELDS}
+        self._shown: dict[str, tuple[Widget, Static]] = {}  # the built rows: field -> (input, hint/error)
+        self._focus_when_shown: str | None = None  # a More options field to focus once its row is built
+        self._validated: dict[str, Any] | None = None  # the values the last validation read
+        self._ready_at: float | None = None  # when the form was up (Textual's clock, as its events)
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
         with VerticalScroll(id="new-run-form"):
             title = f"New run — a copy of {self.copied_from}'s settings" if self.copied_from else "New training run"
             yield Static(title, id="new-run-title")
-            yield from self._rows(FIELDS)
-            with Collapsible(title="More options: time budget, seed, mask rule, precision, optimizer, regularisation, "
-                                   "loss, pretrained, warm-up, EMA, augmentation, compile, checkpoints", collapsed=True,
-                             classes="-collapsed",  # Textual sets it at mount, restyling every row again
-                             id="more-options"):
-                yield from self._rows(MORE_FIELDS)
+            for row in self._rows(FIELDS):
+                yield row
+            # its rows are built when it is first opened: ~90 widgets fewer to style while the form opens
+            yield Collapsible(title="More options: time budget, seed, mask rule, precision, optimizer, regularisation, "
+                                    "loss, pretrained, warm-up, EMA, augmentation, compile, checkpoints",
+                              collapsed=True,
+                              classes="-collapsed",  # Textual sets it at mount, restyling every row again
+                              id="more-options")
             yield Static(id="form-other-error", classes="field-error")
         with Horizontal(id="new-run-buttons"):
             yield Button("Start  ctrl+s", variant="success", id="start", compact=True)
             yield Button("Cancel  esc", id="cancel", compact=True)
         yield PetsegFooter()
 
-    def _rows(self, fields: tuple[Field, ...]) -> ComposeResult:
+    def _rows(self, fields: tuple[Field, ...]) -> list[Widget]:
+        """A row per field (label, input, hint or error), as the current errors have them."""
+        rows = []
         for f in (self._found.get(f.name, f) for f in fields):
-            with Horizontal(classes="field-row", id=f"row-{f.name}"):
-                yield Label(f.label, classes="field-label")
-                yield self._widget(f)
-                yield Static(f.hint, classes="field-error hint", id=f"err-{f.name}")
+            widget = self._widget(f)
+            feedback = Static(classes="field-error hint", id=f"err-{f.name}")
+            self._shown[f.name] = (widget, feedback)
+            self._show_feedback(f, self.errors)
+            rows.append(Horizontal(Label(f.label, classes="field-label"), widget, feedback,
+                                   classes="field-row", id=f"row-{f.name}"))
+        return rows
 
     def _widget(self, f: Field) -> Widget:
-        v = self.values.get(f.name)
+        v = self._raw[f.name]
         wid = f"f-{f.name}"
         if f.kind == "select":
             # a copied run's value the list lacks (cuda:1) is offered too, never dropped
@@ -262,18 +286,71 @@ class NewRunScreen(PetsegScreen):
             return Select([(c, c) for c in choices], value=v, allow_blank=False, compact=True, id=wid,
                           classes="field-input")
         if f.kind == "switch":
-            return Switch(value=bool(v), id=wid, classes="field-input")
-        text = "" if v is None else (repr(v) if isinstance(v, float) else str(v))
-        return Input(value=text, placeholder=f.placeholder, compact=True, id=wid, classes="field-input")
+            return Switch(value=v, id=wid, classes="field-input")
+        return Input(value=v, placeholder=f.placeholder, compact=True, id=wid, classes="field-input")
+
+    @on(Collapsible.Expanded, "#more-options")
+    async def _more_opened(self) -> None:
+        if MORE_FIELDS[0].name in self._shown:
+            return
+        await self.query_one("#more-options", Collapsible).query_one(Collapsible.Contents).mount_all(
+            self._rows(MORE_FIELDS))
+        if self._focus_when_shown:
+            self.query_one(f"#f-{self._focus_when_shown}").focus()
+            self._focus_when_shown = None
 
     def on_mount(self) -> None:
         self.sub_title = f"new run in {self.petseg_app.runs_dir}"
         self._initial_raw = self.raw_values()
         self.validate_form()
+        self._ready_at = Message().time
+
+    # ---- keys typed while the form opened (tmux send-keys n Tab 5) -------------------------------
+    # The terminal sends them in one burst, and the app hands each to the widget focused *then*:
+    # the runs table (which passes them here, `take_typed_ahead`), or, once the form is pushed and
+    # before it has a field to focus, the form itself. Either way they used to be lost.
+    TYPED_AHEAD = ("tab", "shift+tab")  # besides printable keys
+
+    class TypedAhead(Message):
+        """A key typed before the form was up, in the order typed (the form's own queue)."""
+
+        def __init__(self, key: str, character: str | None) -> None:
+            super().__init__()
+            self.key, self.character = key, character
+
+    def take_typed_ahead(self, event: events.Key) -> bool:
+        """Take a key another screen's widget got after this form was pushed; True if taken."""
+        if event.key not in self.TYPED_AHEAD and not event.is_printable:
+            return False
+        self.post_message(self.TypedAhead(event.key, event.character))
+        return True
+
+    def on_new_run_screen_typed_ahead(self, message: TypedAhead) -> None:
+        self._type(message.key, message.character)
+
+    def on_key(self, event: events.Key) -> None:
+        if self._ready_at is None or event.time >= self._ready_at:
+            return
+        if event.key in self.TYPED_AHEAD or (event.is_printable and isinstance(self.focused, Input)):
+            event.stop()
+            event.prevent_default()
+            self._type(event.key, event.character)
+
+    def _type(self, key: str, character: str | None) -> None:
+        """Do what the key does in the form: Tab moves the focus (at once: the next key is for the
+        next field), a character goes into the focused Input (after its focus selected its text)."""
+        if key == "tab":
+            self.focus_next()
+        elif key == "shift+tab":
+            self.focus_previous()
+        elif isinstance(self.focused, Input) and character:
+            self.focused.post_message(events.Key(key, character))
 
     # ---- validation -----------------------------------------------------------------------------
     def raw_values(self) -> dict[str, Any]:
-        return {f.name: self.query_one(f"#f-{f.name}").value for f in ALL_FIELDS}  # type: ignore[attr-defined]
+        """Every field's value as the form holds it (shown or not): what `parse_form` reads."""
+        return {name: (shown[0].value if (shown := self._shown.get(name)) else raw)  # type: ignore[attr-defined]
+                for name, raw in self._raw.items()}
 
     @property
     def has_edits(self) -> bool:
@@ -281,31 +358,39 @@ class NewRunScreen(PetsegScreen):
         return self._initial_raw is not None and self.raw_values() != self._initial_raw
 
     def validate_form(self) -> tuple[TrainConfig, str | None, bool, dict[str, str]]:
-        cfg, name, detached, errors = parse_form(self.raw_values(), self.petseg_app.runs_dir, self.base, self.gpus)
+        self._validated = self.raw_values()
+        cfg, name, detached, errors = parse_form(self._validated, self.petseg_app.runs_dir, self.base, self.gpus)
         self.errors = errors
         return cfg, name, detached, errors
 
     def watch_errors(self, errors: dict[str, str]) -> None:
         for f in (self._found.get(f.name, f) for f in ALL_FIELDS):
-            msg = errors.get(f.name) or errors.get(_ERROR_FIELD.get(f.name, ""))
-            hint = f.hint
-            if f.kind == "switch":
-                hint = f.hint if self.query_one(f"#f-{f.name}", Switch).value else f.hint_off
-            label = self.query_one(f"#err-{f.name}", Static)
-            label.update(("✗ " + msg) if msg else hint)
-            label.set_class(bool(msg), "-invalid")
-            label.set_class(not msg, "hint")
-            self.query_one(f"#f-{f.name}").set_class(bool(msg), "-invalid-field")
+            self._show_feedback(f, errors)
         self.query_one("#form-other-error", Static).update(errors.get("_other", ""))
         self.query_one("#start", Button).disabled = bool(errors)
         if any(e in errors for e in (f.name for f in MORE_FIELDS)):
             self.query_one("#more-options", Collapsible).collapsed = False  # never hide an error
 
+    def _show_feedback(self, f: Field, errors: dict[str, str]) -> None:
+        """Beside a built row: ✗ and what is wrong, else its hint."""
+        if f.name not in self._shown:
+            return
+        widget, label = self._shown[f.name]
+        msg = errors.get(f.name) or errors.get(_ERROR_FIELD.get(f.name, ""))
+        hint = f.hint
+        if f.kind == "switch":
+            hint = f.hint if widget.value else f.hint_off  # type: ignore[attr-defined]
+        label.update(("✗ " + msg) if msg else hint)
+        label.set_class(bool(msg), "-invalid")
+        label.set_class(not msg, "hint")
+        widget.set_class(bool(msg), "-invalid-field")
+
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Switch.Changed)
     def _changed(self, event) -> None:
-        if self.is_mounted:
+        # each widget says Changed once as it mounts, with the value the form last checked: skipped
+        if self.is_mounted and self.raw_values() != self._validated:
             self.validate_form()
 
     @on(Input.Submitted)
@@ -321,13 +406,19 @@ class NewRunScreen(PetsegScreen):
     def _cancel_pressed(self) -> None:
         self.action_cancel()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # ctrl+s is a priority key: typed while the form still opens, it finds no fields yet
+        return self.is_mounted if action == "start" else True
+
     def action_start(self) -> None:
         cfg, name, detached, errors = self.validate_form()
         if errors:
             first = next((f.name for f in ALL_FIELDS if f.name in errors), None)
             self.notify("Fix the fields marked ✗ first", severity="error")
-            if first:
-                self.query_one(f"#f-{first}").focus()
+            if first in self._shown:
+                self._shown[first][0].focus()
+            elif first:  # in More options, opening (watch_errors) and built in a moment
+                self._focus_when_shown = first
             return
         self.query_one("#start", Button).disabled = True
         self.notify(

@@ -245,9 +245,22 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         key of it to the widget focused *then*, the table, before the binding of ``/`` (checked
         after the key bubbles up to the app) could move the focus: ``i`` would open Inference,
         space select a run. So the table hands ``/`` here at once, and the keys that follow it
-        go to the filter as typed, whichever widget the app gave them to.
+        go to the filter as typed, whichever widget the app gave them to. ``n`` and ``N`` open
+        the new-run form at once for the same reason, and the keys typed after them go to the form.
         """
+        top = self.app.screen
+        if top is not self:  # typed before the screen on top opened (n Tab 5): the new-run form takes some
+            take = getattr(top, "take_typed_ahead", None)
+            return bool(take is not None and take(event))
         f = self.query_one("#filter", Input)
+        opens = {"n": "new_run", "N": "new_run_like"}.get(event.key)
+        if opens and self.focused is not f:
+            # at once too, as /: the new-run form is pushed before the keys typed after n reach
+            # this table, which then hands them to the form (above) instead of losing them
+            if self.check_action(opens, ()):
+                getattr(self, f"action_{opens}")()
+                return True
+            return False
         if event.key == "slash" and self.focused is not f:
             if self.check_action("focus_filter", ()):
                 self.action_focus_filter()

@@ -280,9 +280,18 @@ async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir
                        what="auto accepted")
 
 
+async def open_more_options(pilot, form) -> None:
+    """Open the "More options" section as a user does (its title, enter) and wait for its fields."""
+    form.query_one("#more-options CollapsibleTitle").focus()
+    await wait_for(pilot, lambda: form.query_one("#more-options CollapsibleTitle").has_focus, what="the title focused")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: bool(form.query("#f-seed")) and form.query_one("#f-seed").region.height == 1,
+                   what="the More options fields shown")
+
+
 async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, monkeypatch) -> None:
     """The collapsed "More options" hold the engine's other fields; N on the runs screen opens the
-    form with the highlighted run's settings; an invalid hidden field opens the section."""
+    form with the highlighted run's settings, the hidden ones included."""
     import engine.train.launch
     from tui_helpers import make_run
 
@@ -299,14 +308,16 @@ async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, 
         assert "a copy of base's settings" in widget_text(form.query_one("#new-run-title"))
         assert form.query_one("#f-epochs", Input).value == "7"
         assert form.query_one("#f-learning_rate", Input).value == "0.0003"
+        assert form.query_one("#more-options").collapsed
+        await open_more_options(pilot, form)
         assert form.query_one("#f-seed", Input).value == "7"
         assert form.query_one("#f-mask_rule").value == "pet_only"
-        assert form.query_one("#more-options").collapsed
+        assert form.query_one("#f-grad_clip", Input).value == "1.5"
         _set(form, "grad_clip", "-1")
         expected = TrainConfig(grad_clip=-1.0).field_errors()["grad_clip"]  # the engine's message
         await wait_for(pilot, lambda: " ".join(error_text(form, "grad_clip").split()) == f"✗ {expected}",
                        what="grad_clip refused")
-        assert not form.query_one("#more-options").collapsed  # an error is never hidden
+        assert form.query_one("#start", Button).disabled
         _set(form, "grad_clip", "2.5")
         _set(form, "run_name", "copy")
         await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
@@ -314,6 +325,63 @@ async def test_more_options_and_a_copy_of_another_runs_settings(runs_dir: Path, 
         await wait_for(pilot, lambda: bool(started), what="spawned")
         cfg = started[0]
         assert (cfg.seed, cfg.mask_rule, cfg.grad_clip, cfg.batch_size, cfg.epochs) == (7, "pet_only", 2.5, 8, 7)
+
+
+async def test_a_copy_with_a_bad_hidden_field_opens_more_options_and_says_so(runs_dir: Path, monkeypatch) -> None:
+    """A copied run whose hidden field is invalid (a config.json edited by hand): the form opens
+    its "More options" with the field marked, refuses to start, and puts the cursor on it."""
+    from tui_helpers import make_run
+
+    make_run(runs_dir, "bad", grad_clip=-1.0, seed=3)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        form = await open_form(pilot, "N")
+        expected = TrainConfig(grad_clip=-1.0).field_errors()["grad_clip"]
+        await wait_for(pilot, lambda: bool(form.query("#err-grad_clip"))
+                       and " ".join(error_text(form, "grad_clip").split()) == f"✗ {expected}",
+                       what="the hidden field's error shown")
+        assert not form.query_one("#more-options").collapsed  # an error is never hidden
+        assert form.query_one("#f-seed", Input).value == "3"
+        assert form.query_one("#start", Button).disabled
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Fix the fields marked" in toasts(app), what="the refusal")
+        await wait_for(pilot, lambda: form.query_one("#f-grad_clip").has_focus, what="the bad field focused")
+
+
+async def test_the_form_opens_without_building_more_options_until_asked(runs_dir: Path) -> None:
+    """The form opens with only its main fields built (it opened in ~1 s with 64 runs, and keys
+    typed meanwhile were lost); "More options" builds its fields when opened, with the values
+    the form holds, and opening it is not an edit (esc leaves without asking)."""
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        assert form.query("#f-epochs") and not form.query("#f-seed")
+        d = TrainConfig()
+        await open_more_options(pilot, form)
+        assert form.query_one("#f-seed", Input).value == str(d.seed)
+        assert form.query_one("#f-weight_decay", Input).value == repr(d.weight_decay)
+        assert form.validate_form()[0] == d
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewRunScreen), what="the form closed at once")
+
+
+async def test_keys_typed_right_after_n_land_in_the_form(sample_runs: Path) -> None:
+    """``tmux send-keys n Tab 5``: the terminal sends the keys in one burst, while the form is
+    still opening; Tab moves to Epochs and 5 is typed there (they used to go nowhere)."""
+    from textual import events
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        for key, character in (("n", "n"), ("tab", "\t"), ("5", "5")):  # one burst, as the terminal sends it
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen) and app.screen.is_mounted,
+                       what="the form")
+        form = app.screen
+        epochs = form.query_one("#f-epochs", Input)
+        await wait_for(pilot, lambda: epochs.has_focus and epochs.value == "5", timeout=10,
+                       what="5 typed into Epochs")
 
 
 async def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None:
