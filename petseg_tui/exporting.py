@@ -4,18 +4,48 @@
 worker of the app (it imports torch and takes seconds: never on the UI thread), one export per run at a
 time, and tells the user in notifications: that it started, then the parity figures from the
 entry it wrote to ``export.json`` (or why it was refused, in one line), and the run's screen
-shows its ``export.json`` (`export_note`). No Textual widget of its own and no torch at import.
+shows its ``export.json`` (`export_note`). While it runs (a resnet18_unet took ~90 s) the runs
+screen's detail line and the run's screen say so, with the time since it started
+(`export_progress`, refreshed every second), until it ends or fails. No Textual widget of its own
+and no torch at import.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-_running: set[Path] = set()
+_running: dict[Path, float] = {}  # run -> when its export started (time.monotonic)
 _lock = threading.Lock()
+_tickers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # app -> the timer refreshing
+# the progress lines while exports run
 NOTIFY_S = 20.0  # the figures stay up long enough to be read
+TICK_S = 1.0
+
+
+def export_progress(run_path: Path) -> str:
+    """What the screens of a run say while it is being exported here, "" when it is not."""
+    with _lock:
+        started = _running.get(Path(run_path))
+    if started is None:
+        return ""
+    return f"exporting to ONNX… (started {int(time.monotonic() - started)} s ago)"
+
+
+def _show_progress(app: Any) -> None:
+    """Refresh the export progress of every open screen that shows one (UI thread); the timer
+    stops once no export runs (the last refresh has cleared the lines)."""
+    for screen in app.screen_stack:
+        show = getattr(screen, "show_export_progress", None)
+        if show is not None:
+            show()
+    with _lock:
+        idle = not _running
+    if idle and app in _tickers:
+        _tickers.pop(app).stop()
 
 
 def start_export(node: Any, run_path: Path) -> bool:
@@ -26,11 +56,16 @@ def start_export(node: Any, run_path: Path) -> bool:
         if run_path in _running:
             node.notify(f"{run_path.name} is being exported already", severity="warning")
             return False
-        _running.add(run_path)
+        _running[run_path] = time.monotonic()
     node.notify(f"Exporting {run_path.name} to ONNX and checking it against PyTorch on the test photos…",
                 title="Export", timeout=5)
     # the app's worker, not the screen's: leaving the screen must not orphan the result
-    node.app.run_worker(lambda: _export(node.app, run_path), thread=True, group="export", exit_on_error=False)
+    app = node.app
+    app.run_worker(lambda: _export(app, run_path), thread=True, group="export", exit_on_error=False)
+    if app not in _tickers:
+        ref = weakref.ref(app)  # the timer (the dict's value) must not keep its app (the key) alive
+        _tickers[app] = app.set_interval(TICK_S, lambda: (a := ref()) is not None and _show_progress(a))
+    _show_progress(app)
     return True
 
 
@@ -75,4 +110,8 @@ def _export(app: Any, run_path: Path) -> None:
         app.call_from_thread(_show_on_run_screens, app, run_path)
     finally:
         with _lock:
-            _running.discard(run_path)
+            _running.pop(run_path, None)
+        try:
+            app.call_from_thread(_show_progress, app)  # the progress lines go at once
+        except RuntimeError:  # the app has ended
+            pass

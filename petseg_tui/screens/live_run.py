@@ -101,6 +101,7 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
     control_note: var[str] = var("", init=False)  # "Stopping (after the current batch) …"
     log_shown: var[bool] = var(False, init=False)  # the console log pane (L); a failed run opens on it
     export_note: var[str] = var("", init=False)  # the run's export.json, one line a file (petseg_tui.exporting)
+    export_running: var[str] = var("", init=False)  # "exporting to ONNX… (started 12 s ago)" while it runs
 
     def __init__(self, run_path: Path, pid: int | None = None) -> None:
         super().__init__()
@@ -148,6 +149,7 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         from petseg_tui.exporting import export_note
 
         self.export_note = export_note(self.run_path)  # a few hundred bytes of JSON, if any
+        self.show_export_progress()
         self._poll()
 
     def on_unmount(self) -> None:
@@ -226,6 +228,18 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
 
     watch_log_y = watch_autoscale = watch_smoothing_on = watch_ema_index = watch_preview_epoch = _view_changed
     watch_control_note = watch_export_note = _view_changed
+
+    def watch_export_running(self) -> None:
+        try:
+            self.redraw(charts=False, new_data=False)  # the messages line only, every second
+        except NoMatches:
+            pass
+
+    def show_export_progress(self) -> None:
+        """Called every second while an export runs here (`petseg_tui.exporting`), and as it ends."""
+        from petseg_tui.exporting import export_progress
+
+        self.export_running = export_progress(self.run_path)
 
     def watch_log_shown(self) -> None:
         try:
@@ -326,7 +340,8 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         # laid out again when it changes (at the run's first event, about never after): the data
         # description that replaces the config's data path then may wrap onto more lines
         self._set_text("#live-info", info, lambda: label_grid(info, 6), layout=True)
-        messages = messages_text(snap, self.control_note, self.export_note, log_shown=self.log_shown)
+        export = "\n".join(line for line in (self.export_running, self.export_note) if line)
+        messages = messages_text(snap, self.control_note, export, log_shown=self.log_shown)
         self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
         title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None)
         self._set_text("#live-title", title.markup, lambda: title)

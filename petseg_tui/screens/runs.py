@@ -175,9 +175,24 @@ class RunsScreen(RunLabelActions, PetsegScreen):
 
     def _update_detail(self) -> None:
         row = self.table.highlighted
-        self.query_one("#run-detail", Static).update(detail_text(row) if row else "")
+        self.query_one("#run-detail", Static).update(self._detail(row))
         self.table.refresh_bindings()
         self.refresh_bindings()  # R: resume, start again or nothing, for this run; keys needing a run
+
+    def _detail(self, row: RunRow | None) -> Text:
+        if row is None:
+            return Text()
+        from petseg_tui.exporting import export_progress
+
+        text, progress = detail_text(row), export_progress(row.path)
+        if progress:
+            text.append("  " + progress, style="cyan")
+        return text
+
+    def show_export_progress(self) -> None:
+        """Called every second while an export runs here (`petseg_tui.exporting`), and as it ends."""
+        if self.is_mounted:
+            self.query_one("#run-detail", Static).update(self._detail(self.table.highlighted))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if not self.is_active:  # a row updated under the live screen re-highlights: later, when shown

@@ -71,3 +71,44 @@ async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
         await wait_for(pilot, lambda: "export:" in messages(), what="the export line")
         text = " ".join(messages().split())
         assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice 0.912/0.912" in text
+
+
+async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen(runs_dir: Path, monkeypatch) -> None:
+    """A slow export (a resnet18_unet took ~90 s) says it is running, with the time since it
+    started, on the detail line and on the run's screen until it ends; a failure clears it."""
+    import re
+    import threading
+
+    import engine.export.run_export
+    from engine.errors import PetsegError
+    from tui_helpers import run_detail, widget_text
+
+    release = threading.Event()
+
+    def slow_export(run_path, fmt):
+        release.wait(60)
+        raise PetsegError("the exporter gave up")
+
+    monkeypatch.setattr(engine.export.run_export, "export_run", slow_export)
+    run = make_run(runs_dir, "slow").path
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        screen = app.screen
+        try:
+            await highlight(pilot, screen.table, "slow")
+            await pilot.press("E")
+            await wait_for(pilot, lambda: "exporting to ONNX… (started" in run_detail(screen),
+                           what="the export shown on the detail line")
+            seconds = lambda: int(re.search(r"started (\d+) s ago", run_detail(screen)).group(1))  # noqa: E731
+            await wait_for(pilot, lambda: seconds() >= 1, what="the time since it started, updated")
+            live = await open_live(pilot, run)
+            messages = lambda: " ".join(widget_text(live.query_one("#live-messages")).split())  # noqa: E731
+            await wait_for(pilot, lambda: "exporting to ONNX… (started" in messages(), what="the run screen says so")
+        finally:
+            release.set()
+        await wait_for(pilot, lambda: "the exporter gave up" in toasts(app), what="the failure")
+        await wait_for(pilot, lambda: "exporting to ONNX" not in messages(), what="the run screen's line cleared")
+        app.go_home()
+        await wait_for(pilot, lambda: app.screen is screen, what="home again")
+        await wait_for(pilot, lambda: "exporting" not in run_detail(screen) and run_detail(screen).startswith("slow "),
+                       what="the detail line cleared")
