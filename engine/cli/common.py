@@ -15,13 +15,19 @@ from engine.config import default_runs_dir, parse_yes_no
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 
-def error_prefix() -> str:
-    """How an error line starts: ``petseg: error:``, or ``petseg: rank N:`` in a rank that
-    ``petseg train --devices N`` started (the launcher then says in one line what ended the run)."""
+def launched_rank() -> str | None:
+    """This process's rank when ``petseg train/eval --devices N`` started it (the launcher then
+    says in one line what ended the run), else None (one process, or the user's own torchrun)."""
     from engine.train.distributed import LAUNCHED_ENV
 
-    if os.environ.get(LAUNCHED_ENV) and "RANK" in os.environ:
-        return f"petseg: rank {os.environ['RANK']}:"
+    return os.environ["RANK"] if os.environ.get(LAUNCHED_ENV) and "RANK" in os.environ else None
+
+
+def error_prefix() -> str:
+    """How an error line starts: ``petseg: error:``, or ``petseg: rank N:`` in a `launched_rank`."""
+    rank = launched_rank()
+    if rank is not None:
+        return f"petseg: rank {rank}:"
     from engine.console_log import ERROR_PREFIX
 
     return ERROR_PREFIX

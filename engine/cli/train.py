@@ -9,7 +9,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix
+from engine.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix,
+                               launched_rank)
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.progress import ProgressReporter, plain_progress
@@ -201,9 +202,7 @@ def _said_by_the_launcher(error: str) -> bool:
     """A rank of petseg's own launcher whose error is only that another rank went away ("Connection
     reset by peer"): the launcher's one line names the rank that ended the run; this one would
     come first and blame the wrong rank. (Under the user's own torchrun every rank says its own.)"""
-    import os
+    from engine.train.distributed import is_consequence
 
-    from engine.train.distributed import LAUNCHED_ENV, is_consequence
-
-    return bool(os.environ.get(LAUNCHED_ENV)) and is_consequence(error)
+    return launched_rank() is not None and is_consequence(error)
 

@@ -14,7 +14,7 @@ trained without training them again, and goes on from there, as the uninterrupte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,8 +94,7 @@ def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool
         budget = getattr(t, "budget", None)
         state["time_budget"] = budget.state_dict(now=position is not None) if budget is not None else None
         if position is not None:
-            state["mid_epoch"] = {"epoch": position.epoch, "batches": position.batches,
-                                  "world_size": position.world_size}
+            state["mid_epoch"] = asdict(position)
         streams = streams or [rank_streams(t)]
         state["rng"] = dict(streams[0])
         if len(streams) > 1:

@@ -212,14 +212,22 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     step_seconds = (time.perf_counter() - t_first - paused) if first_batch_t is not None else 0.0
     if bad >= 0:
         raise Diverged(epoch, bad, "NaN/Inf")
-    if reduce is not None:
-        metrics.reduce(reduce, device)
-        totals = reduce(torch.stack([loss_sum.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)]))
-        loss_sum, seen = totals[0], int(totals[1].item())
-    return EpochTraining(loss=float(loss_sum.item()) / max(seen, 1), dice=float(metrics.compute()["dice"]),
+    loss_total, seen = _pooled(metrics, loss_sum, seen, reduce, device)
+    return EpochTraining(loss=loss_total / max(seen, 1), dice=float(metrics.compute()["dice"]),
                          images=seen, started=t_epoch, first_batch_t=first_batch_t,
                          paused_before=paused_before, seconds=seconds,
                          step_seconds=step_seconds)
+
+
+def _pooled(metrics: Any, loss_sum: torch.Tensor, n: int, reduce: Callable[[torch.Tensor], torch.Tensor] | None,
+            device: torch.device) -> tuple[float, int]:
+    """(loss sum, images) of this process, or with ``reduce`` of every rank (the Dice/IoU counts
+    of ``metrics`` are summed over the ranks in place too)."""
+    if reduce is None:
+        return float(loss_sum.item()), n
+    metrics.reduce(reduce, device)
+    totals = reduce(torch.stack([loss_sum.double(), torch.tensor(float(n), dtype=torch.float64, device=device)]))
+    return float(totals[0].item()), int(totals[1].item())
 
 
 def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, data_loader: Iterable, device: torch.device, *,
@@ -263,12 +271,7 @@ def evaluate(model: torch.nn.Module, criterion: torch.nn.Module, data_loader: It
     finally:
         torch.backends.cudnn.benchmark = benchmark
     model.train(was_training)
-    if reduce is not None:
-        metrics.reduce(reduce, device)
-        totals = reduce(torch.stack([loss_sum.double(), torch.tensor(float(n), dtype=torch.float64, device=device)]))
-        loss_total, n = float(totals[0].item()), int(totals[1].item())
-    else:
-        loss_total = float(loss_sum.item())
+    loss_total, n = _pooled(metrics, loss_sum, n, reduce, device)
     out = {k: float(v) for k, v in metrics.compute().items()}
     out["loss"] = loss_total / max(n, 1)
     return out

@@ -451,9 +451,10 @@ class Trainer(BetweenBatches):
         )
         if improved:
             self._save("best", valid["dice"])
-        # the first epoch's end always saves: without a last.pt a crash loses every epoch so far
+        # the first epoch's end always saves (a run not resumed from a last.pt has none): without
+        # one a crash loses every epoch so far
         due = (time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
-               or not checkpoint_path(self.run_path, "last").exists())
+               or (self._saved_epoch is None and self._resume_from is None))
         if self.dist.enabled:  # rank 0's clock decides for all: saving last.pt gathers from every rank
             due = broadcast_from_main(due, self._control_group, self.dist)
         if last or due:
