@@ -7,10 +7,8 @@ cache does, predicted in batches, and counted against its trimap twice (`ImageSc
 * at the **photo's own size**: the probabilities are resized back bilinearly (as ``petseg
   infer`` does) and thresholded, then compared with the original trimap: what a user sees;
 * at the **training size**: the thresholded S×S prediction against the nearest-resized trimap,
-  as validation scores during training, so it is comparable with a run's ``best_dice``. Not
-  equal where the training cache decoded a JPEG at a reduced libjpeg scale (a photo at least
-  twice the model's size on both sides): eval decodes at full scale, as ``petseg infer`` does
-  (the demo at 96 px: 0.8464 against the run's 0.8485; the same decode gives 0.8485).
+  as validation scores during training (the same decode and resize as the training cache), so
+  on the valid split it is the run's ``best_dice`` for ``best.pt``.
 
 Each count is a table of predicted pet/background per trimap value (pet, background, border), so
 either border setting can be read off it: the border band (value 3, "not sure" by definition)

@@ -332,7 +332,7 @@ def test_eval_says_which_figure_is_which(checkpoint: Path, eval_data: Path, caps
     out = capsys.readouterr().out
     assert "test: 3 images, no TTA, threshold 0.5" in out
     assert "* photo size, border ignored" in out  # the headline row, marked
-    assert "64 px (training size), border = pet (pet_border) ~ valid Dice" in out
+    assert "64 px (training size), border = pet (pet_border) = valid Dice" in out
     assert out.strip().splitlines()[-1].endswith("at photo size, border ignored, no TTA  [--ignore_border yes, the default]")
 
     assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu",
