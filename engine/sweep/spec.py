@@ -429,6 +429,8 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
             spec = dataclasses.replace(spec, trials=spec.grid_size())
     _check_values(spec)
     _check_data(spec)
+    if gpu_count is not None:
+        _check_cuda(spec, gpu_count)
     return spec
 
 
@@ -463,6 +465,29 @@ def _check_values(spec: SweepSpec) -> None:
             if p.name in errors:
                 raise SweepSpecError(f"{spec.where('params.' + p.name, '--param ' + p.text)}: {p.name} {v}: "
                                      f"{errors[p.name]}")
+
+
+def _check_cuda(spec: SweepSpec, gpu_count: Any) -> None:
+    """A trial on ``--device cuda[:N]`` (the base's or a searched choice) on a machine without
+    that GPU: one line now, not the same failure in the first trials."""
+    searched = next((p for p in spec.params if p.name == "device"), None)
+    values = searched.choices if searched is not None else (spec.base.get("device"),)
+    wanted = [v for v in values if isinstance(v, str) and (v == "cuda" or v.startswith("cuda:"))]
+    if not wanted:
+        return
+    # with --devices a trial sees only its own group (CUDA_VISIBLE_DEVICES), numbered from 0
+    count = spec.devices_per_trial if spec.devices is not None else gpu_count()
+    for v in wanted:
+        index = int(v[5:]) if v.startswith("cuda:") else 0
+        if index < count:
+            continue
+        if spec.devices is not None:
+            raise SweepSpecError(f"--device {v}: a trial sees only its own {count} GPU(s) of --devices, "
+                                 f"as cuda:0{f'-{count - 1}' if count > 1 else ''}; leave --device auto")
+        have = f"GPUs 0-{count - 1}" if count else "no GPU"
+        where = (spec.where("params.device", f"--param {searched.text}") if searched is not None
+                 else spec.where("train.device", f"--device {v}"))
+        raise SweepSpecError(f"{where}: this machine has {have}")
 
 
 def _check_data(spec: SweepSpec) -> None:

@@ -61,12 +61,25 @@ def test_bad_params_are_one_line(param: str, message: str) -> None:
     ({"name": "bad name"}, "--name bad name"),
     ({"base": {"epochs": 0}}, "--epochs 0: must be an integer"),
     ({"sampler_seed": -1}, "--sampler_seed -1: must be an integer >= 0"),
+    ({"base": {"device": "cuda:2"}}, "--device cuda:2: this machine has GPUs 0-1"),
+    ({"params": ["device=choice:cpu,cuda:3"]}, "--param device=choice:cpu,cuda:3: this machine has GPUs 0-1"),
 ])
 def test_bad_settings_are_one_line(settings: dict, message: str) -> None:
     full = {"name": "s", "params": ["width=choice:16,32"], **settings}
     with pytest.raises(SweepSpecError) as exc:
         build_spec(full, gpu_count=lambda: 2)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_cuda_on_a_machine_without_a_gpu_is_refused_before_any_trial() -> None:
+    with pytest.raises(SweepSpecError, match=r"^--device cuda: this machine has no GPU$"):
+        build_spec({"name": "s", "params": ["width=choice:16,32"], "base": {"device": "cuda"}}, gpu_count=lambda: 0)
+    on_gpus = build_spec({"name": "s", "params": ["width=choice:16,32"], "base": {"device": "cuda"}},
+                         gpu_count=lambda: 1)
+    assert on_gpus.base["device"] == "cuda"
+    with pytest.raises(SweepSpecError, match=r"^--device cuda:1: a trial sees only its own 1 GPU"):
+        build_spec({"name": "s", "params": ["width=choice:16,32"], "devices": "0,1", "base": {"device": "cuda:1"}},
+                   gpu_count=lambda: 2)
 
 
 def test_grid_budget_is_the_grid() -> None:
