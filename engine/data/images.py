@@ -71,6 +71,36 @@ def _too_large_reason_for(size: tuple[int, int]) -> str:
 
 
 EXIF_ORIENTATION = 0x0112
+# What ``ImageOps.exif_transpose`` does to a photo of each EXIF orientation (1 and unknown: nothing).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation of the photo at ``path`` from its header (1 if it has none, or if the
+    header or its EXIF block cannot be read: `load_rgb` then leaves the pixels as stored too)."""
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not make a readable photo unusable
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def orient_as_shown(array: np.ndarray, orientation: int) -> np.ndarray:
+    """A 2-D array in a photo's stored pixel orientation (a dataset trimap) turned the way
+    `load_rgb` turns a photo with that EXIF ``orientation``, so the two stay aligned."""
+    method = _EXIF_TRANSPOSE.get(orientation)
+    if method is None:
+        return array
+    return np.ascontiguousarray(np.asarray(Image.fromarray(array).transpose(method)))
 
 
 def _open(

@@ -44,14 +44,21 @@ def trimap_for_image(image_path: str | Path) -> Path | None:
     return candidate if path.parent.name == "images" and candidate.is_file() else None
 
 
-def load_trimap_at(trimap_path: str | Path, shape: tuple[int, int]) -> np.ndarray:
+def load_trimap_at(trimap_path: str | Path, shape: tuple[int, int], photo: str | Path | None = None) -> np.ndarray:
     """The trimap's values (1 pet, 2 background, 3 border) at ``shape`` (nearest resize when a
-    huge photo was predicted downscaled). BadImageError / DatasetError if it is unusable."""
+    huge photo was predicted downscaled). BadImageError / DatasetError if it is unusable.
+
+    ``photo``: the file the mask was predicted from. Trimaps follow the photo's STORED pixels,
+    while a prediction (`load_rgb`) follows its EXIF orientation; the trimap is turned the same
+    way first, or a rotated photo's mask would be scored against a rotated (or, at 90 degrees,
+    stretched) truth."""
     from PIL import Image
 
-    from engine.data.images import load_trimap
+    from engine.data.images import exif_orientation, load_trimap, orient_as_shown
 
     trimap = load_trimap(trimap_path)
+    if photo is not None:
+        trimap = orient_as_shown(trimap, exif_orientation(photo))
     if trimap.shape != tuple(shape):
         trimap = np.asarray(Image.fromarray(trimap).resize((shape[1], shape[0]), Image.NEAREST))
     return trimap
@@ -70,7 +77,9 @@ def trimap_overlap(mask: np.ndarray, trimap: np.ndarray, mask_rule: str,
 
 
 def score_against_trimap(mask: np.ndarray, trimap_path: str | Path, mask_rule: str,
-                         ignore_border: bool = EVAL_IGNORE_BORDER) -> tuple[float, float]:
-    """(Dice, IoU) of a predicted mask against a trimap file."""
-    o = trimap_overlap(mask, load_trimap_at(trimap_path, mask.shape[:2]), mask_rule, ignore_border)
+                         ignore_border: bool = EVAL_IGNORE_BORDER,
+                         photo: str | Path | None = None) -> tuple[float, float]:
+    """(Dice, IoU) of a predicted mask against a trimap file; ``photo``: the file the mask was
+    predicted from (`load_trimap_at`: its EXIF orientation)."""
+    o = trimap_overlap(mask, load_trimap_at(trimap_path, mask.shape[:2], photo), mask_rule, ignore_border)
     return o.dice, o.iou

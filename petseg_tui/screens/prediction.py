@@ -95,7 +95,9 @@ def truth_for(prediction: Any, mask_rule: str) -> Truth:
     if path is None:
         return Truth()
     try:
-        return Truth(load_trimap_at(path, prediction.image.shape[:2]), mask_rule, EVAL_IGNORE_BORDER)
+        # the photo's EXIF turn applied to its trimap too: the prediction is of the photo as shown
+        trimap = load_trimap_at(path, prediction.image.shape[:2], photo=prediction.source)
+        return Truth(trimap, mask_rule, EVAL_IGNORE_BORDER)
     except PetsegError as exc:
         return Truth(note=f"trimap not used: {exc}")
 

@@ -491,6 +491,34 @@ async def test_the_footer_offers_only_esc_while_the_path_box_types(tmp_path: Pat
         await wait_for(pilot, lambda: "Thr" in footer_text(screen), what="the footer with Thr again")
 
 
+def test_the_trimap_of_a_photo_turned_by_its_exif_is_turned_alike(tmp_path: Path) -> None:
+    """The screen predicts the photo as shown (EXIF applied); its trimap follows the stored pixels
+    and is turned the same way before scoring, so a perfect mask scores 1.0 (it was compared
+    with a stretched trimap at 90 degrees)."""
+    from types import SimpleNamespace
+
+    from engine.data.images import load_rgb
+    from petseg_tui.screens.prediction import render_prediction, truth_for
+
+    stored = np.full((30, 50), 2, np.uint8)
+    stored[5:13, 6:19] = 1
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations" / "trimaps").mkdir(parents=True)
+    photo = tmp_path / "images" / "cat.jpg"
+    Image.fromarray(stored).save(tmp_path / "annotations" / "trimaps" / "cat.png")
+    picture = Image.fromarray(np.repeat(stored[..., None] * 60, 3, axis=2))
+    exif = picture.getexif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    picture.save(photo, exif=exif.tobytes())
+    shown = np.rot90(stored == 1, -1).astype(np.uint8)
+    prediction = SimpleNamespace(source=photo, image=load_rgb(photo), mask=lambda threshold: shown)
+    assert prediction.image.shape[:2] == shown.shape
+
+    truth = truth_for(prediction, "pet_only")
+    assert truth.trimap is not None and truth.trimap.shape == shown.shape
+    assert render_prediction(prediction, 0.5, True, truth=truth).dice == pytest.approx(1.0)
+
+
 async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fake_predictor) -> None:
     """A bundled photo sits in the Oxford layout with its trimap: the result line gives its Dice
     (and it changes with the threshold); a loose photo has no score."""

@@ -46,3 +46,33 @@ def test_trimap_found_next_to_a_bundled_photo_and_scored(tmp_path: Path) -> None
     assert 0.0 < iou < dice < 1.0
     small = truth[::2, ::2]  # a prediction made on a downscaled copy: the trimap is resized to it
     assert score_against_trimap(small, trimap, "pet_border")[0] > 0.95
+
+
+@pytest.mark.parametrize("orientation, turn", [(3, 2), (6, -1), (8, 1)])
+def test_a_photo_turned_by_its_exif_is_scored_against_its_trimap_turned_alike(
+        tmp_path: Path, orientation: int, turn: int) -> None:
+    """Oxford trimaps follow the stored pixels; a prediction follows the photo as shown (load_rgb
+    applies EXIF). Scored unturned, a perfect mask lost Dice (180 degrees) or was compared with a
+    stretched trimap (90 degrees)."""
+    from PIL import Image
+
+    from engine.data.images import load_rgb
+
+    stored = np.full((30, 50), 2, np.uint8)  # background, with an off-centre pet and its border
+    stored[4:14, 5:20] = 3
+    stored[5:13, 6:19] = 1
+    (tmp_path / "images").mkdir()
+    (tmp_path / "annotations" / "trimaps").mkdir(parents=True)
+    photo = tmp_path / "images" / "cat.jpg"
+    trimap = tmp_path / "annotations" / "trimaps" / "cat.png"
+    Image.fromarray(stored).save(trimap)
+    picture = Image.fromarray(np.repeat(stored[..., None] * 60, 3, axis=2))
+    exif = picture.getexif()
+    exif[0x0112] = orientation
+    picture.save(photo, exif=exif.tobytes())
+
+    shown = np.rot90(trimap_to_mask(stored, "pet_border"), turn)  # the perfect mask of the photo as shown
+    assert load_rgb(photo).shape[:2] == shown.shape
+    assert trimap_for_image(photo) == trimap
+    assert score_against_trimap(shown, trimap, "pet_border", photo=photo) == pytest.approx((1.0, 1.0))
+    assert score_against_trimap(shown, trimap, "pet_border", ignore_border=False, photo=photo) == pytest.approx((1.0, 1.0))
