@@ -186,12 +186,14 @@ class PetLayout:
 
     def train_valid_names(self, valid_every: int) -> tuple[list[str], list[str]]:
         """(train, valid) names: ``split_trainval`` of trainval.txt as listed, then only the
-        names whose image and trimap exist — a missing file never shifts the others."""
-        from engine.data.splits import split_trainval
+        names whose image and trimap exist — a missing file never shifts the others; with no
+        valid name left, the last train name validates (``borrow_valid``). The one split rule of
+        training and of ``petseg eval --split valid``."""
+        from engine.data.splits import borrow_valid, split_trainval
 
         paired = set(self.paired_names)
         train, valid = split_trainval(self._trainval_listed, valid_every)
-        return [n for n in train if n in paired], [n for n in valid if n in paired]
+        return borrow_valid([n for n in train if n in paired], [n for n in valid if n in paired])
 
     def image_path(self, name: str) -> Path:
         return self._images.get(name, self.images_dir / f"{name}.jpg")

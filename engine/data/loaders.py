@@ -77,10 +77,9 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print,
     # RunWarning event, which the CLI prints and the TUI shows (logging them too doubled them)
     train_names, valid_names = layout.train_valid_names(config.valid_every)
     if not valid_names:
-        if len(train_names) < 2:
-            raise DatasetError(layout.root, f"only {len(train_names)} trainval image(s); need at least 2")
-        # Fewer images than valid_every: still validate on something rather than on nothing.
-        valid_names = [train_names.pop()]
+        raise DatasetError(layout.root, f"only {len(train_names)} trainval image(s); need at least 2")
+    if len(train_names) + len(valid_names) < config.valid_every:
+        # the layout lent the last train image to validation (splits.borrow_valid), as eval will
         log(f"data: fewer than {config.valid_every} trainval images; using {valid_names[0]} for validation")
     if config.max_train_images is not None:
         capped = cap_evenly(train_names, config.max_train_images)

@@ -5,6 +5,11 @@ Rule: the image at index ``i`` (0-based, in list order) goes to validation when
 Taking every Nth image (rather than a random sample) spreads validation evenly over the list,
 which in the official files is sorted by breed, so every breed is represented; it needs no
 seed and is the same on every machine. Order is preserved in both parts.
+
+A folder with no name on the rule (fewer images than ``valid_every``, e.g. a handful of photos
+without list files) validates on its last train image (`borrow_valid`) rather than on nothing.
+Training and ``petseg eval --split valid`` both take the split from
+``engine.data.layout.PetLayout.train_valid_names``, so they score the same photos.
 """
 
 from __future__ import annotations
@@ -17,3 +22,11 @@ def split_trainval(names: list[str], valid_every: int = 10) -> tuple[list[str], 
     train = [n for i, n in enumerate(names) if i % valid_every != valid_every - 1]
     valid = [n for i, n in enumerate(names) if i % valid_every == valid_every - 1]
     return train, valid
+
+
+def borrow_valid(train: list[str], valid: list[str]) -> tuple[list[str], list[str]]:
+    """(train, valid) unchanged, unless ``valid`` is empty and ``train`` has at least 2 names:
+    then the last train name validates (a run needs a validation image to pick its best.pt)."""
+    if valid or len(train) < 2:
+        return train, valid
+    return train[:-1], train[-1:]

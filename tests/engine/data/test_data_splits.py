@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.data.splits import split_trainval
+from engine.data.splits import borrow_valid, split_trainval
 
 
 def test_hundred_names_split_90_10():
@@ -28,3 +28,9 @@ def test_fewer_names_than_period_gives_empty_valid():
 def test_bad_period():
     with pytest.raises(ValueError):
         split_trainval(["a"], 1)
+
+
+def test_borrow_valid_lends_the_last_train_name_only_when_valid_is_empty():
+    assert borrow_valid(["a", "b", "c"], []) == (["a", "b"], ["c"])
+    assert borrow_valid(["a", "b"], ["v"]) == (["a", "b"], ["v"])
+    assert borrow_valid(["a"], []) == (["a"], [])  # one image cannot be both

@@ -55,7 +55,8 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
-def constant_checkpoint(path: Path, bias: float, mask_rule: str = "pet_border", data_path: str | None = None) -> Path:
+def constant_checkpoint(path: Path, bias: float, mask_rule: str = "pet_border", data_path: str | None = None,
+                        valid_every: int = 2) -> Path:
     model = build_model("unet", width=4)
     with torch.no_grad():
         model.head.weight.zero_()
@@ -69,7 +70,8 @@ def constant_checkpoint(path: Path, bias: float, mask_rule: str = "pet_border", 
             "mask_rule": mask_rule,
             "epoch": 1,
             "best_dice": 0.0,
-            "config": {"image_size": SIZE, "cache_dir": str(path.parent / "cache"), "valid_every": 2, "data_path": data_path},
+            "config": {"image_size": SIZE, "cache_dir": str(path.parent / "cache"), "valid_every": valid_every,
+                       "data_path": data_path},
         },
         path,
     )
@@ -131,6 +133,27 @@ def test_valid_split_uses_the_runs_valid_every(dataset, tmp_path):
     r = evaluate_checkpoint(ckpt, str(dataset), split="valid", device="cpu")
     assert r.n_images == 2  # 4 trainval images, every 2nd is validation
     assert r.headline.iou == pytest.approx(512 / 4096, rel=1e-6)
+
+
+def test_valid_split_of_a_folder_smaller_than_valid_every_is_the_photo_training_validated_on(tmp_path):
+    """With fewer photos than valid_every, training validates on its last train photo; eval
+    --split valid said "no valid images to evaluate on" (e.g. oxford-pet-mini: 6 photos, no lists)."""
+    from engine.config import TrainConfig
+    from engine.data.loaders import build_datasets
+
+    root = tmp_path / "mini"
+    (root / "images").mkdir(parents=True)
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        Image.new("RGB", (SIZE, SIZE)).save(root / "images" / f"{name}.jpg")
+        Image.fromarray(_trimaps()["t1"]).save(root / "annotations" / "trimaps" / f"{name}.png")
+    config = TrainConfig(data_path=str(root), image_size=SIZE, valid_every=10, cache_dir=str(tmp_path / "cache"))
+    trained = build_datasets(config, log=lambda _line: None)
+    assert trained.valid_names == ["c"] and trained.train_names == ["a", "b"]
+
+    ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0, data_path=str(root), valid_every=10)
+    r = evaluate_checkpoint(ckpt, None, split="valid", device="cpu")
+    assert [x.name for x in r.records] == trained.valid_names
 
 
 def test_without_data_path_the_runs_own_data_is_used(dataset, tmp_path):
