@@ -81,6 +81,15 @@ def requested_data_path(data_path: str | None) -> str | None:
     return os.environ.get(DATA_PATH_ENV, "").strip() or None
 
 
+def absolute_data_path(data_path: str | None) -> str | None:
+    """``data_path`` as a run records it: a folder named relative to the current directory (or
+    with ``~``) made absolute, so ``petseg eval --run``, ``--resume`` and the TUI find the same
+    folder from any directory; None (the bundled sample) and GENERATED_DATA as they are."""
+    if data_path is None or data_path == GENERATED_DATA:
+        return data_path
+    return os.path.abspath(os.path.expanduser(data_path))
+
+
 # Warm-up when --warmup_epochs is not given: it helps Adam from random initialisation (docs/RESULTS.md,
 # "Recipe sweep"); short runs get a tenth of their epochs so the cosine keeps most of the run, and
 # plateau gets none (it cannot follow one).

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import LEGACY_AUGMENT_STRENGTHS, TrainConfig
+from engine.config import LEGACY_AUGMENT_STRENGTHS, TrainConfig, absolute_data_path
 from engine.errors import ConfigError, RunStoreError
 
 RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
@@ -137,6 +137,9 @@ def describe_budget_changes(config: dict[str, Any]) -> str:
 def _same(a: Any, b: Any, name: str = "") -> bool:
     if name == "augment_strength":  # a run from before the rename records "default", its last.pt may say "smp"
         a, b = (LEGACY_AUGMENT_STRENGTHS.get(x, x) if isinstance(x, str) else x for x in (a, b))
+    if name == "data_path" and isinstance(a, str) and isinstance(b, str):
+        # a run records its folder absolute; the same folder named relative is the same data
+        a, b = absolute_data_path(a), absolute_data_path(b)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return float(a) == float(b)
     return a == b
@@ -174,7 +177,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
             if not _same(current, value):
                 applied[name] = (current, value)
                 setattr(base, name, value)
-        elif not _same(current, value):
+        elif not _same(current, value, name):
             hint = (" (if the same dataset moved, edit data_path in config.json)" if name == "data_path"
                     else "")
             shown = "unset: chosen automatically" if current is None else _as_typed(current)

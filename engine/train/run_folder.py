@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.config import DATA_PATH_ENV, TrainConfig, auto_warmup_epochs, requested_data_path
+from engine.config import DATA_PATH_ENV, TrainConfig, absolute_data_path, auto_warmup_epochs, requested_data_path
 from engine.errors import ConfigError, RunStoreError
 from engine.runs import RunStore
 from engine.train.config_record import initial_record
@@ -74,7 +74,8 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
     warmup = config.warmup_epochs
     if warmup is None:
         warmup = auto_warmup_epochs(config.epochs, config.scheduler)
-    config = dataclasses.replace(config, data_path=requested, warmup_epochs=warmup)
+    # absolute: config.json is read again from other directories (eval --run, --resume, the TUI)
+    config = dataclasses.replace(config, data_path=absolute_data_path(requested), warmup_epochs=warmup)
     from engine.data.layout import data_path_problem
 
     problem = data_path_problem(config.data_path, config.download)

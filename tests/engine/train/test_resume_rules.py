@@ -41,6 +41,17 @@ def test_a_flag_that_would_change_what_is_learned_is_refused_by_name(flag: str, 
         plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
 
 
+def test_the_recorded_data_folder_named_relative_is_the_same_data(tmp_path: Path, monkeypatch) -> None:
+    """A run records its data folder absolute; --resume --data_path with the same folder named
+    relative (as it was given to train) is no change, another folder still is."""
+    monkeypatch.chdir(tmp_path)
+    record = stored(data_path=str(tmp_path / "pets"))
+    plan = plan_resume(Path("/r"), record, {"data_path": "pets"}, ckpt(), Path("/r/last.pt"))
+    assert plan.config.data_path == str(tmp_path / "pets") and plan.applied == {}
+    with pytest.raises(ConfigError, match=r"^--data_path other: a resumed run keeps its data_path"):
+        plan_resume(Path("/r"), record, {"data_path": "other"}, ckpt(), Path("/r/last.pt"))
+
+
 def test_the_same_value_is_no_change_and_runtime_flags_are_applied() -> None:
     plan = plan_resume(Path("/r"), stored(), {"model": "unet", "learning_rate": 1e-3, "device": "cpu",
                                               "workers": 0, "epochs": 5}, ckpt(), Path("/r/last.pt"))

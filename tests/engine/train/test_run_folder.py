@@ -1,0 +1,41 @@
+"""What a new run records of its data (engine/train/run_folder.settle_config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.config import GENERATED_DATA, TrainConfig
+from engine.train.run_folder import settle_config
+
+
+def tiny_layout(root: Path) -> Path:
+    """One photo and its trimap in the Oxford layout: enough for data_path_problem."""
+    (root / "images").mkdir(parents=True)
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / "images" / "a.jpg")
+    Image.fromarray(np.full((8, 8), 2, np.uint8)).save(root / "annotations" / "trimaps" / "a.png")
+    return root
+
+
+def test_a_data_path_named_relative_is_recorded_absolute(tmp_path: Path, monkeypatch) -> None:
+    """config.json is read again from other directories (petseg eval --run, --resume, the TUI):
+    'pets' recorded as given named another folder, or none ('pets: dataset folder does not exist'),
+    once the user had changed directory."""
+    tiny_layout(tmp_path / "work" / "pets")
+    monkeypatch.chdir(tmp_path / "work")
+    config = settle_config(TrainConfig(data_path="pets", device="cpu"), log=lambda _line: None)
+    assert config.data_path == str(tmp_path / "work" / "pets")
+
+    monkeypatch.setenv("HOME", str(tmp_path / "work"))
+    config = settle_config(TrainConfig(data_path="~/pets", device="cpu"), log=lambda _line: None)
+    assert config.data_path == str(tmp_path / "work" / "pets")
+
+
+@pytest.mark.parametrize("data_path", [None, GENERATED_DATA])
+def test_the_bundled_sample_and_the_generated_set_are_recorded_as_named(data_path: str | None) -> None:
+    config = settle_config(TrainConfig(data_path=data_path, device="cpu"), log=lambda _line: None)
+    assert config.data_path == data_path
