@@ -34,3 +34,12 @@ def test_borrow_valid_lends_the_last_train_name_only_when_valid_is_empty():
     assert borrow_valid(["a", "b", "c"], []) == (["a", "b"], ["c"])
     assert borrow_valid(["a", "b"], ["v"]) == (["a", "b"], ["v"])
     assert borrow_valid(["a"], []) == (["a"], [])  # one image cannot be both
+
+
+def test_the_seed_flag_does_not_claim_to_seed_the_split():
+    """The split takes no seed (every Nth name); --seed's help said it seeded the split, which
+    read as 'another seed, another validation set' (e.g. for a cross-validation by seeds)."""
+    from engine.config import config_fields
+
+    help_text = next(f.spec.help for f in config_fields() if f.name == "seed")
+    assert "seed of the split" not in help_text and "valid_every" in help_text
