@@ -18,10 +18,13 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return [lo]
     mag = 10 ** math.floor(math.log10((hi - lo) / max(1, count - 1)))
     best: list[float] = []
-    for m in (1, 2, 2.5, 5, 10, 20):  # the finest round step that gives at most `count` ticks
+    # the finest round step that gives at most `count` ticks; the steps below `mag` are there for
+    # a range that holds one multiple of `mag` alone (1.135-1.296 at two ticks: 1.15 1.2 1.25, not
+    # the unround ends 1.14 and 1.3)
+    for m in (0.5, 1, 2, 2.5, 5, 10, 20):
         step = m * mag
         first = math.ceil(lo / step - 1e-9) * step
-        ticks = [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
+        ticks = [round(first + i * step, 12) for i in range(max(0, math.floor((hi - first) / step + 1e-9) + 1))]
         if len(ticks) >= 2:
             best = ticks  # a round step with a tick or two more than asked beats unround ends
         if len(ticks) <= count:

@@ -219,3 +219,15 @@ async def test_a_long_run_draws_dot_for_dot_what_every_point_draws(view: str, mo
             m.setattr(charts, "line_points", lambda xs, ys, x_lim, columns: (list(xs), list(ys)))
             every_point = await run_chart(spec, size)
         assert fast == every_point
+
+
+async def test_a_short_chart_labels_its_y_axis_with_round_values() -> None:
+    """At 80x24 the live loss chart has room for two ticks; a loss between 1.135 and 1.276 holds
+    one multiple of 0.1 alone (1.2): the axis read 1.14 and 1.28, the data's own ends, not round
+    values at their rows. It now steps by 0.05."""
+    epochs = [E(1, 1.135, 0.3), E(2, 1.15, 0.4), E(3, 1.16, 0.5)]  # valid loss 1.1 x train: up to 1.276
+    _, plot = await run_chart(loss_spec(epochs, ()), size=(40, 18))
+    labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
+    assert len(labels) >= 2, plot
+    assert all(round(float(label) * 20, 9).is_integer() for label in labels), labels  # multiples of 0.05
+    assert nice_ticks(1.135, 1.276, 2) == [1.15, 1.2, 1.25]
