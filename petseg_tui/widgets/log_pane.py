@@ -24,8 +24,12 @@ START_BYTES = 64 * 1024  # what the pane shows of a long log when it opens: its 
 MAX_LINES = 2000
 MISSING = (f"(no {LOG_FILE} in this run folder yet; runs of an older petseg kept one only when started in the "
            "background)")
-_ERROR = re.compile(r"\b(error|traceback|exception|failed|killed)\b|^\s+File \"|^\w+Error:", re.IGNORECASE)
-_WARNING = re.compile(r"\bwarning\b|\bdiverged\b", re.IGNORECASE)
+# an exception's line may name it with its module: torch.OutOfMemoryError: CUDA out of memory
+_ERROR = re.compile(r"\b(error|traceback|exception|failed|killed)\b|^\s+File \"|^[\w.]*(Error|Exception)\b",
+                    re.IGNORECASE)
+# Python's warnings are a class name: "x.py:12: UserWarning: ...", FutureWarning, RuntimeWarning
+_WARNING = re.compile(r"\b\w*warning\b|\bdiverged\b", re.IGNORECASE)
+TRACEBACK = "Traceback (most recent call last)"
 
 
 def line_style(line: str) -> str:
@@ -35,6 +39,24 @@ def line_style(line: str) -> str:
     if _WARNING.search(line):
         return "yellow"
     return ""
+
+
+def styled_lines(lines: list[str], in_traceback: bool = False) -> tuple[list[tuple[str, str]], bool]:
+    """Each line with its style, a traceback's lines red as a whole: its code lines and carets,
+    and the exception line that ends it whatever the exception is called (``KeyboardInterrupt``,
+    ``engine.faults.InjectedFault: ...``). Returns the lines and whether a traceback is still open."""
+    out = []
+    for line in lines:
+        style = line_style(line)
+        if in_traceback:
+            if line[:1].isspace():
+                style = style or "red"
+            elif line.strip():  # the exception line: the traceback ends here
+                style, in_traceback = "bold red", False
+        if line.startswith(TRACEBACK):
+            in_traceback = True
+        out.append((line, style))
+    return out, in_traceback
 
 
 class LogPane(RichLog):
@@ -54,6 +76,7 @@ class LogPane(RichLog):
         self._offset = 0
         self._ident: tuple[int, int] | None = None
         self._partial = b""
+        self._in_traceback = False
 
     def on_mount(self) -> None:
         self._follow()
@@ -110,6 +133,8 @@ class LogPane(RichLog):
     def _show(self, reset: bool, lines: list[str]) -> None:
         if reset:
             self.clear()
-        for line in lines:
-            self.write(Text(line, style=line_style(line)))
+            self._in_traceback = False
+        styled, self._in_traceback = styled_lines(lines, self._in_traceback)
+        for line, style in styled:
+            self.write(Text(line, style=style))
         self.lines_read += len(lines)

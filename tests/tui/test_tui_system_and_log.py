@@ -133,6 +133,46 @@ async def test_a_failed_run_opens_on_its_log(runs_dir: Path) -> None:
         assert not pane.display
 
 
+def _line_colours(pane: LogPane, text: str) -> set[str]:
+    """The colours the pane draws the row showing ``text`` in (its printed characters')."""
+    from textual.geometry import Region
+
+    strips = pane.render_lines(Region(0, 0, pane.size.width, pane.size.height))
+    row = next(strip for strip in strips if text in strip.text)
+    return {seg.style.color.name for seg in row if seg.text.strip() and seg.style and seg.style.color}
+
+
+async def test_a_crash_and_python_warnings_are_coloured_in_the_log(runs_dir: Path) -> None:
+    """What a real console holds: Python's warnings name their class (UserWarning), and torch's
+    out-of-memory error is torch.OutOfMemoryError. Both read as plain lines, as did the code
+    lines of a traceback and an exception not called *Error (the fault a test injects)."""
+    make_run(runs_dir, "oom", epochs_done=1, state="failed")
+    (runs_dir / "oom" / LOG_FILE).write_text(
+        "epoch 1/5  train loss 0.5\n"
+        "petseg: warning: slow data\n"
+        "/venv/torch/utils/data.py:12: UserWarning: This DataLoader will create 8 worker processes\n"
+        "Traceback (most recent call last):\n"
+        '  File "/x/train_loop.py", line 80, in train_one_epoch\n'
+        "    loss = criterion(model(images), masks)\n"
+        "           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n"
+        "Traceback (most recent call last):\n"
+        '  File "/x/faults.py", line 55, in maybe_kill\n'
+        "engine.faults.InjectedFault: injected fault at batch\n"
+        "epoch 2/5  train loss 0.4\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 60)) as pilot:
+        live = await open_live(pilot, runs_dir / "oom")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "epoch 2/5" in widget_text(pane), what="the log open")
+        yellow, red = _line_colours(pane, "petseg: warning"), _line_colours(pane, "Traceback")  # as ever
+        assert len(yellow) == 1 and len(red) == 1 and yellow != red
+        assert _line_colours(pane, "UserWarning") == yellow
+        for text in ("loss = criterion", "^^^^^", "torch.OutOfMemoryError", "InjectedFault"):
+            assert _line_colours(pane, text) == red, text
+        assert _line_colours(pane, "epoch 2/5") == _line_colours(pane, "epoch 1/5")  # after it: plain again
+
+
 async def test_a_run_without_a_log_says_so(runs_dir: Path) -> None:
     make_run(runs_dir, "quiet", epochs_done=1, state="failed")
     app = PetsegApp(runs_dir=runs_dir)
@@ -152,6 +192,9 @@ def test_line_styles() -> None:
     assert line_style("RuntimeError: CUDA out of memory") == "bold red"
     assert line_style("petseg: error: boom") == "bold red"
     assert line_style("epoch 1/5  train loss 0.5") == ""
+    assert line_style("x.py:3: FutureWarning: `x` is deprecated") == "yellow"
+    assert line_style("torch.OutOfMemoryError: CUDA out of memory") == "bold red"
+    assert line_style("errors: none") == ""
 
 
 async def test_runs_table_shows_gpu_of_running_runs_only(runs_dir: Path) -> None:
