@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import deque
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.widgets import RichLog
 from textual.worker import get_current_worker
 
@@ -67,7 +68,10 @@ class LogPane(RichLog):
     """
 
     def __init__(self, run_path: Path, **kwargs: object) -> None:
-        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, **kwargs)  # type: ignore[arg-type]
+        # wrapped at the pane's width (`write(width=...)`): not at RichLog's min_width, 78 cells (wider than the
+        # pane at 80 columns), nor at the width of the terminal Rich's console measures
+        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, min_width=1,
+                         **kwargs)  # type: ignore[arg-type]
         self.run_path = Path(run_path)
         self.path = self.run_path / LOG_FILE
         self.border_title = LOG_FILE
@@ -77,6 +81,10 @@ class LogPane(RichLog):
         self._ident: tuple[int, int] | None = None
         self._partial = b""
         self._in_traceback = False
+        # the lines shown, as read: RichLog keeps them wrapped at the width they were written at,
+        # so a resize writes them again at the new width
+        self._shown: deque[tuple[str, str]] = deque(maxlen=MAX_LINES)
+        self._wrapped_at = 0
 
     def on_mount(self) -> None:
         self._follow()
@@ -133,8 +141,41 @@ class LogPane(RichLog):
     def _show(self, reset: bool, lines: list[str]) -> None:
         if reset:
             self.clear()
+            self._shown.clear()
             self._in_traceback = False
         styled, self._in_traceback = styled_lines(lines, self._in_traceback)
-        for line, style in styled:
-            self.write(Text(line, style=style))
+        self._shown.extend(styled)
+        self._wrapped_at = width = self.scrollable_content_region.width
+        self._write_lines(styled, width)
         self.lines_read += len(lines)
+
+    def _write_lines(self, styled: list[tuple[str, str]], width: int, scroll_end: bool | None = None) -> None:
+        """One write of many lines: one Rich render, not one per line (a resize writes them all again)."""
+        if not styled:
+            return
+        text = Text()
+        for i, (line, style) in enumerate(styled):
+            if i:
+                text.append("\n")
+            text.append(line, style=style or None)
+        self.write(text, width=width or None, scroll_end=scroll_end)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._rewrap)  # once the new size is laid out (scrollbars too)
+
+    def _rewrap(self) -> None:
+        """Write the lines shown again, wrapped at the pane's width now (it changed)."""
+        width = self.scrollable_content_region.width
+        if not self._shown or width == self._wrapped_at or width <= 0:
+            return
+        self._wrapped_at = width
+        # Reading back: scrolled into the middle. Not at 0: that is also where the pane stands before a
+        # write's lazy scroll to the end has run (the first layout writes, its scrollbar resizes, again).
+        back = 0 < self.scroll_y < self.max_scroll_y - 1
+        fraction = self.scroll_y / self.max_scroll_y if back else 1.0
+        self.clear()
+        self._write_lines(list(self._shown), width, scroll_end=False)
+        if back:  # about where the reader was
+            self.call_after_refresh(lambda: self.scroll_to(y=round(fraction * self.max_scroll_y), animate=False))
+        else:  # following the log: at its end, as each new line puts it
+            self.scroll_end(animate=False, immediate=False, x_axis=False)

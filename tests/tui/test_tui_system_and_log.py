@@ -4,6 +4,7 @@ sampler writes them (no GPU here)."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
@@ -171,6 +172,32 @@ async def test_a_crash_and_python_warnings_are_coloured_in_the_log(runs_dir: Pat
         for text in ("loss = criterion", "^^^^^", "torch.OutOfMemoryError", "InjectedFault"):
             assert _line_colours(pane, text) == red, text
         assert _line_colours(pane, "epoch 2/5") == _line_colours(pane, "epoch 1/5")  # after it: plain again
+
+
+async def test_the_log_wraps_at_the_panes_width_after_a_resize(runs_dir: Path) -> None:
+    """Lines were wrapped once, at the width the pane had when they arrived (and never narrower
+    than 78 cells, RichLog's default): opened at 80 columns and widened to 160, the log stayed
+    wrapped at 78; at 80 a 78-cell row ran past the pane's edge; narrowed, lines were cut."""
+    make_run(runs_dir, "wordy", epochs_done=1, state="failed")
+    words = " ".join(f"w{'o' * (i % 5)}rd{i:02d}" for i in range(30))  # 239 cells
+    (runs_dir / "wordy" / LOG_FILE).write_text(f"{words}\nTraceback (most recent call last):\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "wordy")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "Traceback" in widget_text(pane), what="the log open")
+
+        def shown() -> list[str]:
+            return [row.strip() for row in widget_text(pane).splitlines() if row.strip()]
+
+        for width in (80, 160, 100):
+            await pilot.resize_terminal(width, 40)
+            await wait_for(pilot, lambda w=width: live.size.width == w, what=f"{width} columns")
+            await pilot.pause(0.2)
+            rows = [row for row in shown() if "rd" in row]
+            # wrapped at the room the pane has now: every word whole, none cut at its edge
+            assert rows == textwrap.wrap(words, pane.scrollable_content_region.width), (width, rows)
+            assert "Traceback" in widget_text(pane)  # still showing the log's end
 
 
 async def test_a_run_without_a_log_says_so(runs_dir: Path) -> None:
