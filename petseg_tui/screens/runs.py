@@ -170,7 +170,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         if not root.exists():
             return f"The runs folder {root} does not exist. Press n for a new run (it creates the folder)."
         if not root.is_dir():
-            return f"{root} is not a folder: start petseg-tui with --runs_dir pointing to a folder."
+            return f"{root} is not a folder: start petseg-tui with --runs DIR pointing to a folder."
         return f"No runs yet in {root}. Press n for a new run (or: petseg train --epochs 5)."
 
     def _update_detail(self) -> None:

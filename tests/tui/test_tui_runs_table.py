@@ -434,6 +434,27 @@ async def test_empty_and_missing_runs_folder_say_what_to_do(tmp_path: Path) -> N
             assert "New run" in footer and "Compare" not in footer and "Select" not in footer
 
 
+async def test_a_runs_folder_that_is_a_file_names_a_flag_petseg_tui_has(tmp_path: Path) -> None:
+    """The runs path turned into a file (the command line refuses one at start): the line said to
+    start petseg-tui with --runs_dir, a flag it does not have (it is --runs)."""
+    import re
+
+    from petseg_tui.__main__ import build_parser
+
+    root = tmp_path / "runs"
+    root.write_text("not a folder")
+    app = PetsegApp(runs_dir=root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        shown = " ".join(rendered(screen.query_one("#runs-status")).split())
+        assert str(root) in shown and "is not a folder" in shown
+        flags = re.findall(r"--[\w-]+", shown)
+        assert flags
+        for flag in flags:
+            build_parser().parse_args([flag, str(tmp_path)])  # argparse exits on a flag it lacks
+
+
 async def test_keys_typed_at_once_after_slash_all_go_to_the_filter(sample_runs: Path) -> None:
     """A fast typist (or a paste) sends / and the filter in one burst: every key after / is queued
     before the focus could move on the next message; none may fire a table action (i: Infer, space:
