@@ -170,14 +170,21 @@ def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
     return t
 
 
+EPOCH_STEPS = (1, 2, 5, 10, 20, 25, 50)  # x 10^k: the epoch axis's steps
+
+
 def _epoch_ticks(lo: float, hi: float, width: int) -> list[int]:
-    lo_i, hi_i = max(1, int(math.ceil(lo - 1e-9))), max(1, int(math.floor(hi + 1e-9)))
-    if hi_i < lo_i:
-        hi_i = lo_i
+    """The epochs labelled on the x axis: multiples of a round step (5: 5 10 15 ... 40), with the
+    first epoch too when it is not one and lies far enough from the first multiple; a label
+    every ~6 columns at most."""
+    lo_i, hi_i = max(1, math.ceil(lo - 1e-9)), max(1, math.floor(hi + 1e-9))
+    hi_i = max(hi_i, lo_i)
     n = hi_i - lo_i + 1
-    slots = max(2, width // 6)  # a label every ~6 columns at most
-    step = max(1, int(math.ceil(n / slots)))
-    ticks = list(range(lo_i, hi_i + 1, step))
+    slots = max(2, width // 6)
+    step = next(m * 10 ** k for k in range(12) for m in EPOCH_STEPS if math.ceil(n / (m * 10 ** k)) <= slots)
+    ticks = list(range(-(-lo_i // step) * step, hi_i + 1, step))
+    if not ticks or ticks[0] - lo_i > step / 2:
+        ticks.insert(0, lo_i)
     return ticks if len(ticks) > 1 else [lo_i, lo_i + 1]
 
 

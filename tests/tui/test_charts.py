@@ -231,3 +231,17 @@ async def test_a_short_chart_labels_its_y_axis_with_round_values() -> None:
     assert len(labels) >= 2, plot
     assert all(round(float(label) * 20, 9).is_integer() for label in labels), labels  # multiples of 0.05
     assert nice_ticks(1.135, 1.276, 2) == [1.15, 1.2, 1.25]
+
+
+@pytest.mark.parametrize("size", [(60, 20), (100, 24), (200, 40)])
+async def test_the_epoch_axis_labels_round_epochs(size) -> None:
+    """A 40-epoch run's axis read 1 5 9 13 ... 37 (every 4th epoch from the first): neither round
+    nor the last epoch. The labels are now multiples of a round step (and 1 when 2 is not one)."""
+    epochs = [E(i, 1.0 / i, 0.5) for i in range(1, 41)]
+    _, plot = await run_chart(dice_spec(epochs), size=size)
+    labels = [int(word) for word in plot.splitlines()[-2].split()]  # the tick labels, above the axis title
+    assert labels[-1] == 40, labels
+    rounds = labels[1:] if labels[0] == 1 else labels  # the first epoch, when far from the first multiple
+    step = rounds[1] - rounds[0]
+    assert step in (2, 5, 10, 20) and all(label % step == 0 for label in rounds), labels  # multiples of it
+    assert rounds[0] == step
