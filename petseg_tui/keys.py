@@ -49,6 +49,9 @@ def describe(b: Binding) -> str:
     return b.tooltip or b.description
 
 
+# actions that use a run's model: offered only for a run with a checkpoint (best.pt or last.pt)
+USES_MODEL = frozenset({"infer", "worst", "export"})
+
 # actions that destroy something; each has its key to itself, app-wide, and asks first
 DESTRUCTIVE_ACTIONS = frozenset({"stop", "delete_run"})
 

@@ -36,6 +36,7 @@ from engine.runs import (
     RunStore,
     RunSummary,
     checkpoint_path,
+    has_checkpoint,
     read_labels,
     resume_offer,
 )
@@ -198,6 +199,7 @@ class LiveSnapshot(RunSnapshot):
     bad_lines: int = 0
     log_tail: str = ""
     resume: ResumeOffer = ResumeOffer("", "")
+    has_checkpoint: bool = False  # best.pt or last.pt: the run's model can be used (i, w, E)
     previews: Previews | None = None
     previews_error: str = ""
 
@@ -369,6 +371,7 @@ class LiveFollower:
                 bad_lines=f.bad_lines,
                 log_tail=log_tail,
                 resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message),
+                has_checkpoint=has_checkpoint(self.path),
                 previews=previews,
                 previews_error=previews_error,
             )

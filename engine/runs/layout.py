@@ -208,6 +208,12 @@ def checkpoint_path(run_path: str | Path, which: str) -> Path:
     return Path(run_path) / CHECKPOINT_DIR / CHECKPOINTS[which]
 
 
+def has_checkpoint(run_path: str | Path) -> bool:
+    """Whether the run holds a checkpoint `checkpoint_for` would give (best.pt or last.pt): what
+    the keys that use a run's model (infer, worst, export) need to be offered."""
+    return any(checkpoint_path(run_path, which).is_file() for which in ("best", "last"))
+
+
 def checkpoint_for(run_path: str | Path) -> tuple[Path, str]:
     """The checkpoint a run is evaluated and used with: best.pt, else last.pt; and a note for
     the user when it is last.pt. CheckpointError if the run has neither yet."""

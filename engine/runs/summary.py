@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs.history import RunHistory
-from engine.runs.layout import checkpoint_path
+from engine.runs.layout import checkpoint_path, has_checkpoint
 from engine.runs.state import RunState
 from engine.sweep.record import sweep_of
 
@@ -35,6 +35,7 @@ class RunSummary:
     last_lr: float | None = None
     epoch_seconds: float | None = None  # median
     has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
+    has_checkpoint: bool = False  # best.pt or last.pt exists: its model can be used (infer, worst, export)
     processes: int = 1  # data-parallel world size (config.json's distributed.world_size)
     sweep: str = ""  # the sweep that started the run (config.json's sweep.name), "" for none
     trial: int | None = None  # its trial number in that sweep
@@ -67,6 +68,7 @@ class RunSummary:
             last_lr=last.lr if last else None,
             epoch_seconds=history.epoch_seconds,
             has_last_checkpoint=checkpoint_path(path, "last").is_file(),
+            has_checkpoint=has_checkpoint(path),
             processes=world_size(history.config),
             **_sweep_fields(history.config),
         )

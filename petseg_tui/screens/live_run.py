@@ -34,6 +34,7 @@ from textual.worker import get_current_worker
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState
 from petseg_tui.image_modes import resolve_image_mode
+from petseg_tui.keys import USES_MODEL
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
@@ -180,8 +181,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         self.snapshot = message.snapshot
 
     def watch_snapshot(self, before: LiveSnapshot | None, snap: LiveSnapshot | None) -> None:
-        if snap is not None and (before is None or (before.active, before.resume) != (snap.active, snap.resume)):
-            self.refresh_bindings()  # stop/pause only while training; R as the store says
+        if snap is not None and (before is None or (before.active, before.resume, before.has_checkpoint)
+                                 != (snap.active, snap.resume, snap.has_checkpoint)):
+            self.refresh_bindings()  # stop/pause only while training; R as the store says; i/w/E with a model
         if snap is not None and snap.state.log_may_explain and not self._log_chosen:
             self.log_shown = True  # a failed (or vanished) run opens on what it printed
         if snap is not None and self.control_note and self._control_done(snap):
@@ -270,6 +272,8 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         if action in ("resume_run", "restart_run"):
             plan = snap.resume.action if snap is not None and not snap.active else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        if action in USES_MODEL:
+            return snap is not None and snap.has_checkpoint
         return True
 
     # ---- drawing ------------------------------------------------------------------------------

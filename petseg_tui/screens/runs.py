@@ -17,6 +17,7 @@ from engine.runs import ordered, sort_value
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.format import MAX_COMPARE
+from petseg_tui.keys import USES_MODEL
 from petseg_tui.messages import RunsUpdated
 from petseg_tui.watch import HeldRows, RunRow, RunsWatcher
 from petseg_tui.screens.run_dialogs import SortMenu
@@ -213,6 +214,8 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             row = t.highlighted
             plan = row.resume.action if row is not None else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        if action in USES_MODEL and action != "infer":  # i without a model: the screen's run chooser
+            return t.highlighted is not None and t.highlighted.summary.has_checkpoint
         if action in self.NEEDS_RUN:
             return t.highlighted is not None
         if action in self.NEEDS_ROWS:
@@ -362,7 +365,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
 
     def action_infer(self) -> None:
         row = self.table.highlighted
-        self.petseg_app.action_infer(row.path if row else None)
+        self.petseg_app.action_infer(row.path if row is not None and row.summary.has_checkpoint else None)
 
     def action_worst(self) -> None:
         row = self.table.highlighted

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpers import highlight, make_run, open_live, toasts, wait_for
+from tui_helpers import highlight, make_run, open_live, toasts, unreadable_checkpoint, wait_for
 
 from petseg_tui.app import PetsegApp
 
@@ -20,17 +20,22 @@ def few_photos(monkeypatch):
     few_photos(monkeypatch)
 
 
-async def test_E_on_a_run_without_checkpoint_says_so_and_carries_on(runs_dir: Path) -> None:
+async def test_E_is_offered_only_for_a_run_with_a_checkpoint_and_a_bad_one_is_one_line(runs_dir: Path) -> None:
     make_run(runs_dir, "untrained")
+    unreadable_checkpoint(make_run(runs_dir, "garbled").path)
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         screen = app.screen
         await highlight(pilot, screen.table, "untrained")
         await pilot.press("E")
-        await wait_for(pilot, lambda: "Export failed" in toasts(app) or "no checkpoint" in toasts(app), timeout=60,
-                       what="the refusal")
-        assert "no checkpoint yet" in toasts(app)
-        assert app.screen is screen and not (runs_dir / "untrained" / "export" / "model.onnx").exists()
+        await pilot.pause()
+        assert not screen.check_action("export", ()) and "Export failed" not in toasts(app)
+        await highlight(pilot, screen.table, "garbled")
+        assert screen.check_action("export", ())
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Export failed" in toasts(app), timeout=60, what="the refusal")
+        assert "best.pt" in toasts(app)
+        assert app.screen is screen and not (runs_dir / "garbled" / "export" / "model.onnx").exists()
 
 
 @pytest.mark.slow
@@ -91,6 +96,7 @@ async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen
 
     monkeypatch.setattr(engine.export.run_export, "export_run", slow_export)
     run = make_run(runs_dir, "slow").path
+    unreadable_checkpoint(run)  # E is offered for a run with a model; the export itself is faked
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         screen = app.screen

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tui_helpers import make_run, open_palette, toasts, wait_for, widget_text
+from tui_helpers import footer_text, make_run, open_palette, toasts, unreadable_checkpoint, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.help import HelpScreen
@@ -118,13 +118,23 @@ async def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> No
 
 
 async def test_errors_are_shown_in_the_screen(runs_dir: Path, tmp_path: Path) -> None:
-    make_run(runs_dir, "untrained")  # no checkpoint yet
+    untrained = make_run(runs_dir, "untrained").path  # no checkpoint yet
     gone = make_run(runs_dir, "nodata").path
     add_checkpoint(gone, tmp_path / "no-such-dataset")
 
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await open_from_runs(pilot, "untrained")
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        runs = app.screen
+        runs.table.move_cursor(row=runs.table.visible_names.index("untrained"))
+        await wait_for(pilot, lambda: "untrained" in widget_text(runs.query_one("#run-detail")), what="highlighted")
+        assert "Worst" not in footer_text(app.screen)  # nothing to score with: not offered
+        await pilot.press("w")
+        await pilot.pause()
+        assert app.screen is runs
+        app.open_worst(untrained)  # as if its checkpoint went between the table and the gallery
+        await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
+        screen = app.screen
         await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="error")
         assert "no checkpoint yet" in status(screen)
         await pilot.press("escape")
@@ -141,7 +151,7 @@ async def test_m_switches_every_pane_and_says_when_only_halfcell_can_show(runs_d
     and back in all four panes; in tmux (auto) m says why it keeps half-cells."""
     from petseg_tui.widgets.sixel import SixelImage
 
-    make_run(runs_dir, "untrained")  # no checkpoint: the gallery fails fast, the panes stay
+    unreadable_checkpoint(make_run(runs_dir, "untrained").path)  # the gallery fails fast, the panes stay
     app = PetsegApp(runs_dir=runs_dir, image_mode="sixel")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_from_runs(pilot, "untrained")
@@ -165,14 +175,12 @@ async def test_m_switches_every_pane_and_says_when_only_halfcell_can_show(runs_d
 @pytest.mark.slow
 async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> None:
     run = make_run(runs_dir, "live-one").path
+    unreadable_checkpoint(run)
 
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
-        def footer() -> str:
-            return " ".join(str(key.render()).strip() for key in app.screen.query("FooterKey"))
-
-        await wait_for(pilot, lambda: "w Worst" in footer(), what="w Worst in the footer")
+        await wait_for(pilot, lambda: "Worst" in footer_text(app.screen), what="w Worst in the footer")
         app.open_run(run)
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
         await pilot.press("w")

@@ -52,6 +52,14 @@ def epoch_event(epoch: int, total: int, t: float, *, loss0: float = 0.9, dice0: 
     )
 
 
+def unreadable_checkpoint(run: Path) -> Path:
+    """A best.pt that is not a checkpoint: the run offers i/w/E, and using its model fails at once."""
+    ckpt = run / "checkpoints" / "best.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    return ckpt
+
+
 def make_run(
     root: Path,
     name: str,
@@ -259,7 +267,8 @@ def footer_text(screen) -> str:
 
 def make_curve_run(root: Path, name: str, train_losses: list[float], dices: list[float], *, total: int | None = None,
                    t0: float = T0, diverged: bool = False, **config: Any) -> None:
-    """A finished (or, with ``diverged``, diverged after the last epoch) run with these curves."""
+    """A finished (or, with ``diverged``, diverged after the last epoch) run with these curves,
+    and a best.pt as such a run has (`unreadable_checkpoint`: the keys using its model shown)."""
     from engine.events import RunDiverged
 
     total = total or len(train_losses)
@@ -285,6 +294,7 @@ def make_curve_run(root: Path, name: str, train_losses: list[float], dices: list
                                   seconds=t - t0, t=t + 1))
         writer.set_status("finished", "done")
     writer.close()
+    unreadable_checkpoint(writer.path)
 
 
 OUTLIER_LOSSES = [3.81] + [round(0.6 * 0.93**i + 0.15, 4) for i in range(29)]
