@@ -177,11 +177,12 @@ async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, g
 
 
 @pytest.mark.slow
-async def test_real_in_process_run_from_the_form(runs_dir: Path, tmp_path: Path, monkeypatch, generated_data: str) -> None:
+async def test_real_in_process_run_from_the_form(runs_dir: Path, generated_data: str) -> None:
     """A tiny real run (synthetic data, CPU) started from the form; charts follow; stop it.
     (The UI's stalls during such a run are measured by bench/tui_stall.py.)"""
     pytest.importorskip("torch")
-    monkeypatch.setenv("PETSEG_CACHE", str(tmp_path / "cache"))
+    # the session's cache (tests/conftest.py): the generated set is made and decoded once per worker,
+    # not again for this run (a private cache cost it ~2 s of CPU)
 
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -260,10 +260,29 @@ def test_crash_after_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tm
     assert json.loads((resumed.run_path / "config.json").read_text())["augment_on_resolved"] == augment_on
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[TrainConfig], Path]:
+    """``uninterrupted(config)``: the folder of a run of ``config`` trained to its end without a
+    stop, trained once per module for each config (read only: the stop and pause cases of one
+    data path compare against the same reference)."""
+    done: dict[str, Path] = {}
+
+    def run(config: TrainConfig) -> Path:
+        key = json.dumps(config.to_dict(), sort_keys=True)
+        if key not in done:
+            full = Trainer(config, tmp_path_factory.mktemp("uninterrupted"), "full")
+            assert full.run() == "finished", full.error
+            done[key] = full.run_path
+        return done[key]
+
+    return run
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how, augment_on", [("stop", "cpu"), ("pause", "device"), ("stop-at-epoch-start", "cpu")])
 def test_a_stop_or_pause_inside_an_epoch_then_resume_repeats_the_uninterrupted_run(tiny, tmp_path: Path, one_thread,
-                                                                                    monkeypatch, how, augment_on) -> None:
+                                                                                    uninterrupted, monkeypatch, how,
+                                                                                    augment_on) -> None:
     """A stop (x, Ctrl-C) or a pause (whose last.pt a kill then leaves) in the middle of epoch 2,
     then a resume: the same weights, EMA and optimiser steps as 3 uninterrupted epochs. The
     batches trained before the stop are not trained again (they were: 14 Adam steps instead of
@@ -275,8 +294,7 @@ def test_a_stop_or_pause_inside_an_epoch_then_resume_repeats_the_uninterrupted_r
 
     cfg = dict(epochs=3, batch_size=4, max_train_images=16, checkpoint_interval=0, augment_on=augment_on,
                ema_decay=0.9, dropout=0.1)
-    full = Trainer(tiny(**cfg), tmp_path / "runs", "full")
-    assert full.run() == "finished", full.error
+    full_path = uninterrupted(tiny(**cfg))  # (one thread: trained inside the test, as the cut run)
     cut_at = 4 if how == "stop-at-epoch-start" else 6  # batch hooks: 4 batches an epoch
     cut = Trainer(tiny(**cfg), tmp_path / "runs", "cut")
     arrivals = {"n": 0}
@@ -305,7 +323,7 @@ def test_a_stop_or_pause_inside_an_epoch_then_resume_repeats_the_uninterrupted_r
     assert saved["epoch"] == 1
     resumed = Trainer(None, tmp_path / "runs", "cut", resume=True)
     assert resumed.run() == "finished", resumed.error
-    a = load_checkpoint(full.run_path / "checkpoints" / "last.pt")
+    a = load_checkpoint(full_path / "checkpoints" / "last.pt")
     b = load_checkpoint(resumed.run_path / "checkpoints" / "last.pt")
     assert a["epoch"] == b["epoch"] == 3
     assert a["ema_updates"] == b["ema_updates"] == 12
@@ -427,12 +445,11 @@ def test_last_pt_is_written_on_its_time_budget_and_at_the_end(tiny, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_breakdown_of_wall_time_from_the_run_events(tiny, tmp_path: Path) -> None:
+def test_breakdown_of_wall_time_from_the_run_events(finished_tiny_run: Path) -> None:
+    """The session's finished 2-epoch run (read only): its events give the breakdown."""
     from engine.train.run_timing import run_time_breakdown
 
-    trainer = Trainer(tiny(epochs=2), tmp_path)
-    assert trainer.run() == "finished"
-    b = run_time_breakdown(trainer.run_path)
+    b = run_time_breakdown(finished_tiny_run)
     assert b is not None and b.epochs == 2
     assert 0 < b.train < b.wall and 0 < b.valid < b.wall and 0 < b.train_share < 1
     assert b.other >= 0
