@@ -1,4 +1,5 @@
-"""Command palette (ctrl+p): every key binding active on the current screen (and the app), plus
+"""Command palette (ctrl+p): every key binding active on the current screen (and the app, and
+the petseg widgets' own, e.g. the runs table's First run; not Textual's scrolling keys), plus
 "Open run: NAME" and "Worst samples: NAME" for each run. A binding's label is the title, its
 tooltip the help line."""
 
@@ -7,7 +8,9 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, cast
 
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 
 from petseg_tui.keys import describe, key_label
 
@@ -30,6 +33,8 @@ class PetsegCommands(Provider):
         for namespace, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not enabled or binding.system or not binding.description or binding.action == "command_palette":
                 continue
+            if not isinstance(namespace, (Screen, App)) and not binding.tooltip:
+                continue  # a focused widget's own navigation (Scroll Up, Page Left, Cursor down): not a command
             add(binding.description, f"{describe(binding)} · key: {key_label(binding)}",
                 partial(namespace.run_action, binding.action))
         add("New run", "key: n (runs screen)", app.action_new_run)

@@ -5,7 +5,7 @@ curves and never wraps) over a plotext plot with an "epoch" axis. Each series ha
 AND its own marker glyph, drawn at its epochs and in the legend, so series differ without colour
 too. The y range is robust by default: only true outliers (a diverged run's 1e4 loss) are left
 out (`robust_range`); they are drawn at the plot's edge as arrows and the header says "clipped
-N outliers"; ``a`` on the screens autoscales to every point. Log-y has round ticks
+N outliers"; ``f`` on the screens autoscales to every point. Log-y has round ticks
 (`log_ticks`: 1e-3, 1e-2, ... or 1-2-5 steps); linear ticks have three significant digits,
 engineering notation past 10^4 (`fmt_tick`).
 

@@ -242,3 +242,19 @@ async def test_runs_table_shows_gpu_of_running_runs_only(runs_dir: Path) -> None
             assert str(table.get_cell("done", "gpu")) == ""  # a finished run's GPU is not in use
     finally:
         writer.close()
+
+
+async def test_the_palette_lists_the_screens_actions_not_the_focused_log_panes_scrolling(runs_dir: Path) -> None:
+    from tui_helpers import open_palette
+
+    make_run(runs_dir, "crashed", epochs_done=1, state="failed")
+    (runs_dir / "crashed" / LOG_FILE).write_text("epoch 1/5  train loss 0.5\nRuntimeError: boom\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "crashed")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display, what="the failed run's log open")
+        pane.focus()
+        await pilot.pause()
+        titles = await open_palette(pilot, until=lambda t: "Log-y" in t)
+        assert not any(t.startswith(("Scroll", "Page")) for t in titles), titles
