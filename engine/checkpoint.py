@@ -82,6 +82,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     arch = ckpt["arch"]
     if not isinstance(arch, dict) or not isinstance(arch.get("name"), str):
         raise CheckpointError(path, "not a petseg checkpoint (malformed architecture record)")
+    if ckpt.get("format", FORMAT) != FORMAT:  # none recorded: a hand-made or seed-era file, read as before
+        raise CheckpointError(path, f"checkpoint format {ckpt['format']!r} is not {FORMAT!r} "
+                                    "(written by another petseg version?)")
     check_record(ckpt, path)
     return ckpt
 
@@ -151,8 +154,10 @@ def build_model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "<check
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:
-        missing = sum(1 for k in model.state_dict() if k not in state)
-        unexpected = sum(1 for k in state if k not in model.state_dict())
+        own = model.state_dict()
+        missing = sum(1 for k in own if k not in state)
+        unexpected = sum(1 for k in state if k not in own
+                         or getattr(state[k], "shape", None) != own[k].shape)  # a width the record does not say
         raise CheckpointError(
             path,
             f"weights do not fit a {name} network ({missing} missing, {unexpected} unexpected or "

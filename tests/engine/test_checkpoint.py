@@ -95,3 +95,33 @@ def test_weights_of_another_architecture(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError) as exc:
         build_model_from_checkpoint(load_checkpoint(p), p)
     assert "another architecture" in _one_line(exc, p)
+
+
+def test_a_checkpoint_of_another_format_is_refused(tmp_path: Path) -> None:
+    """A newer petseg's checkpoint (another ``format``) was loaded as if it were this one's: its
+    weights ran, or failed as "another architecture?"; a file with no format is read as before."""
+    for fmt in ("petseg-checkpoint/2", 2):
+        ckpt = make_ckpt()
+        ckpt["format"] = fmt
+        p = tmp_path / "newer.pt"
+        save_checkpoint(ckpt, p)
+        with pytest.raises(CheckpointError) as exc:
+            load_checkpoint(p)
+        assert f"checkpoint format {fmt!r} is not 'petseg-checkpoint/1'" in _one_line(exc, p)
+    unmarked = make_ckpt()
+    del unmarked["format"]
+    save_checkpoint(unmarked, tmp_path / "old.pt")
+    build_model_from_checkpoint(load_checkpoint(tmp_path / "old.pt"), tmp_path / "old.pt")
+
+
+def test_weights_of_another_width_are_counted(tmp_path: Path) -> None:
+    """Same tensor names, other shapes: the message said "0 missing, 0 unexpected or mis-shaped"."""
+    ckpt = make_ckpt("unet", width=4)
+    ckpt["arch"] = {"name": "unet", "kwargs": {"width": 8}}
+    p = tmp_path / "wide.pt"
+    save_checkpoint(ckpt, p)
+    with pytest.raises(CheckpointError) as exc:
+        build_model_from_checkpoint(load_checkpoint(p), p)
+    wider = build_model("unet", width=8).state_dict()
+    count = sum(1 for k, v in ckpt["model"].items() if v.shape != wider[k].shape)
+    assert f"(0 missing, {count} unexpected or mis-shaped tensors)" in _one_line(exc, p) and count > 0
