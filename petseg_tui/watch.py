@@ -370,7 +370,9 @@ class LiveFollower:
                 exists=True,
                 bad_lines=f.bad_lines,
                 log_tail=log_tail,
-                resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message),
+                resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message,
+                                    run.best.epoch if run.best and checkpoint_path(self.path, "best").is_file()
+                                    else None),
                 has_checkpoint=has_checkpoint(self.path),
                 previews=previews,
                 previews_error=previews_error,

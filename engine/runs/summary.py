@@ -79,7 +79,8 @@ class RunSummary:
         return f"{self.model} x{self.processes}" if self.model and self.processes > 1 else self.model
 
     def resume_offer(self) -> "ResumeOffer":
-        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message)
+        kept_best = self.best_epoch if checkpoint_path(self.path, "best").is_file() else None
+        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best)
 
 
 def _sweep_fields(config: dict[str, Any]) -> dict[str, Any]:
@@ -105,13 +106,18 @@ class ResumeOffer:
     reason: str
 
 
-def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "") -> ResumeOffer:
+def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
+                 best_epoch: int | None = None) -> ResumeOffer:
     """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
-    writer lock is held is "running" (`RunHistory.state`): still training somewhere."""
+    writer lock is held is "running" (`RunHistory.state`): still training somewhere.
+    ``best_epoch``: the epoch of its best.pt, if it has one (a restart would replace that file)."""
     kind = RunState.parse(state)
     if kind.is_resumable:
         if has_last_checkpoint:
             return ResumeOffer("resume", f"continues {name} from its last.pt")
+        if best_epoch is not None and best_epoch > 1:  # last.pt lost since: `check_nothing_to_lose`
+            return ResumeOffer("", f"{name} has lost its last.pt: starting again from epoch 1 would replace "
+                                  f"its best.pt (epoch {best_epoch}); put last.pt back, or start a new run")
         return ResumeOffer("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
                                      "it starts again from epoch 1 with the same settings")
     if kind.is_active:

@@ -65,6 +65,15 @@ def test_resume_offer_takes_text_or_state() -> None:
     assert resume_offer("r", "something-new", True).reason == "r is something-new: nothing to resume"
 
 
+def test_no_restart_is_offered_over_a_later_best_pt() -> None:
+    """A run that lost its last.pt after epoch 1: R offered "starts it again from epoch 1", which
+    replaces its best.pt (the engine refuses it: `check_nothing_to_lose`)."""
+    offer = resume_offer("r", "stopped", False, best_epoch=4)
+    assert offer.action == "" and "best.pt (epoch 4)" in offer.reason
+    assert resume_offer("r", "stopped", False, best_epoch=1).action == "restart"  # killed saving its first last.pt
+    assert resume_offer("r", "stopped", True, best_epoch=4).action == "resume"
+
+
 def _old_run(root: Path, name: str, state: str, finished: bool) -> None:
     """A run folder written by hand the way an earlier petseg wrote it: plain strings."""
     d = root / name

@@ -119,3 +119,29 @@ def test_a_bad_pretrained_file_is_one_line_before_a_run_folder_exists(tmp_path: 
                      "--run_name", f"p-{kind}", "--epochs", "1", "--device", "cpu"]) == 1, kind
         _one_line(capsys, f"--pretrained {path}", *needles)
         assert not (runs / f"p-{kind}").exists(), kind
+
+
+def _set_best_epoch(run: Path, epoch: int) -> None:
+    path = run / "checkpoints" / "best.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["epoch"] = epoch
+    torch.save(ckpt, path)
+
+
+def test_a_resume_without_last_pt_never_restarts_over_a_later_best_pt(
+        finished_tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """last.pt deleted from a run that trained 2 epochs: --resume said "no last.pt (the run ended
+    before it saved one)", restarted at epoch 1 and wrote epoch 1's weights over best.pt."""
+    from engine.train.resume import plan_for_run
+
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run)
+    (run / "checkpoints" / "last.pt").unlink()
+    _set_best_epoch(run, 2)
+    before = _files(run)
+    assert main(["train", "--resume", "r", "--runs", str(tmp_path / "runs"), "--epochs", "3"]) == 1
+    _one_line(capsys, "last.pt: missing, but best.pt holds epoch 2", "start a new run")
+    assert _files(run) == before
+    # a best.pt of epoch 1 alone is what a run killed while saving its first last.pt leaves: it restarts
+    _set_best_epoch(run, 1)
+    assert plan_for_run(run, {"epochs": 3}).checkpoint_path is None
