@@ -92,10 +92,16 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         settings["params"] = kept + list(args.param)
         for name in typed:
             from_file.pop(f"params.{name}", None)
+            if f"train.{name}" in from_file:  # a typed --param overrides the file's fixed value too
+                settings.get("base", {}).pop(name, None)
+                from_file.pop(f"train.{name}")
     given = given_config(args)
     settings["base"] = {**settings.get("base", {}), **given}
     for name in given:
         from_file.pop(f"train.{name}", None)
+        if f"params.{name}" in from_file:  # and a typed train flag the file's search of that field
+            settings["params"] = [t for t in settings["params"] if t.partition("=")[0].strip() != name]
+            from_file.pop(f"params.{name}")
     return settings
 
 

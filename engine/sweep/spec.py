@@ -414,6 +414,11 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     base = dict(settings.get("base") or {})
     for key in SWEEP_OWNED_FIELDS:
         base.pop(key, None)
+    for p in params:  # the search would silently win over the base value every trial was told
+        if base.get(p.name) is not None:
+            fixed = at(f"train.{p.name}", f"--{p.name} {_fields()[p.name].format_value(base[p.name])}")
+            raise SweepSpecError(f"{at(f'params.{p.name}', f'--param {p.text}')}: {p.name} is also fixed "
+                                 f"({fixed}); search it or fix it, not both")
     spec = SweepSpec(name=name, params=params, trials=trials, sampler=sampler, sampler_seed=sampler_seed, prune=prune,
                      prune_warmup=prune_warmup,
                      devices=devices, per_device=per_device, parallel=parallel, devices_per_trial=devices_per_trial,

@@ -253,3 +253,39 @@ def test_an_error_in_a_spec_file_names_the_file_and_key(tmp_path: Path, capsys: 
     err = capsys.readouterr().err.strip()
     assert err == "petseg: error: " + message.format(toml=f"--spec {toml}")
     assert not runs.exists()
+
+
+@pytest.mark.parametrize("toml_body, flags, message", [
+    ('[params]\nepochs = "int:1:3"\n[train]\nepochs = 8\n', [],
+     '{toml}: params.epochs = "int:1:3": epochs is also fixed ({toml}: train.epochs = 8); search it or fix it, not both'),
+    ("[params]\nwidth = [8, 16]\n", ["--param", "learning_rate=log:1e-4:1e-2", "--learning_rate", "0.05"],
+     ("--param learning_rate=log:1e-4:1e-2: learning_rate is also fixed (--learning_rate 0.05); search it or fix it, "
+      "not both")),
+])
+def test_a_field_both_searched_and_fixed_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     toml_body: str, flags: list[str], message: str) -> None:
+    """``--param learning_rate=log:... --learning_rate 0.05`` started the sweep and every trial took
+    the searched value: the fixed one was dropped without a word."""
+    toml = tmp_path / "both.toml"
+    toml.write_text(toml_body)
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--spec", str(toml), "--name", "y", "--trials", "1",
+                 "--data_path", "/nonexistent-so-nothing-starts", *flags]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "petseg: error: " + message.format(toml=f"--spec {toml}")
+    assert not runs.exists()
+
+
+def test_a_flag_typed_over_the_spec_file_replaces_its_search_or_its_value(tmp_path: Path) -> None:
+    """Flags typed beside --spec override it: a typed --param replaces the file's fixed value of
+    that field, a typed train flag the file's search of it (no conflict either way)."""
+    from engine.cli.parser import build_parser
+    from engine.cli.sweep import settings_from_args
+
+    toml = tmp_path / "s.toml"
+    toml.write_text('name = "s"\n[params]\nwidth = [8, 16]\nlearning_rate = "log:1e-4:1e-2"\n'
+                    '[train]\nepochs = 3\nimage_size = 64\n')
+    spec = build_spec(settings_from_args(build_parser().parse_args(
+        ["sweep", "--spec", str(toml), "--param", "epochs=int:1:3", "--learning_rate", "0.01"])))
+    assert sorted(p.name for p in spec.params) == ["epochs", "width"]
+    assert spec.base == {"image_size": 64, "learning_rate": 0.01}
