@@ -244,7 +244,7 @@ class TrainConfig:
                            help="with --devices > 1: SyncBatchNorm, the statistics of the global batch (CUDA only)")
     seed: int = option(42, label="Seed", section="more", hint="same seed, same data order and augmentations",
                        help="seed of the initial weights, the data order and the augmentations (not of the "
-                            "train/valid split: every --valid_every-th trainval photo, whatever the seed)")
+                            "train/valid split: every Nth trainval photo, N = --valid_every, whatever the seed)")
     mask_rule: str = option("pet_border", choices=MASK_RULES, label="Mask rule", section="more",
                             hint="pet_border: the trimap's border counts as pet",
                             help="pet_border: the trimap's border counts as pet (smp's rule); pet_only: it is background")

@@ -8,6 +8,7 @@ namespace, so `given_config` is exactly what they asked for: a new run fills the
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,6 +34,19 @@ def _shown_default(value: Any) -> str:
     return str(value)
 
 
+def help_within(text: str, flags: set[str]) -> str:
+    """A field's help for a command that has only ``flags`` (``petseg demo``): its clauses
+    (``; ...``) and asides (``(...)``) that name another flag left out, so no help sends the
+    user to a flag the command does not take."""
+    def foreign(part: str) -> bool:
+        return any(name.replace("-", "_") not in flags for name in re.findall(r"--([a-z][a-z0-9_-]*)", part))
+
+    text = re.sub(r"\s*\([^()]*\)", lambda m: "" if foreign(m.group(0)) else m.group(0), text)
+    clauses = text.split("; ")
+    kept = [c for i, c in enumerate(clauses) if i == 0 or not foreign(c)]
+    return "; ".join(kept)
+
+
 def add_config_flags(parser: argparse.ArgumentParser, *, names: Iterable[str] | None = None,
                      defaults: TrainConfig | None = None, suppress: bool = False) -> None:
     """Add a flag for each `TrainConfig` field (or only ``names``), typed, with its help.
@@ -45,7 +59,7 @@ def add_config_flags(parser: argparse.ArgumentParser, *, names: Iterable[str] | 
         if wanted is not None and f.name not in wanted:
             continue
         default = getattr(defaults, f.name) if defaults is not None else f.default
-        help_text = f.spec.help
+        help_text = f.spec.help if wanted is None else help_within(f.spec.help, wanted)
         if default is not None:
             help_text += f" (default: {_shown_default(default)})"
         kw: dict[str, Any] = {"type": _flag_type(f), "help": help_text,

@@ -21,15 +21,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "original trimap) and at the training size (comparable with the run's valid Dice), "
                     "pooled over pixels and as a per-image mean.")
     g = e.add_mutually_exclusive_group(required=True)
-    g.add_argument("--run")
+    g.add_argument("--run", help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
                    help="a petseg checkpoint (.pt) or ONNX export (.onnx, run on ONNX Runtime)")
     add_flag(e, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(e)
     add_flag(e, "data_path", default=None, help="dataset folder (default: the run's own data)")
-    add_flag(e, "split", choices=("test", "valid"), default="test")
-    add_flag(e, "batch_size", type=int, default=8)
-    add_flag(e, "device", default="auto")
+    add_flag(e, "split", choices=("test", "valid"), default="test",
+             help="test: the dataset's test.txt (default); valid: the photos training validated on")
+    add_flag(e, "batch_size", type=int, default=8, help="photos through the model at once (default: 8)")
+    add_flag(e, "device", default="auto", help="auto (CUDA if present, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
     add_flag(e, "devices", default="1", metavar="N|all|0,2",
              help="score on N processes (one per GPU; gloo processes with --device cpu), as train's --devices; "
                   "each scores its share of the split, one prints and writes")

@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="file to write (default: <run>/export/model.onnx or model.torchscript.pt)")
     x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18, the widest reach)")
     add_flag(x, "dynamic_size", action="store_true",
-             help="symbolic height and width: any multiple of the model's stride (16 UNet, 32 ResNet34-UNet); "
+             help="symbolic height and width: any multiple of the model's stride (16 for unet, 32 for the "
+                  "*_unet encoder models; the export prints it); "
                   "default: fixed at the run's image size, batch always free")
     x.add_argument("--overwrite", action="store_true",
                    help="replace an existing file that petseg export did not write")

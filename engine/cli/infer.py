@@ -18,7 +18,7 @@ from engine.errors import PetsegError
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     i = sub.add_parser("infer", help="predict the mask of one image, or of every image in a folder")
     g = i.add_mutually_exclusive_group(required=True)
-    g.add_argument("--run")
+    g.add_argument("--run", help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
                    help="a petseg checkpoint (.pt) or a petseg ONNX export (.onnx, run on ONNX Runtime); "
                         "--model_path is the same flag")
@@ -33,13 +33,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     i.add_argument("--model", choices=MODELS, default=None,
                    help="the architecture you expect; a checkpoint of another one is refused")
     i.add_argument("--overlay", action="store_true", help="write the image with the mask blended and outlined")
-    i.add_argument("--threshold", type=float, default=0.5)
-    i.add_argument("--tta", action="store_true")
+    i.add_argument("--threshold", type=float, default=0.5,
+                   help="pet probability above which a pixel is pet (default: 0.5)")
+    i.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     add_flag(i, "batch_size", type=int, default=None,
          help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px; "
                        "fewer for large photos, so two batches fit in the 768 MiB read-ahead)")
     add_flag(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
-    add_flag(i, "device", default="auto")
+    add_flag(i, "device", default="auto", help="auto (CUDA if present, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
     return i
 
 

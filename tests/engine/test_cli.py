@@ -619,3 +619,19 @@ def test_a_cache_dir_that_is_a_file_is_refused_before_a_run(tmp_path: Path, gene
                  "--cache_dir", str(a_file)]) == 1
     one_error_line(capsys, f"--cache_dir {a_file}: is a file, not a folder")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "eval", "infer", "export", "sweep", "runs", "plot"])
+def test_help_names_only_flags_the_command_takes(command: str) -> None:
+    """No --help sends the user to a flag its command does not have (demo's --epochs spoke of
+    --resume and --time_budget, its --workers of --augment_on)."""
+    import re
+
+    from engine.cli.parser import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.choices)  # noqa: SLF001 - argparse has no public walk
+    command_parser = sub.choices[command]
+    taken = {opt for action in command_parser._actions for opt in action.option_strings}  # noqa: SLF001
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", command_parser.format_help()))
+    assert named <= taken, sorted(named - taken)
