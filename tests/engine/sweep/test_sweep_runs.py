@@ -280,7 +280,8 @@ def test_real_trials_record_their_sweep_and_the_best_is_tested(tmp_path: Path, g
     """Real ``petseg train`` children (the detached launch's argv): config.json records the trial,
     and the best trial is scored on the test split at the end."""
     runs = tmp_path / "runs"
-    rc = main(["sweep", "--runs", str(runs), "--name", "real", "--param", "width=choice:4", "--trials", "1",
+    # the search is a field TINY_TRAIN leaves free: one both searched and fixed is refused
+    rc = main(["sweep", "--runs", str(runs), "--name", "real", "--param", "learning_rate=choice:0.002", "--trials", "1",
                "--epochs", "1", *TINY_TRAIN, "--data_path", generated_data])
     cap = capsys.readouterr()
     out = cap.out
@@ -288,7 +289,7 @@ def test_real_trials_record_their_sweep_and_the_best_is_tested(tmp_path: Path, g
     trials = _trial_runs(runs)
     assert sorted(trials) == [0]
     record = json.loads((trials[0][0].path / "config.json").read_text())["sweep"]
-    assert record == {"name": "real", "trial": 0, "params": {"width": 4}}
+    assert record == {"name": "real", "trial": 0, "params": {"learning_rate": 0.002}}
     best = next(line for line in out.splitlines() if line.startswith("best trial"))
     assert "test Dice" in best and "test images at photo size" in best
 
