@@ -365,15 +365,15 @@ class LiveFollower:
             copied = {k.name: getattr(run, k.name) for k in fields(RunSnapshot)}
             copied.update(name=self.path.name, path=self.path, message=short_message(run.message, self.path),
                           pid=run.pid if run.pid is not None else self.pid)
+            usable = has_checkpoint(self.path)  # without last.pt: best.pt, which a restart would replace
             snap = LiveSnapshot(
                 **copied,
                 exists=True,
                 bad_lines=f.bad_lines,
                 log_tail=log_tail,
                 resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message,
-                                    run.best.epoch if run.best and checkpoint_path(self.path, "best").is_file()
-                                    else None),
-                has_checkpoint=has_checkpoint(self.path),
+                                    run.best.epoch if run.best and usable else None),
+                has_checkpoint=usable,
                 previews=previews,
                 previews_error=previews_error,
             )

@@ -79,7 +79,8 @@ class RunSummary:
         return f"{self.model} x{self.processes}" if self.model and self.processes > 1 else self.model
 
     def resume_offer(self) -> "ResumeOffer":
-        kept_best = self.best_epoch if checkpoint_path(self.path, "best").is_file() else None
+        # without last.pt, a checkpoint is best.pt (and with last.pt the offer never reads it): no stat again
+        kept_best = self.best_epoch if self.has_checkpoint else None
         return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best)
 
 
