@@ -15,7 +15,9 @@ the json written last so an entry without it is ignored; an entry damaged in any
 the dataset's absolute path, the names, each file's size and mtime, and S: editing, replacing
 or touching a file, or changing the size, gives a new entry. Arrays are decoded straight into
 a temporary memory-mapped file that is renamed into place, so a full-size split never has to
-fit in RAM twice; if the folder is not writable everything stays in memory.
+fit in RAM twice; if the folder is not writable everything stays in memory. After a new entry is
+written, entries of older formats, entries the new one supersedes and, over the cache's budget,
+the least recently used ones are removed (`engine.data.cache_evict`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import cv2
 import numpy as np
 
 from engine.atomic import remove_stale_temp_files
+from engine.data.cache_evict import evict, mark_used
 from engine.data.dirs import cache_root
 from engine.data.images import decode_rgb, load_trimap
 from engine.data.layout import PetLayout
@@ -75,6 +78,17 @@ def _stat(path: Path) -> list[int] | None:
         return [st.st_size, st.st_mtime_ns]
     except OSError:
         return None
+
+
+def _split_digest(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:32]
+
+
+def entry_meta(layout: PetLayout, names: list[str], size: int) -> dict[str, object]:
+    """What an entry's JSON says it holds besides its names: the format, the dataset folder, the
+    split (its names) and the size; `engine.data.cache_evict` compares these."""
+    return {"v": CACHE_FORMAT_VERSION, "root": str(Path(layout.root).resolve()), "split": _split_digest(names),
+            "size": size}
 
 
 def cache_key(layout: PetLayout, names: list[str], size: int) -> str:
@@ -202,6 +216,7 @@ def load_split_arrays(
     if folder is not None:
         hit = _load_entry(folder, key, size, names)
         if hit is not None:
+            mark_used(folder, key)
             for name, reason in hit.skipped:
                 if on_skip is not None:
                     on_skip(name, reason)
@@ -211,15 +226,19 @@ def load_split_arrays(
         remove_stale_temp_files(folder, _CACHE_TEMP)  # an interrupted decode of a dead process
     temps: list[Path] = []
     try:
-        return _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps)
+        result = _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps,
+                               entry_meta(layout, names, size))
     except BaseException:
         # an error, Ctrl-C or a SIGTERM turned into an exception (petseg's CLI): no 200 MB debris
         for tmp in temps:
             tmp.unlink(missing_ok=True)
         raise
+    if folder is not None and (folder / f"{key}.json").exists():
+        evict(folder, key, entry_meta(layout, names, size), CACHE_FORMAT_VERSION)
+    return result
 
 
-def _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps) -> SplitArrays:
+def _decode_split(layout, names, size, folder, key, threads, on_skip, on_progress, temps, meta) -> SplitArrays:
     """Decode into temp memmaps (their paths appended to ``temps``), then rename into the cache."""
     n = len(names)
     images, img_tmp = _alloc(folder, key, "images", (n, size, size, 3), temps)
@@ -277,7 +296,7 @@ def _decode_split(layout, names, size, folder, key, threads, on_skip, on_progres
             os.replace(tri_tmp, folder / f"{key}-trimaps.npy")
             meta_tmp = folder / f"{key}.json.tmp-{os.getpid()}-{threading.get_ident()}"
             temps.append(meta_tmp)
-            meta_tmp.write_text(json.dumps({"names": kept, "skipped": skipped, "size": size}))
+            meta_tmp.write_text(json.dumps({**meta, "names": kept, "skipped": skipped}))
             os.replace(meta_tmp, folder / f"{key}.json")  # last: marks the entry complete
         except OSError:
             pass  # the arrays are still valid in memory; only reuse is lost

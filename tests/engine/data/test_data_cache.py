@@ -166,3 +166,79 @@ def test_a_damaged_entry_is_rebuilt_never_a_raw_exception(layout, tmp_path, whic
     np.testing.assert_array_equal(trimaps, again.trimaps)
     if how != "folder":  # a folder in the way cannot be replaced: the arrays stay in memory
         assert load_split_arrays(layout, names, 32, cache_dir=tmp_path / "c").from_cache
+
+
+def _entry_keys(folder) -> set[str]:
+    return {p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json")}
+
+
+def _touch_later(path, seconds: float) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + int(seconds * 1e9)))
+
+
+def test_an_edited_photo_replaces_its_old_entry_and_other_sizes_stay(layout, tmp_path):
+    # the old entry could only be hit again if the photo got its old bytes and mtime back:
+    # without eviction every edit of a dataset left a whole split's arrays behind for good
+    names = layout.trainval_names()
+    folder = tmp_path / "c"
+    load_split_arrays(layout, names, 32, cache_dir=folder)
+    load_split_arrays(layout, names, 48, cache_dir=folder)
+    valid_only = load_split_arrays(layout, names[:2], 32, cache_dir=folder)
+    assert not valid_only.from_cache
+    old, other_size, other_split = (cache_key(layout, names, 32), cache_key(layout, names, 48),
+                                    cache_key(layout, names[:2], 32))
+    _touch_later(layout.image_path(names[0]), 5)
+    load_split_arrays(layout, names, 32, cache_dir=folder)
+    keys = _entry_keys(folder)
+    assert old not in keys and cache_key(layout, names, 32) in keys
+    assert other_size in keys  # not re-decoded at 48 px yet: kept until it is
+    assert other_split in keys  # another split of the folder
+    assert not [p for p in folder.iterdir() if p.name.startswith(old)]  # its arrays went too
+
+
+def test_entries_of_an_older_cache_format_are_removed_when_a_new_entry_is_written(layout, tmp_path):
+    import json
+
+    folder = tmp_path / "c"
+    names = layout.trainval_names()
+    load_split_arrays(layout, names, 32, cache_dir=folder)
+    # an entry as cache format 1 wrote it: no "v" in its JSON
+    stale = "0" * 32
+    for part in ("images", "trimaps"):
+        (folder / f"{stale}-{part}.npy").write_bytes(b"x" * 1000)
+    (folder / f"{stale}.json").write_text(json.dumps({"names": names, "skipped": [], "size": 64}))
+    assert load_split_arrays(layout, names, 32, cache_dir=folder).from_cache  # a hit removes nothing
+    assert stale in _entry_keys(folder)
+    load_split_arrays(layout, names, 40, cache_dir=folder)
+    assert not [p for p in folder.iterdir() if p.name.startswith(stale)]
+
+
+def test_over_its_budget_the_cache_drops_the_least_recently_used_entries(layout, tmp_path, monkeypatch):
+    folder = tmp_path / "c"
+    names = layout.trainval_names()
+    first = load_split_arrays(layout, names, 32, cache_dir=folder)
+    load_split_arrays(layout, names, 40, cache_dir=folder)
+    for key in _entry_keys(folder):  # both written "long ago"
+        _touch_later(folder / f"{key}.json", -3600)
+    assert load_split_arrays(layout, names, 32, cache_dir=folder).from_cache  # 32 px used just now
+    # room for the 32 and 48 px entries (4 bytes a pixel, JSON included), not for the 40 px one too
+    room = 6 * 4 * (32 * 32 + 48 * 48) + 8000
+    assert room < 6 * 4 * (32 * 32 + 40 * 40 + 48 * 48)
+    monkeypatch.setenv("PETSEG_CACHE_MAX_GB", str(room / (1 << 30)))
+    load_split_arrays(layout, names, 48, cache_dir=folder)
+    keys = _entry_keys(folder)
+    assert keys == {cache_key(layout, names, 32), cache_key(layout, names, 48)}
+    np.testing.assert_array_equal(first.images[0], load_split_arrays(layout, names, 32, cache_dir=folder).images[0])
+
+
+def test_an_entry_removed_while_mapped_stays_readable_in_the_process_using_it(layout, tmp_path, monkeypatch):
+    folder = tmp_path / "c"
+    names = layout.trainval_names()
+    load_split_arrays(layout, names, 32, cache_dir=folder)
+    mapped = load_split_arrays(layout, names, 32, cache_dir=folder)
+    expected = np.array(mapped.images)
+    monkeypatch.setenv("PETSEG_CACHE_MAX_GB", "0")  # keep only the entry just written
+    load_split_arrays(layout, names, 40, cache_dir=folder)
+    assert _entry_keys(folder) == {cache_key(layout, names, 40)}
+    np.testing.assert_array_equal(np.array(mapped.images), expected)
