@@ -42,6 +42,17 @@ def _raise_terminated(signum: int, _frame: Any) -> None:
     raise Terminated(signum)
 
 
+_interrupted: list[bool] = []  # a Ctrl-C arrived during this command
+
+
+def _note_interrupt(signum: int, frame: Any) -> None:
+    # some imports swallow the KeyboardInterrupt and raise something else instead (an extension
+    # module half-loaded: "ImportError: cannot load module more than once per process"; pydantic's
+    # SchemaError): remembered here, the command still ends as "interrupted"
+    _interrupted.append(True)
+    signal.default_int_handler(signum, frame)
+
+
 _warned: set[str] = set()
 
 
@@ -99,11 +110,15 @@ def _main(argv: Sequence[str] | None) -> int:
     args.argv = argv  # what the user typed: a data-parallel launch gives it to each rank
     import warnings
 
-    saved = (warnings.showwarning, {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)})
+    saved = (warnings.showwarning,
+             {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)})
     warnings.showwarning = _show_warning_once
     _warned.clear()
-    for sig in saved[1]:  # training replaces these with a graceful stop
+    _interrupted.clear()
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # training replaces these with a graceful stop
         signal.signal(sig, _raise_terminated)
+    if saved[1][signal.SIGINT] is signal.default_int_handler:  # an ignored Ctrl-C stays ignored (`cmd &`)
+        signal.signal(signal.SIGINT, _note_interrupt)
     try:
         try:
             return _run_command(args)
@@ -118,23 +133,29 @@ def _main(argv: Sequence[str] | None) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
-    except PetsegError as exc:
-        return _failed(str(exc))
     except Terminated as exc:
         name = signal.Signals(exc.signum).name
         print(f"petseg: stopped by {name}; files being written were removed, nothing half-written is left",
               file=sys.stderr)
         return 128 + exc.signum
     except KeyboardInterrupt:
-        print("petseg: interrupted", file=sys.stderr)
-        return EXIT_STOPPED
+        return _stopped_by_interrupt()
     except Exception as exc:
+        if _interrupted:  # a Ctrl-C that came out as another error: say what the user did
+            return _stopped_by_interrupt()
+        if isinstance(exc, PetsegError):
+            return _failed(str(exc))
         if os.environ.get("PETSEG_DEBUG"):
             raise
         sentence = describe_error(exc)
         if sentence is not None:
             return _failed(sentence)
         return _failed(f"unexpected {type(exc).__name__}: {first_line(exc)} (set PETSEG_DEBUG=1 for the traceback)")
+
+
+def _stopped_by_interrupt() -> int:
+    print("petseg: interrupted", file=sys.stderr)
+    return EXIT_STOPPED
 
 
 def _failed(message: str) -> int:

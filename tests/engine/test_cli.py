@@ -481,6 +481,47 @@ def test_a_library_warning_is_printed_once_as_one_line(capsys, monkeypatch) -> N
     assert err == "petseg: warning: This DataLoader will create 8 worker processes in total.\n"
 
 
+def test_ctrl_c_that_a_library_turns_into_another_error_still_says_interrupted(capsys, monkeypatch) -> None:
+    # measured: Ctrl-C one second into `petseg train` (numpy/torch being imported) printed
+    # "petseg: error: unexpected ImportError: cannot load module more than once per process"
+    import signal
+
+    import engine.cli
+
+    def import_swallowing_the_interrupt(args):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        raise ImportError("cannot load module more than once per process")
+
+    monkeypatch.setitem(engine.cli.COMMANDS, "runs", import_swallowing_the_interrupt)
+    assert main(["runs"]) == 130
+    assert capsys.readouterr().err == "petseg: interrupted\n"
+    # the next command in the same process is not taken for interrupted
+    monkeypatch.setitem(engine.cli.COMMANDS, "runs", lambda args: (_ for _ in ()).throw(ImportError("no module x")))
+    assert main(["runs"]) == 1
+    assert "unexpected ImportError: no module x" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+
+
+def test_an_ignored_ctrl_c_stays_ignored(monkeypatch) -> None:
+    # `petseg train ... &` from a script: the shell ignores SIGINT for background jobs, so that a
+    # Ctrl-C at the terminal leaves them running
+    import signal
+
+    import engine.cli
+
+    seen = []
+    monkeypatch.setitem(engine.cli.COMMANDS, "runs", lambda args: seen.append(signal.getsignal(signal.SIGINT)) or 0)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert main(["runs"]) == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [signal.SIG_IGN]
+
+
 @pytest.mark.slow
 def test_train_without_data_path_uses_the_bundled_sample(tmp_path: Path, capsys) -> None:
     from engine.data.samples import training_sample_dir
