@@ -11,7 +11,7 @@ import signal
 import sys
 from typing import Any, Callable, Sequence
 
-from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix
+from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix, interrupt_noted, note_interrupt, reset_interrupts
 from engine.cli.demo import cmd_demo
 from engine.cli.eval import cmd_eval
 from engine.cli.export import cmd_export
@@ -41,16 +41,6 @@ class Terminated(KeyboardInterrupt):
 def _raise_terminated(signum: int, _frame: Any) -> None:
     raise Terminated(signum)
 
-
-_interrupted: list[bool] = []  # a Ctrl-C arrived during this command
-
-
-def _note_interrupt(signum: int, frame: Any) -> None:
-    # some imports swallow the KeyboardInterrupt and raise something else instead (an extension
-    # module half-loaded: "ImportError: cannot load module more than once per process"; pydantic's
-    # SchemaError): remembered here, the command still ends as "interrupted"
-    _interrupted.append(True)
-    signal.default_int_handler(signum, frame)
 
 
 _warned: set[str] = set()
@@ -114,11 +104,11 @@ def _main(argv: Sequence[str] | None) -> int:
              {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)})
     warnings.showwarning = _show_warning_once
     _warned.clear()
-    _interrupted.clear()
+    reset_interrupts()
     for sig in (signal.SIGTERM, signal.SIGHUP):  # training replaces these with a graceful stop
         signal.signal(sig, _raise_terminated)
     if saved[1][signal.SIGINT] is signal.default_int_handler:  # an ignored Ctrl-C stays ignored (`cmd &`)
-        signal.signal(signal.SIGINT, _note_interrupt)
+        signal.signal(signal.SIGINT, note_interrupt)
     try:
         try:
             return _run_command(args)
@@ -141,7 +131,7 @@ def _run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _stopped_by_interrupt()
     except Exception as exc:
-        if _interrupted:  # a Ctrl-C that came out as another error: say what the user did
+        if interrupt_noted():  # a Ctrl-C that came out as another error: say what the user did
             return _stopped_by_interrupt()
         if isinstance(exc, PetsegError):
             return _failed(str(exc))

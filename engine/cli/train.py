@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix,
-                               launched_rank)
+from engine.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, check_not_interrupted,
+                               error_prefix, launched_rank)
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.progress import ProgressReporter, plain_progress
@@ -59,6 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides = dict(sorted(given_config(args).items()))
         from engine.train.trainer import Trainer  # torch import: only now
 
+        check_not_interrupted()  # a Ctrl-C swallowed by those imports: before the run folder
         trainer = Trainer(None, runs_dir, args.resume, resume=True, overrides=overrides,
                           log=lambda m: console.print(m))
         return drive(trainer, console, args.runs)
@@ -66,6 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from engine.train.trainer import Trainer  # torch import: only now
 
+    check_not_interrupted()  # a Ctrl-C swallowed by those imports: before the run folder
     trainer = Trainer(config, runs_dir, args.run_name, log=lambda m: console.print(m))
     return drive(trainer, console, args.runs)
 

@@ -505,6 +505,30 @@ def test_ctrl_c_that_a_library_turns_into_another_error_still_says_interrupted(c
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
 
+def test_ctrl_c_swallowed_while_train_imports_torch_makes_no_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    # measured: a Ctrl-C ~2 s into `petseg train` left numpy half-imported; the run was created,
+    # its training thread failed with "RecursionError: maximum recursion depth exceeded"
+    import signal
+
+    import engine.cli.train as train_cli
+
+    typed = train_cli.config_from_args
+
+    def config_then_a_swallowed_interrupt(args):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        return typed(args)
+
+    monkeypatch.setattr(train_cli, "config_from_args", config_then_a_swallowed_interrupt)
+    runs = tmp_path / "runs"
+    assert main(["train", "--data_path", "@generated", "--runs", str(runs), "--epochs", "1", "--image_size", "32",
+                 "--width", "4", "--max_train_images", "4", "--workers", "0", "--device", "cpu"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "petseg: interrupted"
+    assert not runs.exists() or not list(runs.iterdir())
+
+
 def test_an_ignored_ctrl_c_stays_ignored(monkeypatch) -> None:
     # `petseg train ... &` from a script: the shell ignores SIGINT for background jobs, so that a
     # Ctrl-C at the terminal leaves them running
