@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
 from engine.runs import RunFollower, RunState
+from engine.runs.layout import CONFIG_FILE
 from engine.sweep.study import (
     EVAL_ATTR,
     REASON_ATTR,
@@ -70,7 +71,7 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
     for t in counted_trials(study):
         run = str(t.user_attrs.get(RUN_ATTR) or "")
         best, epochs, total, run_state = None, 0, 0, ""
-        if run and (Path(runs_dir) / run).is_dir():
+        if run and (Path(runs_dir) / run / CONFIG_FILE).is_file():
             try:
                 f = RunFollower(Path(runs_dir) / run, keep_batches=0)
                 f.poll()
@@ -78,6 +79,8 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
                 best, epochs, total, run_state = s.best_dice, s.epoch, s.total_epochs, str(s.state)
             except Exception:
                 run_state = "broken"
+        elif run and (Path(runs_dir) / run).is_dir():
+            pass  # its child has not written the run yet (torch loading): starting, not broken
         elif t.intermediate_values:
             # the run folder is on the machine that ran the trial (a shared --storage): the study
             # still has each epoch's valid Dice, reported for pruning

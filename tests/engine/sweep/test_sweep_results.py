@@ -159,3 +159,19 @@ def test_best_trial_is_evaluated_once_and_shown(tmp_path: Path) -> None:
                      "border ignored"]
     assert evaluate_best(study, tmp_path, log=lines.append, evaluate=evaluate) == record and len(calls) == 1
     assert [r.test_dice for r in leaderboard(study, tmp_path)] == [0.91, None]
+
+
+def test_a_trial_whose_child_has_not_written_its_run_yet_shows_running(tmp_path: Path) -> None:
+    """Between a trial's start and its ``petseg train`` child's first write (seconds: torch loads)
+    the run folder holds train.log alone; the trial is starting, not a broken run."""
+    import os
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(params={"learning_rate": 1e-3}, distributions={"learning_rate": LR},
+                                 state=TrialState.RUNNING,
+                                 user_attrs={RUN_ATTR: "s-t000", OWNER_ATTR: os.getpid(),
+                                             HOST_ATTR: socket.gethostname()}))
+    (tmp_path / "s-t000").mkdir()
+    (tmp_path / "s-t000" / "train.log").write_text("")  # as engine.train.launch leaves it at the spawn
+    (row,) = leaderboard(study, tmp_path)
+    assert (row.status, row.dice, row.epochs) == ("running", None, 0)
