@@ -52,6 +52,21 @@ def test_bad_params_are_one_line(param: str, message: str) -> None:
         build_spec({"name": "s", "params": [param]})
 
 
+@pytest.mark.parametrize("param, message", [
+    ("image_size=int:64:128", "--param image_size=int:64:128: image_size 65: must be a multiple of 32"),
+    ("image_size=uniform:64:128", "--param image_size=uniform:64:128: image_size 65: must be a multiple of 32"),
+    ("image_size=log:64:128", "--param image_size=log:64:128: image_size 65: must be a multiple of 32"),
+    ("image_size=int:64:256:48", "--param image_size=int:64:256:48: image_size 112: must be a multiple of 32"),
+])
+def test_an_integer_range_with_values_inside_it_the_field_refuses_is_one_line(param: str, message: str) -> None:
+    """Both ends pass but a trial draws any integer between them: image_size 64..128 would spend
+    the whole budget on trials that fail before they start (99, 110, 103: not multiples of 32)."""
+    with pytest.raises(SweepSpecError) as exc:
+        build_spec({"name": "s", "params": [param], "base": {"device": "cpu"}})
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+    assert build_spec({"name": "s", "params": ["image_size=int:64:128:32"]}).params[0].grid_values() == (64, 96, 128)
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"trials": 0}, "--trials 0: must be an integer >= 1"),
     ({"devices": "0,3"}, "--devices 0,3: GPU 3 does not exist (this machine has GPUs 0-1)"),
