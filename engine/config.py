@@ -19,6 +19,9 @@ from engine.errors import ConfigError
 
 # --model choices; engine.models builds each (<encoder>_unet: the U-Net decoder on a torchvision encoder)
 MODELS = ("unet", "resnet18_unet", "resnet34_unet", "resnet50_unet", "densenet121_unet")
+# the fields a model has no use for (it trains the same network whatever they say): width sizes
+# the plain UNet alone, pretrained loads an encoder's weights (engine.models.build_model)
+MODEL_IGNORES = {name: ("pretrained",) if name == "unet" else ("width",) for name in MODELS}
 MODEL_TITLES = {"unet": "UNet", "resnet18_unet": "ResNet18-UNet", "resnet34_unet": "ResNet34-UNet",
                 "resnet50_unet": "ResNet50-UNet", "densenet121_unet": "DenseNet121-UNet"}  # as papers and reports name them
 OPTIMIZERS = ("adam", "adamw")  # --optimizer; engine.train.setup builds each

@@ -20,7 +20,13 @@ from typing import Any
 
 import tomllib
 
-from engine.config import ConfigField, TrainConfig, config_fields, parse_yes_no
+from engine.config import (
+    MODEL_IGNORES,
+    ConfigField,
+    TrainConfig,
+    config_fields,
+    parse_yes_no,
+)
 from engine.errors import ConfigError
 from engine.runs.layout import validate_run_name
 
@@ -434,6 +440,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
         if trials > spec.grid_size():
             spec = dataclasses.replace(spec, trials=spec.grid_size())
     _check_values(spec)
+    _check_used(spec)
     _check_data(spec)
     if gpu_count is not None:
         _check_cuda(spec, gpu_count)
@@ -471,6 +478,22 @@ def _check_values(spec: SweepSpec) -> None:
             if p.name in errors:
                 raise SweepSpecError(f"{spec.where('params.' + p.name, '--param ' + p.text)}: {p.name} {v}: "
                                      f"{errors[p.name]}")
+
+
+def _check_used(spec: SweepSpec) -> None:
+    """A searched field no trial's network uses (width of an encoder model, pretrained of the plain
+    UNet, sync_bn of a one-process trial) is one line: every trial would train the same network,
+    the budget spent on seed noise."""
+    model = next((p for p in spec.params if p.name == "model"), None)
+    models = model.choices if model is not None else (spec.base.get("model") or _fields()["model"].default,)
+    for p in spec.params:
+        where = spec.where("params." + p.name, "--param " + p.text)
+        if all(p.name in MODEL_IGNORES.get(m, ()) for m in models):
+            verb = "ignores" if len(models) == 1 else "ignore"
+            raise SweepSpecError(f"{where}: --model {', '.join(models)} {verb} {p.name}: every trial would train "
+                                 "the same network")
+        if p.name == "sync_bn" and spec.devices_per_trial == 1:
+            raise SweepSpecError(f"{where}: a trial with one process ignores sync_bn (see --devices_per_trial)")
 
 
 def _drawable(p: ParamSpec) -> tuple[Any, ...]:

@@ -68,6 +68,29 @@ def test_an_integer_range_with_values_inside_it_the_field_refuses_is_one_line(pa
 
 
 @pytest.mark.parametrize("settings, message", [
+    ({"params": ["width=choice:16,32"], "base": {"model": "resnet34_unet"}},
+     "--param width=choice:16,32: --model resnet34_unet ignores width: every trial would train the same network"),
+    ({"params": ["width=int:16:64:16", "model=choice:resnet18_unet,resnet34_unet"]},
+     "--param width=int:16:64:16: --model resnet18_unet, resnet34_unet ignore width"),
+    ({"params": ["pretrained=choice:imagenet,w.pth"]},
+     "--param pretrained=choice:imagenet,w.pth: --model unet ignores pretrained"),
+    ({"params": ["sync_bn=choice:yes,no"]},
+     "--param sync_bn=choice:yes,no: a trial with one process ignores sync_bn (see --devices_per_trial)"),
+])
+def test_a_searched_field_no_trial_uses_is_one_line(settings: dict, message: str) -> None:
+    """Searching a field the trials' model ignores (width of an encoder model, pretrained of the
+    plain UNet) would spend the budget on one same network, each trial's Dice only noise."""
+    with pytest.raises(SweepSpecError) as exc:
+        build_spec({"name": "s", **settings})
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+def test_a_field_some_searched_model_uses_is_searched() -> None:
+    spec = build_spec({"name": "s", "params": ["width=choice:16,32", "model=choice:unet,resnet18_unet"]})
+    assert [p.name for p in spec.params] == ["width", "model"]
+
+
+@pytest.mark.parametrize("settings, message", [
     ({"trials": 0}, "--trials 0: must be an integer >= 1"),
     ({"devices": "0,3"}, "--devices 0,3: GPU 3 does not exist (this machine has GPUs 0-1)"),
     ({"devices": "0,1", "devices_per_trial": 3}, "do not split"),
