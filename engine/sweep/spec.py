@@ -194,7 +194,9 @@ class SweepSpec:
         """Why this spec cannot go on with a study recorded as ``recorded`` (`to_dict` of the spec
         that made it), in a line; None if it can. The search space and the base train flags must
         be the same, or trials of two different experiments would share one leaderboard, pruner
-        median and best trial; the budget, sampler, pruner and slots may change from run to run."""
+        median and best trial, and so must the processes of each trial (``devices_per_trial``: a
+        data-parallel trial's global batch is that many batches); the budget, sampler, pruner and
+        slots may change from run to run."""
         tail = (f"; give sweep {self.name} the same search space and train flags to go on with it, "
                 "or another --name for a new sweep")
         params = {p.name: p for p in self.params}
@@ -211,6 +213,11 @@ class SweepSpec:
         for name, text in old.items():
             if name not in params:
                 return f"--param: sweep {self.name} also searches {text}{tail}"
+        was = recorded.get("devices_per_trial", 1)
+        if isinstance(was, int) and was != self.devices_per_trial:  # it sets each trial's --devices
+            where = self.where("devices_per_trial", f"--devices_per_trial {self.devices_per_trial}")
+            return (f"{where}: sweep {self.name}'s trials train as {was} process{'es' if was > 1 else ''} each "
+                    f"(--devices_per_trial {was}){tail}")
         base = recorded.get("base")
         if not isinstance(base, dict):
             return None

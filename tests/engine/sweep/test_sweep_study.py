@@ -47,6 +47,9 @@ def test_show_gives_the_budget_asked_for_last(tmp_path: Path, capsys: pytest.Cap
     (["--param", PARAM], "--epochs not given (default 10): sweep sw's trials train with --epochs 2"),
     (["--param", PARAM, "--epochs", "2", "--image_size", "64"],
      "--image_size 64: sweep sw's trials train with --image_size 256"),
+    # each trial a 2-process data-parallel run: a global batch twice as large, another experiment
+    (["--param", PARAM, "--epochs", "2", "--devices_per_trial", "2"],
+     "--devices_per_trial 2: sweep sw's trials train as 1 process each (--devices_per_trial 1)"),
 ])
 def test_a_rerun_with_another_experiment_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch, flags: list[str],
