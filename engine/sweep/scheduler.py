@@ -9,7 +9,8 @@ every trial would: it stops asking for trials (`SchedulerStats.gave_up` says why
 
 Crash recovery (`Scheduler.recover`, at start): a RUNNING trial whose owning sweep process on
 this host is dead is taken over. If its run is still training (the children outlive a killed
-sweep: they have their own session) it is adopted and followed to its end; if the run finished
+sweep: they have their own session), or its child is still starting (loading torch, its run not
+written yet: waited for), it is adopted and followed to its end; if the run finished
 or was pruned meanwhile, the study is told so; if its process died too, the run is resumed
 (``petseg train --resume``, from its last.pt) under the same trial number. A run that failed or
 diverged on its own is told failed. So no trial runs twice and the budget counts every trial asked.
@@ -27,7 +28,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from engine.errors import PetsegError, first_line
 from engine.runs import RunFollower, RunState, clear_control, request_control
-from engine.runs.layout import CONFIG_FILE, LOG_FILE, is_unstarted_run, trial_run_name
+from engine.runs.layout import (
+    CONFIG_FILE,
+    LOG_FILE,
+    STATUS_FILE,
+    is_unstarted_run,
+    trial_run_name,
+)
 from engine.sweep.pruning import TrialWatch, mark_pruned
 from engine.sweep.record import SweepRecord
 from engine.sweep.slots import Slot, make_slots
@@ -47,6 +54,8 @@ from engine.sweep.study import (
 
 POLL_SECONDS = 0.2  # how often the loop looks at its children and their run folders
 SPAWNED_ATTR = "spawned"  # wall time the trial's (latest) process was started
+# recovery: how long a dead sweep's child that has not written its run yet (loading torch) is waited for
+START_WAIT_SECONDS = 120.0
 STOP_WAIT_SECONDS = 300.0  # Ctrl-C "stop": how long to wait for the trials to save last.pt and exit
 # the first trials this process starts failing before their first epoch with one same error: the
 # base flags cannot train (a device this machine lacks, ...); the sweep stops asking for trials
@@ -255,6 +264,8 @@ class Scheduler:
         live = live_trial(self.study, t)
         claim(live, str(t.user_attrs.get(SLOT_ATTR, "")))
         path = self.runs_dir / run if isinstance(run, str) else None
+        if path is not None and not (path / STATUS_FILE).exists():
+            self._await_start(path)
         if path is None or not (path / CONFIG_FILE).exists():
             self.pending.append((t, "fresh"))  # died before its run was written: start it now
             return
@@ -278,6 +289,19 @@ class Scheduler:
             self._finish(w)
         else:  # interrupted, stopped by a Ctrl-C, unknown: continue it from its last.pt
             self.pending.append((t, "resume"))
+
+    def _await_start(self, path: Path) -> None:
+        """Wait while a ``petseg train`` of this run (the dead sweep's child, still loading torch)
+        is alive and has not written its run: once it has, it is followed like any run still
+        training; a second child started in the folder would fail on its writer lock, and the
+        trial with it, while the first one trained unobserved."""
+        from engine.train.launch import starting_train
+
+        deadline = time.monotonic() + START_WAIT_SECONDS
+        while not (path / STATUS_FILE).exists() and time.monotonic() < deadline:
+            if starting_train(self.runs_dir, path.name) is None:
+                return
+            time.sleep(self.poll)
 
     def _take_slot(self, label: str) -> Slot | None:
         for s in self.free:

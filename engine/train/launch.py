@@ -9,6 +9,7 @@ follows the run folder.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -23,6 +24,21 @@ def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[st
     (`TrainConfig.to_argv`), so a run started from the TUI is the run its form showed."""
     return [sys.executable, "-m", "engine.cli", "train", "--runs", str(runs_dir), "--run_name", run_name,
             *config.to_argv()]
+
+
+def starting_train(runs_dir: str | Path, run_name: str) -> int | None:
+    """The pid of a live process started by `train_command` for ``runs_dir/run_name`` (its argv
+    names both), None if none: a child that has not written its run folder yet (loading torch)
+    shows only there."""
+    import psutil
+
+    want = [("--runs", str(Path(runs_dir).resolve())), ("--run_name", run_name)]
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        argv = proc.info.get("cmdline") or []
+        pairs = set(itertools.pairwise(argv))
+        if all(pair in pairs for pair in want):
+            return int(proc.info["pid"])
+    return None
 
 
 def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> int:

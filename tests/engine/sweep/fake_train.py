@@ -2,7 +2,8 @@
 the run store's own writer (config.json with the sweep record, events, status, the control file),
 but no torch: an epoch is FAKE_EPOCH_SECONDS of sleep and its valid Dice a fixed function of the
 learning rate (``min(1, 100 * lr) * epoch / epochs``), so the tests know which trial wins and
-which ones the median pruner stops. Also ``--resume RUN``. Start-up is a fraction of a second.
+which ones the median pruner stops. Also ``--resume RUN``. Start-up is a fraction of a second
+(FAKE_START_SECONDS more before it writes the run, as a real child loading torch).
 With FAKE_REFUSE set it refuses to start as ``petseg train`` refuses a bad flag: that one
 ``petseg: error:`` line on stderr (the trial's train.log), no run folder files."""
 
@@ -44,6 +45,7 @@ def main() -> int:
     if os.environ.get("FAKE_REFUSE"):
         print(f"petseg: error: {os.environ['FAKE_REFUSE']}", file=sys.stderr)
         return 1
+    time.sleep(float(os.environ.get("FAKE_START_SECONDS", "0")))  # a real child loads torch first
     store = RunStore(runs)
     seconds = float(os.environ.get("FAKE_EPOCH_SECONDS", "0.2"))
     if resume:

@@ -44,8 +44,8 @@ def fake_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]))
 
 
-def _sweep_proc(runs: Path, *flags: str, epoch_seconds: float = 0.2) -> subprocess.Popen:
-    env = {**os.environ, "FAKE_EPOCH_SECONDS": str(epoch_seconds),
+def _sweep_proc(runs: Path, *flags: str, epoch_seconds: float = 0.2, start_seconds: float = 0.0) -> subprocess.Popen:
+    env = {**os.environ, "FAKE_EPOCH_SECONDS": str(epoch_seconds), "FAKE_START_SECONDS": str(start_seconds),
            "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
     # SIGINT as a terminal's Ctrl-C delivers it, even when pytest itself runs in the background
     # (a background job inherits SIGINT ignored, and Python then leaves it ignored)
@@ -235,6 +235,27 @@ def _sigkill_and_rerun(runs: Path, children: str, flags: list[str]) -> None:
     for n in (0, 1):
         starts = [e for e in read_events(trials[n][0].path / "events.jsonl") if isinstance(e, RunStarted)]
         assert [e.resumed for e in starts] == ([False] if children == "alive" else [False, True])
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_while_its_trial_starts_adopts_that_trial_on_rerun(tmp_path: Path) -> None:
+    """SIGKILL the sweep in a trial's first seconds (its child still loading torch: the run folder
+    holds train.log alone) and run the same command: the child goes on and writes its run, so
+    the re-run follows it; a second child in that folder would fail ("is being trained by
+    another petseg process") and the trial with it while the first one trained unobserved."""
+    runs = tmp_path / "runs"
+    flags = ["--name", "boot", *SPACE, "--trials", "1", "--epochs", "3", "--prune", "none"]
+    p = _sweep_proc(runs, *flags, epoch_seconds=1.0, start_seconds=3.0)
+    _wait(lambda: (runs / "boot-t000" / "train.log").exists())
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    assert not (runs / "boot-t000" / "config.json").exists()  # killed before its child wrote the run
+    again = _sweep_proc(runs, *flags, epoch_seconds=1.0, start_seconds=3.0)
+    out = again.communicate(timeout=60)[0]
+    assert again.returncode == 0 and "trial 0 finished" in out and "failed" not in out, out
+    (run,) = RunStore(runs).list_runs()
+    assert (run.state, run.epoch) == (RunState.FINISHED, 3)
+    assert [e.resumed for e in read_events(run.path / "events.jsonl") if isinstance(e, RunStarted)] == [False]
 
 
 @pytest.mark.slow
