@@ -64,8 +64,11 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    seed = spec.sampler_seed
+def make_sampler(spec: SweepSpec, asked: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler; seeded (``--sampler_seed``) past the ``asked`` trials the study holds:
+    the same command run again (after a crash, or with a larger ``--trials``) goes on with new
+    draws instead of repeating the first trials' values, and still draws the same ones each time."""
+    seed = None if spec.sampler_seed is None else spec.sampler_seed + asked
     if spec.sampler == "grid":
         return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params}, seed=seed)
     if spec.sampler == "random":
@@ -102,6 +105,9 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
     # larger --trials raises it; --show prints "N of BUDGET")
     held = len(counted_trials(study))
     study.set_user_attr(SPEC_ATTR, {**spec.to_dict(), "trials": max(spec.trials, held)})
+    asked = len(study.get_trials(deepcopy=False))
+    if spec.sampler_seed is not None and asked:
+        study.sampler = make_sampler(spec, asked)
     return study
 
 

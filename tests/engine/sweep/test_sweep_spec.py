@@ -147,6 +147,29 @@ def test_a_seeded_sampler_draws_the_same_trials_again(sampler: str, tmp_path: Pa
     assert draws("c", 7) != draws("d", 8) or sampler == "grid"  # a grid of 4 may come out in one order twice
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_seeded_sweep_run_again_draws_new_trials(sampler: str, tmp_path: Path) -> None:
+    """The same seeded command run again (after a crash, or with a larger --trials) goes on with
+    new draws: a sampler seeded afresh would repeat the first trials' values (random: every one,
+    tpe: its random start-up trials), each a wasted trial. Still reproducible."""
+    from engine.sweep.study import open_study, suggest
+
+    def draws(name: str) -> list:
+        for trials in (2, 4):  # the first process, then the same command with a larger budget
+            spec = build_spec({"name": name, "sampler": sampler, "sampler_seed": 7, "trials": trials,
+                               "params": ["learning_rate=log:1e-4:1e-2"]})
+            study = open_study(spec, tmp_path)
+            for _ in range(2):
+                trial = study.ask()
+                suggest(trial, spec.params[0])
+                study.tell(trial, 0.5)
+        return [t.params["learning_rate"] for t in study.trials]
+
+    first = draws("a")
+    assert len(set(first)) == 4, first
+    assert draws("b") == first
+
+
 def test_toml_spec(tmp_path: Path) -> None:
     toml = tmp_path / "sweep.toml"
     toml.write_text('name = "t"\ntrials = 4\nparallel = 2\n[params]\nlearning_rate = "log:1e-4:3e-3"\n'
