@@ -156,7 +156,9 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
         asked = args.on_interrupt if type(exc) is KeyboardInterrupt else args.on_interrupt.replace("ask", "stop")
         action = _interrupt_action(asked, len(scheduler.watches))
         n = scheduler.interrupt(action)
-        if action == "stop":
+        if action == "stop" and n == 0:  # they ended while the question waited
+            say("no trial was still training; run the same command again to record them and go on")
+        elif action == "stop":
             say(f"stopped {_count(n, 'running trial')}; run the same command again to resume "
                 f"{'it' if n == 1 else 'them'}")
         else:

@@ -341,17 +341,23 @@ class Scheduler:
     def interrupt(self, action: str) -> int:
         """After a Ctrl-C: ``stop`` asks every running trial to stop (they save last.pt; the
         trials stay open in the study and a re-run of the same command resumes them) and waits
-        for them; ``leave`` lets them train on (a re-run adopts them). Returns how many."""
-        if action == "stop":
-            for w in self.watches:
-                request_control(w.run_path, "stop")
-            deadline = time.monotonic() + STOP_WAIT_SECONDS
-            try:
-                while time.monotonic() < deadline and not all(w.process_gone() and w.ended() for w in self.watches):
-                    time.sleep(self.poll)
-            except KeyboardInterrupt:
-                pass  # a second Ctrl-C: stop waiting; the stop requests stand
-        return len(self.watches)
+        for them; ``leave`` lets them train on (a re-run adopts them). Returns how many (for
+        ``stop``: those still training when asked; a re-run records the ones that ended)."""
+        if action != "stop":
+            return len(self.watches)
+        training = [w for w in self.watches if not w.ended()]  # the prompt may have waited while some ended
+        for w in training:
+            request_control(w.run_path, "stop")
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        try:
+            while time.monotonic() < deadline and not all(w.process_gone() and w.ended() for w in self.watches):
+                time.sleep(self.poll)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting; the stop requests stand
+        for w in training:
+            if w.process_gone() and w.ended():  # a request that landed after the run's end must not
+                clear_control(w.run_path)  # stop a later `petseg train --resume` of it
+        return len(training)
 
 
 def _short(v: object) -> str:

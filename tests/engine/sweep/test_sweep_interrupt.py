@@ -1,0 +1,59 @@
+"""`Scheduler.interrupt`: Ctrl-C's "stop" asks the trials still training to stop, and leaves no
+stop request in a run that ended meanwhile (the prompt can wait while trials finish); on run
+folders written by the run store's own writer and an in-memory study (no process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import optuna
+
+from engine.config import TrainConfig
+from engine.events import EpochEnded, RunFinished, RunStarted, RunStopped
+from engine.runs import RunState, RunStore, read_control
+from engine.sweep.pruning import TrialWatch
+from engine.sweep.scheduler import Scheduler
+from engine.sweep.spec import build_spec
+
+
+def _run(runs: Path, name: str, finished: bool):
+    writer = RunStore(runs).create(TrainConfig(epochs=2).to_dict(), name)
+    writer.append(RunStarted(run=name, total_epochs=2, start_epoch=1, train_size=16, valid_size=4,
+                             device="cpu", data="fake", resumed=False), sync=True)
+    for epoch in (1, 2) if finished else (1,):
+        writer.append(EpochEnded(epoch=epoch, total_epochs=2, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
+                                 valid_dice=0.5, valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4,
+                                 lr=1e-3, seconds=1.0, images_per_s=16.0, best_dice=0.5, best_epoch=1), sync=True)
+    if finished:
+        writer.append(RunFinished(epochs=2, best_dice=0.5, best_epoch=1, seconds=2.0), sync=True)
+        writer.set_status(RunState.FINISHED)
+        writer.close()
+    return writer
+
+
+def test_stop_leaves_no_request_in_a_run_that_finished_while_the_prompt_waited(tmp_path: Path) -> None:
+    """A stale request would stop the run's next `petseg train --resume` (training the winner
+    longer) at once: "stopped after epoch 2" with nothing trained."""
+    study = optuna.create_study(direction="maximize")
+    spec = build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]})
+    scheduler = Scheduler(spec, tmp_path, study, log=lambda line: None, poll=0.01)
+    _run(tmp_path, "s-t000", finished=True)
+    training = _run(tmp_path, "s-t001", finished=False)
+    scheduler.watches += [TrialWatch(study.ask(), tmp_path / "s-t000", slot=None),
+                          TrialWatch(study.ask(), tmp_path / "s-t001", slot=None)]
+
+    def obey() -> None:  # the trial still training reads the request and stops, as petseg train does
+        deadline = time.monotonic() + 10
+        while read_control(training.path) != "stop" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        training.append(RunStopped(epoch=1), sync=True)
+        training.set_status(RunState.STOPPED, "stopped by user")
+        training.close()
+
+    t = threading.Thread(target=obey)
+    t.start()
+    assert scheduler.interrupt("stop") == 1  # only the trial still training was asked
+    t.join()
+    assert read_control(tmp_path / "s-t000") is None
