@@ -10,6 +10,7 @@ processes on one machine. The objective is each trial's best valid Dice, maximis
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -175,15 +176,28 @@ def ask_within_budget(study: optuna.Study, spec: SweepSpec, slot: str) -> Trial 
     if len(counted_trials(study)) >= spec.trials:
         return None
     trial = study.ask()
-    before = [t for t in counted_trials(study) if t.number < trial.number]
-    if len(before) >= spec.trials:
-        trial.set_user_attr(SURPLUS_ATTR, True)
-        study.tell(trial, state=TrialState.FAIL)
-        return None
-    for p in spec.params:
-        suggest(trial, p)
-    claim(trial, slot)
+    try:
+        before = [t for t in counted_trials(study) if t.number < trial.number]
+        if len(before) >= spec.trials:
+            _drop(study, trial)
+            return None
+        for p in spec.params:
+            suggest(trial, p)
+        claim(trial, slot)
+    except BaseException:
+        # Ctrl-C / SIGTERM while sampling: unclaimed, no re-run would ever take the trial over; it
+        # would stay running in the study for good, counted in the budget, the best never scored.
+        # A storage that failed itself keeps its own error (raised below), not this one's.
+        with contextlib.suppress(Exception):
+            _drop(study, trial)
+        raise
     return trial
+
+
+def _drop(study: optuna.Study, trial: Trial) -> None:
+    """End a trial asked but never run: failed, and surplus, so the budget does not count it."""
+    trial.set_user_attr(SURPLUS_ATTR, True)
+    study.tell(trial, state=TrialState.FAIL)
 
 
 def claim(trial: Trial, slot: str) -> None:

@@ -86,3 +86,26 @@ def test_a_difference_in_a_spec_file_names_the_file_and_key(tmp_path: Path) -> N
     toml.write_text(f'name = "sw"\n[params]\nlearning_rate = "{PARAM.partition("=")[2]}"\n[train]\nepochs = 3\n')
     with pytest.raises(ConfigError, match=f"^--spec {toml}: train.epochs = 3: sweep sw's trials train with --epochs 2;"):
         open_study(build_spec(load_toml(toml)), tmp_path)
+
+
+def test_a_ctrl_c_while_a_trial_is_sampled_leaves_no_trial_running(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted between Optuna's ask and the claim, a trial names no sweep process: no re-run
+    takes it over, so it stayed running for good, counted in the budget (and the best trial was
+    never scored: the sweep never ended). It is dropped: not counted, never run."""
+    from optuna.trial import TrialState
+
+    from engine.sweep import study as study_module
+    from engine.sweep.study import ask_within_budget, counted_trials
+
+    spec = build_spec({"name": "sw", "params": [PARAM], "trials": 3, "base": {"epochs": 2}})
+    study = open_study(spec, tmp_path)
+
+    def interrupted(trial: object, p: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_module, "suggest", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ask_within_budget(study, spec, "cpu#0")
+    assert counted_trials(study) == []
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
