@@ -1,7 +1,8 @@
 """`?`: every key of every screen, built from the screens' own BINDINGS (never out of date).
 
 The screens are found, not listed (`screen_classes`: every `PetsegScreen` in the
-``petseg_tui.screens`` package), so a new screen is in the help the day it exists. Each key is
+``petseg_tui.screens`` package that the app shows, not the bases they share), so a new screen is
+in the help the day it exists. Each key is
 said as `petseg_tui.keys` says it; keys bound to several actions (R: resume or start again)
 list each.
 """
@@ -31,7 +32,9 @@ SCREEN_TITLES = {
 
 def screen_classes() -> list[type[Screen]]:
     """Every full screen of the app (`PetsegScreen` subclasses in ``petseg_tui.screens``), the
-    runs screen first, then in `SCREEN_TITLES` order, then any other by name."""
+    runs screen first, then in `SCREEN_TITLES` order, then any other by name. A class another
+    one found extends (`PetsegScreen`, `ImageScreen`) is a base the screens share, never shown
+    itself: it is left out (it was a section "Petseg" listing only Textual's Tab and ^c)."""
     import petseg_tui.screens as package
     from petseg_tui.screens.base import PetsegScreen
 
@@ -41,8 +44,9 @@ def screen_classes() -> list[type[Screen]]:
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, PetsegScreen) and obj.__module__ == module.__name__:
                 found[obj.__name__] = obj
+    shown = [c for c in found.values() if not any(o is not c and issubclass(o, c) for o in found.values())]
     order = list(SCREEN_TITLES)
-    return sorted(found.values(), key=lambda c: (order.index(c.__name__) if c.__name__ in order else len(order),
+    return sorted(shown, key=lambda c: (order.index(c.__name__) if c.__name__ in order else len(order),
                                                  c.__name__))
 
 

@@ -6,6 +6,7 @@ their own keys but never bind a destructive one. The help screen lists every scr
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
 from collections import defaultdict
 
@@ -106,3 +107,26 @@ def test_help_lists_every_screen_found() -> None:
     assert {"Runs", "Live run", "Compare", "Inference", "Worst samples", "New run"} <= titled
     runs = next(b for t, _, b in screen_sections() if t == "Runs")
     assert {b.action for b in runs} >= {"sort_menu", "delete_run", "toggle_archive", "edit_labels"}
+
+
+async def test_help_has_a_section_only_for_screens_the_user_opens(runs_dir) -> None:
+    """`?` lists the screens the app shows, nothing else: the shared base classes (PetsegScreen,
+    ImageScreen) used to appear as sections "Petseg" and "Image" listing Tab, Shift+Tab and ^c as
+    if they were screens of their own."""
+    from rich.console import Console
+    from textual.widgets import Static
+
+    from petseg_tui.screens.help import HelpScreen
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=160, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#help-text", Static).content)
+        lines = [line.strip() for line in console.export_text().splitlines()]
+    heads = {line.split("  ")[0] for line in lines if line}
+    assert {"Runs", "New run", "Live run", "Compare", "Inference", "Worst samples", "Sweep"} <= heads
+    assert not {"Petseg", "Image"} & heads
+    assert not any(line.startswith(("tab ", "shift+tab")) for line in lines)
