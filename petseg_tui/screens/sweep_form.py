@@ -115,8 +115,12 @@ class SweepFormScreen(ModalScreen[str | None]):
         else:
             self.action_cancel()
 
-    def on_input_submitted(self) -> None:
-        self.action_start()
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter goes on to the next field, as in the new-run form: only ctrl+s (or Start) starts,
+        # as the form says. Enter after the name used to start a sweep of the other fields'
+        # defaults at once (10 trials of 10 epochs at 256 px) and close the form.
+        event.stop()
+        self.focus_next()
 
     def action_cancel(self) -> None:
         self.dismiss(None)

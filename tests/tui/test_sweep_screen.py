@@ -110,6 +110,40 @@ async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) 
             epochs=3, image_size=64, learning_rate=5e-4, width=16)
 
 
+async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing(sweep_runs: Path,
+                                                                                  monkeypatch) -> None:
+    """The form says ctrl+s starts the sweep: Enter after typing the name moves to the next field,
+    as in the new-run form. It used to start the sweep at once with whatever the other fields held
+    (the defaults: 10 trials of 10 epochs at 256 px) and close the form."""
+    import os
+
+    started = []
+    from engine.sweep import launch
+
+    def start(spec, runs_dir):
+        started.append(spec)
+        launch.claim_sweep(runs_dir, spec.name)
+        return _Child(os.getpid(), None)
+
+    monkeypatch.setattr(launch, "start_sweep", start)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
+        form = pilot.app.screen
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine", "enter")
+        await settled(pilot)
+        assert pilot.app.screen is form and not started
+        assert form.query_one("#sweep-params").has_focus
+        await pilot.press("enter", "enter")  # through the search space and the trials
+        await settled(pilot)
+        assert form.query_one("#sweep-sampler").has_focus and not started
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        assert [spec.name for spec in started] == ["mine"]
+
+
 def _fake_popen(monkeypatch, log_line: str) -> list:
     """``petseg sweep`` started by the form writes ``log_line`` to its log and exits 2 at once
     (what a re-run the engine refuses does); returns the argv of each start."""
