@@ -293,7 +293,7 @@ class CompareScreen(PetsegScreen):
         headers: list[tuple[Any, str]] = [
             ("Run", "run"), ("Status", "state"),
             (Text(f"{best_label} {label}", justify="right"), "best"), (Text(f"last {label}", justify="right"), "last"),
-        ] + [(k, f"cfg:{k}") for k in keys]
+        ] + [(Text(k), f"cfg:{k}") for k in keys]  # Text: config.json's keys and values are never markup
         fmt = fmt_lr if self.metric == "lr" else fmt_metric
         rows = []
         for i, s in enumerate(snaps):
@@ -320,7 +320,7 @@ class CompareScreen(PetsegScreen):
             rows.append((s.name, row))
         for k in keys:  # a column at a time: how a value is cut depends on the others
             for (_, row), cell in zip(rows, distinct_cells([f.get(k) for f in flats])):
-                row.append(cell)
+                row.append(Text(cell))  # as written: a str cell is Rich markup ("/data/pets[v2]" read "/data/pets")
         table.clear(columns=True)
         for j, (header, key) in enumerate(headers):
             # explicit widths: auto-width columns kept their first, narrower width after a resize

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -283,7 +284,8 @@ class NewRunScreen(PetsegScreen):
         if f.kind == "select":
             # a copied run's value the list lacks (cuda:1) is offered too, never dropped
             choices = f.choices if v in f.choices or v is None else (*f.choices, v)
-            return Select([(c, c) for c in choices], value=v, allow_blank=False, compact=True, id=wid,
+            # Text prompts: a copied value is shown as written, never read as markup ("unet[/]" crashed)
+            return Select([(Text(str(c)), c) for c in choices], value=v, allow_blank=False, compact=True, id=wid,
                           classes="field-input")
         if f.kind == "switch":
             return Switch(value=v, id=wid, classes="field-input")

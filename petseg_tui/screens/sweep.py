@@ -62,8 +62,9 @@ def _best_eval(runs_dir: Path, name: str) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def _value_text(v: object) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else str(v)
+def _value_text(v: object) -> Text:
+    """A searched value as the leaderboard shows it: as written, never read as markup."""
+    return Text(f"{v:.3g}" if isinstance(v, float) else str(v))
 
 
 class SweepScreen(PetsegScreen):
@@ -206,7 +207,7 @@ class SweepScreen(PetsegScreen):
         names = self.board.param_names
         cursor = table.cursor_row
         table.clear(columns=True)
-        table.add_columns("trial", *names, "valid Dice", "epochs", "status")
+        table.add_columns("trial", *(Text(n) for n in names), "valid Dice", "epochs", "status")
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
             table.add_row(str(t.trial), *(_value_text(t.params.get(n, "-")) for n in names), dice,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, OptionList
@@ -70,10 +71,11 @@ class RunImagePicker(Vertical):
         options.clear_options()
         runs = list_runs_with_checkpoints(runs_dir)
         if not runs:
-            options.add_option(Option(f"no trained runs in {runs_dir}/", disabled=True))
+            options.add_option(Option(Text(f"no trained runs in {runs_dir}/"), disabled=True))
             return f"No run with a checkpoint in {runs_dir}/ — train one first."
         for path, desc in runs:
-            options.add_option(Option(f"{path.name}  [dim]{desc}[/]", id=str(path)))
+            # Text: a folder copied by hand may be named "run [copy]", which markup would cut
+            options.add_option(Option(Text.assemble(path.name, "  ", (desc, "dim")), id=str(path)))
         return "Pick a run (↑↓ Enter), then an image."
 
     def focus_first(self) -> None:

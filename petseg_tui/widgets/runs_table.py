@@ -107,7 +107,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("loss", "Train loss", _by("loss"), lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
     Column("vloss", "Valid loss", _by("vloss"), lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
     Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
-    Column("model", "Model", _by("model"), lambda r: r.summary.model_label or "—", False, MEDIUM),
+    # Text: a value from config.json is shown as written, never read as markup ("unet[/]" crashed the table)
+    Column("model", "Model", _by("model"), lambda r: Text(r.summary.model_label or "—"), False, MEDIUM),
     Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM),
     Column("ips", "img/s", _by("ips"), lambda r: _r(fmt_rate(r.summary.images_per_s)), True, MEDIUM),
     Column("eps", "s/epoch", _by("eps"), lambda r: _r(fmt_rate(r.summary.epoch_seconds)), True, WIDE),

@@ -3,6 +3,7 @@ however long it is."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tui_helpers import make_curve_run, wait_for
@@ -36,3 +37,34 @@ def test_a_value_that_fits_is_left_whole_and_the_rest_cut_where_runs_agree() -> 
     assert len(cell) == CELL_WIDTH and cell.startswith("aaa") and cell.endswith("-end1") and short == "b"
     # a path beside a missing value keeps its end
     assert distinct_cells([MINI, None])[0].endswith("/oxford-pet-mini")
+
+
+async def test_settings_with_brackets_are_shown_as_written_never_as_markup(runs_dir: Path) -> None:
+    """A config.json value is text, not Rich markup: a data folder named ``pets[v2]`` read
+    ``/data/pets`` in the compare table (the ``[v2]`` taken for a style) and ``[old]`` vanished
+    from ``/data/[old]/pets``; a model written ``unet[/]`` stopped the app with a MarkupError in
+    the runs table, the compare table and the form of N (copy this run)."""
+    from tui_helpers import widget_text
+
+    make_curve_run(runs_dir, "on-v2", [0.9, 0.8], [0.4, 0.5], data_path="/data/pets[v2]")
+    make_curve_run(runs_dir, "on-old", [0.9, 0.7], [0.4, 0.6], data_path="/data/[old]/pets")
+    config = json.loads((runs_dir / "on-old" / "config.json").read_text())
+    config["model"] = "unet[/]"  # written by hand
+    (runs_dir / "on-old" / "config.json").write_text(json.dumps(config))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await wait_for(pilot, lambda: "unet[/]" in widget_text(app.screen.table), what="the model as written")
+        app.open_compare([runs_dir / "on-v2", runs_dir / "on-old"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+        table = app.screen.query_one("#compare-table")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        await pilot.pause()
+        shown = widget_text(table)
+        assert "/data/pets[v2]" in shown and "/data/[old]/pets" in shown and "unet[/]" in shown
+        app.go_home()
+        app.action_new_run(copy_of=runs_dir / "on-old")  # N: the copied model is offered as written
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "NewRunScreen", what="the copy's form")
+        await wait_for(pilot, lambda: any("unet[/]" in widget_text(w) for w in app.screen.query("#f-model Static")),
+                       what="its model")
+        assert app.is_running

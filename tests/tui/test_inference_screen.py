@@ -378,6 +378,18 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
         assert screen.error == "" and screen.prediction is not None
 
 
+async def test_run_list_shows_a_hand_copied_folder_name_as_written(tmp_path: Path, images: Path,
+                                                                    fake_predictor) -> None:
+    """A run folder copied by hand (``cp -r alpha "alpha [copy]"``) is listed under its name:
+    the list read it as markup and showed ``alpha `` (the ``[copy]`` taken for a style)."""
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha [copy]")
+    app = InferenceTestApp(runs, None, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await inference_done(pilot)
+        assert "alpha [copy]  unet" in widget_text(app.screen.query_one("#inf-runs"))
+
+
 async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
