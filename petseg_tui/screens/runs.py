@@ -216,6 +216,8 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
         if action in USES_MODEL and action != "infer":  # i without a model: the screen's run chooser
             return t.highlighted is not None and t.highlighted.summary.has_checkpoint
+        if action == "new_run_like":  # a copy needs the settings: not offered when config.json is unreadable
+            return t.highlighted is not None and bool(t.highlighted.summary.config)
         if action in self.NEEDS_RUN:
             return t.highlighted is not None
         if action in self.NEEDS_ROWS:

@@ -48,3 +48,25 @@ def test_a_data_parallel_run_must_start_detached() -> None:
     assert "Detached" in parse_form(raw)[3]["devices"]
     raw.update(detached=True)
     assert "devices" not in parse_form(raw)[3]
+
+
+async def test_copy_is_not_offered_for_a_run_whose_settings_cannot_be_read(sample_runs: Path) -> None:
+    """N (copy this run) needs the run's config.json: on a run whose config.json is not JSON the
+    footer offered "N Copy" and the key only said "Cannot copy its settings". It is not offered
+    there; on a readable run it is, and opens the copy."""
+    from tui_helpers import footer_text, highlight, settled
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(160, 40)) as pilot:
+        runs = app.screen
+        await wait_for(pilot, lambda: runs.loaded, what="first scan")
+        await highlight(pilot, runs.table, "delta-broken")
+        await settled(pilot)
+        assert "N Copy" not in footer_text(runs) and "n New run" in footer_text(runs)
+        await pilot.press("N")
+        await settled(pilot)
+        assert app.screen is runs
+        await highlight(pilot, runs.table, "alpha")
+        await wait_for(pilot, lambda: "N Copy" in footer_text(runs), what="N offered for alpha")
+        await pilot.press("N")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="the copy's form")
