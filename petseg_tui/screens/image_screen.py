@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.reactive import var
 from textual.widgets import Static
 from textual.worker import Worker
@@ -68,12 +69,12 @@ class ImageScreen(PetsegScreen):
     def set_error(self, message: str, notify: bool = False) -> None:
         """Show ``message`` on the error line ("" clears it); with ``notify`` also as a notification."""
         self.error = message
-        if message and notify:
-            self.notify(message, title=self.ERROR_TITLE, severity="error", timeout=8)
+        if message and notify:  # as written: a path "cat [copy].jpg" is not markup
+            self.notify(message, title=self.ERROR_TITLE, severity="error", timeout=8, markup=False)
 
     def watch_error(self, message: str) -> None:
         line = self.query_one(self.ERROR_LINE, Static)
-        line.update(f"✗ {message}" if message else "")
+        line.update(Text(f"✗ {message}") if message else "")
         line.set_class(bool(message), "-shown")
 
     # ---- failures in thread workers -----------------------------------------------------------

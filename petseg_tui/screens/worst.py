@@ -17,10 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
+from textual.markup import escape
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
@@ -147,20 +149,21 @@ class WorstScreen(ImageScreen):
         ev = gallery.evaluation
         h = ev.headline
         tta = "TTA hflip" if ev.tta else "no TTA"
-        text = (f"[b]{self.run_path.name}[/b] · {ev.split}: {ev.n_images} images · Dice [b]{h.dice:.4f}[/b] "
+        name = escape(self.run_path.name)  # a folder "alpha [copy]" as it is, never markup
+        text = (f"[b]{name}[/b] · {ev.split}: {ev.n_images} images · Dice [b]{h.dice:.4f}[/b] "
                 f"(per-image {h.dice_per_image:.4f}) at {ev.label('photo')}, {tta} · {ev.seconds:.1f} s")
         if note:
-            text += f"  [yellow]({note})[/]"
+            text += f"  [yellow]({escape(note)})[/]"
         if ev.skipped:
             text += f"  [yellow]{len(ev.skipped)} unreadable skipped[/]"
         if ev.data:
-            text += f"\n[dim]{ev.data}[/]"
+            text += f"\n[dim]{escape(str(ev.data))}[/]"
         self._set_status(text)
         options = self.query_one("#worst-list", OptionList)
         options.clear_options()
         for i, pic in enumerate(gallery.pictures, 1):
             name = pic.name if len(pic.name) <= 19 else pic.name[:18] + "…"  # the caption has it whole
-            options.add_option(Option(f"{i:2d} {name:19s} {pic.dice:.3f}", id=str(i - 1)))
+            options.add_option(Option(Text(f"{i:2d} {name:19s} {pic.dice:.3f}"), id=str(i - 1)))
         if not gallery.pictures:
             options.add_option(Option("no images scored", disabled=True))
             self._show(None)
@@ -172,7 +175,7 @@ class WorstScreen(ImageScreen):
     def _failed(self, message: str) -> None:
         self.busy = False
         self.query_one("#worst-panes").loading = False
-        self._set_status(f"[b]{self.run_path.name}[/b] · no gallery")
+        self._set_status(f"[b]{escape(self.run_path.name)}[/b] · no gallery")
         self.set_error(message, notify=True)
 
     def _show(self, index: int | None) -> None:
@@ -185,7 +188,7 @@ class WorstScreen(ImageScreen):
                 v.set_image(None)
             return
         pic = pics[index]
-        caption.update(f"[b]#{index + 1} of {len(pics)}[/b]  {pic.caption}\n[dim]{LEGEND}[/]")
+        caption.update(f"[b]#{index + 1} of {len(pics)}[/b]  {escape(pic.caption)}\n[dim]{LEGEND}[/]")
         for view, image in zip(views, pic.row()):
             view.set_image(image)
 

@@ -2,7 +2,8 @@
 prediction found (and under which settings), the error line, and the image, mask and overlay panes.
 
 `describe_model` and `describe_result` write its two text lines from plain values; the screen
-decides when to redraw them.
+decides when to redraw them. Names and notes in them (a run folder, a photo, a runs folder) are
+escaped: "alpha [copy]" is shown as it is, never read as markup.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.widgets import Static
 
 from petseg_tui.widgets.image_view import ImageView
@@ -26,23 +28,24 @@ def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, load
     """The model line: the run, its architecture, epoch and best Dice, or what is happening to it.
     ``predictor`` is the loaded Predictor of ``run_path``, or None."""
     if run_path is None:
-        return no_run_text
+        return escape(no_run_text)
+    name = escape(run_path.name)
     p = predictor
     if p is None:
         if loading:
-            return f"[b]{run_path.name}[/b]: loading model…"
-        return f"[b]{run_path.name}[/b]  (model loads on first run)"
+            return f"[b]{name}[/b]: loading model…"
+        return f"[b]{name}[/b]  (model loads on first run)"
     best = getattr(p, "best_dice", None)
     best_s = f"{best:.3f}" if isinstance(best, (int, float)) else "—"
     parts = [
-        f"[b]{run_path.name}[/b]",
-        str(getattr(p, "arch_name", "?")),
+        f"[b]{name}[/b]",
+        escape(str(getattr(p, "arch_name", "?"))),
         f"epoch {getattr(p, 'epoch', '?')}",
         f"best Dice {best_s}",
     ]
     text = " · ".join(parts)
     if checkpoint_note:
-        text += f"  [yellow]({checkpoint_note})[/]"
+        text += f"  [yellow]({escape(checkpoint_note)})[/]"
     return text
 
 
@@ -66,12 +69,12 @@ def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: s
     if r.dice is not None:
         score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({truth.scoring})"
     elif truth.note:
-        score = f" · [yellow]{truth.note}[/]"
+        score = f" · [yellow]{escape(truth.note)}[/]"
     photo = getattr(r, "photo_size", None)
     downscaled = f" (downscaled from {photo[0]}×{photo[1]})" if photo else ""
     return (
         f"{settings}{running}\n"
-        f"[b]{Path(pred.source).name}[/b] {w}×{h}{downscaled} · {pred.seconds:.2f} s · pet [b]{100 * r.fraction:.1f}%[/b]{score}"
+        f"[b]{escape(Path(pred.source).name)}[/b] {w}×{h}{downscaled} · {pred.seconds:.2f} s · pet [b]{100 * r.fraction:.1f}%[/b]{score}"
     )
 
 

@@ -390,6 +390,23 @@ async def test_run_list_shows_a_hand_copied_folder_name_as_written(tmp_path: Pat
         assert "alpha [copy]  unet" in widget_text(app.screen.query_one("#inf-runs"))
 
 
+async def test_names_with_brackets_are_shown_as_written(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """A run folder or a photo named with brackets ("alpha [copy]", "cat [copy].jpg") is named
+    as it is: the lines read them as markup and showed "alpha " and "cat .jpg", also in the
+    error line of a file that is not an image."""
+    run = make_run(tmp_path / "runs", "alpha [copy]")
+    photo = make_photo(images / "cat [copy].jpg", seed=3)
+    (images / "bad [copy].jpg").write_text("not a JPEG\n")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        await run_on(pilot, screen, photo)
+        assert "alpha [copy]" in model_line(screen) and "cat [copy].jpg" in result_line(screen)
+        await run_on(pilot, screen, images / "bad [copy].jpg")
+        assert "bad [copy].jpg" in rendered(screen.query_one("#inf-error"))
+
+
 async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Path, images: Path, fake_predictor) -> None:
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)

@@ -215,3 +215,23 @@ async def test_the_legend_and_the_data_line_show_whole_at_80_columns(runs_dir: P
         assert caption.startswith("#1 of 4") and caption.endswith(LEGEND)
         shown = " ".join(widget_text(screen.query_one("#worst-status")).split())
         assert shown.endswith(f"{pets}: 0 trainval, 4 test images")
+
+
+async def test_a_run_and_data_folder_named_with_brackets_are_shown_as_written(runs_dir: Path, pets: Path,
+                                                                              tmp_path: Path) -> None:
+    """A run folder copied by hand ("trained [copy]") and a data folder "pets [v2]" are named as
+    they are in the gallery's status lines: read as markup they showed "trained " and "pets "."""
+    import shutil
+
+    data = tmp_path / "pets [v2]"
+    shutil.copytree(pets, data)
+    run = make_run(runs_dir, "trained").path
+    add_checkpoint(run, data)
+    shutil.copytree(run, runs_dir / "trained [copy]")
+    shutil.rmtree(run)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_from_runs(pilot, "trained [copy]")
+        await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
+        shown = " ".join(status(screen).split())
+        assert shown.startswith("trained [copy] · test: 4 images") and "pets [v2]" in shown
