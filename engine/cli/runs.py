@@ -32,6 +32,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from engine.runs import RunStore, sort_runs
     from engine.runs.labels import read_labels
@@ -60,7 +61,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     console = new_console()
     if not runs:
         missing = "" if store.root.exists() else " (the folder does not exist)"
-        console.print(f"no runs in {store.root}{missing}" + (f" matching {args.filter!r}" if args.filter else ""))
+        console.print(f"no runs in {store.root}{missing}" + (f" matching {args.filter!r}" if args.filter else ""),
+                      markup=False)
         return EXIT_OK
     rows = [{
         "name": r.name, "model": r.model_label or "-", "status": r.state,
@@ -74,13 +76,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     # Names and figures are never wrapped or cut: on a narrow terminal whole columns go instead,
     # least useful first (an 80-column terminal keeps name, status, epoch, dice, loss, time).
     def build(cols: list[str]) -> Table:
-        table = Table(title=f"runs in {store.root}", box=box.SIMPLE_HEAD, padding=0, show_edge=False,
+        table = Table(title=Text(f"runs in {store.root}"), box=box.SIMPLE_HEAD, padding=0, show_edge=False,
                       caption="dice: best valid Dice · loss: last train loss · img/s: median · time: training time")
         for col in cols:
             table.add_column(col, justify="right" if col in ("epoch", "dice", "loss", "img/s") else "left",
                              no_wrap=True)
-        for row in rows:
-            table.add_row(*(row[c] for c in cols))
+        for row in rows:  # Text: a folder "alpha [copy]" or a model "unet[/]" as written, never Rich markup
+            table.add_row(*(Text(str(row[c])) for c in cols))
         return table
 
     cols = ["name", "model", "status", "epoch", "dice", "loss", "img/s", "started", "time"]
@@ -95,8 +97,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     for r in runs:
         if r.state.is_error and r.message:
-            console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True)
+            console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True, markup=False)
         budget = describe_budget_changes(r.config)
         if budget:
-            console.print(f"{r.name}: {budget}", soft_wrap=True)
+            console.print(f"{r.name}: {budget}", soft_wrap=True, markup=False)
     return EXIT_OK

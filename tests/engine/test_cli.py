@@ -217,6 +217,20 @@ def test_runs_lists_broken_folder(tmp_path: Path, capsys) -> None:
     assert "bad-run" in out and "broken" in out
 
 
+def test_runs_shows_names_and_values_with_brackets_as_written(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``petseg runs`` prints a run folder copied by hand ("alpha [copy]") and its config.json's
+    model as they are: the table read them as Rich markup, showed "alpha " and ended on
+    "unexpected MarkupError" (exit 1, no table) for a model written "unet[/]"."""
+    run = tmp_path / "alpha [copy]"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "unet[/]", "epochs": 2}))
+    (run / "status.json").write_text(json.dumps({"state": "failed", "message": "data at /d/pets[v2] is gone"}))
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "alpha [copy]" in out and "unet[/]" in out and "/d/pets[v2] is gone" in out
+
+
 @pytest.mark.slow
 def test_train_eval_infer_end_to_end(tmp_path: Path, capsys, generated_data: str) -> None:
     runs = tmp_path / "runs"
