@@ -34,7 +34,7 @@ from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.charts import COMPARE_METRICS, HIGHER_IS_BETTER, MARKERS, Chart, RunCurves, compare_spec
-from petseg_tui.widgets.runs_table import cell_len
+from petseg_tui.widgets.runs_table import cell_len, shorten
 
 POLL_S = 2.0
 METRIC_KEYS = list(COMPARE_METRICS)
@@ -306,7 +306,9 @@ class CompareScreen(PetsegScreen):
                 best = min(values)
             colour = PALETTE[i % len(PALETTE)]
             name = Text(f"{MARKERS[i]} ", style=f"bold {colour}")
-            name.append(s.name, style=colour)
+            # cut in the middle as the runs table cuts it (the legend above has it whole): a long
+            # name pushed Status and the figures past the edge of an 80-column terminal
+            name.append(shorten(s.name, CELL_WIDTH), style=colour)
             best_txt = Text(fmt(best), justify="right")
             if best is not None and self.metric != "lr":
                 ep = next(e.epoch for e in s.epochs if getattr(e, field) == best)

@@ -68,3 +68,24 @@ async def test_settings_with_brackets_are_shown_as_written_never_as_markup(runs_
         await wait_for(pilot, lambda: any("unet[/]" in widget_text(w) for w in app.screen.query("#f-model Static")),
                        what="its model")
         assert app.is_running
+
+
+async def test_a_long_run_name_leaves_the_figures_on_screen_at_80_columns(runs_dir: Path) -> None:
+    """The compare table cuts a long run name in the middle (as the runs table does; the legend
+    above has it whole): a 72-character name pushed Status and the Dice columns past the right
+    edge of an 80-column terminal."""
+    from tui_helpers import widget_text
+
+    long_name = "a-very-long-run-name-that-goes-on-and-on-for-testing-the-middle-cut-0001"
+    make_curve_run(runs_dir, long_name, [0.9, 0.8], [0.4, 0.5])
+    make_curve_run(runs_dir, "short", [0.9, 0.7], [0.4, 0.6], learning_rate=3e-4)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_compare([runs_dir / long_name, runs_dir / "short"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+        table = app.screen.query_one("#compare-table")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        await pilot.pause()
+        rows = [line for line in widget_text(table).splitlines() if "finished" in line]
+        assert len(rows) == 2 and all("0.5000 @2" in row or "0.6000 @2" in row for row in rows), rows
+        assert "…" in rows[0] and rows[0].split("…")[1].split()[0].endswith("cut-0001")
