@@ -7,11 +7,13 @@ import sys
 import time
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_runs_flag, console as new_console
+from engine.cli.common import EXIT_OK, add_runs_flag
+from engine.cli.common import console as new_console
 from engine.config import default_runs_dir
 from engine.durations import format_duration
 from engine.errors import PetsegError
 from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list runs")
@@ -37,6 +39,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from engine.runs import RunStore, sort_runs
     from engine.runs.labels import read_labels
     from engine.runs.query import flatten, parse_query
+    from engine.runs.short_name import NAME_MIN, shorten
 
     store = RunStore(args.runs or default_runs_dir())
     if store.root.exists() and not store.root.is_dir():
@@ -87,10 +90,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     cols = ["name", "model", "status", "epoch", "dice", "loss", "img/s", "started", "time"]
     width = {c: max(len(c), *(len(row[c]) for row in rows)) for c in cols}
+
+    def needed() -> int:
+        return sum(width[c] for c in cols) + len(cols) - 1  # one space between columns
+
     for optional in ("started", "img/s", "model"):
-        if sum(width[c] for c in cols) + len(cols) - 1 <= console.width:  # one space between columns
+        if needed() <= console.width:
             break
         cols.remove(optional)
+    if needed() > console.width:
+        if console.is_terminal:
+            # a name too long even then is cut in the middle, as the dashboard cuts it (the
+            # figures stay whole: Rich would have cut every column to "…"); --json has it whole
+            room = max(NAME_MIN, console.width - (needed() - width["name"]))
+            for row in rows:
+                row["name"] = shorten(row["name"], room)
+        else:  # a pipe or a file: whole lines, however long
+            console.width = needed()
     table = build(cols)
     console.print(table)
     from engine.train.resume import describe_budget_changes

@@ -28,13 +28,21 @@ from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
 from engine.runs.query import flatten
+from engine.runs.short_name import shorten
 from petseg_tui.format import PALETTE, fmt_lr, fmt_metric, palette_rgb, state_text
 from petseg_tui.messages import CompareUpdated
-from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
-from petseg_tui.widgets.charts import COMPARE_METRICS, HIGHER_IS_BETTER, MARKERS, Chart, RunCurves, compare_spec
-from petseg_tui.widgets.runs_table import cell_len, shorten
+from petseg_tui.widgets.charts import (
+    COMPARE_METRICS,
+    HIGHER_IS_BETTER,
+    MARKERS,
+    Chart,
+    RunCurves,
+    compare_spec,
+)
+from petseg_tui.widgets.header import PetsegHeader
+from petseg_tui.widgets.runs_table import cell_len
 
 POLL_S = 2.0
 METRIC_KEYS = list(COMPARE_METRICS)

@@ -27,6 +27,7 @@ from textual.widgets import DataTable
 
 from engine.runs import Query, ordered, parse_query, sort_value
 from engine.runs.query import flatten
+from engine.runs.short_name import NAME_MIN, shorten
 from petseg_tui.format import (
     PALETTE,
     fmt_duration,
@@ -40,23 +41,8 @@ from petseg_tui.format import (
 from petseg_tui.watch import RunRow
 
 MEDIUM, WIDE = "-wide", "-widest"  # the screen width classes (120, 160 columns) that add columns
-NAME_MIN = 16  # cells the run name keeps before optional columns drop
 # optional columns, the first dropped first when the width is short (Status, Epoch, Best Dice never)
 DROP_ORDER = ("started", "model", "ips", "eps", "lr", "vloss", "iou", "loss", "duration")
-ELLIPSIS = "…"
-
-
-def shorten(name: str, width: int) -> str:
-    """``name`` in at most ``width`` cells, cut in the middle: runs often share a prefix
-    (``unet-lr3e-4-...``) and differ at the end (a time, a trial number), so the tail keeps
-    two thirds."""
-    if len(name) <= width:
-        return name
-    if width <= 1:
-        return ELLIPSIS[:width]
-    keep = width - 1
-    head = keep // 3
-    return name[:head] + ELLIPSIS + name[len(name) - (keep - head):]
 
 
 @dataclass(frozen=True)

@@ -649,6 +649,37 @@ def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, cap
     assert data[0]["resume"]["action"] == ""
 
 
+def test_runs_with_a_name_too_long_for_the_terminal_keeps_every_figure(tmp_path: Path, capsys, monkeypatch) -> None:
+    # measured: a 72-character name at 80 columns printed status, epoch, dice and loss as "…"
+    from rich.console import Console
+
+    import engine.cli.runs as runs_cli
+    from engine.events import EpochEnded, RunStarted
+    from engine.runs import RunStore
+
+    long = "unet-" + "long-descriptive-name-" * 3 + "t007"
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 4}, name=long)
+    w.append(RunStarted(run=long, total_epochs=4, start_epoch=1, train_size=1, valid_size=1, device="cpu",
+                        data="d", t=1_700_000_000.0))
+    w.append(EpochEnded(epoch=1, total_epochs=4, train_loss=0.5123, train_dice=0.8, valid_loss=0.5, valid_dice=0.8,
+                        valid_iou=0.7, valid_dice_per_image=0.8, valid_iou_per_image=0.7, lr=1e-3, seconds=12.5,
+                        images_per_s=99.0, best_dice=0.8123, best_epoch=1))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    monkeypatch.setattr(runs_cli, "new_console",
+                        lambda: Console(force_terminal=True, color_system=None, width=80, highlight=False))
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if "stopped" in ln)
+    assert len(row) <= 80 and "1/4" in row and "0.8000" in row and "0.5123" in row
+    name = row.split()[0]
+    assert "…" in name and name.endswith("t007") and name.startswith("unet-")  # cut in the middle
+    # into a pipe or a file the lines are whole, however long
+    monkeypatch.setattr(runs_cli, "new_console", lambda: Console(color_system=None, width=80, highlight=False))
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines() if "stopped" in ln)
+    assert row.split()[0] == long and "1/4" in row and "0.8000" in row and "…" not in row
+
+
 @pytest.mark.slow
 def test_train_prints_plain_lines_without_rich(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch,
                                               generated_data: str) -> None:

@@ -288,7 +288,7 @@ def shown_keys(table: RunsTable) -> list[str]:
 
 
 async def test_narrow_table_keeps_status_epoch_dice_and_shortens_names(sample_runs: Path) -> None:
-    from petseg_tui.widgets.runs_table import shorten
+    from engine.runs.short_name import shorten
 
     make_run(sample_runs, LONG, epochs_done=2, total=4, t0=T0 + 9000)
     live = make_run(sample_runs, "interrupting-" + "x" * 30, epochs_done=1, total=100, state="running",

@@ -1,0 +1,20 @@
+"""How a run name too long for its column is shown: cut in the middle, the same in ``petseg runs``
+and in the dashboard's tables (whose status line has the whole name)."""
+
+from __future__ import annotations
+
+ELLIPSIS = "…"
+NAME_MIN = 16  # cells a run name keeps before a table drops optional columns or cuts it further
+
+
+def shorten(name: str, width: int) -> str:
+    """``name`` in at most ``width`` cells, cut in the middle: runs often share a prefix
+    (``unet-lr3e-4-...``) and differ at the end (a time, a trial number), so the tail keeps
+    two thirds."""
+    if len(name) <= width:
+        return name
+    if width <= 1:
+        return ELLIPSIS[:width]
+    keep = width - 1
+    head = keep // 3
+    return name[:head] + ELLIPSIS + name[len(name) - (keep - head):]
