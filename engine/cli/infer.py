@@ -74,6 +74,7 @@ def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
     from engine.infer.infer_folder import plan_folder
     from engine.infer.inference import load_predictor
+    from engine.infer.outputs import folder_write_problem
 
     src, dst = args.image, args.output
     if dst.exists() and not dst.is_dir():
@@ -98,6 +99,9 @@ def _infer_folder(args: argparse.Namespace) -> int:
         dst.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PetsegError(f"{dst}: cannot create the output folder ({exc.strerror or exc})") from None
+    problem = folder_write_problem(dst)
+    if problem:  # one line for the folder, not one per photo
+        raise PetsegError(f"{dst}: --output_path folder is not writable ({problem}); nothing was done")
     try:
         return _segment_into(args, predictor, checkpoint, plan, console)
     except BaseException:

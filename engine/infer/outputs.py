@@ -8,7 +8,9 @@
   case-insensitive file system — ``--overwrite`` does not change that;
 * an existing file is replaced only if petseg wrote it (a PNG whose ``Software`` text chunk
   starts with ``petseg``, see `PNG_SOFTWARE`), or with ``--overwrite``;
-* a folder, a missing parent folder or a wrong suffix is a one-line error.
+* a folder, a missing parent folder, a folder petseg may not create files in (read-only, no
+  permission) or a wrong suffix is a one-line error — said before the command's work (an
+  export, an evaluation), not when its result is written (`folder_write_problem`).
 
 Every PNG petseg writes carries that text chunk (`png_info`, `PNG_METADATA`), so re-running
 a command over its own earlier output just works.
@@ -16,7 +18,9 @@ a command over its own earlier output just works.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -62,6 +66,20 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
+def folder_write_problem(folder: str | Path) -> str | None:
+    """Why no file can be created in ``folder`` (read-only file system, no permission, disk
+    quota), or None when one can: a real file is created and removed, since the mode bits do
+    not tell (root ignores them, a read-only mount or an ACL is not in them)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".petseg-write-test-", dir=folder)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
 def check_output(
     output: str | Path,
     *,
@@ -91,6 +109,9 @@ def check_output(
     parent = out.parent
     if not parent.is_dir():
         raise PetsegError(f"{parent}: {flag} folder does not exist (create it first)")
+    problem = folder_write_problem(parent)
+    if problem:
+        raise PetsegError(f"{parent}: {flag} folder is not writable ({problem}); nothing was done")
     if (out.exists() or out.is_symlink()) and not overwrite and not is_petseg_output(out):
         raise OutputRefused(
             f"{out}: already exists and was not written by petseg; refusing to replace it "

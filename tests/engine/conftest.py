@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
@@ -38,3 +40,27 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ck") / "best.pt"
     save_checkpoint(_tiny_state(), path)
     return path
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder no file can be created in, as a read-only mount or a folder of another user is.
+    The mode bits do it for a normal user; root ignores them, so there creating a file in it
+    fails the way it does for everyone else (EACCES), through the one call petseg creates
+    files with (``tempfile.mkstemp`` probes, ``atomic_write`` temps)."""
+    import tempfile
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):  # root: the mode bits bind nobody
+        real = tempfile.mkstemp
+
+        def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:
+            if dir is not None and Path(dir).resolve() == folder.resolve():
+                raise PermissionError(13, "Permission denied")
+            return real(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    yield folder
+    folder.chmod(0o755)

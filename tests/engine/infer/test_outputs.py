@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
+from engine.errors import PetsegError
 from engine.infer.outputs import check_output, is_petseg_output
 
 
@@ -124,3 +125,28 @@ def test_plot_out_guard(tmp_path: Path, capsys) -> None:
     assert main(args + [str(curves)]) == 0 and is_petseg_output(curves)
     assert main(args + [str(curves)]) == 0  # its own output: replaced without a flag
     assert main(args + [str(mine), "--overwrite"]) == 0 and digest(mine) != before
+
+
+def test_an_output_in_a_read_only_folder_is_refused_before_any_work(read_only_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(PetsegError, match=r"--worst_out folder is not writable \(Permission denied\)"):
+        check_output(read_only_folder / "sheet.png", flag="--worst_out")
+    assert list(read_only_folder.iterdir()) == []  # the probe left nothing behind
+    assert check_output(tmp_path / "fine.png") == tmp_path / "fine.png"
+
+
+def test_folder_inference_into_a_read_only_folder_is_one_line(read_only_folder: Path, tmp_path: Path,
+                                                              checkpoint: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        photo(photos / f"p{i}.png")
+    assert infer(checkpoint, photos, read_only_folder) == 1
+    captured = capsys.readouterr()
+    assert f"{read_only_folder}: --output_path folder is not writable (Permission denied)" in error_line_of(captured)
+    assert "skipped" not in captured.out and list(read_only_folder.iterdir()) == []
+
+
+def error_line_of(captured: pytest.CaptureResult) -> str:
+    err = captured.err.strip()
+    assert err.startswith("petseg: error:") and "\n" not in err, err
+    return err
