@@ -6,6 +6,8 @@
 * an output that is one of the command's inputs (the photo, the checkpoint) is refused, also
   when it is the same file through a symlink, a hard link or another spelling of its name on a
   case-insensitive file system — ``--overwrite`` does not change that;
+* so is a file a run's training writes (its checkpoints, previews, config and logs:
+  `engine.runs.layout.training_file_of`), which only training again could make again;
 * an existing file is replaced only if petseg wrote it (a PNG whose ``Software`` text chunk
   starts with ``petseg``, see `PNG_SOFTWARE`), or with ``--overwrite``;
 * a folder, a missing parent folder, a folder petseg may not create files in (read-only, no
@@ -26,6 +28,7 @@ from typing import Iterable
 
 from engine import __version__
 from engine.errors import PetsegError
+from engine.runs.layout import training_file_of
 
 PNG_SOFTWARE = f"petseg {__version__}"
 PNG_METADATA = {"Software": PNG_SOFTWARE}  # for matplotlib's savefig(metadata=...)
@@ -104,6 +107,12 @@ def check_output(
                 f"{out}: is the {kind} itself (same file); choose another {flag} — "
                 "petseg never writes over its input, even with --overwrite"
             )
+    owned = training_file_of(out)
+    if owned:
+        raise OutputRefused(
+            f"{out}: is {owned[1]} of the run {owned[0].name}, which its training wrote; choose another {flag} — "
+            "petseg never writes over a run's own files, even with --overwrite"
+        )
     if out.is_dir():
         raise PetsegError(f"{out}: is a folder; {flag} needs a file name such as {out / ('mask' + (suffix or ''))}")
     parent = out.parent

@@ -105,6 +105,20 @@ def run_files() -> tuple[str, ...]:
             f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}", f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}")
 
 
+TRAINING_DIRS = (CHECKPOINT_DIR, PREVIEWS_DIR)  # folders whose every file training writes
+
+
+def training_file_of(path: str | Path) -> tuple[Path, str] | None:
+    """(run folder, name in it) if ``path`` (symlinks resolved) is a file a run's training writes:
+    one of `run_files` or anything in `TRAINING_DIRS`; None otherwise. No command may write there:
+    a checkpoint, a preview or the run's record cannot be made again without training again."""
+    real = Path(os.path.realpath(path))
+    for run, name in ((real.parent, real.name), (real.parent.parent, f"{real.parent.name}/{real.name}")):
+        if (name in run_files() or name.split("/")[0] in TRAINING_DIRS and "/" in name) and is_run_folder(run):
+            return run, name
+    return None
+
+
 class RunFileMissing(RunStoreError):
     """A file of a run folder does not exist (callers may treat that as "not yet")."""
 

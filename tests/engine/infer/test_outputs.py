@@ -150,3 +150,42 @@ def error_line_of(captured: pytest.CaptureResult) -> str:
     err = captured.err.strip()
     assert err.startswith("petseg: error:") and "\n" not in err, err
     return err
+
+
+@pytest.fixture
+def run_copy(tmp_path: Path, finished_tiny_run: Path) -> Path:
+    import shutil
+
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run)
+    return run
+
+
+def test_a_runs_own_files_are_never_an_output(run_copy: Path, tmp_path: Path, capsys) -> None:
+    """A run's previews are PNGs petseg wrote, so `plot --out` and `infer --output` replaced them
+    without a flag (the run screen then showed training curves as epoch 2's predictions)."""
+    pytest.importorskip("matplotlib")
+    preview = run_copy / "previews" / "epoch_0002.png"
+    best = run_copy / "checkpoints" / "best.pt"
+    before = {p: digest(p) for p in (preview, best)}
+    plot = ["plot", "--runs", str(run_copy.parent), "--run", "r", "--out"]
+    for extra in ([], ["--overwrite"]):
+        assert main(plot + [str(preview), *extra]) == 1
+        assert f"{preview}: is previews/epoch_0002.png of the run r, which its training wrote" in error_line(capsys)
+        assert infer(best, photo(tmp_path / "p.png"), preview, *extra) == 1
+        assert "petseg never writes over a run's own files, even with --overwrite" in error_line(capsys)
+    link = tmp_path / "link.png"
+    link.symlink_to(preview)  # another name for the same file
+    assert main(plot + [str(link)]) == 1 and "of the run r" in error_line(capsys)
+    assert {p: digest(p) for p in (preview, best)} == before
+    # beside them, in the run folder itself, is the user's choice
+    assert main(plot + [str(run_copy / "curves.png")]) == 0
+
+
+def test_an_export_never_replaces_a_runs_checkpoint(run_copy: Path, capsys) -> None:
+    last = run_copy / "checkpoints" / "last.pt"
+    before = digest(last)
+    args = ["export", "--runs", str(run_copy.parent), "--run", "r", "--format", "torchscript", "--output", str(last)]
+    assert main([*args, "--overwrite"]) == 1
+    assert "is checkpoints/last.pt of the run r, which its training wrote" in error_line(capsys)
+    assert digest(last) == before
