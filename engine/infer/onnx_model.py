@@ -9,8 +9,9 @@ then CPUExecutionProvider. The probabilities come back as CPU tensors either way
 A petseg export carries its input size, mask rule, model and run in its metadata
 (`engine.export.metadata`); a foreign ONNX model (no petseg metadata) needs ``image_size``
 (or a fixed square input) and is taken to output one channel of logits, as petseg's own
-networks do, with petseg's normalisation (mean = std = 0.5); a model exported for a fixed
-batch size is fed batches of that size.
+networks do (probabilities when its output comes out of a Sigmoid: `ends_in_sigmoid`), with
+petseg's normalisation (mean = std = 0.5); a model exported for a fixed batch size is fed
+batches of that size.
 """
 
 from __future__ import annotations
@@ -87,6 +88,30 @@ def _foreign_image_size(dims: tuple[int | None, ...], image_size: int | None, pa
     return image_size
 
 
+# ops that carry a probability through unchanged in meaning (shape, layout, size, type)
+_SHAPE_OPS = {"Identity", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten", "Cast", "Resize", "Upsample",
+              "Slice"}
+
+
+def ends_in_sigmoid(path: Path) -> bool:
+    """True if the model's output comes out of a Sigmoid (through shape-only ops): it outputs
+    probabilities, which a second sigmoid would push above 0.5 everywhere (an all-pet mask);
+    a petseg export stripped of its metadata is one, as are most exported binary segmenters."""
+    try:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # noqa: BLE001 - ONNX Runtime read it; a graph onnx cannot parse says nothing here
+        return False
+    producers = {out: node for node in graph.node for out in node.output}
+    node = producers.get(graph.output[0].name) if graph.output else None
+    for _ in range(len(graph.node)):
+        if node is None or node.op_type not in _SHAPE_OPS or not node.input:
+            break
+        node = producers.get(node.input[0])
+    return node is not None and node.op_type == "Sigmoid"
+
+
 class OnnxPredictor(Predictor):
     """A `Predictor` running an ONNX model on ONNX Runtime (see the module docstring)."""
 
@@ -124,7 +149,7 @@ class OnnxPredictor(Predictor):
         if meta is None:
             image_size = _foreign_image_size(_input_dims(session, path), image_size, path)
             return cls(session, path, image_size=image_size, arch_name=expect_arch or "onnx",
-                       mask_rule="pet_border", outputs_probability=False)
+                       mask_rule="pet_border", outputs_probability=ends_in_sigmoid(path))
         if expect_arch is not None and meta.model != expect_arch:
             raise CheckpointError(path, f"is a {meta.model} export, not {expect_arch} (drop --model or name the matching one)")
         if image_size is not None and image_size != meta.input_size and not meta.dynamic_size:

@@ -170,3 +170,20 @@ def test_a_folder_run_that_fails_leaves_no_empty_output_folder(demo_photo, tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "expected (N, 1, H, W)" in err
     assert not (tmp_path / "masks").exists()
+
+
+def test_an_export_without_its_metadata_is_not_put_through_a_second_sigmoid(exported, demo_photo, tmp_path):
+    """Its graph ends in the Sigmoid: taken for logits, every probability came out above 0.5 and
+    the mask was all pet (100.0% of pixels)."""
+    import onnx
+
+    onnx_path, _ = exported
+    model = onnx.load(str(onnx_path))
+    del model.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(model, str(bare))
+    size = load_predictor(onnx_path, "cpu").image_size
+    reference = load_predictor(onnx_path, "cpu").predict_file(demo_photo)
+    stripped = load_predictor(bare, "cpu", image_size=size).predict_file(demo_photo)
+    np.testing.assert_allclose(stripped.prob, reference.prob, atol=1e-6)
+    assert (stripped.mask() == reference.mask()).all()
