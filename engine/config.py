@@ -66,6 +66,11 @@ def _is_cuda_index(device: str) -> bool:
     return device.startswith("cuda:") and device[5:].isdigit()
 
 
+def is_device_name(device: object) -> bool:
+    """What ``--device`` takes: one of `DEVICES` or cuda:N."""
+    return isinstance(device, str) and (device in DEVICES or _is_cuda_index(device))
+
+
 def config_fields() -> tuple[ConfigField, ...]:
     """Every `TrainConfig` field with its kind and `FieldSpec`, in declaration (form) order."""
     return _config_fields()
@@ -355,7 +360,7 @@ class TrainConfig:
             errs["image_size"] = "must be a multiple of 32 (the encoders downsample 5 times)"
         integer("width", 4, 512)
         integer("workers", 0, 64)
-        if not isinstance(self.device, str) or (self.device not in DEVICES and not _is_cuda_index(self.device)):
+        if not is_device_name(self.device):
             errs["device"] = f"must be one of {', '.join(DEVICES)} or cuda:N"
         integer("seed", 0, 2**32 - 1)
         choice("scheduler", SCHEDULERS)

@@ -9,8 +9,19 @@ from engine.cores import available_cores
 from engine.errors import ConfigError
 
 
+def check_device_name(requested: str) -> None:
+    """ConfigError (one line) unless ``requested`` is a device name `engine.config` knows: torch's
+    own message for ``--device gpu`` listed 20 device types, and ONNX Runtime ran on the CPU for
+    any name it did not know."""
+    from engine.config import DEVICES, is_device_name
+
+    if not is_device_name(requested):
+        raise ConfigError(f"--device {requested}: not a device; use {', '.join(DEVICES)} or cuda:N")
+
+
 def resolve_device(requested: str = "auto") -> torch.device:
     """``auto`` picks cuda > mps > cpu; an explicit device that is not there is a ConfigError."""
+    check_device_name(requested)
     if requested == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -3,8 +3,9 @@
 It is a `engine.infer.inference.Predictor` whose forward pass is an ONNX Runtime session, so
 ``petseg infer`` (one photo or a folder), ``petseg eval`` and the TUI get the same
 preprocessing, upsampling to the photo's size, thresholding and outputs as with a checkpoint.
-Providers: CUDAExecutionProvider when this onnxruntime has it (and the device is not "cpu"),
-then CPUExecutionProvider. The probabilities come back as CPU tensors either way.
+Providers (`_providers`): with ``auto``, CUDAExecutionProvider when this onnxruntime has it, then
+CPUExecutionProvider; ``cuda`` / ``cuda:N`` that it cannot honour is refused in one line. The
+probabilities come back as CPU tensors either way.
 
 A petseg export carries its input size, mask rule, model and run in its metadata
 (`engine.export.metadata`); a foreign ONNX model (no petseg metadata) needs ``image_size``
@@ -23,16 +24,31 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.errors import CheckpointError, PetsegError, first_line
+from engine.errors import CheckpointError, ConfigError, PetsegError, first_line
 from engine.infer.inference import Predictor, _eval_transform
 
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 
-def _providers(device: str) -> list[str]:
+
+def _providers(device: str) -> list[Any]:
+    """ONNX Runtime's providers for ``--device``: auto takes CUDA when this onnxruntime has it;
+    an explicit device it cannot honour is a one-line ConfigError, never a silent CPU run."""
     import onnxruntime as ort
 
-    available = ort.get_available_providers()
-    wanted = ["CUDAExecutionProvider"] if device in ("auto", "cuda") or device.startswith("cuda:") else []
-    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+    from engine.device import check_device_name
+
+    check_device_name(device)
+    has_cuda = CUDA in ort.get_available_providers()
+    if device == "auto":
+        return [CUDA, CPU] if has_cuda else [CPU]
+    if device == "cpu":
+        return [CPU]
+    if device == "mps":
+        raise ConfigError("--device mps: ONNX models run on ONNX Runtime's CUDA or CPU provider; use auto or cpu")
+    if not has_cuda:
+        raise ConfigError(f"--device {device}: this onnxruntime {ort.__version__} has no CUDA provider (the CPU-only "
+                          "package; install onnxruntime-gpu); use auto or cpu")
+    return [(CUDA, {"device_id": int(device.partition(":")[2] or 0)}), CPU]
 
 
 # ORT's graph optimisation levels by name (bench/infer_latency.py --ort-opt tries them)
@@ -52,13 +68,18 @@ def _session(path: Path, device: str, threads: int | None, ort_opt: str = "all")
     options.log_severity_level = 3  # errors only: its warnings are not the user's business
     if threads:
         options.intra_op_num_threads = threads
+    providers = _providers(device)
     try:
-        return ort.InferenceSession(str(path), options, providers=_providers(device))
+        session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile...: ORT's own exception types
         text = first_line(exc)
         if "protobuf" in text.lower() or "parsing failed" in text.lower():
             raise CheckpointError(path, "not a readable ONNX model (truncated or corrupt file?)") from None
         raise CheckpointError(path, f"ONNX Runtime cannot load it ({text[:160]})") from None
+    if device.startswith("cuda") and CUDA not in session.get_providers():  # ORT falls back to the CPU quietly
+        raise ConfigError(f"--device {device}: ONNX Runtime could not start its CUDA provider (CUDA or cuDNN "
+                          "libraries missing?); use auto or cpu")
+    return session
 
 
 def _input_dims(session: Any, path: Path) -> tuple[int | None, ...]:

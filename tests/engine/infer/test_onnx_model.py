@@ -187,3 +187,29 @@ def test_an_export_without_its_metadata_is_not_put_through_a_second_sigmoid(expo
     stripped = load_predictor(bare, "cpu", image_size=size).predict_file(demo_photo)
     np.testing.assert_allclose(stripped.prob, reference.prob, atol=1e-6)
     assert (stripped.mask() == reference.mask()).all()
+
+
+@pytest.mark.parametrize(("device", "says"), [
+    ("gpu", "--device gpu: not a device; use auto, cpu, cuda, mps or cuda:N"),
+    ("mps", "--device mps: ONNX models run on ONNX Runtime's CUDA or CPU provider; use auto or cpu"),
+    ("cuda", "has no CUDA provider (the CPU-only package; install onnxruntime-gpu); use auto or cpu"),
+    ("cuda:1", "--device cuda:1: this onnxruntime"),
+])
+def test_a_device_onnx_runtime_cannot_honour_is_refused_not_ignored(exported, demo_photo, tmp_path, capsys,
+                                                                   monkeypatch, device, says):
+    """The CPU-only onnxruntime (pip's default package) ran `--device cuda` on the CPU without a
+    word, and took any name (gpu, mps, cuda:1) for the CPU too."""
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    onnx_path, _ = exported
+    assert _infer(onnx_path, demo_photo, tmp_path / "m.png", "--device", device) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_a_device_name_torch_does_not_know_is_one_line_for_a_checkpoint_too(exported, demo_photo, tmp_path, capsys):
+    _, checkpoint = exported
+    assert _infer(checkpoint, demo_photo, tmp_path / "m.png", "--device", "gpu") == 1
+    assert capsys.readouterr().err.strip() == "petseg: error: --device gpu: not a device; use auto, cpu, cuda, mps or cuda:N"
