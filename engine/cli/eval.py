@@ -146,7 +146,8 @@ def _print_figures(console: Any, res: Any) -> None:
     """The four scorings as a table; the headline row first and marked."""
     rows = [("photo", res.ignore_border), ("photo", not res.ignore_border),
             ("train", False), ("train", True)]
-    labels = [res.label(r, ib) + (" = valid Dice" if (r, ib) == ("train", False) else "") for r, ib in rows]
+    labels = [res.label(r, ib) + (" = valid Dice" if (r, ib) == ("train", False) and res.at_training_size else "")
+              for r, ib in rows]
     width = max(len(x) for x in labels) + 2
     console.print(f"  {'scoring':{width}s}  pooled Dice    IoU   per-image Dice    IoU")
     for (r, ib), label in zip(rows, labels):

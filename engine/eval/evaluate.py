@@ -208,6 +208,7 @@ def score_photos(
     return Evaluation(
         records=records, split=split, tta=tta, ignore_border=ignore_border, threshold=threshold,
         mask_rule=rule, image_size=size, seconds=time.perf_counter() - start, skipped=skipped,
+        trained_size=predictor.trained_size,
         checkpoint=getattr(predictor, "checkpoint_path", None), kept=kept,
     )
 

@@ -169,9 +169,17 @@ def figures_of(records: Sequence[ImageScore], resolution: Resolution, ignore_bor
     )
 
 
-def scoring_label(resolution: Resolution, ignore_border: bool, mask_rule: str, image_size: int) -> str:
-    """Words for one scoring, e.g. "photo size, border ignored" or "128 px, border = pet"."""
-    where = "photo size" if resolution == "photo" else f"{image_size} px (training size)"
+def scoring_label(resolution: Resolution, ignore_border: bool, mask_rule: str, image_size: int,
+                  trained_size: int | None = None) -> str:
+    """Words for one scoring, e.g. "photo size, border ignored" or "128 px, border = pet".
+    ``trained_size``: the side the model was trained at when known and not ``image_size`` (an
+    ONNX export run with --dynamic_size at another --image_size): then not "training size"."""
+    if resolution == "photo":
+        where = "photo size"
+    elif trained_size is None or trained_size == image_size:
+        where = f"{image_size} px (training size)"
+    else:
+        where = f"{image_size} px (model input; trained at {trained_size})"
     if ignore_border:
         border = "border ignored"
     else:
@@ -192,6 +200,7 @@ class Evaluation:
     mask_rule: str
     image_size: int
     seconds: float  # decode + predict + score (model loading not included)
+    trained_size: int | None = None  # the run's image_size, when known; None: the same as image_size
     load_seconds: float = 0.0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     data: str = ""
@@ -225,7 +234,12 @@ class Evaluation:
 
     def label(self, resolution: Resolution = "photo", ignore_border: bool | None = None) -> str:
         ib = self.ignore_border if ignore_border is None else ignore_border
-        return scoring_label(resolution, ib, self.mask_rule, self.image_size)
+        return scoring_label(resolution, ib, self.mask_rule, self.image_size, self.trained_size)
+
+    @property
+    def at_training_size(self) -> bool:
+        """The S×S scorings are at the size the run trained at, so comparable with its valid Dice."""
+        return self.trained_size is None or self.trained_size == self.image_size
 
     def ranked(self) -> list[ImageScore]:
         """Records from the lowest headline Dice up (ties: in split order)."""
@@ -237,7 +251,8 @@ class Evaluation:
         out: dict[str, Any] = {
             "split": self.split, "n_images": self.n_images, "tta": self.tta,
             "ignore_border": self.ignore_border, "threshold": self.threshold, "mask_rule": self.mask_rule,
-            "image_size": self.image_size, "seconds": self.seconds, "skipped": len(self.skipped),
+            "image_size": self.image_size, "trained_size": self.trained_size, "seconds": self.seconds,
+            "skipped": len(self.skipped),
             "data": self.data, "checkpoint": str(self.checkpoint) if self.checkpoint else None,
         }
         for res in ("photo", "train"):

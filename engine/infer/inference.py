@@ -160,6 +160,7 @@ class Predictor:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.image_size = int(image_size)
+        self.trained_size: int | None = self.image_size  # a checkpoint runs at the size it trained at
         self.arch_name = arch_name
         self.mask_rule = mask_rule
         self.checkpoint_path = checkpoint_path

@@ -138,12 +138,13 @@ class OnnxPredictor(Predictor):
 
     def __init__(self, session: Any, path: Path, *, image_size: int, arch_name: str, mask_rule: str,
                  outputs_probability: bool, best_dice: float | None = None, epoch: int | None = None,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, trained_size: int | None = None) -> None:
         # not Predictor.__init__: there is no torch module; the attributes callers read are set here
         self.session = session
         self.model = None
         self.device = torch.device("cpu")  # where the probabilities are handed back
         self.image_size = int(image_size)
+        self.trained_size = trained_size  # the export's input_size (a dynamic one may run at another); None: unknown
         self.arch_name = arch_name
         self.mask_rule = mask_rule
         self.checkpoint_path = path
@@ -180,7 +181,7 @@ class OnnxPredictor(Predictor):
             raise PetsegError(f"--image_size {image_size}: must be a multiple of {meta.stride} for {path}")
         return cls(session, path, image_size=image_size or meta.input_size, arch_name=meta.model,
                    mask_rule=meta.mask_rule, outputs_probability=True, best_dice=meta.valid_dice,
-                   epoch=meta.epoch, config=meta.config)
+                   epoch=meta.epoch, config=meta.config, trained_size=meta.input_size)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         b = self.fixed_batch

@@ -69,17 +69,23 @@ def test_infer_writes_the_same_masks_for_a_folder(exported, tmp_path, capsys):
         assert (a == b).mean() > 0.999
 
 
-def test_eval_scores_the_export_like_its_checkpoint(exported, tmp_path, capsys):
-    onnx_path, checkpoint = exported
+def demo_dataset(folder: Path) -> Path:
+    """The six demo photos as a dataset whose test split is all of them."""
     src = demo_assets_dir()
     if not (src / "images").is_dir():
         pytest.skip("engine/demo_assets is missing from this installation")
-    data = tmp_path / "data"
+    data = folder / "data"
     shutil.copytree(src / "images", data / "images")
     shutil.copytree(src / "annotations", data / "annotations")
     names = sorted(p.stem for p in (data / "images").iterdir())
     (data / "annotations" / "test.txt").write_text("".join(f"{n} 1 1 1\n" for n in names))
     (data / "annotations" / "trainval.txt").write_text("")
+    return data
+
+
+def test_eval_scores_the_export_like_its_checkpoint(exported, tmp_path, capsys):
+    onnx_path, checkpoint = exported
+    data = demo_dataset(tmp_path)
 
     def headline(model: Path) -> str:
         assert main(["eval", "--model_path", str(model), "--data_path", str(data), "--device", "cpu"]) == 0
@@ -213,3 +219,26 @@ def test_a_device_name_torch_does_not_know_is_one_line_for_a_checkpoint_too(expo
     _, checkpoint = exported
     assert _infer(checkpoint, demo_photo, tmp_path / "m.png", "--device", "gpu") == 1
     assert capsys.readouterr().err.strip() == "petseg: error: --device gpu: not a device; use auto, cpu, cuda, mps or cuda:N"
+
+
+def test_eval_of_a_dynamic_export_at_another_size_does_not_call_it_the_training_size(
+        tmp_path, finished_tiny_run, capsys):
+    """A --dynamic_size export of a 64 px run, evaluated at --image_size 96: the S×S rows said
+    "96 px (training size) ... = valid Dice", a figure not comparable with the run's valid Dice."""
+    from engine.export.run_export import export_run
+
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run)
+    dynamic = export_run(run, "onnx", dynamic_size=True, parity_photos=2).path
+    data = demo_dataset(tmp_path)
+
+    def rows(*extra: str) -> list[str]:
+        assert main(["eval", "--model_path", str(dynamic), "--data_path", str(data), "--device", "cpu", *extra]) == 0
+        return [line for line in capsys.readouterr().out.splitlines() if " px (" in line]
+
+    at_96 = rows("--image_size", "96")
+    assert len(at_96) == 2 and all("96 px (model input; trained at 64)" in line for line in at_96), at_96
+    assert not any("training size" in line or "valid Dice" in line for line in at_96)
+    at_64 = rows()
+    assert any(line.lstrip().startswith("64 px (training size), border = pet (pet_border) = valid Dice")
+               for line in at_64), at_64
