@@ -162,8 +162,18 @@ class ConfigField:
     def flag(self) -> str:
         return f"--{self.name}"
 
+    @property
+    def unset_word(self) -> str | None:
+        """The word that means unset on the command line, as the form's placeholder says it
+        (``--pretrained none``, ``--warmup_epochs auto``, ``--max_train_images all``): a sweep
+        can then offer unset as a choice (``pretrained=choice:imagenet,none``)."""
+        word = self.spec.placeholder
+        return word if self.optional and word and " " not in word else None
+
     def format_value(self, value: Any) -> str:
         """``value`` as the CLI's text for it (parsed back by `parse_value` to the same value)."""
+        if value is None and self.unset_word:
+            return self.unset_word
         if self.kind == "bool":
             return "yes" if value else "no"
         if self.kind == "float":
@@ -172,6 +182,8 @@ class ConfigField:
 
     def parse_value(self, text: str) -> Any:
         """The CLI's text of this field as a value; ValueError with the reason if it is not one."""
+        if self.unset_word and text.strip().lower() == self.unset_word:
+            return None
         if self.kind == "bool":
             return parse_yes_no(text)
         if self.kind == "int":
@@ -283,7 +295,7 @@ class TrainConfig:
                                     hint="*_unet encoders: imagenet or a .pth file",
                                     help="the encoder's weights (the *_unet models): imagenet (torchvision's, from "
                                          "the torch hub cache or the internet) or a .pth state_dict of that "
-                                         "torchvision network")
+                                         "torchvision network; none (the default): random initialisation")
     # None: auto_warmup_epochs, resolved (and recorded as a number) when the run is created
     warmup_epochs: int | None = option(None, label="Warm-up epochs", section="more", placeholder="auto",
                                        hint="linear lr warm-up; 0: none",

@@ -67,3 +67,25 @@ def test_every_field_has_a_flag_help_and_a_form_row() -> None:
     for f in config_fields():
         assert f.spec.help, f.name
         assert f.spec.label and f.spec.section in ("main", "more"), f.name
+
+
+def test_an_unset_field_can_be_typed_as_its_placeholder_word() -> None:
+    # a sweep can only compare ImageNet weights against none if "none" is a value: it was taken
+    # for a file name ("--pretrained none: no such file")
+    config = config_from_args(parse(["train", "--model", "resnet18_unet", "--pretrained", "none",
+                                     "--warmup_epochs", "auto", "--max_train_images", "all"]))
+    assert config == TrainConfig(model="resnet18_unet")
+    words = {f.name: f.unset_word for f in config_fields() if f.unset_word}
+    assert words == {"time_budget": "none", "max_train_images": "all", "pretrained": "none",
+                     "warmup_epochs": "auto", "cache_dir": "default"}
+    for f in config_fields():
+        if f.unset_word:
+            assert f.parse_value(f.format_value(None)) is None and f.parse_value(f.unset_word.upper()) is None
+
+
+def test_a_sweep_can_search_pretrained_against_none() -> None:
+    from engine.sweep.spec import parse_param
+
+    param = parse_param("pretrained=choice:imagenet,none")
+    assert param.choices == ("imagenet", None)
+    assert parse_param(param.to_text()).choices == ("imagenet", None)
