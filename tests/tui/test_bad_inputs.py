@@ -107,7 +107,7 @@ async def test_bad_and_odd_images_in_the_inference_screen(tmp_path: Path, runs_d
 async def test_bad_checkpoint_in_the_inference_screen(tmp_path: Path, runs_dir: Path, kind: str) -> None:
     run_path = tiny_checkpoint_run(runs_dir)
     best = run_path / "checkpoints" / "best.pt"
-    expected = {"corrupt": "corrupt", "other_architecture": "another architecture",
+    expected = {"corrupt": "truncated checkpoint", "other_architecture": "another architecture",
                 "pickled_model": "weights_only"}[kind]
     if kind == "corrupt":
         best.write_bytes(best.read_bytes()[:1000])
