@@ -118,17 +118,25 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
     from engine.runs import RunStore
     from engine.train.ddp_launch import launch
 
-    # every problem the ranks would find, said once, before they start
+    # every problem the ranks would find, said once, before they start (rank 0's own refusal came
+    # after a start of every rank, twice, and blamed whichever rank left first; a --run_name with a
+    # folder in it was cut to its last part and trained under that name)
     if config is not None:
         from engine.train.run_folder import settle_config
 
+        if args.run_name is not None:
+            RunStore(runs_dir).check_new_name(args.run_name)
         settle_config(config, log=lambda _: None)
         effective = config
     else:
+        from engine.runs import RunBusyError, lock_holder, writer_lock_state
         from engine.train.resume import plan_for_run
         from engine.train.run_folder import check_machine
 
-        effective = plan_for_run(RunStore(runs_dir).resolve(args.resume), dict(given_config(args))).config
+        path = RunStore(runs_dir).resolve(args.resume)
+        if writer_lock_state(path):
+            raise RunBusyError(path, lock_holder(path))
+        effective = plan_for_run(path, dict(given_config(args))).config
         check_machine(effective)
     from engine.device import resolve_device
     from engine.train.distributed import sync_bn_problem

@@ -25,6 +25,14 @@ from engine.runs.state import RunState
 from engine.runs.summary import RunSummary
 from engine.runs.writer import RunWriter
 
+_TAKEN = "a run with this name already exists (use --resume to continue it)"
+
+
+def _taken(path: Path) -> bool:
+    """Whether a run has started in ``path`` (a folder made for a detached run's train.log, or
+    one whose writer was killed before its config.json was in place, is no clash)."""
+    return is_run_folder(path) and not is_unstarted_run(path)
+
 
 class RunStore:
     """All runs under one folder."""
@@ -89,6 +97,17 @@ class RunStore:
             name = f"{base}-{i}"
         return name
 
+    def check_new_name(self, name: str) -> Path:
+        """The folder a new run called ``name`` would take; RunStoreError (the one line `create`
+        says) when the name is not a run name or a run already has it. For a launcher that asks
+        before it starts processes (`petseg train --devices N`); `create` asks again under the lock."""
+        path = self.root / validate_run_name(name)
+        if path.exists() and not path.is_dir():
+            raise RunStoreError(path, "exists and is not a folder; choose another --run_name")
+        if _taken(path):
+            raise RunStoreError(path, _TAKEN)
+        return path
+
     def create(self, config: dict[str, Any], name: str | None = None) -> RunWriter:
         """Make a new run folder with its config.json and a 'running' status.
 
@@ -114,9 +133,9 @@ class RunStore:
         # a detached launch makes the folder first, for train.log; and a writer killed before
         # config.json was renamed into place leaves only an empty events.jsonl: no clash. The
         # check runs under the lock, so a creator that got here first has written its config.
-        if not fresh and is_run_folder(path) and not is_unstarted_run(path):
+        if not fresh and _taken(path):
             lock.release()
-            raise RunStoreError(path, "a run with this name already exists (use --resume to continue it)")
+            raise RunStoreError(path, _TAKEN)
         try:
             writer = RunWriter(path, lock=lock)
             writer.write_config(config)

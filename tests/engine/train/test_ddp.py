@@ -261,6 +261,43 @@ def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys
     assert not runs.exists() or not any(runs.iterdir())
 
 
+@pytest.mark.parametrize("name", ["pets/x2", "pets x2"])  # "pets/x2" trained as run "x2"; one process refuses it
+def test_a_bad_run_name_is_refused_before_any_rank_starts(tmp_path: Path, capsys, name: str) -> None:
+    runs = tmp_path / "runs"
+    assert main(["train", *DDP_TRAIN, "--devices", "2", "--runs", str(runs), "--run_name", name]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == f"petseg: error: {name}: run names use letters, digits, '.', '_' and '-' (max 100)"
+    assert "data-parallel" not in out  # no rank was started
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_a_taken_run_name_is_one_line_before_any_rank_starts(finished_tiny_run: Path, capsys) -> None:
+    """Rank 0 used to find the clash after both ranks had started: two lines, the second one
+    blaming rank 1 ("rank 1 of 2 ended with exit code 1: ...")."""
+    runs = finished_tiny_run.parent
+    assert main(["train", *DDP_TRAIN, "--devices", "2", "--runs", str(runs), "--run_name", finished_tiny_run.name]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"petseg: error: {finished_tiny_run}: a run with this name already exists "
+                           "(use --resume to continue it)")
+    assert "data-parallel" not in out
+
+
+def test_resuming_a_run_another_process_trains_is_one_line_before_any_rank_starts(finished_tiny_run: Path,
+                                                                                 capsys) -> None:
+    from engine.runs import RunLock
+
+    lock = RunLock.acquire(finished_tiny_run)  # as a `petseg train` still writing it
+    try:
+        assert main(["train", "--resume", finished_tiny_run.name, "--runs", str(finished_tiny_run.parent),
+                     "--devices", "2", "--device", "cpu"]) == 1
+    finally:
+        lock.release()
+    out, err = capsys.readouterr()
+    assert err.strip().startswith(f"petseg: error: {finished_tiny_run}: is being trained by another petseg process")
+    assert "\n" not in err.strip() and "rank" not in err
+    assert "data-parallel" not in out
+
+
 def free_port() -> int:
     import socket
 
