@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -63,19 +64,25 @@ class RankFailed(Exception):
         self.rank, self.count, self.why, self.said = rank, count, why, said
 
 
-def launch_config(count: int) -> Any:
-    """The elastic agent's settings for ``count`` local ranks (one node, c10d on a free port)."""
+def launch_config(count: int, log_dir: str | None = None) -> Any:
+    """The elastic agent's settings for ``count`` local ranks (one node, c10d on a free port);
+    ``log_dir``: where the agent keeps the ranks' error files (torch's default is a new
+    ``torchelastic_*`` folder in the temp dir each launch, never removed)."""
     import dataclasses
 
     from torch.distributed.launcher.api import LaunchConfig
 
-    grace = {}
-    if "shutdown_timeout" in {f.name for f in dataclasses.fields(LaunchConfig)} and \
-            "TORCH_ELASTIC_SHUTDOWN_TIMEOUT" not in os.environ:  # (older torch: its fixed 30 s)
-        grace["shutdown_timeout"] = STOP_GRACE_S
+    extra: dict[str, Any] = {}
+    fields = {f.name for f in dataclasses.fields(LaunchConfig)}
+    if "shutdown_timeout" in fields and "TORCH_ELASTIC_SHUTDOWN_TIMEOUT" not in os.environ:
+        extra["shutdown_timeout"] = STOP_GRACE_S  # (older torch: its fixed 30 s)
+    if log_dir is not None and "logs_specs" in fields:
+        from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+
+        extra["logs_specs"] = DefaultLogsSpecs(log_dir=log_dir)
     return LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=count, run_id=str(uuid.uuid4()),
                         rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
-                        monitor_interval=MONITOR_INTERVAL_S, start_method="spawn", **grace)
+                        monitor_interval=MONITOR_INTERVAL_S, start_method="spawn", **extra)
 
 
 def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], None], what: str) -> int:
@@ -98,7 +105,9 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
     os.environ.update(threads)
     if request.indices is not None:  # each rank sees the listed GPUs, as LOCAL_RANK 0..N-1
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, request.indices))
-    config = launch_config(request.count)
+    # the agent's folder of the ranks' error files: read by the time the launch returns or raises
+    agent_dir = tempfile.TemporaryDirectory(prefix="petseg-ranks-", ignore_cleanup_errors=True)
+    config = launch_config(request.count, agent_dir.name)
     log(f"data-parallel: {request.count} processes ({'GPUs ' + str(request) if request.indices else 'devices'}) "
         f"for {what}")
     try:
@@ -126,6 +135,7 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
             why = f"{why}: {said if len(said) <= 200 else said[:197] + '…'}"
         raise RankFailed(rank, request.count, why, said=bool(said)) from None
     finally:
+        agent_dir.cleanup()
         os.environ.pop(LAUNCHED_ENV, None)
         for name in threads:
             os.environ.pop(name, None)
