@@ -20,6 +20,11 @@ def data_parallel_eval(args: argparse.Namespace, checkpoint: Path) -> Any:
 
     ctx = DistContext.from_env()
     if ctx.enabled:
+        from engine.train.distributed import torchrun_devices_problem
+
+        problem = torchrun_devices_problem(None if str(args.devices).strip() == "1" else args.devices)
+        if problem:
+            raise ConfigError(problem)
         return _join(args, ctx)
     if str(args.devices).strip() == "1":
         return None

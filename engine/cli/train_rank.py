@@ -12,9 +12,9 @@ from engine.cli.common import EXIT_ERROR, EXIT_OK, PlainConsole, error_prefix
 from engine.cli.config_flags import given_config
 from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
-from engine.errors import PetsegError
+from engine.errors import ConfigError, PetsegError
 from engine.train.distributed import (DistContext, broadcast_from_main, destroy_process_group, init_process_group,
-                                     report_failure)
+                                     report_failure, torchrun_devices_problem)
 
 
 class _Quiet(PlainConsole):
@@ -36,6 +36,9 @@ def _train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -
     from engine.train.trainer import Trainer  # torch import: only now
 
     typed = typed_config(args, runs_dir)
+    problem = torchrun_devices_problem(given_config(args).get("devices"))
+    if problem:  # before joining: every rank refuses alike, none waits for another
+        raise ConfigError(problem)
     config = None if args.resume else typed  # a resume's own config comes from engine.train.resume
     group = init_process_group(ctx, device_type(typed))
     code = EXIT_ERROR

@@ -257,6 +257,28 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
     return DevicesRequest(count)
 
 
+def torchrun_devices_problem(spec: str | None, env: dict[str, str] | None = None) -> str:
+    """Why a ``--devices`` typed for a rank of the user's own torchrun disagrees with what torchrun
+    started ("" when it agrees, was not typed, or petseg's launcher started the rank, which passes
+    the user's own flag on). torchrun decides the processes: a --devices 4 under
+    ``--nproc_per_node 2`` trained on 2 while config.json said 4, and a resume then started 4;
+    GPU indices were never applied (each rank uses the GPU of its LOCAL_RANK)."""
+    env = os.environ if env is None else env
+    local = str(env.get("LOCAL_WORLD_SIZE", "")).strip()
+    if spec is None or "WORLD_SIZE" not in env or env.get(LAUNCHED_ENV) or not local.isdigit():
+        return ""
+    text = str(spec).strip().lower()
+    if text == "all" or devices_problem(text):  # "all" is what torchrun started; bad syntax is said elsewhere
+        return ""
+    if "," in text:
+        return (f"--devices {spec}: under torchrun each rank uses the GPU of its LOCAL_RANK; choose the GPUs "
+                f"with CUDA_VISIBLE_DEVICES={text.strip(',')} and leave --devices out")
+    if int(text) != int(local):
+        return (f"--devices {spec}: torchrun started {local} process{'es' * (local != '1')} on this node "
+                f"(--nproc_per_node); give --devices {local} or leave it out")
+    return ""
+
+
 def visible_gpu_count() -> int:
     """The CUDA devices this process would see, counted by NVML (``nvidia-ml-py``) without
     importing torch: the machine's GPUs, as many as ``CUDA_VISIBLE_DEVICES`` lists when set;

@@ -125,3 +125,43 @@ def test_the_ranks_get_time_to_save_after_a_stop_unless_torch_is_told_otherwise(
     assert launch_config(2).shutdown_timeout == STOP_GRACE_S > 30
     monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "45")
     assert launch_config(2).shutdown_timeout == 45
+
+
+TORCHRUN_RANK = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
+
+
+@pytest.mark.parametrize("command, said", [
+    (["train", "--devices", "4"], ("--devices 4: torchrun started 2 processes on this node (--nproc_per_node); "
+                                   "give --devices 2 or leave it out")),
+    (["train", "--devices", "0,1"], ("--devices 0,1: under torchrun each rank uses the GPU of its LOCAL_RANK; "
+                                     "choose the GPUs with CUDA_VISIBLE_DEVICES=0,1 and leave --devices out")),
+    (["eval", "--devices", "3"], "--devices 3: torchrun started 2 processes on this node"),
+])
+def test_a_devices_flag_torchrun_overrules_is_refused_not_recorded(tmp_path, monkeypatch, capsys, checkpoint,
+                                                                   command: list[str], said: str) -> None:
+    """A rank of the user's `torchrun --nproc_per_node 2` given --devices 4 trained on 2 processes
+    while config.json recorded devices "4" (so a `--resume` without the flag started 4). Refused
+    by every rank before it joins the process group."""
+    from engine.cli import main
+
+    for name, value in TORCHRUN_RANK.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PETSEG_LAUNCHED_RANK", raising=False)
+    where = (["--checkpoint", str(checkpoint)] if command[0] == "eval" else ["--runs", str(tmp_path / "runs")])
+    assert main([*command, "--device", "cpu", *where]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"petseg: error: {said}") and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("spec, env", [
+    (None, TORCHRUN_RANK),  # not typed: torchrun decides
+    ("2", TORCHRUN_RANK),
+    ("all", TORCHRUN_RANK),
+    ("4", {}),  # not a rank: the launcher checks --devices against the machine
+    ("0,2", {**TORCHRUN_RANK, "PETSEG_LAUNCHED_RANK": "1"}),  # petseg's own launch passes the user's flag on
+])
+def test_a_devices_flag_that_agrees_with_torchrun_is_fine(spec, env) -> None:
+    from engine.train.distributed import torchrun_devices_problem
+
+    assert torchrun_devices_problem(spec, env) == ""
