@@ -358,6 +358,18 @@ def is_consequence(message: str) -> bool:
     return any(marker in message for marker in PEER_GONE)
 
 
+def peer_gone_message(message: str, world_size: int) -> str:
+    """A rank's failure in words when it is only that another rank went away (`is_consequence`),
+    else "". Under the user's own torchrun nothing else names it: the run said gloo's socket error
+    ("RuntimeError: [.../gloo/transport/tcp/pair.cc:545] Read error ...: Connection reset by peer.
+    This is typically caused by ... GLHF!"). The marker stays in the words, so `root_failure`
+    still tells this rank from the cause."""
+    marker = next((m for m in PEER_GONE if m in message), None)
+    if marker is None:
+        return ""
+    return f"another rank of this {world_size}-process run ended first ({marker}); that rank's own output says why"
+
+
 def failure_message(failure: Any) -> str:
     """What a failed rank reported with `report_failure` (its error file), or ""."""
     message = getattr(failure, "error_file_data", {}).get("message")

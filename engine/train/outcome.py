@@ -14,6 +14,7 @@ from engine.events import RunDiverged, RunFailed, RunFinished, RunStopped, Train
 from engine.runs import RunState
 from engine.console_log import append_to_run_log
 from engine.runs.layout import ERROR_LOG
+from engine.train.distributed import peer_gone_message
 from engine.train.train_loop import Diverged
 
 
@@ -49,9 +50,10 @@ def diverged(exc: Diverged, run_path: Path, learning_rate: float, done_epoch: in
                    partial(RunDiverged, epoch=exc.epoch, batch=exc.batch, message=message), error=message)
 
 
-def failed(exc: Exception, run_path: Path) -> Outcome:
+def failed(exc: Exception, run_path: Path, world_size: int = 1) -> Outcome:
     """A `PetsegError` is its own message; anything else is one line for the user, with the
-    traceback kept in the run folder's error log."""
+    traceback kept in the run folder's error log. In a data-parallel run (``world_size`` > 1) a
+    rank that failed only because another one went away says so (`peer_gone_message`)."""
     if isinstance(exc, PetsegError):
         message = str(exc)
     else:
@@ -63,5 +65,6 @@ def failed(exc: Exception, run_path: Path) -> Outcome:
             pass
         append_to_run_log(run_path, trace)  # the console log tells the whole story (not printed)
         sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
-        message = sentence or f"{type(exc).__name__}: {first_line(exc)} (traceback in {log_path})"
+        gone = peer_gone_message(first_line(exc), world_size) if world_size > 1 else ""
+        message = sentence or f"{gone or f'{type(exc).__name__}: {first_line(exc)}'} (traceback in {log_path})"
     return Outcome(RunState.FAILED, message, partial(RunFailed, message=message), error=message)

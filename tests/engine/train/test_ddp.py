@@ -355,6 +355,27 @@ def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, g
     assert ended["train_loss"] > 0 and ended["images_per_s"] > 0
 
 
+def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Path, generated_data: str) -> None:
+    """The user's own torchrun has no petseg launcher to name the rank that died: rank 0's error was
+    the run's whole story, "RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/
+    tcp/pair.cc:545] Read error [127.0.0.1]:38096: Connection reset by peer. This is typically
+    caused by a remote worker hanging or bugs in the application. ... GLHF! 🏖️"."""
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1",
+               PETSEG_FAULT="batch:3@1")  # rank 1 SIGKILLs itself before its 3rd batch (as the OOM killer would)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "engine.cli",
+                           "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "2", "--runs", str(runs),
+                           "--run_name", "oom"], env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert done.returncode != 0
+    status = json.loads((runs / "oom" / "status.json").read_text())
+    assert status["state"] == "failed"
+    message = status["message"]
+    assert message.startswith("another rank of this 2-process run ended first (Connection "), message
+    assert "GLHF" not in message and "pair.cc" not in message and "\n" not in message
+    assert message.endswith(f"(traceback in {runs / 'oom' / 'error.log'})")
+
+
 def _long_two_rank_run(runs: Path, data: str, name: str, **popen: object) -> subprocess.Popen:
     """`petseg train --devices 2` on the CPU for 200 tiny epochs (until the test ends it)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
