@@ -45,14 +45,15 @@ def data_parallel_eval(args: argparse.Namespace, checkpoint: Path) -> Any:
 
 def _preflight(args: argparse.Namespace, checkpoint: Path) -> None:
     """What every rank would refuse, said once before they start: the checkpoint, the batch size,
-    the data folder (and the generated set is made here once, not by every rank at the same time)."""
+    the data folder and a split with no photo (and the generated set is made here once, not by
+    every rank at the same time)."""
     from engine.checkpoint import load_checkpoint
-    from engine.data.layout import resolve_data_source
+    from engine.eval.evaluate import split_names
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch_size {args.batch_size}: must be >= 1")
     config = load_checkpoint(checkpoint).get("config") or {}
-    resolve_data_source(args.data_path if args.data_path is not None else config.get("data_path"))
+    split_names(args.data_path, config, args.split)
 
 
 def _requested(args: argparse.Namespace) -> Any:

@@ -244,7 +244,6 @@ def evaluate_checkpoint(
     returns every rank's scores joined, the others None. Raises CheckpointError /
     DatasetError / ConfigError (one line).
     """
-    from engine.data.layout import PetLayout, resolve_data_source
     from engine.infer.inference import Predictor
 
     if split not in SPLITS:
@@ -256,13 +255,7 @@ def evaluate_checkpoint(
         predictor = Predictor.from_checkpoint(checkpoint_path, device=device)
     load_seconds = time.perf_counter() - start
     config = predictor.config
-    if data_path is None:
-        data_path = config.get("data_path")
-    source = resolve_data_source(data_path)
-    layout = source.layout or PetLayout(source.path)
-    names = layout.test_names() if split == "test" else _valid_names(layout, config)
-    if not names:
-        raise DatasetError(source.path, f"no {split} images to evaluate on")
+    source, layout, names = split_names(data_path, config, split)
     items = [(n, layout.image_path(n), layout.trimap_path(n)) for n in names]
     if ranks is not None:
         items = items[ranks.block(len(items))]
@@ -281,6 +274,20 @@ def evaluate_checkpoint(
     result.checkpoint = Path(checkpoint_path)
     result.load_seconds = load_seconds
     return result
+
+
+def split_names(data_path: str | Path | None, config: dict[str, Any], split: str) -> tuple[Any, Any, list[str]]:
+    """The data source (``data_path``, else the run's own from its ``config``), its layout and
+    the names of ``split`` in it; DatasetError (one line) when the split has none. Listing only:
+    `petseg eval --devices N` asks it before it starts the ranks."""
+    from engine.data.layout import PetLayout, resolve_data_source
+
+    source = resolve_data_source(config.get("data_path") if data_path is None else data_path)
+    layout = source.layout or PetLayout(source.path)
+    names = layout.test_names() if split == "test" else _valid_names(layout, config)
+    if not names:
+        raise DatasetError(source.path, f"no {split} images to evaluate on")
+    return source, layout, names
 
 
 def _valid_names(layout: Any, config: dict[str, Any]) -> list[str]:

@@ -195,7 +195,10 @@ def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Pat
     (["--devices", "0"], "--devices 0: give at least 1 device"),
     (["--devices", "0,1"], "--devices 0,1: GPU indices need CUDA"),
     (["--devices", "2", "--data_path", "/nonexistent/pets"], "/nonexistent/pets: dataset folder does not exist"),
-], ids=["zero", "gpu-list-on-cpu", "missing-data"])
+    # a folder without test.txt: every rank said it after they had started, then the launcher again (3 lines)
+    (["--devices", "2", "--data_path", str(REPO / "engine" / "demo_assets")],
+     f"{REPO / 'engine' / 'demo_assets'}: no test images to evaluate on"),
+], ids=["zero", "gpu-list-on-cpu", "missing-data", "empty-split"])
 def test_bad_eval_devices_input_is_one_line_before_any_rank_starts(finished_tiny_run: Path, capsys, flags, said) -> None:
     argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu", *flags]
     assert main(argv) == 1
