@@ -47,12 +47,14 @@ def _preflight(args: argparse.Namespace, checkpoint: Path) -> None:
     """What every rank would refuse, said once before they start: the checkpoint, the batch size,
     the data folder and a split with no photo (and the generated set is made here once, not by
     every rank at the same time)."""
-    from engine.checkpoint import load_checkpoint
     from engine.eval.evaluate import split_names
+    from engine.infer.inference import load_predictor
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch_size {args.batch_size}: must be >= 1")
-    config = load_checkpoint(checkpoint).get("config") or {}
+    # the model file as the ranks will load it (a checkpoint, or an ONNX export: read as a torch
+    # checkpoint it was "corrupt or truncated"), here on the CPU: this process trains nothing
+    config = load_predictor(checkpoint, "cpu", image_size=args.image_size).config or {}
     split_names(args.data_path, config, args.split)
 
 

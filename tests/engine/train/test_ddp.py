@@ -177,6 +177,22 @@ def ddp_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Pa
     return runs / "ddp"
 
 
+def test_eval_devices_2_scores_an_onnx_export_as_one_process_does(tmp_path_factory: pytest.TempPathFactory,
+                                                                  finished_tiny_run: Path, capfd) -> None:
+    """The launcher's check before the ranks read the file as a torch checkpoint: an ONNX export
+    that one process scores was refused, "model.onnx: corrupt or truncated checkpoint"."""
+    from tests.engine.export.exported import exported_run
+
+    _, result = exported_run(tmp_path_factory, finished_tiny_run)
+    argv = ["eval", "--checkpoint", str(result.path), "--device", "cpu", "--split", "valid", "--batch_size", "2"]
+    assert main(argv) == 0
+    one = capfd.readouterr().out
+    assert main([*argv, "--devices", "2"]) == 0, capfd.readouterr().err
+    two = capfd.readouterr().out  # the ranks' own output (rank 0 prints the figures)
+    figure = [line for line in one.splitlines() if line.startswith("valid Dice")]
+    assert figure and figure == [line for line in two.splitlines() if line.startswith("valid Dice")]
+
+
 def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Path) -> None:
     """A rank of `petseg eval --devices 2` that raises mid-scoring: one line naming the rank and
     what it said (not only its exit code), non-zero exit."""
