@@ -4,8 +4,11 @@ within a poll (POLL_SECONDS) of one ending, each trial's epochs reported to Optu
 Every trial is an ordinary run, started exactly like the TUI's detached launch
 (`engine.train.launch.start_detached`: ``TrainConfig.to_argv()``, its own session, its output in
 train.log), with its slot's environment (CUDA_VISIBLE_DEVICES) and its sweep record.
-If the first trials it starts (`GIVE_UP_AFTER`) all fail before an epoch with one same error,
-every trial would: it stops asking for trials (`SchedulerStats.gave_up` says why, in a line).
+A drawn combination the trial's config refuses (`SweepSpec.trial_config`: e.g. warm-up >= epochs)
+fails at once, told to Optuna with its reason, no process spawned. If the first trials it begins
+(`GIVE_UP_AFTER`: started, or refused at the draw) all fail before an epoch with one same error
+(refusals: by the same field), every trial would: it stops asking for trials
+(`SchedulerStats.gave_up` says why, in a line).
 
 Crash recovery (`Scheduler.recover`, at start): a RUNNING trial whose owning sweep process on
 this host is dead is taken over. If its run is still training (the children outlive a killed
@@ -38,7 +41,7 @@ from engine.runs.layout import (
 from engine.sweep.pruning import TrialWatch, mark_pruned
 from engine.sweep.record import SweepRecord
 from engine.sweep.slots import Slot, make_slots
-from engine.sweep.spec import SweepSpec
+from engine.sweep.spec import RefusedDraw, SweepSpec
 from engine.sweep.study import (
     HOST_ATTR,
     PRUNED_AT_ATTR,
@@ -94,7 +97,8 @@ class Scheduler:
         # trials told their outcome whose process is still exiting, with (epoch, Dice) to mark pruned
         self.exiting: list[tuple[TrialWatch, tuple[int, float | None] | None]] = []
         self._trained = False  # a trial of this process has ended an epoch
-        self._failed_starts: list[str] = []  # why each trial started here failed before an epoch
+        self._begun: list[int] = []  # the first GIVE_UP_AFTER trials this process began (started or refused)
+        self._failed_starts: dict[int, tuple[str, str]] = {}  # of those: (error key, why) of each failed before an epoch
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> SchedulerStats:
@@ -158,7 +162,11 @@ class Scheduler:
             self.study.tell(trial, state=TrialState.FAIL)
             self.log(f"trial {trial.number} failed before it started: {exc}")
             self._count("failed")
+            self._begin(trial.number)
+            key = f"--{exc.field}" if isinstance(exc, RefusedDraw) else str(exc)
+            self._give_up_if_all_fail(trial.number, str(exc), key, refused=True)
             return False
+        self._begin(trial.number)
         name = self._free_run_name(trial.number)
         trial.set_user_attr(RUN_ATTR, name)  # before the child exists: a crash right after still finds it
         trial.set_user_attr(SPAWNED_ATTR, time.time())
@@ -212,23 +220,36 @@ class Scheduler:
             self.log(f"trial {n} failed {how}: {why}")
             self._count("failed")
             if w.popen is not None and best is None:
-                self._give_up_if_all_fail(why)
+                self._give_up_if_all_fail(n, why, why)
         self.watches.remove(w)
         self.exiting.append((w, mark))
         if w.slot is not None:
             self.free.append(w.slot)
             self._freed_at.append(time.monotonic())
 
-    def _give_up_if_all_fail(self, why: str) -> None:
-        """Stop asking for trials once the first `GIVE_UP_AFTER` this process started all failed
-        before an epoch with the same error: every trial would (the base flags cannot train)."""
-        self._failed_starts.append(why)
+    def _begin(self, number: int) -> None:
+        if len(self._begun) < GIVE_UP_AFTER:
+            self._begun.append(number)
+
+    def _give_up_if_all_fail(self, number: int, why: str, key: str, refused: bool = False) -> None:
+        """Stop asking for trials once the first `GIVE_UP_AFTER` this process began all failed
+        before an epoch with the same error (``key``): every trial would (the base flags cannot
+        train, or the search space's draws are refused by the same field)."""
+        if number not in self._begun:
+            return
+        self._failed_starts[number] = (key, why)
         if (self._trained or self.exhausted or len(self._failed_starts) < GIVE_UP_AFTER
-                or len(set(self._failed_starts)) > 1):
+                or len({k for k, _ in self._failed_starts.values()}) > 1):
             return
         self.exhausted = True
-        self.stats.gave_up = (f"sweep {self.spec.name} stopped: its first {len(self._failed_starts)} trials failed "
-                              f"before an epoch with the same error ({why}); fix it and run the same command again")
+        n = len(self._failed_starts)
+        if refused:
+            self.stats.gave_up = (f"sweep {self.spec.name} stopped: the values drawn for its first {n} trials were "
+                                  f"refused before they started ({why}); change the search space so its "
+                                  "combinations are valid and run the same command again")
+        else:
+            self.stats.gave_up = (f"sweep {self.spec.name} stopped: its first {n} trials failed "
+                                  f"before an epoch with the same error ({why}); fix it and run the same command again")
         self.log(self.stats.gave_up)
 
     def _reason(self, run_path: Path, state: RunState) -> str:
@@ -334,6 +355,7 @@ class Scheduler:
         self.watches.append(TrialWatch(live, self.runs_dir / name, slot, popen, prune=self.spec.prune != "none",
                                        pruned_at=t.user_attrs.get(PRUNED_AT_ATTR)))
         self.stats.resumed += 1
+        self._begin(t.number)
         self.log(f"trial {t.number}: {'resuming' if how == 'resume' else 'starting'} its run {name} on {slot.label}")
         return True
 

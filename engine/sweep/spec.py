@@ -39,6 +39,16 @@ MAX_NAME = 90  # a trial's run folder adds "-tNNN" and run names stop at 100
 MAX_CHECKED = 2_048  # integers of a searched range checked against its field's rules (~0.1 s)
 
 
+class RefusedDraw(ConfigError):
+    """A trial's sampled values make a config its fields refuse; ``field`` is the first refusing
+    one: draws refused by one field are "the same error" for the sweep's give-up rule, whatever
+    the values in the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class SweepSpecError(ConfigError):
     """A bad sweep spec: one line naming the flag (or TOML file and key) and what is wrong."""
 
@@ -173,11 +183,15 @@ class SweepSpec:
         return self.from_file.get(key, flag)
 
     def trial_config(self, values: dict[str, Any]) -> TrainConfig:
-        """The `TrainConfig` of a trial with the sampled ``values`` (validated)."""
+        """The `TrainConfig` of a trial with the sampled ``values``; `RefusedDraw` (naming the field)
+        for a combination the config refuses (e.g. warmup_epochs >= epochs), known before any process."""
         config = TrainConfig(**{**self.base, **values})
         if self.devices_per_trial > 1:
             config = dataclasses.replace(config, devices=str(self.devices_per_trial))
-        config.validate()
+        errors = config.field_errors()
+        if errors:
+            name, message = next(iter(errors.items()))
+            raise RefusedDraw(name, f"--{name} {getattr(config, name)}: {message}")
         return config
 
     def to_dict(self) -> dict[str, Any]:

@@ -125,6 +125,25 @@ def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake
     assert "trial 2 started" not in out and "sweep dead: 2 of 6 trials" in out, out
 
 
+def test_a_sweep_whose_draws_are_all_refused_stops_before_spending_its_budget(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every combination of the space is one the config refuses (warm-up >= epochs): each draw
+    fails before any process starts, with its reason in --show, and the first 2 refused by one
+    field stop the sweep in one line (exit 1), whatever values each message names."""
+    runs = tmp_path / "runs"
+    rc = main(["sweep", "--runs", str(runs), "--name", "wu", "--param", "warmup_epochs=int:2:3",
+               "--param", "epochs=int:1:2", "--sampler", "random", "--sampler_seed", "1", "--eval_best", "no",
+               "--trials", "4"])
+    out = capsys.readouterr().out
+    assert rc == 1, out
+    assert "sweep wu stopped: the values drawn for its first 2 trials were refused before they started (" in out
+    assert "trial 2 failed" not in out and "sweep wu: 2 of 4 trials" in out, out
+    assert not (runs / "wu-t000").exists()
+    assert main(["sweep", "--runs", str(runs), "--show", "wu"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 2 and all("failed: --warmup_epochs 2: must be fewer than --epochs" in r for r in rows), rows
+
+
 def test_a_one_trial_sweep_says_trial_not_trials(tmp_path: Path, fake_trainer: None,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
