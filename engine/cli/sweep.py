@@ -199,15 +199,13 @@ def show(name: str, runs_dir: Path, storage: str | None) -> int:
 
 
 def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
-    from engine.sweep.results import IMPORTANCE_METHOD, importances, leaderboard, spec_of
+    from engine.sweep.results import IMPORTANCE_METHOD, importances, leaderboard, progress_text, spec_of
 
     rows = leaderboard(study, runs_dir)
     spec = spec_of(study)
     names = [p.partition("=")[0] for p in spec.get("params", [])] or sorted({k for r in rows for k in r.params})
     say = lambda m: console.print(m, markup=False)
-    budget = spec.get("trials")
-    say(f"sweep {study.study_name}: {len(rows)} of " +
-        (_count(budget, "trial") if isinstance(budget, int) else "? trials"))
+    say(f"sweep {study.study_name}: {progress_text(study)}")
     head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
         f"  {'valid Dice':>10}  {'test Dice':>9}  {'epochs':>7}  status"
     say(head)

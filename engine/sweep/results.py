@@ -30,6 +30,7 @@ from engine.sweep.study import (
     RUN_ATTR,
     SPEC_ATTR,
     counted_trials,
+    grid_points,
     trial_owner,
 )
 
@@ -149,6 +150,21 @@ def importances(study: optuna.Study) -> tuple[dict[str, float], str]:
 def spec_of(study: optuna.Study) -> dict[str, Any]:
     spec = study.user_attrs.get(SPEC_ATTR)
     return spec if isinstance(spec, dict) else {}
+
+
+def progress_text(study: optuna.Study) -> str:
+    """How far the sweep is into its budget, as ``--show`` and the dashboard say it: ``5 of 24
+    trials``; a grid's budget is its points (a failed point is run again by a re-run):
+    ``3 of 4 grid points (5 trials)``, counting points with a complete, pruned or running trial."""
+    spec = spec_of(study)
+    budget, held = spec.get("trials"), len(counted_trials(study))
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        return f"{held} of ? trials"
+    if spec.get("sampler") == "grid":
+        names = [p.partition("=")[0] for p in spec.get("params") or [] if isinstance(p, str)]
+        done = len(grid_points(study, names))
+        return f"{done} of {budget} grid point{'' if budget == 1 else 's'} ({held} trial{'' if held == 1 else 's'})"
+    return f"{held} of {budget} trial{'' if budget == 1 else 's'}"
 
 
 def all_ended(study: optuna.Study) -> bool:

@@ -59,10 +59,23 @@ def storage_for(spec_storage: str | None, runs_dir: Path, name: str, create: boo
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):
     """Optuna's grid, without its ``study.stop()`` once every point is taken, which only works
-    inside ``study.optimize``: the sweep's budget is the grid's size already (`build_spec`)."""
+    inside ``study.optimize``: the sweep's budget is the grid's size already (`build_spec`); and
+    a point whose trials all failed before this sweep process opened the study (numbered below
+    ``since``) is not visited (`covers_point`): Optuna's own grid counts every failed point as
+    visited, so a sweep whose first trials failed at start never ran those points when the same
+    command was run again."""
+
+    def __init__(self, search_space: dict[str, list[Any]], seed: int | None = None, since: int = 0) -> None:
+        super().__init__(search_space, seed=seed)
+        self.since = since
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
         pass
+
+    def _get_unvisited_grid_ids(self, study: optuna.Study) -> list[int]:
+        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        covered = {t.system_attrs.get("grid_id") for t in trials if covers_point(t, self.since)}
+        return sorted(set(range(self._n_min_trials)) - covered)
 
 
 def make_sampler(spec: SweepSpec, asked: int = 0) -> optuna.samplers.BaseSampler:
@@ -71,7 +84,8 @@ def make_sampler(spec: SweepSpec, asked: int = 0) -> optuna.samplers.BaseSampler
     draws instead of repeating the first trials' values, and still draws the same ones each time."""
     seed = None if spec.sampler_seed is None else spec.sampler_seed + asked
     if spec.sampler == "grid":
-        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params}, seed=seed)
+        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params}, seed=seed,
+                                   since=asked)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -104,10 +118,11 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
             raise ConfigError(why)
     # the spec asked for last, its budget at least the trials the study holds (a re-run with a
     # larger --trials raises it; --show prints "N of BUDGET")
-    held = len(counted_trials(study))
+    # (a grid's budget is its points, whatever the failed trials a re-run retried)
+    held = 0 if spec.sampler == "grid" else len(counted_trials(study))
     study.set_user_attr(SPEC_ATTR, {**spec.to_dict(), "trials": max(spec.trials, held)})
     asked = len(study.get_trials(deepcopy=False))
-    if spec.sampler_seed is not None and asked:
+    if (spec.sampler_seed is not None or spec.sampler == "grid") and asked:
         study.sampler = make_sampler(spec, asked)
     return study
 
@@ -169,20 +184,46 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
 
 
+def covers_point(t: FrozenTrial, since: int | None = None) -> bool:
+    """Whether a grid sweep's trial takes its grid point off what is left to run: it completed,
+    was pruned or runs (not a surplus one), or it failed since this sweep process opened the
+    study (trial number >= ``since``; None: never): a point is tried once per process, so one
+    that fails by itself is not retried in a loop, and a re-run of the command retries it."""
+    if t.user_attrs.get(SURPLUS_ATTR):
+        return False
+    if t.state == TrialState.FAIL:
+        return since is not None and t.number >= since
+    return t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
+def grid_points(study: optuna.Study, names: list[str], since: int | None = None) -> set[tuple[Any, ...]]:
+    """The grid points (the trials' values of ``names``) with a trial that `covers_point`."""
+    return {tuple(t.params.get(n) for n in names) for t in study.get_trials(deepcopy=False)
+            if covers_point(t, since) and t.params}
+
+
 def ask_within_budget(study: optuna.Study, spec: SweepSpec, slot: str) -> Trial | None:
     """A new trial with its parameters sampled, or None once the budget is spent. Two processes
     sharing the study may both ask for the last trial: Optuna numbers trials in order, so the
-    one whose number comes later sees the budget full, marks its trial surplus and gets None."""
-    if len(counted_trials(study)) >= spec.trials:
+    one whose number comes later sees the budget full, marks its trial surplus and gets None.
+    A grid's budget is its points: asked while one has no trial that `covers_point`; a point
+    an earlier-numbered trial (of a concurrent process) took is surplus the same way."""
+    grid = spec.sampler == "grid"
+    names = [p.name for p in spec.params]
+    since = getattr(study.sampler, "since", 0)  # the first trial number of this process (`open_study`)
+    if (len(grid_points(study, names, since)) if grid else len(counted_trials(study))) >= spec.trials:
         return None
     trial = study.ask()
     try:
         before = [t for t in counted_trials(study) if t.number < trial.number]
-        if len(before) >= spec.trials:
+        if not grid and len(before) >= spec.trials:
             _drop(study, trial)
             return None
-        for p in spec.params:
-            suggest(trial, p)
+        values = tuple(suggest(trial, p) for p in spec.params)
+        if grid and any(covers_point(t, since) and tuple(t.params.get(n) for n in names) == values
+                        for t in before):
+            _drop(study, trial)
+            return None
         claim(trial, slot)
     except BaseException:
         # Ctrl-C / SIGTERM while sampling: unclaimed, no re-run would ever take the trial over; it

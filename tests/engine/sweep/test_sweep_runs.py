@@ -144,6 +144,31 @@ def test_a_sweep_whose_draws_are_all_refused_stops_before_spending_its_budget(
     assert len(rows) == 2 and all("failed: --warmup_epochs 2: must be fewer than --epochs" in r for r in rows), rows
 
 
+def test_a_grid_sweep_run_again_after_giving_up_covers_every_grid_point(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first 2 grid points failed at start (a base flag found bad only then): once the cause
+    is fixed, the same command runs every grid point that has no finished trial, not just the
+    ones never asked; the budget stays the grid."""
+    grid = ["--name", "g", "--sampler", "grid", "--param", "learning_rate=choice:0.001,0.003,0.01", "--eval_best",
+            "no", "--epochs", "1"]
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("FAKE_REFUSE", "--pretrained /gone.pth: no such file")
+    assert main(["sweep", "--runs", str(runs), *grid]) == 1
+    capsys.readouterr()
+    monkeypatch.delenv("FAKE_REFUSE")
+    assert main(["sweep", "--runs", str(runs), *grid]) == 0
+    out = capsys.readouterr().out
+    assert main(["sweep", "--runs", str(runs), "--show", "g"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    complete = sorted(float(r.split()[1]) for r in shown if r.strip()[:1].isdigit() and r.endswith("complete"))
+    assert complete == [0.001, 0.003, 0.01], (out, shown)
+    assert "sweep g: 3 of 3 grid points (5 trials)" in shown, shown
+    # a third run has nothing left to do
+    assert main(["sweep", "--runs", str(runs), *grid]) == 0
+    assert "started" not in capsys.readouterr().out
+
+
 def test_a_one_trial_sweep_says_trial_not_trials(tmp_path: Path, fake_trainer: None,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
