@@ -199,7 +199,13 @@ def show(name: str, runs_dir: Path, storage: str | None) -> int:
 
 
 def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
-    from engine.sweep.results import IMPORTANCE_METHOD, importances, leaderboard, progress_text, spec_of
+    from engine.sweep.results import (
+        IMPORTANCE_METHOD,
+        importances,
+        leaderboard,
+        progress_text,
+        spec_of,
+    )
 
     rows = leaderboard(study, runs_dir)
     spec = spec_of(study)
