@@ -128,6 +128,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from engine.sweep.launch import claim_sweep, release_sweep
 
     claim_sweep(runs_dir, spec.name)  # the TUI's x finds this process through it
+    from engine.sweep.where import record_storage
+
+    record_storage(runs_dir, spec.name, spec.storage)  # the TUI reads the study where this process keeps it
     try:
         return _run(scheduler, spec, study, runs_dir, args, console, say)
     except Exception as exc:

@@ -86,6 +86,15 @@ def sweep_pid_file(runs_dir: str | Path, sweep: str) -> Path:
     return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.pid"
 
 
+SWEEP_STORAGE_SUFFIX = ".storage.json"
+
+
+def sweep_storage_record(runs_dir: str | Path, sweep: str) -> Path:
+    """Which storage a sweep kept outside the default journal uses (``--storage``), for the
+    dashboard: ``<runs>/.sweeps/<sweep>.storage.json`` (`engine.sweep.where`)."""
+    return Path(runs_dir) / SWEEPS_DIR / f"{sweep}{SWEEP_STORAGE_SUFFIX}"
+
+
 def sweep_journals(runs_dir: str | Path) -> list[Path]:
     """Every sweep journal under ``runs_dir``, by name (none if the folder is missing)."""
     folder = Path(runs_dir) / SWEEPS_DIR

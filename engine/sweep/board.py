@@ -17,6 +17,7 @@ from engine.runs.layout import SWEEP_JOURNAL_SUFFIX, sweep_journals
 from engine.runs.state import RunState
 from engine.runs.summary import RunSummary
 from engine.sweep.record import sweep_of
+from engine.sweep.where import recorded_sweeps
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def board(name: str, summaries: Iterable[RunSummary]) -> SweepBoard:
 
 
 def sweep_names(runs_dir: Path, summaries: Iterable[RunSummary]) -> list[str]:
-    """Every sweep in the runs folder (a journal, or a run that records one), newest run first."""
+    """Every sweep in the runs folder (a journal, a storage record, or a run that records one),
+    newest run first."""
     names: list[str] = []
     for s in summaries:  # a store listing is newest first
         record = sweep_of(s.config)
@@ -99,4 +101,5 @@ def sweep_names(runs_dir: Path, summaries: Iterable[RunSummary]) -> list[str]:
         name = journal.name[: -len(SWEEP_JOURNAL_SUFFIX)]
         if name not in names:
             names.append(name)
+    names += [n for n in recorded_sweeps(runs_dir) if n not in names]  # kept in a --storage
     return names

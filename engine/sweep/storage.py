@@ -46,6 +46,15 @@ def masked(url: str) -> str:
     return re.sub(r"(?i)([?&](?:password|passwd)=)[^&]*", rf"\g<1>{MASK}", text)
 
 
+def without_password(url: str) -> str:
+    """``url`` with its password left out (``user@host``; no ``password=`` query value): what may
+    be written to disk. A PostgreSQL login then takes PGPASSWORD or ~/.pgpass, as the README's
+    password-free URL does."""
+    text = re.sub(r"(://[^/:@]*):[^/]*@", r"\g<1>@", url)  # up to the last @ of the authority
+    text = re.sub(r"(?i)([?&])(?:password|passwd)=[^&]*&?", r"\g<1>", text)
+    return text.rstrip("?&")
+
+
 def scrubbed(text: str, url: str) -> str:
     """``text`` (a driver's message) with the URL's password, wherever it appears, as ***; and
     the URL itself masked."""

@@ -3,9 +3,10 @@ number, each searched parameter against Dice), opening any trial's live screen (
 comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
-worker, except the best trial's test Dice, read from the study's journal every STUDY_POLL_S in
-that thread (Optuna imported there, never on the UI thread). ``petseg sweep --show`` adds the
-parameter importances.
+worker, except the best trial's test Dice and the budget ("3 of 8 trials"), read from the study
+every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
+in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
+``petseg sweep --show`` adds the parameter importances.
 """
 
 from __future__ import annotations
@@ -42,24 +43,36 @@ class SweepUpdated(Message):
     board: SweepBoard
     names: list[str]
     best_eval: dict | None = None  # the study's record of the best trial's test evaluation
+    progress: str = ""  # the study's count against its budget ("3 of 8 trials"), "" if unread
     running: bool = False  # a process runs the sweep now (its pid file): x can stop it
 
 
-def _best_eval(runs_dir: Path, name: str) -> dict | None:
-    """The study's record of its best trial's test evaluation (the default journal storage only:
-    a sweep on a database shows it with ``petseg sweep --show``); None if none or unreadable.
-    Imports Optuna: called in the poll thread only."""
-    from engine.runs.layout import sweep_journal
+@dataclass(frozen=True)
+class StudyFacts:
+    """What only the study knows: its best trial's test evaluation and its count against the budget."""
 
-    if not sweep_journal(runs_dir, name).is_file():
-        return None
+    best_eval: dict | None = None
+    progress: str = ""
+
+
+def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
+    """The sweep's `StudyFacts`, from its journal in the runs folder or the storage it recorded;
+    empty if it has neither or it cannot be read now. Imports Optuna: the poll thread only."""
+    from engine.runs.layout import sweep_journal
+    from engine.sweep.where import recorded_storage
+
+    storage = recorded_storage(runs_dir, name)
+    if storage is None and not sweep_journal(runs_dir, name).is_file():
+        return StudyFacts()
     try:
+        from engine.sweep.results import progress_text
         from engine.sweep.study import EVAL_ATTR, load_study
 
-        record = load_study(name, runs_dir).user_attrs.get(EVAL_ATTR)
-    except Exception:  # a journal being written, a newer format: shown next time, never a crash
-        return None
-    return record if isinstance(record, dict) else None
+        study = load_study(name, runs_dir, storage)
+        record = study.user_attrs.get(EVAL_ATTR)
+        return StudyFacts(record if isinstance(record, dict) else None, progress_text(study))
+    except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
+        return StudyFacts()
 
 
 def _value_text(v: object) -> Text:
@@ -96,6 +109,7 @@ class SweepScreen(PetsegScreen):
         self.board = SweepBoard(name or "")
         self.names: list[str] = []
         self.best_eval: dict | None = None
+        self.progress = ""  # "3 of 8 trials" from the study, "" until read
         self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
         self.param_index = 0
         self.loaded = False
@@ -133,7 +147,7 @@ class SweepScreen(PetsegScreen):
         followers: dict[Path, RunFollower] = {}  # kept between passes: a pass reads only what grew
         worker = get_current_worker()
         last = None
-        evaluated: tuple[str, dict | None, float] = ("", None, 0.0)  # (sweep, its best_eval, when read)
+        evaluated: tuple[str, StudyFacts, float] = ("", StudyFacts(), 0.0)  # (sweep, its study's facts, when read)
         while not (worker.is_cancelled or self._stop.is_set()):
             summaries = []
             try:
@@ -151,18 +165,19 @@ class SweepScreen(PetsegScreen):
             name = self.sweep_name or (names[0] if names else "")
             current = board(name, summaries)
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
-                evaluated = (name, _best_eval(runs_dir, name), time.monotonic())
+                evaluated = (name, _study_facts(runs_dir, name), time.monotonic())
             running = bool(name) and sweep_running(runs_dir, name)
             key = (current, tuple(names), repr(evaluated[1]), running)
             if key != last:
                 last = key
-                self.post_message(SweepUpdated(current, names, evaluated[1] if evaluated[0] == name else None,
-                                               running))
+                facts = evaluated[1] if evaluated[0] == name else StudyFacts()
+                self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, running))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
     def on_sweep_updated(self, message: SweepUpdated) -> None:
         self.board, self.names, self.best_eval = message.board, message.names, message.best_eval
+        self.progress = message.progress
         self.running = message.running
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name

@@ -63,6 +63,53 @@ async def test_the_best_trials_test_dice_comes_from_the_study(sweep_runs: Path, 
                        widget_text(pilot.app.screen.query_one("#sweep-title")), what="the test Dice")
 
 
+def _fake_trials(monkeypatch) -> None:
+    """Each trial's ``petseg train`` is fake_train.py (no torch): the sweep's own code runs."""
+    import os
+    import sys
+
+    from engine.train import launch
+    from tests.engine.sweep.fake_sweep import FAKE
+
+    monkeypatch.setattr(launch, "train_command", lambda config, runs, name: [
+        sys.executable, str(FAKE), "train", "--runs", str(runs), "--run_name", name, *config.to_argv()])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("FAKE_EPOCH_SECONDS", "0.05")
+
+
+async def test_a_sweep_kept_in_a_database_shows_its_test_dice(runs_dir: Path, monkeypatch) -> None:
+    """``petseg sweep --storage sqlite:///sweeps.db`` typed in another folder: the screen reads the
+    same study as ``--show NAME --storage URL`` (the best trial's test Dice), and its title counts
+    the trials against the budget as --show does, not the run folders (2 of 4: none has a run
+    folder, their train refused to start)."""
+    from engine.cli import main
+    from engine.sweep.study import EVAL_ATTR, load_study
+
+    _fake_trials(monkeypatch)
+    work = runs_dir.parent / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)  # a relative sqlite file, as a user types it
+    flags = ["sweep", "--runs", str(runs_dir), "--name", "db", "--storage", "sqlite:///sweeps.db", "--param",
+             "learning_rate=log:1e-3:1e-2", "--sampler", "random", "--eval_best", "no", "--epochs", "1"]
+    assert main([*flags, "--trials", "2"]) == 0
+    load_study("db", runs_dir, f"sqlite:///{work / 'sweeps.db'}").set_user_attr(
+        EVAL_ATTR, {"trial": 1, "run": "db-t001", "test_dice": 0.8765})
+    monkeypatch.setenv("FAKE_REFUSE", "--pretrained /gone.pth: no such file")
+    assert main([*flags, "--trials", "6"]) == 1  # 2 more trials fail at start: 4 of 6, 2 run folders
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        title = lambda: widget_text(pilot.app.screen.query_one("#sweep-title"))
+        await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in title(), what="the test Dice")
+
+
+def test_a_storage_record_never_holds_the_password(runs_dir: Path) -> None:
+    from engine.sweep.where import record_storage, recorded_storage
+
+    record_storage(runs_dir, "pg", "postgresql+psycopg2://me:s3cret@db.lab:5432/sweeps?password=s3cret")
+    assert "s3cret" not in (runs_dir / ".sweeps" / "pg.storage.json").read_text()
+    assert recorded_storage(runs_dir, "pg") == "postgresql+psycopg2://me@db.lab:5432/sweeps"
+
+
 class _Child:
     """Stands in for the ``petseg sweep`` process the form starts: running (None) or exited."""
 
