@@ -207,8 +207,9 @@ class SweepScreen(PetsegScreen):
             t.append(f" ({i} of {len(self.names)}: > next)", style="dim")
         # below 120 columns the trials' states are the table's status column, not the title's
         counts = ", ".join(f"{n} {s}" for s, n in sorted(b.counts().items())) if self.at_least("-wide") else ""
-        n = len(b.trials)
-        t.append(f"  {n} trial{'' if n == 1 else 's'}" + (f" ({counts})" if counts else ""))
+        n = len(b.trials)  # run folders; the study's count against its budget once read
+        shown = self.progress or f"{n} trial{'' if n == 1 else 's'}"
+        t.append(f"  {shown}" + (f" ({counts})" if counts else ""))
         if b.best is not None:
             t.append(f"  best valid Dice {b.best.best_dice:.4f} (trial {b.best.trial})", style="bold green")
         ev = self.best_eval

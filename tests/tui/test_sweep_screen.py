@@ -77,7 +77,7 @@ def _fake_trials(monkeypatch) -> None:
     monkeypatch.setenv("FAKE_EPOCH_SECONDS", "0.05")
 
 
-async def test_a_sweep_kept_in_a_database_shows_its_test_dice(runs_dir: Path, monkeypatch) -> None:
+async def test_a_sweep_kept_in_a_database_shows_its_test_dice_and_budget(runs_dir: Path, monkeypatch) -> None:
     """``petseg sweep --storage sqlite:///sweeps.db`` typed in another folder: the screen reads the
     same study as ``--show NAME --storage URL`` (the best trial's test Dice), and its title counts
     the trials against the budget as --show does, not the run folders (2 of 4: none has a run
@@ -100,6 +100,7 @@ async def test_a_sweep_kept_in_a_database_shows_its_test_dice(runs_dir: Path, mo
         await _open_sweeps(pilot)
         title = lambda: widget_text(pilot.app.screen.query_one("#sweep-title"))
         await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in title(), what="the test Dice")
+        assert "sweep db  4 of 6 trials" in title(), title()
 
 
 def test_a_storage_record_never_holds_the_password(runs_dir: Path) -> None:
