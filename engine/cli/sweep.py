@@ -171,6 +171,9 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
     if stats.gaps:
         say(f"scheduler: {_count(stats.started, 'trial')} started, longest gap between one ending and the next "
             f"starting {max(stats.gaps):.2f} s")
+    if stats.refused and spec.sampler != "grid":
+        say(f"{_count(stats.refused, 'draw')} of values the config refuses drawn again, not counted in the budget "
+            "(each said why above)")
     from engine.sweep.results import all_ended, evaluate_best
 
     if spec.eval_best and all_ended(study) and not stats.gave_up:

@@ -5,10 +5,11 @@ Every trial is an ordinary run, started exactly like the TUI's detached launch
 (`engine.train.launch.start_detached`: ``TrainConfig.to_argv()``, its own session, its output in
 train.log), with its slot's environment (CUDA_VISIBLE_DEVICES) and its sweep record.
 A drawn combination the trial's config refuses (`SweepSpec.trial_config`: e.g. warm-up >= epochs)
-fails at once, told to Optuna with its reason, no process spawned. If the first trials it begins
-(`GIVE_UP_AFTER`: started, or refused at the draw) all fail before an epoch with one same error
-(refusals: by the same field), every trial would: it stops asking for trials
-(`SchedulerStats.gave_up` says why, in a line).
+fails at once, told to Optuna with its reason, no process spawned, and is drawn again: it is not
+a trial of the budget (a grid point refused is a point done) until `REFUSED_IN_A_ROW` draws in a
+row are refused. If the first trials it starts (`GIVE_UP_AFTER`) all fail before an epoch with
+one same error, every trial would: it stops asking for trials (`SchedulerStats.gave_up` says
+why, in a line).
 
 Crash recovery (`Scheduler.recover`, at start): a RUNNING trial whose owning sweep process on
 this host is dead is taken over. If its run is still training (the children outlive a killed
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from engine.errors import PetsegError, first_line
 from engine.runs import RunFollower, RunState, clear_control, request_control
@@ -48,6 +49,7 @@ from engine.sweep.study import (
     REASON_ATTR,
     RUN_ATTR,
     SLOT_ATTR,
+    REFUSED_ATTR,
     SURPLUS_ATTR,
     ask_within_budget,
     claim,
@@ -63,6 +65,9 @@ STOP_WAIT_SECONDS = 300.0  # Ctrl-C "stop": how long to wait for the trials to s
 # the first trials this process starts failing before their first epoch with one same error: the
 # base flags cannot train (a device this machine lacks, ...); the sweep stops asking for trials
 GIVE_UP_AFTER = 2
+# random/TPE draws refused in a row (no process started) after which the space is taken for
+# all but refused: a space refused half the time reaches it once in ~1000 draws
+REFUSED_IN_A_ROW = 10
 
 
 @dataclass
@@ -75,6 +80,7 @@ class SchedulerStats:
     adopted: int = 0
     resumed: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    refused: int = 0  # draws whose combination the config refused (no process started)
     gave_up: str = ""  # why the sweep stopped asking for trials before its budget was spent (a line)
 
 
@@ -97,7 +103,8 @@ class Scheduler:
         # trials told their outcome whose process is still exiting, with (epoch, Dice) to mark pruned
         self.exiting: list[tuple[TrialWatch, tuple[int, float | None] | None]] = []
         self._trained = False  # a trial of this process has ended an epoch
-        self._begun: list[int] = []  # the first GIVE_UP_AFTER trials this process began (started or refused)
+        self._begun: list[int] = []  # the first GIVE_UP_AFTER trials this process started
+        self._refused_in_a_row = 0
         self._failed_starts: dict[int, tuple[str, str]] = {}  # of those: (error key, why) of each failed before an epoch
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -157,15 +164,10 @@ class Scheduler:
         values = dict(trial.params)
         try:
             config = self.spec.trial_config(values)
-        except PetsegError as exc:  # a combination the config refuses (e.g. warm-up >= epochs)
-            trial.set_user_attr(REASON_ATTR, str(exc))
-            self.study.tell(trial, state=TrialState.FAIL)
-            self.log(f"trial {trial.number} failed before it started: {exc}")
-            self._count("failed")
-            self._begin(trial.number)
-            key = f"--{exc.field}" if isinstance(exc, RefusedDraw) else str(exc)
-            self._give_up_if_all_fail(trial.number, str(exc), key, refused=True)
+        except RefusedDraw as exc:  # a combination the config refuses (e.g. warm-up >= epochs)
+            self._refused(trial, exc)
             return False
+        self._refused_in_a_row = 0
         self._begin(trial.number)
         name = self._free_run_name(trial.number)
         trial.set_user_attr(RUN_ATTR, name)  # before the child exists: a crash right after still finds it
@@ -227,14 +229,35 @@ class Scheduler:
             self.free.append(w.slot)
             self._freed_at.append(time.monotonic())
 
+    def _refused(self, trial: Trial, exc: RefusedDraw) -> None:
+        """A draw whose combination the config refuses: failed at once, no process started. A
+        random or TPE draw is not a trial of the budget (``refused``: the sampler draws again;
+        a space partly refused still trains its budget) until `REFUSED_IN_A_ROW` draws in a row
+        are refused: then the space is all but refused and the sweep stops in one line. A grid
+        point refused is a point done (it always would be)."""
+        trial.set_user_attr(REASON_ATTR, str(exc))
+        trial.set_user_attr(REFUSED_ATTR, True)
+        if self.spec.sampler != "grid":
+            trial.set_user_attr(SURPLUS_ATTR, True)
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.stats.refused += 1
+        self._refused_in_a_row += 1
+        self.log(f"trial {trial.number}: drawn values refused, nothing started: {exc}")
+        if self.spec.sampler != "grid" and self._refused_in_a_row >= REFUSED_IN_A_ROW:
+            self.exhausted = True
+            self.stats.gave_up = (f"sweep {self.spec.name} stopped: its last {self._refused_in_a_row} draws were "
+                                  f"all refused before they started ({exc}); change the search space so its "
+                                  "combinations are valid and run the same command again")
+            self.log(self.stats.gave_up)
+
     def _begin(self, number: int) -> None:
         if len(self._begun) < GIVE_UP_AFTER:
             self._begun.append(number)
 
-    def _give_up_if_all_fail(self, number: int, why: str, key: str, refused: bool = False) -> None:
+    def _give_up_if_all_fail(self, number: int, why: str, key: str) -> None:
         """Stop asking for trials once the first `GIVE_UP_AFTER` this process began all failed
         before an epoch with the same error (``key``): every trial would (the base flags cannot
-        train, or the search space's draws are refused by the same field)."""
+        train)."""
         if number not in self._begun:
             return
         self._failed_starts[number] = (key, why)
@@ -243,13 +266,8 @@ class Scheduler:
             return
         self.exhausted = True
         n = len(self._failed_starts)
-        if refused:
-            self.stats.gave_up = (f"sweep {self.spec.name} stopped: the values drawn for its first {n} trials were "
-                                  f"refused before they started ({why}); change the search space so its "
-                                  "combinations are valid and run the same command again")
-        else:
-            self.stats.gave_up = (f"sweep {self.spec.name} stopped: its first {n} trials failed "
-                                  f"before an epoch with the same error ({why}); fix it and run the same command again")
+        self.stats.gave_up = (f"sweep {self.spec.name} stopped: its first {n} trials failed "
+                              f"before an epoch with the same error ({why}); fix it and run the same command again")
         self.log(self.stats.gave_up)
 
     def _reason(self, run_path: Path, state: RunState) -> str:

@@ -40,9 +40,7 @@ MAX_CHECKED = 2_048  # integers of a searched range checked against its field's 
 
 
 class RefusedDraw(ConfigError):
-    """A trial's sampled values make a config its fields refuse; ``field`` is the first refusing
-    one: draws refused by one field are "the same error" for the sweep's give-up rule, whatever
-    the values in the message."""
+    """A trial's sampled values make a config its fields refuse; ``field`` is the first refusing one."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)

@@ -34,6 +34,7 @@ RUN_ATTR, HOST_ATTR, OWNER_ATTR, SLOT_ATTR = "run", "host", "owner", "slot"
 PRUNED_AT_ATTR = "pruned_at"  # the epoch the sweep asked the run to stop at
 SURPLUS_ATTR = "surplus"  # asked beyond the budget by a concurrent sweep process: never run
 REASON_ATTR = "reason"  # why a trial failed
+REFUSED_ATTR = "refused"  # its drawn values made a config the fields refuse: nothing was started
 # study user attributes
 SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
 ENDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

@@ -125,23 +125,38 @@ def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake
     assert "trial 2 started" not in out and "sweep dead: 2 of 6 trials" in out, out
 
 
-def test_a_sweep_whose_draws_are_all_refused_stops_before_spending_its_budget(
+def test_a_sweep_whose_draws_are_all_refused_stops_in_one_line(
         tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
     """Every combination of the space is one the config refuses (warm-up >= epochs): each draw
-    fails before any process starts, with its reason in --show, and the first 2 refused by one
-    field stop the sweep in one line (exit 1), whatever values each message names."""
+    fails before any process starts, is drawn again, and 10 refused in a row stop the sweep in
+    one line (exit 1) with nothing trained and no trial counted in the budget. Before, the
+    refusals spent the whole budget and the sweep exited 0."""
     runs = tmp_path / "runs"
     rc = main(["sweep", "--runs", str(runs), "--name", "wu", "--param", "warmup_epochs=int:2:3",
                "--param", "epochs=int:1:2", "--sampler", "random", "--sampler_seed", "1", "--eval_best", "no",
                "--trials", "4"])
     out = capsys.readouterr().out
     assert rc == 1, out
-    assert "sweep wu stopped: the values drawn for its first 2 trials were refused before they started (" in out
-    assert "trial 2 failed" not in out and "sweep wu: 2 of 4 trials" in out, out
-    assert not (runs / "wu-t000").exists()
-    assert main(["sweep", "--runs", str(runs), "--show", "wu"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
-    assert len(rows) == 2 and all("failed: --warmup_epochs 2: must be fewer than --epochs" in r for r in rows), rows
+    assert "sweep wu stopped: its last 10 draws were all refused before they started (--warmup_epochs " in out
+    assert "must be fewer than --epochs" in out and "sweep wu: 0 of 4 trials" in out, out
+    assert not [p for p in runs.iterdir() if not p.name.startswith(".")]
+
+
+def test_a_space_partly_refused_still_trains_its_whole_budget(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Half the draws refused (warm-up 2 or 3 against 3 or 4 epochs): the refused ones are drawn
+    again, so the budget's 3 trials all train; the first two draws being refused no longer ends
+    the sweep by chance."""
+    runs = tmp_path / "runs"
+    rc = main(["sweep", "--runs", str(runs), "--name", "half", "--param", "warmup_epochs=int:2:5",
+               "--param", "epochs=int:3:5", "--sampler", "random", "--sampler_seed", "3", "--eval_best", "no",
+               "--trials", "3"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "drawn values refused, nothing started" in out  # this seed draws some refused ones
+    assert "sweep half: 3 of 3 trials" in out, out
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit() and line.endswith("complete")]
+    assert len(rows) == 3, out
 
 
 def test_a_grid_sweep_run_again_after_giving_up_covers_every_grid_point(
