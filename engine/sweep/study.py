@@ -142,7 +142,13 @@ def rerun_refusal(spec: SweepSpec, runs_dir: Path) -> str | None:
 
 
 def load_study(name: str, runs_dir: Path, storage: str | None = None) -> optuna.Study:
-    """An existing sweep's study (for ``--show`` and the TUI); ConfigError if there is none."""
+    """An existing sweep's study (for ``--show`` and the TUI); ConfigError if there is none.
+    Without ``storage``: the runs folder's journal, else the storage the sweep recorded there
+    (`engine.sweep.where`: a sweep run with ``--storage URL``)."""
+    if storage is None and not sweep_journal(runs_dir, name).is_file():
+        from engine.sweep.where import recorded_storage
+
+        storage = recorded_storage(runs_dir, name)
     if storage is None and not sweep_journal(runs_dir, name).is_file():
         raise ConfigError(f"{sweep_journal(runs_dir, name)}: no sweep named {name!r} in {runs_dir} "
                           "(give --storage URL for a sweep kept elsewhere)")

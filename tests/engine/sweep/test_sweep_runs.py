@@ -390,3 +390,17 @@ def test_a_sweep_pid_file_from_elsewhere_is_read_as_untrusted(tmp_path: Path, co
     said = stop_sweep(tmp_path, "odd")
     assert said == ("sweep odd runs on elsewhere: stop it there (Ctrl-C or kill 1)" if "elsewhere" in content
                     else "sweep odd is not running here (no readable odd.pid)")
+
+
+def test_show_finds_a_sweep_kept_in_a_database_without_its_storage_flag(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--show NAME` said "no sweep named" for a sweep run with --storage: the sweep records its
+    storage in the runs folder (without a password), which --show now reads, as the dashboard does."""
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--name", "db", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                 "--param", "learning_rate=log:1e-3:1e-2", "--sampler", "random", "--eval_best", "no",
+                 "--epochs", "1", "--trials", "1"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--runs", str(runs), "--show", "db"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep db: 1 of 1 trial" in out and "complete" in out, out
