@@ -20,6 +20,7 @@ from engine.cli.common import (
     EXIT_STOPPED,
     add_flag,
     add_runs_flag,
+    error_prefix,
     yes_no,
 )
 from engine.cli.common import console as new_console
@@ -179,7 +180,10 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
     if spec.eval_best and all_ended(study) and not stats.gave_up:
         evaluate_best(study, runs_dir, log=say)
     print_leaderboard(console, study, runs_dir)
-    return EXIT_ERROR if stats.gave_up else EXIT_OK  # its line said why, before the leaderboard
+    if stats.gave_up:  # said as it happened; again as the command's error line, last, on stderr
+        print(f"{error_prefix()} {stats.gave_up}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
 
 
 def _interrupt_action(choice: str, running: int) -> str:

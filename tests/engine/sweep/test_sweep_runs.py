@@ -135,9 +135,11 @@ def test_a_sweep_whose_draws_are_all_refused_stops_in_one_line(
     rc = main(["sweep", "--runs", str(runs), "--name", "wu", "--param", "warmup_epochs=int:2:3",
                "--param", "epochs=int:1:2", "--sampler", "random", "--sampler_seed", "1", "--eval_best", "no",
                "--trials", "4"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert rc == 1, out
     assert "sweep wu stopped: its last 10 draws were all refused before they started (--warmup_epochs " in out
+    assert captured.err.strip().splitlines()[-1].startswith("petseg: error: sweep wu stopped: its last 10 draws")
     assert "must be fewer than --epochs" in out and "sweep wu: 0 of 4 trials" in out, out
     assert not [p for p in runs.iterdir() if not p.name.startswith(".")]
 
