@@ -79,7 +79,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The sweep's settings: a --spec file's, with the flags typed over them (a value a flag
     overrides is no longer the file's: its errors name the flag)."""
-    from engine.sweep.spec import FROM_FILE, SPEC_KEYS, load_toml
+    from engine.sweep.spec import FROM_FILE
+    from engine.sweep.spec_file import SPEC_KEYS, load_toml
 
     settings: dict[str, Any] = load_toml(args.spec) if args.spec else {}
     from_file = settings.setdefault(FROM_FILE, {})

@@ -13,9 +13,9 @@ from engine.sweep.spec import (
     SWEEP_OWNED_FIELDS,
     SweepSpecError,
     build_spec,
-    load_toml,
     parse_param,
 )
+from engine.sweep.spec_file import load_toml
 
 
 def test_every_config_field_is_searchable_by_choice() -> None:

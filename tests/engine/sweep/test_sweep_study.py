@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.sweep.spec import build_spec, load_toml
+from engine.sweep.spec import build_spec
+from engine.sweep.spec_file import load_toml
 from engine.sweep.study import open_study, suggest
 
 PARAM = "learning_rate=log:1e-4:1e-2"
