@@ -6,8 +6,10 @@ time, and tells the user in notifications: that it started, then the parity figu
 entry it wrote to ``export.json`` (or why it was refused, in one line), and the run's screen
 shows its ``export.json`` (`export_note`). While it runs (a resnet18_unet took ~90 s) the runs
 screen's detail line and the run's screen say so, with the time since it started
-(`export_progress`, refreshed every second), until it ends or fails. No Textual widget of its own
-and no torch at import.
+(`export_progress`, refreshed every second), until it ends or fails. When the output (or its
+``export.json``) exists and petseg export did not write it, the dashboard has no ``--overwrite`` to
+pass: it asks "Replace FILE?" (`ConfirmScreen`) and exports again with overwrite only on yes.
+Notifications are plain text (paths and run names are not markup). No torch at import.
 """
 
 from __future__ import annotations
@@ -48,20 +50,21 @@ def _show_progress(app: Any) -> None:
         _tickers.pop(app).stop()
 
 
-def start_export(node: Any, run_path: Path) -> bool:
-    """Export ``run_path`` to ``<run>/export/model.onnx`` in a worker of ``node`` (a screen);
-    False (and a notification) if that run is being exported already."""
+def start_export(node: Any, run_path: Path, *, overwrite: bool = False) -> bool:
+    """Export ``run_path`` to ``<run>/export/model.onnx`` in a worker of ``node`` (a screen or the
+    app); False (and a notification) if that run is being exported already. ``overwrite``: the
+    user said yes to replacing a file petseg export did not write."""
     run_path = Path(run_path)
     with _lock:
         if run_path in _running:
-            node.notify(f"{run_path.name} is being exported already", severity="warning")
+            node.notify(f"{run_path.name} is being exported already", severity="warning", markup=False)
             return False
         _running[run_path] = time.monotonic()
     node.notify(f"Exporting {run_path.name} to ONNX and checking it against PyTorch on the test photos…",
-                title="Export", timeout=5)
+                title="Export", timeout=5, markup=False)
     # the app's worker, not the screen's: leaving the screen must not orphan the result
     app = node.app
-    app.run_worker(lambda: _export(app, run_path), thread=True, group="export", exit_on_error=False)
+    app.run_worker(lambda: _export(app, run_path, overwrite), thread=True, group="export", exit_on_error=False)
     if app not in _tickers:
         ref = weakref.ref(app)  # the timer (the dict's value) must not keep its app (the key) alive
         _tickers[app] = app.set_interval(TICK_S, lambda: (a := ref()) is not None and _show_progress(a))
@@ -84,34 +87,54 @@ def _show_on_run_screens(app: Any, run_path: Path) -> None:
             screen.export_note = export_note(run_path)
 
 
-def _export(app: Any, run_path: Path) -> None:
+def _ask_overwrite(app: Any, run_path: Path, path: Path) -> None:
+    """The export found ``path`` there, not written by petseg export: replace it only on yes (UI thread)."""
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    def answer(ok: bool | None) -> None:
+        if ok:
+            start_export(app, run_path, overwrite=True)
+
+    app.push_screen(ConfirmScreen(
+        f"Replace {path}?\n\nIt exists and petseg export did not write it. Exporting {run_path.name} "
+        "replaces it; keep it to leave it (and the export) as they are.", yes="Replace", no="Keep it"), answer)
+
+
+def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
     node = app  # notifications go to whatever screen is showing when the export ends
+    ask: Path | None = None  # the file to ask about replacing, once this export no longer counts as running
     try:
         from engine.device import leave_a_core_for_the_ui
         from engine.errors import PetsegError, first_line
         from engine.export.report import read_report, summary
-        from engine.export.run_export import export_run
+        from engine.export.run_export import NotAnExportRefused, export_run
 
         leave_a_core_for_the_ui()
         try:
-            result = export_run(run_path, "onnx")
+            result = export_run(run_path, "onnx", overwrite=overwrite)
+        except NotAnExportRefused as exc:  # "pass --overwrite" means nothing here: ask
+            ask = exc.path
+            return
         except PetsegError as exc:
-            app.call_from_thread(node.notify, first_line(exc), title="Export failed", severity="error", timeout=NOTIFY_S)
+            app.call_from_thread(node.notify, first_line(exc), title="Export failed", severity="error",
+                                 timeout=NOTIFY_S, markup=False)
             return
         except Exception as exc:  # the dashboard carries on whatever the exporter raised
             app.call_from_thread(node.notify, f"{run_path.name}: unexpected {type(exc).__name__}: {first_line(exc)}",
-                                 title="Export failed", severity="error", timeout=NOTIFY_S)
+                                 title="Export failed", severity="error", timeout=NOTIFY_S, markup=False)
             return
         entry = read_report(result.path).get(result.path.name, {})
         text = summary(entry) if entry else f"{result.path.name}: no report written"
         title = "Exported" if result.accepted else "Export refused"
         app.call_from_thread(node.notify, f"{text}\n{result.path}", title=title,
-                             severity="information" if result.accepted else "error", timeout=NOTIFY_S)
+                             severity="information" if result.accepted else "error", timeout=NOTIFY_S, markup=False)
         app.call_from_thread(_show_on_run_screens, app, run_path)
     finally:
         with _lock:
             _running.pop(run_path, None)
         try:
             app.call_from_thread(_show_progress, app)  # the progress lines go at once
+            if ask is not None:
+                app.call_from_thread(_ask_overwrite, app, run_path, ask)
         except RuntimeError:  # the app has ended
             pass

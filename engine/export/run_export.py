@@ -24,6 +24,7 @@ from engine.atomic import atomic_write
 from engine.errors import PetsegError
 from engine.export.metadata import ExportMetadata, is_petseg_export
 from engine.export.parity import MIN_AGREEMENT, SECOND_SIZE_PHOTOS, Parity
+from engine.infer.outputs import OutputRefused
 from engine.runs.layout import EXPORT_FILES, checkpoint_for, export_path
 
 FORMATS = tuple(EXPORT_FILES)  # onnx, torchscript
@@ -49,20 +50,31 @@ class ExportResult:
         return bool(self.parity) and all(p.ok for p in self.parity)
 
 
+class NotAnExportRefused(OutputRefused):
+    """``path`` (the model file or its ``export.json``) exists and petseg export did not write it:
+    ``overwrite`` would replace it. The dashboard catches it to ask the user instead of naming a flag."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwrite: bool) -> Path:
-    """``output`` if an export may be written there; a one-line PetsegError otherwise."""
-    from engine.infer.outputs import OutputRefused, check_output
+    """``output`` if an export may be written there; a one-line PetsegError otherwise
+    (`NotAnExportRefused` when only ``overwrite`` is missing)."""
+    from engine.infer.outputs import check_output
 
     # the shared guard for suffix, folders and inputs; the "not ours" rule is an export's own
     check_output(output, inputs=inputs, overwrite=True, suffix=SUFFIXES[fmt], flag="--output")
     if (output.exists() or output.is_symlink()) and not overwrite and not is_petseg_export(output):
-        raise OutputRefused(f"{output}: already exists and was not written by petseg export; refusing to "
-                            "replace it (pass --overwrite to replace it)")
+        raise NotAnExportRefused(f"{output}: already exists and was not written by petseg export; refusing to "
+                                 "replace it (pass --overwrite to replace it)", output)
     from engine.export.report import report_may_be_written
+    from engine.runs.layout import export_report_path
 
     refused = report_may_be_written(output, overwrite)
     if refused:
-        raise OutputRefused(refused)
+        raise NotAnExportRefused(refused, export_report_path(output))
     return output
 
 

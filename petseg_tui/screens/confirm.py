@@ -1,7 +1,8 @@
-"""A yes/no modal (stop a run, quit while training)."""
+"""A yes/no modal (stop a run, quit while training, replace a file)."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -10,7 +11,8 @@ from textual.widgets import Button, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (yes) or False (no / escape)."""
+    """Dismisses with True (yes) or False (no / escape). The question is plain text, never markup:
+    it names runs and paths, where ``[word]`` is text."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -23,7 +25,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(self.question, id="confirm-question")
+            yield Static(Text(self.question), id="confirm-question")
             with Horizontal(id="confirm-buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button(f"{self.no} (n)", variant="primary", id="no")

@@ -90,7 +90,7 @@ async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen
 
     release = threading.Event()
 
-    def slow_export(run_path, fmt):
+    def slow_export(run_path, fmt, **options):
         release.wait(60)
         raise PetsegError("the exporter gave up")
 
@@ -118,3 +118,37 @@ async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen
         await wait_for(pilot, lambda: app.screen is screen, what="home again")
         await wait_for(pilot, lambda: "exporting" not in run_detail(screen) and run_detail(screen).startswith("slow "),
                        what="the detail line cleared")
+
+
+async def test_E_over_a_file_petseg_did_not_write_asks_before_replacing_it(runs_dir: Path) -> None:
+    """The dashboard has no --overwrite to pass: over a model.onnx petseg export did not write, E
+    asks "Replace …?"; no keeps the file as it was, yes exports with overwrite (here the garbled
+    checkpoint then fails the export, so nothing is replaced, but it is no longer the question)."""
+    from petseg_tui.screens.confirm import ConfirmScreen
+    from tui_helpers import widget_text
+
+    runs_dir = runs_dir / "pets[v2]"  # a path is text, not markup: "[v2]" stays in the dialog and the toasts
+    run = make_run(runs_dir, "junk").path
+    unreadable_checkpoint(run)
+    junk = run / "export" / "model.onnx"
+    junk.parent.mkdir()
+    junk.write_bytes(b"someone else's model")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        screen = app.screen
+        await highlight(pilot, screen.table, "junk")
+        await pilot.press("E")
+        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())  # noqa: E731
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "Replace" in question(), timeout=60,
+                       what="the question")
+        assert f"Replace {junk}?".replace(" ", "") in question().replace(" ", "") and "did not write it" in question()
+        assert "--overwrite" not in toasts(app)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="back on the runs")
+        assert junk.read_bytes() == b"someone else's model" and "Export failed" not in toasts(app)
+        await pilot.press("E")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=60, what="the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Export failed" in toasts(app), timeout=60, what="the overwriting export's end")
+        assert "best.pt" in toasts(app) and "pets[v2]" in toasts(app).replace(" ", "")
+        assert app.screen is screen
