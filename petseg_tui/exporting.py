@@ -73,11 +73,17 @@ def start_export(node: Any, run_path: Path, *, overwrite: bool = False) -> bool:
 
 
 def export_note(run_path: Path) -> str:
-    """The run's ``export.json`` for its screen: one line per exported file, "" if none."""
-    from engine.export.report import run_report, summary
+    """The run's ``export.json`` for its screen: one line per exported file, "" if none; a file
+    deleted or replaced since it was exported is said on its line (the report alone would still
+    call it written)."""
+    from engine.export.report import file_note, run_report, summary
+    from engine.runs.layout import EXPORT_DIR
 
-    entries = run_report(run_path)
-    return "\n".join(f"export: {summary(entry)}" for _, entry in sorted(entries.items()))
+    lines = []
+    for _, entry in sorted(run_report(run_path).items()):
+        note = file_note(Path(run_path) / EXPORT_DIR, entry)
+        lines.append(f"export: {summary(entry)}" + (f" — but {note}" if note else ""))
+    return "\n".join(lines)
 
 
 def _show_on_run_screens(app: Any, run_path: Path) -> None:

@@ -4,11 +4,13 @@ One report per folder, one entry per exported file name (``model.onnx`` and
 ``model.torchscript.pt`` of a run share ``<run>/export/export.json``), rewritten atomically at
 each export. An entry says whether the export was accepted (written) or refused by the parity
 rule, with its figures (`engine.export.parity.Parity.as_dict` per size), the metadata and the
-timings. Torch-free: the TUI reads it on its UI thread.
+timings, and what was written (``bytes``, ``sha256``) so that `file_note` can tell whether the file
+there now is still that export. Torch-free: the TUI reads it on its UI thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,47 @@ def summary(entry: dict[str, Any]) -> str:
             continue
     verdict = "written" if entry.get("accepted") else "REFUSED (agreement below the rule)"
     return f"{entry.get('file', '?')} {verdict}; " + "; ".join(parts)
+
+
+def digest(data: bytes) -> str:
+    """The ``sha256`` recorded for written bytes (and compared by `file_note`)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+_hashed: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: a run screen reopened hashes nothing
+
+
+def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    key = (str(path), size, mtime_ns)
+    if key not in _hashed:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _hashed[key] = h.hexdigest()
+    return _hashed[key]
+
+
+def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
+    """Whether the file an accepted ``entry`` wrote in ``folder`` is still there as written: "" if
+    it is (or the entry wrote nothing, or records nothing to compare), else what became of it.
+    Its size is compared, then its SHA-256 (entries of older petseg versions have only ``bytes``)."""
+    if not entry.get("written", entry.get("accepted")):
+        return ""
+    name = str(entry.get("file", ""))
+    path = Path(folder) / name
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{name} is no longer there (deleted or moved since this export)"
+    size, sha = entry.get("bytes"), entry.get("sha256")
+    changed = f"{name} has been replaced since this export (it is not the file written then)"
+    if isinstance(size, int) and st.st_size != size:
+        return changed
+    if isinstance(sha, str):
+        try:
+            if _file_digest(path, st.st_size, st.st_mtime_ns) != sha:
+                return changed
+        except OSError as exc:
+            return f"{name}: cannot be read ({exc.strerror or exc})"
+    return ""

@@ -150,11 +150,13 @@ def export_run(
             atomic_write(output, lambda fh: fh.write(data))
         except OSError as exc:
             raise PetsegError(f"{output}: cannot write the export ({exc.strerror or exc})") from None
-    result.report_path = record(output, _entry(result, opset if fmt == "onnx" else None, len(data)))
+    result.report_path = record(output, _entry(result, opset if fmt == "onnx" else None, data))
     return result
 
 
-def _entry(result: ExportResult, opset: int | None, size_bytes: int) -> dict[str, Any]:
+def _entry(result: ExportResult, opset: int | None, data: bytes) -> dict[str, Any]:
+    from engine.export.report import digest
+
     exporter = "torch.onnx.export(dynamo=True)" if result.format == "onnx" else "torch.jit.trace + freeze"
     return {
         "file": result.path.name,
@@ -167,7 +169,8 @@ def _entry(result: ExportResult, opset: int | None, size_bytes: int) -> dict[str
         "metadata": result.metadata.to_props(),
         "opset": opset,
         "exporter": exporter,
-        "bytes": size_bytes,
+        "bytes": len(data),
+        "sha256": digest(data),  # what was written: the run screen tells a file replaced since (report.file_note)
         "export_seconds": round(result.export_seconds, 3),
         "parity_seconds": round(result.parity_seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

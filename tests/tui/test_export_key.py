@@ -57,6 +57,7 @@ async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, fi
 
         await wait_for(pilot, lambda: "export: model.onnx written" in widget_text(live.query_one("#live-messages")),
                        what="the run screen's export line")
+        assert " but " not in " ".join(widget_text(live.query_one("#live-messages")).split())  # the file is as written
 
 
 async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
@@ -76,6 +77,37 @@ async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
         await wait_for(pilot, lambda: "export:" in messages(), what="the export line")
         text = " ".join(messages().split())
         assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice 0.912/0.912" in text
+
+
+async def test_the_run_screen_says_when_the_exported_file_was_replaced_or_deleted_since(runs_dir: Path) -> None:
+    """export.json still says "written" after the file was replaced or deleted: the run screen
+    checks the file against what the export wrote (size, SHA-256) and says so."""
+    from engine.export.report import digest, record
+    from tui_helpers import widget_text
+
+    run = make_run(runs_dir, "exported").path
+    onnx = run / "export" / "model.onnx"
+    onnx.parent.mkdir()
+    onnx.write_bytes(b"the exported model")
+    record(onnx, {"file": "model.onnx", "accepted": True, "written": True, "bytes": onnx.stat().st_size,
+                  "sha256": digest(onnx.read_bytes()), "parity": []})
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40)) as pilot:
+        for change, expected in ((None, None), (b"someone else's model", "model.onnx has been replaced since"),
+                                 ("delete", "model.onnx is no longer there")):
+            if change == "delete":
+                onnx.unlink()
+            elif change is not None:
+                onnx.write_bytes(change)
+            live = await open_live(pilot, run)
+            messages = lambda: " ".join(widget_text(live.query_one("#live-messages")).split())  # noqa: E731
+            await wait_for(pilot, lambda: "export: model.onnx written" in messages(), what="the export line")
+            if expected is None:
+                assert "but" not in messages()
+            else:
+                assert expected in messages()
+            app.go_home()
+            await pilot.pause()
 
 
 async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen(runs_dir: Path, monkeypatch) -> None:

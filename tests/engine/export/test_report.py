@@ -1,0 +1,33 @@
+"""`engine.export.report.file_note`: an accepted entry's file is checked against what was written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.export.report import digest, file_note
+
+
+def _entry(data: bytes, **extra) -> dict:
+    return {"file": "model.onnx", "accepted": True, "written": True, "bytes": len(data), "sha256": digest(data), **extra}
+
+
+def test_the_file_as_written_says_nothing_and_a_refused_entry_claims_no_file(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"exported")
+    assert file_note(tmp_path, _entry(b"exported")) == ""
+    assert file_note(tmp_path, {"file": "other.onnx", "accepted": False, "written": False}) == ""
+
+
+def test_a_file_deleted_or_replaced_since_is_said(tmp_path: Path) -> None:
+    entry = _entry(b"exported")
+    assert "no longer there" in file_note(tmp_path, entry)
+    (tmp_path / "model.onnx").write_bytes(b"junk")  # another size
+    assert "replaced since" in file_note(tmp_path, entry)
+    (tmp_path / "model.onnx").write_bytes(b"EXPORTED")  # same size, other bytes
+    assert "replaced since" in file_note(tmp_path, entry)
+
+
+def test_an_entry_of_an_older_petseg_is_checked_by_size_only(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"EXPORTED")
+    entry = {"file": "model.onnx", "accepted": True, "written": True, "bytes": 8}
+    assert file_note(tmp_path, entry) == ""
+    assert "replaced since" in file_note(tmp_path, dict(entry, bytes=9))
