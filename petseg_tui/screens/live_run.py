@@ -184,6 +184,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         if snap is not None and (before is None or (before.active, before.resume, before.has_checkpoint)
                                  != (snap.active, snap.resume, snap.has_checkpoint)):
             self.refresh_bindings()  # stop/pause only while training; R as the store says; i/w/E with a model
+        if snap is not None:
+            for strip in self.query(SystemStrip):  # its note with no sample says what is true for the run
+                strip.set_run_active(snap.active)
         if snap is not None and snap.state.log_may_explain and not self._log_chosen:
             self.log_shown = True  # a failed (or vanished) run opens on what it printed
         if snap is not None and self.control_note and self._control_done(snap):

@@ -4,7 +4,10 @@ GPU utilisation and memory (every GPU of the run: a data-parallel run lists each
 training process's CPU % and RSS with its DataLoader workers, the share of step time spent
 waiting for data, and the free disk under the runs folder. "no GPU" is said plainly for a run
 that is not on CUDA. While the run trains the figures are the newest sample's; once it is over
-they are the run's averages (the last sample is taken as the run lets go of its GPU).
+they are the run's averages (the last sample is taken as the run lets go of its GPU). With no
+sample the strip says what is true for the run's state (`set_run_active`, from its screen): none
+yet while it trains, none recorded once it is over (a run killed before its first sample, or
+from a petseg before system metrics: the run's recorded versions cannot tell those apart).
 
 The strip follows the run's ``system.jsonl`` (`engine.runs.system_log.SystemTail`) in its own
 thread worker: a stat every `POLL_S` when nothing changed, a redraw only when a sample came.
@@ -27,6 +30,7 @@ from textual.worker import get_current_worker
 from engine.runs.layout import SYSTEM_FILE
 from engine.runs.system_log import SystemTail
 from engine.sysmetrics.record import SystemSample
+from engine.sysmetrics.sampler import INTERVAL_S
 
 POLL_S = 1.0
 KEEP = 600  # samples the sparklines draw from (20 minutes at 2 s; a longer run: its last 600)
@@ -110,9 +114,10 @@ class SystemStrip(Vertical):
         self.samples: list[SystemSample] = []
         self._stop = threading.Event()
         self._shown_live = False  # what the cells say now: the newest figures (True) or the run's averages
+        self._run_active: bool | None = None  # the run trains (its screen's newest snapshot); None: not known yet
 
     def compose(self) -> ComposeResult:
-        yield Static("system: waiting for the first sample …", id="strip-note")
+        yield Static(self.empty_note(), id="strip-note")
         with Horizontal(id="strip-cells"):
             for key, tip in CELLS.items():
                 cell = StripCell(id=f"strip-{key}")
@@ -146,13 +151,29 @@ class SystemStrip(Vertical):
                     return
             self._stop.wait(POLL_S)
 
+    def set_run_active(self, active: bool) -> None:
+        """The run trains (True) or is over (False): what the strip says while it has no sample."""
+        if active != self._run_active:
+            self._run_active = active
+            if not self.samples:
+                self.show([])
+
+    def empty_note(self) -> str:
+        """What the strip says with no sample, for what is known of the run."""
+        if self._run_active is None:
+            return "system: waiting for the first sample …"
+        if self._run_active:
+            return f"system: no sample yet (one every {INTERVAL_S:g} s while it trains)"
+        where = "is empty" if (self.run_path / SYSTEM_FILE).exists() else "was not written"
+        return f"system: no samples recorded for this run ({SYSTEM_FILE} {where})"
+
     def show(self, samples: list[SystemSample]) -> None:
         """Draw ``samples`` (oldest first)."""
         self.samples = samples
         note = self.query_one("#strip-note", Static)
         cells = self.query_one("#strip-cells")
         if not samples:
-            note.update(f"system: no {SYSTEM_FILE} yet (a run from an older petseg has none)")
+            note.update(self.empty_note())
             note.display, cells.display = True, False
             return
         note.display, cells.display = False, True

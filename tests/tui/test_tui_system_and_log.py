@@ -80,18 +80,32 @@ async def test_a_run_that_goes_quiet_turns_to_its_averages_on_screen(runs_dir: P
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(120, 36)) as pilot:
         live = await open_live(pilot, runs_dir / "ending")
-        await wait_for(pilot, lambda: "no system.jsonl yet" in _strip_text(live), what="the strip's note")
+        await wait_for(pilot, lambda: "no samples recorded" in _strip_text(live), what="the strip's note")
         _write_samples(runs_dir / "ending", gpus=0)
         await wait_for(pilot, lambda: "CPU 154%" in _strip_text(live), what="the newest sample")
         await wait_for(pilot, lambda: "CPU avg 152%" in _strip_text(live), timeout=10, what="the averages")
 
 
-async def test_a_run_without_system_metrics_says_so(runs_dir: Path) -> None:
+async def test_a_run_without_system_metrics_says_what_is_true_for_its_state(runs_dir: Path) -> None:
+    """No sample: an ended run recorded none (killed before its first, or from a petseg before
+    system metrics: nothing says which, so no claim of an older petseg); a training run has none yet."""
     make_run(runs_dir, "old", epochs_done=2)
+    writer = make_run(runs_dir, "starting", epochs_done=0, state="running", close=False)
+    writer.start_heartbeat(0.5)
     app = PetsegApp(runs_dir=runs_dir)
-    async with app.run_test(size=(120, 36)) as pilot:
-        live = await open_live(pilot, runs_dir / "old")
-        await wait_for(pilot, lambda: "no system.jsonl yet" in _strip_text(live), what="the note")
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "old")
+            await wait_for(pilot, lambda: "no samples recorded for this run (system.jsonl was not written)"
+                           in _strip_text(live), what="the ended run's note")
+            assert "older petseg" not in _strip_text(live)
+            app.go_home()
+            await pilot.pause()
+            live = await open_live(pilot, runs_dir / "starting")
+            await wait_for(pilot, lambda: "no sample yet" in _strip_text(live), what="the training run's note")
+            assert "older petseg" not in _strip_text(live) and "recorded" not in _strip_text(live)
+    finally:
+        writer.close()
 
 
 async def test_log_pane_follows_train_log_with_warnings_highlighted(runs_dir: Path) -> None:
