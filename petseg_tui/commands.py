@@ -1,6 +1,6 @@
 """Command palette (ctrl+p): every key binding active on the current screen (and the app, and
 the petseg widgets' own, e.g. the runs table's First run; not Textual's scrolling keys), plus
-"Open run: NAME" and "Worst samples: NAME" for each run. A binding's label is the title, its
+"Open run: NAME" for each run and "Worst samples: NAME" for each run with a checkpoint. A binding's label is the title, its
 tooltip the help line."""
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ class PetsegCommands(Provider):
         rows = app.runs_screen.run_rows()
         for row in sorted(rows, key=lambda r: r.name):
             add(f"Open run: {row.name}", f"{row.summary.model} · {row.state}", partial(app.open_run, row.path))
-            add(f"Worst samples: {row.name}", "its lowest-Dice test images · key: w (runs screen)",
-                partial(app.open_worst, row.path))
+            if row.summary.has_checkpoint:  # offered only when it can act, as w is
+                add(f"Worst samples: {row.name}", "its lowest-Dice test images · key: w (runs screen)",
+                    partial(app.open_worst, row.path))
         if app.runs_screen.table.selected:  # offered only when it can act
             add("Compare selected runs", "key: c (runs screen; more than 7: the best 7 by Dice)",
                 app.runs_screen.action_compare)

@@ -58,6 +58,15 @@ ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which 
 }
 
 
+def _has_previews(snap: LiveSnapshot) -> bool:
+    return snap.previews is not None and bool(snap.previews.epochs)
+
+
+def _offers(snap: LiveSnapshot) -> tuple[object, ...]:
+    """What of a snapshot decides which keys the screen offers (a change refreshes the footer)."""
+    return snap.active, snap.resume, snap.has_checkpoint, _has_previews(snap), bool(snap.previews_error)
+
+
 class LiveRunScreen(RunControlActions, PetsegScreen):
     """Charts, predictions, progress and figures of one run; stop / pause / resume it."""
 
@@ -181,9 +190,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         self.snapshot = message.snapshot
 
     def watch_snapshot(self, before: LiveSnapshot | None, snap: LiveSnapshot | None) -> None:
-        if snap is not None and (before is None or (before.active, before.resume, before.has_checkpoint)
-                                 != (snap.active, snap.resume, snap.has_checkpoint)):
-            self.refresh_bindings()  # stop/pause only while training; R as the store says; i/w/E with a model
+        if snap is not None and (before is None or _offers(before) != _offers(snap)):
+            self.refresh_bindings()  # stop/pause only while training; R as the store says; i/w/E with a model;
+            # [ ] v once there are predictions
         if snap is not None:
             for strip in self.query(SystemStrip):  # its note with no sample says what is true for the run
                 strip.set_run_active(snap.active)
@@ -258,6 +267,7 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         self.log_shown = not self.log_shown
 
     def watch_previews_shown(self) -> None:
+        self.refresh_bindings()  # v: offered to hide the panel even before any prediction
         self._apply_layout()
         self._redraw()
 
@@ -277,6 +287,10 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
         if action in USES_MODEL:
             return snap is not None and snap.has_checkpoint
+        if action == "preview_epoch":  # no epoch's predictions yet: nothing to step through
+            return snap is not None and _has_previews(snap)
+        if action == "toggle_previews":  # nothing to show (or an unreadable index to say so), unless it hides the panel
+            return self.previews_shown or (snap is not None and (_has_previews(snap) or bool(snap.previews_error)))
         return True
 
     # ---- drawing ------------------------------------------------------------------------------

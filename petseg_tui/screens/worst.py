@@ -93,8 +93,19 @@ class WorstScreen(ImageScreen):
         self._start()
 
     # ---- engine work (thread) -----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # keys that cannot act are not offered: a gallery that failed to load (no or a broken
+        # checkpoint, no data) fails again under the other border or TTA setting (r retries),
+        # and there is no sheet to save
+        if action in ("toggle_border", "toggle_tta"):
+            return self.busy or self.gallery is not None
+        if action == "save_sheet":
+            return self.gallery is not None and bool(self.gallery.pictures)
+        return True
+
     def _start(self) -> None:
         self.busy = True
+        self.refresh_bindings()
         self.set_error("")
         self.query_one("#worst-panes").loading = True
         self._set_status(f"Scoring the {SPLIT} images of {self.run_path.name} …")
@@ -144,6 +155,7 @@ class WorstScreen(ImageScreen):
     def _loaded(self, gallery: Any, note: str) -> None:
         self.busy = False
         self.gallery = gallery
+        self.refresh_bindings()
         self._note = note
         self.query_one("#worst-panes").loading = False
         ev = gallery.evaluation
@@ -174,6 +186,7 @@ class WorstScreen(ImageScreen):
 
     def _failed(self, message: str) -> None:
         self.busy = False
+        self.refresh_bindings()
         self.query_one("#worst-panes").loading = False
         self._set_status(f"[b]{escape(self.run_path.name)}[/b] · no gallery")
         self.set_error(message, notify=True)

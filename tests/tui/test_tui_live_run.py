@@ -389,3 +389,23 @@ async def test_a_data_line_that_arrives_long_wraps_in_full(runs_dir: Path) -> No
             assert " ".join(widget_text(info).split()).endswith("using every image that has a trimap)")
     finally:
         writer.close()
+
+
+async def test_prediction_keys_are_offered_once_a_run_has_predictions(runs_dir: Path) -> None:
+    """[ ] and v cannot act on a run with no predictions yet (narrow: the panel is hidden): not
+    offered; the first epoch's predictions bring them."""
+    writer = make_run(runs_dir, "young", epochs_done=0, state="running", t0=time.time(), close=False)
+    writer.start_heartbeat(0.5)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            live = await open_live(pilot, runs_dir / "young")
+            await wait_for(pilot, lambda: live.snapshot is not None, what="the run read")
+            footer = footer_text(live)
+            assert "Earlier" not in footer and "Later" not in footer and "Predictions" not in footer
+            assert not live.check_action("preview_epoch", (1,)) and not live.check_action("toggle_previews", ())
+            write_previews(runs_dir / "young", 1)
+            await wait_for(pilot, lambda: "Predictions" in footer_text(live), what="v offered")
+            assert live.check_action("preview_epoch", (-1,))
+    finally:
+        writer.close()

@@ -235,3 +235,28 @@ async def test_a_run_and_data_folder_named_with_brackets_are_shown_as_written(ru
         await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
         shown = " ".join(status(screen).split())
         assert shown.startswith("trained [copy] · test: 4 images") and "pets [v2]" in shown
+
+
+async def test_a_gallery_that_failed_to_load_offers_no_border_tta_or_save(runs_dir: Path) -> None:
+    """b and t would evaluate the broken checkpoint again and fail the same way (r retries), S has
+    no sheet: not offered in the footer or the palette once the gallery failed."""
+    unreadable_checkpoint(make_run(runs_dir, "garbled").path)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = await open_from_runs(pilot, "garbled")
+        await wait_for(pilot, lambda: bool(screen.error), timeout=60, what="the failure")
+        await wait_for(pilot, lambda: "Border" not in footer_text(screen), what="the footer without b")
+        footer = footer_text(screen)
+        assert "TTA" not in footer and "Save sheet" not in footer and "Back" in footer
+        titles = await open_palette(pilot)
+        assert not {"Border", "TTA", "Save sheet"} & set(titles)
+
+
+async def test_the_palette_offers_worst_samples_only_for_runs_with_a_checkpoint(runs_dir: Path) -> None:
+    make_run(runs_dir, "untrained")
+    unreadable_checkpoint(make_run(runs_dir, "trained").path)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        titles = await open_palette(pilot, "worst samples", lambda t: "Worst samples: trained" in t)
+        assert "Worst samples: untrained" not in titles
