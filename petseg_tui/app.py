@@ -164,7 +164,7 @@ class PetsegApp(App[None]):
         try:
             config = TrainConfig.from_dict(read_run_config(copy_of))
         except (PetsegError, TypeError) as exc:
-            self.notify(f"Cannot copy its settings: {exc}", title=Path(copy_of).name, severity="error")
+            self.notify(f"Cannot copy its settings: {exc}", title=Path(copy_of).name, severity="error", markup=False)
             return
         self.push_screen(NewRunScreen(config, copied_from=Path(copy_of).name))
 
@@ -188,7 +188,8 @@ class PetsegApp(App[None]):
             path, pid = self.launcher.start(config, run_name, detached)
             self.call_from_thread(self._started, path, pid, detached)
         except Exception as exc:  # shown, never a crash
-            self.call_from_thread(self.notify, one_line(exc), title="Could not start the run", severity="error")
+            self.call_from_thread(self.notify, one_line(exc), title="Could not start the run", severity="error",
+                                  markup=False)
 
     def _started(self, path: Path, pid: int | None, detached: bool) -> None:
         self.go_home()
@@ -198,10 +199,10 @@ class PetsegApp(App[None]):
                 f"{path.name}: training in the background (pid {pid}); it keeps running if you quit "
                 f"or the SSH session drops. Output: {path / LOG_FILE}",
                 title="Detached run started",
-                timeout=8,
+                timeout=8, markup=False,
             )
         else:
-            self.notify(f"{path.name}: training in this process", title="Run started")
+            self.notify(f"{path.name}: training in this process", title="Run started", markup=False)
         self.open_run(path, pid=pid)
 
     # ---- resuming runs ------------------------------------------------------------------------
@@ -235,13 +236,13 @@ class PetsegApp(App[None]):
         try:
             pid = self.launcher.resume(path)
         except (PetsegError, OSError) as exc:
-            self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error")
+            self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error", markup=False)
             return
         self.call_from_thread(self._resumed, path, pid)
 
     def _resumed(self, path: Path, pid: int) -> None:
         self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / LOG_FILE}",
-                    title="Run resumed", timeout=6)
+                    title="Run resumed", timeout=6, markup=False)
         self.runs_screen.rescan()
         from petseg_tui.screens.live_run import LiveRunScreen
 
@@ -322,6 +323,6 @@ class PetsegApp(App[None]):
                 f"petseg-tui: left {len(detached)} detached run(s) training: {names}. "
                 f"Run petseg-tui again to follow them."
             )
-            self.notify(message, timeout=3)
+            self.notify(message, timeout=3, markup=False)
         self.exit(message=message)
 

@@ -335,7 +335,7 @@ class InferenceScreen(ImageScreen):
     def _model_ready(self, predictor: Any) -> None:
         self.model_loading = False
         for warning in getattr(predictor, "warnings", ()):
-            self.notify(warning, title="Checkpoint", severity="warning", timeout=10)
+            self.notify(warning, title="Checkpoint", severity="warning", timeout=10, markup=False)
 
     def _show_prediction(self, prediction: Any, truth: Truth, rendered: Rendered, tta: bool) -> None:
         self.prediction = prediction
@@ -366,4 +366,5 @@ class InferenceScreen(ImageScreen):
 
     def _saved(self, overlay_path: Path, mask_path: Path, size: tuple[int, int]) -> None:
         self.set_error("")
-        self.notify(f"{overlay_path}\n{mask_path}", title=f"Saved overlay and mask ({size[0]}×{size[1]})", timeout=6)
+        self.notify(f"{overlay_path}\n{mask_path}", title=f"Saved overlay and mask ({size[0]}×{size[1]})", timeout=6,
+                    markup=False)

@@ -71,12 +71,12 @@ class RunControlActions:
             else:
                 request_control(self.run_path, action)
         except OSError as exc:
-            self.notify(f"Could not send {action}: {exc}", severity="error")
+            self.notify(f"Could not send {action}: {exc}", severity="error", markup=False)
             return
         verb = {"stop": "Stopping", "pause": "Pausing", "resume": "Resuming"}[action]
         self._control_action = action
         self.control_note = f"{verb} (after the current batch) …"
-        self.notify(f"{verb} {self.run_path.name} after the current batch", timeout=3)
+        self.notify(f"{verb} {self.run_path.name} after the current batch", timeout=3, markup=False)
         self.set_timer(8, self._clear_note)
 
     def _control_done(self, snap: LiveSnapshot) -> bool:

@@ -25,7 +25,7 @@ class RunLabelActions:
         try:
             write_labels(row.path, labels)
         except (OSError, RunStoreError) as exc:
-            self.notify(one_line(exc), title="Labels not saved", severity="error")
+            self.notify(one_line(exc), title="Labels not saved", severity="error", markup=False)
             return False
         self.table.apply_updates([replace(row, labels=labels)], [])
         self._update_status()
@@ -50,9 +50,10 @@ class RunLabelActions:
         archived = not row.labels.archived
         if self._set_labels(row, row.labels.with_(archived=archived)):
             if archived and not self.table.show_archived:
-                self.notify(f"Archived {row.name}: hidden, still on disk (h shows archived runs, A on it unarchives)")
+                self.notify(f"Archived {row.name}: hidden, still on disk (h shows archived runs, A on it unarchives)",
+                            markup=False)
             else:
-                self.notify(f"{'Archived' if archived else 'Unarchived'} {row.name}", timeout=2)
+                self.notify(f"{'Archived' if archived else 'Unarchived'} {row.name}", timeout=2, markup=False)
 
     def action_toggle_show_archived(self) -> None:
         self.table.set_show_archived(not self.table.show_archived)
@@ -66,7 +67,7 @@ class RunLabelActions:
         reason = why_not_delete(row.path)
         if reason:
             self.notify(reason + " (x on its live screen stops it)" if row.active else reason,
-                        title="Not deleted", severity="warning")
+                        title="Not deleted", severity="warning", markup=False)
             return
 
         def answer(ok: bool | None) -> None:
@@ -75,12 +76,12 @@ class RunLabelActions:
             try:
                 delete_run(row.path)
             except RunStoreError as exc:
-                self.notify(one_line(exc), title="Not deleted", severity="error")
+                self.notify(one_line(exc), title="Not deleted", severity="error", markup=False)
                 return
             self.table.apply_updates([], [row.name])
             self._update_status()
             self._update_detail()
-            self.notify(f"Deleted {row.name}", timeout=3)
+            self.notify(f"Deleted {row.name}", timeout=3, markup=False)
 
         self.app.push_screen(ConfirmScreen(
             f"Delete run {row.name}?\nIts folder {row.path} goes, checkpoints included; this cannot be undone. "

@@ -119,7 +119,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             try:
                 changed, removed = watcher.poll(discover=discover)
             except Exception as exc:  # never let the watcher die silently
-                self.app.call_from_thread(self.notify, f"Cannot read runs: {exc}", severity="error")
+                self.app.call_from_thread(self.notify, f"Cannot read runs: {exc}", severity="error", markup=False)
                 changed, removed = [], []
             held.add(changed, removed)
             # Held while another screen covers this one: any message this hidden screen handles
@@ -362,7 +362,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             rows = ordered([t.rows_by_name[n] for n in names], lambda r: sort_value("dice", r.summary), descending=True)
             names = [r.name for r in rows[:MAX_COMPARE]]
             self.notify(f"{len(rows)} runs selected: comparing the best {MAX_COMPARE} by Dice "
-                        f"({', '.join(names)})", timeout=6)
+                        f"({', '.join(names)})", timeout=6, markup=False)
         self.petseg_app.open_compare([t.rows_by_name[n].path for n in names])
 
     def action_infer(self) -> None:
@@ -407,7 +407,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         if row is None:
             self.notify("No run highlighted", severity="warning")
             return
-        self.notify(row.resume.reason, title="Cannot resume", severity="warning")
+        self.notify(row.resume.reason, title="Cannot resume", severity="warning", markup=False)
 
     def action_sort_menu(self) -> None:
         t = self.table

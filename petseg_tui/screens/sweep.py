@@ -341,7 +341,7 @@ class SweepScreen(PetsegScreen):
             if ok:
                 from engine.sweep.launch import stop_sweep
 
-                self.notify(stop_sweep(runs_dir, name))
+                self.notify(stop_sweep(runs_dir, name), markup=False)
                 self._wake.set()
 
         question = (f"Stop sweep {name}?\n\nIts running trials save last.pt and stop, and it starts no more; "

@@ -183,7 +183,7 @@ class SweepFormScreen(ModalScreen[str | None]):
 
     def _failed(self, name: str, line: str) -> None:
         self.starting = False
-        self.app.notify(line, title=f"Sweep {name} did not start", severity="error", timeout=10)
+        self.app.notify(line, title=f"Sweep {name} did not start", severity="error", timeout=10, markup=False)
         if self.is_mounted:
             self.query_one("#sweep-form-error", Static).update(line)
 
@@ -191,8 +191,8 @@ class SweepFormScreen(ModalScreen[str | None]):
         self.starting = False
         if ended:
             self.app.notify(f"sweep {name} (pid {pid}) ended at once with nothing to do; "
-                            f"its output: runs/.sweeps/{name}.log")
+                            f"its output: runs/.sweeps/{name}.log", markup=False)
         else:
-            self.app.notify(f"sweep {name} started (pid {pid}); its output: runs/.sweeps/{name}.log")
+            self.app.notify(f"sweep {name} started (pid {pid}); its output: runs/.sweeps/{name}.log", markup=False)
         if self.is_current:
             self.dismiss(name)

@@ -149,7 +149,7 @@ class WorstScreen(ImageScreen):
         except (PetsegError, OSError) as exc:
             self.app.call_from_thread(self.set_error, f"could not save the sheet: {one_line(exc)}", True)
             return
-        self.app.call_from_thread(self.notify, str(out), title="Contact sheet saved", timeout=6)
+        self.app.call_from_thread(self.notify, str(out), title="Contact sheet saved", timeout=6, markup=False)
 
     # ---- results (UI thread) ------------------------------------------------------------------
     def _loaded(self, gallery: Any, note: str) -> None:

@@ -230,3 +230,23 @@ async def test_a_screen_that_opens_builds_its_footer_keys_once(runs_dir: Path, m
                        what="the live screen's footer")
         await pilot.pause(0.5)
         assert len(builds) == 1, builds
+
+
+async def test_the_resumed_notification_shows_a_runs_folder_with_brackets_as_written(runs_dir: Path,
+                                                                                    monkeypatch) -> None:
+    """A path is text, not markup: "pets[v2]" in the resume notification's train.log path stays."""
+    import engine.train.launch
+
+    root = runs_dir / "pets[v2]"
+    make_stale_run(root, "stale")
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name: 4_000_002)
+    app = PetsegApp(runs_dir=root)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(160, 30), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "resumed in the background" in toasts(app), what="the notification")
+        assert "pets[v2]/stale/train.log" in toasts(app).replace(" ", "")
