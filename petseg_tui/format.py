@@ -61,6 +61,19 @@ def fmt_sig(value: float) -> str:
     return f"{mant:.3g}e{exp3}"
 
 
+def fmt_log_tick(value: float) -> str:
+    """A log axis's tick (a round 1..9 × 10^k, `chart_scale.log_ticks`): as `fmt_sig` within
+    [0.01, 10000), else in scientific notation with its one digit: 1e-7, 5e-12, 2e6 (engineering
+    notation made those 100e-9 and 5e-12 beside 10e-12)."""
+    if not math.isfinite(value) or value <= 0 or 0.01 <= value < 10_000:
+        return fmt_sig(value)
+    k = math.floor(math.log10(value))
+    mant = value / 10**k
+    if float(f"{mant:.2g}") >= 10:  # 1e-7 computed as 9.9999e-8
+        k, mant = k + 1, mant / 10
+    return f"{mant:.2g}e{k}"
+
+
 def fmt_metric(value: float | None) -> str:
     """A loss, Dice or IoU for a table cell: four decimals up to 100, as `petseg runs` prints them
     (a Dice of 2e-12 is 0.0000 there and here), compact above (a diverged loss is 17.2e12, not

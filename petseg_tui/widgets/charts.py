@@ -6,7 +6,7 @@ AND its own marker glyph, drawn at its epochs and in the legend, so series diffe
 too. The y range is robust by default: only true outliers (a diverged run's 1e4 loss) are left
 out (`robust_range`); they are drawn at the plot's edge as arrows and the header says "clipped
 N outliers"; ``f`` on the screens autoscales to every point. Log-y has round ticks
-(`log_ticks`: 1e-3, 1e-2, ... or 1-2-5 steps); linear ticks have three significant digits,
+(`log_ticks`: 1e-3, 1e-2, ... or 1-2-5 steps; labelled 1e-7, not 100e-9: `fmt_log_tick`); linear ticks have three significant digits,
 engineering notation past 10^4 (`fmt_tick`).
 
 What to draw is plain data (`ChartSpec` of `Series`), built by the screens; `Chart.show`
@@ -30,6 +30,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from petseg_tui.format import fmt_log_tick
 from petseg_tui.format import fmt_sig as fmt_tick
 from petseg_tui.widgets.ansi_text import ansi_text, text_strips
 from petseg_tui.widgets.chart_scale import YRange, log_ticks, nice_ticks, robust_range
@@ -203,7 +204,7 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
         x_lo, x_hi = x_lo - 0.5, x_hi + 0.5
     count = max(2, min(6, (height - 3) // 2))
     values = log_ticks(yr.lo, yr.hi, count) if log else nice_ticks(yr.lo, yr.hi, count)
-    labels = [fmt_tick(v) for v in values]
+    labels = [(fmt_log_tick if log else fmt_tick)(v) for v in values]
     ticks = [ty(v) for v in values]
     if len(set(labels)) < len(labels):  # a nearly flat curve: say where it lies, once
         ticks, labels = ticks[:1], labels[:1]

@@ -138,6 +138,18 @@ async def test_chart_says_what_it_leaves_out_and_draws_it_at_the_edge() -> None:
     assert set(labels) <= {"0.1", "0.2", "0.3", "0.5", "1", "2", "3", "5", "10", "20", "30", "50"}, labels
 
 
+async def test_log_y_ticks_far_below_one_read_as_round_powers() -> None:
+    """A log-y chart down to 1e-12 (a Dice of 0 gives such a curve): its ticks read 1e-12, 1e-9 ...,
+    not the engineering 100e-9 / 10e-12 of the linear axis."""
+    import re
+
+    epochs = [E(i, 10.0 ** -(i - 1), 0.5) for i in range(1, 14)]  # train loss 1 .. 1e-12
+    header, plot = await run_chart(loss_spec(epochs, (), log_y=True, robust=False), size=(60, 20))
+    labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
+    assert len(labels) >= 2 and any("e-" in label for label in labels), labels
+    assert all(re.fullmatch(r"[1-9](e-?\d+)?|0\.\d+", label) for label in labels), labels
+
+
 async def test_legend_keeps_to_one_row() -> None:
     epochs = [E(i, 1.0 / i, 0.5 + 0.01 * i) for i in range(1, 6)]
     for width, shown in ((80, "train Dice"), (40, "train"), (16, MARKERS[2])):
