@@ -22,6 +22,7 @@ from textual.screen import Screen
 from engine.config import default_runs_dir
 from engine.runs.layout import LOG_FILE
 from petseg_tui.commands import PetsegCommands
+from petseg_tui.format import ended_phrase
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
 from petseg_tui.launcher import RunLauncher, TrainerLike
@@ -214,10 +215,11 @@ class PetsegApp(App[None]):
             question, yes = (f"Resume {name} ({state})?\n\nIt continues from its last.pt in a detached process; "
                              "output is appended to its train.log."), "Resume"
         elif action == "restart":
-            question = (f"Start {name} again?\n\nIt {state} before its first epoch ended, so there is no last.pt: "
+            ended = ended_phrase(state)
+            question = (f"Start {name} again?\n\nIt {ended} before its first epoch ended, so there is no last.pt: "
                         "it trains again from epoch 1 with the same settings, in a detached process.")
             if message:
-                question += f"\n\nIt {state} with: {message}"
+                question += f"\n\nIt {ended} with: {message}"
             yes = "Start again"
         else:
             return

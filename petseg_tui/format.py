@@ -74,6 +74,17 @@ def fmt_log_tick(value: float) -> str:
     return f"{mant:.2g}e{k}"
 
 
+def fmt_count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless one: "1 run", "0 runs", "12 runs"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def ended_phrase(state: str) -> str:
+    """How a run ended, after "It": "failed", "diverged", "was interrupted", "was stopped", "was pruned"
+    (the states are adjectives; "It interrupted before …" is not English)."""
+    return f"was {state}" if state in (RunState.INTERRUPTED, RunState.STOPPED, RunState.PRUNED) else str(state)
+
+
 def fmt_metric(value: float | None) -> str:
     """A loss, Dice or IoU for a table cell: four decimals up to 100, as `petseg runs` prints them
     (a Dice of 2e-12 is 0.0000 there and here), compact above (a diverged loss is 17.2e12, not

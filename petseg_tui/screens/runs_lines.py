@@ -8,7 +8,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, RunState
-from petseg_tui.format import fmt_duration, fmt_metric, state_text
+from petseg_tui.format import fmt_count, fmt_duration, fmt_metric, state_text
 from petseg_tui.watch import RunRow
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
@@ -19,7 +19,7 @@ def status_text(t: RunsTable) -> Text:
         return Text("⚠ " + t.query.hint, style="yellow")
     rows = t.rows_by_name.values()
     running = sum(1 for r in rows if r.active)
-    parts = [f"{len(t.rows_by_name)} runs"]
+    parts = [fmt_count(len(t.rows_by_name), "run")]
     if len(t.visible_names) != len(t.rows_by_name):
         parts.append(f"{len(t.visible_names)} shown")
     if t.archived_hidden:

@@ -169,7 +169,9 @@ async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_di
         assert "no last.pt: R starts it again from epoch 1" in str(screen.query_one("#run-detail").render())
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-        assert "trains again from epoch 1" in widget_text(app.screen.query_one("#confirm-question"))
+        question = " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        assert "trains again from epoch 1" in question
+        assert "It was interrupted before its first epoch ended" in question  # not "It interrupted"
         await pilot.press("y")
         await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")
 

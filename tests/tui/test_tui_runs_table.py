@@ -516,3 +516,13 @@ async def test_archive_and_delete_leave_the_cursor_on_the_next_run(runs_dir: Pat
         await pilot.press("D", "y")  # the last row: the one before it
         await wait_for(pilot, lambda: order[4] not in table.visible_names, what="deleted")
         await wait_for(pilot, lambda: run_detail(screen).startswith(order[1] + " "), what="the run before highlighted")
+
+
+async def test_the_status_line_counts_one_run_in_the_singular(runs_dir: Path) -> None:
+    make_run(runs_dir, "only")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        status = lambda: str(screen.query_one("#runs-status").render())  # noqa: E731
+        await wait_for(pilot, lambda: status().startswith("1 run ·"), what="'1 run', not '1 runs'")
