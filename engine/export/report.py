@@ -103,7 +103,8 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
 def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
     """Whether the file an accepted ``entry`` wrote in ``folder`` is still there as written: "" if
     it is (or the entry wrote nothing, or records nothing to compare), else what became of it.
-    Its size is compared, then its SHA-256 (entries of older petseg versions have only ``bytes``)."""
+    Its size is compared, then its modification time (unchanged: the file as written), else its
+    SHA-256 (entries of older petseg versions have only ``bytes``)."""
     if not entry.get("written", entry.get("accepted")):
         return ""
     name = str(entry.get("file", ""))
@@ -112,10 +113,12 @@ def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
         st = path.stat()
     except OSError:
         return f"{name} is no longer there (deleted or moved since this export)"
-    size, sha = entry.get("bytes"), entry.get("sha256")
+    size, sha, mtime = entry.get("bytes"), entry.get("sha256"), entry.get("mtime_ns")
     changed = f"{name} has been replaced since this export (it is not the file written then)"
     if isinstance(size, int) and st.st_size != size:
         return changed
+    if isinstance(mtime, int) and st.st_mtime_ns == mtime:
+        return ""  # untouched since it was written: no need to read it (a run screen opens on the UI thread)
     if isinstance(sha, str):
         try:
             if _file_digest(path, st.st_size, st.st_mtime_ns) != sha:

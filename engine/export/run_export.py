@@ -150,7 +150,13 @@ def export_run(
             atomic_write(output, lambda fh: fh.write(data))
         except OSError as exc:
             raise PetsegError(f"{output}: cannot write the export ({exc.strerror or exc})") from None
-    result.report_path = record(output, _entry(result, opset if fmt == "onnx" else None, data))
+    entry = _entry(result, opset if fmt == "onnx" else None, data)
+    if result.accepted:
+        try:  # the file as written: the run screen then checks it without hashing (report.file_note)
+            entry["mtime_ns"] = output.stat().st_mtime_ns
+        except OSError:
+            pass
+    result.report_path = record(output, entry)
     return result
 
 

@@ -31,3 +31,14 @@ def test_an_entry_of_an_older_petseg_is_checked_by_size_only(tmp_path: Path) -> 
     entry = {"file": "model.onnx", "accepted": True, "written": True, "bytes": 8}
     assert file_note(tmp_path, entry) == ""
     assert "replaced since" in file_note(tmp_path, dict(entry, bytes=9))
+
+
+def test_a_file_untouched_since_it_was_written_is_not_read(tmp_path: Path, monkeypatch) -> None:
+    # the run screen checks this on its UI thread: a 100 MB model.onnx must not be hashed each time
+    import engine.export.report as report
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"exported")
+    entry = _entry(b"exported", mtime_ns=path.stat().st_mtime_ns)
+    monkeypatch.setattr(report, "_file_digest", lambda *a: (_ for _ in ()).throw(AssertionError("hashed")))
+    assert file_note(tmp_path, entry) == ""
