@@ -65,6 +65,19 @@ def spread_indices(n: int, count: int) -> list[int]:
 # ----------------------------------------------------------------------------------------------
 
 
+class NoPreviews:
+    """A data-parallel rank > 0's stand-in for `PreviewWriter`: rank 0 alone writes the run
+    folder. A rank 1 with a writer of its own wrote inputs.png, truth.png and index.json there too,
+    and swept "stale" temp files in previews/ (on a shared file system: rank 0's, mid-write)."""
+
+    def capture(self, epoch: int, model: Any, final: bool = False) -> bool:
+        return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
+
+
 class PreviewWriter:
     """Captures and writes the epoch previews of one run; never raises into training."""
 

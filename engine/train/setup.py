@@ -72,7 +72,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     from engine.data.loaders import build_datasets, make_loader
     from engine.models import build_model, model_kwargs
     from engine.train.losses import BCEDiceLoss
-    from engine.train.previews import PreviewWriter
+    from engine.train.previews import NoPreviews, PreviewWriter
 
     dist = dist or DistContext()
     seed_everything(cfg.seed)  # the same initial weights on every rank (DDP broadcasts rank 0's anyway)
@@ -155,8 +155,10 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
         amp_dtype=amp_dtype, amp_probe=amp_probe, memory_format=memory_format, compile_mode=compile_mode,
         grad_clip=cfg.grad_clip,
+        # rank 0 alone writes the run folder
         previews=PreviewWriter(run_path, bundle.valid, image_size=cfg.image_size, mask_rule=cfg.mask_rule,
-                               device=device, memory_format=memory_format, amp_dtype=amp_dtype, log=log),
+                               device=device, memory_format=memory_format, amp_dtype=amp_dtype, log=log)
+        if dist.is_main else NoPreviews(),
         saver=CheckpointSaver(name=f"checkpoints-{run_name}"),
         reduce=(lambda tensor: all_reduce_sum(tensor, dist)) if dist.enabled else None,
         share_buffers=(lambda module: buffers_from_main(module, dist)) if dist.enabled else None,

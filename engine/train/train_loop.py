@@ -59,7 +59,7 @@ class Training:
     memory_format: torch.memory_format
     compile_mode: str
     grad_clip: float
-    previews: Any  # engine.train.previews.PreviewWriter
+    previews: Any  # engine.train.previews.PreviewWriter (NoPreviews on a rank > 0)
     saver: Any  # engine.train.checkpoint_saver.CheckpointSaver
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None  # a sum over data-parallel ranks (None: one process)
     # data-parallel: a module's buffers made rank 0's on every rank (`distributed.buffers_from_main`)

@@ -490,3 +490,32 @@ def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, genera
             p.kill()
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "stopped" and (run / "checkpoints" / "last.pt").exists()
+
+
+def test_only_rank_0_writes_the_run_folder(tmp_path: Path, generated_data: str) -> None:
+    """README: "Rank 0 alone writes the run folder". Rank 1 is watched by an audit hook
+    (rank_audit/sitecustomize.py) through a run, a resume and a failure of its own: it wrote
+    previews/inputs.png, truth.png and index.json (its own PreviewWriter), and swept temp files in
+    previews/ that on a shared file system were rank 0's, mid-write."""
+    runs, temp, audit = (tmp_path / name for name in ("runs", "tmp", "audit"))
+    temp.mkdir()
+    audit.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(WORKER.with_name("rank_audit")), str(REPO)]),
+               OMP_NUM_THREADS="1", PETSEG_PLAIN_PROGRESS="1", TMPDIR=str(temp),
+               PETSEG_AUDIT_ROOTS=os.pathsep.join([str(runs), str(temp)]), PETSEG_AUDIT_OUT=str(audit / "changes"))
+    train = [sys.executable, "-m", "engine.cli", "train", "--devices", "2", "--runs", str(runs)]
+
+    def launch(*words: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*train, *words], check=False, env={**env, **extra}, cwd=REPO, capture_output=True, text=True,
+                              timeout=240)
+
+    first = launch("--data_path", generated_data, *DDP_TRAIN, "--epochs", "1", "--run_name", "solo")
+    assert first.returncode == 0, first.stderr[-2000:]
+    # the resume: rank 1 reopens the run, then raises in its 2nd batch
+    failed = launch("--resume", "solo", "--epochs", "2", PETSEG_FAULT="batch:2@1:raise")
+    assert failed.returncode == 1 and "rank 1 of 2" in failed.stderr, failed.stderr[-2000:]
+    assert (runs / "solo" / "previews" / "index.json").is_file()  # rank 0 wrote its previews
+    changes = [line.split(" ", 1) for p in audit.glob("changes.rank1.*") for line in p.read_text().splitlines()]
+    assert [c for c in changes if c[1].startswith(str(runs.resolve()))] == []
+    # the hook did watch rank 1: its traceback went to its own folder in the temp dir
+    assert any(c[1].startswith(str(temp.resolve())) for c in changes)
