@@ -506,8 +506,8 @@ def test_only_rank_0_writes_the_run_folder(tmp_path: Path, generated_data: str) 
     train = [sys.executable, "-m", "engine.cli", "train", "--devices", "2", "--runs", str(runs)]
 
     def launch(*words: str, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*train, *words], check=False, env={**env, **extra}, cwd=REPO, capture_output=True, text=True,
-                              timeout=240)
+        return subprocess.run([*train, *words], check=False, env={**env, **extra}, cwd=REPO,
+                              capture_output=True, text=True, timeout=240)
 
     first = launch("--data_path", generated_data, *DDP_TRAIN, "--epochs", "1", "--run_name", "solo")
     assert first.returncode == 0, first.stderr[-2000:]
