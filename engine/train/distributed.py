@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, PetsegError
 
 # a collective that has not completed after this long fails the run (torch's default is 10 or
 # 30 minutes, long enough for a user to think the run hangs); PETSEG_DIST_TIMEOUT overrides it
@@ -107,6 +109,30 @@ def end_with_the_agent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class RendezvousFailed(PetsegError):
+    """The ranks of a data-parallel run did not all meet (a rank never started, a wrong address)."""
+
+
+def rendezvous_message(error: str, ctx: DistContext, waited: float) -> str:
+    """torch's rendezvous error in one line that says which rendezvous, how many ranks joined, how
+    long this rank waited and what to check. Rank 0 alone said "unexpected DistStoreError: Timed out
+    after 11 seconds waiting for clients. 1/2 clients joined."; a rank with no rank 0 to reach, a
+    DistNetworkError about a client socket."""
+    where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    check = (f"start every rank (RANK 0..{ctx.world_size - 1}) with the same MASTER_ADDR, MASTER_PORT and "
+             f"WORLD_SIZE={ctx.world_size}, or use torchrun or petseg train --devices N; "
+             f"{TIMEOUT_ENV} sets the wait")
+    joined = re.search(r"(\d+)/(\d+) clients joined", error)
+    if joined:
+        return (f"data-parallel rendezvous at {where} (MASTER_ADDR:MASTER_PORT): {joined[1]} of {joined[2]} processes "
+                f"joined in {waited:.0f} s; {check}")
+    if ctx.rank > 0 and ("connect" in error or "Connection" in error):
+        return (f"rank {ctx.rank} of {ctx.world_size} could not reach rank 0's rendezvous at {where} "
+                f"(MASTER_ADDR:MASTER_PORT) in {waited:.0f} s: is rank 0 running there, is the port open? {check}")
+    return f"data-parallel rendezvous at {where} (MASTER_ADDR:MASTER_PORT) failed after {waited:.0f} s " \
+           f"({error.splitlines()[0] if error else 'no reason given'}); {check}"
+
+
 def init_process_group(ctx: DistContext, device_type: str) -> Any:
     """Join the run's process group (no-op for a plain run); returns a gloo group for control
     messages (CPU tensors: no device sync), or None for a plain run. The rank also ends with
@@ -116,9 +142,19 @@ def init_process_group(ctx: DistContext, device_type: str) -> Any:
     end_with_the_agent()
     import torch.distributed as dist
 
-    timeout = datetime.timedelta(seconds=timeout_seconds())
+    seconds = timeout_seconds()
+    timeout = datetime.timedelta(seconds=seconds)
     if not dist.is_initialized():
-        dist.init_process_group(backend_for(device_type), timeout=timeout)
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+        if missing:  # torch: "unexpected ValueError: Error initializing torch.distributed using env:// ..."
+            raise RendezvousFailed(f"RANK={ctx.rank} WORLD_SIZE={ctx.world_size} without {' and '.join(missing)}: "
+                                   "a rank started by hand needs rank 0's address and port "
+                                   "(or start the ranks with torchrun or petseg train --devices N)")
+        started = time.monotonic()
+        try:
+            dist.init_process_group(backend_for(device_type), timeout=timeout)
+        except dist.DistError as exc:
+            raise RendezvousFailed(rendezvous_message(str(exc), ctx, time.monotonic() - started)) from None
     return dist.new_group(backend="gloo", timeout=timeout) if device_type == "cuda" else dist.group.WORLD
 
 

@@ -165,3 +165,43 @@ def test_a_devices_flag_that_agrees_with_torchrun_is_fine(spec, env) -> None:
     from engine.train.distributed import torchrun_devices_problem
 
     assert torchrun_devices_problem(spec, env) == ""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("rank, address, said", [
+    # rank 0 alone: "unexpected DistStoreError: Timed out after 11 seconds waiting for clients. 1/2 clients joined."
+    ("0", True, "data-parallel rendezvous at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT): 1 of 2 processes joined in "),
+    # no rank 0 to reach: "unexpected DistNetworkError: The client socket has timed out after 3000ms ..."
+    ("1", True, "rank 1 of 2 could not reach rank 0's rendezvous at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT) in "),
+    # "unexpected ValueError: Error initializing torch.distributed using env:// rendezvous: environment variable ..."
+    ("1", False, "RANK=1 WORLD_SIZE=2 without MASTER_ADDR and MASTER_PORT: "),
+], ids=["rank-0-alone", "rank-1-alone", "no-address"])
+def test_a_rank_whose_peers_never_join_ends_in_one_line_without_a_run(tmp_path, rank: str, address: bool,
+                                                                      said: str) -> None:
+    """A manual env launch (RANK/WORLD_SIZE/MASTER_*) where the other rank never starts: bounded
+    by PETSEG_DIST_TIMEOUT, one line saying which rendezvous, how many joined and what to check."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT", "PETSEG_DEBUG")}
+    env.update(RANK=rank, WORLD_SIZE="2", PETSEG_DIST_TIMEOUT="3", PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    if address:
+        env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    runs = tmp_path / "runs"
+    done = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--runs", str(runs)],
+                          check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("petseg: error: " + said.format(port=port)), done.stderr[-2000:]
+    assert "unexpected" not in last and ("PETSEG_DIST_TIMEOUT sets the wait" in last or not address)
+    assert not runs.exists()
