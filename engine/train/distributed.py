@@ -486,3 +486,21 @@ def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bo
     return {"world_size": ctx.world_size, "batch_per_process": batch_size, "global_batch": batch_size * ctx.world_size,
             "backend": backend, "sync_bn": sync_bn, "threads_per_process": torch.get_num_threads(),
             "augment_seeds": [rank_seed(seed, r) for r in range(ctx.world_size)]}
+
+
+def global_batch_change(stored: dict[str, Any], batch_size: int, world_size: int) -> str:
+    """A resume's note when its number of processes changes the global batch, else "". ``stored``
+    is the run's config.json record (its `distributed_record`, absent for one process). A resume
+    on another --devices (or another torchrun) said only "--devices 1 (was 2)", or nothing."""
+    old = stored.get("distributed") if isinstance(stored.get("distributed"), dict) else {}
+    old_world = old.get("world_size", 1)
+    old_batch = old.get("global_batch", stored.get("batch_size"))
+    new_batch = batch_size * world_size
+    if not isinstance(old_batch, int) or not isinstance(old_world, int) or old_batch == new_batch:
+        return ""
+    return (f"resume: global batch {new_batch} (was {old_batch}): {_processes(world_size)} of {batch_size}, was "
+            f"{_processes(old_world)}; the learning rate is not rescaled (--learning_rate sets it)")
+
+
+def _processes(n: int) -> str:
+    return f"{n} process{'es' * (n != 1)}"

@@ -51,7 +51,7 @@ from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
 from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record,
-                                     gather_to_main, rank_scratch)
+                                     gather_to_main, global_batch_change, rank_scratch)
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
@@ -325,6 +325,9 @@ class Trainer(BetweenBatches):
                                     warn=(lambda m: self._emit(RunWarning(message=m))) if self.dist.is_main else (lambda m: None))
         elif self.resumed:
             self._log("resume: no last.pt (the run ended before it saved one); restarting the run from epoch 1")
+        changed = global_batch_change(self._record, self.config.batch_size, self.dist.world_size)
+        if self.resumed and changed and self.dist.is_main:
+            self._emit(RunWarning(message=changed))
         self._record = resolved_record(self._record, t, self._plan, self._log)
         if self.dist.enabled:
             self._record["distributed"] = distributed_record(self.dist, self.config.batch_size, self.config.seed,

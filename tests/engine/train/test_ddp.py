@@ -267,9 +267,15 @@ def test_a_two_process_resume_repeats_the_uninterrupted_two_process_run(ddp_run:
     capsys.readouterr()
     assert main(["train", "--resume", "cut", "--epochs", "3", "--devices", "1", "--runs", str(runs)]) == 0
     note = "resume: last.pt holds the random streams of 2 processes, this run has 1 process"
-    assert note in capsys.readouterr().out.replace("\n", " ")
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert note in out
     warnings = [json.loads(x) for x in (runs / "cut" / "events.jsonl").read_text().splitlines() if '"warning"' in x]
     assert any(w.get("message", "").startswith(note) for w in warnings)
+    # the global batch halved: said, not only "--devices 1 (was 2)"; config.json records one process
+    batch = "resume: global batch 4 (was 8): 1 process of 4, was 2 processes; the learning rate is not rescaled"
+    assert batch in out and any(w.get("message", "").startswith(batch) for w in warnings)
+    config = json.loads((runs / "cut" / "config.json").read_text())
+    assert "distributed" not in config and config["batch_size"] == 4
 
 
 def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys) -> None:

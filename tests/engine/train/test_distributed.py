@@ -205,3 +205,17 @@ def test_a_rank_whose_peers_never_join_ends_in_one_line_without_a_run(tmp_path, 
     assert last.startswith("petseg: error: " + said.format(port=port)), done.stderr[-2000:]
     assert "unexpected" not in last and ("PETSEG_DIST_TIMEOUT sets the wait" in last or not address)
     assert not runs.exists()
+
+
+@pytest.mark.parametrize("stored, batch, world, said", [
+    ({"batch_size": 4, "distributed": {"world_size": 2, "global_batch": 8}}, 4, 1,
+     "resume: global batch 4 (was 8): 1 process of 4, was 2 processes; the learning rate is not rescaled"),
+    ({"batch_size": 4}, 4, 3, "resume: global batch 12 (was 4): 3 processes of 4, was 1 process; "),
+    ({"batch_size": 4, "distributed": {"world_size": 2, "global_batch": 8}}, 4, 2, ""),
+    ({"batch_size": 4}, 4, 1, ""),
+])
+def test_a_resume_on_another_number_of_processes_says_the_global_batch_changed(stored, batch, world, said) -> None:
+    from engine.train.distributed import global_batch_change
+
+    got = global_batch_change(stored, batch, world)
+    assert got.startswith(said) and (got == "") == (said == "")
