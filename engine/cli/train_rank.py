@@ -14,7 +14,7 @@ from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
 from engine.errors import ConfigError, PetsegError
 from engine.train.distributed import (DistContext, broadcast_from_main, destroy_process_group, init_process_group,
-                                     report_failure, torchrun_devices_problem)
+                                     report_failure, tidy_scratch, torchrun_devices_problem)
 
 
 class _Quiet(PlainConsole):
@@ -59,6 +59,7 @@ def _train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -
                 print(f"{error_prefix()} {error}", file=sys.stderr)
             code = EXIT_OK  # every rank learnt the same reason: they may leave together
             return EXIT_ERROR, error
+        tidy_scratch(ctx, name)  # the temp dir's rank scratch folders: this run's, and old ones
         if trainer is None:
             trainer = _trainer(Trainer, args, config, runs_dir, name, ctx, group, console)
         code = drive(trainer, console, args.runs)

@@ -525,3 +525,9 @@ def test_only_rank_0_writes_the_run_folder(tmp_path: Path, generated_data: str) 
     assert [c for c in changes if c[1].startswith(str(runs.resolve()))] == []
     # the hook did watch rank 1: its traceback went to its own folder in the temp dir
     assert any(c[1].startswith(str(temp.resolve())) for c in changes)
+    scratch = temp / "petseg-solo-rank1"
+    assert f"traceback in {scratch / 'error.log'}" in failed.stderr and (scratch / "error.log").is_file()
+    # kept for the user until the run is trained again: then it goes (it was never removed)
+    again = launch("--resume", "solo", "--epochs", "2", PETSEG_AUDIT_ROOTS=str(runs))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not scratch.exists()

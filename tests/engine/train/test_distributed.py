@@ -219,3 +219,36 @@ def test_a_resume_on_another_number_of_processes_says_the_global_batch_changed(s
 
     got = global_batch_change(stored, batch, world)
     assert got.startswith(said) and (got == "") == (said == "")
+
+
+def test_rank_scratch_folders_go_with_a_new_attempt_or_after_a_week(tmp_path, monkeypatch) -> None:
+    """A failed rank > 0 keeps its traceback in /tmp/petseg-RUN-rankN (the run's message names it);
+    those folders were never removed. A rank's start removes its own of the run it trains, and
+    local rank 0 those older than SCRATCH_KEEP_DAYS; anything else in the temp dir stays."""
+    import os
+    import tempfile
+    import time
+
+    from engine.train.distributed import SCRATCH_KEEP_DAYS, rank_scratch, tidy_scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    now = time.time()
+
+    def scratch(run: str, rank: int, age_days: float, files: tuple[str, ...] = ("error.log", "train.log")):
+        path = rank_scratch(DistContext(rank=rank, local_rank=rank, world_size=4), run)
+        for name in files:
+            (path / name).write_text("Traceback ...")
+            os.utime(path / name, (now - age_days * 86400,) * 2)
+        os.utime(path, (now - age_days * 86400,) * 2)
+        return path
+
+    own = scratch("pets", 1, 0)  # an earlier attempt of the run rank 1 trains now
+    old = scratch("other", 2, SCRATCH_KEEP_DAYS + 1)
+    fresh = scratch("recent", 1, SCRATCH_KEEP_DAYS - 1)
+    foreign = scratch("mine", 3, SCRATCH_KEEP_DAYS + 1, files=("notes.txt",))  # not a rank's logs
+    unrelated = tmp_path / "petseg-ranks-abc"
+    unrelated.mkdir()
+    tidy_scratch(DistContext(rank=1, local_rank=1, world_size=4), "pets", now=now)
+    assert not own.exists() and old.exists()  # only local rank 0 sweeps the machine's old ones
+    tidy_scratch(DistContext(rank=0, local_rank=0, world_size=4), "pets", now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, foreign.name, unrelated.name])
