@@ -18,7 +18,8 @@ from typing import Any, Callable
 from engine.cores import threads_env
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
-from engine.train.distributed import LAUNCHED_ENV, DevicesRequest, failure_message, is_consequence
+from engine.train.distributed import (LAUNCHED_ENV, TIMEOUT_ENV, DevicesRequest, failure_message, is_consequence,
+                                     is_timeout, timeout_of)
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
@@ -59,9 +60,26 @@ def child_argv(argv: list[str], run_name: str) -> list[str]:
 class RankFailed(Exception):
     """A rank ended the ranks' work: which one of how many, and why (an exit code or a signal)."""
 
-    def __init__(self, rank: int, count: int, why: str, said: bool = False) -> None:
-        super().__init__(f"rank {rank} of {count} ended with {why}; the other ranks were stopped")
+    def __init__(self, rank: int, count: int, why: str, said: bool = False, text: str = "") -> None:
+        super().__init__(text or f"rank {rank} of {count} ended with {why}; the other ranks were stopped")
         self.rank, self.count, self.why, self.said = rank, count, why, said
+
+
+def timed_out(rank: int, said: str, failures: dict, count: int) -> RankFailed:
+    """`RankFailed` for a run whose rank ``rank`` timed out waiting in a collective (``said``): it
+    names the ranks that stopped answering (those that reported nothing before the agent ended
+    them), not the rank that waited. It said "rank 0 of 2 ended with exit code 1: RuntimeError:
+    [...] Timed out waiting 15000ms for recv" after rank 1 was stopped (kill -STOP)."""
+    seconds = f"{timeout_of(said):g} s"
+    silent = sorted(r for r, f in failures.items() if r != rank and not failure_message(f))
+    if silent:
+        names = ", ".join(map(str, silent))
+        text = (f"rank{'s' * (len(silent) > 1)} {names} of {count} stopped answering: rank {rank} waited {seconds} "
+                f"for {'them' if len(silent) > 1 else 'it'} and gave up (${TIMEOUT_ENV}); the other ranks were stopped")
+        return RankFailed(silent[0], count, "no answer", said=True, text=text)
+    text = (f"rank {rank} of {count} timed out waiting {seconds} for the other ranks (${TIMEOUT_ENV}): one of them "
+            "stopped answering; the other ranks were stopped")
+    return RankFailed(rank, count, "a timeout", said=True, text=text)
 
 
 def launch_config(count: int, log_dir: str | None = None) -> Any:
@@ -128,6 +146,11 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
         if EXIT_STOPPED in codes and codes <= {EXIT_STOPPED, -signal.SIGTERM}:
             return EXIT_STOPPED
         rank, failure = root_failure(exc.failures)
+        waited = next(((r, failure_message(f)) for r, f in sorted(exc.failures.items())
+                       if is_timeout(failure_message(f))), None)
+        if waited is not None and (not failure_message(failure) or is_timeout(failure_message(failure))):
+            # a rank waited for another one that said nothing (the agent then killed it): name that one
+            raise timed_out(*waited, exc.failures, request.count) from None
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")
         said = failure_message(failure)  # the rank's own reason (distributed.report_failure)

@@ -432,9 +432,37 @@ PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "remote wo
              "remote process exited", "communicator was aborted")
 
 
+# how a collective that outlived the process group's timeout ends (gloo: "Timed out waiting 15000ms
+# for recv operation to complete"): this rank waited for another one that stopped answering
+TIMED_OUT = "timed out waiting"
+
+
+def is_timeout(message: str) -> bool:
+    """Whether a rank's reason is that a collective timed out waiting for the other ranks."""
+    return TIMED_OUT in message.lower()
+
+
 def is_consequence(message: str) -> bool:
-    """Whether a rank's reason is only that another rank went away (`PEER_GONE`)."""
-    return any(marker in message for marker in PEER_GONE)
+    """Whether a rank's reason is only that another rank went away (`PEER_GONE`) or stopped
+    answering (`is_timeout`)."""
+    return any(marker in message for marker in PEER_GONE) or is_timeout(message)
+
+
+def timeout_of(message: str) -> float:
+    """The seconds a timed-out collective waited: from torch's message ("15000ms"), else the
+    process group's timeout."""
+    found = re.search(r"(\d+)\s*ms\b", message)
+    return int(found[1]) / 1000 if found else timeout_seconds()
+
+
+def timed_out_message(message: str, world_size: int) -> str:
+    """A rank's failure in words when a collective timed out waiting for the others (`is_timeout`),
+    else "". It said gloo's "RuntimeError: [.../gloo/transport/tcp/unbound_buffer.cc:78] Timed out
+    waiting 15000ms for recv operation to complete", which read as this rank's own fault."""
+    if not is_timeout(message):
+        return ""
+    return (f"timed out waiting {timeout_of(message):g} s for the other ranks of this {world_size}-process run "
+            f"({TIMEOUT_ENV}): another rank stopped answering (stuck, stopped or far slower)")
 
 
 def peer_gone_message(message: str, world_size: int) -> str:

@@ -346,6 +346,41 @@ def test_a_launch_leaves_nothing_in_the_temp_folder(tmp_path: Path, monkeypatch:
     assert sorted(p.name for p in temp.iterdir()) == []
 
 
+GLOO_TIMEOUT = ("RuntimeError: [/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] "
+                "Timed out waiting 15000ms for recv operation to complete")
+
+
+@pytest.mark.parametrize("stuck", ["sleep", "sigstop"])
+def test_a_rank_that_stops_answering_is_named_not_the_rank_that_waited_for_it(monkeypatch, stuck: str) -> None:
+    """Rank 1 stuck (kill -STOP, or busy), rank 0 times out in a collective after
+    $PETSEG_DIST_TIMEOUT: the launcher said "rank 0 of 2 ended with exit code 1: RuntimeError:
+    [...] Timed out waiting 15000ms for recv", blaming the one rank that did its part."""
+    from engine.train.ddp_launch import RankFailed, run_ranks
+    from engine.train.distributed import DevicesRequest
+
+    hang = "os.kill(os.getpid(), signal.SIGSTOP)" if stuck == "sigstop" else "time.sleep(120)"
+    code = ("import os, signal, sys, time\n"
+            "from engine.train.distributed import report_failure\n"
+            "if os.environ['RANK'] == '0':\n"
+            f"    time.sleep(1); report_failure({GLOO_TIMEOUT!r}); sys.exit(1)\n"
+            f"{hang}\n")
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    with pytest.raises(RankFailed) as info:
+        run_ranks(["-c", code], DevicesRequest(2), lambda _: None, "a check")
+    assert str(info.value) == ("rank 1 of 2 stopped answering: rank 0 waited 15 s for it and gave up "
+                               "($PETSEG_DIST_TIMEOUT); the other ranks were stopped")
+
+
+def test_a_rank_that_timed_out_says_it_waited_for_the_others() -> None:
+    """What the waiting rank itself says (its status under the user's torchrun, its error.log line)."""
+    from engine.train.distributed import is_consequence, timed_out_message
+
+    said = timed_out_message(GLOO_TIMEOUT, 2)
+    assert said == ("timed out waiting 15 s for the other ranks of this 2-process run (PETSEG_DIST_TIMEOUT): "
+                    "another rank stopped answering (stuck, stopped or far slower)")
+    assert is_consequence(said) and is_consequence(GLOO_TIMEOUT) and timed_out_message("ValueError: x", 2) == ""
+
+
 def free_port() -> int:
     import socket
 
