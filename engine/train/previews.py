@@ -77,7 +77,6 @@ class NoPreviews:
         pass
 
 
-
 class PreviewWriter:
     """Captures and writes the epoch previews of one run; never raises into training."""
 
