@@ -8,6 +8,7 @@ NoMatches. This header updates synchronously, so there is nothing left to run af
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 
@@ -32,4 +33,5 @@ class PetsegHeader(Static):
     def _show_title(self) -> None:
         title = self.screen.title if self.screen.title is not None else self.app.title
         sub = self.screen.sub_title if self.screen.sub_title is not None else self.app.sub_title
-        self.update(f"{title} — {sub}" if sub else str(title))
+        # Text: a run folder "alpha [copy]" is shown as it is, never read as markup ("alpha")
+        self.update(Text(f"{title} — {sub}" if sub else str(title)))

@@ -409,3 +409,22 @@ async def test_prediction_keys_are_offered_once_a_run_has_predictions(runs_dir: 
             assert live.check_action("preview_epoch", (-1,))
     finally:
         writer.close()
+
+
+async def test_the_title_bar_names_a_run_folder_with_brackets_as_it_is(tmp_path: Path) -> None:
+    """A run folder copied by hand (``alpha [copy]``): the run screen's title bar read
+    "petseg — alpha", the ``[copy]`` taken for Rich markup (seen in tmux at 80x24)."""
+    from petseg_tui.widgets.header import PetsegHeader
+
+    import shutil
+
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha")
+    shutil.move(runs / "alpha", runs / "alpha [copy]")  # cp -r alpha "alpha [copy]", then the first one went
+    app = PetsegApp(runs_dir=runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the run screen")
+        await pilot.pause()
+        assert widget_text(app.screen.query_one(PetsegHeader)).strip().endswith("alpha [copy]")
