@@ -128,7 +128,10 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
 
     ``rank`` of ``world_size`` (a data-parallel run): the random streams of that rank (`own_streams`);
     ``warn`` gets the note when they are not there (default: ``log``)."""
-    ckpt = load_checkpoint(path, map_location=t.device)
+    # on the CPU: the random-stream states must stay CPU tensors (torch's, the loader's and numpy's
+    # generators take no other; map_location=cuda made every resume on a GPU fail), and the
+    # weights, optimiser and EMA state are copied onto the model's device by their load_state_dict
+    ckpt = load_checkpoint(path, map_location="cpu")
     if ckpt.get("arch", {}).get("name") != config.model:
         raise CheckpointError(path, f"is a {ckpt['arch']['name']} checkpoint but the run is {config.model}")
     restore_weights(t.model, t.ema, ckpt, path)
