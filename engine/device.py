@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import torch
 
 from engine.cores import available_cores
@@ -50,9 +49,21 @@ def resolve_amp(requested: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if requested == "bf16" else None
     if requested == "fp16":
         return torch.float16
-    if requested == "bf16" or (requested == "auto" and torch.cuda.is_bf16_supported()):
+    if requested == "bf16" or (requested == "auto" and cuda_native_bf16(device)):
         return torch.bfloat16
     return torch.float16
+
+
+def cuda_native_bf16(device: torch.device) -> bool:
+    """Whether the GPU ``device`` computes in bf16 natively (compute capability 8.0 on, or ROCm).
+
+    Not ``torch.cuda.is_bf16_supported()``: by default that is also True where bf16 is only
+    emulated (a T4 or V100, where it is slower than fp16 on the tensor cores), and it asks the
+    current device, not the run's (``--device cuda:1``)."""
+    if torch.version.hip:
+        return True
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_properties(index).major >= 8
 
 
 def cap_workers(requested: int) -> tuple[int, str]:
