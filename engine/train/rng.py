@@ -41,4 +41,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "torch" in state:
         torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # one state per GPU visible when it was saved: a resume that sees fewer (CUDA_VISIBLE_DEVICES)
+        # restores those it has (torch's set_rng_state_all raised IndexError on the first missing one)
+        torch.cuda.set_rng_state_all(list(state["cuda"])[: torch.cuda.device_count()])
