@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from engine.cores import threads_env
 from engine.sweep.spec import SweepSpec
+from engine.train.distributed import child_visible_devices
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ def make_slots(spec: SweepSpec, cpu_count: int | None = None) -> list[Slot]:
     if spec.devices is not None:
         k = spec.devices_per_trial
         groups = [spec.devices[i:i + k] for i in range(0, len(spec.devices), k)]
-        return [Slot(f"gpu{','.join(map(str, g))}#{n}", {"CUDA_VISIBLE_DEVICES": ",".join(map(str, g))})
+        # the indices are the GPUs as this shell sees them (under the user's CUDA_VISIBLE_DEVICES)
+        return [Slot(f"gpu{','.join(map(str, g))}#{n}", {"CUDA_VISIBLE_DEVICES": child_visible_devices(g)})
                 for n in range(spec.per_device) for g in groups]
     env = threads_env(spec.parallel * spec.devices_per_trial, cpu_count)
     return [Slot(f"cpu#{n}", env) for n in range(spec.parallel)]

@@ -9,20 +9,19 @@ a missing figure, never an exception: metrics must not stop a run.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 from engine.errors import first_line
 from engine.sysmetrics.record import GpuSample
+from engine.train.distributed import visible_entries
 
 
 def nvml_ids(cuda_indices: Sequence[int], visible: str | None = None) -> list[int | str]:
     """The NVML identity of each CUDA device index: its machine index, or its UUID when
     ``CUDA_VISIBLE_DEVICES`` (``visible``; default: the environment's) names GPUs by UUID."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
-    if visible is None or not visible.strip():
+    listed = visible_entries(visible)
+    if not listed:
         return list(cuda_indices)
-    listed = [v.strip() for v in visible.split(",") if v.strip()]
     out: list[int | str] = []
     for i in cuda_indices:
         entry = listed[i] if i < len(listed) else str(i)

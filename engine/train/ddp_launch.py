@@ -18,8 +18,8 @@ from typing import Any, Callable
 from engine.cores import threads_env
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
-from engine.train.distributed import (LAUNCHED_ENV, TIMEOUT_ENV, DevicesRequest, failure_message, is_consequence,
-                                     is_timeout, timeout_of)
+from engine.train.distributed import (LAUNCHED_ENV, TIMEOUT_ENV, DevicesRequest, child_visible_devices,
+                                     failure_message, is_consequence, is_timeout, timeout_of)
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
@@ -122,7 +122,7 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
     threads = threads_env(request.count)  # each rank its share of the cores, as torchrun gives 1
     os.environ.update(threads)
     if request.indices is not None:  # each rank sees the listed GPUs, as LOCAL_RANK 0..N-1
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, request.indices))
+        os.environ["CUDA_VISIBLE_DEVICES"] = child_visible_devices(request.indices)
     # the agent's folder of the ranks' error files: read by the time the launch returns or raises
     agent_dir = tempfile.TemporaryDirectory(prefix="petseg-ranks-", ignore_cleanup_errors=True)
     config = launch_config(request.count, agent_dir.name)

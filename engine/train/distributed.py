@@ -231,6 +231,22 @@ def all_reduce_sum(tensor: Any, ctx: DistContext) -> Any:
     return tensor
 
 
+def visible_entries(visible: str | None = None) -> list[str]:
+    """The entries of ``CUDA_VISIBLE_DEVICES`` (``visible``; default: the environment's), in the
+    order torch numbers them: machine indices or GPU UUIDs; [] when it is not set."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+    return [v.strip() for v in (visible or "").split(",") if v.strip()]
+
+
+def child_visible_devices(indices: tuple[int, ...] | list[int], visible: str | None = None) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for a child process that is to see the GPUs torch numbers
+    ``indices`` in this one: under a ``CUDA_VISIBLE_DEVICES`` of the user's, its entries at those
+    positions (``--devices 0,2`` under ``3,5,6`` is GPUs 3 and 6, not the machine's 0 and 2);
+    an index past the list, as it is."""
+    listed = visible_entries(visible)
+    return ",".join(listed[i] if i < len(listed) else str(i) for i in indices)
+
+
 @dataclass(frozen=True)
 class DevicesRequest:
     """What ``--devices`` asked for: a count of processes, and the GPU indices when listed."""

@@ -406,3 +406,15 @@ def test_show_finds_a_sweep_kept_in_a_database_without_its_storage_flag(
     assert main(["sweep", "--runs", str(runs), "--show", "db"]) == 0
     out = capsys.readouterr().out
     assert "sweep db: 1 of 1 trial" in out and "complete" in out, out
+
+
+def test_slots_follow_the_gpus_this_shell_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under CUDA_VISIBLE_DEVICES=4,5,6,7 a sweep's --devices 0,1,2,3 are those four GPUs, not
+    the machine's first four (that others may be using)."""
+    from engine.sweep.slots import make_slots
+    from engine.sweep.spec import build_spec
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    spec = build_spec({"name": "s", "params": ["width=choice:16"], "devices": "0,1,2,3", "per_device": 1,
+                       "devices_per_trial": 2}, gpu_count=lambda: 4)
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in make_slots(spec)] == ["4,5", "6,7"]

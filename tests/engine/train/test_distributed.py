@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from engine.errors import ConfigError
@@ -252,3 +254,27 @@ def test_rank_scratch_folders_go_with_a_new_attempt_or_after_a_week(tmp_path, mo
     assert not own.exists() and old.exists()  # only local rank 0 sweeps the machine's old ones
     tidy_scratch(DistContext(rank=0, local_rank=0, world_size=4), "pets", now=now)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, foreign.name, unrelated.name])
+
+
+def test_listed_gpus_are_the_ones_this_shell_sees_not_the_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--devices 0,2` numbers GPUs as torch sees them here: under CUDA_VISIBLE_DEVICES=3,5,6 the
+    ranks get GPUs 3 and 6 of the machine (they got 0 and 2, GPUs the user had kept out), and
+    the shell's setting is back after the launch."""
+    import torch.distributed.launcher.api as launcher_api
+
+    from engine.train.ddp_launch import run_ranks
+    from engine.train.distributed import DevicesRequest
+
+    seen: list[str | None] = []
+
+    def fake_launch(config, entrypoint):
+        return lambda *args: seen.append(os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+    monkeypatch.setattr(launcher_api, "elastic_launch", fake_launch)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,6")
+    assert run_ranks(["-c", "pass"], DevicesRequest(2, (0, 2)), lambda _: None, "train") == 0
+    assert seen == ["3,6"]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "3,5,6"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    run_ranks(["-c", "pass"], DevicesRequest(2, (0, 2)), lambda _: None, "train")
+    assert seen[-1] == "0,2"
