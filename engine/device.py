@@ -29,6 +29,10 @@ def resolve_device(requested: str = "auto") -> torch.device:
         return torch.device("cpu")
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {requested}: CUDA is not available on this machine (use auto or cpu)")
+    if requested.startswith("cuda:") and int(requested.split(":", 1)[1]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()  # an index past them failed inside the run ("invalid device ordinal")
+        raise ConfigError(f"--device {requested}: torch sees {count} CUDA device{'s' * (count != 1)} here "
+                          f"({', '.join(f'cuda:{i}' for i in range(count))})")
     if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("--device mps: MPS is not available on this machine (use auto or cpu)")
     return torch.device(requested)

@@ -48,3 +48,16 @@ def test_explicit_precisions_are_kept_on_cuda_and_fp16_is_fp32_on_cpu(fake_gpus)
     assert resolve_amp("fp16", torch.device("cuda")) == torch.float16
     assert resolve_amp("off", torch.device("cuda")) is None
     assert resolve_amp("fp16", torch.device("cpu")) is None
+
+
+def test_a_cuda_index_past_the_machines_gpus_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--device cuda:2 on a 2-GPU box: refused before a run folder exists, naming the GPUs there
+    (it failed later, inside the run, with CUDA's 'invalid device ordinal')."""
+    from engine.device import resolve_device
+    from engine.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(ConfigError, match=r"--device cuda:2: torch sees 2 CUDA devices here \(cuda:0, cuda:1\)"):
+        resolve_device("cuda:2")
