@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from engine.cores import threads_env
 from engine.sweep.spec import SweepSpec
 from engine.train.distributed import child_visible_devices
+from engine.train.distributed import visible_gpu_count as shell_gpu_count
 
 
 @dataclass(frozen=True)
@@ -36,27 +37,9 @@ def make_slots(spec: SweepSpec, cpu_count: int | None = None) -> list[Slot]:
 
 
 def visible_gpu_count() -> int:
-    """How many CUDA GPUs this machine has (0 without a GPU or its driver): NVML, without torch."""
-    try:
-        import pynvml
-    except ImportError:
-        return _torch_gpu_count()
-    try:
-        pynvml.nvmlInit()
-    except Exception:
-        return 0
-    try:
-        return int(pynvml.nvmlDeviceGetCount())
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:
-            pass
-
-
-def _torch_gpu_count() -> int:
-    try:
-        import torch
-    except ImportError:
-        return 0
-    return torch.cuda.device_count()
+    """How many GPUs a sweep may list (``--devices 0,1``): the ones this shell sees, NVML's count
+    with the user's ``CUDA_VISIBLE_DEVICES`` honoured (`engine.train.distributed.visible_gpu_count`,
+    the one owner); 0 without a GPU or its driver. It counted the machine's GPUs: under
+    ``CUDA_VISIBLE_DEVICES=4,5`` a ``--devices 0,1,2,3`` was accepted and trials ran on GPUs the
+    user had kept out."""
+    return shell_gpu_count()

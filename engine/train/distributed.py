@@ -345,10 +345,9 @@ def visible_gpu_count() -> int:
             pynvml.nvmlShutdown()
     except Exception:  # no library, no driver: no GPU to offer
         return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is None:
         return count
-    return min(count, len([v for v in visible.split(",") if v.strip()]))
+    return min(count, len(visible_entries()))
 
 
 # the most gloo processes the form offers on a machine without a GPU (a check, not a speed-up)

@@ -350,3 +350,26 @@ def test_a_flag_typed_over_the_spec_file_replaces_its_search_or_its_value(tmp_pa
         ["sweep", "--spec", str(toml), "--param", "epochs=int:1:3", "--learning_rate", "0.01"])))
     assert sorted(p.name for p in spec.params) == ["epochs", "width"]
     assert spec.base == {"image_size": 64, "learning_rate": 0.01}
+
+
+def test_a_sweep_lists_only_the_gpus_this_shell_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under CUDA_VISIBLE_DEVICES=4,5 on an 8-GPU box a sweep may list GPUs 0 and 1 (the machine's
+    4 and 5): `--devices 0,1,2,3` was accepted and trials 2 and 3 ran on GPUs the user kept out.
+    NVML is faked at the library boundary (the pynvml module)."""
+    import sys
+    import types
+
+    from engine.sweep.slots import visible_gpu_count
+
+    nvml = types.ModuleType("pynvml")
+    nvml.nvmlInit, nvml.nvmlShutdown, nvml.nvmlDeviceGetCount = (lambda: None), (lambda: None), (lambda: 8)
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    assert visible_gpu_count() == 2
+    settings = {"name": "s", "params": ["learning_rate=log:1e-4:1e-3"], "devices": "0,1,2,3",
+                "base": {"device": "cuda"}}
+    with pytest.raises(SweepSpecError, match="--devices"):
+        build_spec(settings, gpu_count=visible_gpu_count)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_gpu_count() == 8
+    assert build_spec(settings, gpu_count=visible_gpu_count).devices == (0, 1, 2, 3)
