@@ -67,10 +67,14 @@ class DeviceBatches:
         # a data-parallel rank's positions in each epoch's order (engine.train.distributed):
         # padded for training so every rank steps equally, never padded for scoring
         self.positions: list[int] | None = None
+        # how many of those, from the first, an epoch's figures count (`loaders.counted_images`):
+        # the padded repeats train but are not counted twice; None when all count
+        self.counted: int | None = None
         if shard is not None and shard.enabled:
-            from engine.train.distributed import shard_indices
+            from engine.train.distributed import real_in_shard, shard_indices
 
             self.positions = shard_indices(self.n, shard, pad=shuffle)
+            self.counted = real_in_shard(self.n, shard) if shuffle else None
         self.generator = torch.Generator()
         self.generator.manual_seed(seed)
         nbytes = int(arrays.images.nbytes) + int(arrays.trimaps.nbytes)

@@ -137,10 +137,12 @@ class ShardedSampler(torch.utils.data.Sampler[int]):
     the shards are disjoint and a resume restores the order with the generator's state."""
 
     def __init__(self, n: int, shard: Any, generator: torch.Generator) -> None:
-        from engine.train.distributed import shard_indices
+        from engine.train.distributed import real_in_shard, shard_indices
 
         self.n, self.generator = n, generator
         self.positions = shard_indices(n, shard, pad=True)
+        # the padded repeats train (every rank steps equally) but the epoch's figures skip them
+        self.counted = real_in_shard(n, shard)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -205,6 +207,16 @@ def make_loader(
         worker_init_fn=functools.partial(_worker_init, rank=ctx.rank) if workers > 0 else None,
         persistent_workers=workers > 0,
     )
+
+
+def counted_images(loader: object) -> int | None:
+    """How many of the images ``loader`` yields per epoch, from the first, an epoch's figures
+    count: a data-parallel rank's training shard less its padded repeats (`ShardedSampler`,
+    `DeviceBatches`); None when every image counts."""
+    counted = getattr(loader, "counted", None)
+    if counted is None and isinstance(loader, DataLoader):
+        counted = getattr(loader.sampler, "counted", None)
+    return counted
 
 
 def shutdown_loader(loader: object) -> None:

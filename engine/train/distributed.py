@@ -190,12 +190,22 @@ def shard_indices(n: int, ctx: DistContext, *, pad: bool) -> list[int]:
 
     ``pad`` (training): the last positions repeat from the start so every rank gets the same count
     (DDP's all-reduce needs every rank to step equally), as DistributedSampler does. Without it
-    (scoring) no item is counted twice and the shards together are the whole split."""
+    (scoring) no item is counted twice and the shards together are the whole split. A padded
+    shard's repeats are its last positions (`real_in_shard` counts the ones before them)."""
     if not ctx.enabled:
         return list(range(n))
     total = -(-n // ctx.world_size) * ctx.world_size if pad else n
     positions = list(range(n)) + [i % n for i in range(n, total)] if n else []
     return positions[ctx.rank::ctx.world_size]
+
+
+def real_in_shard(n: int, ctx: DistContext) -> int:
+    """How many of rank ``ctx.rank``'s padded training shard (`shard_indices` with ``pad``) are
+    real items; they come first, the padded repeats (at most one per rank) last. The ranks' real
+    counts add up to ``n``: an epoch's figures count each item once, as one process would."""
+    if not ctx.enabled:
+        return n
+    return len(range(ctx.rank, n, ctx.world_size))
 
 
 def block_of(n: int, ctx: DistContext) -> slice:

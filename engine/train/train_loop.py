@@ -132,7 +132,7 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
                     after_step: Callable[[int, int, int], bool] | None = None,
                     data_wait: Callable[[float, float], None] | None = None,
                     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                    skip: int = 0) -> EpochTraining:
+                    skip: int = 0, counted: int | None = None) -> EpochTraining:
     """Train ``model`` for one pass over ``data_loader`` with ``step`` (e.g. `Training.train_step`).
 
     ``between_batches(epoch, batches_done)`` runs before each batch (control: it may raise to
@@ -154,7 +154,12 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     rank's shard at the epoch's end, so the train loss and Dice are the run's, not rank 0's.
 
     ``skip`` (a resume after a stop inside this epoch): the first ``skip`` batches are drawn, so
-    the shuffle and augmentation streams move on as they did, but not trained again."""
+    the shuffle and augmentation streams move on as they did, but not trained again.
+
+    ``counted`` (a data-parallel rank's padded shard, `engine.data.loaders.counted_images`): only
+    the loader's first ``counted`` images enter the epoch's loss, Dice and image count. The padded
+    repeats after them train, as DistributedSampler's do, but 32 images on 3 ranks report 32,
+    not 33. (A batch that mixes both adds its mean loss once per counted image.)"""
     from engine.eval.metrics import SegMetrics
 
     batches = len(data_loader)  # type: ignore[arg-type]
@@ -165,9 +170,10 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     seen = 0
     t_epoch = time.time()
     batch_iter = iter(data_loader)
+    drawn = 0  # images the loader yielded so far this epoch (skipped ones too): where the padding starts
     if skip:
-        for _ in itertools.islice(batch_iter, skip):
-            pass
+        for images, _ in itertools.islice(batch_iter, skip):
+            drawn += images.shape[0]
         t_epoch = time.time()  # the rates count the batches trained
     throttle = BatchThrottle(batches, time.monotonic())  # bounded log growth (events.py)
     paused_before = paused_seconds()
@@ -187,9 +193,13 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
         # remember the first non-finite batch without a host sync on every batch (masked_fill_
         # with a Python int: torch.tensor(i, device=...) would be a blocking copy on CUDA)
         first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(detached), i)
-        loss_sum += detached * images.shape[0]
-        metrics.update(logits.float(), masks)
-        seen += images.shape[0]
+        size = images.shape[0]
+        real = size if counted is None else max(0, min(size, counted - drawn))
+        drawn += size
+        loss_sum += detached * real
+        if real:
+            metrics.update(logits[:real].float(), masks[:real])
+        seen += real
         if agree is not None:
             agree(epoch, i, first_bad)
         if throttle.due(i, time.monotonic()):

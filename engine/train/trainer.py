@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.config import TrainConfig
+from engine.data.loaders import counted_images
 from engine.errors import PetsegError
 from engine.events import (
     CheckpointSaved,
@@ -405,7 +406,8 @@ class Trainer(BetweenBatches):
                 (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
                 paused_seconds=lambda: self.control.paused_seconds,
                 agree=self._agree if self.dist.enabled else None, data_wait=self._data_wait.add,
-                after_step=t.budget.after_step if t.budget is not None else None, reduce=t.reduce, skip=skip)
+                after_step=t.budget.after_step if t.budget is not None else None, reduce=t.reduce, skip=skip,
+                counted=counted_images(t.train_loader))
             self._position = None  # the epoch is trained: a save from here is an end-of-epoch one
             t_valid = time.perf_counter()
             valid = t.evaluate()

@@ -71,3 +71,25 @@ def test_auto_is_device_only_on_cuda() -> None:
     assert resolve_augment_on("auto", torch.device("cuda")) == "device"
     assert resolve_augment_on("auto", CPU) == "cpu"
     assert resolve_augment_on("device", CPU) == "device"
+
+
+def test_the_counted_images_of_three_ranks_shards_are_the_split_once(arrays: SplitArrays) -> None:
+    """10 images on 3 data-parallel ranks: 4 draws each (padded, so every rank steps equally);
+    what each rank's `counted_images` counts, from the first, is every image exactly once, and the
+    padded draws are repeats (an epoch's figures leave them out)."""
+    from engine.data.loaders import counted_images
+    from engine.train.distributed import DistContext
+
+    full = torch.cat([x for x, _ in DeviceBatches(arrays, "pet_border", 10, shuffle=False, device=CPU, seed=0)]).flatten(1)
+    counted, repeats = [], []
+    for rank in range(3):
+        b = DeviceBatches(arrays, "pet_border", 4, shuffle=True, device=CPU, seed=5,
+                          shard=DistContext(rank, rank, 3))
+        rows = torch.cat([x for x, _ in b]).flatten(1)
+        seen = [int(np.argmin([(row - ref).abs().sum() for ref in full])) for row in rows]
+        n = counted_images(b)
+        assert len(seen) == 4 and n is not None
+        counted += seen[:n]
+        repeats += seen[n:]
+    assert sorted(counted) == list(range(10))
+    assert len(repeats) == 2 and set(repeats) <= set(counted)

@@ -11,6 +11,8 @@ MODE ``steps``: a BatchNorm-free network trained for a few steps through `train_
 DistributedDataParallel wrapper of `engine.train.setup`, each rank on its shard of each batch.
 MODE ``epoch``: `engine.train.train_loop.train_one_epoch` on fixed batches, each rank its shard,
 the epoch's train loss and Dice reduced over the ranks.
+MODE ``padded_epoch``: `train_one_epoch` through `make_loader`'s padded training shards of an
+uneven set, the figures reduced over the ranks: each image counted once.
 MODE ``sync_bn_steps`` (CUDA, NCCL): a real BatchNorm network with SyncBatchNorm, as ``steps``.
 MODE ``eval``: `engine.eval.evaluate.evaluate_checkpoint` of CHECKPOINT on the valid split, each
 rank on its block (`engine.eval.ranks.RankShare`); rank 0 reports the joined figures.
@@ -104,6 +106,39 @@ def epoch(ctx: DistContext, global_batch: int = 8, n_batches: int = 3) -> dict:
     return {"loss": trained.loss, "dice": trained.dice, "images": trained.images}
 
 
+def padded_epoch(ctx: DistContext, n: int = 10) -> dict:
+    """`train_one_epoch` over ``n`` images through `make_loader`'s padded training shards (as
+    DistributedSampler's: 10 images on 3 ranks are 12 draws), with batches of 1 (the loss exact)
+    and of 2 (a batch mixing a real image and a padded repeat): the figures must count each
+    image once, as one process does."""
+    from engine.data.loaders import counted_images, make_loader
+    from engine.train.losses import BCEDiceLoss
+    from engine.train.train_loop import train_one_epoch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 1, 1))
+    criterion = BCEDiceLoss(1.0, 0.0)
+
+    def step(images: torch.Tensor, masks: torch.Tensor):
+        with torch.no_grad():
+            logits = model(images)
+            return criterion(logits, masks), logits, masks
+
+    data = torch.Generator().manual_seed(3)
+    dataset = torch.utils.data.TensorDataset(torch.randn(n, 3, 16, 16, generator=data),
+                                             (torch.rand(n, 1, 16, 16, generator=data) > 0.5).float())
+    out = {}
+    for batch in (1, 2):
+        loader = make_loader(dataset, batch, shuffle=True, workers=0, device_type="cpu", seed=0, shard=ctx)
+        trained = train_one_epoch(step, model, loader, torch.device("cpu"), 1, between_batches=lambda *_: None,
+                                  report=lambda _: None, paused_seconds=lambda: 0.0,
+                                  reduce=(lambda t: all_reduce_sum(t, ctx)) if ctx.enabled else None,
+                                  counted=counted_images(loader))
+        out[f"batch{batch}"] = {"loss": trained.loss, "dice": trained.dice, "images": trained.images,
+                                "drawn": len(loader.sampler)}
+    return out
+
+
 def sync_bn_steps(ctx: DistContext, global_batch: int = 8, n_steps: int = 4) -> dict:
     """A real BatchNorm network (UNet width 4) converted to SyncBatchNorm as `engine.train.setup`
     does with --sync_bn, on this rank's GPU (CUDA only: torch's SyncBatchNorm refuses CPU tensors)."""
@@ -161,6 +196,8 @@ def main() -> None:
     elif mode == "all":
         result = {"validate": validate(ctx), "steps": steps(ctx), "epoch": epoch(ctx),
                   "eval": evaluate(ctx, sys.argv[6]) if len(sys.argv) > 6 else None}
+    elif mode == "padded_epoch":
+        result = padded_epoch(ctx)
     else:
         result = validate(ctx) if mode == "validate" else steps(ctx)
     out.write_text(json.dumps(result))

@@ -98,6 +98,21 @@ def test_an_epochs_train_loss_and_dice_are_every_ranks_not_rank_0s(two_ranks: li
         assert rank["epoch"]["dice"] == pytest.approx(one["dice"], abs=1e-6)
 
 
+def test_an_epoch_of_three_ranks_counts_the_padded_repeats_once(tmp_path: Path) -> None:
+    """10 images on 3 ranks are 12 draws (DistributedSampler's padding: every rank steps equally);
+    the epoch's image count (img/s), train loss and Dice count the 10 images once each, as one
+    process does (they reported 12 images, two of them twice)."""
+    one = one_process("padded_epoch")
+    ranks = run_ranks("padded_epoch", 3, tmp_path)
+    for rank in ranks:
+        for batch in ("batch1", "batch2"):
+            got, want = rank[batch], one[batch]
+            assert got["images"] == want["images"] == 10, batch
+            assert got["dice"] == pytest.approx(want["dice"], abs=1e-6), batch
+        assert rank["batch1"]["loss"] == pytest.approx(one["batch1"]["loss"], abs=1e-6)
+    assert [r["batch1"]["drawn"] for r in ranks] == [4, 4, 4]  # the repeats still train
+
+
 # what torch 2.14 says when SyncBatchNorm is asked to run on the CPU (with gloo): the DDP wrapper
 # refuses it ("SyncBatchNorm layers only work with GPU modules"), and its forward alone raises
 # "SyncBatchNorm expected input tensor to be on GPU or XPU or privateuseone"
