@@ -1,6 +1,8 @@
-"""The host side of a run's system metrics, through ``psutil``: the training process's CPU %
-and resident memory together with its children (the DataLoader worker processes), the host's
-RAM, and the free disk under the runs folder.
+"""The host side of a run's system metrics, through ``psutil``: the training processes' CPU %
+and resident memory together with their children (the DataLoader worker processes), the host's
+RAM, and the free disk under the runs folder. A data-parallel run's rank 0 reads every rank of
+the run on its machine (`engine.train.distributed.local_rank_pids`): a 2-rank CPU run read only
+rank 0 showed half its CPU use. Ranks on other machines are out of reach: their figures are not in.
 
 CPU % is per core (4 busy workers read ~400) and measured between two reads, so the first read
 of a process is 0; the children are looked up at each read (workers come and go per epoch)
@@ -12,25 +14,34 @@ psutil's scan of every process on the machine, which cost ~20 ms a sample on a b
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 
 class HostReader:
-    """Reads the process ``pid`` (default: this one) and its children, and the disk of ``disk_path``."""
+    """Reads the processes ``pid`` (default: this one; a data-parallel run's ranks on this machine)
+    and their children, and the disk of ``disk_path``."""
 
-    def __init__(self, disk_path: str | Path, pid: int | None = None) -> None:
+    def __init__(self, disk_path: str | Path, pid: int | Sequence[int] | None = None) -> None:
         self.disk_path = Path(disk_path)
         self.note = ""
+        roots = [pid] if isinstance(pid, int) else list(pid or [os.getpid()])
         self._children: dict[int, Any] = {}
         try:
             import psutil
 
             self._psutil: Any = psutil
-            self._proc: Any = psutil.Process(pid or os.getpid())
-            self._proc.cpu_percent(None)  # the first call only starts the measurement
+            self._roots: list[Any] = []
+            for root in dict.fromkeys(roots):
+                try:
+                    self._roots.append(psutil.Process(root))
+                except psutil.NoSuchProcess:  # a rank that already ended: the others still count
+                    continue
+            for proc in self._roots:
+                proc.cpu_percent(None)  # the first call only starts the measurement
         except Exception as exc:  # psutil missing: the GPU figures and the data wait still count
-            self._psutil = self._proc = None
+            self._psutil, self._roots = None, []
             self.note = f"host metrics unavailable ({exc})"
 
     def read(self) -> dict[str, Any]:
@@ -40,10 +51,18 @@ class HostReader:
         ps = self._psutil
         if ps is None:
             return out
-        try:
-            cpu, rss = self._proc.cpu_percent(None), self._proc.memory_info().rss
-            seen: dict[int, Any] = {}
-            for pid in self._child_pids():
+        cpu, rss, counted = 0.0, 0, False
+        roots = {proc.pid for proc in self._roots}
+        for proc in self._roots:
+            try:
+                cpu, rss, counted = cpu + proc.cpu_percent(None), rss + proc.memory_info().rss, True
+            except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
+                continue
+        seen: dict[int, Any] = {}
+        for proc in self._roots:
+            for pid in self._child_pids(proc):
+                if pid in roots or pid in seen:  # counted once, whoever's descendant it is
+                    continue
                 try:
                     known = self._children.get(pid) or ps.Process(pid)
                     cpu += known.cpu_percent(None)
@@ -51,10 +70,9 @@ class HostReader:
                     seen[pid] = known
                 except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
                     continue
-            self._children = seen
+        self._children = seen
+        if counted:
             out.update(cpu_percent=cpu, rss=rss)
-        except (ps.NoSuchProcess, ps.AccessDenied, ps.ZombieProcess):
-            pass
         try:
             vm = ps.virtual_memory()
             out.update(ram_used=int(vm.total - vm.available), ram_total=int(vm.total))
@@ -66,10 +84,10 @@ class HostReader:
             pass
         return out
 
-    def _child_pids(self) -> list[int]:
-        """The process's descendants: from /proc on Linux, else psutil's scan."""
+    def _child_pids(self, proc: Any) -> list[int]:
+        """The descendants of ``proc``: from /proc on Linux, else psutil's scan."""
         try:
-            out, todo = [], [self._proc.pid]
+            out, todo = [], [proc.pid]
             while todo:
                 pid = todo.pop()
                 for tid in os.listdir(f"/proc/{pid}/task"):
@@ -82,4 +100,7 @@ class HostReader:
                     todo += kids
             return out
         except OSError:  # not Linux, or a kernel without /proc/PID/task/TID/children
-            return [c.pid for c in self._proc.children(recursive=True)]
+            try:
+                return [c.pid for c in proc.children(recursive=True)]
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                return []

@@ -3,7 +3,8 @@
 
 Off the training thread: the loop pays only the two additions of `DataWaitMeter.add` a batch.
 One sampler per run, in the process that writes the run folder (rank 0 of a data-parallel run,
-which reads the GPUs of every rank on its machine through NVML: one writer per run folder).
+which reads the GPUs of every rank on its machine through NVML, and the CPU % and RSS of every
+rank on its machine with their workers: one writer per run folder).
 `gpu_plan` says which GPUs those are for a run's device and ranks.
 """
 
@@ -43,8 +44,9 @@ class SystemSampler:
 
     def __init__(self, writer: Any, disk_path: str | Path, gpu_indices: Sequence[int] = (),
                  gpu_ranks: Sequence[int | None] | None = None, meter: DataWaitMeter | None = None,
-                 interval: float = INTERVAL_S, pid: int | None = None,
+                 interval: float = INTERVAL_S, pid: int | Sequence[int] | None = None,
                  log: Callable[[str], None] = lambda msg: None) -> None:
+        # ``pid``: the processes whose CPU % and RSS (with their workers) are read; default this one
         self.writer, self.interval, self.meter = writer, interval, meter
         self._log = log
         self._host = HostReader(disk_path, pid)
@@ -98,11 +100,12 @@ class SystemSampler:
 
 
 def start_for_run(run_path: Path, runs_dir: Path, device: Any, world_size: int, meter: DataWaitMeter,
-                  log: Callable[[str], None]) -> SystemSampler:
-    """The sampler of a run training on torch device ``device``, started (the trainer's seam)."""
+                  log: Callable[[str], None], pids: Sequence[int] | None = None) -> SystemSampler:
+    """The sampler of a run training on torch device ``device``, started (the trainer's seam).
+    ``pids``: the run's processes on this machine (a data-parallel run's local ranks), else this one."""
     from engine.runs.system_log import SystemLogWriter
 
     local_world = os.environ.get("LOCAL_WORLD_SIZE", "")
     indices, ranks = gpu_plan(device.type, device.index, world_size,
                               int(local_world) if local_world.isdigit() else None)
-    return SystemSampler(SystemLogWriter(run_path), runs_dir, indices, ranks, meter, log=log).start()
+    return SystemSampler(SystemLogWriter(run_path), runs_dir, indices, ranks, meter, pid=pids, log=log).start()

@@ -575,6 +575,30 @@ def gather_to_main(value: Any, group: Any, ctx: DistContext) -> list[Any] | None
     return out
 
 
+def machine_id() -> str:
+    """This machine, as its ranks' processes can tell it: the host name and, on Linux, the boot
+    id (two containers on two hosts may share a host name; the processes of one boot share pids)."""
+    import socket
+
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            boot = fh.read().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
+
+
+def local_rank_pids(group: Any, ctx: DistContext) -> list[int] | None:
+    """On rank 0: the process ids of the run's ranks on rank 0's machine, in rank order (rank 0's
+    first), for the system metrics' CPU % and RSS; None on the others. A collective: every rank
+    calls it. Ranks on other machines are left out (their pids mean nothing here)."""
+    here = (machine_id(), os.getpid())
+    ranks = gather_to_main(here, group, ctx)
+    if ranks is None:
+        return None
+    return [pid for machine, pid in ranks if machine == here[0]]
+
+
 def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bool, backend: str) -> dict[str, Any]:
     """What config.json records of a data-parallel run (--batch_size is per process)."""
     import torch

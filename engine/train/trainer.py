@@ -52,7 +52,7 @@ from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
 from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record,
-                                     gather_to_main, global_batch_change, rank_scratch)
+                                     gather_to_main, global_batch_change, local_rank_pids, rank_scratch)
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
@@ -221,14 +221,17 @@ class Trainer(BetweenBatches):
 
     def _start_sampler(self, t: Training) -> None:
         """System metrics into the run folder (rank 0 only: one writer per run folder), off this
-        thread; a problem is a warning, never the run's end."""
+        thread; a problem is a warning, never the run's end. Every rank tells rank 0 its process
+        id first: the CPU % and RSS cover the run's ranks on rank 0's machine, not rank 0 alone."""
+        # a collective: every rank, whatever its own state, joins it
+        pids = local_rank_pids(self._control_group, self.dist) if self.dist.enabled else None
         if not self.dist.is_main or self._sampler is not None:
             return
         try:
             from engine.sysmetrics.sampler import start_for_run
 
             self._sampler = start_for_run(self.run_path, self.store.root, t.device, self.dist.world_size,
-                                          self._data_wait, self._log)
+                                          self._data_wait, self._log, pids=pids)
         except Exception as exc:
             self._log(f"warning: no system metrics for this run: {exc}")
 

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from engine.sysmetrics.data_wait import DataWaitMeter
@@ -50,6 +51,37 @@ def test_host_reader_counts_the_worker_children(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.slow
+def test_host_reader_of_a_runs_ranks_counts_every_rank_and_its_workers(tmp_path: Path) -> None:
+    """A data-parallel run's rank 0 reads its machine's ranks (siblings under the launcher, not its
+    children): the RSS is theirs together, a worker of a rank included. Rank 0 alone showed
+    half of a 2-rank run's CPU and memory."""
+    hold = "import time, sys; x = bytearray({} << 20); sys.stdout.write('up\\n'); sys.stdout.flush(); time.sleep(30)"
+    worker = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', " + repr(hold.format(150)) +
+              "]); x = bytearray(10 << 20); sys.stdout.write('up\\n'); sys.stdout.flush(); time.sleep(30)")
+    ranks = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for code in (hold.format(100), worker)]
+    try:
+        for rank in ranks:
+            assert rank.stdout.readline().strip() == "up"
+        one = HostReader(tmp_path, ranks[0].pid).read()["rss"]
+        reader = HostReader(tmp_path, [rank.pid for rank in ranks])
+        deadline = time.monotonic() + 20
+        rss = reader.read()["rss"]
+        while (rss is None or rss < one + (150 << 20)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            rss = reader.read()["rss"]
+        assert one >= 100 << 20
+        assert rss >= one + (150 << 20)  # rank 1's worker (150 MB) and rank 1 itself counted too
+        assert reader.read()["cpu_percent"] >= 0
+    finally:
+        for rank in ranks:
+            for child in psutil.Process(rank.pid).children(recursive=True):
+                child.kill()
+            rank.kill()
+            rank.wait()
 
 
 def test_data_wait_meter_is_the_share_since_the_last_take() -> None:

@@ -13,6 +13,7 @@ MODE ``epoch``: `engine.train.train_loop.train_one_epoch` on fixed batches, each
 the epoch's train loss and Dice reduced over the ranks.
 MODE ``padded_epoch``: `train_one_epoch` through `make_loader`'s padded training shards of an
 uneven set, the figures reduced over the ranks: each image counted once.
+MODE ``pids``: `engine.train.distributed.local_rank_pids`, what rank 0's system metrics read.
 MODE ``sync_bn_steps`` (CUDA, NCCL): a real BatchNorm network with SyncBatchNorm, as ``steps``.
 MODE ``eval``: `engine.eval.evaluate.evaluate_checkpoint` of CHECKPOINT on the valid split, each
 rank on its block (`engine.eval.ranks.RankShare`); rank 0 reports the joined figures.
@@ -196,6 +197,10 @@ def main() -> None:
     elif mode == "all":
         result = {"validate": validate(ctx), "steps": steps(ctx), "epoch": epoch(ctx),
                   "eval": evaluate(ctx, sys.argv[6]) if len(sys.argv) > 6 else None}
+    elif mode == "pids":
+        from engine.train.distributed import local_rank_pids
+
+        result = {"pid": os.getpid(), "local_rank_pids": local_rank_pids(dist.group.WORLD, ctx)}
     elif mode == "padded_epoch":
         result = padded_epoch(ctx)
     else:

@@ -113,6 +113,15 @@ def test_an_epoch_of_three_ranks_counts_the_padded_repeats_once(tmp_path: Path) 
     assert [r["batch1"]["drawn"] for r in ranks] == [4, 4, 4]  # the repeats still train
 
 
+def test_rank_0_learns_the_process_of_every_rank_on_its_machine(tmp_path: Path) -> None:
+    """system.jsonl's CPU % and RSS are read by rank 0 alone: it learns every local rank's process
+    (the rank's DataLoader workers are that process's children), in rank order, so a 2-rank CPU
+    run no longer shows half its CPU use."""
+    ranks = run_ranks("pids", 2, tmp_path)
+    assert ranks[0]["local_rank_pids"] == [ranks[0]["pid"], ranks[1]["pid"]]
+    assert ranks[1]["local_rank_pids"] is None
+
+
 # what torch 2.14 says when SyncBatchNorm is asked to run on the CPU (with gloo): the DDP wrapper
 # refuses it ("SyncBatchNorm layers only work with GPU modules"), and its forward alone raises
 # "SyncBatchNorm expected input tensor to be on GPU or XPU or privateuseone"
