@@ -223,11 +223,18 @@ class SweepScreen(PetsegScreen):
         names = self.board.param_names
         cursor = table.cursor_row
         table.clear(columns=True)
-        table.add_columns("trial", *(Text(n) for n in names), "valid Dice", "epochs", "status")
+        headers = [Text("trial"), *(Text(n) for n in names), Text("valid Dice"), Text("epochs"), Text("status")]
+        rows = []
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
-            table.add_row(str(t.trial), *(_value_text(t.params.get(n, "-")) for n in names), dice,
-                          f"{t.epoch}/{t.total_epochs}", state_text(t.state), key=t.name)
+            rows.append((t.name, [Text(str(t.trial)), *(_value_text(t.params.get(n, "-")) for n in names),
+                                  Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), state_text(t.state)]))
+        # explicit widths, each its column's widest cell: an auto width is widened only on the next
+        # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"
+        for j, header in enumerate(headers):
+            table.add_column(header, width=max([header.cell_len, *(cells[j].cell_len for _, cells in rows)]))
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         if self.board.trials:
             table.move_cursor(row=min(cursor, len(self.board.trials) - 1))
         best, param = self.query_one("#sweep-best", SweepPlot), self.query_one("#sweep-param", SweepPlot)

@@ -124,18 +124,25 @@ class _Child:
         return self.code
 
 
-async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
+def _record_starts(monkeypatch) -> list:
+    """The specs the sweep form starts, each as a child that opened its study and claimed the sweep."""
     import os
 
-    started = []
     from engine.sweep import launch
 
-    def start(spec, runs_dir):  # the child that opened its study and claimed the sweep
+    started: list = []
+
+    def start(spec, runs_dir):
         started.append(spec)
         launch.claim_sweep(runs_dir, spec.name)
         return _Child(os.getpid(), None)
 
     monkeypatch.setattr(launch, "start_sweep", start)
+    return started
+
+
+async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
+    started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
         await pilot.press("n")
@@ -163,17 +170,7 @@ async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing
     """The form says ctrl+s starts the sweep: Enter after typing the name moves to the next field,
     as in the new-run form. It used to start the sweep at once with whatever the other fields held
     (the defaults: 10 trials of 10 epochs at 256 px) and close the form."""
-    import os
-
-    started = []
-    from engine.sweep import launch
-
-    def start(spec, runs_dir):
-        started.append(spec)
-        launch.claim_sweep(runs_dir, spec.name)
-        return _Child(os.getpid(), None)
-
-    monkeypatch.setattr(launch, "start_sweep", start)
+    started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
         await pilot.press("n")
