@@ -183,6 +183,9 @@ async def test_w_on_the_live_screen_and_in_help_and_palette(runs_dir: Path) -> N
         await wait_for(pilot, lambda: "Worst" in footer_text(app.screen), what="w Worst in the footer")
         app.open_run(run)
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="live screen")
+        # w acts once the screen's first snapshot says the run has a checkpoint: a key pressed
+        # before that is not offered yet (on a busy machine the press could come first)
+        await wait_for(pilot, lambda: app.screen.snapshot is not None, what="the live screen's first snapshot")
         await pilot.press("w")
         await wait_for(pilot, lambda: isinstance(app.screen, WorstScreen), what="worst screen")
         assert app.screen.run_path == run
