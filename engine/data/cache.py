@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from engine.atomic import remove_stale_temp_files
-from engine.data.cache_evict import evict, mark_used
+from engine.data.cache_evict import MAX_META_BYTES, evict, mark_used
 from engine.data.dirs import cache_root
 from engine.data.images import decode_rgb, load_trimap
 from engine.data.layout import PetLayout
@@ -149,7 +149,7 @@ def _load_entry(folder: Path, key: str, size: int, names: list[str]) -> SplitArr
     if not all(_regular_file(p) for p in paths):
         return None
     try:
-        if paths[0].stat().st_size > 64 << 20:
+        if paths[0].stat().st_size > MAX_META_BYTES:
             return None
         meta = json.loads(paths[0].read_text(encoding="utf-8"))
         kept, skipped = meta["names"], meta.get("skipped", [])

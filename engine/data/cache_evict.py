@@ -27,7 +27,7 @@ from typing import Any
 DEFAULT_BUDGET_GB = 20.0  # ten times the whole dataset at 256 px (~1.9 GB)
 BUDGET_ENV = "PETSEG_CACHE_MAX_GB"
 _ENTRY_JSON = re.compile(r"^([0-9a-f]{32})\.json$")
-_MAX_META_BYTES = 64 << 20
+MAX_META_BYTES = 64 << 20  # an entry's JSON beyond this is not ours: never read into memory
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def list_entries(folder: Path) -> list[CachedEntry]:
         key = match.group(1)
         try:
             st = (folder / name).stat()
-            meta = json.loads((folder / name).read_text(encoding="utf-8")) if st.st_size <= _MAX_META_BYTES else {}
+            meta = json.loads((folder / name).read_text(encoding="utf-8")) if st.st_size <= MAX_META_BYTES else {}
             nbytes = st.st_size + sum(_size(folder / f"{key}-{part}.npy") for part in ("images", "trimaps"))
         except (OSError, ValueError):
             continue
