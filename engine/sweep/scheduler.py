@@ -53,6 +53,7 @@ from engine.sweep.study import (
     SURPLUS_ATTR,
     ask_within_budget,
     claim,
+    drop_unrun,
     live_trial,
     trial_owner,
 )
@@ -237,9 +238,10 @@ class Scheduler:
         point refused is a point done (it always would be)."""
         trial.set_user_attr(REASON_ATTR, str(exc))
         trial.set_user_attr(REFUSED_ATTR, True)
-        if self.spec.sampler != "grid":
-            trial.set_user_attr(SURPLUS_ATTR, True)
-        self.study.tell(trial, state=TrialState.FAIL)
+        if self.spec.sampler == "grid":
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            drop_unrun(self.study, trial)
         self.stats.refused += 1
         self._refused_in_a_row += 1
         self.log(f"trial {trial.number}: drawn values refused, nothing started: {exc}")

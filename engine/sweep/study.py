@@ -224,12 +224,12 @@ def ask_within_budget(study: optuna.Study, spec: SweepSpec, slot: str) -> Trial 
     try:
         before = [t for t in counted_trials(study) if t.number < trial.number]
         if not grid and len(before) >= spec.trials:
-            _drop(study, trial)
+            drop_unrun(study, trial)
             return None
         values = tuple(suggest(trial, p) for p in spec.params)
         if grid and any(covers_point(t, since) and tuple(t.params.get(n) for n in names) == values
                         for t in before):
-            _drop(study, trial)
+            drop_unrun(study, trial)
             return None
         claim(trial, slot)
     except BaseException:
@@ -237,12 +237,12 @@ def ask_within_budget(study: optuna.Study, spec: SweepSpec, slot: str) -> Trial 
         # would stay running in the study for good, counted in the budget, the best never scored.
         # A storage that failed itself keeps its own error (raised below), not this one's.
         with contextlib.suppress(Exception):
-            _drop(study, trial)
+            drop_unrun(study, trial)
         raise
     return trial
 
 
-def _drop(study: optuna.Study, trial: Trial) -> None:
+def drop_unrun(study: optuna.Study, trial: Trial) -> None:
     """End a trial asked but never run: failed, and surplus, so the budget does not count it."""
     trial.set_user_attr(SURPLUS_ATTR, True)
     study.tell(trial, state=TrialState.FAIL)
