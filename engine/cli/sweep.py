@@ -224,7 +224,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     say = lambda m: console.print(m, markup=False)
     say(f"sweep {study.study_name}: {progress_text(study)}")
     head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
-        f"  {'valid Dice':>10}  {'test Dice':>9}  {'epochs':>7}  status"
+        f"  {'valid Dice':>10}  {'test Dice':>9}  {'epoch':>7}  status"
     say(head)
     for r in rows:
         vals = "  ".join(f"{_fmt(r.params.get(n)):>14}" for n in names)

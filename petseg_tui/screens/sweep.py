@@ -223,7 +223,7 @@ class SweepScreen(PetsegScreen):
         names = self.board.param_names
         cursor = table.cursor_row
         table.clear(columns=True)
-        headers = [Text("trial"), *(Text(n) for n in names), Text("valid Dice"), Text("epochs"), Text("status")]
+        headers = [Text("trial"), *(Text(n) for n in names), Text("valid Dice"), Text("epoch"), Text("status")]
         rows = []
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"

@@ -68,6 +68,29 @@ def test_the_importances_line_names_the_method_that_computed_them(tmp_path: Path
     assert lines[-1] == "parameter importances (PED-ANOVA, for the best valid Dice): learning_rate 1.00"
 
 
+def test_a_sweep_that_searches_epochs_heads_its_progress_column_apart(tmp_path: Path) -> None:
+    """With ``--param epochs=...`` the leaderboard had two columns called "epochs": the searched
+    value and the epochs trained of the planned ones. The second is "epoch", as in the runs table."""
+    from optuna.distributions import IntDistribution
+
+    from engine.cli.sweep import print_leaderboard
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {"name": "s", "params": ["epochs=int:2:4"], "base": {}})
+    study.add_trial(create_trial(params={"epochs": 3}, distributions={"epochs": IntDistribution(2, 4)},
+                                 value=0.5, intermediate_values={1: 0.4, 2: 0.45, 3: 0.5}))
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str, markup: bool = True) -> None:
+            lines.append(text)
+
+    print_leaderboard(Console(), study, tmp_path)
+    header, row = lines[1].split(), lines[2].split()
+    assert header == ["trial", "epochs", "valid", "Dice", "test", "Dice", "epoch", "status"]
+    assert row == ["0", "3", "0.5000", "3/3", "complete"]
+
+
 def test_leaderboard_best_first_with_missing_run_folders(tmp_path: Path) -> None:
     rows = leaderboard(_study([0.5, None, 0.7]), tmp_path)
     # the pruned trial's folder is elsewhere: its Dice and epochs are what it reported to the study
