@@ -141,13 +141,18 @@ def _record_starts(monkeypatch) -> list:
     return started
 
 
+async def _open_sweep_form(pilot):
+    """The sweeps screen, then `n`: the new-sweep form, once it is up."""
+    await _open_sweeps(pilot)
+    await pilot.press("n")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
+    return pilot.app.screen
+
+
 async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
     started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
-        await _open_sweeps(pilot)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
-        form = pilot.app.screen
+        form = await _open_sweep_form(pilot)
         form.query_one("#sweep-name").value = "next"
         form.query_one("#sweep-params").value = "lr=log:1e-4:1e-3"
         await pilot.press("ctrl+s")
@@ -172,10 +177,7 @@ async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing
     (the defaults: 10 trials of 10 epochs at 256 px) and close the form."""
     started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
-        await _open_sweeps(pilot)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
-        form = pilot.app.screen
+        form = await _open_sweep_form(pilot)
         await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
         await pilot.press(*"mine", "enter")
         await settled(pilot)
@@ -217,10 +219,7 @@ def _fake_popen(monkeypatch, log_line: str) -> list:
 
 
 async def _submit_sweep(pilot, name: str, params: str):
-    await _open_sweeps(pilot)
-    await pilot.press("n")
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
-    form = pilot.app.screen
+    form = await _open_sweep_form(pilot)
     form.query_one("#sweep-name").value = name
     form.query_one("#sweep-params").value = params
     await pilot.press("ctrl+s")
