@@ -115,6 +115,28 @@ def test_huge_jpeg_is_draft_decoded(huge_jpeg, monkeypatch):
     assert abs(int(a[100, 100, 2]) - 200) < 4
 
 
+@pytest.mark.parametrize("size, decoded", [((4000, 3000), (2000, 1500)), ((4001, 3001), (2001, 1501)),
+                                           ((4097, 3000), (1025, 750)), ((2048, 1536), (2048, 1536))])
+def test_a_phone_photo_is_decoded_at_the_reduction_that_fits_max_side(tmp_path, monkeypatch, size, decoded):
+    """A 12-megapixel photo under the inference default (2048) was decoded in full, since half
+    scale (2000 px) is under 2048, then resized: ~5x the time of decoding at half scale, for
+    pixels thrown away. Now libjpeg's first reduction that fits is used, and nothing is resized."""
+    p = tmp_path / "phone.jpg"
+    Image.new("RGB", size, (30, 120, 200)).save(p, quality=80)
+    sizes = []
+    orig = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, box):
+        out = orig(self, mode, box)
+        sizes.append(self.size)
+        return out
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    a = load_rgb(p, max_side=2048)
+    assert sizes == [decoded] and a.shape == (decoded[1], decoded[0], 3)
+    assert abs(int(a[100, 100, 2]) - 200) < 4
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
 def test_a_large_png_shrinks_to_the_same_pixels_without_a_full_size_copy(tmp_path, mode):
     """PNG has no reduced-scale decode: load_rgb box-reduces right after decoding (what Pillow's
