@@ -223,18 +223,21 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
     return rgb
 
 
-def _draft_within(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """The JPEG draft box for a photo to come out with its longest side at most ``max_side``:
-    the first libjpeg reduction (1/1, 1/2, 1/4, 1/8) that fits, so the photo is never decoded
-    at a larger scale than needed. A 4000x3000 photo with ``max_side`` 2048 is decoded at 1/2
-    (2000x1500) in about a quarter of the time of a full decode, instead of decoded in full and
-    then resized to 2048x1536: its pixels beyond that are thrown away either way."""
-    w, h = size
+def jpeg_reduction(size: tuple[int, int], max_side: int) -> int:
+    """The libjpeg reduction (1, 2, 4 or 8) a JPEG of ``size`` (W, H) is decoded at under
+    ``max_side``: the first whose result fits, else 8 (then shrunk). A 4000x3000 photo with
+    ``max_side`` 2048 is decoded at 1/2 (2000x1500) in about a fifth of the time of a full decode
+    and a resize to 2048x1536: the pixels beyond are thrown away either way."""
     for s in (1, 2, 4, 8):
-        if -(-max(w, h) // s) <= max_side:
-            break
+        if -(-max(size) // s) <= max_side:
+            return s
+    return 8
+
+
+def _draft_within(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     # Pillow picks the largest reduction s with size // box >= s: ask for the floor of size / s
-    return max(1, w // s), max(1, h // s)
+    s = jpeg_reduction(size, max_side)
+    return max(1, size[0] // s), max(1, size[1] // s)
 
 
 def decode_rgb(

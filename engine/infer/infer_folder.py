@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.data.images import IMAGE_SUFFIXES, load_rgb
+from engine.data.images import IMAGE_SUFFIXES, jpeg_reduction, load_rgb
 from engine.errors import PetsegError, first_line
 from engine.infer.outputs import is_petseg_output, same_file
 from engine.infer.inference import (
@@ -182,16 +182,14 @@ def _header(path: Path) -> tuple[int, int, str, int] | None:
 
 def decode_bytes(path: Path) -> int:
     """Memory one photo takes while it is decoded (before it is shrunk to DEFAULT_MAX_SIDE): a
-    JPEG decodes at the libjpeg scale that still covers the cap, anything else in full, then
+    JPEG decodes at the libjpeg reduction `load_rgb` uses for the cap, anything else in full, then
     once more converted to RGB. From the header only; unreadable: a small figure (it fails fast)."""
     head = _header(path)
     if head is None:
         return 1 << 20
     w, h, fmt, px = head
     if fmt == "JPEG":
-        scale = 1
-        while scale < 8 and max(w, h) / (2 * scale) >= DEFAULT_MAX_SIDE:
-            scale *= 2
+        scale = jpeg_reduction((w, h), DEFAULT_MAX_SIDE)
         return (w // scale + 1) * (h // scale + 1) * 3 * 2
     return w * h * (px + 3)
 
