@@ -1,16 +1,31 @@
-"""``petseg-tui``: the terminal dashboard (console script and ``python -m petseg_tui``)."""
+"""``petseg-tui``: the terminal dashboard (console script and ``python -m petseg_tui``).
+
+A Ctrl-C while it starts (the imports and the terminal probe, ~0.5 s before Textual owns the
+keyboard and Ctrl-C becomes a key) ends it with one line ``petseg-tui: interrupted`` (exit 130),
+never a traceback: Ctrl-C is held (`engine.cli.interrupts`) before anything else is imported,
+which is why the imports are inside the functions."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.config import default_runs_dir
-from petseg_tui.image_modes import IMAGE_MODES
+from engine.cli.interrupts import hold_interrupts, interrupt_noted, release_interrupts, reset_interrupts
+
+if TYPE_CHECKING:
+    import argparse
+
+    from petseg_tui.app import PetsegApp
+
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+    from pathlib import Path
+
+    from petseg_tui.image_modes import IMAGE_MODES
+
     p = argparse.ArgumentParser(
         prog="petseg-tui",
         description="Train, compare and use pet-vs-background segmentation models in the terminal.",
@@ -33,6 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Run the app; the process exits non-zero if the app ended on a crash (Textual's return
     code), so a script or a supervisor never mistakes a traceback for a clean quit."""
+    reset_interrupts()
+    hold_interrupts()
+    try:
+        try:
+            app = _prepare_app(argv)
+            if interrupt_noted():  # a Ctrl-C while starting: noted, the imports finished whole
+                raise KeyboardInterrupt
+        finally:
+            release_interrupts()
+        app.run()  # Textual's start-up, until the terminal is in raw mode: KeyboardInterrupt as usual
+    except KeyboardInterrupt:
+        print("petseg-tui: interrupted", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    code = app.return_code or 0
+    if code:
+        print(f"petseg-tui: the app stopped on an error (exit {code}); the traceback is above", file=sys.stderr)
+        raise SystemExit(code)
+
+
+def _prepare_app(argv: list[str] | None) -> PetsegApp:
+    """Parse the flags, probe the terminal for images and build the app (not run yet)."""
+    from engine.config import default_runs_dir
+
     args = build_parser().parse_args(argv)
     runs = args.runs if args.runs is not None else default_runs_dir()
     if runs.exists() and not runs.is_dir():
@@ -45,12 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     prepare_image_mode(args.image_mode)
     from petseg_tui.app import PetsegApp
 
-    app = PetsegApp(runs_dir=runs, image_mode=args.image_mode)
-    app.run()
-    code = app.return_code or 0
-    if code:
-        print(f"petseg-tui: the app stopped on an error (exit {code}); the traceback is above", file=sys.stderr)
-        raise SystemExit(code)
+    return PetsegApp(runs_dir=runs, image_mode=args.image_mode)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -7,39 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
 from engine.config import default_runs_dir, parse_yes_no
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
-
-_interrupts: list[int] = []  # Ctrl-Cs this command received through `note_interrupt`
-
-
-def note_interrupt(signum: int, frame: Any) -> None:
-    """The CLI's SIGINT handler: remember the Ctrl-C, then raise KeyboardInterrupt as Python's own
-    handler does. Some imports swallow that exception and raise another (an extension module
-    half-loaded: "ImportError: cannot load module more than once per process"; pydantic's
-    SchemaError) or none at all: the command still ends as interrupted."""
-    _interrupts.append(signum)
-    signal.default_int_handler(signum, frame)
-
-
-def interrupt_noted() -> bool:
-    return bool(_interrupts)
-
-
-def reset_interrupts() -> None:
-    _interrupts.clear()
-
-
-def check_not_interrupted() -> None:
-    """Raise KeyboardInterrupt when a Ctrl-C came and was swallowed: the modules imported since
-    may be half-loaded (a training thread then failed with numpy's RecursionError)."""
-    if _interrupts:
-        raise KeyboardInterrupt
 
 
 def launched_rank() -> str | None:

@@ -11,11 +11,12 @@ import signal
 import sys
 from typing import Any, Callable, Sequence
 
-from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix, interrupt_noted, note_interrupt, reset_interrupts
+from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix
 from engine.cli.demo import cmd_demo
 from engine.cli.eval import cmd_eval
 from engine.cli.export import cmd_export
 from engine.cli.infer import cmd_infer
+from engine.cli.interrupts import interrupt_noted, interrupts_held, note_interrupt, reset_interrupts
 from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
 from engine.cli.runs import cmd_runs
@@ -100,17 +101,24 @@ def _main(argv: Sequence[str] | None) -> int:
     args.argv = argv  # what the user typed: a data-parallel launch gives it to each rank
     import warnings
 
+    # the process's entry point held Ctrl-C while petseg imported: a Ctrl-C it noted is this command's
+    held = interrupts_held()
     saved = (warnings.showwarning,
              {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)})
+    if held:
+        saved[1][signal.SIGINT] = signal.default_int_handler
     warnings.showwarning = _show_warning_once
     _warned.clear()
-    reset_interrupts()
+    if not held:
+        reset_interrupts()
     for sig in (signal.SIGTERM, signal.SIGHUP):  # training replaces these with a graceful stop
         signal.signal(sig, _raise_terminated)
     if saved[1][signal.SIGINT] is signal.default_int_handler:  # an ignored Ctrl-C stays ignored (`cmd &`)
         signal.signal(signal.SIGINT, note_interrupt)
     try:
         try:
+            if interrupt_noted():  # Ctrl-C while petseg was starting
+                return _stopped_by_interrupt()
             return _run_command(args)
         except Terminated as exc:  # arrived while an error line was being printed
             return 128 + exc.signum

@@ -9,10 +9,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import (EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, check_not_interrupted,
-                               error_prefix, launched_rank)
+from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix, launched_rank
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
+from engine.cli.interrupts import check_not_interrupted
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.config import TrainConfig, default_runs_dir
 from engine.console_log import CapturedConsole

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-import engine.cli  # noqa: F401  (the warm imports every child shares)
+import engine.cli.entry  # noqa: F401  (the warm imports every child shares; engine.cli alone imports nothing)
 import engine.data.loaders  # noqa: F401
 import engine.data.transforms  # noqa: F401
 import engine.train.losses  # noqa: F401

@@ -543,6 +543,40 @@ def test_ctrl_c_swallowed_while_train_imports_torch_makes_no_run(tmp_path: Path,
     assert not runs.exists() or not list(runs.iterdir())
 
 
+# the child raises SIGINT from an import hook when NAME is imported: a terminal's Ctrl-C 0.05-0.3 s
+# after `petseg ...` started, while the subcommands' modules load, at a moment a test can choose
+CTRL_C_WHILE_IMPORTING = """
+import signal, sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == NAME:
+            signal.raise_signal(signal.SIGINT)
+        return None
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", [
+    "from engine.cli import main\nsys.exit(main())",  # the `petseg` console script, as pip writes it
+    "import runpy\nrunpy.run_module('engine.cli', run_name='__main__', alter_sys=True)",  # python -m engine.cli
+])
+@pytest.mark.parametrize("name", ["engine.cli.entry", "engine.runs"])
+def test_ctrl_c_while_petseg_starts_says_interrupted(tmp_path: Path, entry: str, name: str) -> None:
+    # measured: Ctrl-C 0.05 s into `petseg runs` printed a KeyboardInterrupt traceback from
+    # engine/runs/__init__.py (the handler was installed only once every subcommand was imported)
+    import signal
+    import subprocess
+    import sys
+
+    code = (f"NAME = {name!r}\n{CTRL_C_WHILE_IMPORTING}\n"
+            f"sys.argv = ['petseg', 'runs', '--runs', {str(tmp_path)!r}]\n{entry}\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parents[2],
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal gives it
+    assert (r.returncode, r.stderr) == (130, "petseg: interrupted\n")
+
+
 def test_an_ignored_ctrl_c_stays_ignored(monkeypatch) -> None:
     # `petseg train ... &` from a script: the shell ignores SIGINT for background jobs, so that a
     # Ctrl-C at the terminal leaves them running

@@ -192,6 +192,30 @@ def test_main_parses_flags(monkeypatch, tmp_path: Path) -> None:
     assert seen["runs_dir"] == tmp_path / "env-runs" and seen["image_mode"] == "auto"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["petseg_tui.app", "textual", "engine.config"])
+def test_ctrl_c_while_the_tui_starts_says_interrupted(tmp_path: Path, name: str) -> None:
+    """measured: Ctrl-C 0.1-0.3 s after `petseg-tui` started printed a KeyboardInterrupt traceback
+    (argparse, the app's imports); the child raises SIGINT from an import hook while NAME loads."""
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import signal, sys\n"
+            "class CtrlC:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name == {name!r}:\n"
+            "            signal.raise_signal(signal.SIGINT)\n"
+            "sys.meta_path.insert(0, CtrlC())\n"
+            f"sys.argv = ['petseg-tui', '--runs', {str(tmp_path)!r}]\n"
+            "from petseg_tui.__main__ import main\n"  # the `petseg-tui` console script, as pip writes it
+            "sys.exit(main())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2],
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal gives it
+    assert (r.returncode, r.stderr) == (130, "petseg-tui: interrupted\n")
+
+
 def test_no_torch_on_startup_path() -> None:
     import subprocess
     import sys

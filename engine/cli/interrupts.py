@@ -1,0 +1,68 @@
+"""Ctrl-C in a ``petseg`` (or ``petseg-tui``) process: noted, so that the command ends with one
+line ``petseg: interrupted`` (exit 130) whatever was running when it came.
+
+Two windows, two handlers:
+
+* while the process starts (its imports, ~0.3 s before ``petseg train`` parses a flag),
+  `hold_interrupts` only notes a Ctrl-C: Python's own handler raised KeyboardInterrupt inside
+  whichever module was being imported, before any ``except`` of ours was in place, and the user
+  saw a traceback. The imports finish whole; the entry point then asks `interrupt_noted`.
+* while a command runs, `note_interrupt` notes it and raises KeyboardInterrupt as Python does.
+
+Only ``signal`` is imported here: this module is loaded before everything else of petseg.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+_interrupts: list[int] = []  # Ctrl-Cs this process received through these handlers
+
+
+def note_interrupt(signum: int, frame: Any) -> None:
+    """The CLI's SIGINT handler: remember the Ctrl-C, then raise KeyboardInterrupt as Python's own
+    handler does. Some imports swallow that exception and raise another (an extension module
+    half-loaded: "ImportError: cannot load module more than once per process"; pydantic's
+    SchemaError) or none at all: the command still ends as interrupted."""
+    _interrupts.append(signum)
+    signal.default_int_handler(signum, frame)
+
+
+def _note_only(signum: int, frame: Any) -> None:
+    """The SIGINT handler while the process starts: remember, raise nothing (see the module)."""
+    _interrupts.append(signum)
+
+
+def hold_interrupts() -> None:
+    """Note, not raise, a Ctrl-C from now until `release_interrupts` or the command's own handler.
+    Only a process's entry point calls this, as its first line: a library caller keeps its
+    KeyboardInterrupt. An ignored Ctrl-C (``petseg train ... &``) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _note_only)
+
+
+def interrupts_held() -> bool:
+    """Whether `hold_interrupts` is in force (the command then inherits the Ctrl-Cs it noted)."""
+    return signal.getsignal(signal.SIGINT) is _note_only
+
+
+def release_interrupts() -> None:
+    """Give Ctrl-C back to Python's own handler (KeyboardInterrupt) if `hold_interrupts` held it."""
+    if interrupts_held():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def interrupt_noted() -> bool:
+    return bool(_interrupts)
+
+
+def reset_interrupts() -> None:
+    _interrupts.clear()
+
+
+def check_not_interrupted() -> None:
+    """Raise KeyboardInterrupt when a Ctrl-C came and was swallowed: the modules imported since
+    may be half-loaded (a training thread then failed with numpy's RecursionError)."""
+    if _interrupts:
+        raise KeyboardInterrupt
