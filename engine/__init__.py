@@ -11,4 +11,11 @@ import os
 # import it (bench scripts import engine first too). setdefault: a user may still opt in.
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    """``engine.__version__``: the installed distribution's (`engine.version`), read when asked."""
+    if name == "__version__":
+        from engine.version import petseg_version
+
+        return petseg_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,6 +34,9 @@ AUGMENT_STRENGTHS = ("off", "light", "smp", "strong")
 DEFAULT_AUGMENT_STRENGTH = "light"  # measured best on the real sample (docs/RESULTS.md, "Recipe sweep")
 # names older runs recorded for today's levels (docs/RESULTS.md, "The recipe and its knobs")
 LEGACY_AUGMENT_STRENGTHS = {"default": "smp"}
+# TrainConfig fields older petsegs recorded and this one dropped on purpose: read and ignored. Any
+# other field this TrainConfig does not know was written by a newer petseg (`TrainConfig.unknown_fields`)
+RETIRED_FIELDS = ("extra",)
 # `petseg eval --ignore_border` default: the trimap's border band (value 3) is the annotators'
 # "not sure" zone around the outline, the quality targets are stated with it ignored, and
 # leaving it out scores pet_border and pet_only models on the same pixels.
@@ -465,6 +468,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def unknown_fields(cls, data: dict[str, Any]) -> list[str]:
+        """The fields of a `to_dict` written by a newer petseg that this one does not know (a
+        checkpoint's ``config``; config.json mixes in its own bookkeeping), sorted."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return sorted(k for k in data if k not in known and k not in RETIRED_FIELDS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

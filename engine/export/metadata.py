@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from engine import __version__
 from engine.errors import CheckpointError
+from engine.version import petseg_version as installed_version
 
 FORMAT = "petseg-export/1"
 FORMAT_KEY = "petseg_format"
@@ -43,7 +43,7 @@ class ExportMetadata:
     checkpoint: str = ""  # best.pt or last.pt
     stride: int = 32  # with dynamic_size, any H and W that are multiples of it
     dynamic_size: bool = False
-    petseg_version: str = __version__
+    petseg_version: str = field(default_factory=installed_version)
     config: dict[str, Any] = field(default_factory=dict)  # the run's TrainConfig (data_path, valid_every...)
 
     def to_props(self) -> dict[str, str]:

@@ -19,13 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from engine import __version__
 from engine.atomic import atomic_write
 from engine.errors import PetsegError
 from engine.export.metadata import ExportMetadata, is_petseg_export
 from engine.export.parity import MIN_AGREEMENT, SECOND_SIZE_PHOTOS, Parity
 from engine.infer.outputs import OutputRefused
 from engine.runs.layout import EXPORT_FILES, checkpoint_for, export_path
+from engine.version import petseg_version
 
 FORMATS = tuple(EXPORT_FILES)  # onnx, torchscript
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -180,6 +180,6 @@ def _entry(result: ExportResult, opset: int | None, data: bytes) -> dict[str, An
         "export_seconds": round(result.export_seconds, 3),
         "parity_seconds": round(result.parity_seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "petseg_version": __version__,
+        "petseg_version": petseg_version(),
         "notes": result.notes,
     }

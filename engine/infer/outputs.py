@@ -26,11 +26,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from engine import __version__
 from engine.errors import PetsegError
 from engine.runs.layout import training_file_of
+from engine.version import petseg_version
 
-PNG_SOFTWARE = f"petseg {__version__}"
+PNG_SOFTWARE = f"petseg {petseg_version()}"
 PNG_METADATA = {"Software": PNG_SOFTWARE}  # for matplotlib's savefig(metadata=...)
 
 

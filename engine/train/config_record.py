@@ -12,8 +12,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine import __version__
 from engine.config import TrainConfig
+from engine.version import petseg_version
 
 
 def versions() -> dict[str, str]:
@@ -26,7 +26,7 @@ def versions() -> dict[str, str]:
             return "?"
 
     return {
-        "petseg": __version__,
+        "petseg": petseg_version(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": installed("torchvision"),

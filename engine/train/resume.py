@@ -16,6 +16,10 @@ The rules, decided by `plan_resume` before anything of the run is written:
   refused: the weights would not fit, or the edit would be silently ignored (the optimizer
   restores its own learning rate). ``data_path`` may be edited (a dataset that moved), and so
   may the runtime fields and ``epochs``.
+* **A run trained by a newer petseg.** A setting last.pt was trained with that this TrainConfig
+  does not know (`TrainConfig.unknown_fields`) refuses the resume, naming it: this petseg would
+  train on without it while config.json (which keeps every field it does not know, as the
+  listing and the TUI show them) says it applies.
 * **A new epoch budget** (``--epochs N``, or ``epochs`` edited in config.json) must exceed the
   epochs already trained. Rule for ``cosine``: the original schedule stretched to N epochs —
   epoch e > k (k = epochs done) gets ``lr = base_lr * (1 + cos(pi * (e-1) / N)) / 2``, exactly
@@ -190,6 +194,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     trained_budget = base.epochs
     if checkpoint is not None:
         trained = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+        check_no_newer_settings(config_path, stored, trained)
         for name in CHECKED_FIELDS:
             if name == "width" and base.model != "unet":
                 continue  # the encoder models have no width
@@ -236,6 +241,23 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
                       applied=applied, budget=budget, stored=stored)
+
+
+def check_no_newer_settings(config_path: Path, stored: dict[str, Any], trained: dict[str, Any]) -> None:
+    """RunStoreError (one line naming them) if last.pt was trained with settings a newer petseg has
+    and this one does not know: the resume would go on without them while config.json, which
+    keeps them, says they still apply."""
+    from engine.version import petseg_version
+
+    unknown = TrainConfig.unknown_fields(trained)
+    if not unknown:
+        return
+    versions = stored.get("versions") if isinstance(stored.get("versions"), dict) else {}
+    writer = versions.get("petseg")
+    by = f"petseg {writer}" if isinstance(writer, str) and writer else "a newer petseg"
+    raise RunStoreError(config_path, f"{', '.join(unknown)}: settings of {by} that this petseg {petseg_version()} "
+                                     f"does not know, so a resume here would train without them; resume it with "
+                                     f"{by}{' or newer' if by != 'a newer petseg' else ''}, or start a new run")
 
 
 def _as_typed(value: Any, quoted: bool = True) -> str:

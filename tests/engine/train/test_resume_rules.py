@@ -299,3 +299,55 @@ def test_a_run_recorded_with_the_old_name_of_the_smp_augmentation_still_resumes(
     plan = plan_resume(Path("/r"), old, {"epochs": 4}, {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 2,
                                                         "config": old | {"augment_strength": "smp"}}, Path("/r/last.pt"))
     assert plan.config.augment_strength == "smp" and plan.config.epochs == 4
+
+
+# ---- a run trained by a newer petseg ---------------------------------------------------------------
+
+def test_settings_only_a_newer_petseg_knows_refuse_the_resume_by_name() -> None:
+    """A newer petseg's last.pt holds settings this TrainConfig does not know; the resume used to go
+    on without them (config.json, which keeps them, still said they applied)."""
+    from engine.version import petseg_version
+
+    newer = stored() | {"versions": {"petseg": "0.9.0"}, "label_smoothing": 0.1, "mixup": 0.2}
+    trained = ckpt() | {"config": stored() | {"label_smoothing": 0.1, "mixup": 0.2}}
+    with pytest.raises(RunStoreError) as refused:
+        plan_resume(Path("/r"), newer, {"epochs": 4}, trained, Path("/r/last.pt"))
+    assert str(refused.value) == (f"/r/config.json: label_smoothing, mixup: settings of petseg 0.9.0 that this petseg "
+                                  f"{petseg_version()} does not know, so a resume here would train without them; "
+                                  "resume it with petseg 0.9.0 or newer, or start a new run")
+
+
+def test_a_field_this_petseg_retired_still_resumes() -> None:
+    """Runs trained before TrainConfig's ``extra`` was dropped hold it in last.pt: not a newer setting."""
+    old = stored() | {"extra": {}}
+    plan = plan_resume(Path("/r"), old, {"epochs": 4}, ckpt() | {"config": old}, Path("/r/last.pt"))
+    assert plan.config.epochs == 4
+
+
+def test_a_run_with_newer_settings_is_refused_with_one_line_and_left_as_it_was(run: Path, capsys) -> None:
+    last = run / "checkpoints" / "last.pt"
+    checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+    checkpoint["config"]["label_smoothing"] = 0.1
+    torch.save(checkpoint, last)
+    config = json.loads((run / "config.json").read_text())
+    config["label_smoothing"] = 0.1
+    config["versions"]["petseg"] = "0.9.0"
+    (run / "config.json").write_text(json.dumps(config))
+    before = snapshot(run)
+    assert main(["train", "--runs", str(run.parent), "--resume", "r", "--epochs", "4"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"petseg: error: {run / 'config.json'}: label_smoothing: settings of petseg 0.9.0 that "
+                          "this petseg") and "\n" not in err, err
+    assert snapshot(run) == before
+    assert json.loads((run / "config.json").read_text())["label_smoothing"] == 0.1  # kept, as the listing shows it
+
+
+def test_config_json_records_the_installed_petseg_version(monkeypatch) -> None:
+    """It recorded engine.__version__, a constant a release could leave behind pyproject.toml's version."""
+    from importlib import metadata
+
+    from engine.train.config_record import versions
+
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version", lambda name: "7.7.7" if name == "petseg-tui" else real(name))
+    assert versions()["petseg"] == "7.7.7"
