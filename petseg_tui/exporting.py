@@ -20,7 +20,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-_running: dict[Path, float] = {}  # run -> when its export started (time.monotonic)
+_running: dict[Path, float | None] = {}  # run -> when its export started (time.monotonic); None: checking
+# whether it may start (the question "Replace?" comes before any work)
 _lock = threading.Lock()
 _tickers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # app -> the timer refreshing
 # the progress lines while exports run
@@ -32,7 +33,7 @@ def export_progress(run_path: Path) -> str:
     """What the screens of a run say while it is being exported here, "" when it is not."""
     with _lock:
         started = _running.get(Path(run_path))
-    if started is None:
+    if started is None:  # not exporting, or still checking whether it may
         return ""
     return f"exporting to ONNX… (started {int(time.monotonic() - started)} s ago)"
 
@@ -59,17 +60,23 @@ def start_export(node: Any, run_path: Path, *, overwrite: bool = False) -> bool:
         if run_path in _running:
             node.notify(f"{run_path.name} is being exported already", severity="warning", markup=False)
             return False
-        _running[run_path] = time.monotonic()
-    node.notify(f"Exporting {run_path.name} to ONNX and checking it against PyTorch on the test photos…",
-                title="Export", timeout=5, markup=False)
+        _running[run_path] = None  # checked first (`_export`); `_started` once it may go on
     # the app's worker, not the screen's: leaving the screen must not orphan the result
     app = node.app
     app.run_worker(lambda: _export(app, run_path, overwrite), thread=True, group="export", exit_on_error=False)
+    return True
+
+
+def _started(app: Any, run_path: Path) -> None:
+    """The export passed its checks and starts its work: say so, and show its progress (UI thread)."""
+    with _lock:
+        _running[run_path] = time.monotonic()
+    app.notify(f"Exporting {run_path.name} to ONNX and checking it against PyTorch on the test photos…",
+               title="Export", timeout=5, markup=False)
     if app not in _tickers:
         ref = weakref.ref(app)  # the timer (the dict's value) must not keep its app (the key) alive
         _tickers[app] = app.set_interval(TICK_S, lambda: (a := ref()) is not None and _show_progress(a))
     _show_progress(app)
-    return True
 
 
 def export_note(run_path: Path) -> str:
@@ -110,13 +117,18 @@ def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
     node = app  # notifications go to whatever screen is showing when the export ends
     ask: Path | None = None  # the file to ask about replacing, once this export no longer counts as running
     try:
-        from engine.device import leave_a_core_for_the_ui
         from engine.errors import PetsegError, first_line
         from engine.export.report import read_report, summary
-        from engine.export.run_export import NotAnExportRefused, export_run
+        from engine.export.run_export import NotAnExportRefused, check_before_export, export_run
 
-        leave_a_core_for_the_ui()
         try:
+            # its refusals before any work (torch imported, the model loaded: ~15 s on a busy
+            # machine), so that "Replace?" comes at once, and "Exporting…" only for an export
+            check_before_export(run_path, "onnx", overwrite=overwrite)
+            app.call_from_thread(_started, app, run_path)
+            from engine.device import leave_a_core_for_the_ui
+
+            leave_a_core_for_the_ui()
             result = export_run(run_path, "onnx", overwrite=overwrite)
         except NotAnExportRefused as exc:  # "pass --overwrite" means nothing here: ask
             ask = exc.path

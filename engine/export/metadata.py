@@ -96,9 +96,18 @@ class ExportMetadata:
         return f"{self.model}, input {size}, mask rule {self.mask_rule}, run {self.run or '?'}{dice}"
 
 
+ONNX_FIRST_BYTE = b"\x08"
+
+
 def onnx_props(path: str | Path) -> dict[str, str] | None:
     """An ONNX file's ``metadata_props``; None if it is not a readable ONNX model."""
     try:
+        # a saved ModelProto starts with its field 1, ir_version (a varint: byte 0x08); any other
+        # first byte is not a model, told without importing onnx (~1 s on a busy machine, which
+        # the dashboard's "Replace?" question waited for)
+        with open(path, "rb") as fh:
+            if fh.read(1) != ONNX_FIRST_BYTE:
+                return None
         import onnx
 
         model = onnx.load(str(path), load_external_data=False)

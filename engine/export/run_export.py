@@ -78,6 +78,17 @@ def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwr
     return output
 
 
+def check_before_export(run_path: Path, fmt: str = "onnx", *, overwrite: bool = False) -> None:
+    """The refusals an export of ``run_path`` into its own export folder meets before any work: no
+    checkpoint yet, or a file there that petseg export did not write (`NotAnExportRefused`). Torch
+    is not imported nor the model loaded (seconds, ~15 on a busy machine): the dashboard asks
+    "Replace?" at once. `export_run` checks the same again."""
+    checkpoint, _ = checkpoint_for(run_path)
+    output = export_path(run_path, fmt)
+    if output.parent.is_dir():  # no export folder yet: nothing there to replace
+        check_export_output(output, fmt, (checkpoint,), overwrite)
+
+
 def export_run(
     run_path: Path,
     fmt: str = "onnx",

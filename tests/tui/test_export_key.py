@@ -184,3 +184,41 @@ async def test_E_over_a_file_petseg_did_not_write_asks_before_replacing_it(runs_
         await wait_for(pilot, lambda: "Export failed" in toasts(app), timeout=60, what="the overwriting export's end")
         assert "best.pt" in toasts(app) and "pets[v2]" in toasts(app).replace(" ", "")
         assert app.screen is screen
+
+
+async def test_E_over_a_file_petseg_did_not_write_asks_at_once_before_any_work(runs_dir: Path, monkeypatch) -> None:
+    """The question used to come only once the export had imported torch and loaded the model (~15 s
+    on a busy machine), after an "Exporting…" notification; now it comes first, and nothing runs."""
+    import threading
+    import time
+
+    import engine.export.run_export
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    release, worked = threading.Event(), threading.Event()
+    real_export = engine.export.run_export.export_run
+
+    def slow_export(run_path, fmt, **options):  # the work (torch, the model, the export) taking its time
+        worked.set()
+        release.wait(60)
+        return real_export(run_path, fmt, **options)
+
+    monkeypatch.setattr(engine.export.run_export, "export_run", slow_export)
+    run = make_run(runs_dir, "junk").path
+    unreadable_checkpoint(run)
+    junk = run / "export" / "model.onnx"
+    junk.parent.mkdir()
+    junk.write_bytes(b"someone else's model")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        try:
+            await highlight(pilot, app.screen.table, "junk")
+            pressed = time.monotonic()
+            await pilot.press("E")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=10, what="the question")
+            assert time.monotonic() - pressed < 5  # under 1 s here; the point: before the work
+            assert not worked.is_set() and "Exporting" not in toasts(app)
+        finally:
+            release.set()
+        await pilot.press("n")
+        assert junk.read_bytes() == b"someone else's model" and not worked.is_set()
