@@ -173,9 +173,6 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
     if stats.gaps:
         say(f"scheduler: {_count(stats.started, 'trial')} started, longest gap between one ending and the next "
             f"starting {max(stats.gaps):.2f} s")
-    if stats.refused and spec.sampler != "grid":
-        say(f"{_count(stats.refused, 'draw')} of values the config refuses drawn again, not counted in the budget "
-            "(each said why above)")
     from engine.sweep.results import all_ended, evaluate_best
 
     if spec.eval_best and all_ended(study) and not stats.gave_up:
@@ -215,6 +212,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         importances,
         leaderboard,
         progress_text,
+        refused_text,
         spec_of,
     )
 
@@ -232,6 +230,9 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
         say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {f'{r.epochs}/{r.total_epochs}':>7}  {r.status}"
             + (f": {r.reason}" if r.reason and r.status == "failed" else ""))
+    refused = refused_text(study)  # not rows: they are not trials of the budget
+    if refused:
+        say(refused)
     imp, why = importances(study)
     if imp:
         say(f"parameter importances ({IMPORTANCE_METHOD}, for the best valid Dice): " +

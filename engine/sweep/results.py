@@ -27,8 +27,10 @@ from engine.runs.layout import CONFIG_FILE
 from engine.sweep.study import (
     EVAL_ATTR,
     REASON_ATTR,
+    REFUSED_ATTR,
     RUN_ATTR,
     SPEC_ATTR,
+    SURPLUS_ATTR,
     counted_trials,
     grid_points,
     trial_owner,
@@ -165,6 +167,21 @@ def progress_text(study: optuna.Study) -> str:
         done = len(grid_points(study, names))
         return f"{done} of {budget} grid point{'' if budget == 1 else 's'} ({held} trial{'' if held == 1 else 's'})"
     return f"{held} of {budget} trial{'' if budget == 1 else 's'}"
+
+
+def refused_text(study: optuna.Study) -> str:
+    """The random/TPE draws the config refused before they started, as ``--show`` and the dashboard
+    say them under the leaderboard, which lists only the trials the budget counts (a sampler draws
+    a refused one again): how many, and the last one's reason; "" if none. A refused grid point
+    is a trial of the budget: its row says why."""
+    refused = [t for t in study.get_trials(deepcopy=False)
+               if t.user_attrs.get(REFUSED_ATTR) and t.user_attrs.get(SURPLUS_ATTR)]
+    if not refused:
+        return ""
+    n = len(refused)
+    why = str(refused[-1].user_attrs.get(REASON_ATTR) or "no reason recorded")
+    return (f"{n} draw{'' if n == 1 else 's'} refused before {'it' if n == 1 else 'they'} started, drawn again "
+            f"(not in the budget){'; the last' if n > 1 else ''}: {why}")
 
 
 def all_ended(study: optuna.Study) -> bool:

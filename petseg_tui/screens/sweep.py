@@ -3,7 +3,8 @@ number, each searched parameter against Dice), opening any trial's live screen (
 comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
-worker, except the best trial's test Dice and the budget ("3 of 8 trials"), read from the study
+worker, except the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
+refused before they started (no run folder: a line under the title), read from the study
 every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
 in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
 ``petseg sweep --show`` adds the parameter importances.
@@ -44,15 +45,18 @@ class SweepUpdated(Message):
     names: list[str]
     best_eval: dict | None = None  # the study's record of the best trial's test evaluation
     progress: str = ""  # the study's count against its budget ("3 of 8 trials"), "" if unread
+    refused: str = ""  # the study's refused draws, in a line (`engine.sweep.results.refused_text`)
     running: bool = False  # a process runs the sweep now (its pid file): x can stop it
 
 
 @dataclass(frozen=True)
 class StudyFacts:
-    """What only the study knows: its best trial's test evaluation and its count against the budget."""
+    """What only the study knows: its best trial's test evaluation, its count against the budget,
+    and the draws the config refused before they started (never a run folder)."""
 
     best_eval: dict | None = None
     progress: str = ""
+    refused: str = ""
 
 
 def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
@@ -65,12 +69,12 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
     if storage is None and not sweep_journal(runs_dir, name).is_file():
         return StudyFacts()
     try:
-        from engine.sweep.results import progress_text
+        from engine.sweep.results import progress_text, refused_text
         from engine.sweep.study import EVAL_ATTR, load_study
 
         study = load_study(name, runs_dir, storage)
         record = study.user_attrs.get(EVAL_ATTR)
-        return StudyFacts(record if isinstance(record, dict) else None, progress_text(study))
+        return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study))
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
@@ -97,6 +101,7 @@ class SweepScreen(PetsegScreen):
     ]
     DEFAULT_CSS = """
     SweepScreen #sweep-title { height: 1; padding: 0 1; }
+    SweepScreen #sweep-refused { height: auto; padding: 0 1; color: $warning; }
     SweepScreen #sweep-body { height: 1fr; }
     SweepScreen #sweep-table { width: 1fr; height: 1fr; }
     SweepScreen #sweep-plots { width: 1fr; height: 1fr; }
@@ -110,6 +115,7 @@ class SweepScreen(PetsegScreen):
         self.names: list[str] = []
         self.best_eval: dict | None = None
         self.progress = ""  # "3 of 8 trials" from the study, "" until read
+        self.refused = ""  # the study's refused draws in a line, "" if none (or unread)
         self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
         self.param_index = 0
         self.loaded = False
@@ -119,6 +125,7 @@ class SweepScreen(PetsegScreen):
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
         yield Static("", id="sweep-title")
+        yield Static("", id="sweep-refused", markup=False)
         with Horizontal(id="sweep-body"):
             yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="sweep-plots"):
@@ -171,13 +178,15 @@ class SweepScreen(PetsegScreen):
             if key != last:
                 last = key
                 facts = evaluated[1] if evaluated[0] == name else StudyFacts()
-                self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, running))
+                self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, facts.refused,
+                                               running))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
     def on_sweep_updated(self, message: SweepUpdated) -> None:
         self.board, self.names, self.best_eval = message.board, message.names, message.best_eval
         self.progress = message.progress
+        self.refused = message.refused
         self.running = message.running
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
@@ -219,6 +228,9 @@ class SweepScreen(PetsegScreen):
 
     def redraw(self) -> None:
         self.query_one("#sweep-title", Static).update(self.title_text())
+        refused = self.query_one("#sweep-refused", Static)
+        refused.update(self.refused)
+        refused.display = bool(self.refused)
         table = self.query_one("#sweep-table", DataTable)
         names = self.board.param_names
         cursor = table.cursor_row

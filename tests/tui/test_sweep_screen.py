@@ -103,6 +103,30 @@ async def test_a_sweep_kept_in_a_database_shows_its_test_dice_and_budget(runs_di
         assert "sweep db  4 of 6 trials" in title(), title()
 
 
+async def test_the_draws_a_sweep_refused_are_counted_with_a_reason(runs_dir: Path, monkeypatch) -> None:
+    """A refused draw starts no run, so the screen (run folders) showed fewer trials than were
+    drawn and no reason; the study's count and the last reason are a line under the title."""
+    from engine.cli import main
+
+    _fake_trials(monkeypatch)
+    assert main(["sweep", "--runs", str(runs_dir), "--name", "half", "--param", "warmup_epochs=int:2:5",
+                 "--param", "epochs=int:3:5", "--sampler", "random", "--sampler_seed", "3", "--eval_best", "no",
+                 "--trials", "3"]) == 0
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        refused = lambda: " ".join(widget_text(pilot.app.screen.query_one("#sweep-refused")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "refused" in refused(), what="the refused draws")
+        assert refused() == ("1 draw refused before it started, drawn again (not in the budget): --warmup_epochs 5: "
+                             "must be fewer than --epochs (5)")
+        assert len(pilot.app.screen.board.trials) == 3
+
+
+async def test_no_refused_line_without_refused_draws(sweep_runs: Path, monkeypatch) -> None:
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        assert not pilot.app.screen.query_one("#sweep-refused").display
+
+
 def test_a_storage_record_never_holds_the_password(runs_dir: Path) -> None:
     from engine.sweep.where import record_storage, recorded_storage
 

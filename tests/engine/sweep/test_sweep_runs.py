@@ -161,6 +161,23 @@ def test_a_space_partly_refused_still_trains_its_whole_budget(
     assert len(rows) == 3, out
 
 
+def test_show_says_how_many_draws_were_refused_and_why(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused draws are not trials of the budget, so the leaderboard has no row for them: --show
+    listed fewer trials than were drawn and never said why. Now a line under the rows, from the
+    study: how many, and the last one's reason."""
+    runs = tmp_path / "runs"
+    assert main(["sweep", "--runs", str(runs), "--name", "half", "--param", "warmup_epochs=int:2:5",
+                 "--param", "epochs=int:3:5", "--sampler", "random", "--sampler_seed", "3", "--eval_best", "no",
+                 "--trials", "3"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--runs", str(runs), "--show", "half"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "1 draw refused before it started, drawn again (not in the budget): --warmup_epochs 5: must be fewer " \
+           "than --epochs (5)" in lines, lines
+    assert len([line for line in lines if line.endswith("complete")]) == 3
+
+
 def test_a_grid_sweep_run_again_after_giving_up_covers_every_grid_point(
         tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
