@@ -152,6 +152,17 @@ async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen
                        what="the detail line cleared")
 
 
+def _run_with_a_foreign_export(runs_dir: Path) -> Path:
+    """A run "junk" (its checkpoint unreadable) whose export folder holds a model.onnx petseg
+    export did not write; returns that file."""
+    run = make_run(runs_dir, "junk").path
+    unreadable_checkpoint(run)
+    junk = run / "export" / "model.onnx"
+    junk.parent.mkdir()
+    junk.write_bytes(b"someone else's model")
+    return junk
+
+
 async def test_E_over_a_file_petseg_did_not_write_asks_before_replacing_it(runs_dir: Path) -> None:
     """The dashboard has no --overwrite to pass: over a model.onnx petseg export did not write, E
     asks "Replace …?"; no keeps the file as it was, yes exports with overwrite (here the garbled
@@ -160,11 +171,7 @@ async def test_E_over_a_file_petseg_did_not_write_asks_before_replacing_it(runs_
     from tui_helpers import widget_text
 
     runs_dir = runs_dir / "pets[v2]"  # a path is text, not markup: "[v2]" stays in the dialog and the toasts
-    run = make_run(runs_dir, "junk").path
-    unreadable_checkpoint(run)
-    junk = run / "export" / "model.onnx"
-    junk.parent.mkdir()
-    junk.write_bytes(b"someone else's model")
+    junk = _run_with_a_foreign_export(runs_dir)
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         screen = app.screen
@@ -204,11 +211,7 @@ async def test_E_over_a_file_petseg_did_not_write_asks_at_once_before_any_work(r
         return real_export(run_path, fmt, **options)
 
     monkeypatch.setattr(engine.export.run_export, "export_run", slow_export)
-    run = make_run(runs_dir, "junk").path
-    unreadable_checkpoint(run)
-    junk = run / "export" / "model.onnx"
-    junk.parent.mkdir()
-    junk.write_bytes(b"someone else's model")
+    junk = _run_with_a_foreign_export(runs_dir)
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         try:
