@@ -10,8 +10,10 @@
   min..max (F already in 0..1 is taken as 0..1), greyscale replicated to 3 channels;
 * EXIF orientation is applied (``ImageOps.exif_transpose``).
 
-Large files: with ``max_side`` JPEGs are decoded at reduced scale by libjpeg (``Image.draft``,
-1/2, 1/4 or 1/8) so an 8000x6000 photo never exists at full size in memory, then resized.
+Large files: with ``max_side`` JPEGs (and MPO, a JPEG with more pictures after the first) are
+decoded by libjpeg at its first reduction that fits (``Image.draft``, 1/2, 1/4 or 1/8:
+`jpeg_reduction`), so an 8000x6000 photo never exists at full size in memory; only what is still
+over ``max_side`` at 1/8 is resized.
 Pillow's decompression-bomb limit is raised to ``MAX_PIXELS`` (its default warns at 89 MP);
 anything larger is refused with "image too large (W×H ...)".
 
@@ -32,6 +34,11 @@ from engine.data.masks import TRIMAP_VALUES
 from engine.errors import BadImageError, DatasetError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+# Pillow's formats for a file libjpeg decodes, so at a reduced scale (``Image.draft``): MPO is a
+# JPEG carrying more pictures after the first (Android's Ultra HDR and iPhone HDR photos keep
+# their gain map there, cameras a preview), and Pillow names such a file MPO, not JPEG.
+JPEG_FORMATS = ("JPEG", "MPO")
 
 # 180 MP (about 13400 x 13400): twice Pillow's warning threshold, the same as its hard limit,
 # enough for any camera photo; beyond it a decoded RGB copy alone would be over 500 MB.
@@ -127,7 +134,7 @@ def _open(
         im.close()
         raise BadImageError(path, _too_large_reason_for(stored_size))
     try:
-        if draft_for is not None and im.format == "JPEG":
+        if draft_for is not None and im.format in JPEG_FORMATS:
             bw, bh = draft_for(stored_size)
             im.draft(None, (max(1, bw), max(1, bh)))
         im.load()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.data.images import IMAGE_SUFFIXES, jpeg_reduction, load_rgb
+from engine.data.images import IMAGE_SUFFIXES, JPEG_FORMATS, jpeg_reduction, load_rgb
 from engine.errors import PetsegError, first_line
 from engine.infer.outputs import is_petseg_output, same_file
 from engine.infer.inference import (
@@ -188,7 +188,7 @@ def decode_bytes(path: Path) -> int:
     if head is None:
         return 1 << 20
     w, h, fmt, px = head
-    if fmt == "JPEG":
+    if fmt in JPEG_FORMATS:
         scale = jpeg_reduction((w, h), DEFAULT_MAX_SIDE)
         return (w // scale + 1) * (h // scale + 1) * 3 * 2
     return w * h * (px + 3)

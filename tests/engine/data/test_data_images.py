@@ -137,6 +137,25 @@ def test_a_phone_photo_is_decoded_at_the_reduction_that_fits_max_side(tmp_path, 
     assert abs(int(a[100, 100, 2]) - 200) < 4
 
 
+def test_a_multi_picture_phone_jpeg_is_decoded_at_the_same_reduction_as_a_plain_one(tmp_path):
+    """Android's Ultra HDR and iPhone HDR photos are JPEGs with a gain map as a second picture
+    (MPF), which Pillow opens as format MPO: they were decoded in full and resized to 2048x1536
+    (~5x the time), and the folder read-ahead counted them at full size, unlike the same photo
+    without its gain map."""
+    from engine.infer.infer_folder import decode_bytes
+
+    photo = Image.linear_gradient("L").resize((4000, 3000)).convert("RGB")
+    plain = _save(photo, tmp_path / "plain.jpg", quality=90)
+    hdr = _save(photo, tmp_path / "hdr.jpg", format="MPO", save_all=True,
+                append_images=[photo.resize((1000, 750))], quality=90)
+    with Image.open(hdr) as im:
+        assert im.format == "MPO"
+    a, b = load_rgb(plain, max_side=2048), load_rgb(hdr, max_side=2048)
+    assert a.shape == b.shape == (1500, 2000, 3)
+    assert np.abs(a.astype(int) - b).max() <= 2
+    assert decode_bytes(hdr) == decode_bytes(plain)
+
+
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
 def test_a_large_png_shrinks_to_the_same_pixels_without_a_full_size_copy(tmp_path, mode):
     """PNG has no reduced-scale decode: load_rgb box-reduces right after decoding (what Pillow's
