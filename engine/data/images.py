@@ -100,6 +100,29 @@ def exif_orientation(path: str | Path) -> int:
     return value if isinstance(value, int) else 1
 
 
+def shown_size(path: str | Path) -> tuple[int, int] | None:
+    """(W, H) of the photo at ``path`` as viewers show it (EXIF rotation applied), the size
+    `load_rgb` gives it without a cap; from its header only, None if that cannot be read."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+            # Pillow reports a TIFF's size already turned by its orientation (it turns the pixels
+            # as it loads them, then drops the tag); other formats report the stored pixels'
+            turned_already = (w, h) != _stored_pixel_size(im)
+    except Exception:  # noqa: BLE001 - any unreadable header: the decoder will say why
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) and not turned_already else (w, h)
+
+
+def _stored_pixel_size(im: Image.Image) -> tuple[int, int]:
+    """(W, H) of the pixels as stored in the file: a TIFF's width and length tags, else the size."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and 256 in tags and 257 in tags:  # ImageWidth, ImageLength
+        return int(tags[256]), int(tags[257])
+    return im.size
+
+
 def orient_as_shown(array: np.ndarray, orientation: int) -> np.ndarray:
     """A 2-D array in a photo's stored pixel orientation (a dataset trimap) turned the way
     `load_rgb` turns a photo with that EXIF ``orientation``, so the two stay aligned."""

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from engine.data.images import load_rgb
+from engine.data.images import load_rgb, shown_size
 from engine.device import resolve_device
 from engine.errors import CheckpointError
 from engine.infer.render import mask_to_image, overlay_image, save_png
@@ -251,14 +251,8 @@ def load_predictor(path: str | Path, device: str = "auto", expect_arch: str | No
 
 def original_size(path: str | Path) -> tuple[int, int] | None:
     """(W, H) of the photo as viewers show it (EXIF rotation applied), from its header only;
-    None if the header cannot be read (the decoder will then say why)."""
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orientation = im.getexif().get(0x0112, 1)
-            return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-    except Exception:
-        return None
+    None if the header cannot be read (the decoder will then say why). `images.shown_size`."""
+    return shown_size(path)
 
 
 def output_picture(

@@ -49,6 +49,29 @@ def test_infer_writes_mask_at_original_size(tmp_path: Path, checkpoint: Path, ca
         assert m.size == size and m.mode == "RGB"
 
 
+@pytest.mark.parametrize("overlay", [False, True])
+def test_infer_writes_a_sideways_tiff_upright_like_any_photo(tmp_path: Path, checkpoint: Path, overlay) -> None:
+    """Pillow gives a TIFF's size already turned by its EXIF orientation: the output size was
+    turned once more, so a TIFF stored sideways (orientation 6) got its mask stretched to the
+    stored 30x40 instead of the 40x30 it shows (the same photo as a PNG was right)."""
+    rng = np.random.default_rng(0)
+    upright = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # viewers turn the stored pixels 90 degrees clockwise
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)
+    photos = {"upright.png": upright.save, "sideways.png": sideways.save, "sideways.tif": sideways.save}
+    outputs = []
+    for name, save in photos.items():
+        save(tmp_path / name, **({} if name == "upright.png" else {"exif": exif.tobytes()}))
+        out = tmp_path / f"out-{name}.png"
+        args = ["infer", "--checkpoint", str(checkpoint), "--image", str(tmp_path / name), "--output", str(out)]
+        assert main(args + (["--overlay"] if overlay else [])) == 0
+        with Image.open(out) as m:
+            assert m.size == (40, 30), name
+            outputs.append(np.asarray(m))
+    assert all(np.array_equal(outputs[0], other) for other in outputs[1:])
+
+
 def test_infer_bad_images(tmp_path: Path, checkpoint: Path, capsys) -> None:
     good = tmp_path / "good.jpg"
     Image.new("RGB", (64, 48), (10, 200, 30)).save(good, quality=90)
