@@ -286,8 +286,17 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
     layout = source.layout or PetLayout(source.path)
     names = layout.test_names() if split == "test" else _valid_names(layout, config)
     if not names:
-        raise DatasetError(source.path, f"no {split} images to evaluate on")
+        raise DatasetError(source.path, f"no {split} images to evaluate on{_why_no_test(layout) if split == 'test' else ''}")
     return source, layout, names
+
+
+def _why_no_test(layout: Any) -> str:
+    """Why a dataset folder has no test photos, for the error line: the list is missing or empty
+    (one naming photos that are not there is refused by the layout, with its count)."""
+    listed = Path(layout.root) / "annotations" / "test.txt"
+    if not listed.is_file():
+        return f" ({listed} is missing: it lists the photos to score, one name per line)"
+    return f" ({listed} names no photo)"
 
 
 def _valid_names(layout: Any, config: dict[str, Any]) -> list[str]:

@@ -168,15 +168,24 @@ def test_unknown_split_is_a_config_error(dataset, tmp_path):
         evaluate_checkpoint(ckpt, str(dataset), split="train", device="cpu")
 
 
-def test_dataset_without_a_test_split_is_a_dataset_error(tmp_path):
+def test_dataset_without_a_test_split_says_which_list_is_missing_or_empty(tmp_path):
+    """"no test images to evaluate on" left the user guessing (oxford-pet-mini: six labelled photos,
+    no lists): the line says the list is missing, or that it names none of the photos there."""
     root = tmp_path / "notest"
     (root / "images").mkdir(parents=True)
     (root / "annotations" / "trimaps").mkdir(parents=True)
     Image.new("RGB", (SIZE, SIZE)).save(root / "images" / "a.jpg")
     Image.fromarray(_trimaps()["t1"]).save(root / "annotations" / "trimaps" / "a.png")
     ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
-    with pytest.raises(DatasetError, match="no test images"):
+    listed = root / "annotations" / "test.txt"
+    with pytest.raises(DatasetError) as missing:
         evaluate_checkpoint(ckpt, str(root), device="cpu")
+    assert str(missing.value) == (f"{root}: no test images to evaluate on ({listed} is missing: it lists the "
+                                  "photos to score, one name per line)")
+    listed.write_text("# an empty list\n")
+    with pytest.raises(DatasetError) as unmatched:
+        evaluate_checkpoint(ckpt, str(root), device="cpu")
+    assert str(unmatched.value) == f"{root}: no test images to evaluate on ({listed} names no photo)"
 
 
 @pytest.mark.parametrize("mask_rule", ["pet_border", "pet_only"])
