@@ -133,14 +133,17 @@ class InferenceScreen(ImageScreen):
         self._show_texts()
 
     def _show_texts(self) -> None:
-        if not self.is_mounted:
+        # composed is enough: `is_mounted` only turns true after on_mount, and the lines on_mount
+        # sets (the run list's "Pick a run", "loading model…") must show at once, not at the next change
+        results = self.query(InferenceResult)
+        if not results:
             return
         ready = self._predictor if self._predictor_for == self.run_path else None
         model = describe_model(self.run_path, self.no_run_text, ready, self.model_loading, self._checkpoint_note)
         result = describe_result(threshold=self.threshold, tta=self.tta, outline=self.outline,
                                  image_mode=self.image_mode, busy=self.busy, prediction=self.prediction,
                                  rendered=self.rendered, truth=self.truth)
-        self.query_one(InferenceResult).show_texts(model, result)
+        results.first().show_texts(model, result)
 
     watch_run_path = watch_threshold = watch_outline = watch_tta = watch_busy = _show_texts
     watch_model_loading = watch_prediction = watch_truth = watch_rendered = watch_no_run_text = _show_texts

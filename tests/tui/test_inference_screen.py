@@ -378,6 +378,21 @@ async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
         assert screen.error == "" and screen.prediction is not None
 
 
+async def test_opened_without_a_run_says_to_pick_one_at_once(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """`i` on a run without a checkpoint opens the screen on the run list: its model line says
+    what to do and its settings line shows the threshold, before any key. Both lines were blank
+    until the first key (they were drawn from on_mount, before Textual counts the screen mounted)."""
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha")
+    app = InferenceTestApp(runs, None, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await inference_done(pilot)
+        await pilot.pause()
+        screen = app.screen
+        assert "Pick a run (↑↓ Enter), then an image." in widget_text(screen.query_one("#inf-model"))
+        assert "thr 0.50" in widget_text(screen.query_one("#inf-result"))
+
+
 async def test_run_list_shows_a_hand_copied_folder_name_as_written(tmp_path: Path, images: Path,
                                                                     fake_predictor) -> None:
     """A run folder copied by hand (``cp -r alpha "alpha [copy]"``) is listed under its name:
