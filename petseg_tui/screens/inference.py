@@ -191,6 +191,9 @@ class InferenceScreen(ImageScreen):
         text = event.value.strip()
         if not text:
             return
+        # selected: the next path typed replaces this one (typed after it, it was appended:
+        # "cat.jpg/photos/dog.jpg: no such file"); Enter again still re-runs it
+        event.input.select_all()
         path = Path(text).expanduser()
         if path.is_dir():
             self.query_one("#inf-tree", ImageTree).path = path

@@ -494,6 +494,27 @@ async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Pat
         assert "halfcell" in result_line(screen)
 
 
+async def test_a_second_path_typed_after_enter_replaces_the_first(tmp_path: Path, images: Path,
+                                                                   fake_predictor) -> None:
+    """After Enter the path stays in the box, selected: the next path typed replaces it. It was
+    appended to it, and the screen said "…/cat.jpg/nope.jpg: no such file" until the box was
+    cleared by hand."""
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        inp = screen.query_one("#inf-path", Input)
+        await type_path(pilot, inp, images / "cat.jpg")
+        await pilot.press("enter")
+        await inference_done(pilot)
+        assert "cat.jpg" in result_line(screen)
+        await pilot.press(*"/nope.jpg", "enter")
+        await inference_done(pilot)
+        assert inp.value == "/nope.jpg"
+        assert screen.error.startswith("/nope.jpg: ")  # the path typed, nothing before it
+
+
 async def test_settings_and_the_whole_result_show_at_80_columns(tmp_path: Path, fake_predictor) -> None:
     """At 80x24 the result of a photo with a trimap wraps onto three lines: the settings the keys
     change (threshold, TTA, outline, image mode) still show on screen, and so does the Dice."""
