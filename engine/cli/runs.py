@@ -11,7 +11,6 @@ from engine.cli.common import EXIT_OK, add_runs_flag
 from engine.cli.common import console as new_console
 from engine.config import default_runs_dir
 from engine.durations import format_duration
-from engine.errors import PetsegError
 from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
 
 
@@ -40,10 +39,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from engine.runs.labels import read_labels
     from engine.runs.query import flatten, parse_query
     from engine.runs.short_name import NAME_MIN, shorten
+    from engine.runs.store import check_runs_root
 
     store = RunStore(args.runs or default_runs_dir())
-    if store.root.exists() and not store.root.is_dir():
-        raise PetsegError(f"{store.root}: is a file, not a runs folder; give --runs a folder")
+    check_runs_root(store.root)
     runs = store.list_runs()
     if args.filter:
         seen = {k for r in runs if isinstance(r.config, dict) for k in flatten(r.config)}

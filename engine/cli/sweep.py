@@ -108,7 +108,10 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from engine.runs.store import check_runs_root
+
     runs_dir = Path(args.runs or default_runs_dir())
+    check_runs_root(runs_dir)  # trials are run folders in it, the journal is in it
     if args.show:
         return show(args.show, runs_dir, args.storage)
     from engine.sweep.slots import visible_gpu_count

@@ -28,6 +28,15 @@ from engine.runs.writer import RunWriter
 _TAKEN = "a run with this name already exists (use --resume to continue it)"
 
 
+def check_runs_root(root: Path) -> None:
+    """RunStoreError (one line) when the runs folder ``root`` is a file: every command that
+    looks a run up under it says so (they said "ROOT/RUN: no such run folder", and a sweep
+    "Not a directory" of a journal named as if given with --storage). A missing root is no
+    error here: the commands that need a run say that the run is missing."""
+    if root.exists() and not root.is_dir():
+        raise RunStoreError(root, "is a file, not a runs folder; give --runs a folder")
+
+
 def _taken(path: Path) -> bool:
     """Whether a run has started in ``path`` (a folder made for a detached run's train.log, or
     one whose writer was killed before its config.json was in place, is no clash)."""
@@ -58,6 +67,7 @@ class RunStore:
         for cand in (self.root / str(name_or_path), p):
             if cand.is_dir():
                 return cand
+        check_runs_root(self.root)
         raise RunStoreError(self.root / str(name_or_path), "no such run folder")
 
     def load(self, name_or_path: str | Path) -> RunHistory:

@@ -461,6 +461,25 @@ def test_eval_worst_sheet_never_replaces_a_users_file(tmp_path: Path, checkpoint
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("argv", [
+    ["eval", "--run", "r1"],
+    ["infer", "--run", "r1", "--image", "cat.jpg", "--output", "cat.png"],
+    ["plot", "--run", "r1", "--out", "curves.png"],
+    ["export", "--run", "r1"],
+    ["train", "--resume", "r1"],
+    ["sweep", "--show", "s1"],
+    ["sweep", "--name", "s1", "--param", "learning_rate=log:1e-4:1e-3", "--trials", "1", "--epochs", "1"],
+])
+def test_a_runs_folder_that_is_a_file_is_named_as_one(tmp_path: Path, capsys, argv: list[str]) -> None:
+    """--runs naming a file: every command that looks a run or a sweep up in it says so in one
+    line, as `petseg runs` does. They said "FILE/r1: no such run folder", "no sweep named 's1'
+    in FILE", or a journal's "[Errno 20] Not a directory" under "--storage", a flag not given."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert main([*argv, "--runs", str(afile)]) == 1
+    assert capsys.readouterr().err.strip() == f"petseg: error: {afile}: is a file, not a runs folder; give --runs a folder"
+
+
 def test_os_errors_are_sentences_naming_the_path(tmp_path: Path, capsys, monkeypatch) -> None:
     """'unexpected FileExistsError / PermissionError / IsADirectoryError / UnicodeDecodeError'
     became sentences with the path and what to do."""
