@@ -154,6 +154,11 @@ class SweepPlot(Vertical):
         if spec.x_ticks:
             x_lo, x_hi = min(x_lo, spec.x_ticks[0][0]), max(x_hi, spec.x_ticks[-1][0])
             plt.xticks([p for p, _ in spec.x_ticks], [label for _, label in spec.x_ticks])
-        span = (x_hi - x_lo) or 1.0
+        else:  # a searched value's own scale: plotext's ticks read 0.000 for every learning rate
+            x_ticks = nice_ticks(x_lo, x_hi, count=4) if x_hi > x_lo else [x_lo]
+            plt.xticks(x_ticks, tick_labels(x_ticks))
+        # one value (the first trial, or every trial alike): a range about it, not ±0.06 about it
+        # (a learning rate of 1.8e-4 sat at "0.000" on an axis from -0.060 to 0.060)
+        span = (x_hi - x_lo) or abs(x_lo) * 0.5 or 1.0
         plt.xlim(x_lo - 0.06 * span, x_hi + 0.06 * span)
         plot.refresh()

@@ -468,3 +468,37 @@ async def test_dice_a_few_1e_5_apart_get_distinct_y_ticks() -> None:
         labels = re.findall(r"([0-9][0-9.e-]*)┤", re.sub(r"\x1b\[[0-9;]*m", "", drawn))
         assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
         assert max(map(float, labels)) - min(map(float, labels)) >= 0.004
+
+
+@pytest.mark.parametrize(("xs", "expected"), [
+    ((0.000177,), ["177e-6"]),  # the first trial of a learning-rate sweep
+    ((0.0001764, 0.0001772), None),  # two trials close together: distinct labels
+    ((32.0,), ["32"]),
+])
+async def test_a_searched_value_is_read_on_its_own_scale(xs: tuple[float, ...], expected: list[str] | None) -> None:
+    """The parameter plot (P) of a numeric search on a linear axis labels the values searched. One
+    trial at learning rate 1.77e-4 sat at "0.000" on an axis from -0.060 to 0.060 (plotext's ticks
+    about a range of ±0.06), one trial at width 32 on 31.940 ... 32.060; close values keep
+    distinct labels."""
+    import re
+
+    from textual.app import App
+    from textual_plotext import PlotextPlot
+
+    from petseg_tui.widgets.sweep_plot import ScatterSpec, SweepPlot
+
+    class Host(App):
+        def compose(self):
+            yield SweepPlot()
+
+    async with Host().run_test(size=(80, 14)) as pilot:
+        pilot.app.query_one(SweepPlot).show(ScatterSpec("learning_rate vs valid Dice", xs=xs, ys=(0.5,) * len(xs)))
+        await pilot.pause()
+        drawn = re.sub(r"\x1b\[[0-9;]*m", "", pilot.app.query_one(PlotextPlot).plt.build())
+        labels = drawn.rstrip("\n").splitlines()[-1].split()
+        assert labels, drawn
+        assert all(not label.startswith("-") for label in labels), labels
+        assert all(min(xs) * 0.9 <= float(label) <= max(xs) * 1.1 for label in labels), labels
+        assert len(set(labels)) == len(labels), labels
+        if expected is not None:
+            assert labels == expected
