@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 from engine.config import TrainConfig
 from engine.runs.query import flatten
 from engine.runs.short_name import shorten
-from petseg_tui.format import PALETTE, fmt_lr, fmt_metric, palette_rgb, state_text
+from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rgb, state_text
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
@@ -189,7 +189,7 @@ class CompareScreen(PetsegScreen):
         yield PetsegFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"compare {len(self.run_paths)} runs"
+        self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')}"
         self.redraw()
         self.query_one("#compare-table", DataTable).focus()
         self._poll()
@@ -338,7 +338,7 @@ class CompareScreen(PetsegScreen):
         for name, row in rows:
             table.add_row(*row, key=name)
         note = "" if keys or len(snaps) < 2 else "  (identical hyperparameters)"
-        self.sub_title = f"compare {len(self.run_paths)} runs · {label}{note}"
+        self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')} · {label}{note}"
 
     # ---- keys ---------------------------------------------------------------------------------
     def set_metric(self, metric: str) -> None:

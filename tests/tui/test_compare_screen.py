@@ -89,3 +89,19 @@ async def test_a_long_run_name_leaves_the_figures_on_screen_at_80_columns(runs_d
         rows = [line for line in widget_text(table).splitlines() if "finished" in line]
         assert len(rows) == 2 and all("0.5000 @2" in row or "0.6000 @2" in row for row in rows), rows
         assert "…" in rows[0] and rows[0].split("…")[1].split()[0].endswith("cut-0001")
+
+
+async def test_the_title_counts_one_run_in_the_singular(runs_dir: Path) -> None:
+    """c with one run selected: the title read "compare 1 runs"."""
+    from tui_helpers import widget_text
+
+    from petseg_tui.widgets.header import PetsegHeader
+
+    make_curve_run(runs_dir, "alone", [0.9, 0.8], [0.4, 0.5])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_compare([runs_dir / "alone"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 1, what="compare data")
+        await pilot.pause()
+        title = widget_text(app.screen.query_one(PetsegHeader))
+        assert "compare 1 run ·" in title and "1 runs" not in title, title
