@@ -47,6 +47,9 @@ from petseg_tui.widgets.runs_table import cell_len
 POLL_S = 2.0
 METRIC_KEYS = list(COMPARE_METRICS)
 IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about the model
+# how `--amp auto` was chosen (its timings, when, cached or not): amp_resolved says what it chose;
+# two runs' probes differ whenever they were measured apart, and filled the table with 7 columns
+IGNORED_PREFIXES = ("amp_probe.",)
 EMA_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
@@ -56,7 +59,7 @@ def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
     keys: list[str] = []
     for f in flat:
         for k in f:
-            if k not in keys and k not in IGNORED_KEYS:
+            if k not in keys and k not in IGNORED_KEYS and not k.startswith(IGNORED_PREFIXES):
                 keys.append(k)
     if len(flat) < 2:
         return []

@@ -105,3 +105,19 @@ async def test_the_title_counts_one_run_in_the_singular(runs_dir: Path) -> None:
         await pilot.pause()
         title = widget_text(app.screen.query_one(PetsegHeader))
         assert "compare 1 run ·" in title and "1 runs" not in title, title
+
+
+def test_how_amp_auto_was_measured_is_not_a_setting_that_differs() -> None:
+    """Two runs whose `--amp auto` probes were timed apart: the table listed amp_probe.cached,
+    .measured, .bf16_ms ... as settings that differ (seen comparing three real runs: an
+    'amp_probe.cached  True/False' column); what the probe chose, amp_resolved, stays."""
+    from petseg_tui.screens.compare import differing_keys
+
+    def config(lr: float, cached: bool, measured: float, resolved: str) -> dict:
+        return {"learning_rate": lr, "amp": "auto", "amp_resolved": resolved,
+                "amp_probe": {"cached": cached, "measured": measured, "bf16_ms": measured / 1e7, "choice": "bf16"}}
+
+    assert differing_keys([config(1e-3, False, 1.79e9, "bfloat16"), config(3e-4, True, 1.80e9, "bfloat16")]) == [
+        "learning_rate"]
+    assert differing_keys([config(1e-3, True, 1.79e9, "bfloat16"), config(1e-3, True, 1.80e9, "float32")]) == [
+        "amp_resolved"]
