@@ -387,6 +387,21 @@ class NewRunScreen(PetsegScreen):
         label.set_class(not msg, "hint")
         widget.set_class(bool(msg), "-invalid-field")
 
+    # The focused row's hint is shown whole (app.tcss, `.field-row:focus-within`): a change of
+    # text-wrap alone does not lay the row out again, so the row that gains or loses the focus is
+    # laid out here (its height follows its hint's lines).
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._relayout_row(event.widget)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._relayout_row(event.widget)
+
+    def _relayout_row(self, widget: Widget) -> None:
+        row = widget.parent
+        if row is not None and row.has_class("field-row"):
+            for hint in row.query(".field-error"):
+                hint.refresh(layout=True)
+
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Switch.Changed)

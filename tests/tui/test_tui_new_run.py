@@ -394,3 +394,21 @@ async def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None
         form.query_one("#f-detached", Switch).value = False
         await wait_for(pilot, lambda: detached().startswith("no — trains inside this app"), what="the switch's hint")
         assert "no — use the data path as it is" in widget_text(form.query_one("#err-download"))
+
+
+async def test_at_80_columns_the_focused_fields_hint_is_read_whole(runs_dir: Path) -> None:
+    """At 80x24 every hint is cut to one line ("no — use the data path as i…"); the focused
+    field's hint wraps onto as many lines as it needs, and goes back to one line when the focus
+    leaves (the README was the only place to read the rest)."""
+    from petseg_tui.screens.new_run import ALL_FIELDS
+
+    hint = next(f.hint for f in ALL_FIELDS if f.name == "data_path")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        shown = lambda: " ".join(error_text(form, "data_path").split())  # noqa: E731
+        assert shown().endswith("…") and shown() != hint
+        form.query_one("#f-data_path").focus()
+        await wait_for(pilot, lambda: shown() == hint, what="the data path's whole hint")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: shown().endswith("…"), what="the hint cut again")
