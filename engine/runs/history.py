@@ -300,6 +300,12 @@ class RunSnapshot:
         return self.epochs[-1].epoch if self.epochs else 0
 
     @property
+    def images_per_s(self) -> float | None:
+        """Median training images per second over the finished epochs: the run's speed, as
+        `RunHistory.images_per_s` gives it to the runs table and `petseg runs`."""
+        return _median([e.images_per_s for e in self.epochs])
+
+    @property
     def active(self) -> bool:
         return self.state.is_active
 

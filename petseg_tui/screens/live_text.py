@@ -34,7 +34,12 @@ def stats_rows(snap: LiveSnapshot) -> Rows:
     last, best = snap.last, snap.best
     paused = snap.paused or snap.state == RunState.PAUSED
     lr = last.lr if last else snap.config.get("learning_rate")
-    ips = snap.batches[-1].images_per_s if (snap.active and snap.batches) else (last.images_per_s if last else None)
+    # while it trains, the pace now; once over, the run's median, the figure of the runs table
+    # and `petseg runs` (the last epoch's alone read 118 where the table said 225)
+    if snap.active:
+        ips = snap.batches[-1].images_per_s if snap.batches else (last.images_per_s if last else None)
+    else:
+        ips = snap.images_per_s
     eta = snap.eta_seconds()
     return (
         ("LR", fmt_lr(lr)),

@@ -428,3 +428,18 @@ async def test_the_title_bar_names_a_run_folder_with_brackets_as_it_is(tmp_path:
         await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the run screen")
         await pilot.pause()
         assert widget_text(app.screen.query_one(PetsegHeader)).strip().endswith("alpha [copy]")
+
+
+async def test_a_finished_runs_images_per_s_is_the_runs_table_figure(runs_dir: Path) -> None:
+    """Once a run is over its screen shows the median img/s over its epochs, as the runs table
+    and `petseg runs` do: it showed the last epoch's alone (a real 40-epoch run read 118 on its
+    screen and 225 in the table)."""
+    make_run(runs_dir, "done", epochs_done=4, state="finished")  # epochs at 121, 122, 123, 124 img/s
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.screen.query_one("#runs-table")
+        await wait_for(pilot, lambda: "122" in widget_text(table), what="the runs table's median 122 img/s")
+        live = await open_live(pilot, runs_dir / "done")
+        stats = lambda: " ".join(widget_text(live.query_one("#live-stats")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "images/s 122 " in stats(), what="the median on the run's screen")
+        assert "124" not in stats()
