@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from rich.text import Text
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -45,6 +46,9 @@ FIELDS = (
     ("train", "Train flags", "every trial's base: --epochs 20 --image_size 128", "--epochs 10"),
 )
 
+# the hint under the form for each field's Input: "Label: what it takes"
+HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, _ in FIELDS}
+
 
 class SweepFormScreen(ModalScreen[str | None]):
     """The fields of ``petseg sweep``; ctrl+s (or Start) checks them and starts the sweep."""
@@ -60,6 +64,7 @@ class SweepFormScreen(ModalScreen[str | None]):
     SweepFormScreen .sweep-form--row { height: auto; }
     SweepFormScreen .sweep-form--row Label { width: 16; padding: 0 1; }
     SweepFormScreen .sweep-form--row Input { width: 1fr; }
+    SweepFormScreen #sweep-form-hint { color: $text-muted; height: auto; padding: 0 1; }
     SweepFormScreen #sweep-form-error { color: $text-error; height: auto; padding: 0 1; }
     SweepFormScreen #sweep-form-buttons { height: auto; align-horizontal: right; }
     """
@@ -76,6 +81,7 @@ class SweepFormScreen(ModalScreen[str | None]):
                 with Horizontal(classes="sweep-form--row"):
                     yield Label(label)
                     yield Input(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
+            yield Static("", id="sweep-form-hint")
             yield Static("", id="sweep-form-error")
             with Horizontal(id="sweep-form-buttons"):
                 yield Button("Cancel", id="sweep-cancel")
@@ -83,6 +89,16 @@ class SweepFormScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#sweep-name", Input).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # the focused field's hint, whole: a hint is the Input's placeholder, which shows only
+        # while the field is empty ("Never prune 1", "GPUs a trial 1" said no more) and was
+        # cut at 80 columns ("an Optuna storage URL (blank: ")
+        widget = event.widget
+        hint = ""
+        if isinstance(widget, Input) and widget.id in HINTS:
+            hint = HINTS[widget.id]
+        self.query_one("#sweep-form-hint", Static).update(Text(hint))
 
     def value(self, key: str) -> str:
         return self.query_one(f"#sweep-{key}", Input).value.strip()

@@ -502,3 +502,16 @@ async def test_a_searched_value_is_read_on_its_own_scale(xs: tuple[float, ...], 
         assert len(set(labels)) == len(labels), labels
         if expected is not None:
             assert labels == expected
+
+
+async def test_the_focused_fields_hint_is_shown_whole_at_80_columns(sweep_runs: Path, monkeypatch) -> None:
+    """A field's hint was its placeholder alone: a field with a default ("Never prune 1", "GPUs a
+    trial 1") never showed it, and at 80 columns an empty one was cut ("an Optuna storage URL
+    (blank: "). The focused field's hint is written whole under the fields."""
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        hint = lambda: " ".join(widget_text(form.query_one("#sweep-form-hint")).split())  # noqa: E731
+        form.query_one("#sweep-prune_warmup").focus()
+        await wait_for(pilot, lambda: hint() == "Never prune: the first N epochs of a trial", what="its hint")
+        form.query_one("#sweep-storage").focus()
+        await wait_for(pilot, lambda: hint().endswith("(blank: runs/.sweeps/NAME.journal)"), what="the whole hint")
