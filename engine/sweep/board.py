@@ -32,6 +32,7 @@ class TrialRun:
     best_dice: float | None = None
     epoch: int = 0
     total_epochs: int = 0
+    why: str = ""  # a failed or diverged run's message: why it ended (petseg sweep --show says it too)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def board(name: str, summaries: Iterable[RunSummary]) -> SweepBoard:
         if record is None or record.name != name:
             continue
         trials.append(TrialRun(record.trial, s.name, s.path, s.state, dict(record.params), s.best_dice, s.epoch,
-                               s.total_epochs))
+                               s.total_epochs, s.message if s.state.is_error else ""))
     trials.sort(key=lambda t: (t.best_dice is None, -(t.best_dice or 0.0), t.trial))
     return SweepBoard(name, tuple(trials))
 

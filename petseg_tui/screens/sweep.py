@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from engine.sweep.board import SweepBoard
+from engine.sweep.board import SweepBoard, TrialRun
 from petseg_tui.format import MAX_COMPARE, state_text
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.widgets.header import PetsegHeader
@@ -82,6 +82,15 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
 def _value_text(v: object) -> Text:
     """A searched value as the leaderboard shows it: as written, never read as markup."""
     return Text(f"{v:.3g}" if isinstance(v, float) else str(v))
+
+
+def _status_text(t: TrialRun) -> Text:
+    """A trial's state, and for a failed or diverged one why, as `petseg sweep --show` says it
+    ("failed: --pretrained imagenet: could not fetch ..."): the screen said "failed" alone."""
+    text = state_text(t.state)
+    if t.why:
+        text.append(": " + t.why)
+    return text
 
 
 class SweepScreen(PetsegScreen):
@@ -240,7 +249,7 @@ class SweepScreen(PetsegScreen):
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
             rows.append((t.name, [Text(str(t.trial)), *(_value_text(t.params.get(n, "-")) for n in names),
-                                  Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), state_text(t.state)]))
+                                  Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), _status_text(t)]))
         # explicit widths, each its column's widest cell: an auto width is widened only on the next
         # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"
         for j, header in enumerate(headers):

@@ -515,3 +515,16 @@ async def test_the_focused_fields_hint_is_shown_whole_at_80_columns(sweep_runs: 
         await wait_for(pilot, lambda: hint() == "Never prune: the first N epochs of a trial", what="its hint")
         form.query_one("#sweep-storage").focus()
         await wait_for(pilot, lambda: hint().endswith("(blank: runs/.sweeps/NAME.journal)"), what="the whole hint")
+
+
+async def test_a_failed_trial_says_why_in_its_status(sweep_runs: Path, monkeypatch) -> None:
+    """A trial that failed said "failed" alone on the sweeps screen; why (its run's message, as
+    `petseg sweep --show` prints it) needed Enter on it or the sweep's log."""
+    why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
+    status = sweep_runs / "lr-width-t000" / "status.json"
+    status.write_text(json.dumps({**json.loads(status.read_text()), "state": "failed", "message": why}))
+    async with _app(sweep_runs, monkeypatch).run_test(size=(200, 48)) as pilot:
+        await _open_sweeps(pilot)
+        table = " ".join(widget_text(pilot.app.screen.query_one("#sweep-table")).split())
+        assert "failed: --pretrained imagenet: could not fetch" in table  # the rest past the table's edge
+        assert "finished:" not in table and "pruned:" not in table  # only a run that went wrong says why
