@@ -86,6 +86,7 @@ class Series:
     points: bool = True  # False: a line only (e.g. the running batch loss), legend shows "┄"
     style: str = ""  # extra Rich style for the legend label (e.g. "bold" for the highlighted run)
     short: str = ""  # the label where the full one does not fit the legend's row
+    front: bool = False  # drawn over the other series where they share cells (the chart's headline curve)
 
 
 @dataclass(frozen=True)
@@ -211,11 +212,18 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
     canvas = width - max(len(lb) for lb in labels) - 2  # plotext's: the y labels and two frame lines
     x_lim = (x_lo - 0.02 * (x_hi - x_lo), x_hi + 0.02 * (x_hi - x_lo))
     marker_every = max(1, int(math.ceil(len(set(xs_all)) / max(1, width // 4))))
+    # every line first, then every series' markers, the `front` series last: a line drawn after
+    # another series' markers overwrote them where the curves share a row of cells (at 80x24 the
+    # Dice chart has four rows: train Dice's line hid its own markers' neighbours, and valid IoU,
+    # in valid Dice's row, drew over it, so no ▲ said where valid Dice was)
+    shown = sorted(shown, key=lambda item: item[0].front)  # stable: the spec's order otherwise
+    for s, xs, ys in shown:
+        if xs:
+            clamped = [ty(min(max(y, yr.lo), yr.hi)) for y in ys]
+            plt.plot(*line_points(xs, clamped, x_lim, 2 * canvas), color=s.colour, marker="braille")  # braille: 2 dots a cell
     for s, xs, ys in shown:
         if not xs:
             continue
-        clamped = [ty(min(max(y, yr.lo), yr.hi)) for y in ys]
-        plt.plot(*line_points(xs, clamped, x_lim, 2 * canvas), color=s.colour, marker="braille")  # braille: 2 dots a cell
         if s.points:
             # every k-th epoch when they are dense; k counts epochs (x), not list positions
             keep = [i for i in range(len(xs)) if round(xs[i] - xs[0]) % marker_every == 0 or i == len(xs) - 1]
@@ -422,7 +430,8 @@ def dice_spec(epochs: Sequence, *, robust: bool = True, x_range: tuple[float, fl
     xs = tuple(float(e.epoch) for e in epochs)
     return ChartSpec("Dice / IoU", (
         Series("train Dice", xs, tuple(e.train_dice for e in epochs), SERIES_COLOURS["train"], MARKERS[0], short="train"),
-        Series("valid Dice", xs, tuple(e.valid_dice for e in epochs), SERIES_COLOURS["valid"], MARKERS[1], short="valid"),
+        Series("valid Dice", xs, tuple(e.valid_dice for e in epochs), SERIES_COLOURS["valid"], MARKERS[1], short="valid",
+               front=True),
         Series("valid IoU", xs, tuple(e.valid_iou for e in epochs), SERIES_COLOURS["iou"], MARKERS[2], short="IoU"),
     ), robust=robust, x_range=x_range, empty=empty, empty_style=empty_style, log_key=False)
 

@@ -257,3 +257,22 @@ async def test_the_epoch_axis_labels_round_epochs(size) -> None:
     step = rounds[1] - rounds[0]
     assert step in (2, 5, 10, 20) and all(label % step == 0 for label in rounds), labels  # multiples of it
     assert rounds[0] == step
+
+
+async def test_valid_dice_keeps_its_markers_in_a_four_row_chart() -> None:
+    """The Dice chart of the live screen at 80x24 has four rows of cells. A real 300-epoch run
+    (train Dice 0.97, valid Dice 0.81, valid IoU 0.68 at the end) showed train's ● and IoU's ■
+    but no ▲: valid IoU's line, drawn after valid Dice's markers in the same row, covered them,
+    so nothing said where valid Dice, the run's headline, was. Lines come first now, then the
+    markers, valid Dice's last."""
+
+    class Ep:
+        def __init__(self, i: int) -> None:
+            ramp = 1 - 0.97 ** i
+            self.epoch = i
+            self.train_dice, self.valid_dice, self.valid_iou = 0.97 * ramp, 0.81 * ramp, 0.68 * ramp
+
+    _, plot = await run_chart(dice_spec([Ep(i) for i in range(1, 301)]), size=(38, 18))
+    rows = [line for line in plot.splitlines() if "┤" in line or "│" in line[:6]]
+    assert len(rows) == 4, plot
+    assert sum(line.count(MARKERS[1]) for line in rows) >= 5, plot  # valid Dice: ▲ along its curve
