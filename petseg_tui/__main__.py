@@ -7,6 +7,7 @@ which is why the imports are inside the functions."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="how the inference screen draws images (auto: detect the terminal; halfcell works everywhere, tmux included)",
     )
+    p.add_argument(
+        "--theme",
+        default=None,
+        help="colour theme, e.g. textual-light for a light terminal (default: $PETSEG_THEME, else textual-dark; "
+             "ctrl+p, Theme, switches it for this session)",
+    )
     return p
+
+
+def theme_error(theme: str, origin: str) -> str | None:
+    """Why ``theme`` (from ``origin``: --theme or $PETSEG_THEME) is not one of Textual's themes,
+    in a line naming them; None when it is one."""
+    from textual.theme import BUILTIN_THEMES
+
+    if theme in BUILTIN_THEMES:
+        return None
+    return f"{origin} {theme}: not a theme (choose from {', '.join(sorted(BUILTIN_THEMES))})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,6 +93,11 @@ def _prepare_app(argv: list[str] | None) -> PetsegApp:
     if runs.exists() and not runs.is_dir():
         print(f"petseg-tui: {runs}: not a folder", file=sys.stderr)
         raise SystemExit(2)
+    # a light terminal wants a light theme every time: the palette's choice lasts one session
+    theme, origin = (args.theme, "--theme") if args.theme else (os.environ.get("PETSEG_THEME") or None, "$PETSEG_THEME")
+    if theme is not None and (why := theme_error(theme, origin)):
+        print(f"petseg-tui: {why}", file=sys.stderr)
+        raise SystemExit(2)
     from petseg_tui.image_modes import prepare_image_mode
 
     # textual-image can only ask the terminal what it supports before Textual owns it
@@ -83,7 +105,7 @@ def _prepare_app(argv: list[str] | None) -> PetsegApp:
     prepare_image_mode(args.image_mode)
     from petseg_tui.app import PetsegApp
 
-    return PetsegApp(runs_dir=runs, image_mode=args.image_mode)
+    return PetsegApp(runs_dir=runs, image_mode=args.image_mode, theme=theme)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -49,8 +49,10 @@ class PetsegApp(App[None]):
     BINDINGS = APP_BINDINGS
     HORIZONTAL_BREAKPOINTS = WIDTH_BREAKPOINTS  # each screen gets one width class: -narrow … -widest
 
-    def __init__(self, runs_dir: str | Path | None = None, image_mode: str = "auto") -> None:
+    def __init__(self, runs_dir: str | Path | None = None, image_mode: str = "auto", theme: str | None = None) -> None:
         super().__init__()
+        if theme is not None:  # one of Textual's themes (`petseg-tui --theme`); None: Textual's default
+            self.theme = theme
         self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
         if image_mode not in IMAGE_MODES:
             raise ValueError(f"image mode must be one of {', '.join(IMAGE_MODES)}")

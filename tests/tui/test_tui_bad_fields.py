@@ -111,3 +111,41 @@ def test_a_crash_never_exits_0(monkeypatch, runs_dir: Path, capsys) -> None:
         entry.main(["--runs", str(runs_dir)])
     assert exit_info.value.code == 1
     assert "petseg-tui: the app stopped on an error (exit 1)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "env", "expected"), [
+    (["--theme", "textual-light"], None, "textual-light"),
+    ([], "solarized-light", "solarized-light"),
+    (["--theme", "nord"], "solarized-light", "nord"),  # the flag wins
+])
+def test_the_theme_is_chosen_at_start(monkeypatch, runs_dir: Path, argv, env, expected) -> None:
+    """A light terminal over SSH: the theme was only the command palette's (ctrl+p, Theme), for
+    one session; --theme or $PETSEG_THEME now start the app in it."""
+    import petseg_tui.__main__ as entry
+
+    themes = []
+    monkeypatch.setattr(PetsegApp, "run", lambda self, **kw: themes.append(self.theme))
+    monkeypatch.setattr("petseg_tui.image_modes.prepare_image_mode", lambda mode: None)
+    if env is None:
+        monkeypatch.delenv("PETSEG_THEME", raising=False)
+    else:
+        monkeypatch.setenv("PETSEG_THEME", env)
+    entry.main(["--runs", str(runs_dir), *argv])
+    assert themes == [expected]
+
+
+@pytest.mark.parametrize(("argv", "env", "origin"), [(["--theme", "lite"], None, "--theme"), ([], "lite", "$PETSEG_THEME")])
+def test_an_unknown_theme_is_one_line(monkeypatch, runs_dir: Path, capsys, argv, env, origin) -> None:
+    import petseg_tui.__main__ as entry
+
+    monkeypatch.setattr(PetsegApp, "run", lambda self, **kw: None)  # never the app itself
+    monkeypatch.setattr("petseg_tui.image_modes.prepare_image_mode", lambda mode: None)
+    if env is None:
+        monkeypatch.delenv("PETSEG_THEME", raising=False)
+    else:
+        monkeypatch.setenv("PETSEG_THEME", env)
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--runs", str(runs_dir), *argv])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err
+    assert err.startswith(f"petseg-tui: {origin} lite: not a theme (choose from ") and "textual-light" in err

@@ -178,7 +178,7 @@ def test_main_parses_flags(monkeypatch, tmp_path: Path) -> None:
     class Fake:
         return_code = 0  # as PetsegApp after a clean quit (main exits with it)
 
-        def __init__(self, runs_dir, image_mode):
+        def __init__(self, runs_dir, image_mode, theme=None):
             seen.update(runs_dir=runs_dir, image_mode=image_mode)
 
         def run(self):
