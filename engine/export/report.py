@@ -74,7 +74,9 @@ def summary(entry: dict[str, Any]) -> str:
     for p in entry.get("parity") or []:
         try:
             parts.append(f"{p['height']}x{p['width']}: agreement {p['mask_agreement']:.5f}, "
-                         f"|Δp| max {p['max_abs_diff']:.1e}, Dice {p['dice_pytorch']:.3f}/{p['dice_export']:.3f}")
+                         f"|Δp| max {p['max_abs_diff']:.1e}, "
+                         # named, as `petseg export` prints them: "Dice 0.912/0.912" said not which was which
+                         f"Dice PyTorch {p['dice_pytorch']:.3f} export {p['dice_export']:.3f}")
         except (KeyError, TypeError, ValueError):
             continue
     verdict = "written" if entry.get("accepted") else "REFUSED (agreement below the rule)"

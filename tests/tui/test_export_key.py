@@ -61,6 +61,8 @@ async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, fi
 
 
 async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
+    """The export's line names both Dice figures (PyTorch's, the export's), as `petseg export`
+    prints them; it read "Dice 0.912/0.912"."""
     from engine.export.report import record
     from tui_helpers import widget_text
 
@@ -76,7 +78,7 @@ async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
         messages = lambda: widget_text(live.query_one("#live-messages"))  # noqa: E731
         await wait_for(pilot, lambda: "export:" in messages(), what="the export line")
         text = " ".join(messages().split())
-        assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice 0.912/0.912" in text
+        assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice PyTorch 0.912 export 0.912" in text
 
 
 async def test_the_run_screen_says_when_the_exported_file_was_replaced_or_deleted_since(runs_dir: Path) -> None:
