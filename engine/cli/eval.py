@@ -118,7 +118,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tta = "TTA hflip" if args.tta else "no TTA"
     console.print(f"{args.split}: {res.n_images} images, {tta}, threshold {args.threshold:g}, "
                   f"{res.seconds:.1f} s (decode, predict, score; model load {res.load_seconds:.1f} s)")
-    _print_figures(console, res)
+    _print_figures(console, res, validated_in(ckpt))
     h = res.headline
     flag = f"--ignore_border {'yes' if args.ignore_border else 'no'}"
     console.print(
@@ -142,11 +142,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_figures(console: Any, res: Any) -> None:
-    """The four scorings as a table; the headline row first and marked."""
+def validated_in(checkpoint: Path) -> str:
+    """The reduced precision the checkpoint's run validated in (config.json's ``amp_resolved``:
+    bfloat16, float16), "" for fp32, or for a checkpoint kept outside a run folder. Eval scores
+    in fp32, so its figures then differ from the run's valid Dice in the 3rd-4th decimal."""
+    from engine.runs.layout import read_run_config, run_of_checkpoint
+
+    run = run_of_checkpoint(checkpoint)
+    try:
+        amp = read_run_config(run).get("amp_resolved") if run is not None else None
+    except PetsegError:
+        return ""
+    return amp if isinstance(amp, str) and amp not in ("", "fp32") else ""
+
+
+def _print_figures(console: Any, res: Any, reduced: str = "") -> None:
+    """The four scorings as a table; the headline row first and marked; the row scored as training's
+    validation is, said so (approximately when training validated in the ``reduced`` precision)."""
     rows = [("photo", res.ignore_border), ("photo", not res.ignore_border),
             ("train", False), ("train", True)]
-    labels = [res.label(r, ib) + (" = valid Dice" if (r, ib) == ("train", False) and res.at_training_size else "")
+    as_valid = f" ~ valid Dice (training validated in {reduced})" if reduced else " = valid Dice"
+    labels = [res.label(r, ib) + (as_valid if (r, ib) == ("train", False) and res.at_training_size else "")
               for r, ib in rows]
     width = max(len(x) for x in labels) + 2
     console.print(f"  {'scoring':{width}s}  pooled Dice    IoU   per-image Dice    IoU")

@@ -364,6 +364,25 @@ def eval_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_eval_of_a_run_validated_in_bf16_says_its_valid_dice_is_approximate(checkpoint: Path, eval_data: Path,
+                                                                             tmp_path: Path, capsys) -> None:
+    """A run trained with --amp auto on a CPU with bf16 validated in bfloat16; eval scores in fp32.
+    Its row read "= valid Dice" while the figure differed from the run's in the 4th decimal (0.7333
+    against 0.7337): it now says the two are close, not equal, and why."""
+    import json
+    import shutil
+
+    run = tmp_path / "bf16-run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(checkpoint, run / "checkpoints" / "best.pt")
+    (run / "config.json").write_text(json.dumps({"model": "unet", "amp": "auto", "amp_resolved": "bfloat16"}))
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "best.pt"), "--data_path", str(eval_data),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "64 px (training size), border = pet (pet_border) ~ valid Dice (training validated in bfloat16)" in out
+    assert "= valid Dice" not in out
+
+
 def test_eval_says_which_figure_is_which(checkpoint: Path, eval_data: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
