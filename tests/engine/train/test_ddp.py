@@ -379,9 +379,17 @@ def test_a_rank_that_stops_answering_is_named_not_the_rank_that_waited_for_it(mo
     """Rank 1 stuck (kill -STOP, or busy), rank 0 times out in a collective after
     $PETSEG_DIST_TIMEOUT: the launcher said "rank 0 of 2 ended with exit code 1: RuntimeError:
     [...] Timed out waiting 15000ms for recv", blaming the one rank that did its part."""
+    from torch.distributed.elastic.multiprocessing.api import SubprocessContext
+
     from engine.train.ddp_launch import RankFailed, run_ranks
     from engine.train.distributed import DevicesRequest
 
+    # a stopped rank never takes the agent's SIGTERM: torch then waits a fixed 30 s before its
+    # SIGKILL (a literal in its poll loop, no setting reaches it), idle time that proves nothing
+    # here; the same SIGTERM, wait and SIGKILL after 2 s. (A torch without this method fails here.)
+    close = SubprocessContext._close
+    monkeypatch.setattr(SubprocessContext, "_close",
+                        lambda self, death_sig, timeout=30: close(self, death_sig, min(timeout, 2)))
     hang = "os.kill(os.getpid(), signal.SIGSTOP)" if stuck == "sigstop" else "time.sleep(120)"
     code = ("import os, signal, sys, time\n"
             "from engine.train.distributed import report_failure\n"
