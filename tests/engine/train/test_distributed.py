@@ -196,7 +196,7 @@ def test_a_rank_whose_peers_never_join_ends_in_one_line_without_a_run(tmp_path, 
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT", "PETSEG_DEBUG")}
-    env.update(RANK=rank, WORLD_SIZE="2", PETSEG_DIST_TIMEOUT="3", PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    env.update(RANK=rank, WORLD_SIZE="2", PETSEG_DIST_TIMEOUT="1", PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     if address:
         env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     runs = tmp_path / "runs"
