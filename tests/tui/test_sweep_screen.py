@@ -375,20 +375,17 @@ async def test_the_keys_come_with_the_sweep_and_one_trial_reads_singular(runs_di
     """A sweep of one running trial: the title says '1 trial (1 running)', and P is offered as
     soon as the trial's folder appears; c needs two trials with a Dice, > two sweeps, x a process
     running the sweep (enter is the table's own key, never in the footer)."""
-    import json
-
     from tui_helpers import footer_text, make_run
-    from engine.runs import write_json_atomic
 
     async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
         screen = pilot.app.screen
-        writer = make_run(runs_dir, "solo-t000", epochs_done=1, total=4, state="running", close=False)
+        # the sweep record in config.json from the start, as `petseg sweep` writes a trial's (added
+        # afterwards, a poll between the two writes read the run as no sweep's, and kept that)
+        writer = make_run(runs_dir, "solo-t000", epochs_done=1, total=4, state="running", close=False,
+                          record={"sweep": {"name": "solo", "trial": 0, "params": {"width": 16}}})
         writer.start_heartbeat(0.5)  # alive: running, not interrupted
         try:
-            config = json.loads((runs_dir / "solo-t000" / "config.json").read_text())
-            config["sweep"] = {"name": "solo", "trial": 0, "params": {"width": 16}}
-            write_json_atomic(runs_dir / "solo-t000" / "config.json", config)
             title = lambda: widget_text(screen.query_one("#sweep-title"))  # noqa: E731
             await wait_for(pilot, lambda: "sweep solo" in title() and "running" in title(), what="the sweep read")
             assert "sweep solo  1 trial (1 running)" in title()

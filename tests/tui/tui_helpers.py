@@ -69,10 +69,12 @@ def make_run(
     state: str = "finished",
     t0: float = T0,
     close: bool = True,
+    record: dict[str, Any] | None = None,
     **config: Any,
 ) -> RunWriter:
-    """A run folder with ``epochs_done`` epochs; ``state`` finished/stopped/failed/running."""
-    cfg = TrainConfig(epochs=total, **config).to_dict()
+    """A run folder with ``epochs_done`` epochs; ``state`` finished/stopped/failed/running.
+    ``record``: more keys of its config.json (a sweep's), there from the start, as a trial's are."""
+    cfg = {**TrainConfig(epochs=total, **config).to_dict(), **(record or {})}
     writer = RunStore(root).create(cfg, name)
     writer.append(RunStarted(run=name, total_epochs=total, start_epoch=1, train_size=100, valid_size=10,
                              device="cpu", data="generated (fixture)", t=t0))
