@@ -50,3 +50,16 @@ def chart_runs(sample_runs: Path) -> Path:
     make_curve_run(sample_runs, "diverged-lr9", DIVERGED_LOSSES, DIVERGED_DICES, total=20, t0=T0 + 11_000,
                    diverged=True, learning_rate=9.0)
     return sample_runs
+
+
+@pytest.fixture(autouse=True)
+def _quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The screens' watcher threads look at the disk every ~0.1 s, not every 0.25-2 s: a test
+    waits for what it asserts (`wait_for`), and most of that wait was the next poll's tick, idle
+    time in which the test's worker did nothing (what is shown, and when it is read, is the same)."""
+    from petseg_tui.screens import compare, live_run, runs, sweep
+    from petseg_tui.widgets import log_pane, system_strip
+
+    for module, name in ((runs, "ACTIVE_POLL_S"), (live_run, "POLL_S"), (sweep, "POLL_S"), (compare, "POLL_S"),
+                         (log_pane, "POLL_S"), (system_strip, "POLL_S")):
+        monkeypatch.setattr(module, name, 0.1)
