@@ -177,6 +177,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # runs petseg as a child (the marker's rule): 1.5-4.4 s each
 @pytest.mark.parametrize("rank, address, said", [
     # rank 0 alone: "unexpected DistStoreError: Timed out after 11 seconds waiting for clients. 1/2 clients joined."
     ("0", True, "data-parallel rendezvous at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT): 1 of 2 processes joined in "),
