@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -556,6 +557,18 @@ def test_a_library_warning_is_printed_once_as_one_line(capsys, monkeypatch) -> N
     assert err == "petseg: warning: This DataLoader will create 8 worker processes in total.\n"
 
 
+@pytest.fixture
+def ctrl_c_reaches_us() -> Iterator[None]:
+    """SIGINT handled as a terminal's foreground job gets it: a test run started as a background
+    job (``pytest &``, some CI runners) inherits it ignored, and petseg rightly keeps it ignored."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_reaches_us")
 def test_ctrl_c_that_a_library_turns_into_another_error_still_says_interrupted(capsys, monkeypatch) -> None:
     # measured: Ctrl-C one second into `petseg train` (numpy/torch being imported) printed
     # "petseg: error: unexpected ImportError: cannot load module more than once per process"
@@ -580,6 +593,7 @@ def test_ctrl_c_that_a_library_turns_into_another_error_still_says_interrupted(c
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_us")
 def test_ctrl_c_swallowed_while_train_imports_torch_makes_no_run(tmp_path: Path, capsys, monkeypatch) -> None:
     # measured: a Ctrl-C ~2 s into `petseg train` left numpy half-imported; the run was created,
     # its training thread failed with "RecursionError: maximum recursion depth exceeded"
