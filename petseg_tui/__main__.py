@@ -87,12 +87,16 @@ def main(argv: list[str] | None = None) -> None:
 def _prepare_app(argv: list[str] | None) -> PetsegApp:
     """Parse the flags, probe the terminal for images and build the app (not run yet)."""
     from engine.config import default_runs_dir
+    from engine.errors import RunStoreError
+    from engine.runs.store import check_runs_root
 
     args = build_parser().parse_args(argv)
     runs = args.runs if args.runs is not None else default_runs_dir()
-    if runs.exists() and not runs.is_dir():
-        print(f"petseg-tui: {runs}: not a folder", file=sys.stderr)
-        raise SystemExit(2)
+    try:
+        check_runs_root(runs)  # the line petseg's commands say of it
+    except RunStoreError as exc:
+        print(f"petseg-tui: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     # a light terminal wants a light theme every time: the palette's choice lasts one session
     theme, origin = (args.theme, "--theme") if args.theme else (os.environ.get("PETSEG_THEME") or None, "$PETSEG_THEME")
     if theme is not None and (why := theme_error(theme, origin)):

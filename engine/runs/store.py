@@ -123,6 +123,7 @@ class RunStore:
 
         Of two processes creating the same name at once exactly one succeeds: the folder's
         mkdir, then its writer lock, decide; the loser gets RunStoreError before writing."""
+        check_runs_root(self.root)  # the line every command says of a runs folder that is a file
         ensure_folder(self.root, "runs folder")
         name = validate_run_name(name) if name else self.new_run_name(str(config.get("model", "run")))
         path = self.root / name

@@ -510,9 +510,10 @@ def test_os_errors_are_sentences_naming_the_path(tmp_path: Path, capsys, monkeyp
     afile.write_text("x")
     assert main(["runs", "--runs", str(afile)]) == 1
     assert capsys.readouterr().err.strip() == f"petseg: error: {afile}: is a file, not a runs folder; give --runs a folder"
+    # a new run says the same line as every other command ("is a file, not a folder; choose another
+    # runs folder" said it in other words)
     assert main(["train", "--runs", str(afile), "--epochs", "1", "--device", "cpu"]) == 1
-    assert capsys.readouterr().err.strip() == (f"petseg: error: {afile}: is a file, not a folder; "
-                                               "choose another runs folder")
+    assert capsys.readouterr().err.strip() == f"petseg: error: {afile}: is a file, not a runs folder; give --runs a folder"
     errors = []
     for attempt in (lambda: os.mkdir(afile), lambda: open(tmp_path, "rb"), lambda: os.listdir(afile),
                     lambda: open(tmp_path / "nope" / "x", "rb"), lambda: b"\xff\xfe".decode("utf-8")):

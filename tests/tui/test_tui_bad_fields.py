@@ -149,3 +149,17 @@ def test_an_unknown_theme_is_one_line(monkeypatch, runs_dir: Path, capsys, argv,
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and "\n" not in err
     assert err.startswith(f"petseg-tui: {origin} lite: not a theme (choose from ") and "textual-light" in err
+
+
+def test_a_runs_folder_that_is_a_file_is_the_line_petseg_says(monkeypatch, tmp_path: Path, capsys) -> None:
+    """petseg-tui said "FILE: not a folder" where every petseg command says "FILE: is a file, not a
+    runs folder; give --runs a folder": one fact, one sentence."""
+    import petseg_tui.__main__ as entry
+
+    monkeypatch.setattr(PetsegApp, "run", lambda self, **kw: None)  # never the app itself
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--runs", str(afile)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"petseg-tui: {afile}: is a file, not a runs folder; give --runs a folder"
