@@ -247,17 +247,22 @@ def check_no_newer_settings(config_path: Path, stored: dict[str, Any], trained: 
     """RunStoreError (one line naming them) if last.pt was trained with settings a newer petseg has
     and this one does not know: the resume would go on without them while config.json, which
     keeps them, says they still apply."""
-    from engine.version import petseg_version
+    from engine.version import UNKNOWN, petseg_version
 
     unknown = TrainConfig.unknown_fields(trained)
     if not unknown:
         return
     versions = stored.get("versions") if isinstance(stored.get("versions"), dict) else {}
-    writer = versions.get("petseg")
-    by = f"petseg {writer}" if isinstance(writer, str) and writer else "a newer petseg"
-    raise RunStoreError(config_path, f"{', '.join(unknown)}: settings of {by} that this petseg {petseg_version()} "
+    writer, ours = versions.get("petseg"), petseg_version()
+    # named only when it tells the user something: "petseg unknown" (a source tree without
+    # metadata) or this very version (a development build) read "resume it with petseg 0.1.0 or
+    # newer" to a user of petseg 0.1.0
+    named = isinstance(writer, str) and writer not in ("", UNKNOWN, ours)
+    by = f"petseg {writer}" if named else "a newer petseg"
+    this = f"this petseg {ours}" if ours != UNKNOWN else "this petseg"
+    raise RunStoreError(config_path, f"{', '.join(unknown)}: settings of {by} that {this} "
                                      f"does not know, so a resume here would train without them; resume it with "
-                                     f"{by}{' or newer' if by != 'a newer petseg' else ''}, or start a new run")
+                                     f"{by}{' or newer' if named else ''}, or start a new run")
 
 
 def _as_typed(value: Any, quoted: bool = True) -> str:

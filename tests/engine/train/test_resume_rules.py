@@ -317,6 +317,23 @@ def test_settings_only_a_newer_petseg_knows_refuse_the_resume_by_name() -> None:
                                   "resume it with petseg 0.9.0 or newer, or start a new run")
 
 
+@pytest.mark.parametrize("writer", ["unknown", "this", None])
+def test_newer_settings_from_an_unnamed_or_same_version_petseg_say_a_newer_petseg(writer) -> None:
+    """config.json's petseg version is "unknown" for a source tree used without pip install, and a
+    development build has this very version: the line said "settings of petseg unknown" and
+    "resume it with petseg 0.1.0 or newer" to a user of 0.1.0."""
+    from engine.version import petseg_version
+
+    version = petseg_version() if writer == "this" else writer
+    newer = stored() | {"versions": {"petseg": version} if version else {}, "mixup": 0.2}
+    trained = ckpt() | {"config": stored() | {"mixup": 0.2}}
+    with pytest.raises(RunStoreError) as refused:
+        plan_resume(Path("/r"), newer, {"epochs": 4}, trained, Path("/r/last.pt"))
+    assert str(refused.value) == (f"/r/config.json: mixup: settings of a newer petseg that this petseg "
+                                  f"{petseg_version()} does not know, so a resume here would train without them; "
+                                  "resume it with a newer petseg, or start a new run")
+
+
 def test_a_field_this_petseg_retired_still_resumes() -> None:
     """Runs trained before TrainConfig's ``extra`` was dropped hold it in last.pt: not a newer setting."""
     old = stored() | {"extra": {}}
