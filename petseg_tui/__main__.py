@@ -70,10 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         try:
             app = _prepare_app(argv)
-            if interrupt_noted():  # a Ctrl-C while starting: noted, the imports finished whole
-                raise KeyboardInterrupt
         finally:
             release_interrupts()
+        # asked once Ctrl-C raises again: a Ctrl-C noted between this question and the release
+        # would be lost, and the app started on it
+        if interrupt_noted():  # a Ctrl-C while starting: noted, the imports finished whole
+            raise KeyboardInterrupt
         app.run()  # Textual's start-up, until the terminal is in raw mode: KeyboardInterrupt as usual
     except KeyboardInterrupt:
         print("petseg-tui: interrupted", file=sys.stderr)

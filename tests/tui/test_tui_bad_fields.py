@@ -163,3 +163,27 @@ def test_a_runs_folder_that_is_a_file_is_the_line_petseg_says(monkeypatch, tmp_p
         entry.main(["--runs", str(afile)])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip() == f"petseg-tui: {afile}: is a file, not a runs folder; give --runs a folder"
+
+
+def test_a_ctrl_c_just_before_the_app_takes_the_keyboard_still_stops_it(monkeypatch, runs_dir: Path, capsys) -> None:
+    """A Ctrl-C noted after petseg-tui asked whether one came, but before it gave Ctrl-C back to
+    Python, was lost: the app started as if none had been pressed."""
+    import signal
+
+    import petseg_tui.__main__ as entry
+    from engine.cli.interrupts import interrupts_held
+
+    started = []
+    monkeypatch.setattr(PetsegApp, "run", lambda self, **kw: started.append(True))
+    monkeypatch.setattr("petseg_tui.image_modes.prepare_image_mode", lambda mode: None)
+    real_release = entry.release_interrupts
+
+    def ctrl_c_then_release() -> None:
+        assert interrupts_held()  # the Ctrl-C below is noted, not raised
+        signal.raise_signal(signal.SIGINT)
+        real_release()
+
+    monkeypatch.setattr(entry, "release_interrupts", ctrl_c_then_release)
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--runs", str(runs_dir)])
+    assert (exit_info.value.code, capsys.readouterr().err, started) == (130, "petseg-tui: interrupted\n", [])
