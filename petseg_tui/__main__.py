@@ -11,14 +11,19 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from engine.cli.interrupts import hold_interrupts, interrupt_noted, release_interrupts, reset_interrupts
+from engine.cli.interrupts import (
+    EXIT_INTERRUPTED,
+    hold_interrupts,
+    interrupt_noted,
+    release_interrupts,
+    reset_interrupts,
+)
 
 if TYPE_CHECKING:
     import argparse
 
     from petseg_tui.app import PetsegApp
 
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from engine.cli.interrupts import EXIT_INTERRUPTED
 from engine.config import default_runs_dir, parse_yes_no
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, EXIT_INTERRUPTED
 
 
 def launched_rank() -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: a command ended by Ctrl-C, as a shell reports it
 _interrupts: list[int] = []  # Ctrl-Cs this process received through these handlers
 
 

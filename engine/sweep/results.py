@@ -180,8 +180,8 @@ def refused_text(study: optuna.Study) -> str:
         return ""
     n = len(refused)
     why = str(refused[-1].user_attrs.get(REASON_ATTR) or "no reason recorded")
-    return (f"{n} draw{'' if n == 1 else 's'} refused before {'it' if n == 1 else 'they'} started, drawn again "
-            f"(not in the budget){'; the last' if n > 1 else ''}: {why}")
+    return (f"{n} draw{'' if n == 1 else 's'} refused before {'it' if n == 1 else 'they'} started, not "
+            f"counted in the budget{'; the last' if n > 1 else ''}: {why}")
 
 
 def all_ended(study: optuna.Study) -> bool:

@@ -116,7 +116,7 @@ async def test_the_draws_a_sweep_refused_are_counted_with_a_reason(runs_dir: Pat
         await _open_sweeps(pilot)
         refused = lambda: " ".join(widget_text(pilot.app.screen.query_one("#sweep-refused")).split())  # noqa: E731
         await wait_for(pilot, lambda: "refused" in refused(), what="the refused draws")
-        assert refused() == ("1 draw refused before it started, drawn again (not in the budget): --warmup_epochs 5: "
+        assert refused() == ("1 draw refused before it started, not counted in the budget: --warmup_epochs 5: "
                              "must be fewer than --epochs (5)")
         assert len(pilot.app.screen.board.trials) == 3
 

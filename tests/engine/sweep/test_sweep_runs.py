@@ -173,7 +173,7 @@ def test_show_says_how_many_draws_were_refused_and_why(
     capsys.readouterr()
     assert main(["sweep", "--runs", str(runs), "--show", "half"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "1 draw refused before it started, drawn again (not in the budget): --warmup_epochs 5: must be fewer " \
+    assert "1 draw refused before it started, not counted in the budget: --warmup_epochs 5: must be fewer " \
            "than --epochs (5)" in lines, lines
     assert len([line for line in lines if line.endswith("complete")]) == 3
 
