@@ -216,12 +216,11 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         leaderboard,
         progress_text,
         refused_text,
-        spec_of,
+        searched_names,
     )
 
     rows = leaderboard(study, runs_dir)
-    spec = spec_of(study)
-    names = [p.partition("=")[0] for p in spec.get("params", [])] or sorted({k for r in rows for k in r.params})
+    names = searched_names(study) or sorted({k for r in rows for k in r.params})
     say = lambda m: console.print(m, markup=False)
     say(f"sweep {study.study_name}: {progress_text(study)}")
     head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \

@@ -41,13 +41,17 @@ class SweepBoard:
 
     name: str
     trials: tuple[TrialRun, ...] = ()
+    order: tuple[str, ...] = ()  # the searched fields as the sweep's spec lists them, when known
 
     @property
     def param_names(self) -> list[str]:
+        """The searched fields: in the spec's order (as ``petseg sweep --show`` has them), any the
+        spec does not list after them; config.json keeps a trial's values sorted by name."""
         names: list[str] = []
         for t in sorted(self.trials, key=lambda t: t.trial):
             names += [k for k in t.params if k not in names]
-        return names
+        rank = {n: i for i, n in enumerate(self.order)}
+        return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
     @property
     def best(self) -> TrialRun | None:
@@ -77,8 +81,9 @@ class SweepBoard:
         return out
 
 
-def board(name: str, summaries: Iterable[RunSummary]) -> SweepBoard:
-    """The trials of sweep ``name`` among ``summaries`` (a run store listing)."""
+def board(name: str, summaries: Iterable[RunSummary], order: Iterable[str] = ()) -> SweepBoard:
+    """The trials of sweep ``name`` among ``summaries`` (a run store listing); ``order``: the
+    searched fields as the study's spec lists them (`engine.sweep.results.searched_names`)."""
     trials = []
     for s in summaries:
         record = sweep_of(s.config)
@@ -87,7 +92,7 @@ def board(name: str, summaries: Iterable[RunSummary]) -> SweepBoard:
         trials.append(TrialRun(record.trial, s.name, s.path, s.state, dict(record.params), s.best_dice, s.epoch,
                                s.total_epochs, s.message if s.state.is_error else ""))
     trials.sort(key=lambda t: (t.best_dice is None, -(t.best_dice or 0.0), t.trial))
-    return SweepBoard(name, tuple(trials))
+    return SweepBoard(name, tuple(trials), tuple(order))
 
 
 def sweep_names(runs_dir: Path, summaries: Iterable[RunSummary]) -> list[str]:

@@ -154,6 +154,13 @@ def spec_of(study: optuna.Study) -> dict[str, Any]:
     return spec if isinstance(spec, dict) else {}
 
 
+def searched_names(study: optuna.Study) -> list[str]:
+    """The searched fields in the order the sweep's spec gives them (its ``--param`` flags or TOML
+    keys): the leaderboard's columns, in ``--show`` and on the dashboard alike; [] if unrecorded."""
+    params = spec_of(study).get("params", [])
+    return [p.partition("=")[0] for p in params if isinstance(p, str)] if isinstance(params, list) else []
+
+
 def progress_text(study: optuna.Study) -> str:
     """How far the sweep is into its budget, as ``--show`` and the dashboard say it: ``5 of 24
     trials``; a grid's budget is its points (a failed point is run again by a re-run):

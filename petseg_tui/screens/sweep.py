@@ -57,6 +57,7 @@ class StudyFacts:
     best_eval: dict | None = None
     progress: str = ""
     refused: str = ""
+    searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
 
 
 def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
@@ -69,12 +70,13 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
     if storage is None and not sweep_journal(runs_dir, name).is_file():
         return StudyFacts()
     try:
-        from engine.sweep.results import progress_text, refused_text
+        from engine.sweep.results import progress_text, refused_text, searched_names
         from engine.sweep.study import EVAL_ATTR, load_study
 
         study = load_study(name, runs_dir, storage)
         record = study.user_attrs.get(EVAL_ATTR)
-        return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study))
+        return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
+                          tuple(searched_names(study)))
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
@@ -179,14 +181,14 @@ class SweepScreen(PetsegScreen):
                     summaries.append(RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=str(exc)))
             names = sweep_names(runs_dir, summaries)
             name = self.sweep_name or (names[0] if names else "")
-            current = board(name, summaries)
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
                 evaluated = (name, _study_facts(runs_dir, name), time.monotonic())
+            facts = evaluated[1] if evaluated[0] == name else StudyFacts()
+            current = board(name, summaries, facts.searched)
             running = bool(name) and sweep_running(runs_dir, name)
             key = (current, tuple(names), repr(evaluated[1]), running)
             if key != last:
                 last = key
-                facts = evaluated[1] if evaluated[0] == name else StudyFacts()
                 self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, facts.refused,
                                                running))
             self._wake.wait(POLL_S)

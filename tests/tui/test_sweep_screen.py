@@ -63,6 +63,23 @@ async def test_the_best_trials_test_dice_comes_from_the_study(sweep_runs: Path, 
                        widget_text(pilot.app.screen.query_one("#sweep-title")), what="the test Dice")
 
 
+async def test_the_columns_follow_the_sweeps_own_order_of_its_parameters(sweep_runs: Path, monkeypatch) -> None:
+    """A sweep of --param width=... --param learning_rate=... showed learning_rate first (config.json
+    keeps a trial's values sorted by name) while petseg sweep --show, from the study, showed width
+    first: both now follow the spec."""
+    from engine.sweep.spec import build_spec
+    from engine.sweep.study import open_study
+
+    open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64", "learning_rate=log:1e-4:3e-3"]}),
+               sweep_runs)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        table = pilot.app.screen.query_one("#sweep-table")
+        headers = lambda: [str(c.label) for c in table.columns.values()]  # noqa: E731
+        await wait_for(pilot, lambda: headers()[:3] == ["trial", "width", "learning_rate"],
+                       what="the spec's order", timeout=10)
+
+
 def _fake_trials(monkeypatch) -> None:
     """Each trial's ``petseg train`` is fake_train.py (no torch): the sweep's own code runs."""
     import os
