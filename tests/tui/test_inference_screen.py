@@ -470,6 +470,17 @@ async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images:
         assert screen.image_mode == "sixel" and len(overlay.query(".image-view--image")) == 1
 
 
+async def _enter_a_path(pilot, path: Path) -> Input:
+    """Once the screen's first inference is done: ``path`` typed in the path box and run with
+    Enter, until its inference is done too; returns the box."""
+    await inference_done(pilot)
+    inp = pilot.app.screen.query_one("#inf-path", Input)
+    await type_path(pilot, inp, path)
+    await pilot.press("enter")
+    await inference_done(pilot)
+    return inp
+
+
 async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Path, images: Path,
                                                                     fake_predictor) -> None:
     """Enter runs the typed path and keeps the focus in the box: the next path typed is text,
@@ -478,11 +489,7 @@ async def test_letters_typed_after_enter_in_the_path_box_stay_text(tmp_path: Pat
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await inference_done(pilot)
-        inp = screen.query_one("#inf-path", Input)
-        await type_path(pilot, inp, images / "cat.jpg")
-        await pilot.press("enter")
-        await inference_done(pilot)
+        inp = await _enter_a_path(pilot, images / "cat.jpg")
         assert screen.prediction is not None and inp.has_focus
         runs_before = screen.model_runs
         inp.value = ""
@@ -503,11 +510,7 @@ async def test_a_second_path_typed_after_enter_replaces_the_first(tmp_path: Path
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
-        await inference_done(pilot)
-        inp = screen.query_one("#inf-path", Input)
-        await type_path(pilot, inp, images / "cat.jpg")
-        await pilot.press("enter")
-        await inference_done(pilot)
+        inp = await _enter_a_path(pilot, images / "cat.jpg")
         assert "cat.jpg" in result_line(screen)
         await pilot.press(*"/nope.jpg", "enter")
         await inference_done(pilot)
