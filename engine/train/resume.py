@@ -163,6 +163,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
 
     config_path = run_path / CONFIG_FILE
     known = set(TrainConfig.__dataclass_fields__) - {"extra"}
+    check_no_mistyped_settings(config_path, stored, known)
     base = TrainConfig.from_dict(stored)
     errors = base.field_errors()
     if errors:
@@ -241,6 +242,22 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
                       applied=applied, budget=budget, stored=stored)
+
+
+def check_no_mistyped_settings(config_path: Path, stored: dict[str, Any], known: set[str]) -> None:
+    """RunStoreError (one line) for a key of config.json that is not a setting but nearly spells
+    one (``epoch`` for ``epochs``, ``learning_rat``): an edit for the resume (README: edit
+    ``epochs`` there) that would otherwise be ignored without a word. config.json's own records
+    (``amp_resolved``, ``versions``, ...) are far from every setting's name."""
+    import difflib
+
+    for key in stored:
+        if key in known:
+            continue
+        near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.85)
+        if near:
+            raise RunStoreError(config_path, f"{key}: not a setting (did you mean {near[0]}?); correct config.json, "
+                                             "then resume again")
 
 
 def check_no_newer_settings(config_path: Path, stored: dict[str, Any], trained: dict[str, Any]) -> None:

@@ -41,6 +41,29 @@ def test_a_flag_that_would_change_what_is_learned_is_refused_by_name(flag: str, 
         plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
 
 
+@pytest.mark.parametrize("typo, meant", [("epoch", "epochs"), ("learning_rat", "learning_rate"),
+                                         ("batchsize", "batch_size")])
+def test_a_mistyped_setting_in_config_json_is_refused_not_ignored(typo: str, meant: str) -> None:
+    """README says a resume takes epochs edited in config.json: an "epoch": 20 went on with the old
+    budget without a word (TrainConfig.from_dict drops what it does not know)."""
+    edited = {**stored(), typo: 20}
+    with pytest.raises(RunStoreError) as info:
+        plan_resume(Path("/r"), edited, {}, ckpt(epoch=1), Path("/r/last.pt"))
+    assert str(info.value) == (f"/r/config.json: {typo}: not a setting (did you mean {meant}?); correct config.json, "
+                               "then resume again")
+
+
+def test_config_json_records_are_not_taken_for_mistyped_settings() -> None:
+    """What petseg itself adds to config.json (resolved device and precision, versions, the sweep,
+    the data-parallel record, ...) resumes as before."""
+    records = {"amp_probe": {}, "amp_resolved": "fp32", "argv": [], "augment_on_resolved": "cpu",
+               "compile_resolved": "off", "data_source": "", "device_resolved": "cpu", "distributed": {},
+               "sweep": {}, "versions": {}, "workers_used": 0, "budget_changes": [], "data_placement": "cpu",
+               "time_budget_result": {}}
+    plan = plan_resume(Path("/r"), {**stored(), **records}, {}, ckpt(epoch=1), Path("/r/last.pt"))
+    assert plan.done_epochs == 1 and plan.config == TrainConfig(epochs=2)
+
+
 def test_the_recorded_data_folder_named_relative_is_the_same_data(tmp_path: Path, monkeypatch) -> None:
     """A run records its data folder absolute; --resume --data_path with the same folder named
     relative (as it was given to train) is no change, another folder still is."""
