@@ -5,6 +5,9 @@ The CLI and the TUI print ``str(error)`` of a ``PetsegError`` and nothing else (
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -81,3 +84,24 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, PetsegError):
         return first_line(exc)
     return describe_error(exc) or f"{type(exc).__name__}: {first_line(exc)}"
+
+
+_reading = threading.local()
+
+
+@contextmanager
+def reading_file(path: str | Path) -> Iterator[None]:
+    """While this thread reads ``path``: a library's warning in that time names no file (Pillow's
+    "Corrupt EXIF data. Expecting to read 12 bytes but only got 2."); the CLI shows it with
+    `file_being_read`. Per thread: folder inference decodes in several at once."""
+    previous = getattr(_reading, "path", None)
+    _reading.path = Path(path)
+    try:
+        yield
+    finally:
+        _reading.path = previous
+
+
+def file_being_read() -> Path | None:
+    """The file this thread is reading inside `reading_file`, else None."""
+    return getattr(_reading, "path", None)

@@ -23,7 +23,7 @@ from engine.cli.runs import cmd_runs
 from engine.cli.sweep import cmd_sweep
 from engine.cli.streams import safe_std_streams
 from engine.cli.train import cmd_train
-from engine.errors import PetsegError, describe_error, first_line
+from engine.errors import PetsegError, describe_error, file_being_read, first_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
@@ -49,8 +49,12 @@ _warned: set[str] = set()
 
 def _show_warning_once(message: Any, category: type, filename: str, lineno: int, file: Any = None,
                        line: Any = None) -> None:
-    """Library warnings as one ``petseg: warning:`` line each, never the same one twice."""
+    """Library warnings as one ``petseg: warning:`` line each, never the same one twice; one given
+    while a photo was read names it (Pillow's own name no file)."""
     text = first_line(message)
+    reading = file_being_read()
+    if reading is not None and str(reading) not in text:
+        text = f"{reading}: {text}"
     if text in _warned:
         return
     _warned.add(text)

@@ -22,16 +22,20 @@ anything larger is refused with "image too large (W×H ...)".
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.data.masks import TRIMAP_VALUES
-from engine.errors import BadImageError, DatasetError, first_line
+from engine.errors import BadImageError, DatasetError, first_line, reading_file
+
+_T = TypeVar("_T")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -89,6 +93,19 @@ _EXIF_TRANSPOSE = {
 }
 
 
+def _naming_its_file(read: Callable[..., _T]) -> Callable[..., _T]:
+    """``read(path, ...)`` with ``path`` as this thread's file being read (`engine.errors.reading_file`):
+    a warning Pillow gives meanwhile is shown with the photo's name."""
+
+    @functools.wraps(read)
+    def wrapper(path: str | Path, *args: Any, **kwargs: Any) -> _T:
+        with reading_file(path):
+            return read(path, *args, **kwargs)
+
+    return wrapper
+
+
+@_naming_its_file
 def exif_orientation(path: str | Path) -> int:
     """The EXIF orientation of the photo at ``path`` from its header (1 if it has none, or if the
     header or its EXIF block cannot be read: `load_rgb` then leaves the pixels as stored too)."""
@@ -100,6 +117,7 @@ def exif_orientation(path: str | Path) -> int:
     return value if isinstance(value, int) else 1
 
 
+@_naming_its_file
 def shown_size(path: str | Path) -> tuple[int, int] | None:
     """(W, H) of the photo at ``path`` as viewers show it (EXIF rotation applied), the size
     `load_rgb` gives it without a cap; from its header only, None if that cannot be read."""
@@ -270,6 +288,7 @@ def _draft_within(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, size[0] // s), max(1, size[1] // s)
 
 
+@_naming_its_file
 def decode_rgb(
     path: str | Path,
     draft_for: Callable[[tuple[int, int]], tuple[int, int]] | None = None,
@@ -306,6 +325,7 @@ def decode_rgb(
     return np.ascontiguousarray(rgb), stored
 
 
+@_naming_its_file
 def load_trimap(path: str | Path) -> np.ndarray:
     """Decode an Oxford-IIIT Pet trimap to (H, W) uint8 with values in {1, 2, 3}.
 

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from engine.data.images import IMAGE_SUFFIXES, JPEG_FORMATS, jpeg_reduction, load_rgb
-from engine.errors import PetsegError, first_line
+from engine.errors import PetsegError, first_line, reading_file
 from engine.infer.outputs import is_petseg_output, same_file
 from engine.infer.inference import (
     DEFAULT_MAX_SIDE,
@@ -172,7 +172,7 @@ def default_batch_size(device: torch.device, image_size: int, photo_bytes: int |
 def _header(path: Path) -> tuple[int, int, str, int] | None:
     """(W, H, format, bytes per pixel) from the file's header, None if unreadable."""
     try:
-        with Image.open(path) as im:
+        with reading_file(path), Image.open(path) as im:  # Pillow reads a JPEG's EXIF as it opens it
             bands = len(im.getbands())
             depth = 2 if im.mode in ("I;16", "I;16B", "I;16L", "I", "F") else 1
             return im.size[0], im.size[1], str(im.format), max(3, bands) * depth

@@ -34,6 +34,22 @@ def write_image(path: Path, mode: str, size=(40, 30)) -> Path:
     return path
 
 
+@pytest.mark.parametrize("folder", [False, True], ids=["photo", "folder"])
+def test_a_damaged_exif_block_is_a_warning_naming_the_photo(tmp_path: Path, checkpoint: Path, capsys,
+                                                            folder: bool) -> None:
+    """Pillow warns "Corrupt EXIF data. Expecting to read 12 bytes but only got 2." without a file
+    name: among a folder of photos the user could not tell which one. The photo is still predicted."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 30), (10, 100, 200)).save(photos / "good.jpg")
+    bad = photos / "bad_exif.jpg"
+    Image.new("RGB", (40, 30), (10, 100, 200)).save(bad, exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x32\x00\x12\x01")
+    source, out = (photos, tmp_path / "masks") if folder else (bad, tmp_path / "mask.png")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--data_path", str(source), "--output_path", str(out)]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "Corrupt EXIF" in line]
+    assert len(warned) == 1 and warned[0].startswith(f"petseg: warning: {bad}: Corrupt EXIF data."), warned
+
+
 @pytest.mark.parametrize("name, mode, size", [
     ("gray.png", "L", (40, 30)), ("rgba.png", "RGBA", (40, 30)), ("cmyk.jpg", "CMYK", (40, 30)),
     ("deep.png", "I;16", (40, 30)), ("tiny.png", "RGB", (8, 8)), ("odd.jpg", "RGB", (123, 77)),
