@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,17 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("PETSEG_CACHE", str(cache))
     monkeypatch.delenv("PETSEG_RUNS", raising=False)
     monkeypatch.delenv(DATA_PATH_ENV, raising=False)  # a user's dataset must not change what tests train on
+
+
+@pytest.fixture
+def ctrl_c_reaches_us() -> Iterator[None]:
+    """SIGINT handled as a terminal's foreground job gets it: a test run started as a background
+    job (``pytest &``, some CI runners) inherits it ignored, and petseg rightly keeps it ignored."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -573,17 +572,6 @@ def test_a_library_warning_is_printed_once_as_one_line(capsys, monkeypatch) -> N
         assert main(["runs"]) == 0
     err = capsys.readouterr().err
     assert err == "petseg: warning: This DataLoader will create 8 worker processes in total.\n"
-
-
-@pytest.fixture
-def ctrl_c_reaches_us() -> Iterator[None]:
-    """SIGINT handled as a terminal's foreground job gets it: a test run started as a background
-    job (``pytest &``, some CI runners) inherits it ignored, and petseg rightly keeps it ignored."""
-    import signal
-
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.usefixtures("ctrl_c_reaches_us")

@@ -165,6 +165,7 @@ def test_a_runs_folder_that_is_a_file_is_the_line_petseg_says(monkeypatch, tmp_p
     assert capsys.readouterr().err.strip() == f"petseg-tui: {afile}: is a file, not a runs folder; give --runs a folder"
 
 
+@pytest.mark.usefixtures("ctrl_c_reaches_us")
 def test_a_ctrl_c_just_before_the_app_takes_the_keyboard_still_stops_it(monkeypatch, runs_dir: Path, capsys) -> None:
     """A Ctrl-C noted after petseg-tui asked whether one came, but before it gave Ctrl-C back to
     Python, was lost: the app started as if none had been pressed."""
