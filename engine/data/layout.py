@@ -128,8 +128,9 @@ class PetLayout:
         self.warnings: list[str] = []  # duplicated list entries, train/test overlap
         ann = base / "annotations"
         self.has_split_files = (ann / "trainval.txt").is_file()
+        self.test_list = ann / "test.txt"  # the test split's names; missing: no test photos
         paired = set(self.paired_names)
-        test_listed = self._read_list(ann / "test.txt", paired) if (ann / "test.txt").is_file() else []
+        test_listed = self._read_list(self.test_list, paired) if self.test_list.is_file() else []
         if self.has_split_files:
             trainval_listed = self._read_list(ann / "trainval.txt", paired)
             overlap = set(trainval_listed) & set(test_listed)

@@ -293,7 +293,7 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
 def _why_no_test(layout: Any) -> str:
     """Why a dataset folder has no test photos, for the error line: the list is missing or empty
     (one naming photos that are not there is refused by the layout, with its count)."""
-    listed = Path(layout.root) / "annotations" / "test.txt"
+    listed = layout.test_list
     if not listed.is_file():
         return f" ({listed} is missing: it lists the photos to score, one name per line)"
     return f" ({listed} names no photo)"

@@ -44,7 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import LEGACY_AUGMENT_STRENGTHS, TrainConfig, absolute_data_path
+from engine.config import (
+    LEGACY_AUGMENT_STRENGTHS,
+    RETIRED_FIELDS,
+    TrainConfig,
+    absolute_data_path,
+)
 from engine.errors import ConfigError, RunStoreError
 
 RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
@@ -162,7 +167,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     from engine.runs import CONFIG_FILE
 
     config_path = run_path / CONFIG_FILE
-    known = set(TrainConfig.__dataclass_fields__) - {"extra"}
+    known = set(TrainConfig.__dataclass_fields__) - set(RETIRED_FIELDS)
     check_no_mistyped_settings(config_path, stored, known)
     base = TrainConfig.from_dict(stored)
     errors = base.field_errors()
@@ -251,10 +256,11 @@ def check_no_mistyped_settings(config_path: Path, stored: dict[str, Any], known:
     (``amp_resolved``, ``versions``, ...) are far from every setting's name."""
     import difflib
 
+    settings = sorted(known)
     for key in stored:
         if key in known:
             continue
-        near = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.85)
+        near = difflib.get_close_matches(key, settings, n=1, cutoff=0.85)
         if near:
             raise RunStoreError(config_path, f"{key}: not a setting (did you mean {near[0]}?); correct config.json, "
                                              "then resume again")
