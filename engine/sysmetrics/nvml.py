@@ -1,14 +1,18 @@
 """Reading the GPUs a run uses through NVIDIA's management library (``nvidia-ml-py``, ``import
 pynvml``): utilisation, memory used/total, power and temperature per GPU.
 
-A run names its GPUs by CUDA device index, which ``CUDA_VISIBLE_DEVICES`` may renumber; NVML
-counts every GPU of the machine. `nvml_ids` maps one to the other (an index or a GPU UUID).
+A run names its GPUs by CUDA device index, which ``CUDA_VISIBLE_DEVICES`` may renumber and
+which CUDA orders fastest first by default (``CUDA_DEVICE_ORDER``), while NVML counts every GPU of
+the machine in PCI bus order. So a GPU is found by the UUID CUDA itself gives it (`cuda_uuids`,
+when this process already runs torch), else by `nvml_ids` (an index or a UUID from
+``CUDA_VISIBLE_DEVICES``).
 Every problem (no library, no driver, a GPU that does not report its power) becomes a note or
 a missing figure, never an exception: metrics must not stop a run.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 from engine.errors import first_line
@@ -29,6 +33,32 @@ def nvml_ids(cuda_indices: Sequence[int], visible: str | None = None) -> list[in
     return out
 
 
+def cuda_uuids(cuda_indices: Sequence[int]) -> list[str | None]:
+    """The UUID CUDA gives each device index (without NVML's ``GPU-`` / ``MIG-`` prefix), read
+    through the torch this process already imported; None where there is no such torch or device.
+    (Never imports torch: the system metrics stay torch-free.)"""
+    torch = sys.modules.get("torch")
+    out: list[str | None] = []
+    for i in cuda_indices:
+        try:
+            out.append(str(torch.cuda.get_device_properties(i).uuid) if torch is not None else None)
+        except (AssertionError, RuntimeError):  # no CUDA build, no driver, no such device
+            out.append(None)
+    return out
+
+
+def _handle(nv: Any, uuid: str | None, ident: int | str) -> Any:
+    """NVML's handle of the GPU CUDA calls ``uuid`` (a whole GPU, or a MIG slice), else of ``ident``."""
+    if uuid:
+        bare = uuid.removeprefix("GPU-").removeprefix("MIG-")
+        for name in (f"GPU-{bare}", f"MIG-{bare}"):
+            try:
+                return nv.nvmlDeviceGetHandleByUUID(name)
+            except nv.NVMLError:  # not this kind of device (a whole GPU, a MIG slice): try the other
+                pass
+    return nv.nvmlDeviceGetHandleByUUID(ident) if isinstance(ident, str) else nv.nvmlDeviceGetHandleByIndex(ident)
+
+
 class NvmlReader:
     """The GPUs of CUDA device indices ``cuda_indices`` (``ranks``: the rank training on each,
     for a data-parallel run). ``note`` is set when NVML cannot be used; `read` then returns ()."""
@@ -44,9 +74,9 @@ class NvmlReader:
 
             pynvml.nvmlInit()
             self._nvml = pynvml
-            for index, rank, ident in zip(self.indices, self.ranks, nvml_ids(self.indices)):
-                handle = (pynvml.nvmlDeviceGetHandleByUUID(ident) if isinstance(ident, str)
-                          else pynvml.nvmlDeviceGetHandleByIndex(ident))
+            for index, rank, uuid, ident in zip(self.indices, self.ranks, cuda_uuids(self.indices),
+                                                nvml_ids(self.indices)):
+                handle = _handle(pynvml, uuid, ident)
                 self._handles.append((index, rank, handle, _name(pynvml, handle)))
         except Exception as exc:  # no library, no driver, no such GPU: the run trains on
             self.note = f"GPU metrics unavailable (NVML: {first_line(exc) or type(exc).__name__})"

@@ -16,7 +16,8 @@ GIB = 1 << 30
 def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> dict:
     """Two machine GPUs, 0 and 1 (and one by UUID), reporting fixed figures; records what was asked."""
     calls: dict = {"init": 0, "shutdown": 0, "handles": []}
-    gpus = {0: (40, 10 * GIB, 250_000, 61), 1: (90, 70 * GIB, 400_000, 75), "GPU-abc": (5, 1 * GIB, 80_000, 40)}
+    gpus = {0: (40, 10 * GIB, 250_000, 61), 1: (90, 70 * GIB, 400_000, 75), "GPU-abc": (5, 1 * GIB, 80_000, 40),
+            "MIG-def": (15, 2 * GIB, 0, 0)}
 
     def handle(key):
         if key not in gpus:
@@ -60,6 +61,35 @@ def test_cuda_visible_devices_maps_the_runs_indices_to_the_machines(fake_nvml: d
     assert (g.index, g.util) == (0, 90.0)  # the run's cuda:0 is the machine's GPU 1
     assert nvml_ids([0, 1], "GPU-abc,3") == ["GPU-abc", 3]
     assert nvml_ids([0], "") == [0]
+
+
+@pytest.fixture
+def cuda_says(monkeypatch: pytest.MonkeyPatch):
+    """torch's CUDA (faked at get_device_properties) names its device indices by these UUIDs."""
+    import torch
+
+    def says(uuids: dict[int, str]) -> None:
+        def properties(i: int) -> SimpleNamespace:
+            if i not in uuids:
+                raise RuntimeError(f"invalid device ordinal {i}")
+            return SimpleNamespace(uuid=uuids[i])
+
+        monkeypatch.setattr(torch.cuda, "get_device_properties", properties)
+    return says
+
+
+def test_a_gpu_is_the_one_cuda_names_not_nvmls_gpu_of_the_same_index(fake_nvml: dict, cuda_says) -> None:
+    """CUDA orders GPUs fastest first (CUDA_DEVICE_ORDER), NVML by PCI bus: on a box of mixed GPUs
+    the run's cuda:0 can be NVML's GPU 1. The figures were those of NVML's GPU 0."""
+    cuda_says({0: "abc", 1: "def"})
+    gpus = NvmlReader([0, 1], ranks=[0, 1]).read()
+    assert [(g.index, g.rank, g.util) for g in gpus] == [(0, 0, 5.0), (1, 1, 15.0)]  # GPU-abc, then a MIG slice
+
+
+def test_a_device_cuda_cannot_name_is_found_by_its_index(fake_nvml: dict, cuda_says) -> None:
+    cuda_says({0: "not-in-nvml"})
+    gpus = NvmlReader([0, 1]).read()
+    assert [(g.index, g.util) for g in gpus] == [(0, 40.0), (1, 90.0)]
 
 
 def test_a_figure_the_gpu_does_not_report_is_missing_not_an_error(fake_nvml: dict,
