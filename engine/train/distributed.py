@@ -144,6 +144,8 @@ def init_process_group(ctx: DistContext, device_type: str) -> Any:
 
     seconds = timeout_seconds()
     timeout = datetime.timedelta(seconds=seconds)
+    if device_type == "cuda":  # torchrun's order: NCCL (and an early barrier) then use this rank's GPU, not GPU 0
+        rank_device(_cuda(), ctx)
     if not dist.is_initialized():
         missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
         if missing:  # torch: "unexpected ValueError: Error initializing torch.distributed using env:// ..."
@@ -175,12 +177,26 @@ def destroy_process_group(ctx: DistContext, wait: bool = True) -> None:
         dist.destroy_process_group()
 
 
+def _cuda() -> Any:
+    import torch
+
+    return torch.device("cuda")
+
+
 def rank_device(device: Any, ctx: DistContext) -> Any:
-    """A rank's device: its own GPU (LOCAL_RANK) on CUDA, the given device elsewhere."""
+    """A rank's device: its own GPU (LOCAL_RANK) on CUDA, made the current one; the given device
+    elsewhere. More processes on a machine than the GPUs it shows is one line, not CUDA's
+    "invalid device ordinal" traceback."""
     if not ctx.enabled or device.type != "cuda":
         return device
     import torch
 
+    count = torch.cuda.device_count()
+    if ctx.local_rank >= count:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        shown = f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else ""
+        raise ConfigError(f"LOCAL_RANK={ctx.local_rank}: this machine shows {count} GPU{'s' * (count != 1)}{shown}; "
+                          f"start at most {count} process{'es' * (count != 1)} on it (torchrun --nproc_per_node)")
     torch.cuda.set_device(ctx.local_rank)
     return torch.device("cuda", ctx.local_rank)
 

@@ -279,3 +279,44 @@ def test_listed_gpus_are_the_ones_this_shell_sees_not_the_machines(monkeypatch: 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     run_ranks(["-c", "pass"], DevicesRequest(2, (0, 2)), lambda _: None, "train")
     assert seen[-1] == "0,2"
+
+
+@pytest.fixture
+def two_gpus(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """torch.cuda faked as a machine of 2 GPUs; what was asked of CUDA and torch.distributed, in order."""
+    import torch
+    import torch.distributed as dist
+
+    calls: list[str] = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: calls.append(f"set_device {i}"))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, timeout: calls.append(f"init {backend}"))
+    monkeypatch.setattr(dist, "new_group", lambda backend, timeout: calls.append(f"group {backend}"))
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr("engine.train.distributed.end_with_the_agent", lambda: None)
+    return calls
+
+
+def test_a_cuda_rank_uses_its_own_gpu_before_it_joins_the_group(two_gpus: list[str]) -> None:
+    """torchrun's order: a rank makes cuda:LOCAL_RANK its device before NCCL starts, so nothing
+    NCCL does before the model is placed (a barrier of a run that failed early) lands on GPU 0."""
+    from engine.train.distributed import init_process_group
+
+    init_process_group(DistContext(rank=1, local_rank=1, world_size=2), "cuda")
+    assert two_gpus == ["set_device 1", "init nccl", "group gloo"]
+
+
+def test_more_processes_than_gpus_is_one_line(two_gpus: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchrun --nproc_per_node 4 on a machine that shows 2 GPUs: ranks 2 and 3 said CUDA's
+    "invalid device ordinal" in a traceback."""
+    from engine.train.distributed import init_process_group
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,3")
+    with pytest.raises(ConfigError) as caught:
+        init_process_group(DistContext(rank=3, local_rank=3, world_size=4), "cuda")
+    assert str(caught.value) == ("LOCAL_RANK=3: this machine shows 2 GPUs (CUDA_VISIBLE_DEVICES=0,3); "
+                                 "start at most 2 processes on it (torchrun --nproc_per_node)")
+    assert two_gpus == []  # refused before joining: the others are ended by the agent, not left waiting
