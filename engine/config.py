@@ -252,7 +252,7 @@ class TrainConfig:
     device: str = option("auto", suggestions=DEVICES, metavar="|".join(DEVICES) + "|cuda:N", label="Device",
                          section="main", help="where to train; auto: CUDA if present, else MPS, else the CPU")
     devices: str = option("1", label="Processes (GPUs)", section="main", metavar="N|all|i,j",
-                          suggest_from="engine.train.distributed:devices_choices",
+                          suggest_from="engine.train.devices_request:devices_choices",
                           hint="data-parallel: N GPUs, all, or 0,2; on a CPU, N processes",
                           help="data-parallel processes (torch.distributed): N devices, all, or GPU indices "
                                "such as 0,2 ('0,' for GPU 0 alone); --batch_size is per process")
@@ -420,7 +420,7 @@ class TrainConfig:
         if not isinstance(self.devices, str):
             errs["devices"] = "must be text: a count, all, or GPU indices such as 0,2"
         else:
-            from engine.train.distributed import devices_problem  # torch-free: the flag's one syntax rule
+            from engine.train.devices_request import devices_problem  # torch-free: the flag's one syntax rule
 
             problem = devices_problem(self.devices)
             if problem:

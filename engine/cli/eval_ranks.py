@@ -20,7 +20,7 @@ def data_parallel_eval(args: argparse.Namespace, checkpoint: Path) -> Any:
 
     ctx = DistContext.from_env()
     if ctx.enabled:
-        from engine.train.distributed import torchrun_devices_problem
+        from engine.train.devices_request import torchrun_devices_problem
 
         problem = torchrun_devices_problem(None if str(args.devices).strip() == "1" else args.devices)
         if problem:
@@ -61,7 +61,7 @@ def _preflight(args: argparse.Namespace, checkpoint: Path) -> None:
 def _requested(args: argparse.Namespace) -> Any:
     """--devices checked against the GPUs torch sees (any count of gloo processes off CUDA)."""
     from engine.device import resolve_device
-    from engine.train.distributed import parse_devices
+    from engine.train.devices_request import parse_devices
 
     if resolve_device(args.device).type != "cuda":
         return parse_devices(args.devices, None)

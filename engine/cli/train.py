@@ -93,7 +93,7 @@ def device_type(config: TrainConfig) -> str:
 
 def requested_devices(config: TrainConfig) -> Any:
     """What --devices asks for, checked against the GPUs torch sees."""
-    from engine.train.distributed import parse_devices
+    from engine.train.devices_request import parse_devices
 
     if config.devices.strip() == "1":  # one process: nothing to check against the GPUs
         return parse_devices("1", None)

@@ -13,8 +13,9 @@ from engine.cli.config_flags import given_config
 from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
 from engine.errors import ConfigError, PetsegError
+from engine.train.devices_request import torchrun_devices_problem
 from engine.train.distributed import (DistContext, broadcast_from_main, destroy_process_group, init_process_group,
-                                     report_failure, tidy_scratch, torchrun_devices_problem)
+                                      report_failure, tidy_scratch)
 
 
 class _Quiet(PlainConsole):

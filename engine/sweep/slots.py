@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from engine.cores import threads_env
 from engine.sweep.spec import SweepSpec
-from engine.train.distributed import child_visible_devices
-from engine.train.distributed import visible_gpu_count as shell_gpu_count
+from engine.train.devices_request import child_visible_devices
+from engine.train.devices_request import visible_gpu_count as shell_gpu_count
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def make_slots(spec: SweepSpec, cpu_count: int | None = None) -> list[Slot]:
 
 def visible_gpu_count() -> int:
     """How many GPUs a sweep may list (``--devices 0,1``): the ones this shell sees, NVML's count
-    with the user's ``CUDA_VISIBLE_DEVICES`` honoured (`engine.train.distributed.visible_gpu_count`,
+    with the user's ``CUDA_VISIBLE_DEVICES`` honoured (`engine.train.devices_request.visible_gpu_count`,
     the one owner); 0 without a GPU or its driver. It counted the machine's GPUs: under
     ``CUDA_VISIBLE_DEVICES=4,5`` a ``--devices 0,1,2,3`` was accepted and trials ran on GPUs the
     user had kept out."""

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from engine.errors import first_line
 from engine.sysmetrics.record import GpuSample
-from engine.train.distributed import visible_entries
+from engine.train.devices_request import visible_entries
 
 
 def nvml_ids(cuda_indices: Sequence[int], visible: str | None = None) -> list[int | str]:

@@ -18,8 +18,8 @@ from typing import Any, Callable
 from engine.cores import threads_env
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
-from engine.train.distributed import (LAUNCHED_ENV, TIMEOUT_ENV, DevicesRequest, child_visible_devices,
-                                     failure_message, is_consequence, is_timeout, timeout_of)
+from engine.train.devices_request import DevicesRequest, child_visible_devices
+from engine.train.distributed import LAUNCHED_ENV, TIMEOUT_ENV, failure_message, is_consequence, is_timeout, timeout_of
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5

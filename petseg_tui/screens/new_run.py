@@ -84,7 +84,7 @@ def _found(f: Field) -> Field:
 def _gpu_count() -> int | None:
     """This box's GPUs as the devices row finds them (NVML, no torch); None if that fails."""
     try:
-        from engine.train.distributed import visible_gpu_count
+        from engine.train.devices_request import visible_gpu_count
 
         return visible_gpu_count()
     except Exception:

@@ -17,7 +17,7 @@ TORCH_FREE = [
     "engine.eval", "engine.eval.scores", "engine.eval.mask_scores", "engine.eval.gallery",
     "engine.infer", "engine.infer.render", "engine.infer.outputs",
     "engine.train", "engine.train.previews", "engine.train.resume", "engine.train.run_timing",
-    "engine.train.launch", "engine.train.distributed",
+    "engine.train.launch", "engine.train.distributed", "engine.train.devices_request",
     "engine.data.layout", "engine.data.images", "engine.data.masks", "engine.data.samples", "engine.data.dirs",
     "engine.data.augment_spec", "engine.cli",
     "engine.export", "engine.export.metadata", "engine.export.report", "engine.export.parity", "engine.export.run_export",

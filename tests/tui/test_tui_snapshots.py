@@ -84,7 +84,7 @@ def test_snapshot_compare_screen(chart_runs: Path, monkeypatch, snap_compare, si
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_new_run_form(sample_runs: Path, monkeypatch, snap_compare, size) -> None:
-    monkeypatch.setattr("engine.train.distributed.visible_gpu_count", lambda: 0)  # the same form on any box
+    monkeypatch.setattr("engine.train.devices_request.visible_gpu_count", lambda: 0)  # the same form on any box
     async def ready(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("n")

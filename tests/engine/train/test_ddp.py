@@ -356,7 +356,7 @@ def test_a_launch_leaves_nothing_in_the_temp_folder(tmp_path: Path, monkeypatch:
     import tempfile
 
     from engine.train.ddp_launch import RankFailed, run_ranks
-    from engine.train.distributed import DevicesRequest
+    from engine.train.devices_request import DevicesRequest
 
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -382,7 +382,7 @@ def test_a_rank_that_stops_answering_is_named_not_the_rank_that_waited_for_it(mo
     from torch.distributed.elastic.multiprocessing.api import SubprocessContext
 
     from engine.train.ddp_launch import RankFailed, run_ranks
-    from engine.train.distributed import DevicesRequest
+    from engine.train.devices_request import DevicesRequest
 
     # a stopped rank never takes the agent's SIGTERM: torch then waits a fixed 30 s before its
     # SIGKILL (a literal in its poll loop, no setting reaches it), idle time that proves nothing

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from engine.errors import ConfigError
-from engine.train.distributed import DevicesRequest, DistContext, block_of, parse_devices, rank_seed, shard_indices
+from engine.train.devices_request import DevicesRequest, parse_devices
+from engine.train.distributed import DistContext, block_of, rank_seed, shard_indices
 
 
 @pytest.mark.parametrize("spec, available, expected", [
@@ -77,7 +78,7 @@ def test_the_form_s_gpu_count_imports_no_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from engine.train.distributed import devices_choices; choices, hint = devices_choices(); "
+    code = ("import sys; from engine.train.devices_request import devices_choices; choices, hint = devices_choices(); "
             "assert 'torch' not in sys.modules, 'torch imported'; assert choices[0] == '1' and hint")
     from pathlib import Path
 
@@ -164,7 +165,7 @@ def test_a_devices_flag_torchrun_overrules_is_refused_not_recorded(tmp_path, mon
     ("0,2", {**TORCHRUN_RANK, "PETSEG_LAUNCHED_RANK": "1"}),  # petseg's own launch passes the user's flag on
 ])
 def test_a_devices_flag_that_agrees_with_torchrun_is_fine(spec, env) -> None:
-    from engine.train.distributed import torchrun_devices_problem
+    from engine.train.devices_request import torchrun_devices_problem
 
     assert torchrun_devices_problem(spec, env) == ""
 
@@ -264,7 +265,7 @@ def test_listed_gpus_are_the_ones_this_shell_sees_not_the_machines(monkeypatch: 
     import torch.distributed.launcher.api as launcher_api
 
     from engine.train.ddp_launch import run_ranks
-    from engine.train.distributed import DevicesRequest
+    from engine.train.devices_request import DevicesRequest
 
     seen: list[str | None] = []
 
