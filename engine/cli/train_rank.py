@@ -15,7 +15,8 @@ from engine.cli.common import console as new_console
 from engine.errors import ConfigError, PetsegError
 from engine.train.devices_request import torchrun_devices_problem
 from engine.train.distributed import (DistContext, broadcast_from_main, destroy_process_group, init_process_group,
-                                      report_failure, tidy_scratch)
+                                      report_failure)
+from engine.train.rank_scratch import tidy_scratch
 
 
 class _Quiet(PlainConsole):

@@ -51,8 +51,9 @@ from engine.train.control import RunControl
 from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
-from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record,
-                                     gather_to_main, global_batch_change, local_rank_pids, rank_scratch)
+from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record, gather_to_main,
+                                      global_batch_change, local_rank_pids)
+from engine.train.rank_scratch import rank_scratch
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch

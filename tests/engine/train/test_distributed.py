@@ -233,7 +233,7 @@ def test_rank_scratch_folders_go_with_a_new_attempt_or_after_a_week(tmp_path, mo
     import tempfile
     import time
 
-    from engine.train.distributed import SCRATCH_KEEP_DAYS, rank_scratch, tidy_scratch
+    from engine.train.rank_scratch import SCRATCH_KEEP_DAYS, rank_scratch, tidy_scratch
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     now = time.time()
