@@ -165,7 +165,7 @@ def _failed(message: str) -> int:
     whose line then says why the rank ended, not only its exit code."""
     print(f"{error_prefix()} {message}", file=sys.stderr)
     if "LOCAL_RANK" in os.environ:
-        from engine.train.distributed import report_failure
+        from engine.train.rank_failures import report_failure
 
         report_failure(message)
     return EXIT_ERROR

@@ -212,7 +212,7 @@ def _said_by_the_launcher(error: str) -> bool:
     """A rank of petseg's own launcher whose error is only that another rank went away ("Connection
     reset by peer"): the launcher's one line names the rank that ended the run; this one would
     come first and blame the wrong rank. (Under the user's own torchrun every rank says its own.)"""
-    from engine.train.distributed import is_consequence
+    from engine.train.rank_failures import is_consequence
 
     return launched_rank() is not None and is_consequence(error)
 

@@ -14,8 +14,8 @@ from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
 from engine.errors import ConfigError, PetsegError
 from engine.train.devices_request import torchrun_devices_problem
-from engine.train.distributed import (DistContext, broadcast_from_main, destroy_process_group, init_process_group,
-                                      report_failure)
+from engine.train.distributed import DistContext, broadcast_from_main, destroy_process_group, init_process_group
+from engine.train.rank_failures import report_failure
 from engine.train.rank_scratch import tidy_scratch
 
 

@@ -19,7 +19,8 @@ from engine.cores import threads_env
 from engine.errors import ConfigError
 from engine.runs import RunState, RunStore
 from engine.train.devices_request import DevicesRequest, child_visible_devices
-from engine.train.distributed import LAUNCHED_ENV, TIMEOUT_ENV, failure_message, is_consequence, is_timeout, timeout_of
+from engine.train.distributed import LAUNCHED_ENV, TIMEOUT_ENV
+from engine.train.rank_failures import failure_message, is_consequence, is_timeout, timeout_of
 
 # how often the agent checks its workers: a rank that dies ends the run within about this long
 MONITOR_INTERVAL_S = 0.5
@@ -153,7 +154,7 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
             raise timed_out(*waited, exc.failures, request.count) from None
         why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
                else f"exit code {failure.exitcode}")
-        said = failure_message(failure)  # the rank's own reason (distributed.report_failure)
+        said = failure_message(failure)  # the rank's own reason (rank_failures.report_failure)
         if said:
             why = f"{why}: {said if len(said) <= 200 else said[:197] + '…'}"
         raise RankFailed(rank, request.count, why, said=bool(said)) from None

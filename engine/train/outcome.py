@@ -14,7 +14,7 @@ from engine.events import RunDiverged, RunFailed, RunFinished, RunStopped, Train
 from engine.runs import RunState
 from engine.console_log import append_to_run_log
 from engine.runs.layout import ERROR_LOG
-from engine.train.distributed import peer_gone_message, timed_out_message
+from engine.train.rank_failures import peer_gone_message, timed_out_message
 from engine.train.train_loop import Diverged
 
 

@@ -293,7 +293,7 @@ def test_a_failing_rank_fails_the_data_parallel_run_at_once(env, tmp_path: Path,
     assert done.returncode == 1, done.stderr[-2000:]
     assert len(errors) == 1 and said in errors[0], done.stderr[-2000:]
     # the other rank's "Connection reset by peer" is not printed before it, blaming the wrong rank
-    from engine.train.distributed import is_consequence
+    from engine.train.rank_failures import is_consequence
 
     assert not [line for line in done.stderr.splitlines() if line.startswith("petseg: rank") and is_consequence(line)]
     assert seconds < 120

@@ -392,7 +392,7 @@ def test_a_rank_that_stops_answering_is_named_not_the_rank_that_waited_for_it(mo
                         lambda self, death_sig, timeout=30: close(self, death_sig, min(timeout, 2)))
     hang = "os.kill(os.getpid(), signal.SIGSTOP)" if stuck == "sigstop" else "time.sleep(120)"
     code = ("import os, signal, sys, time\n"
-            "from engine.train.distributed import report_failure\n"
+            "from engine.train.rank_failures import report_failure\n"
             "if os.environ['RANK'] == '0':\n"
             f"    time.sleep(1); report_failure({GLOO_TIMEOUT!r}); sys.exit(1)\n"
             f"{hang}\n")
@@ -405,7 +405,7 @@ def test_a_rank_that_stops_answering_is_named_not_the_rank_that_waited_for_it(mo
 
 def test_a_rank_that_timed_out_says_it_waited_for_the_others() -> None:
     """What the waiting rank itself says (its status under the user's torchrun, its error.log line)."""
-    from engine.train.distributed import is_consequence, timed_out_message
+    from engine.train.rank_failures import is_consequence, timed_out_message
 
     said = timed_out_message(GLOO_TIMEOUT, 2)
     assert said == ("timed out waiting 15 s for the other ranks of this 2-process run (PETSEG_DIST_TIMEOUT): "

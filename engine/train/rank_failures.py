@@ -1,0 +1,92 @@
+"""A failed rank of a data-parallel run: its one-line reason handed to the elastic agent
+(`report_failure`, read back with `failure_message`), and the words for a rank that failed only
+because another one went away or stopped answering (`peer_gone_message`, `timed_out_message`),
+which the launcher uses to name the rank that caused the end (`is_consequence`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from engine.train.distributed import TIMEOUT_ENV, timeout_seconds
+
+
+def report_failure(message: str) -> bool:
+    """Give the elastic agent (petseg's launcher, or the user's torchrun) this rank's one-line
+    reason through its error file (TORCHELASTIC_ERROR_FILE), as torch's ``@record`` does; False
+    where there is no agent to tell."""
+    import json
+    import time
+
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return False
+    # whole or not at all: the agent reads the file as soon as the rank ends, and a rank killed
+    # (the agent's SIGTERM) halfway through a plain write left it empty: JSONDecodeError in the launcher
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w") as fh:  # torch reads message and timestamp; petseg_time orders the ranks' ends
+            json.dump({"message": message, "timestamp": int(time.time()), "petseg_time": time.time()}, fh)
+        os.replace(tmp, path)
+    except OSError:
+        return False
+    return True
+
+
+# how torch's collectives say that another rank is gone: a rank failing with this failed because of
+# another one, which is what the run's end should name
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing",
+             "remote process exited", "communicator was aborted")
+
+
+# how a collective that outlived the process group's timeout ends (gloo: "Timed out waiting 15000ms
+# for recv operation to complete"): this rank waited for another one that stopped answering
+TIMED_OUT = "timed out waiting"
+
+
+def is_timeout(message: str) -> bool:
+    """Whether a rank's reason is that a collective timed out waiting for the other ranks."""
+    return TIMED_OUT in message.lower()
+
+
+def is_consequence(message: str) -> bool:
+    """Whether a rank's reason is only that another rank went away (`PEER_GONE`) or stopped
+    answering (`is_timeout`)."""
+    return any(marker in message for marker in PEER_GONE) or is_timeout(message)
+
+
+def timeout_of(message: str) -> float:
+    """The seconds a timed-out collective waited: from torch's message ("15000ms"), else the
+    process group's timeout."""
+    found = re.search(r"(\d+)\s*ms\b", message)
+    return int(found[1]) / 1000 if found else timeout_seconds()
+
+
+def timed_out_message(message: str, world_size: int) -> str:
+    """A rank's failure in words when a collective timed out waiting for the others (`is_timeout`),
+    else "". It said gloo's "RuntimeError: [.../gloo/transport/tcp/unbound_buffer.cc:78] Timed out
+    waiting 15000ms for recv operation to complete", which read as this rank's own fault."""
+    if not is_timeout(message):
+        return ""
+    return (f"timed out waiting {timeout_of(message):g} s for the other ranks of this {world_size}-process run "
+            f"({TIMEOUT_ENV}): another rank stopped answering (stuck, stopped or far slower)")
+
+
+def peer_gone_message(message: str, world_size: int) -> str:
+    """A rank's failure in words when it is only that another rank went away (`is_consequence`),
+    else "". Under the user's own torchrun nothing else names it: the run said gloo's socket error
+    ("RuntimeError: [.../gloo/transport/tcp/pair.cc:545] Read error ...: Connection reset by peer.
+    This is typically caused by ... GLHF!"). The marker stays in the words, so `root_failure`
+    still tells this rank from the cause."""
+    marker = next((m for m in PEER_GONE if m in message), None)
+    if marker is None:
+        return ""
+    return f"another rank of this {world_size}-process run ended first ({marker}); that rank's own output says why"
+
+
+def failure_message(failure: Any) -> str:
+    """What a failed rank reported with `report_failure` (its error file), or ""."""
+    message = getattr(failure, "error_file_data", {}).get("message")
+    return message if isinstance(message, str) and message != "<NONE>" else ""
