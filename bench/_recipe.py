@@ -227,7 +227,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     """``["ema_decay=0.99", "augment_strength=strong"]`` -> typed TrainConfig overrides
     (ValueError naming the item if a field is unknown or the value does not parse).
 
-    Each value is parsed as ``petseg train`` parses the field's flag (`engine.config.ConfigField`),
+    Each value is parsed as ``petseg train`` parses the field's flag (`engine.field_spec.ConfigField`),
     so a field whose default is None (``warmup_epochs``: auto) still parses ``0`` as an int;
     ``none`` or ``auto`` gives None there."""
     from engine.config import config_fields

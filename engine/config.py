@@ -10,12 +10,13 @@ import dataclasses
 import functools
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import typing
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.field_spec import ConfigField, option, spec_of
 
 # --model choices; engine.models builds each (<encoder>_unet: the U-Net decoder on a torchvision encoder)
 MODELS = ("unet", "resnet18_unet", "resnet34_unet", "resnet50_unet", "densenet121_unet")
@@ -80,7 +81,7 @@ def config_fields() -> tuple[ConfigField, ...]:
 
 
 def form_fields(section: str) -> tuple[ConfigField, ...]:
-    """The fields the new-run form shows in ``section`` (one of FORM_SECTIONS), in order."""
+    """The fields the new-run form shows in ``section`` (one of `field_spec.FORM_SECTIONS`), in order."""
     return tuple(f for f in config_fields() if f.spec.section == section)
 
 
@@ -119,92 +120,6 @@ AUTO_WARMUP_HELP = (f"default auto: min({AUTO_WARMUP_EPOCHS}, epochs // {AUTO_WA
                     "--scheduler plateau")
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """How a `TrainConfig` field shows itself: its ``petseg train`` flag and its new-run form row.
-
-    Declared once per field (dataclass field metadata, through `option`); the CLI parser, the
-    detached-launch argv (`TrainConfig.to_argv`) and the TUI form are all generated from it.
-    """
-
-    help: str = ""
-    choices: tuple[str, ...] = ()  # the only values the flag takes
-    suggestions: tuple[str, ...] = ()  # the form's choices where the flag takes others too (cuda:N)
-    # the form's choices found on this machine when the form opens (torch-free): "module:function"
-    # returning (choices, hint); the flag takes others too
-    suggest_from: str = ""
-    metavar: str | None = None
-    const: Any = None  # the value of the bare flag (``--compile`` alone); None: the flag needs a value
-    label: str = ""  # the form's label
-    section: str = ""  # the form section: "main" (always shown) or "more" (the collapsed options)
-    hint: str = ""  # shown beside the form field while it is valid (a switch: when on)
-    hint_off: str = ""  # a switch: shown when off
-    placeholder: str = ""  # what an empty optional field means ("auto", "all", …)
-
-
-FORM_SECTIONS = ("main", "more")
-_SPEC_KEY = "petseg"
-
-
-def option(default: Any, **spec: Any) -> Any:
-    """A `TrainConfig` field with its default and its `FieldSpec` (flag help, form label, …)."""
-    return field(default=default, metadata={_SPEC_KEY: FieldSpec(**spec)})
-
-
-@dataclass(frozen=True)
-class ConfigField:
-    """One `TrainConfig` field as the generated views need it."""
-
-    name: str
-    kind: str  # "int", "float", "str" or "bool": the JSON/CLI type of a set value
-    optional: bool  # None is allowed (it means the `FieldSpec.placeholder`)
-    default: Any
-    spec: FieldSpec
-
-    @property
-    def flag(self) -> str:
-        return f"--{self.name}"
-
-    @property
-    def unset_word(self) -> str | None:
-        """The word that means unset on the command line, as the form's placeholder says it
-        (``--pretrained none``, ``--warmup_epochs auto``, ``--max_train_images all``): a sweep
-        can then offer unset as a choice (``pretrained=choice:imagenet,none``)."""
-        word = self.spec.placeholder
-        return word if self.optional and word and " " not in word else None
-
-    def format_value(self, value: Any) -> str:
-        """``value`` as the CLI's text for it (parsed back by `parse_value` to the same value)."""
-        if value is None and self.unset_word:
-            return self.unset_word
-        if self.kind == "bool":
-            return "yes" if value else "no"
-        if self.kind == "float":
-            return repr(float(value))
-        return str(value)
-
-    def parse_value(self, text: str) -> Any:
-        """The CLI's text of this field as a value; ValueError with the reason if it is not one."""
-        if self.unset_word and text.strip().lower() == self.unset_word:
-            return None
-        if self.kind == "bool":
-            return parse_yes_no(text)
-        if self.kind == "int":
-            return int(text)
-        if self.kind == "float":
-            return float(text)
-        return text
-
-
-def parse_yes_no(text: str) -> bool:
-    """A yes/no text (also y/n, true/false, 1/0) as a bool; ValueError if it is neither. Every
-    yes|no flag and its TOML spellings read through this one."""
-    v = text.strip().lower()
-    if v in ("yes", "y", "true", "1"):
-        return True
-    if v in ("no", "n", "false", "0"):
-        return False
-    raise ValueError(f"expected yes or no, got {text!r}")
 
 
 @dataclass
@@ -497,5 +412,5 @@ def _config_fields() -> tuple[ConfigField, ...]:
         kinds = [t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)]
         kind = {int: "int", float: "float", str: "str", bool: "bool"}[kinds[0]]
         optional = type(None) in typing.get_args(hints[f.name])
-        out.append(ConfigField(f.name, kind, optional, f.default, f.metadata[_SPEC_KEY]))
+        out.append(ConfigField(f.name, kind, optional, f.default, spec_of(f)))
     return tuple(out)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from engine.config import ConfigField, TrainConfig, config_fields
+from engine.config import TrainConfig, config_fields
+from engine.field_spec import ConfigField
 
 
 def other_value(f: ConfigField) -> Any:

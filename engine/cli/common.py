@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.interrupts import EXIT_INTERRUPTED
-from engine.config import default_runs_dir, parse_yes_no
+from engine.config import default_runs_dir
+from engine.field_spec import parse_yes_no
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, EXIT_INTERRUPTED
 
@@ -35,7 +36,7 @@ def error_prefix() -> str:
 
 
 def yes_no(value: str) -> bool:
-    """An argparse type: yes/no (also y/n, true/false, 1/0; `engine.config.parse_yes_no`)."""
+    """An argparse type: yes/no (also y/n, true/false, 1/0; `engine.field_spec.parse_yes_no`)."""
     try:
         return parse_yes_no(value)
     except ValueError as exc:

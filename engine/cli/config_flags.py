@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.cli.common import add_flag
-from engine.config import ConfigField, TrainConfig, config_fields
+from engine.config import TrainConfig, config_fields
+from engine.field_spec import ConfigField
 
 
 def _flag_type(f: ConfigField) -> Any:

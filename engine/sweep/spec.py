@@ -17,14 +17,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import (
-    MODEL_IGNORES,
-    ConfigField,
-    TrainConfig,
-    config_fields,
-    parse_yes_no,
-)
+from engine.config import MODEL_IGNORES, TrainConfig, config_fields
 from engine.errors import ConfigError
+from engine.field_spec import ConfigField, parse_yes_no
 from engine.runs.layout import validate_run_name
 
 SAMPLERS = ("tpe", "random", "grid")

@@ -11,7 +11,8 @@ from typing import Any
 
 import tomllib
 
-from engine.config import config_fields, parse_yes_no
+from engine.config import config_fields
+from engine.field_spec import parse_yes_no
 from engine.sweep.spec import FROM_FILE, SWEEP_OWNED_FIELDS, SweepSpecError
 
 # the sweep's own settings, by the kind of value their flag takes; a TOML file's top level may

@@ -30,8 +30,9 @@ from textual.reactive import var
 from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Input, Label, Select, Static, Switch
 
-from engine.config import ConfigField, TrainConfig, form_fields
+from engine.config import TrainConfig, form_fields
 from engine.errors import RunStoreError
+from engine.field_spec import ConfigField
 from engine.runs import validate_run_name
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
@@ -91,7 +92,7 @@ def _gpu_count() -> int | None:
         return None
 
 
-# the rows come from TrainConfig's own field declarations (engine.config.FieldSpec), in its order
+# the rows come from TrainConfig's own field declarations (engine.field_spec.FieldSpec), in its order
 FIELDS: tuple[Field, ...] = tuple(_row(f) for f in form_fields("main")) + (
     Field("run_name", "Run name", "optstr", placeholder="auto: <model>-<date>-<time>"),
     Field("detached", "Detached", "switch", hint="yes — its own process: keeps training if you quit or SSH drops",

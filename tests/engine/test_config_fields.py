@@ -16,7 +16,8 @@ import pytest
 from engine.cli import build_parser
 from engine.cli.config_flags import given_config
 from engine.cli.train import config_from_args
-from engine.config import ConfigField, TrainConfig, config_fields
+from engine.config import TrainConfig, config_fields
+from engine.field_spec import ConfigField
 from tests.config_values import all_changed, other_value
 from engine.train.launch import train_command
 

@@ -1,0 +1,106 @@
+"""How a `TrainConfig` field declares itself and how the views generated from it read it: the
+`FieldSpec` (its ``petseg train`` flag and its new-run form row) that `option` stores on the
+field, and `ConfigField` (a field's kind, its flag, its value as CLI text and back).
+
+No torch, no TrainConfig: `engine.config` declares its fields with `option` and lists them as
+`ConfigField`s (`config_fields`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How a `TrainConfig` field shows itself: its ``petseg train`` flag and its new-run form row.
+
+    Declared once per field (dataclass field metadata, through `option`); the CLI parser, the
+    detached-launch argv (`TrainConfig.to_argv`) and the TUI form are all generated from it.
+    """
+
+    help: str = ""
+    choices: tuple[str, ...] = ()  # the only values the flag takes
+    suggestions: tuple[str, ...] = ()  # the form's choices where the flag takes others too (cuda:N)
+    # the form's choices found on this machine when the form opens (torch-free): "module:function"
+    # returning (choices, hint); the flag takes others too
+    suggest_from: str = ""
+    metavar: str | None = None
+    const: Any = None  # the value of the bare flag (``--compile`` alone); None: the flag needs a value
+    label: str = ""  # the form's label
+    section: str = ""  # the form section: "main" (always shown) or "more" (the collapsed options)
+    hint: str = ""  # shown beside the form field while it is valid (a switch: when on)
+    hint_off: str = ""  # a switch: shown when off
+    placeholder: str = ""  # what an empty optional field means ("auto", "all", …)
+
+
+FORM_SECTIONS = ("main", "more")
+_SPEC_KEY = "petseg"
+
+
+def option(default: Any, **spec: Any) -> Any:
+    """A `TrainConfig` field with its default and its `FieldSpec` (flag help, form label, …)."""
+    return field(default=default, metadata={_SPEC_KEY: FieldSpec(**spec)})
+
+
+def spec_of(f: dataclasses.Field) -> FieldSpec:
+    """The `FieldSpec` that `option` stored on dataclass field ``f``."""
+    return f.metadata[_SPEC_KEY]
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One `TrainConfig` field as the generated views need it."""
+
+    name: str
+    kind: str  # "int", "float", "str" or "bool": the JSON/CLI type of a set value
+    optional: bool  # None is allowed (it means the `FieldSpec.placeholder`)
+    default: Any
+    spec: FieldSpec
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name}"
+
+    @property
+    def unset_word(self) -> str | None:
+        """The word that means unset on the command line, as the form's placeholder says it
+        (``--pretrained none``, ``--warmup_epochs auto``, ``--max_train_images all``): a sweep
+        can then offer unset as a choice (``pretrained=choice:imagenet,none``)."""
+        word = self.spec.placeholder
+        return word if self.optional and word and " " not in word else None
+
+    def format_value(self, value: Any) -> str:
+        """``value`` as the CLI's text for it (parsed back by `parse_value` to the same value)."""
+        if value is None and self.unset_word:
+            return self.unset_word
+        if self.kind == "bool":
+            return "yes" if value else "no"
+        if self.kind == "float":
+            return repr(float(value))
+        return str(value)
+
+    def parse_value(self, text: str) -> Any:
+        """The CLI's text of this field as a value; ValueError with the reason if it is not one."""
+        if self.unset_word and text.strip().lower() == self.unset_word:
+            return None
+        if self.kind == "bool":
+            return parse_yes_no(text)
+        if self.kind == "int":
+            return int(text)
+        if self.kind == "float":
+            return float(text)
+        return text
+
+
+def parse_yes_no(text: str) -> bool:
+    """A yes/no text (also y/n, true/false, 1/0) as a bool; ValueError if it is neither. Every
+    yes|no flag and its TOML spellings read through this one."""
+    v = text.strip().lower()
+    if v in ("yes", "y", "true", "1"):
+        return True
+    if v in ("no", "n", "false", "0"):
+        return False
+    raise ValueError(f"expected yes or no, got {text!r}")
