@@ -38,7 +38,7 @@ def main() -> int:
     from engine.events import RunFinished, RunStopped
     from engine.runs import RunStore, read_events
     from engine.sweep.scheduler import SPAWNED_ATTR, Scheduler
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
     from engine.sweep.study import RUN_ATTR, open_study
 
     runs = args.runs or Path(tempfile.mkdtemp(prefix="sweep-check-"))

@@ -115,7 +115,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.show:
         return show(args.show, runs_dir, args.storage)
     from engine.sweep.slots import visible_gpu_count
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
 
     spec = build_spec(settings_from_args(args), gpu_count=visible_gpu_count)
     from engine.sweep.scheduler import Scheduler

@@ -1,7 +1,7 @@
 """Starting ``petseg sweep`` in the background, as the TUI's sweep form does: the settings as the
 CLI's flags, the process in its own session (it outlives the TUI), its output in
 ``<runs>/.sweeps/NAME.log`` (`engine.runs.layout.sweep_log`). The spec is checked here first
-(`engine.sweep.spec.build_spec`), so a bad field is the form's one-line error, not a dead process.
+(`engine.sweep.spec_build.build_spec`), so a bad field is the form's one-line error, not a dead process.
 No torch, no Optuna.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 
 from engine.config import config_fields
 from engine.runs.layout import sweep_log, sweep_pid_file
-from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError, build_spec
+from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError
+from engine.sweep.spec_build import build_spec
 
 
 def parse_train_flags(text: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A sweep spec written as a TOML file (``petseg sweep --spec sweep.toml``): its top-level
 settings, ``[params]`` and ``[train]`` read into the same settings dict the flags make, each
-value labelled with its file and key (`FROM_FILE`) so that `engine.sweep.spec.build_spec` names
-them in its one-line errors (``--spec s.toml: train.epochs = 0: ...``). No torch, no Optuna.
+value labelled with its file and key (`FROM_FILE`) so that `engine.sweep.spec_build.build_spec`
+names them in its one-line errors (``--spec s.toml: train.epochs = 0: ...``). No torch, no Optuna.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ class SweepFormScreen(ModalScreen[str | None]):
         return self.query_one(f"#sweep-{key}", Input).value.strip()
 
     def settings(self) -> dict:
-        """The form as the settings `engine.sweep.spec.build_spec` takes (raises SweepSpecError)."""
+        """The form as the settings `engine.sweep.spec_build.build_spec` takes (raises SweepSpecError)."""
         from engine.sweep.launch import parse_train_flags
         from engine.sweep.spec import SweepSpecError
 

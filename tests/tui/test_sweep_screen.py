@@ -52,7 +52,7 @@ async def test_g_opens_the_sweep_leaderboard(sweep_runs: Path, monkeypatch) -> N
 
 
 async def test_the_best_trials_test_dice_comes_from_the_study(sweep_runs: Path, monkeypatch) -> None:
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
     from engine.sweep.study import EVAL_ATTR, open_study
 
     study = open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)
@@ -67,7 +67,7 @@ async def test_the_columns_follow_the_sweeps_own_order_of_its_parameters(sweep_r
     """A sweep of --param width=... --param learning_rate=... showed learning_rate first (config.json
     keeps a trial's values sorted by name) while petseg sweep --show, from the study, showed width
     first: both now follow the spec."""
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
     from engine.sweep.study import open_study
 
     open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64", "learning_rate=log:1e-4:3e-3"]}),
@@ -284,7 +284,7 @@ async def test_a_sweep_that_exits_at_once_shows_its_error_not_started(sweep_runs
 async def test_a_rerun_with_another_search_space_is_refused_before_starting(sweep_runs: Path, monkeypatch) -> None:
     """A sweep of that name already searches another space: the form says so at once, as
     ``petseg sweep`` would, and starts no process."""
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
     from engine.sweep.study import open_study
 
     open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)

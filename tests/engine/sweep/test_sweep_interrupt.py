@@ -15,7 +15,7 @@ from engine.events import EpochEnded, RunFinished, RunStarted, RunStopped
 from engine.runs import RunState, RunStore, read_control
 from engine.sweep.pruning import TrialWatch
 from engine.sweep.scheduler import Scheduler
-from engine.sweep.spec import build_spec
+from engine.sweep.spec_build import build_spec
 
 
 def _run(runs: Path, name: str, finished: bool):

@@ -229,7 +229,7 @@ def test_gpu_slots_give_each_trial_its_gpus(tmp_path: Path, fake_trainer: None, 
 
 def test_slots_per_gpu_group() -> None:
     from engine.sweep.slots import make_slots
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
 
     spec = build_spec({"name": "s", "params": ["width=choice:16"], "devices": "0,1,2,3", "per_device": 2,
                        "devices_per_trial": 2}, gpu_count=lambda: 4)
@@ -429,7 +429,7 @@ def test_slots_follow_the_gpus_this_shell_sees(monkeypatch: pytest.MonkeyPatch) 
     """Under CUDA_VISIBLE_DEVICES=4,5,6,7 a sweep's --devices 0,1,2,3 are those four GPUs, not
     the machine's first four (that others may be using)."""
     from engine.sweep.slots import make_slots
-    from engine.sweep.spec import build_spec
+    from engine.sweep.spec_build import build_spec
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
     spec = build_spec({"name": "s", "params": ["width=choice:16"], "devices": "0,1,2,3", "per_device": 1,

@@ -9,12 +9,8 @@ import pytest
 
 from engine.cli import main
 from engine.config import config_fields
-from engine.sweep.spec import (
-    SWEEP_OWNED_FIELDS,
-    SweepSpecError,
-    build_spec,
-    parse_param,
-)
+from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpecError, parse_param
+from engine.sweep.spec_build import build_spec
 from engine.sweep.spec_file import load_toml
 
 

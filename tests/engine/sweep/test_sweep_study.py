@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from engine.sweep.spec import build_spec
+from engine.sweep.spec_build import build_spec
 from engine.sweep.spec_file import load_toml
 from engine.sweep.study import open_study, suggest
 
