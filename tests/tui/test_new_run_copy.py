@@ -40,7 +40,7 @@ async def test_a_copied_field_the_form_lacks_a_choice_for_is_offered(runs_dir: P
 
 
 def test_a_data_parallel_run_must_start_detached() -> None:
-    from petseg_tui.screens.new_run import initial_values, parse_form
+    from petseg_tui.screens.new_run_fields import initial_values, parse_form
 
     raw = {k: ("" if v is None else v) for k, v in initial_values().items()}
     raw.update({k: str(v) for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})

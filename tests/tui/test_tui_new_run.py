@@ -14,7 +14,8 @@ from textual.widgets import Button, Input, ProgressBar, Switch
 from engine.config import TrainConfig
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.live_run import LiveRunScreen
-from petseg_tui.screens.new_run import NewRunScreen, parse_form, initial_values
+from petseg_tui.screens.new_run import NewRunScreen
+from petseg_tui.screens.new_run_fields import parse_form, initial_values
 
 
 def test_parse_form_errors() -> None:
@@ -400,7 +401,7 @@ async def test_at_80_columns_the_focused_fields_hint_is_read_whole(runs_dir: Pat
     """At 80x24 every hint is cut to one line ("no — use the data path as i…"); the focused
     field's hint wraps onto as many lines as it needs, and goes back to one line when the focus
     leaves (the README was the only place to read the rest)."""
-    from petseg_tui.screens.new_run import ALL_FIELDS
+    from petseg_tui.screens.new_run_fields import ALL_FIELDS
 
     hint = next(f.hint for f in ALL_FIELDS if f.name == "data_path")
     app = PetsegApp(runs_dir=runs_dir)
