@@ -54,7 +54,7 @@ def main() -> None:
     args = p.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
 
-    from petseg_tui.widgets import charts
+    from petseg_tui.widgets import chart_specs, charts
 
     reduced = charts.line_points
     print(f"{cpu_model()}; chart {width}x{height}; ms per build (median of {args.repeat})")
@@ -62,7 +62,7 @@ def main() -> None:
     for n in (int(v) for v in args.epochs.split(",")):
         epochs = run_epochs(n)
         row = []
-        for spec in (charts.loss_spec(epochs, ()), charts.dice_spec(epochs)):
+        for spec in (chart_specs.loss_spec(epochs, ()), chart_specs.dice_spec(epochs)):
             for points in (reduced, lambda xs, ys, x_lim, columns: (list(xs), list(ys))):
                 charts.line_points = points
                 try:

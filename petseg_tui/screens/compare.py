@@ -33,14 +33,14 @@ from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rg
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
-from petseg_tui.widgets.charts import (
+from petseg_tui.widgets.chart_specs import (
     COMPARE_METRICS,
     HIGHER_IS_BETTER,
     MARKERS,
-    Chart,
     RunCurves,
     compare_spec,
 )
+from petseg_tui.widgets.charts import Chart
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.runs_table import cell_len
 

@@ -9,11 +9,11 @@ import plotext
 import pytest
 from rich.text import Text
 
-from petseg_tui.widgets import charts
+from petseg_tui.widgets import chart_specs, charts
 from petseg_tui.widgets.ansi_text import ansi_text
 
 
-def built_chart(spec: charts.ChartSpec, width: int, height: int) -> str:
+def built_chart(spec: chart_specs.ChartSpec, width: int, height: int) -> str:
     charts.draw_plot(plotext, spec, charts.spec_y_range(spec), width, height)
     plotext.plotsize(width, height)
     plotext.theme("clear")
@@ -30,8 +30,8 @@ def epochs(n: int, seed: int) -> list:
 @pytest.mark.parametrize("n", [1, 7, 300])
 def test_same_text_as_rich_on_the_charts(n: int) -> None:
     batches = [SimpleNamespace(epoch=n + 1, batch=b, batches=9, loss=0.5) for b in range(1, 6)]
-    for spec in (charts.loss_spec(epochs(n, n), batches), charts.loss_spec(epochs(n, n), (), log_y=True),
-                 charts.dice_spec(epochs(n, n))):
+    for spec in (chart_specs.loss_spec(epochs(n, n), batches), chart_specs.loss_spec(epochs(n, n), (), log_y=True),
+                 chart_specs.dice_spec(epochs(n, n))):
         ansi = built_chart(spec, 60, 16)
         assert "\x1b[38;2;" in ansi  # coloured series: the codes are exercised
         assert ansi_text(ansi) == Text.from_ansi(ansi)
@@ -72,7 +72,7 @@ async def test_chart_lines_are_the_cells_textual_lays_out(size: tuple[int, int])
     app = OneChart()
     async with app.run_test(size=size) as pilot:
         chart = app.query_one(charts.Chart)
-        chart.show(charts.loss_spec(runs, ()))
+        chart.show(chart_specs.loss_spec(runs, ()))
         await pilot.pause()
         plot = chart.query_one(charts.ChartPlot)
         text, (width, height) = plot.render(), plot.size

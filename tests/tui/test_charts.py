@@ -4,6 +4,7 @@ drawn as arrows, an epoch axis, autoscale)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from types import SimpleNamespace
 
@@ -13,18 +14,16 @@ from textual.app import App
 
 from petseg_tui.format import fmt_metric, fmt_sig
 from petseg_tui.widgets import charts
-from petseg_tui.widgets.charts import (
-    ABOVE,
+from petseg_tui.widgets.chart_scale import log_ticks, nice_ticks, robust_range
+from petseg_tui.widgets.chart_specs import (
     MARKERS,
-    Chart,
     ChartSpec,
     Series,
     compare_spec,
     dice_spec,
     loss_spec,
-    x_extent,
 )
-from petseg_tui.widgets.chart_scale import log_ticks, nice_ticks, robust_range
+from petseg_tui.widgets.charts import ABOVE, Chart, x_extent
 from petseg_tui.widgets.line_points import dot_columns, line_points
 
 
@@ -177,7 +176,7 @@ async def test_failed_run_says_so_in_the_chart() -> None:
 
 @pytest.mark.parametrize("window", [None, (3.0, 5.0)])
 async def test_compare_spec_smoothing_and_x_window(window) -> None:
-    from petseg_tui.widgets.charts import RunCurves
+    from petseg_tui.widgets.chart_specs import RunCurves
 
     runs = [RunCurves("a", tuple(E(i, 1.0 / i, 0.5) for i in range(1, 11)), marker=MARKERS[0]),
             RunCurves("b", tuple(E(i, 2.0 / i, 0.6) for i in range(1, 5)), marker=MARKERS[1])]
@@ -224,7 +223,7 @@ async def test_a_long_run_draws_dot_for_dot_what_every_point_draws(view: str, mo
               for i in range(1, 3001)]
     batches = [SimpleNamespace(epoch=3000, batch=j, batches=400, loss=0.3 + 0.1 * rng.random()) for j in range(1, 400)]
     spec = {"loss": loss_spec(epochs, batches), "log": loss_spec(epochs, batches, log_y=True, smoothing=0.6),
-            "dice-window": charts.replace(dice_spec(epochs), x_range=(100.0, 2500.0))}[view]
+            "dice-window": dataclasses.replace(dice_spec(epochs), x_range=(100.0, 2500.0))}[view]
     for size in ((70, 20), (150, 40)):
         fast = await run_chart(spec, size)
         with monkeypatch.context() as m:

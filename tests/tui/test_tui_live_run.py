@@ -27,7 +27,8 @@ from engine.runs import CONTROL_FILE, RunStore
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_run import LiveRunScreen
-from petseg_tui.widgets.charts import Chart, ema
+from petseg_tui.widgets.chart_specs import ema
+from petseg_tui.widgets.charts import Chart
 
 
 class BackgroundWriter:
