@@ -28,6 +28,9 @@ MODEL_TITLES = {"unet": "UNet", "resnet18_unet": "ResNet18-UNet", "resnet34_unet
 OPTIMIZERS = ("adam", "adamw")  # --optimizer; engine.train.setup builds each
 SCHEDULERS = ("cosine", "plateau", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+# how config.json (amp_resolved), the amp probe and eval name full precision (no autocast); the reduced
+# ones are torch's dtype names (bfloat16, float16: engine.train.config_record.dtype_name)
+FULL_PRECISION = "fp32"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MASK_RULES = ("pet_border", "pet_only")
 # Training augmentation levels (`--augment_strength`); what each does is in engine.data.augment_spec (AUGMENT_LEVELS).

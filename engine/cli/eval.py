@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console, yes_no
 from engine.cli.progress import scoring_progress
-from engine.config import EVAL_IGNORE_BORDER
+from engine.config import EVAL_IGNORE_BORDER, FULL_PRECISION
 from engine.errors import PetsegError
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -153,7 +153,7 @@ def validated_in(checkpoint: Path) -> str:
         amp = read_run_config(run).get("amp_resolved") if run is not None else None
     except PetsegError:
         return ""
-    return amp if isinstance(amp, str) and amp not in ("", "fp32") else ""
+    return amp if isinstance(amp, str) and amp not in ("", FULL_PRECISION) else ""
 
 
 def _print_figures(console: Any, res: Any, reduced: str = "") -> None:
@@ -171,7 +171,8 @@ def _print_figures(console: Any, res: Any, reduced: str = "") -> None:
         mark = "*" if (r, ib) == ("photo", res.ignore_border) else " "
         console.print(f"{mark} {label:{width}s}  {f.dice:11.4f} {f.iou:7.4f}  {f.dice_per_image:14.4f} {f.iou_per_image:7.4f}")
     if reduced and res.at_training_size:  # below the table, which stays as narrow as before
-        console.print(f"  ~ valid Dice: training validated in {reduced}, eval scores in fp32 (a 3rd-4th decimal apart)")
+        console.print(f"  ~ valid Dice: training validated in {reduced}, eval scores in {FULL_PRECISION} "
+                      "(a 3rd-4th decimal apart)")
 
 
 def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from engine.config import TrainConfig
+from engine.config import FULL_PRECISION, TrainConfig
 from engine.version import petseg_version
 
 
@@ -46,7 +46,7 @@ def initial_record(config: TrainConfig) -> dict[str, Any]:
 
 def dtype_name(dtype: torch.dtype | None) -> str:
     """How config.json and the run's start line name a precision: bfloat16, float16, fp32."""
-    return str(dtype).replace("torch.", "") if dtype is not None else "fp32"
+    return str(dtype).replace("torch.", "") if dtype is not None else FULL_PRECISION
 
 
 def kept_from_record(record: dict[str, Any], key: str, *, resumed: bool, flag_given: bool,

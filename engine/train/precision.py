@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 
 from engine.atomic import atomic_write
+from engine.config import FULL_PRECISION
 from engine.data.dirs import cache_root
 
 BF16_MARGIN = 0.9  # bf16 is chosen when its step takes at most this share of the fp32 step
@@ -100,7 +101,7 @@ def probe(build: Callable[[], torch.nn.Module], image_size: int, channels_last: 
     images = torch.randn(batch_size, 3, image_size, image_size, generator=g).contiguous(memory_format=fmt)
     masks = (torch.rand(batch_size, 1, image_size, image_size, generator=g) > 0.5).float()
     steps = {name: _step_fn(build().to(memory_format=fmt).train(), images, masks, dtype)
-             for name, dtype in (("fp32", None), ("bf16", torch.bfloat16))}
+             for name, dtype in ((FULL_PRECISION, None), ("bf16", torch.bfloat16))}
     cpu = {name: float("inf") for name in steps}
     wall = dict(cpu)
     threads = torch.get_num_threads()
@@ -119,7 +120,8 @@ def probe(build: Callable[[], torch.nn.Module], image_size: int, channels_last: 
         torch.set_num_threads(threads)
     result: dict[str, Any] = {f"{name}_ms": round(sec * 1000, 2) for name, sec in cpu.items()}
     result.update({f"wall_{name}_ms": round(sec * 1000, 2) for name, sec in wall.items()})
-    result["choice"] = "bf16" if result["bf16_ms"] <= BF16_MARGIN * result["fp32_ms"] else "fp32"
+    full = result[f"{FULL_PRECISION}_ms"]
+    result["choice"] = "bf16" if result["bf16_ms"] <= BF16_MARGIN * full else FULL_PRECISION
     return result
 
 
@@ -135,7 +137,7 @@ def cpu_autocast_dtype(
 ) -> tuple[torch.dtype | None, dict[str, Any]]:
     """(bf16 or None for fp32, the record for config.json) for ``--amp auto`` on this CPU."""
     if not cpu_has_bf16_instructions():
-        return None, {"choice": "fp32", "reason": "no bf16 instructions (AVX512-BF16/AMX) on this CPU"}
+        return None, {"choice": FULL_PRECISION, "reason": "no bf16 instructions (AVX512-BF16/AMX) on this CPU"}
     from engine.models import build_model
 
     key = (f"{machine_key()} | {model_name} width {width} | {image_size} px | "
@@ -143,7 +145,7 @@ def cpu_autocast_dtype(
     path = (cache_dir or cache_root()) / CACHE_FILE
     with _lock:
         cached = _read(path).get(key)
-        if isinstance(cached, dict) and cached.get("choice") in ("bf16", "fp32"):
+        if isinstance(cached, dict) and cached.get("choice") in ("bf16", FULL_PRECISION):
             record = dict(cached, key=key, cached=True)
         else:
             log("amp auto: timing fp32 against bf16 on this CPU (once per machine, torch and model)")
@@ -155,7 +157,8 @@ def cpu_autocast_dtype(
             record["measured"] = time.time()
             _write(path, key, record)
             record = dict(record, key=key, cached=False)
-    log(f"amp auto: {record['choice']} (step CPU time fp32 {record['fp32_ms']:.0f} ms, bf16 {record['bf16_ms']:.0f} ms"
+    log(f"amp auto: {record['choice']} (step CPU time {FULL_PRECISION} {record[f'{FULL_PRECISION}_ms']:.0f} ms, "
+        f"bf16 {record['bf16_ms']:.0f} ms"
         + (", cached" if record["cached"] else "") + ")")
     return (torch.bfloat16 if record["choice"] == "bf16" else None), record
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import torch
 
-from engine.config import TrainConfig
+from engine.config import FULL_PRECISION, TrainConfig
 from engine.data.device_batches import resolve_augment_on
 from engine.device import cap_workers, resolve_amp, resolve_device
 from engine.errors import ConfigError, PetsegError
@@ -53,8 +53,8 @@ def resolve_run_amp(cfg: TrainConfig, device: torch.device, recorded: Recorded,
         return cpu_autocast_dtype(cfg.model, cfg.width, cfg.image_size, cfg.channels_last, cfg.batch_size, log=log)
     dtype = resolve_amp(cfg.amp, device)
     if cfg.amp in ("bf16", "fp16") and dtype is None:  # asked for, not given: say so, not only in config.json
-        why = "fp16 autocast is not used on a CPU (no speed-up there)" if device.type == "cpu" else f"{device.type} trains in fp32"
-        log(f"warning: --amp {cfg.amp}: {why}; training in fp32")
+        why = "fp16 autocast is not used on a CPU (no speed-up there)" if device.type == "cpu" else f"{device.type} trains in {FULL_PRECISION}"
+        log(f"warning: --amp {cfg.amp}: {why}; training in {FULL_PRECISION}")
     return dtype, None
 
 

@@ -20,7 +20,7 @@ TORCH_FREE = [
     "engine.train.launch", "engine.train.distributed", "engine.train.devices_request",
     "engine.train.rank_scratch", "engine.train.rank_failures",
     "engine.data.layout", "engine.data.images", "engine.data.masks", "engine.data.samples", "engine.data.dirs",
-    "engine.data.augment_spec", "engine.cli",
+    "engine.data.augment_spec", "engine.cli", "engine.cli.eval",
     "engine.export", "engine.export.metadata", "engine.export.report", "engine.export.parity", "engine.export.run_export",
 ]
 
