@@ -202,10 +202,15 @@ def _interrupt_action(choice: str, running: int) -> str:
 
 
 def show(name: str, runs_dir: Path, storage: str | None) -> int:
+    from engine.sweep.results import gave_up_text
     from engine.sweep.study import load_study
 
     study = load_study(name, runs_dir, storage)
-    print_leaderboard(new_console(), study, runs_dir)
+    console = new_console()
+    print_leaderboard(console, study, runs_dir)
+    stopped = gave_up_text(study)  # last, as the sweep that stopped said it
+    if stopped:
+        console.print(stopped, markup=False)
     return EXIT_OK
 
 

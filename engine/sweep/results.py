@@ -26,6 +26,7 @@ from engine.runs import RunFollower, RunState
 from engine.runs.layout import CONFIG_FILE
 from engine.sweep.study import (
     EVAL_ATTR,
+    GAVE_UP_ATTR,
     REASON_ATTR,
     REFUSED_ATTR,
     RUN_ATTR,
@@ -189,6 +190,14 @@ def refused_text(study: optuna.Study) -> str:
     why = str(refused[-1].user_attrs.get(REASON_ATTR) or "no reason recorded")
     return (f"{n} draw{'' if n == 1 else 's'} refused before {'it' if n == 1 else 'they'} started, not "
             f"counted in the budget{'; the last' if n > 1 else ''}: {why}")
+
+
+def gave_up_text(study: optuna.Study) -> str:
+    """Why the sweep's last process stopped asking for trials before its budget was spent, in the
+    line it logged ("sweep NAME stopped: its first 2 trials failed ..."); "" if it did not (or a
+    re-run goes on)."""
+    line = study.user_attrs.get(GAVE_UP_ATTR)
+    return line if isinstance(line, str) else ""
 
 
 def all_ended(study: optuna.Study) -> bool:

@@ -44,6 +44,7 @@ from engine.sweep.record import SweepRecord
 from engine.sweep.slots import Slot, make_slots
 from engine.sweep.spec import RefusedDraw, SweepSpec
 from engine.sweep.study import (
+    GAVE_UP_ATTR,
     HOST_ATTR,
     PRUNED_AT_ATTR,
     REASON_ATTR,
@@ -112,6 +113,8 @@ class Scheduler:
     def run(self) -> SchedulerStats:
         """Recover a dead sweep's trials, then fill the slots until the budget is spent and the
         trials have ended. KeyboardInterrupt propagates with the trials untouched (see `interrupt`)."""
+        if self.study.user_attrs.get(GAVE_UP_ATTR):  # an earlier process stopped; this one goes on
+            self.study.set_user_attr(GAVE_UP_ATTR, "")
         self.recover()
         while True:
             self.step()
@@ -246,11 +249,9 @@ class Scheduler:
         self._refused_in_a_row += 1
         self.log(f"trial {trial.number}: drawn values refused, nothing started: {exc}")
         if self.spec.sampler != "grid" and self._refused_in_a_row >= REFUSED_IN_A_ROW:
-            self.exhausted = True
-            self.stats.gave_up = (f"sweep {self.spec.name} stopped: its last {self._refused_in_a_row} draws were "
-                                  f"all refused before they started ({exc}); change the search space so its "
-                                  "combinations are valid and run the same command again")
-            self.log(self.stats.gave_up)
+            self._give_up(f"sweep {self.spec.name} stopped: its last {self._refused_in_a_row} draws were "
+                          f"all refused before they started ({exc}); change the search space so its "
+                          "combinations are valid and run the same command again")
 
     def _begin(self, number: int) -> None:
         if len(self._begun) < GIVE_UP_AFTER:
@@ -266,11 +267,17 @@ class Scheduler:
         if (self._trained or self.exhausted or len(self._failed_starts) < GIVE_UP_AFTER
                 or len({k for k, _ in self._failed_starts.values()}) > 1):
             return
-        self.exhausted = True
         n = len(self._failed_starts)
-        self.stats.gave_up = (f"sweep {self.spec.name} stopped: its first {n} trials failed "
-                              f"before an epoch with the same error ({why}); fix it and run the same command again")
-        self.log(self.stats.gave_up)
+        self._give_up(f"sweep {self.spec.name} stopped: its first {n} trials failed "
+                      f"before an epoch with the same error ({why}); fix it and run the same command again")
+
+    def _give_up(self, line: str) -> None:
+        """Stop asking for trials, saying why in the log and in the study, where ``petseg sweep
+        --show`` and the dashboard read it (the log alone was seen only by whoever watched it)."""
+        self.exhausted = True
+        self.stats.gave_up = line
+        self.log(line)
+        self.study.set_user_attr(GAVE_UP_ATTR, line)
 
     def _reason(self, run_path: Path, state: RunState) -> str:
         """Why a trial failed: its run's own message; else the error its process logged (a

@@ -37,6 +37,10 @@ REASON_ATTR = "reason"  # why a trial failed
 REFUSED_ATTR = "refused"  # its drawn values made a config the fields refuse: nothing was started
 # study user attributes
 SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
+# why the sweep's last process stopped asking for trials before its budget was spent (a line;
+# `engine.sweep.results.gave_up_text`): --show and the dashboard say it, not only the sweep's log;
+# "" again once a re-run goes on
+GAVE_UP_ATTR = "gave_up"
 ENDED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 

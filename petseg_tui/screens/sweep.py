@@ -4,7 +4,8 @@ comparison of the top trials (c), and starting a sweep (n, the form in `sweep_fo
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
 worker, except the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
-refused before they started (no run folder: a line under the title), read from the study
+refused before they started (no run folder: a line under the title) and why a sweep stopped
+before its budget (its first trials all failed alike: a line under the title), read from the study
 every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
 in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
 ``petseg sweep --show`` adds the parameter importances.
@@ -46,6 +47,7 @@ class SweepUpdated(Message):
     best_eval: dict | None = None  # the study's record of the best trial's test evaluation
     progress: str = ""  # the study's count against its budget ("3 of 8 trials"), "" if unread
     refused: str = ""  # the study's refused draws, in a line (`engine.sweep.results.refused_text`)
+    stopped: str = ""  # why the sweep stopped before its budget, in a line (`engine.sweep.results.gave_up_text`)
     running: bool = False  # a process runs the sweep now (its pid file): x can stop it
 
 
@@ -57,6 +59,7 @@ class StudyFacts:
     best_eval: dict | None = None
     progress: str = ""
     refused: str = ""
+    stopped: str = ""  # why the sweep's last process stopped asking for trials, "" if it did not
     searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
 
 
@@ -70,13 +73,13 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
     if storage is None and not sweep_journal(runs_dir, name).is_file():
         return StudyFacts()
     try:
-        from engine.sweep.results import progress_text, refused_text, searched_names
+        from engine.sweep.results import gave_up_text, progress_text, refused_text, searched_names
         from engine.sweep.study import EVAL_ATTR, load_study
 
         study = load_study(name, runs_dir, storage)
         record = study.user_attrs.get(EVAL_ATTR)
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
-                          tuple(searched_names(study)))
+                          gave_up_text(study), tuple(searched_names(study)))
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
@@ -113,6 +116,7 @@ class SweepScreen(PetsegScreen):
     DEFAULT_CSS = """
     SweepScreen #sweep-title { height: 1; padding: 0 1; }
     SweepScreen #sweep-refused { height: auto; padding: 0 1; color: $warning; }
+    SweepScreen #sweep-stopped { height: auto; padding: 0 1; color: $error; }
     SweepScreen #sweep-body { height: 1fr; }
     SweepScreen #sweep-table { width: 1fr; height: 1fr; }
     SweepScreen #sweep-plots { width: 1fr; height: 1fr; }
@@ -127,6 +131,7 @@ class SweepScreen(PetsegScreen):
         self.best_eval: dict | None = None
         self.progress = ""  # "3 of 8 trials" from the study, "" until read
         self.refused = ""  # the study's refused draws in a line, "" if none (or unread)
+        self.stopped = ""  # why the sweep stopped before its budget, "" if it did not (or unread)
         self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
         self.param_index = 0
         self.loaded = False
@@ -136,6 +141,7 @@ class SweepScreen(PetsegScreen):
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
         yield Static("", id="sweep-title")
+        yield Static("", id="sweep-stopped", markup=False)
         yield Static("", id="sweep-refused", markup=False)
         with Horizontal(id="sweep-body"):
             yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
@@ -190,7 +196,7 @@ class SweepScreen(PetsegScreen):
             if key != last:
                 last = key
                 self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, facts.refused,
-                                               running))
+                                               facts.stopped, running))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
@@ -198,6 +204,7 @@ class SweepScreen(PetsegScreen):
         self.board, self.names, self.best_eval = message.board, message.names, message.best_eval
         self.progress = message.progress
         self.refused = message.refused
+        self.stopped = message.stopped
         self.running = message.running
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
@@ -242,6 +249,9 @@ class SweepScreen(PetsegScreen):
         refused = self.query_one("#sweep-refused", Static)
         refused.update(self.refused)
         refused.display = bool(self.refused)
+        stopped = self.query_one("#sweep-stopped", Static)
+        stopped.update(self.stopped)
+        stopped.display = bool(self.stopped)
         table = self.query_one("#sweep-table", DataTable)
         names = self.board.param_names
         cursor = table.cursor_row

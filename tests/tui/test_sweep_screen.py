@@ -138,6 +138,31 @@ async def test_the_draws_a_sweep_refused_are_counted_with_a_reason(runs_dir: Pat
         assert len(pilot.app.screen.board.trials) == 3
 
 
+async def test_a_sweep_that_gave_up_says_why_under_its_title(runs_dir: Path, monkeypatch) -> None:
+    """A sweep whose first 2 trials failed alike stops asking for trials; the screen showed
+    "2 of 6 trials" and nothing else (the reason was in the sweep's log alone). Now one line
+    under the title says it stopped, and why."""
+    from engine.cli import main
+
+    _fake_trials(monkeypatch)
+    why = "--pretrained /gone.pth: no such file"
+    monkeypatch.setenv("FAKE_REFUSE", why)
+    assert main(["sweep", "--runs", str(runs_dir), "--name", "dead", "--param", "learning_rate=log:1e-3:1e-2",
+                 "--sampler", "random", "--eval_best", "no", "--epochs", "1", "--trials", "6"]) == 1
+    async with _app(runs_dir, monkeypatch).run_test(size=(80, 24)) as pilot:
+        await _open_sweeps(pilot)
+        stopped = lambda: " ".join(widget_text(pilot.app.screen.query_one("#sweep-stopped")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "stopped" in stopped(), what="why the sweep stopped")
+        assert stopped() == (f"sweep dead stopped: its first 2 trials failed before an epoch with the same error "
+                             f"({why}); fix it and run the same command again")
+
+
+async def test_no_stopped_line_for_a_sweep_that_did_not_give_up(sweep_runs: Path, monkeypatch) -> None:
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        assert not pilot.app.screen.query_one("#sweep-stopped").display
+
+
 async def test_no_refused_line_without_refused_draws(sweep_runs: Path, monkeypatch) -> None:
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)

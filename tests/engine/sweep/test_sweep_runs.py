@@ -125,6 +125,29 @@ def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake
     assert "trial 2 started" not in out and "sweep dead: 2 of 6 trials" in out, out
 
 
+def test_show_says_why_a_sweep_stopped_until_a_rerun_goes_on(tmp_path: Path, fake_trainer: None,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep that stopped because its first trials all failed alike said so in its own output
+    (the TUI's sweep log) alone: --show listed two failed trials of "2 of 6" and no word that the
+    sweep had given up. It says it last, in the same line; a re-run that goes on clears it."""
+    why = "--device cuda: CUDA is not available"
+    monkeypatch.setenv("FAKE_REFUSE", why)
+    runs = tmp_path / "runs"
+    flags = ["sweep", "--runs", str(runs), "--name", "dead", *SPACE, "--epochs", "1"]
+    assert main([*flags, "--trials", "6"]) == 1
+    capsys.readouterr()
+    assert main(["sweep", "--runs", str(runs), "--show", "dead"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[-1] == (f"sweep dead stopped: its first 2 trials failed before an epoch with the same error ({why}); "
+                         "fix it and run the same command again")
+    monkeypatch.delenv("FAKE_REFUSE")
+    assert main([*flags, "--trials", "3"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--runs", str(runs), "--show", "dead"]) == 0
+    assert "stopped" not in capsys.readouterr().out
+
+
 def test_a_sweep_whose_draws_are_all_refused_stops_in_one_line(
         tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str]) -> None:
     """Every combination of the space is one the config refuses (warm-up >= epochs): each draw
