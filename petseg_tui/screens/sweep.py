@@ -8,7 +8,9 @@ refused before they started (no run folder: a line under the title) and why a sw
 before its budget (its first trials all failed alike: a line under the title), read from the study
 every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
 in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
-``petseg sweep --show`` adds the parameter importances.
+``petseg sweep --show`` adds the parameter importances. A failed trial's reason is cut with an
+ellipsis to the table's width (its status column takes what the others leave); the highlighted
+trial's whole reason is a line under the table.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_f
 POLL_S = 1.0
 STUDY_POLL_S = 10.0  # the study (its journal replayed by Optuna) is read this seldom, for the test Dice
 TOP_K = 4  # c compares this many of the best trials
+STATUS_MIN = 16  # the status column is never cut narrower than this ("failed: --pretr…")
 
 
 @dataclass
@@ -73,7 +76,12 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
     if storage is None and not sweep_journal(runs_dir, name).is_file():
         return StudyFacts()
     try:
-        from engine.sweep.results import gave_up_text, progress_text, refused_text, searched_names
+        from engine.sweep.results import (
+            gave_up_text,
+            progress_text,
+            refused_text,
+            searched_names,
+        )
         from engine.sweep.study import EVAL_ATTR, load_study
 
         study = load_study(name, runs_dir, storage)
@@ -98,6 +106,26 @@ def _status_text(t: TrialRun) -> Text:
     return text
 
 
+def _fitted(text: Text, width: int) -> Text:
+    """``text`` cut to ``width`` cells with an ellipsis: a long failure message widened the table
+    past the screen (a horizontal scroll at 80 columns, the reason cut mid-word with no sign)."""
+    if text.cell_len <= width:
+        return text
+    cut = text.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
+
+
+class TrialTable(DataTable):
+    """The leaderboard; its screen fits the status column to its width, so it says when that changes."""
+
+    class Resized(Message):
+        """The table's width changed (a terminal resize, or the first layout)."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
+
+
 class SweepScreen(PetsegScreen):
     """A sweep's trials: leaderboard, best Dice vs trial, a parameter vs Dice."""
 
@@ -118,7 +146,9 @@ class SweepScreen(PetsegScreen):
     SweepScreen #sweep-refused { height: auto; padding: 0 1; color: $warning; }
     SweepScreen #sweep-stopped { height: auto; padding: 0 1; color: $error; }
     SweepScreen #sweep-body { height: 1fr; }
+    SweepScreen #sweep-left { width: 1fr; height: 1fr; }
     SweepScreen #sweep-table { width: 1fr; height: 1fr; }
+    SweepScreen #sweep-why { height: auto; max-height: 4; padding: 0 1; }
     SweepScreen #sweep-plots { width: 1fr; height: 1fr; }
     SweepScreen.-narrow #sweep-body, SweepScreen.-medium #sweep-body { layout: vertical; }
     """
@@ -134,6 +164,8 @@ class SweepScreen(PetsegScreen):
         self.stopped = ""  # why the sweep stopped before its budget, "" if it did not (or unread)
         self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
         self.param_index = 0
+        self.status_width = 0  # the status column's width as last drawn (a longer status is cut)
+        self.fitted_width = -1  # the table's width the status column was fitted to
         self.loaded = False
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -144,7 +176,10 @@ class SweepScreen(PetsegScreen):
         yield Static("", id="sweep-stopped", markup=False)
         yield Static("", id="sweep-refused", markup=False)
         with Horizontal(id="sweep-body"):
-            yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="sweep-left"):
+                yield TrialTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+                # the highlighted trial's whole reason, when its status cell is cut to fit
+                yield Static("", id="sweep-why", markup=False)
             with Vertical(id="sweep-plots"):
                 yield SweepPlot(id="sweep-best")
                 yield SweepPlot(id="sweep-param")
@@ -264,12 +299,20 @@ class SweepScreen(PetsegScreen):
                                   Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), _status_text(t)]))
         # explicit widths, each its column's widest cell: an auto width is widened only on the next
         # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"
-        for j, header in enumerate(headers):
-            table.add_column(header, width=max([header.cell_len, *(cells[j].cell_len for _, cells in rows)]))
+        widths = [max([header.cell_len, *(cells[j].cell_len for _, cells in rows)]) for j, header in enumerate(headers)]
+        # the status column takes what the others leave (each cell has 1 of padding a side; 2 for
+        # the vertical scrollbar): a failure message is cut with an ellipsis, #sweep-why has it whole
+        self.fitted_width = table.size.width
+        room = (table.size.width or self.size.width or 80) - 2 - sum(w + 2 for w in widths[:-1]) - 2
+        widths[-1] = min(widths[-1], max(room, STATUS_MIN, headers[-1].cell_len))
+        self.status_width = widths[-1]
+        for header, width in zip(headers, widths):
+            table.add_column(header, width=width)
         for key, cells in rows:
-            table.add_row(*cells, key=key)
+            table.add_row(*cells[:-1], _fitted(cells[-1], widths[-1]), key=key)
         if self.board.trials:
             table.move_cursor(row=min(cursor, len(self.board.trials) - 1))
+        self.show_why()
         best, param = self.query_one("#sweep-best", SweepPlot), self.query_one("#sweep-param", SweepPlot)
         # from 120 columns both plots, p cycling the parameter; narrower, one plot at a time:
         # p steps best -> each parameter -> best
@@ -315,6 +358,21 @@ class SweepScreen(PetsegScreen):
         if not self.board.trials or table.cursor_row < 0:
             return None
         return self.board.trials[min(table.cursor_row, len(self.board.trials) - 1)]
+
+    def show_why(self) -> None:
+        """Under the table, the highlighted trial's status whole when its cell is cut to fit."""
+        t = self._highlighted()
+        status = _status_text(t) if t is not None else Text()
+        why = self.query_one("#sweep-why", Static)
+        why.update(Text(f"trial {t.trial} ").append_text(status) if t is not None else "")
+        why.display = status.cell_len > self.status_width
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_why()
+
+    def on_trial_table_resized(self, event: TrialTable.Resized) -> None:
+        if self.is_mounted and self.query_one("#sweep-table", DataTable).size.width != self.fitted_width:
+            self.redraw()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

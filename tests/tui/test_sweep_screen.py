@@ -567,3 +567,30 @@ async def test_a_failed_trial_says_why_in_its_status(sweep_runs: Path, monkeypat
         table = " ".join(widget_text(pilot.app.screen.query_one("#sweep-table")).split())
         assert "failed: --pretrained imagenet: could not fetch" in table  # the rest past the table's edge
         assert "finished:" not in table and "pruned:" not in table  # only a run that went wrong says why
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_a_long_failure_is_cut_in_the_table_and_whole_below_it(sweep_runs: Path, monkeypatch, size) -> None:
+    """A long failure message set the status column's width: at 80 columns the table scrolled
+    sideways, the reason cut mid-word at the screen's edge with no sign of more. The cell now ends
+    in an ellipsis within the table's width, and the highlighted trial's whole reason is below it."""
+    why = ("--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path "
+           "instead; the download failed with HTTP Error 503: Service Unavailable after 3 retries")
+    status = sweep_runs / "lr-width-t000" / "status.json"
+    status.write_text(json.dumps({**json.loads(status.read_text()), "state": "failed", "message": why}))
+    async with _app(sweep_runs, monkeypatch).run_test(size=size) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        table = screen.query_one("#sweep-table")
+        await settled(pilot)
+        assert table.max_scroll_x == 0  # no sideways scroll: every column within the table
+        lines = widget_text(table).splitlines()
+        row = next(line for line in lines if "failed" in line)
+        assert row.rstrip().endswith("…") and "failed: --pretrained" in row
+        why_line = lambda: " ".join(widget_text(screen.query_one("#sweep-why")).split())  # noqa: E731
+        assert not screen.query_one("#sweep-why").display  # the best trial, finished: nothing cut
+        trial = next(i for i, t in enumerate(screen.board.trials) if t.trial == 0)
+        for _ in range(trial):
+            await pilot.press("down")
+        await wait_for(pilot, lambda: screen.query_one("#sweep-why").display, what="the whole reason")
+        assert why_line() == f"trial 0 failed: {why}"
