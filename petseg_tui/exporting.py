@@ -6,9 +6,11 @@ time, and tells the user in notifications: that it started, then the parity figu
 entry it wrote to ``export.json`` (or why it was refused, in one line), and the run's screen
 shows its ``export.json`` (`export_note`). While it runs (a resnet18_unet took ~90 s) the runs
 screen's detail line and the run's screen say so, with the time since it started
-(`export_progress`, refreshed every second), until it ends or fails. When the output (or its
-``export.json``) exists and petseg export did not write it, the dashboard has no ``--overwrite`` to
-pass: it asks "Replace FILE?" (`ConfirmScreen`) and exports again with overwrite only on yes.
+(`export_progress`, refreshed every second), until it ends or fails. When the export would replace
+a file with a loss (`engine.export.run_export.export_loss`: one petseg export did not write, or an
+export of another checkpoint, or changed since: a model the user may deploy), the dashboard has
+no ``--overwrite`` to pass: it asks "Replace FILE?" with what the file holds (`ConfirmScreen`) and
+exports again with overwrite only on yes. Over its own export of the same checkpoint it asks nothing.
 Notifications are plain text (paths and run names are not markup). No torch at import.
 """
 
@@ -100,8 +102,9 @@ def _show_on_run_screens(app: Any, run_path: Path) -> None:
             screen.export_note = export_note(run_path)
 
 
-def _ask_overwrite(app: Any, run_path: Path, path: Path) -> None:
-    """The export found ``path`` there, not written by petseg export: replace it only on yes (UI thread)."""
+def _ask_overwrite(app: Any, run_path: Path, path: Path, why: str) -> None:
+    """The export found ``path`` there and would replace it with a loss (``why``, a sentence):
+    replace it only on yes (UI thread)."""
     from petseg_tui.screens.confirm import ConfirmScreen
 
     def answer(ok: bool | None) -> None:
@@ -109,13 +112,14 @@ def _ask_overwrite(app: Any, run_path: Path, path: Path) -> None:
             start_export(app, run_path, overwrite=True)
 
     app.push_screen(ConfirmScreen(
-        f"Replace {path}?\n\nIt exists and petseg export did not write it. Exporting {run_path.name} "
+        f"Replace {path}?\n\nIt exists and {why}. Exporting {run_path.name} "
         "replaces it; keep it to leave it (and the export) as they are.", yes="Replace", no="Keep it"), answer)
 
 
 def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
     node = app  # notifications go to whatever screen is showing when the export ends
-    ask: Path | None = None  # the file to ask about replacing, once this export no longer counts as running
+    ask: tuple[Path, str] | None = None  # the file to ask about replacing and why, once this export no
+    # longer counts as running
     try:
         from engine.errors import PetsegError, first_line
         from engine.export.report import read_report, summary
@@ -131,7 +135,7 @@ def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
             leave_a_core_for_the_ui()
             result = export_run(run_path, "onnx", overwrite=overwrite)
         except NotAnExportRefused as exc:  # "pass --overwrite" means nothing here: ask
-            ask = exc.path
+            ask = (exc.path, exc.why)
             return
         except PetsegError as exc:
             app.call_from_thread(node.notify, first_line(exc), title="Export failed", severity="error",
@@ -153,6 +157,6 @@ def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
         try:
             app.call_from_thread(_show_progress, app)  # the progress lines go at once
             if ask is not None:
-                app.call_from_thread(_ask_overwrite, app, run_path, ask)
+                app.call_from_thread(_ask_overwrite, app, run_path, *ask)
         except RuntimeError:  # the app has ended
             pass

@@ -23,6 +23,10 @@ from engine.version import petseg_version as installed_version
 
 FORMAT = "petseg-export/1"
 FORMAT_KEY = "petseg_format"
+# the ONNX opset of an export without --opset: the widest reach among runtimes; newer opsets bring
+# nothing these networks use (here, torch-free: whether an export would replace another is told
+# before torch is imported)
+DEFAULT_OPSET = 18
 TORCHSCRIPT_EXTRA = "petseg.json"  # the metadata of a TorchScript export (an extra file in its zip)
 INPUT_NAME, OUTPUT_NAME = "image", "probability"
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 import warnings
 
 from engine.errors import PetsegError, first_line
-from engine.export.metadata import INPUT_NAME, OUTPUT_NAME
+from engine.export.metadata import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME
 from engine.export.model import LoadedModel
 
 MIN_OPSET = 18  # the oldest opset the dynamo exporter writes without a version conversion
-DEFAULT_OPSET = 18  # the widest reach among runtimes; newer opsets bring nothing these networks use
 MAX_SIDE_BLOCKS = 4096  # with --dynamic_size, H and W up to stride x this many cells
 
 

@@ -2,9 +2,13 @@
 parity with PyTorch before the file is written.
 
 Bad input is refused before any work, in one line, with nothing written: a run with no
-checkpoint, an output in a missing folder, an output that is a folder or an input, and an
-existing file that ``petseg export`` did not write (unless ``overwrite``), the model file or the
-``export.json`` the report goes to. The model is exported
+checkpoint, an output in a missing folder, an output that is a folder or an input, and, unless
+``overwrite``, an existing file that an export would replace with a loss (`export_loss`): one
+``petseg export`` did not write (the model file or the ``export.json`` the report goes to), or
+one it wrote that is not the export this one would write again (another checkpoint, or the same
+file since changed, or other options: a user may be deploying it). Over its own export of the
+same checkpoint with the same options an export just runs again: nothing is lost. The TUI's
+``E`` asks "Replace?" where the CLI needs ``--overwrite``. The model is exported
 to memory, checked (``onnx.checker``, then `engine.export.parity` on the bundled test photos at
 each size) and only then written, atomically (`engine.atomic`). A refused export writes nothing
 but its entry in ``export.json`` (accepted false), so no file looks like a valid export.
@@ -51,38 +55,84 @@ class ExportResult:
 
 
 class NotAnExportRefused(OutputRefused):
-    """``path`` (the model file or its ``export.json``) exists and petseg export did not write it:
-    ``overwrite`` would replace it. The dashboard catches it to ask the user instead of naming a flag."""
+    """``path`` (the model file or its ``export.json``) exists and an export would replace it with
+    a loss (`export_loss`): ``overwrite`` would replace it. The dashboard catches it to ask the user
+    instead of naming a flag; ``why`` says what the file is, after "It exists and" in its question."""
 
-    def __init__(self, message: str, path: Path) -> None:
+    def __init__(self, message: str, path: Path, why: str = "was not written by petseg export") -> None:
         super().__init__(message)
         self.path = path
+        self.why = why
 
 
-def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwrite: bool) -> Path:
-    """``output`` if an export may be written there; a one-line PetsegError otherwise
-    (`NotAnExportRefused` when only ``overwrite`` is missing)."""
+def export_loss(output: Path, fmt: str, checkpoint: Path, *, opset: int | None = None,
+                dynamic_size: bool = False) -> str:
+    """What writing this export (``fmt`` of ``checkpoint`` with these options) at ``output`` would
+    lose, said of the file there ("was not written by petseg export", "holds the export of best.pt
+    as it was on ..."); "" when nothing: no file there, or petseg export's own export of the same
+    checkpoint file (by name, size and modification time, as its ``export.json`` entry recorded
+    them), still as written, with the same options, which the new export would write again.
+    Torch-free (the dashboard asks at once). A petseg export that is not that one may be the model
+    a user deploys: the CLI refuses it without --overwrite, the TUI asks."""
+    from engine.export.metadata import DEFAULT_OPSET
+    from engine.export.report import file_note, read_report
+
+    if not (output.exists() or output.is_symlink()):
+        return ""
+    if not is_petseg_export(output):
+        return "was not written by petseg export"
+    entry = read_report(output).get(output.name)
+    if entry is None or not entry.get("written", entry.get("accepted")):
+        return "holds a petseg export that its export.json does not record"
+    note = file_note(output.parent, entry)
+    if note:
+        return f"holds a petseg export, but {note}"
+    made = str(entry.get("created") or "?").replace("T", " ")[:16] + " UTC"
+    was = Path(str(entry.get("checkpoint") or "?")).name
+    if was != checkpoint.name:
+        return f"holds the export of {was} (made {made}); this export would be of {checkpoint.name}"
+    try:
+        st = checkpoint.stat()
+    except OSError:
+        return ""  # checkpoint_for found it: gone since, the export itself says so
+    if entry.get("checkpoint_mtime_ns") != st.st_mtime_ns or entry.get("checkpoint_bytes") != st.st_size:
+        return f"holds the export of {was} as it was on {made}; {checkpoint.name} has changed since"
+    if fmt == "onnx" and entry.get("opset") != (opset or DEFAULT_OPSET):
+        return f"holds an export at opset {entry.get('opset')}; this one would be at opset {opset or DEFAULT_OPSET}"
+    props = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}
+    if (props.get("dynamic_size") == "true") != dynamic_size:
+        return ("holds an export of any size (--dynamic_size); this one would be of a fixed size" if not dynamic_size
+                else "holds an export of a fixed size; this one would be of any size (--dynamic_size)")
+    return ""
+
+
+def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwrite: bool, *,
+                        opset: int | None = None, dynamic_size: bool = False) -> Path:
+    """``output`` if an export of ``inputs[0]`` (the checkpoint) may be written there; a one-line
+    PetsegError otherwise (`NotAnExportRefused` when only ``overwrite`` is missing)."""
     from engine.infer.outputs import check_output
 
-    # the shared guard for suffix, folders and inputs; the "not ours" rule is an export's own
+    # the shared guard for suffix, folders and inputs; which existing file may go is an export's own rule
     check_output(output, inputs=inputs, overwrite=True, suffix=SUFFIXES[fmt], flag="--output")
-    if (output.exists() or output.is_symlink()) and not overwrite and not is_petseg_export(output):
-        raise NotAnExportRefused(f"{output}: already exists and was not written by petseg export; refusing to "
-                                 "replace it (pass --overwrite to replace it)", output)
+    loss = "" if overwrite else export_loss(output, fmt, inputs[0], opset=opset, dynamic_size=dynamic_size)
+    if loss:
+        raise NotAnExportRefused(f"{output}: already exists and {loss}; refusing to replace it "
+                                 "(pass --overwrite to replace it)", output, loss)
     from engine.export.report import report_may_be_written
     from engine.runs.layout import export_report_path
 
     refused = report_may_be_written(output, overwrite)
     if refused:
-        raise NotAnExportRefused(refused, export_report_path(output))
+        raise NotAnExportRefused(refused, export_report_path(output),
+                                 "is not a petseg export report")
     return output
 
 
 def check_before_export(run_path: Path, fmt: str = "onnx", *, overwrite: bool = False) -> None:
-    """The refusals an export of ``run_path`` into its own export folder meets before any work: no
-    checkpoint yet, or a file there that petseg export did not write (`NotAnExportRefused`). Torch
-    is not imported nor the model loaded (seconds, ~15 on a busy machine): the dashboard asks
-    "Replace?" at once. `export_run` checks the same again."""
+    """The refusals an export of ``run_path`` into its own export folder (default options) meets
+    before any work: no checkpoint yet, or a file there it would replace with a loss
+    (`NotAnExportRefused`). Torch is not imported nor the model loaded (seconds, ~15 on a busy
+    machine): the dashboard asks "Replace?" at once. `export_run` checks the same again."""
     checkpoint, _ = checkpoint_for(run_path)
     output = export_path(run_path, fmt)
     if output.parent.is_dir():  # no export folder yet: nothing there to replace
@@ -123,7 +173,7 @@ def export_run(
             output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PetsegError(f"{output.parent}: cannot create the export folder ({exc.strerror or exc})") from None
-    check_export_output(output, fmt, (checkpoint,), overwrite)
+    check_export_output(output, fmt, (checkpoint,), overwrite, opset=opset, dynamic_size=dynamic_size)
 
     loaded = load_for_export(checkpoint, run_path.name)
     from dataclasses import replace
@@ -133,7 +183,8 @@ def export_run(
     step(f"exporting {checkpoint} ({loaded.metadata.describe()}) to {fmt}")
     start = time.perf_counter()
     if fmt == "onnx":
-        from engine.export.onnx_export import DEFAULT_OPSET, export_onnx
+        from engine.export.metadata import DEFAULT_OPSET
+        from engine.export.onnx_export import export_onnx
 
         opset = opset or DEFAULT_OPSET
         data = export_onnx(loaded, opset=opset, dynamic_size=dynamic_size)
@@ -171,6 +222,14 @@ def export_run(
     return result
 
 
+def _checkpoint_stat(checkpoint: Path) -> dict[str, int]:
+    try:
+        st = checkpoint.stat()
+    except OSError:
+        return {}
+    return {"checkpoint_bytes": st.st_size, "checkpoint_mtime_ns": st.st_mtime_ns}
+
+
 def _entry(result: ExportResult, opset: int | None, data: bytes) -> dict[str, Any]:
     from engine.export.report import digest
 
@@ -183,6 +242,7 @@ def _entry(result: ExportResult, opset: int | None, data: bytes) -> dict[str, An
         "rule": f"mask agreement >= {MIN_AGREEMENT} at every size",
         "parity": [p.as_dict() for p in result.parity],
         "checkpoint": str(result.checkpoint),
+        **_checkpoint_stat(result.checkpoint),  # which state of it: a later export tells its own (export_loss)
         "metadata": result.metadata.to_props(),
         "opset": opset,
         "exporter": exporter,

@@ -182,7 +182,7 @@ async def test_E_over_a_file_petseg_did_not_write_asks_before_replacing_it(runs_
         question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())  # noqa: E731
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "Replace" in question(), timeout=60,
                        what="the question")
-        assert f"Replace {junk}?".replace(" ", "") in question().replace(" ", "") and "did not write it" in question()
+        assert f"Replace {junk}?".replace(" ", "") in question().replace(" ", "") and "was not written by petseg export" in question()
         assert "--overwrite" not in toasts(app)
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="back on the runs")
@@ -227,3 +227,52 @@ async def test_E_over_a_file_petseg_did_not_write_asks_at_once_before_any_work(r
             release.set()
         await pilot.press("n")
         assert junk.read_bytes() == b"someone else's model" and not worked.is_set()
+
+
+@pytest.fixture
+def exported_tiny(tmp_path_factory, finished_tiny_run):
+    from tests.engine.export.exported import exported_run
+
+    return exported_run(tmp_path_factory, finished_tiny_run)[0]
+
+
+async def test_E_over_its_own_export_asks_only_when_something_would_be_lost(runs_dir: Path, exported_tiny: Path,
+                                                                           monkeypatch) -> None:
+    """E re-exported over the run's own model.onnx without asking, even when the run's best.pt had
+    changed since (the file a user may deploy silently became another model), while over a file
+    petseg did not write it asked. Now it asks whenever the file would be lost, saying why, and
+    not when the export would come out the same (its own export of the same best.pt)."""
+    import os
+
+    import engine.export.run_export
+    from petseg_tui.screens.confirm import ConfirmScreen
+    from tui_helpers import widget_text
+
+    exports: list[bool] = []
+
+    def counted_export(run_path, fmt, **options):  # the work itself is petseg export's, tested there
+        exports.append(options.get("overwrite", False))
+        from engine.errors import PetsegError
+
+        raise PetsegError("stub export")
+
+    monkeypatch.setattr(engine.export.run_export, "export_run", counted_export)
+    run = runs_dir / "tiny"
+    shutil.copytree(exported_tiny, run)
+    model = (run / "export" / "model.onnx").read_bytes()
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        screen = app.screen
+        await highlight(pilot, screen.table, "tiny")
+        await pilot.press("E")  # its own export of this best.pt: nothing to lose, no question
+        await wait_for(pilot, lambda: "stub export" in toasts(app), timeout=60, what="the export")
+        assert exports == [False] and app.screen is screen
+        best = run / "checkpoints" / "best.pt"
+        os.utime(best, ns=(best.stat().st_atime_ns, best.stat().st_mtime_ns + 10**9))  # trained on
+        await pilot.press("E")
+        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())  # noqa: E731
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=60, what="the question")
+        assert "holds the export of best.pt as it was on" in question() and "best.pt has changed since" in question()
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="back on the runs")
+        assert exports == [False] and (run / "export" / "model.onnx").read_bytes() == model

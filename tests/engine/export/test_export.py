@@ -199,6 +199,27 @@ def test_overwrite_replaces_a_foreign_file_and_a_petseg_export_is_replaced_witho
     assert read_report(out)["m.onnx"]["accepted"]
 
 
+def test_an_export_of_a_checkpoint_changed_since_is_replaced_only_with_overwrite(run_copy, reuse_export, capsys):
+    """The run's model.onnx (maybe the model a user deploys) was replaced without a word by an export
+    of a different model once the run had trained on: petseg wrote both. Now only an export that
+    would come out the same (the same checkpoint, unchanged, the same options) runs again freely."""
+    import os
+
+    export = run_copy / "export" / "model.onnx"
+    args = ["export", "--runs", str(run_copy.parent), "--run", "r"]
+    assert main(args) == 0 and main(args) == 0  # again over its own export of the same best.pt: nothing lost
+    capsys.readouterr()
+    before = export.read_bytes()
+    best = run_copy / "checkpoints" / "best.pt"
+    os.utime(best, ns=(best.stat().st_atime_ns, best.stat().st_mtime_ns + 10**9))  # trained on: a new best.pt
+    assert main(args) == 1
+    err = _one_error_line(capsys)
+    assert f"{export}: already exists and holds the export of best.pt as it was on " in err
+    assert "best.pt has changed since; refusing to replace it (pass --overwrite to replace it)" in err
+    assert export.read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0 and main(args) == 0
+
+
 def test_wrong_suffix_and_bad_opset_are_refused_before_work(run_copy, tmp_path, capsys):
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(tmp_path / "m.pt")]) == 1
     assert "must be a .onnx file" in _one_error_line(capsys)
