@@ -5,7 +5,8 @@ trimaps as (N, S, S). Images are resized straight to S x S with area interpolati
 ratio NOT preserved, as in the smp Oxford Pet example); trimaps with nearest-neighbour and kept
 as trimap values 1/2/3 (not a binary mask) so that changing the mask rule reuses the cache.
 Dataset images are decoded WITHOUT applying EXIF orientation, because the official trimaps (and
-torchvision's loader) use the stored pixel orientation. Unreadable images, bad or missing
+torchvision's loader) use the stored pixel orientation (`engine.data.images`, the rule pairing a
+photo with its trimap). Unreadable images, bad or missing
 trimaps and image/trimap size mismatches are skipped with a reason, never a crash.
 
 On disk (``cache_dir``, default ``<cache root>/decoded``) an entry is three files named by

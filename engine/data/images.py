@@ -8,7 +8,16 @@
 * 16-bit (I;16, I;16B, I;16L, and I holding 0..65535) -> scaled to 8 bit with rounding
   (65535 -> 255, 32768 -> 128), not clipped; I outside 0..65535 and F (float) are stretched
   min..max (F already in 0..1 is taken as 0..1), greyscale replicated to 3 channels;
-* EXIF orientation is applied (``ImageOps.exif_transpose``).
+* EXIF orientation is applied (``ImageOps.exif_transpose``), unless ``exif=False``.
+
+A photo and its trimap (THE rule, `load_photo`): an Oxford-IIIT Pet trimap is drawn on the photo's
+STORED pixels (a trimap PNG has no EXIF, and its size is the stored photo's: 485 of the sample's
+485 non-square photos, none the turned size), so wherever a photo is scored against its trimap
+(training, validation, ``petseg eval``, the TUI's inference and worst-cases screens) the model is
+given the stored pixels, as torchvision's loader reads them, and only then are the photo, its
+prediction and its trimap turned together as viewers show the photo (`orient_as_shown`: a pixel
+permutation, so no score moves). A photo without a trimap (``petseg infer``, a user's photo in the
+TUI) is read as viewers show it: the model sees it upright.
 
 Large files: with ``max_side`` JPEGs (and MPO, a JPEG with more pictures after the first) are
 decoded by libjpeg at its first reduction that fits (``Image.draft``, 1/2, 1/4 or 1/8:
@@ -81,16 +90,6 @@ def _too_large_reason_for(size: tuple[int, int]) -> str:
 
 
 EXIF_ORIENTATION = 0x0112
-# What ``ImageOps.exif_transpose`` does to a photo of each EXIF orientation (1 and unknown: nothing).
-_EXIF_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 
 def _naming_its_file(read: Callable[..., _T]) -> Callable[..., _T]:
@@ -141,13 +140,35 @@ def _stored_pixel_size(im: Image.Image) -> tuple[int, int]:
     return im.size
 
 
+# What ``ImageOps.exif_transpose`` does to a photo of each EXIF orientation (1 and unknown:
+# nothing), as numpy index operations on (H, W, ...): exact for any dtype and any channels (a float probability map, a trimap, an RGB photo)
+_EXIF_TURN: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
 def orient_as_shown(array: np.ndarray, orientation: int) -> np.ndarray:
-    """A 2-D array in a photo's stored pixel orientation (a dataset trimap) turned the way
-    `load_rgb` turns a photo with that EXIF ``orientation``, so the two stay aligned."""
-    method = _EXIF_TRANSPOSE.get(orientation)
-    if method is None:
-        return array
-    return np.ascontiguousarray(np.asarray(Image.fromarray(array).transpose(method)))
+    """An (H, W, ...) array in a photo's stored pixel orientation (the photo itself, its trimap,
+    a prediction made from its stored pixels) turned the way `load_rgb` turns a photo with that
+    EXIF ``orientation``, so that they stay aligned with each other and with the photo as shown."""
+    turn = _EXIF_TURN.get(orientation)
+    return array if turn is None else np.ascontiguousarray(turn(array))
+
+
+def load_photo(path: str | Path, max_side: int | None = None, *, with_trimap: bool) -> tuple[np.ndarray, int]:
+    """(the RGB a model is given for the photo at ``path``, the EXIF orientation that still turns
+    it, and what is predicted from it, as viewers show the photo: `orient_as_shown`). The module
+    docstring's rule: a photo scored against its trimap (``with_trimap``) is read as stored, the
+    trimap's pixels; any other photo is read upright (orientation 1 left to apply)."""
+    if not with_trimap:
+        return load_rgb(path, max_side), 1
+    return load_rgb(path, max_side, exif=False), exif_orientation(path)
 
 
 def _open(
@@ -251,8 +272,9 @@ def _resize_max_side(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return np.asarray(_shrunk(Image.fromarray(rgb), max_side), dtype=np.uint8)
 
 
-def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
-    """Decode ``path`` to (H, W, 3) uint8 RGB, EXIF-rotated; longest side <= ``max_side`` if given.
+def load_rgb(path: str | Path, max_side: int | None = None, *, exif: bool = True) -> np.ndarray:
+    """Decode ``path`` to (H, W, 3) uint8 RGB, EXIF-rotated (``exif``: else as stored, the pixels
+    its trimap is drawn on: `load_photo`); longest side <= ``max_side`` if given.
 
     Raises BadImageError (one line naming the file) for anything unusable.
     """
@@ -265,7 +287,7 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
         def draft_for(size: tuple[int, int]) -> tuple[int, int]:
             return _draft_within(size, max_side)
 
-    rgb, _ = decode_rgb(path, draft_for=draft_for, shrink_to=max_side)
+    rgb, _ = decode_rgb(path, draft_for=draft_for, exif=exif, shrink_to=max_side)
     if max_side is not None:
         rgb = _resize_max_side(rgb, max_side)  # modes shrunk only after their conversion to RGB
     return rgb
@@ -300,7 +322,7 @@ def decode_rgb(
 
     ``draft_for(stored (W, H)) -> (W, H)``: a JPEG is decoded at reduced scale but at least that
     big (stored orientation). ``exif=False`` keeps the stored pixel orientation, which is what
-    dataset trimaps are aligned with. Used by the cache, which resizes to a square itself.
+    dataset trimaps are aligned with (the module docstring's rule). Used by the cache, which resizes to a square itself.
     ``shrink_to``: an RGB or L image is shrunk to that longest side before its array is made.
     """
     path = Path(path)

@@ -19,7 +19,8 @@ means; `Evaluation.headline` is photo size under the chosen border setting.
 
 ``evaluate_checkpoint`` runs it on a dataset split (test by default), ``score_sample_images``
 on the six real photos bundled in ``engine/demo_assets``; both can keep the worst-scoring photos
-with their predictions (`ScoredPhoto`) for pictures (``engine.eval.gallery``).
+with their predictions (`ScoredPhoto`) for pictures (``engine.eval.gallery``), turned as viewers
+show each photo once scored (`engine.data.images.load_photo`'s rule).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import numpy as np
 
 from engine import faults
 from engine.config import EVAL_IGNORE_BORDER
+from engine.data.images import exif_orientation, orient_as_shown
 from engine.errors import ConfigError, DatasetError, PetsegError, first_line
 from engine.eval.scores import (  # noqa: F401  (the records this pipeline fills, importable from here too)
     N_LABELS,
@@ -159,8 +161,10 @@ def score_photos(
             if photo is None:
                 # recomputed for the few kept photos: the same op on the same input, so the
                 # same probabilities that were scored
-                prob = to_photo_size(prob_small, (rec.height, rec.width))[0, 0]
-                photo = ScoredPhoto(rec, p.image, p.trimap, prob.float().cpu().numpy(), p.source)
+                prob = to_photo_size(prob_small, (rec.height, rec.width))[0, 0].float().cpu().numpy()
+                # scored as stored (the trimap's pixels), pictured as viewers show the photo
+                turn = exif_orientation(p.source)
+                photo = ScoredPhoto(rec, *(orient_as_shown(a, turn) for a in (p.image, p.trimap, prob)), p.source)
             if len(heap) < keep_worst:
                 heapq.heappush(heap, (*key, photo))
             else:

@@ -102,7 +102,7 @@ def sample_pictures(
     errors_img = Image.fromarray(np.clip(np.rint(err), 0, 255).astype(np.uint8))
 
     o = rec.overlap("photo", ignore_border)
-    caption = f"{rec.name}  Dice {o.dice:.3f}  IoU {o.iou:.3f}  {rec.width}x{rec.height} px"
+    caption = f"{rec.name}  Dice {o.dice:.3f}  IoU {o.iou:.3f}  {w}x{h} px"  # as shown (EXIF-turned)
     return SamplePictures(rec.name, o.dice, o.iou, caption, Image.fromarray(img), truth_img, pred_img, errors_img)
 
 

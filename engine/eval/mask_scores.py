@@ -49,9 +49,9 @@ def load_trimap_at(trimap_path: str | Path, shape: tuple[int, int], photo: str |
     huge photo was predicted downscaled). BadImageError / DatasetError if it is unusable.
 
     ``photo``: the file the mask was predicted from. Trimaps follow the photo's STORED pixels,
-    while a prediction (`load_rgb`) follows its EXIF orientation; the trimap is turned the same
-    way first, or a rotated photo's mask would be scored against a rotated (or, at 90 degrees,
-    stretched) truth."""
+    while a prediction is shown as the photo is, EXIF-turned (`engine.data.images.load_photo`);
+    the trimap is turned the same way first, or a rotated photo's mask would be scored against a
+    rotated (or, at 90 degrees, stretched) truth."""
     from PIL import Image
 
     from engine.data.images import exif_orientation, load_trimap, orient_as_shown

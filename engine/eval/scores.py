@@ -140,7 +140,7 @@ class ScoredPhoto:
     """A photo kept with its prediction, for pictures: the record plus what it was scored on."""
 
     record: ImageScore
-    image: np.ndarray  # (H, W, 3) uint8, stored orientation
+    image: np.ndarray  # (H, W, 3) uint8, as viewers show it (EXIF-turned after scoring, with trimap and prob)
     trimap: np.ndarray  # (H, W) uint8, 1 pet / 2 background / 3 border
     prob: np.ndarray  # (H, W) float32 pet probability at the photo's size (threshold it to score)
     source: Path

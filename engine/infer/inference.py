@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from engine.data.images import load_rgb, shown_size
+from engine.data.images import load_photo, orient_as_shown, shown_size
 from engine.device import resolve_device
 from engine.errors import CheckpointError
 from engine.infer.render import mask_to_image, overlay_image, save_png
@@ -224,11 +224,16 @@ class Predictor:
         probs = self.probabilities(torch.stack([self.preprocess(image) for image in images]), tta)
         return photo_probabilities(probs, [image.shape[:2] for image in images])
 
-    def predict_file(self, path: str | Path, tta: bool = False, max_side: int = DEFAULT_MAX_SIDE) -> Prediction:
-        """Decode ``path`` (BadImageError if unusable), downscaling past ``max_side``, and predict."""
+    def predict_file(self, path: str | Path, tta: bool = False, max_side: int = DEFAULT_MAX_SIDE, *,
+                     with_trimap: bool = False) -> Prediction:
+        """Decode ``path`` (BadImageError if unusable), downscaling past ``max_side``, and predict;
+        the photo and its probabilities as viewers show it. ``with_trimap``: it will be scored
+        against its dataset trimap, so the model is given its stored pixels, as training and
+        ``petseg eval`` give it (`engine.data.images.load_photo`), turned upright afterwards."""
         start = time.perf_counter()
-        image = load_rgb(path, max_side=max_side)
+        image, turn = load_photo(path, max_side, with_trimap=with_trimap)
         prob = self.predict_array(image, tta=tta)
+        image, prob = orient_as_shown(image, turn), orient_as_shown(prob, turn)
         return Prediction(image=image, prob=prob, source=Path(path), seconds=time.perf_counter() - start)
 
 

@@ -291,7 +291,11 @@ class InferenceScreen(ImageScreen):
             if image is None:
                 self.app.call_from_thread(setattr, self, "busy", False)
                 return
-            prediction = predictor.predict_file(image, tta=tta)
+            from engine.eval.mask_scores import trimap_for_image
+
+            # a dataset photo is predicted from its trimap's (stored) pixels, as petseg eval does,
+            # then shown upright; any other photo is predicted upright (engine.data.images.load_photo)
+            prediction = predictor.predict_file(image, tta=tta, with_trimap=trimap_for_image(image) is not None)
             self.model_runs += 1
             truth = truth_for(prediction, getattr(predictor, "mask_rule", "pet_border"))
             rendered = render_prediction(prediction, threshold, outline, truth=truth)

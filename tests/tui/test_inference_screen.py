@@ -79,7 +79,7 @@ class FakePredictor:
     def __init__(self, checkpoint: Path) -> None:
         self.checkpoint_path = checkpoint
 
-    def predict_file(self, path, tta=False, max_side=4096):
+    def predict_file(self, path, tta=False, max_side=4096, *, with_trimap=False):
         type(self).calls += 1
         try:
             with Image.open(path) as im:
@@ -587,6 +587,70 @@ def test_the_trimap_of_a_photo_turned_by_its_exif_is_turned_alike(tmp_path: Path
     assert render_prediction(prediction, 0.5, True, truth=truth).dice == pytest.approx(1.0)
 
 
+def _sideways_pair(root: Path) -> tuple[Path, np.ndarray]:
+    """An Oxford-layout photo stored 30x50 with EXIF orientation 6 (a camera's portrait shot,
+    shown 50 tall and 30 wide), its trimap drawn on the stored pixels as Oxford-IIIT Pet's are:
+    pet in the stored right half."""
+    stored = np.full((30, 50), 2, np.uint8)
+    stored[:, 25:] = 1
+    (root / "images").mkdir(parents=True)
+    (root / "annotations" / "trimaps").mkdir(parents=True)
+    Image.fromarray(stored).save(root / "annotations" / "trimaps" / "cat.png")
+    photo = root / "images" / "cat.jpg"
+    picture = Image.fromarray(np.repeat(stored[..., None] * 60, 3, axis=2))
+    exif = picture.getexif()
+    exif[0x0112] = 6
+    picture.save(photo, exif=exif.tobytes())
+    return photo, stored
+
+
+class RampPredictor(FakePredictor):
+    """The engine's own decode and orientation rule (`Predictor.predict_file`) around a model whose
+    pet probability rises left to right across whatever pixels it is given."""
+
+    from engine.infer.inference import Predictor
+
+    predict_file = Predictor.predict_file
+    del Predictor
+
+    def predict_array(self, image: np.ndarray, tta: bool = False) -> np.ndarray:
+        h, w = image.shape[:2]
+        return np.tile(((np.arange(w) + 0.5) / w).astype(np.float32), (h, 1))
+
+
+async def test_a_sideways_dataset_photo_is_scored_as_eval_scores_it_and_shown_upright(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset photo with EXIF orientation 6 was predicted upright and its trimap turned to
+    match, so its Dice here differed from petseg eval's, which gives the model the stored pixels
+    (those the trimap is drawn on, as training does). Now the model gets the stored pixels here
+    too (the same Dice as eval), and the photo, mask and trimap are then shown upright; a photo
+    without a trimap is still predicted and shown upright."""
+    from engine.eval.mask_scores import score_against_trimap
+
+    monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: RampPredictor(checkpoint))
+    photo, stored = _sideways_pair(tmp_path / "pets")
+    trimap = photo.parent.parent / "annotations" / "trimaps" / "cat.png"
+    as_eval = RampPredictor.predict_array(None, np.zeros((30, 50, 3), np.uint8)) > 0.5  # the stored pixels' mask
+    expected, _ = score_against_trimap(as_eval.astype(np.uint8), trimap, "pet_border")
+    assert expected == pytest.approx(1.0)
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, photo.parent)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        await run_on(pilot, screen, photo)
+        assert "Dice 1.000" in result_line(screen), result_line(screen)
+        assert screen.prediction.image.shape == (50, 30, 3)  # upright, as viewers show it
+        loose = tmp_path / "loose" / "cat.jpg"
+        loose.parent.mkdir()
+        loose.write_bytes(photo.read_bytes())  # the same file with no trimap beside it
+        await run_on(pilot, screen, loose)
+        assert "Dice" not in result_line(screen)
+        assert screen.prediction.image.shape == (50, 30, 3)
+        upright = screen.prediction.mask(0.5)
+        assert upright[:, 15:].all() and not upright[:, :15].any()  # the model was given the upright photo
+
+
 async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fake_predictor) -> None:
     """A bundled photo sits in the Oxford layout with its trimap: the result line gives its Dice
     (and it changes with the threshold); a loose photo has no score."""
@@ -718,7 +782,7 @@ async def test_leaving_while_the_model_runs_does_not_crash(
     release, done = threading.Event(), threading.Event()
 
     class SlowPredictor(FakePredictor):
-        def predict_file(self, path, tta=False, max_side=4096):
+        def predict_file(self, path, tta=False, max_side=4096, *, with_trimap=False):
             release.wait(30)  # still running until the test has left the screen
             try:
                 return super().predict_file(path, tta=tta, max_side=max_side)
@@ -750,7 +814,7 @@ async def test_a_huge_photo_is_saved_at_its_own_size_and_the_header_says_it_was_
     from engine.data.images import load_rgb
 
     class DownscalingPredictor(FakePredictor):
-        def predict_file(self, path, tta=False, max_side=2048):
+        def predict_file(self, path, tta=False, max_side=2048, *, with_trimap=False):
             image = load_rgb(path, max_side=max_side)  # the engine's own decode, downscaled past 2048
             h, w = image.shape[:2]
             prob = np.tile(((np.arange(w) + 0.5) / w).astype(np.float32), (h, 1))

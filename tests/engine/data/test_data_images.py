@@ -77,6 +77,41 @@ def test_exif_orientation_is_applied(tmp_path):
     assert load_rgb(p).shape == (20, 10, 3)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orient_as_shown_turns_any_array_as_viewers_turn_the_photo(orientation):
+    """The photo, its trimap and a float prediction made from its stored pixels are turned
+    exactly as Pillow's exif_transpose turns the photo, so they stay aligned as shown."""
+    from PIL import ImageOps
+
+    from engine.data.images import orient_as_shown
+
+    rgb = np.random.default_rng(orientation).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    im = Image.fromarray(rgb)
+    im.getexif()[0x0112] = orientation
+    shown = np.asarray(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(orient_as_shown(rgb, orientation), shown)
+    prob = rgb[..., 0].astype(np.float32) / 255
+    np.testing.assert_array_equal(orient_as_shown(prob, orientation), shown[..., 0].astype(np.float32) / 255)
+
+
+def test_a_photo_with_a_trimap_is_read_as_stored_and_one_without_upright(tmp_path):
+    """Oxford-IIIT Pet trimaps are drawn on the stored pixels: a photo paired with one is given
+    to the model as stored (with the orientation still to show it upright); any other photo is
+    read upright."""
+    from engine.data.images import load_photo
+
+    stored = np.random.default_rng(0).integers(0, 256, (10, 20, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    p = _save(Image.fromarray(stored), tmp_path / "o.png", exif=exif.tobytes())
+    pixels, turn = load_photo(p, with_trimap=True)
+    np.testing.assert_array_equal(pixels, stored)
+    assert turn == 6
+    upright, turn = load_photo(p, with_trimap=False)
+    np.testing.assert_array_equal(upright, np.rot90(stored, -1))
+    assert turn == 1
+
+
 def test_tiny_8x8(tmp_path):
     p = _save(Image.new("RGB", (8, 8), (1, 2, 3)), tmp_path / "t.png")
     a = load_rgb(p, max_side=64)  # never upscaled

@@ -289,6 +289,27 @@ def test_the_kept_photo_is_what_was_scored(tmp_path):
     assert kept.image.shape == (2, 4, 3) and kept.record is ev.records[0]
 
 
+def test_a_sideways_photo_is_scored_as_stored_and_kept_as_shown(tmp_path):
+    """A photo with EXIF orientation 6 is scored on its stored pixels, those its trimap is drawn on
+    (the hand figures above: the same Dice); the kept photo, its prediction and trimap are turned
+    together as viewers show it, so the worst-cases screen and sheet show it upright, not sideways."""
+    from engine.eval.evaluate import score_photos
+
+    name, _, tri = write_pair(tmp_path, "hand", HAND_TRIMAP)
+    image = tmp_path / "hand.jpg"
+    picture = Image.fromarray(np.random.default_rng(1).integers(0, 256, (2, 4, 3), dtype=np.uint8))
+    exif = picture.getexif()
+    exif[0x0112] = 6
+    picture.save(image, exif=exif.tobytes())
+    ev = score_photos(fixed_predictor(HAND_PROBS), [(name, image, tri)], keep_worst=1)
+    r = ev.records[0]
+    assert (r.height, r.width) == (2, 4) and r.dice("photo", False) == pytest.approx(6 / 8)
+    (kept,) = ev.worst
+    assert kept.image.shape == (4, 2, 3)
+    np.testing.assert_array_equal(kept.trimap, np.rot90(HAND_TRIMAP, -1))
+    np.testing.assert_array_equal(kept.mask(), np.rot90([[1, 0, 0, 0], [1, 1, 0, 0]], -1))
+
+
 def test_tta_averages_with_the_mirror_before_scoring(tmp_path):
     from engine.eval.evaluate import score_photos
 
