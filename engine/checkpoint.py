@@ -34,8 +34,24 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     try:
         atomic_write(path, lambda fh: torch.save(state, fh), fault_point="checkpoint")
     except (OSError, RuntimeError) as exc:
-        reason = getattr(exc, "strerror", None) or first_line(exc)
+        cause = _os_error_in(exc)
+        reason = (cause.strerror if cause is not None else None) or first_line(exc)
         raise CheckpointError(path, f"could not save checkpoint ({reason})") from None
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: itself, or the one it was raised while handling. torch.save's
+    zip writer turns a failed write (a full disk) into ``RuntimeError: [enforce fail at
+    inline_container.cc:...] unexpected pos 704 vs 598`` and keeps the "No space left on
+    device" only as the error's context."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def pickles_objects(exc: BaseException) -> bool:

@@ -176,3 +176,43 @@ def test_a_checkpoint_saved_without_checksums_still_loads(tmp_path: Path) -> Non
         torch.save(make_ckpt(), p)
     assert load_checkpoint(p)["arch"]["name"] == "unet"
 
+
+
+class _FullDisk:
+    """A file that takes `room` bytes, then fails as a full disk does (ENOSPC on write)."""
+
+    def __init__(self, path: Path, mode: str, room: int) -> None:
+        self._fh, self._room = open(path, mode), room  # noqa: SIM115 (closed by __exit__)
+
+    def write(self, data) -> int:
+        if len(data) > self._room:
+            raise OSError(28, "No space left on device")
+        self._room -= len(data)
+        return self._fh.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+
+def test_full_disk_during_real_save_says_no_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.save's own writer reports a full disk as "unexpected pos 704 vs 598"; the run's
+    error line must say what the user can act on."""
+    import engine.atomic
+
+    p = tmp_path / "last.pt"
+    save_checkpoint(make_ckpt(), p)
+    before = p.read_bytes()
+    monkeypatch.setattr(engine.atomic, "open", lambda path, mode: _FullDisk(path, mode, 4096),
+                        raising=False)
+    with pytest.raises(CheckpointError) as exc:
+        save_checkpoint(make_ckpt(), p)
+    assert "No space left on device" in str(exc.value)
+    assert "unexpected pos" not in str(exc.value)
+    assert p.read_bytes() == before
+    assert [f.name for f in tmp_path.iterdir()] == ["last.pt"]
