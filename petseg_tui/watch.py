@@ -336,8 +336,24 @@ class LiveFollower:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
+    def _gone(self) -> LiveSnapshot:
+        """The run folder was there and is not any more (another dashboard's D, an rm, a move):
+        the last snapshot's curves with that said, and nothing offered that needs the folder."""
+        last = self._last or LiveSnapshot(name=self.path.name, path=self.path)
+        return replace(
+            last, state=RunState.BROKEN, pid=None, paused=False, resume=ResumeOffer("", ""), has_checkpoint=False,
+            log_tail="", bad_lines=0,
+            message=f"{self.path}: the run folder is gone (deleted, moved or renamed by someone else)",
+        )
+
     def snapshot(self) -> LiveSnapshot | None:
         """Poll the files; a new snapshot when anything changed (or time-derived figures moved)."""
+        if self.follower is not None and not self.path.is_dir():
+            snap = self._gone()
+            if snap == self._last:
+                return None
+            self._last = snap
+            return snap
         f = self._ensure()
         # "starting" only for a run this app just launched (pid known): any other folder reads
         # exactly as the runs table reads it (e.g. broken: status.json missing)

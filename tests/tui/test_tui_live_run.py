@@ -444,3 +444,25 @@ async def test_a_finished_runs_images_per_s_is_the_runs_table_figure(runs_dir: P
         stats = lambda: " ".join(widget_text(live.query_one("#live-stats")).split())  # noqa: E731
         await wait_for(pilot, lambda: "images/s 122 " in stats(), what="the median on the run's screen")
         assert "124" not in stats()
+
+
+def test_a_run_deleted_under_its_live_view_says_its_folder_is_gone(runs_dir: Path) -> None:
+    """Another dashboard's D (or an rm) while this one shows the run: the view says the folder is
+    gone and keeps the curves it drew, instead of "broken: status.json: missing"."""
+    from engine.runs import delete_run
+    from petseg_tui.screens.live_text import messages_text
+    from petseg_tui.watch import LiveFollower
+
+    make_run(runs_dir, "gone", epochs_done=3, total=5, state="stopped")
+    follower = LiveFollower(runs_dir / "gone")
+    first = follower.snapshot()
+    assert first is not None and len(first.epochs) == 3 and first.resume.action == "restart"
+    delete_run(runs_dir / "gone")
+    snap = follower.snapshot()
+    assert snap is not None
+    shown = messages_text(snap, "", "", log_shown=False).plain
+    assert f"{runs_dir / 'gone'}: the run folder is gone" in shown
+    assert "status.json" not in shown
+    assert len(snap.epochs) == 3  # the curves it had stay on screen
+    assert snap.resume.action == "" and not snap.has_checkpoint and not snap.active  # no R, i, w, E, x, p
+    assert follower.snapshot() is None  # nothing new to draw while it stays gone
