@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from engine.runs.layout import LABELS_FILE, write_json_atomic
@@ -64,3 +64,18 @@ def write_labels(run_path: str | Path, labels: RunLabels) -> None:
     write_json_atomic(Path(run_path) / LABELS_FILE, {
         "tags": list(labels.tags), "note": labels.note[:MAX_NOTE_CHARS], "archived": labels.archived,
     })
+
+
+def change_labels(run_path: str | Path, before: RunLabels, after: RunLabels) -> RunLabels:
+    """Write what the user changed from ``before`` (the labels the dialog or key started from) to
+    ``after`` over the run's labels as they are on disk now, and return the result.
+
+    Another dashboard on the same runs folder may have labelled the run since this one read it:
+    writing ``after`` whole put its old copy of every other field back (a tag typed here
+    unarchived a run archived there; an archive here dropped a tag added there)."""
+    current = read_labels(run_path)
+    changed = {f.name: getattr(after, f.name) for f in fields(RunLabels)
+               if getattr(after, f.name) != getattr(before, f.name)}
+    merged = current.with_(**changed)
+    write_labels(run_path, merged)
+    return merged

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from engine.errors import RunStoreError, one_line
-from engine.runs import delete_run, why_not_delete, write_labels
+from engine.runs import change_labels, delete_run, why_not_delete
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.run_dialogs import LabelsDialog
 from petseg_tui.watch import RunRow
@@ -22,12 +22,15 @@ class RunLabelActions:
     table: RunsTable  # the screen's
 
     def _set_labels(self, row: RunRow, labels) -> bool:
+        """Save what changed from the row's labels to ``labels`` (over what another dashboard may
+        have saved meanwhile: only the fields changed here are written)."""
         try:
-            write_labels(row.path, labels)
+            labels = change_labels(row.path, row.labels, labels)
         except (OSError, RunStoreError) as exc:
             self.notify(one_line(exc), title="Labels not saved", severity="error", markup=False)
             return False
-        self.table.apply_updates([replace(row, labels=labels)], [])
+        current = self.table.rows_by_name.get(row.name, row)  # the row may have changed while a dialog was open
+        self.table.apply_updates([replace(current, labels=labels)], [])
         self._update_status()
         self._update_detail()
         return True

@@ -526,3 +526,22 @@ async def test_the_status_line_counts_one_run_in_the_singular(runs_dir: Path) ->
         await wait_for(pilot, lambda: screen.loaded, what="first scan")
         status = lambda: str(screen.query_one("#runs-status").render())  # noqa: E731
         await wait_for(pilot, lambda: status().startswith("1 run ·"), what="'1 run', not '1 runs'")
+
+
+async def test_labels_saved_here_keep_what_another_dashboard_saved_meanwhile(sample_runs: Path) -> None:
+    """Two dashboards on one runs folder: the other one archives (and tags) a run while this one's
+    tags dialog is open on it; saving a tag here un-archived the run (the dialog's old copy of
+    every field was written back)."""
+    from engine.runs import RunLabels, read_labels, write_labels
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await highlight(pilot, screen.table, "alpha")
+        await pilot.press("T")
+        write_labels(sample_runs / "alpha", RunLabels(tags=("theirs",), note="their note", archived=True))
+        await pilot.press(*"mine", "enter")  # only the tags edited here
+        await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags == ("mine",), what="tags saved")
+        assert read_labels(sample_runs / "alpha") == RunLabels(tags=("mine",), note="their note", archived=True)
+        await wait_for(pilot, lambda: "alpha" not in screen.table.visible_names, what="alpha hidden as archived")
