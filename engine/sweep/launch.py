@@ -12,6 +12,8 @@ import shlex
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -105,29 +107,96 @@ def start_sweep(spec: SweepSpec, runs_dir: str | Path) -> subprocess.Popen:
 
 
 def claim_sweep(runs_dir: str | Path, name: str) -> Path:
-    """Record this process as the one running sweep ``name`` (`sweep_pid_file`); returns the file."""
+    """Record this process as one running sweep ``name`` (`sweep_pid_file`); returns the file.
+
+    Several ``petseg sweep`` processes may share one study (two shells, two machines): the file
+    lists each of them (``processes``), and ``pid``/``host`` name the newest. With one pid only,
+    the second process's claim hid the first: once the second ended or was killed, the TUI said
+    "not running: nothing to stop" while the first still started trials."""
     import socket
 
-    from engine.runs.layout import write_json_atomic
-
-    path = sweep_pid_file(runs_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"pid": os.getpid(), "host": socket.gethostname()})
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    with _owners_locked(runs_dir, name) as path:
+        others = [p for p in _claimants(_sweep_owner(path)) if p != me and _may_run(p)]
+        _write_owners(path, [*others, me])
     return path
 
 
 def release_sweep(runs_dir: str | Path, name: str) -> None:
-    """Remove the pid file if it is still this process's (a later sweep process may have taken it)."""
-    path = sweep_pid_file(runs_dir, name)
-    if _sweep_owner(path).get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
+    """Take this process off the sweep's pid file; the file goes with the last one on it."""
+    import socket
+
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    with _owners_locked(runs_dir, name) as path:
+        owners = _claimants(_sweep_owner(path))
+        if me in owners:
+            _write_owners(path, [p for p in owners if p != me])
 
 
 def sweep_claimed_by(runs_dir: str | Path, name: str) -> int | None:
-    """The pid recorded as running sweep ``name`` (`claim_sweep`, written once its study opened
-    and its spec matched the study's), None if none."""
+    """The pid recorded as running sweep ``name`` last (`claim_sweep`, written once its study
+    opened and its spec matched the study's), None if none."""
     pid = _sweep_owner(sweep_pid_file(runs_dir, name)).get("pid")
     return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+@contextmanager
+def _owners_locked(runs_dir: str | Path, name: str) -> Iterator[Path]:
+    """The pid file, with the sweep's pid lock held: two processes claiming at once both stay listed."""
+    import fcntl
+
+    path = sweep_pid_file(runs_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_owners(path: Path, owners: list[dict[str, Any]]) -> None:
+    from engine.runs.layout import write_json_atomic
+
+    if not owners:
+        path.unlink(missing_ok=True)
+        return
+    write_json_atomic(path, {**owners[-1], "processes": owners})
+
+
+def _claimants(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every process the pid file names, each ``{"pid": int, "host": str}`` (a file written before
+    ``processes`` existed names one); entries that are not that shape are left out."""
+    listed = record.get("processes")
+    entries = listed if isinstance(listed, list) else [record]
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        pid, host = e.get("pid"), e.get("host")
+        if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and isinstance(host, str):
+            entry = {"pid": pid, "host": host}
+            if entry not in out:
+                out.append(entry)
+    return out
+
+
+def _is_sweep_here(pid: int) -> bool:
+    """Process ``pid`` of this machine is alive and a ``petseg sweep`` (not a reused pid)."""
+    import psutil
+
+    try:
+        return any("sweep" in part for part in psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
+
+
+def _may_run(owner: dict[str, Any]) -> bool:
+    """The process may still run the sweep: a live sweep here, or any on another host (it cannot
+    be checked from here)."""
+    import socket
+
+    return owner["host"] != socket.gethostname() or _is_sweep_here(owner["pid"])
 
 
 def error_line(text: str) -> str | None:
@@ -152,46 +221,37 @@ def sweep_running(runs_dir: str | Path, name: str) -> bool:
     """Whether a process runs sweep ``name`` now: its pid file names a live ``petseg sweep`` here,
     or one on another host (trusted: it cannot be checked from here). For showing a stop key;
     `stop_sweep` says what it finds."""
-    import socket
-
-    import psutil
-
-    owner = _sweep_owner(sweep_pid_file(runs_dir, name))
-    pid, host = owner.get("pid"), owner.get("host")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    if host != socket.gethostname():
-        return True
-    try:
-        return any("sweep" in part for part in psutil.Process(pid).cmdline())
-    except (psutil.Error, OSError):
-        return False
+    return any(_may_run(p) for p in _claimants(_sweep_owner(sweep_pid_file(runs_dir, name))))
 
 
 def stop_sweep(runs_dir: str | Path, name: str) -> str:
-    """Ask the process running sweep ``name`` to stop (SIGTERM: it stops its running trials, which
-    save last.pt; the same ``petseg sweep`` command resumes them). Returns what happened, in a line."""
+    """Ask every process of this machine running sweep ``name`` to stop (SIGTERM: each stops its
+    running trials, which save last.pt; the same ``petseg sweep`` command resumes them). Returns
+    what happened, in a line."""
     import signal
     import socket
 
-    import psutil
-
     path = sweep_pid_file(runs_dir, name)
-    owner = _sweep_owner(path)
-    pid, host = owner.get("pid"), owner.get("host")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+    owners = _claimants(_sweep_owner(path))
+    if not owners:
         return f"sweep {name} is not running here (no readable {path.name})"
-    if host != socket.gethostname():
-        return f"sweep {name} runs on {host}: stop it there (Ctrl-C or kill {pid})"
-    try:
-        cmdline = psutil.Process(pid).cmdline()
-    except (psutil.Error, OSError):
-        cmdline = []
-    if not any("sweep" in part for part in cmdline):  # gone, or its pid reused by another program
+    here = socket.gethostname()
+    elsewhere = [f"runs on {p['host']}: stop it there (Ctrl-C or kill {p['pid']})" for p in owners if p["host"] != here]
+    live = [p["pid"] for p in owners if p["host"] == here and _is_sweep_here(p["pid"])]
+    if not live and not elsewhere:  # gone, or their pids reused by other programs
         path.unlink(missing_ok=True)
-        return f"sweep {name} is not running (its process {pid} has ended)"
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError as exc:
-        return f"sweep {name}: cannot stop process {pid} ({exc.strerror or exc})"
-    return f"sweep {name}: asked process {pid} to stop; its running trials save last.pt and stop"
+        return f"sweep {name} is not running (its process {', '.join(str(p['pid']) for p in owners)} has ended)"
+    if not live:
+        return f"sweep {name} " + "; ".join(elsewhere)
+    asked, said = [], []
+    for pid in live:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            asked.append(str(pid))
+        except OSError as exc:
+            said.append(f"cannot stop process {pid} ({exc.strerror or exc})")
+    if len(asked) == 1:
+        said.insert(0, f"asked process {asked[0]} to stop; its running trials save last.pt and stop")
+    elif asked:
+        said.insert(0, f"asked processes {', '.join(asked)} to stop; their running trials save last.pt and stop")
+    return f"sweep {name}: " + "; ".join(said + [f"it also {e}" for e in elsewhere])

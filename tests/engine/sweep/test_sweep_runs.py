@@ -396,6 +396,39 @@ def test_the_tuis_stop_ends_the_sweep_process_and_its_trials(tmp_path: Path) -> 
     assert "is not running" in stop_sweep(runs, "halt")
 
 
+def _claiming_stand_in(runs: Path, name: str) -> subprocess.Popen:
+    """A process that claims sweep ``name`` as ``petseg sweep`` does (its command line names a
+    sweep), then idles until killed."""
+    code = ("import sys, time; from engine.sweep.launch import claim_sweep; "
+            "claim_sweep(sys.argv[1], sys.argv[2]); print('claimed', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(runs), name, "sweep"], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "claimed"
+    return proc
+
+
+def test_two_sweep_processes_on_one_study_and_the_later_one_killed_the_first_is_still_found(tmp_path: Path) -> None:
+    """Two shells run one sweep; the second is SIGKILLed. The pid file named only the second, so
+    the dashboard said "not running: nothing to stop" while the first went on starting trials."""
+    from engine.sweep.launch import stop_sweep, sweep_running
+
+    runs = tmp_path / "runs"
+    first = _claiming_stand_in(runs, "both")
+    second = _claiming_stand_in(runs, "both")
+    try:
+        second.kill()
+        second.wait()
+        assert sweep_running(runs, "both")
+        said = stop_sweep(runs, "both")
+        assert said.startswith(f"sweep both: asked process {first.pid} to stop"), said
+        assert first.wait(timeout=10) == -signal.SIGTERM
+        assert not sweep_running(runs, "both")
+    finally:
+        for p in (first, second):
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.slow
 def test_real_trials_record_their_sweep_and_the_best_is_tested(tmp_path: Path, generated_data: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
