@@ -73,8 +73,8 @@ def _sweep_once(folder: Path) -> None:
 def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, fault_point: str | None = None) -> None:
     """Call ``write(fh)`` on a temp file, then replace ``path`` with it in one rename.
 
-    On any error the temp file is removed and the exception propagates; ``path`` keeps its
-    previous content. ``fault_point`` names the TEST-ONLY kill point between write and rename.
+    On any error the temp file is removed and the exception propagates (an OSError naming
+    ``path`` when the OS named no file); ``path`` keeps its previous content. ``fault_point`` names the TEST-ONLY kill point between write and rename.
     """
     _sweep_once(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -86,9 +86,13 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, fault_point
         if fault_point:
             faults.maybe_kill(fault_point)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             tmp.unlink()
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            # a full disk shows when the buffered bytes are flushed at close: an OSError with no
+            # file, which the CLI could only print as "unexpected OSError: [Errno 28] ..."
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise

@@ -6,6 +6,7 @@ earlier, e.g. for a detached run's train.log, is claimed by whoever locks it fir
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,8 @@ class RunStore:
             writer.set_status(RunState.RUNNING)
         except BaseException:
             lock.release()
+            if fresh:  # a full disk: no half-made folder for every runs table to list as broken
+                shutil.rmtree(path, ignore_errors=True)
             raise
         return writer
 

@@ -68,6 +68,44 @@ def test_create_writes_config_status_and_events(tmp_path: Path) -> None:
         store.create({"model": "unet"}, name="a")
 
 
+class _FullDisk:
+    """A file on a full disk: its bytes are taken, and lost when flushed (ENOSPC, no file named)."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self._fh = open(path, mode)  # noqa: SIM115 (closed by __exit__)
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def __enter__(self) -> _FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+
+def test_a_full_disk_when_a_run_is_made_names_the_file_and_leaves_no_folder(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """petseg train (and petseg sweep) on a full runs folder said "unexpected OSError: [Errno 28]
+    No space left on device", naming no file, and left a run folder without config.json that
+    every runs table then listed as broken."""
+    import engine.atomic
+    from engine.errors import one_line
+
+    monkeypatch.setattr(engine.atomic, "open", _FullDisk, raising=False)
+    with pytest.raises(OSError) as exc:
+        RunStore(tmp_path).create({"model": "unet"}, name="a")
+    assert one_line(exc.value) == (f"{tmp_path / 'a' / 'config.json'}: no space left on the device; "
+                                   "free some space and try again")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_event_tail_holds_back_torn_line_and_skips_garbage(tmp_path: Path) -> None:
     p = tmp_path / "events.jsonl"
     line = json.dumps(event_to_dict(epoch_ended(1, 0.5)))
