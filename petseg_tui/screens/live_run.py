@@ -64,8 +64,11 @@ def _has_previews(snap: LiveSnapshot) -> bool:
 
 
 def _offers(snap: LiveSnapshot) -> tuple[object, ...]:
-    """What of a snapshot decides which keys the screen offers (a change refreshes the footer)."""
-    return snap.active, snap.resume, snap.has_checkpoint, _has_previews(snap), bool(snap.previews_error)
+    """What of a snapshot decides which keys the screen offers (a change refreshes the footer).
+    Starting counts as active for x and p (`_is_active`): a launch that dies before its run
+    starts must take them away."""
+    starting = snap.state == RunState.STARTING
+    return snap.active, starting, snap.resume, snap.has_checkpoint, _has_previews(snap), bool(snap.previews_error)
 
 
 class LiveRunScreen(RunControlActions, PetsegScreen):

@@ -466,3 +466,29 @@ def test_a_run_deleted_under_its_live_view_says_its_folder_is_gone(runs_dir: Pat
     assert len(snap.epochs) == 3  # the curves it had stay on screen
     assert snap.resume.action == "" and not snap.has_checkpoint and not snap.active  # no R, i, w, E, x, p
     assert follower.snapshot() is None  # nothing new to draw while it stays gone
+
+
+async def test_a_launch_that_dies_before_its_run_starts_stops_offering_stop_and_pause(runs_dir: Path) -> None:
+    """A detached launch that exits before the run starts (a full disk: not even its error line
+    reached train.log) read "failed: the training process exited before the run started", yet
+    the footer still offered x Stop and p Pause from while it was starting."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    (runs_dir / "dies").mkdir(parents=True)
+    app = PetsegApp(runs_dir=runs_dir)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.open_run(runs_dir / "dies", pid=child.pid)
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="live screen")
+            live = app.screen
+            await wait_for(pilot, lambda: "Stop" in footer_text(live), what="x while it starts")
+            child.communicate(b"")  # the child exits and is reaped
+            await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.state == "failed",
+                           what="failed")
+            await wait_for(pilot, lambda: "Stop" not in footer_text(live) and "Pause" not in footer_text(live),
+                           what="x and p gone", timeout=5)
+    finally:
+        child.kill()
+        child.wait()
