@@ -10,6 +10,7 @@ Nothing here imports torch or Textual.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -362,10 +363,12 @@ class LiveFollower:
             and not (self.path / STATUS_FILE).exists()
         )
         if starting and self.pid is not None and not pid_alive(self.pid):
+            log_tail = self._log_tail()
             snap = LiveSnapshot(
                 name=self.path.name, path=self.path, exists=self.path.is_dir(), state=RunState.FAILED, pid=self.pid,
-                message=f"the training process (pid {self.pid}) exited before the run started",
-                log_tail=self._log_tail(),
+                message=f"the training process (pid {self.pid}) exited before the run started"
+                        + ("" if log_tail else _silent_exit_hint(self.path)),
+                log_tail=log_tail,
             )
         elif starting:
             snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state=RunState.STARTING, pid=self.pid,
@@ -399,6 +402,21 @@ class LiveFollower:
             return None  # only the running clock moved, and not by a whole second
         self._last = snap
         return snap
+
+
+LOW_DISK_BYTES = 16 << 20  # less free than this under the runs folder: a run cannot even start
+
+
+def _silent_exit_hint(path: Path) -> str:
+    """Why a launch that died before its run started may have said nothing: with train.log empty,
+    the child could not even write its error line, and a full disk is the usual reason."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ", leaving nothing in its train.log"
+    if free < LOW_DISK_BYTES:
+        return f", leaving nothing in its train.log: the disk is full ({free // 1024} KB free under {path.parent})"
+    return ", leaving nothing in its train.log"
 
 
 def _same_but_time(a: LiveSnapshot, b: LiveSnapshot) -> bool:

@@ -492,3 +492,24 @@ async def test_a_launch_that_dies_before_its_run_starts_stops_offering_stop_and_
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_launch_that_died_silently_on_a_full_disk_says_the_disk_is_full(runs_dir: Path, monkeypatch) -> None:
+    """On a full runs folder a detached child cannot even write its error to train.log: its run
+    read only "exited before the run started", with an empty log to look at."""
+    import shutil
+    import subprocess
+    import sys
+
+    from petseg_tui.watch import LiveFollower
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    run = runs_dir / "silent"
+    run.mkdir(parents=True)
+    (run / "train.log").write_bytes(b"")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(4 << 20, 4 << 20, 0))
+    snap = LiveFollower(run, pid=child.pid).snapshot()
+    assert snap is not None and snap.state == "failed"
+    assert snap.message == (f"the training process (pid {child.pid}) exited before the run started, leaving nothing "
+                            f"in its train.log: the disk is full (0 KB free under {runs_dir})")
