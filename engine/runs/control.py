@@ -8,15 +8,24 @@ import time
 from pathlib import Path
 
 from engine.runs.layout import CONTROL_FILE, write_json_atomic
+from engine.runs.lock import writer_lock_state
 
 CONTROL_ACTIONS = ("stop", "pause", "resume")
 
 
-def request_control(run_path: str | Path, action: str) -> None:
-    """Ask the process training ``run_path`` to stop, pause or resume (it polls each batch)."""
+def request_control(run_path: str | Path, action: str) -> bool:
+    """Ask the process training ``run_path`` to stop, pause or resume (it polls each batch).
+
+    Returns False, writing nothing, when no process holds the run's writer lock: the run has
+    ended (a second dashboard stopped it, it finished while a "Stop?" question was open), and a
+    request left behind would act on the next ``--resume`` of the run, which stopped after its
+    first batch. A folder with no lock file yet (a launch still starting) takes the request."""
     if action not in CONTROL_ACTIONS:
         raise ValueError(f"unknown control action {action!r}")
+    if writer_lock_state(run_path) is False:
+        return False
     write_json_atomic(Path(run_path) / CONTROL_FILE, {"action": action, "t": time.time()})
+    return True
 
 
 def read_control(run_path: str | Path) -> str | None:

@@ -68,8 +68,9 @@ class RunControlActions:
         try:
             if trainer is not None:
                 getattr(trainer, action)()
-            else:
-                request_control(self.run_path, action)
+            elif not request_control(self.run_path, action):
+                self.notify(f"{self.run_path.name} is not training any more: nothing to {action}", markup=False)
+                return
         except OSError as exc:
             self.notify(f"Could not send {action}: {exc}", severity="error", markup=False)
             return

@@ -513,3 +513,27 @@ def test_a_launch_that_died_silently_on_a_full_disk_says_the_disk_is_full(runs_d
     assert snap is not None and snap.state == "failed"
     assert snap.message == (f"the training process (pid {child.pid}) exited before the run started, leaving nothing "
                             f"in its train.log: the disk is full (0 KB free under {runs_dir})")
+
+
+async def test_stop_answered_after_the_run_ended_says_so_and_asks_nothing_of_a_later_resume(runs_dir: Path) -> None:
+    """x on a run's screen, and the run ends (another dashboard stopped it) before the "Stop?"
+    question is answered: yes said "Stopping ..." and left control.json for the next resume."""
+    from engine.events import RunFinished
+    from tui_helpers import toasts
+
+    w = make_run(runs_dir, "ends", epochs_done=2, total=5, state="running", t0=time.time() - 60, close=False)
+    w.start_heartbeat(0.5)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        live = await open_live(pilot, runs_dir / "ends")
+        await wait_for(pilot, lambda: "Stop" in footer_text(live), what="x offered")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        w.append(RunFinished(epochs=5, best_dice=0.6, best_epoch=2, seconds=60.0))
+        w.set_status("finished", "done")
+        w.close()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "ends is not training any more: nothing to stop" in toasts(app),
+                       what="the notification")
+        assert not (runs_dir / "ends" / CONTROL_FILE).exists()
+        assert "Stopping" not in toasts(app)

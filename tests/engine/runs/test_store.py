@@ -218,6 +218,17 @@ def test_control_file_round_trip(tmp_path: Path) -> None:
         request_control(tmp_path, "explode")
 
 
+def test_a_stop_asked_after_the_run_ended_is_not_left_for_its_next_resume(tmp_path: Path) -> None:
+    """Two dashboards: one stops a run, the other's "Stop?" is answered after it ended. The
+    control file it wrote stayed, and the next `petseg train --resume` stopped after one batch."""
+    w = RunStore(tmp_path).create({"model": "unet"}, name="a")
+    assert request_control(w.path, "pause")  # a process trains it: the request is written
+    clear_control(w.path)
+    w.close()  # the run ended
+    assert not request_control(tmp_path / "a", "stop")
+    assert read_control(tmp_path / "a") is None
+
+
 def test_writer_repairs_torn_tail_on_reopen(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     w = store.create({"model": "unet"}, name="r")
