@@ -135,12 +135,17 @@ class RunWriter:
     def close(self) -> None:
         """Flush and close events.jsonl, then release the run's writer lock (last)."""
         self.stop_heartbeat()
-        with self._lock:
-            if not self._fh.closed:
-                self._fh.flush()
-                try:
-                    os.fsync(self._fh.fileno())
-                except OSError:
-                    pass
-                self._fh.close()
-        self.lock.release()
+        try:
+            with self._lock:
+                if not self._fh.closed:
+                    try:
+                        self._fh.flush()
+                        os.fsync(self._fh.fileno())
+                    except OSError:
+                        pass  # a full disk: each append that failed was reported as it happened
+                    try:
+                        self._fh.close()  # closes the file even when its last flush fails
+                    except OSError:
+                        pass
+        finally:
+            self.lock.release()

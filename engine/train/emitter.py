@@ -19,6 +19,7 @@ class EventEmitter:
         self.writer, self._log = writer, log
         self._subscribers: list[Subscriber] = []
         self._lock = threading.Lock()
+        self._unwritten = 0  # events that could not be appended since the last one that could
 
     def subscribe(self, callback: Subscriber) -> None:
         """``callback(event)`` is called from the trainer thread after the event is on disk."""
@@ -45,7 +46,15 @@ class EventEmitter:
         try:
             self.writer.append(event, sync=sync)
         except OSError as exc:
-            self._log(f"warning: could not append to {self.writer.events_path}: {exc}")
+            # said once, not for every batch: a full disk printed hundreds of the same line
+            if not self._unwritten:
+                self._log(f"warning: could not append to {self.writer.events_path}: {exc}; "
+                          "its events are not recorded until it can be written again")
+            self._unwritten += 1
+        else:
+            if self._unwritten:
+                self._log(f"{self.writer.events_path} written again ({self._unwritten} events were not recorded)")
+                self._unwritten = 0
         with self._lock:
             subs = list(self._subscribers)
         for cb in subs:

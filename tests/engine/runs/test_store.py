@@ -106,6 +106,57 @@ def test_a_full_disk_when_a_run_is_made_names_the_file_and_leaves_no_folder(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_disk_that_fills_while_a_run_trains_is_warned_once_and_the_run_still_closes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runs folder that filled up mid-run: petseg train printed "could not append to
+    events.jsonl" for every batch, then a traceback from closing the run (its last flush), and
+    the writer lock stayed held until the process died."""
+    import engine.runs.writer
+    from engine.runs import writer_lock_state
+    from engine.train.emitter import EventEmitter
+
+    disk = {"full": False}
+
+    class Events:
+        def __init__(self, path: Path, mode: str) -> None:
+            self._fh = open(path, mode)  # noqa: SIM115 (closed by close)
+
+        def write(self, data: bytes) -> int:
+            return self._fh.write(data) if not disk["full"] else len(data)
+
+        def flush(self) -> None:
+            if disk["full"]:
+                raise OSError(28, "No space left on device")
+            self._fh.flush()
+
+        def close(self) -> None:
+            try:
+                self.flush()
+            finally:
+                self._fh.close()
+
+        def __getattr__(self, name: str):
+            return getattr(self._fh, name)
+
+    monkeypatch.setattr(engine.runs.writer, "open", Events, raising=False)
+    w = RunStore(tmp_path).create({"model": "unet"}, name="a")
+    said: list[str] = []
+    emitter = EventEmitter(w, said.append)
+    emitter.emit(started())
+    disk["full"] = True
+    for epoch in range(1, 31):
+        emitter.emit(epoch_ended(epoch, 0.5))
+    assert said == [f"warning: could not append to {w.events_path}: [Errno 28] No space left on device; "
+                    "its events are not recorded until it can be written again"]
+    disk["full"] = False
+    emitter.emit(epoch_ended(31, 0.5))
+    assert said[1:] == [f"{w.events_path} written again (30 events were not recorded)"]
+    disk["full"] = True
+    emitter.emit(epoch_ended(32, 0.5))
+    w.close()  # no traceback
+    assert writer_lock_state(tmp_path / "a") is False  # the run is free for a resume
+
+
 def test_event_tail_holds_back_torn_line_and_skips_garbage(tmp_path: Path) -> None:
     p = tmp_path / "events.jsonl"
     line = json.dumps(event_to_dict(epoch_ended(1, 0.5)))
