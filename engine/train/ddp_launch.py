@@ -31,12 +31,17 @@ STOP_GRACE_S = 300
 
 
 def root_failure(failures: dict) -> tuple[int, Any]:
-    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards, nor
-    one that only reports another rank gone (`is_consequence`); the earliest of those (by the
-    time the rank reported, else when the agent saw it end)."""
+    """The rank whose end ended the run: not one the agent stopped with SIGTERM afterwards (unless
+    it had already reported a reason of its own: a rank slow to exit after its error is stopped
+    too), nor one that only reports another rank gone (`is_consequence`); the earliest of those
+    (by the time the rank reported, else when the agent saw it end)."""
     import signal
 
-    causes = {r: f for r, f in failures.items() if f.exitcode != -signal.SIGTERM} or failures
+    def own_reason(failure: Any) -> bool:
+        message = failure_message(failure)
+        return bool(message) and not is_consequence(message)
+
+    causes = {r: f for r, f in failures.items() if f.exitcode != -signal.SIGTERM or own_reason(f)} or failures
     causes = {r: f for r, f in causes.items() if not is_consequence(failure_message(f))} or causes
     return min(causes.items(), key=lambda item: (item[1].error_file_data.get("petseg_time", item[1].timestamp),
                                                   item[0]))

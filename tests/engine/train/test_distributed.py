@@ -103,6 +103,9 @@ def test_the_rank_that_ended_a_run_is_the_cause_not_a_consequence() -> None:
     assert root_failure({0: failure(1, gone, 100.2), 1: failure(1, "InjectedFault: boom", 100.5)})[0] == 1
     assert root_failure({0: failure(-signal.SIGTERM), 1: failure(-signal.SIGKILL, t=101.0)})[0] == 1
     assert root_failure({0: failure(1, "a", 100.7), 1: failure(1, "b", 100.3)})[0] == 1  # the earlier one
+    # under load: rank 1 said why, then the agent's SIGTERM reached it before its exit (rank 0 had
+    # already died of the closed connection); the launcher named rank 0's "Connection closed by peer"
+    assert root_failure({0: failure(1, gone, 100.6), 1: failure(-signal.SIGTERM, "InjectedFault: boom", 100.5)})[0] == 1
 
 
 def test_each_rank_resumes_its_own_random_streams_only_with_the_same_world_size() -> None:
