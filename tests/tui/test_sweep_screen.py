@@ -439,6 +439,30 @@ async def test_the_keys_come_with_the_sweep_and_one_trial_reads_singular(runs_di
             writer.close()
 
 
+async def test_a_trial_folder_seen_before_its_config_json_joins_its_sweep(runs_dir: Path, monkeypatch) -> None:
+    """A trial's folder exists a moment before its config.json (its writer opens events.jsonl
+    first): a poll in between read the folder as a broken run without a sweep and kept that,
+    so the trial never showed (the suite caught it, under load, as a flaky title wait)."""
+    from tui_helpers import make_run
+
+    early = runs_dir / "solo-t000"
+    early.mkdir(parents=True)
+    (early / "events.jsonl").write_text("")  # RunStore.create's first file, before config.json
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        title = lambda: widget_text(screen.query_one("#sweep-title"))  # noqa: E731
+        assert "no sweep in this runs folder yet" in title()  # the folder was read before its config
+        writer = make_run(runs_dir, "solo-t000", epochs_done=1, total=4, state="running", close=False,
+                          record={"sweep": {"name": "solo", "trial": 0, "params": {"width": 16}}})
+        writer.start_heartbeat(0.5)
+        try:
+            await wait_for(pilot, lambda: "sweep solo  1 trial (1 running)" in title(), timeout=10,
+                           what="the trial in its sweep")
+        finally:
+            writer.close()
+
+
 async def test_at_80_columns_the_title_and_footer_say_other_sweeps_exist(sweep_runs: Path, monkeypatch) -> None:
     """Two sweeps at 80x24: the title's "N of 2: > next" and the best trial both fit (the hint
     was at the end of the title, cut to "· 2"), and the footer offers > (it hid it below 120)."""
