@@ -16,6 +16,12 @@ optimisation steps (so that minutes of compilation can pay back), else off; on C
 (compiling takes minutes on a small CPU). `AUTO_CUDA` is THE constant to set from the
 measurement: ``bench/gpu_check.py`` times every mode on the GPU box and prints the line to
 paste here.
+
+A data-parallel run's ``auto`` is ``off``: the measurement was of one process, and CUDA graphs
+under DistributedDataParallel are skipped for a model with BatchNorm (its running statistics
+become mutated graph inputs once DDP splits the graph at its buckets), a slowdown PyTorch still
+has open (pytorch/pytorch#139207), while ``default`` measured no faster than ``off`` on one GPU.
+A user can still ask for any mode with ``--compile MODE``.
 """
 
 from __future__ import annotations
@@ -38,11 +44,12 @@ class AutoCompile:
 AUTO_CUDA = AutoCompile(mode="reduce-overhead", min_steps=4000)
 
 
-def resolve_compile(requested: str, device: torch.device, total_steps: int) -> str:
-    """The mode a run uses: ``off`` or a torch.compile mode (see the module docstring)."""
+def resolve_compile(requested: str, device: torch.device, total_steps: int, data_parallel: bool = False) -> str:
+    """The mode a run uses: ``off`` or a torch.compile mode (see the module docstring);
+    ``data_parallel``: the run is one of several processes under DDP."""
     if requested != "auto":
         return requested
-    if device.type != "cuda" or total_steps < AUTO_CUDA.min_steps:
+    if device.type != "cuda" or total_steps < AUTO_CUDA.min_steps or data_parallel:
         return "off"
     return AUTO_CUDA.mode
 
