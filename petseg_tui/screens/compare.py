@@ -70,6 +70,19 @@ def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
     return sorted(diff, key=lambda k: (k not in order, order.get(k, 0), keys.index(k)))
 
 
+def _setting(config: dict[str, Any], flat: dict[str, Any], key: str) -> Any:
+    """A run's value of ``key`` as the table shows it: a record kept as a list of dicts (the
+    epoch-budget changes of a resumed run) in a few words, not Python's repr (the runs table's
+    line under the run says it whole)."""
+    if key == "budget_changes":
+        from engine.train.resume import BudgetChange  # torch-free
+
+        recorded = config.get(key)
+        changes = [BudgetChange.from_dict(c) for c in recorded] if isinstance(recorded, list) else []
+        return ", ".join(f"{c.old}→{c.new} epochs after {c.after_epoch}" for c in changes if c is not None) or None
+    return flat.get(key)
+
+
 CELL_WIDTH = 28  # a setting's column in the table: wide enough for a name, a path's last parts
 
 
@@ -332,7 +345,7 @@ class CompareScreen(PetsegScreen):
             ]
             rows.append((s.name, row))
         for k in keys:  # a column at a time: how a value is cut depends on the others
-            for (_, row), cell in zip(rows, distinct_cells([f.get(k) for f in flats])):
+            for (_, row), cell in zip(rows, distinct_cells([_setting(s.config, f, k) for s, f in zip(snaps, flats)])):
                 row.append(Text(cell))  # as written: a str cell is Rich markup ("/data/pets[v2]" read "/data/pets")
         table.clear(columns=True)
         for j, (header, key) in enumerate(headers):

@@ -121,3 +121,22 @@ def test_how_amp_auto_was_measured_is_not_a_setting_that_differs() -> None:
         "learning_rate"]
     assert differing_keys([config(1e-3, True, 1.79e9, "bfloat16"), config(1e-3, True, 1.80e9, "float32")]) == [
         "amp_resolved"]
+
+
+async def test_a_runs_epoch_budget_changes_read_as_words_not_python(runs_dir: Path) -> None:
+    """A run resumed with more epochs records its budget changes (a list of dicts) in config.json:
+    the compare table showed them as "[{'after_epoch': 2, 'from': 2, …sine', 'to': 4}]"."""
+    make_curve_run(runs_dir, "longer", [0.9, 0.8], [0.4, 0.5])
+    make_curve_run(runs_dir, "plain", [0.9, 0.7], [0.4, 0.6])
+    config = json.loads((runs_dir / "longer" / "config.json").read_text())
+    config["budget_changes"] = [{"after_epoch": 2, "from": 2, "to": 4, "scheduler": "cosine", "next_lr": 5e-4}]
+    (runs_dir / "longer" / "config.json").write_text(json.dumps(config))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.open_compare([runs_dir / "longer", runs_dir / "plain"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+        table = app.screen.query_one("#compare-table")
+        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        longer, plain = (str(table.get_cell(run, "cfg:budget_changes")) for run in ("longer", "plain"))
+        assert longer == "2→4 epochs after 2"
+        assert plain == "—"
