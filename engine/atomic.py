@@ -91,8 +91,9 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], *, fault_point
             tmp.unlink()
         except OSError:
             pass
-        if isinstance(exc, OSError) and exc.filename is None:
+        if isinstance(exc, OSError) and (exc.filename is None or str(exc.filename) == str(tmp)):
             # a full disk shows when the buffered bytes are flushed at close: an OSError with no
-            # file, which the CLI could only print as "unexpected OSError: [Errno 28] ..."
+            # file, which the CLI could only print as "unexpected OSError: [Errno 28] ..."; a
+            # read-only folder refuses the temp file, whose name means nothing to the user
             raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
