@@ -91,6 +91,8 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             dices = [v for v in t.intermediate_values.values() if math.isfinite(v)]
             best, epochs = (max(dices) if dices else None), max(t.intermediate_values)
             total = _planned_epochs(t.params, base)
+        if not total:  # no run folder to read yet (its child is starting): what the sweep planned
+            total = _planned_epochs(t.params, base)
         status = STATUS_OF.get(t.state, str(t.state.name).lower())
         if t.state == TrialState.RUNNING:
             status = _running_status(trial_owner(t), run_state)

@@ -190,6 +190,7 @@ def test_a_trial_whose_child_has_not_written_its_run_yet_shows_running(tmp_path:
     import os
 
     study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {"name": "s", "base": {"epochs": 40}})
     study.add_trial(create_trial(params={"learning_rate": 1e-3}, distributions={"learning_rate": LR},
                                  state=TrialState.RUNNING,
                                  user_attrs={RUN_ATTR: "s-t000", OWNER_ATTR: os.getpid(),
@@ -197,4 +198,5 @@ def test_a_trial_whose_child_has_not_written_its_run_yet_shows_running(tmp_path:
     (tmp_path / "s-t000").mkdir()
     (tmp_path / "s-t000" / "train.log").write_text("")  # as engine.train.launch leaves it at the spawn
     (row,) = leaderboard(study, tmp_path)
-    assert (row.status, row.dice, row.epochs) == ("running", None, 0)
+    # its planned epochs from the sweep's flags ("0/0" in `petseg sweep --show` before)
+    assert (row.status, row.dice, row.epochs, row.total_epochs) == ("running", None, 0, 40)
