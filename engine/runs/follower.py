@@ -33,6 +33,14 @@ class RunFollower:
         self._errors: dict[str, str] = {}  # file -> problem; config first, it matters most
         self.config_error: RunStoreError | None = None
         """What is wrong with config.json (missing, not JSON, a mistyped field), or None."""
+        self._load_config()
+        self._reload_status()
+
+    def _load_config(self) -> None:
+        """Read config.json (once, when it is right; `poll` reads it again while it is not: a
+        folder caught before its writer renamed config.json into place heals by itself)."""
+        self.config_error = None
+        self._errors.pop("config", None)
         try:
             config = read_run_json(self.path / CONFIG_FILE)
             problems = config_problems(config)
@@ -44,7 +52,6 @@ class RunFollower:
             self.config_error = exc
         if self.config_error is not None:
             self._errors["config"] = str(self.config_error)
-        self._reload_status()
 
     @property
     def error(self) -> str | None:
@@ -87,6 +94,8 @@ class RunFollower:
             self.history.status = status
 
     def poll(self) -> list[TrainEvent]:
+        if self.config_error is not None:
+            self._load_config()
         self._reload_status()
         events = self.tail.read_new()
         self.history.extend(events)

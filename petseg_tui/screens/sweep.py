@@ -213,10 +213,7 @@ class SweepScreen(PetsegScreen):
                 dirs = store.run_dirs()
             except OSError:
                 dirs = []
-            # a follower reads config.json once: one that found none (a folder caught before its
-            # config.json, as a launch makes it) is made again, as the runs table re-reads broken runs
-            followers = {d: f if (f := followers.get(d)) is not None and f.config_error is None
-                         else RunFollower(d, keep_batches=0) for d in dirs}
+            followers = {d: followers.get(d) or RunFollower(d, keep_batches=0) for d in dirs}
             for d, f in followers.items():
                 try:
                     f.poll()
