@@ -14,15 +14,21 @@ from petseg_tui.screens.compare import CELL_WIDTH, distinct_cells
 MINI, SAMPLE = "/work/shared/data/oxford-pet-mini", "/work/shared/data/oxford-pet-sample"
 
 
+async def _compare_table(app: PetsegApp, pilot, runs: list[Path]):
+    """The compare table of ``runs``, once it holds a row for each."""
+    app.open_compare(runs)
+    await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == len(runs), what="compare data")
+    table = app.screen.query_one("#compare-table")
+    await wait_for(pilot, lambda: table.row_count == len(runs), what="the compare table")
+    return table
+
+
 async def test_long_differing_paths_keep_their_ends_in_the_table(runs_dir: Path) -> None:
     make_curve_run(runs_dir, "on-mini", [0.9, 0.8], [0.4, 0.5], data_path=MINI)
     make_curve_run(runs_dir, "on-sample", [0.9, 0.7], [0.4, 0.6], data_path=SAMPLE)
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_compare([runs_dir / "on-mini", runs_dir / "on-sample"])
-        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
-        table = app.screen.query_one("#compare-table")
-        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        table = await _compare_table(app, pilot, [runs_dir / "on-mini", runs_dir / "on-sample"])
         mini, sample = (str(table.get_cell(run, "cfg:data_path")) for run in ("on-mini", "on-sample"))
         assert mini.endswith("oxford-pet-mini") and sample.endswith("oxford-pet-sample")
         assert mini.startswith("…") and len(sample) <= CELL_WIDTH
@@ -55,10 +61,7 @@ async def test_settings_with_brackets_are_shown_as_written_never_as_markup(runs_
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
         await wait_for(pilot, lambda: "unet[/]" in widget_text(app.screen.table), what="the model as written")
-        app.open_compare([runs_dir / "on-v2", runs_dir / "on-old"])
-        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
-        table = app.screen.query_one("#compare-table")
-        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        table = await _compare_table(app, pilot, [runs_dir / "on-v2", runs_dir / "on-old"])
         await pilot.pause()
         shown = widget_text(table)
         assert "/data/pets[v2]" in shown and "/data/[old]/pets" in shown and "unet[/]" in shown
@@ -133,10 +136,7 @@ async def test_a_runs_epoch_budget_changes_read_as_words_not_python(runs_dir: Pa
     (runs_dir / "longer" / "config.json").write_text(json.dumps(config))
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(160, 48)) as pilot:
-        app.open_compare([runs_dir / "longer", runs_dir / "plain"])
-        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
-        table = app.screen.query_one("#compare-table")
-        await wait_for(pilot, lambda: table.row_count == 2, what="the compare table")
+        table = await _compare_table(app, pilot, [runs_dir / "longer", runs_dir / "plain"])
         longer, plain = (str(table.get_cell(run, "cfg:budget_changes")) for run in ("longer", "plain"))
         assert longer == "2→4 epochs after 2"
         assert plain == "—"
