@@ -59,7 +59,9 @@ def storage_for(spec_storage: str | None, runs_dir: Path, name: str, create: boo
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    return JournalStorage(JournalFileBackend(str(path)))
+    from engine.sweep.journal_lock import JournalFlock
+
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFlock(path)))
 
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):
