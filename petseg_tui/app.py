@@ -234,9 +234,13 @@ class PetsegApp(App[None]):
 
     @work(thread=True, group="resume", exit_on_error=False)
     def _resume(self, path: Path) -> None:
-        """Spawn the resume in a thread (engine.train.launch imports the config module, not torch)."""
+        """Spawn the resume in a thread (engine.train.launch imports the config module, not torch)
+        and wait there until its process holds the run: another dashboard may have resumed it
+        in the same seconds, and then this one says so instead of "resumed"."""
         from engine.errors import PetsegError
 
+        self.call_from_thread(self.notify, f"{path.name}: starting a petseg process to resume it…",
+                              title="Resuming", timeout=3, markup=False)
         try:
             pid = self.launcher.resume(path)
         except (PetsegError, OSError) as exc:

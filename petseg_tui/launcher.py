@@ -95,8 +95,9 @@ class RunLauncher:
         return path, None
 
     def resume(self, path: Path) -> int:
-        """Resume (or start again) a run in a detached process; return its pid. Raises
-        `PetsegError` or `OSError` when it cannot."""
+        """Resume (or start again) a run in a detached process; return its pid once that process
+        holds the run (seconds: it loads torch first). Raises `PetsegError` or `OSError` when it
+        cannot, `RunBusyError` when another process (another dashboard's R) got the run first."""
         from engine.train.launch import spawn_resume  # imports the config module, not torch
 
         pid = spawn_resume(self.runs_dir, Path(path).name)

@@ -13,11 +13,14 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from engine.config import TrainConfig
+from engine.errors import RunStoreError
 from engine.runs.layout import LOG_FILE, validate_run_name
+
 
 def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[str]:
     """The argv of ``petseg train`` that reproduces ``config`` in ``runs_dir/run_name``: every field
@@ -61,11 +64,44 @@ def resume_command(runs_dir: Path, run_name: str) -> list[str]:
     return [sys.executable, "-m", "engine.cli", "train", "--runs", str(runs_dir), "--resume", run_name]
 
 
-def spawn_resume(runs_dir: str | Path, run_name: str) -> int:
+RESUME_CLAIM_SECONDS = 60.0  # a cold torch import on a busy machine; past it the child is left to report
+
+
+def spawn_resume(runs_dir: str | Path, run_name: str, claim_wait: float = RESUME_CLAIM_SECONDS) -> int:
     """Continue a stopped / failed / interrupted run from its last.pt in a new session; returns
-    the child's pid. Its output is appended to the same train.log. The run folder must exist
-    (RunStoreError otherwise); every other problem is the child's, reported in the run."""
-    return start_resume(runs_dir, run_name).pid
+    the child's pid once it holds the run's writer lock (`claim_run`). Its output is appended to
+    the same train.log. The run folder must exist (RunStoreError otherwise), and nobody else may
+    claim it first (RunBusyError); every other problem is the child's, reported in the run."""
+    proc = start_resume(runs_dir, run_name)
+    claim_run(proc, Path(runs_dir).resolve() / Path(run_name).name, claim_wait)
+    return proc.pid
+
+
+def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SECONDS) -> None:
+    """Return once ``proc`` (a resume of the run at ``path``) holds the run's writer lock, or has
+    held it, or ``wait`` seconds have passed. The lock check before the spawn is not enough: two
+    dashboards resuming one run within the seconds a child takes to load torch both pass it, and
+    only one child gets the lock. Raises RunBusyError naming the holder when ``proc`` ended
+    refused because another process writes the run, RunStoreError when it ended without
+    opening the run for another reason (that is in train.log)."""
+    from engine.runs import RunBusyError, lock_holder, writer_lock_state
+    from engine.runs.lock import lock_holder_pid
+
+    deadline = time.monotonic() + wait
+    while True:
+        ended = proc.poll() is not None  # asked first: a child that locked and ended at once is no refusal
+        holder = lock_holder_pid(path)
+        if holder is not None and holder[0] == proc.pid:
+            return
+        if ended:
+            if writer_lock_state(path):
+                raise RunBusyError(path, lock_holder(path),
+                                   "it was resumed there first — open the run to follow it")
+            raise RunStoreError(path, f"the resume process ended (exit {proc.returncode}) before opening the run; "
+                                      f"its reason is in {path / LOG_FILE}")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.05)
 
 
 def start_resume(runs_dir: str | Path, run_name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:

@@ -55,3 +55,33 @@ def test_train_command_carries_the_recipe_knobs(tmp_path: Path) -> None:
     args = build_parser().parse_args(argv[argv.index("train"):])
     for name in ("warmup_epochs", "ema_decay", "augment_strength", "weight_decay", "epochs"):
         assert getattr(args, name) == getattr(config, name), name
+
+
+@pytest.mark.slow
+def test_spawn_resume_that_loses_the_run_to_another_process_says_so(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two dashboards press R on one run within a second: both pass the lock check before either
+    child has loaded torch, and only one child gets the lock. The other's spawn_resume must say
+    the run is trained elsewhere (naming the holder), not hand back a pid as if it had resumed."""
+    from engine.train import launch
+    from engine.runs import RunBusyError, RunLock
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "r")
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    held: list[RunLock] = []
+    real_spawn = launch._spawn
+
+    def other_dashboard_first(*args, **kwargs):  # the other child locks the run between our check and ours
+        held.append(RunLock.acquire(tmp_path / "r"))
+        return real_spawn(*args, **kwargs)
+
+    monkeypatch.setattr(launch, "_spawn", other_dashboard_first)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    try:
+        with pytest.raises(RunBusyError, match=rf"being trained by another petseg process \(pid {os.getpid()} on "):
+            spawn_resume(tmp_path, "r")
+    finally:
+        for lock in held:
+            lock.release()
+    assert RunStore(tmp_path).summary("r").state == "stopped"  # the refused child wrote nothing
