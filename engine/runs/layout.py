@@ -7,6 +7,8 @@ Layout of ``<runs>/<name>/``::
     status.json      {"state", "pid", "host", "heartbeat", "message", ...} rewritten atomically
     checkpoints/     best.pt and last.pt, each written to a temp file then renamed
     writer.lock      held (flock) by the one process writing the run, for its whole lifetime
+    space.reserve    64 KiB the writer holds while the run is open and gives back when the disk is full,
+                     so that the run's end (status.json, the last event) is still recorded; removed at close
     control.json     a pending stop / pause / resume request for the process training the run
     train.log        the run's console: what petseg printed, warnings, a crash's traceback, for every
                      run however started (`engine.console_log`; a detached launch also sends the
@@ -50,6 +52,7 @@ CONFIG_FILE = "config.json"
 EVENTS_FILE = "events.jsonl"
 STATUS_FILE = "status.json"
 LOCK_FILE = "writer.lock"
+RESERVE_FILE = "space.reserve"  # engine.runs.writer: room kept for recording the run's end on a full disk
 CONTROL_FILE = "control.json"
 LOG_FILE = "train.log"  # the run's console log (every run; see engine.console_log)
 LOG_BACKUP = "train.log.1"  # the console log's older part, once it outgrew its bound

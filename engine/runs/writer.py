@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -13,12 +14,23 @@ from typing import Any
 from engine import faults
 from engine.atomic import remove_stale_temp_files
 from engine.errors import RunStoreError
-from engine.events import TrainEvent, event_to_dict
+from engine.events import TERMINAL_KINDS, TrainEvent, event_to_dict
 from engine.run_schema import status_problems
-from engine.runs.layout import CHECKPOINT_DIR, CONFIG_FILE, EVENTS_FILE, STATUS_FILE, read_run_json, write_json_atomic
+from engine.runs.layout import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    RESERVE_FILE,
+    STATUS_FILE,
+    read_run_json,
+    write_json_atomic,
+)
 from engine.runs.lock import RunLock
+from engine.runs.state import RunState
 
 HEARTBEAT_SECONDS = 5.0  # how often a training process rewrites status.json's heartbeat
+# room for the run's end on a full disk: status.json's temp file and the last events, a page or two each
+RESERVE_BYTES = 64 * 1024
 
 
 class RunWriter:
@@ -26,6 +38,9 @@ class RunWriter:
 
     Holds the run's `RunLock` from construction to `close` (taken here unless the caller
     already holds it); a second writer of the same run is refused before it writes anything.
+    Holds `RESERVE_BYTES` of disk too (``space.reserve``), given back only to record how the run
+    ended when the disk is full: without it a run stopped by a full disk could not write its
+    failed status, and read as interrupted with no reason.
     """
 
     def __init__(self, path: Path, *, pid: int | None = None, lock: RunLock | None = None) -> None:
@@ -34,6 +49,7 @@ class RunWriter:
         self.events_path = self.path / EVENTS_FILE
         self.status_path = self.path / STATUS_FILE
         self.checkpoint_dir = self.path / CHECKPOINT_DIR
+        self.reserve_path = self.path / RESERVE_FILE
         self._lock = threading.Lock()
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
@@ -54,6 +70,7 @@ class RunWriter:
             self._status.setdefault("created", time.time())
             self._fh = open(self.events_path, "a+b")
             self._repair_torn_tail()
+            self._hold_reserve()
         except OSError as exc:
             self.lock.release()
             raise RunStoreError(getattr(exc, "filename", None) or self.path,
@@ -77,6 +94,32 @@ class RunWriter:
             self._fh.write(b"\n")
             self._fh.flush()
 
+    def _hold_reserve(self) -> None:
+        """Take `RESERVE_BYTES` of the disk in ``space.reserve`` (written, not sparse, so the
+        blocks are really taken); a disk already too full runs without it."""
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            try:
+                os.write(fd, bytes(RESERVE_BYTES))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            self._give_back_reserve()
+
+    def _give_back_reserve(self) -> bool:
+        """Remove ``space.reserve``; True if there was one to free."""
+        try:
+            self.reserve_path.unlink()
+        except OSError:
+            return False
+        return True
+
+    def _room_for_the_end(self, exc: OSError, ending: bool) -> bool:
+        """True when a write that failed with ``exc`` may be tried again because the reserve was
+        just given back: the disk is full and the write records the run's end."""
+        return ending and exc.errno == errno.ENOSPC and self._give_back_reserve()
+
     def write_config(self, config: dict[str, Any]) -> None:
         write_json_atomic(self.path / CONFIG_FILE, config)
 
@@ -89,7 +132,12 @@ class RunWriter:
                 self._fh.flush()
                 faults.kill_now()
             self._fh.write(line)
-            self._fh.flush()
+            try:
+                self._fh.flush()
+            except OSError as exc:
+                if not self._room_for_the_end(exc, event.kind in TERMINAL_KINDS):
+                    raise
+                self._fh.flush()  # the line waits in the file's buffer (with any older line a full disk held back)
             if sync:
                 os.fsync(self._fh.fileno())
 
@@ -105,7 +153,12 @@ class RunWriter:
                 updated=time.time(),
                 **extra,
             )
-            write_json_atomic(self.status_path, self._status)
+            try:
+                write_json_atomic(self.status_path, self._status)
+            except OSError as exc:
+                if not self._room_for_the_end(exc, not RunState.parse(state).is_active):
+                    raise
+                write_json_atomic(self.status_path, self._status)
 
     def beat(self) -> None:
         with self._lock:
@@ -148,4 +201,5 @@ class RunWriter:
                     except OSError:
                         pass
         finally:
+            self._give_back_reserve()
             self.lock.release()

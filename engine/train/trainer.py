@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from engine.config import TrainConfig
 from engine.data.loaders import counted_images
-from engine.errors import PetsegError
+from engine.errors import PetsegError, one_line
 from engine.events import (
     CheckpointSaved,
     EpochEnded,
@@ -256,7 +256,8 @@ class Trainer(BetweenBatches):
         try:
             self.writer.set_status(state, message)
         except OSError as exc:
-            self._log(f"warning: could not write {self.writer.status_path}: {exc}")
+            self._log(f"warning: how the run ended is not recorded ({one_line(exc)}); it is listed as "
+                      "interrupted, and --resume continues it once it can be written")
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def _save(self, which: str, valid_dice: float) -> None:

@@ -262,6 +262,86 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
     REPORT.append({"moment": "ENOSPC in torch.save (3rd checkpoint write)", "error": trainer.error})
 
 
+@pytest.mark.slow
+def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path: Path, monkeypatch,
+                                                                         generated_data: str) -> None:
+    """The disk fills up (0 bytes free) during a run: the checkpoint save fails, and so would
+    status.json's rewrite. The run must read as failed with the disk-full reason (not as
+    interrupted with none), its epoch-1 checkpoints kept: the writer's reserve is given back for
+    recording the end, and only then."""
+    from engine import checkpoint as ckmod
+    from engine.config import TrainConfig
+    from engine.runs import writer as writer_mod
+    from engine.train.trainer import Trainer
+
+    real_save, real_write_json, calls = torch.save, writer_mod.write_json_atomic, {"n": 0}
+    disk: dict[str, Any] = {"full": False, "reserve": None}
+    run = tmp_path / "full"
+
+    def freed() -> bool:  # only removing a file that held space while the disk filled makes room
+        return disk["reserve"] is not None and not disk["reserve"].exists()
+
+    def save_until_disk_full(obj, fh, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] > 2:  # epoch 1 wrote best.pt and last.pt; then another process fills the disk
+            if not disk["full"]:
+                disk["full"] = True
+                disk["reserve"] = next((p for p in run.iterdir() if p.name.endswith(".reserve")), None)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, fh, *a, **kw)
+
+    def no_room(path) -> None:
+        if disk["full"] and not freed():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    def write_json_on_the_disk(path, data):
+        no_room(path)
+        return real_write_json(path, data)
+
+    class FileOnTheDisk:
+        """events.jsonl as a buffered file on that disk: a flush with no room fails, its bytes held."""
+
+        def __init__(self, path, mode):
+            self.path, self.real, self.pending = path, open(path, mode), b""  # noqa: SIM115
+
+        def write(self, data: bytes) -> int:
+            self.pending += data
+            return len(data)
+
+        def flush(self) -> None:
+            no_room(self.path)
+            self.real.write(self.pending)
+            self.pending = b""
+            self.real.flush()
+
+        def __getattr__(self, name: str):
+            return getattr(self.real, name)
+
+    monkeypatch.setattr(ckmod.torch, "save", save_until_disk_full)
+    monkeypatch.setattr(writer_mod, "write_json_atomic", write_json_on_the_disk)
+    def open_on_the_disk(path, mode="r", *args, **kwargs):
+        if Path(path).name == "events.jsonl":
+            return FileOnTheDisk(path, mode)
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(writer_mod, "open", open_on_the_disk, raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
+                                      workers=0, device="cpu", data_path=generated_data,
+                                      checkpoint_interval=0), tmp_path, "full")
+        assert trainer.run() == "failed"
+    finally:
+        torch.set_num_threads(threads)
+    h = RunStore(tmp_path).load("full")
+    assert h.state == "failed", h.state
+    assert "No space left on device" in h.message and str(run / "checkpoints") in h.message
+    for which in ("best", "last"):
+        assert load_checkpoint(run / "checkpoints" / f"{which}.pt")["epoch"] == 1
+    assert sorted(p.name for p in run.iterdir() if p.name.endswith(".reserve")) == []  # not left behind
+
+
 # ---- data-parallel runs (issue 18): a rank that fails ends the whole run -------------------------
 DDP_FAULTS = [
     # (PETSEG_FAULT, what the launcher's line and the run's status must say)
