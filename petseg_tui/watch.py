@@ -197,6 +197,7 @@ class LiveSnapshot(RunSnapshot):
     and what only this screen needs (train.log, previews, whether the folder exists yet)."""
 
     exists: bool = True
+    gone: bool = False  # the folder was there and is not any more: nothing on disk to show (log, previews)
     bad_lines: int = 0
     log_tail: str = ""
     resume: ResumeOffer = ResumeOffer("", "")
@@ -342,8 +343,8 @@ class LiveFollower:
         the last snapshot's curves with that said, and nothing offered that needs the folder."""
         last = self._last or LiveSnapshot(name=self.path.name, path=self.path)
         return replace(
-            last, state=RunState.BROKEN, pid=None, paused=False, resume=ResumeOffer("", ""), has_checkpoint=False,
-            log_tail="", bad_lines=0,
+            last, state=RunState.BROKEN, gone=True, pid=None, paused=False, resume=ResumeOffer("", ""),
+            has_checkpoint=False, log_tail="", bad_lines=0, previews=None, previews_error="",
             message=f"{self.path}: the run folder is gone (deleted, moved or renamed by someone else)",
         )
 

@@ -59,6 +59,10 @@ ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which 
 }
 
 
+# keys that show a file of the run folder: not offered once the folder is gone
+FOLDER_VIEWS = frozenset({"toggle_log", "preview_epoch", "toggle_previews"})
+
+
 def _has_previews(snap: LiveSnapshot) -> bool:
     return snap.previews is not None and bool(snap.previews.epochs)
 
@@ -68,7 +72,8 @@ def _offers(snap: LiveSnapshot) -> tuple[object, ...]:
     Starting counts as active for x and p (`_is_active`): a launch that dies before its run
     starts must take them away."""
     starting = snap.state == RunState.STARTING
-    return snap.active, starting, snap.resume, snap.has_checkpoint, _has_previews(snap), bool(snap.previews_error)
+    return (snap.active, starting, snap.resume, snap.has_checkpoint, _has_previews(snap), bool(snap.previews_error),
+            snap.gone)
 
 
 class LiveRunScreen(RunControlActions, PetsegScreen):
@@ -200,7 +205,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
         if snap is not None:
             for strip in self.query(SystemStrip):  # its note with no sample says what is true for the run
                 strip.set_run_active(snap.active)
-        if snap is not None and snap.state.log_may_explain and not self._log_chosen:
+        if snap is not None and snap.gone:  # its train.log and previews went with the folder: only the curves stay
+            self.log_shown = self.previews_shown = False
+        elif snap is not None and snap.state.log_may_explain and not self._log_chosen:
             self.log_shown = True  # a failed (or vanished) run opens on what it printed
         if snap is not None and self.control_note and self._control_done(snap):
             self.control_note, self._control_action = "", None  # the run has done what we asked
@@ -284,6 +291,8 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         snap = self.snapshot
+        if snap is not None and snap.gone and action in FOLDER_VIEWS:
+            return False  # the run folder is gone: its log and predictions with it (the messages say so)
         if action in ("stop", "pause"):
             return self._is_active()
         if action in ("resume_run", "restart_run"):

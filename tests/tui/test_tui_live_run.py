@@ -468,6 +468,32 @@ def test_a_run_deleted_under_its_live_view_says_its_folder_is_gone(runs_dir: Pat
     assert follower.snapshot() is None  # nothing new to draw while it stays gone
 
 
+async def test_a_run_deleted_under_its_screen_offers_no_key_that_shows_its_files(runs_dir: Path) -> None:
+    """Its screen said "the run folder is gone", yet opened the log pane on "(no train.log in this
+    run folder yet ...)" and offered L, v and [ ] for files that went with the folder."""
+    from engine.runs import delete_run
+    from petseg_tui.widgets.log_pane import LogPane
+
+    make_run(runs_dir, "gone", epochs_done=3, total=5, state="failed")
+    write_previews(runs_dir / "gone", 3)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        live = await open_live(pilot, runs_dir / "gone")
+        await wait_for(pilot, lambda: "L Log" in footer_text(live) and "v Predictions" in footer_text(live),
+                       what="L and v offered while the folder is there")
+        delete_run(runs_dir / "gone")
+        await wait_for(pilot, lambda: "the run folder is gone" in widget_text(live.query_one("#live-messages")),
+                       what="the folder is gone, said")
+        await wait_for(pilot, lambda: "Back" in footer_text(live), what="the footer drawn again")
+        await pilot.pause()
+        footer = footer_text(live)
+        assert "Back" in footer and "L Log" not in footer and "Predictions" not in footer and "Epoch" not in footer
+        await pilot.press("L")
+        await pilot.pause()
+        assert not live.query_one(LogPane).display  # nothing opened on a log that is not there
+        assert "no train.log" not in widget_text(live.query_one(LogPane))
+
+
 async def test_a_launch_that_dies_before_its_run_starts_stops_offering_stop_and_pause(runs_dir: Path) -> None:
     """A detached launch that exits before the run starts (a full disk: not even its error line
     reached train.log) read "failed: the training process exited before the run started", yet
