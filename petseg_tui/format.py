@@ -40,6 +40,12 @@ def state_text(state: str) -> Text:
     return Text(str(state), style=STATE_STYLES.get(state, ""))
 
 
+def shown_state_text(state: str, gone: bool) -> Text:
+    """A followed run's state as a screen shows it: ``folder gone`` once its folder was deleted
+    under the screen (what is left reads as broken, which would blame the run), else `state_text`."""
+    return Text("folder gone", style="dark_orange") if gone else state_text(state)
+
+
 def fmt_float(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 from engine.config import TrainConfig
 from engine.runs.query import flatten
 from engine.runs.short_name import shorten
-from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rgb, state_text
+from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rgb, shown_state_text
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.watch import LiveFollower, LiveSnapshot
@@ -339,7 +339,7 @@ class CompareScreen(PetsegScreen):
                 best_txt.append(f" @{ep}", style="dim")
             row = [
                 name,
-                state_text(s.state),
+                shown_state_text(s.state, s.gone),
                 best_txt,
                 Text(fmt(values[-1] if values else None), justify="right"),
             ]

@@ -10,7 +10,13 @@ from __future__ import annotations
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
-from petseg_tui.format import fmt_duration, fmt_lr, fmt_metric, fmt_rate, state_text
+from petseg_tui.format import (
+    fmt_duration,
+    fmt_lr,
+    fmt_metric,
+    fmt_rate,
+    shown_state_text,
+)
 from petseg_tui.watch import LiveSnapshot
 
 Rows = tuple[tuple[str, str], ...]
@@ -21,7 +27,7 @@ def title_text(snap: LiveSnapshot, in_this_process: bool) -> Text:
     title = Text()
     title.append(snap.name, style="bold")
     title.append("  ")
-    title.append_text(state_text(snap.state))
+    title.append_text(shown_state_text(snap.state, snap.gone))
     if in_this_process:
         title.append("  in this process", style="dim")
     elif snap.active:

@@ -140,3 +140,21 @@ async def test_a_runs_epoch_budget_changes_read_as_words_not_python(runs_dir: Pa
         longer, plain = (str(table.get_cell(run, "cfg:budget_changes")) for run in ("longer", "plain"))
         assert longer == "2→4 epochs after 2"
         assert plain == "—"
+
+
+async def test_a_run_deleted_while_compared_reads_folder_gone_not_broken(runs_dir: Path) -> None:
+    """Another dashboard's D (or an rm) on a compared run: its row said "broken", as if the run
+    were damaged; the runs table and the run's screen say its folder is gone."""
+    from engine.runs import delete_run
+
+    make_curve_run(runs_dir, "kept", [0.9, 0.8], [0.4, 0.5])
+    make_curve_run(runs_dir, "deleted", [0.9, 0.7], [0.4, 0.6])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / "kept", runs_dir / "deleted"])
+        assert str(table.get_cell("deleted", "state")) == "finished"
+        delete_run(runs_dir / "deleted")
+        await wait_for(pilot, lambda: str(table.get_cell("deleted", "state")) != "finished", what="the row updated")
+        assert str(table.get_cell("deleted", "state")) == "folder gone"
+        assert str(table.get_cell("kept", "state")) == "finished"
+        assert str(table.get_cell("deleted", "best")).startswith("0.6000")  # its curves stay compared

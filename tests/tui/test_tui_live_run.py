@@ -488,6 +488,7 @@ async def test_a_run_deleted_under_its_screen_offers_no_key_that_shows_its_files
         await pilot.pause()
         footer = footer_text(live)
         assert "Back" in footer and "L Log" not in footer and "Predictions" not in footer and "Epoch" not in footer
+        assert "folder gone" in widget_text(live.query_one("#live-title"))  # not "broken", as if it were damaged
         await pilot.press("L")
         await pilot.pause()
         assert not live.query_one(LogPane).display  # nothing opened on a log that is not there
