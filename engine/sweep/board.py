@@ -2,7 +2,9 @@
 trial's run (number, sampled values, best valid Dice, epochs, state), best-so-far against the
 trial number, and a parameter against Dice. Read from config.json's sweep records and the runs'
 summaries, so it is live, needs no Optuna (nor its storage: a sweep on a shared PostgreSQL study
-shows the same), and imports no torch. ``petseg sweep --show`` adds what only the study knows.
+shows the same), and imports no torch. ``petseg sweep --show`` adds what only the study knows; so
+does the sweeps screen, from the study every few seconds: the trials that failed before their run
+wrote config.json (`SweepBoard.with_unwritten`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,15 @@ class SweepBoard:
     def top(self, k: int) -> list[TrialRun]:
         return [t for t in self.trials if t.best_dice is not None][:k]
 
+    def with_unwritten(self, extra: Iterable[TrialRun]) -> SweepBoard:
+        """This board with the trials only the study knows (`engine.sweep.results.unwritten_trials`:
+        failed before their run wrote config.json) that it does not have, in the board's order."""
+        have = {t.trial for t in self.trials}
+        more = [t for t in extra if t.trial not in have]
+        if not more:
+            return self
+        return SweepBoard(self.name, tuple(sorted([*self.trials, *more], key=_rank)), self.order)
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for t in self.trials:
@@ -91,8 +102,13 @@ def board(name: str, summaries: Iterable[RunSummary], order: Iterable[str] = ())
             continue
         trials.append(TrialRun(record.trial, s.name, s.path, s.state, dict(record.params), s.best_dice, s.epoch,
                                s.total_epochs, s.message if s.state.is_error else ""))
-    trials.sort(key=lambda t: (t.best_dice is None, -(t.best_dice or 0.0), t.trial))
+    trials.sort(key=_rank)
     return SweepBoard(name, tuple(trials), tuple(order))
+
+
+def _rank(t: TrialRun) -> tuple[bool, float, int]:
+    """The board's order: best valid Dice first, trials without one last, by number."""
+    return t.best_dice is None, -(t.best_dice or 0.0), t.trial
 
 
 def sweep_names(runs_dir: Path, summaries: Iterable[RunSummary]) -> list[str]:

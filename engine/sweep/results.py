@@ -23,7 +23,8 @@ from optuna.trial import TrialState
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
 from engine.runs import RunFollower, RunState
-from engine.runs.layout import CONFIG_FILE
+from engine.runs.layout import CONFIG_FILE, trial_run_name
+from engine.sweep.board import TrialRun
 from engine.sweep.study import (
     EVAL_ATTR,
     GAVE_UP_ATTR,
@@ -103,6 +104,22 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             test_dice=best_eval.get("test_dice") if best_eval.get("trial") == t.number else None,
             reason=str(t.user_attrs.get(REASON_ATTR) or "")))
     return sorted(rows, key=lambda r: (r.dice is None, -(r.dice or 0.0), r.number))
+
+
+def unwritten_trials(study: optuna.Study, runs_dir: Path) -> list[TrialRun]:
+    """The study's failed trials whose run never wrote its config.json (its ``petseg train``
+    refused to start: the reason is the study's), as the sweeps screen shows a trial: run
+    folders alone (`engine.sweep.board`) do not know them, `leaderboard` does."""
+    base = spec_of(study).get("base") or {}
+    out = []
+    for t in counted_trials(study):
+        run = str(t.user_attrs.get(RUN_ATTR) or "") or trial_run_name(study.study_name, t.number)
+        if t.state != TrialState.FAIL or (Path(runs_dir) / run / CONFIG_FILE).is_file():
+            continue
+        out.append(TrialRun(t.number, run, Path(runs_dir) / run, RunState.FAILED, dict(t.params),
+                            total_epochs=_planned_epochs(t.params, base),
+                            why=str(t.user_attrs.get(REASON_ATTR) or "failed before its run was written")))
+    return out
 
 
 def _running_status(owner: str, run_state: str) -> str:

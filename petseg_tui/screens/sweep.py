@@ -3,7 +3,8 @@ number, each searched parameter against Dice), opening any trial's live screen (
 comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
-worker, except the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
+worker, except the trials that failed before their run wrote config.json (no run folder shows
+them), the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
 refused before they started (no run folder: a line under the title) and why a sweep stopped
 before its budget (its first trials all failed alike: a line under the title), read from the study
 every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
@@ -64,6 +65,7 @@ class StudyFacts:
     refused: str = ""
     stopped: str = ""  # why the sweep's last process stopped asking for trials, "" if it did not
     searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
+    unwritten: tuple[TrialRun, ...] = ()  # failed before their run wrote config.json: no run folder shows them
 
 
 def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
@@ -81,13 +83,14 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
             progress_text,
             refused_text,
             searched_names,
+            unwritten_trials,
         )
         from engine.sweep.study import EVAL_ATTR, load_study
 
         study = load_study(name, runs_dir, storage)
         record = study.user_attrs.get(EVAL_ATTR)
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
-                          gave_up_text(study), tuple(searched_names(study)))
+                          gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)))
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
@@ -225,7 +228,7 @@ class SweepScreen(PetsegScreen):
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
                 evaluated = (name, _study_facts(runs_dir, name), time.monotonic())
             facts = evaluated[1] if evaluated[0] == name else StudyFacts()
-            current = board(name, summaries, facts.searched)
+            current = board(name, summaries, facts.searched).with_unwritten(facts.unwritten)
             running = bool(name) and sweep_running(runs_dir, name)
             key = (current, tuple(names), repr(evaluated[1]), running)
             if key != last:

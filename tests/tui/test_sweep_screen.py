@@ -157,6 +157,29 @@ async def test_a_sweep_that_gave_up_says_why_under_its_title(runs_dir: Path, mon
                              f"({why}); fix it and run the same command again")
 
 
+async def test_trials_that_failed_before_writing_their_run_have_rows(runs_dir: Path, monkeypatch) -> None:
+    """Trials whose petseg train refused to start (no config.json) had no row: the table was empty
+    under "2 of 6 trials", where `petseg sweep --show` listed each as failed with its reason."""
+    from engine.cli import main
+
+    _fake_trials(monkeypatch)
+    why = "--pretrained /gone.pth: no such file"
+    monkeypatch.setenv("FAKE_REFUSE", why)
+    assert main(["sweep", "--runs", str(runs_dir), "--name", "dead", "--param", "learning_rate=log:1e-3:1e-2",
+                 "--sampler", "random", "--eval_best", "no", "--epochs", "3", "--trials", "6"]) == 1
+    assert not (runs_dir / "dead-t000" / "config.json").exists()
+    async with _app(runs_dir, monkeypatch).run_test(size=(200, 48)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: len(screen.board.trials) == 2, what="a row for each failed trial")
+        await settled(pilot)
+        rows = [" ".join(line.split()) for line in widget_text(screen.query_one("#sweep-table")).splitlines()]
+        for trial in (0, 1):
+            (row,) = [r for r in rows if r.startswith(f"{trial} ")]
+            assert row.endswith(f"0/3 failed: {why}"), row
+        assert "2 failed" in widget_text(screen.query_one("#sweep-title"))
+
+
 async def test_no_stopped_line_for_a_sweep_that_did_not_give_up(sweep_runs: Path, monkeypatch) -> None:
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
