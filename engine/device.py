@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from engine.cores import available_cores
@@ -90,3 +94,29 @@ def leave_a_core_for_the_ui() -> None:
     cores = available_cores()
     if cores > 1 and torch.get_num_threads() >= cores:
         torch.set_num_threads(cores - 1)
+
+
+_benchmark_lock = threading.Lock()
+_benchmark_runs = 0  # runs of this process inside `kept_cudnn_benchmark`
+_benchmark_before = False  # the flag as it was before the first of them
+
+
+@contextmanager
+def kept_cudnn_benchmark() -> Iterator[None]:
+    """A run in this process: ``torch.backends.cudnn.benchmark`` as it was before, once the last
+    run that started inside this ends. A CUDA run turns cuDNN's autotuner on for training
+    (`engine.train.setup`); in the TUI's own process that setting outlived the run and changed
+    what the dashboard's own evaluations and inferences ran with. Counted, so that two runs
+    training at once in one process never put it back under each other."""
+    global _benchmark_runs, _benchmark_before
+    with _benchmark_lock:
+        if _benchmark_runs == 0:
+            _benchmark_before = torch.backends.cudnn.benchmark
+        _benchmark_runs += 1
+    try:
+        yield
+    finally:
+        with _benchmark_lock:
+            _benchmark_runs -= 1
+            if _benchmark_runs == 0:
+                torch.backends.cudnn.benchmark = _benchmark_before

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from engine.config import TrainConfig
 from engine.data.loaders import counted_images
+from engine.device import kept_cudnn_benchmark
 from engine.errors import PetsegError, one_line
 from engine.events import (
     CheckpointSaved,
@@ -174,6 +175,10 @@ class Trainer(BetweenBatches):
 
     # ---- the run --------------------------------------------------------------------------------
     def _run(self) -> None:
+        with kept_cudnn_benchmark():  # a CUDA setup turns it on: the process gets its own back at the end
+            self._run_kept()
+
+    def _run_kept(self) -> None:
         self.writer.start_heartbeat()
         self.control.reset_clock()
         t0 = time.time()

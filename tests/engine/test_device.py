@@ -61,3 +61,23 @@ def test_a_cuda_index_past_the_machines_gpus_is_a_one_line_error(monkeypatch: py
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
     with pytest.raises(ConfigError, match=r"--device cuda:2: torch sees 2 CUDA devices here \(cuda:0, cuda:1\)"):
         resolve_device("cuda:2")
+
+
+def test_cudnn_benchmark_comes_back_when_the_last_of_overlapping_runs_ends() -> None:
+    """Two runs training at once in one process (the TUI): the first to end must not put the flag
+    back under the other; the last one to end does."""
+    from engine.device import kept_cudnn_benchmark
+
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        first, second = kept_cudnn_benchmark(), kept_cudnn_benchmark()
+        first.__enter__()
+        torch.backends.cudnn.benchmark = True  # the first run's CUDA setup
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert torch.backends.cudnn.benchmark is True  # the second still trains with it
+        second.__exit__(None, None, None)
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before

@@ -504,3 +504,33 @@ def test_a_resume_keeps_the_resolved_precision_unless_amp_is_given(tiny, tmp_pat
 
     assert resumed_precision({"epochs": 2}) == "bfloat16"
     assert resumed_precision({"epochs": 3, "amp": "off"}) == "fp32"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ends", ["finished", "failed"])
+def test_an_in_process_run_gives_the_process_its_cudnn_benchmark_back(tiny, tmp_path: Path, monkeypatch,
+                                                                        ends: str) -> None:
+    """A CUDA run turns cuDNN's autotuner on for training; a run in the TUI's own process left it
+    on in the dashboard once it ended (finished, or failed after its setup). The setup's switch is
+    done here as a CUDA setup does it: the flag is settable on a CPU-only build."""
+    import engine.train.trainer as trainer_mod
+
+    real_setup = trainer_mod.setup_training
+
+    def cuda_like_setup(*args, **kwargs):
+        torch.backends.cudnn.benchmark = True
+        if ends == "failed":
+            raise RuntimeError("the GPU went away")
+        return real_setup(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_mod, "setup_training", cuda_like_setup)
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        trainer = Trainer(tiny(epochs=1, max_train_images=8), tmp_path)
+        trainer.start()  # as the TUI's launcher does: in a thread of this process
+        assert trainer.join(120)
+        assert trainer.state == ends
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = before
