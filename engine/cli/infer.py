@@ -25,7 +25,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(i, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(i)
     i.add_argument("--image", "--data_path", "--data-path", dest="image", type=Path, required=True,
-                   help="a photo, or a folder of photos (--data_path is the same flag)")
+                   help="a photo, or a folder of photos (--data_path is the same flag); each is read as viewers "
+                        "show it, its EXIF orientation applied: a dataset photo is predicted upright, where eval "
+                        "and the dashboard score it as stored, on the pixels its trimap is drawn on")
     i.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, required=True,
                    help="PNG to write (for a folder of photos: the folder for <name>.png, created if missing); "
                         "never an input itself, and an existing file only if petseg wrote it")

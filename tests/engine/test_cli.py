@@ -860,3 +860,12 @@ def test_help_names_only_flags_the_command_takes(command: str) -> None:
     taken = {opt for action in command_parser._actions for opt in action.option_strings}  # noqa: SLF001
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", command_parser.format_help()))
     assert named <= taken, sorted(named - taken)
+
+
+def test_infer_help_says_a_photo_is_read_upright(capsys) -> None:
+    """`petseg infer` predicts an EXIF-rotated dataset photo upright while eval and the dashboard
+    score it as stored (engine.data.images.load_photo's rule): by design, so --help says it."""
+    with pytest.raises(SystemExit):
+        main(["infer", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "EXIF orientation applied" in text and "predicted upright" in text and "as stored" in text
