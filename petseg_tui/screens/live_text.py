@@ -64,8 +64,12 @@ def info_rows(snap: LiveSnapshot) -> Rows:
     n = world_size(cfg)
     model = f"{cfg.get('model', '?')}" + (f" x{n}" if n > 1 else "")
     batch = f"{cfg.get('batch_size', '?')}" + ("/process" if n > 1 else "")
+    # a sweep draws lr=0.004092421950921368: 3 significant digits (as the compare table and the
+    # sweep screen write it), not the float's repr, which wrapped the line at 80 columns
+    lr = cfg.get("learning_rate")
+    lr_text = f"{lr:.3g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else "?"
     return (
-        ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {cfg.get('learning_rate', '?')}"),
+        ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {lr_text}"),
         ("device", snap.device or str(cfg.get("device", "—"))),
         ("data", str(snap.data or (cfg.get("data_path") or "auto"))),
     )

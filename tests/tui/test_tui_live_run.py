@@ -564,3 +564,17 @@ async def test_stop_answered_after_the_run_ended_says_so_and_asks_nothing_of_a_l
                        what="the notification")
         assert not (runs_dir / "ends" / CONTROL_FILE).exists()
         assert "Stopping" not in toasts(app)
+
+
+async def test_a_drawn_learning_rate_reads_as_the_lr_figure_not_a_long_float(runs_dir: Path) -> None:
+    """A sweep trial's lr is drawn (0.004092421950921368): the settings line showed the float's
+    repr and wrapped at 80x24; it reads 0.00409, as the compare table and the sweep screen write it."""
+    make_run(runs_dir, "s1-t000", epochs_done=2, total=3, learning_rate=0.004092421950921368)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "s1-t000")
+        info = live.query_one("#live-info")
+        await wait_for(pilot, lambda: "lr " in widget_text(info), what="the settings drawn")
+        first_line = widget_text(info).splitlines()[0]
+        assert first_line.rstrip().endswith("lr 0.00409")
+        assert "0.00409242" not in widget_text(info)
