@@ -49,7 +49,9 @@ METRIC_KEYS = list(COMPARE_METRICS)
 IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about the model
 # how `--amp auto` was chosen (its timings, when, cached or not): amp_resolved says what it chose;
 # two runs' probes differ whenever they were measured apart, and filled the table with 7 columns
-IGNORED_PREFIXES = ("amp_probe.",)
+# a sweep trial's drawn values (sweep.params.*) are its settings' own values, already columns:
+# comparing a sweep's top trials showed learning_rate and width twice, pushing the rest off 80 columns
+IGNORED_PREFIXES = ("amp_probe.", "sweep.params.")
 EMA_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 

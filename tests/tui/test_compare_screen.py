@@ -158,3 +158,24 @@ async def test_a_run_deleted_while_compared_reads_folder_gone_not_broken(runs_di
         assert str(table.get_cell("deleted", "state")) == "folder gone"
         assert str(table.get_cell("kept", "state")) == "finished"
         assert str(table.get_cell("deleted", "best")).startswith("0.6000")  # its curves stay compared
+
+
+async def test_a_sweeps_trials_show_each_searched_setting_once(runs_dir: Path) -> None:
+    """c on the sweep screen: the table listed learning_rate and width, then again as
+    sweep.params.learning_rate and sweep.params.width (the same values): three columns of a
+    160-column terminal that said nothing new (at 80 they pushed the rest off the screen)."""
+    from tui_helpers import widget_text
+
+    for trial, (lr, width) in enumerate([(0.00321, 4), (0.00409, 4), (0.00458, 8)]):
+        make_curve_run(runs_dir, f"s1-t00{trial}", [0.9, 0.8], [0.4, 0.5 + trial / 100], learning_rate=lr, width=width)
+        config = json.loads((runs_dir / f"s1-t00{trial}" / "config.json").read_text())
+        config["sweep"] = {"name": "s1", "trial": trial, "params": {"learning_rate": lr, "width": width}}
+        (runs_dir / f"s1-t00{trial}" / "config.json").write_text(json.dumps(config))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / f"s1-t00{t}" for t in range(3)])
+        await pilot.pause()
+        shown = widget_text(table)
+        assert "learning_rate" in shown and "sweep.params" not in shown
+        header = shown.splitlines()[0].split()
+        assert header[-3:] == ["learning_rate", "width", "sweep.trial"], header
