@@ -37,7 +37,7 @@ _VALUES: dict[str, Callable[[RunSummary], tuple[bool, Any]]] = {
     "iou": lambda r: _number(r.best_iou),
     "loss": lambda r: _number(r.last_train_loss),
     "vloss": lambda r: _number(r.last_valid_loss),
-    "lr": lambda r: _number(r.last_lr),
+    "lr": lambda r: _number(r.learning_rate),
     "model": lambda r: (bool(r.model), r.model),
     "ips": lambda r: _number(r.images_per_s),
     "gpu": lambda r: _number(r.gpu_util),

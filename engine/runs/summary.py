@@ -33,6 +33,7 @@ class RunSummary:
     last_valid_loss: float | None = None
     best_iou: float | None = None  # valid IoU at the best-Dice epoch
     last_lr: float | None = None
+    learning_rate: float | None = None  # config.json's: what the LR column, its sort and `lr<1e-3` read
     epoch_seconds: float | None = None  # median
     has_last_checkpoint: bool = False  # checkpoints/last.pt exists: a resume continues from it
     has_checkpoint: bool = False  # best.pt or last.pt exists: its model can be used (infer, worst, export)
@@ -66,6 +67,7 @@ class RunSummary:
             last_valid_loss=last.valid_loss if last else None,
             best_iou=best.valid_iou if best else None,
             last_lr=last.lr if last else None,
+            learning_rate=_number(history.config.get("learning_rate")),
             epoch_seconds=history.epoch_seconds,
             has_last_checkpoint=checkpoint_path(path, "last").is_file(),
             has_checkpoint=has_checkpoint(path),
@@ -82,6 +84,10 @@ class RunSummary:
         # without last.pt, a checkpoint is best.pt (and with last.pt the offer never reads it): no stat again
         kept_best = self.best_epoch if self.has_checkpoint else None
         return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _sweep_fields(config: dict[str, Any]) -> dict[str, Any]:

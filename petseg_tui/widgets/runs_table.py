@@ -92,7 +92,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("iou", "IoU", _by("iou"), lambda r: _r(fmt_metric(r.summary.best_iou)), True, WIDE),
     Column("loss", "Train loss", _by("loss"), lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
     Column("vloss", "Valid loss", _by("vloss"), lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
-    Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.last_lr)), True, WIDE),
+    # the run's learning rate, as `lr<1e-3` filters it: the last epoch's scheduled rate (what it
+    # showed before) ranked a cosine run by how far it had annealed, not by its recipe
+    Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.learning_rate)), True, WIDE),
     # Text: a value from config.json is shown as written, never read as markup ("unet[/]" crashed the table)
     Column("model", "Model", _by("model"), lambda r: Text(r.summary.model_label or "—"), False, MEDIUM),
     Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM),

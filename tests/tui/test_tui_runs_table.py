@@ -545,3 +545,22 @@ async def test_labels_saved_here_keep_what_another_dashboard_saved_meanwhile(sam
         await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags == ("mine",), what="tags saved")
         assert read_labels(sample_runs / "alpha") == RunLabels(tags=("mine",), note="their note", archived=True)
         await wait_for(pilot, lambda: "alpha" not in screen.table.visible_names, what="alpha hidden as archived")
+
+
+async def test_the_lr_column_is_the_runs_learning_rate_as_the_filter_reads_it(runs_dir: Path) -> None:
+    """The LR column showed the last epoch's scheduled rate: a run trained at 3e-3 read 9.41e-04
+    after its cosine, `lr<1e-3` hid it though its LR cell was under 1e-3, and sorting by LR put a
+    run trained at 9.5e-4 above it."""
+    make_run(runs_dir, "fast", epochs_done=12, total=12, learning_rate=3e-3)  # last epoch at 3e-3 x 0.9^11
+    make_run(runs_dir, "slow", epochs_done=1, total=12, learning_rate=9.5e-4, t0=T0 + 60)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        assert cell(table, "fast", "lr") == "3.00e-03" and cell(table, "slow", "lr") == "9.50e-04"
+        table.set_sort("lr", reverse=True)
+        await pilot.pause()
+        assert table.visible_names == ["fast", "slow"]
+        await pilot.press("slash", *"lr<1e-3", "enter")
+        assert table.visible_names == ["slow"]
