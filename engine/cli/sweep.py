@@ -66,7 +66,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
              help="on Ctrl-C or SIGTERM: ask, stop the running trials (a re-run resumes them) or leave them "
                   "training (a re-run follows them); without a terminal, ask means stop (default ask)")
-    add_flag(s, "show", default=None, metavar="NAME", help="print sweep NAME's leaderboard and importances, then exit")
+    # NAME optional: a bare --show printed argparse's 30-line usage and "expected one argument"
+    add_flag(s, "show", nargs="?", const="", default=None, metavar="NAME",
+             help="print sweep NAME's leaderboard and importances, then exit; without NAME, list the sweeps "
+                  "of the runs folder")
     add_runs_flag(s)
     # every train flag is a trial's base, except --devices (the sweep's GPUs) and any field a
     # later version names like one of the sweep's own flags (then set it in --spec's [train])
@@ -112,8 +115,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     runs_dir = Path(args.runs or default_runs_dir())
     check_runs_root(runs_dir)  # trials are run folders in it, the journal is in it
-    if args.show:
-        return show(args.show, runs_dir, args.storage)
+    if args.show is not None:
+        name = args.show or args.name  # `--show --name lr` shows lr, as `--show lr` does
+        return show(name, runs_dir, args.storage) if name else list_sweeps(runs_dir)
     from engine.sweep.slots import visible_gpu_count
     from engine.sweep.spec_build import build_spec
 
@@ -211,6 +215,28 @@ def show(name: str, runs_dir: Path, storage: str | None) -> int:
     stopped = gave_up_text(study)  # last, as the sweep that stopped said it
     if stopped:
         console.print(stopped, markup=False)
+    return EXIT_OK
+
+
+def list_sweeps(runs_dir: Path) -> int:
+    """``petseg sweep --show`` without a name: the sweeps of the runs folder (those the sweeps
+    screen finds), each with its trials' run folders here and its best valid Dice so far."""
+    from engine.runs import RunStore
+    from engine.sweep.board import board, sweep_names
+
+    say = print
+    summaries = RunStore(runs_dir).list_runs()
+    names = sweep_names(runs_dir, summaries)
+    if not names:
+        say(f"no sweeps in {runs_dir} (start one: petseg sweep --name NAME --param FIELD=KIND:ARGS ...)")
+        return EXIT_OK
+    say(f"sweeps in {runs_dir} (petseg sweep --show NAME: its leaderboard and parameter importances)")
+    for name in names:
+        b = board(name, summaries)
+        best = b.best
+        said = (f"best valid Dice {best.best_dice:.4f} (trial {best.trial}, run {best.name})"
+                if best is not None and best.best_dice is not None else "no valid Dice yet")
+        say(f"  {name}  {_count(len(b.trials), 'trial run')} here, {said}")
     return EXIT_OK
 
 

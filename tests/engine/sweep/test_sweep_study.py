@@ -110,3 +110,29 @@ def test_a_ctrl_c_while_a_trial_is_sampled_leaves_no_trial_running(tmp_path: Pat
         ask_within_budget(study, spec, "cpu#0")
     assert counted_trials(study) == []
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
+
+
+def test_show_without_a_name_lists_the_sweeps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`petseg sweep --show` alone printed argparse's whole usage and 'expected one argument':
+    it lists the runs folder's sweeps, each with its trials' runs here and best valid Dice."""
+    from engine.config import TrainConfig
+    from engine.events import EpochEnded
+    from engine.runs import RunStore
+
+    assert main(["sweep", "--runs", str(tmp_path), "--show"]) == 0
+    assert capsys.readouterr().out.startswith(f"no sweeps in {tmp_path}")
+    _run_trials(tmp_path, trials=3, n=1)  # sweep sw: a journal, no run folder
+    record = {"sweep": {"name": "lr", "trial": 2, "params": {"learning_rate": 0.0032}}}
+    writer = RunStore(tmp_path).create({**TrainConfig(epochs=2).to_dict(), **record}, "lr-t002")
+    writer.append(EpochEnded(epoch=1, total_epochs=2, train_loss=1.2, train_dice=0.5, valid_loss=1.25,
+                             valid_dice=0.5707, valid_iou=0.4, valid_dice_per_image=0.56, valid_iou_per_image=0.4,
+                             lr=0.0032, seconds=1.0, images_per_s=100.0,
+                             best_dice=0.5707, best_epoch=1))
+    writer.close()
+    assert main(["sweep", "--runs", str(tmp_path), "--show"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"sweeps in {tmp_path}")
+    assert "  lr  1 trial run here, best valid Dice 0.5707 (trial 2, run lr-t002)" in lines
+    assert "  sw  0 trial runs here, no valid Dice yet" in lines
+    assert main(["sweep", "--runs", str(tmp_path), "--show", "--name", "sw"]) == 0  # the name given apart
+    assert capsys.readouterr().out.splitlines()[0] == "sweep sw: 1 of 3 trials"
