@@ -305,7 +305,9 @@ class Chart(Vertical):
             self.query_one(".chart--header", Static).update(header_text(spec, yr, self.size.width), layout=False)
         plot = self.plot
         empty = self.query_one(".chart--empty", Static)
-        if plot.display != (yr is not None):
+        # both checked: a chart whose first spec has data (compare's extra charts when the
+        # terminal widens to 160) kept its blank placeholder beside the plot, at half its height
+        if plot.display != (yr is not None) or empty.display != (yr is None):
             plot.display = yr is not None
             empty.display = yr is None
         if yr is None:  # said in words that wrap (plotext drops a text wider than the plot)

@@ -179,3 +179,27 @@ async def test_a_sweeps_trials_show_each_searched_setting_once(runs_dir: Path) -
         assert "learning_rate" in shown and "sweep.params" not in shown
         header = shown.splitlines()[0].split()
         assert header[-3:] == ["learning_rate", "width", "sweep.trial"], header
+
+
+async def test_charts_that_appear_when_the_terminal_widens_fill_their_cells(runs_dir: Path) -> None:
+    """Compare opened at 80x24 (one chart), then the terminal widened to 160x48 (four): the three
+    charts that appeared drew their plot at half their height over a blank band, a blank
+    placeholder kept beside it (seen in tmux after a resize-window)."""
+    from tui_helpers import widget_text
+
+    from petseg_tui.widgets.charts import Chart
+
+    make_curve_run(runs_dir, "a", [1.3, 1.1, 0.9, 0.8], [0.1, 0.4, 0.6, 0.7])
+    make_curve_run(runs_dir, "b", [1.2, 1.0, 0.95, 0.9], [0.2, 0.5, 0.55, 0.6], learning_rate=3e-4)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare_table(app, pilot, [runs_dir / "a", runs_dir / "b"])
+        await pilot.pause()
+        await pilot.resize_terminal(160, 48)
+        charts = lambda: [c for c in app.screen.query(Chart) if c.display]  # noqa: E731
+        await wait_for(pilot, lambda: len(charts()) == 4, what="four charts at 160 columns")
+        await pilot.pause()
+        for chart in charts():
+            plot_rows = widget_text(chart.plot).splitlines()
+            assert len(plot_rows) == chart.region.height - 2, (chart.id, len(plot_rows), chart.region)  # all but the header
+            assert plot_rows[-1].strip() == "epoch", chart.id  # the x label on the chart's last row
