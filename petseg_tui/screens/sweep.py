@@ -145,7 +145,8 @@ class SweepScreen(PetsegScreen):
                 "save last.pt and stop; the same petseg sweep command resumes them"),
     ]
     DEFAULT_CSS = """
-    SweepScreen #sweep-title { height: 1; padding: 0 1; }
+    /* auto: at 80 columns the best trial's test Dice, last on the line, wraps instead of being cut */
+    SweepScreen #sweep-title { height: auto; padding: 0 1; }
     SweepScreen #sweep-refused { height: auto; padding: 0 1; color: $warning; }
     SweepScreen #sweep-stopped { height: auto; padding: 0 1; color: $error; }
     SweepScreen #sweep-body { height: 1fr; }

@@ -505,6 +505,27 @@ async def test_at_80_columns_the_title_and_footer_say_other_sweeps_exist(sweep_r
         await wait_for(pilot, lambda: title().split()[1] != first, what="the next sweep")
 
 
+async def test_at_80_columns_the_best_trials_test_dice_is_not_cut_off(sweep_runs: Path, monkeypatch) -> None:
+    """Two sweeps at 80x24, the best trial scored on the test split: the title line ended at the
+    best valid Dice, its test Dice (the figure a sweep ends on) cut off past the 80th column."""
+    from engine.sweep.spec_build import build_spec
+    from engine.sweep.study import EVAL_ATTR, open_study
+
+    make_sweep_runs(sweep_runs, "zeta")
+    study = open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)
+    study.set_user_attr(EVAL_ATTR, {"trial": 1, "run": "lr-width-t001", "test_dice": 0.8765})
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        if "sweep lr-width" not in widget_text(screen.query_one("#sweep-title")):
+            await pilot.press("greater_than_sign")
+        title = lambda: " ".join(widget_text(screen.query_one("#sweep-title")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "sweep lr-width" in title(), what="sweep lr-width shown")
+        await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in title(), timeout=5,
+                       what=f"the test Dice in the title (it reads: {title()!r})")
+        assert "of 2: > next)" in title() and "best valid Dice 0.8100 (trial 1)" in title()
+
+
 async def test_p_on_a_sweep_of_one_parameter_says_there_is_no_other_plot(runs_dir: Path, monkeypatch) -> None:
     """One searched parameter, both plots shown (120 columns and up): P has no other plot to show
     and says so (it did nothing and said nothing)."""
