@@ -351,11 +351,22 @@ class LiveFollower:
     def snapshot(self) -> LiveSnapshot | None:
         """Poll the files; a new snapshot when anything changed (or time-derived figures moved)."""
         if self.follower is not None and not self.path.is_dir():
-            snap = self._gone()
-            if snap == self._last:
-                return None
-            self._last = snap
-            return snap
+            return self._gone_snapshot()
+        try:
+            return self._read_snapshot()
+        except (PetsegError, OSError):
+            if self.follower is not None and not self.path.is_dir():
+                return self._gone_snapshot()  # deleted while this poll read it: its files went mid-read
+            raise
+
+    def _gone_snapshot(self) -> LiveSnapshot | None:
+        snap = self._gone()
+        if snap == self._last:
+            return None
+        self._last = snap
+        return snap
+
+    def _read_snapshot(self) -> LiveSnapshot | None:
         f = self._ensure()
         # "starting" only for a run this app just launched (pid known): any other folder reads
         # exactly as the runs table reads it (e.g. broken: status.json missing)
@@ -385,6 +396,8 @@ class LiveFollower:
             copied = {k.name: getattr(run, k.name) for k in fields(RunSnapshot)}
             copied.update(name=self.path.name, path=self.path, message=short_message(run.message, self.path),
                           pid=run.pid if run.pid is not None else self.pid)
+            if not self.path.is_dir():  # deleted after the check above: what was read is not "broken"
+                return self._gone_snapshot()
             usable = has_checkpoint(self.path)  # without last.pt: best.pt, which a restart would replace
             snap = LiveSnapshot(
                 **copied,

@@ -468,6 +468,26 @@ def test_a_run_deleted_under_its_live_view_says_its_folder_is_gone(runs_dir: Pat
     assert follower.snapshot() is None  # nothing new to draw while it stays gone
 
 
+def test_a_run_deleted_while_its_view_reads_it_is_gone_not_broken(runs_dir: Path, monkeypatch) -> None:
+    """The delete lands between the view's look at the folder and its read of the files: that
+    poll said "broken" (its files missing) for a moment before "folder gone"."""
+    from engine.runs import RunFollower, delete_run
+    from petseg_tui.watch import LiveFollower
+
+    make_run(runs_dir, "gone", epochs_done=3, total=5, state="stopped")
+    follower = LiveFollower(runs_dir / "gone")
+    assert follower.snapshot() is not None
+    poll = RunFollower.poll
+
+    def deleted_first(self, *args, **kwargs):
+        delete_run(runs_dir / "gone")
+        return poll(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunFollower, "poll", deleted_first)
+    snap = follower.snapshot()
+    assert snap is not None and snap.gone and len(snap.epochs) == 3
+
+
 async def test_a_run_deleted_under_its_screen_offers_no_key_that_shows_its_files(runs_dir: Path) -> None:
     """Its screen said "the run folder is gone", yet opened the log pane on "(no train.log in this
     run folder yet ...)" and offered L, v and [ ] for files that went with the folder."""
