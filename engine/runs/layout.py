@@ -255,10 +255,11 @@ def checkpoint_for(run_path: str | Path) -> tuple[Path, str]:
 
 
 def run_of_checkpoint(checkpoint: str | Path) -> Path | None:
-    """The run folder a checkpoint file belongs to, or None for a checkpoint kept elsewhere."""
+    """The run folder a model file belongs to (a checkpoint in its ``checkpoints/``, or an export
+    in its ``export/``), or None for a file kept elsewhere."""
     ckpt = Path(checkpoint)
     run = ckpt.parent.parent
-    if ckpt.parent.name == CHECKPOINT_DIR and (run / CONFIG_FILE).is_file():
+    if ckpt.parent.name in (CHECKPOINT_DIR, EXPORT_DIR) and (run / CONFIG_FILE).is_file():
         return run
     return None
 

@@ -3,6 +3,7 @@ and scores as the checkpoint it came from, and bad ONNX files refused in one lin
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -240,5 +241,24 @@ def test_eval_of_a_dynamic_export_at_another_size_does_not_call_it_the_training_
     assert len(at_96) == 2 and all("96 px (model input; trained at 64)" in line for line in at_96), at_96
     assert not any("training size" in line or "valid Dice" in line for line in at_96)
     at_64 = rows()
-    assert any(line.lstrip().startswith("64 px (training size), border = pet (pet_border) = valid Dice")
+    # "=" where the run validated in fp32; "~" where --amp auto chose bf16 on this CPU (validated_in)
+    mark = "=" if json.loads((run / "config.json").read_text()).get("amp_resolved") in (None, "fp32") else "~"
+    assert any(line.lstrip().startswith(f"64 px (training size), border = pet (pet_border) {mark} valid Dice")
                for line in at_64), at_64
+
+
+def test_eval_of_a_runs_export_knows_the_run_validated_in_bf16(tmp_path, tmp_path_factory, finished_tiny_run, capsys):
+    """`petseg eval --model_path RUN/export/model.onnx` of a run that validated in bfloat16 said
+    "= valid Dice" (0.7095 against the run's 0.7098); its checkpoint's eval already said "~":
+    the export's run was not found from export/, only from checkpoints/."""
+    run, _ = exported_run(tmp_path_factory, finished_tiny_run)
+    copy = tmp_path / "runs" / "bf16"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "amp_resolved": "bfloat16"}))
+    data = demo_dataset(tmp_path)
+    assert main(["eval", "--model_path", str(copy / "export" / "model.onnx"), "--data_path", str(data),
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "64 px (training size), border = pet (pet_border) ~ valid Dice" in out
+    assert "training validated in bfloat16" in out and "= valid Dice" not in out
