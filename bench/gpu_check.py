@@ -57,6 +57,20 @@ PHASES = ("sync", "throughput", "train", "eval", "inference", "exit", "compile")
 from _gpu_report import COMPILE_MODES, TARGETS, recommend_auto, table  # noqa: E402,F401  (the report: bench/_gpu_report.py)
 
 
+def inference_figures(lines: list[str]) -> dict[str, Any]:
+    """PyTorch's p50 / p95 over the demo photos and p50 of the large photo, from the rows
+    `bench/infer_latency.py` prints (each starts with its backend: "pytorch", "onnxruntime")."""
+    out: dict[str, Any] = {}
+    for line in lines:
+        m = re.match(r"\s*pytorch\s+demo photos \(all \d+\): p50 ([0-9.]+) ms\s+p95 ([0-9.]+) ms", line)
+        if m:
+            out.update(p50_ms=float(m.group(1)), p95_ms=float(m.group(2)))
+        m = re.match(r"\s*pytorch\s+large_(\S+)\.jpg\s+\S+\s+p50\s+([0-9.]+) ms\s+p95\s+([0-9.]+) ms", line)
+        if m:
+            out.update(large=m.group(1), large_p50_ms=float(m.group(2)), large_p95_ms=float(m.group(3)))
+    return out
+
+
 @dataclass
 class Sizes:
     """What each phase runs: the real check, or the CPU smoke test of the same code paths."""
@@ -279,13 +293,7 @@ class Check:
         argv = [str(BENCH / "infer_latency.py"), "--checkpoint", str(ckpt), "--device", self.sizes.device,
                 "--runs", str(self.sizes.infer_runs), "--warmup", "3", "--large", self.sizes.large]
         result = self.run("inference", argv, limit)
-        for line in result["lines"]:
-            m = re.match(r"demo photos \(all \d+\): p50 ([0-9.]+) ms\s+p95 ([0-9.]+) ms", line)
-            if m:
-                result.update(p50_ms=float(m.group(1)), p95_ms=float(m.group(2)))
-            m = re.match(r"\s*large_(\S+)\.jpg\s+\S+\s+p50\s+([0-9.]+) ms\s+p95\s+([0-9.]+) ms", line)
-            if m:
-                result.update(large=m.group(1), large_p50_ms=float(m.group(2)), large_p95_ms=float(m.group(3)))
+        result.update(inference_figures(result["lines"]))
         self.record("inference", result)
 
     # ---- the whole check ----------------------------------------------------------------------
