@@ -42,7 +42,7 @@ from engine.sweep.study import (
 # line petseg prints instead says so plainly
 SAME_TRIALS_WARNING = "Target and region quantiles select the same set of trials"
 
-STATUS_OF = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+STATUS_OF = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 
 
@@ -51,7 +51,8 @@ class TrialRow:
     """One trial as the leaderboard shows it."""
 
     number: int
-    # complete, pruned, failed (the study's); a trial the study has running: "running", or its run's
+    # finished (Optuna's COMPLETE: the word the runs table and the sweep screen use), pruned, failed
+    # (the study's); a trial the study has running: "running", or its run's
     # ended state, with who runs it when not this process ("finished (other process)": `_running_status`)
     status: str
     params: dict[str, Any] = field(default_factory=dict)

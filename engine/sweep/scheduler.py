@@ -216,7 +216,7 @@ class Scheduler:
             self.study.tell(w.trial, best)
             late = " (it ended before the prune's stop reached it)" if w.pruned_at is not None else ""
             self.log(f"trial {n} finished{late}: best valid Dice {best:.4f} at epoch {epoch}")
-            self._count("complete")
+            self._count("finished")
         else:
             why = self._reason(w.run_path, RunState.parse(kind))
             w.trial.set_user_attr(REASON_ATTR, why)

@@ -88,14 +88,14 @@ def test_a_sweep_that_searches_epochs_heads_its_progress_column_apart(tmp_path: 
     print_leaderboard(Console(), study, tmp_path)
     header, row = lines[1].split(), lines[2].split()
     assert header == ["trial", "epochs", "valid", "Dice", "test", "Dice", "epoch", "status"]
-    assert row == ["0", "3", "0.5000", "3/3", "complete"]
+    assert row == ["0", "3", "0.5000", "3/3", "finished"]
 
 
 def test_leaderboard_best_first_with_missing_run_folders(tmp_path: Path) -> None:
     rows = leaderboard(_study([0.5, None, 0.7]), tmp_path)
     # the pruned trial's folder is elsewhere: its Dice and epochs are what it reported to the study
     assert [(r.number, r.status, r.dice, r.epochs) for r in rows] == [
-        (2, "complete", 0.7, 0), (0, "complete", 0.5, 0), (1, "pruned", 0.1, 1)]
+        (2, "finished", 0.7, 0), (0, "finished", 0.5, 0), (1, "pruned", 0.1, 1)]
 
 
 def test_a_trial_run_on_another_machine_shows_the_epochs_it_reported(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_a_space_partly_refused_still_trains_its_whole_budget(
     assert rc == 0, out
     assert "drawn values refused, nothing started" in out  # this seed draws some refused ones
     assert "sweep half: 3 of 3 trials" in out, out
-    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit() and line.endswith("complete")]
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit() and line.endswith("finished")]
     assert len(rows) == 3, out
 
 
@@ -198,7 +198,7 @@ def test_show_says_how_many_draws_were_refused_and_why(
     lines = capsys.readouterr().out.splitlines()
     assert "1 draw refused before it started, not counted in the budget: --warmup_epochs 5: must be fewer " \
            "than --epochs (5)" in lines, lines
-    assert len([line for line in lines if line.endswith("complete")]) == 3
+    assert len([line for line in lines if line.endswith("finished")]) == 3
 
 
 def test_a_grid_sweep_run_again_after_giving_up_covers_every_grid_point(
@@ -218,7 +218,7 @@ def test_a_grid_sweep_run_again_after_giving_up_covers_every_grid_point(
     out = capsys.readouterr().out
     assert main(["sweep", "--runs", str(runs), "--show", "g"]) == 0
     shown = capsys.readouterr().out.splitlines()
-    complete = sorted(float(r.split()[1]) for r in shown if r.strip()[:1].isdigit() and r.endswith("complete"))
+    complete = sorted(float(r.split()[1]) for r in shown if r.strip()[:1].isdigit() and r.endswith("finished"))
     assert complete == [0.001, 0.003, 0.01], (out, shown)
     assert "sweep g: 3 of 3 grid points (5 trials)" in shown, shown
     # a third run has nothing left to do
@@ -478,7 +478,7 @@ def test_show_finds_a_sweep_kept_in_a_database_without_its_storage_flag(
     capsys.readouterr()
     assert main(["sweep", "--runs", str(runs), "--show", "db"]) == 0
     out = capsys.readouterr().out
-    assert "sweep db: 1 of 1 trial" in out and "complete" in out, out
+    assert "sweep db: 1 of 1 trial" in out and "finished" in out, out
 
 
 def test_slots_follow_the_gpus_this_shell_sees(monkeypatch: pytest.MonkeyPatch) -> None:
