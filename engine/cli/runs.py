@@ -23,6 +23,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="the TUI's / filter: name words, key<num, key>num, key=value, key:text "
                         "(e.g. 'lr<1e-3 dice>0.8 model:unet tag:best'); a term it cannot read is "
                         "left out with a warning")
+    r.add_argument("--archived", action="store_true",
+                   help="list the archived runs too (the dashboard's A hides a run; its h shows them), marked so")
     r.add_argument("--json", action="store_true", help="one JSON array of run summaries instead of a table")
     return r
 
@@ -44,30 +46,37 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = RunStore(args.runs or default_runs_dir())
     check_runs_root(store.root)
     runs = store.list_runs()
+    labels = {r.name: read_labels(r.path) for r in runs}
     if args.filter:
         seen = {k for r in runs if isinstance(r.config, dict) for k in flatten(r.config)}
         query = parse_query(args.filter, extra_keys=seen)
         if query.hint:
             print(f"petseg: warning: --filter: {query.hint}", file=sys.stderr)
-        runs = [r for r in runs if query.matches(r, read_labels(r.path))]
-    runs = sort_runs(runs, args.sort)
+        runs = [r for r in runs if query.matches(r, labels[r.name])]
+    # archived runs are left out as the dashboard leaves them out, and said so
+    hidden = 0 if args.archived else sum(1 for r in runs if labels[r.name].archived)
+    runs = sort_runs([r for r in runs if args.archived or not labels[r.name].archived], args.sort)
     if args.json:
         out = []
         for r in runs:
             d = dataclasses.asdict(r)
             d["path"] = str(r.path)
             d["resume"] = dataclasses.asdict(r.resume_offer())
+            d["archived"] = labels[r.name].archived
             out.append(d)
         print(json.dumps(out, indent=2, default=str))
         return EXIT_OK
     console = new_console()
+    left_out = (f"{hidden} archived run{'s' if hidden != 1 else ''} not listed (--archived lists them)"
+                if hidden else "")
     if not runs:
         missing = "" if store.root.exists() else " (the folder does not exist)"
-        console.print(f"no runs in {store.root}{missing}" + (f" matching {args.filter!r}" if args.filter else ""),
-                      markup=False)
+        console.print(f"no runs in {store.root}{missing}" + (f" matching {args.filter!r}" if args.filter else "")
+                      + (f"; {left_out}" if left_out else ""), markup=False)
         return EXIT_OK
     rows = [{
-        "name": r.name, "model": r.model_label or "-", "status": r.state,
+        "name": r.name, "model": r.model_label or "-",
+        "status": f"{r.state} (archived)" if labels[r.name].archived else str(r.state),
         "epoch": f"{r.epoch}/{r.total_epochs}",
         "dice": f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
         "loss": f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
@@ -116,4 +125,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
         budget = describe_budget_changes(r.config)
         if budget:
             console.print(f"{r.name}: {budget}", soft_wrap=True, markup=False)
+    if left_out:
+        console.print(left_out, markup=False)
     return EXIT_OK

@@ -764,6 +764,32 @@ def test_runs_sort_filter_json_and_whole_names_at_80_columns(tmp_path: Path, cap
     assert data[0]["resume"]["action"] == ""
 
 
+def test_runs_leaves_archived_runs_out_as_the_dashboard_does_and_says_so(tmp_path: Path, capsys) -> None:
+    """The dashboard's A hides a run; `petseg runs` listed it unmarked, so a run archived as a
+    failed try came back in every listing and in --filter tag:... results."""
+    import json
+
+    from engine.runs import RunStore
+    from engine.runs.labels import RunLabels, write_labels
+
+    for name in ("kept", "old-try"):
+        w = RunStore(tmp_path).create({"model": "unet", "epochs": 1}, name=name)
+        w.set_status("finished", "done")
+        w.close()
+    write_labels(tmp_path / "old-try", RunLabels(tags=("best",), archived=True))
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "kept" in out and "old-try" not in out
+    assert out.strip().splitlines()[-1] == "1 archived run not listed (--archived lists them)"
+    assert main(["runs", "--runs", str(tmp_path), "--filter", "tag:best"]) == 0
+    assert "no runs in" in (out := capsys.readouterr().out) and "1 archived run not listed" in out
+    assert main(["runs", "--runs", str(tmp_path), "--archived"]) == 0
+    assert "finished (archived)" in (out := capsys.readouterr().out) and "not listed" not in out
+    assert main(["runs", "--runs", str(tmp_path), "--json", "--archived", "--sort", "name"]) == 0
+    assert [(d["name"], d["archived"]) for d in json.loads(capsys.readouterr().out)] == [("kept", False),
+                                                                                        ("old-try", True)]
+
+
 def test_runs_with_a_name_too_long_for_the_terminal_keeps_every_figure(tmp_path: Path, capsys, monkeypatch) -> None:
     # measured: a 72-character name at 80 columns printed status, epoch, dice and loss as "…"
     from rich.console import Console
