@@ -127,10 +127,12 @@ class PetsegApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
-    def open_run(self, path: Path, pid: int | None = None) -> None:
+    def open_run(self, path: Path, pid: int | None = None, unwritten_reason: str = "") -> None:
+        """The live screen of the run at ``path``; ``unwritten_reason``: why, if it never wrote its
+        config.json and status.json (said instead of "broken: status.json missing")."""
         from petseg_tui.screens.live_run import LiveRunScreen
 
-        self.push_screen(LiveRunScreen(Path(path), pid=pid))
+        self.push_screen(LiveRunScreen(Path(path), pid=pid, unwritten_reason=unwritten_reason))
 
     def open_compare(self, paths: list[Path]) -> None:
         from petseg_tui.screens.compare import CompareScreen

@@ -281,9 +281,12 @@ class LiveSnapshot(RunSnapshot):
 class LiveFollower:
     """Follows one run folder that may not exist yet (a run being started)."""
 
-    def __init__(self, path: Path, pid: int | None = None) -> None:
+    def __init__(self, path: Path, pid: int | None = None, unwritten_reason: str = "") -> None:
         self.path = Path(path)
         self.pid = pid
+        # why the run never wrote its config.json and status.json, from whoever knows (a sweep's
+        # study, for a trial whose petseg train refused to start): said in place of "broken"
+        self.unwritten_reason = unwritten_reason
         self.follower: RunFollower | None = None
         self._last: LiveSnapshot | None = None
         self._stamp_seen: tuple | None = None
@@ -374,7 +377,10 @@ class LiveFollower:
             self.pid is not None and f.error is not None and not f.history.started
             and not (self.path / STATUS_FILE).exists()
         )
-        if starting and self.pid is not None and not pid_alive(self.pid):
+        if self.unwritten_reason and not any((self.path / n).exists() for n in (CONFIG_FILE, STATUS_FILE)):
+            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=self.path.is_dir(), state=RunState.FAILED,
+                                message=self.unwritten_reason, log_tail=self._log_tail())
+        elif starting and self.pid is not None and not pid_alive(self.pid):
             log_tail = self._log_tail()
             snap = LiveSnapshot(
                 name=self.path.name, path=self.path, exists=self.path.is_dir(), state=RunState.FAILED, pid=self.pid,

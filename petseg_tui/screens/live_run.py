@@ -122,10 +122,11 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
     export_note: var[str] = var("", init=False)  # the run's export.json, one line a file (petseg_tui.exporting)
     export_running: var[str] = var("", init=False)  # "exporting to ONNX… (started 12 s ago)" while it runs
 
-    def __init__(self, run_path: Path, pid: int | None = None) -> None:
+    def __init__(self, run_path: Path, pid: int | None = None, unwritten_reason: str = "") -> None:
         super().__init__()
         self.run_path = Path(run_path)
         self.pid = pid
+        self.unwritten_reason = unwritten_reason  # `LiveFollower`: why the run never wrote its files
         self.redraws = 0  # for bench/: how often the screen drew
         self._chart_timer = None  # a pending chart redraw (new data within CHART_INTERVAL_S)
         self._charts_drawn_at = -1e9
@@ -182,7 +183,7 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
     # ---- polling ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="live-poll")
     def _poll(self) -> None:
-        follower = LiveFollower(self.run_path, pid=self.pid)
+        follower = LiveFollower(self.run_path, pid=self.pid, unwritten_reason=self.unwritten_reason)
         worker = get_current_worker()
         while not (worker.is_cancelled or self._stop_event.is_set()):
             try:

@@ -390,7 +390,8 @@ class SweepScreen(PetsegScreen):
         if t is None:
             self.notify("No trial yet", severity="warning")
             return
-        self.petseg_app.open_run(t.path)
+        # a trial that failed before its run wrote anything: the study's reason, as its row says
+        self.petseg_app.open_run(t.path, unwritten_reason=t.why if t.state.is_error else "")
 
     def action_compare_top(self) -> None:
         top = self.board.top(min(TOP_K, MAX_COMPARE))

@@ -180,6 +180,31 @@ async def test_trials_that_failed_before_writing_their_run_have_rows(runs_dir: P
         assert "2 failed" in widget_text(screen.query_one("#sweep-title"))
 
 
+async def test_enter_on_a_trial_that_failed_before_writing_its_run_says_why(runs_dir: Path, monkeypatch) -> None:
+    """Enter on such a trial opened a live screen titled 'broken' that said "status.json: missing;
+    config.json: missing"; it must say the trial's reason, the one its row says."""
+    from engine.cli import main
+
+    _fake_trials(monkeypatch)
+    why = "--pretrained /gone.pth: no such file"
+    monkeypatch.setenv("FAKE_REFUSE", why)
+    assert main(["sweep", "--runs", str(runs_dir), "--name", "dead", "--param", "learning_rate=log:1e-3:1e-2",
+                 "--sampler", "random", "--eval_best", "no", "--epochs", "3", "--trials", "2"]) == 1
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: len(screen.board.trials) == 2, what="a row for each failed trial")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "LiveRunScreen"
+                       and pilot.app.screen.snapshot is not None, what="the trial's live screen")
+        await settled(pilot)
+        live = pilot.app.screen
+        title = widget_text(live.query_one("#live-title"))
+        said = widget_text(live.query_one("#live-messages")) + widget_text(live.query_one("#loss-chart"))
+        assert "failed" in title and "broken" not in title, title
+        assert why in " ".join(said.split()) and "missing" not in said, said
+
+
 async def test_no_stopped_line_for_a_sweep_that_did_not_give_up(sweep_runs: Path, monkeypatch) -> None:
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
