@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -79,8 +80,8 @@ def spawn_resume(runs_dir: str | Path, run_name: str, claim_wait: float = RESUME
 
 def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SECONDS) -> None:
     """Return once ``proc`` (a resume of the run at ``path``) holds the run's writer lock, or has
-    held it, or ``wait`` seconds have passed. The lock check before the spawn is not enough: two
-    dashboards resuming one run within the seconds a child takes to load torch both pass it, and
+    held it (a data-parallel run: its rank 0, a child of ``proc``), or ``wait`` seconds have
+    passed. The lock check before the spawn is not enough: two dashboards resuming one run within the seconds a child takes to load torch both pass it, and
     only one child gets the lock. Raises RunBusyError naming the holder when ``proc`` ended
     refused because another process writes the run, RunStoreError when it ended without
     opening the run for another reason (that is in train.log)."""
@@ -91,7 +92,7 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
     while True:
         ended = proc.poll() is not None  # asked first: a child that locked and ended at once is no refusal
         holder = lock_holder_pid(path)
-        if holder is not None and holder[0] == proc.pid:
+        if holder is not None and _started_by(holder, proc.pid):
             return
         if ended:
             if writer_lock_state(path):
@@ -102,6 +103,22 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
         if time.monotonic() >= deadline:
             return
         time.sleep(0.05)
+
+
+def _started_by(holder: tuple[int, str], pid: int) -> bool:
+    """Whether the lock holder ``(pid, host)`` is process ``pid`` or one it started: a
+    data-parallel resume's run is locked by rank 0, a child of the launched process."""
+    import psutil
+
+    holder_pid, host = holder
+    if holder_pid == pid:
+        return True
+    if host != socket.gethostname():
+        return False
+    try:
+        return any(p.pid == pid for p in psutil.Process(holder_pid).parents())
+    except psutil.Error:
+        return False
 
 
 def start_resume(runs_dir: str | Path, run_name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:

@@ -14,6 +14,8 @@ from engine.train.launch import spawn_resume, train_command
 from engine.runs import RunStore
 from engine.train.trainer import Trainer
 
+REPO = Path(__file__).resolve().parents[3]
+
 
 @pytest.mark.slow
 def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -85,3 +87,38 @@ def test_spawn_resume_that_loses_the_run_to_another_process_says_so(tmp_path: Pa
         for lock in held:
             lock.release()
     assert RunStore(tmp_path).summary("r").state == "stopped"  # the refused child wrote nothing
+
+
+# a data-parallel resume: the launched process starts the ranks, and rank 0 (its child) locks the run
+_RANK0_LOCKS = """
+import subprocess, sys
+subprocess.run([sys.executable, "-c", "import sys, time; from engine.runs import RunLock; "
+                "lock = RunLock.acquire(sys.argv[1]); print('locked', flush=True); time.sleep(30)", sys.argv[1]])
+"""
+
+
+@pytest.mark.slow
+def test_claim_run_of_a_data_parallel_resume_returns_once_rank_0_holds_the_run(tmp_path: Path) -> None:
+    """R on a --devices N run: rank 0, a child of the resume process, locks the run, never the
+    resume process itself; the dashboard waited the whole minute before saying 'resumed'."""
+    import subprocess
+    import sys
+    import time
+
+    from engine.runs import writer_lock_state
+    from engine.train.launch import claim_run
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "ddp")
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    proc = subprocess.Popen([sys.executable, "-c", _RANK0_LOCKS, str(tmp_path / "ddp")], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        start = time.monotonic()
+        claim_run(proc, tmp_path / "ddp", wait=20)
+        assert time.monotonic() - start < 5
+        assert writer_lock_state(tmp_path / "ddp")
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait(10)
