@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 from textual import work
 from textual.app import App
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from engine.config import default_runs_dir
 from engine.runs.layout import LOG_FILE
@@ -241,14 +242,18 @@ class PetsegApp(App[None]):
         in the same seconds, and then this one says so instead of "resumed"."""
         from engine.errors import PetsegError
 
+        worker = get_current_worker()
         self.call_from_thread(self.notify, f"{path.name}: starting a petseg process to resume it…",
                               title="Resuming", timeout=3, markup=False)
         try:
-            pid = self.launcher.resume(path)
+            # the app quitting cancels this worker: stop waiting (its exit waits for this thread)
+            pid = self.launcher.resume(path, cancelled=lambda: worker.is_cancelled)
         except (PetsegError, OSError) as exc:
-            self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error", markup=False)
+            if not worker.is_cancelled:
+                self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error", markup=False)
             return
-        self.call_from_thread(self._resumed, path, pid)
+        if not worker.is_cancelled:
+            self.call_from_thread(self._resumed, path, pid)
 
     def _resumed(self, path: Path, pid: int) -> None:
         self.notify(f"{path.name}: resumed in the background (pid {pid}). Output: {path / LOG_FILE}",

@@ -94,13 +94,14 @@ class RunLauncher:
         trainer.start()
         return path, None
 
-    def resume(self, path: Path) -> int:
+    def resume(self, path: Path, cancelled: Callable[[], bool] | None = None) -> int:
         """Resume (or start again) a run in a detached process; return its pid once that process
-        holds the run (seconds: it loads torch first). Raises `PetsegError` or `OSError` when it
+        holds the run (seconds: it loads torch first), or at once when ``cancelled()`` (the app
+        quits: the process goes on by itself). Raises `PetsegError` or `OSError` when it
         cannot, `RunBusyError` when another process (another dashboard's R) got the run first."""
         from engine.train.launch import spawn_resume  # imports the config module, not torch
 
-        pid = spawn_resume(self.runs_dir, Path(path).name)
+        pid = spawn_resume(self.runs_dir, Path(path).name, cancelled=cancelled)
         self.spawned[Path(path)] = pid  # reaped like any detached run
         return pid
 

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from engine.config import TrainConfig
@@ -68,21 +68,25 @@ def resume_command(runs_dir: Path, run_name: str) -> list[str]:
 RESUME_CLAIM_SECONDS = 60.0  # a cold torch import on a busy machine; past it the child is left to report
 
 
-def spawn_resume(runs_dir: str | Path, run_name: str, claim_wait: float = RESUME_CLAIM_SECONDS) -> int:
+def spawn_resume(runs_dir: str | Path, run_name: str, claim_wait: float = RESUME_CLAIM_SECONDS,
+                 cancelled: Callable[[], bool] | None = None) -> int:
     """Continue a stopped / failed / interrupted run from its last.pt in a new session; returns
     the child's pid once it holds the run's writer lock (`claim_run`). Its output is appended to
     the same train.log. The run folder must exist (RunStoreError otherwise), and nobody else may
-    claim it first (RunBusyError); every other problem is the child's, reported in the run."""
+    claim it first (RunBusyError); every other problem is the child's, reported in the run.
+    ``cancelled`` (a dashboard quitting) ends the wait early, the child left to go on."""
     proc = start_resume(runs_dir, run_name)
-    claim_run(proc, Path(runs_dir).resolve() / Path(run_name).name, claim_wait)
+    claim_run(proc, Path(runs_dir).resolve() / Path(run_name).name, claim_wait, cancelled)
     return proc.pid
 
 
-def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SECONDS) -> None:
+def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SECONDS,
+              cancelled: Callable[[], bool] | None = None) -> None:
     """Return once ``proc`` (a resume of the run at ``path``) holds the run's writer lock, or has
     held it (a data-parallel run: its rank 0, a child of ``proc``), or ``wait`` seconds have
-    passed. The lock check before the spawn is not enough: two dashboards resuming one run within the seconds a child takes to load torch both pass it, and
-    only one child gets the lock. Raises RunBusyError naming the holder when ``proc`` ended
+    passed, or ``cancelled()`` says to stop waiting. The lock check before the spawn is not
+    enough: two dashboards resuming one run within the seconds a child takes to load torch both
+    pass it, and only one child gets the lock. Raises RunBusyError naming the holder when ``proc`` ended
     refused because another process writes the run, RunStoreError when it ended without
     opening the run for another reason (that is in train.log)."""
     from engine.runs import RunBusyError, lock_holder, writer_lock_state
@@ -100,7 +104,7 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
                                    "it was resumed there first — open the run to follow it")
             raise RunStoreError(path, f"the resume process ended (exit {proc.returncode}) before opening the run; "
                                       f"its reason is in {path / LOG_FILE}")
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or (cancelled is not None and cancelled()):
             return
         time.sleep(0.05)
 

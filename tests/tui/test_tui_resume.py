@@ -41,7 +41,7 @@ async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs
     calls: list[tuple[Path, str]] = []
     opened: list[tuple[Path, int | None]] = []
 
-    def fake_spawn_resume(root, name):
+    def fake_spawn_resume(root, name, **_):
         calls.append((Path(root), name))
         return 4_000_000  # no such child: the app's reaper just forgets it
 
@@ -121,7 +121,7 @@ async def test_a_run_another_process_writes_shows_running_and_R_refuses(runs_dir
 
     make_run(runs_dir, "alpha", epochs_done=5, total=5)
     spawned: list[str] = []
-    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name: spawned.append(name) or 4_000_000)
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: spawned.append(name) or 4_000_000)
     ctx = mp.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()
     holder = ctx.Process(target=_hold, args=(str(runs_dir / "alpha"), ready, release))
@@ -157,7 +157,7 @@ async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_di
 
     make_stale_run(runs_dir, "early", last_pt=False)
     calls: list[str] = []
-    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name: calls.append(name) or 4_000_001)
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: calls.append(name) or 4_000_001)
 
     app = PetsegApp(runs_dir=runs_dir)
     monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
@@ -241,7 +241,7 @@ async def test_the_resumed_notification_shows_a_runs_folder_with_brackets_as_wri
 
     root = runs_dir / "pets[v2]"
     make_stale_run(root, "stale")
-    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name: 4_000_002)
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: 4_000_002)
     app = PetsegApp(runs_dir=root)
     monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
     async with app.run_test(size=(160, 30), notifications=True) as pilot:
@@ -252,3 +252,45 @@ async def test_the_resumed_notification_shows_a_runs_folder_with_brackets_as_wri
         await pilot.press("y")
         await wait_for(pilot, lambda: "resumed in the background" in toasts(app), what="the notification")
         assert "pets[v2]/stale/train.log" in toasts(app).replace(" ", "")
+
+
+def test_quitting_while_R_waits_for_its_process_ends_the_dashboard_at_once(runs_dir: Path, monkeypatch) -> None:
+    """R waits (up to a minute) until its process holds the run; q meanwhile left a blank terminal
+    for the rest of that minute: the app's exit waited for the thread still watching the child.
+    The child goes on resuming the run by itself."""
+    import os
+    import signal
+    import time
+
+    import engine.train.launch
+
+    make_run(runs_dir, "slow", epochs_done=2, total=5, state="stopped")
+    (runs_dir / "slow" / "checkpoints" / "last.pt").write_bytes(b"placeholder")
+    children: list[subprocess.Popen] = []
+
+    def slow_child(root, name, env=None):  # a cold torch import on a busy machine: not locked yet
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                         start_new_session=True))
+        return children[-1]
+
+    monkeypatch.setattr(engine.train.launch, "start_resume", slow_child)
+    quit_at: list[float] = []
+
+    async def press_R_then_quit(pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.loaded, what="first scan")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: bool(children), what="the resume process")
+        await pilot.pause(0.3)  # its thread is now waiting for the child to lock the run
+        quit_at.append(time.monotonic())
+        pilot.app.exit()
+
+    try:
+        PetsegApp(runs_dir=runs_dir).run(headless=True, size=(120, 30), auto_pilot=press_R_then_quit)
+        assert quit_at and time.monotonic() - quit_at[0] < 5
+        assert children[0].poll() is None  # left to resume the run
+    finally:
+        for child in children:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
