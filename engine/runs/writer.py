@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ class RunWriter:
         self.status_path = self.path / STATUS_FILE
         self.checkpoint_dir = self.path / CHECKPOINT_DIR
         self.reserve_path = self.path / RESERVE_FILE
+        self._reserve_held = False  # space.reserve is this writer's regular file, its blocks taken
         self._lock = threading.Lock()
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
@@ -96,19 +98,29 @@ class RunWriter:
 
     def _hold_reserve(self) -> None:
         """Take `RESERVE_BYTES` of the disk in ``space.reserve`` (written, not sparse, so the
-        blocks are really taken); a disk already too full runs without it."""
+        blocks are really taken); a disk already too full runs without it, and so does a run
+        folder with something else under that name (the folder is untrusted)."""
+        try:  # O_NOFOLLOW, O_NONBLOCK: a symlink or a FIFO planted there is never written through nor waited on
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError:
+            return
         try:
-            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            try:
-                os.write(fd, bytes(RESERVE_BYTES))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return
+            self._reserve_held = True
+            os.ftruncate(fd, 0)
+            os.write(fd, bytes(RESERVE_BYTES))
+            os.fsync(fd)
         except OSError:
             self._give_back_reserve()
+        finally:
+            os.close(fd)
 
     def _give_back_reserve(self) -> bool:
-        """Remove ``space.reserve``; True if there was one to free."""
+        """Remove the ``space.reserve`` this writer holds; True if there was one to free."""
+        if not self._reserve_held:
+            return False
+        self._reserve_held = False
         try:
             self.reserve_path.unlink()
         except OSError:

@@ -114,3 +114,28 @@ def test_petseg_runs_lists_every_variant(hostile, capsys) -> None:
     assert _within(60, main, ["runs", "--runs", str(root)]) == 0
     captured = capsys.readouterr()
     assert "good" in captured.out and captured.err == ""
+
+
+@pytest.mark.parametrize("planted", ["fifo", "symlink"])
+def test_a_resume_never_writes_through_a_planted_space_reserve(tmp_path: Path, planted: str) -> None:
+    """The writer's space.reserve (room kept for recording the run's end): a FIFO planted there
+    hung the resume in open() for good, holding the run's lock (the run read as running); a
+    symlink must not be written through either."""
+    import os
+
+    from engine.runs.layout import RESERVE_FILE
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "r")
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    reserve, outside = tmp_path / "r" / RESERVE_FILE, tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    if planted == "fifo":
+        os.mkfifo(reserve)
+    else:
+        reserve.symlink_to(outside)
+    writer = _within(10, RunStore(tmp_path).open_for_resume, "r")
+    writer.set_status("failed", "no space left on the device")
+    writer.close()
+    assert RunStore(tmp_path).summary("r").state == "failed"
+    assert outside.read_bytes() == b"keep"
