@@ -32,6 +32,8 @@ from engine.runs.state import RunState
 HEARTBEAT_SECONDS = 5.0  # how often a training process rewrites status.json's heartbeat
 # room for the run's end on a full disk: status.json's temp file and the last events, a page or two each
 RESERVE_BYTES = 64 * 1024
+# a full disk, or the user's quota on it spent (shared GPU boxes): the reserve counts in both
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class RunWriter:
@@ -129,8 +131,8 @@ class RunWriter:
 
     def _room_for_the_end(self, exc: OSError, ending: bool) -> bool:
         """True when a write that failed with ``exc`` may be tried again because the reserve was
-        just given back: the disk is full and the write records the run's end."""
-        return ending and exc.errno == errno.ENOSPC and self._give_back_reserve()
+        just given back: the disk (or the quota) is full and the write records the run's end."""
+        return ending and exc.errno in FULL_ERRNOS and self._give_back_reserve()
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_json_atomic(self.path / CONFIG_FILE, config)

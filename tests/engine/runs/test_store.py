@@ -381,3 +381,31 @@ def test_summary_figures_are_medians_and_resume_offer_follows_last_pt(tmp_path: 
     assert resume_offer("a", "finished", True).action == ""
     assert "diverged" in resume_offer("a", "diverged", True).reason
     assert resume_offer("a", "running", True).reason == "a is still training"
+
+
+@pytest.mark.parametrize("full", ["ENOSPC", "EDQUOT"])
+def test_a_full_disk_or_quota_still_records_how_the_run_ended(tmp_path: Path, monkeypatch, full: str) -> None:
+    """On a shared GPU box the disk is often 'full' through the user's quota (EDQUOT, "Disk quota
+    exceeded"): the writer's reserve counts against that quota too, and must be given back for
+    the run's failed status as for ENOSPC (the run read as interrupted with no reason)."""
+    import errno
+
+    from engine.runs import writer as writer_mod
+    from engine.runs.layout import RESERVE_FILE
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "q")
+    reserve = tmp_path / "q" / RESERVE_FILE
+    assert reserve.is_file()
+    real = writer_mod.write_json_atomic
+
+    def no_room_while_the_reserve_holds_it(path, data):
+        if reserve.exists():
+            code = getattr(errno, full)
+            raise OSError(code, os.strerror(code), str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(writer_mod, "write_json_atomic", no_room_while_the_reserve_holds_it)
+    w.set_status("failed", "checkpoints/last.pt: disk quota exceeded")
+    w.close()
+    summary = RunStore(tmp_path).summary("q")
+    assert (summary.state, summary.message) == ("failed", "checkpoints/last.pt: disk quota exceeded")
