@@ -11,6 +11,7 @@ Nothing here imports torch or Textual.
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from engine.runs import (
     RunSummary,
     checkpoint_path,
     has_checkpoint,
+    read_run_json,
     read_labels,
     resume_offer,
 )
@@ -204,6 +206,9 @@ class LiveSnapshot(RunSnapshot):
     has_checkpoint: bool = False  # best.pt or last.pt: the run's model can be used (i, w, E)
     previews: Previews | None = None
     previews_error: str = ""
+    # the process this app launched for the run ended without writing it (a resume refused after
+    # it locked the run: a corrupt last.pt, ...): said, train.log opened on the reason
+    launch_ended: str = ""
 
     def batch_rate(self) -> float | None:
         """Batches per second in the current epoch."""
@@ -287,6 +292,7 @@ class LiveFollower:
         # why the run never wrote its config.json and status.json, from whoever knows (a sweep's
         # study, for a trial whose petseg train refused to start): said in place of "broken"
         self.unwritten_reason = unwritten_reason
+        self._since = time.time()  # status.json older than this was not written by ``pid``
         self.follower: RunFollower | None = None
         self._last: LiveSnapshot | None = None
         self._stamp_seen: tuple | None = None
@@ -340,6 +346,20 @@ class LiveFollower:
         except (OSError, PetsegError):
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _launch_ended(self, run: RunSnapshot) -> str:
+        """What to say when the process this app launched for the run (``pid``) has ended without
+        writing it: status.json is older than this view. A resume holds the run's lock before it
+        checks last.pt, so R's wait (`engine.train.launch.claim_run`) is over before it refuses."""
+        if self.pid is None or run.active or pid_alive(self.pid):
+            return ""
+        try:
+            updated = read_run_json(self.path / STATUS_FILE).get("updated")
+        except (PetsegError, OSError):
+            return ""
+        if not isinstance(updated, (int, float)) or updated >= self._since:
+            return ""
+        return f"the process started to resume it (pid {self.pid}) ended without resuming the run: see {LOG_FILE}"
 
     def _gone(self) -> LiveSnapshot:
         """The run folder was there and is not any more (another dashboard's D, an rm, a move):
@@ -405,6 +425,9 @@ class LiveFollower:
             if not self.path.is_dir():  # deleted after the check above: what was read is not "broken"
                 return self._gone_snapshot()
             usable = has_checkpoint(self.path)  # without last.pt: best.pt, which a restart would replace
+            launch_ended = self._launch_ended(run)
+            if launch_ended:
+                log_tail = self._log_tail()
             snap = LiveSnapshot(
                 **copied,
                 exists=True,
@@ -415,6 +438,7 @@ class LiveFollower:
                 has_checkpoint=usable,
                 previews=previews,
                 previews_error=previews_error,
+                launch_ended=launch_ended,
             )
         if snap == self._last and not snap.active:
             return None

@@ -208,8 +208,8 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
                 strip.set_run_active(snap.active)
         if snap is not None and snap.gone:  # its train.log and previews went with the folder: only the curves stay
             self.log_shown = self.previews_shown = False
-        elif snap is not None and snap.state.log_may_explain and not self._log_chosen:
-            self.log_shown = True  # a failed (or vanished) run opens on what it printed
+        elif snap is not None and (snap.state.log_may_explain or snap.launch_ended) and not self._log_chosen:
+            self.log_shown = True  # a failed (or vanished) run, or a refused resume, opens on what it printed
         if snap is not None and self.control_note and self._control_done(snap):
             self.control_note, self._control_action = "", None  # the run has done what we asked
         self._redraw(charts=False)

@@ -102,6 +102,8 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
         out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
     if snap.message and snap.state.ended_early:
         out.append("\n" + snap.message, style="bold red" if snap.state != RunState.STOPPED else "magenta")
+    if snap.launch_ended:
+        out.append("\n" + snap.launch_ended, style="bold red")
     if snap.state == RunState.INTERRUPTED:
         out.append("\nNo heartbeat: the training process is gone.", style="dark_orange")
     if snap.resume.action == "resume" and not snap.active:

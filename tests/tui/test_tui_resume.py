@@ -294,3 +294,33 @@ def test_quitting_while_R_waits_for_its_process_ends_the_dashboard_at_once(runs_
         for child in children:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(10)
+
+
+async def test_a_resume_refused_after_it_locked_the_run_says_so_on_the_live_screen(runs_dir: Path,
+                                                                                    monkeypatch) -> None:
+    """R's process takes the run's lock, then refuses (a corrupt last.pt): the dashboard said
+    'resumed' and opened the live screen on the old 'stopped' run, the reason only behind L."""
+    import engine.train.launch
+
+    make_run(runs_dir, "bad", epochs_done=2, total=5, state="stopped")
+    (runs_dir / "bad" / "checkpoints" / "last.pt").write_bytes(b"placeholder")
+    why = "petseg: error: last.pt: corrupt or truncated checkpoint (not a file torch.save wrote)"
+    refuses = (f"import sys; sys.path.insert(0, {str(Path.cwd())!r}); from engine.runs import RunLock; "
+               f"lock = RunLock.acquire(sys.argv[1]); print({why!r}); sys.exit(2)")
+    monkeypatch.setattr(engine.train.launch, "resume_command",
+                        lambda root, name: [sys.executable, "-c", refuses, str(Path(root) / name)])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await highlight(pilot, screen.table, "bad")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="the live screen")
+        live = app.screen
+        said = lambda: " ".join(widget_text(live.query_one("#live-messages")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "ended without resuming" in said(), what="the resume's end said", timeout=15)
+        assert f"pid {live.pid}" in said()
+        await wait_for(pilot, lambda: why in " ".join(widget_text(live.query_one("#log-pane")).split()),
+                       what="train.log open on the reason")
