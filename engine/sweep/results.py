@@ -110,12 +110,15 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
 def unwritten_trials(study: optuna.Study, runs_dir: Path) -> list[TrialRun]:
     """The study's failed trials whose run never wrote its config.json (its ``petseg train``
     refused to start: the reason is the study's), as the sweeps screen shows a trial: run
-    folders alone (`engine.sweep.board`) do not know them, `leaderboard` does."""
+    folders alone (`engine.sweep.board`) do not know them, `leaderboard` does. Only this
+    machine's trials: another one's (a shared ``--storage URL``) has its run folder there."""
     base = spec_of(study).get("base") or {}
     out = []
     for t in counted_trials(study):
         run = str(t.user_attrs.get(RUN_ATTR) or "") or trial_run_name(study.study_name, t.number)
         if t.state != TrialState.FAIL or (Path(runs_dir) / run / CONFIG_FILE).is_file():
+            continue
+        if trial_owner(t).startswith("host "):
             continue
         out.append(TrialRun(t.number, run, Path(runs_dir) / run, RunState.FAILED, dict(t.params),
                             total_epochs=_planned_epochs(t.params, base),

@@ -200,3 +200,18 @@ def test_a_trial_whose_child_has_not_written_its_run_yet_shows_running(tmp_path:
     (row,) = leaderboard(study, tmp_path)
     # its planned epochs from the sweep's flags ("0/0" in `petseg sweep --show` before)
     assert (row.status, row.dice, row.epochs, row.total_epochs) == ("running", None, 0, 40)
+
+
+def test_unwritten_trials_are_only_those_of_this_machine(tmp_path: Path) -> None:
+    """A sweep shared through --storage URL: a trial another machine ran keeps its run folder
+    there. The sweeps screen listed such a trial, once failed (even at its last epoch), as
+    failed before its run was written, 0/N epochs, while that machine's finished trials had no
+    row at all; only this machine's trials can be told apart as never written."""
+    from engine.sweep.results import unwritten_trials
+
+    study = optuna.create_study(direction="maximize")
+    for i, host in enumerate([socket.gethostname(), "gpu-b"]):
+        study.add_trial(create_trial(params={"learning_rate": 1e-3}, distributions={"learning_rate": LR},
+                                     state=TrialState.FAIL,
+                                     user_attrs={RUN_ATTR: f"s-t{i:03d}", HOST_ATTR: host, OWNER_ATTR: 1}))
+    assert [(t.trial, t.name) for t in unwritten_trials(study, tmp_path)] == [(0, "s-t000")]
