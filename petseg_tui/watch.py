@@ -398,7 +398,8 @@ class LiveFollower:
             and not (self.path / STATUS_FILE).exists()
         )
         if self.unwritten_reason and not any((self.path / n).exists() for n in (CONFIG_FILE, STATUS_FILE)):
-            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=self.path.is_dir(), state=RunState.FAILED,
+            # exists: nothing is coming (not "waiting for the folder"), even where no folder was made
+            snap = LiveSnapshot(name=self.path.name, path=self.path, exists=True, state=RunState.FAILED,
                                 message=self.unwritten_reason, log_tail=self._log_tail())
         elif starting and self.pid is not None and not pid_alive(self.pid):
             log_tail = self._log_tail()

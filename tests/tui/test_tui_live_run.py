@@ -598,3 +598,15 @@ async def test_a_drawn_learning_rate_reads_as_the_lr_figure_not_a_long_float(run
         first_line = widget_text(info).splitlines()[0]
         assert first_line.rstrip().endswith("lr 0.00409")
         assert "0.00409242" not in widget_text(info)
+
+
+def test_a_trial_that_never_made_its_run_folder_reads_failed_with_its_reason(tmp_path: Path) -> None:
+    """A sweep trial whose launch failed before its folder was made (the study has the reason):
+    its view said "Waiting for the run folder to appear (the trainer is importing torch)" for good."""
+    from petseg_tui.screens.live_text import messages_text
+    from petseg_tui.watch import LiveFollower
+
+    snap = LiveFollower(tmp_path / "s-t000", unwritten_reason="cannot create the run folder").snapshot()
+    assert snap is not None and snap.state == "failed"
+    said = messages_text(snap, "", "", log_shown=True).plain
+    assert "cannot create the run folder" in said and "Waiting" not in said
