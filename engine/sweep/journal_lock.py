@@ -6,6 +6,12 @@ Optuna's default journal lock is a symlink beside the file, removed on release: 
 30 s grace period, printing "It is taking longer than 10.0 seconds to acquire the lock file"
 three times, before it took the lock by force. Every writer of a petseg journal is a petseg sweep
 process, and they all take this lock (readers need none: Optuna reads whole lines only).
+
+What it gives up: an flock is as shared as the file system makes it (an NFS mount with ``nolock``
+or ``local_lock=flock`` keeps it to one machine: a journal is for one machine's sweeps, databases
+are for several, README), a process stopped mid-append (Ctrl-Z, a few milliseconds' window) holds
+the others until it goes on or dies, and an older petseg (or an Optuna script of the user's) on
+the same journal takes Optuna's symlink lock, which does not exclude this one.
 """
 
 from __future__ import annotations
