@@ -113,7 +113,7 @@ MAX_JSON_BYTES = 8 << 20  # a run's JSON files are a few KB; a bigger one is not
 def run_files() -> tuple[str, ...]:
     """Every file petseg writes at a fixed place in a run folder, relative to it (the folders
     ``previews/``, ``predictions/`` and ``eval/`` hold files named by their owners)."""
-    return (CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE, CONTROL_FILE, LOG_FILE, ERROR_LOG,
+    return (CONFIG_FILE, EVENTS_FILE, STATUS_FILE, LOCK_FILE, RESERVE_FILE, CONTROL_FILE, LOG_FILE, ERROR_LOG,
             f"{CHECKPOINT_DIR}/{BEST_CHECKPOINT}", f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}")
 
 
