@@ -153,7 +153,23 @@ class RunWriter:
                     raise
                 self._fh.flush()  # the line waits in the file's buffer (with any older line a full disk held back)
             if sync:
-                os.fsync(self._fh.fileno())
+                self._sync(line, ending=event.kind in TERMINAL_KINDS)
+
+    def _sync(self, line: bytes, *, ending: bool) -> None:
+        """fsync events.jsonl, whose last bytes are ``line``. A full disk may be reported only
+        here (NFS writes back at fsync): the run's end is then written again once the reserve is
+        given back, for the kernel may have dropped the pages it could not write back and a
+        second fsync would succeed without them."""
+        fd = self._fh.fileno()
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            if not self._room_for_the_end(exc, ending):
+                raise
+            os.ftruncate(fd, max(0, os.fstat(fd).st_size - len(line)))  # O_APPEND: cut, then append again
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(fd)
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         with self._lock:

@@ -409,3 +409,34 @@ def test_a_full_disk_or_quota_still_records_how_the_run_ended(tmp_path: Path, mo
     w.close()
     summary = RunStore(tmp_path).summary("q")
     assert (summary.state, summary.message) == ("failed", "checkpoints/last.pt: disk quota exceeded")
+
+
+def test_a_full_disk_reported_only_by_fsync_still_records_the_runs_last_event(tmp_path: Path, monkeypatch) -> None:
+    """On NFS a full disk is often reported only when the data is synced (os.fsync), not at the
+    write: the run's failed event was then lost while status.json said failed, so the log and
+    the charts ended without the reason. The reserve is given back for that case too."""
+    import errno
+
+    from engine.events import RunFailed
+    from engine.runs.layout import RESERVE_FILE
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "n")
+    w.append(started())
+    reserve = tmp_path / "n" / RESERVE_FILE
+    real_fsync = os.fsync
+
+    def no_room_while_the_reserve_holds_it(fd: int) -> None:
+        if reserve.exists():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_room_while_the_reserve_holds_it)
+    with pytest.raises(OSError):  # an ordinary event is not worth the reserve
+        w.append(epoch_ended(1, 0.5), sync=True)
+    assert reserve.exists()
+    w.append(RunFailed(message="checkpoints/last.pt: no space left on the device"), sync=True)
+    w.set_status("failed", "checkpoints/last.pt: no space left on the device")
+    w.close()
+    assert [e.kind for e in read_events(tmp_path / "n" / "events.jsonl")] == ["run_started", "epoch_ended",
+                                                                              "failed"]
+    assert not reserve.exists()
