@@ -42,8 +42,12 @@ def progress_bar(console: Any) -> Iterator[Any]:
 class ProgressReporter:
     """Turns trainer events into Rich progress bars (terminal) or plain lines (log file)."""
 
-    def __init__(self, console: Any, plain: bool, last_pt: Path | None = None) -> None:
-        self.console, self.plain, self.last_pt = console, plain, last_pt
+    def __init__(self, console: Any, plain: bool, run_path: Path | None = None) -> None:
+        from engine.runs.layout import checkpoint_path
+
+        self.console, self.plain, self.run_path = console, plain, run_path
+        self.last_pt = checkpoint_path(run_path, "last") if run_path is not None else None
+        self.resumed = False
         self.progress = None
         self.epoch_task = self.batch_task = None
 
@@ -65,6 +69,7 @@ class ProgressReporter:
 
         p = self.progress
         if isinstance(ev, E.RunStarted):
+            self.resumed = ev.resumed
             # the data line itself was logged while the data was loaded
             self._print(f"device: {ev.device}  train: {ev.train_size}  valid: {ev.valid_size}"
                         + (f"  (resuming at epoch {ev.start_epoch})" if ev.resumed else ""))
@@ -88,7 +93,7 @@ class ProgressReporter:
         elif isinstance(ev, E.RunWarning):
             self._print(f"[yellow]warning:[/] {ev.message}")
         elif isinstance(ev, E.RunFinished):
-            self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({ev.seconds:.0f}s)")
+            self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({self._times(ev)})")
         elif isinstance(ev, E.RunStopped):
             saved = self.last_pt is None or self.last_pt.exists()  # nothing to save before the data was ready
             when = f"after epoch {ev.epoch}" if ev.epoch else "during epoch 1"
@@ -98,17 +103,45 @@ class ProgressReporter:
         elif isinstance(ev, E.RunResumed):
             self._print("resumed")
 
+    def _times(self, ev: Any) -> str:
+        """The finished run's wall time (setup included: data cache, model build, precision probe)
+        beside its training time as the runs table counts it (`RunSummary.duration`, read from the
+        run's files), so that the two figures never look like one disagreeing with the other."""
+        from engine.durations import format_duration
+
+        wall = format_duration(ev.seconds)
+        training = self._training_seconds()
+        if training is None:
+            return f"{wall} in all"
+        if self.resumed:  # the table adds up every session of the run; this process is only the last
+            return f"{wall} this session, {format_duration(training)} training over all sessions"
+        return f"{wall} in all, {format_duration(training)} training"
+
+    def _training_seconds(self) -> float | None:
+        """The run's training time from its folder (its last event is on disk before subscribers
+        hear it), or None without a run folder or when it cannot be read."""
+        if self.run_path is None:
+            return None
+        from engine.errors import RunStoreError
+        from engine.runs.follower import RunFollower
+
+        try:
+            follower = RunFollower(self.run_path, keep_batches=0)
+            follower.poll()
+            return follower.summary().duration
+        except (OSError, RunStoreError):
+            return None
+
 
 def log_progress_to_run(trainer: Any) -> None:
     """A trainer with no terminal (started in the TUI's own process) keeps the same progress lines
     in its train.log as ``petseg train`` prints: the run, each epoch, pause, resume, the end."""
     from engine.console_log import RunLogConsole
     from engine.events import TERMINAL_KINDS
-    from engine.runs.layout import checkpoint_path
 
     console = RunLogConsole(trainer.run_path)
     console.print(f"run {trainer.run_name} -> {trainer.run_path}")
-    reporter = ProgressReporter(console, plain=True, last_pt=checkpoint_path(trainer.run_path, "last"))
+    reporter = ProgressReporter(console, plain=True, run_path=trainer.run_path)
 
     def on_event(ev: Any) -> None:
         reporter(ev)

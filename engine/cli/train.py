@@ -18,7 +18,6 @@ from engine.config import TrainConfig, default_runs_dir
 from engine.console_log import CapturedConsole
 from engine.errors import ConfigError
 from engine.runs import RunState
-from engine.runs.layout import checkpoint_path
 
 
 def add_arguments(t: argparse.ArgumentParser) -> None:
@@ -169,8 +168,7 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None, redeliver: bool = F
 
 def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeliver: bool) -> int:
     console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
-    reporter = ProgressReporter(console, plain=plain_progress(console),
-                                 last_pt=checkpoint_path(trainer.run_path, "last"))
+    reporter = ProgressReporter(console, plain=plain_progress(console), run_path=trainer.run_path)
     trainer.subscribe(reporter)
     interrupts = {"n": 0, "last": 0}
 

@@ -1,0 +1,65 @@
+"""The CLI's progress lines (`engine.cli.progress.ProgressReporter`), fed events as a trainer sends them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.cli.progress import ProgressReporter
+from engine.events import RunFinished, RunStarted, RunWarning, TrainEvent
+from engine.runs import RunStore
+
+T0 = 1_000_000.0
+
+
+class _Lines:
+    """A console that keeps what is printed."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def print(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def _train(tmp_path: Path, events: list[TrainEvent]) -> tuple[list[str], str]:
+    """Write ``events`` to a run as the trainer does (appended, then heard), return the printed
+    lines and the runs table's Time cell of the run."""
+    from engine.durations import format_duration
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "r")
+    console = _Lines()
+    reporter = ProgressReporter(console, plain=True, run_path=tmp_path / "r")
+    for ev in events:
+        w.append(ev)
+        reporter(ev)
+    w.set_status("finished")
+    w.close()
+    return console.lines, format_duration(RunStore(tmp_path).summary("r").duration)
+
+
+def _started(t: float, resumed: bool = False) -> RunStarted:
+    return RunStarted(run="r", total_epochs=2, start_epoch=2 if resumed else 1, train_size=9, valid_size=1,
+                      device="cpu", data="generated", resumed=resumed, t=t)
+
+
+def test_the_finished_line_says_its_time_includes_setup_beside_the_tables_training_time(tmp_path: Path) -> None:
+    """`petseg train` ended with "(3s)" while the runs table's Time said 1s for the same run: the
+    CLI's figure counts the setup too (data cache, model build, precision probe)."""
+    lines, table_time = _train(tmp_path, [
+        _started(T0),
+        RunFinished(epochs=2, best_dice=0.8, best_epoch=2, seconds=3.0, t=T0 + 1.0),
+    ])
+    assert table_time == "1s"
+    assert lines[-1] == "finished: best valid Dice 0.8000 at epoch 2 (3s in all, 1s training)"
+
+
+def test_a_resumed_run_says_its_training_time_covers_every_session(tmp_path: Path) -> None:
+    """The table adds up the run's sessions; the wall time is only this process's."""
+    lines, table_time = _train(tmp_path, [
+        _started(T0),
+        RunWarning(message="the last event of a session killed after 70 s of training", t=T0 + 70.0),
+        _started(T0 + 130.0, resumed=True),  # a minute later
+        RunFinished(epochs=2, best_dice=0.8, best_epoch=2, seconds=65.0, t=T0 + 135.0),
+    ])
+    assert table_time == "1m15s"
+    assert lines[-1] == "finished: best valid Dice 0.8000 at epoch 2 (1m05s this session, 1m15s training over all sessions)"
