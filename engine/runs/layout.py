@@ -17,6 +17,7 @@ Layout of ``<runs>/<name>/``::
     error.log        the traceback of an unexpected error that failed the run
     previews/        the predicted masks of a few validation images per epoch (`engine.train.previews`)
     predictions/     ``petseg demo``'s and the TUI's saved predictions: NAME_overlay.png, NAME_mask.png
+                     (NAME_t0.60_overlay.png ... when the TUI saved them at a threshold other than 0.5)
     eval/            ``petseg eval --worst``'s contact sheets: worst-SPLIT.png
     export/          ``petseg export``: model.onnx, model.torchscript.pt and their parity report export.json
 
@@ -69,6 +70,7 @@ LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG sta
 CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
 
 PREDICTION_KINDS = ("overlay", "mask")
+PREDICTION_THRESHOLD = 0.5  # the inference screen's starting threshold: its saves carry no threshold in their name
 
 SWEEPS_DIR = ".sweeps"  # a dot folder: is_run_folder never lists it
 SWEEP_JOURNAL_SUFFIX = ".journal"
@@ -198,12 +200,15 @@ def read_run_file(path: str | Path, limit: int = MAX_JSON_BYTES, run_path: str |
     return data
 
 
-def prediction_path(run_path: str | Path, stem: str, kind: str) -> Path:
+def prediction_path(run_path: str | Path, stem: str, kind: str, threshold: float | None = None) -> Path:
     """Where a run keeps a saved prediction of the photo ``stem``: ``kind`` "overlay" (the photo
-    with its mask drawn on it) or "mask" (black and white)."""
+    with its mask drawn on it) or "mask" (black and white). A ``threshold`` other than the usual
+    `PREDICTION_THRESHOLD` is in the name (``NAME_t0.60_overlay.png``), so that saving a photo
+    again at another threshold keeps the earlier pair; without one (``petseg demo``), the plain name."""
     if kind not in PREDICTION_KINDS:
         raise ValueError(f"prediction kind {kind!r} is not one of {', '.join(PREDICTION_KINDS)}")
-    return Path(run_path) / PREDICTIONS_DIR / f"{stem}_{kind}.png"
+    at = "" if threshold is None or round(threshold, 2) == PREDICTION_THRESHOLD else f"_t{threshold:.2f}"
+    return Path(run_path) / PREDICTIONS_DIR / f"{stem}{at}_{kind}.png"
 
 
 def run_worst_sheet(run_path: str | Path, split: str) -> Path:

@@ -31,7 +31,7 @@ from textual.worker import get_current_worker
 
 from engine.errors import PetsegError, one_line
 from engine.runs import checkpoint_for
-from engine.runs.layout import PREDICTIONS_DIR
+from engine.runs.layout import PREDICTION_THRESHOLD, PREDICTIONS_DIR
 from petseg_tui.screens.base import PetsegFooter
 from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.screens.prediction import Rendered, Truth, at_photo_size, load_predictor, render_prediction, truth_for
@@ -72,7 +72,7 @@ class InferenceScreen(ImageScreen):
     # What the screen shows; each change redraws the two text lines (`_show_texts`); `image_mode`
     # and `error` are ImageScreen's.
     run_path: var[Path | None] = var(None, init=False)
-    threshold: var[float] = var(0.5, init=False)
+    threshold: var[float] = var(PREDICTION_THRESHOLD, init=False)
     outline: var[bool] = var(True, init=False)
     tta: var[bool] = var(False, init=False)
     busy: var[bool] = var(False, init=False)
@@ -330,8 +330,9 @@ class InferenceScreen(ImageScreen):
 
             rendered = render_prediction(prediction, threshold, outline)
             stem = Path(prediction.source).stem
-            overlay_path, mask_path = prediction_path(run_path, stem, "overlay"), prediction_path(run_path, stem, "mask")
+            overlay_path, mask_path = (prediction_path(run_path, stem, kind, threshold) for kind in ("overlay", "mask"))
             overlay_path.parent.mkdir(parents=True, exist_ok=True)
+            replaced = overlay_path.exists() or mask_path.exists()  # said, for the earlier pair is gone
             # at the photo's own size, as petseg infer writes them (a huge photo was predicted downscaled)
             size = rendered.photo_size
             save_png(at_photo_size(rendered.overlay, size, mask=False), overlay_path)
@@ -339,7 +340,7 @@ class InferenceScreen(ImageScreen):
         except (PetsegError, OSError, MemoryError) as exc:
             self.app.call_from_thread(self.set_error, f"could not save: {one_line(exc)}", True)
             return
-        self.app.call_from_thread(self._saved, overlay_path, mask_path, size or rendered.mask.size)
+        self.app.call_from_thread(self._saved, overlay_path, mask_path, size or rendered.mask.size, replaced)
 
     # ---- results (UI thread) --------------------------------------------------------------
     def _model_ready(self, predictor: Any) -> None:
@@ -374,7 +375,9 @@ class InferenceScreen(ImageScreen):
             self.query_one(InferenceResult).show_pictures(None)
         self.set_error(message, notify=True)
 
-    def _saved(self, overlay_path: Path, mask_path: Path, size: tuple[int, int]) -> None:
+    def _saved(self, overlay_path: Path, mask_path: Path, size: tuple[int, int], replaced: bool) -> None:
         self.set_error("")
-        self.notify(f"{overlay_path}\n{mask_path}", title=f"Saved overlay and mask ({size[0]}×{size[1]})", timeout=6,
-                    markup=False)
+        title = f"Saved overlay and mask ({size[0]}×{size[1]})"
+        if replaced:
+            title += ", replacing the earlier pair"
+        self.notify(f"{overlay_path}\n{mask_path}", title=title, timeout=6, markup=False)

@@ -348,6 +348,38 @@ async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, imag
         assert 0.45 < (m > 0).mean() < 0.55
 
 
+async def test_saving_at_another_threshold_keeps_the_earlier_pair(tmp_path: Path, images: Path,
+                                                                  fake_predictor) -> None:
+    """S at 0.50 then at 0.60 silently replaced the first overlay and mask: the threshold is now in
+    the name when it is not 0.5, and a save that does replace an earlier pair says so."""
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        await run_on(pilot, screen, images / "dog.png")
+        await pilot.press("S")
+        await inference_done(pilot)
+        await wait_for(pilot, lambda: "Saved overlay and mask (80×100)" in toasts(app), what="the saved toast")
+        assert "replacing" not in toasts(app)
+        first = (run / "predictions" / "dog_mask.png").read_bytes()
+        app.clear_notifications()
+        await pilot.press("plus", "plus")  # 0.60
+        await pilot.press("S")
+        await inference_done(pilot)
+        assert sorted(p.name for p in (run / "predictions").iterdir()) == [
+            "dog_mask.png", "dog_overlay.png", "dog_t0.60_mask.png", "dog_t0.60_overlay.png"]
+        assert (run / "predictions" / "dog_mask.png").read_bytes() == first
+        assert (run / "predictions" / "dog_t0.60_mask.png").read_bytes() != first
+        await wait_for(pilot, lambda: "dog_t0.60_overlay.png" in toasts(app), what="the second saved toast")
+        assert "replacing" not in toasts(app)
+        app.clear_notifications()
+        await pilot.press("S")  # the same photo at the same threshold again
+        await inference_done(pilot)
+        await wait_for(pilot, lambda: "Saved overlay and mask (80×100), replacing the earlier pair" in toasts(app),
+                       what="the replacing toast")
+
+
 async def test_run_list_offers_runs_with_checkpoints_and_loads_the_chosen_one(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:
