@@ -24,6 +24,19 @@ def _tiny_state(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the test: bitwise comparisons need the same reduction
+    order in both runs, and one thread avoids oversubscribing a shared 2-core machine (10x slower
+    batches measured with 2 threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
 def write_checkpoint() -> Callable[..., Path]:
     """``write_checkpoint(path, **changes)``: a UNet width-4, 64 px checkpoint with fields replaced."""
 

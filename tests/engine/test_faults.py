@@ -158,7 +158,7 @@ CHAIN = [
 
 
 @pytest.mark.slow
-def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, env, tmp_path: Path,
+def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, env, tmp_path: Path, one_thread,
                                                                generated_data: str) -> None:
     tiny = [*TINY, "--data_path", generated_data]
     runs, name = tmp_path / "runs", "chain"
@@ -209,22 +209,17 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     from engine.config import TrainConfig
     from engine.train.trainer import Trainer
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ref = Trainer(TrainConfig(epochs=EPOCHS, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                  workers=0, device="cpu", data_path=generated_data,
-                                  checkpoint_interval=0, amp="off"), tmp_path / "ref", "ref")
-        assert ref.run() == "finished"
-    finally:
-        torch.set_num_threads(threads)
+    ref = Trainer(TrainConfig(epochs=EPOCHS, image_size=64, width=4, batch_size=4, max_train_images=16,
+                              workers=0, device="cpu", data_path=generated_data,
+                              checkpoint_interval=0, amp="off"), tmp_path / "ref", "ref")
+    assert ref.run() == "finished"
     a = load_checkpoint(ref.run_path / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.slow
-def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path: Path, monkeypatch,
+def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path: Path, monkeypatch, one_thread,
                                                                        generated_data: str) -> None:
     """ENOSPC while writing a checkpoint (after one good epoch): the run is failed with one line
     naming the file, best.pt and last.pt of epoch 1 still load, no temp file remains."""
@@ -242,15 +237,10 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
         return real_save(obj, fh, *a, **kw)
 
     monkeypatch.setattr(ckmod.torch, "save", save_until_disk_full)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                      workers=0, device="cpu", data_path=generated_data,
-                                      checkpoint_interval=0), tmp_path, "full")
-        assert trainer.run() == "failed"
-    finally:
-        torch.set_num_threads(threads)
+    trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
+                                  workers=0, device="cpu", data_path=generated_data,
+                                  checkpoint_interval=0), tmp_path, "full")
+    assert trainer.run() == "failed"
     ckdir = trainer.run_path / "checkpoints"
     assert "\n" not in trainer.error and str(ckdir) in trainer.error and "No space left on device" in trainer.error
     for which in ("best", "last"):
@@ -263,7 +253,7 @@ def test_full_disk_during_checkpoint_save_fails_the_run_and_keeps_best(tmp_path:
 
 
 @pytest.mark.slow
-def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path: Path, monkeypatch,
+def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path: Path, monkeypatch, one_thread,
                                                                          generated_data: str) -> None:
     """The disk fills up (0 bytes free) during a run: the checkpoint save fails, and so would
     status.json's rewrite. The run must read as failed with the disk-full reason (not as
@@ -325,15 +315,10 @@ def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path
         return open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(writer_mod, "open", open_on_the_disk, raising=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
-                                      workers=0, device="cpu", data_path=generated_data,
-                                      checkpoint_interval=0), tmp_path, "full")
-        assert trainer.run() == "failed"
-    finally:
-        torch.set_num_threads(threads)
+    trainer = Trainer(TrainConfig(epochs=3, image_size=64, width=4, batch_size=4, max_train_images=16,
+                                  workers=0, device="cpu", data_path=generated_data,
+                                  checkpoint_interval=0), tmp_path, "full")
+    assert trainer.run() == "failed"
     h = RunStore(tmp_path).load("full")
     assert h.state == "failed", h.state
     assert "No space left on device" in h.message and str(run / "checkpoints") in h.message

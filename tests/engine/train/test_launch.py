@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.config import TrainConfig
 from engine.errors import RunStoreError
@@ -19,19 +18,14 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.mark.slow
 def test_spawn_resume_finishes_a_stopped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             generated_data: str) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        trainer = Trainer(TrainConfig(epochs=2, image_size=64, width=4, batch_size=4, max_train_images=8,
-                                      workers=0, device="cpu", data_path=generated_data,
-                                      checkpoint_interval=0), tmp_path, "half")
-        # stop once epoch 1 has ended (an event of the trainer's own thread): its checkpoint event comes when
-        # the saver thread has written last.pt, which on a loaded machine was after the tiny epoch 2 had ended
-        trainer.subscribe(lambda e: trainer.stop() if e.kind == "epoch_ended" and e.epoch == 1 else None)
-        assert trainer.run() == "stopped"
-    finally:
-        torch.set_num_threads(threads)
+                                             generated_data: str, one_thread: None) -> None:
+    trainer = Trainer(TrainConfig(epochs=2, image_size=64, width=4, batch_size=4, max_train_images=8,
+                                  workers=0, device="cpu", data_path=generated_data,
+                                  checkpoint_interval=0), tmp_path, "half")
+    # stop once epoch 1 has ended (an event of the trainer's own thread): its checkpoint event comes when
+    # the saver thread has written last.pt, which on a loaded machine was after the tiny epoch 2 had ended
+    trainer.subscribe(lambda e: trainer.stop() if e.kind == "epoch_ended" and e.epoch == 1 else None)
+    assert trainer.run() == "stopped"
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     pid = spawn_resume(tmp_path, "half")
     _, status = os.waitpid(pid, 0)

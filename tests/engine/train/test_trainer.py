@@ -204,16 +204,6 @@ def test_corrupt_training_images_are_skipped_with_a_warning(tiny, tmp_path: Path
     assert images[0].stem in h.warnings[0] or images[1].stem in h.warnings[0]
 
 
-@pytest.fixture
-def one_thread():
-    """Bitwise comparisons need the same reduction order in both runs; one thread also avoids
-    oversubscribing a shared 2-core machine (10x slower batches measured with 2 threads)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe, augment_on", [
     ({}, "cpu"),
