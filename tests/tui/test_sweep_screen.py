@@ -138,17 +138,24 @@ async def test_the_draws_a_sweep_refused_are_counted_with_a_reason(runs_dir: Pat
         assert len(pilot.app.screen.board.trials) == 3
 
 
-async def test_a_sweep_that_gave_up_says_why_under_its_title(runs_dir: Path, monkeypatch) -> None:
-    """A sweep whose first 2 trials failed alike stops asking for trials; the screen showed
-    "2 of 6 trials" and nothing else (the reason was in the sweep's log alone). Now one line
-    under the title says it stopped, and why."""
+def _refused_sweep(runs_dir: Path, monkeypatch, *, epochs: int, trials: int) -> str:
+    """Sweep "dead" run whose trials' petseg train all refuse to start (no config.json written):
+    it stops after its first 2 alike; returns the reason they gave."""
     from engine.cli import main
 
     _fake_trials(monkeypatch)
     why = "--pretrained /gone.pth: no such file"
     monkeypatch.setenv("FAKE_REFUSE", why)
     assert main(["sweep", "--runs", str(runs_dir), "--name", "dead", "--param", "learning_rate=log:1e-3:1e-2",
-                 "--sampler", "random", "--eval_best", "no", "--epochs", "1", "--trials", "6"]) == 1
+                 "--sampler", "random", "--eval_best", "no", "--epochs", str(epochs), "--trials", str(trials)]) == 1
+    return why
+
+
+async def test_a_sweep_that_gave_up_says_why_under_its_title(runs_dir: Path, monkeypatch) -> None:
+    """A sweep whose first 2 trials failed alike stops asking for trials; the screen showed
+    "2 of 6 trials" and nothing else (the reason was in the sweep's log alone). Now one line
+    under the title says it stopped, and why."""
+    why = _refused_sweep(runs_dir, monkeypatch, epochs=1, trials=6)
     async with _app(runs_dir, monkeypatch).run_test(size=(80, 24)) as pilot:
         await _open_sweeps(pilot)
         stopped = lambda: " ".join(widget_text(pilot.app.screen.query_one("#sweep-stopped")).split())  # noqa: E731
@@ -160,13 +167,7 @@ async def test_a_sweep_that_gave_up_says_why_under_its_title(runs_dir: Path, mon
 async def test_trials_that_failed_before_writing_their_run_have_rows(runs_dir: Path, monkeypatch) -> None:
     """Trials whose petseg train refused to start (no config.json) had no row: the table was empty
     under "2 of 6 trials", where `petseg sweep --show` listed each as failed with its reason."""
-    from engine.cli import main
-
-    _fake_trials(monkeypatch)
-    why = "--pretrained /gone.pth: no such file"
-    monkeypatch.setenv("FAKE_REFUSE", why)
-    assert main(["sweep", "--runs", str(runs_dir), "--name", "dead", "--param", "learning_rate=log:1e-3:1e-2",
-                 "--sampler", "random", "--eval_best", "no", "--epochs", "3", "--trials", "6"]) == 1
+    why = _refused_sweep(runs_dir, monkeypatch, epochs=3, trials=6)
     assert not (runs_dir / "dead-t000" / "config.json").exists()
     async with _app(runs_dir, monkeypatch).run_test(size=(200, 48)) as pilot:
         await _open_sweeps(pilot)
@@ -183,13 +184,7 @@ async def test_trials_that_failed_before_writing_their_run_have_rows(runs_dir: P
 async def test_enter_on_a_trial_that_failed_before_writing_its_run_says_why(runs_dir: Path, monkeypatch) -> None:
     """Enter on such a trial opened a live screen titled 'broken' that said "status.json: missing;
     config.json: missing"; it must say the trial's reason, the one its row says."""
-    from engine.cli import main
-
-    _fake_trials(monkeypatch)
-    why = "--pretrained /gone.pth: no such file"
-    monkeypatch.setenv("FAKE_REFUSE", why)
-    assert main(["sweep", "--runs", str(runs_dir), "--name", "dead", "--param", "learning_rate=log:1e-3:1e-2",
-                 "--sampler", "random", "--eval_best", "no", "--epochs", "3", "--trials", "2"]) == 1
+    why = _refused_sweep(runs_dir, monkeypatch, epochs=3, trials=2)
     async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
         await _open_sweeps(pilot)
         screen = pilot.app.screen
