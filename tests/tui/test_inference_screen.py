@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -145,6 +148,18 @@ def result_line(screen: InferenceScreen) -> str:
     return rendered(screen.query_one("#inf-result"))
 
 
+@asynccontextmanager
+async def inference_screen(tmp_path: Path, folder: Path, size: tuple[int, int] = (100, 30)
+                           ) -> AsyncIterator[tuple[Any, InferenceScreen]]:
+    """(pilot, the inference screen) of a fresh run ``tmp_path/runs/r1`` browsing ``folder``, once
+    the screen's first work is done."""
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, folder)
+    async with app.run_test(size=size) as pilot:
+        await inference_done(pilot)
+        yield pilot, app.screen
+
+
 async def run_on(pilot, screen: InferenceScreen, image: Path) -> None:
     """Select an image as the tree would, press r and wait for the worker and its callbacks."""
     screen.selected_image = image
@@ -194,11 +209,7 @@ async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
 async def test_threshold_keys_rethreshold_without_rerunning_the_model(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, images) as (pilot, screen):
         await run_on(pilot, screen, images / "cat.jpg")
         assert fake_predictor.calls == 1
         assert screen.rendered.fraction == pytest.approx(0.5, abs=0.02)
@@ -234,11 +245,7 @@ async def test_threshold_keys_rethreshold_without_rerunning_the_model(
 
 
 async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images: Path, fake_predictor) -> None:
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, images) as (pilot, screen):
         tree = screen.query_one("#inf-tree", ImageTree)
         labels = [str(node.label) for node in tree.root.children]
         assert labels == ["cat.jpg", "dog.png", "fake.jpg"]  # .txt filtered out, folders kept
@@ -253,16 +260,12 @@ async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images
 async def test_non_image_file_shows_error_and_screen_stays_usable(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, images) as (pilot, screen):
         await run_on(pilot, screen, images / "fake.jpg")
         assert "fake.jpg" in screen.error
         err = screen.query_one("#inf-error")
         assert err.has_class("-shown") and err.display
-        assert app.is_running and "running the model" not in result_line(screen)
+        assert pilot.app.is_running and "running the model" not in result_line(screen)
 
         # a typed path that does not exist, through the Input
         inp = screen.query_one("#inf-path")
@@ -272,7 +275,7 @@ async def test_non_image_file_shows_error_and_screen_stays_usable(
         assert "missing.png" in screen.error
         assert inp.has_focus  # still typing: the next path is not run as hotkeys
         await pilot.press("escape")  # esc leaves the box first, not the screen
-        assert isinstance(app.screen, InferenceScreen) and not inp.has_focus
+        assert isinstance(pilot.app.screen, InferenceScreen) and not inp.has_focus
 
         await run_on(pilot, screen, images / "cat.jpg")  # a good image still works
         assert screen.error == "" and not screen.query_one("#inf-error").has_class("-shown")
@@ -327,11 +330,8 @@ async def test_bad_checkpoint_shows_error_without_crash(
 
 
 async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, images: Path, fake_predictor) -> None:
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    run = tmp_path / "runs" / "r1"
+    async with inference_screen(tmp_path, images) as (pilot, screen):
         await pilot.press("S")  # nothing to save yet: an error, no crash
         await inference_done(pilot)
         assert "Nothing to save" in screen.error
@@ -455,11 +455,7 @@ async def test_names_with_brackets_are_shown_as_written(tmp_path: Path, images: 
 
 
 async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Path, images: Path, fake_predictor) -> None:
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, images) as (pilot, screen):
         await run_on(pilot, screen, images / "cat.jpg")
         overlay, image = screen.query_one("#pane-overlay"), screen.query_one("#pane-image")
         assert overlay.display and not image.display  # 100 columns: one large overlay
@@ -468,7 +464,7 @@ async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Pat
         assert image.display and screen.query_one("#pane-mask").display and not overlay.display
         await pilot.press("escape")
         await pilot.pause()
-        assert not isinstance(app.screen, InferenceScreen)
+        assert not isinstance(pilot.app.screen, InferenceScreen)
 
 
 async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images: Path, fake_predictor,
@@ -556,11 +552,7 @@ async def test_settings_and_the_whole_result_show_at_80_columns(tmp_path: Path, 
     from engine.data.samples import sample_pairs
 
     image, _ = sample_pairs()[0]
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, image.parent)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, image.parent, size=(80, 24)) as (pilot, screen):
         await run_on(pilot, screen, image)
         await pilot.press("plus", "u")
         await inference_done(pilot)
@@ -573,11 +565,7 @@ async def test_the_footer_offers_only_esc_while_the_path_box_types(tmp_path: Pat
                                                                    fake_predictor) -> None:
     """The path box takes + - r t o u S M as text: the footer does not offer them while it has
     the focus, and offers them again once Esc leaves it."""
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(160, 48)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, images, size=(160, 48)) as (pilot, screen):
         assert "Thr" in footer_text(screen) and "TTA" in footer_text(screen)
         inp = screen.query_one("#inf-path", Input)
         inp.focus()
@@ -665,11 +653,7 @@ async def test_a_sideways_dataset_photo_is_scored_as_eval_scores_it_and_shown_up
     as_eval = RampPredictor.predict_array(None, np.zeros((30, 50, 3), np.uint8)) > 0.5  # the stored pixels' mask
     expected, _ = score_against_trimap(as_eval.astype(np.uint8), trimap, "pet_border")
     assert expected == pytest.approx(1.0)
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, photo.parent)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, photo.parent) as (pilot, screen):
         await run_on(pilot, screen, photo)
         assert "Dice 1.000" in result_line(screen), result_line(screen)
         assert screen.prediction.image.shape == (50, 30, 3)  # upright, as viewers show it
@@ -690,11 +674,7 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
     from engine.eval.mask_scores import score_against_trimap
 
     image, trimap = sample_pairs()[0]
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, image.parent)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, image.parent) as (pilot, screen):
         await run_on(pilot, screen, image)
         expected, _ = score_against_trimap(screen.prediction.mask(0.5), trimap, "pet_border")  # as petseg eval
         assert f"Dice {expected:.3f}" in result_line(screen)
@@ -822,20 +802,16 @@ async def test_leaving_while_the_model_runs_does_not_crash(
                 done.set()
 
     monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: SlowPredictor(checkpoint))
-    run = make_run(tmp_path / "runs", "r1")
-    app = InferenceTestApp(run.parent, run, images)
-    async with app.run_test(size=(100, 30)) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
+    async with inference_screen(tmp_path, images) as (pilot, screen):
         screen.selected_image = images / "cat.jpg"
         await pilot.press("r")
         await wait_for(pilot, lambda: "running the model" in result_line(screen), what="said while the worker runs")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, InferenceScreen), what="the screen left")
+        await wait_for(pilot, lambda: not isinstance(pilot.app.screen, InferenceScreen), what="the screen left")
         release.set()
         await wait_for(pilot, done.is_set, what="the model's answer, after the screen is gone")
         await settled(pilot)  # its result delivered to a screen that is no longer there
-        assert app.is_running and not isinstance(app.screen, InferenceScreen)
+        assert pilot.app.is_running and not isinstance(pilot.app.screen, InferenceScreen)
 
 
 async def test_a_huge_photo_is_saved_at_its_own_size_and_the_header_says_it_was_downscaled(
