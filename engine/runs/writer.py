@@ -9,6 +9,7 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +130,16 @@ class RunWriter:
             return False
         return True
 
-    def _room_for_the_end(self, exc: OSError, ending: bool) -> bool:
-        """True when a write that failed with ``exc`` may be tried again because the reserve was
-        just given back: the disk (or the quota) is full and the write records the run's end."""
-        return ending and exc.errno in FULL_ERRNOS and self._give_back_reserve()
+    def _write_the_end(self, write: Callable[[], None], ending: bool, again: Callable[[], None] | None = None) -> None:
+        """``write()``; if it fails because the disk (or the quota) is full and it records the
+        run's end (``ending``), give back the reserve and ``again()`` (``write`` itself unless
+        said otherwise) once."""
+        try:
+            write()
+        except OSError as exc:
+            if not (ending and exc.errno in FULL_ERRNOS and self._give_back_reserve()):
+                raise
+            (again or write)()
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_json_atomic(self.path / CONFIG_FILE, config)
@@ -146,14 +153,11 @@ class RunWriter:
                 self._fh.flush()
                 faults.kill_now()
             self._fh.write(line)
-            try:
-                self._fh.flush()
-            except OSError as exc:
-                if not self._room_for_the_end(exc, event.kind in TERMINAL_KINDS):
-                    raise
-                self._fh.flush()  # the line waits in the file's buffer (with any older line a full disk held back)
+            ending = event.kind in TERMINAL_KINDS
+            # a failed flush keeps the line in the file's buffer (with any older line a full disk held back)
+            self._write_the_end(self._fh.flush, ending)
             if sync:
-                self._sync(line, ending=event.kind in TERMINAL_KINDS)
+                self._sync(line, ending=ending)
 
     def _sync(self, line: bytes, *, ending: bool) -> None:
         """fsync events.jsonl, whose last bytes are ``line``. A full disk may be reported only
@@ -161,15 +165,14 @@ class RunWriter:
         given back, for the kernel may have dropped the pages it could not write back and a
         second fsync would succeed without them."""
         fd = self._fh.fileno()
-        try:
-            os.fsync(fd)
-        except OSError as exc:
-            if not self._room_for_the_end(exc, ending):
-                raise
+
+        def append_again() -> None:
             os.ftruncate(fd, max(0, os.fstat(fd).st_size - len(line)))  # O_APPEND: cut, then append again
             self._fh.write(line)
             self._fh.flush()
             os.fsync(fd)
+
+        self._write_the_end(lambda: os.fsync(fd), ending, append_again)
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         with self._lock:
@@ -183,12 +186,8 @@ class RunWriter:
                 updated=time.time(),
                 **extra,
             )
-            try:
-                write_json_atomic(self.status_path, self._status)
-            except OSError as exc:
-                if not self._room_for_the_end(exc, not RunState.parse(state).is_active):
-                    raise
-                write_json_atomic(self.status_path, self._status)
+            self._write_the_end(lambda: write_json_atomic(self.status_path, self._status),
+                                not RunState.parse(state).is_active)
 
     def beat(self) -> None:
         with self._lock:
