@@ -39,7 +39,6 @@ from engine.runs import (
     RunSummary,
     checkpoint_path,
     has_checkpoint,
-    read_run_json,
     read_labels,
     resume_offer,
 )
@@ -347,16 +346,14 @@ class LiveFollower:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def _launch_ended(self, run: RunSnapshot) -> str:
+    def _launch_ended(self, run: RunSnapshot, status: dict) -> str:
         """What to say when the process this app launched for the run (``pid``) has ended without
-        writing it: status.json is older than this view. A resume holds the run's lock before it
-        checks last.pt, so R's wait (`engine.train.launch.claim_run`) is over before it refuses."""
+        writing it: its ``status`` (status.json, as the follower just read it) is older than this
+        view. A resume holds the run's lock before it checks last.pt, so R's wait
+        (`engine.train.launch.claim_run`) is over before it refuses."""
         if self.pid is None or run.active or pid_alive(self.pid):
             return ""
-        try:
-            updated = read_run_json(self.path / STATUS_FILE).get("updated")
-        except (PetsegError, OSError):
-            return ""
+        updated = status.get("updated")
         if not isinstance(updated, (int, float)) or updated >= self._since:
             return ""
         return f"the process started to resume it (pid {self.pid}) ended without resuming the run: see {LOG_FILE}"
@@ -426,7 +423,7 @@ class LiveFollower:
             if not self.path.is_dir():  # deleted after the check above: what was read is not "broken"
                 return self._gone_snapshot()
             usable = has_checkpoint(self.path)  # without last.pt: best.pt, which a restart would replace
-            launch_ended = self._launch_ended(run)
+            launch_ended = self._launch_ended(run, f.history.status)
             if launch_ended:
                 log_tail = self._log_tail()
             snap = LiveSnapshot(
