@@ -224,19 +224,18 @@ def list_sweeps(runs_dir: Path) -> int:
     from engine.runs import RunStore
     from engine.sweep.board import board, sweep_names
 
-    say = print
     summaries = RunStore(runs_dir).list_runs()
     names = sweep_names(runs_dir, summaries)
     if not names:
-        say(f"no sweeps in {runs_dir} (start one: petseg sweep --name NAME --param FIELD=KIND:ARGS ...)")
+        print(f"no sweeps in {runs_dir} (start one: petseg sweep --name NAME --param FIELD=KIND:ARGS ...)")
         return EXIT_OK
-    say(f"sweeps in {runs_dir} (petseg sweep --show NAME: its leaderboard and parameter importances)")
+    print(f"sweeps in {runs_dir} (petseg sweep --show NAME: its leaderboard and parameter importances)")
     for name in names:
         b = board(name, summaries)
         best = b.best
         said = (f"best valid Dice {best.best_dice:.4f} (trial {best.trial}, run {best.name})"
                 if best is not None and best.best_dice is not None else "no valid Dice yet")
-        say(f"  {name}  {_count(len(b.trials), 'trial run')} here, {said}")
+        print(f"  {name}  {_count(len(b.trials), 'trial run')} here, {said}")
     return EXIT_OK
 
 
