@@ -92,8 +92,7 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             # still has each epoch's valid Dice, reported for pruning
             dices = [v for v in t.intermediate_values.values() if math.isfinite(v)]
             best, epochs = (max(dices) if dices else None), max(t.intermediate_values)
-            total = _planned_epochs(t.params, base)
-        if not total:  # no run folder to read yet (its child is starting): what the sweep planned
+        if not total:  # no run folder read (its child starting, or on another machine): what the sweep planned
             total = _planned_epochs(t.params, base)
         status = STATUS_OF.get(t.state, str(t.state.name).lower())
         if t.state == TrialState.RUNNING:
