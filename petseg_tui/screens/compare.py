@@ -32,6 +32,7 @@ from engine.runs.short_name import shorten
 from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rgb, shown_state_text
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.screens.chart_view import ChartView
 from petseg_tui.watch import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.chart_specs import (
     COMPARE_METRICS,
@@ -52,7 +53,6 @@ IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about t
 # a sweep trial's drawn values (sweep.params.*) are its settings' own values, already columns:
 # comparing a sweep's top trials showed learning_rate and width twice, pushing the rest off 80 columns
 IGNORED_PREFIXES = ("amp_probe.", "sweep.params.")
-EMA_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
@@ -150,7 +150,7 @@ def x_windows(last_epochs: list[int]) -> list[XWindow | None]:
     return out
 
 
-class CompareScreen(PetsegScreen):
+class CompareScreen(ChartView, PetsegScreen):
     """Overlay up to 7 runs; pick the metric with 1-5 / m or the Select."""
 
     HELP = "Selected runs overlaid; colours and markers match the legend and the table."
@@ -173,10 +173,6 @@ class CompareScreen(PetsegScreen):
     NARROW_FOOTER_HIDES = frozenset({"smoothing"})
 
     metric: var[str] = var("valid_dice", init=False)
-    log_y: var[bool] = var(False, init=False)
-    autoscale: var[bool] = var(False, init=False)
-    smoothing_on: var[bool] = var(False, init=False)
-    ema_index: var[int] = var(2, init=False)
     x_window: var[XWindow | None] = var(None, init=False)
     grid: var[bool] = var(False, init=False)
 
@@ -251,10 +247,6 @@ class CompareScreen(PetsegScreen):
         self.redraw()
 
     # ---- state --------------------------------------------------------------------------------
-    @property
-    def ema_factor(self) -> float:
-        return EMA_STEPS[self.ema_index] if self.smoothing_on else 0.0
-
     def _redraw(self) -> None:
         if self.is_mounted:
             self.redraw()
@@ -373,21 +365,6 @@ class CompareScreen(PetsegScreen):
     def action_next_metric(self) -> None:
         self.metric = METRIC_KEYS[(METRIC_KEYS.index(self.metric) + 1) % len(METRIC_KEYS)]
 
-    def action_log_y(self) -> None:
-        self.log_y = not self.log_y
-
-    def action_autoscale(self) -> None:
-        self.autoscale = not self.autoscale
-        self.notify("Charts: every point" if self.autoscale else "Charts: true outliers left out", timeout=1.5)
-
-    def action_smoothing(self) -> None:
-        self.smoothing_on = not self.smoothing_on
-        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}" if self.smoothing_on else "Smoothing: raw", timeout=1.5)
-
-    def action_ema(self, step: int) -> None:
-        self.ema_index = max(0, min(len(EMA_STEPS) - 1, self.ema_index + step))
-        self.smoothing_on = True
-        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}", timeout=1.5)
 
     def action_x_range(self) -> None:
         windows = x_windows([s.done_epochs for s in self.snapshots])

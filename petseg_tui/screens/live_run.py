@@ -38,6 +38,7 @@ from petseg_tui.keys import USES_MODEL
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.screens.chart_view import ChartView
 from petseg_tui.screens.live_control import RunControlActions
 from petseg_tui.screens.live_text import info_rows, label_grid, messages_text, stats_rows, title_text
 from petseg_tui.watch import LiveFollower, LiveSnapshot
@@ -49,7 +50,6 @@ from petseg_tui.widgets.system_strip import SystemStrip
 
 POLL_S = 0.25
 CHART_INTERVAL_S = 1.0  # new data redraws the charts at most once a second (a key at once): docs/PERFORMANCE.md
-EMA_STEPS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which `RunState.ended_early`
     RunState.FAILED: "failed: {message}",
     RunState.DIVERGED: "diverged: {message}",
@@ -76,7 +76,7 @@ def _offers(snap: LiveSnapshot) -> tuple[object, ...]:
             snap.gone)
 
 
-class LiveRunScreen(RunControlActions, PetsegScreen):
+class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
     """Charts, predictions, progress and figures of one run; stop / pause / resume it."""
 
     HELP = "One run: live while it trains, its history once it is over."
@@ -109,10 +109,6 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y", "autoscale"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
 
-    log_y: var[bool] = var(False, init=False)
-    autoscale: var[bool] = var(False, init=False)  # True: every point in the y range
-    smoothing_on: var[bool] = var(False, init=False)
-    ema_index: var[int] = var(3, init=False)  # EMA 0.6 once smoothing is on
     preview_epoch: var[int | None] = var(None, init=False)  # None: the newest, following new ones
     previews_shown: var[bool] = var(False, init=False)
     # the newest poll of the run folder; a new one only when something changed (never compared)
@@ -236,10 +232,6 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
             pass
 
     # ---- state ----------------------------------------------------------------------------------
-    @property
-    def ema_factor(self) -> float:
-        return EMA_STEPS[self.ema_index]
-
     def _redraw(self, charts: bool = True) -> None:
         try:
             self.redraw(charts=charts)
@@ -317,10 +309,9 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
             # it ended, yet no epoch can be read: nothing more will come, so say so, not "waiting"
             unreadable = f" ({snap.bad_lines} unreadable line(s))" if snap.bad_lines else ""
             empty, style = f"{snap.state}, but no epoch could be read from {EVENTS_FILE}{unreadable}", "yellow"
-        smoothing = self.ema_factor if self.smoothing_on else 0.0
         robust = not self.autoscale
         words = {"empty": empty, "empty_style": style} if empty else {}
-        loss = loss_spec(snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=smoothing,
+        loss = loss_spec(snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=self.ema_factor,
                          robust=robust, **words)
         dice = dice_spec(snap.epochs, robust=robust, **words)
         shared = x_extent(loss, dice)  # one x range: the batches of this epoch run past the Dice points
@@ -414,23 +405,6 @@ class LiveRunScreen(RunControlActions, PetsegScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    def action_log_y(self) -> None:
-        self.log_y = not self.log_y
-
-    def action_autoscale(self) -> None:
-        self.autoscale = not self.autoscale
-        self.notify("Charts: every point" if self.autoscale else "Charts: true outliers left out", timeout=1.5)
-
-    def action_smoothing(self) -> None:
-        self.smoothing_on = not self.smoothing_on
-        if self.smoothing_on and self.ema_factor == 0.0:
-            self.ema_index = 3
-        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}" if self.smoothing_on else "Smoothing: raw", timeout=1.5)
-
-    def action_ema(self, step: int) -> None:
-        self.ema_index = max(1, min(len(EMA_STEPS) - 1, self.ema_index + step))
-        self.smoothing_on = True
-        self.notify(f"Smoothing: EMA {self.ema_factor:.2f}", timeout=1.5)
 
     def action_preview_epoch(self, step: int) -> None:
         previews = self.snapshot.previews if self.snapshot else None

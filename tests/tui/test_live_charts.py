@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tui_helpers import epoch_event, make_curve_run, open_live, wait_for, widget_text, write_previews
 
 from engine.runs import RunState
@@ -48,6 +50,32 @@ async def test_a_autoscales_the_compare_charts(runs_dir: Path) -> None:
                        what="only the diverged epoch clipped (the short run's 1.4 is kept)")
         await pilot.press("f")
         await wait_for(pilot, lambda: "all points" in _header(screen, "compare-chart-0"), what="autoscaled")
+
+
+@pytest.mark.parametrize("screen_kind", ["live", "compare"])
+async def test_smoothing_keys_step_the_same_ema_factors_on_both_chart_screens(runs_dir: Path, screen_kind) -> None:
+    """`e` turns smoothing on at EMA 0.60, `+`/`-` step it within 0.30..0.95 (turning it on), `e`
+    turns it off: the same on a run's screen (its loss chart) and the compare screen."""
+    make_curve_run(runs_dir, "a", NORMAL, DICES)
+    make_curve_run(runs_dir, "b", NORMAL[:6], DICES[:6])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        if screen_kind == "live":
+            screen, chart = await open_live(pilot, runs_dir / "a"), "loss-chart"
+        else:
+            app.open_compare([runs_dir / "a", runs_dir / "b"])
+            await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+            await pilot.press("1")  # train loss
+            screen, chart = app.screen, "compare-chart-0"
+        await wait_for(pilot, lambda: "loss" in _header(screen, chart).lower(), what="the loss chart")
+        assert "EMA" not in _header(screen, chart)
+        for keys, shown in [("e", "EMA 0.60"), ("plus", "EMA 0.70"), (("minus",) * 6, "EMA 0.30"),
+                            ("e", None), ("plus", "EMA 0.50"), (("plus",) * 9, "EMA 0.95")]:
+            await pilot.press(*([keys] if isinstance(keys, str) else keys))
+            if shown:
+                await wait_for(pilot, lambda: shown in _header(screen, chart), what=shown)
+            else:
+                await wait_for(pilot, lambda: "EMA" not in _header(screen, chart), what="smoothing off")
 
 
 async def test_predictions_re_lay_themselves_out_when_the_terminal_is_resized(runs_dir: Path) -> None:
