@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,34 +34,31 @@ import torch
 from engine.checkpoint import save_checkpoint
 
 
-def snapshot(obj: Any) -> Any:
-    """A copy of ``obj`` (nested dicts/lists/tuples of tensors and primitives) that later
-    in-place updates of the originals cannot change: every tensor detached and cloned."""
+def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``obj`` (nested dicts/lists/tuples of tensors and primitives) with ``fn`` applied to each
+    tensor; a dict keeps its class and the ``_metadata`` (state_dict versions) that
+    load_state_dict reads."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().clone()
+        return fn(obj)
     if isinstance(obj, dict):
-        out = obj.__class__((k, snapshot(v)) for k, v in obj.items())
-        meta = getattr(obj, "_metadata", None)  # state_dict versions, used by load_state_dict
-        if meta is not None:
-            out._metadata = meta
-        return out
-    if isinstance(obj, (list, tuple)):
-        return obj.__class__(snapshot(v) for v in obj)
-    return obj
-
-
-def _to_host(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.cpu() if obj.device.type != "cpu" else obj
-    if isinstance(obj, dict):
-        out = obj.__class__((k, _to_host(v)) for k, v in obj.items())
+        out = obj.__class__((k, map_tensors(v, fn)) for k, v in obj.items())
         meta = getattr(obj, "_metadata", None)
         if meta is not None:
             out._metadata = meta
         return out
     if isinstance(obj, (list, tuple)):
-        return obj.__class__(_to_host(v) for v in obj)
+        return obj.__class__(map_tensors(v, fn) for v in obj)
     return obj
+
+
+def snapshot(obj: Any) -> Any:
+    """A copy of ``obj`` that later in-place updates of the originals cannot change: every tensor
+    detached and cloned where it lives."""
+    return map_tensors(obj, lambda t: t.detach().clone())
+
+
+def _to_host(obj: Any) -> Any:
+    return map_tensors(obj, lambda t: t.cpu() if t.device.type != "cpu" else t)
 
 
 def _cuda_devices(obj: Any, found: set[torch.device]) -> set[torch.device]:
