@@ -15,7 +15,7 @@ from pathlib import Path
 from engine.atomic import pid_alive
 from engine.errors import RunStoreError
 from engine.runs.layout import DELETING_MARK, is_run_folder
-from engine.runs.lock import RunBusyError, RunLock
+from engine.runs.lock import DELETING, RunBusyError, RunLock
 
 
 def why_not_delete(run_path: str | Path) -> str:
@@ -42,7 +42,8 @@ def delete_run(run_path: str | Path) -> None:
         raise RunStoreError(path, reason.removeprefix(f"{path} "))
     sweep_deleting(path.parent)
     try:
-        lock = RunLock.acquire(path, wait=0.0)
+        # DELETING: until the rename below, a dashboard polling the run shows it as it was, not "running"
+        lock = RunLock.acquire(path, wait=0.0, purpose=DELETING)
     except RunBusyError as exc:
         raise RunStoreError(path, f"is training ({exc.holder or 'another process'}): stop it first") from None
     hidden = path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")

@@ -3,6 +3,12 @@
 `RunLock` is taken before a writer touches anything and held until it closes; the kernel drops
 it when the process dies, so a crashed run can be resumed at once. Readers learn "running
 somewhere" from the same lock (`writer_lock_state`), never from a copy of the rule.
+
+A process may also take the lock only to keep writers out for a moment: a delete (until its
+rename hides the folder), a sweep rewriting a stopped trial's status. Such a holder records
+its purpose in the lock file *before* it locks, so a reader that finds the lock held already
+reads why, and shows the run as it was rather than "running" (two dashboards: one deletes, the
+other must not see the finished run flicker to running).
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import time
 import weakref
 from pathlib import Path
 
+from engine.atomic import pid_alive
 from engine.errors import RunStoreError
 from engine.runs.layout import LOCK_FILE, inside_folder, read_run_file
 
 LOCK_WAIT_SECONDS = 1.0  # readers probe the lock for microseconds; a writer retries past them
+DELETING = "deleting the run"  # `RunLock.acquire` purposes: holders that write no training
+REWRITING_STATUS = "rewriting its status"
 
 
 class RunBusyError(RunStoreError):
@@ -29,7 +38,8 @@ class RunBusyError(RunStoreError):
     def __init__(self, run_path: Path, holder: str, advice: str = "one run has one writer — stop it first "
                                                                   "(or wait for it to end)") -> None:
         self.holder = holder
-        super().__init__(run_path, f"is being trained by another petseg process{f' ({holder})' if holder else ''}; "
+        doing = "held" if _purpose(holder) else "being trained"
+        super().__init__(run_path, f"is {doing} by another petseg process{f' ({holder})' if holder else ''}; "
                                    f"{advice}")
 
 
@@ -41,14 +51,18 @@ class RunLock:
     records ``pid host`` of the holder, for messages only.
     """
 
-    def __init__(self, run_path: Path, fd: int) -> None:
+    def __init__(self, run_path: Path, fd: int, purpose: str = "") -> None:
         self.run_path = Path(run_path)
         self._fd: int | None = fd
+        self.purpose = purpose
         _HELD.add(self)
 
     @classmethod
-    def acquire(cls, run_path: str | Path, wait: float = LOCK_WAIT_SECONDS) -> "RunLock":
-        """Lock ``run_path`` or raise RunStoreError naming the process that holds it."""
+    def acquire(cls, run_path: str | Path, wait: float = LOCK_WAIT_SECONDS, purpose: str = "") -> "RunLock":
+        """Lock ``run_path`` or raise RunStoreError naming the process that holds it.
+
+        ``purpose``: "" for a writer (it trains the run); `DELETING` or `REWRITING_STATUS` for a
+        holder that only keeps writers out, which readers do not take for a run that trains."""
         run_path = Path(run_path)
         lock_path = run_path / LOCK_FILE
         try:  # O_NOFOLLOW, O_NONBLOCK: a symlink or a FIFO planted there is refused, never written through
@@ -60,24 +74,26 @@ class RunLock:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise RunStoreError(lock_path, "is not a regular file; a run's lock file must be its own file")
+        record = _record(purpose)
         deadline = time.monotonic() + wait
         while True:
+            # a purpose is on record before the lock is held: a reader that sees it held reads why
+            before = _swap_record(fd, record) if purpose else None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
+                if before is not None:  # not ours after all: the holder's own record back
+                    _swap_record(fd, before)
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
                     os.close(fd)
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
                         raise RunStoreError(lock_path, f"cannot lock ({exc.strerror or exc})") from None
                     raise RunBusyError(run_path, lock_holder(run_path)) from None
                 time.sleep(0.02)
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        except OSError:
-            pass  # the record is informative only; the lock itself is held
-        return cls(run_path, fd)
+        if not purpose:
+            _swap_record(fd, record)
+        return cls(run_path, fd, purpose)
 
     @property
     def held(self) -> bool:
@@ -87,6 +103,8 @@ class RunLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        if self.purpose:  # a writer that locks next must not read as a delete before its own record
+            _swap_record(fd, _record(""))
         try:
             # LOCK_UN on the open file: released even if a child forked by other means than
             # os.fork (which drops its copy: `_drop_inherited_locks`) still holds the descriptor
@@ -102,6 +120,37 @@ class RunLock:
 
 
 _HELD: "weakref.WeakSet[RunLock]" = weakref.WeakSet()
+
+
+def _record(purpose: str) -> bytes:
+    """This process's holder record: ``pid N on HOST``, then ``, PURPOSE`` for a non-writer."""
+    return f"pid {os.getpid()} on {socket.gethostname()}{f', {purpose}' if purpose else ''}\n".encode()
+
+
+def _swap_record(fd: int, record: bytes) -> bytes | None:
+    """Write ``record`` as the lock file's holder record; the record it replaced (None if unread)."""
+    try:
+        before = os.pread(fd, 4096, 0)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        return before
+    except OSError:
+        return None  # the record is informative only; the lock itself is what counts
+
+
+def _purpose(record: str) -> str:
+    """The purpose a holder record names ("" for a writer): what follows ``pid N on HOST, ``."""
+    first = record.strip().splitlines()[0] if record.strip() else ""
+    return first.split(", ", 1)[1] if ", " in first else ""
+
+
+def _only_keeps_writers_out(record: str) -> bool:
+    """Whether the record is that of a holder which trains nothing (a delete, a status rewrite)
+    and which is still alive, so that it holds the lock now; on another host it is trusted."""
+    if not _purpose(record):
+        return False
+    held = _holder_pid(record)
+    return held is None or held[1] != socket.gethostname() or pid_alive(held[0])
 
 
 def _drop_inherited_locks() -> None:
@@ -120,8 +169,10 @@ os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 def writer_lock_state(run_path: str | Path) -> bool | None:
-    """True if a process holds the run's writer lock now, False if nobody does, None if the
-    run has no lock file (written by an older petseg, or never opened by a writer)."""
+    """True if a process holds the run's writer lock now to write the run (train or resume it),
+    False if nobody does or its holder only keeps writers out (a delete before its rename, a
+    status rewrite: the run reads as it was), None if the run has no lock file (written by an
+    older petseg, or never opened by a writer)."""
     path = Path(run_path) / LOCK_FILE
     if not inside_folder(path, run_path):  # untrusted folder: a symlink out is no lock of this run
         return None
@@ -134,7 +185,13 @@ def writer_lock_state(run_path: str | Path) -> bool | None:
             return None
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
-        return exc.errno in (errno.EAGAIN, errno.EACCES)
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            return False
+        try:  # held: read after the probe, so a purpose recorded before its lock is seen
+            record = os.pread(fd, 4096, 0).decode("utf-8", "replace")
+        except OSError:
+            return True
+        return not _only_keeps_writers_out(record)
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
@@ -144,7 +201,11 @@ def writer_lock_state(run_path: str | Path) -> bool | None:
 
 def lock_holder_pid(run_path: str | Path) -> tuple[int, str] | None:
     """(pid, host) of the last process that locked the run, or None if its lock file says none."""
-    words = lock_holder(run_path).split()
+    return _holder_pid(lock_holder(run_path))
+
+
+def _holder_pid(record: str) -> tuple[int, str] | None:
+    words = record.strip().split(", ", 1)[0].split()
     if len(words) == 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
         return int(words[1]), words[3]
     return None

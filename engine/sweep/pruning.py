@@ -18,6 +18,7 @@ from optuna.trial import Trial
 
 from engine.runs import RunFollower, RunLock, RunState, request_control
 from engine.runs.layout import CONFIG_FILE, STATUS_FILE, read_run_json, write_json_atomic
+from engine.runs.lock import REWRITING_STATUS
 from engine.sweep.study import PRUNED_AT_ATTR
 
 
@@ -116,7 +117,7 @@ def mark_pruned(run_path: Path, epoch: int, dice: float | None) -> None:
     """Rewrite a stopped run's status as ``pruned`` (under its writer lock, so never over a
     resume that has begun); a run some process writes again is left as it is."""
     try:
-        lock = RunLock.acquire(run_path, wait=2.0)
+        lock = RunLock.acquire(run_path, wait=2.0, purpose=REWRITING_STATUS)  # the board keeps "stopped"
     except Exception:
         return
     try:

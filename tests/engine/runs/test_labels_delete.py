@@ -87,3 +87,26 @@ def test_a_delete_cut_short_is_hidden_and_swept(tmp_path: Path) -> None:
     assert RunStore(tmp_path).run_dirs() == []  # not listed as a run
     assert sweep_deleting(tmp_path) == [hidden]
     assert not hidden.exists()
+
+
+def test_a_run_being_deleted_never_reads_as_running_in_another_reader(tmp_path: Path, monkeypatch) -> None:
+    """Two dashboards on one runs folder: one deletes a finished run (its lock taken, then the
+    rename); the other polls at exactly that moment and must still see "finished", never "running"."""
+    import engine.runs.delete as delete_module
+
+    run = _finished(tmp_path, "done")
+    follower = RunStore(tmp_path).follow("done")  # the other dashboard, already following the run
+    follower.poll()
+    seen: list[str] = []
+    real_rename = os.rename
+
+    def rename_after_a_poll(src, dst):  # the moment between the delete's lock and its rename
+        follower.poll()
+        seen.append(str(follower.snapshot().state))
+        seen.append(str(RunStore(tmp_path).summary(run).state))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(delete_module.os, "rename", rename_after_a_poll)
+    delete_run(run)
+    assert seen == ["finished", "finished"]
+    assert not run.exists()

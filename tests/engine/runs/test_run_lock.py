@@ -194,3 +194,38 @@ def test_a_killed_writers_forked_workers_do_not_keep_its_run_locked(finished_run
         assert writer_lock_state(finished_run) is False  # the forked child still runs
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_a_delete_reads_as_a_delete_from_the_moment_its_lock_is_held(finished_run: Path, monkeypatch) -> None:
+    """A reader that finds the lock held by a delete, even before the delete's acquire has
+    returned, shows the run as it ended; a writer holding it reads as running; a resume refused
+    by the delete's lock says the run is held, not that it trains."""
+    import fcntl
+
+    import engine.runs.lock as lock_module
+    from engine.runs import RunLock
+    from engine.runs.lock import DELETING
+
+    seen: list[tuple[str, bool | None]] = []
+    real_flock = fcntl.flock
+
+    def flock_then_poll(fd, op):  # the instant after the kernel grants the lock
+        real_flock(fd, op)
+        if op & fcntl.LOCK_EX:
+            seen.append((str(RunStore(finished_run.parent).summary(finished_run).state), writer_lock_state(finished_run)))
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", flock_then_poll)
+    held = RunLock.acquire(finished_run, wait=0.0, purpose=DELETING)
+    writer = None
+    try:
+        assert seen == [("finished", False)]
+        with pytest.raises(RunStoreError, match=r"is held by another petseg process \(pid \d+ on .*, deleting the run\)"):
+            RunWriter(finished_run)
+    finally:
+        held.release()
+    seen.clear()
+    writer = RunWriter(finished_run)  # a resume: from its lock on, the run trains
+    try:
+        assert seen[-1] == ("running", True)
+    finally:
+        writer.close()

@@ -51,3 +51,25 @@ def test_a_trial_is_pruned_before_its_last_epoch(tmp_path: Path) -> None:
     assert watch.poll() == [(1, 0.1)]
     assert watch.pruned_at == 1 and read_control(writer.path) == "stop"
     writer.close()
+
+
+def test_a_stopped_trial_marked_pruned_never_reads_as_running_meanwhile(tmp_path: Path, monkeypatch) -> None:
+    """The sweep rewrites a stopped trial's status as "pruned" under the run's lock; a dashboard
+    polling at that moment must see "stopped" (then "pruned"), never "running"."""
+    import engine.sweep.pruning as pruning
+
+    writer = _run_with_epochs(tmp_path, epochs=1, total=3)
+    writer.set_status("stopped", "stopped")
+    writer.close()
+    run = tmp_path / "w-t000"
+    seen: list[str] = []
+    real_write = pruning.write_json_atomic
+
+    def write_after_a_poll(path, data):  # under the sweep's lock, before the new status lands
+        seen.append(str(RunStore(tmp_path).summary(run).state))
+        real_write(path, data)
+
+    monkeypatch.setattr(pruning, "write_json_atomic", write_after_a_poll)
+    pruning.mark_pruned(run, epoch=1, dice=0.1)
+    assert seen == ["stopped"]
+    assert str(RunStore(tmp_path).summary(run).state) == "pruned"
