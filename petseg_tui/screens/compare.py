@@ -5,7 +5,8 @@ is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA),
 the epochs shown (all, the epochs every run has, the last N), `l` gives log-y, `f` autoscales
 to every point (true outliers, such as a diverged run's loss, are otherwise left out and
 counted in the chart's header). From 160 columns four metrics show at once in a 2x2 grid, the
-chosen one highlighted. A chart whose data and view did not change is not redrawn.
+chosen one highlighted. A chart whose data and view did not change is not redrawn. Below 120
+columns the table is compact (`TableLayout`), so the settings that differ stay on screen.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from textual.widgets import DataTable, Select, Static
 from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
-from engine.runs.query import flatten
+from engine.runs.query import ALIASES, flatten
 from engine.runs.short_name import shorten
 from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rgb, shown_state_text
 from petseg_tui.messages import CompareUpdated
@@ -86,6 +87,38 @@ def _setting(config: dict[str, Any], flat: dict[str, Any], key: str) -> Any:
 
 
 CELL_WIDTH = 28  # a setting's column in the table: wide enough for a name, a path's last parts
+COMPACT_NAME_WIDTH = 16  # the Run column of the compact table
+SHORT_KEYS = {key: alias for alias, key in ALIASES.items()}  # the runs filter's short names (lr, bs, wd …)
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How the table spells its columns. Wide, in full. Compact (below 120 columns: at 80 the
+    full table showed Run, Status and the Dice columns, the settings that differ past the right
+    edge): run names cut to what tells them apart (the legend above has them whole, in the same
+    colour and marker), the figures headed "best" / "last" (the metric is in the title and the
+    Select), the settings by the runs filter's short names (lr, bs, wd)."""
+
+    compact: bool
+
+    def figure_header(self, which: str, label: str) -> str:
+        return which if self.compact else f"{which} {label}"
+
+    def setting_header(self, key: str) -> str:
+        return SHORT_KEYS.get(key, key) if self.compact else key
+
+    def names(self, names: list[str]) -> list[str]:
+        """Each run's name in the Run column: cut in the middle as the runs table cuts it (a
+        long name pushed Status and the figures past the edge of the terminal); compact, also
+        without the start they all share (petseg's own names share the model and the date)."""
+        if not self.compact:
+            return [shorten(n, CELL_WIDTH) for n in names]
+        if all(len(n) <= COMPACT_NAME_WIDTH for n in names):
+            return names
+        shared = os.path.commonprefix(names) if len(names) > 1 else ""
+        cut = max((i + 1 for i, ch in enumerate(shared) if ch in "/._-" and i > 0), default=0)
+        return [f"…{shorten(n[cut:], COMPACT_NAME_WIDTH - 1)}" if cut else shorten(n, COMPACT_NAME_WIDTH)
+                for n in names]
 
 
 def _fmt_value(v: Any) -> str:
@@ -214,6 +247,8 @@ class CompareScreen(ChartView, PetsegScreen):
     def watch_width_class(self) -> None:
         super().watch_width_class()
         self.grid = self.at_least("-widest")  # 160 columns: four metrics at once
+        if self.is_mounted:
+            self._fill_table()  # compact below 120 columns
 
     @work(thread=True, exclusive=True, group="compare-poll")
     def _poll(self) -> None:
@@ -298,7 +333,8 @@ class CompareScreen(ChartView, PetsegScreen):
         self._fill_table()
 
     def _fill_table(self) -> None:
-        key = (self.metric, self._data_version)
+        layout = TableLayout(compact=not self.at_least("-wide"))
+        key = (self.metric, self._data_version, layout)
         if key == self._table_key:
             return
         self._table_key = key
@@ -310,9 +346,11 @@ class CompareScreen(ChartView, PetsegScreen):
         best_label = "max" if self.metric == "lr" else "best"
         headers: list[tuple[Any, str]] = [
             ("Run", "run"), ("Status", "state"),
-            (Text(f"{best_label} {label}", justify="right"), "best"), (Text(f"last {label}", justify="right"), "last"),
-        ] + [(Text(k), f"cfg:{k}") for k in keys]  # Text: config.json's keys and values are never markup
+            (Text(layout.figure_header(best_label, label), justify="right"), "best"),
+            (Text(layout.figure_header("last", label), justify="right"), "last"),
+        ] + [(Text(layout.setting_header(k)), f"cfg:{k}") for k in keys]  # Text: config.json's text is never markup
         fmt = fmt_lr if self.metric == "lr" else fmt_metric
+        names = layout.names([s.name for s in snaps])
         rows = []
         for i, s in enumerate(snaps):
             values = [getattr(e, field) for e in s.epochs]
@@ -324,9 +362,7 @@ class CompareScreen(ChartView, PetsegScreen):
                 best = min(values)
             colour = PALETTE[i % len(PALETTE)]
             name = Text(f"{MARKERS[i]} ", style=f"bold {colour}")
-            # cut in the middle as the runs table cuts it (the legend above has it whole): a long
-            # name pushed Status and the figures past the edge of an 80-column terminal
-            name.append(shorten(s.name, CELL_WIDTH), style=colour)
+            name.append(names[i], style=colour)
             best_txt = Text(fmt(best), justify="right")
             if best is not None and self.metric != "lr":
                 ep = next(e.epoch for e in s.epochs if getattr(e, field) == best)

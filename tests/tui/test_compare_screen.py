@@ -204,3 +204,31 @@ async def test_charts_that_appear_when_the_terminal_widens_fill_their_cells(runs
             plot_rows = widget_text(chart.plot).splitlines()
             assert len(plot_rows) == chart.region.height - 2, (chart.id, len(plot_rows), chart.region)  # all but the header
             assert plot_rows[-1].strip() == "epoch", chart.id  # the x label on the chart's last row
+
+
+async def test_at_80_columns_the_settings_that_differ_are_on_screen(runs_dir: Path) -> None:
+    """Three runs named as petseg names them, differing in learning rate and width: at 80x24 the
+    table showed Run, Status and the two Dice columns, learning_rate cut to "learning_ra" and
+    width past the right edge (found only by scrolling sideways). Narrow, the names are cut to
+    what tells them apart (the legend above has them whole), the figures headed "best"/"last"
+    (the metric is in the title) and the settings by their filter names (lr)."""
+    from tui_helpers import widget_text
+
+    runs = {"unet-20261206-191801": (1e-3, 8), "unet-20261206-191815": (3e-4, 8), "unet-20261206-191842": (1e-3, 16)}
+    for name, (lr, width) in runs.items():
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5 + width / 100], learning_rate=lr, width=width)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / name for name in runs])
+        await pilot.pause()
+        shown = widget_text(table).splitlines()
+        assert shown[0].split() == ["Run", "Status", "best", "last", "lr", "width"], shown[0]
+        for name, (lr, width) in runs.items():
+            row = next(line for line in shown if name[-6:] in line)
+            assert row.split()[-2:] == [f"{lr:.3g}", str(width)], row
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:  # wide: the full names and headers
+        table = await _compare_table(app, pilot, [runs_dir / name for name in runs])
+        await pilot.pause()
+        shown = widget_text(table)
+        assert "best valid Dice" in shown and "learning_rate" in shown and all(name in shown for name in runs)

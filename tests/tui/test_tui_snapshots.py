@@ -1,5 +1,6 @@
 """SVG snapshots, one per screen state, at 80x24 and 160x48: runs, live (an epoch-1 outlier with its
-epoch previews, a diverged run), compare (four runs: one chart, then the 2x2 grid), the new-run
+epoch previews, a diverged run), compare (four runs: one chart, then the 2x2 grid; three runs
+named as petseg names them, at 80 columns), the new-run
 form; the runs table's own states: an empty folder, long names at 80 columns, a filter with
 metric terms, archived runs shown. Fixed event times, UTC, a relative runs path and finished runs only: nothing depends on
 the clock. Update with --snapshot-update after looking at the new SVGs."""
@@ -80,6 +81,23 @@ def test_snapshot_compare_screen(chart_runs: Path, monkeypatch, snap_compare, si
         await settled(pilot)
 
     assert snap_compare(_app(chart_runs, monkeypatch), terminal_size=size, run_before=ready)
+
+
+def test_snapshot_compare_settings_narrow(runs_dir: Path, monkeypatch, snap_compare) -> None:
+    """Three runs named as petseg names them, differing in learning rate and width, at 80x24:
+    the compact table keeps both settings on screen (the names cut to the part that differs)."""
+    runs = {"unet-20261206-191801": (1e-3, 8), "unet-20261206-191815": (3e-4, 8), "unet-20261206-191842": (1e-3, 16)}
+    for i, (name, (lr, width)) in enumerate(runs.items()):
+        make_curve_run(runs_dir, name, [0.9, 0.6, 0.5], [0.5, 0.6 + 0.05 * i, 0.65 + 0.05 * i], t0=T0 + 60 * i,
+                       learning_rate=lr, width=width)
+
+    async def ready(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("a", "c")
+        await wait_for(pilot, lambda: len(getattr(pilot.app.screen, "snapshots", [])) == 3, what="compare data")
+        await settled(pilot)
+
+    assert snap_compare(_app(runs_dir, monkeypatch), terminal_size=(80, 24), run_before=ready)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
