@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,18 +24,28 @@ class RunFollower:
     a problem makes ``error`` say which file and field, and the run lists as broken. The
     figures of a file with a problem are not used (a mistyped status.json is replaced by {}).
     ``keep_batches``: batch events kept by a catch-up read (0 for listings).
+
+    It follows the folder at ``path``, whichever that is: when another folder takes the name (the
+    run deleted elsewhere and a new run given its name, a move), it starts over on the new one.
     """
 
     def __init__(self, path: Path, keep_batches: int = KEEP_BATCHES) -> None:
         self.path = Path(path)
+        self.keep_batches = keep_batches
+        self._start()
+
+    def _start(self) -> None:
+        """Read the folder now at ``path`` from scratch."""
+        self._folder = _identity(self.path)
         self.history = RunHistory(name=self.path.name, path=self.path)
-        self.tail = EventTail(self.path / EVENTS_FILE, keep_batches=keep_batches)
+        self.tail = EventTail(self.path / EVENTS_FILE, keep_batches=self.keep_batches)
         self._status_mtime: float | None = None
         self._errors: dict[str, str] = {}  # file -> problem; config first, it matters most
         self.config_error: RunStoreError | None = None
         """What is wrong with config.json (missing, not JSON, a mistyped field), or None."""
         self._load_config()
         self._reload_status()
+        self._created = self.history.status.get("created")  # when the run in the folder was made
 
     def _load_config(self) -> None:
         """Read config.json (once, when it is right; `poll` reads it again while it is not: a
@@ -94,9 +105,17 @@ class RunFollower:
             self.history.status = status
 
     def poll(self) -> list[TrainEvent]:
+        folder = _identity(self.path)
+        self._reload_status()
+        created = self.history.status.get("created")
+        if self._created is None:
+            self._created = created
+        # another run has the name now: another folder, or (its inode reused at once, as ext4 does
+        # for a folder just removed) a status.json created at another time
+        if (folder is not None and folder != self._folder) or created not in (None, self._created):
+            self._start()
         if self.config_error is not None:
             self._load_config()
-        self._reload_status()
         events = self.tail.read_new()
         self.history.extend(events)
         return events
@@ -112,3 +131,13 @@ class RunFollower:
         snap = self.history.snapshot(batches=batches, warnings=warnings)
         error = self.error
         return replace(snap, state=RunState.BROKEN, message=error) if error else snap
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which folder ``path`` is now (device, inode), or None when there is none: a new run made
+    under a deleted run's name is another folder, though its path is the same."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

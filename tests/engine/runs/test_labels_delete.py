@@ -110,3 +110,49 @@ def test_a_run_being_deleted_never_reads_as_running_in_another_reader(tmp_path: 
     delete_run(run)
     assert seen == ["finished", "finished"]
     assert not run.exists()
+
+
+def _run_with(root: Path, name: str, epochs: int, lr: float, t0: float) -> Path:
+    from engine.events import EpochEnded, RunFinished
+
+    w = RunStore(root).create(TrainConfig(epochs=epochs, learning_rate=lr).to_dict(), name)
+    w.append(RunStarted(run=name, total_epochs=epochs, start_epoch=1, train_size=2, valid_size=1, device="cpu",
+                        data="test", t=t0))
+    for ep in range(1, epochs + 1):
+        w.append(EpochEnded(epoch=ep, total_epochs=epochs, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
+                            valid_dice=0.1 * ep, valid_iou=0.1, valid_dice_per_image=0.1, valid_iou_per_image=0.1,
+                            lr=lr, seconds=10.0, images_per_s=1.0, best_dice=0.1 * ep, best_epoch=ep,
+                            t=t0 + 10 * ep))
+    w.append(RunFinished(epochs=epochs, best_dice=0.1 * epochs, best_epoch=epochs, seconds=10.0 * epochs,
+                         t=t0 + 10 * epochs))
+    w.set_status("finished", "done")
+    w.close()
+    return root / name
+
+
+@pytest.mark.parametrize("old_epochs, new_epochs, same_inode", [(6, 2, False), (2, 6, False), (6, 2, True)],
+                         ids=["smaller-log", "larger-log", "inode-reused"])
+def test_a_run_deleted_and_made_again_under_its_name_is_read_as_the_new_run(
+        tmp_path: Path, old_epochs: int, new_epochs: int, same_inode: bool) -> None:
+    """Another dashboard (or a shell) deletes a run and a new run takes its name: a follower of
+    that name (a live screen, a runs-table row) kept the old run's config.json and history, and
+    read the new events.jsonl from the old one's offset (its start skipped when it was longer).
+    ext4 gives a folder made just after one is removed the same inode: ``same_inode``."""
+    import shutil
+
+    run = _run_with(tmp_path, "x", old_epochs, 1e-3, t0=1000.0)
+    follower = RunStore(tmp_path).follow("x")
+    follower.poll()
+    assert follower.snapshot().config["learning_rate"] == 1e-3
+    if same_inode:
+        for p in run.iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    else:
+        delete_run(run)
+    _run_with(tmp_path, "x", new_epochs, 3e-4, t0=5000.0)
+    follower.poll()
+    snap = follower.snapshot()
+    assert snap.config["learning_rate"] == 3e-4
+    assert [e.epoch for e in snap.epochs] == list(range(1, new_epochs + 1))
+    assert snap.started == 5000.0 and snap.duration == 10.0 * new_epochs
+    assert str(snap.state) == "finished" and follower.error is None
