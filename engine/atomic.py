@@ -9,11 +9,14 @@ write into the same folder sweeps it (`atomic_write` sweeps each folder once per
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from engine import faults
 
@@ -24,6 +27,26 @@ _TEMP_NAME = re.compile(r"^\..+?\.(\d+)(?:\.\d+)?\.tmp$")
 _ATOMIC_TEMP_NAME = re.compile(r"^\..+?\.(\d+)\.\d{5,}\.tmp$")
 _swept: set[str] = set()
 _swept_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``folder`` itself while a file in it is read, changed and
+    written back: two processes doing it at once (two dashboards labelling one run, an export in
+    a shell and one from the dashboard) both keep their change, where the later write dropped
+    the other's. No file is made for it; where the folder cannot be locked (a network file
+    system, a folder not there yet), it goes on unlocked, as before."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with the descriptor
 
 
 def pid_alive(pid: int) -> bool:

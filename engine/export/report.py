@@ -15,7 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.runs.layout import EXPORT_DIR, EXPORT_REPORT, export_report_path, write_json_atomic
+from engine.atomic import folder_lock
+from engine.runs.layout import (
+    EXPORT_DIR,
+    EXPORT_REPORT,
+    export_report_path,
+    write_json_atomic,
+)
 
 REPORT_FORMAT = "petseg-export-report/1"
 
@@ -55,11 +61,13 @@ def report_may_be_written(exported: Path, overwrite: bool) -> str | None:
 
 
 def record(exported: Path, entry: dict[str, Any]) -> Path:
-    """Add (or replace) ``exported``'s entry in the report beside it; returns the report's path."""
-    entries = read_report(exported)
-    entries[exported.name] = entry
+    """Add (or replace) ``exported``'s entry in the report beside it; returns the report's path.
+    Under the folder's lock: another export recording its entry meanwhile is kept."""
     path = export_report_path(exported)
-    write_json_atomic(path, {"format": REPORT_FORMAT, "exports": entries})
+    with folder_lock(path.parent):
+        entries = read_report(exported)
+        entries[exported.name] = entry
+        write_json_atomic(path, {"format": REPORT_FORMAT, "exports": entries})
     return path
 
 

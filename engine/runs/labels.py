@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from engine.atomic import folder_lock
 from engine.runs.layout import LABELS_FILE, write_json_atomic
 
 MAX_TAGS = 20
@@ -73,9 +74,9 @@ def change_labels(run_path: str | Path, before: RunLabels, after: RunLabels) -> 
     Another dashboard on the same runs folder may have labelled the run since this one read it:
     writing ``after`` whole put its old copy of every other field back (a tag typed here
     unarchived a run archived there; an archive here dropped a tag added there)."""
-    current = read_labels(run_path)
     changed = {f.name: getattr(after, f.name) for f in fields(RunLabels)
                if getattr(after, f.name) != getattr(before, f.name)}
-    merged = current.with_(**changed)
-    write_labels(run_path, merged)
+    with folder_lock(Path(run_path)):  # and another dashboard changing them at this moment is kept too
+        merged = read_labels(run_path).with_(**changed)
+        write_labels(run_path, merged)
     return merged

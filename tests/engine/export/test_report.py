@@ -42,3 +42,28 @@ def test_a_file_untouched_since_it_was_written_is_not_read(tmp_path: Path, monke
     entry = _entry(b"exported", mtime_ns=path.stat().st_mtime_ns)
     monkeypatch.setattr(report, "_file_digest", lambda *a: (_ for _ in ()).throw(AssertionError("hashed")))
     assert file_note(tmp_path, entry) == ""
+
+
+def test_two_exports_of_one_run_recorded_at_once_both_stay_in_the_report(tmp_path: Path, monkeypatch) -> None:
+    """`petseg export --format onnx` in a shell and E (TorchScript) in the dashboard on one run,
+    ending together: each read export.json, added its entry and wrote it back, so the one that
+    wrote last dropped the other's entry (the run screen lost that export, and the next export
+    to its file asked "Replace?" as if petseg had not written it)."""
+    import threading
+
+    from engine.export import report
+
+    real_write = report.write_json_atomic
+    other = threading.Thread(target=report.record,
+                             args=(tmp_path / "model.torchscript.pt", {"file": "model.torchscript.pt"}))
+
+    def write_while_the_other_records(path, data):  # the other export ends between this read and write
+        if not other.is_alive() and other.ident is None:
+            other.start()
+            other.join(0.5)
+        real_write(path, data)
+
+    monkeypatch.setattr(report, "write_json_atomic", write_while_the_other_records)
+    report.record(tmp_path / "model.onnx", {"file": "model.onnx"})
+    other.join(10)
+    assert sorted(report.read_report(tmp_path)) == ["model.onnx", "model.torchscript.pt"]

@@ -156,3 +156,27 @@ def test_a_run_deleted_and_made_again_under_its_name_is_read_as_the_new_run(
     assert [e.epoch for e in snap.epochs] == list(range(1, new_epochs + 1))
     assert snap.started == 5000.0 and snap.duration == 10.0 * new_epochs
     assert str(snap.state) == "finished" and follower.error is None
+
+
+def test_two_dashboards_labelling_a_run_at_the_same_moment_both_keep_their_change(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """A archives a run while B's tag lands at that very moment (between A's read of labels.json
+    and its write): A's write put the labels back as it had read them, and B's tag was lost."""
+    import threading
+
+    from engine.runs import change_labels, labels
+
+    run = _finished(tmp_path, "r")
+    real_write = labels.write_json_atomic
+    other = threading.Thread(target=change_labels, args=(run, NO_LABELS, NO_LABELS.with_(tags=("best",))))
+
+    def write_while_the_other_labels(path, data):  # the other dashboard writes between this read and write
+        if other.ident is None:
+            other.start()
+            other.join(0.5)
+        real_write(path, data)
+
+    monkeypatch.setattr(labels, "write_json_atomic", write_while_the_other_labels)
+    change_labels(run, NO_LABELS, NO_LABELS.with_(archived=True))
+    other.join(10)
+    assert read_labels(run) == RunLabels(tags=("best",), archived=True)
