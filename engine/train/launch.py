@@ -88,7 +88,7 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
     enough: two dashboards resuming one run within the seconds a child takes to load torch both
     pass it, and only one child gets the lock. Raises RunBusyError naming the holder when ``proc`` ended
     refused because another process writes the run, RunStoreError when it ended without
-    opening the run for another reason (that is in train.log)."""
+    opening the run for another reason (that is in train.log, unless the folder was deleted)."""
     from engine.runs import RunBusyError, lock_holder, writer_lock_state
     from engine.runs.lock import lock_holder_pid
 
@@ -102,6 +102,9 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
             if writer_lock_state(path):
                 raise RunBusyError(path, lock_holder(path),
                                    "it was resumed there first — open the run to follow it")
+            if not path.is_dir():  # deleted meanwhile (another dashboard's D): its train.log with it
+                raise RunStoreError(path, "was deleted (by another dashboard or a shell) before its resume "
+                                          "could open it")
             raise RunStoreError(path, f"the resume process ended (exit {proc.returncode}) before opening the run; "
                                       f"its reason is in {path / LOG_FILE}")
         if time.monotonic() >= deadline or (cancelled is not None and cancelled()):

@@ -116,3 +116,23 @@ def test_claim_run_of_a_data_parallel_resume_returns_once_rank_0_holds_the_run(t
     finally:
         os.killpg(proc.pid, 9)
         proc.wait(10)
+
+
+def test_a_resume_whose_run_was_deleted_meanwhile_says_so(tmp_path: Path) -> None:
+    """R in one dashboard, D in another while the resume loads torch: the resume ended refused
+    and the dashboard said its reason was in <run>/train.log, a file gone with the folder."""
+    import shutil
+    import subprocess
+    import sys
+
+    from engine.errors import RunStoreError
+    from engine.train.launch import claim_run
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "r")
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    shutil.rmtree(tmp_path / "r")  # deleted before the resume took the run
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    with pytest.raises(RunStoreError) as refused:
+        claim_run(proc, tmp_path / "r", wait=20)
+    assert "was deleted" in str(refused.value) and "train.log" not in str(refused.value)
