@@ -130,6 +130,13 @@ class RunsWatcher:
                 out.append((0.0, -1))
         return (out[0][0], out[1][1], out[2][0], out[3][0])
 
+    def _forget(self, name: str, removed: list[str]) -> None:
+        """Drop a run whose folder is gone, and say so once (``removed``)."""
+        known = self.followers.pop(name, False) is not False
+        self._stamps.pop(name, None)
+        if (self.rows.pop(name, None) is not None or known) and name not in removed:
+            removed.append(name)
+
     def poll(self, discover: bool = True) -> tuple[list[RunRow], list[str]]:
         changed: list[RunRow] = []
         removed: list[str] = []
@@ -141,10 +148,7 @@ class RunsWatcher:
                 dirs = {}
             for name in list(self.followers):
                 if name not in dirs:
-                    del self.followers[name]
-                    self.rows.pop(name, None)
-                    self._stamps.pop(name, None)
-                    removed.append(name)
+                    self._forget(name, removed)
             for name, path in dirs.items():
                 f = self.followers.get(name, False)
                 if f is False or f is None or f.error:
@@ -152,6 +156,9 @@ class RunsWatcher:
                     if f is not False and self._stamps.get(name) == stamp and name in self.rows:
                         continue  # broken and unchanged: nothing to re-read
                     follower, row = _safe_follower(path)
+                    if not path.is_dir():  # deleted since the listing: gone, not broken
+                        self._forget(name, removed)
+                        continue
                     self.followers[name] = follower
                     self._stamps[name] = stamp
                     fresh.add(name)
@@ -178,6 +185,9 @@ class RunsWatcher:
                 new = _row(f)
             except Exception as exc:
                 new = RunRow(RunSummary(name=name, path=f.path, state=RunState.BROKEN, message=f"cannot read: {exc}"))
+            if not f.path.is_dir():  # deleted (another dashboard's D) since the listing: its files
+                self._forget(name, removed)  # were missing as it was read, which is no damage
+                continue
             if new != row:
                 self.rows[name] = new
                 changed.append(new)

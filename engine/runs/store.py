@@ -91,9 +91,11 @@ class RunStore:
             try:
                 f = RunFollower(d, keep_batches=0)
                 f.poll()
-                out.append(f.summary())
+                summary = f.summary()
             except Exception as exc:  # one bad folder must never hide the others
-                out.append(RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=f"{d}: {exc}"))
+                summary = RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=f"{d}: {exc}")
+            if d.is_dir():  # else deleted since the listing (a dashboard's D): gone, not broken
+                out.append(summary)
         return out
 
     def follow(self, name_or_path: str | Path) -> RunFollower:

@@ -564,3 +564,28 @@ async def test_the_lr_column_is_the_runs_learning_rate_as_the_filter_reads_it(ru
         assert table.visible_names == ["fast", "slow"]
         await pilot.press("slash", *"lr<1e-3", "enter")
         assert table.visible_names == ["slow"]
+
+
+def test_a_run_deleted_between_the_listing_and_its_read_drops_out_never_reads_broken(runs_dir: Path,
+                                                                                      monkeypatch) -> None:
+    """Two dashboards: B deletes a finished run just after A's watcher listed the folder and
+    before it read the run's files: A's row turned "broken: status.json missing" until its next
+    listing, two seconds later."""
+    from engine.runs import delete_run
+    from petseg_tui.watch import RunsWatcher
+
+    make_run(runs_dir, "kept", epochs_done=2, total=2)
+    make_run(runs_dir, "gone", epochs_done=2, total=2)
+    watcher = RunsWatcher(runs_dir)
+    assert sorted(row.summary.name for row in watcher.poll()[0]) == ["gone", "kept"]
+    (runs_dir / "gone" / "labels.json").write_text("{}")  # a change: the row is read again
+    real_stamp = RunsWatcher._stamp
+
+    def delete_then_stamp(self, path: Path):  # the delete lands between the listing and the read
+        if path.name == "gone" and path.is_dir():
+            delete_run(path)
+        return real_stamp(self, path)
+
+    monkeypatch.setattr(RunsWatcher, "_stamp", delete_then_stamp)
+    changed, removed = watcher.poll()
+    assert [(row.summary.name, str(row.state)) for row in changed] == [] and removed == ["gone"]

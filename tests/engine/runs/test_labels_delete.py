@@ -180,3 +180,22 @@ def test_two_dashboards_labelling_a_run_at_the_same_moment_both_keep_their_chang
     change_labels(run, NO_LABELS, NO_LABELS.with_(archived=True))
     other.join(10)
     assert read_labels(run) == RunLabels(tags=("best",), archived=True)
+
+
+def test_a_run_deleted_while_the_runs_are_listed_is_left_out_not_listed_broken(tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    """`petseg runs` listed the folders, then a dashboard deleted one of them before its files
+    were read: it was printed as "broken: config.json: missing"."""
+    from engine.runs import store as store_module
+
+    _finished(tmp_path, "kept")
+    gone = _finished(tmp_path, "gone")
+    real_follower = store_module.RunFollower
+
+    def delete_then_follow(path, *args, **kwargs):  # the delete lands between the listing and the read
+        if Path(path) == gone:
+            delete_run(gone)
+        return real_follower(path, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "RunFollower", delete_then_follow)
+    assert [(s.name, str(s.state)) for s in RunStore(tmp_path).list_runs()] == [("kept", "finished")]
