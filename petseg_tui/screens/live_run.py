@@ -309,11 +309,10 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
             # it ended, yet no epoch can be read: nothing more will come, so say so, not "waiting"
             unreadable = f" ({snap.bad_lines} unreadable line(s))" if snap.bad_lines else ""
             empty, style = f"{snap.state}, but no epoch could be read from {EVENTS_FILE}{unreadable}", "yellow"
-        robust = not self.autoscale
         words = {"empty": empty, "empty_style": style} if empty else {}
         loss = loss_spec(snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=self.ema_factor,
-                         robust=robust, **words)
-        dice = dice_spec(snap.epochs, robust=robust, **words)
+                         robust=not self.autoscale, **words)
+        dice = dice_spec(snap.epochs, **words)
         shared = x_extent(loss, dice)  # one x range: the batches of this epoch run past the Dice points
         if shared is not None:
             lo, hi = min(1.0, shared[0]), max(shared[1], 2.0)

@@ -54,6 +54,7 @@ class ChartSpec:
     series: tuple[Series, ...] = ()
     log_y: bool = False
     robust: bool = True  # False: autoscaled to every point ("f")
+    bounded: bool = False  # True: values in [0, 1] (Dice, IoU), where no point is an outlier to leave out
     x_range: tuple[float, float] | None = None  # only points with lo <= x <= hi; also the axis
     notes: tuple[str, ...] = ()  # shown dim in the header (smoothing, x window)
     empty: str = "no data yet"  # drawn in the plot when no series has a finite point
@@ -71,6 +72,9 @@ COMPARE_METRICS: dict[str, tuple[str, str]] = {
     "lr": ("learning rate", "lr"),
 }
 HIGHER_IS_BETTER = {"valid_dice", "valid_iou"}
+# Dice and IoU lie in [0, 1]: none of their values is an outlier to leave out of the range (a
+# run's one real Dice of 0.13 among ~1e-11 was clipped as one, the chart a flat line at 9e-12)
+BOUNDED_METRICS = {"valid_dice", "valid_iou"}
 
 
 def smoothing_note(weight: float) -> tuple[str, ...]:
@@ -107,7 +111,7 @@ def loss_spec(epochs: Sequence, batches: Sequence, *, log_y: bool = False, smoot
                      notes=smoothing_note(smoothing), empty=empty, empty_style=empty_style)
 
 
-def dice_spec(epochs: Sequence, *, robust: bool = True, x_range: tuple[float, float] | None = None,
+def dice_spec(epochs: Sequence, *, x_range: tuple[float, float] | None = None,
               empty: str = "waiting for the first epoch …", empty_style: str = "") -> ChartSpec:
     xs = tuple(float(e.epoch) for e in epochs)
     return ChartSpec("Dice / IoU", (
@@ -115,7 +119,7 @@ def dice_spec(epochs: Sequence, *, robust: bool = True, x_range: tuple[float, fl
         Series("valid Dice", xs, tuple(e.valid_dice for e in epochs), SERIES_COLOURS["valid"], MARKERS[1], short="valid",
                front=True),
         Series("valid IoU", xs, tuple(e.valid_iou for e in epochs), SERIES_COLOURS["iou"], MARKERS[2], short="IoU"),
-    ), robust=robust, x_range=x_range, empty=empty, empty_style=empty_style, log_key=False)
+    ), bounded=True, x_range=x_range, empty=empty, empty_style=empty_style, log_key=False)
 
 
 def compare_spec(metric: str, runs: Sequence[RunCurves], *, log_y: bool = False, smoothing: float = 0.0,
@@ -129,8 +133,8 @@ def compare_spec(metric: str, runs: Sequence[RunCurves], *, log_y: bool = False,
         for r in runs
     )
     notes = smoothing_note(smoothing if metric != "lr" else 0.0) + ((x_note,) if x_note else ())
-    return ChartSpec(label, series, log_y=log_y, robust=robust, x_range=x_range, notes=notes,
-                     empty="no finished epochs yet", legend=legend)
+    return ChartSpec(label, series, log_y=log_y, robust=robust, bounded=metric in BOUNDED_METRICS, x_range=x_range,
+                     notes=notes, empty="no finished epochs yet", legend=legend)
 
 
 def with_title(spec: ChartSpec, title: str) -> ChartSpec:

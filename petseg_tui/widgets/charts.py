@@ -59,7 +59,7 @@ def _visible(s: Series, spec: ChartSpec) -> tuple[list[float], list[float]]:
 
 def spec_y_range(spec: ChartSpec) -> YRange | None:
     """The y range ``spec`` is drawn with (None: nothing to draw)."""
-    return robust_range([y for s in spec.series for y in _visible(s, spec)[1]], robust=spec.robust)
+    return robust_range([y for s in spec.series for y in _visible(s, spec)[1]], robust=spec.robust and not spec.bounded)
 
 
 def x_extent(*specs: ChartSpec) -> tuple[float, float] | None:
@@ -97,7 +97,7 @@ def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
         n = yr.clipped
         extreme = yr.max_value if yr.above else yr.min_value
         notes.append(f"clipped {n} outlier{'s' if n > 1 else ''} {ABOVE if yr.above else BELOW}{fmt_tick(extreme or 0)}")
-    if not spec.robust:
+    if not spec.robust and not spec.bounded:  # a bounded chart always shows every point
         notes.append("all points")
     if spec.log_y:
         notes.append("log y")

@@ -53,6 +53,29 @@ async def test_a_autoscales_the_compare_charts(runs_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("screen_kind", ["live", "compare"])
+async def test_a_dice_among_near_zeros_is_drawn_never_clipped_as_an_outlier(runs_dir: Path, screen_kind) -> None:
+    """Dice lies in [0, 1]: the one real valid Dice (0.134) of runs that otherwise scored ~1e-11
+    was left out as an outlier ("clipped 1 outlier ↑0.134"), the chart a flat line at 9e-12."""
+    late = [9e-12] * 7 + [0.134]
+    make_curve_run(runs_dir, "late", NORMAL[:8], late)
+    make_curve_run(runs_dir, "flat", NORMAL[:8], [9e-12] * 8)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        if screen_kind == "live":
+            screen, chart = await open_live(pilot, runs_dir / "late"), "dice-chart"
+        else:
+            app.open_compare([runs_dir / "late", runs_dir / "flat"])
+            await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+            await pilot.press("3")  # valid Dice
+            screen, chart = app.screen, "compare-chart-0"
+        await wait_for(pilot, lambda: "Dice" in _header(screen, chart), what="the Dice chart")
+        await pilot.pause(0.3)
+        plot = widget_text(screen.query_one(f"#{chart} ChartPlot"))
+        assert "clipped" not in _header(screen, chart) and "outlier" not in _header(screen, chart)
+        assert "0.1" in plot  # the y axis reaches the real Dice
+
+
+@pytest.mark.parametrize("screen_kind", ["live", "compare"])
 async def test_smoothing_keys_step_the_same_ema_factors_on_both_chart_screens(runs_dir: Path, screen_kind) -> None:
     """`e` turns smoothing on at EMA 0.60, `+`/`-` step it within 0.30..0.95 (turning it on), `e`
     turns it off: the same on a run's screen (its loss chart) and the compare screen."""
@@ -73,7 +96,7 @@ async def test_smoothing_keys_step_the_same_ema_factors_on_both_chart_screens(ru
                             ("e", None), ("plus", "EMA 0.50"), (("plus",) * 9, "EMA 0.95")]:
             await pilot.press(*([keys] if isinstance(keys, str) else keys))
             if shown:
-                await wait_for(pilot, lambda: shown in _header(screen, chart), what=shown)
+                await wait_for(pilot, lambda shown=shown: shown in _header(screen, chart), what=shown)
             else:
                 await wait_for(pilot, lambda: "EMA" not in _header(screen, chart), what="smoothing off")
 
