@@ -62,7 +62,7 @@ PROBES = {
     "TUI runs table, first poll (RunsWatcher)":
         "from petseg_tui.watch import RunsWatcher; changed, _ = RunsWatcher(ROOT).poll(); n = len(changed)",
     "TUI live view catch-up (LiveFollower)":
-        "from petseg_tui.watch import LiveFollower; import pathlib; "
+        "from petseg_tui.live_follow import LiveFollower; import pathlib; "
         "s = LiveFollower(pathlib.Path(ROOT) / 'big').snapshot(); n = len(s.epochs)",
 }
 
@@ -72,7 +72,7 @@ def probe(code: str, root: Path) -> tuple[float, float, float, str]:
     timing. CPU seconds are printed too: on a shared machine they move less than wall time."""
     script = (
         "import resource, time, sys\n"
-        "import engine.runs, petseg_tui.watch\n"
+        "import engine.runs, petseg_tui.watch, petseg_tui.live_follow\n"
         f"ROOT = {str(root)!r}\n"
         "def cpu():\n"
         "    r = resource.getrusage(resource.RUSAGE_SELF)\n"

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from petseg_tui.watch import LiveSnapshot, RunRow
+from petseg_tui.live_follow import LiveSnapshot
+from petseg_tui.watch import RunRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig

@@ -34,7 +34,7 @@ from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rg
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
-from petseg_tui.watch import LiveFollower, LiveSnapshot
+from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.chart_specs import (
     COMPARE_METRICS,
     HIGHER_IS_BETTER,

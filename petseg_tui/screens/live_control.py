@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.runs import RunState, request_control
 from petseg_tui.screens.confirm import ConfirmScreen
-from petseg_tui.watch import LiveSnapshot
+from petseg_tui.live_follow import LiveSnapshot
 
 
 class RunControlActions:

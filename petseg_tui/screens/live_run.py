@@ -41,7 +41,7 @@ from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
 from petseg_tui.screens.live_control import RunControlActions
 from petseg_tui.screens.live_text import info_rows, label_grid, messages_text, stats_rows, title_text
-from petseg_tui.watch import LiveFollower, LiveSnapshot
+from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.chart_specs import ChartSpec, dice_spec, loss_spec
 from petseg_tui.widgets.charts import Chart, x_extent
 from petseg_tui.widgets.log_pane import LogPane

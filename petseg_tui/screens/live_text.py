@@ -17,7 +17,7 @@ from petseg_tui.format import (
     fmt_rate,
     shown_state_text,
 )
-from petseg_tui.watch import LiveSnapshot
+from petseg_tui.live_follow import LiveSnapshot
 
 Rows = tuple[tuple[str, str], ...]
 

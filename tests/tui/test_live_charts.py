@@ -12,7 +12,7 @@ from tui_helpers import epoch_event, make_curve_run, open_live, wait_for, widget
 
 from engine.runs import RunState
 from petseg_tui.app import PetsegApp
-from petseg_tui.watch import LiveSnapshot
+from petseg_tui.live_follow import LiveSnapshot
 
 NORMAL = [round(0.8 * 0.9**i + 0.1, 4) for i in range(12)]
 DICES = [round(0.3 + 0.05 * i, 3) for i in range(12)]

@@ -13,7 +13,7 @@ import pytest
 from tui_helpers import highlight, open_live, run_detail, wait_for
 
 from petseg_tui.app import PetsegApp
-from petseg_tui.watch import LiveFollower
+from petseg_tui.live_follow import LiveFollower
 from tests.hostile_runs import hostile_runs
 
 

@@ -451,7 +451,7 @@ def test_a_run_deleted_under_its_live_view_says_its_folder_is_gone(runs_dir: Pat
     gone and keeps the curves it drew, instead of "broken: status.json: missing"."""
     from engine.runs import delete_run
     from petseg_tui.screens.live_text import messages_text
-    from petseg_tui.watch import LiveFollower
+    from petseg_tui.live_follow import LiveFollower
 
     make_run(runs_dir, "gone", epochs_done=3, total=5, state="stopped")
     follower = LiveFollower(runs_dir / "gone")
@@ -472,7 +472,7 @@ def test_a_run_deleted_while_its_view_reads_it_is_gone_not_broken(runs_dir: Path
     """The delete lands between the view's look at the folder and its read of the files: that
     poll said "broken" (its files missing) for a moment before "folder gone"."""
     from engine.runs import RunFollower, delete_run
-    from petseg_tui.watch import LiveFollower
+    from petseg_tui.live_follow import LiveFollower
 
     make_run(runs_dir, "gone", epochs_done=3, total=5, state="stopped")
     follower = LiveFollower(runs_dir / "gone")
@@ -548,7 +548,7 @@ def test_a_launch_that_died_silently_on_a_full_disk_says_the_disk_is_full(runs_d
     import subprocess
     import sys
 
-    from petseg_tui.watch import LiveFollower
+    from petseg_tui.live_follow import LiveFollower
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -604,7 +604,7 @@ def test_a_trial_that_never_made_its_run_folder_reads_failed_with_its_reason(tmp
     """A sweep trial whose launch failed before its folder was made (the study has the reason):
     its view said "Waiting for the run folder to appear (the trainer is importing torch)" for good."""
     from petseg_tui.screens.live_text import messages_text
-    from petseg_tui.watch import LiveFollower
+    from petseg_tui.live_follow import LiveFollower
 
     snap = LiveFollower(tmp_path / "s-t000", unwritten_reason="cannot create the run folder").snapshot()
     assert snap is not None and snap.state == "failed"
