@@ -64,6 +64,11 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
     """The config a new run records: the dataset named now, and the auto warm-up as a number."""
     config.validate()
     check_machine(config)  # before the run folder exists
+    if config.pretrained == "imagenet":
+        # offline, the fetch failed only once the data was decoded and the amp timed, leaving a
+        # failed run folder behind; fetched now (a new run only: a resume's weights are last.pt's),
+        # the run's own load reads torch hub's cache
+        check_pretrained_file(config)
     # $PETSEG_DATA is read once, here, so config.json (and a later resume or eval) names
     # the dataset this run was given rather than whatever the variable says then
     requested = requested_data_path(config.data_path)

@@ -39,3 +39,26 @@ def test_a_data_path_named_relative_is_recorded_absolute(tmp_path: Path, monkeyp
 def test_the_bundled_sample_and_the_generated_set_are_recorded_as_named(data_path: str | None) -> None:
     config = settle_config(TrainConfig(data_path=data_path, device="cpu"), log=lambda _line: None)
     assert config.data_path == data_path
+
+
+def test_imagenet_weights_that_cannot_be_fetched_are_refused_before_the_run_folder(tmp_path: Path, monkeypatch) -> None:
+    """Offline, ``--pretrained imagenet`` failed only once the data was decoded and the amp timed,
+    leaving a failed run folder behind; a missing .pth file was refused before any folder."""
+    import torch
+
+    from engine.models import pretrained as pretrained_mod
+    from engine.runs import RunStore
+    from engine.train.run_folder import create_run
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty-hub"))
+
+    def offline(*_a, **_k):
+        raise OSError("no network here")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    runs = tmp_path / "runs"
+    config = TrainConfig(model="resnet34_unet", pretrained="imagenet", device="cpu")
+    with pytest.raises(Exception) as info:
+        create_run(RunStore(runs), config, "r34", log=lambda _line: None)
+    assert str(info.value) == pretrained_mod.IMAGENET_FAIL
+    assert not (runs / "r34").exists()
