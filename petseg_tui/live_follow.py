@@ -245,7 +245,7 @@ class LiveFollower:
             snap = LiveSnapshot(
                 name=self.path.name, path=self.path, exists=self.path.is_dir(), state=RunState.FAILED, pid=self.pid,
                 message=f"the training process (pid {self.pid}) exited before the run started"
-                        + ("" if log_tail else _silent_exit_hint(self.path)),
+                        + (_logged_reason(self.path) if log_tail else _silent_exit_hint(self.path)),
                 log_tail=log_tail,
             )
         elif starting:
@@ -289,6 +289,15 @@ class LiveFollower:
 
 
 LOW_DISK_BYTES = 16 << 20  # less free than this under the runs folder: a run cannot even start
+
+
+def _logged_reason(path: Path) -> str:
+    """The one-line error the launch left in its train.log, as ": WHY" ("" if none): the charts'
+    message is where the eye goes, and at 80 columns the log pane cuts that line."""
+    from engine.console_log import logged_error
+
+    why = logged_error(path)
+    return f": {why}" if why else ""
 
 
 def _silent_exit_hint(path: Path) -> str:

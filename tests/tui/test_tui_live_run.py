@@ -610,3 +610,22 @@ def test_a_trial_that_never_made_its_run_folder_reads_failed_with_its_reason(tmp
     assert snap is not None and snap.state == "failed"
     said = messages_text(snap, "", "", log_shown=True).plain
     assert "cannot create the run folder" in said and "Waiting" not in said
+
+
+def test_a_launch_that_refused_its_config_says_why_in_the_message(runs_dir: Path) -> None:
+    """A detached launch refused before its run started (offline --pretrained imagenet) read only
+    "exited before the run started"; its one-line error sat in the log pane, cut at 80 columns."""
+    import subprocess
+    import sys
+
+    from petseg_tui.live_follow import LiveFollower
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    run = runs_dir / "refused"
+    run.mkdir(parents=True)
+    why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
+    (run / "train.log").write_text(f'Downloading: "https://example/r34.pth"\npetseg: error: {why}\n')
+    snap = LiveFollower(run, pid=child.pid).snapshot()
+    assert snap is not None and snap.state == "failed"
+    assert snap.message == f"the training process (pid {child.pid}) exited before the run started: {why}"
