@@ -30,6 +30,21 @@ def _pyplot():
     return plt
 
 
+LOG_SPAN = 10.0  # losses whose largest is this many times their smallest get a log axis
+
+
+def loss_scale(losses: Sequence[float | None]) -> str:
+    """"log" when the positive, finite losses span a decade or more (the first epochs' valid loss
+    can be 10x the rest: log keeps both readable), else "linear": across less than a decade a log
+    axis labels one or two ticks (0.9 and 1 for losses from 0.9 to 1.35), and the curves cannot be read."""
+    import math
+
+    finite = [v for v in losses if v is not None and math.isfinite(v) and v > 0]
+    if not finite:
+        return "linear"
+    return "log" if max(finite) >= LOG_SPAN * min(finite) else "linear"
+
+
 def load_histories(runs_dir: str | Path, names: Sequence[str]) -> list[RunHistory]:
     """Each run's history; a run without a finished epoch is a one-line PetsegError."""
     store = RunStore(runs_dir)
@@ -75,12 +90,13 @@ def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Se
                 ax.plot(xs, [getattr(e, key) for e in epochs], color=colour, label=label)
                 if best is not None:  # where best.pt was taken
                     ax.plot([best.epoch], [getattr(best, key)], "o", color=colour, markersize=5)
+    losses = [loss for h in histories for e in h.epoch_list for loss in (e.train_loss, e.valid_loss)]
     for ax, metric in zip(axes[0], metrics):
         ax.set_title(_TITLES[metric], fontsize=10)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         if metric == "loss":
-            ax.set_yscale("log")  # the first epochs' valid loss can be 10x the rest; log keeps both readable
+            ax.set_yscale(loss_scale(losses))
         else:
             ax.set_ylim(top=1.0)
     axes[0][0].legend(fontsize=8, loc="best")

@@ -61,3 +61,32 @@ def test_plot_one_metric_and_clear_errors(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("petseg: error: ") for line in err)
     assert "no finished epoch" in err[0] and "no such run" in err[1] and ".png" in err[2]
+
+
+def test_losses_within_a_decade_get_a_loss_axis_with_readable_ticks(tmp_path: Path, monkeypatch) -> None:
+    """Two real runs' losses went from 1.35 to 0.9: on the log axis the loss panel labelled only
+    "9x10^-1" and "10^0", so no loss could be read off it."""
+    import matplotlib.pyplot as plt
+
+    runs = tmp_path / "runs"
+    writer = RunStore(runs).create(TrainConfig(epochs=6).to_dict(), "narrow")
+    for ep in range(1, 7):
+        writer.append(EpochEnded(epoch=ep, total_epochs=6, train_loss=1.35 - 0.07 * ep, train_dice=0.5,
+                                 valid_loss=1.3 - 0.05 * ep, valid_dice=0.5, valid_iou=0.4, valid_dice_per_image=0.5,
+                                 valid_iou_per_image=0.4, lr=1e-3, seconds=1.0, images_per_s=10.0, best_dice=0.5,
+                                 best_epoch=1))
+    writer.close()
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    assert main(["plot", "--runs", str(runs), "--run", "narrow", "--out", str(tmp_path / "c.png"), "--metric", "loss"]) == 0
+    ax = figures[0].axes[0]
+    figures[0].canvas.draw()
+    low, high = ax.get_ylim()
+    shown = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)
+             if t.get_text() and low <= t.get_position()[1] <= high]
+    assert len(shown) >= 4, shown
+    # a first epoch's valid loss 10x the rest still gets the log axis
+    from engine.eval.plots import loss_scale
+
+    assert loss_scale([5.0, 0.4, 0.3, None, float("nan")]) == "log"
+    assert loss_scale([1.35, 0.9]) == "linear"
