@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.config import DATA_PATH_ENV, TrainConfig, absolute_data_path, auto_warmup_epochs, requested_data_path
+from engine.config import DATA_PATH_ENV, MODEL_IGNORES, TrainConfig, absolute_data_path, auto_warmup_epochs, requested_data_path
 from engine.errors import ConfigError, RunStoreError
 from engine.runs import RunStore
 from engine.train.config_record import initial_record
@@ -49,6 +49,15 @@ def check_pretrained_file(config: TrainConfig) -> None:
         build_model(config.model, width=config.width, pretrained=config.pretrained)
 
 
+def ignored_field_warnings(config: TrainConfig) -> list[str]:
+    """A warning line for each field set away from its default that ``config.model`` has no use
+    for (`MODEL_IGNORES`): ``--model resnet34_unet --width 16`` trained the full ResNet-34 without
+    a word, and config.json's width 16 then read as if it had been used."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return [f"warning: --{name} {getattr(config, name)} is ignored: {config.model} does not use it"
+            for name in MODEL_IGNORES.get(config.model, ()) if getattr(config, name) != defaults[name]]
+
+
 @dataclass
 class OpenedRun:
     """A run folder ready to train into."""
@@ -69,6 +78,8 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
         # failed run folder behind; fetched now (a new run only: a resume's weights are last.pt's),
         # the run's own load reads torch hub's cache
         check_pretrained_file(config)
+    for line in ignored_field_warnings(config):
+        log(line)
     # $PETSEG_DATA is read once, here, so config.json (and a later resume or eval) names
     # the dataset this run was given rather than whatever the variable says then
     requested = requested_data_path(config.data_path)

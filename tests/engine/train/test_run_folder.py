@@ -62,3 +62,16 @@ def test_imagenet_weights_that_cannot_be_fetched_are_refused_before_the_run_fold
         create_run(RunStore(runs), config, "r34", log=lambda _line: None)
     assert str(info.value) == pretrained_mod.IMAGENET_FAIL
     assert not (runs / "r34").exists()
+
+
+def test_a_field_the_model_ignores_is_said_when_the_run_is_set_up() -> None:
+    """``--model resnet34_unet --width 16`` trained the full ResNet-34 without a word, and its
+    config.json read width 16 as if it had been used."""
+    lines: list[str] = []
+    settle_config(TrainConfig(model="resnet34_unet", width=16, device="cpu"), log=lines.append)
+    assert "warning: --width 16 is ignored: resnet34_unet does not use it" in lines
+
+    lines.clear()
+    settle_config(TrainConfig(model="resnet34_unet", device="cpu"), log=lines.append)  # the default: nothing to say
+    settle_config(TrainConfig(model="unet", width=16, device="cpu"), log=lines.append)
+    assert not [line for line in lines if "ignored" in line]
