@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from engine.data.images import load_photo, orient_as_shown, shown_size
 from engine.device import resolve_device
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, PetsegError
 from engine.infer.render import mask_to_image, overlay_image, save_png
 
 __all__ = [
@@ -251,7 +251,12 @@ def load_predictor(path: str | Path, device: str = "auto", expect_arch: str | No
     if torchscript_props(path):  # a petseg TorchScript export: for LibTorch and torch.jit.load, not here
         raise CheckpointError(Path(path), "is a TorchScript export (petseg export --format torchscript); petseg "
                                           "runs checkpoints and ONNX exports: use best.pt or model.onnx")
-    return Predictor.from_checkpoint(path, device=device, expect_arch=expect_arch)
+    predictor = Predictor.from_checkpoint(path, device=device, expect_arch=expect_arch)
+    if image_size is not None and image_size != predictor.image_size:
+        # refused as for an ONNX file of a fixed size: ignored, the outputs read as made at the size typed
+        raise PetsegError(f"--image_size {image_size}: {path} predicts at {predictor.image_size}×{predictor.image_size}, "
+                          "the size it was trained at (--image_size is for an ONNX file)")
+    return predictor
 
 
 def original_size(path: str | Path) -> tuple[int, int] | None:

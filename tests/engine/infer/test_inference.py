@@ -223,3 +223,24 @@ def test_output_picture_is_at_the_original_size():
     assert np.asarray(mask)[20, 30] == 255 and np.asarray(mask)[0, 0] == 0
     over = output_picture(image, prob, 0.5, overlay=True, size=None)
     assert over.size == (30, 20) and over.mode == "RGB"
+
+
+def test_an_image_size_a_checkpoint_cannot_take_is_refused_not_ignored(tmp_path, capsys):
+    """``petseg infer --run R --image_size 96`` of a 64 px run predicted at 64 px without a word,
+    where the same flag on an ONNX file of a fixed size is refused."""
+    from engine.cli import main
+
+    path = write_checkpoint(tmp_path / "best.pt")
+    photo = tmp_path / "cat.png"
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(photo)
+    out = tmp_path / "mask.png"
+    other = IMAGE_SIZE + 32
+    code = main(["infer", "--checkpoint", str(path), "--image_size", str(other), "--image", str(photo),
+                 "--output", str(out), "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and not out.exists()
+    assert err == (f"petseg: error: --image_size {other}: {path} predicts at {IMAGE_SIZE}×{IMAGE_SIZE}, the size it was "
+                   "trained at (--image_size is for an ONNX file)")
+    # its own size is no contradiction
+    assert main(["infer", "--checkpoint", str(path), "--image_size", str(IMAGE_SIZE), "--image", str(photo),
+                 "--output", str(out), "--device", "cpu"]) == 0
