@@ -387,7 +387,10 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
 
     def _draw_progress(self, snap: LiveSnapshot) -> None:
         done = snap.done_epochs
-        total = snap.total_epochs or None
+        # no total yet: the bar pulses while a run starts or trains, and stands empty once nothing
+        # will come (a launch that failed before its first epoch pulsed on as if it were busy)
+        waiting = snap.active or snap.state == RunState.STARTING
+        total = snap.total_epochs or (None if waiting else 1)
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
         epoch_label = f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
         self._set_text("#epoch-label", epoch_label, lambda: epoch_label)

@@ -629,3 +629,24 @@ def test_a_launch_that_refused_its_config_says_why_in_the_message(runs_dir: Path
     snap = LiveFollower(run, pid=child.pid).snapshot()
     assert snap is not None and snap.state == "failed"
     assert snap.message == f"the training process (pid {child.pid}) exited before the run started: {why}"
+
+
+async def test_the_epoch_bar_of_a_launch_that_failed_before_its_run_started_stands_still(runs_dir: Path) -> None:
+    """A detached launch refused before its first epoch (offline --pretrained imagenet) read
+    "failed", yet its epoch bar kept pulsing at "--%" as if the run were getting ready."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    (runs_dir / "refused").mkdir(parents=True)
+    (runs_dir / "refused" / "train.log").write_text("petseg: error: --pretrained imagenet: could not fetch\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run(runs_dir / "refused", pid=child.pid)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="live screen")
+        live = app.screen
+        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.state == "failed", what="failed")
+        await pilot.pause()
+        percent = live.query_one("#epoch-bar", ProgressBar).query_one("#percentage")
+        await wait_for(pilot, lambda: widget_text(percent).strip() == "0%", what="the bar at 0%", timeout=5)
