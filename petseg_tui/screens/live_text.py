@@ -71,8 +71,21 @@ def info_rows(snap: LiveSnapshot) -> Rows:
     return (
         ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {lr_text}"),
         ("device", snap.device or str(cfg.get("device", "—"))),
-        ("data", str(snap.data or (cfg.get("data_path") or "auto"))),
+        ("data", snap.data or _data_named(cfg)),
     )
+
+
+def _data_named(cfg: dict) -> str:
+    """The data a run was given, before its first event describes it: its folder, else the word
+    the new-run form shows for no folder ("bundled real sample"); "—" with no config at all. It
+    read "auto", a word the form and `petseg train --help` never use for it."""
+    if not cfg:
+        return "—"
+    if cfg.get("data_path"):
+        return str(cfg["data_path"])
+    from engine.config import config_fields
+
+    return next(f.spec.placeholder for f in config_fields() if f.name == "data_path")
 
 
 def label_grid(rows: Rows, label_width: int) -> Text:

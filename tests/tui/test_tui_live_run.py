@@ -650,3 +650,18 @@ async def test_the_epoch_bar_of_a_launch_that_failed_before_its_run_started_stan
         await pilot.pause()
         percent = live.query_one("#epoch-bar", ProgressBar).query_one("#percentage")
         await wait_for(pilot, lambda: widget_text(percent).strip() == "0%", what="the bar at 0%", timeout=5)
+
+
+def test_the_data_of_a_run_not_yet_described_is_named_as_the_new_run_form_names_it(tmp_path: Path) -> None:
+    """While a run from the form's defaults decoded its data (and for a launch that failed before
+    writing config.json) the info pane read "data auto", a word neither the form ("bundled real
+    sample") nor petseg train --help uses for it."""
+    from petseg_tui.screens.live_text import info_rows
+    from petseg_tui.live_follow import LiveSnapshot
+
+    def data(config: dict) -> str:
+        return dict(info_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config=config)))["data"]
+
+    assert data({"model": "unet", "data_path": None}) == "bundled real sample"
+    assert data({"model": "unet", "data_path": "/data/pets"}) == "/data/pets"
+    assert data({}) == "—"
