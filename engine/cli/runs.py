@@ -62,7 +62,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             d = dataclasses.asdict(r)
             d["path"] = str(r.path)
             d["resume"] = dataclasses.asdict(r.resume_offer())
+            # the dashboard's T and A, all three: --filter tag:X matched runs whose tags the JSON left out
             d["archived"] = labels[r.name].archived
+            d["tags"] = list(labels[r.name].tags)
+            d["note"] = labels[r.name].note
             out.append(d)
         print(json.dumps(out, indent=2, default=str))
         return EXIT_OK

@@ -895,3 +895,21 @@ def test_infer_help_says_a_photo_is_read_upright(capsys) -> None:
         main(["infer", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "EXIF orientation applied" in text and "predicted upright" in text and "as stored" in text
+
+
+def test_runs_json_holds_the_tags_and_note_the_dashboard_gave(tmp_path: Path, capsys) -> None:
+    """A run tagged and noted with the dashboard's T was found by ``petseg runs --filter tag:best``,
+    yet ``--json`` held its archived flag alone: no tags, no note for a script to read."""
+    import json
+
+    from engine.runs import RunStore
+    from engine.runs.labels import RunLabels, write_labels
+
+    w = RunStore(tmp_path).create({"model": "unet", "epochs": 1}, name="tagged")
+    w.set_status("finished", "done")
+    w.close()
+    write_labels(tmp_path / "tagged", RunLabels(tags=("best", "pet-only"), note="64 px baseline"))
+    assert main(["runs", "--runs", str(tmp_path), "--json", "--filter", "tag:best"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert (run["name"], run["tags"], run["note"], run["archived"]) == ("tagged", ["best", "pet-only"],
+                                                                        "64 px baseline", False)
