@@ -384,6 +384,10 @@ class CompareScreen(ChartView, PetsegScreen):
         for name, row in rows:
             table.add_row(*row, key=name)
         note = "" if keys or len(snaps) < 2 else "  (identical hyperparameters)"
+        if "mask_rule" in keys and self.metric != "lr":
+            # pet_only scores the border band as background, pet_border as pet: the same model
+            # reads apart by the rule alone (petseg eval's headline, border ignored, compares them)
+            note = " · mask rules differ: each scored by its own"
         self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')} · {label}{note}"
 
     # ---- keys ---------------------------------------------------------------------------------

@@ -232,3 +232,20 @@ async def test_at_80_columns_the_settings_that_differ_are_on_screen(runs_dir: Pa
         await pilot.pause()
         shown = widget_text(table)
         assert "best valid Dice" in shown and "learning_rate" in shown and all(name in shown for name in runs)
+
+
+async def test_runs_of_different_mask_rules_say_their_figures_are_scored_apart(runs_dir: Path) -> None:
+    """A pet_only run beside a pet_border one: valid Dice 0.64 against 0.69 on the same axes, with
+    nothing but a mask_rule column to say each counts the border band its own way."""
+    from tui_helpers import widget_text
+
+    from petseg_tui.widgets.header import PetsegHeader
+
+    make_curve_run(runs_dir, "border", [0.9, 0.8], [0.6, 0.69])
+    make_curve_run(runs_dir, "petonly", [0.9, 0.8], [0.55, 0.64], mask_rule="pet_only")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare_table(app, pilot, [runs_dir / "border", runs_dir / "petonly"])
+        await pilot.pause()
+        title = widget_text(app.screen.query_one(PetsegHeader))
+        assert "valid Dice · mask rules differ: each scored by its own" in title, title
