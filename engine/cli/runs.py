@@ -13,6 +13,9 @@ from engine.config import default_runs_dir
 from engine.durations import format_duration
 from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
 
+CAPTIONS = {"dice": "dice: best valid Dice", "loss": "loss: last train loss", "img/s": "img/s: median",
+            "time": "time: training time"}  # what a column's figure is, under the table
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list runs")
@@ -90,8 +93,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     # Names and figures are never wrapped or cut: on a narrow terminal whole columns go instead,
     # least useful first (an 80-column terminal keeps name, status, epoch, dice, loss, time).
     def build(cols: list[str]) -> Table:
+        # the shown columns' meanings only: at 80 columns img/s went, yet the caption still named
+        # it, and wrapped mid-word ("training t / ime")
+        caption = " · ".join(text for col, text in CAPTIONS.items() if col in cols)
         table = Table(title=Text(f"runs in {store.root}"), box=box.SIMPLE_HEAD, padding=0, show_edge=False,
-                      caption="dice: best valid Dice · loss: last train loss · img/s: median · time: training time")
+                      caption=caption)
         for col in cols:
             table.add_column(col, justify="right" if col in ("epoch", "dice", "loss", "img/s") else "left",
                              no_wrap=True)

@@ -913,3 +913,25 @@ def test_runs_json_holds_the_tags_and_note_the_dashboard_gave(tmp_path: Path, ca
     (run,) = json.loads(capsys.readouterr().out)
     assert (run["name"], run["tags"], run["note"], run["archived"]) == ("tagged", ["best", "pet-only"],
                                                                         "64 px baseline", False)
+
+
+def test_runs_at_80_columns_explains_only_the_columns_it_shows(tmp_path: Path, capsys, monkeypatch) -> None:
+    """At 80 columns (an archived run listed, a long model name) img/s left the table, yet the
+    caption still explained it and wrapped mid-word: "training t" / "ime"."""
+    from rich.console import Console
+
+    import engine.cli.runs as runs_cli
+    from engine.runs import RunStore
+    from engine.runs.labels import RunLabels, write_labels
+
+    for name, model in (("unet-20261206-192626", "resnet34_unet"), ("petonly", "unet")):
+        w = RunStore(tmp_path).create({"model": model, "epochs": 3}, name=name)
+        w.set_status("finished", "done")
+        w.close()
+    write_labels(tmp_path / "petonly", RunLabels(archived=True))
+    monkeypatch.setattr(runs_cli, "new_console",
+                        lambda: Console(force_terminal=True, color_system=None, width=80, highlight=False))
+    assert main(["runs", "--runs", str(tmp_path), "--archived"]) == 0
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert "img/s" not in lines[1]  # the column went
+    assert lines[-1].strip() == "dice: best valid Dice · loss: last train loss · time: training time"
