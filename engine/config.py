@@ -78,6 +78,15 @@ def is_device_name(device: object) -> bool:
     return isinstance(device, str) and (device in DEVICES or _is_cuda_index(device))
 
 
+def threshold_problem(threshold: float) -> str | None:
+    """Why ``threshold`` (``--threshold`` of infer and eval) cannot be used, in a line; None when
+    it can. 0 and 1 are refused by name: "between 0 and 1" refused 0 while --weight_decay's
+    "between 0 and 1" takes it."""
+    if 0.0 < threshold < 1.0:
+        return None
+    return f"--threshold {threshold:g}: must be above 0 and below 1 (a pixel is pet where its probability is above it)"
+
+
 def config_fields() -> tuple[ConfigField, ...]:
     """Every `TrainConfig` field with its kind and `FieldSpec`, in declaration (form) order."""
     return _config_fields()

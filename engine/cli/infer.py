@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console
 from engine.cli.progress import progress_bar
-from engine.config import MODELS
+from engine.config import MODELS, threshold_problem
 from engine.errors import PetsegError
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -47,8 +47,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    if not 0.0 < args.threshold < 1.0:
-        raise PetsegError(f"--threshold {args.threshold}: must be between 0 and 1")
+    if problem := threshold_problem(args.threshold):
+        raise PetsegError(problem)
     for flag in ("batch_size", "workers"):
         value = getattr(args, flag)
         if value is not None and not 1 <= value <= 1024:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from engine import faults
-from engine.config import EVAL_IGNORE_BORDER
+from engine.config import EVAL_IGNORE_BORDER, threshold_problem
 from engine.data.images import exif_orientation, orient_as_shown
 from engine.errors import ConfigError, DatasetError, PetsegError, first_line
 from engine.eval.scores import (  # noqa: F401  (the records this pipeline fills, importable from here too)
@@ -140,8 +140,8 @@ def score_photos(
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be >= 1")
-    if not 0.0 < threshold < 1.0:
-        raise ConfigError(f"--threshold {threshold}: must be between 0 and 1")
+    if problem := threshold_problem(threshold):
+        raise ConfigError(problem)
     start = time.perf_counter()
     size, rule, device = predictor.image_size, predictor.mask_rule, predictor.device
     skipped: list[tuple[str, str]] = []

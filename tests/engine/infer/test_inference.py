@@ -244,3 +244,20 @@ def test_an_image_size_a_checkpoint_cannot_take_is_refused_not_ignored(tmp_path,
     # its own size is no contradiction
     assert main(["infer", "--checkpoint", str(path), "--image_size", str(IMAGE_SIZE), "--image", str(photo),
                  "--output", str(out), "--device", "cpu"]) == 0
+
+
+def test_a_threshold_of_0_or_1_is_refused_in_words_that_exclude_them(predictor, tmp_path, capsys):
+    """``--threshold 0`` read "--threshold 0.0: must be between 0 and 1", refusing 0 in words that
+    include it (--weight_decay's "between 0 and 1" takes 0)."""
+    from engine.cli import main
+    from engine.eval.evaluate import score_photos
+
+    photo = tmp_path / "cat.png"
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(photo)
+    assert main(["infer", "--checkpoint", str(tmp_path / "none.pt"), "--threshold", "0", "--image", str(photo),
+                 "--output", str(tmp_path / "m.png")]) == 1
+    assert capsys.readouterr().err.strip() == ("petseg: error: --threshold 0: must be above 0 and below 1 (a pixel is "
+                                               "pet where its probability is above it)")
+    with pytest.raises(ConfigError) as info:  # petseg eval's scoring
+        score_photos(predictor, [], threshold=1.0)
+    assert str(info.value).startswith("--threshold 1: must be above 0 and below 1")
