@@ -182,7 +182,7 @@ class Scheduler:
                                env={**slot.env, **SweepRecord(self.spec.name, trial.number, values).to_env()})
         self.watches.append(TrialWatch(trial, self.runs_dir / name, slot, popen, prune=self.spec.prune != "none"))
         self.stats.started += 1
-        shown = " ".join(f"{k}={_short(v)}" for k, v in values.items())
+        shown = " ".join(f"{k}={_short(k, v)}" for k, v in values.items())
         self.log(f"trial {trial.number} started: run {name} on {slot.label}: {shown}")
         return True
 
@@ -409,5 +409,8 @@ class Scheduler:
         return len(training)
 
 
-def _short(v: object) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _short(name: str, v: object) -> str:
+    """A drawn value as the flag takes it (``pretrained=none``, not Python's ``None``), a float in 4 digits."""
+    from engine.sweep.spec import field_by_name
+
+    return f"{v:.4g}" if isinstance(v, float) else field_by_name()[name].format_value(v)

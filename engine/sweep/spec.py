@@ -72,7 +72,8 @@ class ParamSpec:
 
     def describe(self) -> str:
         if self.kind == "choice":
-            return f"{self.name} in {{{', '.join(str(c) for c in self.choices)}}}"
+            shown = field_by_name()[self.name].format_value  # as typed: none, not Python's None
+            return f"{self.name} in {{{', '.join(shown(c) for c in self.choices)}}}"
         return f"{self.name} {self.kind} [{self.low}, {self.high}]" + (f" step {self.step}" if self.step else "")
 
     def to_text(self) -> str:

@@ -369,3 +369,10 @@ def test_a_sweep_lists_only_the_gpus_this_shell_sees(monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert visible_gpu_count() == 8
     assert build_spec(settings, gpu_count=visible_gpu_count).devices == (0, 1, 2, 3)
+
+
+def test_a_searched_choice_of_unset_is_said_as_the_flag_takes_it() -> None:
+    """``--param pretrained=choice:imagenet,none`` started with "pretrained in {imagenet, None}"
+    (and "trial 0 started: ... pretrained=None"): Python's None, a word no flag takes."""
+    assert parse_param("pretrained=choice:imagenet,none").describe() == "pretrained in {imagenet, none}"
+    assert parse_param("sync_bn=choice:yes,no").describe() == "sync_bn in {yes, no}"
