@@ -248,6 +248,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         refused_text,
         searched_names,
     )
+    from engine.sweep.spec import value_text
 
     rows = leaderboard(study, runs_dir)
     names = searched_names(study) or sorted({k for r in rows for k in r.params})
@@ -257,7 +258,8 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         f"  {'valid Dice':>10}  {'test Dice':>9}  {'epoch':>7}  status"
     say(head)
     for r in rows:
-        vals = "  ".join(f"{_fmt(r.params.get(n)):>14}" for n in names)
+        # "-": a value this trial did not draw (a drawn none reads none, as the flag takes it)
+        vals = "  ".join(f"{value_text(n, r.params[n]) if n in r.params else '-':>14}" for n in names)
         dice = f"{r.dice:.4f}" if r.dice is not None else "-"
         test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
         say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {f'{r.epochs}/{r.total_epochs}':>7}  {r.status}"
@@ -276,12 +278,6 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
 def _count(n: int, noun: str) -> str:
     """``1 trial``, ``2 trials``, ``0 trials``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 

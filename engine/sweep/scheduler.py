@@ -42,7 +42,7 @@ from engine.runs.layout import (
 from engine.sweep.pruning import TrialWatch, mark_pruned
 from engine.sweep.record import SweepRecord
 from engine.sweep.slots import Slot, make_slots
-from engine.sweep.spec import RefusedDraw, SweepSpec
+from engine.sweep.spec import RefusedDraw, SweepSpec, value_text
 from engine.sweep.study import (
     GAVE_UP_ATTR,
     HOST_ATTR,
@@ -182,7 +182,7 @@ class Scheduler:
                                env={**slot.env, **SweepRecord(self.spec.name, trial.number, values).to_env()})
         self.watches.append(TrialWatch(trial, self.runs_dir / name, slot, popen, prune=self.spec.prune != "none"))
         self.stats.started += 1
-        shown = " ".join(f"{k}={_short(k, v)}" for k, v in values.items())
+        shown = " ".join(f"{k}={value_text(k, v)}" for k, v in values.items())
         self.log(f"trial {trial.number} started: run {name} on {slot.label}: {shown}")
         return True
 
@@ -408,9 +408,3 @@ class Scheduler:
                 clear_control(w.run_path)  # stop a later `petseg train --resume` of it
         return len(training)
 
-
-def _short(name: str, v: object) -> str:
-    """A drawn value as the flag takes it (``pretrained=none``, not Python's ``None``), a float in 4 digits."""
-    from engine.sweep.spec import field_by_name
-
-    return f"{v:.4g}" if isinstance(v, float) else field_by_name()[name].format_value(v)

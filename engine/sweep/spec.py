@@ -44,6 +44,16 @@ def field_by_name() -> dict[str, ConfigField]:
     return {f.name: f for f in config_fields()}
 
 
+def value_text(name: str, value: object, digits: int = 4) -> str:
+    """A searched ``value`` of field ``name`` as every sweep output shows it (the start line, each
+    trial's line, ``--show``, the dashboard's leaderboard): a float in ``digits`` significant
+    digits, anything else as its flag takes it (``none``, ``yes``/``no``), never Python's None."""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    field = field_by_name().get(name)
+    return field.format_value(value) if field is not None else str(value)
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One searched field: ``kind`` log/uniform/int/choice, ``low``/``high`` (and ``step``) of a
@@ -72,8 +82,7 @@ class ParamSpec:
 
     def describe(self) -> str:
         if self.kind == "choice":
-            shown = field_by_name()[self.name].format_value  # as typed: none, not Python's None
-            return f"{self.name} in {{{', '.join(shown(c) for c in self.choices)}}}"
+            return f"{self.name} in {{{', '.join(value_text(self.name, c) for c in self.choices)}}}"
         return f"{self.name} {self.kind} [{self.low}, {self.high}]" + (f" step {self.step}" if self.step else "")
 
     def to_text(self) -> str:

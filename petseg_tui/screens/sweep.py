@@ -95,9 +95,12 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
         return StudyFacts()
 
 
-def _value_text(v: object) -> Text:
-    """A searched value as the leaderboard shows it: as written, never read as markup."""
-    return Text(f"{v:.3g}" if isinstance(v, float) else str(v))
+def _value_text(name: str, params: dict) -> Text:
+    """A searched value as the leaderboard shows it (`value_text`: none as the flag takes it, as
+    ``petseg sweep --show`` does; "-" if the trial did not draw it): never read as markup."""
+    from engine.sweep.spec import value_text
+
+    return Text(value_text(name, params[name], digits=3) if name in params else "-")
 
 
 def _status_text(t: TrialRun) -> Text:
@@ -299,7 +302,7 @@ class SweepScreen(PetsegScreen):
         rows = []
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
-            rows.append((t.name, [Text(str(t.trial)), *(_value_text(t.params.get(n, "-")) for n in names),
+            rows.append((t.name, [Text(str(t.trial)), *(_value_text(n, t.params) for n in names),
                                   Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), _status_text(t)]))
         # explicit widths, each its column's widest cell: an auto width is widened only on the next
         # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"

@@ -215,3 +215,24 @@ def test_unwritten_trials_are_only_those_of_this_machine(tmp_path: Path) -> None
                                      state=TrialState.FAIL,
                                      user_attrs={RUN_ATTR: f"s-t{i:03d}", HOST_ATTR: host, OWNER_ATTR: 1}))
     assert [(t.trial, t.name) for t in unwritten_trials(study, tmp_path)] == [(0, "s-t000")]
+
+
+def test_a_drawn_none_reads_none_in_the_leaderboard_as_the_flag_takes_it(tmp_path: Path) -> None:
+    """``--param pretrained=choice:imagenet,none``: --show printed the none trial's value as "-"
+    (the mark of a value not drawn) and the dashboard's leaderboard as Python's "None"."""
+    from engine.cli.sweep import print_leaderboard
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {"name": "s", "params": ["pretrained=choice:imagenet,none"], "base": {}})
+    pretrained = CategoricalDistribution(["imagenet", None])
+    for i, choice in enumerate(["imagenet", None]):
+        study.add_trial(create_trial(params={"pretrained": choice}, distributions={"pretrained": pretrained},
+                                     value=0.5 + 0.1 * i, intermediate_values={1: 0.5 + 0.1 * i}))
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str, markup: bool = True) -> None:
+            lines.append(text)
+
+    print_leaderboard(Console(), study, tmp_path)
+    assert [line.split()[:2] for line in lines[2:4]] == [["1", "none"], ["0", "imagenet"]]
