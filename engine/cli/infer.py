@@ -91,7 +91,9 @@ def _infer_folder(args: argparse.Namespace) -> int:
     for path, reason in plan.skipped:
         console.print(f"skipped {path}: {reason}", markup=False)
     if not plan.items:
-        raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries)")
+        # a dataset folder is what train and eval take as --data_path: its photos are one level down
+        hint = f"; its photos are in {src / 'images'}?" if (src / "images").is_dir() else ""
+        raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries{hint})")
     checkpoint = checkpoint_from_args(args)
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:

@@ -935,3 +935,17 @@ def test_runs_at_80_columns_explains_only_the_columns_it_shows(tmp_path: Path, c
     lines = capsys.readouterr().out.rstrip().splitlines()
     assert "img/s" not in lines[1]  # the column went
     assert lines[-1].strip() == "dice: best valid Dice · loss: last train loss · time: training time"
+
+
+def test_infer_on_a_dataset_folder_points_to_its_images(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    """``--data_path`` of train and eval is the dataset folder; given to infer, that folder (images/,
+    annotations/, README.md) was only "no image files in the folder (3 other entries)"."""
+    data = tmp_path / "oxford-pet-mini"
+    (data / "images").mkdir(parents=True)
+    (data / "annotations").mkdir()
+    write_image(data / "images" / "cat.jpg", "RGB")
+    (data / "README.md").write_text("six photos")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--data_path", str(data),
+                 "--output_path", str(tmp_path / "masks")]) == 1
+    err = one_error_line(capsys, "no image files")
+    assert err.endswith(f"(3 other entries; its photos are in {data / 'images'}?)")
