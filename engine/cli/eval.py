@@ -118,7 +118,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tta = "TTA hflip" if args.tta else "no TTA"
     console.print(f"{args.split}: {res.n_images} images, {tta}, threshold {args.threshold:g}, "
                   f"{res.seconds:.1f} s (decode, predict, score; model load {res.load_seconds:.1f} s)")
-    _print_figures(console, res, validated_in(ckpt))
+    _print_figures(console, res, validated_in(ckpt, predictor.valid_precision))
     h = res.headline
     flag = f"--ignore_border {'yes' if args.ignore_border else 'no'}"
     console.print(
@@ -142,26 +142,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def validated_in(checkpoint: Path) -> str:
-    """The reduced precision the checkpoint's run validated in (config.json's ``amp_resolved``:
-    bfloat16, float16), "" for fp32, or for a checkpoint kept outside a run folder. Eval scores
-    in fp32, so its figures then differ from the run's valid Dice in the 3rd-4th decimal."""
+def validated_in(checkpoint: Path, recorded: str | None = None) -> str | None:
+    """The precision the model file's valid Dice was scored in: its run's (config.json's
+    ``amp_resolved``: bfloat16, float16, fp32), else the one the file records (``recorded``:
+    checkpoints and exports carry it since 2026-12-06), else None: not known (a file of an older
+    petseg kept outside its run). Eval scores in fp32, so only fp32 gives the valid Dice exactly;
+    a reduced precision gives it to the 3rd-4th decimal."""
     from engine.runs.layout import read_run_config, run_of_checkpoint
 
     run = run_of_checkpoint(checkpoint)
     try:
         amp = read_run_config(run).get("amp_resolved") if run is not None else None
     except PetsegError:
-        return ""
-    return amp if isinstance(amp, str) and amp not in ("", FULL_PRECISION) else ""
+        amp = None
+    amp = amp if isinstance(amp, str) and amp else recorded
+    return amp or None
 
 
-def _print_figures(console: Any, res: Any, reduced: str = "") -> None:
+def _print_figures(console: Any, res: Any, validated: str | None = FULL_PRECISION) -> None:
     """The four scorings as a table; the headline row first and marked; the row scored as training's
-    validation is, said so (approximately when training validated in the ``reduced`` precision)."""
+    validation is, said so: "=" when training validated in fp32 (``validated``), "~" when in a
+    reduced precision or when that is not known (None)."""
+    reduced = "" if validated == FULL_PRECISION else (validated or "")
     rows = [("photo", res.ignore_border), ("photo", not res.ignore_border),
             ("train", False), ("train", True)]
-    as_valid = " ~ valid Dice" if reduced else " = valid Dice"
+    as_valid = " = valid Dice" if validated == FULL_PRECISION else " ~ valid Dice"
     labels = [res.label(r, ib) + (as_valid if (r, ib) == ("train", False) and res.at_training_size else "")
               for r, ib in rows]
     width = max(len(x) for x in labels) + 2
@@ -170,9 +175,10 @@ def _print_figures(console: Any, res: Any, reduced: str = "") -> None:
         f = res.figures(r, ib)
         mark = "*" if (r, ib) == ("photo", res.ignore_border) else " "
         console.print(f"{mark} {label:{width}s}  {f.dice:11.4f} {f.iou:7.4f}  {f.dice_per_image:14.4f} {f.iou_per_image:7.4f}")
-    if reduced and res.at_training_size:  # below the table, which stays as narrow as before
-        console.print(f"  ~ valid Dice: training validated in {reduced}, eval scores in {FULL_PRECISION} "
-                      "(a 3rd-4th decimal apart)")
+    if validated != FULL_PRECISION and res.at_training_size:  # below the table, which stays as narrow as before
+        how = f"training validated in {reduced}" if reduced else \
+            "the precision training validated in is not recorded (a file of an older petseg, outside its run)"
+        console.print(f"  ~ valid Dice: {how}, eval scores in {FULL_PRECISION} (a 3rd-4th decimal apart)")
 
 
 def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:

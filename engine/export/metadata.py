@@ -49,6 +49,7 @@ class ExportMetadata:
     dynamic_size: bool = False
     petseg_version: str = field(default_factory=installed_version)
     config: dict[str, Any] = field(default_factory=dict)  # the run's TrainConfig (data_path, valid_every...)
+    valid_precision: str = ""  # what the valid Dice was scored in (fp32, bfloat16, ...); "": not recorded
 
     def to_props(self) -> dict[str, str]:
         """String key -> string value, as ONNX ``metadata_props`` holds them."""
@@ -84,6 +85,7 @@ class ExportMetadata:
                 dynamic_size=props.get("dynamic_size") == "true",
                 petseg_version=props.get("petseg_version", ""),
                 config=json.loads(props["config"]) if props.get("config") else {},
+                valid_precision=props.get("valid_precision", ""),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise CheckpointError(path, f"petseg metadata is malformed ({type(exc).__name__}: {exc})") from None

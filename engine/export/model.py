@@ -54,7 +54,7 @@ def load_for_export(checkpoint: Path, run_name: str) -> LoadedModel:
         model=predictor.arch_name, input_size=predictor.image_size, mean=tuple(MEAN), std=tuple(STD),
         threshold=DEFAULT_THRESHOLD, mask_rule=predictor.mask_rule, run=run_name, valid_dice=predictor.best_dice,
         epoch=predictor.epoch, checkpoint=checkpoint.name, stride=model_stride(predictor.arch_name),
-        config=_plain(predictor.config),
+        config=_plain(predictor.config), valid_precision=predictor.valid_precision or "",
     )
     network = ProbabilityModel(predictor.model).eval()
     for p in network.parameters():

@@ -168,6 +168,7 @@ class Predictor:
         self.best_dice = best_dice
         self.config = dict(config or {})  # the run's saved TrainConfig dict (cache_dir, valid_every, ...)
         self.warnings: list[str] = []  # e.g. NaN weights: shown by the CLI and the TUI, never fatal
+        self.valid_precision: str | None = None  # what its valid Dice was scored in; None: not recorded
         # Built now (it imports albumentations) so the first Prediction.seconds is the real cost.
         _eval_transform(self.image_size)
 
@@ -200,6 +201,8 @@ class Predictor:
             best_dice=_optional(ckpt.get("best_dice"), float),
             config=ckpt.get("config") if isinstance(ckpt.get("config"), dict) else None,
         )
+        recorded = ckpt.get("valid_precision")
+        predictor.valid_precision = recorded if isinstance(recorded, str) and recorded else None
         predictor.warnings = warnings
         return predictor
 

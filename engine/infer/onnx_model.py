@@ -138,7 +138,8 @@ class OnnxPredictor(Predictor):
 
     def __init__(self, session: Any, path: Path, *, image_size: int, arch_name: str, mask_rule: str,
                  outputs_probability: bool, best_dice: float | None = None, epoch: int | None = None,
-                 config: dict[str, Any] | None = None, trained_size: int | None = None) -> None:
+                 config: dict[str, Any] | None = None, trained_size: int | None = None,
+                 valid_precision: str | None = None) -> None:
         # not Predictor.__init__: there is no torch module; the attributes callers read are set here
         self.session = session
         self.model = None
@@ -151,6 +152,7 @@ class OnnxPredictor(Predictor):
         self.epoch = epoch
         self.best_dice = best_dice
         self.config = dict(config or {})
+        self.valid_precision = valid_precision
         self.warnings: list[str] = []
         self.outputs_probability = outputs_probability
         self.input_name = session.get_inputs()[0].name
@@ -181,7 +183,8 @@ class OnnxPredictor(Predictor):
             raise PetsegError(f"--image_size {image_size}: must be a multiple of {meta.stride} for {path}")
         return cls(session, path, image_size=image_size or meta.input_size, arch_name=meta.model,
                    mask_rule=meta.mask_rule, outputs_probability=True, best_dice=meta.valid_dice,
-                   epoch=meta.epoch, config=meta.config, trained_size=meta.input_size)
+                   epoch=meta.epoch, config=meta.config, trained_size=meta.input_size,
+                   valid_precision=meta.valid_precision or None)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         b = self.fixed_batch

@@ -23,6 +23,7 @@ import torch
 from engine.checkpoint import FORMAT, load_checkpoint
 from engine.config import TrainConfig
 from engine.errors import CheckpointError
+from engine.train.config_record import dtype_name
 from engine.train.ema import restore_weights, resume_state, scored_weights
 from engine.train.resume import apply_budget
 from engine.train.rng import rng_state, set_rng_state
@@ -84,6 +85,9 @@ def checkpoint_state(t: Any, config: TrainConfig, progress: Progress, full: bool
         "best_dice": progress.best_dice,
         "best_epoch": progress.best_epoch,
         "valid_dice": valid_dice,
+        # the precision validation ran in (config.json's amp_resolved): eval, in fp32, can then say
+        # whether its figure equals the valid Dice, for a copy of this file kept outside its run too
+        "valid_precision": dtype_name(t.amp_dtype),
         "config": config.to_dict(),
     }
     if full:

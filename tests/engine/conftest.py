@@ -18,7 +18,7 @@ def _tiny_state(**changes: Any) -> dict[str, Any]:
     torch.manual_seed(0)
     state = {"format": FORMAT, "arch": {"name": "unet", "kwargs": {"width": 4}},
              "model": build_model("unet", width=4).state_dict(), "image_size": 64, "mask_rule": "pet_border",
-             "epoch": 1, "best_dice": 0.5, "config": {}}
+             "epoch": 1, "best_dice": 0.5, "valid_precision": "fp32", "config": {}}  # as training writes it
     state.update(changes)
     return state
 

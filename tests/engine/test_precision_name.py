@@ -16,7 +16,7 @@ def test_a_run_recorded_in_full_precision_is_not_called_reduced_by_eval(tmp_path
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"model": "unet", "amp_resolved": dtype_name(None)}))
     assert dtype_name(None) == FULL_PRECISION
-    assert validated_in(run / "checkpoints" / "best.pt") == ""
+    assert validated_in(run / "checkpoints" / "best.pt") == FULL_PRECISION
 
 
 def test_a_run_recorded_in_bfloat16_is_called_reduced_by_eval(tmp_path: Path) -> None:

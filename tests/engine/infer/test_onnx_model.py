@@ -262,3 +262,45 @@ def test_eval_of_a_runs_export_knows_the_run_validated_in_bf16(tmp_path, tmp_pat
     out = capsys.readouterr().out
     assert "64 px (training size), border = pet (pet_border) ~ valid Dice" in out
     assert "training validated in bfloat16" in out and "= valid Dice" not in out
+
+
+def _valid_dice_row(out: str) -> str:
+    [row] = [line for line in out.splitlines() if "(training size), border = pet" in line]
+    return row
+
+
+@pytest.mark.parametrize("which", ["best.pt", "model.onnx"])
+def test_a_model_file_copied_out_of_its_run_says_what_its_run_validated_in(tmp_path, tmp_path_factory,
+                                                                          finished_tiny_run, capsys, which) -> None:
+    """A best.pt or model.onnx copied out of its run folder said "= valid Dice" whatever precision
+    its run validated in (bf16 under --amp auto here): the file now records it (``valid_precision``),
+    so the copy reads as the file in its run does."""
+    run, result = exported_run(tmp_path_factory, finished_tiny_run)
+    source = run / "checkpoints" / "best.pt" if which == "best.pt" else result.path
+    copy = tmp_path / "elsewhere" / which
+    copy.parent.mkdir()
+    shutil.copy(source, copy)
+    validated = json.loads((run / "config.json").read_text())["amp_resolved"]
+    data = demo_dataset(tmp_path)
+    rows = []
+    for model in (source, copy):
+        assert main(["eval", "--model_path", str(model), "--data_path", str(data), "--device", "cpu"]) == 0
+        rows.append(capsys.readouterr().out)
+    assert _valid_dice_row(rows[0]) == _valid_dice_row(rows[1])
+    assert ("= valid Dice" if validated == "fp32" else "~ valid Dice") in _valid_dice_row(rows[1])
+    assert (f"training validated in {validated}" in rows[1]) == (validated != "fp32")
+
+
+def test_an_older_checkpoint_outside_its_run_claims_no_exact_valid_dice(tmp_path, finished_tiny_run, capsys) -> None:
+    """A checkpoint of an older petseg (no ``valid_precision``) kept outside its run: the precision
+    its run validated in is unknown, so its row is "~ valid Dice", saying why, never "="."""
+    from engine.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(finished_tiny_run / "checkpoints" / "best.pt")
+    ckpt.pop("valid_precision", None)
+    old = tmp_path / "old-best.pt"
+    torch.save(ckpt, old)
+    assert main(["eval", "--model_path", str(old), "--data_path", str(demo_dataset(tmp_path)), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "~ valid Dice" in _valid_dice_row(out) and "= valid Dice" not in out
+    assert "the precision training validated in is not recorded" in out
