@@ -6,9 +6,12 @@ somewhere" from the same lock (`writer_lock_state`), never from a copy of the ru
 
 A process may also take the lock only to keep writers out for a moment: a delete (until its
 rename hides the folder), a sweep rewriting a stopped trial's status. Such a holder records
-its purpose in the lock file *before* it locks, so a reader that finds the lock held already
-reads why, and shows the run as it was rather than "running" (two dashboards: one deletes, the
-other must not see the finished run flicker to running).
+its purpose in the lock file, so a reader that finds the lock held reads why and shows the run
+as it was rather than "running" (two dashboards: one deletes, the other must not see the
+finished run flicker to running). Every holder writes its record only once it holds the lock:
+the file is the holder's alone, and a refused acquirer never touches it (one that wrote its
+purpose first made a training run read as not running, and put back stale records). Left: in the
+microseconds between a holder's flock and its record, a reader reads the previous record.
 """
 
 from __future__ import annotations
@@ -74,25 +77,22 @@ class RunLock:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise RunStoreError(lock_path, "is not a regular file; a run's lock file must be its own file")
-        record = _record(purpose)
         deadline = time.monotonic() + wait
         while True:
-            # a purpose is on record before the lock is held: a reader that sees it held reads why
-            before = _swap_record(fd, record) if purpose else None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
-                if before is not None:  # not ours after all: the holder's own record back
-                    _swap_record(fd, before)
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
                     os.close(fd)
                     if exc.errno not in (errno.EAGAIN, errno.EACCES):
                         raise RunStoreError(lock_path, f"cannot lock ({exc.strerror or exc})") from None
                     raise RunBusyError(run_path, lock_holder(run_path)) from None
                 time.sleep(0.02)
-        if not purpose:
-            _swap_record(fd, record)
+        # the record is written only once the lock is ours: one written before it (so as to be on
+        # record the instant the lock is held) would, on a refusal, have stood meanwhile for the
+        # holder's own, and put back a record another acquirer had replaced in between
+        _write_record(fd, _record(purpose))
         return cls(run_path, fd, purpose)
 
     @property
@@ -104,7 +104,7 @@ class RunLock:
         if fd is None:
             return
         if self.purpose:  # a writer that locks next must not read as a delete before its own record
-            _swap_record(fd, _record(""))
+            _write_record(fd, _record(""))
         try:
             # LOCK_UN on the open file: released even if a child forked by other means than
             # os.fork (which drops its copy: `_drop_inherited_locks`) still holds the descriptor
@@ -127,15 +127,13 @@ def _record(purpose: str) -> bytes:
     return f"pid {os.getpid()} on {socket.gethostname()}{f', {purpose}' if purpose else ''}\n".encode()
 
 
-def _swap_record(fd: int, record: bytes) -> bytes | None:
-    """Write ``record`` as the lock file's holder record; the record it replaced (None if unread)."""
-    try:
-        before = os.pread(fd, 4096, 0)
-        os.ftruncate(fd, 0)
+def _write_record(fd: int, record: bytes) -> None:
+    """Write ``record`` as the lock file's holder record (by its holder only)."""
+    try:  # written over the old one, then cut to length: a reader never finds the file empty
         os.pwrite(fd, record, 0)
-        return before
+        os.ftruncate(fd, len(record))
     except OSError:
-        return None  # the record is informative only; the lock itself is what counts
+        pass  # the record is informative only; the lock itself is what counts
 
 
 def _purpose(record: str) -> str:
@@ -187,7 +185,7 @@ def writer_lock_state(run_path: str | Path) -> bool | None:
     except OSError as exc:
         if exc.errno not in (errno.EAGAIN, errno.EACCES):
             return False
-        try:  # held: read after the probe, so a purpose recorded before its lock is seen
+        try:  # held: its holder's record says whether it trains
             record = os.pread(fd, 4096, 0).decode("utf-8", "replace")
         except OSError:
             return True

@@ -196,36 +196,88 @@ def test_a_killed_writers_forked_workers_do_not_keep_its_run_locked(finished_run
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def test_a_delete_reads_as_a_delete_from_the_moment_its_lock_is_held(finished_run: Path, monkeypatch) -> None:
-    """A reader that finds the lock held by a delete, even before the delete's acquire has
-    returned, shows the run as it ended; a writer holding it reads as running; a resume refused
-    by the delete's lock says the run is held, not that it trains."""
-    import fcntl
-
-    import engine.runs.lock as lock_module
+def test_a_delete_reads_as_a_delete_while_its_lock_is_held(finished_run: Path) -> None:
+    """A reader that finds the lock held by a delete shows the run as it ended; a writer holding
+    it reads as running; a resume refused by the delete's lock says the run is held, not that
+    it trains."""
     from engine.runs import RunLock
     from engine.runs.lock import DELETING
 
-    seen: list[tuple[str, bool | None]] = []
-    real_flock = fcntl.flock
-
-    def flock_then_poll(fd, op):  # the instant after the kernel grants the lock
-        real_flock(fd, op)
-        if op & fcntl.LOCK_EX:
-            seen.append((str(RunStore(finished_run.parent).summary(finished_run).state), writer_lock_state(finished_run)))
-
-    monkeypatch.setattr(lock_module.fcntl, "flock", flock_then_poll)
     held = RunLock.acquire(finished_run, wait=0.0, purpose=DELETING)
-    writer = None
     try:
-        assert seen == [("finished", False)]
+        assert (str(RunStore(finished_run.parent).summary(finished_run).state), writer_lock_state(finished_run)) \
+            == ("finished", False)
         with pytest.raises(RunStoreError, match=r"is held by another petseg process \(pid \d+ on .*, deleting the run\)"):
             RunWriter(finished_run)
     finally:
         held.release()
-    seen.clear()
     writer = RunWriter(finished_run)  # a resume: from its lock on, the run trains
     try:
-        assert seen[-1] == ("running", True)
+        assert (str(RunStore(finished_run.parent).summary(finished_run).state), writer_lock_state(finished_run)) \
+            == ("running", True)
     finally:
         writer.close()
+
+def _poll_when_a_lock_is_refused(monkeypatch, run: Path, seen: list, before_attempt=None) -> None:
+    """Make each refused exclusive flock first let ``before_attempt`` run (a writer locking at
+    that instant), then record what another dashboard reads at the instant of the refusal."""
+    import fcntl
+
+    import engine.runs.lock as lock_module
+
+    real_flock = fcntl.flock
+    hooks = [before_attempt] if before_attempt else []
+
+    def flock(fd, op):
+        if op & fcntl.LOCK_EX and hooks:
+            hooks.pop()()
+        try:
+            real_flock(fd, op)
+        except OSError:
+            if op & fcntl.LOCK_EX:
+                seen.append((str(RunStore(run.parent).summary(run).state), writer_lock_state(run)))
+            raise
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", flock)
+
+
+def test_a_training_run_reads_as_running_while_a_delete_of_it_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """A delete confirmed just as the run is resumed elsewhere is refused by the lock; a dashboard
+    polling at that instant must still read the run as running (it read "interrupted", its lock
+    free, so x and p were ignored), and the holder named afterwards is the writer."""
+    from engine.runs import RunLock, lock_holder
+    from engine.runs.lock import DELETING, RunBusyError
+
+    writer = RunStore(tmp_path).create({"model": "unet", "epochs": 2}, "r")
+    run = tmp_path / "r"
+    seen: list = []
+    _poll_when_a_lock_is_refused(monkeypatch, run, seen)
+    try:
+        with pytest.raises(RunBusyError):
+            RunLock.acquire(run, wait=0.0, purpose=DELETING)
+        assert seen == [("running", True)]
+        assert writer_lock_state(run) is True and "deleting" not in lock_holder(run)
+    finally:
+        writer.close()
+
+
+def test_a_resume_locking_while_a_delete_tries_is_the_holder_on_record(finished_run: Path, monkeypatch) -> None:
+    """A resume takes the lock just before a delete's attempt: the delete is refused, and its
+    message and the lock file name the resume's process, never the run's earlier (dead) one."""
+    import socket
+
+    from engine.runs import RunLock
+    from engine.runs.lock import DELETING, RunBusyError, lock_holder_pid
+
+    (finished_run / "writer.lock").write_text(f"pid 999999 on {socket.gethostname()}\n")  # the exited trainer
+    writers: list = []
+    seen: list = []
+    _poll_when_a_lock_is_refused(monkeypatch, finished_run, seen, lambda: writers.append(RunWriter(finished_run)))
+    try:
+        with pytest.raises(RunBusyError, match=rf"pid {os.getpid()} on "):
+            RunLock.acquire(finished_run, wait=0.0, purpose=DELETING)
+        assert seen == [("running", True)]
+        assert lock_holder_pid(finished_run) == (os.getpid(), socket.gethostname())
+    finally:
+        for w in writers:
+            w.close()
