@@ -89,6 +89,15 @@ class RunLock:
                         raise RunStoreError(lock_path, f"cannot lock ({exc.strerror or exc})") from None
                     raise RunBusyError(run_path, lock_holder(run_path)) from None
                 time.sleep(0.02)
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_path, follow_symlinks=False))
+        except OSError:
+            same = False
+        if not same:  # the folder was deleted (or renamed) while this waited: its lock guards nothing here
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise RunStoreError(run_path, "was deleted (or moved) while this process waited for its lock; "
+                                          "nothing was written")
         # the record is written only once the lock is ours: one written before it (so as to be on
         # record the instant the lock is held) would, on a refusal, have stood meanwhile for the
         # holder's own, and put back a record another acquirer had replaced in between

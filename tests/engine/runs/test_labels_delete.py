@@ -199,3 +199,52 @@ def test_a_run_deleted_while_the_runs_are_listed_is_left_out_not_listed_broken(t
 
     monkeypatch.setattr(store_module, "RunFollower", delete_then_follow)
     assert [(s.name, str(s.state)) for s in RunStore(tmp_path).list_runs()] == [("kept", "finished")]
+
+
+def test_a_resume_waiting_on_a_deletes_lock_does_not_bring_the_run_back(tmp_path: Path, monkeypatch) -> None:
+    """R in one dashboard while D in another holds the run's lock: the resume, already waiting on
+    the lock file, got the lock once the delete had renamed the folder away, then made a folder
+    under the deleted run's name again (checkpoints/, events.jsonl: a "broken" run in the list).
+    It is refused instead, saying the run was deleted, and nothing is left behind."""
+    import fcntl
+    import threading
+
+    import engine.runs.delete as delete_module
+    import engine.runs.lock as lock_module
+
+    run = _finished(tmp_path, "done")
+    waiting = threading.Event()
+    real_flock = fcntl.flock
+
+    def flock(fd, op):
+        try:
+            real_flock(fd, op)
+        except OSError:
+            if op & fcntl.LOCK_EX:
+                waiting.set()  # the resume has its lock file open and waits on the delete's lock
+            raise
+
+    outcome: list = []
+
+    def resume() -> None:
+        try:
+            outcome.append(RunStore(tmp_path).open_for_resume("done"))
+        except RunStoreError as exc:
+            outcome.append(exc)
+
+    real_rename = os.rename
+    resumer = threading.Thread(target=resume)
+
+    def rename_once_the_resume_waits(src, dst):
+        resumer.start()
+        assert waiting.wait(10)
+        real_rename(src, dst)
+
+    monkeypatch.setattr(lock_module.fcntl, "flock", flock)
+    monkeypatch.setattr(delete_module.os, "rename", rename_once_the_resume_waits)
+    delete_run(run)
+    resumer.join(10)
+    if not isinstance(outcome[0], RunStoreError):
+        outcome[0].close()
+    assert isinstance(outcome[0], RunStoreError) and "was deleted" in str(outcome[0])
+    assert not run.exists() and list(tmp_path.iterdir()) == []
