@@ -15,7 +15,7 @@ from pathlib import Path
 from engine.atomic import pid_alive
 from engine.errors import RunStoreError
 from engine.runs.layout import DELETING_MARK, is_run_folder
-from engine.runs.lock import DELETING, RunBusyError, RunLock
+from engine.runs.lock import DELETING, RunBusyError, RunLock, holder_purpose
 
 
 def why_not_delete(run_path: str | Path) -> str:
@@ -45,7 +45,12 @@ def delete_run(run_path: str | Path) -> None:
         # DELETING: until the rename below, a dashboard polling the run shows it as it was, not "running"
         lock = RunLock.acquire(path, wait=0.0, purpose=DELETING)
     except RunBusyError as exc:
-        raise RunStoreError(path, f"is training ({exc.holder or 'another process'}): stop it first") from None
+        holder, purpose = exc.holder or "another process", holder_purpose(exc.holder)
+        if purpose == DELETING:  # two dashboards' D at once: not "training", nothing to stop
+            raise RunStoreError(path, f"is already being deleted ({holder})") from None
+        if purpose:  # a sweep rewriting its status, for a moment
+            raise RunStoreError(path, f"is busy ({holder}); try again in a moment") from None
+        raise RunStoreError(path, f"is training ({holder}): stop it first") from None
     hidden = path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")
     try:
         os.rename(path, hidden)

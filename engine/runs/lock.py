@@ -41,7 +41,7 @@ class RunBusyError(RunStoreError):
     def __init__(self, run_path: Path, holder: str, advice: str = "one run has one writer — stop it first "
                                                                   "(or wait for it to end)") -> None:
         self.holder = holder
-        doing = "held" if _purpose(holder) else "being trained"
+        doing = "held" if holder_purpose(holder) else "being trained"
         super().__init__(run_path, f"is {doing} by another petseg process{f' ({holder})' if holder else ''}; "
                                    f"{advice}")
 
@@ -145,7 +145,7 @@ def _write_record(fd: int, record: bytes) -> None:
         pass  # the record is informative only; the lock itself is what counts
 
 
-def _purpose(record: str) -> str:
+def holder_purpose(record: str) -> str:
     """The purpose a holder record names ("" for a writer): what follows ``pid N on HOST, ``."""
     first = record.strip().splitlines()[0] if record.strip() else ""
     return first.split(", ", 1)[1] if ", " in first else ""
@@ -154,7 +154,7 @@ def _purpose(record: str) -> str:
 def _only_keeps_writers_out(record: str) -> bool:
     """Whether the record is that of a holder which trains nothing (a delete, a status rewrite)
     and which is still alive, so that it holds the lock now; on another host it is trusted."""
-    if not _purpose(record):
+    if not holder_purpose(record):
         return False
     held = _holder_pid(record)
     return held is None or held[1] != socket.gethostname() or pid_alive(held[0])

@@ -248,3 +248,19 @@ def test_a_resume_waiting_on_a_deletes_lock_does_not_bring_the_run_back(tmp_path
         outcome[0].close()
     assert isinstance(outcome[0], RunStoreError) and "was deleted" in str(outcome[0])
     assert not run.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_delete_while_another_delete_holds_the_run_does_not_say_it_trains(tmp_path: Path) -> None:
+    """D in two dashboards at once: the second is refused by the first's lock, and says the run
+    is being deleted, not "is training … stop it first" (there is nothing to stop)."""
+    from engine.runs import RunLock
+    from engine.runs.lock import DELETING
+
+    run = _finished(tmp_path, "done")
+    first = RunLock.acquire(run, wait=0.0, purpose=DELETING)
+    try:
+        with pytest.raises(RunStoreError) as refused:
+            delete_run(run)
+    finally:
+        first.release()
+    assert "is already being deleted (pid " in str(refused.value) and "training" not in str(refused.value)
