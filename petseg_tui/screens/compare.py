@@ -95,8 +95,8 @@ SHORT_KEYS = {key: alias for alias, key in ALIASES.items()}  # the runs filter's
 class TableLayout:
     """How the table spells its columns. Wide, in full. Compact (below 120 columns: at 80 the
     full table showed Run, Status and the Dice columns, the settings that differ past the right
-    edge): run names cut to what tells them apart (the legend above has them whole, in the same
-    colour and marker), the figures headed "best" / "last" (the metric is in the title and the
+    edge): run names cut to what tells them apart (the legend above has the start they share
+    once, then each name's rest, in the same colour and marker), the figures headed "best" / "last" (the metric is in the title and the
     Select), the settings by the runs filter's short names (lr, bs, wd)."""
 
     compact: bool
@@ -107,6 +107,16 @@ class TableLayout:
     def setting_header(self, key: str) -> str:
         return SHORT_KEYS.get(key, key) if self.compact else key
 
+    def shared_start(self, names: list[str]) -> str:
+        """The start every name shares up to a separator, which the compact names leave out ("" if
+        none is left out): the legend says it once (seven trials of a sweep, each name whole on a
+        line of its own, took seven rows of an 80x24 terminal and the chart's plot with them)."""
+        if not self.compact or all(len(n) <= COMPACT_NAME_WIDTH for n in names) or len(names) < 2:
+            return ""
+        shared = os.path.commonprefix(names)
+        cut = max((i + 1 for i, ch in enumerate(shared) if ch in "/._-" and i > 0), default=0)
+        return shared[:cut]
+
     def names(self, names: list[str]) -> list[str]:
         """Each run's name in the Run column: cut in the middle as the runs table cuts it (a
         long name pushed Status and the figures past the edge of the terminal); compact, also
@@ -115,8 +125,7 @@ class TableLayout:
             return [shorten(n, CELL_WIDTH) for n in names]
         if all(len(n) <= COMPACT_NAME_WIDTH for n in names):
             return names
-        shared = os.path.commonprefix(names) if len(names) > 1 else ""
-        cut = max((i + 1 for i, ch in enumerate(shared) if ch in "/._-" and i > 0), default=0)
+        cut = len(self.shared_start(names))
         return [f"…{shorten(n[cut:], COMPACT_NAME_WIDTH - 1)}" if cut else shorten(n, COMPACT_NAME_WIDTH)
                 for n in names]
 
@@ -249,6 +258,7 @@ class CompareScreen(ChartView, PetsegScreen):
         self.grid = self.at_least("-widest")  # 160 columns: four metrics at once
         if self.is_mounted:
             self._fill_table()  # compact below 120 columns
+            self.query_one("#legend", Static).update(self._legend())
 
     @work(thread=True, exclusive=True, group="compare-poll")
     def _poll(self) -> None:
@@ -295,13 +305,20 @@ class CompareScreen(ChartView, PetsegScreen):
         self._redraw()
 
     # ---- drawing ------------------------------------------------------------------------------
+    def _layout(self) -> TableLayout:
+        return TableLayout(compact=not self.at_least("-wide"))
+
     def _legend(self) -> Text:
-        t = Text()
-        for i, p in enumerate(self.run_paths):
-            if i:
+        """Each run's marker and name in its colour; compact, the start the names share said once
+        and then each name's rest (the names stay whole: the start and the rest)."""
+        names = [p.name for p in self.run_paths]
+        start = self._layout().shared_start(names)
+        t = Text(f"{start}…" if start else "", style="dim")
+        for i, name in enumerate(names):
+            if i or start:
                 t.append("  ")
             t.append(f"─{MARKERS[i]} ", style=f"bold {PALETTE[i]}")
-            t.append(p.name, style=PALETTE[i])
+            t.append(name[len(start):], style=PALETTE[i])
         return t
 
     def chart_metrics(self) -> list[str]:
@@ -333,7 +350,7 @@ class CompareScreen(ChartView, PetsegScreen):
         self._fill_table()
 
     def _fill_table(self) -> None:
-        layout = TableLayout(compact=not self.at_least("-wide"))
+        layout = self._layout()
         key = (self.metric, self._data_version, layout)
         if key == self._table_key:
             return

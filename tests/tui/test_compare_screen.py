@@ -249,3 +249,31 @@ async def test_runs_of_different_mask_rules_say_their_figures_are_scored_apart(r
         await pilot.pause()
         title = widget_text(app.screen.query_one(PetsegHeader))
         assert "valid Dice · mask rules differ: each scored by its own" in title, title
+
+
+async def test_at_80x24_seven_trials_leave_the_chart_and_every_row_on_screen(runs_dir: Path) -> None:
+    """Seven trials named alike compared at 80x24: the legend spelled each whole name, one a line,
+    so it took 7 rows, the chart's plot 2 and the table lost its last run below the edge. Narrow,
+    the legend says the shared start once, then each run as the table names it."""
+    from tui_helpers import widget_text
+
+    names = [f"lr-search-2026-12-06-trial-00{i}" for i in range(7)]
+    for i, name in enumerate(names):
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5 + i / 100], learning_rate=1e-3 * (i + 1))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / name for name in names])
+        await pilot.pause()
+        legend = widget_text(app.screen.query_one("#legend"))
+        assert len(legend.strip().splitlines()) <= 2, legend
+        assert legend.count("lr-search-2026-12-06-trial-") == 1 and all(n[-3:] in legend for n in names), legend
+        shown = widget_text(table)
+        assert all(f"…{n[-3:]}" in shown for n in names), shown
+        chart = app.screen.query_one("#compare-chart-0")
+        assert chart.region.height >= 10, chart.region
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:  # wide: every name whole in the legend
+        await _compare_table(app, pilot, [runs_dir / name for name in names])
+        await pilot.pause()
+        legend = widget_text(app.screen.query_one("#legend"))
+        assert all(name in legend for name in names), legend
