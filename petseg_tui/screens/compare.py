@@ -30,11 +30,18 @@ from textual.worker import get_current_worker
 from engine.config import TrainConfig
 from engine.runs.query import ALIASES, flatten
 from engine.runs.short_name import shorten
-from petseg_tui.format import PALETTE, fmt_count, fmt_lr, fmt_metric, palette_rgb, shown_state_text
+from petseg_tui.format import (
+    PALETTE,
+    fmt_count,
+    fmt_lr,
+    fmt_metric,
+    palette_rgb,
+    shown_state_text,
+)
+from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
-from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.widgets.chart_specs import (
     COMPARE_METRICS,
     HIGHER_IS_BETTER,
@@ -313,7 +320,9 @@ class CompareScreen(ChartView, PetsegScreen):
         and then each name's rest (the names stay whole: the start and the rest)."""
         names = [p.name for p in self.run_paths]
         start = self._layout().shared_start(names)
-        t = Text(f"{start}…" if start else "", style="dim")
+        t = Text()  # (a base style would dim every name after it)
+        if start:
+            t.append(f"{start}…", style="dim")
         for i, name in enumerate(names):
             if i or start:
                 t.append("  ")

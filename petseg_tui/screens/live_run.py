@@ -35,15 +35,21 @@ from textual.worker import get_current_worker
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.keys import USES_MODEL
+from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.messages import LiveUpdated
-from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
 from petseg_tui.screens.live_control import RunControlActions
-from petseg_tui.screens.live_text import info_rows, label_grid, messages_text, stats_rows, title_text
-from petseg_tui.live_follow import LiveFollower, LiveSnapshot
+from petseg_tui.screens.live_text import (
+    info_rows,
+    label_grid,
+    messages_text,
+    stats_rows,
+    title_text,
+)
 from petseg_tui.widgets.chart_specs import ChartSpec, dice_spec, loss_spec
 from petseg_tui.widgets.charts import Chart, x_extent
+from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.log_pane import LogPane
 from petseg_tui.widgets.previews import PreviewPanel
 from petseg_tui.widgets.system_strip import SystemStrip
