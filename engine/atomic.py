@@ -14,6 +14,7 @@ import fcntl
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -30,20 +31,31 @@ _swept_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(folder: Path, wait: float = 2.0) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``folder`` itself while a file in it is read, changed and
     written back: two processes doing it at once (two dashboards labelling one run, an export in
     a shell and one from the dashboard) both keep their change, where the later write dropped
     the other's. No file is made for it; where the folder cannot be locked (a network file
-    system, a folder not there yet), it goes on unlocked, as before."""
+    system, a folder not there yet), or while another holder keeps it past ``wait`` seconds (a
+    ``petseg export`` stopped with Ctrl-Z mid-record: the dashboard's label change, on its UI
+    thread, would wait for as long), it goes on unlocked, as before."""
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         yield
         return
     try:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
+            except OSError:
+                break
         yield
     finally:
         os.close(fd)  # the lock goes with the descriptor

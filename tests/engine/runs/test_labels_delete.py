@@ -182,6 +182,30 @@ def test_two_dashboards_labelling_a_run_at_the_same_moment_both_keep_their_chang
     assert read_labels(run) == RunLabels(tags=("best",), archived=True)
 
 
+def test_a_label_change_goes_on_when_another_process_keeps_the_folder_locked(tmp_path: Path) -> None:
+    """A `petseg export` stopped with Ctrl-Z while it recorded its entry keeps the run folder's
+    lock: the dashboard's label change (on its UI thread) waited for it without end. It waits a
+    moment, then writes as it did before folders were locked."""
+    import fcntl
+    import os
+    import threading
+
+    from engine.runs import change_labels
+
+    run = _finished(tmp_path, "r")
+    held = os.open(run, os.O_RDONLY | os.O_DIRECTORY)  # another open file: as another process's lock
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        changing = threading.Thread(target=change_labels, args=(run, NO_LABELS, NO_LABELS.with_(archived=True)),
+                                    daemon=True)
+        changing.start()
+        changing.join(15)
+        assert not changing.is_alive(), "the label change waited on the stopped holder"
+    finally:
+        os.close(held)
+    assert read_labels(run).archived
+
+
 def test_a_run_deleted_while_the_runs_are_listed_is_left_out_not_listed_broken(tmp_path: Path,
                                                                                monkeypatch) -> None:
     """`petseg runs` listed the folders, then a dashboard deleted one of them before its files
