@@ -27,7 +27,15 @@ class ChartView:
     def action_log_y(self) -> None:
         self.log_y = not self.log_y
 
+    def autoscale_applies(self) -> bool:
+        """Whether a chart on screen can leave outliers out (Dice and IoU charts never do)."""
+        return True
+
     def action_autoscale(self) -> None:
+        if not self.autoscale_applies():
+            self.notify("Dice and IoU charts show every point already (they lie in 0..1); f is for the losses "
+                        "and the learning rate", timeout=3)
+            return
         self.autoscale = not self.autoscale
         self.notify("Charts: every point" if self.autoscale else "Charts: true outliers left out", timeout=1.5)
 

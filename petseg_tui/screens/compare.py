@@ -43,6 +43,7 @@ from petseg_tui.messages import CompareUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
 from petseg_tui.widgets.chart_specs import (
+    BOUNDED_METRICS,
     COMPARE_METRICS,
     HIGHER_IS_BETTER,
     MARKERS,
@@ -329,6 +330,9 @@ class CompareScreen(ChartView, PetsegScreen):
             t.append(f"─{MARKERS[i]} ", style=f"bold {PALETTE[i]}")
             t.append(name[len(start):], style=PALETTE[i])
         return t
+
+    def autoscale_applies(self) -> bool:
+        return any(m not in BOUNDED_METRICS for m in self.chart_metrics())
 
     def chart_metrics(self) -> list[str]:
         """The metric of each chart: one, or four in the grid (the chosen one always among them)."""

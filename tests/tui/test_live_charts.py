@@ -101,6 +101,24 @@ async def test_smoothing_keys_step_the_same_ema_factors_on_both_chart_screens(ru
                 await wait_for(pilot, lambda: "EMA" not in _header(screen, chart), what="smoothing off")
 
 
+async def test_f_on_the_compare_dice_chart_says_it_already_shows_every_point(runs_dir: Path) -> None:
+    """Dice and IoU charts never leave a point out: `f` there said "Charts: every point" and nothing
+    changed. It says why; on a loss chart it toggles as before."""
+    from tui_helpers import toasts
+
+    make_curve_run(runs_dir, "blowup", NORMAL + [1e4], DICES + [0.1])
+    make_curve_run(runs_dir, "short", [1.4, 1.1, 0.9], [0.2, 0.3, 0.35])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        app.open_compare([runs_dir / "blowup", runs_dir / "short"])
+        await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
+        await pilot.press("3", "f")  # valid Dice
+        await wait_for(pilot, lambda: "show every point already" in toasts(app), what="the Dice note")
+        assert "Charts: every point" not in toasts(app)
+        await pilot.press("1", "f")  # train loss
+        await wait_for(pilot, lambda: "Charts: every point" in toasts(app), what="the loss chart's toggle")
+
+
 async def test_predictions_re_lay_themselves_out_when_the_terminal_is_resized(runs_dir: Path) -> None:
     make_curve_run(runs_dir, "seen", NORMAL[:3], DICES[:3])
     write_previews(runs_dir / "seen", 3)
