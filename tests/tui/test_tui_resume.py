@@ -85,7 +85,8 @@ async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs
 
 
 async def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path) -> None:
-    """The folder is deleted between listing and R: spawn_resume's one-line error is shown."""
+    """The folder is deleted while R asks to confirm: spawn_resume's one-line error is shown. (A
+    folder deleted before R leaves the table at the next poll: nothing to resume.)"""
     import shutil
 
     make_stale_run(runs_dir, "gone")
@@ -94,9 +95,9 @@ async def test_resume_of_a_vanished_run_folder_is_an_in_app_error(runs_dir: Path
     async with app.run_test(size=(120, 30), notifications=True) as pilot:
         screen = app.screen
         await wait_for(pilot, lambda: screen.loaded, what="first scan")
-        shutil.rmtree(runs_dir / "gone")
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        shutil.rmtree(runs_dir / "gone")
         await pilot.press("y")
         await wait_for(pilot, lambda: "no such run folder" in toasts(app), what="error notification")
         assert app.is_running and not app.spawned
