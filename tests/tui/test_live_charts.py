@@ -52,6 +52,17 @@ async def test_a_autoscales_the_compare_charts(runs_dir: Path) -> None:
         await wait_for(pilot, lambda: "all points" in _header(screen, "compare-chart-0"), what="autoscaled")
 
 
+async def _chart_screen(app: PetsegApp, pilot, kind: str, runs: list[Path], metric_key: str, live_chart: str):
+    """(screen, chart id): the live screen of ``runs[0]`` and its ``live_chart``, or the compare
+    screen of ``runs`` with ``metric_key`` pressed (its one chart at this width)."""
+    if kind == "live":
+        return await open_live(pilot, runs[0]), live_chart
+    app.open_compare(runs)
+    await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == len(runs), what="compare data")
+    await pilot.press(metric_key)
+    return app.screen, "compare-chart-0"
+
+
 @pytest.mark.parametrize("screen_kind", ["live", "compare"])
 async def test_a_dice_among_near_zeros_is_drawn_never_clipped_as_an_outlier(runs_dir: Path, screen_kind) -> None:
     """Dice lies in [0, 1]: the one real valid Dice (0.134) of runs that otherwise scored ~1e-11
@@ -61,13 +72,8 @@ async def test_a_dice_among_near_zeros_is_drawn_never_clipped_as_an_outlier(runs
     make_curve_run(runs_dir, "flat", NORMAL[:8], [9e-12] * 8)
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(120, 36)) as pilot:
-        if screen_kind == "live":
-            screen, chart = await open_live(pilot, runs_dir / "late"), "dice-chart"
-        else:
-            app.open_compare([runs_dir / "late", runs_dir / "flat"])
-            await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
-            await pilot.press("3")  # valid Dice
-            screen, chart = app.screen, "compare-chart-0"
+        screen, chart = await _chart_screen(app, pilot, screen_kind, [runs_dir / "late", runs_dir / "flat"],
+                                            "3", "dice-chart")  # 3: valid Dice
         await wait_for(pilot, lambda: "Dice" in _header(screen, chart), what="the Dice chart")
         await pilot.pause(0.3)
         plot = widget_text(screen.query_one(f"#{chart} ChartPlot"))
@@ -82,14 +88,9 @@ async def test_smoothing_keys_step_the_same_ema_factors_on_both_chart_screens(ru
     make_curve_run(runs_dir, "a", NORMAL, DICES)
     make_curve_run(runs_dir, "b", NORMAL[:6], DICES[:6])
     app = PetsegApp(runs_dir=runs_dir)
-    async with app.run_test(size=(160, 48)) as pilot:
-        if screen_kind == "live":
-            screen, chart = await open_live(pilot, runs_dir / "a"), "loss-chart"
-        else:
-            app.open_compare([runs_dir / "a", runs_dir / "b"])
-            await wait_for(pilot, lambda: len(getattr(app.screen, "snapshots", [])) == 2, what="compare data")
-            await pilot.press("1")  # train loss
-            screen, chart = app.screen, "compare-chart-0"
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen, chart = await _chart_screen(app, pilot, screen_kind, [runs_dir / "a", runs_dir / "b"],
+                                            "1", "loss-chart")  # 1: train loss
         await wait_for(pilot, lambda: "loss" in _header(screen, chart).lower(), what="the loss chart")
         assert "EMA" not in _header(screen, chart)
         for keys, shown in [("e", "EMA 0.60"), ("plus", "EMA 0.70"), (("minus",) * 6, "EMA 0.30"),
