@@ -7,6 +7,8 @@ panel is redrawn (when what it would say changed).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
@@ -59,7 +61,8 @@ def stats_rows(snap: LiveSnapshot) -> Rows:
 
 
 def info_rows(snap: LiveSnapshot) -> Rows:
-    """Model (x processes), batch, image size, LR; device; data."""
+    """Model (x processes), batch, image size, LR; an encoder's weights; a mask rule other than the
+    default; device; data."""
     cfg = snap.config
     n = world_size(cfg)
     model = f"{cfg.get('model', '?')}" + (f" x{n}" if n > 1 else "")
@@ -70,9 +73,36 @@ def info_rows(snap: LiveSnapshot) -> Rows:
     lr_text = f"{lr:.3g}" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else "?"
     return (
         ("model", f"{model} · bs {batch} · img {cfg.get('image_size', '?')} · lr {lr_text}"),
+        *_recipe_rows(cfg),
         ("device", snap.device or str(cfg.get("device", "—"))),
         ("data", snap.data or _data_named(cfg)),
     )
+
+
+def _recipe_rows(cfg: dict) -> Rows:
+    """The settings that change what the run's figures mean, in one "recipe" row only where they
+    matter: an encoder model's starting weights (ImageNet, a file, or random) and a mask rule other
+    than the default (pet_only scores the trimap's border as background, so its Dice reads apart
+    from a pet_border run's). The pane read "model resnet34_unet · bs 16 …" alone, hiding both.
+    One row, not two: at 80x24 each row is taken from the charts."""
+    from engine.config import MODEL_IGNORES, TrainConfig
+
+    parts: list[str] = []
+    model = cfg.get("model")
+    if isinstance(model, str) and "pretrained" not in MODEL_IGNORES.get(model, ("pretrained",)):
+        weights = cfg.get("pretrained")
+        if not isinstance(weights, str) or not weights.strip():
+            parts.append("random encoder")
+        elif weights == "imagenet":
+            parts.append("ImageNet encoder")
+        else:  # a local .pth: its name (the full path is in config.json), never a wrapped path
+            parts.append(f"encoder {Path(weights).name}")
+    rule = cfg.get("mask_rule")
+    if isinstance(rule, str) and rule != TrainConfig.__dataclass_fields__["mask_rule"].default:
+        # alone, the row has room to say what the rule does
+        why = ": border is background" if rule == "pet_only" and not parts else ""
+        parts.append(f"mask {rule}{why}")
+    return (("recipe", " · ".join(parts)),) if parts else ()
 
 
 def _data_named(cfg: dict) -> str:

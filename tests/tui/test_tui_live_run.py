@@ -665,3 +665,36 @@ def test_the_data_of_a_run_not_yet_described_is_named_as_the_new_run_form_names_
     assert data({"model": "unet", "data_path": None}) == "bundled real sample"
     assert data({"model": "unet", "data_path": "/data/pets"}) == "/data/pets"
     assert data({}) == "—"
+
+
+def test_the_settings_say_an_encoders_weights_and_a_mask_rule_other_than_the_default(tmp_path: Path) -> None:
+    """The info pane read "model resnet34_unet · bs 16 · img 64 · lr 0.001" alone: it hid whether
+    the encoder started from ImageNet and whether the run scored with pet_only (its Dice means
+    something else). Both show where they matter, in one row that fits 80 columns' pane."""
+    from petseg_tui.live_follow import LiveSnapshot
+    from petseg_tui.screens.live_text import info_rows
+
+    def rows(**config: object) -> dict[str, str]:
+        base = {"model": "unet", "batch_size": 16, "image_size": 64, "learning_rate": 1e-3}
+        return dict(info_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config={**base, **config})))
+
+    assert "recipe" not in rows(mask_rule="pet_border")  # the default UNet run: nothing more to say
+    assert rows(mask_rule="pet_only")["recipe"] == "mask pet_only: border is background"
+    assert rows(model="resnet34_unet", pretrained="imagenet")["recipe"] == "ImageNet encoder"
+    assert rows(model="resnet34_unet", pretrained=None)["recipe"] == "random encoder"
+    assert rows(model="resnet18_unet", pretrained="/w/r18.pth", mask_rule="pet_only")["recipe"] == (
+        "encoder r18.pth · mask pet_only")
+    assert "recipe" not in rows(model="unet", pretrained="imagenet")  # the UNet ignores it
+
+
+async def test_the_recipe_row_fits_the_run_screen_at_80_columns(runs_dir: Path) -> None:
+    """The encoder's weights and the mask rule are on the run screen, each on the one recipe line."""
+    make_run(runs_dir, "enc", epochs_done=2, total=3, model="resnet34_unet", pretrained="imagenet",
+             mask_rule="pet_only")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "enc")
+        info = live.query_one("#live-info")
+        await wait_for(pilot, lambda: "recipe" in widget_text(info), what="the settings drawn")
+        line = next(x for x in widget_text(info).splitlines() if x.startswith("recipe"))
+        assert line.split(None, 1)[1].rstrip() == "ImageNet encoder · mask pet_only"
