@@ -5,8 +5,8 @@ is chosen with 1-5 / m (or the Select); `e` and `+`/`-` smooth the curves (EMA),
 the epochs shown (all, the epochs every run has, the last N), `l` gives log-y, `f` autoscales
 to every point (true outliers, such as a diverged run's loss, are otherwise left out and
 counted in the chart's header). From 160 columns four metrics show at once in a 2x2 grid, the
-chosen one highlighted. A chart whose data and view did not change is not redrawn. Below 120
-columns the table is compact (`TableLayout`), so the settings that differ stay on screen.
+chosen one highlighted (the title and the selector say so). A chart whose data and view did not
+change is not redrawn. Below 120 columns the table is compact (`TableLayout`), so the settings that differ stay on screen.
 """
 
 from __future__ import annotations
@@ -238,6 +238,9 @@ class CompareScreen(ChartView, PetsegScreen):
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
         with Horizontal(id="compare-top"):
+            # in the grid the selector picks the highlighted chart (and the table's figures) of the
+            # four shown: "3 valid Dice" alone read as if it were the only metric on screen
+            yield Static("highlight", id="metric-role")
             yield Select(
                 [(f"{i + 1}  {label}", key) for i, (key, (label, _)) in enumerate(COMPARE_METRICS.items())],
                 value=self.metric,
@@ -360,11 +363,12 @@ class CompareScreen(ChartView, PetsegScreen):
             chart.set_class(self.grid and metric == self.metric, "-chosen")
             chart.show(spec)
         self.query_one("#compare-charts").set_class(self.grid, "-grid")
+        self.query_one("#metric-role").display = self.grid
         self._fill_table()
 
     def _fill_table(self) -> None:
         layout = self._layout()
-        key = (self.metric, self._data_version, layout)
+        key = (self.metric, self._data_version, layout, self.grid)
         if key == self._table_key:
             return
         self._table_key = key
@@ -414,11 +418,13 @@ class CompareScreen(ChartView, PetsegScreen):
         for name, row in rows:
             table.add_row(*row, key=name)
         note = "" if keys or len(snaps) < 2 else "  (identical hyperparameters)"
-        if "mask_rule" in keys and self.metric != "lr":
+        if "mask_rule" in keys and set(self.chart_metrics()) - {"lr"}:
             # pet_only scores the border band as background, pet_border as pet: the same model
             # reads apart by the rule alone (petseg eval's headline, border ignored, compares them)
             note = " · mask rules differ: each scored by its own"
-        self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')} · {label}{note}"
+        # the grid shows four metrics: the title names them all, the chosen one as highlighted
+        shown = f"{len(self.chart_metrics())} metrics, {label} highlighted" if self.grid else label
+        self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')} · {shown}{note}"
 
     # ---- keys ---------------------------------------------------------------------------------
     def set_metric(self, metric: str) -> None:

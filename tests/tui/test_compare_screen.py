@@ -277,3 +277,29 @@ async def test_at_80x24_seven_trials_leave_the_chart_and_every_row_on_screen(run
         await pilot.pause()
         legend = widget_text(app.screen.query_one("#legend"))
         assert all(name in legend for name in names), legend
+
+
+async def test_with_four_metrics_shown_the_title_and_selector_say_so(runs_dir: Path) -> None:
+    """At 160x48 the grid shows four metrics, yet the title read "compare 2 runs · valid Dice" and
+    the selector "3 valid Dice", as if only it were shown. Now the title counts the metrics and
+    names the chosen one as highlighted, and the selector reads "highlight"; 80x24 (one chart)
+    says the one metric as before."""
+    from tui_helpers import widget_text
+
+    from petseg_tui.widgets.header import PetsegHeader
+
+    make_curve_run(runs_dir, "a", [0.9, 0.8], [0.4, 0.5])
+    make_curve_run(runs_dir, "b", [0.9, 0.7], [0.4, 0.6], learning_rate=3e-4)
+    for size, title, role in (((160, 48), "compare 2 runs · 4 metrics, valid Dice highlighted", "highlight"),
+                              ((80, 24), "compare 2 runs · valid Dice", "")):
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=size) as pilot:
+            await _compare_table(app, pilot, [runs_dir / "a", runs_dir / "b"])
+            await pilot.pause()
+            header = app.screen.query_one(PetsegHeader)
+            await wait_for(pilot, lambda: title in widget_text(header), what=title)
+            assert widget_text(app.screen.query_one("#metric-role")).strip() == role
+            if size == (160, 48):
+                await pilot.press("2")  # another metric: the title follows
+                await wait_for(pilot, lambda: "4 metrics, valid loss highlighted" in widget_text(header),
+                               what="valid loss highlighted")
