@@ -108,6 +108,14 @@ def fmt_rate(value: float | None) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
+# "LR" read two things: the runs table's configured rate (1.00e-03) and the run screen's rate of
+# the latest epoch (7.09e-07 at the end of a cosine run). The words that tell them apart, here
+# alone so that every screen says the same:
+LR_PEAK = "LR peak"  # config.json's learning_rate: what the schedule warms up to, then lowers
+LR_NOW = "LR now"  # the schedule's rate at the latest epoch of a run that trains
+LR_LAST = "LR last"  # the same, once the run is over
+
+
 def fmt_lr(value: float | None) -> str:
     if value is None:
         return "—"

@@ -13,6 +13,9 @@ from rich.text import Text
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
 from petseg_tui.format import (
+    LR_LAST,
+    LR_NOW,
+    LR_PEAK,
     fmt_duration,
     fmt_lr,
     fmt_metric,
@@ -41,7 +44,9 @@ def stats_rows(snap: LiveSnapshot) -> Rows:
     """LR, images/s, ETA, elapsed, best Dice, last losses."""
     last, best = snap.last, snap.best
     paused = snap.paused or snap.state == RunState.PAUSED
+    # the latest epoch's scheduled rate, else (no epoch yet) the configured one: labelled as which
     lr = last.lr if last else snap.config.get("learning_rate")
+    lr_label = (LR_NOW if snap.active else LR_LAST) if last else LR_PEAK
     # while it trains, the pace now; once over, the run's median, the figure of the runs table
     # and `petseg runs` (the last epoch's alone read 118 where the table said 225)
     if snap.active:
@@ -50,7 +55,7 @@ def stats_rows(snap: LiveSnapshot) -> Rows:
         ips = snap.images_per_s
     eta = snap.eta_seconds()
     return (
-        ("LR", fmt_lr(lr)),
+        (lr_label, fmt_lr(lr)),
         ("images/s", fmt_rate(ips) + (" (paused)" if paused and ips is not None else "")),
         ("ETA", (("~" + fmt_duration(eta)) if eta is not None else "—") + (" (paused)" if paused else "")
          + (f" (budget {snap.config['time_budget']})" if isinstance(snap.config.get("time_budget"), str) else "")),

@@ -8,11 +8,11 @@ only their changed cells (and widens a column when a value outgrows it: "interru
 columns do.
 
 Columns follow the width: the essentials at 80 columns; model, img/s and start time from 120;
-valid loss, IoU, LR and seconds per epoch from 160. Within that, the table fits its own width:
-Status, Epoch and Best Dice always show, the optional columns drop in `DROP_ORDER` when the run
-name would get fewer than `NAME_MIN` cells, and a long name is cut in the middle (`shorten`),
-keeping its distinguishing tail. The selection mark and the run name stay pinned when the table
-scrolls sideways.
+valid loss, IoU, LR peak (the configured rate) and seconds per epoch from 160. Within that, the
+table fits its own width: Status, Epoch and Best Dice always show, the optional columns drop in
+`DROP_ORDER` when the run name would get fewer than `NAME_MIN` cells, and a long name is cut in
+the middle (`shorten`), keeping its distinguishing tail. The selection mark and the run name stay
+pinned when the table scrolls sideways.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from engine.runs import Query, ordered, parse_query, sort_value
 from engine.runs.query import flatten
 from engine.runs.short_name import NAME_MIN, shorten
 from petseg_tui.format import (
+    LR_PEAK,
     PALETTE,
     fmt_duration,
     fmt_epoch,
@@ -94,7 +95,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("vloss", "Valid loss", _by("vloss"), lambda r: _r(fmt_metric(r.summary.last_valid_loss)), True, WIDE),
     # the run's learning rate, as `lr<1e-3` filters it: the last epoch's scheduled rate (what it
     # showed before) ranked a cosine run by how far it had annealed, not by its recipe
-    Column("lr", "LR", _by("lr"), lambda r: _r(fmt_lr(r.summary.learning_rate)), True, WIDE),
+    Column("lr", LR_PEAK, _by("lr"), lambda r: _r(fmt_lr(r.summary.learning_rate)), True, WIDE),
     # Text: a value from config.json is shown as written, never read as markup ("unet[/]" crashed the table)
     Column("model", "Model", _by("model"), lambda r: Text(r.summary.model_label or "—"), False, MEDIUM),
     Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM),

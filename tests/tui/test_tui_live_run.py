@@ -698,3 +698,24 @@ async def test_the_recipe_row_fits_the_run_screen_at_80_columns(runs_dir: Path) 
         await wait_for(pilot, lambda: "recipe" in widget_text(info), what="the settings drawn")
         line = next(x for x in widget_text(info).splitlines() if x.startswith("recipe"))
         assert line.split(None, 1)[1].rstrip() == "ImageNet encoder · mask pet_only"
+
+
+def test_the_run_screens_lr_is_named_apart_from_the_runs_tables_configured_one(tmp_path: Path) -> None:
+    """"LR" meant two things: the runs table's configured 1.00e-03 and the run screen's 7.09e-07,
+    the cosine's rate at the last epoch. The run screen says "LR now" (a run that trains) or
+    "LR last" (one that is over) for the scheduled rate, "LR peak" before an epoch has one, as
+    the runs table's column is headed."""
+    import dataclasses
+
+    from petseg_tui.live_follow import LiveSnapshot
+    from petseg_tui.screens.live_text import stats_rows
+    from petseg_tui.widgets.runs_table import COLUMN_LABELS
+
+    cfg = {"learning_rate": 1e-3}
+    ended = dataclasses.replace(epoch_event(30, 30, 1_767_000_000.0), lr=7.09e-7)
+    over = dict(stats_rows(LiveSnapshot(name="r", path=tmp_path, state="finished", config=cfg, epochs=(ended,))))
+    assert over["LR last"] == "7.09e-07" and "LR" not in over
+    going = dict(stats_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config=cfg, epochs=(ended,))))
+    assert going.get("LR now") == "7.09e-07", going
+    fresh = dict(stats_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config=cfg)))
+    assert fresh["LR peak"] == "1.00e-03" and COLUMN_LABELS["lr"] == "LR peak"

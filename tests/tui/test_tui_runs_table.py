@@ -222,7 +222,7 @@ async def test_columns_follow_the_width_and_home_end_move_to_the_ends(sample_run
     expected = {
         80: ["✓", "Run", "Status", "Epoch", "Best Dice", "Train loss", "Time"],
         120: ["✓", "Run", "Status", "Epoch", "Best Dice", "Train loss", "Model", "img/s", "Started", "Time"],
-        160: ["✓", "Run", "Status", "Epoch", "Best Dice", "IoU", "Train loss", "Valid loss", "LR", "Model", "img/s",
+        160: ["✓", "Run", "Status", "Epoch", "Best Dice", "IoU", "Train loss", "Valid loss", "LR peak", "Model", "img/s",
               "s/epoch", "Started", "Time"],
     }
 
