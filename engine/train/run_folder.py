@@ -27,10 +27,24 @@ def check_machine(config: TrainConfig) -> None:
         if cache.exists() and not cache.is_dir():  # else the run trains with no cache and no word
             raise ConfigError(f"--cache_dir {config.cache_dir}: is a file, not a folder; give a folder for the "
                               "decoded-image cache (or leave it unset)")
-    if config.pretrained not in (None, "imagenet"):
-        if not Path(config.pretrained).expanduser().is_file():
-            raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a .pth state_dict of the encoder, or imagenet)")
-        check_pretrained_file(config)
+    check_pretrained(config, fetch=False)
+
+
+def check_pretrained(config: TrainConfig, *, fetch: bool = True) -> None:
+    """``--pretrained`` as a new run needs it: a local file exists and loads into the model
+    (`check_pretrained_file`); ``imagenet``'s weights are fetched into torch hub's cache now
+    (``fetch``; a resume's weights are last.pt's, so it passes False), offline refused in one
+    line. Imports torch when there is something to check. The new-run form calls it before a
+    detached launch, so its refusal is said in the form, not in a folder left behind."""
+    if config.pretrained is None:
+        return
+    if config.pretrained == "imagenet":
+        if fetch:
+            check_pretrained_file(config)
+        return
+    if not Path(config.pretrained).expanduser().is_file():
+        raise ConfigError(f"--pretrained {config.pretrained}: no such file (give a .pth state_dict of the encoder, or imagenet)")
+    check_pretrained_file(config)
 
 
 def check_pretrained_file(config: TrainConfig) -> None:
@@ -77,7 +91,7 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
         # offline, the fetch failed only once the data was decoded and the amp timed, leaving a
         # failed run folder behind; fetched now (a new run only: a resume's weights are last.pt's),
         # the run's own load reads torch hub's cache
-        check_pretrained_file(config)
+        check_pretrained(config)
     for line in ignored_field_warnings(config):
         log(line)
     # $PETSEG_DATA is read once, here, so config.json (and a later resume or eval) names

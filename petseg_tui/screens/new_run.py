@@ -7,7 +7,9 @@ show keep the copied values. The "More options" rows are built only when the sec
 opened (an error in one opens it): until then their values are the form's own, checked as if
 shown. Every check is the engine's (`new_run_fields.parse_form`): `TrainConfig.field_errors` for
 the values, `data_path_problem` for the data folder (the message ``petseg train`` gives),
-`validate_run_name` for the name. Start and Cancel sit below the scrolling fields, so they are on
+`validate_run_name` for the name; on Start, a ``--pretrained`` value is checked as ``petseg train``
+checks it before making the run folder (`engine.train.run_folder.check_pretrained`: ImageNet's
+weights fetched, a file loaded), in a worker, its refusal said beside the row. Start and Cancel sit below the scrolling fields, so they are on
 screen at 80x24.
 
 Letter keys never act app-wide here (`q` on a Select does not quit); ctrl+q and esc ask first
@@ -20,7 +22,7 @@ import dataclasses
 from typing import Any
 
 from rich.text import Text
-from textual import events, on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -89,6 +91,7 @@ class NewRunScreen(PetsegScreen):
         self._shown: dict[str, tuple[Widget, Static]] = {}  # the built rows: field -> (input, hint/error)
         self._focus_when_shown: str | None = None  # a More options field to focus once its row is built
         self._validated: dict[str, Any] | None = None  # the values the last validation read
+        self._checking = False  # Start's check of the pretrained weights runs (ctrl+s waits for it)
         self._ready_at: float | None = None  # when the form was up (Textual's clock, as its events)
 
     def compose(self) -> ComposeResult:
@@ -281,7 +284,47 @@ class NewRunScreen(PetsegScreen):
             elif first:  # in More options, opening (watch_errors) and built in a moment
                 self._focus_when_shown = first
             return
+        if self._checking:
+            return
         self.query_one("#start", Button).disabled = True
+        if cfg.pretrained is not None:
+            # a detached `petseg train` refused an offline `imagenet` (or a bad file) in its log,
+            # after the dashboard had made the run folder for that log: checked here first, as
+            # petseg train checks it before making its run folder
+            self._checking = True
+            self.notify("Checking the pretrained encoder weights …", timeout=3)
+            self._check_pretrained_then_start(cfg, name, detached)
+            return
+        self._start(cfg, name, detached)
+
+    @work(thread=True, exclusive=True, group="pretrained-check", exit_on_error=False)
+    def _check_pretrained_then_start(self, cfg: TrainConfig, name: str | None, detached: bool) -> None:
+        """The engine's check of ``cfg.pretrained`` (imports torch; may fetch ImageNet's weights)."""
+        from engine.errors import one_line
+        from engine.train.run_folder import check_pretrained
+
+        try:
+            check_pretrained(cfg)
+        except Exception as exc:  # noqa: BLE001 (its one line in the form, never a crash)
+            self.app.call_from_thread(self._pretrained_refused, one_line(exc))
+            return
+        self.app.call_from_thread(self._start, cfg, name, detached)
+
+    def _pretrained_refused(self, why: str) -> None:
+        self._checking = False
+        if not self.is_attached:
+            return
+        if "pretrained" in self._shown:
+            self._shown["pretrained"][0].focus()
+        else:  # in More options, which the error opens: focused once its row is built
+            self._focus_when_shown = "pretrained"
+        self.errors = {**self.errors, "pretrained": why}  # beside its row; Start waits for an edit
+        self.notify(why, title="Could not start the run", severity="error", markup=False)
+
+    def _start(self, cfg: TrainConfig, name: str | None, detached: bool) -> None:
+        self._checking = False
+        if not self.is_attached:  # the form was left while its check ran
+            return
         self.notify(
             ("Starting a detached run …" if detached else "Starting the run in this process (loading torch) …"),
             timeout=3,

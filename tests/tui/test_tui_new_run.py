@@ -413,3 +413,43 @@ async def test_at_80_columns_the_focused_fields_hint_is_read_whole(runs_dir: Pat
         await wait_for(pilot, lambda: shown() == hint, what="the data path's whole hint")
         await pilot.press("tab")
         await wait_for(pilot, lambda: shown().endswith("…"), what="the hint cut again")
+
+
+async def test_pretrained_imagenet_offline_is_refused_in_the_form_before_any_launch(runs_dir: Path, monkeypatch,
+                                                                                    generated_data: str) -> None:
+    """A detached launch with --pretrained imagenet and no internet: the dashboard made
+    runs/NAME/ for the child's train.log, the child refused in one line and exited, and the folder
+    (only train.log) stayed, hidden from the table and from petseg runs. The form now checks the
+    weights as petseg train does before launching: the one line beside the row, nothing spawned."""
+    import engine.train.launch
+    import engine.train.run_folder
+    from engine.errors import ConfigError
+
+    why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
+    checked: list = []
+
+    def offline(config) -> None:
+        checked.append(config.pretrained)
+        raise ConfigError(why)
+
+    monkeypatch.setattr(engine.train.run_folder, "check_pretrained_file", offline)
+    started: list = []
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", lambda config, root, name: started.append(config) or 4242)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        form = await open_form(pilot)
+        _fill_tiny(form, "r34", detached=True, data_path=generated_data)
+        _set(form, "model", "resnet34_unet")
+        await open_more_options(pilot, form)
+        _set(form, "pretrained", "imagenet")
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: error_text(form, "pretrained").startswith("✗"), what="the refusal in the form")
+        assert " ".join(error_text(form, "pretrained").split()) == f"✗ {why}"
+        assert checked == ["imagenet"] and not started and not (runs_dir / "r34").exists()
+        assert app.screen is form and form.query_one("#start", Button).disabled
+        _set(form, "pretrained", "")  # no weights: the row is fine again, and Start launches
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid again")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(started), what="spawned")
+        assert started[0].pretrained is None
