@@ -25,6 +25,7 @@ from engine.runs import (
     RunState,
     checkpoint_path,
     has_checkpoint,
+    remove_refused_launch,
     resume_offer,
 )
 from engine.runs.layout import open_run_file
@@ -139,6 +140,7 @@ class LiveFollower:
         self._stamp_seen: tuple | None = None
         self._previews_stamp: tuple | None = None
         self._previews: tuple[Previews | None, str] = (None, "")
+        self._refused = False  # the launch ``pid`` was refused before its run began (said from its log)
 
     def _read_previews(self) -> tuple[Previews | None, str]:
         """The run's epoch previews, re-read only when index.json changed (a stat otherwise)."""
@@ -187,6 +189,13 @@ class LiveFollower:
         except (OSError, PetsegError):
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+    def tidy(self) -> bool:
+        """Called once the view is left: the folder of a launch refused before its run began (it
+        holds only the train.log that said why, which the view has shown) is removed. No listing
+        shows such a folder, so they piled up unseen, each keeping its name taken. True when
+        removed; a folder holding anything else is left (`remove_refused_launch`)."""
+        return self._refused and remove_refused_launch(self.path)
 
     def _launch_ended(self, run: RunSnapshot, status: dict) -> str:
         """What to say when the process this app launched for the run (``pid``) has ended without
@@ -248,6 +257,7 @@ class LiveFollower:
                         + (_logged_reason(self.path) if log_tail else _silent_exit_hint(self.path)),
                 log_tail=log_tail,
             )
+            self._refused = True
         elif starting:
             snap = LiveSnapshot(name=self.path.name, path=self.path, exists=False, state=RunState.STARTING, pid=self.pid,
                                 log_tail=self._log_tail(3))

@@ -17,7 +17,8 @@ One concern a module:
     system_log a run's system metrics (system.jsonl): the bounded writer and its readers
     labels     the user's tags, note and archived flag of a run (labels.json)
     query      the runs filter: ``lr<1e-3 dice>0.8 model:unet`` parsed and matched
-    delete     deleting a run folder (refused while it trains; hidden first, then removed)
+    delete     deleting a run folder (refused while it trains; hidden first, then removed), and a
+               refused launch's folder that holds only its train.log
 
 No torch import: the TUI uses this package on its start-up path. The names below are the
 package's public interface; import them from ``engine.runs``.
@@ -70,12 +71,12 @@ from engine.runs.summary import ResumeOffer, RunSummary, resume_offer, world_siz
 from engine.runs.writer import HEARTBEAT_SECONDS, RunWriter
 from engine.runs.labels import NO_LABELS, RunLabels, change_labels, parse_tags, read_labels, write_labels
 from engine.runs.query import Query, parse_query
-from engine.runs.delete import delete_run, sweep_deleting, why_not_delete
+from engine.runs.delete import delete_run, remove_refused_launch, sweep_deleting, why_not_delete
 
 
 __all__ = [
     "LABELS_FILE", "NO_LABELS", "Query", "RunLabels", "change_labels", "delete_run", "parse_query", "parse_tags", "read_labels",
-    "sweep_deleting", "why_not_delete", "write_labels",
+    "remove_refused_launch", "sweep_deleting", "why_not_delete", "write_labels",
     "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ERROR_LOG",
     "EVAL_DIR", "EVENTS_FILE", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
     "LOG_FILE", "PREDICTIONS_DIR", "PREDICTION_KINDS", "PREVIEWS_DIR", "ResumeOffer", "RunBusyError",

@@ -3,7 +3,8 @@
 `delete_run` takes the run's writer lock (so no resume can start meanwhile), renames the
 folder to a hidden ``.NAME.deleting-PID`` name in the same runs folder (one atomic rename: from
 then on no listing shows it, so a delete cut short never leaves a half-deleted folder that looks
-like a run), then removes it. `sweep_deleting` finishes what a killed delete left. No torch.
+like a run), then removes it. `sweep_deleting` finishes what a killed delete left. `remove_refused_launch`
+removes the console-only folder of a detached launch refused before its run began. No torch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from engine.atomic import pid_alive
 from engine.errors import RunStoreError
-from engine.runs.layout import DELETING_MARK, is_run_folder
+from engine.runs.layout import DELETING_MARK, LOG_BACKUP, LOG_FILE, is_run_folder
 from engine.runs.lock import DELETING, RunBusyError, RunLock, holder_purpose
 
 
@@ -61,6 +62,29 @@ def delete_run(run_path: str | Path) -> None:
     shutil.rmtree(hidden, ignore_errors=True)
     if hidden.exists():
         raise RunStoreError(path, f"hidden as {hidden.name} but not fully removed; delete that folder by hand")
+
+
+def remove_refused_launch(run_path: str | Path) -> bool:
+    """Remove the folder a detached launch made for its console when the launch was refused before
+    its run began (``petseg train --pretrained imagenet`` offline says why in train.log and exits
+    before creating the run): a folder holding nothing but that log. No listing shows it (it is
+    no run), so such folders piled up unseen, and the name they hold stayed taken for the next
+    try. The caller knows the launch's process has ended and has read its reason from the log.
+    True when removed; False, with nothing touched, when the folder holds anything else."""
+    path = Path(run_path)
+    try:
+        names = {p.name for p in path.iterdir()}
+    except OSError:
+        return False
+    if not names or not names <= {LOG_FILE, LOG_BACKUP}:
+        return False
+    hidden = path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")
+    try:
+        os.rename(path, hidden)  # hidden at once, as delete_run: never a half-removed folder
+    except OSError:
+        return False
+    shutil.rmtree(hidden, ignore_errors=True)
+    return True
 
 
 def sweep_deleting(root: str | Path) -> list[Path]:

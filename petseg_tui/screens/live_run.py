@@ -197,6 +197,9 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
             if snap is not None:
                 self.post_message(LiveUpdated(snap))
             self._stop_event.wait(POLL_S if (snap is None or snap.active or not snap.exists) else 1.0)
+        # left: a launch refused before its run began leaves a folder no listing shows (only its
+        # train.log, whose reason this view said): removed now, not left to pile up unseen
+        follower.tidy()
 
     def on_live_updated(self, message: LiveUpdated) -> None:
         self.snapshot = message.snapshot

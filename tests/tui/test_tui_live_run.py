@@ -719,3 +719,53 @@ def test_the_run_screens_lr_is_named_apart_from_the_runs_tables_configured_one(t
     assert going.get("LR now") == "7.09e-07", going
     fresh = dict(stats_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config=cfg)))
     assert fresh["LR peak"] == "1.00e-03" and COLUMN_LABELS["lr"] == "LR peak"
+
+
+def test_a_refused_launchs_folder_is_removed_once_its_reason_is_read(runs_dir: Path) -> None:
+    """A detached launch refused before its run started left runs/NAME/ holding only train.log:
+    no listing shows such a folder, so they piled up unseen (and the name stayed taken). The view
+    says why from that log; once it is left, the folder goes. A run's own folder stays."""
+    import subprocess
+    import sys
+
+    from petseg_tui.live_follow import LiveFollower
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    run = runs_dir / "refused"
+    run.mkdir(parents=True)
+    why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
+    (run / "train.log").write_text(f"petseg: error: {why}\n")
+    kept = runs_dir / "kept"  # a run of its own (config.json and more) is never taken for one
+    kept.mkdir()
+    (kept / "train.log").write_text("petseg: error: something\n")
+    (kept / "config.json").write_text("{}")
+    follower = LiveFollower(run, pid=child.pid)
+    snap = follower.snapshot()
+    assert snap is not None and snap.state == "failed" and snap.message.endswith(why)
+    assert (run / "train.log").is_file()  # while the view shows it, its log is there to read (L)
+    assert follower.tidy()
+    assert not run.exists() and [p.name for p in runs_dir.iterdir()] == ["kept"]
+    kept_follower = LiveFollower(kept, pid=child.pid)
+    assert kept_follower.snapshot() is not None
+    assert not kept_follower.tidy() and (kept / "config.json").exists()
+
+
+async def test_leaving_a_refused_launchs_view_removes_its_folder(runs_dir: Path) -> None:
+    """The same through the screen: the reason is said, and Esc leaves no folder behind."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    (runs_dir / "refused").mkdir(parents=True)
+    (runs_dir / "refused" / "train.log").write_text("petseg: error: --cache_dir /etc/hostname: is a file\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.open_run(runs_dir / "refused", pid=child.pid)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="live screen")
+        live = app.screen
+        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.state == "failed", what="failed")
+        assert "is a file" in live.snapshot.message and (runs_dir / "refused").is_dir()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not (runs_dir / "refused").exists(), what="the folder removed")
