@@ -37,10 +37,11 @@ class BetweenBatches:
         if self.control.paused:
             self._hold(epoch, batch, self._wait_here)
 
-    def _agree(self, epoch: int, batch: int, first_bad: Any) -> None:
+    def _agree(self, epoch: int, batch: int, first_bad: Any, obey: bool = True) -> None:
         """After every batch of a data-parallel run, on every rank: stop, pause and divergence
         decided together (one small all-reduce), so no rank leaves the others waiting in DDP's
-        gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts."""
+        gradient all-reduce. Rank 0 reads the control file; a signal on any rank counts. With
+        ``obey`` False (the epoch's end) a stop or pause stays asked and is obeyed at the next batch."""
         self._position = (epoch, batch)
         if self.dist.is_main:
             self.control.poll_file()
@@ -52,9 +53,9 @@ class BetweenBatches:
             budget.agree(agreed_ms / 1000)
         if bad >= 0:
             raise Diverged(epoch, bad, "NaN/Inf")
-        if stop:
+        if stop and obey:
             raise StopRequested
-        if pause:
+        if pause and obey:
             self._hold(epoch, batch, self._wait_together)
 
     def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:

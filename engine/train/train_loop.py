@@ -128,7 +128,7 @@ class EpochTraining:
 def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, device: torch.device, epoch: int, *,
                     between_batches: Callable[[int, int], None], report: Callable[[BatchProgress], None],
                     paused_seconds: Callable[[], float],
-                    agree: Callable[[int, int, torch.Tensor], None] | None = None,
+                    agree: Callable[[int, int, torch.Tensor, bool], None] | None = None,
                     after_step: Callable[[int, int, int], bool] | None = None,
                     data_wait: Callable[[float, float], None] | None = None,
                     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -140,9 +140,12 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     ``paused_seconds()`` is the run's paused time so far (left out of rates and durations).
     Raises `Diverged` at the first non-finite loss.
 
-    ``agree(epoch, batches_done, first_bad)`` (data-parallel runs) replaces the local checks: it
+    ``agree(epoch, batches_done, first_bad, obey)`` (data-parallel runs) replaces the local checks: it
     runs after every batch on every rank, so the ranks stop, pause and raise `Diverged` at the
     same batch (a rank that left the loop alone would leave the others waiting in a collective).
+    After the epoch's last batch ``obey`` is False: a stop or pause then waits for the next
+    epoch's first batch, as on one process, so the epoch is validated and checkpointed, never
+    saved as a mid-epoch stop with nothing left to train (whose resume had no batch to score).
 
     ``after_step(epoch, batches_done, batches)`` (a time budget, `TimeBudget.after_step`) runs
     after each step; True ends the epoch there, a partial epoch scored like a whole one.
@@ -154,7 +157,9 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     rank's shard at the epoch's end, so the train loss and Dice are the run's, not rank 0's.
 
     ``skip`` (a resume after a stop inside this epoch): the first ``skip`` batches are drawn, so
-    the shuffle and augmentation streams move on as they did, but not trained again.
+    the shuffle and augmentation streams move on as they did, but not trained again. At most all
+    but the last: a last.pt that an older petseg saved after the epoch's last batch trains that
+    batch again, so the epoch has figures to report.
 
     ``counted`` (a data-parallel rank's padded shard, `engine.data.loaders.counted_images`): only
     the loader's first ``counted`` images enter the epoch's loss, Dice and image count. The padded
@@ -171,6 +176,7 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     t_epoch = time.time()
     batch_iter = iter(data_loader)
     drawn = 0  # images the loader yielded so far this epoch (skipped ones too): where the padding starts
+    skip = max(0, min(skip, batches - 1))
     if skip:
         for images, _ in itertools.islice(batch_iter, skip):
             drawn += images.shape[0]
@@ -200,8 +206,8 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
         if real:
             metrics.update(logits[:real].float(), masks[:real])
         seen += real
-        if agree is not None:
-            agree(epoch, i, first_bad)
+        if agree is not None and i < batches:  # the last batch: agreed once, below
+            agree(epoch, i, first_bad, True)
         if throttle.due(i, time.monotonic()):
             bad = int(first_bad.item())
             if bad >= 0 and agree is None:
@@ -213,8 +219,8 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
         t_ready = time.perf_counter()
         if after_step is not None and after_step(epoch, i, batches):
             break
-    if agree is not None:
-        agree(epoch, batches, first_bad)  # a loader with no batch on this rank still agrees once
+    if agree is not None:  # a loader with no batch on this rank still agrees once
+        agree(epoch, batches, first_bad, False)  # the epoch is trained: validate it before stopping
     bad = int(first_bad.item())  # also waits for the last step: the seconds below are device time too
     paused = paused_seconds() - paused_before
     seconds = time.time() - t_epoch - paused
