@@ -149,7 +149,8 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
     done = int(ckpt.get("epoch", 0))
     progress = Progress(done_epoch=done, best_dice=float(ckpt.get("best_dice", -1.0)),
                         best_epoch=int(ckpt.get("best_epoch", 0)), start_epoch=done + 1,
-                        skip_batches=batches_to_skip(ckpt.get("mid_epoch"), done, world_size, log))
+                        skip_batches=batches_to_skip(ckpt.get("mid_epoch"), done, world_size, log,
+                                                     epoch_batches=_length(t.train_loader)))
     from engine.data.transforms import set_transform_rng_state
 
     rng = ckpt.get("rng")
@@ -176,16 +177,31 @@ def restore(t: Any, path: Path, config: TrainConfig, plan: Any = None,
     return progress
 
 
-def batches_to_skip(mid_epoch: Any, done_epoch: int, world_size: int, log: Callable[[str], None]) -> int:
+def _length(loader: Any) -> int | None:
+    """The batches of an epoch, None for a loader that cannot say (an iterable dataset's)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def batches_to_skip(mid_epoch: Any, done_epoch: int, world_size: int, log: Callable[[str], None],
+                    epoch_batches: int | None = None) -> int:
     """How many batches of the next epoch a resume passes over: those a stop or pause inside it
     had trained (``mid_epoch`` of last.pt). On another number of processes a batch holds another
     number of images: as many whole batches as that many images fill (rounded down: no image
-    the saved run never trained on is passed over)."""
+    the saved run never trained on is passed over). At most all but the last of the epoch's
+    ``epoch_batches``: a data-parallel last.pt of an older petseg could be saved after the epoch's
+    last batch, and an epoch with no batch left had nothing to score (the resume failed)."""
     if not isinstance(mid_epoch, dict) or mid_epoch.get("epoch") != done_epoch + 1:
         return 0
     batches, saved_world = int(mid_epoch.get("batches", 0)), int(mid_epoch.get("world_size", 1))
     skip = batches * saved_world // max(1, world_size)
-    if skip > 0:
+    if epoch_batches is not None and skip >= epoch_batches:
+        skip = max(0, epoch_batches - 1)
+        log(f"resume: epoch {done_epoch + 1} was stopped after its last batch; that batch is trained again "
+            f"so that the epoch has train figures")
+    elif skip > 0:
         log(f"resume: epoch {done_epoch + 1} goes on after batch {skip}; "
             f"the batches trained before the stop are not trained again")
     return skip

@@ -157,9 +157,8 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     rank's shard at the epoch's end, so the train loss and Dice are the run's, not rank 0's.
 
     ``skip`` (a resume after a stop inside this epoch): the first ``skip`` batches are drawn, so
-    the shuffle and augmentation streams move on as they did, but not trained again. At most all
-    but the last: a last.pt that an older petseg saved after the epoch's last batch trains that
-    batch again, so the epoch has figures to report.
+    the shuffle and augmentation streams move on as they did, but not trained again (fewer than
+    the epoch's batches: `engine.train.checkpoint_state.batches_to_skip`).
 
     ``counted`` (a data-parallel rank's padded shard, `engine.data.loaders.counted_images`): only
     the loader's first ``counted`` images enter the epoch's loss, Dice and image count. The padded
@@ -176,7 +175,6 @@ def train_one_epoch(step: Step, model: torch.nn.Module, data_loader: Iterable, d
     t_epoch = time.time()
     batch_iter = iter(data_loader)
     drawn = 0  # images the loader yielded so far this epoch (skipped ones too): where the padding starts
-    skip = max(0, min(skip, batches - 1))
     if skip:
         for images, _ in itertools.islice(batch_iter, skip):
             drawn += images.shape[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from engine.train.checkpoint_state import batches_to_skip
 from engine.train.outcome import StopRequested
 from engine.train.train_loop import train_one_epoch
 
@@ -53,7 +54,14 @@ def test_a_stop_agreed_inside_the_epoch_still_stops_there() -> None:
     raise AssertionError("the stop after batch 1 was not obeyed")
 
 
-def test_a_resume_of_a_last_pt_saved_after_every_batch_has_figures() -> None:
-    """A last.pt an older petseg saved after the epoch's last batch: the resume trains that batch again."""
-    trained = _epoch(skip=BATCHES)
+def test_a_resume_of_a_last_pt_saved_after_every_batch_trains_the_last_one_again() -> None:
+    """A last.pt an older petseg saved after the epoch's last batch: the resume trains that batch
+    again (and says so), so the epoch has figures; a stop inside the epoch skips what it trained."""
+    said: list[str] = []
+    after_all = {"epoch": 39, "batches": BATCHES, "world_size": 2}
+    skip = batches_to_skip(after_all, 38, 2, said.append, epoch_batches=BATCHES)
+    assert skip == BATCHES - 1
+    assert said and "trained again" in said[0]
+    trained = _epoch(skip=skip)
     assert trained.images == 2 and 0 < trained.dice <= 1
+    assert batches_to_skip({"epoch": 39, "batches": 1, "world_size": 2}, 38, 2, said.append, epoch_batches=BATCHES) == 1
