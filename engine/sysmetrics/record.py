@@ -60,7 +60,8 @@ class SystemSample:
     gpus: tuple[GpuSample, ...] = ()
     gpu_note: str = ""
     cpu_percent: float | None = None  # the training process and its children, % of one core
-    rss: int | None = None  # the same processes' resident memory, summed
+    rss: int | None = None  # the same processes' resident memory, summed (shared pages once per process)
+    pss: int | None = None  # their proportional set size: shared pages split among them (Linux; every 30 s)
     ram_used: int | None = None  # the host's
     ram_total: int | None = None
     data_wait: float | None = None  # share of step time spent waiting for the next batch, 0..1
@@ -75,7 +76,7 @@ class SystemSample:
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"v": FORMAT_VERSION, "t": round(self.t, 3), "gpus": [g.to_json() for g in self.gpus]}
         for key, value in (("gpu_note", self.gpu_note), ("cpu", _round(self.cpu_percent, 1)), ("rss", self.rss),
-                           ("ram", self.ram_used), ("ram_total", self.ram_total),
+                           ("pss", self.pss), ("ram", self.ram_used), ("ram_total", self.ram_total),
                            ("data_wait", _round(self.data_wait, 4)), ("disk_free", self.disk_free)):
             if value is not None and value != "":
                 d[key] = value
@@ -91,7 +92,7 @@ class SystemSample:
             t=float(d["t"]),
             gpus=tuple(g for g in (GpuSample.from_json(x) for x in gpus) if g is not None),
             gpu_note=d["gpu_note"] if isinstance(d.get("gpu_note"), str) else "",
-            cpu_percent=_num(d.get("cpu")), rss=_int(d.get("rss")), ram_used=_int(d.get("ram")),
+            cpu_percent=_num(d.get("cpu")), rss=_int(d.get("rss")), pss=_int(d.get("pss")), ram_used=_int(d.get("ram")),
             ram_total=_int(d.get("ram_total")), data_wait=_num(d.get("data_wait")), disk_free=_int(d.get("disk_free")),
         )
 

@@ -41,6 +41,27 @@ def _strip_text(live) -> str:
     return " | ".join(rendered(st) for st in shown)
 
 
+async def test_strip_shows_the_runs_memory_with_shared_pages_once_where_it_was_read(runs_dir: Path) -> None:
+    """A sample with PSS shows it ("PSS"), not the RSS sum that counts a forked worker's shared
+    pages again; an older system.jsonl without it still shows its RSS."""
+    for name, pss in (("new", GIB // 2), ("old", None)):
+        writer = make_run(runs_dir, name, epochs_done=1, state="running", close=False)
+        writer.start_heartbeat(0.5)
+        try:
+            log = SystemLogWriter(runs_dir / name)
+            for k in range(3):
+                log.append(SystemSample(t=time.time() - 2 * (2 - k), gpu_note="no GPU", cpu_percent=90.0,
+                                        rss=3 * GIB, pss=pss, disk_free=500 * GIB))
+            app = PetsegApp(runs_dir=runs_dir)
+            async with app.run_test(size=(120, 36)) as pilot:
+                live = await open_live(pilot, runs_dir / name)
+                await wait_for(pilot, lambda: "CPU" in _strip_text(live), what="the strip")
+                text = _strip_text(live)
+                assert ("PSS 512M" in text and "RSS" not in text) if pss else "RSS 3.0G" in text, text
+        finally:
+            writer.close()
+
+
 async def test_strip_shows_every_ranks_gpu_of_a_running_run(runs_dir: Path) -> None:
     writer = make_run(runs_dir, "ddp", epochs_done=1, state="running", close=False, devices="2")
     writer.start_heartbeat(0.5)
