@@ -615,38 +615,44 @@ def test_a_trial_that_never_made_its_run_folder_reads_failed_with_its_reason(tmp
 def test_a_launch_that_refused_its_config_says_why_in_the_message(runs_dir: Path) -> None:
     """A detached launch refused before its run started (offline --pretrained imagenet) read only
     "exited before the run started"; its one-line error sat in the log pane, cut at 80 columns."""
-    import subprocess
-    import sys
-
     from petseg_tui.live_follow import LiveFollower
 
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    run = runs_dir / "refused"
-    run.mkdir(parents=True)
     why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
-    (run / "train.log").write_text(f'Downloading: "https://example/r34.pth"\npetseg: error: {why}\n')
-    snap = LiveFollower(run, pid=child.pid).snapshot()
+    pid = _refused_launch(runs_dir, why, before='Downloading: "https://example/r34.pth"')
+    snap = LiveFollower(runs_dir / "refused", pid=pid).snapshot()
     assert snap is not None and snap.state == "failed"
-    assert snap.message == f"the training process (pid {child.pid}) exited before the run started: {why}"
+    assert snap.message == f"the training process (pid {pid}) exited before the run started: {why}"
 
 
-async def test_the_epoch_bar_of_a_launch_that_failed_before_its_run_started_stands_still(runs_dir: Path) -> None:
-    """A detached launch refused before its first epoch (offline --pretrained imagenet) read
-    "failed", yet its epoch bar kept pulsing at "--%" as if the run were getting ready."""
+def _refused_launch(runs_dir: Path, said: str, before: str = "") -> int:
+    """The folder of a detached launch refused before its run began (only train.log: ``before``,
+    then ``petseg: error: said``) and the pid of its launch, which has ended."""
     import subprocess
     import sys
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     (runs_dir / "refused").mkdir(parents=True)
-    (runs_dir / "refused" / "train.log").write_text("petseg: error: --pretrained imagenet: could not fetch\n")
+    (runs_dir / "refused" / "train.log").write_text((f"{before}\n" if before else "") + f"petseg: error: {said}\n")
+    return child.pid
+
+
+async def _open_refused_launch(app: PetsegApp, pilot, runs_dir: Path, pid: int):
+    """Its live screen, once it reads the launch as failed."""
+    app.open_run(runs_dir / "refused", pid=pid)
+    await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="live screen")
+    live = app.screen
+    await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.state == "failed", what="failed")
+    return live
+
+
+async def test_the_epoch_bar_of_a_launch_that_failed_before_its_run_started_stands_still(runs_dir: Path) -> None:
+    """A detached launch refused before its first epoch (offline --pretrained imagenet) read
+    "failed", yet its epoch bar kept pulsing at "--%" as if the run were getting ready."""
+    pid = _refused_launch(runs_dir, "--pretrained imagenet: could not fetch")
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_run(runs_dir / "refused", pid=child.pid)
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="live screen")
-        live = app.screen
-        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.state == "failed", what="failed")
+        live = await _open_refused_launch(app, pilot, runs_dir, pid)
         await pilot.pause()
         percent = live.query_one("#epoch-bar", ProgressBar).query_one("#percentage")
         await wait_for(pilot, lambda: widget_text(percent).strip() == "0%", what="the bar at 0%", timeout=5)
@@ -725,47 +731,32 @@ def test_a_refused_launchs_folder_is_removed_once_its_reason_is_read(runs_dir: P
     """A detached launch refused before its run started left runs/NAME/ holding only train.log:
     no listing shows such a folder, so they piled up unseen (and the name stayed taken). The view
     says why from that log; once it is left, the folder goes. A run's own folder stays."""
-    import subprocess
-    import sys
-
     from petseg_tui.live_follow import LiveFollower
 
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
+    why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?)"
+    pid = _refused_launch(runs_dir, why)
     run = runs_dir / "refused"
-    run.mkdir(parents=True)
-    why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
-    (run / "train.log").write_text(f"petseg: error: {why}\n")
     kept = runs_dir / "kept"  # a run of its own (config.json and more) is never taken for one
     kept.mkdir()
     (kept / "train.log").write_text("petseg: error: something\n")
     (kept / "config.json").write_text("{}")
-    follower = LiveFollower(run, pid=child.pid)
+    follower = LiveFollower(run, pid=pid)
     snap = follower.snapshot()
     assert snap is not None and snap.state == "failed" and snap.message.endswith(why)
     assert (run / "train.log").is_file()  # while the view shows it, its log is there to read (L)
     assert follower.tidy()
     assert not run.exists() and [p.name for p in runs_dir.iterdir()] == ["kept"]
-    kept_follower = LiveFollower(kept, pid=child.pid)
+    kept_follower = LiveFollower(kept, pid=pid)
     assert kept_follower.snapshot() is not None
     assert not kept_follower.tidy() and (kept / "config.json").exists()
 
 
 async def test_leaving_a_refused_launchs_view_removes_its_folder(runs_dir: Path) -> None:
     """The same through the screen: the reason is said, and Esc leaves no folder behind."""
-    import subprocess
-    import sys
-
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    (runs_dir / "refused").mkdir(parents=True)
-    (runs_dir / "refused" / "train.log").write_text("petseg: error: --cache_dir /etc/hostname: is a file\n")
+    pid = _refused_launch(runs_dir, "--cache_dir /etc/hostname: is a file")
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        app.open_run(runs_dir / "refused", pid=child.pid)
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="live screen")
-        live = app.screen
-        await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.state == "failed", what="failed")
+        live = await _open_refused_launch(app, pilot, runs_dir, pid)
         assert "is a file" in live.snapshot.message and (runs_dir / "refused").is_dir()
         await pilot.press("escape")
         await wait_for(pilot, lambda: not (runs_dir / "refused").exists(), what="the folder removed")
