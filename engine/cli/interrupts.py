@@ -67,3 +67,19 @@ def check_not_interrupted() -> None:
     may be half-loaded (a training thread then failed with numpy's RecursionError)."""
     if _interrupts:
         raise KeyboardInterrupt
+
+
+def stop_reason(signum: int, parent: int) -> str:
+    """Why a training process stopped on signal ``signum``, for its run's status ("" for Ctrl-C:
+    its user). ``parent``: its parent's pid when it started; another one now means the process
+    that started it ended (a killed ``torchrun`` or ``petseg train --devices N``: its ranks get
+    SIGTERM, and the run read "stopped by user")."""
+    import os
+
+    if signum == signal.SIGINT:
+        return ""
+    if os.getppid() != parent:
+        return f"stopped: the process that started it (pid {parent}) ended"
+    if signum == getattr(signal, "SIGHUP", None):
+        return "stopped: its terminal closed (SIGHUP; start it in tmux or with nohup to keep it training)"
+    return f"stopped by {signal.Signals(signum).name}"

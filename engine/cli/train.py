@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix, launched_rank
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
-from engine.cli.interrupts import check_not_interrupted
+from engine.cli.interrupts import check_not_interrupted, stop_reason
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.config import TrainConfig, default_runs_dir
 from engine.console_log import CapturedConsole
@@ -171,13 +172,14 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
     reporter = ProgressReporter(console, plain=plain_progress(console), run_path=trainer.run_path)
     trainer.subscribe(reporter)
     interrupts = {"n": 0, "last": 0}
+    parent = os.getppid()
 
     def on_signal(signum: int, _frame: Any) -> None:
         interrupts["n"] += 1
         interrupts["last"] = signum
         if interrupts["n"] > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        trainer.stop()
+        trainer.stop(stop_reason(signum, parent))
 
     # the graceful stop lasts as long as the trainer: a command that goes on afterwards (demo's
     # scoring) must be ended by a signal again, not ask a finished trainer to stop

@@ -22,8 +22,12 @@ class RunControl:
         self._unpaused.set()
         self._last_poll = 0.0
         self.paused_seconds = 0.0  # not training time: rates and ETAs leave it out
+        self.stop_reason = ""  # why the run was stopped, if not by its user ("": x, Ctrl-C, the file)
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
+        """Stop at the next stop point; ``reason`` (the first one given) is the run's message."""
+        if not self._stop.is_set() and reason:
+            self.stop_reason = reason
         self._stop.set()
         self._unpaused.set()
 

@@ -30,8 +30,8 @@ class Outcome:
     error: str | None = None  # what the user is told went wrong (None for finished or stopped)
 
 
-def stopped(done_epoch: int) -> Outcome:
-    message = "stopped by user"
+def stopped(done_epoch: int, reason: str = "") -> Outcome:
+    message = reason or "stopped by user"
     return Outcome(RunState.STOPPED, message, partial(RunStopped, epoch=done_epoch, reason=message))
 
 

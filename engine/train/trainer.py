@@ -150,9 +150,10 @@ class Trainer(BetweenBatches):
         self._run()
         return self.state
 
-    def stop(self) -> None:
-        """Finish the current batch, save last.pt, mark the run stopped."""
-        self.control.stop()
+    def stop(self, reason: str = "") -> None:
+        """Finish the current batch, save last.pt, mark the run stopped (``reason``: why, when it was
+        not the user: a signal, its launcher gone)."""
+        self.control.stop(reason)
 
     def pause(self) -> None:
         self.control.pause()
@@ -188,7 +189,7 @@ class Trainer(BetweenBatches):
             except StopRequested:
                 if self._started_writing:  # a resume stopped while it prepared has nothing to keep
                     self._save_on_stop()
-                ended = outcome.stopped(self.progress.done_epoch)
+                ended = outcome.stopped(self.progress.done_epoch, self.control.stop_reason)
             except Diverged as exc:
                 ended = outcome.diverged(exc, self.run_path, self.config.learning_rate, self.progress.done_epoch,
                                          self._saved_epoch)

@@ -949,3 +949,19 @@ def test_infer_on_a_dataset_folder_points_to_its_images(tmp_path: Path, checkpoi
                  "--output_path", str(tmp_path / "masks")]) == 1
     err = one_error_line(capsys, "no image files")
     assert err.endswith(f"(3 other entries; its photos are in {data / 'images'}?)")
+
+
+def test_a_signal_stop_says_what_stopped_the_run() -> None:
+    """A run stopped by a signal read "stopped by user" whatever sent it: a killed launcher (its
+    ranks get SIGTERM), `kill`, an SSH session closing. Ctrl-C is its user's."""
+    import os
+    import signal
+
+    from engine.cli.interrupts import stop_reason
+
+    here = os.getppid()
+    assert stop_reason(signal.SIGINT, here) == ""
+    assert stop_reason(signal.SIGTERM, here) == "stopped by SIGTERM"
+    assert stop_reason(signal.SIGHUP, here).startswith("stopped: its terminal closed (SIGHUP")
+    assert stop_reason(signal.SIGTERM, here + 999_999) == \
+        f"stopped: the process that started it (pid {here + 999_999}) ended"

@@ -563,6 +563,8 @@ def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, genera
             p.kill()
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "stopped" and (run / "checkpoints" / "last.pt").exists()
+    # said as what happened: it read "stopped by user"
+    assert status["message"] == f"stopped: the process that started it (pid {proc.pid}) ended", status
 
 
 def test_only_rank_0_writes_the_run_folder(tmp_path: Path, generated_data: str) -> None:
