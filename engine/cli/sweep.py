@@ -180,11 +180,16 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
     if stats.gaps:
         say(f"scheduler: {_count(stats.started, 'trial')} started, longest gap between one ending and the next "
             f"starting {max(stats.gaps):.2f} s")
-    from engine.sweep.results import all_ended, evaluate_best
+    from engine.sweep.results import evaluate_best, still_running
 
-    if spec.eval_best and all_ended(study) and not stats.gave_up:
+    others = still_running(study)
+    if spec.eval_best and not others and not stats.gave_up:
         evaluate_best(study, runs_dir, log=say)
     print_leaderboard(console, study, runs_dir)
+    if others and not stats.gave_up:  # a board printed mid-study read as the sweep's result
+        say(f"{_count(others, 'trial')} still {'runs' if others == 1 else 'run'} in another sweep process: the best "
+            f"may change, and the process that ends last scores it on the test split "
+            f"(petseg sweep --show {spec.name} then)")
     if stats.gave_up:  # said as it happened; again as the command's error line, last, on stderr
         print(f"{error_prefix()} {stats.gave_up}", file=sys.stderr)
         return EXIT_ERROR

@@ -222,8 +222,9 @@ def gave_up_text(study: optuna.Study) -> str:
     return line if isinstance(line, str) else ""
 
 
-def all_ended(study: optuna.Study) -> bool:
-    return not any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in counted_trials(study))
+def still_running(study: optuna.Study) -> int:
+    """The study's trials that run (or wait) now: another sweep process's, once this one is done."""
+    return sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in counted_trials(study))
 
 
 def evaluate_best(study: optuna.Study, runs_dir: Path, log: Callable[[str], None] = print,

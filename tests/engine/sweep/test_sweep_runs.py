@@ -293,6 +293,27 @@ def test_two_sweep_processes_split_one_study(tmp_path: Path, storage: str) -> No
     assert sum(started_by) == 6 and min(started_by) >= 1, outs  # both worked, none twice
 
 
+@pytest.mark.slow
+def test_a_sweep_process_that_ends_first_says_its_board_is_not_the_result_yet(tmp_path: Path) -> None:
+    """Two processes on one study: the one that ended while the other's trial still trained printed
+    a leaderboard naming a best that the other's trial later beat, and no test Dice, without a
+    word. It now says the other trials still run and who scores the best."""
+    runs = tmp_path / "runs"
+    flags = ["--name", "split", *SPACE, "--trials", "2", "--epochs", "2", "--prune", "none"]
+    slow = _sweep_proc(runs, *flags, epoch_seconds=2.0)  # trial 0, ~4 s
+    try:
+        _wait(lambda: 0 in _trial_runs(runs) if runs.is_dir() else False)
+        fast = _sweep_proc(runs, *flags, epoch_seconds=0.1)  # trial 1, the budget's last: done first
+        fast_out = fast.communicate(timeout=120)[0]
+        slow_out = slow.communicate(timeout=120)[0]
+    finally:
+        slow.kill()
+    assert fast.returncode == 0 and slow.returncode == 0, (fast_out, slow_out)
+    assert "1 trial still runs in another sweep process: the best may change" in fast_out, fast_out
+    assert "petseg sweep --show split then" in fast_out
+    assert "still run" not in slow_out, slow_out
+
+
 def _wait(cond, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while not cond():
