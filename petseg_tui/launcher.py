@@ -31,8 +31,8 @@ class TrainerLike(Protocol):
     def start(self) -> None:
         """Train in a background thread."""
 
-    def stop(self) -> None:
-        """Finish the current batch, save last.pt, mark the run stopped."""
+    def stop(self, reason: str = "") -> None:
+        """Finish the current batch, save last.pt, mark the run stopped (``reason``: why, if not its user)."""
 
     def pause(self) -> None:
         """Wait between batches until `resume`."""

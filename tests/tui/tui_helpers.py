@@ -168,7 +168,7 @@ class FakeTrainer:
             w.set_status("finished", "done")
         w.close()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
         self.calls.append("stop")
         self._stop.set()
         self._unpaused.set()
