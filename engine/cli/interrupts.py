@@ -71,15 +71,41 @@ def check_not_interrupted() -> None:
 
 def stop_reason(signum: int, parent: int) -> str:
     """Why a training process stopped on signal ``signum``, for its run's status ("" for Ctrl-C:
-    its user). ``parent``: its parent's pid when it started; another one now means the process
-    that started it ended (a killed ``torchrun`` or ``petseg train --devices N``: its ranks get
-    SIGTERM, and the run read "stopped by user")."""
-    import os
-
+    its user). ``parent``: its parent's pid when it started; another one now (or a parent that is a
+    zombie) means the process that started it ended (a killed ``torchrun`` or ``petseg train
+    --devices N``: its ranks get SIGTERM, and the run read "stopped by user")."""
     if signum == signal.SIGINT:
         return ""
-    if os.getppid() != parent:
+    if _parent_ended(parent):
         return f"stopped: the process that started it (pid {parent}) ended"
     if signum == getattr(signal, "SIGHUP", None):
         return "stopped: its terminal closed (SIGHUP; start it in tmux or with nohup to keep it training)"
     return f"stopped by {signal.Signals(signum).name}"
+
+
+def _parent_ended(parent: int, wait: float = 0.0) -> bool:
+    """Whether ``parent`` ended (this process was handed to another, or it is a zombie or gone).
+    Its death signal can come while the pid is still this process's parent: it is sent when the
+    *thread* that started this process ends, and a SIGKILLed launcher's threads end one by one.
+    So the training process asks once it has stopped (`engine.train.control.RunControl`), not in
+    its signal handler, and ``wait`` can give the end more time to show (Linux; elsewhere only
+    the new parent tells)."""
+    import os
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        if os.getppid() != parent:
+            return True
+        try:
+            with open(f"/proc/{parent}/stat", "rb") as fh:
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return os.path.isdir("/proc/self")  # no entry: gone (on Linux); no /proc at all: cannot tell
+        except (OSError, IndexError):
+            return False
+        if state in (b"Z", b"X", b"x"):  # a zombie, or dead: it ended
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)

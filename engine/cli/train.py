@@ -179,7 +179,7 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
         interrupts["last"] = signum
         if interrupts["n"] > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        trainer.stop(stop_reason(signum, parent))
+        trainer.stop(lambda: stop_reason(signum, parent))  # asked once stopped: see stop_reason
 
     # the graceful stop lasts as long as the trainer: a command that goes on afterwards (demo's
     # scoring) must be ended by a signal again, not ask a finished trainer to stop

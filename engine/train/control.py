@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.runs import clear_control, read_control
@@ -22,14 +23,20 @@ class RunControl:
         self._unpaused.set()
         self._last_poll = 0.0
         self.paused_seconds = 0.0  # not training time: rates and ETAs leave it out
-        self.stop_reason = ""  # why the run was stopped, if not by its user ("": x, Ctrl-C, the file)
+        self._reason: str | Callable[[], str] = ""
 
-    def stop(self, reason: str = "") -> None:
-        """Stop at the next stop point; ``reason`` (the first one given) is the run's message."""
+    def stop(self, reason: str | Callable[[], str] = "") -> None:
+        """Stop at the next stop point; ``reason`` (the first one given) is the run's message, or
+        makes it once the run has stopped (a signal's: what sent it shows only then)."""
         if not self._stop.is_set() and reason:
-            self.stop_reason = reason
+            self._reason = reason
         self._stop.set()
         self._unpaused.set()
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the run was stopped, if not by its user ("": x, Ctrl-C, the control file)."""
+        return self._reason() if callable(self._reason) else self._reason
 
     def pause(self) -> None:
         self._unpaused.clear()

@@ -150,7 +150,7 @@ class Trainer(BetweenBatches):
         self._run()
         return self.state
 
-    def stop(self, reason: str = "") -> None:
+    def stop(self, reason: str | Callable[[], str] = "") -> None:
         """Finish the current batch, save last.pt, mark the run stopped (``reason``: why, when it was
         not the user: a signal, its launcher gone)."""
         self.control.stop(reason)
