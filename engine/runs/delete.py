@@ -35,6 +35,12 @@ def why_not_delete(run_path: str | Path) -> str:
     return ""
 
 
+def _hidden_name(path: Path) -> Path:
+    """Where a folder being removed is renamed first (``.NAME.deleting-PID``: no listing shows it,
+    and `sweep_deleting` finishes it if this process dies)."""
+    return path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")
+
+
 def delete_run(run_path: str | Path) -> None:
     """Remove the run folder, or raise RunStoreError saying why not (it trains: nothing touched)."""
     path = Path(run_path)
@@ -52,7 +58,7 @@ def delete_run(run_path: str | Path) -> None:
         if purpose:  # a sweep rewriting its status, for a moment
             raise RunStoreError(path, f"is busy ({holder}); try again in a moment") from None
         raise RunStoreError(path, f"is training ({holder}): stop it first") from None
-    hidden = path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")
+    hidden = _hidden_name(path)
     try:
         os.rename(path, hidden)
     except OSError as exc:
@@ -78,7 +84,7 @@ def remove_refused_launch(run_path: str | Path) -> bool:
         return False
     if not names or not names <= {LOG_FILE, LOG_BACKUP}:
         return False
-    hidden = path.with_name(f".{path.name}{DELETING_MARK}{os.getpid()}")
+    hidden = _hidden_name(path)
     try:
         os.rename(path, hidden)  # hidden at once, as delete_run: never a half-removed folder
     except OSError:
