@@ -131,9 +131,7 @@ class TableLayout:
         without the start they all share (petseg's own names share the model and the date)."""
         if not self.compact:
             return [shorten(n, CELL_WIDTH) for n in names]
-        if all(len(n) <= COMPACT_NAME_WIDTH for n in names):
-            return names
-        cut = len(self.shared_start(names))
+        cut = len(self.shared_start(names))  # 0 when every name fits: each is then shown whole
         return [f"…{shorten(n[cut:], COMPACT_NAME_WIDTH - 1)}" if cut else shorten(n, COMPACT_NAME_WIDTH)
                 for n in names]
 
