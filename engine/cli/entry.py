@@ -12,10 +12,12 @@ import sys
 from typing import Any, Callable, Sequence
 
 from engine.cli.common import EXIT_ERROR, EXIT_STOPPED, error_prefix
+from engine.cli.delete import cmd_delete
 from engine.cli.demo import cmd_demo
 from engine.cli.eval import cmd_eval
 from engine.cli.export import cmd_export
 from engine.cli.infer import cmd_infer
+from engine.cli.label import cmd_label
 from engine.cli.interrupts import interrupt_noted, interrupts_held, note_interrupt, reset_interrupts
 from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
@@ -27,7 +29,7 @@ from engine.errors import PetsegError, describe_error, file_being_read, first_li
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
-    "plot": cmd_plot, "sweep": cmd_sweep, "export": cmd_export,
+    "plot": cmd_plot, "sweep": cmd_sweep, "export": cmd_export, "label": cmd_label, "delete": cmd_delete,
 }
 
 

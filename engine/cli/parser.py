@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli import demo, eval as eval_cmd, export, infer, plot, runs, sweep, train
+from engine.cli import delete, demo, eval as eval_cmd, export, infer, label, plot, runs, sweep, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_arguments(sub.add_parser(
         "demo", help="train a small UNet on real pets for a few minutes on a CPU, then segment photos"))
     runs.add_parser(sub)
+    label.add_parser(sub)
+    delete.add_parser(sub)
     plot.add_parser(sub)
     sweep.add_parser(sub)
     return parser

@@ -42,7 +42,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     from engine.runs import RunStore, sort_runs
     from engine.runs.labels import read_labels
-    from engine.runs.query import flatten, parse_query
+    from engine.runs.query import filter_runs
     from engine.runs.short_name import NAME_MIN, shorten
     from engine.runs.store import check_runs_root
 
@@ -51,11 +51,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = store.list_runs()
     labels = {r.name: read_labels(r.path) for r in runs}
     if args.filter:
-        seen = {k for r in runs if isinstance(r.config, dict) for k in flatten(r.config)}
-        query = parse_query(args.filter, extra_keys=seen)
+        runs, query = filter_runs(runs, labels, args.filter)
         if query.hint:
             print(f"petseg: warning: --filter: {query.hint}", file=sys.stderr)
-        runs = [r for r in runs if query.matches(r, labels[r.name])]
     # archived runs are left out as the dashboard leaves them out, and said so
     hidden = 0 if args.archived else sum(1 for r in runs if labels[r.name].archived)
     runs = sort_runs([r for r in runs if args.archived or not labels[r.name].archived], args.sort)

@@ -208,3 +208,17 @@ def parse_query(text: str, extra_keys: Iterable[str] = ()) -> Query:
             continue
         terms.append(Term(key, op, value, number))
     return Query(text=text, terms=tuple(terms), problems=tuple(problems))
+
+
+def config_keys(summaries: Iterable[RunSummary]) -> set[str]:
+    """Every flattened config.json key of these runs: the filter's keys beyond the known ones."""
+    return {k for r in summaries if isinstance(r.config, Mapping) for k in flatten(r.config)}
+
+
+def filter_runs(summaries: Iterable[RunSummary], labels: Mapping[str, RunLabels],
+                text: str) -> tuple[list[RunSummary], Query]:
+    """The runs the filter ``text`` matches (``labels`` by run name) and the parsed query, whose
+    `Query.hint` says which terms were left out."""
+    summaries = list(summaries)
+    query = parse_query(text, extra_keys=config_keys(summaries))
+    return [r for r in summaries if query.matches(r, labels.get(r.name))], query

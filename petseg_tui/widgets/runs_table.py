@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from engine.runs import Query, ordered, parse_query, sort_value
-from engine.runs.query import flatten
+from engine.runs.query import config_keys
 from engine.runs.short_name import NAME_MIN, shorten
 from petseg_tui.format import (
     LR_PEAK,
@@ -332,11 +332,7 @@ class RunsTable(DataTable):
         text = text.strip()
         if text != self.filter_text:
             self.filter_text = text
-            seen: set[str] = set()
-            for r in self.rows_by_name.values():
-                if isinstance(r.summary.config, dict):
-                    seen.update(flatten(r.summary.config))
-            self.query = parse_query(text, extra_keys=seen)
+            self.query = parse_query(text, extra_keys=config_keys(r.summary for r in self.rows_by_name.values()))
             self.rebuild()
         return self.query.hint
 

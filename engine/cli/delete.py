@@ -1,0 +1,57 @@
+"""``petseg delete``: remove run folders as the dashboard's D does: never a run that trains,
+and only after a yes (asked on a terminal, ``--yes`` elsewhere)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_runs_flag, error_prefix
+from engine.cli.run_selection import add_selection_flags, select_runs
+from engine.config import default_runs_dir
+from engine.errors import ConfigError, RunStoreError
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    d = sub.add_parser("delete", help="delete run folders (asks first; never a run that trains)")
+    add_selection_flags(d, "delete")
+    add_runs_flag(d)
+    d.add_argument("--yes", action="store_true", help="delete without asking (needed where there is no terminal to ask on)")
+    return d
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from engine.runs import RunStore
+    from engine.runs.delete import delete_run, why_not_delete
+
+    store = RunStore(args.runs or default_runs_dir())
+    paths = select_runs(store, args.run, args.filter)
+    refused = {p: why_not_delete(p) for p in paths}
+    for path, why in refused.items():
+        if why:
+            print(f"{error_prefix()} {path}: not deleted: {why.removeprefix(f'{path} ')}", file=sys.stderr)
+    doomed = [p for p, why in refused.items() if not why]
+    if not doomed:
+        return EXIT_ERROR
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"delete asks before removing {len(doomed)} run folder(s); "
+                              "give --yes where there is no terminal to answer on")
+        print("\n".join(f"  {p}" for p in doomed))
+        answer = input(f"Delete these {len(doomed)} run folder(s)? [y/N] " if len(doomed) > 1
+                       else "Delete this run folder? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return EXIT_OK if not any(refused.values()) else EXIT_ERROR
+    failed = any(refused.values())
+    for path in doomed:
+        try:
+            delete_run(path)
+        except RunStoreError as exc:
+            print(f"{error_prefix()} {exc}", file=sys.stderr)
+            failed = True
+        else:
+            print(f"deleted {path}", flush=True)
+    return EXIT_ERROR if failed else EXIT_OK
+

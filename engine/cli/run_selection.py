@@ -1,0 +1,43 @@
+"""Which runs a command that changes runs acts on (``petseg label``, ``petseg delete``): runs
+named by name or folder, and those a ``--filter`` matches. No torch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.errors import ConfigError
+from engine.runs import RunStore
+
+
+def add_selection_flags(p: argparse.ArgumentParser, verb: str) -> None:
+    p.add_argument("run", nargs="*", metavar="RUN", help=f"run name or folder to {verb}; several may be given")
+    p.add_argument("--filter", default="", metavar="TERMS",
+                   help=f"{verb} every run the TUI's / filter matches, archived ones included "
+                        "(e.g. 'sweep:lr-width status:failed'); a term it cannot read refuses the command")
+
+
+def select_runs(store: RunStore, names: list[str], filter_text: str) -> list[Path]:
+    """The folders of the runs named and of those ``filter_text`` matches, each once, in that
+    order. A filter term that cannot be read is refused, not left out as `petseg runs` leaves it:
+    here it would widen what is changed or deleted. Nothing named and nothing matched is an error."""
+    from engine.runs.labels import read_labels
+    from engine.runs.query import filter_runs
+
+    chosen = [store.resolve(name) for name in names]
+    if filter_text:
+        runs = store.list_runs()
+        matched, query = filter_runs(runs, {r.name: read_labels(r.path) for r in runs}, filter_text)
+        if query.hint:
+            raise ConfigError(f"--filter: {query.hint}; nothing changed")
+        if not query.terms:
+            raise ConfigError("--filter: no term to match; give terms, e.g. 'status:failed'")
+        if not matched and not chosen:
+            raise ConfigError(f"--filter {filter_text!r} matches no run in {store.root}")
+        chosen += [r.path for r in matched]
+    if not chosen:
+        raise ConfigError("name the runs (RUN ...) or give --filter TERMS")
+    unique: dict[Path, None] = {}
+    for path in chosen:
+        unique.setdefault(path.resolve(), None)
+    return list(unique)
