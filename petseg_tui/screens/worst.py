@@ -165,9 +165,9 @@ class WorstScreen(ImageScreen):
         text = (f"[b]{name}[/b] · {ev.split}: {ev.n_images} images · Dice [b]{h.dice:.4f}[/b] "
                 f"(per-image {h.dice_per_image:.4f}) at {ev.label('photo')}, {tta} · {ev.seconds:.1f} s")
         if note:
-            text += f"  [yellow]({escape(note)})[/]"
+            text += f"  [$text-warning]({escape(note)})[/]"
         if ev.skipped:
-            text += f"  [yellow]{len(ev.skipped)} unreadable skipped[/]"
+            text += f"  [$text-warning]{len(ev.skipped)} unreadable skipped[/]"
         if ev.data:
             text += f"\n[dim]{escape(str(ev.data))}[/]"
         self._set_status(text)

@@ -45,7 +45,7 @@ def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, load
     ]
     text = " · ".join(parts)
     if checkpoint_note:
-        text += f"  [yellow]({escape(checkpoint_note)})[/]"
+        text += f"  [$text-warning]({escape(checkpoint_note)})[/]"
     return text
 
 
@@ -60,7 +60,7 @@ def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: s
     )
     # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
     # kitty pictures, which then have to be sent again (over SSH) when it goes
-    running = "  [b yellow]running the model …[/]" if busy else ""
+    running = "  [b $text-warning]running the model …[/]" if busy else ""
     pred, r = prediction, rendered
     if pred is None or r is None:
         return settings + running
@@ -69,7 +69,7 @@ def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: s
     if r.dice is not None:
         score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({truth.scoring})"
     elif truth.note:
-        score = f" · [yellow]{escape(truth.note)}[/]"
+        score = f" · [$text-warning]{escape(truth.note)}[/]"
     photo = getattr(r, "photo_size", None)
     downscaled = f" (downscaled from {photo[0]}×{photo[1]})" if photo else ""
     return (

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from tui_helpers import footer_text, inference_done, rendered, settled, toasts, wait_for, widget_text
+from tui_helpers import contrast_of, footer_text, inference_done, rendered, settled, toasts, wait_for, widget_text
 from petseg_tui.app import PetsegApp
 from textual.widgets import Input
 
@@ -686,6 +686,18 @@ async def test_dice_against_the_trimap_when_the_photo_has_one(tmp_path: Path, fa
         loose = make_photo(tmp_path / "loose" / "cat.jpg")
         await run_on(pilot, screen, loose)
         assert "Dice" not in result_line(screen)
+
+
+async def test_running_the_model_is_legible_in_a_light_theme(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """"running the model …" was Textual markup [yellow]: CSS yellow, #ffff00, which on
+    textual-light's pale grey (contrast 1.2) could not be read; the theme's warning text colour
+    is legible in light and dark themes alike."""
+    async with inference_screen(tmp_path, images) as (pilot, screen):
+        for theme in ("textual-light", "textual-dark"):
+            pilot.app.theme = theme  # as the command palette's Theme switches it
+            screen.busy = True
+            await settled(pilot)
+            assert contrast_of(screen.query_one("#inf-result"), "running the model") >= 3.0, theme
 
 
 async def test_wide_terminal_shows_three_panes(tmp_path: Path, images: Path, fake_predictor) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tui_helpers import footer_text, make_run, open_palette, toasts, unreadable_checkpoint, wait_for, widget_text
+from tui_helpers import contrast_of, footer_text, make_run, open_palette, toasts, unreadable_checkpoint, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.help import HelpScreen
@@ -263,3 +263,18 @@ async def test_the_palette_offers_worst_samples_only_for_runs_with_a_checkpoint(
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
         titles = await open_palette(pilot, "worst samples", lambda t: "Worst samples: trained" in t)
         assert "Worst samples: untrained" not in titles
+
+
+async def test_the_last_pt_note_is_legible_in_a_light_theme(runs_dir: Path, pets: Path) -> None:
+    """The note "(no best.pt yet: using last.pt)" was Textual markup [yellow], CSS #ffff00: on
+    textual-light's pale grey (contrast 1.2) it could not be read."""
+    run = make_run(runs_dir, "only-last").path
+    add_checkpoint(run, pets).rename(run / "checkpoints" / "last.pt")
+
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell", theme="textual-light")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = await open_from_runs(pilot, "only-last")
+        await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
+        assert "using last.pt" in status(screen)
+        assert contrast_of(screen.query_one("#worst-status"), "using last.pt") >= 3.0
+

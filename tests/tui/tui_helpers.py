@@ -190,6 +190,26 @@ class FakeTrainer:
         return self._thread is not None and self._thread.is_alive()
 
 
+def contrast_of(widget, text: str) -> float:
+    """The lowest contrast ratio (WCAG: 1 none, 21 black on white) between the colour of ``text``
+    and the background it is drawn on, wherever the widget shows it; fails when it shows nowhere.
+    What a reader of a light (or dark) theme can or cannot make out."""
+    def luminance(colour) -> float:
+        r, g, b = (c / 255 for c in colour.get_truecolor())
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    ratios = []
+    for y in range(widget.size.height):
+        for segment in widget.render_line(y):
+            style = segment.style
+            if text in segment.text and style is not None and style.color and style.bgcolor:
+                high, low = sorted((luminance(style.color), luminance(style.bgcolor)), reverse=True)
+                ratios.append((high + 0.05) / (low + 0.05))
+    assert ratios, f"{text!r} is not shown in {widget!r}"
+    return min(ratios)
+
+
 def widget_text(widget) -> str:
     """The text a widget shows on screen now: its rendered lines, without padding and border."""
     from textual.geometry import Region
