@@ -25,14 +25,68 @@ STATE_STYLES = {  # one for each RunState
 }
 
 # One fixed palette: a run's colour is its position in the compared list (same in chart,
-# legend and table). Distinct on dark and light backgrounds.
+# legend and table). Bright, for a dark background: drawn on a light theme's, each goes through
+# `legible` (its yellow, green and teal had a contrast of 1.0-1.4 on textual-light's grey).
 PALETTE = ("#4e9af1", "#f5a623", "#7ed321", "#e94b8a", "#50e3c2", "#b58cff", "#f8e71c")
 MAX_COMPARE = len(PALETTE)
+# WCAG's least contrast for graphics and large text (3:1: curves, markers, run names), with room
+# for the zebra rows and panels a shade off the background (textual-light: #cecece on #e0e0e0)
+MIN_CONTRAST = 3.75
 
 
 def palette_rgb(index: int) -> tuple[int, int, int]:
     h = PALETTE[index % len(PALETTE)].lstrip("#")
     return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    lin = [c / 3294.6 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG's contrast ratio of two colours: 1 (the same) to 21 (black on white)."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def legible(rgb: tuple[int, int, int], background: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``rgb`` as drawn on ``background``: itself where it stands out (`MIN_CONTRAST`), else mixed
+    toward black (a light background) or white (a dark one) until it does. The hue stays: a run
+    keeps its colour, darker, in a light theme."""
+    if contrast(rgb, background) >= MIN_CONTRAST:
+        return rgb
+    toward = 0 if _luminance(background) > 0.18 else 255
+    for step in range(1, 21):
+        f = step / 20
+        mixed = tuple(round(c + (toward - c) * f) for c in rgb)
+        if contrast(mixed, background) >= MIN_CONTRAST:
+            return mixed  # type: ignore[return-value]
+    return (toward,) * 3  # type: ignore[return-value]
+
+
+def hex_colour(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def theme_background(app) -> tuple[int, int, int]:
+    """The background of the app's current theme (what `legible` draws on): the theme's own, or
+    Textual's default for its kind (textual-dark names none; the ANSI themes the terminal's)."""
+    from textual.color import Color, ColorParseError
+
+    theme = app.current_theme
+    try:
+        colour = Color.parse(theme.background) if theme.background else None
+    except ColorParseError:
+        colour = None
+    if colour is not None and colour.ansi is None:  # "ansi_default": the terminal's own, not known here
+        return colour.rgb
+    return (18, 18, 18) if theme.dark else (255, 255, 255)
+
+
+def run_colour(index: int, background: tuple[int, int, int]) -> str:
+    """Compared run ``index``'s colour (hex) as drawn on ``background``."""
+    return hex_colour(legible(palette_rgb(index), background))
 
 
 def state_text(state: str) -> Text:

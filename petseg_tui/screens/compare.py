@@ -36,7 +36,9 @@ from petseg_tui.format import (
     fmt_lr,
     fmt_metric,
     palette_rgb,
+    run_colour,
     shown_state_text,
+    theme_background,
 )
 from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.messages import CompareUpdated
@@ -257,10 +259,19 @@ class CompareScreen(ChartView, PetsegScreen):
         self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')}"
         self.redraw()
         self.query_one("#compare-table", DataTable).focus()
+        self.app.theme_changed_signal.subscribe(self, self._recolour)
         self._poll()
 
     def on_unmount(self) -> None:
         self._stop_event.set()
+
+    def _recolour(self, _theme: object) -> None:
+        """A theme chosen from the palette: the legend's and the table's run names in colours for
+        its background (the charts redraw themselves)."""
+        if self.is_mounted:
+            self.query_one("#legend", Static).update(self._legend())
+            self._table_key = None
+            self._fill_table()
 
     def watch_width_class(self) -> None:
         super().watch_width_class()
@@ -325,11 +336,13 @@ class CompareScreen(ChartView, PetsegScreen):
         t = Text()  # (a base style would dim every name after it)
         if start:
             t.append(f"{start}…", style="dim")
+        background = theme_background(self.app)
         for i, name in enumerate(names):
             if i or start:
                 t.append("  ")
-            t.append(f"─{MARKERS[i]} ", style=f"bold {PALETTE[i]}")
-            t.append(name[len(start):], style=PALETTE[i])
+            colour = run_colour(i, background)
+            t.append(f"─{MARKERS[i]} ", style=f"bold {colour}")
+            t.append(name[len(start):], style=colour)
         return t
 
     def autoscale_applies(self) -> bool:
@@ -384,6 +397,7 @@ class CompareScreen(ChartView, PetsegScreen):
         fmt = fmt_lr if self.metric == "lr" else fmt_metric
         names = layout.names([s.name for s in snaps])
         rows = []
+        background = theme_background(self.app)
         for i, s in enumerate(snaps):
             values = [getattr(e, field) for e in s.epochs]
             if not values:
@@ -392,7 +406,7 @@ class CompareScreen(ChartView, PetsegScreen):
                 best = max(values)
             else:
                 best = min(values)
-            colour = PALETTE[i % len(PALETTE)]
+            colour = run_colour(i % len(PALETTE), background)
             name = Text(f"{MARKERS[i]} ", style=f"bold {colour}")
             name.append(names[i], style=colour)
             best_txt = Text(fmt(best), justify="right")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Sequence
 
 from rich.text import Text
@@ -29,7 +30,7 @@ from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from petseg_tui.format import fmt_log_tick
+from petseg_tui.format import fmt_log_tick, legible, theme_background
 from petseg_tui.format import fmt_sig as fmt_tick
 from petseg_tui.widgets.ansi_text import ansi_text, text_strips
 from petseg_tui.widgets.chart_scale import YRange, log_ticks, nice_ticks, robust_range
@@ -60,6 +61,13 @@ def _visible(s: Series, spec: ChartSpec) -> tuple[list[float], list[float]]:
 def spec_y_range(spec: ChartSpec) -> YRange | None:
     """The y range ``spec`` is drawn with (None: nothing to draw)."""
     return robust_range([y for s in spec.series for y in _visible(s, spec)[1]], robust=spec.robust and not spec.bounded)
+
+
+def on_background(spec: ChartSpec, background: Colour) -> ChartSpec:
+    """``spec`` with each series' colour as drawn on ``background`` (`legible`): the bright colours
+    chosen for a dark theme, darker on a light one (the valid curve's orange read at 1.5:1 there)."""
+    series = tuple(replace(s, colour=legible(s.colour, background)) for s in spec.series)
+    return spec if series == spec.series else replace(spec, series=series)
 
 
 def x_extent(*specs: ChartSpec) -> tuple[float, float] | None:
@@ -282,6 +290,14 @@ class Chart(Vertical):
     def plot(self) -> ChartPlot:
         return self.query_one(ChartPlot)
 
+    def on_mount(self) -> None:
+        # a theme chosen from the palette: the colours are drawn again for its background
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        if self.spec is not None:
+            self._show(self.spec)
+
     def on_resize(self) -> None:
         if self.spec is not None:
             self._show(self.spec)
@@ -294,8 +310,9 @@ class Chart(Vertical):
         return True
 
     def _show(self, spec: ChartSpec) -> None:
-        self.spec = spec
+        self.spec = spec  # as the screen made it: `show` compares the next one with it
         yr = spec_y_range(spec)
+        spec = on_background(spec, theme_background(self.app))
         self.y_range = yr
         legend = tuple((x.label, x.short, x.marker, x.colour, x.points, x.style) for x in spec.series)
         header_key = (spec.title, legend if spec.legend else (), spec.notes, spec.log_y, spec.robust,

@@ -17,9 +17,10 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from petseg_tui.format import fmt_sig
+from petseg_tui.format import fmt_sig, legible, theme_background
 from petseg_tui.widgets.chart_scale import nice_ticks
 
+# for a dark background; drawn on a light theme's, darker (`legible`: the orange read at 1.5:1)
 POINT_COLOUR = (245, 166, 35)
 LINE_COLOUR = (78, 154, 241)
 # the least Dice span the y axis shows: trials a few 1e-5 apart are one flat row at their value,
@@ -125,6 +126,14 @@ class SweepPlot(Vertical):
         yield PlotextPlot()
         yield Static("", classes="sweep-plot--empty")
 
+    def on_mount(self) -> None:
+        # a theme chosen from the palette: the colours are drawn again for its background
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        if self.spec is not None:
+            self.show(self.spec)
+
     def on_resize(self) -> None:
         if self.spec is not None:
             self.show(self.spec)
@@ -141,9 +150,11 @@ class SweepPlot(Vertical):
             return
         plt = plot.plt
         plt.clear_figure()
+        background = theme_background(self.app)
         if spec.line:
-            plt.plot([x for x, _ in spec.line], [y for _, y in spec.line], color=LINE_COLOUR, marker="braille")
-        plt.scatter(list(spec.xs), list(spec.ys), color=POINT_COLOUR, marker="●")
+            plt.plot([x for x, _ in spec.line], [y for _, y in spec.line], color=legible(LINE_COLOUR, background),
+                     marker="braille")
+        plt.scatter(list(spec.xs), list(spec.ys), color=legible(POINT_COLOUR, background), marker="●")
         lo, hi = y_span(spec.ys)
         pad = (hi - lo) * 0.08
         plt.ylim(lo - pad, hi + pad)

@@ -303,3 +303,28 @@ async def test_with_four_metrics_shown_the_title_and_selector_say_so(runs_dir: P
                 await pilot.press("2")  # another metric: the title follows
                 await wait_for(pilot, lambda: "4 metrics, valid loss highlighted" in widget_text(header),
                                what="valid loss highlighted")
+
+
+async def test_every_runs_colour_is_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The run colours are bright, for a dark background: in textual-light (chosen from the
+    palette while comparing) the yellow, green, teal and orange runs read at 1.0-1.5:1 in the
+    legend, the table and the curves. Each is now darkened until it reads, keeping its hue."""
+    from tui_helpers import contrast_of
+
+    from petseg_tui.screens.compare import MARKERS
+    from petseg_tui.widgets.charts import ChartPlot
+
+    names = [f"run-{i}" for i in range(7)]
+    for i, name in enumerate(names):
+        make_curve_run(runs_dir, name, [0.9 - i / 50, 0.8 - i / 40], [0.4, 0.5 + i / 20], learning_rate=1e-3 * (i + 1))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / name for name in names])
+        app.theme = "textual-light"  # as the command palette's Theme switches it
+        await pilot.pause()
+        await pilot.pause()
+        legend, chart = app.screen.query_one("#legend"), app.screen.query_one("#compare-chart-0")
+        for i, name in enumerate(names):
+            assert contrast_of(legend, name) >= 3.0, name
+            assert contrast_of(table, name) >= 3.0, name
+            assert contrast_of(chart.query_one(ChartPlot), MARKERS[i]) >= 3.0, name

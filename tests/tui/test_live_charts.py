@@ -204,3 +204,23 @@ async def test_a_finished_run_whose_epochs_cannot_be_read_says_so(runs_dir: Path
         assert live.snapshot.state == RunState.FINISHED and live.snapshot.bad_lines == 1
         loss, dice = live.chart_specs(live.snapshot)
         assert loss.empty == dice.empty == f"finished, but no epoch could be read from {EVENTS_FILE} (1 unreadable line(s))"
+
+
+async def test_the_curves_and_their_legend_are_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The valid (orange) and IoU (green) curves were bright colours for a dark background: on
+    textual-light's grey they read at 1.5:1 and 1.4:1, curve, markers and legend alike."""
+    from tui_helpers import contrast_of
+
+    from petseg_tui.widgets.charts import ChartPlot
+
+    make_curve_run(runs_dir, "light", NORMAL, DICES)
+    app = PetsegApp(runs_dir=runs_dir, theme="textual-light")
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "light")
+        loss, dice = live.query_one("#loss-chart"), live.query_one("#dice-chart")
+        await wait_for(pilot, lambda: "IoU" in _header(live, "dice-chart"), what="the charts drawn")
+        await pilot.pause()
+        assert contrast_of(loss.query_one(".chart--header"), "valid") >= 3.0
+        assert contrast_of(dice.query_one(".chart--header"), "IoU") >= 3.0
+        assert contrast_of(loss.query_one(ChartPlot), "▲") >= 3.0  # the valid loss's markers
+        assert contrast_of(dice.query_one(ChartPlot), "■") >= 3.0  # the IoU's

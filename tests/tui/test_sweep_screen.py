@@ -441,6 +441,27 @@ async def test_a_scatter_whose_trials_share_one_dice_has_a_round_tick() -> None:
         assert "e-12" not in drawn and "0┤" in drawn
 
 
+async def test_the_trials_points_are_legible_in_a_light_theme() -> None:
+    """The trials' orange points were drawn for a dark background: 1.5:1 on textual-light's grey."""
+    from textual.app import App
+    from textual_plotext import PlotextPlot
+    from tui_helpers import contrast_of
+
+    from petseg_tui.widgets.sweep_plot import ScatterSpec, SweepPlot
+
+    class Host(App):
+        def compose(self):
+            yield SweepPlot()
+
+    async with Host().run_test(size=(60, 20)) as pilot:
+        pilot.app.query_one(SweepPlot).show(ScatterSpec("best Dice", xs=(0.0, 1.0, 2.0), ys=(0.5, 0.7, 0.6),
+                                                        line=((0.0, 0.5), (1.0, 0.7), (2.0, 0.7))))
+        pilot.app.theme = "textual-light"  # after the first drawing, as the command palette switches it
+        await pilot.pause()
+        await pilot.pause()
+        assert contrast_of(pilot.app.query_one(PlotextPlot), "●") >= 3.0
+
+
 async def test_with_no_sweep_only_the_keys_that_act_are_offered(runs_dir: Path, monkeypatch) -> None:
     """No sweep in the runs folder: x (stop), P (next plot), c and > cannot act, so the footer
     leaves them out (the title says n starts one); x and P were shown and did nothing."""
