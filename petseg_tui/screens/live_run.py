@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -55,6 +55,10 @@ from petseg_tui.widgets.previews import PreviewPanel
 from petseg_tui.widgets.system_strip import SystemStrip
 
 POLL_S = 0.25
+# Below this many rows the log pane takes the charts' place: both at their least heights, with
+# the progress, figures, system and messages rows, need ~28; at 80x24 the rows under the log
+# (a failed run's message among them) were below the screen's edge
+SHORT_ROWS = 30
 CHART_INTERVAL_S = 1.0  # new data redraws the charts at most once a second (a key at once): docs/PERFORMANCE.md
 ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which `RunState.ended_early`
     RunState.FAILED: "failed: {message}",
@@ -268,7 +272,12 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
 
         self.export_running = export_progress(self.run_path)
 
+    def on_resize(self, event: events.Resize) -> None:
+        # (PetsegScreen's on_resize, the width class, runs too: Textual calls each class's handler)
+        self.set_class(event.size.height < SHORT_ROWS, "-short")  # app.tcss: the log, if shown, replaces the charts
+
     def watch_log_shown(self) -> None:
+        self.set_class(self.log_shown, "-log")
         try:
             self.query_one(LogPane).display = self.log_shown
         except NoMatches:

@@ -169,6 +169,38 @@ async def test_a_failed_run_opens_on_its_log(runs_dir: Path) -> None:
         assert not pane.display
 
 
+async def test_at_80x24_the_log_takes_the_charts_place_and_nothing_falls_off_the_screen(runs_dir: Path) -> None:
+    """At 80x24 the log pane and the charts at their least heights, with the progress, figures,
+    system and messages rows, needed ~35 rows: a failed run (which opens on its log) showed its
+    charts and log, and the progress, figures, system rows and the failure's message were below
+    the screen's edge, a scrollbar the only sign. In a short terminal the log now takes the
+    charts' place; L gives them back."""
+    make_run(runs_dir, "crashed", epochs_done=1, state="failed")
+    (runs_dir / "crashed" / LOG_FILE).write_text("Traceback (most recent call last):\nRuntimeError: CUDA out of memory\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "crashed")
+        pane, charts = live.query_one(LogPane), live.query_one("#live-charts")
+        await wait_for(pilot, lambda: pane.display and "CUDA out of memory" in widget_text(pane), what="the log open")
+        await pilot.pause()
+        footer = live.query_one("PetsegFooter").region
+        for widget in (pane, live.query_one("#live-stats"), live.query_one("#live-messages"),
+                       live.query_one(SystemStrip)):
+            assert widget.region.height and widget.region.bottom <= footer.y, (widget, widget.region)
+        assert not charts.region.height  # its place is the log's
+        await pilot.press("L")
+        await wait_for(pilot, lambda: not pane.display, what="the log closed")
+        await pilot.pause()
+        assert charts.region.height >= 8 and live.query_one("#live-messages").region.bottom <= footer.y
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:  # room for both
+        live = await open_live(pilot, runs_dir / "crashed")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "CUDA out of memory" in widget_text(pane), what="the log open")
+        await pilot.pause()
+        assert live.query_one("#live-charts").region.height >= 8
+
+
 def _line_colours(pane: LogPane, text: str) -> set[str]:
     """The colours the pane draws the row showing ``text`` in (its printed characters')."""
     from textual.geometry import Region
