@@ -1,7 +1,8 @@
 """Command palette (ctrl+p): every key binding active on the current screen (and the app, and
 the petseg widgets' own, e.g. the runs table's First run; not Textual's scrolling keys), plus
 "Open run: NAME" for each run and "Worst samples: NAME" for each run with a checkpoint. A binding's label is the title, its
-tooltip the help line."""
+tooltip the help line. Not Textual's own screen keys (Tab, shift+Tab, ctrl+c: focus and copy, no
+action of a screen), which opened the short list above New run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, cast
 
 from textual.app import App
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
@@ -16,6 +18,8 @@ from petseg_tui.keys import describe, key_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from petseg_tui.app import PetsegApp
+
+TEXTUAL_SCREEN_ACTIONS = frozenset(b.action for b in Screen.BINDINGS if isinstance(b, Binding))
 
 
 class PetsegCommands(Provider):
@@ -32,6 +36,8 @@ class PetsegCommands(Provider):
         # what the keys do here and now (check_action decides: no Stop on a finished run)
         for namespace, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if not enabled or binding.system or not binding.description or binding.action == "command_palette":
+                continue
+            if binding.action in TEXTUAL_SCREEN_ACTIONS:
                 continue
             if not isinstance(namespace, (Screen, App)) and not binding.tooltip:
                 continue  # a focused widget's own navigation (Scroll Up, Page Left, Cursor down): not a command

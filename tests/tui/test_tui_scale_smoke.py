@@ -170,6 +170,16 @@ async def test_command_palette_has_every_action(sample_runs: Path) -> None:
         assert "Stop" not in listed and "Pause/resume" not in listed
 
 
+async def test_the_palette_lists_no_focus_or_copy_keys_of_textual_s_own(sample_runs: Path) -> None:
+    """The palette's short list opened with Textual's own Tab, shift+Tab and ctrl+c ("Focus Next",
+    "Focus Previous", "Copy selected text"), none an action of the screen, above New run."""
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        listed = await open_palette(pilot, until=lambda titles: "New run" in titles)
+        assert not {"Focus Next", "Focus Previous", "Copy selected text"} & set(listed), listed
+
+
 def test_main_parses_flags(monkeypatch, tmp_path: Path) -> None:
     import petseg_tui.__main__ as entry
 
