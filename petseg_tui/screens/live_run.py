@@ -171,7 +171,9 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         self.sub_title = self.run_path.name
         self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
         self.query_one("#dice-chart", Chart).show(dice_spec(()))
-        self.query_one(LogPane).display = False
+        pane = self.query_one(LogPane)
+        pane.display = False
+        self._focus_log(pane)  # not the screen's first focus while hidden
         from petseg_tui.exporting import export_note
 
         self.export_note = export_note(self.run_path)  # a few hundred bytes of JSON, if any
@@ -279,10 +281,22 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
     def watch_log_shown(self) -> None:
         self.set_class(self.log_shown, "-log")
         try:
-            self.query_one(LogPane).display = self.log_shown
+            pane = self.query_one(LogPane)
         except NoMatches:
             return
+        pane.display = self.log_shown
+        self._focus_log(pane)
         self._redraw()  # the messages leave the log tail to the pane
+
+    def _focus_log(self, pane: LogPane) -> None:
+        """The focus follows the log pane: shown, it takes the keys (PageUp reads back at once,
+        also after L hid and showed it); hidden, it has none (its scrolling keys acted on nothing
+        on screen)."""
+        pane.can_focus = self.log_shown
+        if self.log_shown:
+            pane.focus()
+        elif pane.has_focus:
+            self.set_focus(None)
 
     def action_toggle_log(self) -> None:
         self._log_chosen = True

@@ -201,6 +201,33 @@ async def test_at_80x24_the_log_takes_the_charts_place_and_nothing_falls_off_the
         assert live.query_one("#live-charts").region.height >= 8
 
 
+async def test_the_log_has_the_keys_whenever_it_shows_and_never_while_hidden(runs_dir: Path) -> None:
+    """L hid a failed run's log and L showed it again unfocused: PageUp then scrolled nothing
+    until a Tab; on a finished run the hidden pane had the focus, its scrolling keys acting on
+    nothing on screen. The focus now follows the pane: shown by L, it takes the keys."""
+    make_run(runs_dir, "crashed", epochs_done=1, state="failed")
+    (runs_dir / "crashed" / LOG_FILE).write_text("".join(f"line {i}\n" for i in range(200)) + "RuntimeError: boom\n")
+    make_run(runs_dir, "done", epochs_done=2)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = await open_live(pilot, runs_dir / "crashed")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "boom" in widget_text(pane), what="the log open at its end")
+        await pilot.press("L")
+        await wait_for(pilot, lambda: not pane.display, what="the log hidden")
+        assert app.focused is not pane
+        await pilot.press("L")
+        await wait_for(pilot, lambda: pane.display and pane.max_scroll_y > 0, what="the log shown")
+        await pilot.pause()
+        bottom = pane.scroll_y
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: pane.scroll_y < bottom, what="PageUp reading back")
+        await pilot.press("escape")
+        live = await open_live(pilot, runs_dir / "done")
+        await pilot.pause()
+        assert not live.query_one(LogPane).display and app.focused is not live.query_one(LogPane)
+
+
 def _line_colours(pane: LogPane, text: str) -> set[str]:
     """The colours the pane draws the row showing ``text`` in (its printed characters')."""
     from textual.geometry import Region
