@@ -39,6 +39,10 @@ LEGEND = "truth green, border band yellow · prediction red · errors: missed bl
 SPLIT = "test"
 
 
+class ScoringLeft(Exception):
+    """Raised from the scoring's progress callback once its worker is cancelled: ends it early."""
+
+
 class WorstScreen(ImageScreen):
     """The ``n`` lowest-Dice test images of one run, with their truth, prediction and errors.
 
@@ -116,8 +120,10 @@ class WorstScreen(ImageScreen):
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
-            if not worker.is_cancelled:
-                self.app.call_from_thread(self._set_status, f"Scoring {done}/{total} {SPLIT} images …")
+            if worker.is_cancelled:  # the screen went, or b / t / r asked again: stop at this batch,
+                # not score the rest of the split for no one (minutes of CPU beside the next scoring)
+                raise ScoringLeft
+            self.app.call_from_thread(self._set_status, f"Scoring {done}/{total} {SPLIT} images …")
 
         try:
             from engine.runs import checkpoint_for
@@ -129,6 +135,8 @@ class WorstScreen(ImageScreen):
             leave_a_core_for_the_ui()
             gallery = worst_gallery(checkpoint, self.n, split=SPLIT, ignore_border=ignore_border, tta=tta,
                                     on_progress=progress)
+        except ScoringLeft:
+            return
         except Exception as exc:  # expected (a PetsegError) or a bug or an odd file: never a crash
             self.fail_from_worker(worker, exc, self._failed)
             return

@@ -278,3 +278,40 @@ async def test_the_last_pt_note_is_legible_in_a_light_theme(runs_dir: Path, pets
         assert "using last.pt" in status(screen)
         assert contrast_of(screen.query_one("#worst-status"), "using last.pt") >= 3.0
 
+
+
+async def test_leaving_the_gallery_while_it_scores_stops_the_scoring(runs_dir: Path, pets: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Esc while the test split was being scored left the screen, and the scoring went on in its
+    thread to the last photo (minutes of CPU on the full 3669-photo split); w again started a
+    second one beside it. The scoring now stops at the next batch once its screen is gone."""
+    import threading
+    import time
+
+    import engine.eval.gallery as gallery
+
+    batches: list[int] = []
+    ended = threading.Event()
+
+    def slow_gallery(checkpoint, n, *, on_progress, **kwargs):
+        try:
+            for done in range(1, 501):  # 500 batches, 20 ms each: 10 s if nothing stops it
+                time.sleep(0.02)
+                batches.append(done)
+                on_progress(done * 8, 4000)
+            raise AssertionError("scored to the end")
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(gallery, "worst_gallery", slow_gallery)
+    run = make_run(runs_dir, "trained").path
+    add_checkpoint(run, pets)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_from_runs(pilot, "trained")
+        await wait_for(pilot, lambda: "Scoring 8/4000" in status(screen) or len(batches) > 3, what="scoring")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, WorstScreen), what="back")
+        left_at = len(batches)
+        await wait_for(pilot, ended.is_set, timeout=5, what="the scoring stopped")
+        assert len(batches) <= left_at + 2, (left_at, len(batches))
