@@ -61,6 +61,13 @@ def cell_len(value: Any) -> int:
     return value.cell_len if isinstance(value, Text) else Text(str(value)).cell_len
 
 
+def same_cell(a: Any, b: Any) -> bool:
+    """Whether two cell values draw alike. Rich's Text equality compares the characters and the
+    spans, not the text's own style: a ✓ that changed colour, a name no longer bold once its run
+    ended, compared equal and were never redrawn."""
+    return a == b and getattr(a, "style", None) == getattr(b, "style", None)
+
+
 def _r(text: str) -> Text:
     return Text(text, justify="right")
 
@@ -322,7 +329,7 @@ class RunsTable(DataTable):
             self.rebuild()  # a value outgrew its column ("interrupted" replacing "running")
             return
         for column, a, b in zip(self.shown_columns, old, new):
-            if a != b:
+            if not same_cell(a, b):
                 self.update_cell(name, column.key, b)
         self._cells[name] = new
 

@@ -589,3 +589,34 @@ def test_a_run_deleted_between_the_listing_and_its_read_drops_out_never_reads_br
     monkeypatch.setattr(RunsWatcher, "_stamp", delete_then_stamp)
     changed, removed = watcher.poll()
     assert [(row.summary.name, str(row.state)) for row in changed] == [] and removed == ["gone"]
+
+
+def _mark_colour(table, name: str) -> str:
+    """The colour of the ✓ on ``name``'s row as the table draws it ("" when it has none)."""
+    for y in range(table.size.height):
+        strip = table.render_line(y)
+        if f" {name} " in strip.text:
+            return next((str(seg.style.color.name) for seg in strip if seg.text == "✓" and seg.style.color), "")
+    raise AssertionError(f"{name} not shown")
+
+
+async def test_a_selection_mark_takes_its_new_colour_when_an_earlier_run_is_unselected(runs_dir: Path) -> None:
+    """A selected run's ✓ has its colour in the comparison: the first selected run blue, the second
+    orange. Unselecting the first made the second the first (blue in the compare screen), but its
+    ✓ stayed orange: the row's cells compared equal (Rich's Text equality ignores the style) and
+    were not redrawn."""
+    from petseg_tui.format import PALETTE
+
+    for i in range(3):
+        make_run(runs_dir, f"run-{i}", t0=T0 + i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        table = app.screen.table
+        await pilot.press("home", "space", "space", "home")  # run-2 then run-1 selected; back on run-2
+        await pilot.pause()
+        assert _mark_colour(table, "run-1") == PALETTE[1]
+        await pilot.press("space", "end")  # run-2 unselected: run-1 is the first of the comparison now
+        await pilot.pause()
+        assert _mark_colour(table, "run-2") == ""
+        assert _mark_colour(table, "run-1") == PALETTE[0]
