@@ -37,7 +37,9 @@ from petseg_tui.format import (
     fmt_metric,
     fmt_rate,
     fmt_started,
+    run_colour,
     state_text,
+    theme_background,
 )
 from petseg_tui.watch import RunRow
 
@@ -151,6 +153,8 @@ class RunsTable(DataTable):
 
     def on_mount(self) -> None:
         self._add_columns()
+        # a theme chosen from the palette: the selection marks in colours for its background
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.set_compare_colours())
 
     def on_key(self, event: events.Key) -> None:
         # Keys the app handed to the table before / moved the focus belong to the filter (its
@@ -360,7 +364,11 @@ class RunsTable(DataTable):
         self.set_sort(self.sort_column, not self.sort_reverse)
 
     def set_compare_colours(self) -> None:
-        self.compare_colours = {n: PALETTE[i] for i, n in enumerate(self.selected) if i < len(PALETTE)}
+        # legible on what the ✓ column is drawn on (a pinned column: the table's fixed-column
+        # background, a mid blue on textual-light), so the marks read in a light theme too
+        fixed = self.get_component_rich_style("datatable--fixed", partial=True).bgcolor
+        background = tuple(fixed.get_truecolor()) if fixed is not None else theme_background(self.app)
+        self.compare_colours = {n: run_colour(i, background) for i, n in enumerate(self.selected) if i < len(PALETTE)}
         for name in self.selected:
             self.update_run_row(name)
 

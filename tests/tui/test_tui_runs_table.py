@@ -620,3 +620,24 @@ async def test_a_selection_mark_takes_its_new_colour_when_an_earlier_run_is_unse
         await pilot.pause()
         assert _mark_colour(table, "run-2") == ""
         assert _mark_colour(table, "run-1") == PALETTE[0]
+
+
+async def test_the_selection_marks_are_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """Each selected run's ✓ is in its compare colour, bright for a dark background: in
+    textual-light (chosen from the palette) the yellow, green and orange marks read at 1.0-1.5:1."""
+    from tui_helpers import contrast_of
+
+    for i in range(7):
+        make_run(runs_dir, f"run-{i}", t0=T0 + i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        await pilot.press("a")  # select all
+        await pilot.press("home")
+        app.theme = "textual-light"  # as the command palette's Theme switches it
+        await pilot.pause()
+        await pilot.pause()
+        table = app.screen.table
+        assert len(table.selected) == 7
+        # the cursor's row draws its ✓ in the cursor's colours; every other row in its run's
+        assert contrast_of(table, "✓") >= 3.0
