@@ -194,8 +194,15 @@ class PetsegApp(App[None]):
             path, pid = self.launcher.start(config, run_name, detached)
             self.call_from_thread(self._started, path, pid, detached)
         except Exception as exc:  # shown, never a crash
-            self.call_from_thread(self.notify, one_line(exc), title="Could not start the run", severity="error",
-                                  markup=False)
+            self.call_from_thread(self._start_failed, one_line(exc))
+
+    def _start_failed(self, why: str) -> None:
+        from petseg_tui.screens.new_run import NewRunScreen
+
+        self.notify(why, title="Could not start the run", severity="error", markup=False)
+        for screen in self.screen_stack:  # the form that asked: it may try again
+            if isinstance(screen, NewRunScreen):
+                screen.start_failed()
 
     def _started(self, path: Path, pid: int | None, detached: bool) -> None:
         self.go_home()

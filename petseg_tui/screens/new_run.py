@@ -92,6 +92,7 @@ class NewRunScreen(PetsegScreen):
         self._focus_when_shown: str | None = None  # a More options field to focus once its row is built
         self._validated: dict[str, Any] | None = None  # the values the last validation read
         self._checking = False  # Start's check of the pretrained weights runs (ctrl+s waits for it)
+        self._starting = False  # its run was asked for and is starting: a second ctrl+s starts nothing
         self._ready_at: float | None = None  # when the form was up (Textual's clock, as its events)
 
     def compose(self) -> ComposeResult:
@@ -271,8 +272,9 @@ class NewRunScreen(PetsegScreen):
         self.action_cancel()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # ctrl+s is a priority key: typed while the form still opens, it finds no fields yet
-        return self.is_mounted if action == "start" else True
+        # ctrl+s is a priority key: typed while the form still opens, it finds no fields yet; and
+        # while the run it asked for starts (seconds), another would start a second run
+        return self.is_mounted and not self._starting if action == "start" else True
 
     def action_start(self) -> None:
         cfg, name, detached, errors = self.validate_form()
@@ -284,7 +286,7 @@ class NewRunScreen(PetsegScreen):
             elif first:  # in More options, opening (watch_errors) and built in a moment
                 self._focus_when_shown = first
             return
-        if self._checking:
+        if self._checking or self._starting:
             return
         self.query_one("#start", Button).disabled = True
         if cfg.pretrained is not None:
@@ -332,7 +334,15 @@ class NewRunScreen(PetsegScreen):
         self._initial_raw = self.raw_values()  # started: nothing left to lose
         from petseg_tui.messages import StartRun
 
+        self._starting = True
+        self.refresh_bindings()
         self.post_message(StartRun(cfg, name, detached))  # the app starts it and pops this form once it runs
+
+    def start_failed(self) -> None:
+        """The app could not start the run (it said why): the form may start it again."""
+        self._starting = False
+        self.refresh_bindings()
+        self.query_one("#start", Button).disabled = bool(self.errors)
 
     def action_cancel(self) -> None:
         if not self.has_edits:

@@ -128,9 +128,11 @@ async def test_a_refused_start_leaves_the_form_as_it_was(runs_dir: Path, monkeyp
     from engine.errors import ConfigError
 
     fake = types.ModuleType("engine.train.trainer")
+    tries: list = []
 
     class Trainer:
         def __init__(self, config, runs_dir, run_name=None):
+            tries.append(run_name)
             raise ConfigError("device cuda: no CUDA device here")
 
     fake.Trainer = Trainer
@@ -148,6 +150,10 @@ async def test_a_refused_start_leaves_the_form_as_it_was(runs_dir: Path, monkeyp
         assert "Could not start the run" in toasts(app)
         assert app.screen is form and form.query_one("#f-run_name", Input).value == "papa"
         assert not app.trainers and not (runs_dir / "papa").exists()
+        # and it may be started again (one start at a time: a second ctrl+s while one starts does nothing)
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="Start offered again")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(tries) == 2, what="a second try")
 
 
 async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, generated_data: str) -> None:
@@ -455,3 +461,32 @@ async def test_pretrained_imagenet_offline_is_refused_in_the_form_before_any_lau
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: bool(started), what="spawned")
         assert started[0].pretrained is None
+
+
+async def test_ctrl_s_twice_while_the_run_starts_starts_one_run(runs_dir: Path, monkeypatch, generated_data: str) -> None:
+    """The form stays up until its run has started (a detached launch, or torch loading for one in
+    this process: seconds), and a second ctrl+s in that time, to a form that seemed not to react,
+    started a second run with the same settings."""
+    import time
+
+    import engine.train.launch
+
+    started: list = []
+
+    def slow_spawn(config, root, name):
+        started.append(config)
+        time.sleep(0.5)  # a launch takes this long, and more
+        return 4242
+
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", slow_spawn)
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        _fill_tiny(form, "", detached=True, data_path=generated_data)
+        await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
+        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is not form, what="the form gone once the run started")
+        await pilot.pause(0.7)
+        assert len(started) == 1
