@@ -206,6 +206,8 @@ class CompareScreen(ChartView, PetsegScreen):
     HELP = "Selected runs overlaid; colours and markers match the legend and the table."
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
+        # the table's own Enter (and a click on its highlighted row) comes here as RowSelected
+        Binding("enter", "open_run", "Open", show=False, tooltip="Open the highlighted run (its live view or history)"),
         Binding("m", "next_metric", "Next metric", tooltip="Next metric"),
         Binding("1", "metric(0)", "Train loss", show=False, tooltip="Train loss"),
         Binding("2", "metric(1)", "Valid loss", show=False, tooltip="Valid loss"),
@@ -459,6 +461,19 @@ class CompareScreen(ChartView, PetsegScreen):
         i = windows.index(self.x_window) if self.x_window in windows else 0
         self.x_window = windows[(i + 1) % len(windows)]
         self.notify(f"Epochs: {self.x_window.label if self.x_window else 'all'}", timeout=1.5)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_run()
+
+    def action_open_run(self) -> None:
+        table = self.query_one("#compare-table", DataTable)
+        if not table.row_count:
+            return
+        name = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        path = next((s.path for s in self.snapshots if s.name == name), None)
+        if path is not None:
+            self.petseg_app.open_run(path)
 
     def action_back(self) -> None:
         self.app.pop_screen()

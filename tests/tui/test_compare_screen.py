@@ -328,3 +328,24 @@ async def test_every_runs_colour_is_legible_in_a_light_theme(runs_dir: Path) -> 
             assert contrast_of(legend, name) >= 3.0, name
             assert contrast_of(table, name) >= 3.0, name
             assert contrast_of(chart.query_one(ChartPlot), MARKERS[i]) >= 3.0, name
+
+
+async def test_enter_on_a_compared_run_opens_it_and_esc_comes_back(runs_dir: Path) -> None:
+    """Enter opens the highlighted run on the runs and sweeps tables; on the compare table, whose
+    rows are runs too, it did nothing (and neither did a click on the highlighted row)."""
+    from petseg_tui.screens.compare import CompareScreen
+    from petseg_tui.screens.live_run import LiveRunScreen
+
+    make_curve_run(runs_dir, "first", [0.9, 0.8], [0.4, 0.5])
+    make_curve_run(runs_dir, "second", [0.9, 0.7], [0.4, 0.6])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / "first", runs_dir / "second"])
+        compare = app.screen
+        table.move_cursor(row=1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen), what="the run's screen")
+        assert app.screen.run_path == runs_dir / "second"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is compare, what="back to the comparison")
+        assert isinstance(compare, CompareScreen) and table.has_focus
