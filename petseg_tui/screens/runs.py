@@ -336,6 +336,10 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         self._update_status()
         self.refresh_bindings()
 
+    def on_runs_table_toggled(self, event: RunsTable.Toggled) -> None:
+        self._update_status()
+        self.refresh_bindings()  # c: offered once a run is ticked
+
     def action_select_all(self) -> None:
         t = self.table
         visible = t.visible_names

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from engine.runs import Query, ordered, parse_query, sort_value
@@ -155,6 +156,21 @@ class RunsTable(DataTable):
         self._add_columns()
         # a theme chosen from the palette: the selection marks in colours for its background
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.set_compare_colours())
+
+    class Toggled(Message):
+        """A run was ticked or unticked by a click on its ✓ cell (its screen updates its lines)."""
+
+    def on_click(self, event: events.Click) -> None:
+        # a click on a row's ✓ cell ticks it, as space does; not DataTable's click, which
+        # highlighted the row and, on the highlighted one, opened the run
+        meta = event.style.meta
+        row = meta.get("row", -1)
+        if meta.get("column") != 0 or not 0 <= row < len(self._visible):
+            return
+        event.prevent_default()
+        self.move_cursor(row=row, animate=False)
+        self.toggle(self._visible[row])
+        self.post_message(self.Toggled())
 
     def on_key(self, event: events.Key) -> None:
         # Keys the app handed to the table before / moved the focus belong to the filter (its

@@ -641,3 +641,28 @@ async def test_the_selection_marks_are_legible_in_a_light_theme(runs_dir: Path) 
         assert len(table.selected) == 7
         # the cursor's row draws its ✓ in the cursor's colours; every other row in its run's
         assert contrast_of(table, "✓") >= 3.0
+
+
+async def test_a_click_on_the_tick_column_selects_the_run_and_never_opens_it(runs_dir: Path) -> None:
+    """The ✓ column is where a run is ticked for comparison, yet a click there did what a click
+    anywhere on the row does: highlight it, and a second click opened the run. A click on a
+    row's ✓ cell now ticks (or unticks) it, as space does; elsewhere on the row, as before."""
+    from tui_helpers import footer_text
+
+    for i in range(3):
+        make_run(runs_dir, f"run-{i}", t0=T0 + i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        runs, table = app.screen, app.screen.table
+        await pilot.click(table, offset=(1, 2))  # the ✓ cell of the second row (row 0 is the header)
+        await pilot.pause()
+        assert list(table.selected) == ["run-1"] and table.highlighted_name == "run-1"
+        assert "Compare" in footer_text(runs)
+        await pilot.click(table, offset=(1, 2))
+        await pilot.pause()
+        assert app.screen is runs and not table.selected
+        await pilot.click(table, offset=(8, 2), times=1)  # the name: a first click highlights its cell,
+        await pilot.pause()
+        await pilot.click(table, offset=(8, 2))  # a second opens the run
+        await wait_for(pilot, lambda: app.screen is not runs, what="the run opened")
