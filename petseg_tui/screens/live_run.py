@@ -71,6 +71,8 @@ ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which 
 
 # keys that show a file of the run folder: not offered once the folder is gone
 FOLDER_VIEWS = frozenset({"toggle_log", "preview_epoch", "toggle_previews"})
+# keys of the charts row (the curves' view, the predictions): not offered while the log takes its place
+CHART_KEYS = frozenset({"log_y", "autoscale", "smoothing", "ema", "preview_epoch", "toggle_previews"})
 
 
 def _has_previews(snap: LiveSnapshot) -> bool:
@@ -276,7 +278,14 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         # (PetsegScreen's on_resize, the width class, runs too: Textual calls each class's handler)
-        self.set_class(event.size.height < SHORT_ROWS, "-short")  # app.tcss: the log, if shown, replaces the charts
+        short = event.size.height < SHORT_ROWS
+        if short != self.has_class("-short"):
+            self.set_class(short, "-short")  # app.tcss: the log, if shown, replaces the charts
+            self.refresh_bindings()  # CHART_KEYS
+
+    def charts_hidden(self) -> bool:
+        """True while the log pane takes the charts row's place (a short terminal)."""
+        return self.log_shown and self.has_class("-short")
 
     def watch_log_shown(self) -> None:
         self.set_class(self.log_shown, "-log")
@@ -286,6 +295,7 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
             return
         pane.display = self.log_shown
         self._focus_log(pane)
+        self.refresh_bindings()  # CHART_KEYS, in a short terminal
         self._redraw()  # the messages leave the log tail to the pane
 
     def _focus_log(self, pane: LogPane) -> None:
@@ -318,6 +328,8 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         snap = self.snapshot
         if snap is not None and snap.gone and action in FOLDER_VIEWS:
             return False  # the run folder is gone: its log and predictions with it (the messages say so)
+        if action in CHART_KEYS and self.charts_hidden():
+            return False  # they act on the charts row, which the log hides: L gives it back
         if action in ("stop", "pause"):
             return self._is_active()
         if action in ("resume_run", "restart_run"):

@@ -188,10 +188,15 @@ async def test_at_80x24_the_log_takes_the_charts_place_and_nothing_falls_off_the
                        live.query_one(SystemStrip)):
             assert widget.region.height and widget.region.bottom <= footer.y, (widget, widget.region)
         assert not charts.region.height  # its place is the log's
+        # the keys of the charts and predictions act on nothing shown: not offered (v toggled the
+        # predictions inside the hidden charts row, l the hidden chart's log scale: nothing changed)
+        offered = {b.action for _, b, enabled, _ in live.active_bindings.values() if enabled}
+        assert not {"log_y", "toggle_previews", "preview_epoch(1)"} & offered and "toggle_log" in offered, offered
         await pilot.press("L")
         await wait_for(pilot, lambda: not pane.display, what="the log closed")
         await pilot.pause()
         assert charts.region.height >= 8 and live.query_one("#live-messages").region.bottom <= footer.y
+        assert "log_y" in {b.action for _, b, enabled, _ in live.active_bindings.values() if enabled}
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:  # room for both
         live = await open_live(pilot, runs_dir / "crashed")
