@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import argparse
     from pathlib import Path
 
+    from engine.cli.flag_typos import SuggestingParser
     from petseg_tui.image_modes import IMAGE_MODES
 
-    p = argparse.ArgumentParser(
+    p = SuggestingParser(
         prog="petseg-tui",
         description="Train, compare and use pet-vs-background segmentation models in the terminal.",
     )

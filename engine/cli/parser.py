@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from engine.cli import delete, demo, eval as eval_cmd, export, infer, label, plot, runs, sweep, train
+from engine.cli.flag_typos import SuggestingParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="petseg", description="Pet/background segmentation on Oxford-IIIT Pet.")
+    parser = SuggestingParser(prog="petseg", description="Pet/background segmentation on Oxford-IIIT Pet.")
     sub = parser.add_subparsers(dest="command", required=True)
     train.add_arguments(sub.add_parser("train", help="train a model (writes a run folder as it goes)"))
     eval_cmd.add_parser(sub)

@@ -1,0 +1,49 @@
+"""A mistyped flag, as a user types it: refused by the command it was typed to, naming the flag
+it most likely meant (`engine.cli.flag_typos`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.cli import main
+
+
+def usage_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    """The error line of ``petseg ARGV`` (exit 2, argparse's usage above it, no traceback)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["train", "--epochs", "2", "--imagesize", "64"],
+     "petseg train: error: unrecognized arguments: --imagesize 64 (--imagesize: did you mean --image_size?)"),
+    (["train", "--lr", "0.1"],
+     "petseg train: error: unrecognized arguments: --lr 0.1 (--lr: did you mean --learning_rate?)"),
+    (["runs", "--jsn"], "petseg runs: error: unrecognized arguments: --jsn (--jsn: did you mean --json?)"),
+    (["sweep", "--trails", "3"],
+     "petseg sweep: error: unrecognized arguments: --trails 3 (--trails: did you mean --trials?)"),
+    (["train", "--data-paht=/data"],
+     "petseg train: error: unrecognized arguments: --data-paht=/data (--data-paht=/data: did you mean --data_path?)"),
+])
+def test_a_mistyped_flag_names_the_command_and_the_flag_meant(capsys, argv: list[str], line: str) -> None:
+    """`petseg train --imagesize 64` said `petseg: error: unrecognized arguments: --imagesize 64`
+    under petseg's own usage (the subcommands, no flags) and never which flag was meant."""
+    assert usage_error(capsys, argv) == line
+
+
+def test_a_stray_word_or_an_unlike_flag_gets_no_guess(capsys) -> None:
+    assert usage_error(capsys, ["train", "--xyzzy", "stray"]) == \
+        "petseg train: error: unrecognized arguments: --xyzzy stray"
+
+
+def test_petseg_tui_suggests_too(capsys) -> None:
+    from petseg_tui.__main__ import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--image_mode", "halfcell"])
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "petseg-tui: error: unrecognized arguments: --image_mode halfcell (--image_mode: did you mean --image-mode?)"
