@@ -120,6 +120,7 @@ def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
     return t
 
 
+BOUNDED_ZERO = 5e-5  # a Dice or IoU below it prints as 0.0000 in the tables, and is labelled 0
 EPOCH_STEPS = (1, 2, 5, 10, 20, 25, 50)  # x 10^k: the epoch axis's steps
 
 
@@ -154,6 +155,9 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
     count = max(2, min(6, (height - 3) // 2))
     values = log_ticks(yr.lo, yr.hi, count) if log else nice_ticks(yr.lo, yr.hi, count)
     labels = [(fmt_log_tick if log else fmt_tick)(v) for v in values]
+    if spec.bounded and not log:  # a Dice of 0 is stored as its smoothing term (~2e-12): the
+        # tables print it 0.0000, and a flat line of them was labelled "2.14e-12"
+        labels = ["0" if abs(v) < BOUNDED_ZERO else label for v, label in zip(values, labels)]
     ticks = [ty(v) for v in values]
     if len(set(labels)) < len(labels):  # a nearly flat curve: say where it lies, once
         ticks, labels = ticks[:1], labels[:1]

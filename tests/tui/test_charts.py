@@ -18,6 +18,7 @@ from petseg_tui.widgets.chart_scale import log_ticks, nice_ticks, robust_range
 from petseg_tui.widgets.chart_specs import (
     MARKERS,
     ChartSpec,
+    RunCurves,
     Series,
     compare_spec,
     dice_spec,
@@ -275,3 +276,14 @@ async def test_valid_dice_keeps_its_markers_in_a_four_row_chart() -> None:
     rows = [line for line in plot.splitlines() if "┤" in line or "│" in line[:6]]
     assert len(rows) == 4, plot
     assert sum(line.count(MARKERS[1]) for line in rows) >= 5, plot  # valid Dice: ▲ along its curve
+
+
+async def test_a_dice_of_zero_reads_zero_not_its_smoothing_term() -> None:
+    """A short CPU run validates at Dice 0 (README), stored as the metric's smoothing term,
+    2.14e-12: the compare screen's flat valid Dice chart was labelled "2.14e-12" beside a table
+    that says 0.0000. It reads 0."""
+    epochs = [E(i, 1.26, 2.1378027663122093e-12) for i in (1, 2)]
+    for spec in (dice_spec(epochs), compare_spec("valid_dice", [RunCurves("first", tuple(epochs))])):
+        _, plot = await run_chart(spec, size=(60, 16))
+        labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
+        assert labels == ["0"], plot
