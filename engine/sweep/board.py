@@ -9,6 +9,7 @@ wrote config.json (`SweepBoard.with_unwritten`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class SweepBoard:
     name: str
     trials: tuple[TrialRun, ...] = ()
     order: tuple[str, ...] = ()  # the searched fields as the sweep's spec lists them, when known
+    log_scaled: tuple[str, ...] = ()  # the fields the spec searches log-uniformly, when known
 
     @property
     def param_names(self) -> list[str]:
@@ -83,7 +85,7 @@ class SweepBoard:
         more = [t for t in extra if t.trial not in have]
         if not more:
             return self
-        return SweepBoard(self.name, tuple(sorted([*self.trials, *more], key=_rank)), self.order)
+        return dataclasses.replace(self, trials=tuple(sorted([*self.trials, *more], key=_rank)))
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -92,9 +94,11 @@ class SweepBoard:
         return out
 
 
-def board(name: str, summaries: Iterable[RunSummary], order: Iterable[str] = ()) -> SweepBoard:
+def board(name: str, summaries: Iterable[RunSummary], order: Iterable[str] = (),
+          log_scaled: Iterable[str] = ()) -> SweepBoard:
     """The trials of sweep ``name`` among ``summaries`` (a run store listing); ``order``: the
-    searched fields as the study's spec lists them (`engine.sweep.results.searched_names`)."""
+    searched fields as the study's spec lists them (`engine.sweep.results.searched_names`);
+    ``log_scaled``: those it searches log-uniformly (`engine.sweep.results.log_searched_names`)."""
     trials = []
     for s in summaries:
         record = sweep_of(s.config)
@@ -103,7 +107,7 @@ def board(name: str, summaries: Iterable[RunSummary], order: Iterable[str] = ())
         trials.append(TrialRun(record.trial, s.name, s.path, s.state, dict(record.params), s.best_dice, s.epoch,
                                s.total_epochs, s.message if s.state.is_error else ""))
     trials.sort(key=_rank)
-    return SweepBoard(name, tuple(trials), tuple(order))
+    return SweepBoard(name, tuple(trials), tuple(order), tuple(log_scaled))
 
 
 def _rank(t: TrialRun) -> tuple[bool, float, int]:

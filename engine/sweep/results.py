@@ -184,6 +184,22 @@ def searched_names(study: optuna.Study) -> list[str]:
     return [p.partition("=")[0] for p in params if isinstance(p, str)] if isinstance(params, list) else []
 
 
+def log_searched_names(study: optuna.Study) -> list[str]:
+    """The fields the sweep's spec searches log-uniformly (``log:LO:HI``): the dashboard plots
+    them against Dice on a log axis, whatever the spread of the values drawn so far."""
+    from engine.sweep.spec import SweepSpecError, parse_param
+
+    names = []
+    for text in spec_of(study).get("params") or []:
+        try:
+            param = parse_param(text) if isinstance(text, str) else None
+        except SweepSpecError:  # a field of another petseg version: plotted as its values suggest
+            continue
+        if param is not None and param.kind == "log":
+            names.append(param.name)
+    return names
+
+
 def progress_text(study: optuna.Study) -> str:
     """How far the sweep is into its budget, as ``--show`` and the dashboard say it: ``5 of 24
     trials``; a grid's budget is its points (a failed point is run again by a re-run):

@@ -66,6 +66,7 @@ class StudyFacts:
     stopped: str = ""  # why the sweep's last process stopped asking for trials, "" if it did not
     searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
     unwritten: tuple[TrialRun, ...] = ()  # failed before their run wrote config.json: no run folder shows them
+    log_scaled: tuple[str, ...] = ()  # the fields searched log-uniformly (plotted on a log axis)
 
 
 def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
@@ -80,6 +81,7 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
     try:
         from engine.sweep.results import (
             gave_up_text,
+            log_searched_names,
             progress_text,
             refused_text,
             searched_names,
@@ -90,7 +92,8 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
         study = load_study(name, runs_dir, storage)
         record = study.user_attrs.get(EVAL_ATTR)
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
-                          gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)))
+                          gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)),
+                          tuple(log_searched_names(study)))
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
@@ -232,7 +235,7 @@ class SweepScreen(PetsegScreen):
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
                 evaluated = (name, _study_facts(runs_dir, name), time.monotonic())
             facts = evaluated[1] if evaluated[0] == name else StudyFacts()
-            current = board(name, summaries, facts.searched).with_unwritten(facts.unwritten)
+            current = board(name, summaries, facts.searched, facts.log_scaled).with_unwritten(facts.unwritten)
             running = bool(name) and sweep_running(runs_dir, name)
             key = (current, tuple(names), repr(evaluated[1]), running)
             if key != last:
@@ -332,8 +335,10 @@ class SweepScreen(PetsegScreen):
         if names and shown >= 0:
             name = names[shown]
             points = [v for v, _ in self.board.param_points(name)]
+            # log-searched (a learning rate drawn from 1e-4..1e-2): a log axis even while the draws
+            # so far span less than a decade; else one when they span a decade or more
             log = bool(points) and all(isinstance(v, float) and v > 0 for v in points) and \
-                max(points) >= 10 * min(points)
+                (name in self.board.log_scaled or max(points) >= 10 * min(points))
             param.show(scatter_for_param(self.board, name, log=log))
         elif both:
             param.show(scatter_for_param(self.board, ""))

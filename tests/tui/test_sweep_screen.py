@@ -703,3 +703,28 @@ async def test_a_long_failure_is_cut_in_the_table_and_whole_below_it(sweep_runs:
             await pilot.press("down")
         await wait_for(pilot, lambda: screen.query_one("#sweep-why").display, what="the whole reason")
         assert why_line() == f"trial 0 failed: {why}"
+
+
+async def test_a_log_searched_parameter_is_plotted_on_a_log_axis(runs_dir: Path, monkeypatch) -> None:
+    """`petseg sweep --param learning_rate=log:1e-4:1e-2 --trials 3` drew 2.3e-4, 5.4e-4 and 2.1e-3:
+    the screen plotted them on a linear axis labelled 500e-6 1e-3 1.5e-3 2e-3 (it took a log axis
+    only for draws a decade apart), though the sweep searched them log-uniformly."""
+    from tui_helpers import T0, make_curve_run
+
+    from engine.runs import RunStore
+    from engine.runs.layout import write_json_atomic
+    from engine.sweep.spec_build import build_spec
+    from engine.sweep.study import open_study
+
+    for trial, lr in enumerate((2.3e-4, 5.4e-4, 2.1e-3)):
+        run = f"tiny-t{trial:03d}"
+        make_curve_run(runs_dir, run, [0.8, 0.7], [0.3, 0.4], total=2, t0=T0 + 60 * trial, learning_rate=lr)
+        config = RunStore(runs_dir).load(run).config
+        config["sweep"] = {"name": "tiny", "trial": trial, "params": {"learning_rate": lr}}
+        write_json_atomic(runs_dir / run / "config.json", config)
+    open_study(build_spec({"name": "tiny", "params": ["learning_rate=log:1e-4:1e-2"]}), runs_dir)
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        title = pilot.app.screen.query_one("#sweep-param .sweep-plot--title")
+        await wait_for(pilot, lambda: widget_text(title).strip() == "learning_rate vs valid Dice (log x)",
+                       what="the log axis", timeout=10)
