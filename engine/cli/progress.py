@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -21,10 +22,26 @@ def plain_progress(console: Any) -> bool:
 def new_progress(console: Any) -> Any:
     """The Rich progress display of training and folder inference (tasks carry an ``info`` field)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class ActiveElapsedColumn(TimeElapsedColumn):
+        """Elapsed time without the run's pauses (README: paused time is not training time): a
+        task's ``paused_s`` field (pauses that ended) and ``paused_since`` (the clock at a pause
+        still going on), kept by `ProgressReporter`."""
+
+        def render(self, task: Any) -> Text:
+            elapsed = task.finished_time if task.finished else task.elapsed
+            if elapsed is None:
+                return super().render(task)
+            since = task.fields.get("paused_since")
+            if since is not None and task.start_time is not None:
+                elapsed = min(elapsed, since - task.start_time)
+            return Text(str(timedelta(seconds=max(0, int(elapsed - task.fields.get("paused_s", 0.0))))),
+                        style="progress.elapsed")
 
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"), ActiveElapsedColumn(), TimeRemainingColumn(),
         console=console, transient=False,
     )
 
@@ -100,8 +117,25 @@ class ProgressReporter:
             self._print(f"stopped {when}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
         elif isinstance(ev, E.RunPaused):
             self._print("paused")
+            self._pause_bars(paused=True)
         elif isinstance(ev, E.RunResumed):
             self._print("resumed")
+            self._pause_bars(paused=False)
+
+    def _pause_bars(self, paused: bool) -> None:
+        """Stop the bars' elapsed clocks at a pause, and leave its length out of them at the resume."""
+        p = self.progress
+        if p is None:
+            return
+        now = p.get_time()
+        for task in p.tasks:
+            if task.id not in (self.epoch_task, self.batch_task):
+                continue
+            since = task.fields.get("paused_since")
+            if paused and since is None:
+                p.update(task.id, paused_since=now)
+            elif not paused and since is not None:
+                p.update(task.id, paused_since=None, paused_s=task.fields.get("paused_s", 0.0) + now - since)
 
     def _times(self, ev: Any) -> str:
         """The finished run's wall time (setup included: data cache, model build, precision probe)

@@ -63,3 +63,35 @@ def test_a_resumed_run_says_its_training_time_covers_every_session(tmp_path: Pat
     ])
     assert table_time == "1m15s"
     assert lines[-1] == "finished: best valid Dice 0.8000 at epoch 2 (1m05s this session, 1m15s training over all sessions)"
+
+
+def test_the_bars_elapsed_time_leaves_out_a_pause(tmp_path: Path) -> None:
+    """Paused from the dashboard for ten minutes, `petseg train`'s bars kept counting: the epoch's
+    bar read 0:10:10 elapsed for an epoch its own line timed at 10 s (README: paused time is not
+    training time). The bars' clocks stop while the run is paused."""
+    import io
+
+    from rich.console import Console
+
+    from engine.events import EpochStarted, RunPaused, RunResumed
+
+    now = [0.0]
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, get_time=lambda: now[0])
+
+    def bars() -> list[str]:
+        shown = Console(file=io.StringIO(), width=120, record=True)
+        shown.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
+        return shown.export_text().splitlines()
+
+    with ProgressReporter(console, plain=False) as reporter:
+        reporter(_started(T0))
+        reporter(EpochStarted(epoch=1, total_epochs=2, batches=4))
+        now[0] = 5.0
+        reporter(RunPaused(epoch=1, batch=2))
+        now[0] = 300.0
+        assert all("0:00:05" in line for line in bars())  # stopped at the pause
+        now[0] = 605.0
+        reporter(RunResumed(epoch=1, batch=2))
+        now[0] = 610.0
+        shown = bars()
+    assert len(shown) == 2 and all("0:00:10" in line for line in shown), shown
