@@ -153,6 +153,7 @@ class RunStopped(TrainEvent):
     kind: ClassVar[str] = "stopped"
     epoch: int  # last fully finished epoch (0 if none)
     reason: str = "stopped by user"
+    batch: int = 0  # batches of the next epoch trained before the stop (kept in last.pt; 0: none)
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ def parse_event(data: dict[str, Any]) -> TrainEvent | None:
 
 
 # fields with defaults that older writers may not have written
-_OPTIONAL = {"run_started": ("resumed",), "stopped": ("reason",)}
+_OPTIONAL = {"run_started": ("resumed",), "stopped": ("reason", "batch")}
 
 
 def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:

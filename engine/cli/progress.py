@@ -67,6 +67,7 @@ class ProgressReporter:
         self.resumed = False
         self.progress = None
         self.epoch_task = self.batch_task = None
+        self.batches = 0  # of the epoch training now
 
     def __enter__(self) -> "ProgressReporter":
         if not self.plain:
@@ -93,6 +94,7 @@ class ProgressReporter:
             if p is not None:
                 self.epoch_task = p.add_task("epochs", total=ev.total_epochs, completed=ev.start_epoch - 1, info="")
         elif isinstance(ev, E.EpochStarted):
+            self.batches = ev.batches
             if p is not None:
                 if self.batch_task is not None:
                     p.remove_task(self.batch_task)
@@ -113,7 +115,9 @@ class ProgressReporter:
             self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({self._times(ev)})")
         elif isinstance(ev, E.RunStopped):
             saved = self.last_pt is None or self.last_pt.exists()  # nothing to save before the data was ready
-            when = f"after epoch {ev.epoch}" if ev.epoch else "during epoch 1"
+            # inside an epoch: how far, as the resume will say it goes on ("after batch 1")
+            when = (f"in epoch {ev.epoch + 1} after batch {ev.batch} of {self.batches}" if ev.batch
+                    else f"after epoch {ev.epoch}" if ev.epoch else "during epoch 1")
             self._print(f"stopped {when}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
         elif isinstance(ev, E.RunPaused):
             self._print("paused")

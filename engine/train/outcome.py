@@ -30,9 +30,10 @@ class Outcome:
     error: str | None = None  # what the user is told went wrong (None for finished or stopped)
 
 
-def stopped(done_epoch: int, reason: str = "") -> Outcome:
+def stopped(done_epoch: int, reason: str = "", batch: int = 0) -> Outcome:
+    """Stopped after ``done_epoch`` whole epochs and ``batch`` batches of the next one."""
     message = reason or "stopped by user"
-    return Outcome(RunState.STOPPED, message, partial(RunStopped, epoch=done_epoch, reason=message))
+    return Outcome(RunState.STOPPED, message, partial(RunStopped, epoch=done_epoch, reason=message, batch=batch))
 
 
 def finished(epochs: int, best_dice: float, best_epoch: int) -> Outcome:

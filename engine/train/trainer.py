@@ -189,7 +189,9 @@ class Trainer(BetweenBatches):
             except StopRequested:
                 if self._started_writing:  # a resume stopped while it prepared has nothing to keep
                     self._save_on_stop()
-                ended = outcome.stopped(self.progress.done_epoch, self.control.stop_reason)
+                at = self._position  # (epoch, batches done) when the stop came inside an epoch
+                batch = at[1] if at is not None and at[0] == self.progress.done_epoch + 1 else 0
+                ended = outcome.stopped(self.progress.done_epoch, self.control.stop_reason, batch)
             except Diverged as exc:
                 ended = outcome.diverged(exc, self.run_path, self.config.learning_rate, self.progress.done_epoch,
                                          self._saved_epoch)

@@ -95,3 +95,28 @@ def test_the_bars_elapsed_time_leaves_out_a_pause(tmp_path: Path) -> None:
         now[0] = 610.0
         shown = bars()
     assert len(shown) == 2 and all("0:00:10" in line for line in shown), shown
+
+
+def test_a_stop_inside_an_epoch_says_how_far_it_got(tmp_path: Path) -> None:
+    """Stopped from the dashboard after batch 1 of epoch 3, `petseg train` said "stopped after
+    epoch 2; last.pt saved", and the resume then said "epoch 3 goes on after batch 1": the batch
+    trained in epoch 3 is in last.pt, and the stop line now says so."""
+    from engine.events import EpochStarted, RunStopped
+
+    (tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "r" / "checkpoints" / "last.pt").write_bytes(b"saved")
+    console = _Lines()
+    reporter = ProgressReporter(console, plain=True, run_path=tmp_path / "r")
+    reporter(_started(T0))
+    reporter(EpochStarted(epoch=3, total_epochs=6, batches=2))
+    reporter(RunStopped(epoch=2, batch=1))
+    assert console.lines[-1] == "stopped in epoch 3 after batch 1 of 2; last.pt saved"
+    reporter(RunStopped(epoch=2))  # at an epoch's end, as before
+    assert console.lines[-1] == "stopped after epoch 2; last.pt saved"
+
+
+def test_a_stopped_event_of_an_older_petseg_has_no_batch() -> None:
+    from engine.events import RunStopped, event_from_dict
+
+    assert event_from_dict({"kind": "stopped", "epoch": 2, "reason": "stopped by user", "t": T0}) == \
+        RunStopped(epoch=2, reason="stopped by user", batch=0, t=T0)
