@@ -192,6 +192,11 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
             trainer.start()
             while not trainer.join(0.2):
                 pass
+    except KeyboardInterrupt:  # a second Ctrl-C: out at once, the stop's save not waited for
+        console.print(f"interrupted before the stop was saved; petseg train --resume {trainer.run_name}"
+                      + (f" --runs {runs_arg}" if runs_arg else "") + " goes on from its last checkpoint",
+                      markup=False)
+        raise
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)

@@ -143,3 +143,25 @@ def test_demo_exits_promptly(tmp_path: Path) -> None:
         lambda line: "watch and compare runs" in line)
     assert code == 0, lines
     assert after < EXIT_SECONDS, f"exited {after:.1f} s after its last line"
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
+    """A second Ctrl-C exits at once (README) with 'petseg: interrupted' alone, while one Ctrl-C
+    says 'stopped; resume with: petseg train --resume ...': the run is resumable either way."""
+    sent = []
+
+    def interrupt(line: str, proc: subprocess.Popen) -> None:
+        if line.startswith("epoch 1/") and not sent:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)  # two signals at once are one to Python's handler
+            proc.send_signal(signal.SIGINT)
+            sent.append(line)
+
+    runs = tmp_path / "runs"
+    lines, _, code = run_until_exit(
+        ["train", "--runs", str(runs), "--run_name", "c", "--epochs", "200", *TINY],
+        lambda line: line.startswith("petseg: interrupted"), on_line=interrupt)
+    assert sent and code == 130, lines
+    assert (f"interrupted before the stop was saved; petseg train --resume c --runs {runs} goes on from its "
+            "last checkpoint") in lines, lines
