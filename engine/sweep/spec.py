@@ -106,7 +106,10 @@ def parse_param(text: str, where: str | None = None) -> ParamSpec:
         raise bad("expected NAME=KIND:ARGS, e.g. learning_rate=log:1e-4:3e-3 or width=choice:32,64")
     fields = field_by_name()
     if name not in fields:
-        close = difflib.get_close_matches(name, list(fields), n=1)
+        from engine.runs.query import ALIASES
+
+        # the runs filter's short names (lr, bs, wd ...) mean their fields; else the nearest spelling
+        close = [ALIASES[name]] if ALIASES.get(name) in fields else difflib.get_close_matches(name, list(fields), n=1)
         raise bad(f"unknown train field {name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
     if name in SWEEP_OWNED_FIELDS:
         raise bad(f"{name} is set by the sweep (--devices / --devices_per_trial), it cannot be searched")

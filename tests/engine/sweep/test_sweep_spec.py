@@ -48,6 +48,16 @@ def test_bad_params_are_one_line(param: str, message: str) -> None:
         build_spec({"name": "s", "params": [param]})
 
 
+@pytest.mark.parametrize("param, meant", [("lr=log:1e-4:1e-3", "learning_rate"), ("bs=choice:8,16", "batch_size"),
+                                          ("learning_rat=log:1e-4:1e-3", "learning_rate")])
+def test_an_unknown_field_names_the_one_meant(param: str, meant: str) -> None:
+    """`--param lr=log:1e-4:1e-3` said "unknown train field 'lr'" and no more, though lr is the
+    runs filter's (and the compare table's) own short name for learning_rate."""
+    with pytest.raises(SweepSpecError) as exc:
+        build_spec({"name": "s", "params": [param]})
+    assert str(exc.value).endswith(f"(did you mean {meant}?)")
+
+
 @pytest.mark.parametrize("param, message", [
     ("image_size=int:64:128", "--param image_size=int:64:128: image_size 65: must be a multiple of 32"),
     ("image_size=uniform:64:128", "--param image_size=uniform:64:128: image_size 65: must be a multiple of 32"),
