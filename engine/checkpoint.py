@@ -77,6 +77,27 @@ def load_failure_detail(exc: BaseException) -> str:
 
 ZIP_MAGIC = b"PK\x03\x04"  # what every file torch.save writes (its zip format) starts with
 
+# files a user gives as a checkpoint by mistake (a photo after --model_path, the flags swapped; a
+# run's config.json), known by their first bytes: "corrupt or truncated checkpoint" misled
+OTHER_FILES = ((b"\xff\xd8\xff", "a JPEG image"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF8", "a GIF image"),
+               (b"BM", "a BMP image"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"))
+
+
+def other_file_kind(path: Path) -> str | None:
+    """What ``path`` is when its first bytes say it is no checkpoint ("a JPEG image", "a JSON
+    file"), else None (torch.load and `zip_damage` judge it)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    for magic, kind in OTHER_FILES:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    return "a JSON file" if head.lstrip()[:1] in (b"{", b"[") else None
+
 
 def zip_damage(path: Path) -> str | None:
     """Why a checkpoint's bytes are not what ``torch.save`` wrote, or None when they are (or the
@@ -121,6 +142,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "is a directory, not a checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
+    other = other_file_kind(path)
+    if other:
+        raise CheckpointError(path, f"is {other}, not a checkpoint (give the .pt file petseg train wrote, "
+                                    "e.g. <run>/checkpoints/best.pt, or an .onnx export)")
     damage = zip_damage(path)
     if damage:
         raise CheckpointError(path, damage)

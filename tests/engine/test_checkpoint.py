@@ -216,3 +216,19 @@ def test_full_disk_during_real_save_says_no_space(tmp_path: Path, monkeypatch: p
     assert "unexpected pos" not in str(exc.value)
     assert p.read_bytes() == before
     assert [f.name for f in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_photo_or_a_json_file_given_as_the_checkpoint_says_what_it_is(tmp_path: Path) -> None:
+    """`petseg infer --model_path cat.jpg --data_path best.pt` (the flags swapped) said
+    "cat.jpg: corrupt or truncated checkpoint (not a file torch.save wrote)", as if a checkpoint
+    were damaged; so did a run's config.json."""
+    from PIL import Image
+
+    photo, config = tmp_path / "cat.jpg", tmp_path / "config.json"
+    Image.new("RGB", (8, 8)).save(photo)
+    config.write_text('{"model": "unet"}')
+    for path, kind in ((photo, "a JPEG image"), (config, "a JSON file")):
+        with pytest.raises(CheckpointError) as exc:
+            load_checkpoint(path)
+        assert _one_line(exc, path) == (f"<path>: is {kind}, not a checkpoint (give the .pt file petseg train "
+                                        "wrote, e.g. <run>/checkpoints/best.pt, or an .onnx export)")
