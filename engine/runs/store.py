@@ -69,7 +69,17 @@ class RunStore:
             if cand.is_dir():
                 return cand
         check_runs_root(self.root)
-        raise RunStoreError(self.root / str(name_or_path), "no such run folder")
+        raise RunStoreError(self.root / str(name_or_path), "no such run folder" + self._missing_hint(p.name))
+
+    def _missing_hint(self, name: str) -> str:
+        """Why a run named ``name`` may not be found: a runs folder that does not exist (the run
+        trained with --runs elsewhere, not given again), or the name of a run that is there."""
+        import difflib
+
+        if not self.root.is_dir():
+            return f" (the runs folder {self.root} does not exist: give --runs the folder the run was trained in)"
+        close = difflib.get_close_matches(name, [d.name for d in self.run_dirs()], n=1)
+        return f" (did you mean {close[0]}?)" if close else ""
 
     def load(self, name_or_path: str | Path) -> RunHistory:
         """Read a run fully. Raises RunStoreError if config.json is missing or garbage."""

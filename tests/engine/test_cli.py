@@ -965,3 +965,21 @@ def test_a_signal_stop_says_what_stopped_the_run() -> None:
     assert stop_reason(signal.SIGHUP, here).startswith("stopped: its terminal closed (SIGHUP")
     assert stop_reason(signal.SIGTERM, here + 999_999) == \
         f"stopped: the process that started it (pid {here + 999_999}) ended"
+
+
+def test_a_run_not_found_says_why(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`petseg eval --run decnt` said "RUNS/decnt: no such run folder" beside a run named decent;
+    and a run trained with --runs elsewhere, looked up without it, was "runs/r: no such run
+    folder", with no word that ./runs itself does not exist."""
+    from engine.runs import RunStore
+
+    root = tmp_path / "elsewhere"
+    w = RunStore(root).create({"model": "unet", "epochs": 1}, name="decent")
+    w.close()
+    assert main(["eval", "--run", "decnt", "--runs", str(root)]) == 1
+    one_error_line(capsys, f"{root / 'decnt'}: no such run folder (did you mean decent?)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PETSEG_RUNS", raising=False)
+    assert main(["eval", "--run", "decent"]) == 1
+    one_error_line(capsys, "runs/decent: no such run folder (the runs folder runs does not exist: give --runs the "
+                           "folder the run was trained in)")
