@@ -386,3 +386,14 @@ def test_a_searched_choice_of_unset_is_said_as_the_flag_takes_it() -> None:
     (and "trial 0 started: ... pretrained=None"): Python's None, a word no flag takes."""
     assert parse_param("pretrained=choice:imagenet,none").describe() == "pretrained in {imagenet, none}"
     assert parse_param("sync_bn=choice:yes,no").describe() == "sync_bn in {yes, no}"
+
+
+@pytest.mark.parametrize("flags, meant", [("--epochs 2 --imagesize 64", "--image_size"), ("--lr 0.01", "--learning_rate")])
+def test_a_mistyped_train_flag_of_the_sweep_form_names_the_one_meant(flags: str, meant: str) -> None:
+    """The dashboard's new-sweep form said "train flags: --imagesize is not a train flag a trial
+    takes", where `petseg sweep --imagesize 64` names --image_size."""
+    from engine.sweep.launch import parse_train_flags
+
+    with pytest.raises(SweepSpecError) as exc:
+        parse_train_flags(flags)
+    assert str(exc.value).endswith(f"is not a train flag a trial takes (did you mean {meant}?)")
