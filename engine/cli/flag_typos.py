@@ -11,11 +11,8 @@ argparse reports a flag no subcommand knows from the top parser (``petseg: error
 from __future__ import annotations
 
 import argparse
-import difflib
 from collections.abc import Sequence
 from typing import Any
-
-SIMILARITY = 0.6  # difflib's ratio of the names without dashes: imagesize / image_size 0.95, lr / runs 0.33
 
 
 def flag_spellings(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -32,14 +29,11 @@ def flag_spellings(parser: argparse.ArgumentParser) -> dict[str, str]:
 def suggestion(flag: str, parser: argparse.ArgumentParser) -> str | None:
     """The canonical flag of ``parser`` closest to the unknown ``flag`` (``--x=1``: its name), or
     None; a short name of the runs filter (``--lr``, ``--bs``) means its field's flag."""
-    from engine.runs.query import ALIASES
+    from engine.runs.query import name_meant
 
-    name = flag.split("=", 1)[0].lstrip("-")
     spellings = {spelling[2:]: canonical for spelling, canonical in flag_spellings(parser).items()}
-    if ALIASES.get(name) in spellings:
-        return spellings[ALIASES[name]]
-    close = difflib.get_close_matches(name, list(spellings), n=1, cutoff=SIMILARITY)
-    return spellings[close[0]] if close else None
+    meant = name_meant(flag.split("=", 1)[0].lstrip("-"), spellings)
+    return spellings[meant] if meant else None
 
 
 def unrecognized_line(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:

@@ -44,6 +44,21 @@ ALIASES: dict[str, str] = {
     "tags": "tag",
 }
 
+
+
+def name_meant(name: str, names: Iterable[str]) -> str | None:
+    """The one of ``names`` (train fields, flags without their dashes) that an unknown ``name`` a
+    user typed most likely means: a short name's (`ALIASES`: lr, learning_rate), else the nearest
+    spelling (difflib); None when none is near."""
+    import difflib
+
+    names = list(names)
+    if ALIASES.get(name) in names:
+        return ALIASES[name]
+    close = difflib.get_close_matches(name, names, n=1)
+    return close[0] if close else None
+
+
 # the figures of a run (its summary), by the names the filter uses
 METRICS: dict[str, Callable[[RunSummary], Any]] = {
     "dice": lambda s: s.best_dice,

@@ -19,7 +19,8 @@ from typing import Any
 
 from engine.config import config_fields
 from engine.runs.layout import sweep_log, sweep_pid_file
-from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError, field_meant
+from engine.runs.query import name_meant
+from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError
 from engine.sweep.spec_build import build_spec
 
 
@@ -40,7 +41,7 @@ def parse_train_flags(text: str) -> dict[str, Any]:
         name = name.replace("-", "_")
         f = fields.get(name)
         if f is None or name in SWEEP_OWNED_FIELDS:
-            meant = field_meant(name, [n for n in fields if n not in SWEEP_OWNED_FIELDS]) if f is None else None
+            meant = name_meant(name, [n for n in fields if n not in SWEEP_OWNED_FIELDS]) if f is None else None
             raise SweepSpecError(f"train flags: --{name} is not a train flag a trial takes"
                                  + (f" (did you mean --{meant}?)" if meant else ""))
         if not eq:

@@ -13,15 +13,14 @@ torch, no Optuna.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config import TrainConfig, config_fields
 from engine.errors import ConfigError
 from engine.field_spec import ConfigField
+from engine.runs.query import name_meant
 
 PARAM_KINDS = ("log", "uniform", "int", "choice")
 # train fields a sweep sets itself: --devices is the sweep's own flag (GPUs to schedule on)
@@ -95,18 +94,6 @@ class ParamSpec:
         return f"{self.name}={self.kind}:{f.format_value(self.low)}:{f.format_value(self.high)}{tail}"
 
 
-def field_meant(name: str, names: Iterable[str]) -> str | None:
-    """The field of ``names`` an unknown ``name`` most likely means: a runs filter short name's
-    (lr: learning_rate, bs: batch_size), else the nearest spelling; None when none is near."""
-    from engine.runs.query import ALIASES
-
-    names = list(names)
-    if ALIASES.get(name) in names:
-        return ALIASES[name]
-    close = difflib.get_close_matches(name, names, n=1)
-    return close[0] if close else None
-
-
 def parse_param(text: str, where: str | None = None) -> ParamSpec:
     """``name=kind:args`` as a `ParamSpec`; SweepSpecError (one line, starting with ``where``:
     ``--param TEXT`` by default, the file and key for a TOML's) if it is not a valid one."""
@@ -119,7 +106,7 @@ def parse_param(text: str, where: str | None = None) -> ParamSpec:
         raise bad("expected NAME=KIND:ARGS, e.g. learning_rate=log:1e-4:3e-3 or width=choice:32,64")
     fields = field_by_name()
     if name not in fields:
-        meant = field_meant(name, fields)
+        meant = name_meant(name, fields)
         raise bad(f"unknown train field {name!r}" + (f" (did you mean {meant}?)" if meant else ""))
     if name in SWEEP_OWNED_FIELDS:
         raise bad(f"{name} is set by the sweep (--devices / --devices_per_trial), it cannot be searched")
