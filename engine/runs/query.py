@@ -45,7 +45,6 @@ ALIASES: dict[str, str] = {
 }
 
 
-
 def name_meant(name: str, names: Iterable[str]) -> str | None:
     """The one of ``names`` (train fields, flags without their dashes) that an unknown ``name`` a
     user typed most likely means: a short name's (`ALIASES`: lr, learning_rate), else the nearest
