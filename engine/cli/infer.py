@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "show it, its EXIF orientation applied: a dataset photo is predicted upright, where eval "
                         "and the dashboard score it as stored, on the pixels its trimap is drawn on")
     i.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, required=True,
-                   help="PNG to write (for a folder of photos: the folder for <name>.png, created if missing); "
+                   help="PNG to write, or an existing folder for <name>.png (for a folder of photos: the folder, "
+                        "created if missing); "
                         "never an input itself, and an existing file only if petseg wrote it")
     i.add_argument("--overwrite", action="store_true", help="replace existing outputs that petseg did not write")
     i.add_argument("--model", choices=MODELS, default=None,
@@ -59,6 +60,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from engine.infer.outputs import check_output
 
     checkpoint = checkpoint_from_args(args)
+    if args.output.is_dir():  # as `cp PHOTO DIR/`: into the folder, named as a folder of photos names it
+        from engine.infer.infer_folder import plan_names
+
+        beside = {args.image.name} if same_folder(args.image.parent, args.output) else set()
+        args.output = args.output / plan_names([args.image.name], beside, "overlay" if args.overlay else "mask")[
+            args.image.name]
     check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
@@ -108,11 +115,10 @@ def _infer_folder(args: argparse.Namespace) -> int:
         raise PetsegError(f"{dst}: --output_path folder is not writable ({problem}); nothing was done")
     try:
         return _segment_into(args, predictor, checkpoint, plan, console)
-    except BaseException:
-        if created:  # a folder this command made and nothing went into: not left behind
+    finally:
+        if created:  # a folder this command made and nothing went into (an error, or every photo skipped)
             with contextlib.suppress(OSError):
-                dst.rmdir()
-        raise
+                dst.rmdir()  # only ever an empty one
 
 
 def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, plan: Any, console: Any) -> int:
@@ -171,3 +177,10 @@ def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, pl
         print(f"petseg: error: {src}: none of the {len(plan.items)} {what} (see above)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False

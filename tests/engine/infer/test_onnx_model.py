@@ -177,6 +177,12 @@ def test_a_folder_run_that_fails_leaves_no_empty_output_folder(demo_photo, tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "expected (N, 1, H, W)" in err
     assert not (tmp_path / "masks").exists()
+    # nothing fails, but no photo can be read: no masks, and no empty folder either
+    (photos / "p.jpg").write_text("not a photo")
+    assert main(["infer", "--model_path", str(two), "--image_size", "32", "--data_path", str(photos),
+                 "--output_path", str(tmp_path / "masks")]) == 1
+    assert "none of the 1 photos could be read" in capsys.readouterr().err
+    assert not (tmp_path / "masks").exists()
 
 
 def test_an_export_without_its_metadata_is_not_put_through_a_second_sigmoid(exported, demo_photo, tmp_path):

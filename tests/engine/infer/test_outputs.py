@@ -80,15 +80,27 @@ def test_infer_replaces_its_own_earlier_output(tmp_path: Path, checkpoint: Path,
     capsys.readouterr()
 
 
-def test_infer_output_is_not_the_checkpoint_or_a_folder(tmp_path: Path, checkpoint: Path, capsys) -> None:
+def test_infer_output_is_not_the_checkpoint_or_a_missing_folder(tmp_path: Path, checkpoint: Path, capsys) -> None:
     img = photo(tmp_path / "photo.jpg")
-    (tmp_path / "dir.png").mkdir()
-    assert infer(checkpoint, img, tmp_path / "dir.png") == 1
-    assert "is a folder" in error_line(capsys)
     assert infer(checkpoint, img, tmp_path / "missing" / "m.png") == 1
     assert "folder does not exist" in error_line(capsys)
     assert infer(checkpoint, img, checkpoint) == 1
     assert "must be a .png file" in error_line(capsys)
+
+
+def test_an_existing_folder_as_the_output_gets_the_photos_mask_as_a_folder_run_names_it(
+        tmp_path: Path, checkpoint: Path, capsys) -> None:
+    """As `cp PHOTO DIR/`: it was refused ("--output must be a .png file"); a photo that is a .png
+    in that folder is never written over: its mask is named around it, as a folder run names it."""
+    masks = tmp_path / "masks.png"  # a folder, whatever its name says
+    masks.mkdir()
+    assert infer(checkpoint, photo(tmp_path / "cat.jpg"), masks) == 0
+    assert capsys.readouterr().out.startswith(f"{masks / 'cat.png'}: mask ")
+    beside = photo(masks / "dog.png")
+    before = digest(beside)
+    assert infer(checkpoint, beside, masks, "--overlay") == 0
+    assert sorted(p.name for p in masks.iterdir()) == ["cat.png", "dog.png", "dog_overlay.png"]
+    assert digest(beside) == before and is_petseg_output(masks / "dog_overlay.png")
 
 
 def test_check_output_is_the_one_guard(tmp_path: Path) -> None:
