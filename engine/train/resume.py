@@ -331,8 +331,8 @@ def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
     stored = read_run_json(run_path / CONFIG_FILE)
     try:
         finished = read_run_json(run_path / STATUS_FILE).get("state") == RunState.FINISHED
-    except RunStoreError:
-        finished = False
+    except RunStoreError:  # status.json torn or gone: the journal says whether its last session finished
+        finished = finished_by_its_events(run_path)
     ckpt_path = checkpoint_path(run_path, "last")
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if checkpoint is None:
@@ -400,3 +400,12 @@ def check_weights_fit(config: TrainConfig, checkpoint: dict[str, Any], path: Pat
                              f"{tuple(own[k].shape)})")
             raise RunStoreError(path, f"its weights do not fit {what}, the network config.json records: "
                                       f"{', '.join(parts)}; resume abandoned, the run is left as it was")
+
+
+def finished_by_its_events(run_path: Path) -> bool:
+    """events.jsonl ends its last session with a "finished" event (what status.json would say)."""
+    from engine.events import RunFinished, RunStarted
+    from engine.runs import EVENTS_FILE, read_events
+
+    last = [e for e in read_events(run_path / EVENTS_FILE) if isinstance(e, (RunStarted, RunFinished))]
+    return bool(last) and isinstance(last[-1], RunFinished)

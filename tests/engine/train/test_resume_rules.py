@@ -195,6 +195,26 @@ def test_a_stopped_extension_resumes_to_its_new_budget(run: Path, capsys) -> Non
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("damage", ["torn", "gone"])
+def test_a_finished_run_whose_status_is_damaged_is_not_resumed_to_nothing(run: Path, capsys, damage: str) -> None:
+    """status.json torn or gone: a plain resume said "resuming at epoch 3", trained nothing and
+    called it finished. The journal's last session finished, so it is refused as any finished run is."""
+    status = run / "status.json"
+    if damage == "torn":
+        status.write_bytes(status.read_bytes()[:20])
+    else:
+        status.unlink()
+    assert main(["train", "--runs", str(run.parent), "--resume", "r"]) == 1
+    assert "has already trained all its 2 epochs; to train more" in capsys.readouterr().err
+    # a session that started again and died before it finished: completed at once, as before
+    with (run / "events.jsonl").open("a") as f:
+        f.write(json.dumps({"kind": "run_started", "run": "r", "total_epochs": 2, "start_epoch": 3, "train_size": 16,
+                            "valid_size": 4, "device": "cpu", "data": "test", "t": 9e9, "resumed": True}) + "\n")
+    assert main(["train", "--runs", str(run.parent), "--resume", "r"]) == 0
+    assert RunStore(run.parent).summary("r").state == "finished"
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--epochs", "4", "--model", "resnet34_unet"], "--model resnet34_unet: a resumed run keeps its model ('unet')"),
     (["--epochs", "4", "--learning_rate", "0.01"], "--learning_rate 0.01: a resumed run keeps its learning_rate"),
