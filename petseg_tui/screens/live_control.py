@@ -32,7 +32,7 @@ class RunControlActions:
         trainer = self.petseg_app.trainer_for(self.run_path)
         snap = self.snapshot
         where = ("It trains in this app's process." if trainer is not None else
-                 f"It trains in a detached process (pid {snap.pid})." if snap and snap.pid else
+                 f"It trains in another process (pid {snap.pid})." if snap and snap.pid else
                  "It trains in another process.")
         question = (
             f"Stop {self.run_path.name}?\n\n{where} The current batch finishes, last.pt is saved and the run "

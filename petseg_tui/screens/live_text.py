@@ -36,7 +36,8 @@ def title_text(snap: LiveSnapshot, in_this_process: bool) -> Text:
     if in_this_process:
         title.append("  in this process", style="dim")
     elif snap.active:
-        title.append(f"  detached (pid {snap.pid})" if snap.pid else "  other process", style="dim")
+        # not "detached": a run started by `petseg train` in another terminal is trained here too
+        title.append(f"  another process (pid {snap.pid})" if snap.pid else "  another process", style="dim")
     return title
 
 

@@ -99,8 +99,13 @@ async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path
             ctl = json.loads((runs_dir / "kilo" / CONTROL_FILE).read_text())
             assert ctl["action"] == "pause"
             # stop asks first; "n" keeps training
+            # where it trains, said as known: another process (a CLI run in tmux is not "detached")
+            pid = f"(pid {live.snapshot.pid})"
+            assert f"another process {pid}" in widget_text(live.query_one("#live-title"))
             await pilot.press("x")
             assert isinstance(app.screen, ConfirmScreen)
+            assert f"It trains in another process {pid}." in " ".join(
+                widget_text(app.screen.query_one("#confirm-question")).split())
             await pilot.press("n")
             assert app.screen is live
             await pilot.press("x")
