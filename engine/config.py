@@ -162,7 +162,7 @@ class TrainConfig:
     image_size: int = option(256, label="Image size", section="main", hint="pixels, multiple of 32",
                              help="training and validation side in pixels (a multiple of 32)")
     width: int = option(64, label="UNet width", section="main", hint="base channels of the UNet",
-                        help="UNet base width; ignored by the *_unet encoder models")
+                        help="UNet base width; ignored by the *_unet encoder models of --model")
     scheduler: str = option("cosine", choices=SCHEDULERS, label="LR scheduler", section="main",
                             help="learning-rate schedule after the warm-up")
     # None: $PETSEG_DATA, else the bundled sample; GENERATED_DATA: synthetic

@@ -872,7 +872,8 @@ def test_a_cache_dir_that_is_a_file_is_refused_before_a_run(tmp_path: Path, gene
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "eval", "infer", "export", "sweep", "runs", "plot"])
+@pytest.mark.parametrize("command", ["demo", "train", "eval", "infer", "export", "sweep", "runs", "plot", "label",
+                                     "delete"])
 def test_help_names_only_flags_the_command_takes(command: str) -> None:
     """No --help sends the user to a flag its command does not have (demo's --epochs spoke of
     --resume and --time_budget, its --workers of --augment_on)."""
@@ -886,6 +887,14 @@ def test_help_names_only_flags_the_command_takes(command: str) -> None:
     taken = {opt for action in command_parser._actions for opt in action.option_strings}  # noqa: SLF001
     named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", command_parser.format_help()))
     assert named <= taken, sorted(named - taken)
+
+
+def test_demo_help_speaks_of_no_model_it_cannot_train(capsys) -> None:
+    """The demo trains a UNet: its --width said "ignored by the *_unet encoder models"."""
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = capsys.readouterr().out
+    assert "UNet base width (default: 16)" in text and "encoder" not in text
 
 
 def test_infer_help_says_a_photo_is_read_upright(capsys) -> None:
