@@ -38,6 +38,17 @@ def tick_labels(ticks: list[float]) -> list[str]:
     return labels
 
 
+def dice_tick_labels(ticks: list[float]) -> list[str]:
+    """`tick_labels` for a Dice axis, whose values are read as decimals everywhere else: where
+    those labels turn to powers (an all-zero sweep's 0 / 5e-3 / 0.01), the decimals the round
+    ticks need (0.000 / 0.005 / 0.010)."""
+    labels = tick_labels(ticks)
+    if not any("e" in label for label in labels):
+        return labels
+    decimals = next((d for d in range(3, 7) if all(abs(round(t, d) - t) < 1e-12 for t in ticks)), 6)
+    return [f"{t:.{decimals}f}" for t in ticks]
+
+
 def y_span(ys: tuple[float, ...]) -> tuple[float, float]:
     """The y range for Dice values ``ys``: their own, widened about their middle to `MIN_Y_SPAN`
     and kept within [0, 1] when they are."""
@@ -160,7 +171,7 @@ class SweepPlot(Vertical):
         plt.ylim(lo - pad, hi + pad)
         # round values, not a Dice of 2.14e-12, and never two ticks that read the same
         ticks = nice_ticks(lo, hi, count=3)
-        plt.yticks(ticks, tick_labels(ticks))
+        plt.yticks(ticks, dice_tick_labels(ticks))
         x_lo, x_hi = min(spec.xs), max(spec.xs)
         if spec.x_ticks:
             x_lo, x_hi = min(x_lo, spec.x_ticks[0][0]), max(x_hi, spec.x_ticks[-1][0])

@@ -438,7 +438,9 @@ async def test_a_scatter_whose_trials_share_one_dice_has_a_round_tick() -> None:
         pilot.app.query_one(SweepPlot).show(ScatterSpec("best Dice", xs=(0.0, 1.0), ys=(2.14e-12, 2.14e-12)))
         await pilot.pause()
         drawn = pilot.app.query_one(PlotextPlot).plt.build()
-        assert "e-12" not in drawn and "0┤" in drawn
+        assert "e-12" not in drawn and "0.000┤" in drawn
+        # and the axis reads in decimals as every Dice does, not 5e-3 (user7)
+        assert "0.005┤" in drawn and "e-3" not in drawn
 
 
 async def test_the_trials_points_are_legible_in_a_light_theme() -> None:
