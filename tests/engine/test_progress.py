@@ -120,3 +120,22 @@ def test_a_stopped_event_of_an_older_petseg_has_no_batch() -> None:
 
     assert event_from_dict({"kind": "stopped", "epoch": 2, "reason": "stopped by user", "t": T0}) == \
         RunStopped(epoch=2, reason="stopped by user", batch=0, t=T0)
+
+
+def test_the_batch_bar_shows_the_batch_a_stop_came_after() -> None:
+    """Batch events are throttled: the bar read 3/16 when the stop came after batch 4 (user7)."""
+    import io
+
+    from rich.console import Console
+
+    from engine.events import BatchProgress, EpochStarted, RunStopped
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    with ProgressReporter(console, plain=False) as reporter:
+        reporter(_started(T0))
+        reporter(EpochStarted(epoch=1, total_epochs=2, batches=16))
+        reporter(BatchProgress(epoch=1, batch=3, batches=16, loss=0.5, images_per_s=10.0))
+        reporter(RunStopped(epoch=0, batch=4))
+        shown = Console(file=io.StringIO(), width=120, record=True)
+        shown.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
+    assert any("epoch 1" in line and "4/16" in line for line in shown.export_text().splitlines())
