@@ -65,6 +65,17 @@ def test_a_resumed_run_says_its_training_time_covers_every_session(tmp_path: Pat
     assert lines[-1] == "finished: best valid Dice 0.8000 at epoch 2 (1m05s this session, 1m15s training over all sessions)"
 
 
+def bars(reporter: ProgressReporter) -> list[str]:
+    """The Rich bars as drawn now, a line each."""
+    import io
+
+    from rich.console import Console
+
+    shown = Console(file=io.StringIO(), width=120, record=True)
+    shown.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
+    return shown.export_text().splitlines()
+
+
 def test_the_bars_elapsed_time_leaves_out_a_pause(tmp_path: Path) -> None:
     """Paused from the dashboard for ten minutes, `petseg train`'s bars kept counting: the epoch's
     bar read 0:10:10 elapsed for an epoch its own line timed at 10 s (README: paused time is not
@@ -78,22 +89,17 @@ def test_the_bars_elapsed_time_leaves_out_a_pause(tmp_path: Path) -> None:
     now = [0.0]
     console = Console(file=io.StringIO(), force_terminal=True, width=120, get_time=lambda: now[0])
 
-    def bars() -> list[str]:
-        shown = Console(file=io.StringIO(), width=120, record=True)
-        shown.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
-        return shown.export_text().splitlines()
-
     with ProgressReporter(console, plain=False) as reporter:
         reporter(_started(T0))
         reporter(EpochStarted(epoch=1, total_epochs=2, batches=4))
         now[0] = 5.0
         reporter(RunPaused(epoch=1, batch=2))
         now[0] = 300.0
-        assert all("0:00:05" in line for line in bars())  # stopped at the pause
+        assert all("0:00:05" in line for line in bars(reporter))  # stopped at the pause
         now[0] = 605.0
         reporter(RunResumed(epoch=1, batch=2))
         now[0] = 610.0
-        shown = bars()
+        shown = bars(reporter)
     assert len(shown) == 2 and all("0:00:10" in line for line in shown), shown
 
 
@@ -136,6 +142,4 @@ def test_the_batch_bar_shows_the_batch_a_stop_came_after() -> None:
         reporter(EpochStarted(epoch=1, total_epochs=2, batches=16))
         reporter(BatchProgress(epoch=1, batch=3, batches=16, loss=0.5, images_per_s=10.0))
         reporter(RunStopped(epoch=0, batch=4))
-        shown = Console(file=io.StringIO(), width=120, record=True)
-        shown.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
-    assert any("epoch 1" in line and "4/16" in line for line in shown.export_text().splitlines())
+        assert any("epoch 1" in line and "4/16" in line for line in bars(reporter))
