@@ -268,8 +268,8 @@ class CompareScreen(ChartView, PetsegScreen):
         self._stop_event.set()
 
     def _recolour(self, _theme: object) -> None:
-        """A theme chosen from the palette: the legend's and the table's run names in colours for
-        its background (the charts redraw themselves)."""
+        """A theme chosen from the palette: the legend's and the table's run names and states in
+        colours for its background (the charts redraw themselves)."""
         if self.is_mounted:
             self.query_one("#legend", Static).update(self._legend())
             self._table_key = None
@@ -417,7 +417,7 @@ class CompareScreen(ChartView, PetsegScreen):
                 best_txt.append(f" @{ep}", style="dim")
             row = [
                 name,
-                shown_state_text(s.state, s.gone),
+                shown_state_text(s.state, s.gone, background),
                 best_txt,
                 Text(fmt(values[-1] if values else None), justify="right"),
             ]

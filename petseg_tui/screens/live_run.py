@@ -33,6 +33,7 @@ from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState
+from petseg_tui.format import theme_background
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.keys import USES_MODEL
 from petseg_tui.live_follow import LiveFollower, LiveSnapshot
@@ -180,6 +181,9 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
 
         self.export_note = export_note(self.run_path)  # a few hundred bytes of JSON, if any
         self.show_export_progress()
+        # a theme chosen from the palette: the state (and the gone process's note) in colours for
+        # its background; the text is keyed by its markup, so only what changed is drawn again
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._redraw(charts=False))
         self._poll()
 
     def on_unmount(self) -> None:
@@ -410,9 +414,10 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         # description that replaces the config's data path then may wrap onto more lines
         self._set_text("#live-info", info, lambda: label_grid(info, 6), layout=True)
         export = "\n".join(line for line in (self.export_running, self.export_note) if line)
-        messages = messages_text(snap, self.control_note, export, log_shown=self.log_shown)
+        background = theme_background(self.app)
+        messages = messages_text(snap, self.control_note, export, log_shown=self.log_shown, background=background)
         self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
-        title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None)
+        title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None, background)
         self._set_text("#live-title", title.markup, lambda: title)
 
     def shown_preview_epoch(self) -> int | None:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
 from petseg_tui.format import (
+    GONE_STYLE,
     LR_LAST,
     LR_NOW,
     LR_PEAK,
@@ -20,6 +21,7 @@ from petseg_tui.format import (
     fmt_lr,
     fmt_metric,
     fmt_rate,
+    on_background,
     shown_state_text,
 )
 from petseg_tui.live_follow import LiveSnapshot
@@ -27,12 +29,13 @@ from petseg_tui.live_follow import LiveSnapshot
 Rows = tuple[tuple[str, str], ...]
 
 
-def title_text(snap: LiveSnapshot, in_this_process: bool) -> Text:
-    """The run's name and state, and which process trains it."""
+def title_text(snap: LiveSnapshot, in_this_process: bool, background: tuple[int, int, int] | None = None) -> Text:
+    """The run's name and state (its colour as drawn on ``background``: `on_background`), and which
+    process trains it."""
     title = Text()
     title.append(snap.name, style="bold")
     title.append("  ")
-    title.append_text(shown_state_text(snap.state, snap.gone))
+    title.append_text(shown_state_text(snap.state, snap.gone, background))
     if in_this_process:
         title.append("  in this process", style="dim")
     elif snap.active:
@@ -139,7 +142,8 @@ def label_grid(rows: Rows, label_width: int) -> Text:
     return t
 
 
-def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, log_shown: bool) -> Text:
+def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, log_shown: bool,
+                  background: tuple[int, int, int] | None = None) -> Text:
     """Paused, why it ended, resume offer, warnings, export result, the log's tail (unless its pane shows)."""
     out = Text()
     if not snap.exists:
@@ -154,7 +158,7 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
     if snap.launch_ended:
         out.append("\n" + snap.launch_ended, style="bold red")
     if snap.state == RunState.INTERRUPTED:
-        out.append("\nNo heartbeat: the training process is gone.", style="dark_orange")
+        out.append("\nNo heartbeat: the training process is gone.", style=on_background(GONE_STYLE, background))
     if snap.resume.action == "resume" and not snap.active:
         out.append("  R resumes it from last.pt.", style="dim")
     elif snap.resume.action == "restart" and not snap.active:

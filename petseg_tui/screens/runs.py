@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 from engine.runs import ordered, sort_value
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
-from petseg_tui.format import MAX_COMPARE
+from petseg_tui.format import MAX_COMPARE, theme_background
 from petseg_tui.keys import USES_MODEL
 from petseg_tui.messages import RunsUpdated
 from petseg_tui.watch import HeldRows, RunRow, RunsWatcher
@@ -99,6 +99,8 @@ class RunsScreen(RunLabelActions, PetsegScreen):
     def on_mount(self) -> None:
         self.table.focus()
         self._update_status()
+        # a theme chosen from the palette: the detail line's state in colours for its background
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._update_detail())
         self._watch()
 
     def on_unmount(self) -> None:
@@ -185,7 +187,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             return Text()
         from petseg_tui.exporting import export_progress
 
-        text, progress = detail_text(row), export_progress(row.path)
+        text, progress = detail_text(row, theme_background(self.app)), export_progress(row.path)
         if progress:
             text.append("  " + progress, style="cyan")
         return text

@@ -8,7 +8,14 @@ from __future__ import annotations
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, RunState
-from petseg_tui.format import fmt_count, fmt_duration, fmt_metric, state_text
+from petseg_tui.format import (
+    GONE_STYLE,
+    fmt_count,
+    fmt_duration,
+    fmt_metric,
+    on_background,
+    state_text,
+)
 from petseg_tui.watch import RunRow
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
@@ -36,12 +43,13 @@ def status_text(t: RunsTable) -> Text:
     return Text(" · ".join(parts))
 
 
-def detail_text(row: RunRow) -> Text:
+def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> Text:
+    """The highlighted run's line; its state's colours as drawn on ``background`` (`on_background`)."""
     s = row.summary
     t = Text()
     t.append(row.name, style="bold")  # the full name: the table may show it shortened
     t.append("  ")
-    t.append_text(state_text(row.state))
+    t.append_text(state_text(row.state, background))
     if row.labels.archived:
         t.append("  archived", style="dim italic")
     if row.labels.tags:
@@ -62,7 +70,7 @@ def detail_text(row: RunRow) -> Text:
     if budget:
         t.append(f"  {budget}", style="dim")
     if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
-        t.append("  training process gone (dead pid or no heartbeat)", style="dark_orange")
+        t.append("  training process gone (dead pid or no heartbeat)", style=on_background(GONE_STYLE, background))
     if row.resume.action == "resume":
         t.append("  R resumes it from last.pt", style="dim")
     elif row.resume.action == "restart":

@@ -31,7 +31,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from engine.sweep.board import SweepBoard, TrialRun
-from petseg_tui.format import MAX_COMPARE, state_text
+from petseg_tui.format import MAX_COMPARE, state_text, theme_background
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
@@ -106,10 +106,11 @@ def _value_text(name: str, params: dict) -> Text:
     return Text(value_text(name, params[name], digits=3) if name in params else "-")
 
 
-def _status_text(t: TrialRun) -> Text:
+def _status_text(t: TrialRun, background: tuple[int, int, int] | None = None) -> Text:
     """A trial's state, and for a failed or diverged one why, as `petseg sweep --show` says it
-    ("failed: --pretrained imagenet: could not fetch ..."): the screen said "failed" alone."""
-    text = state_text(t.state)
+    ("failed: --pretrained imagenet: could not fetch ..."): the screen said "failed" alone. The
+    state's colour as drawn on ``background`` (`on_background`)."""
+    text = state_text(t.state, background)
     if t.why:
         text.append(": " + t.why)
     return text
@@ -199,6 +200,8 @@ class SweepScreen(PetsegScreen):
         self.sub_title = "sweeps"
         self.query_one("#sweep-table", DataTable).focus()
         self.redraw()
+        # a theme chosen from the palette: the trials' states in colours for its background
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw())
         self._poll()
 
     def on_unmount(self) -> None:
@@ -303,10 +306,11 @@ class SweepScreen(PetsegScreen):
         table.clear(columns=True)
         headers = [Text("trial"), *(Text(n) for n in names), Text("valid Dice"), Text("epoch"), Text("status")]
         rows = []
+        background = theme_background(self.app)
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
             rows.append((t.name, [Text(str(t.trial)), *(_value_text(n, t.params) for n in names),
-                                  Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), _status_text(t)]))
+                                  Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), _status_text(t, background)]))
         # explicit widths, each its column's widest cell: an auto width is widened only on the next
         # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"
         widths = [max([header.cell_len, *(cells[j].cell_len for _, cells in rows)]) for j, header in enumerate(headers)]
@@ -374,7 +378,7 @@ class SweepScreen(PetsegScreen):
     def show_why(self) -> None:
         """Under the table, the highlighted trial's status whole when its cell is cut to fit."""
         t = self._highlighted()
-        status = _status_text(t) if t is not None else Text()
+        status = _status_text(t, theme_background(self.app)) if t is not None else Text()
         why = self.query_one("#sweep-why", Static)
         why.update(Text(f"trial {t.trial} ").append_text(status) if t is not None else "")
         why.display = status.cell_len > self.status_width

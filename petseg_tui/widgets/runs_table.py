@@ -97,7 +97,7 @@ def _by(key: str) -> Callable[[RunRow, "RunsTable"], tuple[bool, Any]]:
 COLUMNS: tuple[Column, ...] = (
     Column("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), lambda r: None),
     Column("name", "Run", _by("name"), lambda r: Text(r.name, style="bold" if r.active else "")),  # shortened
-    Column("state", "Status", _by("status"), lambda r: state_text(r.state)),
+    Column("state", "Status", _by("status"), lambda r: state_text(r.state)),  # coloured for the theme: _make_cells
     Column("epoch", "Epoch", _by("epoch"), lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
     Column("dice", "Best Dice", _by("dice"), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
     Column("iou", "IoU", _by("iou"), lambda r: _r(fmt_metric(r.summary.best_iou)), True, WIDE),
@@ -146,6 +146,7 @@ class RunsTable(DataTable):
         self._cell_cache: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._visible: list[str] = []
         self.compare_colours: dict[str, str] = {}
+        self.state_background: tuple[int, int, int] | None = None  # what the state colours are drawn on (on_mount)
         # the 80-column set until the screen says its width (fit_columns)
         self.class_columns: list[Column] = columns_for(lambda width_class: width_class == "-narrow")
         self.shown_columns: list[Column] = list(self.class_columns)
@@ -154,8 +155,15 @@ class RunsTable(DataTable):
 
     def on_mount(self) -> None:
         self._add_columns()
-        # a theme chosen from the palette: the selection marks in colours for its background
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.set_compare_colours())
+        self.state_background = theme_background(self.app)
+        # a theme chosen from the palette: the selection marks and the states in colours for its background
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        before, self.state_background = self.state_background, theme_background(self.app)
+        self.set_compare_colours()
+        if before != self.state_background:
+            self.rebuild()  # every row's state: the cells are cached with the background they were made for
 
     class Toggled(Message):
         """A run was ticked or unticked by a click on its ✓ cell (its screen updates its lines)."""
@@ -242,7 +250,7 @@ class RunsTable(DataTable):
     def cells(self, row: RunRow) -> tuple[Any, ...]:
         """The row's cell values, cached until the row, its selection or its colour changes."""
         key = (row, row.name in self.selected, self.compare_colours.get(row.name), self.name_width,
-               tuple(c.key for c in self.shown_columns))
+               tuple(c.key for c in self.shown_columns), self.state_background)
         hit = self._cell_cache.get(row.name)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -254,7 +262,9 @@ class RunsTable(DataTable):
         mark = Text("✓", style="bold " + self.compare_colours.get(row.name, "")) if row.name in self.selected else Text(" ")
         name = Text(shorten(row.name, self.name_width),
                     style="bold" if row.active else "dim italic" if row.labels.archived else "")
-        return tuple(mark if c.key == "sel" else name if c.key == "name" else c.cell(row) for c in self.shown_columns)
+        state = state_text(row.state, self.state_background)  # legible on a light theme's rows
+        return tuple(mark if c.key == "sel" else name if c.key == "name" else state if c.key == "state" else c.cell(row)
+                     for c in self.shown_columns)
 
     # ---- what is visible -------------------------------------------------------------------
     def matches(self, row: RunRow) -> bool:

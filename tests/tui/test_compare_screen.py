@@ -349,3 +349,25 @@ async def test_enter_on_a_compared_run_opens_it_and_esc_comes_back(runs_dir: Pat
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is compare, what="back to the comparison")
         assert isinstance(compare, CompareScreen) and table.has_focus
+
+
+async def test_the_run_states_are_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The Status column's colours were for a dark background: "interrupted" and "folder gone" in
+    orange read at 1.6-1.8:1 on textual-light, "finished" in cyan at 2.7:1 on its zebra rows."""
+    import shutil
+
+    from tui_helpers import LIGHT_THEMES, contrast_of, make_interrupted_run, settled
+
+    for name in ("cursor", "done", "gone"):  # the first row is the cursor's, drawn in its colours
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5])
+    make_interrupted_run(runs_dir, "stale")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / n for n in ("cursor", "done", "gone", "stale")])
+        shutil.rmtree(runs_dir / "gone")
+        await wait_for(pilot, lambda: "folder gone" in str(table.get_row_at(2)[1]), what="the folder gone")
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            shown = {s: round(contrast_of(table, s), 2) for s in ("finished", "folder gone", "interrupted")}
+            assert min(shown.values()) >= 3.0, (theme, shown)

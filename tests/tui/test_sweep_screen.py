@@ -730,3 +730,25 @@ async def test_a_log_searched_parameter_is_plotted_on_a_log_axis(runs_dir: Path,
         title = pilot.app.screen.query_one("#sweep-param .sweep-plot--title")
         await wait_for(pilot, lambda: widget_text(title).strip() == "learning_rate vs valid Dice (log x)",
                        what="the log axis", timeout=10)
+
+
+async def test_the_trials_states_are_legible_in_a_light_theme(sweep_runs: Path, monkeypatch) -> None:
+    """The status column's colours were for a dark background: an interrupted trial (its process
+    gone) in orange read at 1.6-1.8:1 on textual-light, "finished" in cyan at 2.7:1 on its zebra rows."""
+    from tui_helpers import LIGHT_THEMES, contrast_of
+
+    run = sweep_runs / "lr-width-t000"  # its process gone mid-run: the store says interrupted
+    events = (run / "events.jsonl").read_text().splitlines()
+    (run / "events.jsonl").write_text("".join(e + "\n" for e in events if '"kind": "finished"' not in e))
+    status = run / "status.json"
+    data = json.loads(status.read_text())
+    data.update(state="running", pid=999_999_999, heartbeat=data.get("heartbeat", 0) - 3600)
+    status.write_text(json.dumps(data))
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await _open_sweeps(pilot)
+        table = pilot.app.screen.query_one("#sweep-table")
+        for theme in LIGHT_THEMES:
+            pilot.app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            shown = {s: round(contrast_of(table, s), 2) for s in ("finished", "pruned", "interrupted")}
+            assert min(shown.values()) >= 3.0, (theme, shown)

@@ -765,3 +765,23 @@ async def test_leaving_a_refused_launchs_view_removes_its_folder(runs_dir: Path)
         assert "is a file" in live.snapshot.message and (runs_dir / "refused").is_dir()
         await pilot.press("escape")
         await wait_for(pilot, lambda: not (runs_dir / "refused").exists(), what="the folder removed")
+
+
+async def test_an_interrupted_runs_state_is_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The title's "interrupted" and the note "No heartbeat: the training process is gone." were in
+    an orange for a dark background: 1.6-1.8:1 on textual-light's grey, and a theme chosen from the
+    palette did not redraw them."""
+    from tui_helpers import LIGHT_THEMES, contrast_of, make_interrupted_run, settled
+
+    make_interrupted_run(runs_dir, "stale")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = await open_live(pilot, runs_dir / "stale")
+        await wait_for(pilot, lambda: "No heartbeat" in widget_text(live.query_one("#live-messages")),
+                       what="the gone process's note")
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            shown = {"interrupted": round(contrast_of(live.query_one("#live-title"), "interrupted"), 2),
+                     "note": round(contrast_of(live.query_one("#live-messages"), "No heartbeat"), 2)}
+            assert min(shown.values()) >= 3.0, (theme, shown)

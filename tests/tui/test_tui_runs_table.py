@@ -16,6 +16,7 @@ from tui_helpers import (
     make_curve_run,
     make_run,
     run_detail,
+    settled,
     toasts,
     wait_for,
     widget_text,
@@ -666,3 +667,27 @@ async def test_a_click_on_the_tick_column_selects_the_run_and_never_opens_it(run
         await pilot.pause()
         await pilot.click(table, offset=(8, 2))  # a second opens the run
         await wait_for(pilot, lambda: app.screen is not runs, what="the run opened")
+
+
+async def test_the_run_states_are_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The states' colours were for a dark background: on textual-light "interrupted" (and the detail
+    line's "training process gone") in orange read at 1.6-1.8:1, "finished" in cyan at 2.7:1 on the
+    darker zebra rows. Chosen from the palette, each light theme draws them legibly."""
+    from tui_helpers import LIGHT_THEMES, contrast_of, make_interrupted_run
+
+    for i in range(2):  # two of each: the highlighted row draws its state in the cursor's colours
+        make_interrupted_run(runs_dir, f"stale-{i}", t0=T0 + i)
+        for j, state in enumerate(("finished", "stopped", "failed")):
+            make_run(runs_dir, f"{state}-{i}", state=state, t0=T0 + 10 * (j + 1) + i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        table = app.screen.table
+        await highlight(pilot, table, "stale-0")
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            shown = {state: round(contrast_of(table, state), 2)
+                     for state in ("interrupted", "finished", "stopped", "failed")}
+            shown["gone"] = round(contrast_of(app.screen.query_one("#run-detail"), "training process gone"), 2)
+            assert min(shown.values()) >= 3.0, (theme, shown)

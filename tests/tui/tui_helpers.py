@@ -99,6 +99,19 @@ def make_run(
     return writer
 
 
+def make_interrupted_run(root: Path, name: str, **kwargs: Any) -> None:
+    """A run whose status.json says running, from a process long gone (no such pid, an hour-old
+    heartbeat): the store reads it as interrupted."""
+    make_run(root, name, state="running", **kwargs)
+    status_path = root / name / "status.json"
+    status = json.loads(status_path.read_text())
+    status["pid"], status["heartbeat"] = 999_999_999, time.time() - 3600
+    status_path.write_text(json.dumps(status))
+
+
+LIGHT_THEMES = ("textual-light", "solarized-light", "catppuccin-latte")
+
+
 async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
     """Let the app run until ``cond()`` holds (checked every 50 ms); fail after ``timeout`` seconds.
 
@@ -193,7 +206,14 @@ class FakeTrainer:
 def contrast_of(widget, text: str) -> float:
     """The lowest contrast ratio (WCAG: 1 none, 21 black on white) between the colour of ``text``
     and the background it is drawn on, wherever the widget shows it; fails when it shows nowhere.
-    What a reader of a light (or dark) theme can or cannot make out."""
+    What a reader of a light (or dark) theme can or cannot make out: an ANSI colour ("cyan") as the
+    app draws it (its ANSI theme's, not Rich's default), a dim one mixed into its background as
+    Textual draws dim."""
+    from rich.color import Color
+    from textual.filter import dim_color
+
+    theme = widget.app.ansi_theme
+
     def luminance(colour) -> float:
         r, g, b = (c / 255 for c in colour.get_truecolor())
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
@@ -204,7 +224,9 @@ def contrast_of(widget, text: str) -> float:
         for segment in widget.render_line(y):
             style = segment.style
             if text in segment.text and style is not None and style.color and style.bgcolor:
-                high, low = sorted((luminance(style.color), luminance(style.bgcolor)), reverse=True)
+                fg = Color.from_triplet(style.color.get_truecolor(theme, foreground=True))
+                bg = Color.from_triplet(style.bgcolor.get_truecolor(theme, foreground=False))
+                high, low = sorted((luminance(dim_color(bg, fg) if style.dim else fg), luminance(bg)), reverse=True)
                 ratios.append((high + 0.05) / (low + 0.05))
     assert ratios, f"{text!r} is not shown in {widget!r}"
     return min(ratios)
