@@ -37,7 +37,7 @@ from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.screens.prediction import Rendered, Truth, at_photo_size, load_predictor, render_prediction, truth_for
 from petseg_tui.widgets.image_picker import ImageTree
 from petseg_tui.widgets.inference_result import InferenceResult, describe_model, describe_result
-from petseg_tui.widgets.run_image_picker import RunImagePicker, default_start_dir
+from petseg_tui.widgets.run_image_picker import RunImagePicker, default_start_dir, list_runs_with_checkpoints
 
 THRESHOLD_STEP = 0.05
 THRESHOLD_MIN, THRESHOLD_MAX = 0.05, 0.95
@@ -114,11 +114,15 @@ class InferenceScreen(ImageScreen):
     def on_mount(self) -> None:
         self.start_image_mode()
         if self.choose_run:
-            self.no_run_text = self.query_one(RunImagePicker).fill_runs(self.petseg_app.runs_dir)
+            self.no_run_text = self.query_one(RunImagePicker).show_listing()
+            self._list_runs(self.petseg_app.runs_dir)
         else:
             self._start_load_model()
         self._show_texts()
-        self.query_one(RunImagePicker).focus_first()
+        if self.choose_run:  # the first step, while it says "listing runs …": its runs take the cursor when listed
+            self.query_one("#inf-runs").focus()
+        else:
+            self.query_one(RunImagePicker).focus_first()
 
     def watch_width_class(self) -> None:
         super().watch_width_class()
@@ -149,6 +153,30 @@ class InferenceScreen(ImageScreen):
     watch_model_loading = watch_prediction = watch_truth = watch_rendered = watch_no_run_text = _show_texts
 
     # ---- run selection --------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="list-runs", exit_on_error=False)
+    def _list_runs(self, runs_dir: Path) -> None:
+        """The runs with a checkpoint, off the UI thread: each run's checkpoint folder and config are
+        read (some 250 ms for 500 runs on a cold disk, the screen frozen meanwhile)."""
+        worker = get_current_worker()
+        try:
+            runs = list_runs_with_checkpoints(runs_dir)
+        except Exception as exc:  # an unreadable runs folder: said on the error line, never a crash
+            self.fail_from_worker(worker, exc, self._runs_listed, runs_dir, [],
+                                  where="cannot list the runs: ")  # the line names the folder
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._runs_listed, "", runs_dir, runs)
+
+    def _runs_listed(self, error: str, runs_dir: Path, runs: list[tuple[Path, str]]) -> None:
+        picker = self.query_one(RunImagePicker)
+        # the list takes the focus it had while it said "listing runs …", not the focus the user moved on
+        first = self.focused is None or self.focused.id == "inf-runs"
+        self.no_run_text = picker.show_runs(runs_dir, runs)
+        if error:
+            self.set_error(error)
+        if first:
+            picker.focus_first()
+
     @on(OptionList.OptionSelected, "#inf-runs")
     def _on_run_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id is None:

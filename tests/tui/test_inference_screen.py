@@ -855,3 +855,61 @@ async def test_a_huge_photo_is_saved_at_its_own_size_and_the_header_says_it_was_
             with Image.open(run / "predictions" / f"huge_{kind}.png") as im:
                 assert im.size == (3000, 240), kind
         await wait_for(pilot, lambda: "Saved overlay and mask (3000×240)" in toasts(app), what="the saved toast")
+
+
+async def test_the_run_list_is_read_off_the_ui_thread(tmp_path: Path, images: Path, fake_predictor,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened without a run, the screen listed the runs with a checkpoint in on_mount, on the UI
+    thread: some 250 ms for 500 runs on a cold disk, the dashboard frozen meanwhile. A worker lists
+    them now; meanwhile the list says "listing runs …", and the runs take the cursor once listed."""
+    import threading
+
+    from petseg_tui.widgets import run_image_picker
+
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha")
+    real, release, threads = run_image_picker.list_runs_with_checkpoints, threading.Event(), []
+
+    def slow(runs_dir: Path) -> list[tuple[Path, str]]:
+        threads.append(threading.current_thread())
+        release.wait(5)  # a cold disk; bounded, so that the old code fails instead of hanging
+        return real(runs_dir)
+
+    monkeypatch.setattr(run_image_picker, "list_runs_with_checkpoints", slow)
+    monkeypatch.setattr(inf, "list_runs_with_checkpoints", slow, raising=False)
+    app = InferenceTestApp(runs, None, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: bool(threads) and isinstance(app.screen, InferenceScreen), what="the listing")
+        screen = app.screen
+        await pilot.pause()
+        assert threads[0] is not threading.main_thread()
+        assert "listing runs …" in widget_text(screen.query_one("#inf-runs"))
+        assert "Listing the runs with a checkpoint" in model_line(screen)
+        release.set()
+        await inference_done(pilot)
+        options = screen.query_one("#inf-runs")
+        assert "alpha  unet" in widget_text(options) and "listing" not in widget_text(options)
+        assert "Pick a run (↑↓ Enter), then an image." in model_line(screen)
+        assert app.focused is options and options.highlighted == 0
+
+
+async def test_a_runs_folder_that_cannot_be_listed_is_one_line(tmp_path: Path, images: Path, fake_predictor,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runs folder the listing cannot read is said on the error line; the list says there is no
+    run and the image tree stays usable."""
+    from petseg_tui.widgets import run_image_picker
+
+    def unreadable(runs_dir: Path) -> list[tuple[Path, str]]:
+        raise PermissionError(13, "Permission denied", str(runs_dir))
+
+    monkeypatch.setattr(run_image_picker, "list_runs_with_checkpoints", unreadable)
+    monkeypatch.setattr(inf, "list_runs_with_checkpoints", unreadable, raising=False)
+    runs = tmp_path / "runs"
+    app = InferenceTestApp(runs, None, images)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await inference_done(pilot)
+        screen = app.screen
+        assert isinstance(screen, InferenceScreen) and app.is_running
+        assert screen.error.startswith(f"cannot list the runs: {runs}: permission denied")
+        assert "no trained runs in" in widget_text(screen.query_one("#inf-runs"))  # wrapped: the path is long
+        assert app.focused is screen.query_one("#inf-tree")

@@ -260,14 +260,14 @@ async def settled(pilot) -> None:
 
 
 async def inference_done(pilot, timeout: float = 240.0) -> None:
-    """Wait until the inference screen's own workers are done (not DirectoryTree's loader, which
-    never ends). A worker that does not finish in ``timeout`` fails the test: a model run on a big
+    """Wait until the inference screen's own workers are done (the run list's listing, the model's,
+    not DirectoryTree's loader, which never ends). A worker that does not finish in ``timeout`` fails the test: a model run on a big
     photo on a busy machine is slow, and a stale result must never be read as the new one."""
     from textual.worker import WorkerCancelled, WorkerFailed
 
     await pilot.pause()
     for _ in range(3):  # a finished worker may start another (e.g. a re-render)
-        for worker in [w for w in pilot.app.workers if w.group in ("inference", "render", "save")]:
+        for worker in [w for w in pilot.app.workers if w.group in ("list-runs", "inference", "render", "save")]:
             try:
                 await asyncio.wait_for(worker.wait(), timeout=timeout)
             except (WorkerCancelled, WorkerFailed):  # superseded workers are cancelled
