@@ -53,9 +53,11 @@ HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, 
 class SweepFormScreen(ModalScreen[str | None]):
     """The fields of ``petseg sweep``; ctrl+s (or Start) checks them and starts the sweep."""
 
+    # as the new-run form's: Start then Cancel, each naming its key, ctrl+s a priority key (it starts
+    # whichever field has the focus); this form had "Cancel | Start" and no key on either
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "start", "Start"),
+        Binding("ctrl+s", "start", "Start", priority=True, tooltip="Check the fields and start the sweep"),
+        Binding("escape", "cancel", "Cancel", tooltip="Back to the sweeps"),
     ]
     DEFAULT_CSS = """
     SweepFormScreen { align: center middle; }
@@ -66,7 +68,8 @@ class SweepFormScreen(ModalScreen[str | None]):
     SweepFormScreen .sweep-form--row Input { width: 1fr; }
     SweepFormScreen #sweep-form-hint { color: $text-muted; height: auto; padding: 0 1; }
     SweepFormScreen #sweep-form-error { color: $text-error; height: auto; padding: 0 1; }
-    SweepFormScreen #sweep-form-buttons { height: auto; align-horizontal: right; }
+    SweepFormScreen #sweep-form-buttons { height: 1; padding: 0 0 0 16; }
+    SweepFormScreen #sweep-form-buttons Button { margin: 0 2 0 0; }
     """
 
     def __init__(self, runs_dir: Path) -> None:
@@ -84,8 +87,8 @@ class SweepFormScreen(ModalScreen[str | None]):
             yield Static("", id="sweep-form-hint")
             yield Static("", id="sweep-form-error")
             with Horizontal(id="sweep-form-buttons"):
-                yield Button("Cancel", id="sweep-cancel")
-                yield Button("Start", variant="primary", id="sweep-start")
+                yield Button("Start  ctrl+s", variant="success", id="sweep-start", compact=True)
+                yield Button("Cancel  esc", id="sweep-cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#sweep-name", Input).focus()

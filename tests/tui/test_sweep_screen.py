@@ -752,3 +752,33 @@ async def test_the_trials_states_are_legible_in_a_light_theme(sweep_runs: Path, 
             await settled(pilot)
             shown = {s: round(contrast_of(table, s), 2) for s in ("finished", "pruned", "interrupted")}
             assert min(shown.values()) >= 3.0, (theme, shown)
+
+
+async def test_the_sweep_forms_buttons_are_the_new_run_forms(sweep_runs: Path, monkeypatch) -> None:
+    """The new-run form shows "Start  ctrl+s" then "Cancel  esc"; the sweep form showed "Cancel"
+    then "Start", naming no key. Both show the same buttons in the same order, and their keys act."""
+    from textual.widgets import Button
+
+    def buttons(screen) -> list[str]:
+        shown = sorted((b for b in screen.query(Button) if b.display), key=lambda b: b.region.x)
+        return [str(b.label) for b in shown]
+
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: pilot.app.screen.loaded, what="first scan")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "NewRunScreen", what="the new-run form")
+        await settled(pilot)
+        new_run = buttons(pilot.app.screen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RunsScreen", what="back on the runs")
+        form = await _open_sweep_form(pilot)
+        await settled(pilot)
+        assert buttons(form) == new_run == ["Start  ctrl+s", "Cancel  esc"]
+        await pilot.press("escape")  # the key the button names
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "mine"
+        form.query_one("#sweep-params").value = "width=choice:16,32"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(started), what="the sweep started")
