@@ -35,6 +35,7 @@ from engine.runs.layout import PREDICTION_THRESHOLD, PREDICTIONS_DIR
 from petseg_tui.screens.base import PetsegFooter
 from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.screens.prediction import Rendered, Truth, at_photo_size, load_predictor, render_prediction, truth_for
+from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.image_picker import ImageTree
 from petseg_tui.widgets.inference_result import InferenceResult, describe_model, describe_result
 from petseg_tui.widgets.run_image_picker import RunImagePicker, default_start_dir, list_runs_with_checkpoints
@@ -106,12 +107,14 @@ class InferenceScreen(ImageScreen):
 
     # ---- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        yield PetsegHeader()  # the title bar every other screen has: which screen, on which run
         with Horizontal(id="inf-body"):
             yield RunImagePicker(self.start_dir, self.choose_run, id="inf-side")
             yield InferenceResult(id="inf-main")
         yield PetsegFooter()
 
     def on_mount(self) -> None:
+        self.watch_run_path()  # the title: the run it was opened on, or none yet
         self.start_image_mode()
         if self.choose_run:
             self.no_run_text = self.query_one(RunImagePicker).show_listing()
@@ -149,7 +152,11 @@ class InferenceScreen(ImageScreen):
                                  rendered=self.rendered, truth=self.truth)
         results.first().show_texts(model, result)
 
-    watch_run_path = watch_threshold = watch_outline = watch_tta = watch_busy = _show_texts
+    def watch_run_path(self) -> None:
+        self.sub_title = f"inference · {self.run_path.name}" if self.run_path is not None else "inference"
+        self._show_texts()
+
+    watch_threshold = watch_outline = watch_tta = watch_busy = _show_texts
     watch_model_loading = watch_prediction = watch_truth = watch_rendered = watch_no_run_text = _show_texts
 
     # ---- run selection --------------------------------------------------------------------

@@ -913,3 +913,23 @@ async def test_a_runs_folder_that_cannot_be_listed_is_one_line(tmp_path: Path, i
         assert screen.error.startswith(f"cannot list the runs: {runs}: permission denied")
         assert "no trained runs in" in widget_text(screen.query_one("#inf-runs"))  # wrapped: the path is long
         assert app.focused is screen.query_one("#inf-tree")
+
+
+async def test_the_screen_has_the_title_bar_of_the_others(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """Every screen has a title bar naming it (and its run) but this one, which began with the run
+    list: it has the same bar now, "petseg — inference", then "· alpha" once a run is chosen; at
+    80x24 the path box and the footer still show under it."""
+    runs = tmp_path / "runs"
+    make_run(runs, "alpha")
+    app = InferenceTestApp(runs, None, images)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await inference_done(pilot)
+        screen = app.screen
+        header = screen.query_one("PetsegHeader")
+        assert header.region.y == 0 and widget_text(header).strip() == "petseg — inference"
+        await pilot.press("enter")  # the run list has the cursor: alpha
+        await inference_done(pilot)
+        assert widget_text(header).strip() == "petseg — inference · alpha"
+        for part in ("#inf-path", "Footer"):
+            region = screen.query_one(part).region
+            assert region.height and region.bottom <= 24, part
