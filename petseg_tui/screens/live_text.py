@@ -150,9 +150,9 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
         out.append("Waiting for the run folder to appear (the trainer is importing torch) …", style="italic")
         return out
     if control_note:
-        out.append(control_note + "  ", style="yellow")
+        out.append(control_note + "  ", style=on_background("yellow", background))
     if snap.paused or snap.state == RunState.PAUSED:
-        out.append("Paused — press p to resume (paused time is not counted). ", style="bold yellow")
+        out.append("Paused — press p to resume (paused time is not counted). ", style=on_background("bold yellow", background))
     if snap.message and snap.state.ended_early:
         out.append("\n" + snap.message, style="bold red" if snap.state != RunState.STOPPED else "magenta")
     if snap.launch_ended:
@@ -164,11 +164,12 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
     elif snap.resume.action == "restart" and not snap.active:
         out.append("  No last.pt: R starts it again from epoch 1.", style="dim")
     for w in snap.warnings[-3:]:
-        out.append("\n⚠ " + w, style="yellow")
+        out.append("\n⚠ " + w, style=on_background("yellow", background))
     if snap.bad_lines:
-        out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
+        out.append(f"\n⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped",
+                   style=on_background("yellow", background))
     if export_note:
-        out.append("\n" + export_note, style="cyan")
+        out.append("\n" + export_note, style=on_background("cyan", background))
     if snap.log_tail and not log_shown:
         out.append(f"\n{LOG_FILE}: " + snap.log_tail.replace("\n", "\n  "), style="dim")
     return out

@@ -23,7 +23,7 @@ from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 def status_text(t: RunsTable) -> Text:
     """Runs, shown, archived, active, selected, the sort and the filter; the filter's warning instead when it has one."""
     if t.query.hint:
-        return Text("⚠ " + t.query.hint, style="yellow")
+        return Text("⚠ " + t.query.hint, style=on_background("yellow", t.state_background))
     rows = t.rows_by_name.values()
     running = sum(1 for r in rows if r.active)
     parts = [fmt_count(len(t.rows_by_name), "run")]
@@ -63,7 +63,8 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> 
     if row.data:
         t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
-        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", style="yellow")
+        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped",
+                 style=on_background("yellow", background))
     from engine.train.resume import describe_budget_changes
 
     budget = describe_budget_changes(s.config)

@@ -785,3 +785,27 @@ async def test_an_interrupted_runs_state_is_legible_in_a_light_theme(runs_dir: P
             shown = {"interrupted": round(contrast_of(live.query_one("#live-title"), "interrupted"), 2),
                      "note": round(contrast_of(live.query_one("#live-messages"), "No heartbeat"), 2)}
             assert min(shown.values()) >= 3.0, (theme, shown)
+
+
+async def test_the_runs_warnings_are_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The live screen's yellow notes (a run's warnings, "Paused — press p", the control note, the
+    unreadable lines) read at about 2.1:1 on textual-light."""
+    from tui_helpers import LIGHT_THEMES, T0, contrast_of, settled
+
+    from engine.events import RunWarning
+
+    w = make_run(runs_dir, "warned", close=False)
+    w.append(RunWarning(message="valid split is tiny", t=T0 + 50))
+    w.close()
+    with (runs_dir / "warned" / "events.jsonl").open("a") as f:
+        f.write("{not json\n")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = await open_live(pilot, runs_dir / "warned")
+        messages = live.query_one("#live-messages")
+        await wait_for(pilot, lambda: "unreadable line" in widget_text(messages), what="the warnings")
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            shown = {text: round(contrast_of(messages, text), 2) for text in ("valid split is tiny", "unreadable line")}
+            assert min(shown.values()) >= 3.0, (theme, shown)

@@ -691,3 +691,22 @@ async def test_the_run_states_are_legible_in_a_light_theme(runs_dir: Path) -> No
                      for state in ("interrupted", "finished", "stopped", "failed")}
             shown["gone"] = round(contrast_of(app.screen.query_one("#run-detail"), "training process gone"), 2)
             assert min(shown.values()) >= 3.0, (theme, shown)
+
+
+async def test_the_filters_warning_is_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """"⚠ 'foo>1' left out: ..." under the table was yellow for a dark background: about 2.1:1 on
+    textual-light."""
+    from tui_helpers import LIGHT_THEMES, contrast_of, settled
+
+    make_run(runs_dir, "alpha")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        status = app.screen.query_one("#runs-status")
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            await pilot.press("slash", *"foo>1", "enter")
+            await wait_for(pilot, lambda: "left out" in widget_text(status), what="the filter's warning")
+            assert contrast_of(status, "left out") >= 3.0, theme
+            await pilot.press("slash", "ctrl+u", "escape")
