@@ -61,11 +61,11 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
     checkpoint = checkpoint_from_args(args)
     if args.output.is_dir():  # as `cp PHOTO DIR/`: into the folder, named as a folder of photos names it
-        from engine.infer.infer_folder import plan_names
+        from engine.infer.infer_folder import plan_names, taken_names
 
-        beside = {args.image.name} if same_folder(args.image.parent, args.output) else set()
-        args.output = args.output / plan_names([args.image.name], beside, "overlay" if args.overlay else "mask")[
-            args.image.name]
+        taken = taken_names([args.image], args.output, overwrite=args.overwrite)
+        kind = "overlay" if args.overlay else "mask"
+        args.output = args.output / plan_names([args.image.name], taken, kind)[args.image.name]
     check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
@@ -177,10 +177,3 @@ def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, pl
         print(f"petseg: error: {src}: none of the {len(plan.items)} {what} (see above)", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
-
-
-def same_folder(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:
-        return False

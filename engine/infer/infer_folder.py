@@ -94,17 +94,22 @@ def plan_folder(src: Path, dst: Path, *, kind: str = "mask", overwrite: bool = F
             plan.skipped.append((entry, "written by petseg (an earlier output), not segmented again"))
         else:
             photos.append(entry)
-    same_folder = dst.is_dir() and same_file(src, dst)
-    blocked: set[str] = set()
-    if same_folder:
-        blocked |= {p.name for p in photos}
-    if dst.is_dir():
-        for entry in dst.iterdir():
-            if entry.is_dir() or (not overwrite and not (entry.suffix.lower() == ".png" and is_petseg_output(entry))):
-                blocked.add(entry.name)
-    names = plan_names([p.name for p in photos], blocked, kind)
+    names = plan_names([p.name for p in photos], taken_names(photos, dst, overwrite=overwrite), kind)
     plan.items = [(photo, dst / names[photo.name]) for photo in photos]
     return plan
+
+
+def taken_names(photos: list[Path], dst: Path, *, overwrite: bool = False) -> set[str]:
+    """The names in ``dst`` an output of ``photos`` must not take: the photos themselves when
+    ``dst`` is their folder, subfolders, and (unless ``overwrite``) files petseg did not write."""
+    taken: set[str] = set()
+    if not dst.is_dir():
+        return taken
+    taken |= {p.name for p in photos if same_file(p.parent, dst)}
+    for entry in dst.iterdir():
+        if entry.is_dir() or (not overwrite and not (entry.suffix.lower() == ".png" and is_petseg_output(entry))):
+            taken.add(entry.name)
+    return taken
 
 
 def plan_names(photos: list[str], blocked: set[str] = frozenset(), kind: str = "mask") -> dict[str, str]:

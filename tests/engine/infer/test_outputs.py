@@ -103,6 +103,24 @@ def test_an_existing_folder_as_the_output_gets_the_photos_mask_as_a_folder_run_n
     assert digest(beside) == before and is_petseg_output(masks / "dog_overlay.png")
 
 
+def test_a_photo_into_a_folder_names_its_mask_around_what_is_there_as_a_folder_run_does(
+        tmp_path: Path, checkpoint: Path, capsys) -> None:
+    """Into a folder holding a user's cat.png and a subfolder dog.png, `petseg infer --image
+    cat.jpg --output DIR` refused ("not written by petseg") and dog.jpg said "dog.png: is a folder;
+    --output needs a file name such as DIR/dog.png/mask.png", where a folder of the same photos
+    writes cat_mask.png and dog_mask.png."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cat.png").write_bytes(b"the user's own")
+    (out / "dog.png").mkdir()
+    for name in ("cat", "dog"):
+        assert infer(checkpoint, photo(tmp_path / f"{name}.jpg"), out) == 0
+        assert capsys.readouterr().out.startswith(f"{out / f'{name}_mask.png'}: mask ")
+    assert (out / "cat.png").read_bytes() == b"the user's own"
+    assert infer(checkpoint, photo(tmp_path / "cat.jpg"), out, "--overwrite") == 0
+    assert capsys.readouterr().out.startswith(f"{out / 'cat.png'}: mask ")
+
+
 def test_check_output_is_the_one_guard(tmp_path: Path) -> None:
     from engine.infer.outputs import OutputRefused
 
