@@ -40,7 +40,7 @@ def describe_labels(name: str, labels: Any) -> str:
 
 def cmd_label(args: argparse.Namespace) -> int:
     from engine.runs import RunStore
-    from engine.runs.labels import change_labels, parse_tags, read_labels
+    from engine.runs.labels import change_labels, parse_note, parse_tags, read_labels
 
     store = RunStore(args.runs or default_runs_dir())
     paths = select_runs(store, args.run, args.filter)
@@ -54,7 +54,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             tags += tuple(t for t in add if t not in tags)
             after = before.with_(
                 tags=parse_tags(" ".join(tags)),  # the dashboard's limits: MAX_TAGS, MAX_TAG_CHARS
-                note=before.note if args.note is None else args.note.strip(),
+                note=before.note if args.note is None else parse_note(args.note),
                 archived=True if args.archive else False if args.unarchive else before.archived)
             before = change_labels(path, before, after)
         print(describe_labels(path.name, before), flush=True)

@@ -43,6 +43,12 @@ def parse_tags(text: str) -> tuple[str, ...]:
     return tuple(out[:MAX_TAGS])
 
 
+def parse_note(text: str) -> str:
+    """A note as typed -> as kept: one line (runs of spaces, tabs and newlines made one space),
+    cut to `MAX_NOTE_CHARS`; the runs table shows it on the run's one detail line."""
+    return " ".join(text.split())[:MAX_NOTE_CHARS]
+
+
 def read_labels(run_path: str | Path) -> RunLabels:
     """The run's labels; `NO_LABELS` when it has none or the file is not what we write."""
     try:

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine.runs import RunLabels, parse_tags
+from engine.runs import RunLabels, parse_note, parse_tags
 
 # the sort menu's letter for each column of the runs table (its keys: widgets.runs_table.COLUMNS)
 SORT_LETTERS: dict[str, str] = {
@@ -113,7 +113,7 @@ class LabelsDialog(ModalScreen[RunLabels | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         tags = parse_tags(self.query_one("#labels-tags", Input).value)
-        note = " ".join(self.query_one("#labels-note", Input).value.split())
+        note = parse_note(self.query_one("#labels-note", Input).value)
         self.dismiss(self.labels.with_(tags=tags, note=note))
 
     def action_close(self) -> None:

@@ -113,3 +113,13 @@ def test_delete_never_removes_a_run_that_trains_and_still_removes_the_others(tmp
     assert code == 1 and out == f"deleted {done}\n" and not done.exists()
     assert err == f"petseg: error: {tmp_path / 'live'}: not deleted: live is running: stop it first, then delete it\n"
     assert (tmp_path / "live" / "config.json").is_file()
+
+
+def test_a_note_given_on_several_lines_is_kept_on_one_as_the_dashboard_keeps_it(tmp_path: Path, capsys) -> None:
+    """`petseg label RUN --note "$(cat notes.txt)"` kept the newlines (the dashboard's T makes a
+    note one line): the runs table's one detail line of the run broke in two."""
+    a = _finished(tmp_path, "a")
+    code, out, _ = petseg(capsys, "label", "--runs", str(tmp_path), "a", "--note", "lr too high\n\tretry  with 1e-4\n")
+    assert code == 0
+    assert out == "a: note 'lr too high retry with 1e-4'\n"
+    assert read_labels(a).note == "lr too high retry with 1e-4"
