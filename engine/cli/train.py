@@ -193,9 +193,8 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
             while not trainer.join(0.2):
                 pass
     except KeyboardInterrupt:  # a second Ctrl-C: out at once, the stop's save not waited for
-        console.print(f"interrupted before the stop was saved; petseg train --resume {trainer.run_name}"
-                      + (f" --runs {runs_arg}" if runs_arg else "") + " goes on from its last checkpoint",
-                      markup=False)
+        console.print(f"interrupted before the stop was saved; {resume_hint(trainer.run_name, runs_arg)} goes on "
+                      "from its last checkpoint", markup=False)
         raise
     finally:
         for sig, handler in saved.items():
@@ -205,8 +204,7 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
     if trainer.state == RunState.FINISHED:
         return EXIT_OK
     if trainer.state == RunState.STOPPED:
-        console.print(f"stopped; resume with: petseg train --resume {trainer.run_name}" +
-                      (f" --runs {runs_arg}" if runs_arg else ""))
+        console.print(f"stopped; resume with: {resume_hint(trainer.run_name, runs_arg)}", markup=False)
         return EXIT_STOPPED
     if not _said_by_the_launcher(trainer.error or ""):
         console.error_line(f"{error_prefix()} {trainer.error}")
@@ -221,3 +219,10 @@ def _said_by_the_launcher(error: str) -> bool:
 
     return launched_rank() is not None and is_consequence(error)
 
+
+def resume_hint(run_name: str, runs_arg: Path | None) -> str:
+    """The command that resumes the run, as a shell reads it back: ``petseg train --resume NAME
+    [--runs DIR]`` (a folder like ``my runs`` quoted, so the line can be pasted as it is)."""
+    import shlex
+
+    return shlex.join(["petseg", "train", "--resume", run_name, *(["--runs", str(runs_arg)] if runs_arg else [])])

@@ -992,3 +992,25 @@ def test_a_run_not_found_says_why(tmp_path: Path, capsys, monkeypatch) -> None:
     assert main(["eval", "--run", "decent"]) == 1
     one_error_line(capsys, "runs/decent: no such run folder (the runs folder runs does not exist: give --runs the "
                            "folder the run was trained in)")
+
+
+@pytest.mark.usefixtures("ctrl_c_reaches_us")
+def test_the_resume_command_a_stop_prints_can_be_pasted_back(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A runs folder such as 'my runs' was printed bare ("resume with: petseg train --resume r
+    --runs /x/my runs"): pasted back, the shell split it in two."""
+    import signal
+
+    from engine.train.trainer import Trainer
+
+    start = Trainer.start
+
+    def start_then_ctrl_c(self) -> None:
+        start(self)
+        signal.raise_signal(signal.SIGINT)  # one Ctrl-C: the run stops and says how to resume it
+
+    monkeypatch.setattr(Trainer, "start", start_then_ctrl_c)
+    runs = tmp_path / "my runs"
+    assert main(["train", "--data_path", "@generated", "--runs", str(runs), "--run_name", "r", "--epochs", "50",
+                 "--image_size", "32", "--width", "4", "--max_train_images", "4", "--workers", "0",
+                 "--device", "cpu"]) == 130
+    assert f"stopped; resume with: petseg train --resume r --runs '{runs}'" in capsys.readouterr().out
