@@ -39,8 +39,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
             raise ConfigError(f"delete asks before removing {len(doomed)} run folder(s); "
                               "give --yes where there is no terminal to answer on")
         print("\n".join(f"  {p}" for p in doomed))
-        answer = input(f"Delete these {len(doomed)} run folder(s)? [y/N] " if len(doomed) > 1
-                       else "Delete this run folder? [y/N] ")
+        try:
+            answer = input(f"Delete these {len(doomed)} run folder(s)? [y/N] " if len(doomed) > 1
+                           else "Delete this run folder? [y/N] ")
+        except EOFError:  # Ctrl-D: no answer, as N
+            answer = ""
+            print()  # the prompt's line ended
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return EXIT_OK if not any(refused.values()) else EXIT_ERROR

@@ -97,6 +97,10 @@ def test_delete_asks_first_and_without_a_terminal_wants_yes(tmp_path: Path, caps
     monkeypatch.setattr("sys.stdin", Terminal("n\n"))
     code, out, _ = petseg(capsys, "delete", "--runs", str(tmp_path), "a")
     assert code == 0 and out.endswith("Delete this run folder? [y/N] nothing deleted\n") and run.is_dir()
+    # Ctrl-D at the prompt is a no, not "petseg: error: unexpected EOFError: EOFError"
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    code, out, err = petseg(capsys, "delete", "--runs", str(tmp_path), "a")
+    assert (code, err) == (0, "") and out.endswith("Delete this run folder? [y/N] \nnothing deleted\n") and run.is_dir()
     monkeypatch.setattr("sys.stdin", Terminal("y\n"))
     code, out, _ = petseg(capsys, "delete", "--runs", str(tmp_path), "a")
     assert code == 0 and out.endswith(f"deleted {run}\n") and not run.exists()
