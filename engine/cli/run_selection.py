@@ -24,7 +24,7 @@ def select_runs(store: RunStore, names: list[str], filter_text: str) -> list[Pat
     from engine.runs.labels import read_labels
     from engine.runs.query import filter_runs
 
-    chosen = [store.resolve(name) for name in names]
+    chosen = [named_run(store, name) for name in names]
     if filter_text:
         runs = store.list_runs()
         matched, query = filter_runs(runs, {r.name: read_labels(r.path) for r in runs}, filter_text)
@@ -41,3 +41,20 @@ def select_runs(store: RunStore, names: list[str], filter_text: str) -> list[Pat
     for path in chosen:
         unique.setdefault(path.resolve(), None)
     return list(unique)
+
+
+def named_run(store: RunStore, name: str) -> Path:
+    """The run folder ``name`` names (a run of the runs folder, or a folder given as a path),
+    refused (ConfigError) unless it is a petseg run: a folder elsewhere with a config.json of
+    its own (a project, an app's settings) was deleted whole, or given a labels.json. A folder
+    of the runs folder is a run as the dashboard lists it (`is_run_folder`: a torn run too);
+    one elsewhere must hold a file only petseg writes (status.json, events.jsonl, writer.lock)."""
+    from engine.infer.outputs import same_file
+    from engine.runs.layout import EVENTS_FILE, LOCK_FILE, STATUS_FILE, is_run_folder
+
+    path = store.resolve(name).resolve()
+    if is_run_folder(path) and (same_file(path.parent, store.root)
+                                or any((path / f).exists() for f in (STATUS_FILE, EVENTS_FILE, LOCK_FILE))):
+        return path
+    raise ConfigError(f"{path}: not a petseg run folder (no {STATUS_FILE}, {EVENTS_FILE} or {LOCK_FILE} in it); "
+                      "nothing changed")

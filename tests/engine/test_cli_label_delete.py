@@ -127,3 +127,26 @@ def test_a_note_given_on_several_lines_is_kept_on_one_as_the_dashboard_keeps_it(
     assert code == 0
     assert out == "a: note 'lr too high retry with 1e-4'\n"
     assert read_labels(a).note == "lr too high retry with 1e-4"
+
+
+@pytest.mark.parametrize("command", ["label", "delete"])
+def test_a_folder_that_is_no_petseg_run_is_never_changed(tmp_path: Path, capsys, command: str) -> None:
+    """`petseg delete ~/my-app --yes` deleted a project folder whole because it held a config.json
+    (a run's first file, and many a tool's); `petseg label ~/my-app --tag x` wrote a labels.json
+    into it. A folder outside the runs folder must hold a file only petseg writes."""
+    app = tmp_path / "my-app"
+    (app / "src").mkdir(parents=True)
+    (app / "config.json").write_text('{"name": "my-app"}')
+    runs = tmp_path / "runs"
+    _finished(runs, "a")
+    code, out, err = petseg(capsys, command, "--runs", str(runs), str(app), "a",
+                            "--tag" if command == "label" else "--yes", *(["x"] if command == "label" else []))
+    assert (code, out) == (1, "")
+    assert err == (f"petseg: error: {app}: not a petseg run folder (no status.json, events.jsonl or writer.lock "
+                   "in it); nothing changed\n")
+    assert sorted(p.name for p in app.iterdir()) == ["config.json", "src"]
+    assert (runs / "a").is_dir() and read_labels(runs / "a") == RunLabels()
+    # a run of another runs folder, given as a path, is still one
+    other = _finished(tmp_path / "other-runs", "b")
+    assert petseg(capsys, command, "--runs", str(runs), str(other), *(["--tag", "x"] if command == "label"
+                                                                      else ["--yes"]))[0] == 0
