@@ -154,6 +154,34 @@ async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen
                        what="the detail line cleared")
 
 
+async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path, monkeypatch) -> None:
+    """The runs screen's "exporting to ONNX… (started N s ago)" was cyan for a dark background
+    (about 2.8:1 on textual-light), where the run screen's same line is made legible."""
+    import threading
+
+    import engine.export.run_export
+    from tui_helpers import LIGHT_THEMES, contrast_of, run_detail, settled
+
+    release = threading.Event()
+    monkeypatch.setattr(engine.export.run_export, "export_run", lambda *_a, **_k: release.wait(60))
+    run = make_run(runs_dir, "slow").path
+    unreadable_checkpoint(run)  # E is offered for a run with a model; the export itself is faked
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        try:
+            await highlight(pilot, screen.table, "slow")
+            await pilot.press("E")
+            await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the export's line")
+            for theme in LIGHT_THEMES:
+                app.theme = theme  # as the command palette's Theme switches it
+                await settled(pilot)
+                await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the line redrawn")
+                assert contrast_of(screen.query_one("#run-detail"), "exporting to ONNX") >= 3.0, theme
+        finally:
+            release.set()
+
+
 def _run_with_a_foreign_export(runs_dir: Path) -> Path:
     """A run "junk" (its checkpoint unreadable) whose export folder holds a model.onnx petseg
     export did not write; returns that file."""
