@@ -17,6 +17,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.runs import RunLabels, parse_note, parse_tags
+from petseg_tui.format import on_background, theme_background
 
 # the sort menu's letter for each column of the runs table (its keys: widgets.runs_table.COLUMNS)
 SORT_LETTERS: dict[str, str] = {
@@ -39,11 +40,12 @@ class SortMenu(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         options = []
+        background = theme_background(self.app)  # the letters' cyan is a dark theme's
         for key, letter in SORT_LETTERS.items():
             if key not in self.labels:
                 continue
             line = Text()
-            line.append(f" {letter} ", style="bold cyan")
+            line.append(f" {letter} ", style=on_background("bold cyan", background))
             line.append(f" {self.labels[key]}")
             if key == self.current:
                 line.append(f"  {'▼' if self.reverse else '▲'} now: again reverses", style="dim")

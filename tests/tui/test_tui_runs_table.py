@@ -710,3 +710,22 @@ async def test_the_filters_warning_is_legible_in_a_light_theme(runs_dir: Path) -
             await wait_for(pilot, lambda: "left out" in widget_text(status), what="the filter's warning")
             assert contrast_of(status, "left out") >= 3.0, theme
             await pilot.press("slash", "ctrl+u", "escape")
+
+
+async def test_the_sort_menus_letters_are_legible_in_a_light_theme(runs_dir: Path) -> None:
+    """The sort menu's letters (s, then d, e, n, ...) were cyan for a dark background: about
+    2.7:1 on textual-light."""
+    from tui_helpers import LIGHT_THEMES, contrast_of, settled
+
+    make_run(runs_dir, "alpha")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: bool(app.screen.query("#sort-options")), what="the sort menu")
+            assert contrast_of(app.screen.query_one("#sort-options"), " d ") >= 3.0, theme
+            await pilot.press("escape")
+            await settled(pilot)
