@@ -19,6 +19,7 @@ from textual.widgets import RichLog
 from textual.worker import get_current_worker
 
 from engine.runs.layout import LOG_FILE
+from petseg_tui.format import on_background, theme_background
 
 POLL_S = 0.5
 START_BYTES = 64 * 1024  # what the pane shows of a long log when it opens: its end
@@ -87,7 +88,13 @@ class LogPane(RichLog):
         self._wrapped_at = 0
 
     def on_mount(self) -> None:
+        # a theme chosen from the palette: the lines written again in colours for its background
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self._follow()
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._wrapped_at = 0  # written again, as after a resize
+        self._rewrap()
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -154,10 +161,11 @@ class LogPane(RichLog):
         if not styled:
             return
         text = Text()
+        background = theme_background(self.app)  # the styles are a dark theme's (`line_style`)
         for i, (line, style) in enumerate(styled):
             if i:
                 text.append("\n")
-            text.append(line, style=style or None)
+            text.append(line, style=on_background(style, background) if style else None)
         self.write(text, width=width or None, scroll_end=scroll_end)
 
     def on_resize(self, event: events.Resize) -> None:
