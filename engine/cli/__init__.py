@@ -1,4 +1,5 @@
-"""The headless CLI ``petseg``: train, eval, infer, runs, demo, plot — one module per subcommand.
+"""The headless CLI ``petseg``: train, eval, infer, export, runs, label, delete, demo, plot, sweep —
+one module per subcommand.
 
 Every expected failure prints one line ``petseg: error: <file>: <problem>`` and exits non-zero;
 tracebacks are only shown with ``PETSEG_DEBUG=1``. Heavy imports (torch) happen inside the
