@@ -37,8 +37,9 @@ def suggestion(flag: str, parser: argparse.ArgumentParser) -> str | None:
 
 
 def unrecognized_line(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
-    """argparse's 'unrecognized arguments' line, with a 'did you mean' for each flag that has one."""
-    hints = [f"{flag}: did you mean {hint}?" for flag in extras
+    """argparse's 'unrecognized arguments' line, with a 'did you mean' for each flag that has one
+    (``--data-paht=/a/long/path``: named ``--data-paht``, its value not said twice)."""
+    hints = [f"{flag.split('=', 1)[0]}: did you mean {hint}?" for flag in extras  # the flag, not its value
              if flag.startswith("--") and (hint := suggestion(flag, parser)) is not None]
     line = f"unrecognized arguments: {' '.join(extras)}"
     return f"{line} ({'; '.join(hints)})" if hints else line

@@ -26,8 +26,8 @@ def usage_error(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
     (["runs", "--jsn"], "petseg runs: error: unrecognized arguments: --jsn (--jsn: did you mean --json?)"),
     (["sweep", "--trails", "3"],
      "petseg sweep: error: unrecognized arguments: --trails 3 (--trails: did you mean --trials?)"),
-    (["train", "--data-paht=/data"],
-     "petseg train: error: unrecognized arguments: --data-paht=/data (--data-paht=/data: did you mean --data_path?)"),
+    (["train", "--data-paht=/data/pets"],
+     "petseg train: error: unrecognized arguments: --data-paht=/data/pets (--data-paht: did you mean --data_path?)"),
 ])
 def test_a_mistyped_flag_names_the_command_and_the_flag_meant(capsys, argv: list[str], line: str) -> None:
     """`petseg train --imagesize 64` said `petseg: error: unrecognized arguments: --imagesize 64`
