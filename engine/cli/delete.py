@@ -30,7 +30,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
     refused = {p: why_not_delete(p) for p in paths}
     for path, why in refused.items():
         if why:
-            print(f"{error_prefix()} {path}: not deleted: {why.removeprefix(f'{path} ')}", file=sys.stderr)
+            # the line names the folder once ("RUNS/long: is running: ...", not "... long is running")
+            why = why.removeprefix(f"{path} ").removeprefix(f"{path.name} ")
+            print(f"{error_prefix()} {path}: {why}; not deleted", file=sys.stderr)
     doomed = [p for p, why in refused.items() if not why]
     if not doomed:
         return EXIT_ERROR

@@ -9,6 +9,7 @@ from typing import Any
 from engine.cli.common import EXIT_OK, add_runs_flag
 from engine.cli.run_selection import add_selection_flags, select_runs
 from engine.config import default_runs_dir
+from engine.errors import ConfigError
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -46,6 +47,9 @@ def cmd_label(args: argparse.Namespace) -> int:
     paths = select_runs(store, args.run, args.filter)
     add = parse_tags(" ".join(args.tag))
     remove = set(parse_tags(" ".join(args.untag)))
+    both = [tag for tag in add if tag in remove]
+    if both:  # which one wins would be a guess
+        raise ConfigError(f"--tag and --untag both name {', '.join(both)}; nothing changed")
     changes = bool(add or remove or args.note is not None or args.archive or args.unarchive)
     for path in paths:
         before = read_labels(path)

@@ -48,6 +48,13 @@ def test_tags_note_and_archive_as_the_dashboard_keeps_them(tmp_path: Path, capsy
     assert petseg(capsys, "label", "--runs", str(tmp_path), "a")[1] == "a: tags best, baseline\n"
 
 
+def test_a_tag_both_added_and_removed_is_refused(tmp_path: Path, capsys) -> None:
+    run = _finished(tmp_path, "a")
+    code, out, err = petseg(capsys, "label", "--runs", str(tmp_path), "a", "--tag", "x,y", "--untag", "y")
+    assert code == 1 and out == "" and err == "petseg: error: --tag and --untag both name y; nothing changed\n"
+    assert read_labels(run) == RunLabels()
+
+
 def test_a_filter_labels_every_run_it_matches_archived_ones_included(tmp_path: Path, capsys) -> None:
     slow, fast, other = (_finished(tmp_path, n, lr) for n, lr in (("slow", 1e-4), ("fast", 3e-3), ("other", 1e-4)))
     write_labels(other, RunLabels(archived=True))
@@ -115,7 +122,7 @@ def test_delete_never_removes_a_run_that_trains_and_still_removes_the_others(tmp
     finally:
         w.close()
     assert code == 1 and out == f"deleted {done}\n" and not done.exists()
-    assert err == f"petseg: error: {tmp_path / 'live'}: not deleted: live is running: stop it first, then delete it\n"
+    assert err == f"petseg: error: {tmp_path / 'live'}: is running: stop it first, then delete it; not deleted\n"
     assert (tmp_path / "live" / "config.json").is_file()
 
 
