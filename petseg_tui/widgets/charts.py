@@ -277,6 +277,7 @@ class Chart(Vertical):
     Chart > ChartPlot { height: 1fr; }
     Chart > .chart--empty { height: 1fr; padding: 1 2; content-align: center middle; color: $text-muted; }
     Chart > .chart--empty.-error { color: $text-error; }
+    Chart > .chart--empty.-warning { color: $text-warning; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -333,6 +334,8 @@ class Chart(Vertical):
             empty.display = yr is None
         if yr is None:  # said in words that wrap (plotext drops a text wider than the plot)
             empty.update(spec.empty)
-            empty.set_class(bool(spec.empty_style), "-error")
+            # the spec's colour word as the theme's: a warning ("yellow") was drawn as an error
+            empty.set_class(spec.empty_style == "yellow", "-warning")
+            empty.set_class(bool(spec.empty_style) and spec.empty_style != "yellow", "-error")
             return
         plot.draw(spec, yr)

@@ -175,6 +175,25 @@ async def test_failed_run_says_so_in_the_chart() -> None:
     assert "failed: /data: dataset folder does not exist" in plot and "waiting" not in plot
 
 
+async def test_a_warning_in_the_chart_is_not_drawn_as_an_error() -> None:
+    """'finished, but no epoch could be read' is a warning (yellow): it was drawn in the error colour."""
+
+    class ChartApp(App):
+        def compose(self):
+            yield Chart(id="c")
+
+    colours = {}
+    async with ChartApp().run_test(size=(60, 16)) as pilot:
+        chart = pilot.app.query_one(Chart)
+        for style in ("red", "yellow", ""):
+            chart.show(loss_spec((), (), empty=f"said in {style or 'plain'}", empty_style=style))
+            await pilot.pause()
+            empty = chart.query_one(".chart--empty")
+            colours[style] = {seg.style.color for y in range(empty.size.height) for seg in empty.render_line(y)
+                              if "said in" in seg.text}
+    assert len({frozenset(c) for c in colours.values()}) == 3, colours
+
+
 @pytest.mark.parametrize("window", [None, (3.0, 5.0)])
 async def test_compare_spec_smoothing_and_x_window(window) -> None:
     from petseg_tui.widgets.chart_specs import RunCurves
