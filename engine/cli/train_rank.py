@@ -12,6 +12,7 @@ from engine.cli.common import EXIT_ERROR, EXIT_OK, PlainConsole, error_prefix
 from engine.cli.config_flags import given_config
 from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
+from engine.console_log import CapturedConsole
 from engine.errors import ConfigError, PetsegError
 from engine.train.devices_request import torchrun_devices_problem
 from engine.train.distributed import DistContext, broadcast_from_main, destroy_process_group, init_process_group
@@ -46,7 +47,8 @@ def _train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -
     code = EXIT_ERROR
     try:
         name = args.resume or args.run_name  # None: rank 0 names the run, the others learn it
-        console = new_console() if ctx.is_main else _Quiet()
+        # rank 0's lines before the run folder exists (data:, amp auto:) are held for its train.log
+        console = CapturedConsole(new_console()) if ctx.is_main else _Quiet()
         trainer = None
         error = None
         if ctx.is_main:

@@ -269,6 +269,14 @@ def test_petseg_train_devices_2_writes_one_run(ddp_run: Path, generated_data: st
     assert main(["eval", "--run", "ddp", "--runs", str(runs), "--data_path", generated_data]) == 0
 
 
+@pytest.mark.slow
+def test_rank_0s_train_log_keeps_what_it_printed_before_the_run_folder_existed(ddp_run: Path) -> None:
+    """The data and amp lines a rank prints while the run is set up: the terminal showed them,
+    the run's train.log of `--devices 2` began at the epochs (one process kept them)."""
+    log = (ddp_run / "train.log").read_text()
+    assert log.count("data: train: 16 images") == 1 and log.count("device: cpu") == 1, log
+
+
 def test_a_two_process_resume_repeats_the_uninterrupted_two_process_run(ddp_run: Path, tmp_path: Path,
                                                                          generated_data: str, capsys) -> None:
     """2 processes for 1 epoch, then `--resume --epochs 2` on 2 processes: the same final weights,
