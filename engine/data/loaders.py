@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import random
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,12 @@ class ShardedSampler(torch.utils.data.Sampler[int]):
 
 
 def _worker_init(worker_id: int, rank: int = 0) -> None:
+    # SIGTERM/SIGHUP stop a run gracefully in its main process (last.pt, status "stopped"), but
+    # torchrun's agent and job schedulers send them to the whole process group: a worker killed by
+    # them made the stopping run fail with "DataLoader worker exited unexpectedly". Workers leave
+    # when their parent shuts them down or dies (torch's watchdog), as they do on Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # torch gives each worker base_seed + worker_id, derived from the loader's generator (the
     # same on every data-parallel rank): the rank's seed gives each rank its own augmentations
     from engine.train.distributed import rank_seed

@@ -75,3 +75,22 @@ def test_loader_with_workers_is_reproducible(data_dir, tmp_path):
     # the two workers must not replay identical augmentation streams
     (x0, _), (x1, _) = runs[0]
     assert not torch.equal(x0, x1)
+
+
+def test_a_loader_outlives_a_sigterm_sent_to_its_process_group(data_dir, tmp_path):
+    """torchrun's agent (kill <torchrun>, a scheduler's scancel) SIGTERMs each rank's whole process
+    group: the workers died with it and the rank, stopping gracefully, failed with "DataLoader
+    worker (pid(s) ...) exited unexpectedly" instead of saving last.pt as "stopped"."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    bundle = build_datasets(_config(data_dir, tmp_path))
+    loader = make_loader(bundle.train, batch_size=4, shuffle=True, workers=2, device_type="cpu", seed=1)
+    first = len(list(loader))
+    for child in psutil.Process().children():
+        os.kill(child.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    assert len(list(loader)) == first  # the next epoch, as after no signal
