@@ -21,7 +21,11 @@ from engine.train.train_loop import Diverged
 
 
 class BetweenBatches:
-    """The batch boundary of `Trainer`: `_between_batches` (one process), `_agree` (N ranks)."""
+    """The batch boundary of `Trainer`: `_between_batches` (one process), `_agree` and
+    `_before_rank_batch` (N ranks)."""
+
+    # (stop, pause) agreed after an epoch's last batch, obeyed before the next epoch's first
+    _carried: tuple[int, int] = (0, 0)
 
     def _stop_point(self, *_: Any) -> None:
         if self.control.stop_requested:
@@ -53,9 +57,25 @@ class BetweenBatches:
             budget.agree(agreed_ms / 1000)
         if bad >= 0:
             raise Diverged(epoch, bad, "NaN/Inf")
-        if stop and obey:
+        if not obey:
+            self._carried = (stop, pause)  # the same on every rank: they obey it together
+        elif stop:
             raise StopRequested
-        if pause and obey:
+        elif pause:
+            self._hold(epoch, batch, self._wait_together)
+
+    def _before_rank_batch(self, epoch: int, batch: int) -> None:
+        """Before each batch (N ranks): report checkpoints the saver finished, and obey a stop or
+        pause agreed at the previous epoch's end. Waiting for the next agreement instead never
+        obeyed it when a rank's epoch is one batch (32 images on 2 ranks of 16): that batch is
+        the last, so the run trained on through the dashboard's x / p and SIGTERM."""
+        self._emit_saved()
+        (stop, pause), self._carried = self._carried, (0, 0)
+        if stop:
+            self.control.stop()  # asked on another rank: the stop point raises here too
+            raise StopRequested
+        if pause:
+            self._position = (epoch, batch)
             self._hold(epoch, batch, self._wait_together)
 
     def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:

@@ -414,7 +414,7 @@ class Trainer(BetweenBatches):
             trained = train_one_epoch(
                 t.train_step, t.model, t.train_loader, t.device, epoch,
                 # data-parallel: control and divergence are agreed after each batch (_agree)
-                between_batches=(lambda *_: self._emit_saved()) if self.dist.enabled else self._between_batches,
+                between_batches=self._before_rank_batch if self.dist.enabled else self._between_batches,
                 report=self._emit if world == 1 else
                 (lambda ev: self._emit(dataclasses.replace(ev, images_per_s=ev.images_per_s * world))),
                 paused_seconds=lambda: self.control.paused_seconds,

@@ -532,6 +532,37 @@ def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: 
 
 
 @pytest.mark.slow
+def test_a_stop_reaches_ranks_whose_epoch_is_one_batch(tmp_path: Path, generated_data: str) -> None:
+    """16 images on 2 ranks at --batch_size 8: each rank's epoch is one batch, the epoch's last,
+    after which a stop waited for the next agreement and never came: the run trained on through
+    the dashboard's x (and SIGTERM) to its last epoch."""
+    import time
+
+    from engine.runs import request_control
+
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+                             "--data_path", generated_data, "--epochs", "2000", "--image_size", "32", "--width", "4",
+                             "--batch_size", "8", "--max_train_images", "16", "--workers", "0", "--compile", "off",
+                             "--amp", "off", "--runs", str(runs), "--run_name", "one"], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = runs / "one"
+    try:
+        end = time.monotonic() + 120
+        while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
+            assert proc.poll() is None and time.monotonic() < end
+            time.sleep(0.1)
+        request_control(run, "stop")
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out[-2000:]
+    assert json.loads((run / "status.json").read_text())["state"] == "stopped"
+
+
+@pytest.mark.slow
 def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, generated_data: str) -> None:
     """SIGKILL of `petseg train --devices 2` (the elastic agent's process): the ranks, which
     trained on orphaned, are stopped gracefully: the run ends `stopped` with last.pt, no rank left."""
