@@ -89,13 +89,24 @@ def make_sampler(spec: SweepSpec, asked: int = 0) -> optuna.samplers.BaseSampler
     """The spec's sampler; seeded (``--sampler_seed``) past the ``asked`` trials the study holds:
     the same command run again (after a crash, or with a larger ``--trials``) goes on with new
     draws instead of repeating the first trials' values, and still draws the same ones each time."""
-    seed = None if spec.sampler_seed is None else spec.sampler_seed + asked
+    seed = None if spec.sampler_seed is None else _seed_past(spec.sampler_seed, asked)
     if spec.sampler == "grid":
         return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params}, seed=seed,
                                    since=asked)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
+
+
+def _seed_past(seed: int, asked: int) -> int:
+    """``seed`` for a fresh study; past ``asked`` trials a seed mixed from both. ``seed + asked``
+    collided across the processes of one study: ``--sampler_seed 2`` on an empty study and
+    ``--sampler_seed 1`` started after its first trial both seeded 2 and drew the same values."""
+    if asked == 0:
+        return seed
+    import numpy as np  # with optuna already
+
+    return int(np.random.SeedSequence([seed, asked]).generate_state(1)[0])
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:

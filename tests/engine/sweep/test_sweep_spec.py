@@ -176,6 +176,27 @@ def test_a_seeded_sweep_run_again_draws_new_trials(sampler: str, tmp_path: Path)
     assert draws("b") == first
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_two_sweep_processes_with_their_own_seeds_draw_different_trials(sampler: str, tmp_path: Path) -> None:
+    """Two "boxes" on one study, --sampler_seed 2 first and --sampler_seed 1 after its first trial:
+    both samplers were seeded 2 (seed + trials asked) and the second trial repeated the first."""
+    from engine.sweep.study import open_study, suggest
+
+    def one_trial(seed: int) -> None:
+        spec = build_spec({"name": "shared", "sampler": sampler, "sampler_seed": seed, "trials": 4,
+                           "params": ["learning_rate=log:1e-4:1e-2"]})
+        study = open_study(spec, tmp_path)
+        trial = study.ask()
+        suggest(trial, spec.params[0])
+        study.tell(trial, 0.5)
+
+    one_trial(2)
+    one_trial(1)
+    spec = build_spec({"name": "shared", "sampler": sampler, "trials": 4, "params": ["learning_rate=log:1e-4:1e-2"]})
+    first, second = [t.params["learning_rate"] for t in open_study(spec, tmp_path).trials]
+    assert first != second
+
+
 def test_toml_spec(tmp_path: Path) -> None:
     toml = tmp_path / "sweep.toml"
     toml.write_text('name = "t"\ntrials = 4\nparallel = 2\n[params]\nlearning_rate = "log:1e-4:3e-3"\n'
