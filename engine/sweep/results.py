@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
@@ -102,7 +102,7 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
             value=t.value if t.state == TrialState.COMPLETE else None, best_dice=best, epochs=epochs,
             total_epochs=total, run=run,
             test_dice=best_eval.get("test_dice") if best_eval.get("trial") == t.number else None,
-            reason=str(t.user_attrs.get(REASON_ATTR) or "")))
+            reason=_reason(t, Path(runs_dir), run)))
     return sorted(rows, key=lambda r: (r.dice is None, -(r.dice or 0.0), r.number))
 
 
@@ -117,12 +117,30 @@ def unwritten_trials(study: optuna.Study, runs_dir: Path) -> list[TrialRun]:
         run = str(t.user_attrs.get(RUN_ATTR) or "") or trial_run_name(study.study_name, t.number)
         if t.state != TrialState.FAIL or (Path(runs_dir) / run / CONFIG_FILE).is_file():
             continue
+        if _run_deleted(t, Path(runs_dir), run):  # gone on purpose: not a run that never started
+            continue
         if trial_owner(t).startswith("host "):
             continue
         out.append(TrialRun(t.number, run, Path(runs_dir) / run, RunState.FAILED, dict(t.params),
                             total_epochs=_planned_epochs(t.params, base),
                             why=str(t.user_attrs.get(REASON_ATTR) or "failed before its run was written")))
     return out
+
+
+def _run_deleted(t: FrozenTrial, runs_dir: Path, run: str) -> bool:
+    """A trial of this machine that trained (the study has its epochs' Dice) and whose run folder
+    is gone: deleted (`petseg delete --filter 'sweep:NAME status:failed'`, the TUI's D)."""
+    return (bool(run) and bool(t.intermediate_values) and not (runs_dir / run).exists()
+            and not trial_owner(t).startswith("host "))
+
+
+def _reason(t: FrozenTrial, runs_dir: Path, run: str) -> str:
+    """Why the trial failed, as the study recorded it; for a deleted run not its train.log, which
+    went with it ("see runs/X/train.log" named a file that no longer exists)."""
+    reason = str(t.user_attrs.get(REASON_ATTR) or "")
+    if reason and _run_deleted(t, runs_dir, run):
+        return f"{reason.split('; see ')[0]} (run folder {run} deleted)"
+    return reason
 
 
 def _running_status(owner: str, run_state: str) -> str:

@@ -236,3 +236,21 @@ def test_a_drawn_none_reads_none_in_the_leaderboard_as_the_flag_takes_it(tmp_pat
 
     print_leaderboard(Console(), study, tmp_path)
     assert [line.split()[:2] for line in lines[2:4]] == [["1", "none"], ["0", "imagenet"]]
+
+
+def test_a_failed_trial_whose_run_was_deleted_says_so(tmp_path: Path) -> None:
+    """`petseg delete --filter 'sweep:s status:...'` of a trial that trained and failed: --show
+    still sent the user to its train.log ("see runs/s-t000/train.log", deleted with it), and the
+    sweeps screen listed it again as a run that "failed before its run was written"."""
+    from engine.sweep.results import unwritten_trials
+    from engine.sweep.study import REASON_ATTR
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {"name": "s", "base": {"epochs": 40}})
+    study.add_trial(create_trial(params={"learning_rate": 1e-3}, distributions={"learning_rate": LR},
+                                 state=TrialState.FAIL, intermediate_values={1: 0.5, 2: 0.6},
+                                 user_attrs={RUN_ATTR: "s-t000", HOST_ATTR: socket.gethostname(), OWNER_ATTR: 1,
+                                             REASON_ATTR: f"the run ended interrupted; see {tmp_path}/s-t000/train.log"}))
+    (row,) = leaderboard(study, tmp_path)
+    assert row.reason == "the run ended interrupted (run folder s-t000 deleted)"
+    assert unwritten_trials(study, tmp_path) == []
