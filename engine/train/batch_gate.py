@@ -17,6 +17,8 @@ from engine.runs import RunState
 from engine.train.control import CONTROL_POLL_INTERVAL
 from engine.train.distributed import agree_flags
 from engine.train.outcome import StopRequested
+
+OTHER_RANK_STOP = "stopped by another rank of the run (a signal to it, or its launcher ended: see its output)"
 from engine.train.train_loop import Diverged
 
 
@@ -60,6 +62,7 @@ class BetweenBatches:
         if not obey:
             self._carried = (stop, pause)  # the same on every rank: they obey it together
         elif stop:
+            self._stop_agreed()
             raise StopRequested
         elif pause:
             self._hold(epoch, batch, self._wait_together)
@@ -72,7 +75,7 @@ class BetweenBatches:
         self._emit_saved()
         (stop, pause), self._carried = self._carried, (0, 0)
         if stop:
-            self.control.stop()  # asked on another rank: the stop point raises here too
+            self._stop_agreed()
             raise StopRequested
         if pause:
             self._position = (epoch, batch)
@@ -81,6 +84,13 @@ class BetweenBatches:
     def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:
         return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad, budget_ms],
                            self._control_group, self.dist)
+
+    def _stop_agreed(self) -> None:
+        """A stop the ranks agreed on. Asked on another rank only (a signal to it, its launcher
+        gone: a killed node's torchrun), this rank's run read "stopped by user"; it says where
+        the stop came from instead (that rank's output says why)."""
+        if not self.control.stop_requested:
+            self.control.stop(OTHER_RANK_STOP)
 
     def _hold(self, epoch: int, batch: int, wait: Callable[[], None]) -> None:
         """A pause: last.pt saved first (a paused run may be left for hours, or killed), then
@@ -110,6 +120,6 @@ class BetweenBatches:
                 self._emit_saved()
             stop, pause, _, _ = self._agreed()
             if stop:
-                self.control.stop()  # every rank raises at its stop point
+                self._stop_agreed()  # every rank raises at its stop point
             if stop or not pause:
                 return

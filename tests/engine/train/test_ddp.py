@@ -563,6 +563,34 @@ def test_a_stop_reaches_ranks_whose_epoch_is_one_batch(tmp_path: Path, generated
 
 
 @pytest.mark.slow
+def test_a_stop_asked_on_another_rank_is_not_called_the_users(tmp_path: Path, generated_data: str) -> None:
+    """SIGTERM to rank 1 alone (as when the torchrun of a second node is killed): the run, written
+    by rank 0, read "stopped by user", which nobody had asked."""
+    import signal
+    import time
+
+    import psutil
+
+    runs = tmp_path / "runs"
+    proc = _long_two_rank_run(runs, generated_data, "r1", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = runs / "r1"
+    try:
+        end = time.monotonic() + 120
+        while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
+            assert proc.poll() is None and time.monotonic() < end
+            time.sleep(0.1)
+        [rank1] = [p for p in psutil.Process(proc.pid).children() if p.environ().get("RANK") == "1"]
+        rank1.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "stopped", out[-2000:]
+    assert status["message"].startswith("stopped by another rank of the run"), status
+
+
+@pytest.mark.slow
 def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, generated_data: str) -> None:
     """SIGKILL of `petseg train --devices 2` (the elastic agent's process): the ranks, which
     trained on orphaned, are stopped gracefully: the run ends `stopped` with last.pt, no rank left."""
