@@ -153,13 +153,30 @@ class ShardedSampler(torch.utils.data.Sampler[int]):
         return iter([order[p] for p in self.positions])
 
 
+# how long a loader worker outlives a SIGTERM/SIGHUP: torchrun's own grace between its SIGTERM and
+# its SIGKILL of the ranks, time for a rank to stop at its next batch and shut its workers down
+TERM_GRACE_SECONDS = 30.0
+
+
+def _leave_after_grace(signum: int, _frame: object) -> None:
+    """A worker's SIGTERM/SIGHUP: it goes on serving batches for `TERM_GRACE_SECONDS`, then ends.
+    Ignoring the signal for good would keep a stuck worker alive through torch's own last resort
+    (``terminate()`` after a failed join) and hang its rank's exit in multiprocessing's join."""
+    import os
+    import threading
+
+    timer = threading.Timer(TERM_GRACE_SECONDS, os._exit, (128 + signum,))
+    timer.daemon = True  # a worker its rank shuts down in time ends as usual
+    timer.start()
+
+
 def _worker_init(worker_id: int, rank: int = 0) -> None:
     # SIGTERM/SIGHUP stop a run gracefully in its main process (last.pt, status "stopped"), but
     # torchrun's agent and job schedulers send them to the whole process group: a worker killed by
     # them made the stopping run fail with "DataLoader worker exited unexpectedly". Workers leave
-    # when their parent shuts them down or dies (torch's watchdog), as they do on Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # when their rank shuts them down, as they do on Ctrl-C, or after a grace (`_leave_after_grace`).
+    signal.signal(signal.SIGTERM, _leave_after_grace)
+    signal.signal(signal.SIGHUP, _leave_after_grace)
     # torch gives each worker base_seed + worker_id, derived from the loader's generator (the
     # same on every data-parallel rank): the rank's seed gives each rank its own augmentations
     from engine.train.distributed import rank_seed

@@ -94,3 +94,32 @@ def test_a_loader_outlives_a_sigterm_sent_to_its_process_group(data_dir, tmp_pat
         os.kill(child.pid, signal.SIGTERM)
     time.sleep(0.5)
     assert len(list(loader)) == first  # the next epoch, as after no signal
+
+
+def test_a_worker_its_rank_does_not_shut_down_still_ends_after_the_grace(data_dir, tmp_path, monkeypatch):
+    """Ignoring SIGTERM for good would keep a stuck worker alive through torch's terminate() and
+    hang its process's exit in multiprocessing's join: a worker ends TERM_GRACE_SECONDS after it."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    import engine.data.loaders as loaders
+
+    monkeypatch.setattr(loaders, "TERM_GRACE_SECONDS", 0.5)  # the workers are forked: they see it
+    bundle = build_datasets(_config(data_dir, tmp_path))
+    loader = make_loader(bundle.train, batch_size=4, shuffle=True, workers=2, device_type="cpu", seed=1)
+    batches = iter(loader)
+    next(batches)
+    workers = psutil.Process().children()
+    assert workers
+    os.kill(workers[0].pid, signal.SIGTERM)
+    time.sleep(0.3)
+    assert workers[0].is_running() and workers[0].status() != psutil.STATUS_ZOMBIE  # serving still
+    # then it ends, as torch's SIGCHLD handler in this process says (as it would in a rank)
+    with pytest.raises(RuntimeError, match=r"exited unexpectedly with exit code 143"):
+        workers[0].wait(timeout=10)
+        time.sleep(1)  # the handler raises on the next bytecode after the child's end
+    assert not workers[0].is_running() or workers[0].status() == psutil.STATUS_ZOMBIE
+    del batches
