@@ -232,6 +232,17 @@ def contrast_of(widget, text: str) -> float:
     return min(ratios)
 
 
+async def light_theme_contrasts(pilot, widget, texts: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """For each of `LIGHT_THEMES`, switched as the command palette switches it: the lowest
+    contrast (`contrast_of`) of each of ``texts`` in ``widget``."""
+    shown = {}
+    for theme in LIGHT_THEMES:
+        pilot.app.theme = theme
+        await settled(pilot)
+        shown[theme] = {text: round(contrast_of(widget, text), 2) for text in texts}
+    return shown
+
+
 def widget_text(widget) -> str:
     """The text a widget shows on screen now: its rendered lines, without padding and border."""
     from textual.geometry import Region

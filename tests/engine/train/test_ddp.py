@@ -476,6 +476,16 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     assert message.endswith(f"(traceback in {runs / 'oom' / 'error.log'})")
 
 
+def _wait_for_first_epoch(run: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Until the run's events say an epoch ended (the process must still run meanwhile)."""
+    import time
+
+    end = time.monotonic() + seconds
+    while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
+        assert proc.poll() is None and time.monotonic() < end, "no first epoch"
+        time.sleep(0.1)
+
+
 def _long_two_rank_run(runs: Path, data: str, name: str, **popen: object) -> subprocess.Popen:
     """`petseg train --devices 2` on the CPU for 200 tiny epochs (until the test ends it)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
@@ -536,8 +546,6 @@ def test_a_stop_reaches_ranks_whose_epoch_is_one_batch(tmp_path: Path, generated
     """16 images on 2 ranks at --batch_size 8: each rank's epoch is one batch, the epoch's last,
     after which a stop waited for the next agreement and never came: the run trained on through
     the dashboard's x (and SIGTERM) to its last epoch."""
-    import time
-
     from engine.runs import request_control
 
     runs = tmp_path / "runs"
@@ -549,10 +557,7 @@ def test_a_stop_reaches_ranks_whose_epoch_is_one_batch(tmp_path: Path, generated
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "one"
     try:
-        end = time.monotonic() + 120
-        while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
-            assert proc.poll() is None and time.monotonic() < end
-            time.sleep(0.1)
+        _wait_for_first_epoch(run, proc)
         request_control(run, "stop")
         out = proc.communicate(timeout=60)[0]
     finally:
@@ -567,7 +572,6 @@ def test_a_stop_asked_on_another_rank_is_not_called_the_users(tmp_path: Path, ge
     """SIGTERM to rank 1 alone (as when the torchrun of a second node is killed): the run, written
     by rank 0, read "stopped by user", which nobody had asked."""
     import signal
-    import time
 
     import psutil
 
@@ -575,10 +579,7 @@ def test_a_stop_asked_on_another_rank_is_not_called_the_users(tmp_path: Path, ge
     proc = _long_two_rank_run(runs, generated_data, "r1", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "r1"
     try:
-        end = time.monotonic() + 120
-        while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
-            assert proc.poll() is None and time.monotonic() < end
-            time.sleep(0.1)
+        _wait_for_first_epoch(run, proc)
         [rank1] = [p for p in psutil.Process(proc.pid).children() if p.environ().get("RANK") == "1"]
         rank1.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=60)[0]
@@ -615,10 +616,7 @@ def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, genera
         return out
 
     try:
-        end = time.monotonic() + 120
-        while not ((run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text()):
-            assert proc.poll() is None and time.monotonic() < end, "no first epoch"
-            time.sleep(0.1)
+        _wait_for_first_epoch(run, proc)
         proc.kill()
         proc.wait(10)
         end = time.monotonic() + 60
