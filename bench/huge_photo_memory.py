@@ -25,7 +25,8 @@ def sample():
     while not stop.is_set():
         peak[0] = max(peak[0], proc.memory_info().rss); time.sleep(0.005)
 threading.Thread(target=sample, daemon=True).start()
-tmp = Path(tempfile.mkdtemp())
+workdir = tempfile.TemporaryDirectory()  # the huge PNG and its masks go when the script ends
+tmp = Path(workdir.name)
 pw = 16000; ph = MAX_PIXELS // pw - 10
 arr = np.zeros((ph, pw, 3), np.uint8); arr[:, :, 0] = (np.arange(pw) % 256).astype(np.uint8)
 Image.fromarray(arr).save(tmp / "huge.png", compress_level=1); del arr

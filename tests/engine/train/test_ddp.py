@@ -487,8 +487,12 @@ def _wait_for_first_epoch(run: Path, proc: subprocess.Popen, seconds: float = 12
 
 
 def _long_two_rank_run(runs: Path, data: str, name: str, **popen: object) -> subprocess.Popen:
-    """`petseg train --devices 2` on the CPU for 200 tiny epochs (until the test ends it)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
+    """`petseg train --devices 2` on the CPU for 200 tiny epochs (until the test ends it). Its temp
+    folders go beside ``runs``: a launcher the test kills cannot remove its agent's folder, and one
+    was left in /tmp by every run of the suite."""
+    temp = runs.parent / "tmp"
+    temp.mkdir(exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", TMPDIR=str(temp))
     return subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
                              "--data_path", data, "--epochs", "200", "--image_size", "64", "--width", "4",
                              "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
