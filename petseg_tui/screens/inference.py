@@ -175,6 +175,8 @@ class InferenceScreen(ImageScreen):
             self.app.call_from_thread(self._runs_listed, "", runs_dir, runs)
 
     def _runs_listed(self, error: str, runs_dir: Path, runs: list[tuple[Path, str]]) -> None:
+        if not self.is_attached:  # left while the runs were listed
+            return
         picker = self.query_one(RunImagePicker)
         # the list takes the focus it had while it said "listing runs …", not the focus the user moved on
         first = self.focused is None or self.focused.id == "inf-runs"
