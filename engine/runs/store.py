@@ -74,12 +74,12 @@ class RunStore:
     def _missing_hint(self, name: str) -> str:
         """Why a run named ``name`` may not be found: a runs folder that does not exist (the run
         trained with --runs elsewhere, not given again), or the name of a run that is there."""
-        import difflib
+        from engine.runs.query import name_meant  # the query module reads summaries this one makes
 
         if not self.root.is_dir():
             return f" (the runs folder {self.root} does not exist: give --runs the folder the run was trained in)"
-        close = difflib.get_close_matches(name, [d.name for d in self.run_dirs()], n=1)
-        return f" (did you mean {close[0]}?)" if close else ""
+        meant = name_meant(name, [d.name for d in self.run_dirs()])
+        return f" (did you mean {meant}?)" if meant else ""
 
     def load(self, name_or_path: str | Path) -> RunHistory:
         """Read a run fully. Raises RunStoreError if config.json is missing or garbage."""

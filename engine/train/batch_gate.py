@@ -17,9 +17,9 @@ from engine.runs import RunState
 from engine.train.control import CONTROL_POLL_INTERVAL
 from engine.train.distributed import agree_flags
 from engine.train.outcome import StopRequested
+from engine.train.train_loop import Diverged
 
 OTHER_RANK_STOP = "stopped by another rank of the run (a signal to it, or its launcher ended: see its output)"
-from engine.train.train_loop import Diverged
 
 
 class BetweenBatches:
@@ -59,13 +59,10 @@ class BetweenBatches:
             budget.agree(agreed_ms / 1000)
         if bad >= 0:
             raise Diverged(epoch, bad, "NaN/Inf")
-        if not obey:
+        if obey:
+            self._obey(epoch, batch, stop, pause)
+        else:
             self._carried = (stop, pause)  # the same on every rank: they obey it together
-        elif stop:
-            self._stop_agreed()
-            raise StopRequested
-        elif pause:
-            self._hold(epoch, batch, self._wait_together)
 
     def _before_rank_batch(self, epoch: int, batch: int) -> None:
         """Before each batch (N ranks): report checkpoints the saver finished, and obey a stop or
@@ -74,6 +71,10 @@ class BetweenBatches:
         the last, so the run trained on through the dashboard's x / p and SIGTERM."""
         self._emit_saved()
         (stop, pause), self._carried = self._carried, (0, 0)
+        self._obey(epoch, batch, stop, pause)
+
+    def _obey(self, epoch: int, batch: int, stop: int, pause: int) -> None:
+        """A stop or pause the ranks agreed on, obeyed at this batch on every rank alike."""
         if stop:
             self._stop_agreed()
             raise StopRequested
