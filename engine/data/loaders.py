@@ -170,6 +170,24 @@ def _leave_after_grace(signum: int, _frame: object) -> None:
     timer.start()
 
 
+@functools.cache
+def _end_workers_at_exit() -> None:
+    """Once per process that starts loader workers: an exit handler that kills the workers still
+    alive before multiprocessing's own handler ``terminate()``s and joins them, a SIGTERM each
+    outlives by `TERM_GRACE_SECONDS` (`_leave_after_grace`). The process is exiting, so they have
+    nothing left to serve: a second Ctrl-C had waited the whole grace after "interrupted"."""
+    import atexit
+    import multiprocessing
+    import multiprocessing.util  # noqa: F401  (its exit handler is registered first, so it runs after ours)
+
+    def kill_workers() -> None:
+        for child in multiprocessing.active_children():
+            if child.daemon:  # torch starts its loader workers daemonic; nothing else of ours is
+                child.kill()
+
+    atexit.register(kill_workers)
+
+
 def _worker_init(worker_id: int, rank: int = 0) -> None:
     # SIGTERM/SIGHUP stop a run gracefully in its main process (last.pt, status "stopped"), but
     # torchrun's agent and job schedulers send them to the whole process group: a worker killed by
@@ -219,6 +237,8 @@ def make_loader(
         sampler, shuffle = ShardedSampler(len(dataset), ctx, generator), False
     elif ctx.enabled:
         dataset = torch.utils.data.Subset(dataset, shard_indices(len(dataset), ctx, pad=False))
+    if workers > 0:
+        _end_workers_at_exit()
     return DataLoader(
         dataset,
         batch_size=batch_size,
