@@ -35,6 +35,8 @@ MAX_COMPARE = len(PALETTE)
 # WCAG's least contrast for graphics and large text (3:1: curves, markers, run names), with room
 # for the zebra rows and panels a shade off the background (textual-light: #cecece on #e0e0e0)
 MIN_CONTRAST = 3.75
+# WCAG's least contrast for body text (AA): lines a user reads, such as the help's keys and notes
+TEXT_CONTRAST = 4.5
 
 
 def palette_rgb(index: int) -> tuple[int, int, int]:
@@ -58,19 +60,34 @@ def is_light(background: tuple[int, int, int]) -> bool:
     return _luminance(background) > 0.18
 
 
-def legible(rgb: tuple[int, int, int], background: tuple[int, int, int]) -> tuple[int, int, int]:
-    """``rgb`` as drawn on ``background``: itself where it stands out (`MIN_CONTRAST`), else mixed
-    toward black (a light background) or white (a dark one) until it does. The hue stays: a run
-    keeps its colour, darker, in a light theme."""
-    if contrast(rgb, background) >= MIN_CONTRAST:
+def legible(rgb: tuple[int, int, int], background: tuple[int, int, int],
+            minimum: float = MIN_CONTRAST) -> tuple[int, int, int]:
+    """``rgb`` as drawn on ``background``: itself where it stands out (``minimum``: `MIN_CONTRAST`
+    for curves and names, `TEXT_CONTRAST` for text to read), else mixed toward black (a light
+    background) or white (a dark one) until it does. The hue stays: a run keeps its colour,
+    darker, in a light theme."""
+    if contrast(rgb, background) >= minimum:
         return rgb
     toward = 0 if is_light(background) else 255
     for step in range(1, 21):
         f = step / 20
         mixed = tuple(round(c + (toward - c) * f) for c in rgb)
-        if contrast(mixed, background) >= MIN_CONTRAST:
+        if contrast(mixed, background) >= minimum:
             return mixed  # type: ignore[return-value]
     return (toward,) * 3  # type: ignore[return-value]
+
+
+def muted(foreground: tuple[int, int, int], background: tuple[int, int, int],
+          minimum: float = TEXT_CONTRAST) -> tuple[int, int, int]:
+    """Text set back from ``foreground`` as Textual's dim sets it back (a third of the way to the
+    background), or less where that would read below ``minimum``: dim read at 2.5:1 on
+    solarized-light and solarized-dark. ``foreground`` itself where even that reads below it."""
+    for step in range(34, -1, -1):
+        f = step / 100
+        mixed = tuple(round(c + (b - c) * f) for c, b in zip(foreground, background))
+        if contrast(mixed, background) >= minimum:
+            return mixed  # type: ignore[return-value]
+    return foreground
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
@@ -97,17 +114,18 @@ def run_colour(index: int, background: tuple[int, int, int]) -> str:
     return hex_colour(legible(palette_rgb(index), background))
 
 
-def on_background(style: str, background: tuple[int, int, int] | None) -> str:
+def on_background(style: str, background: tuple[int, int, int] | None, minimum: float = MIN_CONTRAST) -> str:
     """A Rich style chosen for a dark background (`STATE_STYLES`, `GONE_STYLE`) as drawn on
-    ``background``: unchanged on a dark one (or none known), its colour made `legible` on a light
-    one (dark_orange read at 1.6:1 on textual-light's grey, cyan at 2.7:1 on its zebra rows). The
-    dim goes there too: Textual draws it by mixing the colour into the background, undoing the fix."""
+    ``background``: unchanged on a dark one (or none known), its colour made `legible` (at
+    ``minimum``) on a light one (dark_orange read at 1.6:1 on textual-light's grey, cyan at 2.7:1 on
+    its zebra rows). The dim goes there too: Textual draws it by mixing the colour into the
+    background, undoing the fix."""
     if background is None or not is_light(background):
         return style
     parsed = Style.parse(style)
     if parsed.color is None:
         return style
-    rgb = legible(tuple(parsed.color.get_truecolor()), background)  # type: ignore[arg-type]
+    rgb = legible(tuple(parsed.color.get_truecolor()), background, minimum)  # type: ignore[arg-type]
     return str(parsed + Style(color=hex_colour(rgb), dim=False if parsed.dim else None))
 
 

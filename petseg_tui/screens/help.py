@@ -21,6 +21,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from petseg_tui.format import TEXT_CONTRAST, hex_colour, muted, on_background
 from petseg_tui.keys import APP_BINDINGS, PALETTE_BINDING, describe, key_label
 
 
@@ -79,26 +80,41 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(self._render_help(), id="help-text")
+            yield Static(id="help-text")
 
-    def _render_help(self) -> Table:
+    def on_mount(self) -> None:
+        self._show()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._show())
+
+    def _show(self) -> None:
+        """(Re)draw the help in the colours of the box it is drawn on, as the theme is now."""
+        text = self.query_one("#help-text", Static)
+        _, _, background, foreground = text.colors
+        text.update(self._render_help(background.rgb, foreground.rgb))
+
+    def _render_help(self, background: tuple[int, int, int], foreground: tuple[int, int, int]) -> Table:
+        """The keys table. Its keys and notes are text to read: drawn at `TEXT_CONTRAST` on
+        ``background`` (the keys' cyan read at 3.0:1 on textual-light, the dim notes at 2.5:1 on
+        solarized-light)."""
+        note = hex_colour(muted(foreground, background))
+        key_style = on_background("bold cyan", background, TEXT_CONTRAST)
         outer = Table.grid(padding=(0, 0))
         outer.add_column()
         outer.add_row(Text("petseg-tui — keys", style="bold underline"))
         outer.add_row(Text("Every key below works on its screen; in a narrow terminal the footer shows only the "
-                           "main ones (Quit and Help always).", style="dim"))
+                           "main ones (Quit and Help always).", style=note))
         outer.add_row(Text("One meaning per key: a key does the same thing on every screen that has it. x (stop a "
                            "run) and D (delete a run) ask first and mean nothing else anywhere. Dialogs (yes/no, "
-                           "the sort menu, tags and note) answer with their own keys.", style="dim"))
+                           "the sort menu, tags and note) answer with their own keys.", style=note))
         here = SCREEN_TITLES.get(self.current, self.current.removesuffix("Screen"))
         for title, about, bindings in screen_sections():
             outer.add_row(Text(""))
             head = Text(title, style="bold reverse" if title == here else "bold")
             if about:
-                head.append("  " + about, style="dim italic")
+                head.append("  " + about, style=f"italic {note}")
             outer.add_row(head)
             t = Table.grid(padding=(0, 2))
-            t.add_column(style="bold cyan", no_wrap=True, min_width=10)
+            t.add_column(style=key_style, no_wrap=True, min_width=10)
             t.add_column()
             rows: dict[str, list[str]] = {}
             for b in bindings:
@@ -109,7 +125,7 @@ class HelpScreen(ModalScreen[None]):
                 t.add_row(label, "; or: ".join(texts))
             outer.add_row(t)
         outer.add_row(Text(""))
-        outer.add_row(Text("Esc / ? closes this help.", style="dim"))
+        outer.add_row(Text("Esc / ? closes this help.", style=note))
         return outer
 
     def action_close(self) -> None:

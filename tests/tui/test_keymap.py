@@ -130,3 +130,27 @@ async def test_help_has_a_section_only_for_screens_the_user_opens(runs_dir) -> N
     assert {"Runs", "New run", "Live run", "Compare", "Inference", "Worst samples", "Sweep"} <= heads
     assert not {"Petseg", "Image"} & heads
     assert not any(line.startswith(("tab ", "shift+tab")) for line in lines)
+
+
+async def test_help_keys_and_notes_are_legible_in_light_themes(runs_dir) -> None:
+    """The help's key column is text to read, yet its cyan read at 3.0:1 on textual-light's
+    surface (3.5:1 on solarized-light and catppuccin-latte), and its dim notes at 2.5:1 on
+    solarized-light: both reach WCAG's 4.5:1 for text, or the theme's own text where that is
+    less, after a theme switch made with the help open."""
+    from textual.widgets import Static
+    from tui_helpers import light_theme_contrasts
+
+    from petseg_tui.screens.help import HelpScreen
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help-text", Static)
+        shown = await light_theme_contrasts(pilot, text, ("^q", "?  ", "Everywhere", "Every key below",
+                                                          "closes this help"))
+    for theme, ratios in shown.items():
+        assert ratios["^q"] >= 4.5 and ratios["?  "] >= 4.5, (theme, ratios)
+        plain = min(4.5, ratios["Everywhere"])  # the theme's own text (solarized-light's: 4.4:1)
+        assert ratios["Every key below"] >= plain and ratios["closes this help"] >= plain, (theme, ratios)
