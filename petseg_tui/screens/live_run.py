@@ -42,6 +42,7 @@ from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
 from petseg_tui.screens.live_control import RunControlActions
 from petseg_tui.screens.live_text import (
+    batch_progress,
     info_rows,
     label_grid,
     messages_text,
@@ -443,14 +444,9 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
         epoch_label = f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
         self._set_text("#epoch-label", epoch_label, lambda: epoch_label)
-        if snap.active and snap.current_batches:
-            self.query_one("#batch-bar", ProgressBar).update(total=snap.current_batches, progress=snap.current_batch)
-            label = f"Batch {snap.current_batch}/{snap.current_batches}"
-            self._set_text("#batch-label", label, lambda: label)
-        else:
-            bar = self.query_one("#batch-bar", ProgressBar)
-            bar.update(total=1, progress=1 if snap.epochs else 0)
-            self._set_text("#batch-label", "Batch —", lambda: "Batch —")
+        label, total, progress = batch_progress(snap)
+        self.query_one("#batch-bar", ProgressBar).update(total=total, progress=progress)
+        self._set_text("#batch-label", label, lambda: label)
 
     # ---- keys ---------------------------------------------------------------------------------
     def action_back(self) -> None:

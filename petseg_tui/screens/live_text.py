@@ -44,6 +44,23 @@ def title_text(snap: LiveSnapshot, in_this_process: bool, background: tuple[int,
     return title
 
 
+def batch_progress(snap: LiveSnapshot) -> tuple[str, int | None, int]:
+    """The batch row: its label, and its bar's total (None: it pulses, busy) and progress.
+
+    What a run does in an epoch, where a count would mean nothing: an epoch of one batch (a small
+    data-parallel rank's) read "Batch 0/1" while it trained, then "Batch 1/1" while it validated,
+    epoch after epoch; so it says "1-batch epoch" (pulsing) while it trains, and any epoch whose
+    batches are all trained but whose scores are not in says "Validating"."""
+    n, done = snap.current_batches, snap.current_batch
+    if not (snap.active and n):
+        return "Batch —", 1, 1 if snap.epochs else 0
+    if snap.current_epoch > snap.done_epochs and done >= n:
+        return "Validating", n, n
+    if n == 1 and done == 0:
+        return "1-batch epoch", None, 0
+    return f"Batch {done}/{n}", n, done
+
+
 def stats_rows(snap: LiveSnapshot) -> Rows:
     """LR, images/s, ETA, elapsed, best Dice, last losses."""
     last, best = snap.last, snap.best

@@ -806,3 +806,31 @@ async def test_the_runs_warnings_are_legible_in_a_light_theme(runs_dir: Path) ->
         await wait_for(pilot, lambda: "unreadable line" in widget_text(messages), what="the warnings")
         shown = await light_theme_contrasts(pilot, messages, ("valid split is tiny", "unreadable line"))
         assert min(c for theme in shown.values() for c in theme.values()) >= 3.0, shown
+
+
+async def test_a_one_batch_epoch_says_what_the_run_does_not_batch_0_of_1(runs_dir: Path) -> None:
+    """A data-parallel rank whose epoch is one batch (`--devices 2 --max_train_images 32
+    --batch_size 16`) read "Batch 0/1" while it trained and "Batch 1/1" while it validated, epoch
+    after epoch: a count that meant nothing. It says "1-batch epoch" while the batch trains, and
+    "Validating" (any epoch) once its batches are done and its scores are not in."""
+    from engine.events import RunStarted
+
+    t0 = time.time() - 10
+    w = RunStore(runs_dir).create(TrainConfig(epochs=30, batch_size=16).to_dict(), "one-batch")
+    w.start_heartbeat(0.5)
+    w.append(RunStarted(run="one-batch", total_epochs=30, start_epoch=1, train_size=32, valid_size=8,
+                        device="cpu", data="d", t=t0))
+    w.append(epoch_event(1, 30, t0 + 1))
+    w.append(EpochStarted(epoch=2, total_epochs=30, batches=1, t=t0 + 2))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "one-batch")
+            label = live.query_one("#batch-label")
+            await wait_for(pilot, lambda: widget_text(label).strip() == "1-batch epoch",
+                           what="the one batch training", timeout=5)
+            w.append(BatchProgress(epoch=2, batch=1, batches=1, loss=0.5, images_per_s=40.0, t=t0 + 3))
+            await wait_for(pilot, lambda: widget_text(label).strip() == "Validating", what="validating", timeout=5)
+            assert live.query_one("#batch-bar", ProgressBar).percentage == 1
+    finally:
+        w.close()
