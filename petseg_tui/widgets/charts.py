@@ -139,6 +139,27 @@ def _epoch_ticks(lo: float, hi: float, width: int) -> list[int]:
     return ticks if len(ticks) > 1 else [lo_i, lo_i + 1]
 
 
+# rows of a plot that are not its canvas: plotext's two frame lines, the epoch ticks and the
+# axis title under them (no title above: the header is the chart's own)
+PLOT_ROWS_AROUND = 4
+BRAILLE_DOTS = (2, 4)  # a braille cell's dots across and up
+
+
+def on_dot_cell(values: Sequence[float], lim: tuple[float, float], cells: int, dots: int) -> list[float]:
+    """``values`` moved to the middle of the cell that plotext's braille line draws them in, so
+    that a one-cell glyph (a series' marker) lands in that cell too. plotext places a glyph by
+    rounding at cell resolution and a braille dot at ``dots`` a cell, then takes the dot's cell:
+    the two disagree by a cell near either end of the axis (a ◆ sat a row above its line)."""
+    lo, hi = lim
+    if cells < 2 or hi <= lo:
+        return list(values)
+
+    def cell(v: float) -> int:  # plotext's get_matrix_data at dot resolution, then hd_group's cell
+        return math.floor(round(0.5 + (dots * cells - 1) * (v - lo) / (hi - lo), 8)) // dots
+
+    return [lo + cell(v) * (hi - lo) / (cells - 1) for v in values]
+
+
 def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None:
     """Put ``spec`` on the plotext figure ``plt`` (cleared first), for a plot ``width`` x ``height``."""
     plt.clear_figure()
@@ -180,8 +201,11 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
             # every k-th epoch when they are dense; k counts epochs (x), not list positions
             keep = [i for i in range(len(xs)) if round(xs[i] - xs[0]) % marker_every == 0 or i == len(xs) - 1]
             inside = [i for i in keep if yr.lo <= ys[i] <= yr.hi]
-            if inside:
-                plt.scatter([xs[i] for i in inside], [ty(ys[i]) for i in inside], color=s.colour, marker=s.marker)
+            if inside:  # in the cells of the line's dots, not a cell beside them
+                plt.scatter(on_dot_cell([xs[i] for i in inside], x_lim, canvas, BRAILLE_DOTS[0]),
+                            on_dot_cell([ty(ys[i]) for i in inside], (lo, hi), height - PLOT_ROWS_AROUND,
+                                        BRAILLE_DOTS[1]),
+                            color=s.colour, marker=s.marker)
         up = [i for i in range(len(xs)) if ys[i] > yr.hi]
         down = [i for i in range(len(xs)) if ys[i] < yr.lo]
         if up:

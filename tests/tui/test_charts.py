@@ -306,3 +306,22 @@ async def test_a_dice_of_zero_reads_zero_not_its_smoothing_term() -> None:
         _, plot = await run_chart(spec, size=(60, 16))
         labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
         assert labels == ["0"], plot
+
+
+def _braille_cells(plot: str) -> set[tuple[int, int]]:
+    return {(r, c) for r, line in enumerate(plot.splitlines()) for c, ch in enumerate(line) if 0x2800 < ord(ch) < 0x2900}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_each_marker_sits_on_its_own_line(seed: int) -> None:
+    """plotext draws a marker glyph by rounding at cell resolution and a braille line at 2x4
+    dots a cell: near either end of the axis the two disagreed, and a run's ◆ sat a row above
+    (or a column beside) the line it marks. Every marker is in a cell its line passes through."""
+    rng = random.Random(seed)
+    for size in ((60, 16), (100, 20)):
+        xs = tuple(float(i) for i in range(1, rng.randint(8, 20)))
+        ys = tuple(rng.random() for _ in xs)
+        _, marked = await run_chart(ChartSpec("t", (Series("s", xs, ys, (200, 0, 0), "◆"),)), size)
+        _, line = await run_chart(ChartSpec("t", (Series("s", xs, ys, (200, 0, 0), "◆", points=False),)), size)
+        markers = {(r, c) for r, row in enumerate(marked.splitlines()) for c, ch in enumerate(row) if ch == "◆"}
+        assert markers and markers <= _braille_cells(line), (size, sorted(markers - _braille_cells(line)), marked)
