@@ -309,10 +309,11 @@ class PetsegApp(App[None]):
 
     def _quit_after_form(self) -> None:
         live = self.running_trainers()
-        if not live:
+        starting = self.launcher.starting()  # torch still importing: it would train on after the quit
+        if not live and not starting:
             self._exit_now()
             return
-        names = ", ".join(t.run_name for t in live)
+        names = ", ".join([t.run_name for t in live] + [f"{name} (starting)" for name in starting])
 
         def answer(ok: bool | None) -> None:
             if ok:

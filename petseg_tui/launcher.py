@@ -12,6 +12,8 @@ shows what they return or raise.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -71,6 +73,11 @@ class RunLauncher:
         self.make_trainer = make_trainer
         self.trainers: dict[Path, TrainerLike] = {}  # run path -> trainer (in-process runs)
         self.spawned: dict[Path, int] = {}  # run path -> pid of detached runs started here
+        # in-process starts under way (importing torch, setting up: seconds), and whether the app
+        # is stopping its runs: a start that ends after `stop_all` began is stopped at once
+        self._starting: list[str] = []
+        self._stopping = False
+        self._changed = threading.Condition()
 
     # ---- starting (blocking: call from a worker thread) ---------------------------------------
     def start(self, config: TrainConfig, run_name: str | None, detached: bool) -> tuple[Path, int | None]:
@@ -85,14 +92,29 @@ class RunLauncher:
             path = self.runs_dir / name
             self.spawned[path] = pid
             return path, pid
-        from engine.device import leave_a_core_for_the_ui
+        label = run_name or f"a new {config.model} run"
+        with self._changed:
+            self._starting.append(label)
+        try:
+            from engine.device import leave_a_core_for_the_ui  # imports torch: seconds
 
-        leave_a_core_for_the_ui()
-        trainer = self.make_trainer(config, self.runs_dir, run_name or None)
-        path = Path(trainer.run_path)
-        self.trainers[path] = trainer
-        trainer.start()
+            leave_a_core_for_the_ui()
+            trainer = self.make_trainer(config, self.runs_dir, run_name or None)
+            path = Path(trainer.run_path)
+            self.trainers[path] = trainer
+            trainer.start()
+            if self._stopping:  # the app quit while this run got ready: it ends as the others do
+                trainer.stop()
+        finally:
+            with self._changed:
+                self._starting.remove(label)
+                self._changed.notify_all()
         return path, None
+
+    def starting(self) -> list[str]:
+        """The in-process runs being started now (their names, or what they will be), not training yet."""
+        with self._changed:
+            return list(self._starting)
 
     def resume(self, path: Path, cancelled: Callable[[], bool] | None = None) -> int:
         """Resume (or start again) a run in a detached process; return its pid once that process
@@ -130,7 +152,14 @@ class RunLauncher:
 
     # ---- stopping (blocking) ------------------------------------------------------------------
     def stop_all(self, timeout: float = 20) -> None:
-        """Stop every in-process run (each finishes its batch and saves last.pt) and wait for them."""
+        """Stop every in-process run (each finishes its batch and saves last.pt) and wait for them.
+        A run still starting is waited for, then stopped: left alone, it began training after the
+        app had quit, in a thread that died with the process (the run stayed `running`, no last.pt)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            self._stopping = True
+            while self._starting and self._changed.wait(max(0.0, deadline - time.monotonic())):
+                pass
         for t in self.running():
             t.stop()
         for t in list(self.trainers.values()):

@@ -176,6 +176,38 @@ async def test_quit_stops_in_process_run(runs_dir: Path) -> None:
     assert status["state"] == "stopped"
 
 
+async def test_quit_while_an_in_process_run_starts_asks_then_stops_it(runs_dir: Path) -> None:
+    """q in the seconds an in-process run imports torch and sets up: the app quit without asking
+    (nothing trained yet), then the run started training in a thread that died with the process,
+    left `running` with no last.pt. It asks, as for a training run, and the run ends stopped."""
+    from petseg_tui.messages import StartRun
+    from petseg_tui.screens.confirm import ConfirmScreen
+    from tui_helpers import FakeTrainer, rendered
+
+    made: list[FakeTrainer] = []
+    entered, ready = threading.Event(), threading.Event()
+
+    def slow_trainer(config: TrainConfig, root: Path, name: str | None) -> FakeTrainer:
+        entered.set()
+        ready.wait(10)  # the setup, seconds
+        made.append(FakeTrainer(config, root, name))
+        return made[-1]
+
+    app = PetsegApp(runs_dir=runs_dir)
+    app.launcher.make_trainer = slow_trainer
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.post_message(StartRun(TrainConfig(epochs=50), "oscar", detached=False))
+        await wait_for(pilot, entered.is_set, what="the start under way")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "oscar (starting)" in " ".join(str(rendered(w)) for w in app.screen.query("Static"))
+        await pilot.press("y")
+        ready.set()
+        await wait_for(pilot, lambda: app.return_code is not None, what="the app ending")
+    assert made and made[0].calls[0] == "stop" and not made[0].is_alive()
+    assert json.loads((made[0].run_path / "status.json").read_text())["state"] == "stopped"
+
+
 @pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
 async def test_a_lost_terminal_stops_and_saves_the_in_process_run_before_the_app_ends(runs_dir: Path, sig: str) -> None:
     """SIGHUP (an SSH link dropped without tmux) or SIGTERM: the app stops its in-process runs as
