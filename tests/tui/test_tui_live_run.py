@@ -863,6 +863,12 @@ async def test_a_one_batch_epoch_says_what_the_run_does_not_batch_0_of_1(runs_di
                            what="the one batch training", timeout=5)
             w.append(BatchProgress(epoch=2, batch=1, batches=1, loss=0.5, images_per_s=40.0, t=t0 + 3))
             await wait_for(pilot, lambda: widget_text(label).strip() == "Validating", what="validating", timeout=5)
-            assert live.query_one("#batch-bar", ProgressBar).percentage == 1
+            bar = live.query_one("#batch-bar", ProgressBar)
+            assert bar.percentage == 1
+            # a fast epoch of 4 batches (reported at most once a second): busy, not an empty bar
+            w.append(epoch_event(2, 30, t0 + 4))
+            w.append(EpochStarted(epoch=3, total_epochs=30, batches=4, t=t0 + 5))
+            await wait_for(pilot, lambda: widget_text(label).strip() == "Batch 0/4", what="the next epoch", timeout=5)
+            assert bar.total is None and bar.percentage is None  # pulsing
     finally:
         w.close()
