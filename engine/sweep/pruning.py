@@ -8,6 +8,7 @@ its status to ``pruned``, so ``petseg runs`` and the TUI show why it ended.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from optuna.trial import Trial
 
+from engine.errors import PetsegError
 from engine.runs import RunFollower, RunLock, RunState, request_control
 from engine.runs.layout import CONFIG_FILE, STATUS_FILE, read_run_json, write_json_atomic
 from engine.runs.lock import REWRITING_STATUS
@@ -105,12 +107,37 @@ class TrialWatch:
         best = follower.history.best
         return (float(best.valid_dice), best.epoch) if best else (None, None)
 
+    def done_epochs(self) -> int:
+        """The epochs the trial's run has ended so far."""
+        follower = self._follower()
+        if follower is None:
+            return 0
+        follower.poll()
+        last = follower.history.last_epoch
+        return last.epoch if last else 0
+
     def run_state(self) -> RunState:
         follower = self._follower()
         if follower is None:
             return RunState.UNKNOWN
         follower.poll()
         return follower.summary().state
+
+    def death(self) -> str:
+        """How the trial's process died without a word in its run ("killed by SIGKILL (kill -9,
+        or the out-of-memory killer)", "exited with code 3"); "" when this process did not start
+        it (an adopted run) or it has not ended."""
+        code = self.popen.poll() if self.popen is not None else None
+        if code is None:
+            return ""
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = " (kill -9, or the out-of-memory killer)" if -code == signal.SIGKILL else ""
+            return f"its process was killed by {name}{hint}"
+        return f"its process exited with code {code}"
 
 
 def mark_pruned(run_path: Path, epoch: int, dice: float | None) -> None:
@@ -131,5 +158,28 @@ def mark_pruned(run_path: Path, epoch: int, dice: float | None) -> None:
         write_json_atomic(run_path / STATUS_FILE, status)
     except Exception:
         return
+    finally:
+        lock.release()
+
+
+def mark_failed(run_path: Path, why: str) -> bool:
+    """Rewrite the status of a run whose process vanished mid-training (a reader shows it
+    ``interrupted``) as ``failed`` with ``why``, once its sweep has told Optuna the trial failed:
+    the runs table, its filter (``status:failed``) and ``petseg sweep --show`` then say the same.
+    It stays resumable (``petseg train --resume``). Under its writer lock, so never over a resume
+    that has begun; False when the status was left as it was."""
+    try:
+        lock = RunLock.acquire(run_path, wait=2.0, purpose=REWRITING_STATUS)
+    except (PetsegError, OSError):  # the folder went away or is unreadable: the table says so itself
+        return False
+    try:
+        status = read_run_json(run_path / STATUS_FILE)
+        if not RunState.parse(str(status.get("state", ""))).is_active:
+            return False  # it wrote how it ended: that is what the table shows
+        status.update(state=str(RunState.FAILED), message=why)
+        write_json_atomic(run_path / STATUS_FILE, status)
+        return True
+    except (PetsegError, OSError):  # the folder went away or is unreadable: the table says so itself
+        return False
     finally:
         lock.release()

@@ -39,7 +39,7 @@ from engine.runs.layout import (
     is_unstarted_run,
     trial_run_name,
 )
-from engine.sweep.pruning import TrialWatch, mark_pruned
+from engine.sweep.pruning import TrialWatch, mark_failed, mark_pruned
 from engine.sweep.record import SweepRecord
 from engine.sweep.slots import Slot, make_slots
 from engine.sweep.spec import RefusedDraw, SweepSpec, value_text
@@ -219,6 +219,14 @@ class Scheduler:
             self._count("finished")
         else:
             why = self._reason(w.run_path, RunState.parse(kind))
+            if kind == RunState.INTERRUPTED:
+                # its process vanished mid-run: said so in the run too, where the table (and its
+                # status:failed filter) would have called the trial interrupted and the study failed
+                done = w.done_epochs()
+                why = (f"{w.death() or 'its process ended without a word'} "
+                       f"{f'after epoch {done}' if done else 'before its first epoch ended'}; "
+                       "the sweep counted the trial failed (petseg train --resume continues the run)")
+                mark_failed(w.run_path, why)
             w.trial.set_user_attr(REASON_ATTR, why)
             self.study.tell(w.trial, state=TrialState.FAIL)
             # no config.json: its petseg train refused to start (why: its train.log's error line)

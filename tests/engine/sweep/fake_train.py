@@ -5,11 +5,13 @@ learning rate (``min(1, 100 * lr) * epoch / epochs``), so the tests know which t
 which ones the median pruner stops. Also ``--resume RUN``. Start-up is a fraction of a second
 (FAKE_START_SECONDS more before it writes the run, as a real child loading torch).
 With FAKE_REFUSE set it refuses to start as ``petseg train`` refuses a bad flag: that one
-``petseg: error:`` line on stderr (the trial's train.log), no run folder files."""
+``petseg: error:`` line on stderr (the trial's train.log), no run folder files. With
+FAKE_SIGKILL_AFTER=N it kills itself (SIGKILL) once epoch N is written."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -85,6 +87,8 @@ def main() -> int:
                                  valid_loss=1 - dice, valid_dice=dice, valid_iou=dice, valid_dice_per_image=dice,
                                  valid_iou_per_image=dice, lr=config.learning_rate, seconds=seconds,
                                  images_per_s=16 / seconds, best_dice=best, best_epoch=best_epoch), sync=True)
+        if os.environ.get("FAKE_SIGKILL_AFTER") == str(epoch):  # the out-of-memory killer, a kill -9
+            os.kill(os.getpid(), signal.SIGKILL)
     writer.append(RunFinished(epochs=config.epochs, best_dice=best, best_epoch=best_epoch, seconds=1.0), sync=True)
     writer.set_status(RunState.FINISHED)
     writer.close()

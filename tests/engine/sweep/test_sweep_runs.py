@@ -109,6 +109,24 @@ def test_a_trial_refused_at_start_fails_with_its_own_error(tmp_path: Path, fake_
     assert row.endswith(f"failed: {why}"), row
 
 
+def test_a_trial_whose_process_was_killed_reads_failed_in_the_runs_table_too(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's child SIGKILLed mid-run (kill -9, the out-of-memory killer) is a failed trial in
+    the study: ``petseg runs`` called its run ``interrupted``, so ``--filter status:failed`` missed
+    what ``petseg sweep --show`` listed as failed, and neither said it was killed."""
+    monkeypatch.setenv("FAKE_SIGKILL_AFTER", "1")
+    runs = tmp_path / "runs"
+    main(["sweep", "--runs", str(runs), "--name", "killed", *SPACE, "--trials", "1", "--epochs", "3"])
+    capsys.readouterr()
+    assert main(["runs", "--runs", str(runs), "--filter", "status:failed"]) == 0
+    listed = capsys.readouterr().out
+    assert "killed-t000" in listed and "failed" in listed, listed
+    assert main(["sweep", "--runs", str(runs), "--show", "killed"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("0 ")]
+    assert "failed: its process was killed by SIGKILL" in row and "after epoch 1" in row, row
+
+
 def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake_trainer: None,
                                                             capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
