@@ -289,15 +289,42 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
     source = resolve_data_source(config.get("data_path") if data_path is None else data_path)
     layout = source.layout or PetLayout(source.path)
     names = layout.test_names() if split == "test" else _valid_names(layout, config)
+    if not names and split == "test" and _unlisted_photos(layout, config):
+        # the user's own photos and trimaps, no split lists: every one is a test photo
+        names = layout.trainval_names()
+        layout.warnings.append(f"{layout.root}: no annotations/test.txt or trainval.txt: scoring every image "
+                               f"with a trimap ({len(names)}) as the test split")
     if not names:
-        raise DatasetError(source.path, f"no {split} images to evaluate on{_why_no_test(layout) if split == 'test' else ''}")
+        raise DatasetError(source.path, f"no {split} images to evaluate on{_why_no_test(layout, config) if split == 'test' else ''}")
     return source, layout, names
 
 
-def _why_no_test(layout: Any) -> str:
+def _unlisted_photos(layout: Any, config: dict[str, Any]) -> bool:
+    """A folder of photos and trimaps with no split list at all (annotations/trainval.txt,
+    test.txt) that this model did not train on: all of it can be its test."""
+    return not layout.has_split_files and not layout.test_list.is_file() and not _trained_on(layout, config)
+
+
+def _trained_on(layout: Any, config: dict[str, Any]) -> bool:
+    """Whether the checkpoint's run trained on this folder (its config's ``data_source``)."""
+    recorded = config.get("data_source")
+    path = recorded.get("path") if isinstance(recorded, dict) else None
+    if not isinstance(path, str):
+        return False
+    try:
+        return Path(path).resolve() == Path(layout.root).resolve()
+    except OSError:
+        return False
+
+
+def _why_no_test(layout: Any, config: dict[str, Any]) -> str:
     """Why a dataset folder has no test photos, for the error line: the list is missing or empty
-    (one naming photos that are not there is refused by the layout, with its count)."""
+    (one naming photos that are not there is refused by the layout, with its count), or the
+    folder has no lists and the model trained on its photos."""
     listed = layout.test_list
+    if not listed.is_file() and not layout.has_split_files and _trained_on(layout, config):
+        return (f" ({listed} is missing, and this model trained on the folder's photos: --split valid "
+                "scores the ones it held out)")
     if not listed.is_file():
         return f" ({listed} is missing: it lists the photos to score, one name per line)"
     return f" ({listed} names no photo)"

@@ -56,7 +56,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def constant_checkpoint(path: Path, bias: float, mask_rule: str = "pet_border", data_path: str | None = None,
-                        valid_every: int = 2) -> Path:
+                        valid_every: int = 2, trained_on: Path | None = None) -> Path:
     model = build_model("unet", width=4)
     with torch.no_grad():
         model.head.weight.zero_()
@@ -71,7 +71,8 @@ def constant_checkpoint(path: Path, bias: float, mask_rule: str = "pet_border", 
             "epoch": 1,
             "best_dice": 0.0,
             "config": {"image_size": SIZE, "cache_dir": str(path.parent / "cache"), "valid_every": valid_every,
-                       "data_path": data_path},
+                       "data_path": data_path,
+                       **({"data_source": {"path": str(trained_on), "kind": "real"}} if trained_on else {})},
         },
         path,
     )
@@ -168,16 +169,42 @@ def test_unknown_split_is_a_config_error(dataset, tmp_path):
         evaluate_checkpoint(ckpt, str(dataset), split="train", device="cpu")
 
 
-def test_dataset_without_a_test_split_says_which_list_is_missing_or_empty(tmp_path):
-    """"no test images to evaluate on" left the user guessing (oxford-pet-mini: six labelled photos,
-    no lists): the line says the list is missing, or that it names none of the photos there."""
-    root = tmp_path / "notest"
+def _own_photos(root: Path, names: tuple[str, ...] = ("a", "b")) -> Path:
+    """A user's own photos and trimaps in the Oxford layout, without any split list."""
     (root / "images").mkdir(parents=True)
     (root / "annotations" / "trimaps").mkdir(parents=True)
-    Image.new("RGB", (SIZE, SIZE)).save(root / "images" / "a.jpg")
-    Image.fromarray(_trimaps()["t1"]).save(root / "annotations" / "trimaps" / "a.png")
+    for name in names:
+        Image.new("RGB", (SIZE, SIZE)).save(root / "images" / f"{name}.jpg")
+        Image.fromarray(_trimaps()["t1"]).save(root / "annotations" / "trimaps" / f"{name}.png")
+    return root
+
+
+def test_own_photos_without_split_lists_are_all_scored_and_it_is_said(tmp_path):
+    """A folder of the user's own photos and trimaps (images/, annotations/trimaps/) with no
+    trainval.txt or test.txt was refused ("test.txt is missing"): every photo with a trimap is
+    its test split, and a warning says so."""
+    root = _own_photos(tmp_path / "mine", ("a", "b", "c"))
     ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
+    r = evaluate_checkpoint(ckpt, str(root), device="cpu")
+    assert r.n_images == 3
+    assert (f"{root}: no annotations/test.txt or trainval.txt: scoring every image with a trimap (3) "
+            "as the test split") in r.warnings
+
+
+def test_a_folder_with_a_split_or_the_models_own_photos_still_needs_its_test_list(tmp_path):
+    """"no test images to evaluate on" left the user guessing (oxford-pet-mini: six labelled photos,
+    no lists): the line says the list is missing, or that it names none of the photos there. A
+    folder with trainval.txt has its split: its photos are not all test photos; and a folder with
+    no lists that the model trained on is its training data, not a test."""
+    root = _own_photos(tmp_path / "notest", ("a",))
     listed = root / "annotations" / "test.txt"
+    trained = constant_checkpoint(tmp_path / "trained.pt", 20.0, trained_on=root)
+    with pytest.raises(DatasetError) as own:
+        evaluate_checkpoint(trained, str(root), device="cpu")
+    assert str(own.value) == (f"{root}: no test images to evaluate on ({listed} is missing, and this model "
+                              "trained on the folder's photos: --split valid scores the ones it held out)")
+    (root / "annotations" / "trainval.txt").write_text("a 1 1 1\n")
+    ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
     with pytest.raises(DatasetError) as missing:
         evaluate_checkpoint(ckpt, str(root), device="cpu")
     assert str(missing.value) == (f"{root}: no test images to evaluate on ({listed} is missing: it lists the "
