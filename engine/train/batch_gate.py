@@ -17,9 +17,14 @@ from engine.runs import RunState
 from engine.train.control import CONTROL_POLL_INTERVAL
 from engine.train.distributed import agree_flags
 from engine.train.outcome import StopRequested
+from engine.train.rank_failures import rank_words
 from engine.train.train_loop import Diverged
 
-OTHER_RANK_STOP = "stopped by another rank of the run (a signal to it, or its launcher ended: see its output)"
+
+def other_rank_stop(rank: int, world_size: int) -> str:
+    """The run's message when the stop was asked on rank ``rank`` only (a signal to it, its
+    launcher gone: a killed node's torchrun)."""
+    return f"stopped by {rank_words(rank, world_size)}: a signal to it, or its launcher ended (see that rank's output)"
 
 
 class BetweenBatches:
@@ -76,22 +81,24 @@ class BetweenBatches:
     def _obey(self, epoch: int, batch: int, stop: int, pause: int) -> None:
         """A stop or pause the ranks agreed on, obeyed at this batch on every rank alike."""
         if stop:
-            self._stop_agreed()
+            self._stop_agreed(stop - 1)
             raise StopRequested
         if pause:
             self._position = (epoch, batch)
             self._hold(epoch, batch, self._wait_together)
 
     def _agreed(self, first_bad: int = -1, budget_ms: int = 0) -> list[int]:
-        return agree_flags([int(self.control.stop_requested), int(self.control.paused), first_bad, budget_ms],
-                           self._control_group, self.dist)
+        """(stop, pause, first non-finite batch, rank 0's budget clock) over the ranks; stop is 1 +
+        the highest rank that asked (0: none), so the run can name where its stop came from."""
+        stop = self.dist.rank + 1 if self.control.stop_requested else 0
+        return agree_flags([stop, int(self.control.paused), first_bad, budget_ms], self._control_group, self.dist)
 
-    def _stop_agreed(self) -> None:
-        """A stop the ranks agreed on. Asked on another rank only (a signal to it, its launcher
-        gone: a killed node's torchrun), this rank's run read "stopped by user"; it says where
-        the stop came from instead (that rank's output says why)."""
+    def _stop_agreed(self, asked_on: int) -> None:
+        """A stop the ranks agreed on, asked on rank ``asked_on``. Asked on another rank only (a
+        signal to it, its launcher gone: a killed node's torchrun), this rank's run read "stopped
+        by user", then "stopped by another rank"; it names that rank (its output says why)."""
         if not self.control.stop_requested:
-            self.control.stop(OTHER_RANK_STOP)
+            self.control.stop(other_rank_stop(asked_on, self.dist.world_size))
 
     def _hold(self, epoch: int, batch: int, wait: Callable[[], None]) -> None:
         """A pause: last.pt saved first (a paused run may be left for hours, or killed), then
@@ -121,6 +128,6 @@ class BetweenBatches:
                 self._emit_saved()
             stop, pause, _, _ = self._agreed()
             if stop:
-                self._stop_agreed()  # every rank raises at its stop point
+                self._stop_agreed(stop - 1)  # every rank raises at its stop point
             if stop or not pause:
                 return

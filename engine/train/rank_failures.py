@@ -74,16 +74,35 @@ def timed_out_message(message: str, world_size: int) -> str:
             f"({TIMEOUT_ENV}): another rank stopped answering (stuck, stopped or far slower)")
 
 
-def peer_gone_message(message: str, world_size: int) -> str:
+def rank_words(rank: int, world_size: int, env: dict[str, str] | None = None) -> str:
+    """Rank ``rank`` of this run in words, "rank 1 of this 2-process run", and "on another node"
+    when this process's torchrun (``GROUP_RANK``, ``LOCAL_WORLD_SIZE``: its node's ranks, numbered
+    in a row as torchrun does) is not that rank's: the node whose loss ended the run."""
+    env = os.environ if env is None else env
+    words = f"rank {rank} of this {world_size}-process run"
+    try:
+        local, node = int(env["LOCAL_WORLD_SIZE"]), int(env["GROUP_RANK"])
+    except (KeyError, ValueError):
+        return words
+    if local < 1 or local >= world_size or world_size % local:
+        return words  # one node, or nodes of unequal sizes: no node can be told from a rank
+    # not torch's node number: under c10d rendezvous it need not be the --node_rank the user gave
+    return f"{words} (on {'this' if rank // local == node else 'another'} node)"
+
+
+def peer_gone_message(message: str, world_size: int, rank: int | None = None) -> str:
     """A rank's failure in words when it is only that another rank went away (`is_consequence`),
     else "". Under the user's own torchrun nothing else names it: the run said gloo's socket error
     ("RuntimeError: [.../gloo/transport/tcp/pair.cc:545] Read error ...: Connection reset by peer.
-    This is typically caused by ... GLHF!"). The marker stays in the words, so `root_failure`
-    still tells this rank from the cause."""
+    This is typically caused by ... GLHF!"). In a 2-process run, this being rank ``rank``, the
+    other one is named (`rank_words`: a lost node's). The marker stays in the words, so
+    `root_failure` still tells this rank from the cause."""
     marker = next((m for m in PEER_GONE if m in message), None)
     if marker is None:
         return ""
-    return f"another rank of this {world_size}-process run ended first ({marker}); that rank's own output says why"
+    who = rank_words(1 - rank, 2) if world_size == 2 and rank in (0, 1) else \
+        f"another rank of this {world_size}-process run"
+    return f"{who} ended first ({marker}); that rank's own output says why"
 
 
 def failure_message(failure: Any) -> str:

@@ -198,7 +198,7 @@ class Trainer(BetweenBatches):
             except Exception as exc:  # a PetsegError is its message; anything else one line + error.log
                 # (a rank > 0 writes nothing in the run folder: its traceback goes to the temp dir)
                 ended = outcome.failed(exc, self.run_path if self.dist.is_main else rank_scratch(self.dist, self.run_name),
-                                       self.dist.world_size)
+                                       self.dist.world_size, self.dist.rank)
             else:
                 # a time budget ends a run at the epochs it reached
                 reached = self.progress.done_epoch if self.config.time_budget is not None else self.config.epochs

@@ -471,9 +471,33 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     status = json.loads((runs / "oom" / "status.json").read_text())
     assert status["state"] == "failed"
     message = status["message"]
-    assert message.startswith("another rank of this 2-process run ended first (Connection "), message
+    assert message.startswith("rank 1 of this 2-process run ended first (Connection "), message
     assert "GLHF" not in message and "pair.cc" not in message and "\n" not in message
     assert message.endswith(f"(traceback in {runs / 'oom' / 'error.log'})")
+
+
+def test_the_rank_a_two_node_run_lost_is_named_with_its_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two torchrun nodes of one rank each: when one is killed, the survivor's run said "another
+    rank of this 2-process run ended first", and a stop asked there "stopped by another rank";
+    both now name the rank, and say it ran on the other node."""
+    from engine.train.batch_gate import other_rank_stop
+    from engine.train.rank_failures import is_consequence, peer_gone_message, rank_words
+
+    node0 = {"LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "0"}
+    assert rank_words(1, 2, node0) == "rank 1 of this 2-process run (on another node)"
+    assert rank_words(1, 4, {"LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "0"}) == "rank 1 of this 4-process run (on this node)"
+    assert rank_words(3, 4, {"LOCAL_WORLD_SIZE": "4", "GROUP_RANK": "0"}) == "rank 3 of this 4-process run"
+    closed = "RuntimeError: [../pair.cc:534] Connection closed by peer [127.0.0.1]:5421"
+    for key, value in node0.items():  # this process: node 0's only rank
+        monkeypatch.setenv(key, value)
+    said = peer_gone_message(closed, 2, rank=0)
+    stopped = other_rank_stop(1, 2)
+    assert said == ("rank 1 of this 2-process run (on another node) ended first (Connection closed by peer); "
+                    "that rank's own output says why")
+    assert is_consequence(said)  # petseg's launcher still tells it from the cause
+    assert peer_gone_message(closed, 3, rank=0).startswith("another rank of this 3-process run ended first")
+    assert stopped == ("stopped by rank 1 of this 2-process run (on another node): a signal to it, or its launcher "
+                       "ended (see that rank's output)")
 
 
 def _wait_for_first_epoch(run: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
@@ -592,7 +616,7 @@ def test_a_stop_asked_on_another_rank_is_not_called_the_users(tmp_path: Path, ge
             proc.kill()
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "stopped", out[-2000:]
-    assert status["message"].startswith("stopped by another rank of the run"), status
+    assert status["message"].startswith("stopped by rank 1 of this 2-process run: a signal to it"), status
 
 
 @pytest.mark.slow
