@@ -27,8 +27,15 @@ def report_failure(message: str) -> bool:
     # (the agent's SIGTERM) halfway through a plain write left it empty: JSONDecodeError in the launcher
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w") as fh:  # torch reads message and timestamp; petseg_time orders the ranks' ends
-            json.dump({"message": message, "timestamp": int(time.time()), "petseg_time": time.time()}, fh)
+        # torch's own layout (what its @record writes): a plain-text message made the agent log
+        # "child error file ... has a new message format. skipping error code override" on every
+        # failure. py_callstack is what its summary prints as the rank's "traceback": the one
+        # line. petseg_time orders the ranks' ends (`engine.train.ddp_launch.root_failure`).
+        now = time.time()
+        record = {"message": {"message": message, "extraInfo": {"py_callstack": message, "timestamp": str(int(now))}},
+                  "petseg_time": now}
+        with open(tmp, "w") as fh:
+            json.dump(record, fh)
         os.replace(tmp, path)
     except OSError:
         return False
@@ -108,4 +115,6 @@ def peer_gone_message(message: str, world_size: int, rank: int | None = None) ->
 def failure_message(failure: Any) -> str:
     """What a failed rank reported with `report_failure` (its error file), or ""."""
     message = getattr(failure, "error_file_data", {}).get("message")
+    if isinstance(message, dict):  # torch's layout (`report_failure`, or torch's @record: its error line)
+        message = message.get("message")
     return message if isinstance(message, str) and message != "<NONE>" else ""

@@ -476,6 +476,30 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     assert message.endswith(f"(traceback in {runs / 'oom' / 'error.log'})")
 
 
+def test_a_ranks_reason_reaches_torchs_agent_in_its_own_error_file_layout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Under the user's torchrun, each failed rank's reason made the agent log "child error file
+    (...) has a new message format. skipping error code override" besides the summary: the file
+    now has torch's own layout, and the summary's line is still the rank's one line."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+    from torch.distributed.elastic.multiprocessing.errors.error_handler import ErrorHandler
+
+    from engine.train.rank_failures import failure_message, report_failure
+
+    path = tmp_path / "error.json"
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(path))
+    said = "rank 1 of this 2-process run (on another node) ended first (Connection closed by peer)"
+    assert report_failure(said)
+    failure = ProcessFailure(local_rank=0, pid=123, exitcode=1, error_file=str(path))
+    assert failure_message(failure) == said
+    assert said in failure.message["extraInfo"]["py_callstack"]
+    with caplog.at_level(logging.WARNING):
+        ErrorHandler().dump_error_file(str(path), error_code=1)  # what the agent does with the root cause
+    assert "new message format" not in caplog.text
+
+
 def test_the_rank_a_two_node_run_lost_is_named_with_its_node(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two torchrun nodes of one rank each: when one is killed, the survivor's run said "another
     rank of this 2-process run ended first", and a stop asked there "stopped by another rank";
