@@ -246,6 +246,7 @@ def list_sweeps(runs_dir: Path) -> int:
 
 def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     from engine.sweep.results import (
+        ENDED_EARLY,
         IMPORTANCE_METHOD,
         importances,
         leaderboard,
@@ -268,7 +269,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         dice = f"{r.dice:.4f}" if r.dice is not None else "-"
         test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
         say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {f'{r.epochs}/{r.total_epochs}':>7}  {r.status}"
-            + (f": {r.reason}" if r.reason and r.status == "failed" else ""))
+            + (f": {r.reason}" if r.reason and r.status in ENDED_EARLY else ""))
     refused = refused_text(study)  # not rows: they are not trials of the budget
     if refused:
         say(refused)

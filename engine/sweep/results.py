@@ -44,6 +44,11 @@ SAME_TRIALS_WARNING = "Target and region quantiles select the same set of trials
 
 STATUS_OF = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+# the run states of a trial the study counts failed that the runs table names otherwise: its user
+# stopped it (x, a signal), or its loss diverged
+COUNTED_FAILED = (str(RunState.STOPPED), str(RunState.DIVERGED))
+# the statuses `petseg sweep --show` follows with the trial's reason
+ENDED_EARLY = ("failed", *COUNTED_FAILED)
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class TrialRow:
 
     number: int
     # finished (Optuna's COMPLETE: the word the runs table and the sweep screen use), pruned, failed
-    # (the study's); a trial the study has running: "running", or its run's
+    # (the study's; stopped or diverged when its run says so: `COUNTED_FAILED`); a trial the study has running: "running", or its run's
     # ended state, with who runs it when not this process ("finished (other process)": `_running_status`)
     status: str
     params: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +102,9 @@ def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
         status = STATUS_OF.get(t.state, str(t.state.name).lower())
         if t.state == TrialState.RUNNING:
             status = _running_status(trial_owner(t), run_state)
+        elif t.state == TrialState.FAIL and run_state in COUNTED_FAILED:
+            # the word the runs table (and its status: filter) uses for the run; the study counts it failed
+            status = run_state
         rows.append(TrialRow(
             number=t.number, status=status, params=dict(t.params),
             value=t.value if t.state == TrialState.COMPLETE else None, best_dice=best, epochs=epochs,

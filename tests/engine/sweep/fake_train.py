@@ -6,7 +6,8 @@ which ones the median pruner stops. Also ``--resume RUN``. Start-up is a fractio
 (FAKE_START_SECONDS more before it writes the run, as a real child loading torch).
 With FAKE_REFUSE set it refuses to start as ``petseg train`` refuses a bad flag: that one
 ``petseg: error:`` line on stderr (the trial's train.log), no run folder files. With
-FAKE_SIGKILL_AFTER=N it kills itself (SIGKILL) once epoch N is written."""
+FAKE_SIGKILL_AFTER=N it kills itself (SIGKILL) once epoch N is written; with FAKE_STOP_AFTER=N
+it asks itself to stop there, as the dashboard's x."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from engine.config import TrainConfig, config_fields
 from engine.events import EpochEnded, EpochStarted, RunFinished, RunStarted, RunStopped
-from engine.runs import RunFollower, RunState, RunStore, clear_control, read_control
+from engine.runs import (
+    RunFollower,
+    RunState,
+    RunStore,
+    clear_control,
+    read_control,
+    request_control,
+)
 from engine.sweep.record import SWEEP_KEY, record_from_env
 
 
@@ -87,6 +95,8 @@ def main() -> int:
                                  valid_loss=1 - dice, valid_dice=dice, valid_iou=dice, valid_dice_per_image=dice,
                                  valid_iou_per_image=dice, lr=config.learning_rate, seconds=seconds,
                                  images_per_s=16 / seconds, best_dice=best, best_epoch=best_epoch), sync=True)
+        if os.environ.get("FAKE_STOP_AFTER") == str(epoch):  # the dashboard's x on this run
+            request_control(writer.path, "stop")
         if os.environ.get("FAKE_SIGKILL_AFTER") == str(epoch):  # the out-of-memory killer, a kill -9
             os.kill(os.getpid(), signal.SIGKILL)
     writer.append(RunFinished(epochs=config.epochs, best_dice=best, best_epoch=best_epoch, seconds=1.0), sync=True)

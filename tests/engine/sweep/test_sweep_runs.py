@@ -127,6 +127,22 @@ def test_a_trial_whose_process_was_killed_reads_failed_in_the_runs_table_too(
     assert "failed: its process was killed by SIGKILL" in row and "after epoch 1" in row, row
 
 
+def test_a_trial_its_user_stopped_reads_stopped_in_the_sweeps_table_as_in_the_runs_table(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's run stopped from the dashboard (x) is listed "stopped" by petseg runs (and its
+    status:stopped filter); petseg sweep --show said "failed: stopped by user"."""
+    monkeypatch.setenv("FAKE_STOP_AFTER", "1")
+    runs = tmp_path / "runs"
+    main(["sweep", "--runs", str(runs), "--name", "halted", *SPACE, "--trials", "1", "--epochs", "3"])
+    capsys.readouterr()
+    assert main(["runs", "--runs", str(runs), "--filter", "status:stopped"]) == 0
+    assert "halted-t000" in capsys.readouterr().out
+    assert main(["sweep", "--runs", str(runs), "--show", "halted"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("0 ")]
+    assert row.endswith("stopped: stopped by user"), row
+
+
 def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake_trainer: None,
                                                             capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
