@@ -143,6 +143,22 @@ def test_a_trial_its_user_stopped_reads_stopped_in_the_sweeps_table_as_in_the_ru
     assert row.endswith("stopped: stopped by user"), row
 
 
+def test_show_keeps_its_status_column_straight_past_999_epochs(
+        tmp_path: Path, fake_trainer: None, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial at "286/2000" (a long budget): the 7-wide epoch column put its status one column
+    right of the header's (and of a "34/2000" row's)."""
+    monkeypatch.setenv("FAKE_STOP_AFTER", "1")
+    runs = tmp_path / "runs"
+    main(["sweep", "--runs", str(runs), "--name", "long", *SPACE, "--trials", "1", "--epochs", "100000"])
+    capsys.readouterr()
+    assert main(["sweep", "--runs", str(runs), "--show", "long"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(line for line in lines if line.strip().startswith("trial"))
+    (row,) = [line for line in lines if line.strip().startswith("0 ")]
+    assert "1/100000" in row and row.index("stopped") == head.index("status"), lines
+
+
 def test_a_sweep_whose_first_trials_all_fail_at_start_stops(tmp_path: Path, fake_trainer: None,
                                                             capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
