@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, PlainConsole, error_prefix
+from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, PlainConsole, error_prefix, launched_rank
 from engine.cli.config_flags import given_config
 from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
@@ -28,10 +28,15 @@ class _Quiet(PlainConsole):
 def train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -> int:
     """Train as rank ``ctx.rank``; a failure's one-line reason also goes to the elastic agent
     (`report_failure`; a raised error: by the entry point's error line), so that the launcher's
-    line and the run's status say why."""
+    line and the run's status say why; so does a stop's, under the user's own torchrun."""
     code, error = _train_as_rank(args, ctx, runs_dir)
     if code == EXIT_ERROR:
         report_failure(error or "failed")
+    elif code == EXIT_STOPPED and error and launched_rank() is None:
+        # the user's torchrun takes exit 130 for a failure like any other: its summary said
+        # "error_file: <N/A>", "traceback: To enable traceback see ...". (petseg's own launcher
+        # reads a stop from the exit codes alone.)
+        report_failure(error)
     return code
 
 
@@ -67,6 +72,8 @@ def _train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -
         if trainer is None:
             trainer = _trainer(Trainer, args, config, runs_dir, name, ctx, group, console)
         code = drive(trainer, console, args.runs)
+        if code == EXIT_STOPPED:  # why, as the run's status says it
+            return code, trainer.control.stop_reason or "stopped by user"
         return code, trainer.error
     finally:
         destroy_process_group(ctx, wait=code != EXIT_ERROR)  # a failed rank leaves at once

@@ -22,8 +22,12 @@ from engine.train.train_loop import Diverged
 
 
 def other_rank_stop(rank: int, world_size: int) -> str:
-    """The run's message when the stop was asked on rank ``rank`` only (a signal to it, its
-    launcher gone: a killed node's torchrun)."""
+    """Why this rank stopped when the stop was asked on rank ``rank`` only. Rank 0's words are
+    the run's message: another rank is stopped only by a signal to it or its launcher's end (a
+    killed node's torchrun). A rank > 0 says them to the user's torchrun only: rank 0 may have
+    been stopped from the dashboard too, and its output and the run's status say how."""
+    if rank == 0:
+        return f"stopped with {rank_words(0, world_size)}, which was asked to stop (its output says why)"
     return f"stopped by {rank_words(rank, world_size)}: a signal to it, or its launcher ended (see that rank's output)"
 
 

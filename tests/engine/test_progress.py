@@ -121,6 +121,24 @@ def test_a_stop_inside_an_epoch_says_how_far_it_got(tmp_path: Path) -> None:
     assert console.lines[-1] == "stopped after epoch 2; last.pt saved"
 
 
+def test_a_stop_not_asked_by_its_user_says_why_under_the_stop_line(tmp_path: Path) -> None:
+    """The surviving node of a two-node torchrun run printed "stopped after epoch 165; last.pt
+    saved" and nothing more: the run's status knew rank 1 on the other node had been stopped
+    (its torchrun killed), the terminal did not. A user's own stop adds nothing."""
+    from engine.events import RunStopped
+
+    (tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "r" / "checkpoints" / "last.pt").write_bytes(b"saved")
+    console = _Lines()
+    reporter = ProgressReporter(console, plain=True, run_path=tmp_path / "r")
+    reporter(_started(T0))
+    why = "stopped by rank 1 of this 2-process run (on another node): a signal to it, or its launcher ended"
+    reporter(RunStopped(epoch=2, reason=why))
+    assert console.lines[-2:] == ["stopped after epoch 2; last.pt saved", why]
+    reporter(RunStopped(epoch=2, reason="stopped by user"))
+    assert console.lines[-1] == "stopped after epoch 2; last.pt saved"
+
+
 def test_a_stopped_event_of_an_older_petseg_has_no_batch() -> None:
     from engine.events import RunStopped, event_from_dict
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from engine.cli import main
-from engine.runs import RunStore
+from engine.runs import RunStore, request_control
 
 REPO = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -484,7 +484,9 @@ def test_a_ranks_reason_reaches_torchs_agent_in_its_own_error_file_layout(
     import logging
 
     from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
-    from torch.distributed.elastic.multiprocessing.errors.error_handler import ErrorHandler
+    from torch.distributed.elastic.multiprocessing.errors.error_handler import (
+        ErrorHandler,
+    )
 
     from engine.train.rank_failures import failure_message, report_failure
 
@@ -498,6 +500,29 @@ def test_a_ranks_reason_reaches_torchs_agent_in_its_own_error_file_layout(
     with caplog.at_level(logging.WARNING):
         ErrorHandler().dump_error_file(str(path), error_code=1)  # what the agent does with the root cause
     assert "new message format" not in caplog.text
+
+
+def test_under_torchrun_a_stop_is_said_in_the_agents_summary(tmp_path: Path, generated_data: str) -> None:
+    """A run of the user's torchrun stopped from the dashboard: torchrun takes the ranks' exit
+    130 for a failure, and its summary said "error_file: <N/A>" and "traceback : To enable
+    traceback see: https://pytorch.org/docs/stable/elastic/errors.html". Each rank now gives it
+    why it stopped."""
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
+                             "engine.cli", "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "1000",
+                             "--runs", str(runs), "--run_name", "halt"], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_first_epoch(runs / "halt", proc)
+        request_control(runs / "halt", "stop")
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "To enable traceback see" not in out and "<N/A>" not in out, out[-3000:]
+    assert "stopped by user" in out, out[-3000:]
 
 
 def test_the_rank_a_two_node_run_lost_is_named_with_its_node(monkeypatch: pytest.MonkeyPatch) -> None:
