@@ -289,7 +289,7 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
     source = resolve_data_source(config.get("data_path") if data_path is None else data_path)
     layout = source.layout or PetLayout(source.path)
     names = layout.test_names() if split == "test" else _valid_names(layout, config)
-    if not names and split == "test" and _unlisted_photos(layout, config):
+    if not names and split == "test" and data_path is not None and _unlisted_photos(layout, config):
         # the user's own photos and trimaps, no split lists: every one is a test photo
         names = layout.trainval_names()
         layout.warnings.append(f"{layout.root}: no annotations/test.txt or trainval.txt: scoring every image "
@@ -306,13 +306,17 @@ def _unlisted_photos(layout: Any, config: dict[str, Any]) -> bool:
 
 
 def _trained_on(layout: Any, config: dict[str, Any]) -> bool:
-    """Whether the checkpoint's run trained on this folder (its config's ``data_source``)."""
+    """Whether the checkpoint's run trained on this folder: the one its config's ``data_source``
+    records, or its ``data_path`` (a run of an older petseg records no data_source)."""
     recorded = config.get("data_source")
-    path = recorded.get("path") if isinstance(recorded, dict) else None
-    if not isinstance(path, str):
-        return False
+    paths = [recorded.get("path") if isinstance(recorded, dict) else None, config.get("data_path")]
+    from engine.data.layout import TORCHVISION_SUBDIR
+
     try:
-        return Path(path).resolve() == Path(layout.root).resolve()
+        root = Path(layout.root).resolve()
+        # a data_path of torchvision's layout names the folder above the photos' own
+        folders = (root, root.parent) if root.name == TORCHVISION_SUBDIR else (root,)
+        return any(isinstance(p, str) and p and Path(p).expanduser().resolve() in folders for p in paths)
     except OSError:
         return False
 

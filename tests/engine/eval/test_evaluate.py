@@ -203,6 +203,11 @@ def test_a_folder_with_a_split_or_the_models_own_photos_still_needs_its_test_lis
         evaluate_checkpoint(trained, str(root), device="cpu")
     assert str(own.value) == (f"{root}: no test images to evaluate on ({listed} is missing, and this model "
                               "trained on the folder's photos: --split valid scores the ones it held out)")
+    older = constant_checkpoint(tmp_path / "older.pt", 20.0, data_path=str(root))  # no data_source recorded
+    with pytest.raises(DatasetError, match="this model trained on the folder's photos"):
+        evaluate_checkpoint(older, str(root), device="cpu")
+    with pytest.raises(DatasetError, match="this model trained on the folder's photos"):
+        evaluate_checkpoint(older, None, device="cpu")  # its own data: never all of it as a test
     (root / "annotations" / "trainval.txt").write_text("a 1 1 1\n")
     ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
     with pytest.raises(DatasetError) as missing:
