@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -235,11 +236,17 @@ def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Pat
     (["--devices", "0"], "--devices 0: give at least 1 device"),
     (["--devices", "0,1"], "--devices 0,1: GPU indices need CUDA"),
     (["--devices", "2", "--data_path", "/nonexistent/pets"], "/nonexistent/pets: dataset folder does not exist"),
-    # a folder without test.txt: every rank said it after they had started, then the launcher again (3 lines)
-    (["--devices", "2", "--data_path", str(REPO / "engine" / "demo_assets")],
-     f"{REPO / 'engine' / 'demo_assets'}: no test images to evaluate on"),
+    # a folder whose trainval.txt lists every photo and no test.txt: every rank said it after they
+    # had started, then the launcher again (3 lines)
+    (["--devices", "2", "--data_path", "{no_test}"], "{no_test}: no test images to evaluate on"),
 ], ids=["zero", "gpu-list-on-cpu", "missing-data", "empty-split"])
-def test_bad_eval_devices_input_is_one_line_before_any_rank_starts(finished_tiny_run: Path, capsys, flags, said) -> None:
+def test_bad_eval_devices_input_is_one_line_before_any_rank_starts(finished_tiny_run: Path, tmp_path: Path, capsys,
+                                                                  flags, said) -> None:
+    no_test = tmp_path / "pets"
+    shutil.copytree(REPO / "engine" / "demo_assets", no_test)
+    (no_test / "annotations" / "trainval.txt").write_text(
+        "".join(f"{p.stem} 1 1 1\n" for p in sorted((no_test / "images").glob("*.jpg"))))
+    flags, said = [f.format(no_test=no_test) for f in flags], said.format(no_test=no_test)
     argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu", *flags]
     assert main(argv) == 1
     out, err = capsys.readouterr()
