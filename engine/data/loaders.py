@@ -178,7 +178,7 @@ def _end_workers_at_exit() -> None:
     nothing left to serve: a second Ctrl-C had waited the whole grace after "interrupted"."""
     import atexit
     import multiprocessing
-    import multiprocessing.util  # noqa: F401  (its exit handler is registered first, so it runs after ours)
+    import multiprocessing.util  # its exit handler is registered first, so it runs after ours
 
     def kill_workers() -> None:
         for child in multiprocessing.active_children():
@@ -186,6 +186,11 @@ def _end_workers_at_exit() -> None:
                 child.kill()
 
     atexit.register(kill_workers)
+    # A worker that passes a batch's tensors makes multiprocessing's temp folder (``pymp-*``, for
+    # the file descriptors it shares) and removes it only when it ends by itself: a killed one
+    # left its folder in /tmp. Made here, before the workers fork, the folder is the parent's,
+    # which they inherit and which multiprocessing's exit handler removes, however they ended.
+    multiprocessing.util.get_temp_dir()
 
 
 def _worker_init(worker_id: int, rank: int = 0) -> None:

@@ -148,7 +148,8 @@ def test_demo_exits_promptly(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_second_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
     """A second Ctrl-C exits at once (README) with 'petseg: interrupted' alone, while one Ctrl-C
-    says 'stopped; resume with: petseg train --resume ...': the run is resumable either way."""
+    says 'stopped; resume with: petseg train --resume ...': the run is resumable either way, and
+    the loader workers it killed leave no temp folder behind."""
     sent = []
 
     def interrupt(line: str, proc: subprocess.Popen) -> None:
@@ -158,13 +159,16 @@ def test_a_second_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGINT)
             sent.append(line)
 
-    runs = tmp_path / "runs"
+    runs, temp = tmp_path / "runs", tmp_path / "temp"
+    temp.mkdir()
     lines, after, code = run_until_exit(
         ["train", "--runs", str(runs), "--run_name", "c", "--epochs", "200", *TINY],
-        lambda line: line.startswith("petseg: interrupted"), on_line=interrupt)
+        lambda line: line.startswith("petseg: interrupted"), on_line=interrupt, env=_env(TMPDIR=str(temp)))
     assert sent and code == 130, lines
     # multiprocessing's exit handler SIGTERMs the loader workers, which outlive a SIGTERM by
     # torchrun's 30 s grace: the exit waited all of it
     assert after < EXIT_SECONDS, f"exited {after:.1f} s after 'interrupted'"
     assert (f"interrupted before the stop was saved; petseg train --resume c --runs {runs} goes on from its "
             "last checkpoint") in lines, lines
+    # each worker's multiprocessing folder (pymp-*), which a killed worker never removed
+    assert [p.name for p in temp.iterdir() if p.name.startswith("pymp-")] == []
