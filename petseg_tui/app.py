@@ -41,6 +41,17 @@ HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 EXIT_GRACE_S = 3.0  # after such a signal, how long the app may take to end once its runs are saved
 
 
+def _end_process(code: int) -> None:
+    """End this process with ``code`` from any thread: exit handlers first (an in-process run's
+    loader workers and their temp folders), then no interpreter teardown, as `petseg` ends."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        os._exit(code)
+
+
 class PetsegApp(App[None]):
     """Train, compare and use pet-vs-background segmentation models."""
 
@@ -98,6 +109,10 @@ class PetsegApp(App[None]):
     @work(thread=True, group="quit")
     def _end_after_signal(self, signum: int) -> None:
         self.launcher.stop_all(timeout=20)
+        if signum == signal.SIGHUP and not self.is_headless:
+            # the terminal is gone: nothing to restore on it, and Textual's exit waited on writes
+            # to it until the watchdog below (3 s after `tmux kill-session`, with runs listed)
+            _end_process(128 + signum)
         if not self.is_headless:
             # with the terminal gone, Textual's own exit waits forever to write to it (seen after
             # a SIGHUP): the runs are saved by now, so the process ends after a grace period anyway

@@ -1,0 +1,63 @@
+"""``petseg-tui`` ends promptly when its terminal goes away (``tmux kill-session``, an SSH link
+dropped): the pane's master side is closed and the session gets SIGHUP. With runs listed, the
+app's own exit then waited on writes to the gone terminal until its 3 s watchdog ended it.
+
+A real process on a pseudo-terminal: the test waits for the runs table, closes the terminal,
+sends SIGHUP as the kernel does and measures the time to the exit."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from tui_helpers import make_run
+
+REPO = Path(__file__).resolve().parents[2]
+EXIT_SECONDS = 2.0  # the bound `petseg`'s own commands keep from a signal to the exit
+
+
+@pytest.mark.slow
+def test_a_closed_terminal_ends_the_dashboard_promptly(runs_dir: Path) -> None:
+    for i in range(30):  # a table taller than the screen: with it, the old exit hung on most tries
+        make_run(runs_dir, f"run-{i:02d}")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TERM="xterm-256color", COLUMNS="100", LINES="30")
+    env.pop("TMUX", None)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the dashboard on the pseudo-terminal
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "petseg_tui", "--runs", str(runs_dir)], env)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        screen, deadline = b"", time.monotonic() + 120
+        while b"run-00" not in screen:  # the table is drawn
+            assert time.monotonic() < deadline, screen[-500:]
+            if select.select([fd], [], [], 0.2)[0]:
+                screen += os.read(fd, 65536)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        os.close(fd)
+        fd = -1
+        os.killpg(pid, signal.SIGHUP)
+        while not (status := os.waitpid(pid, os.WNOHANG))[0]:
+            assert time.monotonic() - sent < 30, "still running 30 s after its terminal closed"
+            time.sleep(0.02)
+        seconds = time.monotonic() - sent
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    assert seconds < EXIT_SECONDS, f"ended {seconds:.2f} s after its terminal closed"
+    assert os.waitstatus_to_exitcode(status[1]) == 128 + signal.SIGHUP  # as `petseg` ends on SIGHUP
