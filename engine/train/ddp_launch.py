@@ -180,14 +180,34 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
            log: Callable[[str], None]) -> int:
     """Run ``petseg train`` (``argv``, its own words after ``petseg``) as ``request.count`` ranks;
     returns the exit code. A failed rank is reported in one line and in the run's status."""
+    import signal
+
+    from engine.cli.common import EXIT_STOPPED
+
     started = time.time()
     try:
-        return run_ranks(child_argv(argv, run_name), request, log, f"run {run_name}")
+        code = run_ranks(child_argv(argv, run_name), request, log, f"run {run_name}")
     except RankFailed as exc:
         # rank 0's own last words only when the rank that ended the run gave no reason of its own
         # (the others' then are consequences: "connection closed by peer")
         message = mark_failed(runs_dir, run_name, str(exc), since=started, main_said=exc.rank == 0 and not exc.said)
         raise ConfigError(f"{runs_dir / run_name}: {message}") from None
+    # SIGTERM / SIGHUP reached the ranks too, and they stopped and saved: a stop of training, which
+    # one process ends with 130 however it was asked for; the agent's signal code (143, 129) made
+    # a script that tells a stop from a failure by the code think the run had been killed
+    if code in (128 + signal.SIGTERM, 128 + signal.SIGHUP) and _state(runs_dir, run_name) == RunState.STOPPED:
+        return EXIT_STOPPED
+    return code
+
+
+def _state(runs_dir: Path, run_name: str) -> RunState | None:
+    """The run's state as the runs table lists it; None if it is not there."""
+    from engine.errors import PetsegError
+
+    try:
+        return next((r.state for r in RunStore(runs_dir).list_runs() if r.name == run_name), None)
+    except (OSError, PetsegError):  # the runs folder gone meanwhile: the code stays the agent's
+        return None
 
 
 def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0, main_said: bool = True) -> str:

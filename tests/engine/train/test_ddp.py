@@ -676,6 +676,29 @@ def test_a_stop_asked_on_another_rank_is_not_called_the_users(tmp_path: Path, ge
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_signal_that_stops_the_ranks_exits_130_as_one_process_does(tmp_path: Path, generated_data: str,
+                                                                       signame: str) -> None:
+    """`kill` (or a closed terminal) of `petseg train --devices 2`: the ranks stop and save, as
+    `petseg train` alone does, and the exit code says a stop (130) as its does; it was the
+    signal's own (143, 129), which a script reads as a run killed."""
+    import signal
+
+    runs = tmp_path / "runs"
+    proc = _long_two_rank_run(runs, generated_data, "t", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = runs / "t"
+    try:
+        _wait_for_first_epoch(run, proc)
+        proc.send_signal(getattr(signal, signame))
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert json.loads((run / "status.json").read_text())["state"] == "stopped", out[-2000:]
+    assert proc.returncode == 130, out[-2000:]
+
+
+@pytest.mark.slow
 def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, generated_data: str) -> None:
     """SIGKILL of `petseg train --devices 2` (the elastic agent's process): the ranks, which
     trained on orphaned, are stopped gracefully: the run ends `stopped` with last.pt, no rank left."""
