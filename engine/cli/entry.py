@@ -79,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # first by the order of their exits, and a rank whose peer was killed must not beat that peer
     # to it. A rank that succeeded has left its process group: the interpreter's teardown of the
     # gloo objects still referenced then sometimes aborted it ("terminate called without an
-    # active exception", SIGABRT after a finished run), so it skips that teardown too
-    if argv is None and ("LOCAL_RANK" not in os.environ or code == 0):
+    # active exception", SIGABRT after a finished run), so it skips that teardown too. A rank
+    # that stopped (Ctrl-C, SIGTERM, the control file) saved and said so with the others: no
+    # failure to name, and its teardown kept the launch alive 1-2 s after "stopped; resume with"
+    if argv is None and ("LOCAL_RANK" not in os.environ or code in (0, EXIT_STOPPED)):
         _exit_now(code)
     return code
 
