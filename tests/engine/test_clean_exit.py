@@ -123,6 +123,23 @@ from engine.cli import main
 sys.exit(main())  # as the `petseg` script calls it: the process's own exit path, not the interpreter's teardown
 """
 
+_SLOW_STOP = """
+import sys, time
+import torch
+from engine.train.trainer import Trainer
+stopping, real_stop, real_save = [], Trainer.stop, torch.save
+def stop(self, *args, **kwargs):
+    stopping.append(1)
+    return real_stop(self, *args, **kwargs)
+def save(*args, **kwargs):  # last.pt of the stop: the second Ctrl-C comes while it is written
+    if stopping:
+        time.sleep(2.0)
+    return real_save(*args, **kwargs)
+Trainer.stop, torch.save = stop, save
+from engine.cli import main
+sys.exit(main())
+"""
+
 
 @pytest.mark.slow
 def test_failed_run_with_workers_exits_promptly(tmp_path: Path) -> None:
@@ -155,7 +172,9 @@ def test_a_second_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
     def interrupt(line: str, proc: subprocess.Popen) -> None:
         if line.startswith("epoch 1/") and not sent:
             proc.send_signal(signal.SIGINT)
-            time.sleep(0.05)  # two signals at once are one to Python's handler
+            # two signals before Python's handler runs are one to it, and a stop saved before the
+            # second comes ends as one Ctrl-C does: the stop's save is slowed (_SLOW_STOP)
+            time.sleep(0.3)
             proc.send_signal(signal.SIGINT)
             sent.append(line)
 
@@ -163,7 +182,8 @@ def test_a_second_ctrl_c_says_how_to_resume(tmp_path: Path) -> None:
     temp.mkdir()
     lines, after, code = run_until_exit(
         ["train", "--runs", str(runs), "--run_name", "c", "--epochs", "200", *TINY],
-        lambda line: line.startswith("petseg: interrupted"), on_line=interrupt, env=_env(TMPDIR=str(temp)))
+        lambda line: line.startswith("petseg: interrupted"), on_line=interrupt, env=_env(TMPDIR=str(temp)),
+        code=_SLOW_STOP)
     assert sent and code == 130, lines
     # multiprocessing's exit handler SIGTERMs the loader workers, which outlive a SIGTERM by
     # torchrun's 30 s grace: the exit waited all of it
