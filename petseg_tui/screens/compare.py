@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
@@ -63,7 +63,10 @@ IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about t
 # two runs' probes differ whenever they were measured apart, and filled the table with 7 columns
 # a sweep trial's drawn values (sweep.params.*) are its settings' own values, already columns:
 # comparing a sweep's top trials showed learning_rate and width twice, pushing the rest off 80 columns
-IGNORED_PREFIXES = ("amp_probe.", "sweep.params.")
+# a data-parallel run's record (distributed.*: world size, backend, batch per process, each rank's
+# seeds …) follows from devices, device, batch_size and seed, columns already: beside a plain run
+# its seven columns pushed the rest past the right edge, "devices" cut to "device" beside "device"
+IGNORED_PREFIXES = ("amp_probe.", "sweep.params.", "distributed.")
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
@@ -235,6 +238,7 @@ class CompareScreen(ChartView, PetsegScreen):
         self.snapshots: list[LiveSnapshot] = []
         self._stop_event = threading.Event()
         self._table_key: tuple | None = None
+        self._title_text = ""  # the title before the note that the table scrolls
         self._data_version = 0  # +1 for each CompareUpdated (they come only when the runs changed)
 
     def compose(self) -> ComposeResult:
@@ -438,7 +442,22 @@ class CompareScreen(ChartView, PetsegScreen):
             note = " · mask rules differ: each scored by its own"
         # the grid shows four metrics: the title names them all, the chosen one as highlighted
         shown = f"{len(self.chart_metrics())} metrics, {label} highlighted" if self.grid else label
-        self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')} · {shown}{note}"
+        self._title_text = f"compare {fmt_count(len(self.run_paths), 'run')} · {shown}{note}"
+        self._show_title()
+        self.call_after_refresh(self._show_title)  # the table's width is known once it is laid out
+
+    def _show_title(self) -> None:
+        """The title, and where the table runs past the right edge, that ←/→ scroll it: a column
+        cut at the edge read as another ("devices" as "device", beside "device")."""
+        if not self.is_mounted:
+            return
+        table = self.query_one("#compare-table", DataTable)
+        more = " · ←/→ more columns" if table.max_scroll_x > 0 else ""
+        self.sub_title = self._title_text + more
+
+    def on_resize(self, event: events.Resize) -> None:
+        super().on_resize(event)
+        self.call_after_refresh(self._show_title)
 
     # ---- keys ---------------------------------------------------------------------------------
     def set_metric(self, metric: str) -> None:

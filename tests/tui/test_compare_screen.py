@@ -371,3 +371,49 @@ async def test_the_run_states_are_legible_in_a_light_theme(runs_dir: Path) -> No
             await settled(pilot)
             shown = {s: round(contrast_of(table, s), 2) for s in ("finished", "folder gone", "interrupted")}
             assert min(shown.values()) >= 3.0, (theme, shown)
+
+
+async def test_a_data_parallel_run_beside_a_plain_one_shows_every_differing_setting_whole_at_80_columns(
+        runs_dir: Path) -> None:
+    """``petseg train --device cpu --devices 2`` beside a plain run, compared at 80x24: the table
+    ran past the right edge, its last column's header cut to "device" beside the real "device"
+    column, and seven ``distributed.*`` columns (the seeds of each rank, the backend, the batch per
+    process: each follows from a setting shown already) pushed the rest off screen."""
+    from tui_helpers import widget_text
+
+    make_curve_run(runs_dir, "plain", [0.9, 0.8], [0.4, 0.5])
+    make_curve_run(runs_dir, "two-proc", [0.9, 0.7], [0.4, 0.6], device="cpu", devices="2")
+    config_file = runs_dir / "two-proc" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["distributed"] = {"world_size": 2, "backend": "gloo", "batch_per_process": 8, "global_batch": 16,
+                             "sync_bn": False, "threads_per_process": 1, "augment_seeds": [42, 1000045]}
+    config_file.write_text(json.dumps(config))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / "plain", runs_dir / "two-proc"])
+        await pilot.pause()
+        header = widget_text(table).splitlines()[0].split()
+        assert header[-2:] == ["device", "devices"], header  # each whole, the last one not cut
+        assert len(set(header)) == len(header)
+        row = widget_text(table).splitlines()[2].split()
+        assert row[-2:] == ["cpu", "2"], row
+
+
+async def test_a_table_wider_than_the_screen_says_that_it_scrolls(runs_dir: Path) -> None:
+    """Runs that differ in more settings than 80 columns hold: the title says ←/→ shows the
+    rest (the column cut at the right edge gave no sign that more followed), and says it no more
+    once the screen is wide enough."""
+    make_curve_run(runs_dir, "small", [0.9, 0.8], [0.4, 0.5], learning_rate=1e-3, width=8, batch_size=8,
+                   weight_decay=1e-4, image_size=64, data_path=MINI)
+    make_curve_run(runs_dir, "large", [0.9, 0.7], [0.4, 0.6], learning_rate=3e-4, width=16, batch_size=16,
+                   weight_decay=1e-2, image_size=128, data_path=SAMPLE)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare_table(app, pilot, [runs_dir / "small", runs_dir / "large"])
+        table = app.screen.query_one("#compare-table")
+        await wait_for(pilot, lambda: "←/→ more columns" in app.screen.sub_title, what="the scroll note")
+        await pilot.press("right")
+        await wait_for(pilot, lambda: table.scroll_x > 0, what="the table scrolled by →")
+        await pilot.resize_terminal(200, 40)
+        await wait_for(pilot, lambda: "←/→" not in app.screen.sub_title and "valid Dice" in app.screen.sub_title,
+                       what="the note gone")
