@@ -222,5 +222,3 @@ def fmt_started(t: float | None) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(t))
 
 
-def fmt_epoch(epoch: int, total: int) -> str:
-    return f"{epoch}/{total}" if total else (str(epoch) if epoch else "—")

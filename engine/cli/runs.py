@@ -81,7 +81,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = [{
         "name": r.name, "model": r.model_label or "-",
         "status": f"{r.state} (archived)" if labels[r.name].archived else str(r.state),
-        "epoch": f"{r.epoch}/{r.total_epochs}",
+        "epoch": r.epoch_progress.count if r.epoch or r.total_epochs else "-",  # finished epochs, as the TUI counts
         "dice": f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
         "loss": f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
         "img/s": f"{r.images_per_s:.1f}" if r.images_per_s is not None else "-",

@@ -9,6 +9,8 @@ One concern a module:
     state      `RunState`: every state a run can show and what each means (active, error, ...)
     history    `RunHistory` folded from the events, its frozen `RunSnapshot`, the state rules
     summary    `RunSummary` (a row of the runs table) and the resume offer
+    epoch_progress  `EpochProgress`: epochs done of the budget and the one unfinished, in the
+               words every view uses ("15/300 epochs done, stopped in epoch 16")
     follower   `RunFollower`: keeps a history current from the files
     writer     `RunWriter` and its heartbeat
     store      `RunStore`: list, load, create, reopen runs
@@ -25,6 +27,7 @@ package's public interface; import them from ``engine.runs``.
 """
 
 from engine.runs.control import CONTROL_ACTIONS, clear_control, read_control, request_control
+from engine.runs.epoch_progress import EpochProgress
 from engine.runs.follower import RunFollower
 from engine.runs.history import (
     STALE_AFTER_SECONDS,
@@ -78,7 +81,7 @@ __all__ = [
     "LABELS_FILE", "NO_LABELS", "Query", "RunLabels", "change_labels", "delete_run", "parse_note", "parse_query", "parse_tags", "read_labels",
     "remove_refused_launch", "sweep_deleting", "why_not_delete", "write_labels",
     "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ERROR_LOG",
-    "EVAL_DIR", "EVENTS_FILE", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
+    "EVAL_DIR", "EVENTS_FILE", "EpochProgress", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
     "LOG_FILE", "PREDICTIONS_DIR", "PREDICTION_KINDS", "PREVIEWS_DIR", "ResumeOffer", "RunBusyError",
     "RunFollower", "RunHistory", "RunLock", "RunSnapshot", "RunState", "RunStore", "RunSummary", "RunWriter",
     "SORT_KEYS", "STALE_AFTER_SECONDS", "STATE_ORDER", "STATUS_FILE", "VALUE_KEYS", "WRITTEN_STATES",

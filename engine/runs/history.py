@@ -28,6 +28,7 @@ from engine.events import (
     RunWarning,
     TrainEvent,
 )
+from engine.runs.epoch_progress import EpochProgress
 from engine.runs.journal import KEEP_BATCHES
 from engine.runs.lock import lock_holder_pid, writer_lock_state
 from engine.runs.state import RunState
@@ -298,6 +299,11 @@ class RunSnapshot:
     def done_epochs(self) -> int:
         """The number of the last finished epoch (0 before the first)."""
         return self.epochs[-1].epoch if self.epochs else 0
+
+    @property
+    def epoch_progress(self) -> EpochProgress:
+        """Its epochs in the words every view uses (the runs table's row says the same)."""
+        return EpochProgress(self.done_epochs, self.total_epochs, self.current_epoch, self.state)
 
     @property
     def images_per_s(self) -> float | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.runs.epoch_progress import EpochProgress
 from engine.runs.history import RunHistory
 from engine.runs.layout import checkpoint_path, has_checkpoint
 from engine.runs.state import RunState
@@ -41,6 +42,7 @@ class RunSummary:
     sweep: str = ""  # the sweep that started the run (config.json's sweep.name), "" for none
     trial: int | None = None  # its trial number in that sweep
     gpu_util: float | None = None  # a running run's mean GPU utilisation, from its newest system.jsonl sample
+    current_epoch: int = 0  # the epoch last begun: past ``epoch`` while one trains, or when one was cut short
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):
@@ -72,8 +74,14 @@ class RunSummary:
             has_last_checkpoint=checkpoint_path(path, "last").is_file(),
             has_checkpoint=has_checkpoint(path),
             processes=world_size(history.config),
+            current_epoch=history.current_epoch,
             **_sweep_fields(history.config),
         )
+
+    @property
+    def epoch_progress(self) -> EpochProgress:
+        """Its epochs in the words every view uses (the live screen says the same)."""
+        return EpochProgress(self.epoch, self.total_epochs, self.current_epoch, self.state)
 
     @property
     def model_label(self) -> str:

@@ -442,7 +442,8 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         waiting = snap.active or snap.state == RunState.STARTING
         total = snap.total_epochs or (None if waiting else 1)
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
-        epoch_label = f"Epoch {snap.current_epoch or done}/{snap.total_epochs or '?'}"
+        # finished epochs, as the runs table counts them and the bar shows them (`EpochProgress`)
+        epoch_label = snap.epoch_progress.label
         self._set_text("#epoch-label", epoch_label, lambda: epoch_label)
         label, total, progress = batch_progress(snap)
         self.query_one("#batch-bar", ProgressBar).update(total=total, progress=progress)

@@ -54,6 +54,8 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> 
         t.append("  archived", style="dim italic")
     if row.labels.tags:
         t.append("  " + " ".join(f"#{tag}" for tag in row.labels.tags), style="cyan")
+    if s.epoch_progress.unfinished is not None:  # the live screen says the same words
+        t.append(f"  {s.epoch_progress.words}")
     if s.best_epoch is not None:
         t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
     if s.duration is not None:

@@ -33,7 +33,6 @@ from petseg_tui.format import (
     LR_PEAK,
     PALETTE,
     fmt_duration,
-    fmt_epoch,
     fmt_lr,
     fmt_metric,
     fmt_rate,
@@ -98,7 +97,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("sel", "✓", lambda r, t: (True, 0.0 if r.name in t.selected else 1.0), lambda r: None),
     Column("name", "Run", _by("name"), lambda r: Text(r.name, style="bold" if r.active else "")),  # shortened
     Column("state", "Status", _by("status"), lambda r: state_text(r.state)),  # coloured for the theme: _make_cells
-    Column("epoch", "Epoch", _by("epoch"), lambda r: _r(fmt_epoch(r.summary.epoch, r.summary.total_epochs)), True),
+    Column("epoch", "Epoch", _by("epoch"), lambda r: _r(r.summary.epoch_progress.count), True),
     Column("dice", "Best Dice", _by("dice"), lambda r: _r(fmt_metric(r.summary.best_dice)), True),
     Column("iou", "IoU", _by("iou"), lambda r: _r(fmt_metric(r.summary.best_iou)), True, WIDE),
     Column("loss", "Train loss", _by("loss"), lambda r: _r(fmt_metric(r.summary.last_train_loss)), True),
