@@ -9,8 +9,8 @@ One concern a module:
     state      `RunState`: every state a run can show and what each means (active, error, ...)
     history    `RunHistory` folded from the events, its frozen `RunSnapshot`, the state rules
     summary    `RunSummary` (a row of the runs table) and the resume offer
-    epoch_progress  `EpochProgress`: epochs done of the budget and the one unfinished, in the
-               words every view uses ("15/300 epochs done, stopped in epoch 16")
+    epoch_progress  `EpochProgress`: the epochs finished of the budget ("15/300") and the one
+               cut short ("stopped by user · in epoch 16"), in the words every view uses
     follower   `RunFollower`: keeps a history current from the files
     writer     `RunWriter` and its heartbeat
     store      `RunStore`: list, load, create, reopen runs

@@ -2,19 +2,18 @@
 
 The one rule: a count "N/total" is always the epochs *finished* (the runs table's Epoch column,
 `petseg runs`, the live screen's epoch row and its bar). An epoch begun and not finished is named
-by its number alone, "in epoch 16", never as a count: the live screen read "Epoch 16/300" for a
-run stopped during epoch 16 (15 finished, its bar at 5 %) while the runs table read "15/300".
+by its number alone, after the run's message ("stopped by user · in epoch 16"), never as a count:
+the live screen read "Epoch 16/300" for a run stopped during epoch 16 (15 finished, its bar at
+5 %) while the runs table read "15/300".
 No torch, no Textual.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from engine.runs.state import RunState
-
-# an ended run's unfinished epoch, in its state's word ("stopped in epoch 16")
-_CUT_BY = {RunState.STOPPED, RunState.FAILED, RunState.DIVERGED, RunState.PRUNED, RunState.INTERRUPTED}
 
 
 @dataclass(frozen=True)
@@ -39,21 +38,16 @@ class EpochProgress:
         """The epoch begun and not finished: under way while the run trains, cut short once it ended."""
         return self.current if self.current > self.done else None
 
+    def noted(self, message: str) -> str:
+        """A run's message with the epoch it was cut in: "stopped by user · in epoch 16"; as it is
+        when no epoch is unfinished (or the run is still in it) or it names that epoch already
+        ("… at epoch 16, batch 3")."""
+        n = self.unfinished
+        if n is None or self.state.is_active or not message or re.search(rf"\bepoch {n}\b", message):
+            return message
+        return f"{message} · in epoch {n}"
+
     @property
     def label(self) -> str:
         """The count as a label of at most 14 characters (the live screen's epoch row): "15/300 done"."""
         return f"{self.count} done" if self.total or self.done else "Epochs —"
-
-    @property
-    def words(self) -> str:
-        """The whole sentence: "15/300 epochs done, stopped in epoch 16" ("in epoch 16" while it
-        trains, "paused in epoch 16"); "300/300 epochs done" when no epoch is unfinished."""
-        out = f"{self.count} epochs done" if self.total or self.done else "no epoch done"
-        n = self.unfinished
-        if n is None:
-            return out
-        if self.state == RunState.PAUSED:
-            return f"{out}, paused in epoch {n}"
-        if self.state in _CUT_BY:
-            return f"{out}, {self.state.value} in epoch {n}"
-        return f"{out}, in epoch {n}"

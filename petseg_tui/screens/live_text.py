@@ -7,7 +7,6 @@ panel is redrawn (when what it would say changed).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rich.text import Text
@@ -173,16 +172,11 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
         out.append(control_note + "  ", style=on_background("yellow", background))
     if snap.paused or snap.state == RunState.PAUSED:
         out.append("Paused — press p to resume (paused time is not counted). ", style=on_background("bold yellow", background))
-    progress = snap.epoch_progress
     if snap.message and snap.state.ended_early:
-        # where the run got, in the runs table's detail words (the epoch row counts finished ones),
-        # unless the message names the epoch already: a diverged run's wrapped at 80 columns
-        cut = progress.unfinished
-        where = f" · {progress.words}" if cut is not None and not re.search(rf"\bepoch {cut}\b", snap.message) \
-            else ""
-        out.append("\n" + snap.message + where, style="bold red" if snap.state != RunState.STOPPED else "magenta")
-    elif progress.unfinished is not None and not snap.active:
-        out.append("\n" + progress.words, style="magenta")
+        # with the epoch it was cut in, as the runs table's detail says it (the epoch row counts
+        # the finished ones)
+        out.append("\n" + snap.epoch_progress.noted(snap.message),
+                   style="bold red" if snap.state != RunState.STOPPED else "magenta")
     if snap.launch_ended:
         out.append("\n" + snap.launch_ended, style="bold red")
     if snap.state == RunState.INTERRUPTED:

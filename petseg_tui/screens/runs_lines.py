@@ -54,8 +54,6 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> 
         t.append("  archived", style="dim italic")
     if row.labels.tags:
         t.append("  " + " ".join(f"#{tag}" for tag in row.labels.tags), style="cyan")
-    if s.epoch_progress.unfinished is not None:  # the live screen says the same words
-        t.append(f"  {s.epoch_progress.words}")
     if s.best_epoch is not None:
         t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
     if s.duration is not None:
@@ -84,5 +82,5 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> 
     if s.message:
         style = "red" if row.state.is_error else "italic"
         t.append("\n")
-        t.append(s.message, style=style)
+        t.append(s.epoch_progress.noted(s.message), style=style)  # in the live screen's words
     return t

@@ -41,21 +41,29 @@ async def test_a_run_stopped_during_an_epoch_reads_the_same_in_the_table_and_on_
         table = app.screen.query_one("#runs-table")
         await highlight(pilot, table, "cut")
         assert "15/300" in widget_text(table)
-        words = "15/300 epochs done, stopped in epoch 16"
-        assert words in run_detail(app.screen)
+        # the same words under the table and under the live screen's charts
+        words = "stopped by user · in epoch 16"
+        assert run_detail(app.screen).endswith("\n" + words)
         live = await open_live(pilot, runs_dir / "cut")
         label = live.query_one("#epoch-label")
         await wait_for(pilot, lambda: widget_text(label).strip() == "15/300 done", what="the epoch row's count")
         assert "16/300" not in widget_text(live)
-        await wait_for(pilot, lambda: words in widget_text(live.query_one("#live-messages")).replace("\n", " "),
-                       what="the same words under the charts")
+        messages = live.query_one("#live-messages")
+        # the epoch it was cut in, on one line with the resume offer at 80 columns
+        await wait_for(pilot, lambda: widget_text(messages).strip() ==
+                       f"{words}  No last.pt: R starts it again from epoch 1.",
+                       what="the epoch it was stopped in, under the charts")
 
 
-def test_the_count_is_finished_epochs_and_the_unfinished_one_is_named() -> None:
-    assert EpochProgress(15, 300, 16, RunState.STOPPED).words == "15/300 epochs done, stopped in epoch 16"
-    assert EpochProgress(15, 300, 16, RunState.RUNNING).words == "15/300 epochs done, in epoch 16"
-    assert EpochProgress(15, 300, 16, RunState.PAUSED).words == "15/300 epochs done, paused in epoch 16"
-    assert EpochProgress(300, 300, 300, RunState.FINISHED).words == "300/300 epochs done"
-    assert EpochProgress(0, 0).count == "—" and EpochProgress(0, 5, 1, RunState.FAILED).words == \
-        "0/5 epochs done, failed in epoch 1"
+def test_the_count_is_finished_epochs_and_the_unfinished_one_is_named_after_the_message() -> None:
+    stopped = EpochProgress(15, 300, 16, RunState.STOPPED)
+    assert stopped.count == "15/300" and stopped.label == "15/300 done"
+    assert stopped.noted("stopped by user") == "stopped by user · in epoch 16"
+    # a message that names the epoch already, a run still in it, an epoch not begun: as it is
+    diverged = EpochProgress(6, 20, 7, RunState.DIVERGED)
+    assert diverged.noted("loss is NaN/Inf at epoch 7, batch 3") == "loss is NaN/Inf at epoch 7, batch 3"
+    assert EpochProgress(1, 20, 17, RunState.FAILED).noted("at epoch 1 x") == "at epoch 1 x · in epoch 17"
+    assert EpochProgress(15, 300, 16, RunState.RUNNING).noted("note") == "note"
+    assert EpochProgress(300, 300, 300, RunState.FINISHED).noted("done") == "done"
+    assert EpochProgress(0, 0).count == "—" and EpochProgress(0, 0).label == "Epochs —"
     assert EpochProgress(1000, 1000).label == "1000/1000 done"  # fits the live screen's 14 columns
