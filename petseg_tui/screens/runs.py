@@ -16,7 +16,7 @@ from textual.worker import get_current_worker
 from engine.runs import ordered, sort_value
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
-from petseg_tui.format import MAX_COMPARE, on_background, theme_background
+from petseg_tui.format import MAX_COMPARE, theme_background
 from petseg_tui.keys import USES_MODEL
 from petseg_tui.messages import RunsUpdated
 from petseg_tui.watch import HeldRows, RunRow, RunsWatcher
@@ -188,10 +188,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         from petseg_tui.exporting import export_progress
 
         background = theme_background(self.app)
-        text, progress = detail_text(row, background), export_progress(row.path)
-        if progress:
-            text.append("  " + progress, style=on_background("cyan", background))
-        return text
+        return detail_text(row, background, export_progress(row.path))
 
     def show_export_progress(self) -> None:
         """Called every second while an export runs here (`petseg_tui.exporting`), and as it ends."""

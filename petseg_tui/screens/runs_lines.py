@@ -43,8 +43,9 @@ def status_text(t: RunsTable) -> Text:
     return Text(" · ".join(parts))
 
 
-def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> Text:
-    """The highlighted run's line; its state's colours as drawn on ``background`` (`on_background`)."""
+def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, export: str = "") -> Text:
+    """The highlighted run's line; its state's colours as drawn on ``background`` (`on_background`);
+    ``export``: an export of it running here, how far it got."""
     s = row.summary
     t = Text()
     t.append(row.name, style="bold")  # the full name: the table may show it shortened
@@ -58,18 +59,9 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> 
         t.append(f"  best Dice {fmt_metric(s.best_dice)} @ epoch {s.best_epoch}")
     if s.duration is not None:
         t.append(f"  {fmt_duration(s.duration)}")
-    if row.device:
-        t.append(f"  {row.device}", style="dim")
-    if row.data:
-        t.append(f"  data: {row.data}", style="dim")
     if row.bad_lines:
         t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped",
                  style=on_background("yellow", background))
-    from engine.train.resume import describe_budget_changes
-
-    budget = describe_budget_changes(s.config)
-    if budget:
-        t.append(f"  {budget}", style="dim")
     if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
         t.append("  training process gone (dead pid or no heartbeat)", style=on_background(GONE_STYLE, background))
     if row.resume.action == "resume":
@@ -83,4 +75,16 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None) -> 
         style = "red" if row.state.is_error else "italic"
         t.append("\n")
         t.append(s.epoch_progress.noted(s.message), style=style)  # in the live screen's words
+    if export:
+        t.append("  " + export, style=on_background("cyan", background))
+    # the pane holds four lines: what the run was given (device, data, budget changes) comes
+    # last, so that a long data description is what gets cut, never why the run ended or its note
+    # (at 80 columns a description of three lines hid "stopped by user")
+    from engine.train.resume import describe_budget_changes
+
+    given = [(row.device, ""), (row.data, "data: "), (describe_budget_changes(s.config), "")]
+    given_text = "  ".join(f"{prefix}{value}" for value, prefix in given if value)
+    if given_text:
+        t.append("\n")
+        t.append(given_text, style="dim")
     return t

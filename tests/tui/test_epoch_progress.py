@@ -6,23 +6,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_helpers import (
+    T0,
+    epoch_event,
     highlight,
-    make_run,
     open_live,
     run_detail,
     wait_for,
     widget_text,
 )
 
-from engine.events import BatchProgress, EpochStarted, RunStopped
-from engine.runs import EpochProgress, RunState
+from engine.config import TrainConfig
+from engine.events import BatchProgress, EpochStarted, RunStarted, RunStopped
+from engine.runs import EpochProgress, RunState, RunStore
 from petseg_tui.app import PetsegApp
 
+LONG_DATA = ("generated (synthetic) pet-like dataset (@generated), not real photographs; "
+             "/root/.cache/petseg/generated-v1: 120 trainval, 30 test images")
 
-def _stopped_in_epoch_16(root: Path) -> None:
+
+def _stopped_in_epoch_16(root: Path, data: str = "generated (fixture)") -> None:
     """15 of 300 epochs finished, stopped by the user in the 16th (3 of its 10 batches trained)."""
-    writer = make_run(root, "cut", epochs_done=15, total=300, state="running", close=False)
-    t = 1_800_000_000.0
+    writer = RunStore(root).create(TrainConfig(epochs=300).to_dict(), "cut")
+    t = T0
+    writer.append(RunStarted(run="cut", total_epochs=300, start_epoch=1, train_size=100, valid_size=10,
+                             device="cpu (bfloat16)", data=data, t=t))
+    for ep in range(1, 16):
+        writer.append(EpochStarted(epoch=ep, total_epochs=300, batches=10, t=t))
+        t += 30
+        writer.append(epoch_event(ep, 300, t))
     writer.append(EpochStarted(epoch=16, total_epochs=300, batches=10, t=t))
     for b in (1, 2, 3):
         writer.append(BatchProgress(epoch=16, batch=b, batches=10, loss=0.5, images_per_s=8.0, t=t + b))
@@ -43,7 +54,7 @@ async def test_a_run_stopped_during_an_epoch_reads_the_same_in_the_table_and_on_
         assert "15/300" in widget_text(table)
         # the same words under the table and under the live screen's charts
         words = "stopped by user · in epoch 16"
-        assert run_detail(app.screen).endswith("\n" + words)
+        assert words in run_detail(app.screen).splitlines()
         live = await open_live(pilot, runs_dir / "cut")
         label = live.query_one("#epoch-label")
         await wait_for(pilot, lambda: widget_text(label).strip() == "15/300 done", what="the epoch row's count")
@@ -53,6 +64,21 @@ async def test_a_run_stopped_during_an_epoch_reads_the_same_in_the_table_and_on_
         await wait_for(pilot, lambda: widget_text(messages).strip() ==
                        f"{words}  No last.pt: R starts it again from epoch 1.",
                        what="the epoch it was stopped in, under the charts")
+
+
+async def test_why_a_run_ended_stays_in_the_runs_detail_at_80_columns_when_its_data_is_long(runs_dir: Path) -> None:
+    """The detail pane holds four lines: at 80 columns a data description of three lines came
+    before the run's message and hid "stopped by user"; what the run was given now comes last."""
+    _stopped_in_epoch_16(runs_dir, data=LONG_DATA)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await highlight(pilot, app.screen.query_one("#runs-table"), "cut")
+        detail = app.screen.query_one("#run-detail")
+        def shown() -> str:
+            return " ".join(widget_text(detail).split())
+
+        await wait_for(pilot, lambda: "data: generated (synthetic)" in shown(), what="the pane laid out")
+        assert "stopped by user · in epoch 16" in shown()
 
 
 def test_the_count_is_finished_epochs_and_the_unfinished_one_is_named_after_the_message() -> None:
