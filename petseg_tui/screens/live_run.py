@@ -283,6 +283,9 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         # (PetsegScreen's on_resize, the width class, runs too: Textual calls each class's handler)
+        if self.snapshot is not None:  # the title's name is cut to the width, once it is laid out
+            self.call_after_refresh(lambda: self.snapshot and self._draw_title(self.snapshot,
+                                                                                theme_background(self.app)))
         short = event.size.height < SHORT_ROWS
         if short != self.has_class("-short"):
             self.set_class(short, "-short")  # app.tcss: the log, if shown, replaces the charts
@@ -418,7 +421,12 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         background = theme_background(self.app)
         messages = messages_text(snap, self.control_note, export, log_shown=self.log_shown, background=background)
         self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
-        title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None, background)
+        self._draw_title(snap, background)
+
+    def _draw_title(self, snap: LiveSnapshot, background: tuple[int, int, int] | None) -> None:
+        widget = self.query_one("#live-title")
+        width = widget.content_region.width or None  # 0 before the first layout: whole
+        title = title_text(snap, self.petseg_app.trainer_for(self.run_path) is not None, background, width)
         self._set_text("#live-title", title.markup, lambda: title)
 
     def shown_preview_epoch(self) -> int | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
+from engine.runs.short_name import NAME_MIN, shorten
 from petseg_tui.format import (
     GONE_STYLE,
     LR_LAST,
@@ -29,18 +30,23 @@ from petseg_tui.live_follow import LiveSnapshot
 Rows = tuple[tuple[str, str], ...]
 
 
-def title_text(snap: LiveSnapshot, in_this_process: bool, background: tuple[int, int, int] | None = None) -> Text:
+def title_text(snap: LiveSnapshot, in_this_process: bool, background: tuple[int, int, int] | None = None,
+               width: int | None = None) -> Text:
     """The run's name and state (its colour as drawn on ``background``: `on_background`), and which
-    process trains it."""
-    title = Text()
-    title.append(snap.name, style="bold")
-    title.append("  ")
-    title.append_text(shown_state_text(snap.state, snap.gone, background))
+    process trains it; in ``width`` cells, if given, the name cut in the middle to make room (the
+    title is one line: at 80 columns a sweep trial's name pushed the pid past the edge; the
+    header above has the name whole)."""
+    rest = Text("  ")
+    rest.append_text(shown_state_text(snap.state, snap.gone, background))
     if in_this_process:
-        title.append("  in this process", style="dim")
+        rest.append("  in this process", style="dim")
     elif snap.active:
         # not "detached": a run started by `petseg train` in another terminal is trained here too
-        title.append(f"  another process (pid {snap.pid})" if snap.pid else "  another process", style="dim")
+        rest.append(f"  another process (pid {snap.pid})" if snap.pid else "  another process", style="dim")
+    name = snap.name if width is None else shorten(snap.name, max(NAME_MIN, width - rest.cell_len))
+    title = Text()  # (a base style would make the state and the process bold too)
+    title.append(name, style="bold")
+    title.append_text(rest)
     return title
 
 

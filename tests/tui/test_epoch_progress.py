@@ -93,3 +93,4 @@ def test_the_count_is_finished_epochs_and_the_unfinished_one_is_named_after_the_
     assert EpochProgress(300, 300, 300, RunState.FINISHED).noted("done") == "done"
     assert EpochProgress(0, 0).count == "—" and EpochProgress(0, 0).label == "Epochs —"
     assert EpochProgress(1000, 1000).label == "1000/1000 done"  # fits the live screen's 14 columns
+

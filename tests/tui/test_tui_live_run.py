@@ -872,3 +872,27 @@ async def test_a_one_batch_epoch_says_what_the_run_does_not_batch_0_of_1(runs_di
             assert bar.total is None and bar.percentage is None  # pulsing
     finally:
         w.close()
+
+
+async def test_a_long_run_name_leaves_its_state_and_process_whole_in_the_live_title_at_80_columns(
+        runs_dir: Path) -> None:
+    """The live screen's title is one line: a sweep trial's name (the header above says it whole)
+    pushed "another process (pid N)" past the right edge at 80 columns."""
+    import os
+
+    name = "unet-lr1e-03-bs16-sweep-2026-12-04T2105-trial-005"
+    writer = make_run(runs_dir, name, epochs_done=2, total=5, state="running", close=False)
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / name)
+            title = live.query_one("#live-title")
+            await wait_for(pilot, lambda: "running" in widget_text(title), what="the state in the title")
+            shown = widget_text(title).strip()
+            assert shown.endswith(f"another process (pid {os.getpid()})"), shown
+            assert shown.startswith("unet-lr1e-03") and "trial-005" in shown  # both ends of the name
+            await pilot.resize_terminal(120, 30)  # room again: the name whole
+            await wait_for(pilot, lambda: widget_text(title).strip().startswith(name + "  running"),
+                           what="the whole name at 120 columns")
+    finally:
+        writer.close()
