@@ -264,7 +264,12 @@ class CompareScreen(ChartView, PetsegScreen):
     def on_mount(self) -> None:
         self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')}"
         self.redraw()
-        self.query_one("#compare-table", DataTable).focus()
+        table = self.query_one("#compare-table", DataTable)
+        table.focus()
+        # whether the table runs past the right edge is known once it is laid out: its columns'
+        # width (virtual_size) against its own
+        for size in ("virtual_size", "size"):
+            self.watch(table, size, lambda _size: self._show_title(), init=False)
         self.app.theme_changed_signal.subscribe(self, self._recolour)
         self._poll()
 
@@ -336,20 +341,37 @@ class CompareScreen(ChartView, PetsegScreen):
 
     def _legend(self) -> Text:
         """Each run's marker and name in its colour; compact, the start the names share said once
-        and then each name's rest (the names stay whole: the start and the rest)."""
+        and then each name's rest (the names stay whole: the start and the rest). Where the line
+        is too narrow, it breaks between entries, never inside one: wrapped at its spaces, a
+        marker ended a line and its name began the next."""
         names = [p.name for p in self.run_paths]
         start = self._layout().shared_start(names)
-        t = Text()  # (a base style would dim every name after it)
+        entries: list[Text] = []
         if start:
-            t.append(f"{start}…", style="dim")
+            entries.append(Text(f"{start}…", style="dim"))
         background = theme_background(self.app)
         for i, name in enumerate(names):
-            if i or start:
-                t.append("  ")
             colour = run_colour(i, background)
-            t.append(f"─{MARKERS[i]} ", style=f"bold {colour}")
-            t.append(name[len(start):], style=colour)
+            entry = Text()  # (a base style would dim every name after it)
+            entry.append(f"─{MARKERS[i]} ", style=f"bold {colour}")
+            entry.append(name[len(start):], style=colour)
+            entries.append(entry)
+        width = self.query_one("#legend", Static).content_region.width if self.is_mounted else 0
+        t, line = Text(), 0
+        for entry in entries:
+            if line and width and line + 2 + entry.cell_len > width:
+                t.append("\n")
+                line = 0
+            elif line:
+                t.append("  ")
+                line += 2
+            t.append_text(entry)
+            line += entry.cell_len
         return t
+
+    def _relegend(self) -> None:
+        if self.is_mounted:
+            self.query_one("#legend", Static).update(self._legend())
 
     def autoscale_applies(self) -> bool:
         return any(m not in BOUNDED_METRICS for m in self.chart_metrics())
@@ -443,8 +465,7 @@ class CompareScreen(ChartView, PetsegScreen):
         # the grid shows four metrics: the title names them all, the chosen one as highlighted
         shown = f"{len(self.chart_metrics())} metrics, {label} highlighted" if self.grid else label
         self._title_text = f"compare {fmt_count(len(self.run_paths), 'run')} · {shown}{note}"
-        self._show_title()
-        self.call_after_refresh(self._show_title)  # the table's width is known once it is laid out
+        self._show_title()  # again as the table's laid out width or its content's changes (on_mount)
 
     def _show_title(self) -> None:
         """The title, and where the table runs past the right edge, that ←/→ scroll it: a column
@@ -457,7 +478,7 @@ class CompareScreen(ChartView, PetsegScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         super().on_resize(event)
-        self.call_after_refresh(self._show_title)
+        self.call_after_refresh(self._relegend)  # its lines break at the legend's width
 
     # ---- keys ---------------------------------------------------------------------------------
     def set_metric(self, metric: str) -> None:

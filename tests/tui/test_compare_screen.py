@@ -417,3 +417,27 @@ async def test_a_table_wider_than_the_screen_says_that_it_scrolls(runs_dir: Path
         await pilot.resize_terminal(200, 40)
         await wait_for(pilot, lambda: "←/→" not in app.screen.sub_title and "valid Dice" in app.screen.sub_title,
                        what="the note gone")
+
+
+async def test_a_legend_that_wraps_keeps_each_marker_beside_its_run_name(runs_dir: Path) -> None:
+    """Four runs at 80 columns: the legend wraps, and a line ended with a run's marker ("─■")
+    whose name began the next line, read as the marker of the name before it or of none."""
+    from tui_helpers import widget_text
+
+    from petseg_tui.widgets.chart_specs import MARKERS
+
+    names = ["long300", "unet-20261207-012036", "unet-20261207-011314", "unet-20261207-011254"]
+    for i, name in enumerate(names):
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5 + 0.01 * i])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare_table(app, pilot, [runs_dir / n for n in names])
+        legend = app.screen.query_one("#legend")
+        await pilot.pause()
+        lines = [line.rstrip() for line in widget_text(legend).splitlines() if line.strip()]
+        assert len(lines) > 1, lines  # it does wrap at this width
+        for line in lines:
+            assert not any(line.endswith(m) for m in MARKERS[: len(names)]), lines
+        shown = " ".join(" ".join(lines).split())
+        for i, name in enumerate(names):
+            assert f"─{MARKERS[i]} {name}" in shown, shown
