@@ -490,3 +490,17 @@ async def test_ctrl_s_twice_while_the_run_starts_starts_one_run(runs_dir: Path, 
         await wait_for(pilot, lambda: app.screen is not form, what="the form gone once the run started")
         await pilot.pause(0.7)
         assert len(started) == 1
+
+
+async def test_the_more_options_title_is_read_whole_at_80_columns(runs_dir: Path) -> None:
+    """The collapsed section's title lists what it holds; at 80 columns it ran past the right
+    edge, cut at "regularis", and "loss, pretrained, warm-up, EMA …" was never seen."""
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        title = form.query_one("#more-options CollapsibleTitle")
+        form.query_one("#new-run-form").scroll_to_widget(title, animate=False)
+        await pilot.pause()
+        shown = " ".join(widget_text(title).split())
+        assert shown.endswith("augmentation, compile, checkpoints"), shown
+        assert title.region.right <= 80
