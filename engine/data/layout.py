@@ -41,6 +41,8 @@ from engine.errors import ConfigError, DatasetError
 
 TORCHVISION_SUBDIR = "oxford-iiit-pet"  # torchvision's OxfordIIITPet(root) base folder
 _LIST_FILES = ("trainval.txt", "test.txt")
+# the one wording of "no split lists, so eval scores every pair as its test split" (warning and data: line)
+ALL_TEST_NOTE = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
 
 
 def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
@@ -149,6 +151,17 @@ class PetLayout:
         self._trainval_listed = trainval_listed
         self._trainval = [n for n in trainval_listed if n in paired]
         self._test = [n for n in test_listed if n in paired]
+        self.all_test = False  # set by `test_every_pair`: no lists, every pair is the test split
+
+    def test_every_pair(self) -> None:
+        """Make every paired image the test split (none trainval): ``petseg eval`` of a user's own
+        folder of photos and trimaps with no split list. `describe` then says so, and the warning
+        eval prints is `ALL_TEST_NOTE` too, so no line contradicts another."""
+        self._test = list(self.paired_names)
+        self._trainval = []
+        self._trainval_listed = []
+        self.all_test = True
+        self.warnings.append(f"{self.root}: {ALL_TEST_NOTE}")
 
     def _read_list(self, path: Path, paired: set[str]) -> list[str]:
         """Names listed in ``path`` in order, each once (duplicates warned about); names whose
@@ -217,7 +230,9 @@ class PetLayout:
     def describe(self) -> str:
         """One line: where, how many images per split, and how the split was decided."""
         text = f"{self.root}: {len(self._trainval)} trainval, {len(self._test)} test images"
-        if not self.has_split_files:
+        if self.all_test:
+            text += f" ({ALL_TEST_NOTE})"
+        elif not self.has_split_files:
             text += " (no annotations/trainval.txt: using every image that has a trimap)"
         if self.missing:
             text += f"; {self.missing} listed images skipped (image or trimap missing)"
@@ -235,6 +250,15 @@ class DataSource:
     kind: Literal["real", "generated"]
     description: str
     layout: PetLayout | None = field(default=None, repr=False, compare=False)
+
+    def test_every_pair(self) -> None:
+        """`PetLayout.test_every_pair` on this source's layout, its description following (the
+        counts and the note are the layout's; the words around them stay)."""
+        layout = self.layout or PetLayout(self.path)
+        before = layout.describe()
+        layout.test_every_pair()
+        self.layout = layout
+        self.description = self.description.replace(before, layout.describe())
 
 
 def default_download_dir() -> Path:

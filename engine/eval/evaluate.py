@@ -291,9 +291,9 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
     names = layout.test_names() if split == "test" else _valid_names(layout, config)
     if not names and split == "test" and data_path is not None and _unlisted_photos(layout, config):
         # the user's own photos and trimaps, no split lists: every one is a test photo
-        names = layout.trainval_names()
-        layout.warnings.append(f"{layout.root}: no annotations/test.txt or trainval.txt: scoring every image "
-                               f"with a trimap ({len(names)}) as the test split")
+        source.test_every_pair()
+        layout = source.layout
+        names = layout.test_names()
     if not names:
         raise DatasetError(source.path, f"no {split} images to evaluate on{_why_no_test(layout, config) if split == 'test' else ''}")
     return source, layout, names

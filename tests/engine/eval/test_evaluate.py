@@ -182,13 +182,15 @@ def _own_photos(root: Path, names: tuple[str, ...] = ("a", "b")) -> Path:
 def test_own_photos_without_split_lists_are_all_scored_and_it_is_said(tmp_path):
     """A folder of the user's own photos and trimaps (images/, annotations/trimaps/) with no
     trainval.txt or test.txt was refused ("test.txt is missing"): every photo with a trimap is
-    its test split, and a warning says so."""
+    its test split, and a warning says so. The data: line under it said "3 trainval, 0 test images
+    (… using every image that has a trimap)", contradicting the warning: it counts them as test."""
     root = _own_photos(tmp_path / "mine", ("a", "b", "c"))
     ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
     r = evaluate_checkpoint(ckpt, str(root), device="cpu")
     assert r.n_images == 3
-    assert (f"{root}: no annotations/test.txt or trainval.txt: scoring every image with a trimap (3) "
-            "as the test split") in r.warnings
+    note = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
+    assert r.warnings == [f"{root}: {note}"]
+    assert r.data == f"Oxford-IIIT Pet at {root}: 0 trainval, 3 test images ({note})"
 
 
 def test_a_folder_with_a_split_or_the_models_own_photos_still_needs_its_test_list(tmp_path):
