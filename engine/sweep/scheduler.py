@@ -226,12 +226,16 @@ class Scheduler:
                 why = (f"{w.death() or 'its process ended without a word'} "
                        f"{f'after epoch {done}' if done else 'before its first epoch ended'}; "
                        "the sweep counted the trial failed (petseg train --resume continues the run)")
-                mark_failed(w.run_path, why)
+                if mark_failed(w.run_path, why):
+                    kind = str(RunState.FAILED)  # what its run and --show now say: so does this line
             w.trial.set_user_attr(REASON_ATTR, why)
             self.study.tell(w.trial, state=TrialState.FAIL)
-            # no config.json: its petseg train refused to start (why: its train.log's error line)
-            how = "at start" if not (w.run_path / CONFIG_FILE).exists() else f"({kind})"
-            self.log(f"trial {n} failed {how}: {why}")
+            # no config.json: its petseg train refused to start (why: its train.log's error line);
+            # a run that failed reads "trial N failed: why", as its --show row "failed: why" does
+            how = ("at start" if not (w.run_path / CONFIG_FILE).exists()
+                   else "" if kind == RunState.FAILED else f"({kind})")
+            how = f" {how}" if how else ""
+            self.log(f"trial {n} failed{how}: {why}")
             self._count("failed")
             if w.popen is not None and best is None:
                 self._give_up_if_all_fail(n, why, why)

@@ -114,11 +114,14 @@ def test_a_trial_whose_process_was_killed_reads_failed_in_the_runs_table_too(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A trial's child SIGKILLed mid-run (kill -9, the out-of-memory killer) is a failed trial in
     the study: ``petseg runs`` called its run ``interrupted``, so ``--filter status:failed`` missed
-    what ``petseg sweep --show`` listed as failed, and neither said it was killed."""
+    what ``petseg sweep --show`` listed as failed, and neither said it was killed. The sweep's own
+    line then still said "trial 0 failed (interrupted)": it reads as its --show row does."""
     monkeypatch.setenv("FAKE_SIGKILL_AFTER", "1")
     runs = tmp_path / "runs"
     main(["sweep", "--runs", str(runs), "--name", "killed", *SPACE, "--trials", "1", "--epochs", "3"])
-    capsys.readouterr()
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial 0 failed")]
+    assert len(said) == 1 and said[0].startswith("trial 0 failed: its process was killed by SIGKILL"), said
+    assert "interrupted" not in said[0]
     assert main(["runs", "--runs", str(runs), "--filter", "status:failed"]) == 0
     listed = capsys.readouterr().out
     assert "killed-t000" in listed and "failed" in listed, listed
