@@ -65,6 +65,23 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
+def _in_subfolders(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
+    """Files with one of ``suffixes`` below ``folder``'s subfolders (paths relative to ``folder``,
+    sorted): `_scan` reads ``folder`` itself only, so a user's photos sorted into images/cats/
+    would be left out without a word."""
+    found: list[str] = []
+    try:
+        subfolders = [e.path for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return found
+    for sub in subfolders:
+        for top, dirs, files in os.walk(sub):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [os.path.relpath(os.path.join(top, f), folder) for f in files
+                      if not f.startswith(".") and os.path.splitext(f)[1].lower() in suffixes]
+    return sorted(found)
+
+
 def _listed_name(line: str, paired: set[str]) -> str:
     """The image name of a list line ``NAME CLASS_ID SPECIES BREED_ID``: the line minus its
     three trailing integers, so a name may contain spaces. Lines in another shape: the whole
@@ -84,7 +101,8 @@ class PetLayout:
     Attributes: ``root`` (the folder holding images/ and annotations/), ``images_dir``,
     ``trimaps_dir``, ``has_split_files``, ``missing`` (list-file entries skipped because their
     image or trimap does not exist), ``paired_names`` (sorted names with both files),
-    ``warnings`` (duplicated list lines, names in both trainval and test).
+    ``warnings`` (duplicated list lines, names in both trainval and test, photos in subfolders of
+    images/, which are not read).
 
     List files are read as UTF-8 with or without a byte-order mark; a name is the line minus its
     three trailing integers (names may contain spaces); a name listed twice is used once.
@@ -110,8 +128,11 @@ class PetLayout:
         self.trimaps_dir = base / "annotations" / "trimaps"
 
         self._images = _scan(self.images_dir, IMAGE_SUFFIXES)
+        nested = _in_subfolders(self.images_dir, IMAGE_SUFFIXES)
+        unread = (f"{len(nested)} image file(s) in subfolders are not read, only images/NAME.jpg "
+                  f"(first: {nested[0]})") if nested else ""
         if not self._images:
-            raise DatasetError(self.images_dir, "no images (expected NAME.jpg files)")
+            raise DatasetError(self.images_dir, "no images (expected NAME.jpg files)" + (f"; {unread}" if unread else ""))
         self._trimaps = _scan(self.trimaps_dir, (".png",))
         if not self._trimaps:
             raise DatasetError(
@@ -127,7 +148,9 @@ class PetLayout:
 
         self.missing = 0
         self.missing_names: list[str] = []
-        self.warnings: list[str] = []  # duplicated list entries, train/test overlap
+        self.warnings: list[str] = []  # duplicated list entries, train/test overlap, photos in subfolders
+        if unread:
+            self.warnings.append(f"{self.images_dir}: {unread}")
         ann = base / "annotations"
         self.has_split_files = (ann / "trainval.txt").is_file()
         self.test_list = ann / "test.txt"  # the test split's names; missing: no test photos

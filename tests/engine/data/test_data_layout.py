@@ -195,3 +195,21 @@ def test_data_path_problem_names_the_environment_variable(tmp_path, monkeypatch)
     with pytest.raises(DatasetError) as info:
         resolve_data_source(None)
     assert data_path_problem(None) == str(info.value) and f"${DATA_PATH_ENV}" in str(info.value)
+
+
+def test_photos_in_subfolders_of_images_are_named_not_silently_left_out(tmp_path):
+    """A user's photos sorted into images/cats/ were left out without a word: eval scored "1 test
+    images" of three photos, or refused the folder with "no images (expected NAME.jpg files)"."""
+    root = _make(tmp_path / "some", ["a"], trimaps=["a", "b", "c"])
+    (root / "images" / "cats").mkdir()
+    for n in ("c", "b"):
+        Image.new("RGB", (8, 8)).save(root / "images" / "cats" / f"{n}.JPG")
+    lay = PetLayout(root)
+    assert lay.paired_names == ["a"]
+    assert lay.warnings == [(f"{root / 'images'}: 2 image file(s) in subfolders are not read, only "
+                             "images/NAME.jpg (first: cats/b.JPG)")]
+    (root / "images" / "a.jpg").unlink()
+    with pytest.raises(DatasetError) as only_nested:
+        PetLayout(root)
+    assert _msg(only_nested) == (f"{root / 'images'}: no images (expected NAME.jpg files); 2 image file(s) in "
+                                 "subfolders are not read, only images/NAME.jpg (first: cats/b.JPG)")
