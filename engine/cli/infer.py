@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from typing import Any
@@ -79,6 +80,22 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _dataset_hint(src: Path) -> str:
+    """For a folder without photos of its own: where a dataset folder's photos are (images/, one
+    level down), or that its images/ holds none either — pointing at an empty images/ sent the
+    user to a second "no image files"."""
+    from engine.data.images import is_image_file
+
+    images = src / "images"
+    if not images.is_dir():
+        return ""
+    try:
+        has_photos = any(is_image_file(e.name) and e.is_file() for e in os.scandir(images))
+    except OSError:
+        return ""
+    return f"; its photos are in {images}?" if has_photos else f"; its {images} holds no image files either"
+
+
 def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
     from engine.infer.infer_folder import plan_folder
@@ -99,8 +116,8 @@ def _infer_folder(args: argparse.Namespace) -> int:
         console.print(f"skipped {path}: {reason}", markup=False)
     if not plan.items:
         # a dataset folder is what train and eval take as --data_path: its photos are one level down
-        hint = f"; its photos are in {src / 'images'}?" if (src / "images").is_dir() else ""
-        raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries{hint})")
+        raise PetsegError(f"{src}: no image files in the folder ({len(plan.skipped)} other entries"
+                          f"{_dataset_hint(src)})")
     checkpoint = checkpoint_from_args(args)
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:

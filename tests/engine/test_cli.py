@@ -1014,3 +1014,17 @@ def test_the_resume_command_a_stop_prints_can_be_pasted_back(tmp_path: Path, cap
                  "--image_size", "32", "--width", "4", "--max_train_images", "4", "--workers", "0",
                  "--device", "cpu"]) == 130
     assert f"stopped; resume with: petseg train --resume r --runs '{runs}'" in capsys.readouterr().out
+
+
+def test_infer_on_a_dataset_folder_without_photos_does_not_point_to_its_empty_images(
+        tmp_path: Path, checkpoint: Path, capsys) -> None:
+    """A folder of trimaps whose images/ is empty: infer asked "its photos are in …/images?", which
+    only led to a second "no image files"; it says images/ has none either."""
+    data = tmp_path / "trimaps-only"
+    (data / "images").mkdir(parents=True)
+    (data / "annotations" / "trimaps").mkdir(parents=True)
+    write_image(data / "annotations" / "trimaps" / "cat.png", "L")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--data_path", str(data),
+                 "--output_path", str(tmp_path / "masks")]) == 1
+    err = one_error_line(capsys, "no image files")
+    assert err.endswith(f"(2 other entries; its {data / 'images'} holds no image files either)")
