@@ -255,6 +255,9 @@ class PetLayout:
         text = f"{self.root}: {len(self._trainval)} trainval, {len(self._test)} test images"
         if self.all_test:
             text += f" ({ALL_TEST_NOTE})"
+        elif not self.has_split_files and self.test_list.is_file():
+            # "every image that has a trimap" would count test.txt's photos as training ones too
+            text += " (no annotations/trainval.txt: using every image that has a trimap and is not in test.txt)"
         elif not self.has_split_files:
             text += " (no annotations/trainval.txt: using every image that has a trimap)"
         if self.missing:

@@ -213,3 +213,13 @@ def test_photos_in_subfolders_of_images_are_named_not_silently_left_out(tmp_path
         PetLayout(root)
     assert _msg(only_nested) == (f"{root / 'images'}: no images (expected NAME.jpg files); 2 image file(s) in "
                                  "subfolders are not read, only images/NAME.jpg (first: cats/b.JPG)")
+
+
+def test_a_folder_with_only_test_txt_says_its_trainval_is_the_rest(tmp_path):
+    """With test.txt but no trainval.txt the line said "using every image that has a trimap" for
+    trainval, as though test.txt's photos were trained on too."""
+    root = _make(tmp_path / "d", ["a", "b", "c"])
+    (root / "annotations" / "test.txt").write_text("a 1 1 1\nghost 1 1 1\n")
+    assert PetLayout(root).describe() == (
+        f"{root}: 2 trainval, 1 test images (no annotations/trainval.txt: using every image that has a "
+        "trimap and is not in test.txt); 1 listed images skipped (image or trimap missing)")
