@@ -57,6 +57,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
             raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
     if args.image.is_dir():
         return _infer_folder(args)
+    if not args.image.exists():  # said first: the output's checks would otherwise answer a typo
+        raise PetsegError(_missing_input(args.image))
     from engine.infer.inference import load_predictor, original_size, output_picture, save_png
     from engine.infer.outputs import check_output
 
@@ -78,6 +80,14 @@ def cmd_infer(args: argparse.Namespace) -> int:
     print(f"{args.output}: {'overlay' if args.overlay else 'mask'} {img.size[0]}x{img.size[1]}, "
           f"pet {frac:.1%} of pixels, {pred.seconds * 1000:.0f} ms")
     return EXIT_OK
+
+
+def _missing_input(path: Path) -> str:
+    """Why ``--image`` names nothing: no such path, or a symbolic link whose target is gone (a
+    folder of photos linked in and since moved)."""
+    if path.is_symlink():
+        return f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
+    return f"{path}: no such file or folder"
 
 
 def _dataset_hint(src: Path) -> str:

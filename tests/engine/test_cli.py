@@ -1028,3 +1028,18 @@ def test_infer_on_a_dataset_folder_without_photos_does_not_point_to_its_empty_im
                  "--output_path", str(tmp_path / "masks")]) == 1
     err = one_error_line(capsys, "no image files")
     assert err.endswith(f"(2 other entries; its {data / 'images'} holds no image files either)")
+
+
+def test_infer_on_a_missing_input_says_so_whatever_the_output(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    """A mistyped --image (or a link to a moved folder) with an output folder answered "--output must
+    be a .png file", sending the user to fix the output instead of the input."""
+    out = tmp_path / "masks"
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(tmp_path / "photoz"),
+                 "--output_path", str(out)]) == 1
+    assert one_error_line(capsys, "photoz").endswith(f"{tmp_path / 'photoz'}: no such file or folder")
+    (tmp_path / "linked").symlink_to(tmp_path / "moved")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(tmp_path / "linked"),
+                 "--output_path", str(out)]) == 1
+    assert one_error_line(capsys, "linked").endswith(
+        f"{tmp_path / 'linked'}: a symbolic link to {tmp_path / 'moved'}, which does not exist")
+    assert not out.exists()
