@@ -85,14 +85,28 @@ def _in_subfolders(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
 def _listed_name(line: str, paired: set[str]) -> str:
     """The image name of a list line ``NAME CLASS_ID SPECIES BREED_ID``: the line minus its
     three trailing integers, so a name may contain spaces. Lines in another shape: the whole
-    line if that names an image, else its first word (the old reading)."""
+    line if that names an image, else its first word (the old reading). A name written as its
+    photo's file name (``NAME.jpg``, as a hand-made list often is) is that photo's name."""
     parts = line.rsplit(None, 3)
     if len(parts) == 4 and all(p.lstrip("-").isdigit() for p in parts[1:]):
-        return parts[0]
+        return _without_suffix(parts[0], paired)
     if line in paired:
         return line
     first = line.split()[0]
-    return first if first in paired else line
+    if first in paired:
+        return first
+    for name in (line, first):
+        if (stem := _without_suffix(name, paired)) != name:
+            return stem
+    return line
+
+
+def _without_suffix(name: str, paired: set[str]) -> str:
+    """``name`` minus an image file suffix when that leaves a paired name, else ``name``."""
+    stem, dot, suffix = name.rpartition(".")
+    if name not in paired and dot and "." + suffix.lower() in IMAGE_SUFFIXES and stem in paired:
+        return stem
+    return name
 
 
 class PetLayout:

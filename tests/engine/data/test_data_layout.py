@@ -223,3 +223,13 @@ def test_a_folder_with_only_test_txt_says_its_trainval_is_the_rest(tmp_path):
     assert PetLayout(root).describe() == (
         f"{root}: 2 trainval, 1 test images (no annotations/trainval.txt: using every image that has a "
         "trimap and is not in test.txt); 1 listed images skipped (image or trimap missing)")
+
+
+def test_a_list_naming_photo_files_reads_their_names(tmp_path):
+    """A hand-made test.txt listing file names ("a.jpg") was refused: "lists 2 images but none has
+    both images/NAME.jpg and a trimap", though images/a.jpg and its trimap were there."""
+    root = _make(tmp_path / "d", ["a", "b", "c"])
+    (root / "annotations" / "test.txt").write_text("a.jpg\nb.JPG 1 1 1\nghost.jpg\n")
+    lay = PetLayout(root)
+    assert lay.test_names() == ["a", "b"] and lay.trainval_names() == ["c"]
+    assert lay.missing_names == ["ghost.jpg"]
