@@ -65,6 +65,15 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
+def _dataset_above(given: Path) -> str:
+    """"; pass X, the dataset folder" when ``given`` is a folder inside a dataset (its images/,
+    annotations/ or annotations/trimaps/, a natural thing to name as the data), else ""."""
+    for parent in list(given.absolute().parents)[:2]:
+        if (parent / "images").is_dir() and (parent / "annotations").is_dir():
+            return f"; it is inside the dataset folder {parent}: pass that"
+    return ""
+
+
 def _in_subfolders(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
     """Files with one of ``suffixes`` below ``folder``'s subfolders (paths relative to ``folder``,
     sorted): `_scan` reads ``folder`` itself only, so a user's photos sorted into images/cats/
@@ -135,7 +144,8 @@ class PetLayout:
         else:
             raise DatasetError(
                 given,
-                "no images/ folder (expected the Oxford-IIIT Pet layout: images/ and annotations/trimaps/)",
+                "no images/ folder (expected the Oxford-IIIT Pet layout: images/ and annotations/trimaps/"
+                f"{_dataset_above(given)})",
             )
         self.root = base
         self.images_dir = base / "images"

@@ -233,3 +233,16 @@ def test_a_list_naming_photo_files_reads_their_names(tmp_path):
     lay = PetLayout(root)
     assert lay.test_names() == ["a", "b"] and lay.trainval_names() == ["c"]
     assert lay.missing_names == ["ghost.jpg"]
+
+
+def test_a_folder_inside_a_dataset_names_the_dataset_folder(tmp_path):
+    """--data_path DATA/images (or DATA/annotations/trimaps) was only "no images/ folder": the line
+    now names the dataset folder to pass."""
+    root = _make(tmp_path / "d", ["a"])
+    for inner in (root / "images", root / "annotations" / "trimaps"):
+        with pytest.raises(DatasetError) as inside:
+            PetLayout(inner)
+        assert _msg(inside).endswith(f"annotations/trimaps/; it is inside the dataset folder {root}: pass that)")
+    with pytest.raises(DatasetError) as elsewhere:
+        PetLayout(tmp_path)
+    assert _msg(elsewhere).endswith("images/ and annotations/trimaps/)")
