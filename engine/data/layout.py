@@ -74,6 +74,21 @@ def _dataset_above(given: Path) -> str:
     return ""
 
 
+def _why_no_trimaps(trimaps_dir: Path) -> str:
+    """What stands where the trimaps should be, for the refusal: no such folder, or files that
+    are not NAME.png (trimaps saved as JPEG, say), so the user is not left looking at files the
+    line says are not there."""
+    if not trimaps_dir.is_dir():
+        return " (the folder does not exist)"
+    try:
+        others = sorted(e.name for e in os.scandir(trimaps_dir) if not e.name.startswith(".") and e.is_file())
+    except OSError:
+        return ""
+    if not others:
+        return ""
+    return f" ({len(others)} other file(s), first {others[0]}: a trimap is NAME.png)"
+
+
 def _in_subfolders(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
     """Files with one of ``suffixes`` below ``folder``'s subfolders (paths relative to ``folder``,
     sorted): `_scan` reads ``folder`` itself only, so a user's photos sorted into images/cats/
@@ -160,7 +175,7 @@ class PetLayout:
         self._trimaps = _scan(self.trimaps_dir, (".png",))
         if not self._trimaps:
             raise DatasetError(
-                base, f"{len(self._images)} images but no trimaps in annotations/trimaps"
+                base, f"{len(self._images)} images but no trimaps in annotations/trimaps{_why_no_trimaps(self.trimaps_dir)}"
             )
         self.paired_names = sorted(set(self._images) & set(self._trimaps))
         if not self.paired_names:

@@ -246,3 +246,21 @@ def test_a_folder_inside_a_dataset_names_the_dataset_folder(tmp_path):
     with pytest.raises(DatasetError) as elsewhere:
         PetLayout(tmp_path)
     assert _msg(elsewhere).endswith("images/ and annotations/trimaps/)")
+
+
+def test_no_trimaps_says_what_is_there_instead(tmp_path):
+    """"6 images but no trimaps in annotations/trimaps" beside a folder of six trimaps saved as
+    .jpg, or with no such folder at all: the line says which."""
+    root = _make(tmp_path / "d", ["a", "b"], trimaps=[])
+    for n in ("b", "a"):
+        Image.new("L", (8, 8)).save(root / "annotations" / "trimaps" / f"{n}.jpg")
+    with pytest.raises(DatasetError) as jpeg:
+        PetLayout(root)
+    assert _msg(jpeg) == (f"{root}: 2 images but no trimaps in annotations/trimaps (2 other file(s), first "
+                          "a.jpg: a trimap is NAME.png)")
+    for n in ("a", "b"):
+        (root / "annotations" / "trimaps" / f"{n}.jpg").unlink()
+    (root / "annotations" / "trimaps").rmdir()
+    with pytest.raises(DatasetError) as absent:
+        PetLayout(root)
+    assert _msg(absent) == f"{root}: 2 images but no trimaps in annotations/trimaps (the folder does not exist)"
