@@ -32,6 +32,7 @@ anything larger is refused with "image too large (W×H ...)".
 from __future__ import annotations
 
 import functools
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -75,7 +76,9 @@ def _check_file(path: Path) -> None:
     """Fail early with a precise reason for the usual non-image cases."""
     try:
         if not path.exists():
-            raise BadImageError(path, "no such file")
+            # a link whose photo moved reads as there in a listing: name where it points
+            raise BadImageError(path, f"a symbolic link to {os.readlink(path)}, which does not exist"
+                                if path.is_symlink() else "no such file")
         if path.is_dir():
             raise BadImageError(path, "is a directory, not an image file")
         if path.stat().st_size == 0:

@@ -230,6 +230,16 @@ def test_missing_file(tmp_path):
     _assert_one_line_error(e, p, "no such file")
 
 
+def test_a_link_to_a_moved_photo_names_its_target(tmp_path):
+    """A folder's link whose photo has moved was skipped as "no such file", though the folder
+    lists it: the line says it is a link and where it points."""
+    p = tmp_path / "cat.jpg"
+    p.symlink_to(tmp_path / "moved" / "cat.jpg")
+    with pytest.raises(BadImageError) as e:
+        load_rgb(p)
+    assert str(e.value) == f"{p}: a symbolic link to {tmp_path / 'moved' / 'cat.jpg'}, which does not exist"
+
+
 def test_directory(tmp_path):
     with pytest.raises(BadImageError) as e:
         load_rgb(tmp_path)
