@@ -300,7 +300,8 @@ class PetLayout:
         elif not self.has_split_files:
             text += " (no annotations/trainval.txt: using every image that has a trimap)"
         if self.missing:
-            text += f"; {self.missing} listed images skipped (image or trimap missing)"
+            text += (f"; {self.missing} listed images skipped (image or trimap missing, first: "
+                     f"{self.missing_names[0]})")
         return text
 
     def __repr__(self) -> str:

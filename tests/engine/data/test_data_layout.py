@@ -217,12 +217,12 @@ def test_photos_in_subfolders_of_images_are_named_not_silently_left_out(tmp_path
 
 def test_a_folder_with_only_test_txt_says_its_trainval_is_the_rest(tmp_path):
     """With test.txt but no trainval.txt the line said "using every image that has a trimap" for
-    trainval, as though test.txt's photos were trained on too."""
+    trainval, as though test.txt's photos were trained on too; and its skipped names went unnamed."""
     root = _make(tmp_path / "d", ["a", "b", "c"])
     (root / "annotations" / "test.txt").write_text("a 1 1 1\nghost 1 1 1\n")
     assert PetLayout(root).describe() == (
         f"{root}: 2 trainval, 1 test images (no annotations/trainval.txt: using every image that has a "
-        "trimap and is not in test.txt); 1 listed images skipped (image or trimap missing)")
+        "trimap and is not in test.txt); 1 listed images skipped (image or trimap missing, first: ghost)")
 
 
 def test_a_list_naming_photo_files_reads_their_names(tmp_path):
