@@ -184,6 +184,28 @@ def test_petseg_eval_devices_2_prints_what_one_process_prints(finished_tiny_run:
     assert "data-parallel: 2 processes" in done.stdout and done.stderr == ""
 
 
+def test_eval_of_a_folder_without_lists_says_the_same_of_its_data_in_one_process_and_two(
+        finished_tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A folder of photos and trimaps with no split list is all scored as the test split, and the
+    warning said so; the data: line under it still said "6 trainval, 0 test images (… using every
+    image that has a trimap)". One process and `--devices 2` print the same lines, which agree."""
+    pets = tmp_path / "pets"
+    shutil.copytree(REPO / "engine" / "demo_assets", pets)
+    argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu",
+            "--data_path", str(pets)]
+    assert main(argv) == 0
+    one_out, one_err = capsys.readouterr()
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    two = subprocess.run([sys.executable, "-m", "engine.cli", *argv, "--devices", "2"], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=240, check=False)
+    assert two.returncode == 0, two.stderr[-2000:]
+    note = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
+    for out, err in ((one_out, one_err), (two.stdout, two.stderr)):
+        assert err.strip() == f"petseg: warning: {pets}: {note}"
+        assert f"data: Oxford-IIIT Pet at {pets}: 0 trainval, 6 test images ({note})" in out.splitlines()
+        assert any(line.startswith("test: 6 images,") for line in out.splitlines())
+
+
 DDP_TRAIN = ["--device", "cpu", "--image_size", "64", "--width", "4", "--batch_size", "4",
              "--max_train_images", "16", "--workers", "0", "--compile", "off", "--amp", "off",
              "--scheduler", "none", "--checkpoint_interval", "0"]
