@@ -90,6 +90,17 @@ def _missing_input(path: Path) -> str:
     return f"{path}: no such file or folder"
 
 
+def _print_renamed(console: Any, items: list[tuple[Path, Path]], shown: int = 5) -> None:
+    """Which photo each output named apart from ``<stem>.png`` belongs to (``a.jpg`` and ``a.JPG``
+    become ``a_jpg.png`` and ``a_jpg_mask.png``: from the names alone, a user cannot tell)."""
+    renamed = [(photo, out) for photo, out in items if out.name != f"{photo.stem}.png"]
+    for photo, out in renamed[:shown]:
+        console.print(f"named apart: {photo.name} -> {out.name}", markup=False)
+    if len(renamed) > shown:
+        console.print(f"named apart: {len(renamed)} outputs in all (their photos' names collide or are taken)",
+                      markup=False)
+
+
 def _dataset_hint(src: Path) -> str:
     """For a folder without photos of its own: where a dataset folder's photos are (images/, one
     level down), or that its images/ holds none either — pointing at an empty images/ sent the
@@ -173,6 +184,7 @@ def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, pl
     batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes)
     console.print(f"{len(items)} photos in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
                   f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
+    _print_renamed(console, items)
     written: set[Path] = set()
     unwritten = unread = 0
     start = time.perf_counter()

@@ -1043,3 +1043,19 @@ def test_infer_on_a_missing_input_says_so_whatever_the_output(tmp_path: Path, ch
     assert one_error_line(capsys, "linked").endswith(
         f"{tmp_path / 'linked'}: a symbolic link to {tmp_path / 'moved'}, which does not exist")
     assert not out.exists()
+
+
+def test_infer_on_a_folder_says_which_photo_an_output_named_apart_is_of(tmp_path: Path, checkpoint: Path,
+                                                                         capsys) -> None:
+    """a.jpg and a.png (or a.JPG) in one folder became a_jpg.png and a_png.png, or a_jpg.png and
+    a_jpg_mask.png, with no line saying which mask is of which photo."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_image(photos / "a.jpg", "RGB")
+    write_image(photos / "a.png", "RGB")
+    write_image(photos / "b.jpg", "RGB")
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(photos),
+                 "--output_path", str(tmp_path / "masks")]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("named apart")]
+    assert said == ["named apart: a.jpg -> a_jpg.png", "named apart: a.png -> a_png.png"]
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a_jpg.png", "a_png.png", "b.png"]
