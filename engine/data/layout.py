@@ -66,8 +66,9 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _dataset_above(given: Path) -> str:
-    """"; pass X, the dataset folder" when ``given`` is a folder inside a dataset (its images/,
-    annotations/ or annotations/trimaps/, a natural thing to name as the data), else ""."""
+    """"; it is inside the dataset folder X: pass that" when ``given`` is a folder inside a
+    dataset (its images/, annotations/ or annotations/trimaps/, a natural thing to name as the
+    data), else ""."""
     for parent in list(given.absolute().parents)[:2]:
         if (parent / "images").is_dir() and (parent / "annotations").is_dir():
             return f"; it is inside the dataset folder {parent}: pass that"
