@@ -57,12 +57,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
             raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
     if args.image.is_dir():
         return _infer_folder(args)
-    if not args.image.exists():  # said first: the output's checks would otherwise answer a typo
-        raise PetsegError(_missing_input(args.image))
     from engine.infer.inference import load_predictor, original_size, output_picture, save_png
     from engine.infer.outputs import check_output
 
     checkpoint = checkpoint_from_args(args)
+    if not args.image.exists():  # before the output's checks, which would otherwise answer a typo
+        raise PetsegError(_missing_input(args.image))
     if args.output.is_dir():  # as `cp PHOTO DIR/`: into the folder, named as a folder of photos names it
         from engine.infer.infer_folder import plan_names, taken_names
 
@@ -83,11 +83,10 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def _missing_input(path: Path) -> str:
-    """Why ``--image`` names nothing: no such path, or a symbolic link whose target is gone (a
-    folder of photos linked in and since moved)."""
-    if path.is_symlink():
-        return f"{path}: a symbolic link to {os.readlink(path)}, which does not exist"
-    return f"{path}: no such file or folder"
+    """Why ``--image`` (a photo or a folder of them) names nothing."""
+    from engine.data.images import missing_reason
+
+    return f"{path}: {missing_reason(path, 'file or folder')}"
 
 
 def _print_renamed(console: Any, items: list[tuple[Path, Path]], shown: int = 5) -> None:

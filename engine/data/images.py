@@ -72,13 +72,19 @@ def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def missing_reason(path: Path, what: str = "file") -> str:
+    """Why ``path`` names nothing: no such file, or a symbolic link whose target is gone (a photo
+    or folder linked in and since moved reads as there in a listing)."""
+    if path.is_symlink():
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return f"no such {what}"
+
+
 def _check_file(path: Path) -> None:
     """Fail early with a precise reason for the usual non-image cases."""
     try:
         if not path.exists():
-            # a link whose photo moved reads as there in a listing: name where it points
-            raise BadImageError(path, f"a symbolic link to {os.readlink(path)}, which does not exist"
-                                if path.is_symlink() else "no such file")
+            raise BadImageError(path, missing_reason(path))
         if path.is_dir():
             raise BadImageError(path, "is a directory, not an image file")
         if path.stat().st_size == 0:
