@@ -17,6 +17,7 @@ workers are otherwise left for interpreter teardown, which can hang with pinned 
 from __future__ import annotations
 
 import functools
+import os
 import random
 import signal
 from collections.abc import Callable
@@ -170,12 +171,16 @@ def _leave_after_grace(signum: int, _frame: object) -> None:
     timer.start()
 
 
+# the longest path of a unix socket (sun_path less its NUL), and how much a worker's socket adds
+# to multiprocessing's temp folder: "/pymp-XXXXXXXX/listener-XXXXXXXX"
+_SOCKET_PATH_MAX = 107
+_LISTENER_SUFFIX = len("/pymp-xxxxxxxx/listener-xxxxxxxx")
+
+
 @functools.cache
-def _end_workers_at_exit() -> None:
-    """Once per process that starts loader workers: an exit handler that kills the workers still
-    alive before multiprocessing's own handler ``terminate()``s and joins them, a SIGTERM each
-    outlives by `TERM_GRACE_SECONDS` (`_leave_after_grace`). The process is exiting, so they have
-    nothing left to serve: a second Ctrl-C had waited the whole grace after "interrupted"."""
+def _prepare_for_workers() -> None:
+    """Once per process that starts loader workers, before the first forks: their temp folder and
+    an exit handler that ends them."""
     import atexit
     import multiprocessing
     import multiprocessing.util  # its exit handler is registered first, so it runs after ours
@@ -185,12 +190,29 @@ def _end_workers_at_exit() -> None:
             if child.daemon:  # torch starts its loader workers daemonic; nothing else of ours is
                 child.kill()
 
+    # multiprocessing's own exit handler terminate()s and joins the workers, and each outlives a
+    # SIGTERM by TERM_GRACE_SECONDS (`_leave_after_grace`): a second Ctrl-C waited the whole grace
+    # after "interrupted". The process is exiting, so they have nothing left to serve.
     atexit.register(kill_workers)
-    # A worker that passes a batch's tensors makes multiprocessing's temp folder (``pymp-*``, for
-    # the file descriptors it shares) and removes it only when it ends by itself: a killed one
-    # left its folder in /tmp. Made here, before the workers fork, the folder is the parent's,
-    # which they inherit and which multiprocessing's exit handler removes, however they ended.
-    multiprocessing.util.get_temp_dir()
+    _make_socket_folder(multiprocessing.util.get_temp_dir)
+
+
+def _make_socket_folder(get_temp_dir: Callable[[], str]) -> str:
+    """multiprocessing's temp folder (``pymp-*``), made by the parent: a worker shares a batch's
+    tensors through a unix socket in it. Made by each worker, it was left in the temp folder by a
+    worker that was killed; made here, the workers inherit it and the parent's exit removes it.
+    A $TMPDIR too long for a socket path (a cluster job's scratch folder) failed every run with
+    workers ("AF_UNIX path too long", "DataLoader worker exited unexpectedly"): the folder then
+    goes to /tmp."""
+    import tempfile
+
+    if len(tempfile.gettempdir()) + _LISTENER_SUFFIX <= _SOCKET_PATH_MAX or not os.path.isdir("/tmp"):
+        return get_temp_dir()
+    saved, tempfile.tempdir = tempfile.tempdir, "/tmp"  # for this one folder: petseg's others stay in $TMPDIR
+    try:
+        return get_temp_dir()
+    finally:
+        tempfile.tempdir = saved
 
 
 def _worker_init(worker_id: int, rank: int = 0) -> None:
@@ -243,7 +265,7 @@ def make_loader(
     elif ctx.enabled:
         dataset = torch.utils.data.Subset(dataset, shard_indices(len(dataset), ctx, pad=False))
     if workers > 0:
-        _end_workers_at_exit()
+        _prepare_for_workers()
     return DataLoader(
         dataset,
         batch_size=batch_size,

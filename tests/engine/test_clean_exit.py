@@ -39,7 +39,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def run_until_exit(argv: list[str], last_line: Callable[[str], bool], *, on_line: Callable[[str, subprocess.Popen], None] | None = None,
                    code: str | None = None, env: dict[str, str] | None = None,
-                   timeout: float = 300) -> tuple[list[str], float, int]:
+                   timeout: float = 240) -> tuple[list[str], float, int]:
     """Run ``python -m engine.cli ARGV`` (or ``python -c CODE ARGV``), stdout and stderr together;
     return (lines, seconds from the first line matching ``last_line`` to the process's exit,
     exit code)."""
@@ -70,10 +70,12 @@ def run_until_exit(argv: list[str], last_line: Callable[[str], bool], *, on_line
                 on_line(line, proc)
         code_ = proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
         exited = time.monotonic()
-    except (queue.Empty, subprocess.TimeoutExpired):
+    except (queue.Empty, subprocess.TimeoutExpired):  # under pytest-timeout's 300 s: the lines say where it was
+        left = subprocess.run(["ps", "-o", "pid,ppid,stat,args", "--ppid", str(proc.pid), "-p", str(proc.pid)],
+                              capture_output=True, text=True, check=False).stdout
         proc.kill()
         proc.wait()
-        raise AssertionError("process did not finish in time:\n" + "\n".join(seen[-20:])) from None
+        raise AssertionError("process did not finish in time:\n" + "\n".join(seen[-20:]) + "\n" + left) from None
     assert said_done is not None, "\n".join(seen[-20:])
     return seen, exited - said_done, code_
 

@@ -123,3 +123,31 @@ def test_a_worker_its_rank_does_not_shut_down_still_ends_after_the_grace(data_di
         time.sleep(1)  # the handler raises on the next bytecode after the child's end
     assert not workers[0].is_running() or workers[0].status() == psutil.STATUS_ZOMBIE
     del batches
+
+
+_ITERATE_WITH_WORKERS = """
+import torch
+from torch.utils.data import TensorDataset
+from engine.data.loaders import make_loader
+data = TensorDataset(torch.zeros(8, 3, 16, 16), torch.zeros(8, 1, 16, 16))
+loader = make_loader(data, batch_size=4, shuffle=True, workers=2, device_type="cpu", seed=1)
+print("batches", len(list(loader)))
+"""
+
+
+def test_workers_serve_under_a_temp_folder_too_long_for_a_socket(tmp_path):
+    """A cluster job's $TMPDIR can be longer than a unix socket's path allows once multiprocessing
+    adds "/pymp-XXXXXXXX/listener-XXXXXXXX": every run with workers failed with "AF_UNIX path too
+    long" in the workers, then "DataLoader worker ... exited unexpectedly"."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    long_tmp = tmp_path / ("scratch-" + "x" * 100)
+    long_tmp.mkdir()
+    repo = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", _ITERATE_WITH_WORKERS], capture_output=True, text=True, timeout=120,
+                          check=False, cwd=repo, env=dict(os.environ, TMPDIR=str(long_tmp), PYTHONPATH=str(repo)))
+    assert done.returncode == 0 and "batches 2" in done.stdout, done.stderr[-1500:]
+    assert list(long_tmp.iterdir()) == []  # multiprocessing's folder went to /tmp, and is gone
