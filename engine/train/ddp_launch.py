@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from engine.cores import threads_env
 from engine.errors import ConfigError
-from engine.runs import RunState, RunStore
+from engine.runs import RunState, RunStore, RunSummary
 from engine.train.devices_request import DevicesRequest, child_visible_devices
 from engine.train.distributed import LAUNCHED_ENV, TIMEOUT_ENV
 from engine.train.rank_failures import failure_message, is_consequence, is_timeout, timeout_of
@@ -195,19 +195,28 @@ def launch(argv: list[str], request: DevicesRequest, runs_dir: Path, run_name: s
     # SIGTERM / SIGHUP reached the ranks too, and they stopped and saved: a stop of training, which
     # one process ends with 130 however it was asked for; the agent's signal code (143, 129) made
     # a script that tells a stop from a failure by the code think the run had been killed
-    if code in (128 + signal.SIGTERM, 128 + signal.SIGHUP) and _state(runs_dir, run_name) == RunState.STOPPED:
+    # (a status older than this launch is not its stop: a resumed run signalled before its ranks
+    # wrote it, each rank ending "stopped by SIGTERM" as one process does, with 143)
+    if (code in (128 + signal.SIGTERM, 128 + signal.SIGHUP)
+            and (run := _written_since(runs_dir, run_name, started)) and run.state == RunState.STOPPED):
         return EXIT_STOPPED
     return code
 
 
-def _state(runs_dir: Path, run_name: str) -> RunState | None:
-    """The run's state as the runs table lists it; None if it is not there."""
+def _written_since(runs_dir: Path, run_name: str, since: float) -> RunSummary | None:
+    """The run as the runs table lists it, if its status was written at ``since`` or later (by
+    this launch's ranks); None if it is not there or older (a run resumed, or refused, whose
+    ranks ended before they wrote it: what it says is an earlier launch's)."""
     from engine.errors import PetsegError
+    from engine.runs import read_run_json
+    from engine.runs.layout import STATUS_FILE
 
     try:
-        return next((r.state for r in RunStore(runs_dir).list_runs() if r.name == run_name), None)
-    except (OSError, PetsegError):  # the runs folder gone meanwhile: the code stays the agent's
+        summary = next((r for r in RunStore(runs_dir).list_runs() if r.name == run_name), None)
+        updated = read_run_json(runs_dir / run_name / STATUS_FILE).get("updated") if summary else None
+    except (OSError, PetsegError):  # the runs folder gone meanwhile
         return None
+    return summary if isinstance(updated, (int, float)) and updated >= since else None
 
 
 def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0, main_said: bool = True) -> str:
@@ -220,14 +229,8 @@ def mark_failed(runs_dir: Path, run_name: str, message: str, since: float = 0.0,
         return message
     store = RunStore(runs_dir)
     try:
-        summary = next((r for r in store.list_runs() if r.name == run_name), None)
+        summary = _written_since(runs_dir, run_name, since)
         if summary is None or summary.state == RunState.FINISHED:
-            return message
-        from engine.runs import read_run_json
-        from engine.runs.layout import STATUS_FILE
-
-        updated = read_run_json(path / STATUS_FILE).get("updated")
-        if not isinstance(updated, (int, float)) or updated < since:
             return message
         if main_said and summary.message and summary.state in (RunState.FAILED, RunState.DIVERGED):
             said = summary.message if len(summary.message) <= 160 else summary.message[:157] + "…"

@@ -324,3 +324,33 @@ def test_more_processes_than_gpus_is_one_line(two_gpus: list[str], monkeypatch: 
     assert str(caught.value) == ("LOCAL_RANK=3: this machine shows 2 GPUs (CUDA_VISIBLE_DEVICES=0,3); "
                                  "start at most 2 processes on it (torchrun --nproc_per_node)")
     assert two_gpus == []  # refused before joining: the others are ended by the agent, not left waiting
+
+
+@pytest.mark.parametrize("stopped_by_this_launch", [True, False])
+def test_a_signalled_launch_exits_130_only_for_a_stop_its_ranks_wrote(tmp_path, monkeypatch,
+                                                                       stopped_by_this_launch: bool) -> None:
+    """`petseg train --devices 2` ended by SIGTERM exits 130 when its ranks stopped and saved the
+    run. A resumed run signalled before its ranks wrote anything (each ended "stopped by SIGTERM",
+    143, as one process does) still read "stopped" from its last launch: that old status made the
+    launch claim a stop of this training, exit 130."""
+    import signal
+
+    from engine.config import TrainConfig
+    from engine.runs import RunStore
+    from engine.train import ddp_launch
+
+    store = RunStore(tmp_path)
+    earlier = store.create(TrainConfig(epochs=2).to_dict(), "r")
+    earlier.set_status("stopped", "stopped by user")  # the launch before this one
+    earlier.close()
+
+    def ranks(*_args) -> int:
+        if stopped_by_this_launch:
+            writer = store.open_for_resume(tmp_path / "r")
+            writer.set_status("stopped", "stopped by SIGTERM")
+            writer.close()
+        return 128 + signal.SIGTERM
+
+    monkeypatch.setattr(ddp_launch, "run_ranks", ranks)
+    code = ddp_launch.launch(["train", "--resume", "r"], DevicesRequest(2), tmp_path, "r", lambda _: None)
+    assert code == (130 if stopped_by_this_launch else 128 + signal.SIGTERM)
