@@ -146,13 +146,18 @@ class RunFinished(TrainEvent):
     seconds: float
 
 
+# a stop's reason when its user asked for it (x, Ctrl-C, the control file): the run's message, and
+# what `petseg train` does not repeat under "stopped ...; last.pt saved" (any other reason it does)
+STOPPED_BY_USER = "stopped by user"
+
+
 @dataclass(frozen=True)
 class RunStopped(TrainEvent):
     """Stopped on request after finishing the current batch; ``last.pt`` holds the state."""
 
     kind: ClassVar[str] = "stopped"
     epoch: int  # last fully finished epoch (0 if none)
-    reason: str = "stopped by user"
+    reason: str = STOPPED_BY_USER
     batch: int = 0  # batches of the next epoch trained before the stop (kept in last.pt; 0: none)
 
 

@@ -119,7 +119,7 @@ class ProgressReporter:
             when = (f"in epoch {ev.epoch + 1} after batch {ev.batch} of {self.batches}" if ev.batch
                     else f"after epoch {ev.epoch}" if ev.epoch else "during epoch 1")
             self._print(f"stopped {when}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
-            if ev.reason and ev.reason != "stopped by user":  # a signal, a lost launcher, another rank: say which
+            if ev.reason and ev.reason != E.STOPPED_BY_USER:  # a signal, a lost launcher, another rank: say which
                 self._print(ev.reason)
             if ev.batch and p is not None and self.batch_task is not None:  # batch events are throttled
                 p.update(self.batch_task, completed=ev.batch)

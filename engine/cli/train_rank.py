@@ -14,6 +14,7 @@ from engine.cli.train import device_type, drive, typed_config
 from engine.cli.common import console as new_console
 from engine.console_log import CapturedConsole
 from engine.errors import ConfigError, PetsegError
+from engine.events import STOPPED_BY_USER
 from engine.train.devices_request import torchrun_devices_problem
 from engine.train.distributed import DistContext, broadcast_from_main, destroy_process_group, init_process_group
 from engine.train.rank_failures import report_failure
@@ -73,7 +74,7 @@ def _train_as_rank(args: argparse.Namespace, ctx: DistContext, runs_dir: Path) -
             trainer = _trainer(Trainer, args, config, runs_dir, name, ctx, group, console)
         code = drive(trainer, console, args.runs)
         if code == EXIT_STOPPED:  # why, as the run's status says it
-            return code, trainer.control.stop_reason or "stopped by user"
+            return code, trainer.control.stop_reason or STOPPED_BY_USER
         return code, trainer.error
     finally:
         destroy_process_group(ctx, wait=code != EXIT_ERROR)  # a failed rank leaves at once

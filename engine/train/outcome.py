@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import PetsegError, describe_error, first_line
-from engine.events import RunDiverged, RunFailed, RunFinished, RunStopped, TrainEvent
+from engine.events import STOPPED_BY_USER, RunDiverged, RunFailed, RunFinished, RunStopped, TrainEvent
 from engine.runs import RunState
 from engine.console_log import append_to_run_log
 from engine.runs.layout import ERROR_LOG
@@ -32,7 +32,7 @@ class Outcome:
 
 def stopped(done_epoch: int, reason: str = "", batch: int = 0) -> Outcome:
     """Stopped after ``done_epoch`` whole epochs and ``batch`` batches of the next one."""
-    message = reason or "stopped by user"
+    message = reason or STOPPED_BY_USER
     return Outcome(RunState.STOPPED, message, partial(RunStopped, epoch=done_epoch, reason=message, batch=batch))
 
 
