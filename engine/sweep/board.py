@@ -23,6 +23,11 @@ from engine.sweep.record import sweep_of
 from engine.sweep.where import recorded_sweeps
 
 
+# the states whose run's message follows the state ("failed: why", "stopped: stopped by user"),
+# on the sweeps screen and in `petseg sweep --show` alike: how it went wrong, or who stopped it
+SAYS_WHY = (RunState.FAILED, RunState.DIVERGED, RunState.BROKEN, RunState.STOPPED)
+
+
 @dataclass(frozen=True)
 class TrialRun:
     """One trial's run as the sweep screen shows it."""
@@ -35,7 +40,7 @@ class TrialRun:
     best_dice: float | None = None
     epoch: int = 0
     total_epochs: int = 0
-    why: str = ""  # a failed or diverged run's message: why it ended (petseg sweep --show says it too)
+    why: str = ""  # the run's message in a `SAYS_WHY` state: why it ended (petseg sweep --show says it too)
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def board(name: str, summaries: Iterable[RunSummary], order: Iterable[str] = (),
         if record is None or record.name != name:
             continue
         trials.append(TrialRun(record.trial, s.name, s.path, s.state, dict(record.params), s.best_dice, s.epoch,
-                               s.total_epochs, s.message if s.state.is_error else ""))
+                               s.total_epochs, s.message if s.state in SAYS_WHY else ""))
     trials.sort(key=_rank)
     return SweepBoard(name, tuple(trials), tuple(order), tuple(log_scaled))
 

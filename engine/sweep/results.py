@@ -24,7 +24,7 @@ from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
 from engine.runs import RunFollower, RunState
 from engine.runs.layout import CONFIG_FILE, trial_run_name
-from engine.sweep.board import TrialRun
+from engine.sweep.board import SAYS_WHY, TrialRun
 from engine.sweep.study import (
     EVAL_ATTR,
     GAVE_UP_ATTR,
@@ -47,8 +47,8 @@ STATUS_OF = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", Trial
 # the run states of a trial the study counts failed that the runs table names otherwise: its user
 # stopped it (x, a signal), or its loss diverged
 COUNTED_FAILED = (str(RunState.STOPPED), str(RunState.DIVERGED))
-# the statuses `petseg sweep --show` follows with the trial's reason
-ENDED_EARLY = ("failed", *COUNTED_FAILED)
+# the statuses `petseg sweep --show` follows with the trial's reason: the sweeps screen's (`SAYS_WHY`)
+ENDED_EARLY = tuple(str(s) for s in SAYS_WHY)
 
 
 @dataclass(frozen=True)

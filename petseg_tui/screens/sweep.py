@@ -107,8 +107,9 @@ def _value_text(name: str, params: dict) -> Text:
 
 
 def _status_text(t: TrialRun, background: tuple[int, int, int] | None = None) -> Text:
-    """A trial's state, and for a failed or diverged one why, as `petseg sweep --show` says it
-    ("failed: --pretrained imagenet: could not fetch ..."): the screen said "failed" alone. The
+    """A trial's state, and for one that went wrong or was stopped why (`SAYS_WHY`), as `petseg
+    sweep --show` says it ("failed: --pretrained imagenet: could not fetch ..."): the screen said
+    "failed" alone. The
     state's colour as drawn on ``background`` (`on_background`)."""
     text = state_text(t.state, background)
     if t.why:

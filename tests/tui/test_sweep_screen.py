@@ -782,3 +782,16 @@ async def test_the_sweep_forms_buttons_are_the_new_run_forms(sweep_runs: Path, m
         form.query_one("#sweep-params").value = "width=choice:16,32"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: bool(started), what="the sweep started")
+
+
+async def test_a_stopped_trial_says_who_stopped_it_as_sweep_show_does(sweep_runs: Path, monkeypatch) -> None:
+    """`petseg sweep --show` follows a stopped trial with its reason ("stopped: stopped by user",
+    "stopped by SIGTERM", that the process that started it ended); the sweeps screen said
+    "stopped" alone."""
+    why = "stopped by SIGTERM"
+    status = sweep_runs / "lr-width-t000" / "status.json"
+    status.write_text(json.dumps({**json.loads(status.read_text()), "state": "stopped", "message": why}))
+    async with _app(sweep_runs, monkeypatch).run_test(size=(200, 48)) as pilot:
+        await _open_sweeps(pilot)
+        table = " ".join(widget_text(pilot.app.screen.query_one("#sweep-table")).split())
+        assert f"stopped: {why}" in table, table
