@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -50,6 +51,20 @@ def _end_process(code: int) -> None:
         atexit._run_exitfuncs()
     finally:
         os._exit(code)
+
+
+def _terminal_answers() -> bool:
+    """Whether this process's terminal is still there: a hung-up one (its window, tmux pane or SSH
+    link closed) answers no ioctl."""
+    import termios
+
+    for stream in (sys.__stderr__, sys.__stdout__, sys.__stdin__):  # Textual draws on stderr
+        try:
+            termios.tcgetattr(stream.fileno())
+            return True
+        except (termios.error, OSError, ValueError, AttributeError):  # hung up, closed, or no tty
+            continue
+    return False
 
 
 class PetsegApp(App[None]):
@@ -109,9 +124,11 @@ class PetsegApp(App[None]):
     @work(thread=True, group="quit")
     def _end_after_signal(self, signum: int) -> None:
         self.launcher.stop_all(timeout=20)
-        if signum == signal.SIGHUP and not self.is_headless:
+        if signum == signal.SIGHUP and not self.is_headless and not _terminal_answers():
             # the terminal is gone: nothing to restore on it, and Textual's exit waited on writes
-            # to it until the watchdog below (3 s after `tmux kill-session`, with runs listed)
+            # to it until the watchdog below (3 s after `tmux kill-session`, with runs listed).
+            # A SIGHUP with the terminal still there (`kill -HUP`) goes the usual way: ended here,
+            # it left that terminal on the dashboard's screen, in raw mode, reporting the mouse
             _end_process(128 + signum)
         if not self.is_headless:
             # with the terminal gone, Textual's own exit waits forever to write to it (seen after

@@ -61,3 +61,45 @@ def test_a_closed_terminal_ends_the_dashboard_promptly(runs_dir: Path) -> None:
             pass
     assert seconds < EXIT_SECONDS, f"ended {seconds:.2f} s after its terminal closed"
     assert os.waitstatus_to_exitcode(status[1]) == 128 + signal.SIGHUP  # as `petseg` ends on SIGHUP
+
+
+@pytest.mark.slow
+def test_a_hangup_signal_with_the_terminal_still_there_restores_it(runs_dir: Path) -> None:
+    """``kill -HUP`` from another shell, the terminal still open: the dashboard ended at once as if
+    its terminal were gone, and left it on the dashboard's screen (the alternate screen, raw mode,
+    mouse reporting): the shell's prompt came up over the old table. It ends as quit does, the
+    terminal given back."""
+    make_run(runs_dir, "run-00")
+    env = dict(os.environ, PYTHONPATH=str(REPO), TERM="xterm-256color", COLUMNS="100", LINES="30")
+    env.pop("TMUX", None)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(REPO)
+        os.execve(sys.executable, [sys.executable, "-m", "petseg_tui", "--runs", str(runs_dir)], env)
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        screen, deadline = b"", time.monotonic() + 120
+        while b"run-00" not in screen:
+            assert time.monotonic() < deadline, screen[-500:]
+            if select.select([fd], [], [], 0.2)[0]:
+                screen += os.read(fd, 65536)
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGHUP)
+        after = b""
+        while not (status := os.waitpid(pid, os.WNOHANG))[0]:
+            assert time.monotonic() < deadline, after[-500:]
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    after += os.read(fd, 65536)
+                except OSError:  # the child's side closed
+                    break
+        if not status[0]:
+            os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    assert b"\x1b[?1049l" in after, after[-300:]  # off the alternate screen: the shell's own is back
