@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("petseg-tui: interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    from petseg_tui.app import SIGNAL_EXIT_CODES
+
     code = app.return_code or 0
+    if code in SIGNAL_EXIT_CODES:  # SIGTERM / SIGHUP: its runs stopped and saved, not a crash
+        raise SystemExit(code)
     if code:
         print(f"petseg-tui: the app stopped on an error (exit {code}); the traceback is above", file=sys.stderr)
         raise SystemExit(code)

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # what ends the app as a lost terminal or a `kill` does (Ctrl-C is a key binding in Textual)
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+SIGNAL_EXIT_CODES = tuple(128 + s for s in HANGUP_SIGNALS)  # how the app ends on one of them
 EXIT_GRACE_S = 3.0  # after such a signal, how long the app may take to end once its runs are saved
 
 
@@ -136,7 +137,8 @@ class PetsegApp(App[None]):
             watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
             watchdog.daemon = True
             watchdog.start()
-        self.call_from_thread(self._exit_now)
+        # the signal's code, as on a lost terminal above and as `petseg` ends on SIGTERM / SIGHUP
+        self.call_from_thread(self._exit_now, 128 + signum)
 
     @property
     def trainers(self) -> dict[Path, TrainerLike]:
@@ -369,7 +371,9 @@ class PetsegApp(App[None]):
         self.launcher.stop_all(timeout=20)
         self.call_from_thread(self._exit_now)
 
-    def _exit_now(self) -> None:
+    def _exit_now(self, code: int = 0) -> None:
+        """End the app with ``code`` (0: quit; 128 + N: ended by signal N), naming the detached
+        runs it leaves training."""
         detached = self.runs_screen.detached_running() if self.screen_stack else []
         message = None
         if detached:
@@ -379,5 +383,5 @@ class PetsegApp(App[None]):
                 f"Run petseg-tui again to follow them."
             )
             self.notify(message, timeout=3, markup=False)
-        self.exit(message=message)
+        self.exit(return_code=code, message=message)
 

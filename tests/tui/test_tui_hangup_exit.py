@@ -94,7 +94,15 @@ def test_a_hangup_signal_with_the_terminal_still_there_restores_it(runs_dir: Pat
                 except OSError:  # the child's side closed
                     break
         if not status[0]:
-            os.waitpid(pid, 0)
+            status = os.waitpid(pid, 0)
+        while select.select([fd], [], [], 0.2)[0]:  # what it wrote as it ended
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            after += chunk
     finally:
         os.close(fd)
         try:
@@ -103,3 +111,6 @@ def test_a_hangup_signal_with_the_terminal_still_there_restores_it(runs_dir: Pat
         except (ProcessLookupError, ChildProcessError):
             pass
     assert b"\x1b[?1049l" in after, after[-300:]  # off the alternate screen: the shell's own is back
+    # SIGHUP's code, as with the terminal gone (it ended 0, a quit's), and no word of a crash
+    assert os.waitstatus_to_exitcode(status[1]) == 128 + signal.SIGHUP
+    assert b"stopped on an error" not in after

@@ -228,6 +228,8 @@ async def test_a_lost_terminal_stops_and_saves_the_in_process_run_before_the_app
             os.kill(os.getpid(), number)
             await wait_for(pilot, lambda: app.return_code is not None, what="the app ending")
         assert fallback == [] and trainer.calls[0] == "stop" and not trainer.is_alive()
+        # the signal's code, as `petseg` and a lost terminal end: it ended 0, a quit's
+        assert app.return_code == 128 + number
         status = json.loads((trainer.run_path / "status.json").read_text())
         assert status["state"] == "stopped"
     finally:
