@@ -9,7 +9,6 @@ shows what comes back.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from engine.config import default_runs_dir
+from engine.process_exit import end_process
 from engine.runs.layout import LOG_FILE
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.format import ended_phrase
@@ -41,17 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 SIGNAL_EXIT_CODES = tuple(128 + s for s in HANGUP_SIGNALS)  # how the app ends on one of them
 EXIT_GRACE_S = 3.0  # after such a signal, how long the app may take to end once its runs are saved
-
-
-def _end_process(code: int) -> None:
-    """End this process with ``code`` from any thread: exit handlers first (an in-process run's
-    loader workers and their temp folders), then no interpreter teardown, as `petseg` ends."""
-    import atexit
-
-    try:
-        atexit._run_exitfuncs()
-    finally:
-        os._exit(code)
 
 
 def _terminal_answers() -> bool:
@@ -130,11 +119,11 @@ class PetsegApp(App[None]):
             # to it until the watchdog below (3 s after `tmux kill-session`, with runs listed).
             # A SIGHUP with the terminal still there (`kill -HUP`) goes the usual way: ended here,
             # it left that terminal on the dashboard's screen, in raw mode, reporting the mouse
-            _end_process(128 + signum)
+            end_process(128 + signum)
         if not self.is_headless:
             # with the terminal gone, Textual's own exit waits forever to write to it (seen after
             # a SIGHUP): the runs are saved by now, so the process ends after a grace period anyway
-            watchdog = threading.Timer(EXIT_GRACE_S, os._exit, args=(128 + signum,))
+            watchdog = threading.Timer(EXIT_GRACE_S, end_process, args=(128 + signum,))
             watchdog.daemon = True
             watchdog.start()
         # the signal's code, as on a lost terminal above and as `petseg` ends on SIGTERM / SIGHUP

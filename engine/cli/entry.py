@@ -25,6 +25,7 @@ from engine.cli.runs import cmd_runs
 from engine.cli.sweep import cmd_sweep
 from engine.cli.streams import safe_std_streams
 from engine.cli.train import cmd_train
+from engine.process_exit import end_process
 from engine.errors import PetsegError, describe_error, file_being_read, first_line
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -67,11 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command ``argv`` (default: the process's own arguments) and return its exit code.
 
     As the process's entry point (``argv`` None: the ``petseg`` script, ``python -m
-    engine.cli``) it ends the process itself once the command is done: exit handlers run
-    (threads joined, temp folders removed), the streams are flushed, then `os._exit` skips
-    the interpreter's teardown of torch's modules, which measured 1.4 s for a bare ``import
-    torch`` and 4.6 s after a short training on a loaded 2-core machine — the bulk of the
-    time from a SIGTERM to the exit (docs/RELIABILITY.md, round three)."""
+    engine.cli``) it ends the process itself once the command is done (`end_process`: without
+    the interpreter's teardown of torch, the bulk of the time from a SIGTERM to the exit)."""
     # a closed pipe, a vanished terminal or an ASCII-only one never stops a command (--help too)
     with safe_std_streams():
         code = _main(argv)
@@ -83,24 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # that stopped (Ctrl-C, SIGTERM, the control file) saved and said so with the others: no
     # failure to name, and its teardown kept the launch alive 1-2 s after "stopped; resume with"
     if argv is None and ("LOCAL_RANK" not in os.environ or code in (0, EXIT_STOPPED)):
-        _exit_now(code)
+        end_process(code)
     return code
-
-
-def _exit_now(code: int) -> None:
-    """End the process with ``code``: atexit handlers first, then no module teardown."""
-    import atexit
-
-    try:
-        atexit._run_exitfuncs()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:
