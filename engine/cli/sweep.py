@@ -26,6 +26,7 @@ from engine.cli.common import (
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.config import config_fields, default_runs_dir
+from engine.runs.epoch_progress import EpochProgress
 
 INTERRUPT_ACTIONS = ("ask", "stop", "leave")
 
@@ -261,16 +262,17 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     say = lambda m: console.print(m, markup=False)
     say(f"sweep {study.study_name}: {progress_text(study)}")
     # as wide as its widest "286/2000": a 4-digit epoch budget pushed those rows' status a column right
-    ew = max([7, *(len(f"{r.epochs}/{r.total_epochs}") for r in rows)])
+    counts = [EpochProgress(r.epochs, r.total_epochs).count for r in rows]  # "15/300", as the runs table
+    ew = max([7, *(len(c) for c in counts)])
     head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
         f"  {'valid Dice':>10}  {'test Dice':>9}  {'epoch':>{ew}}  status"
     say(head)
-    for r in rows:
+    for r, count in zip(rows, counts):
         # "-": a value this trial did not draw (a drawn none reads none, as the flag takes it)
         vals = "  ".join(f"{value_text(n, r.params[n]) if n in r.params else '-':>14}" for n in names)
         dice = f"{r.dice:.4f}" if r.dice is not None else "-"
         test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
-        say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {f'{r.epochs}/{r.total_epochs}':>{ew}}  {r.status}"
+        say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {count:>{ew}}  {r.status}"
             + (f": {r.reason}" if r.reason and r.status in ENDED_EARLY else ""))
     refused = refused_text(study)  # not rows: they are not trials of the budget
     if refused:

@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
+from engine.runs.epoch_progress import EpochProgress
 from engine.sweep.board import SweepBoard, TrialRun
 from petseg_tui.format import MAX_COMPARE, state_text, theme_background
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
@@ -311,7 +312,7 @@ class SweepScreen(PetsegScreen):
         for t in self.board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
             rows.append((t.name, [Text(str(t.trial)), *(_value_text(n, t.params) for n in names),
-                                  Text(dice), Text(f"{t.epoch}/{t.total_epochs}"), _status_text(t, background)]))
+                                  Text(dice), Text(EpochProgress(t.epoch, t.total_epochs).count), _status_text(t, background)]))
         # explicit widths, each its column's widest cell: an auto width is widened only on the next
         # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"
         widths = [max([header.cell_len, *(cells[j].cell_len for _, cells in rows)]) for j, header in enumerate(headers)]

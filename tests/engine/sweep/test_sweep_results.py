@@ -254,3 +254,19 @@ def test_a_failed_trial_whose_run_was_deleted_says_so(tmp_path: Path) -> None:
     (row,) = leaderboard(study, tmp_path)
     assert row.reason == "the run ended interrupted (run folder s-t000 deleted)"
     assert unwritten_trials(study, tmp_path) == []
+
+
+def test_a_trial_with_no_epoch_budget_known_reads_as_the_runs_table_reads_it(tmp_path: Path) -> None:
+    """A trial whose run folder is not here and which reported no epochs read "0/0"; the runs table
+    (`engine.runs.epoch_progress`) reads such a run "—"."""
+    from engine.cli.sweep import print_leaderboard
+
+    lines: list[str] = []
+
+    class Console:
+        def print(self, text: str, markup: bool = True) -> None:
+            lines.append(text)
+
+    print_leaderboard(Console(), _study([0.5, 0.6]), tmp_path)
+    rows = [line.split() for line in lines if line.split() and line.split()[0] in ("0", "1")]
+    assert len(rows) == 2 and all("—" in row and "0/0" not in row for row in rows), lines
