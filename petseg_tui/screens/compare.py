@@ -477,7 +477,7 @@ class CompareScreen(ChartView, PetsegScreen):
         self.sub_title = self._title_text + more
 
     def on_resize(self, event: events.Resize) -> None:
-        super().on_resize(event)
+        # (PetsegScreen's on_resize, the width class, runs too: Textual calls each class's handler)
         self.call_after_refresh(self._relegend)  # its lines break at the legend's width
 
     # ---- keys ---------------------------------------------------------------------------------
