@@ -25,10 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 EXIT_SECONDS = 2.0  # the bound `petseg`'s own commands keep from a signal to the exit
 
 
-@pytest.mark.slow
-def test_a_closed_terminal_ends_the_dashboard_promptly(runs_dir: Path) -> None:
-    for i in range(30):  # a table taller than the screen: with it, the old exit hung on most tries
-        make_run(runs_dir, f"run-{i:02d}")
+def _dashboard_on_a_pty(runs_dir: Path) -> tuple[int, int]:
+    """Start ``petseg-tui`` on a 100x30 pseudo-terminal and wait for its runs table; (pid, the
+    terminal's master fd)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), TERM="xterm-256color", COLUMNS="100", LINES="30")
     env.pop("TMUX", None)
     pid, fd = pty.fork()
@@ -42,7 +41,30 @@ def test_a_closed_terminal_ends_the_dashboard_promptly(runs_dir: Path) -> None:
             assert time.monotonic() < deadline, screen[-500:]
             if select.select([fd], [], [], 0.2)[0]:
                 screen += os.read(fd, 65536)
-        time.sleep(0.5)
+    except BaseException:
+        _end(pid, fd)
+        raise
+    time.sleep(0.5)
+    return pid, fd
+
+
+def _end(pid: int, fd: int) -> None:
+    """Close the terminal (when still open) and make sure the dashboard is gone."""
+    if fd >= 0:
+        os.close(fd)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+@pytest.mark.slow
+def test_a_closed_terminal_ends_the_dashboard_promptly(runs_dir: Path) -> None:
+    for i in range(30):  # a table taller than the screen: with it, the old exit hung on most tries
+        make_run(runs_dir, f"run-{i:02d}")
+    pid, fd = _dashboard_on_a_pty(runs_dir)
+    try:
         sent = time.monotonic()
         os.close(fd)
         fd = -1
@@ -52,13 +74,7 @@ def test_a_closed_terminal_ends_the_dashboard_promptly(runs_dir: Path) -> None:
             time.sleep(0.02)
         seconds = time.monotonic() - sent
     finally:
-        if fd >= 0:
-            os.close(fd)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        _end(pid, fd)
     assert seconds < EXIT_SECONDS, f"ended {seconds:.2f} s after its terminal closed"
     assert os.waitstatus_to_exitcode(status[1]) == 128 + signal.SIGHUP  # as `petseg` ends on SIGHUP
 
@@ -70,20 +86,9 @@ def test_a_hangup_signal_with_the_terminal_still_there_restores_it(runs_dir: Pat
     mouse reporting): the shell's prompt came up over the old table. It ends as quit does, the
     terminal given back."""
     make_run(runs_dir, "run-00")
-    env = dict(os.environ, PYTHONPATH=str(REPO), TERM="xterm-256color", COLUMNS="100", LINES="30")
-    env.pop("TMUX", None)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "petseg_tui", "--runs", str(runs_dir)], env)
+    pid, fd = _dashboard_on_a_pty(runs_dir)
+    deadline = time.monotonic() + 120
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        screen, deadline = b"", time.monotonic() + 120
-        while b"run-00" not in screen:
-            assert time.monotonic() < deadline, screen[-500:]
-            if select.select([fd], [], [], 0.2)[0]:
-                screen += os.read(fd, 65536)
-        time.sleep(0.5)
         os.kill(pid, signal.SIGHUP)
         after = b""
         while not (status := os.waitpid(pid, os.WNOHANG))[0]:
@@ -104,12 +109,7 @@ def test_a_hangup_signal_with_the_terminal_still_there_restores_it(runs_dir: Pat
                 break
             after += chunk
     finally:
-        os.close(fd)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        _end(pid, fd)
     assert b"\x1b[?1049l" in after, after[-300:]  # off the alternate screen: the shell's own is back
     # SIGHUP's code, as with the terminal gone (it ended 0, a quit's), and no word of a crash
     assert os.waitstatus_to_exitcode(status[1]) == 128 + signal.SIGHUP
