@@ -10,6 +10,7 @@ from rich.text import Text
 
 from engine.durations import format_duration as fmt_duration  # noqa: F401 (the screens' name for it)
 from engine.runs.state import RunState
+from engine.words import counted
 
 # a run whose training process or folder is gone: the state "interrupted" and the notes beside it
 GONE_STYLE = "dark_orange"
@@ -176,7 +177,7 @@ def fmt_log_tick(value: float) -> str:
 
 def fmt_count(n: int, noun: str) -> str:
     """``n`` and ``noun``, plural unless one: "1 run", "0 runs", "12 runs"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return counted(n, noun)
 
 
 def ended_phrase(state: str) -> str:

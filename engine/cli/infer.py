@@ -15,6 +15,7 @@ from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, chec
 from engine.cli.progress import progress_bar
 from engine.config import MODELS, threshold_problem
 from engine.errors import PetsegError
+from engine.words import counted
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     i = sub.add_parser("infer", help="predict the mask of one image, or of every image in a folder")
@@ -181,7 +182,7 @@ def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, pl
     sample = [photo for photo, _ in items[:: max(1, len(items) // 32)]]
     photo_bytes = max(photo_footprint(p, predictor.image_size, args.overlay) for p in sample)
     batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes)
-    console.print(f"{len(items)} photos in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
+    console.print(f"{counted(len(items), 'photo')} in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
                   f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
     _print_renamed(console, items)
     written: set[Path] = set()

@@ -27,6 +27,7 @@ from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.config import config_fields, default_runs_dir
 from engine.runs.epoch_progress import EpochProgress
+from engine.words import counted
 
 INTERRUPT_ACTIONS = ("ask", "stop", "leave")
 
@@ -287,7 +288,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
 
 def _count(n: int, noun: str) -> str:
     """``1 trial``, ``2 trials``, ``0 trials``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return counted(n, noun)
 
 
 

@@ -38,6 +38,7 @@ from engine.config import DATA_PATH_ENV, GENERATED_DATA, requested_data_path
 from engine.data.dirs import cache_root
 from engine.data.images import IMAGE_SUFFIXES
 from engine.errors import ConfigError, DatasetError
+from engine.words import counted
 
 TORCHVISION_SUBDIR = "oxford-iiit-pet"  # torchvision's OxfordIIITPet(root) base folder
 _LIST_FILES = ("trainval.txt", "test.txt")
@@ -292,7 +293,7 @@ class PetLayout:
 
     def describe(self) -> str:
         """One line: where, how many images per split, and how the split was decided."""
-        text = f"{self.root}: {len(self._trainval)} trainval, {len(self._test)} test images"
+        text = f"{self.root}: {len(self._trainval)} trainval, {counted(len(self._test), 'test image')}"
         if self.all_test:
             text += f" ({ALL_TEST_NOTE})"
         elif not self.has_split_files and self.test_list.is_file():
@@ -301,7 +302,7 @@ class PetLayout:
         elif not self.has_split_files:
             text += " (no annotations/trainval.txt: using every image that has a trimap)"
         if self.missing:
-            text += (f"; {self.missing} listed images skipped (image or trimap missing, first: "
+            text += (f"; {counted(self.missing, 'listed image')} skipped (image or trimap missing, first: "
                      f"{self.missing_names[0]})")
         return text
 

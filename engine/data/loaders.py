@@ -35,6 +35,7 @@ from engine.data.dataset import PetSegDataset
 from engine.data.layout import DataSource, PetLayout, resolve_data_source
 from engine.data.transforms import eval_transform, seed_transform, train_transform
 from engine.errors import DatasetError
+from engine.words import counted
 
 _MAX_SKIP_LINES = 5  # the log shows the first few skipped files, then a count
 
@@ -105,7 +106,7 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print,
             continue
         arr = load_split_arrays(layout, names, size, cache_dir, on_skip, on_progress=on_progress)
         how = "from cache" if arr.from_cache else "decoded"
-        log(f"data: {split}: {len(arr)} images at {size}×{size} ({how})")
+        log(f"data: {split}: {counted(len(arr), 'image')} at {size}×{size} ({how})")
         arrays[split] = arr
     if len(skipped) > _MAX_SKIP_LINES:
         log(f"data: {len(skipped)} images skipped in total (unreadable image or trimap)")

@@ -27,6 +27,7 @@ from engine.train.config_record import dtype_name
 from engine.train.ema import restore_weights, resume_state, scored_weights
 from engine.train.resume import apply_budget
 from engine.train.rng import rng_state, set_rng_state
+from engine.words import counted
 
 
 @dataclass
@@ -114,10 +115,8 @@ def own_streams(rng: dict[str, Any], rank: int, world_size: int) -> tuple[dict[s
     if saved == world_size:
         return (rng if rank == 0 else ranks["streams"][rank - 1]), True, ""
 
-    def plural(n: int) -> str:
-        return f"{n} process{'es' * (n != 1)}"
-
-    note = (f"resume: last.pt holds the random streams of {plural(saved)}, this run has {plural(world_size)}: "
+    note = (f"resume: last.pt holds the random streams of {counted(saved, 'process', 'processes')}, this run has "
+            f"{counted(world_size, 'process', 'processes')}: "
             + ("ranks > 0 draw augmentations afresh from their own seeds" if world_size > 1
                else "the other ranks' streams are left unused")
             + " (a resume repeats an uninterrupted run exactly only with the same number of processes"

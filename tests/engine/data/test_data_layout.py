@@ -221,8 +221,8 @@ def test_a_folder_with_only_test_txt_says_its_trainval_is_the_rest(tmp_path):
     root = _make(tmp_path / "d", ["a", "b", "c"])
     (root / "annotations" / "test.txt").write_text("a 1 1 1\nghost 1 1 1\n")
     assert PetLayout(root).describe() == (
-        f"{root}: 2 trainval, 1 test images (no annotations/trainval.txt: using every image that has a "
-        "trimap and is not in test.txt); 1 listed images skipped (image or trimap missing, first: ghost)")
+        f"{root}: 2 trainval, 1 test image (no annotations/trainval.txt: using every image that has a "
+        "trimap and is not in test.txt); 1 listed image skipped (image or trimap missing, first: ghost)")
 
 
 def test_a_list_naming_photo_files_reads_their_names(tmp_path):
@@ -264,3 +264,18 @@ def test_no_trimaps_says_what_is_there_instead(tmp_path):
     with pytest.raises(DatasetError) as absent:
         PetLayout(root)
     assert _msg(absent) == f"{root}: 2 images but no trimaps in annotations/trimaps (the folder does not exist)"
+
+
+def test_one_test_photo_is_counted_in_the_singular(tmp_path):
+    """"1 test images" read on a folder with one photo in test.txt."""
+    root = _make(tmp_path / "pets", ["a", "b"])
+    (root / "annotations" / "trainval.txt").write_text("a 1 1 1\n")
+    (root / "annotations" / "test.txt").write_text("b 1 1 1\n")
+    assert PetLayout(root).describe() == f"{root}: 1 trainval, 1 test image"
+
+
+def test_counted_words() -> None:
+    from engine.words import counted
+
+    assert [counted(n, "photo") for n in (0, 1, 2)] == ["0 photos", "1 photo", "2 photos"]
+    assert counted(3, "process", "processes") == "3 processes"
