@@ -137,6 +137,8 @@ class TrialWatch:
                 name = f"signal {-code}"
             hint = " (kill -9, or the out-of-memory killer)" if -code == signal.SIGKILL else ""
             return f"its process was killed by {name}{hint}"
+        if code == 0:  # a clean exit, yet its run never said how it ended
+            return "its process exited (code 0) without writing how its run ended"
         return f"its process exited with code {code}"
 
 

@@ -3,6 +3,8 @@ on a run folder written by the run store's own writer and an in-memory study (no
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -73,3 +75,15 @@ def test_a_stopped_trial_marked_pruned_never_reads_as_running_meanwhile(tmp_path
     pruning.mark_pruned(run, epoch=1, dice=0.1)
     assert seen == ["stopped"]
     assert str(RunStore(tmp_path).summary(run).state) == "pruned"
+
+
+def test_a_trial_process_that_exits_0_without_ending_its_run_is_not_called_a_plain_exit(tmp_path: Path) -> None:
+    """The sweep marks a trial failed when its run reads interrupted; its process having exited 0
+    read "its process exited with code 0", which says nothing went wrong."""
+    study = optuna.create_study(direction="maximize")
+    for code, said in [(0, "its process exited (code 0) without writing how its run ended"),
+                       (3, "its process exited with code 3")]:
+        proc = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+        proc.wait()
+        watch = TrialWatch(trial=study.ask(), run_path=tmp_path / "run", slot=None, popen=proc)
+        assert watch.death() == said
