@@ -667,17 +667,23 @@ async def test_the_focused_fields_hint_is_shown_whole_at_80_columns(sweep_runs: 
         await wait_for(pilot, lambda: hint().endswith("(blank: runs/.sweeps/NAME.journal)"), what="the whole hint")
 
 
+async def _table_with_first_trial(sweep_runs: Path, monkeypatch, state: str, message: str) -> str:
+    """The sweeps screen's table as text (200x48), with the sweep's first trial's run ended
+    ``state`` with ``message``."""
+    status = sweep_runs / "lr-width-t000" / "status.json"
+    status.write_text(json.dumps({**json.loads(status.read_text()), "state": state, "message": message}))
+    async with _app(sweep_runs, monkeypatch).run_test(size=(200, 48)) as pilot:
+        await _open_sweeps(pilot)
+        return " ".join(widget_text(pilot.app.screen.query_one("#sweep-table")).split())
+
+
 async def test_a_failed_trial_says_why_in_its_status(sweep_runs: Path, monkeypatch) -> None:
     """A trial that failed said "failed" alone on the sweeps screen; why (its run's message, as
     `petseg sweep --show` prints it) needed Enter on it or the sweep's log."""
     why = "--pretrained imagenet: could not fetch ImageNet weights (no internet?) — pass a local .pth path instead"
-    status = sweep_runs / "lr-width-t000" / "status.json"
-    status.write_text(json.dumps({**json.loads(status.read_text()), "state": "failed", "message": why}))
-    async with _app(sweep_runs, monkeypatch).run_test(size=(200, 48)) as pilot:
-        await _open_sweeps(pilot)
-        table = " ".join(widget_text(pilot.app.screen.query_one("#sweep-table")).split())
-        assert "failed: --pretrained imagenet: could not fetch" in table  # the rest past the table's edge
-        assert "finished:" not in table and "pruned:" not in table  # only a run that went wrong says why
+    table = await _table_with_first_trial(sweep_runs, monkeypatch, "failed", why)
+    assert "failed: --pretrained imagenet: could not fetch" in table  # the rest past the table's edge
+    assert "finished:" not in table and "pruned:" not in table  # only a run that went wrong says why
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -789,9 +795,5 @@ async def test_a_stopped_trial_says_who_stopped_it_as_sweep_show_does(sweep_runs
     "stopped by SIGTERM", that the process that started it ended); the sweeps screen said
     "stopped" alone."""
     why = "stopped by SIGTERM"
-    status = sweep_runs / "lr-width-t000" / "status.json"
-    status.write_text(json.dumps({**json.loads(status.read_text()), "state": "stopped", "message": why}))
-    async with _app(sweep_runs, monkeypatch).run_test(size=(200, 48)) as pilot:
-        await _open_sweeps(pilot)
-        table = " ".join(widget_text(pilot.app.screen.query_one("#sweep-table")).split())
-        assert f"stopped: {why}" in table, table
+    table = await _table_with_first_trial(sweep_runs, monkeypatch, "stopped", why)
+    assert f"stopped: {why}" in table, table

@@ -3,12 +3,14 @@ updates equal to one process, one writer per run, and `petseg train --devices 2`
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -542,13 +544,10 @@ def test_under_torchrun_a_stop_is_said_in_the_agents_summary(tmp_path: Path, gen
                              "engine.cli", "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "1000",
                              "--runs", str(runs), "--run_name", "halt"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with _killed_if_left(proc):
         _wait_for_first_epoch(runs / "halt", proc)
         request_control(runs / "halt", "stop")
         out = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode != 0
     assert "To enable traceback see" not in out and "<N/A>" not in out, out[-3000:]
     assert "stopped by user" in out, out[-3000:]
@@ -576,6 +575,17 @@ def test_the_rank_a_two_node_run_lost_is_named_with_its_node(monkeypatch: pytest
     assert peer_gone_message(closed, 3, rank=0).startswith("another rank of this 3-process run ended first")
     assert stopped == ("stopped by rank 1 of this 2-process run (on another node): a signal to it, or its launcher "
                        "ended (see that rank's output)")
+
+
+@contextlib.contextmanager
+def _killed_if_left(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """``proc`` (a launcher and its ranks) killed if the test leaves the block before it ended:
+    a failed assertion or a time-out never leaves a run training on."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def _wait_for_first_epoch(run: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
@@ -625,7 +635,7 @@ def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: 
             assert time.monotonic() < end, f"timed out waiting for {what}"
             time.sleep(0.1)
 
-    try:
+    with _killed_if_left(proc):
         wait(lambda: (run / "events.jsonl").exists() and '"epoch_ended"' in (run / "events.jsonl").read_text(),
              "the first epoch")
         request_control(run, "pause")
@@ -639,9 +649,6 @@ def test_pause_resume_and_stop_reach_every_rank(tmp_path: Path, generated_data: 
         wait(lambda: state() == "running", "running again")
         request_control(run, "stop")
         out = proc.communicate(timeout=120)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, out[-2000:]
     assert state() == "stopped" and (run / "checkpoints" / "last.pt").exists()
     assert "resumed" in kinds() or "run_resumed" in kinds()
@@ -662,13 +669,10 @@ def test_a_stop_reaches_ranks_whose_epoch_is_one_batch(tmp_path: Path, generated
                              "--amp", "off", "--runs", str(runs), "--run_name", "one"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "one"
-    try:
+    with _killed_if_left(proc):
         _wait_for_first_epoch(run, proc)
         request_control(run, "stop")
         out = proc.communicate(timeout=60)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, out[-2000:]
     assert json.loads((run / "status.json").read_text())["state"] == "stopped"
 
@@ -684,14 +688,11 @@ def test_a_stop_asked_on_another_rank_is_not_called_the_users(tmp_path: Path, ge
     runs = tmp_path / "runs"
     proc = _long_two_rank_run(runs, generated_data, "r1", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "r1"
-    try:
+    with _killed_if_left(proc):
         _wait_for_first_epoch(run, proc)
         [rank1] = [p for p in psutil.Process(proc.pid).children() if p.environ().get("RANK") == "1"]
         rank1.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=60)[0]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "stopped", out[-2000:]
     assert status["message"].startswith("stopped by rank 1 of this 2-process run: a signal to it"), status
@@ -712,7 +713,7 @@ def test_a_signal_that_stops_the_ranks_exits_130_as_one_process_does(tmp_path: P
     proc = _long_two_rank_run(runs, generated_data, "t", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "t"
     said = None
-    try:
+    with _killed_if_left(proc):
         _wait_for_first_epoch(run, proc)
         proc.send_signal(getattr(signal, signame))
         out = []
@@ -722,9 +723,6 @@ def test_a_signal_that_stops_the_ranks_exits_130_as_one_process_does(tmp_path: P
                 said = time.monotonic()
         proc.wait(timeout=60)
         after = time.monotonic() - (said or 0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     text = "".join(out)[-2000:]
     assert json.loads((run / "status.json").read_text())["state"] == "stopped", text
     assert proc.returncode == 130 and said is not None, text
