@@ -10,7 +10,6 @@ from rich.text import Text
 
 from engine.durations import format_duration as fmt_duration  # noqa: F401 (the screens' name for it)
 from engine.runs.state import RunState
-from engine.words import counted
 
 # a run whose training process or folder is gone: the state "interrupted" and the notes beside it
 GONE_STYLE = "dark_orange"
@@ -173,11 +172,6 @@ def fmt_log_tick(value: float) -> str:
     if float(f"{mant:.2g}") >= 10:  # 1e-7 computed as 9.9999e-8
         k, mant = k + 1, mant / 10
     return f"{mant:.2g}e{k}"
-
-
-def fmt_count(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless one: "1 run", "0 runs", "12 runs"."""
-    return counted(n, noun)
 
 
 def ended_phrase(state: str) -> str:

@@ -131,9 +131,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     say = lambda m: console.print(m, markup=False)
     study = open_study(spec, runs_dir)
     done = len(counted_trials(study))
-    slots = (f"{_count(len(spec.devices), 'GPU')} x {spec.per_device}" if spec.devices
+    slots = (f"{counted(len(spec.devices), 'GPU')} x {spec.per_device}" if spec.devices
              else f"{spec.parallel} at once")
-    say(f"sweep {spec.name}: {_count(spec.trials, 'trial')} ({done} already in the study), {spec.sampler} sampler, "
+    say(f"sweep {spec.name}: {counted(spec.trials, 'trial')} ({done} already in the study), {spec.sampler} sampler, "
         f"pruning {spec.prune}, {slots}; " + "; ".join(p.describe() for p in spec.params))
     scheduler = Scheduler(spec, runs_dir, study, log=say)
     from engine.sweep.launch import claim_sweep, release_sweep
@@ -173,14 +173,14 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
         if action == "stop" and n == 0:  # they ended while the question waited
             say("no trial was still training; run the same command again to record them and go on")
         elif action == "stop":
-            say(f"stopped {_count(n, 'running trial')}; run the same command again to resume "
+            say(f"stopped {counted(n, 'running trial')}; run the same command again to resume "
                 f"{'it' if n == 1 else 'them'}")
         else:
-            say(f"left {_count(n, 'trial')} training; run the same command again to follow "
+            say(f"left {counted(n, 'trial')} training; run the same command again to follow "
                 f"{'it' if n == 1 else 'them'} and go on")
         return EXIT_STOPPED
     if stats.gaps:
-        say(f"scheduler: {_count(stats.started, 'trial')} started, longest gap between one ending and the next "
+        say(f"scheduler: {counted(stats.started, 'trial')} started, longest gap between one ending and the next "
             f"starting {max(stats.gaps):.2f} s")
     from engine.sweep.results import evaluate_best, still_running
 
@@ -189,7 +189,7 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
         evaluate_best(study, runs_dir, log=say)
     print_leaderboard(console, study, runs_dir)
     if others and not stats.gave_up:  # a board printed mid-study read as the sweep's result
-        say(f"{_count(others, 'trial')} still {'runs' if others == 1 else 'run'} in another sweep process: the best "
+        say(f"{counted(others, 'trial')} still {'runs' if others == 1 else 'run'} in another sweep process: the best "
             f"may change, and the process that ends last scores it on the test split "
             f"(petseg sweep --show {spec.name} then)")
     if stats.gave_up:  # said as it happened; again as the command's error line, last, on stderr
@@ -205,7 +205,7 @@ def _interrupt_action(choice: str, running: int) -> str:
         return "stop"
     try:
         them = "it" if running == 1 else "them"
-        answer = input(f"\n{_count(running, 'trial')} {'is' if running == 1 else 'are'} training: [s]top {them} "
+        answer = input(f"\n{counted(running, 'trial')} {'is' if running == 1 else 'are'} training: [s]top {them} "
                        f"(resumable) or [l]eave {them} training? [s/l] ")
     except (EOFError, KeyboardInterrupt):
         return "stop"
@@ -242,7 +242,7 @@ def list_sweeps(runs_dir: Path) -> int:
         best = b.best
         said = (f"best valid Dice {best.best_dice:.4f} (trial {best.trial}, run {best.name})"
                 if best is not None and best.best_dice is not None else "no valid Dice yet")
-        print(f"  {name}  {_count(len(b.trials), 'trial run')} here, {said}")
+        print(f"  {name}  {counted(len(b.trials), 'trial run')} here, {said}")
     return EXIT_OK
 
 
@@ -284,11 +284,6 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
             ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
     else:
         say(why)
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 trial``, ``2 trials``, ``0 trials``."""
-    return counted(n, noun)
 
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from optuna.trial import Trial
 
-from engine.errors import PetsegError
 from engine.runs import RunFollower, RunLock, RunState, request_control
 from engine.runs.layout import CONFIG_FILE, STATUS_FILE, read_run_json, write_json_atomic
 from engine.runs.lock import REWRITING_STATUS
@@ -142,46 +141,41 @@ class TrialWatch:
         return f"its process exited with code {code}"
 
 
-def mark_pruned(run_path: Path, epoch: int, dice: float | None) -> None:
-    """Rewrite a stopped run's status as ``pruned`` (under its writer lock, so never over a
-    resume that has begun); a run some process writes again is left as it is."""
+def _rewrite_status(run_path: Path, ended_as: tuple[RunState, ...] | None, state: RunState, message: str) -> bool:
+    """Rewrite a run's status as ``state`` with ``message`` when it reads one of ``ended_as``
+    (None: any active state, a process that vanished), under the run's writer lock, so never
+    over a resume that has begun; False when it was left as it was (another state, the folder
+    gone or unreadable: the table says so itself)."""
     try:
-        lock = RunLock.acquire(run_path, wait=2.0, purpose=REWRITING_STATUS)  # the board keeps "stopped"
+        lock = RunLock.acquire(run_path, wait=2.0, purpose=REWRITING_STATUS)
     except Exception:
-        return
+        return False
     try:
         status = read_run_json(run_path / STATUS_FILE)
-        if RunState.parse(str(status.get("state", ""))) not in (RunState.STOPPED, RunState.PRUNED):
-            return
-        figure = f" (valid Dice {dice:.4f})" if dice is not None else ""
-        status.update(state=str(RunState.PRUNED),
-                      message=f"pruned by its sweep at epoch {epoch}{figure}: below the median of the other "
-                              "trials at that epoch")
+        now = RunState.parse(str(status.get("state", "")))
+        if not (now.is_active if ended_as is None else now in ended_as):
+            return False
+        status.update(state=str(state), message=message)
         write_json_atomic(run_path / STATUS_FILE, status)
+        return True
     except Exception:
-        return
+        return False
     finally:
         lock.release()
+
+
+def mark_pruned(run_path: Path, epoch: int, dice: float | None) -> None:
+    """Rewrite a stopped run's status as ``pruned``; the board keeps a run some process writes
+    again as it is."""
+    figure = f" (valid Dice {dice:.4f})" if dice is not None else ""
+    _rewrite_status(run_path, (RunState.STOPPED, RunState.PRUNED), RunState.PRUNED,
+                    f"pruned by its sweep at epoch {epoch}{figure}: below the median of the other trials at that epoch")
 
 
 def mark_failed(run_path: Path, why: str) -> bool:
     """Rewrite the status of a run whose process vanished mid-training (a reader shows it
     ``interrupted``) as ``failed`` with ``why``, once its sweep has told Optuna the trial failed:
     the runs table, its filter (``status:failed``) and ``petseg sweep --show`` then say the same.
-    It stays resumable (``petseg train --resume``). Under its writer lock, so never over a resume
-    that has begun; False when the status was left as it was."""
-    try:
-        lock = RunLock.acquire(run_path, wait=2.0, purpose=REWRITING_STATUS)
-    except (PetsegError, OSError):  # the folder went away or is unreadable: the table says so itself
-        return False
-    try:
-        status = read_run_json(run_path / STATUS_FILE)
-        if not RunState.parse(str(status.get("state", ""))).is_active:
-            return False  # it wrote how it ended: that is what the table shows
-        status.update(state=str(RunState.FAILED), message=why)
-        write_json_atomic(run_path / STATUS_FILE, status)
-        return True
-    except (PetsegError, OSError):  # the folder went away or is unreadable: the table says so itself
-        return False
-    finally:
-        lock.release()
+    It stays resumable (``petseg train --resume``). False when the status was left as it was (it
+    wrote how it ended: that is what the table shows)."""
+    return _rewrite_status(run_path, None, RunState.FAILED, why)

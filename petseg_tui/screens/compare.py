@@ -30,9 +30,9 @@ from textual.worker import get_current_worker
 from engine.config import TrainConfig
 from engine.runs.query import ALIASES, flatten
 from engine.runs.short_name import shorten
+from engine.words import counted
 from petseg_tui.format import (
     PALETTE,
-    fmt_count,
     fmt_lr,
     fmt_metric,
     palette_rgb,
@@ -262,7 +262,7 @@ class CompareScreen(ChartView, PetsegScreen):
         yield PetsegFooter()
 
     def on_mount(self) -> None:
-        self.sub_title = f"compare {fmt_count(len(self.run_paths), 'run')}"
+        self.sub_title = f"compare {counted(len(self.run_paths), 'run')}"
         self.redraw()
         table = self.query_one("#compare-table", DataTable)
         table.focus()
@@ -464,7 +464,7 @@ class CompareScreen(ChartView, PetsegScreen):
             note = " · mask rules differ: each scored by its own"
         # the grid shows four metrics: the title names them all, the chosen one as highlighted
         shown = f"{len(self.chart_metrics())} metrics, {label} highlighted" if self.grid else label
-        self._title_text = f"compare {fmt_count(len(self.run_paths), 'run')} · {shown}{note}"
+        self._title_text = f"compare {counted(len(self.run_paths), 'run')} · {shown}{note}"
         self._show_title()  # again as the table's laid out width or its content's changes (on_mount)
 
     def _show_title(self) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, RunState
+from engine.words import counted
 from petseg_tui.format import (
     GONE_STYLE,
-    fmt_count,
     fmt_duration,
     fmt_metric,
     on_background,
@@ -26,7 +26,7 @@ def status_text(t: RunsTable) -> Text:
         return Text("⚠ " + t.query.hint, style=on_background("yellow", t.state_background))
     rows = t.rows_by_name.values()
     running = sum(1 for r in rows if r.active)
-    parts = [fmt_count(len(t.rows_by_name), "run")]
+    parts = [counted(len(t.rows_by_name), "run")]
     if len(t.visible_names) != len(t.rows_by_name):
         parts.append(f"{len(t.visible_names)} shown")
     if t.archived_hidden:
