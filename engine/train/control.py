@@ -24,11 +24,20 @@ class RunControl:
         self._last_poll = 0.0
         self.paused_seconds = 0.0  # not training time: rates and ETAs leave it out
         self._reason: str | Callable[[], str] = ""
+        self._stop_asked = False
 
     def stop(self, reason: str | Callable[[], str] = "") -> None:
         """Stop at the next stop point; ``reason`` (the first one given) is the run's message, or
-        makes it once the run has stopped (a signal's: what sent it shows only then)."""
-        if not self._stop.is_set() and reason:
+        makes it once the run has stopped (a signal's: what sent it shows only then).
+
+        A signal handler's call: a second call made while the first one runs returns at once,
+        taking no lock. The second signal runs its handler inside the first (a killed launcher's
+        ranks get their death signal twice, about 1 ms apart: when its main thread ends, then its
+        last one), and a lock the first held (``threading.Event.set``'s) was waited on for good."""
+        if self._stop_asked:
+            return
+        self._stop_asked = True
+        if reason:
             self._reason = reason
         self._stop.set()
         self._unpaused.set()
