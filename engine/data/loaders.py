@@ -160,16 +160,37 @@ class ShardedSampler(torch.utils.data.Sampler[int]):
 TERM_GRACE_SECONDS = 30.0
 
 
-def _leave_after_grace(signum: int, _frame: object) -> None:
-    """A worker's SIGTERM/SIGHUP: it goes on serving batches for `TERM_GRACE_SECONDS`, then ends.
-    Ignoring the signal for good would keep a stuck worker alive through torch's own last resort
-    (``terminate()`` after a failed join) and hang its rank's exit in multiprocessing's join."""
-    import os
+def _leave_after_grace() -> None:
+    """A worker's SIGTERM/SIGHUP: it goes on serving batches for `TERM_GRACE_SECONDS`, then ends
+    (exit code 128 + the signal). Ignoring the signal for good would keep a stuck worker alive
+    through torch's own last resort (``terminate()`` after a failed join) and hang its rank's exit
+    in multiprocessing's join. The signal's handler does nothing: the interpreter writes the
+    signal's number to a pipe as it arrives (``set_wakeup_fd``) and a thread started here waits on
+    it. A handler that started a timer took threading's locks, and a second signal run inside it
+    (a scheduler's SIGTERM and torchrun's, to the same process group) waited on its own lock."""
     import threading
+    import time
 
-    timer = threading.Timer(TERM_GRACE_SECONDS, os._exit, (128 + signum,))
-    timer.daemon = True  # a worker its rank shuts down in time ends as usual
-    timer.start()
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write)
+    for sig in _GRACE_SIGNALS:
+        signal.signal(sig, _noted)
+
+    def leave() -> None:
+        while (signum := os.read(read, 1)[0]) not in _GRACE_SIGNALS:
+            pass
+        time.sleep(TERM_GRACE_SECONDS)
+        os._exit(128 + signum)
+
+    threading.Thread(target=leave, name="leave-after-grace", daemon=True).start()
+
+
+_GRACE_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _noted(_signum: int, _frame: object) -> None:
+    """A Python handler that does nothing: with one, the interpreter writes the signal to its wakeup fd."""
 
 
 # the longest path of a unix socket (sun_path less its NUL), and how much a worker's socket adds
@@ -221,8 +242,7 @@ def _worker_init(worker_id: int, rank: int = 0) -> None:
     # torchrun's agent and job schedulers send them to the whole process group: a worker killed by
     # them made the stopping run fail with "DataLoader worker exited unexpectedly". Workers leave
     # when their rank shuts them down, as they do on Ctrl-C, or after a grace (`_leave_after_grace`).
-    signal.signal(signal.SIGTERM, _leave_after_grace)
-    signal.signal(signal.SIGHUP, _leave_after_grace)
+    _leave_after_grace()
     # torch gives each worker base_seed + worker_id, derived from the loader's generator (the
     # same on every data-parallel rank): the rank's seed gives each rank its own augmentations
     from engine.train.distributed import rank_seed
