@@ -186,6 +186,13 @@ def evaluate(ctx: DistContext, checkpoint: str) -> dict | None:
     return {"figures": figures, "worst": [s.record.name for s in res.worst], "n_images": res.n_images}
 
 
+def pids(ctx: DistContext) -> dict:
+    """This rank's process id and the local ranks' ones that rank 0 learns (None on the others)."""
+    from engine.train.distributed import local_rank_pids
+
+    return {"pid": os.getpid(), "local_rank_pids": local_rank_pids(dist.group.WORLD, ctx)}
+
+
 def main() -> None:
     mode, rank, world, store, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
     ctx = DistContext(rank, rank, world)
@@ -194,13 +201,9 @@ def main() -> None:
                                 rank=rank, world_size=world)
     if mode == "sync_bn_steps":
         result = sync_bn_steps(ctx)
-    elif mode == "all":
-        result = {"validate": validate(ctx), "steps": steps(ctx), "epoch": epoch(ctx),
+    elif mode == "all":  # one start of the ranks for every check below (each start imports torch anew)
+        result = {"pids": pids(ctx), "validate": validate(ctx), "steps": steps(ctx), "epoch": epoch(ctx),
                   "eval": evaluate(ctx, sys.argv[6]) if len(sys.argv) > 6 else None}
-    elif mode == "pids":
-        from engine.train.distributed import local_rank_pids
-
-        result = {"pid": os.getpid(), "local_rank_pids": local_rank_pids(dist.group.WORLD, ctx)}
     elif mode == "padded_epoch":
         result = padded_epoch(ctx)
     else:

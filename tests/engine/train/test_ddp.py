@@ -60,7 +60,7 @@ def one_process(what: str, *args: object) -> dict:
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory: pytest.TempPathFactory, finished_tiny_run: Path) -> list[dict]:
-    """One start of 2 gloo ranks for the validation, update and eval checks below."""
+    """One start of 2 gloo ranks for the process-id, validation, update and eval checks below."""
     return run_ranks("all", 2, tmp_path_factory.mktemp("ddp"), str(finished_tiny_run / "checkpoints" / "best.pt"))
 
 
@@ -116,11 +116,11 @@ def test_an_epoch_of_three_ranks_counts_the_padded_repeats_once(tmp_path: Path) 
     assert [r["batch1"]["drawn"] for r in ranks] == [4, 4, 4]  # the repeats still train
 
 
-def test_rank_0_learns_the_process_of_every_rank_on_its_machine(tmp_path: Path) -> None:
+def test_rank_0_learns_the_process_of_every_rank_on_its_machine(two_ranks: list[dict]) -> None:
     """system.jsonl's CPU % and RSS are read by rank 0 alone: it learns every local rank's process
     (the rank's DataLoader workers are that process's children), in rank order, so a 2-rank CPU
     run no longer shows half its CPU use."""
-    ranks = run_ranks("pids", 2, tmp_path)
+    ranks = [rank["pids"] for rank in two_ranks]
     assert ranks[0]["local_rank_pids"] == [ranks[0]["pid"], ranks[1]["pid"]]
     assert ranks[1]["local_rank_pids"] is None
 
