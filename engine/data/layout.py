@@ -46,8 +46,9 @@ _LIST_FILES = ("trainval.txt", "test.txt")
 ALL_TEST_NOTE = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
 
 
-def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
-    """name -> path of files in ``folder`` with one of ``suffixes``; '.jpg' wins over others."""
+def _scan(folder: Path, suffixes: tuple[str, ...], broken: list[Path] | None = None) -> dict[str, Path]:
+    """name -> path of files in ``folder`` with one of ``suffixes``; '.jpg' wins over others.
+    Symbolic links to nothing (a photo linked in and since moved) are appended to ``broken``."""
     found: dict[str, Path] = {}
     try:
         entries = list(os.scandir(folder))
@@ -63,7 +64,26 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
             continue
         if e.is_file():
             found[stem] = Path(e.path)
+        elif broken is not None and e.is_symlink() and not os.path.exists(e.path):
+            broken.append(Path(e.path))
     return found
+
+
+def _left_out(images: dict[str, Path], trimaps: dict[str, Path], broken: list[Path]) -> str:
+    """Why files of a folder without split lists are not used, for its data line: photos
+    without a trimap, trimaps without a photo, links to nothing, each counted with its first
+    file (empty when every file is in a pair). Unsaid, a user counting the files in images/
+    could not tell why training saw fewer."""
+    broken_names = {p.name.rpartition(".")[0] for p in broken}
+    groups = [
+        ([images[n] for n in sorted(set(images) - set(trimaps))], "photo", "without a trimap"),
+        # a trimap whose photo is a broken link is that link's loss, not a second one
+        ([trimaps[n] for n in sorted(set(trimaps) - set(images) - broken_names)], "trimap", "without a photo"),
+        (sorted(broken), "broken symbolic link", "to a missing file"),
+    ]
+    parts = [f"{counted(len(files), what)} {why} (first: {files[0].parent.name}/{files[0].name})"
+             for files, what, why in groups if files]
+    return "left out: " + ", ".join(parts) if parts else ""
 
 
 def _dataset_above(given: Path) -> str:
@@ -142,7 +162,8 @@ class PetLayout:
     ``trimaps_dir``, ``has_split_files``, ``missing`` (list-file entries skipped because their
     image or trimap does not exist), ``paired_names`` (sorted names with both files),
     ``warnings`` (duplicated list lines, names in both trainval and test, photos in subfolders of
-    images/, which are not read).
+    images/, which are not read), ``left_out`` (without split lists: the photos, trimaps and
+    broken links in no pair, counted with a first file each, in `describe`'s line; else "").
 
     List files are read as UTF-8 with or without a byte-order mark; a name is the line minus its
     three trailing integers (names may contain spaces); a name listed twice is used once.
@@ -168,13 +189,14 @@ class PetLayout:
         self.images_dir = base / "images"
         self.trimaps_dir = base / "annotations" / "trimaps"
 
-        self._images = _scan(self.images_dir, IMAGE_SUFFIXES)
+        broken: list[Path] = []
+        self._images = _scan(self.images_dir, IMAGE_SUFFIXES, broken)
         nested = _in_subfolders(self.images_dir, IMAGE_SUFFIXES)
         unread = (f"{len(nested)} image file(s) in subfolders are not read, only images/NAME.jpg "
                   f"(first: {nested[0]})") if nested else ""
         if not self._images:
             raise DatasetError(self.images_dir, "no images (expected NAME.jpg files)" + (f"; {unread}" if unread else ""))
-        self._trimaps = _scan(self.trimaps_dir, (".png",))
+        self._trimaps = _scan(self.trimaps_dir, (".png",), broken)
         if not self._trimaps:
             raise DatasetError(
                 base, f"{len(self._images)} images but no trimaps in annotations/trimaps{_why_no_trimaps(self.trimaps_dir)}"
@@ -210,6 +232,8 @@ class PetLayout:
             # No official split: every paired image not listed as test is for training.
             test = set(test_listed)
             trainval_listed = [n for n in self.paired_names if n not in test]
+        # with lists, the lists say which files count (and `missing` which of them are not there)
+        self.left_out = "" if self.has_split_files else _left_out(self._images, self._trimaps, broken)
         # The lists as written (deduplicated) decide the train/valid split; availability filters
         # afterwards, so a missing file never moves another image between train and valid.
         self._trainval_listed = trainval_listed
@@ -301,6 +325,8 @@ class PetLayout:
             text += " (no annotations/trainval.txt: using every image that has a trimap and is not in test.txt)"
         elif not self.has_split_files:
             text += " (no annotations/trainval.txt: using every image that has a trimap)"
+        if self.left_out:
+            text += f"; {self.left_out}"
         if self.missing:
             text += (f"; {counted(self.missing, 'listed image')} skipped (image or trimap missing, first: "
                      f"{self.missing_names[0]})")

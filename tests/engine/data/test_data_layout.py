@@ -73,6 +73,26 @@ def test_no_list_files_falls_back_to_all_pairs(tmp_path):
     assert lay.trimap_path("b") == tmp_path / "annotations" / "trimaps" / "b.png"
 
 
+def test_without_lists_the_files_in_no_pair_are_counted_and_named(tmp_path):
+    _make(tmp_path, ["a", "b", "c", "d"], trimaps=["a", "b", "e", "ghost"])
+    (tmp_path / "images" / "ghost.jpg").symlink_to(tmp_path / "moved" / "ghost.jpg")
+    lay = PetLayout(tmp_path)
+    assert lay.trainval_names() == ["a", "b"]
+    line = lay.describe()
+    assert "\n" not in line and line.startswith(f"{tmp_path}: 2 trainval, 0 test images")
+    assert line.endswith("; left out: 2 photos without a trimap (first: images/c.jpg), "
+                         "1 trimap without a photo (first: trimaps/e.png), "
+                         "1 broken symbolic link to a missing file (first: images/ghost.jpg)")
+
+
+def test_with_lists_or_all_paired_nothing_is_said_left_out(tmp_path):
+    _make(tmp_path / "paired", ["a", "b"])
+    assert "left out" not in PetLayout(tmp_path / "paired").describe()
+    _make(tmp_path / "listed", ["a", "b", "c"], trimaps=["a", "b"])
+    (tmp_path / "listed" / "annotations" / "trainval.txt").write_text("a 1 1 1\nb 1 1 1\n")
+    assert "left out" not in PetLayout(tmp_path / "listed").describe()
+
+
 def test_list_files_with_comments_and_missing_names(tmp_path):
     _make(tmp_path, ["Cat_1", "Cat_2", "dog_3"])
     ann = tmp_path / "annotations"

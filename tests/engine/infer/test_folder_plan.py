@@ -135,3 +135,14 @@ def test_the_count_is_the_files_on_disk_and_a_failed_write_says_so(tmp_path: Pat
     captured = capsys.readouterr()
     assert "0 written" in captured.out and "cannot write PNG (No space left on device)" in captured.out
     assert captured.err.strip().endswith("none of the 4 masks could be written (see above)")
+
+
+def test_a_link_to_a_missing_photo_is_skipped_not_counted_as_a_photo(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    _write_photo(src / "dog.jpg")
+    (src / "gone.jpg").symlink_to(tmp_path / "moved" / "gone.jpg")
+    plan = plan_folder(src, tmp_path / "out")
+    assert [p.name for p, _ in plan.items] == ["dog.jpg"]
+    assert [(p.name, why) for p, why in plan.skipped] == [
+        ("gone.jpg", f"a symbolic link to {tmp_path / 'moved' / 'gone.jpg'}, which does not exist")]
