@@ -159,7 +159,9 @@ def torch_runner(network: Any) -> Runner:
 
 def onnx_runner(model: bytes) -> Runner:
     """ONNX Runtime (CPU provider) on a serialized ONNX model."""
-    import onnxruntime as ort
+    from engine.infer.ort_runtime import onnxruntime
+
+    ort = onnxruntime()
 
     try:
         session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])

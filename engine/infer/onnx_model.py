@@ -33,10 +33,10 @@ CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 def _providers(device: str) -> list[Any]:
     """ONNX Runtime's providers for ``--device``: auto takes CUDA when this onnxruntime has it;
     an explicit device it cannot honour is a one-line ConfigError, never a silent CPU run."""
-    import onnxruntime as ort
-
     from engine.device import check_device_name
+    from engine.infer.ort_runtime import onnxruntime
 
+    ort = onnxruntime()
     check_device_name(device)
     has_cuda = CUDA in ort.get_available_providers()
     if device == "auto":
@@ -57,7 +57,9 @@ OPT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic
 
 
 def _session(path: Path, device: str, threads: int | None, ort_opt: str = "all") -> Any:
-    import onnxruntime as ort
+    from engine.infer.ort_runtime import onnxruntime
+
+    ort = onnxruntime()
 
     if not path.is_file():
         raise CheckpointError(path, "no such ONNX file" if not path.exists() else "is not a file")
