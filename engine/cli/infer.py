@@ -31,8 +31,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "show it, its EXIF orientation applied: a dataset photo is predicted upright, where eval "
                         "and the dashboard score it as stored, on the pixels its trimap is drawn on")
     i.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, required=True,
-                   help="PNG to write, or an existing folder for <name>.png (for a folder of photos: the folder, "
-                        "created if missing); "
+                   help="PNG to write (its folder created if missing), or an existing folder for <name>.png "
+                        "(for a folder of photos: the folder, created if missing); "
                         "never an input itself, and an existing file only if petseg wrote it")
     i.add_argument("--overwrite", action="store_true", help="replace existing outputs that petseg did not write")
     i.add_argument("--model", choices=MODELS, default=None,
@@ -59,7 +59,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     if args.image.is_dir():
         return _infer_folder(args)
     from engine.infer.inference import load_predictor, original_size, output_picture, save_png
-    from engine.infer.outputs import check_output
+    from engine.infer.outputs import check_output, made_folder
 
     checkpoint = checkpoint_from_args(args)
     if not args.image.exists():  # before the output's checks, which would otherwise answer a typo
@@ -70,13 +70,19 @@ def cmd_infer(args: argparse.Namespace) -> int:
         taken = taken_names([args.image], args.output, overwrite=args.overwrite)
         kind = "overlay" if args.overlay else "mask"
         args.output = args.output / plan_names([args.image.name], taken, kind)[args.image.name]
-    check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite)
+    # a missing folder is made, as for a folder of photos (not before the mask is ready: a bad
+    # photo or model leaves no empty folder)
+    check_output(args.output, inputs=(args.image, checkpoint), overwrite=args.overwrite, create_folder=True)
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
     pred = predictor.predict_file(args.image, tta=args.tta)
     img = output_picture(pred.image, pred.prob, args.threshold, args.overlay, original_size(args.image))
-    save_png(img, args.output)
+    try:
+        with made_folder(args.output.parent):
+            save_png(img, args.output)
+    except OSError as exc:
+        raise PetsegError(f"{args.output.parent}: cannot create the output folder ({exc.strerror or exc})") from None
     frac = float(pred.mask(args.threshold).mean())
     print(f"{args.output}: {'overlay' if args.overlay else 'mask'} {img.size[0]}x{img.size[1]}, "
           f"pet {frac:.1%} of pixels, {pred.seconds * 1000:.0f} ms")

@@ -10,8 +10,9 @@
   `engine.runs.layout.training_file_of`), which only training again could make again;
 * an existing file is replaced only if petseg wrote it (a PNG whose ``Software`` text chunk
   starts with ``petseg``, see `PNG_SOFTWARE`), or with ``--overwrite``;
-* a folder, a missing parent folder, a folder petseg may not create files in (read-only, no
-  permission) or a wrong suffix is a one-line error — said before the command's work (an
+* a folder, a missing parent folder (unless the command makes it: ``petseg infer``,
+  `made_folder`), a folder petseg may not create files in (read-only, no permission) or a
+  wrong suffix is a one-line error — said before the command's work (an
   export, an evaluation), not when its result is written (`folder_write_problem`).
 
 Every PNG petseg writes carries that text chunk (`png_info`, `PNG_METADATA`), so re-running
@@ -23,8 +24,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable
 
 from engine.errors import PetsegError
 from engine.runs.layout import training_file_of
@@ -69,6 +70,22 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
 
 
+@contextlib.contextmanager
+def made_folder(folder: Path) -> Iterator[None]:
+    """``folder`` made with its missing parents for the block, as ``petseg infer`` on a folder of
+    photos makes its output folder; the folders made are removed again (when still empty) if
+    the block raises, so a failed write leaves no empty folder behind."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only ever an empty one
+        raise
+
+
 def folder_write_problem(folder: str | Path) -> str | None:
     """Why no file can be created in ``folder`` (read-only file system, no permission, disk
     quota), or None when one can: a real file is created and removed, since the mode bits do
@@ -90,12 +107,14 @@ def check_output(
     overwrite: bool = False,
     suffix: str | None = ".png",
     flag: str = "--output",
+    create_folder: bool = False,
 ) -> Path:
     """Return ``output`` if it may be written; raise a one-line PetsegError otherwise.
 
     ``inputs``: files the command reads (None entries are ignored); ``overwrite``: the user
     passed ``--overwrite``; ``suffix``: required suffix (case-insensitive), None for any;
-    ``flag``: how the message names the option.
+    ``flag``: how the message names the option; ``create_folder``: a missing parent folder is
+    made when the output is written (`made_folder`), so it is checked that it can be.
     """
     out = Path(output)
     if suffix is not None and out.suffix.lower() != suffix:
@@ -116,8 +135,13 @@ def check_output(
     if out.is_dir():
         raise PetsegError(f"{out}: is a folder; {flag} needs a file name such as {out / ('mask' + (suffix or ''))}")
     parent = out.parent
-    if not parent.is_dir():
+    if not parent.is_dir() and not create_folder:
         raise PetsegError(f"{parent}: {flag} folder does not exist (create it first)")
+    if not parent.is_dir():  # made when the output is written (`made_folder`): it must be possible
+        above = next(p for p in parent.parents if p.exists() or p.is_symlink() or p == p.parent)
+        if not above.is_dir():
+            raise PetsegError(f"{above}: is not a folder, so the {flag} folder {parent} cannot be created")
+        parent = above
     problem = folder_write_problem(parent)
     if problem:
         raise PetsegError(f"{parent}: {flag} folder is not writable ({problem}); nothing was done")

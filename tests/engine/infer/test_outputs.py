@@ -80,12 +80,30 @@ def test_infer_replaces_its_own_earlier_output(tmp_path: Path, checkpoint: Path,
     capsys.readouterr()
 
 
-def test_infer_output_is_not_the_checkpoint_or_a_missing_folder(tmp_path: Path, checkpoint: Path, capsys) -> None:
+def test_infer_output_is_not_the_checkpoint(tmp_path: Path, checkpoint: Path, capsys) -> None:
     img = photo(tmp_path / "photo.jpg")
-    assert infer(checkpoint, img, tmp_path / "missing" / "m.png") == 1
-    assert "folder does not exist" in error_line(capsys)
     assert infer(checkpoint, img, checkpoint) == 1
     assert "must be a .png file" in error_line(capsys)
+
+
+def test_one_photos_output_folder_is_made_as_a_folder_of_photos_one_is(tmp_path: Path, checkpoint: Path,
+                                                                        capsys) -> None:
+    """`petseg infer` on a folder of photos makes its output folder; on one photo a missing
+    folder was refused ("folder does not exist (create it first)"). Both make it now, and one
+    that cannot be made, or a photo that cannot be read, leaves no folder behind."""
+    img = photo(tmp_path / "photo.jpg")
+    out = tmp_path / "masks" / "day1" / "m.png"
+    assert infer(checkpoint, img, out) == 0
+    assert capsys.readouterr().out.startswith(f"{out}: mask 40x30")
+    assert is_petseg_output(out)
+    (tmp_path / "file").write_text("not a folder")
+    assert infer(checkpoint, img, tmp_path / "file" / "sub" / "m.png") == 1
+    assert error_line(capsys) == (f"petseg: error: {tmp_path / 'file'}: is not a folder, so the --output folder "
+                                  f"{tmp_path / 'file' / 'sub'} cannot be created")
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    assert infer(checkpoint, tmp_path / "broken.jpg", tmp_path / "none" / "m.png") == 1
+    error_line(capsys)
+    assert not (tmp_path / "none").exists()
 
 
 def test_an_existing_folder_as_the_output_gets_the_photos_mask_as_a_folder_run_names_it(
