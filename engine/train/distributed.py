@@ -340,15 +340,33 @@ def machine_id() -> str:
     return f"{socket.gethostname()}/{boot}"
 
 
+def rank_processes(group: Any, ctx: DistContext) -> list[tuple[str, int]]:
+    """Every rank's (`machine_id`, process id) in rank order, on every rank: rank 0's system
+    metrics read its machine's ranks (`local_pids`), and a rank left by another one names which
+    (`engine.train.rank_failures.ended_ranks`). A collective: every rank calls it."""
+    here = (machine_id(), os.getpid())
+    if not ctx.enabled:
+        return [here]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, here, group=group)
+    return [(str(machine), int(pid)) for machine, pid in out]
+
+
+def local_pids(processes: list[tuple[str, int]]) -> list[int]:
+    """The process ids of `rank_processes` on this machine, in rank order (those on other
+    machines mean nothing here)."""
+    here = machine_id()
+    return [pid for machine, pid in processes if machine == here]
+
+
 def local_rank_pids(group: Any, ctx: DistContext) -> list[int] | None:
     """On rank 0: the process ids of the run's ranks on rank 0's machine, in rank order (rank 0's
     first), for the system metrics' CPU % and RSS; None on the others. A collective: every rank
-    calls it. Ranks on other machines are left out (their pids mean nothing here)."""
-    here = (machine_id(), os.getpid())
-    ranks = gather_to_main(here, group, ctx)
-    if ranks is None:
-        return None
-    return [pid for machine, pid in ranks if machine == here[0]]
+    calls it."""
+    processes = rank_processes(group, ctx)
+    return local_pids(processes) if ctx.is_main else None
 
 
 def distributed_record(ctx: DistContext, batch_size: int, seed: int, sync_bn: bool, backend: str) -> dict[str, Any]:

@@ -51,11 +51,13 @@ def diverged(exc: Diverged, run_path: Path, learning_rate: float, done_epoch: in
                    partial(RunDiverged, epoch=exc.epoch, batch=exc.batch, message=message), error=message)
 
 
-def failed(exc: Exception, run_path: Path, world_size: int = 1, rank: int = 0) -> Outcome:
+def failed(exc: Exception, run_path: Path, world_size: int = 1, rank: int = 0,
+           processes: list[tuple[str, int]] | None = None) -> Outcome:
     """A `PetsegError` is its own message; anything else is one line for the user, with the
     traceback kept in the run folder's error log. In a data-parallel run (``world_size`` > 1) a
     rank (``rank``) that failed only because another one went away or stopped answering says so
-    (`peer_gone_message`, `timed_out_message`)."""
+    (`peer_gone_message`, `timed_out_message`), naming that rank where its process, one of
+    ``processes`` (every rank's machine and pid), is seen to have ended."""
     if isinstance(exc, PetsegError):
         message = str(exc)
     else:
@@ -67,7 +69,8 @@ def failed(exc: Exception, run_path: Path, world_size: int = 1, rank: int = 0) -
             pass
         append_to_run_log(run_path, trace)  # the console log tells the whole story (not printed)
         sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
-        gone = (peer_gone_message(first_line(exc), world_size, rank) or timed_out_message(first_line(exc), world_size)
+        said = first_line(exc)
+        gone = (peer_gone_message(said, world_size, rank, processes) or timed_out_message(said, world_size)
                 if world_size > 1 else "")
         message = sentence or f"{gone or f'{type(exc).__name__}: {first_line(exc)}'} (traceback in {log_path})"
     return Outcome(RunState.FAILED, message, partial(RunFailed, message=message), error=message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 
 from engine.train.distributed import TIMEOUT_ENV, timeout_seconds
@@ -46,6 +47,11 @@ def report_failure(message: str) -> bool:
 # another one, which is what the run's end should name
 PEER_GONE = ("Connection closed by peer", "Connection reset by peer", "remote worker crashing",
              "remote process exited", "communicator was aborted")
+
+
+# how long a rank left by another one waits for that one's process to end, to name it: a rank that
+# raised closes its sockets a moment before it exits (one killed is gone at once)
+ENDED_WAIT_S = 1.0
 
 
 # how a collective that outlived the process group's timeout ends (gloo: "Timed out waiting 15000ms
@@ -97,19 +103,99 @@ def rank_words(rank: int, world_size: int, env: dict[str, str] | None = None) ->
     return f"{words} (on {'this' if rank // local == node else 'another'} node)"
 
 
-def peer_gone_message(message: str, world_size: int, rank: int | None = None) -> str:
+def peer_gone_message(message: str, world_size: int, rank: int | None = None,
+                      processes: list[tuple[str, int]] | None = None) -> str:
     """A rank's failure in words when it is only that another rank went away (`is_consequence`),
     else "". Under the user's own torchrun nothing else names it: the run said gloo's socket error
     ("RuntimeError: [.../gloo/transport/tcp/pair.cc:545] Read error ...: Connection reset by peer.
     This is typically caused by ... GLHF!"). In a 2-process run, this being rank ``rank``, the
-    other one is named (`rank_words`: a lost node's). The marker stays in the words, so
-    `root_failure` still tells this rank from the cause."""
+    other one is named (`rank_words`: a lost node's); in a larger one, the rank whose process on
+    this machine has ended (`ended_ranks` over ``processes``, every rank's machine and pid), and
+    "another rank" only when none can be seen. The marker stays in the words, so `root_failure`
+    still tells this rank from the cause."""
     marker = next((m for m in PEER_GONE if m in message), None)
     if marker is None:
         return ""
-    who = rank_words(1 - rank, 2) if world_size == 2 and rank in (0, 1) else \
-        f"another rank of this {world_size}-process run"
+    if world_size == 2 and rank in (0, 1):
+        who = rank_words(1 - rank, 2)
+    else:
+        gone = ended_ranks(processes or [], rank)
+        who = (rank_words(gone[0], world_size) if len(gone) == 1
+               else f"ranks {', '.join(map(str, gone))} of this {world_size}-process run" if gone
+               else f"another rank of this {world_size}-process run")
     return f"{who} ended first ({marker}); that rank's own output says why"
+
+
+def _has_ended(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie (dead, not yet reaped by its agent: a rank
+    killed by SIGKILL stays one until torchrun's next look)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rpartition(")")[2].split()  # the name in (...) may hold spaces
+        return not fields or fields[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc (macOS): is there a process of that id at all
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+
+
+def _peer_error_file(rank: int, peer: int, env: dict[str, str]) -> str | None:
+    """Where rank ``peer`` on this machine reports its reason (`report_failure`) to the agent, this
+    process being rank ``rank``: torch's layout, ``.../attempt_N/<local rank>/error.json``, its
+    local ranks numbered in a row as its global ones; None without an agent or in another layout."""
+    own, local = env.get("TORCHELASTIC_ERROR_FILE"), env.get("LOCAL_RANK", "")
+    if not own or not local.isdigit() or os.path.basename(os.path.dirname(own)) != local:
+        return None
+    peer_local = int(local) + peer - rank
+    if peer_local < 0:
+        return None
+    return os.path.join(os.path.dirname(os.path.dirname(own)), str(peer_local), os.path.basename(own))
+
+
+def _left_because_of_another(rank: int, peer: int, env: dict[str, str]) -> bool:
+    """Whether rank ``peer`` reported that it too failed only because another rank went away or
+    stopped answering (`is_consequence`): a rank that ended after the one that caused the end."""
+    import json
+
+    path = _peer_error_file(rank, peer, env)
+    if path is None:
+        return False
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = json.load(fh)
+    except (OSError, ValueError):
+        return False
+    message = record.get("message") if isinstance(record, dict) else None
+    if isinstance(message, dict):
+        message = message.get("message")
+    return isinstance(message, str) and is_consequence(message)
+
+
+def ended_ranks(processes: list[tuple[str, int]], rank: int, wait: float = ENDED_WAIT_S,
+                env: dict[str, str] | None = None) -> list[int]:
+    """The ranks other than ``rank`` whose process on this machine has ended, from
+    `engine.train.distributed.rank_processes` (machine, pid per rank), less those that reported
+    ending only because of another rank (its error file, `report_failure`: in a ring of three,
+    the rank beside the killed one may be gone before this one notices); [] when none is seen (a
+    rank on another machine cannot be). A rank that raised closes its sockets a moment before it
+    exits: up to ``wait`` seconds are given for one to end."""
+    from engine.train.distributed import machine_id
+
+    env = dict(os.environ) if env is None else env
+    here = machine_id()
+    mine = [(r, pid) for r, (machine, pid) in enumerate(processes) if machine == here and r != rank]
+    deadline = time.monotonic() + wait
+    while True:
+        gone = [r for r, pid in mine if _has_ended(pid) and not _left_because_of_another(rank, r, env)]
+        if gone or time.monotonic() >= deadline:
+            return gone
+        time.sleep(0.05)
 
 
 def failure_message(failure: Any) -> str:

@@ -53,7 +53,7 @@ from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
 from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record, gather_to_main,
-                                      global_batch_change, local_rank_pids)
+                                      global_batch_change, local_pids, rank_processes)
 from engine.train.rank_scratch import rank_scratch
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
@@ -101,6 +101,7 @@ class Trainer(BetweenBatches):
         # a rank of a data-parallel run (torchrun's variables); rank 0 alone writes the run folder
         self.dist = dist or DistContext()
         self._control_group = control_group
+        self._rank_processes: list[tuple[str, int]] | None = None  # every rank's (machine, pid), once training starts
         if not self.dist.is_main:
             opened = follow_run(self.store, str(run_name), resume=resume, overrides=overrides, config=config,
                                 log=self._log)
@@ -198,7 +199,7 @@ class Trainer(BetweenBatches):
             except Exception as exc:  # a PetsegError is its message; anything else one line + error.log
                 # (a rank > 0 writes nothing in the run folder: its traceback goes to the temp dir)
                 ended = outcome.failed(exc, self.run_path if self.dist.is_main else rank_scratch(self.dist, self.run_name),
-                                       self.dist.world_size, self.dist.rank)
+                                       self.dist.world_size, self.dist.rank, self._rank_processes)
             else:
                 # a time budget ends a run at the epochs it reached
                 reached = self.progress.done_epoch if self.config.time_budget is not None else self.config.epochs
@@ -232,8 +233,11 @@ class Trainer(BetweenBatches):
         """System metrics into the run folder (rank 0 only: one writer per run folder), off this
         thread; a problem is a warning, never the run's end. Every rank tells rank 0 its process
         id first: the CPU % and RSS cover the run's ranks on rank 0's machine, not rank 0 alone."""
-        # a collective: every rank, whatever its own state, joins it
-        pids = local_rank_pids(self._control_group, self.dist) if self.dist.enabled else None
+        # a collective: every rank, whatever its own state, joins it; every rank keeps the list, so
+        # that one left by another can name it (`outcome.failed`)
+        if self.dist.enabled:
+            self._rank_processes = rank_processes(self._control_group, self.dist)
+        pids = local_pids(self._rank_processes) if self._rank_processes and self.dist.is_main else None
         if not self.dist.is_main or self._sampler is not None:
             return
         try:

@@ -507,6 +507,22 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     assert message.endswith(f"(traceback in {runs / 'oom' / 'error.log'})")
 
 
+def test_under_torchrun_a_three_process_run_names_the_rank_that_was_killed(tmp_path: Path, generated_data: str) -> None:
+    """Three ranks of the user's torchrun, rank 2 killed: rank 0's run said "another rank of this
+    3-process run ended first"; it names rank 2 now, as a 2-process run names the other rank."""
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1",
+               PETSEG_FAULT="batch:3@2", TORCH_CPP_LOG_LEVEL="ERROR")  # rank 2 SIGKILLs itself (epoch 3: one batch an epoch)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "3", "-m", "engine.cli",
+                           "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "4", "--runs", str(runs),
+                           "--run_name", "oom3"], env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
+                          check=False)
+    assert done.returncode != 0
+    status = json.loads((runs / "oom3" / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert status["message"].startswith("rank 2 of this 3-process run ended first (Connection "), status["message"]
+
+
 def test_a_ranks_reason_reaches_torchs_agent_in_its_own_error_file_layout(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Under the user's torchrun, each failed rank's reason made the agent log "child error file
@@ -575,6 +591,49 @@ def test_the_rank_a_two_node_run_lost_is_named_with_its_node(monkeypatch: pytest
     assert peer_gone_message(closed, 3, rank=0).startswith("another rank of this 3-process run ended first")
     assert stopped == ("stopped by rank 1 of this 2-process run (on another node): a signal to it, or its launcher "
                        "ended (see that rank's output)")
+
+
+def test_a_rank_left_by_another_of_three_names_the_one_whose_process_ended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With three or more ranks, the survivors of a killed rank said "another rank of this
+    3-process run ended first" (a 2-process run names the other one): each rank now knows every
+    rank's process and names the one that ended, not one that ended after it only because of it
+    (its error file says so), and still says "another rank" when none is seen on this machine."""
+    import time
+
+    from engine.train.distributed import machine_id
+    from engine.train.rank_failures import peer_gone_message
+
+    def zombie() -> subprocess.Popen:  # ended, not yet reaped: a killed rank before its agent looks
+        proc = subprocess.Popen(["true"])
+        end = time.monotonic() + 10
+        while Path(f"/proc/{proc.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < end
+            time.sleep(0.01)
+        return proc
+
+    for name in ("LOCAL_WORLD_SIZE", "GROUP_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    attempt = tmp_path / "attempt_0"
+    for local in "012":
+        (attempt / local).mkdir(parents=True)
+    monkeypatch.setenv("TORCHELASTIC_ERROR_FILE", str(attempt / "0" / "error.json"))
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    # rank 1 ended too, but after rank 2 and because of it, as it told the agent
+    (attempt / "1" / "error.json").write_text(json.dumps(
+        {"message": {"message": "another rank of this 3-process run ended first (Connection closed by peer)"}}))
+    closed = "RuntimeError: [../pair.cc:534] Connection closed by peer [127.0.0.1]:5421"
+    first, second = zombie(), zombie()
+    try:
+        here = machine_id()
+        processes = [(here, os.getpid()), (here, first.pid), (here, second.pid)]
+        assert peer_gone_message(closed, 3, rank=0, processes=processes) == (
+            "rank 2 of this 3-process run ended first (Connection closed by peer); that rank's own output says why")
+        alive = [(here, os.getpid()), (here, os.getpid()), ("another-machine/x", second.pid)]
+        assert peer_gone_message(closed, 3, rank=0, processes=alive).startswith(
+            "another rank of this 3-process run ended first (Connection closed by peer)")
+    finally:
+        first.wait(), second.wait()
 
 
 @contextlib.contextmanager
