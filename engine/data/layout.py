@@ -195,7 +195,11 @@ class PetLayout:
         unread = (f"{len(nested)} image file(s) in subfolders are not read, only images/NAME.jpg "
                   f"(first: {nested[0]})") if nested else ""
         if not self._images:
-            raise DatasetError(self.images_dir, "no images (expected NAME.jpg files)" + (f"; {unread}" if unread else ""))
+            # a folder of links to photos since moved reads as full in a listing: say what is there
+            links = (f"{counted(len(broken), 'broken symbolic link')} to a missing file (first: {broken[0].name})"
+                     if broken else "")
+            raise DatasetError(self.images_dir, "; ".join(
+                ["no images (expected NAME.jpg files)", *(x for x in (links, unread) if x)]))
         self._trimaps = _scan(self.trimaps_dir, (".png",), broken)
         if not self._trimaps:
             raise DatasetError(

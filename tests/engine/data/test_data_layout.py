@@ -85,6 +85,15 @@ def test_without_lists_the_files_in_no_pair_are_counted_and_named(tmp_path):
                          "1 broken symbolic link to a missing file (first: images/ghost.jpg)")
 
 
+def test_an_images_folder_of_broken_links_says_so_not_only_no_images(tmp_path):
+    _make(tmp_path, [], trimaps=["a"])
+    (tmp_path / "images" / "a.jpg").symlink_to(tmp_path / "moved" / "a.jpg")
+    with pytest.raises(DatasetError) as e:
+        PetLayout(tmp_path)
+    assert _msg(e) == (f"{tmp_path / 'images'}: no images (expected NAME.jpg files); "
+                       "1 broken symbolic link to a missing file (first: a.jpg)")
+
+
 def test_with_lists_or_all_paired_nothing_is_said_left_out(tmp_path):
     _make(tmp_path / "paired", ["a", "b"])
     assert "left out" not in PetLayout(tmp_path / "paired").describe()
