@@ -74,12 +74,12 @@ def _left_out(images: dict[str, Path], trimaps: dict[str, Path], broken: list[Pa
     without a trimap, trimaps without a photo, links to nothing, each counted with its first
     file (empty when every file is in a pair). Unsaid, a user counting the files in images/
     could not tell why training saw fewer."""
+    # a file whose partner is a broken link is that link's loss, not a second one
     broken_names = {p.name.rpartition(".")[0] for p in broken}
     groups = [
-        ([images[n] for n in sorted(set(images) - set(trimaps))], "photo", "without a trimap"),
-        # a trimap whose photo is a broken link is that link's loss, not a second one
+        ([images[n] for n in sorted(set(images) - set(trimaps) - broken_names)], "photo", "without a trimap"),
         ([trimaps[n] for n in sorted(set(trimaps) - set(images) - broken_names)], "trimap", "without a photo"),
-        (sorted(broken), "broken symbolic link", "to a missing file"),
+        (broken, "broken symbolic link", "to a missing file"),
     ]
     parts = [f"{counted(len(files), what)} {why} (first: {files[0].parent.name}/{files[0].name})"
              for files, what, why in groups if files]
@@ -189,18 +189,20 @@ class PetLayout:
         self.images_dir = base / "images"
         self.trimaps_dir = base / "annotations" / "trimaps"
 
-        broken: list[Path] = []
-        self._images = _scan(self.images_dir, IMAGE_SUFFIXES, broken)
+        broken_photos: list[Path] = []
+        self._images = _scan(self.images_dir, IMAGE_SUFFIXES, broken_photos)
+        broken_photos.sort()
         nested = _in_subfolders(self.images_dir, IMAGE_SUFFIXES)
         unread = (f"{len(nested)} image file(s) in subfolders are not read, only images/NAME.jpg "
                   f"(first: {nested[0]})") if nested else ""
         if not self._images:
             # a folder of links to photos since moved reads as full in a listing: say what is there
-            links = (f"{counted(len(broken), 'broken symbolic link')} to a missing file (first: {broken[0].name})"
-                     if broken else "")
+            links = (f"{counted(len(broken_photos), 'broken symbolic link')} to a missing file "
+                     f"(first: {broken_photos[0].name})" if broken_photos else "")
             raise DatasetError(self.images_dir, "; ".join(
                 ["no images (expected NAME.jpg files)", *(x for x in (links, unread) if x)]))
-        self._trimaps = _scan(self.trimaps_dir, (".png",), broken)
+        broken_trimaps: list[Path] = []
+        self._trimaps = _scan(self.trimaps_dir, (".png",), broken_trimaps)
         if not self._trimaps:
             raise DatasetError(
                 base, f"{len(self._images)} images but no trimaps in annotations/trimaps{_why_no_trimaps(self.trimaps_dir)}"
@@ -237,7 +239,8 @@ class PetLayout:
             test = set(test_listed)
             trainval_listed = [n for n in self.paired_names if n not in test]
         # with lists, the lists say which files count (and `missing` which of them are not there)
-        self.left_out = "" if self.has_split_files else _left_out(self._images, self._trimaps, broken)
+        self.left_out = "" if self.has_split_files else _left_out(self._images, self._trimaps,
+                                                                  broken_photos + sorted(broken_trimaps))
         # The lists as written (deduplicated) decide the train/valid split; availability filters
         # afterwards, so a missing file never moves another image between train and valid.
         self._trainval_listed = trainval_listed

@@ -74,15 +74,16 @@ def test_no_list_files_falls_back_to_all_pairs(tmp_path):
 
 
 def test_without_lists_the_files_in_no_pair_are_counted_and_named(tmp_path):
-    _make(tmp_path, ["a", "b", "c", "d"], trimaps=["a", "b", "e", "ghost"])
+    _make(tmp_path, ["a", "b", "c", "d", "f"], trimaps=["a", "b", "e", "ghost"])
     (tmp_path / "images" / "ghost.jpg").symlink_to(tmp_path / "moved" / "ghost.jpg")
+    (tmp_path / "annotations" / "trimaps" / "f.png").symlink_to(tmp_path / "moved" / "f.png")
     lay = PetLayout(tmp_path)
     assert lay.trainval_names() == ["a", "b"]
     line = lay.describe()
     assert "\n" not in line and line.startswith(f"{tmp_path}: 2 trainval, 0 test images")
     assert line.endswith("; left out: 2 photos without a trimap (first: images/c.jpg), "
                          "1 trimap without a photo (first: trimaps/e.png), "
-                         "1 broken symbolic link to a missing file (first: images/ghost.jpg)")
+                         "2 broken symbolic links to a missing file (first: images/ghost.jpg)")
 
 
 def test_an_images_folder_of_broken_links_says_so_not_only_no_images(tmp_path):
