@@ -94,6 +94,13 @@ def _file_state_dict(path: Path, flag: str | None = None) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ConfigError(f"{label}: {_unreadable(path, exc)}") from exc
+    if isinstance(obj, dict) and isinstance(obj.get("arch"), dict) and "model" in obj:
+        # a petseg checkpoint's "model" is the whole U-Net: it read as "not a resnet18 state_dict
+        # (100 missing keys, ...; 192 unexpected keys, e.g. decoders.0.conv...)", no word of what it is
+        name = obj["arch"].get("name", "?")
+        raise ConfigError(f"{label}: is a petseg checkpoint (a {name} run's), not an encoder's state_dict; "
+                          "--pretrained takes imagenet or a torchvision network's .pth; to train a run further "
+                          "use --resume RUN")
     # Training scripts often wrap the weights; accept the two common envelopes.
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]

@@ -75,6 +75,21 @@ def test_pretrained_state_dict_of_another_network_is_rejected(tmp_path):
     assert "not a resnet34 state_dict" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_petseg_checkpoint_as_pretrained_says_what_it_is(tmp_path):
+    """A run's own best.pt given to --pretrained read as "not a resnet34 state_dict (... 192
+    unexpected keys, e.g. decoders.0...)": it names the file a petseg checkpoint and the way on."""
+    from engine.checkpoint import FORMAT, save_checkpoint
+
+    path = tmp_path / "best.pt"
+    save_checkpoint({"format": FORMAT, "arch": {"name": "resnet34_unet", "kwargs": {}},
+                     "model": build_model("resnet34_unet").state_dict()}, path)
+    with pytest.raises(ConfigError) as info:
+        ResNet34UNet(pretrained=str(path))
+    assert str(info.value) == (
+        f"--pretrained {path}: is a petseg checkpoint (a resnet34_unet run's), not an encoder's state_dict; "
+        "--pretrained takes imagenet or a torchvision network's .pth; to train a run further use --resume RUN")
+
+
 def test_imagenet_uses_the_hub_cache_first(tmp_path, monkeypatch):
     cache = tmp_path / "hub"
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(cache))
