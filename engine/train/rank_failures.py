@@ -121,7 +121,8 @@ def peer_gone_message(message: str, world_size: int, rank: int | None = None,
     else:
         gone = ended_ranks(processes or [], rank)
         who = (rank_words(gone[0], world_size) if len(gone) == 1
-               else f"ranks {', '.join(map(str, gone))} of this {world_size}-process run" if gone
+               # several ended (no agent's error files tell which one only followed): not one named wrongly
+               else f"one of ranks {', '.join(map(str, gone))} of this {world_size}-process run" if gone
                else f"another rank of this {world_size}-process run")
     return f"{who} ended first ({marker}); that rank's own output says why"
 

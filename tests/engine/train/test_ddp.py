@@ -629,6 +629,9 @@ def test_a_rank_left_by_another_of_three_names_the_one_whose_process_ended(
         processes = [(here, os.getpid()), (here, first.pid), (here, second.pid)]
         assert peer_gone_message(closed, 3, rank=0, processes=processes) == (
             "rank 2 of this 3-process run ended first (Connection closed by peer); that rank's own output says why")
+        monkeypatch.delenv("TORCHELASTIC_ERROR_FILE")  # no agent: which one only followed is not known
+        assert peer_gone_message(closed, 3, rank=0, processes=processes).startswith(
+            "one of ranks 1, 2 of this 3-process run ended first (Connection closed by peer)")
         alive = [(here, os.getpid()), (here, os.getpid()), ("another-machine/x", second.pid)]
         assert peer_gone_message(closed, 3, rank=0, processes=alive).startswith(
             "another rank of this 3-process run ended first (Connection closed by peer)")
