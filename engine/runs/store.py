@@ -69,7 +69,19 @@ class RunStore:
             if cand.is_dir():
                 return cand
         check_runs_root(self.root)
+        if p.is_file():  # a run's checkpoint or export given as --run: "no such run folder" of a file that is there
+            return self._file_given(p)
         raise RunStoreError(self.root / str(name_or_path), "no such run folder" + self._missing_hint(p.name))
+
+    @staticmethod
+    def _file_given(path: Path) -> Path:
+        """The refusal of a file given where a run folder is asked for, naming the run it is in
+        (its checkpoints/ or export/) and, for a model file, the flag that takes one."""
+        run = next((d for d in list(path.absolute().parents)[:2] if is_run_folder(d)), None)
+        where = f"; it is in the run {run}: pass that" if run is not None else ""
+        model = ("; eval and infer take a checkpoint or .onnx file as --checkpoint"
+                 if path.suffix.lower() in (".pt", ".pth", ".onnx") else "")
+        raise RunStoreError(path, f"is a file, not a run folder{where}{model}")
 
     def _missing_hint(self, name: str) -> str:
         """Why a run named ``name`` may not be found: a runs folder that does not exist (the run

@@ -994,6 +994,24 @@ def test_a_run_not_found_says_why(tmp_path: Path, capsys, monkeypatch) -> None:
                            "folder the run was trained in)")
 
 
+def test_a_runs_file_given_as_the_run_names_its_run_and_the_flag(tmp_path: Path, capsys) -> None:
+    """`petseg eval --run RUN/checkpoints/best.pt` (or export's, or --resume's) said "…/best.pt:
+    no such run folder" of a file that is there."""
+    from engine.runs import RunStore
+
+    root = tmp_path / "runs"
+    w = RunStore(root).create({"model": "unet", "epochs": 1}, name="r")
+    w.close()
+    best = root / "r" / "checkpoints" / "best.pt"
+    best.parent.mkdir(exist_ok=True)
+    best.write_bytes(b"weights")
+    for argv in (["eval", "--run", str(best)], ["export", "--run", str(best)]):
+        assert main([*argv, "--runs", str(root)]) == 1
+        line = one_error_line(capsys, f"{best}: is a file, not a run folder; it is in the run {root / 'r'}: pass that; "
+                                      "eval and infer take a checkpoint or .onnx file as --checkpoint")
+        assert "no such run folder" not in line
+
+
 @pytest.mark.usefixtures("ctrl_c_reaches_us")
 def test_the_resume_command_a_stop_prints_can_be_pasted_back(tmp_path: Path, capsys, monkeypatch) -> None:
     """A runs folder such as 'my runs' was printed bare ("resume with: petseg train --resume r
