@@ -30,7 +30,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="a photo, or a folder of photos (--data_path is the same flag); each is read as viewers "
                         "show it, its EXIF orientation applied: a dataset photo is predicted upright, where eval "
                         "and the dashboard score it as stored, on the pixels its trimap is drawn on")
-    i.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, required=True,
+    # a str: a trailing "/" (a folder meant, maybe not there yet) is lost in a Path
+    i.add_argument("--output", "--output_path", "--output-path", dest="output", type=str, required=True,
                    help="PNG to write (its folder created if missing), or an existing folder for <name>.png "
                         "(for a folder of photos: the folder, created if missing); "
                         "never an input itself, and an existing file only if petseg wrote it")
@@ -56,6 +57,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and not 1 <= value <= 1024:
             raise PetsegError(f"--{flag} {value}: must be between 1 and 1024")
+    named_folder = args.output.endswith(("/", os.sep))  # `masks/`: a folder, as `cp PHOTO masks/` means
+    args.output = Path(args.output)
     if args.image.is_dir():
         return _infer_folder(args)
     from engine.infer.inference import load_predictor, original_size, output_picture, save_png
@@ -64,7 +67,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     checkpoint = checkpoint_from_args(args)
     if not args.image.exists():  # before the output's checks, which would otherwise answer a typo
         raise PetsegError(_missing_input(args.image))
-    if args.output.is_dir():  # as `cp PHOTO DIR/`: into the folder, named as a folder of photos names it
+    if args.output.is_dir() or named_folder:  # as `cp PHOTO DIR/`: into it, named as a folder of photos names it
         from engine.infer.infer_folder import plan_names, taken_names
 
         taken = taken_names([args.image], args.output, overwrite=args.overwrite)

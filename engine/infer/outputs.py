@@ -138,9 +138,9 @@ def check_output(
     if not parent.is_dir() and not create_folder:
         raise PetsegError(f"{parent}: {flag} folder does not exist (create it first)")
     if not parent.is_dir():  # made when the output is written (`made_folder`): it must be possible
-        above = next(p for p in parent.parents if p.exists() or p.is_symlink() or p == p.parent)
+        above = next(p for p in (parent, *parent.parents) if p.exists() or p.is_symlink() or p == p.parent)
         if not above.is_dir():
-            raise PetsegError(f"{above}: is not a folder, so the {flag} folder {parent} cannot be created")
+            raise PetsegError(f"{above}: is not a folder, so {flag} {out} cannot be written")
         parent = above
     problem = folder_write_problem(parent)
     if problem:

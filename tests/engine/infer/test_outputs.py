@@ -98,8 +98,15 @@ def test_one_photos_output_folder_is_made_as_a_folder_of_photos_one_is(tmp_path:
     assert is_petseg_output(out)
     (tmp_path / "file").write_text("not a folder")
     assert infer(checkpoint, img, tmp_path / "file" / "sub" / "m.png") == 1
-    assert error_line(capsys) == (f"petseg: error: {tmp_path / 'file'}: is not a folder, so the --output folder "
-                                  f"{tmp_path / 'file' / 'sub'} cannot be created")
+    assert error_line(capsys) == (f"petseg: error: {tmp_path / 'file'}: is not a folder, so --output "
+                                  f"{tmp_path / 'file' / 'sub' / 'm.png'} cannot be written")
+    assert infer(checkpoint, img, tmp_path / "file" / "m.png") == 1
+    assert error_line(capsys) == (f"petseg: error: {tmp_path / 'file'}: is not a folder, so --output "
+                                  f"{tmp_path / 'file' / 'm.png'} cannot be written")
+    # a folder named with a trailing "/", as `cp PHOTO masks/`: made, and the mask named as in a folder run
+    assert main(["infer", "--checkpoint", str(checkpoint), "--image", str(img),
+                 "--output", f"{tmp_path / 'new'}{os.sep}"]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'new' / 'photo.png'}: mask 40x30")
     (tmp_path / "broken.jpg").write_bytes(b"not a photo")
     assert infer(checkpoint, tmp_path / "broken.jpg", tmp_path / "none" / "m.png") == 1
     error_line(capsys)
