@@ -204,9 +204,9 @@ class PetLayout:
         broken_trimaps: list[Path] = []
         self._trimaps = _scan(self.trimaps_dir, (".png",), broken_trimaps)
         if not self._trimaps:
-            raise DatasetError(
-                base, f"{len(self._images)} images but no trimaps in annotations/trimaps{_why_no_trimaps(self.trimaps_dir)}"
-            )
+            why = (f" ({counted(len(broken_trimaps), 'broken symbolic link')} to a missing file, first "
+                   f"{min(broken_trimaps).name})" if broken_trimaps else _why_no_trimaps(self.trimaps_dir))
+            raise DatasetError(base, f"{len(self._images)} images but no trimaps in annotations/trimaps{why}")
         self.paired_names = sorted(set(self._images) & set(self._trimaps))
         if not self.paired_names:
             raise DatasetError(

@@ -95,6 +95,15 @@ def test_an_images_folder_of_broken_links_says_so_not_only_no_images(tmp_path):
                        "1 broken symbolic link to a missing file (first: a.jpg)")
 
 
+def test_a_trimaps_folder_of_broken_links_says_so(tmp_path):
+    _make(tmp_path, ["a", "b"], trimaps=[])
+    (tmp_path / "annotations" / "trimaps" / "a.png").symlink_to(tmp_path / "moved" / "a.png")
+    with pytest.raises(DatasetError) as e:
+        PetLayout(tmp_path)
+    assert _msg(e) == (f"{tmp_path}: 2 images but no trimaps in annotations/trimaps "
+                       "(1 broken symbolic link to a missing file, first a.png)")
+
+
 def test_with_lists_or_all_paired_nothing_is_said_left_out(tmp_path):
     _make(tmp_path / "paired", ["a", "b"])
     assert "left out" not in PetLayout(tmp_path / "paired").describe()
