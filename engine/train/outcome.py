@@ -70,7 +70,7 @@ def failed(exc: Exception, run_path: Path, world_size: int = 1, rank: int = 0,
         append_to_run_log(run_path, trace)  # the console log tells the whole story (not printed)
         sentence = describe_error(exc)  # an OS error on a named path: a sentence, not a type
         said = first_line(exc)
-        gone = (peer_gone_message(said, world_size, rank, processes) or timed_out_message(said, world_size)
-                if world_size > 1 else "")
+        gone = (peer_gone_message(said, world_size, rank, processes)
+                or timed_out_message(said, world_size, rank, processes) if world_size > 1 else "")
         message = sentence or f"{gone or f'{type(exc).__name__}: {first_line(exc)}'} (traceback in {log_path})"
     return Outcome(RunState.FAILED, message, partial(RunFailed, message=message), error=message)

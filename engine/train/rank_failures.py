@@ -77,14 +77,23 @@ def timeout_of(message: str) -> float:
     return int(found[1]) / 1000 if found else timeout_seconds()
 
 
-def timed_out_message(message: str, world_size: int) -> str:
+def timed_out_message(message: str, world_size: int, rank: int | None = None,
+                      processes: list[tuple[str, int]] | None = None) -> str:
     """A rank's failure in words when a collective timed out waiting for the others (`is_timeout`),
     else "". It said gloo's "RuntimeError: [.../gloo/transport/tcp/unbound_buffer.cc:78] Timed out
-    waiting 15000ms for recv operation to complete", which read as this rank's own fault."""
+    waiting 15000ms for recv operation to complete", which read as this rank's own fault. A rank
+    whose process on this machine is stopped (kill -STOP, a debugger: `stopped_ranks` over
+    ``processes``) is named; else "another rank"."""
     if not is_timeout(message):
         return ""
+    stopped = stopped_ranks(processes or [], rank)
+    who = (f"{rank_words(stopped[0], world_size)}, whose process is stopped (kill -STOP or a debugger?),"
+           if len(stopped) == 1 else
+           f"ranks {', '.join(map(str, stopped))}, whose processes are stopped (kill -STOP or a debugger?),"
+           if stopped else "another rank")
+    tail = "" if stopped else " (stuck, stopped or far slower)"
     return (f"timed out waiting {timeout_of(message):g} s for the other ranks of this {world_size}-process run "
-            f"({TIMEOUT_ENV}): another rank stopped answering (stuck, stopped or far slower)")
+            f"({TIMEOUT_ENV}): {who} stopped answering{tail}")
 
 
 def rank_words(rank: int, world_size: int, env: dict[str, str] | None = None) -> str:
@@ -127,23 +136,43 @@ def peer_gone_message(message: str, world_size: int, rank: int | None = None,
     return f"{who} ended first ({marker}); that rank's own output says why"
 
 
-def _has_ended(pid: int) -> bool:
-    """Whether process ``pid`` is gone or a zombie (dead, not yet reaped by its agent: a rank
-    killed by SIGKILL stays one until torchrun's next look)."""
+def _process_state(pid: int) -> str | None:
+    """Process ``pid``'s state letter from /proc ("R", "S", "T" stopped, "Z" zombie...), "" when
+    there is no such process, None where /proc cannot tell (not Linux)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
             fields = fh.read().rpartition(")")[2].split()  # the name in (...) may hold spaces
-        return not fields or fields[0] in ("Z", "X")
+        return fields[0] if fields else ""
     except FileNotFoundError:
+        return ""
+    except OSError:
+        return None
+
+
+def stopped_ranks(processes: list[tuple[str, int]], rank: int | None) -> list[int]:
+    """The ranks other than ``rank`` whose process on this machine is stopped (SIGSTOP, a
+    debugger), from `engine.train.distributed.rank_processes`: the ones a timed-out collective
+    waited for."""
+    from engine.train.distributed import machine_id
+
+    here = machine_id()
+    return [r for r, (machine, pid) in enumerate(processes)
+            if machine == here and r != rank and _process_state(pid) in ("T", "t")]
+
+
+def _has_ended(pid: int) -> bool:
+    """Whether process ``pid`` is gone or a zombie (dead, not yet reaped by its agent: a rank
+    killed by SIGKILL stays one until torchrun's next look)."""
+    state = _process_state(pid)
+    if state is not None:
+        return state in ("", "Z", "X")
+    try:  # no /proc (macOS): is there a process of that id at all
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return True
-    except OSError:  # no /proc (macOS): is there a process of that id at all
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            return False
+    except OSError:
         return False
+    return False
 
 
 def _peer_error_file(rank: int, peer: int, env: dict[str, str]) -> str | None:

@@ -452,6 +452,33 @@ def test_a_rank_that_timed_out_says_it_waited_for_the_others() -> None:
     assert is_consequence(said) and is_consequence(GLOO_TIMEOUT) and timed_out_message("ValueError: x", 2) == ""
 
 
+def test_a_rank_that_timed_out_names_the_rank_whose_process_is_stopped() -> None:
+    """kill -STOP of rank 2 of three under the user's torchrun: the others timed out saying
+    "another rank stopped answering"; the stopped process is seen on this machine and named."""
+    import signal
+    import time
+
+    from engine.train.distributed import machine_id
+    from engine.train.rank_failures import is_consequence, timed_out_message
+
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        sleeper.send_signal(signal.SIGSTOP)
+        end = time.monotonic() + 10
+        while Path(f"/proc/{sleeper.pid}/stat").read_text().rpartition(")")[2].split()[0] != "T":
+            assert time.monotonic() < end
+            time.sleep(0.01)
+        here = machine_id()
+        said = timed_out_message(GLOO_TIMEOUT, 3, rank=0, processes=[(here, os.getpid())] * 2 + [(here, sleeper.pid)])
+        assert said == ("timed out waiting 15 s for the other ranks of this 3-process run (PETSEG_DIST_TIMEOUT): "
+                        "rank 2 of this 3-process run, whose process is stopped (kill -STOP or a debugger?), "
+                        "stopped answering")
+        assert is_consequence(said)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def free_port() -> int:
     import socket
 
