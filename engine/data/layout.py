@@ -434,7 +434,22 @@ def data_path_problem(data_path: str | None, download: bool = False) -> str | No
         if data_path is None:  # as resolve_data_source says it
             return str(DatasetError(exc.path, f"{exc.reason} (named by ${DATA_PATH_ENV})"))
         return str(exc)
-    return unusable_pairs_problem(layout)
+    unusable = unusable_pairs_problem(layout)  # the more precise of the two, when both hold
+    shortage = trainval_shortage(layout)
+    return unusable or (str(DatasetError(layout.root, shortage)) if shortage else None)
+
+
+def trainval_shortage(layout: PetLayout) -> str | None:
+    """Why ``layout`` has too few trainval photos to train on (one to train, one to validate),
+    or None. Training fails with it; `data_path_problem` says it before a run folder exists (it
+    failed the run after making it, leaving a failed run in the table)."""
+    count = len(layout.trainval_names())
+    if count >= 2:
+        return None
+    tested = len(layout.test_names())
+    why = (f" (all {tested} photos with a trimap are listed in test.txt)"
+           if tested and not layout.has_split_files and tested == len(layout.paired_names) else "")
+    return f"only {count} trainval image(s); need at least 2{why}"
 
 
 def unusable_pairs_problem(layout: PetLayout) -> str | None:

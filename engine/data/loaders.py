@@ -32,7 +32,12 @@ from torch.utils.data import DataLoader, Dataset
 from engine.config import TrainConfig
 from engine.data.cache import load_split_arrays
 from engine.data.dataset import PetSegDataset
-from engine.data.layout import DataSource, PetLayout, resolve_data_source
+from engine.data.layout import (
+    DataSource,
+    PetLayout,
+    resolve_data_source,
+    trainval_shortage,
+)
 from engine.data.transforms import eval_transform, seed_transform, train_transform
 from engine.errors import DatasetError
 from engine.words import counted
@@ -80,7 +85,7 @@ def build_datasets(config: TrainConfig, log: Callable[[str], None] = print,
     # RunWarning event, which the CLI prints and the TUI shows (logging them too doubled them)
     train_names, valid_names = layout.train_valid_names(config.valid_every)
     if not valid_names:
-        raise DatasetError(layout.root, f"only {len(train_names)} trainval image(s); need at least 2")
+        raise DatasetError(layout.root, trainval_shortage(layout) or "no trainval image to validate on")
     if len(train_names) + len(valid_names) < config.valid_every:
         # the layout lent the last train image to validation (splits.borrow_valid), as eval will
         log(f"data: fewer than {config.valid_every} trainval images; using {valid_names[0]} for validation")

@@ -212,6 +212,19 @@ def test_data_path_problem_is_the_message_training_fails_with(tmp_path):
     assert "no images/ folder" in data_path_problem(str(tmp_path))
 
 
+def test_a_folder_whose_photos_are_all_in_test_txt_is_refused_before_a_run(tmp_path):
+    """Every pair listed in test.txt and no trainval.txt: training made its run folder, then
+    failed it ("only 0 trainval image(s); need at least 2"), leaving a failed run behind."""
+    root = _make(tmp_path / "d", ["a", "b", "c"])
+    (root / "annotations" / "test.txt").write_text("a\nb\nc\n")
+    assert data_path_problem(str(root)) == (
+        f"{root}: only 0 trainval image(s); need at least 2 (all 3 photos with a trimap are listed in test.txt)")
+    (root / "annotations" / "test.txt").write_text("a\nb\n")
+    assert data_path_problem(str(root)) == f"{root}: only 1 trainval image(s); need at least 2"
+    (root / "annotations" / "test.txt").write_text("a\n")
+    assert data_path_problem(str(root)) is None
+
+
 def test_a_folder_whose_photos_or_trimaps_are_all_unreadable_is_refused_before_a_run(tmp_path):
     """It failed the run after its folder was made ("no usable train images"); one readable
     pair among broken ones is enough (training skips the others, saying so)."""
