@@ -81,11 +81,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
         print(f"petseg: warning: {warning}", file=sys.stderr)
     pred = predictor.predict_file(args.image, tta=args.tta)
     img = output_picture(pred.image, pred.prob, args.threshold, args.overlay, original_size(args.image))
-    try:
-        with made_folder(args.output.parent):
-            save_png(img, args.output)
-    except OSError as exc:
-        raise PetsegError(f"{args.output.parent}: cannot create the output folder ({exc.strerror or exc})") from None
+    with made_folder(args.output.parent):
+        save_png(img, args.output)
     frac = float(pred.mask(args.threshold).mean())
     print(f"{args.output}: {'overlay' if args.overlay else 'mask'} {img.size[0]}x{img.size[1]}, "
           f"pet {frac:.1%} of pixels, {pred.seconds * 1000:.0f} ms")

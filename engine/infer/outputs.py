@@ -74,9 +74,13 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 def made_folder(folder: Path) -> Iterator[None]:
     """``folder`` made with its missing parents for the block, as ``petseg infer`` on a folder of
     photos makes its output folder; the folders made are removed again (when still empty) if
-    the block raises, so a failed write leaves no empty folder behind."""
+    the block raises, so a failed write leaves no empty folder behind. One that cannot be made
+    is a one-line PetsegError."""
     made = [p for p in (folder, *folder.parents) if not p.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PetsegError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
     try:
         yield
     except BaseException:

@@ -1,7 +1,9 @@
 """A failed rank of a data-parallel run: its one-line reason handed to the elastic agent
 (`report_failure`, read back with `failure_message`), and the words for a rank that failed only
 because another one went away or stopped answering (`peer_gone_message`, `timed_out_message`),
-which the launcher uses to name the rank that caused the end (`is_consequence`).
+which the launcher uses to name the rank that caused the end (`is_consequence`). Those words
+name the rank whose process on this machine has ended or is stopped (`ended_ranks`,
+`stopped_ranks`), where every rank's process is known.
 """
 
 from __future__ import annotations
@@ -220,6 +222,8 @@ def ended_ranks(processes: list[tuple[str, int]], rank: int, wait: float = ENDED
     env = dict(os.environ) if env is None else env
     here = machine_id()
     mine = [(r, pid) for r, (machine, pid) in enumerate(processes) if machine == here and r != rank]
+    if not mine:  # none to look at: no wait
+        return []
     deadline = time.monotonic() + wait
     while True:
         gone = [r for r, pid in mine if _has_ended(pid) and not _left_because_of_another(rank, r, env)]
