@@ -26,7 +26,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_runs_flag(x)
     x.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     x.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, default=None,
-                   help="file to write (default: <run>/export/model.onnx or model.torchscript.pt)")
+                   help="file to write, or an existing folder for model.onnx / model.torchscript.pt in it "
+                        "(default: <run>/export/model.onnx or model.torchscript.pt)")
     x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18, the widest reach)")
     add_flag(x, "dynamic_size", action="store_true",
              help="symbolic height and width: any multiple of the model's stride (16 for unet, 32 for the "
@@ -50,6 +51,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     leave_a_core_for_the_ui()
     console = new_console()
     run = RunStore(args.runs or default_runs_dir()).resolve(args.run)
+    if args.output is not None and args.output.is_dir():  # as `cp FILE DIR/`: the default file name, in it
+        from engine.runs.layout import export_path
+
+        args.output = args.output / export_path(run, args.format).name
     result = export_run(run, args.format, output=args.output, opset=args.opset, dynamic_size=args.dynamic_size,
                         overwrite=args.overwrite, on_step=lambda msg: console.print(msg, markup=False))
     for note in result.notes:

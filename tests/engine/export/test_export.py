@@ -172,6 +172,16 @@ def test_an_output_in_a_missing_folder_is_refused(run_copy, tmp_path, capsys):
     assert not out.parent.exists()
 
 
+def test_an_existing_folder_as_the_output_gets_the_default_file_name(run_copy, reuse_export, tmp_path, capsys):
+    """`petseg export --output deploy/` said "deploy: --output must be a .onnx file", where
+    `petseg infer` takes a folder as `cp` does: the export is deploy/model.onnx."""
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(deploy)]) == 0
+    assert is_petseg_export(deploy / "model.onnx")
+    assert f"{deploy / 'model.onnx'}: onnx" in capsys.readouterr().out
+
+
 def test_a_file_petseg_did_not_write_is_not_overwritten(run_copy, tmp_path, capsys):
     out = tmp_path / "theirs.onnx"
     out.write_bytes(b"someone's model")
