@@ -539,7 +539,8 @@ def test_under_torchrun_a_three_process_run_names_the_rank_that_was_killed(tmp_p
     3-process run ended first"; it names rank 2 now, as a 2-process run names the other rank."""
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1",
-               PETSEG_FAULT="batch:3@2", TORCH_CPP_LOG_LEVEL="ERROR")  # rank 2 SIGKILLs itself (epoch 3: one batch an epoch)
+               PETSEG_FAULT="batch:3@2", TORCH_CPP_LOG_LEVEL="ERROR",  # rank 2 SIGKILLs itself (epoch 3)
+               TMPDIR=str(tmp_path))  # rank 1's traceback folder (rank_scratch) goes with the test
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "3", "-m", "engine.cli",
                            "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "4", "--runs", str(runs),
                            "--run_name", "oom3"], env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
