@@ -47,6 +47,12 @@ class EpochProgress:
             return message
         return f"{message} · in epoch {n}"
 
+    def of_total(self, epoch: int) -> str:
+        """One epoch named against the budget, never as a count: "epoch 15 of 300" ("epoch 15"
+        with no budget known). The live screen's predictions say which epoch they show so, beside
+        its "15/300 done": "epoch 15 (15/15, newest)" there read as a second, different count."""
+        return f"epoch {epoch} of {self.total}" if self.total else f"epoch {epoch}"
+
     @property
     def label(self) -> str:
         """The count as a label of at most 14 characters (the live screen's epoch row): "15/300 done"."""

@@ -441,7 +441,7 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         if not self.previews_shown:
             return
         self.query_one(PreviewPanel).show(snap.previews, self.shown_preview_epoch(), self.preview_epoch is None,
-                                          snap.previews_error)
+                                          snap.previews_error, snap.epoch_progress)
 
     def _draw_progress(self, snap: LiveSnapshot) -> None:
         done = snap.done_epochs

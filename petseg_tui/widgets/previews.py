@@ -20,13 +20,17 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from engine.errors import PetsegError
+from engine.runs.epoch_progress import EpochProgress
 from engine.train.previews import Previews
 from petseg_tui.widgets.image_view import ImageView
 
 HEADER_MAX_ROWS = 3  # the header wraps to at most this many rows
 
 
-def preview_header(previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> Text:
+def preview_header(previews: Previews | None, epoch: int | None, following: bool, error: str = "",
+                   progress: EpochProgress | None = None) -> Text:
+    """The panel's header: which epoch of the run (``progress``: its budget) the predictions are
+    of, and, when an older one is chosen, where it stands among the epochs kept ("preview 2 of 5")."""
     t = Text()
     t.append("Predictions", style="bold")
     if error:
@@ -36,8 +40,11 @@ def preview_header(previews: Previews | None, epoch: int | None, following: bool
         t.append("  none yet: the trainer writes them after each validation", style="dim")
         return t
     numbers = [e.epoch for e in previews.epochs]
-    t.append(f"  epoch {epoch}", style="bold")
-    t.append(f" ({numbers.index(epoch) + 1}/{len(numbers)}{', newest' if following else ''})", style="dim")
+    t.append("  " + (progress or EpochProgress(0, 0)).of_total(epoch), style="bold")
+    # the previews kept are counted apart from the run's epochs, in words: "(15/15, newest)"
+    # beside the epoch row's "15/300 done" read as a second count of the same epochs
+    where = "newest preview" if following else f"preview {numbers.index(epoch) + 1} of {len(numbers)}"
+    t.append(f" · {where}", style="dim")
     entry = previews.epoch(epoch)
     if entry is not None and entry.dice:
         t.append("  Dice " + " ".join(f"{d:.2f}" for d in entry.dice))
@@ -92,11 +99,12 @@ class PreviewPanel(Vertical):
         header.update(text, layout=rows is None or rows != self._header_rows)
         self._header_rows = rows
 
-    def show(self, previews: Previews | None, epoch: int | None, following: bool, error: str = "") -> None:
-        self._args = (previews, epoch, following, error)
+    def show(self, previews: Previews | None, epoch: int | None, following: bool, error: str = "",
+             progress: EpochProgress | None = None) -> None:
+        self._args = (previews, epoch, following, error, progress)
         if self._args != self._header:
             self._header = self._args
-            self._set_header(preview_header(previews, epoch, following, error))
+            self._set_header(preview_header(previews, epoch, following, error, progress))
         entry = previews.epoch(epoch) if previews is not None and epoch is not None else None
         if previews is None or entry is None:
             self._shown = None

@@ -309,18 +309,18 @@ async def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path)
         def header() -> str:
             return " ".join(widget_text(panel.query_one(".previews--header")).split())
 
-        await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="newest epoch")
+        await wait_for(pilot, lambda: "epoch 3 of 3 · newest preview" in header(), what="newest epoch")
         assert panel.display and live.query_one("#dice-chart").display  # 120 columns: beside both charts
         await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image is not None, what="picture")
         newest = panel.query_one(ImageView).pil_image.tobytes()
         await pilot.press("left_square_bracket")
-        await wait_for(pilot, lambda: "epoch 2 (2/3)" in header(), what="epoch 2")
+        await wait_for(pilot, lambda: "epoch 2 of 3 · preview 2 of 3" in header(), what="epoch 2")
         await wait_for(pilot, lambda: panel.query_one(ImageView).pil_image.tobytes() != newest, what="new picture")
         assert "Dice" in header()
         await pilot.press("left_square_bracket", "left_square_bracket")
-        await wait_for(pilot, lambda: "epoch 1 (1/3)" in header(), what="epoch 1, not below")
+        await wait_for(pilot, lambda: "epoch 1 of 3 · preview 1 of 3" in header(), what="epoch 1, not below")
         await pilot.press("right_square_bracket", "right_square_bracket")
-        await wait_for(pilot, lambda: "epoch 3 (3/3, newest)" in header(), what="following again")
+        await wait_for(pilot, lambda: "epoch 3 of 3 · newest preview" in header(), what="following again")
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         live = await open_live(pilot, runs_dir / "seen")
@@ -331,6 +331,32 @@ async def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path)
         assert panel.display and not live.query_one("#dice-chart").display
         await wait_for(pilot, lambda: "epoch 3" in widget_text(panel.query_one(".previews--header")),
                        what="previews shown")
+
+
+async def test_the_predictions_header_names_the_epoch_of_the_runs_budget_not_a_second_count(
+        runs_dir: Path) -> None:
+    """Beside the epoch row's "3/300 done" the predictions' header read "epoch 3 (3/3, newest)":
+    two different counts of "3/N" side by side (the previews kept, the run's epochs). It names the
+    epoch against the run's budget, and the previews kept in words."""
+    make_run(runs_dir, "long", epochs_done=3, total=300, state="stopped")
+    write_previews(runs_dir / "long", 3)
+
+    from petseg_tui.widgets.previews import PreviewPanel
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "long")
+        await pilot.press("v")
+        panel = live.query_one(PreviewPanel)
+
+        def header() -> str:
+            return " ".join(widget_text(panel.query_one(".previews--header")).split())
+
+        await wait_for(pilot, lambda: "epoch 3 of 300 · newest preview" in header(), what="the newest epoch")
+        assert widget_text(live.query_one("#epoch-label")).strip() == "3/300 done"
+        assert "3/3" not in header()
+        await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: "epoch 2 of 300 · preview 2 of 3" in header(), what="an older epoch")
 
 
 async def test_every_view_key_redraws_the_chart_at_once_on_a_finished_run(runs_dir: Path) -> None:
