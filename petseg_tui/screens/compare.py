@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 
 from engine.config import TrainConfig
 from engine.runs.query import ALIASES, flatten
-from engine.runs.short_name import shorten
+from engine.runs.short_name import NAME_MIN, shorten
 from engine.words import counted
 from petseg_tui.format import (
     PALETTE,
@@ -258,7 +258,8 @@ class CompareScreen(ChartView, PetsegScreen):
         with Grid(id="compare-charts"):
             for i in range(4):
                 yield Chart(id=f"compare-chart-{i}", classes="compare-chart")
-        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+        # the Run column stays as ←/→ scroll the settings: scrolled, the rows were figures of no run
+        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True, fixed_columns=1)
         yield PetsegFooter()
 
     def on_mount(self) -> None:
@@ -346,17 +347,23 @@ class CompareScreen(ChartView, PetsegScreen):
         marker ended a line and its name began the next."""
         names = [p.name for p in self.run_paths]
         start = self._layout().shared_start(names)
+        width = self.query_one("#legend", Static).content_region.width if self.is_mounted else 0
+
+        def fit(text: str, room: int) -> str:
+            # a name longer than the legend's line is cut in the middle, as the tables cut it:
+            # wrapped, its marker stood alone on a line and the name broke mid-word over two more
+            return shorten(text, max(room, NAME_MIN)) if width else text
+
         entries: list[Text] = []
         if start:
-            entries.append(Text(f"{start}…", style="dim"))
+            entries.append(Text(fit(start, width - 1) + "…", style="dim"))
         background = theme_background(self.app)
         for i, name in enumerate(names):
             colour = run_colour(i, background)
             entry = Text()  # (a base style would dim every name after it)
             entry.append(f"─{MARKERS[i]} ", style=f"bold {colour}")
-            entry.append(name[len(start):], style=colour)
+            entry.append(fit(name[len(start):], width - 3), style=colour)
             entries.append(entry)
-        width = self.query_one("#legend", Static).content_region.width if self.is_mounted else 0
         t, line = Text(), 0
         for entry in entries:
             if line and width and line + 2 + entry.cell_len > width:

@@ -441,3 +441,47 @@ async def test_a_legend_that_wraps_keeps_each_marker_beside_its_run_name(runs_di
         shown = " ".join(" ".join(lines).split())
         for i, name in enumerate(names):
             assert f"─{MARKERS[i]} {name}" in shown, shown
+
+
+LONG_NAMES = ("unet-baseline-strong-augmentation-lr3e-4-width32-long-name-20261207-041233",
+              "resnet34-unet-pretrained-encoder-imagenet-lr1e-3-width16-20261207-041533",
+              "densenet-encoder-unet-lr1e-3-width8-20261207-042011")
+
+
+async def test_long_run_names_stay_one_legend_line_each_at_80_columns(runs_dir: Path) -> None:
+    """At 80x24 a run name longer than the legend's line wrapped: its marker alone on a line and
+    the name broken mid-word over two more, three runs taking seven rows from the chart. A name
+    too long is cut in the middle, as the tables cut it, its end (the time) kept."""
+    from tui_helpers import widget_text
+
+    for i, name in enumerate(LONG_NAMES):
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5 + 0.05 * i], width=8 * (i + 1))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare_table(app, pilot, [runs_dir / n for n in LONG_NAMES])
+        legend = app.screen.query_one("#legend")
+        await wait_for(pilot, lambda: widget_text(legend).count("\n") == 2, what="one legend line a run")
+        lines = [line.strip() for line in widget_text(legend).splitlines()]
+        for marker, line, name in zip("●▲■", lines, LONG_NAMES):
+            assert line.startswith(f"─{marker} ") and line.endswith(name[-15:]), lines
+        assert "…" in lines[0] and lines[2] == f"─■ {LONG_NAMES[2]}"  # the one that fits is whole
+
+
+async def test_the_run_column_stays_as_the_settings_scroll_at_80_columns(runs_dir: Path) -> None:
+    """The settings that differ run past 80 columns (the title says ←/→ scroll them); scrolled,
+    the Run column went off the left edge too and the rows were figures of no run named."""
+    from tui_helpers import widget_text
+
+    for i, name in enumerate(LONG_NAMES):
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5], width=8 * (i + 1), batch_size=8 * (i + 1),
+                       learning_rate=10 ** -(i + 2), data_path=(MINI, SAMPLE, MINI)[i], weight_decay=i * 1e-4)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / n for n in LONG_NAMES])
+        await wait_for(pilot, lambda: "←/→ more columns" in app.screen.sub_title, what="a table past the edge")
+        await pilot.press(*["right"] * 60)
+        await wait_for(pilot, lambda: table.scroll_x > 0, what="the table scrolled")
+        rows = widget_text(table).splitlines()
+        assert rows[0].split()[0] == "Run" and "wd" in rows[0], rows
+        for marker, row in zip("●▲■", rows[1:]):
+            assert row.strip().startswith(f"{marker} "), rows
