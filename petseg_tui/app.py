@@ -205,16 +205,24 @@ class PetsegApp(App[None]):
 
     # ---- starting runs ------------------------------------------------------------------------
     def on_start_run(self, message: StartRun) -> None:
-        """The new-run form asks for its run: start it (the form stays until the run has started)."""
-        self.start_run(message.config, message.run_name, message.detached)
+        """The new-run form asks for its run: start it (the form stays until the run has started).
+        Asked once the app quits (the quit's key came first), it is not started: it would begin
+        after the quit, unasked about and unstopped."""
+        if self._quitting:
+            return
+        # counted as starting from here, in the app's thread: a quit before the worker's thread
+        # ran found nothing starting, and the run then trained on in a thread about to die
+        expected = None if message.detached else self.launcher.expect(message.config, message.run_name)
+        self.start_run(message.config, message.run_name, message.detached, expected)
 
     @work(thread=True, group="start", exit_on_error=False)
-    def start_run(self, config: "TrainConfig", run_name: str | None, detached: bool) -> None:
+    def start_run(self, config: "TrainConfig", run_name: str | None, detached: bool,
+                  expected: str | None = None) -> None:
         """Start a run (in a thread: the in-process trainer imports torch)."""
         from engine.errors import one_line
 
         try:
-            path, pid = self.launcher.start(config, run_name, detached)
+            path, pid = self.launcher.start(config, run_name, detached, expected)
             self.call_from_thread(self._started, path, pid, detached)
         except Exception as exc:  # shown, never a crash
             self.call_from_thread(self._start_failed, one_line(exc))
@@ -363,6 +371,7 @@ class PetsegApp(App[None]):
     def _exit_now(self, code: int = 0) -> None:
         """End the app with ``code`` (0: quit; 128 + N: ended by signal N), naming the detached
         runs it leaves training."""
+        self._quitting = True  # a run asked for from now on is not started (`on_start_run`)
         detached = self.runs_screen.detached_running() if self.screen_stack else []
         message = None
         if detached:

@@ -80,9 +80,21 @@ class RunLauncher:
         self._changed = threading.Condition()
 
     # ---- starting (blocking: call from a worker thread) ---------------------------------------
-    def start(self, config: TrainConfig, run_name: str | None, detached: bool) -> tuple[Path, int | None]:
+    def expect(self, config: TrainConfig, run_name: str | None) -> str:
+        """Count an in-process start as under way from now (the app's thread, as it is asked for
+        it), before the thread that will `start` it runs; returns the label to hand `start`. A quit
+        in between found nothing starting and ended the app at once, and the run then began
+        training in a thread that died with the process (left `running`, no last.pt)."""
+        label = run_name or f"a new {config.model} run"
+        with self._changed:
+            self._starting.append(label)
+        return label
+
+    def start(self, config: TrainConfig, run_name: str | None, detached: bool,
+              expected: str | None = None) -> tuple[Path, int | None]:
         """Start a run; return its folder and, when detached, its pid. Raises `PetsegError` with
-        the one-line reason when the engine refuses it."""
+        the one-line reason when the engine refuses it. ``expected``: the label `expect` returned
+        for this in-process start (it is then counted as starting already)."""
         if detached:
             from engine.runs import RunStore
             from engine.train.launch import spawn_detached
@@ -92,9 +104,7 @@ class RunLauncher:
             path = self.runs_dir / name
             self.spawned[path] = pid
             return path, pid
-        label = run_name or f"a new {config.model} run"
-        with self._changed:
-            self._starting.append(label)
+        label = expected if expected is not None else self.expect(config, run_name)
         try:
             from engine.device import leave_a_core_for_the_ui  # imports torch: seconds
 

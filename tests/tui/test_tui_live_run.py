@@ -208,6 +208,41 @@ async def test_quit_while_an_in_process_run_starts_asks_then_stops_it(runs_dir: 
     assert json.loads((made[0].run_path / "status.json").read_text())["state"] == "stopped"
 
 
+async def test_quit_just_after_start_is_pressed_asks_then_stops_the_run(runs_dir: Path) -> None:
+    """ctrl+q in the instant between Start and the run's start in its worker thread (scheduled late
+    on two busy cores): the app found nothing starting and quit without asking; the run then began
+    training in a thread that died with the process (left `running`, no last.pt). The run counts
+    as starting from the moment the app is asked for it: the quit asks, and stops it."""
+    from petseg_tui.messages import StartRun
+    from tui_helpers import FakeTrainer, rendered
+
+    made: list[FakeTrainer] = []
+    scheduled = threading.Event()
+    app = PetsegApp(runs_dir=runs_dir)
+    app.launcher.make_trainer = lambda config, root, name: made.append(FakeTrainer(config, root, name)) or made[-1]
+    start = app.launcher.start
+
+    def late_start(*args, **kwargs):
+        scheduled.wait(10)  # the worker's thread, not run yet
+        return start(*args, **kwargs)
+
+    app.launcher.start = late_start  # type: ignore[method-assign]
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.post_message(StartRun(TrainConfig(epochs=50), "oscar", detached=False))
+            await pilot.pause()
+            await pilot.press("ctrl+q")
+            assert isinstance(app.screen, ConfirmScreen) and app.return_code is None
+            assert "oscar (starting)" in " ".join(str(rendered(w)) for w in app.screen.query("Static"))
+            await pilot.press("y")
+            scheduled.set()
+            await wait_for(pilot, lambda: app.return_code is not None, what="the app ending")
+    finally:
+        scheduled.set()
+    assert made and made[0].calls[0] == "stop" and not made[0].is_alive()
+    assert json.loads((made[0].run_path / "status.json").read_text())["state"] == "stopped"
+
+
 @pytest.mark.parametrize("sig", ["SIGHUP", "SIGTERM"])
 async def test_a_lost_terminal_stops_and_saves_the_in_process_run_before_the_app_ends(runs_dir: Path, sig: str) -> None:
     """SIGHUP (an SSH link dropped without tmux) or SIGTERM: the app stops its in-process runs as
