@@ -70,8 +70,11 @@ IGNORED_PREFIXES = ("amp_probe.", "sweep.params.", "distributed.")
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
-    """Config keys (flattened, dotted) whose values are not all equal, in a stable order."""
-    flat = [flatten(c) for c in configs]
+    """Config keys (flattened, dotted) whose values are not all equal, in a stable order. A run
+    with no config to read (config.json broken or not written yet) differs from no one: beside
+    it every key of the others "differed", a column of "—" each (time_budget, epochs …), and the
+    title said the mask rules differed."""
+    flat = [flatten(c) for c in configs if c]
     keys: list[str] = []
     for f in flat:
         for k in f:

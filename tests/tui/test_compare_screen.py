@@ -485,3 +485,21 @@ async def test_the_run_column_stays_as_the_settings_scroll_at_80_columns(runs_di
         assert rows[0].split()[0] == "Run" and "wd" in rows[0], rows
         for marker, row in zip("●▲■", rows[1:]):
             assert row.strip().startswith(f"{marker} "), rows
+
+
+async def test_a_run_with_a_broken_config_adds_no_columns_nor_a_mask_rule_note(runs_dir: Path) -> None:
+    """Two runs that differ in their learning rate, and a third whose config.json is not JSON:
+    every setting of the first two had a column (time_budget: "—" in all three rows) and the
+    title said "mask rules differ", as if the broken run had another rule."""
+    from tui_helpers import widget_text
+
+    make_curve_run(runs_dir, "slow", [0.9, 0.8], [0.4, 0.5], learning_rate=1e-4)
+    make_curve_run(runs_dir, "fast", [0.9, 0.7], [0.4, 0.6], learning_rate=1e-3)
+    make_curve_run(runs_dir, "bad", [0.9, 0.7], [0.4, 0.6])
+    (runs_dir / "bad" / "config.json").write_text("{not json")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / n for n in ("slow", "fast", "bad")])
+        assert [c.key.value for c in table.columns.values()][4:] == ["cfg:learning_rate"]
+        assert "mask rules" not in app.screen.sub_title
+        assert "broken" in widget_text(table)
