@@ -242,6 +242,7 @@ class CompareScreen(ChartView, PetsegScreen):
         self._stop_event = threading.Event()
         self._table_key: tuple | None = None
         self._title_text = ""  # the title before the note that the table scrolls
+        self._title_why = ""  # what its note means, said where the title bar has room
         self._data_version = 0  # +1 for each CompareUpdated (they come only when the runs changed)
 
     def compose(self) -> ComposeResult:
@@ -467,24 +468,29 @@ class CompareScreen(ChartView, PetsegScreen):
             table.add_column(header, key=key, width=max([cell_len(header), *(cell_len(r[j]) for _, r in rows)]))
         for name, row in rows:
             table.add_row(*row, key=name)
-        note = "" if keys or len(snaps) < 2 else "  (identical hyperparameters)"
+        note, why = ("" if keys or len(snaps) < 2 else "  (identical hyperparameters)"), ""
         if "mask_rule" in keys and set(self.chart_metrics()) - {"lr"}:
             # pet_only scores the border band as background, pet_border as pet: the same model
             # reads apart by the rule alone (petseg eval's headline, border ignored, compares them)
-            note = " · mask rules differ: each scored by its own"
+            note, why = " · mask rules differ", ": each scored by its own"
         # the grid shows four metrics: the title names them all, the chosen one as highlighted
         shown = f"{len(self.chart_metrics())} metrics, {label} highlighted" if self.grid else label
         self._title_text = f"compare {counted(len(self.run_paths), 'run')} · {shown}{note}"
+        self._title_why = why
         self._show_title()  # again as the table's laid out width or its content's changes (on_mount)
 
     def _show_title(self) -> None:
         """The title, and where the table runs past the right edge, that ←/→ scroll it: a column
-        cut at the edge read as another ("devices" as "device", beside "device")."""
+        cut at the edge read as another ("devices" as "device", beside "device"). The why of a
+        note goes first where the title bar is too narrow for both: at 80 columns "mask rules
+        differ: each scored by its own" took the whole bar and the ←/→ note was cut off."""
         if not self.is_mounted:
             return
         table = self.query_one("#compare-table", DataTable)
         more = " · ←/→ more columns" if table.max_scroll_x > 0 else ""
-        self.sub_title = self._title_text + more
+        full = self._title_text + self._title_why + more
+        room = self.size.width - cell_len(f"{self.app.title} — ")  # the header says "petseg — title"
+        self.sub_title = full if cell_len(full) <= room else self._title_text + more
 
     def on_resize(self, event: events.Resize) -> None:
         # (PetsegScreen's on_resize, the width class, runs too: Textual calls each class's handler)

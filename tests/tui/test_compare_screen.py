@@ -251,6 +251,27 @@ async def test_runs_of_different_mask_rules_say_their_figures_are_scored_apart(r
         assert "valid Dice · mask rules differ: each scored by its own" in title, title
 
 
+async def test_at_80_columns_the_mask_rule_note_leaves_room_for_the_scroll_note(runs_dir: Path) -> None:
+    """Mask rules and enough other settings differ for the table to run past 80 columns: the
+    title bar read "… valid Dice · mask rules differ: each scored by its own" to its last column
+    and "· ←/→ more columns", the one cue that the table scrolls, was cut off."""
+    from tui_helpers import widget_text
+
+    from petseg_tui.widgets.header import PetsegHeader
+
+    make_curve_run(runs_dir, "border", [0.9, 0.8], [0.6, 0.69], data_path=MINI, learning_rate=1e-4, width=16)
+    make_curve_run(runs_dir, "petonly", [0.9, 0.8], [0.55, 0.64], mask_rule="pet_only", data_path=SAMPLE)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare_table(app, pilot, [runs_dir / "border", runs_dir / "petonly"])
+        header = app.screen.query_one(PetsegHeader)
+        await wait_for(pilot, lambda: "←/→ more columns" in widget_text(header), what="the scroll note on screen")
+        assert "valid Dice · mask rules differ · ←/→ more columns" in widget_text(header)
+        await pilot.resize_terminal(140, 30)  # room for the why again
+        await wait_for(pilot, lambda: "mask rules differ: each scored by its own" in widget_text(header),
+                       what="the whole note at 140 columns")
+
+
 async def test_at_80x24_seven_trials_leave_the_chart_and_every_row_on_screen(runs_dir: Path) -> None:
     """Seven trials named alike compared at 80x24: the legend spelled each whole name, one a line,
     so it took 7 rows, the chart's plot 2 and the table lost its last run below the edge. Narrow,
