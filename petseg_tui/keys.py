@@ -28,6 +28,14 @@ APP_BINDINGS: list[Binding] = [
     Binding("ctrl+q", "quit_anywhere", "Quit", show=False, priority=True,
             tooltip="Quit from any screen, a form included (asks first if the form has edits)"),
 ]
+# A form's Tab / Shift+Tab: priority, so the focus moves as the app reads the key and the keys
+# after it in the same burst (typed fast over SSH, or `tmux send-keys Tab 7`) go to the next field.
+# Textual's own (the screen's, not priority) moved it only after the app had handed 7 to the field
+# focused before, which dropped it. System: Textual's focus keys, not listed as the form's own.
+FORM_FOCUS_BINDINGS: list[Binding] = [
+    Binding("tab", "app.focus_next", "Focus next", show=False, priority=True, system=True),
+    Binding("shift+tab", "app.focus_previous", "Focus previous", show=False, priority=True, system=True),
+]
 PALETTE_BINDING = Binding("ctrl+p", "command_palette", "Palette", tooltip="Command palette: every action of this screen")
 
 _KEY_NAMES = {

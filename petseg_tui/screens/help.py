@@ -60,7 +60,8 @@ def screen_sections() -> list[tuple[str, str, list[Binding]]]:
     from petseg_tui.widgets.runs_table import RunsTable
 
     def keys(bindings: Iterable[object]) -> list[Binding]:
-        return [b for b in bindings if isinstance(b, Binding)]
+        # system: Textual's focus keys a form binds as priority keys (`FORM_FOCUS_BINDINGS`)
+        return [b for b in bindings if isinstance(b, Binding) and not b.system]
 
     sections: list[tuple[str, str, list[Binding]]] = [("Everywhere", "", APP_BINDINGS + [PALETTE_BINDING])]
     for cls in screen_classes():

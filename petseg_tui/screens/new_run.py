@@ -32,6 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Input, Label, Select, Static, Switch
 
 from engine.config import TrainConfig
+from petseg_tui.keys import FORM_FOCUS_BINDINGS
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -74,6 +75,7 @@ class NewRunScreen(PetsegScreen):
         # q types here; the footer shows how to quit instead (the app's own ctrl+q does it)
         Binding("ctrl+q", "app.quit_anywhere", "Quit", priority=True,
                 tooltip="Quit the app (asks first if the form has edits)"),
+        *FORM_FOCUS_BINDINGS,
     ]
 
     errors: var[dict[str, str]] = var(dict, init=False, always_update=True)

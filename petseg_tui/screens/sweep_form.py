@@ -22,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from engine.errors import PetsegError, one_line
+from petseg_tui.keys import FORM_FOCUS_BINDINGS
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
@@ -58,6 +59,7 @@ class SweepFormScreen(ModalScreen[str | None]):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, tooltip="Check the fields and start the sweep"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the sweeps"),
+        *FORM_FOCUS_BINDINGS,  # Tab 7 typed fast: 7 in the next field
     ]
     DEFAULT_CSS = """
     SweepFormScreen { align: center middle; }

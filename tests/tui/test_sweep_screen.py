@@ -258,6 +258,24 @@ async def _open_sweep_form(pilot):
     return pilot.app.screen
 
 
+async def test_a_burst_of_tab_then_a_key_in_the_sweep_form_lands_in_the_next_field(sweep_runs: Path,
+                                                                                      monkeypatch) -> None:
+    """Tab and the next key in one read (typed fast over SSH): the key went to the field focused
+    before the Tab moved the focus (the sweep's name read "w", its search unchanged)."""
+    from textual import events
+    from textual.widgets import Input
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        name, params = form.query_one("#sweep-name", Input), form.query_one("#sweep-params", Input)
+        name.focus()
+        await pilot.pause()
+        for key, character in (("tab", "\t"), ("w", "w")):  # one burst
+            pilot.app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: params.has_focus and params.value == "w", timeout=10, what="w in Search")
+        assert name.value == ""
+
+
 async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
     started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:

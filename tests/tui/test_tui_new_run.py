@@ -394,6 +394,26 @@ async def test_keys_typed_right_after_n_land_in_the_form(sample_runs: Path) -> N
                        what="5 typed into Epochs")
 
 
+async def test_a_burst_of_tab_then_digits_in_the_open_form_lands_in_the_next_field(runs_dir: Path) -> None:
+    """Typed fast over SSH (or ``tmux send-keys Tab 7``), Tab and the next key reach the app in
+    one read: the form already up, the app handed 7 to the field focused then (the Model select,
+    which dropped it) before the Tab moved the focus, and Epochs kept 10. Tab moves the focus at
+    once, so the keys after it land in the next field, as typed slowly."""
+    from textual import events
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        for key, character in (("tab", "\t"), ("7", "7"), ("tab", "\t"), ("8", "8")):  # one burst
+            app.post_message(events.Key(key, character))
+        epochs, batch = form.query_one("#f-epochs", Input), form.query_one("#f-batch_size", Input)
+        await wait_for(pilot, lambda: batch.has_focus and batch.value == "8", timeout=10, what="8 in Batch size")
+        assert epochs.value == "7"
+        for key, character in (("shift+tab", None), ("9", "9")):  # back, as quickly
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: epochs.has_focus and epochs.value == "9", timeout=10, what="9 in Epochs")
+
+
 async def test_switch_hints_say_what_each_position_means(runs_dir: Path) -> None:
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(160, 40)) as pilot:
