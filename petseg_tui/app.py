@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.app import App
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import get_current_worker
 
 from engine.config import default_runs_dir
@@ -236,8 +236,10 @@ class PetsegApp(App[None]):
                 screen.start_failed()
 
     def _started(self, path: Path, pid: int | None, detached: bool) -> None:
-        self.go_home()
+        if self._quitting:
+            return  # the quit stops it (detached: leaves it training), the app is ending
         self.runs_screen.rescan()
+        self._show_started(path, pid)
         if detached:
             self.notify(
                 f"{path.name}: training in the background (pid {pid}); it keeps running if you quit "
@@ -247,6 +249,16 @@ class PetsegApp(App[None]):
             )
         else:
             self.notify(f"{path.name}: training in this process", title="Run started", markup=False)
+
+    def _show_started(self, path: Path, pid: int | None) -> None:
+        """The started run's live screen in the form's place, once no question is up: asked
+        meanwhile ("Quit?" while torch loaded), it was popped with the form, unanswered."""
+        if self._quitting:
+            return
+        if isinstance(self.screen, ModalScreen):
+            self.set_timer(0.2, lambda: self._show_started(path, pid))
+            return
+        self.go_home()
         self.open_run(path, pid=pid)
 
     # ---- resuming runs ------------------------------------------------------------------------

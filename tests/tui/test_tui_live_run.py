@@ -208,6 +208,43 @@ async def test_quit_while_an_in_process_run_starts_asks_then_stops_it(runs_dir: 
     assert json.loads((made[0].run_path / "status.json").read_text())["state"] == "stopped"
 
 
+async def test_the_quit_question_stays_up_when_the_starting_run_gets_going(runs_dir: Path) -> None:
+    """q while an in-process run imports torch asks "Quit?"; the run then started and the app
+    went to its live screen, popping every screen above the runs table, the question with them:
+    it vanished unanswered (seen in tmux: ctrl+s, ctrl+q, and no question). It stays until
+    answered; Keep training then shows the run."""
+    from petseg_tui.messages import StartRun
+    from tui_helpers import FakeTrainer
+
+    made: list[FakeTrainer] = []
+    entered, ready = threading.Event(), threading.Event()
+
+    def slow_trainer(config: TrainConfig, root: Path, name: str | None) -> FakeTrainer:
+        entered.set()
+        ready.wait(10)  # the setup, seconds
+        made.append(FakeTrainer(config, root, name))
+        return made[-1]
+
+    app = PetsegApp(runs_dir=runs_dir)
+    app.launcher.make_trainer = slow_trainer
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.post_message(StartRun(TrainConfig(epochs=50), "oscar", detached=False))
+            await wait_for(pilot, entered.is_set, what="the start under way")
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmScreen)
+            ready.set()
+            await wait_for(pilot, lambda: bool(made) and made[0].is_alive(), what="the run training")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, ConfirmScreen), "the question was taken away unanswered"
+            await pilot.press("n")  # Keep training
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.run_path == made[0].run_path,
+                           what="the run's live screen")
+            made[0].stop()
+    finally:
+        ready.set()
+
+
 async def test_quit_just_after_start_is_pressed_asks_then_stops_the_run(runs_dir: Path) -> None:
     """ctrl+q in the instant between Start and the run's start in its worker thread (scheduled late
     on two busy cores): the app found nothing starting and quit without asking; the run then began
