@@ -996,3 +996,22 @@ async def test_a_long_run_name_leaves_its_state_and_process_whole_in_the_live_ti
                            what="the whole name at 120 columns")
     finally:
         writer.close()
+
+
+async def test_the_palette_has_one_quit_and_it_says_it_asks_first(runs_dir: Path) -> None:
+    """ctrl+p listed two "Quit"s while a run trained in this process, Textual's first: "Quit the
+    application as soon as possible". Both ask first and stop the run; the one left says so."""
+    from textual.command import CommandList
+
+    from tui_helpers import open_palette
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        trainer = start_in_process(app, runs_dir, "busy")
+        await open_palette(pilot, "quit", until=lambda titles: "Quit" in titles)
+        await pilot.pause(0.3)  # every provider has answered
+        listed = app.screen.query_one(CommandList)
+        quits = [str(hit.help) for hit in (listed.get_option_at_index(i).hit for i in range(listed.option_count))
+                 if hit.text == "Quit"]
+        assert len(quits) == 1 and "asks first" in quits[0], quits
+        trainer.stop()
