@@ -37,7 +37,14 @@ from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.screens.prediction import Rendered, Truth, at_photo_size, load_predictor, render_prediction, truth_for
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.image_picker import ImageTree
-from petseg_tui.widgets.inference_result import InferenceResult, describe_model, describe_result
+from petseg_tui.widgets.image_view import ImageView
+from petseg_tui.widgets.inference_result import (
+    FIRST_STEP_HINT,
+    OVERLAY_HINT,
+    InferenceResult,
+    describe_model,
+    describe_result,
+)
 from petseg_tui.widgets.run_image_picker import RunImagePicker, default_start_dir, list_runs_with_checkpoints
 
 THRESHOLD_STEP = 0.05
@@ -134,6 +141,10 @@ class InferenceScreen(ImageScreen):
 
     def watch_overlay_view(self, overlay_view: bool) -> None:
         self.set_class(overlay_view, "-overlay-view")
+        # alone, the overlay pane says what to do first, as the image pane does beside it: at 80
+        # columns the screen opened on an empty box that said only "image + mask"
+        for pane in self.query("#pane-overlay").results(ImageView):
+            pane.set_hint(FIRST_STEP_HINT if overlay_view else OVERLAY_HINT)
 
     def watch_image_mode(self, mode: str) -> None:
         super().watch_image_mode(mode)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from petseg_tui.screens.prediction import Rendered, Truth
 
 PANES = ("#pane-image", "#pane-mask", "#pane-overlay")
+FIRST_STEP_HINT = "pick an image, then r"  # an empty image pane's, or the overlay's when it is alone
+OVERLAY_HINT = "image + mask"
 
 
 def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, loading: bool, checkpoint_note: str) -> str:
@@ -86,9 +88,9 @@ class InferenceResult(Vertical):
         yield Static("", id="inf-result")
         yield Static("", id="inf-error")
         with Horizontal(id="inf-panes"):
-            yield ImageView("Image", hint="pick an image, then r", id="pane-image")
+            yield ImageView("Image", hint=FIRST_STEP_HINT, id="pane-image")
             yield ImageView("Mask", hint="predicted mask", id="pane-mask")
-            yield ImageView("Overlay", hint="image + mask", id="pane-overlay")
+            yield ImageView("Overlay", hint=OVERLAY_HINT, id="pane-overlay")
 
     def show_texts(self, model: str, result: str) -> None:
         self.query_one("#inf-model", Static).update(model)

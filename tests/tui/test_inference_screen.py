@@ -467,6 +467,20 @@ async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Pat
         assert not isinstance(pilot.app.screen, InferenceScreen)
 
 
+async def test_at_80_columns_the_empty_overlay_says_what_to_do_first(tmp_path: Path, images: Path,
+                                                                    fake_predictor) -> None:
+    """Below 120 columns only the overlay pane shows: the screen opened on an empty box whose one
+    word was "image + mask", the image pane's "pick an image, then r" hidden beside it."""
+    async with inference_screen(tmp_path, images, size=(80, 24)) as (pilot, screen):
+        overlay = screen.query_one("#pane-overlay", ImageView)
+        assert overlay.display
+        # the hint is the empty pane's bottom border
+        await wait_for(pilot, lambda: str(overlay.border_subtitle) == "pick an image, then r", what="the first step")
+        await pilot.press("o")  # image and mask: the image pane says it, the overlay (hidden) what it is
+        await wait_for(pilot, lambda: str(overlay.border_subtitle) == "image + mask", what="the overlay's own hint")
+        assert str(screen.query_one("#pane-image", ImageView).border_subtitle) == "pick an image, then r"
+
+
 async def test_m_cycles_only_through_modes_that_can_show(tmp_path: Path, images: Path, fake_predictor,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """In tmux (auto) only half-cells reach the terminal: m says so and keeps them; with a mode
