@@ -58,14 +58,17 @@ def batch_progress(snap: LiveSnapshot) -> tuple[str, int | None, int]:
     epoch after epoch; so it says "1-batch epoch" while it trains, and any epoch whose batches are
     all trained but whose scores are not in says "Validating". Until an epoch's first batch is
     reported the bar pulses (busy) rather than stand empty: batches are reported at most once a
-    second, so a 4-batch epoch of 0.6 s stood at an empty "Batch 0/4" all along."""
+    second, so a 4-batch epoch of 0.6 s stood at an empty "Batch 0/4" all along. Paused there, it
+    stands empty: nothing trains."""
     n, done = snap.current_batches, snap.current_batch
     if not (snap.active and n):
         return "Batch —", 1, 1 if snap.epochs else 0
     if snap.current_epoch > snap.done_epochs and done >= n:
         return "Validating", n, n
     if done == 0:
-        return "1-batch epoch" if n == 1 else f"Batch 0/{n}", None, 0
+        # paused before its first batch: the bar stands (pulsing, it read as busy beside "(paused)")
+        paused = snap.paused or snap.state == RunState.PAUSED
+        return "1-batch epoch" if n == 1 else f"Batch 0/{n}", n if paused else None, 0
     return f"Batch {done}/{n}", n, done
 
 

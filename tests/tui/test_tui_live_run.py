@@ -22,7 +22,7 @@ from tui_helpers import (
 from textual.widgets import ProgressBar
 
 from engine.config import TrainConfig
-from engine.events import BatchProgress, EpochStarted
+from engine.events import BatchProgress, EpochStarted, RunStarted
 from engine.runs import CONTROL_FILE, RunStore
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -970,6 +970,34 @@ async def test_a_one_batch_epoch_says_what_the_run_does_not_batch_0_of_1(runs_di
             w.append(EpochStarted(epoch=3, total_epochs=30, batches=4, t=t0 + 5))
             await wait_for(pilot, lambda: widget_text(label).strip() == "Batch 0/4", what="the next epoch", timeout=5)
             assert bar.total is None and bar.percentage is None  # pulsing
+    finally:
+        w.close()
+
+
+async def test_a_run_paused_before_an_epochs_first_batch_has_a_still_batch_bar(runs_dir: Path) -> None:
+    """p between two epochs (seen in tmux at 80x24): "Batch 0/4", its bar pulsing as if busy, beside
+    "images/s 21.4 (paused)" and "Paused — press p to resume". Paused, the bar stands empty."""
+    from engine.events import RunPaused
+
+    t0 = time.time() - 10
+    w = RunStore(runs_dir).create(TrainConfig(epochs=30, batch_size=16).to_dict(), "held")
+    w.start_heartbeat(0.5)
+    w.append(RunStarted(run="held", total_epochs=30, start_epoch=1, train_size=64, valid_size=8,
+                        device="cpu", data="d", t=t0))
+    w.append(epoch_event(1, 30, t0 + 1))
+    w.append(EpochStarted(epoch=2, total_epochs=30, batches=4, t=t0 + 2))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "held")
+            bar = live.query_one("#batch-bar", ProgressBar)
+            await wait_for(pilot, lambda: widget_text(live.query_one("#batch-label")).strip() == "Batch 0/4",
+                           what="the epoch begun", timeout=5)
+            assert bar.total is None  # training: busy, pulsing
+            w.append(RunPaused(epoch=2, batch=0, t=t0 + 3))
+            w.set_status("paused")
+            await wait_for(pilot, lambda: "Paused" in widget_text(live.query_one("#live-messages")), what="paused")
+            await wait_for(pilot, lambda: bar.total == 4 and bar.percentage == 0, what="a still bar", timeout=5)
     finally:
         w.close()
 
