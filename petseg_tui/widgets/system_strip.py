@@ -156,8 +156,7 @@ class SystemStrip(Vertical):
         """The run trains (True) or is over (False): what the strip says while it has no sample."""
         if active != self._run_active:
             self._run_active = active
-            if not self.samples:
-                self.show([])
+            self.show(self.samples)  # over: its averages at once, no sample to wait for
 
     def empty_note(self) -> str:
         """What the strip says with no sample, for what is known of the run."""
@@ -179,7 +178,9 @@ class SystemStrip(Vertical):
             return
         note.display, cells.display = False, True
         last = samples[-1]
-        live = time.time() - last.t < LIVE_WITHIN_S
+        # the newest figures only while the run trains: stopped, they stood as if live (unlabelled
+        # "CPU 63%") until the last sample aged past LIVE_WITHIN_S, and again on each reopening
+        live = self._run_active is not False and time.time() - last.t < LIVE_WITHIN_S
         self._shown_live = live
         avg = "" if live else "avg "
         self._show_gpus(samples, live, avg)

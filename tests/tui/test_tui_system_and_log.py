@@ -97,14 +97,45 @@ async def test_a_run_that_goes_quiet_turns_to_its_averages_on_screen(runs_dir: P
     # the samples are written once the screen is up: on a slow machine, opening it could take
     # longer than the window, and the newest figures would never show
     monkeypatch.setattr(system_strip, "LIVE_WITHIN_S", 4.0)
-    make_run(runs_dir, "ending", epochs_done=2)
+    writer = make_run(runs_dir, "ending", epochs_done=2, state="running", close=False)  # its status: running
+    writer.start_heartbeat(0.5)
     app = PetsegApp(runs_dir=runs_dir)
-    async with app.run_test(size=(120, 36)) as pilot:
-        live = await open_live(pilot, runs_dir / "ending")
-        await wait_for(pilot, lambda: "no samples recorded" in _strip_text(live), what="the strip's note")
-        _write_samples(runs_dir / "ending", gpus=0)
-        await wait_for(pilot, lambda: "CPU 154%" in _strip_text(live), what="the newest sample")
-        await wait_for(pilot, lambda: "CPU avg 152%" in _strip_text(live), timeout=10, what="the averages")
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "ending")
+            await wait_for(pilot, lambda: "no sample yet" in _strip_text(live), what="the strip's note")
+            _write_samples(runs_dir / "ending", gpus=0)
+            await wait_for(pilot, lambda: "CPU 154%" in _strip_text(live), what="the newest sample")
+            await wait_for(pilot, lambda: "CPU avg 152%" in _strip_text(live), timeout=10, what="the averages")
+    finally:
+        writer.close()
+
+
+async def test_a_run_stopped_on_screen_shows_its_averages_at_once(runs_dir: Path) -> None:
+    """x on a run's screen (seen in tmux at 80x24): "stopped", and beside it "CPU 63%", its last
+    sample unlabelled as if it still trained, for the next 15 s, and again on every reopening
+    within them. Once the run is over the strip says its averages, as it does later."""
+    from engine.events import RunStopped
+
+    writer = make_run(runs_dir, "halted", epochs_done=2, state="running", close=False)
+    writer.start_heartbeat(0.5)
+    _write_samples(runs_dir / "halted", gpus=0)
+    app = PetsegApp(runs_dir=runs_dir)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "halted")
+            await wait_for(pilot, lambda: "CPU 154%" in _strip_text(live), what="the newest sample")
+            writer.append(RunStopped(epoch=2))
+            writer.set_status("stopped", "stopped by user")
+            writer.close()
+            await wait_for(pilot, lambda: "CPU avg 152%" in _strip_text(live), timeout=5, what="the averages")
+            app.go_home()
+            await pilot.pause()
+            live = await open_live(pilot, runs_dir / "halted")  # reopened at once: the averages from the start
+            await wait_for(pilot, lambda: "CPU" in _strip_text(live), what="the strip")
+            assert "CPU avg 152%" in _strip_text(live), _strip_text(live)
+    finally:
+        writer.close()
 
 
 async def test_a_run_without_system_metrics_says_what_is_true_for_its_state(runs_dir: Path) -> None:
