@@ -10,6 +10,8 @@ are a row of four in a wide panel and 2x2 in a tall one, laid out again when the
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -54,6 +56,14 @@ def preview_header(previews: Previews | None, epoch: int | None, following: bool
     t.append("green", style="bold green")
     t.append(" true", style="dim")
     return t
+
+
+def in_run_words(message: str, run_path: Path) -> str:
+    """A preview's error with its file named inside the run ("previews/epoch_0002.png: …"): the
+    panel's header has three rows of half the screen, and at 80 columns the run folder's path
+    took them, the problem ("unreadable preview (image file is truncated)") cut off. The run is
+    named in the screen's title."""
+    return message.replace(f"{run_path}{os.sep}", "", 1)
 
 
 class PreviewPanel(Vertical):
@@ -126,7 +136,7 @@ class PreviewPanel(Vertical):
             image = previews.grid(epoch, columns=columns)
         except PetsegError as exc:
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._failed, str(exc))
+                self.app.call_from_thread(self._failed, in_run_words(str(exc), previews.folder.parent))
             return
         if not worker.is_cancelled:
             self.app.call_from_thread(self.view.set_image, image)

@@ -431,6 +431,31 @@ async def test_the_predictions_header_names_the_epoch_of_the_runs_budget_not_a_s
         await wait_for(pilot, lambda: "epoch 2 of 300 · preview 2 of 3" in header(), what="an older epoch")
 
 
+async def test_an_unreadable_preview_says_its_problem_whole_at_80_columns(runs_dir: Path) -> None:
+    """A truncated epoch preview, at 80x24 with v: the header (three rows of half the screen) read
+    "<runs folder>/damaged/previews/epoc" "h_0002.png: unreadable preview (image", the problem cut
+    off by the path. The file is named inside the run (the title names the run)."""
+    make_run(runs_dir, "damaged", epochs_done=2, total=2)
+    write_previews(runs_dir / "damaged", 2)
+    png = runs_dir / "damaged" / "previews" / "epoch_0002.png"
+    png.write_bytes(png.read_bytes()[:100])
+
+    from petseg_tui.widgets.previews import PreviewPanel
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "damaged")
+        await pilot.press("v")
+        panel = live.query_one(PreviewPanel)
+
+        def header() -> str:
+            return " ".join(widget_text(panel.query_one(".previews--header")).split())
+
+        await wait_for(pilot, lambda: "unreadable preview" in header(), what="the preview's problem")
+        assert "previews/epoch_0002.png: unreadable preview (image file is truncated)" in header(), header()
+        assert str(runs_dir) not in header()
+
+
 async def test_every_view_key_redraws_the_chart_at_once_on_a_finished_run(runs_dir: Path) -> None:
     """A finished run sends no new data: l on and l off both redraw the loss chart by themselves
     (the off press used to wait for the next snapshot, which a finished run never sends)."""
