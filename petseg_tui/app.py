@@ -339,7 +339,16 @@ class PetsegApp(App[None]):
         return True
 
     def _form_open(self) -> bool:
-        return isinstance(self.screen, PetsegScreen) and self.screen.IS_FORM
+        return self._open_form() is not None
+
+    def _open_form(self) -> PetsegScreen | None:
+        """The form on screen, a dialog over it included ("Discard the settings of this new
+        run?"): the footer beneath it offered "q Quit" as the dialog came up, taken for a screen
+        that is no form."""
+        for screen in reversed(self.screen_stack):
+            if not isinstance(screen, ModalScreen):
+                return screen if isinstance(screen, PetsegScreen) and screen.IS_FORM else None
+        return None
 
     async def action_quit(self) -> None:
         await self.action_quit_anywhere()
@@ -347,7 +356,8 @@ class PetsegApp(App[None]):
     async def action_quit_anywhere(self) -> None:
         if self._quitting:
             return
-        if self._form_open() and cast(PetsegScreen, self.screen).has_edits:
+        form = self._open_form()
+        if form is not None and form.has_edits:
             def discard(ok: bool | None) -> None:
                 if ok:
                     self._quit_after_form()

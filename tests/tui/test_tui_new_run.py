@@ -253,6 +253,27 @@ async def test_letters_are_not_app_hotkeys_in_the_form_and_leaving_with_edits_as
     assert not app.is_running and app.return_code == 0
 
 
+async def test_the_forms_discard_question_does_not_offer_q_quit(runs_dir: Path) -> None:
+    """Esc on a form with edits asks "Discard the settings of this new run?"; as it came up the
+    footer beneath changed to offer "q Quit" beside "^q Quit" (the app took the dialog for a
+    screen that is no form), a key the form says to use ctrl+q for. Over a form's dialog q is the
+    form's: inert, and not offered."""
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        _set(form, "epochs", "3")
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running and app.return_code is None and isinstance(app.screen, ConfirmScreen)
+        assert footer_text(form).count("Quit") == 1, footer_text(form)  # ^q Quit alone
+        await pilot.press("n")
+        assert app.screen is form and form.query_one("#f-epochs", Input).value == "3"
+
+
 async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
     """A missing folder or one that is not in the Oxford layout is refused in the form, with the
     CLI's message; no detached run is started (it used to fail a second later, name taken)."""
