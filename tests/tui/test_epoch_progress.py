@@ -94,3 +94,11 @@ def test_the_count_is_finished_epochs_and_the_unfinished_one_is_named_after_the_
     assert EpochProgress(0, 0).count == "—" and EpochProgress(0, 0).label == "Epochs —"
     assert EpochProgress(1000, 1000).label == "1000/1000 done"  # fits the live screen's 14 columns
 
+
+
+def test_one_epoch_is_named_against_the_budget_never_as_a_count() -> None:
+    """The live previews' header names its epoch so: "epoch 15 of 300", beside the epoch row's
+    "15/300 done" (it read "epoch 15 (15/15, newest)", a second count)."""
+    assert EpochProgress(15, 300, 16).of_total(15) == "epoch 15 of 300"
+    assert EpochProgress(3, 0).of_total(3) == "epoch 3"  # no budget known yet
+    assert "/" not in EpochProgress(15, 300).of_total(12)
