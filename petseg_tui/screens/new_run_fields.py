@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.widgets import Select
 
-from engine.config import TrainConfig, form_fields
+from engine.config import TrainConfig, auto_warmup_epochs, form_fields
 from engine.errors import RunStoreError
 from engine.field_spec import ConfigField
 from engine.runs import validate_run_name
@@ -67,6 +67,12 @@ def initial_values(config: TrainConfig | None = None) -> dict[str, Any]:
     """What each row shows first: ``config``'s values (a copied run's), else the defaults."""
     c = config or TrainConfig()
     values = {f.name: getattr(c, f.name, None) for f in ALL_FIELDS}
+    # a run records the warm-up "auto" gave it as a number: copied as that number, it stayed when
+    # the copy's epochs were changed (N on a 25-epoch run, epochs 2: "Warm-up epochs ✗ must be
+    # fewer than --epochs (2)", a field the user never set). The number auto gives is auto again.
+    if (config is not None and isinstance(c.epochs, int) and isinstance(c.scheduler, str)
+            and c.warmup_epochs == auto_warmup_epochs(c.epochs, c.scheduler)):
+        values["warmup_epochs"] = None
     values["run_name"] = ""
     values["detached"] = True
     return values

@@ -70,3 +70,29 @@ async def test_copy_is_not_offered_for_a_run_whose_settings_cannot_be_read(sampl
         await wait_for(pilot, lambda: "N Copy" in footer_text(runs), what="N offered for alpha")
         await pilot.press("N")
         await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen), what="the copy's form")
+
+
+async def test_a_copys_auto_warm_up_follows_the_copys_epochs(runs_dir: Path) -> None:
+    """N on a 25-epoch run whose warm-up was auto (recorded as the 2 it resolved to), epochs set
+    to 2: "Warm-up epochs ✗ must be fewer than --epochs (2)", on a field the user never set, in
+    More options. The warm-up auto gave is auto again in the copy; one set by hand is kept."""
+    from textual.widgets import Input
+
+    RunStore(runs_dir).create(TrainConfig(epochs=25, warmup_epochs=2).to_dict(), "auto-warm").close()
+    RunStore(runs_dir).create(TrainConfig(epochs=25, warmup_epochs=1).to_dict(), "set-warm").close()
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for name, shown in (("auto-warm", None), ("set-warm", 1)):
+            app.action_new_run(copy_of=runs_dir / name)
+            await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                           and any(w.has_focus for w in app.screen.query("#f-model")), what="the copy form ready")
+            form = app.screen
+            form.query_one("#f-epochs", Input).value = "2"
+            await pilot.pause()
+            config, _name, _detached, errors = form.validate_form()
+            if shown is None:
+                assert "warmup_epochs" not in errors and config.warmup_epochs is None, errors
+            else:
+                assert config.warmup_epochs == 1 and "warmup_epochs" not in errors
+            app.pop_screen()
+            await pilot.pause()
