@@ -494,7 +494,7 @@ def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, g
     rank trains on one short batch (a whole-split rule dropped it, and the run trained on nothing)."""
     runs = tmp_path / "runs"
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
     argv = ["-m", "engine.cli", "train", "--device", "cpu", "--data_path", generated_data, "--epochs", "1",
             "--image_size", "64", "--width", "4", "--batch_size", "12", "--max_train_images", "16",
             "--workers", "0", "--compile", "off", "--amp", "off", "--runs", str(runs)]
@@ -519,7 +519,7 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     tcp/pair.cc:545] Read error [127.0.0.1]:38096: Connection reset by peer. This is typically
     caused by a remote worker hanging or bugs in the application. ... GLHF! 🏖️"."""
     runs = tmp_path / "runs"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1",
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path),
                PETSEG_FAULT="batch:3@1")  # rank 1 SIGKILLs itself before its 3rd batch (as the OOM killer would)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "engine.cli",
                            "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "2", "--runs", str(runs),
@@ -583,7 +583,7 @@ def test_under_torchrun_a_stop_is_said_in_the_agents_summary(tmp_path: Path, gen
     traceback see: https://pytorch.org/docs/stable/elastic/errors.html". Each rank now gives it
     why it stopped."""
     runs = tmp_path / "runs"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
                              "engine.cli", "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "1000",
                              "--runs", str(runs), "--run_name", "halt"], env=env, cwd=REPO,
