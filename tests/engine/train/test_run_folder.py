@@ -13,11 +13,13 @@ from engine.train.run_folder import settle_config
 
 
 def tiny_layout(root: Path) -> Path:
-    """One photo and its trimap in the Oxford layout: enough for data_path_problem."""
+    """Two photos and their trimaps in the Oxford layout (one to train on, one to validate):
+    enough for data_path_problem."""
     (root / "images").mkdir(parents=True)
     (root / "annotations" / "trimaps").mkdir(parents=True)
-    Image.new("RGB", (8, 8)).save(root / "images" / "a.jpg")
-    Image.fromarray(np.full((8, 8), 2, np.uint8)).save(root / "annotations" / "trimaps" / "a.png")
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(root / "images" / f"{name}.jpg")
+        Image.fromarray(np.full((8, 8), 2, np.uint8)).save(root / "annotations" / "trimaps" / f"{name}.png")
     return root
 
 

@@ -161,8 +161,9 @@ def test_missing_dataset_fails_with_one_line(tiny, tmp_path: Path) -> None:
     (data / "annotations" / "trimaps").mkdir(parents=True)
     from PIL import Image
 
-    Image.new("RGB", (8, 8)).save(data / "images" / "a.jpg")
-    Image.new("L", (8, 8), 1).save(data / "annotations" / "trimaps" / "a.png")
+    for name in ("a", "b"):  # one to train on, one to validate: accepted at the start
+        Image.new("RGB", (8, 8)).save(data / "images" / f"{name}.jpg")
+        Image.new("L", (8, 8), 1).save(data / "annotations" / "trimaps" / f"{name}.png")
     trainer = Trainer(tiny(data_path=str(data)), tmp_path / "runs")
     import shutil
 
