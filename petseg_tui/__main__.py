@@ -69,7 +69,28 @@ def theme_error(theme: str, origin: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the app; the process exits non-zero if the app ended on a crash (Textual's return
-    code), so a script or a supervisor never mistakes a traceback for a clean quit."""
+    code), so a script or a supervisor never mistakes a traceback for a clean quit.
+
+    As the process's entry point (``argv`` None) it ends the process itself once the app is
+    done (`engine.process_exit.end_process`): the interpreter's exit joined the threads of the
+    workers still at work (an export, a scoring), and ``q`` waited for them
+    (`petseg_tui.unwaited`)."""
+    if argv is not None:
+        _main(argv)
+        return
+    try:
+        _main(None)
+        code = 0
+    except SystemExit as exc:
+        if not isinstance(exc.code, (int, type(None))):  # a message: Python prints it as it exits
+            raise
+        code = exc.code or 0
+    from engine.process_exit import end_process
+
+    end_process(code)
+
+
+def _main(argv: list[str] | None) -> None:
     reset_interrupts()
     hold_interrupts()
     try:

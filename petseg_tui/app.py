@@ -33,6 +33,7 @@ from petseg_tui.messages import StartRun
 from petseg_tui.screens.base import WIDTH_BREAKPOINTS, PetsegScreen
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
+from petseg_tui.unwaited import leave_workers_at_exit
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
@@ -87,6 +88,10 @@ class PetsegApp(App[None]):
         if …"), it read "Quit the application as soon as possible", as if it dropped a run
         training in this process, which every quit stops first, after asking."""
         return (command for command in super().get_system_commands(screen) if command.title != "Quit")
+
+    def on_load(self) -> None:
+        # before any screen starts a thread worker: quitting must not wait for one still at work
+        leave_workers_at_exit(asyncio.get_running_loop())
 
     def on_mount(self) -> None:
         self.set_interval(2.0, self.launcher.reap)
