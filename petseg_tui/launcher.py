@@ -158,7 +158,8 @@ class RunLauncher:
 
     def running(self) -> list[TrainerLike]:
         """The trainers still training in this process."""
-        return [t for t in self.trainers.values() if t.is_alive()]
+        # a copy first: a worker's `start` may add a run while the UI thread asks each one
+        return [t for t in list(self.trainers.values()) if t.is_alive()]
 
     # ---- stopping (blocking) ------------------------------------------------------------------
     def stop_all(self, timeout: float = 20) -> None:

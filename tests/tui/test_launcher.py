@@ -60,6 +60,45 @@ def test_an_in_process_run_is_followed_then_stopped(runs_dir: Path) -> None:
     assert trainer.calls == ["stop"]  # type: ignore[attr-defined]
 
 
+def test_a_run_started_while_the_running_runs_are_listed_breaks_no_listing(runs_dir: Path) -> None:
+    """q lists the runs training in this process (UI thread) while a worker may be starting one
+    (`launcher.start` adds it to the launcher's runs): the listing raised "dictionary changed
+    size during iteration" when the new run came in between two of the runs it looked at, and
+    the quit (or the app) failed. Here the first run's liveness check waits until the second
+    run is in."""
+    import threading
+
+    go, added = threading.Event(), threading.Event()
+
+    class Listed(FakeTrainer):
+        def is_alive(self) -> bool:  # asked while running() goes through the runs: the other start comes in
+            if threading.current_thread() is threading.main_thread() and not go.is_set():
+                go.set()
+                assert added.wait(30), "the second run did not start"
+            return super().is_alive()
+
+    class Added(FakeTrainer):
+        def start(self) -> None:  # called once the launcher holds it
+            super().start()
+            added.set()
+
+    kinds = iter([Listed, Added])
+    launcher = RunLauncher(runs_dir, make_trainer=lambda config, root, name: next(kinds)(config, root, name))
+    launcher.start(TrainConfig(epochs=50), "first", detached=False)
+    second = threading.Thread(target=lambda: go.wait(30) and launcher.start(TrainConfig(epochs=50), "second",
+                                                                            detached=False))
+    second.start()
+    try:
+        listed = launcher.running()
+        second.join(30)
+        assert [t.run_name for t in listed] == ["first"]
+        assert sorted(t.run_name for t in launcher.running()) == ["first", "second"]
+    finally:
+        go.set()
+        second.join(30)
+        launcher.stop_all(timeout=20)
+
+
 def test_a_detached_child_is_reaped_once_it_ends(runs_dir: Path) -> None:
     launcher = RunLauncher(runs_dir)
     child = subprocess.Popen([sys.executable, "-c", "pass"])
