@@ -56,21 +56,38 @@ class ConsoleLog:
         self.error = ""
         self._lock = threading.Lock()
         self._fh: TextIO | None = None
+        self._writing = threading.local()  # .held: what this thread writes now, and what came meanwhile
 
     def write(self, text: str) -> None:
         if not text:
             return
-        with self._lock:
-            try:
-                if self._fh is None:
-                    self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
-                self._fh.write(text)
-                self._fh.flush()
-                if os.fstat(self._fh.fileno()).st_size > self.max_bytes:
-                    self._rotate()
-            except (OSError, ValueError) as exc:  # a full disk, a closed file: the run goes on
-                self.error = f"{self.path}: {getattr(exc, 'strerror', None) or exc}"
-                self._close()
+        # A write can come while this same thread is inside one, the lock held: the garbage
+        # collector runs a __del__ anywhere, and Python prints what it raised ("Exception ignored
+        # in ...") on sys.stderr, which is this log's tee. Waited for, the lock was never let go
+        # (the training thread froze); the text is written once the line it interrupted is.
+        held: list[str] | None = getattr(self._writing, "held", None)
+        if held is not None:
+            held.append(text)
+            return
+        self._writing.held = held = [text]
+        try:
+            with self._lock:
+                while held:
+                    self._write_locked(held.pop(0))
+        finally:
+            self._writing.held = None
+
+    def _write_locked(self, text: str) -> None:
+        try:
+            if self._fh is None:
+                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+            self._fh.write(text)
+            self._fh.flush()
+            if os.fstat(self._fh.fileno()).st_size > self.max_bytes:
+                self._rotate()
+        except (OSError, ValueError) as exc:  # a full disk, a closed file: the run goes on
+            self.error = f"{self.path}: {getattr(exc, 'strerror', None) or exc}"
+            self._close()
 
     def _rotate(self) -> None:
         self._close()

@@ -41,6 +41,50 @@ def test_log_is_bounded_with_one_older_part(tmp_path: Path) -> None:
     assert "line 0499" in older + current and "line 0000" not in current + older  # the newest kept
 
 
+def test_a_line_printed_while_the_same_thread_writes_one_is_kept_not_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The garbage collector runs a ``__del__`` wherever the thread is, and Python prints what it
+    raised ("Exception ignored in ...") on sys.stderr: the log's own tee, with the log's lock held
+    by that same thread in the middle of a line. The write waited on its own lock: the training
+    thread froze for good, silently. Here the collection comes inside the log's write (its size
+    check), as it can after any allocation there."""
+    import gc
+    import threading
+
+    from engine import console_log
+
+    class Raises:  # garbage with a __del__ that fails: collected only by the cycle collector
+        def __del__(self) -> None:
+            raise ValueError("a __del__ failed")
+
+    log = ConsoleLog(tmp_path / LOG_FILE)
+    fstat = console_log.os.fstat
+    collected = []
+
+    def fstat_then_collect(fd: int):
+        if not collected:
+            collected.append(True)
+            cycle = Raises()
+            cycle.me = cycle  # type: ignore[attr-defined]
+            del cycle
+            gc.collect()  # the __del__ runs here, in this thread, and its error is printed
+        return fstat(fd)
+
+    monkeypatch.setattr(console_log.os, "fstat", fstat_then_collect)
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)  # Python's own, which prints (pytest's keeps it)
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", Tee(log, terminal))
+    writer = threading.Thread(target=lambda: print("epoch 1 done", file=sys.stderr), daemon=True)
+    writer.start()
+    writer.join(10)
+    assert not writer.is_alive(), "the write waited on its own lock"
+    log.close()
+    text = (tmp_path / LOG_FILE).read_text()
+    assert "epoch 1 done" in text and "a __del__ failed" in text
+    assert text.index("epoch 1 done") < text.index("a __del__ failed")  # the line it interrupted stays whole
+    assert "a __del__ failed" in terminal.getvalue()
+
+
 def test_tee_writes_the_file_first_and_survives_a_closed_terminal(tmp_path: Path) -> None:
     log = ConsoleLog(tmp_path / LOG_FILE)
     tee = Tee(log, BrokenTerminal())
