@@ -18,7 +18,8 @@ from textual import events, work
 from textual.widgets import RichLog
 from textual.worker import get_current_worker
 
-from engine.runs.layout import LOG_FILE
+from engine.errors import RunStoreError, first_line
+from engine.runs.layout import LOG_FILE, RunFileMissing, open_run_file
 from petseg_tui.format import on_background, theme_background
 
 POLL_S = 0.5
@@ -129,10 +130,14 @@ class LogPane(RichLog):
             self._offset = max(0, st.st_size - START_BYTES)
             reset = True
         start = self._offset
-        try:
-            with open(self.path, "rb") as fh:
+        try:  # as untrusted input: a FIFO planted under the name waited for a writer for good
+            with open_run_file(self.path, self.run_path) as fh:
                 fh.seek(start)
                 data = fh.read()
+        except RunFileMissing:
+            return False, []
+        except RunStoreError as exc:  # not a file (said once: its size stays 0, as read)
+            return True, [first_line(exc)]
         except OSError:
             return False, []
         self._offset += len(data)

@@ -343,6 +343,33 @@ async def test_a_run_without_a_log_says_so(runs_dir: Path) -> None:
         assert "no train.log" not in widget_text(pane)
 
 
+async def test_a_train_log_that_is_a_named_pipe_is_one_line_not_a_stuck_pane(runs_dir: Path) -> None:
+    """Run folders are untrusted: a FIFO named train.log (a failed run: the screen opens on its
+    log). The pane's reader opened it and waited for a writer for good: the pane stayed empty,
+    each visit left another stuck thread, and quitting the app waited on them."""
+    import os
+
+    make_run(runs_dir, "piped", epochs_done=1, state="failed")
+    fifo = runs_dir / "piped" / LOG_FILE
+    os.mkfifo(fifo)
+    app = PetsegApp(runs_dir=runs_dir)
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "piped")
+            pane = live.query_one(LogPane)
+            def said() -> str:  # the line as read, wherever the pane wrapped it
+                return "".join(widget_text(pane).split())
+
+            await wait_for(pilot, lambda: pane.display and "train.log:isanamedpipe" in said(), timeout=10,
+                           what="the FIFO said")
+            assert app.is_running
+    finally:
+        try:  # a reader still waiting in open() (the old code) is let go: a writer comes and goes
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
 def test_line_styles() -> None:
     assert line_style("petseg: warning: slow data") == "yellow"
     assert line_style("Traceback (most recent call last):") == "bold red"
