@@ -223,8 +223,9 @@ class PetsegApp(App[None]):
         if self._quitting:
             return
         # counted as starting from here, in the app's thread: a quit before the worker's thread
-        # ran found nothing starting, and the run then trained on in a thread about to die
-        expected = None if message.detached else self.launcher.expect(message.config, message.run_name)
+        # ran found nothing starting, and the run then trained on in a thread about to die (a
+        # detached one: trained on, unnamed by the quit's message)
+        expected = self.launcher.expect(message.config, message.run_name, message.detached)
         self.start_run(message.config, message.run_name, message.detached, expected)
 
     @work(thread=True, group="start", exit_on_error=False)
@@ -376,7 +377,11 @@ class PetsegApp(App[None]):
         live = self.running_trainers()
         starting = self.launcher.starting()  # torch still importing: it would train on after the quit
         if not live and not starting:
-            self._exit_now()
+            if self.launcher.spawning():  # a detached child being spawned: its run is named on exit
+                self._quitting = True
+                self._stop_and_exit()
+            else:
+                self._exit_now()
             return
         names = ", ".join([t.run_name for t in live] + [f"{name} (starting)" for name in starting])
 
@@ -406,7 +411,9 @@ class PetsegApp(App[None]):
         """End the app with ``code`` (0: quit; 128 + N: ended by signal N), naming the detached
         runs it leaves training."""
         self._quitting = True  # a run asked for from now on is not started (`on_start_run`)
-        detached = self.runs_screen.detached_running() if self.screen_stack else []
+        seen = self.runs_screen.detached_running() if self.screen_stack else []
+        # with those started here that the table has not shown yet (quit before "Detached run started")
+        detached = seen + [p for p in self.launcher.detached() if p.name not in {s.name for s in seen}]
         message = None
         if detached:
             names = ", ".join(p.name for p in detached[:5]) + (" …" if len(detached) > 5 else "")

@@ -76,35 +76,44 @@ class RunLauncher:
         # in-process starts under way (importing torch, setting up: seconds), and whether the app
         # is stopping its runs: a start that ends after `stop_all` began is stopped at once
         self._starting: list[str] = []
+        # detached starts under way (the child being spawned: a moment): a quit waits for them,
+        # so its message names the runs they leave training
+        self._spawning: list[str] = []
         self._stopping = False
         self._changed = threading.Condition()
 
     # ---- starting (blocking: call from a worker thread) ---------------------------------------
-    def expect(self, config: TrainConfig, run_name: str | None) -> str:
-        """Count an in-process start as under way from now (the app's thread, as it is asked for
-        it), before the thread that will `start` it runs; returns the label to hand `start`. A quit
-        in between found nothing starting and ended the app at once, and the run then began
-        training in a thread that died with the process (left `running`, no last.pt)."""
+    def expect(self, config: TrainConfig, run_name: str | None, detached: bool = False) -> str:
+        """Count a start as under way from now (the app's thread, as it is asked for it), before
+        the thread that will `start` it runs; returns the label to hand `start`. A quit in between
+        found nothing starting and ended the app at once: an in-process run then began training
+        in a thread that died with the process (left `running`, no last.pt), a detached one
+        trained on unnamed by the quit's message."""
         label = run_name or f"a new {config.model} run"
         with self._changed:
-            self._starting.append(label)
+            (self._spawning if detached else self._starting).append(label)
         return label
 
     def start(self, config: TrainConfig, run_name: str | None, detached: bool,
               expected: str | None = None) -> tuple[Path, int | None]:
         """Start a run; return its folder and, when detached, its pid. Raises `PetsegError` with
         the one-line reason when the engine refuses it. ``expected``: the label `expect` returned
-        for this in-process start (it is then counted as starting already)."""
+        for this start (it is then counted as under way already)."""
+        label = expected if expected is not None else self.expect(config, run_name, detached)
         if detached:
             from engine.runs import RunStore
             from engine.train.launch import spawn_detached
 
-            name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
-            pid = spawn_detached(config, self.runs_dir, name)
-            path = self.runs_dir / name
-            self.spawned[path] = pid
+            try:
+                name = run_name or RunStore(self.runs_dir).new_run_name(config.model)
+                pid = spawn_detached(config, self.runs_dir, name)
+                path = self.runs_dir / name
+                self.spawned[path] = pid
+            finally:
+                with self._changed:
+                    self._spawning.remove(label)
+                    self._changed.notify_all()
             return path, pid
-        label = expected if expected is not None else self.expect(config, run_name)
         try:
             from engine.device import leave_a_core_for_the_ui  # imports torch: seconds
 
@@ -125,6 +134,16 @@ class RunLauncher:
         """The in-process runs being started now (their names, or what they will be), not training yet."""
         with self._changed:
             return list(self._starting)
+
+    def spawning(self) -> list[str]:
+        """The detached runs being started now (their child process being spawned)."""
+        with self._changed:
+            return list(self._spawning)
+
+    def detached(self) -> list[Path]:
+        """The detached runs started here that still run (ended ones reaped first)."""
+        self.reap()
+        return list(self.spawned)
 
     def resume(self, path: Path, cancelled: Callable[[], bool] | None = None) -> int:
         """Resume (or start again) a run in a detached process; return its pid once that process
@@ -169,7 +188,8 @@ class RunLauncher:
         deadline = time.monotonic() + timeout
         with self._changed:
             self._stopping = True
-            while self._starting and self._changed.wait(max(0.0, deadline - time.monotonic())):
+            # a detached start is waited for too (a moment): the quit then names its run
+            while (self._starting or self._spawning) and self._changed.wait(max(0.0, deadline - time.monotonic())):
                 pass
         for t in self.running():
             t.stop()

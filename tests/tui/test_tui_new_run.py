@@ -185,6 +185,50 @@ async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, g
         assert ctl["action"] == "stop"
 
 
+async def test_quit_right_after_a_detached_start_names_that_run(runs_dir: Path, monkeypatch,
+                                                                 generated_data: str) -> None:
+    """ctrl+s then ctrl+q before "Detached run started": the run trains on in the background, and
+    the exit message named only the detached runs of the runs table, which had not seen it yet."""
+    import subprocess
+    import threading
+
+    import engine.train.launch
+
+    entered, go_on = threading.Event(), threading.Event()
+    children: list[subprocess.Popen] = []
+
+    def spawn_detached(config, runs_dir_arg, run_name):
+        entered.set()
+        go_on.wait(5)  # the quit comes while the child is being started
+        (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        return children[-1].pid  # a live child, as the training process would be
+
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
+    app = PetsegApp(runs_dir=runs_dir)
+    exits: list[str | None] = []
+    real_exit = app.exit
+
+    def exit_spy(*args, **kwargs) -> None:
+        exits.append(kwargs.get("message"))
+        real_exit(*args, **kwargs)
+
+    monkeypatch.setattr(app, "exit", exit_spy)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_form(pilot)
+        _fill_tiny(app.screen, "quebec", detached=True, data_path=generated_data)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, entered.is_set, what="the child being started")
+        await pilot.press("ctrl+q")
+        go_on.set()
+        await wait_for(pilot, lambda: bool(exits), what="the app ending")
+    for child in children:
+        child.kill()
+        child.wait()
+    assert children, "the run was started"
+    assert exits[0] is not None and "left 1 detached run(s) training: quebec" in exits[0]
+
+
 @pytest.mark.slow
 async def test_real_in_process_run_from_the_form(runs_dir: Path, generated_data: str) -> None:
     """A tiny real run (synthetic data, CPU) started from the form; charts follow; stop it.
