@@ -28,6 +28,7 @@ from petseg_tui.format import (
 from petseg_tui.live_follow import LiveSnapshot
 
 Rows = tuple[tuple[str, str], ...]
+BATCH_LABEL_WIDTH = 14  # the progress rows' label width (app.tcss `.progress-row Label`)
 
 
 def title_text(snap: LiveSnapshot, in_this_process: bool, background: tuple[int, int, int] | None = None,
@@ -59,8 +60,14 @@ def batch_progress(snap: LiveSnapshot) -> tuple[str, int | None, int]:
     all trained but whose scores are not in says "Validating". Until an epoch's first batch is
     reported the bar pulses (busy) rather than stand empty: batches are reported at most once a
     second, so a 4-batch epoch of 0.6 s stood at an empty "Batch 0/4" all along. Paused there, it
-    stands empty: nothing trains."""
+    stands empty: nothing trains. A run that ended inside an epoch (stopped, failed, interrupted)
+    shows where it ended, "Stopped 3/10" (the state alone where that is too long for the row):
+    its bar stood full beside "Batch —", read as an epoch finished."""
     n, done = snap.current_batches, snap.current_batch
+    if not snap.active and snap.epoch_progress.unfinished is not None:
+        word = str(snap.state).capitalize()
+        label = f"{word} {done}/{n}" if n else word
+        return (label if len(label) <= BATCH_LABEL_WIDTH else word), n or 1, min(done, n)
     if not (snap.active and n):
         return "Batch —", 1, 1 if snap.epochs else 0
     if snap.current_epoch > snap.done_epochs and done >= n:

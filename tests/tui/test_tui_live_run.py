@@ -1027,6 +1027,30 @@ async def test_a_run_paused_before_an_epochs_first_batch_has_a_still_batch_bar(r
         w.close()
 
 
+async def test_a_run_stopped_inside_an_epoch_shows_where_it_stopped_not_a_full_batch_bar(runs_dir: Path) -> None:
+    """x at batch 3 of 10 of epoch 2: the live screen read "Batch —" beside a full batch bar, as if
+    the epoch had finished. The bar stands at 3/10 and the words say the run stopped there."""
+    from engine.events import RunStopped
+
+    t0 = time.time() - 10
+    w = RunStore(runs_dir).create(TrainConfig(epochs=30, batch_size=16).to_dict(), "cut")
+    w.append(RunStarted(run="cut", total_epochs=30, start_epoch=1, train_size=160, valid_size=8,
+                        device="cpu", data="d", t=t0))
+    w.append(epoch_event(1, 30, t0 + 1))
+    w.append(EpochStarted(epoch=2, total_epochs=30, batches=10, t=t0 + 2))
+    w.append(BatchProgress(epoch=2, batch=3, batches=10, loss=0.5, images_per_s=40.0, t=t0 + 3))
+    w.append(RunStopped(epoch=1, t=t0 + 4))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "cut")
+        bar = live.query_one("#batch-bar", ProgressBar)
+        label = live.query_one("#batch-label")
+        await wait_for(pilot, lambda: widget_text(label).strip() == "Stopped 3/10", what="where it stopped", timeout=5)
+        assert bar.percentage == 0.3
+
+
 async def test_a_long_run_name_leaves_its_state_and_process_whole_in_the_live_title_at_80_columns(
         runs_dir: Path) -> None:
     """The live screen's title is one line: a sweep trial's name (the header above says it whole)
