@@ -30,7 +30,7 @@ from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
 from petseg_tui.launcher import RunLauncher, TrainerLike
 from petseg_tui.messages import StartRun
-from petseg_tui.screens.base import WIDTH_BREAKPOINTS, PetsegScreen
+from petseg_tui.screens.base import WIDTH_BREAKPOINTS, Form
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
 from petseg_tui.unwaited import leave_workers_at_exit
@@ -347,13 +347,15 @@ class PetsegApp(App[None]):
     def _form_open(self) -> bool:
         return self._open_form() is not None
 
-    def _open_form(self) -> PetsegScreen | None:
+    def _open_form(self) -> Form | None:
         """The form on screen, a dialog over it included ("Discard the settings of this new
         run?"): the footer beneath it offered "q Quit" as the dialog came up, taken for a screen
-        that is no form."""
+        that is no form. A form may be a dialog itself (the new-sweep form)."""
         for screen in reversed(self.screen_stack):
+            if isinstance(screen, Form) and screen.IS_FORM:
+                return screen
             if not isinstance(screen, ModalScreen):
-                return screen if isinstance(screen, PetsegScreen) and screen.IS_FORM else None
+                return None
         return None
 
     async def action_quit(self) -> None:
@@ -368,8 +370,8 @@ class PetsegApp(App[None]):
                 if ok:
                     self._quit_after_form()
 
-            self.push_screen(ConfirmScreen("This new run's settings are not saved.\n\nDiscard them and quit?",
-                                           yes="Discard and quit", no="Keep editing"), discard)
+            question = f"This {form.FORM_NAME}'s settings are not saved.\n\nDiscard them and quit?"
+            self.push_screen(ConfirmScreen(question, yes="Discard and quit", no="Keep editing"), discard)
             return
         self._quit_after_form()
 

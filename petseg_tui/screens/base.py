@@ -12,7 +12,7 @@ them), so Quit and Help always show, from 80 columns up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
 
 from textual import events
 from textual.app import ComposeResult
@@ -77,11 +77,27 @@ class PetsegFooter(Footer):
             yield widget
 
 
+@runtime_checkable
+class Form(Protocol):
+    """A screen the user fills in (the new-run form, the new-sweep dialog): the app keeps letter
+    keys (q) inert on it, and its ctrl+q asks first when it has edits ("This new run's settings
+    are not saved", ``FORM_NAME`` naming what)."""
+
+    IS_FORM: ClassVar[bool]
+    FORM_NAME: ClassVar[str]
+
+    @property
+    def has_edits(self) -> bool:
+        """True when quitting would lose what the user typed here."""
+        ...
+
+
 class PetsegScreen(Screen):
     # Actions whose keys the footer leaves out below FULL_FOOTER_FROM.
     NARROW_FOOTER_HIDES: ClassVar[frozenset[str]] = frozenset()
     FULL_FOOTER_FROM: ClassVar[str] = "-wide"  # the width class the full footer needs
     IS_FORM: ClassVar[bool] = False  # a form: the app keeps letter keys (q) inert on it
+    FORM_NAME: ClassVar[str] = ""  # what a form makes, as its "not saved" question names it
 
     # The width class Textual gave this screen ("" until its first resize).
     width_class: var[str] = var("", init=False)

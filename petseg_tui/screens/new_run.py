@@ -67,6 +67,7 @@ class NewRunScreen(PetsegScreen):
     """Hyperparameters of a new run; errors show beside each field as you type."""
 
     IS_FORM = True  # the app keeps letter keys (q) inert here
+    FORM_NAME = "new run"
     AUTO_FOCUS = "#f-model"  # focusing it after mount restyled the whole form a second time
     HELP = "The engine's options with its defaults (as petseg train); errors show beside each field as you type."
     BINDINGS = [

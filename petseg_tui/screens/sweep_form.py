@@ -54,6 +54,10 @@ HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, 
 class SweepFormScreen(ModalScreen[str | None]):
     """The fields of ``petseg sweep``; ctrl+s (or Start) checks them and starts the sweep."""
 
+    # as the new-run form: q types nothing here (a dialog: the app's q does not reach it), ctrl+q
+    # quits, asking first when a field was edited (it quit at once, the typed fields lost)
+    IS_FORM = True
+    FORM_NAME = "new sweep"
     # as the new-run form's: Start then Cancel, each naming its key, ctrl+s a priority key (it starts
     # whichever field has the focus); this form had "Cancel | Start" and no key on either
     BINDINGS = [
@@ -104,6 +108,12 @@ class SweepFormScreen(ModalScreen[str | None]):
         if isinstance(widget, Input) and widget.id in HINTS:
             hint = HINTS[widget.id]
         self.query_one("#sweep-form-hint", Static).update(Text(hint))
+
+    @property
+    def has_edits(self) -> bool:
+        """True when a field differs from its default."""
+        return self.is_mounted and any(self.query_one(f"#sweep-{key}", Input).value != default
+                                       for key, _label, _placeholder, default in FIELDS)
 
     def value(self, key: str) -> str:
         return self.query_one(f"#sweep-{key}", Input).value.strip()

@@ -318,6 +318,32 @@ async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing
         assert [spec.name for spec in started] == ["mine"]
 
 
+async def test_q_on_a_sweep_form_button_quits_nothing_and_ctrl_q_asks_first_with_edits(sweep_runs: Path,
+                                                                                        monkeypatch) -> None:
+    """The new-run form's rule, in the sweep form too: q never quits from a form (on its Start or
+    Cancel button it quit the app, the typed fields lost); ctrl+q quits, asking first when a
+    field was edited."""
+    from textual.widgets import Button
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        app = pilot.app
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine")
+        start = form.query_one("#sweep-start", Button)
+        start.focus()
+        await wait_for(pilot, lambda: start.has_focus, what="the Start button focused")
+        await pilot.press("q")
+        await settled(pilot)
+        assert app.is_running and app.screen is form and app.return_code is None
+        await pilot.press("ctrl+q")  # edited: asks, and "no" keeps the form
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        assert "Discard them and quit?" in widget_text(app.screen.query_one("#confirm-question"))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is form, what="back on the form")
+        assert form.query_one("#sweep-name").value == "mine" and app.is_running
+
+
 def _fake_popen(monkeypatch, log_line: str) -> list:
     """``petseg sweep`` started by the form writes ``log_line`` to its log and exits 2 at once
     (what a re-run the engine refuses does); returns the argv of each start."""
