@@ -26,7 +26,7 @@ APP_BINDINGS: list[Binding] = [
     Binding("q", "quit", "Quit", tooltip="Quit (asks first if a run trains in this process; in a form use ctrl+q)"),
     Binding("question_mark", "help", "Help", key_display="?", tooltip="Every key of every screen"),
     Binding("ctrl+q", "quit_anywhere", "Quit", show=False, priority=True,
-            tooltip="Quit from any screen, a form included (asks first if the form has edits)"),
+            tooltip="Quit, forms too (asks first if a form has edits or a run trains in this process)"),
 ]
 # A form's Tab / Shift+Tab: priority, so the focus moves as the app reads the key and the keys
 # after it in the same burst (typed fast over SSH, or `tmux send-keys Tab 7`) go to the next field.

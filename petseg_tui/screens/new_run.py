@@ -75,7 +75,7 @@ class NewRunScreen(PetsegScreen):
         Binding("escape", "cancel", "Cancel", tooltip="Back to the runs (asks first if you changed anything)"),
         # q types here; the footer shows how to quit instead (the app's own ctrl+q does it)
         Binding("ctrl+q", "app.quit_anywhere", "Quit", priority=True,
-                tooltip="Quit the app (asks first if the form has edits)"),
+                tooltip="Quit the app (asks first if the form has edits or a run trains in this process)"),
         *FORM_FOCUS_BINDINGS,
     ]
 

@@ -154,3 +154,23 @@ async def test_help_keys_and_notes_are_legible_in_light_themes(runs_dir) -> None
         assert ratios["^q"] >= 4.5 and ratios["?  "] >= 4.5, (theme, ratios)
         plain = min(4.5, ratios["Everywhere"])  # the theme's own text (solarized-light's: 4.4:1)
         assert ratios["Every key below"] >= plain and ratios["closes this help"] >= plain, (theme, ratios)
+
+
+async def test_the_help_says_ctrl_q_asks_first_while_a_run_trains_here_too(runs_dir) -> None:
+    """^q's line said only "asks first if the form has edits", yet it asks too while a run trains
+    in this process (Stop and quit?), as q's line says."""
+    from rich.console import Console
+    from textual.widgets import Static
+
+    from petseg_tui.screens.help import HelpScreen
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=160, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#help-text", Static).content)
+        lines = [line.strip() for line in console.export_text().splitlines()]
+    ctrl_q = [line for line in lines if line.startswith("^q")]
+    assert ctrl_q and all("has edits" in line and "run trains in this process" in line for line in ctrl_q), ctrl_q
