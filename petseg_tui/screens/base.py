@@ -12,6 +12,7 @@ them), so Quit and Help always show, from 80 columns up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
 
 from textual import events
@@ -20,6 +21,8 @@ from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+
+from petseg_tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:  # pragma: no cover
     from petseg_tui.app import PetsegApp
@@ -81,7 +84,7 @@ class PetsegFooter(Footer):
 class Form(Protocol):
     """A screen the user fills in (the new-run form, the new-sweep dialog): the app keeps letter
     keys (q) inert on it, and its ctrl+q asks first when it has edits ("This new run's settings
-    are not saved", ``FORM_NAME`` naming what)."""
+    are not saved", ``FORM_NAME`` naming what), as its Esc and Cancel do (`leave_form`)."""
 
     IS_FORM: ClassVar[bool]
     FORM_NAME: ClassVar[str]
@@ -90,6 +93,25 @@ class Form(Protocol):
     def has_edits(self) -> bool:
         """True when quitting would lose what the user typed here."""
         ...
+
+
+def discard_question(form: Form) -> str:
+    """What a form's Esc (or Cancel) asks when it has edits: "Discard the settings of this new run?"."""
+    return f"Discard the settings of this {form.FORM_NAME}?"
+
+
+def leave_form(form: Screen, close: Callable[[], object]) -> None:
+    """Esc or Cancel on a form: ``close`` it at once when it has no edits, else only once the user
+    says to discard them ("Keep editing" leaves the form as it was)."""
+    if not (isinstance(form, Form) and form.has_edits):
+        close()
+        return
+
+    def answer(discard: bool | None) -> None:
+        if discard:
+            close()
+
+    form.app.push_screen(ConfirmScreen(discard_question(form), yes="Discard", no="Keep editing"), answer)
 
 
 class PetsegScreen(Screen):

@@ -34,8 +34,7 @@ from textual.widgets import Button, Collapsible, Input, Label, Select, Static, S
 from engine.config import TrainConfig
 from petseg_tui.keys import FORM_FOCUS_BINDINGS
 from petseg_tui.widgets.header import PetsegHeader
-from petseg_tui.screens.base import PetsegFooter, PetsegScreen
-from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen, leave_form
 from petseg_tui.screens.new_run_fields import (ALL_FIELDS, ERROR_FIELD, FIELDS, MORE_FIELDS, Field, as_raw,
                                                initial_values, parse_form)
 
@@ -348,13 +347,4 @@ class NewRunScreen(PetsegScreen):
         self.query_one("#start", Button).disabled = bool(self.errors)
 
     def action_cancel(self) -> None:
-        if not self.has_edits:
-            self.app.pop_screen()
-            return
-
-        def answer(ok: bool | None) -> None:
-            if ok:
-                self.app.pop_screen()
-
-        self.app.push_screen(ConfirmScreen("Discard the settings of this new run?", yes="Discard", no="Keep editing"),
-                             answer)
+        leave_form(self, self.app.pop_screen)

@@ -23,6 +23,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from engine.errors import PetsegError, one_line
 from petseg_tui.keys import FORM_FOCUS_BINDINGS
+from petseg_tui.screens.base import leave_form
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
@@ -62,7 +63,7 @@ class SweepFormScreen(ModalScreen[str | None]):
     # whichever field has the focus); this form had "Cancel | Start" and no key on either
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, tooltip="Check the fields and start the sweep"),
-        Binding("escape", "cancel", "Cancel", tooltip="Back to the sweeps"),
+        Binding("escape", "cancel", "Cancel", tooltip="Back to the sweeps (asks first if you changed anything)"),
         *FORM_FOCUS_BINDINGS,  # Tab 7 typed fast: 7 in the next field
     ]
     DEFAULT_CSS = """
@@ -154,7 +155,8 @@ class SweepFormScreen(ModalScreen[str | None]):
         self.focus_next()
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        # as the new-run form: with a field edited, asks first (it closed at once, the fields lost)
+        leave_form(self, lambda: self.dismiss(None))
 
     def action_start(self) -> None:
         from engine.sweep.launch import checked_spec

@@ -841,3 +841,35 @@ async def test_a_stopped_trial_says_who_stopped_it_as_sweep_show_does(sweep_runs
     why = "stopped by SIGTERM"
     table = await _table_with_first_trial(sweep_runs, monkeypatch, "stopped", why)
     assert f"stopped: {why}" in table, table
+
+
+async def test_esc_on_a_sweep_form_with_edits_asks_first_as_the_new_run_form(sweep_runs: Path,
+                                                                              monkeypatch) -> None:
+    """Esc (or Cancel) on the new-sweep form closed it at once, the typed name lost; the new-run
+    form asks first when it has edits. Both ask the same question; "no" keeps the form and what
+    was typed, "yes" closes it and starts nothing."""
+    from textual.widgets import Button
+
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        app = pilot.app
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        assert widget_text(app.screen.query_one("#confirm-question")).strip() == "Discard the settings of this new sweep?"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is form, what="back on the form")
+        assert form.query_one("#sweep-name").value == "mine"
+        form.query_one("#sweep-cancel", Button).press()  # the Cancel button asks too
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is form, what="back on the form")
+        assert form.query_one("#sweep-name").value == "mine"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        await settled(pilot)
+        assert not started and type(app.screen).__name__ == "SweepScreen"
