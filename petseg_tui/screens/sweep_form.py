@@ -112,8 +112,9 @@ class SweepFormScreen(ModalScreen[str | None]):
 
     @property
     def has_edits(self) -> bool:
-        """True when a field differs from its default."""
-        return self.is_mounted and any(self.query_one(f"#sweep-{key}", Input).value != default
+        """True when a field differs from its default and the sweep is not starting (its
+        settings are handed over then: Esc asked to discard them while the sweep started anyway)."""
+        return self.is_mounted and not self.starting and any(self.query_one(f"#sweep-{key}", Input).value != default
                                        for key, _label, _placeholder, default in FIELDS)
 
     def value(self, key: str) -> str:

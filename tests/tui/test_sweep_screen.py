@@ -873,3 +873,35 @@ async def test_esc_on_a_sweep_form_with_edits_asks_first_as_the_new_run_form(swe
         await wait_for(pilot, lambda: type(app.screen).__name__ == "SweepScreen", what="back on the sweeps")
         await settled(pilot)
         assert not started and type(app.screen).__name__ == "SweepScreen"
+
+
+async def test_esc_while_the_sweep_starts_closes_the_form_without_asking(sweep_runs: Path, monkeypatch) -> None:
+    """After ctrl+s the form stays up while its sweep starts (up to 10 s); Esc then asked "Discard
+    the settings…?" of settings already handed to a sweep that started anyway. As the new-run form
+    does once its run starts, the fields count as saved: Esc closes the form, the sweep starts."""
+    import os
+    import threading
+
+    from engine.sweep import launch
+
+    go_on, started = threading.Event(), []
+
+    def start(spec, runs_dir):
+        go_on.wait(10)
+        started.append(spec)
+        launch.claim_sweep(runs_dir, spec.name)
+        return _Child(os.getpid(), None)
+
+    monkeypatch.setattr(launch, "start_sweep", start)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        app = pilot.app
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine", "ctrl+s")
+        await wait_for(pilot, lambda: "starting sweep mine" in widget_text(form.query_one("#sweep-form-error")),
+                       what="the sweep starting")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ != "SweepFormScreen", what="the form closed")
+        assert type(app.screen).__name__ == "SweepScreen", "asked to discard settings already handed over"
+        go_on.set()
+        await wait_for(pilot, lambda: started, what="the sweep started")
