@@ -109,10 +109,8 @@ def test_help_lists_every_screen_found() -> None:
     assert {b.action for b in runs} >= {"sort_menu", "delete_run", "toggle_archive", "edit_labels"}
 
 
-async def test_help_has_a_section_only_for_screens_the_user_opens(runs_dir) -> None:
-    """`?` lists the screens the app shows, nothing else: the shared base classes (PetsegScreen,
-    ImageScreen) used to appear as sections "Petseg" and "Image" listing Tab, Shift+Tab and ^c as
-    if they were screens of their own."""
+async def _help_lines(runs_dir) -> list[str]:
+    """The help screen's text at 160 columns, line by line, as `?` shows it."""
     from rich.console import Console
     from textual.widgets import Static
 
@@ -125,7 +123,14 @@ async def test_help_has_a_section_only_for_screens_the_user_opens(runs_dir) -> N
         assert isinstance(app.screen, HelpScreen)
         console = Console(width=160, record=True, file=io.StringIO())
         console.print(app.screen.query_one("#help-text", Static).content)
-        lines = [line.strip() for line in console.export_text().splitlines()]
+        return [line.strip() for line in console.export_text().splitlines()]
+
+
+async def test_help_has_a_section_only_for_screens_the_user_opens(runs_dir) -> None:
+    """`?` lists the screens the app shows, nothing else: the shared base classes (PetsegScreen,
+    ImageScreen) used to appear as sections "Petseg" and "Image" listing Tab, Shift+Tab and ^c as
+    if they were screens of their own."""
+    lines = await _help_lines(runs_dir)
     heads = {line.split("  ")[0] for line in lines if line}
     assert {"Runs", "New run", "Live run", "Compare", "Inference", "Worst samples", "Sweep"} <= heads
     assert not {"Petseg", "Image"} & heads
@@ -159,18 +164,6 @@ async def test_help_keys_and_notes_are_legible_in_light_themes(runs_dir) -> None
 async def test_the_help_says_ctrl_q_asks_first_while_a_run_trains_here_too(runs_dir) -> None:
     """^q's line said only "asks first if the form has edits", yet it asks too while a run trains
     in this process (Stop and quit?), as q's line says."""
-    from rich.console import Console
-    from textual.widgets import Static
-
-    from petseg_tui.screens.help import HelpScreen
-
-    app = PetsegApp(runs_dir=runs_dir)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
-        console = Console(width=160, record=True, file=io.StringIO())
-        console.print(app.screen.query_one("#help-text", Static).content)
-        lines = [line.strip() for line in console.export_text().splitlines()]
+    lines = await _help_lines(runs_dir)
     ctrl_q = [line for line in lines if line.startswith("^q")]
     assert ctrl_q and all("has edits" in line and "run trains in this process" in line for line in ctrl_q), ctrl_q

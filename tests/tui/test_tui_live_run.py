@@ -176,25 +176,34 @@ async def test_quit_stops_in_process_run(runs_dir: Path) -> None:
     assert status["state"] == "stopped"
 
 
-async def test_quit_while_an_in_process_run_starts_asks_then_stops_it(runs_dir: Path) -> None:
-    """q in the seconds an in-process run imports torch and sets up: the app quit without asking
-    (nothing trained yet), then the run started training in a thread that died with the process,
-    left `running` with no last.pt. It asks, as for a training run, and the run ends stopped."""
-    from petseg_tui.messages import StartRun
-    from petseg_tui.screens.confirm import ConfirmScreen
-    from tui_helpers import FakeTrainer, rendered
+def _app_whose_runs_start_slowly(runs_dir: Path) -> tuple[PetsegApp, list, threading.Event, threading.Event]:
+    """The app, its in-process runs' trainers as made, and two events: ``entered`` once a run's
+    setup (torch's import, seconds in life) has begun, ``ready`` to let it finish."""
+    from tui_helpers import FakeTrainer
 
     made: list[FakeTrainer] = []
     entered, ready = threading.Event(), threading.Event()
 
     def slow_trainer(config: TrainConfig, root: Path, name: str | None) -> FakeTrainer:
         entered.set()
-        ready.wait(10)  # the setup, seconds
+        ready.wait(10)
         made.append(FakeTrainer(config, root, name))
         return made[-1]
 
     app = PetsegApp(runs_dir=runs_dir)
     app.launcher.make_trainer = slow_trainer
+    return app, made, entered, ready
+
+
+async def test_quit_while_an_in_process_run_starts_asks_then_stops_it(runs_dir: Path) -> None:
+    """q in the seconds an in-process run imports torch and sets up: the app quit without asking
+    (nothing trained yet), then the run started training in a thread that died with the process,
+    left `running` with no last.pt. It asks, as for a training run, and the run ends stopped."""
+    from petseg_tui.messages import StartRun
+    from petseg_tui.screens.confirm import ConfirmScreen
+    from tui_helpers import rendered
+
+    app, made, entered, ready = _app_whose_runs_start_slowly(runs_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         app.post_message(StartRun(TrainConfig(epochs=50), "oscar", detached=False))
         await wait_for(pilot, entered.is_set, what="the start under way")
@@ -214,19 +223,8 @@ async def test_the_quit_question_stays_up_when_the_starting_run_gets_going(runs_
     it vanished unanswered (seen in tmux: ctrl+s, ctrl+q, and no question). It stays until
     answered; Keep training then shows the run."""
     from petseg_tui.messages import StartRun
-    from tui_helpers import FakeTrainer
 
-    made: list[FakeTrainer] = []
-    entered, ready = threading.Event(), threading.Event()
-
-    def slow_trainer(config: TrainConfig, root: Path, name: str | None) -> FakeTrainer:
-        entered.set()
-        ready.wait(10)  # the setup, seconds
-        made.append(FakeTrainer(config, root, name))
-        return made[-1]
-
-    app = PetsegApp(runs_dir=runs_dir)
-    app.launcher.make_trainer = slow_trainer
+    app, made, entered, ready = _app_whose_runs_start_slowly(runs_dir)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             app.post_message(StartRun(TrainConfig(epochs=50), "oscar", detached=False))
