@@ -34,6 +34,16 @@ WIDTH_BREAKPOINTS: list[tuple[int, str]] = [
 _RANK = {name: rank for rank, (_, name) in enumerate(WIDTH_BREAKPOINTS)}
 
 
+def width_class_of(screen: Screen) -> str:
+    """The width class Textual gave ``screen`` (a dialog's too), ``-narrow`` until it has one."""
+    return next((name for _, name in reversed(WIDTH_BREAKPOINTS) if screen.has_class(name)), "-narrow")
+
+
+def footer_is_narrow(width_class: str, full_from: str = "-wide") -> bool:
+    """True when a footer at ``width_class`` is compact: below ``full_from``, the class the full one needs."""
+    return _RANK.get(width_class, 0) < _RANK[full_from]
+
+
 class PetsegFooter(Footer):
     """Textual's footer that drops the keys its screen says have no room at this width, and is
     rebuilt only when the keys it shows change.
@@ -150,17 +160,17 @@ class PetsegScreen(Screen):
 
     def footer_hides(self) -> frozenset[str]:
         """The actions whose keys the footer leaves out at this width."""
-        return frozenset() if self.at_least(self.FULL_FOOTER_FROM) else self.NARROW_FOOTER_HIDES
+        return self.NARROW_FOOTER_HIDES if footer_is_narrow(self.width_class, self.FULL_FOOTER_FROM) else frozenset()
 
     def on_resize(self, event: events.Resize) -> None:
         # Textual's Screen._on_resize, which sets the breakpoint class, runs after this handler
         self.call_next(self._read_width_class)
 
     def _read_width_class(self) -> None:
-        self.width_class = next((name for _, name in reversed(WIDTH_BREAKPOINTS) if self.has_class(name)), "-narrow")
+        self.width_class = width_class_of(self)
 
     def watch_width_class(self) -> None:
         """Subclasses that lay out by width extend this (and call it)."""
         for footer in self.query(PetsegFooter):
-            footer.narrow = not self.at_least(self.FULL_FOOTER_FROM)
+            footer.narrow = footer_is_narrow(self.width_class, self.FULL_FOOTER_FROM)
             footer.hidden = self.footer_hides()

@@ -23,7 +23,12 @@ from textual.widgets import Button, Input, Label, Static
 
 from engine.errors import PetsegError, one_line
 from petseg_tui.keys import FORM_FOCUS_BINDINGS
-from petseg_tui.screens.base import leave_form
+from petseg_tui.screens.base import (
+    PetsegFooter,
+    footer_is_narrow,
+    leave_form,
+    width_class_of,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
@@ -60,10 +65,13 @@ class SweepFormScreen(ModalScreen[str | None]):
     IS_FORM = True
     FORM_NAME = "new sweep"
     # as the new-run form's: Start then Cancel, each naming its key, ctrl+s a priority key (it starts
-    # whichever field has the focus); this form had "Cancel | Start" and no key on either
+    # whichever field has the focus); this form had "Cancel | Start" and no key on either. ctrl+q
+    # shown, as there: q types here, so the footer says how to quit instead
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True, tooltip="Check the fields and start the sweep"),
         Binding("escape", "cancel", "Cancel", tooltip="Back to the sweeps (asks first if you changed anything)"),
+        Binding("ctrl+q", "app.quit_anywhere", "Quit", priority=True,
+                tooltip="Quit the app (asks first if the form has edits or a run trains in this process)"),
         *FORM_FOCUS_BINDINGS,  # Tab 7 typed fast: 7 in the next field
     ]
     DEFAULT_CSS = """
@@ -96,9 +104,20 @@ class SweepFormScreen(ModalScreen[str | None]):
             with Horizontal(id="sweep-form-buttons"):
                 yield Button("Start  ctrl+s", variant="success", id="sweep-start", compact=True)
                 yield Button("Cancel  esc", id="sweep-cancel", compact=True)
+        # the dialog's own footer, docked over the sweeps screen's: that one offered the sweeps'
+        # keys (n, c, P), which type into the form here, and never ctrl+s or ctrl+q
+        yield PetsegFooter()
 
     def on_mount(self) -> None:
         self.query_one("#sweep-name", Input).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # compact below 120 columns, as the new-run form's footer; Textual's Screen._on_resize,
+        # which sets the width class, runs after this handler
+        self.call_next(self._fit_footer)
+
+    def _fit_footer(self) -> None:
+        self.query_one(PetsegFooter).narrow = footer_is_narrow(width_class_of(self))
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # the focused field's hint, whole: a hint is the Input's placeholder, which shows only

@@ -905,3 +905,22 @@ async def test_esc_while_the_sweep_starts_closes_the_form_without_asking(sweep_r
         assert type(app.screen).__name__ == "SweepScreen", "asked to discard settings already handed over"
         go_on.set()
         await wait_for(pilot, lambda: started, what="the sweep started")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_footer_under_the_sweep_form_lists_the_forms_own_keys(sweep_runs: Path, monkeypatch,
+                                                                       size) -> None:
+    """The footer under the new-sweep form was the sweeps screen's ("esc Back c Compare top P Next
+    plot n New sweep ? Help": n typed into the form) and never said ctrl+s starts or ctrl+q quits.
+    It reads the form's keys now, as the new-run form's footer shows them, at 80 and 160 columns."""
+    from tui_helpers import screen_rows
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=size) as pilot:
+        await _open_sweep_form(pilot)
+        await settled(pilot)
+        rows = screen_rows(pilot.app)
+        assert len(rows) == size[1]
+        assert " ".join(rows[-1].split()) == "^s Start esc Cancel ^q Quit"  # the footer, the last row
+        assert any("Start  ctrl+s" in row for row in rows[:-1])  # the form whole above it
+        await pilot.press("ctrl+q")  # the key it names acts: no edits, the app quits
+        await wait_for(pilot, lambda: not pilot.app.is_running, what="the app quit")

@@ -320,6 +320,20 @@ def footer_text(screen) -> str:
     return " ".join(widget_text(w).strip() for w in screen.query("Footer *") if isinstance(w, (FooterKey, FooterLabel)))
 
 
+def screen_rows(app) -> list[str]:
+    """The terminal's rows as the user reads them, a dialog over its screen included (the screen
+    beneath shows through where the dialog draws nothing): drawn as ``App.export_screenshot`` does."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, record=True,
+                      legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False).splitlines()
+
+
 def make_curve_run(root: Path, name: str, train_losses: list[float], dices: list[float], *, total: int | None = None,
                    t0: float = T0, diverged: bool = False, **config: Any) -> None:
     """A finished (or, with ``diverged``, diverged after the last epoch) run with these curves,
