@@ -93,18 +93,16 @@ def _parent_ended(parent: int, wait: float = 0.0) -> bool:
     import os
     import time
 
+    from engine.processes import ENDED_STATES, process_state
+
     deadline = time.monotonic() + wait
     while True:
         if os.getppid() != parent:
             return True
-        try:
-            with open(f"/proc/{parent}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return os.path.isdir("/proc/self")  # no entry: gone (on Linux); no /proc at all: cannot tell
-        except (OSError, IndexError):
+        state = process_state(parent)
+        if state is None:  # no /proc: cannot tell
             return False
-        if state in (b"Z", b"X", b"x"):  # a zombie, or dead: it ended
+        if state in ENDED_STATES:
             return True
         if time.monotonic() >= deadline:
             return False

@@ -287,15 +287,9 @@ def suggest(trial: Trial, p: ParamSpec) -> Any:
 def process_running(pid: int) -> bool:
     """The process exists and is not a zombie (a sweep killed while its parent, e.g. the TUI,
     has not reaped it yet is dead for this purpose)."""
-    from engine.atomic import pid_alive
+    from engine.processes import process_ended
 
-    if not pid_alive(pid):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): trust the signal check
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+    return not process_ended(pid)
 
 
 def trial_owner(t: FrozenTrial) -> str:

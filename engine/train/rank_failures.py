@@ -13,6 +13,7 @@ import re
 import time
 from typing import Any
 
+from engine.processes import process_ended, process_state
 from engine.train.distributed import TIMEOUT_ENV, timeout_seconds
 
 
@@ -138,19 +139,6 @@ def peer_gone_message(message: str, world_size: int, rank: int | None = None,
     return f"{who} ended first ({marker}); that rank's own output says why"
 
 
-def _process_state(pid: int) -> str | None:
-    """Process ``pid``'s state letter from /proc ("R", "S", "T" stopped, "Z" zombie...), "" when
-    there is no such process, None where /proc cannot tell (not Linux)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            fields = fh.read().rpartition(")")[2].split()  # the name in (...) may hold spaces
-        return fields[0] if fields else ""
-    except FileNotFoundError:
-        return ""
-    except OSError:
-        return None
-
-
 def stopped_ranks(processes: list[tuple[str, int]], rank: int | None) -> list[int]:
     """The ranks other than ``rank`` whose process on this machine is stopped (SIGSTOP, a
     debugger), from `engine.train.distributed.rank_processes`: the ones a timed-out collective
@@ -159,22 +147,7 @@ def stopped_ranks(processes: list[tuple[str, int]], rank: int | None) -> list[in
 
     here = machine_id()
     return [r for r, (machine, pid) in enumerate(processes)
-            if machine == here and r != rank and _process_state(pid) in ("T", "t")]
-
-
-def _has_ended(pid: int) -> bool:
-    """Whether process ``pid`` is gone or a zombie (dead, not yet reaped by its agent: a rank
-    killed by SIGKILL stays one until torchrun's next look)."""
-    state = _process_state(pid)
-    if state is not None:
-        return state in ("", "Z", "X")
-    try:  # no /proc (macOS): is there a process of that id at all
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
+            if machine == here and r != rank and process_state(pid) in ("T", "t")]
 
 
 def _peer_error_file(rank: int, peer: int, env: dict[str, str]) -> str | None:
@@ -226,7 +199,7 @@ def ended_ranks(processes: list[tuple[str, int]], rank: int, wait: float = ENDED
         return []
     deadline = time.monotonic() + wait
     while True:
-        gone = [r for r, pid in mine if _has_ended(pid) and not _left_because_of_another(rank, r, env)]
+        gone = [r for r, pid in mine if process_ended(pid) and not _left_because_of_another(rank, r, env)]
         if gone or time.monotonic() >= deadline:
             return gone
         time.sleep(0.05)
