@@ -4,7 +4,6 @@ progress bar."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -127,7 +126,7 @@ def _infer_folder(args: argparse.Namespace) -> int:
     """Every photo in the folder ``args.image`` -> ``args.output/<name>.png``, with a progress bar."""
     from engine.infer.infer_folder import plan_folder
     from engine.infer.inference import load_predictor
-    from engine.infer.outputs import folder_write_problem
+    from engine.infer.outputs import folder_write_problem, made_folder
 
     src, dst = args.image, args.output
     if dst.exists() and not dst.is_dir():
@@ -149,20 +148,11 @@ def _infer_folder(args: argparse.Namespace) -> int:
     predictor = load_predictor(checkpoint, args.device, args.model, args.image_size)
     for warning in predictor.warnings:
         print(f"petseg: warning: {warning}", file=sys.stderr)
-    created = not dst.exists()
-    try:
-        dst.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PetsegError(f"{dst}: cannot create the output folder ({exc.strerror or exc})") from None
-    problem = folder_write_problem(dst)
-    if problem:  # one line for the folder, not one per photo
-        raise PetsegError(f"{dst}: --output_path folder is not writable ({problem}); nothing was done")
-    try:
+    with made_folder(dst):  # removed again if nothing went into it
+        problem = folder_write_problem(dst)
+        if problem:  # one line for the folder, not one per photo
+            raise PetsegError(f"{dst}: --output_path folder is not writable ({problem}); nothing was done")
         return _segment_into(args, predictor, checkpoint, plan, console)
-    finally:
-        if created:  # a folder this command made and nothing went into (an error, or every photo skipped)
-            with contextlib.suppress(OSError):
-                dst.rmdir()  # only ever an empty one
 
 
 def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, plan: Any, console: Any) -> int:

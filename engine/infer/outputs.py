@@ -72,10 +72,10 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 @contextlib.contextmanager
 def made_folder(folder: Path) -> Iterator[None]:
-    """``folder`` made with its missing parents for the block, as ``petseg infer`` on a folder of
-    photos makes its output folder; the folders made are removed again (when still empty) if
-    the block raises, so a failed write leaves no empty folder behind. One that cannot be made
-    is a one-line PetsegError."""
+    """``folder`` made with its missing parents for the block (``petseg infer``'s output folder,
+    for one photo or a folder of them); the folders it made are removed again if they are still
+    empty after it (an error, or every photo skipped), so a command that wrote nothing leaves no
+    empty folder behind. One that cannot be made is a one-line PetsegError."""
     made = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -83,11 +83,10 @@ def made_folder(folder: Path) -> Iterator[None]:
         raise PetsegError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
     try:
         yield
-    except BaseException:
+    finally:
         for path in made:  # deepest first
             with contextlib.suppress(OSError):
                 path.rmdir()  # only ever an empty one
-        raise
 
 
 def folder_write_problem(folder: str | Path) -> str | None:
