@@ -415,7 +415,8 @@ class PetsegApp(App[None]):
         self._quitting = True  # a run asked for from now on is not started (`on_start_run`)
         seen = self.runs_screen.detached_running() if self.screen_stack else []
         # with those started here that the table has not shown yet (quit before "Detached run started")
-        detached = seen + [p for p in self.launcher.detached() if p.name not in {s.name for s in seen}]
+        shown = {p.name for p in seen}
+        detached = seen + [p for p in self.launcher.detached() if p.name not in shown]
         message = None
         if detached:
             names = ", ".join(p.name for p in detached[:5]) + (" …" if len(detached) > 5 else "")
