@@ -47,6 +47,20 @@ def root_failure(failures: dict) -> tuple[int, Any]:
                                                   item[0]))
 
 
+def how_it_ended(failure: Any) -> str:
+    """How a rank ended, in words after "rank 1 of 2": "failed: <its own reason>" when it gave one
+    (`engine.train.rank_failures.report_failure`), else "ended with exit code 3" or "ended with
+    signal 9 (SIGKILL)". Not the exit of a rank that gave its reason: the agent SIGTERMs a rank
+    still in its teardown once another rank has ended, so the same failure read "exit code 1" or
+    "signal 15 (SIGTERM)" by which rank's teardown was quicker."""
+    said = failure_message(failure)
+    if said:
+        return f"failed: {said if len(said) <= 200 else said[:197] + '…'}"
+    if failure.exitcode < 0:
+        return f"ended with signal {-failure.exitcode} ({failure.signal_name()})"
+    return f"ended with exit code {failure.exitcode}"
+
+
 def child_argv(argv: list[str], run_name: str) -> list[str]:
     """The ranks' ``petseg train`` argv: the user's own, with the run's name fixed."""
     out, skip = [], False
@@ -64,10 +78,10 @@ def child_argv(argv: list[str], run_name: str) -> list[str]:
 
 
 class RankFailed(Exception):
-    """A rank ended the ranks' work: which one of how many, and why (an exit code or a signal)."""
+    """A rank ended the ranks' work: which one of how many, and how (`how_it_ended`)."""
 
     def __init__(self, rank: int, count: int, why: str, said: bool = False, text: str = "") -> None:
-        super().__init__(text or f"rank {rank} of {count} ended with {why}; the other ranks were stopped")
+        super().__init__(text or f"rank {rank} of {count} {why}; the other ranks were stopped")
         self.rank, self.count, self.why, self.said = rank, count, why, said
 
 
@@ -157,12 +171,7 @@ def run_ranks(words: list[str], request: DevicesRequest, log: Callable[[str], No
         if waited is not None and (not failure_message(failure) or is_timeout(failure_message(failure))):
             # a rank waited for another one that said nothing (the agent then killed it): name that one
             raise timed_out(*waited, exc.failures, request.count) from None
-        why = (f"signal {-failure.exitcode} ({failure.signal_name()})" if failure.exitcode < 0
-               else f"exit code {failure.exitcode}")
-        said = failure_message(failure)  # the rank's own reason (rank_failures.report_failure)
-        if said:
-            why = f"{why}: {said if len(said) <= 200 else said[:197] + '…'}"
-        raise RankFailed(rank, request.count, why, said=bool(said)) from None
+        raise RankFailed(rank, request.count, how_it_ended(failure), said=bool(failure_message(failure))) from None
     finally:
         agent_dir.cleanup()
         os.environ.pop(LAUNCHED_ENV, None)

@@ -331,7 +331,7 @@ def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path
 DDP_FAULTS = [
     # (PETSEG_FAULT, what the launcher's line and the run's status must say)
     ("batch:3@1", "rank 1 of 2 ended with signal 9 (SIGKILL)"),  # killed mid-epoch
-    ("batch:3@1:raise", "rank 1 of 2 ended with exit code 1: InjectedFault: injected fault at batch"),  # an exception
+    ("batch:3@1:raise", "rank 1 of 2 failed: InjectedFault: injected fault at batch"),  # an exception
     ("checkpoint:1@0", "rank 0 of 2 ended with signal 9 (SIGKILL)"),  # killed inside its first checkpoint save
 ]
 

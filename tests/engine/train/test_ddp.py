@@ -252,7 +252,7 @@ def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Pat
                           text=True, timeout=240)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("petseg: error: eval: rank 1 of 2 ended with exit code 1: ") and \
+    assert last.startswith("petseg: error: eval: rank 1 of 2 failed: ") and \
         "injected fault at score" in last, done.stderr[-2000:]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -106,6 +107,25 @@ def test_the_rank_that_ended_a_run_is_the_cause_not_a_consequence() -> None:
     # under load: rank 1 said why, then the agent's SIGTERM reached it before its exit (rank 0 had
     # already died of the closed connection); the launcher named rank 0's "Connection closed by peer"
     assert root_failure({0: failure(1, gone, 100.6), 1: failure(-signal.SIGTERM, "InjectedFault: boom", 100.5)})[0] == 1
+
+
+def test_a_rank_that_gave_its_reason_is_said_to_have_failed_however_its_process_ended() -> None:
+    """A rank that reported why it failed, then was SIGTERMed by the agent in its teardown (the
+    other rank's was quicker), read "rank 1 of 2 ended with signal 15 (SIGTERM): <its reason>":
+    the agent's stop, not the failure, and "exit code 1" in the other order (a flaky CI line)."""
+    import signal
+
+    from engine.train.ddp_launch import how_it_ended
+
+    def failure(exitcode: int, message: str = "") -> SimpleNamespace:
+        return SimpleNamespace(exitcode=exitcode, error_file_data={"message": message or "<NONE>"},
+                               signal_name=lambda: signal.Signals(-exitcode).name)
+
+    said = "InjectedFault: injected fault at score"
+    assert how_it_ended(failure(1, said)) == how_it_ended(failure(-signal.SIGTERM, said)) == f"failed: {said}"
+    assert how_it_ended(failure(-signal.SIGKILL)) == "ended with signal 9 (SIGKILL)"
+    assert how_it_ended(failure(3)) == "ended with exit code 3"
+    assert how_it_ended(failure(1, "x" * 300)) == "failed: " + "x" * 197 + "…"
 
 
 def test_each_rank_resumes_its_own_random_streams_only_with_the_same_world_size() -> None:
