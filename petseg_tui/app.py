@@ -9,6 +9,7 @@ shows what comes back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
@@ -33,6 +34,7 @@ from petseg_tui.messages import StartRun
 from petseg_tui.screens.base import WIDTH_BREAKPOINTS, Form
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
+from petseg_tui.signals import SignalThread
 from petseg_tui.unwaited import leave_workers_at_exit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 SIGNAL_EXIT_CODES = tuple(128 + s for s in HANGUP_SIGNALS)  # how the app ends on one of them
 EXIT_GRACE_S = 3.0  # after such a signal, how long the app may take to end once its runs are saved
+LOOP_ANSWER_S = 1.0  # after it, how long the event loop may take to answer before it counts as blocked
 
 
 def _terminal_answers() -> bool:
@@ -78,6 +81,7 @@ class PetsegApp(App[None]):
         self.image_mode: str = image_mode
         self.launcher = RunLauncher(self.runs_dir)
         self._quitting = False
+        self._signals = SignalThread(HANGUP_SIGNALS, self._end_after_signal)
         self.sub_title = str(self.runs_dir)
 
     def get_default_screen(self) -> Screen:
@@ -98,48 +102,55 @@ class PetsegApp(App[None]):
         self._catch_hangup()
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in HANGUP_SIGNALS:
-            try:
-                loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        self._signals.uninstall()
 
     def _catch_hangup(self) -> None:
         """SIGHUP (the SSH link dropped without tmux, the terminal closed) and SIGTERM end the app
         as `q` then "Stop and quit" would, without asking: runs training in this process finish
         their batch and save last.pt first. Left to the default, the process died at once and
-        the run was left `interrupted` with no last.pt."""
-        loop = asyncio.get_running_loop()
-        for sig in HANGUP_SIGNALS:
-            try:
-                loop.add_signal_handler(sig, self._hang_up, sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # no signals here (not the main thread)
-                pass
+        the run was left `interrupted` with no last.pt. They are answered in a thread
+        (`petseg_tui.signals`), not in the event loop: a terminal that stops reading blocks the
+        loop in a write, and ``kill`` then waited for the terminal."""
+        self._signals.install()  # False off the main thread (no signals there): nothing to catch
 
-    def _hang_up(self, signum: int) -> None:
-        if self._quitting:
-            return
-        self._quitting = True
-        self._end_after_signal(signum)
-
-    @work(thread=True, group="quit")
     def _end_after_signal(self, signum: int) -> None:
-        self.launcher.stop_all(timeout=20)
+        """In the signal thread: stop and save the runs, then end the app as quit does if its event
+        loop answers, else end the process at once."""
+        code = 128 + signum  # as `petseg` ends on SIGTERM / SIGHUP
+        self._quitting = True  # a run asked for from now on is not started (`on_start_run`)
+        # waits for the starts under way, so the exit names them; whatever it raises, this thread
+        # goes on to end the app (nothing else answers the signal)
+        with contextlib.suppress(Exception):
+            self.launcher.stop_all(timeout=20)
         if signum == signal.SIGHUP and not self.is_headless and not _terminal_answers():
             # the terminal is gone: nothing to restore on it, and Textual's exit waited on writes
             # to it until the watchdog below (3 s after `tmux kill-session`, with runs listed).
             # A SIGHUP with the terminal still there (`kill -HUP`) goes the usual way: ended here,
             # it left that terminal on the dashboard's screen, in raw mode, reporting the mouse
-            end_process(128 + signum)
+            end_process(code, flush=False)
+        answered = threading.Event()
+
+        def exit_now() -> None:
+            answered.set()
+            self._exit_now(code)
+
+        def ask_the_loop() -> None:  # its own thread: call_from_thread waits for the loop
+            try:
+                self.call_from_thread(exit_now)
+            except RuntimeError:  # the app has ended meanwhile
+                pass
+
+        threading.Thread(target=ask_the_loop, daemon=True, name="petseg-tui-exit").start()
+        if not answered.wait(LOOP_ANSWER_S) and not self.is_headless:
+            # the loop waits on a terminal that reads nothing: the runs are saved, and Textual's
+            # exit would wait there too (as would a flush of the stream it writes to)
+            end_process(code, flush=False)
         if not self.is_headless:
-            # with the terminal gone, Textual's own exit waits forever to write to it (seen after
-            # a SIGHUP): the runs are saved by now, so the process ends after a grace period anyway
-            watchdog = threading.Timer(EXIT_GRACE_S, end_process, args=(128 + signum,))
+            # with the terminal gone or stalled during the exit, Textual's own exit waits for good
+            # to write to it: the runs are saved by now, so the process ends after a grace period
+            watchdog = threading.Timer(EXIT_GRACE_S, end_process, args=(code,), kwargs={"flush": False})
             watchdog.daemon = True
             watchdog.start()
-        # the signal's code, as on a lost terminal above and as `petseg` ends on SIGTERM / SIGHUP
-        self.call_from_thread(self._exit_now, 128 + signum)
 
     @property
     def trainers(self) -> dict[Path, TrainerLike]:

@@ -23,6 +23,9 @@ from tui_helpers import make_run
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_SECONDS = 2.0  # the bound `petseg`'s own commands keep from a signal to the exit
+# on a terminal that stopped reading: the app waits 1 s for its blocked event loop (1.0 s measured);
+# the rest is room for a loaded machine
+STALLED_EXIT_SECONDS = 4.0
 
 
 def _dashboard_on_a_pty(runs_dir: Path) -> tuple[int, int]:
@@ -114,3 +117,33 @@ def test_a_hangup_signal_with_the_terminal_still_there_restores_it(runs_dir: Pat
     # SIGHUP's code, as with the terminal gone (it ended 0, a quit's), and no word of a crash
     assert os.waitstatus_to_exitcode(status[1]) == 128 + signal.SIGHUP
     assert b"stopped on an error" not in after
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_signal_ends_the_dashboard_on_a_terminal_that_stopped_reading(runs_dir: Path, sig: str) -> None:
+    """A terminal that stops reading (an SSH link stalled, without tmux): arrow keys come in, the
+    screen is redrawn, nothing is read, Textual's writer queue fills and its event loop waits in a
+    write. The signal's handler ran in that loop, so ``kill`` left the dashboard running until the
+    output was read (15 s and more). It ends within seconds now, its output still unread."""
+    for i in range(30):  # a table taller than the screen: each key redraws part of it
+        make_run(runs_dir, f"run-{i:02d}")
+    pid, fd = _dashboard_on_a_pty(runs_dir)
+    try:
+        while select.select([fd], [], [], 0.2)[0]:  # what it drew so far, then no more reading
+            os.read(fd, 65536)
+        for i in range(300):  # down and up the table, 20 rows at a time: far more than 30 writes
+            os.write(fd, b"\x1b[B" if (i // 20) % 2 == 0 else b"\x1b[A")
+            time.sleep(0.005)
+        time.sleep(1.0)  # its writes pile up in the terminal (full: 4095 bytes unread)
+        sent = time.monotonic()
+        os.kill(pid, getattr(signal, sig))
+        while not (status := os.waitpid(pid, os.WNOHANG))[0]:
+            if time.monotonic() - sent > STALLED_EXIT_SECONDS:
+                break
+            time.sleep(0.02)
+        seconds = time.monotonic() - sent
+    finally:
+        _end(pid, fd)
+    assert status[0], f"still running {seconds:.1f} s after {sig}, its terminal not read"
+    assert os.waitstatus_to_exitcode(status[1]) == 128 + getattr(signal, sig)

@@ -306,6 +306,41 @@ async def test_a_lost_terminal_stops_and_saves_the_in_process_run_before_the_app
         signal.signal(number, before)
 
 
+async def test_a_signal_stops_and_saves_the_in_process_run_while_the_event_loop_is_blocked(runs_dir: Path) -> None:
+    """A terminal that stops reading blocks the event loop in a write (Textual's writer queue is
+    full). The SIGTERM handler ran in that loop, so the run training in this process went on, and
+    unsaved, for as long as the terminal read nothing. The loop is blocked here the same way: in
+    a callback waiting for the terminal, which the test releases once the run has stopped."""
+    import os
+    import signal
+
+    fallback = []
+    before = signal.signal(signal.SIGTERM, lambda *_: fallback.append("SIGTERM"))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            trainer = start_in_process(app, runs_dir, "stalled")
+            await wait_for(pilot, lambda: trainer.is_alive(), what="trainer running")
+            stopped_while_blocked = []
+
+            def write_to_a_stalled_terminal() -> None:  # the loop's thread, as Textual's write is
+                os.kill(os.getpid(), signal.SIGTERM)
+                deadline = time.monotonic() + 10
+                while trainer.is_alive() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                stopped_while_blocked.append(not trainer.is_alive())
+
+            app.call_later(write_to_a_stalled_terminal)
+            await wait_for(pilot, lambda: bool(stopped_while_blocked), what="the blocked loop to go on")
+            await wait_for(pilot, lambda: app.return_code is not None, what="the app ending")
+        assert stopped_while_blocked == [True], "the run trained on while the event loop was blocked"
+        assert fallback == [] and trainer.calls[0] == "stop"
+        assert app.return_code == 128 + signal.SIGTERM
+        assert json.loads((trainer.run_path / "status.json").read_text())["state"] == "stopped"
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_ema() -> None:
     assert ema([1.0, 1.0, 1.0], 0.9) == [1.0, 1.0, 1.0]
     out = ema([0.0, 1.0], 0.5)
