@@ -304,13 +304,15 @@ class PetsegApp(App[None]):
             return
 
         def answer(ok: bool | None) -> None:
-            if ok:
-                self._resume(Path(path))
+            if ok and not self._quitting:
+                # counted as starting from here, in the app's thread: a quit before its process
+                # existed did not name the run it then left resuming
+                self._resume(Path(path), self.launcher.expect_resume(Path(path)))
 
         self.push_screen(ConfirmScreen(question, yes=yes, no="Cancel"), answer)
 
     @work(thread=True, group="resume", exit_on_error=False)
-    def _resume(self, path: Path) -> None:
+    def _resume(self, path: Path, expected: str | None = None) -> None:
         """Spawn the resume in a thread (engine.train.launch imports the config module, not torch)
         and wait there until its process holds the run: another dashboard may have resumed it
         in the same seconds, and then this one says so instead of "resumed"."""
@@ -321,7 +323,7 @@ class PetsegApp(App[None]):
                               title="Resuming", timeout=3, markup=False)
         try:
             # the app quitting cancels this worker: stop waiting (its exit waits for this thread)
-            pid = self.launcher.resume(path, cancelled=lambda: worker.is_cancelled)
+            pid = self.launcher.resume(path, cancelled=lambda: worker.is_cancelled, expected=expected)
         except (PetsegError, OSError) as exc:
             if not worker.is_cancelled:
                 self.call_from_thread(self.notify, str(exc), title="Could not resume", severity="error", markup=False)

@@ -110,9 +110,7 @@ class RunLauncher:
                 path = self.runs_dir / name
                 self.spawned[path] = pid
             finally:
-                with self._changed:
-                    self._spawning.remove(label)
-                    self._changed.notify_all()
+                self._spawn_done(label)
             return path, pid
         try:
             from engine.device import leave_a_core_for_the_ui  # imports torch: seconds
@@ -145,16 +143,44 @@ class RunLauncher:
         self.reap()
         return list(self.spawned)
 
-    def resume(self, path: Path, cancelled: Callable[[], bool] | None = None) -> int:
+    def expect_resume(self, path: Path) -> str:
+        """`expect` for a resume of the run at ``path``: counted as a detached start under way from
+        the moment it is asked for (the app's thread), so a quit meanwhile waits for its process
+        to exist and names the run; returns the label to hand `resume`."""
+        label = f"{Path(path).name} (resuming)"
+        with self._changed:
+            self._spawning.append(label)
+        return label
+
+    def resume(self, path: Path, cancelled: Callable[[], bool] | None = None,
+               expected: str | None = None) -> int:
         """Resume (or start again) a run in a detached process; return its pid once that process
         holds the run (seconds: it loads torch first), or at once when ``cancelled()`` (the app
         quits: the process goes on by itself). Raises `PetsegError` or `OSError` when it
-        cannot, `RunBusyError` when another process (another dashboard's R) got the run first."""
+        cannot, `RunBusyError` when another process (another dashboard's R) got the run first.
+        ``expected``: the label `expect_resume` returned (counted as under way already)."""
         from engine.train.launch import spawn_resume  # imports the config module, not torch
 
-        pid = spawn_resume(self.runs_dir, Path(path).name, cancelled=cancelled)
-        self.spawned[Path(path)] = pid  # reaped like any detached run
+        path = Path(path)
+        label = expected if expected is not None else self.expect_resume(path)
+
+        def spawned(pid: int) -> None:  # the child exists: a quit from now on names it (reaped as any)
+            self.spawned[path] = pid
+            self._spawn_done(label)
+
+        try:
+            pid = spawn_resume(self.runs_dir, path.name, cancelled=cancelled, spawned=spawned)
+        finally:
+            self._spawn_done(label)
+        self.spawned[path] = pid  # reaped like any detached run
         return pid
+
+    def _spawn_done(self, label: str) -> None:
+        """A detached start counted by `expect` / `expect_resume` is no longer under way."""
+        with self._changed:
+            if label in self._spawning:
+                self._spawning.remove(label)
+                self._changed.notify_all()
 
     # ---- following ----------------------------------------------------------------------------
     def reap(self) -> None:

@@ -69,13 +69,18 @@ RESUME_CLAIM_SECONDS = 60.0  # a cold torch import on a busy machine; past it th
 
 
 def spawn_resume(runs_dir: str | Path, run_name: str, claim_wait: float = RESUME_CLAIM_SECONDS,
-                 cancelled: Callable[[], bool] | None = None) -> int:
+                 cancelled: Callable[[], bool] | None = None,
+                 spawned: Callable[[int], None] | None = None) -> int:
     """Continue a stopped / failed / interrupted run from its last.pt in a new session; returns
     the child's pid once it holds the run's writer lock (`claim_run`). Its output is appended to
     the same train.log. The run folder must exist (RunStoreError otherwise), and nobody else may
     claim it first (RunBusyError); every other problem is the child's, reported in the run.
-    ``cancelled`` (a dashboard quitting) ends the wait early, the child left to go on."""
+    ``cancelled`` (a dashboard quitting) ends the wait early, the child left to go on;
+    ``spawned(pid)`` is called as soon as the child exists, before that wait (a dashboard that
+    quits meanwhile names the run it leaves resuming)."""
     proc = start_resume(runs_dir, run_name)
+    if spawned is not None:
+        spawned(proc.pid)
     claim_run(proc, Path(runs_dir).resolve() / Path(run_name).name, claim_wait, cancelled)
     return proc.pid
 

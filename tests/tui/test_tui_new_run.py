@@ -229,6 +229,62 @@ async def test_quit_right_after_a_detached_start_names_that_run(runs_dir: Path, 
     assert exits[0] is not None and "left 1 detached run(s) training: quebec" in exits[0]
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+async def test_a_signal_right_after_a_detached_start_waits_for_it_and_names_the_run(
+        runs_dir: Path, monkeypatch, generated_data: str, sig: str) -> None:
+    """``kill`` (or a hang-up) between ctrl+s and "Detached run started" ends the app as ctrl+q
+    does there: it waits for the child to be started and names its run among those left training
+    (the signal is answered in its own thread, not the event loop)."""
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    import engine.train.launch
+
+    number = getattr(signal, sig)
+    before = signal.signal(number, lambda *_: None)  # never this test's end, should the app miss it
+    entered, go_on = threading.Event(), threading.Event()
+    children: list[subprocess.Popen] = []
+
+    def spawn_detached(config, runs_dir_arg, run_name):
+        entered.set()
+        go_on.wait(5)  # the signal comes while the child is being started
+        (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        return children[-1].pid
+
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
+    app = PetsegApp(runs_dir=runs_dir)
+    exits: list[str | None] = []
+    real_exit = app.exit
+
+    def exit_spy(*args, **kwargs) -> None:
+        exits.append(kwargs.get("message"))
+        real_exit(*args, **kwargs)
+
+    monkeypatch.setattr(app, "exit", exit_spy)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await open_form(pilot)
+            _fill_tiny(app.screen, "romeo", detached=True, data_path=generated_data)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, entered.is_set, what="the child being started")
+            os.kill(os.getpid(), number)
+            await pilot.pause(0.3)
+            go_on.set()
+            await wait_for(pilot, lambda: bool(exits), what="the app ending")
+    finally:
+        go_on.set()
+        signal.signal(number, before)
+        for child in children:
+            child.kill()
+            child.wait()
+    assert children, "the run was started"
+    assert exits[0] is not None and "left 1 detached run(s) training: romeo" in exits[0]
+    assert app.return_code == 128 + number
+
+
 @pytest.mark.slow
 async def test_real_in_process_run_from_the_form(runs_dir: Path, generated_data: str) -> None:
     """A tiny real run (synthetic data, CPU) started from the form; charts follow; stop it.

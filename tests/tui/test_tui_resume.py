@@ -297,6 +297,68 @@ def test_quitting_while_R_waits_for_its_process_ends_the_dashboard_at_once(runs_
             child.wait(10)
 
 
+@pytest.mark.parametrize("how", ["q", "SIGTERM", "SIGHUP"])
+async def test_a_quit_or_signal_while_R_starts_its_process_names_the_run_left_resuming(
+        runs_dir: Path, monkeypatch, how: str) -> None:
+    """R, yes, then q (or ``kill``) before the resume's process exists: the dashboard ended at once,
+    the process was started after all and resumed the run, and the exit message did not name it
+    (the runs table still showed it stopped). A quit or signal now waits for the process to exist
+    (a moment) and names the run, as after a new detached run's start."""
+    import os
+    import signal
+    import threading
+
+    import engine.train.launch
+
+    make_run(runs_dir, "slow", epochs_done=2, total=5, state="stopped")
+    (runs_dir / "slow" / "checkpoints" / "last.pt").write_bytes(b"placeholder")
+    entered, go_on = threading.Event(), threading.Event()
+    children: list[subprocess.Popen] = []
+
+    def slow_start(root, name, env=None):  # the quit comes while the child is being started
+        entered.set()
+        go_on.wait(5)
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                         start_new_session=True))
+        return children[-1]  # never locks the run: a cold torch import, as far as the app knows
+
+    monkeypatch.setattr(engine.train.launch, "start_resume", slow_start)
+    number = getattr(signal, how, None)
+    before = signal.signal(number, lambda *_: None) if number else None  # never this test's end
+    app = PetsegApp(runs_dir=runs_dir)
+    exits: list[str | None] = []
+    real_exit = app.exit
+
+    def exit_spy(*args, **kwargs) -> None:
+        exits.append(kwargs.get("message"))
+        real_exit(*args, **kwargs)
+
+    monkeypatch.setattr(app, "exit", exit_spy)
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            await pilot.press("R")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, entered.is_set, what="the resume process being started")
+            if number:
+                os.kill(os.getpid(), number)
+            else:
+                await pilot.press("q")
+            await pilot.pause(0.3)
+            go_on.set()
+            await wait_for(pilot, lambda: bool(exits), what="the app ending")
+    finally:
+        go_on.set()
+        if number:
+            signal.signal(number, before)
+        for child in children:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+    assert children, "the resume's process was started"
+    assert exits[0] is not None and "left 1 detached run(s) training: slow" in exits[0]
+
+
 async def test_a_resume_refused_after_it_locked_the_run_says_so_on_the_live_screen(runs_dir: Path,
                                                                                     monkeypatch) -> None:
     """R's process takes the run's lock, then refuses (a corrupt last.pt): the dashboard said
