@@ -18,6 +18,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
+from typing import Any
 
 
 def _noted(signum: int, frame: FrameType | None) -> None:
@@ -32,8 +33,8 @@ class SignalThread:
     def __init__(self, signals: Iterable[signal.Signals], on_signal: Callable[[int], None]) -> None:
         self.signals = tuple(signals)
         self.on_signal = on_signal
-        self._previous: dict[int, object] = {}
-        self._previous_wakeup = -1
+        self._previous: dict[int, Any] = {}  # each signal's handler before `install`
+        self._previous_wakeup: int | None = None  # the wakeup fd before `install` (None: not set by us)
         self._write_fd = -1
 
     def install(self) -> bool:
@@ -67,9 +68,11 @@ class SignalThread:
 
     def _restore(self) -> None:
         for sig, previous in self._previous.items():
-            signal.signal(sig, previous)  # type: ignore[arg-type]
+            signal.signal(sig, previous)
         self._previous.clear()
-        signal.set_wakeup_fd(self._previous_wakeup)
+        if self._previous_wakeup is not None:
+            signal.set_wakeup_fd(self._previous_wakeup)
+            self._previous_wakeup = None
 
     def _wait(self, read_fd: int) -> None:
         """Read the signal numbers the interpreter writes (every caught signal's: a resize's
