@@ -30,32 +30,54 @@ HEADER_MAX_ROWS = 3  # the header wraps to at most this many rows
 
 
 def preview_header(previews: Previews | None, epoch: int | None, following: bool, error: str = "",
-                   progress: EpochProgress | None = None) -> Text:
+                   progress: EpochProgress | None = None, width: int = 0) -> Text:
     """The panel's header: which epoch of the run (``progress``: its budget) the predictions are
-    of, and, when an older one is chosen, where it stands among the epochs kept ("preview 2 of 5")."""
-    t = Text()
-    t.append("Predictions", style="bold")
+    of, and, when an older one is chosen, where it stands among the epochs kept ("preview 2 of 5").
+
+    ``width``: the header's width in cells (0: not known, one line). Its parts (the epoch shown,
+    the Dice, the colours' legend) each stay whole on a line, the lines broken between them:
+    wrapped at its spaces, half of an 80-column screen read "epoch 15 of 300 · newest" over
+    "preview". Where that takes more than `HEADER_MAX_ROWS` rows, the panel's name goes (the
+    legend says what the pictures show)."""
+    title = Text("Predictions", style="bold")
     if error:
-        t.append("  " + error, style="red")
-        return t
+        return Text.assemble(title, ("  " + error, "red"))
     if previews is None or not previews.epochs or epoch is None:
-        t.append("  none yet: the trainer writes them after each validation", style="dim")
-        return t
+        return Text.assemble(title, ("  none yet: the trainer writes them after each validation", "dim"))
     numbers = [e.epoch for e in previews.epochs]
-    t.append("  " + (progress or EpochProgress(0, 0)).of_total(epoch), style="bold")
     # the previews kept are counted apart from the run's epochs, in words: "(15/15, newest)"
     # beside the epoch row's "15/300 done" read as a second count of the same epochs
     where = "newest preview" if following else f"preview {numbers.index(epoch) + 1} of {len(numbers)}"
-    t.append(f" · {where}", style="dim")
+    parts = [Text.assemble(((progress or EpochProgress(0, 0)).of_total(epoch), "bold"), (f" · {where}", "dim"))]
     entry = previews.epoch(epoch)
     if entry is not None and entry.dice:
-        t.append("  Dice " + " ".join(f"{d:.2f}" for d in entry.dice))
-    t.append("  ", style="dim")
-    t.append("red", style="bold red")
-    t.append(" predicted · ", style="dim")
-    t.append("green", style="bold green")
-    t.append(" true", style="dim")
-    return t
+        parts.append(Text("Dice " + " ".join(f"{d:.2f}" for d in entry.dice)))
+    parts.append(Text.assemble(("red", "bold red"), (" predicted · ", "dim"), ("green", "bold green"),
+                               (" true", "dim")))
+    header = _lines([title, *parts], width)
+    if width and _rows(header, width) > HEADER_MAX_ROWS:
+        header = _lines(parts, width)
+    return header
+
+
+def _lines(parts: list[Text], width: int) -> Text:
+    """``parts`` two spaces apart, a new line instead where the next would not fit in ``width``."""
+    out, line = Text(), 0
+    for part in parts:
+        if line and width and line + 2 + part.cell_len > width:
+            out.append("\n")
+            line = 0
+        elif line:
+            out.append("  ")
+            line += 2
+        out.append_text(part)
+        line += part.cell_len
+    return out
+
+
+def _rows(text: Text, width: int) -> int:
+    """The rows ``text`` takes at ``width`` (a line longer than it: as if wrapped anywhere)."""
+    return sum(max(1, -(-line.cell_len // width)) for line in text.split("\n"))
 
 
 def in_run_words(message: str, run_path: Path) -> str:
@@ -80,7 +102,7 @@ class PreviewPanel(Vertical):
         self._mode = mode
         self._shown: tuple[Any, ...] | None = None  # (folder, epoch, file, columns) on screen
         self._args: tuple[Any, ...] | None = None  # the last `show` call, redone on resize
-        self._header: tuple[Any, ...] | None = None
+        self._header: tuple[Any, ...] | None = None  # (the `show` args, width) of the header shown
         self._header_rows: int | None = None  # the header's height in rows for the text shown
 
     def compose(self) -> ComposeResult:
@@ -100,11 +122,16 @@ class PreviewPanel(Vertical):
         if self._args is not None:
             self.show(*self._args)
 
-    def _set_header(self, text: Text) -> None:
-        """The header's new text; the screen is laid out again only if its height changes (a
-        layout re-renders every widget on the screen, and the header changes every epoch)."""
+    def _set_header(self) -> None:
+        """The header's text for the last `show` at the header's width, made again only when one
+        of them changed; the screen is laid out again only if its height changes (a layout
+        re-renders every widget on the screen, and the header changes every epoch)."""
         header = self.query_one(".previews--header", Static)
         width = header.content_size.width
+        if self._args is None or (self._args, width) == self._header:
+            return
+        self._header = (self._args, width)
+        text = preview_header(*self._args, width=width)
         rows = min(HEADER_MAX_ROWS, len(text.wrap(self.app.console, width))) if width > 0 else None
         header.update(text, layout=rows is None or rows != self._header_rows)
         self._header_rows = rows
@@ -112,9 +139,7 @@ class PreviewPanel(Vertical):
     def show(self, previews: Previews | None, epoch: int | None, following: bool, error: str = "",
              progress: EpochProgress | None = None) -> None:
         self._args = (previews, epoch, following, error, progress)
-        if self._args != self._header:
-            self._header = self._args
-            self._set_header(preview_header(previews, epoch, following, error, progress))
+        self._set_header()
         entry = previews.epoch(epoch) if previews is not None and epoch is not None else None
         if previews is None or entry is None:
             self._shown = None

@@ -464,6 +464,35 @@ async def test_the_predictions_header_names_the_epoch_of_the_runs_budget_not_a_s
         await wait_for(pilot, lambda: "epoch 2 of 300 · preview 2 of 3" in header(), what="an older epoch")
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_the_predictions_header_breaks_between_its_parts_never_inside_one(runs_dir: Path, size) -> None:
+    """At 80x24 with v the header (half the screen) wrapped at its spaces: "Predictions  epoch 3
+    of 300 · newest" over "preview  Dice 0.30 …  red" over "predicted · green true". Each part is
+    whole on a row; where all would not fit in the header's three rows, the panel's name goes."""
+    make_run(runs_dir, "long", epochs_done=3, total=300, state="stopped")
+    write_previews(runs_dir / "long", 3)
+
+    from petseg_tui.widgets.previews import PreviewPanel
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=size) as pilot:
+        live = await open_live(pilot, runs_dir / "long")
+        if size[0] < 120:
+            await pilot.press("v")
+        panel = live.query_one(PreviewPanel)
+
+        def rows() -> list[str]:
+            return [" ".join(row.split()) for row in widget_text(panel.query_one(".previews--header")).splitlines()]
+
+        await wait_for(pilot, lambda: any("Dice" in row for row in rows()), what="the newest epoch's header")
+        await pilot.pause()
+        shown = rows()
+        assert any(row.endswith("epoch 3 of 300 · newest preview") for row in shown), shown
+        assert any(row.endswith("red predicted · green true") for row in shown), shown
+        assert any(row.startswith("Dice ") or " Dice " in row for row in shown), shown
+        assert ("Predictions" in shown[0]) == (size[0] >= 120), shown  # room for the panel's name
+
+
 async def test_an_unreadable_preview_says_its_problem_whole_at_80_columns(runs_dir: Path) -> None:
     """A truncated epoch preview, at 80x24 with v: the header (three rows of half the screen) read
     "<runs folder>/damaged/previews/epoc" "h_0002.png: unreadable preview (image", the problem cut
