@@ -53,6 +53,7 @@ from petseg_tui.widgets.chart_specs import (
     compare_spec,
 )
 from petseg_tui.widgets.charts import Chart
+from petseg_tui.widgets.column_table import ColumnScrollTable
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.runs_table import cell_len
 
@@ -263,7 +264,7 @@ class CompareScreen(ChartView, PetsegScreen):
             for i in range(4):
                 yield Chart(id=f"compare-chart-{i}", classes="compare-chart")
         # the Run column stays as ←/→ scroll the settings: scrolled, the rows were figures of no run
-        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True, fixed_columns=1)
+        yield ColumnScrollTable(id="compare-table", cursor_type="row", zebra_stripes=True, fixed_columns=1)
         yield PetsegFooter()
 
     def on_mount(self) -> None:

@@ -524,3 +524,31 @@ async def test_a_run_with_a_broken_config_adds_no_columns_nor_a_mask_rule_note(r
         assert [c.key.value for c in table.columns.values()][4:] == ["cfg:learning_rate"]
         assert "mask rules" not in app.screen.sub_title
         assert "broken" in widget_text(table)
+
+
+async def test_scrolled_settings_begin_with_a_whole_column_beside_the_run_column_at_80_columns(
+        runs_dir: Path) -> None:
+    """→ scrolled the settings one cell at a time under the fixed Run column, which covered the
+    start of the column beside it: "tatus" over "inished" and "hed" rows, fragments read as
+    values. Each → now brings the next column whole beside the Run column, up to the last."""
+    from tui_helpers import widget_text
+
+    for i, name in enumerate(LONG_NAMES):
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5], width=8 * (i + 1), batch_size=8 * (i + 1),
+                       learning_rate=10 ** -(i + 2), data_path=(MINI, SAMPLE, MINI)[i], weight_decay=i * 1e-4)
+    headers = {"Status", "best", "last", "bs", "lr", "width", "data_path", "wd"}
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / n for n in LONG_NAMES])
+        await wait_for(pilot, lambda: "←/→ more columns" in app.screen.sub_title, what="a table past the edge")
+        start = widget_text(table).splitlines()[0].index("Status")  # where the scrolled columns begin
+        beside: list[str] = []
+        for _ in range(len(headers)):
+            await pilot.press("right")
+            await pilot.pause()
+            rows = widget_text(table).splitlines()
+            beside.append(rows[0][start:].split()[0])
+            assert rows[0][start - 1] == " " and beside[-1] in headers, (beside, rows)
+            for row in rows[1:4]:
+                assert "finished" in row or "inished" not in row, rows
+        assert rows[0].rstrip().endswith(" wd"), rows[0]  # the last column reached, whole
