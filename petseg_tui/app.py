@@ -82,6 +82,7 @@ class PetsegApp(App[None]):
         self.launcher = RunLauncher(self.runs_dir)
         self._quitting = False
         self._signals = SignalThread(HANGUP_SIGNALS, self._end_after_signal)
+        self._started_unshown: list[tuple[Path, int | None]] = []  # runs started while a question was up
         self.sub_title = str(self.runs_dir)
 
     def get_default_screen(self) -> Screen:
@@ -99,6 +100,7 @@ class PetsegApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(2.0, self.launcher.reap)
+        self.screen_change_signal.subscribe(self, self._show_started_unshown)
         self._catch_hangup()
 
     def on_unmount(self) -> None:
@@ -276,14 +278,23 @@ class PetsegApp(App[None]):
 
     def _show_started(self, path: Path, pid: int | None) -> None:
         """The started run's live screen in the form's place, once no question is up: asked
-        meanwhile ("Quit?" while torch loaded), it was popped with the form, unanswered."""
+        meanwhile ("Quit?" while torch loaded), it was popped with the form, unanswered. The run
+        waits for the screen to change (`_show_started_unshown`), not on a timer."""
         if self._quitting:
             return
         if isinstance(self.screen, ModalScreen):
-            self.set_timer(0.2, lambda: self._show_started(path, pid))
+            self._started_unshown.append((path, pid))
             return
         self.go_home()
         self.open_run(path, pid=pid)
+
+    def _show_started_unshown(self, _screen: Screen) -> None:
+        """The screen changed: the runs started while a question was up are shown once it is
+        answered (another question straight after keeps them waiting)."""
+        if self._started_unshown and not isinstance(self.screen, ModalScreen):
+            waiting, self._started_unshown = self._started_unshown, []
+            for path, pid in waiting:
+                self._show_started(path, pid)
 
     # ---- resuming runs ------------------------------------------------------------------------
     def confirm_resume(self, path: Path, action: str, state: str, message: str = "") -> None:
