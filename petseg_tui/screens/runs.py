@@ -161,11 +161,15 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         elif not self.table.rows_by_name:
             line = Text(self.empty_text(), style="bold")
         else:
-            line = status_text(self.table)
+            line = status_text(self.table, self.query_one("#runs-status", Static).content_size.width)
         status = self.query_one("#runs-status", Static)
         status.update(line)
         # with no run the line says what to do next, the runs folder's path in it: it wraps
         status.set_class(self.loaded and not self.table.rows_by_name, "-empty")
+
+    def on_resize(self, event: events.Resize) -> None:
+        # (PetsegScreen's on_resize, the width class, runs too: Textual calls each class's handler)
+        self.call_after_refresh(self._update_status)  # its hints go where the line is too wide
 
     def empty_text(self) -> str:
         """What to do next when there is no run to show."""

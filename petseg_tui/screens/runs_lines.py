@@ -5,6 +5,7 @@ Plain functions of the table's state and a run's row, so the screen only decides
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, RunState
@@ -20,27 +21,36 @@ from petseg_tui.watch import RunRow
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
 
-def status_text(t: RunsTable) -> Text:
-    """Runs, shown, archived, active, selected, the sort and the filter; the filter's warning instead when it has one."""
+def status_text(t: RunsTable, width: int = 0) -> Text:
+    """Runs, shown, archived, active, selected, the sort and the filter; the filter's warning instead when it has one.
+    Where the line is wider than ``width`` (0: not known), its keys' hints in brackets go, the
+    last first, until it fits: at 80 columns it was cut at the edge, "filtered (/ edits, esc",
+    the key's meaning cut off."""
     if t.query.hint:
         return Text("⚠ " + t.query.hint, style=on_background("yellow", t.state_background))
     rows = t.rows_by_name.values()
     running = sum(1 for r in rows if r.active)
-    parts = [counted(len(t.rows_by_name), "run")]
+    parts = [(counted(len(t.rows_by_name), "run"), "")]
     if len(t.visible_names) != len(t.rows_by_name):
-        parts.append(f"{len(t.visible_names)} shown")
+        parts.append((f"{len(t.visible_names)} shown", ""))
     if t.archived_hidden:
-        parts.append(f"{t.archived_hidden} archived hidden (h shows)")
+        parts.append((f"{t.archived_hidden} archived hidden", " (h shows)"))
     elif t.show_archived:
-        parts.append("archived shown (h hides)")
+        parts.append(("archived shown", " (h hides)"))
     if running:
-        parts.append(f"{running} active")
+        parts.append((f"{running} active", ""))
     if t.selected:
-        parts.append(f"{len(t.selected)} selected")
-    parts.append(f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}")
+        parts.append((f"{len(t.selected)} selected", ""))
+    parts.append((f"sort: {COLUMN_LABELS[t.sort_column]} {'▼' if t.sort_reverse else '▲'}", ""))
     if t.filter_text:
-        parts.append("filtered (/ edits, esc clears)")  # the filter shows its text above the table
-    return Text(" · ".join(parts))
+        parts.append(("filtered", " (/ edits, esc clears)"))  # the filter shows its text above the table
+    line = " · ".join(part + hint for part, hint in parts)
+    for last in reversed(range(len(parts))):  # the last hint goes first: the others may then fit
+        if not width or cell_len(line) <= width:
+            break
+        parts[last] = (parts[last][0], "")
+        line = " · ".join(part + hint for part, hint in parts)
+    return Text(line)
 
 
 def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, export: str = "") -> Text:

@@ -729,3 +729,31 @@ async def test_the_sort_menus_letters_are_legible_in_a_light_theme(runs_dir: Pat
             assert contrast_of(app.screen.query_one("#sort-options"), " d ") >= 3.0, theme
             await pilot.press("escape")
             await settled(pilot)
+
+
+async def test_a_long_status_line_leaves_out_its_key_hints_not_the_end_of_a_phrase(sample_runs: Path) -> None:
+    """A run archived, the table filtered: at 80 columns the status line read "… · sort: Started ▼
+    · filtered (/ edits, esc", the key's meaning cut at the edge. Too wide, it goes without its
+    hints in brackets, the last first (the others stay while they fit); widened, they come back."""
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        status = screen.query_one("#runs-status")
+
+        def shown() -> str:
+            return widget_text(status).strip()
+
+        await pilot.press("end", "A")  # archive the last run: "1 archived hidden (h shows)"
+        await wait_for(pilot, lambda: "archived hidden" in shown(), what="a run archived")
+        await pilot.press("slash", *"charlie", "enter")
+        await wait_for(pilot, lambda: "1 shown" in shown(), what="the filtered status")
+        await pilot.pause()
+        assert shown() == "4 runs · 1 shown · 1 archived hidden (h shows) · sort: Started ▼ · filtered", shown()
+        await pilot.press("space")  # "1 selected": now neither hint fits
+        await wait_for(pilot, lambda: "1 selected" in shown(), what="the run selected")
+        await pilot.pause()
+        assert shown() == "4 runs · 1 shown · 1 archived hidden · 1 selected · sort: Started ▼ · filtered", shown()
+        await pilot.resize_terminal(120, 30)
+        await wait_for(pilot, lambda: shown().endswith("filtered (/ edits, esc clears)"), what="the hints back")
+        assert "(h shows)" in shown()
