@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import PetsegError, one_line
+from engine.runs.short_name import shorten
 from petseg_tui.screens.base import PetsegFooter
 from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.widgets.header import PetsegHeader
@@ -182,7 +183,9 @@ class WorstScreen(ImageScreen):
         options = self.query_one("#worst-list", OptionList)
         options.clear_options()
         for i, pic in enumerate(gallery.pictures, 1):
-            name = pic.name if len(pic.name) <= 19 else pic.name[:18] + "…"  # the caption has it whole
+            # cut in the middle, as the runs table cuts run names: photos share a breed and differ
+            # in their number at the end ("american_bulldog_2…" three times); the caption has it whole
+            name = shorten(pic.name, 19)
             options.add_option(Option(Text(f"{i:2d} {name:19s} {pic.dice:.3f}"), id=str(i - 1)))
         if not gallery.pictures:
             options.add_option(Option("no images scored", disabled=True))

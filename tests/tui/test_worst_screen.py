@@ -29,14 +29,12 @@ def _torch_threads():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def pets(tmp_path_factory) -> Path:
-    """Four 48×36 test photos with trimaps (pet box inside a border ring) in the official layout."""
-    root = tmp_path_factory.mktemp("pets")
-    (root / "images").mkdir()
+def write_pets(root: Path, names: list[str]) -> Path:
+    """48×36 test photos with trimaps (pet box inside a border ring) in the official layout, each
+    pet of another size (so another Dice)."""
+    (root / "images").mkdir(parents=True)
     (root / "annotations" / "trimaps").mkdir(parents=True)
     rng = np.random.default_rng(5)
-    names = [f"cat_{i}" for i in range(4)]
     for i, name in enumerate(names):
         tri = np.full((36, 48), 2, np.uint8)
         tri[4 + 2 * i : 30, 6 : 40 - 3 * i] = 3
@@ -46,6 +44,12 @@ def pets(tmp_path_factory) -> Path:
     (root / "annotations" / "test.txt").write_text("".join(f"{n} 1 1 1\n" for n in names))
     (root / "annotations" / "trainval.txt").write_text("")
     return root
+
+
+@pytest.fixture(scope="module")
+def pets(tmp_path_factory) -> Path:
+    """Four test photos (`write_pets`), cat_0 … cat_3."""
+    return write_pets(tmp_path_factory.mktemp("pets"), [f"cat_{i}" for i in range(4)])
 
 
 def add_checkpoint(run: Path, data_path: Path) -> Path:
@@ -315,3 +319,24 @@ async def test_leaving_the_gallery_while_it_scores_stops_the_scoring(runs_dir: P
         left_at = len(batches)
         await wait_for(pilot, ended.is_set, timeout=5, what="the scoring stopped")
         assert len(batches) <= left_at + 2, (left_at, len(batches))
+
+
+async def test_photos_whose_names_share_a_long_start_are_told_apart_in_the_list(runs_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    """The list cut each name after 18 characters: american_bulldog_208, _209 and _210 all read
+    "american_bulldog_2…" (the official set's breeds are long names numbered at the end). Cut in
+    the middle, as the runs table cuts run names, each keeps its number."""
+    names = ["american_bulldog_208", "american_bulldog_209", "american_bulldog_210", "Abyssinian_1"]
+    data = write_pets(tmp_path / "pets", names)
+    run = make_run(runs_dir, "trained").path
+    add_checkpoint(run, data)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_from_runs(pilot, "trained")
+        await wait_for(pilot, lambda: screen.gallery is not None or screen.error, timeout=90, what="gallery")
+        await pilot.pause()
+        shown = [line.split()[1] for line in widget_text(screen.query_one("#worst-list")).splitlines() if line.strip()]
+        assert len(set(shown)) == 4, shown
+        for number in ("208", "209", "210"):
+            assert any(name.startswith("americ") and name.endswith(f"_{number}") for name in shown), shown
+        assert "Abyssinian_1" in shown  # one that fits is whole
