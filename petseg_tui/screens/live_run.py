@@ -286,6 +286,7 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         if self.snapshot is not None:  # the title's name is cut to the width, once it is laid out
             self.call_after_refresh(lambda: self.snapshot and self._draw_title(self.snapshot,
                                                                                 theme_background(self.app)))
+            self.call_after_refresh(lambda: self.snapshot and self._draw_info(self.snapshot))  # wrapped anew
         short = event.size.height < SHORT_ROWS
         if short != self.has_class("-short"):
             self.set_class(short, "-short")  # app.tcss: the log, if shown, replaces the charts
@@ -412,16 +413,21 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
             self.draw_charts(new_data)
         self._draw_previews(snap)
         self._draw_progress(snap)
-        stats, info = stats_rows(snap), info_rows(snap)
+        stats = stats_rows(snap)
         self._set_text("#live-stats", stats, lambda: label_grid(stats, 9))
-        # laid out again when it changes (at the run's first event, about never after): the data
-        # description that replaces the config's data path then may wrap onto more lines
-        self._set_text("#live-info", info, lambda: label_grid(info, 6), layout=True)
+        self._draw_info(snap)
         export = "\n".join(line for line in (self.export_running, self.export_note) if line)
         background = theme_background(self.app)
         messages = messages_text(snap, self.control_note, export, log_shown=self.log_shown, background=background)
         self._set_text("#live-messages", messages.markup, lambda: messages, layout=True)
         self._draw_title(snap, background)
+
+    def _draw_info(self, snap: LiveSnapshot) -> None:
+        info = info_rows(snap)
+        width = self.query_one("#live-info").content_region.width  # 0 before the first layout
+        # laid out again when it changes (at the run's first event, about never after, and on a
+        # resize): the data description that replaces the config's data path may wrap onto more lines
+        self._set_text("#live-info", (info, width), lambda: label_grid(info, 6, width), layout=True)
 
     def _draw_title(self, snap: LiveSnapshot, background: tuple[int, int, int] | None) -> None:
         widget = self.query_one("#live-title")

@@ -930,6 +930,25 @@ async def test_the_recipe_row_fits_the_run_screen_at_80_columns(runs_dir: Path) 
         assert line.split(None, 1)[1].rstrip() == "ImageNet encoder · mask pet_only"
 
 
+async def test_a_settings_row_too_long_for_80_columns_wraps_between_its_parts(runs_dir: Path) -> None:
+    """At 80x24 the model row wrapped at any space: "model resnet18_unet · bs 8 · img 64 · lr" over
+    "0.001", the figure apart from its name and under the labels. It wraps between its " · "
+    parts, under the values; widened, it is one line again."""
+    make_run(runs_dir, "enc", epochs_done=2, total=3, model="resnet18_unet", batch_size=8, image_size=64,
+             data_path="/work/shared/data/oxford-pet-sample")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "enc")
+        info = live.query_one("#live-info")
+        await wait_for(pilot, lambda: "lr 0.001" in widget_text(info), what="the model row whole")
+        rows = widget_text(info).splitlines()
+        model = next(i for i, row in enumerate(rows) if row.startswith("model"))
+        assert rows[model].split(None, 1)[1].rstrip() == "resnet18_unet · bs 8 · img 64", rows
+        assert rows[model + 1].rstrip() == " " * 7 + "lr 0.001", rows  # under the values
+        await pilot.resize_terminal(120, 30)
+        await wait_for(pilot, lambda: "img 64 · lr 0.001" in widget_text(info), what="one line again")
+
+
 def test_the_run_screens_lr_is_named_apart_from_the_runs_tables_configured_one(tmp_path: Path) -> None:
     """"LR" meant two things: the runs table's configured 1.00e-03 and the run screen's 7.09e-07,
     the cosine's rate at the last epoch. The run screen says "LR now" (a run that trains) or
