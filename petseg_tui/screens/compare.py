@@ -326,7 +326,15 @@ class CompareScreen(ChartView, PetsegScreen):
         windows = x_windows([s.done_epochs for s in self.snapshots])
         if self.x_window not in windows:
             self.x_window = None
+        self.refresh_bindings()  # z: offered once there are epoch ranges to choose from
         self.redraw()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "x_range":
+            # runs of the same length, 5 epochs or fewer: "all" is the only range, and z said
+            # "Epochs: all" each time, changing nothing
+            return len(x_windows([s.done_epochs for s in self.snapshots])) > 1
+        return True
 
     # ---- state --------------------------------------------------------------------------------
     def _redraw(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tui_helpers import make_curve_run, wait_for
 
 from petseg_tui.app import PetsegApp
@@ -552,3 +553,24 @@ async def test_scrolled_settings_begin_with_a_whole_column_beside_the_run_column
             for row in rows[1:4]:
                 assert "finished" in row or "inished" not in row, rows
         assert rows[0].rstrip().endswith(" wd"), rows[0]  # the last column reached, whole
+
+
+@pytest.mark.parametrize("dices, offered", [([[0.4, 0.5], [0.3, 0.6]], False), ([[0.4, 0.5], [0.3, 0.6, 0.7]], True)],
+                         ids=["same-length", "different-lengths"])
+async def test_z_is_offered_only_when_there_are_epoch_ranges_to_choose(runs_dir: Path, dices, offered) -> None:
+    """Two runs of two epochs each: the footer offered "z Epochs", and z said "Epochs: all" every
+    time, the charts unchanged (all is the only range for runs of one length, 5 epochs or fewer).
+    It is offered where the runs differ in length (the epochs every run has)."""
+    from tui_helpers import footer_text, settled, toasts
+
+    names = [f"run-{i}" for i in range(len(dices))]
+    for name, dice in zip(names, dices):
+        make_curve_run(runs_dir, name, [0.9 - 0.1 * i for i in range(len(dice))], dice)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await _compare_table(app, pilot, [runs_dir / n for n in names])
+        await pilot.pause()
+        assert ("z Epochs" in footer_text(app.screen)) == offered, footer_text(app.screen)
+        await pilot.press("z")
+        await settled(pilot)
+        assert ("Epochs:" in toasts(app)) == offered, toasts(app)
