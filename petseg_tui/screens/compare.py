@@ -166,8 +166,10 @@ def distinct_cells(values: list[Any], width: int = CELL_WIDTH) -> list[str]:
     """One setting's cells, one per run, each at most ``width`` characters: a setting only has a
     column because its runs differ, so a cut must never hide where. Too long a value first loses
     as much of the start every value shares as it must, up to a ``/``, ``.``, ``-`` or ``_``
-    (written ``…``), then its middle; cutting the end made ``/work/shared/data/oxford-pet-mini``
-    and ``/work/shared/data/oxford-pet-sample`` read the same."""
+    (written ``…``), then of the end they share, from such a separator (or ``:``, ``,``) on, then
+    its middle; cutting the end made ``/work/shared/data/oxford-pet-mini`` and
+    ``/work/shared/data/oxford-pet-sample`` read the same, and cutting the middle made three data
+    descriptions, their folders in the middle, all read "Oxford-II…l, 198 test images"."""
     cells = [_fmt_value(v) for v in values]
     if all(len(c) <= width for c in cells):
         return cells
@@ -176,12 +178,26 @@ def distinct_cells(values: list[Any], width: int = CELL_WIDTH) -> list[str]:
     cuts = [i + 1 for i, ch in enumerate(prefix) if ch in "/._-" and i > 0]
     need = max(len(t) for t in texts) - width + 1 if texts else 0  # characters to lose, "…" counted
     cut = next((c for c in cuts if c >= need), cuts[-1] if cuts else 0)
+    cells = [("…" + c[cut:] if v is not None and cut and len(c) > width else c) for c, v in zip(cells, values)]
+    texts = [c for c, v in zip(cells, values) if v is not None]
+    drop = _shared_end(texts, max(len(t) for t in texts) - width + 1) if texts else 0
     out = []
     for c, v in zip(cells, values):
-        if v is not None and cut and len(c) > width:
-            c = "…" + c[cut:]
+        if v is not None and drop and len(c) > width:
+            c = c[:-drop] + "…"
         out.append(_cut_middle(c, width))
     return out
+
+
+def _shared_end(texts: list[str], need: int) -> int:
+    """How many characters of the end every text shares to leave out (from a separator on): the
+    fewest that lose ``need``, else as many as there are; 0 where they share no such end."""
+    if len(texts) < 2 or need <= 0:
+        return 0
+    shared = os.path.commonprefix([t[::-1] for t in texts])[::-1]
+    shared = shared[len(shared) - min(len(shared), min(len(t) for t in texts) - 2):]  # each keeps a start
+    drops = sorted(len(shared) - i for i, ch in enumerate(shared) if ch in "/._-:,")
+    return next((d for d in drops if d >= need), drops[-1] if drops else 0)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,17 @@ def test_a_value_that_fits_is_left_whole_and_the_rest_cut_where_runs_agree() -> 
     assert distinct_cells([MINI, None])[0].endswith("/oxford-pet-mini")
 
 
+def test_values_that_differ_in_the_middle_keep_it_not_the_end_they_share() -> None:
+    """Three runs' data descriptions, their folders in the middle, all read "Oxford-II…l, 198 test
+    images" (the one column there because they differ): the end they share goes first."""
+    described = [f"Oxford-IIIT Pet at {folder}: 298 trainval, 198 test images"
+                 for folder in ("/tmp/pets-copy", MINI, SAMPLE)]
+    cells = distinct_cells(described)
+    assert len(set(cells)) == 3 and all(len(c) <= CELL_WIDTH for c in cells), cells
+    for cell, end in zip(cells, ("pets-copy", "oxford-pet-mini", "oxford-pet-sample")):
+        assert cell.endswith(f"{end}…"), cells
+
+
 async def test_settings_with_brackets_are_shown_as_written_never_as_markup(runs_dir: Path) -> None:
     """A config.json value is text, not Rich markup: a data folder named ``pets[v2]`` read
     ``/data/pets`` in the compare table (the ``[v2]`` taken for a style) and ``[old]`` vanished
