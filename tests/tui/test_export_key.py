@@ -81,6 +81,41 @@ async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
         assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice PyTorch 0.912 export 0.912" in text
 
 
+async def test_at_80x24_a_resnet_runs_export_line_is_on_screen_to_its_end(runs_dir: Path) -> None:
+    """A finished resnet18_unet (its settings pane takes 7 rows with the real sample's
+    description, the system strip 2) with an export: each run message began with a blank row,
+    the screen ran one row past 24 and the export line's end, "Dice PyTorch 0.592 export
+    0.592", was off the bottom."""
+    from tui_helpers import T0, screen_rows, widget_text
+
+    from engine.export.report import digest, record
+    from engine.runs.system_log import SystemLogWriter
+    from engine.sysmetrics.record import SystemSample
+
+    run = make_run(runs_dir, "r18", model="resnet18_unet", image_size=64, learning_rate=0.003,
+                   data="Oxford-IIIT Pet at /work/shared/data/oxford-pet-sample: 298 trainval, 198 test images").path
+    system = SystemLogWriter(run)
+    for k in range(20):
+        system.append(SystemSample(t=T0 + 2 * k, gpus=(), gpu_note="no GPU", cpu_percent=40.0 + k, rss=1 << 30,
+                                   ram_used=8 << 30, ram_total=24 << 30, data_wait=0.0, disk_free=33 << 30))
+    onnx = run / "export" / "model.onnx"
+    onnx.parent.mkdir()
+    onnx.write_bytes(b"the exported model")
+    record(onnx, {"file": "model.onnx", "accepted": True, "written": True, "bytes": onnx.stat().st_size,
+                  "sha256": digest(onnx.read_bytes()),
+                  "parity": [{"height": 64, "width": 64, "mask_agreement": 1.0, "max_abs_diff": 2.4e-7,
+                              "dice_pytorch": 0.592, "dice_export": 0.592}]})
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, run)
+        await wait_for(pilot, lambda: "export:" in widget_text(live.query_one("#live-messages")), what="the export line")
+        await pilot.pause()
+        rows = screen_rows(app)
+        assert rows[1].split()[:2] == ["r18", "finished"], "\n".join(rows)  # nothing scrolled off the top
+        assert rows[-1].startswith("esc Back"), "\n".join(rows)
+        assert " ".join(" ".join(rows[-3:-1]).split()).endswith("Dice PyTorch 0.592 export 0.592"), "\n".join(rows)
+
+
 async def test_the_run_screen_says_when_the_exported_file_was_replaced_or_deleted_since(runs_dir: Path) -> None:
     """export.json still says "written" after the file was replaced or deleted: the run screen
     checks the file against what the export wrote (size, SHA-256) and says so."""

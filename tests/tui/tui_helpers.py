@@ -70,14 +70,16 @@ def make_run(
     t0: float = T0,
     close: bool = True,
     record: dict[str, Any] | None = None,
+    data: str = "generated (fixture)",
     **config: Any,
 ) -> RunWriter:
     """A run folder with ``epochs_done`` epochs; ``state`` finished/stopped/failed/running.
-    ``record``: more keys of its config.json (a sweep's), there from the start, as a trial's are."""
+    ``record``: more keys of its config.json (a sweep's), there from the start, as a trial's are;
+    ``data``: how its start describes the data (the real sample's takes three rows at 80x24)."""
     cfg = {**TrainConfig(epochs=total, **config).to_dict(), **(record or {})}
     writer = RunStore(root).create(cfg, name)
     writer.append(RunStarted(run=name, total_epochs=total, start_epoch=1, train_size=100, valid_size=10,
-                             device="cpu", data="generated (fixture)", t=t0))
+                             device="cpu", data=data, t=t0))
     t = t0
     for ep in range(1, epochs_done + 1):
         writer.append(EpochStarted(epoch=ep, total_epochs=total, batches=10, t=t))
