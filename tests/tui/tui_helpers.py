@@ -315,6 +315,14 @@ async def open_broken_run_and_return(pilot, screen, name: str) -> None:
     await wait_for(pilot, lambda: app.screen is screen, what="home again")
 
 
+async def wheel(pilot, widget, event: type, times: int = 1) -> None:
+    """Turn the mouse wheel (``event``: MouseScrollUp/Down/Left/Right) over ``widget``'s middle,
+    as a terminal reports it (Pilot has no wheel of its own: its mouse-event poster)."""
+    for _ in range(times):
+        await pilot._post_mouse_events([event], widget, offset=(widget.size.width // 2, widget.size.height // 2))
+    await pilot.pause()
+
+
 def footer_text(screen) -> str:
     """The footer as shown: each key and its label, in order (the keys are the footer's children)."""
     from textual.widgets._footer import FooterKey, FooterLabel
