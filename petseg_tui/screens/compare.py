@@ -447,7 +447,7 @@ class CompareScreen(ChartView, PetsegScreen):
         if key == self._table_key:
             return
         self._table_key = key
-        table = self.query_one("#compare-table", DataTable)
+        table = self.query_one("#compare-table", ColumnScrollTable)
         label, field = COMPARE_METRICS[self.metric]
         snaps = self.snapshots
         keys = differing_keys([s.config for s in snaps])
@@ -487,12 +487,19 @@ class CompareScreen(ChartView, PetsegScreen):
         for k in keys:  # a column at a time: how a value is cut depends on the others
             for (_, row), cell in zip(rows, distinct_cells([_setting(s.config, f, k) for s, f in zip(snaps, flats)])):
                 row.append(Text(cell))  # as written: a str cell is Rich markup ("/data/pets[v2]" read "/data/pets")
+        # clear() sends the table back to its first column and row: switching the metric lost the
+        # settings the user had scrolled to, and the run the cursor was on
+        scrolled, cursor = table.scroll_x, table.cursor_row
         table.clear(columns=True)
         for j, (header, key) in enumerate(headers):
             # explicit widths: auto-width columns kept their first, narrower width after a resize
             table.add_column(header, key=key, width=max([cell_len(header), *(cell_len(r[j]) for _, r in rows)]))
         for name, row in rows:
             table.add_row(*row, key=name)
+        if scrolled:
+            table.rest_near(scrolled)
+        if 0 < cursor < len(rows):
+            table.move_cursor(row=cursor)
         note, why = ("" if keys or len(snaps) < 2 else "  (identical hyperparameters)"), ""
         if "mask_rule" in keys and set(self.chart_metrics()) - {"lr"}:
             # pet_only scores the border band as background, pet_border as pet: the same model

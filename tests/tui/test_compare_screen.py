@@ -643,6 +643,29 @@ async def test_the_mouse_wheel_and_a_scrollbar_drag_settle_on_a_whole_column_at_
                 assert "finished" in row or "inished" not in row, widget_text(table)
 
 
+async def test_switching_the_metric_keeps_the_columns_scrolled_to(runs_dir: Path) -> None:
+    """Scrolled to the settings, a switch of the metric (1-5, m) sent the table back to its
+    first columns, the settings the user was reading gone off the right edge."""
+    from tui_helpers import widget_text
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await _compare_table(app, pilot, _long_runs(runs_dir))
+        await wait_for(pilot, lambda: "←/→ more columns" in app.screen.sub_title, what="a table past the edge")
+        start = widget_text(table).splitlines()[0].index("Status")
+        await pilot.press("right", "down")
+        await pilot.pause()
+        assert _beside_run_column(table, start) == "best"
+        before = widget_text(table).splitlines()
+        await pilot.press("1")  # train loss
+        await wait_for(pilot, lambda: app.screen.metric == "train_loss", what="train loss chosen")
+        await wait_for(pilot, lambda: widget_text(table).splitlines() != before, what="the table filled again")
+        await pilot.pause()
+        after = widget_text(table).splitlines()
+        assert _beside_run_column(table, start) == "best", after
+        assert table.cursor_row == 1  # the run the cursor was on stays highlighted
+
+
 async def test_a_click_on_the_scrollbars_track_pages_to_a_whole_column_at_80_columns(runs_dir: Path) -> None:
     """A click on the scrollbar's track beside its thumb scrolled a page of cells, the column it
     reached cut under the Run column; it now pages to a column start: the table reads as one of
