@@ -947,3 +947,19 @@ async def test_the_screen_has_the_title_bar_of_the_others(tmp_path: Path, images
         for part in ("#inf-path", "Footer"):
             region = screen.query_one(part).region
             assert region.height and region.bottom <= 24, part
+
+
+async def test_a_file_name_too_long_for_the_tree_is_cut_in_the_middle_at_80_columns(tmp_path: Path,
+                                                                                    fake_predictor) -> None:
+    """The file tree's panel edge cut a long photo name with no sign ("British_Shorthair_102."
+    at 80 columns), its number and extension lost; it is cut in the middle with "…"."""
+    folder = tmp_path / "images"
+    for name in ("British_Shorthair_102.jpg", "Abyssinian_11.jpg", "great_pyrenees_174.jpg"):
+        make_photo(folder / name)
+    async with inference_screen(tmp_path, folder, size=(80, 24)) as (pilot, screen):
+        tree = screen.query_one(ImageTree)
+        await wait_for(pilot, lambda: "Abyssinian_11.jpg" in widget_text(tree), what="the photos listed")
+        lines = widget_text(tree).splitlines()
+        long = next(line for line in lines if "British" in line)
+        assert "…" in long and long.rstrip().endswith("_102.jpg"), lines
+        assert any(line.rstrip().endswith("📄 great_pyrenees_174.jpg") for line in lines), lines  # one that fits is whole
