@@ -41,6 +41,7 @@ from petseg_tui.widgets.image_view import ImageView
 from petseg_tui.widgets.inference_result import (
     FIRST_STEP_HINT,
     OVERLAY_HINT,
+    PICK_PHOTO,
     InferenceResult,
     describe_model,
     describe_result,
@@ -159,8 +160,9 @@ class InferenceScreen(ImageScreen):
         ready = self._predictor if self._predictor_for == self.run_path else None
         model = describe_model(self.run_path, self.no_run_text, ready, self.model_loading, self._checkpoint_note)
         result = describe_result(threshold=self.threshold, tta=self.tta, outline=self.outline,
-                                 image_mode=self.image_mode, busy=self.busy, prediction=self.prediction,
-                                 rendered=self.rendered, truth=self.truth)
+                                 image_mode=self.image_mode, busy=self.busy, loading=self.model_loading,
+                                 prediction=self.prediction, rendered=self.rendered, truth=self.truth,
+                                 next_step=PICK_PHOTO if self.run_path is not None else "")
         results.first().show_texts(model, result)
 
     def watch_run_path(self) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PANES = ("#pane-image", "#pane-mask", "#pane-overlay")
 FIRST_STEP_HINT = "pick an image, then r"  # an empty image pane's, or the overlay's when it is alone
 OVERLAY_HINT = "image + mask"
+PICK_PHOTO = "pick a photo: ⏎ on a file in the tree, or type its path"  # a model, no result yet
 
 
 def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, loading: bool, checkpoint_note: str) -> str:
@@ -52,20 +53,24 @@ def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, load
 
 
 def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: str, busy: bool,
-                    prediction: Any, rendered: Rendered | None, truth: Truth) -> str:
+                    prediction: Any, rendered: Rendered | None, truth: Truth, loading: bool = False,
+                    next_step: str = "") -> str:
     """The result lines: the settings the keys change first (one short line, so it shows at every
     width: at 80 columns the result below wraps onto three lines), then the photo, its size, the
-    time, the pet fraction and the Dice against its trimap."""
+    time, the pet fraction and the Dice against its trimap; before any result, what is happening
+    (``busy``, ``loading`` the model) or else ``next_step``: it said "running the model …" for the
+    ~15 s a model loaded, before any photo was picked, and then nothing."""
     settings = (
         f"thr {threshold:.2f} · TTA {'on' if tta else 'off'} · "
         f"outline {'on' if outline else 'off'} · {image_mode}"
     )
     # said in the info line, not with a loading overlay on the panes: an overlay wipes sixel and
     # kitty pictures, which then have to be sent again (over SSH) when it goes
-    running = "  [b $text-warning]running the model …[/]" if busy else ""
+    doing = "loading the model" if loading else "running the model"
+    running = f"  [b $text-warning]{doing} …[/]" if busy else ""
     pred, r = prediction, rendered
     if pred is None or r is None:
-        return settings + running
+        return settings + running + (f"\n{escape(next_step)}" if next_step and not busy else "")
     h, w = pred.image.shape[:2]
     score = ""
     if r.dice is not None:

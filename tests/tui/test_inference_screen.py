@@ -963,3 +963,31 @@ async def test_a_file_name_too_long_for_the_tree_is_cut_in_the_middle_at_80_colu
         long = next(line for line in lines if "British" in line)
         assert "…" in long and long.rstrip().endswith("_102.jpg"), lines
         assert any(line.rstrip().endswith("📄 great_pyrenees_174.jpg") for line in lines), lines  # one that fits is whole
+
+
+async def test_while_the_model_loads_the_screen_says_so_then_what_to_do(tmp_path: Path, images: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened on a run, the result line read "running the model …" for the ~15 s its model
+    loaded, before any photo was picked, then nothing: it says it is loading the model, then how
+    to pick a photo."""
+    import threading
+
+    release = threading.Event()
+
+    def slow_load(checkpoint: Path) -> FakePredictor:
+        release.wait(30)
+        return FakePredictor(checkpoint)
+
+    monkeypatch.setattr(inf, "load_predictor", slow_load)
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, InferenceScreen), what="the screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: "loading the model …" in result_line(screen), what="the load said")
+        assert "running the model" not in result_line(screen)
+        release.set()
+        await inference_done(pilot)
+        await wait_for(pilot, lambda: "pick a photo" in " ".join(widget_text(screen.query_one("#inf-result")).split()),
+                       what="the next step said")
+        assert "loading" not in result_line(screen) and "running" not in result_line(screen)
