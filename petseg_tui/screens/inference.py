@@ -168,9 +168,14 @@ class InferenceScreen(ImageScreen):
     def watch_run_path(self) -> None:
         self.sub_title = f"inference · {self.run_path.name}" if self.run_path is not None else "inference"
         self._show_texts()
+        self.refresh_bindings()  # S needs a run to save next to
+
+    def watch_prediction(self) -> None:
+        self._show_texts()
+        self.refresh_bindings()  # S: offered once there is a result to save
 
     watch_threshold = watch_outline = watch_tta = watch_busy = _show_texts
-    watch_model_loading = watch_prediction = watch_truth = watch_rendered = watch_no_run_text = _show_texts
+    watch_model_loading = watch_truth = watch_rendered = watch_no_run_text = _show_texts
 
     # ---- run selection --------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="list-runs", exit_on_error=False)
@@ -259,6 +264,8 @@ class InferenceScreen(ImageScreen):
         # but not `+` and `-` (it finds no character for the key names "plus" and "minus").
         if action != "back" and self.is_mounted and self.query_one("#inf-path", Input).has_focus:
             return False
+        if action == "save" and (self.prediction is None or self.run_path is None):
+            return False  # nothing to save yet (or nowhere): S is not offered, as no key that cannot act is
         return True
 
     def action_run(self) -> None:

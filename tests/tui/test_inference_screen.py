@@ -330,12 +330,16 @@ async def test_bad_checkpoint_shows_error_without_crash(
 
 
 async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """S is offered once there is a result: before, the footer offered "S Save" and pressing it
+    only said there was nothing to save (issue 20: a key that cannot act is not offered)."""
     run = tmp_path / "runs" / "r1"
     async with inference_screen(tmp_path, images) as (pilot, screen):
-        await pilot.press("S")  # nothing to save yet: an error, no crash
+        assert "Save" not in footer_text(screen)
+        await pilot.press("S")  # nothing to save yet: nothing happens, no error, no file
         await inference_done(pilot)
-        assert "Nothing to save" in screen.error
+        assert not screen.error and not (run / "predictions").exists()
         await run_on(pilot, screen, images / "dog.png")
+        await wait_for(pilot, lambda: "S Save" in footer_text(screen), what="S offered with a result")
         await pilot.press("S")
         await inference_done(pilot)
         overlay, mask = run / "predictions" / "dog_overlay.png", run / "predictions" / "dog_mask.png"
