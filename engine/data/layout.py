@@ -69,20 +69,33 @@ def _scan(folder: Path, suffixes: tuple[str, ...], broken: list[Path] | None = N
     return found
 
 
-def _left_out(images: dict[str, Path], trimaps: dict[str, Path], broken: list[Path]) -> str:
-    """Why files of a folder without split lists are not used, for its data line: photos
-    without a trimap, trimaps without a photo, links to nothing, each counted with its first
-    file (empty when every file is in a pair). Unsaid, a user counting the files in images/
-    could not tell why training saw fewer."""
+def _files_note(files: list[Path], what: str, why: str, base: Path) -> str:
+    """"N WHATs WHY (first: FILE)", FILE the first of ``files`` relative to ``base``, the folder
+    the line it goes in names: one form for every count of files a layout leaves out, so a
+    user can paste FILE after that folder and find it."""
+    return f"{counted(len(files), what)} {why} (first: {files[0].relative_to(base).as_posix()})"
+
+
+def _broken_links(links: list[Path], base: Path) -> str:
+    """"N broken symbolic link(s) to a missing file (first: FILE)": the one wording of links to
+    photos or trimaps since moved, wherever a layout counts them (``links`` in the order to
+    name them, FILE relative to ``base`` as in `_files_note`)."""
+    return _files_note(links, "broken symbolic link", "to a missing file", base)
+
+
+def _left_out(root: Path, images: dict[str, Path], trimaps: dict[str, Path], broken: list[Path]) -> str:
+    """Why files of the folder ``root`` without split lists are not used, for its data line:
+    photos without a trimap, trimaps without a photo, links to nothing, each counted with its
+    first file (empty when every file is in a pair). Unsaid, a user counting the files in
+    images/ could not tell why training saw fewer."""
     # a file whose partner is a broken link is that link's loss, not a second one
     broken_names = {p.name.rpartition(".")[0] for p in broken}
-    groups = [
-        ([images[n] for n in sorted(set(images) - set(trimaps) - broken_names)], "photo", "without a trimap"),
-        ([trimaps[n] for n in sorted(set(trimaps) - set(images) - broken_names)], "trimap", "without a photo"),
-        (broken, "broken symbolic link", "to a missing file"),
-    ]
-    parts = [f"{counted(len(files), what)} {why} (first: {files[0].parent.name}/{files[0].name})"
-             for files, what, why in groups if files]
+    unpaired_photos = [images[n] for n in sorted(set(images) - set(trimaps) - broken_names)]
+    unpaired_trimaps = [trimaps[n] for n in sorted(set(trimaps) - set(images) - broken_names)]
+    parts = [_files_note(files, what, why, root) for files, what, why in (
+        (unpaired_photos, "photo", "without a trimap"), (unpaired_trimaps, "trimap", "without a photo")) if files]
+    if broken:
+        parts.append(_broken_links(broken, root))
     return "left out: " + ", ".join(parts) if parts else ""
 
 
@@ -197,15 +210,15 @@ class PetLayout:
                   f"(first: {nested[0]})") if nested else ""
         if not self._images:
             # a folder of links to photos since moved reads as full in a listing: say what is there
-            links = (f"{counted(len(broken_photos), 'broken symbolic link')} to a missing file "
-                     f"(first: {broken_photos[0].name})" if broken_photos else "")
+            links = _broken_links(broken_photos, self.images_dir) if broken_photos else ""
             raise DatasetError(self.images_dir, "; ".join(
                 ["no images (expected NAME.jpg files)", *(x for x in (links, unread) if x)]))
         broken_trimaps: list[Path] = []
         self._trimaps = _scan(self.trimaps_dir, (".png",), broken_trimaps)
+        broken_trimaps.sort()
         if not self._trimaps:
-            why = (f" ({counted(len(broken_trimaps), 'broken symbolic link')} to a missing file, first "
-                   f"{min(broken_trimaps).name})" if broken_trimaps else _why_no_trimaps(self.trimaps_dir))
+            why = (f"; {_broken_links(broken_trimaps, base)}" if broken_trimaps
+                   else _why_no_trimaps(self.trimaps_dir))
             raise DatasetError(base, f"{len(self._images)} images but no trimaps in annotations/trimaps{why}")
         self.paired_names = sorted(set(self._images) & set(self._trimaps))
         if not self.paired_names:
@@ -239,8 +252,8 @@ class PetLayout:
             test = set(test_listed)
             trainval_listed = [n for n in self.paired_names if n not in test]
         # with lists, the lists say which files count (and `missing` which of them are not there)
-        self.left_out = "" if self.has_split_files else _left_out(self._images, self._trimaps,
-                                                                  broken_photos + sorted(broken_trimaps))
+        self.left_out = "" if self.has_split_files else _left_out(base, self._images, self._trimaps,
+                                                                  broken_photos + broken_trimaps)
         # The lists as written (deduplicated) decide the train/valid split; availability filters
         # afterwards, so a missing file never moves another image between train and valid.
         self._trainval_listed = trainval_listed

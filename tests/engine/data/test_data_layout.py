@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,7 @@ def test_without_lists_the_files_in_no_pair_are_counted_and_named(tmp_path):
     line = lay.describe()
     assert "\n" not in line and line.startswith(f"{tmp_path}: 2 trainval, 0 test images")
     assert line.endswith("; left out: 2 photos without a trimap (first: images/c.jpg), "
-                         "1 trimap without a photo (first: trimaps/e.png), "
+                         "1 trimap without a photo (first: annotations/trimaps/e.png), "
                          "2 broken symbolic links to a missing file (first: images/ghost.jpg)")
 
 
@@ -100,8 +101,35 @@ def test_a_trimaps_folder_of_broken_links_says_so(tmp_path):
     (tmp_path / "annotations" / "trimaps" / "a.png").symlink_to(tmp_path / "moved" / "a.png")
     with pytest.raises(DatasetError) as e:
         PetLayout(tmp_path)
-    assert _msg(e) == (f"{tmp_path}: 2 images but no trimaps in annotations/trimaps "
-                       "(1 broken symbolic link to a missing file, first a.png)")
+    assert _msg(e) == (f"{tmp_path}: 2 images but no trimaps in annotations/trimaps; "
+                       "1 broken symbolic link to a missing file (first: annotations/trimaps/a.png)")
+
+
+def _first_link(line: str) -> Path:
+    """The file a line of `PetLayout` names as its first broken link: the folder the line starts
+    with joined to what follows "link(s) to a missing file (first: "."""
+    folder, _, rest = line.partition(": ")
+    return Path(folder) / re.search(r"to a missing file \(first: ([^)]*)\)", rest).group(1)
+
+
+def test_every_count_of_broken_links_names_its_first_link_the_same_way(tmp_path):
+    """Three lines count links to moved files (the data line, an images/ folder of them only, a
+    trimaps/ folder of them only); each spelt its first file its own way ("images/x.jpg",
+    "x.jpg", "first x.png"), and the trimaps' could not be found from the folder its line names."""
+    _make(tmp_path / "mixed", ["a", "b", "c"], trimaps=["a", "b"])
+    (tmp_path / "mixed" / "annotations" / "trimaps" / "c.png").symlink_to(tmp_path / "moved" / "c.png")
+    _make(tmp_path / "photos", [], trimaps=["a"])
+    (tmp_path / "photos" / "images" / "a.jpg").symlink_to(tmp_path / "moved" / "a.jpg")
+    _make(tmp_path / "trimaps", ["a"], trimaps=[])
+    (tmp_path / "trimaps" / "annotations" / "trimaps" / "a.png").symlink_to(tmp_path / "moved" / "a.png")
+    lines = [PetLayout(tmp_path / "mixed").describe()]
+    for name in ("photos", "trimaps"):
+        with pytest.raises(DatasetError) as e:
+            PetLayout(tmp_path / name)
+        lines.append(_msg(e))
+    for line in lines:
+        assert re.search(r"\d+ broken symbolic links? to a missing file \(first: [^)]+\)", line), line
+        assert _first_link(line).is_symlink() and not _first_link(line).exists(), line
 
 
 def test_with_lists_or_all_paired_nothing_is_said_left_out(tmp_path):
