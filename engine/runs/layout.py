@@ -39,6 +39,7 @@ a device would never end) and, for the JSON files, anything over `MAX_JSON_BYTES
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -274,13 +275,25 @@ def is_run_folder(path: Path) -> bool:
     status.json or events.jsonl (a detached launch's folder with only train.log is not yet)."""
     if path.name.startswith(".") or not path.is_dir():
         return False
-    return any((path / f).exists() for f in (CONFIG_FILE, STATUS_FILE, EVENTS_FILE))
+    return any(_may_hold(path, f) for f in (CONFIG_FILE, STATUS_FILE, EVENTS_FILE))
+
+
+def _may_hold(folder: Path, name: str) -> bool:
+    """Whether ``folder/name`` exists, or may: a folder that cannot be searched (its permissions
+    taken away) is taken to hold it. `Path.exists` raised PermissionError there, which ended
+    `petseg runs` and the dashboard's table over one such folder; a folder petseg cannot look
+    into is listed, as a broken run saying why, and its name is never given to a new run."""
+    try:
+        os.stat(folder / name)
+    except OSError as exc:
+        return exc.errno not in (errno.ENOENT, errno.ENOTDIR)
+    return True
 
 
 def is_unstarted_run(path: Path) -> bool:
     """A run folder whose writer died before its first write (no config.json, no status.json,
     no event): nothing in it can be lost, so its name may be taken again."""
-    if (path / CONFIG_FILE).exists() or (path / STATUS_FILE).exists():
+    if _may_hold(path, CONFIG_FILE) or _may_hold(path, STATUS_FILE):
         return False
     try:
         return (path / EVENTS_FILE).stat().st_size == 0

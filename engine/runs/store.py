@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import RunStoreError
+from engine.errors import RunStoreError, one_line
 from engine.runs.follower import RunFollower
 from engine.runs.history import RunHistory
 from engine.runs.layout import (
@@ -115,7 +115,9 @@ class RunStore:
                 f.poll()
                 summary = f.summary()
             except Exception as exc:  # one bad folder must never hide the others
-                summary = RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=f"{d}: {exc}")
+                detail = one_line(exc)  # "[Errno 13] Permission denied: '...'" read as a crash
+                message = detail if detail.startswith(str(d)) else f"{d}: {detail}"
+                summary = RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=message)
             if d.is_dir():  # else deleted since the listing (a dashboard's D): gone, not broken
                 out.append(summary)
         return out

@@ -77,3 +77,45 @@ def read_only_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     yield folder
     folder.chmod(0o755)
+
+
+@pytest.fixture
+def lock_folder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Path]]:
+    """``lock_folder(path)``: take every permission away from the folder ``path`` (mode 000, as
+    another user's folder or one a ``chmod -R`` went wrong on), so nothing in it can be listed,
+    stat'ed or opened. Root ignores the mode bits; there the calls petseg reaches a folder's
+    files through (``os.stat``, ``os.scandir``, ``open``, ``os.open``) fail with EACCES as the
+    kernel makes them fail for everyone else."""
+    import builtins
+    import errno
+    import io
+
+    locked: list[Path] = []
+
+    def denied(path: Any, inside_only: bool) -> bool:
+        if isinstance(path, int):
+            return False
+        p = Path(os.fsdecode(path)).absolute()
+        return any(p != f if inside_only else True for f in locked if p == f or f in p.parents)
+
+    def guard(real: Callable[..., Any], inside_only: bool) -> Callable[..., Any]:
+        def call(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if denied(path, inside_only):
+                raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    def lock(path: Path) -> Path:
+        path.chmod(0)
+        locked.append(path.absolute())
+        if len(locked) == 1 and os.access(path, os.R_OK):  # root: the mode bits bind nobody
+            monkeypatch.setattr(os, "stat", guard(os.stat, inside_only=True))
+            monkeypatch.setattr(os, "scandir", guard(os.scandir, inside_only=False))
+            monkeypatch.setattr(os, "open", guard(os.open, inside_only=True))
+            monkeypatch.setattr(io, "open", guard(io.open, inside_only=True))
+            monkeypatch.setattr(builtins, "open", guard(builtins.open, inside_only=True))
+        return path
+
+    yield lock
+    for path in locked:
+        path.chmod(0o755)

@@ -440,3 +440,23 @@ def test_a_full_disk_reported_only_by_fsync_still_records_the_runs_last_event(tm
     assert [e.kind for e in read_events(tmp_path / "n" / "events.jsonl")] == ["run_started", "epoch_ended",
                                                                               "failed"]
     assert not reserve.exists()
+
+
+def test_a_run_folder_that_cannot_be_read_is_listed_as_broken_not_fatal(tmp_path: Path, lock_folder,
+                                                                           capsys) -> None:
+    """`petseg runs` ended in "unexpected PermissionError" over one run folder whose permissions
+    were taken away (mode 000): the other runs were not listed at all, and the dashboard's table
+    read the same store. Now that folder is a broken run naming what could not be read, and its
+    name is not given to a new run."""
+    from engine.cli import main
+
+    store = RunStore(tmp_path)
+    for name in ("good", "locked"):
+        store.create({"model": "unet"}, name=name).close()
+    lock_folder(tmp_path / "locked")
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\ngood " in out and "\nlocked " in out
+    assert f"locked: broken: {tmp_path / 'locked'}" in out and "permission denied" in out
+    with pytest.raises(RunStoreError, match="already exists"):
+        store.check_new_name("locked")
