@@ -142,6 +142,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "is a directory, not a checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
+    try:  # a file that cannot be opened was "corrupt or truncated checkpoint (Permission denied)"
+        path.open("rb").close()
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot read ({exc.strerror or exc})") from None
     other = other_file_kind(path)
     if other:
         raise CheckpointError(path, f"is {other}, not a checkpoint (give the .pt file petseg train wrote, "

@@ -65,6 +65,10 @@ def _session(path: Path, device: str, threads: int | None, ort_opt: str = "all")
         raise CheckpointError(path, "no such ONNX file" if not path.exists() else "is not a file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes), not an ONNX model")
+    try:  # ONNX Runtime says only "Load model from F failed:system error number 13" of it
+        path.open("rb").close()
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot read ({exc.strerror or exc})") from None
     options = ort.SessionOptions()
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[ort_opt])
     options.log_severity_level = 3  # errors only: its warnings are not the user's business

@@ -80,42 +80,40 @@ def read_only_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
 
 @pytest.fixture
-def lock_folder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Path]]:
-    """``lock_folder(path)``: take every permission away from the folder ``path`` (mode 000, as
-    another user's folder or one a ``chmod -R`` went wrong on), so nothing in it can be listed,
-    stat'ed or opened. Root ignores the mode bits; there the calls petseg reaches a folder's
-    files through (``os.stat``, ``os.scandir``, ``open``, ``os.open``) fail with EACCES as the
-    kernel makes them fail for everyone else."""
+def unreadable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Path]]:
+    """``unreadable(path)``: take every permission away from the file or folder ``path`` (mode
+    000, as another user's file or one a ``chmod -R`` went wrong on), so it cannot be opened and
+    nothing in a folder can be listed, stat'ed or opened. Root ignores the mode bits; there the
+    calls petseg reaches files through (``os.stat``, ``os.scandir``, ``open``, ``os.open``) fail
+    with EACCES as the kernel makes them fail for everyone else."""
     import builtins
     import errno
     import io
 
     locked: list[Path] = []
 
-    def denied(path: Any, inside_only: bool) -> bool:
-        if isinstance(path, int):
+    def denied(path: Any, itself: bool) -> bool:
+        if isinstance(path, int):  # a file descriptor: opened before, or a dir_fd call
             return False
         p = Path(os.fsdecode(path)).absolute()
-        return any(p != f if inside_only else True for f in locked if p == f or f in p.parents)
+        return any((itself and p == f) or f in p.parents for f in locked)
 
-    def guard(real: Callable[..., Any], inside_only: bool) -> Callable[..., Any]:
+    def guard(real: Callable[..., Any], itself: bool) -> Callable[..., Any]:
         def call(path: Any, *args: Any, **kwargs: Any) -> Any:
-            if denied(path, inside_only):
+            if denied(path, itself):
                 raise PermissionError(errno.EACCES, "Permission denied", os.fsdecode(path))
             return real(path, *args, **kwargs)
         return call
 
-    def lock(path: Path) -> Path:
+    def take_away(path: Path) -> Path:
         path.chmod(0)
         locked.append(path.absolute())
         if len(locked) == 1 and os.access(path, os.R_OK):  # root: the mode bits bind nobody
-            monkeypatch.setattr(os, "stat", guard(os.stat, inside_only=True))
-            monkeypatch.setattr(os, "scandir", guard(os.scandir, inside_only=False))
-            monkeypatch.setattr(os, "open", guard(os.open, inside_only=True))
-            monkeypatch.setattr(io, "open", guard(io.open, inside_only=True))
-            monkeypatch.setattr(builtins, "open", guard(builtins.open, inside_only=True))
+            monkeypatch.setattr(os, "stat", guard(os.stat, itself=False))  # a 000 file still stats
+            for module, name in ((os, "scandir"), (os, "open"), (io, "open"), (builtins, "open")):
+                monkeypatch.setattr(module, name, guard(getattr(module, name), itself=True))
         return path
 
-    yield lock
+    yield take_away
     for path in locked:
-        path.chmod(0o755)
+        path.chmod(0o755 if path.is_dir() else 0o644)

@@ -232,3 +232,14 @@ def test_a_photo_or_a_json_file_given_as_the_checkpoint_says_what_it_is(tmp_path
             load_checkpoint(path)
         assert _one_line(exc, path) == (f"<path>: is {kind}, not a checkpoint (give the .pt file petseg train "
                                         "wrote, e.g. <run>/checkpoints/best.pt, or an .onnx export)")
+
+
+def test_a_checkpoint_without_read_permission_says_so_not_corrupt(tmp_path: Path, unreadable) -> None:
+    """A best.pt whose read permission was taken away (copied from another user's run) was
+    "corrupt or truncated checkpoint (Permission denied)": a user would delete a good file."""
+    path = tmp_path / "best.pt"
+    save_checkpoint(make_ckpt(), path)
+    unreadable(path)
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    assert _one_line(exc, path) == "<path>: cannot read (Permission denied)"

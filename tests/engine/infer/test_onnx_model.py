@@ -332,3 +332,14 @@ def test_onnx_inference_leaves_nothing_in_the_temp_folder(exported, demo_photo, 
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "m.png").is_file()
     assert sorted(os.listdir(temp)) == before == []
+
+
+def test_an_onnx_file_without_read_permission_says_so(exported, demo_photo, tmp_path, capsys, unreadable):
+    """ONNX Runtime's words for it were "Load model from F failed:system error number 13"."""
+    onnx_path, _ = exported
+    locked = tmp_path / "model.onnx"
+    shutil.copyfile(onnx_path, locked)
+    unreadable(locked)
+    assert _infer(locked, demo_photo, tmp_path / "m.png") == 1
+    assert capsys.readouterr().err.strip() == f"petseg: error: {locked}: cannot read (Permission denied)"
+    assert not (tmp_path / "m.png").exists()

@@ -442,7 +442,7 @@ def test_a_full_disk_reported_only_by_fsync_still_records_the_runs_last_event(tm
     assert not reserve.exists()
 
 
-def test_a_run_folder_that_cannot_be_read_is_listed_as_broken_not_fatal(tmp_path: Path, lock_folder,
+def test_a_run_folder_that_cannot_be_read_is_listed_as_broken_not_fatal(tmp_path: Path, unreadable,
                                                                            capsys) -> None:
     """`petseg runs` ended in "unexpected PermissionError" over one run folder whose permissions
     were taken away (mode 000): the other runs were not listed at all, and the dashboard's table
@@ -453,7 +453,7 @@ def test_a_run_folder_that_cannot_be_read_is_listed_as_broken_not_fatal(tmp_path
     store = RunStore(tmp_path)
     for name in ("good", "locked"):
         store.create({"model": "unet"}, name=name).close()
-    lock_folder(tmp_path / "locked")
+    unreadable(tmp_path / "locked")
     assert main(["runs", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "\ngood " in out and "\nlocked " in out
