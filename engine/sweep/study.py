@@ -53,6 +53,9 @@ def storage_for(spec_storage: str | None, runs_dir: Path, name: str, create: boo
 
         return open_rdb(spec_storage, create=create)
     path = Path(spec_storage) if spec_storage else sweep_journal(runs_dir, name)
+    why = _not_a_journal(path)
+    if why:
+        raise ConfigError(f"--storage {_shown(spec_storage, runs_dir, name)}: {why}")
     if not create and not path.is_file():
         raise ConfigError(f"--storage {_shown(spec_storage, runs_dir, name)}: no such journal file")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +65,31 @@ def storage_for(spec_storage: str | None, runs_dir: Path, name: str, create: boo
     from engine.sweep.journal_lock import JournalFlock
 
     return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFlock(path)))
+
+
+def _not_a_journal(path: Path) -> str | None:
+    """Why ``path`` cannot be a sweep's journal file (a folder, or a file whose first line is no
+    record Optuna's journal writes: a spec, a photo, a .db given without sqlite:///), else None.
+    Optuna said only "[Errno 21] Is a directory", "Expecting value: line 1 column 1 (char 0)",
+    "'op_code'" or a UTF-8 codec error of them; a file that is not a journal is never written to."""
+    if path.is_dir():
+        return "is a folder, not a journal file (give a file path, e.g. sweeps.journal, or a database URL)"
+    if path.exists() and not path.is_file():  # a named pipe: opening it waits for a writer
+        return "is not a regular file (a named pipe or device?), not a journal file"
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(1 << 16)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # a new journal (a folder on its path that cannot be made is said as it fails)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    # empty: Optuna starts its log in it; each record is a JSON object whose first key is
+    # op_code (a record torn by a kill is a prefix of one, which Optuna itself reads past)
+    if not first.strip() or first.lstrip().startswith(b'{"op_code"'):
+        return None
+    hint = (" (a database is written as sqlite:///FILE)" if first.startswith(b"SQLite format 3")
+            else "")
+    return f"is not a sweep's journal file: its first line is no Optuna journal record{hint}; give another path"
 
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):
@@ -185,7 +213,11 @@ def _storage_or_error(url: str | None, runs_dir: Path, name: str, create: bool =
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"--storage {_shown(url, runs_dir, name)}: {_first(exc, url)}") from None
+        from engine.errors import describe_error
+
+        # an OSError as its sentence ("F: the file system is read-only; ..."), not "[Errno 30] ..."
+        said = describe_error(exc) if isinstance(exc, OSError) and not url else None
+        raise ConfigError(f"--storage {_shown(url, runs_dir, name)}: {said or _first(exc, url)}") from None
 
 
 def _shown(url: str | None, runs_dir: Path, name: str) -> str:

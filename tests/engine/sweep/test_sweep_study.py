@@ -4,6 +4,7 @@ re-run whose search space or base train flags differ refused in one line before 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,48 @@ def test_show_without_a_name_lists_the_sweeps(tmp_path: Path, capsys: pytest.Cap
     assert "  sw  0 trial runs here, no valid Dice yet" in lines
     assert main(["sweep", "--runs", str(tmp_path), "--show", "--name", "sw"]) == 0  # the name given apart
     assert capsys.readouterr().out.splitlines()[0] == "sweep sw: 1 of 3 trials"
+
+
+def _sweep(runs: Path, *extra: str) -> int:
+    return main(["sweep", "--name", "sw", "--param", PARAM, "--trials", "1", "--epochs", "1", "--runs", str(runs),
+                 *extra])
+
+
+def test_a_storage_that_is_no_journal_file_is_one_line_and_left_as_it_was(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--storage sweep.toml` (the spec given to the wrong flag), a photo, a sqlite file without
+    sqlite:/// or a folder said Optuna's "Expecting value: line 1 column 1 (char 0)", "'op_code'",
+    a UTF-8 codec error or "[Errno 21] Is a directory"; now what is wrong with the file, and the
+    file is not touched."""
+    from PIL import Image
+
+    spec, photo, folder = tmp_path / "sweep.toml", tmp_path / "cat.jpg", tmp_path / "sweeps"
+    spec.write_text('name = "sw"\n[params]\nlearning_rate = "log:1e-4:1e-2"\n')
+    Image.new("RGB", (8, 8)).save(photo)
+    folder.mkdir()
+    before = {p: p.read_bytes() for p in (spec, photo)}
+    for storage in (spec, photo):
+        for command in (["--show", "sw", "--runs", str(tmp_path / "runs")], None):
+            assert (main(["sweep", *command, "--storage", str(storage)]) if command
+                    else _sweep(tmp_path / "runs", "--storage", str(storage))) == 1
+            assert capsys.readouterr().err == (f"petseg: error: --storage {storage}: is not a sweep's journal file: "
+                                               "its first line is no Optuna journal record; give another path\n")
+    assert {p: p.read_bytes() for p in (spec, photo)} == before
+    assert _sweep(tmp_path / "runs", "--storage", str(folder)) == 1
+    assert capsys.readouterr().err == (f"petseg: error: --storage {folder}: is a folder, not a journal file "
+                                       "(give a file path, e.g. sweeps.journal, or a database URL)\n")
+    pipe = tmp_path / "pipe.journal"  # reading it would wait for a writer for good
+    os.mkfifo(pipe)
+    assert main(["sweep", "--show", "sw", "--runs", str(tmp_path / "runs"), "--storage", str(pipe)]) == 1
+    assert "is not a regular file (a named pipe or device?)" in capsys.readouterr().err
+
+
+def test_a_runs_folder_a_sweep_cannot_make_its_journal_in_says_why_in_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A runs folder below a file (or on a read-only disk) said "[Errno 20] Not a directory: ..."."""
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(b"\xff\xd8\xff")
+    assert _sweep(photo / "runs") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("petseg: error: ") and "part of this path is a file, not a folder" in err
+    assert "Errno" not in err and len(err.splitlines()) == 1
