@@ -6,6 +6,7 @@ metadata in the file and a parity check against PyTorch on the bundled test phot
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                           f"{worst.mask_agreement:.6f} < 0.999 ({worst.height}x{worst.width}); see {result.report_path}")
     size = (f"dynamic size: any H and W multiple of {result.metadata.stride}" if result.metadata.dynamic_size
             else f"fixed size {result.metadata.input_size}x{result.metadata.input_size}")
-    console.print(f"{result.path}: {result.format}, {size}, batch free; "
-                  f"run it with: petseg infer --model_path {result.path} --data_path PHOTO --output_path OUT.png"
+    # quoted as a shell needs it: a path with a space ("my models/m.onnx") pasted as printed ran
+    # `petseg infer --model_path my` with a stray "models/m.onnx" argument
+    console.print(f"{result.path}: {result.format}, {size}, batch free; run it with: petseg infer --model_path "
+                  f"{shlex.quote(str(result.path))} --data_path PHOTO --output_path OUT.png"
                   if result.format == "onnx" else f"{result.path}: {result.format}, {size}", markup=False)
     return EXIT_OK if result.accepted else EXIT_ERROR

@@ -258,3 +258,17 @@ def test_an_output_in_a_read_only_folder_is_refused_before_the_export(run_copy, 
     assert f"{read_only_folder}: --output folder is not writable (Permission denied)" in err
     assert "exporting" not in captured.out  # the export never started
     assert list(read_only_folder.iterdir()) == []
+
+
+def test_the_command_an_export_prints_runs_as_pasted_with_spaces_in_its_path(run_copy, reuse_export, tmp_path,
+                                                                             capsys):
+    """"run it with: petseg infer --model_path /tmp/my models/m é.onnx ..." split the path at its
+    space when pasted into a shell."""
+    import shlex
+
+    out = tmp_path / "my models" / "m é.onnx"
+    out.parent.mkdir()
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    words = shlex.split(line.split("run it with: ", 1)[1])
+    assert words[:4] == ["petseg", "infer", "--model_path", str(out)]
