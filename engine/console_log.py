@@ -151,22 +151,32 @@ class Tee(io.TextIOBase):
         return getattr(self.stream, "encoding", None) or "utf-8"
 
 
-def plain(text: object, markup: bool = True) -> str:
-    """The text a console line shows, without rich markup."""
+def escape_markup(text: object) -> str:
+    """``text`` as rich shows it literally inside a ``markup=True`` line (a path with "[old]" in
+    it); unchanged without rich, whose `PlainConsole` drops only petseg's own tags."""
+    try:
+        from rich.markup import escape
+    except ImportError:
+        return str(text)
+    return escape(str(text))
+
+
+def plain(text: object, markup: bool = False) -> str:
+    """The text a console line shows: as written, or without rich markup for ``markup``."""
     if not markup or not isinstance(text, str):
         return str(text)
     try:
         from rich.text import Text
 
-        return Text.from_markup(text).plain
+        return Text.from_markup(text, emoji=False).plain  # as the console shows it: no emoji codes
     except Exception:  # rich missing, or brackets that are not markup
         return _MARKUP.sub("", text)
 
 
 def console_line(text: object, kw: dict[str, Any]) -> str:
-    """The log line a console's ``print(text, **kw)`` writes: the plain text (markup dropped
-    unless ``markup=False``) and its ``end``."""
-    return plain(text, kw.get("markup", True)) + kw.get("end", "\n")
+    """The log line a console's ``print(text, **kw)`` writes: the text as written (its markup
+    dropped where the call asks for markup, ``markup=True``, as petseg's consoles do) and its ``end``."""
+    return plain(text, kw.get("markup", False)) + kw.get("end", "\n")
 
 
 class CapturedConsole:

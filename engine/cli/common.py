@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from engine.cli.interrupts import EXIT_INTERRUPTED
 from engine.config import default_runs_dir
+from engine.console_log import plain
 from engine.field_spec import parse_yes_no
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, EXIT_INTERRUPTED
@@ -65,13 +65,14 @@ def add_runs_flag(p: argparse.ArgumentParser) -> None:
 
 class PlainConsole:
     """What the CLI prints with, where rich is not installed (a bare GPU box with only torch and
-    the training dependencies): plain lines, our few markup tags dropped."""
+    the training dependencies): plain lines, our few markup tags dropped from a line printed
+    with ``markup=True``."""
 
     is_terminal = False
     width = 80
 
-    def print(self, text: object = "", **_: Any) -> None:
-        print(re.sub(r"\[/?(?:bold|yellow)?\]", "", str(text)), flush=True)
+    def print(self, text: object = "", markup: bool = False, **_: Any) -> None:
+        print(plain(text, markup), flush=True)
 
 
 def console() -> Any:
@@ -80,7 +81,10 @@ def console() -> Any:
         from rich.console import Console
     except ImportError:
         return PlainConsole()
-    return Console(stderr=False, highlight=False, soft_wrap=True)
+    # markup only where a call asks for it (markup=True, its paths escaped): a run folder "runs
+    # [old]" or a photo "cat [copy].jpg" printed as "runs " and "cat .jpg", in train.log too; no
+    # emoji codes either (a file "a:cat:b.jpg")
+    return Console(stderr=False, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 def checkpoint_from_args(args: argparse.Namespace) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from engine.cli.common import EXIT_OK, add_runs_flag, console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.train import drive
 from engine.config import TrainConfig, default_runs_dir
+from engine.console_log import escape_markup
 from engine.errors import DatasetError
 from engine.runs.layout import checkpoint_path, prediction_path
 
@@ -38,7 +40,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config.validate()
     runs_dir = args.runs or default_runs_dir()
     console.print(f"[bold]petseg demo[/]: UNet width {config.width}, {config.image_size} px, "
-                  f"{config.epochs} epochs, batch {config.batch_size}; runs folder {runs_dir}")
+                  f"{config.epochs} epochs, batch {config.batch_size}; runs folder {escape_markup(runs_dir)}",
+                  markup=True)
     start = time.perf_counter()
     trainer = Trainer(config, runs_dir, log=lambda m: console.print(m))
     code = drive(trainer, console, args.runs, redeliver=True)  # a signal while it finishes ends the demo
@@ -52,7 +55,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         h = test.headline
         console.print(f"\n[bold]test photos[/] (the test split, never trained on): {h.n_images} images  "
                       f"Dice {h.dice:.3f}  IoU {h.iou:.3f} at {test.label('photo')}  "
-                      f"(trained in {trained:.0f}s)", highlight=False)
+                      f"(trained in {trained:.0f}s)", highlight=False, markup=True)
         console.print(f"  at {test.label('train')}: Dice {test.figures('train').dice:.3f}", markup=False)
     except DatasetError as exc:  # e.g. a --data_path without annotations/test.txt
         console.print(f"\nno test score: {exc}", markup=False)
@@ -73,6 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       f"{seen.get(stem, 'not in training'):15s} -> {out}", markup=False)
     console.print(f"mean Dice {scores.headline.dice_per_image:.3f} on all six"
                   + (f", {sum(unseen) / len(unseen):.3f} on the {len(unseen)} not in training" if unseen else ""))
+    # the command as a shell takes it: quoted where the folder has a space
     console.print(f"\ndone in {time.perf_counter() - start:.0f}s; watch and compare runs: [bold]petseg-tui[/]"
-                  + (f" --runs {args.runs}" if args.runs else ""))
+                  + (f" --runs {escape_markup(shlex.quote(str(args.runs)))}" if args.runs else ""), markup=True)
     return EXIT_OK

@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from engine.console_log import escape_markup
+
 PLAIN_STEPS = 4  # a plain log gets a scoring line at each quarter, not one per batch
 
 
@@ -79,8 +81,13 @@ class ProgressReporter:
         if self.progress is not None:
             self.progress.__exit__(*exc)
 
-    def _print(self, text: str) -> None:
-        self.console.print(text)  # the same console as the bars' (a CapturedConsole also logs it)
+    def _print(self, text: str, markup: bool = False) -> None:
+        # the same console as the bars' (a CapturedConsole also logs it); text as written unless
+        # the line asks for markup (its paths escaped)
+        if markup:
+            self.console.print(text, markup=True)
+        else:
+            self.console.print(text)
 
     def __call__(self, ev: Any) -> None:
         from engine import events as E
@@ -110,7 +117,7 @@ class ProgressReporter:
             if p is not None and self.epoch_task is not None:
                 p.update(self.epoch_task, completed=ev.epoch, info=f"best {ev.best_dice:.4f} @ {ev.best_epoch}")
         elif isinstance(ev, E.RunWarning):
-            self._print(f"[yellow]warning:[/] {ev.message}")
+            self._print(f"[yellow]warning:[/] {escape_markup(ev.message)}", markup=True)
         elif isinstance(ev, E.RunFinished):
             self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({self._times(ev)})")
         elif isinstance(ev, E.RunStopped):

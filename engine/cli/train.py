@@ -16,7 +16,7 @@ from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.interrupts import check_not_interrupted, stop_reason
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.config import TrainConfig, default_runs_dir
-from engine.console_log import CapturedConsole
+from engine.console_log import CapturedConsole, escape_markup
 from engine.errors import ConfigError
 from engine.runs import RunState
 
@@ -168,7 +168,7 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None, redeliver: bool = F
 
 
 def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeliver: bool) -> int:
-    console.print(f"run [bold]{trainer.run_name}[/] -> {trainer.run_path}")
+    console.print(f"run [bold]{trainer.run_name}[/] -> {escape_markup(trainer.run_path)}", markup=True)
     reporter = ProgressReporter(console, plain=plain_progress(console), run_path=trainer.run_path)
     trainer.subscribe(reporter)
     interrupts = {"n": 0, "last": 0}

@@ -98,12 +98,35 @@ def test_tee_writes_the_file_first_and_survives_a_closed_terminal(tmp_path: Path
 def test_captured_console_holds_lines_until_the_run_folder_exists(tmp_path: Path) -> None:
     out = io.StringIO()
     console = CapturedConsole(PrintingConsole(out))
-    console.print("data: [bold]ready[/]")
+    console.print("data: [bold]ready[/]", markup=True)
     console.attach(tmp_path)
     console.print("epoch 1/1")
     console.close()
     assert (tmp_path / LOG_FILE).read_text() == "data: ready\nepoch 1/1\n"
     assert out.getvalue() == "data: [bold]ready[/]\nepoch 1/1\n"
+
+
+def test_brackets_in_a_line_without_markup_are_printed_and_logged_as_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """petseg's console read every line as Rich markup: a runs folder "runs [old]" or a photo
+    "cat [copy].jpg" in a data line or a warning printed, and was kept in train.log, as "runs "
+    and "cat .jpg", a path the user could not find; "a:cat:b.jpg" became an emoji."""
+    from engine.cli.common import console as new_console
+    from engine.cli.progress import ProgressReporter
+    from engine.events import RunWarning
+
+    run = tmp_path / "runs [old]" / "r"
+    run.mkdir(parents=True)
+    console = CapturedConsole(new_console()).attach(run)
+    data = f"data: Oxford-IIIT Pet at {tmp_path / 'ds [v2]'}: 6 trainval, 0 test images"
+    warning = "skipped 1 unreadable image(s); first: cat [copy]: images/cat [copy].jpg, then a:cat:b.jpg"
+    console.print(data)
+    ProgressReporter(console, plain=True, run_path=run)(RunWarning(message=warning))
+    console.print("[bold]petseg[/] and [yellow]its own tags[/]", markup=True)
+    console.close()
+    said = [data, f"warning: {warning}", "petseg and its own tags"]
+    assert capsys.readouterr().out.splitlines() == said
+    assert (run / LOG_FILE).read_text().splitlines() == said
 
 
 def test_a_closed_terminal_never_stops_the_log(tmp_path: Path) -> None:
@@ -169,3 +192,18 @@ def test_a_crash_traceback_goes_to_the_log_not_the_terminal(tmp_path: Path) -> N
     log = (tmp_path / LOG_FILE).read_text()
     assert log.startswith("Traceback (most recent call last):") and "ZeroDivisionError" in log
     assert "Traceback" not in ended.message
+
+
+@pytest.mark.slow
+def test_petseg_train_names_a_runs_folder_with_brackets_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                    generated_data: str) -> None:
+    """`petseg train --runs "runs [old]"` printed, and logged, "run r -> .../runs /r"."""
+    from engine.cli import main
+    from tests.conftest import TINY_TRAIN
+
+    runs = tmp_path / "runs [old]"
+    assert main(["train", *TINY_TRAIN, "--epochs", "1", "--data_path", generated_data, "--runs", str(runs),
+                 "--run_name", "r"]) == 0
+    first = f"run r -> {runs / 'r'}"
+    assert capsys.readouterr().out.splitlines()[0] == first
+    assert (runs / "r" / LOG_FILE).read_text().splitlines()[0] == first

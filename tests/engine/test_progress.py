@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engine.cli.progress import ProgressReporter
 from engine.events import RunFinished, RunStarted, RunWarning, TrainEvent
+from engine.console_log import plain
 from engine.runs import RunStore
 
 T0 = 1_000_000.0
@@ -17,8 +18,8 @@ class _Lines:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def print(self, text: str) -> None:
-        self.lines.append(text)
+    def print(self, text: str, markup: bool = False) -> None:
+        self.lines.append(plain(text, markup))
 
 
 def _train(tmp_path: Path, events: list[TrainEvent]) -> tuple[list[str], str]:
