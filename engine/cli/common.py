@@ -58,6 +58,21 @@ def runs_folder(text: str) -> Path:
     return Path(text)
 
 
+def given_text(text: str) -> str:
+    """A path or name flag's value, refused when empty: "" (an unset shell variable, ``--image
+    "$PHOTO"``) read as a path is the current folder, where ``infer`` segmented every photo and
+    ``infer --output`` and ``export --output`` wrote their files, and ``--run ""`` named the
+    runs folder itself ("run has no checkpoint yet")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the value is empty (an unset shell variable?); give a path or name")
+    return text
+
+
+def given_path(text: str) -> Path:
+    """`given_text` as a Path."""
+    return Path(given_text(text))
+
+
 def add_runs_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=runs_folder, default=None,
                    help="runs folder (default: $PETSEG_RUNS or ./runs)")

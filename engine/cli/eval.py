@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console, yes_no
+from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, console as new_console, yes_no
 from engine.cli.progress import scoring_progress
 from engine.config import EVAL_IGNORE_BORDER, FULL_PRECISION
 from engine.errors import PetsegError
@@ -21,12 +21,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "original trimap) and at the training size (comparable with the run's valid Dice), "
                     "pooled over pixels and as a per-image mean.")
     g = e.add_mutually_exclusive_group(required=True)
-    g.add_argument("--run", help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
-    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
+    g.add_argument("--run", type=given_text, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
+    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=given_path,
                    help="a petseg checkpoint (.pt) or ONNX export (.onnx, run on ONNX Runtime)")
     add_flag(e, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(e)
-    add_flag(e, "data_path", default=None, help="dataset folder (default: the run's own data)")
+    add_flag(e, "data_path", type=given_text, default=None, help="dataset folder (default: the run's own data)")
     add_flag(e, "split", choices=("test", "valid"), default="test",
              help="test: the dataset's test.txt (default); valid: the photos training validated on")
     add_flag(e, "batch_size", type=int, default=8, help="photos through the model at once (default: 8)")
@@ -47,7 +47,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
          help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
               "PNG contact sheet to <run>/eval/worst-<split>.png (for --checkpoint FILE: "
               "FILE's folder/<stem>-worst-<split>.png)")
-    add_flag(e, "worst_out", type=Path, default=None, metavar="PNG", help="write the --worst sheet here instead")
+    add_flag(e, "worst_out", type=given_path, default=None, metavar="PNG", help="write the --worst sheet here instead")
     e.add_argument("--overwrite", action="store_true",
                    help="replace an existing contact sheet that petseg did not write")
     e.add_argument("--samples", action="store_true",

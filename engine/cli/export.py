@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, given_path, given_text, console as new_console
 from engine.config import default_runs_dir
 from engine.errors import PetsegError
 
@@ -23,10 +22,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "PyTorch on the bundled test photos (|Δ probability|, mask agreement, Dice against the "
                     "trimaps; figures in export.json beside the file). An agreement under 0.999 is refused: "
                     "exit 1 and no file.")
-    x.add_argument("--run", required=True, help="run name (in --runs) or run folder")
+    x.add_argument("--run", type=given_text, required=True, help="run name (in --runs) or run folder")
     add_runs_flag(x)
     x.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
-    x.add_argument("--output", "--output_path", "--output-path", dest="output", type=Path, default=None,
+    x.add_argument("--output", "--output_path", "--output-path", dest="output", type=given_path, default=None,
                    help="file to write, or an existing folder for model.onnx / model.torchscript.pt in it "
                         "(default: <run>/export/model.onnx or model.torchscript.pt)")
     x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18, the widest reach)")

@@ -10,7 +10,7 @@ import time
 from typing import Any
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, console as new_console
 from engine.cli.progress import progress_bar
 from engine.config import MODELS, threshold_problem
 from engine.errors import PetsegError
@@ -19,18 +19,18 @@ from engine.words import counted
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     i = sub.add_parser("infer", help="predict the mask of one image, or of every image in a folder")
     g = i.add_mutually_exclusive_group(required=True)
-    g.add_argument("--run", help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
-    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=Path,
+    g.add_argument("--run", type=given_text, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
+    g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=given_path,
                    help="a petseg checkpoint (.pt) or a petseg ONNX export (.onnx, run on ONNX Runtime); "
                         "--model_path is the same flag")
     add_flag(i, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(i)
-    i.add_argument("--image", "--data_path", "--data-path", dest="image", type=Path, required=True,
+    i.add_argument("--image", "--data_path", "--data-path", dest="image", type=given_path, required=True,
                    help="a photo, or a folder of photos (--data_path is the same flag); each is read as viewers "
                         "show it, its EXIF orientation applied: a dataset photo is predicted upright, where eval "
                         "and the dashboard score it as stored, on the pixels its trimap is drawn on")
     # a str: a trailing "/" (a folder meant, maybe not there yet) is lost in a Path
-    i.add_argument("--output", "--output_path", "--output-path", dest="output", type=str, required=True,
+    i.add_argument("--output", "--output_path", "--output-path", dest="output", type=given_text, required=True,
                    help="PNG to write (its folder created if missing), or an existing folder for <name>.png "
                         "(for a folder of photos: the folder, created if missing); "
                         "never an input itself, and an existing file only if petseg wrote it")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_runs_flag
+from engine.cli.common import EXIT_OK, add_runs_flag, given_path, given_text
 from engine.config import default_runs_dir
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="training curves of one or more runs as a PNG")
-    pl.add_argument("--run", action="append", required=True, help="run name or folder; repeat to compare")
+    pl.add_argument("--run", action="append", type=given_text, required=True, help="run name or folder; repeat to compare")
     add_runs_flag(pl)
-    pl.add_argument("--out", type=Path, required=True,
+    pl.add_argument("--out", type=given_path, required=True,
                     help="PNG to write; an existing file only if petseg wrote it")
     pl.add_argument("--overwrite", action="store_true", help="replace an existing --out that petseg did not write")
     pl.add_argument("--metric", choices=("all", "loss", "dice", "iou"), default="all",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.cli.common import given_text
 from engine.errors import ConfigError
 from engine.runs import RunStore
 
 
 def add_selection_flags(p: argparse.ArgumentParser, verb: str) -> None:
-    p.add_argument("run", nargs="*", metavar="RUN", help=f"run name or folder to {verb}; several may be given")
+    p.add_argument("run", nargs="*", metavar="RUN", type=given_text, help=f"run name or folder to {verb}; several may be given")
     p.add_argument("--filter", default="", metavar="TERMS",
                    help=f"{verb} every run the TUI's / filter matches, archived ones included "
                         "(e.g. 'sweep:lr-width status:failed'); a term it cannot read refuses the command")

@@ -23,7 +23,7 @@ from engine.cli.common import (
     error_prefix,
     yes_no,
 )
-from engine.cli.common import console as new_console
+from engine.cli.common import console as new_console, given_path
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.config import config_fields, default_runs_dir
 from engine.runs.epoch_progress import EpochProgress
@@ -39,7 +39,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "process) named SWEEP-tNNN, scheduled on --devices GPUs (--per_device each) or --parallel "
                     "N on a CPU. Train flags given here are every trial's base.")
     add_flag(s, "name", default=None, help="the sweep's name (its study, and its trials' run folders)")
-    add_flag(s, "spec", type=Path, default=None, metavar="TOML",
+    add_flag(s, "spec", type=given_path, default=None, metavar="TOML",
              help="read the sweep from a TOML file (name, trials, ..., [params], [train]); flags override it")
     add_flag(s, "param", action="append", default=None, metavar="FIELD=KIND:ARGS",
              help="a searched train field: log:LO:HI, uniform:LO:HI, int:LO:HI[:STEP] or choice:A,B,... "

@@ -67,6 +67,11 @@ class RunStore:
         p = Path(name_or_path)
         for cand in (self.root / str(name_or_path), p):
             if cand.is_dir():
+                if cand.resolve() == self.root.resolve() and not is_run_folder(cand):
+                    # "--run ." (or "") named the runs folder: "runs/checkpoints/best.pt: run has
+                    # no checkpoint yet" read as if a run of that name were there
+                    raise RunStoreError(cand, "is the runs folder itself, not a run in it; give a run's name "
+                                              "(petseg runs lists them)")
                 return cand
         check_runs_root(self.root)
         if p.is_file():  # a run's checkpoint or export given as --run: "no such run folder" of a file that is there

@@ -863,6 +863,39 @@ def test_an_empty_runs_folder_name_is_refused_and_a_missing_one_said(tmp_path: P
     assert "(the folder does not exist)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (["infer", "--run", "r", "--image", "", "--output", "m.png"], "--image/--data_path/--data-path"),
+    (["infer", "--run", "r", "--image", "cat.jpg", "--output", ""], "--output/--output_path/--output-path"),
+    (["infer", "--checkpoint", "", "--image", "cat.jpg", "--output", "m.png"], "--checkpoint/--model_path/--model-path"),
+    (["eval", "--run", ""], "--run"),
+    (["export", "--run", "r", "--output", ""], "--output/--output_path/--output-path"),
+    (["plot", "--run", "r", "--out", ""], "--out"),
+    (["delete", "", "--yes"], "RUN"),
+])
+def test_an_empty_path_or_run_name_is_refused_not_read_as_the_current_folder(
+        tmp_path: Path, monkeypatch, capsys, argv: list[str], flag: str) -> None:
+    """`petseg infer --image "$PHOTO" --output masks/` with PHOTO unset segmented every photo of
+    the current folder; `--output ""` and `export --output ""` wrote there; `--run ""` named the
+    runs folder ("runs/checkpoints/best.pt: run has no checkpoint yet")."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cat.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--runs", str(tmp_path / "runs")])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: the value is empty (an unset shell variable?)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.jpg"]
+
+
+def test_the_runs_folder_given_as_the_run_is_said_to_be_that(tmp_path: Path, capsys) -> None:
+    """`--run .` (or the runs folder's own path) said "runs/checkpoints/best.pt: run has no
+    checkpoint yet", as if a run were there."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for run in (".", str(runs)):
+        assert main(["eval", "--runs", str(runs), "--run", run]) == 1
+        one_error_line(capsys, f"{runs}: is the runs folder itself, not a run in it")
+
+
 def test_a_cache_dir_that_is_a_file_is_refused_before_a_run(tmp_path: Path, generated_data: str, capsys) -> None:
     a_file = tmp_path / "cat.jpg"
     a_file.write_bytes(b"x")
