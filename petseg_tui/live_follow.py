@@ -284,7 +284,7 @@ class LiveFollower:
                 bad_lines=f.bad_lines,
                 log_tail=log_tail,
                 resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message,
-                                    run.best.epoch if run.best and usable else None),
+                                    run.best.epoch if run.best and usable else None, run.done_epochs),
                 has_checkpoint=usable,
                 previews=previews,
                 previews_error=previews_error,

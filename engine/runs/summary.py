@@ -91,7 +91,7 @@ class RunSummary:
     def resume_offer(self) -> "ResumeOffer":
         # without last.pt, a checkpoint is best.pt (and with last.pt the offer never reads it): no stat again
         kept_best = self.best_epoch if self.has_checkpoint else None
-        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best)
+        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best, self.epoch)
 
 
 def _number(value: Any) -> float | None:
@@ -122,10 +122,11 @@ class ResumeOffer:
 
 
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
-                 best_epoch: int | None = None) -> ResumeOffer:
+                 best_epoch: int | None = None, epochs_done: int = 0) -> ResumeOffer:
     """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
     writer lock is held is "running" (`RunHistory.state`): still training somewhere.
-    ``best_epoch``: the epoch of its best.pt, if it has one (a restart would replace that file)."""
+    ``best_epoch``: the epoch of its best.pt, if it has one (a restart would replace that file);
+    ``epochs_done``: the last finished epoch its events record."""
     kind = RunState.parse(state)
     if kind.is_resumable:
         if has_last_checkpoint:
@@ -133,6 +134,10 @@ def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str 
         if best_epoch is not None and best_epoch > 1:  # last.pt lost since: `check_nothing_to_lose`
             return ResumeOffer("", f"{name} has lost its last.pt: starting again from epoch 1 would replace "
                                   f"its best.pt (epoch {best_epoch}); put last.pt back, or start a new run")
+        if epochs_done >= 2:  # last.pt was saved at epoch 1's end, and lost since: `check_nothing_to_lose`
+            return ResumeOffer("", f"{name} has lost its last.pt: it trained {epochs_done} epochs, and starting "
+                                  "again from epoch 1 would replace its best.pt and curves; put last.pt back, "
+                                  "or start a new run")
         return ResumeOffer("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
                                      "it starts again from epoch 1 with the same settings")
     if kind.is_active:

@@ -40,6 +40,8 @@ def _stopped_in_epoch_16(root: Path, data: str = "generated (fixture)") -> None:
     writer.append(RunStopped(epoch=15, batch=3, reason="stopped by user", t=t + 4))
     writer.set_status("stopped", "stopped by user")
     writer.close()
+    (root / "cut" / "checkpoints").mkdir(exist_ok=True)
+    (root / "cut" / "checkpoints" / "last.pt").write_bytes(b"placeholder")  # saved on the stop
 
 
 async def test_a_run_stopped_during_an_epoch_reads_the_same_in_the_table_and_on_its_live_screen(
@@ -62,7 +64,7 @@ async def test_a_run_stopped_during_an_epoch_reads_the_same_in_the_table_and_on_
         messages = live.query_one("#live-messages")
         # the epoch it was cut in, on one line with the resume offer at 80 columns
         await wait_for(pilot, lambda: widget_text(messages).strip() ==
-                       f"{words}  No last.pt: R starts it again from epoch 1.",
+                       f"{words}  R resumes it from last.pt.",
                        what="the epoch it was stopped in, under the charts")
 
 

@@ -678,9 +678,11 @@ def test_a_run_deleted_under_its_live_view_says_its_folder_is_gone(runs_dir: Pat
     from petseg_tui.live_follow import LiveFollower
 
     make_run(runs_dir, "gone", epochs_done=3, total=5, state="stopped")
+    (runs_dir / "gone" / "checkpoints").mkdir(exist_ok=True)
+    (runs_dir / "gone" / "checkpoints" / "last.pt").write_bytes(b"placeholder")  # what R resumes from
     follower = LiveFollower(runs_dir / "gone")
     first = follower.snapshot()
-    assert first is not None and len(first.epochs) == 3 and first.resume.action == "restart"
+    assert first is not None and len(first.epochs) == 3 and first.resume.action == "resume"
     delete_run(runs_dir / "gone")
     snap = follower.snapshot()
     assert snap is not None

@@ -21,10 +21,10 @@ def dead_pid() -> int:
     return int(done.stdout)
 
 
-def make_stale_run(runs_dir: Path, name: str, last_pt: bool = True) -> None:
+def make_stale_run(runs_dir: Path, name: str, last_pt: bool = True, epochs_done: int = 2) -> None:
     """status.json says running, written by a process that no longer exists (fresh heartbeat);
     with ``last_pt`` its checkpoints/last.pt exists (what the store's resume rule looks at)."""
-    make_run(runs_dir, name, epochs_done=2, total=5, state="running")
+    make_run(runs_dir, name, epochs_done=epochs_done, total=5, state="running")
     status_path = runs_dir / name / "status.json"
     status = json.loads(status_path.read_text())
     status["pid"] = dead_pid()
@@ -156,7 +156,7 @@ async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_di
     """No last.pt: R is labelled "Start again", and the dialog says it trains again from epoch 1."""
     import engine.train.launch
 
-    make_stale_run(runs_dir, "early", last_pt=False)
+    make_stale_run(runs_dir, "early", last_pt=False, epochs_done=0)
     calls: list[str] = []
     monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: calls.append(name) or 4_000_001)
 

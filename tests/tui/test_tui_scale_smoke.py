@@ -148,6 +148,8 @@ async def test_every_screen_at_80x24(sample_runs: Path, monkeypatch) -> None:
 
 
 async def test_command_palette_has_every_action(sample_runs: Path) -> None:
+    (sample_runs / "bravo" / "checkpoints").mkdir(exist_ok=True)
+    (sample_runs / "bravo" / "checkpoints" / "last.pt").write_bytes(b"placeholder")  # what R resumes from
     app = PetsegApp(runs_dir=sample_runs)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
@@ -164,9 +166,9 @@ async def test_command_palette_has_every_action(sample_runs: Path) -> None:
         live = app.screen
         assert live.run_path.name == "bravo"
         await wait_for(pilot, lambda: live.snapshot is not None, what="bravo read")
-        # bravo stopped before it saved a last.pt: R starts it again; nothing to stop
+        # bravo stopped with its last.pt: R resumes it; nothing to stop
         listed = await open_palette(pilot, until=lambda titles: "Log-y" in titles)
-        assert "Start again" in listed
+        assert "Resume" in listed
         assert "Stop" not in listed and "Pause/resume" not in listed
 
 

@@ -74,6 +74,14 @@ def test_no_restart_is_offered_over_a_later_best_pt() -> None:
     assert resume_offer("r", "stopped", True, best_epoch=4).action == "resume"
 
 
+def test_no_restart_is_offered_to_a_run_that_trained_on_past_epoch_1() -> None:
+    """A run whose best Dice stayed at epoch 1 and that lost its last.pt after 3 epochs: R offered
+    "starts it again from epoch 1" (the engine now refuses that restart: `check_nothing_to_lose`)."""
+    offer = resume_offer("r", "stopped", False, best_epoch=1, epochs_done=3)
+    assert offer.action == "" and "it trained 3 epochs" in offer.reason and "put last.pt back" in offer.reason
+    assert resume_offer("r", "interrupted", False, best_epoch=1, epochs_done=1).action == "restart"
+
+
 def _old_run(root: Path, name: str, state: str, finished: bool) -> None:
     """A run folder written by hand the way an earlier petseg wrote it: plain strings."""
     d = root / name

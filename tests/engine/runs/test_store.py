@@ -372,8 +372,8 @@ def test_summary_figures_are_medians_and_resume_offer_follows_last_pt(tmp_path: 
     assert s.images_per_s == 50.0 and s.epoch_seconds == 2.0
     assert s.last_valid_loss == pytest.approx(1.1 / 3) and s.last_lr == 1e-3
     assert not s.has_last_checkpoint
-    plan = s.resume_offer()
-    assert plan.action == "restart" and "no last.pt" in plan.reason
+    plan = s.resume_offer()  # 3 epochs recorded: last.pt was saved and lost since, no restart over them
+    assert plan.action == "" and "lost its last.pt: it trained 3 epochs" in plan.reason
     (tmp_path / "slow-start" / "checkpoints" / "last.pt").write_bytes(b"x")
     assert store.summary("slow-start").resume_offer().action == "resume"
     from engine.runs import resume_offer

@@ -144,4 +144,39 @@ def test_a_resume_without_last_pt_never_restarts_over_a_later_best_pt(
     assert _files(run) == before
     # a best.pt of epoch 1 alone is what a run killed while saving its first last.pt leaves: it restarts
     _set_best_epoch(run, 1)
+    _killed_after_epoch_1(run)
     assert plan_for_run(run, {"epochs": 3}).checkpoint_path is None
+
+
+def _killed_after_epoch_1(run: Path) -> None:
+    """Make ``run`` what a kill while its first last.pt was being saved leaves: its events up to
+    epoch 1's end, its status still "running" (of a process gone)."""
+    events = run / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    first_end = next(i for i, line in enumerate(lines) if json.loads(line).get("kind") == "epoch_ended")
+    events.write_text("".join(lines[:first_end + 1]))
+    status = json.loads((run / "status.json").read_text())
+    status.update(state="running", pid=2**22 + 12345)  # no such process
+    (run / "status.json").write_text(json.dumps(status))
+
+
+def test_a_resume_without_last_pt_never_restarts_a_run_that_trained_on(
+        finished_tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A run whose best Dice stayed at epoch 1 (a short run validating at 0.0000) and whose
+    last.pt was deleted: --resume said "no last.pt (the run ended before it saved one)" of a
+    finished run, trained it again from epoch 1 over its best.pt and curves. Its events (a second
+    finished epoch) or its finished status say last.pt was lost since."""
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run)
+    (run / "checkpoints" / "last.pt").unlink()
+    _set_best_epoch(run, 1)
+    before = _files(run)
+    assert main(["train", "--resume", "r", "--runs", str(tmp_path / "runs"), "--epochs", "3"]) == 1
+    _one_line(capsys, f"{run / 'checkpoints' / 'last.pt'}: missing, but the run finished its 2 epoch(s)",
+              "start a new run")
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "stopped"}))
+    before = _files(run)
+    assert main(["train", "--resume", "r", "--runs", str(tmp_path / "runs"), "--epochs", "3"]) == 1
+    _one_line(capsys, "last.pt: missing, but the run recorded 2 finished epochs", "start a new run")
+    assert _files(run) == before
