@@ -11,6 +11,7 @@ argparse reports a flag no subcommand knows from the top parser (``petseg: error
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,15 +46,51 @@ def unrecognized_line(parser: argparse.ArgumentParser, extras: Sequence[str]) ->
     return f"{line} ({'; '.join(hints)})" if hints else line
 
 
+def spelling_clash(parser: argparse.ArgumentParser, args: Sequence[str]) -> str | None:
+    """The refusal of one setting given under two of its spellings (``--output_path a.png
+    --output b.png``, ``--image_size 64 --image-size 128``), else None: argparse kept the last
+    without a word, so a user who mixed the seed's flag names with petseg's got the other value.
+    The same spelling typed again is the usual "the last one wins" and is left alone. Only
+    tokens in a flag's place count (``--note=--output`` is a value)."""
+    by_spelling = {spelling: action for action in parser._actions for spelling in action.option_strings}
+    seen: dict[int, list[str]] = {}
+    tokens = list(args)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        spelling = token.split("=", 1)[0]
+        action = by_spelling.get(spelling) if token.startswith("-") else None
+        i += 1
+        if action is None:
+            continue
+        used = seen.setdefault(id(action), [])
+        if spelling not in used:
+            used.append(spelling)
+        if len(used) > 1:
+            return (f"argument {'/'.join(action.option_strings)}: given twice, as {used[0]} and {used[1]} (two "
+                    "spellings of one flag); give it once")
+        if "=" in token or action.nargs == 0:
+            continue
+        if action.nargs in (None, 1):
+            i += 1  # its value
+        else:  # "?", "*", "+": the words up to the next flag
+            while i < len(tokens) and not tokens[i].startswith("-"):
+                i += 1
+    return None
+
+
 class SuggestingParser(argparse.ArgumentParser):
     """An ArgumentParser whose unknown flags are refused by the subcommand's parser (its prog and
     usage), with the closest flag it takes."""
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)
+        target = self.command_parser(parsed)
         if extras:
-            target = self.command_parser(parsed)
             target.error(unrecognized_line(target, extras))
+        clash = spelling_clash(target, sys.argv[1:] if args is None else args)
+        if clash:
+            target.error(clash)
         return parsed
 
     def command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:

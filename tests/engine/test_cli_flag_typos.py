@@ -47,3 +47,29 @@ def test_petseg_tui_suggests_too(capsys) -> None:
         build_parser().parse_args(["--image_mode", "halfcell"])
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         "petseg-tui: error: unrecognized arguments: --image_mode halfcell (--image_mode: did you mean --image-mode?)"
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["infer", "--run", "r", "--image", "cat.jpg", "--output_path", "a.png", "--output", "b.png"],
+     "petseg infer: error: argument --output/--output_path/--output-path: given twice, as --output_path and "
+     "--output (two spellings of one flag); give it once"),
+    (["train", "--image_size=64", "--data_path", "/nowhere", "--image-size", "128"],
+     "petseg train: error: argument --image_size/--image-size: given twice, as --image_size and --image-size "
+     "(two spellings of one flag); give it once"),
+])
+def test_one_flag_under_two_spellings_is_refused_not_the_last_kept(capsys, argv: list[str], line: str) -> None:
+    """`petseg infer ... --output_path a.png --output b.png` (the seed's name and petseg's)
+    wrote b.png without a word: argparse kept the last of two spellings of one setting."""
+    assert usage_error(capsys, argv) == line
+
+
+def test_a_flag_typed_again_under_the_same_spelling_and_a_value_that_looks_like_one_pass(
+        tmp_path, capsys) -> None:
+    """The last of one spelling wins, as in every CLI; a --note that reads like a flag is a value."""
+    from engine.runs import RunStore
+    from engine.runs.labels import read_labels
+
+    RunStore(tmp_path).create({"model": "unet"}, name="r").close()
+    assert main(["label", "r", "--runs", "/nowhere", "--runs", str(tmp_path), "--note=--tag", "--tag", "x"]) == 0
+    labels = read_labels(tmp_path / "r")
+    assert labels.note == "--tag" and list(labels.tags) == ["x"]
