@@ -5,6 +5,7 @@ of `engine.train.resume`. Either way the caller then holds the run's writer lock
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,17 @@ def check_machine(config: TrainConfig) -> None:
         cache = Path(config.cache_dir).expanduser()
         if cache.exists() and not cache.is_dir():  # else the run trains with no cache and no word
             raise ConfigError(f"--cache_dir {config.cache_dir}: is a file, not a folder; give a folder for the "
+                              "decoded-image cache (or leave it unset)")
+        # a folder that cannot be made or written to (a typo under /proc, a read-only mount) was
+        # no cache either, without a word: every run decoded its photos again
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            writable = os.access(cache, os.W_OK | os.X_OK)
+            why = "" if writable else "not writable"
+        except OSError as exc:
+            why = f"cannot create it ({exc.strerror or exc})"
+        if why:
+            raise ConfigError(f"--cache_dir {config.cache_dir}: {why}; give a folder you can write to for the "
                               "decoded-image cache (or leave it unset)")
     check_pretrained(config, fetch=False)
 

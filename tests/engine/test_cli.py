@@ -905,6 +905,20 @@ def test_a_cache_dir_that_is_a_file_is_refused_before_a_run(tmp_path: Path, gene
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_a_cache_dir_that_cannot_be_made_is_refused_before_a_run(tmp_path: Path, generated_data: str,
+                                                                   capsys) -> None:
+    """`--cache_dir` under a file (or on a read-only mount, or a typo under /proc) trained with no
+    cache and no word: every run decoded its photos again."""
+    a_file = tmp_path / "cat.jpg"
+    a_file.write_bytes(b"x")
+    cache = a_file / "cache"
+    assert main(["train", "--runs", str(tmp_path / "runs"), "--data_path", generated_data, "--device", "cpu",
+                 "--epochs", "1", "--image_size", "64", "--width", "4", "--max_train_images", "8", "--workers", "0",
+                 "--cache_dir", str(cache)]) == 1
+    one_error_line(capsys, f"--cache_dir {cache}: cannot create it (Not a directory); give a folder you can write to")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 @pytest.mark.parametrize("command", ["demo", "train", "eval", "infer", "export", "sweep", "runs", "plot", "label",
                                      "delete"])
 def test_help_names_only_flags_the_command_takes(command: str) -> None:
