@@ -234,7 +234,10 @@ def list_sweeps(runs_dir: Path) -> int:
     summaries = RunStore(runs_dir).list_runs()
     names = sweep_names(runs_dir, summaries)
     if not names:
-        print(f"no sweeps in {runs_dir} (start one: petseg sweep --name NAME --param FIELD=KIND:ARGS ...)")
+        # as `petseg runs` says it: a --runs typo is not a folder without sweeps
+        why = ("the folder does not exist" if not runs_dir.exists()
+               else "start one: petseg sweep --name NAME --param FIELD=KIND:ARGS ...")
+        print(f"no sweeps in {runs_dir} ({why})")
         return EXIT_OK
     print(f"sweeps in {runs_dir} (petseg sweep --show NAME: its leaderboard and parameter importances)")
     for name in names:

@@ -182,3 +182,11 @@ def test_a_runs_folder_a_sweep_cannot_make_its_journal_in_says_why_in_words(
     err = capsys.readouterr().err
     assert err.startswith("petseg: error: ") and "part of this path is a file, not a folder" in err
     assert "Errno" not in err and len(err.splitlines()) == 1
+
+
+def test_show_of_a_runs_folder_that_does_not_exist_says_so(tmp_path: Path, capsys) -> None:
+    """`petseg sweep --show --runs runz` (a typo) said "no sweeps in runz (start one: ...)", where
+    `petseg runs` says the folder does not exist."""
+    assert main(["sweep", "--runs", str(tmp_path / "runz"), "--show"]) == 0
+    assert capsys.readouterr().out == f"no sweeps in {tmp_path / 'runz'} (the folder does not exist)\n"
+    assert not (tmp_path / "runz").exists()
