@@ -46,10 +46,17 @@ def loss_scale(losses: Sequence[float | None]) -> str:
 
 
 def load_histories(runs_dir: str | Path, names: Sequence[str]) -> list[RunHistory]:
-    """Each run's history; a run without a finished epoch is a one-line PetsegError."""
+    """Each run's history, once however often it is named (by name and by path, say: it was
+    drawn twice, two legend entries of one run); a run without a finished epoch is a one-line
+    PetsegError."""
     store = RunStore(runs_dir)
     histories = []
+    seen: set[Path] = set()
     for name in names:
+        folder = store.resolve(name).resolve()
+        if folder in seen:
+            continue
+        seen.add(folder)
         history = store.load(name)
         if not history.epochs:
             raise PetsegError(f"{store.resolve(name)}: no finished epoch to plot yet")

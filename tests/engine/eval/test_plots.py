@@ -90,3 +90,17 @@ def test_losses_within_a_decade_get_a_loss_axis_with_readable_ticks(tmp_path: Pa
 
     assert loss_scale([5.0, 0.4, 0.3, None, float("nan")]) == "log"
     assert loss_scale([1.35, 0.9]) == "linear"
+
+
+def test_a_run_named_twice_is_drawn_once(tmp_path: Path, capsys) -> None:
+    """`petseg plot --run alpha --run runs/alpha` drew alpha twice: "curves of 2 run(s)", two
+    legend entries of one run."""
+    from engine.eval.plots import load_histories
+
+    _run(tmp_path / "runs", "alpha", 3)
+    _run(tmp_path / "runs", "beta", 2)
+    runs = tmp_path / "runs"
+    histories = load_histories(runs, ["alpha", str(runs / "alpha"), "beta", "alpha"])
+    assert [h.name for h in histories] == ["alpha", "beta"]
+    assert main(["plot", "--runs", str(runs), "--run", "alpha", "--run", "alpha", "--out", str(tmp_path / "c.png")]) == 0
+    assert "curves of 1 run(s), up to 3 epochs" in capsys.readouterr().out
