@@ -33,6 +33,8 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 FULL_PRECISION = "fp32"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MASK_RULES = ("pet_border", "pet_only")
+# the input sides a model is trained at, and run at (`petseg infer/eval --image_size` of an ONNX file)
+IMAGE_SIZE_RANGE = (32, 2048)
 # Training augmentation levels (`--augment_strength`); what each does is in engine.data.augment_spec (AUGMENT_LEVELS).
 AUGMENT_STRENGTHS = ("off", "light", "smp", "strong")
 DEFAULT_AUGMENT_STRENGTH = "light"  # measured best on the real sample (docs/RESULTS.md, "Recipe sweep")
@@ -296,8 +298,9 @@ class TrainConfig:
         v = self.learning_rate
         if not (_is_number(v) and math.isfinite(v) and 0 < v < 10):
             errs["learning_rate"] = "must be a number in (0, 10)"
-        if not _is_int(self.image_size) or self.image_size < 32 or self.image_size > 2048:
-            errs["image_size"] = "must be an integer between 32 and 2048"
+        low, high = IMAGE_SIZE_RANGE
+        if not _is_int(self.image_size) or self.image_size < low or self.image_size > high:
+            errs["image_size"] = f"must be an integer between {low} and {high}"
         elif self.image_size % 32:
             errs["image_size"] = "must be a multiple of 32 (the encoders downsample 5 times)"
         integer("width", 4, 512)

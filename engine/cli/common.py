@@ -35,6 +35,22 @@ def error_prefix() -> str:
     return ERROR_PREFIX
 
 
+def image_side(value: str) -> int:
+    """``--image_size`` of infer and eval (an ONNX file's input side), in training's range
+    (`engine.config.IMAGE_SIZE_RANGE`): 0 was taken as "not given", -16 ended in albumentations'
+    "2 validation errors for InitSchema" and 65536 in the kernel's OOM killer."""
+    from engine.config import IMAGE_SIZE_RANGE
+
+    low, high = IMAGE_SIZE_RANGE
+    try:
+        side = int(value)
+    except ValueError:
+        side = None
+    if side is None or not low <= side <= high:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be an integer between {low} and {high}")
+    return side
+
+
 def yes_no(value: str) -> bool:
     """An argparse type: yes/no (also y/n, true/false, 1/0; `engine.field_spec.parse_yes_no`)."""
     try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, console as new_console, yes_no
+from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, console as new_console, yes_no
 from engine.cli.progress import scoring_progress
 from engine.config import EVAL_IGNORE_BORDER, FULL_PRECISION
 from engine.errors import PetsegError
@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--run", type=given_text, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=given_path,
                    help="a petseg checkpoint (.pt) or ONNX export (.onnx, run on ONNX Runtime)")
-    add_flag(e, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
+    add_flag(e, "image_size", type=image_side, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(e)
     add_flag(e, "data_path", type=given_text, default=None, help="dataset folder (default: the run's own data)")
     add_flag(e, "split", choices=("test", "valid"), default="test",

@@ -10,7 +10,7 @@ import time
 from typing import Any
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, console as new_console
 from engine.cli.progress import progress_bar
 from engine.config import MODELS, threshold_problem
 from engine.errors import PetsegError
@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=given_path,
                    help="a petseg checkpoint (.pt) or a petseg ONNX export (.onnx, run on ONNX Runtime); "
                         "--model_path is the same flag")
-    add_flag(i, "image_size", type=int, default=None, help="input side for an ONNX file without petseg metadata")
+    add_flag(i, "image_size", type=image_side, default=None, help="input side for an ONNX file without petseg metadata")
     add_runs_flag(i)
     i.add_argument("--image", "--data_path", "--data-path", dest="image", type=given_path, required=True,
                    help="a photo, or a folder of photos (--data_path is the same flag); each is read as viewers "

@@ -343,3 +343,18 @@ def test_an_onnx_file_without_read_permission_says_so(exported, demo_photo, tmp_
     assert _infer(locked, demo_photo, tmp_path / "m.png") == 1
     assert capsys.readouterr().err.strip() == f"petseg: error: {locked}: cannot read (Permission denied)"
     assert not (tmp_path / "m.png").exists()
+
+
+@pytest.mark.parametrize("side", ["0", "-16", "65536"])
+def test_an_image_size_out_of_range_is_refused_before_any_work(exported, demo_photo, tmp_path, capsys,
+                                                               side: str) -> None:
+    """`--image_size 0` of a dynamic export ran at its default size (0 read as "not given"),
+    -16 ended in "unexpected ValueError: 2 validation errors for InitSchema", 65536 in the OOM
+    killer."""
+    onnx_path, _ = exported
+    with pytest.raises(SystemExit) as exit_info:
+        _infer(onnx_path, demo_photo, tmp_path / "m.png", "--image_size", side)
+    assert exit_info.value.code == 2
+    assert (f"argument --image_size/--image-size: '{side}': must be an integer between 32 and 2048"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "m.png").exists()
