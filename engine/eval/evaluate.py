@@ -139,7 +139,7 @@ def score_photos(
     from engine.eval.metrics import label_confusion
 
     if batch_size < 1:
-        raise ConfigError(f"--batch-size {batch_size}: must be >= 1")
+        raise ConfigError(f"--batch_size {batch_size}: must be >= 1")  # the flag as --help spells it
     if problem := threshold_problem(threshold):
         raise ConfigError(problem)
     start = time.perf_counter()
@@ -253,7 +253,7 @@ def evaluate_checkpoint(
     if split not in SPLITS:
         raise ConfigError(f"--split {split}: must be one of {', '.join(SPLITS)}")
     if batch_size < 1:
-        raise ConfigError(f"--batch-size {batch_size}: must be >= 1")
+        raise ConfigError(f"--batch_size {batch_size}: must be >= 1")  # the flag as --help spells it
     start = time.perf_counter()
     if predictor is None:
         predictor = Predictor.from_checkpoint(checkpoint_path, device=device)

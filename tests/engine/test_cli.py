@@ -1124,3 +1124,9 @@ def test_infer_on_a_folder_says_which_photo_an_output_named_apart_is_of(tmp_path
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("named apart")]
     assert said == ["named apart: a.jpg -> a_jpg.png", "named apart: a.png -> a_png.png"]
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["a_jpg.png", "a_png.png", "b.png"]
+
+
+def test_eval_names_a_bad_batch_size_as_its_flag_is_spelt(tmp_path: Path, capsys, checkpoint: Path) -> None:
+    """eval said "--batch-size 0: must be >= 1", infer "--batch_size 0: ..." (the flag's name)."""
+    assert main(["eval", "--checkpoint", str(checkpoint), "--batch_size", "0"]) == 1
+    one_error_line(capsys, "--batch_size 0: must be >= 1")
