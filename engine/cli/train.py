@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix, launched_rank
+from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix, given_text, launched_rank
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.interrupts import check_not_interrupted, stop_reason
@@ -24,7 +24,7 @@ from engine.runs import RunState
 def add_arguments(t: argparse.ArgumentParser) -> None:
     add_config_flags(t, suppress=True)  # absent unless typed: see given_config
     add_runs_flag(t)
-    add_flag(t, "run_name", default=None, help="the run folder's name (default: <model>-<date>-<time>)")
+    add_flag(t, "run_name", type=given_text, default=None, help="the run folder's name (default: <model>-<date>-<time>)")
     add_flag(t, "resume", default=None, metavar="RUN",
              help="continue RUN from its last.pt; flags typed beside it are applied or refused")
 

@@ -871,12 +871,14 @@ def test_an_empty_runs_folder_name_is_refused_and_a_missing_one_said(tmp_path: P
     (["export", "--run", "r", "--output", ""], "--output/--output_path/--output-path"),
     (["plot", "--run", "r", "--out", ""], "--out"),
     (["delete", "", "--yes"], "RUN"),
+    (["train", "--run_name", "", "--data_path", "/nowhere"], "--run_name/--run-name"),
 ])
 def test_an_empty_path_or_run_name_is_refused_not_read_as_the_current_folder(
         tmp_path: Path, monkeypatch, capsys, argv: list[str], flag: str) -> None:
     """`petseg infer --image "$PHOTO" --output masks/` with PHOTO unset segmented every photo of
     the current folder; `--output ""` and `export --output ""` wrote there; `--run ""` named the
-    runs folder ("runs/checkpoints/best.pt: run has no checkpoint yet")."""
+    runs folder ("runs/checkpoints/best.pt: run has no checkpoint yet"); `train --run_name ""`
+    started a run under a made-up name, which a later `--resume "$NAME"` could not find."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cat.jpg").write_bytes(b"\xff\xd8\xff")
     with pytest.raises(SystemExit) as exit_info:
