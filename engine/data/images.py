@@ -80,6 +80,25 @@ def missing_reason(path: Path, what: str = "file") -> str:
     return f"no such {what}"
 
 
+def not_a_file_reason(path: Path) -> str | None:
+    """Why ``path`` (followed through links) is no file to read a photo from: a named pipe, a
+    device or a socket, whose open or read waits for a writer (a FIFO named cat.jpg in a folder
+    hung `petseg infer` folder mode for good) or never ends; None for a regular file (or nothing)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing or unreadable: said by the caller's own checks
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not an image file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not an image file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not an image file"
+    return None
+
+
 def _check_file(path: Path) -> None:
     """Fail early with a precise reason for the usual non-image cases."""
     try:
@@ -87,6 +106,8 @@ def _check_file(path: Path) -> None:
             raise BadImageError(path, missing_reason(path))
         if path.is_dir():
             raise BadImageError(path, "is a directory, not an image file")
+        if special := not_a_file_reason(path):
+            raise BadImageError(path, special)
         if path.stat().st_size == 0:
             raise BadImageError(path, "empty file (0 bytes)")
     except OSError as exc:  # e.g. a name too long, or a permission problem on a parent

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.data.images import IMAGE_SUFFIXES, JPEG_FORMATS, jpeg_reduction, load_rgb, missing_reason
+from engine.data.images import IMAGE_SUFFIXES, JPEG_FORMATS, jpeg_reduction, load_rgb, missing_reason, not_a_file_reason
 from engine.errors import PetsegError, first_line, reading_file
 from engine.infer.outputs import is_petseg_output, same_file
 from engine.infer.inference import (
@@ -92,6 +92,8 @@ def plan_folder(src: Path, dst: Path, *, kind: str = "mask", overwrite: bool = F
             plan.skipped.append((entry, f"not an image file (expected {', '.join(IMAGE_SUFFIXES)})"))
         elif not entry.exists():  # a link to nothing is no photo: not counted in "N photos in"
             plan.skipped.append((entry, missing_reason(entry)))
+        elif special := not_a_file_reason(entry):  # its header read waited on a pipe for good
+            plan.skipped.append((entry, special))
         elif entry.suffix.lower() == ".png" and is_petseg_output(entry):
             plan.skipped.append((entry, "written by petseg (an earlier output), not segmented again"))
         else:

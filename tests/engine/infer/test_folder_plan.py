@@ -146,3 +146,24 @@ def test_a_link_to_a_missing_photo_is_skipped_not_counted_as_a_photo(tmp_path: P
     assert [p.name for p, _ in plan.items] == ["dog.jpg"]
     assert [(p.name, why) for p, why in plan.skipped] == [
         ("gone.jpg", f"a symbolic link to {tmp_path / 'moved' / 'gone.jpg'}, which does not exist")]
+
+
+def test_a_named_pipe_or_a_device_among_the_photos_is_skipped_not_read(tmp_path: Path) -> None:
+    """A FIFO named cat.jpg in the folder hung `petseg infer --data_path FOLDER` for good (its
+    header was read, waiting on a writer); a link to /dev/zero was "empty file (0 bytes)"."""
+    import os
+
+    from engine.data.images import load_rgb
+    from engine.errors import BadImageError
+
+    src = tmp_path / "in"
+    src.mkdir()
+    _write_photo(src / "dog.jpg")
+    os.mkfifo(src / "cat.jpg")
+    (src / "zero.jpg").symlink_to("/dev/zero")
+    plan = plan_folder(src, tmp_path / "out")
+    assert [p.name for p, _ in plan.items] == ["dog.jpg"]
+    assert [(p.name, why) for p, why in plan.skipped] == [
+        ("cat.jpg", "a named pipe (FIFO), not an image file"), ("zero.jpg", "a device, not an image file")]
+    with pytest.raises(BadImageError, match="a named pipe"):
+        load_rgb(src / "cat.jpg")  # `petseg infer --image cat.jpg`: a plain line, not "empty file"
