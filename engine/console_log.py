@@ -218,6 +218,14 @@ class CapturedConsole:
             except Exception:  # a closed terminal: the log still gets every line
                 self._terminal_ok = False
 
+    def say_dropped(self, count: int) -> None:
+        """On the terminal alone: lines it did not take (it stopped reading) are in the log."""
+        from engine.words import counted
+
+        where = f"see {self.log.path}" if self.log is not None else "the terminal did not read them"
+        if self._to_terminal and self._terminal_ok:
+            self.inner.print(f"… {counted(count, 'line')} not shown; {where}", markup=False)
+
     def error_line(self, text: str) -> None:
         """A line for stderr (the run's final error), logged first; call it outside `stderr`."""
         if self.log is not None:

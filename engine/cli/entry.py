@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine.cli``) it ends the process itself once the command is done (`end_process`: without
     the interpreter's teardown of torch, the bulk of the time from a SIGTERM to the exit)."""
     # a closed pipe, a vanished terminal or an ASCII-only one never stops a command (--help too)
-    with safe_std_streams():
+    with safe_std_streams() as streams:
         code = _main(argv)
     # a failed data-parallel rank exits the usual way: its launcher names the rank that failed
     # first by the order of their exits, and a rank whose peer was killed must not beat that peer
@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # that stopped (Ctrl-C, SIGTERM, the control file) saved and said so with the others: no
     # failure to name, and its teardown kept the launch alive 1-2 s after "stopped; resume with"
     if argv is None and ("LOCAL_RANK" not in os.environ or code in (0, EXIT_STOPPED)):
-        end_process(code)
+        # a terminal that stopped reading (`engine.cli.terminal_queue`) is not flushed: that waits for good
+        end_process(code, flush=not any(stream.stalled for stream in streams))
     return code
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from engine.cli.terminal_queue import redrawing
 from engine.console_log import escape_markup
 
 PLAIN_STEPS = 4  # a plain log gets a scoring line at each quarter, not one per batch
@@ -41,11 +42,22 @@ def new_progress(console: Any) -> Any:
             return Text(str(timedelta(seconds=max(0, int(elapsed - task.fields.get("paused_s", 0.0))))),
                         style="progress.elapsed")
 
-    return Progress(
+    progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"), ActiveElapsedColumn(), TimeRemainingColumn(),
         console=console, transient=False,
     )
+    # a refresh redraws the whole display: on a terminal that stopped reading, only the newest
+    # of those waiting is written (`engine.cli.terminal_queue`); every refresh, its own thread's
+    # and add_task's, goes through this attribute
+    refresh = progress.live.refresh
+
+    def redraw() -> None:
+        with redrawing():
+            refresh()
+
+    progress.live.refresh = redraw  # type: ignore[method-assign]
+    return progress
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ stderr closed (``>&-``), or runs it on an ASCII-only terminal (``LANG=C``,
   file) is dropped, and every later write to that stream is dropped too — training carries on,
   its events and checkpoints still go to the run folder;
 * a character the stream cannot encode is replaced (``?``), never a ``UnicodeEncodeError``;
-* a stream that was closed at start-up (``sys.stdout is None``) writes nowhere.
+* a stream that was closed at start-up (``sys.stdout is None``) writes nowhere;
+* a stream whose terminal stopped reading (`SafeStream.stall`: ``petseg train``'s writer thread,
+  `engine.cli.terminal_queue`, gave up on it) takes no more writes: each would wait for good.
 
 `safe_std_streams` installs the wrappers for the length of a command and, when stdout's pipe
 broke, points file descriptor 1 at /dev/null before the interpreter's final flush, so a
@@ -30,6 +32,7 @@ class SafeStream:
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self.broken = stream is None
+        self.stalled = False  # its terminal stopped reading: see `stall`
 
     def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno, … of the real stream
         if self._stream is None:
@@ -40,6 +43,11 @@ class SafeStream:
     def encoding(self) -> str:
         return getattr(self._stream, "encoding", None) or "utf-8"
 
+    def stall(self) -> None:
+        """Its terminal stopped reading (a write to it is waiting in another thread): later writes
+        are dropped, and the process must end without flushing it (``end_process(flush=False)``)."""
+        self.stalled = True
+
     def isatty(self) -> bool:
         if self.broken:
             return False
@@ -49,7 +57,7 @@ class SafeStream:
             return False
 
     def write(self, text: str) -> int:
-        if self.broken:
+        if self.broken or self.stalled:
             return len(text)
         try:
             try:
@@ -62,7 +70,7 @@ class SafeStream:
         return len(text)
 
     def flush(self) -> None:
-        if self.broken:
+        if self.broken or self.stalled:
             return
         try:
             self._stream.flush()
@@ -92,7 +100,8 @@ def safe_std_streams() -> Iterator[tuple[SafeStream, SafeStream]]:
     finally:
         sys.stdout, sys.stderr = saved
         for stream, real, fd in ((out, saved[0], 1), (err, saved[1], 2)):
-            if stream.broken and real is not None and _fileno(real) == fd:
+            # stalled: a C-level write (a library's warning at exit) then cannot wait on it either
+            if (stream.broken or stream.stalled) and real is not None and _fileno(real) == fd:
                 _silence_fd(fd)
 
 

@@ -15,6 +15,7 @@ from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.interrupts import check_not_interrupted, stop_reason
 from engine.cli.progress import ProgressReporter, plain_progress
+from engine.cli.terminal_queue import queued_std_streams
 from engine.config import TrainConfig, default_runs_dir
 from engine.console_log import CapturedConsole, escape_markup
 from engine.errors import ConfigError
@@ -37,6 +38,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # from the first line (data loading prints too, in the main thread, which also handles the
+    # signals): a terminal that stops reading holds none of it (`engine.cli.terminal_queue`)
+    with queued_std_streams():
+        return _cmd_train(args)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None and not str(args.resume).strip():  # else "" would start a new default run
         raise ConfigError("--resume: the run name is empty; give the run to continue (its name or folder)")
     runs_dir = args.runs or default_runs_dir()
@@ -161,10 +169,14 @@ def drive(trainer: Any, console: Any, runs_arg: Path | None, redeliver: bool = F
     dist = getattr(trainer, "dist", None)
     if dist is None or dist.is_main:
         console.attach(trainer.run_path)
-    try:
-        return _drive(trainer, console, runs_arg, redeliver)
-    finally:
-        console.close()
+    # every terminal write while it trains (lines, bars, the stderr tee, any thread's) is made by
+    # one thread of its own: a terminal that stops reading (a stalled SSH link, Ctrl-S) never
+    # stops training, nor the save a signal asks for (`engine.cli.terminal_queue`)
+    with queued_std_streams(on_dropped=console.say_dropped):
+        try:
+            return _drive(trainer, console, runs_arg, redeliver)
+        finally:
+            console.close()
 
 
 def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeliver: bool) -> int:

@@ -1,0 +1,227 @@
+"""``petseg train``'s terminal written by a thread of its own, so that a terminal that stops reading
+never stops training: `queued_std_streams`, `TerminalQueue`, `redrawing`.
+
+An SSH link that stalls without dropping, or a user's Ctrl-S (XOFF), leaves the terminal's buffer
+full: every write to it then waits until it is read. The training thread printed its progress
+lines, Rich's bars and its stderr there itself, so training stopped with the terminal, and a
+SIGTERM could not save the run (docs/RELIABILITY.md, "A terminal that stops reading").
+
+While `queued_std_streams` is in force, ``sys.stdout`` and ``sys.stderr`` are `QueuedStream`\\ s:
+a write is put in one queue, in order, and returns at once; one daemon thread writes the queue to
+the real streams. Whoever needs the line kept writes it to train.log first (`engine.console_log`),
+so the run folder has every line whatever the terminal does. A queue the terminal does not keep
+up with stays bounded:
+
+* a redraw of the live bars (written inside `redrawing`: Rich's refresh) replaces the redraws
+  still waiting once `LAG_ITEMS` writes wait: only the newest picture matters;
+* past `MAX_PENDING_LINES` waiting lines, later ones are dropped and counted; where they would
+  have been, ``on_dropped(n)`` is called in the writer thread (the CLI prints "… N lines not
+  shown; see …/train.log"), what it writes coming next.
+
+On a terminal (or pipe) that keeps up nothing is dropped and the output is the same, byte for
+byte and in the same order (stdout and stderr share the queue). At the end of the block the
+queue gets `DRAIN_SECONDS` to be written; a terminal that did not take it by then is left as it
+is: its streams are marked stalled (`engine.cli.streams.SafeStream.stall`: later writes dropped,
+the process ends without flushing them, ``end_process(flush=False)``).
+
+No rich, no torch import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+LAG_ITEMS = 32  # writes waiting before redraws are coalesced: a terminal that keeps up never has as many
+MAX_PENDING_LINES = 1000  # lines held for a terminal that stopped reading; later ones are counted
+DRAIN_SECONDS = 2.0  # what the end of the block waits for the terminal to take the last writes
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def redrawing() -> Iterator[None]:
+    """This thread's writes in the block redraw a live display: a newer redraw may replace them
+    while the terminal does not read (each redraw draws the whole display)."""
+    previous = getattr(_local, "redraw", False)
+    _local.redraw = True
+    try:
+        yield
+    finally:
+        _local.redraw = previous
+
+
+@dataclass
+class _Write:
+    target: Any
+    text: str
+    redraw: bool
+
+
+@dataclass
+class _Dropped:
+    count: int
+
+
+class TerminalQueue:
+    """The queue and its writer thread (started at the first write). Every method returns at once
+    except `close`, which waits up to its time-out; none is called from a signal handler."""
+
+    def __init__(self, on_dropped: Callable[[int], None] | None = None, max_lines: int = MAX_PENDING_LINES,
+                 lag_items: int = LAG_ITEMS) -> None:
+        self.on_dropped = on_dropped
+        self.max_lines, self.lag_items = max_lines, lag_items
+        # re-entrant: a __del__ run by the garbage collector inside `put` may print (to stderr)
+        self._cond = threading.Condition(threading.RLock())
+        self._items: deque[_Write | _Dropped] = deque()
+        self._lines = 0  # line writes waiting
+        self._dropped: _Dropped | None = None  # the note waiting for the lines dropped now
+        self._busy = False  # the writer thread is inside a write
+        self._front = 0  # where the writer thread's own writes go: next, before what waits
+        self._closed = False
+        self.stalled = False  # given up: the terminal did not read; every write dropped
+        self._thread: threading.Thread | None = None
+
+    def put(self, target: Any, text: str, redraw: bool = False) -> None:
+        if not text:
+            return
+        with self._cond:
+            if self.stalled:
+                return
+            if self._closed:  # a straggler after the block (another thread's): written as before
+                direct = True
+            else:
+                direct = False
+                self._queue(_Write(target, text, redraw))
+        if direct:
+            _write(target, text)
+
+    def _queue(self, item: _Write) -> None:
+        if threading.current_thread() is self._thread:  # on_dropped's own note: in the dropped lines' place
+            self._front = min(self._front, len(self._items))
+            self._items.insert(self._front, item)
+            self._front += 1
+        elif item.redraw and len(self._items) >= self.lag_items:
+            self._items = deque(i for i in self._items if not (isinstance(i, _Write) and i.redraw))
+            self._items.append(item)
+        elif not item.redraw and self._lines >= self.max_lines:
+            if self._dropped is not None:  # one note for the lines dropped since the queue filled
+                self._dropped.count += 1
+            else:
+                self._dropped = _Dropped(1)
+                self._items.append(self._dropped)
+            return
+        else:
+            self._items.append(item)
+        if not item.redraw:
+            self._lines += 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="petseg-terminal", daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items and not self._closed:
+                    self._cond.wait()
+                if not self._items:
+                    return
+                item = self._items.popleft()
+                if isinstance(item, _Write) and not item.redraw:
+                    self._lines -= 1
+                if item is self._dropped:  # a line dropped from now on: a new note, after what waits
+                    self._dropped = None
+                self._busy, self._front = True, 0
+            try:
+                if isinstance(item, _Dropped):
+                    if self.on_dropped is not None:
+                        with contextlib.suppress(Exception):  # a note that failed: the lines are in the log
+                            self.on_dropped(item.count)
+                else:
+                    _write(item.target, item.text)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def close(self, timeout: float = DRAIN_SECONDS) -> bool:
+        """Wait up to ``timeout`` seconds for the queue to be written, then stop the thread: True.
+        False: the terminal did not take it; the queue is let go (`stalled`), the thread left in
+        its write (a daemon: it goes with the process)."""
+        with self._cond:
+            drained = self._cond.wait_for(lambda: not self._items and not self._busy, timeout)
+            if drained:
+                self._closed = True
+            else:
+                self.stalled = True
+                self._items.clear()
+            self._cond.notify_all()
+        return drained
+
+
+def _write(target: Any, text: str) -> None:
+    """One write, flushed (Rich flushed each of its writes itself; stdout and stderr keep their order)."""
+    try:
+        target.write(text)
+        target.flush()
+    except (OSError, ValueError, AttributeError):  # a closed stream; `SafeStream` drops these itself
+        pass
+
+
+class QueuedStream:
+    """A text stream whose writes go to a `TerminalQueue` for ``target``; the rest is ``target``'s."""
+
+    def __init__(self, queue: TerminalQueue, target: Any) -> None:
+        self.queue, self.target = queue, target
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, … of the real stream
+        return getattr(self.target, name)
+
+    def write(self, text: str) -> int:
+        self.queue.put(self.target, text, getattr(_local, "redraw", False))
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: the writer thread flushes each write once written."""
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self.target.isatty())
+        except (OSError, ValueError, AttributeError):
+            return False
+
+
+@contextlib.contextmanager
+def queued_std_streams(on_dropped: Callable[[int], None] | None = None) -> Iterator[TerminalQueue]:
+    """``sys.stdout`` and ``sys.stderr`` written by one thread for the block (module docstring);
+    nested, the outer block's queue serves, with this block's ``on_dropped`` while it lasts."""
+    saved = sys.stdout, sys.stderr
+    if isinstance(saved[0], QueuedStream):
+        outer = saved[0].queue
+        previous = outer.on_dropped
+        outer.on_dropped = on_dropped or previous
+        try:
+            yield outer
+        finally:
+            outer.on_dropped = previous
+        return
+    queue = TerminalQueue(on_dropped)
+    ours = QueuedStream(queue, saved[0]), QueuedStream(queue, saved[1])
+    sys.stdout, sys.stderr = ours  # type: ignore[assignment]
+    drained = False
+    try:
+        yield queue
+    finally:
+        try:
+            drained = queue.close()
+        finally:
+            for name, mine, real in (("stdout", ours[0], saved[0]), ("stderr", ours[1], saved[1])):
+                if getattr(sys, name) is mine:
+                    setattr(sys, name, real)
+                if not drained and callable(getattr(real, "stall", None)):
+                    real.stall()

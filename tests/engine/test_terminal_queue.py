@@ -1,0 +1,85 @@
+"""`engine.cli.terminal_queue`: ``petseg train``'s terminal written by a thread of its own. A
+terminal that keeps up gets every write, in order; one that stops reading never makes a writer
+wait, holds a bounded queue (the newest redraw of the bars, the first lines, then a note of how
+many were not shown) and is left as it is at the end."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from engine.cli.streams import SafeStream
+from engine.cli.terminal_queue import TerminalQueue, queued_std_streams, redrawing
+
+
+class Terminal:
+    """A text stream that takes writes only while ``reading`` is set (a terminal's full buffer)."""
+
+    def __init__(self, reading: bool = True) -> None:
+        self.reading = threading.Event()
+        if reading:
+            self.reading.set()
+        self.text = ""
+
+    def write(self, text: str) -> int:
+        self.reading.wait()
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        self.reading.wait()
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_that_reads_gets_every_write_in_order() -> None:
+    out, err = Terminal(), Terminal()
+    both: list[str] = []
+    out.write = err.write = lambda text: both.append(text) or len(text)  # type: ignore[method-assign]
+    queue = TerminalQueue()
+    for i in range(200):
+        queue.put(out, f"line {i}\n")
+        with redrawing():  # far fewer waiting than LAG_ITEMS at a time: none replaced
+            queue.put(out, f"bars {i}\n", redraw=True)
+        queue.put(err, f"warning {i}\n")
+        time.sleep(0.0005)
+    assert queue.close(timeout=5)
+    assert both == [t for i in range(200) for t in (f"line {i}\n", f"bars {i}\n", f"warning {i}\n")]
+
+
+def test_a_terminal_that_stops_reading_never_makes_a_writer_wait() -> None:
+    terminal = Terminal(reading=False)
+    queue = TerminalQueue(on_dropped=lambda n: queue.put(terminal, f"… {n} lines not shown\n"),
+                          max_lines=5, lag_items=3)
+    started = time.monotonic()
+    queue.put(terminal, "first\n")  # the writer thread waits in this one
+    time.sleep(0.05)
+    for i in range(20):
+        queue.put(terminal, f"bars {i}\n", redraw=True)
+        queue.put(terminal, f"line {i}\n")
+    assert time.monotonic() - started < 1.0, "a write waited for the terminal"
+    terminal.reading.set()  # the terminal reads again
+    assert queue.close(timeout=5)
+    # the first lines, then how many were not shown, then the newest redraw alone
+    assert terminal.text == "".join(["first\n", *(f"line {i}\n" for i in range(5)),
+                                     "… 15 lines not shown\n", "bars 19\n"]), terminal.text
+
+
+def test_a_terminal_that_never_reads_is_left_at_the_end() -> None:
+    real_out, real_err = SafeStream(Terminal(reading=False)), SafeStream(Terminal(reading=False))
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = real_out, real_err  # type: ignore[assignment]
+    try:
+        started = time.monotonic()
+        with queued_std_streams() as queue:
+            print("a line")
+            print("a warning", file=sys.stderr)
+        seconds = time.monotonic() - started
+        print("after the block")  # what the command prints afterwards waits no more
+    finally:
+        sys.stdout, sys.stderr = saved
+    assert queue.stalled
+    assert real_out.stalled and real_err.stalled  # the process ends without flushing them
+    assert 1.5 < seconds < 4  # DRAIN_SECONDS given to the terminal, no more
