@@ -13,7 +13,10 @@ so the run folder has every line whatever the terminal does. A queue the termina
 up with stays bounded:
 
 * a redraw of the live bars (written inside `redrawing`: Rich's refresh) replaces the redraws
-  still waiting once `LAG_ITEMS` writes wait: only the newest picture matters;
+  still waiting once `LAG_ITEMS` writes wait: only the newest picture matters. Only a redraw
+  that leaves the display as tall as it found it can be replaced (`keeps_height`): the next
+  write erases as many lines as the one before it drew, and one skipped that drew a different
+  number would have that write erase a printed line, or leave a stale bar;
 * past `MAX_PENDING_LINES` waiting lines, later ones are dropped and counted; where they would
   have been, ``on_dropped(n)`` is called in the writer thread (the CLI prints "… N lines not
   shown; see …/train.log"), what it writes coming next.
@@ -53,6 +56,17 @@ def redrawing() -> Iterator[None]:
         yield
     finally:
         _local.redraw = previous
+
+
+ERASE_LINE, LINE_UP = "\r\x1b[2K", "\x1b[1A"  # how a live display (Rich's) erases its previous picture
+
+
+def keeps_height(redraw: str) -> bool:
+    """Does this redraw leave the display as many lines tall as it found it? It erases the old
+    picture from the bottom up (`ERASE_LINE`, then `LINE_UP` and an erase per line above), then
+    draws the new one, its lines separated by newlines; a first picture erases nothing."""
+    before = 1 + redraw.count(LINE_UP) if redraw.startswith(ERASE_LINE) else 0
+    return before == redraw.count("\n") + 1
 
 
 @dataclass
@@ -96,7 +110,7 @@ class TerminalQueue:
                 direct = True
             else:
                 direct = False
-                self._queue(_Write(target, text, redraw))
+                self._queue(_Write(target, text, redraw and keeps_height(text)))
         if direct:
             _write(target, text)
 

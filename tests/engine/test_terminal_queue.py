@@ -10,7 +10,14 @@ import threading
 import time
 
 from engine.cli.streams import SafeStream
-from engine.cli.terminal_queue import TerminalQueue, queued_std_streams, redrawing
+from engine.cli.terminal_queue import ERASE_LINE, LINE_UP, TerminalQueue, queued_std_streams, redrawing
+
+
+def bars(i: int, lines: int = 2, above: int = 2) -> str:
+    """A redraw of live bars as Rich writes it: the ``above`` lines of the last picture erased,
+    then ``lines`` new ones."""
+    erase = ERASE_LINE + (LINE_UP + "\x1b[2K") * (above - 1) if above else ""
+    return erase + "\n".join(f"bar {j} at {i}" for j in range(lines))
 
 
 class Terminal:
@@ -42,11 +49,11 @@ def test_a_terminal_that_reads_gets_every_write_in_order() -> None:
     for i in range(200):
         queue.put(out, f"line {i}\n")
         with redrawing():  # far fewer waiting than LAG_ITEMS at a time: none replaced
-            queue.put(out, f"bars {i}\n", redraw=True)
+            queue.put(out, bars(i), redraw=True)
         queue.put(err, f"warning {i}\n")
         time.sleep(0.0005)
     assert queue.close(timeout=5)
-    assert both == [t for i in range(200) for t in (f"line {i}\n", f"bars {i}\n", f"warning {i}\n")]
+    assert both == [t for i in range(200) for t in (f"line {i}\n", bars(i), f"warning {i}\n")]
 
 
 def test_a_terminal_that_stops_reading_never_makes_a_writer_wait() -> None:
@@ -56,15 +63,19 @@ def test_a_terminal_that_stops_reading_never_makes_a_writer_wait() -> None:
     started = time.monotonic()
     queue.put(terminal, "first\n")  # the writer thread waits in this one
     time.sleep(0.05)
-    for i in range(20):
-        queue.put(terminal, f"bars {i}\n", redraw=True)
+    queue.put(terminal, bars(0, lines=1, above=0), redraw=True)  # the first picture, then a taller one:
+    queue.put(terminal, bars(1, lines=2, above=1), redraw=True)  # both kept, or the next erase misses a bar
+    for i in range(2, 22):
+        queue.put(terminal, bars(i), redraw=True)
         queue.put(terminal, f"line {i}\n")
     assert time.monotonic() - started < 1.0, "a write waited for the terminal"
     terminal.reading.set()  # the terminal reads again
     assert queue.close(timeout=5)
-    # the first lines, then how many were not shown, then the newest redraw alone
-    assert terminal.text == "".join(["first\n", *(f"line {i}\n" for i in range(5)),
-                                     "… 15 lines not shown\n", "bars 19\n"]), terminal.text
+    # the redraws that changed the display's height (kept as lines are), the first lines, how many
+    # were not shown, then the newest redraw alone
+    assert terminal.text == "".join(["first\n", bars(0, lines=1, above=0), bars(1, lines=2, above=1),
+                                     *(f"line {i}\n" for i in range(2, 5)), "… 17 lines not shown\n",
+                                     bars(21)]), terminal.text
 
 
 def test_a_terminal_that_never_reads_is_left_at_the_end() -> None:
