@@ -8,7 +8,9 @@ the run was started: ``petseg train`` in a terminal, a detached launch from the 
 * `CapturedConsole`: what ``petseg train`` prints with. Each line goes to the log file FIRST,
   then to the terminal; a terminal that breaks (closed tmux pane, EPIPE) is dropped and
   training carries on. Lines printed before the run folder exists are held and written when
-  it does (`attach`).
+  it does (`attach`). In ``petseg train`` the terminal is written by a thread of its own
+  (`engine.cli.terminal_queue`): one that stops reading gets "… N lines not shown; see
+  …/train.log" (`CapturedConsole.say_dropped`) and never holds training up.
 * `CapturedConsole.stderr`: ``sys.stderr`` teed the same way while the run trains, so warnings
   and the tracebacks Python prints land in the log too.
 * `RunLogConsole`: the console of a trainer with no terminal (the TUI's own process): its lines
@@ -222,9 +224,9 @@ class CapturedConsole:
         """On the terminal alone: lines it did not take (it stopped reading) are in the log."""
         from engine.words import counted
 
-        where = f"see {self.log.path}" if self.log is not None else "the terminal did not read them"
+        where = f"; see {self.log.path}" if self.log is not None else ""  # else they go there at `attach`
         if self._to_terminal and self._terminal_ok:
-            self.inner.print(f"… {counted(count, 'line')} not shown; {where}", markup=False)
+            self.inner.print(f"… {counted(count, 'line')} not shown{where}", markup=False)
 
     def error_line(self, text: str) -> None:
         """A line for stderr (the run's final error), logged first; call it outside `stderr`."""

@@ -129,6 +129,18 @@ def test_brackets_in_a_line_without_markup_are_printed_and_logged_as_written(
     assert (run / LOG_FILE).read_text().splitlines() == said
 
 
+def test_lines_a_stalled_terminal_did_not_take_are_noted_there_alone(tmp_path: Path) -> None:
+    """`engine.cli.terminal_queue` drops lines past its bound while the terminal reads nothing;
+    the terminal is told how many and where they are, the log (which has them all) is not."""
+    out = io.StringIO()
+    console = CapturedConsole(PrintingConsole(out)).attach(tmp_path)
+    console.print("epoch 1/9")
+    console.say_dropped(7)
+    console.close()
+    assert out.getvalue() == f"epoch 1/9\n… 7 lines not shown; see {tmp_path / LOG_FILE}\n"
+    assert (tmp_path / LOG_FILE).read_text() == "epoch 1/9\n"
+
+
 def test_a_closed_terminal_never_stops_the_log(tmp_path: Path) -> None:
     console = CapturedConsole(PrintingConsole(BrokenTerminal())).attach(tmp_path)
     for i in range(3):
