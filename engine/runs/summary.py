@@ -114,11 +114,13 @@ def world_size(config: dict[str, Any]) -> int:
 class ResumeOffer:
     """What the TUI's R offers for a run: ``action`` "resume" (continue from last.pt), "restart"
     (no epoch ever finished, so no last.pt: train again from epoch 1 with the run's own config),
-    or "" when it cannot be resumed; ``reason`` says why, in words for the user. (How a resume
-    then proceeds, flags and budget, is `engine.train.resume.plan_resume`'s.)"""
+    or "" when it cannot be resumed; ``reason`` says why, in words for the user; ``lost_last``:
+    it cannot because its last.pt was lost after it trained on (a restart would replace its
+    model). (How a resume then proceeds, flags and budget, is `engine.train.resume.plan_resume`'s.)"""
 
     action: str
     reason: str
+    lost_last: bool = False
 
 
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
@@ -133,11 +135,11 @@ def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str 
             return ResumeOffer("resume", f"continues {name} from its last.pt")
         if best_epoch is not None and best_epoch > 1:  # last.pt lost since: `check_nothing_to_lose`
             return ResumeOffer("", f"{name} has lost its last.pt: starting again from epoch 1 would replace "
-                                  f"its best.pt (epoch {best_epoch}); put last.pt back, or start a new run")
+                                  f"its best.pt (epoch {best_epoch}); put last.pt back, or start a new run", lost_last=True)
         if epochs_done >= 2:  # last.pt was saved at epoch 1's end, and lost since: `check_nothing_to_lose`
             return ResumeOffer("", f"{name} has lost its last.pt: it trained {epochs_done} epochs, and starting "
                                   "again from epoch 1 would replace its best.pt and curves; put last.pt back, "
-                                  "or start a new run")
+                                  "or start a new run", lost_last=True)
         return ResumeOffer("restart", f"{name} has no last.pt (it ended before its first epoch finished): "
                                      "it starts again from epoch 1 with the same settings")
     if kind.is_active:

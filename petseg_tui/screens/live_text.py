@@ -237,6 +237,8 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
         out.append("  R resumes it from last.pt.", style="dim")
     elif snap.resume.action == "restart" and not snap.active:
         out.append("  No last.pt: R starts it again from epoch 1.", style="dim")
+    elif snap.resume.lost_last and not snap.active:
+        out.append("  last.pt is lost: it cannot be resumed.", style="dim")
     for w in snap.warnings[-3:]:
         line("⚠ " + w, on_background("yellow", background))
     if snap.bad_lines:

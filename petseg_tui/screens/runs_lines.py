@@ -78,6 +78,8 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, exp
         t.append("  R resumes it from last.pt", style="dim")
     elif row.resume.action == "restart":
         t.append("  no last.pt: R starts it again from epoch 1", style="dim")
+    elif row.resume.lost_last:
+        t.append("  last.pt lost: it cannot be resumed", style="dim")
     if row.labels.note:
         t.append("\n")
         t.append("note: " + row.labels.note, style="italic")

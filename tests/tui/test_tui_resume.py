@@ -177,6 +177,19 @@ async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_di
         await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")
 
 
+async def test_a_run_that_lost_its_last_pt_says_why_R_is_not_offered(runs_dir: Path) -> None:
+    """Interrupted after 2 epochs, last.pt deleted since: R is not offered (a restart would replace
+    its model), and the detail says why rather than leaving the key missing without a word."""
+    make_stale_run(runs_dir, "lost", last_pt=False, epochs_done=2)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await wait_for(pilot, lambda: "last.pt lost: it cannot be resumed" in run_detail(screen),
+                       what="the reason in the run's detail")
+        assert "R Start again" not in footer_text(screen) and "R Resume" not in footer_text(screen)
+
+
 async def test_the_footer_is_rebuilt_only_when_its_keys_change(runs_dir: Path) -> None:
     """A cursor move asks for the bindings again (R depends on the run); Textual's footer then
     rebuilt all its keys each time, most of a move's CPU. Between runs that offer the same keys it
