@@ -77,11 +77,15 @@ TINY_TRAIN = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--max_
 @pytest.fixture(scope="session")
 def finished_tiny_run(tmp_path_factory: pytest.TempPathFactory, generated_data: str) -> Path:
     """A run folder ``r`` that ``petseg train`` finished: 2 epochs, cosine, UNet width 4 at 64 px on
-    the generated set (flags TINY_TRAIN). Trained once per session and shared: read-only; a test
-    that changes it copies it first (``shutil.copytree(finished_tiny_run, tmp_path / "runs" / "r")``)."""
-    from engine.cli import main
+    the generated set (flags TINY_TRAIN). Trained once per test run, whichever xdist worker asks
+    first (`made_once`), and shared: read-only; a test that changes it copies it first
+    (``shutil.copytree(finished_tiny_run, tmp_path / "runs" / "r")``)."""
+    from tests.once_per_run import made_once
 
-    root = tmp_path_factory.mktemp("finished-tiny-run")
-    assert main(["train", "--runs", str(root), "--run_name", "r", "--epochs", "2", *TINY_TRAIN,
-                 "--data_path", generated_data]) == 0
-    return root / "r"
+    def train(root: Path) -> None:
+        from engine.cli import main
+
+        assert main(["train", "--runs", str(root), "--run_name", "r", "--epochs", "2", *TINY_TRAIN,
+                     "--data_path", generated_data]) == 0
+
+    return made_once(tmp_path_factory, "finished-tiny-run", train) / "r"

@@ -1,28 +1,36 @@
 """One ONNX export of the session's tiny run, shared by the export and inference tests (an
 export takes seconds): a copy of ``finished_tiny_run`` with ``export/model.onnx`` written by
-`engine.export.run_export.export_run`, parity on the first `PARITY_PHOTOS` test photos."""
+`engine.export.run_export.export_run`, parity on the first `PARITY_PHOTOS` test photos. Made
+once per test run, whichever xdist worker asks first (`made_once`); its `ExportResult` is kept
+beside it (pickled) for the others."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.once_per_run import made_once
+
 PARITY_PHOTOS = 8
-_cache: dict[str, object] = {}
+RESULT = "export-result.pickle"
 
 
 def exported_run(tmp_path_factory: pytest.TempPathFactory, finished_tiny_run: Path):
     """(run folder, ExportResult) of the shared export; made on first use, then reused."""
-    if "result" not in _cache:
+
+    def export(folder: Path) -> None:
         from engine.export.run_export import export_run
 
-        run = tmp_path_factory.mktemp("exported") / "r"
+        run = folder / "r"
         shutil.copytree(finished_tiny_run, run)
-        _cache["run"] = run
-        _cache["result"] = export_run(run, "onnx", parity_photos=PARITY_PHOTOS)
-    return _cache["run"], _cache["result"]
+        result = export_run(run, "onnx", parity_photos=PARITY_PHOTOS)
+        (folder / RESULT).write_bytes(pickle.dumps(result))
+
+    folder = made_once(tmp_path_factory, "exported", export)
+    return folder / "r", pickle.loads((folder / RESULT).read_bytes())
 
 
 def few_photos(monkeypatch: pytest.MonkeyPatch) -> None:
