@@ -228,6 +228,7 @@ def test_a_device_name_torch_does_not_know_is_one_line_for_a_checkpoint_too(expo
     assert capsys.readouterr().err.strip() == "petseg: error: --device gpu: not a device; use auto, cpu, cuda, mps or cuda:N"
 
 
+@pytest.mark.slow  # a --dynamic_size export of its own and two evals: ~3.7 CPU-s alone
 def test_eval_of_a_dynamic_export_at_another_size_does_not_call_it_the_training_size(
         tmp_path, finished_tiny_run, capsys):
     """A --dynamic_size export of a 64 px run, evaluated at --image_size 96: the S×S rows said
