@@ -371,17 +371,19 @@ def test_a_taken_run_name_is_one_line_before_any_rank_starts(finished_tiny_run: 
 
 
 def test_resuming_a_run_another_process_trains_is_one_line_before_any_rank_starts(finished_tiny_run: Path,
-                                                                                 capsys) -> None:
+                                                                                 tmp_path: Path, capsys) -> None:
     from engine.runs import RunLock
 
-    lock = RunLock.acquire(finished_tiny_run)  # as a `petseg train` still writing it
+    # a copy: the shared run, locked, would read as being trained to the tests of other workers
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run)
+    lock = RunLock.acquire(run)  # as a `petseg train` still writing it
     try:
-        assert main(["train", "--resume", finished_tiny_run.name, "--runs", str(finished_tiny_run.parent),
-                     "--devices", "2", "--device", "cpu"]) == 1
+        assert main(["train", "--resume", run.name, "--runs", str(run.parent), "--devices", "2", "--device", "cpu"]) == 1
     finally:
         lock.release()
     out, err = capsys.readouterr()
-    assert err.strip().startswith(f"petseg: error: {finished_tiny_run}: is being trained by another petseg process")
+    assert err.strip().startswith(f"petseg: error: {run}: is being trained by another petseg process")
     assert "\n" not in err.strip() and "rank" not in err
     assert "data-parallel" not in out
 
