@@ -217,3 +217,19 @@ def fmt_started(t: float | None) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(t))
 
 
+
+
+def packed_lines(parts: list[Text], width: int) -> Text:
+    """``parts`` two spaces apart, a new line instead where the next would not fit in ``width``
+    (0: one line): a header or legend that breaks between its parts, never inside one."""
+    out, line = Text(), 0
+    for part in parts:
+        if line and width and line + 2 + part.cell_len > width:
+            out.append("\n")
+            line = 0
+        elif line:
+            out.append("  ")
+            line += 2
+        out.append_text(part)
+        line += part.cell_len
+    return out

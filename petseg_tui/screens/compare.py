@@ -35,6 +35,7 @@ from petseg_tui.format import (
     PALETTE,
     fmt_lr,
     fmt_metric,
+    packed_lines,
     palette_rgb,
     run_colour,
     shown_state_text,
@@ -393,17 +394,7 @@ class CompareScreen(ChartView, PetsegScreen):
             entry.append(f"─{MARKERS[i]} ", style=f"bold {colour}")
             entry.append(fit(name[len(start):], width - 3), style=colour)
             entries.append(entry)
-        t, line = Text(), 0
-        for entry in entries:
-            if line and width and line + 2 + entry.cell_len > width:
-                t.append("\n")
-                line = 0
-            elif line:
-                t.append("  ")
-                line += 2
-            t.append_text(entry)
-            line += entry.cell_len
-        return t
+        return packed_lines(entries, width)
 
     def _relegend(self) -> None:
         if self.is_mounted:

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from engine.errors import PetsegError
 from engine.runs.epoch_progress import EpochProgress
 from engine.train.previews import Previews
+from petseg_tui.format import packed_lines
 from petseg_tui.widgets.image_view import ImageView
 
 HEADER_MAX_ROWS = 3  # the header wraps to at most this many rows
@@ -54,25 +55,10 @@ def preview_header(previews: Previews | None, epoch: int | None, following: bool
         parts.append(Text("Dice " + " ".join(f"{d:.2f}" for d in entry.dice)))
     parts.append(Text.assemble(("red", "bold red"), (" predicted · ", "dim"), ("green", "bold green"),
                                (" true", "dim")))
-    header = _lines([title, *parts], width)
+    header = packed_lines([title, *parts], width)
     if width and _rows(header, width) > HEADER_MAX_ROWS:
-        header = _lines(parts, width)
+        header = packed_lines(parts, width)
     return header
-
-
-def _lines(parts: list[Text], width: int) -> Text:
-    """``parts`` two spaces apart, a new line instead where the next would not fit in ``width``."""
-    out, line = Text(), 0
-    for part in parts:
-        if line and width and line + 2 + part.cell_len > width:
-            out.append("\n")
-            line = 0
-        elif line:
-            out.append("  ")
-            line += 2
-        out.append_text(part)
-        line += part.cell_len
-    return out
 
 
 def _rows(text: Text, width: int) -> int:

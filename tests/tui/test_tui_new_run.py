@@ -8,7 +8,7 @@ import types
 from pathlib import Path
 
 import pytest
-from tui_helpers import FakeTrainer, footer_text, toasts, wait_for, widget_text
+from tui_helpers import FakeTrainer, exit_messages, footer_text, toasts, wait_for, widget_text
 from textual.widgets import Button, Input, ProgressBar, Switch
 
 from engine.config import TrainConfig
@@ -206,14 +206,7 @@ async def test_quit_right_after_a_detached_start_names_that_run(runs_dir: Path, 
 
     monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
     app = PetsegApp(runs_dir=runs_dir)
-    exits: list[str | None] = []
-    real_exit = app.exit
-
-    def exit_spy(*args, **kwargs) -> None:
-        exits.append(kwargs.get("message"))
-        real_exit(*args, **kwargs)
-
-    monkeypatch.setattr(app, "exit", exit_spy)
+    exits = exit_messages(app, monkeypatch)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_form(pilot)
         _fill_tiny(app.screen, "quebec", detached=True, data_path=generated_data)
@@ -256,14 +249,7 @@ async def test_a_signal_right_after_a_detached_start_waits_for_it_and_names_the_
 
     monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
     app = PetsegApp(runs_dir=runs_dir)
-    exits: list[str | None] = []
-    real_exit = app.exit
-
-    def exit_spy(*args, **kwargs) -> None:
-        exits.append(kwargs.get("message"))
-        real_exit(*args, **kwargs)
-
-    monkeypatch.setattr(app, "exit", exit_spy)
+    exits = exit_messages(app, monkeypatch)
     try:
         async with app.run_test(size=(100, 30)) as pilot:
             await open_form(pilot)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpers import footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
+from tui_helpers import exit_messages, footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -339,14 +339,7 @@ async def test_a_quit_or_signal_while_R_starts_its_process_names_the_run_left_re
     number = getattr(signal, how, None)
     before = signal.signal(number, lambda *_: None) if number else None  # never this test's end
     app = PetsegApp(runs_dir=runs_dir)
-    exits: list[str | None] = []
-    real_exit = app.exit
-
-    def exit_spy(*args, **kwargs) -> None:
-        exits.append(kwargs.get("message"))
-        real_exit(*args, **kwargs)
-
-    monkeypatch.setattr(app, "exit", exit_spy)
+    exits = exit_messages(app, monkeypatch)
     try:
         async with app.run_test(size=(120, 30)) as pilot:
             await wait_for(pilot, lambda: app.screen.loaded, what="first scan")

@@ -492,3 +492,17 @@ def make_sweep_runs(root: Path, name: str = "lr-width") -> None:
             data = json.loads(status.read_text())
             data.update(state="pruned", message="pruned by its sweep at epoch 2")
             status.write_text(json.dumps(data))
+
+
+def exit_messages(app, monkeypatch) -> list[str | None]:
+    """The messages ``app`` exits with (``App.exit(message=...)``: what the terminal shows after
+    the dashboard), appended as it exits."""
+    exits: list[str | None] = []
+    real_exit = app.exit
+
+    def exit_spy(*args, **kwargs) -> None:
+        exits.append(kwargs.get("message"))
+        real_exit(*args, **kwargs)
+
+    monkeypatch.setattr(app, "exit", exit_spy)
+    return exits
