@@ -250,8 +250,25 @@ def download_oxford_pet(
     ``keep_archives`` (they are 800 MB and the extracted files are what we use).
     """
     root = Path(root).expanduser()
+    made = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    for res in resources if resources is not None else oxford_pet_resources():
+    try:
+        _fetch_and_extract(root, resources if resources is not None else oxford_pet_resources(),
+                           opener, progress, keep_archives)
+    except DownloadError:
+        if made and not any(root.iterdir()):  # nothing fetched (a .part is kept to resume): no empty folder left
+            root.rmdir()
+        raise
+    for sub in ("images", "annotations"):
+        if not (root / sub).is_dir():
+            raise DatasetError(root, f"download finished but {sub}/ is missing; the archives are not the official ones")
+    return root
+
+
+def _fetch_and_extract(root: Path, resources: Sequence[Resource], opener: Callable[..., Any],
+                       progress: bool, keep_archives: bool) -> None:
+    """Each archive of ``resources`` not extracted into ``root`` yet: downloaded and extracted."""
+    for res in resources:
         marker = root / f".extracted-{res.filename}"
         if marker.exists():
             continue
@@ -270,8 +287,4 @@ def download_oxford_pet(
         marker.write_text(res.md5 or "")
         if not keep_archives:
             archive.unlink(missing_ok=True)
-    for sub in ("images", "annotations"):
-        if not (root / sub).is_dir():
-            raise DatasetError(root, f"download finished but {sub}/ is missing; the archives are not the official ones")
-    return root
 

@@ -486,19 +486,41 @@ def unusable_pairs_problem(layout: PetLayout) -> str | None:
                                          f"read (first: {first})"))
 
 
+def download_target(data_path: str | None, download: bool) -> Path | None:
+    """The folder ``--download`` fills for these arguments (the one ``data_path`` names, or the
+    cache without one) when it holds no dataset yet; None when nothing is to be downloaded."""
+    requested = requested_data_path(data_path)
+    if not download or requested == GENERATED_DATA:
+        return None
+    target = Path(requested).expanduser() if requested is not None else default_download_dir()
+    return None if _is_training_sample(target) is not None else target
+
+
+def download_requested(data_path: str | None, download: bool) -> None:
+    """Fetch the archives ``--download`` asks for into `download_target` (nothing if it holds a
+    dataset already). A new run calls it before its run folder is made (run_folder.settle_config),
+    so an unreachable server is one line naming the URL and the folder, not a failed run."""
+    target = download_target(data_path, download)
+    if target is None:
+        return
+    from engine.data.download import DownloadError, download_oxford_pet
+
+    try:
+        download_oxford_pet(target)
+    except DownloadError as exc:
+        raise ConfigError(f"--download into {target}: {exc}") from None
+
+
 def resolve_data_source(data_path: str | None, *, download: bool = False) -> DataSource:
-    """Choose the training data; see the module docstring. Raises DatasetError/DownloadError."""
+    """Choose the training data; see the module docstring. Raises DatasetError/ConfigError."""
     requested = requested_data_path(data_path)
     if requested == GENERATED_DATA:
         if download:
             raise ConfigError(f"--download: {GENERATED_DATA} is generated here, not downloaded; drop one of them")
         return _generated_source()
+    download_requested(data_path, download)
     if requested is not None:
         path = Path(requested).expanduser()
-        if download and _is_training_sample(path) is None:
-            from engine.data.download import download_oxford_pet
-
-            download_oxford_pet(path)
         try:
             source = _source_for(PetLayout(path))
         except DatasetError as exc:
@@ -509,12 +531,7 @@ def resolve_data_source(data_path: str | None, *, download: bool = False) -> Dat
             source.description += f" (from ${DATA_PATH_ENV})"
         return source
     if download:
-        # --download without a path: the full dataset into the cache, reused once it is there
+        # --download without a path: the full dataset in the cache, reused once it is there
         target = default_download_dir()
-        found = _is_training_sample(target)
-        if found is None:
-            from engine.data.download import download_oxford_pet
-
-            found = download_oxford_pet(target)
-        return _source_for(PetLayout(found))
+        return _source_for(PetLayout(_is_training_sample(target) or target))
     return _bundled_source()

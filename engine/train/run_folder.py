@@ -121,6 +121,13 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
     from engine.data.layout import data_path_problem
 
     problem = data_path_problem(config.data_path, config.download)
+    if not problem and config.download:
+        from engine.data.layout import download_requested
+
+        # fetched now, as the imagenet weights are: an unreachable server failed the run after its
+        # folder was made, leaving a failed run in the table; then the downloaded folder's own check
+        download_requested(config.data_path, config.download)
+        problem = data_path_problem(config.data_path, config.download)
     if problem:  # as check_machine: refused before a run folder (and a taken name) exists
         raise ConfigError(problem)
     return config

@@ -1132,3 +1132,23 @@ def test_eval_names_a_bad_batch_size_as_its_flag_is_spelt(tmp_path: Path, capsys
     """eval said "--batch-size 0: must be >= 1", infer "--batch_size 0: ..." (the flag's name)."""
     assert main(["eval", "--checkpoint", str(checkpoint), "--batch_size", "0"]) == 1
     one_error_line(capsys, "--batch_size 0: must be >= 1")
+
+
+def test_a_download_that_cannot_reach_its_server_makes_no_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``--data_path NEW --download yes`` offline made the run folder, then failed the download in
+    it: a failed run in the table (and an empty data folder) for what was a network problem."""
+    import socket
+
+    from engine.data import download
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{s.getsockname()[1]}/images.tar.gz"
+    s.close()  # nothing listens there now: never the internet
+    monkeypatch.setattr(download, "oxford_pet_resources", lambda: [download.Resource("images.tar.gz", (url,), None)])
+    runs, data = tmp_path / "runs", tmp_path / "new"
+    assert main(["train", "--runs", str(runs), "--data_path", str(data), "--download", "yes", "--device", "cpu",
+                 "--epochs", "1", "--image_size", "64", "--width", "4", "--workers", "0"]) == 1
+    one_error_line(capsys, f"--download into {data}: {url}: network error")
+    assert not runs.exists() or not any(runs.iterdir())  # refused before a run folder was made
+    assert not data.exists()  # nor an empty data folder left behind
