@@ -47,7 +47,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
          help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
               "PNG contact sheet to <run>/eval/worst-<split>.png (for --checkpoint FILE: "
               "FILE's folder/<stem>-worst-<split>.png)")
-    add_flag(e, "worst_out", type=given_path, default=None, metavar="PNG", help="write the --worst sheet here instead")
+    add_flag(e, "worst_out", type=given_path, default=None, metavar="PNG",
+             help="write the --worst sheet here instead (an existing folder: the default file name in it)")
     e.add_argument("--overwrite", action="store_true",
                    help="replace an existing contact sheet that petseg did not write")
     e.add_argument("--samples", action="store_true",
@@ -75,14 +76,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from engine.infer.inference import load_predictor
 
     ckpt = checkpoint_from_args(args)
-    chosen_out = args.worst_out if args.worst else None  # the user's --worst_out, before the default fills it
+    chosen_out = None  # the user's --worst_out (refused inside the data folder), not the default
     if args.worst:  # checked before minutes of scoring, like every user-named output
         from engine.eval.gallery import worst_sheet_path
-        from engine.infer.outputs import check_output
+        from engine.infer.outputs import check_output, into_folder
 
         if args.worst_out is None:
             args.worst_out = worst_sheet_path(ckpt, args.split)
             args.worst_out.parent.mkdir(parents=True, exist_ok=True)
+        else:  # a folder: the default file name, in it (as export --output and infer --output)
+            args.worst_out = into_folder(args.worst_out, worst_sheet_path(ckpt, args.split))
+            chosen_out = args.worst_out
         check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
     from engine.cli.eval_ranks import data_parallel_eval
 

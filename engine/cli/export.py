@@ -51,10 +51,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     leave_a_core_for_the_ui()
     console = new_console()
     run = RunStore(args.runs or default_runs_dir()).resolve(args.run)
-    if args.output is not None and args.output.is_dir():  # as `cp FILE DIR/`: the default file name, in it
+    if args.output is not None:  # a folder: the default file name, in it
+        from engine.infer.outputs import into_folder
         from engine.runs.layout import export_path
 
-        args.output = args.output / export_path(run, args.format).name
+        args.output = into_folder(args.output, export_path(run, args.format))
     result = export_run(run, args.format, output=args.output, opset=args.opset, dynamic_size=args.dynamic_size,
                         overwrite=args.overwrite, on_step=lambda msg: console.print(msg, markup=False))
     for note in result.notes:

@@ -103,6 +103,12 @@ def folder_write_problem(folder: str | Path) -> str | None:
     return None
 
 
+def into_folder(output: Path, default: str | Path) -> Path:
+    """``output`` as the user named it, or, when it is an existing folder, ``default``'s file name in
+    it, as ``cp FILE DIR/`` means (``export --output DIR``, ``eval --worst_out DIR``)."""
+    return output / Path(default).name if output.is_dir() else output
+
+
 def check_output(
     output: str | Path,
     *,

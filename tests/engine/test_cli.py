@@ -1152,3 +1152,17 @@ def test_a_download_that_cannot_reach_its_server_makes_no_run(tmp_path: Path, ca
     one_error_line(capsys, f"--download into {data}: {url}: network error")
     assert not runs.exists() or not any(runs.iterdir())  # refused before a run folder was made
     assert not data.exists()  # nor an empty data folder left behind
+
+
+def test_eval_worst_out_an_existing_folder_gets_the_default_name_in_it(checkpoint: Path, eval_data: Path,
+                                                                        tmp_path: Path, capsys) -> None:
+    """``--worst_out DIR`` was refused ("must be a .png file") while export --output DIR and infer
+    --output DIR put their default file name in the folder."""
+    ck = tmp_path / "model.pt"
+    ck.write_bytes(checkpoint.read_bytes())
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    assert main(["eval", "--checkpoint", str(ck), "--data_path", str(eval_data), "--device", "cpu",
+                 "--worst", "1", "--worst_out", str(sheets)]) == 0
+    assert f"contact sheet: {sheets / 'model-worst-test.png'}" in capsys.readouterr().out
+    assert (sheets / "model-worst-test.png").is_file()
