@@ -95,6 +95,10 @@ def folder_write_problem(folder: str | Path) -> str | None:
     not tell (root ignores them, a read-only mount or an ACL is not in them)."""
     try:
         fd, probe = tempfile.mkstemp(prefix=".petseg-write-test-", dir=folder)
+    except FileNotFoundError as exc:
+        if Path(folder).is_dir():  # /proc answers a new file so: "folder … (No such file or directory)" misled
+            return "a kernel file system like /proc, where no file can be created"
+        return str(exc.strerror or exc)
     except OSError as exc:
         return str(exc.strerror or exc)
     os.close(fd)

@@ -272,3 +272,13 @@ def test_the_command_an_export_prints_runs_as_pasted_with_spaces_in_its_path(run
     line = capsys.readouterr().out.strip().splitlines()[-1]
     words = shlex.split(line.split("run it with: ", 1)[1])
     assert words[:4] == ["petseg", "infer", "--model_path", str(out)]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_on_proc_says_no_file_can_be_made_there(run_copy, capsys):
+    """``--output /proc/m.onnx`` read "/proc: --output folder is not writable (No such file or
+    directory)": a folder that is there, said not to be. The file system is what refuses."""
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", "/proc/m.onnx"]) == 1
+    err = _one_error_line(capsys)
+    assert err.endswith("/proc: --output folder is not writable (a kernel file system like /proc, where no file "
+                        "can be created); nothing was done"), err
