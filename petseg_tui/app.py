@@ -297,13 +297,16 @@ class PetsegApp(App[None]):
                 self._show_started(path, pid)
 
     # ---- resuming runs ------------------------------------------------------------------------
-    def confirm_resume(self, path: Path, action: str, state: str, message: str = "") -> None:
+    def confirm_resume(self, path: Path, action: str, state: str, message: str = "", note: str = "") -> None:
         """Ask, then resume (action "resume") or start again ("restart") a run, detached; the
-        store's resume plan chose the action."""
+        store's resume plan chose the action. ``note``: the offer's (`ResumeOffer.note`), said in
+        the question: a last.pt that trails the epochs reached makes the resume train them again."""
         name = Path(path).name
         if action == "resume":
             question, yes = (f"Resume {name} ({state})?\n\nIt continues from its last.pt in a detached process; "
                              "output is appended to its train.log."), "Resume"
+            if note:
+                question += f"\n\nNote: {note}."
         elif action == "restart":
             ended = ended_phrase(state)
             question = (f"Start {name} again?\n\nIt {ended} before its first epoch ended, so there is no last.pt: "

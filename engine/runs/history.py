@@ -229,6 +229,14 @@ class RunHistory:
         """The epoch budget: from the events, else from config.json (before the run started)."""
         return self.total_epochs or int(self.config.get("epochs") or 0)
 
+    @property
+    def saved_epoch(self) -> int | None:
+        """The finished epochs the newest last.pt holds, as its ``CheckpointSaved`` says (None: none
+        recorded). It can trail the epochs reached: last.pt is saved at most every
+        --checkpoint_interval seconds, and a run killed meanwhile resumes from it."""
+        saved = self.checkpoints.get("last")
+        return saved.epoch if saved is not None else None
+
     def snapshot(self, *, batches: int | None = None, warnings: int | None = None) -> "RunSnapshot":
         """A frozen copy of what the run shows now (for another thread to draw); ``batches`` and
         ``warnings``: keep only the newest so many."""
@@ -255,6 +263,7 @@ class RunHistory:
             pid=pid if isinstance(pid, int) else None,
             epoch_seconds=self.epoch_seconds,
             paused_in_batches=self.paused_between(kept[0].t, kept[-1].t) if kept else 0.0,
+            saved_epoch=self.saved_epoch,
         )
 
 
@@ -282,6 +291,7 @@ class RunSnapshot:
     pid: int | None = None  # of the process writing the run: status.json's, or a resume's still preparing
     epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
     paused_in_batches: float = 0.0  # seconds paused between the first and the last batch kept
+    saved_epoch: int | None = None  # the epoch last.pt holds (`RunHistory.saved_epoch`)
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):

@@ -43,6 +43,7 @@ class RunSummary:
     trial: int | None = None  # its trial number in that sweep
     gpu_util: float | None = None  # a running run's mean GPU utilisation, from its newest system.jsonl sample
     current_epoch: int = 0  # the epoch last begun: past ``epoch`` while one trains, or when one was cut short
+    saved_epoch: int | None = None  # the epoch last.pt holds (`RunHistory.saved_epoch`): can trail ``epoch``
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):
@@ -75,6 +76,7 @@ class RunSummary:
             has_checkpoint=has_checkpoint(path),
             processes=world_size(history.config),
             current_epoch=history.current_epoch,
+            saved_epoch=history.saved_epoch,
             **_sweep_fields(history.config),
         )
 
@@ -91,7 +93,8 @@ class RunSummary:
     def resume_offer(self) -> "ResumeOffer":
         # without last.pt, a checkpoint is best.pt (and with last.pt the offer never reads it): no stat again
         kept_best = self.best_epoch if self.has_checkpoint else None
-        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best, self.epoch)
+        return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best, self.epoch,
+                            self.saved_epoch)
 
 
 def _number(value: Any) -> float | None:
@@ -120,19 +123,34 @@ class ResumeOffer:
 
     action: str
     reason: str
+    note: str = ""  # said before a resume: last.pt trails the epochs reached (`rewind_note`)
     lost_last: bool = False
 
 
+def rewind_note(saved: int, reached: int) -> str:
+    """What a resume of a run whose last.pt holds epoch ``saved`` of the ``reached`` it trained
+    does (last.pt is saved at most every --checkpoint_interval seconds): "" when it holds them all.
+    The CLI's resume (engine.train.resume) and the TUI's R say the same words."""
+    if reached <= saved:
+        return ""
+    again = f"epoch {reached} is" if reached == saved + 1 else f"epochs {saved + 1}-{reached} are"
+    return (f"last.pt holds epoch {saved} of the {reached} the run reached: the resume goes on from epoch {saved}, "
+            f"so {again} trained again")
+
+
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
-                 best_epoch: int | None = None, epochs_done: int = 0) -> ResumeOffer:
+                 best_epoch: int | None = None, epochs_done: int = 0,
+                 saved_epoch: int | None = None) -> ResumeOffer:
     """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
     writer lock is held is "running" (`RunHistory.state`): still training somewhere.
     ``best_epoch``: the epoch of its best.pt, if it has one (a restart would replace that file);
-    ``epochs_done``: the last finished epoch its events record."""
+    ``epochs_done``: the last finished epoch its events record; ``saved_epoch``: the epoch its
+    last.pt holds, as the events record it (None: not recorded)."""
     kind = RunState.parse(state)
     if kind.is_resumable:
         if has_last_checkpoint:
-            return ResumeOffer("resume", f"continues {name} from its last.pt")
+            note = rewind_note(saved_epoch, epochs_done) if saved_epoch is not None else ""
+            return ResumeOffer("resume", f"continues {name} from its last.pt", note)
         if best_epoch is not None and best_epoch > 1:  # last.pt lost since: `check_nothing_to_lose`
             return ResumeOffer("", f"{name} has lost its last.pt: starting again from epoch 1 would replace "
                                   f"its best.pt (epoch {best_epoch}); put last.pt back, or start a new run", lost_last=True)

@@ -31,6 +31,10 @@ The rules, decided by `plan_resume` before anything of the run is written:
   same rule holds for the cosine after the warm-up, stretched over N - W epochs. ``plateau``
   and ``none`` keep their state and simply run longer. Each change is recorded in config.json (``epochs`` and
   ``budget_changes``) and shown by ``petseg runs`` and the TUI.
+* **last.pt behind the epochs reached.** last.pt is saved at most every --checkpoint_interval
+  seconds, so a killed run can show 9 epochs and hold 1: the resume goes on from last.pt's epoch
+  and trains the later ones again. The plan's notes say so, as does a refused ``--epochs``
+  (`engine.runs.summary.rewind_note`, the words the TUI's R says too).
 * **Refused or failed before training** (any rule above, a busy run, bad data, an unusable
   checkpoint): the run is left as it was — its state, config.json and checkpoints.
 
@@ -51,6 +55,7 @@ from engine.config import (
     absolute_data_path,
 )
 from engine.errors import ConfigError, RunStoreError
+from engine.runs.summary import rewind_note
 
 RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
 # config.json fields that must still match last.pt's own record (a hand edit is refused)
@@ -109,10 +114,13 @@ class ResumePlan:
     applied: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # flag -> (old, new)
     budget: BudgetChange | None = None
     stored: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json as the plan read it
+    reached_epochs: int = 0  # the last finished epoch the run's events record (last.pt can trail it)
 
     def notes(self) -> list[str]:
         """One line per change, for the log."""
         out = [f"resume: --{k} {new} (was {old})" for k, (old, new) in self.applied.items()]
+        if self.checkpoint_path is not None and (rewind := rewind_note(self.done_epochs, self.reached_epochs)):
+            out.append(f"resume: {rewind}")
         if self.budget is not None:
             out.append(f"resume: {self.budget.describe()}")
         return out
@@ -156,13 +164,15 @@ def _same(a: Any, b: Any, name: str = "") -> bool:
 
 def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any],
                 checkpoint: dict[str, Any] | None, checkpoint_path: Path | None,
-                finished: bool = False) -> ResumePlan:
+                finished: bool = False, reached: int = 0) -> ResumePlan:
     """Decide a resume (see the module docstring); ConfigError/RunStoreError with one line if refused.
 
     ``stored``: the run's config.json; ``overrides``: the flags the user gave (TrainConfig
     field names, explicit values only); ``checkpoint``: last.pt as loaded (None if absent);
     ``finished``: status.json says the run finished. A run that trained all its epochs but
     died before saying so (killed after its final last.pt) resumes to "finished" at once.
+    ``reached``: the last finished epoch the run's events record; last.pt can hold an earlier
+    one (saved at most every --checkpoint_interval seconds), and a refused --epochs says so.
     """
     from engine.runs import CONFIG_FILE
 
@@ -227,6 +237,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
                                           "start a new run to train longer")
 
     target = new_epochs if new_epochs is not None else base.epochs
+    # the table shows the epochs reached; a budget judged against them is refused for another reason
+    # than the user thinks when last.pt holds fewer ("makes warmup_epochs 3 invalid" for a 9/30 run)
+    rewind = f"; {rewind_note(done, reached)}" if checkpoint is not None and reached > done else ""
     if target < 1 or target > 100_000:
         raise ConfigError(f"--epochs {target}: must be an integer between 1 and 100000")
     if target <= done and not (new_epochs is None and not finished and target == done):
@@ -236,7 +249,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
                 f"has already trained all its {done} epochs; to train more: "
                 f"petseg train --resume {run_path.name} --epochs N (N > {done})",
             )
-        raise ConfigError(f"--epochs {target}: the run has already trained {done} epochs; give more than {done}")
+        raise ConfigError(f"--epochs {target}: the run has already trained {done} epochs; give more than {done}{rewind}")
     budget = None
     if target != trained_budget and checkpoint is not None:
         budget = BudgetChange(after_epoch=done, old=trained_budget, new=target, scheduler=base.scheduler)
@@ -244,9 +257,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     errors = base.field_errors()  # e.g. a budget cut below the warm-up
     if errors:
         name, message = next(iter(errors.items()))
-        raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message})")
+        raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message}){rewind}")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
-                      applied=applied, budget=budget, stored=stored)
+                      applied=applied, budget=budget, stored=stored, reached_epochs=reached)
 
 
 def check_no_mistyped_settings(config_path: Path, stored: dict[str, Any], known: set[str]) -> None:
@@ -326,7 +339,7 @@ def apply_budget(plan: ResumePlan, scheduler: Any, optimizer: Any) -> None:
 def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
     """`plan_resume` for the run folder ``run_path``: reads its config.json and last.pt."""
     from engine.checkpoint import load_checkpoint
-    from engine.runs import CONFIG_FILE, STATUS_FILE, RunState, checkpoint_path, read_run_json
+    from engine.runs import CONFIG_FILE, STATUS_FILE, RunState, RunStore, checkpoint_path, read_run_json
 
     stored = read_run_json(run_path / CONFIG_FILE)
     try:
@@ -337,8 +350,9 @@ def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if checkpoint is None:
         check_nothing_to_lose(run_path, ckpt_path, finished)
+    reached = RunStore(run_path.parent).summary(run_path).epoch  # what the runs table shows
     plan = plan_resume(run_path, stored, overrides, checkpoint, ckpt_path if checkpoint is not None else None,
-                       finished=finished)
+                       finished=finished, reached=reached)
     if checkpoint is not None:
         check_weights_fit(plan.config, checkpoint, ckpt_path)
     return plan

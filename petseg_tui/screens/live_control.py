@@ -60,7 +60,8 @@ class RunControlActions:
     def _resume(self) -> None:
         snap = self.snapshot
         if snap is not None:
-            self.petseg_app.confirm_resume(self.run_path, snap.resume.action, snap.state, snap.message)
+            self.petseg_app.confirm_resume(self.run_path, snap.resume.action, snap.state, snap.message,
+                                           note=snap.resume.note)
 
     def request(self, action: str) -> None:
         """Stop / pause / resume: the Trainer object if it lives here, else a control file."""

@@ -408,7 +408,8 @@ class RunsScreen(RunLabelActions, PetsegScreen):
     def _resume_highlighted(self) -> None:
         row = self.table.highlighted
         if row is not None:
-            self.petseg_app.confirm_resume(row.path, row.resume.action, row.state, row.summary.message)
+            self.petseg_app.confirm_resume(row.path, row.resume.action, row.state, row.summary.message,
+                                           note=row.resume.note)
 
     def action_resume_refused(self) -> None:
         row = self.table.highlighted

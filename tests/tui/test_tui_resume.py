@@ -190,6 +190,32 @@ async def test_a_run_that_lost_its_last_pt_says_why_R_is_not_offered(runs_dir: P
         assert "R Start again" not in footer_text(screen) and "R Resume" not in footer_text(screen)
 
 
+async def test_R_says_the_epochs_after_last_pt_are_trained_again(runs_dir: Path, monkeypatch) -> None:
+    """A run showing 9 epochs whose last.pt holds epoch 1 (saved at most every --checkpoint_interval
+    seconds): R asked to "continue from its last.pt" without a word that epochs 2-9 train again."""
+    import engine.train.launch
+    from engine.events import CheckpointSaved, event_to_dict
+
+    make_stale_run(runs_dir, "slow-saves", epochs_done=9)
+    saved = CheckpointSaved(epoch=1, which="last", path="checkpoints/last.pt", valid_dice=0.5)
+    with (runs_dir / "slow-saves" / "events.jsonl").open("a") as f:
+        f.write(json.dumps(event_to_dict(saved)) + "\n")
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: 4_000_002)
+
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        question = " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        assert ("Note: last.pt holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, so epochs "
+                "2-9 are trained again.") in question
+        await pilot.press("n")
+
+
 async def test_the_footer_is_rebuilt_only_when_its_keys_change(runs_dir: Path) -> None:
     """A cursor move asks for the bindings again (R depends on the run); Textual's footer then
     rebuilt all its keys each time, most of a move's CPU. Between runs that offer the same keys it

@@ -14,6 +14,7 @@ import pytest
 from engine.errors import RunStoreError
 from engine.events import (
     BatchProgress,
+    CheckpointSaved,
     EpochEnded,
     EpochStarted,
     RunFinished,
@@ -460,3 +461,23 @@ def test_a_run_folder_that_cannot_be_read_is_listed_as_broken_not_fatal(tmp_path
     assert f"locked: broken: {tmp_path / 'locked'}" in out and "permission denied" in out
     with pytest.raises(RunStoreError, match="already exists"):
         store.check_new_name("locked")
+
+
+def test_the_resume_offer_says_the_epochs_after_last_pt_are_trained_again(tmp_path: Path) -> None:
+    """A run showing 9/30 whose last.pt holds epoch 1 (saved at most every
+    --checkpoint_interval seconds): R offered to "continue from its last.pt" without a word that
+    epochs 2-9 would be trained again."""
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 30}, name="slow-saves")
+    w.append(started(total=30))
+    w.append(epoch_ended(1, 0.5, total=30))
+    w.append(CheckpointSaved(epoch=1, which="last", path="checkpoints/last.pt", valid_dice=0.5))
+    for epoch in range(2, 10):
+        w.append(epoch_ended(epoch, 0.5, total=30))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    (tmp_path / "slow-saves" / "checkpoints" / "last.pt").write_bytes(b"x")
+    offer = store.summary("slow-saves").resume_offer()
+    assert offer.action == "resume"
+    assert offer.note == ("last.pt holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, "
+                          "so epochs 2-9 are trained again")

@@ -15,6 +15,7 @@ from engine.checkpoint import load_checkpoint
 from engine.cli import main
 from engine.config import TrainConfig
 from engine.errors import ConfigError, RunStoreError
+from engine.events import EpochEnded
 from engine.train.resume import BudgetChange, ResumePlan, apply_budget, describe_budget_changes, plan_resume
 from engine.runs import RunStore
 
@@ -310,6 +311,40 @@ def test_a_budget_cut_below_the_warmup_is_refused() -> None:
         plan_resume(Path("/r"), TrainConfig(epochs=8, warmup_epochs=4).to_dict(), {"epochs": 3},
                     {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 2,
                      "config": TrainConfig(epochs=8, warmup_epochs=4).to_dict()}, Path("/r/last.pt"))
+
+
+def test_a_budget_refused_for_a_run_whose_last_pt_trails_it_says_where_the_resume_goes_on() -> None:
+    """A run showing 9/30 whose last.pt holds epoch 1 (saved at most every --checkpoint_interval
+    seconds): ``--epochs 3`` read "makes warmup_epochs 3 invalid", though the table said 9 epochs
+    were trained; the line now says the resume goes back to last.pt's epoch."""
+    config = TrainConfig(epochs=30, warmup_epochs=3).to_dict()
+    with pytest.raises(ConfigError) as info:
+        plan_resume(Path("/r"), config, {"epochs": 3},
+                    {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 1, "config": config},
+                    Path("/r/last.pt"), reached=9)
+    assert str(info.value) == ("--epochs 3: makes warmup_epochs 3 invalid (must be fewer than --epochs (3)); last.pt "
+                               "holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, so epochs "
+                               "2-9 are trained again")
+
+
+def test_a_resume_of_a_run_whose_last_pt_trails_its_epochs_says_so(run: Path, capsys) -> None:
+    """The table's epochs come from the events; last.pt can hold fewer. The refusal of a budget
+    the run seems to have passed names both."""
+    from engine.events import event_to_dict
+
+    events = run / "events.jsonl"
+    with events.open("a") as f:  # epochs 3-4 recorded after last.pt's epoch 2 (the process was killed)
+        for epoch in (3, 4):
+            ended = EpochEnded(epoch=epoch, total_epochs=4, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
+                               valid_dice=0.5, valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4,
+                               lr=1e-3, seconds=1.0, images_per_s=10.0, best_dice=0.5, best_epoch=epoch)
+            f.write(json.dumps(event_to_dict(ended)) + "\n")
+    before = snapshot(run)
+    assert main(["train", "--runs", str(run.parent), "--resume", "r", "--epochs", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("petseg: error: --epochs 2: the run has already trained 2 epochs; give more than 2; last.pt holds "
+                   "epoch 2 of the 4 the run reached: the resume goes on from epoch 2, so epochs 3-4 are trained again")
+    assert snapshot(run) == before
 
 
 @pytest.mark.parametrize("flag, value", [("warmup_epochs", 1), ("ema_decay", 0.99), ("augment_strength", "strong")])
