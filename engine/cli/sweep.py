@@ -124,6 +124,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from engine.sweep.spec_build import build_spec
 
     spec = build_spec(settings_from_args(args), gpu_count=visible_gpu_count)
+    from engine.sweep.slots import cpu_slots_warning
+
+    if warning := cpu_slots_warning(spec):
+        print(f"petseg: warning: {warning}", file=sys.stderr)
     from engine.sweep.scheduler import Scheduler
     from engine.sweep.study import counted_trials, open_study
 

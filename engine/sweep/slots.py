@@ -36,6 +36,30 @@ def make_slots(spec: SweepSpec, cpu_count: int | None = None) -> list[Slot]:
     return [Slot(f"cpu#{n}", env) for n in range(spec.parallel)]
 
 
+def cpu_slots_warning(spec: SweepSpec, cores: int | None = None, gpus: int | None = None) -> str:
+    """Why ``--parallel`` trials on the CPU will all be slow, or "": more training processes at once
+    than the cores this process may use (`engine.cores.available_cores`) time-slice them (each
+    child gets one thread, `threads_env`). Said, not refused: the user may want the spread of a
+    search more than its speed (as --workers above the cores is capped with a word, not refused).
+    Not on a GPU box: ``--devices`` places trials on GPUs, and without it a trial's ``auto`` device
+    is a GPU whenever one is seen (``gpus``: their count, NVML's; None: asked)."""
+    from engine.cores import available_cores
+
+    if spec.devices is not None:
+        return ""
+    if spec.base.get("device") != "cpu" and (gpus if gpus is not None else visible_gpu_count()) > 0:
+        return ""
+    cores = cores if cores is not None else available_cores()
+    processes = min(spec.parallel, spec.trials) * spec.devices_per_trial  # never more trials at once than trials
+    if processes <= cores:
+        return ""
+    what = (f"--parallel {spec.parallel}" if spec.devices_per_trial == 1 else
+            f"--parallel {spec.parallel} x --devices_per_trial {spec.devices_per_trial}")
+    most = max(1, cores // spec.devices_per_trial)
+    return (f"{what}: {processes} training processes at once on the {cores} CPU cores available here time-slice "
+            f"them, so every trial trains slowly; --parallel {most} gives each one a core")
+
+
 def visible_gpu_count() -> int:
     """How many GPUs a sweep may list (``--devices 0,1``): the ones this shell sees, NVML's count
     with the user's ``CUDA_VISIBLE_DEVICES`` honoured (`engine.train.devices_request.visible_gpu_count`,

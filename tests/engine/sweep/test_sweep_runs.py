@@ -565,3 +565,41 @@ def test_slots_follow_the_gpus_this_shell_sees(monkeypatch: pytest.MonkeyPatch) 
     spec = build_spec({"name": "s", "params": ["width=choice:16"], "devices": "0,1,2,3", "per_device": 1,
                        "devices_per_trial": 2}, gpu_count=lambda: 4)
     assert [s.env["CUDA_VISIBLE_DEVICES"] for s in make_slots(spec)] == ["4,5", "6,7"]
+
+
+@pytest.mark.parametrize("parallel, warned", [(3, True), (2, False)])
+def test_more_cpu_trials_at_once_than_cores_is_said(tmp_path: Path, fake_trainer: None,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch, parallel: int,
+                                                     warned: bool) -> None:
+    """``--parallel 99`` on a 2-core CPU was accepted without a word: every trial time-slices the
+    same cores and trains slowly."""
+    import engine.cores
+    import engine.sweep.slots
+
+    monkeypatch.setattr(engine.cores, "available_cores", lambda: 2)
+    monkeypatch.setattr(engine.sweep.slots, "visible_gpu_count", lambda: 0)
+    main(["sweep", "--runs", str(tmp_path / "runs"), "--name", "many", *SPACE, "--trials", "3",
+          "--parallel", str(parallel), "--epochs", "1"])
+    said = [line for line in capsys.readouterr().err.splitlines() if "CPU cores" in line]
+    expected = ("petseg: warning: --parallel 3: 3 training processes at once on the 2 CPU cores available here "
+                "time-slice them, so every trial trains slowly; --parallel 2 gives each one a core")
+    assert said == ([expected] if warned else [])
+
+
+def test_trials_on_gpus_are_not_warned_about_the_cpu_cores() -> None:
+    """--devices places trials on GPUs (and without it, a GPU seen here is a trial's auto device):
+    the CPU's cores do not bound how many train at once."""
+    from engine.sweep.slots import cpu_slots_warning
+    from engine.sweep.spec_build import build_spec
+
+    space = {"name": "g", "params": ["learning_rate=log:1e-4:1e-3"]}
+    on_gpus = build_spec({**space, "devices": "0,1", "per_device": 8}, gpu_count=lambda: 2)
+    assert cpu_slots_warning(on_gpus, cores=2, gpus=2) == ""
+    auto = build_spec({**space, "parallel": 8})
+    assert cpu_slots_warning(auto, cores=2, gpus=1) == ""
+    assert "8 training processes" in cpu_slots_warning(auto, cores=2, gpus=0)
+    on_cpu = build_spec({**space, "parallel": 8, "base": {"device": "cpu"}})
+    assert "8 training processes" in cpu_slots_warning(on_cpu, cores=2, gpus=1)
+    few = build_spec({**space, "parallel": 8, "trials": 2})  # never more at once than the trials
+    assert cpu_slots_warning(few, cores=2, gpus=0) == ""
