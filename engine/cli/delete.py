@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.cli.common import EXIT_ERROR, EXIT_OK, add_runs_flag, error_prefix
 from engine.cli.run_selection import add_selection_flags, select_runs
+from engine.cli.terminal_queue import wait_written
 from engine.config import default_runs_dir
 from engine.errors import ConfigError, RunStoreError
 
@@ -42,6 +43,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
                               "give --yes where there is no terminal to answer on")
         print("\n".join(f"  {p}" for p in doomed))
         try:
+            wait_written()  # the list above before the prompt (`engine.cli.terminal_queue`)
             answer = input(f"Delete these {len(doomed)} run folder(s)? [y/N] " if len(doomed) > 1
                            else "Delete this run folder? [y/N] ")
         except EOFError:  # Ctrl-D: no answer, as N

@@ -1,7 +1,9 @@
 """``petseg``'s entry point: parse, dispatch to the subcommand, and turn every expected failure into
 one line ``petseg: error: <file>: <problem>`` with a non-zero exit (the traceback only with
 ``PETSEG_DEBUG=1``); SIGTERM/SIGHUP end a command with its cleanup run; terminal writes go
-through `engine.cli.streams` (a broken pipe or an ASCII terminal never fails a command)."""
+through `engine.cli.streams` (a broken pipe or an ASCII terminal never fails a command), made by
+a thread of their own (`engine.cli.terminal_queue`: a terminal that stops reading never keeps a
+signal from ending a command)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from engine.cli.plot import cmd_plot
 from engine.cli.runs import cmd_runs
 from engine.cli.sweep import cmd_sweep
 from engine.cli.streams import safe_std_streams
+from engine.cli.terminal_queue import DRAIN_SECONDS, queued_std_streams
 from engine.cli.train import cmd_train
 from engine.process_exit import end_process
 from engine.errors import PetsegError, describe_error, file_being_read, first_line
@@ -108,11 +111,24 @@ def _main(argv: Sequence[str] | None) -> int:
         signal.signal(signal.SIGINT, note_interrupt)
     try:
         try:
-            if interrupt_noted():  # Ctrl-C while petseg was starting
-                return _stopped_by_interrupt()
-            return _run_command(args)
-        except Terminated as exc:  # arrived while an error line was being printed
+            # every terminal write of the command is made by a thread of its own: a terminal that
+            # stops reading (a stalled SSH link, Ctrl-S) never holds the thread that handles the
+            # signals, so a SIGTERM still ends the command (`engine.cli.terminal_queue`). No line
+            # is dropped and the end waits for a slow reader (a pager) as a direct write did,
+            # except training's (in train.log), a stopped command's and a data-parallel rank's
+            # (its launcher waits for its exit): the terminal gets 2 s
+            with queued_std_streams(max_lines=None, drain_seconds=None) as terminal:
+                if interrupt_noted():  # Ctrl-C while petseg was starting
+                    code = _stopped_by_interrupt()
+                else:
+                    code = _run_command(args)
+                if args.command == "train" or "LOCAL_RANK" in os.environ or code == EXIT_STOPPED or code > 128:
+                    terminal.drain_seconds = DRAIN_SECONDS
+            return code
+        except Terminated as exc:  # arrived while an error line was being printed, or the terminal waited
             return 128 + exc.signum
+        except KeyboardInterrupt:  # Ctrl-C while the terminal took the last lines: let go of them
+            return EXIT_STOPPED
     finally:
         warnings.showwarning = saved[0]
         for sig, handler in saved[1].items():

@@ -9,7 +9,7 @@ stderr closed (``>&-``), or runs it on an ASCII-only terminal (``LANG=C``,
   its events and checkpoints still go to the run folder;
 * a character the stream cannot encode is replaced (``?``), never a ``UnicodeEncodeError``;
 * a stream that was closed at start-up (``sys.stdout is None``) writes nowhere;
-* a stream whose terminal stopped reading (`SafeStream.stall`: ``petseg train``'s writer thread,
+* a stream whose terminal stopped reading (`SafeStream.stall`: the command's writer thread,
   `engine.cli.terminal_queue`, gave up on it) takes no more writes: each would wait for good.
 
 `safe_std_streams` installs the wrappers for the length of a command and, when stdout's pipe

@@ -25,6 +25,7 @@ from engine.cli.common import (
 )
 from engine.cli.common import console as new_console, given_path
 from engine.cli.config_flags import add_config_flags, given_config
+from engine.cli.terminal_queue import wait_written
 from engine.config import config_fields, default_runs_dir
 from engine.runs.epoch_progress import EpochProgress
 from engine.words import counted
@@ -209,6 +210,7 @@ def _interrupt_action(choice: str, running: int) -> str:
         return "stop"
     try:
         them = "it" if running == 1 else "them"
+        wait_written()  # the trials' lines before the prompt (`engine.cli.terminal_queue`)
         answer = input(f"\n{counted(running, 'trial')} {'is' if running == 1 else 'are'} training: [s]top {them} "
                        f"(resumable) or [l]eave {them} training? [s/l] ")
     except (EOFError, KeyboardInterrupt):

@@ -1,16 +1,21 @@
-"""``petseg train``'s terminal written by a thread of its own, so that a terminal that stops reading
-never stops training: `queued_std_streams`, `TerminalQueue`, `redrawing`.
+"""Every ``petseg`` command's terminal written by a thread of its own, so that a terminal that stops
+reading never stops training, nor keeps a command from ending on a signal: `queued_std_streams`,
+`TerminalQueue`, `redrawing`, `wait_written`.
 
 An SSH link that stalls without dropping, or a user's Ctrl-S (XOFF), leaves the terminal's buffer
 full: every write to it then waits until it is read. The training thread printed its progress
 lines, Rich's bars and its stderr there itself, so training stopped with the terminal, and a
-SIGTERM could not save the run (docs/RELIABILITY.md, "A terminal that stops reading").
+SIGTERM could not save the run (docs/RELIABILITY.md, "A terminal that stops reading"); the other
+commands' main thread, which handles the signals, waited there too: a SIGTERM ended nothing.
+`engine.cli.entry` puts the queue around every command; the queue of one that is not training
+drops no line, and its end waits for a slow reader (a pager) as long as a direct write would
+have, unless a signal or a Ctrl-C (their handlers raise) comes meanwhile.
 
 While `queued_std_streams` is in force, ``sys.stdout`` and ``sys.stderr`` are `QueuedStream`\\ s:
 a write is put in one queue, in order, and returns at once; one daemon thread writes the queue to
 the real streams. Whoever needs the line kept writes it to train.log first (`engine.console_log`),
 so the run folder has every line whatever the terminal does. A queue the terminal does not keep
-up with stays bounded:
+up with stays bounded while training (``max_lines`` set; elsewhere only redraws are replaced):
 
 * a redraw of the live bars (written inside `redrawing`: Rich's refresh) replaces the redraws
   still waiting once `LAG_ITEMS` writes wait: only the newest picture matters. Only a redraw
@@ -23,9 +28,10 @@ up with stays bounded:
 
 On a terminal (or pipe) that keeps up nothing is dropped and the output is the same, byte for
 byte and in the same order (stdout and stderr share the queue). At the end of the block the
-queue gets `DRAIN_SECONDS` to be written; a terminal that did not take it by then is left as it
-is: its streams are marked stalled (`engine.cli.streams.SafeStream.stall`: later writes dropped,
-the process ends without flushing them, ``end_process(flush=False)``).
+queue gets `DRAIN_SECONDS` to be written (a command not training: until written, or given up);
+a terminal that did not take it by then is left as it is: its streams are marked stalled
+(`engine.cli.streams.SafeStream.stall`: later writes dropped, the process ends without flushing
+them, ``end_process(flush=False)``).
 
 No rich, no torch import here.
 """
@@ -83,12 +89,15 @@ class _Dropped:
 
 class TerminalQueue:
     """The queue and its writer thread (started at the first write). Every method returns at once
-    except `close`, which waits up to its time-out; none is called from a signal handler."""
+    except `close`, which waits up to its time-out, and `wait_written`; none is called from a
+    signal handler."""
 
-    def __init__(self, on_dropped: Callable[[int], None] | None = None, max_lines: int = MAX_PENDING_LINES,
-                 lag_items: int = LAG_ITEMS) -> None:
+    def __init__(self, on_dropped: Callable[[int], None] | None = None, max_lines: int | None = MAX_PENDING_LINES,
+                 lag_items: int = LAG_ITEMS, drain_seconds: float | None = DRAIN_SECONDS) -> None:
         self.on_dropped = on_dropped
+        # None: no line is dropped (lines kept nowhere else), and the end waits until all are written
         self.max_lines, self.lag_items = max_lines, lag_items
+        self.drain_seconds = drain_seconds  # what `close` waits by default
         # re-entrant: a __del__ run by the garbage collector inside `put` may print (to stderr)
         self._cond = threading.Condition(threading.RLock())
         self._items: deque[_Write | _Dropped] = deque()
@@ -122,7 +131,7 @@ class TerminalQueue:
         elif item.redraw and len(self._items) >= self.lag_items:
             self._items = deque(i for i in self._items if not (isinstance(i, _Write) and i.redraw))
             self._items.append(item)
-        elif not item.redraw and self._lines >= self.max_lines:
+        elif not item.redraw and self.max_lines is not None and self._lines >= self.max_lines:
             if self._dropped is not None:  # one note for the lines dropped since the queue filled
                 self._dropped.count += 1
             else:
@@ -163,19 +172,39 @@ class TerminalQueue:
                     self._busy = False
                     self._cond.notify_all()
 
-    def close(self, timeout: float = DRAIN_SECONDS) -> bool:
-        """Wait up to ``timeout`` seconds for the queue to be written, then stop the thread: True.
-        False: the terminal did not take it; the queue is let go (`stalled`), the thread left in
-        its write (a daemon: it goes with the process)."""
+    def wait_written(self) -> None:
+        """Wait until every write queued so far is written (the queue stays open)."""
         with self._cond:
-            drained = self._cond.wait_for(lambda: not self._items and not self._busy, timeout)
-            if drained:
-                self._closed = True
-            else:
-                self.stalled = True
-                self._items.clear()
-            self._cond.notify_all()
+            self._cond.wait_for(lambda: self.stalled or self._closed or (not self._items and not self._busy))
+
+    def close(self, timeout: float | None = -1.0) -> bool:
+        """Wait up to ``timeout`` seconds (default `drain_seconds`; None: until written) for the
+        queue to be written, then stop the thread: True. False: the terminal did not take it; the
+        queue is let go (`stalled`), the thread left in its write (a daemon: it goes with the
+        process). An exception raised by a signal handler meanwhile lets it go the same way."""
+        if timeout is not None and timeout < 0:
+            timeout = self.drain_seconds
+        drained = False
+        with self._cond:
+            try:
+                drained = self._cond.wait_for(lambda: not self._items and not self._busy, timeout)
+            finally:
+                if drained:
+                    self._closed = True
+                else:
+                    self.stalled = True
+                    self._items.clear()
+                self._cond.notify_all()
         return drained
+
+
+def wait_written() -> None:
+    """Wait until what the command queued for the terminal is written: before ``input()``, whose
+    prompt on a terminal goes straight to it (readline), not through the queue, and must follow
+    the lines it asks about. A signal handler's exception ends the wait."""
+    queue = getattr(sys.stdout, "queue", None)
+    if isinstance(queue, TerminalQueue):
+        queue.wait_written()
 
 
 def _write(target: Any, text: str) -> None:
@@ -211,20 +240,24 @@ class QueuedStream:
 
 
 @contextlib.contextmanager
-def queued_std_streams(on_dropped: Callable[[int], None] | None = None) -> Iterator[TerminalQueue]:
-    """``sys.stdout`` and ``sys.stderr`` written by one thread for the block (module docstring);
-    nested, the outer block's queue serves, with this block's ``on_dropped`` while it lasts."""
+def queued_std_streams(on_dropped: Callable[[int], None] | None = None, max_lines: int | None = MAX_PENDING_LINES,
+                       drain_seconds: float | None = DRAIN_SECONDS) -> Iterator[TerminalQueue]:
+    """``sys.stdout`` and ``sys.stderr`` written by one thread for the block (module docstring).
+    ``max_lines`` None: lines kept nowhere else (a listing, eval's scores), none dropped; the
+    end then waits ``drain_seconds`` (None: as long as a slow reader, a pager, needs).
+    Nested, the outer block's queue serves, with this block's ``on_dropped`` and ``max_lines``
+    while it lasts (training's lines are in train.log: a bounded queue may drop them)."""
     saved = sys.stdout, sys.stderr
     if isinstance(saved[0], QueuedStream):
         outer = saved[0].queue
-        previous = outer.on_dropped
-        outer.on_dropped = on_dropped or previous
+        previous = outer.on_dropped, outer.max_lines
+        outer.on_dropped, outer.max_lines = on_dropped or previous[0], max_lines
         try:
             yield outer
         finally:
-            outer.on_dropped = previous
+            outer.on_dropped, outer.max_lines = previous
         return
-    queue = TerminalQueue(on_dropped)
+    queue = TerminalQueue(on_dropped, max_lines=max_lines, drain_seconds=drain_seconds)
     ours = QueuedStream(queue, saved[0]), QueuedStream(queue, saved[1])
     sys.stdout, sys.stderr = ours  # type: ignore[assignment]
     drained = False

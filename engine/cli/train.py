@@ -38,13 +38,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    # from the first line (data loading prints too, in the main thread, which also handles the
-    # signals): a terminal that stops reading holds none of it (`engine.cli.terminal_queue`)
-    with queued_std_streams():
-        return _cmd_train(args)
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None and not str(args.resume).strip():  # else "" would start a new default run
         raise ConfigError("--resume: the run name is empty; give the run to continue (its name or folder)")
     runs_dir = args.runs or default_runs_dir()

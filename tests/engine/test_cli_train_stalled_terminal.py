@@ -13,20 +13,18 @@ command would wait from its first line."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
 import pytest
 
 from engine.config import GENERATED_DATA
+from tests.stalled_terminal import full_terminal
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--image_size", "32", "--width", "4", "--batch_size", "4", "--device", "cpu", "--amp", "off",
@@ -36,26 +34,8 @@ STARTED_SECONDS = 60  # start-up (torch's import, the generated data) on a loade
 ENDED_SECONDS = 6.0
 
 
-def _full_terminal() -> tuple[int, int]:
-    """A 100x30 pseudo-terminal whose buffer is full (nothing reads it): (master, slave)."""
-    master, slave = os.openpty()
-    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    attrs = termios.tcgetattr(slave)
-    attrs[1] &= ~termios.OPOST  # bytes in, bytes out: the buffer's size is what is written
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    flags = fcntl.fcntl(slave, fcntl.F_GETFL)
-    fcntl.fcntl(slave, fcntl.F_SETFL, flags | os.O_NONBLOCK)
-    try:
-        while True:
-            os.write(slave, b"x" * 1024)
-    except BlockingIOError:
-        pass
-    fcntl.fcntl(slave, fcntl.F_SETFL, flags)  # the command's writes wait, as on a real terminal
-    return master, slave
-
-
 def _train_on_a_stalled_terminal(runs: Path, epochs: int) -> tuple[subprocess.Popen[bytes], int]:
-    master, slave = _full_terminal()
+    master, slave = full_terminal()
     env = dict(os.environ, PYTHONPATH=str(REPO), TERM="xterm-256color")
     env.pop("PETSEG_PLAIN_PROGRESS", None)
     env.pop("TMUX", None)
