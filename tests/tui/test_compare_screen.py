@@ -10,7 +10,7 @@ import pytest
 from tui_helpers import make_curve_run, wait_for
 
 from petseg_tui.app import PetsegApp
-from petseg_tui.screens.compare import CELL_WIDTH, distinct_cells
+from petseg_tui.screens.compare_table import CELL_WIDTH, distinct_cells
 
 MINI, SAMPLE = "/work/shared/data/oxford-pet-mini", "/work/shared/data/oxford-pet-sample"
 
@@ -126,7 +126,7 @@ def test_how_amp_auto_was_measured_is_not_a_setting_that_differs() -> None:
     """Two runs whose `--amp auto` probes were timed apart: the table listed amp_probe.cached,
     .measured, .bf16_ms ... as settings that differ (seen comparing three real runs: an
     'amp_probe.cached  True/False' column); what the probe chose, amp_resolved, stays."""
-    from petseg_tui.screens.compare import differing_keys
+    from petseg_tui.screens.compare_table import differing_keys
 
     def config(lr: float, cached: bool, measured: float, resolved: str) -> dict:
         return {"learning_rate": lr, "amp": "auto", "amp_resolved": resolved,
