@@ -200,12 +200,16 @@ class SweepFormScreen(ModalScreen[str | None]):
         never "started" (in a thread: the check reads the study with Optuna)."""
         from engine.runs.layout import sweep_log
         from engine.sweep.launch import error_line, start_sweep, sweep_claimed_by
+        from engine.sweep.slots import cpu_slots_warning
         from engine.sweep.study import rerun_refusal
 
         why = rerun_refusal(spec, self.runs_dir)
         if why is not None:
             self.app.call_from_thread(self._failed, spec.name, why)
             return
+        # petseg sweep's own warning (more trials at once than cores), from its one owner: the
+        # form started 99 at once on 2 cores without a word; here (a thread) as it may ask NVML
+        slow = cpu_slots_warning(spec)
         log = sweep_log(self.runs_dir, spec.name)
         try:
             offset = log.stat().st_size if log.is_file() else 0
@@ -232,7 +236,7 @@ class SweepFormScreen(ModalScreen[str | None]):
             line = error_line(text) or f"petseg sweep exited with code {code}"
             self.app.call_from_thread(self._failed, spec.name, line)
             return
-        self.app.call_from_thread(self._started, spec.name, proc.pid, code == 0)
+        self.app.call_from_thread(self._started, spec.name, proc.pid, code == 0, slow)
 
     def _failed(self, name: str, line: str) -> None:
         self.starting = False
@@ -240,8 +244,11 @@ class SweepFormScreen(ModalScreen[str | None]):
         if self.is_mounted:
             self.query_one("#sweep-form-error", Static).update(line)
 
-    def _started(self, name: str, pid: int, ended: bool) -> None:
+    def _started(self, name: str, pid: int, ended: bool, slow: str = "") -> None:
         self.starting = False
+        if slow:  # a toast: the form closes on start, and the sweep runs anyway (a word, not a refusal)
+            self.app.notify(slow, title=f"Sweep {name}: trials time-slice the CPU", severity="warning",
+                            timeout=15, markup=False)
         if ended:
             self.app.notify(f"sweep {name} (pid {pid}) ended at once with nothing to do; "
                             f"its output: runs/.sweeps/{name}.log", markup=False)

@@ -297,6 +297,30 @@ async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) 
             epochs=3, image_size=64, learning_rate=5e-4, width=16)
 
 
+async def test_more_trials_at_once_than_cores_is_said_as_petseg_sweep_says_it(sweep_runs: Path,
+                                                                               monkeypatch) -> None:
+    """At once (CPU) 99 on 2 cores: petseg sweep warns that the trials time-slice the cores; the
+    form started them without a word. The sweep still starts (a warning, not a refusal)."""
+    from engine import cores
+    from engine.sweep import slots
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 0)
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "wide"
+        form.query_one("#sweep-trials").value = "99"
+        form.query_one("#sweep-parallel").value = "99"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        await wait_for(pilot, lambda: "time-slice" in toasts(pilot.app), what="the warning toast")
+        assert ("--parallel 99: 99 training processes at once on the 2 CPU cores available here time-slice them"
+                in toasts(pilot.app))
+        assert "--parallel 2 gives each one a core" in toasts(pilot.app)
+        assert started[0].parallel == 99
+
+
 async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing(sweep_runs: Path,
                                                                                   monkeypatch) -> None:
     """The form says ctrl+s starts the sweep: Enter after typing the name moves to the next field,
