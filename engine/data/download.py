@@ -10,7 +10,8 @@
 The md5s come from ``torchvision.datasets.OxfordIIITPet._RESOURCES`` so we stay in sync with
 torchvision; the primary host is the VGG group's current one (thor.robots.ox.ac.uk) and
 torchvision's URL is kept as a fallback mirror. Every network failure is one ``DownloadError``
-line naming the URL. URLs, md5s and the opener are parameters so tests use a local server.
+line naming the URL (an archive no URL gave: every URL tried, each with why, `every_url_failed`).
+URLs, md5s and the opener are parameters so tests use a local server.
 """
 
 from __future__ import annotations
@@ -235,6 +236,16 @@ def safe_extract(archive: Path, root: Path) -> None:
         raise DatasetError(archive, f"cannot extract archive ({exc})") from None
 
 
+def every_url_failed(failures: Sequence[DownloadError]) -> DownloadError:
+    """One error for an archive none of whose URLs gave it: each URL tried, in order, with why it
+    failed ("URL1: why1; then URL2: why2"). Only the last was raised: offline, the error named the
+    fallback mirror and never the official host tried first, nor that it had failed too."""
+    first, *rest = failures
+    if not rest:
+        return first
+    return DownloadError(first.url, "; then ".join([first.reason, *(str(f) for f in rest)]))
+
+
 def download_oxford_pet(
     root: Path,
     opener: Callable[..., Any] = urllib.request.urlopen,
@@ -273,16 +284,16 @@ def _fetch_and_extract(root: Path, resources: Sequence[Resource], opener: Callab
         if marker.exists():
             continue
         archive = root / res.filename
-        last: DownloadError | None = None
+        failures: list[DownloadError] = []
         for url in res.urls:
             try:
                 download_file(url, archive, res.md5, opener=opener, progress=progress)
-                last = None
+                failures.clear()
                 break
             except DownloadError as exc:
-                last = exc
-        if last is not None:
-            raise last
+                failures.append(exc)
+        if failures:
+            raise every_url_failed(failures)
         safe_extract(archive, root)
         marker.write_text(res.md5 or "")
         if not keep_archives:

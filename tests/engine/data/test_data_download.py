@@ -163,6 +163,26 @@ def test_connection_refused_names_the_url(tmp_path):
     assert url in str(e.value) and "network error" in str(e.value)
 
 
+def test_every_url_tried_is_named_with_why_it_failed(server, tmp_path):
+    """Offline, the official host then the mirror fail: the error named only the mirror (the last
+    URL tried). Now one line names each URL in the order tried, with its own reason."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    closed = f"http://127.0.0.1:{s.getsockname()[1]}/pets/images.tar.gz"
+    s.close()  # nothing listens there now: connection refused
+    mirror = f"{server.base}/gone/images.tar.gz"  # 404
+    resources = [Resource("images.tar.gz", (closed, mirror), None)]
+    with pytest.raises(DownloadError) as e:
+        download_oxford_pet(tmp_path / "pets", resources=resources, progress=False)
+    message = str(e.value)
+    assert message.startswith(f"{closed}: network error (")
+    assert f"; then {mirror}: HTTP 404" in message
+    assert "\n" not in message
+    assert not (tmp_path / "pets").exists()  # nothing fetched: no empty folder left
+
+
 def test_download_oxford_pet_extracts_a_usable_layout(server, tmp_path):
     tri = np.full((12, 16), 2, np.uint8)
     tri[3:9, 4:12] = 1
