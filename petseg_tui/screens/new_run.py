@@ -114,6 +114,7 @@ class NewRunScreen(PetsegScreen):
         with Horizontal(id="new-run-buttons"):
             yield Button("Start  ctrl+s", variant="success", id="start", compact=True)
             yield Button("Cancel  esc", id="cancel", compact=True)
+            yield Static(id="new-run-status")  # what a start waits for (the dataset's download)
         yield PetsegFooter()
 
     def _rows(self, fields: tuple[Field, ...]) -> list[Widget]:
@@ -333,6 +334,18 @@ class NewRunScreen(PetsegScreen):
             ("Starting a detached run …" if detached else "Starting the run in this process (loading torch) …"),
             timeout=3,
         )
+        if not detached:
+            # the run's folder is made once --download has fetched the dataset (minutes, in this
+            # process): the form sat still meanwhile, with no sign after the 3 s toast above
+            from engine.data.layout import download_target
+
+            target = download_target(cfg.data_path, cfg.download)
+            if target is not None:
+                # short, to fit beside the buttons at 80 columns; the toast names the folder
+                status = self.query_one("#new-run-status", Static)
+                status.update("downloading the dataset … then the run starts")
+                status.display = True
+                self.notify(f"Downloading the dataset into {target} first (about 800 MB)", timeout=10, markup=False)
         self._initial_raw = self.raw_values()  # started: nothing left to lose
         from petseg_tui.messages import StartRun
 
@@ -345,6 +358,9 @@ class NewRunScreen(PetsegScreen):
         self._starting = False
         self.refresh_bindings()
         self.query_one("#start", Button).disabled = bool(self.errors)
+        status = self.query_one("#new-run-status", Static)
+        status.update("")
+        status.display = False
 
     def action_cancel(self) -> None:
         leave_form(self, self.app.pop_screen)

@@ -360,6 +360,47 @@ async def test_the_forms_discard_question_does_not_offer_q_quit(runs_dir: Path) 
         assert app.screen is form and form.query_one("#f-epochs", Input).value == "3"
 
 
+async def test_a_start_that_downloads_the_dataset_says_so_while_it_waits(runs_dir: Path, monkeypatch,
+                                                                          tmp_path: Path) -> None:
+    """An in-process run with --download into an empty folder waits for the download (minutes)
+    before its run folder exists: the form sat still, nothing saying why once the 3 s start toast
+    had gone. Its status line now says the dataset downloads, and is cleared when the start fails."""
+    import threading
+
+    from engine.errors import ConfigError
+
+    target = tmp_path / "pets-to-fetch"
+    release = threading.Event()
+    fake = types.ModuleType("engine.train.trainer")
+
+    class Trainer:  # the real one downloads before making its folder: here, until released, then offline
+        def __init__(self, config, runs_dir, run_name=None):
+            release.wait(30)
+            raise ConfigError(f"--download into {target}: network error")
+
+    fake.Trainer = Trainer
+    monkeypatch.setitem(sys.modules, "engine.train.trainer", fake)
+
+    app = PetsegApp(runs_dir=runs_dir)
+    try:
+        async with app.run_test(size=(160, 30), notifications=True) as pilot:
+            form = await open_form(pilot)
+            _fill_tiny(form, "sierra", detached=False, data_path=str(target))
+            form.query_one("#f-download", Switch).value = True
+            await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
+            await pilot.press("ctrl+s")
+            status = lambda: " ".join(widget_text(form.query_one("#new-run-status")).split())  # noqa: E731
+            await wait_for(pilot, lambda: "downloading the dataset" in status(), what="the download said")
+            assert status() == "downloading the dataset … then the run starts"
+            assert "Downloading the dataset into" in toasts(app)  # its folder: wrapped anywhere in the toast
+            release.set()
+            await wait_for(pilot, lambda: "network error" in toasts(app), what="the refusal")
+            await wait_for(pilot, lambda: status() == "", what="the status cleared")
+            assert app.screen is form
+    finally:
+        release.set()
+
+
 async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
     """A missing folder or one that is not in the Oxford layout is refused in the form, with the
     CLI's message; no detached run is started (it used to fail a second later, name taken)."""
