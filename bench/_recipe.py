@@ -253,7 +253,7 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 def real_data_path(data: str | None) -> str:
     """The data folder to train on; refuses the generated set (these figures are about photos)."""
-    from engine.data.layout import resolve_data_source
+    from engine.data.source import resolve_data_source
 
     source = resolve_data_source(data)
     if source.kind == "generated":

@@ -36,7 +36,8 @@ def main() -> None:
     import torch
 
     from engine.data.cache import decode_pair, square_pair
-    from engine.data.layout import PetLayout, resolve_data_source
+    from engine.data.layout import PetLayout
+    from engine.data.source import resolve_data_source
     from engine.eval.evaluate import evaluate_checkpoint
     from engine.infer.inference import Predictor, preprocess
 

@@ -59,7 +59,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def refuse_output_in_data(output: Path, data_path: str | None) -> None:
     """``--worst_out`` inside the data folder eval reads is refused, even with --overwrite: it
     could replace a photo or a trimap of the dataset (the ground truth) with a contact sheet."""
-    from engine.data.layout import resolve_data_source
+    from engine.data.source import resolve_data_source
     from engine.infer.outputs import OutputRefused
     from engine.runs.layout import inside_folder
 

@@ -32,12 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from engine.config import TrainConfig
 from engine.data.cache import load_split_arrays
 from engine.data.dataset import PetSegDataset
-from engine.data.layout import (
-    DataSource,
-    PetLayout,
-    resolve_data_source,
-    trainval_shortage,
-)
+from engine.data.layout import PetLayout
+from engine.data.source import DataSource, resolve_data_source, trainval_shortage
 from engine.data.transforms import eval_transform, seed_transform, train_transform
 from engine.errors import DatasetError
 from engine.words import counted

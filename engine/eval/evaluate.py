@@ -284,7 +284,8 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
     """The data source (``data_path``, else the run's own from its ``config``), its layout and
     the names of ``split`` in it; DatasetError (one line) when the split has none. Listing only:
     `petseg eval --devices N` asks it before it starts the ranks."""
-    from engine.data.layout import PetLayout, resolve_data_source
+    from engine.data.layout import PetLayout
+    from engine.data.source import resolve_data_source
 
     source = resolve_data_source(config.get("data_path") if data_path is None else data_path)
     layout = source.layout or PetLayout(source.path)

@@ -226,9 +226,9 @@ def _check_cuda(spec: SweepSpec, gpu_count: Any) -> None:
 
 def _check_data(spec: SweepSpec) -> None:
     """The data every trial would train on, as ``petseg train`` checks it before it makes a run
-    folder (`engine.data.layout.data_path_problem`): a missing or unusable folder is one line now,
+    folder (`engine.data.source.data_path_problem`): a missing or unusable folder is one line now,
     not the same failure in every trial."""
-    from engine.data.layout import data_path_problem
+    from engine.data.source import data_path_problem
 
     def values(name: str) -> tuple[Any, ...]:
         searched = next((p for p in spec.params if p.name == name), None)

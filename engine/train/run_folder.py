@@ -118,11 +118,11 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
         warmup = auto_warmup_epochs(config.epochs, config.scheduler)
     # absolute: config.json is read again from other directories (eval --run, --resume, the TUI)
     config = dataclasses.replace(config, data_path=absolute_data_path(requested), warmup_epochs=warmup)
-    from engine.data.layout import data_path_problem
+    from engine.data.source import data_path_problem
 
     problem = data_path_problem(config.data_path, config.download)
     if not problem and config.download:
-        from engine.data.layout import download_requested
+        from engine.data.source import download_requested
 
         # fetched now, as the imagenet weights are: an unreachable server failed the run after its
         # folder was made, leaving a failed run in the table; then the downloaded folder's own check

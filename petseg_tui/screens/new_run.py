@@ -337,7 +337,7 @@ class NewRunScreen(PetsegScreen):
         if not detached:
             # the run's folder is made once --download has fetched the dataset (minutes, in this
             # process): the form sat still meanwhile, with no sign after the 3 s toast above
-            from engine.data.layout import download_target
+            from engine.data.source import download_target
 
             target = download_target(cfg.data_path, cfg.download)
             if target is not None:

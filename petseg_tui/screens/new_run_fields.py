@@ -128,7 +128,7 @@ def parse_form(raw: dict[str, Any], runs_dir: Path | None = None,
     (`dataclasses.replace`), so a field the form does not show is never lost. ``gpus``: this
     machine's GPUs, as the devices row counts them (NVML); a cuda device it lacks is an error.
     """
-    from engine.data.layout import data_path_problem
+    from engine.data.source import data_path_problem
 
     errors: dict[str, str] = {}
     edited: dict[str, Any] = {}

@@ -19,7 +19,7 @@ TORCH_FREE = [
     "engine.train", "engine.train.previews", "engine.train.resume", "engine.train.run_timing",
     "engine.train.launch", "engine.train.distributed", "engine.train.devices_request",
     "engine.train.rank_scratch", "engine.train.rank_failures",
-    "engine.data.layout", "engine.data.images", "engine.data.masks", "engine.data.samples", "engine.data.dirs",
+    "engine.data.layout", "engine.data.source", "engine.data.images", "engine.data.masks", "engine.data.samples", "engine.data.dirs",
     "engine.data.augment_spec", "engine.cli", "engine.cli.eval",
     "engine.export", "engine.export.metadata", "engine.export.report", "engine.export.parity", "engine.export.run_export",
 ]

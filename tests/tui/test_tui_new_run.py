@@ -404,7 +404,7 @@ async def test_a_start_that_downloads_the_dataset_says_so_while_it_waits(runs_di
 async def test_data_path_is_checked_with_the_message_petseg_train_gives(runs_dir: Path, tmp_path: Path) -> None:
     """A missing folder or one that is not in the Oxford layout is refused in the form, with the
     CLI's message; no detached run is started (it used to fail a second later, name taken)."""
-    from engine.data.layout import data_path_problem
+    from engine.data.source import data_path_problem
 
     missing = tmp_path / "no-such-data"
     flat = tmp_path / "flat"

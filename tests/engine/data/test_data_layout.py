@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from engine.config import DATA_PATH_ENV, GENERATED_DATA
-from engine.data.layout import PetLayout, data_path_problem, default_download_dir, resolve_data_source
+from engine.data.layout import PetLayout
+from engine.data.source import data_path_problem, default_download_dir, resolve_data_source
 from engine.data.samples import training_sample_dir
 from engine.errors import ConfigError, DatasetError
 

@@ -27,7 +27,7 @@ def all_foreground_dice(dataset) -> float:
 
 @pytest.mark.slow
 def test_unet_two_epochs_beats_all_foreground_baseline(tmp_path: Path) -> None:
-    from engine.data.layout import resolve_data_source
+    from engine.data.source import resolve_data_source
     from engine.data.samples import training_sample_dir
 
     source = resolve_data_source(None)
