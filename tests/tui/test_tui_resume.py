@@ -391,17 +391,20 @@ async def test_a_quit_or_signal_while_R_starts_its_process_names_the_run_left_re
     assert exits[0] is not None and "left 1 detached run(s) training: slow" in exits[0]
 
 
+@pytest.mark.parametrize("held_s", [0, 1.0], ids=["refuses-at-once", "holds-the-lock-first"])
 async def test_a_resume_refused_after_it_locked_the_run_says_so_on_the_live_screen(runs_dir: Path,
-                                                                                    monkeypatch) -> None:
+                                                                                    monkeypatch, held_s) -> None:
     """R's process takes the run's lock, then refuses (a corrupt last.pt): the dashboard said
-    'resumed' and opened the live screen on the old 'stopped' run, the reason only behind L."""
+    'resumed' and opened the live screen on the old 'stopped' run, the reason only behind L. Also
+    for a process that holds the lock a while before it refuses, as a real resume does (it loads
+    torch and last.pt): R's wait is then over while that process still runs."""
     import engine.train.launch
 
     make_run(runs_dir, "bad", epochs_done=2, total=5, state="stopped")
     (runs_dir / "bad" / "checkpoints" / "last.pt").write_bytes(b"placeholder")
     why = "petseg: error: last.pt: corrupt or truncated checkpoint (not a file torch.save wrote)"
-    refuses = (f"import sys; sys.path.insert(0, {str(Path.cwd())!r}); from engine.runs import RunLock; "
-               f"lock = RunLock.acquire(sys.argv[1]); print({why!r}); sys.exit(2)")
+    refuses = (f"import sys, time; sys.path.insert(0, {str(Path.cwd())!r}); from engine.runs import RunLock; "
+               f"lock = RunLock.acquire(sys.argv[1]); time.sleep({held_s}); print({why!r}); sys.exit(2)")
     monkeypatch.setattr(engine.train.launch, "resume_command",
                         lambda root, name: [sys.executable, "-c", refuses, str(Path(root) / name)])
     app = PetsegApp(runs_dir=runs_dir)
