@@ -195,9 +195,12 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         return detail_text(row, background, export_progress(row.path))
 
     def show_export_progress(self) -> None:
-        """Called every second while an export runs here (`petseg_tui.exporting`), and as it ends."""
-        if self.is_mounted:
-            self.query_one("#run-detail", Static).update(self._detail(self.table.highlighted))
+        """Called every second while an export runs here (`petseg_tui.exporting`), and as it ends.
+        The export's timer is the app's: it ticked while the app was closing, the screen still
+        mounted and its widgets already gone, and the dashboard ended in a NoMatches traceback."""
+        detail = self.query("#run-detail")
+        if self.is_mounted and detail and self.query(RunsTable):
+            detail.first(Static).update(self._detail(self.table.highlighted))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if not self.is_active:  # a row updated under the live screen re-highlights: later, when shown

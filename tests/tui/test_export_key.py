@@ -217,6 +217,33 @@ async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path,
             release.set()
 
 
+async def test_the_export_ticker_outliving_the_screens_widgets_is_no_crash(runs_dir: Path, monkeypatch) -> None:
+    """The export's once-a-second refresh is the app's timer: it ticked while the app was closing,
+    the runs screen still mounted but its widgets gone, and the dashboard ended in a NoMatches
+    traceback (seen in CI). The refresh of a screen without its widgets does nothing."""
+    import threading
+
+    import engine.export.run_export
+    from tui_helpers import run_detail
+
+    release = threading.Event()
+    monkeypatch.setattr(engine.export.run_export, "export_run", lambda *_a, **_k: release.wait(60))
+    run = make_run(runs_dir, "slow").path
+    unreadable_checkpoint(run)
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        try:
+            await highlight(pilot, screen.table, "slow")
+            await pilot.press("E")
+            await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the export's line")
+            await screen.remove_children()  # as the app's exit leaves it
+            screen.show_export_progress()  # what the ticker calls
+            await pilot.pause(1.5)  # and a tick of the timer itself
+        finally:
+            release.set()
+
+
 def _run_with_a_foreign_export(runs_dir: Path) -> Path:
     """A run "junk" (its checkpoint unreadable) whose export folder holds a model.onnx petseg
     export did not write; returns that file."""
