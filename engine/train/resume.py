@@ -348,9 +348,9 @@ def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
         finished = finished_by_its_events(run_path)
     ckpt_path = checkpoint_path(run_path, "last")
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    if checkpoint is None:
-        check_nothing_to_lose(run_path, ckpt_path, finished)
     reached = RunStore(run_path.parent).summary(run_path).epoch  # what the runs table shows
+    if checkpoint is None:
+        check_nothing_to_lose(run_path, ckpt_path, finished, reached)
     plan = plan_resume(run_path, stored, overrides, checkpoint, ckpt_path if checkpoint is not None else None,
                        finished=finished, reached=reached)
     if checkpoint is not None:
@@ -358,17 +358,18 @@ def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
     return plan
 
 
-def check_nothing_to_lose(run_path: Path, last_pt: Path, finished: bool = False) -> None:
+def check_nothing_to_lose(run_path: Path, last_pt: Path, finished: bool = False, done: int = 0) -> None:
     """A run without last.pt restarts from epoch 1, which is right only if it died before its
     first epoch ended (last.pt is saved at that epoch's end, before any later epoch's best.pt).
     A best.pt of a later epoch, a second finished epoch in its events or a finished run say
     last.pt was lost since (deleted, moved away): the restart would replace that model with
     epoch 1's and the run's curves with the new ones, so it is refused in one line
     (RunStoreError). A run whose best Dice stayed at epoch 1 (a short run validating at 0.0000)
-    was restarted: "no last.pt (the run ended before it saved one)", of a run that had finished."""
+    was restarted: "no last.pt (the run ended before it saved one)", of a run that had finished.
+    ``done``: the last finished epoch the run's events record."""
     from engine.checkpoint import load_checkpoint
     from engine.errors import CheckpointError
-    from engine.runs import RunStore, checkpoint_path
+    from engine.runs import checkpoint_path
 
     best_path = checkpoint_path(run_path, "best")
     try:
@@ -378,7 +379,6 @@ def check_nothing_to_lose(run_path: Path, last_pt: Path, finished: bool = False)
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 1:
         raise RunStoreError(last_pt, f"missing, but best.pt holds epoch {epoch} of this run: a restart from epoch 1 "
                                      "would replace it; put last.pt back, or keep best.pt and start a new run")
-    done = RunStore(run_path.parent).summary(run_path).epoch
     if finished or done >= 2:
         trained = f"finished its {done} epoch(s)" if finished else f"recorded {done} finished epochs"
         raise RunStoreError(last_pt, f"missing, but the run {trained}: a restart from epoch 1 would replace its "
