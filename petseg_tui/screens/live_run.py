@@ -4,10 +4,10 @@ A thread worker polls the run folder (every 0.25 s, a stat when nothing changed;
 parsed there, off the UI thread) and posts a `LiveSnapshot` only when something shown changed
 (the elapsed time: once a second). Each new snapshot updates only the widgets whose text
 changed; the charts are redrawn only when their data changed, and at most once a second
-(`CHART_INTERVAL_S`). The view settings (log-y, smoothing, autoscale, the previews' epoch) are
-reactive too: a key press redraws the charts at once with the data they already show (newer
-data waits for its timer), and a view seen before comes from the charts' cache. Both charts
-share the x range (epochs).
+(`CHART_INTERVAL_S`, in `live_charts` with what the charts show). The view settings (log-y,
+smoothing, autoscale, the previews' epoch) are reactive too: a key press redraws the charts at
+once with the data they already show (newer data waits for its timer), and a view seen before
+comes from the charts' cache. Both charts share the x range (epochs).
 
 Beside the loss and Dice charts, the epoch previews (the predicted masks of four validation
 images, written by the trainer) show how the predictions change; `[` and `]` step through the
@@ -19,8 +19,6 @@ store says can be.
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import replace
 from pathlib import Path
 
 from textual import events, work
@@ -32,7 +30,7 @@ from textual.reactive import var
 from textual.widgets import Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.runs import EVENTS_FILE, LOG_FILE, RunState
+from engine.runs import RunState
 from petseg_tui.format import theme_background
 from petseg_tui.image_modes import resolve_image_mode
 from petseg_tui.keys import USES_MODEL
@@ -40,6 +38,7 @@ from petseg_tui.live_follow import LiveFollower, LiveSnapshot
 from petseg_tui.messages import LiveUpdated
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.screens.chart_view import ChartView
+from petseg_tui.screens.live_charts import LiveCharts
 from petseg_tui.screens.live_control import RunControlActions
 from petseg_tui.screens.live_text import (
     batch_progress,
@@ -49,8 +48,8 @@ from petseg_tui.screens.live_text import (
     stats_rows,
     title_text,
 )
-from petseg_tui.widgets.chart_specs import ChartSpec, dice_spec, loss_spec
-from petseg_tui.widgets.charts import Chart, x_extent
+from petseg_tui.widgets.chart_specs import dice_spec, loss_spec
+from petseg_tui.widgets.charts import Chart
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.log_pane import LogPane
 from petseg_tui.widgets.previews import PreviewPanel
@@ -61,15 +60,6 @@ POLL_S = 0.25
 # the progress, figures, system and messages rows, need ~28; at 80x24 the rows under the log
 # (a failed run's message among them) were below the screen's edge
 SHORT_ROWS = 30
-CHART_INTERVAL_S = 1.0  # new data redraws the charts at most once a second (a key at once): docs/PERFORMANCE.md
-ENDED_BEFORE_AN_EPOCH = {  # what the empty charts say, for each state in which `RunState.ended_early`
-    RunState.FAILED: "failed: {message}",
-    RunState.DIVERGED: "diverged: {message}",
-    RunState.BROKEN: "cannot read this run: {message}",
-    RunState.STOPPED: "stopped before the first epoch ended",
-    RunState.INTERRUPTED: "interrupted before the first epoch ended (the process is gone)",
-}
-
 
 # keys that show a file of the run folder: not offered once the folder is gone
 FOLDER_VIEWS = frozenset({"toggle_log", "preview_epoch", "toggle_previews"})
@@ -90,7 +80,7 @@ def _offers(snap: LiveSnapshot) -> tuple[object, ...]:
             snap.gone)
 
 
-class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
+class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
     """Charts, predictions, progress and figures of one run; stop / pause / resume it."""
 
     HELP = "One run: live while it trains, its history once it is over."
@@ -138,9 +128,6 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         self.pid = pid
         self.unwritten_reason = unwritten_reason  # `LiveFollower`: why the run never wrote its files
         self.redraws = 0  # for bench/: how often the screen drew
-        self._chart_timer = None  # a pending chart redraw (new data within CHART_INTERVAL_S)
-        self._charts_drawn_at = -1e9
-        self._charted: LiveSnapshot | None = None  # the snapshot whose data the charts show
         self._texts: dict[str, object] = {}  # widget id -> the key of what it shows
         self._stop_event = threading.Event()
         self._control_action: str | None = None
@@ -232,26 +219,6 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
             self.control_note, self._control_action = "", None  # the run has done what we asked
         self._redraw(charts=False)
         self._schedule_charts()
-
-    def _schedule_charts(self) -> None:
-        """Redraw the charts for new data: now, or when CHART_INTERVAL_S has passed since the last."""
-        if self._chart_timer is not None:
-            return  # already due: it will draw the newest snapshot
-        wait = self._charts_drawn_at + CHART_INTERVAL_S - time.monotonic()
-        if wait <= 0:
-            self._draw_charts_safely()
-        else:
-            self._chart_timer = self.set_timer(wait, self._timed_charts)
-
-    def _timed_charts(self) -> None:
-        self._chart_timer = None
-        self._draw_charts_safely()
-
-    def _draw_charts_safely(self) -> None:
-        try:
-            self.draw_charts()
-        except NoMatches:
-            pass
 
     # ---- state ----------------------------------------------------------------------------------
     def _redraw(self, charts: bool = True) -> None:
@@ -353,48 +320,6 @@ class LiveRunScreen(ChartView, RunControlActions, PetsegScreen):
         return True
 
     # ---- drawing ------------------------------------------------------------------------------
-    def chart_specs(self, snap: LiveSnapshot) -> tuple[ChartSpec, ChartSpec]:
-        """What the loss and Dice charts show for ``snap`` with the current view settings."""
-        ended = ENDED_BEFORE_AN_EPOCH.get(snap.state)
-        empty = ended.format(message=snap.message or f"see {LOG_FILE}") if ended else None
-        style = "red" if snap.state.is_error else ""
-        if empty is None and snap.state in (RunState.FINISHED, RunState.PRUNED) and not snap.epochs:
-            # it ended, yet no epoch can be read: nothing more will come, so say so, not "waiting"
-            unreadable = f" ({snap.bad_lines} unreadable line(s))" if snap.bad_lines else ""
-            empty, style = f"{snap.state}, but no epoch could be read from {EVENTS_FILE}{unreadable}", "yellow"
-        words = {"empty": empty, "empty_style": style} if empty else {}
-        loss = loss_spec(snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=self.ema_factor,
-                         robust=not self.autoscale, **words)
-        dice = dice_spec(snap.epochs, **words)
-        shared = x_extent(loss, dice)  # one x range: the batches of this epoch run past the Dice points
-        if shared is not None:
-            lo, hi = min(1.0, shared[0]), max(shared[1], 2.0)
-            if snap.active:  # room for the epoch in training: the axis (and the Dice chart) moves once an epoch, not each batch
-                done = snap.done_epochs
-                hi = max(hi, float(min(done + 1, snap.total_epochs or done + 1)))
-            loss, dice = replace(loss, x_range=(lo, hi)), replace(dice, x_range=(lo, hi))
-        return loss, dice
-
-    def draw_charts(self, new_data: bool = True) -> None:
-        """Both charts for the newest snapshot (a chart whose spec is unchanged does nothing).
-
-        With ``new_data`` False (a view key: log-y, smoothing, ...) the charts keep the data they
-        show and only the view changes: newer data waits for its timer, so a key press rebuilds
-        the one chart it changes instead of both charts with new data (#20's key latency).
-        """
-        snap = self._charted if not new_data and self._charted is not None else self.snapshot
-        if new_data and self._chart_timer is not None:
-            self._chart_timer.stop()
-            self._chart_timer = None
-        if snap is None:
-            return
-        loss, dice = self.chart_specs(snap)
-        drawn = self.query_one("#loss-chart", Chart).show(loss)
-        drawn = self.query_one("#dice-chart", Chart).show(dice) or drawn
-        self._charted = snap
-        if drawn and new_data:
-            self._charts_drawn_at = time.monotonic()
-
     def _set_text(self, selector: str, key: object, build, layout: bool = False) -> None:
         """Update a Static or Label only when what it shows changed (``key``): an update costs a
         repaint, and with ``layout`` a layout of the whole screen."""

@@ -537,9 +537,9 @@ async def test_a_view_key_keeps_the_charts_data_until_the_new_data_is_due(runs_d
     # A key redraws only what it changes: an epoch that arrived since the charts were drawn waits
     # for its timer (new data redraws the charts at most every CHART_INTERVAL_S), so the key does
     # not pay for rebuilding both charts with new data (#20's key-to-redraw latency).
-    import petseg_tui.screens.live_run as live_run
+    from petseg_tui.screens import live_charts
 
-    monkeypatch.setattr(live_run, "CHART_INTERVAL_S", 4.0)
+    monkeypatch.setattr(live_charts, "CHART_INTERVAL_S", 4.0)
     writer = make_run(runs_dir, "mike", epochs_done=3, total=6, state="running", t0=time.time(), close=False)
     try:
         app = PetsegApp(runs_dir=runs_dir)
