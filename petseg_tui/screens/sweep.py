@@ -10,8 +10,8 @@ before its budget (its first trials all failed alike: a line under the title), r
 every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
 in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
 ``petseg sweep --show`` adds the parameter importances. A failed trial's reason is cut with an
-ellipsis to the table's width (its status column takes what the others leave); the highlighted
-trial's whole reason is a line under the table.
+ellipsis to the table's width (its status column takes what the others leave: `TrialTable`, in
+`petseg_tui.widgets.trial_table`); the highlighted trial's whole reason is a line under the table.
 """
 
 from __future__ import annotations
@@ -30,17 +30,16 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from engine.runs.epoch_progress import EpochProgress
 from engine.sweep.board import SweepBoard, TrialRun
-from petseg_tui.format import MAX_COMPARE, state_text, theme_background
+from petseg_tui.format import MAX_COMPARE, theme_background
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
+from petseg_tui.widgets.trial_table import TrialTable, status_text
 
 POLL_S = 1.0
 STUDY_POLL_S = 10.0  # the study (its journal replayed by Optuna) is read this seldom, for the test Dice
 TOP_K = 4  # c compares this many of the best trials
-STATUS_MIN = 16  # the status column is never cut narrower than this ("failed: --pretr…")
 
 
 @dataclass
@@ -97,45 +96,6 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
                           tuple(log_searched_names(study)))
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
-
-
-def _value_text(name: str, params: dict) -> Text:
-    """A searched value as the leaderboard shows it (`value_text`: none as the flag takes it, as
-    ``petseg sweep --show`` does; "-" if the trial did not draw it): never read as markup."""
-    from engine.sweep.spec import value_text
-
-    return Text(value_text(name, params[name], digits=3) if name in params else "-")
-
-
-def _status_text(t: TrialRun, background: tuple[int, int, int] | None = None) -> Text:
-    """A trial's state, and for one that went wrong or was stopped why (`SAYS_WHY`), as `petseg
-    sweep --show` says it ("failed: --pretrained imagenet: could not fetch ..."): the screen said
-    "failed" alone. The
-    state's colour as drawn on ``background`` (`on_background`)."""
-    text = state_text(t.state, background)
-    if t.why:
-        text.append(": " + t.why)
-    return text
-
-
-def _fitted(text: Text, width: int) -> Text:
-    """``text`` cut to ``width`` cells with an ellipsis: a long failure message widened the table
-    past the screen (a horizontal scroll at 80 columns, the reason cut mid-word with no sign)."""
-    if text.cell_len <= width:
-        return text
-    cut = text.copy()
-    cut.truncate(width, overflow="ellipsis")
-    return cut
-
-
-class TrialTable(DataTable):
-    """The leaderboard; its screen fits the status column to its width, so it says when that changes."""
-
-    class Resized(Message):
-        """The table's width changed (a terminal resize, or the first layout)."""
-
-    def on_resize(self, event: events.Resize) -> None:
-        self.post_message(self.Resized())
 
 
 class SweepScreen(PetsegScreen):
@@ -302,33 +262,11 @@ class SweepScreen(PetsegScreen):
         stopped = self.query_one("#sweep-stopped", Static)
         stopped.update(self.stopped)
         stopped.display = bool(self.stopped)
-        table = self.query_one("#sweep-table", DataTable)
-        names = self.board.param_names
-        cursor = table.cursor_row
-        table.clear(columns=True)
-        headers = [Text("trial"), *(Text(n) for n in names), Text("valid Dice"), Text("epoch"), Text("status")]
-        rows = []
-        background = theme_background(self.app)
-        for t in self.board.trials:
-            dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
-            rows.append((t.name, [Text(str(t.trial)), *(_value_text(n, t.params) for n in names),
-                                  Text(dice), Text(EpochProgress(t.epoch, t.total_epochs).count), _status_text(t, background)]))
-        # explicit widths, each its column's widest cell: an auto width is widened only on the next
-        # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"
-        widths = [max([header.cell_len, *(cells[j].cell_len for _, cells in rows)]) for j, header in enumerate(headers)]
-        # the status column takes what the others leave (each cell has 1 of padding a side; 2 for
-        # the vertical scrollbar): a failure message is cut with an ellipsis, #sweep-why has it whole
+        table = self.query_one("#sweep-table", TrialTable)
         self.fitted_width = table.size.width
-        room = (table.size.width or self.size.width or 80) - 2 - sum(w + 2 for w in widths[:-1]) - 2
-        widths[-1] = min(widths[-1], max(room, STATUS_MIN, headers[-1].cell_len))
-        self.status_width = widths[-1]
-        for header, width in zip(headers, widths):
-            table.add_column(header, width=width)
-        for key, cells in rows:
-            table.add_row(*cells[:-1], _fitted(cells[-1], widths[-1]), key=key)
-        if self.board.trials:
-            table.move_cursor(row=min(cursor, len(self.board.trials) - 1))
+        self.status_width = table.show(self.board, theme_background(self.app), self.size.width)
         self.show_why()
+        names = self.board.param_names
         best, param = self.query_one("#sweep-best", SweepPlot), self.query_one("#sweep-param", SweepPlot)
         # from 120 columns both plots, p cycling the parameter; narrower, one plot at a time:
         # p steps best -> each parameter -> best
@@ -380,7 +318,7 @@ class SweepScreen(PetsegScreen):
     def show_why(self) -> None:
         """Under the table, the highlighted trial's status whole when its cell is cut to fit."""
         t = self._highlighted()
-        status = _status_text(t, theme_background(self.app)) if t is not None else Text()
+        status = status_text(t, theme_background(self.app)) if t is not None else Text()
         why = self.query_one("#sweep-why", Static)
         why.update(Text(f"trial {t.trial} ").append_text(status) if t is not None else "")
         why.display = status.cell_len > self.status_width
