@@ -106,7 +106,7 @@ def _main(argv: list[str] | None) -> None:
     except KeyboardInterrupt:
         print("petseg-tui: interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    from petseg_tui.app import SIGNAL_EXIT_CODES
+    from petseg_tui.hangup import SIGNAL_EXIT_CODES
 
     code = app.return_code or 0
     if code in SIGNAL_EXIT_CODES:  # SIGTERM / SIGHUP: its runs stopped and saved, not a crash

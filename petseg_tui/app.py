@@ -3,16 +3,12 @@
 The app only reads the run store (files) and subscribes to nothing that holds tensors. Starting,
 resuming, reaping and stopping runs is `petseg_tui.launcher.RunLauncher`'s; the app calls it from thread
 workers (it imports torch and ``engine.train.launch`` lazily), so the first frame never waits for them, and
-shows what comes back.
+shows what comes back. SIGHUP and SIGTERM end it as "Stop and quit" would (`petseg_tui.hangup`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import sys
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -23,10 +19,10 @@ from textual.screen import ModalScreen, Screen
 from textual.worker import get_current_worker
 
 from engine.config import default_runs_dir
-from engine.process_exit import end_process
 from engine.runs.layout import LOG_FILE
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.format import ended_phrase
+from petseg_tui.hangup import HangupExit
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
 from petseg_tui.launcher import RunLauncher, TrainerLike
@@ -34,35 +30,13 @@ from petseg_tui.messages import StartRun
 from petseg_tui.screens.base import WIDTH_BREAKPOINTS, Form
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
-from petseg_tui.signals import SignalThread
 from petseg_tui.unwaited import leave_workers_at_exit
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
 
 
-# what ends the app as a lost terminal or a `kill` does (Ctrl-C is a key binding in Textual)
-HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
-SIGNAL_EXIT_CODES = tuple(128 + s for s in HANGUP_SIGNALS)  # how the app ends on one of them
-EXIT_GRACE_S = 3.0  # after such a signal, how long the app may take to end once its runs are saved
-LOOP_ANSWER_S = 1.0  # after it, how long the event loop may take to answer before it counts as blocked
-
-
-def _terminal_answers() -> bool:
-    """Whether this process's terminal is still there: a hung-up one (its window, tmux pane or SSH
-    link closed) answers no ioctl."""
-    import termios
-
-    for stream in (sys.__stderr__, sys.__stdout__, sys.__stdin__):  # Textual draws on stderr
-        try:
-            termios.tcgetattr(stream.fileno())
-            return True
-        except (termios.error, OSError, ValueError, AttributeError):  # hung up, closed, or no tty
-            continue
-    return False
-
-
-class PetsegApp(App[None]):
+class PetsegApp(HangupExit, App[None]):
     """Train, compare and use pet-vs-background segmentation models."""
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
@@ -81,7 +55,6 @@ class PetsegApp(App[None]):
         self.image_mode: str = image_mode
         self.launcher = RunLauncher(self.runs_dir)
         self._quitting = False
-        self._signals = SignalThread(HANGUP_SIGNALS, self._end_after_signal)
         self._started_unshown: list[tuple[Path, int | None]] = []  # runs started while a question was up
         self.sub_title = str(self.runs_dir)
 
@@ -104,55 +77,7 @@ class PetsegApp(App[None]):
         self._catch_hangup()
 
     def on_unmount(self) -> None:
-        self._signals.uninstall()
-
-    def _catch_hangup(self) -> None:
-        """SIGHUP (the SSH link dropped without tmux, the terminal closed) and SIGTERM end the app
-        as `q` then "Stop and quit" would, without asking: runs training in this process finish
-        their batch and save last.pt first. Left to the default, the process died at once and
-        the run was left `interrupted` with no last.pt. They are answered in a thread
-        (`petseg_tui.signals`), not in the event loop: a terminal that stops reading blocks the
-        loop in a write, and ``kill`` then waited for the terminal."""
-        self._signals.install()  # False off the main thread (no signals there): nothing to catch
-
-    def _end_after_signal(self, signum: int) -> None:
-        """In the signal thread: stop and save the runs, then end the app as quit does if its event
-        loop answers, else end the process at once."""
-        code = 128 + signum  # as `petseg` ends on SIGTERM / SIGHUP
-        self._quitting = True  # a run asked for from now on is not started (`on_start_run`)
-        # waits for the starts under way, so the exit names them; whatever it raises, this thread
-        # goes on to end the app (nothing else answers the signal)
-        with contextlib.suppress(Exception):
-            self.launcher.stop_all(timeout=20)
-        if signum == signal.SIGHUP and not self.is_headless and not _terminal_answers():
-            # the terminal is gone: nothing to restore on it, and Textual's exit waited on writes
-            # to it until the watchdog below (3 s after `tmux kill-session`, with runs listed).
-            # A SIGHUP with the terminal still there (`kill -HUP`) goes the usual way: ended here,
-            # it left that terminal on the dashboard's screen, in raw mode, reporting the mouse
-            end_process(code, flush=False)
-        answered = threading.Event()
-
-        def exit_now() -> None:
-            answered.set()
-            self._exit_now(code)
-
-        def ask_the_loop() -> None:  # its own thread: call_from_thread waits for the loop
-            try:
-                self.call_from_thread(exit_now)
-            except RuntimeError:  # the app has ended meanwhile
-                pass
-
-        threading.Thread(target=ask_the_loop, daemon=True, name="petseg-tui-exit").start()
-        if not answered.wait(LOOP_ANSWER_S) and not self.is_headless:
-            # the loop waits on a terminal that reads nothing: the runs are saved, and Textual's
-            # exit would wait there too (as would a flush of the stream it writes to)
-            end_process(code, flush=False)
-        if not self.is_headless:
-            # with the terminal gone or stalled during the exit, Textual's own exit waits for good
-            # to write to it: the runs are saved by now, so the process ends after a grace period
-            watchdog = threading.Timer(EXIT_GRACE_S, end_process, args=(code,), kwargs={"flush": False})
-            watchdog.daemon = True
-            watchdog.start()
+        self._release_hangup()
 
     @property
     def trainers(self) -> dict[Path, TrainerLike]:
