@@ -8,15 +8,13 @@ process through ``engine.runs.request_control`` (`engine.train.control`).
 What stays here reads like torchvision's reference script: set up (`engine.train.setup`),
 restore (`engine.train.checkpoint_state`), then for each epoch `train_one_epoch`, `evaluate`,
 step the schedule, report, checkpoint. Around it: the run folder (`run_folder`), how the run
-ended (`outcome`), what it lets go before its terminal event (`_release`), and what it does
-between two batches: control requests, pauses, the ranks' agreement (`batch_gate`).
+ended (`outcome`), what it lets go before its terminal event (`_release`), when it saves
+``best.pt`` and ``last.pt`` (`run_checkpoints`), and what it does between two batches: control
+requests, pauses, the ranks' agreement (`batch_gate`).
 
-Checkpoints: ``best.pt`` whenever the validation Dice improves, ``last.pt`` at most every
-``checkpoint_interval`` seconds at an epoch end (and at the first, so a crash never loses a
-finished epoch), and always at the end, on stop, on pause; both
-written by a background `CheckpointSaver` from a snapshot. Whatever way a run ends, the trainer
-writes what is pending, stops its loaders' worker processes and threads and releases the GPU
-BEFORE it emits the terminal event, so a process may exit as soon as it sees that event.
+Whatever way a run ends, the trainer writes what is pending, stops its loaders' worker processes
+and threads and releases the GPU BEFORE it emits the terminal event, so a process may exit as
+soon as it sees that event.
 """
 
 from __future__ import annotations
@@ -32,36 +30,28 @@ from typing import Any, Callable
 from engine.config import TrainConfig
 from engine.data.loaders import counted_images
 from engine.device import kept_cudnn_benchmark
-from engine.errors import PetsegError, one_line
-from engine.events import (
-    CheckpointSaved,
-    EpochEnded,
-    EpochStarted,
-    RunStarted,
-    RunWarning,
-    TrainEvent,
-)
-from engine.runs import RunState, RunStore, checkpoint_path, clear_control
+from engine.errors import one_line
+from engine.events import EpochEnded, EpochStarted, RunStarted, RunWarning, TrainEvent
+from engine.runs import RunState, RunStore, clear_control
 from engine.train import outcome
 from engine.train.batch_gate import BetweenBatches
-from engine.train.checkpoint_saver import CheckpointSaver
-from engine.train.checkpoint_state import (EpochPosition, Progress, checkpoint_state, data_streams, rank_streams,
-                                           restore, weights_finite)
+from engine.train.checkpoint_state import Progress, data_streams, restore
 from engine.train.config_record import dtype_name, resolved_record
 from engine.train.control import RunControl
 from engine.train.outcome import StopRequested
 from engine.train.release import free_device, release_training
 from engine.train.emitter import EventEmitter, Subscriber
-from engine.train.distributed import (DistContext, backend_for, broadcast_from_main, distributed_record, gather_to_main,
-                                      global_batch_change, local_pids, rank_processes)
+from engine.train.distributed import (DistContext, backend_for, distributed_record, global_batch_change, local_pids,
+                                      rank_processes)
 from engine.train.rank_scratch import rank_scratch
+from engine.train.run_checkpoints import RunCheckpoints
 from engine.train.run_folder import create_run, follow_run, reopen_run
 from engine.train.setup import Recorded, setup_training
 from engine.train.train_loop import Diverged, Training, train_one_epoch
 from engine.sysmetrics.data_wait import DataWaitMeter
 
 
-class Trainer(BetweenBatches):
+class Trainer(RunCheckpoints, BetweenBatches):
     """Trains one run in its own thread.
 
     ``Trainer(config, runs_dir)`` creates the run folder at once (so ``run_name`` and
@@ -271,64 +261,6 @@ class Trainer(BetweenBatches):
             self._log(f"warning: how the run ended is not recorded ({one_line(exc)}); it is listed as "
                       "interrupted, and --resume continues it once it can be written")
 
-    # ---- checkpoints ----------------------------------------------------------------------------
-    def _save(self, which: str, valid_dice: float) -> None:
-        """Hand a snapshot of ``which``.pt to the background saver (``CheckpointSaved`` follows
-        when it is on disk). Mid-epoch saves (stop, pause) skip weights that are no longer finite."""
-        t = self.training
-        if t is None or self._nonfinite:
-            return
-        # inside an epoch (stop, pause): its position, and the data streams of its start, so the
-        # resume draws the same batches and passes over those trained already
-        position = (EpochPosition(*self._position, world_size=self.dist.world_size)
-                    if which == "last" and self._position is not None else None)
-        streams = None
-        if which == "last":
-            # every rank's random streams go into last.pt, so a resume with as many processes repeats
-            # an uninterrupted run: a gather, which every rank reaches (last.pt is saved at agreed points)
-            own = rank_streams(t, self._epoch_streams if position is not None else None)
-            streams = gather_to_main(own, self._control_group, self.dist) if self.dist.enabled else [own]
-        if not self.dist.is_main:
-            return
-        path = checkpoint_path(self.run_path, which)
-        if math.isnan(valid_dice) and not weights_finite(t.model):
-            self._log(f"warning: not saving {path.name}: the weights are no longer finite")
-            return
-        info = CheckpointSaved(epoch=self.progress.done_epoch, which=which, path=str(path), valid_dice=valid_dice)
-        t.saver.submit(path, checkpoint_state(t, self.config, self.progress, which == "last", valid_dice, streams,
-                                              position), info)
-        if which == "last":
-            self._saved_epoch = self.progress.done_epoch
-            self._last_save_at = time.monotonic()
-
-    def _emit_saved(self, saver: CheckpointSaver | None = None) -> None:
-        """Emit ``CheckpointSaved`` for what the saver finished writing (from this thread, so
-        events keep one order); raises the error of a failed write of the running run."""
-        running = self.training.saver if self.training is not None else None
-        saver = saver or running
-        if saver is None:
-            return
-        for done in saver.completed():
-            self._emit(dataclasses.replace(done.info, t=time.time(), snapshot_seconds=round(done.snapshot_seconds, 4),
-                                           write_seconds=round(done.write_seconds, 4)))
-        if saver is running:
-            saver.raise_error()
-
-    def _flush_checkpoints(self) -> None:
-        if self.training is not None:
-            self.training.saver.wait()
-            self._emit_saved()
-
-    def _save_on_stop(self) -> None:
-        """Stop mid-epoch: keep the weights trained so far; the epoch counter stays at the last
-        finished epoch and last.pt says how far into the next one it got, so a resume goes on
-        from that batch (none trained twice). Waits until it is on disk: a signal-triggered exit follows."""
-        try:
-            self._save("last", float("nan"))
-            self._flush_checkpoints()
-        except PetsegError as exc:
-            self._log(f"warning: {exc}")
-
     # ---- setup and the epochs -------------------------------------------------------------------
     def _prepare_training(self) -> Training:
         recorded = Recorded(self._record, self.resumed, frozenset(self._plan.applied) if self._plan else frozenset())
@@ -472,15 +404,5 @@ class Trainer(BetweenBatches):
                 valid_seconds=round(valid_seconds, 4),
             )
         )
-        if improved:
-            self._save("best", valid["dice"])
-        # the first epoch's end always saves (a run not resumed from a last.pt has none): without
-        # one a crash loses every epoch so far
-        due = (time.monotonic() - self._last_save_at >= cfg.checkpoint_interval
-               or (self._saved_epoch is None and self._resume_from is None))
-        if self.dist.enabled:  # rank 0's clock decides for all: saving last.pt gathers from every rank
-            due = broadcast_from_main(due, self._control_group, self.dist)
-        if last or due:
-            self._save("last", valid["dice"])
-        self._emit_saved()
+        self._checkpoint_epoch(valid["dice"], improved, last)
         return last
