@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DatasetError, PetsegError
+from engine.made_folders import make_folder, remove_if_empty
 
 OFFICIAL_BASE_URL = "https://thor.robots.ox.ac.uk/datasets/pets"
 _CHUNK = 1 << 20
@@ -261,14 +262,12 @@ def download_oxford_pet(
     ``keep_archives`` (they are 800 MB and the extracted files are what we use).
     """
     root = Path(root).expanduser()
-    made = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
+    made = make_folder(root)
     try:
         _fetch_and_extract(root, resources if resources is not None else oxford_pet_resources(),
                            opener, progress, keep_archives)
     except DownloadError:
-        if made and not any(root.iterdir()):  # nothing fetched (a .part is kept to resume): no empty folder left
-            root.rmdir()
+        remove_if_empty(made)  # nothing fetched (a .part is kept to resume): no empty folder left
         raise
     for sub in ("images", "annotations"):
         if not (root / sub).is_dir():

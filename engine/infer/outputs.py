@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from engine.errors import PetsegError
+from engine.made_folders import make_folder, remove_if_empty
 from engine.runs.layout import training_file_of
 from engine.version import petseg_version
 
@@ -74,19 +75,16 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 def made_folder(folder: Path) -> Iterator[None]:
     """``folder`` made with its missing parents for the block (``petseg infer``'s output folder,
     for one photo or a folder of them); the folders it made are removed again if they are still
-    empty after it (an error, or every photo skipped), so a command that wrote nothing leaves no
-    empty folder behind. One that cannot be made is a one-line PetsegError."""
-    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    empty after it (an error, or every photo skipped): the rule of `engine.made_folders`. One that
+    cannot be made is a one-line PetsegError."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        made = make_folder(folder)
     except OSError as exc:
         raise PetsegError(f"{folder}: cannot create the output folder ({exc.strerror or exc})") from None
     try:
         yield
     finally:
-        for path in made:  # deepest first
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only ever an empty one
+        remove_if_empty(made)
 
 
 def folder_write_problem(folder: str | Path) -> str | None:

@@ -183,6 +183,16 @@ def test_every_url_tried_is_named_with_why_it_failed(server, tmp_path):
     assert not (tmp_path / "pets").exists()  # nothing fetched: no empty folder left
 
 
+def test_a_failed_download_leaves_none_of_the_folders_it_made(server, tmp_path):
+    """``--download --data ~/datasets/pets`` offline, ~/datasets new too: only pets/ was removed,
+    and an empty datasets/ was left behind. Every folder the download made goes, as `petseg infer`'s
+    output folders do (`engine.made_folders`); one that was there before stays."""
+    resources = [Resource("images.tar.gz", (f"{server.base}/gone/images.tar.gz",), None)]  # 404
+    with pytest.raises(DownloadError):
+        download_oxford_pet(tmp_path / "datasets" / "pets", resources=resources, progress=False)
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_download_oxford_pet_extracts_a_usable_layout(server, tmp_path):
     tri = np.full((12, 16), 2, np.uint8)
     tri[3:9, 4:12] = 1
