@@ -12,10 +12,19 @@ same checkpoint with the same options an export just runs again: nothing is lost
 to memory, checked (``onnx.checker``, then `engine.export.parity` on the bundled test photos at
 each size) and only then written, atomically (`engine.atomic`). A refused export writes nothing
 but its entry in ``export.json`` (accepted false), so no file looks like a valid export.
+
+The run's ``export/`` folder is made only then, when there is something to write in it: an
+export that ends before (an error, the dashboard quit mid-export, whose process ends without
+waiting for its worker) leaves no empty folder. And a process that ends while an export writes
+(`engine.process_exit.end_process` runs the exit handlers, then ``os._exit``) waits for that write
+to finish, and starts no other (`_writes`): no temp file nor a model without its ``export.json``
+is left behind.
 """
 
 from __future__ import annotations
 
+import atexit
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,12 +36,26 @@ from engine.atomic import atomic_write
 from engine.errors import PetsegError
 from engine.export.metadata import ExportMetadata, is_petseg_export
 from engine.export.parity import MIN_AGREEMENT, SECOND_SIZE_PHOTOS, Parity
-from engine.infer.outputs import OutputRefused
+from engine.infer.outputs import OutputRefused, folder_write_problem
+from engine.made_folders import make_folder, remove_if_empty
 from engine.runs.layout import EXPORT_FILES, checkpoint_for, export_path
 from engine.version import petseg_version
 
 FORMATS = tuple(EXPORT_FILES)  # onnx, torchscript
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+WRITES_EXIT_WAIT_S = 30.0  # how long the process's end waits for an export's files being written
+
+# held while an export writes its files; taken for good when the process ends (`_end_writes`)
+_writes = threading.Lock()
+
+
+def _end_writes() -> None:
+    """At the process's end (an exit handler): wait for an export's write under way, and keep the
+    lock, so that no export of a thread still at work starts writing before ``os._exit``."""
+    _writes.acquire(timeout=WRITES_EXIT_WAIT_S)
+
+
+atexit.register(_end_writes)
 
 
 @dataclass
@@ -107,13 +130,15 @@ def export_loss(output: Path, fmt: str, checkpoint: Path, *, opset: int | None =
 
 
 def check_export_output(output: Path, fmt: str, inputs: tuple[Path, ...], overwrite: bool, *,
-                        opset: int | None = None, dynamic_size: bool = False) -> Path:
+                        opset: int | None = None, dynamic_size: bool = False, create_folder: bool = False) -> Path:
     """``output`` if an export of ``inputs[0]`` (the checkpoint) may be written there; a one-line
-    PetsegError otherwise (`NotAnExportRefused` when only ``overwrite`` is missing)."""
+    PetsegError otherwise (`NotAnExportRefused` when only ``overwrite`` is missing).
+    ``create_folder``: its folder is made when the export writes (the run's ``export/``)."""
     from engine.infer.outputs import check_output
 
     # the shared guard for suffix, folders and inputs; which existing file may go is an export's own rule
-    check_output(output, inputs=inputs, overwrite=True, suffix=SUFFIXES[fmt], flag="--output")
+    check_output(output, inputs=inputs, overwrite=True, suffix=SUFFIXES[fmt], flag="--output",
+                 create_folder=create_folder)
     loss = "" if overwrite else export_loss(output, fmt, inputs[0], opset=opset, dynamic_size=dynamic_size)
     if loss:
         raise NotAnExportRefused(f"{output}: already exists and {loss}; refusing to replace it "
@@ -154,7 +179,6 @@ def export_run(
     photos (tests); ``on_step`` hears what is being done (the CLI prints it)."""
     from engine.export import parity as par
     from engine.export.model import load_for_export
-    from engine.export.report import record
 
     if fmt not in FORMATS:
         raise PetsegError(f"--format {fmt}: must be one of {', '.join(FORMATS)}")
@@ -168,12 +192,12 @@ def export_run(
     checkpoint, note = checkpoint_for(run_path)
     default = output is None
     output = Path(output) if output is not None else export_path(run_path, fmt)
-    if default and not output.parent.is_dir():
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PetsegError(f"{output.parent}: cannot create the export folder ({exc.strerror or exc})") from None
-    check_export_output(output, fmt, (checkpoint,), overwrite, opset=opset, dynamic_size=dynamic_size)
+    if default and not output.parent.is_dir():  # made when the export writes (`_write`): can it be?
+        problem = folder_write_problem(run_path)
+        if problem:
+            raise PetsegError(f"{output.parent}: cannot create the export folder ({problem})")
+    check_export_output(output, fmt, (checkpoint,), overwrite, opset=opset, dynamic_size=dynamic_size,
+                        create_folder=default)
 
     loaded = load_for_export(checkpoint, run_path.name)
     from dataclasses import replace
@@ -206,20 +230,34 @@ def export_run(
         result.parity.append(par.measure(reference, exported, photos, size, mean=meta.mean, std=meta.std,
                                          threshold=meta.threshold, mask_rule=meta.mask_rule))
     result.parity_seconds = time.perf_counter() - start
-
-    if result.accepted:
-        try:
-            atomic_write(output, lambda fh: fh.write(data))
-        except OSError as exc:
-            raise PetsegError(f"{output}: cannot write the export ({exc.strerror or exc})") from None
-    entry = _entry(result, opset if fmt == "onnx" else None, data)
-    if result.accepted:
-        try:  # the file as written: the run screen then checks it without hashing (report.file_note)
-            entry["mtime_ns"] = output.stat().st_mtime_ns
-        except OSError:
-            pass
-    result.report_path = record(output, entry)
+    _write(result, _entry(result, opset if fmt == "onnx" else None, data), data)
     return result
+
+
+def _write(result: ExportResult, entry: dict[str, Any], data: bytes) -> None:
+    """The model file if it was accepted, then its entry in ``export.json``: the export's folder
+    made first if missing (removed again if nothing went into it), the whole under `_writes`."""
+    from engine.export.report import record
+
+    output = result.path
+    with _writes:
+        try:
+            made = make_folder(output.parent)
+        except OSError as exc:
+            raise PetsegError(f"{output.parent}: cannot create the export folder ({exc.strerror or exc})") from None
+        try:
+            if result.accepted:
+                try:
+                    atomic_write(output, lambda fh: fh.write(data))
+                except OSError as exc:
+                    raise PetsegError(f"{output}: cannot write the export ({exc.strerror or exc})") from None
+                try:  # the file as written: the run screen then checks it without hashing (report.file_note)
+                    entry["mtime_ns"] = output.stat().st_mtime_ns
+                except OSError:
+                    pass
+            result.report_path = record(output, entry)
+        finally:
+            remove_if_empty(made)
 
 
 def _checkpoint_stat(checkpoint: Path) -> dict[str, int]:

@@ -165,6 +165,18 @@ def test_a_run_without_checkpoint_is_refused(tmp_path, capsys):
     assert not (run / "export").exists() or not any((run / "export").iterdir())
 
 
+def test_an_export_that_fails_at_its_work_leaves_no_export_folder(tmp_path, capsys):
+    """A best.pt that is no checkpoint fails once the export loads it: the run's ``export/`` folder,
+    made before that, was left there empty. It is made only when the export writes now."""
+    run = tmp_path / "runs" / "garbled"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
+    assert main(["export", "--runs", str(tmp_path / "runs"), "--run", "garbled"]) == 1
+    assert "best.pt" in _one_error_line(capsys)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
+
+
 def test_an_output_in_a_missing_folder_is_refused(run_copy, tmp_path, capsys):
     out = tmp_path / "missing" / "m.onnx"
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
