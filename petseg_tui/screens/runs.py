@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import threading
 from pathlib import Path
 
@@ -28,6 +29,17 @@ from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 ACTIVE_POLL_S = 1.0  # running/paused runs
 DISCOVER_EVERY = 2  # list the folder (new runs, finished runs' status) every 2nd tick
 FILTER_DEBOUNCE_S = 0.08
+
+
+def _train_command(root: Path) -> str:
+    """The shell command that trains a first run into ``root``: ``--runs`` named unless ``root`` is
+    the folder petseg train writes to by default (a bare ``petseg train`` from a dashboard started
+    with ``--runs /data/runs`` trained into ./runs, where this screen never showed it)."""
+    from engine.config import default_runs_dir  # torch-free
+
+    if root.resolve() == default_runs_dir().resolve():
+        return "petseg train --epochs 5"
+    return f"petseg train --runs {shlex.quote(str(root))} --epochs 5"
 
 
 class RunsScreen(RunLabelActions, PetsegScreen):
@@ -178,7 +190,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             return f"The runs folder {root} does not exist. Press n for a new run (it creates the folder)."
         if not root.is_dir():
             return f"{root} is not a folder: start petseg-tui with --runs DIR pointing to a folder."
-        return f"No runs yet in {root}. Press n for a new run (or: petseg train --epochs 5)."
+        return f"No runs yet in {root}. Press n for a new run (or: {_train_command(root)})."
 
     def _update_detail(self) -> None:
         row = self.table.highlighted

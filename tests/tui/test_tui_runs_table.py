@@ -435,6 +435,29 @@ async def test_empty_and_missing_runs_folder_say_what_to_do(tmp_path: Path) -> N
             assert "New run" in footer and "Compare" not in footer and "Select" not in footer
 
 
+async def test_an_empty_runs_folder_given_with_runs_names_it_in_the_train_command(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """The empty folder's line suggested a bare ``petseg train --epochs 5``: from a dashboard on
+    ``--runs /data/runs`` that trains into ./runs, and the run never shows here."""
+    monkeypatch.delenv("PETSEG_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere" / "runs"
+    root.mkdir(parents=True)
+    app = PetsegApp(runs_dir=root)
+    async with app.run_test(size=(160, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        shown = " ".join(rendered(screen.query_one("#runs-status")).split())
+        assert f"petseg train --runs {root} --epochs 5" in shown
+    (tmp_path / "runs").mkdir()  # the default folder: the short command trains into it
+    app = PetsegApp(runs_dir=Path("runs"))
+    async with app.run_test(size=(160, 24)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        shown = " ".join(rendered(screen.query_one("#runs-status")).split())
+        assert "(or: petseg train --epochs 5)" in shown
+
+
 async def test_a_runs_folder_that_is_a_file_names_a_flag_petseg_tui_has(tmp_path: Path) -> None:
     """The runs path turned into a file (the command line refuses one at start): the line said to
     start petseg-tui with --runs_dir, a flag it does not have (it is --runs)."""
@@ -491,8 +514,8 @@ async def test_with_no_run_the_whole_next_step_shows_at_80_columns(tmp_path: Pat
         await pilot.pause()
         shown = "".join(widget_text(screen.query_one("#runs-status")).split())
         assert "".join(str(root).split()) in shown
-        tail = "(itcreatesthefolder)." if not exists else "(or:petsegtrain--epochs5)."
-        assert shown.endswith(tail)
+        tail = "(itcreatesthefolder)." if not exists else "".join(f"(or:petsegtrain--runs{root}--epochs5).".split())
+        assert shown.endswith(tail), shown
 
 
 async def test_archive_and_delete_leave_the_cursor_on_the_next_run(runs_dir: Path) -> None:
