@@ -208,14 +208,18 @@ def draw_plot(plt, spec: ChartSpec, yr: YRange, width: int, height: int) -> None
                             color=s.colour, marker=s.marker)
         up = [i for i in range(len(xs)) if ys[i] > yr.hi]
         down = [i for i in range(len(xs)) if ys[i] < yr.lo]
+        on_cells = on_dot_cell(xs, x_lim, canvas, BRAILLE_DOTS[0])  # the arrows in their line's column too
         if up:
-            plt.scatter([xs[i] for i in up], [hi] * len(up), color=s.colour, marker=ABOVE)
+            plt.scatter([on_cells[i] for i in up], [hi] * len(up), color=s.colour, marker=ABOVE)
         if down:
-            plt.scatter([xs[i] for i in down], [lo] * len(down), color=s.colour, marker=BELOW)
+            plt.scatter([on_cells[i] for i in down], [lo] * len(down), color=s.colour, marker=BELOW)
     plt.ylim(lo, hi)
     plt.yticks(ticks, labels)
     plt.xlim(*x_lim)
-    plt.xticks(_epoch_ticks(x_lo, x_hi, canvas))
+    # each epoch's tick in the column its line's dots (and so its marker) are drawn in: plotext
+    # rounds a tick at cell resolution, and at 80 columns an epoch's marker sat a column beside it
+    epochs = _epoch_ticks(x_lo, x_hi, canvas)
+    plt.xticks(on_dot_cell(epochs, x_lim, canvas, BRAILLE_DOTS[0]), [str(e) for e in epochs])
     plt.xlabel("epoch")
 
 

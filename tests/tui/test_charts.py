@@ -325,3 +325,26 @@ async def test_each_marker_sits_on_its_own_line(seed: int) -> None:
         _, line = await run_chart(ChartSpec("t", (Series("s", xs, ys, (200, 0, 0), "◆", points=False),)), size)
         markers = {(r, c) for r, row in enumerate(marked.splitlines()) for c, ch in enumerate(row) if ch == "◆"}
         assert markers and markers <= _braille_cells(line), (size, sorted(markers - _braille_cells(line)), marked)
+
+
+@pytest.mark.parametrize("epochs, x_hi, size", [(10, 11, (37, 12)), (10, 10, (37, 12)), (8, 8, (39, 12))])
+async def test_each_labelled_epoch_tick_is_in_its_markers_column(epochs: int, x_hi: int, size) -> None:
+    """The live charts at 80x24 (about 38 columns each): epoch 1's ● sat a column left of the
+    axis tick labelled 1, epoch 10's a column right of its 10. An epoch's tick, its marker and
+    its line's dots are now in one column."""
+    import math
+
+    xs = tuple(float(i) for i in range(1, epochs + 1))
+    ys = tuple(1.0 + 0.1 * (i % 3) for i in range(epochs))
+    _, plot = await run_chart(ChartSpec("t", (Series("s", xs, ys, (200, 0, 0), "◆"),), x_range=(1.0, float(x_hi))),
+                              size)
+    lines = plot.splitlines()
+    axis = next(i for i, line in enumerate(lines) if "└" in line)
+    ticks = dict(zip((int(w) for w in lines[axis + 1].split()), (c for c, ch in enumerate(lines[axis]) if ch == "┬")))
+    markers = sorted({c for line in lines[:axis] for c, ch in enumerate(line) if ch == "◆"})
+    every = max(1, math.ceil(epochs / (size[0] // 4)))  # the chart marks every k-th epoch when dense
+    marked = [e for e in range(1, epochs + 1) if (e - 1) % every == 0 or e == epochs]
+    assert len(marked) == len(markers), plot
+    column = dict(zip(marked, markers))
+    labelled = [e for e in ticks if e in column]
+    assert labelled and all(ticks[e] == column[e] for e in labelled), (ticks, column, plot)
