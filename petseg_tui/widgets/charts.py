@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
@@ -96,24 +97,32 @@ def _legend(spec: ChartSpec, width: int) -> Text:
     return build([""] * len(spec.series))
 
 
+def _header_notes(spec: ChartSpec, yr: YRange | None, room: int) -> list[str]:
+    """The header's notes (what is clipped, log y, smoothing, the keys), in at most ``room``
+    cells when a shorter wording fits (0: no limit). At 80 columns the live loss chart's row
+    was cut to "clipped 2 outliers ↑10e3 · f: a…": the key that shows every point, which the
+    narrow footer leaves out, was not readable; the short wording keeps it."""
+    others = ["all points"] if not spec.robust and not spec.bounded else []  # a bounded chart shows every point
+    others += ["log y"] if spec.log_y else []
+    others += list(spec.notes)
+    if yr is None or not yr.clipped:
+        return others
+    n = yr.clipped
+    extreme = f"{ABOVE if yr.above else BELOW}{fmt_tick((yr.max_value if yr.above else yr.min_value) or 0)}"
+    long_clip, short_clip = f"clipped {n} outlier{'s' if n > 1 else ''} {extreme}", f"clipped {n} {extreme}"
+    keys = "f: all" + (" · l: log y" if spec.log_key and not spec.log_y else "")
+    wordings = ([long_clip, *others, keys], [long_clip, *others, "f: all"], [short_clip, *others, "f: all"])
+    fits = [w for w in wordings if room <= 0 or cell_len(" · ".join(w)) <= room]
+    return fits[0] if fits else wordings[-1]  # none fits: the shortest, cut at the edge
+
+
 def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
     """Two rows: the title with its notes (what is clipped, log y, smoothing), then the legend."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(spec.title, style="bold")
-    notes = []
-    if yr is not None and yr.clipped:  # first: the row may be cut short at 80 columns
-        n = yr.clipped
-        extreme = yr.max_value if yr.above else yr.min_value
-        notes.append(f"clipped {n} outlier{'s' if n > 1 else ''} {ABOVE if yr.above else BELOW}{fmt_tick(extreme or 0)}")
-    if not spec.robust and not spec.bounded:  # a bounded chart always shows every point
-        notes.append("all points")
-    if spec.log_y:
-        notes.append("log y")
-    notes += spec.notes
-    if yr is not None and yr.clipped:
-        notes.append("f: all" + (" · l: log y" if spec.log_key and not spec.log_y else ""))
+    notes = " · ".join(_header_notes(spec, yr, width - 2 - cell_len(spec.title) - 2 if width > 0 else 0))
     if notes:
-        t.append("  " + " · ".join(notes), style="dim")
+        t.append("  " + notes, style="dim")
     if spec.legend and spec.series:
         t.append("\n")
         t.append_text(_legend(spec, width - 2))

@@ -348,3 +348,15 @@ async def test_each_labelled_epoch_tick_is_in_its_markers_column(epochs: int, x_
     column = dict(zip(marked, markers))
     labelled = [e for e in ticks if e in column]
     assert labelled and all(ticks[e] == column[e] for e in labelled), (ticks, column, plot)
+
+
+async def test_a_narrow_chart_still_says_what_it_clipped_and_the_key_for_every_point() -> None:
+    """The live loss chart at 80x24 is 39 columns: its row read "clipped 2 outliers ↑10e3 · f: a…",
+    and the narrow footer leaves f out, so nothing on screen named the key. A shorter wording
+    fits now; a wide chart keeps the long one with the log-y key."""
+    epochs = [E(i, 1.3 - 0.05 * i, 0.5) for i in range(1, 9)]
+    epochs[4] = E(5, 1e4, 0.5)
+    header, _ = await run_chart(loss_spec(epochs, ()), size=(39, 16))
+    assert "Loss clipped 2 ↑11e3 · f: all" in header and "…" not in header, header  # valid loss: 1.1e4
+    header, _ = await run_chart(loss_spec(epochs, ()), size=(80, 16))
+    assert "clipped 2 outliers ↑11e3 · f: all · l: log y" in header, header
