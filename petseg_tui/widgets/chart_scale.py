@@ -73,9 +73,10 @@ class YRange:
 
 OUTLIER_IQRS = 3.0  # a point is an outlier this many inter-quartile ranges beyond a quartile ...
 MIN_OUTLIER_DECADES = 1.5  # ... and, for positive data, at least ~30x above the upper quartile
+START_MAX_DECADES = 3.0  # a curve's start stays in range up to 1000x the upper quartile (a diverged 1e4 does not)
 
 
-def robust_range(values: Sequence[float], robust: bool = True) -> YRange | None:
+def robust_range(values: Sequence[float], robust: bool = True, start: float | None = None) -> YRange | None:
     """The y range for ``values`` (non-finite ones ignored; None if there are none).
 
     Robust: only true outliers are left out. Positive data (losses, learning rates, Dice) is
@@ -85,6 +86,11 @@ def robust_range(values: Sequence[float], robust: bool = True) -> YRange | None:
     short run's whole curve beside long ones. Data with zeros or negatives: the same 3 IQR
     on a linear scale, the fence at least the data's own magnitude away. At least half the
     points always stay in range. ``robust=False``: everything.
+
+    ``start``: the highest first value of the curves drawn (positive data). A long run's loss
+    falls from 1.2 to a plateau of 0.03, 40x lower: the plateau fills the quartiles and its
+    first epochs were clipped as outliers. Values up to ``start`` stay in range unless it lies
+    more than 3 decades above the upper quartile (a run diverged from its first epoch).
     """
     v = sorted(x for x in values if x is not None and math.isfinite(x))
     if not v:
@@ -95,6 +101,8 @@ def robust_range(values: Sequence[float], robust: bool = True) -> YRange | None:
             logs = [math.log10(x) for x in v]
             q1, q3 = _percentile(logs, 0.25), _percentile(logs, 0.75)
             fence_hi, fence_lo = 10 ** (q3 + max(OUTLIER_IQRS * (q3 - q1), MIN_OUTLIER_DECADES)), 0.0
+            if start is not None and start > 0 and math.log10(start) <= q3 + START_MAX_DECADES:
+                fence_hi = max(fence_hi, start)
         else:
             q1, q3 = _percentile(v, 0.25), _percentile(v, 0.75)
             spread = max(OUTLIER_IQRS * (q3 - q1), abs(q1), abs(q3), 1e-12)

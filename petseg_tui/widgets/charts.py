@@ -60,8 +60,12 @@ def _visible(s: Series, spec: ChartSpec) -> tuple[list[float], list[float]]:
 
 
 def spec_y_range(spec: ChartSpec) -> YRange | None:
-    """The y range ``spec`` is drawn with (None: nothing to draw)."""
-    return robust_range([y for s in spec.series for y in _visible(s, spec)[1]], robust=spec.robust and not spec.bounded)
+    """The y range ``spec`` is drawn with (None: nothing to draw); each curve's first point shown
+    is its start, which `robust_range` keeps in range (a run's normal first epochs)."""
+    shown = [_visible(s, spec)[1] for s in spec.series]
+    starts = [ys[0] for ys in shown if ys]
+    return robust_range([y for ys in shown for y in ys], robust=spec.robust and not spec.bounded,
+                        start=max(starts) if starts else None)
 
 
 def on_background(spec: ChartSpec, background: Colour) -> ChartSpec:

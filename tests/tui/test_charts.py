@@ -360,3 +360,25 @@ async def test_a_narrow_chart_still_says_what_it_clipped_and_the_key_for_every_p
     assert "Loss clipped 2 ↑11e3 · f: all" in header and "…" not in header, header  # valid loss: 1.1e4
     header, _ = await run_chart(loss_spec(epochs, ()), size=(80, 16))
     assert "clipped 2 outliers ↑11e3 · f: all · l: log y" in header, header
+
+
+async def test_a_long_runs_first_epochs_stay_in_its_loss_range() -> None:
+    """A 300-epoch run's loss falls from 1.2 to a plateau of 0.03 (40x lower): the plateau filled
+    the quartiles and its first epochs were clipped as outliers ("clipped 3 outliers ↑1.35").
+    A curve's start stays in range; a diverged epoch (1e4) is still left out, as is a run that
+    starts at 1e4 beside normal ones."""
+    import math
+
+    from petseg_tui.widgets.charts import spec_y_range
+
+    epochs = [E(i, 0.03 + 1.2 * math.exp(-(i - 1) / 5), 0.9) for i in range(1, 301)]
+    yr = spec_y_range(loss_spec(epochs, ()))
+    assert yr.clipped == 0 and yr.hi == epochs[0].valid_loss, yr
+    header, _ = await run_chart(loss_spec(epochs, ()), size=(80, 16))
+    assert "clipped" not in header, header
+    spiked = epochs[:100] + [E(101, 1e4, 0.1)] + epochs[101:]
+    yr = spec_y_range(loss_spec(spiked, ()))
+    assert yr.above == 2 and yr.hi == epochs[0].valid_loss, yr  # train and valid at 1e4 left out
+    runs = [RunCurves("normal", tuple(epochs[:30])), RunCurves("blown", tuple(E(i, 1e4, 0.0) for i in (1, 2, 3)))]
+    yr = spec_y_range(compare_spec("train_loss", runs))
+    assert yr.above == 3 and yr.max_value == 1e4, yr
