@@ -111,10 +111,12 @@ class NewRunScreen(PetsegScreen):
                               classes="-collapsed",  # Textual sets it at mount, restyling every row again
                               id="more-options")
             yield Static(id="form-other-error", classes="field-error")
+        # what a start waits for (the dataset's download): a row of its own, read whole at 80
+        # columns; beside the buttons it had 30 columns, under the toasts' corner
+        yield Static(id="new-run-status")
         with Horizontal(id="new-run-buttons"):
             yield Button("Start  ctrl+s", variant="success", id="start", compact=True)
             yield Button("Cancel  esc", id="cancel", compact=True)
-            yield Static(id="new-run-status")  # what a start waits for (the dataset's download)
         yield PetsegFooter()
 
     def _rows(self, fields: tuple[Field, ...]) -> list[Widget]:
@@ -330,22 +332,23 @@ class NewRunScreen(PetsegScreen):
         self._checking = False
         if not self.is_attached:  # the form was left while its check ran
             return
-        self.notify(
-            ("Starting a detached run …" if detached else "Starting the run in this process (loading torch) …"),
-            timeout=3,
-        )
+        # the run's folder is made once --download has fetched the dataset (minutes, in this
+        # process): the form sat still meanwhile, so its status line says so. Said there alone: a
+        # toast saying it too lay over that line (toasts fill the bottom right at 80x24)
+        target = None
         if not detached:
-            # the run's folder is made once --download has fetched the dataset (minutes, in this
-            # process): the form sat still meanwhile, with no sign after the 3 s toast above
             from engine.data.source import download_target
 
             target = download_target(cfg.data_path, cfg.download)
-            if target is not None:
-                # short, to fit beside the buttons at 80 columns; the toast names the folder
-                status = self.query_one("#new-run-status", Static)
-                status.update("downloading the dataset … then the run starts")
-                status.display = True
-                self.notify(f"Downloading the dataset into {target} first (about 800 MB)", timeout=10, markup=False)
+        if target is not None:
+            status = self.query_one("#new-run-status", Static)
+            status.update(Text(f"Downloading the dataset into {target} (about 800 MB) … then the run starts"))
+            status.display = True
+        else:
+            self.notify(
+                ("Starting a detached run …" if detached else "Starting the run in this process (loading torch) …"),
+                timeout=3,
+            )
         self._initial_raw = self.raw_values()  # started: nothing left to lose
         from petseg_tui.messages import StartRun
 

@@ -8,7 +8,8 @@ import types
 from pathlib import Path
 
 import pytest
-from tui_helpers import FakeTrainer, exit_messages, footer_text, toasts, wait_for, widget_text
+from tui_helpers import (FakeTrainer, exit_messages, footer_text, screen_rows, settled, toasts, wait_for,
+                         widget_text)
 from textual.widgets import Button, Input, ProgressBar, Switch
 
 from engine.config import TrainConfig
@@ -360,16 +361,26 @@ async def test_the_forms_discard_question_does_not_offer_q_quit(runs_dir: Path) 
         assert app.screen is form and form.query_one("#f-epochs", Input).value == "3"
 
 
-async def test_a_start_that_downloads_the_dataset_says_so_while_it_waits(runs_dir: Path, monkeypatch,
-                                                                          tmp_path: Path) -> None:
+def _seen_at(app, widget) -> str:
+    """What the terminal shows where ``widget`` lies (a toast over it included), its rows joined."""
+    region = widget.region
+    rows = screen_rows(app)[region.y: region.bottom]
+    return " ".join(" ".join(row[region.x: region.right] for row in rows).split())
+
+
+async def test_a_start_that_downloads_the_dataset_says_so_where_it_is_read_at_80x24(
+        runs_dir: Path, monkeypatch, tmp_path: Path) -> None:
     """An in-process run with --download into an empty folder waits for the download (minutes)
     before its run folder exists: the form sat still, nothing saying why once the 3 s start toast
-    had gone. Its status line now says the dataset downloads, and is cleared when the start fails."""
+    had gone, so a status line says it. At 80x24 that line lay under the toasts (bottom right) for
+    10 s: "Starting the run …" and "Downloading the dataset into …" said the same thing over it.
+    Now the status alone says it, folder included, on a row of its own, readable; it is cleared
+    when the start fails."""
     import threading
 
     from engine.errors import ConfigError
 
-    target = tmp_path / "pets-to-fetch"
+    target = tmp_path / "pets"
     release = threading.Event()
     fake = types.ModuleType("engine.train.trainer")
 
@@ -383,19 +394,22 @@ async def test_a_start_that_downloads_the_dataset_says_so_while_it_waits(runs_di
 
     app = PetsegApp(runs_dir=runs_dir)
     try:
-        async with app.run_test(size=(160, 30), notifications=True) as pilot:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
             form = await open_form(pilot)
             _fill_tiny(form, "sierra", detached=False, data_path=str(target))
             form.query_one("#f-download", Switch).value = True
             await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
             await pilot.press("ctrl+s")
-            status = lambda: " ".join(widget_text(form.query_one("#new-run-status")).split())  # noqa: E731
-            await wait_for(pilot, lambda: "downloading the dataset" in status(), what="the download said")
-            assert status() == "downloading the dataset … then the run starts"
-            assert "Downloading the dataset into" in toasts(app)  # its folder: wrapped anywhere in the toast
+            status = form.query_one("#new-run-status")
+            await wait_for(pilot, lambda: "then the run starts" in _seen_at(app, status), what="the download said")
+            await settled(pilot)
+            seen = _seen_at(app, status)
+            assert seen.startswith("Downloading the dataset into ") and "(about 800 MB)" in seen
+            assert target.name in seen.replace(" ", "")  # its folder, wrapped anywhere
+            assert not any(t.region.overlaps(status.region) for t in app.screen.query("Toast"))
             release.set()
             await wait_for(pilot, lambda: "network error" in toasts(app), what="the refusal")
-            await wait_for(pilot, lambda: status() == "", what="the status cleared")
+            await wait_for(pilot, lambda: not status.display, what="the status cleared")
             assert app.screen is form
     finally:
         release.set()
