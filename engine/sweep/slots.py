@@ -9,6 +9,7 @@ No torch, no Optuna.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.cores import threads_env
 from engine.sweep.spec import SweepSpec
@@ -58,6 +59,19 @@ def cpu_slots_warning(spec: SweepSpec, cores: int | None = None, gpus: int | Non
     most = max(1, cores // spec.devices_per_trial)
     return (f"{what}: {processes} training processes at once on the {cores} CPU cores available here time-slice "
             f"them, so every trial trains slowly; --parallel {most} gives each one a core")
+
+
+def draft_slots_warning(settings: dict[str, Any], cores: int | None = None, gpus: int | None = None) -> str:
+    """`cpu_slots_warning` for a sweep's settings (as `engine.sweep.spec_build.build_spec` takes
+    them) before the whole spec is checked: the TUI's sweep form as it is typed, its name maybe
+    still blank. "" while the numbers it reads are not valid yet (the check at start says why)."""
+    numbers = {key: settings[key] for key in ("trials", "parallel", "devices_per_trial") if settings.get(key) is not None}
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in numbers.values()):
+        return ""
+    # only whether the trials are placed on GPUs matters to the rule, not which ones
+    devices = None if settings.get("devices") in (None, "") else (0,)
+    spec = SweepSpec(name="", params=(), devices=devices, base=dict(settings.get("base") or {}), **numbers)
+    return cpu_slots_warning(spec, cores, gpus)
 
 
 def visible_gpu_count() -> int:

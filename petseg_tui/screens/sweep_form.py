@@ -76,12 +76,13 @@ class SweepFormScreen(ModalScreen[str | None]):
     ]
     DEFAULT_CSS = """
     SweepFormScreen { align: center middle; }
-    SweepFormScreen > VerticalScroll { width: 90%; max-width: 110; height: auto; max-height: 90%;
+    SweepFormScreen > VerticalScroll { width: 90%; max-width: 110; height: auto; max-height: 100%;
                                        border: round $accent; padding: 0 1; background: $surface; }
     SweepFormScreen .sweep-form--row { height: auto; }
     SweepFormScreen .sweep-form--row Label { width: 16; padding: 0 1; }
     SweepFormScreen .sweep-form--row Input { width: 1fr; }
     SweepFormScreen #sweep-form-hint { color: $text-muted; height: auto; padding: 0 1; }
+    SweepFormScreen #sweep-form-warning { color: $text-warning; height: auto; padding: 0 1; display: none; }
     SweepFormScreen #sweep-form-error { color: $text-error; height: auto; padding: 0 1; }
     SweepFormScreen #sweep-form-buttons { height: 1; padding: 0 0 0 16; }
     SweepFormScreen #sweep-form-buttons Button { margin: 0 2 0 0; }
@@ -91,6 +92,7 @@ class SweepFormScreen(ModalScreen[str | None]):
         super().__init__()
         self.runs_dir = Path(runs_dir)
         self.starting = False  # a start is being checked or watched: ctrl+s waits for it
+        self.gpus: int | None = None  # this box's GPUs (NVML), counted once: the warning is read per key
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -100,6 +102,7 @@ class SweepFormScreen(ModalScreen[str | None]):
                     yield Label(label)
                     yield Input(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
             yield Static("", id="sweep-form-hint")
+            yield Static("", id="sweep-form-warning")  # petseg sweep's warning, as the fields are typed
             yield Static("", id="sweep-form-error")
             with Horizontal(id="sweep-form-buttons"):
                 yield Button("Start  ctrl+s", variant="success", id="sweep-start", compact=True)
@@ -109,7 +112,30 @@ class SweepFormScreen(ModalScreen[str | None]):
         yield PetsegFooter()
 
     def on_mount(self) -> None:
+        from engine.sweep.slots import visible_gpu_count
+
+        self.gpus = visible_gpu_count()
         self.query_one("#sweep-name", Input).focus()
+        self._show_warning()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._show_warning()
+
+    def _show_warning(self) -> None:
+        """petseg sweep's warning for the values typed so far (more trials at once than cores),
+        from its one owner (`engine.sweep.slots.draft_slots_warning`), under the fields: it came
+        only as a toast once the sweep had started, the form gone. A word, not a refusal: Start
+        still starts."""
+        from engine.sweep.slots import draft_slots_warning
+        from engine.sweep.spec import SweepSpecError
+
+        try:
+            warning = draft_slots_warning(self.settings(), gpus=self.gpus)
+        except SweepSpecError:  # a field that does not read yet: Start says what is wrong with it
+            warning = ""
+        shown = self.query_one("#sweep-form-warning", Static)
+        shown.update(Text(f"⚠ {warning}"))
+        shown.display = bool(warning)  # no blank row without one: at 80x24 the buttons fit just so
 
     def on_resize(self, event: events.Resize) -> None:
         # compact below 120 columns, as the new-run form's footer; Textual's Screen._on_resize,

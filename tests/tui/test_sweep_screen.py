@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tui_helpers import make_sweep_runs, settled, toasts, wait_for, widget_text
+from tui_helpers import make_sweep_runs, seen_at, settled, toasts, wait_for, widget_text
 
 from engine.config import TrainConfig
 from petseg_tui.app import PetsegApp
@@ -319,6 +319,42 @@ async def test_more_trials_at_once_than_cores_is_said_as_petseg_sweep_says_it(sw
                 in toasts(pilot.app))
         assert "--parallel 2 gives each one a core" in toasts(pilot.app)
         assert started[0].parallel == 99
+
+
+async def test_the_trials_at_once_warning_is_in_the_form_as_the_value_is_typed(sweep_runs: Path,
+                                                                               monkeypatch) -> None:
+    """At 80x24, At once (CPU) typed above the cores: petseg sweep's warning came only as a toast
+    once the sweep had started and the form was gone. It is under the fields as the value is typed,
+    in the engine's words, gone when the value fits the cores, and Start still starts."""
+    from textual.containers import VerticalScroll
+
+    from engine import cores
+    from engine.sweep import slots
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 0)
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "wide"
+        parallel = form.query_one("#sweep-parallel")
+        parallel.focus()
+        dialog = form.query_one(VerticalScroll)
+        shown = lambda: " ".join(seen_at(pilot.app, dialog).replace("│", " ").split())  # noqa: E731
+        await pilot.press("end", "backspace", "8")
+        await wait_for(pilot, lambda: "At once (CPU) 8" in shown(), what="8 typed")
+        await settled(pilot)
+        assert ("⚠ --parallel 8: 8 training processes at once on the 2 CPU cores available here time-slice them, "
+                "so every trial trains slowly; --parallel 2 gives each one a core") in shown()
+        assert type(pilot.app.screen).__name__ == "SweepFormScreen" and not started  # said before any start
+        assert seen_at(pilot.app, form.query_one("#sweep-start")) == "Start ctrl+s"  # and Start still on screen
+        await pilot.press("backspace", "2")
+        await wait_for(pilot, lambda: "time-slice" not in shown(), what="the warning gone at 2")
+        await pilot.press("backspace", "8")
+        await wait_for(pilot, lambda: "time-slice" in shown(), what="the warning back at 8")
+        await pilot.press("ctrl+s")  # a word, not a refusal
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        assert started[0].parallel == 8
 
 
 async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing(sweep_runs: Path,

@@ -8,7 +8,7 @@ import types
 from pathlib import Path
 
 import pytest
-from tui_helpers import (FakeTrainer, exit_messages, footer_text, screen_rows, settled, toasts, wait_for,
+from tui_helpers import (FakeTrainer, exit_messages, footer_text, seen_at, settled, toasts, wait_for,
                          widget_text)
 from textual.widgets import Button, Input, ProgressBar, Switch
 
@@ -361,13 +361,6 @@ async def test_the_forms_discard_question_does_not_offer_q_quit(runs_dir: Path) 
         assert app.screen is form and form.query_one("#f-epochs", Input).value == "3"
 
 
-def _seen_at(app, widget) -> str:
-    """What the terminal shows where ``widget`` lies (a toast over it included), its rows joined."""
-    region = widget.region
-    rows = screen_rows(app)[region.y: region.bottom]
-    return " ".join(" ".join(row[region.x: region.right] for row in rows).split())
-
-
 async def test_a_start_that_downloads_the_dataset_says_so_where_it_is_read_at_80x24(
         runs_dir: Path, monkeypatch, tmp_path: Path) -> None:
     """An in-process run with --download into an empty folder waits for the download (minutes)
@@ -401,9 +394,9 @@ async def test_a_start_that_downloads_the_dataset_says_so_where_it_is_read_at_80
             await wait_for(pilot, lambda: not form.query_one("#start", Button).disabled, what="the form valid")
             await pilot.press("ctrl+s")
             status = form.query_one("#new-run-status")
-            await wait_for(pilot, lambda: "then the run starts" in _seen_at(app, status), what="the download said")
+            await wait_for(pilot, lambda: "then the run starts" in seen_at(app, status), what="the download said")
             await settled(pilot)
-            seen = _seen_at(app, status)
+            seen = seen_at(app, status)
             assert seen.startswith("Downloading the dataset into ") and "(about 800 MB)" in seen
             assert target.name in seen.replace(" ", "")  # its folder, wrapped anywhere
             assert not any(t.region.overlaps(status.region) for t in app.screen.query("Toast"))

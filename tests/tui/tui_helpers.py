@@ -344,6 +344,14 @@ def screen_rows(app) -> list[str]:
     return console.export_text(styles=False).splitlines()
 
 
+def seen_at(app, widget) -> str:
+    """What the terminal shows where ``widget`` lies (a toast or dialog over it included), its rows
+    joined and its spaces squeezed: what a user reads there."""
+    region = widget.region
+    rows = screen_rows(app)[region.y: region.bottom]
+    return " ".join(" ".join(row[region.x: region.right] for row in rows).split())
+
+
 def make_curve_run(root: Path, name: str, train_losses: list[float], dices: list[float], *, total: int | None = None,
                    t0: float = T0, diverged: bool = False, **config: Any) -> None:
     """A finished (or, with ``diverged``, diverged after the last epoch) run with these curves,

@@ -603,3 +603,17 @@ def test_trials_on_gpus_are_not_warned_about_the_cpu_cores() -> None:
     assert "8 training processes" in cpu_slots_warning(on_cpu, cores=2, gpus=1)
     few = build_spec({**space, "parallel": 8, "trials": 2})  # never more at once than the trials
     assert cpu_slots_warning(few, cores=2, gpus=0) == ""
+
+
+def test_the_warning_is_read_from_a_draft_of_the_settings_as_the_form_has_them() -> None:
+    """The sweep form warns as its fields are typed, its name maybe still blank: the same rule and
+    words as `cpu_slots_warning`, nothing while a number does not read, nothing for GPU trials."""
+    from engine.sweep.slots import cpu_slots_warning, draft_slots_warning
+    from engine.sweep.spec_build import build_spec
+
+    settings = {"name": "", "params": [], "parallel": 8, "base": {"device": "cpu"}}
+    full = build_spec({**settings, "name": "s", "params": ["learning_rate=log:1e-4:1e-3"]})
+    assert draft_slots_warning(settings, cores=2, gpus=0) == cpu_slots_warning(full, cores=2, gpus=0) != ""
+    assert draft_slots_warning({**settings, "trials": 2}, cores=2, gpus=0) == ""  # never more at once than trials
+    assert draft_slots_warning({**settings, "parallel": 0}, cores=2, gpus=0) == ""  # refused at start instead
+    assert draft_slots_warning({**settings, "devices": "0"}, cores=2, gpus=1) == ""
