@@ -2,7 +2,7 @@
 engine's own spec rules (`engine.sweep.launch.checked_spec`) so a bad field is one line here,
 and against the study of a sweep of that name (`engine.sweep.study.rerun_refusal`: another search
 space), then the sweep started in the background like a detached run
-(`engine.sweep.launch.start_sweep`; its output in runs/.sweeps/NAME.log) and watched until it has
+(`engine.sweep.launch.start_sweep`; its output in RUNS/.sweeps/NAME.log) and watched until it has
 claimed the sweep: a process that exits at once is its ``petseg: error:`` line here, not
 "started". Dismisses with the sweep's name, or None when cancelled.
 """
@@ -275,10 +275,15 @@ class SweepFormScreen(ModalScreen[str | None]):
         if slow:  # a toast: the form closes on start, and the sweep runs anyway (a word, not a refusal)
             self.app.notify(slow, title=f"Sweep {name}: trials time-slice the CPU", severity="warning",
                             timeout=15, markup=False)
+        from engine.runs.layout import sweep_log
+
+        # the log in this app's runs folder (--runs): "runs/.sweeps/NAME.log" named a file that
+        # is not there whenever the runs folder is another one
+        log = sweep_log(self.runs_dir, name)
         if ended:
-            self.app.notify(f"sweep {name} (pid {pid}) ended at once with nothing to do; "
-                            f"its output: runs/.sweeps/{name}.log", markup=False)
+            self.app.notify(f"sweep {name} (pid {pid}) ended at once with nothing to do; its output: {log}",
+                            markup=False)
         else:
-            self.app.notify(f"sweep {name} started (pid {pid}); its output: runs/.sweeps/{name}.log", markup=False)
+            self.app.notify(f"sweep {name} started (pid {pid}); its output: {log}", markup=False)
         if self.is_current:
             self.dismiss(name)

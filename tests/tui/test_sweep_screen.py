@@ -297,6 +297,26 @@ async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) 
             epochs=3, image_size=64, learning_rate=5e-4, width=16)
 
 
+async def test_the_started_toast_names_the_log_in_the_runs_folder_given(tmp_path: Path, monkeypatch) -> None:
+    """petseg-tui --runs /tmp/elsewhere: the started toast said "its output: runs/.sweeps/NAME.log",
+    a file that is not there (a runs folder of the working directory); it names the real one."""
+    from engine.runs.layout import sweep_log
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_sweep_runs(elsewhere)
+    monkeypatch.chdir(tmp_path)
+    _record_starts(monkeypatch)
+    async with PetsegApp(runs_dir=elsewhere, image_mode="halfcell").run_test(size=(160, 48),
+                                                                            notifications=True) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "next"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "sweep next started" in toasts(pilot.app), what="the started toast")
+        assert f"its output: {sweep_log(elsewhere, 'next')}" in toasts(pilot.app)
+        assert "runs/.sweeps" not in toasts(pilot.app)
+
+
 async def test_more_trials_at_once_than_cores_is_said_as_petseg_sweep_says_it(sweep_runs: Path,
                                                                                monkeypatch) -> None:
     """At once (CPU) 99 on 2 cores: petseg sweep warns that the trials time-slice the cores; the
