@@ -10,7 +10,8 @@ import sys
 
 def end_process(code: int, flush: bool = True) -> None:
     """End this process with ``code``, from any thread: the exit handlers first (threads joined,
-    temp folders removed, loader workers killed: `engine.data.loaders`), the streams flushed (a
+    temp folders removed, loader workers killed: `engine.data.loaders`, the files being written
+    finished: `engine.exit_writes`), the streams flushed (a
     closed or hung-up one skipped), then `os._exit`, skipping the interpreter's teardown of torch's
     modules: 1.4 s for a bare ``import torch``, 4.6 s after a short training on a loaded 2-core
     machine (docs/RELIABILITY.md, round three).

@@ -16,15 +16,12 @@ but its entry in ``export.json`` (accepted false), so no file looks like a valid
 The run's ``export/`` folder is made only then, when there is something to write in it: an
 export that ends before (an error, the dashboard quit mid-export, whose process ends without
 waiting for its worker) leaves no empty folder. And a process that ends while an export writes
-(`engine.process_exit.end_process` runs the exit handlers, then ``os._exit``) waits for that write
-to finish, and starts no other (`_writes`): no temp file nor a model without its ``export.json``
-is left behind.
+waits for that write to finish, and starts no other (`engine.exit_writes.whole_write`): no temp
+file nor a model without its ``export.json`` is left behind.
 """
 
 from __future__ import annotations
 
-import atexit
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +31,7 @@ from typing import Any
 
 from engine.atomic import atomic_write
 from engine.errors import PetsegError
+from engine.exit_writes import whole_write
 from engine.export.metadata import ExportMetadata, is_petseg_export
 from engine.export.parity import MIN_AGREEMENT, SECOND_SIZE_PHOTOS, Parity
 from engine.infer.outputs import OutputRefused, folder_write_problem
@@ -43,19 +41,6 @@ from engine.version import petseg_version
 
 FORMATS = tuple(EXPORT_FILES)  # onnx, torchscript
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
-WRITES_EXIT_WAIT_S = 30.0  # how long the process's end waits for an export's files being written
-
-# held while an export writes its files; taken for good when the process ends (`_end_writes`)
-_writes = threading.Lock()
-
-
-def _end_writes() -> None:
-    """At the process's end (an exit handler): wait for an export's write under way, and keep the
-    lock, so that no export of a thread still at work starts writing before ``os._exit``."""
-    _writes.acquire(timeout=WRITES_EXIT_WAIT_S)
-
-
-atexit.register(_end_writes)
 
 
 @dataclass
@@ -236,11 +221,11 @@ def export_run(
 
 def _write(result: ExportResult, entry: dict[str, Any], data: bytes) -> None:
     """The model file if it was accepted, then its entry in ``export.json``: the export's folder
-    made first if missing (removed again if nothing went into it), the whole under `_writes`."""
+    made first if missing (removed again if nothing went into it), the whole a `whole_write`."""
     from engine.export.report import record
 
     output = result.path
-    with _writes:
+    with whole_write():
         try:
             made = make_folder(output.parent)
         except OSError as exc:
