@@ -74,7 +74,7 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 @contextlib.contextmanager
 def made_folder(folder: Path) -> Iterator[None]:
     """``folder`` made with its missing parents for the block (``petseg infer``'s output folder,
-    for one photo or a folder of them); the folders it made are removed again if they are still
+    for one photo or a folder of them; the dashboard's saved pictures in a run); the folders it made are removed again if they are still
     empty after it (an error, or every photo skipped): the rule of `engine.made_folders`. One that
     cannot be made is a one-line PetsegError."""
     try:

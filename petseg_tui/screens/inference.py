@@ -382,18 +382,23 @@ class InferenceScreen(ImageScreen):
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool) -> None:
         try:
+            from engine.exit_writes import whole_write
+            from engine.infer.outputs import made_folder
             from engine.infer.render import save_png
             from engine.runs.layout import prediction_path
 
             rendered = render_prediction(prediction, threshold, outline)
             stem = Path(prediction.source).stem
             overlay_path, mask_path = (prediction_path(run_path, stem, kind, threshold) for kind in ("overlay", "mask"))
-            overlay_path.parent.mkdir(parents=True, exist_ok=True)
-            replaced = overlay_path.exists() or mask_path.exists()  # said, for the earlier pair is gone
             # at the photo's own size, as petseg infer writes them (a huge photo was predicted downscaled)
             size = rendered.photo_size
-            save_png(at_photo_size(rendered.overlay, size, mask=False), overlay_path)
-            save_png(at_photo_size(rendered.mask, size, mask=True), mask_path)
+            overlay, mask = at_photo_size(rendered.overlay, size, mask=False), at_photo_size(rendered.mask, size, mask=True)
+            # the dashboard's end does not wait for this worker: the folder is made only now, with the
+            # pair, and that write is waited for (no empty predictions/, temp file nor half a pair)
+            with whole_write(), made_folder(overlay_path.parent):
+                replaced = overlay_path.exists() or mask_path.exists()  # said, for the earlier pair is gone
+                save_png(overlay, overlay_path)
+                save_png(mask, mask_path)
         except (PetsegError, OSError, MemoryError) as exc:
             self.app.call_from_thread(self.set_error, f"could not save: {one_line(exc)}", True)
             return
