@@ -148,13 +148,18 @@ class WorstScreen(ImageScreen):
     def _save(self, gallery: Any) -> None:
         try:
             from engine.eval.gallery import worst_sheet_path
-            from engine.infer.outputs import check_output
+            from engine.exit_writes import whole_write
+            from engine.infer.outputs import check_output, made_folder
             from engine.infer.render import save_png
 
             out = worst_sheet_path(gallery.evaluation.checkpoint, SPLIT)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            check_output(out, inputs=(gallery.evaluation.checkpoint,))  # never a file petseg did not write
-            save_png(gallery.sheet(), out)
+            # never a file petseg did not write; its folder (the run's eval/) is made as it is written
+            check_output(out, inputs=(gallery.evaluation.checkpoint,), create_folder=True)
+            sheet = gallery.sheet()
+            # the dashboard's end does not wait for this worker: the folder is made only now, and
+            # that write is waited for (no empty eval/ nor temp file left by q)
+            with whole_write(), made_folder(out.parent):
+                save_png(sheet, out)
         except (PetsegError, OSError) as exc:
             self.app.call_from_thread(self.set_error, f"could not save the sheet: {one_line(exc)}", True)
             return

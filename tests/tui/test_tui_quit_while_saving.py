@@ -143,3 +143,19 @@ def test_q_while_a_prediction_is_written_leaves_the_whole_pair(run: Path, tmp_pa
     saved = _files(run / "predictions")
     assert len(saved) == 2 and saved[0].endswith("_mask.png") and saved[1].endswith("_overlay.png"), saved
     assert took < QUIT_SECONDS, f"the dashboard ended {took:.1f} s after q\n{text[-2000:]}"
+
+
+@pytest.mark.slow
+def test_q_while_the_worst_sheet_is_drawn_leaves_no_empty_eval_folder(run: Path, tmp_path: Path) -> None:
+    _, text, code = _quit_while_saving(run.parent, tmp_path, GALLERY_AND_SAVE,
+                                       hold="import engine.eval.gallery as m; m.WorstGallery.sheet = busy")
+    assert code == 0 and "held" in text, text[-2000:]
+    assert not (run / "eval").exists(), _files(run / "eval")
+
+
+@pytest.mark.slow
+def test_q_while_the_worst_sheet_is_written_leaves_the_whole_sheet(run: Path, tmp_path: Path) -> None:
+    took, text, code = _quit_while_saving(run.parent, tmp_path, GALLERY_AND_SAVE, slow_name="worst-test.png")
+    assert code == 0 and "held" in text, text[-2000:]
+    assert _files(run / "eval") == ["worst-test.png"]
+    assert took < QUIT_SECONDS, f"the dashboard ended {took:.1f} s after q\n{text[-2000:]}"
