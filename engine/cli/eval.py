@@ -81,13 +81,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from engine.eval.gallery import worst_sheet_path
         from engine.infer.outputs import check_output, into_folder
 
-        if args.worst_out is None:
+        default = args.worst_out is None
+        if default:  # the run's eval/ is made as the sheet is written (`_print_worst`), not before the scoring
             args.worst_out = worst_sheet_path(ckpt, args.split)
-            args.worst_out.parent.mkdir(parents=True, exist_ok=True)
         else:  # a folder: the default file name, in it (as export --output and infer --output)
             args.worst_out = into_folder(args.worst_out, worst_sheet_path(ckpt, args.split))
             chosen_out = args.worst_out
-        check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out")
+        check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out",
+                     create_folder=default)
     from engine.cli.eval_ranks import data_parallel_eval
 
     ranks = data_parallel_eval(args, ckpt)  # --devices N: the ranks' exit code here; in a rank, its share
@@ -187,6 +188,7 @@ def _print_figures(console: Any, res: Any, validated: str | None = FULL_PRECISIO
 
 def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:
     from engine.eval.gallery import contact_sheet
+    from engine.infer.outputs import made_folder
     from engine.infer.render import save_png
 
     worst = res.worst
@@ -198,5 +200,6 @@ def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -
         return
     out = args.worst_out  # chosen and checked by cmd_eval (engine.infer.outputs.check_output)
     sheet = contact_sheet(worst, res)
-    save_png(sheet, out)
+    with made_folder(out.parent):  # the run's eval/, made only now: a failed evaluation leaves none
+        save_png(sheet, out)
     console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]})")

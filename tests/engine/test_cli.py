@@ -450,6 +450,19 @@ def test_eval_worst_lists_and_writes_one_sheet(checkpoint: Path, eval_data: Path
     assert "worst 3 of 3" in out and (run / "eval" / "worst-test.png").is_file()
 
 
+def test_eval_worst_that_fails_leaves_no_empty_eval_folder(checkpoint: Path, tmp_path: Path, capsys) -> None:
+    """The run's eval/ folder was made before the scoring: an evaluation that failed (a data folder
+    that is not there, Ctrl-C) left it there empty. It is made only as the sheet is written now."""
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "checkpoints" / "best.pt").write_bytes(checkpoint.read_bytes())
+    assert main(["eval", "--runs", str(tmp_path / "runs"), "--run", "r1", "--data_path", str(tmp_path / "gone"),
+                 "--device", "cpu", "--worst", "3"]) == 1
+    one_error_line(capsys, "gone")
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
+
+
 def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--worst", "-1"]) == 1
     one_error_line(capsys, "--worst")
