@@ -3,8 +3,10 @@ and then left empty (an error, nothing to write) is removed again, with the pare
 a command that wrote nothing leaves no empty folder behind. A folder that was there before, or
 that holds anything, is never touched.
 
-Used by ``petseg infer``'s output folder (`engine.infer.outputs.made_folder`) and by the dataset
-download's target folder (`engine.data.download.download_oxford_pet`)."""
+Used by ``petseg infer``'s output folder (`engine.infer.outputs.made_folder`, which the run's
+``eval/`` of ``petseg eval --worst`` and the dashboard's saved pictures use too), the run's
+``export/`` (`engine.export.run_export`) and the dataset download's target folder
+(`engine.data.download.download_oxford_pet`)."""
 
 from __future__ import annotations
 
