@@ -2,11 +2,12 @@
 
 `start_export` runs ``petseg export``'s own `engine.export.run_export.export_run` in a thread
 worker of the app (it imports torch and takes seconds: never on the UI thread), one export per run at a
-time, and tells the user in notifications: that it started, then the parity figures from the
-entry it wrote to ``export.json`` (or why it was refused, in one line), and the run's screen
-shows its ``export.json`` (`export_note`). While it runs (a resnet18_unet took ~90 s) the runs
-screen's detail line and the run's screen say so, with the time since it started
-(`export_progress`, refreshed every second), until it ends or fails. When the export would replace
+time. While it runs (a resnet18_unet took ~90 s) the runs screen's detail line and the run's screen
+say so, with the time since it started (`export_progress`, refreshed every second), until it ends
+or fails: the screens E is pressed on say it in place, and no notification repeats it (at 80x24 a
+toast saying "Exporting …" lay over that very line). Its outcome is a notification: the parity
+figures from the entry it wrote to ``export.json`` (or why it was refused, in one line), and the
+run's screen shows its ``export.json`` (`export_note`). When the export would replace
 a file with a loss (`engine.export.run_export.export_loss`: one petseg export did not write, or an
 export of another checkpoint, or changed since: a model the user may deploy), the dashboard has
 no ``--overwrite`` to pass: it asks "Replace FILE?" with what the file holds (`ConfirmScreen`) and
@@ -70,11 +71,11 @@ def start_export(node: Any, run_path: Path, *, overwrite: bool = False) -> bool:
 
 
 def _started(app: Any, run_path: Path) -> None:
-    """The export passed its checks and starts its work: say so, and show its progress (UI thread)."""
+    """The export passed its checks and starts its work: show its progress on the screens that
+    show one (UI thread). Said there alone: a toast saying it too covered the runs screen's detail
+    line at 80x24 (toasts fill the bottom right), the progress under a copy of itself."""
     with _lock:
         _running[run_path] = time.monotonic()
-    app.notify(f"Exporting {run_path.name} to ONNX and checking it against PyTorch on the test photos…",
-               title="Export", timeout=5, markup=False)
     if app not in _tickers:
         ref = weakref.ref(app)  # the timer (the dict's value) must not keep its app (the key) alive
         _tickers[app] = app.set_interval(TICK_S, lambda: (a := ref()) is not None and _show_progress(a))

@@ -41,20 +41,21 @@ async def test_E_is_offered_only_for_a_run_with_a_checkpoint_and_a_bad_one_is_on
 @pytest.mark.slow
 async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, finished_tiny_run: Path,
                                                              few_photos) -> None:
+    from tui_helpers import widget_text
+
     run = runs_dir / "tiny"
     shutil.copytree(finished_tiny_run, run)
     app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
     async with app.run_test(size=(140, 40), notifications=True) as pilot:
         live = await open_live(pilot, run)
         await pilot.press("E")
-        await wait_for(pilot, lambda: "Exporting tiny" in toasts(app), what="the start")
+        await wait_for(pilot, lambda: "exporting to ONNX" in widget_text(live.query_one("#live-messages")),
+                       what="the start")
         await wait_for(pilot, lambda: "model.onnx written" in toasts(app), timeout=240, what="the figures")
         text = toasts(app)
         assert "agreement 1.0000" in text and "64x64" in text and "|Δp| max" in text
         assert app.screen is live and (run / "export" / "model.onnx").is_file()
         assert (run / "export" / "export.json").is_file()
-        from tui_helpers import widget_text
-
         await wait_for(pilot, lambda: "export: model.onnx written" in widget_text(live.query_one("#live-messages")),
                        what="the run screen's export line")
         assert " but " not in " ".join(widget_text(live.query_one("#live-messages")).split())  # the file is as written
@@ -187,6 +188,52 @@ async def test_an_export_in_progress_shows_on_the_runs_screen_and_the_run_screen
         await wait_for(pilot, lambda: app.screen is screen, what="home again")
         await wait_for(pilot, lambda: "exporting" not in run_detail(screen) and run_detail(screen).startswith("slow "),
                        what="the detail line cleared")
+
+
+async def test_at_80x24_an_exports_progress_is_read_where_it_is_drawn_under_no_toast(runs_dir: Path,
+                                                                                      monkeypatch) -> None:
+    """At 80x24 a 5 s toast "Exporting RUN to ONNX …" lay over the runs screen's detail line (toasts
+    fill the bottom right), hiding "exporting to ONNX… (started N s ago)" under a copy of itself;
+    on the run's screen it lay over its messages. The progress is said in place alone, read there."""
+    import re
+    import threading
+
+    from tui_helpers import run_detail, seen_at, settled, widget_text
+
+    import engine.export.run_export
+
+    release = threading.Event()
+    monkeypatch.setattr(engine.export.run_export, "export_run", lambda *_a, **_k: release.wait(60))
+    run = make_run(runs_dir, "slow-export",
+                   data="Oxford-IIIT Pet at /work/shared/data/oxford-pet-sample: 298 trainval, 198 test images").path
+    unreadable_checkpoint(run)  # E is offered for a run with a model; the export itself is faked
+    progress = re.compile(r"exporting to ONNX… \(started \d+ s ago\)")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = app.screen
+        try:
+            for on_live in (False, True):
+                if on_live:
+                    release.set()
+                    await wait_for(pilot, lambda: "exporting" not in run_detail(screen), what="the first one over")
+                    release.clear()
+                    app.clear_notifications()  # the fake export's end (a failure) is not what is tested
+                    live = await open_live(pilot, run)
+                    where = live.query_one("#live-messages")
+                else:
+                    await highlight(pilot, screen.table, "slow-export")
+                    where = screen.query_one("#run-detail")
+                await pilot.press("E")
+                # drawn, whatever lies over it (the toast went after 5 s: read before then)
+                await wait_for(pilot, lambda w=where: progress.search(" ".join(widget_text(w).split())) is not None,
+                               what="the progress")
+                await settled(pilot)
+                seen = seen_at(app, where)
+                assert progress.search(seen), seen
+                assert "Exporting" not in toasts(app), toasts(app)
+                assert not any(t.region.overlaps(where.region) for t in app.screen.query("Toast"))
+        finally:
+            release.set()
 
 
 async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path, monkeypatch) -> None:
