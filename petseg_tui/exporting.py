@@ -82,25 +82,33 @@ def _started(app: Any, run_path: Path) -> None:
     _show_progress(app)
 
 
-def export_note(run_path: Path) -> str:
+def export_note(run_path: Path, *, brief: bool = False) -> str:
     """The run's ``export.json`` for its screen: one line per exported file, "" if none; a file
     deleted or replaced since it was exported is said on its line (the report alone would still
-    call it written)."""
+    call it written). ``brief``: the same words for the runs screen's detail line, each file with
+    its lowest agreement only (a run's screen gives every figure), the files on one line."""
+    from engine.export.report import brief as brief_words
     from engine.export.report import file_note, run_report, summary
     from engine.runs.layout import EXPORT_DIR
 
     lines = []
     for _, entry in sorted(run_report(run_path).items()):
         note = file_note(Path(run_path) / EXPORT_DIR, entry)
-        lines.append(f"export: {summary(entry)}" + (f" — but {note}" if note else ""))
-    return "\n".join(lines)
+        lines.append((brief_words(entry) if brief else summary(entry)) + (f" — but {note}" if note else ""))
+    if not lines:
+        return ""
+    return "export: " + " · ".join(lines) if brief else "\n".join(f"export: {line}" for line in lines)
 
 
 def _show_on_run_screens(app: Any, run_path: Path) -> None:
-    """Refresh the export line of every open screen of this run (UI thread)."""
+    """Refresh the export line of every open screen of this run, and have the runs screen read
+    its export now (its detail line says it; its own poll would in up to 2 s) (UI thread)."""
     for screen in app.screen_stack:
         if getattr(screen, "run_path", None) == run_path and hasattr(screen, "export_note"):
             screen.export_note = export_note(run_path)
+        rescan = getattr(screen, "rescan", None)
+        if rescan is not None:
+            rescan()
 
 
 def _ask_overwrite(app: Any, run_path: Path, path: Path, why: str) -> None:

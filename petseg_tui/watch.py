@@ -10,6 +10,7 @@ Nothing here imports torch or Textual.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,10 @@ from engine.runs import (
     RunSummary,
     read_labels,
 )
+from engine.runs.layout import EXPORT_DIR
 from engine.runs.system_log import last_sample
 from engine.sysmetrics.record import SystemSample
+from petseg_tui.exporting import export_note
 
 
 def short_message(message: str, run_path: Path) -> str:
@@ -48,6 +51,7 @@ class RunRow:
     resume: ResumeOffer = ResumeOffer("", "")
     system: SystemSample | None = None  # the newest system sample of a running run (its GPU column)
     labels: RunLabels = NO_LABELS  # the user's tags, note, archived (labels.json)
+    export: str = ""  # its export/export.json in a line, as its screen words it (`exporting.export_note`)
 
     @property
     def name(self) -> str:
@@ -74,7 +78,20 @@ def _row(follower: RunFollower) -> RunRow:
     system = last_sample(follower.path) if summary.state.is_active else None  # the GPU column's
     summary.gpu_util = system.gpu_util if system is not None else None
     return RunRow(summary=summary, bad_lines=follower.bad_lines, device=h.device, data=h.data,
-                  resume=summary.resume_offer(), system=system, labels=read_labels(follower.path))
+                  resume=summary.resume_offer(), system=system, labels=read_labels(follower.path),
+                  # read here, off the UI thread: a file changed since is told by its SHA-256
+                  export=export_note(follower.path, brief=True))
+
+
+def _export_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a run's export does: each file in its export/ folder (name, size,
+    mtime), export.json and the exported models, made, replaced or deleted by any process."""
+    try:
+        with os.scandir(path / EXPORT_DIR) as entries:
+            files = [(e.name, e.stat()) for e in entries if e.is_file()]
+    except OSError:
+        return ()
+    return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in files))
 
 
 def _safe_follower(path: Path) -> tuple[RunFollower | None, RunRow]:
@@ -103,11 +120,11 @@ class RunsWatcher:
         self.rows: dict[str, RunRow] = {}
         self._stamps: dict[str, tuple[float, ...]] = {}
 
-    def _stamp(self, path: Path) -> tuple[float, ...]:
+    def _stamp(self, path: Path) -> tuple[object, ...]:
         """What changes when a run changes: status.json's mtime, events.jsonl's size and
         writer.lock's mtime (a writer rewrites it when it takes the run, e.g. a resume that is
         still loading data while status.json says how the run ended); labels.json's mtime (tags,
-        note, archived)."""
+        note, archived); its export's files (the detail line's export note)."""
         out = []
         for name in (STATUS_FILE, EVENTS_FILE, LOCK_FILE, LABELS_FILE):
             try:
@@ -115,7 +132,7 @@ class RunsWatcher:
                 out.append((st.st_mtime, st.st_size))
             except OSError:
                 out.append((0.0, -1))
-        return (out[0][0], out[1][1], out[2][0], out[3][0])
+        return (out[0][0], out[1][1], out[2][0], out[3][0], _export_stamp(path))
 
     def _forget(self, name: str, removed: list[str]) -> None:
         """Drop a run whose folder is gone, and say so once (``removed``)."""

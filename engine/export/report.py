@@ -76,6 +76,20 @@ def run_report(run_path: str | Path) -> dict[str, dict[str, Any]]:
     return read_report(Path(run_path) / EXPORT_DIR)
 
 
+def _verdict(entry: dict[str, Any]) -> str:
+    """An entry's file and whether it was written: how `summary` and `brief` begin."""
+    verdict = "written" if entry.get("accepted") else "REFUSED (agreement below the rule)"
+    return f"{entry.get('file', '?')} {verdict}"
+
+
+def brief(entry: dict[str, Any]) -> str:
+    """An entry in a few words, for a list of runs: `summary`'s beginning, with the lowest mask
+    agreement over its sizes (the figure the rule judges), "model.onnx written; agreement 1.00000"."""
+    agreements = [p.get("mask_agreement") for p in entry.get("parity") or [] if isinstance(p, dict)]
+    numbers = [a for a in agreements if isinstance(a, (int, float)) and not isinstance(a, bool)]
+    return _verdict(entry) + (f"; agreement {min(numbers):.5f}" if numbers else "")
+
+
 def summary(entry: dict[str, Any]) -> str:
     """One line of an entry for a notification: file, accepted, agreement and Δ at each size."""
     parts = []
@@ -87,8 +101,7 @@ def summary(entry: dict[str, Any]) -> str:
                          f"Dice PyTorch {p['dice_pytorch']:.3f} export {p['dice_export']:.3f}")
         except (KeyError, TypeError, ValueError):
             continue
-    verdict = "written" if entry.get("accepted") else "REFUSED (agreement below the rule)"
-    return f"{entry.get('file', '?')} {verdict}; " + "; ".join(parts)
+    return f"{_verdict(entry)}; " + "; ".join(parts)
 
 
 def digest(data: bytes) -> str:
@@ -121,7 +134,7 @@ def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
     path = Path(folder) / name
     try:
         st = path.stat()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name with a NUL byte (a hand-edited report)
         return f"{name} is no longer there (deleted or moved since this export)"
     size, sha, mtime = entry.get("bytes"), entry.get("sha256"), entry.get("mtime_ns")
     changed = f"{name} has been replaced since this export (it is not the file written then)"

@@ -55,7 +55,7 @@ def status_text(t: RunsTable, width: int = 0) -> Text:
 
 def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, export: str = "") -> Text:
     """The highlighted run's line; its state's colours as drawn on ``background`` (`on_background`);
-    ``export``: an export of it running here, how far it got."""
+    ``export``: an export of it running here, how far it got; then the run's export, if it has one."""
     s = row.summary
     t = Text()
     t.append(row.name, style="bold")  # the full name: the table may show it shortened
@@ -89,6 +89,9 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, exp
         t.append(s.epoch_progress.noted(s.message), style=style)  # in the live screen's words
     if export:
         t.append("  " + export, style=on_background("cyan", background))
+    if row.export:  # which file a deploy would take, and whether it is still the one exported
+        t.append("\n")
+        t.append(row.export, style=on_background("cyan", background))
     # the pane holds four lines: what the run was given (device, data, budget changes) comes
     # last, so that a long data description is what gets cut, never why the run ended or its note
     # (at 80 columns a description of three lines hid "stopped by user")

@@ -413,3 +413,42 @@ async def test_E_over_its_own_export_asks_only_when_something_would_be_lost(runs
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is screen, what="back on the runs")
         assert exports == [False] and (run / "export" / "model.onnx").read_bytes() == model
+
+
+async def test_the_runs_screens_detail_line_says_the_run_was_exported(runs_dir: Path, exported_tiny: Path) -> None:
+    """Once a run had been exported, neither the runs table nor its detail line said so (only the
+    run's own screen): a user choosing a run to deploy could not see which one has a model.onnx.
+    The detail line says it, in the run screen's words with the lowest agreement only, as soon as
+    export/ changes (whoever exports: here the files come back as another process's export would
+    write them), and that the file was replaced since."""
+    import json
+
+    from tui_helpers import run_detail, seen_at, settled, widget_text
+
+    run = runs_dir / "tiny"
+    shutil.copytree(exported_tiny, run)
+    exported = run.parent / "export-made-elsewhere"
+    (run / "export").rename(exported)  # listed before its export
+    entry = json.loads((exported / "export.json").read_text())["exports"]["model.onnx"]
+    agreement = min(p["mask_agreement"] for p in entry["parity"])
+    words = f"export: model.onnx written; agreement {agreement:.5f}"
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        detail = screen.query_one("#run-detail")
+        await highlight(pilot, screen.table, "tiny")
+        await settled(pilot)
+        assert "export" not in run_detail(screen)
+        exported.rename(run / "export")
+        await wait_for(pilot, lambda: words in seen_at(app, detail), what="the export on the detail line")
+        assert "|Δp|" not in seen_at(app, detail)  # its one figure: the run's screen gives them all
+        live = await open_live(pilot, run)  # the same words begin the run screen's line
+        messages = lambda: " ".join(widget_text(live.query_one("#live-messages")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "export: model.onnx written" in messages(), what="the run screen's line")
+        assert f"export: model.onnx written; {entry['parity'][0]['height']}x" in messages()
+        app.go_home()
+        await wait_for(pilot, lambda: app.screen is screen, what="home again")
+        (run / "export" / "model.onnx").write_bytes(b"someone else's model")
+        await wait_for(pilot, lambda: "model.onnx has been replaced since" in seen_at(app, detail),
+                       what="the replaced file said")
+        assert f"{words} — but model.onnx has been replaced since this export" in seen_at(app, detail)

@@ -1,10 +1,11 @@
-"""`engine.export.report.file_note`: an accepted entry's file is checked against what was written."""
+"""`engine.export.report`: an accepted entry's file is checked against what was written (`file_note`);
+an entry in words (`summary`, `brief`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.export.report import digest, file_note
+from engine.export.report import brief, digest, file_note, summary
 
 
 def _entry(data: bytes, **extra) -> dict:
@@ -67,3 +68,24 @@ def test_two_exports_of_one_run_recorded_at_once_both_stay_in_the_report(tmp_pat
     report.record(tmp_path / "model.onnx", {"file": "model.onnx"})
     other.join(10)
     assert sorted(report.read_report(tmp_path)) == ["model.onnx", "model.torchscript.pt"]
+
+
+def test_an_entry_in_brief_is_its_summarys_beginning_with_its_lowest_agreement() -> None:
+    """The runs screen's detail line says a run's export in the run screen's words, shorter: the
+    file, written or refused, and the lowest agreement over its sizes (the figure the rule judges)."""
+    sizes = [{"height": 256, "width": 256, "mask_agreement": 0.99995, "max_abs_diff": 3e-6,
+              "dice_pytorch": 0.912, "dice_export": 0.912},
+             {"height": 320, "width": 320, "mask_agreement": 0.99990, "max_abs_diff": 4e-6,
+              "dice_pytorch": 0.910, "dice_export": 0.910}]
+    entry = {"file": "model.onnx", "accepted": True, "parity": sizes}
+    assert brief(entry) == "model.onnx written; agreement 0.99990"
+    assert summary(entry).startswith("model.onnx written; 256x256: agreement 0.99995")
+    refused = {"file": "model.onnx", "accepted": False, "parity": [dict(sizes[0], mask_agreement=0.9)]}
+    assert brief(refused) == "model.onnx REFUSED (agreement below the rule); agreement 0.90000"
+    assert brief({"file": "model.onnx", "accepted": True, "parity": [{"mask_agreement": "high"}]}) == "model.onnx written"
+
+
+def test_a_hand_edited_file_name_is_no_crash(tmp_path: Path) -> None:
+    """The dashboard reads every run's export.json as it lists the runs: a file name with a NUL
+    byte raised ValueError, where a name that is not there is said."""
+    assert "no longer there" in file_note(tmp_path, {"file": "model\x00.onnx", "accepted": True, "bytes": 1})
