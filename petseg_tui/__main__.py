@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     As the process's entry point (``argv`` None) it ends the process itself once the app is
     done (`engine.process_exit.end_process`): the interpreter's exit joined the threads of the
     workers still at work (an export, a scoring), and ``q`` waited for them
-    (`petseg_tui.unwaited`)."""
+    (`petseg_tui.unwaited`). A file still being written is waited for (`engine.exit_writes`), and
+    said on stderr (`FINISHING`) as the wait begins."""
     if argv is not None:
         _main(argv)
         return
@@ -85,9 +86,23 @@ def main(argv: list[str] | None = None) -> None:
         if not isinstance(exc.code, (int, type(None))):  # a message: Python prints it as it exits
             raise
         code = exc.code or 0
+    from engine.exit_writes import announce_exit_wait
     from engine.process_exit import end_process
 
+    announce_exit_wait(_say_finishing)  # the app has given the terminal back: a line may go there
     end_process(code)
+
+
+FINISHING = "petseg-tui: finishing the files being written (a save or an export) before exiting…"
+
+
+def _say_finishing() -> None:
+    """The process's end waits for a write under way (a huge photo's overlay: seconds, up to
+    `engine.exit_writes.EXIT_WAIT_S`): said, else the prompt stays away with no word why."""
+    try:
+        print(FINISHING, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # a terminal gone (hung up), a stream closed: nothing to tell
+        pass
 
 
 def _main(argv: list[str] | None) -> None:

@@ -65,3 +65,36 @@ def test_an_end_from_inside_a_write_does_not_wait_for_itself(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "overlay.png"]
     assert took < 20, f"the end took {took:.1f} s"
+
+
+NOTICE = "from engine.exit_writes import announce_exit_wait; announce_exit_wait(lambda: print('NOTICE', flush=True))"
+
+
+def test_the_end_calls_its_notice_once_when_it_waits_for_a_write(tmp_path: Path) -> None:
+    """The wait for a write under way (seconds for a big picture) kept the dashboard's prompt away
+    with no word: a notice set by `announce_exit_wait` is called as the wait begins."""
+    _, proc = _run(tmp_path, main=NOTICE)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["NOTICE"], proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "overlay.png"]
+
+
+def test_an_end_with_no_write_under_way_says_nothing(tmp_path: Path) -> None:
+    """Its own write (the ending thread's: not waited for), and writes that ended before: no notice."""
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+
+        from engine.exit_writes import whole_write
+        from engine.process_exit import end_process
+
+        {NOTICE}
+        with whole_write():
+            Path({str(tmp_path)!r}, "done.png").write_text("done")
+        with whole_write():
+            end_process(0)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and (tmp_path / "done.png").is_file(), proc.stdout

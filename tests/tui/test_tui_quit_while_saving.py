@@ -5,7 +5,7 @@ thread workers (`petseg_tui.unwaited`), and a save still at work was cut where i
 ``predictions/`` or ``eval/`` folder when it was still drawing the pictures (a huge photo's at its
 own size), a temp file ``.NAME.PID.TID.tmp`` and no picture, or an overlay without its mask, when
 it was writing them. Now the folder is made only when the pictures are written, and the process's
-end waits for that write (`engine.exit_writes`).
+end waits for that write (`engine.exit_writes`), saying so on stderr (one line, only then).
 
 A real ``petseg-tui`` process (its entry point, headless) on the session's tiny trained run: a
 step of the save is held (the drawing on an event for `HELD_S`, or the write's fsync for
@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from petseg_tui.__main__ import FINISHING
 
 REPO = Path(__file__).resolve().parents[2]
 HELD_S = 30.0  # a drawing step held this long: the dashboard ends long before
@@ -91,17 +93,16 @@ GALLERY_AND_SAVE = """await pilot.press("w")
 
 
 def _quit_while_saving(runs: Path, tmp_path: Path, drive: str, *, hold: str = "",
-                       slow_name: str = "no such file") -> tuple[float, str, int]:
+                       slow_name: str = "no such file") -> tuple[float, str, int, str]:
     """Run the dashboard on ``runs``, ``drive`` it to a save, ``q`` once the save is held (by
     ``hold``, or in the write of the file named ``slow_name``): (seconds from ``q`` to the
-    process's end, its output, its exit code)."""
-    out = tmp_path / "out.txt"
+    process's end, its output (stdout, then stderr), its exit code, its stderr)."""
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     script = SCRIPT.format(held=HELD_S, slow=SLOW_WRITE_S, slow_name=slow_name, hold=hold, drive=drive,
                            flag=str(out), runs=str(runs))
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    with open(out, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=fh,
-                                stderr=subprocess.STDOUT, text=True)
+    with open(out, "w") as fh, open(err, "w") as eh:
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=fh, stderr=eh, text=True)
         try:
             proc.wait(timeout=HELD_S + 180)
         finally:
@@ -109,10 +110,11 @@ def _quit_while_saving(runs: Path, tmp_path: Path, drive: str, *, hold: str = ""
                 proc.kill()
                 proc.wait()
     ended = time.monotonic()
-    text = out.read_text()
+    stderr = err.read_text()
+    text = out.read_text() + stderr
     quit_lines = [line for line in text.splitlines() if line.startswith("quit ")]
     assert quit_lines and "never" not in text, text[-2000:]
-    return ended - float(quit_lines[0].split()[1]), text, proc.returncode
+    return ended - float(quit_lines[0].split()[1]), text, proc.returncode, stderr
 
 
 @pytest.fixture
@@ -130,32 +132,40 @@ def _files(folder: Path) -> list[str]:
 @pytest.mark.slow
 def test_q_while_a_prediction_is_drawn_for_saving_leaves_no_empty_predictions_folder(run: Path,
                                                                                       tmp_path: Path) -> None:
-    _, text, code = _quit_while_saving(run.parent, tmp_path, INFER_AND_SAVE,
-                                       hold="import petseg_tui.screens.inference as m; m.at_photo_size = busy")
+    _, text, code, stderr = _quit_while_saving(run.parent, tmp_path, INFER_AND_SAVE,
+                                               hold="import petseg_tui.screens.inference as m; m.at_photo_size = busy")
     assert code == 0 and "held" in text, text[-2000:]
     assert not (run / "predictions").exists(), _files(run / "predictions")
+    assert FINISHING not in stderr, stderr  # no write under way: nothing waited for, nothing said
 
 
 @pytest.mark.slow
-def test_q_while_a_prediction_is_written_leaves_the_whole_pair(run: Path, tmp_path: Path) -> None:
-    took, text, code = _quit_while_saving(run.parent, tmp_path, INFER_AND_SAVE, slow_name="_overlay.png")
+def test_q_while_a_prediction_is_written_leaves_the_whole_pair_and_says_it_finishes_it(run: Path,
+                                                                                       tmp_path: Path) -> None:
+    """The end waits seconds for the pair (up to 30 s for a huge photo's), after the app has given
+    the terminal back: the prompt stayed away with no word why. One line on stderr says it."""
+    took, text, code, stderr = _quit_while_saving(run.parent, tmp_path, INFER_AND_SAVE, slow_name="_overlay.png")
     assert code == 0 and "held" in text, text[-2000:]
     saved = _files(run / "predictions")
     assert len(saved) == 2 and saved[0].endswith("_mask.png") and saved[1].endswith("_overlay.png"), saved
     assert took < QUIT_SECONDS, f"the dashboard ended {took:.1f} s after q\n{text[-2000:]}"
+    assert stderr.splitlines().count(FINISHING) == 1, stderr
 
 
 @pytest.mark.slow
 def test_q_while_the_worst_sheet_is_drawn_leaves_no_empty_eval_folder(run: Path, tmp_path: Path) -> None:
-    _, text, code = _quit_while_saving(run.parent, tmp_path, GALLERY_AND_SAVE,
-                                       hold="import engine.eval.gallery as m; m.WorstGallery.sheet = busy")
+    _, text, code, stderr = _quit_while_saving(run.parent, tmp_path, GALLERY_AND_SAVE,
+                                               hold="import engine.eval.gallery as m; m.WorstGallery.sheet = busy")
     assert code == 0 and "held" in text, text[-2000:]
     assert not (run / "eval").exists(), _files(run / "eval")
+    assert FINISHING not in stderr, stderr
 
 
 @pytest.mark.slow
 def test_q_while_the_worst_sheet_is_written_leaves_the_whole_sheet(run: Path, tmp_path: Path) -> None:
-    took, text, code = _quit_while_saving(run.parent, tmp_path, GALLERY_AND_SAVE, slow_name="worst-test.png")
+    took, text, code, stderr = _quit_while_saving(run.parent, tmp_path, GALLERY_AND_SAVE,
+                                                  slow_name="worst-test.png")
     assert code == 0 and "held" in text, text[-2000:]
     assert _files(run / "eval") == ["worst-test.png"]
     assert took < QUIT_SECONDS, f"the dashboard ended {took:.1f} s after q\n{text[-2000:]}"
+    assert stderr.splitlines().count(FINISHING) == 1, stderr
