@@ -11,7 +11,8 @@ comes from the charts' cache. Both charts share the x range (epochs).
 
 Beside the loss and Dice charts, the epoch previews (the predicted masks of four validation
 images, written by the trainer) show how the predictions change; `[` and `]` step through the
-epochs. From 120 columns they are a third column; below, `v` swaps them with the Dice chart.
+epochs. From 120 columns they are a third column; below, `v` swaps them with the Dice chart. A
+choice made with `v` holds across resizes.
 Stop and pause are offered only while the run trains; R resumes (or starts again) a run the
 store says can be.
 """
@@ -132,6 +133,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         self._stop_event = threading.Event()
         self._control_action: str | None = None
         self._log_chosen = False  # the user pressed L: a failure no longer opens the log by itself
+        # the user's v (or [ ]): shown or not, held across resizes; None: the width's default
+        self._previews_chosen: bool | None = None
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
@@ -179,7 +182,11 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
 
     def watch_width_class(self) -> None:
         super().watch_width_class()
-        self.previews_shown = self.at_least("-wide")  # a third column when there is room; else behind `v`
+        # without a choice, a third column when there is room, else behind `v`; a choice made with
+        # `v` holds (shown at 80 columns, widened and narrowed again, they were hidden again)
+        gone = self.snapshot is not None and self.snapshot.gone  # nothing to show any more
+        if self._previews_chosen is None and not gone:
+            self.previews_shown = self.at_least("-wide")
         self._apply_layout()
 
     # ---- polling ------------------------------------------------------------------------------
@@ -399,14 +406,14 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
             self.notify("No predictions yet: the trainer writes them after each validation", timeout=2)
             return
         if not self.previews_shown:
-            self.previews_shown = True
+            self.previews_shown = self._previews_chosen = True  # asked for: they stay through a resize
         numbers = [e.epoch for e in previews.epochs]
         current = numbers.index(self.shown_preview_epoch())
         target = max(0, min(len(numbers) - 1, current + step))
         self.preview_epoch = None if target == len(numbers) - 1 else numbers[target]
 
     def action_toggle_previews(self) -> None:
-        self.previews_shown = not self.previews_shown
+        self.previews_shown = self._previews_chosen = not self.previews_shown
 
     def action_infer(self) -> None:
         self.petseg_app.action_infer(self.run_path)

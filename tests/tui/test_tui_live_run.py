@@ -438,6 +438,46 @@ async def test_predictions_beside_the_charts_step_through_epochs(runs_dir: Path)
                        what="previews shown")
 
 
+async def test_a_predictions_choice_made_with_v_holds_across_resizes(runs_dir: Path) -> None:
+    """Shown with v at 80 columns, widened past 120 and narrowed back, the predictions were hidden
+    again: each change of the width class reset them to its default. The user's choice (v, either
+    way) now holds; without one, the width's default still applies. L's log pane holds too."""
+    make_run(runs_dir, "seen", epochs_done=3, total=3)
+    write_previews(runs_dir / "seen", 3)
+
+    from petseg_tui.widgets.log_pane import LogPane
+    from petseg_tui.widgets.previews import PreviewPanel
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "seen")
+        panel, dice = live.query_one(PreviewPanel), live.query_one("#dice-chart")
+
+        async def resize(width: int, shown: bool, what: str) -> None:
+            await pilot.resize_terminal(width, 36)
+            await wait_for(pilot, lambda: live.size.width == width and live.at_least("-wide") == (width >= 120),
+                           what=f"{width} columns laid out")
+            await pilot.pause()
+            assert panel.display == shown, what
+
+        await resize(140, True, "no choice: a third column from 120 columns")
+        await resize(80, False, "no choice: behind v at 80 columns")
+        await pilot.press("v", "L")
+        await wait_for(pilot, lambda: panel.display and live.query_one(LogPane).display, what="shown with v and L")
+        await resize(140, True, "shown with v, wide")
+        assert dice.display  # a third column: the Dice chart back beside them
+        await resize(80, True, "shown with v, narrowed back: still shown")
+        assert not dice.display and live.query_one(LogPane).display  # in the Dice chart's place; the log still there
+        await wait_for(pilot, lambda: "epoch 3" in widget_text(panel.query_one(".previews--header")),
+                       what="the predictions drawn")
+        await resize(140, True, "wide again")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: not panel.display, what="hidden with v at 140 columns")
+        await resize(80, False, "hidden with v")
+        await resize(160, False, "hidden with v, widened: still hidden")
+        assert dice.display
+
+
 async def test_the_predictions_header_names_the_epoch_of_the_runs_budget_not_a_second_count(
         runs_dir: Path) -> None:
     """Beside the epoch row's "3/300 done" the predictions' header read "epoch 3 (3/3, newest)":
@@ -719,6 +759,7 @@ async def test_a_run_deleted_under_its_screen_offers_no_key_that_shows_its_files
     run folder yet ...)" and offered L, v and [ ] for files that went with the folder."""
     from engine.runs import delete_run
     from petseg_tui.widgets.log_pane import LogPane
+    from petseg_tui.widgets.previews import PreviewPanel
 
     make_run(runs_dir, "gone", epochs_done=3, total=5, state="failed")
     write_previews(runs_dir / "gone", 3)
@@ -739,6 +780,11 @@ async def test_a_run_deleted_under_its_screen_offers_no_key_that_shows_its_files
         await pilot.pause()
         assert not live.query_one(LogPane).display  # nothing opened on a log that is not there
         assert "no train.log" not in widget_text(live.query_one(LogPane))
+        for width in (80, 160):  # a resize brought the predictions of the gone folder back (the width's default)
+            await pilot.resize_terminal(width, 40)
+            await wait_for(pilot, lambda w=width: live.at_least("-wide") == (w >= 120), what=f"{width} columns")
+            await pilot.pause()
+        assert not live.query_one(PreviewPanel).display
 
 
 async def test_a_launch_that_dies_before_its_run_starts_stops_offering_stop_and_pause(runs_dir: Path) -> None:
