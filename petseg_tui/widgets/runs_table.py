@@ -3,9 +3,10 @@
 The table keeps every `RunRow` it was told about; the rows on screen are the ones matching the
 filter (`engine.runs.parse_query`: name words, ``lr<1e-3 dice>0.8 model:unet tag:best``) and
 not archived (unless `show_archived`), in sort order. A poll that changes a few runs updates
-only their changed cells (and widens a column when a value outgrows it: "interrupted" replacing
-"running"); the table is rebuilt only when the set or order of visible rows changes, or the
-columns do.
+only their changed cells; the table is rebuilt when the set or order of visible rows changes, the
+columns do, a value outgrows its column ("interrupted" replacing "running"), or a run's new state
+leaves a column wider than its values ("no GPU" gone blank as the run ended): the widths stay
+those a fresh start at that size gives.
 
 Columns follow the width: the essentials at 80 columns; model, img/s and start time from 120;
 valid loss, IoU, LR peak (the configured rate) and seconds per epoch from 160. Within that, the
@@ -357,10 +358,33 @@ class RunsTable(DataTable):
         if any(cell_len(b) > self.columns[c.key].width for c, b in zip(self.shown_columns, new) if c.key in self.columns):
             self.rebuild()  # a value outgrew its column ("interrupted" replacing "running")
             return
+        if self._widest_went(name, old, new):
+            self.rebuild()  # the column narrows again: its cells back to the name, as at a fresh start
+            return
         for column, a, b in zip(self.shown_columns, old, new):
             if not same_cell(a, b):
                 self.update_cell(name, column.key, b)
         self._cells[name] = new
+
+    def _widest_went(self, name: str, old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+        """Whether a column is wider than any of its values now that row ``name`` shows ``new``:
+        its widest value shrank (a run's "no GPU" gone blank as it ended). The column kept the
+        width, the name stayed cut to fit it, and a fresh start showed the table otherwise. Asked
+        when the run's state changes (it ended, resumed, was interrupted): a training run's figures
+        that go up and down each poll ("100%" and "87%") do not rebuild the table every second."""
+        keys = [c.key for c in self.shown_columns]
+        state = keys.index("state") if "state" in keys else None  # Status always shows (DROP_ORDER)
+        if state is None or str(old[state]) == str(new[state]):
+            return False
+        for i, (column, a, b) in enumerate(zip(self.shown_columns, old, new)):
+            if column.key == "name" or column.key not in self.columns:
+                continue  # the name's width is the table's room, not its values'
+            width = self.columns[column.key].width
+            if cell_len(b) < cell_len(a) == width:
+                others = (cell_len(cells[i]) for n, cells in self._cells.items() if n != name)
+                if max([self._header(column.key).cell_len, cell_len(b), *others]) < width:
+                    return True
+        return False
 
     # ---- user actions ----------------------------------------------------------------------
     def set_filter(self, text: str) -> str:

@@ -780,3 +780,55 @@ async def test_a_long_status_line_leaves_out_its_key_hints_not_the_end_of_a_phra
         await pilot.resize_terminal(120, 30)
         await wait_for(pilot, lambda: shown().endswith("filtered (/ edits, esc clears)"), what="the hints back")
         assert "(h shows)" in shown()
+
+
+# ---- the columns' widths: what a fresh start at that size gives, the name taking the room -------
+
+def table_view(table: RunsTable) -> tuple[dict[str, int], list[str]]:
+    """The columns' widths on screen and the table's lines as shown."""
+    widths = {str(key.value): column.get_render_width(table) for key, column in table.columns.items()}
+    return widths, [line.rstrip() for line in widget_text(table).splitlines()]
+
+
+async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_start(runs_dir: Path) -> None:
+    """Resized from 200 to 120 columns while a run trained, the table kept its GPU column 6 cells
+    wide once the run ended (its "no GPU" gone blank) and the long names cut 3 cells shorter than a
+    fresh start at 120 shows them: a column only ever widened. The widths now follow the values
+    shown, and the name takes the room the other columns leave."""
+    from engine.events import RunFinished
+    from engine.runs.system_log import SystemLogWriter
+    from engine.sysmetrics.record import SystemSample
+
+    for i in range(12):
+        make_run(runs_dir, f"{LONG}-{i:02d}", epochs_done=2, total=4, t0=T0 + 60 * i)
+    live = make_run(runs_dir, "live", epochs_done=1, total=5, state="running", t0=time.time() - 60, close=False)
+    live.start_heartbeat(0.3)
+    SystemLogWriter(runs_dir / "live").append(SystemSample(t=time.time(), gpu_note="no GPU", cpu_percent=90.0,
+                                                           rss=1 << 30, disk_free=1 << 30))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(200, 40)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            await wait_for(pilot, lambda: cell(table, "live", "gpu") == "no GPU", what="the running run's GPU cell")
+            await pilot.resize_terminal(120, 40)
+            await wait_for(pilot, lambda: "iou" not in shown_keys(table) and table.size.width == 118,
+                           what="the 120-column table")
+            live.append(RunFinished(epochs=5, best_dice=0.6, best_epoch=1, seconds=60.0))
+            live.set_status("finished", "done")
+            live.close()
+            await wait_for(pilot, lambda: cell(table, "live", "state") == "finished", what="the run ended")
+            await settled(pilot)
+            resized = table_view(table)
+            assert sum(resized[0].values()) == table.size.width - 2  # every cell used: the names take the room
+            assert resized[0]["gpu"] == len("GPU") + 2  # no value left wider than its header
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            await settled(pilot)
+            fresh = table_view(screen.table)
+        assert resized == fresh
+    finally:
+        live.close()
