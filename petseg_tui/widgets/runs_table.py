@@ -151,7 +151,7 @@ class RunsTable(DataTable):
         self.class_columns: list[Column] = columns_for(lambda width_class: width_class == "-narrow")
         self.shown_columns: list[Column] = list(self.class_columns)
         self.name_width = NAME_MIN
-        self._fitted_width = 0
+        self._fitted_for: tuple[int, bool] = (0, True)  # (width, scrollbar) the columns were fitted to
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -202,18 +202,24 @@ class RunsTable(DataTable):
             self.rebuild()
 
     def on_resize(self) -> None:
-        if self.size.width != self._fitted_width:
+        if (self.size.width, self._scrollbar(len(self._visible))) != self._fitted_for:
             self.call_after_refresh(self.rebuild)
 
     def _width(self) -> int:
         return self.size.width or (self.screen.size.width if self.is_attached else 0) or 80
 
+    def _scrollbar(self, rows: int) -> bool:
+        """Whether ``rows`` runs and the header overflow the table's height: its vertical scrollbar
+        takes 2 cells of the width (not yet laid out: assume it does)."""
+        return not self.size.height or rows + (self.header_height if self.show_header else 0) > self.size.height
+
     def _fit(self, names: list[str]) -> None:
         """Choose the shown columns and the name's width for this table width and these rows."""
         rows = [self.rows_by_name[n] for n in names]
         width = self._width()
-        self._fitted_width = self.size.width
-        room = width - 2  # the vertical scrollbar
+        scrollbar = self._scrollbar(len(rows))
+        self._fitted_for = (self.size.width, scrollbar)
+        room = width - 2 * scrollbar  # a few runs: no scrollbar, its 2 cells go to the names
         natural = {
             c.key: max([self._header(c.key).cell_len, *(cell_len(c.cell(r)) for r in rows)]) if c.key != "sel" else 1
             for c in self.class_columns if c.key != "name"

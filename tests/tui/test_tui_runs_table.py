@@ -307,7 +307,8 @@ async def test_narrow_table_keeps_status_epoch_dice_and_shortens_names(sample_ru
             await highlight(pilot, table, LONG)
             assert run_detail(screen).startswith(LONG)  # the full name below the table
             # every column fits in 80 cells: nothing needs a sideways scroll
-            assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80 - 2
+            assert sum(c.get_render_width(table) for c in table.columns.values()) <= 80
+            assert not table.show_horizontal_scrollbar
     finally:
         live.close()
     assert shorten("abcdefghij", 10) == "abcdefghij" and shorten("abcdefghijkl", 7) == "ab…ijkl"
@@ -813,7 +814,7 @@ async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_
             table = screen.table
             await wait_for(pilot, lambda: cell(table, "live", "gpu") == "no GPU", what="the running run's GPU cell")
             await pilot.resize_terminal(120, 40)
-            await wait_for(pilot, lambda: "iou" not in shown_keys(table) and table.size.width == 118,
+            await wait_for(pilot, lambda: "iou" not in shown_keys(table) and table.size.width == 120,
                            what="the 120-column table")
             live.append(RunFinished(epochs=5, best_dice=0.6, best_epoch=1, seconds=60.0))
             live.set_status("finished", "done")
@@ -821,7 +822,7 @@ async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_
             await wait_for(pilot, lambda: cell(table, "live", "state") == "finished", what="the run ended")
             await settled(pilot)
             resized = table_view(table)
-            assert sum(resized[0].values()) == table.size.width - 2  # every cell used: the names take the room
+            assert sum(resized[0].values()) == 120  # every cell used (13 runs: no scrollbar): the names take the room
             assert resized[0]["gpu"] == len("GPU") + 2  # no value left wider than its header
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -832,3 +833,28 @@ async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_
         assert resized == fresh
     finally:
         live.close()
+
+
+@pytest.mark.parametrize("runs", [5, 40])
+async def test_the_table_at_120_columns_gives_the_names_every_cell_the_other_columns_leave(runs_dir: Path,
+                                                                                          runs: int) -> None:
+    """At 120 columns the table ended 2 cells short of the terminal's edge (the filter line's margin
+    narrowed it), and with a few runs it kept 2 more for a scrollbar it did not show, while the
+    long names were cut. Now the table spans the terminal and the names take what the other
+    columns leave: the scrollbar's 2 cells only when there is one (40 runs in 23 rows)."""
+    for i in range(runs):
+        make_run(runs_dir, f"{LONG}-{i:03d}", epochs_done=2, total=4, t0=T0 + 60 * i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await settled(pilot)
+        table = screen.table
+        assert table.region.width == 120
+        scrollbar = 2 if table.show_vertical_scrollbar else 0
+        assert scrollbar == (2 if runs == 40 else 0)
+        assert sum(c.get_render_width(table) for c in table.columns.values()) == 120 - scrollbar
+        shown = cell(table, f"{LONG}-000", "name")
+        assert "…" in shown and len(shown) == table.columns["name"].width  # cut, to the column's width
+        header = widget_text(table).splitlines()[0]
+        assert header.rstrip().endswith("Time") and len(header.rstrip()) >= 120 - scrollbar - 1  # to the edge
