@@ -112,6 +112,7 @@ class InferenceScreen(ImageScreen):
         self._predictor_for: Path | None = None
         self._checkpoint_note = ""
         self._lock = threading.Lock()
+        self._overlay_chosen = False  # the user pressed o: the layout no longer follows the width
 
     # ---- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -137,8 +138,10 @@ class InferenceScreen(ImageScreen):
 
     def watch_width_class(self) -> None:
         super().watch_width_class()
-        # below 120 columns one large overlay (two panes of 40 columns are unreadable); `o` splits it
-        self.overlay_view = not self.at_least("-wide")
+        # below 120 columns one large overlay (two panes of 40 columns are unreadable); `o` splits it.
+        # A choice made with `o` holds: a widen and narrow again undid it
+        if not self._overlay_chosen:
+            self.overlay_view = not self.at_least("-wide")
 
     def watch_overlay_view(self, overlay_view: bool) -> None:
         self.set_class(overlay_view, "-overlay-view")
@@ -290,6 +293,7 @@ class InferenceScreen(ImageScreen):
         self._start_rerender()
 
     def action_toggle_overlay(self) -> None:
+        self._overlay_chosen = True
         self.overlay_view = not self.overlay_view
 
     def action_toggle_tta(self) -> None:

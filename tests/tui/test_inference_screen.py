@@ -471,6 +471,32 @@ async def test_overlay_key_and_one_large_overlay_below_120_columns(tmp_path: Pat
         assert not isinstance(pilot.app.screen, InferenceScreen)
 
 
+async def test_a_layout_chosen_with_o_holds_across_resizes(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """Split with o at 100 columns into image and mask, widened past 120 and narrowed back, the
+    screen was one large overlay again: each change of the width class reset the layout to its
+    default. The choice made with o now holds; without one, the width's default still applies."""
+    async with inference_screen(tmp_path, images) as (pilot, screen):
+        await run_on(pilot, screen, images / "cat.jpg")
+        overlay, image = screen.query_one("#pane-overlay"), screen.query_one("#pane-image")
+
+        async def resize(width: int) -> None:
+            await pilot.resize_terminal(width, 30)
+            await wait_for(pilot, lambda: screen.size.width == width and screen.at_least("-wide") == (width >= 120),
+                           what=f"{width} columns")
+            await pilot.pause()
+
+        await resize(140)
+        assert image.display and overlay.display  # no choice: image | mask | overlay from 120 columns
+        await resize(100)
+        assert overlay.display and not image.display  # no choice: one large overlay below
+        await pilot.press("o")
+        await pilot.pause()
+        assert image.display and not overlay.display
+        await resize(140)
+        await resize(100)
+        assert image.display and screen.query_one("#pane-mask").display and not overlay.display
+
+
 async def test_at_80_columns_the_empty_overlay_says_what_to_do_first(tmp_path: Path, images: Path,
                                                                     fake_predictor) -> None:
     """Below 120 columns only the overlay pane shows: the screen opened on an empty box whose one
