@@ -109,6 +109,42 @@ def start_sweep(spec: SweepSpec, runs_dir: str | Path) -> subprocess.Popen:
     return proc
 
 
+WATCH_S = 10.0  # how long a started sweep is watched for an early exit before it counts as started
+MAX_LOG_READ = 1 << 20  # of the sweep's log, what this start wrote (its error line is near the end)
+
+
+def start_watched(spec: SweepSpec, runs_dir: str | Path, watch_s: float = WATCH_S) -> tuple[int, bool]:
+    """`start_sweep`, then watch it until it has claimed the sweep (its study opened and took
+    this spec) or ended: (its pid, whether it ended at once with nothing to do). A process that
+    exits with an error is a PetsegError with its ``petseg: error:`` line (from the sweep's log),
+    never "started"; so is one that cannot be started. The TUI's form and its R use it."""
+    import time
+
+    from engine.errors import PetsegError, one_line
+
+    log = sweep_log(runs_dir, spec.name)
+    try:
+        offset = log.stat().st_size if log.is_file() else 0
+        proc = start_sweep(spec, runs_dir)
+    except OSError as exc:
+        raise PetsegError(f"cannot start the sweep: {one_line(exc)}") from None
+    deadline = time.monotonic() + watch_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        if sweep_claimed_by(runs_dir, spec.name) == proc.pid:
+            break  # its study opened and took this spec: it runs
+        time.sleep(0.1)
+    code = proc.poll()
+    if code:
+        try:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                text = f.read(MAX_LOG_READ).decode("utf-8", "replace")
+        except OSError:
+            text = ""
+        raise PetsegError(error_line(text) or f"petseg sweep exited with code {code}")
+    return proc.pid, code == 0
+
+
 def claim_sweep(runs_dir: str | Path, name: str) -> Path:
     """Record this process as one running sweep ``name`` (`sweep_pid_file`); returns the file.
 

@@ -199,7 +199,8 @@ class SweepSpec:
                 "base": dict(self.base),
                 "devices": list(self.devices) if self.devices is not None else None,
                 "per_device": self.per_device, "parallel": self.parallel,
-                "devices_per_trial": self.devices_per_trial}
+                "devices_per_trial": self.devices_per_trial,
+                "eval_best": self.eval_best}  # read back by a resume from the record (`engine.sweep.resume`)
 
     def differs_from(self, recorded: dict[str, Any]) -> str | None:
         """Why this spec cannot go on with a study recorded as ``recorded`` (`to_dict` of the spec

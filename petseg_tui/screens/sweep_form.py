@@ -9,7 +9,6 @@ claimed the sweep: a process that exits at once is its ``petseg: error:`` line h
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
 
 WATCH_S = 10.0  # how long the form watches a started sweep for an early exit before it says "started"
-MAX_LOG_READ = 1 << 20  # of the sweep's log, what this start wrote (its error line is near the end)
 
 # (id, label, placeholder, default): the CLI's flags, in its --help order
 FIELDS = (
@@ -224,8 +222,7 @@ class SweepFormScreen(ModalScreen[str | None]):
         """Check the spec against the sweep's study, start ``petseg sweep`` and watch it until
         it has claimed the sweep (its study opened) or ended: an early failure is its error line,
         never "started" (in a thread: the check reads the study with Optuna)."""
-        from engine.runs.layout import sweep_log
-        from engine.sweep.launch import error_line, start_sweep, sweep_claimed_by
+        from engine.sweep.launch import start_watched
         from engine.sweep.slots import cpu_slots_warning
         from engine.sweep.study import rerun_refusal
 
@@ -236,33 +233,12 @@ class SweepFormScreen(ModalScreen[str | None]):
         # petseg sweep's own warning (more trials at once than cores), from its one owner: the
         # form started 99 at once on 2 cores without a word; here (a thread) as it may ask NVML
         slow = cpu_slots_warning(spec)
-        log = sweep_log(self.runs_dir, spec.name)
         try:
-            offset = log.stat().st_size if log.is_file() else 0
-            proc = start_sweep(spec, self.runs_dir)
+            pid, ended = start_watched(spec, self.runs_dir, WATCH_S)
         except PetsegError as exc:
             self.app.call_from_thread(self._failed, spec.name, one_line(exc))
             return
-        except OSError as exc:
-            self.app.call_from_thread(self._failed, spec.name, f"cannot start the sweep: {one_line(exc)}")
-            return
-        deadline = time.monotonic() + WATCH_S
-        while proc.poll() is None and time.monotonic() < deadline:
-            if sweep_claimed_by(self.runs_dir, spec.name) == proc.pid:
-                break  # its study opened and took this spec: it runs
-            time.sleep(0.1)
-        code = proc.poll()
-        if code:
-            try:
-                with open(log, "rb") as f:
-                    f.seek(offset)
-                    text = f.read(MAX_LOG_READ).decode("utf-8", "replace")
-            except OSError:
-                text = ""
-            line = error_line(text) or f"petseg sweep exited with code {code}"
-            self.app.call_from_thread(self._failed, spec.name, line)
-            return
-        self.app.call_from_thread(self._started, spec.name, proc.pid, code == 0, slow)
+        self.app.call_from_thread(self._started, spec.name, pid, ended, slow)
 
     def _failed(self, name: str, line: str) -> None:
         self.starting = False

@@ -1,0 +1,127 @@
+"""Resuming a sweep from what its study recorded, as the dashboard's R does: the spec the study
+keeps (`engine.sweep.study.SPEC_ATTR`, the one asked for last) built again into a checked
+`SweepSpec` with the storage the sweep recorded (`engine.sweep.where`), and what a re-run of it
+would do: the trials its stopped or killed sweep process left open (a re-run resumes them from
+last.pt, or follows those still training) and the budget not spent yet.
+
+A spec that is missing (a sweep of an older petseg, a study that is gone) or unreadable is one
+`ConfigError` line saying so. Imports Optuna: never on the TUI's UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from engine.errors import ConfigError, one_line
+from engine.sweep.spec import SweepSpec
+from engine.sweep.study import (
+    HOST_ATTR,
+    REFUSED_ATTR,
+    SPEC_ATTR,
+    SURPLUS_ATTR,
+    counted_trials,
+    covers_point,
+    load_study,
+    trial_owner,
+)
+from engine.words import counted
+
+
+@dataclass(frozen=True)
+class SweepResume:
+    """What resuming sweep ``spec.name`` does: ``open_trials`` (the numbers of the trials its
+    ended process left running in the study: resumed from last.pt, or followed) and ``left``
+    (trials, or a grid's points, of the budget not asked yet)."""
+
+    spec: SweepSpec
+    open_trials: tuple[int, ...] = ()
+    left: int = 0
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.open_trials) or self.left > 0
+
+    def text(self) -> str:
+        """What it does, in words: "its 2 unfinished trials go on and 3 of its 8 trials are left to run"."""
+        unit = "grid point" if self.spec.sampler == "grid" else "trial"
+        parts = []
+        if self.open_trials:
+            parts.append(f"its {counted(len(self.open_trials), 'unfinished trial')} "
+                         f"({', '.join(map(str, self.open_trials))}) "
+                         f"{'goes' if len(self.open_trials) == 1 else 'go'} on from last.pt")
+        if self.left:
+            parts.append(f"{self.left} of its {counted(self.spec.trials, unit)} "
+                         f"{'is' if self.left == 1 else 'are'} left to run")
+        return " and ".join(parts) if parts else f"nothing is left to run: its {counted(self.spec.trials, unit)} have ended"
+
+
+def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None = None) -> SweepSpec:
+    """The spec the study recorded, checked again (its GPUs against this machine's, its data),
+    kept where it is (``storage``: the one the sweep recorded; None, the runs folder's journal);
+    ConfigError (one line) when the study records none or it no longer builds."""
+    from engine.sweep.slots import visible_gpu_count
+    from engine.sweep.spec_build import build_spec
+
+    name = study.study_name
+    recorded = study.user_attrs.get(SPEC_ATTR)
+    if not isinstance(recorded, dict) or not recorded.get("params"):
+        raise ConfigError(f"sweep {name}: its study records no settings to resume it from (a sweep of an older "
+                          f"petseg?): run petseg sweep --name {name} with its flags again")
+    try:
+        return build_spec(_settings(recorded, name, storage), gpu_count=visible_gpu_count)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise ConfigError(f"sweep {name}: its recorded settings no longer start a sweep ({one_line(exc)})") from None
+
+
+def _settings(recorded: dict[str, Any], name: str, storage: str | None) -> dict[str, Any]:
+    """The recorded spec (`SweepSpec.to_dict`) as the settings `build_spec` takes."""
+    devices = recorded.get("devices")
+    settings = {key: recorded.get(key) for key in ("trials", "sampler", "sampler_seed", "prune", "prune_warmup",
+                                                    "per_device", "parallel", "devices_per_trial", "eval_best")}
+    return {**settings, "name": name, "params": list(recorded.get("params") or []),
+            "devices": ",".join(map(str, devices)) if isinstance(devices, list) and devices else None,
+            "base": dict(recorded.get("base") or {}), "storage": storage}
+
+
+def open_trials(study: optuna.Study) -> tuple[int, ...]:
+    """The trials a re-run on this machine takes over (`engine.sweep.scheduler.Scheduler.recover`):
+    running in the study, of this host, their sweep process ended (stopped by x or Ctrl-C, or
+    killed); by number."""
+    import socket
+
+    here = socket.gethostname()
+    return tuple(t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                 if not t.user_attrs.get(SURPLUS_ATTR) and t.user_attrs.get(HOST_ATTR) == here
+                 and trial_owner(t) == "gone")
+
+
+def left_to_run(study: optuna.Study, spec: SweepSpec) -> int:
+    """Trials of the budget a re-run would still ask for; for a grid, its points that no trial
+    covers (a failed point is run again by a re-run, a refused one would be refused again)."""
+    if spec.sampler != "grid":
+        return max(0, spec.trials - len(counted_trials(study)))
+    names = [p.name for p in spec.params]
+    done = {tuple(t.params.get(n) for n in names) for t in study.get_trials(deepcopy=False)
+            if t.params and (covers_point(t) or t.user_attrs.get(REFUSED_ATTR))}
+    return max(0, spec.grid_size() - len(done))
+
+
+def resume_plan(runs_dir: str | Path, name: str) -> SweepResume:
+    """What resuming sweep ``name`` of the runs folder would do, from its study (the runs folder's
+    journal, or the storage the sweep recorded); ConfigError (one line) when its study or its
+    recorded settings cannot be read."""
+    from engine.sweep.where import recorded_storage
+
+    storage = recorded_storage(runs_dir, name)
+    try:
+        study = load_study(name, Path(runs_dir), storage)
+    except ConfigError as exc:
+        raise ConfigError(f"sweep {name} cannot be resumed from here: {one_line(exc)}") from None
+    spec = recorded_spec(study, runs_dir, storage)
+    return SweepResume(spec, open_trials(study), left_to_run(study, spec))
+

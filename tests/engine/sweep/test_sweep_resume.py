@@ -1,0 +1,100 @@
+"""Resuming a sweep from what its study recorded (`engine.sweep.resume`, the dashboard's R): the
+spec built again as the sweep was started, the trials its stopped process left open and the
+budget left; a study with no recorded spec, or none at all, is one line. (Trials are asked and
+told here directly: no process, no training.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from engine.errors import ConfigError
+from engine.sweep.launch import sweep_argv
+from engine.sweep.resume import resume_plan
+from engine.sweep.spec_build import build_spec
+from engine.sweep.study import OWNER_ATTR, SPEC_ATTR, ask_within_budget, open_study, storage_for
+from engine.sweep.where import record_storage
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _stopped_sweep(runs: Path, settings: dict, asked: int, completed: int) -> None:
+    """What a sweep process stopped by x (SIGTERM, --on_interrupt stop) leaves in its study:
+    ``completed`` trials told, the others of the ``asked`` still running, owned by a process that
+    has ended."""
+    spec = build_spec(settings)
+    study = open_study(spec, runs)
+    gone = _dead_pid()
+    for i in range(asked):
+        trial = ask_within_budget(study, spec, "cpu")
+        if i < completed:
+            study.tell(trial, 0.5)
+        else:
+            trial.set_user_attr(OWNER_ATTR, gone)
+
+
+def test_the_recorded_spec_resumes_the_stopped_trials_and_the_budget_left(tmp_path: Path) -> None:
+    settings = {"name": "sw", "params": ["learning_rate=log:1e-4:1e-2", "width=choice:8,16"], "trials": 6,
+                "sampler": "random", "sampler_seed": 3, "prune": "none", "parallel": 2, "eval_best": "no",
+                "base": {"epochs": 2, "image_size": 64}}
+    _stopped_sweep(tmp_path, settings, asked=3, completed=1)
+    plan = resume_plan(tmp_path, "sw")
+    assert sweep_argv(plan.spec) == sweep_argv(build_spec(settings))  # the same petseg sweep command
+    assert plan.spec.eval_best is False
+    assert (plan.open_trials, plan.left, plan.has_work) == ((1, 2), 3, True)
+    assert plan.text() == "its 2 unfinished trials (1, 2) go on from last.pt and 3 of its 6 trials are left to run"
+
+
+def test_a_sweep_whose_trials_all_ended_has_nothing_to_resume(tmp_path: Path) -> None:
+    _stopped_sweep(tmp_path, {"name": "sw", "params": ["width=choice:8,16"], "trials": 2}, asked=2, completed=2)
+    plan = resume_plan(tmp_path, "sw")
+    assert not plan.has_work and plan.text() == "nothing is left to run: its 2 trials have ended"
+
+
+def test_a_grid_counts_its_points_left(tmp_path: Path) -> None:
+    _stopped_sweep(tmp_path, {"name": "g", "params": ["width=choice:8,16,32"], "sampler": "grid"}, asked=2,
+                   completed=2)
+    plan = resume_plan(tmp_path, "g")
+    assert (plan.open_trials, plan.left) == ((), 1)
+    assert plan.text() == "1 of its 3 grid points is left to run"
+
+
+def test_a_sweep_kept_in_another_storage_resumes_there(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    settings = {"name": "db", "params": ["width=choice:8,16"], "trials": 4, "storage": url}
+    _stopped_sweep(tmp_path, settings, asked=1, completed=0)
+    record_storage(tmp_path, "db", url)  # as the sweep process records it for the dashboard
+    plan = resume_plan(tmp_path, "db")
+    assert plan.spec.storage == url and "--storage" in sweep_argv(plan.spec)
+    assert (plan.open_trials, plan.left) == ((0,), 3)
+
+
+def test_a_study_without_a_recorded_spec_is_one_line(tmp_path: Path) -> None:
+    optuna.create_study(study_name="old", storage=storage_for(None, tmp_path, "old"), direction="maximize")
+    with pytest.raises(ConfigError, match="^sweep old: its study records no settings to resume it from"):
+        resume_plan(tmp_path, "old")
+
+
+def test_a_recorded_spec_that_no_longer_builds_is_one_line(tmp_path: Path) -> None:
+    study = open_study(build_spec({"name": "sw", "params": ["width=choice:8,16"]}), tmp_path)
+    study.set_user_attr(SPEC_ATTR, {"name": "sw", "params": ["nosuch=choice:1,2"], "trials": 2})
+    with pytest.raises(ConfigError, match="^sweep sw: its recorded settings no longer start a sweep "
+                                          r"\(--param nosuch=choice:1,2: unknown train field"):
+        resume_plan(tmp_path, "sw")
+
+
+def test_a_sweep_whose_study_is_gone_is_one_line(tmp_path: Path) -> None:
+    record_storage(tmp_path, "far", f"sqlite:///{tmp_path / 'gone.db'}")
+    with pytest.raises(ConfigError, match="^sweep far cannot be resumed from here: --storage sqlite:///.*gone.db: "
+                                          "no such database file"):
+        resume_plan(tmp_path, "far")
+    with pytest.raises(ConfigError, match="^sweep none cannot be resumed from here: .*no sweep named 'none'"):
+        resume_plan(tmp_path, "none")
