@@ -75,6 +75,7 @@ SAME_MEANING: dict[str, str] = {
     "quit_anywhere": "quit",
     "open_trial": "open_run", "new_sweep": "new_run", "compare_top": "compare",  # the sweeps screen's rows are runs
     "stop_sweep": "stop",  # x: stop (asks first), a sweep as a run
+    "resume_sweep": "resume_run",  # R: resume (asks first), a sweep as a run
 }
 
 

@@ -10,7 +10,7 @@ A spec that is missing (a sweep of an older petseg, a study that is gone) or unr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +31,22 @@ from engine.sweep.study import (
 )
 from engine.words import counted
 
+# a trial's state in the study as the leaderboard says it (`engine.sweep.results.STATUS_OF`)
+STATUS_WORDS = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+                TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+
 
 @dataclass(frozen=True)
 class SweepResume:
     """What resuming sweep ``spec.name`` does: ``open_trials`` (the numbers of the trials its
     ended process left running in the study: resumed from last.pt, or followed) and ``left``
-    (trials, or a grid's points, of the budget not asked yet)."""
+    (trials, or a grid's points, of the budget not asked yet); ``statuses``: each trial's state in
+    the study ("finished", "pruned", "failed", "running"), by number."""
 
     spec: SweepSpec
     open_trials: tuple[int, ...] = ()
     left: int = 0
+    statuses: dict[int, str] = field(default_factory=dict)  # each trial's state in the study, in words
 
     @property
     def has_work(self) -> bool:
@@ -123,5 +129,11 @@ def resume_plan(runs_dir: str | Path, name: str) -> SweepResume:
     except ConfigError as exc:
         raise ConfigError(f"sweep {name} cannot be resumed from here: {one_line(exc)}") from None
     spec = recorded_spec(study, runs_dir, storage)
-    return SweepResume(spec, open_trials(study), left_to_run(study, spec))
+    return plan_of(study, spec)
+
+
+def plan_of(study: optuna.Study, spec: SweepSpec) -> SweepResume:
+    """What resuming ``spec`` on its loaded ``study`` does."""
+    statuses = {t.number: STATUS_WORDS.get(t.state, t.state.name.lower()) for t in counted_trials(study)}
+    return SweepResume(spec, open_trials(study), left_to_run(study, spec), statuses)
 

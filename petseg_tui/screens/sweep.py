@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
+from engine.runs.state import RunState
 from engine.sweep.board import SweepBoard, TrialRun
 from petseg_tui.format import MAX_COMPARE, theme_background
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
@@ -53,6 +54,8 @@ class SweepUpdated(Message):
     refused: str = ""  # the study's refused draws, in a line (`engine.sweep.results.refused_text`)
     stopped: str = ""  # why the sweep stopped before its budget, in a line (`engine.sweep.results.gave_up_text`)
     running: bool = False  # a process runs the sweep now (its pid file): x can stop it
+    resume: str = ""  # what R would do (`StudyFacts.resume`)
+    unresumable: str = ""  # why R cannot resume it (`StudyFacts.unresumable`)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class StudyFacts:
     searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
     unwritten: tuple[TrialRun, ...] = ()  # failed before their run wrote config.json: no run folder shows them
     log_scaled: tuple[str, ...] = ()  # the fields searched log-uniformly (plotted on a log axis)
+    resume: str = ""  # what R (resume the sweep) would do, in words; "" when nothing is left to do
+    unresumable: str = ""  # why the sweep cannot be resumed from its study (a line), "" if it can
 
 
 def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
@@ -77,8 +82,10 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
 
     storage = recorded_storage(runs_dir, name)
     if storage is None and not sweep_journal(runs_dir, name).is_file():
-        return StudyFacts()
+        return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: its study "
+                                      f"({sweep_journal(runs_dir, name)}) is gone")
     try:
+        from engine.errors import ConfigError, one_line
         from engine.sweep.results import (
             gave_up_text,
             log_searched_names,
@@ -89,13 +96,29 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
         )
         from engine.sweep.study import EVAL_ATTR, load_study
 
-        study = load_study(name, runs_dir, storage)
+        try:
+            study = load_study(name, runs_dir, storage)
+        except ConfigError as exc:
+            return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: {one_line(exc)}")
         record = study.user_attrs.get(EVAL_ATTR)
+        resume, unresumable = _resume_facts(study, runs_dir, storage)
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
                           gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)),
-                          tuple(log_searched_names(study)))
+                          tuple(log_searched_names(study)), resume, unresumable)
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
+
+
+def _resume_facts(study, runs_dir: Path, storage: str | None) -> tuple[str, str]:
+    """(what resuming the sweep does, "" if nothing is left; why it cannot be resumed, "" if it can)."""
+    from engine.errors import ConfigError, one_line
+    from engine.sweep.resume import plan_of, recorded_spec
+
+    try:
+        plan = plan_of(study, recorded_spec(study, runs_dir, storage))
+    except ConfigError as exc:
+        return "", one_line(exc)
+    return (plan.text() if plan.has_work else ""), ""
 
 
 class SweepScreen(PetsegScreen):
@@ -111,7 +134,10 @@ class SweepScreen(PetsegScreen):
         Binding("greater_than_sign", "next_sweep", "Next sweep", key_display=">", tooltip="Show the next sweep of this runs folder"),
         Binding("n", "new_sweep", "New sweep", tooltip="Start a sweep (the same fields as petseg sweep)"),
         Binding("x", "stop_sweep", "Stop sweep", tooltip="Stop the sweep shown (asks first): its running trials "
-                "save last.pt and stop; the same petseg sweep command resumes them"),
+                "save last.pt and stop; R resumes them (or the same petseg sweep command)"),
+        Binding("R", "resume_sweep", "Resume sweep", tooltip="Resume the sweep shown, stopped or killed (asks first): "
+                "its unfinished trials go on from last.pt and it runs the budget left, in the background, with the "
+                "settings its study recorded"),
     ]
     DEFAULT_CSS = """
     /* auto: at 80 columns the best trial's test Dice, last on the line, wraps instead of being cut */
@@ -136,6 +162,8 @@ class SweepScreen(PetsegScreen):
         self.refused = ""  # the study's refused draws in a line, "" if none (or unread)
         self.stopped = ""  # why the sweep stopped before its budget, "" if it did not (or unread)
         self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
+        self.resume = ""  # what R would do, "" when nothing is left (the poll thread reads the study)
+        self.unresumable = ""  # why R cannot resume the sweep from its study, "" if it can
         self.param_index = 0
         self.status_width = 0  # the status column's width as last drawn (a longer status is cut)
         self.fitted_width = -1  # the table's width the status column was fitted to
@@ -182,6 +210,7 @@ class SweepScreen(PetsegScreen):
         worker = get_current_worker()
         last = None
         evaluated: tuple[str, StudyFacts, float] = ("", StudyFacts(), 0.0)  # (sweep, its study's facts, when read)
+        was_running = False
         while not (worker.is_cancelled or self._stop.is_set()):
             summaries = []
             try:
@@ -197,16 +226,19 @@ class SweepScreen(PetsegScreen):
                     summaries.append(RunSummary(name=d.name, path=d, state=RunState.BROKEN, message=str(exc)))
             names = sweep_names(runs_dir, summaries)
             name = self.sweep_name or (names[0] if names else "")
-            if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S):
+            running = bool(name) and sweep_running(runs_dir, name)
+            # read again at once when its process starts or ends: what R resumes changes then
+            if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S
+                         or running != was_running):
                 evaluated = (name, _study_facts(runs_dir, name), time.monotonic())
+            was_running = running
             facts = evaluated[1] if evaluated[0] == name else StudyFacts()
             current = board(name, summaries, facts.searched, facts.log_scaled).with_unwritten(facts.unwritten)
-            running = bool(name) and sweep_running(runs_dir, name)
             key = (current, tuple(names), repr(evaluated[1]), running)
             if key != last:
                 last = key
                 self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, facts.refused,
-                                               facts.stopped, running))
+                                               facts.stopped, running, facts.resume, facts.unresumable))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
@@ -216,6 +248,7 @@ class SweepScreen(PetsegScreen):
         self.refused = message.refused
         self.stopped = message.stopped
         self.running = message.running
+        self.resume, self.unresumable = message.resume, message.unresumable
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
         self.loaded = True
@@ -299,6 +332,8 @@ class SweepScreen(PetsegScreen):
         b = self.board
         if action == "stop_sweep":  # x on a sweep no process runs says so (on_key), never asks
             return bool(b.name) and self.running
+        if action == "resume_sweep":  # R on a sweep that runs or has nothing left says so (on_key)
+            return self.can_resume()
         if action == "next_param":
             return bool(b.param_names)
         if action == "open_trial":
@@ -375,11 +410,33 @@ class SweepScreen(PetsegScreen):
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
         return f"sweep {self.board.name} is not running: nothing to stop" + (f" (trials: {counts})" if counts else "")
 
+    def can_resume(self) -> bool:
+        """R acts: the sweep shown runs in no process and has something left to do, or its
+        study cannot give its settings while a trial of it stopped (R then says why)."""
+        if not self.board.name or self.running:
+            return False
+        stopped = any(t.state in (RunState.STOPPED, RunState.INTERRUPTED) for t in self.board.trials)
+        return bool(self.resume) or (bool(self.unresumable) and stopped)
+
+    def not_resumable_text(self) -> str:
+        """What R says on a sweep it cannot resume: it runs, its study cannot say, or nothing is left."""
+        name = self.board.name
+        if self.running:
+            return f"sweep {name} is running: nothing to resume (x stops it)"
+        if self.unresumable:
+            return self.unresumable
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
+        return f"sweep {name} has nothing left to resume" + (f" (trials: {counts})" if counts else "")
+
     def on_key(self, event: events.Key) -> None:
         # x is not offered on a sweep that no process runs (check_action); pressed anyway, it says why
         if event.key == "x" and self.board.name and not self.running:
             event.stop()
             self.notify(self.not_running_text(), severity="information")
+        # nor R on one it cannot resume: it says why, as x does
+        if event.key == "R" and self.board.name and not self.can_resume():
+            event.stop()
+            self.notify(self.not_resumable_text(), severity="information", markup=False)
 
     def action_stop_sweep(self) -> None:
         from petseg_tui.screens.confirm import ConfirmScreen
@@ -400,8 +457,19 @@ class SweepScreen(PetsegScreen):
                 self._wake.set()
 
         question = (f"Stop sweep {name}?\n\nIts running trials save last.pt and stop, and it starts no more; "
-                    "the same petseg sweep command resumes them.")
+                    "R on this screen resumes them (or the same petseg sweep command).")
         self.app.push_screen(ConfirmScreen(question, yes="Stop sweep", no="Keep going"), answer)
+
+    def action_resume_sweep(self) -> None:
+        from petseg_tui.sweep_resume import resume_sweep
+
+        if not self.can_resume():
+            self.notify(self.not_resumable_text(), severity="information", markup=False)
+            return
+        if self.unresumable:  # said before anything is asked: the settings cannot be read
+            self.notify(self.unresumable, title="Cannot resume", severity="warning", markup=False)
+            return
+        resume_sweep(self.app, self.board.name, started=self._wake.set)
 
     def action_new_sweep(self) -> None:
         from petseg_tui.screens.sweep_form import SweepFormScreen

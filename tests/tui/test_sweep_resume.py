@@ -1,0 +1,144 @@
+"""Resuming a sweep from the dashboard: R on the sweeps screen starts the sweep again from the
+settings its study recorded (a sweep started from the form had no command to re-type), and R on
+a sweep trial's run resumes the trial's sweep, or says in a line why not, instead of training the
+trial alone outside its sweep. Studies are made here without training; the launch is faked."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from test_sweep_screen import _app, _open_sweeps, _record_starts, sweep_runs  # noqa: F401 - a fixture
+from tui_helpers import footer_text, make_run, toasts, wait_for, widget_text
+
+from engine.sweep.launch import sweep_argv
+from engine.sweep.spec import SweepSpec
+from engine.sweep.spec_build import build_spec
+from engine.sweep.study import OWNER_ATTR, RUN_ATTR, ask_within_budget, open_study
+
+SETTINGS = {"name": "halt", "params": ["width=choice:8,16"], "trials": 4, "sampler": "random", "parallel": 2,
+            "eval_best": "no", "base": {"epochs": 3, "image_size": 64}}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _stopped_sweep(runs: Path, *, open_trial: bool = True) -> SweepSpec:
+    """Sweep "halt" as x on the sweeps screen leaves it: trial 0 finished, trial 1 stopped after
+    epoch 1 (its last.pt saved); trial 1 still open in the study, its sweep process ended (with
+    ``open_trial`` False, told failed: what a sweep that runs does with a trial its user stopped);
+    2 of its 4 trials left."""
+    spec = build_spec(SETTINGS)
+    study = open_study(spec, runs)
+    gone = _dead_pid()
+    for number, state in ((0, "finished"), (1, "stopped")):
+        trial = ask_within_budget(study, spec, "cpu")
+        run = f"halt-t{number:03d}"
+        trial.set_user_attr(RUN_ATTR, run)
+        record = {"sweep": {"name": "halt", "trial": number, "params": dict(trial.params)}}
+        make_run(runs, run, epochs_done=1 if state == "stopped" else 3, total=3, state=state, record=record,
+                 width=trial.params["width"], image_size=64)
+        if state == "finished":
+            study.tell(trial, 0.6)
+        elif open_trial:
+            trial.set_user_attr(OWNER_ATTR, gone)
+        else:
+            study.tell(trial, state=__import__("optuna").trial.TrialState.FAIL)
+    (runs / "halt-t001" / "last.pt").write_bytes(b"saved")  # a resume's checkpoint (never loaded here)
+    return spec
+
+
+async def test_r_resumes_a_stopped_sweep_from_the_settings_its_study_recorded(runs_dir: Path, monkeypatch) -> None:
+    """A sweep stopped with x: R is offered, asks what it does, and starts the same petseg sweep
+    command in the background (it had to be re-typed field by field under the same name)."""
+    spec = _stopped_sweep(runs_dir)
+    started = _record_starts(monkeypatch)
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "Resume sweep" in footer_text(screen), what="R offered")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+        question = " ".join(widget_text(pilot.app.screen.query_one("#confirm-question")).split())
+        assert question.startswith("Resume sweep halt? Its 1 unfinished trial (1) goes on from last.pt and 2 of its "
+                                   "4 trials are left to run, in a petseg sweep process in the background"), question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "sweep halt resumed (pid" in toasts(pilot.app), what="the resumed toast")
+        assert [sweep_argv(s) for s in started] == [sweep_argv(spec)]
+
+
+async def test_no_leaves_the_sweep_stopped(runs_dir: Path, monkeypatch) -> None:
+    _stopped_sweep(runs_dir)
+    started = _record_starts(monkeypatch)
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "Resume sweep" in footer_text(screen), what="R offered")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pilot.app.screen is screen, what="back")
+        await pilot.pause(0.3)
+        assert not started
+
+
+async def test_r_is_not_offered_on_a_sweep_with_nothing_left_and_says_why(sweep_runs: Path, monkeypatch) -> None:
+    """A finished sweep (every trial ended, its study long gone): R is not in the footer, and
+    pressed it says so in a line, nothing started."""
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        await pilot.pause(0.5)
+        assert "Resume sweep" not in footer_text(pilot.app.screen)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "sweep lr-width cannot be resumed from here: its study" in toasts(pilot.app),
+                       what="the line")
+        assert not started and type(pilot.app.screen).__name__ == "SweepScreen"
+
+
+async def test_r_on_a_sweep_whose_study_is_gone_says_so_and_starts_nothing(sweep_runs: Path, monkeypatch) -> None:
+    """A stopped trial, but the sweep's journal deleted: R says in one line that the settings
+    cannot be read, and asks nothing."""
+    make_run(sweep_runs, "lr-width-t009", epochs_done=1, total=4, state="stopped",
+             record={"sweep": {"name": "lr-width", "trial": 9, "params": {"width": 16}}}, width=16)
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "Resume sweep" in footer_text(screen), what="R offered")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "sweep lr-width cannot be resumed from here: its study" in toasts(pilot.app),
+                       what="the line")
+        assert "is gone" in toasts(pilot.app)
+        await pilot.pause(0.3)
+        assert not started and pilot.app.screen is screen
+
+
+async def test_the_stop_question_names_r(runs_dir: Path, monkeypatch) -> None:
+    """x asked "...; the same petseg sweep command resumes them": a sweep started from the form
+    has no command; the question names R."""
+    from engine.runs.layout import sweep_pid_file, write_json_atomic
+
+    _stopped_sweep(runs_dir)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    try:
+        sweep_pid_file(runs_dir, "halt").parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sweep_pid_file(runs_dir, "halt"), {"pid": proc.pid, "host": socket.gethostname()})
+        async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
+            await _open_sweeps(pilot)
+            screen = pilot.app.screen
+            await wait_for(pilot, lambda: "Stop sweep" in footer_text(screen), what="x offered")
+            assert "Resume sweep" not in footer_text(screen)  # it runs: nothing to resume
+            await pilot.press("x")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+            question = " ".join(widget_text(pilot.app.screen.query_one("#confirm-question")).split())
+            assert "R on this screen resumes them" in question, question
+            await pilot.press("n")
+    finally:
+        proc.kill()
+        proc.wait()
