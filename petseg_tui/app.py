@@ -222,11 +222,22 @@ class PetsegApp(HangupExit, App[None]):
                 self._show_started(path, pid)
 
     # ---- resuming runs ------------------------------------------------------------------------
-    def confirm_resume(self, path: Path, action: str, state: str, message: str = "", note: str = "") -> None:
+    def confirm_resume(self, path: Path, action: str, state: str, message: str = "", note: str = "",
+                       config: dict | None = None) -> None:
         """Ask, then resume (action "resume") or start again ("restart") a run, detached; the
         store's resume plan chose the action. ``note``: the offer's (`ResumeOffer.note`), said in
-        the question: a last.pt that trails the epochs reached makes the resume train them again."""
+        the question: a last.pt that trails the epochs reached makes the resume train them again.
+        ``config``: the run's config.json; a sweep's trial resumes with its sweep
+        (`petseg_tui.sweep_resume`): alone, it trained outside the sweep and Optuna never heard of it."""
         name = Path(path).name
+        from engine.sweep.record import sweep_of
+
+        trial = sweep_of(config or {})
+        if trial is not None and action in ("resume", "restart"):
+            from petseg_tui.sweep_resume import resume_sweep
+
+            resume_sweep(self, trial.name, trial=(name, trial.trial))
+            return
         if action == "resume":
             question, yes = (f"Resume {name} ({state})?\n\nIt continues from its last.pt in a detached process; "
                              "output is appended to its train.log."), "Resume"

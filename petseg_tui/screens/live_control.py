@@ -61,7 +61,7 @@ class RunControlActions:
         snap = self.snapshot
         if snap is not None:
             self.petseg_app.confirm_resume(self.run_path, snap.resume.action, snap.state, snap.message,
-                                           note=snap.resume.note)
+                                           note=snap.resume.note, config=snap.config)
 
     def request(self, action: str) -> None:
         """Stop / pause / resume: the Trainer object if it lives here, else a control file."""

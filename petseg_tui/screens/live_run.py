@@ -90,7 +90,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
         Binding("x", "stop", "Stop", tooltip="Stop the run (asks first; the current batch finishes, last.pt is saved)"),
         Binding("p", "pause", "Pause/resume", tooltip="Pause or resume the run (paused time is not counted)"),
-        Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt"),
+        Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt (a sweep's trial: "
+                "resume its sweep, which tells Optuna how the trial ends)"),
         Binding("R", "restart_run", "Start again",
                 tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
         Binding("l", "log_y", "Log-y", tooltip="Log scale on the loss chart's y axis"),

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
 from engine.runs.short_name import NAME_MIN, shorten
+from engine.sweep.record import sweep_of
 from petseg_tui.format import (
     GONE_STYLE,
     LR_LAST,
@@ -233,7 +234,10 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
         line(snap.launch_ended, "bold red")
     if snap.state == RunState.INTERRUPTED:
         line("No heartbeat: the training process is gone.", on_background(GONE_STYLE, background))
-    if snap.resume.action == "resume" and not snap.active:
+    trial = sweep_of(snap.config)
+    if snap.resume.action and trial is not None and not snap.active:  # only with its sweep (R resumes that)
+        out.append(f"  R resumes it with its sweep {trial.name}.", style="dim")
+    elif snap.resume.action == "resume" and not snap.active:
         out.append("  R resumes it from last.pt.", style="dim")
     elif snap.resume.action == "restart" and not snap.active:
         out.append("  No last.pt: R starts it again from epoch 1.", style="dim")

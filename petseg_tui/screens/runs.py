@@ -70,7 +70,8 @@ class RunsScreen(RunLabelActions, PetsegScreen):
                 tooltip="Delete the highlighted run's folder from disk (asks first; never a run that trains)"),
         Binding("ctrl+r", "rescan", "Rescan", show=False, tooltip="Rescan the runs folder now"),
         # R: one of the three, as the store's resume rule says for the highlighted run
-        Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt"),
+        Binding("R", "resume_run", "Resume", tooltip="Continue the stopped, failed or interrupted run from its last.pt (a sweep's trial: "
+                "resume its sweep, which tells Optuna how the trial ends)"),
         Binding("R", "restart_run", "Start again",
                 tooltip="Train again from epoch 1 a run that ended before its first epoch (it has no last.pt)"),
         Binding("R", "resume_refused", "Resume", show=False, tooltip="Say why the highlighted run cannot be resumed"),
@@ -424,7 +425,7 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         row = self.table.highlighted
         if row is not None:
             self.petseg_app.confirm_resume(row.path, row.resume.action, row.state, row.summary.message,
-                                           note=row.resume.note)
+                                           note=row.resume.note, config=row.summary.config)
 
     def action_resume_refused(self) -> None:
         row = self.table.highlighted

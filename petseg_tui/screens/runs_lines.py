@@ -9,6 +9,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 from engine.runs import EVENTS_FILE, RunState
+from engine.sweep.record import sweep_of
 from engine.words import counted
 from petseg_tui.format import (
     GONE_STYLE,
@@ -74,7 +75,10 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, exp
                  style=on_background("yellow", background))
     if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
         t.append("  training process gone (dead pid or no heartbeat)", style=on_background(GONE_STYLE, background))
-    if row.resume.action == "resume":
+    trial = sweep_of(s.config)
+    if row.resume.action and trial is not None:  # a trial goes on only with its sweep (R resumes that)
+        t.append(f"  R resumes it with its sweep {trial.name}", style="dim")
+    elif row.resume.action == "resume":
         t.append("  R resumes it from last.pt", style="dim")
     elif row.resume.action == "restart":
         t.append("  no last.pt: R starts it again from epoch 1", style="dim")

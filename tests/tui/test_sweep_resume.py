@@ -10,8 +10,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_sweep_screen import _app, _open_sweeps, _record_starts, sweep_runs  # noqa: F401 - a fixture
-from tui_helpers import footer_text, make_run, toasts, wait_for, widget_text
+import pytest
+from optuna.trial import TrialState
+from test_sweep_screen import _app, _open_sweeps, _record_starts
+from tui_helpers import (
+    footer_text,
+    highlight,
+    make_run,
+    make_sweep_runs,
+    run_detail,
+    toasts,
+    wait_for,
+    widget_text,
+)
 
 from engine.sweep.launch import sweep_argv
 from engine.sweep.spec import SweepSpec
@@ -20,6 +31,17 @@ from engine.sweep.study import OWNER_ATTR, RUN_ATTR, ask_within_budget, open_stu
 
 SETTINGS = {"name": "halt", "params": ["width=choice:8,16"], "trials": 4, "sampler": "random", "parallel": 2,
             "eval_best": "no", "base": {"epochs": 3, "image_size": 64}}
+
+
+@pytest.fixture
+def sweep_runs(runs_dir: Path) -> Path:
+    make_sweep_runs(runs_dir)
+    return runs_dir
+
+
+def _sweep_stand_in() -> subprocess.Popen:
+    """A harmless process whose command line names a sweep, as petseg sweep's does."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
 
 
 def _dead_pid() -> int:
@@ -48,8 +70,8 @@ def _stopped_sweep(runs: Path, *, open_trial: bool = True) -> SweepSpec:
         elif open_trial:
             trial.set_user_attr(OWNER_ATTR, gone)
         else:
-            study.tell(trial, state=__import__("optuna").trial.TrialState.FAIL)
-    (runs / "halt-t001" / "last.pt").write_bytes(b"saved")  # a resume's checkpoint (never loaded here)
+            study.tell(trial, state=TrialState.FAIL)
+    (runs / "halt-t001" / "checkpoints" / "last.pt").write_bytes(b"saved")  # never loaded here
     return spec
 
 
@@ -125,7 +147,7 @@ async def test_the_stop_question_names_r(runs_dir: Path, monkeypatch) -> None:
     from engine.runs.layout import sweep_pid_file, write_json_atomic
 
     _stopped_sweep(runs_dir)
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    proc = _sweep_stand_in()
     try:
         sweep_pid_file(runs_dir, "halt").parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(sweep_pid_file(runs_dir, "halt"), {"pid": proc.pid, "host": socket.gethostname()})
@@ -142,3 +164,75 @@ async def test_the_stop_question_names_r(runs_dir: Path, monkeypatch) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def _no_lone_resume(app, monkeypatch) -> list:
+    """The trial's own resume (``petseg train --resume``, outside its sweep), recorded if started."""
+    lone: list = []
+    monkeypatch.setattr(app.launcher, "resume", lambda path, **kw: lone.append(path) or 4_000_000)
+    return lone
+
+
+async def _runs_table_on(pilot, run: str):
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.loaded, what="first scan")
+    await highlight(pilot, screen.table, run)
+    return screen
+
+
+async def test_r_on_a_stopped_trial_resumes_its_sweep_not_the_trial_alone(runs_dir: Path, monkeypatch) -> None:
+    """R on a trial its sweep's stop left open ("halt-t001 stopped ... R resumes it") trained the
+    run alone, outside its sweep: Optuna never heard of it. It now resumes the sweep, which
+    resumes the trial (and runs the budget left), after saying so."""
+    spec = _stopped_sweep(runs_dir)
+    started = _record_starts(monkeypatch)
+    app = _app(runs_dir, monkeypatch)
+    lone = _no_lone_resume(app, monkeypatch)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        screen = await _runs_table_on(pilot, "halt-t001")
+        assert "R resumes it with its sweep halt" in run_detail(screen)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+        question = " ".join(widget_text(pilot.app.screen.query_one("#confirm-question")).split())
+        assert question.startswith("Resume sweep halt? halt-t001 is trial 1 of sweep halt: it resumes with its "
+                                   "sweep, which tells Optuna how it ends. Its 1 unfinished trial (1) goes on"), question
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "sweep halt resumed (pid" in toasts(pilot.app), what="the resumed toast")
+        assert [sweep_argv(s) for s in started] == [sweep_argv(spec)] and not lone
+
+
+async def test_r_on_a_trial_its_sweep_counted_failed_says_why_in_a_line(runs_dir: Path, monkeypatch) -> None:
+    """A trial stopped while its sweep ran is failed in the study: a re-run of the sweep does not
+    resume it. R says so in one line; nothing is asked, nothing trains."""
+    _stopped_sweep(runs_dir, open_trial=False)
+    started = _record_starts(monkeypatch)
+    app = _app(runs_dir, monkeypatch)
+    lone = _no_lone_resume(app, monkeypatch)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        screen = await _runs_table_on(pilot, "halt-t001")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "its study counts it failed" in toasts(pilot.app), what="the line")
+        assert ("halt-t001 is trial 1 of sweep halt: its study counts it failed, so the sweep does not resume it"
+                in " ".join(toasts(pilot.app).split()))
+        await pilot.pause(0.3)
+        assert pilot.app.screen is screen and not started and not lone
+
+
+async def test_r_on_a_trials_live_screen_resumes_its_sweep(runs_dir: Path, monkeypatch) -> None:
+    spec = _stopped_sweep(runs_dir)
+    started = _record_starts(monkeypatch)
+    app = _app(runs_dir, monkeypatch)
+    lone = _no_lone_resume(app, monkeypatch)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        await _runs_table_on(pilot, "halt-t001")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "LiveRunScreen", what="the live screen")
+        live = pilot.app.screen
+        await wait_for(pilot, lambda: "R resumes it with its sweep halt." in " ".join(
+            widget_text(w) for w in live.query("Static")), what="the hint")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+        assert "halt-t001 is trial 1 of sweep halt" in widget_text(pilot.app.screen.query_one("#confirm-question"))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "sweep halt resumed (pid" in toasts(pilot.app), what="the resumed toast")
+        assert [sweep_argv(s) for s in started] == [sweep_argv(spec)] and not lone

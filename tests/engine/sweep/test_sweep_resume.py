@@ -16,7 +16,13 @@ from engine.errors import ConfigError
 from engine.sweep.launch import sweep_argv
 from engine.sweep.resume import resume_plan
 from engine.sweep.spec_build import build_spec
-from engine.sweep.study import OWNER_ATTR, SPEC_ATTR, ask_within_budget, open_study, storage_for
+from engine.sweep.study import (
+    OWNER_ATTR,
+    SPEC_ATTR,
+    ask_within_budget,
+    open_study,
+    storage_for,
+)
 from engine.sweep.where import record_storage
 
 
