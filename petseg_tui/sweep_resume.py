@@ -47,12 +47,8 @@ def _check(app: Any, name: str, trial: tuple[str, int] | None, started: Callable
     about = f"{trial_line(*trial, name)}: " if trial else ""
     plan, line = None, ""
     try:
-        if sweep_running(runs_dir, name):
-            line = (f"{about}sweep {name} is running: " +
-                    ("it resumes only the trials it left open when it stops; this one has ended in it"
-                     if trial else "nothing to resume (x stops it)"))
-        else:
-            plan = resume_plan(runs_dir, name)
+        running = sweep_running(runs_dir, name)
+        plan = resume_plan(runs_dir, name)
     except PetsegError as exc:
         line = f"{about}{one_line(exc)}"
     except Exception as exc:  # noqa: BLE001 - a storage mid-write, a server away: said, never a crash
@@ -63,6 +59,9 @@ def _check(app: Any, name: str, trial: tuple[str, int] | None, started: Callable
                 f"train outside the sweep and Optuna would never hear of it (petseg train --resume {trial[0]} "
                 "does that)" if status else
                 f"{about}its study has no trial {trial[1]}: the sweep cannot resume it")
+    elif plan is not None and running:
+        line = f"{about}sweep {name} is running: " + ("it takes its open trials over itself" if trial
+                                                      else "nothing to resume (x stops it)")
     elif plan is not None and not plan.has_work:
         line = f"sweep {name}: {plan.text()}"
     app.call_from_thread(_ask, app, name, plan if not line else None, line, trial, started)

@@ -53,13 +53,14 @@ class SweepResume:
         return bool(self.open_trials) or self.left > 0
 
     def text(self) -> str:
-        """What it does, in words: "its 2 unfinished trials go on and 3 of its 8 trials are left to run"."""
+        """What it does, in words: "its 2 unfinished trials (4, 5) go on where they stopped and 3 of its 8 trials are left to run"."""
         unit = "grid point" if self.spec.sampler == "grid" else "trial"
         parts = []
         if self.open_trials:
             parts.append(f"its {counted(len(self.open_trials), 'unfinished trial')} "
                          f"({', '.join(map(str, self.open_trials))}) "
-                         f"{'goes' if len(self.open_trials) == 1 else 'go'} on from last.pt")
+                         f"{'goes' if len(self.open_trials) == 1 else 'go'} on where {'it' if len(self.open_trials) == 1 else 'they'} "
+                         "stopped")
         if self.left:
             parts.append(f"{self.left} of its {counted(self.spec.trials, unit)} "
                          f"{'is' if self.left == 1 else 'are'} left to run")

@@ -236,7 +236,7 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
         line("No heartbeat: the training process is gone.", on_background(GONE_STYLE, background))
     trial = sweep_of(snap.config)
     if snap.resume.action and trial is not None and not snap.active:  # only with its sweep (R resumes that)
-        out.append(f"  R resumes it with its sweep {trial.name}.", style="dim")
+        out.append(f"  R: it resumes only with its sweep {trial.name}.", style="dim")
     elif snap.resume.action == "resume" and not snap.active:
         out.append("  R resumes it from last.pt.", style="dim")
     elif snap.resume.action == "restart" and not snap.active:

@@ -77,7 +77,7 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, exp
         t.append("  training process gone (dead pid or no heartbeat)", style=on_background(GONE_STYLE, background))
     trial = sweep_of(s.config)
     if row.resume.action and trial is not None:  # a trial goes on only with its sweep (R resumes that)
-        t.append(f"  R resumes it with its sweep {trial.name}", style="dim")
+        t.append(f"  R: it resumes only with its sweep {trial.name}", style="dim")
     elif row.resume.action == "resume":
         t.append("  R resumes it from last.pt", style="dim")
     elif row.resume.action == "restart":

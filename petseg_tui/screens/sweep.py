@@ -136,7 +136,7 @@ class SweepScreen(PetsegScreen):
         Binding("x", "stop_sweep", "Stop sweep", tooltip="Stop the sweep shown (asks first): its running trials "
                 "save last.pt and stop; R resumes them (or the same petseg sweep command)"),
         Binding("R", "resume_sweep", "Resume sweep", tooltip="Resume the sweep shown, stopped or killed (asks first): "
-                "its unfinished trials go on from last.pt and it runs the budget left, in the background, with the "
+                "its unfinished trials go on where they stopped and it runs the budget left, in the background, with the "
                 "settings its study recorded"),
     ]
     DEFAULT_CSS = """

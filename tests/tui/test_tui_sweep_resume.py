@@ -87,7 +87,7 @@ async def test_r_resumes_a_stopped_sweep_from_the_settings_its_study_recorded(ru
         await pilot.press("R")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
         question = " ".join(widget_text(pilot.app.screen.query_one("#confirm-question")).split())
-        assert question.startswith("Resume sweep halt? Its 1 unfinished trial (1) goes on from last.pt and 2 of its "
+        assert question.startswith("Resume sweep halt? Its 1 unfinished trial (1) goes on where it stopped and 2 of its "
                                    "4 trials are left to run, in a petseg sweep process in the background"), question
         await pilot.press("y")
         await wait_for(pilot, lambda: "sweep halt resumed (pid" in toasts(pilot.app), what="the resumed toast")
@@ -190,12 +190,12 @@ async def test_r_on_a_stopped_trial_resumes_its_sweep_not_the_trial_alone(runs_d
     lone = _no_lone_resume(app, monkeypatch)
     async with app.run_test(size=(160, 48), notifications=True) as pilot:
         screen = await _runs_table_on(pilot, "halt-t001")
-        assert "R resumes it with its sweep halt" in run_detail(screen)
+        assert "R: it resumes only with its sweep halt" in run_detail(screen)
         await pilot.press("R")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
         question = " ".join(widget_text(pilot.app.screen.query_one("#confirm-question")).split())
         assert question.startswith("Resume sweep halt? halt-t001 is trial 1 of sweep halt: it resumes with its "
-                                   "sweep, which tells Optuna how it ends. Its 1 unfinished trial (1) goes on"), question
+                                   "sweep, which tells Optuna how it ends. Its 1 unfinished trial (1) goes on where it stopped"), question
         await pilot.press("y")
         await wait_for(pilot, lambda: "sweep halt resumed (pid" in toasts(pilot.app), what="the resumed toast")
         assert [sweep_argv(s) for s in started] == [sweep_argv(spec)] and not lone
@@ -228,7 +228,7 @@ async def test_r_on_a_trials_live_screen_resumes_its_sweep(runs_dir: Path, monke
         await pilot.press("enter")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "LiveRunScreen", what="the live screen")
         live = pilot.app.screen
-        await wait_for(pilot, lambda: "R resumes it with its sweep halt." in " ".join(
+        await wait_for(pilot, lambda: "R: it resumes only with its sweep halt." in " ".join(
             widget_text(w) for w in live.query("Static")), what="the hint")
         await pilot.press("R")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
@@ -236,3 +236,28 @@ async def test_r_on_a_trials_live_screen_resumes_its_sweep(runs_dir: Path, monke
         await pilot.press("y")
         await wait_for(pilot, lambda: "sweep halt resumed (pid" in toasts(pilot.app), what="the resumed toast")
         assert [sweep_argv(s) for s in started] == [sweep_argv(spec)] and not lone
+
+
+async def test_r_on_a_trial_stopped_while_its_sweep_runs_says_the_sweep_counted_it_failed(runs_dir: Path,
+                                                                                          monkeypatch) -> None:
+    """x on a trial's live screen while its sweep runs: the sweep counts the trial failed and goes
+    on. R on it said "sweep halt is running: ... this one has ended in it" without saying how; it
+    now says what its study counts it, as when the sweep is stopped."""
+    from engine.runs.layout import sweep_pid_file, write_json_atomic
+
+    _stopped_sweep(runs_dir, open_trial=False)
+    started = _record_starts(monkeypatch)
+    proc = _sweep_stand_in()
+    try:
+        sweep_pid_file(runs_dir, "halt").parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sweep_pid_file(runs_dir, "halt"), {"pid": proc.pid, "host": socket.gethostname()})
+        app = _app(runs_dir, monkeypatch)
+        lone = _no_lone_resume(app, monkeypatch)
+        async with app.run_test(size=(160, 48), notifications=True) as pilot:
+            await _runs_table_on(pilot, "halt-t001")
+            await pilot.press("R")
+            await wait_for(pilot, lambda: "its study counts it failed" in toasts(pilot.app), what="the line")
+            assert not started and not lone
+    finally:
+        proc.kill()
+        proc.wait()

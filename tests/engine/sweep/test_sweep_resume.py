@@ -56,7 +56,7 @@ def test_the_recorded_spec_resumes_the_stopped_trials_and_the_budget_left(tmp_pa
     assert sweep_argv(plan.spec) == sweep_argv(build_spec(settings))  # the same petseg sweep command
     assert plan.spec.eval_best is False
     assert (plan.open_trials, plan.left, plan.has_work) == ((1, 2), 3, True)
-    assert plan.text() == "its 2 unfinished trials (1, 2) go on from last.pt and 3 of its 6 trials are left to run"
+    assert plan.text() == "its 2 unfinished trials (1, 2) go on where they stopped and 3 of its 6 trials are left to run"
 
 
 def test_a_sweep_whose_trials_all_ended_has_nothing_to_resume(tmp_path: Path) -> None:
