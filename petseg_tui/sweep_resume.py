@@ -101,8 +101,9 @@ def _start(app: Any, plan: Any, started: Callable[[], None] | None) -> None:
     log = sweep_log(app.runs_dir, name)
     try:
         pid, ended = start_watched(plan.spec, app.runs_dir)
-    except PetsegError as exc:
-        app.call_from_thread(_said, app, name, one_line(exc), "error", f"Sweep {name} did not resume", None)
+    except Exception as exc:  # noqa: BLE001 - a PetsegError's line, or any other: said, and R free again
+        line = one_line(exc) if isinstance(exc, PetsegError) else f"cannot start the sweep: {one_line(exc)}"
+        app.call_from_thread(_said, app, name, line, "error", f"Sweep {name} did not resume", None)
         return
     said = (f"sweep {name} (pid {pid}) ended at once with nothing to do; its output: {log}" if ended else
             f"sweep {name} resumed (pid {pid}): {plan.text()}; its output: {log}")
