@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 RUNS = sorted(f"engine.runs.{p.stem}" for p in (REPO / "engine" / "runs").glob("*.py") if p.stem != "__init__")
 TORCH_FREE = [
     "engine.config", "engine.field_spec", "engine.errors", "engine.events", "engine.run_schema", "engine.json_kinds", "engine.durations",
-    "engine.atomic", "engine.made_folders", "engine.faults", "engine.cores", "engine.process_exit", "engine.exit_writes", "engine.words", "engine.runs", *RUNS, "engine.console_log",
+    "engine.atomic", "engine.made_folders", "engine.faults", "engine.cores", "engine.process_exit", "engine.processes", "engine.exit_writes", "engine.words", "engine.runs", *RUNS, "engine.console_log",
     "engine.sysmetrics", "engine.sysmetrics.record", "engine.sysmetrics.nvml", "engine.sysmetrics.host",
     "engine.sysmetrics.data_wait", "engine.sysmetrics.sampler",
     "engine.eval", "engine.eval.scores", "engine.eval.mask_scores", "engine.eval.gallery",
