@@ -2,7 +2,7 @@
 
 The rules, decided by `plan_resume` before anything of the run is written:
 
-* **Flags given with --resume.** ``--device``, ``--workers``, ``--amp``, ``--compile``,
+* **Flags given with --resume.** ``--device``, ``--devices``, ``--workers``, ``--amp``, ``--compile``,
   ``--augment_on``, ``--checkpoint_interval`` and ``--cache_dir`` are applied (`RUNTIME_FIELDS`:
   they change where and how fast the run trains, not what it learns; ``--augment_on`` draws the
   same recipe from another stream). Without them a resume on the same device type keeps the
