@@ -20,13 +20,13 @@ Layout of ``<runs>/<name>/``::
                      (NAME_t0.60_overlay.png ... when the TUI saved them at a threshold other than 0.5)
     eval/            ``petseg eval --worst``'s contact sheets: worst-SPLIT.png
     export/          ``petseg export``: model.onnx, model.torchscript.pt and their parity report export.json
+    labels.json      the user's tags, note and archived flag (`engine.runs.labels`), written atomically
 
 Sweeps keep their Optuna study beside the runs, in a hidden folder no listing takes for a run::
 
     <runs>/.sweeps/NAME.journal   the study's journal (Optuna's file storage), unless --storage names another
     <runs>/.sweeps/NAME.log       the output of a sweep started from the TUI (in the background)
     <runs>/.sweeps/NAME.pid       {"pid", "host"} of the sweep process running it now (the TUI's x stops it)
-    labels.json      the user's tags, note and archived flag (`engine.runs.labels`), written atomically
 
 Also here: what a run folder is (`is_run_folder`), which checkpoint a run is used with
 (`checkpoint_for`), and reading / writing a run's JSON files with one-line errors.
@@ -67,7 +67,7 @@ EVAL_DIR = "eval"  # petseg eval --worst: contact sheets of the worst-scored ima
 LABELS_FILE = "labels.json"  # tags, note, archived: the user's, never the trainer's (engine.runs.labels)
 DELETING_MARK = ".deleting-"  # a run folder being deleted is first renamed to .NAME.deleting-PID (hidden)
 BEST_CHECKPOINT = "best.pt"  # the weights of the best validation Dice so far
-LAST_CHECKPOINT = "last.pt"  # every epoch (and on stop), with optimizer/RNG state: what a resume reads
+LAST_CHECKPOINT = "last.pt"  # at most every --checkpoint_interval s (and at the end, on stop, on pause), with optimizer/RNG state: what a resume reads
 CHECKPOINTS = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
 
 PREDICTION_KINDS = ("overlay", "mask")
