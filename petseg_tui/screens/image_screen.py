@@ -1,5 +1,5 @@
 """`ImageScreen`: what the screens that draw pictures share (inference, worst samples): the image mode
-and its ``m`` key, the red error line, and how a thread worker's failure reaches that line.
+and its ``M`` key, the red error line, and how a thread worker's failure reaches that line.
 
 The image mode starts as the app's ``--image-mode`` (``auto`` resolved for this terminal) and ``M``
 cycles through the modes this terminal can show; every `ImageView` of the screen follows it. A

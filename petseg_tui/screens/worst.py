@@ -5,10 +5,10 @@ and runs the model) for the evaluation and the pictures of the ``n`` worst photo
 grid: the photo, its true outline and border band, the prediction, and the errors (missed pet
 blue, extra red).
 It never touches tensors: records and PIL images come back. The same pictures make up the contact
-sheet ``petseg eval --worst N`` writes; ``s`` writes it from here too.
+sheet ``petseg eval --worst N`` writes; ``S`` writes it from here too.
 
 Every failure (no checkpoint yet, no dataset, a broken checkpoint) is shown in the screen in red
-and as a notification; the screen stays usable (``r`` retries). The image mode, its ``m`` key and
+and as a notification; the screen stays usable (``r`` retries). The image mode, its ``M`` key and
 the error line are `ImageScreen`'s.
 """
 
@@ -35,7 +35,7 @@ from petseg_tui.screens.image_screen import ImageScreen
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.image_view import ImageView
 
-WORST_N = 12  # photos in the gallery (and on a sheet saved with s)
+WORST_N = 12  # photos in the gallery (and on a sheet saved with S)
 LEGEND = "truth green, border band yellow · prediction red · errors: missed blue, extra red"
 SPLIT = "test"
 
