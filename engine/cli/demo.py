@@ -9,13 +9,15 @@ import shlex
 import time
 from pathlib import Path
 
-from engine.cli.common import EXIT_OK, add_runs_flag, console as new_console
+from engine.cli.common import EXIT_OK, add_runs_flag
+from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.train import drive
 from engine.config import TrainConfig, default_runs_dir
 from engine.console_log import escape_markup
 from engine.errors import DatasetError
 from engine.runs.layout import checkpoint_path, prediction_path
+from engine.words import counted
 
 # the most real-photo Dice that about a minute of training on 2 CPU cores buys (bench/demo_settings.py;
 # docs/RESULTS.md, "The demo"); with --data_path they apply to that dataset too
@@ -40,7 +42,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config.validate()
     runs_dir = args.runs or default_runs_dir()
     console.print(f"[bold]petseg demo[/]: UNet width {config.width}, {config.image_size} px, "
-                  f"{config.epochs} epochs, batch {config.batch_size}; runs folder {escape_markup(runs_dir)}",
+                  f"{counted(config.epochs, 'epoch')}, batch {config.batch_size}; runs folder {escape_markup(runs_dir)}",
                   markup=True)
     start = time.perf_counter()
     trainer = Trainer(config, runs_dir, log=lambda m: console.print(m))

@@ -709,6 +709,7 @@ def test_demo_trains_scores_the_test_split_and_the_other_breeds(tmp_path: Path, 
     assert main(["demo", "--runs", str(runs), "--data_path", generated_data, "--epochs", "1", "--image_size", "64",
                  "--width", "4", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
+    assert "UNet width 4, 64 px, 1 epoch, batch" in out  # one epoch, not "1 epochs"
     assert "test photos" in out and "30 images  Dice" in out and "at photo size, border ignored" in out
     assert "at 64 px (training size), border ignored: Dice" in out
     assert "on all six, " in out and "not in training" in out
