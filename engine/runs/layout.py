@@ -92,6 +92,13 @@ def sweep_pid_file(runs_dir: str | Path, sweep: str) -> Path:
     return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.pid"
 
 
+def sweep_pid_lock(runs_dir: str | Path, sweep: str) -> Path:
+    """The ``flock`` file beside `sweep_pid_file` that its writers take in turn. It stays when the
+    sweep ends, empty: removing a lock file another process may be about to lock lets two lock two
+    different files."""
+    return Path(runs_dir) / SWEEPS_DIR / f"{sweep}.pid.lock"
+
+
 SWEEP_STORAGE_SUFFIX = ".storage.json"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import config_fields
-from engine.runs.layout import sweep_log, sweep_pid_file
+from engine.runs.layout import sweep_log, sweep_pid_file, sweep_pid_lock
 from engine.runs.query import name_meant
 from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError
 from engine.sweep.spec_build import build_spec
@@ -186,7 +186,7 @@ def _owners_locked(runs_dir: str | Path, name: str) -> Iterator[Path]:
 
     path = sweep_pid_file(runs_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
+    with open(sweep_pid_lock(runs_dir, name), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield path
