@@ -4,9 +4,10 @@ The table keeps every `RunRow` it was told about; the rows on screen are the one
 filter (`engine.runs.parse_query`: name words, ``lr<1e-3 dice>0.8 model:unet tag:best``) and
 not archived (unless `show_archived`), in sort order. A poll that changes a few runs updates
 only their changed cells; the table is rebuilt when the set or order of visible rows changes, the
-columns do, a value outgrows its column ("interrupted" replacing "running"), or a run's new state
-leaves a column wider than its values ("no GPU" gone blank as the run ended): the widths stay
-those a fresh start at that size gives.
+columns do, a value outgrows its column ("interrupted" replacing "running"), a run's new state
+leaves a column wider than its values ("interrupted" back to "running"), or a column shown only
+when a listed run has something for it (`Column.shows_if`: the GPU column, only while a listed
+run has GPU figures) comes or goes: the columns and widths stay those a fresh start gives.
 
 Columns follow the width: the essentials at 80 columns; model, img/s and start time from 120;
 valid loss, IoU, LR peak (the configured rate) and seconds per epoch from 160. Within that, the
@@ -57,6 +58,9 @@ class Column:
     cell: Callable[[RunRow], Any]
     right: bool = False
     shows_from: str = "-narrow"  # the screen width class from which the column shows
+    # None: always shown (width allowing); else shown only while a listed row has something for it.
+    # A column every cell of which is blank (the GPU column on a CPU box) took cells the names needed.
+    shows_if: Callable[[RunRow], bool] | None = None
 
 
 def cell_len(value: Any) -> int:
@@ -89,6 +93,13 @@ def gpu_cell(row: RunRow) -> Text:
     return _r(f"{count}{util} {max(mems) / (1 << 30):.0f}G" if mems else f"{count}{util}")
 
 
+def has_gpu_figures(row: RunRow) -> bool:
+    """Whether the GPU column has figures for the row: a running run whose sampler read a GPU. A
+    run on the CPU ("no GPU") alone does not show the column: on a CPU box every row would say so,
+    which the live screen's system strip already does; beside a GPU run it tells the two apart."""
+    return row.active and row.system is not None and bool(row.system.gpus)
+
+
 def _by(key: str) -> Callable[[RunRow, "RunsTable"], tuple[bool, Any]]:
     """The column's sort value: the engine's rule for sort key ``key`` (as ``petseg runs --sort``)."""
     return lambda r, t: sort_value(key, r.summary)
@@ -108,7 +119,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("lr", LR_PEAK, _by("lr"), lambda r: _r(fmt_lr(r.summary.learning_rate)), True, WIDE),
     # Text: a value from config.json is shown as written, never read as markup ("unet[/]" crashed the table)
     Column("model", "Model", _by("model"), lambda r: Text(r.summary.model_label or "—"), False, MEDIUM),
-    Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM),
+    Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM, has_gpu_figures),
     Column("ips", "img/s", _by("ips"), lambda r: _r(fmt_rate(r.summary.images_per_s)), True, MEDIUM),
     Column("eps", "s/epoch", _by("eps"), lambda r: _r(fmt_rate(r.summary.epoch_seconds)), True, WIDE),
     Column("started", "Started", _by("started"), lambda r: fmt_started(r.summary.started), False, MEDIUM),
@@ -152,6 +163,7 @@ class RunsTable(DataTable):
         self.shown_columns: list[Column] = list(self.class_columns)
         self.name_width = NAME_MIN
         self._fitted_for: tuple[int, bool] = (0, True)  # (width, scrollbar) the columns were fitted to
+        self._wanted_at_fit: set[str] = {c.key for c in self.class_columns}  # `_wanted` when last fitted
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -220,11 +232,12 @@ class RunsTable(DataTable):
         scrollbar = self._scrollbar(len(rows))
         self._fitted_for = (self.size.width, scrollbar)
         room = width - 2 * scrollbar  # a few runs: no scrollbar, its 2 cells go to the names
+        self._wanted_at_fit = self._wanted(rows)
+        shown = [c for c in self.class_columns if c.key in self._wanted_at_fit]
         natural = {
             c.key: max([self._header(c.key).cell_len, *(cell_len(c.cell(r)) for r in rows)]) if c.key != "sel" else 1
-            for c in self.class_columns if c.key != "name"
+            for c in shown if c.key != "name"
         }
-        shown = list(self.class_columns)
 
         def used() -> int:  # cells of the columns but the name, each with its padding of 2
             return sum(natural[c.key] + 2 for c in shown if c.key != "name") + 2
@@ -237,6 +250,10 @@ class RunsTable(DataTable):
         self.name_width = max(min(longest, room - used()), min(NAME_MIN, longest))
         if [c.key for c in shown] != [c.key for c in self.shown_columns]:
             self.shown_columns = shown
+
+    def _wanted(self, rows: list[RunRow]) -> set[str]:
+        """The keys of the screen width's columns that ``rows`` give something to show."""
+        return {c.key for c in self.class_columns if c.shows_if is None or any(c.shows_if(r) for r in rows)}
 
     # ---- cells -----------------------------------------------------------------------------
     def _add_columns(self, rows: list[tuple[Any, ...]] = ()) -> None:
@@ -358,6 +375,9 @@ class RunsTable(DataTable):
         """Update the changed cells of one visible row (a column widens if a value needs it)."""
         row = self.rows_by_name.get(name)
         if row is None or name not in self._cells:
+            return
+        if self._wanted([self.rows_by_name[n] for n in self._visible]) != self._wanted_at_fit:
+            self.rebuild()  # a column shown only with something to show: its first value came, or its last went
             return
         new = self.cells(row)
         old = self._cells[name]

@@ -23,6 +23,7 @@ from tui_helpers import (
 )
 
 from engine.runs import VALUE_KEYS, RunState, RunWriter
+from engine.sysmetrics.record import GpuSample, SystemSample
 from petseg_tui.app import PetsegApp
 from petseg_tui.format import state_text
 from petseg_tui.screens.runs import RunsScreen
@@ -791,28 +792,35 @@ def table_view(table: RunsTable) -> tuple[dict[str, int], list[str]]:
     return widths, [line.rstrip() for line in widget_text(table).splitlines()]
 
 
+def gpu_sample(gpus: int) -> SystemSample:
+    """A system sample as the sampler writes it: ``gpus`` GPUs at 87% with 31 GiB used, or none
+    ("no GPU": a run on the CPU)."""
+    return SystemSample(t=time.time(), gpus=tuple(GpuSample(index=i, util=87.0, mem_used=31 << 30, mem_total=80 << 30)
+                                                  for i in range(gpus)),
+                        gpu_note="" if gpus else "no GPU", cpu_percent=90.0, rss=1 << 30, disk_free=1 << 30)
+
+
 async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_start(runs_dir: Path) -> None:
-    """Resized from 200 to 120 columns while a run trained, the table kept its GPU column 6 cells
-    wide once the run ended (its "no GPU" gone blank) and the long names cut 3 cells shorter than a
-    fresh start at 120 shows them: a column only ever widened. The widths now follow the values
-    shown, and the name takes the room the other columns leave."""
+    """Resized from 200 to 120 columns while a run trained, the table kept its GPU column wide once
+    the run ended (its GPU figures gone blank) and the long names cut shorter than a fresh start
+    at 120 shows them: a column only ever widened. The columns now follow the values shown, and
+    the name takes the room the other columns leave."""
     from engine.events import RunFinished
     from engine.runs.system_log import SystemLogWriter
-    from engine.sysmetrics.record import SystemSample
 
     for i in range(12):
         make_run(runs_dir, f"{LONG}-{i:02d}", epochs_done=2, total=4, t0=T0 + 60 * i)
     live = make_run(runs_dir, "live", epochs_done=1, total=5, state="running", t0=time.time() - 60, close=False)
     live.start_heartbeat(0.3)
-    SystemLogWriter(runs_dir / "live").append(SystemSample(t=time.time(), gpu_note="no GPU", cpu_percent=90.0,
-                                                           rss=1 << 30, disk_free=1 << 30))
+    SystemLogWriter(runs_dir / "live").append(gpu_sample(1))
     try:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(200, 40)) as pilot:
             screen = app.screen
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
             table = screen.table
-            await wait_for(pilot, lambda: cell(table, "live", "gpu") == "no GPU", what="the running run's GPU cell")
+            await wait_for(pilot, lambda: "gpu" in shown_keys(table) and cell(table, "live", "gpu") == "87% 31G",
+                           what="the running run's GPU cell")
             await pilot.resize_terminal(120, 40)
             await wait_for(pilot, lambda: "iou" not in shown_keys(table) and table.size.width == 120,
                            what="the 120-column table")
@@ -823,7 +831,7 @@ async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_
             await settled(pilot)
             resized = table_view(table)
             assert sum(resized[0].values()) == 120  # every cell used (13 runs: no scrollbar): the names take the room
-            assert resized[0]["gpu"] == len("GPU") + 2  # no value left wider than its header
+            assert "gpu" not in resized[0]  # no run with GPU figures left
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
@@ -833,6 +841,51 @@ async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_
         assert resized == fresh
     finally:
         live.close()
+
+
+@pytest.mark.parametrize("width", [120, 160])
+async def test_the_gpu_column_shows_only_while_a_listed_run_has_gpu_figures(runs_dir: Path, width: int) -> None:
+    """On a CPU box, or with no GPU run training, the GPU column was blank on every row (a run on
+    the CPU said "no GPU" on each line) and took 5 or more cells the long names needed. It now
+    shows only while a listed run has GPU figures: it comes with a running run's first GPU sample
+    and goes when that run ends, the names taking its cells back."""
+    from engine.events import RunFinished
+    from engine.runs.system_log import SystemLogWriter
+
+    for i in range(12):
+        make_run(runs_dir, f"{LONG}-{i:02d}", epochs_done=2, total=4, t0=T0 + 60 * i)
+    on_cpu = make_run(runs_dir, "on-cpu", epochs_done=1, total=5, state="running", t0=time.time() - 90, close=False)
+    on_gpu = make_run(runs_dir, "on-gpu", epochs_done=1, total=5, state="running", t0=time.time() - 60, close=False)
+    for writer in (on_cpu, on_gpu):
+        writer.start_heartbeat(0.3)
+    SystemLogWriter(runs_dir / "on-cpu").append(gpu_sample(0))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(width, 40)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            table = screen.table
+            await wait_for(pilot, lambda: cell(table, "on-gpu", "state") == "running", what="the runs training")
+            await settled(pilot)
+            widths, lines = table_view(table)
+            assert "GPU" not in lines[0].split() and "no GPU" not in widget_text(table), lines[0]
+            assert sum(widths.values()) == width  # the names have the cells the column took
+            cut = cell(table, f"{LONG}-00", "name")
+
+            SystemLogWriter(runs_dir / "on-gpu").append(gpu_sample(1))  # the GPU run's first sample
+            await wait_for(pilot, lambda: "GPU" in table_view(table)[1][0].split(), what="the GPU column")
+            assert cell(table, "on-gpu", "gpu") == "87% 31G"
+            assert cell(table, "on-cpu", "gpu") == "no GPU"  # beside a GPU run, the one on the CPU says so
+            assert len(cell(table, f"{LONG}-00", "name")) < len(cut)  # its cells came from the names
+
+            on_gpu.append(RunFinished(epochs=5, best_dice=0.6, best_epoch=1, seconds=60.0))
+            on_gpu.set_status("finished", "done")
+            on_gpu.close()
+            await wait_for(pilot, lambda: "GPU" not in table_view(table)[1][0].split(), what="the GPU column gone")
+            assert cell(table, f"{LONG}-00", "name") == cut
+    finally:
+        on_cpu.close()
+        on_gpu.close()
 
 
 @pytest.mark.parametrize("runs", [5, 40])
