@@ -3,8 +3,10 @@
 `start_export` runs ``petseg export``'s own `engine.export.run_export.export_run` in a thread
 worker of the app (it imports torch and takes seconds: never on the UI thread), one export per run at a
 time. While it runs (a resnet18_unet took ~90 s) the runs screen's detail line and the run's screen
-say so, with the time since it started (`export_progress`, refreshed every second), until it ends
-or fails: the screens E is pressed on say it in place, and no notification repeats it (at 80x24 a
+say so, with the step it is at in the engine's words (`engine.export.run_export.ExportStep`:
+"checking it against PyTorch at 256x256 on the bundled test photos", the long part) and the time
+since it started (`export_progress`, refreshed every second), until it ends or fails: the screens E
+is pressed on say it in place, and no notification repeats it (at 80x24 a
 toast saying "Exporting …" lay over that very line). Its outcome is a notification: the parity
 figures from the entry it wrote to ``export.json`` (or why it was refused, in one line), and the
 run's screen shows its ``export.json`` (`export_note`). When the export would replace
@@ -25,6 +27,7 @@ from typing import Any
 
 _running: dict[Path, float | None] = {}  # run -> when its export started (time.monotonic); None: checking
 # whether it may start (the question "Replace?" comes before any work)
+_doing: dict[Path, str] = {}  # run -> the step its export is at (`ExportStep.doing`), once it said one
 _lock = threading.Lock()
 _tickers: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()  # app -> the timer refreshing
 # the progress lines while exports run
@@ -36,9 +39,18 @@ def export_progress(run_path: Path) -> str:
     """What the screens of a run say while it is being exported here, "" when it is not."""
     with _lock:
         started = _running.get(Path(run_path))
+        doing = _doing.get(Path(run_path))
     if started is None:  # not exporting, or still checking whether it may
         return ""
-    return f"exporting to ONNX… (started {int(time.monotonic() - started)} s ago)"
+    return f"exporting to ONNX{f': {doing}' if doing else ''}… (started {int(time.monotonic() - started)} s ago)"
+
+
+def _at_step(run_path: Path, doing: str) -> None:
+    """The export of ``run_path`` started step ``doing`` (its worker thread); the screens show it
+    at their next refresh, within a second."""
+    with _lock:
+        if run_path in _running:
+            _doing[run_path] = doing
 
 
 def _show_progress(app: Any) -> None:
@@ -142,7 +154,8 @@ def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
             from engine.device import leave_a_core_for_the_ui
 
             leave_a_core_for_the_ui()
-            result = export_run(run_path, "onnx", overwrite=overwrite)
+            result = export_run(run_path, "onnx", overwrite=overwrite,
+                                on_step=lambda step: _at_step(run_path, step.doing))
         except NotAnExportRefused as exc:  # "pass --overwrite" means nothing here: ask
             ask = (exc.path, exc.why)
             return
@@ -163,6 +176,7 @@ def _export(app: Any, run_path: Path, overwrite: bool = False) -> None:
     finally:
         with _lock:
             _running.pop(run_path, None)
+            _doing.pop(run_path, None)
         try:
             app.call_from_thread(_show_progress, app)  # the progress lines go at once
             if ask is not None:

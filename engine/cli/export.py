@@ -57,7 +57,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         args.output = into_folder(args.output, export_path(run, args.format))
     result = export_run(run, args.format, output=args.output, opset=args.opset, dynamic_size=args.dynamic_size,
-                        overwrite=args.overwrite, on_step=lambda msg: console.print(msg, markup=False))
+                        overwrite=args.overwrite, on_step=lambda step: console.print(str(step), markup=False))
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
     console.print(f"export {result.export_seconds:.1f} s, parity {result.parity_seconds:.1f} s "

@@ -62,6 +62,21 @@ class ExportResult:
         return bool(self.parity) and all(p.ok for p in self.parity)
 
 
+@dataclass(frozen=True)
+class ExportStep:
+    """One step of an export as it starts, in the words of both its screens: ``doing`` in a few
+    words (the dashboard's progress line: "exporting to ONNX: checking it against PyTorch at
+    256x256 on the bundled test photos… (started 12 s ago)"), ``detail`` what the CLI's line adds
+    after them (the checkpoint, the model)."""
+
+    doing: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        """The CLI's line."""
+        return f"{self.doing} {self.detail}" if self.detail else self.doing
+
+
 class NotAnExportRefused(OutputRefused):
     """``path`` (the model file or its ``export.json``) exists and an export would replace it with
     a loss (`export_loss`): ``overwrite`` would replace it. The dashboard catches it to ask the user
@@ -158,10 +173,11 @@ def export_run(
     dynamic_size: bool = False,
     overwrite: bool = False,
     parity_photos: int | None = None,
-    on_step: Callable[[str], None] | None = None,
+    on_step: Callable[[ExportStep], None] | None = None,
 ) -> ExportResult:
     """Export ``run_path``'s model (see the module docstring). ``parity_photos`` limits the test
-    photos (tests); ``on_step`` hears what is being done (the CLI prints it)."""
+    photos (tests); ``on_step`` hears each step as it starts (the CLI prints it, the dashboard
+    shows it in its progress line)."""
     from engine.export import parity as par
     from engine.export.model import load_for_export
 
@@ -184,12 +200,13 @@ def export_run(
     check_export_output(output, fmt, (checkpoint,), overwrite, opset=opset, dynamic_size=dynamic_size,
                         create_folder=default)
 
+    step(ExportStep("loading the model", f"from {checkpoint}"))  # torch imported: seconds on a busy machine
     loaded = load_for_export(checkpoint, run_path.name)
     from dataclasses import replace
 
     loaded.metadata = replace(loaded.metadata, dynamic_size=dynamic_size)
     result = ExportResult(output, fmt, loaded.metadata, checkpoint, notes=[n for n in [note, *loaded.warnings] if n])
-    step(f"exporting {checkpoint} ({loaded.metadata.describe()}) to {fmt}")
+    step(ExportStep("converting the model", f"to {fmt} ({loaded.metadata.describe()})"))
     start = time.perf_counter()
     if fmt == "onnx":
         from engine.export.metadata import DEFAULT_OPSET
@@ -210,7 +227,7 @@ def export_run(
     pairs = par.test_pairs(parity_photos)
     reference = par.torch_runner(loaded.network)
     for i, size in enumerate(par.parity_sizes(meta.input_size, meta.stride, dynamic_size)):
-        step(f"parity at {size[0]}x{size[1]} on the bundled test photos")
+        step(ExportStep(f"checking it against PyTorch at {size[0]}x{size[1]} on the bundled test photos"))
         photos = pairs if i == 0 else pairs[:SECOND_SIZE_PHOTOS]
         result.parity.append(par.measure(reference, exported, photos, size, mean=meta.mean, std=meta.std,
                                          threshold=meta.threshold, mask_rule=meta.mask_rule))

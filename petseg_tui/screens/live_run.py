@@ -122,7 +122,7 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
     control_note: var[str] = var("", init=False)  # "Stopping (after the current batch) …"
     log_shown: var[bool] = var(False, init=False)  # the console log pane (L); a failed run opens on it
     export_note: var[str] = var("", init=False)  # the run's export.json, one line a file (petseg_tui.exporting)
-    export_running: var[str] = var("", init=False)  # "exporting to ONNX… (started 12 s ago)" while it runs
+    export_running: var[str] = var("", init=False)  # "exporting to ONNX: converting the model… (started 12 s ago)"
 
     def __init__(self, run_path: Path, pid: int | None = None, unwritten_reason: str = "") -> None:
         super().__init__()

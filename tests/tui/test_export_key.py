@@ -236,6 +236,52 @@ async def test_at_80x24_an_exports_progress_is_read_where_it_is_drawn_under_no_t
             release.set()
 
 
+@pytest.mark.parametrize("size", [(80, 24), (140, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_an_exports_progress_says_the_step_it_is_at(runs_dir: Path, monkeypatch, size) -> None:
+    """The progress line said "exporting to ONNX… (started N s ago)" for the whole export, a
+    minute and more of it the parity check that a removed toast named: the user could not tell
+    the long part from a hang. It now says the step the export reports (the engine's words), on
+    the runs screen's detail line and on the run's screen, at 80 columns too (wrapped)."""
+    import re
+    import threading
+
+    import engine.export.run_export
+    from engine.export.run_export import ExportStep
+    from tui_helpers import run_detail, seen_at, settled, widget_text
+
+    release = threading.Event()
+    checking = ExportStep("checking it against PyTorch at 64x64 on the bundled test photos")
+
+    def export_at_parity(run_path, fmt, *, on_step=None, **options):
+        on_step(ExportStep("loading the model", f"from {run_path}"))
+        on_step(checking)
+        release.wait(60)
+
+    monkeypatch.setattr(engine.export.run_export, "export_run", export_at_parity)
+    run = make_run(runs_dir, "slow").path
+    unreadable_checkpoint(run)  # E is offered for a run with a model; the export itself is faked
+    progress = re.compile(r"exporting to ONNX: checking it against PyTorch at 64x64 on the bundled test photos… "
+                          r"\(started \d+ s ago\)")
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        try:
+            await highlight(pilot, screen.table, "slow")
+            await pilot.press("E")
+            await wait_for(pilot, lambda: progress.search(run_detail(screen)) is not None, what="the step")
+            await settled(pilot)
+            seen = seen_at(app, screen.query_one("#run-detail"))  # as drawn: wrapped at 80 columns, whole
+            assert progress.search(seen) and "loading the model" not in seen, seen
+            live = await open_live(pilot, run)
+            where = live.query_one("#live-messages")
+            await wait_for(pilot, lambda: progress.search(" ".join(widget_text(where).split())) is not None,
+                           what="the step on the run's screen")
+            await settled(pilot)
+            assert progress.search(seen_at(app, where)), seen_at(app, where)
+        finally:
+            release.set()
+
+
 async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path, monkeypatch) -> None:
     """The runs screen's "exporting to ONNX… (started N s ago)" was cyan for a dark background
     (about 2.8:1 on textual-light), where the run screen's same line is made legible."""

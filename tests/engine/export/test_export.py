@@ -268,8 +268,23 @@ def test_an_output_in_a_read_only_folder_is_refused_before_the_export(run_copy, 
     err = captured.err.strip()
     assert err.startswith("petseg: error:") and "\n" not in err, err
     assert f"{read_only_folder}: --output folder is not writable (Permission denied)" in err
-    assert "exporting" not in captured.out  # the export never started
+    assert captured.out == ""  # the export never started (not even "loading the model")
     assert list(read_only_folder.iterdir()) == []
+
+
+def test_the_export_says_each_step_as_it_starts(run_copy, reuse_export, capsys):
+    """Each step in a line as it starts, in the words the dashboard's progress line takes the
+    first part of ("exporting to ONNX: checking it against PyTorch …"): the CLI's are those words
+    and what it adds (the checkpoint, the model)."""
+    steps = []
+    result = export_run(run_copy, "onnx", overwrite=True, parity_photos=2, on_step=steps.append)
+    assert [s.doing for s in steps] == ["loading the model", "converting the model",
+                                        "checking it against PyTorch at 64x64 on the bundled test photos"]
+    assert main(["export", "--runs", str(run_copy.parent), "--run", "r"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == [f"loading the model from {run_copy / 'checkpoints' / 'best.pt'}",
+                         f"converting the model to onnx ({result.metadata.describe()})",
+                         "checking it against PyTorch at 64x64 on the bundled test photos"], lines
 
 
 def test_the_command_an_export_prints_runs_as_pasted_with_spaces_in_its_path(run_copy, reuse_export, tmp_path,
