@@ -31,6 +31,7 @@ from textual.widgets import DataTable
 from engine.runs import Query, ordered, parse_query, sort_value
 from engine.runs.query import config_keys
 from engine.runs.short_name import NAME_MIN, shorten
+from engine.sysmetrics.sampler import NO_GPU
 from petseg_tui.format import (
     LR_PEAK,
     PALETTE,
@@ -81,12 +82,13 @@ def _r(text: str) -> Text:
 
 def gpu_cell(row: RunRow) -> Text:
     """The GPU column: utilisation and memory of a running run's GPU(s), from its newest system
-    sample ("87% 31G"; a data-parallel run: "4×87% 31G", the mean and the most any GPU uses)."""
+    sample ("87% 31G"; a data-parallel run: "4×87% 31G", the mean and the most any GPU uses);
+    "no GPU" for a run on the CPU, "N/A" (as nvidia-smi says) for a GPU that could not be read."""
     sample = row.system if row.active else None
     if sample is None:
         return _r("")
-    if not sample.gpus:
-        return _r("no GPU")
+    if not sample.gpus:  # on the CPU, or a GPU that could not be read (the live screen's strip says why)
+        return _r("no GPU" if sample.gpu_note in ("", NO_GPU) else "N/A")
     mems = [g.mem_used for g in sample.gpus if g.mem_used is not None]
     util = "—" if sample.gpu_util is None else f"{sample.gpu_util:.0f}%"
     count = f"{len(sample.gpus)}×" if len(sample.gpus) > 1 else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -877,6 +878,10 @@ async def test_the_gpu_column_shows_only_while_a_listed_run_has_gpu_figures(runs
             assert cell(table, "on-gpu", "gpu") == "87% 31G"
             assert cell(table, "on-cpu", "gpu") == "no GPU"  # beside a GPU run, the one on the CPU says so
             assert len(cell(table, f"{LONG}-00", "name")) < len(cut)  # its cells came from the names
+            # a run whose GPU could not be read is not "no GPU" (its screen's strip gives the reason)
+            unread = dataclasses.replace(gpu_sample(0), gpu_note="GPU metrics unavailable (NVML: driver gone)")
+            SystemLogWriter(runs_dir / "on-cpu").append(unread)
+            await wait_for(pilot, lambda: cell(table, "on-cpu", "gpu") == "N/A", what="the unread GPU")
 
             on_gpu.append(RunFinished(epochs=5, best_dice=0.6, best_epoch=1, seconds=60.0))
             on_gpu.set_status("finished", "done")
