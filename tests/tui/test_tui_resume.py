@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpers import exit_messages, footer_text, highlight, make_run, run_detail, toasts, wait_for, widget_text
+from tui_helpers import (exit_messages, footer_text, highlight, make_run, run_detail, screen_up, toasts, wait_for,
+                         widget_text)
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -169,10 +170,10 @@ async def test_a_run_that_never_finished_an_epoch_is_offered_start_again(runs_di
         assert "R Resume" not in footer_text(screen)
         assert "no last.pt: R starts it again from epoch 1" in str(screen.query_one("#run-detail").render())
         await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-        question = " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
-        assert "trains again from epoch 1" in question
-        assert "It was interrupted before its first epoch ended" in question  # not "It interrupted"
+        await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
+        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        await wait_for(pilot, lambda: "trains again from epoch 1" in question(), what="the question drawn")
+        assert "It was interrupted before its first epoch ended" in question()  # not "It interrupted"
         await pilot.press("y")
         await wait_for(pilot, lambda: calls == ["early"], what="restart spawned")
 
@@ -209,10 +210,11 @@ async def test_R_says_the_epochs_after_last_pt_are_trained_again(runs_dir: Path,
         await wait_for(pilot, lambda: screen.loaded, what="first scan")
         await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
         await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
-        question = " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
+        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        await wait_for(pilot, lambda: "Note:" in question(), what="the question drawn")
         assert ("Note: last.pt holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, so epochs "
-                "2-9 are trained again.") in question
+                "2-9 are trained again.") in question()
         await pilot.press("n")
 
 
@@ -415,7 +417,7 @@ async def test_a_resume_refused_after_it_locked_the_run_says_so_on_the_live_scre
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
         await pilot.press("y")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveRunScreen", what="the live screen")
+        await wait_for(pilot, lambda: screen_up(app, "LiveRunScreen"), what="the live screen")
         live = app.screen
         said = lambda: " ".join(widget_text(live.query_one("#live-messages")).split())  # noqa: E731
         await wait_for(pilot, lambda: "ended without resuming" in said(), what="the resume's end said", timeout=15)

@@ -126,6 +126,14 @@ async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, what:
         await pilot.pause(0.05)
 
 
+def screen_up(app, name: str) -> bool:
+    """The app shows a screen of class ``name`` with all its widgets mounted. A pushed screen is
+    `app.screen` at once but composes its widgets in a later turn of the event loop (on a loaded
+    machine, polls later): a query before then finds none of them (NoMatches, not "not yet")."""
+    screen = app.screen
+    return type(screen).__name__ == name and screen.is_mounted
+
+
 class FakeTrainer:
     """Stands in for engine.train.trainer.Trainer: writes a run folder from a thread, obeys stop()."""
 
