@@ -89,10 +89,7 @@ class RunLauncher:
         found nothing starting and ended the app at once: an in-process run then began training
         in a thread that died with the process (left `running`, no last.pt), a detached one
         trained on unnamed by the quit's message."""
-        label = run_name or f"a new {config.model} run"
-        with self._changed:
-            (self._spawning if detached else self._starting).append(label)
-        return label
+        return self._under_way(run_name or f"a new {config.model} run", detached)
 
     def start(self, config: TrainConfig, run_name: str | None, detached: bool,
               expected: str | None = None) -> tuple[Path, int | None]:
@@ -147,9 +144,13 @@ class RunLauncher:
         """`expect` for a resume of the run at ``path``: counted as a detached start under way from
         the moment it is asked for (the app's thread), so a quit meanwhile waits for its process
         to exist and names the run; returns the label to hand `resume`."""
-        label = f"{Path(path).name} (resuming)"
+        return self._under_way(f"{Path(path).name} (resuming)", detached=True)
+
+    def _under_way(self, label: str, detached: bool) -> str:
+        """Count the start ``label`` as under way (a detached one: until its child exists, see
+        `_spawn_done`; an in-process one: until `start` has it training); returns ``label``."""
         with self._changed:
-            self._spawning.append(label)
+            (self._spawning if detached else self._starting).append(label)
         return label
 
     def resume(self, path: Path, cancelled: Callable[[], bool] | None = None,
