@@ -118,11 +118,21 @@ async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 30.0, what:
     """Let the app run until ``cond()`` holds (checked every 50 ms); fail after ``timeout`` seconds.
 
     Tests wait for what they then assert, never for a fixed time: a busy CI machine only makes
-    them slower, not red. The timeout only bounds a failure, so it is generous."""
+    them slower, not red. The timeout only bounds a failure, so it is generous. A widget ``cond``
+    queries that is not there yet (NoMatches: a screen just pushed composes its widgets in a later
+    turn of the loop, polls later on a loaded machine) is "not yet"; the timeout then names it."""
+    from textual.css.query import NoMatches
+
     deadline = time.monotonic() + timeout
-    while not cond():
+    while True:
+        try:
+            if cond():
+                return
+            missing = ""
+        except NoMatches as exc:
+            missing = f" ({exc})"
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}{missing}")
         await pilot.pause(0.05)
 
 
