@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Sparkline, Static
 from textual.worker import get_current_worker
 
@@ -126,7 +127,10 @@ class SystemStrip(Vertical):
                 yield cell
 
     def on_mount(self) -> None:
-        self.query_one("#strip-cells").display = False
+        try:
+            self.query_one("#strip-cells").display = False
+        except NoMatches:  # the app quit as its screen opened: Textual mounts no child on a widget
+            return  # it is removing, yet still sends it Mount (the exit ended on a traceback)
         if not (self.run_path / SYSTEM_FILE).exists():  # a stat: say it at once (the worker reads the rest)
             self.show([])
         self._follow()

@@ -1221,3 +1221,22 @@ async def test_the_palette_has_one_quit_and_it_says_it_asks_first(runs_dir: Path
                  if hit.text == "Quit"]
         assert len(quits) == 1 and "asks first" in quits[0], quits
         trainer.stop()
+
+
+@pytest.mark.parametrize("turns", range(6))
+async def test_the_app_ending_as_a_live_screen_opens_ends_cleanly(runs_dir: Path, turns: int) -> None:
+    """The app ends (a quit, SIGTERM, the terminal closing) in the moment a run's live screen opens
+    (Enter on a run, R's resume done): Textual mounts no widget on a screen it is removing, yet
+    sends it Mount, and the exit ended on a NoMatches traceback with exit code 1. ``turns`` of the
+    event loop between the two: the screen, a chart or the system strip was then half-mounted."""
+    import asyncio
+
+    make_run(runs_dir, "alpha", epochs_done=2, total=5, state="stopped")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        app.open_run(runs_dir / "alpha")
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        app.exit()
+    assert app.return_code == 0
