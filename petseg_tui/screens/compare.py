@@ -167,9 +167,11 @@ class CompareScreen(ChartView, PetsegScreen):
                 except Exception as exc:
                     snap = LiveSnapshot(name=f.path.name, path=f.path, exists=True, state="broken", message=str(exc))
                 if snap is not None:
-                    # only the figures the compare view shows count as a change
-                    if last[i] is None or (snap.epochs, snap.state, snap.config) != (
-                        last[i].epochs, last[i].state, last[i].config
+                    # only the figures the compare view shows count as a change; "folder gone"
+                    # among them: a poll amid an rm -r read the run as broken, and the gone
+                    # folder (broken too) then said "broken" for good
+                    if last[i] is None or (snap.epochs, snap.state, snap.gone, snap.config) != (
+                        last[i].epochs, last[i].state, last[i].gone, last[i].config
                     ):
                         changed = True
                     last[i] = snap

@@ -406,6 +406,23 @@ async def test_the_run_states_are_legible_in_a_light_theme(runs_dir: Path) -> No
             assert min(shown.values()) >= 3.0, (theme, shown)
 
 
+async def test_a_run_deleted_while_a_poll_reads_it_ends_as_folder_gone(runs_dir: Path) -> None:
+    """``rm -r`` of a compared run with a poll in its middle (its files gone, the folder not yet:
+    the run reads as broken): the gone folder, broken too, was no change to the compare view, and
+    its row said "broken" for good, never "folder gone" (a loaded machine's slow rm -r)."""
+    import shutil
+
+    for name in ("keep", "gone"):
+        make_curve_run(runs_dir, name, [0.9, 0.8], [0.4, 0.5])
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / "keep", runs_dir / "gone"])
+        for name in ("config.json", "status.json", "events.jsonl"):  # what rm -r removed so far
+            (runs_dir / "gone" / name).unlink()
+        await wait_for(pilot, lambda: "broken" in str(table.get_row_at(1)[1]), what="the half-deleted run read")
+        shutil.rmtree(runs_dir / "gone")
+        await wait_for(pilot, lambda: "folder gone" in str(table.get_row_at(1)[1]), what="the folder gone")
+
 async def test_a_data_parallel_run_beside_a_plain_one_shows_every_differing_setting_whole_at_80_columns(
         runs_dir: Path) -> None:
     """``petseg train --device cpu --devices 2`` beside a plain run, compared at 80x24: the table
