@@ -79,10 +79,36 @@ def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None
     if not isinstance(recorded, dict) or not recorded.get("params"):
         raise ConfigError(f"sweep {name}: its study records no settings to resume it from (a sweep of an older "
                           f"petseg?): run petseg sweep --name {name} with its flags again")
+    relative = _relative_data_problem(recorded)
+    if relative:
+        raise ConfigError(f"sweep {name}: {relative}")
     try:
         return build_spec(_settings(recorded, name, storage), gpu_count=visible_gpu_count)
     except (ConfigError, TypeError, ValueError) as exc:
         raise ConfigError(f"sweep {name}: its recorded settings no longer start a sweep ({one_line(exc)})") from None
+
+
+def _relative_data_problem(recorded: dict[str, Any]) -> str | None:
+    """Why a ``data_path`` recorded relative (by a petseg from before sweeps recorded it absolute)
+    names no usable data from the current folder, where it is read (as a re-run of the sweep's
+    command there would); None when it is not relative or its data is there. The folder the sweep
+    was started in is not recorded: the line says where it looked and that it was relative."""
+    import os
+
+    from engine.config import GENERATED_DATA, absolute_data_path
+    from engine.data.source import data_path_problem
+
+    base = recorded.get("base")
+    data_path = base.get("data_path") if isinstance(base, dict) else None
+    if not isinstance(data_path, str) or data_path == GENERATED_DATA or os.path.isabs(os.path.expanduser(data_path)):
+        return None
+    here = absolute_data_path(data_path)
+    problem = data_path_problem(here, bool(base.get("download")))
+    if problem is None:
+        return None
+    return (f"its recorded --data_path {data_path} is relative (a sweep of an older petseg), read from "
+            f"{os.getcwd()} as {here}: {problem.removeprefix(f'{here}: ')}; resume it from the folder the sweep "
+            "was started in")
 
 
 def _settings(recorded: dict[str, Any], name: str, storage: str | None) -> dict[str, Any]:

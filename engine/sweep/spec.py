@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import TrainConfig, config_fields
+from engine.config import TrainConfig, absolute_data_path, config_fields
 from engine.errors import ConfigError
 from engine.field_spec import ConfigField
 from engine.runs.query import name_meant
@@ -237,8 +237,9 @@ class SweepSpec:
             if f.name in params or f.name in SWEEP_OWNED_FIELDS:
                 continue
             was, now = base.get(f.name, f.default), self.base.get(f.name, f.default)
-            if was == now:
-                continue
+            if was == now or (f.name == "data_path" and isinstance(was, str) and isinstance(now, str)
+                              and absolute_data_path(was) == absolute_data_path(now)):
+                continue  # a study of an older petseg records a relative data_path: the same folder
             shown = lambda v: "(none)" if v is None else f.format_value(v)
             where = (self.where(f"train.{f.name}", f"--{f.name} {shown(now)}") if f.name in self.base
                      else f"--{f.name} not given (default {shown(now)})")

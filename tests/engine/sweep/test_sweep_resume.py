@@ -104,3 +104,47 @@ def test_a_sweep_whose_study_is_gone_is_one_line(tmp_path: Path) -> None:
         resume_plan(tmp_path, "far")
     with pytest.raises(ConfigError, match="^sweep none cannot be resumed from here: .*no sweep named 'none'"):
         resume_plan(tmp_path, "none")
+
+
+SAMPLE = Path("/work/shared/data/oxford-pet-sample")
+
+
+def test_a_relative_data_path_is_recorded_absolute_so_a_resume_finds_it_from_another_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not SAMPLE.is_dir():
+        pytest.skip("needs the Oxford-IIIT Pet sample")
+    monkeypatch.chdir(SAMPLE.parent)
+    settings = {"name": "rel", "params": ["width=choice:8,16"], "trials": 3, "base": {"data_path": SAMPLE.name}}
+    _stopped_sweep(tmp_path, settings, asked=1, completed=1)
+    monkeypatch.chdir(tmp_path)  # the dashboard, started in another folder
+    plan = resume_plan(tmp_path, "rel")
+    assert plan.spec.base["data_path"] == str(SAMPLE)
+    assert plan.left == 2
+
+
+def test_a_relative_data_path_an_older_petseg_recorded_says_so_when_it_is_not_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not SAMPLE.is_dir():
+        pytest.skip("needs the Oxford-IIIT Pet sample")
+    monkeypatch.chdir(SAMPLE.parent)
+    study = open_study(build_spec({"name": "old", "params": ["width=choice:8,16"], "trials": 3}), tmp_path)
+    recorded = dict(study.user_attrs[SPEC_ATTR])
+    study.set_user_attr(SPEC_ATTR, {**recorded, "base": {"data_path": SAMPLE.name}})  # as older petseg wrote it
+    assert resume_plan(tmp_path, "old").spec.base["data_path"] == str(SAMPLE)  # from the sweep's folder: found
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"^sweep old: its recorded --data_path {SAMPLE.name} is relative "
+                                          rf"\(a sweep of an older petseg\), read from {tmp_path} as "
+                                          rf"{tmp_path / SAMPLE.name}: .*resume it from the folder"):
+        resume_plan(tmp_path, "old")
+
+
+def test_a_rerun_of_an_older_sweep_with_a_relative_data_path_goes_on_with_its_study(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its study records the path relative, the re-run's spec absolute: the same data."""
+    if not SAMPLE.is_dir():
+        pytest.skip("needs the Oxford-IIIT Pet sample")
+    monkeypatch.chdir(SAMPLE.parent)
+    settings = {"name": "old", "params": ["width=choice:8,16"], "trials": 3, "base": {"data_path": SAMPLE.name}}
+    study = open_study(build_spec(settings), tmp_path)
+    study.set_user_attr(SPEC_ATTR, {**study.user_attrs[SPEC_ATTR], "base": {"data_path": SAMPLE.name}})
+    assert open_study(build_spec(settings), tmp_path).study_name == "old"
