@@ -66,6 +66,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                   "mysql+pymysql://USER:PASS@HOST/DB (pip install PyMySQL); default: runs/.sweeps/NAME.journal")
     add_flag(s, "eval_best", type=yes_no, default=None, metavar="yes|no",
              help="score the best trial on the test split at photo size at the end (default yes)")
+    add_flag(s, "resume", default=None, metavar="NAME",
+             help="run sweep NAME again from the settings its study recorded, as its whole command would: its "
+                  "unfinished trials go on, then the budget left; only --trials, --sampler, --sampler_seed, "
+                  "--prune, --prune_warmup, --eval_best, --devices, --per_device, --parallel and --storage "
+                  "(with the password its record leaves out) may be given with it")
     add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
              help="on Ctrl-C or SIGTERM: ask, stop the running trials (a re-run resumes them) or leave them "
                   "training (a re-run follows them); without a terminal, ask means stop (default ask)")
@@ -118,13 +123,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     runs_dir = Path(args.runs or default_runs_dir())
     check_runs_root(runs_dir)  # trials are run folders in it, the journal is in it
-    if args.show is not None:
+    if args.resume is not None:
+        from engine.cli.sweep_resume import resumed_spec
+
+        spec = resumed_spec(args, runs_dir)  # says what it resumes, or refuses in a line
+    elif args.show is not None:
         name = args.show or args.name  # `--show --name lr` shows lr, as `--show lr` does
         return show(name, runs_dir, args.storage) if name else list_sweeps(runs_dir)
-    from engine.sweep.slots import visible_gpu_count
-    from engine.sweep.spec_build import build_spec
+    else:
+        from engine.sweep.slots import visible_gpu_count
+        from engine.sweep.spec_build import build_spec
 
-    spec = build_spec(settings_from_args(args), gpu_count=visible_gpu_count)
+        spec = build_spec(settings_from_args(args), gpu_count=visible_gpu_count)
     from engine.sweep.slots import cpu_slots_warning
 
     if warning := cpu_slots_warning(spec):

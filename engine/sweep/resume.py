@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from engine.errors import ConfigError, one_line
-from engine.sweep.spec import SweepSpec
+from engine.sweep.spec import RERUN_CHANGES, SLOT_KEYS, SweepSpec
 from engine.sweep.study import (
     HOST_ATTR,
     REFUSED_ATTR,
@@ -67,10 +67,13 @@ class SweepResume:
         return " and ".join(parts) if parts else f"nothing is left to run: its {counted(self.spec.trials, unit)} have ended"
 
 
-def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None = None) -> SweepSpec:
+def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None = None,
+                  changes: dict[str, Any] | None = None) -> SweepSpec:
     """The spec the study recorded, checked again (its GPUs against this machine's, its data),
     kept where it is (``storage``: the one the sweep recorded; None, the runs folder's journal);
-    ConfigError (one line) when the study records none or it no longer builds."""
+    ConfigError (one line) when the study records none or it no longer builds. ``changes``: the
+    settings of `RERUN_CHANGES` given anew (the flags of ``petseg sweep --resume``; any of
+    `SLOT_KEYS` replaces the recorded slots), their errors said as the flag's."""
     from engine.sweep.slots import visible_gpu_count
     from engine.sweep.spec_build import build_spec
 
@@ -82,10 +85,19 @@ def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None
     relative = _relative_data_problem(recorded)
     if relative:
         raise ConfigError(f"sweep {name}: {relative}")
+    settings = _settings(recorded, name, storage)
     try:
-        return build_spec(_settings(recorded, name, storage), gpu_count=visible_gpu_count)
+        spec = build_spec(settings, gpu_count=visible_gpu_count)
     except (ConfigError, TypeError, ValueError) as exc:
         raise ConfigError(f"sweep {name}: its recorded settings no longer start a sweep ({one_line(exc)})") from None
+    if not changes:
+        return spec
+    unknown = sorted(set(changes) - set(RERUN_CHANGES))
+    if unknown:
+        raise ValueError(f"not a setting a re-run may change: {', '.join(unknown)}")
+    if any(key in changes for key in SLOT_KEYS):
+        settings.update(dict.fromkeys(SLOT_KEYS))
+    return build_spec({**settings, **changes}, gpu_count=visible_gpu_count)  # a bad flag: its own line
 
 
 def _relative_data_problem(recorded: dict[str, Any]) -> str | None:
@@ -144,19 +156,29 @@ def left_to_run(study: optuna.Study, spec: SweepSpec) -> int:
     return max(0, spec.grid_size() - len(done))
 
 
-def resume_plan(runs_dir: str | Path, name: str) -> SweepResume:
+def resume_plan(runs_dir: str | Path, name: str, storage: str | None = None,
+                changes: dict[str, Any] | None = None) -> SweepResume:
     """What resuming sweep ``name`` of the runs folder would do, from its study (the runs folder's
     journal, or the storage the sweep recorded); ConfigError (one line) when its study or its
-    recorded settings cannot be read."""
-    from engine.sweep.where import recorded_storage
+    recorded settings cannot be read. ``storage``: the same storage given again, with the
+    password its record leaves out (another one is refused: the record says where the sweep is);
+    ``changes``: see `recorded_spec`."""
+    from engine.sweep.storage import masked
+    from engine.sweep.where import recorded_storage, shareable
 
-    storage = recorded_storage(runs_dir, name)
+    recorded = recorded_storage(runs_dir, name)
+    if storage and recorded and shareable(storage) != recorded:
+        raise ConfigError(f"--storage {masked(storage)}: sweep {name} is kept in {recorded} (its record in "
+                          f"{Path(runs_dir)}); give that storage, with its password if it has one")
+    storage = storage or recorded
     try:
         study = load_study(name, Path(runs_dir), storage)
     except ConfigError as exc:
-        raise ConfigError(f"sweep {name} cannot be resumed from here: {one_line(exc)}") from None
-    spec = recorded_spec(study, runs_dir, storage)
-    return plan_of(study, spec)
+        hint = ""
+        if storage and storage == recorded and "://" in storage and not storage.startswith("sqlite"):
+            hint = " (its record keeps no password: give --storage URL with it, or set PGPASSWORD)"
+        raise ConfigError(f"sweep {name} cannot be resumed from here: {one_line(exc)}{hint}") from None
+    return plan_of(study, recorded_spec(study, runs_dir, storage, changes))
 
 
 def plan_of(study: optuna.Study, spec: SweepSpec) -> SweepResume:

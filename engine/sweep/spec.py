@@ -25,6 +25,12 @@ from engine.runs.query import name_meant
 PARAM_KINDS = ("log", "uniform", "int", "choice")
 # train fields a sweep sets itself: --devices is the sweep's own flag (GPUs to schedule on)
 SWEEP_OWNED_FIELDS = ("devices",)
+# the settings a re-run of a sweep may change (`SweepSpec.differs_from` lets them): the budget,
+# sampler, pruner, slots and the best trial's test scoring; ``petseg sweep --resume`` takes these
+# flags and refuses the others (the search space, the train flags, the processes of a trial)
+RERUN_CHANGES = ("trials", "sampler", "sampler_seed", "prune", "prune_warmup", "devices", "per_device", "parallel",
+                 "eval_best")
+SLOT_KEYS = ("devices", "per_device", "parallel")  # where trials run: given anew as a whole (another box)
 
 
 class RefusedDraw(ConfigError):
@@ -208,7 +214,7 @@ class SweepSpec:
         be the same, or trials of two different experiments would share one leaderboard, pruner
         median and best trial, and so must the processes of each trial (``devices_per_trial``: a
         data-parallel trial's global batch is that many batches); the budget, sampler, pruner and
-        slots may change from run to run."""
+        slots may change from run to run (`RERUN_CHANGES`)."""
         tail = (f"; give sweep {self.name} the same search space and train flags to go on with it, "
                 "or another --name for a new sweep")
         params = {p.name: p for p in self.params}

@@ -617,3 +617,28 @@ def test_the_warning_is_read_from_a_draft_of_the_settings_as_the_form_has_them()
     assert draft_slots_warning({**settings, "trials": 2}, cores=2, gpus=0) == ""  # never more at once than trials
     assert draft_slots_warning({**settings, "parallel": 0}, cores=2, gpus=0) == ""  # refused at start instead
     assert draft_slots_warning({**settings, "devices": "0"}, cores=2, gpus=1) == ""
+
+
+@pytest.mark.slow
+def test_resume_by_name_goes_on_as_the_same_command_would(tmp_path: Path, fake_trainer: None,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``petseg sweep --resume NAME`` after the sweep and its trial were SIGKILLed: no flag typed
+    again, the killed trial resumes from last.pt and the budget left runs, none twice."""
+    runs = tmp_path / "runs"
+    p = _sweep_proc(runs, "--name", "again", *SPACE, "--trials", "2", "--epochs", "3", "--prune", "none",
+                    epoch_seconds=0.3)
+    _wait(lambda: any(s.epoch >= 1 for s in RunStore(runs).list_runs()) if runs.is_dir() else False)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    for s in RunStore(runs).list_runs():
+        os.kill(json.loads((s.path / "status.json").read_text())["pid"], signal.SIGKILL)
+    _wait(lambda: all(not s.state.is_active for s in RunStore(runs).list_runs()))
+    assert main(["sweep", "--runs", str(runs), "--resume", "again"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("resuming sweep again: its 1 unfinished trial (0) goes on where it stopped and "
+                                   "1 of its 2 trials is left to run"), out
+    trials = _trial_runs(runs)
+    assert sorted(trials) == [0, 1] and all(len(v) == 1 for v in trials.values()), out
+    assert all(v[0].state == RunState.FINISHED and v[0].epoch == 3 for v in trials.values()), out
+    starts = [e for e in read_events(trials[0][0].path / "events.jsonl") if isinstance(e, RunStarted)]
+    assert [e.resumed for e in starts] == [False, True]

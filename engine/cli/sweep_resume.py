@@ -1,0 +1,60 @@
+"""``petseg sweep --resume NAME``: run a sweep again from the spec its study recorded, in the
+foreground, as re-running its whole command would (same spec, same storage): its trials left open
+by a stopped or killed sweep process go on, then the budget left is spent.
+
+Only the flags a re-run may change go with it (`engine.sweep.spec.RERUN_CHANGES`: --trials,
+--sampler, --sampler_seed, --prune, --prune_warmup, --eval_best and the slots --devices,
+--per_device, --parallel, e.g. on another box), besides --storage (the same storage, with the
+password its record leaves out), --runs and --on_interrupt; the search space, the train flags and
+--devices_per_trial are the study's, so typing them is refused rather than read two ways. So are a
+sweep a process still runs (a re-run of its full command adds a process to it), one with nothing
+left to do, and one whose study or spec cannot be read: one line each, nothing started.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.errors import ConfigError
+from engine.sweep.spec import SweepSpec
+
+# flags that would change what the study searches or trains: refused with --resume
+_STUDY_FLAGS = ("name", "spec", "param", "devices_per_trial")
+
+
+def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
+    """The spec ``--resume NAME`` runs, after saying what it resumes; ConfigError (one line) if it
+    must not start."""
+    from engine.cli.config_flags import given_config
+    from engine.runs.layout import validate_run_name
+    from engine.sweep.launch import sweep_claimed_by, sweep_running
+    from engine.sweep.resume import resume_plan
+    from engine.sweep.spec import RERUN_CHANGES
+    from engine.sweep.spec_file import SPEC_KEYS
+
+    name = args.resume
+    try:
+        validate_run_name(name)
+    except Exception:  # noqa: BLE001 - its own words name no flag; one line here
+        raise ConfigError(f"--resume {name}: not a sweep's name (letters, digits, '.', '_' and '-')") from None
+    typed = [f"--{key}" for key in _STUDY_FLAGS if getattr(args, key) not in (None, [])]
+    # given_config also holds the sweep's own flags named like a train field (--devices)
+    typed += [f"--{key}" for key in given_config(args) if key not in SPEC_KEYS]
+    if args.show is not None:
+        typed.insert(0, "--show")
+    if typed:
+        raise ConfigError(f"{typed[0]}: --resume {name} runs the sweep as its study recorded it (its search space "
+                          "and train flags); with it give only --trials, --sampler, --sampler_seed, --prune, "
+                          "--prune_warmup, --eval_best, --devices, --per_device, --parallel, --storage")
+    changes = {key: getattr(args, key) for key in RERUN_CHANGES if getattr(args, key) is not None}
+    plan = resume_plan(runs_dir, name, args.storage, changes)
+    if sweep_running(runs_dir, name):
+        pid = sweep_claimed_by(runs_dir, name)
+        raise ConfigError(f"sweep {name} is running{f' (process {pid})' if pid else ''}: nothing to resume "
+                          f"(petseg sweep --show {name} shows it; its full command run again adds a process to it)")
+    if not plan.has_work:
+        raise ConfigError(f"sweep {name}: {plan.text()} (petseg sweep --show {name}: its leaderboard; "
+                          f"--resume {name} --trials N with a larger N runs more)")
+    print(f"resuming sweep {name}: {plan.text()}", flush=True)
+    return plan.spec
