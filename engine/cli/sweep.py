@@ -134,7 +134,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from engine.sweep.slots import visible_gpu_count
         from engine.sweep.spec_build import build_spec
 
-        spec = build_spec(settings_from_args(args), gpu_count=visible_gpu_count)
+        from engine.cli.sweep_resume import check_not_a_bare_name
+
+        settings = settings_from_args(args)
+        check_not_a_bare_name(settings, runs_dir)
+        spec = build_spec(settings, gpu_count=visible_gpu_count)
     from engine.sweep.slots import cpu_slots_warning
 
     if warning := cpu_slots_warning(spec):

@@ -58,3 +58,21 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
                           f"--resume {name} --trials N with a larger N runs more)")
     print(f"resuming sweep {name}: {plan.text()}", flush=True)
     return plan.spec
+
+
+def check_not_a_bare_name(settings: dict, runs_dir: Path) -> None:
+    """``petseg sweep --name X`` alone for a sweep X the runs folder has: said as a resume's hint,
+    not only build_spec's "--param: a sweep searches at least one field"."""
+    from engine.runs.layout import sweep_journal
+    from engine.sweep.where import recorded_storage
+
+    name = settings.get("name")
+    if settings.get("params") or not isinstance(name, str) or not name:
+        return
+    try:
+        known = sweep_journal(runs_dir, name).is_file() or recorded_storage(runs_dir, name) is not None
+    except (OSError, ValueError):  # a name no file can have: build_spec says why
+        return
+    if known:
+        raise ConfigError(f"--param: a sweep searches at least one field; to go on with sweep {name} as its study "
+                          f"recorded it: petseg sweep --resume {name}")

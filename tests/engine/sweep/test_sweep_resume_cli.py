@@ -126,3 +126,12 @@ def test_resume_says_what_it_resumes_first(tmp_path: Path, capsys: pytest.Captur
     assert lines[0] == ("resuming sweep sw: its 1 unfinished trial (1) goes on where it stopped and 4 of its 6 "
                         "trials are left to run")
     assert lines[1].startswith("sweep sw: 6 trials (2 already in the study), random sampler, pruning median, 2 at once")
+
+
+def test_a_bare_name_of_a_known_sweep_points_at_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _stopped_sweep(tmp_path, SPACE, asked=1, completed=0)
+    err = _refused(capsys, "--runs", str(tmp_path), "--name", "sw")
+    assert err == ("petseg: error: --param: a sweep searches at least one field; to go on with sweep sw as its "
+                   "study recorded it: petseg sweep --resume sw")
+    err = _refused(capsys, "--runs", str(tmp_path), "--name", "new")  # no such sweep: as before
+    assert err.startswith("petseg: error: --param: a sweep searches at least one field (e.g.")
