@@ -189,14 +189,13 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
         asked = args.on_interrupt if type(exc) is KeyboardInterrupt else args.on_interrupt.replace("ask", "stop")
         action = _interrupt_action(asked, len(scheduler.watches))
         n = scheduler.interrupt(action)
+        again = f"petseg sweep --resume {spec.name} (or the same command)"  # what to type, shown once
         if action == "stop" and n == 0:  # they ended while the question waited
-            say("no trial was still training; run the same command again to record them and go on")
+            say(f"no trial was still training; {again} records them and goes on")
         elif action == "stop":
-            say(f"stopped {counted(n, 'running trial')}; run the same command again to resume "
-                f"{'it' if n == 1 else 'them'}")
+            say(f"stopped {counted(n, 'running trial')}; {again} resumes {'it' if n == 1 else 'them'}")
         else:
-            say(f"left {counted(n, 'trial')} training; run the same command again to follow "
-                f"{'it' if n == 1 else 'them'} and go on")
+            say(f"left {counted(n, 'trial')} training; {again} follows {'it' if n == 1 else 'them'} and goes on")
         return EXIT_STOPPED
     if stats.gaps:
         say(f"scheduler: {counted(stats.started, 'trial')} started, longest gap between one ending and the next "

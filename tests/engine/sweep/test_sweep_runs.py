@@ -441,7 +441,8 @@ def test_ctrl_c_without_a_terminal_stops_the_trials_and_a_rerun_resumes_them(tmp
     _wait(lambda: sum(1 for s in RunStore(runs).list_runs() if s.epoch >= 1) >= 2)
     p.send_signal(signal.SIGINT)
     out = p.communicate(timeout=60)[0]
-    assert p.returncode == 130 and "stopped 2 running trials; run the same command again to resume them" in out, out
+    assert p.returncode == 130, out
+    assert "stopped 2 running trials; petseg sweep --resume intr (or the same command) resumes them" in out, out
     assert {s.state for s in RunStore(runs).list_runs()} == {RunState.STOPPED}
     again = _sweep_proc(runs, *flags, epoch_seconds=0.2)
     out = again.communicate(timeout=60)[0]
