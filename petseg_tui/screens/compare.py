@@ -60,7 +60,7 @@ from petseg_tui.widgets.chart_specs import (
 from petseg_tui.widgets.charts import Chart
 from petseg_tui.widgets.column_table import ColumnScrollTable
 from petseg_tui.widgets.header import PetsegHeader
-from petseg_tui.widgets.runs_table import cell_len
+from petseg_tui.widgets.runs_columns import cell_len
 
 POLL_S = 2.0
 METRIC_KEYS = list(COMPARE_METRICS)

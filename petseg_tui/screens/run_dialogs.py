@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 from engine.runs import RunLabels, parse_note, parse_tags
 from petseg_tui.format import on_background, theme_background
 
-# the sort menu's letter for each column of the runs table (its keys: widgets.runs_table.COLUMNS)
+# the sort menu's letter for each column of the runs table (its keys: widgets.runs_columns.COLUMNS)
 SORT_LETTERS: dict[str, str] = {
     "dice": "d", "epoch": "e", "state": "s", "name": "n", "started": "t", "duration": "u", "loss": "l",
     "vloss": "v", "iou": "i", "lr": "r", "model": "m", "ips": "p", "eps": "o",

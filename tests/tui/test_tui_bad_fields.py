@@ -12,7 +12,7 @@ from tui_helpers import highlight, make_run, open_broken_run_and_return, rendere
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.runs import RunsScreen
 from petseg_tui.screens.run_dialogs import SORT_LETTERS
-from petseg_tui.widgets.runs_table import COLUMN_KEYS, COLUMN_LABELS
+from petseg_tui.widgets.runs_columns import COLUMN_KEYS, COLUMN_LABELS
 
 
 def bad_runs(runs_dir: Path) -> None:

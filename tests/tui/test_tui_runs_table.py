@@ -28,7 +28,8 @@ from engine.sysmetrics.record import GpuSample, SystemSample
 from petseg_tui.app import PetsegApp
 from petseg_tui.format import state_text
 from petseg_tui.screens.runs import RunsScreen
-from petseg_tui.widgets.runs_table import COLUMN_KEYS, RunsTable
+from petseg_tui.widgets.runs_columns import COLUMN_KEYS
+from petseg_tui.widgets.runs_table import RunsTable
 
 
 def cell(table: RunsTable, name: str, column: str) -> str:
