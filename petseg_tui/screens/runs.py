@@ -14,15 +14,15 @@ from textual.widgets import DataTable, Input, Static
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
-from engine.runs import ordered, sort_value
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
-from petseg_tui.format import MAX_COMPARE, theme_background
+from petseg_tui.format import theme_background
 from petseg_tui.keys import USES_MODEL
 from petseg_tui.messages import RunsUpdated
 from petseg_tui.watch import HeldRows, RunRow, RunsWatcher
 from petseg_tui.screens.run_dialogs import SortMenu
 from petseg_tui.screens.run_labels import RunLabelActions
+from petseg_tui.screens.run_open import RunOpenActions
 from petseg_tui.screens.runs_lines import detail_text, status_text
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
@@ -42,7 +42,7 @@ def _train_command(root: Path) -> str:
     return f"petseg train --runs {shlex.quote(str(root))} --epochs 5"
 
 
-class RunsScreen(RunLabelActions, PetsegScreen):
+class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
     """The runs table, a filter and a detail line for the highlighted run."""
 
     HELP = ("Every run under the runs folder (runs started elsewhere appear within ~2 s). Filter: name words and "
@@ -334,23 +334,6 @@ class RunsScreen(RunLabelActions, PetsegScreen):
         self.set_focus(self.table)
 
     # ---- actions ------------------------------------------------------------------------------
-    def action_new_run(self) -> None:
-        self.petseg_app.action_new_run()
-
-    def action_new_run_like(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            self.notify("No run highlighted", severity="warning")
-            return
-        self.petseg_app.action_new_run(copy_of=row.path)
-
-    def action_open_run(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            self.notify("No run highlighted", severity="warning")
-            return
-        self.petseg_app.open_run(row.path)
-
     def action_toggle_select(self) -> None:
         self.table.toggle_highlighted()
         self._update_status()
@@ -375,64 +358,6 @@ class RunsScreen(RunLabelActions, PetsegScreen):
             t.update_run_row(n)
         self._update_status()
         self.refresh_bindings()
-
-    def action_compare(self) -> None:
-        t = self.table
-        names = [n for n in t.selected if n in t.rows_by_name]
-        if not names:
-            self.notify("Select runs with space first (up to 7)", severity="warning")
-            return
-        if len(names) > MAX_COMPARE:
-            rows = ordered([t.rows_by_name[n] for n in names], lambda r: sort_value("dice", r.summary), descending=True)
-            names = [r.name for r in rows[:MAX_COMPARE]]
-            self.notify(f"{len(rows)} runs selected: comparing the best {MAX_COMPARE} by Dice "
-                        f"({', '.join(names)})", timeout=6, markup=False)
-        self.petseg_app.open_compare([t.rows_by_name[n].path for n in names])
-
-    def action_infer(self) -> None:
-        row = self.table.highlighted
-        self.petseg_app.action_infer(row.path if row is not None and row.summary.has_checkpoint else None)
-
-    def action_worst(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            self.notify("No run highlighted", severity="warning")
-            return
-        self.petseg_app.open_worst(row.path)
-
-    def action_sweeps(self) -> None:
-        from petseg_tui.screens.sweep import SweepScreen
-
-        row = self.table.highlighted
-        self.app.push_screen(SweepScreen(row.summary.sweep or None if row is not None else None))
-
-    def action_export(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            self.notify("No run highlighted", severity="warning")
-            return
-        from petseg_tui.exporting import start_export
-
-        start_export(self, row.path)
-
-    def action_resume_run(self) -> None:
-        self._resume_highlighted()
-
-    def action_restart_run(self) -> None:
-        self._resume_highlighted()
-
-    def _resume_highlighted(self) -> None:
-        row = self.table.highlighted
-        if row is not None:
-            self.petseg_app.confirm_resume(row.path, row.resume.action, row.state, row.summary.message,
-                                           note=row.resume.note, config=row.summary.config)
-
-    def action_resume_refused(self) -> None:
-        row = self.table.highlighted
-        if row is None:
-            self.notify("No run highlighted", severity="warning")
-            return
-        self.notify(row.resume.reason, title="Cannot resume", severity="warning", markup=False)
 
     def action_sort_menu(self) -> None:
         t = self.table
