@@ -1,6 +1,7 @@
 """The sweeps screen: one sweep's trials live (a leaderboard, best valid Dice against the trial
 number, each searched parameter against Dice), opening any trial's live screen (enter) or the
-comparison of the top trials (c), and starting a sweep (n, the form in `sweep_form`).
+comparison of the top trials (c), starting a sweep (n, the form in `sweep_form`), stopping and
+resuming the one shown (x, R: `sweep_control`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
 worker, except the trials that failed before their run wrote config.json (no run folder shows
@@ -22,7 +23,7 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,10 +31,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from engine.runs.state import RunState
 from engine.sweep.board import SweepBoard, TrialRun
 from petseg_tui.format import MAX_COMPARE, theme_background
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.screens.sweep_control import SweepControlActions
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
 from petseg_tui.widgets.trial_table import TrialTable, status_text
@@ -121,7 +122,7 @@ def _resume_facts(study, runs_dir: Path, storage: str | None) -> tuple[str, str]
     return (plan.text() if plan.has_work else ""), ""
 
 
-class SweepScreen(PetsegScreen):
+class SweepScreen(SweepControlActions, PetsegScreen):
     """A sweep's trials: leaderboard, best Dice vs trial, a parameter vs Dice."""
 
     HELP = "A sweep's trials, best valid Dice first; enter opens a trial, c compares the best ones."
@@ -404,72 +405,6 @@ class SweepScreen(PetsegScreen):
         self.sweep_name = self.names[(i + 1) % len(self.names)]
         self.param_index = 0
         self._wake.set()
-
-    def not_running_text(self) -> str:
-        """What x says on a sweep no process runs: nothing to stop, and how its trials ended."""
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
-        return f"sweep {self.board.name} is not running: nothing to stop" + (f" (trials: {counts})" if counts else "")
-
-    def can_resume(self) -> bool:
-        """R acts: the sweep shown runs in no process and has something left to do, or its
-        study cannot give its settings while a trial of it stopped (R then says why)."""
-        if not self.board.name or self.running:
-            return False
-        stopped = any(t.state in (RunState.STOPPED, RunState.INTERRUPTED) for t in self.board.trials)
-        return bool(self.resume) or (bool(self.unresumable) and stopped)
-
-    def not_resumable_text(self) -> str:
-        """What R says on a sweep it cannot resume: it runs, its study cannot say, or nothing is left."""
-        name = self.board.name
-        if self.running:
-            return f"sweep {name} is running: nothing to resume (x stops it)"
-        if self.unresumable:
-            return self.unresumable
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
-        return f"sweep {name} has nothing left to resume" + (f" (trials: {counts})" if counts else "")
-
-    def on_key(self, event: events.Key) -> None:
-        # x is not offered on a sweep that no process runs (check_action); pressed anyway, it says why
-        if event.key == "x" and self.board.name and not self.running:
-            event.stop()
-            self.notify(self.not_running_text(), severity="information")
-        # nor R on one it cannot resume: it says why, as x does
-        if event.key == "R" and self.board.name and not self.can_resume():
-            event.stop()
-            self.notify(self.not_resumable_text(), severity="information", markup=False)
-
-    def action_stop_sweep(self) -> None:
-        from petseg_tui.screens.confirm import ConfirmScreen
-
-        name = self.board.name
-        if not name:
-            return
-        if not self.running:
-            self.notify(self.not_running_text(), severity="information")
-            return
-        runs_dir = self.petseg_app.runs_dir
-
-        def answer(ok: bool | None) -> None:
-            if ok:
-                from engine.sweep.launch import stop_sweep
-
-                self.notify(stop_sweep(runs_dir, name), markup=False)
-                self._wake.set()
-
-        question = (f"Stop sweep {name}?\n\nIts running trials save last.pt and stop, and it starts no more; "
-                    "R on this screen resumes them (or the same petseg sweep command).")
-        self.app.push_screen(ConfirmScreen(question, yes="Stop sweep", no="Keep going"), answer)
-
-    def action_resume_sweep(self) -> None:
-        from petseg_tui.sweep_resume import resume_sweep
-
-        if not self.can_resume():
-            self.notify(self.not_resumable_text(), severity="information", markup=False)
-            return
-        if self.unresumable:  # said before anything is asked: the settings cannot be read
-            self.notify(self.unresumable, title="Cannot resume", severity="warning", markup=False)
-            return
-        resume_sweep(self.app, self.board.name, started=self._wake.set)
 
     def action_new_sweep(self) -> None:
         from petseg_tui.screens.sweep_form import SweepFormScreen
