@@ -323,7 +323,10 @@ async def test_the_log_wraps_at_the_panes_width_after_a_resize(runs_dir: Path) -
         for width in (80, 160, 100):
             await pilot.resize_terminal(width, 40)
             await wait_for(pilot, lambda w=width: live.size.width == w, what=f"{width} columns")
-            await pilot.pause(0.2)
+            # the pane re-wraps its lines after the resize's layout: on a loaded machine, polls later
+            await wait_for(pilot, lambda: [row for row in shown() if "rd" in row]
+                           == textwrap.wrap(words, pane.scrollable_content_region.width),
+                           what=f"the log wrapped anew at {width} columns")
             rows = [row for row in shown() if "rd" in row]
             # wrapped at the room the pane has now: every word whole, none cut at its edge
             assert rows == textwrap.wrap(words, pane.scrollable_content_region.width), (width, rows)
