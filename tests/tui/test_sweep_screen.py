@@ -688,7 +688,7 @@ async def test_at_80_columns_the_best_trials_test_dice_is_not_cut_off(sweep_runs
             await pilot.press("greater_than_sign")
         title = lambda: " ".join(widget_text(screen.query_one("#sweep-title")).split())  # noqa: E731
         await wait_for(pilot, lambda: "sweep lr-width" in title(), what="sweep lr-width shown")
-        await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in title(), timeout=5,
+        await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in title(),
                        what=f"the test Dice in the title (it reads: {title()!r})")
         assert "of 2: > next)" in title() and "best valid Dice 0.8100 (trial 1)" in title()
 

@@ -317,7 +317,7 @@ async def test_leaving_the_gallery_while_it_scores_stops_the_scoring(runs_dir: P
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, WorstScreen), what="back")
         left_at = len(batches)
-        await wait_for(pilot, ended.is_set, timeout=5, what="the scoring stopped")
+        await wait_for(pilot, ended.is_set, what="the scoring stopped")
         assert len(batches) <= left_at + 2, (left_at, len(batches))
 
 
