@@ -916,7 +916,7 @@ async def test_the_run_list_is_read_off_the_ui_thread(tmp_path: Path, images: Pa
 
     def slow(runs_dir: Path) -> list[tuple[Path, str]]:
         threads.append(threading.current_thread())
-        release.wait(5)  # a cold disk; bounded, so that the old code fails instead of hanging
+        release.wait(30)  # a cold disk; bounded, so that the old code fails instead of hanging
         return real(runs_dir)
 
     monkeypatch.setattr(run_image_picker, "list_runs_with_checkpoints", slow)

@@ -29,7 +29,7 @@ def test_a_signal_is_answered_in_its_thread_while_the_main_thread_waits_and_only
         threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGUSR1)).start()  # a signal may come twice
         # the main thread waits as the blocked event loop does; the callback needs nothing of it
         assert never.acquire(timeout=1.0) is False
-        assert done.wait(5)
+        assert done.wait(30)  # bounds a failure only: a loaded machine answers late
         time.sleep(0.2)
     finally:
         catcher.uninstall()

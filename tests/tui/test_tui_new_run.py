@@ -200,7 +200,7 @@ async def test_quit_right_after_a_detached_start_names_that_run(runs_dir: Path, 
 
     def spawn_detached(config, runs_dir_arg, run_name):
         entered.set()
-        go_on.wait(5)  # the quit comes while the child is being started
+        go_on.wait(30)  # the quit comes while the child is being started
         (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
         children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
         return children[-1].pid  # a live child, as the training process would be
@@ -243,7 +243,7 @@ async def test_a_signal_right_after_a_detached_start_waits_for_it_and_names_the_
 
     def spawn_detached(config, runs_dir_arg, run_name):
         entered.set()
-        go_on.wait(5)  # the signal comes while the child is being started
+        go_on.wait(30)  # the signal comes while the child is being started
         (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
         children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
         return children[-1].pid

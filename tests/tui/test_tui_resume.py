@@ -358,7 +358,7 @@ async def test_a_quit_or_signal_while_R_starts_its_process_names_the_run_left_re
 
     def slow_start(root, name, env=None):  # the quit comes while the child is being started
         entered.set()
-        go_on.wait(5)
+        go_on.wait(30)
         children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                                          start_new_session=True))
         return children[-1]  # never locks the run: a cold torch import, as far as the app knows
