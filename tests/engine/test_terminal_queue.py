@@ -52,7 +52,7 @@ def test_a_terminal_that_reads_gets_every_write_in_order() -> None:
             queue.put(out, bars(i), redraw=True)
         queue.put(err, f"warning {i}\n")
         time.sleep(0.0005)
-    assert queue.close(timeout=5)
+    assert queue.close(timeout=30)
     assert both == [t for i in range(200) for t in (f"line {i}\n", bars(i), f"warning {i}\n")]
 
 
@@ -70,7 +70,7 @@ def test_a_terminal_that_stops_reading_never_makes_a_writer_wait() -> None:
         queue.put(terminal, f"line {i}\n")
     assert time.monotonic() - started < 1.0, "a write waited for the terminal"
     terminal.reading.set()  # the terminal reads again
-    assert queue.close(timeout=5)
+    assert queue.close(timeout=30)
     # the redraws that changed the display's height (kept as lines are), the first lines, how many
     # were not shown, then the newest redraw alone
     assert terminal.text == "".join(["first\n", bars(0, lines=1, above=0), bars(1, lines=2, above=1),

@@ -425,7 +425,7 @@ def test_last_pt_is_written_on_its_time_budget_and_at_the_end(tiny, tmp_path: Pa
     trainer = Trainer(tiny(epochs=3, checkpoint_interval=interval), tmp_path)
     q = trainer.events()
     assert trainer.run() == "finished"
-    events = drain(q, timeout=5)
+    events = drain(q)
     last = [e for e in events if e.kind == "checkpoint" and e.which == "last"]
     assert [e.epoch for e in last] == saves
     assert load_checkpoint(trainer.run_path / "checkpoints" / "last.pt")["epoch"] == 3
