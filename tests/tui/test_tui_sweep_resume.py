@@ -115,12 +115,14 @@ async def test_r_is_not_offered_on_a_sweep_with_nothing_left_and_says_why(sweep_
     started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
         await _open_sweeps(pilot)
-        await pilot.pause(0.5)
-        assert "Resume sweep" not in footer_text(pilot.app.screen)
         await pilot.press("R")
         await wait_for(pilot, lambda: "sweep lr-width cannot be resumed from here: its study" in toasts(pilot.app),
                        what="the line")
         assert not started and type(pilot.app.screen).__name__ == "SweepScreen"
+        # the study has been read (the line says what it holds), and the footer is drawn: no R in it
+        await wait_for(pilot, lambda: "Stop sweep" in footer_text(pilot.app.screen) or "Compare" in
+                       footer_text(pilot.app.screen), what="the footer")
+        assert "Resume sweep" not in footer_text(pilot.app.screen)
 
 
 async def test_r_on_a_sweep_whose_study_is_gone_says_so_and_starts_nothing(sweep_runs: Path, monkeypatch) -> None:
