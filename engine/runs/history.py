@@ -112,6 +112,10 @@ class RunHistory:
             self.warnings.append(event.message)
         elif isinstance(event, (RunFinished, RunStopped, RunDiverged, RunFailed)):
             self.terminal, self.ended, self.paused = event, event.t, False
+            if isinstance(event, RunStopped) and self.current_epoch == event.epoch + 1:
+                # batches are reported at most once a second: a short epoch is stopped before
+                # its first report, and the stop's own count ("after batch 1 of 4") is the latest
+                self.current_batch = max(self.current_batch, event.batch)
             self._end_pause(event.t)
             if self._segment_start is not None:
                 self._close_segment(event.t)

@@ -1182,6 +1182,30 @@ async def test_a_run_stopped_inside_an_epoch_shows_where_it_stopped_not_a_full_b
         assert bar.percentage == 0.3
 
 
+async def test_a_stop_between_batch_reports_shows_the_batch_the_stop_event_counts(runs_dir: Path) -> None:
+    """Batches are reported at most once a second, so a 4-batch epoch of 0.6 s (a 2-rank CPU run)
+    is stopped with no batch reported yet: `petseg train` said "stopped in epoch 42 after batch 1
+    of 4" while the live screen read "Stopped 0/4". The stop event's own count is the latest."""
+    from engine.events import RunStopped
+
+    t0 = time.time() - 10
+    w = RunStore(runs_dir).create(TrainConfig(epochs=30, batch_size=16).to_dict(), "cut")
+    w.append(RunStarted(run="cut", total_epochs=30, start_epoch=1, train_size=64, valid_size=8,
+                        device="cpu", data="d", t=t0))
+    w.append(epoch_event(1, 30, t0 + 1))
+    w.append(EpochStarted(epoch=2, total_epochs=30, batches=4, t=t0 + 2))
+    w.append(RunStopped(epoch=1, batch=1, t=t0 + 3))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await open_live(pilot, runs_dir / "cut")
+        bar = live.query_one("#batch-bar", ProgressBar)
+        label = live.query_one("#batch-label")
+        await wait_for(pilot, lambda: widget_text(label).strip() == "Stopped 1/4", what="where it stopped", timeout=5)
+        assert bar.percentage == 0.25
+
+
 async def test_a_long_run_name_leaves_its_state_and_process_whole_in_the_live_title_at_80_columns(
         runs_dir: Path) -> None:
     """The live screen's title is one line: a sweep trial's name (the header above says it whole)
