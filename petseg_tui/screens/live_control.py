@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.runs import RunState, request_control
-from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.live_follow import LiveSnapshot
+from petseg_tui.screens.confirm import ConfirmScreen
+from petseg_tui.screens.live_text import trained_by
 
 
 class RunControlActions:
@@ -32,8 +33,7 @@ class RunControlActions:
         trainer = self.petseg_app.trainer_for(self.run_path)
         snap = self.snapshot
         where = ("It trains in this app's process." if trainer is not None else
-                 f"It trains in another process (pid {snap.pid})." if snap and snap.pid else
-                 "It trains in another process.")
+                 f"It trains in {trained_by(snap)}." if snap else "It trains in another process.")
         question = (
             f"Stop {self.run_path.name}?\n\n{where} The current batch finishes, last.pt is saved and the run "
             "is marked stopped; R resumes it later."

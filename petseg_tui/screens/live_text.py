@@ -44,12 +44,24 @@ def title_text(snap: LiveSnapshot, in_this_process: bool, background: tuple[int,
         rest.append("  in this process", style="dim")
     elif snap.active:
         # not "detached": a run started by `petseg train` in another terminal is trained here too
-        rest.append(f"  another process (pid {snap.pid})" if snap.pid else "  another process", style="dim")
+        rest.append("  " + trained_by(snap), style="dim")
     name = snap.name if width is None else shorten(snap.name, max(NAME_MIN, width - rest.cell_len))
     title = Text()  # (a base style would make the state and the process bold too)
     title.append(name, style="bold")
     title.append_text(rest)
     return title
+
+
+def trained_by(snap: LiveSnapshot) -> str:
+    """The process(es) of a run trained outside this app: "another process (pid N)", or for a
+    data-parallel run "2 processes (rank 0: pid N)". status.json's pid is rank 0's, whereas the
+    R toast names the launcher it started: "another process" beside a second pid read as two
+    different runs' processes (seen with --devices 2)."""
+    n = world_size(snap.config)
+    where = f"{n} processes" if n > 1 else "another process"
+    if not snap.pid:
+        return where
+    return f"{where} (rank 0: pid {snap.pid})" if n > 1 else f"{where} (pid {snap.pid})"
 
 
 def batch_progress(snap: LiveSnapshot) -> tuple[str, int | None, int]:

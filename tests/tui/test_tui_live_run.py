@@ -1206,6 +1206,29 @@ async def test_a_stop_between_batch_reports_shows_the_batch_the_stop_event_count
         assert bar.percentage == 0.25
 
 
+async def test_a_data_parallel_run_says_its_pid_is_rank_0s_of_its_processes(runs_dir: Path) -> None:
+    """A `--devices 2` run resumed with R: the toast named the launcher's pid, the title "another
+    process (pid M)" with rank 0's, as if two processes trained it apart. Title and the stop
+    question say how many processes train it and whose pid that is."""
+    import os
+
+    dist = {"distributed": {"world_size": 2, "batch_per_process": 16, "global_batch": 32, "backend": "gloo"}}
+    writer = make_run(runs_dir, "dp", epochs_done=2, total=5, state="running", close=False, record=dist)
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "dp")
+            title = live.query_one("#live-title")
+            words = f"2 processes (rank 0: pid {os.getpid()})"
+            await wait_for(pilot, lambda: widget_text(title).strip().endswith(words), what="the processes")
+            await pilot.press("x")
+            assert isinstance(app.screen, ConfirmScreen)
+            assert f"It trains in {words}." in " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+            await pilot.press("n")
+    finally:
+        writer.close()
+
+
 async def test_a_long_run_name_leaves_its_state_and_process_whole_in_the_live_title_at_80_columns(
         runs_dir: Path) -> None:
     """The live screen's title is one line: a sweep trial's name (the header above says it whole)
