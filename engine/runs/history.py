@@ -103,6 +103,8 @@ class RunHistory:
             self.checkpoints[event.which] = event
         elif isinstance(event, RunPaused):
             self.paused = True
+            if event.epoch == self.current_epoch:  # as for a stop: the pause's count is the latest
+                self.current_batch = max(self.current_batch, event.batch)
             if not self.pauses or self.pauses[-1][1] is not None:
                 self.pauses.append((event.t, None))
         elif isinstance(event, RunResumed):

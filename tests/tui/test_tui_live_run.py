@@ -1206,6 +1206,31 @@ async def test_a_stop_between_batch_reports_shows_the_batch_the_stop_event_count
         assert bar.percentage == 0.25
 
 
+async def test_a_pause_between_batch_reports_shows_the_batch_it_paused_after(runs_dir: Path) -> None:
+    """p on a 2-rank CPU run (4 batches in 0.6 s, batches reported at most once a second): the run
+    paused after batch 3 of 4 (its event says so) and the live screen read "Batch 0/4", bar empty."""
+    from engine.events import RunPaused
+
+    t0 = time.time() - 10
+    w = RunStore(runs_dir).create(TrainConfig(epochs=30, batch_size=16).to_dict(), "held")
+    try:
+        w.append(RunStarted(run="held", total_epochs=30, start_epoch=1, train_size=64, valid_size=8,
+                            device="cpu", data="d", t=t0))
+        w.append(epoch_event(1, 30, t0 + 1))
+        w.append(EpochStarted(epoch=2, total_epochs=30, batches=4, t=t0 + 2))
+        w.append(RunPaused(epoch=2, batch=3, t=t0 + 3))
+        w.set_status("paused")
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "held")
+            bar = live.query_one("#batch-bar", ProgressBar)
+            label = live.query_one("#batch-label")
+            await wait_for(pilot, lambda: widget_text(label).strip() == "Batch 3/4", what="where it paused", timeout=5)
+            assert bar.percentage == 0.75
+    finally:
+        w.close()
+
+
 async def test_a_data_parallel_run_says_its_pid_is_rank_0s_of_its_processes(runs_dir: Path) -> None:
     """A `--devices 2` run resumed with R: the toast named the launcher's pid, the title "another
     process (pid M)" with rank 0's, as if two processes trained it apart. Title and the stop
