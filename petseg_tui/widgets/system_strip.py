@@ -21,10 +21,15 @@ from pathlib import Path
 from statistics import fmean
 from typing import Callable, Sequence
 
+from rich.color import Color, blend_rgb
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.renderables.sparkline import Sparkline as SparklineRenderable
 from textual.widgets import Sparkline, Static
 from textual.worker import get_current_worker
 
@@ -76,6 +81,41 @@ def _figure(series: list[float], live: bool) -> float | None:
     return series[-1] if live else fmean(series)
 
 
+class _FromZero(SparklineRenderable):
+    """Textual's sparkline with its bars standing on zero: a bar's height is its value against
+    the series' largest, not its place between the series' smallest and largest."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        data = list(self.data)
+        top = max(data, default=0.0)
+        if (self.height or 1) != 1 or len(data) < 2 or min(data) < 0 or top <= 0:
+            yield from super().__rich_console__(console, options)
+            return
+        width = self.width or options.max_width
+        buckets = tuple(self._buckets(data, num_buckets=width))
+        low, high = self.min_color.color, self.max_color.color
+        assert low is not None and high is not None
+        step = len(buckets) / width
+        for i in range(width):
+            ratio = min(1.0, max(0.0, self.summary_function(buckets[int(i * step)]) / top))
+            bar = self.BARS[round(ratio * (len(self.BARS) - 1))]
+            colour = Color.from_triplet(blend_rgb(low.get_truecolor(), high.get_truecolor(), ratio))
+            yield Segment(bar, Style.from_color(colour))
+
+
+class LevelSparkline(Sparkline):
+    """A sparkline of a level (CPU %, memory, free disk): Textual's stretches the series between
+    its smallest and largest value, so the free disk moving by 2 MB of 31.5 GB read as a plunge
+    from a full bar to an empty one, and PSS easing from 1.6 to 1.5 GB as the memory gone."""
+
+    def render(self) -> SparklineRenderable:
+        spark = super().render()
+        assert isinstance(spark, SparklineRenderable)
+        assert spark.min_color.color is not None and spark.max_color.color is not None
+        return _FromZero(spark.data, width=spark.width, height=spark.height, min_color=spark.min_color.color,
+                         max_color=spark.max_color.color, summary_function=spark.summary_function)
+
+
 class StripCell(Vertical):
     """One figure: its label line and a sparkline."""
 
@@ -87,7 +127,7 @@ class StripCell(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static()
-        yield Sparkline([], summary_function=fmean)
+        yield LevelSparkline([], summary_function=fmean)
 
     _label: str | None = None  # the label shown
 

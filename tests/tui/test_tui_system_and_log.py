@@ -62,6 +62,44 @@ async def test_strip_shows_the_runs_memory_with_shared_pages_once_where_it_was_r
             writer.close()
 
 
+def _bars(live, key: str) -> str:
+    """The sparkline of the strip's cell ``key`` as drawn (its bar characters)."""
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Sparkline
+
+    spark = live.query_one(f"#strip-{key}").query_one(Sparkline)
+    console = Console(width=spark.size.width, file=io.StringIO(), color_system=None)
+    with console.capture() as captured:
+        console.print(spark.render(), end="")
+    return captured.get()
+
+
+async def test_strip_sparklines_stand_on_zero_so_a_tiny_change_is_not_a_plunge(runs_dir: Path) -> None:
+    """A 2-rank CPU run at 80x24: the free disk moved by a few MB of 31.5 GB and its sparkline fell
+    from full bars to empty ones, "disk filling up"; PSS easing from 1.6 to 1.5 GB drew as memory
+    gone. Bars are now each value against the series' largest."""
+    writer = make_run(runs_dir, "dp", epochs_done=1, state="running", close=False)
+    writer.start_heartbeat(0.5)
+    try:
+        log = SystemLogWriter(runs_dir / "dp")
+        n = 12
+        for k in range(n):
+            log.append(SystemSample(t=time.time() - 2 * (n - 1 - k), gpu_note="no GPU", cpu_percent=100.0 + k,
+                                    rss=6 * GIB, pss=int((1.6 if k < 8 else 1.5) * GIB),
+                                    disk_free=int(31.5 * GIB) - k * (1 << 20)))
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "dp")
+            await wait_for(pilot, lambda: "disk" in _strip_text(live) and _bars(live, "disk").strip(), what="the strip")
+            disk, pss = _bars(live, "disk").strip(), _bars(live, "rss").strip()
+            assert set(disk) == {"█"}, disk  # a few MB of 31.5 GB: level
+            assert pss and set(pss) <= {"▇", "█"}, pss  # 1.5 of 1.6 GB: a little lower at most, not empty
+    finally:
+        writer.close()
+
+
 async def test_strip_shows_every_ranks_gpu_of_a_running_run(runs_dir: Path) -> None:
     writer = make_run(runs_dir, "ddp", epochs_done=1, state="running", close=False, devices="2")
     writer.start_heartbeat(0.5)
