@@ -53,7 +53,7 @@ class Parity:
 
     def line(self) -> str:
         """The figures as the CLI prints them."""
-        return (f"{self.height}x{self.width}, {self.photos} test photos: |Δp| max {self.max_abs_diff:.2e} "
+        return (f"{self.height}x{self.width}, {self.photos} bundled test photos: |Δp| max {self.max_abs_diff:.2e} "
                 f"mean {self.mean_abs_diff:.2e}, mask agreement {self.mask_agreement:.6f} "
                 f"({'ok' if self.ok else f'< {MIN_AGREEMENT}'}), Dice vs trimaps PyTorch {self.dice_pytorch:.4f} "
                 f"export {self.dice_export:.4f}")

@@ -47,3 +47,12 @@ def test_a_dynamic_export_is_checked_at_a_second_non_square_size():
     assert parity.parity_sizes(256, 32, False) == [(256, 256)]
     assert parity.parity_sizes(256, 32, True) == [(256, 256), (288, 224)]
     assert parity.parity_sizes(32, 32, True)[1] == (64, 32)  # never below one stride
+
+
+def test_the_parity_line_says_its_photos_are_the_bundled_ones_not_the_runs_data() -> None:
+    """A run trained on /data/oxford-pet-sample (198 test photos too) exported with "96x96, 198 test
+    photos: ... Dice vs trimaps PyTorch 0.8058" while `petseg eval` of the same model on its own
+    test photos read 0.8090: the line said not that these are the sample bundled with petseg."""
+    line = parity.Parity(height=96, width=96, photos=198, max_abs_diff=1e-5, mean_abs_diff=1e-7,
+                         mask_agreement=1.0, dice_pytorch=0.8058, dice_export=0.8058).line()
+    assert line.startswith("96x96, 198 bundled test photos:"), line
