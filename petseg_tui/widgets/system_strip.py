@@ -88,10 +88,13 @@ class _FromZero(SparklineRenderable):
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         data = list(self.data)
         top = max(data, default=0.0)
-        if (self.height or 1) != 1 or len(data) < 2 or min(data) < 0 or top <= 0:
+        if (self.height or 1) != 1 or not data or min(data) < 0:
             yield from super().__rich_console__(console, options)
             return
         width = self.width or options.max_width
+        if top <= 0:  # nothing yet (wait 0 %): Textual drew a lone first sample as a full bar
+            yield Segment(self.BARS[0] * width, self.min_color)
+            return
         buckets = tuple(self._buckets(data, num_buckets=width))
         low, high = self.min_color.color, self.max_color.color
         assert low is not None and high is not None

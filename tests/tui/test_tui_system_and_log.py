@@ -100,6 +100,24 @@ async def test_strip_sparklines_stand_on_zero_so_a_tiny_change_is_not_a_plunge(r
         writer.close()
 
 
+async def test_a_first_sample_of_nothing_draws_a_low_bar_not_a_full_one(runs_dir: Path) -> None:
+    """A run's first system sample (wait 0 %): its sparkline stood as a full block, as if the
+    training loop waited on its data all the time; a lone CPU figure is its own level, full."""
+    writer = make_run(runs_dir, "new", epochs_done=1, state="running", close=False)
+    writer.start_heartbeat(0.5)
+    try:
+        SystemLogWriter(runs_dir / "new").append(SystemSample(t=time.time(), gpu_note="no GPU", cpu_percent=90.0,
+                                                              rss=GIB, data_wait=0.0, disk_free=500 * GIB))
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "new")
+            await wait_for(pilot, lambda: "wait" in _strip_text(live) and _bars(live, "wait").strip(), what="the strip")
+            assert set(_bars(live, "wait").strip()) == {"▁"}, _bars(live, "wait")
+            assert set(_bars(live, "cpu").strip()) == {"█"}, _bars(live, "cpu")
+    finally:
+        writer.close()
+
+
 async def test_strip_shows_every_ranks_gpu_of_a_running_run(runs_dir: Path) -> None:
     writer = make_run(runs_dir, "ddp", epochs_done=1, state="running", close=False, devices="2")
     writer.start_heartbeat(0.5)
