@@ -5,8 +5,6 @@ told here directly: no process, no training.)"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -17,41 +15,19 @@ from engine.sweep.launch import sweep_argv
 from engine.sweep.resume import resume_plan
 from engine.sweep.spec_build import build_spec
 from engine.sweep.study import (
-    OWNER_ATTR,
     SPEC_ATTR,
-    ask_within_budget,
     open_study,
     storage_for,
 )
 from engine.sweep.where import record_storage
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def _stopped_sweep(runs: Path, settings: dict, asked: int, completed: int) -> None:
-    """What a sweep process stopped by x (SIGTERM, --on_interrupt stop) leaves in its study:
-    ``completed`` trials told, the others of the ``asked`` still running, owned by a process that
-    has ended."""
-    spec = build_spec(settings)
-    study = open_study(spec, runs)
-    gone = _dead_pid()
-    for i in range(asked):
-        trial = ask_within_budget(study, spec, "cpu")
-        if i < completed:
-            study.tell(trial, 0.5)
-        else:
-            trial.set_user_attr(OWNER_ATTR, gone)
+from tests.engine.sweep.stopped_studies import stopped_sweep
 
 
 def test_the_recorded_spec_resumes_the_stopped_trials_and_the_budget_left(tmp_path: Path) -> None:
     settings = {"name": "sw", "params": ["learning_rate=log:1e-4:1e-2", "width=choice:8,16"], "trials": 6,
                 "sampler": "random", "sampler_seed": 3, "prune": "none", "parallel": 2, "eval_best": "no",
                 "base": {"epochs": 2, "image_size": 64}}
-    _stopped_sweep(tmp_path, settings, asked=3, completed=1)
+    stopped_sweep(tmp_path, settings, asked=3, completed=1)
     plan = resume_plan(tmp_path, "sw")
     assert sweep_argv(plan.spec) == sweep_argv(build_spec(settings))  # the same petseg sweep command
     assert plan.spec.eval_best is False
@@ -60,13 +36,13 @@ def test_the_recorded_spec_resumes_the_stopped_trials_and_the_budget_left(tmp_pa
 
 
 def test_a_sweep_whose_trials_all_ended_has_nothing_to_resume(tmp_path: Path) -> None:
-    _stopped_sweep(tmp_path, {"name": "sw", "params": ["width=choice:8,16"], "trials": 2}, asked=2, completed=2)
+    stopped_sweep(tmp_path, {"name": "sw", "params": ["width=choice:8,16"], "trials": 2}, asked=2, completed=2)
     plan = resume_plan(tmp_path, "sw")
     assert not plan.has_work and plan.text() == "nothing is left to run: its 2 trials have ended"
 
 
 def test_a_grid_counts_its_points_left(tmp_path: Path) -> None:
-    _stopped_sweep(tmp_path, {"name": "g", "params": ["width=choice:8,16,32"], "sampler": "grid"}, asked=2,
+    stopped_sweep(tmp_path, {"name": "g", "params": ["width=choice:8,16,32"], "sampler": "grid"}, asked=2,
                    completed=2)
     plan = resume_plan(tmp_path, "g")
     assert (plan.open_trials, plan.left) == ((), 1)
@@ -76,7 +52,7 @@ def test_a_grid_counts_its_points_left(tmp_path: Path) -> None:
 def test_a_sweep_kept_in_another_storage_resumes_there(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     settings = {"name": "db", "params": ["width=choice:8,16"], "trials": 4, "storage": url}
-    _stopped_sweep(tmp_path, settings, asked=1, completed=0)
+    stopped_sweep(tmp_path, settings, asked=1, completed=0)
     record_storage(tmp_path, "db", url)  # as the sweep process records it for the dashboard
     plan = resume_plan(tmp_path, "db")
     assert plan.spec.storage == url and "--storage" in sweep_argv(plan.spec)
@@ -115,7 +91,7 @@ def test_a_relative_data_path_is_recorded_absolute_so_a_resume_finds_it_from_ano
         pytest.skip("needs the Oxford-IIIT Pet sample")
     monkeypatch.chdir(SAMPLE.parent)
     settings = {"name": "rel", "params": ["width=choice:8,16"], "trials": 3, "base": {"data_path": SAMPLE.name}}
-    _stopped_sweep(tmp_path, settings, asked=1, completed=1)
+    stopped_sweep(tmp_path, settings, asked=1, completed=1)
     monkeypatch.chdir(tmp_path)  # the dashboard, started in another folder
     plan = resume_plan(tmp_path, "rel")
     assert plan.spec.base["data_path"] == str(SAMPLE)

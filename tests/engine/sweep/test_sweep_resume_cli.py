@@ -14,32 +14,14 @@ import pytest
 from engine.cli import main
 from engine.runs.layout import sweep_journal
 from engine.sweep.launch import sweep_running
-from engine.sweep.spec_build import build_spec
-from engine.sweep.study import OWNER_ATTR, ask_within_budget, load_study, open_study
+from engine.sweep.study import load_study
 from engine.sweep.where import record_storage
+from tests.engine.sweep.stopped_studies import stopped_sweep
 
 SPACE = {"name": "sw", "params": ["learning_rate=log:1e-4:1e-2"], "trials": 4, "sampler": "random",
          "eval_best": "no", "base": {"epochs": 2, "image_size": 64}}
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def _stopped_sweep(runs: Path, settings: dict, asked: int, completed: int) -> None:
-    """A study as a stopped sweep process leaves it: ``completed`` trials told, the others of the
-    ``asked`` running, owned by a process that has ended."""
-    spec = build_spec(settings)
-    study = open_study(spec, runs)
-    gone = _dead_pid()
-    for i in range(asked):
-        trial = ask_within_budget(study, spec, "cpu")
-        if i < completed:
-            study.tell(trial, 0.5)
-        else:
-            trial.set_user_attr(OWNER_ATTR, gone)
 
 
 def _refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -56,7 +38,7 @@ def test_an_unknown_sweep_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_search_and_train_flags_are_the_studys_and_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _stopped_sweep(tmp_path, SPACE, asked=1, completed=1)
+    stopped_sweep(tmp_path, SPACE, asked=1, completed=1)
     for flags, first in ((["--param", "width=choice:8,16"], "--param"), (["--epochs", "5"], "--epochs"),
                          (["--spec", str(tmp_path / "x.toml")], "--spec"), (["--name", "other"], "--name"),
                          (["--devices_per_trial", "2"], "--devices_per_trial")):
@@ -66,14 +48,14 @@ def test_search_and_train_flags_are_the_studys_and_refused(tmp_path: Path, capsy
 
 
 def test_a_sweep_with_nothing_left_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _stopped_sweep(tmp_path, {**SPACE, "trials": 2}, asked=2, completed=2)
+    stopped_sweep(tmp_path, {**SPACE, "trials": 2}, asked=2, completed=2)
     err = _refused(capsys, "--runs", str(tmp_path), "--resume", "sw")
     assert err == ("petseg: error: sweep sw: nothing is left to run: its 2 trials have ended (petseg sweep --show sw: "
                    "its leaderboard; --resume sw --trials N with a larger N runs more)")
 
 
 def test_a_sweep_still_running_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _stopped_sweep(tmp_path, SPACE, asked=1, completed=0)
+    stopped_sweep(tmp_path, SPACE, asked=1, completed=0)
     code = (f"from engine.sweep.launch import claim_sweep; claim_sweep({str(tmp_path)!r}, 'sw'); "
             "print('claimed', flush=True); import time; time.sleep(60)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
@@ -91,7 +73,7 @@ def test_a_sweep_still_running_is_not_resumed(tmp_path: Path, capsys: pytest.Cap
 
 def test_another_storage_than_the_recorded_one_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    _stopped_sweep(tmp_path, {**SPACE, "storage": url}, asked=1, completed=0)
+    stopped_sweep(tmp_path, {**SPACE, "storage": url}, asked=1, completed=0)
     record_storage(tmp_path, "sw", url)
     err = _refused(capsys, "--runs", str(tmp_path), "--resume", "sw", "--storage", f"sqlite:///{tmp_path / 'b.db'}")
     assert err.startswith(f"petseg: error: --storage sqlite:///{tmp_path / 'b.db'}: sweep sw is kept in {url}"), err
@@ -99,7 +81,7 @@ def test_another_storage_than_the_recorded_one_is_refused(tmp_path: Path, capsys
 
 
 def test_a_bad_slot_flag_is_said_as_the_flags_own_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _stopped_sweep(tmp_path, SPACE, asked=1, completed=1)
+    stopped_sweep(tmp_path, SPACE, asked=1, completed=1)
     err = _refused(capsys, "--runs", str(tmp_path), "--resume", "sw", "--per_device", "2")
     assert err == "petseg: error: --per_device: needs --devices (on a CPU use --parallel N)"
 
@@ -120,7 +102,7 @@ def test_resume_says_what_it_resumes_first(tmp_path: Path, capsys: pytest.Captur
         raise ConfigError("the test stops here")
 
     monkeypatch.setattr(scheduler.Scheduler, "run", stop)
-    _stopped_sweep(tmp_path, SPACE, asked=2, completed=1)
+    stopped_sweep(tmp_path, SPACE, asked=2, completed=1)
     assert main(["sweep", "--runs", str(tmp_path), "--resume", "sw", "--trials", "6", "--parallel", "2"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ("resuming sweep sw: its 1 unfinished trial (1) goes on where it stopped and 4 of its 6 "
@@ -129,7 +111,7 @@ def test_resume_says_what_it_resumes_first(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_a_bare_name_of_a_known_sweep_points_at_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _stopped_sweep(tmp_path, SPACE, asked=1, completed=0)
+    stopped_sweep(tmp_path, SPACE, asked=1, completed=0)
     err = _refused(capsys, "--runs", str(tmp_path), "--name", "sw")
     assert err == ("petseg: error: --param: a sweep searches at least one field; to go on with sweep sw as its "
                    "study recorded it: petseg sweep --resume sw")
