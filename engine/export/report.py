@@ -91,14 +91,20 @@ def brief(entry: dict[str, Any]) -> str:
 
 
 def summary(entry: dict[str, Any]) -> str:
-    """One line of an entry for a notification: file, accepted, agreement and Δ at each size."""
+    """One line of an entry for a notification and a run's screen: file, accepted, agreement, Δ
+    and Dice at each size ("model.onnx written; 256x256: agreement 1.00000, |Δp| max 3.0e-06,
+    Dice on bundled photos: PyTorch 0.806 export 0.806")."""
     parts = []
     for p in entry.get("parity") or []:
+        # the first Dice says whose photos: the parity check scores the sample bundled with petseg,
+        # not the run's data, and "Dice PyTorch 0.806" on a run's screen beside its best Dice 0.8349
+        # read as the run's own score; the next sizes' photos are some of the same
+        dice = "Dice on bundled photos:" if not parts else "Dice"
         try:
             parts.append(f"{p['height']}x{p['width']}: agreement {p['mask_agreement']:.5f}, "
                          f"|Δp| max {p['max_abs_diff']:.1e}, "
                          # named, as `petseg export` prints them: "Dice 0.912/0.912" said not which was which
-                         f"Dice PyTorch {p['dice_pytorch']:.3f} export {p['dice_export']:.3f}")
+                         f"{dice} PyTorch {p['dice_pytorch']:.3f} export {p['dice_export']:.3f}")
         except (KeyError, TypeError, ValueError):
             continue
     return f"{_verdict(entry)}; " + "; ".join(parts)

@@ -63,7 +63,8 @@ async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, fi
 
 async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
     """The export's line names both Dice figures (PyTorch's, the export's), as `petseg export`
-    prints them; it read "Dice 0.912/0.912"."""
+    prints them (it read "Dice 0.912/0.912"), and whose photos they are on (it read "Dice PyTorch
+    0.912 export 0.912" beside the run's own best Dice, as if on the run's data)."""
     from engine.export.report import record
     from tui_helpers import widget_text
 
@@ -79,14 +80,14 @@ async def test_the_run_screen_shows_its_export_json(runs_dir: Path) -> None:
         messages = lambda: widget_text(live.query_one("#live-messages"))  # noqa: E731
         await wait_for(pilot, lambda: "export:" in messages(), what="the export line")
         text = " ".join(messages().split())
-        assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice PyTorch 0.912 export 0.912" in text
+        assert "export: model.onnx written; 256x256: agreement 0.99995, |Δp| max 3.0e-06, Dice on bundled photos: PyTorch 0.912 export 0.912" in text
 
 
 async def test_at_80x24_a_resnet_runs_export_line_is_on_screen_to_its_end(runs_dir: Path) -> None:
     """A finished resnet18_unet (its settings pane takes 7 rows with the real sample's
     description, the system strip 2) with an export: each run message began with a blank row,
     the screen ran one row past 24 and the export line's end, "Dice PyTorch 0.592 export
-    0.592", was off the bottom."""
+    0.592", was off the bottom. Its end says whose photos those Dice are on, and still fits."""
     from tui_helpers import T0, screen_rows, widget_text
 
     from engine.export.report import digest, record
@@ -114,7 +115,7 @@ async def test_at_80x24_a_resnet_runs_export_line_is_on_screen_to_its_end(runs_d
         rows = screen_rows(app)
         assert rows[1].split()[:2] == ["r18", "finished"], "\n".join(rows)  # nothing scrolled off the top
         assert rows[-1].startswith("esc Back"), "\n".join(rows)
-        assert " ".join(" ".join(rows[-3:-1]).split()).endswith("Dice PyTorch 0.592 export 0.592"), "\n".join(rows)
+        assert " ".join(" ".join(rows[-3:-1]).split()).endswith("Dice on bundled photos: PyTorch 0.592 export 0.592"), "\n".join(rows)
 
 
 async def test_the_run_screen_says_when_the_exported_file_was_replaced_or_deleted_since(runs_dir: Path) -> None:

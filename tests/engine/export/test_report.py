@@ -85,6 +85,19 @@ def test_an_entry_in_brief_is_its_summarys_beginning_with_its_lowest_agreement()
     assert brief({"file": "model.onnx", "accepted": True, "parity": [{"mask_agreement": "high"}]}) == "model.onnx written"
 
 
+def test_an_entrys_summary_says_its_dice_are_on_the_bundled_photos() -> None:
+    """A run's screen read "Dice PyTorch 0.806 export 0.806" beside the run's best Dice 0.8349, as
+    if the export scored the run's own data: the parity check scores the sample bundled with
+    petseg. Said once, at the first size (the next sizes check some of the same photos)."""
+    sizes = [{"height": 256, "width": 256, "mask_agreement": 1.0, "max_abs_diff": 3e-6,
+              "dice_pytorch": 0.806, "dice_export": 0.806},
+             {"height": 288, "width": 224, "mask_agreement": 0.9999, "max_abs_diff": 4e-6,
+              "dice_pytorch": 0.801, "dice_export": 0.802}]
+    assert summary({"file": "model.onnx", "accepted": True, "parity": sizes}) == (
+        "model.onnx written; 256x256: agreement 1.00000, |Δp| max 3.0e-06, Dice on bundled photos: "
+        "PyTorch 0.806 export 0.806; 288x224: agreement 0.99990, |Δp| max 4.0e-06, Dice PyTorch 0.801 export 0.802")
+
+
 def test_a_hand_edited_file_name_is_no_crash(tmp_path: Path) -> None:
     """The dashboard reads every run's export.json as it lists the runs: a file name with a NUL
     byte raised ValueError, where a name that is not there is said."""
