@@ -25,7 +25,8 @@ from engine.words import counted
 
 TORCHVISION_SUBDIR = "oxford-iiit-pet"  # torchvision's OxfordIIITPet(root) base folder
 _LIST_FILES = ("trainval.txt", "test.txt")
-# the one wording of "no split lists, so eval scores every pair as its test split" (warning and data: line)
+# the one wording of "no split lists, so eval scores every pair as its test split", said once: in
+# `describe` (eval's data: line, the worst screen's header), beside the counts it explains
 ALL_TEST_NOTE = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
 
 
@@ -246,13 +247,12 @@ class PetLayout:
 
     def test_every_pair(self) -> None:
         """Make every paired image the test split (none trainval): ``petseg eval`` of a user's own
-        folder of photos and trimaps with no split list. `describe` then says so, and the warning
-        eval prints is `ALL_TEST_NOTE` too, so no line contradicts another."""
+        folder of photos and trimaps with no split list. `describe` then says so (`ALL_TEST_NOTE`);
+        no warning repeats it: eval printed the note twice, on stderr and in its data: line."""
         self._test = list(self.paired_names)
         self._trainval = []
         self._trainval_listed = []
         self.all_test = True
-        self.warnings.append(f"{self.root}: {ALL_TEST_NOTE}")
 
     def _read_list(self, path: Path, paired: set[str]) -> list[str]:
         """Names listed in ``path`` in order, each once (duplicates warned about); names whose

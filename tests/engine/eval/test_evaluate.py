@@ -182,15 +182,31 @@ def _own_photos(root: Path, names: tuple[str, ...] = ("a", "b")) -> Path:
 def test_own_photos_without_split_lists_are_all_scored_and_it_is_said(tmp_path):
     """A folder of the user's own photos and trimaps (images/, annotations/trimaps/) with no
     trainval.txt or test.txt was refused ("test.txt is missing"): every photo with a trimap is
-    its test split, and a warning says so. The data: line under it said "3 trainval, 0 test images
-    (… using every image that has a trimap)", contradicting the warning: it counts them as test."""
+    its test split, and the data description says so. It said "3 trainval, 0 test images (… using
+    every image that has a trimap)", contradicting a warning that said so too; the warning repeated
+    the data: line word for word and is gone."""
     root = _own_photos(tmp_path / "mine", ("a", "b", "c"))
     ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
     r = evaluate_checkpoint(ckpt, str(root), device="cpu")
     assert r.n_images == 3
     note = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
-    assert r.warnings == [f"{root}: {note}"]
+    assert r.warnings == []
     assert r.data == f"Oxford-IIIT Pet at {root}: 0 trainval, 3 test images ({note})"
+
+
+def test_petseg_eval_says_a_folder_without_lists_is_all_test_once(tmp_path, capsys):
+    """`petseg eval --data_path oxford-pet-mini` (six photos and trimaps, no split list) printed
+    "no annotations/test.txt or trainval.txt: scoring every image…" twice: as a warning on stderr
+    and again in the data: line. It is said once, in the data: line beside the counts it explains."""
+    from engine.cli import main
+
+    root = _own_photos(tmp_path / "mine", ("a", "b", "c"))
+    ckpt = constant_checkpoint(tmp_path / "allpet.pt", 20.0)
+    assert main(["eval", "--checkpoint", str(ckpt), "--data_path", str(root), "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    note = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
+    assert [line for line in (out + err).splitlines() if "scoring every image" in line] == [
+        f"data: Oxford-IIIT Pet at {root}: 0 trainval, 3 test images ({note})"], out + err
 
 
 def test_a_folder_with_a_split_or_the_models_own_photos_still_needs_its_test_list(tmp_path):
