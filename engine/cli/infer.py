@@ -177,7 +177,8 @@ def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, pl
     # in the read-ahead budget (so 8000x6000 photos do not go 32 at a time)
     sample = [photo for photo, _ in items[:: max(1, len(items) // 32)]]
     photo_bytes = max(photo_footprint(p, predictor.image_size, args.overlay) for p in sample)
-    batch = args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes)
+    # and never more than the photos: "6 photos … batch 57" named a batch that never went through
+    batch = min(len(items), args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes))
     console.print(f"{counted(len(items), 'photo')} in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
                   f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
     _print_renamed(console, items)
