@@ -23,6 +23,7 @@ from engine.cli.label import cmd_label
 from engine.cli.interrupts import interrupt_noted, interrupts_held, note_interrupt, reset_interrupts
 from engine.cli.parser import build_parser
 from engine.cli.plot import cmd_plot
+from engine.cli.run_control import cmd_control
 from engine.cli.runs import cmd_runs
 from engine.cli.sweep import cmd_sweep
 from engine.cli.streams import safe_std_streams
@@ -34,6 +35,7 @@ from engine.errors import PetsegError, describe_error, file_being_read, first_li
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "eval": cmd_eval, "infer": cmd_infer, "runs": cmd_runs, "demo": cmd_demo,
     "plot": cmd_plot, "sweep": cmd_sweep, "export": cmd_export, "label": cmd_label, "delete": cmd_delete,
+    "stop": cmd_control, "pause": cmd_control, "unpause": cmd_control,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli import delete, demo, eval as eval_cmd, export, infer, label, plot, runs, sweep, train
+from engine.cli import delete, demo, eval as eval_cmd, export, infer, label, plot, run_control, runs, sweep, train
 from engine.cli.flag_typos import SuggestingParser
 
 
@@ -22,4 +22,5 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_parser(sub)
     plot.add_parser(sub)
     sweep.add_parser(sub)
+    run_control.add_parsers(sub)
     return parser

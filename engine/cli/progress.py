@@ -70,6 +70,16 @@ def progress_bar(console: Any) -> Iterator[Any]:
         yield progress
 
 
+def stopped_words(epoch: int, batch: int, batches: int, saved: bool) -> str:
+    """How `petseg train` and `petseg stop` say where a run stopped (a `RunStopped`'s ``epoch``
+    and ``batch``; ``batches``: its epoch's, 0 if unknown) and whether last.pt holds it."""
+    # inside an epoch: how far, as the resume will say it goes on ("after batch 1")
+    of = f" of {batches}" if batches else ""
+    when = (f"in epoch {epoch + 1} after batch {batch}{of}" if batch
+            else f"after epoch {epoch}" if epoch else "during epoch 1")
+    return f"stopped {when}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt")
+
+
 class ProgressReporter:
     """Turns trainer events into Rich progress bars (terminal) or plain lines (log file)."""
 
@@ -134,10 +144,7 @@ class ProgressReporter:
             self._print(f"finished: best valid Dice {ev.best_dice:.4f} at epoch {ev.best_epoch} ({self._times(ev)})")
         elif isinstance(ev, E.RunStopped):
             saved = self.last_pt is None or self.last_pt.exists()  # nothing to save before the data was ready
-            # inside an epoch: how far, as the resume will say it goes on ("after batch 1")
-            when = (f"in epoch {ev.epoch + 1} after batch {ev.batch} of {self.batches}" if ev.batch
-                    else f"after epoch {ev.epoch}" if ev.epoch else "during epoch 1")
-            self._print(f"stopped {when}; " + ("last.pt saved" if saved else "nothing trained yet, no last.pt"))
+            self._print(stopped_words(ev.epoch, ev.batch, self.batches, saved))
             if ev.reason and ev.reason != E.STOPPED_BY_USER:  # a signal, a lost launcher, another rank: say which
                 self._print(ev.reason)
             if ev.batch and p is not None and self.batch_task is not None:  # batch events are throttled

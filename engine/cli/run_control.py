@@ -1,0 +1,186 @@
+"""``petseg stop``, ``petseg pause`` and ``petseg unpause``: the live screen's x and p from a shell,
+for a run that trains in any process (detached from the dashboard, a sweep's trial, another
+terminal's ``petseg train``). The request goes through the run's control file
+(`engine.runs.request_control`), which every rank of a data-parallel run obeys; the command then
+waits until the run's events say it took effect. No torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_runs_flag, error_prefix
+from engine.cli.run_selection import add_selection_flags, select_runs
+from engine.config import default_runs_dir
+
+WAIT_SECONDS = 10.0  # a batch of a small model on a CPU, and the 0.25 s poll, with room to spare
+POLL_SECONDS = 0.1
+
+# command -> the control file's action (its "resume" is an unpause; `train --resume` is another thing)
+ACTIONS = {"stop": "stop", "pause": "pause", "unpause": "resume"}
+
+HELP = {  # the line of `petseg --help`
+    "stop": "stop runs that train (the live screen's x); `train --resume` continues them later",
+    "pause": "pause runs that train (the live screen's p); `petseg unpause` goes on",
+    "unpause": "let paused runs train again (a stopped run: `petseg train --resume`)",
+}
+
+DESCRIPTION = {
+    "stop": "Stop runs that train, as the live screen's x: the current batch finishes, last.pt is saved "
+            "and the run is marked stopped (`petseg train --resume RUN` continues it later).",
+    "pause": "Pause runs that train, as the live screen's p: last.pt is saved and the process waits, "
+             "holding its memory, until `petseg unpause`.",
+    "unpause": "Let paused runs train again, in the process that paused them.",
+}
+
+EPILOG = {
+    "stop": "A sweep's trial stopped this way ends as the live screen's x ends it: its sweep counts the "
+            "trial failed (stopped) and goes on with the next; Ctrl-C on `petseg sweep` (or x on the "
+            "dashboard's sweeps screen) stops the whole sweep.",
+    "pause": "A paused run keeps its process and its memory (a GPU's too); `petseg stop` frees them.",
+    "unpause": "unpause continues a paused run in its own process; `petseg train --resume RUN` starts a new "
+               "process for a run that stopped, failed or was interrupted.",
+}
+
+
+def add_parsers(sub: Any) -> None:
+    for command in ACTIONS:
+        p = sub.add_parser(command, help=HELP[command], description=DESCRIPTION[command], epilog=EPILOG[command])
+        add_selection_flags(p, command)
+        add_runs_flag(p)
+        p.add_argument("--timeout", type=float, default=WAIT_SECONDS, metavar="SECONDS",
+                       help=f"wait at most this long for each run to obey (default {WAIT_SECONDS:g}); "
+                            "past it the command fails, the request left standing")
+        p.add_argument("--no_wait", action="store_true",
+                       help="send the request and return at once (the run obeys after its current batch)")
+
+
+@dataclass
+class Request:
+    """One run asked to stop, pause or unpause, and what is known of its answer."""
+
+    path: Path
+    follower: Any  # engine.runs.RunFollower, read to its end before the request was written
+    answer: str = ""  # the line that says it took effect (or that the run ended otherwise)
+    paused: str = ""  # where a pause held the run, once it did (the answer waits for last.pt)
+    ok: bool = False
+
+
+def refusal(command: str, state: Any, paused: bool, pending: str | None) -> str:
+    """Why ``command`` cannot act on a run in ``state`` ("" if it can); nothing is written then."""
+    from engine.runs import RunState
+
+    if not state.is_active:
+        how = {RunState.UNKNOWN: "has not started training",
+               RunState.BROKEN: "cannot be read"}.get(state, f"is {state}")
+        hint = " (petseg train --resume continues it)" if state.is_resumable and command != "stop" else ""
+        return f"not training: it {how}{hint}; nothing to {command}"
+    if pending == "stop":  # a pause written now would replace it, and the run would go on
+        return f"a stop is already on its way to it; not {command}d"
+    if command == "pause" and paused:
+        return "already paused (petseg unpause trains it again)"
+    if command == "unpause" and not paused:
+        return "not paused: it is training; nothing to unpause"
+    return ""
+
+
+def where(epoch: int, batch: int) -> str:
+    """Where in its training a run paused (a `RunPaused`'s or `RunResumed`'s fields)."""
+    return f"in epoch {epoch} after batch {batch}" if batch else f"at the start of epoch {epoch}"
+
+
+def took_effect(command: str, req: Request, events: list[Any]) -> None:
+    """Fill ``req.answer`` from the run's new events once they show the request obeyed (or the run ended)."""
+    from engine import events as E
+    from engine.cli.progress import stopped_words
+    from engine.runs.layout import checkpoint_path
+
+    history = req.follower.history
+    for ev in events:
+        if command == "pause" and isinstance(ev, E.RunPaused):
+            req.paused = f"paused {where(ev.epoch, ev.batch)}"  # last.pt is being saved: its event follows
+        elif req.paused and isinstance(ev, E.CheckpointSaved) and ev.which == "last":
+            req.answer, req.ok = f"{req.paused}; last.pt saved", True
+        elif req.paused and isinstance(ev, E.RunWarning) and "not saving" in ev.message:  # weights not finite
+            req.answer, req.ok = f"{req.paused}; {ev.message}", True
+        elif command == "unpause" and isinstance(ev, E.RunResumed):
+            req.answer, req.ok = f"training again {where(ev.epoch, ev.batch)}", True
+        elif command == "stop" and isinstance(ev, E.RunStopped):
+            saved = checkpoint_path(req.path, "last").is_file()
+            req.answer, req.ok = stopped_words(ev.epoch, ev.batch, history.current_batches, saved), True
+            if ev.reason and ev.reason != E.STOPPED_BY_USER:
+                req.answer += f" ({ev.reason})"
+        elif isinstance(ev, (E.RunFinished, E.RunStopped, E.RunDiverged, E.RunFailed)):
+            req.answer = f"it ended {ev.kind} before the {command} reached it"
+        if req.answer:
+            return
+    if req.answer or req.follower.summary().state.is_active:
+        return
+    late = req.follower.poll()  # its last event, written between the read above and its lock's release
+    if late:
+        took_effect(command, req, late)
+    if not req.answer:  # its process went without a last word
+        req.answer = f"it ended {req.follower.summary().state} before the {command} reached it"
+
+
+def cmd_control(args: argparse.Namespace) -> int:
+    from engine.runs import (
+        RunFollower,
+        RunStore,
+        clear_control,
+        read_control,
+        request_control,
+    )
+
+    command = args.command
+    store = RunStore(args.runs or default_runs_dir())
+    failed = False
+    asked: list[Request] = []
+    for path in select_runs(store, args.run, args.filter):
+        follower = RunFollower(path, keep_batches=0)
+        follower.poll()
+        summary = follower.summary()
+        why = refusal(command, summary.state, follower.history.paused or summary.state == "paused",
+                      read_control(path))
+        if not why and not request_control(path, ACTIONS[command]):
+            why = f"not training any more; nothing to {command}"
+        if why:
+            print(f"{error_prefix()} {path.name}: {why}", file=sys.stderr)
+            failed = True
+            continue
+        asked.append(Request(path, follower))
+    if args.no_wait:
+        for req in asked:
+            print(f"{req.path.name}: {command} asked (it acts after the current batch)", flush=True)
+        return EXIT_ERROR if failed else EXIT_OK
+    deadline = time.monotonic() + max(args.timeout, 0.0)
+    waiting = list(asked)
+    while waiting:
+        for req in list(waiting):
+            took_effect(command, req, req.follower.poll())
+            if req.answer:
+                waiting.remove(req)
+                if req.ok:
+                    print(f"{req.path.name}: {req.answer}", flush=True)
+                else:
+                    # the run ended: a request it never read would act on its next `train --resume`
+                    clear_control(req.path)
+                    print(f"{error_prefix()} {req.path.name}: {req.answer}", file=sys.stderr)
+                    failed = True
+        if waiting and time.monotonic() >= deadline:
+            for req in waiting:
+                if req.paused:  # paused, and last.pt still being written
+                    print(f"{req.path.name}: {req.paused}; last.pt not written yet", flush=True)
+                    continue
+                failed = True
+                print(f"{error_prefix()} {req.path.name}: did not {command} within {args.timeout:g} s; the request "
+                      "stands (a long batch, or a run still loading its data, obeys once it gets there)",
+                      file=sys.stderr)
+            break
+        if waiting:
+            time.sleep(POLL_SECONDS)
+    return EXIT_ERROR if failed else EXIT_OK
