@@ -1,0 +1,193 @@
+"""`petseg stop`, `petseg pause` and `petseg unpause`: the live screen's x and p from a shell, for a
+run that trains in another process (detached from the dashboard, a sweep's trial); every rank of
+a data-parallel run obeys. A run that is not training is refused and nothing is written to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.config import TrainConfig
+from engine.events import RunStarted
+from engine.runs import RunState, RunStore, read_control
+from engine.runs.layout import CONTROL_FILE, checkpoint_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def petseg(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _made(root: Path, name: str, state: str) -> tuple[Path, object]:
+    """A run folder whose writer says ``state``; its writer (holding the run's lock) is returned open."""
+    w = RunStore(root).create(TrainConfig(epochs=1).to_dict(), name)
+    w.append(RunStarted(run=name, total_epochs=1, start_epoch=1, train_size=2, valid_size=1, device="cpu",
+                        data="test", t=time.time()))
+    w.set_status(state, "")
+    return root / name, w
+
+
+def _ended(root: Path, name: str, state: str) -> Path:
+    path, w = _made(root, name, state)
+    w.close()
+    return path
+
+
+def test_a_run_that_is_not_training_is_refused_and_nothing_is_written(tmp_path: Path, capsys) -> None:
+    done = _ended(tmp_path, "done", "finished")
+    halted = _ended(tmp_path, "halted", "stopped")
+    for command in ("stop", "pause", "unpause"):
+        code, out, err = petseg(capsys, command, "--runs", str(tmp_path), "done")
+        assert (code, out) == (1, "")
+        assert err == f"petseg: error: done: not training: it is finished; nothing to {command}\n"
+    # unpause is not train --resume: a stopped run is continued by that, and the line says so
+    code, _, err = petseg(capsys, "unpause", "--runs", str(tmp_path), "halted")
+    assert code == 1 and err == ("petseg: error: halted: not training: it is stopped (petseg train --resume "
+                                 "continues it); nothing to unpause\n")
+    assert not (done / CONTROL_FILE).exists() and not (halted / CONTROL_FILE).exists()
+
+
+def test_a_missing_run_or_a_folder_that_is_no_run_is_one_line(tmp_path: Path, capsys) -> None:
+    code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path), "nosuch")
+    assert (code, out) == (1, "") and err == f"petseg: error: {tmp_path / 'nosuch'}: no such run folder\n"
+    other = tmp_path.parent / f"{tmp_path.name}-project"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    code, out, err = petseg(capsys, "pause", "--runs", str(tmp_path), str(other))
+    assert (code, out) == (1, "") and err.startswith(f"petseg: error: {other}: not a petseg run folder")
+    assert not (other / CONTROL_FILE).exists()
+
+
+def test_pause_of_a_paused_run_and_unpause_of_a_training_one_are_refused(tmp_path: Path, capsys) -> None:
+    paused, w1 = _made(tmp_path, "paused", "paused")
+    running, w2 = _made(tmp_path, "running", "running")
+    try:
+        code, _, err = petseg(capsys, "pause", "--runs", str(tmp_path), "paused")
+        assert code == 1 and err == "petseg: error: paused: already paused (petseg unpause trains it again)\n"
+        code, _, err = petseg(capsys, "unpause", "--runs", str(tmp_path), "running")
+        assert code == 1 and err == "petseg: error: running: not paused: it is training; nothing to unpause\n"
+    finally:
+        w1.close()
+        w2.close()
+    assert not (paused / CONTROL_FILE).exists() and not (running / CONTROL_FILE).exists()
+
+
+def test_a_run_that_does_not_obey_in_time_fails_and_the_request_stands(tmp_path: Path, capsys) -> None:
+    """A process that holds the run but reads no request (a long batch, data still loading)."""
+    path, w = _made(tmp_path, "slow", "running")
+    try:
+        t0 = time.monotonic()
+        code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path), "slow", "--timeout", "0.5")
+        assert time.monotonic() - t0 < 5
+        assert (code, out) == (1, "") and err.startswith("petseg: error: slow: did not stop within 0.5 s; the request stands")
+        assert read_control(path) == "stop"
+        # a pause now would replace the stop on its way, and the run would go on: refused
+        code, _, err = petseg(capsys, "pause", "--runs", str(tmp_path), "slow", "--no_wait")
+        assert code == 1 and err == "petseg: error: slow: a stop is already on its way to it; not paused\n"
+        assert read_control(path) == "stop"
+    finally:
+        w.close()
+
+
+def test_no_wait_sends_the_request_and_returns(tmp_path: Path, capsys) -> None:
+    path, w = _made(tmp_path, "live", "running")
+    try:
+        code, out, err = petseg(capsys, "pause", "--runs", str(tmp_path), "live", "--no_wait")
+    finally:
+        w.close()
+    assert (code, out, err) == (0, "live: pause asked (it acts after the current batch)\n", "")
+    assert read_control(path) == "pause"
+
+
+def _train(root: Path, name: str, generated_data: str, *extra: str) -> subprocess.Popen:
+    """A detached-like ``petseg train`` that runs long enough to be paused and stopped (the
+    command stops it; its 2000 epochs are never reached)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "train", "--runs", str(root), "--run_name", name,
+         "--data_path", generated_data, "--epochs", "2000", "--image_size", "64", "--width", "8",
+         "--max_train_images", "16", "--workers", "0", "--device", "cpu", *extra],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait_training(root: Path, name: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Until the run has trained an epoch (torch imported, data made, the loop going)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "petseg train ended before it was paused"
+        if (root / name).is_dir():
+            s = RunStore(root).summary(name)
+            if s.state == RunState.RUNNING and s.epoch >= 1:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} did not start training in {seconds} s")
+
+
+def _pause_unpause_stop(root: Path, name: str, proc: subprocess.Popen, capsys) -> dict[str, float]:
+    """Pause, unpause and stop the run from the CLI; each line and state checked; the seconds each took."""
+    store, took = RunStore(root), {}
+    for command in ("pause", "unpause", "stop"):
+        t0 = time.monotonic()
+        code, out, err = petseg(capsys, command, "--runs", str(root), name)
+        took[command] = time.monotonic() - t0
+        assert (code, err) == (0, ""), err
+        state = store.summary(name).state
+        if command == "pause":
+            assert out.startswith(f"{name}: paused ") and out.endswith("; last.pt saved\n")
+            assert state == RunState.PAUSED
+            epoch = store.summary(name).epoch
+            time.sleep(1.0)  # paused: no epoch ends meanwhile
+            assert store.summary(name).epoch == epoch
+        elif command == "unpause":
+            assert out.startswith(f"{name}: training again ") and state == RunState.RUNNING
+            deadline = time.monotonic() + 60
+            while store.summary(name).epoch <= epoch and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert store.summary(name).epoch > epoch  # it trains again
+        else:
+            assert out.startswith(f"{name}: stopped ") and out.endswith("; last.pt saved\n")
+            assert proc.wait(60) is not None
+            assert store.summary(name).state == RunState.STOPPED and checkpoint_path(root / name, "last").is_file()
+    # stopped now: nothing more to stop, and nothing written to it
+    code, _, err = petseg(capsys, "stop", "--runs", str(root), name)
+    assert code == 1 and err == f"petseg: error: {name}: not training: it is stopped; nothing to stop\n"
+    assert not (root / name / CONTROL_FILE).exists()
+    return took
+
+
+@pytest.mark.slow
+def test_a_run_training_in_another_process_is_paused_unpaused_and_stopped(tmp_path: Path, capsys,
+                                                                          generated_data: str) -> None:
+    proc = _train(tmp_path, "r", generated_data)
+    try:
+        _wait_training(tmp_path, "r", proc)
+        took = _pause_unpause_stop(tmp_path, "r", proc, capsys)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert all(seconds < 10 for seconds in took.values()), took
+
+
+@pytest.mark.slow
+def test_every_rank_of_a_data_parallel_run_obeys(tmp_path: Path, capsys, generated_data: str) -> None:
+    """Two CPU processes: a pause holds both (no epoch ends), the stop ends both, and the launch exits."""
+    proc = _train(tmp_path, "dp", generated_data, "--devices", "2")
+    try:
+        _wait_training(tmp_path, "dp", proc)
+        took = _pause_unpause_stop(tmp_path, "dp", proc, capsys)
+        assert proc.returncode is not None  # the launcher, which waits for both ranks, has exited
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert all(seconds < 10 for seconds in took.values()), took
