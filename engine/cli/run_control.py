@@ -7,6 +7,7 @@ waits until the run's events say it took effect. No torch."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -47,12 +48,23 @@ EPILOG = {
 }
 
 
+def wait_seconds(text: str) -> float:
+    """``--timeout``'s value: seconds, 0 or more ("nan" or "inf" would wait for good)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, 0 or more (e.g. 30)")
+    return value
+
+
 def add_parsers(sub: Any) -> None:
     for command in ACTIONS:
         p = sub.add_parser(command, help=HELP[command], description=DESCRIPTION[command], epilog=EPILOG[command])
         add_selection_flags(p, command)
         add_runs_flag(p)
-        p.add_argument("--timeout", type=float, default=WAIT_SECONDS, metavar="SECONDS",
+        p.add_argument("--timeout", type=wait_seconds, default=WAIT_SECONDS, metavar="SECONDS",
                        help=f"wait at most this long for each run to obey (default {WAIT_SECONDS:g}); "
                             "past it the command fails, the request left standing")
         p.add_argument("--no_wait", action="store_true",
@@ -157,7 +169,7 @@ def cmd_control(args: argparse.Namespace) -> int:
         for req in asked:
             print(f"{req.path.name}: {command} asked (it acts after the current batch)", flush=True)
         return EXIT_ERROR if failed else EXIT_OK
-    deadline = time.monotonic() + max(args.timeout, 0.0)
+    deadline = time.monotonic() + args.timeout
     waiting = list(asked)
     while waiting:
         for req in list(waiting):

@@ -98,6 +98,19 @@ def test_a_run_that_does_not_obey_in_time_fails_and_the_request_stands(tmp_path:
         w.close()
 
 
+def test_a_timeout_that_would_wait_for_good_is_refused(tmp_path: Path, capsys) -> None:
+    path, w = _made(tmp_path, "live", "running")
+    try:
+        for value in ("nan", "inf", "-1"):
+            with pytest.raises(SystemExit) as exc:
+                main(["stop", "--runs", str(tmp_path), "live", "--timeout", value])
+            assert exc.value.code == 2
+            assert f"--timeout: '{value}': give seconds, 0 or more" in capsys.readouterr().err
+    finally:
+        w.close()
+    assert not (path / CONTROL_FILE).exists()
+
+
 def test_no_wait_sends_the_request_and_returns(tmp_path: Path, capsys) -> None:
     path, w = _made(tmp_path, "live", "running")
     try:
