@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.runs import RunState, request_control
+from engine.runs import RunState, read_control, request_control
 from petseg_tui.live_follow import LiveSnapshot
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_text import trained_by
@@ -69,6 +69,10 @@ class RunControlActions:
         try:
             if trainer is not None:
                 getattr(trainer, action)()
+            elif action != "stop" and read_control(self.run_path) == "stop":
+                # written now, the pause would replace the stop not read yet, and the run would train on
+                self.notify(f"A stop is already on its way to {self.run_path.name}: not {action}d", markup=False)
+                return
             elif not request_control(self.run_path, action):
                 self.notify(f"{self.run_path.name} is not training any more: nothing to {action}", markup=False)
                 return

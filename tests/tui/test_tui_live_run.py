@@ -15,6 +15,7 @@ from tui_helpers import (
     make_run,
     open_live,
     start_in_process,
+    toasts,
     wait_for,
     widget_text,
     write_previews,
@@ -23,7 +24,7 @@ from textual.widgets import ProgressBar
 
 from engine.config import TrainConfig
 from engine.events import BatchProgress, EpochStarted, RunStarted
-from engine.runs import CONTROL_FILE, RunStore
+from engine.runs import CONTROL_FILE, RunStore, request_control
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_run import LiveRunScreen
@@ -64,7 +65,7 @@ async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path
 
     try:
         app = PetsegApp(runs_dir=runs_dir)
-        async with app.run_test(size=(120, 36)) as pilot:
+        async with app.run_test(size=(120, 36), notifications=True) as pilot:
             await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
             await pilot.press("enter")
             live = app.screen
@@ -98,6 +99,13 @@ async def test_live_screen_follows_detached_run_and_requests_stop(runs_dir: Path
             await pilot.press("p")
             ctl = json.loads((runs_dir / "kilo" / CONTROL_FILE).read_text())
             assert ctl["action"] == "pause"
+            # a stop from another shell (petseg stop --no_wait) not read yet, then p: the stop stands
+            # (a pause written over it had the run train on)
+            assert request_control(runs_dir / "kilo", "stop")
+            await pilot.press("p")
+            await wait_for(pilot, lambda: "A stop is already on its way to kilo: not paused" in toasts(app),
+                           what="the pending stop said")
+            assert json.loads((runs_dir / "kilo" / CONTROL_FILE).read_text())["action"] == "stop"
             # stop asks first; "n" keeps training
             # where it trains, said as known: another process (a CLI run in tmux is not "detached")
             pid = f"(pid {live.snapshot.pid})"
