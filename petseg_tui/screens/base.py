@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from petseg_tui.exit_mount import NoMountAtExit
 from petseg_tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,7 +125,7 @@ def leave_form(form: Screen, close: Callable[[], object]) -> None:
     form.app.push_screen(ConfirmScreen(discard_question(form), yes="Discard", no="Keep editing"), answer)
 
 
-class PetsegScreen(Screen):
+class PetsegScreen(NoMountAtExit, Screen):
     # Actions whose keys the footer leaves out below FULL_FOOTER_FROM.
     NARROW_FOOTER_HIDES: ClassVar[frozenset[str]] = frozenset()
     FULL_FOOTER_FROM: ClassVar[str] = "-wide"  # the width class the full footer needs

@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 from engine.runs.query import flatten
 from engine.runs.short_name import NAME_MIN, shorten
 from engine.words import counted
+from petseg_tui.exit_mount import PetsegSelect
 from petseg_tui.format import (
     PALETTE,
     fmt_lr,
@@ -109,7 +110,7 @@ class CompareScreen(ChartView, PetsegScreen):
             # in the grid the selector picks the highlighted chart (and the table's figures) of the
             # four shown: "3 valid Dice" alone read as if it were the only metric on screen
             yield Static("highlight", id="metric-role")
-            yield Select(
+            yield PetsegSelect(
                 [(f"{i + 1}  {label}", key) for i, (key, (label, _)) in enumerate(COMPARE_METRICS.items())],
                 value=self.metric,
                 allow_blank=False,

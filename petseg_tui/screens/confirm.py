@@ -9,8 +9,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from petseg_tui.exit_mount import NoMountAtExit
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(NoMountAtExit, ModalScreen[bool]):
     """Dismisses with True (yes) or False (no / escape). The question is plain text, never markup:
     it names runs and paths, where ``[word]`` is text."""
 

@@ -21,6 +21,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from petseg_tui.exit_mount import NoMountAtExit
 from petseg_tui.format import TEXT_CONTRAST, hex_colour, muted, on_background
 from petseg_tui.keys import APP_BINDINGS, PALETTE_BINDING, describe, key_label
 
@@ -72,7 +73,7 @@ def screen_sections() -> list[tuple[str, str, list[Binding]]]:
     return sections
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(NoMountAtExit, ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", tooltip="Close this help")]
 
     def __init__(self, current: Screen | None = None) -> None:

@@ -164,12 +164,9 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
 
     def on_mount(self) -> None:
         self.sub_title = self.run_path.name
-        try:
-            self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
-            self.query_one("#dice-chart", Chart).show(dice_spec(()))
-            pane = self.query_one(LogPane)
-        except NoMatches:  # the app quit as this screen opened: Textual mounts no widget on a screen
-            return  # (or a chart) it is removing, yet sends it Mount; the exit ended on a traceback
+        self.query_one("#loss-chart", Chart).show(loss_spec((), ()))
+        self.query_one("#dice-chart", Chart).show(dice_spec(()))
+        pane = self.query_one(LogPane)
         pane.display = False
         self._focus_log(pane)  # not the screen's first focus while hidden
         from petseg_tui.exporting import export_note

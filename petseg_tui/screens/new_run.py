@@ -32,6 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Input, Label, Select, Static, Switch
 
 from engine.config import TrainConfig
+from petseg_tui.exit_mount import PetsegSelect
 from petseg_tui.keys import FORM_FOCUS_BINDINGS
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen, leave_form
@@ -138,7 +139,7 @@ class NewRunScreen(PetsegScreen):
             # a copied run's value the list lacks (cuda:1) is offered too, never dropped
             choices = f.choices if v in f.choices or v is None else (*f.choices, v)
             # Text prompts: a copied value is shown as written, never read as markup ("unet[/]" crashed)
-            return Select([(Text(str(c)), c) for c in choices], value=v, allow_blank=False, compact=True, id=wid,
+            return PetsegSelect([(Text(str(c)), c) for c in choices], value=v, allow_blank=False, compact=True, id=wid,
                           classes="field-input")
         if f.kind == "switch":
             return Switch(value=v, id=wid, classes="field-input")

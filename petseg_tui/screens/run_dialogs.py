@@ -17,6 +17,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.runs import RunLabels, parse_note, parse_tags
+from petseg_tui.exit_mount import NoMountAtExit
 from petseg_tui.format import on_background, theme_background
 
 # the sort menu's letter for each column of the runs table (its keys: widgets.runs_columns.COLUMNS)
@@ -27,7 +28,7 @@ SORT_LETTERS: dict[str, str] = {
 }
 
 
-class SortMenu(ModalScreen[str | None]):
+class SortMenu(NoMountAtExit, ModalScreen[str | None]):
     """Dismisses with the chosen column key, or None (Esc)."""
 
     BINDINGS = [Binding("escape", "close", "Close", tooltip="Close the menu, the sort unchanged")] + [
@@ -91,7 +92,7 @@ class _Field(Input):
             await super()._on_key(event)
 
 
-class LabelsDialog(ModalScreen[RunLabels | None]):
+class LabelsDialog(NoMountAtExit, ModalScreen[RunLabels | None]):
     """Edit a run's tags and note; dismisses with the new labels (Enter) or None (Esc)."""
 
     BINDINGS = [Binding("escape", "close", "Cancel", tooltip="Close without saving")]

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from engine.errors import PetsegError, one_line
+from petseg_tui.exit_mount import NoMountAtExit
 from petseg_tui.keys import FORM_FOCUS_BINDINGS
 from petseg_tui.screens.base import (
     PetsegFooter,
@@ -55,7 +56,7 @@ FIELDS = (
 HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, _ in FIELDS}
 
 
-class SweepFormScreen(ModalScreen[str | None]):
+class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
     """The fields of ``petseg sweep``; ctrl+s (or Start) checks them and starts the sweep."""
 
     # as the new-run form: q types nothing here (a dialog: the app's q does not reach it), ctrl+q
@@ -147,6 +148,8 @@ class SweepFormScreen(ModalScreen[str | None]):
         # the focused field's hint, whole: a hint is the Input's placeholder, which shows only
         # while the field is empty ("Never prune 1", "GPUs a trial 1" said no more) and was
         # cut at 80 columns ("an Optuna storage URL (blank: ")
+        if not self.is_attached:  # the app ended as the form opened: its widgets are being removed,
+            return  # the first field's focus came after the hint was gone (a NoMatches traceback)
         widget = event.widget
         hint = ""
         if isinstance(widget, Input) and widget.id in HINTS:

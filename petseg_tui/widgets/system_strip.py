@@ -28,7 +28,6 @@ from rich.style import Style
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
 from textual.renderables.sparkline import Sparkline as SparklineRenderable
 from textual.widgets import Sparkline, Static
 from textual.worker import get_current_worker
@@ -37,6 +36,7 @@ from engine.runs.layout import SYSTEM_FILE
 from engine.runs.system_log import SystemTail
 from engine.sysmetrics.record import SystemSample
 from engine.sysmetrics.sampler import INTERVAL_S
+from petseg_tui.exit_mount import NoMountAtExit
 
 POLL_S = 1.0
 KEEP = 600  # samples the sparklines draw from (20 minutes at 2 s; a longer run: its last 600)
@@ -144,8 +144,8 @@ class StripCell(Vertical):
             spark.data = data
 
 
-class SystemStrip(Vertical):
-    """The system metrics of the run in ``run_path``."""
+class SystemStrip(NoMountAtExit, Vertical):
+    """The system metrics of the run in ``run_path`` (its on_mount queries its cells: `NoMountAtExit`)."""
 
     DEFAULT_CSS = """
     SystemStrip { height: auto; padding: 0 1; }
@@ -170,10 +170,7 @@ class SystemStrip(Vertical):
                 yield cell
 
     def on_mount(self) -> None:
-        try:
-            self.query_one("#strip-cells").display = False
-        except NoMatches:  # the app quit as its screen opened: Textual mounts no child on a widget
-            return  # it is removing, yet still sends it Mount (the exit ended on a traceback)
+        self.query_one("#strip-cells").display = False
         if not (self.run_path / SYSTEM_FILE).exists():  # a stat: say it at once (the worker reads the rest)
             self.show([])
         self._follow()
