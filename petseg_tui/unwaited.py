@@ -21,6 +21,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 EXIT_WAIT_S = 2.0  # how long the app's exit waits for its workers still at work
+# the pool's size: the screens' followers (runs watcher, live poll, system strip, log pane, compare
+# and sweeps polls) each hold a thread for as long as their screen is open; with Python's default
+# (cores + 4: 6 on a 2-core box) runs -> live -> compare -> live queued the second live screen's
+# poll and any export or inference behind them, for as long as those screens stayed open
+MAX_WORKERS = 64
 
 
 class UnwaitedExecutor(ThreadPoolExecutor):
@@ -54,4 +59,4 @@ class UnwaitedExecutor(ThreadPoolExecutor):
 
 def leave_workers_at_exit(loop: asyncio.AbstractEventLoop) -> None:
     """Run ``loop``'s thread workers in an `UnwaitedExecutor`; call before the first one starts."""
-    loop.set_default_executor(UnwaitedExecutor(thread_name_prefix="petseg-tui-worker"))
+    loop.set_default_executor(UnwaitedExecutor(max_workers=MAX_WORKERS, thread_name_prefix="petseg-tui-worker"))
