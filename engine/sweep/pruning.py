@@ -60,9 +60,11 @@ class TrialWatch:
             if epoch in self.reported:
                 continue
             self.reported.add(epoch)
-            if epoch not in done:  # an adopted trial's earlier epochs were reported by its first owner
+            # a resumed or adopted trial's earlier epochs were reported (and printed) by the process
+            # that ran them: returned again, a resume would print its 100 old epochs from epoch 1
+            if epoch not in done:
                 self.trial.report(float(ended.valid_dice), epoch)
-            new.append((epoch, float(ended.valid_dice)))
+                new.append((epoch, float(ended.valid_dice)))
             # never at the run's last epoch: nothing is left to save, the stop would land after the
             # run finished, and its full result is worth more to the study than a pruned one
             last = epoch >= ended.total_epochs

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 
 from engine.config import TrainConfig
 from engine.events import EpochEnded, RunStarted
@@ -87,3 +88,16 @@ def test_a_trial_process_that_exits_0_without_ending_its_run_is_not_called_a_pla
         proc.wait()
         watch = TrialWatch(trial=study.ask(), run_path=tmp_path / "run", slot=None, popen=proc)
         assert watch.death() == said
+
+
+def test_a_resumed_trial_returns_only_the_epochs_new_to_the_study(tmp_path: Path) -> None:
+    """`petseg sweep --resume` of a trial stopped at epoch 2 printed "trial 0 epoch 1", "epoch 2"
+    again before its new epochs, as if the trial had restarted; only epoch 3 is new."""
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.report(0.1, 1)  # the sweep process that ran epochs 1 and 2 reported them
+    trial.report(0.2, 2)
+    writer = _run_with_epochs(tmp_path, epochs=3, total=5)
+    watch = TrialWatch(trial, tmp_path / "w-t000", slot=None, prune=False)
+    assert watch.poll() == [(3, pytest.approx(0.3))]
+    writer.close()
