@@ -11,9 +11,22 @@ from engine.errors import ConfigError
 from engine.runs import RunStore
 
 
+class _OneFilter(argparse.Action):
+    """``--filter`` once: a second one replaced the first without a word, so ``petseg stop --filter
+    a --filter b`` acted on b's runs only (and ``delete`` deleted another set than asked)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest):
+            raise argparse.ArgumentError(self, f"given twice ({getattr(namespace, self.dest)!r}, {values!r}): give "
+                                               "one --filter with all its terms (a run must match every term), "
+                                               "or name the runs")
+        setattr(namespace, self.dest, values)
+
+
 def add_selection_flags(p: argparse.ArgumentParser, verb: str) -> None:
     p.add_argument("run", nargs="*", metavar="RUN", type=given_text, help=f"run name or folder to {verb}; several may be given")
-    p.add_argument("--filter", default="", metavar="TERMS",
+    p.add_argument("--filter", default="", metavar="TERMS", action=_OneFilter,
                    help=f"{verb} every run the TUI's / filter matches, archived ones included "
                         "(e.g. 'sweep:lr-width status:failed'); a term it cannot read refuses the command")
 

@@ -204,3 +204,19 @@ def test_every_rank_of_a_data_parallel_run_obeys(tmp_path: Path, capsys, generat
             os.killpg(proc.pid, 9)
             proc.wait()
     assert all(seconds < 10 for seconds in took.values()), took
+
+
+def test_a_second_filter_is_refused_not_put_in_place_of_the_first(tmp_path: Path, capsys) -> None:
+    """`petseg pause --filter d1 --filter a1` paused a1's runs only, d1's left training without a
+    word; a repeated --filter is refused before anything is written."""
+    one, w1 = _made(tmp_path, "one", "running")
+    two, w2 = _made(tmp_path, "two", "running")
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(["pause", "--runs", str(tmp_path), "--no_wait", "--filter", "one", "--filter", "two"])
+        assert exc.value.code == 2
+        assert "--filter: given twice ('one', 'two')" in capsys.readouterr().err
+    finally:
+        w1.close()
+        w2.close()
+    assert read_control(one) is None and read_control(two) is None
