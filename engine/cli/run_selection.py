@@ -47,7 +47,9 @@ def select_runs(store: RunStore, names: list[str], filter_text: str) -> list[Pat
         if not query.terms:
             raise ConfigError("--filter: no term to match; give terms, e.g. 'status:failed'")
         if not matched and not chosen:
-            raise ConfigError(f"--filter {filter_text!r} matches no run in {store.root}")
+            # "matches no run" of a folder that does not exist read as a wrong filter (--runs forgotten)
+            missing = "" if store.root.is_dir() else " (it does not exist: give --runs the folder the runs are in)"
+            raise ConfigError(f"--filter {filter_text!r} matches no run in {store.root}{missing}")
         chosen += [r.path for r in matched]
     if not chosen:
         raise ConfigError("name the runs (RUN ...) or give --filter TERMS")

@@ -220,3 +220,13 @@ def test_a_second_filter_is_refused_not_put_in_place_of_the_first(tmp_path: Path
         w1.close()
         w2.close()
     assert read_control(one) is None and read_control(two) is None
+
+
+def test_a_filter_on_a_runs_folder_that_does_not_exist_says_so(tmp_path: Path, capsys) -> None:
+    """With --runs forgotten (or mistyped) `petseg stop --filter X` said only "matches no run in
+    runs", as if the filter were wrong; a named run's line says the folder does not exist."""
+    gone = tmp_path / "nosuch"
+    code, out, err = petseg(capsys, "stop", "--runs", str(gone), "--filter", "sweep:lr")
+    assert (code, out) == (1, "")
+    assert err == (f"petseg: error: --filter 'sweep:lr' matches no run in {gone} (it does not exist: "
+                   "give --runs the folder the runs are in)\n")
