@@ -230,3 +230,17 @@ def test_a_filter_on_a_runs_folder_that_does_not_exist_says_so(tmp_path: Path, c
     assert (code, out) == (1, "")
     assert err == (f"petseg: error: --filter 'sweep:lr' matches no run in {gone} (it does not exist: "
                    "give --runs the folder the runs are in)\n")
+
+
+def test_unpause_takes_back_a_pause_not_obeyed_yet(tmp_path: Path, capsys) -> None:
+    """`petseg pause --no_wait` then `petseg unpause` before the run read the pause (a run loading
+    its data) was refused "not paused: it is training", and the run paused anyway; the pause is
+    now replaced by a resume (a no-op to a run that never paused) and the run trains on."""
+    path, w = _made(tmp_path, "live", "running")
+    try:
+        assert petseg(capsys, "pause", "--runs", str(tmp_path), "live", "--no_wait")[0] == 0
+        code, out, err = petseg(capsys, "unpause", "--runs", str(tmp_path), "live")
+    finally:
+        w.close()
+    assert (code, out, err) == (0, "live: the pause asked had not reached it yet; taken back, it trains on\n", "")
+    assert read_control(path) == "resume"
