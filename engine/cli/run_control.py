@@ -159,11 +159,15 @@ def cmd_control(args: argparse.Namespace) -> int:
         paused, pending = follower.history.paused or summary.state == "paused", read_control(path)
         # a pause not obeyed yet (`pause --no_wait`, a run loading its data) was refused as "not
         # paused", then paused the run anyway: taken back instead. A "resume" in its place is a
-        # no-op to a run that never paused, and unpauses one that read the pause meanwhile.
-        if (command == "unpause" and not paused and pending == "pause" and summary.state.is_active
-                and request_control(path, "resume")):
-            print(f"{path.name}: the pause asked had not reached it yet; taken back, it trains on", flush=True)
-            continue
+        # no-op to a run that never paused, and unpauses one that read the pause meanwhile; the
+        # same of an unpause not obeyed yet, which a pause in its place takes back
+        taken_back = {"unpause": ("pause", False, "it trains on"), "pause": ("resume", True, "it stays paused")}
+        if command in taken_back and summary.state.is_active:
+            undone, was_paused, outcome = taken_back[command]
+            if pending == undone and paused == was_paused and request_control(path, ACTIONS[command]):
+                print(f"{path.name}: the {'un' if undone == 'resume' else ''}pause asked had not reached it yet; "
+                      f"taken back, {outcome}", flush=True)
+                continue
         why = refusal(command, summary.state, paused, pending)
         if not why and not request_control(path, ACTIONS[command]):
             why = f"not training any more; nothing to {command}"

@@ -244,3 +244,16 @@ def test_unpause_takes_back_a_pause_not_obeyed_yet(tmp_path: Path, capsys) -> No
         w.close()
     assert (code, out, err) == (0, "live: the pause asked had not reached it yet; taken back, it trains on\n", "")
     assert read_control(path) == "resume"
+
+
+def test_pause_takes_back_an_unpause_not_obeyed_yet(tmp_path: Path, capsys) -> None:
+    """`petseg unpause --no_wait` then `petseg pause` before the run read the unpause was refused
+    "already paused", and the run then trained on; the unpause is now replaced by a pause."""
+    path, w = _made(tmp_path, "held", "paused")
+    try:
+        assert petseg(capsys, "unpause", "--runs", str(tmp_path), "held", "--no_wait")[0] == 0
+        code, out, err = petseg(capsys, "pause", "--runs", str(tmp_path), "held")
+    finally:
+        w.close()
+    assert (code, out, err) == (0, "held: the unpause asked had not reached it yet; taken back, it stays paused\n", "")
+    assert read_control(path) == "pause"
