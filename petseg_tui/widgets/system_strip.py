@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import fmean
-from typing import Callable, Sequence
+from typing import Any
 
 from rich.color import Color, blend_rgb
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -83,11 +84,18 @@ def _figure(series: list[float], live: bool) -> float | None:
 
 class _FromZero(SparklineRenderable):
     """Textual's sparkline with its bars standing on zero: a bar's height is its value against
-    the series' largest, not its place between the series' smallest and largest."""
+    ``full`` (the figure's whole scale: 100 % for a share, the host's memory), else against the
+    series' largest; never its place between the series' smallest and largest."""
+
+    def __init__(self, *args: Any, full: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.full = full
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         data = list(self.data)
         top = max(data, default=0.0)
+        if self.full and top > 0:  # a steady 4 % wait drew full bars, as if it waited all the time
+            top = max(top, self.full)
         if (self.height or 1) != 1 or not data or min(data) < 0:
             yield from super().__rich_console__(console, options)
             return
@@ -109,14 +117,17 @@ class _FromZero(SparklineRenderable):
 class LevelSparkline(Sparkline):
     """A sparkline of a level (CPU %, memory, free disk): Textual's stretches the series between
     its smallest and largest value, so the free disk moving by 2 MB of 31.5 GB read as a plunge
-    from a full bar to an empty one, and PSS easing from 1.6 to 1.5 GB as the memory gone."""
+    from a full bar to an empty one, and PSS easing from 1.6 to 1.5 GB as the memory gone.
+    ``full``: the figure's whole scale, where it has one (`_FromZero`)."""
+
+    full: float | None = None
 
     def render(self) -> SparklineRenderable:
         spark = super().render()
         assert isinstance(spark, SparklineRenderable)
         assert spark.min_color.color is not None and spark.max_color.color is not None
         return _FromZero(spark.data, width=spark.width, height=spark.height, min_color=spark.min_color.color,
-                         max_color=spark.max_color.color, summary_function=spark.summary_function)
+                         max_color=spark.max_color.color, summary_function=spark.summary_function, full=self.full)
 
 
 class StripCell(Vertical):
@@ -134,12 +145,16 @@ class StripCell(Vertical):
 
     _label: str | None = None  # the label shown
 
-    def show(self, label: str, data: list[float]) -> None:
+    def show(self, label: str, data: list[float], full: float | None = None) -> None:
+        """``full``: the figure's whole scale (100 for a share in %), None: the series' largest."""
         if label != self._label:  # a fixed-size cell: no layout of the screen
             self._label = label
             self.query_one(Static).update(label, layout=False)
-        spark = self.query_one(Sparkline)
+        spark = self.query_one(LevelSparkline)
         spark.visible = bool(data)  # no series (no GPU): no flat line pretending to be one
+        if spark.full != full:
+            spark.full = full
+            spark.refresh()
         if list(spark.data or []) != data:
             spark.data = data
 
@@ -238,8 +253,8 @@ class SystemStrip(NoMountAtExit, Vertical):
         self._cell("cpu").show(f"CPU {avg}{_pct(_figure(cpu, live))}", cpu)
         rss_now = rss[-1] if rss else None
         self._cell("rss").show(f"{'PSS' if pss else 'RSS'} {fmt_bytes(rss_now if live else (max(rss) if rss else None))}"
-                               + ("" if live else " peak"), rss)
-        self._cell("wait").show(f"wait {avg}{_pct(_figure(wait, live))}", wait)
+                               + ("" if live else " peak"), rss, full=last.ram_total)
+        self._cell("wait").show(f"wait {avg}{_pct(_figure(wait, live))}", wait, full=100.0)
         self._cell("disk").show(f"disk {fmt_bytes(disk[-1] if disk else None)}", disk)
 
     def _cell(self, key: str) -> StripCell:
@@ -264,5 +279,5 @@ class SystemStrip(NoMountAtExit, Vertical):
                                            f"{'—' if g.util is None else f'{g.util:.0f}'}" for g in last.gpus) + "%"
         used = " ".join(fmt_bytes(g.mem_used) for g in last.gpus)
         total = last.gpus[0].mem_total
-        util_cell.show(util_label, util)
-        mem_cell.show(f"mem {used}/{fmt_bytes(total)}", mem)
+        util_cell.show(util_label, util, full=100.0)
+        mem_cell.show(f"mem {used}/{fmt_bytes(total)}", mem, full=100.0)

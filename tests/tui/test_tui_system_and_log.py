@@ -100,6 +100,30 @@ async def test_strip_sparklines_stand_on_zero_so_a_tiny_change_is_not_a_plunge(r
         writer.close()
 
 
+async def test_a_share_and_the_memory_are_drawn_against_their_whole_scale(runs_dir: Path) -> None:
+    """A steady 4 % wait drew full bars (each value against the series' largest), as if the loop
+    waited on its data all the time, and 0.9 GB used of 24 GB stood as full as memory running out.
+    A share is drawn against 100 %, the memory against the host's."""
+    writer = make_run(runs_dir, "steady", epochs_done=1, state="running", close=False)
+    writer.start_heartbeat(0.5)
+    try:
+        log = SystemLogWriter(runs_dir / "steady")
+        n = 12
+        for k in range(n):
+            log.append(SystemSample(t=time.time() - 2 * (n - 1 - k), gpu_note="no GPU", cpu_percent=190.0,
+                                    rss=GIB, pss=int(0.9 * GIB), ram_total=24 * GIB, data_wait=0.04,
+                                    disk_free=500 * GIB))
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            live = await open_live(pilot, runs_dir / "steady")
+            await wait_for(pilot, lambda: "wait" in _strip_text(live) and _bars(live, "wait").strip(), what="the strip")
+            assert set(_bars(live, "wait").strip()) == {"▁"}, _bars(live, "wait")
+            assert set(_bars(live, "rss").strip()) == {"▁"}, _bars(live, "rss")
+            assert set(_bars(live, "cpu").strip()) == {"█"}, _bars(live, "cpu")  # no whole scale: its own level
+    finally:
+        writer.close()
+
+
 async def test_a_first_sample_of_nothing_draws_a_low_bar_not_a_full_one(runs_dir: Path) -> None:
     """A run's first system sample (wait 0 %): its sparkline stood as a full block, as if the
     training loop waited on its data all the time; a lone CPU figure is its own level, full."""
