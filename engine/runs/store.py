@@ -95,7 +95,12 @@ class RunStore:
 
         if not self.root.is_dir():
             return f" (the runs folder {self.root} does not exist: give --runs the folder the run was trained in)"
-        meant = name_meant(name, [d.name for d in self.run_dirs()])
+        names = [d.name for d in self.run_dirs()]
+        starts = sorted(n for n in names if n.startswith(name)) if name else []
+        if len(starts) > 1:  # the start of several names: naming one of them hid the others
+            more = f" or {len(starts) - 3} more" if len(starts) > 3 else ""
+            return f" (did you mean one of {', '.join(starts[:3])}{more}?)"
+        meant = name_meant(name, names)
         return f" (did you mean {meant}?)" if meant else ""
 
     def load(self, name_or_path: str | Path) -> RunHistory:

@@ -1068,6 +1068,10 @@ def test_a_run_not_found_says_why(tmp_path: Path, capsys, monkeypatch) -> None:
     w.close()
     assert main(["eval", "--run", "decnt", "--runs", str(root)]) == 1
     one_error_line(capsys, f"{root / 'decnt'}: no such run folder (did you mean decent?)")
+    for name in ("dec-a", "dec-b"):  # the start of several names: each is named, not one of them
+        RunStore(root).create({"model": "unet", "epochs": 1}, name=name).close()
+    assert main(["eval", "--run", "dec", "--runs", str(root)]) == 1
+    one_error_line(capsys, f"{root / 'dec'}: no such run folder (did you mean one of dec-a, dec-b, decent?)")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PETSEG_RUNS", raising=False)
     assert main(["eval", "--run", "decent"]) == 1
