@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from engine.errors import ConfigError, one_line
+from engine.sweep.results import STATUS_OF
 from engine.sweep.spec import RERUN_CHANGES, SLOT_KEYS, SweepSpec
 from engine.sweep.study import (
     HOST_ATTR,
@@ -30,10 +31,6 @@ from engine.sweep.study import (
     trial_owner,
 )
 from engine.words import counted
-
-# a trial's state in the study as the leaderboard says it (`engine.sweep.results.STATUS_OF`)
-STATUS_WORDS = {TrialState.COMPLETE: "finished", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-                TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 
 
 @dataclass(frozen=True)
@@ -183,6 +180,7 @@ def resume_plan(runs_dir: str | Path, name: str, storage: str | None = None,
 
 def plan_of(study: optuna.Study, spec: SweepSpec) -> SweepResume:
     """What resuming ``spec`` on its loaded ``study`` does."""
-    statuses = {t.number: STATUS_WORDS.get(t.state, t.state.name.lower()) for t in counted_trials(study)}
+    statuses = {t.number: STATUS_OF.get(t.state, t.state.name.lower())  # as the leaderboard words it
+                for t in counted_trials(study)}
     return SweepResume(spec, open_trials(study), left_to_run(study, spec), statuses)
 

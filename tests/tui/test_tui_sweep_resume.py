@@ -28,6 +28,7 @@ from engine.sweep.launch import sweep_argv
 from engine.sweep.spec import SweepSpec
 from engine.sweep.spec_build import build_spec
 from engine.sweep.study import OWNER_ATTR, RUN_ATTR, ask_within_budget, open_study
+from tests.engine.sweep.stopped_studies import dead_pid
 
 SETTINGS = {"name": "halt", "params": ["width=choice:8,16"], "trials": 4, "sampler": "random", "parallel": 2,
             "eval_best": "no", "base": {"epochs": 3, "image_size": 64}}
@@ -44,12 +45,6 @@ def _sweep_stand_in() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
 
 
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
 def _stopped_sweep(runs: Path, *, open_trial: bool = True) -> SweepSpec:
     """Sweep "halt" as x on the sweeps screen leaves it: trial 0 finished, trial 1 stopped after
     epoch 1 (its last.pt saved); trial 1 still open in the study, its sweep process ended (with
@@ -57,7 +52,7 @@ def _stopped_sweep(runs: Path, *, open_trial: bool = True) -> SweepSpec:
     2 of its 4 trials left."""
     spec = build_spec(SETTINGS)
     study = open_study(spec, runs)
-    gone = _dead_pid()
+    gone = dead_pid()
     for number, state in ((0, "finished"), (1, "stopped")):
         trial = ask_within_budget(study, spec, "cpu")
         run = f"halt-t{number:03d}"
