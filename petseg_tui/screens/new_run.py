@@ -38,6 +38,7 @@ from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen, leave_form
 from petseg_tui.screens.new_run_fields import (ALL_FIELDS, ERROR_FIELD, FIELDS, MORE_FIELDS, Field, as_raw,
                                                initial_values, parse_form)
+from petseg_tui.widgets.in_order_input import InOrderInput
 
 
 def _found(f: Field) -> Field:
@@ -143,7 +144,7 @@ class NewRunScreen(PetsegScreen):
                           classes="field-input")
         if f.kind == "switch":
             return Switch(value=v, id=wid, classes="field-input")
-        return Input(value=v, placeholder=f.placeholder, compact=True, id=wid, classes="field-input")
+        return InOrderInput(value=v, placeholder=f.placeholder, compact=True, id=wid, classes="field-input")
 
     @on(Collapsible.Expanded, "#more-options")
     async def _more_opened(self) -> None:

@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from engine.runs import RunLabels, parse_note, parse_tags
 from petseg_tui.exit_mount import NoMountAtExit
 from petseg_tui.format import on_background, theme_background
+from petseg_tui.widgets.in_order_input import InOrderInput
 
 # the sort menu's letter for each column of the runs table (its keys: widgets.runs_columns.COLUMNS)
 SORT_LETTERS: dict[str, str] = {
@@ -74,7 +75,7 @@ class SortMenu(NoMountAtExit, ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class _Field(Input):
+class _Field(InOrderInput):
     """An Input whose Tab moves on at once: the keys typed right after Tab (one burst from the
     terminal) were handed to this field before the Tab binding ran, and belong to the next one."""
 
@@ -88,8 +89,7 @@ class _Field(Input):
             event.stop()
             event.prevent_default()
             focused.insert_text_at_cursor(event.character)
-        else:
-            await super()._on_key(event)
+        # else Textual goes on down the MRO: InOrderInput's and Input's own handlers
 
 
 class LabelsDialog(NoMountAtExit, ModalScreen[RunLabels | None]):

@@ -24,6 +24,7 @@ from petseg_tui.screens.run_dialogs import SortMenu
 from petseg_tui.screens.run_labels import RunLabelActions
 from petseg_tui.screens.run_open import RunOpenActions
 from petseg_tui.screens.runs_lines import detail_text, status_text
+from petseg_tui.widgets.in_order_input import InOrderInput
 from petseg_tui.widgets.runs_table import COLUMN_LABELS, RunsTable
 
 ACTIVE_POLL_S = 1.0  # running/paused runs
@@ -98,7 +99,7 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
 
     def compose(self) -> ComposeResult:
         yield PetsegHeader()
-        yield Input(placeholder="/ filter: name words, lr<1e-3 dice>0.8 model:unet tag:best", id="filter",
+        yield InOrderInput(placeholder="/ filter: name words, lr<1e-3 dice>0.8 model:unet tag:best", id="filter",
                     compact=True)
         yield RunsTable(id="runs-table")
         yield Static(id="runs-status")

@@ -29,6 +29,7 @@ from petseg_tui.screens.base import (
     leave_form,
     width_class_of,
 )
+from petseg_tui.widgets.in_order_input import InOrderInput
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
@@ -99,7 +100,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
             for key, label, placeholder, default in FIELDS:
                 with Horizontal(classes="sweep-form--row"):
                     yield Label(label)
-                    yield Input(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
+                    yield InOrderInput(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
             yield Static("", id="sweep-form-hint")
             yield Static("", id="sweep-form-warning")  # petseg sweep's warning, as the fields are typed
             yield Static("", id="sweep-form-error")

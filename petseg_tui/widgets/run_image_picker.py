@@ -14,12 +14,13 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine.errors import CheckpointError
 from engine.runs import checkpoint_for
 from petseg_tui.widgets.image_picker import ImageTree
+from petseg_tui.widgets.in_order_input import InOrderInput
 
 
 def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
@@ -65,7 +66,7 @@ class RunImagePicker(Vertical):
             yield OptionList(id="inf-runs")
         yield Label("Image", classes="inf-heading")
         yield ImageTree(self.start_dir, id="inf-tree")
-        yield Input(placeholder="or type an image path ⏎", id="inf-path")
+        yield InOrderInput(placeholder="or type an image path ⏎", id="inf-path")
 
     def show_listing(self) -> str:
         """While the runs are listed: the list says so; return what the model line says meanwhile."""
