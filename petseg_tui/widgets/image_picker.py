@@ -6,6 +6,12 @@ Hidden entries are left out. The root is labelled with the folder name, not its 
 so the tree reads well in a narrow side panel; a name too long for the panel is cut in the
 middle with "…", as the runs table cuts a run name: the panel's edge cut it with no sign
 ("British_Shorthair_102." at 80 columns), and the photos of a breed differ at the end.
+
+DirectoryTree's own path watcher is a coroutine that Textual makes as soon as the path is set,
+in the tree's ``__init__`` too, and queues on the widget: a tree never run (its screen removed
+as the app ends while the inference screen opens) dropped it unawaited, and Python warned
+"coroutine 'DirectoryTree.watch_path' was never awaited" (plain Textual 8.2.8 does the same).
+`ImageTree.watch_path` queues the watcher itself, so its coroutine is made only when it runs.
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ class ImageTree(DirectoryTree):
     def __init__(self, path: str | Path, **kwargs) -> None:
         self._suffixes = image_suffixes()
         super().__init__(path, **kwargs)
+
+    def watch_path(self) -> None:
+        # the same turn as Textual's watcher (call_next), but a method queued, not a coroutine
+        # made now: one never run is dropped with nothing left unawaited (the module docstring)
+        self.call_next(super().watch_path)
 
     def is_image_name(self, path: Path) -> bool:
         return path.suffix.lower() in self._suffixes

@@ -257,6 +257,20 @@ async def test_enter_on_a_file_in_the_tree_runs_inference(tmp_path: Path, images
         assert "80×100" in result_line(screen)
 
 
+async def test_a_folder_typed_in_the_path_box_roots_the_tree_there(tmp_path: Path, images: Path,
+                                                                   fake_predictor) -> None:
+    """The tree follows a new root as it did with Textual's own path watcher (`ImageTree.watch_path`
+    queues that watcher rather than its coroutine)."""
+    make_photo(tmp_path / "other" / "bird.jpg", seed=3)
+    async with inference_screen(tmp_path, images) as (pilot, screen):
+        tree = screen.query_one("#inf-tree", ImageTree)
+        await type_path(pilot, screen.query_one("#inf-path"), tmp_path / "other")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: [str(n.label) for n in tree.root.children] == ["bird.jpg"],
+                       what="the typed folder's photos")
+        assert str(tree.root.label) == "other/" and not screen.error
+
+
 async def test_non_image_file_shows_error_and_screen_stays_usable(
     tmp_path: Path, images: Path, fake_predictor
 ) -> None:

@@ -2,12 +2,16 @@
 
 Textual mounts no widget on a screen it is removing, yet still sends the screen (and each widget
 it had begun to mount) Mount: an ``on_mount`` that queried its children raised NoMatches, and the
-dashboard exited with a traceback and exit code 1 instead of 0.
+dashboard exited with a traceback and exit code 1 instead of 0. The inference screen's file tree,
+made but never run, left Textual's path watcher unawaited: Python warned "coroutine
+'DirectoryTree.watch_path' was never awaited".
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import pytest
 from tui_helpers import make_run, make_sweep_runs, unreadable_checkpoint, wait_for
 
 from petseg_tui.app import PetsegApp
+from petseg_tui.widgets.image_picker import ImageTree
 
 
 def _open_runs(app: PetsegApp, runs_dir: Path) -> None:
@@ -66,12 +71,30 @@ async def test_the_app_ending_as_a_screen_opens_ends_cleanly(runs_dir: Path, scr
     make_run(runs_dir, "bravo", epochs_done=3, total=5)
     make_sweep_runs(runs_dir)
     app = PetsegApp(runs_dir=runs_dir)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: app.screen.loaded and _highlighted(app), what="first scan")
-        OPENERS[screen](app, runs_dir)
-        for _ in range(turns):
-            await asyncio.sleep(0)
-        app.exit()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded and _highlighted(app), what="first scan")
+            OPENERS[screen](app, runs_dir)
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            app.exit()
+        gc.collect()  # what was left unawaited is said as it is collected
     assert app.return_code == 0
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Error" not in err, err
+    assert not _unawaited(caught)
+
+
+def _unawaited(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if "never awaited" in str(w.message)]
+
+
+def test_a_file_tree_never_run_leaves_no_coroutine_unawaited(tmp_path: Path) -> None:
+    """Textual makes DirectoryTree's path watcher, a coroutine, as the tree is made; a tree whose
+    screen went before it ran dropped it unawaited. The image tree makes it only when it runs."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ImageTree(tmp_path)
+        gc.collect()
+    assert not _unawaited(caught)
