@@ -43,7 +43,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     i.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
     add_flag(i, "batch_size", type=int, default=None,
          help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px; "
-                       "fewer for large photos, so two batches fit in the 768 MiB read-ahead)")
+                       "fewer for large photos, so two batches fit in the 768 MiB read-ahead; an ONNX model "
+                       "exported for a fixed batch runs at that one)")
     add_flag(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
     add_flag(i, "device", default="auto", help="auto (CUDA if present, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
     return i
@@ -157,7 +158,7 @@ def _infer_folder(args: argparse.Namespace) -> int:
 
 def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, plan: Any, console: Any) -> int:
     """`_infer_folder` once the model is loaded and the output folder exists."""
-    from engine.infer.infer_folder import ItemResult, default_batch_size, photo_footprint, segment_folder
+    from engine.infer.infer_folder import ItemResult, folder_batch_size, photo_footprint, segment_folder
     from engine.infer.outputs import check_output
 
     src, dst = args.image, args.output
@@ -177,10 +178,13 @@ def _segment_into(args: argparse.Namespace, predictor: Any, checkpoint: Path, pl
     # in the read-ahead budget (so 8000x6000 photos do not go 32 at a time)
     sample = [photo for photo, _ in items[:: max(1, len(items) // 32)]]
     photo_bytes = max(photo_footprint(p, predictor.image_size, args.overlay) for p in sample)
-    # and never more than the photos: "6 photos … batch 57" named a batch that never went through
-    batch = min(len(items), args.batch_size or default_batch_size(predictor.device, predictor.image_size, photo_bytes))
+    batch = folder_batch_size(predictor, len(items), args.batch_size, photo_bytes)
+    fixed = "fixed " if predictor.fixed_batch else ""  # the model's own: it runs at no other
+    if fixed and args.batch_size and args.batch_size != batch:
+        print(f"petseg: warning: --batch_size {args.batch_size}: {checkpoint} was exported for batch {batch} "
+              f"only; it runs {batch} photos at a time", file=sys.stderr)
     console.print(f"{counted(len(items), 'photo')} in {src} -> {dst}  ({predictor.arch_name}, {predictor.image_size} px, "
-                  f"{predictor.device}, batch {batch}{', TTA' if args.tta else ''})", markup=False)
+                  f"{predictor.device}, {fixed}batch {batch}{', TTA' if args.tta else ''})", markup=False)
     _print_renamed(console, items)
     written: set[Path] = set()
     unwritten = unread = 0

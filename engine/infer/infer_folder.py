@@ -237,6 +237,17 @@ def _item_error(path: Path, exc: BaseException) -> str:
     return f"{path}: unexpected {type(exc).__name__}: {first_line(exc)}"
 
 
+def folder_batch_size(predictor: Predictor, photos: int, requested: int | None = None,
+                      photo_bytes: int | None = None) -> int:
+    """Photos per forward pass of a folder run, as `segment_folder` runs them and ``petseg infer``
+    says them: a model exported for a fixed batch runs at that batch, whatever was asked (a
+    shorter batch is padded to it: `OnnxPredictor`); else ``requested`` or `default_batch_size`,
+    never more than the ``photos`` ("6 photos … batch 57" named a batch that never went through)."""
+    if predictor.fixed_batch:
+        return predictor.fixed_batch
+    return max(1, min(photos, requested or default_batch_size(predictor.device, predictor.image_size, photo_bytes)))
+
+
 def segment_folder(
     predictor: Predictor,
     items: list[tuple[Path, Path]],
@@ -259,7 +270,7 @@ def segment_folder(
     budget is held by photos waiting for a full batch, they go through as a smaller batch.
     Interrupted (a signal, Ctrl-C, an error), photos not yet started are dropped at once and
     only the decodes and writes already running finish (every write is atomic)."""
-    batch_size = batch_size or default_batch_size(predictor.device, predictor.image_size)
+    batch_size = folder_batch_size(predictor, len(items), batch_size)
     workers = workers or default_workers()
     budget = max_bytes or READ_AHEAD_BYTES
     window = 2 * batch_size + workers  # a count cap too: never more futures than two batches need

@@ -144,6 +144,9 @@ def photo_probabilities(probs: Tensor, sizes: Sequence[tuple[int, int]]) -> list
 class Predictor:
     """A model in eval mode plus what is needed to feed it: image size, device, provenance."""
 
+    # photos every forward pass holds: set by a model exported for a fixed batch (`OnnxPredictor`); None: any
+    fixed_batch: int | None = None
+
     def __init__(
         self,
         model: nn.Module,

@@ -167,6 +167,58 @@ def test_a_foreign_onnx_with_a_fixed_input_runs_at_its_own_batch_and_size(demo_p
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["p0.png", "p1.png", "p2.png"]
 
 
+def _with_fixed_batch(model: Path, path: Path, batch: int) -> Path:
+    """A copy of the ONNX file ``model`` whose input and output take exactly ``batch`` photos, as
+    torch.onnx exports one without dynamic axes (its petseg metadata kept)."""
+    import onnx
+
+    graph = onnx.load(str(model))
+    for value in (graph.graph.input[0], graph.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = batch
+    onnx.save(graph, str(path))
+    return path
+
+
+@pytest.mark.parametrize("photos", [6, 3])
+def test_a_fixed_batch_export_says_the_batch_it_runs_at_and_segments_every_photo(exported, tmp_path, capsys,
+                                                                                 photos):
+    """A model exported for batch 4: the folder run's header said "batch 6" (or "batch 3"), the
+    batch petseg grouped the photos in, never what the model ran at. It says "fixed batch 4"; more
+    photos than 4 and fewer go through (a short batch padded), each mask the one the dynamic export
+    writes; another --batch_size is a warning naming the batch the model takes."""
+    onnx_path, _ = exported
+    src = demo_assets_dir() / "images"
+    if not src.is_dir():
+        pytest.skip("engine/demo_assets is missing from this installation")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in sorted(src.iterdir())[:photos]:
+        shutil.copy(photo, folder / photo.name)
+    fixed = _with_fixed_batch(onnx_path, tmp_path / "fixed4.onnx", 4)
+    assert main(["infer", "--model_path", str(fixed), "--data_path", str(folder), "--output_path",
+                 str(tmp_path / "fixed"), "--device", "cpu"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.startswith(f"{photos} photos in ") and header.endswith(", cpu, fixed batch 4)"), header
+    assert main(["infer", "--model_path", str(onnx_path), "--data_path", str(folder), "--output_path",
+                 str(tmp_path / "dynamic"), "--device", "cpu"]) == 0
+    from PIL import Image
+
+    names = sorted(p.name for p in (tmp_path / "fixed").iterdir())
+    assert len(names) == photos and names == sorted(p.name for p in (tmp_path / "dynamic").iterdir())
+    for name in names:
+        a = np.asarray(Image.open(tmp_path / "fixed" / name))
+        b = np.asarray(Image.open(tmp_path / "dynamic" / name))
+        assert (a == b).mean() > 0.999, name
+    capsys.readouterr()
+    assert main(["infer", "--model_path", str(fixed), "--data_path", str(folder), "--output_path",
+                 str(tmp_path / "asked"), "--device", "cpu", "--batch_size", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].endswith(", cpu, fixed batch 4)")
+    assert err.strip() == (f"petseg: warning: --batch_size 2: {fixed} was exported for batch 4 only; "
+                           "it runs 4 photos at a time")
+    assert len(list((tmp_path / "asked").iterdir())) == photos
+
+
 def test_a_folder_run_that_fails_leaves_no_empty_output_folder(demo_photo, tmp_path, capsys):
     two = _foreign_onnx(tmp_path / "two.onnx", out_channels=2)  # two output channels: refused at its first batch
     photos = tmp_path / "photos"
