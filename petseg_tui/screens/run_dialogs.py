@@ -1,5 +1,6 @@
 """The runs screen's small dialogs: `SortMenu` (``s``: pick the sort column by one letter, every
-column, shown or not) and `LabelsDialog` (``T``: a run's tags and note).
+column the table can sort by now, shown at this width or not) and `LabelsDialog` (``T``: a run's
+tags and note).
 
 Dialogs answer with their own keys (the letters of the sort menu, Enter, Esc); while one is
 open no key reaches the screen beneath it (`petseg_tui.keys` says so for the key map).
@@ -20,6 +21,7 @@ from engine.runs import RunLabels, parse_note, parse_tags
 from petseg_tui.exit_mount import NoMountAtExit
 from petseg_tui.format import on_background, theme_background
 from petseg_tui.widgets.in_order_input import InOrderInput
+from petseg_tui.widgets.runs_columns import COLUMN_LABELS
 
 # the sort menu's letter for each column of the runs table (its keys: widgets.runs_columns.COLUMNS)
 SORT_LETTERS: dict[str, str] = {
@@ -27,18 +29,34 @@ SORT_LETTERS: dict[str, str] = {
     "vloss": "v", "iou": "i", "lr": "r", "model": "m", "ips": "p", "eps": "o",
     "gpu": "g",
 }
+_KEY_OF_LETTER = {letter: key for key, letter in SORT_LETTERS.items()}
 
 
 class SortMenu(NoMountAtExit, ModalScreen[str | None]):
-    """Dismisses with the chosen column key, or None (Esc)."""
+    """Dismisses with the chosen column key, or None (Esc). ``labels``: the columns offered (the
+    table's `sort_refusal` decides); the letter of one not offered (g while no run has GPU figures)
+    dismisses with its key too, for the screen to say why the order stays."""
 
     BINDINGS = [Binding("escape", "close", "Close", tooltip="Close the menu, the sort unchanged")] + [
-        Binding(letter, f"pick('{key}')", key, show=False) for key, letter in SORT_LETTERS.items()
+        Binding(letter, f"pick('{key}')", f"Sort by {COLUMN_LABELS[key]}", show=False)
+        for key, letter in SORT_LETTERS.items()
     ]
 
     def __init__(self, labels: dict[str, str], current: str, reverse: bool) -> None:
         super().__init__()
         self.labels, self.current, self.reverse = labels, current, reverse
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a column not offered is not in the palette either (its letter: on_key)
+        if action == "pick" and parameters and parameters[0] not in self.labels:
+            return False
+        return super().check_action(action, parameters)
+
+    def on_key(self, event: events.Key) -> None:
+        key = _KEY_OF_LETTER.get(event.key)
+        if key is not None and key not in self.labels:
+            event.stop()
+            self.dismiss(key)
 
     def compose(self) -> ComposeResult:
         options = []
@@ -68,8 +86,7 @@ class SortMenu(NoMountAtExit, ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
     def action_pick(self, key: str) -> None:
-        if key in self.labels:
-            self.dismiss(key)
+        self.dismiss(key)
 
     def action_close(self) -> None:
         self.dismiss(None)

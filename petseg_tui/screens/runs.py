@@ -365,11 +365,13 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
 
         def chosen(key: str | None) -> None:
             if key:
-                t.set_sort(key)
+                refused = t.set_sort(key)
+                if refused:  # g while no run has GPU figures: the order stays, and why
+                    self.notify(refused, severity="warning", timeout=6, markup=False)
                 self._update_status()
 
-        self.app.push_screen(SortMenu({k: v for k, v in COLUMN_LABELS.items() if k != "sel"}, t.sort_column,
-                                      t.sort_reverse), chosen)
+        offered = {k: v for k, v in COLUMN_LABELS.items() if k != "sel" and not t.sort_refusal(k)}
+        self.app.push_screen(SortMenu(offered, t.sort_column, t.sort_reverse), chosen)
 
     def action_rescan(self) -> None:
         self.rescan()

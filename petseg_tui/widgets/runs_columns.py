@@ -3,13 +3,14 @@ width it shows, and the cell helpers the table and the compare screen measure va
 
 `COLUMNS` in table order; `DROP_ORDER` the optional ones, the first dropped first when the run name
 would get too few cells (the fitting itself is `RunsTable`'s); `columns_for` those a screen width
-class shows. A sort value is the engine's rule for the same key (`engine.runs.sort_value`, as
-``petseg runs --sort``), so the table and the CLI order runs alike.
+class shows; `has_values` whether listed rows give a column shown only with something to show
+(`Column.shows_if`: GPU) its values. A sort value is the engine's rule for the same key
+(`engine.runs.sort_value`, as ``petseg runs --sort``), so the table and the CLI order runs alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,13 @@ class Column:
     # None: always shown (width allowing); else shown only while a listed row has something for it.
     # A column every cell of which is blank (the GPU column on a CPU box) took cells the names needed.
     shows_if: Callable[[RunRow], bool] | None = None
+    hidden_why: str = ""  # with shows_if: why the column is not shown, the words for a sort it refuses then
+
+
+def has_values(column: Column, rows: Iterable[RunRow]) -> bool:
+    """Whether ``rows`` give ``column`` something to show: always, unless it has `Column.shows_if`.
+    The table shows such a column, and sorts by it, only then."""
+    return column.shows_if is None or any(column.shows_if(r) for r in rows)
 
 
 def cell_len(value: Any) -> int:
@@ -106,7 +114,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("lr", LR_PEAK, _by("lr"), lambda r: _r(fmt_lr(r.summary.learning_rate)), True, WIDE),
     # Text: a value from config.json is shown as written, never read as markup ("unet[/]" crashed the table)
     Column("model", "Model", _by("model"), lambda r: Text(r.summary.model_label or "—"), False, MEDIUM),
-    Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM, has_gpu_figures),
+    Column("gpu", "GPU", _by("gpu"), gpu_cell, True, MEDIUM, has_gpu_figures,
+           "no listed run has GPU figures (the column shows while one trains on a GPU)"),
     Column("ips", "img/s", _by("ips"), lambda r: _r(fmt_rate(r.summary.images_per_s)), True, MEDIUM),
     Column("eps", "s/epoch", _by("eps"), lambda r: _r(fmt_rate(r.summary.epoch_seconds)), True, WIDE),
     Column("started", "Started", _by("started"), lambda r: fmt_started(r.summary.started), False, MEDIUM),

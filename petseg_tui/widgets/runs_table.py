@@ -8,6 +8,8 @@ columns do, a value outgrows its column ("interrupted" replacing "running"), a r
 leaves a column wider than its values ("interrupted" back to "running"), or a column shown only
 when a listed run has something for it (`Column.shows_if`: the GPU column, only while a listed
 run has GPU figures) comes or goes: the columns and widths stay those a fresh start gives.
+Such a column sorts only while it shows (`sort_refusal`, the one rule: the sort menu, its palette
+entries and a sort already chosen follow it), so the order never follows values no one sees.
 
 Columns (`runs_columns`) follow the width: the essentials at 80 columns; model, img/s and start time from 120;
 valid loss, IoU, LR peak (the configured rate) and seconds per epoch from 160. Within that, the
@@ -39,10 +41,12 @@ from petseg_tui.widgets.runs_columns import (
     Column,
     cell_len,
     columns_for,
+    has_values,
     same_cell,
 )
 
 _BY_KEY = {c.key: c for c in COLUMNS}
+DEFAULT_SORT = ("started", True)  # (column, reverse): newest first
 
 
 class RunsTable(DataTable):
@@ -61,8 +65,7 @@ class RunsTable(DataTable):
         self.filter_text = ""
         self.query: Query = Query()
         self.show_archived = False
-        self.sort_column = "started"
-        self.sort_reverse = True  # newest first
+        self.sort_column, self.sort_reverse = DEFAULT_SORT
         self._cells: dict[str, tuple[Any, ...]] = {}  # what the visible rows show now
         self._cell_cache: dict[str, tuple[Any, tuple[Any, ...]]] = {}
         self._visible: list[str] = []
@@ -163,7 +166,7 @@ class RunsTable(DataTable):
 
     def _wanted(self, rows: list[RunRow]) -> set[str]:
         """The keys of the screen width's columns that ``rows`` give something to show."""
-        return {c.key for c in self.class_columns if c.shows_if is None or any(c.shows_if(r) for r in rows)}
+        return {c.key for c in self.class_columns if has_values(c, rows)}
 
     # ---- cells -----------------------------------------------------------------------------
     def _add_columns(self, rows: list[tuple[Any, ...]] = ()) -> None:
@@ -211,9 +214,13 @@ class RunsTable(DataTable):
         return 0 if self.show_archived else sum(1 for r in self.rows_by_name.values() if r.labels.archived)
 
     def _ordered_visible(self) -> list[str]:
+        rows = sorted((r for r in self.rows_by_name.values() if self.matches(r)), key=lambda r: r.name)
+        gone = self.sort_refusal(self.sort_column, rows)
+        if gone:  # sorted by the GPU column, whose last figures went: the default order, said once
+            self.sort_column, self.sort_reverse = DEFAULT_SORT
+            self.notify(f"Sorted by {COLUMN_LABELS[self.sort_column]} again: {gone}", timeout=6, markup=False)
         key = _BY_KEY[self.sort_column].sort_key
         rev = self.sort_reverse
-        rows = sorted((r for r in self.rows_by_name.values() if self.matches(r)), key=lambda r: r.name)
         # missing values last in both directions (`ordered`); ties stay in name order
         return [r.name for r in ordered(rows, lambda r: key(r, self), descending=rev)]
 
@@ -337,13 +344,27 @@ class RunsTable(DataTable):
             self.show_archived = show
             self.rebuild()
 
-    def set_sort(self, column: str, reverse: bool | None = None) -> None:
+    def sort_refusal(self, column: str, rows: list[RunRow] | None = None) -> str:
+        """Why the table cannot sort by ``column`` now, "" when it can: a column shown only while
+        a listed run has something for it (`Column.shows_if`: GPU) sorts only then; sorted by
+        values no one sees, the order changed for no visible reason. ``rows``: the listed ones."""
+        listed = [self.rows_by_name[n] for n in self._visible if n in self.rows_by_name] if rows is None else rows
+        shown = _BY_KEY[column]
+        return "" if has_values(shown, listed) else shown.hidden_why or "no listed run has a value for it"
+
+    def set_sort(self, column: str, reverse: bool | None = None) -> str:
         """Sort by ``column``; choosing the sorted column again reverses it (a header click too).
-        A new column starts in its natural direction: names A→Z, figures largest first."""
+        A new column starts in its natural direction: names A→Z, figures largest first. A column
+        the table cannot sort by now (`sort_refusal`) leaves the order: returns the line saying
+        why ("" when sorted)."""
+        why = self.sort_refusal(column)
+        if why:
+            return f"Not sorted by {COLUMN_LABELS[column]}: {why}"
         if reverse is None:
             reverse = not self.sort_reverse if column == self.sort_column else column not in ("name", "state", "model")
         self.sort_column, self.sort_reverse = column, reverse
         self.rebuild()
+        return ""
 
     def reverse_sort(self) -> None:
         self.set_sort(self.sort_column, not self.sort_reverse)

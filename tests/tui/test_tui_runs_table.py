@@ -13,6 +13,7 @@ from tui_helpers import (
     rendered,
     T0,
     epoch_event,
+    gpu_sample,
     highlight,
     make_curve_run,
     make_run,
@@ -24,7 +25,6 @@ from tui_helpers import (
 )
 
 from engine.runs import VALUE_KEYS, RunState, RunWriter
-from engine.sysmetrics.record import GpuSample, SystemSample
 from petseg_tui.app import PetsegApp
 from petseg_tui.format import state_text
 from petseg_tui.screens.runs import RunsScreen
@@ -792,14 +792,6 @@ def table_view(table: RunsTable) -> tuple[dict[str, int], list[str]]:
     """The columns' widths on screen and the table's lines as shown."""
     widths = {str(key.value): column.get_render_width(table) for key, column in table.columns.items()}
     return widths, [line.rstrip() for line in widget_text(table).splitlines()]
-
-
-def gpu_sample(gpus: int) -> SystemSample:
-    """A system sample as the sampler writes it: ``gpus`` GPUs at 87% with 31 GiB used, or none
-    ("no GPU": a run on the CPU)."""
-    return SystemSample(t=time.time(), gpus=tuple(GpuSample(index=i, util=87.0, mem_used=31 << 30, mem_total=80 << 30)
-                                                  for i in range(gpus)),
-                        gpu_note="" if gpus else "no GPU", cpu_percent=90.0, rss=1 << 30, disk_free=1 << 30)
 
 
 async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_start(runs_dir: Path) -> None:

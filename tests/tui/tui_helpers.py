@@ -26,6 +26,7 @@ from engine.events import (
     RunStopped,
 )
 from engine.runs import RunStore, RunWriter, write_json_atomic
+from engine.sysmetrics.record import GpuSample, SystemSample
 
 T0 = 1_767_000_000.0  # fixed wall-clock base for deterministic tables and snapshots
 
@@ -99,6 +100,14 @@ def make_run(
     if close:
         writer.close()
     return writer
+
+
+def gpu_sample(gpus: int) -> SystemSample:
+    """A system sample as the sampler writes it: ``gpus`` GPUs at 87% with 31 GiB used, or none
+    ("no GPU": a run on the CPU)."""
+    return SystemSample(t=time.time(), gpus=tuple(GpuSample(index=i, util=87.0, mem_used=31 << 30, mem_total=80 << 30)
+                                                  for i in range(gpus)),
+                        gpu_note="" if gpus else "no GPU", cpu_percent=90.0, rss=1 << 30, disk_free=1 << 30)
 
 
 def make_interrupted_run(root: Path, name: str, **kwargs: Any) -> None:
