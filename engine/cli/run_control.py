@@ -17,12 +17,26 @@ from typing import Any
 from engine.cli.common import EXIT_ERROR, EXIT_OK, add_runs_flag, error_prefix
 from engine.cli.run_selection import add_selection_flags, select_runs
 from engine.config import default_runs_dir
+from engine.runs.control import ControlAnswer
 
 WAIT_SECONDS = 10.0  # a batch of a small model on a CPU, and the 0.25 s poll, with room to spare
 POLL_SECONDS = 0.1
 
 # command -> the control file's action (its "resume" is an unpause; `train --resume` is another thing)
 ACTIONS = {"stop": "stop", "pause": "pause", "unpause": "resume"}
+
+# a pause not obeyed yet (`pause --no_wait`, a run loading its data) was refused as "not paused",
+# then paused the run anyway: taken back instead. A "resume" in its place is a no-op to a run that
+# never paused, and unpauses one that read the pause meanwhile; the same of an unpause not obeyed
+# yet, which a pause in its place takes back. command -> (the pending action it undoes, whether
+# the run is paused meanwhile, what the run does then)
+TAKEN_BACK = {"unpause": ("pause", False, "it trains on"), "pause": ("resume", True, "it stays paused")}
+
+# what `engine.runs.request_control`'s answers other than written say, after the run's name
+REFUSED = {
+    ControlAnswer.RUN_ENDED: "not training any more; nothing to {command}",
+    ControlAnswer.STOP_PENDING: "a stop is already on its way to it; not {command}d",
+}
 
 HELP = {  # the line of `petseg --help`
     "stop": "stop runs that train (the live screen's x); `train --resume` continues them later",
@@ -82,8 +96,10 @@ class Request:
     ok: bool = False
 
 
-def refusal(command: str, state: Any, paused: bool, pending: str | None) -> str:
-    """Why ``command`` cannot act on a run in ``state`` ("" if it can); nothing is written then."""
+def refusal(command: str, state: Any, paused: bool) -> str:
+    """Why ``command`` cannot act on a run in ``state``, as its events tell ("" if it can); nothing
+    is written then. What its control file tells (its process gone, a stop pending) is
+    `engine.runs.request_control`'s answer, worded by `REFUSED`."""
     from engine.runs import RunState
 
     if not state.is_active:
@@ -91,8 +107,6 @@ def refusal(command: str, state: Any, paused: bool, pending: str | None) -> str:
                RunState.BROKEN: "cannot be read"}.get(state, f"is {state}")
         hint = " (petseg train --resume continues it)" if state.is_resumable and command != "stop" else ""
         return f"not training: it {how}{hint}; nothing to {command}"
-    if pending == "stop":  # a pause written now would replace it, and the run would go on
-        return f"a stop is already on its way to it; not {command}d"
     if command == "pause" and paused:
         return "already paused (petseg unpause trains it again)"
     if command == "unpause" and not paused:
@@ -140,13 +154,7 @@ def took_effect(command: str, req: Request, events: list[Any]) -> None:
 
 
 def cmd_control(args: argparse.Namespace) -> int:
-    from engine.runs import (
-        RunFollower,
-        RunStore,
-        clear_control,
-        read_control,
-        request_control,
-    )
+    from engine.runs import RunFollower, RunStore, clear_control, read_control, request_control
 
     command = args.command
     store = RunStore(args.runs or default_runs_dir())
@@ -156,21 +164,17 @@ def cmd_control(args: argparse.Namespace) -> int:
         follower = RunFollower(path, keep_batches=0)
         follower.poll()
         summary = follower.summary()
-        paused, pending = follower.history.paused or summary.state == "paused", read_control(path)
-        # a pause not obeyed yet (`pause --no_wait`, a run loading its data) was refused as "not
-        # paused", then paused the run anyway: taken back instead. A "resume" in its place is a
-        # no-op to a run that never paused, and unpauses one that read the pause meanwhile; the
-        # same of an unpause not obeyed yet, which a pause in its place takes back
-        taken_back = {"unpause": ("pause", False, "it trains on"), "pause": ("resume", True, "it stays paused")}
-        if command in taken_back and summary.state.is_active:
-            undone, was_paused, outcome = taken_back[command]
-            if pending == undone and paused == was_paused and request_control(path, ACTIONS[command]):
+        paused = follower.history.paused or summary.state == "paused"
+        if command in TAKEN_BACK and summary.state.is_active:
+            undone, was_paused, outcome = TAKEN_BACK[command]
+            if read_control(path) == undone and paused == was_paused and request_control(path, ACTIONS[command]):
                 print(f"{path.name}: the {'un' if undone == 'resume' else ''}pause asked had not reached it yet; "
                       f"taken back, {outcome}", flush=True)
                 continue
-        why = refusal(command, summary.state, paused, pending)
-        if not why and not request_control(path, ACTIONS[command]):
-            why = f"not training any more; nothing to {command}"
+        why = refusal(command, summary.state, paused)
+        if not why:
+            answer = request_control(path, ACTIONS[command])
+            why = REFUSED.get(answer, "").format(command=command)
         if why:
             print(f"{error_prefix()} {path.name}: {why}", file=sys.stderr)
             failed = True

@@ -26,7 +26,7 @@ No torch import: the TUI uses this package on its start-up path. The names below
 package's public interface; import them from ``engine.runs``.
 """
 
-from engine.runs.control import CONTROL_ACTIONS, clear_control, read_control, request_control
+from engine.runs.control import CONTROL_ACTIONS, ControlAnswer, clear_control, read_control, request_control
 from engine.runs.epoch_progress import EpochProgress
 from engine.runs.follower import RunFollower
 from engine.runs.history import (
@@ -80,7 +80,7 @@ from engine.runs.delete import delete_run, remove_refused_launch, sweep_deleting
 __all__ = [
     "LABELS_FILE", "NO_LABELS", "Query", "RunLabels", "change_labels", "delete_run", "parse_note", "parse_query", "parse_tags", "read_labels",
     "remove_refused_launch", "sweep_deleting", "why_not_delete", "write_labels",
-    "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ERROR_LOG",
+    "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ControlAnswer", "ERROR_LOG",
     "EVAL_DIR", "EVENTS_FILE", "EpochProgress", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
     "LOG_FILE", "PREDICTIONS_DIR", "PREDICTION_KINDS", "PREVIEWS_DIR", "ResumeOffer", "RunBusyError",
     "RunFollower", "RunHistory", "RunLock", "RunSnapshot", "RunState", "RunStore", "RunSummary", "RunWriter",

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.runs import RunState, read_control, request_control
+from engine.runs import ControlAnswer, RunState, request_control
 from petseg_tui.live_follow import LiveSnapshot
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_text import trained_by
+
+# what `request_control`'s answers other than written say (nothing was sent)
+REFUSED = {
+    ControlAnswer.RUN_ENDED: "{run} is not training any more: nothing to {action}",
+    ControlAnswer.STOP_PENDING: "A stop is already on its way to {run}: not {action}d",
+}
 
 
 class RunControlActions:
@@ -69,13 +75,11 @@ class RunControlActions:
         try:
             if trainer is not None:
                 getattr(trainer, action)()
-            elif action != "stop" and read_control(self.run_path) == "stop":
-                # written now, the pause would replace the stop not read yet, and the run would train on
-                self.notify(f"A stop is already on its way to {self.run_path.name}: not {action}d", markup=False)
-                return
-            elif not request_control(self.run_path, action):
-                self.notify(f"{self.run_path.name} is not training any more: nothing to {action}", markup=False)
-                return
+            else:
+                answer = request_control(self.run_path, action)
+                if not answer:
+                    self.notify(REFUSED[answer].format(run=self.run_path.name, action=action), markup=False)
+                    return
         except OSError as exc:
             self.notify(f"Could not send {action}: {exc}", severity="error", markup=False)
             return

@@ -23,6 +23,7 @@ from engine.events import (
     event_to_dict,
 )
 from engine.runs import (
+    ControlAnswer,
     EventTail,
     RunStore,
     STALE_AFTER_SECONDS,
@@ -279,6 +280,26 @@ def test_a_stop_asked_after_the_run_ended_is_not_left_for_its_next_resume(tmp_pa
     w.close()  # the run ended
     assert not request_control(tmp_path / "a", "stop")
     assert read_control(tmp_path / "a") is None
+
+
+def test_a_pause_or_resume_never_replaces_a_stop_the_run_has_not_read(tmp_path: Path) -> None:
+    """The pending-stop rule, asked by `petseg pause`/`unpause` and the live screen's p alike: the
+    request is refused with its own answer (not "the run ended"), the stop stays; a stop replaces
+    a pending pause, and a stop asked again is written."""
+    w = RunStore(tmp_path).create({"model": "unet"}, name="a")
+    try:
+        assert request_control(w.path, "stop") is ControlAnswer.WRITTEN
+        for action in ("pause", "resume"):
+            answer = request_control(w.path, action)
+            assert answer is ControlAnswer.STOP_PENDING and not answer
+            assert read_control(w.path) == "stop"
+        assert request_control(w.path, "stop") is ControlAnswer.WRITTEN
+        clear_control(w.path)  # the trainer read the stop: a pause may go now, and a stop replaces it
+        assert request_control(w.path, "pause") is ControlAnswer.WRITTEN and read_control(w.path) == "pause"
+        assert request_control(w.path, "stop") is ControlAnswer.WRITTEN and read_control(w.path) == "stop"
+    finally:
+        w.close()
+    assert request_control(w.path, "pause") is ControlAnswer.RUN_ENDED  # ended: said before a pending stop
 
 
 def test_writer_repairs_torn_tail_on_reopen(tmp_path: Path) -> None:
