@@ -63,7 +63,8 @@ EPILOG = {
 
 
 def wait_seconds(text: str) -> float:
-    """``--timeout``'s value: seconds, 0 or more ("nan" or "inf" would wait for good)."""
+    """``--timeout``'s value: seconds, 0 or more ("nan" or "inf" would wait for good; 0 does not
+    wait, as ``--no_wait``: a request written is not a failure for having been given no time)."""
     try:
         value = float(text)
     except ValueError:
@@ -79,8 +80,8 @@ def add_parsers(sub: Any) -> None:
         add_selection_flags(p, command)
         add_runs_flag(p)
         p.add_argument("--timeout", type=wait_seconds, default=WAIT_SECONDS, metavar="SECONDS",
-                       help=f"wait at most this long for each run to obey (default {WAIT_SECONDS:g}); "
-                            "past it the command fails, the request left standing")
+                       help=f"wait at most this long for each run to obey (default {WAIT_SECONDS:g}; 0 waits not at "
+                            "all, as --no_wait); past it the command fails, the request left standing")
         p.add_argument("--no_wait", action="store_true",
                        help="send the request and return at once (the run obeys after its current batch)")
 
@@ -180,7 +181,7 @@ def cmd_control(args: argparse.Namespace) -> int:
             failed = True
             continue
         asked.append(Request(path, follower))
-    if args.no_wait:
+    if args.no_wait or args.timeout == 0:  # at most 0 s: no wait at all, as --no_wait
         for req in asked:
             print(f"{req.path.name}: {command} asked (it acts after the current batch)", flush=True)
         return EXIT_ERROR if failed else EXIT_OK

@@ -121,6 +121,22 @@ def test_no_wait_sends_the_request_and_returns(tmp_path: Path, capsys) -> None:
     assert read_control(path) == "pause"
 
 
+def test_a_timeout_of_0_waits_not_at_all_as_no_wait(tmp_path: Path, capsys) -> None:
+    """``--timeout 0`` wrote the request, then failed (exit 1, "did not stop within 0 s"): at most
+    0 s is no wait; it says and exits as ``--no_wait`` does, for stop, pause and unpause alike."""
+    for command, state, action in (("stop", "running", "stop"), ("pause", "running", "pause"),
+                                   ("unpause", "paused", "resume")):
+        path, w = _made(tmp_path, command, state)
+        try:
+            said = petseg(capsys, command, "--runs", str(tmp_path), command, "--timeout", "0")
+            assert read_control(path) == action
+            (path / CONTROL_FILE).unlink()
+            assert said == petseg(capsys, command, "--runs", str(tmp_path), command, "--no_wait")
+        finally:
+            w.close()
+        assert said == (0, f"{command}: {command} asked (it acts after the current batch)\n", "")
+
+
 def _train(root: Path, name: str, generated_data: str, *extra: str) -> subprocess.Popen:
     """A detached-like ``petseg train`` that runs long enough to be paused and stopped (the
     command stops it; its 2000 epochs are never reached)."""
