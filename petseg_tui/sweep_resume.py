@@ -40,15 +40,13 @@ def resume_sweep(app: Any, name: str, *, trial: tuple[str, int] | None = None,
 def _check(app: Any, name: str, trial: tuple[str, int] | None, started: Callable[[], None] | None) -> None:
     """In a thread: whether and how the sweep resumes, then the question (or the line) on the UI thread."""
     from engine.errors import PetsegError, one_line
-    from engine.sweep.launch import sweep_running
-    from engine.sweep.resume import resume_plan
+    from engine.sweep.resume import RUNNING, checked_resume
 
     runs_dir = Path(app.runs_dir)
     about = f"{trial_line(*trial, name)}: " if trial else ""
-    plan, line = None, ""
+    plan, refusal, line = None, None, ""
     try:
-        running = sweep_running(runs_dir, name)
-        plan = resume_plan(runs_dir, name)
+        plan, refusal = checked_resume(runs_dir, name)
     except PetsegError as exc:
         line = f"{about}{one_line(exc)}"
     except Exception as exc:  # noqa: BLE001 - a storage mid-write, a server away: said, never a crash
@@ -59,11 +57,9 @@ def _check(app: Any, name: str, trial: tuple[str, int] | None, started: Callable
                 f"train outside the sweep and Optuna would never hear of it (petseg train --resume {trial[0]} "
                 "does that)" if status else
                 f"{about}its study has no trial {trial[1]}: the sweep cannot resume it")
-    elif plan is not None and running:
-        line = f"{about}sweep {name} is running: " + ("it takes its open trials over itself" if trial
-                                                      else "nothing to resume (x stops it)")
-    elif plan is not None and not plan.has_work:
-        line = f"sweep {name}: {plan.text()}"
+    elif refusal is not None:  # the words petseg sweep --resume says, and the way on here
+        way_on = "it takes its open trials over itself" if trial else "x stops it"
+        line = f"{about}{refusal.text}" + (f" ({way_on})" if refusal.reason == RUNNING else "")
     app.call_from_thread(_ask, app, name, plan if not line else None, line, trial, started)
 
 

@@ -2,13 +2,14 @@
 foreground, as re-running its whole command would (same spec, same storage): its trials left open
 by a stopped or killed sweep process go on, then the budget left is spent.
 
-Only the flags a re-run may change go with it (`engine.sweep.spec.RERUN_CHANGES`: --trials,
---sampler, --sampler_seed, --prune, --prune_warmup, --eval_best and the slots --devices,
---per_device, --parallel, e.g. on another box), besides --storage (the same storage, with the
-password its record leaves out), --runs and --on_interrupt; the search space, the train flags and
---devices_per_trial are the study's, so typing them is refused rather than read two ways. So are a
-sweep a process still runs (a re-run of its full command adds a process to it), one with nothing
-left to do, and one whose study or spec cannot be read: one line each, nothing started.
+Only the flags a re-run may change go with it (`engine.sweep.spec.RERUN_CHANGES`, their one
+list: the budget, sampler, pruner, the best trial's scoring and the slots, e.g. on another box),
+besides --storage (the same storage, with the password its record leaves out), --runs and
+--on_interrupt; the search space, the train flags and --devices_per_trial are the study's, so
+typing them is refused rather than read two ways. So are a sweep a process still runs (a re-run of
+its full command adds a process to it) and one with nothing left to do
+(`engine.sweep.resume.checked_resume`, whose words the dashboard's R shows too), and one whose
+study or spec cannot be read: one line each, nothing started.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
     must not start."""
     from engine.cli.config_flags import given_config
     from engine.runs.layout import validate_run_name
-    from engine.sweep.launch import sweep_claimed_by, sweep_running
-    from engine.sweep.resume import resume_plan
+    from engine.sweep.resume import checked_resume
     from engine.sweep.spec import RERUN_CHANGES
     from engine.sweep.spec_file import SPEC_KEYS
 
@@ -48,16 +48,20 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
                           "and train flags); with it give only --trials, --sampler, --sampler_seed, --prune, "
                           "--prune_warmup, --eval_best, --devices, --per_device, --parallel, --storage")
     changes = {key: getattr(args, key) for key in RERUN_CHANGES if getattr(args, key) is not None}
-    plan = resume_plan(runs_dir, name, args.storage, changes)
-    if sweep_running(runs_dir, name):
-        pid = sweep_claimed_by(runs_dir, name)
-        raise ConfigError(f"sweep {name} is running{f' (process {pid})' if pid else ''}: nothing to resume "
-                          f"(petseg sweep --show {name} shows it; its full command run again adds a process to it)")
-    if not plan.has_work:
-        raise ConfigError(f"sweep {name}: {plan.text()} (petseg sweep --show {name}: its leaderboard; "
-                          f"--resume {name} --trials N with a larger N runs more)")
+    plan, refusal = checked_resume(runs_dir, name, args.storage, changes)
+    if refusal is not None:
+        raise ConfigError(f"{refusal.text} ({_way_on(refusal.reason, name)})")
     print(f"resuming sweep {name}: {plan.text()}", flush=True)
     return plan.spec
+
+
+def _way_on(reason: str, name: str) -> str:
+    """What ``petseg sweep`` offers after a refusal of `engine.sweep.resume.resume_refusal`."""
+    from engine.sweep.resume import RUNNING
+
+    if reason == RUNNING:
+        return f"petseg sweep --show {name} shows it; its full command run again adds a process to it"
+    return f"petseg sweep --show {name}: its leaderboard; --resume {name} --trials N with a larger N runs more"
 
 
 def check_not_a_bare_name(settings: dict, runs_dir: Path) -> None:

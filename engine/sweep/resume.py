@@ -5,7 +5,9 @@ would do: the trials its stopped or killed sweep process left open (a re-run res
 last.pt, or follows those still training) and the budget not spent yet.
 
 A spec that is missing (a sweep of an older petseg, a study that is gone) or unreadable is one
-`ConfigError` line saying so. Imports Optuna: never on the TUI's UI thread.
+`ConfigError` line saying so. A sweep a process runs, or one with nothing left, is not resumed
+(`checked_resume`, `resume_refusal`): one line, the same for ``petseg sweep --resume`` and the
+dashboard's R. Imports Optuna: never on the TUI's UI thread.
 """
 
 from __future__ import annotations
@@ -176,6 +178,42 @@ def resume_plan(runs_dir: str | Path, name: str, storage: str | None = None,
             hint = " (its record keeps no password: give --storage URL with it, or set PGPASSWORD)"
         raise ConfigError(f"sweep {name} cannot be resumed from here: {one_line(exc)}{hint}") from None
     return plan_of(study, recorded_spec(study, runs_dir, storage, changes))
+
+
+RUNNING, NOTHING_LEFT = "running", "nothing left"  # why a sweep whose study reads is not resumed
+
+
+@dataclass(frozen=True)
+class ResumeRefusal:
+    """Why sweep resuming must not start although its study reads: ``reason`` RUNNING (a process
+    runs the sweep: a re-run would add one to it) or NOTHING_LEFT; ``text``: the line
+    ``petseg sweep --resume`` and the dashboard's R both show, each then naming its own way on (a
+    flag, a key)."""
+
+    reason: str
+    text: str
+
+
+def resume_refusal(name: str, plan: SweepResume | None, running: bool, pid: int | None = None) -> ResumeRefusal | None:
+    """Why sweep ``name`` is not resumed now, None if it may be: it runs (``pid``: the process
+    recorded as running it, if known), or ``plan`` (None: not read) has nothing left to do."""
+    if running:
+        return ResumeRefusal(RUNNING, f"sweep {name} is running{f' (process {pid})' if pid else ''}: nothing to resume")
+    if plan is not None and not plan.has_work:
+        return ResumeRefusal(NOTHING_LEFT, f"sweep {name}: {plan.text()}")
+    return None
+
+
+def checked_resume(runs_dir: str | Path, name: str, storage: str | None = None,
+                   changes: dict[str, Any] | None = None) -> tuple[SweepResume, ResumeRefusal | None]:
+    """`resume_plan`, and why it must not start (`resume_refusal`), None if it may. Whether a
+    process runs the sweep is read first: one that ends while the study is read is said running,
+    never resumed from a plan read while its process held its trials."""
+    from engine.sweep.launch import sweep_claimed_by, sweep_running
+
+    running = sweep_running(runs_dir, name)
+    plan = resume_plan(runs_dir, name, storage, changes)
+    return plan, resume_refusal(name, plan, running, sweep_claimed_by(runs_dir, name) if running else None)
 
 
 def plan_of(study: optuna.Study, spec: SweepSpec) -> SweepResume:

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -55,8 +56,9 @@ class SweepUpdated(Message):
     refused: str = ""  # the study's refused draws, in a line (`engine.sweep.results.refused_text`)
     stopped: str = ""  # why the sweep stopped before its budget, in a line (`engine.sweep.results.gave_up_text`)
     running: bool = False  # a process runs the sweep now (its pid file): x can stop it
-    resume: str = ""  # what R would do (`StudyFacts.resume`)
+    resume: str = ""  # what R would do, in words; "" when it does nothing (`StudyFacts.plan`)
     unresumable: str = ""  # why R cannot resume it (`StudyFacts.unresumable`)
+    refusal: str = ""  # why R does nothing now: the sweep runs, or nothing is left (petseg sweep --resume's words)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class StudyFacts:
     searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
     unwritten: tuple[TrialRun, ...] = ()  # failed before their run wrote config.json: no run folder shows them
     log_scaled: tuple[str, ...] = ()  # the fields searched log-uniformly (plotted on a log axis)
-    resume: str = ""  # what R (resume the sweep) would do, in words; "" when nothing is left to do
+    plan: Any = None  # what R (resume the sweep) would do: `engine.sweep.resume.SweepResume`, None if unread
     unresumable: str = ""  # why the sweep cannot be resumed from its study (a line), "" if it can
 
 
@@ -102,24 +104,33 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
         except ConfigError as exc:
             return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: {one_line(exc)}")
         record = study.user_attrs.get(EVAL_ATTR)
-        resume, unresumable = _resume_facts(study, runs_dir, storage)
+        plan, unresumable = _resume_facts(study, runs_dir, storage)
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
                           gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)),
-                          tuple(log_searched_names(study)), resume, unresumable)
+                          tuple(log_searched_names(study)), plan, unresumable)
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
 
-def _resume_facts(study, runs_dir: Path, storage: str | None) -> tuple[str, str]:
-    """(what resuming the sweep does, "" if nothing is left; why it cannot be resumed, "" if it can)."""
+def _resume_facts(study, runs_dir: Path, storage: str | None) -> tuple[Any, str]:
+    """(what resuming the sweep does, None if it cannot be resumed; why not, "" if it can)."""
     from engine.errors import ConfigError, one_line
     from engine.sweep.resume import plan_of, recorded_spec
 
     try:
-        plan = plan_of(study, recorded_spec(study, runs_dir, storage))
+        return plan_of(study, recorded_spec(study, runs_dir, storage)), ""
     except ConfigError as exc:
-        return "", one_line(exc)
-    return (plan.text() if plan.has_work else ""), ""
+        return None, one_line(exc)
+
+
+def _resume_refusal(runs_dir: Path, name: str, plan: Any, running: bool) -> str:
+    """Why R does nothing on sweep ``name`` now, as ``petseg sweep --resume`` says it ("" if it may
+    resume): a process runs it, or ``plan`` has nothing left. Imports Optuna: the poll thread only."""
+    from engine.sweep.launch import sweep_claimed_by
+    from engine.sweep.resume import resume_refusal
+
+    refusal = resume_refusal(name, plan, running, sweep_claimed_by(runs_dir, name) if running else None)
+    return refusal.text if refusal is not None else ""
 
 
 class SweepScreen(SweepControlActions, PetsegScreen):
@@ -163,8 +174,9 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         self.refused = ""  # the study's refused draws in a line, "" if none (or unread)
         self.stopped = ""  # why the sweep stopped before its budget, "" if it did not (or unread)
         self.running = False  # a process runs the sweep shown (the poll thread reads its pid file)
-        self.resume = ""  # what R would do, "" when nothing is left (the poll thread reads the study)
+        self.resume = ""  # what R would do, "" when it does nothing (the poll thread reads the study)
         self.unresumable = ""  # why R cannot resume the sweep from its study, "" if it can
+        self.refusal = ""  # why R does nothing now (it runs, nothing is left), "" if it may resume
         self.param_index = 0
         self.status_width = 0  # the status column's width as last drawn (a longer status is cut)
         self.fitted_width = -1  # the table's width the status column was fitted to
@@ -235,11 +247,13 @@ class SweepScreen(SweepControlActions, PetsegScreen):
             was_running = running
             facts = evaluated[1] if evaluated[0] == name else StudyFacts()
             current = board(name, summaries, facts.searched, facts.log_scaled).with_unwritten(facts.unwritten)
-            key = (current, tuple(names), repr(evaluated[1]), running)
+            refusal = _resume_refusal(runs_dir, name, facts.plan, running) if name else ""
+            resume = facts.plan.text() if facts.plan is not None and not refusal else ""
+            key = (current, tuple(names), repr(evaluated[1]), running, refusal)
             if key != last:
                 last = key
                 self.post_message(SweepUpdated(current, names, facts.best_eval, facts.progress, facts.refused,
-                                               facts.stopped, running, facts.resume, facts.unresumable))
+                                               facts.stopped, running, resume, facts.unresumable, refusal))
             self._wake.wait(POLL_S)
             self._wake.clear()
 
@@ -249,7 +263,7 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         self.refused = message.refused
         self.stopped = message.stopped
         self.running = message.running
-        self.resume, self.unresumable = message.resume, message.unresumable
+        self.resume, self.unresumable, self.refusal = message.resume, message.unresumable, message.refusal
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
         self.loaded = True

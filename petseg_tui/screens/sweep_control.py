@@ -3,7 +3,9 @@ it (`petseg_tui.sweep_resume`), and what each says when it cannot act (no proces
 runs, its study cannot say, nothing is left).
 
 A mixin of `SweepScreen` (its `board`, and what its poll thread read: `running`, `resume`,
-`unresumable`), as `live_control` is for a run's stop / pause / resume on the live screen.
+`unresumable`, `refusal`), as `live_control` is for a run's stop / pause / resume on the live
+screen. A sweep that runs or has nothing left is said in ``petseg sweep --resume``'s words
+(`engine.sweep.resume.resume_refusal`), then this screen's way on.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ class SweepControlActions:
 
     board: SweepBoard
     running: bool  # a process runs the sweep shown
-    resume: str  # what R would do, "" when nothing is left
+    resume: str  # what R would do, "" when it does nothing
     unresumable: str  # why R cannot resume the sweep from its study, "" if it can
+    refusal: str  # why R does nothing now: it runs, or nothing is left ("" if it may resume)
     _wake: threading.Event  # wakes the poll thread: the sweep's state is read again at once
 
     def not_running_text(self) -> str:
@@ -40,13 +43,12 @@ class SweepControlActions:
 
     def not_resumable_text(self) -> str:
         """What R says on a sweep it cannot resume: it runs, its study cannot say, or nothing is left."""
-        name = self.board.name
-        if self.running:
-            return f"sweep {name} is running: nothing to resume (x stops it)"
-        if self.unresumable:
-            return self.unresumable
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
-        return f"sweep {name} has nothing left to resume" + (f" (trials: {counts})" if counts else "")
+        if self.refusal and self.running:
+            return f"{self.refusal} (x stops it)"
+        if self.refusal:
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(self.board.counts().items()))
+            return self.refusal + (f" (trials: {counts})" if counts else "")
+        return self.unresumable or f"sweep {self.board.name}: its study could not be read just now; try R again in a moment"
 
     def on_key(self, event: events.Key) -> None:
         # x is not offered on a sweep that no process runs (check_action); pressed anyway, it says why

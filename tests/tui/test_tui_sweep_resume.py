@@ -5,9 +5,6 @@ trial alone outside its sweep. Studies are made here without training; the launc
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,11 +21,12 @@ from tui_helpers import (
     widget_text,
 )
 
+from engine.cli import main
 from engine.sweep.launch import sweep_argv
 from engine.sweep.spec import SweepSpec
 from engine.sweep.spec_build import build_spec
 from engine.sweep.study import OWNER_ATTR, RUN_ATTR, ask_within_budget, open_study
-from tests.engine.sweep.stopped_studies import dead_pid
+from tests.engine.sweep.stopped_studies import dead_pid, sweep_process
 
 SETTINGS = {"name": "halt", "params": ["width=choice:8,16"], "trials": 4, "sampler": "random", "parallel": 2,
             "eval_best": "no", "base": {"epochs": 3, "image_size": 64}}
@@ -38,11 +36,6 @@ SETTINGS = {"name": "halt", "params": ["width=choice:8,16"], "trials": 4, "sampl
 def sweep_runs(runs_dir: Path) -> Path:
     make_sweep_runs(runs_dir)
     return runs_dir
-
-
-def _sweep_stand_in() -> subprocess.Popen:
-    """A harmless process whose command line names a sweep, as petseg sweep's does."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
 
 
 def _stopped_sweep(runs: Path, *, open_trial: bool = True) -> SweepSpec:
@@ -141,13 +134,8 @@ async def test_r_on_a_sweep_whose_study_is_gone_says_so_and_starts_nothing(sweep
 async def test_the_stop_question_names_r(runs_dir: Path, monkeypatch) -> None:
     """x asked "...; the same petseg sweep command resumes them": a sweep started from the form
     has no command; the question names R."""
-    from engine.runs.layout import sweep_pid_file, write_json_atomic
-
     _stopped_sweep(runs_dir)
-    proc = _sweep_stand_in()
-    try:
-        sweep_pid_file(runs_dir, "halt").parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(sweep_pid_file(runs_dir, "halt"), {"pid": proc.pid, "host": socket.gethostname()})
+    with sweep_process(runs_dir, "halt"):
         async with _app(runs_dir, monkeypatch).run_test(size=(160, 48)) as pilot:
             await _open_sweeps(pilot)
             screen = pilot.app.screen
@@ -158,9 +146,6 @@ async def test_the_stop_question_names_r(runs_dir: Path, monkeypatch) -> None:
             question = " ".join(widget_text(pilot.app.screen.query_one("#confirm-question")).split())
             assert "R on this screen resumes them" in question, question
             await pilot.press("n")
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _no_lone_resume(app, monkeypatch) -> list:
@@ -240,14 +225,9 @@ async def test_r_on_a_trial_stopped_while_its_sweep_runs_says_the_sweep_counted_
     """x on a trial's live screen while its sweep runs: the sweep counts the trial failed and goes
     on. R on it said "sweep halt is running: ... this one has ended in it" without saying how; it
     now says what its study counts it, as when the sweep is stopped."""
-    from engine.runs.layout import sweep_pid_file, write_json_atomic
-
     _stopped_sweep(runs_dir, open_trial=False)
     started = _record_starts(monkeypatch)
-    proc = _sweep_stand_in()
-    try:
-        sweep_pid_file(runs_dir, "halt").parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(sweep_pid_file(runs_dir, "halt"), {"pid": proc.pid, "host": socket.gethostname()})
+    with sweep_process(runs_dir, "halt"):
         app = _app(runs_dir, monkeypatch)
         lone = _no_lone_resume(app, monkeypatch)
         async with app.run_test(size=(160, 48), notifications=True) as pilot:
@@ -255,6 +235,75 @@ async def test_r_on_a_trial_stopped_while_its_sweep_runs_says_the_sweep_counted_
             await pilot.press("R")
             await wait_for(pilot, lambda: "its study counts it failed" in toasts(pilot.app), what="the line")
             assert not started and not lone
-    finally:
-        proc.kill()
-        proc.wait()
+
+
+def _ended_sweep(runs: Path) -> None:
+    """Sweep "halt" with its budget spent: its 2 trials finished, its study still readable."""
+    spec = build_spec({**SETTINGS, "trials": 2})
+    study = open_study(spec, runs)
+    for number in range(2):
+        trial = ask_within_budget(study, spec, "cpu")
+        trial.set_user_attr(RUN_ATTR, f"halt-t{number:03d}")
+        make_run(runs, f"halt-t{number:03d}", epochs_done=3, total=3, state="finished",
+                 record={"sweep": {"name": "halt", "trial": number, "params": dict(trial.params)}},
+                 width=trial.params["width"], image_size=64)
+        study.tell(trial, 0.6)
+
+
+def _cli_says(runs: Path, capsys) -> str:
+    """What ``petseg sweep --resume halt`` refuses with, its own way on (a flag) left out."""
+    assert main(["sweep", "--runs", str(runs), "--resume", "halt"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("petseg: error: ") and " (petseg sweep --show halt" in err, err
+    return err.removeprefix("petseg: error: ").rsplit(" (petseg sweep --show halt", 1)[0]
+
+
+async def test_r_on_a_sweep_that_runs_says_what_petseg_sweep_resume_says(runs_dir: Path, monkeypatch,
+                                                                         capsys) -> None:
+    """R where it cannot act said it in the dashboard's own words; it now says `petseg sweep
+    --resume`'s line (with the sweep's process), then its own way on (x)."""
+    _stopped_sweep(runs_dir)
+    started = _record_starts(monkeypatch)
+    with sweep_process(runs_dir, "halt") as pid:
+        said = _cli_says(runs_dir, capsys)
+        assert said == f"sweep halt is running (process {pid}): nothing to resume"
+        async with _app(runs_dir, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+            await _open_sweeps(pilot)
+            await wait_for(pilot, lambda: "Stop sweep" in footer_text(pilot.app.screen), what="x offered")
+            await pilot.press("R")
+            await wait_for(pilot, lambda: f"{said} (x stops it)" in toasts(pilot.app), what="the line")
+    assert not started
+
+
+async def test_r_on_a_sweep_with_its_budget_spent_says_what_petseg_sweep_resume_says(runs_dir: Path, monkeypatch,
+                                                                                    capsys) -> None:
+    """It said "sweep halt has nothing left to resume"; now the CLI's line, and how its trials ended."""
+    _ended_sweep(runs_dir)
+    said = _cli_says(runs_dir, capsys)
+    assert said == "sweep halt: nothing is left to run: its 2 trials have ended"
+    started = _record_starts(monkeypatch)
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: "Compare" in footer_text(screen), what="the sweep read")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: f"{said} (trials: 2 finished)" in toasts(pilot.app), what="the line")
+    assert not started
+
+
+async def test_r_on_an_open_trial_of_a_sweep_that_runs_again_says_it_takes_it_over(runs_dir: Path, monkeypatch,
+                                                                                   capsys) -> None:
+    """A trial left open by a stopped sweep, whose sweep runs again (started from a shell): R on
+    the trial's run says the CLI's line, and that the sweep takes the trial over; nothing starts."""
+    _stopped_sweep(runs_dir)
+    started = _record_starts(monkeypatch)
+    with sweep_process(runs_dir, "halt"):
+        said = _cli_says(runs_dir, capsys)
+        app = _app(runs_dir, monkeypatch)
+        lone = _no_lone_resume(app, monkeypatch)
+        async with app.run_test(size=(160, 48), notifications=True) as pilot:
+            await _runs_table_on(pilot, "halt-t001")
+            await pilot.press("R")
+            line = f"halt-t001 is trial 1 of sweep halt: {said} (it takes its open trials over itself)"
+            await wait_for(pilot, lambda: line in " ".join(toasts(pilot.app).split()), what="the line")
+            assert not started and not lone

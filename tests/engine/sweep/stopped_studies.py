@@ -3,8 +3,11 @@ sweep from its record (test_sweep_resume.py) and of ``petseg sweep --resume`` (t
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.sweep.spec_build import build_spec
@@ -16,6 +19,22 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+@contextmanager
+def sweep_process(runs: Path, name: str) -> Iterator[int]:
+    """A harmless process recorded as running sweep ``name`` (its pid file, "sweep" in its command
+    line as a petseg sweep's), for as long as the block lasts; its pid."""
+    from engine.runs.layout import sweep_pid_file, write_json_atomic
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    try:
+        sweep_pid_file(runs, name).parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sweep_pid_file(runs, name), {"pid": proc.pid, "host": socket.gethostname()})
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def stopped_sweep(runs: Path, settings: dict, asked: int, completed: int) -> None:

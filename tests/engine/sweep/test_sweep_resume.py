@@ -12,7 +12,7 @@ import pytest
 
 from engine.errors import ConfigError
 from engine.sweep.launch import sweep_argv
-from engine.sweep.resume import resume_plan
+from engine.sweep.resume import NOTHING_LEFT, RUNNING, SweepResume, checked_resume, resume_plan, resume_refusal
 from engine.sweep.spec_build import build_spec
 from engine.sweep.study import (
     SPEC_ATTR,
@@ -20,7 +20,7 @@ from engine.sweep.study import (
     storage_for,
 )
 from engine.sweep.where import record_storage
-from tests.engine.sweep.stopped_studies import stopped_sweep
+from tests.engine.sweep.stopped_studies import stopped_sweep, sweep_process
 
 
 def test_the_recorded_spec_resumes_the_stopped_trials_and_the_budget_left(tmp_path: Path) -> None:
@@ -39,6 +39,26 @@ def test_a_sweep_whose_trials_all_ended_has_nothing_to_resume(tmp_path: Path) ->
     stopped_sweep(tmp_path, {"name": "sw", "params": ["width=choice:8,16"], "trials": 2}, asked=2, completed=2)
     plan = resume_plan(tmp_path, "sw")
     assert not plan.has_work and plan.text() == "nothing is left to run: its 2 trials have ended"
+
+
+def test_a_sweep_is_not_resumed_while_it_runs_nor_with_nothing_left(tmp_path: Path) -> None:
+    """The two checks ``petseg sweep --resume`` and the dashboard's R both make, in the one line
+    both show: a sweep a process runs (a re-run would add a process to it; said first, whatever
+    its plan), one with nothing left; a stopped one with work left may resume."""
+    settings = {"name": "sw", "params": ["width=choice:8,16"], "trials": 2}
+    stopped_sweep(tmp_path, settings, asked=1, completed=0)
+    plan, refusal = checked_resume(tmp_path, "sw")
+    assert plan.has_work and refusal is None
+    with sweep_process(tmp_path, "sw") as pid:
+        plan, refusal = checked_resume(tmp_path, "sw")
+    assert (refusal.reason, refusal.text) == (RUNNING, f"sweep sw is running (process {pid}): nothing to resume")
+    ended = SweepResume(plan.spec, left=0)
+    assert resume_refusal("sw", ended, running=True).text == "sweep sw is running: nothing to resume"
+    assert resume_refusal("sw", None, running=False) is None  # not read: no reason to give
+
+    stopped_sweep(tmp_path, {**settings, "name": "done"}, asked=2, completed=2)
+    plan, refusal = checked_resume(tmp_path, "done")
+    assert (refusal.reason, refusal.text) == (NOTHING_LEFT, "sweep done: nothing is left to run: its 2 trials have ended")
 
 
 def test_a_grid_counts_its_points_left(tmp_path: Path) -> None:
