@@ -25,6 +25,7 @@ from engine.cli.common import (
 )
 from engine.cli.common import console as new_console, given_path
 from engine.cli.config_flags import add_config_flags, given_config
+from engine.cli.sweep_resume import resume_flags
 from engine.cli.terminal_queue import wait_written
 from engine.config import config_fields, default_runs_dir
 from engine.runs.epoch_progress import EpochProgress
@@ -68,9 +69,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
              help="score the best trial on the test split at photo size at the end (default yes)")
     add_flag(s, "resume", default=None, metavar="NAME",
              help="run sweep NAME again from the settings its study recorded, as its whole command would: its "
-                  "unfinished trials go on, then the budget left; only --trials, --sampler, --sampler_seed, "
-                  "--prune, --prune_warmup, --eval_best, --devices, --per_device, --parallel and --storage "
-                  "(with the password its record leaves out) may be given with it")
+                  f"unfinished trials go on, then the budget left; only {resume_flags(' and')} (with the password "
+                  "its record leaves out) may be given with it")
     add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
              help="on Ctrl-C or SIGTERM: ask, stop the running trials (a re-run resumes them) or leave them "
                   "training (a re-run follows them); without a terminal, ask means stop (default ask)")

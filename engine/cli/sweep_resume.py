@@ -18,10 +18,19 @@ import argparse
 from pathlib import Path
 
 from engine.errors import ConfigError
-from engine.sweep.spec import SweepSpec
+from engine.sweep.spec import RERUN_CHANGES, SweepSpec
 
 # flags that would change what the study searches or trains: refused with --resume
 _STUDY_FLAGS = ("name", "spec", "param", "devices_per_trial")
+# flags that go with --resume besides RERUN_CHANGES (and --runs, --on_interrupt, not the study's)
+_SAME_STORAGE = ("storage",)
+
+
+def resume_flags(last: str = ",") -> str:
+    """The flags that may go with ``--resume`` ("--trials, --sampler, ..., --storage"), from
+    `RERUN_CHANGES`; ``last``: the word before the last one (the help says "and")."""
+    flags = [f"--{key}" for key in (*RERUN_CHANGES, *_SAME_STORAGE)]
+    return f"{', '.join(flags[:-1])}{last} {flags[-1]}"
 
 
 def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
@@ -30,7 +39,6 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
     from engine.cli.config_flags import given_config
     from engine.runs.layout import validate_run_name
     from engine.sweep.resume import checked_resume
-    from engine.sweep.spec import RERUN_CHANGES
     from engine.sweep.spec_file import SPEC_KEYS
 
     name = args.resume
@@ -45,8 +53,7 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
         typed.insert(0, "--show")
     if typed:
         raise ConfigError(f"{typed[0]}: --resume {name} runs the sweep as its study recorded it (its search space "
-                          "and train flags); with it give only --trials, --sampler, --sampler_seed, --prune, "
-                          "--prune_warmup, --eval_best, --devices, --per_device, --parallel, --storage")
+                          f"and train flags); with it give only {resume_flags()}")
     changes = {key: getattr(args, key) for key in RERUN_CHANGES if getattr(args, key) is not None}
     plan, refusal = checked_resume(runs_dir, name, args.storage, changes)
     if refusal is not None:

@@ -14,6 +14,7 @@ import pytest
 from engine.cli import main
 from engine.runs.layout import sweep_journal
 from engine.sweep.launch import sweep_running
+from engine.sweep.spec import RERUN_CHANGES
 from engine.sweep.study import load_study
 from engine.sweep.where import record_storage
 from tests.engine.sweep.stopped_studies import stopped_sweep
@@ -108,6 +109,35 @@ def test_resume_says_what_it_resumes_first(tmp_path: Path, capsys: pytest.Captur
     assert lines[0] == ("resuming sweep sw: its 1 unfinished trial (1) goes on where it stopped and 4 of its 6 "
                         "trials are left to run")
     assert lines[1].startswith("sweep sw: 6 trials (2 already in the study), random sampler, pruning median, 2 at once")
+
+
+# a value for each flag a re-run may change (a flag added to RERUN_CHANGES needs one here)
+RERUN_VALUES = {"trials": "6", "sampler": "tpe", "sampler_seed": "3", "prune": "none", "prune_warmup": "2",
+                "devices": "0", "per_device": "2", "parallel": "2", "eval_best": "no"}
+
+
+def test_every_flag_a_rerun_may_change_is_named_in_the_refusal_and_taken_with_resume(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal's list of flags was typed by hand, in its own order: it is `RERUN_CHANGES`
+    (then --storage), and every one of them goes with --resume as far as the sweep's start."""
+    from engine.errors import ConfigError
+    from engine.sweep import scheduler, slots
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise ConfigError("the test stops here")
+
+    monkeypatch.setattr(scheduler.Scheduler, "run", stop)
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 1)  # --devices 0 names a GPU this box has
+    stopped_sweep(tmp_path, SPACE, asked=2, completed=1)
+    err = _refused(capsys, "--runs", str(tmp_path), "--resume", "sw", "--epochs", "5")
+    assert err.split("; with it give only ")[1].split(", ") == [f"--{key}" for key in (*RERUN_CHANGES, "storage")]
+    assert set(RERUN_VALUES) == set(RERUN_CHANGES)
+    for left_out in ({"parallel"}, {"devices", "per_device"}):  # a CPU's slots, then a GPU's: one or the other
+        flags = [text for key in RERUN_CHANGES if key not in left_out for text in (f"--{key}", RERUN_VALUES[key])]
+        assert main(["sweep", "--runs", str(tmp_path), "--resume", "sw", *flags]) == 1
+        out, err = capsys.readouterr()
+        assert out.startswith("resuming sweep sw: ") and err == "petseg: error: the test stops here\n", (flags, out, err)
+        assert "sweep sw: 6 trials (2 already in the study), tpe sampler, pruning none, " in out  # taken, not only let by
 
 
 def test_a_bare_name_of_a_known_sweep_points_at_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
