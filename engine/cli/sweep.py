@@ -270,7 +270,6 @@ def list_sweeps(runs_dir: Path) -> int:
 
 def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     from engine.sweep.results import (
-        ENDED_EARLY,
         IMPORTANCE_METHOD,
         importances,
         leaderboard,
@@ -295,8 +294,7 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
         vals = "  ".join(f"{value_text(n, r.params[n]) if n in r.params else '-':>14}" for n in names)
         dice = f"{r.dice:.4f}" if r.dice is not None else "-"
         test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
-        say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {count:>{ew}}  {r.status}"
-            + (f": {r.reason}" if r.reason and r.status in ENDED_EARLY else ""))
+        say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {count:>{ew}}  {r.said}")
     refused = refused_text(study)  # not rows: they are not trials of the budget
     if refused:
         say(refused)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,14 @@ class TrialRun:
     epoch: int = 0
     total_epochs: int = 0
     why: str = ""  # the run's message in a `SAYS_WHY` state: why it ended (petseg sweep --show says it too)
+    # its ended run's status as `petseg sweep --show` words it (`engine.sweep.results.TrialRow.said`):
+    # who stopped it ("stopped (its sweep process ended)": a re-run resumes it), once the study is read
+    said: str = ""
+
+    @property
+    def status(self) -> str:
+        """The trial's status in words: the study's (`said`), else its run's state and why."""
+        return self.said or str(self.state) + (f": {self.why}" if self.why else "")
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,17 @@ class SweepBoard:
         if not more:
             return self
         return dataclasses.replace(self, trials=tuple(sorted([*self.trials, *more], key=_rank)))
+
+    def with_study_words(self, said: Mapping[int, str]) -> SweepBoard:
+        """This board with each ended trial's status as ``petseg sweep --show`` words it (``said``,
+        by trial number, from the study): its run alone reads "stopped: stopped by user" both for a
+        trial its sweep's Ctrl-C stopped (open in the study: a re-run resumes it) and for one its
+        user stopped (counted failed). Words that do not begin with the run's state are of an older
+        read of the study (the run has been resumed since): the run's own are kept."""
+        trials = tuple(dataclasses.replace(t, said=said[t.trial])
+                       if not t.state.is_active and said.get(t.trial, "").startswith(str(t.state)) else t
+                       for t in self.trials)
+        return self if trials == self.trials else dataclasses.replace(self, trials=trials)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import first_line
-from engine.runs import RunFollower, RunState
+from engine.runs import RunFollower, RunState, RunSummary
 from engine.runs.layout import CONFIG_FILE, trial_run_name
 from engine.sweep.board import SAYS_WHY, TrialRun
 from engine.sweep.study import (
@@ -73,16 +73,30 @@ class TrialRow:
     def dice(self) -> float | None:
         return self.value if self.value is not None else self.best_dice
 
+    @property
+    def said(self) -> str:
+        """The trial's status in words, as ``--show`` and the sweeps screen say it: its status,
+        and why for one that ended early ("stopped: stopped by user", its user stopped it: the
+        study counts it failed); a trial its sweep's Ctrl-C or x stopped reads "stopped (its sweep
+        process ended)": still open in the study, a re-run resumes it."""
+        return self.status + (f": {self.reason}" if self.reason and self.status in ENDED_EARLY else "")
 
-def leaderboard(study: optuna.Study, runs_dir: Path) -> list[TrialRow]:
-    """Every trial the budget counts, the best valid Dice first (trials without one last)."""
+
+def leaderboard(study: optuna.Study, runs_dir: Path,
+                summaries: Mapping[str, RunSummary] | None = None) -> list[TrialRow]:
+    """Every trial the budget counts, the best valid Dice first (trials without one last).
+    ``summaries``: the runs of the folder by name, already read (the sweeps screen's poll has
+    them); a trial's run not among them is read here."""
     best_eval = study.user_attrs.get(EVAL_ATTR) or {}
     base = spec_of(study).get("base") or {}
     rows = []
     for t in counted_trials(study):
         run = str(t.user_attrs.get(RUN_ATTR) or "")
         best, epochs, total, run_state = None, 0, 0, ""
-        if run and (Path(runs_dir) / run / CONFIG_FILE).is_file():
+        known = (summaries or {}).get(run) if run else None
+        if known is not None:
+            best, epochs, total, run_state = known.best_dice, known.epoch, known.total_epochs, str(known.state)
+        elif run and (Path(runs_dir) / run / CONFIG_FILE).is_file():
             try:
                 f = RunFollower(Path(runs_dir) / run, keep_batches=0)
                 f.poll()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
@@ -32,6 +32,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
+from engine.runs.summary import RunSummary
 from engine.sweep.board import SweepBoard, TrialRun
 from petseg_tui.format import MAX_COMPARE, theme_background
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen
@@ -75,11 +76,14 @@ class StudyFacts:
     log_scaled: tuple[str, ...] = ()  # the fields searched log-uniformly (plotted on a log axis)
     plan: Any = None  # what R (resume the sweep) would do: `engine.sweep.resume.SweepResume`, None if unread
     unresumable: str = ""  # why the sweep cannot be resumed from its study (a line), "" if it can
+    # each trial's status as `petseg sweep --show` words it, by number (`SweepBoard.with_study_words`)
+    said: dict[int, str] = field(default_factory=dict)
 
 
-def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
+def _study_facts(runs_dir: Path, name: str, summaries: list[RunSummary]) -> StudyFacts:
     """The sweep's `StudyFacts`, from its journal in the runs folder or the storage it recorded;
-    empty if it has neither or it cannot be read now. Imports Optuna: the poll thread only."""
+    empty if it has neither or it cannot be read now. ``summaries``: the runs as the poll read them.
+    Imports Optuna: the poll thread only."""
     from engine.runs.layout import sweep_journal
     from engine.sweep.where import recorded_storage
 
@@ -91,6 +95,7 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
         from engine.errors import ConfigError, one_line
         from engine.sweep.results import (
             gave_up_text,
+            leaderboard,
             log_searched_names,
             progress_text,
             refused_text,
@@ -105,9 +110,10 @@ def _study_facts(runs_dir: Path, name: str) -> StudyFacts:
             return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: {one_line(exc)}")
         record = study.user_attrs.get(EVAL_ATTR)
         plan, unresumable = _resume_facts(study, runs_dir, storage)
+        said = {row.number: row.said for row in leaderboard(study, runs_dir, {s.name: s for s in summaries})}
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
                           gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)),
-                          tuple(log_searched_names(study)), plan, unresumable)
+                          tuple(log_searched_names(study)), plan, unresumable, said)
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
 
@@ -243,10 +249,11 @@ class SweepScreen(SweepControlActions, PetsegScreen):
             # read again at once when its process starts or ends: what R resumes changes then
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S
                          or running != was_running):
-                evaluated = (name, _study_facts(runs_dir, name), time.monotonic())
+                evaluated = (name, _study_facts(runs_dir, name, summaries), time.monotonic())
             was_running = running
             facts = evaluated[1] if evaluated[0] == name else StudyFacts()
-            current = board(name, summaries, facts.searched, facts.log_scaled).with_unwritten(facts.unwritten)
+            current = (board(name, summaries, facts.searched, facts.log_scaled).with_unwritten(facts.unwritten)
+                       .with_study_words(facts.said))
             refusal = _resume_refusal(runs_dir, name, facts.plan, running) if name else ""
             resume = facts.plan.text() if facts.plan is not None and not refusal else ""
             key = (current, tuple(names), repr(evaluated[1]), running, refusal)

@@ -30,13 +30,13 @@ def _value_text(name: str, params: dict) -> Text:
 
 
 def status_text(t: TrialRun, background: tuple[int, int, int] | None = None) -> Text:
-    """A trial's state, and for one that went wrong or was stopped why (`SAYS_WHY`), as `petseg
-    sweep --show` says it ("failed: --pretrained imagenet: could not fetch ..."): the screen said
-    "failed" alone. The
-    state's colour as drawn on ``background`` (`on_background`)."""
+    """A trial's status in the words `petseg sweep --show` uses (`TrialRun.status`: "failed:
+    --pretrained imagenet: could not fetch ...", "stopped (its sweep process ended)"), its state
+    in the state's colour as drawn on ``background`` (`on_background`), the rest in the text's."""
+    state = str(t.state)
+    words = t.status
     text = state_text(t.state, background)
-    if t.why:
-        text.append(": " + t.why)
+    text.append(words[len(state):] if words.startswith(state) else f" ({words})")
     return text
 
 
