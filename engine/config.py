@@ -55,6 +55,7 @@ COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autot
 
 DEFAULT_RUNS_DIR = "runs"
 DATA_PATH_ENV = "PETSEG_DATA"  # names a dataset when --data_path is not given
+PRETRAINED_IMAGENET = "imagenet"  # the --pretrained value that asks for torchvision's ImageNet weights (no file)
 GENERATED_DATA = "@generated"  # the --data_path value that asks for the generated (synthetic) set
 
 
@@ -107,13 +108,24 @@ def requested_data_path(data_path: str | None) -> str | None:
     return os.environ.get(DATA_PATH_ENV, "").strip() or None
 
 
+def config_field(name: str) -> ConfigField:
+    """The `TrainConfig` field ``name``; KeyError if there is none."""
+    return {f.name: f for f in config_fields()}[name]
+
+
+def absolute_values(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (field name -> value) as a run and a sweep record them: each path field's file
+    or folder absolute (`ConfigField.absolute`: the one rule of which fields are paths), any other
+    key as it is."""
+    fields = {f.name: f for f in config_fields()}
+    return {k: fields[k].absolute(v) if k in fields else v for k, v in values.items()}
+
+
 def absolute_data_path(data_path: str | None) -> str | None:
     """``data_path`` as a run records it: a folder named relative to the current directory (or
     with ``~``) made absolute, so ``petseg eval --run``, ``--resume`` and the TUI find the same
     folder from any directory; None (the bundled sample) and GENERATED_DATA as they are."""
-    if data_path is None or data_path == GENERATED_DATA:
-        return data_path
-    return os.path.abspath(os.path.expanduser(data_path))
+    return config_field("data_path").absolute(data_path)
 
 
 # Warm-up when --warmup_epochs is not given: it helps Adam from random initialisation (docs/RESULTS.md,
@@ -169,7 +181,8 @@ class TrainConfig:
                             help="learning-rate schedule after the warm-up")
     # None: $PETSEG_DATA, else the bundled sample; GENERATED_DATA: synthetic
     data_path: str | None = option(
-        None, label="Data path", section="main", placeholder="bundled real sample",
+        None, label="Data path", section="main", placeholder="bundled real sample", path=True,
+        path_words=(GENERATED_DATA,),
         hint=f"an Oxford-IIIT Pet folder; {GENERATED_DATA}: synthetic; blank: ${DATA_PATH_ENV} if set",
         help=(f"Oxford-IIIT Pet folder (images/, annotations/); default: ${DATA_PATH_ENV} if set, else the real "
               f"sample bundled with petseg (496 photos, 3 breeds); {GENERATED_DATA}: the generated synthetic set "
@@ -224,6 +237,7 @@ class TrainConfig:
                                help="loss = bce_weight × BCE + dice_weight × soft Dice loss")
     dice_weight: float = option(1.0, label="Dice weight", section="more", help="see --bce_weight")
     pretrained: str | None = option(None, label="Pretrained encoder", section="more", placeholder="none",
+                                    path=True, path_words=(PRETRAINED_IMAGENET,),
                                     hint="*_unet encoders: imagenet or a .pth file",
                                     help="the encoder's weights (the *_unet models): imagenet (torchvision's, from "
                                          "the torch hub cache or the internet) or a .pth state_dict of that "
@@ -257,7 +271,7 @@ class TrainConfig:
                                  help="train in the channels-last memory layout")
     valid_every: int = option(10, label="Valid every", section="more", hint="every Nth trainval photo validates",
                               help="every Nth trainval image goes to the validation split")
-    cache_dir: str | None = option(None, label="Image cache", section="more", placeholder="default",
+    cache_dir: str | None = option(None, label="Image cache", section="more", placeholder="default", path=True,
                                    help="decoded-image cache; default: $PETSEG_CACHE/decoded or ~/.cache/petseg/decoded")
 
     def validate(self) -> None:

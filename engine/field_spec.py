@@ -9,6 +9,7 @@ No torch, no TrainConfig: `engine.config` declares its fields with `option` and 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,10 @@ class FieldSpec:
     hint: str = ""  # shown beside the form field while it is valid (a switch: when on)
     hint_off: str = ""  # a switch: shown when off
     placeholder: str = ""  # what an empty optional field means ("auto", "all", …)
+    # the value names a file or folder: recorded absolute (`ConfigField.absolute`), since config.json
+    # and a sweep's study are read again from other folders; ``path_words``: its values that name none
+    path: bool = False
+    path_words: tuple[str, ...] = ()
 
 
 FORM_SECTIONS = ("main", "more")
@@ -81,6 +86,15 @@ class ConfigField:
         if self.kind == "float":
             return repr(float(value))
         return str(value)
+
+    def absolute(self, value: Any) -> Any:
+        """``value`` as a run and a sweep record it: a path field's (`FieldSpec.path`) file or
+        folder named relative to the current directory, or with ``~``, made absolute; unset, the
+        field's `FieldSpec.path_words` (``@generated``, ``imagenet``) and any other field's value
+        as they are."""
+        if not self.spec.path or not isinstance(value, str) or not value.strip() or value in self.spec.path_words:
+            return value
+        return os.path.abspath(os.path.expanduser(value))
 
     def parse_value(self, text: str) -> Any:
         """The CLI's text of this field as a value; ValueError with the reason if it is not one."""

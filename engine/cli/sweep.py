@@ -286,12 +286,15 @@ def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:
     # as wide as its widest "286/2000": a 4-digit epoch budget pushed those rows' status a column right
     counts = [EpochProgress(r.epochs, r.total_epochs).count for r in rows]  # "15/300", as the runs table
     ew = max([7, *(len(c) for c in counts)])
-    head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>14}" for n in names) + \
+    # "-": a value this trial did not draw (a drawn none reads none, as the flag takes it)
+    cells = [[value_text(n, r.params[n]) if n in r.params else "-" for n in names] for r in rows]
+    # each as wide as its widest value: a searched path (recorded absolute) pushed the columns after it
+    widths = [max([14, *(len(c[i]) for c in cells)]) for i in range(len(names))]
+    head = f"{'trial':>5}  " + "  ".join(f"{n[:14]:>{w}}" for n, w in zip(names, widths)) + \
         f"  {'valid Dice':>10}  {'test Dice':>9}  {'epoch':>{ew}}  status"
     say(head)
-    for r, count in zip(rows, counts):
-        # "-": a value this trial did not draw (a drawn none reads none, as the flag takes it)
-        vals = "  ".join(f"{value_text(n, r.params[n]) if n in r.params else '-':>14}" for n in names)
+    for r, count, row_cells in zip(rows, counts, cells):
+        vals = "  ".join(f"{c:>{w}}" for c, w in zip(row_cells, widths))
         dice = f"{r.dice:.4f}" if r.dice is not None else "-"
         test = f"{r.test_dice:.4f}" if r.test_dice is not None else ""
         say(f"{r.number:>5}  {vals}  {dice:>10}  {test:>9}  {count:>{ew}}  {r.said}")

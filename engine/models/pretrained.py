@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.config import PRETRAINED_IMAGENET as IMAGENET
 from engine.errors import ConfigError
 
-IMAGENET = "imagenet"
 IMAGENET_FAIL = (
     "--pretrained imagenet: could not fetch ImageNet weights (no internet?) "
     "— pass a local .pth path instead"

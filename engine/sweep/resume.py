@@ -100,26 +100,31 @@ def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None
 
 
 def _relative_data_problem(recorded: dict[str, Any]) -> str | None:
-    """Why a ``data_path`` recorded relative (by a petseg from before sweeps recorded it absolute)
-    names no usable data from the current folder, where it is read (as a re-run of the sweep's
-    command there would); None when it is not relative or its data is there. The folder the sweep
-    was started in is not recorded: the line says where it looked and that it was relative."""
+    """Why a ``data_path`` recorded relative (by a petseg from before sweeps recorded it absolute),
+    fixed or a searched choice, names no usable data from the current folder, where it is read (as
+    a re-run of the sweep's command there would); None when none is relative or its data is there.
+    The folder the sweep was started in is not recorded: the line says where it looked and that it
+    was relative."""
     import os
 
     from engine.config import GENERATED_DATA, absolute_data_path
     from engine.data.source import data_path_problem
 
-    base = recorded.get("base")
-    data_path = base.get("data_path") if isinstance(base, dict) else None
-    if not isinstance(data_path, str) or data_path == GENERATED_DATA or os.path.isabs(os.path.expanduser(data_path)):
-        return None
-    here = absolute_data_path(data_path)
-    problem = data_path_problem(here, bool(base.get("download")))
-    if problem is None:
-        return None
-    return (f"its recorded --data_path {data_path} is relative (a sweep of an older petseg), read from "
-            f"{os.getcwd()} as {here}: {problem.removeprefix(f'{here}: ')}; resume it from the folder the sweep "
-            "was started in")
+    base = recorded.get("base") if isinstance(recorded.get("base"), dict) else {}
+    named = [(f"--data_path {base['data_path']}", base["data_path"])] if isinstance(base.get("data_path"), str) else []
+    for text in recorded.get("params") or []:
+        name, _, rule = text.partition("=") if isinstance(text, str) else ("", "", "")
+        if name.strip() == "data_path" and rule.strip().startswith("choice:"):
+            named += [(f"--param {text}", v.strip()) for v in rule.partition(":")[2].split(",")]
+    for label, data_path in named:
+        if data_path == GENERATED_DATA or os.path.isabs(os.path.expanduser(data_path)):
+            continue
+        here = absolute_data_path(data_path)
+        problem = data_path_problem(here, bool(base.get("download")))
+        if problem is not None:
+            return (f"its recorded {label} is relative (a sweep of an older petseg), read from {os.getcwd()} as "
+                    f"{here}: {problem.removeprefix(f'{here}: ')}; resume it from the folder the sweep was started in")
+    return None
 
 
 def _settings(recorded: dict[str, Any], name: str, storage: str | None) -> dict[str, Any]:

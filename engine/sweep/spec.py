@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import TrainConfig, absolute_data_path, config_fields
+from engine.config import TrainConfig, absolute_values, config_fields
 from engine.errors import ConfigError
 from engine.field_spec import ConfigField
 from engine.runs.query import name_meant
@@ -132,7 +132,9 @@ def parse_param(text: str, where: str | None = None) -> ParamSpec:
 
     if kind == "choice":
         parts = args.split(",")
-        choices = tuple(value(p) for p in parts) if args.strip() else ()
+        # a path field's choices absolute, as its fixed value (`build_spec`): the study records
+        # them, and a resume (petseg sweep --resume, the dashboard's R) may run in another folder
+        choices = tuple(f.absolute(value(p)) for p in parts) if args.strip() else ()
         if not choices:
             raise bad("an empty choice list")
         if len(set(map(repr, choices))) != len(choices):
@@ -188,7 +190,8 @@ class SweepSpec:
     def trial_config(self, values: dict[str, Any]) -> TrainConfig:
         """The `TrainConfig` of a trial with the sampled ``values``; `RefusedDraw` (naming the field)
         for a combination the config refuses (e.g. warmup_epochs >= epochs), known before any process."""
-        config = TrainConfig(**{**self.base, **values})
+        # absolute: a study of an older petseg drew a path choice relative (`engine.sweep.study.drawn_choices`)
+        config = TrainConfig(**{**self.base, **absolute_values(values)})
         if self.devices_per_trial > 1:
             config = dataclasses.replace(config, devices=str(self.devices_per_trial))
         errors = config.field_errors()
@@ -226,7 +229,7 @@ class SweepSpec:
             where = self.where(f"params.{name}", f"--param {p.text}")
             if name not in old:
                 return f"{where}: sweep {self.name} does not search {name} (it searches {', '.join(old.values())}){tail}"
-            if p.to_text() != old[name]:
+            if p.to_text() != old[name] and p.to_text() != _read_again(old[name]):
                 return f"{where}: sweep {self.name} searches {old[name]}{tail}"
         for name, text in old.items():
             if name not in params:
@@ -243,8 +246,7 @@ class SweepSpec:
             if f.name in params or f.name in SWEEP_OWNED_FIELDS:
                 continue
             was, now = base.get(f.name, f.default), self.base.get(f.name, f.default)
-            if was == now or (f.name == "data_path" and isinstance(was, str) and isinstance(now, str)
-                              and absolute_data_path(was) == absolute_data_path(now)):
+            if was == now or f.absolute(was) == f.absolute(now):
                 continue  # a study of an older petseg records a relative data_path: the same folder
             shown = lambda v: "(none)" if v is None else f.format_value(v)
             where = (self.where(f"train.{f.name}", f"--{f.name} {shown(now)}") if f.name in self.base
@@ -258,6 +260,16 @@ class SweepSpec:
             values = p.grid_values()
             n *= len(values) if values else 1
         return n
+
+
+def _read_again(text: str) -> str | None:
+    """A recorded ``name=kind:...`` as this petseg reads it (a study of an older petseg recorded a
+    path choice relative: read from the current folder, as the same command there would); None
+    if it no longer parses."""
+    try:
+        return parse_param(text).to_text()
+    except SweepSpecError:
+        return None
 
 
 FROM_FILE = "from_file"  # the settings' key of the --spec file's labels (`SweepSpec.from_file`)

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Any
 
-from engine.config import MODEL_IGNORES, TrainConfig, absolute_data_path
+from engine.config import MODEL_IGNORES, TrainConfig, absolute_values
 from engine.field_spec import parse_yes_no
 from engine.runs.layout import validate_run_name
 from engine.sweep.spec import (
@@ -113,10 +113,10 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     base = dict(settings.get("base") or {})
     for key in SWEEP_OWNED_FIELDS:
         base.pop(key, None)
-    if isinstance(base.get("data_path"), str):
-        # recorded absolute, as a run's config.json has it: a resume from the study's record (the
-        # dashboard's R, petseg sweep --resume) may run in another folder than the sweep's start
-        base["data_path"] = absolute_data_path(base["data_path"])
+    # path fields recorded absolute, as a run's config.json has its data_path: a resume from the
+    # study's record (the dashboard's R, petseg sweep --resume) may run in another folder than the
+    # sweep's start (a searched one's choices: `parse_param`)
+    base = absolute_values(base)
     for p in params:  # the search would silently win over the base value every trial was told
         if base.get(p.name) is not None:
             fixed = at(f"train.{p.name}", f"--{p.name} {field_by_name()[p.name].format_value(base[p.name])}")

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from engine.errors import ConfigError
 from engine.runs.layout import sweep_journal
-from engine.sweep.spec import ParamSpec, SweepSpec
+from engine.sweep.spec import ParamSpec, SweepSpec, field_by_name
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # petseg prints its own line per trial
 
@@ -113,14 +113,16 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
         return sorted(set(range(self._n_min_trials)) - covered)
 
 
-def make_sampler(spec: SweepSpec, asked: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SweepSpec, asked: int = 0, study: optuna.Study | None = None) -> optuna.samplers.BaseSampler:
     """The spec's sampler; seeded (``--sampler_seed``) past the ``asked`` trials the study holds:
     the same command run again (after a crash, or with a larger ``--trials``) goes on with new
-    draws instead of repeating the first trials' values, and still draws the same ones each time."""
+    draws instead of repeating the first trials' values, and still draws the same ones each time.
+    A grid walks the values the ``study``'s trials drew (`drawn_choices`)."""
     seed = None if spec.sampler_seed is None else _seed_past(spec.sampler_seed, asked)
     if spec.sampler == "grid":
-        return _AskTellGridSampler({p.name: list(p.grid_values() or ()) for p in spec.params}, seed=seed,
-                                   since=asked)
+        space = {p.name: list(drawn_choices(study, p) if study is not None else p.grid_values() or ())
+                 for p in spec.params}
+        return _AskTellGridSampler(space, seed=seed, since=asked)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
@@ -169,7 +171,9 @@ def open_study(spec: SweepSpec, runs_dir: Path, *, create: bool = True) -> optun
     study.set_user_attr(SPEC_ATTR, {**spec.to_dict(), "trials": max(spec.trials, held)})
     asked = len(study.get_trials(deepcopy=False))
     if (spec.sampler_seed is not None or spec.sampler == "grid") and asked:
-        study.sampler = make_sampler(spec, asked)
+        study.sampler = make_sampler(spec, asked, study)
+    for p in spec.params:  # a study of an older petseg, resumed from another folder: one line now
+        drawn_choices(study, p)
     return study
 
 
@@ -310,10 +314,33 @@ def claim(trial: Trial, slot: str) -> None:
 def suggest(trial: Trial, p: ParamSpec) -> Any:
     """The trial's value of ``p`` (Optuna's suggest_* for its kind)."""
     if p.kind == "choice":
-        return trial.suggest_categorical(p.name, list(p.choices))
+        return trial.suggest_categorical(p.name, list(drawn_choices(trial.study, p)))
     if p.is_int:
         return trial.suggest_int(p.name, p.low, p.high, step=p.step or 1, log=p.kind == "log")
     return trial.suggest_float(p.name, p.low, p.high, log=p.kind == "log")
+
+
+def drawn_choices(study: optuna.Study, p: ParamSpec) -> tuple[Any, ...]:
+    """The values Optuna offers for ``p`` (a grid's values; a choice's): the spec's, except in a
+    study of an older petseg, which recorded a path field's choices relative (``data_path=choice:
+    a,b``) and whose trials drew them so: Optuna refuses a choice whose values change within a
+    study, so those are drawn again (`SweepSpec.trial_config` makes them absolute) where they
+    name the spec's files from this folder; from another folder they are one ConfigError line."""
+    values = p.choices if p.kind == "choice" else tuple(p.grid_values() or ())
+    if p.kind != "choice" or not field_by_name()[p.name].spec.path:
+        return values
+    for t in study.get_trials(deepcopy=False):
+        drawn = t.distributions.get(p.name)
+        if not isinstance(drawn, optuna.distributions.CategoricalDistribution) or tuple(drawn.choices) == values:
+            continue
+        field = field_by_name()[p.name]
+        if tuple(field.absolute(c) for c in drawn.choices) == values:
+            return tuple(drawn.choices)
+        shown = ",".join(field.format_value(c) for c in drawn.choices)
+        raise ConfigError(f"sweep {study.study_name}: its trials drew {p.name} from {shown}, folders named relative "
+                          f"to where it was started (a sweep of an older petseg), which from {os.getcwd()} are not "
+                          f"the ones its settings name; run it from the folder it was started in")
+    return values
 
 
 def process_running(pid: int) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.config import DATA_PATH_ENV, MODEL_IGNORES, TrainConfig, absolute_data_path, auto_warmup_epochs, requested_data_path
+from engine.config import DATA_PATH_ENV, MODEL_IGNORES, PRETRAINED_IMAGENET, TrainConfig, absolute_data_path, auto_warmup_epochs, requested_data_path
 from engine.errors import ConfigError, RunStoreError
 from engine.runs import RunStore
 from engine.train.config_record import initial_record
@@ -50,7 +50,7 @@ def check_pretrained(config: TrainConfig, *, fetch: bool = True) -> None:
     detached launch, so its refusal is said in the form, not in a folder left behind."""
     if config.pretrained is None:
         return
-    if config.pretrained == "imagenet":
+    if config.pretrained == PRETRAINED_IMAGENET:
         if fetch:
             check_pretrained_file(config)
         return
@@ -99,7 +99,7 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
     """The config a new run records: the dataset named now, and the auto warm-up as a number."""
     config.validate()
     check_machine(config)  # before the run folder exists
-    if config.pretrained == "imagenet":
+    if config.pretrained == PRETRAINED_IMAGENET:
         # offline, the fetch failed only once the data was decoded and the amp timed, leaving a
         # failed run folder behind; fetched now (a new run only: a resume's weights are last.pt's),
         # the run's own load reads torch hub's cache

@@ -142,7 +142,7 @@ def _recipe_rows(cfg: dict) -> Rows:
     than the default (pet_only scores the trimap's border as background, so its Dice reads apart
     from a pet_border run's). The pane read "model resnet34_unet · bs 16 …" alone, hiding both.
     One row, not two: at 80x24 each row is taken from the charts."""
-    from engine.config import MODEL_IGNORES, TrainConfig
+    from engine.config import MODEL_IGNORES, PRETRAINED_IMAGENET, TrainConfig
 
     parts: list[str] = []
     model = cfg.get("model")
@@ -150,7 +150,7 @@ def _recipe_rows(cfg: dict) -> Rows:
         weights = cfg.get("pretrained")
         if not isinstance(weights, str) or not weights.strip():
             parts.append("random encoder")
-        elif weights == "imagenet":
+        elif weights == PRETRAINED_IMAGENET:
             parts.append("ImageNet encoder")
         else:  # a local .pth: its name (the full path is in config.json), never a wrapped path
             parts.append(f"encoder {Path(weights).name}")
