@@ -187,11 +187,11 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
         stats = scheduler.run()
     except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM / SIGHUP arrive as entry.Terminated, never asked
         asked = args.on_interrupt if type(exc) is KeyboardInterrupt else args.on_interrupt.replace("ask", "stop")
-        action = _interrupt_action(asked, len(scheduler.watches))
+        action = _interrupt_action(asked, scheduler)
         n = scheduler.interrupt(action)
         again = f"petseg sweep --resume {spec.name} (or the same command)"  # what to type, shown once
         if action == "stop" and n == 0:  # they ended while the question waited
-            say(f"no trial was still training; {again} records them and goes on")
+            say(f"no trial was still training; {again} goes on")
         elif action == "stop":
             say(f"stopped {counted(n, 'running trial')}; {again} resumes {'it' if n == 1 else 'them'}")
         else:
@@ -216,16 +216,20 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
     return EXIT_OK
 
 
-def _interrupt_action(choice: str, running: int) -> str:
+def _interrupt_action(choice: str, scheduler: Any) -> str:
+    running = len(scheduler.watches)
     if choice != "ask":
         return choice
     if running == 0 or not sys.stdin.isatty():
         return "stop"
+    from engine.sweep.asking import reports_flowing
+
     try:
         them = "it" if running == 1 else "them"
         wait_written()  # the trials' lines before the prompt (`engine.cli.terminal_queue`)
-        answer = input(f"\n{counted(running, 'trial')} {'is' if running == 1 else 'are'} training: [s]top {them} "
-                       f"(resumable) or [l]eave {them} training? [s/l] ")
+        with reports_flowing(scheduler):  # the trials' epochs still reach Optuna, which may prune them
+            answer = input(f"\n{counted(running, 'trial')} {'is' if running == 1 else 'are'} training: [s]top "
+                           f"{them} (resumable) or [l]eave {them} training? [s/l] ")
     except (EOFError, KeyboardInterrupt):
         return "stop"
     return "leave" if answer.strip().lower().startswith("l") else "stop"

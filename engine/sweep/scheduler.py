@@ -124,6 +124,18 @@ class Scheduler:
 
     def step(self) -> None:
         """One pass: report new epochs, finish the trials whose process ended, fill free slots."""
+        self._observe()
+        self._fill()
+        self._reap()
+
+    def follow(self) -> None:
+        """A pass that starts no trial: the running trials' new epochs reported to Optuna (which
+        may prune them), the trials that ended told to the study. What runs while Ctrl-C's
+        question waits for its answer (`engine.sweep.asking`)."""
+        self._observe()
+        self._reap()
+
+    def _observe(self) -> None:
         for w in list(self.watches):
             for epoch, dice in w.poll():
                 self._trained = True
@@ -131,8 +143,6 @@ class Scheduler:
                          (" -> pruned, stopping it" if w.pruned_at == epoch else ""))
             if w.ended():
                 self._finish(w)
-        self._fill()
-        self._reap()
 
     def _reap(self) -> None:
         """Children that ended their run and are still exiting: once gone, a pruned run's status
@@ -403,15 +413,23 @@ class Scheduler:
         """After a Ctrl-C: ``stop`` asks every running trial to stop (they save last.pt; the
         trials stay open in the study and a re-run of the same command resumes them) and waits
         for them; ``leave`` lets them train on (a re-run adopts them). Returns how many (for
-        ``stop``: those still training when asked; a re-run records the ones that ended)."""
+        ``stop``: those still training when asked). The trials that ended by themselves meanwhile
+        (finished, pruned or failed while the question waited) are told to the study first."""
+        try:
+            self.follow()
+        except Exception as exc:  # the Ctrl-C cut a pass short (a trial told, not yet let go): a re-run records them
+            self.log(f"the trials that ended could not all be recorded now ({first_line(exc)}); a re-run records them")
         if action != "stop":
             return len(self.watches)
-        training = [w for w in self.watches if not w.ended()]  # the prompt may have waited while some ended
+        training = [w for w in self.watches if not w.ended()]  # one may end between the two looks
         for w in training:
             request_control(w.run_path, "stop")
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         try:
-            while time.monotonic() < deadline and not all(w.process_gone() and w.ended() for w in self.watches):
+            # a trial pruned while the question waited is marked pruned once its process is gone
+            while time.monotonic() < deadline and (any(mark for _, mark in self.exiting) or not all(
+                    w.process_gone() and w.ended() for w in self.watches)):
+                self._reap()
                 time.sleep(self.poll)
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: stop waiting; the stop requests stand
