@@ -57,3 +57,18 @@ def test_stop_leaves_no_request_in_a_run_that_finished_while_the_prompt_waited(t
     assert scheduler.interrupt("stop") == 1  # only the trial still training was asked
     t.join()
     assert read_control(tmp_path / "s-t000") is None
+
+
+def test_stop_records_a_trial_that_finished_while_the_prompt_waited(tmp_path: Path) -> None:
+    """Its end was left to a re-run ("records them and goes on"): the study kept it running, and
+    --show and the dashboard said so, until someone ran the sweep again."""
+    from optuna.trial import TrialState
+
+    study = optuna.create_study(direction="maximize")
+    spec = build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]})
+    scheduler = Scheduler(spec, tmp_path, study, log=lambda line: None, poll=0.01)
+    _run(tmp_path, "s-t000", finished=True)
+    scheduler.watches.append(TrialWatch(study.ask(), tmp_path / "s-t000", slot=None))
+    assert scheduler.interrupt("stop") == 0
+    (trial,) = study.trials
+    assert (trial.state, trial.value) == (TrialState.COMPLETE, 0.5)
