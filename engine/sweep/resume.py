@@ -178,9 +178,9 @@ def resume_plan(runs_dir: str | Path, name: str, storage: str | None = None,
     try:
         study = load_study(name, Path(runs_dir), storage)
     except ConfigError as exc:
-        hint = ""
-        if storage and storage == recorded and "://" in storage and not storage.startswith("sqlite"):
-            hint = " (its record keeps no password: give --storage URL with it, or set PGPASSWORD)"
+        hint = ""  # a PostgreSQL login takes PGPASSWORD or ~/.pgpass (its line says so); MySQL has none
+        if storage and storage == recorded and storage.startswith("mysql"):
+            hint = f" (its record keeps no password: petseg sweep --resume {name} --storage URL, with it, resumes it)"
         raise ConfigError(f"sweep {name} cannot be resumed from here: {one_line(exc)}{hint}") from None
     return plan_of(study, recorded_spec(study, runs_dir, storage, changes))
 

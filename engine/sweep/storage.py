@@ -3,13 +3,16 @@ user may see it (password masked), its driver, a quick connection check, and Opt
 
 Every failure is one `ConfigError` line naming the URL with its password masked: a driver that is
 not installed (with the pip command), a database kind SQLAlchemy does not know, a server that is
-down or refuses the login (within CONNECT_TIMEOUT_S, not the minutes of a TCP time-out).
+down or refuses the login (within CONNECT_TIMEOUT_S, not the minutes of a TCP time-out); for a
+PostgreSQL URL without a password (a sweep's record keeps none), where to give libpq one.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError, first_line
@@ -147,10 +150,25 @@ def open_rdb(url: str, create: bool = True) -> Any:
     except ConfigError:
         raise
     except Exception as exc:  # down, refused, wrong password, no such database: the driver says which
-        raise ConfigError(f"--storage {shown}: cannot connect ({scrubbed(_driver_line(exc), url)})") from None
+        hint = no_password_hint(parsed)
+        raise ConfigError(f"--storage {shown}: cannot connect ({scrubbed(_driver_line(exc), url)})"
+                          + (f"; {hint}" if hint else "")) from None
     finally:
         check.dispose()
     return _rdb_storage(url, shown, kwargs)
+
+
+def no_password_hint(url: Any) -> str:
+    """What to do about a PostgreSQL URL (parsed) that carries no password, as a sweep's record
+    keeps it (`engine.sweep.where`: a resume, the dashboard's R, --show read it), when neither
+    PGPASSWORD nor a password file (~/.pgpass, or $PGPASSFILE) gives libpq one: where to put it.
+    "" for another database, a URL with its password, or a password libpq finds."""
+    if url.get_backend_name() != "postgresql" or url.password or url.query.get("password"):
+        return ""
+    if os.environ.get("PGPASSWORD") or Path(os.environ.get("PGPASSFILE") or "~/.pgpass").expanduser().is_file():
+        return ""
+    return ("the URL has no password (a sweep records none) and neither PGPASSWORD nor ~/.pgpass gives one: "
+            "set PGPASSWORD or add a ~/.pgpass line for this server")
 
 
 def check_kwargs(url: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

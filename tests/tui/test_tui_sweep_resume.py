@@ -5,6 +5,7 @@ trial alone outside its sweep. Studies are made here without training; the launc
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,40 @@ async def test_r_on_a_sweep_whose_study_is_gone_says_so_and_starts_nothing(sweep
         assert "is gone" in toasts(pilot.app)
         await pilot.pause(0.3)
         assert not started and pilot.app.screen is screen
+
+
+@pytest.mark.parametrize("where", ["sweeps screen", "trial's run"])
+async def test_r_on_a_postgresql_sweep_without_a_password_says_where_it_goes(where: str, runs_dir: Path, tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    """Its record keeps no password: with neither PGPASSWORD nor ~/.pgpass (and its server down
+    here) R says so in its one line, naming the storage, and starts nothing."""
+    pytest.importorskip("psycopg2")
+    from engine.sweep.where import record_storage
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no.pgpass"))
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    record_storage(runs_dir, "pg", f"postgresql+psycopg2://petseg:secret@127.0.0.1:{port}/petseg")
+    make_run(runs_dir, "pg-t000", epochs_done=1, total=3, state="stopped",
+             record={"sweep": {"name": "pg", "trial": 0, "params": {"width": 16}}}, width=16)
+    started = _record_starts(monkeypatch)
+    app = _app(runs_dir, monkeypatch)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        if where == "sweeps screen":
+            await _open_sweeps(pilot)
+            await wait_for(pilot, lambda: "Resume sweep" in footer_text(pilot.app.screen), what="R offered")
+        else:
+            await _runs_table_on(pilot, "pg-t000")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: "~/.pgpass" in toasts(pilot.app), what="the line")
+        said = " ".join(toasts(pilot.app).split())
+        assert (f"sweep pg cannot be resumed from here: --storage postgresql+psycopg2://petseg@127.0.0.1:{port}/petseg: "
+                "cannot connect (") in said, said
+        assert said.endswith("neither PGPASSWORD nor ~/.pgpass gives one: set PGPASSWORD or add a ~/.pgpass line for "
+                             "this server"), said
+        assert "secret" not in said and not started
 
 
 async def test_the_stop_question_names_r(runs_dir: Path, monkeypatch) -> None:
