@@ -1,7 +1,13 @@
 """What the TUI shows, as the text a user reads: a widget's lines, the notifications, the footer,
-the runs screen's detail line, the terminal's rows, the palette's list, the app's exit message."""
+the runs screen's detail line and a runs table's cell, the terminal's rows, the palette's list,
+the app's exit message."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from petseg_tui.widgets.runs_table import RunsTable
 
 
 def widget_text(widget) -> str:
@@ -78,3 +84,8 @@ def exit_messages(app, monkeypatch) -> list[str | None]:
 
     monkeypatch.setattr(app, "exit", exit_spy)
     return exits
+
+
+def cell(table: RunsTable, name: str, column: str) -> str:
+    value = table.get_cell(name, column)
+    return getattr(value, "plain", str(value))

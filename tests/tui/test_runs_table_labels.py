@@ -1,0 +1,121 @@
+"""The runs table's T, A and D: tags and a note, archiving, deleting (refused while a run trains),
+the cursor after them, and labels another dashboard saved meanwhile kept."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tui_helpers import (
+    rendered,
+    T0,
+    highlight,
+    make_run,
+    run_detail,
+    toasts,
+    wait_for,
+)
+
+from petseg_tui.app import PetsegApp
+
+
+@pytest.mark.slow  # over ~3 s alone (the marker's rule)
+async def test_tags_note_archive_and_delete(sample_runs: Path) -> None:
+    from engine.runs import read_labels
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        status = screen.query_one("#runs-status")
+        assert "toggle_show_archived" not in {b.binding.action for b in screen.active_bindings.values()
+                                              if b.enabled}  # nothing archived: h not offered
+        await highlight(pilot, table, "alpha")
+        await pilot.press("T", *"best baseline", "tab", *"first try", "enter")
+        await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags == ("best", "baseline"), what="tags")
+        assert read_labels(sample_runs / "alpha").note == "first try"
+        assert "#best #baseline" in run_detail(screen) and "note: first try" in run_detail(screen)
+        await pilot.press("slash", *"tag:best", "enter")
+        assert table.visible_names == ["alpha"]
+        await pilot.press("escape")
+
+        # archive: hidden, still on disk, h shows it again
+        await highlight(pilot, table, "bravo")
+        await pilot.press("A")
+        assert "bravo" not in table.visible_names and (sample_runs / "bravo" / "config.json").is_file()
+        assert read_labels(sample_runs / "bravo").archived
+        assert "1 archived hidden" in rendered(status)
+        await pilot.press("h")
+        assert "bravo" in table.visible_names and "archived shown" in rendered(status)
+        await highlight(pilot, table, "bravo")
+        await pilot.press("A")  # unarchive
+        assert not read_labels(sample_runs / "bravo").archived
+
+        # delete asks first, then the folder is gone
+        await highlight(pilot, table, "charlie")
+        await pilot.press("D", "y")
+        await wait_for(pilot, lambda: "charlie" not in table.visible_names, what="charlie gone")
+        assert not (sample_runs / "charlie").exists()
+        assert [p.name for p in sample_runs.iterdir() if p.name.startswith(".")] == []
+
+
+async def test_delete_refuses_a_run_that_trains(sample_runs: Path) -> None:
+    live = make_run(sample_runs, "echo-live", epochs_done=1, total=5, state="running", t0=time.time() - 60,
+                    close=False)
+    app = PetsegApp(runs_dir=sample_runs)
+    try:
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            await highlight(pilot, screen.table, "echo-live")
+            await pilot.press("D")
+            await wait_for(pilot, lambda: "echo-live is running: stop it first" in toasts(app), what="the refusal")
+            assert app.screen is screen and (sample_runs / "echo-live" / "config.json").is_file()
+    finally:
+        live.close()
+
+
+async def test_archive_and_delete_leave_the_cursor_on_the_next_run(runs_dir: Path) -> None:
+    """A archives and D deletes the highlighted run: the cursor lands on the run that took its
+    row (the one before it after the last), not back on the first row."""
+    for i in range(5):
+        make_run(runs_dir, f"run{i}", t0=T0 + 60 * i)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded and len(screen.table.visible_names) == 5, what="first scan")
+        table = screen.table
+        order = table.visible_names
+        await highlight(pilot, table, order[2])
+        await pilot.press("A")
+        await wait_for(pilot, lambda: order[2] not in table.visible_names, what="archived and hidden")
+        await wait_for(pilot, lambda: run_detail(screen).startswith(order[3] + " "), what="the next run highlighted")
+        assert table.highlighted_name == order[3]
+        await pilot.press("D", "y")
+        await wait_for(pilot, lambda: order[3] not in table.visible_names, what="deleted")
+        await wait_for(pilot, lambda: run_detail(screen).startswith(order[4] + " "), what="the next run highlighted")
+        await pilot.press("D", "y")  # the last row: the one before it
+        await wait_for(pilot, lambda: order[4] not in table.visible_names, what="deleted")
+        await wait_for(pilot, lambda: run_detail(screen).startswith(order[1] + " "), what="the run before highlighted")
+
+
+async def test_labels_saved_here_keep_what_another_dashboard_saved_meanwhile(sample_runs: Path) -> None:
+    """Two dashboards on one runs folder: the other one archives (and tags) a run while this one's
+    tags dialog is open on it; saving a tag here un-archived the run (the dialog's old copy of
+    every field was written back)."""
+    from engine.runs import RunLabels, read_labels, write_labels
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await highlight(pilot, screen.table, "alpha")
+        await pilot.press("T")
+        write_labels(sample_runs / "alpha", RunLabels(tags=("theirs",), note="their note", archived=True))
+        await pilot.press(*"mine", "enter")  # only the tags edited here
+        await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags == ("mine",), what="tags saved")
+        assert read_labels(sample_runs / "alpha") == RunLabels(tags=("mine",), note="their note", archived=True)
+        await wait_for(pilot, lambda: "alpha" not in screen.table.visible_names, what="alpha hidden as archived")
