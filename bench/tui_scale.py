@@ -24,7 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 
 from _machine import load  # noqa: E402
 from tui_helpers import wait_for  # noqa: E402  (the tests' wait: poll a condition, no fixed sleeps)
-from test_tui_live_run import BackgroundWriter  # noqa: E402
+from tui_helpers import BackgroundWriter  # noqa: E402  (a detached run's epochs, appended by a thread)
 from test_tui_scale_smoke import write_small_runs  # noqa: E402
 
 from petseg_tui.app import PetsegApp  # noqa: E402

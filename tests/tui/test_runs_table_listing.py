@@ -13,6 +13,7 @@ from tui_helpers import (
     epoch_event,
     highlight,
     make_run,
+    open_live,
     run_detail,
     settled,
     wait_for,
@@ -201,3 +202,31 @@ async def test_the_run_states_are_legible_in_a_light_theme(runs_dir: Path) -> No
                      for state in ("interrupted", "finished", "stopped", "failed")}
             shown["gone"] = round(contrast_of(app.screen.query_one("#run-detail"), "training process gone"), 2)
             assert min(shown.values()) >= 3.0, (theme, shown)
+
+
+async def test_runs_that_change_under_the_live_screen_are_shown_on_return(runs_dir: Path) -> None:
+    # The runs table is not updated while the live screen covers it (a hidden screen's update
+    # repaints the screen on top in Textual); what changed meanwhile is there when it shows again.
+    writer = make_run(runs_dir, "november", epochs_done=2, total=6, state="running", t0=time.time(), close=False)
+    make_run(runs_dir, "oscar", epochs_done=5, total=5)
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+            table = app.screen.query_one("#runs-table")
+            assert "running" in str(table.get_cell("november", "state"))
+            live = await open_live(pilot, runs_dir / "november")
+            writer.append(epoch_event(3, 6, time.time()))
+            writer.set_status("failed", "CUDA out of memory")
+            writer.close()
+            await wait_for(pilot, lambda: live.snapshot.state == "failed", what="the live screen saw it fail")
+            (runs_dir / "oscar").rename(runs_dir / "oscar-renamed")
+            app.screen.app.runs_screen.rescan()
+            await pilot.pause(0.5)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: "failed" in str(table.get_cell("november", "state")),
+                           what="the failure in the table after returning")
+            await wait_for(pilot, lambda: "oscar-renamed" in table.visible_names, what="the renamed run listed")
+            assert "oscar" not in table.visible_names
+    finally:
+        writer.close()

@@ -1,16 +1,19 @@
 """Run folders for the TUI tests, written with the real RunStore/RunWriter: finished, stopped,
 failed, running and interrupted runs, curves that diverge or start with an outlier, epoch
-previews, GPU samples, a finished sweep's trials."""
+previews, GPU samples, a finished sweep's trials; `BackgroundWriter` appends a detached run's
+epochs from a thread."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from engine.config import TrainConfig
 from engine.events import (
+    BatchProgress,
     EpochEnded,
     EpochStarted,
     RunFailed,
@@ -218,3 +221,30 @@ def make_sweep_runs(root: Path, name: str = "lr-width") -> None:
             data = json.loads(status.read_text())
             data.update(state="pruned", message="pruned by its sweep at epoch 2")
             status.write_text(json.dumps(data))
+
+
+class BackgroundWriter:
+    """Appends epochs of a 'detached' run (another process, as far as the app knows)."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.writer = make_run(root, name, epochs_done=0, total=6, state="running", t0=time.time(), close=False)
+        self.writer.start_heartbeat(0.5)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        for ep in range(1, 7):
+            self.writer.append(EpochStarted(epoch=ep, total_epochs=6, batches=10))
+            for b in range(1, 11):
+                if self.stop.wait(0.04):
+                    return
+                self.writer.append(BatchProgress(epoch=ep, batch=b, batches=10, loss=1 / (ep + b / 10),
+                                                 images_per_s=200.0))
+            self.writer.append(epoch_event(ep, 6, time.time()))
+            if self.stop.wait(0.3):
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.writer.close()
