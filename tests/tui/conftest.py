@@ -1,5 +1,7 @@
-"""Fixtures for the TUI tests: run folders written with the real RunStore/RunWriter, and UTC
-times. The helpers they use (and the tests import) live in tui_helpers.py."""
+"""Fixtures for the TUI tests: run folders written with the real RunStore/RunWriter, UTC times,
+and the inference screen's (a fake predictor, a folder of photos, a run with a real tiny
+checkpoint). The helpers they use (and the tests import) live in tui_helpers.py and
+tui_inference.py."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from tui_helpers import DIVERGED_DICES, DIVERGED_LOSSES, OUTLIER_DICES, OUTLIER_LOSSES, T0, make_curve_run, make_run
+from tui_inference import FakePredictor, make_photo
+
+from petseg_tui.screens import inference as inf
 
 
 @pytest.fixture
@@ -63,3 +68,47 @@ def _quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     for module, name in ((runs, "ACTIVE_POLL_S"), (live_run, "POLL_S"), (sweep, "POLL_S"), (compare, "POLL_S"),
                          (log_pane, "POLL_S"), (system_strip, "POLL_S")):
         monkeypatch.setattr(module, name, 0.1)
+
+
+@pytest.fixture
+def fake_predictor(monkeypatch: pytest.MonkeyPatch) -> type[FakePredictor]:
+    FakePredictor.calls = 0
+    monkeypatch.setattr(inf, "load_predictor", lambda checkpoint: FakePredictor(checkpoint))
+    return FakePredictor
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    make_photo(folder / "cat.jpg", seed=1)
+    make_photo(folder / "dog.png", size=(80, 100), seed=2)
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "fake.jpg").write_text("this is text, not a JPEG\n")
+    return folder
+
+
+@pytest.fixture
+def real_checkpoint_run(tmp_path: Path) -> Path:
+    """A run folder whose best.pt is a tiny real UNet checkpoint in the contract format."""
+    torch = pytest.importorskip("torch")
+    from engine.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("unet", width=4)
+    run = tmp_path / "runs" / "tiny-unet"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text('{"model": "unet", "image_size": 64}\n')
+    torch.save(
+        {
+            "format": "petseg-checkpoint/1",
+            "arch": {"name": "unet", "kwargs": {"width": 4}},
+            "model": model.state_dict(),
+            "image_size": 64,
+            "mask_rule": "pet_border",
+            "epoch": 1,
+            "best_dice": 0.5,
+            "config": {"model": "unet", "image_size": 64, "width": 4},
+        },
+        run / "checkpoints" / "best.pt",
+    )
+    return run
