@@ -9,9 +9,9 @@ from pathlib import Path
 
 from textual.widgets import OptionList, Select
 from tui_helpers import wait_for, widget_text
+from tui_new_run_form import open_form
 
 from petseg_tui.app import PetsegApp
-from test_tui_new_run import open_form
 
 
 def fake_nvml(monkeypatch, gpus: int | None) -> None:
