@@ -413,6 +413,13 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def with_absolute_paths(self) -> "TrainConfig":
+        """This config as a run records it: each path field's file or folder absolute
+        (`ConfigField.absolute`), since config.json is read again from other directories
+        (``petseg train --resume``, the dashboard's R, ``petseg eval --run``)."""
+        return dataclasses.replace(self, **{f.name: f.absolute(getattr(self, f.name))
+                                            for f in config_fields() if f.spec.path})
+
     @classmethod
     def unknown_fields(cls, data: dict[str, Any]) -> list[str]:
         """The fields of a `to_dict` written by a newer petseg that this one does not know (a

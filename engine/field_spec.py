@@ -92,9 +92,19 @@ class ConfigField:
         folder named relative to the current directory, or with ``~``, made absolute; unset, the
         field's `FieldSpec.path_words` (``@generated``, ``imagenet``) and any other field's value
         as they are."""
-        if not self.spec.path or not isinstance(value, str) or not value.strip() or value in self.spec.path_words:
+        if not self.names_a_file(value):
             return value
         return os.path.abspath(os.path.expanduser(value))
+
+    def names_a_file(self, value: Any) -> bool:
+        """``value`` of this field names a file or folder: a path field's (`FieldSpec.path`) text,
+        not one of its `FieldSpec.path_words`."""
+        return self.spec.path and isinstance(value, str) and bool(value.strip()) and value not in self.spec.path_words
+
+    def relative(self, value: Any) -> bool:
+        """``value`` names a file or folder relative to the current directory (what a run of an
+        older petseg recorded as typed), which `absolute` reads from wherever it runs."""
+        return self.names_a_file(value) and not os.path.isabs(os.path.expanduser(value))
 
     def parse_value(self, text: str) -> Any:
         """The CLI's text of this field as a value; ValueError with the reason if it is not one."""

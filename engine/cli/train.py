@@ -137,8 +137,9 @@ def _launch_if_data_parallel(args: argparse.Namespace, runs_dir: Path) -> int | 
         path = RunStore(runs_dir).resolve(args.resume)
         if writer_lock_state(path):
             raise RunBusyError(path, lock_holder(path))
-        effective = plan_for_run(path, dict(given_config(args))).config
-        check_machine(effective)
+        plan = plan_for_run(path, dict(given_config(args)))
+        effective = plan.config
+        check_machine(effective, restoring=plan.checkpoint_path is not None)
     from engine.device import resolve_device
     from engine.train.distributed import sync_bn_problem
 

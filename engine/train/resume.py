@@ -16,6 +16,10 @@ The rules, decided by `plan_resume` before anything of the run is written:
   refused: the weights would not fit, or the edit would be silently ignored (the optimizer
   restores its own learning rate). ``data_path`` may be edited (a dataset that moved), and so
   may the runtime fields and ``epochs``.
+* **Files named relative.** A run records its path fields (`FieldSpec.path`) absolute; one of an
+  older petseg recorded ``--pretrained`` and ``--cache_dir`` as typed: read from the current
+  folder where they name something (its own folder, as before), else refused in one line
+  (`check_relative_paths`). ``--pretrained`` is not read when last.pt holds the weights.
 * **A run trained by a newer petseg.** A setting last.pt was trained with that this TrainConfig
   does not know (`TrainConfig.unknown_fields`) refuses the resume, naming it: this petseg would
   train on without it while config.json (which keeps every field it does not know, as the
@@ -44,6 +48,7 @@ Torch is only needed by `apply_budget` (called by the trainer with its scheduler
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +57,8 @@ from engine.config import (
     LEGACY_AUGMENT_STRENGTHS,
     RETIRED_FIELDS,
     TrainConfig,
-    absolute_data_path,
+    config_field,
+    config_fields,
 )
 from engine.errors import ConfigError, RunStoreError
 from engine.runs.summary import rewind_note
@@ -154,9 +160,10 @@ def describe_budget_changes(config: dict[str, Any]) -> str:
 def _same(a: Any, b: Any, name: str = "") -> bool:
     if name == "augment_strength":  # a run from before the rename records "default", its last.pt may say "smp"
         a, b = (LEGACY_AUGMENT_STRENGTHS.get(x, x) if isinstance(x, str) else x for x in (a, b))
-    if name == "data_path" and isinstance(a, str) and isinstance(b, str):
-        # a run records its folder absolute; the same folder named relative is the same data
-        a, b = absolute_data_path(a), absolute_data_path(b)
+    if name in TrainConfig.__dataclass_fields__:
+        # a run records its files absolute (`ConfigField.absolute`); the same one named relative is the same
+        f = config_field(name)
+        a, b = f.absolute(a), f.absolute(b)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return float(a) == float(b)
     return a == b
@@ -184,6 +191,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     if errors:
         name, message = next(iter(errors.items()))
         raise RunStoreError(config_path, f"{name} {stored.get(name)!r}: {message}")
+    # a runtime flag given now replaces its recorded path; last.pt's weights replace --pretrained's
+    replaced = {n for n in overrides if n in RUNTIME_FIELDS} | ({"pretrained"} if checkpoint is not None else set())
+    check_relative_paths(config_path, base, replaced)
 
     applied: dict[str, tuple[Any, Any]] = {}
     new_epochs: int | None = None
@@ -194,6 +204,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         if name == "epochs":
             new_epochs = int(value)
         elif name in RUNTIME_FIELDS:
+            value = config_field(name).absolute(value)  # recorded as a new run records it (--cache_dir)
             if not _same(current, value):
                 applied[name] = (current, value)
                 setattr(base, name, value)
@@ -260,6 +271,24 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message}){rewind}")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
                       applied=applied, budget=budget, stored=stored, reached_epochs=reached)
+
+
+def check_relative_paths(config_path: Path, config: TrainConfig, replaced: Collection[str] = ()) -> None:
+    """RunStoreError (one line) for a path field config.json records relative (`ConfigField.relative`:
+    an older petseg's --pretrained, --cache_dir) that names nothing from the current directory:
+    the folder the run started in is not recorded, and from another a resume would miss the file
+    or make a new cache folder there. ``replaced``: fields the resume does not read from config.json."""
+    import os
+
+    for f in config_fields():
+        value = getattr(config, f.name)
+        if f.name in replaced or not f.relative(value) or os.path.exists(here := f.absolute(value)):
+            continue
+        flag = f" (or give --{f.name} with --resume)" if f.name in RUNTIME_FIELDS else ""
+        raise RunStoreError(config_path, f"{f.name} {value} is relative (recorded as typed by an older petseg), and "
+                                         f"from {os.getcwd()} names {here}, which does not exist; resume the run "
+                                         f"from the folder it was started in, or write its full path in "
+                                         f"config.json{flag}")
 
 
 def check_no_mistyped_settings(config_path: Path, stored: dict[str, Any], known: set[str]) -> None:

@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.config import DATA_PATH_ENV, MODEL_IGNORES, PRETRAINED_IMAGENET, TrainConfig, absolute_data_path, auto_warmup_epochs, requested_data_path
+from engine.config import DATA_PATH_ENV, MODEL_IGNORES, PRETRAINED_IMAGENET, TrainConfig, auto_warmup_epochs, requested_data_path
 from engine.errors import ConfigError, RunStoreError
 from engine.runs import RunStore
 from engine.train.config_record import initial_record
 from engine.train.resume import plan_for_run
 
 
-def check_machine(config: TrainConfig) -> None:
-    """What field_errors cannot know: the device exists here, a --pretrained file exists.
-    Checked before a run folder is created (or a resumed run is touched)."""
+def check_machine(config: TrainConfig, *, restoring: bool = False) -> None:
+    """What field_errors cannot know: the device exists here, a --pretrained file exists (not
+    when ``restoring``: a resume from last.pt takes its weights from there). Checked before a run
+    folder is created (or a resumed run is touched)."""
     from engine.device import resolve_device
 
     resolve_device(config.device)
@@ -39,7 +40,8 @@ def check_machine(config: TrainConfig) -> None:
         if why:
             raise ConfigError(f"--cache_dir {config.cache_dir}: {why}; give a folder you can write to for the "
                               "decoded-image cache (or leave it unset)")
-    check_pretrained(config, fetch=False)
+    if not restoring:
+        check_pretrained(config, fetch=False)
 
 
 def check_pretrained(config: TrainConfig, *, fetch: bool = True) -> None:
@@ -116,8 +118,10 @@ def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfi
     warmup = config.warmup_epochs
     if warmup is None:
         warmup = auto_warmup_epochs(config.epochs, config.scheduler)
-    # absolute: config.json is read again from other directories (eval --run, --resume, the TUI)
-    config = dataclasses.replace(config, data_path=absolute_data_path(requested), warmup_epochs=warmup)
+    # every path field absolute (--data_path, --pretrained, --cache_dir): config.json is read again
+    # from other directories (eval --run, --resume, the dashboard's R), where a relative one named
+    # no file (a resume refused: "--pretrained enc.pth: no such file") or a new cache folder
+    config = dataclasses.replace(config, data_path=requested, warmup_epochs=warmup).with_absolute_paths()
     from engine.data.source import data_path_problem
 
     problem = data_path_problem(config.data_path, config.download)
@@ -152,7 +156,8 @@ def reopen_run(store: RunStore, run_name: str | None, overrides: dict[str, Any] 
         if overrides is None and config is not None:  # the older call: only a new epoch budget
             overrides = {"epochs": config.epochs}
         plan = plan_for_run(writer.path, overrides or {})
-        check_machine(plan.config)  # a missing device refuses before anything changes
+        # a missing device refuses before anything changes
+        check_machine(plan.config, restoring=plan.checkpoint_path is not None)
     except BaseException:
         writer.close()
         raise
