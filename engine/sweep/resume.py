@@ -29,6 +29,7 @@ from engine.sweep.study import (
     SURPLUS_ATTR,
     counted_trials,
     covers_point,
+    drawn_choices,
     load_study,
     trial_owner,
 )
@@ -89,6 +90,8 @@ def recorded_spec(study: optuna.Study, runs_dir: str | Path, storage: str | None
         spec = build_spec(settings, gpu_count=visible_gpu_count)
     except (ConfigError, TypeError, ValueError) as exc:
         raise ConfigError(f"sweep {name}: its recorded settings no longer start a sweep ({one_line(exc)})") from None
+    for p in spec.params:  # an older study's relative draws, from another folder: its line now, not once started
+        drawn_choices(study, p)
     if not changes:
         return spec
     unknown = sorted(set(changes) - set(RERUN_CHANGES))

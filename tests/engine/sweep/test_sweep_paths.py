@@ -110,7 +110,8 @@ def test_an_older_study_with_relative_draws_says_so_when_resumed_from_another_fo
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert main(["sweep", "--runs", str(runs), "--resume", "data"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""  # "resuming sweep data: ..." came first, then this refusal
     assert err.strip().splitlines() == [
         f"petseg: error: sweep data: its trials drew data_path from a,b, folders named relative to where it was "
         f"started (a sweep of an older petseg), which from {elsewhere} are not the ones its settings name; run it "
