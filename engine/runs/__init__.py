@@ -26,7 +26,7 @@ No torch import: the TUI uses this package on its start-up path. The names below
 package's public interface; import them from ``engine.runs``.
 """
 
-from engine.runs.control import CONTROL_ACTIONS, ControlAnswer, clear_control, read_control, request_control
+from engine.runs.control import CONTROL_ACTIONS, ControlAnswer, clear_control, read_control, request_control, take_run
 from engine.runs.epoch_progress import EpochProgress
 from engine.runs.follower import RunFollower
 from engine.runs.history import (
@@ -87,6 +87,6 @@ __all__ = [
     "SORT_KEYS", "STALE_AFTER_SECONDS", "STATE_ORDER", "STATUS_FILE", "VALUE_KEYS", "WRITTEN_STATES",
     "best_epoch", "checkpoint_for", "checkpoint_path", "clear_control", "ensure_folder", "has_checkpoint", "is_run_folder",
     "is_stale", "lock_holder", "ordered", "prediction_path", "read_control", "read_events", "read_run_config",
-    "read_run_json", "request_control", "resume_offer", "run_of_checkpoint", "run_worst_sheet", "world_size",
+    "read_run_json", "request_control", "take_run", "resume_offer", "run_of_checkpoint", "run_worst_sheet", "world_size",
     "sort_runs", "sort_value", "validate_run_name", "write_json_atomic", "writer_lock_state",
 ]

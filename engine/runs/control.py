@@ -1,15 +1,27 @@
 """Control requests: how the TUI (or another shell) stops, pauses or resumes a run in any
-process. The request is a file in the run folder; the trainer polls it between batches."""
+process. The request is a file in the run folder; the trainer polls it between batches.
+
+A request is written only while a process holds the run's writer lock, or before a new run has
+one (a launch still starting). So a resume that takes the run finds no request meant for it: one
+there was asked of an earlier process, which ended (or was killed) before it read it, and is
+removed as the resume takes the run (`take_run`), never obeyed as a pause or stop nobody asked of
+this one. Writing a request and taking the run are one step against each other (the run folder's
+``flock``): a request is wholly before the resume (removed) or after (obeyed)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
+from engine.atomic import folder_lock
 from engine.runs.layout import CONTROL_FILE, write_json_atomic
 from engine.runs.lock import writer_lock_state
+
+T = TypeVar("T")
 
 CONTROL_ACTIONS = ("stop", "pause", "resume")
 
@@ -39,12 +51,27 @@ def request_control(run_path: str | Path, action: str) -> ControlAnswer:
     A folder with no lock file yet (a launch still starting) takes the request."""
     if action not in CONTROL_ACTIONS:
         raise ValueError(f"unknown control action {action!r}")
-    if writer_lock_state(run_path) is False:
-        return ControlAnswer.RUN_ENDED
-    if action != "stop" and read_control(run_path) == "stop":
-        return ControlAnswer.STOP_PENDING
-    write_json_atomic(Path(run_path) / CONTROL_FILE, {"action": action, "t": time.time()})
+    with folder_lock(Path(run_path)):  # the lock checked and the request written as one step (`take_run`)
+        if writer_lock_state(run_path) is False:
+            return ControlAnswer.RUN_ENDED
+        if action != "stop" and read_control(run_path) == "stop":
+            return ControlAnswer.STOP_PENDING
+        write_json_atomic(Path(run_path) / CONTROL_FILE, {"action": action, "t": time.time()})
     return ControlAnswer.WRITTEN
+
+
+def take_run(run_path: str | Path, claim: Callable[[], T]) -> tuple[T, str | None]:
+    """``claim()`` (a resume taking the run's writer lock), then the request an earlier process of
+    the run left unread removed, as one step against `request_control` (see the module
+    docstring): it was asked of a process that has ended (it checked the lock just before that
+    process ended, or that process was killed before it read it). Returns claim's value and the
+    removed request's action (None: there was none). Nothing is removed if ``claim`` raises (the
+    run is another process's, and so may be the request)."""
+    with folder_lock(Path(run_path)):
+        claimed = claim()
+        left = read_control(run_path)
+        clear_control(run_path)
+    return claimed, left
 
 
 def read_control(run_path: str | Path) -> str | None:

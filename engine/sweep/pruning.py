@@ -34,6 +34,10 @@ class TrialWatch:
     popen: subprocess.Popen | None = None
     prune: bool = True
     pruned_at: int | None = None
+    # a pruned trial a re-run resumes (its process died before it read the prune's stop): the stop
+    # is asked again once the resumed process holds the run, as the one left in its folder is not
+    # that process's to obey (`engine.runs.control`)
+    stop_owed: bool = False
     follower: RunFollower | None = field(default=None, repr=False)
     reported: set[int] = field(default_factory=set)
     spawned: float = field(default_factory=time.time)  # when this process started (or took over) the run
@@ -50,6 +54,8 @@ class TrialWatch:
     def poll(self) -> list[tuple[int, float]]:
         """Report the run's new epochs to Optuna; ask the run to stop if the pruner says so.
         Returns the (epoch, valid Dice) reported now."""
+        if self.stop_owed and request_control(self.run_path, "stop"):  # refused until its process holds the run
+            self.stop_owed = False
         follower = self._follower()
         if follower is None:
             return []

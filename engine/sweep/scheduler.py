@@ -401,8 +401,9 @@ class Scheduler:
             self.study.tell(t.number, state=TrialState.FAIL)
             self.log(f"trial {t.number} could not be restarted: {exc}")
             return False
+        pruned_at = t.user_attrs.get(PRUNED_AT_ATTR)
         self.watches.append(TrialWatch(live, self.runs_dir / name, slot, popen, prune=self.spec.prune != "none",
-                                       pruned_at=t.user_attrs.get(PRUNED_AT_ATTR)))
+                                       pruned_at=pruned_at, stop_owed=how == "resume" and pruned_at is not None))
         self.stats.resumed += 1
         self._begin(t.number)
         self.log(f"trial {t.number}: {'resuming' if how == 'resume' else 'starting'} its run {name} on {slot.label}")

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from engine.config import DATA_PATH_ENV, MODEL_IGNORES, PRETRAINED_IMAGENET, TrainConfig, auto_warmup_epochs, requested_data_path
 from engine.errors import ConfigError, RunStoreError
-from engine.runs import RunStore
+from engine.runs import RunStore, take_run
 from engine.train.config_record import initial_record
 from engine.train.resume import plan_for_run
 
@@ -95,6 +95,7 @@ class OpenedRun:
     record: dict[str, Any]  # config.json as it stands
     plan: Any = None  # engine.train.resume.ResumePlan of a resume
     resume_from: Path | None = None  # the last.pt a resume continues from (None: from epoch 1)
+    dropped_request: str | None = None  # a resume: the control request an earlier process left unread
 
 
 def settle_config(config: TrainConfig, log: Callable[[str], None]) -> TrainConfig:
@@ -151,7 +152,9 @@ def reopen_run(store: RunStore, run_name: str | None, overrides: dict[str, Any] 
     """``run_name`` reopened for a resume with the flags the user typed (``overrides``)."""
     if not run_name:
         raise RunStoreError(store.root, "--resume needs a run name")
-    writer = store.open_for_resume(store.resolve(run_name))  # one writer per run
+    path = store.resolve(run_name)
+    # one writer per run; a stop or pause asked of the run's earlier process, left unread, is not this one's
+    writer, dropped = take_run(path, lambda: store.open_for_resume(path))
     try:
         if overrides is None and config is not None:  # the older call: only a new epoch budget
             overrides = {"epochs": config.epochs}
@@ -164,7 +167,7 @@ def reopen_run(store: RunStore, run_name: str | None, overrides: dict[str, Any] 
     # No last.pt: the run died before its first epoch ended. Nothing was learned that
     # could be lost, so "resume" restarts it from epoch 1 with its own config and seed.
     return OpenedRun(writer=writer, config=plan.config, record=plan.stored, plan=plan,
-                     resume_from=plan.checkpoint_path)
+                     resume_from=plan.checkpoint_path, dropped_request=dropped)
 
 
 def follow_run(store: RunStore, run_name: str, *, resume: bool, overrides: dict[str, Any] | None,

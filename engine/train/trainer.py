@@ -104,6 +104,9 @@ class Trainer(RunCheckpoints, BetweenBatches):
         self.run_name = self.writer.name
         self.run_path = self.writer.path
         self.control = RunControl(self.run_path)
+        if opened.dropped_request:
+            self._log(f"resume: a {opened.dropped_request} request asked of the run's previous process, which ended "
+                      "before reading it, was dropped")
         self._events = EventEmitter(self.writer, self._log)
         self._data_wait = DataWaitMeter()  # the loop's data-wait timer, read by the system sampler
         self._sampler: Any = None  # engine.sysmetrics.sampler: system.jsonl while the run trains

@@ -26,6 +26,7 @@ from engine.runs import (
     clear_control,
     read_control,
     request_control,
+    take_run,
 )
 from engine.sweep.record import SWEEP_KEY, record_from_env
 
@@ -63,7 +64,7 @@ def main() -> int:
         follower.poll()
         config = TrainConfig.from_dict(follower.history.config)
         start = max(follower.history.epochs, default=0) + 1
-        writer = store.open_for_resume(name)
+        writer, _ = take_run(store.path(name), lambda: store.open_for_resume(name))  # as the trainer's resume
         writer.set_status(RunState.RUNNING)
     else:
         config = TrainConfig(**values)

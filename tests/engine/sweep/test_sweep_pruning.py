@@ -101,3 +101,52 @@ def test_a_resumed_trial_returns_only_the_epochs_new_to_the_study(tmp_path: Path
     watch = TrialWatch(trial, tmp_path / "w-t000", slot=None, prune=False)
     assert watch.poll() == [(3, pytest.approx(0.3))]
     writer.close()
+
+
+def test_a_pruned_trial_a_rerun_resumes_is_asked_to_stop_again_and_ends_pruned(tmp_path: Path, monkeypatch) -> None:
+    """The pruner stopped trial 0 at epoch 1, and its process (with its sweep) died before it read
+    the stop. A re-run resumes it; the stop left in its folder is not the resumed process's to obey
+    (`engine.runs.control`), so the sweep asks it again: the trial ends pruned, as it did when that
+    left request stopped it, rather than trained to its end."""
+    import json
+
+    from optuna.trial import TrialState
+
+    from engine.cli import main
+    from engine.runs import request_control
+    from engine.runs.layout import trial_run_name
+    from engine.sweep.spec_build import build_spec
+    from engine.sweep.study import OWNER_ATTR, PRUNED_AT_ATTR, RUN_ATTR, ask_within_budget, load_study, open_study
+    from engine.train import launch
+    from tests.engine.sweep.fake_sweep import FAKE
+    from tests.engine.sweep.stopped_studies import dead_pid
+
+    monkeypatch.setattr(launch, "resume_command", lambda runs_dir, run_name: [
+        sys.executable, str(FAKE), "train", "--runs", str(runs_dir), "--resume", run_name])
+    monkeypatch.setenv("FAKE_EPOCH_SECONDS", "1")
+    spec = build_spec({"name": "p", "params": ["learning_rate=log:1e-4:1e-2"], "trials": 1, "eval_best": "no",
+                       "base": {"epochs": 5, "image_size": 64}})
+    study = open_study(spec, tmp_path)
+    trial = ask_within_budget(study, spec, "cpu")
+    name = trial_run_name("p", 0)
+    trial.set_user_attr(RUN_ATTR, name)
+    writer = RunStore(tmp_path).create(TrainConfig(epochs=5, image_size=64, **trial.params).to_dict(), name)
+    writer.append(RunStarted(run=name, total_epochs=5, start_epoch=1, train_size=16, valid_size=4, device="cpu",
+                             data="fake", resumed=False), sync=True)
+    writer.append(EpochEnded(epoch=1, total_epochs=5, train_loss=0.5, train_dice=0.1, valid_loss=0.5, valid_dice=0.1,
+                             valid_iou=0.1, valid_dice_per_image=0.1, valid_iou_per_image=0.1, lr=1e-3, seconds=1.0,
+                             images_per_s=16.0, best_dice=0.1, best_epoch=1), sync=True)
+    trial.report(0.1, 1)
+    trial.set_user_attr(PRUNED_AT_ATTR, 1)
+    assert request_control(writer.path, "stop")  # the prune's stop, never read
+    writer.close()
+    status = json.loads((writer.path / "status.json").read_text())
+    (writer.path / "status.json").write_text(json.dumps({**status, "pid": dead_pid()}))  # killed
+    trial.set_user_attr(OWNER_ATTR, dead_pid())  # and its sweep too
+    assert str(RunStore(tmp_path).summary(name).state) == "interrupted"
+
+    assert main(["sweep", "--runs", str(tmp_path), "--resume", "p"]) == 0
+    (told,) = load_study("p", tmp_path).trials
+    assert told.state == TrialState.PRUNED
+    assert str(RunStore(tmp_path).summary(name).state) == "pruned"
+    assert max(RunStore(tmp_path).load(name).epochs) < 5
