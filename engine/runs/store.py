@@ -63,9 +63,12 @@ class RunStore:
         return self.root / name
 
     def resolve(self, name_or_path: str | Path) -> Path:
-        """A run by name under the root, or a run folder given as a path."""
+        """A run by name under the root, or a run folder given as a path. A folder this returned
+        resolves to itself: a caller that hands it on to another of the store's methods (a resume
+        opening the run it resolved) got ``../runs/../runs/r`` of a relative root."""
         p = Path(name_or_path)
-        for cand in (self.root / str(name_or_path), p):
+        named = p if p.parent == self.root and p.name not in ("", "..") else self.root / str(name_or_path)
+        for cand in (named, p):
             if cand.is_dir():
                 if cand.resolve() == self.root.resolve() and not is_run_folder(cand):
                     # "--run ." (or "") named the runs folder: "runs/checkpoints/best.pt: run has

@@ -261,6 +261,23 @@ def test_stale_running_run_is_interrupted(tmp_path: Path) -> None:
     assert store.summary("dead").state == "running"
 
 
+def test_a_run_the_store_resolved_resolves_to_itself_under_a_relative_root(tmp_path: Path, monkeypatch) -> None:
+    """``petseg train --runs ../runs --resume r`` resolved the run, then opened what it resolved,
+    which the store resolved again under its root: ``../runs/../runs/r``, printed as the run's
+    folder."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    store = RunStore("../runs")
+    store.create({"model": "unet"}, name="r").close()
+    assert store.resolve("r") == Path("../runs/r")
+    assert store.resolve(store.resolve("r")) == Path("../runs/r")
+    assert store.resolve("../runs/r") == Path("../runs/r")  # the folder given as a path
+    writer = store.open_for_resume(store.resolve("r"))
+    writer.close()
+    assert writer.path == Path("../runs/r")
+
+
 def test_control_file_round_trip(tmp_path: Path) -> None:
     assert read_control(tmp_path) is None
     request_control(tmp_path, "pause")

@@ -161,3 +161,17 @@ def test_a_typed_path_is_compared_and_applied_absolute(start: Path) -> None:
     assert plan.applied == {}
     plan = plan_resume(Path("/r"), record, {"cache_dir": "other"}, last, Path("/r/last.pt"))
     assert plan.applied == {"cache_dir": (str(start / "cache"), str(start / "other"))}
+
+
+def test_the_resume_line_names_the_run_folder_once_under_a_relative_runs_folder(
+        finished_tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """``petseg train --runs ../runs --resume r`` printed ``run r -> ../runs/../runs/r``: the run
+    resolved, then resolved again as it was opened."""
+    import shutil
+
+    shutil.copytree(finished_tiny_run, tmp_path / "runs" / "r")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["train", "--runs", "../runs", "--resume", "r", "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "run r -> ../runs/r\n" in out, out
