@@ -34,9 +34,10 @@ class TrialWatch:
     popen: subprocess.Popen | None = None
     prune: bool = True
     pruned_at: int | None = None
-    # a pruned trial a re-run resumes (its process died before it read the prune's stop): the stop
-    # is asked again once the resumed process holds the run, as the one left in its folder is not
-    # that process's to obey (`engine.runs.control`)
+    # a stop this trial's process cannot take yet: a resume still starting (the run's writer lock
+    # not taken: `request_control` answers as if the run had ended), or a pruned trial a re-run
+    # resumes (the stop left in its folder is not that process's to obey: `engine.runs.control`).
+    # `poll` asks it again until the process holds the run (`ask_stop`)
     stop_owed: bool = False
     follower: RunFollower | None = field(default=None, repr=False)
     reported: set[int] = field(default_factory=set)
@@ -54,8 +55,7 @@ class TrialWatch:
     def poll(self) -> list[tuple[int, float]]:
         """Report the run's new epochs to Optuna; ask the run to stop if the pruner says so.
         Returns the (epoch, valid Dice) reported now."""
-        if self.stop_owed and request_control(self.run_path, "stop"):  # refused until its process holds the run
-            self.stop_owed = False
+        self.ask_owed_stop()
         follower = self._follower()
         if follower is None:
             return []
@@ -77,9 +77,26 @@ class TrialWatch:
             if self.prune and self.pruned_at is None and not last and self.trial.should_prune():
                 self.pruned_at = epoch
                 self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)
-                request_control(self.run_path, "stop")
+                self.ask_stop()  # a resumed trial's earlier epochs are read while its process may still start
                 break
         return new
+
+    def ask_stop(self) -> None:
+        """Ask the trial's run to stop (it saves last.pt after its current batch), as the TUI's x.
+        A process of this trial still starting a resume takes no request until it holds the run
+        (refused as if the run had ended): the stop is owed (`stop_owed`), asked again at each
+        `ask_owed_stop` until that process holds the run, or ends."""
+        self.stop_owed = not request_control(self.run_path, "stop") and self._starting()
+
+    def ask_owed_stop(self) -> None:
+        """The owed stop (`ask_stop`), asked again: written once the process holds the run,
+        dropped once it has ended (it never took the run, or ended before this asked)."""
+        if self.stop_owed and (request_control(self.run_path, "stop") or not self._starting()):
+            self.stop_owed = False
+
+    def _starting(self) -> bool:
+        """This process started the trial's process, which has not ended the run (see `ended`)."""
+        return self.popen is not None and not self.ended()
 
     def ended(self) -> bool:
         """The trial's run has ended: it wrote its last event (finished, stopped, failed, diverged)

@@ -31,7 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from engine.errors import PetsegError, first_line
-from engine.runs import RunFollower, RunState, clear_control, request_control
+from engine.runs import RunFollower, RunState, clear_control
 from engine.runs.layout import (
     CONFIG_FILE,
     LOG_FILE,
@@ -424,12 +424,14 @@ class Scheduler:
             return len(self.watches)
         training = [w for w in self.watches if not w.ended()]  # one may end between the two looks
         for w in training:
-            request_control(w.run_path, "stop")
+            w.ask_stop()
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         try:
             # a trial pruned while the question waited is marked pruned once its process is gone
             while time.monotonic() < deadline and (any(mark for _, mark in self.exiting) or not all(
                     w.process_gone() and w.ended() for w in self.watches)):
+                for w in self.watches:  # a resume still starting takes its stop once it holds the run
+                    w.ask_owed_stop()
                 self._reap()
                 time.sleep(self.poll)
         except KeyboardInterrupt:
@@ -437,5 +439,8 @@ class Scheduler:
         for w in training:
             if w.process_gone() and w.ended():  # a request that landed after the run's end must not
                 clear_control(w.run_path)  # stop a later `petseg train --resume` of it
+            elif w.stop_owed:  # no request stands for a resume that never took the run while this waited
+                self.log(f"trial {w.number}: its resumed run {w.run_path.name} was still starting and was not "
+                         f"stopped; petseg stop {w.run_path.name} stops it")
         return len(training)
 

@@ -72,3 +72,58 @@ def test_stop_records_a_trial_that_finished_while_the_prompt_waited(tmp_path: Pa
     assert scheduler.interrupt("stop") == 0
     (trial,) = study.trials
     assert (trial.state, trial.value) == (TrialState.COMPLETE, 0.5)
+
+
+def test_stop_reaches_a_trial_whose_resume_is_still_starting(tmp_path: Path, monkeypatch) -> None:
+    """A re-run resumes a stopped trial; Ctrl-C's stop came while its process was still starting
+    (loading torch, the run's writer lock not taken yet). The request was refused as if the run had
+    ended, so nothing was written and the trial trained to its end after the sweep said it was
+    stopped. It is asked again once the process holds the run: it stops, and the interrupt waits
+    for it as for the others."""
+    from tests.engine.sweep.fake_sweep import start_fake_resume, stopped_trial_run
+
+    study = optuna.create_study(direction="maximize")
+    spec = build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]})
+    scheduler = Scheduler(spec, tmp_path, study, log=lambda line: None, poll=0.01)
+    run = stopped_trial_run(tmp_path, "s-t000", total=20)
+    resume = start_fake_resume(tmp_path, "s-t000", monkeypatch, start_seconds=1.5, epoch_seconds=0.2)
+    scheduler.watches.append(TrialWatch(study.ask(), run, slot=None, popen=resume))
+    assert read_control(run) is None
+
+    assert scheduler.interrupt("stop") == 1
+    assert resume.poll() is not None  # waited for, as the trials that held their run
+    history = RunStore(tmp_path).load("s-t000")
+    assert history.state == RunState.STOPPED and max(history.epochs) < 20
+    assert read_control(run) is None
+
+
+def test_a_second_ctrl_c_before_a_resume_takes_its_run_says_that_trial_was_not_stopped(tmp_path: Path,
+                                                                                        monkeypatch) -> None:
+    """A second Ctrl-C ends the wait: a trial whose resume had not taken its run yet has no stop
+    request standing, and trains on; the sweep says so and how to stop it, where "stopped 1
+    running trial" alone was not true of it."""
+    import engine.sweep.scheduler as scheduler_module
+    from tests.engine.sweep.fake_sweep import start_fake_resume, stopped_trial_run
+
+    study = optuna.create_study(direction="maximize")
+    spec = build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]})
+    said: list[str] = []
+    scheduler = Scheduler(spec, tmp_path, study, log=said.append, poll=0.01)
+    run = stopped_trial_run(tmp_path, "s-t000", total=20)
+    resume = start_fake_resume(tmp_path, "s-t000", monkeypatch, start_seconds=30)
+    try:
+        trial = study.ask()
+        trial.report(0.1, 1)  # the sweep process that ran epoch 1 reported it
+        scheduler.watches.append(TrialWatch(trial, run, slot=None, popen=resume))
+
+        def second_ctrl_c(seconds: float) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(scheduler_module.time, "sleep", second_ctrl_c)
+        assert scheduler.interrupt("stop") == 1
+    finally:
+        resume.kill()
+        resume.wait()
+    assert said == ["trial 0: its resumed run s-t000 was still starting and was not stopped; petseg stop s-t000 "
+                    "stops it"]
+    assert read_control(run) is None

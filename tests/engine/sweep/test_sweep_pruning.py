@@ -150,3 +150,29 @@ def test_a_pruned_trial_a_rerun_resumes_is_asked_to_stop_again_and_ends_pruned(t
     assert told.state == TrialState.PRUNED
     assert str(RunStore(tmp_path).summary(name).state) == "pruned"
     assert max(RunStore(tmp_path).load(name).epochs) < 5
+
+
+def test_a_prune_asked_while_a_resumed_trials_process_is_still_starting_stops_it(tmp_path: Path, monkeypatch) -> None:
+    """A re-run resumes a trial; its first poll reads the run's earlier epochs and the pruner (the
+    median moved since) prunes it there, while its process is still starting. The stop was refused
+    as if the run had ended, and the trial trained to its end ("it ended before the prune's stop
+    reached it"); it is asked again once the process holds the run."""
+    import time
+
+    from tests.engine.sweep.fake_sweep import start_fake_resume, stopped_trial_run
+
+    study = optuna.create_study(direction="maximize", pruner=_AlwaysPrune())
+    trial = study.ask()
+    trial.report(0.1, 1)  # the sweep process that ran epoch 1 reported it
+    run = stopped_trial_run(tmp_path, "w-t000", total=20)
+    resume = start_fake_resume(tmp_path, "w-t000", monkeypatch, start_seconds=1.5, epoch_seconds=0.2)
+    watch = TrialWatch(trial, run, slot=None, popen=resume)
+    watch.poll()
+    assert watch.pruned_at == 1
+    deadline = time.monotonic() + 60
+    while not watch.ended() and time.monotonic() < deadline:
+        watch.poll()
+        time.sleep(0.05)
+    assert resume.wait(30) is not None
+    history = RunStore(tmp_path).load("w-t000")
+    assert history.state == "stopped" and max(history.epochs) < 20
