@@ -32,6 +32,9 @@ ACTIONS = {"stop": "stop", "pause": "pause", "unpause": "resume"}
 # the run is paused meanwhile, what the run does then)
 TAKEN_BACK = {"unpause": ("pause", False, "it trains on"), "pause": ("resume", True, "it stays paused")}
 
+# the commands a resume still starting is waited for (`await_starting_resume`); unpause has nothing to undo there
+STARTING_TAKES = ("stop", "pause")
+
 # what `engine.runs.request_control`'s answers other than written say, after the run's name
 REFUSED = {
     ControlAnswer.RUN_ENDED: "not training any more; nothing to {command}",
@@ -52,11 +55,16 @@ DESCRIPTION = {
     "unpause": "Let paused runs train again, in the process that paused them.",
 }
 
+# said by stop's and pause's --help: what `await_starting_resume` does
+STARTING = ("A run whose resume is still starting (the dashboard's R, a sweep's re-run: it loads torch before it "
+            "takes the run, which reads as it ended meanwhile) is waited for within --timeout, then asked; with "
+            "--no_wait it is refused, to be asked again in a moment.")
+
 EPILOG = {
     "stop": "A sweep's trial stopped this way ends as the live screen's x ends it: its sweep counts the "
             "trial failed (stopped) and goes on with the next; Ctrl-C on `petseg sweep` (or x on the "
-            "dashboard's sweeps screen) stops the whole sweep.",
-    "pause": "A paused run keeps its process and its memory (a GPU's too); `petseg stop` frees them.",
+            f"dashboard's sweeps screen) stops the whole sweep. {STARTING}",
+    "pause": f"A paused run keeps its process and its memory (a GPU's too); `petseg stop` frees them. {STARTING}",
     "unpause": "unpause continues a paused run in its own process; `petseg train --resume RUN` starts a new "
                "process for a run that stopped, failed or was interrupted.",
 }
@@ -154,6 +162,28 @@ def took_effect(command: str, req: Request, events: list[Any]) -> None:
         req.answer = f"it ended {req.follower.summary().state} before the {command} reached it"
 
 
+def await_starting_resume(command: str, path: Path, deadline: float | None) -> str:
+    """A detached resume of the run still starting (the dashboard's R, a sweep's re-run; loading
+    torch) takes no request until it holds the run: the run reads as it ended, and was refused
+    ("nothing to stop") while the resume went on to train. Wait for it to hold the run, until
+    ``deadline`` (None: ``--no_wait``, no wait at all). Returns "" once it does, or when no resume
+    is starting (or it ended first: the run is then as it was, and refused as such); else why
+    nothing was asked."""
+    from engine.train.launch import await_resume, starting_resume
+
+    pid = starting_resume(path)
+    if pid is None:
+        return ""
+    if deadline is None:
+        return (f"being resumed by pid {pid}, still starting, which takes no {command} yet; nothing asked: run "
+                f"petseg {command} again in a moment (without --no_wait it waits for that)")
+    print(f"{path.name}: being resumed by pid {pid}, still starting; the {command} waits for it to take the run",
+          flush=True)
+    if await_resume(pid, path, max(0.0, deadline - time.monotonic())) or starting_resume(path) != pid:
+        return ""
+    return f"its resume (pid {pid}) did not take the run in time; nothing asked (petseg {command} again once it trains)"
+
+
 def cmd_control(args: argparse.Namespace) -> int:
     from engine.runs import RunFollower, RunStore, clear_control, read_control, request_control
 
@@ -161,10 +191,20 @@ def cmd_control(args: argparse.Namespace) -> int:
     store = RunStore(args.runs or default_runs_dir())
     failed = False
     asked: list[Request] = []
+    no_wait = args.no_wait or args.timeout == 0  # at most 0 s: no wait at all, as --no_wait
+    deadline = time.monotonic() + args.timeout
     for path in select_runs(store, args.run, args.filter):
         follower = RunFollower(path, keep_batches=0)
         follower.poll()
         summary = follower.summary()
+        if command in STARTING_TAKES and not summary.state.is_active:
+            why = await_starting_resume(command, path, None if no_wait else deadline)
+            if why:
+                print(f"{error_prefix()} {path.name}: {why}", file=sys.stderr)
+                failed = True
+                continue
+            follower.poll()  # it holds the run now (it reads as running), or it ended without taking it
+            summary = follower.summary()
         paused = follower.history.paused or summary.state == "paused"
         if command in TAKEN_BACK and summary.state.is_active:
             undone, was_paused, outcome = TAKEN_BACK[command]
@@ -181,11 +221,10 @@ def cmd_control(args: argparse.Namespace) -> int:
             failed = True
             continue
         asked.append(Request(path, follower))
-    if args.no_wait or args.timeout == 0:  # at most 0 s: no wait at all, as --no_wait
+    if no_wait:
         for req in asked:
             print(f"{req.path.name}: {command} asked (it acts after the current batch)", flush=True)
         return EXIT_ERROR if failed else EXIT_OK
-    deadline = time.monotonic() + args.timeout
     waiting = list(asked)
     while waiting:
         for req in list(waiting):

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from engine.config import TrainConfig
@@ -34,15 +34,20 @@ def starting_train(runs_dir: str | Path, run_name: str) -> int | None:
     """The pid of a live process started by `train_command` for ``runs_dir/run_name`` (its argv
     names both), None if none: a child that has not written its run folder yet (loading torch)
     shows only there."""
+    return next(_launched(runs_dir, "--run_name", run_name), None)
+
+
+def _launched(runs_dir: str | Path, flag: str, run_name: str) -> Iterator[int]:
+    """The pids of the live processes whose argv names ``--runs runs_dir`` (resolved, as
+    `train_command` and `resume_command` write it) and ``flag run_name``."""
     import psutil
 
-    want = [("--runs", str(Path(runs_dir).resolve())), ("--run_name", run_name)]
+    want = [("--runs", str(Path(runs_dir).resolve())), (flag, run_name)]
     for proc in psutil.process_iter(["pid", "cmdline"]):
         argv = proc.info.get("cmdline") or []
         pairs = set(itertools.pairwise(argv))
         if all(pair in pairs for pair in want):
-            return int(proc.info["pid"])
-    return None
+            yield int(proc.info["pid"])
 
 
 def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> int:
@@ -114,6 +119,39 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
                                       f"its reason is in {path / LOG_FILE}")
         if time.monotonic() >= deadline or (cancelled is not None and cancelled()):
             return
+        time.sleep(0.05)
+
+
+def starting_resume(run_path: str | Path) -> int | None:
+    """The pid of a detached resume of the run at ``run_path`` (started by `resume_command`: the
+    dashboard's R, a sweep's re-run) that is alive and has not taken the run's writer lock yet
+    (loading torch): until it has, the run reads as it ended and takes no control request. None
+    if none is starting (one that has held the lock, and may be exiting, is not)."""
+    from engine.runs.lock import lock_holder_pid
+
+    path = Path(run_path)
+    holder = lock_holder_pid(path)
+    for pid in _launched(path.parent, "--resume", path.name):
+        if holder is None or not _started_by(holder, pid):
+            return pid
+    return None
+
+
+def await_resume(pid: int, run_path: str | Path, wait: float) -> bool:
+    """Wait until the resume process ``pid`` (`starting_resume`) holds the run's writer lock: True
+    once it does (or has, a data-parallel resume's rank 0 included), False when it ended first or
+    ``wait`` seconds passed."""
+    from engine.processes import process_ended
+    from engine.runs.lock import lock_holder_pid
+
+    path = Path(run_path)
+    deadline = time.monotonic() + wait
+    while True:
+        holder = lock_holder_pid(path)
+        if holder is not None and _started_by(holder, pid):
+            return True
+        if process_ended(pid) or time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
+
 from engine.runs import ControlAnswer, RunState, request_control
 from petseg_tui.live_follow import LiveSnapshot
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -19,6 +21,12 @@ REFUSED = {
     ControlAnswer.RUN_ENDED: "{run} is not training any more: nothing to {action}",
     ControlAnswer.STOP_PENDING: "A stop is already on its way to {run}: not {action}d",
 }
+
+
+def starting_text(run: str, pid: int, key: str) -> str:
+    """What x or p (``key``) says on a run whose resume (process ``pid``) is still starting."""
+    return (f"{run} is being resumed by pid {pid}, still starting: it takes no request until it trains; press "
+            f"{key} again in a moment, once its screen shows it running")
 
 
 class RunControlActions:
@@ -32,6 +40,18 @@ class RunControlActions:
     def _is_active(self) -> bool:
         snap = self.snapshot
         return bool(snap and (snap.active or snap.state == RunState.STARTING))
+
+    def on_key(self, event: events.Key) -> None:
+        # x and p are not offered on a run that reads as ended (check_action); pressed while a resume
+        # of it is still starting (R: its process loads torch before it takes the run, and takes no
+        # request until then), they say when they will act, where they did nothing
+        if event.key in ("x", "p") and not self._is_active():
+            from engine.train.launch import starting_resume  # imports the config module, not torch
+
+            pid = starting_resume(self.run_path)
+            if pid is not None:
+                event.stop()
+                self.notify(starting_text(self.run_path.name, pid, event.key), markup=False)
 
     def action_stop(self) -> None:
         if not self._is_active():

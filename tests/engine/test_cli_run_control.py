@@ -273,3 +273,61 @@ def test_pause_takes_back_an_unpause_not_obeyed_yet(tmp_path: Path, capsys) -> N
         w.close()
     assert (code, out, err) == (0, "held: the unpause asked had not reached it yet; taken back, it stays paused\n", "")
     assert read_control(path) == "pause"
+
+
+def _stopped_run(root: Path, generated_data: str) -> Path:
+    """A real run ``r`` of 50 epochs stopped in its first (last.pt saved): what R resumes."""
+    from engine.runs import request_control
+    from engine.train.trainer import Trainer
+
+    config = TrainConfig(epochs=50, image_size=64, width=4, batch_size=8, max_train_images=16, workers=0,
+                         device="cpu", data_path=generated_data)
+    trainer = Trainer(config, root, "r")
+    assert request_control(trainer.run_path, "stop")
+    assert trainer.run() == "stopped" and checkpoint_path(trainer.run_path, "last").is_file()
+    return trainer.run_path
+
+
+def test_stop_waits_for_a_resume_still_starting_and_stops_it(tmp_path: Path, capsys, generated_data: str) -> None:
+    """The dashboard's R starts ``petseg train --resume r`` detached; it loads torch for seconds
+    before it takes the run, and meanwhile the run reads stopped. ``petseg stop r`` then said
+    "not training: it is stopped; nothing to stop" (exit 1) and the resume trained on. It waits
+    for the resume to take the run, and stops it."""
+    from engine.cli.common import EXIT_STOPPED
+    from engine.train.launch import start_resume
+
+    run = _stopped_run(tmp_path, generated_data)
+    resume = start_resume(tmp_path, "r")  # as R: `python -m engine.cli train --runs RUNS --resume r`
+    try:
+        code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path), "r", "--timeout", "120")
+        assert resume.wait(120) == EXIT_STOPPED
+    finally:
+        if resume.poll() is None:
+            resume.kill()
+            resume.wait()
+    assert (code, err) == (0, ""), err
+    waited, stopped = out.splitlines()
+    assert waited == f"r: being resumed by pid {resume.pid}, still starting; the stop waits for it to take the run"
+    assert stopped.startswith("r: stopped ") and stopped.endswith("; last.pt saved")
+    history = RunStore(tmp_path).load("r")
+    assert history.state == RunState.STOPPED and max(history.epochs, default=0) < 50
+    assert not (run / CONTROL_FILE).exists()
+
+
+def test_stop_no_wait_on_a_resume_still_starting_says_to_ask_again(tmp_path: Path, capsys,
+                                                                    monkeypatch) -> None:
+    """--no_wait cannot wait for the resume to take the run: it says so, and what to do, in one
+    line (was: "not training: it is stopped; nothing to stop", while the resume went on to train)."""
+    from tests.engine.sweep.fake_sweep import start_fake_resume, stopped_trial_run
+
+    run = stopped_trial_run(tmp_path, "r")
+    resume = start_fake_resume(tmp_path, "r", monkeypatch, start_seconds=30)
+    try:
+        code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path), "r", "--no_wait")
+    finally:
+        resume.kill()
+        resume.wait()
+    assert (code, out) == (1, "")
+    assert err == (f"petseg: error: r: being resumed by pid {resume.pid}, still starting, which takes no stop yet; "
+                   "nothing asked: run petseg stop again in a moment (without --no_wait it waits for that)\n")
+    assert not (run / CONTROL_FILE).exists()

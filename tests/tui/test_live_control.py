@@ -381,3 +381,28 @@ async def test_the_app_ending_as_a_live_screen_opens_ends_cleanly(runs_dir: Path
             await asyncio.sleep(0)
         app.exit()
     assert app.return_code == 0
+
+
+async def test_x_and_p_on_a_run_whose_resume_is_still_starting_say_when_they_act(runs_dir: Path, monkeypatch) -> None:
+    """R started ``petseg train --resume`` of the stopped run; it loads torch before it takes the
+    run, which reads stopped meanwhile and takes no request. x (or p) on its screen then did
+    nothing at all; it says the run is being resumed and to press it again once it runs."""
+    from tests.engine.sweep.fake_sweep import start_fake_resume, stopped_trial_run
+
+    stopped_trial_run(runs_dir, "r")
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        live = await open_live(pilot, runs_dir / "r")
+        assert "Stop" not in footer_text(live)
+        resume = start_fake_resume(runs_dir, "r", monkeypatch, start_seconds=30)
+        try:
+            for key in ("x", "p"):
+                await pilot.press(key)
+                said = (f"r is being resumed by pid {resume.pid}, still starting: it takes no request until it "
+                        f"trains; press {key} again in a moment, once its screen shows it running")
+                await wait_for(pilot, lambda: said in toasts(app), what=f"{key} said why it waits")
+        finally:
+            resume.kill()
+            resume.wait()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert not (runs_dir / "r" / CONTROL_FILE).exists()
