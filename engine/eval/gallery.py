@@ -23,10 +23,12 @@ from engine.infer.render import overlay_image
 TRUTH_COLOR = (40, 230, 70)  # green outline: the trimap's pet under the mask rule
 BAND_COLOR = (255, 205, 0)  # yellow: the trimap's border band
 PRED_COLOR = (255, 64, 64)  # red tint, cyan outline: the prediction, as `petseg infer --overlay`
-TP_COLOR = (40, 230, 70)
+TP_COLOR = (40, 230, 70)  # pet found: predicted and true
 FP_COLOR = (255, 40, 40)  # predicted pet, truly background
 FN_COLOR = (40, 120, 255)  # missed pet
-COLUMNS = ("photo", "truth (green), border band (yellow)", "prediction", "errors: missed blue, extra red")
+# what the errors picture's three tints mean: its column head here and the TUI gallery's caption
+ERRORS_LEGEND = "errors: found green, missed blue, extra red"
+COLUMNS = ("photo", "truth (green), border band (yellow)", "prediction", ERRORS_LEGEND)
 CELL = (264, 200)  # (width, height) box each picture is fitted into on the sheet
 _PAD, _CAPTION_H, _BG = 6, 22, (24, 24, 28)
 

@@ -29,6 +29,7 @@ from textual.worker import get_current_worker
 
 from engine.config import EVAL_IGNORE_BORDER
 from engine.errors import PetsegError, one_line
+from engine.eval.gallery import ERRORS_LEGEND
 from engine.runs.short_name import shorten
 from petseg_tui.screens.base import PetsegFooter
 from petseg_tui.screens.image_screen import ImageScreen
@@ -36,7 +37,7 @@ from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.image_view import ImageView
 
 WORST_N = 12  # photos in the gallery (and on a sheet saved with S)
-LEGEND = "truth green, border band yellow · prediction red · errors: missed blue, extra red"
+LEGEND = f"truth green, border yellow · prediction red · {ERRORS_LEGEND}"  # two lines at 80 columns
 SPLIT = "test"
 
 

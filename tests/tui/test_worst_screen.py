@@ -220,6 +220,7 @@ async def test_the_legend_and_the_data_line_show_whole_at_80_columns(runs_dir: P
         await pilot.pause()
         caption = " ".join(widget_text(screen.query_one("#worst-caption")).split())
         assert caption.startswith("#1 of 4") and caption.endswith(LEGEND)
+        assert "errors: found green, missed blue, extra red" in caption  # each tint of the errors picture
         shown = " ".join(widget_text(screen.query_one("#worst-status")).split())
         assert shown.endswith(f"{pets}: 0 trainval, 4 test images")
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from engine.eval.scores import Evaluation, ImageScore, ScoredPhoto
 from engine.eval.gallery import (
-    BAND_COLOR, CELL, FN_COLOR, FP_COLOR, TRUTH_COLOR, WorstGallery, contact_sheet, sample_pictures, worst_sheet_path,
+    BAND_COLOR, CELL, COLUMNS, FN_COLOR, FP_COLOR, TP_COLOR, TRUTH_COLOR, WorstGallery, contact_sheet, sample_pictures,
+    worst_sheet_path,
 )
 
 # A 40×40 grey photo. Trimap: pet rows 10-29 × cols 10-29, a 2 px border band around it (rows/cols
@@ -46,6 +47,22 @@ def test_errors_picture_colours_missed_and_extra_pixels_only_where_scored():
     assert tuple(truth[9, 20]) == tuple(round(128 * 0.55 + c * 0.45) for c in BAND_COLOR)
     assert tuple(truth[8, 20]) == TRUTH_COLOR
     assert pics.caption.startswith("cat  Dice ") and f"{pics.dice:.3f}" in pics.caption
+
+
+def test_the_errors_column_names_every_tint_its_picture_paints():
+    """The sheet's head said "errors: missed blue, extra red" while the pet the model found was
+    tinted green too, a colour the legend never named."""
+    photo = scored_photo()
+    err = np.asarray(sample_pictures(photo, mask_rule="pet_border", ignore_border=True).errors).astype(int)
+    grey = round(128 * 0.55)
+    tint = {
+        "found green": (err[15, 25], TP_COLOR, 0.35),  # predicted and true
+        "missed blue": (err[15, 12], FN_COLOR, 0.8),
+        "extra red": (err[15, 35], FP_COLOR, 0.8),
+    }
+    for words, (pixel, colour, alpha) in tint.items():
+        assert tuple(pixel) == tuple(round(grey * (1 - alpha) + c * alpha) for c in colour)
+        assert words in COLUMNS[-1]
 
 
 def test_pictures_fit_the_box_and_the_sheet_has_one_row_per_photo():
