@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.errors import PetsegError
 from engine.runs import RunHistory, RunStore
@@ -79,6 +80,21 @@ def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Se
     if unknown or not metrics:
         raise PetsegError(f"--metric {','.join(unknown) or '(none)'}: must be among {', '.join(METRICS)}")
     plt = _pyplot()
+    fig = curves_figure(histories, metrics)
+    try:  # atomic, like every PNG petseg writes: an interrupted save never leaves half a file
+        atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
+    except OSError as exc:
+        raise PetsegError(f"{out}: cannot write PNG ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
+def curves_figure(histories: Sequence[RunHistory], metrics: Sequence[str] = METRICS) -> Any:
+    """The matplotlib figure `plot_histories` saves: one panel per metric, each run a colour."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.6), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, history in enumerate(histories):
@@ -101,6 +117,7 @@ def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Se
     for ax, metric in zip(axes[0], metrics):
         ax.set_title(_TITLES[metric], fontsize=10)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # epochs are whole: no "epoch 2.5" tick
         ax.grid(alpha=0.3)
         if metric == "loss":
             ax.set_yscale(loss_scale(losses))
@@ -108,10 +125,4 @@ def plot_histories(histories: Sequence[RunHistory], out: str | Path, metrics: Se
             ax.set_ylim(top=1.0)
     axes[0][0].legend(fontsize=8, loc="best")
     fig.tight_layout()
-    try:  # atomic, like every PNG petseg writes: an interrupted save never leaves half a file
-        atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
-    except OSError as exc:
-        raise PetsegError(f"{out}: cannot write PNG ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-    return out
+    return fig

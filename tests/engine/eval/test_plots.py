@@ -104,3 +104,22 @@ def test_a_run_named_twice_is_drawn_once(tmp_path: Path, capsys) -> None:
     assert [h.name for h in histories] == ["alpha", "beta"]
     assert main(["plot", "--runs", str(runs), "--run", "alpha", "--run", "alpha", "--out", str(tmp_path / "c.png")]) == 0
     assert "curves of 1 run(s), up to 3 epochs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("epochs", [3, 20])
+def test_the_epoch_axis_has_whole_epochs_only(tmp_path: Path, epochs: int) -> None:
+    """A 20-epoch run's curves were ticked 2.5, 7.5, 12.5, 17.5 (and 1.25, 1.75, ... for 3 epochs):
+    epochs no run has."""
+    import matplotlib.pyplot as plt
+
+    from engine.eval.plots import curves_figure, load_histories
+
+    _run(tmp_path / "runs", "alpha", epochs)
+    fig = curves_figure(load_histories(tmp_path / "runs", ["alpha"]))
+    try:
+        for ax in fig.axes:
+            low, high = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if low <= t <= high]
+            assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+    finally:
+        plt.close(fig)
