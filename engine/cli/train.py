@@ -199,8 +199,8 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
             while not trainer.join(0.2):
                 pass
     except KeyboardInterrupt:  # a second Ctrl-C: out at once, the stop's save not waited for
-        console.print(f"interrupted before the stop was saved; {resume_hint(trainer.run_name, runs_arg)} goes on "
-                      "from its last checkpoint", markup=False)
+        console.print(f"interrupted before the stop was saved; {resume_hint(trainer.run_name, runs_arg)} "
+                      f"{_resumes_from(trainer.run_path)}", markup=False)
         raise
     finally:
         for sig, handler in saved.items():
@@ -215,6 +215,16 @@ def _drive(trainer: Any, console: CapturedConsole, runs_arg: Path | None, redeli
     if not _said_by_the_launcher(trainer.error or ""):
         console.error_line(f"{error_prefix()} {trainer.error}")
     return EXIT_ERROR
+
+
+def _resumes_from(run_path: Path) -> str:
+    """Where a resume of a run cut off at once goes on: its last.pt, or (none saved yet: the first
+    epoch had not ended) epoch 1, as `engine.runs.summary.resume_offer` restarts such a run."""
+    from engine.runs.layout import checkpoint_path
+
+    if checkpoint_path(run_path, "last").exists():
+        return "goes on from its last checkpoint"
+    return "starts it again from epoch 1 (no checkpoint was saved yet)"
 
 
 def _said_by_the_launcher(error: str) -> bool:

@@ -69,3 +69,54 @@ def test_a_second_signal_while_the_first_stops_the_run_does_not_hang_it(tmp_path
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"hung for 30 s after two SIGTERMs: {exc.stdout!r} {exc.stderr!r}") from None
     assert "exit 130 second signal sent True reason: stopped by SIGTERM" in done.stdout, done.stdout + done.stderr
+
+
+# `drive` with a stand-in trainer that gets two Ctrl-Cs: the first asks it to stop, the second
+# cuts the process off before the stop is saved (README: "a second Ctrl-C exits at once")
+_TWO_CTRL_CS = """
+import signal, sys
+from pathlib import Path
+from engine.cli.common import PlainConsole
+from engine.cli.train import drive
+from engine.runs import RunState
+
+class Trainer:
+    dist = None
+    error = None
+    def __init__(self, run_path):
+        self.run_path, self.run_name = run_path, run_path.name
+        self.state = RunState.RUNNING
+    def subscribe(self, _callback):
+        pass
+    def start(self):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+    def stop(self, reason=""):
+        pass
+    def join(self, timeout=None):
+        return False
+
+try:
+    drive(Trainer(Path(sys.argv[1])), PlainConsole(), None)
+except KeyboardInterrupt:
+    print("exit at once")
+"""
+
+
+def test_a_second_ctrl_c_before_any_checkpoint_says_the_resume_starts_again(tmp_path: Path) -> None:
+    """Cut off in its first epoch, a run has no last.pt, yet the line said `petseg train --resume
+    r` "goes on from its last checkpoint": the resume starts it again from epoch 1."""
+    run = tmp_path / "r"
+    (run / "checkpoints").mkdir(parents=True)
+
+    def said() -> str:
+        done = subprocess.run([sys.executable, "-c", _TWO_CTRL_CS, str(run)], check=False, cwd=REPO,
+                              capture_output=True, text=True, timeout=60)
+        assert "exit at once" in done.stdout, done.stdout + done.stderr
+        return next(line for line in done.stdout.splitlines() if line.startswith("interrupted"))
+
+    assert said() == ("interrupted before the stop was saved; petseg train --resume r starts it again from "
+                      "epoch 1 (no checkpoint was saved yet)")
+    (run / "checkpoints" / "last.pt").write_bytes(b"saved at an epoch's end")
+    assert said() == ("interrupted before the stop was saved; petseg train --resume r goes on from its last "
+                      "checkpoint")
