@@ -41,6 +41,9 @@ class EpochStarted(TrainEvent):
     epoch: int
     total_epochs: int
     batches: int
+    # the optimiser's learning rate as the epoch begins, the one it trains at (with --time_budget
+    # the schedule moves on each step); None in runs written before it was recorded
+    lr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,7 +241,7 @@ def parse_event(data: dict[str, Any]) -> TrainEvent | None:
 
 
 # fields with defaults that older writers may not have written
-_OPTIONAL = {"run_started": ("resumed",), "stopped": ("reason", "batch")}
+_OPTIONAL = {"run_started": ("resumed",), "epoch_started": ("lr",), "stopped": ("reason", "batch")}
 
 
 def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:

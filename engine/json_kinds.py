@@ -23,7 +23,9 @@ KIND_WORDS = {
 def kind_ok(value: Any, kind: str) -> bool:
     """True if the JSON ``value`` is of ``kind``. A bool is never a number; "float" accepts an int
     (JSON writes 1.0 as 1) and NaN / inf (a stop mid-epoch records valid_dice NaN); "number" is
-    a finite int or float (a time stamp, a heartbeat)."""
+    a finite int or float (a time stamp, a heartbeat); "K | None" is K or null."""
+    if kind.endswith(" | None"):
+        return value is None or kind_ok(value, kind.removesuffix(" | None"))
     if kind == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "int":
@@ -41,6 +43,8 @@ def kind_ok(value: Any, kind: str) -> bool:
 
 def describe_kind(kind: str) -> str:
     """The kind in words for a message: "must be {describe_kind(kind)}"."""
+    if kind.endswith(" | None"):
+        return f"{describe_kind(kind.removesuffix(' | None'))} or null"
     return KIND_WORDS.get(kind, kind)
 
 

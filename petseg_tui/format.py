@@ -201,7 +201,7 @@ def fmt_rate(value: float | None) -> str:
 # the latest epoch (7.09e-07 at the end of a cosine run). The words that tell them apart, here
 # alone so that every screen says the same:
 LR_PEAK = "LR peak"  # config.json's learning_rate: what the schedule warms up to, then lowers
-LR_NOW = "LR now"  # the schedule's rate at the latest epoch of a run that trains
+LR_NOW = "LR now"  # the rate of the epoch a run trains (before it records one: its latest epoch's)
 LR_LAST = "LR last"  # the same, once the run is over
 
 

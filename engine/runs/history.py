@@ -58,6 +58,7 @@ class RunHistory:
     current_epoch: int = 0
     current_batch: int = 0
     current_batches: int = 0
+    current_lr: float | None = None  # the learning rate of the epoch in training (EpochStarted's)
     device: str = ""
     data: str = ""
     terminal: TrainEvent | None = None  # finished/stopped/diverged/failed
@@ -88,6 +89,7 @@ class RunHistory:
         elif isinstance(event, EpochStarted):
             self.current_epoch, self.current_batch = event.epoch, 0
             self.current_batches, self.total_epochs = event.batches, event.total_epochs
+            self.current_lr = event.lr
             self.batches = []
         elif isinstance(event, BatchProgress):
             self.current_epoch, self.current_batch = event.epoch, event.batch
@@ -260,6 +262,7 @@ class RunHistory:
             current_epoch=self.current_epoch,
             current_batch=self.current_batch,
             current_batches=self.current_batches,
+            current_lr=self.current_lr,
             device=self.device,
             data=self.data,
             warnings=tuple(self.warnings[-warnings:] if warnings else self.warnings),
@@ -288,6 +291,7 @@ class RunSnapshot:
     current_epoch: int = 0
     current_batch: int = 0
     current_batches: int = 0
+    current_lr: float | None = None  # the learning rate of the epoch in training, if recorded
     device: str = ""
     data: str = ""
     warnings: tuple[str, ...] = ()

@@ -344,7 +344,8 @@ class Trainer(RunCheckpoints, BetweenBatches):
         """One epoch: train, validate, step the schedule, report, checkpoint. True: it was the
         last (a time budget decides that once, here, so the report and last.pt agree)."""
         cfg, p = self.config, self.progress
-        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader)))
+        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader),
+                                lr=float(t.optimizer.param_groups[0]["lr"])))
         # what a stop or pause inside this epoch saves as its data streams (see checkpoint_state)
         self._epoch_streams = data_streams(t)
         skip, p.skip_batches = (p.skip_batches if epoch == p.start_epoch else 0), 0

@@ -96,9 +96,15 @@ def stats_rows(snap: LiveSnapshot) -> Rows:
     """LR, images/s, ETA, elapsed, best Dice, last losses."""
     last, best = snap.last, snap.best
     paused = snap.paused or snap.state == RunState.PAUSED
-    # the latest epoch's scheduled rate, else (no epoch yet) the configured one: labelled as which
-    lr = last.lr if last else snap.config.get("learning_rate")
-    lr_label = (LR_NOW if snap.active else LR_LAST) if last else LR_PEAK
+    # while an epoch trains, its rate (the last finished epoch's is one schedule step behind: "LR
+    # now" read 1e-3 through a 2-epoch run's second epoch, trained at 5e-4); once over, the last
+    # epoch's; before any rate is recorded, the configured one: labelled as which
+    if snap.active and snap.current_epoch > snap.done_epochs and snap.current_lr is not None:
+        lr, lr_label = snap.current_lr, LR_NOW
+    elif last:
+        lr, lr_label = last.lr, LR_NOW if snap.active else LR_LAST
+    else:
+        lr, lr_label = snap.config.get("learning_rate"), LR_PEAK
     # while it trains, the pace now; once over, the run's median, the figure of the runs table
     # and `petseg runs` (the last epoch's alone read 118 where the table said 225)
     if snap.active:

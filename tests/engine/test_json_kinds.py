@@ -16,6 +16,7 @@ from engine.json_kinds import describe_kind, kind_ok, short_value
     ("str", ["", "x"], [1, None, b"x"]),
     ("bool", [True, False], [0, 1, "true"]),
     ("dict", [{}, {"a": 1}], [[], "{}"]),
+    ("float | None", [None, 1, 0.5], [True, "0.5"]),  # an optional field: an epoch_started's lr
 ])
 def test_kind_ok(kind: str, good: list, bad: list) -> None:
     assert all(kind_ok(v, kind) for v in good)
@@ -23,11 +24,12 @@ def test_kind_ok(kind: str, good: list, bad: list) -> None:
 
 
 def test_an_unchecked_kind_accepts_anything() -> None:
-    assert kind_ok(None, "float | None") and kind_ok([1], "list[int]") and kind_ok("x", "")
+    assert kind_ok([1], "list[int]") and kind_ok("x", "")
 
 
 def test_words_for_messages() -> None:
     assert [describe_kind(k) for k in ("int", "float", "number", "str", "bool", "dict")] == [
         "an integer", "a number", "a number", "text", "true or false", "an object"]
+    assert describe_kind("float | None") == "a number or null"
     assert short_value("yesterday") == "'yesterday'"
     assert short_value("x" * 100) == repr("x" * 100)[:37] + "…" and len(short_value("x" * 100)) == 38

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_helpers import (
+    T0,
     epoch_event,
     make_run,
     open_live,
@@ -15,6 +16,7 @@ from tui_helpers import (
 )
 
 from engine.config import TrainConfig
+from engine.events import EpochStarted
 from engine.runs import RunStore
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.confirm import ConfirmScreen
@@ -251,5 +253,23 @@ async def test_a_long_run_name_leaves_its_state_and_process_whole_in_the_live_ti
             await pilot.resize_terminal(120, 30)  # room again: the name whole
             await wait_for(pilot, lambda: widget_text(title).strip().startswith(name + "  running"),
                            what="the whole name at 120 columns")
+    finally:
+        writer.close()
+
+
+async def test_lr_now_is_the_rate_of_the_epoch_in_training(runs_dir: Path) -> None:
+    """"LR now" showed the last finished epoch's rate, one schedule step behind: 1.00e-03 through
+    the whole second epoch of a 2-epoch cosine run, which trains at 5.00e-04. It is the rate the
+    run's epoch_started event records for the epoch it trains."""
+    writer = make_run(runs_dir, "cos", epochs_done=1, total=2, state="running", close=False)
+    try:
+        writer.append(EpochStarted(epoch=2, total_epochs=2, batches=10, lr=5e-4, t=T0 + 31))
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "cos")
+            stats = live.query_one("#live-stats")
+            await wait_for(pilot, lambda: "LR now" in widget_text(stats), what="the LR row")
+            row = next(line for line in widget_text(stats).splitlines() if line.startswith("LR now"))
+            assert row.split() == ["LR", "now", "5.00e-04"], row
     finally:
         writer.close()

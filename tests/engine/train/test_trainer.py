@@ -77,6 +77,19 @@ def test_events_arrive_in_order_in_another_thread(tiny, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_each_epoch_starts_by_recording_the_rate_it_trains_at(tiny, tmp_path: Path) -> None:
+    """epoch_started carries the learning rate of its epoch (the live screen's "LR now"), the
+    rate epoch_ended then reports for it: a cosine over 3 epochs, 1e-3, 7.5e-4, 2.5e-4."""
+    trainer = Trainer(tiny(epochs=3, max_train_images=8, warmup_epochs=0), tmp_path)
+    trainer.run()
+    lines = [json.loads(line) for line in (trainer.run_path / "events.jsonl").read_text().splitlines()]
+    started = {e["epoch"]: e.get("lr") for e in lines if e["kind"] == "epoch_started"}
+    ended = {e["epoch"]: e["lr"] for e in lines if e["kind"] == "epoch_ended"}
+    assert started == ended, (started, ended)
+    assert [round(started[ep], 7) for ep in (1, 2, 3)] == [1e-3, 7.5e-4, 2.5e-4]
+
+
+@pytest.mark.slow
 def test_stop_mid_run_saves_and_marks_stopped(tiny, tmp_path: Path) -> None:
     trainer = Trainer(tiny(epochs=50, max_train_images=48), tmp_path)
     first_batch = threading.Event()
