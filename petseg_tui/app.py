@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 
 from engine.config import default_runs_dir
 from engine.runs.layout import LOG_FILE
+from engine.words import counted
 from petseg_tui.commands import PetsegCommands
 from petseg_tui.format import ended_phrase
 from petseg_tui.hangup import HangupExit
@@ -384,7 +385,7 @@ class PetsegApp(HangupExit, App[None]):
         if detached:
             names = ", ".join(p.name for p in detached[:5]) + (" …" if len(detached) > 5 else "")
             message = (
-                f"petseg-tui: left {len(detached)} detached run(s) training: {names}. "
+                f"petseg-tui: left {counted(len(detached), 'detached run')} training: {names}. "
                 f"Run petseg-tui again to follow them."
             )
             self.notify(message, timeout=3, markup=False)

@@ -12,6 +12,7 @@ from engine.cli.run_selection import add_selection_flags, select_runs
 from engine.cli.terminal_queue import wait_written
 from engine.config import default_runs_dir
 from engine.errors import ConfigError, RunStoreError
+from engine.words import counted
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -39,12 +40,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if not args.yes:
         if not sys.stdin.isatty():
-            raise ConfigError(f"delete asks before removing {len(doomed)} run folder(s); "
+            raise ConfigError(f"delete asks before removing {counted(len(doomed), 'run folder')}; "
                               "give --yes where there is no terminal to answer on")
         print("\n".join(f"  {p}" for p in doomed))
         try:
             wait_written()  # the list above before the prompt (`engine.cli.terminal_queue`)
-            answer = input(f"Delete these {len(doomed)} run folder(s)? [y/N] " if len(doomed) > 1
+            answer = input(f"Delete these {len(doomed)} run folders? [y/N] " if len(doomed) > 1
                            else "Delete this run folder? [y/N] ")
         except EOFError:  # Ctrl-D: no answer, as N
             answer = ""

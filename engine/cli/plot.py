@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.cli.common import EXIT_OK, add_runs_flag, given_path, given_text
 from engine.config import default_runs_dir
+from engine.words import counted
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="training curves of one or more runs as a PNG")
@@ -27,5 +28,5 @@ def cmd_plot(args: argparse.Namespace) -> int:
     metrics = METRICS if args.metric == "all" else (args.metric,)
     out = plot_histories(histories, args.out, metrics, overwrite=args.overwrite)
     epochs = max(len(h.epochs) for h in histories)
-    print(f"{out}: curves of {len(histories)} run(s), up to {epochs} epochs ({', '.join(metrics)})")
+    print(f"{out}: curves of {counted(len(histories), 'run')}, up to {counted(epochs, 'epoch')} ({', '.join(metrics)})")
     return EXIT_OK

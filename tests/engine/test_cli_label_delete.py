@@ -96,6 +96,7 @@ def test_delete_asks_first_and_without_a_terminal_wants_yes(tmp_path: Path, caps
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a terminal: a "y" on a pipe is no answer
     code, out, err = petseg(capsys, "delete", "--runs", str(tmp_path), "a")
     assert code == 1 and "give --yes where there is no terminal to answer on" in err and run.is_dir()
+    assert "before removing 1 run folder;" in err  # not "1 run folder(s)"
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

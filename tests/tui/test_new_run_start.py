@@ -158,7 +158,7 @@ async def test_quit_right_after_a_detached_start_names_that_run(runs_dir: Path, 
         child.kill()
         child.wait()
     assert children, "the run was started"
-    assert exits[0] is not None and "left 1 detached run(s) training: quebec" in exits[0]
+    assert exits[0] is not None and "left 1 detached run training: quebec" in exits[0]
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
@@ -206,7 +206,7 @@ async def test_a_signal_right_after_a_detached_start_waits_for_it_and_names_the_
             child.kill()
             child.wait()
     assert children, "the run was started"
-    assert exits[0] is not None and "left 1 detached run(s) training: romeo" in exits[0]
+    assert exits[0] is not None and "left 1 detached run training: romeo" in exits[0]
     assert app.return_code == 128 + number
 
 

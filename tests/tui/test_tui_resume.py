@@ -390,7 +390,7 @@ async def test_a_quit_or_signal_while_R_starts_its_process_names_the_run_left_re
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(10)
     assert children, "the resume's process was started"
-    assert exits[0] is not None and "left 1 detached run(s) training: slow" in exits[0]
+    assert exits[0] is not None and "left 1 detached run training: slow" in exits[0]
 
 
 @pytest.mark.parametrize("held_s", [0, 1.0], ids=["refuses-at-once", "holds-the-lock-first"])

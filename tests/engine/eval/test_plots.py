@@ -42,7 +42,7 @@ def test_plot_writes_a_png_of_two_runs(tmp_path: Path, capsys) -> None:
         w, h = im.size
         assert w > 2 * h  # three panels side by side
         assert len(im.convert("RGB").getcolors(1 << 16) or []) > 10  # lines drawn, not a blank canvas
-    assert "2 run(s), up to 5 epochs" in capsys.readouterr().out
+    assert "curves of 2 runs, up to 5 epochs" in capsys.readouterr().out
 
 
 def test_plot_one_metric_and_clear_errors(tmp_path: Path, capsys) -> None:
@@ -103,7 +103,7 @@ def test_a_run_named_twice_is_drawn_once(tmp_path: Path, capsys) -> None:
     histories = load_histories(runs, ["alpha", str(runs / "alpha"), "beta", "alpha"])
     assert [h.name for h in histories] == ["alpha", "beta"]
     assert main(["plot", "--runs", str(runs), "--run", "alpha", "--run", "alpha", "--out", str(tmp_path / "c.png")]) == 0
-    assert "curves of 1 run(s), up to 3 epochs" in capsys.readouterr().out
+    assert "curves of 1 run, up to 3 epochs" in capsys.readouterr().out  # not "1 run(s)"
 
 
 @pytest.mark.parametrize("epochs", [3, 20])
