@@ -4,12 +4,13 @@ T and A do (the same labels.json, merged with what another process changed since
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_runs_flag
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_runs_flag, error_prefix
 from engine.cli.run_selection import add_selection_flags, select_runs
 from engine.config import default_runs_dir
-from engine.errors import ConfigError
+from engine.errors import ConfigError, RunStoreError
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -51,6 +52,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if both:  # which one wins would be a guess
         raise ConfigError(f"--tag and --untag both name {', '.join(both)}; nothing changed")
     changes = bool(add or remove or args.note is not None or args.archive or args.unarchive)
+    refused = False
     for path in paths:
         before = read_labels(path)
         if changes:
@@ -60,6 +62,11 @@ def cmd_label(args: argparse.Namespace) -> int:
                 tags=parse_tags(" ".join(tags)),  # the dashboard's limits: MAX_TAGS, MAX_TAG_CHARS
                 note=before.note if args.note is None else parse_note(args.note),
                 archived=True if args.archive else False if args.unarchive else before.archived)
-            before = change_labels(path, before, after)
+            try:
+                before = change_labels(path, before, after)
+            except RunStoreError as exc:  # its labels.json unreadable: the other runs are still labelled
+                print(f"{error_prefix()} {exc}", file=sys.stderr, flush=True)
+                refused = True
+                continue
         print(describe_labels(path.name, before), flush=True)
-    return EXIT_OK
+    return EXIT_ERROR if refused else EXIT_OK

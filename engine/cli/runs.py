@@ -126,9 +126,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     console.print(table)
     from engine.train.resume import describe_budget_changes
 
+    from engine.runs.labels import labels_problem
+
     for r in runs:
         if r.state.is_error and r.message:
             console.print(f"{r.name}: {r.state}: {r.message}", soft_wrap=True, markup=False)
+        unread = labels_problem(r.path)
+        if unread is not None:  # read as no labels: its tags, note and archived flag are not shown
+            console.print(f"{r.name}: {unread}; its tags, note and archived flag are not read", soft_wrap=True,
+                          markup=False)
         budget = describe_budget_changes(r.config)
         if budget:
             console.print(f"{r.name}: {budget}", soft_wrap=True, markup=False)

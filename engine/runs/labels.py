@@ -1,17 +1,18 @@
 """What the user says about a run: tags, a note and "archived" (`RunLabels`), kept in the run
 folder's `LABELS_FILE` and written atomically. The trainer never writes this file, so labelling
-a run that trains is safe; a missing or unreadable file reads as no labels. No torch.
+a run that trains is safe; a missing or unreadable file reads as no labels, and an unreadable one
+(a hand edit gone wrong) is said by `labels_problem` and never replaced by a change. No torch.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from engine.atomic import folder_lock
-from engine.runs.layout import LABELS_FILE, write_json_atomic
+from engine.errors import RunStoreError
+from engine.runs.layout import LABELS_FILE, RunFileMissing, read_run_json, write_json_atomic
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 32
@@ -50,12 +51,11 @@ def parse_note(text: str) -> str:
 
 
 def read_labels(run_path: str | Path) -> RunLabels:
-    """The run's labels; `NO_LABELS` when it has none or the file is not what we write."""
+    """The run's labels; `NO_LABELS` when it has none or the file is not what we write (read as
+    untrusted input: a FIFO there hung `petseg runs` and the dashboard's table)."""
     try:
-        data = json.loads((Path(run_path) / LABELS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return NO_LABELS
-    if not isinstance(data, dict):
+        data = read_run_json(Path(run_path) / LABELS_FILE)
+    except RunStoreError:  # missing, or unreadable: `labels_problem` says which
         return NO_LABELS
     tags = data.get("tags")
     note = data.get("note")
@@ -64,6 +64,18 @@ def read_labels(run_path: str | Path) -> RunLabels:
         note=note[:MAX_NOTE_CHARS] if isinstance(note, str) else "",
         archived=data.get("archived") is True,
     )
+
+
+def labels_problem(run_path: str | Path) -> RunStoreError | None:
+    """What is wrong with the run's labels file (``str()``: one line naming it, "…/labels.json: not
+    valid JSON (…)"); None when it is missing or readable. `read_labels` reads it as no labels."""
+    try:
+        read_run_json(Path(run_path) / LABELS_FILE)
+    except RunFileMissing:
+        return None
+    except RunStoreError as exc:
+        return exc
+    return None
 
 
 def write_labels(run_path: str | Path, labels: RunLabels) -> None:
@@ -83,6 +95,11 @@ def change_labels(run_path: str | Path, before: RunLabels, after: RunLabels) -> 
     changed = {f.name: getattr(after, f.name) for f in fields(RunLabels)
                if getattr(after, f.name) != getattr(before, f.name)}
     with folder_lock(Path(run_path)):  # and another dashboard changing them at this moment is kept too
+        # a file we cannot read may hold the user's words (a hand edit with a stray comma): kept
+        problem = labels_problem(run_path)
+        if problem is not None:
+            raise RunStoreError(problem.path, f"{problem.reason}; labels not changed: correct or delete it first "
+                                              "(saving would replace it)")
         merged = read_labels(run_path).with_(**changed)
         write_labels(run_path, merged)
     return merged

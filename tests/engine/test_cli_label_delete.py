@@ -91,6 +91,25 @@ def test_nothing_to_act_on_is_one_line(tmp_path: Path, capsys, command: str, arg
     assert (tmp_path / "a").is_dir()
 
 
+def test_an_unreadable_labels_file_is_said_and_never_replaced(tmp_path: Path, capsys) -> None:
+    """A labels.json broken by a hand edit read as no labels without a word (the run's tags and
+    note gone from `petseg runs`, an archived run listed again), and the next `petseg label`
+    replaced it: the note in it was lost. Now `petseg runs` names the file and what is wrong,
+    and a change refuses that run (the others are labelled), leaving the file as it is."""
+    a, b = _finished(tmp_path, "a"), _finished(tmp_path, "b")
+    edited = '{"tags": ["best"], "note": "the one to ship",}\n'  # a stray comma
+    (a / "labels.json").write_text(edited)
+    code, out, err = petseg(capsys, "label", "--runs", str(tmp_path), "a", "b", "--tag", "x")
+    assert code == 1 and out.splitlines() == ["b: tags x"], out
+    assert err.splitlines() == [f"petseg: error: {a / 'labels.json'}: not valid JSON (Expecting property name "
+                                "enclosed in double quotes: line 1 column 46 (char 45)); labels not changed: "
+                                "correct or delete it first (saving would replace it)"], err
+    assert (a / "labels.json").read_text() == edited and read_labels(b).tags == ("x",)
+    code, out, _ = petseg(capsys, "runs", "--runs", str(tmp_path))
+    assert code == 0 and f"a: {a / 'labels.json'}: not valid JSON (" in out, out
+    assert "its tags, note and archived flag are not read" in out and "b: " not in out.split("time: training time")[-1]
+
+
 def test_delete_asks_first_and_without_a_terminal_wants_yes(tmp_path: Path, capsys, monkeypatch) -> None:
     run = _finished(tmp_path, "a")
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a terminal: a "y" on a pipe is no answer

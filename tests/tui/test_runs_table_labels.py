@@ -78,6 +78,23 @@ async def test_delete_refuses_a_run_that_trains(sample_runs: Path) -> None:
         live.close()
 
 
+async def test_a_run_whose_labels_file_is_unreadable_is_not_labelled_over_it(sample_runs: Path) -> None:
+    """A labels.json broken by a hand edit was replaced by the next T or A, its note lost: the
+    dashboard now says the file and what is wrong, and leaves it as it is."""
+    edited = '{"tags": ["best"], "note": "the one to ship",}\n'
+    (sample_runs / "alpha" / "labels.json").write_text(edited)
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await highlight(pilot, screen.table, "alpha")
+        await pilot.press("A")
+        await wait_for(pilot, lambda: "Labels not saved" in toasts(app), what="the refusal")
+        assert "labels.json: not valid JSON" in toasts(app) and "correct or delete it first" in toasts(app)
+        assert (sample_runs / "alpha" / "labels.json").read_text() == edited
+        assert "alpha" in screen.table.visible_names
+
+
 async def test_archive_and_delete_leave_the_cursor_on_the_next_run(runs_dir: Path) -> None:
     """A archives and D deletes the highlighted run: the cursor lands on the run that took its
     row (the one before it after the last), not back on the first row."""

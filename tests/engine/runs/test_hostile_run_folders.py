@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import os
 import signal
 from pathlib import Path
 
@@ -139,3 +140,22 @@ def test_a_resume_never_writes_through_a_planted_space_reserve(tmp_path: Path, p
     writer.close()
     assert RunStore(tmp_path).summary("r").state == "failed"
     assert outside.read_bytes() == b"keep"
+
+
+def test_a_labels_file_that_is_a_fifo_or_leads_out_is_not_read(tmp_path: Path) -> None:
+    """labels.json was read with a plain read_text: a FIFO there hung `petseg runs` and the
+    dashboard's table for ever, and a symlink out of the run was followed. It is read as the
+    run's other files are (`open_run_file`): no labels, and the reason named."""
+    from engine.runs.labels import NO_LABELS, labels_problem, read_labels
+
+    fifo, out = tmp_path / "fifo", tmp_path / "out"
+    for run in (fifo, out):
+        run.mkdir()
+    os.mkfifo(fifo / "labels.json")
+    (tmp_path / "elsewhere.json").write_text('{"tags": ["secret"]}')
+    (out / "labels.json").symlink_to(tmp_path / "elsewhere.json")
+    assert _within(5, read_labels, fifo) == NO_LABELS
+    assert str(_within(5, labels_problem, fifo)) == f"{fifo / 'labels.json'}: is a named pipe (FIFO), not a file"
+    assert read_labels(out) == NO_LABELS
+    assert "leads outside the run folder" in str(labels_problem(out))
+    assert labels_problem(tmp_path) is None  # no labels.json: nothing wrong
