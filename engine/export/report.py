@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import folder_lock
+from engine.errors import RunStoreError
 from engine.runs.layout import (
     EXPORT_DIR,
     EXPORT_REPORT,
     export_report_path,
+    read_run_file,
     write_json_atomic,
 )
 
@@ -31,9 +34,9 @@ def read_report(folder_or_file: str | Path) -> dict[str, dict[str, Any]]:
     is none or it is unreadable (a report is informative, never needed to use an export)."""
     path = Path(folder_or_file)
     path = path / EXPORT_REPORT if path.is_dir() else export_report_path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # as untrusted input: a FIFO there hung the runs table's scan for ever
+        data = json.loads(read_run_file(path))
+    except (RunStoreError, ValueError, RecursionError):
         return {}
     exports = data.get("exports") if isinstance(data, dict) else None
     if not isinstance(exports, dict):
@@ -44,8 +47,8 @@ def read_report(folder_or_file: str | Path) -> dict[str, dict[str, Any]]:
 def is_report(path: str | Path) -> bool:
     """``path`` is a report petseg export wrote (its format tag), readable or not as a whole."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_run_file(path))
+    except (RunStoreError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and data.get("format") == REPORT_FORMAT
 
@@ -144,8 +147,8 @@ def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
         return f"{name} is no longer there (deleted or moved since this export)"
     size, sha, mtime = entry.get("bytes"), entry.get("sha256"), entry.get("mtime_ns")
     changed = f"{name} has been replaced since this export (it is not the file written then)"
-    if isinstance(size, int) and st.st_size != size:
-        return changed
+    if not stat.S_ISREG(st.st_mode) or isinstance(size, int) and st.st_size != size:
+        return changed  # a FIFO or a device in its place is never read (it would not end)
     if isinstance(mtime, int) and st.st_mtime_ns == mtime:
         return ""  # untouched since it was written: no need to read it (a run screen opens on the UI thread)
     if isinstance(sha, str):
