@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from engine.errors import RunStoreError
 from engine.events import EventFieldError, TrainEvent, parse_event
-from engine.runs.layout import RunFileMissing, open_run_file
+from engine.runs.layout import EVENTS_FILE, RunFileMissing, open_run_file
+from engine.words import counted
 
 
 # Our writer puts "kind" last (event_to_dict), and JSON escapes quotes inside strings, so these
@@ -24,6 +25,12 @@ _NON_BATCH_KIND = re.compile(rb'"kind": "(?!batch")')
 READ_CHUNK = 1 << 20  # bytes read at once: bounds memory whatever the file size
 KEEP_BATCHES = 1000  # batch events a catch-up read keeps (the most recent); older ones are skipped
 MAX_LINE = 4 << 20  # an event line is well under 1 KB: a longer "line" is garbage, dropped unread
+
+
+def skipped_lines(bad_lines: int) -> str:
+    """What every view says of the lines `EventTail` skipped: "2 unreadable lines in events.jsonl
+    skipped" (the runs table's detail line, the run screen)."""
+    return f"{counted(bad_lines, 'unreadable line')} in {EVENTS_FILE} skipped"
 
 
 class EventTail:

@@ -15,6 +15,7 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 
 from engine.runs import EVENTS_FILE, LOG_FILE, RunState
+from engine.words import counted
 from petseg_tui.live_follow import LiveSnapshot
 from petseg_tui.widgets.chart_specs import ChartSpec, dice_spec, loss_spec
 from petseg_tui.widgets.charts import Chart, x_extent
@@ -67,7 +68,7 @@ class LiveCharts:
         style = "red" if snap.state.is_error else ""
         if empty is None and snap.state in (RunState.FINISHED, RunState.PRUNED) and not snap.epochs:
             # it ended, yet no epoch can be read: nothing more will come, so say so, not "waiting"
-            unreadable = f" ({snap.bad_lines} unreadable line(s))" if snap.bad_lines else ""
+            unreadable = f" ({counted(snap.bad_lines, 'unreadable line')})" if snap.bad_lines else ""
             empty, style = f"{snap.state}, but no epoch could be read from {EVENTS_FILE}{unreadable}", "yellow"
         words = {"empty": empty, "empty_style": style} if empty else {}
         loss = loss_spec(snap.epochs, snap.batches if snap.active else (), log_y=self.log_y, smoothing=self.ema_factor,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from rich.text import Text
 
-from engine.runs import EVENTS_FILE, LOG_FILE, RunState, world_size
+from engine.runs import LOG_FILE, RunState, world_size
+from engine.runs.journal import skipped_lines
 from engine.runs.short_name import NAME_MIN, shorten
 from engine.sweep.record import sweep_of
 from petseg_tui.format import (
@@ -264,7 +265,7 @@ def messages_text(snap: LiveSnapshot, control_note: str, export_note: str, *, lo
     for w in snap.warnings[-3:]:
         line("⚠ " + w, on_background("yellow", background))
     if snap.bad_lines:
-        line(f"⚠ {snap.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped", on_background("yellow", background))
+        line(f"⚠ {skipped_lines(snap.bad_lines)}", on_background("yellow", background))
     if export_note:
         line(export_note, on_background("cyan", background))
     if snap.log_tail and not log_shown:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from rich.cells import cell_len
 from rich.text import Text
 
-from engine.runs import EVENTS_FILE, RunState
+from engine.runs import RunState
+from engine.runs.journal import skipped_lines
 from engine.sweep.record import sweep_of
 from engine.words import counted
 from petseg_tui.format import (
@@ -71,7 +72,7 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, exp
     if s.duration is not None:
         t.append(f"  {fmt_duration(s.duration)}")
     if row.bad_lines:
-        t.append(f"  ⚠ {row.bad_lines} unreadable line(s) in {EVENTS_FILE} skipped",
+        t.append(f"  ⚠ {skipped_lines(row.bad_lines)}",
                  style=on_background("yellow", background))
     if row.state == RunState.INTERRUPTED:  # the store's verdict: status says running, process gone
         t.append("  training process gone (dead pid or no heartbeat)", style=on_background(GONE_STYLE, background))

@@ -159,7 +159,7 @@ async def test_damaged_run_folders_are_listed_with_the_reason(runs_dir: Path) ->
         assert rows["bad-events"].summary.epoch == 2
         table = screen.table
         await highlight(pilot, table, "bad-events")
-        assert "3 unreadable line(s) in events.jsonl skipped" in run_detail(screen)
+        assert "3 unreadable lines in events.jsonl skipped" in run_detail(screen)
         for name in ("no-config", "bad-status"):  # opening a broken run must not crash the app
             await open_broken_run_and_return(pilot, screen, name)
 

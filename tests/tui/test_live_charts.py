@@ -203,7 +203,7 @@ async def test_a_finished_run_whose_epochs_cannot_be_read_says_so(runs_dir: Path
         await wait_for(pilot, lambda: live.snapshot is not None, what="the run read")
         assert live.snapshot.state == RunState.FINISHED and live.snapshot.bad_lines == 1
         loss, dice = live.chart_specs(live.snapshot)
-        assert loss.empty == dice.empty == f"finished, but no epoch could be read from {EVENTS_FILE} (1 unreadable line(s))"
+        assert loss.empty == dice.empty == f"finished, but no epoch could be read from {EVENTS_FILE} (1 unreadable line)"
 
 
 async def test_the_curves_and_their_legend_are_legible_in_a_light_theme(runs_dir: Path) -> None:

@@ -90,7 +90,7 @@ async def test_garbage_events_and_missing_status_never_crash(runs_dir: Path) -> 
         assert cell(t, "hotel", "state") == "broken"
         assert cell(t, "india", "state") == "broken"
         await highlight(pilot, t, "golf")
-        assert "2 unreadable line(s)" in run_detail(screen)
+        assert "2 unreadable lines in events.jsonl skipped" in run_detail(screen)
         await highlight(pilot, t, "hotel")
         assert "status.json: missing" in run_detail(screen)
         await pilot.press("enter")  # a broken run opens without crashing
