@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 
 def flag_spellings(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -92,6 +92,16 @@ class SuggestingParser(argparse.ArgumentParser):
         if clash:
             target.error(clash)
         return parsed
+
+    def error(self, message: str) -> NoReturn:
+        """argparse's refusal (exit 2), its usage cut to one line when it runs longer: the whole of
+        it (20 lines for train) pushed the error itself off a small terminal's screen, and the
+        error names the flag; ``-h`` lists them all."""
+        usage = self.format_usage().rstrip("\n")
+        if usage.count("\n") > 1:
+            what = "COMMAND [flags]  ({} -h lists the commands)" if self._subparsers else "[flags]  ({} -h lists them)"
+            usage = f"usage: {self.prog} {what.format(self.prog)}"
+        self.exit(2, f"{usage}\n{self.prog}: error: {message}\n")
 
     def command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
         """The parser of the subcommand ``parsed`` ran (this one when it has none)."""

@@ -73,3 +73,18 @@ def test_a_flag_typed_again_under_the_same_spelling_and_a_value_that_looks_like_
     assert main(["label", "r", "--runs", "/nowhere", "--runs", str(tmp_path), "--note=--tag", "--tag", "x"]) == 0
     labels = read_labels(tmp_path / "r")
     assert labels.note == "--tag" and list(labels.tags) == ["x"]
+
+
+@pytest.mark.parametrize(("argv", "usage"), [
+    (["train", "--epochz", "3"], "usage: petseg train [flags]  (petseg train -h lists them)"),
+    (["eval"], "usage: petseg eval [flags]  (petseg eval -h lists them)"),
+    (["bogus"], "usage: petseg COMMAND [flags]  (petseg -h lists the commands)"),
+])
+def test_a_refused_command_line_is_two_lines_the_error_last(capsys, argv: list[str], usage: str) -> None:
+    """argparse printed the whole usage above the error (20 lines for train), which pushed the
+    error itself off a small terminal: the usage is one line saying where the flags are listed."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[0] == usage and lines[1].startswith(f"petseg{' ' + argv[0] if argv[0] != 'bogus' else ''}: error: ")
