@@ -167,3 +167,10 @@ async def test_the_help_says_ctrl_q_asks_first_while_a_run_trains_here_too(runs_
     lines = await _help_lines(runs_dir)
     ctrl_q = [line for line in lines if line.startswith("^q")]
     assert ctrl_q and all("has edits" in line and "run trains in this process" in line for line in ctrl_q), ctrl_q
+
+
+async def test_help_says_the_runs_tables_rates_are_medians(runs_dir) -> None:
+    """The runs table's img/s and s/epoch are medians over a run's epochs (as `petseg runs` says
+    under its table), so 20 epochs x s/epoch need not add up to Time on a busy machine: `?` says so."""
+    text = " ".join(" ".join(await _help_lines(runs_dir)).split())
+    assert "img/s and s/epoch: the median of the run's epochs; Time: its whole training time, pauses left out" in text
