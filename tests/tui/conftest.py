@@ -1,7 +1,7 @@
 """Fixtures for the TUI tests: run folders written with the real RunStore/RunWriter, UTC times,
-and the inference screen's (a fake predictor, a folder of photos, a run with a real tiny
-checkpoint). The helpers they use (and the tests import) live in tui_helpers.py and
-tui_inference.py."""
+the sweeps screen's fixture sweep, and the inference screen's (a fake predictor, a folder of
+photos, a run with a real tiny checkpoint). The helpers they use (and the tests import) live in
+tui_helpers.py, tui_sweep.py and tui_inference.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpers import DIVERGED_DICES, DIVERGED_LOSSES, OUTLIER_DICES, OUTLIER_LOSSES, T0, make_curve_run, make_run
+from tui_helpers import (DIVERGED_DICES, DIVERGED_LOSSES, OUTLIER_DICES, OUTLIER_LOSSES, T0, make_curve_run, make_run,
+                         make_sweep_runs)
 from tui_inference import FakePredictor, make_photo
 
 from petseg_tui.screens import inference as inf
@@ -35,6 +36,12 @@ def sample_runs(runs_dir: Path) -> Path:
     broken.mkdir()
     (broken / "config.json").write_text("{ this is not json")
     (broken / "events.jsonl").write_text("garbage line\n")
+    return runs_dir
+
+
+@pytest.fixture
+def sweep_runs(runs_dir: Path) -> Path:
+    make_sweep_runs(runs_dir)
     return runs_dir
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_sweep_screen import _app, _open_sweeps
 from tui_helpers import LIGHT_THEMES, contrast_of, settled, wait_for
+from tui_sweep import _app, _open_sweeps
 
 from engine.cli import main
 from engine.sweep.board import board

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-from test_sweep_screen import _app, _open_sweeps, _record_starts
+from tui_sweep import _app, _open_sweeps, _record_starts
 from tui_helpers import (
     footer_text,
     highlight,
     make_run,
-    make_sweep_runs,
     run_detail,
     toasts,
     wait_for,
@@ -31,12 +30,6 @@ from tests.engine.sweep.stopped_studies import dead_pid, sweep_process
 
 SETTINGS = {"name": "halt", "params": ["width=choice:8,16"], "trials": 4, "sampler": "random", "parallel": 2,
             "eval_best": "no", "base": {"epochs": 3, "image_size": 64}}
-
-
-@pytest.fixture
-def sweep_runs(runs_dir: Path) -> Path:
-    make_sweep_runs(runs_dir)
-    return runs_dir
 
 
 def _stopped_sweep(runs: Path, *, open_trial: bool = True) -> SweepSpec:

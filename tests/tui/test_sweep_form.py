@@ -1,0 +1,379 @@
+"""The new-sweep form (n on the sweeps screen): a bad field is one line and a good one starts
+the sweep, a sweep that exits at once or a re-run of another search space is refused, the
+trials-at-once warning, each field's hint, and its keys, buttons and footer as the new-run form's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tui_helpers import make_sweep_runs, seen_at, settled, toasts, wait_for, widget_text
+from tui_sweep import _Child, _app, _open_sweeps, _record_starts
+
+from engine.config import TrainConfig
+from petseg_tui.app import PetsegApp
+
+
+async def _open_sweep_form(pilot):
+    """The sweeps screen, then `n`: the new-sweep form, once it is up."""
+    await _open_sweeps(pilot)
+    await pilot.press("n")
+    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepFormScreen", what="the form")
+    return pilot.app.screen
+
+
+async def test_a_burst_of_tab_then_a_key_in_the_sweep_form_lands_in_the_next_field(sweep_runs: Path,
+                                                                                      monkeypatch) -> None:
+    """Tab and the next key in one read (typed fast over SSH): the key went to the field focused
+    before the Tab moved the focus (the sweep's name read "w", its search unchanged)."""
+    from textual import events
+    from textual.widgets import Input
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        name, params = form.query_one("#sweep-name", Input), form.query_one("#sweep-params", Input)
+        name.focus()
+        await pilot.pause()
+        for key, character in (("tab", "\t"), ("w", "w")):  # one burst
+            pilot.app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: params.has_focus and params.value == "w", timeout=10, what="w in Search")
+        assert name.value == ""
+
+
+async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "next"
+        form.query_one("#sweep-params").value = "lr=log:1e-4:1e-3"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "unknown train field 'lr'" in widget_text(form.query_one("#sweep-form-error")),
+                       what="the one-line error")
+        assert not started
+        form.query_one("#sweep-params").value = "learning_rate=log:1e-4:1e-3 width=choice:16,32"
+        form.query_one("#sweep-train").value = "--epochs 3 --image_size 64"
+        form.query_one("#sweep-parallel").value = "2"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        spec = started[0]
+        assert (spec.name, spec.parallel, [p.name for p in spec.params]) == ("next", 2, ["learning_rate", "width"])
+        assert spec.trial_config({"learning_rate": 5e-4, "width": 16}) == TrainConfig(
+            epochs=3, image_size=64, learning_rate=5e-4, width=16)
+
+
+async def test_the_started_toast_names_the_log_in_the_runs_folder_given(tmp_path: Path, monkeypatch) -> None:
+    """petseg-tui --runs /tmp/elsewhere: the started toast said "its output: runs/.sweeps/NAME.log",
+    a file that is not there (a runs folder of the working directory); it names the real one."""
+    from engine.runs.layout import sweep_log
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_sweep_runs(elsewhere)
+    monkeypatch.chdir(tmp_path)
+    _record_starts(monkeypatch)
+    async with PetsegApp(runs_dir=elsewhere, image_mode="halfcell").run_test(size=(160, 48),
+                                                                            notifications=True) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "next"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "sweep next started" in toasts(pilot.app), what="the started toast")
+        assert f"its output: {sweep_log(elsewhere, 'next')}" in toasts(pilot.app)
+        assert "runs/.sweeps" not in toasts(pilot.app)
+
+
+async def test_more_trials_at_once_than_cores_is_said_as_petseg_sweep_says_it(sweep_runs: Path,
+                                                                               monkeypatch) -> None:
+    """At once (CPU) 99 on 2 cores: petseg sweep warns that the trials time-slice the cores; the
+    form started them without a word. The sweep still starts (a warning, not a refusal)."""
+    from engine import cores
+    from engine.sweep import slots
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 0)
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "wide"
+        form.query_one("#sweep-trials").value = "99"
+        form.query_one("#sweep-parallel").value = "99"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        await wait_for(pilot, lambda: "time-slice" in toasts(pilot.app), what="the warning toast")
+        assert ("--parallel 99: 99 training processes at once on the 2 CPU cores available here time-slice them"
+                in toasts(pilot.app))
+        assert "--parallel 2 gives each one a core" in toasts(pilot.app)
+        assert started[0].parallel == 99
+
+
+async def test_the_trials_at_once_warning_is_in_the_form_as_the_value_is_typed(sweep_runs: Path,
+                                                                               monkeypatch) -> None:
+    """At 80x24, At once (CPU) typed above the cores: petseg sweep's warning came only as a toast
+    once the sweep had started and the form was gone. It is under the fields as the value is typed,
+    in the engine's words, gone when the value fits the cores, and Start still starts."""
+    from textual.containers import VerticalScroll
+
+    from engine import cores
+    from engine.sweep import slots
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 0)
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "wide"
+        parallel = form.query_one("#sweep-parallel")
+        parallel.focus()
+        dialog = form.query_one(VerticalScroll)
+        shown = lambda: " ".join(seen_at(pilot.app, dialog).replace("│", " ").split())  # noqa: E731
+        await pilot.press("end", "backspace", "8")
+        await wait_for(pilot, lambda: "At once (CPU) 8" in shown(), what="8 typed")
+        await settled(pilot)
+        assert ("⚠ --parallel 8: 8 training processes at once on the 2 CPU cores available here time-slice them, "
+                "so every trial trains slowly; --parallel 2 gives each one a core") in shown()
+        assert type(pilot.app.screen).__name__ == "SweepFormScreen" and not started  # said before any start
+        assert seen_at(pilot.app, form.query_one("#sweep-start")) == "Start ctrl+s"  # and Start still on screen
+        await pilot.press("backspace", "2")
+        await wait_for(pilot, lambda: "time-slice" not in shown(), what="the warning gone at 2")
+        await pilot.press("backspace", "8")
+        await wait_for(pilot, lambda: "time-slice" in shown(), what="the warning back at 8")
+        await pilot.press("ctrl+s")  # a word, not a refusal
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        assert started[0].parallel == 8
+
+
+async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing(sweep_runs: Path,
+                                                                                  monkeypatch) -> None:
+    """The form says ctrl+s starts the sweep: Enter after typing the name moves to the next field,
+    as in the new-run form. It used to start the sweep at once with whatever the other fields held
+    (the defaults: 10 trials of 10 epochs at 256 px) and close the form."""
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine", "enter")
+        await settled(pilot)
+        assert pilot.app.screen is form and not started
+        assert form.query_one("#sweep-params").has_focus
+        await pilot.press("enter", "enter")  # through the search space and the trials
+        await settled(pilot)
+        assert form.query_one("#sweep-sampler").has_focus and not started
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        assert [spec.name for spec in started] == ["mine"]
+
+
+async def test_q_on_a_sweep_form_button_quits_nothing_and_ctrl_q_asks_first_with_edits(sweep_runs: Path,
+                                                                                        monkeypatch) -> None:
+    """The new-run form's rule, in the sweep form too: q never quits from a form (on its Start or
+    Cancel button it quit the app, the typed fields lost); ctrl+q quits, asking first when a
+    field was edited."""
+    from textual.widgets import Button
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        app = pilot.app
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine")
+        start = form.query_one("#sweep-start", Button)
+        start.focus()
+        await wait_for(pilot, lambda: start.has_focus, what="the Start button focused")
+        await pilot.press("q")
+        await settled(pilot)
+        assert app.is_running and app.screen is form and app.return_code is None
+        await pilot.press("ctrl+q")  # edited: asks, and "no" keeps the form
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        assert "Discard them and quit?" in widget_text(app.screen.query_one("#confirm-question"))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is form, what="back on the form")
+        assert form.query_one("#sweep-name").value == "mine" and app.is_running
+
+
+def _fake_popen(monkeypatch, log_line: str) -> list:
+    """``petseg sweep`` started by the form writes ``log_line`` to its log and exits 2 at once
+    (what a re-run the engine refuses does); returns the argv of each start."""
+    import subprocess
+
+    from engine.sweep import launch
+
+    calls = []
+
+    class Popen:
+        def __init__(self, argv, stdout=None, **kwargs) -> None:
+            calls.append(argv)
+            stdout.write(f"{log_line}\n".encode())
+            stdout.flush()
+            self.pid, self.returncode = 31337, 2
+
+        def poll(self) -> int:
+            return 2
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 2
+
+    monkeypatch.setattr(launch, "subprocess", type("subprocess", (), {"Popen": Popen, "DEVNULL": subprocess.DEVNULL,
+                                                                      "STDOUT": subprocess.STDOUT}))
+    return calls
+
+
+async def _submit_sweep(pilot, name: str, params: str):
+    form = await _open_sweep_form(pilot)
+    form.query_one("#sweep-name").value = name
+    form.query_one("#sweep-params").value = params
+    await pilot.press("ctrl+s")
+    return form
+
+
+async def test_a_sweep_that_exits_at_once_shows_its_error_not_started(sweep_runs: Path, monkeypatch) -> None:
+    """The sweep process fails as it starts: the form and an error toast show its `petseg: error:`
+    line from runs/.sweeps/NAME.log, and nothing says it started (it said "started (pid N)")."""
+    line = "petseg: error: --storage x: cannot open the study (boom)"
+    calls = _fake_popen(monkeypatch, line)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _submit_sweep(pilot, "fresh", "width=choice:16,32")
+        await wait_for(pilot, lambda: line in widget_text(form.query_one("#sweep-form-error")).replace("\n", " "),
+                       what="the child's error line in the form")
+        assert calls and pilot.app.screen is form
+        assert "cannot open the study (boom)" in toasts(pilot.app)
+        assert "started" not in toasts(pilot.app)
+
+
+async def test_a_rerun_with_another_search_space_is_refused_before_starting(sweep_runs: Path, monkeypatch) -> None:
+    """A sweep of that name already searches another space: the form says so at once, as
+    ``petseg sweep`` would, and starts no process."""
+    from engine.sweep.spec_build import build_spec
+    from engine.sweep.study import open_study
+
+    open_study(build_spec({"name": "lr-width", "params": ["width=choice:32,64"]}), sweep_runs)
+    calls = _fake_popen(monkeypatch, "petseg: error: the child ran")
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _submit_sweep(pilot, "lr-width", "learning_rate=log:1e-4:1e-3")
+        shown = lambda: " ".join(widget_text(form.query_one("#sweep-form-error")).split())  # noqa: E731
+        await wait_for(pilot, lambda: "give sweep lr-width the same search space" in shown(), what="the refusal")
+        assert "does not search learning_rate" in shown()
+        assert not calls and "started" not in toasts(pilot.app)
+
+
+async def test_the_focused_fields_hint_is_shown_whole_at_80_columns(sweep_runs: Path, monkeypatch) -> None:
+    """A field's hint was its placeholder alone: a field with a default ("Never prune 1", "GPUs a
+    trial 1") never showed it, and at 80 columns an empty one was cut ("an Optuna storage URL
+    (blank: "). The focused field's hint is written whole under the fields."""
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        hint = lambda: " ".join(widget_text(form.query_one("#sweep-form-hint")).split())  # noqa: E731
+        form.query_one("#sweep-prune_warmup").focus()
+        await wait_for(pilot, lambda: hint() == "Never prune: the first N epochs of a trial", what="its hint")
+        form.query_one("#sweep-storage").focus()
+        await wait_for(pilot, lambda: hint().endswith("(blank: runs/.sweeps/NAME.journal)"), what="the whole hint")
+
+
+async def test_the_sweep_forms_buttons_are_the_new_run_forms(sweep_runs: Path, monkeypatch) -> None:
+    """The new-run form shows "Start  ctrl+s" then "Cancel  esc"; the sweep form showed "Cancel"
+    then "Start", naming no key. Both show the same buttons in the same order, and their keys act."""
+    from textual.widgets import Button
+
+    def buttons(screen) -> list[str]:
+        shown = sorted((b for b in screen.query(Button) if b.display), key=lambda b: b.region.x)
+        return [str(b.label) for b in shown]
+
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: pilot.app.screen.loaded, what="first scan")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "NewRunScreen", what="the new-run form")
+        await settled(pilot)
+        new_run = buttons(pilot.app.screen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RunsScreen", what="back on the runs")
+        form = await _open_sweep_form(pilot)
+        await settled(pilot)
+        assert buttons(form) == new_run == ["Start  ctrl+s", "Cancel  esc"]
+        await pilot.press("escape")  # the key the button names
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "mine"
+        form.query_one("#sweep-params").value = "width=choice:16,32"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(started), what="the sweep started")
+
+
+async def test_esc_on_a_sweep_form_with_edits_asks_first_as_the_new_run_form(sweep_runs: Path,
+                                                                              monkeypatch) -> None:
+    """Esc (or Cancel) on the new-sweep form closed it at once, the typed name lost; the new-run
+    form asks first when it has edits. Both ask the same question; "no" keeps the form and what
+    was typed, "yes" closes it and starts nothing."""
+    from textual.widgets import Button
+
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        app = pilot.app
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        assert widget_text(app.screen.query_one("#confirm-question")).strip() == "Discard the settings of this new sweep?"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is form, what="back on the form")
+        assert form.query_one("#sweep-name").value == "mine"
+        form.query_one("#sweep-cancel", Button).press()  # the Cancel button asks too
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is form, what="back on the form")
+        assert form.query_one("#sweep-name").value == "mine"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "SweepScreen", what="back on the sweeps")
+        await settled(pilot)
+        assert not started and type(app.screen).__name__ == "SweepScreen"
+
+
+async def test_esc_while_the_sweep_starts_closes_the_form_without_asking(sweep_runs: Path, monkeypatch) -> None:
+    """After ctrl+s the form stays up while its sweep starts (up to 10 s); Esc then asked "Discard
+    the settings…?" of settings already handed to a sweep that started anyway. As the new-run form
+    does once its run starts, the fields count as saved: Esc closes the form, the sweep starts."""
+    import os
+    import threading
+
+    from engine.sweep import launch
+
+    go_on, started = threading.Event(), []
+
+    def start(spec, runs_dir):
+        go_on.wait(10)
+        started.append(spec)
+        launch.claim_sweep(runs_dir, spec.name)
+        return _Child(os.getpid(), None)
+
+    monkeypatch.setattr(launch, "start_sweep", start)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        app = pilot.app
+        form = await _open_sweep_form(pilot)
+        await wait_for(pilot, lambda: form.query_one("#sweep-name").has_focus, what="the name field focused")
+        await pilot.press(*"mine", "ctrl+s")
+        await wait_for(pilot, lambda: "starting sweep mine" in widget_text(form.query_one("#sweep-form-error")),
+                       what="the sweep starting")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ != "SweepFormScreen", what="the form closed")
+        assert type(app.screen).__name__ == "SweepScreen", "asked to discard settings already handed over"
+        go_on.set()
+        await wait_for(pilot, lambda: started, what="the sweep started")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_footer_under_the_sweep_form_lists_the_forms_own_keys(sweep_runs: Path, monkeypatch,
+                                                                       size) -> None:
+    """The footer under the new-sweep form was the sweeps screen's ("esc Back c Compare top P Next
+    plot n New sweep ? Help": n typed into the form) and never said ctrl+s starts or ctrl+q quits.
+    It reads the form's keys now, as the new-run form's footer shows them, at 80 and 160 columns."""
+    from tui_helpers import screen_rows
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=size) as pilot:
+        await _open_sweep_form(pilot)
+        await settled(pilot)
+        rows = screen_rows(pilot.app)
+        assert len(rows) == size[1]
+        assert " ".join(rows[-1].split()) == "^s Start esc Cancel ^q Quit"  # the footer, the last row
+        assert any("Start  ctrl+s" in row for row in rows[:-1])  # the form whole above it
+        await pilot.press("ctrl+q")  # the key it names acts: no edits, the app quits
+        await wait_for(pilot, lambda: not pilot.app.is_running, what="the app quit")
