@@ -71,7 +71,7 @@ def test_a_trial_is_pruned_while_ctrl_cs_question_waits(tmp_path: Path) -> None:
     master, slave = pty.openpty()
     env = {**os.environ, "FAKE_EPOCH_SECONDS": "0.4",
            "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
-    # seed 25 draws learning rates 0.0074, 0.0038, then lower ones (test_sweep_runs.py)
+    # seed 25 draws learning rates 0.0074, 0.0038, then lower ones (test_sweep_trial_outcomes.py)
     p = subprocess.Popen([sys.executable, str(HERE / "fake_sweep.py"), "--runs", str(runs), "--name", "ask",
                           "--param", "learning_rate=log:1e-3:1e-2", "--sampler", "random", "--sampler_seed", "25",
                           "--eval_best", "no", "--trials", "3", "--parallel", "1", "--epochs", "4"],

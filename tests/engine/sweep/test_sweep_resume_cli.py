@@ -1,6 +1,6 @@
 """``petseg sweep --resume NAME``: what it says it resumes and when it refuses, in one line with
 nothing started (studies made here without training, as test_sweep_resume.py does). The run
-itself, end to end: test_sweep_runs.py."""
+itself, end to end: test_sweep_processes.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``--storage URL`` failures a user meets without any database server: a driver not installed, an
 unknown database, a server that refuses or never answers; each one line naming the URL with its
-password masked. (The sweeps on real PostgreSQL / MySQL servers are in test_sweep_runs.py.)"""
+password masked. (The sweeps on real PostgreSQL / MySQL servers are in test_sweep_processes.py.)"""
 
 from __future__ import annotations
 
