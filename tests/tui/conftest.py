@@ -1,7 +1,8 @@
 """Fixtures for the TUI tests: run folders written with the real RunStore/RunWriter, UTC times,
-the sweeps screen's fixture sweep, and the inference screen's (a fake predictor, a folder of
-photos, a run with a real tiny checkpoint). The helpers they use (and the tests import) live in
-tui_helpers.py, tui_sweep.py and tui_inference.py."""
+the sweeps screen's fixture sweep, the inference screen's (a fake predictor, a folder of photos,
+a run with a real tiny checkpoint), and the session's tiny run exported once (``exported_tiny``).
+The helpers they use (and the tests import) live in tui_helpers.py, tui_sweep.py and
+tui_inference.py."""
 
 from __future__ import annotations
 
@@ -119,3 +120,10 @@ def real_checkpoint_run(tmp_path: Path) -> Path:
         run / "checkpoints" / "best.pt",
     )
     return run
+
+
+@pytest.fixture
+def exported_tiny(tmp_path_factory, finished_tiny_run):
+    from tests.engine.export.exported import exported_run
+
+    return exported_run(tmp_path_factory, finished_tiny_run)[0]
