@@ -7,7 +7,7 @@ killed, twice, about 1 ms apart (once when the launcher's main thread ends, once
 thread does). The handler asked the run to stop, which takes a lock (``threading.Event.set``);
 the second signal ran the handler again inside the first, which then waited on the lock the
 first held: both ranks slept on, orphaned, until killed (a CI run of
-test_ddp.py::test_ranks_stop_cleanly_when_their_launcher_is_killed)."""
+test_ddp_control.py::test_ranks_stop_cleanly_when_their_launcher_is_killed)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Run as ``python ddp_worker.py MODE RANK WORLD STORE OUT [CHECKPOINT]``: one gloo rank of a
-data-parallel check (tests/engine/train/test_ddp.py), writing what it measured to OUT as JSON.
+data-parallel check (tests/engine/train/test_ddp_equivalence.py), writing what it measured to OUT as JSON.
 MODE ``all`` does ``validate``, ``steps``, ``epoch`` and (given CHECKPOINT) ``eval`` in one process group,
 so the checks share one start of the processes; the functions also run in the test's own
 process (a plain `DistContext`) for the one-process reference.

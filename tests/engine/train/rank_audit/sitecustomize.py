@@ -1,5 +1,5 @@
 """Imported at start-up by every Python process whose PYTHONPATH names this folder (a test of
-tests/engine/train/test_ddp.py): in a data-parallel rank other than 0 (RANK), every change that
+tests/engine/train/test_ddp_train.py): in a data-parallel rank other than 0 (RANK), every change that
 Python makes under the folders of $PETSEG_AUDIT_ROOTS (os.pathsep between them; a file opened to write, made, renamed, removed; os.open
 included) is appended to ``$PETSEG_AUDIT_OUT.rank<N>.<pid>``, through an audit hook (PEP 578). What
 C code writes without Python's file calls is not seen; petseg's writers all go through them."""
