@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "tui")]
 from _machine import load  # noqa: E402
 from tui_helpers import wait_for  # noqa: E402  (the tests' wait: poll a condition, no fixed sleeps)
 from tui_helpers import BackgroundWriter  # noqa: E402  (a detached run's epochs, appended by a thread)
-from test_tui_scale_smoke import write_small_runs  # noqa: E402
+from tui_helpers import write_small_runs  # noqa: E402  (many small finished runs, written directly)
 
 from petseg_tui.app import PetsegApp  # noqa: E402
 

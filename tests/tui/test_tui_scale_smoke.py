@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from tui_helpers import T0, epoch_event, footer_text, open_palette, open_palette_query, rendered, wait_for, widget_text
+from tui_helpers import (footer_text, open_palette, open_palette_query, rendered, wait_for, widget_text,
+                         write_small_runs)
 
-from engine.events import RunFinished, RunStarted, event_to_dict
 from petseg_tui.app import PetsegApp
-
-
-def write_small_runs(root: Path, n: int) -> None:
-    """n run folders written directly (RunWriter fsyncs; 500 of those are slow on a shared disk)."""
-    for i in range(n):
-        d = root / f"run-{i:03d}"
-        d.mkdir()
-        (d / "config.json").write_text(json.dumps({"model": "unet" if i % 3 else "resnet34_unet", "epochs": 2,
-                                                   "learning_rate": 1e-3 * (1 + i % 5)}))
-        (d / "status.json").write_text(json.dumps({"state": "finished", "created": T0 + i}))
-        events = [RunStarted(run=d.name, total_epochs=2, start_epoch=1, train_size=10, valid_size=2,
-                             device="cpu", data="x", t=T0 + i)]
-        events += [epoch_event(ep, 2, T0 + i + ep * 10) for ep in (1, 2)]
-        events.append(RunFinished(epochs=2, best_dice=0.5, best_epoch=2, seconds=20, t=T0 + i + 21))
-        (d / "events.jsonl").write_text("".join(json.dumps(event_to_dict(e)) + "\n" for e in events))
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Run folders for the TUI tests, written with the real RunStore/RunWriter: finished, stopped,
 failed, running and interrupted runs, curves that diverge or start with an outlier, epoch
-previews, GPU samples, a finished sweep's trials; `BackgroundWriter` appends a detached run's
-epochs from a thread."""
+previews, GPU samples, a finished sweep's trials; many small finished runs written directly
+(`write_small_runs`); `BackgroundWriter` appends a detached run's epochs from a thread."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from engine.events import (
     RunFinished,
     RunStarted,
     RunStopped,
+    event_to_dict,
 )
 from engine.runs import RunStore, RunWriter, write_json_atomic
 from engine.sysmetrics.record import GpuSample, SystemSample
@@ -221,6 +222,21 @@ def make_sweep_runs(root: Path, name: str = "lr-width") -> None:
             data = json.loads(status.read_text())
             data.update(state="pruned", message="pruned by its sweep at epoch 2")
             status.write_text(json.dumps(data))
+
+
+def write_small_runs(root: Path, n: int) -> None:
+    """n run folders written directly (RunWriter fsyncs; 500 of those are slow on a shared disk)."""
+    for i in range(n):
+        d = root / f"run-{i:03d}"
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"model": "unet" if i % 3 else "resnet34_unet", "epochs": 2,
+                                                   "learning_rate": 1e-3 * (1 + i % 5)}))
+        (d / "status.json").write_text(json.dumps({"state": "finished", "created": T0 + i}))
+        events = [RunStarted(run=d.name, total_epochs=2, start_epoch=1, train_size=10, valid_size=2,
+                             device="cpu", data="x", t=T0 + i)]
+        events += [epoch_event(ep, 2, T0 + i + ep * 10) for ep in (1, 2)]
+        events.append(RunFinished(epochs=2, best_dice=0.5, best_epoch=2, seconds=20, t=T0 + i + 21))
+        (d / "events.jsonl").write_text("".join(json.dumps(event_to_dict(e)) + "\n" for e in events))
 
 
 class BackgroundWriter:
