@@ -17,6 +17,7 @@ from engine.export import parity
 from engine.export.metadata import FORMAT, FORMAT_KEY, ExportMetadata, is_petseg_export, torchscript_props
 from engine.export.report import read_report, run_report, summary
 from engine.export.run_export import export_run
+from tests.engine.cli_helpers import one_error_line
 from tests.engine.export.exported import PARITY_PHOTOS, exported_run, few_photos
 
 
@@ -134,7 +135,7 @@ def test_torchscript_export_checks_parity_too(run_copy, capsys):
     if photo is not None:
         assert main(["infer", "--model_path", str(path), "--data_path", str(photo),
                      "--output_path", str(run_copy / "m.png")]) == 1
-        assert "is a TorchScript export" in _one_error_line(capsys)
+        one_error_line(capsys, "is a TorchScript export")
 
 
 # --- bad input: one line, non-zero exit, nothing overwritten --------------------------------------
@@ -150,18 +151,12 @@ def reuse_export(exported, monkeypatch) -> None:
     monkeypatch.setattr(onnx_export, "export_onnx", lambda loaded, **kw: data)
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("petseg: error:"), err
-    return err
-
-
 def test_a_run_without_checkpoint_is_refused(tmp_path, capsys):
     run = tmp_path / "runs" / "empty"
     run.mkdir(parents=True)
     (run / "config.json").write_text("{}")
     assert main(["export", "--runs", str(tmp_path / "runs"), "--run", "empty"]) == 1
-    assert "no checkpoint yet" in _one_error_line(capsys)
+    one_error_line(capsys, "no checkpoint yet")
     assert not (run / "export").exists() or not any((run / "export").iterdir())
 
 
@@ -173,14 +168,14 @@ def test_an_export_that_fails_at_its_work_leaves_no_export_folder(tmp_path, caps
     (run / "config.json").write_text("{}")
     (run / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
     assert main(["export", "--runs", str(tmp_path / "runs"), "--run", "garbled"]) == 1
-    assert "best.pt" in _one_error_line(capsys)
+    one_error_line(capsys, "best.pt")
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
 
 
 def test_an_output_in_a_missing_folder_is_refused(run_copy, tmp_path, capsys):
     out = tmp_path / "missing" / "m.onnx"
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
-    assert "does not exist" in _one_error_line(capsys)
+    one_error_line(capsys, "does not exist")
     assert not out.parent.exists()
 
 
@@ -198,7 +193,7 @@ def test_a_file_petseg_did_not_write_is_not_overwritten(run_copy, tmp_path, caps
     out = tmp_path / "theirs.onnx"
     out.write_bytes(b"someone's model")
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
-    assert "not written by petseg" in _one_error_line(capsys)
+    one_error_line(capsys, "not written by petseg")
     assert out.read_bytes() == b"someone's model"
 
 
@@ -208,7 +203,7 @@ def test_a_users_export_json_beside_the_output_is_not_overwritten(run_copy, tmp_
     (tmp_path / "export.json").write_text('{"my": "precious data"}')
     out = tmp_path / "m.onnx"
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(out)]) == 1
-    assert "not a petseg export report" in _one_error_line(capsys)
+    one_error_line(capsys, "not a petseg export report")
     assert (tmp_path / "export.json").read_text() == '{"my": "precious data"}' and not out.exists()
 
 
@@ -235,8 +230,7 @@ def test_an_export_of_a_checkpoint_changed_since_is_replaced_only_with_overwrite
     best = run_copy / "checkpoints" / "best.pt"
     os.utime(best, ns=(best.stat().st_atime_ns, best.stat().st_mtime_ns + 10**9))  # trained on: a new best.pt
     assert main(args) == 1
-    err = _one_error_line(capsys)
-    assert f"{export}: already exists and holds the export of best.pt as it was on " in err
+    err = one_error_line(capsys, f"{export}: already exists and holds the export of best.pt as it was on ")
     assert "best.pt has changed since; refusing to replace it (pass --overwrite to replace it)" in err
     assert export.read_bytes() == before
     assert main([*args, "--overwrite"]) == 0 and main(args) == 0
@@ -244,15 +238,15 @@ def test_an_export_of_a_checkpoint_changed_since_is_replaced_only_with_overwrite
 
 def test_wrong_suffix_and_bad_opset_are_refused_before_work(run_copy, tmp_path, capsys):
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", str(tmp_path / "m.pt")]) == 1
-    assert "must be a .onnx file" in _one_error_line(capsys)
+    one_error_line(capsys, "must be a .onnx file")
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--opset", "11"]) == 1
-    assert "--opset 11" in _one_error_line(capsys)
+    one_error_line(capsys, "--opset 11")
     assert not (run_copy / "export").exists()
 
 
 def test_export_of_a_missing_run_names_it(tmp_path, capsys):
     assert main(["export", "--runs", str(tmp_path), "--run", "nope"]) == 1
-    assert "nope" in _one_error_line(capsys)
+    one_error_line(capsys, "nope")
 
 
 def test_export_run_refuses_an_unknown_format(run_copy):
@@ -306,6 +300,6 @@ def test_an_output_on_proc_says_no_file_can_be_made_there(run_copy, capsys):
     """``--output /proc/m.onnx`` read "/proc: --output folder is not writable (No such file or
     directory)": a folder that is there, said not to be. The file system is what refuses."""
     assert main(["export", "--runs", str(run_copy.parent), "--run", "r", "--output", "/proc/m.onnx"]) == 1
-    err = _one_error_line(capsys)
+    err = one_error_line(capsys, "--output folder is not writable")
     assert err.endswith("/proc: --output folder is not writable (a kernel file system like /proc, where no file "
                         "can be created); nothing was done"), err
