@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.runs import request_control
-from tests.engine.train.ddp_helpers import DDP_TRAIN, REPO
+from tests.engine.train.ddp_helpers import REPO, torchrun_train
 
 pytestmark = pytest.mark.slow
 
@@ -62,9 +62,7 @@ def test_under_torchrun_a_stop_is_said_in_the_agents_summary(tmp_path: Path, gen
     why it stopped."""
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
-                             "engine.cli", "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "1000",
-                             "--runs", str(runs), "--run_name", "halt"], env=env, cwd=REPO,
+    proc = subprocess.Popen(torchrun_train(2, generated_data, 1000, runs, "halt"), env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with _killed_if_left(proc):
         _wait_for_first_epoch(runs / "halt", proc)

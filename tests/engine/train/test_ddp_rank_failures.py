@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.engine.train.ddp_helpers import DDP_TRAIN, REPO
+from tests.engine.train.ddp_helpers import REPO, torchrun_train
 
 pytestmark = pytest.mark.slow
 
@@ -119,10 +118,8 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path),
                PETSEG_FAULT="batch:3@1")  # rank 1 SIGKILLs itself before its 3rd batch (as the OOM killer would)
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "engine.cli",
-                           "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "2", "--runs", str(runs),
-                           "--run_name", "oom"], env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
-                          check=False)
+    done = subprocess.run(torchrun_train(2, generated_data, 2, runs, "oom"), env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=240, check=False)
     assert done.returncode != 0
     status = json.loads((runs / "oom" / "status.json").read_text())
     assert status["state"] == "failed"
@@ -139,10 +136,8 @@ def test_under_torchrun_a_three_process_run_names_the_rank_that_was_killed(tmp_p
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1",
                PETSEG_FAULT="batch:3@2", TORCH_CPP_LOG_LEVEL="ERROR",  # rank 2 SIGKILLs itself (epoch 3)
                TMPDIR=str(tmp_path))  # rank 1's traceback folder (rank_scratch) goes with the test
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "3", "-m", "engine.cli",
-                           "train", "--data_path", generated_data, *DDP_TRAIN, "--epochs", "4", "--runs", str(runs),
-                           "--run_name", "oom3"], env=env, cwd=REPO, capture_output=True, text=True, timeout=240,
-                          check=False)
+    done = subprocess.run(torchrun_train(3, generated_data, 4, runs, "oom3"), env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=240, check=False)
     assert done.returncode != 0
     status = json.loads((runs / "oom3" / "status.json").read_text())
     assert status["state"] == "failed"
