@@ -5,6 +5,8 @@ the screen's widgets."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -148,13 +150,14 @@ async def test_an_exports_progress_says_the_step_it_is_at(runs_dir: Path, monkey
             release.set()
 
 
-async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path, monkeypatch) -> None:
-    """The runs screen's "exporting to ONNX… (started N s ago)" was cyan for a dark background
-    (about 2.8:1 on textual-light), where the run screen's same line is made legible."""
+@contextlib.asynccontextmanager
+async def _export_held_in_progress(runs_dir: Path, monkeypatch) -> AsyncIterator[tuple[PetsegApp, object]]:
+    """(app, pilot) at 140x40 once E on run "slow" of the runs table has started an export, which
+    the block holds in progress (the export faked: it waits) and lets end as the block ends."""
     import threading
 
     import engine.export.run_export
-    from tui_helpers import LIGHT_THEMES, contrast_of, run_detail, settled
+    from tui_helpers import run_detail
 
     release = threading.Event()
     monkeypatch.setattr(engine.export.run_export, "export_run", lambda *_a, **_k: release.wait(60))
@@ -167,37 +170,31 @@ async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path,
             await highlight(pilot, screen.table, "slow")
             await pilot.press("E")
             await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the export's line")
-            for theme in LIGHT_THEMES:
-                app.theme = theme  # as the command palette's Theme switches it
-                await settled(pilot)
-                await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the line redrawn")
-                assert contrast_of(screen.query_one("#run-detail"), "exporting to ONNX") >= 3.0, theme
+            yield app, pilot
         finally:
             release.set()
+
+
+async def test_an_export_in_progress_is_legible_in_a_light_theme(runs_dir: Path, monkeypatch) -> None:
+    """The runs screen's "exporting to ONNX… (started N s ago)" was cyan for a dark background
+    (about 2.8:1 on textual-light), where the run screen's same line is made legible."""
+    from tui_helpers import LIGHT_THEMES, contrast_of, run_detail, settled
+
+    async with _export_held_in_progress(runs_dir, monkeypatch) as (app, pilot):
+        screen = app.screen
+        for theme in LIGHT_THEMES:
+            app.theme = theme  # as the command palette's Theme switches it
+            await settled(pilot)
+            await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the line redrawn")
+            assert contrast_of(screen.query_one("#run-detail"), "exporting to ONNX") >= 3.0, theme
 
 
 async def test_the_export_ticker_outliving_the_screens_widgets_is_no_crash(runs_dir: Path, monkeypatch) -> None:
     """The export's once-a-second refresh is the app's timer: it ticked while the app was closing,
     the runs screen still mounted but its widgets gone, and the dashboard ended in a NoMatches
     traceback (seen in CI). The refresh of a screen without its widgets does nothing."""
-    import threading
-
-    import engine.export.run_export
-    from tui_helpers import run_detail
-
-    release = threading.Event()
-    monkeypatch.setattr(engine.export.run_export, "export_run", lambda *_a, **_k: release.wait(60))
-    run = make_run(runs_dir, "slow").path
-    unreadable_checkpoint(run)
-    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with _export_held_in_progress(runs_dir, monkeypatch) as (app, pilot):
         screen = app.screen
-        try:
-            await highlight(pilot, screen.table, "slow")
-            await pilot.press("E")
-            await wait_for(pilot, lambda: "exporting to ONNX" in run_detail(screen), what="the export's line")
-            await screen.remove_children()  # as the app's exit leaves it
-            screen.show_export_progress()  # what the ticker calls
-            await pilot.pause(1.5)  # and a tick of the timer itself
-        finally:
-            release.set()
+        await screen.remove_children()  # as the app's exit leaves it
+        screen.show_export_progress()  # what the ticker calls
+        await pilot.pause(1.5)  # and a tick of the timer itself
