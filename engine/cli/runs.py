@@ -124,7 +124,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             console.width = needed()
     table = build(cols)
     console.print(table)
-    from engine.train.resume import describe_budget_changes
+    from engine.train.resume_budget import describe_budget_changes
 
     from engine.runs.labels import labels_problem
 

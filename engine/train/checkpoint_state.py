@@ -25,7 +25,7 @@ from engine.config import TrainConfig
 from engine.errors import CheckpointError
 from engine.train.config_record import dtype_name
 from engine.train.ema import restore_weights, resume_state, scored_weights
-from engine.train.resume import apply_budget
+from engine.train.resume_budget import apply_budget
 from engine.train.rng import rng_state, set_rng_state
 from engine.words import counted
 

@@ -50,7 +50,7 @@ def setting_value(config: dict[str, Any], flat: dict[str, Any], key: str) -> Any
     epoch-budget changes of a resumed run) in a few words, not Python's repr (the runs table's
     line under the run says it whole)."""
     if key == "budget_changes":
-        from engine.train.resume import BudgetChange  # torch-free
+        from engine.train.resume_budget import BudgetChange  # torch-free
 
         recorded = config.get(key)
         changes = [BudgetChange.from_dict(c) for c in recorded] if isinstance(recorded, list) else []

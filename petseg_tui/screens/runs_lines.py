@@ -100,7 +100,7 @@ def detail_text(row: RunRow, background: tuple[int, int, int] | None = None, exp
     # the pane holds four lines: what the run was given (device, data, budget changes) comes
     # last, so that a long data description is what gets cut, never why the run ended or its note
     # (at 80 columns a description of three lines hid "stopped by user")
-    from engine.train.resume import describe_budget_changes
+    from engine.train.resume_budget import describe_budget_changes
 
     given = [(row.device, ""), (row.data, "data: "), (describe_budget_changes(s.config), "")]
     given_text = "  ".join(f"{prefix}{value}" for value, prefix in given if value)

@@ -16,7 +16,8 @@ from engine.cli import main
 from engine.config import TrainConfig
 from engine.errors import ConfigError, RunStoreError
 from engine.events import EpochEnded
-from engine.train.resume import BudgetChange, ResumePlan, apply_budget, describe_budget_changes, plan_resume
+from engine.train.resume import ResumePlan, plan_resume
+from engine.train.resume_budget import BudgetChange, apply_budget, describe_budget_changes
 from engine.runs import RunStore
 
 TINY = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0",
