@@ -82,6 +82,8 @@ async def test_s_g_sorts_by_the_gpu_column_only_while_it_shows(runs_dir: Path) -
             await wait_for(pilot, lambda: table.sort_column == "started", what="the sort back to Started")
             assert table.sort_reverse and table.visible_names == order
             assert "GPU" not in widget_text(table).splitlines()[0].split()
+            # the toast is mounted a message later than the sort changes: under load, not yet there
+            await wait_for(pilot, lambda: "Sorted by Started again" in toasts(app), what="the line saying why")
             assert f"Sorted by Started again: {GONE}" in toasts(app)
             assert "sort: Started ▼" in status(app)
     finally:
