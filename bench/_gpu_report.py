@@ -26,6 +26,17 @@ def _ok(good: bool | None) -> str:
     return "" if good is None else (" (met)" if good else " (NOT met)")
 
 
+def _not_run(phase: dict[str, Any]) -> str | None:
+    """Why a phase has no figures ("not run", "not run: no time left", ...), or None if it ran."""
+    if not phase:
+        return "not run"
+    return f"not run: {phase['skipped']}" if phase.get("skipped") else None
+
+
+def _exit_code(phase: dict[str, Any]) -> str:
+    return f"exit code {phase.get('code')}" + (" (TIME LIMIT)" if phase.get("timed_out") else "")
+
+
 def recommend_auto(throughput: list[dict[str, Any]], batch: int) -> tuple[str, str]:
     """(the AUTO_CUDA line to paste, why): the compile mode with the best geometric-mean engine
     img/s over both models at ``batch``, if >= 5% over off; min_steps = twice the steps it takes
@@ -45,13 +56,17 @@ def recommend_auto(throughput: list[dict[str, Any]], batch: int) -> tuple[str, s
             best, best_gain = mode, gain
     if best == "off" or best_gain < 1.05:
         return "AUTO_CUDA = AutoCompile(mode=\"off\", min_steps=3000)", "; ".join(why) + " -> no mode is >= 5% faster"
+    slower = [m for m in models if rows[(m, best)]["engine"] <= rows[(m, "off")]["engine"]]
+    if slower:  # auto compiles every model: one it slows down never wins its compile time back
+        return ("AUTO_CUDA = AutoCompile(mode=\"off\", min_steps=3000)",
+                "; ".join(why) + f" -> {best} is no faster than off for {', '.join(slower)}: keep off")
     payback = 0.0
     for m in models:
         on, off = rows[(m, best)], rows[(m, "off")]
-        saved = batch / off["engine"] - batch / on["engine"]  # seconds per step
+        saved = batch / off["engine"] - batch / on["engine"]  # seconds per step, > 0 (none is slower)
         extra = max((on.get("warmup_s") or 0) - (off.get("warmup_s") or 0), 0)
-        payback = max(payback, extra / saved if saved > 0 else float("inf"))
-    min_steps = int(math.ceil(2 * payback / 500) * 500) if math.isfinite(payback) else 10**9
+        payback = max(payback, extra / saved)
+    min_steps = int(math.ceil(2 * payback / 500) * 500)
     return (f"AUTO_CUDA = AutoCompile(mode=\"{best}\", min_steps={min_steps})",
             "; ".join(why) + f" -> {best}; compile pays back after {payback:.0f} steps")
 
@@ -82,29 +97,30 @@ def table(results: dict[str, Any], smoke: bool) -> str:
     t, w, e, i = phases.get("train", {}), phases.get("exit, worker data path", {}), phases.get("eval", {}), phases.get("inference", {})
     sync = phases.get("sync check", {})
     share = t.get("train_share")
+    resolved = t.get("resolved") or {}
     lines += ["## Runs", "", "| check | figures |", "|---|---|",
               f"| host syncs in a training step (device data path, sync debug mode 'error') | "
-              f"{sync.get('verdict') or ('TIME LIMIT' if sync.get('timed_out') else 'not run')} |",
+              f"{sync.get('verdict') or ('TIME LIMIT' if sync.get('timed_out') else _not_run(sync) or 'no verdict')} |",
               f"| `petseg train` {t.get('epochs', '-')} epochs, real sample, {results.get('image_size', '')} px "
-              f"({(t.get('resolved') or {}).get('augment_on_resolved', '?')} data path, amp "
-              f"{(t.get('resolved') or {}).get('amp_resolved', '?')}, compile {(t.get('resolved') or {}).get('compile_resolved', '?')}) | "
+              f"({resolved.get('augment_on_resolved', '?')} data path, amp "
+              f"{resolved.get('amp_resolved', '?')}, compile {resolved.get('compile_resolved', '?')}) | " + (_not_run(t) or
               f"wall {_f(t.get('wall_s'), '{:.1f}')} s from first batch to finished: training steps {_f(t.get('train_s'), '{:.1f}')} s = "
               f"**{_f(share, '{:.2f}')}**{_ok(None if share is None else share >= TARGETS['train_share'])}, validation "
               f"{_f(t.get('valid_s'), '{:.1f}')} s, checkpoint snapshots {_f(t.get('checkpoint_snapshot_s'), '{:.2f}')} s "
               f"(writes {_f(t.get('checkpoint_write_s'), '{:.1f}')} s in the background), other {_f(t.get('other_s'), '{:.1f}')} s; "
-              f"best valid Dice {_f(t.get('best_dice'), '{:.4f}')}; process {_f(t.get('seconds'), '{:.0f}')} s, exit code {t.get('code')} |",
-              f"| exit after `finished` ({(t.get('resolved') or {}).get('augment_on_resolved', '?')} data path) | "
+              f"best valid Dice {_f(t.get('best_dice'), '{:.4f}')}; process {_f(t.get('seconds'), '{:.0f}')} s, {_exit_code(t)}") + " |",
+              f"| exit after `finished` ({resolved.get('augment_on_resolved', '?')} data path) | " + (_not_run(t) or
               f"**{_f(t.get('exit_after_s'), '{:.2f}')} s**"
-              f"{_ok(None if t.get('exit_after_s') is None else t['exit_after_s'] < TARGETS['exit_s'])} |",
-              "| exit after `finished` (worker data path: pinned memory + persistent workers) | " + (
-                  "not run |" if not w else
-                  f"**{_f(w.get('exit_after_s'), '{:.2f}')} s**{_ok(None if w.get('exit_after_s') is None else w['exit_after_s'] < TARGETS['exit_s'])}"
-                  f", exit code {w.get('code')} |"),
-              "| `petseg eval` (test split) | " + ("not run |" if not e else f"{e.get('images', '-')} images, Dice {_f(e.get('dice'), '{:.4f}')}, IoU "
+              f"{_ok(None if t.get('exit_after_s') is None else t['exit_after_s'] < TARGETS['exit_s'])}") + " |",
+              "| exit after `finished` (worker data path: pinned memory + persistent workers) | " + (_not_run(w) or
+              f"**{_f(w.get('exit_after_s'), '{:.2f}')} s**{_ok(None if w.get('exit_after_s') is None else w['exit_after_s'] < TARGETS['exit_s'])}"
+              f", {_exit_code(w)}") + " |",
+              "| `petseg eval` (test split) | " + (_not_run(e) or f"{e.get('images', '-')} images, Dice {_f(e.get('dice'), '{:.4f}')}, IoU "
               f"{_f(e.get('iou'), '{:.4f}')} at {e.get('scored', '?')}; exit {_f(e.get('exit_after_s'), '{:.2f}')} s "
-              f"after its result |"),
-              "| inference latency (file in, mask out) | " + ("not run |" if not i else f"demo photos p50 {_f(i.get('p50_ms'), '{:.1f}')} ms, p95 "
-              f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms |"),
+              f"after its result, {_exit_code(e)}") + " |",
+              "| inference latency (file in, mask out) | " + (_not_run(i) or f"demo photos p50 {_f(i.get('p50_ms'), '{:.1f}')} ms, p95 "
+              f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms, "
+              f"{_exit_code(i)}") + " |",
               ""]
     rows = {(r["model"], r["compile"], r["batch_size"]): r for r in results.get("throughput", [])}
     b = results.get("compile_batch", 32)

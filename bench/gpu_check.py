@@ -21,7 +21,7 @@ name in brackets; ``--train_compile MODE`` compiles phase 2's whole run):
 5. [exit] the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
    workers, the pair that hung on an H200);
 6. [compile] throughput of every torch.compile mode at batch 32, UNet then ResNet34-UNet, in the time
-   left (the modes that did not fit are marked so).
+   left (the modes that did not fit are marked so), and of compile off if phase 1 did not measure it.
 
 Then ONE table, also written to ``OUT/gpu_check.md`` (and ``OUT/gpu_check.json``), with the
 targets next to the figures and the measured rule for ``engine.train.compile.AUTO_CUDA``.
@@ -55,6 +55,62 @@ from engine.runs import checkpoint_path  # noqa: E402  (after the path insert)
 # --phases names, in the order they run (the numbered list of the module docstring)
 PHASES = ("sync", "throughput", "train", "eval", "inference", "exit", "compile")
 from _gpu_report import COMPILE_MODES, TARGETS, recommend_auto, table  # noqa: E402,F401  (the report: bench/_gpu_report.py)
+
+
+# The lines each phase's output is read by (the engine's own wording: tests/bench/test_gpu_check_figures.py
+# feeds these what the real code prints, so a reworded line fails a test, not the GPU call)
+TRAIN_DONE = "finished:"  # petseg train's last line (engine.cli.progress), where its exit clock starts
+EVAL_DONE = "test Dice"  # petseg eval's headline, its last line
+
+
+def sync_verdict(lines: list[str]) -> str | None:
+    """`bench/sync_check.py`'s verdict: "passed, ...", "FAILED, ..." or "skipped (...)"."""
+    return next((line.split(":", 1)[1].strip() for line in lines
+                 if line.startswith("sync check: ") and ("passed" in line or "FAILED" in line or "skipped" in line)), None)
+
+
+def train_figures(lines: list[str]) -> dict[str, Any]:
+    """The best valid Dice and its epoch, from `petseg train`'s ``finished:`` line."""
+    for line in lines:
+        m = re.match(re.escape(TRAIN_DONE) + r" best valid Dice ([0-9.]+) at epoch (\d+)", line)
+        if m:
+            return {"best_dice": float(m.group(1)), "best_epoch": int(m.group(2))}
+    return {}
+
+
+def run_figures(run: Path) -> dict[str, Any]:
+    """Where a finished run's wall time went (`engine.train.run_timing`, from its events) and what
+    its config.json says it resolved (data path, precision, compile mode)."""
+    from engine.errors import RunStoreError
+    from engine.runs.layout import read_run_config
+    from engine.train.run_timing import run_time_breakdown
+
+    out: dict[str, Any] = {}
+    b = run_time_breakdown(run)
+    if b is not None:
+        out.update(train_share=round(b.train_share, 3), wall_s=round(b.wall, 2), train_s=round(b.train, 2),
+                   valid_s=round(b.valid, 2), checkpoint_snapshot_s=round(b.checkpoint_snapshots, 3),
+                   checkpoint_write_s=round(b.checkpoint_writes, 2), other_s=round(b.other, 2), epochs=b.epochs)
+    try:
+        config = read_run_config(run)
+    except RunStoreError:  # no config.json, or not a JSON object (a run that never got going)
+        return out
+    out["resolved"] = {k: config.get(k) for k in ("device_resolved", "amp_resolved", "augment_on_resolved",
+                                                   "compile_resolved", "data_placement")}
+    return out
+
+
+def eval_figures(lines: list[str]) -> dict[str, Any]:
+    """The test split's size and headline Dice / IoU (and where they were scored) from `petseg eval`."""
+    out: dict[str, Any] = {}
+    for line in lines:
+        m = re.match(r"test: (\d+) images", line)
+        if m:
+            out["images"] = int(m.group(1))
+        m = re.match(EVAL_DONE + r" ([0-9.]+)\s+IoU ([0-9.]+).*? at (.*)$", line)  # the headline
+        if m:
+            out.update(dice=float(m.group(1)), iou=float(m.group(2)), scored=m.group(3))
+    return out
 
 
 def inference_figures(lines: list[str]) -> dict[str, Any]:
@@ -94,8 +150,11 @@ class Sizes:
 
 REAL = Sizes(device="cuda", image_size=256, unet_width=64, batch_sizes="32,64,128", compile_batch=32, steps=30,
              warmup=10, compile_steps=20, compile_warmup=5, epochs=30, workers=8)
+# the smoke trains on the GPU's data path too (--augment_on auto picks it on CUDA only; the exit
+# phase's own --augment_on cpu comes after this one and wins)
 SMOKE = Sizes(device="cpu", image_size=64, unet_width=8, batch_sizes="4,8", compile_batch=4, steps=2, warmup=1,
-              compile_steps=2, compile_warmup=2, epochs=3, workers=2, train_extra=["--max_train_images", "32", "--width", "8"],
+              compile_steps=2, compile_warmup=2, epochs=3, workers=2,
+              train_extra=["--max_train_images", "32", "--width", "8", "--augment_on", "device"],
               infer_runs=3, large="800x600", compile_modes=("default",))
 
 
@@ -220,9 +279,7 @@ class Check:
 
     def sync_check(self, limit: float) -> None:
         result = self.run("sync check", [str(BENCH / "sync_check.py"), "--data", self.data], limit)
-        result["verdict"] = next((line.split(":", 1)[1].strip() for line in result["lines"]
-                                  if line.startswith("sync check: ") and ("passed" in line or "FAILED" in line
-                                                                          or "skipped" in line)), None)
+        result["verdict"] = sync_verdict(result["lines"])
         self.record("sync check", result)
 
     def throughput(self, name: str, model: str, modes: str, batch_sizes: str, steps: int, warmup: int,
@@ -250,42 +307,28 @@ class Check:
 
     def train(self, name: str, run_name: str, extra: list[str], epochs: int, limit: float) -> dict[str, Any]:
         s = self.sizes
+        run = self.runs / run_name
+        if run.exists():  # petseg train refuses it; its figures would be an earlier call's, read as this one's
+            result = {"code": None, "seconds": 0.0, "timed_out": False,
+                      "skipped": f"{run} is an earlier call's run (give a new --work)"}
+            print(f"\n=== {name}: not run: {result['skipped']}", flush=True)
+            self.record(name, result)
+            return result
         argv = ["-m", "engine.cli", "train", "--data_path", self.data, "--runs", str(self.runs),
                 "--run_name", run_name, "--epochs", str(epochs), "--image_size", str(s.image_size),
                 "--device", s.device, *s.train_extra, *extra]
-        result = self.run(name, argv, limit, done_line=lambda line: line.startswith("finished:"))
-        run = self.runs / run_name
-        from engine.train.run_timing import run_time_breakdown
-
-        b = run_time_breakdown(run) if run.is_dir() else None
-        if b is not None:
-            result.update(train_share=round(b.train_share, 3), wall_s=round(b.wall, 2), train_s=round(b.train, 2),
-                          valid_s=round(b.valid, 2), checkpoint_snapshot_s=round(b.checkpoint_snapshots, 3),
-                          checkpoint_write_s=round(b.checkpoint_writes, 2), other_s=round(b.other, 2), epochs=b.epochs)
-        for line in result["lines"]:
-            m = re.match(r"finished: best valid Dice ([0-9.]+) at epoch (\d+)", line)
-            if m:
-                result.update(best_dice=float(m.group(1)), best_epoch=int(m.group(2)))
-        try:
-            config = json.loads((run / "config.json").read_text())
-            result["resolved"] = {k: config.get(k) for k in ("device_resolved", "amp_resolved", "augment_on_resolved",
-                                                               "compile_resolved", "data_placement")}
-        except (OSError, ValueError):
-            pass
+        result = self.run(name, argv, limit, done_line=lambda line: line.startswith(TRAIN_DONE))
+        if run.is_dir():
+            result.update(run_figures(run))
+        result.update(train_figures(result["lines"]))
         self.record(name, result)
         return result
 
     def evaluate(self, run_name: str, limit: float) -> None:
         argv = ["-m", "engine.cli", "eval", "--runs", str(self.runs), "--run", run_name,
                 "--device", self.sizes.device, "--data_path", self.data]
-        result = self.run("eval", argv, limit, done_line=lambda line: line.startswith("test Dice"))
-        for line in result["lines"]:
-            m = re.match(r"test: (\d+) images", line)
-            if m:
-                result["images"] = int(m.group(1))
-            m = re.match(r"test Dice ([0-9.]+)\s+IoU ([0-9.]+).*? at (.*)$", line)  # the headline
-            if m:
-                result.update(dice=float(m.group(1)), iou=float(m.group(2)), scored=m.group(3))
+        result = self.run("eval", argv, limit, done_line=lambda line: line.startswith(EVAL_DONE))
+        result.update(eval_figures(result["lines"]))
         self.record("eval", result)
 
     def inference(self, run_name: str, limit: float) -> None:
@@ -321,23 +364,22 @@ class Check:
             self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))],
                        2, limit=60 if not self.smoke else 240)
         if "compile" in phases:
-            modes = ",".join(s.compile_modes)
-            self.throughput("throughput unet, compile modes", "unet", modes, str(s.compile_batch), s.compile_steps,
-                            s.compile_warmup, limit=self.left() / 2)
-            self.throughput("throughput resnet34_unet, compile modes", "resnet34_unet", modes, str(s.compile_batch),
-                            s.compile_steps, s.compile_warmup, limit=self.left())
-
-
-# ---- the table ---------------------------------------------------------------------------------
-
-
+            for share, model in ((2, "unet"), (1, "resnet34_unet")):
+                # each mode is judged against off at the same batch (the AUTO_CUDA rule): measured here
+                # too when the throughput phase did not (``--phases train,eval,compile``)
+                off = any((r["model"], r["compile"], r["batch_size"]) == (model, "off", s.compile_batch)
+                          for r in self.results["throughput"])
+                modes = ",".join(s.compile_modes if off else ("off", *s.compile_modes))
+                self.throughput(f"throughput {model}, compile modes", model, modes, str(s.compile_batch),
+                                s.compile_steps, s.compile_warmup, limit=self.left() / share)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for the table, its JSON and the logs")
     p.add_argument("--work", type=Path, default=None,
-                   help="folder for the runs (checkpoints: hundreds of MB) and the decoded cache (default: OUT/work)")
+                   help="folder for the runs (checkpoints: hundreds of MB) and the decoded cache (default: OUT/work); "
+                        "a run an earlier call left there is not trained again (its phase says so)")
     p.add_argument("--data", default=str(REPO / ".devdata" / "oxford-pet-sample"),
                    help="Oxford-IIIT Pet folder (default: .devdata/oxford-pet-sample, made by ../shared/tools/device-sample)")
     p.add_argument("--budget", type=float, default=345.0, help="seconds for everything (default: under 6 minutes)")
