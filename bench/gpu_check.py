@@ -146,16 +146,15 @@ class Sizes:
     infer_runs: int = 20
     large: str = "4000x3000"
     compile_modes: tuple[str, ...] = COMPILE_MODES
+    augment_on: str = "auto"  # the train phase's data path (the exit phase's is the workers')
 
 
 REAL = Sizes(device="cuda", image_size=256, unet_width=64, batch_sizes="32,64,128", compile_batch=32, steps=30,
              warmup=10, compile_steps=20, compile_warmup=5, epochs=30, workers=8)
-# the smoke trains on the GPU's data path too (--augment_on auto picks it on CUDA only; the exit
-# phase's own --augment_on cpu comes after this one and wins)
+# the smoke's train phase takes the GPU's data path too (auto picks it on CUDA only)
 SMOKE = Sizes(device="cpu", image_size=64, unet_width=8, batch_sizes="4,8", compile_batch=4, steps=2, warmup=1,
-              compile_steps=2, compile_warmup=2, epochs=3, workers=2,
-              train_extra=["--max_train_images", "32", "--width", "8", "--augment_on", "device"],
-              infer_runs=3, large="800x600", compile_modes=("default",))
+              compile_steps=2, compile_warmup=2, epochs=3, workers=2, train_extra=["--max_train_images", "32", "--width", "8"],
+              infer_runs=3, large="800x600", compile_modes=("default",), augment_on="device")
 
 
 class Check:
@@ -354,7 +353,8 @@ class Check:
             # a compiled run also pays its compile time inside the phase: give it the time it needs
             compiled = train_compile not in ("auto", "off")
             limit = (330 if compiled else 150) if not self.smoke else (900 if compiled else 300)
-            self.train("train", "gpu30", ["--workers", str(s.workers), "--compile", train_compile], s.epochs, limit=limit)
+            self.train("train", "gpu30", ["--workers", str(s.workers), "--compile", train_compile, "--augment_on", s.augment_on],
+                       s.epochs, limit=limit)
         if checkpoint_path(self.runs / "gpu30", "best").exists():
             if "eval" in phases:
                 self.evaluate("gpu30", limit=60 if not self.smoke else 120)

@@ -103,8 +103,7 @@ def test_every_command_the_check_starts_is_one_its_program_accepts(tmp_path: Pat
     train = parsed[3]
     assert (train.epochs, train.image_size, train.compile) == (sizes.epochs, sizes.image_size, train_compile)
     assert parsed[6].augment_on == "cpu"  # the exit phase: the worker data path
-    # the smoke trains on the device data path, as --augment_on's default (auto) does on CUDA
-    assert vars(train).get("augment_on") == ("device" if sizes is SMOKE else None)
+    assert train.augment_on == ("device" if sizes is SMOKE else "auto")  # the smoke: the data path auto takes on CUDA
 
 
 def test_the_compile_phase_measures_off_when_the_throughput_phase_did_not(tmp_path: Path) -> None:
