@@ -32,14 +32,6 @@ def no_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A local port with nothing listening (bound, then freed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
 def asks_password() -> Iterator[int]:
     """A local port where a stand-in PostgreSQL server declines SSL and asks every client for a
     password (AuthenticationCleartextPassword), as a server with password logins does."""

@@ -80,14 +80,6 @@ def test_an_unknown_database_kind_is_one_line(tmp_path, capsys: pytest.CaptureFi
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A local port with nothing listening (bound, then freed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
 def silent_server() -> Iterator[int]:
     """A local port that accepts connections and never says a word (a hung or firewalled server)."""
     with socket.socket() as s:
