@@ -4,6 +4,7 @@
 ``root``, damaging that one file, and returns {run name: (file, variant)}. The files are
 engine.runs.layout's `run_files()` plus the previews' own (engine.train.previews); the
 variants are what a run folder from another box, another user or an attacker may hold.
+`within(seconds, fn, *args)`: a call that fails a test instead of hanging it (a FIFO read).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
+from typing import Any, Callable
 
 from engine.run_schema import CONFIG_REQUIRED, STATUS_REQUIRED
 from engine.runs.layout import CONFIG_FILE, EVENTS_FILE, PREVIEWS_DIR, STATUS_FILE, run_files
@@ -19,6 +22,26 @@ from engine.train.previews import INDEX_FILE, INPUTS_FILE
 
 JSON_SUFFIXES = (".json",)
 HUGE_BYTES = 64 << 20  # sparse: costs no disk, a reader that slurps it pays 64 MiB
+
+
+class TooSlow(BaseException):
+    """A call `within` a time-out ran past it: no Exception, so that code catching every
+    Exception (a reader that says "not ours" of whatever failed) cannot swallow it."""
+
+
+def within(seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args), failing the test (instead of hanging it) if it takes longer: a SIGALRM
+    interrupts even a blocking open() of a FIFO (main thread only)."""
+    def alarm(_signum: int, _frame: Any) -> None:
+        raise TooSlow(f"{getattr(fn, '__name__', fn)} still running after {seconds} s (a FIFO or /dev/zero read?)")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def every_run_file() -> list[str]:

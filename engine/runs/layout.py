@@ -34,7 +34,9 @@ Also here: what a run folder is (`is_run_folder`), which checkpoint a run is use
 A run folder is untrusted input (it may come from another box or another user): its files are
 opened with `open_run_file`, which refuses anything that leads outside the folder (a symlink,
 a recorded name with ``..``), anything that is not a regular file (a FIFO would hang a reader,
-a device would never end) and, for the JSON files, anything over `MAX_JSON_BYTES`.
+a device would never end) and, for the JSON files, anything over `MAX_JSON_BYTES`. Its append
+modes are how a run's logs are written (train.log, events.jsonl, system.jsonl): a FIFO planted
+there is never waited on, a symlink out of the run never written through.
 """
 
 from __future__ import annotations
@@ -157,7 +159,8 @@ def plain_file_name(name: object) -> bool:
             and "\\" not in name and "\0" not in name and os.path.basename(name) == name)
 
 
-def _kind_of(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words ("a named pipe (FIFO)"), from its mode."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -169,28 +172,39 @@ def _kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def open_run_file(path: str | Path, run_path: str | Path | None = None) -> IO[bytes]:
-    """Open a file of the run folder ``run_path`` (default: the file's own folder) for reading,
-    as untrusted input: RunStoreError (one line naming the file) if it leads outside the folder,
-    is not a regular file or cannot be read; RunFileMissing if it does not exist. Never blocks."""
+# open_run_file's modes: read, append, and read-and-append (a writer that checks the file's last byte)
+_OPEN_FLAGS = {"rb": os.O_RDONLY, "ab": os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+               "a+b": os.O_RDWR | os.O_APPEND | os.O_CREAT}
+
+
+def open_run_file(path: str | Path, run_path: str | Path | None = None, mode: str = "rb") -> IO[bytes]:
+    """Open a file of the run folder ``run_path`` (default: the file's own folder) as untrusted
+    input: RunStoreError (one line naming the file) if it leads outside the folder, is not a
+    regular file or cannot be opened; RunFileMissing if it does not exist (reading). Never blocks.
+    ``mode``: "rb", or "ab" / "a+b" to append (the file made when missing), for the run's logs."""
     path = Path(path)
     run = Path(run_path) if run_path is not None else path.parent
+    done = "not read" if mode == "rb" else "not written"
     if not inside_folder(path, run):
-        if not os.path.lexists(path):
+        if mode == "rb" and not os.path.lexists(path):
             raise RunFileMissing(path, "missing")
-        raise RunStoreError(path, "leads outside the run folder (a symlink or a '..' name); not read")
-    try:  # O_NONBLOCK: opening a FIFO for reading must not wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise RunFileMissing(path, "missing") from None
+        raise RunStoreError(path, f"leads outside the run folder (a symlink or a '..' name); {done}")
+    try:  # O_NONBLOCK: opening a FIFO must not wait for its other end
+        fd = os.open(path, _OPEN_FLAGS[mode] | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except FileNotFoundError:  # appending: the folder is gone
+        raise RunFileMissing(path, "missing" if mode == "rb" else "cannot write: its folder is gone") from None
     except OSError as exc:
-        raise RunStoreError(path, f"cannot read ({exc.strerror or exc})") from None
+        # to write: a FIFO with no reader (ENXIO, refused rather than waited on), or a folder
+        kind = {errno.ENXIO: stat.S_IFIFO, errno.EISDIR: stat.S_IFDIR}.get(exc.errno or 0)
+        if kind is not None:
+            raise RunStoreError(path, f"is {file_kind(kind)}, not a file; {done}") from None
+        raise RunStoreError(path, f"cannot {'read' if mode == 'rb' else 'write'} ({exc.strerror or exc})") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise RunStoreError(path, f"is {_kind_of(mode)}, not a file")
+        st_mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(st_mode):
+            raise RunStoreError(path, f"is {file_kind(st_mode)}, not a file" + ("" if mode == "rb" else f"; {done}"))
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return os.fdopen(fd, mode)
     except BaseException:
         os.close(fd)
         raise

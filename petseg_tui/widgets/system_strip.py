@@ -38,6 +38,7 @@ from engine.runs.system_log import SystemTail
 from engine.sysmetrics.record import SystemSample
 from engine.sysmetrics.sampler import INTERVAL_S
 from petseg_tui.exit_mount import NoMountAtExit
+from petseg_tui.watch import short_message
 
 POLL_S = 1.0
 KEEP = 600  # samples the sparklines draw from (20 minutes at 2 s; a longer run: its last 600)
@@ -175,6 +176,7 @@ class SystemStrip(NoMountAtExit, Vertical):
         self._stop = threading.Event()
         self._shown_live = False  # what the cells say now: the newest figures (True) or the run's averages
         self._run_active: bool | None = None  # the run trains (its screen's newest snapshot); None: not known yet
+        self._problem = ""  # why system.jsonl cannot be read (a FIFO, a symlink out of the run), "" when it can
 
     def compose(self) -> ComposeResult:
         yield Static(self.empty_note(), id="strip-note")
@@ -206,7 +208,7 @@ class SystemStrip(NoMountAtExit, Vertical):
                 first = False
                 samples = list(tail.samples)
                 try:
-                    self.app.call_from_thread(self.show, samples)
+                    self.app.call_from_thread(self.show, samples, tail.problem)
                 except Exception:  # the app is closing
                     return
             self._stop.wait(POLL_S)
@@ -215,10 +217,12 @@ class SystemStrip(NoMountAtExit, Vertical):
         """The run trains (True) or is over (False): what the strip says while it has no sample."""
         if active != self._run_active:
             self._run_active = active
-            self.show(self.samples)  # over: its averages at once, no sample to wait for
+            self.show(self.samples, self._problem)  # over: its averages at once, no sample to wait for
 
     def empty_note(self) -> str:
         """What the strip says with no sample, for what is known of the run."""
+        if self._problem:  # system.jsonl is no file to read (`SystemTail.problem`), the run's folder cut off
+            return f"system: {short_message(self._problem, self.run_path)}"
         if self._run_active is None:
             return "system: waiting for the first sample …"
         if self._run_active:
@@ -226,9 +230,9 @@ class SystemStrip(NoMountAtExit, Vertical):
         where = "is empty" if (self.run_path / SYSTEM_FILE).exists() else "was not written"
         return f"system: no samples recorded for this run ({SYSTEM_FILE} {where})"
 
-    def show(self, samples: list[SystemSample]) -> None:
-        """Draw ``samples`` (oldest first)."""
-        self.samples = samples
+    def show(self, samples: list[SystemSample], problem: str = "") -> None:
+        """Draw ``samples`` (oldest first); ``problem``: why system.jsonl cannot be read, if it cannot."""
+        self.samples, self._problem = samples, problem
         note = self.query_one("#strip-note", Static)
         cells = self.query_one("#strip-cells")
         if not samples:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.export.report import brief, digest, file_note, summary
+from tests.hostile_runs import within
 
 
 def _entry(data: bytes, **extra) -> dict:
@@ -104,22 +105,6 @@ def test_a_hand_edited_file_name_is_no_crash(tmp_path: Path) -> None:
     assert "no longer there" in file_note(tmp_path, {"file": "model\x00.onnx", "accepted": True, "bytes": 1})
 
 
-def _within(seconds: float, fn, *args):
-    """fn(*args), or a failure (not a hang) after ``seconds``: SIGALRM interrupts a blocking open."""
-    import signal
-
-    def alarm(_signum, _frame):
-        raise AssertionError(f"still reading after {seconds} s (a FIFO?)")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return fn(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def test_a_fifo_for_the_report_or_the_model_is_never_read(tmp_path: Path) -> None:
     """The dashboard reads every run's export/export.json as it lists the runs: a FIFO there
     (read with a plain read_text) kept the runs table at "scanning …" for ever. A report that is
@@ -129,8 +114,8 @@ def test_a_fifo_for_the_report_or_the_model_is_never_read(tmp_path: Path) -> Non
     from engine.export.report import is_report, read_report
 
     os.mkfifo(tmp_path / "export.json")
-    assert _within(5, read_report, tmp_path) == {}
-    assert _within(5, is_report, tmp_path / "export.json") is False
+    assert within(5, read_report, tmp_path) == {}
+    assert within(5, is_report, tmp_path / "export.json") is False
     os.mkfifo(tmp_path / "model.onnx")
     entry = {"file": "model.onnx", "accepted": True, "written": True, "sha256": digest(b"exported")}  # no size
-    assert "replaced since" in _within(5, file_note, tmp_path, entry)
+    assert "replaced since" in within(5, file_note, tmp_path, entry)

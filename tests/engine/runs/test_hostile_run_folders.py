@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from engine.errors import PetsegError
 from engine.runs import RunStore, checkpoint_for
 from engine.runs.layout import CONFIG_FILE, EVENTS_FILE, STATUS_FILE
 from engine.train.previews import read_previews
-from tests.hostile_runs import hostile_runs
+from tests.hostile_runs import hostile_runs, within
 
 # files whose damage the listing must report (it reads them); damage to the others may leave
 # the run listed as it was
@@ -29,25 +28,6 @@ LISTED_FROM = {CONFIG_FILE, STATUS_FILE}
 # events.jsonl: missing or empty is a run that has not logged yet, and lines that are not JSON
 # objects are skipped and counted (a torn write after a crash; docs/RELIABILITY.md, round two)
 EVENTS_SKIPPED = {"missing", "empty", "garbage", "huge", "wrong-shape", "deep"}
-
-
-class _TooSlow(Exception):
-    pass
-
-
-def _within(seconds: float, fn, *args):
-    """fn(*args), failing the test (instead of hanging it) if it takes longer: a SIGALRM
-    interrupts even a blocking open() of a FIFO."""
-    def alarm(_signum, _frame):
-        raise _TooSlow(f"{getattr(fn, '__name__', fn)} still running after {seconds} s (a FIFO or /dev/zero read?)")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return fn(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +42,7 @@ def hostile(finished_tiny_run: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_every_variant_lists_and_never_hides_the_good_run(hostile, finished_tiny_run: Path) -> None:
     root, made = hostile
     expected_good = RunStore(finished_tiny_run.parent).summary(finished_tiny_run.name)
-    runs = {r.name: r for r in _within(60, RunStore(root).list_runs)}
+    runs = {r.name: r for r in within(60, RunStore(root).list_runs)}
     assert set(runs) == set(made) | {"good"}
     good = runs["good"]
     assert (good.state, good.epoch, good.best_dice, good.message) == \
@@ -83,7 +63,7 @@ def test_a_symlink_out_of_the_folder_is_never_followed(hostile) -> None:
     for name, (rel, how) in made.items():
         if how != "symlink-out":
             continue
-        row = _within(10, RunStore(root).summary, name)
+        row = within(10, RunStore(root).summary, name)
         if rel in (CONFIG_FILE, STATUS_FILE, EVENTS_FILE):
             assert row.state == "broken" and "leads outside the run folder" in row.message, (name, row.message)
         if rel.startswith("checkpoints/"):
@@ -95,10 +75,10 @@ def test_previews_of_every_variant_read_or_say_why(hostile) -> None:
     root, made = hostile
     for name, (rel, how) in made.items():
         try:
-            previews = _within(10, read_previews, root / name)
+            previews = within(10, read_previews, root / name)
             if previews is not None:
                 for entry in previews.epochs:
-                    _within(10, previews.grid, entry.epoch)
+                    within(10, previews.grid, entry.epoch)
         except PetsegError as exc:
             assert str(exc).count("\n") == 0
             if how in ("traversal", "absolute"):
@@ -109,10 +89,10 @@ def test_previews_of_every_variant_read_or_say_why(hostile) -> None:
 
 def test_petseg_runs_lists_every_variant(hostile, capsys) -> None:
     root, made = hostile
-    assert _within(60, main, ["runs", "--runs", str(root), "--json"]) == 0
+    assert within(60, main, ["runs", "--runs", str(root), "--json"]) == 0
     listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(listed) == set(made) | {"good"}
-    assert _within(60, main, ["runs", "--runs", str(root)]) == 0
+    assert within(60, main, ["runs", "--runs", str(root)]) == 0
     captured = capsys.readouterr()
     assert "good" in captured.out and captured.err == ""
 
@@ -135,7 +115,7 @@ def test_a_resume_never_writes_through_a_planted_space_reserve(tmp_path: Path, p
         os.mkfifo(reserve)
     else:
         reserve.symlink_to(outside)
-    writer = _within(10, RunStore(tmp_path).open_for_resume, "r")
+    writer = within(10, RunStore(tmp_path).open_for_resume, "r")
     writer.set_status("failed", "no space left on the device")
     writer.close()
     assert RunStore(tmp_path).summary("r").state == "failed"
@@ -154,8 +134,8 @@ def test_a_labels_file_that_is_a_fifo_or_leads_out_is_not_read(tmp_path: Path) -
     os.mkfifo(fifo / "labels.json")
     (tmp_path / "elsewhere.json").write_text('{"tags": ["secret"]}')
     (out / "labels.json").symlink_to(tmp_path / "elsewhere.json")
-    assert _within(5, read_labels, fifo) == NO_LABELS
-    assert str(_within(5, labels_problem, fifo)) == f"{fifo / 'labels.json'}: is a named pipe (FIFO), not a file"
+    assert within(5, read_labels, fifo) == NO_LABELS
+    assert str(within(5, labels_problem, fifo)) == f"{fifo / 'labels.json'}: is a named pipe (FIFO), not a file"
     assert read_labels(out) == NO_LABELS
     assert "leads outside the run folder" in str(labels_problem(out))
     assert labels_problem(tmp_path) is None  # no labels.json: nothing wrong

@@ -80,3 +80,79 @@ def test_a_failed_write_is_kept_as_an_error_not_raised(tmp_path: Path) -> None:
     w = SystemLogWriter(tmp_path / "gone")
     w.append(_sample(1.0))
     assert "gone" in w.error
+
+
+def test_a_fifo_or_a_link_out_of_the_run_is_no_samples_and_one_line(tmp_path: Path) -> None:
+    """system.jsonl was read with a plain open(): a FIFO there hung the runs table (the GPU column
+    of a running run, `last_sample`) and the live screen's strip (`SystemTail`) for ever, and a
+    symlink out of the run was read. Now neither is read; the tail says why, once."""
+    import os
+
+    from tests.hostile_runs import within
+
+    fifo, out = tmp_path / "fifo", tmp_path / "out"
+    for run in (fifo, out):
+        run.mkdir()
+    os.mkfifo(fifo / SYSTEM_FILE)
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text(json.dumps(_sample(1.0).to_json()) + "\n")
+    (out / SYSTEM_FILE).symlink_to(elsewhere)
+    assert within(5, last_sample, fifo) is None and within(5, read_system, fifo) == []
+    tail = SystemTail(fifo)
+    assert within(5, tail.poll) is True and tail.samples == []
+    assert tail.problem == f"{fifo / SYSTEM_FILE}: is a named pipe (FIFO), not a file"
+    assert within(5, tail.poll) is False  # said once
+    assert last_sample(out) is None and read_system(out) == []
+    tail = SystemTail(out)
+    tail.poll()
+    assert tail.problem.startswith(f"{out / SYSTEM_FILE}: leads outside the run folder")
+    elsewhere.unlink()
+    (out / SYSTEM_FILE).unlink()
+    SystemLogWriter(out).append(_sample(2.0))  # the run's own file again: read, the problem gone
+    assert tail.poll() and [s.t for s in tail.samples] == [2.0] and tail.problem == ""
+
+
+def test_a_file_of_gigabytes_is_read_from_its_end_in_bounded_memory(tmp_path: Path) -> None:
+    """A system.jsonl far longer than the bounded writer leaves (a hand-made or foreign file) was
+    read whole into memory at each reading (3 GiB of it: minutes, and gigabytes of memory)."""
+    import tracemalloc
+
+    path = tmp_path / SYSTEM_FILE
+    with open(path, "wb") as fh:
+        fh.truncate(256 << 20)  # sparse: no disk
+        fh.seek(0, 2)
+        fh.write(b"\n" + json.dumps(_sample(5.0).to_json()).encode() + b"\n")
+    tracemalloc.start()
+    try:
+        got = read_system(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [s.t for s in got] == [5.0]
+    assert peak < 128 << 20, peak
+
+
+def test_the_writer_never_waits_on_a_fifo_nor_writes_through_a_link(tmp_path: Path) -> None:
+    """The sampler's writer opened system.jsonl as it found it: a resume of a run with a FIFO
+    there hung before its first epoch (counting its lines), and a symlink out of the run was
+    appended to. Now `append` refuses in one line naming the file (the sampler says it once)."""
+    import os
+
+    import pytest
+
+    from engine.errors import RunStoreError
+    from tests.hostile_runs import within
+
+    fifo, out = tmp_path / "fifo", tmp_path / "out"
+    for run in (fifo, out):
+        run.mkdir()
+    os.mkfifo(fifo / SYSTEM_FILE)
+    writer = within(5, SystemLogWriter, fifo)
+    with pytest.raises(RunStoreError, match="is a named pipe \\(FIFO\\), not a file; not written"):
+        within(5, writer.append, _sample(1.0))
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("kept\n")
+    (out / SYSTEM_FILE).symlink_to(elsewhere)
+    with pytest.raises(RunStoreError, match="leads outside the run folder"):
+        SystemLogWriter(out).append(_sample(1.0))
+    assert elsewhere.read_text() == "kept\n"
