@@ -38,7 +38,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
-from engine.runs.layout import LOG_BACKUP, LOG_FILE
+from engine.errors import PetsegError
+from engine.runs.layout import LOG_BACKUP, LOG_FILE, open_run_file
 
 MAX_BYTES = 2 * 1024 * 1024  # per file; with train.log.1 a run keeps at most 4 MiB of console
 PENDING_LINES = 500  # lines held before the run folder exists
@@ -82,19 +83,27 @@ class ConsoleLog:
     def _write_locked(self, text: str) -> None:
         try:
             if self._fh is None:
-                self._fh = open(self.path, "a", encoding="utf-8", errors="replace")
+                self._fh = self._open()
             self._fh.write(text)
             self._fh.flush()
             if os.fstat(self._fh.fileno()).st_size > self.max_bytes:
                 self._rotate()
+        except PetsegError as exc:  # not a file to write (a FIFO, a symlink out of the run): the run goes on
+            self.error = str(exc)
+            self._close()
         except (OSError, ValueError) as exc:  # a full disk, a closed file: the run goes on
             self.error = f"{self.path}: {getattr(exc, 'strerror', None) or exc}"
             self._close()
 
+    def _open(self) -> TextIO:
+        """The log opened to append, as any file of the run folder (`open_run_file`): a FIFO
+        planted under its name hung the run at its first line, a symlink out of it was written through."""
+        return io.TextIOWrapper(open_run_file(self.path, mode="ab"), encoding="utf-8", errors="replace")
+
     def _rotate(self) -> None:
         self._close()
         os.replace(self.path, self.path.with_name(LOG_BACKUP))
-        self._fh = open(self.path, "a", encoding="utf-8", errors="replace")  # never a moment without the file
+        self._fh = self._open()  # never a moment without the file
 
     def _close(self) -> None:
         fh, self._fh = self._fh, None
@@ -191,6 +200,7 @@ class CapturedConsole:
         self._pending: list[str] = []
         self._terminal_ok = True
         self._to_terminal = True
+        self._log_error_said = False
 
     def __getattr__(self, name: str) -> Any:  # is_terminal, width, ...: the wrapped console's
         return getattr(self.inner, name)
@@ -206,6 +216,7 @@ class CapturedConsole:
         else:
             self.log.write("".join(self._pending))
         self._pending = []
+        self._say_log_error()
         return self
 
     def print(self, text: object = "", **kw: Any) -> None:
@@ -219,6 +230,17 @@ class CapturedConsole:
                 self.inner.print(text, **kw)
             except Exception:  # a closed terminal: the log still gets every line
                 self._terminal_ok = False
+        self._say_log_error()
+
+    def _say_log_error(self) -> None:
+        """Once, on the terminal: the log lost a line (a full disk, a FIFO or a symlink out of the
+        run where train.log should be), so it is not the whole console."""
+        if self.log is None or not self.log.error or self._log_error_said:
+            return
+        self._log_error_said = True
+        if self._to_terminal and self._terminal_ok:
+            with contextlib.suppress(Exception):
+                self.inner.print(f"warning: {self.log.error}; this run's console is not kept there", markup=False)
 
     def say_dropped(self, count: int) -> None:
         """On the terminal alone: lines it did not take (it stopped reading) are in the log."""
@@ -288,9 +310,6 @@ _ERROR_TAIL_BYTES = 16384
 def logged_error(run_path: str | Path) -> str:
     """The last ``petseg: error: ...`` line of the run's log, without the prefix; "" if none (or
     the log cannot be read). Only the log's tail is read, as an untrusted run-folder file."""
-    from engine.errors import PetsegError
-    from engine.runs.layout import open_run_file
-
     try:
         with open_run_file(log_path(run_path)) as fh:
             fh.seek(0, os.SEEK_END)

@@ -10,7 +10,6 @@ this one. Writing a request and taking the run are one step against each other (
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -18,7 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from engine.atomic import folder_lock
-from engine.runs.layout import CONTROL_FILE, write_json_atomic
+from engine.errors import RunStoreError
+from engine.runs.layout import CONTROL_FILE, read_run_json, write_json_atomic
 from engine.runs.lock import writer_lock_state
 
 T = TypeVar("T")
@@ -75,13 +75,15 @@ def take_run(run_path: str | Path, claim: Callable[[], T]) -> tuple[T, str | Non
 
 
 def read_control(run_path: str | Path) -> str | None:
-    """The pending control action, if any (consumed by the trainer with `clear_control`)."""
-    p = Path(run_path) / CONTROL_FILE
+    """The pending control action, if any (consumed by the trainer with `clear_control`). Read as
+    any file of the run (`read_run_json`): a FIFO there hung the trainer between two batches and
+    `petseg stop`, and a symlink out of the run was obeyed; either is no request (the next one
+    written replaces it)."""
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_run_json(Path(run_path) / CONTROL_FILE)
+    except RunStoreError:
         return None
-    action = data.get("action") if isinstance(data, dict) else None
+    action = data.get("action")
     return action if action in CONTROL_ACTIONS else None
 
 

@@ -24,6 +24,7 @@ from engine.runs.layout import (
     EVENTS_FILE,
     RESERVE_FILE,
     STATUS_FILE,
+    open_run_file,
     read_run_json,
     write_json_atomic,
 )
@@ -73,7 +74,9 @@ class RunWriter:
                 if status_problems(self._status):  # hand-edited garbage is not carried forward
                     self._status = {}
             self._status.setdefault("created", time.time())
-            self._fh = open(self.events_path, "a+b")
+            # a FIFO planted there is refused, not written into until its buffer fills and the run
+            # stops for good; a symlink out of the run is not written through
+            self._fh = open_run_file(self.events_path, self.path, mode="a+b")
             self._repair_torn_tail()
             self._hold_reserve()
         except OSError as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.config import TrainConfig
 from engine.errors import RunStoreError
-from engine.runs.layout import LOG_FILE, validate_run_name
+from engine.runs.layout import LOG_FILE, open_run_file, validate_run_name
 
 
 def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[str]:
@@ -188,7 +188,8 @@ def _spawn(argv: list[str], log_dir: Path, extra_env: Mapping[str, str] | None =
     env = {**os.environ, **(extra_env or {})}
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PETSEG_PLAIN_PROGRESS"] = "1"  # a log file, not a terminal: no live progress bars
-    with open(log_dir / LOG_FILE, "ab") as log:
+    # as any file of the run: a FIFO there hung the dashboard's R in open(), a symlink out was written through
+    with open_run_file(log_dir / LOG_FILE, log_dir, mode="ab") as log:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from engine.atomic import atomic_write
 from engine.errors import PetsegError, describe_error, first_line
 from engine.events import STOPPED_BY_USER, RunDiverged, RunFailed, RunFinished, RunStopped, TrainEvent
 from engine.runs import RunState
@@ -63,8 +64,9 @@ def failed(exc: Exception, run_path: Path, world_size: int = 1, rank: int = 0,
     else:
         log_path = run_path / ERROR_LOG
         trace = traceback.format_exc()
-        try:
-            log_path.write_text(trace)
+        try:  # a file put in its place (a run folder is untrusted): a FIFO hung the failing run for good,
+            # a symlink out of the run was truncated and written through; the rename replaces either
+            atomic_write(log_path, lambda fh: fh.write(trace.encode("utf-8", "replace")))
         except OSError:
             pass
         append_to_run_log(run_path, trace)  # the console log tells the whole story (not printed)

@@ -131,9 +131,9 @@ class PreviewWriter:
 
     def _previous_epochs(self) -> list[dict[str, Any]]:
         """Entries of an earlier process of the same run (a resume), if they show the same images."""
-        try:
-            old = json.loads((self.folder / INDEX_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        try:  # as untrusted input (a FIFO there hung the resume before its first epoch)
+            old = json.loads(read_run_file(self.folder / INDEX_FILE, run_path=self.folder.parent))
+        except (RunStoreError, ValueError, RecursionError):
             return []
         if not isinstance(old, dict) or old.get("names") != self.names or old.get("side") != self.side:
             return []

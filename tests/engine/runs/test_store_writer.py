@@ -80,9 +80,11 @@ def test_a_disk_that_fills_while_a_run_trains_is_warned_once_and_the_run_still_c
 
     disk = {"full": False}
 
+    real_open = engine.runs.writer.open_run_file
+
     class Events:
-        def __init__(self, path: Path, mode: str) -> None:
-            self._fh = open(path, mode)  # noqa: SIM115 (closed by close)
+        def __init__(self, path: Path, run_path: Path, mode: str) -> None:
+            self._fh = real_open(path, run_path, mode)
 
         def write(self, data: bytes) -> int:
             return self._fh.write(data) if not disk["full"] else len(data)
@@ -101,7 +103,7 @@ def test_a_disk_that_fills_while_a_run_trains_is_warned_once_and_the_run_still_c
         def __getattr__(self, name: str):
             return getattr(self._fh, name)
 
-    monkeypatch.setattr(engine.runs.writer, "open", Events, raising=False)
+    monkeypatch.setattr(engine.runs.writer, "open_run_file", Events)
     w = RunStore(tmp_path).create({"model": "unet"}, name="a")
     said: list[str] = []
     emitter = EventEmitter(w, said.append)
