@@ -12,6 +12,7 @@ arbitrary objects: a file made by ``torch.save(model)`` is refused with a clear 
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 
 from engine.atomic import atomic_write
 from engine.errors import CheckpointError, first_line
+from engine.runs.layout import file_kind
 
 FORMAT = "petseg-checkpoint/1"
 
@@ -140,6 +142,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "no such checkpoint file")
     if path.is_dir():
         raise CheckpointError(path, "is a directory, not a checkpoint file")
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):  # a FIFO or a device has no size: it was "empty file (0 bytes)"
+        raise CheckpointError(path, f"is {file_kind(mode)}, not a checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(path, "empty file (0 bytes), not a checkpoint")
     try:  # a file that cannot be opened was "corrupt or truncated checkpoint (Permission denied)"

@@ -267,13 +267,29 @@ def has_checkpoint(run_path: str | Path) -> bool:
     return any(checkpoint_path(run_path, which).is_file() for which in ("best", "last"))
 
 
+def own_checkpoint(run_path: str | Path, which: str) -> Path:
+    """`checkpoint_path`, checked as a file of an untrusted folder: CheckpointError if it is there
+    but leads outside the run folder (a symlink: a run's checkpoint must be its own) or is no
+    regular file (a FIFO, a folder). A missing one is returned as it is (callers say "not yet")."""
+    path = checkpoint_path(run_path, which)
+    if not os.path.lexists(path):
+        return path
+    if not inside_folder(path, run_path):
+        raise CheckpointError(path, "leads outside the run folder (a symlink); not loaded")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return path  # a dangling link inside the run: missing
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(path, f"is {file_kind(mode)}, not a checkpoint file")
+    return path
+
+
 def checkpoint_for(run_path: str | Path) -> tuple[Path, str]:
     """The checkpoint a run is evaluated and used with: best.pt, else last.pt; and a note for
-    the user when it is last.pt. CheckpointError if the run has neither yet."""
-    best, last = checkpoint_path(run_path, "best"), checkpoint_path(run_path, "last")
-    for path in (best, last):  # a run folder is untrusted: its checkpoint must be its own
-        if os.path.lexists(path) and not inside_folder(path, run_path):
-            raise CheckpointError(path, "leads outside the run folder (a symlink); not loaded")
+    the user when it is last.pt. CheckpointError if the run has neither yet, or one that is not
+    its own file (`own_checkpoint`: a FIFO best.pt was passed over for last.pt, "no best.pt yet")."""
+    best, last = own_checkpoint(run_path, "best"), own_checkpoint(run_path, "last")
     if best.is_file():
         return best, ""
     if last.is_file():

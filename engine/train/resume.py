@@ -289,14 +289,15 @@ def _as_typed(value: Any, quoted: bool = True) -> str:
 def plan_for_run(run_path: Path, overrides: dict[str, Any]) -> ResumePlan:
     """`plan_resume` for the run folder ``run_path``: reads its config.json and last.pt."""
     from engine.checkpoint import load_checkpoint
-    from engine.runs import CONFIG_FILE, STATUS_FILE, RunState, RunStore, checkpoint_path, read_run_json
+    from engine.runs import CONFIG_FILE, STATUS_FILE, RunState, RunStore, read_run_json
+    from engine.runs.layout import own_checkpoint
 
     stored = read_run_json(run_path / CONFIG_FILE)
     try:
         finished = read_run_json(run_path / STATUS_FILE).get("state") == RunState.FINISHED
     except RunStoreError:  # status.json torn or gone: the journal says whether its last session finished
         finished = finished_by_its_events(run_path)
-    ckpt_path = checkpoint_path(run_path, "last")
+    ckpt_path = own_checkpoint(run_path, "last")  # a symlink out of the run was resumed from
     checkpoint = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     reached = RunStore(run_path.parent).summary(run_path).epoch  # what the runs table shows
     if checkpoint is None:
@@ -319,10 +320,10 @@ def check_nothing_to_lose(run_path: Path, last_pt: Path, finished: bool = False,
     ``done``: the last finished epoch the run's events record."""
     from engine.checkpoint import load_checkpoint
     from engine.errors import CheckpointError
-    from engine.runs import checkpoint_path
+    from engine.runs.layout import own_checkpoint
 
-    best_path = checkpoint_path(run_path, "best")
     try:
+        best_path = own_checkpoint(run_path, "best")
         epoch = load_checkpoint(best_path).get("epoch") if best_path.exists() else None
     except CheckpointError:
         epoch = None  # no model a restart could lose

@@ -1,6 +1,6 @@
 """The run folder's files that were still read or written with a plain open() (an audit of every
 read after labels.json and export.json): control.json, train.log, events.jsonl as a resume
-appends to it, and error.log. Each now goes through the run store's one
+appends to it, error.log, and the checkpoints a resume loads. Each now goes through the run store's one
 opener (`engine.runs.layout.open_run_file`): a FIFO is never waited on, a symlink out of the run
 is neither read nor written through, and what is wrong is one line naming the file. Every FIFO
 read runs `within` a time-out, so that the old code fails instead of hanging the suite."""
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from engine.errors import RunStoreError
-from engine.runs import RunStore, read_control
+from engine.errors import CheckpointError, RunStoreError
+from engine.runs import RunStore, checkpoint_for, read_control
 from engine.runs.layout import CONTROL_FILE, EVENTS_FILE, LOG_FILE, open_run_file
 from tests.hostile_runs import within
 
@@ -118,6 +119,41 @@ def test_a_resume_refuses_an_events_file_that_is_a_fifo_or_leads_out(stopped_run
         within(10, RunStore(stopped_run.parent).open_for_resume, "r")
     assert elsewhere.read_text() == "kept\n"
     assert writer_lock_state(stopped_run) is False
+
+
+@pytest.fixture
+def run_copy(finished_tiny_run: Path, tmp_path: Path) -> Path:
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(finished_tiny_run, run, symlinks=True)
+    return run
+
+
+def test_a_best_pt_that_is_no_file_is_said_not_passed_over(run_copy: Path) -> None:
+    """A FIFO or a folder where best.pt should be was passed over for last.pt with "no best.pt yet":
+    eval, infer and export then used the last epoch's weights under a false note."""
+    best = run_copy / "checkpoints" / "best.pt"
+    best.unlink()
+    os.mkfifo(best)
+    with pytest.raises(CheckpointError, match="best.pt: is a named pipe \\(FIFO\\), not a checkpoint file$"):
+        within(5, checkpoint_for, run_copy)
+
+
+def test_a_resume_never_loads_a_last_pt_out_of_the_run(run_copy: Path) -> None:
+    """The resume loaded checkpoints/last.pt wherever its symlink led (another run's weights and
+    optimiser state, resumed as this run's); a FIFO there was "empty file (0 bytes)"."""
+    from engine.checkpoint import load_checkpoint
+    from engine.train.resume import plan_for_run
+
+    last = run_copy / "checkpoints" / "last.pt"
+    elsewhere = run_copy.parent.parent / "other-last.pt"
+    shutil.move(last, elsewhere)
+    last.symlink_to(elsewhere)
+    with pytest.raises(CheckpointError, match="last.pt: leads outside the run folder \\(a symlink\\); not loaded$"):
+        plan_for_run(run_copy, {"epochs": 3})
+    last.unlink()
+    os.mkfifo(last)
+    with pytest.raises(CheckpointError, match="last.pt: is a named pipe \\(FIFO\\), not a checkpoint file$"):
+        within(5, load_checkpoint, last)
 
 
 @pytest.mark.parametrize("how", ["fifo", "link"])
