@@ -13,12 +13,14 @@ in the graph), a pixel is pet where it exceeds ``threshold``. Torch-free.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, PetsegError
+from engine.runs.layout import open_regular_file
 from engine.version import petseg_version as installed_version
 
 FORMAT = "petseg-export/1"
@@ -103,20 +105,23 @@ class ExportMetadata:
 
 
 ONNX_FIRST_BYTE = b"\x08"
+MAX_ONNX_BYTES = 2 << 30  # protobuf's limit on one message: a bigger model keeps its weights outside
 
 
 def onnx_props(path: str | Path) -> dict[str, str] | None:
-    """An ONNX file's ``metadata_props``; None if it is not a readable ONNX model."""
+    """An ONNX file's ``metadata_props``; None if it is not a readable ONNX model (a FIFO or a
+    device in its place is never waited on: `open_regular_file`)."""
     try:
-        # a saved ModelProto starts with its field 1, ir_version (a varint: byte 0x08); any other
-        # first byte is not a model, told without importing onnx (~1 s on a busy machine, which
-        # the dashboard's "Replace?" question waited for)
-        with open(path, "rb") as fh:
-            if fh.read(1) != ONNX_FIRST_BYTE:
+        with open_regular_file(path) as fh:
+            # a saved ModelProto starts with its field 1, ir_version (a varint: byte 0x08); any other
+            # first byte is not a model, told without importing onnx (~1 s on a busy machine, which
+            # the dashboard's "Replace?" question waited for)
+            if fh.read(1) != ONNX_FIRST_BYTE or os.fstat(fh.fileno()).st_size > MAX_ONNX_BYTES:
                 return None
-        import onnx
+            import onnx
 
-        model = onnx.load(str(path), load_external_data=False)
+            fh.seek(0)
+            model = onnx.load_model_from_string(fh.read())  # its external data (none of ours has any) never loaded
     except Exception:  # a truncated or foreign file: not one of ours
         return None
     return {p.key: p.value for p in model.metadata_props}
@@ -125,12 +130,12 @@ def onnx_props(path: str | Path) -> dict[str, str] | None:
 def torchscript_props(path: str | Path) -> dict[str, str] | None:
     """A TorchScript file's petseg extra file as a mapping; None if it has none or is unreadable."""
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_regular_file(path) as fh, zipfile.ZipFile(fh) as z:
             name = next((n for n in z.namelist() if n.endswith(f"/extra/{TORCHSCRIPT_EXTRA}")), None)
             if name is None:
                 return None
             data = json.loads(z.read(name))
-    except (OSError, zipfile.BadZipFile, ValueError, KeyError):
+    except (OSError, PetsegError, zipfile.BadZipFile, ValueError, KeyError):
         return None
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 

@@ -22,6 +22,9 @@ from engine.runs.layout import (
     EXPORT_DIR,
     EXPORT_REPORT,
     export_report_path,
+    inside_folder,
+    open_run_file,
+    plain_file_name,
     read_run_file,
     write_json_atomic,
 )
@@ -125,7 +128,7 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
     key = (str(path), size, mtime_ns)
     if key not in _hashed:
         h = hashlib.sha256()
-        with open(path, "rb") as fh:
+        with open_run_file(path) as fh:  # the export's folder is untrusted: nothing outside it is hashed
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
         _hashed[key] = h.hexdigest()
@@ -147,6 +150,8 @@ def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
         return f"{name} is no longer there (deleted or moved since this export)"
     size, sha, mtime = entry.get("bytes"), entry.get("sha256"), entry.get("mtime_ns")
     changed = f"{name} has been replaced since this export (it is not the file written then)"
+    if not plain_file_name(name) or not inside_folder(path, folder):
+        return changed  # a hand-edited name ("../x", "/etc/x") or a symlink out: nothing outside is read
     if not stat.S_ISREG(st.st_mode) or isinstance(size, int) and st.st_size != size:
         return changed  # a FIFO or a device in its place is never read (it would not end)
     if isinstance(mtime, int) and st.st_mtime_ns == mtime:
@@ -157,4 +162,6 @@ def file_note(folder: str | Path, entry: dict[str, Any]) -> str:
                 return changed
         except OSError as exc:
             return f"{name}: cannot be read ({exc.strerror or exc})"
+        except RunStoreError:  # no longer a regular file of the folder since its stat
+            return changed
     return ""

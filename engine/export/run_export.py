@@ -34,7 +34,7 @@ from engine.errors import PetsegError
 from engine.exit_writes import whole_write
 from engine.export.metadata import ExportMetadata, is_petseg_export
 from engine.export.parity import MIN_AGREEMENT, SECOND_SIZE_PHOTOS, Parity
-from engine.infer.outputs import OutputRefused, folder_write_problem
+from engine.infer.outputs import LINKS_OUT, OutputRefused, folder_write_problem, links_out
 from engine.made_folders import make_folder, remove_if_empty
 from engine.runs.layout import EXPORT_FILES, checkpoint_for, export_path
 from engine.version import petseg_version
@@ -102,6 +102,8 @@ def export_loss(output: Path, fmt: str, checkpoint: Path, *, opset: int | None =
 
     if not (output.exists() or output.is_symlink()):
         return ""
+    if links_out(output):
+        return LINKS_OUT
     if not is_petseg_export(output):
         return "was not written by petseg export"
     entry = read_report(output).get(output.name)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from engine.errors import PetsegError
 from engine.made_folders import make_folder, remove_if_empty
-from engine.runs.layout import training_file_of
+from engine.runs.layout import inside_folder, open_regular_file, training_file_of
 from engine.version import petseg_version
 
 PNG_SOFTWARE = f"petseg {petseg_version()}"
@@ -56,8 +56,8 @@ def is_petseg_output(path: str | Path) -> bool:
     """
     from PIL import Image
 
-    try:
-        with Image.open(path) as im:
+    try:  # a FIFO named like an output hung `petseg eval --worst` and the dashboard's S in open()
+        with open_regular_file(path) as fh, Image.open(fh) as im:
             return im.format == "PNG" and str(im.info.get("Software", "")).startswith("petseg")
     except Exception:  # unreadable, not an image: certainly not ours
         return False
@@ -156,9 +156,22 @@ def check_output(
     problem = folder_write_problem(parent)
     if problem:
         raise PetsegError(f"{parent}: {flag} folder is not writable ({problem}); nothing was done")
-    if (out.exists() or out.is_symlink()) and not overwrite and not is_petseg_output(out):
-        raise OutputRefused(
-            f"{out}: already exists and was not written by petseg; refusing to replace it "
-            "(pass --overwrite to replace it)"
-        )
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        if links_out(out):
+            raise OutputRefused(f"{out}: already exists and {LINKS_OUT}; refusing to replace it "
+                                "(pass --overwrite to replace it)")
+        if not is_petseg_output(out):
+            raise OutputRefused(
+                f"{out}: already exists and was not written by petseg; refusing to replace it "
+                "(pass --overwrite to replace it)"
+            )
     return out
+
+
+LINKS_OUT = "is a symbolic link out of its folder (petseg writes a file in its place, never through it)"
+
+
+def links_out(path: Path) -> bool:
+    """``path`` is a symlink leading out of its own folder (a run folder's is untrusted): what it
+    points to is not read to judge whether petseg may replace it."""
+    return path.is_symlink() and not inside_folder(path, path.parent)

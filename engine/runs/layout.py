@@ -210,6 +210,12 @@ def open_run_file(path: str | Path, run_path: str | Path | None = None, mode: st
         raise
 
 
+def open_regular_file(path: str | Path) -> IO[bytes]:
+    """A file the user named (a model, an output to replace), read as `open_run_file` reads a
+    run's: never blocking on a FIFO, only a regular file; its symlinks followed where they lead."""
+    return open_run_file(path, Path(os.path.realpath(path)).parent)
+
+
 def read_run_file(path: str | Path, limit: int = MAX_JSON_BYTES, run_path: str | Path | None = None) -> bytes:
     """The bytes of a run's file (`open_run_file`), RunStoreError if larger than ``limit``."""
     try:

@@ -244,3 +244,35 @@ def test_an_export_never_replaces_a_runs_checkpoint(run_copy: Path, capsys) -> N
     assert main([*args, "--overwrite"]) == 1
     assert "is checkpoints/last.pt of the run r, which its training wrote" in error_line(capsys)
     assert digest(last) == before
+
+
+def test_an_output_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO named as an output (a run's predictions/ or eval/ sheet, which the dashboard's S and
+    `petseg eval --worst` write) was opened to read its PNG header: the command hung for good."""
+    from tests.hostile_runs import within
+
+    fifo = tmp_path / "x_overlay.png"
+    os.mkfifo(fifo)
+    assert within(5, is_petseg_output, fifo) is False
+    with pytest.raises(PetsegError, match="x_overlay.png: already exists and was not written by petseg"):
+        within(5, check_output, fifo)
+
+
+def test_an_output_that_is_a_symlink_out_of_its_folder_is_not_judged_by_its_target(tmp_path: Path) -> None:
+    """A symlink out of a run's predictions/ to a PNG petseg wrote elsewhere read as petseg's own
+    output (its target's header was read) and was replaced without a word. What it leads to is not
+    read: it is refused unless --overwrite, as petseg writes a file in its place."""
+    from engine.infer.outputs import png_info
+
+    (tmp_path / "run" / "predictions").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.png"
+    Image.new("RGB", (4, 4)).save(elsewhere, pnginfo=png_info())
+    link = tmp_path / "run" / "predictions" / "x_overlay.png"
+    link.symlink_to(elsewhere)
+    with pytest.raises(PetsegError, match="x_overlay.png: already exists and is a symbolic link out of its folder"):
+        check_output(link)
+    assert check_output(link, overwrite=True) == link
+    inside = tmp_path / "run" / "predictions" / "kept.png"  # a link within its folder is judged as before
+    Image.new("RGB", (4, 4)).save(inside, pnginfo=png_info())
+    (tmp_path / "run" / "predictions" / "y_overlay.png").symlink_to("kept.png")
+    assert check_output(tmp_path / "run" / "predictions" / "y_overlay.png") == tmp_path / "run" / "predictions" / "y_overlay.png"
