@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import config_fields
-from engine.runs.layout import sweep_log, sweep_pid_file, sweep_pid_lock
+from engine.runs.layout import open_run_file, sweep_log, sweep_pid_file, sweep_pid_lock
 from engine.runs.query import name_meant
 from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError
 from engine.sweep.spec_build import build_spec
@@ -100,7 +100,7 @@ def start_sweep(spec: SweepSpec, runs_dir: str | Path) -> subprocess.Popen:
     argv = [sys.executable, "-m", "engine.cli", "sweep", "--runs", str(runs_dir), "--on_interrupt", "stop",
             *sweep_argv(spec)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PETSEG_PLAIN_PROGRESS": "1"}
-    with open(log, "ab") as out:
+    with open_run_file(log, log.parent, mode="ab") as out:  # a FIFO planted there is refused, not waited on
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True, env=env, cwd=os.getcwd())
     # reaped when it ends, so no zombie of it lingers while the TUI runs (a re-run of the sweep
@@ -136,10 +136,10 @@ def start_watched(spec: SweepSpec, runs_dir: str | Path, watch_s: float = WATCH_
     code = proc.poll()
     if code:
         try:
-            with open(log, "rb") as f:
+            with open_run_file(log, log.parent) as f:
                 f.seek(offset)
                 text = f.read(MAX_LOG_READ).decode("utf-8", "replace")
-        except OSError:
+        except (OSError, PetsegError):
             text = ""
         raise PetsegError(error_line(text) or f"petseg sweep exited with code {code}")
     return proc.pid, code == 0
