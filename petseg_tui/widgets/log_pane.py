@@ -136,7 +136,8 @@ class LogPane(RichLog):
                 data = fh.read()
         except RunFileMissing:
             return False, []
-        except RunStoreError as exc:  # not a file (said once: its size stays 0, as read)
+        except RunStoreError as exc:  # not a file to read: said once, again only when it changes
+            self._ident, self._offset = ident, st.st_size  # (a symlink out or a folder has a size: said every poll)
             return True, [first_line(exc)]
         except OSError:
             return False, []

@@ -6,13 +6,15 @@ any run. A FIFO's reader stuck in open() (the old code) is let go at the end of 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 from tui_helpers import make_run, open_live, rendered, wait_for, widget_text
 
-from engine.runs.layout import SYSTEM_FILE
+from engine.runs.layout import LOG_FILE, SYSTEM_FILE
 from petseg_tui.app import PetsegApp
+from petseg_tui.widgets.log_pane import LogPane
 from petseg_tui.widgets.system_strip import SystemStrip
 
 
@@ -62,3 +64,18 @@ async def test_the_system_strip_names_a_system_file_it_cannot_read(runs_dir: Pat
                            "system: system.jsonl: is a named pipe (FIFO), not a file", timeout=10, what="the FIFO said")
     finally:
         _let_go(fifo)
+
+
+async def test_a_log_that_is_no_file_is_said_once_not_redrawn_every_poll(runs_dir: Path) -> None:
+    """A train.log that is a folder (or a symlink out of the run) was said again every 0.5 s: the
+    pane cleared and redrawn, its line counted each time, for as long as the screen was open."""
+    make_run(runs_dir, "odd", epochs_done=1, state="failed")
+    (runs_dir / "odd" / LOG_FILE).mkdir()
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "odd")
+        pane = live.query_one(LogPane)
+        await wait_for(pilot, lambda: pane.display and "train.log:isafolder,notafile" in _said(pane),
+                       what="the folder said")
+        await asyncio.sleep(1.6)  # three more polls of the pane's reader
+        assert pane.lines_read == 1
