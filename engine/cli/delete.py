@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     from engine.runs import RunStore
-    from engine.runs.delete import delete_run, why_not_delete
+    from engine.runs.delete import delete_run, folder_words, why_not_delete
 
     store = RunStore(args.runs or default_runs_dir())
     paths = select_runs(store, args.run, args.filter)
@@ -42,7 +42,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise ConfigError(f"delete asks before removing {counted(len(doomed), 'run folder')}; "
                               "give --yes where there is no terminal to answer on")
-        print("\n".join(f"  {p}" for p in doomed))
+        print("\n".join(f"  {folder_words(p)}" for p in doomed))
         try:
             wait_written()  # the list above before the prompt (`engine.cli.terminal_queue`)
             answer = input(f"Delete these {len(doomed)} run folders? [y/N] " if len(doomed) > 1
@@ -55,12 +55,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
             return EXIT_OK if not any(refused.values()) else EXIT_ERROR
     failed = any(refused.values())
     for path in doomed:
+        folder = folder_words(path)  # before the link goes
         try:
             delete_run(path)
         except RunStoreError as exc:
             print(f"{error_prefix()} {exc}", file=sys.stderr)
             failed = True
         else:
-            print(f"deleted {path}", flush=True)
+            print(f"deleted {folder}", flush=True)
     return EXIT_ERROR if failed else EXIT_OK
 

@@ -53,10 +53,10 @@ def select_runs(store: RunStore, names: list[str], filter_text: str) -> list[Pat
         chosen += [r.path for r in matched]
     if not chosen:
         raise ConfigError("name the runs (RUN ...) or give --filter TERMS")
-    unique: dict[Path, None] = {}
+    unique: dict[Path, Path] = {}  # a run named twice (by name and by path, or through a link) is one
     for path in chosen:
-        unique.setdefault(path.resolve(), None)
-    return list(unique)
+        unique.setdefault(path.resolve(), path.absolute())
+    return list(unique.values())
 
 
 def named_run(store: RunStore, name: str) -> Path:
@@ -68,7 +68,7 @@ def named_run(store: RunStore, name: str) -> Path:
     from engine.infer.outputs import same_file
     from engine.runs.layout import EVENTS_FILE, LOCK_FILE, STATUS_FILE, is_run_folder
 
-    path = store.resolve(name).resolve()
+    path = store.resolve(name).absolute()  # a symlinked run stays the runs folder's (its delete removes the link too)
     if is_run_folder(path) and (same_file(path.parent, store.root)
                                 or any((path / f).exists() for f in (STATUS_FILE, EVENTS_FILE, LOCK_FILE))):
         return path

@@ -3,8 +3,11 @@
 `delete_run` takes the run's writer lock (so no resume can start meanwhile), renames the
 folder to a hidden ``.NAME.deleting-PID`` name in the same runs folder (one atomic rename: from
 then on no listing shows it, so a delete cut short never leaves a half-deleted folder that looks
-like a run), then removes it. `sweep_deleting` finishes what a killed delete left. `remove_refused_launch`
-removes the console-only folder of a detached launch refused before its run began. No torch.
+like a run), then removes it. A run that is a symlink in the runs folder (runs kept on another
+disk, linked in) is the folder it leads to: that folder goes, and the link with it (`folder_words`
+names both wherever a delete is asked or said). `sweep_deleting` finishes what a killed delete left.
+`remove_refused_launch` removes the console-only folder of a detached launch refused before its run
+began. No torch.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ def why_not_delete(run_path: str | Path) -> str:
     return ""
 
 
+def folder_words(run_path: str | Path) -> str:
+    """The folder a delete of ``run_path`` removes, as the question and the answer name it: the
+    path, or for a symlinked run "/disk/r (linked here as runs/r)"."""
+    path = Path(run_path)
+    return f"{os.path.realpath(path)} (linked here as {path})" if path.is_symlink() else str(path)
+
+
 def _hidden_name(path: Path) -> Path:
     """Where a folder being removed is renamed first (``.NAME.deleting-PID``: no listing shows it,
     and `sweep_deleting` finishes it if this process dies)."""
@@ -42,12 +52,16 @@ def _hidden_name(path: Path) -> Path:
 
 
 def delete_run(run_path: str | Path) -> None:
-    """Remove the run folder, or raise RunStoreError saying why not (it trains: nothing touched)."""
-    path = Path(run_path)
-    reason = why_not_delete(path)
+    """Remove the run folder (a symlinked run: the folder it leads to, then the link), or raise
+    RunStoreError saying why not (it trains: nothing touched)."""
+    link = Path(run_path)
+    reason = why_not_delete(link)
     if reason:
-        raise RunStoreError(path, reason.removeprefix(f"{path} "))
-    sweep_deleting(path.parent)
+        raise RunStoreError(link, reason.removeprefix(f"{link} "))
+    sweep_deleting(link.parent)
+    # a symlinked run: its folder renamed where it is (the link renamed instead was left, hidden and
+    # dangling, with "not fully removed; delete that folder by hand"), then the link removed
+    path = Path(os.path.realpath(link)) if link.is_symlink() else link
     try:
         # DELETING: until the rename below, a dashboard polling the run shows it as it was, not "running"
         lock = RunLock.acquire(path, wait=0.0, purpose=DELETING)
@@ -66,6 +80,14 @@ def delete_run(run_path: str | Path) -> None:
         raise RunStoreError(path, f"cannot delete ({exc.strerror or exc})") from None
     lock.release()
     shutil.rmtree(hidden, ignore_errors=True)
+    if link != path:
+        try:
+            link.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise RunStoreError(link, f"its folder {path} is deleted, but not this link to it "
+                                      f"({exc.strerror or exc}); remove it by hand") from None
     if hidden.exists():
         raise RunStoreError(path, f"hidden as {hidden.name} but not fully removed; delete that folder by hand")
 

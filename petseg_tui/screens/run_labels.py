@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from engine.errors import RunStoreError, one_line
 from engine.runs import change_labels, delete_run, why_not_delete
+from engine.runs.delete import folder_words
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.run_dialogs import LabelsDialog
 from petseg_tui.watch import RunRow
@@ -87,5 +88,5 @@ class RunLabelActions:
             self.notify(f"Deleted {row.name}", timeout=3, markup=False)
 
         self.app.push_screen(ConfirmScreen(
-            f"Delete run {row.name}?\nIts folder {row.path} goes, checkpoints included; this cannot be undone. "
+            f"Delete run {row.name}?\nIts folder {folder_words(row.path)} goes, checkpoints included; this cannot be undone. "
             "(A archives it instead: hidden, kept on disk.)", yes="Delete", no="Keep"), answer)

@@ -4,6 +4,8 @@ matched by a filter, never widening what is changed by a filter term it cannot r
 from __future__ import annotations
 
 import io
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,24 @@ def test_a_folder_that_is_no_petseg_run_is_never_changed(tmp_path: Path, capsys,
     other = _finished(tmp_path / "other-runs", "b")
     assert petseg(capsys, command, "--runs", str(runs), str(other), *(["--tag", "x"] if command == "label"
                                                                       else ["--yes"]))[0] == 0
+
+
+def test_a_run_linked_into_the_runs_folder_is_listed_labelled_and_deleted_whole(tmp_path: Path, capsys) -> None:
+    """Runs kept on another disk and linked into the runs folder are runs like any other: listed,
+    labelled through the link, and deleted with the folder they lead to, the link with them
+    (`petseg delete` deleted the folder and left the link dangling in the runs folder; the
+    dashboard's D hid the link and kept the folder). Both names are said, before and after."""
+    runs, disk = tmp_path / "runs", tmp_path / "disk"
+    runs.mkdir()
+    far = _finished(disk, "far")
+    (runs / "far").symlink_to(far)
+    _finished(runs, "near")
+    code, out, _ = petseg(capsys, "label", "--runs", str(runs), "far", "--tag", "remote")
+    assert code == 0 and read_labels(far).tags == ("remote",)
+    code, out, _ = petseg(capsys, "runs", "--runs", str(runs), "--json")
+    assert code == 0 and sorted(r["name"] for r in json.loads(out)) == ["far", "near"]
+    code, out, err = petseg(capsys, "delete", "--runs", str(runs), "far", "--yes")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"deleted {far} (linked here as {runs / 'far'})"]
+    assert not far.exists() and not os.path.lexists(runs / "far") and list(disk.iterdir()) == []
+    assert [p.name for p in runs.iterdir()] == ["near"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from tui_helpers import make_run, open_live, rendered, wait_for, widget_text
+from tui_helpers import gpu_sample, highlight, make_run, open_live, rendered, screen_rows, wait_for, widget_text
 
+from engine.runs import NO_LABELS, change_labels
 from engine.runs.layout import LOG_FILE, SYSTEM_FILE
+from engine.runs.system_log import SystemLogWriter
 from petseg_tui.app import PetsegApp
 from petseg_tui.widgets.log_pane import LogPane
 from petseg_tui.widgets.system_strip import SystemStrip
@@ -79,3 +82,41 @@ async def test_a_log_that_is_no_file_is_said_once_not_redrawn_every_poll(runs_di
                        what="the folder said")
         await asyncio.sleep(1.6)  # three more polls of the pane's reader
         assert pane.lines_read == 1
+
+
+async def test_a_run_linked_into_the_runs_folder_lists_reads_and_deletes_as_any_run(runs_dir: Path,
+                                                                                     tmp_path: Path) -> None:
+    """Runs kept on another disk and linked into the runs folder: listed with their tags, their
+    log and system metrics followed; D names the folder it removes, then removes it and the
+    link. It used to hide the link instead (left dangling as a hidden name) and say "not fully
+    removed; delete that folder by hand", the run's folder kept."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    make_run(disk, "far", epochs_done=2)
+    change_labels(disk / "far", NO_LABELS, replace(NO_LABELS, tags=("remote",)))
+    (disk / "far" / LOG_FILE).write_text("epoch 2/5 from the other disk\n")
+    SystemLogWriter(disk / "far").append(gpu_sample(0))
+    (runs_dir / "far").symlink_to(disk / "far")
+    make_run(runs_dir, "near", epochs_done=2)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="the first scan")
+        await highlight(pilot, screen.table, "far")
+        assert "remote" in " ".join(screen_rows(app))
+        live = await open_live(pilot, runs_dir / "far")
+        await pilot.press("L")
+        pane, strip = live.query_one(LogPane), live.query_one(SystemStrip)
+        await wait_for(pilot, lambda: "from the other disk" in widget_text(pane), what="its log")
+        await wait_for(pilot, lambda: "GPU: no GPU" in rendered(strip.query_one("#strip-gpu").query_one("Static")),
+                       what="its system sample")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, what="back home")
+        await highlight(pilot, screen.table, "far")
+        await pilot.press("D")
+        await wait_for(pilot, lambda: f"Its folder {disk / 'far'} (linked here as {runs_dir / 'far'}) goes" in
+                       rendered(app.screen.query_one("#confirm-question")), what="the question naming both")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "far" not in screen.table.visible_names, what="far gone")
+    assert not (disk / "far").exists() and not os.path.lexists(runs_dir / "far")
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["near"] and list(disk.iterdir()) == []
