@@ -66,6 +66,13 @@ class Server:
         answer = json.loads(self.proc.stdout.readline())
         return answer["signal"], answer["code"]
 
+    def said(self, lines: int = 15) -> str:
+        """The last lines the children wrote (stdout and stderr): why one exited instead of dying."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            return f"(no log: {exc})"
+
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(30)
@@ -167,7 +174,8 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     resume = ["train", "--runs", str(runs), "--resume", name]
     for i, fault in enumerate(CHAIN):
         sig, code = server.run(fresh if i == 0 else resume, fault)
-        assert sig == signal.SIGKILL, f"{fault}: not killed (exit {code}): the moment was never reached"
+        assert sig == signal.SIGKILL, (
+            f"{fault}: not killed (exit {code}): the moment was never reached; the child said:\n{server.said()}")
         REPORT.append(check_after_kill(run, f"{'fresh' if i == 0 else 'resume'} {fault}"))
         if i == 1:
             REPORT.append(kill_from_outside_during_an_epoch(env, runs, name))
@@ -196,7 +204,7 @@ def test_twenty_kills_then_resume_matches_an_uninterrupted_run(server: Server, e
     # moments 19 and 20: a torn event and a kill mid-epoch late in the chain, then the final resume
     for fault in ("event:3", "batch:3"):
         sig, code = server.run(resume, fault)
-        assert sig == signal.SIGKILL, f"{fault}: not killed (exit {code})"
+        assert sig == signal.SIGKILL, f"{fault}: not killed (exit {code}); the child said:\n{server.said()}"
         REPORT.append(check_after_kill(run, f"resume {fault}"))
     final = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", name],
                            env=env, cwd=REPO, capture_output=True, text=True)

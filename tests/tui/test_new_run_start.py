@@ -128,7 +128,9 @@ async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, g
         await wait_for(pilot, lambda: live.snapshot is not None and live.snapshot.current_batch > 0,
                        what="batches")
         await pilot.press("x", "y")  # not in-process: a control file
-        ctl = json.loads((runs_dir / name / "control.json").read_text())
+        control = runs_dir / name / "control.json"
+        await wait_for(pilot, control.exists, what="the stop request")  # the answer's callback runs after the keys
+        ctl = json.loads(control.read_text())
         assert ctl["action"] == "stop"
 
 
