@@ -2,7 +2,9 @@
 
 ``PETSEG_FAULT=<point>:<n>`` makes this process SIGKILL itself the n-th time (1-based) it
 reaches ``<point>``; ``<point>:<n>@<rank>`` only in that data-parallel rank (RANK); a trailing
-``:raise`` (``batch:3@1:raise``) raises `InjectedFault` there instead (a rank's exception). Points
+``:raise`` (``batch:3@1:raise``) raises `InjectedFault` there instead (a rank's exception), and a trailing
+``:hold`` sleeps there until something outside kills the process (a kill from outside that
+lands at a known moment however loaded the machine is). Points
 (each is one call to `reached` in the engine):
 
 * ``batch``      before a training batch runs (mid-epoch; nothing of the batch is saved)
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 ENV = "PETSEG_FAULT"
 POINTS = ("batch", "event", "checkpoint", "json", "score")
@@ -51,6 +54,9 @@ def kill_now() -> None:
 
 def maybe_kill(point: str) -> None:
     if reached(point):
-        if os.environ.get(ENV, "").endswith(":raise"):
+        spec = os.environ.get(ENV, "")
+        if spec.endswith(":raise"):
             raise InjectedFault(f"injected fault at {point} ({ENV})")
+        while spec.endswith(":hold"):
+            time.sleep(3600)
         kill_now()

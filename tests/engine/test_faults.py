@@ -5,7 +5,7 @@ Moments are hit deterministically with the TEST-ONLY ``PETSEG_FAULT=<point>:<n>`
 checkpoint or JSON temp file written but not yet renamed. Most kills run in children forked
 by tests/engine/fault_server.py (torch imported once; each child runs the real `petseg`
 entry point and dies by a real SIGKILL); one is an external SIGKILL of a fresh
-``python -m engine.cli train`` and the final resume is a fresh interpreter as well.
+``python -m engine.cli train`` (held mid-epoch by the hook, killed from outside) and the final resume is a fresh interpreter as well.
 
 After every kill: each checkpoint on disk loads and rebuilds its model, events.jsonl reads
 (a torn last line dropped), the run shows as ``interrupted``. After the final resume: the run
@@ -129,11 +129,14 @@ def check_finished(run: Path, epochs: int) -> None:
 
 def kill_from_outside_during_an_epoch(env: dict[str, str], runs: Path, name: str) -> dict[str, Any]:
     """A fresh interpreter running `python -m engine.cli train --resume`, SIGKILLed from outside
-    as soon as it has started an epoch (no hook involved)."""
+    mid-epoch. The hook only holds it before its second batch (``batch:2:hold``), so that the
+    kill lands in the epoch it started however late a loaded machine runs this poll: without it,
+    the resume could end the epoch and save it first, and the rest of the chain met other epochs."""
     events = runs / name / "events.jsonl"
     before = events.read_bytes().count(b'"epoch_started"')
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", name],
-                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**env, "PETSEG_FAULT": "batch:2:hold"}, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while events.read_bytes().count(b'"epoch_started"') == before:
         assert proc.poll() is None and time.monotonic() < deadline, "the resumed run never started an epoch"
@@ -381,3 +384,17 @@ def test_a_failing_rank_fails_the_data_parallel_run_at_once(env, tmp_path: Path,
         build_model_from_checkpoint(load_checkpoint(p), p)
     assert temp_files(run) == []
     REPORT.append({"moment": f"data-parallel PETSEG_FAULT={fault}", "error": errors[0], "seconds": round(seconds, 1)})
+
+
+def test_a_hold_point_waits_for_a_kill_from_outside(tmp_path: Path) -> None:
+    """``<point>:<n>:hold`` neither dies nor goes on at its moment: the process stays there until
+    it is killed (the external kill of the chain above relies on it)."""
+    code = ("import sys; from engine import faults\n"
+            "for i in range(3):\n    faults.maybe_kill('batch'); print(i, flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**_env(tmp_path), "PETSEG_FAULT": "batch:2:hold"},
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "0\n"
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(1.0)  # held at its second arrival: neither killed nor printing 1
+    proc.kill()
+    assert proc.wait(10) == -signal.SIGKILL and proc.stdout.read() == ""
