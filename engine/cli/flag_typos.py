@@ -6,6 +6,11 @@ argparse reports a flag no subcommand knows from the top parser (``petseg: error
 ``petseg``'s own usage, which lists the subcommands, not the flags) and suggests nothing
 (Python 3.14's ``suggest_on_error`` covers choices, not flags). `SuggestingParser` is used for
 ``petseg`` and for ``petseg-tui``.
+
+No flag is taken by a prefix of its name (argparse's ``allow_abbrev``, off in `SuggestingParser`
+and so in every subcommand's parser, which argparse builds of its parent's class): ``--epoch 2``
+was taken as ``--epochs 2`` without a word, and ``--imag`` was "ambiguous" between two spellings
+of ``--image_size``. A typo is refused with the flag meant named instead.
 """
 
 from __future__ import annotations
@@ -29,11 +34,17 @@ def flag_spellings(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 def suggestion(flag: str, parser: argparse.ArgumentParser) -> str | None:
     """The canonical flag of ``parser`` closest to the unknown ``flag`` (``--x=1``: its name), or
-    None; a short name of the runs filter (``--lr``, ``--bs``) means its field's flag."""
+    None: the one flag it begins (``--imag``: ``--image_size``, whichever of its spellings), else
+    a short name of the runs filter (``--lr``, ``--bs``) means its field's flag, else the nearest
+    spelling."""
     from engine.runs.query import name_meant
 
+    typed = flag.split("=", 1)[0].lstrip("-")
     spellings = {spelling[2:]: canonical for spelling, canonical in flag_spellings(parser).items()}
-    meant = name_meant(flag.split("=", 1)[0].lstrip("-"), spellings)
+    begun = {canonical for name, canonical in spellings.items() if typed and name.startswith(typed)}
+    if len(begun) == 1:
+        return begun.pop()
+    meant = name_meant(typed, spellings)
     return spellings[meant] if meant else None
 
 
@@ -81,7 +92,11 @@ def spelling_clash(parser: argparse.ArgumentParser, args: Sequence[str]) -> str 
 
 class SuggestingParser(argparse.ArgumentParser):
     """An ArgumentParser whose unknown flags are refused by the subcommand's parser (its prog and
-    usage), with the closest flag it takes."""
+    usage), with the closest flag it takes. No flag is taken by a prefix of its name."""
+
+    def __init__(self, *args: Any, allow_abbrev: bool = False, **kwargs: Any) -> None:
+        # the default for petseg's every parser: `add_subparsers` builds each subcommand's of this class
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)

@@ -88,3 +88,74 @@ def test_a_refused_command_line_is_two_lines_the_error_last(capsys, argv: list[s
     assert exc.value.code == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and lines[0] == usage and lines[1].startswith(f"petseg{' ' + argv[0] if argv[0] != 'bogus' else ''}: error: ")
+
+
+def _commands(parser, prog: str = "petseg"):
+    """(prog, parser) of every subcommand ``parser`` generates, nested ones too."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():  # argparse lists them nowhere public
+        for name, sub in action.choices.items():
+            yield f"{prog} {name}", sub
+            yield from _commands(sub, f"{prog} {name}")
+
+
+def _abbreviation(sub) -> tuple[str, str]:
+    """(a prefix of one of ``sub``'s flags that is no flag of its own, that flag)."""
+    from engine.cli.flag_typos import flag_spellings
+
+    spellings = flag_spellings(sub)
+    for spelling, canonical in spellings.items():
+        prefix = spelling[:-1]
+        if spelling == canonical and len(prefix) > 4 and prefix not in spellings and spelling != "--help":
+            return prefix, canonical
+    raise AssertionError(f"{sub.prog} has no flag to abbreviate")
+
+
+def _required_argv(sub) -> list[str]:
+    """What ``sub`` needs to get past its required flags and groups (their values are never used)."""
+    required = [action for action in sub._actions if action.required and action.option_strings]
+    required += [group._group_actions[0] for group in sub._mutually_exclusive_groups if group.required]
+    return [a for action in required for a in (action.option_strings[0], "x")]
+
+
+def refusal(capsys, parser, argv: list[str]) -> list[str]:
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err.splitlines()
+
+
+def test_every_subcommand_refuses_a_flag_abbreviated_naming_the_flag_meant(capsys) -> None:
+    """argparse took a prefix of a flag as the flag: `petseg train --epoch 2` trained 2 epochs,
+    a typo silently another setting. Every subcommand's parser (generated, not listed here)
+    refuses it in one line that names the flag meant."""
+    from engine.cli.parser import build_parser
+
+    parser = build_parser()
+    commands = list(_commands(parser))
+    assert len(commands) >= 13
+    for prog, sub in commands:
+        abbreviated, meant = _abbreviation(sub)
+        argv = [*prog.split()[1:], *_required_argv(sub), f"{abbreviated}=1"]
+        lines = refusal(capsys, parser, argv)
+        assert lines[-1] == (f"{prog}: error: unrecognized arguments: {abbreviated}=1 "
+                             f"({abbreviated}: did you mean {meant}?)"), argv
+        assert [line for line in lines if "error" in line] == lines[-1:], lines  # the usage above it, no more
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["train", "--epoch", "2"],
+     "petseg train: error: unrecognized arguments: --epoch 2 (--epoch: did you mean --epochs?)"),
+    (["train", "--imag", "64"],  # was "ambiguous option: --imag could match --image_size, --image-size"
+     "petseg train: error: unrecognized arguments: --imag 64 (--imag: did you mean --image_size?)"),
+])
+def test_a_prefix_of_a_train_flag_is_a_typo_not_the_flag(capsys, argv: list[str], line: str) -> None:
+    from engine.cli.parser import build_parser
+
+    assert refusal(capsys, build_parser(), argv)[-1] == line  # parsed only: nothing trains where it is not refused
+
+
+def test_petseg_tui_refuses_a_flag_abbreviated(capsys) -> None:
+    from petseg_tui.__main__ import build_parser
+
+    assert refusal(capsys, build_parser(), ["--them", "textual-light"])[-1] == \
+        "petseg-tui: error: unrecognized arguments: --them textual-light (--them: did you mean --theme?)"
