@@ -116,7 +116,11 @@ def remove_refused_launch(run_path: str | Path) -> bool:
 
 
 def sweep_deleting(root: str | Path) -> list[Path]:
-    """Remove what deletes killed midway left (``.NAME.deleting-PID`` of a dead PID)."""
+    """Remove what deletes killed midway left (``.NAME.deleting-PID`` of a dead PID), and return
+    them. A hidden symlink is what an older petseg's D left of a run linked into the runs folder
+    (it renamed the link, not the folder): the link alone goes, dangling or not, never what it
+    leads to (that folder is the user's: rmtree refused the link, and ``is_dir`` passed over a
+    dangling one, so such links stayed for good). Nothing is said of a sweep."""
     removed: list[Path] = []
     try:
         entries = list(Path(root).iterdir())
@@ -124,10 +128,19 @@ def sweep_deleting(root: str | Path) -> list[Path]:
         return removed
     for p in entries:
         name = p.name
-        if not (name.startswith(".") and DELETING_MARK in name and p.is_dir()):
+        if not (name.startswith(".") and DELETING_MARK in name):
             continue
         pid = name.rsplit(DELETING_MARK, 1)[1]
-        if pid.isdigit() and not pid_alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        if p.is_symlink():
+            try:
+                p.unlink()  # the link only
+            except OSError:
+                continue
+        elif p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
+        else:
+            continue
+        removed.append(p)
     return removed

@@ -89,6 +89,28 @@ def test_a_delete_cut_short_is_hidden_and_swept(tmp_path: Path) -> None:
     assert not hidden.exists()
 
 
+def test_a_hidden_link_an_older_delete_left_is_swept_without_touching_its_folder(tmp_path: Path) -> None:
+    """An older petseg's D renamed a run linked into the runs folder (runs/r -> /disk/r) to a
+    hidden .r.deleting-PID link; the sweep passed over it (not a folder when dangling, refused by
+    rmtree when not), so it stayed for good. The link goes; the folder it leads to is the user's."""
+    runs, disk = tmp_path / "runs", tmp_path / "disk"
+    runs.mkdir()
+    outside = _finished(disk, "r")
+    dead_pid = 2**22 + 12345  # above Linux's default pid_max: never alive
+    linked = runs / f".r.deleting-{dead_pid}"
+    linked.symlink_to(outside, target_is_directory=True)
+    dangling = runs / f".gone.deleting-{dead_pid}"
+    dangling.symlink_to(disk / "gone", target_is_directory=True)
+    alive = runs / f".kept.deleting-{os.getpid()}"  # a delete still at work: left to it
+    alive.symlink_to(outside, target_is_directory=True)
+
+    assert sorted(sweep_deleting(runs)) == sorted([linked, dangling])
+    assert not linked.is_symlink() and not dangling.is_symlink()
+    assert alive.is_symlink()
+    assert (outside / "config.json").is_file() and (outside / "events.jsonl").is_file()  # nothing deleted through it
+    assert RunStore(disk).run_dirs() == [outside]
+
+
 def test_a_run_being_deleted_never_reads_as_running_in_another_reader(tmp_path: Path, monkeypatch) -> None:
     """Two dashboards on one runs folder: one deletes a finished run (its lock taken, then the
     rename); the other polls at exactly that moment and must still see "finished", never "running"."""
