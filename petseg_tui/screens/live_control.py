@@ -1,20 +1,29 @@
 """Stop, pause and resume from the live screen: what it sends to the run, and when that is done.
 
-A mixin of `LiveRunScreen` (its `snapshot`, `run_path` and `control_note`). The request goes to
-the `Trainer` object when the run trains in this app's process, else to the run folder's
-control file (`engine.runs.request_control`), which every rank of a run reads.
+A mixin of `LiveRunScreen` (its `snapshot`, `run_path`, `control_note` and `BINDINGS`, which own
+the keys). The request goes to the `Trainer` object when the run trains in this app's process,
+else to the run folder's control file (`engine.runs.request_control`), which every rank of a run
+reads. Whether a resume of an ended run is still starting is a scan of the machine's processes
+(psutil): it runs in a thread worker, so the screen never stands still while it looks.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from textual import events
+from textual import events, work
+from textual.binding import Binding
+from textual.worker import get_current_worker
 
 from engine.runs import ControlAnswer, RunState, request_control
+from petseg_tui.keys import binding_keys, key_label
 from petseg_tui.live_follow import LiveSnapshot
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.live_text import trained_by
+
+# the actions whose keys, on a run that reads as ended, say when they will act on a resume still starting
+WAIT_FOR_RESUME = frozenset({"stop", "pause"})
 
 # what `request_control`'s answers other than written say (nothing was sent)
 REFUSED = {
@@ -32,6 +41,7 @@ def starting_text(run: str, pid: int, key: str) -> str:
 class RunControlActions:
     """`x` stop (asks first), `p` pause or resume, `R` resume or start again."""
 
+    BINDINGS: ClassVar[list[Binding]]
     run_path: Path
     snapshot: LiveSnapshot | None
     control_note: str
@@ -45,13 +55,23 @@ class RunControlActions:
         # x and p are not offered on a run that reads as ended (check_action); pressed while a resume
         # of it is still starting (R: its process loads torch before it takes the run, and takes no
         # request until then), they say when they will act, where they did nothing
-        if event.key in ("x", "p") and not self._is_active():
-            from engine.train.launch import starting_resume  # imports the config module, not torch
+        binding = next((b for b in self.BINDINGS if b.action in WAIT_FOR_RESUME and event.key in binding_keys(b)), None)
+        if binding is not None and not self._is_active():
+            self._look_for_starting_resume(key_label(binding))
 
-            pid = starting_resume(self.run_path)
-            if pid is not None:
-                event.stop()
-                self.notify(starting_text(self.run_path.name, pid, event.key), markup=False)
+    @work(thread=True, exclusive=True, group="starting-resume", exit_on_error=False)
+    def _look_for_starting_resume(self, key: str) -> None:
+        """Look for a resume of the run still starting (every process's command line read: long on
+        a busy machine) and say so on the screen, if there is one."""
+        from engine.train.launch import starting_resume  # imports the config module, not torch
+
+        pid = starting_resume(self.run_path)
+        if pid is not None and not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._say_resume_starting, key, pid)
+
+    def _say_resume_starting(self, key: str, pid: int) -> None:
+        if self.is_attached and not self._is_active():  # not once it trains: the key then acts
+            self.notify(starting_text(self.run_path.name, pid, key), markup=False)
 
     def action_stop(self) -> None:
         if not self._is_active():

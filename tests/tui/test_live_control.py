@@ -406,3 +406,39 @@ async def test_x_and_p_on_a_run_whose_resume_is_still_starting_say_when_they_act
             resume.wait()
         assert not isinstance(app.screen, ConfirmScreen)
         assert not (runs_dir / "r" / CONTROL_FILE).exists()
+
+
+async def test_the_look_for_a_starting_resume_leaves_the_screen_answering(runs_dir: Path, monkeypatch) -> None:
+    """x (or p) on a run that reads as ended looks for a resume of it still starting: a scan of
+    every process's command line (psutil), seconds on a busy machine. It ran on the UI thread,
+    and the screen stood still until it ended; the screen now answers other keys meanwhile, and
+    says what the scan found once it has."""
+    from tests.engine.sweep.fake_sweep import stopped_trial_run
+
+    stopped_trial_run(runs_dir, "r")
+    scan_begun, release = threading.Event(), threading.Event()
+    scan: dict[str, bool] = {}
+
+    def slow_scan(run_path) -> int:
+        scan["on the UI thread"] = threading.current_thread() is threading.main_thread()
+        scan_begun.set()
+        scan["released"] = release.wait(timeout=5)  # the old code's UI thread waited here in vain
+        return 4242
+
+    monkeypatch.setattr("engine.train.launch.starting_resume", slow_scan)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        live = await open_live(pilot, runs_dir / "r")
+        header = live.query_one("#loss-chart", Chart).query_one(".chart--header")
+        assert "log y" not in widget_text(header)
+        await pilot.press("x")
+        await wait_for(pilot, scan_begun.is_set, what="the scan begun")
+        await pilot.press("l")  # log-y, while the scan still runs
+        await wait_for(pilot, lambda: "log y" in widget_text(header), what="l answered")
+        assert "released" not in scan  # the scan had not ended when l was answered
+        release.set()
+        said = ("r is being resumed by pid 4242, still starting: it takes no request until it trains; press x "
+                "again in a moment, once its screen shows it running")
+        await wait_for(pilot, lambda: said in toasts(app), what="what the scan found said")
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert scan == {"on the UI thread": False, "released": True}
