@@ -97,3 +97,88 @@ def test_batch_events_are_written_at_a_bounded_rate() -> None:
     # long batches: one every 5 s -> every batch may be reported, at most one per second
     throttle = BatchThrottle(20, now=0.0)
     assert sum(throttle.due(b, now=b * 5.0) for b in range(1, 21)) == 20
+
+
+class CountedReads:
+    """A file as `open_run_file` opens it, counting the bytes read through it into ``total``."""
+
+    def __init__(self, fh, total: list[int]) -> None:
+        self._fh, self._total = fh, total
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self._total[0] += len(data)
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fh.close()
+
+
+def _count_reads(monkeypatch) -> list[int]:
+    total = [0]
+    opener = journal.open_run_file
+    monkeypatch.setattr(journal, "open_run_file", lambda path, *a, **k: CountedReads(opener(path, *a, **k), total))
+    return total
+
+
+GARBAGE = {  # what a huge events.jsonl that is not a log may hold
+    "zeros": None,  # 1 GiB, sparse: one "line" with no newline (was 3.5 s a GiB)
+    "short lines": b"x\n",  # was 2.5 s a MiB: hours for a few GiB
+    "blank lines": b"\n",
+    "text lines": b"a log line of another program, written here by mistake: 0123456789\n",
+}
+
+
+@pytest.mark.parametrize("garbage", list(GARBAGE))
+def test_a_huge_log_of_garbage_is_read_only_so_far_and_lists_broken_saying_why(
+        tmp_path: Path, monkeypatch, garbage: str) -> None:
+    """3 GiB of garbage in events.jsonl kept the runs table "scanning …" for ~10 s (a file of short
+    garbage lines, for hours): each was read to its end. What the run wrote before it is kept; the
+    rest is read no further than the bound, and the run lists as broken with a one-line reason
+    naming the file. Every reader: the listing, the live view's follower and its next polls."""
+    run = tmp_path / "big"
+    write_large_log(run, batch_events=200, epochs=2)
+    log = run / "events.jsonl"
+    events_size = log.stat().st_size
+    if GARBAGE[garbage] is None:
+        with open(log, "r+b") as fh:
+            fh.truncate(1 << 30)
+    else:
+        line = GARBAGE[garbage]
+        with open(log, "ab") as fh:
+            fh.write(line * ((8 << 20) // len(line)))  # 8 MiB
+    bound = events_size + (32 << 20)  # the garbage read: tens of MiB at most, whatever the file's size
+    read = _count_reads(monkeypatch)
+
+    s = RunStore(tmp_path).summary("big")
+    assert read[0] <= bound
+    assert (s.state, s.epoch, s.total_epochs) == ("broken", 2, 2)
+    assert s.message.startswith(f"{log}: not an events log: ") and s.message.endswith(" is not read")
+    assert "\n" not in s.message
+
+    read[0] = 0
+    follower = RunFollower(run)  # the live view: the newest batch events too
+    follower.poll()
+    follower.poll()
+    assert read[0] <= 2 * bound  # the batch events looked for backwards, within what was read
+    assert sorted(follower.history.epochs) == [1, 2] and follower.history.batches
+    assert follower.snapshot().state == "broken" and follower.error == s.message
+
+
+def test_some_unreadable_lines_are_skipped_and_counted_as_before(tmp_path: Path) -> None:
+    """Under the bound a log is read to its end: the run lists from its events, the lines counted."""
+    run = tmp_path / "r"
+    write_large_log(run, batch_events=200, epochs=2)
+    with open(run / "events.jsonl", "ab") as fh:
+        fh.write(b"not json\n" * 5000 + b"\n" * 100)
+    follower = RunFollower(run, keep_batches=0)
+    follower.poll()
+    s = follower.summary()
+    assert (s.state, s.epoch, s.message) == ("finished", 2, "done")
+    assert follower.bad_lines == 5000 and follower.error is None
