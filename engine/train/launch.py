@@ -9,18 +9,18 @@ follows the run folder.
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from engine.config import TrainConfig
 from engine.errors import RunStoreError
 from engine.runs.layout import LOG_FILE, open_run_file, validate_run_name
+from engine.train.launched import RESUME_FLAGS, RUN_NAME_FLAGS, train_processes
 
 
 def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[str]:
@@ -31,23 +31,10 @@ def train_command(config: TrainConfig, runs_dir: Path, run_name: str) -> list[st
 
 
 def starting_train(runs_dir: str | Path, run_name: str) -> int | None:
-    """The pid of a live process started by `train_command` for ``runs_dir/run_name`` (its argv
-    names both), None if none: a child that has not written its run folder yet (loading torch)
-    shows only there."""
-    return next(_launched(runs_dir, "--run_name", run_name), None)
-
-
-def _launched(runs_dir: str | Path, flag: str, run_name: str) -> Iterator[int]:
-    """The pids of the live processes whose argv names ``--runs runs_dir`` (resolved, as
-    `train_command` and `resume_command` write it) and ``flag run_name``."""
-    import psutil
-
-    want = [("--runs", str(Path(runs_dir).resolve())), (flag, run_name)]
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        argv = proc.info.get("cmdline") or []
-        pairs = set(itertools.pairwise(argv))
-        if all(pair in pairs for pair in want):
-            yield int(proc.info["pid"])
+    """The pid of a live ``petseg train`` of the new run ``runs_dir/run_name`` (`train_command`'s,
+    or one typed by hand: `engine.train.launched`), None if none: a child that has not written its
+    run folder yet (loading torch) shows only there."""
+    return next(train_processes(Path(runs_dir) / run_name, RUN_NAME_FLAGS), None)
 
 
 def spawn_detached(config: TrainConfig, runs_dir: str | Path, run_name: str) -> int:
@@ -123,15 +110,16 @@ def claim_run(proc: subprocess.Popen, path: Path, wait: float = RESUME_CLAIM_SEC
 
 
 def starting_resume(run_path: str | Path) -> int | None:
-    """The pid of a detached resume of the run at ``run_path`` (started by `resume_command`: the
-    dashboard's R, a sweep's re-run) that is alive and has not taken the run's writer lock yet
-    (loading torch): until it has, the run reads as it ended and takes no control request. None
-    if none is starting (one that has held the lock, and may be exiting, is not)."""
+    """The pid of a resume of the run at ``run_path`` (started by `resume_command`: the dashboard's
+    R, a sweep's re-run; or typed by hand, its ``--runs`` relative: `engine.train.launched`) that
+    is alive and has not taken the run's writer lock yet (loading torch): until it has, the run
+    reads as it ended and takes no control request. None if none is starting (one that has held
+    the lock, and may be exiting, is not)."""
     from engine.runs.lock import lock_holder_pid
 
     path = Path(run_path)
     holder = lock_holder_pid(path)
-    for pid in _launched(path.parent, "--resume", path.name):
+    for pid in train_processes(path, RESUME_FLAGS):
         if holder is None or not _started_by(holder, pid):
             return pid
     return None

@@ -331,3 +331,30 @@ def test_stop_no_wait_on_a_resume_still_starting_says_to_ask_again(tmp_path: Pat
     assert err == (f"petseg: error: r: being resumed by pid {resume.pid}, still starting, which takes no stop yet; "
                    "nothing asked: run petseg stop again in a moment (without --no_wait it waits for that)\n")
     assert not (run / CONTROL_FILE).exists()
+
+
+def test_stop_waits_for_a_resume_typed_by_hand_with_a_relative_runs_folder(tmp_path: Path, capsys) -> None:
+    """``cd /data && petseg train --runs runs --resume r``: its argv names ``runs``, not the folder
+    R and a sweep write absolute, so `starting_resume` did not see it, and ``petseg stop r`` said
+    "not training: it is stopped; nothing to stop" while it went on to train. Its ``--runs`` is read
+    against its own working directory: the stop waits for it to take the run, and stops it."""
+    from engine.cli.common import EXIT_STOPPED
+    from tests.engine.sweep.fake_sweep import FAKE, stopped_trial_run
+
+    stopped_trial_run(tmp_path / "runs", "r")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "FAKE_START_SECONDS": "2", "FAKE_EPOCH_SECONDS": "0.2"}
+    resume = subprocess.Popen([sys.executable, str(FAKE), "train", "--runs", "runs", "--resume", "r"],
+                              cwd=tmp_path, env=env)
+    try:
+        code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path / "runs"), "r", "--timeout", "60")
+        assert resume.wait(30) == EXIT_STOPPED
+    finally:
+        if resume.poll() is None:
+            resume.kill()
+            resume.wait()
+    assert (code, err) == (0, ""), err
+    waited, stopped = out.splitlines()
+    assert waited == f"r: being resumed by pid {resume.pid}, still starting; the stop waits for it to take the run"
+    assert stopped.startswith("r: stopped ")
+    history = RunStore(tmp_path / "runs").load("r")
+    assert history.state == RunState.STOPPED and max(history.epochs) < 20

@@ -18,7 +18,7 @@ TORCH_FREE = [
     "engine.infer", "engine.infer.render", "engine.infer.outputs",
     "engine.train", "engine.train.previews", "engine.train.resume", "engine.train.resume_budget",
     "engine.train.run_timing",
-    "engine.train.launch", "engine.train.distributed", "engine.train.devices_request",
+    "engine.train.launch", "engine.train.launched", "engine.train.distributed", "engine.train.devices_request",
     "engine.train.rank_scratch", "engine.train.rank_failures",
     "engine.data.layout", "engine.data.source", "engine.data.images", "engine.data.masks", "engine.data.samples", "engine.data.dirs",
     "engine.data.augment_spec", "engine.cli", "engine.cli.eval",
