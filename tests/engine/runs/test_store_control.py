@@ -1,6 +1,7 @@
 """The run folder's control file (``petseg stop`` / ``pause``, the dashboard's x and p): a request
-round-trips, one asked after the run ended is not written for its next resume, and a pause or
-resume never replaces a stop the run has not read."""
+round-trips, one asked after the run ended is not written for its next resume (a run an older
+petseg wrote, with no writer.lock, included), and a pause or resume never replaces a stop the run
+has not read."""
 
 from __future__ import annotations
 
@@ -50,3 +51,42 @@ def test_a_pause_or_resume_never_replaces_a_stop_the_run_has_not_read(tmp_path: 
     finally:
         w.close()
     assert request_control(w.path, "pause") is ControlAnswer.RUN_ENDED  # ended: said before a pending stop
+
+
+def _older_run(root: Path, name: str, status: dict) -> Path:
+    """A run folder as an older petseg wrote it: config.json and ``status``, no writer.lock."""
+    import json
+
+    from engine.runs.layout import CONFIG_FILE, STATUS_FILE
+
+    path = root / name
+    path.mkdir(parents=True)
+    (path / CONFIG_FILE).write_text(json.dumps({"model": "unet"}))
+    (path / STATUS_FILE).write_text(json.dumps(status))
+    return path
+
+
+def test_a_run_an_older_petseg_wrote_takes_a_request_only_while_it_trains(tmp_path: Path) -> None:
+    """No writer.lock was taken for "a launch still starting": the request was written into an
+    older petseg's stopped run, and its resume (still starting) dropped it as it took the run, a
+    sweep's stop lost. Such a run has ended unless its status says a live process trains it; a
+    folder no writer has opened yet (train.log only: a launch starting) still takes the request."""
+    import os
+    import socket
+    import time
+
+    ended = _older_run(tmp_path, "ended", {"state": "stopped"})
+    assert request_control(ended, "stop") is ControlAnswer.RUN_ENDED
+    assert read_control(ended) is None
+    from tests.engine.sweep.stopped_studies import dead_pid
+
+    killed = _older_run(tmp_path, "killed", {"state": "running", "pid": dead_pid(), "host": socket.gethostname(),
+                                              "heartbeat": time.time()})
+    assert request_control(killed, "stop") is ControlAnswer.RUN_ENDED
+    trains = _older_run(tmp_path, "trains", {"state": "running", "pid": os.getpid(), "host": socket.gethostname(),
+                                             "heartbeat": time.time()})
+    assert request_control(trains, "stop") is ControlAnswer.WRITTEN and read_control(trains) == "stop"
+    launch = tmp_path / "launch"
+    launch.mkdir()
+    (launch / "train.log").write_text("")
+    assert request_control(launch, "stop") is ControlAnswer.WRITTEN and read_control(launch) == "stop"

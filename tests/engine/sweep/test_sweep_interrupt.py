@@ -127,3 +127,30 @@ def test_a_second_ctrl_c_before_a_resume_takes_its_run_says_that_trial_was_not_s
     assert said == ["trial 0: its resumed run s-t000 was still starting and was not stopped; petseg stop s-t000 "
                     "stops it"]
     assert read_control(run) is None
+
+
+def test_stop_reaches_a_resumed_trial_of_a_run_an_older_petseg_wrote(tmp_path: Path, monkeypatch) -> None:
+    """A run written by an older petseg has no writer.lock. Ctrl-C's stop while its resume was
+    still starting found no lock file, took the run for a new launch still starting, and wrote the
+    request; the resume then took the run and dropped it as an earlier process's (`take_run`): the
+    trial trained on, unstopped, while the sweep waited for it. Such a run is taken as ended until
+    the resume holds it, so the stop is owed and asked again then: the trial stops."""
+    from engine.runs.layout import LOCK_FILE
+    from tests.engine.sweep.fake_sweep import start_fake_resume, stopped_trial_run
+
+    study = optuna.create_study(direction="maximize")
+    spec = build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]})
+    scheduler = Scheduler(spec, tmp_path, study, log=lambda line: None, poll=0.01)
+    run = stopped_trial_run(tmp_path, "s-t000", total=20)
+    (run / LOCK_FILE).unlink()  # as an older petseg left it
+    resume = start_fake_resume(tmp_path, "s-t000", monkeypatch, start_seconds=1.5, epoch_seconds=0.2)
+    scheduler.watches.append(TrialWatch(study.ask(), run, slot=None, popen=resume))
+    try:
+        assert scheduler.interrupt("stop") == 1
+    finally:
+        if resume.poll() is None:
+            resume.kill()
+            resume.wait()
+    history = RunStore(tmp_path).load("s-t000")
+    assert history.state == RunState.STOPPED and max(history.epochs) < 20
+    assert read_control(run) is None
