@@ -56,9 +56,9 @@ DESCRIPTION = {
 }
 
 # said by stop's and pause's --help: what `await_starting_resume` does
-STARTING = ("A run whose resume is still starting (the dashboard's R, a sweep's re-run: it loads torch before it "
-            "takes the run, which reads as it ended meanwhile) is waited for within --timeout, then asked; with "
-            "--no_wait it is refused, to be asked again in a moment.")
+STARTING = ("A run whose resume is still starting (the dashboard's R, a sweep's re-run, `petseg train --resume` in "
+            "another shell: it loads torch before it takes the run, which reads as it ended meanwhile) is waited "
+            "for within --timeout, then asked; with --no_wait it is refused, to be asked again in a moment.")
 
 EPILOG = {
     "stop": "A sweep's trial stopped this way ends as the live screen's x ends it: its sweep counts the "
@@ -163,8 +163,8 @@ def took_effect(command: str, req: Request, events: list[Any]) -> None:
 
 
 def await_starting_resume(command: str, path: Path, deadline: float | None) -> str:
-    """A detached resume of the run still starting (the dashboard's R, a sweep's re-run; loading
-    torch) takes no request until it holds the run: the run reads as it ended, and was refused
+    """A resume of the run still starting (the dashboard's R, a sweep's re-run, one typed in a
+    shell; loading torch) takes no request until it holds the run: the run reads as it ended, and was refused
     ("nothing to stop") while the resume went on to train. Wait for it to hold the run, until
     ``deadline`` (None: ``--no_wait``, no wait at all). Returns "" once it does, or when no resume
     is starting (or it ended first: the run is then as it was, and refused as such); else why
