@@ -221,8 +221,6 @@ class Scheduler:
             self.log(f"trial {n} pruned at epoch {w.pruned_at}" + (f" (best valid Dice {best:.4f})" if best else ""))
             self._count("pruned")
         elif kind == RunState.FINISHED and best is not None:
-            if w.pruned_at is not None:  # it ended before it read the stop: the request must not
-                clear_control(w.run_path)  # stop a later `petseg train --resume` of the run
             self.study.tell(w.trial, best)
             late = " (it ended before the prune's stop reached it)" if w.pruned_at is not None else ""
             self.log(f"trial {n} finished{late}: best valid Dice {best:.4f} at epoch {epoch}")
@@ -437,8 +435,8 @@ class Scheduler:
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: stop waiting; the stop requests stand
         for w in training:
-            if w.process_gone() and w.ended():  # a request that landed after the run's end must not
-                clear_control(w.run_path)  # stop a later `petseg train --resume` of it
+            if w.process_gone() and w.ended():  # a request that landed after the run's end must not act later:
+                clear_control(w.run_path)  # `take_run` drops it for a resume, not for a trial a re-run starts afresh
             elif w.stop_owed:  # no request stands for a resume that never took the run while this waited
                 self.log(f"trial {w.number}: its resumed run {w.run_path.name} was still starting and was not "
                          f"stopped; petseg stop {w.run_path.name} stops it")

@@ -154,3 +154,43 @@ def test_stop_reaches_a_resumed_trial_of_a_run_an_older_petseg_wrote(tmp_path: P
     history = RunStore(tmp_path).load("s-t000")
     assert history.state == RunState.STOPPED and max(history.epochs) < 20
     assert read_control(run) is None
+
+
+def test_stop_leaves_no_request_for_a_trial_whose_child_died_before_writing_its_run(
+        tmp_path: Path, fake_trainer: None, monkeypatch) -> None:
+    """Ctrl-C's stop reached a trial whose child was still loading torch (its folder: train.log
+    alone, so the request is written for the new run), and the child died there. A re-run starts
+    that trial afresh in the same folder (`Scheduler.recover`), and a new run obeys a request: a
+    resume drops one left by an earlier process (`take_run`), a fresh start cannot. So the stop
+    is taken back once the child is gone, and the trial the re-run starts trains its budget."""
+    from engine.train.launch import start_detached
+
+    study = optuna.create_study(direction="maximize")
+    spec = build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]})
+    scheduler = Scheduler(spec, tmp_path, study, log=lambda line: None, poll=0.01)
+    config = TrainConfig(epochs=2)
+    monkeypatch.setenv("FAKE_START_SECONDS", "30")
+    child = start_detached(config, tmp_path, "s-t000")
+    scheduler.watches.append(TrialWatch(study.ask(), tmp_path / "s-t000", slot=None, popen=child))
+
+    def die_loading_torch() -> None:  # killed (out of memory, say) once the stop was written
+        deadline = time.monotonic() + 10
+        while read_control(tmp_path / "s-t000") != "stop" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        child.kill()
+
+    t = threading.Thread(target=die_loading_torch)
+    t.start()
+    try:
+        assert scheduler.interrupt("stop") == 1
+    finally:
+        t.join()
+        child.kill()
+        child.wait()
+    assert read_control(tmp_path / "s-t000") is None
+    monkeypatch.setenv("FAKE_START_SECONDS", "0")
+    monkeypatch.setenv("FAKE_EPOCH_SECONDS", "0.1")
+    again = start_detached(config, tmp_path, "s-t000")  # as the re-run's recovery starts it afresh
+    assert again.wait(30) == 0
+    history = RunStore(tmp_path).load("s-t000")
+    assert history.state == RunState.FINISHED and sorted(history.epochs) == [1, 2]

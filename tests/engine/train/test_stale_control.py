@@ -77,3 +77,39 @@ def test_a_stop_asked_while_a_detached_launch_is_still_starting_is_obeyed(tmp_pa
     assert child.wait(120) == EXIT_STOPPED
     history = RunStore(runs).load("r")
     assert history.state == "stopped" and not history.epochs
+
+
+def test_a_prunes_stop_a_trial_finished_before_reading_is_not_obeyed_by_a_later_resume(
+        finished_tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A sweep's prune asked a trial to stop in its last moments, and the trial finished first:
+    the sweep counts it complete and leaves the request (it cleared it itself, a copy of the rule
+    `take_run` owns). ``petseg train --resume`` of that trial (training the winner longer) drops
+    it as it takes the run, says so, and trains its new budget."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from engine.sweep.pruning import TrialWatch
+    from engine.sweep.scheduler import Scheduler
+    from engine.sweep.spec_build import build_spec
+
+    runs = _copied(finished_tiny_run, tmp_path)
+    run = runs / "r"
+    ending = RunLock.acquire(run)  # the trial's process, finishing
+    assert request_control(run, "stop")  # the prune's stop, written while it held the run
+    ending.release()  # it finished without reading it
+    study = optuna.create_study(direction="maximize")
+    said: list[str] = []
+    scheduler = Scheduler(build_spec({"name": "s", "params": ["learning_rate=log:1e-4:1e-2"]}), runs, study,
+                          log=said.append, poll=0.01)
+    scheduler.watches.append(TrialWatch(study.ask(), run, slot=None, pruned_at=1))
+    scheduler.follow()
+    assert study.trials[0].state == TrialState.COMPLETE
+    assert said[-1].startswith("trial 0 finished (it ended before the prune's stop reached it): best valid Dice")
+    capsys.readouterr()
+
+    assert main(["train", "--runs", str(runs), "--resume", "r", "--epochs", "3"]) == 0
+    history = RunStore(runs).load("r")
+    assert history.state == "finished" and sorted(history.epochs) == [1, 2, 3]
+    assert read_control(run) is None
+    assert ("resume: a stop request asked of the run's previous process, which ended before reading it, was "
+            "dropped") in capsys.readouterr().out
