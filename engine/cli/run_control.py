@@ -184,6 +184,11 @@ def await_starting_resume(command: str, path: Path, deadline: float | None) -> s
     return f"its resume (pid {pid}) did not take the run in time; nothing asked (petseg {command} again once it trains)"
 
 
+def say_failed(path: Path, why: str) -> None:
+    """The error line of a run the command could not act on, or that did not obey: its name and why."""
+    print(f"{error_prefix()} {path.name}: {why}", file=sys.stderr)
+
+
 def cmd_control(args: argparse.Namespace) -> int:
     from engine.runs import RunFollower, RunStore, clear_control, read_control, request_control
 
@@ -200,7 +205,7 @@ def cmd_control(args: argparse.Namespace) -> int:
         if command in STARTING_TAKES and not summary.state.is_active:
             why = await_starting_resume(command, path, None if no_wait else deadline)
             if why:
-                print(f"{error_prefix()} {path.name}: {why}", file=sys.stderr)
+                say_failed(path, why)
                 failed = True
                 continue
             follower.poll()  # it holds the run now (it reads as running), or it ended without taking it
@@ -217,7 +222,7 @@ def cmd_control(args: argparse.Namespace) -> int:
             answer = request_control(path, ACTIONS[command])
             why = REFUSED.get(answer, "").format(command=command)
         if why:
-            print(f"{error_prefix()} {path.name}: {why}", file=sys.stderr)
+            say_failed(path, why)
             failed = True
             continue
         asked.append(Request(path, follower))
@@ -236,7 +241,7 @@ def cmd_control(args: argparse.Namespace) -> int:
                 else:
                     # the run ended: a request it never read would act on its next `train --resume`
                     clear_control(req.path)
-                    print(f"{error_prefix()} {req.path.name}: {req.answer}", file=sys.stderr)
+                    say_failed(req.path, req.answer)
                     failed = True
         if waiting and time.monotonic() >= deadline:
             for req in waiting:
@@ -244,9 +249,8 @@ def cmd_control(args: argparse.Namespace) -> int:
                     print(f"{req.path.name}: {req.paused}; last.pt not written yet", flush=True)
                     continue
                 failed = True
-                print(f"{error_prefix()} {req.path.name}: did not {command} within {args.timeout:g} s; the request "
-                      "stands (a long batch, or a run still loading its data, obeys once it gets there)",
-                      file=sys.stderr)
+                say_failed(req.path, f"did not {command} within {args.timeout:g} s; the request stands (a long "
+                                      "batch, or a run still loading its data, obeys once it gets there)")
             break
         if waiting:
             time.sleep(POLL_SECONDS)
