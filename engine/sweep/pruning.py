@@ -100,11 +100,13 @@ class TrialWatch:
 
     def ended(self) -> bool:
         """The trial's run has ended: it wrote its last event (finished, stopped, failed, diverged)
-        since this process started it, or its process is gone. The slot is free from then on: a
-        child's exit after its last event (threads joined, torch torn down) takes seconds, and
-        the next trial need not wait for it."""
+        since this process started it (or took it over), or its process is gone (of an adopted
+        run: it reads as ended). The slot is free from then on: a child's exit after its last event
+        (threads joined, torch torn down) takes seconds, and the next trial need not wait for it.
+        An adopted resume that holds the run but has not written its start yet still shows its
+        previous process's last event: that one is not its end."""
         terminal = self.terminal()
-        if terminal is not None and (self.popen is None or terminal.t >= self.spawned):
+        if terminal is not None and terminal.t >= self.spawned:
             return True
         if self.popen is not None:
             return self.popen.poll() is not None

@@ -14,10 +14,11 @@ why, in a line).
 Crash recovery (`Scheduler.recover`, at start): a RUNNING trial whose owning sweep process on
 this host is dead is taken over. If its run is still training (the children outlive a killed
 sweep: they have their own session), or its child is still starting (loading torch, its run not
-written yet: waited for), it is adopted and followed to its end; if the run finished
-or was pruned meanwhile, the study is told so; if its process died too, the run is resumed
-(``petseg train --resume``, from its last.pt) under the same trial number. A run that failed or
-diverged on its own is told failed. So no trial runs twice and the budget counts every trial asked.
+written yet, or a resume of it not holding the run yet: waited for), it is adopted and followed
+to its end, a trial it had pruned asked to stop again; if the run finished or was pruned
+meanwhile, the study is told so; if its process died too, the run is resumed (``petseg train
+--resume``, from its last.pt) under the same trial number. A run that failed or diverged on its
+own is told failed. So no trial runs twice and the budget counts every trial asked.
 """
 
 from __future__ import annotations
@@ -332,7 +333,7 @@ class Scheduler:
         live = live_trial(self.study, t)
         claim(live, str(t.user_attrs.get(SLOT_ATTR, "")))
         path = self.runs_dir / run if isinstance(run, str) else None
-        if path is not None and not (path / STATUS_FILE).exists():
+        if path is not None:
             self._await_start(path)
         if path is None or not (path / CONFIG_FILE).exists():
             self.pending.append((t, "fresh"))  # died before its run was written: start it now
@@ -343,8 +344,10 @@ class Scheduler:
         pruned_at = t.user_attrs.get(PRUNED_AT_ATTR)
         if state.is_active:
             slot = self._take_slot(str(t.user_attrs.get(SLOT_ATTR, "")))
-            self.watches.append(TrialWatch(live, path, slot, None, prune=self.spec.prune != "none",
-                                           pruned_at=pruned_at))
+            w = TrialWatch(live, path, slot, None, prune=self.spec.prune != "none", pruned_at=pruned_at)
+            self.watches.append(w)
+            if pruned_at is not None:  # the dead sweep's stop may have been owed to a resume that had not taken the run
+                w.ask_stop()
             self.stats.adopted += 1
             self.log(f"trial {t.number}: its run {run} is still training; following it")
         elif state == RunState.FINISHED or (pruned_at is not None and state in (RunState.STOPPED, RunState.PRUNED)):
@@ -359,17 +362,20 @@ class Scheduler:
             self.pending.append((t, "resume"))
 
     def _await_start(self, path: Path) -> None:
-        """Wait while a ``petseg train`` of this run (the dead sweep's child, still loading torch)
-        is alive and has not written its run: once it has, it is followed like any run still
-        training; a second child started in the folder would fail on its writer lock, and the
+        """Wait while a ``petseg train`` of this run (the dead sweep's child, loading torch) is alive
+        and has not written its run, or a resume of it has not taken the run: then it is followed
+        like any run training; a second child in the folder would fail on its writer lock, and the
         trial with it, while the first one trained unobserved."""
-        from engine.train.launch import starting_train
+        from engine.train.launch import await_resume, starting_resume, starting_train
 
         deadline = time.monotonic() + START_WAIT_SECONDS
         while not (path / STATUS_FILE).exists() and time.monotonic() < deadline:
             if starting_train(self.runs_dir, path.name) is None:
                 return
             time.sleep(self.poll)
+        resume = starting_resume(path) if (path / STATUS_FILE).exists() else None
+        if resume is not None:
+            await_resume(resume, path, max(0.0, deadline - time.monotonic()))
 
     def _take_slot(self, label: str) -> Slot | None:
         for s in self.free:
