@@ -39,6 +39,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return (psutil.cpu_count(logical=True) or os.cpu_count() or 1) + 1
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _warm_petseg_zygote() -> Iterator[None]:
+    """Ends this worker's warm petseg zygote (tests/warm_petseg.py), if a test started one."""
+    yield
+    if "tests.warm_petseg" in sys.modules:
+        sys.modules["tests.warm_petseg"].shutdown()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # one cache per session so the generated dataset is built once, never in the user's ~/.cache

@@ -1,0 +1,204 @@
+"""`tests/warm_petseg.py`: a warm child reaches its caller as a fresh ``python`` child of
+`subprocess` does: exit code, death by a signal, stdout/stderr, stdin, environment, cwd, signal
+dispositions, streams, the interpreter's exit (handlers, threads, traceback), and the Popen
+surface (poll, wait and communicate with time-outs, send_signal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import warm_petseg
+
+REPO = Path(__file__).resolve().parents[1]
+PROBE = Path(__file__).with_name("warm_petseg_probe.py")
+PY = sys.executable
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(REPO), **extra)
+
+
+def _both(args: list[str], tmp_path: Path, **kwargs) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    fresh = subprocess.run(args, **kwargs, timeout=120)
+    warm = warm_petseg.run(args, **kwargs, timeout=120)
+    return fresh, warm
+
+
+def _probed(args: list[str], out: Path, fresh: bool, **kwargs) -> dict:
+    start = subprocess.Popen if fresh else warm_petseg.Popen
+    proc = start(args, **kwargs)
+    assert proc.wait(120) == 0
+    seen = json.loads(out.read_text())
+    seen["environ"].pop("PYTEST_CURRENT_TEST", None)
+    return seen
+
+
+PROBES = {
+    "module": dict(argv=["-m", "tests.warm_petseg_probe"], env={}, popen={}),
+    "code-pipes": dict(argv=["-c", PROBE.read_text()], env={},
+                       popen=dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)),
+    "unbuffered-ascii-tmpdir": dict(argv=["-m", "tests.warm_petseg_probe"],
+                                    env=dict(PYTHONUNBUFFERED="1", PYTHONIOENCODING="ascii", TMPDIR="{tmp}",
+                                             PROBE_IMPORTS="1"),
+                                    popen=dict(stdout=subprocess.DEVNULL, start_new_session=True)),
+    "buffered-closed-streams": dict(argv=["-m", "tests.warm_petseg_probe"], env=dict(PYTHONUNBUFFERED=""),
+                                    popen=dict(stdin=subprocess.DEVNULL, close_std=(1, 2))),
+}
+
+
+@pytest.mark.parametrize("case", list(PROBES))
+def test_a_warm_child_sees_what_a_fresh_one_sees(case: str, tmp_path: Path) -> None:
+    """argv, sys.path, cwd, environment, temp dirs, every signal's disposition and the mask, the
+    three streams as CPython builds them, session, threads, __main__, the open fds."""
+    spec = PROBES[case]
+    env = _env(**{k: v.format(tmp=tmp_path) for k, v in spec["env"].items()})
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    popen = dict(spec["popen"])
+    close_std = popen.pop("close_std", ())
+    seen = {}
+    for fresh in (True, False):
+        out = tmp_path / f"{fresh}.json"
+        args = [PY, *spec["argv"], str(out)]
+        kwargs = dict(popen, env=env, cwd=cwd)
+        if close_std and fresh:
+            kwargs["preexec_fn"] = lambda: [os.close(fd) for fd in close_std]
+        elif close_std:
+            kwargs["close_std"] = close_std
+        seen[fresh] = _probed(args, out, fresh, **kwargs)
+        seen[fresh]["argv"][-1] = seen[fresh]["orig_argv"][-1] = "OUT"
+    if "PROBE_IMPORTS" not in env:  # the variables petseg's imports set are set (the last case checks how)
+        set_by_imports = set(warm_petseg.zygote().env_set)
+        assert {"LD_LIBRARY_PATH", "TORCHINDUCTOR_CACHE_DIR"} <= set_by_imports  # OpenCV's, torch._dynamo's
+        assert set_by_imports <= set(seen[False]["environ"])
+        for name in set_by_imports:
+            seen[False]["environ"].pop(name)
+    assert seen[False] == seen[True]
+    assert seen[False]["cwd"] == str(cwd)
+
+
+def test_ignored_signals_are_inherited_and_sigint_default_gives_ctrl_c_back(tmp_path: Path) -> None:
+    """As exec: a SIGINT/SIGHUP this process ignores stays ignored in the child (``pytest &``,
+    nohup); ``sigint_default`` is ``preexec_fn=lambda: signal.signal(SIGINT, SIG_DFL)``."""
+    out = tmp_path / "seen.json"
+    args = [PY, "-m", "tests.warm_petseg_probe", str(out)]
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        fresh = _probed(args, out, True, env=_env(), cwd=REPO)
+        warm = _probed(args, out, False, env=_env(), cwd=REPO)
+        fresh_dfl = _probed(args, out, True, env=_env(), cwd=REPO,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        warm_dfl = _probed(args, out, False, env=_env(), cwd=REPO, sigint_default=True)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGHUP, before[1])
+    assert warm["signals"] == fresh["signals"] and fresh["signals"]["SIGINT"] == "ignored"
+    assert fresh["signals"]["SIGHUP"] == "ignored" and fresh["signals"]["SIGPIPE"] == "ignored"
+    assert warm_dfl["signals"] == fresh_dfl["signals"] and fresh_dfl["signals"]["SIGINT"] == "python"
+
+
+def test_omp_num_threads_reaches_torch_as_in_a_fresh_child(tmp_path: Path) -> None:
+    out = tmp_path / "seen.json"
+    args = [PY, "-m", "tests.warm_petseg_probe", str(out)]
+    for threads in ("1", "2"):
+        env = _env(OMP_NUM_THREADS=threads, PROBE_TORCH="1")
+        assert _probed(args, out, False, env=env, cwd=REPO)["torch_threads"] == int(threads)
+
+
+_EXIT_PATHS = """
+import atexit, sys, threading, time
+atexit.register(lambda: print("exit handler", flush=True))
+def late():
+    time.sleep(0.3)
+    print("thread joined", flush=True)
+threading.Thread(target=late).start()
+print("out:" + sys.stdin.read().upper(), flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+{end}
+"""
+
+
+@pytest.mark.parametrize("end", ["sys.exit(3)", "raise ValueError('boom')", "sys.exit('a message')", "pass"])
+def test_the_interpreters_exit_is_a_fresh_ones(end: str, tmp_path: Path) -> None:
+    """Exit code, stdout and stderr (the traceback's last line), stdin, a non-daemon thread joined
+    before the exit handlers run."""
+    args = [PY, "-c", _EXIT_PATHS.format(end=end), "arg"]
+    fresh, warm = _both(args, tmp_path, input="in", capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert warm.returncode == fresh.returncode
+    assert warm.stdout == fresh.stdout == "out:IN\nthread joined\nexit handler\n"
+    assert warm.stderr.splitlines()[-1] == fresh.stderr.splitlines()[-1]
+    assert warm.stderr.startswith("to stderr\n") and ("Traceback" in warm.stderr) == ("Traceback" in fresh.stderr)
+
+
+def test_a_signal_ends_it_as_it_ends_a_fresh_one(tmp_path: Path) -> None:
+    """Death by a signal is Popen's negative returncode; Ctrl-C with Python's handler ends it by
+    KeyboardInterrupt (-2, as CPython re-raises SIGINT); SIGTERM with no handler; SIGKILL."""
+    code = "import sys, time; print('up', flush=True); time.sleep(60)"
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        codes = []
+        for start in (subprocess.Popen, warm_petseg.Popen):
+            proc = start([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                         sigint_default=True) if start is warm_petseg.Popen else \
+                start([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            assert proc.stdout.readline() == "up\n"
+            assert proc.poll() is None and proc.returncode is None
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+            codes.append((proc.returncode, "KeyboardInterrupt" in err))
+        assert codes[1] == codes[0] and codes[0][0] == -sig, (sig, codes)
+
+
+def test_wait_and_communicate_time_out_as_popens_do(tmp_path: Path) -> None:
+    proc = warm_petseg.Popen([PY, "-c", "import time; print('a', flush=True); time.sleep(1.5); print('b')"],
+                             stdout=subprocess.PIPE, text=True, env=_env())
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=0.1)
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.communicate(timeout=0.2)
+    out, _ = proc.communicate(timeout=30)
+    assert out == "a\nb\n" and proc.returncode == 0 and proc.wait() == 0
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired) as caught:
+        warm_petseg.run([PY, "-c", "import time; print('so far', flush=True); time.sleep(60)"], capture_output=True,
+                        timeout=1.0, env=_env())
+    assert time.monotonic() - started < 20 and caught.value.stdout == b"so far\n"
+
+
+def test_children_run_side_by_side_each_with_its_own_end(tmp_path: Path) -> None:
+    procs = [warm_petseg.Popen([PY, "-c", f"import os, sys, time; time.sleep({d}); sys.exit({code})"], env=_env())
+             for d, code in ((0.6, 4), (0.1, 5), (0.3, 0))]
+    assert len({p.pid for p in procs}) == 3 and os.getpid() not in {p.pid for p in procs}
+    assert [p.wait(30) for p in procs] == [4, 5, 0]
+
+
+def test_petseg_help_is_what_a_fresh_petseg_says(tmp_path: Path) -> None:
+    fresh, warm = _both([PY, "-m", "engine.cli", "--help"], tmp_path, capture_output=True, text=True, env=_env(),
+                        cwd=REPO)
+    assert (warm.returncode, warm.stdout, warm.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert fresh.returncode == 0 and "usage: petseg" in fresh.stdout
+
+
+def test_a_child_env_the_zygote_cannot_honour_is_refused_not_ignored() -> None:
+    with pytest.raises(warm_petseg.NeedsFreshInterpreter, match="LC_ALL"):
+        warm_petseg.run([PY, "-c", "pass"], env=_env(LC_ALL="C"))
+    with pytest.raises(warm_petseg.NeedsFreshInterpreter, match="not \\[sys.executable"):
+        warm_petseg.run([PY, "script.py"], env=_env())
+
+
+def test_a_childs_cpu_is_counted_once_it_has_ended() -> None:
+    """Its CPU goes to the zygote's RUSAGE_CHILDREN, not ours: `uncounted_cpu` carries it (suite_cpu)."""
+    warm_petseg.zygote()
+    before = warm_petseg.uncounted_cpu()
+    done = warm_petseg.run([PY, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"],
+                           env=_env())
+    assert done.returncode == 0
+    assert 0.45 < warm_petseg.uncounted_cpu() - before < 5
