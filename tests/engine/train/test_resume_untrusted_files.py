@@ -3,7 +3,8 @@ its files should be (run folders are untrusted: they come from other boxes and o
 Four files were still opened with a plain open() by the resumed run, each a hang for good before
 or in its first epoch: train.log (its console), system.jsonl (its system metrics), previews/
 index.json (the previews of its earlier epochs) and control.json (a stop or pause request). A
-real process, under a time-out: the old code fails the test instead of hanging the suite."""
+real process (warm: tests/warm_petseg.py), under a time-out: the old code fails the test instead
+of hanging the suite."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from engine.runs.layout import CONTROL_FILE, LOG_FILE, PREVIEWS_DIR, SYSTEM_FILE
 from engine.train.previews import INDEX_FILE
+from tests import warm_petseg
 from tests.engine.train.ddp_helpers import REPO
 
 RESUME_S = 120  # a tiny run's resume takes seconds; the old code never ended
@@ -25,7 +27,7 @@ RESUME_S = 120  # a tiny run's resume takes seconds; the old code never ended
 def _resume(runs: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PETSEG_PLAIN_PROGRESS": "1"}
     try:
-        return subprocess.run([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", "r",
+        return warm_petseg.run([sys.executable, "-m", "engine.cli", "train", "--runs", str(runs), "--resume", "r",
                                "--epochs", "3"], cwd=runs, env=env, capture_output=True, text=True, timeout=RESUME_S)
     except subprocess.TimeoutExpired as exc:  # its output so far as bytes, whatever text= said
         said = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else exc.stdout

@@ -19,6 +19,7 @@ from engine.config import TrainConfig
 from engine.errors import RunStoreError
 from engine.runs import RunStore
 from engine.train.resume import plan_resume
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[3]
 # resnet18_unet (an encoder --pretrained loads into) on a few 64 px photos, fp32 on the CPU
@@ -60,9 +61,9 @@ def ckpt(record: dict) -> dict:
 
 
 def _petseg(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """A real ``python -m engine.cli`` process in ``cwd``."""
+    """A real ``python -m engine.cli`` process in ``cwd`` (warm: tests/warm_petseg.py)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PETSEG_PLAIN_PROGRESS": "1"}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *argv], cwd=cwd, env=env, capture_output=True,
+    return warm_petseg.run([sys.executable, "-m", "engine.cli", *argv], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
