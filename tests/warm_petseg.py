@@ -48,7 +48,10 @@ What differs, and so the FIDELITY RULES: which tests must NOT use it (leave them
   zygote's hash seed, and its CPU is reported by the zygote (`uncounted_cpu`), not in this
   process's RUSAGE_CHILDREN.
 
-When unsure, leave a test on a fresh process.
+When unsure, leave a test on a fresh process. And a warm child saves only the imports: a command
+that imports no torch (``petseg runs``, ``--help``) costs a fresh process ~0.1 CPU-s, and a warm one
+that ends by SystemExit (``--help``, a flag error) pays the interpreter's teardown of the zygote's
+modules, ~1 CPU-s (petseg's own end skips it: `engine.process_exit`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import pytest
 
 from engine.cli.streams import SafeStream, safe_std_streams
 from engine.config import GENERATED_DATA
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--image_size", "64", "--width", "4", "--batch_size", "8", "--max_train_images", "16", "--workers", "0",
@@ -70,17 +71,23 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _petseg(argv: list[str], mode: str, tmp_path: Path, timeout: float = 240) -> tuple[int, str]:
-    """Run ``petseg ARGV`` with its output treated as ``mode`` says; (exit code, stderr text)."""
+    """Run ``petseg ARGV`` with its output treated as ``mode`` says; (exit code, stderr text).
+    Training starts warm (tests/warm_petseg.py), but under the C locale, which the interpreter reads
+    at start-up; the listings, which import no torch, are as cheap fresh."""
     cmd = [sys.executable, "-m", "engine.cli", *argv]
+    start = warm_petseg if argv[0] == "train" else subprocess
     err_path = tmp_path / f"stderr-{mode}.txt"
     with open(err_path, "w") as err_file:
         if mode == "head":  # `petseg … | head -1`: one line read, then the pipe is closed
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, env=_env(), cwd=REPO)
+            proc = start.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, env=_env(), cwd=REPO)
             assert proc.stdout is not None
             proc.stdout.readline()
             proc.stdout.close()
             rc = proc.wait(timeout)
-        elif mode == "closed":  # `petseg … >&- 2>&-`
+        elif mode == "closed" and start is warm_petseg:  # `petseg … >&- 2>&-`
+            rc = warm_petseg.run(cmd, stdout=subprocess.DEVNULL, stderr=err_file, env=_env(), cwd=REPO,
+                                 timeout=timeout, close_std=(1, 2)).returncode
+        elif mode == "closed":
             rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err_file, env=_env(), cwd=REPO,
                                 timeout=timeout, preexec_fn=lambda: (os.close(1), os.close(2))).returncode
         else:  # an ASCII-only terminal
