@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import GENERATED_DATA
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_SECONDS = 5.0
@@ -40,13 +41,15 @@ def _env(**extra: str) -> dict[str, str]:
 def run_until_exit(argv: list[str], last_line: Callable[[str], bool], *, on_line: Callable[[str, subprocess.Popen], None] | None = None,
                    code: str | None = None, env: dict[str, str] | None = None,
                    timeout: float = 240) -> tuple[list[str], float, int]:
-    """Run ``python -m engine.cli ARGV`` (or ``python -c CODE ARGV``), stdout and stderr together;
+    """Run ``python -m engine.cli ARGV`` (or ``python -c CODE ARGV``: its patches must be looked up at
+    call time, see tests/warm_petseg.py), stdout and stderr together;
     return (lines, seconds from the first line matching ``last_line`` to the process's exit,
     exit code)."""
     cmd = [sys.executable, "-c", code, *argv] if code else [sys.executable, "-m", "engine.cli", *argv]
-    # SIGINT restored as a terminal's Ctrl-C delivers it (a background pytest's children inherit it ignored)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or _env(), cwd=REPO,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # SIGINT restored as a terminal's Ctrl-C delivers it (a background pytest's children inherit it
+    # ignored); a warm process (tests/warm_petseg.py): the exit is under test, not the imports
+    proc = warm_petseg.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env or _env(),
+                             cwd=REPO, sigint_default=True)
     lines: "queue.Queue[tuple[float, str | None]]" = queue.Queue()
 
     def read() -> None:
