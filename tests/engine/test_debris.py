@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests import warm_petseg
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -24,11 +26,13 @@ def dead_pid() -> int:
 
 
 def start_slowed(code: str, argv: list[str], env_extra: dict[str, str]) -> subprocess.Popen:
-    """`petseg` (engine.cli.main) in a fresh interpreter, after ``code`` slowed one step down."""
+    """`petseg` (engine.cli.main) in a warm interpreter (tests/warm_petseg.py), after ``code`` slowed
+    one step down: a step looked up at call time (a module's attribute), which petseg's imports,
+    made before ``code`` runs, do not hold on to."""
     script = textwrap.dedent(code) + f"\nimport sys\nfrom engine.cli import main\nsys.exit(main({argv!r}))\n"
     env = dict(os.environ, PYTHONPATH=str(REPO), **env_extra)
-    return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return warm_petseg.Popen([sys.executable, "-c", script], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
 
 
 def wait_for_file(folder: Path, pattern: str, proc: subprocess.Popen, timeout: float = 120) -> Path:
