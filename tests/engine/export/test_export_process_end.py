@@ -4,19 +4,21 @@ export still at work in a worker thread, and an end that came while the export w
 cut it there: a temp file ``.model.onnx.PID.TID.tmp`` left in ``export/``, no ``model.onnx``, no
 ``export.json``. The end now waits for that write, and lets no other export start writing.
 
-A real process: the export of the tiny run in a thread, its model file's write held in its
-fsync for `SLOW_FSYNC_S`, and the main thread ending the process meanwhile."""
+A real process (warm: tests/warm_petseg.py; os.fsync is patched at call time): the export of the
+tiny run in a thread, its model file's write held in its fsync for `SLOW_FSYNC_S`, and the main
+thread ending the process meanwhile."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[3]
 SLOW_FSYNC_S = 2.0  # a big model's write on a slow disk
@@ -53,7 +55,7 @@ def test_a_process_ending_while_an_export_writes_leaves_it_whole(tmp_path: Path,
     run = tmp_path / "runs" / "r"
     shutil.copytree(finished_tiny_run, run)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(slow=SLOW_FSYNC_S, run=str(run))],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
+    proc = warm_petseg.run([sys.executable, "-c", SCRIPT.format(slow=SLOW_FSYNC_S, run=str(run))],
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=400, check=False)
     assert proc.returncode == 0 and "ending while the model is written" in proc.stdout, proc.stdout + proc.stderr
     assert sorted(p.name for p in (run / "export").iterdir()) == ["export.json", "model.onnx"]
