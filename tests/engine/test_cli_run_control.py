@@ -17,6 +17,7 @@ from engine.config import TrainConfig
 from engine.events import RunStarted
 from engine.runs import RunState, RunStore, read_control
 from engine.runs.layout import CONTROL_FILE, checkpoint_path
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,9 +140,10 @@ def test_a_timeout_of_0_waits_not_at_all_as_no_wait(tmp_path: Path, capsys) -> N
 
 def _train(root: Path, name: str, generated_data: str, *extra: str) -> subprocess.Popen:
     """A detached-like ``petseg train`` that runs long enough to be paused and stopped (the
-    command stops it; its 2000 epochs are never reached)."""
+    command stops it; its 2000 epochs are never reached). Warm (tests/warm_petseg.py): the
+    commands find it by its run folder, not by its command line."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
+    return warm_petseg.Popen(
         [sys.executable, "-m", "engine.cli", "train", "--runs", str(root), "--run_name", name,
          "--data_path", generated_data, "--epochs", "2000", "--image_size", "64", "--width", "8",
          "--max_train_images", "16", "--workers", "0", "--device", "cpu", *extra],
