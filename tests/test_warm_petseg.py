@@ -202,3 +202,13 @@ def test_a_childs_cpu_is_counted_once_it_has_ended() -> None:
                            env=_env())
     assert done.returncode == 0
     assert 0.45 < warm_petseg.uncounted_cpu() - before < 5
+
+
+def test_what_a_fresh_interpreter_would_run_at_start_up_is_refused(tmp_path: Path) -> None:
+    """A sitecustomize.py on PYTHONPATH (imported at start-up); ``-m`` of a module the zygote has
+    imported (runpy would run a second copy, with a warning no fresh ``python -m`` gives)."""
+    (tmp_path / "sitecustomize.py").write_text("")
+    with pytest.raises(warm_petseg.NeedsFreshInterpreter, match="sitecustomize"):
+        warm_petseg.run([PY, "-c", "pass"], env=dict(_env(), PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO}"))
+    with pytest.raises(warm_petseg.NeedsFreshInterpreter, match="engine.cli.entry is imported in the zygote"):
+        warm_petseg.run([PY, "-m", "engine.cli.entry", "--help"], env=_env())

@@ -41,7 +41,8 @@ What differs, and so the FIDELITY RULES: which tests must NOT use it (leave them
   ``petseg train --devices N`` launcher itself is fine;
 * environments that change what the interpreter reads at start-up: a LANG/LC_*, PYTHONHASHSEED
   and other PYTHON* settings, LD_*, OMP/MKL/KMP/GOMP (but OMP_NUM_THREADS), TORCH*/PYTORCH* values
-  other than the zygote's are refused with `NeedsFreshInterpreter`, never silently ignored;
+  other than the zygote's, a PYTHONPATH folder with a sitecustomize.py, ``-m`` of a module the
+  zygote has imported, are refused with `NeedsFreshInterpreter`, never silently ignored;
 * a ``-c`` script that patches something petseg binds at import (``from m import f`` in a module
   imported after the patch): the zygote imported petseg first, so only patches looked up at call
   time (``module.f``, ``Class.method``, ``os.fsync``) take effect. Every child also shares the
@@ -140,6 +141,9 @@ class _Zygote:
                                             "a fresh interpreter would read it at start-up")
         if "PYTHONIOENCODING" in self.env and env.get("PYTHONIOENCODING") != self.env["PYTHONIOENCODING"]:
             raise NeedsFreshInterpreter("PYTHONIOENCODING differs from the zygote's own")
+        for folder in env.get("PYTHONPATH", "").split(os.pathsep):
+            if folder and any((Path(folder) / f"{name}.py").exists() for name in ("sitecustomize", "usercustomize")):
+                raise NeedsFreshInterpreter(f"{folder} on PYTHONPATH has a sitecustomize or usercustomize, which the interpreter imports at start-up")
 
 
 _zygote: _Zygote | None = None
@@ -245,7 +249,7 @@ class Popen(subprocess.Popen):
                                  p["errwrite"])
         if "pid" not in answer:
             conn.close()
-            raise RuntimeError(f"the warm petseg zygote refused: {answer.get('error')}")
+            raise NeedsFreshInterpreter(f"the warm petseg zygote refused: {answer.get('error')}")
         self.pid, self._conn = answer["pid"], conn
 
     def _line(self, conn: socket.socket, block: bool) -> dict | None:

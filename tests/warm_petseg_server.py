@@ -79,6 +79,19 @@ def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(data[4:4 + struct.unpack(">I", data[:4])[0]]), list(fds)
 
 
+def _refusal(request: dict) -> str:
+    """Why this zygote cannot start that child as a fresh interpreter would, or ""."""
+    if _threads() != 1:
+        return f"the zygote has {_threads()} threads: forking it is unsafe"
+    name = request["argv"][1] if request["argv"][0] == "-m" else ""
+    if hasattr(sys.modules.get(name), "__path__"):
+        name += ".__main__"  # a package runs its __main__
+    if name in sys.modules:
+        # runpy would run a second copy of it, with a RuntimeWarning no fresh ``python -m`` gives
+        return f"{name} is imported in the zygote already"
+    return ""
+
+
 def _answer(conn: socket.socket, **message: object) -> None:
     try:
         conn.sendall((json.dumps(message) + "\n").encode())
@@ -127,8 +140,9 @@ def serve(path: str) -> _Child:
                 _answer(conn, error=f"bad request: {exc}")
                 conn.close()
                 continue
-            if _threads() != 1:
-                _answer(conn, error=f"the zygote has {_threads()} threads: forking it is unsafe")
+            refusal = _refusal(request)
+            if refusal:
+                _answer(conn, error=refusal)
                 conn.close()
                 for fd in fds:
                     os.close(fd)
