@@ -198,8 +198,8 @@ def test_a_childs_cpu_is_counted_once_it_has_ended() -> None:
     """Its CPU goes to the zygote's RUSAGE_CHILDREN, not ours: `uncounted_cpu` carries it (suite_cpu)."""
     warm_petseg.zygote()
     before = warm_petseg.uncounted_cpu()
-    done = warm_petseg.run([PY, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"],
-                           env=_env())
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    done = warm_petseg.run([PY, "-c", busy], env=_env())
     assert done.returncode == 0
     assert 0.45 < warm_petseg.uncounted_cpu() - before < 5
 

@@ -143,7 +143,8 @@ class _Zygote:
             raise NeedsFreshInterpreter("PYTHONIOENCODING differs from the zygote's own")
         for folder in env.get("PYTHONPATH", "").split(os.pathsep):
             if folder and any((Path(folder) / f"{name}.py").exists() for name in ("sitecustomize", "usercustomize")):
-                raise NeedsFreshInterpreter(f"{folder} on PYTHONPATH has a sitecustomize or usercustomize, which the interpreter imports at start-up")
+                raise NeedsFreshInterpreter(f"{folder} on PYTHONPATH has a sitecustomize or usercustomize, which "
+                                            "the interpreter imports at start-up")
 
 
 _zygote: _Zygote | None = None
@@ -208,7 +209,8 @@ class Popen(subprocess.Popen):
         super().__init__(args, *popenargs, **kwargs)
 
     def _execute_child(self, *params: Any) -> None:
-        names = subprocess.Popen._execute_child.__code__.co_varnames[1:subprocess.Popen._execute_child.__code__.co_argcount]
+        code = subprocess.Popen._execute_child.__code__
+        names = code.co_varnames[1:code.co_argcount]
         p = dict(zip(names, params))
         args = list(p["args"])
         if p["shell"] or p["executable"] is not None or p["preexec_fn"] is not None or p["pass_fds"] \

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.runs import request_control
+from tests import warm_petseg
 from tests.engine.train.ddp_helpers import REPO, torchrun_train
 
 pytestmark = pytest.mark.slow
@@ -42,14 +43,15 @@ def _wait_for_first_epoch(run: Path, proc: subprocess.Popen, seconds: float = 12
         time.sleep(0.1)
 
 
-def _long_two_rank_run(runs: Path, data: str, name: str, **popen: object) -> subprocess.Popen:
+def _long_two_rank_run(runs: Path, data: str, name: str, warm: bool = True, **popen: object) -> subprocess.Popen:
     """`petseg train --devices 2` on the CPU for 200 tiny epochs (until the test ends it). Its temp
     folders go beside ``runs``: a launcher the test kills cannot remove its agent's folder, and one
-    was left in /tmp by every run of the suite."""
+    was left in /tmp by every run of the suite. The launcher is warm (tests/warm_petseg.py) unless
+    ``warm`` is False; its ranks are fresh interpreters, started by torch's elastic agent."""
     temp = runs.parent / "tmp"
     temp.mkdir(exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", TMPDIR=str(temp))
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+    return (warm_petseg if warm else subprocess).Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
                              "--data_path", data, "--epochs", "200", "--image_size", "64", "--width", "4",
                              "--batch_size", "2", "--max_train_images", "16", "--workers", "0", "--compile", "off",
                              "--amp", "off", "--runs", str(runs), "--run_name", name], env=env, cwd=REPO, **popen)
@@ -62,8 +64,9 @@ def test_under_torchrun_a_stop_is_said_in_the_agents_summary(tmp_path: Path, gen
     why it stopped."""
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path))
-    proc = subprocess.Popen(torchrun_train(2, generated_data, 1000, runs, "halt"), env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # torch's agent warm (tests/warm_petseg.py), as `petseg train --devices N`'s launcher; the ranks fresh
+    proc = warm_petseg.Popen(torchrun_train(2, generated_data, 1000, runs, "halt"), env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with _killed_if_left(proc):
         _wait_for_first_epoch(runs / "halt", proc)
         request_control(runs / "halt", "stop")
@@ -125,11 +128,11 @@ def test_a_stop_reaches_ranks_whose_epoch_is_one_batch(tmp_path: Path, generated
 
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
-                             "--data_path", generated_data, "--epochs", "2000", "--image_size", "32", "--width", "4",
-                             "--batch_size", "8", "--max_train_images", "16", "--workers", "0", "--compile", "off",
-                             "--amp", "off", "--runs", str(runs), "--run_name", "one"], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = warm_petseg.Popen([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--devices", "2",
+                              "--data_path", generated_data, "--epochs", "2000", "--image_size", "32", "--width", "4",
+                              "--batch_size", "8", "--max_train_images", "16", "--workers", "0", "--compile", "off",
+                              "--amp", "off", "--runs", str(runs), "--run_name", "one"], env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run = runs / "one"
     with _killed_if_left(proc):
         _wait_for_first_epoch(run, proc)
@@ -200,8 +203,9 @@ def test_ranks_stop_cleanly_when_their_launcher_is_killed(tmp_path: Path, genera
     import psutil
 
     runs = tmp_path / "runs"
-    proc = _long_two_rank_run(runs, generated_data, "orphans", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    # a fresh launcher: the test finds it, and its ranks, by their command lines
+    proc = _long_two_rank_run(runs, generated_data, "orphans", warm=False, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     run = runs / "orphans"
 
     def in_session() -> list[psutil.Process]:
