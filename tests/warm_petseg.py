@@ -81,6 +81,8 @@ STARTUP_VARS = ("LANG", "LANGUAGE", "PYTHONHASHSEED", "PYTHONOPTIMIZE", "PYTHOND
                 "PYTHONINTMAXSTRDIGITS", "NO_ALBUMENTATIONS_UPDATE")
 STARTUP_PREFIXES = ("LC_", "LD_", "MALLOC_", "OMP_", "MKL_", "KMP_", "GOMP_", "TORCH", "PYTORCH_")
 EMULATED = ("OMP_NUM_THREADS",)  # torch.set_num_threads in the child
+# read when used, not at start-up: torch's elastic agent (an in-process launch sets them in os.environ)
+RUNTIME_PREFIXES = ("TORCHELASTIC_",)
 # this module's environment when first imported (before any test's monkeypatch): the zygote's own
 _BASE_ENV = dict(os.environ)
 
@@ -134,7 +136,7 @@ class _Zygote:
     def check(self, env: Mapping[str, str]) -> None:
         env = {**self.env_set, **env}
         for key in {*env, *self.env}:
-            if key in EMULATED and env.get(key, "").isdigit():
+            if key in EMULATED and env.get(key, "").isdigit() or key.startswith(RUNTIME_PREFIXES):
                 continue
             if (key in STARTUP_VARS or key.startswith(STARTUP_PREFIXES)) and env.get(key) != self.env.get(key):
                 raise NeedsFreshInterpreter(f"{key}={env.get(key)!r} where the zygote has {self.env.get(key)!r}: "

@@ -1,18 +1,18 @@
 """`petseg eval --devices 2`: what it prints is what one process prints (a folder without split
 lists, an ONNX export), a rank that fails is named with its reason, and bad input is one line
-before any rank starts."""
+before any rank starts. The launcher runs warm (tests/warm_petseg.py); its ranks are fresh."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from engine.cli import main
+from tests import warm_petseg
 from tests.engine.train.ddp_helpers import REPO
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,8 @@ def test_petseg_eval_devices_2_prints_what_one_process_prints(finished_tiny_run:
     assert main(argv) == 0
     one = capsys.readouterr().out
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-m", "engine.cli", *argv, "--devices", "2"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=240)
+    done = warm_petseg.run([sys.executable, "-m", "engine.cli", *argv, "--devices", "2"], env=env, cwd=REPO,
+                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     def figures(out: str) -> list[str]:  # all but the timings and the launcher's line
         return [x for x in out.splitlines() if " s (decode" not in x and "data-parallel" not in x
@@ -50,8 +50,8 @@ def test_eval_of_a_folder_without_lists_says_the_same_of_its_data_in_one_process
     assert main(argv) == 0
     one_out, one_err = capsys.readouterr()
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    two = subprocess.run([sys.executable, "-m", "engine.cli", *argv, "--devices", "2"], env=env, cwd=REPO,
-                         capture_output=True, text=True, timeout=240, check=False)
+    two = warm_petseg.run([sys.executable, "-m", "engine.cli", *argv, "--devices", "2"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=240, check=False)
     assert two.returncode == 0, two.stderr[-2000:]
     note = "no annotations/test.txt or trainval.txt: scoring every image with a trimap as the test split"
     for out, err in ((one_out, one_err), (two.stdout, two.stderr)):
@@ -82,8 +82,8 @@ def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Pat
     argv = ["eval", "--checkpoint", str(finished_tiny_run / "checkpoints" / "best.pt"), "--device", "cpu",
             "--split", "valid", "--batch_size", "2", "--devices", "2"]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", PETSEG_FAULT="score:1@1:raise")
-    done = subprocess.run([sys.executable, "-m", "engine.cli", *argv], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=240)
+    done = warm_petseg.run([sys.executable, "-m", "engine.cli", *argv], env=env, cwd=REPO, capture_output=True,
+                           text=True, timeout=240)
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("petseg: error: eval: rank 1 of 2 failed: ") and \
