@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import warm_petseg
 from tests.engine.train.ddp_helpers import REPO, torchrun_train
 
 pytestmark = pytest.mark.slow
@@ -118,8 +119,9 @@ def test_under_torchrun_a_rank_that_lost_its_peer_says_so_in_words(tmp_path: Pat
     runs = tmp_path / "runs"
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1", TMPDIR=str(tmp_path),
                PETSEG_FAULT="batch:3@1")  # rank 1 SIGKILLs itself before its 3rd batch (as the OOM killer would)
-    done = subprocess.run(torchrun_train(2, generated_data, 2, runs, "oom"), env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=240, check=False)
+    # torch's agent warm (tests/warm_petseg.py); its ranks fresh
+    done = warm_petseg.run(torchrun_train(2, generated_data, 2, runs, "oom"), env=env, cwd=REPO, capture_output=True,
+                           text=True, timeout=240, check=False)
     assert done.returncode != 0
     status = json.loads((runs / "oom" / "status.json").read_text())
     assert status["state"] == "failed"
@@ -136,6 +138,7 @@ def test_under_torchrun_a_three_process_run_names_the_rank_that_was_killed(tmp_p
     env = dict(os.environ, PYTHONPATH=str(REPO), PETSEG_PLAIN_PROGRESS="1", OMP_NUM_THREADS="1",
                PETSEG_FAULT="batch:3@2", TORCH_CPP_LOG_LEVEL="ERROR",  # rank 2 SIGKILLs itself (epoch 3)
                TMPDIR=str(tmp_path))  # rank 1's traceback folder (rank_scratch) goes with the test
+    # a fresh agent: TORCH_CPP_LOG_LEVEL is read when torch loads (tests/warm_petseg.py)
     done = subprocess.run(torchrun_train(3, generated_data, 4, runs, "oom3"), env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=240, check=False)
     assert done.returncode != 0

@@ -17,6 +17,7 @@ import torch
 
 from engine.cli import main
 from engine.runs import RunStore
+from tests import warm_petseg
 from tests.engine.train.ddp_helpers import DDP_TRAIN, REPO, WORKER
 
 pytestmark = pytest.mark.slow
@@ -164,10 +165,11 @@ def test_two_torchrun_nodes_meeting_at_127_0_0_1_train_one_run(tmp_path: Path, g
     argv = ["-m", "engine.cli", "train", "--device", "cpu", "--data_path", generated_data, "--epochs", "1",
             "--image_size", "64", "--width", "4", "--batch_size", "12", "--max_train_images", "16",
             "--workers", "0", "--compile", "off", "--amp", "off", "--runs", str(runs)]
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(k),
-                               "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
-                               "--rdzv_id", "petseg-test", *argv],
-                              env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # the two agents warm (tests/warm_petseg.py); their ranks fresh
+    nodes = [warm_petseg.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(k),
+                                "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint",
+                                f"127.0.0.1:{port}", "--rdzv_id", "petseg-test", *argv],
+                               env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k in (0, 1)]
     outputs = [n.communicate(timeout=240)[0] for n in nodes]
     assert [n.returncode for n in nodes] == [0, 0], outputs
@@ -192,7 +194,7 @@ def test_only_rank_0_writes_the_run_folder(tmp_path: Path, generated_data: str) 
                PETSEG_AUDIT_ROOTS=os.pathsep.join([str(runs), str(temp)]), PETSEG_AUDIT_OUT=str(audit / "changes"))
     train = [sys.executable, "-m", "engine.cli", "train", "--devices", "2", "--runs", str(runs)]
 
-    def launch(*words: str, **extra: str) -> subprocess.CompletedProcess:
+    def launch(*words: str, **extra: str) -> subprocess.CompletedProcess:  # fresh: a sitecustomize on PYTHONPATH
         return subprocess.run([*train, *words], check=False, env={**env, **extra}, cwd=REPO,
                               capture_output=True, text=True, timeout=240)
 
