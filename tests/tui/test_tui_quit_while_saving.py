@@ -7,8 +7,9 @@ own size), a temp file ``.NAME.PID.TID.tmp`` and no picture, or an overlay witho
 it was writing them. Now the folder is made only when the pictures are written, and the process's
 end waits for that write (`engine.exit_writes`), saying so on stderr (one line, only then).
 
-A real ``petseg-tui`` process (its entry point, headless) on the session's tiny trained run: a
-step of the save is held (the drawing on an event for `HELD_S`, or the write's fsync for
+A real ``petseg-tui`` process (its entry point, headless; warm: tests/warm_petseg.py, every step
+held is looked up at call time and says "held" when it is reached) on the session's tiny trained
+run: a step of the save is held (the drawing on an event for `HELD_S`, or the write's fsync for
 `SLOW_WRITE_S`), ``q`` is pressed meanwhile, and the test looks at the run folder once the process
 has ended."""
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import textwrap
 import time
@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from petseg_tui.__main__ import FINISHING
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[2]
 HELD_S = 30.0  # a drawing step held this long: the dashboard ends long before
@@ -102,7 +103,7 @@ def _quit_while_saving(runs: Path, tmp_path: Path, drive: str, *, hold: str = ""
                            flag=str(out), runs=str(runs))
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with open(out, "w") as fh, open(err, "w") as eh:
-        proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=fh, stderr=eh, text=True)
+        proc = warm_petseg.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=fh, stderr=eh, text=True)
         try:
             proc.wait(timeout=HELD_S + 180)
         finally:

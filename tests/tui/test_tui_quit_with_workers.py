@@ -3,9 +3,10 @@ export: ~90 s for a resnet18_unet; the worst-samples scoring; a model loading fo
 The app's exit waited for every such thread (asyncio's default executor, then the interpreter's
 join of its threads): the terminal was given back but the shell prompt was not, for as long.
 
-A real ``petseg-tui`` process (its entry point, headless): a step of the export is held on an
-event it waits on for `HELD_S`; the test measures the time from ``q`` to the process's end, and
-what the export left in the run folder."""
+A real ``petseg-tui`` process (its entry point, headless; warm: tests/warm_petseg.py, and the step
+held says "export busy" when it is reached): a step of the export is held on an event it waits
+on for `HELD_S`; the test measures the time from ``q`` to the process's end, and what the export
+left in the run folder."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from tests import warm_petseg
 from tui_helpers import make_run, unreadable_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +61,8 @@ def _quit_mid_export(runs_dir: Path, run: Path, tmp_path: Path, hold: str) -> tu
     script = SCRIPT.format(held=HELD_S, run_path=str(run), flag=str(out), runs=str(runs_dir), hold=hold)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with open(out, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=fh,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = warm_petseg.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=fh,
+                                 stderr=subprocess.STDOUT, text=True)
         try:
             proc.wait(timeout=HELD_S + 120)
         finally:
