@@ -99,10 +99,10 @@ class _Zygote:
         self.socket_path = str(self.folder / "sock")
         self.log = self.folder / "zygote.log"
         paths = [str(REPO), *[p for p in _BASE_ENV.get("PYTHONPATH", "").split(os.pathsep) if p]]
-        self.env = {**_BASE_ENV, "PYTHONPATH": os.pathsep.join(paths)}
+        self.start_env = {**_BASE_ENV, "PYTHONPATH": os.pathsep.join(paths)}
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([sys.executable, str(SERVER), self.socket_path], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=self.env, cwd=REPO,
+                                         stdout=subprocess.PIPE, stderr=log, env=self.start_env, cwd=REPO,
                                          start_new_session=True)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
@@ -114,7 +114,7 @@ class _Zygote:
         said = json.loads(line)
         self.forks = said["threads"] == 1
         self.env_set = said["env_set"]  # by its imports, which set them in a fresh child too
-        self.env.update(self.env_set)
+        self.env = {**self.start_env, **self.env_set}
         _count_cpu(said["cpu"])
 
     def close(self) -> None:
@@ -134,11 +134,14 @@ class _Zygote:
         self.folder.rmdir()
 
     def check(self, env: Mapping[str, str]) -> None:
-        env = {**self.env_set, **env}
-        for key in {*env, *self.env}:
+        """Refuse an environment the zygote would start differently with. A start-up variable may be
+        the zygote's at its start, or as its imports left it: the test process, having made the same
+        imports (OpenCV's LD_LIBRARY_PATH, torch._dynamo's TORCHINDUCTOR_CACHE_DIR), hands that on."""
+        for key in {*env, *self.env, *self.start_env}:
             if key in EMULATED and env.get(key, "").isdigit() or key.startswith(RUNTIME_PREFIXES):
                 continue
-            if (key in STARTUP_VARS or key.startswith(STARTUP_PREFIXES)) and env.get(key) != self.env.get(key):
+            if (key in STARTUP_VARS or key.startswith(STARTUP_PREFIXES)) \
+                    and env.get(key) not in (self.start_env.get(key), self.env.get(key)):
                 raise NeedsFreshInterpreter(f"{key}={env.get(key)!r} where the zygote has {self.env.get(key)!r}: "
                                             "a fresh interpreter would read it at start-up")
         if "PYTHONIOENCODING" in self.env and env.get("PYTHONIOENCODING") != self.env["PYTHONIOENCODING"]:

@@ -368,10 +368,12 @@ def test_an_older_checkpoint_outside_its_run_claims_no_exact_valid_dice(tmp_path
 def test_onnx_inference_leaves_nothing_in_the_temp_folder(exported, demo_photo, tmp_path):
     """ONNX Runtime's telemetry client wrote ``$TMPDIR/.ses`` when imported, and nothing removed
     it: every `petseg infer` / `eval` of an .onnx file (and `petseg export`'s parity check) left
-    it behind. In a fresh process, as a user runs it."""
+    it behind. In a process of its own, as a user runs it: a warm one (tests/warm_petseg.py), whose
+    zygote never imports ONNX Runtime, so that the child's import is its first."""
     import os
-    import subprocess
     import sys
+
+    from tests import warm_petseg
 
     onnx_path, _ = exported
     temp = tmp_path / "tmp"
@@ -379,9 +381,9 @@ def test_onnx_inference_leaves_nothing_in_the_temp_folder(exported, demo_photo, 
     env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
     env.update(TMPDIR=str(temp), PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     before = sorted(os.listdir(temp))
-    done = subprocess.run([sys.executable, "-m", "engine.cli", "infer", "--model_path", str(onnx_path),
-                           "--image", str(demo_photo), "--output", str(tmp_path / "m.png")],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = warm_petseg.run([sys.executable, "-m", "engine.cli", "infer", "--model_path", str(onnx_path),
+                            "--image", str(demo_photo), "--output", str(tmp_path / "m.png")],
+                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "m.png").is_file()
     assert sorted(os.listdir(temp)) == before == []
