@@ -2,10 +2,11 @@
 
 Moments are hit deterministically with the TEST-ONLY ``PETSEG_FAULT=<point>:<n>`` hook
 (engine/faults.py): mid-epoch before a batch, half-way through an events.jsonl line, with a
-checkpoint or JSON temp file written but not yet renamed. Most kills run in children forked
-by tests/engine/fault_server.py (torch imported once; each child runs the real `petseg`
-entry point and dies by a real SIGKILL); one is an external SIGKILL of a fresh
-``python -m engine.cli train`` (held mid-epoch by the hook, killed from outside) and the final resume is a fresh interpreter as well.
+checkpoint or JSON temp file written but not yet renamed. Most kills run in warm children
+(tests/warm_petseg.py: torch imported once; each child runs ``python -m engine.cli train`` and
+dies by a real SIGKILL); one is an external SIGKILL of a fresh ``python -m engine.cli train``
+(held mid-epoch by the hook, killed from outside) and the final resume is a fresh interpreter as
+well.
 
 After every kill: each checkpoint on disk loads and rebuilds its model, events.jsonl reads
 (a torn last line dropped), the run shows as ``interrupted``. After the final resume: the run
@@ -31,6 +32,7 @@ import torch
 
 from engine.checkpoint import build_model_from_checkpoint, load_checkpoint
 from engine.runs import EventTail, RunStore
+from tests import warm_petseg
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 8  # more than the kills can get through, so every moment is reached
@@ -52,19 +54,17 @@ def _env(cache: Path) -> dict[str, str]:
 
 
 class Server:
-    """The fork server: ``run(argv, fault)`` -> (signal, exit code) of one `petseg` child."""
+    """``run(argv, fault)`` -> (signal, exit code) of one warm `petseg` child, its output in ``log``."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "engine" / "fault_server.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, cwd=REPO)
-        assert json.loads(self.proc.stdout.readline()) == {"ready": True}
+        self.env, self.log = env, log
 
     def run(self, argv: list[str], fault: str | None) -> tuple[int, int | None]:
-        self.proc.stdin.write(json.dumps({"argv": argv, "fault": fault, "log": str(self.log)}) + "\n")
-        self.proc.stdin.flush()
-        answer = json.loads(self.proc.stdout.readline())
-        return answer["signal"], answer["code"]
+        env = {**self.env, "PETSEG_FAULT": fault} if fault else self.env
+        with open(self.log, "a") as log:
+            code = warm_petseg.run([sys.executable, "-m", "engine.cli", *argv], env=env, cwd=REPO, stdout=log,
+                                   stderr=log).returncode
+        return (-code, None) if code < 0 else (0, code)
 
     def said(self, lines: int = 15) -> str:
         """The last lines the children wrote (stdout and stderr): why one exited instead of dying."""
@@ -72,10 +72,6 @@ class Server:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError as exc:
             return f"(no log: {exc})"
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +82,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
-    s = Server(env, tmp_path_factory.mktemp("faultlog") / "children.log")
-    yield s
-    s.close()
+    yield Server(env, tmp_path_factory.mktemp("faultlog") / "children.log")
     out = os.environ.get("PETSEG_FAULT_REPORT")
     if out:
         Path(out).write_text(json.dumps(REPORT, indent=1))
