@@ -60,6 +60,7 @@ def test_a_warm_child_sees_what_a_fresh_one_sees(case: str, tmp_path: Path) -> N
     three streams as CPython builds them, session, threads, __main__, the open fds."""
     spec = PROBES[case]
     env = _env(**{k: v.format(tmp=tmp_path) for k, v in spec["env"].items()})
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)  # this process's own, if it imported torch._dynamo
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     popen = dict(spec["popen"])
@@ -75,12 +76,15 @@ def test_a_warm_child_sees_what_a_fresh_one_sees(case: str, tmp_path: Path) -> N
             kwargs["close_std"] = close_std
         seen[fresh] = _probed(args, out, fresh, **kwargs)
         seen[fresh]["argv"][-1] = seen[fresh]["orig_argv"][-1] = "OUT"
-    if "PROBE_IMPORTS" not in env:  # the variables petseg's imports set are set (the last case checks how)
-        set_by_imports = set(warm_petseg.zygote().env_set)
-        assert {"LD_LIBRARY_PATH", "TORCHINDUCTOR_CACHE_DIR"} <= set_by_imports  # OpenCV's, torch._dynamo's
-        assert set_by_imports <= set(seen[False]["environ"])
-        for name in set_by_imports:
-            seen[False]["environ"].pop(name)
+    inductor = "TORCHINDUCTOR_CACHE_DIR"  # torch._dynamo's import makes it: the zygote's own, no child's
+    assert inductor not in seen[False]["environ"]
+    if "PROBE_IMPORTS" in env:  # the same imports in the fresh child: it made its own in its temp dir
+        assert seen[True]["environ"].pop(inductor).startswith(str(tmp_path / "torchinductor_"))
+    else:  # the variables petseg's imports set are set (the case above checks how)
+        set_by_imports = set(warm_petseg.zygote().env_set) - {inductor}
+        assert "LD_LIBRARY_PATH" in set_by_imports and set_by_imports <= set(seen[False]["environ"])
+        for name in set_by_imports | {inductor}:
+            seen[False]["environ"].pop(name, None)
             seen[True]["environ"].pop(name, None)  # this process's own imports may have set it too
     assert seen[False] == seen[True]
     assert seen[False]["cwd"] == str(cwd)
@@ -213,3 +217,17 @@ def test_what_a_fresh_interpreter_would_run_at_start_up_is_refused(tmp_path: Pat
         warm_petseg.run([PY, "-c", "pass"], env=dict(_env(), PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO}"))
     with pytest.raises(warm_petseg.NeedsFreshInterpreter, match="engine.cli.entry is imported in the zygote"):
         warm_petseg.run([PY, "-m", "engine.cli.entry", "--help"], env=_env())
+
+
+def test_the_zygote_is_no_child_of_this_process() -> None:
+    """A test that lists its own children (its DataLoader workers, with psutil) must not find it
+    (test_data_loaders.py SIGTERMed it as a worker); its children are no children of ours either."""
+    import psutil
+
+    proc = warm_petseg.Popen([PY, "-c", "import time; time.sleep(30)"], env=_env())
+    try:
+        children = {child.pid for child in psutil.Process().children(recursive=True)}
+        assert warm_petseg.zygote().pid not in children and proc.pid not in children
+    finally:
+        proc.kill()
+        assert proc.wait(30) == -signal.SIGKILL

@@ -46,7 +46,9 @@ What differs, and so the FIDELITY RULES: which tests must NOT use it (leave them
 * a ``-c`` script that patches something petseg binds at import (``from m import f`` in a module
   imported after the patch): the zygote imported petseg first, so only patches looked up at call
   time (``module.f``, ``Class.method``, ``os.fsync``) take effect. Every child also shares the
-  zygote's hash seed, and its CPU is reported by the zygote (`uncounted_cpu`), not in this
+  zygote's hash seed; its import of torch._dynamo made ``$TMPDIR/torchinductor_USER`` once, in the
+  zygote's temp dir (a fresh child makes it in its own at that import, a warm one only when
+  inductor needs it); and a child's CPU is reported by the zygote (`uncounted_cpu`), not in this
   process's RUSAGE_CHILDREN.
 
 When unsure, leave a test on a fresh process. And a warm child saves only the imports: a command
@@ -100,35 +102,45 @@ class _Zygote:
         self.log = self.folder / "zygote.log"
         paths = [str(REPO), *[p for p in _BASE_ENV.get("PYTHONPATH", "").split(os.pathsep) if p]]
         self.start_env = {**_BASE_ENV, "PYTHONPATH": os.pathsep.join(paths)}
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, str(SERVER), self.socket_path], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=log, env=self.start_env, cwd=REPO,
-                                         start_new_session=True)
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], START_TIMEOUT_S)
-        line = self.proc.stdout.readline() if ready else b""
-        if not line:
-            self.proc.kill()
-            self.proc.wait()
+        with open(self.log, "wb") as log:  # it leaves this process at once: no child of ours
+            starter = subprocess.Popen([sys.executable, str(SERVER), self.socket_path], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, stderr=log, env=self.start_env, cwd=REPO,
+                                       start_new_session=True)
+        starter.wait()
+        assert starter.stdin is not None and starter.stdout is not None
+        self.lifeline, self.said = starter.stdin, starter.stdout
+        said = self._said(START_TIMEOUT_S)
+        if said is None:
+            self.lifeline.close()
             raise RuntimeError(f"the warm petseg zygote did not start:\n{self.log.read_text()[-3000:]}")
-        said = json.loads(line)
+        self.pid, self.startup_cpu = said["pid"], said["cpu"]
         self.forks = said["threads"] == 1
         self.env_set = said["env_set"]  # by its imports, which set them in a fresh child too
         self.env = {**self.start_env, **self.env_set}
+        self.zygotes_own = set(said["zygotes_own"])  # set by its imports, given to no child
         _count_cpu(said["cpu"])
 
+    def _said(self, timeout: float) -> dict | None:
+        """The zygote's next line on its stdout; None when it ended without one."""
+        ready, _, _ = select.select([self.said], [], [], timeout)
+        line = self.said.readline() if ready else b""
+        return json.loads(line) if line else None
+
+    def alive(self) -> bool:
+        ready, _, _ = select.select([self.said], [], [], 0)
+        return not ready  # it says nothing between its start and its end: its stdout at EOF is its end
+
     def close(self) -> None:
-        global _uncounted
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()  # its lifeline: it ends
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        # its CPU, and that of every child it reaped, is now in RUSAGE_CHILDREN
-        _uncounted = 0.0
+        if self.alive():
+            self.lifeline.close()  # it ends, and says the CPU it used beyond its start
+            said = self._said(30)
+            if said is not None:
+                _count_cpu(said["cpu"] - self.startup_cpu)
+        self.said.close()
+        log = os.environ.get("WARM_PETSEG_CPU_LOG")
+        if log:  # for a measurement that reads RUSAGE_CHILDREN, which never sees the zygote
+            with open(log, "a") as fh:
+                fh.write(f"{_uncounted:.3f}\n")
         for path in self.folder.iterdir():
             path.unlink()
         self.folder.rmdir()
@@ -137,6 +149,7 @@ class _Zygote:
         """Refuse an environment the zygote would start differently with. A start-up variable may be
         the zygote's at its start, or as its imports left it: the test process, having made the same
         imports (OpenCV's LD_LIBRARY_PATH, torch._dynamo's TORCHINDUCTOR_CACHE_DIR), hands that on."""
+        env = {key: value for key, value in env.items() if key not in self.zygotes_own}
         for key in {*env, *self.env, *self.start_env}:
             if key in EMULATED and env.get(key, "").isdigit() or key.startswith(RUNTIME_PREFIXES):
                 continue
@@ -153,7 +166,7 @@ class _Zygote:
 
 
 _zygote: _Zygote | None = None
-_uncounted = 0.0  # CPU-s of the zygote and its reaped children not yet in this process's RUSAGE_CHILDREN
+_uncounted = 0.0  # CPU-s of the zygote and its children, which this process's RUSAGE_CHILDREN never sees
 
 
 def _count_cpu(seconds: float) -> None:
@@ -162,15 +175,15 @@ def _count_cpu(seconds: float) -> None:
 
 
 def uncounted_cpu() -> float:
-    """CPU seconds the warm processes used that this process's RUSAGE_CHILDREN does not show (yet):
-    the zygote's start-up and its children's, until `shutdown` reaps the zygote
-    (bench/suite_cpu.py adds it)."""
+    """CPU seconds the warm processes used, which this process's RUSAGE_CHILDREN never shows: the
+    zygote's (its start, its end) and its children's, each once it ended (bench/suite_cpu.py adds
+    it; $WARM_PETSEG_CPU_LOG, when set, gets the total at the session's end)."""
     return _uncounted
 
 
 def zygote() -> _Zygote:
     global _zygote
-    if _zygote is None or _zygote.proc.poll() is not None:
+    if _zygote is None or not _zygote.alive():
         _zygote = _Zygote()
     return _zygote
 

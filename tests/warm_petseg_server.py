@@ -1,7 +1,10 @@
 """The zygote of `tests/warm_petseg.py` (read its docstring first): a process that has imported what
 ``petseg``'s commands import, and forks a child per request that then runs as a fresh ``python -m
 MODULE ARGS`` (or ``python -c CODE ARGS``) would, from its signal dispositions to its interpreter's
-exit. Run as ``python tests/warm_petseg_server.py SOCKET``; not a test module.
+exit. Run as ``python tests/warm_petseg_server.py SOCKET``; not a test module. It leaves the
+process that started it at once (a fork, its parent exiting), and says a JSON line on stdout
+when it serves (its pid, the CPU its imports took) and another when stdin closes and it ends
+(its own CPU).
 
 Protocol, one UNIX stream connection per child: the client sends a 4-byte big-endian length and a
 JSON request ``{"argv": ["-m", "engine.cli", ...] | ["-c", CODE, ...], "env": {...}, "cwd": ...,
@@ -29,6 +32,9 @@ import struct
 import sys
 
 _ENV_AT_START = dict(os.environ)
+if __name__ == "__main__" and os.fork():
+    # no child of the test process: a test that lists its own children (psutil) must not find it
+    os._exit(0)
 _PATH_AT_START = list(sys.path)
 
 # the warm imports every child shares (engine.cli alone imports nothing: its entry imports the commands)
@@ -43,11 +49,13 @@ import engine.train.trainer  # noqa: E402,F401
 import torch  # noqa: E402
 import torch._dynamo  # noqa: E402,F401  (torch.optim's first param group imports it: ~1.4 s a child)
 
-# what the imports set in the environment: engine/__init__.py's NO_ALBUMENTATIONS_UPDATE, OpenCV's
-# LD_LIBRARY_PATH (prepended), torch._dynamo's TORCHINDUCTOR_CACHE_DIR (in the temp dir, made):
-# a fresh interpreter's same imports set them over its own environment (`_child_env`)
+# what the imports set in the environment: engine/__init__.py's NO_ALBUMENTATIONS_UPDATE and
+# OpenCV's LD_LIBRARY_PATH, which a fresh interpreter's same imports set over its own environment
+# (`_child_env`), and torch._dynamo's TORCHINDUCTOR_CACHE_DIR, made in the zygote's temp dir: a
+# child gets none (a fresh one that imports torch._dynamo makes it in its own at once; a warm one,
+# and one that never imports it, when inductor first needs it)
 _ENV_SET = {k: v for k, v in os.environ.items() if _ENV_AT_START.get(k) != v}
-_DERIVED = {"TORCHINDUCTOR_CACHE_DIR"}  # computed from the child's TMPDIR, as its import would
+_ZYGOTES_OWN = {"TORCHINDUCTOR_CACHE_DIR"}
 _MAX_REQUEST = 16 << 20
 
 
@@ -117,11 +125,14 @@ def serve(path: str) -> _Child:
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     # its threads now (OpenBLAS and OpenCV start pools at import unless OMP_NUM_THREADS=1): with
     # more than one the test side starts fresh interpreters instead
-    print(json.dumps({"cpu": cpu.ru_utime + cpu.ru_stime, "env_set": _ENV_SET, "threads": _threads()}), flush=True)
+    print(json.dumps({"pid": os.getpid(), "cpu": cpu.ru_utime + cpu.ru_stime, "env_set": _ENV_SET,
+                      "zygotes_own": sorted(_ZYGOTES_OWN), "threads": _threads()}), flush=True)
     while True:
         for key, _ in selector.select():
             if key.data == "lifeline" and not os.read(sys.stdin.fileno(), 4096):
                 # its children run on, as a test's own would; no teardown of torch's modules (~1 CPU-s)
+                cpu = resource.getrusage(resource.RUSAGE_SELF)
+                print(json.dumps({"cpu": cpu.ru_utime + cpu.ru_stime}), flush=True)
                 os._exit(0)
             if key.data == "reap":
                 while True:
@@ -240,13 +251,21 @@ def _std_streams(env: dict[str, str]) -> None:
 
 
 def _child_env(theirs: dict[str, str]) -> dict[str, str]:
-    """The child's environment once its imports have run as they ran in the zygote (`_ENV_SET`): a
-    variable it gives as the zygote started with it ends as the zygote's; one it sets otherwise is
-    kept (tests/warm_petseg.py refuses those that would change what an import does)."""
+    """The child's environment once its imports have run as they ran in the zygote (`_ENV_SET`):
+    a variable it gives as the zygote started with it ends as the zygote's; a search path given
+    otherwise (this test process's own, which its same imports left) gets the import's folders
+    put in front again, as OpenCV does; any other is kept (engine's setdefault)."""
     env = dict(theirs)
     for key, value in _ENV_SET.items():
-        if key not in _DERIVED and theirs.get(key) == _ENV_AT_START.get(key):
+        before, given = _ENV_AT_START.get(key), theirs.get(key)
+        if key in _ZYGOTES_OWN:
+            continue
+        if given == before:
             env[key] = value
+        elif given and key.endswith("PATH") and before is None:
+            env[key] = f"{value}{os.pathsep}{given}"
+        elif given and key.endswith("PATH") and value.endswith(before):
+            env[key] = value[:len(value) - len(before)] + given
     return env
 
 
@@ -273,10 +292,6 @@ def _become(child: _Child) -> None:
     import tempfile
 
     tempfile.tempdir = None
-    if "TORCHINDUCTOR_CACHE_DIR" in _ENV_SET and "TORCHINDUCTOR_CACHE_DIR" not in env:
-        from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-        cache_dir()  # what importing torch._dynamo does: sets it, and makes it, in this child's temp dir
     if "multiprocessing" in sys.modules:
         import multiprocessing.process as mp_process
 

@@ -142,14 +142,17 @@ def test_workers_serve_under_a_temp_folder_too_long_for_a_socket(tmp_path):
     adds "/pymp-XXXXXXXX/listener-XXXXXXXX": every run with workers failed with "AF_UNIX path too
     long" in the workers, then "DataLoader worker ... exited unexpectedly"."""
     import os
-    import subprocess
     import sys
     from pathlib import Path
+
+    from tests import warm_petseg
 
     long_tmp = tmp_path / ("scratch-" + "x" * 100)
     long_tmp.mkdir()
     repo = Path(__file__).resolve().parents[3]
-    done = subprocess.run([sys.executable, "-c", _ITERATE_WITH_WORKERS], capture_output=True, text=True, timeout=120,
-                          check=False, cwd=repo, env=dict(os.environ, TMPDIR=str(long_tmp), PYTHONPATH=str(repo)))
+    # a process of its own, warm (tests/warm_petseg.py): its temp folder is the TMPDIR given it
+    done = warm_petseg.run([sys.executable, "-c", _ITERATE_WITH_WORKERS], capture_output=True, text=True,
+                           timeout=120, check=False, cwd=repo,
+                           env=dict(os.environ, TMPDIR=str(long_tmp), PYTHONPATH=str(repo)))
     assert done.returncode == 0 and "batches 2" in done.stdout, done.stderr[-1500:]
     assert list(long_tmp.iterdir()) == []  # multiprocessing's folder went to /tmp, and is gone
