@@ -179,7 +179,7 @@ def test_wait_and_communicate_time_out_as_popens_do(tmp_path: Path) -> None:
 
 
 def test_children_run_side_by_side_each_with_its_own_end(tmp_path: Path) -> None:
-    procs = [warm_petseg.Popen([PY, "-c", f"import os, sys, time; time.sleep({d}); sys.exit({code})"], env=_env())
+    procs = [warm_petseg.Popen([PY, "-c", f"import os, time; time.sleep({d}); os._exit({code})"], env=_env())
              for d, code in ((0.6, 4), (0.1, 5), (0.3, 0))]
     assert len({p.pid for p in procs}) == 3 and os.getpid() not in {p.pid for p in procs}
     assert [p.wait(30) for p in procs] == [4, 5, 0]
@@ -203,7 +203,7 @@ def test_a_childs_cpu_is_counted_once_it_has_ended() -> None:
     """Its CPU goes to the zygote's RUSAGE_CHILDREN, not ours: `uncounted_cpu` carries it (suite_cpu)."""
     warm_petseg.zygote()
     before = warm_petseg.uncounted_cpu()
-    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"
+    busy = "import os, time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\nos._exit(0)"
     done = warm_petseg.run([PY, "-c", busy], env=_env())
     assert done.returncode == 0
     assert 0.45 < warm_petseg.uncounted_cpu() - before < 5

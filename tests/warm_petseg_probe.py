@@ -59,6 +59,9 @@ def seen() -> dict:
 def main() -> None:
     with open(sys.argv[1], "w") as fh:
         json.dump(seen(), fh)
+    # no interpreter teardown: a warm child's, of the zygote's torch, costs ~1 CPU-s and is not probed
+    sys.stdout and sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
