@@ -231,3 +231,17 @@ def test_the_zygote_is_no_child_of_this_process() -> None:
     finally:
         proc.kill()
         assert proc.wait(30) == -signal.SIGKILL
+
+
+def test_a_zygote_that_was_killed_is_replaced_and_its_folder_removed() -> None:
+    import time
+
+    old = warm_petseg.zygote()
+    os.kill(old.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while old.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done = warm_petseg.run([PY, "-c", "import os; print(os.getppid()); os._exit(0)"], env=_env(), capture_output=True,
+                           text=True)
+    assert done.returncode == 0 and int(done.stdout) == warm_petseg.zygote().pid != old.pid
+    assert not old.folder.exists()

@@ -62,6 +62,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -131,19 +132,13 @@ class _Zygote:
         return not ready  # it says nothing between its start and its end: its stdout at EOF is its end
 
     def close(self) -> None:
-        if self.alive():
-            self.lifeline.close()  # it ends, and says the CPU it used beyond its start
-            said = self._said(30)
-            if said is not None:
-                _count_cpu(said["cpu"] - self.startup_cpu)
+        alive = self.alive()
+        self.lifeline.close()  # it ends, and says the CPU it used beyond its start
+        said = self._said(30) if alive else None
+        if said is not None:
+            _count_cpu(said["cpu"] - self.startup_cpu)
         self.said.close()
-        log = os.environ.get("WARM_PETSEG_CPU_LOG")
-        if log:  # for a measurement that reads RUSAGE_CHILDREN, which never sees the zygote
-            with open(log, "a") as fh:
-                fh.write(f"{_uncounted:.3f}\n")
-        for path in self.folder.iterdir():
-            path.unlink()
-        self.folder.rmdir()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def check(self, env: Mapping[str, str]) -> None:
         """Refuse an environment the zygote would start differently with. A start-up variable may be
@@ -183,7 +178,10 @@ def uncounted_cpu() -> float:
 
 def zygote() -> _Zygote:
     global _zygote
-    if _zygote is None or not _zygote.alive():
+    if _zygote is not None and not _zygote.alive():  # killed: its children's CPU is counted as they ended
+        _zygote.close()
+        _zygote = None
+    if _zygote is None:
         _zygote = _Zygote()
     return _zygote
 
@@ -194,6 +192,10 @@ def shutdown() -> None:
     if _zygote is not None:
         _zygote.close()
         _zygote = None
+    log = os.environ.get("WARM_PETSEG_CPU_LOG")
+    if log and _uncounted:  # for a measurement that reads RUSAGE_CHILDREN, which never sees the zygote
+        with open(log, "a") as fh:
+            fh.write(f"{_uncounted:.3f}\n")
 
 
 def _ignored_signals() -> list[int]:
