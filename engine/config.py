@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import typing
 from typing import Any
+from collections.abc import Mapping
 
 from engine.errors import ConfigError
 from engine.field_spec import ConfigField, option, spec_of
@@ -54,14 +55,16 @@ AUGMENT_ON = ("auto", "cpu", "device")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "auto")
 
 DEFAULT_RUNS_DIR = "runs"
+RUNS_ENV = "PETSEG_RUNS"  # names the runs folder when --runs is not given
 DATA_PATH_ENV = "PETSEG_DATA"  # names a dataset when --data_path is not given
 PRETRAINED_IMAGENET = "imagenet"  # the --pretrained value that asks for torchvision's ImageNet weights (no file)
 GENERATED_DATA = "@generated"  # the --data_path value that asks for the generated (synthetic) set
 
 
-def default_runs_dir() -> Path:
-    """The runs folder: ``$PETSEG_RUNS`` if set, else ``runs/`` in the working directory."""
-    return Path(os.environ.get("PETSEG_RUNS") or DEFAULT_RUNS_DIR)
+def default_runs_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The runs folder: ``$PETSEG_RUNS`` if set, else ``runs/`` in the working directory.
+    ``environ``: another process's environment (`engine.train.launched`), else this one's."""
+    return Path((os.environ if environ is None else environ).get(RUNS_ENV) or DEFAULT_RUNS_DIR)
 
 
 def _is_int(v: Any) -> bool:

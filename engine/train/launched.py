@@ -15,13 +15,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.config import DEFAULT_RUNS_DIR
+from engine.config import default_runs_dir
 
 RUNS_FLAGS = ("--runs",)
 # each flag in the spellings `petseg train` takes (`engine.cli.common.add_flag`: a hyphenated alias)
 RUN_NAME_FLAGS = ("--run_name", "--run-name")
 RESUME_FLAGS = ("--resume",)
-RUNS_ENV = "PETSEG_RUNS"  # `engine.config.default_runs_dir`'s variable, read in the process's environment
 
 
 def flag_value(argv: Sequence[str], spellings: Sequence[str]) -> str | None:
@@ -66,6 +65,6 @@ def _run_folder(proc: Any, argv: Sequence[str], named: str) -> Path:
         return (Path(runs) / named).resolve()  # as R and a sweep write it: no question to the process
     cwd = Path(proc.cwd())
     if runs is None:
-        runs = proc.environ().get(RUNS_ENV) or DEFAULT_RUNS_DIR
+        runs = str(default_runs_dir(proc.environ()))  # as that process finds its runs folder
     in_runs, as_path = cwd / runs / named, cwd / named
     return (as_path if as_path.is_dir() and not in_runs.is_dir() else in_runs).resolve()
