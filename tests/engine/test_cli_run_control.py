@@ -290,19 +290,16 @@ def _stopped_run(root: Path, generated_data: str) -> Path:
     return trainer.run_path
 
 
-def test_stop_waits_for_a_resume_still_starting_and_stops_it(tmp_path: Path, capsys, generated_data: str) -> None:
-    """The dashboard's R starts ``petseg train --resume r`` detached; it loads torch for seconds
-    before it takes the run, and meanwhile the run reads stopped. ``petseg stop r`` then said
-    "not training: it is stopped; nothing to stop" (exit 1) and the resume trained on. It waits
-    for the resume to take the run, and stops it."""
-    from engine.cli.common import EXIT_STOPPED
-    from engine.train.launch import start_resume
 
-    run = _stopped_run(tmp_path, generated_data)
-    resume = start_resume(tmp_path, "r")  # as R: `python -m engine.cli train --runs RUNS --resume r`
+def stop_while_its_resume_starts(capsys, runs: Path, resume: subprocess.Popen, timeout: int, wait: int) -> str:
+    """``petseg stop r --timeout TIMEOUT`` while ``resume`` (a resume of r) starts: it says it waits,
+    the resume exits as stopped within ``wait`` s after, and the command succeeds; returns its
+    "r: stopped ..." line."""
+    from engine.cli.common import EXIT_STOPPED
+
     try:
-        code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path), "r", "--timeout", "120")
-        assert resume.wait(120) == EXIT_STOPPED
+        code, out, err = petseg(capsys, "stop", "--runs", str(runs), "r", "--timeout", str(timeout))
+        assert resume.wait(wait) == EXIT_STOPPED
     finally:
         if resume.poll() is None:
             resume.kill()
@@ -310,7 +307,21 @@ def test_stop_waits_for_a_resume_still_starting_and_stops_it(tmp_path: Path, cap
     assert (code, err) == (0, ""), err
     waited, stopped = out.splitlines()
     assert waited == f"r: being resumed by pid {resume.pid}, still starting; the stop waits for it to take the run"
-    assert stopped.startswith("r: stopped ") and stopped.endswith("; last.pt saved")
+    assert stopped.startswith("r: stopped ")
+    return stopped
+
+
+def test_stop_waits_for_a_resume_still_starting_and_stops_it(tmp_path: Path, capsys, generated_data: str) -> None:
+    """The dashboard's R starts ``petseg train --resume r`` detached; it loads torch for seconds
+    before it takes the run, and meanwhile the run reads stopped. ``petseg stop r`` then said
+    "not training: it is stopped; nothing to stop" (exit 1) and the resume trained on. It waits
+    for the resume to take the run, and stops it."""
+    from engine.train.launch import start_resume
+
+    run = _stopped_run(tmp_path, generated_data)
+    resume = start_resume(tmp_path, "r")  # as R: `python -m engine.cli train --runs RUNS --resume r`
+    stopped = stop_while_its_resume_starts(capsys, tmp_path, resume, timeout=120, wait=120)
+    assert stopped.endswith("; last.pt saved")
     history = RunStore(tmp_path).load("r")
     assert history.state == RunState.STOPPED and max(history.epochs, default=0) < 50
     assert not (run / CONTROL_FILE).exists()
@@ -340,23 +351,12 @@ def test_stop_waits_for_a_resume_typed_by_hand_with_a_relative_runs_folder(tmp_p
     R and a sweep write absolute, so `starting_resume` did not see it, and ``petseg stop r`` said
     "not training: it is stopped; nothing to stop" while it went on to train. Its ``--runs`` is read
     against its own working directory: the stop waits for it to take the run, and stops it."""
-    from engine.cli.common import EXIT_STOPPED
     from tests.engine.sweep.fake_sweep import FAKE, stopped_trial_run
 
     stopped_trial_run(tmp_path / "runs", "r")
     env = {**os.environ, "PYTHONPATH": str(REPO), "FAKE_START_SECONDS": "2", "FAKE_EPOCH_SECONDS": "0.2"}
     resume = subprocess.Popen([sys.executable, str(FAKE), "train", "--runs", "runs", "--resume", "r"],
                               cwd=tmp_path, env=env)
-    try:
-        code, out, err = petseg(capsys, "stop", "--runs", str(tmp_path / "runs"), "r", "--timeout", "60")
-        assert resume.wait(30) == EXIT_STOPPED
-    finally:
-        if resume.poll() is None:
-            resume.kill()
-            resume.wait()
-    assert (code, err) == (0, ""), err
-    waited, stopped = out.splitlines()
-    assert waited == f"r: being resumed by pid {resume.pid}, still starting; the stop waits for it to take the run"
-    assert stopped.startswith("r: stopped ")
+    stop_while_its_resume_starts(capsys, tmp_path / "runs", resume, timeout=60, wait=30)
     history = RunStore(tmp_path / "runs").load("r")
     assert history.state == RunState.STOPPED and max(history.epochs) < 20

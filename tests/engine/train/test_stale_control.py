@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from engine.cli import main
 from engine.cli.common import EXIT_STOPPED
 from engine.config import TrainConfig
@@ -19,6 +21,16 @@ def _copied(finished_tiny_run: Path, tmp_path: Path) -> Path:
     shutil.copytree(finished_tiny_run, runs / "r")
     return runs
 
+
+def resume_drops_the_stale_stop(runs: Path, run: Path, capsys: pytest.CaptureFixture) -> None:
+    """``petseg train --resume r --epochs 3`` trains to its end, the stop left for an earlier
+    process dropped (and said so), not obeyed."""
+    assert main(["train", "--runs", str(runs), "--resume", "r", "--epochs", "3"]) == 0
+    history = RunStore(runs).load("r")
+    assert history.state == "finished" and sorted(history.epochs) == [1, 2, 3]
+    assert read_control(run) is None
+    assert ("resume: a stop request asked of the run's previous process, which ended before reading it, was "
+            "dropped") in capsys.readouterr().out
 
 def test_a_request_left_by_the_runs_previous_process_is_not_obeyed_by_its_resume(
         finished_tiny_run: Path, tmp_path: Path, capsys) -> None:
@@ -32,12 +44,7 @@ def test_a_request_left_by_the_runs_previous_process_is_not_obeyed_by_its_resume
     ending.release()  # it ended without reading it
     assert read_control(run) == "stop"
 
-    assert main(["train", "--runs", str(runs), "--resume", "r", "--epochs", "3"]) == 0
-    history = RunStore(runs).load("r")
-    assert history.state == "finished" and sorted(history.epochs) == [1, 2, 3]
-    assert read_control(run) is None
-    assert ("resume: a stop request asked of the run's previous process, which ended before reading it, was "
-            "dropped") in capsys.readouterr().out
+    resume_drops_the_stale_stop(runs, run, capsys)
 
 
 def test_a_resume_another_process_holds_leaves_its_request(finished_tiny_run: Path, tmp_path: Path) -> None:
@@ -107,9 +114,4 @@ def test_a_prunes_stop_a_trial_finished_before_reading_is_not_obeyed_by_a_later_
     assert said[-1].startswith("trial 0 finished (it ended before the prune's stop reached it): best valid Dice")
     capsys.readouterr()
 
-    assert main(["train", "--runs", str(runs), "--resume", "r", "--epochs", "3"]) == 0
-    history = RunStore(runs).load("r")
-    assert history.state == "finished" and sorted(history.epochs) == [1, 2, 3]
-    assert read_control(run) is None
-    assert ("resume: a stop request asked of the run's previous process, which ended before reading it, was "
-            "dropped") in capsys.readouterr().out
+    resume_drops_the_stale_stop(runs, run, capsys)
