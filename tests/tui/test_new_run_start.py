@@ -4,6 +4,7 @@ runs, and a quit or a signal right after a detached start naming its run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import types
@@ -110,7 +111,9 @@ async def test_start_detached_uses_spawn_detached(runs_dir: Path, monkeypatch, g
 
     def spawn_detached(config, runs_dir_arg, run_name):
         started.append((config, Path(runs_dir_arg), run_name))
-        FakeTrainer(config, Path(runs_dir_arg), run_name).start()  # stands in for the child process
+        # stands in for the child process; 50 epochs (~30 s), not the form's 3 (~2 s): on a loaded
+        # machine a 3-epoch fake ended before x was pressed, and x is not offered on an ended run
+        FakeTrainer(dataclasses.replace(config, epochs=50), Path(runs_dir_arg), run_name).start()
         return 4242
 
     monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
