@@ -176,6 +176,10 @@ def uncounted_cpu() -> float:
     return _uncounted
 
 
+def _readable(conn: socket.socket) -> bool:
+    return bool(select.select([conn], [], [], 1.0)[0])
+
+
 def zygote() -> _Zygote:
     global _zygote
     if _zygote is not None and not _zygote.alive():  # killed: its children's CPU is counted as they ended
@@ -261,7 +265,15 @@ class Popen(subprocess.Popen):
             conn.connect(server.socket_path)
             payload = struct.pack(">I", len(data)) + data
             sent = socket.send_fds(conn, [payload], list(fds.values()))
-            conn.sendall(payload[sent:])
+            try:
+                conn.sendall(payload[sent:])
+            except (BrokenPipeError, ConnectionResetError) as exc:  # the zygote answered (and closed) first
+                try:
+                    answer = self._line(conn, block=True) if self._said or _readable(conn) else None
+                except RuntimeError:  # closed without a word
+                    answer = None
+                raise RuntimeError(f"the warm petseg zygote closed the request half-sent ({exc}); it said "
+                                   f"{answer}; its log: {server.log.read_text(errors='replace')[-2000:]}") from None
             answer = self._line(conn, block=True)
         except BaseException:
             conn.close()
