@@ -219,6 +219,27 @@ def test_what_a_fresh_interpreter_would_run_at_start_up_is_refused(tmp_path: Pat
         warm_petseg.run([PY, "-m", "engine.cli.entry", "--help"], env=_env())
 
 
+def test_a_refusal_answered_before_the_client_returns_from_sending_is_the_refusal(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine the zygote may read the request, refuse it and close before this side's
+    send returns: the refusal is what a test sees (it was a BrokenPipeError from sending nothing)."""
+    import select
+    import socket
+
+    send_fds = socket.send_fds
+
+    def send_then_wait_for_the_answer(sock: socket.socket, *args: object, **kwargs: object) -> int:
+        sent = send_fds(sock, *args, **kwargs)
+        select.select([sock], [], [], 30)
+        time.sleep(0.2)  # the zygote closes right after answering
+        return sent
+
+    warm_petseg.zygote()
+    monkeypatch.setattr(socket, "send_fds", send_then_wait_for_the_answer)
+    with pytest.raises(warm_petseg.NeedsFreshInterpreter, match="engine.cli.entry is imported in the zygote"):
+        warm_petseg.run([PY, "-m", "engine.cli.entry", "--help"], env=_env())
+
+
 def test_the_zygote_is_no_child_of_this_process() -> None:
     """A test that lists its own children (its DataLoader workers, with psutil) must not find it
     (test_data_loaders.py SIGTERMed it as a worker); its children are no children of ours either."""

@@ -266,7 +266,10 @@ class Popen(subprocess.Popen):
             payload = struct.pack(">I", len(data)) + data
             sent = socket.send_fds(conn, [payload], list(fds.values()))
             try:
-                conn.sendall(payload[sent:])
+                # only what is left: a send of nothing to a zygote that has already answered (a
+                # refusal) and closed fails with EPIPE, which a loaded machine hit now and then
+                if sent < len(payload):
+                    conn.sendall(payload[sent:])
             except (BrokenPipeError, ConnectionResetError) as exc:  # the zygote answered (and closed) first
                 try:
                     answer = self._line(conn, block=True) if self._said or _readable(conn) else None
