@@ -6,7 +6,9 @@ tui_inference.py."""
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,39 @@ from tui_helpers import (DIVERGED_DICES, DIVERGED_LOSSES, OUTLIER_DICES, OUTLIER
 from tui_inference import FakePredictor, make_photo
 
 from petseg_tui.screens import inference as inf
+
+_PARSED_CSS: dict[tuple, list] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _css_parsed_once_per_worker() -> Iterator[None]:
+    """Textual parses every widget's CSS again for each app (its parse cache is the app's own
+    stylesheet's): ~60 ms of each TUI test's CPU, ~7-10 % of it. The parse reads only its arguments
+    and the stylesheet's variables (the theme), so its rule sets are shared between the apps of a
+    worker under a key of all of those, as one app already shares them between its own parses.
+    Textual is pinned (pyproject.toml); a version whose method differs is left alone."""
+    from textual.css.stylesheet import Stylesheet
+
+    own = Stylesheet._parse_rules
+    if list(inspect.signature(own).parameters) != ["self", "css", "read_from", "is_default_rules", "tie_breaker",
+                                                     "scope"]:
+        yield
+        return
+
+    def parse_rules(self: Stylesheet, css: str, read_from: object, is_default_rules: bool = False,
+                    tie_breaker: int = 0, scope: str = "") -> list:
+        key = (css, read_from, is_default_rules, tie_breaker, scope, tuple(self._variables.items()))
+        rules = _PARSED_CSS.get(key)
+        if rules is None:
+            rules = own(self, css, read_from, is_default_rules, tie_breaker, scope)
+            if len(_PARSED_CSS) > 4096:
+                _PARSED_CSS.clear()
+            _PARSED_CSS[key] = rules
+        return rules
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Stylesheet, "_parse_rules", parse_rules)
+        yield
 
 
 @pytest.fixture
