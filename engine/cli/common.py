@@ -59,12 +59,15 @@ def yes_no(value: str) -> bool:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def flag_spellings(name: str) -> tuple[str, ...]:
+    """Every spelling `add_flag` gives the flag ``name``: ``--name`` (the seed's underscore
+    spelling, canonical), then a hyphenated alias where the name has an underscore."""
+    return (f"--{name}", f"--{name.replace('_', '-')}") if "_" in name else (f"--{name}",)
+
+
 def add_flag(parser: argparse.ArgumentParser | Any, name: str, **kw: Any) -> None:
-    """Add ``--name`` (the seed's underscore spelling, canonical) and a hyphenated alias."""
-    flags = [f"--{name}"]
-    if "_" in name:
-        flags.append(f"--{name.replace('_', '-')}")
-    parser.add_argument(*flags, dest=name, **kw)
+    """Add the flag ``name`` in its `flag_spellings`."""
+    parser.add_argument(*flag_spellings(name), dest=name, **kw)
 
 
 def runs_folder(text: str) -> Path:
@@ -90,8 +93,7 @@ def given_path(text: str) -> Path:
 
 
 def add_runs_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs", type=runs_folder, default=None,
-                   help="runs folder (default: $PETSEG_RUNS or ./runs)")
+    add_flag(p, "runs", type=runs_folder, default=None, help="runs folder (default: $PETSEG_RUNS or ./runs)")
 
 
 class PlainConsole:

@@ -15,12 +15,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.cli.common import flag_spellings
 from engine.config import default_runs_dir
 
-RUNS_FLAGS = ("--runs",)
-# each flag in the spellings `petseg train` takes (`engine.cli.common.add_flag`: a hyphenated alias)
-RUN_NAME_FLAGS = ("--run_name", "--run-name")
-RESUME_FLAGS = ("--resume",)
+# each flag in the spellings `petseg train` takes (`engine.cli.common.add_flag`)
+RUNS_FLAGS = flag_spellings("runs")
+RUN_NAME_FLAGS = flag_spellings("run_name")
+RESUME_FLAGS = flag_spellings("resume")
 
 
 def flag_value(argv: Sequence[str], spellings: Sequence[str]) -> str | None:

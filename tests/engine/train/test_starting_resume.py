@@ -62,3 +62,25 @@ def test_a_relative_runs_folder_is_read_against_that_processs_folder_not_ours(tm
     finally:
         sweep.kill()
         sweep.wait()
+
+
+@pytest.mark.parametrize("words", [
+    ("--runs", "R", "--run_name", "N"), ("--runs=R", "--run-name", "N"), ("--run-name=N", "--runs", "R"),
+    ("--runs", "R", "--resume", "N"), ("--resume=N", "--runs=R"),
+])
+def test_the_scan_reads_each_spelling_petseg_train_takes(words: tuple[str, ...]) -> None:
+    """The run's name and runs folder a ``petseg train`` argv gives, as the scan reads them
+    (`flag_value` of `RUN_NAME_FLAGS`, `RESUME_FLAGS`, `RUNS_FLAGS`), are what its parser takes:
+    a new run typed ``--run-name`` by hand is found starting as ``--run_name`` is."""
+    import argparse
+
+    from engine.cli import train
+    from engine.train.launched import RESUME_FLAGS, RUN_NAME_FLAGS, RUNS_FLAGS, flag_value
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args(list(words))
+    assert flag_value(words, RUNS_FLAGS) == str(args.runs) == "R"
+    assert flag_value(words, RUN_NAME_FLAGS) == args.run_name
+    assert flag_value(words, RESUME_FLAGS) == args.resume
+    assert "N" in (args.run_name, args.resume)
