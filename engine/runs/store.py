@@ -38,6 +38,18 @@ def check_runs_root(root: Path) -> None:
         raise RunStoreError(root, "is a file, not a runs folder; give --runs a folder")
 
 
+def named_run_folder(root: str | Path, name_or_path: str | Path, base: str | Path | None = None) -> Path:
+    """The folder ``name_or_path`` names as `RunStore.resolve` takes it, whether or not it is
+    there: a run by that name under the runs folder ``root``, else the path itself where only
+    that is a folder. A relative one is read against ``base`` (another process's working
+    directory), else left relative; ``root/r`` given with ``root`` is that run, not ``root/root/r``."""
+    root, p = Path(root), Path(name_or_path)
+    named = p if p.parent == root and p.name not in ("", "..") else root / str(name_or_path)
+    if base is not None:
+        named, p = Path(base) / named, Path(base) / p
+    return p if p.is_dir() and not named.is_dir() else named
+
+
 def _taken(path: Path) -> bool:
     """Whether a run has started in ``path`` (a folder made for a detached run's train.log, or
     one whose writer was killed before its config.json was in place, is no clash)."""
@@ -66,16 +78,14 @@ class RunStore:
         """A run by name under the root, or a run folder given as a path. A folder this returned
         resolves to itself: a caller that hands it on to another of the store's methods (a resume
         opening the run it resolved) got ``../runs/../runs/r`` of a relative root."""
-        p = Path(name_or_path)
-        named = p if p.parent == self.root and p.name not in ("", "..") else self.root / str(name_or_path)
-        for cand in (named, p):
-            if cand.is_dir():
-                if cand.resolve() == self.root.resolve() and not is_run_folder(cand):
-                    # "--run ." (or "") named the runs folder: "runs/checkpoints/best.pt: run has
-                    # no checkpoint yet" read as if a run of that name were there
-                    raise RunStoreError(cand, "is the runs folder itself, not a run in it; give a run's name "
-                                              "(petseg runs lists them)")
-                return cand
+        p, cand = Path(name_or_path), named_run_folder(self.root, name_or_path)
+        if cand.is_dir():
+            if cand.resolve() == self.root.resolve() and not is_run_folder(cand):
+                # "--run ." (or "") named the runs folder: "runs/checkpoints/best.pt: run has
+                # no checkpoint yet" read as if a run of that name were there
+                raise RunStoreError(cand, "is the runs folder itself, not a run in it; give a run's name "
+                                          "(petseg runs lists them)")
+            return cand
         check_runs_root(self.root)
         if p.is_file():  # a run's checkpoint or export given as --run: "no such run folder" of a file that is there
             return self._file_given(p)

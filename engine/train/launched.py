@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.cli.common import flag_spellings
 from engine.config import default_runs_dir
+from engine.runs.store import named_run_folder
 
 # each flag in the spellings `petseg train` takes (`engine.cli.common.add_flag`)
 RUNS_FLAGS = flag_spellings("runs")
@@ -59,13 +60,11 @@ def train_processes(run_path: str | Path, flags: Sequence[str]) -> Iterator[int]
 
 
 def _run_folder(proc: Any, argv: Sequence[str], named: str) -> Path:
-    """The run folder process ``proc`` (a psutil.Process) trains: ``named`` in its runs folder, else
-    ``named`` as a path where only that is a folder, as `engine.runs.RunStore.resolve` takes it."""
+    """The run folder process ``proc`` (a psutil.Process) trains: ``named`` as that process's
+    `engine.runs.RunStore.resolve` takes it (`named_run_folder`), in its working directory."""
     runs = flag_value(argv, RUNS_FLAGS)
     if runs is not None and Path(runs).is_absolute() and Path(named).parent == Path("."):
         return (Path(runs) / named).resolve()  # as R and a sweep write it: no question to the process
-    cwd = Path(proc.cwd())
     if runs is None:
         runs = str(default_runs_dir(proc.environ()))  # as that process finds its runs folder
-    in_runs, as_path = cwd / runs / named, cwd / named
-    return (as_path if as_path.is_dir() and not in_runs.is_dir() else in_runs).resolve()
+    return named_run_folder(runs, named, base=proc.cwd()).resolve()

@@ -47,6 +47,16 @@ def test_a_resume_typed_with_a_relative_runs_folder_is_found(tmp_path: Path, wor
         assert starting_resume(run) == pid
 
 
+def test_a_run_given_with_its_runs_folder_is_that_run_as_the_resume_reads_it(tmp_path: Path) -> None:
+    """``petseg train --runs runs --resume runs/r`` resumes ``runs/r`` (`RunStore.resolve`: a
+    path under the runs folder is that run), also beside a folder ``runs/runs/r``; the scan read
+    it as ``runs/runs/r`` there, and missed the resume."""
+    run = stopped_trial_run(tmp_path / "runs", "r")
+    (tmp_path / "runs" / "runs" / "r").mkdir(parents=True)
+    with _sleeping(tmp_path, "--runs", "runs", "--resume", "runs/r") as pid:
+        assert starting_resume(run) == pid
+
+
 def test_a_relative_runs_folder_is_read_against_that_processs_folder_not_ours(tmp_path: Path) -> None:
     """A resume of another folder's run of the same name (``runs/r`` from another directory) is
     not this run's; nor is a command other than ``train`` naming the run: ``petseg sweep --runs
