@@ -37,9 +37,9 @@ def main() -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     from engine.events import RunFinished, RunStopped
     from engine.runs import RunStore, read_events
-    from engine.sweep.scheduler import SPAWNED_ATTR, Scheduler
+    from engine.sweep.scheduler import Scheduler
     from engine.sweep.spec_build import build_spec
-    from engine.sweep.study import RUN_ATTR, open_study
+    from engine.sweep.study import RUN_ATTR, SPAWNED_ATTR, open_study
 
     runs = args.runs or Path(tempfile.mkdtemp(prefix="sweep-check-"))
     base = {"epochs": args.epochs, "image_size": args.image_size, "batch_size": 8, "workers": 0, "device": "cpu",

@@ -9,7 +9,8 @@
     pruning    following a trial's run folder, its valid Dice per epoch to Optuna, the stop of a
                pruned run and its ``pruned`` status
     scheduler  the loop: child processes in the slots, the next trial within a poll of one ending,
-               crash recovery (adopt or resume a dead sweep's trials), Ctrl-C
+               Ctrl-C
+    recovery   crash recovery, the scheduler's mixin: adopt or resume a dead sweep's trials
     results    the leaderboard, the parameter importances, the best trial's test evaluation
 
 Only ``record`` is imported by the run store; the others import Optuna and are the CLI's (and

@@ -141,7 +141,7 @@ def _settings(recorded: dict[str, Any], name: str, storage: str | None) -> dict[
 
 
 def open_trials(study: optuna.Study) -> tuple[int, ...]:
-    """The trials a re-run on this machine takes over (`engine.sweep.scheduler.Scheduler.recover`):
+    """The trials a re-run on this machine takes over (`engine.sweep.recovery.TrialRecovery.recover`):
     running in the study, of this host, their sweep process ended (stopped by x or Ctrl-C, or
     killed); by number."""
     import socket

@@ -35,6 +35,7 @@ PRUNED_AT_ATTR = "pruned_at"  # the epoch the sweep asked the run to stop at
 SURPLUS_ATTR = "surplus"  # asked beyond the budget by a concurrent sweep process: never run
 REASON_ATTR = "reason"  # why a trial failed
 REFUSED_ATTR = "refused"  # its drawn values made a config the fields refuse: nothing was started
+SPAWNED_ATTR = "spawned"  # wall time the trial's (latest) process was started
 # study user attributes
 SPEC_ATTR, EVAL_ATTR = "spec", "best_eval"
 # why the sweep's last process stopped asking for trials before its budget was spent (a line;

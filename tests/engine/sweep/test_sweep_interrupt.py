@@ -160,7 +160,7 @@ def test_stop_leaves_no_request_for_a_trial_whose_child_died_before_writing_its_
         tmp_path: Path, fake_trainer: None, monkeypatch) -> None:
     """Ctrl-C's stop reached a trial whose child was still loading torch (its folder: train.log
     alone, so the request is written for the new run), and the child died there. A re-run starts
-    that trial afresh in the same folder (`Scheduler.recover`), and a new run obeys a request: a
+    that trial afresh in the same folder (`TrialRecovery.recover`), and a new run obeys a request: a
     resume drops one left by an earlier process (`take_run`), a fresh start cannot. So the stop
     is taken back once the child is gone, and the trial the re-run starts trains its budget."""
     from engine.train.launch import start_detached
