@@ -1,4 +1,4 @@
-"""Counts in words, as petseg prints them: `counted`. No torch, no Textual."""
+"""Counts and sizes in words, as petseg prints them: `counted`, `byte_size`. No torch, no Textual."""
 
 from __future__ import annotations
 
@@ -7,3 +7,12 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     """``n`` and ``noun``, plural unless one: "1 photo", "0 photos", "2 test images"; ``plural``
     for a noun with another plural ("process", "processes")."""
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def byte_size(n: int) -> str:
+    """A number of bytes as petseg's lines say it: "512 KiB", "20.5 MiB", "3 GiB" (a part of a
+    KiB counts as one KiB; a whole MiB or GiB has no ".0": "larger than 8 MiB")."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= size:
+            return f"{n // size} {unit}" if n % size == 0 else f"{n / size:.1f} {unit}"
+    return f"{-(-n // 1024)} KiB"

@@ -30,6 +30,7 @@ from engine.runs import (
 )
 from engine.runs.layout import open_run_file
 from engine.train.previews import INDEX_FILE, Previews, read_previews
+from engine.words import byte_size
 from petseg_tui.watch import short_message
 
 RECENT_EPOCHS = 3  # the ETA's pace: the mean of this many newest epochs
@@ -319,7 +320,7 @@ def _silent_exit_hint(path: Path) -> str:
     except OSError:
         return ", leaving nothing in its train.log"
     if free < LOW_DISK_BYTES:
-        return f", leaving nothing in its train.log: the disk is full ({free // 1024} KB free under {path.parent})"
+        return f", leaving nothing in its train.log: the disk is full ({byte_size(free)} free under {path.parent})"
     return ", leaving nothing in its train.log"
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from engine.errors import RunStoreError
 from engine.events import EventFieldError, TrainEvent, parse_event
 from engine.runs.layout import EVENTS_FILE, RunFileMissing, open_run_file
-from engine.words import counted
+from engine.words import byte_size, counted
 
 
 # Our writer puts "kind" last (event_to_dict), and JSON escapes quotes inside strings, so these
@@ -33,13 +33,6 @@ MAX_LINE = 4 << 20  # an event line is well under 1 KB: a longer "line" is garba
 # either costs ~50 ms; 16 MiB of 2-byte lines, parsed, cost 40 s)
 GARBAGE_BYTES = 16 << 20
 GARBAGE_LINES = 10_000
-
-
-def _size(n: int) -> str:
-    """A number of bytes as a reason says it: "512 KiB", "20.0 MiB", "3.0 GiB"."""
-    if n >= 1 << 30:
-        return f"{n / (1 << 30):.1f} GiB"
-    return f"{n / (1 << 20):.1f} MiB" if n >= 1 << 20 else f"{-(-n // 1024)} KiB"
 
 
 def skipped_lines(bad_lines: int) -> str:
@@ -85,8 +78,8 @@ class EventTail:
 
     def _give_up_reason(self, size: int) -> str:
         return (f"{self.path}: not an events log: {counted(self._garbage_lines, 'line')} "
-                f"({_size(self._garbage_bytes)}) of its first {_size(self.offset)} are not events; the rest "
-                f"({_size(max(0, size - self.offset))}) is not read")
+                f"({byte_size(self._garbage_bytes)}) of its first {byte_size(self.offset)} are not events; the rest "
+                f"({byte_size(max(0, size - self.offset))}) is not read")
 
     def read_new(self) -> list[TrainEvent]:
         if self._given_up:

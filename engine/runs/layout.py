@@ -51,6 +51,7 @@ from typing import IO, Any
 
 from engine.atomic import atomic_write
 from engine.errors import CheckpointError, RunStoreError
+from engine.words import byte_size
 
 CONFIG_FILE = "config.json"
 EVENTS_FILE = "events.jsonl"
@@ -224,7 +225,7 @@ def read_run_file(path: str | Path, limit: int = MAX_JSON_BYTES, run_path: str |
     except OSError as exc:  # EIO, a file that vanished under us
         raise RunStoreError(path, f"cannot read ({exc.strerror or exc})") from None
     if len(data) > limit:
-        raise RunStoreError(path, f"larger than {limit >> 20} MiB; not a file petseg writes")
+        raise RunStoreError(path, f"larger than {byte_size(limit)}; not a file petseg writes")
     return data
 
 

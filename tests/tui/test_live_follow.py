@@ -136,11 +136,11 @@ def test_a_launch_that_died_silently_on_a_full_disk_says_the_disk_is_full(runs_d
     run = runs_dir / "silent"
     run.mkdir(parents=True)
     (run / "train.log").write_bytes(b"")
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(4 << 20, 4 << 20, 0))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(8 << 20, 9 << 19, 7 << 19))
     snap = LiveFollower(run, pid=child.pid).snapshot()
     assert snap is not None and snap.state == "failed"
     assert snap.message == (f"the training process (pid {child.pid}) exited before the run started, leaving nothing "
-                            f"in its train.log: the disk is full (0 KB free under {runs_dir})")
+                            f"in its train.log: the disk is full (3.5 MiB free under {runs_dir})")
 
 
 def test_a_trial_that_never_made_its_run_folder_reads_failed_with_its_reason(tmp_path: Path) -> None:

@@ -23,3 +23,16 @@ def test_prediction_and_worst_sheet_paths() -> None:
 
 def test_names_a_user_finds_in_a_run_folder() -> None:
     assert (ERROR_LOG, PREVIEWS_DIR, PREDICTIONS_DIR) == ("error.log", "previews", "predictions")
+
+
+def test_a_run_file_over_its_limit_is_refused_naming_the_limit(tmp_path: Path) -> None:
+    """A small limit (writer.lock's 4096 bytes) read "larger than 0 MiB"."""
+    from engine.errors import RunStoreError
+    from engine.runs.layout import read_run_file
+
+    (tmp_path / "writer.lock").write_bytes(b"x" * 5000)
+    (tmp_path / "config.json").write_bytes(b" " * ((8 << 20) + 1))
+    with pytest.raises(RunStoreError, match="writer.lock: larger than 4 KiB; not a file petseg writes"):
+        read_run_file(tmp_path / "writer.lock", limit=4096)
+    with pytest.raises(RunStoreError, match="config.json: larger than 8 MiB; not a file petseg writes"):
+        read_run_file(tmp_path / "config.json")
