@@ -86,6 +86,45 @@ def stopped_both_ways(runs: Path) -> None:
             study.tell(trial, state=TrialState.FAIL)
 
 
+def killed_sweep_trial(runs: Path, epochs: int, pruned: bool, prune: str = "median", stop_left: bool = False) -> str:
+    """Sweep "p" of one trial (``learning_rate``, ``epochs`` epochs at 64 px, pruner ``prune``) as
+    a SIGKILLed sweep process leaves it: the trial's run ended epoch 1 (valid Dice 0.1, reported
+    to the study), then was stopped by an earlier Ctrl-C, or (``pruned``) was pruned there and its
+    process killed before it read the stop (``stop_left``: the prune's stop request left unread in
+    its folder). Returns the run's name."""
+    import json
+
+    from engine.runs import request_control
+    from engine.sweep.study import PRUNED_AT_ATTR
+
+    spec = build_spec({"name": "p", "params": ["learning_rate=log:1e-4:1e-2"], "trials": 1, "eval_best": "no",
+                       "prune": prune, "base": {"epochs": epochs, "image_size": 64}})
+    study = open_study(spec, runs)
+    trial = ask_within_budget(study, spec, "cpu")
+    name = trial_run_name("p", 0)
+    trial.set_user_attr(RUN_ATTR, name)
+    writer = RunStore(runs).create(TrainConfig(epochs=epochs, image_size=64, **trial.params).to_dict(), name)
+    writer.append(RunStarted(run=name, total_epochs=epochs, start_epoch=1, train_size=16, valid_size=4,
+                             device="cpu", data="fake", resumed=False), sync=True)
+    writer.append(EpochEnded(epoch=1, total_epochs=epochs, train_loss=0.5, train_dice=0.1, valid_loss=0.5,
+                             valid_dice=0.1, valid_iou=0.1, valid_dice_per_image=0.1, valid_iou_per_image=0.1,
+                             lr=1e-3, seconds=1.0, images_per_s=16.0, best_dice=0.1, best_epoch=1), sync=True)
+    trial.report(0.1, 1)
+    if pruned:
+        trial.set_user_attr(PRUNED_AT_ATTR, 1)
+        if stop_left:
+            assert request_control(writer.path, "stop")
+        writer.close()
+        status = json.loads((writer.path / "status.json").read_text())
+        (writer.path / "status.json").write_text(json.dumps({**status, "pid": dead_pid()}))  # killed
+    else:
+        writer.append(RunStopped(epoch=1), sync=True)
+        writer.set_status(RunState.STOPPED, STOPPED_BY_USER)
+        writer.close()
+    trial.set_user_attr(OWNER_ATTR, dead_pid())  # and its sweep too
+    return name
+
+
 def _trial_run(runs: Path, name: str, record: SweepRecord, finished: bool) -> None:
     """A trial's run folder, written by the run store's writer: 3 epochs and finished, or stopped
     by its user after epoch 1."""

@@ -171,37 +171,11 @@ def test_a_rerun_follows_a_trial_whose_resume_the_killed_sweep_left_still_starti
     died with that sweep) is asked to stop again, and ends pruned."""
     from optuna.trial import TrialState
 
-    from engine.config import TrainConfig
-    from engine.events import EpochEnded, RunStopped
-    from engine.runs.layout import trial_run_name
-    from engine.sweep.spec_build import build_spec
-    from engine.sweep.study import OWNER_ATTR, PRUNED_AT_ATTR, RUN_ATTR, ask_within_budget, load_study, open_study
+    from engine.sweep.study import load_study
     from tests.engine.sweep.fake_sweep import start_fake_resume
-    from tests.engine.sweep.stopped_studies import dead_pid
+    from tests.engine.sweep.stopped_studies import killed_sweep_trial
 
-    spec = build_spec({"name": "p", "params": ["learning_rate=log:1e-4:1e-2"], "trials": 1, "eval_best": "no",
-                       "prune": "none", "base": {"epochs": 4, "image_size": 64}})
-    study = open_study(spec, tmp_path)
-    trial = ask_within_budget(study, spec, "cpu")
-    name = trial_run_name("p", 0)
-    trial.set_user_attr(RUN_ATTR, name)
-    writer = RunStore(tmp_path).create(TrainConfig(epochs=4, image_size=64, **trial.params).to_dict(), name)
-    writer.append(RunStarted(run=name, total_epochs=4, start_epoch=1, train_size=16, valid_size=4, device="cpu",
-                             data="fake", resumed=False), sync=True)
-    writer.append(EpochEnded(epoch=1, total_epochs=4, train_loss=0.5, train_dice=0.1, valid_loss=0.5, valid_dice=0.1,
-                             valid_iou=0.1, valid_dice_per_image=0.1, valid_iou_per_image=0.1, lr=1e-3, seconds=1.0,
-                             images_per_s=16.0, best_dice=0.1, best_epoch=1), sync=True)
-    if pruned:  # the pruner stopped it there, and its process was killed before it read the stop
-        trial.set_user_attr(PRUNED_AT_ATTR, 1)
-        writer.close()
-        status = json.loads((writer.path / "status.json").read_text())
-        (writer.path / "status.json").write_text(json.dumps({**status, "pid": dead_pid()}))
-    else:  # stopped by an earlier Ctrl-C
-        writer.append(RunStopped(epoch=1), sync=True)
-        writer.set_status(RunState.STOPPED, "stopped by user")
-        writer.close()
-    trial.report(0.1, 1)
-    trial.set_user_attr(OWNER_ATTR, dead_pid())  # its sweep was killed ...
+    name = killed_sweep_trial(tmp_path, epochs=4, pruned=pruned, prune="none")  # its sweep was killed ...
     orphan = start_fake_resume(tmp_path, name, monkeypatch, start_seconds=1.5, epoch_seconds=1.0)  # ... as it resumed
     monkeypatch.setenv("FAKE_START_SECONDS", "2.5")  # the re-run's own children load torch as long
     try:

@@ -108,41 +108,18 @@ def test_a_pruned_trial_a_rerun_resumes_is_asked_to_stop_again_and_ends_pruned(t
     the stop. A re-run resumes it; the stop left in its folder is not the resumed process's to obey
     (`engine.runs.control`), so the sweep asks it again: the trial ends pruned, as it did when that
     left request stopped it, rather than trained to its end."""
-    import json
-
     from optuna.trial import TrialState
 
     from engine.cli import main
-    from engine.runs import request_control
-    from engine.runs.layout import trial_run_name
-    from engine.sweep.spec_build import build_spec
-    from engine.sweep.study import OWNER_ATTR, PRUNED_AT_ATTR, RUN_ATTR, ask_within_budget, load_study, open_study
+    from engine.sweep.study import load_study
     from engine.train import launch
     from tests.engine.sweep.fake_sweep import FAKE
-    from tests.engine.sweep.stopped_studies import dead_pid
+    from tests.engine.sweep.stopped_studies import killed_sweep_trial
 
     monkeypatch.setattr(launch, "resume_command", lambda runs_dir, run_name: [
         sys.executable, str(FAKE), "train", "--runs", str(runs_dir), "--resume", run_name])
     monkeypatch.setenv("FAKE_EPOCH_SECONDS", "1")
-    spec = build_spec({"name": "p", "params": ["learning_rate=log:1e-4:1e-2"], "trials": 1, "eval_best": "no",
-                       "base": {"epochs": 5, "image_size": 64}})
-    study = open_study(spec, tmp_path)
-    trial = ask_within_budget(study, spec, "cpu")
-    name = trial_run_name("p", 0)
-    trial.set_user_attr(RUN_ATTR, name)
-    writer = RunStore(tmp_path).create(TrainConfig(epochs=5, image_size=64, **trial.params).to_dict(), name)
-    writer.append(RunStarted(run=name, total_epochs=5, start_epoch=1, train_size=16, valid_size=4, device="cpu",
-                             data="fake", resumed=False), sync=True)
-    writer.append(EpochEnded(epoch=1, total_epochs=5, train_loss=0.5, train_dice=0.1, valid_loss=0.5, valid_dice=0.1,
-                             valid_iou=0.1, valid_dice_per_image=0.1, valid_iou_per_image=0.1, lr=1e-3, seconds=1.0,
-                             images_per_s=16.0, best_dice=0.1, best_epoch=1), sync=True)
-    trial.report(0.1, 1)
-    trial.set_user_attr(PRUNED_AT_ATTR, 1)
-    assert request_control(writer.path, "stop")  # the prune's stop, never read
-    writer.close()
-    status = json.loads((writer.path / "status.json").read_text())
-    (writer.path / "status.json").write_text(json.dumps({**status, "pid": dead_pid()}))  # killed
-    trial.set_user_attr(OWNER_ATTR, dead_pid())  # and its sweep too
+    name = killed_sweep_trial(tmp_path, epochs=5, pruned=True, stop_left=True)  # the prune's stop never read
     assert str(RunStore(tmp_path).summary(name).state) == "interrupted"
 
     assert main(["sweep", "--runs", str(tmp_path), "--resume", "p"]) == 0
