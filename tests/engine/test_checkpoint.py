@@ -10,6 +10,7 @@ import torch
 from engine.checkpoint import FORMAT, build_model_from_checkpoint, load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
 from engine.models import build_model
+from tests.file_proxy import FileProxy
 
 
 def make_ckpt(name: str = "unet", **kwargs) -> dict:
@@ -178,26 +179,18 @@ def test_a_checkpoint_saved_without_checksums_still_loads(tmp_path: Path) -> Non
 
 
 
-class _FullDisk:
+class _FullDisk(FileProxy):
     """A file that takes `room` bytes, then fails as a full disk does (ENOSPC on write)."""
 
     def __init__(self, path: Path, mode: str, room: int) -> None:
-        self._fh, self._room = open(path, mode), room  # noqa: SIM115 (closed by __exit__)
+        super().__init__(open(path, mode))  # noqa: SIM115 (closed by __exit__)
+        self._room = room
 
     def write(self, data) -> int:
         if len(data) > self._room:
             raise OSError(28, "No space left on device")
         self._room -= len(data)
         return self._fh.write(data)
-
-    def __getattr__(self, name: str):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._fh.close()
 
 
 def test_full_disk_during_real_save_says_no_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,7 @@ import torch
 from engine.checkpoint import build_model_from_checkpoint, load_checkpoint
 from engine.runs import EventTail, RunStore
 from tests import warm_petseg
+from tests.file_proxy import FileProxy
 
 REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 8  # more than the kills can get through, so every moment is reached
@@ -293,11 +294,12 @@ def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path
         no_room(path)
         return real_write_json(path, data)
 
-    class FileOnTheDisk:
+    class FileOnTheDisk(FileProxy):
         """events.jsonl as a buffered file on that disk: a flush with no room fails, its bytes held."""
 
         def __init__(self, path, mode):
-            self.path, self.real, self.pending = path, open(path, mode), b""  # noqa: SIM115
+            super().__init__(open(path, mode))  # noqa: SIM115
+            self.path, self.pending = path, b""
 
         def write(self, data: bytes) -> int:
             self.pending += data
@@ -305,12 +307,9 @@ def test_a_disk_that_fills_up_records_the_run_as_failed_with_the_reason(tmp_path
 
         def flush(self) -> None:
             no_room(self.path)
-            self.real.write(self.pending)
+            self._fh.write(self.pending)
             self.pending = b""
-            self.real.flush()
-
-        def __getattr__(self, name: str):
-            return getattr(self.real, name)
+            self._fh.flush()
 
     monkeypatch.setattr(ckmod.torch, "save", save_until_disk_full)
     monkeypatch.setattr(writer_mod, "write_json_atomic", write_json_on_the_disk)

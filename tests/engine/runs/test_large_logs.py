@@ -13,6 +13,7 @@ import pytest
 from engine.events import BATCH_EVENTS_PER_EPOCH, BatchThrottle, EventFieldError, parse_event
 import engine.runs.journal as journal
 from engine.runs import KEEP_BATCHES, EventTail, RunFollower, RunStore
+from tests.file_proxy import FileProxy
 
 BENCH = Path(__file__).resolve().parents[3] / "bench" / "large_events_log.py"
 
@@ -99,25 +100,17 @@ def test_batch_events_are_written_at_a_bounded_rate() -> None:
     assert sum(throttle.due(b, now=b * 5.0) for b in range(1, 21)) == 20
 
 
-class CountedReads:
+class CountedReads(FileProxy):
     """A file as `open_run_file` opens it, counting the bytes read through it into ``total``."""
 
     def __init__(self, fh, total: list[int]) -> None:
-        self._fh, self._total = fh, total
+        super().__init__(fh)
+        self._total = total
 
     def read(self, n: int = -1) -> bytes:
         data = self._fh.read(n)
         self._total[0] += len(data)
         return data
-
-    def __getattr__(self, name: str):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._fh.close()
 
 
 def _count_reads(monkeypatch) -> list[int]:

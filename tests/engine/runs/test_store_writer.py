@@ -14,6 +14,7 @@ import pytest
 from engine.errors import RunStoreError
 from engine.runs import RunStore, read_events
 from tests.engine.runs.store_events import epoch_ended, started
+from tests.file_proxy import FileProxy
 
 
 def test_create_writes_config_status_and_events(tmp_path: Path) -> None:
@@ -82,9 +83,9 @@ def test_a_disk_that_fills_while_a_run_trains_is_warned_once_and_the_run_still_c
 
     real_open = engine.runs.writer.open_run_file
 
-    class Events:
+    class Events(FileProxy):
         def __init__(self, path: Path, run_path: Path, mode: str) -> None:
-            self._fh = real_open(path, run_path, mode)
+            super().__init__(real_open(path, run_path, mode))
 
         def write(self, data: bytes) -> int:
             return self._fh.write(data) if not disk["full"] else len(data)
@@ -99,9 +100,6 @@ def test_a_disk_that_fills_while_a_run_trains_is_warned_once_and_the_run_still_c
                 self.flush()
             finally:
                 self._fh.close()
-
-        def __getattr__(self, name: str):
-            return getattr(self._fh, name)
 
     monkeypatch.setattr(engine.runs.writer, "open_run_file", Events)
     w = RunStore(tmp_path).create({"model": "unet"}, name="a")
