@@ -205,6 +205,17 @@ LR_NOW = "LR now"  # the rate of the epoch a run trains (before it records one: 
 LR_LAST = "LR last"  # the same, once the run is over
 
 
+def fmt_bytes(n: float | None) -> str:
+    """A memory or disk size in a cell's few columns: "512M", "3.0G", "500G" (binary units)."""
+    if n is None:
+        return "—"
+    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f}{unit}" if value >= 100 else f"{value:.1f}{unit}"
+    return f"{n / 1024:.0f}K"
+
+
 def fmt_lr(value: float | None) -> str:
     if value is None:
         return "—"

@@ -20,6 +20,7 @@ from engine.runs import sort_value
 from engine.sysmetrics.sampler import NO_GPU
 from petseg_tui.format import (
     LR_PEAK,
+    fmt_bytes,
     fmt_duration,
     fmt_lr,
     fmt_metric,
@@ -75,7 +76,8 @@ def _r(text: str) -> Text:
 
 def gpu_cell(row: RunRow) -> Text:
     """The GPU column: utilisation and memory of a running run's GPU(s), from its newest system
-    sample ("87% 31G"; a data-parallel run: "4×87% 31G", the mean and the most any GPU uses);
+    sample ("87% 31.0G", "87% 512M" in the live screen's units; a data-parallel run: "4×87% 31.0G",
+    the mean and the most any GPU uses);
     "no GPU" for a run on the CPU, "N/A" (as nvidia-smi says) for a GPU that could not be read."""
     sample = row.system if row.active else None
     if sample is None:
@@ -85,7 +87,7 @@ def gpu_cell(row: RunRow) -> Text:
     mems = [g.mem_used for g in sample.gpus if g.mem_used is not None]
     util = "—" if sample.gpu_util is None else f"{sample.gpu_util:.0f}%"
     count = f"{len(sample.gpus)}×" if len(sample.gpus) > 1 else ""
-    return _r(f"{count}{util} {max(mems) / (1 << 30):.0f}G" if mems else f"{count}{util}")
+    return _r(f"{count}{util} {fmt_bytes(max(mems))}" if mems else f"{count}{util}")
 
 
 def has_gpu_figures(row: RunRow) -> bool:

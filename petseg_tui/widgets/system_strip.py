@@ -38,6 +38,7 @@ from engine.runs.system_log import SystemTail
 from engine.sysmetrics.record import SystemSample
 from engine.sysmetrics.sampler import INTERVAL_S
 from petseg_tui.exit_mount import NoMountAtExit
+from petseg_tui.format import fmt_bytes
 from petseg_tui.watch import short_message
 
 POLL_S = 1.0
@@ -52,16 +53,6 @@ CELLS = {  # the cells, and what each one means (its tooltip)
     "wait": "share of step time the training loop waited for its next batch (high: the data is the bottleneck)",
     "disk": "free disk under the runs folder",
 }
-
-
-def fmt_bytes(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20)):
-        if n >= size:
-            value = n / size
-            return f"{value:.0f}{unit}" if value >= 100 else f"{value:.1f}{unit}"
-    return f"{n / 1024:.0f}K"
 
 
 def _pct(v: float | None) -> str:

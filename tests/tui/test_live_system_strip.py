@@ -253,7 +253,7 @@ async def test_runs_table_shows_gpu_of_running_runs_only(runs_dir: Path) -> None
             await wait_for(pilot, lambda: "busy" in table.rows and "GPU" in [str(c.label) for c in
                                                                              table.columns.values()],
                            what="the GPU column")
-            await wait_for(pilot, lambda: str(table.get_cell("busy", "gpu")) == "44% 10G", what="busy's GPU")
+            await wait_for(pilot, lambda: str(table.get_cell("busy", "gpu")) == "44% 10.0G", what="busy's GPU")
             assert str(table.get_cell("done", "gpu")) == ""  # a finished run's GPU is not in use
     finally:
         writer.close()

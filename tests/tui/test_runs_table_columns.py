@@ -110,7 +110,7 @@ async def test_the_columns_after_a_resize_and_a_run_ending_are_those_of_a_fresh_
             screen = app.screen
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
             table = screen.table
-            await wait_for(pilot, lambda: "gpu" in shown_keys(table) and cell(table, "live", "gpu") == "87% 31G",
+            await wait_for(pilot, lambda: "gpu" in shown_keys(table) and cell(table, "live", "gpu") == "87% 31.0G",
                            what="the running run's GPU cell")
             await pilot.resize_terminal(120, 40)
             await wait_for(pilot, lambda: "iou" not in shown_keys(table) and table.size.width == 120,
@@ -165,8 +165,11 @@ async def test_the_gpu_column_shows_only_while_a_listed_run_has_gpu_figures(runs
 
             SystemLogWriter(runs_dir / "on-gpu").append(gpu_sample(1))  # the GPU run's first sample
             await wait_for(pilot, lambda: "GPU" in table_view(table)[1][0].split(), what="the GPU column")
-            assert cell(table, "on-gpu", "gpu") == "87% 31G"
+            assert cell(table, "on-gpu", "gpu") == "87% 31.0G"
             assert cell(table, "on-cpu", "gpu") == "no GPU"  # beside a GPU run, the one on the CPU says so
+            # under half a GiB read "0G" (whole GiB), as if the GPU held nothing; the live screen's units now
+            SystemLogWriter(runs_dir / "on-gpu").append(gpu_sample(1, mem_used=300 << 20))
+            await wait_for(pilot, lambda: cell(table, "on-gpu", "gpu") == "87% 300M", what="a small run's GPU memory")
             assert len(cell(table, f"{LONG}-00", "name")) < len(cut)  # its cells came from the names
             # a run whose GPU could not be read is not "no GPU" (its screen's strip gives the reason)
             unread = dataclasses.replace(gpu_sample(0), gpu_note="GPU metrics unavailable (NVML: driver gone)")

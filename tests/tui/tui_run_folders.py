@@ -100,10 +100,10 @@ def make_run(
     return writer
 
 
-def gpu_sample(gpus: int) -> SystemSample:
-    """A system sample as the sampler writes it: ``gpus`` GPUs at 87% with 31 GiB used, or none
-    ("no GPU": a run on the CPU)."""
-    return SystemSample(t=time.time(), gpus=tuple(GpuSample(index=i, util=87.0, mem_used=31 << 30, mem_total=80 << 30)
+def gpu_sample(gpus: int, mem_used: int = 31 << 30) -> SystemSample:
+    """A system sample as the sampler writes it: ``gpus`` GPUs at 87% with 31 GiB (``mem_used``)
+    used, or none ("no GPU": a run on the CPU)."""
+    return SystemSample(t=time.time(), gpus=tuple(GpuSample(index=i, util=87.0, mem_used=mem_used, mem_total=80 << 30)
                                                   for i in range(gpus)),
                         gpu_note="" if gpus else "no GPU", cpu_percent=90.0, rss=1 << 30, disk_free=1 << 30)
 
