@@ -282,7 +282,9 @@ def own_checkpoint(run_path: str | Path, which: str) -> Path:
     if not os.path.lexists(path):
         return path
     if not inside_folder(path, run_path):
-        raise CheckpointError(path, "leads outside the run folder (a symlink); not loaded")
+        # a user who moved checkpoints/ to a larger disk is told what petseg does take: a linked run folder
+        raise CheckpointError(path, "leads outside the run folder (a symlink); not loaded. To keep a run on "
+                                    "another disk, move the whole run folder and link that instead")
     try:
         mode = os.stat(path).st_mode
     except OSError:

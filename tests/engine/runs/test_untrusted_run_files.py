@@ -148,8 +148,18 @@ def test_a_resume_never_loads_a_last_pt_out_of_the_run(run_copy: Path) -> None:
     elsewhere = run_copy.parent.parent / "other-last.pt"
     shutil.move(last, elsewhere)
     last.symlink_to(elsewhere)
-    with pytest.raises(CheckpointError, match="last.pt: leads outside the run folder \\(a symlink\\); not loaded$"):
+    with pytest.raises(CheckpointError, match="last.pt: leads outside the run folder \\(a symlink\\); not loaded. To "
+                                              "keep a run on another disk, move the whole run folder and link that"):
         plan_for_run(run_copy, {"epochs": 3})
+    # what the line advises does resume: the run folder moved to another disk, linked from the runs folder
+    last.unlink()
+    shutil.move(elsewhere, last)
+    other_disk = run_copy.parent.parent / "other-disk"
+    other_disk.mkdir()
+    shutil.move(run_copy, other_disk / run_copy.name)
+    run_copy.symlink_to(other_disk / run_copy.name)
+    plan = plan_for_run(run_copy, {"epochs": 3})
+    assert plan.checkpoint_path == last and plan.done_epochs >= 1
     last.unlink()
     os.mkfifo(last)
     with pytest.raises(CheckpointError, match="last.pt: is a named pipe \\(FIFO\\), not a checkpoint file$"):
