@@ -192,3 +192,22 @@ def test_runs_at_80_columns_explains_only_the_columns_it_shows(tmp_path: Path, c
     lines = capsys.readouterr().out.rstrip().splitlines()
     assert "img/s" not in lines[1]  # the column went
     assert lines[-1].strip() == "dice: best valid Dice · loss: last train loss · time: training time"
+
+
+def test_runs_says_how_many_processes_train_a_data_parallel_run(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Issue 18: a run on 2 data-parallel processes is listed as "unet x2" (its config.json's
+    distributed.world_size) in the table, with "processes": 2 beside "model": "unet" in --json; a
+    one-process run as "unet", 1 process."""
+    from engine.runs import RunStore
+
+    RunStore(tmp_path).create({"model": "unet", "epochs": 2}, name="plain").close()
+    RunStore(tmp_path).create({"model": "unet", "epochs": 2, "distributed": {"world_size": 2, "global_batch": 8}},
+                              name="pair").close()
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in (["plain"], ["pair"])}
+    assert rows["pair"][:2] == ["unet", "x2"] and rows["plain"][0] == "unet" and rows["plain"][1] != "x2"
+    assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
+    models = {r["name"]: (r["model"], r["processes"]) for r in json.loads(capsys.readouterr().out)}
+    assert models == {"pair": ("unet", 2), "plain": ("unet", 1)}

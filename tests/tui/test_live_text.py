@@ -148,6 +148,21 @@ async def test_a_settings_row_too_long_for_80_columns_wraps_between_its_parts(ru
         await wait_for(pilot, lambda: "img 64 · lr 0.001" in widget_text(info), what="one line again")
 
 
+def test_a_data_parallel_runs_model_row_says_its_processes_and_the_per_process_batch(tmp_path: Path) -> None:
+    """Issue 18's "the live screen shows it (e.g. `unet x4`)": the settings pane's model row of a
+    run on 4 processes reads "unet x4 · bs 16/process" (--batch_size is per process); a
+    one-process run's, "unet · bs 16"."""
+    from petseg_tui.live_follow import LiveSnapshot
+    from petseg_tui.screens.live_text import info_rows
+
+    cfg = {"model": "unet", "batch_size": 16, "image_size": 256, "learning_rate": 1e-3}
+    dist = {**cfg, "distributed": {"world_size": 4, "batch_per_process": 16, "global_batch": 64}}
+    four = dict(info_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config=dist)))
+    assert four["model"] == "unet x4 · bs 16/process · img 256 · lr 0.001"
+    one = dict(info_rows(LiveSnapshot(name="r", path=tmp_path, state="running", config=cfg)))
+    assert one["model"] == "unet · bs 16 · img 256 · lr 0.001"
+
+
 def test_the_run_screens_lr_is_named_apart_from_the_runs_tables_configured_one(tmp_path: Path) -> None:
     """"LR" meant two things: the runs table's configured 1.00e-03 and the run screen's 7.09e-07,
     the cosine's rate at the last epoch. The run screen says "LR now" (a run that trains) or

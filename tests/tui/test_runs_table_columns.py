@@ -209,3 +209,17 @@ async def test_the_table_at_120_columns_gives_the_names_every_cell_the_other_col
         assert "…" in shown and len(shown) == table.columns["name"].width  # cut, to the column's width
         header = widget_text(table).splitlines()[0]
         assert header.rstrip().endswith("Time") and len(header.rstrip()) >= 120 - scrollbar - 1  # to the edge
+
+
+async def test_a_data_parallel_runs_model_says_how_many_processes_train_it(runs_dir: Path) -> None:
+    """Issue 18's "the runs table shows it (e.g. `unet x4`)": a run whose config.json records 4
+    data-parallel processes reads "unet x4" in the Model column; a one-process run, "unet"."""
+    make_run(runs_dir, "plain", model="unet")
+    make_run(runs_dir, "four", model="unet", devices="4",
+             record={"distributed": {"world_size": 4, "batch_per_process": 16, "global_batch": 64, "backend": "nccl"}})
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        assert cell(screen.table, "four", "model") == "unet x4"
+        assert cell(screen.table, "plain", "model") == "unet"
