@@ -125,6 +125,12 @@ def rendezvous_message(error: str, ctx: DistContext, waited: float) -> str:
     check = (f"start every rank (RANK 0..{ctx.world_size - 1}) with the same MASTER_ADDR, MASTER_PORT and "
              f"WORLD_SIZE={ctx.world_size}, or use torchrun or petseg train --devices N; "
              f"{TIMEOUT_ENV} sets the wait")
+    if "EADDRINUSE" in error or "address already in use" in error.lower():
+        # rank 0 cannot listen there: "start every rank with the same port" sent users to the port at fault
+        port = os.environ.get("MASTER_PORT", "?")
+        return (f"data-parallel rendezvous at {where} (MASTER_ADDR:MASTER_PORT): port {port} is already in use on "
+                f"rank 0's machine (another run's rendezvous?); give every rank another MASTER_PORT, or use "
+                f"petseg train --devices N, which picks a free one")
     joined = re.search(r"(\d+)/(\d+) clients joined", error)
     if joined:
         return (f"data-parallel rendezvous at {where} (MASTER_ADDR:MASTER_PORT): {joined[1]} of {joined[2]} processes "

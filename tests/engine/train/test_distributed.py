@@ -374,3 +374,32 @@ def test_a_signalled_launch_exits_130_only_for_a_stop_its_ranks_wrote(tmp_path, 
     monkeypatch.setattr(ddp_launch, "run_ranks", ranks)
     code = ddp_launch.launch(["train", "--resume", "r"], DevicesRequest(2), tmp_path, "r", lambda _: None)
     assert code == (130 if stopped_by_this_launch else 128 + signal.SIGTERM)
+
+
+def test_a_rank_0_whose_rendezvous_port_is_taken_says_so_in_one_line(tmp_path) -> None:
+    """Issue 18's "a port in use for the rendezvous": rank 0 started by hand at a MASTER_PORT another
+    process listens on. It said "... failed after 0 s (The server socket has failed to listen ...
+    EADDRINUSE ...); start every rank ... with the same MASTER_ADDR, MASTER_PORT", sending the
+    user to the port at fault; it names the port as taken and says to choose another. No run."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "MASTER_PORT", "PETSEG_DEBUG")}
+        env.update(RANK="0", WORLD_SIZE="2", PETSEG_DIST_TIMEOUT="5", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                   PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+        runs = tmp_path / "runs"
+        done = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--device", "cpu", "--runs", str(runs)],
+                              check=False, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    [line] = [x for x in done.stderr.splitlines() if x.strip()][-1:]
+    assert line == (f"petseg: error: data-parallel rendezvous at 127.0.0.1:{port} (MASTER_ADDR:MASTER_PORT): port {port} "
+                    "is already in use on rank 0's machine (another run's rendezvous?); give every rank another "
+                    "MASTER_PORT, or use petseg train --devices N, which picks a free one"), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and not runs.exists()
