@@ -151,6 +151,18 @@ def reuse_export(exported, monkeypatch) -> None:
     monkeypatch.setattr(onnx_export, "export_onnx", lambda loaded, **kw: data)
 
 
+def test_a_run_without_best_pt_exports_its_last_pt_and_says_so(run_copy, capsys):
+    """Issue 22 item 1's "best checkpoint (else last)": a run stopped before any best.pt (or whose
+    best.pt was deleted) exports last.pt, says so, and its report names that checkpoint."""
+    (run_copy / "checkpoints" / "best.pt").unlink()
+    assert main(["export", "--runs", str(run_copy.parent), "--run", run_copy.name]) == 0
+    out = capsys.readouterr()
+    assert "no best.pt yet: using last.pt" in out.out + out.err
+    entry = run_report(run_copy)["model.onnx"]
+    assert entry["accepted"] is True and Path(entry["checkpoint"]).name == "last.pt"
+    assert onnx.load(str(run_copy / "export" / "model.onnx")) is not None
+
+
 def test_a_run_without_checkpoint_is_refused(tmp_path, capsys):
     run = tmp_path / "runs" / "empty"
     run.mkdir(parents=True)
