@@ -10,7 +10,7 @@ from typing import Any
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 TARGETS = {"engine_vs_model_only": 0.95, "unet_model_only": 1300.0, "resnet_model_only": 3000.0,
-           "train_share": 0.8, "exit_s": 5.0}
+           "train_share": 0.8, "exit_s": 5.0, "ddp_overhead": 0.03}
 
 
 def _f(value: Any, fmt: str = "{:.0f}") -> str:
@@ -35,6 +35,22 @@ def _not_run(phase: dict[str, Any]) -> str | None:
 
 def _exit_code(phase: dict[str, Any]) -> str:
     return f"exit code {phase.get('code')}" + (" (TIME LIMIT)" if phase.get("timed_out") else "")
+
+
+def _ddp_rows(results: dict[str, Any]) -> list[str]:
+    """The ddp phase's rows (bench/ddp_overhead.py): one process, so the wrapper's own cost."""
+    phase = results.get("phases", {}).get("ddp", {})
+    out = ["## Data-parallel step at world size 1 (bench/ddp_overhead.py; medians, ms per step)", ""]
+    if not results.get("ddp"):
+        return out + [f"ddp: {_not_run(phase) or 'no rows, ' + _exit_code(phase)}", ""]
+    out += ["| model | batch | amp | plain | ddp | ddp+agree | ddp vs plain | ddp+agree vs plain | all-reduce of the gradients |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results["ddp"]:
+        goal = _ok(r["ddp_overhead"] <= TARGETS["ddp_overhead"])
+        out.append(f"| {r['model']} | {r['batch']} | {r['amp']} | {r['plain_ms']:.1f} | {r['ddp_ms']:.1f} | "
+                   f"{r['agree_ms']:.1f} | **{100 * r['ddp_overhead']:+.1f} %**{goal} | {100 * r['agree_overhead']:+.1f} % | "
+                   f"{4 * r['params'] / 1e6:.0f} MB in {r['allreduce_ms']:.2f} ms |")
+    return out + [f"(goal: ddp vs plain <= {TARGETS['ddp_overhead']:.0%})", ""]
 
 
 def recommend_auto(throughput: list[dict[str, Any]], batch: int) -> tuple[str, str]:
@@ -122,6 +138,7 @@ def table(results: dict[str, Any], smoke: bool) -> str:
               f"{_f(i.get('p95_ms'), '{:.1f}')} ms; {i.get('large', 'large photo')} p50 {_f(i.get('large_p50_ms'), '{:.1f}')} ms, "
               f"{_exit_code(i)}") + " |",
               ""]
+    lines += _ddp_rows(results)
     rows = {(r["model"], r["compile"], r["batch_size"]): r for r in results.get("throughput", [])}
     b = results.get("compile_batch", 32)
     lines += [f"## Targets ({results.get('image_size')} px)", ""]

@@ -20,7 +20,10 @@ name in brackets; ``--train_compile MODE`` compiles phase 2's whole run):
 4. [inference] latency of that run's best.pt (``bench/infer_latency.py``);
 5. [exit] the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
    workers, the pair that hung on an H200);
-6. [compile] throughput of every torch.compile mode at batch 32, UNet then ResNet34-UNet, in the time
+6. [ddp] ``bench/ddp_overhead.py`` for both models: the data-parallel wrapper at world size 1 against
+   the plain model (issue 18's <= 3 % goal), the per-batch agreement a data-parallel run adds, and
+   the gradient all-reduce alone; it also starts the engine's NCCL process group once;
+7. [compile] throughput of every torch.compile mode at batch 32, UNet then ResNet34-UNet, in the time
    left (the modes that did not fit are marked so), and of compile off if phase 1 did not measure it.
 
 Then ONE table, also written to ``OUT/gpu_check.md`` (and ``OUT/gpu_check.json``), with the
@@ -53,7 +56,7 @@ sys.path.insert(0, str(REPO))  # engine.train.run_timing and engine.runs (no tor
 from engine.runs import checkpoint_path  # noqa: E402  (after the path insert)
 
 # --phases names, in the order they run (the numbered list of the module docstring)
-PHASES = ("sync", "throughput", "train", "eval", "inference", "exit", "compile")
+PHASES = ("sync", "throughput", "train", "eval", "inference", "exit", "ddp", "compile")
 from _gpu_report import COMPILE_MODES, TARGETS, recommend_auto, table  # noqa: E402,F401  (the report: bench/_gpu_report.py)
 
 
@@ -147,14 +150,17 @@ class Sizes:
     large: str = "4000x3000"
     compile_modes: tuple[str, ...] = COMPILE_MODES
     augment_on: str = "auto"  # the train phase's data path (the exit phase's is the workers')
+    ddp: list[str] = field(default_factory=list)  # the ddp phase's sizes (bench/ddp_overhead.py flags)
 
 
 REAL = Sizes(device="cuda", image_size=256, unet_width=64, batch_sizes="32,64,128", compile_batch=32, steps=30,
-             warmup=10, compile_steps=20, compile_warmup=5, epochs=30, workers=8)
+             warmup=10, compile_steps=20, compile_warmup=5, epochs=30, workers=8,
+             ddp=["--batch_size", "32", "--amp", "bf16", "--warmup", "5", "--steps", "10", "--rounds", "5"])
 # the smoke's train phase takes the GPU's data path too (auto picks it on CUDA only)
 SMOKE = Sizes(device="cpu", image_size=64, unet_width=8, batch_sizes="4,8", compile_batch=4, steps=2, warmup=1,
               compile_steps=2, compile_warmup=2, epochs=3, workers=2, train_extra=["--max_train_images", "32", "--width", "8"],
-              infer_runs=3, large="800x600", compile_modes=("default",), augment_on="device")
+              infer_runs=3, large="800x600", compile_modes=("default",), augment_on="device",
+              ddp=["--batch_size", "4", "--amp", "off", "--warmup", "1", "--steps", "2", "--rounds", "2"])
 
 
 class Check:
@@ -330,6 +336,16 @@ class Check:
         result.update(eval_figures(result["lines"]))
         self.record("eval", result)
 
+    def ddp_overhead(self, limit: float) -> None:
+        s = self.sizes
+        rows = self.out / "ddp_overhead.json"
+        argv = [str(BENCH / "ddp_overhead.py"), "--device", s.device, "--image_size", str(s.image_size),
+                "--width", str(s.unet_width), *s.ddp, "--json", str(rows)]
+        rows.unlink(missing_ok=True)  # an earlier call's rows are not this one's
+        result = self.run("ddp", argv, limit)
+        self.results["ddp"] = json.loads(rows.read_text()) if rows.exists() else []
+        self.record("ddp", result)
+
     def inference(self, run_name: str, limit: float) -> None:
         ckpt = checkpoint_path(self.runs / run_name, "best")
         argv = [str(BENCH / "infer_latency.py"), "--checkpoint", str(ckpt), "--device", self.sizes.device,
@@ -363,6 +379,8 @@ class Check:
         if "exit" in phases:
             self.train("exit, worker data path", "gpu-workers", ["--augment_on", "cpu", "--workers", str(min(s.workers, 4))],
                        2, limit=60 if not self.smoke else 240)
+        if "ddp" in phases:
+            self.ddp_overhead(limit=90 if not self.smoke else 240)
         if "compile" in phases:
             for share, model in ((2, "unet"), (1, "resnet34_unet")):
                 # each mode is judged against off at the same batch (the AUTO_CUDA rule): measured here

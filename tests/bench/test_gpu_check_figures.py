@@ -81,7 +81,7 @@ def test_every_command_the_check_starts_is_one_its_program_accepts(tmp_path: Pat
     commands = _commands(tmp_path, sizes, train_compile)
     assert [c[2] if c[0] == "-m" else Path(c[0]).name for c in commands] == [
         "sync_check.py", "train_throughput.py", "train_throughput.py", "train", "eval", "infer_latency.py",
-        "train", "train_throughput.py", "train_throughput.py"]
+        "train", "ddp_overhead.py", "train_throughput.py", "train_throughput.py"]
     parsed = []
     for argv in commands:
         if argv[:2] == ["-m", "engine.cli"]:
@@ -103,6 +103,9 @@ def test_every_command_the_check_starts_is_one_its_program_accepts(tmp_path: Pat
     train = parsed[3]
     assert (train.epochs, train.image_size, train.compile) == (sizes.epochs, sizes.image_size, train_compile)
     assert parsed[6].augment_on == "cpu"  # the exit phase: the worker data path
+    ddp = parsed[7]  # the ddp phase: the check's sizes, both models
+    assert (ddp.device, ddp.image_size, ddp.models) == (sizes.device, sizes.image_size, "unet,resnet34_unet")
+    assert ddp.amp == ("off" if sizes is SMOKE else "bf16") and ddp.json == tmp_path / "out" / "ddp_overhead.json"
     assert train.augment_on == ("device" if sizes is SMOKE else "auto")  # the smoke: the data path auto takes on CUDA
 
 
@@ -267,6 +270,17 @@ def test_each_row_of_the_table_reads_what_its_phase_wrote(tmp_path: Path, monkey
     e = phases["eval"]
     assert f"{e['images']} images, Dice {e['dice']:.4f}, IoU {e['iou']:.4f} at photo size" in runs["| `petseg eval` (test split)"]
     assert "demo photos p50 " in runs["| inference latency (file in, mask out)"] and "120x90 p50 " in text
+
+    assert "ddp: not run" in text  # before its phase ran
+    check.ddp_overhead(limit=300)
+    assert check.results["phases"]["ddp"]["code"] == 0
+    unet, resnet = check.results["ddp"]
+    assert (unet["model"], resnet["model"], unet["world_size"], unet["batch"]) == ("unet w4", "resnet34_unet", 1, 4)
+    ddp_rows = {line.split(" | ")[0]: line for line in table(check.results, smoke=True).splitlines()
+                if line.startswith("| unet w4 | 4 | fp32") or line.startswith("| resnet34_unet | 4 | fp32")}
+    assert len(ddp_rows) == 2, ddp_rows
+    assert f"**{100 * unet['ddp_overhead']:+.1f} %**" in ddp_rows["| unet w4"]
+    assert f"MB in {resnet['allreduce_ms']:.2f} ms" in ddp_rows["| resnet34_unet"]
 
 
 def test_a_run_left_by_an_earlier_call_is_not_reported_as_this_ones(tmp_path: Path) -> None:
