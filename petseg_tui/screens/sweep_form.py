@@ -50,6 +50,7 @@ FIELDS = (
     ("per_device", "Per GPU", "trials at once on each GPU", "1"),
     ("devices_per_trial", "GPUs a trial", "data-parallel processes per trial", "1"),
     ("storage", "Storage", "an Optuna storage URL (blank: runs/.sweeps/NAME.journal)", ""),
+    ("eval_best", "Score best", "yes or no: the best trial scored on the test split at photo size", "yes"),
     ("train", "Train flags", "every trial's base: --epochs 20 --image_size 128", "--epochs 10"),
 )
 
@@ -96,7 +97,8 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static("[b]New sweep[/b]  every trial is a run; enter a value per field, ctrl+s starts it")
+            # one row at 80 columns: the fields, hint, error and buttons fill a 24-row terminal just so
+            yield Static("[b]New sweep[/b]  every trial is a run; ctrl+s starts it")
             for key, label, placeholder, default in FIELDS:
                 with Horizontal(classes="sweep-form--row"):
                     yield Label(label)
@@ -175,6 +177,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         out: dict = {"name": self.value("name"), "params": self.value("params").split(),
                      "sampler": self.value("sampler") or None, "prune": self.value("prune") or None,
                      "devices": self.value("devices") or None, "storage": self.value("storage") or None,
+                     "eval_best": self.value("eval_best") or None,  # text: the spec reads yes/no as --eval_best does
                      "base": parse_train_flags(self.value("train"))}
         for key in ("trials", "sampler_seed", "parallel", "per_device", "prune_warmup", "devices_per_trial"):
             text = self.value(key)

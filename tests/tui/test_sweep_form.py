@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import make_sweep_runs, seen_at, settled, toasts, wait_for, widget_text
+from tui_helpers import make_sweep_runs, screen_rows, seen_at, settled, toasts, wait_for, widget_text
 from tui_sweep import _Child, _app, _open_sweeps, _record_starts
 
 from engine.config import TrainConfig
@@ -377,3 +377,38 @@ async def test_the_footer_under_the_sweep_form_lists_the_forms_own_keys(sweep_ru
         assert any("Start  ctrl+s" in row for row in rows[:-1])  # the form whole above it
         await pilot.press("ctrl+q")  # the key it names acts: no edits, the app quits
         await wait_for(pilot, lambda: not pilot.app.is_running, what="the app quit")
+
+
+async def test_the_form_sets_whether_the_best_trial_is_scored_on_the_test_split(sweep_runs: Path,
+                                                                                monkeypatch) -> None:
+    """`petseg sweep --eval_best no` skips the test evaluation of the best trial; the form had no
+    field for it (nor could its train flags take it), so a sweep started from the dashboard was
+    always scored. "Score best" is that flag: yes by default, no skips it, anything else is the
+    flag's one line. At 80x24 the fields and both buttons still fit on the screen."""
+    from textual.widgets import Button
+
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        await settled(pilot)
+        rows = "\n".join(screen_rows(pilot.app))
+        assert "Score best" in rows and "Start  ctrl+s" in rows and "Cancel  esc" in rows
+        assert all(b.region.bottom <= 23 for b in form.query(Button))  # above the footer, not scrolled away
+        form.query_one("#sweep-name").value = "scored"
+        form.query_one("#sweep-params").value = "width=choice:16,32"
+        form.query_one("#sweep-eval_best").value = "maybe"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "--eval_best maybe" in widget_text(form.query_one("#sweep-form-error")),
+                       what="the flag's one line")
+        assert not started
+        form.query_one("#sweep-eval_best").value = "no"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(started), what="the sweep started")
+        assert started[0].eval_best is False
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "scored-default"
+        form.query_one("#sweep-params").value = "width=choice:16,32"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(started) == 2, what="the second sweep started")
+        assert started[1].eval_best is True
