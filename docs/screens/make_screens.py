@@ -49,6 +49,7 @@ from tui_helpers import (
     open_live,
     settled,
     wait_for,
+    write_cpu_system_log,
     write_previews,
 )
 
@@ -166,6 +167,7 @@ def make_runs(root: Path) -> Path:
     make_curve_run(root, "diverged-lr9", DIVERGED_LOSSES, DIVERGED_DICES, total=20, t0=T0 + 11_000, diverged=True,
                    learning_rate=9.0)
     write_previews(root / "outlier", 3)
+    write_cpu_system_log(root / "outlier", T0 + 10_000, T0 + 10_900)  # the live screen's system strip
     for i in range(40):
         lr = (1e-4, 3e-4, 1e-3, 3e-3)[i % 4]
         name = f"unet-lr{lr:.0e}-bs{(8, 16)[i % 2]}-sweep-2026-12-04T21{i:02d}-trial-{i:03d}"

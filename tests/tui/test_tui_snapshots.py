@@ -1,5 +1,5 @@
 """SVG snapshots, one per screen state, at 80x24 and 160x48: runs, live (an epoch-1 outlier with its
-epoch previews, a diverged run), compare (four runs: one chart, then the 2x2 grid; three runs
+epoch previews and its system metrics' strip, a failed run open on its console log, a diverged run), compare (four runs: one chart, then the 2x2 grid; three runs
 named as petseg names them, at 80 columns), the new-run
 form; the runs table's own states: an empty folder, long names at 80 columns, a filter with
 metric terms, archived runs shown. Fixed event times, UTC, a relative runs path and finished runs only: nothing depends on
@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import T0, make_curve_run, open_live, settled, wait_for, write_previews
+from tui_helpers import T0, make_curve_run, open_live, settled, wait_for, write_cpu_system_log, write_previews
+
+from engine.runs.layout import LOG_FILE
 
 from petseg_tui.app import PetsegApp
 
@@ -57,7 +59,29 @@ def _open_live(name: str, previews: bool = False):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_live_outlier_with_previews(chart_runs: Path, monkeypatch, snap_compare, size) -> None:
     write_previews(chart_runs / "outlier", 3)
+    # its system metrics as the sampler wrote them over its 30 epochs: the strip's figures and sparklines
+    write_cpu_system_log(chart_runs / "outlier", T0 + 10_000, T0 + 10_900)
     assert snap_compare(_app(chart_runs, monkeypatch), terminal_size=size, run_before=_open_live("outlier", True))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_live_failed_run_on_its_log(sample_runs: Path, monkeypatch, snap_compare, size) -> None:
+    """A failed run opens on its console log (train.log), the traceback's last line in red."""
+    (sample_runs / "charlie" / LOG_FILE).write_text(
+        "device: cpu (bfloat16)  train: 269  valid: 29\n"
+        "epoch 1/4  train loss 0.9120  dice 0.6600  valid loss 0.8800  dice 0.7000  iou 0.5400  lr 1.00e-03\n"
+        "petseg: warning: 2 of 269 training photos could not be read and are left out\n"
+        "epoch 2/4  train loss 0.8400  dice 0.7100  valid loss 0.8100  dice 0.7400  iou 0.5900  lr 9.00e-04\n"
+        "Traceback (most recent call last):\n  File \"engine/train/train_loop.py\", line 171, in train_one_epoch\n"
+        "RuntimeError: CUDA out of memory\n")  # the fixture's failure, as its status line says it
+
+    async def ready(pilot) -> None:
+        await _loaded(pilot)
+        screen = await open_live(pilot, Path("runs") / "charlie")
+        await wait_for(pilot, lambda: screen.log_shown, what="the log pane")
+        await settled(pilot)
+
+    assert snap_compare(_app(sample_runs, monkeypatch), terminal_size=size, run_before=ready)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

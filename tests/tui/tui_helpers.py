@@ -18,8 +18,8 @@ from tui_pilot import (highlight, inference_done, open_broken_run_and_return, op
                        open_palette_query, screen_up, settled, wait_for, wheel)
 from tui_run_folders import (DIVERGED_DICES, DIVERGED_LOSSES, OUTLIER_DICES, OUTLIER_LOSSES, SWEEP_TRIALS, T0,
                              BackgroundWriter, epoch_event, gpu_sample, make_curve_run, make_interrupted_run,
-                             make_run, make_sweep_runs, unreadable_checkpoint, write_previews,
-                             write_small_runs)
+                             make_run, make_sweep_runs, unreadable_checkpoint, write_cpu_system_log,
+                             write_previews, write_small_runs)
 from tui_screen_text import (cell, exit_messages, footer_text, palette_titles, rendered, run_detail,
                              screen_rows, seen_at, toasts, widget_text)
 
@@ -30,5 +30,5 @@ __all__ = [
     "make_interrupted_run", "make_run", "make_sweep_runs", "open_broken_run_and_return", "open_live",
     "open_palette", "open_palette_query", "palette_titles", "rendered", "run_detail", "screen_rows",
     "screen_up", "seen_at", "settled", "start_in_process", "toasts", "unreadable_checkpoint", "wait_for",
-    "wheel", "widget_text", "write_previews", "write_small_runs",
+    "wheel", "widget_text", "write_cpu_system_log", "write_previews", "write_small_runs",
 ]

@@ -1,11 +1,12 @@
 """Run folders for the TUI tests, written with the real RunStore/RunWriter: finished, stopped,
 failed, running and interrupted runs, curves that diverge or start with an outlier, epoch
-previews, GPU samples, a finished sweep's trials; many small finished runs written directly
+previews, GPU samples, a CPU run's system.jsonl, a finished sweep's trials; many small finished runs written directly
 (`write_small_runs`); `BackgroundWriter` appends a detached run's epochs from a thread."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -106,6 +107,20 @@ def gpu_sample(gpus: int, mem_used: int = 31 << 30) -> SystemSample:
     return SystemSample(t=time.time(), gpus=tuple(GpuSample(index=i, util=87.0, mem_used=mem_used, mem_total=80 << 30)
                                                   for i in range(gpus)),
                         gpu_note="" if gpus else "no GPU", cpu_percent=90.0, rss=1 << 30, disk_free=1 << 30)
+
+
+def write_cpu_system_log(run: Path, t0: float, t1: float, every: float = 10.0) -> None:
+    """A CPU run's system.jsonl from ``t0`` to ``t1``, a sample every ``every`` seconds as the
+    sampler writes them ("no GPU"; CPU, PSS, host RAM, data wait and free disk that drift a
+    little), every figure fixed: the strip's averages and sparklines are the same on every run."""
+    from engine.runs.system_log import SystemLogWriter
+
+    writer = SystemLogWriter(run)
+    for k in range(int((t1 - t0) // every) + 1):
+        wave = 0.5 + 0.5 * math.sin(2 * math.pi * k / 30)  # 0..1 over 30 samples: a shape each sparkline shows
+        writer.append(SystemSample(t=t0 + k * every, gpu_note="no GPU", cpu_percent=150.0 + 40 * wave,
+                                   rss=(14 << 30) // 10, pss=(12 << 30) // 10, ram_used=(9 << 30) + k * (8 << 20),
+                                   ram_total=32 << 30, data_wait=0.05 + 0.2 * wave, disk_free=(120 << 30) - k * (50 << 20)))
 
 
 def make_interrupted_run(root: Path, name: str, **kwargs: Any) -> None:
