@@ -1,9 +1,9 @@
 """`SystemStrip`: the live screen's two-line strip of a run's system metrics, with sparklines.
 
 GPU utilisation and memory (every GPU of the run: a data-parallel run lists each rank's), the
-training process's CPU % and RSS with its DataLoader workers, the share of step time spent
-waiting for data, and the free disk under the runs folder. "no GPU" is said plainly for a run
-that is not on CUDA. While the run trains the figures are the newest sample's; once it is over
+training process's CPU % and RSS with its DataLoader workers, the host's memory in use (from
+160 columns), the share of step time spent waiting for data, and the free disk under the runs
+folder. "no GPU" is said plainly for a run that is not on CUDA. While the run trains the figures are the newest sample's; once it is over
 they are the run's averages (the last sample is taken as the run lets go of its GPU). With no
 sample the strip says what is true for the run's state (`set_run_active`, from its screen): none
 yet while it trains, none recorded once it is over (a run killed before its first sample, or
@@ -50,6 +50,7 @@ CELLS = {  # the cells, and what each one means (its tooltip)
     "cpu": "CPU of the training process and its DataLoader workers, % of one core",
     "rss": "memory of the training processes and their DataLoader workers, each shared page counted once "
            "(PSS, read every 30 s; RSS summed where PSS cannot be read)",
+    "ram": "the host's memory in use, by every process on the machine / its total (from 160 columns)",
     "wait": "share of step time the training loop waited for its next batch (high: the data is the bottleneck)",
     "disk": "free disk under the runs folder",
 }
@@ -249,6 +250,12 @@ class SystemStrip(NoMountAtExit, Vertical):
         rss_now = rss[-1] if rss else None
         self._cell("rss").show(f"{'PSS' if pss else 'RSS'} {fmt_bytes(rss_now if live else (max(rss) if rss else None))}"
                                + ("" if live else " peak"), rss, full=last.ram_total)
+        # the host's RAM (every process's): what runs out before a DataLoader worker is killed;
+        # hidden below 160 columns, where the other cells need its room (app.tcss)
+        ram = _series(samples, lambda s: s.ram_used)
+        ram_now = (ram[-1] if live else max(ram)) if ram else None
+        self._cell("ram").show(f"RAM {fmt_bytes(ram_now)}/{fmt_bytes(last.ram_total)}" + ("" if live else " peak"),
+                               ram, full=last.ram_total)
         self._cell("wait").show(f"wait {avg}{_pct(_figure(wait, live))}", wait, full=100.0)
         self._cell("disk").show(f"disk {fmt_bytes(disk[-1] if disk else None)}", disk)
 

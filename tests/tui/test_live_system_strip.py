@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tui_helpers import make_run, open_live, rendered, wait_for
+from tui_helpers import make_run, open_live, rendered, seen_at, wait_for
 
 from engine.runs.system_log import SystemLogWriter
 from engine.sysmetrics.record import GpuSample, SystemSample
@@ -257,3 +257,24 @@ async def test_runs_table_shows_gpu_of_running_runs_only(runs_dir: Path) -> None
             assert str(table.get_cell("done", "gpu")) == ""  # a finished run's GPU is not in use
     finally:
         writer.close()
+
+
+async def test_the_hosts_memory_in_use_is_shown_where_there_is_room(runs_dir: Path) -> None:
+    """system.jsonl records the host's RAM in use (issue 20: "host RAM") but the strip never showed
+    it: only the run's own memory, drawn against the host's total. From 160 columns it has a cell
+    of its own, "RAM used/total" (the peak once the run is over); narrower, the other cells keep its
+    room and their figures whole."""
+    make_run(runs_dir, "done", epochs_done=2)
+    _write_samples(runs_dir / "done", gpus=1, t_end=time.time() - 3600)
+    for size, shown in (((160, 48), True), ((120, 36), False)):
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=size) as pilot:
+            live = await open_live(pilot, runs_dir / "done")
+            await wait_for(pilot, lambda: "CPU avg" in _strip_text(live), what="the strip")
+            await pilot.pause(0.2)
+            cells = {key: seen_at(app, live.query_one(f"#strip-{key}")) for key in ("gpu", "gpumem", "rss", "ram")}
+            if shown:
+                assert cells["ram"].startswith("RAM 20.0G/64.0G peak"), cells
+            else:
+                assert "RAM" not in " ".join(cells.values()), cells
+            assert cells["gpumem"].startswith("mem 10.0G/80.0G") and cells["rss"].startswith("RSS 3.0G peak"), cells
