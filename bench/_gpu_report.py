@@ -87,6 +87,21 @@ def recommend_auto(throughput: list[dict[str, Any]], batch: int) -> tuple[str, s
             "; ".join(why) + f" -> {best}; compile pays back after {payback:.0f} steps")
 
 
+def _system_row(sy: dict[str, Any]) -> str:
+    """The train run's system.jsonl in a cell: its GPU figures, else the note it wrote instead."""
+    if not sy.get("samples"):
+        return "**no samples** (system.jsonl missing or empty)"
+    from engine.words import counted
+
+    head = f"{counted(sy['samples'], 'sample')}, {sy.get('gpu_samples', 0)} with GPU figures"
+    if not sy.get("gpu_samples"):
+        return f"{head}: **{sy.get('note') or 'no GPU figures'}**; CPU mean {_f(sy.get('cpu_mean'), '{:.0f}')} %"
+    return (f"{head} ({counted(sy.get('gpus') or 0, 'GPU')}): utilisation mean {_f(sy.get('util_mean'), '{:.0f}')} %, memory peak "
+            f"{_f(sy.get('mem_peak_gib'), '{:.1f}')} of {_f(sy.get('mem_total_gib'), '{:.0f}')} GiB, power mean "
+            f"{_f(sy.get('power_mean_w'), '{:.0f}')} W, temperature max {_f(sy.get('temp_max_c'), '{:.0f}')} °C; "
+            f"CPU mean {_f(sy.get('cpu_mean'), '{:.0f}')} %")
+
+
 def table(results: dict[str, Any], smoke: bool) -> str:
     m = results.get("machine", {})
     phases = results.get("phases", {})
@@ -125,6 +140,8 @@ def table(results: dict[str, Any], smoke: bool) -> str:
               f"{_f(t.get('valid_s'), '{:.1f}')} s, checkpoint snapshots {_f(t.get('checkpoint_snapshot_s'), '{:.2f}')} s "
               f"(writes {_f(t.get('checkpoint_write_s'), '{:.1f}')} s in the background), other {_f(t.get('other_s'), '{:.1f}')} s; "
               f"best valid Dice {_f(t.get('best_dice'), '{:.4f}')}; process {_f(t.get('seconds'), '{:.0f}')} s, {_exit_code(t)}") + " |",
+              "| system metrics of that run (its system.jsonl: NVML, psutil; the live screen's strip) | " + (_not_run(t)
+              or _system_row(t.get("system") or {})) + " |",
               f"| exit after `finished` ({resolved.get('augment_on_resolved', '?')} data path) | " + (_not_run(t) or
               f"**{_f(t.get('exit_after_s'), '{:.2f}')} s**"
               f"{_ok(None if t.get('exit_after_s') is None else t['exit_after_s'] < TARGETS['exit_s'])}") + " |",

@@ -15,7 +15,8 @@ name in brackets; ``--train_compile MODE`` compiles phase 2's whole run):
    256 px, engine (a) against model-only (c), batch 32, 64 and 128, with MFU;
 2. [train] ``petseg train`` for 30 epochs on the real sample at 256 px (defaults: UNet-64, batch 16):
    seconds from its ``finished`` line to the process's exit, and the share of wall time from its
-   first batch to ``finished`` spent in training steps (``engine.train.run_timing``, from its events);
+   first batch to ``finished`` spent in training steps (``engine.train.run_timing``, from its events),
+   and what its system sampler recorded (``system.jsonl``: NVML's GPU figures, issue 20);
 3. [eval] ``petseg eval`` of that run on the test split (Dice, IoU, exit time);
 4. [inference] latency of that run's best.pt (``bench/infer_latency.py``);
 5. [exit] the worker data path's exit (``--augment_on cpu --workers 4``: pinned memory + persistent
@@ -94,6 +95,7 @@ def run_figures(run: Path) -> dict[str, Any]:
         out.update(train_share=round(b.train_share, 3), wall_s=round(b.wall, 2), train_s=round(b.train, 2),
                    valid_s=round(b.valid, 2), checkpoint_snapshot_s=round(b.checkpoint_snapshots, 3),
                    checkpoint_write_s=round(b.checkpoint_writes, 2), other_s=round(b.other, 2), epochs=b.epochs)
+    out["system"] = system_figures(run)
     try:
         config = read_run_config(run)
     except RunStoreError:  # no config.json, or not a JSON object (a run that never got going)
@@ -101,6 +103,32 @@ def run_figures(run: Path) -> dict[str, Any]:
     out["resolved"] = {k: config.get(k) for k in ("device_resolved", "amp_resolved", "augment_on_resolved",
                                                    "compile_resolved", "data_placement")}
     return out
+
+
+def system_figures(run: Path) -> dict[str, Any]:
+    """What the run's system sampler recorded (issue 20: NVML and psutil, checked for real only on a
+    GPU box): how many samples, how many with GPU figures, and their GPU utilisation, memory,
+    power and temperature; else the note it wrote instead ("no GPU", NVML's error)."""
+    from statistics import fmean
+
+    from engine.runs.system_log import read_system
+
+    samples = read_system(run)
+    gpus = [g for s in samples for g in s.gpus]
+
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(fmean(known), 1) if known else None
+
+    mem = [g.mem_used for g in gpus if g.mem_used is not None]
+    temps = [g.temp_c for g in gpus if g.temp_c is not None]
+    return {"samples": len(samples), "gpu_samples": sum(1 for s in samples if s.gpus),
+            "gpus": len({g.index for g in gpus}), "note": samples[-1].gpu_note if samples else "",
+            "util_mean": mean([g.util for g in gpus]), "power_mean_w": mean([g.power_w for g in gpus]),
+            "temp_max_c": max(temps) if temps else None,
+            "mem_peak_gib": round(max(mem) / (1 << 30), 2) if mem else None,
+            "mem_total_gib": round(gpus[-1].mem_total / (1 << 30), 1) if gpus and gpus[-1].mem_total else None,
+            "cpu_mean": mean([s.cpu_percent for s in samples])}
 
 
 def eval_figures(lines: list[str]) -> dict[str, Any]:

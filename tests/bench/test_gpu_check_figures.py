@@ -249,6 +249,7 @@ def test_each_row_of_the_table_reads_what_its_phase_wrote(tmp_path: Path, monkey
     assert train["code"] == 0 and train["epochs"] == TINY.epochs, train
     assert 0 < train["train_share"] <= 1 and train["wall_s"] > 0 and "best_dice" in train
     assert train["resolved"]["augment_on_resolved"] == "cpu" and train["resolved"]["compile_resolved"] == "off"
+    assert train["system"]["samples"] >= 1 and train["system"]["gpu_samples"] == 0, train["system"]  # a CPU run
     check.evaluate("gpu30", limit=300)
     check.inference("gpu30", limit=300)
     check.throughput("throughput unet compile off", "unet", "off", TINY.batch_sizes, TINY.steps, TINY.warmup, limit=300)
@@ -281,6 +282,38 @@ def test_each_row_of_the_table_reads_what_its_phase_wrote(tmp_path: Path, monkey
     assert len(ddp_rows) == 2, ddp_rows
     assert f"**{100 * unet['ddp_overhead']:+.1f} %**" in ddp_rows["| unet w4"]
     assert f"MB in {resnet['allreduce_ms']:.2f} ms" in ddp_rows["| resnet34_unet"]
+
+
+def test_the_system_row_reads_the_runs_system_jsonl(tmp_path: Path) -> None:
+    """Issue 20's sampler is checked for real only on a GPU box, and the check's table never read
+    it: the train run's system.jsonl (NVML through the sampler's own record) is now a row, its
+    GPU figures or the note written instead of them."""
+    from engine.runs.system_log import SystemLogWriter
+    from engine.sysmetrics.record import GpuSample, SystemSample
+
+    gib = 1 << 30
+    on_gpu, on_cpu = tmp_path / "gpu30", tmp_path / "cpu"
+    for run in (on_gpu, on_cpu):
+        run.mkdir()
+    log = SystemLogWriter(on_gpu)
+    for k, (util, mem, power, temp) in enumerate(((80.0, 30, 300.0, 60.0), (90.0, 32, 320.0, 65.0))):
+        log.append(SystemSample(t=1000.0 + 2 * k, gpus=(GpuSample(index=0, util=util, mem_used=mem * gib,
+                                                                  mem_total=80 * gib, power_w=power, temp_c=temp),),
+                                cpu_percent=100.0 + 20 * k))
+    SystemLogWriter(on_cpu).append(SystemSample(t=1000.0, gpu_note="no GPU", cpu_percent=150.0))
+
+    def row(run: Path) -> str:
+        results = {"phases": {"train": {"code": 0, **gpu_check.run_figures(run)}}, "image_size": 256}
+        [line] = [line for line in table(results, smoke=False).splitlines() if line.startswith("| system metrics")]
+        return line
+
+    assert gpu_check.run_figures(on_gpu)["system"] == {
+        "samples": 2, "gpu_samples": 2, "gpus": 1, "note": "", "util_mean": 85.0, "power_mean_w": 310.0,
+        "temp_max_c": 65.0, "mem_peak_gib": 32.0, "mem_total_gib": 80.0, "cpu_mean": 110.0}
+    assert ("2 samples, 2 with GPU figures (1 GPU): utilisation mean 85 %, memory peak 32.0 of 80 GiB, "
+            "power mean 310 W, temperature max 65 °C") in row(on_gpu)
+    assert "1 sample, 0 with GPU figures: **no GPU**" in row(on_cpu)
+    assert "**no samples**" in row(tmp_path)
 
 
 def test_a_run_left_by_an_earlier_call_is_not_reported_as_this_ones(tmp_path: Path) -> None:
