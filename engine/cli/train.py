@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix, given_text, launched_rank
 from engine.cli.common import console as new_console
-from engine.cli.config_flags import add_config_flags, given_config
+from engine.cli.config_flags import add_config_flags, epochs_bound_note, given_config
 from engine.cli.interrupts import check_not_interrupted, stop_reason
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.cli.terminal_queue import queued_std_streams
@@ -65,6 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                           log=lambda m: console.print(m))
         return drive(trainer, console, args.runs)
     config = config_from_args(args)
+    if note := epochs_bound_note(given_config(args)):
+        console.print(note, markup=False)
 
     from engine.train.trainer import Trainer  # torch import: only now
 

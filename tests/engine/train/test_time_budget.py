@@ -115,3 +115,32 @@ def test_a_run_that_spent_its_time_budget_is_not_resumed(tmp_path: Path) -> None
     with pytest.raises(RunStoreError) as info:
         plan_resume(tmp_path / "r", cfg.to_dict(), {"epochs": 60}, last, tmp_path / "r" / "last.pt", finished=True)
     assert "has spent its --time_budget 20s (after 3 epochs)" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("epochs", [None, "2"])
+def test_a_time_budget_without_epochs_says_the_default_epochs_still_bound_it(
+        generated_data: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], epochs: str | None) -> None:
+    """``petseg train --time_budget 20s`` ended at the default 10 epochs after 5.5 s without a word;
+    it now says so as it starts. A typed --epochs (the user chose the bound) gets no note."""
+    from engine.cli import main
+
+    runs = tmp_path / "runs"
+    argv = ["train", "--time_budget", "1h", "--image_size", "32", "--width", "4", "--batch_size", "8",
+            "--max_train_images", "8", "--workers", "0", "--device", "cpu", "--runs", str(runs), "--run_name", "tb",
+            "--data_path", generated_data, *(["--epochs", epochs] if epochs else [])]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    note = ("note: --epochs 10 (the default) still bounds this --time_budget run; give a large --epochs "
+            "(e.g. --epochs 1000) to train for the time alone")
+    assert (note in out) == (epochs is None), out
+    reached = json.loads((runs / "tb" / "config.json").read_text())["time_budget_result"]["epochs_reached"]
+    assert reached == (10 if epochs is None else 2)
+
+
+def test_a_sweep_that_searches_or_types_epochs_gets_no_bound_note() -> None:
+    from engine.cli.config_flags import epochs_bound_note
+
+    assert epochs_bound_note({"time_budget": "10m"}).startswith("note: --epochs 10 (the default)")
+    assert epochs_bound_note({"time_budget": "10m"}, searched=["epochs", "width"]) == ""
+    assert epochs_bound_note({"time_budget": "10m", "epochs": 500}) == ""
+    assert epochs_bound_note({"epochs": 5}) == ""
