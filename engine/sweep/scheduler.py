@@ -203,7 +203,10 @@ class Scheduler(TrialRecovery):
             dice = dict(w.trial.storage.get_trial(w.trial._trial_id).intermediate_values).get(w.pruned_at)
             mark = (w.pruned_at, dice)
             self.study.tell(w.trial, state=TrialState.PRUNED)
-            self.log(f"trial {n} pruned at epoch {w.pruned_at}" + (f" (best valid Dice {best:.4f})" if best else ""))
+            # the stop lands an epoch or more after the pruner's decision: a best from then says so
+            late = ", trained before the stop reached it" if epoch is not None and epoch > w.pruned_at else ""
+            self.log(f"trial {n} pruned at epoch {w.pruned_at}"
+                     + (f" (best valid Dice {best:.4f} at epoch {epoch}{late})" if best else ""))
             self._count("pruned")
         elif kind == RunState.FINISHED and best is not None:
             self.study.tell(w.trial, best)

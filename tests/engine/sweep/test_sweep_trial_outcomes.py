@@ -6,6 +6,7 @@ sweep kept in a database found without its flag, and real trials with the best t
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -35,6 +36,11 @@ def test_sweep_prunes_and_records_trials(tmp_path: Path, fake_trainer: None, cap
     assert states[RunState.PRUNED] >= 1 and states[RunState.FINISHED] >= 2, states
     pruned = next(v[0] for v in trials.values() if v[0].state == RunState.PRUNED)
     assert pruned.epoch < 4 and "pruned by its sweep" in pruned.message
+    # its line names the best's epoch, and says when that came after the pruner's decision
+    said = re.search(rf"trial {pruned.trial} pruned at epoch (\d+) \(best valid Dice [0-9.]+ at epoch (\d+)"
+                     r"(, trained before the stop reached it)?\)", out)
+    assert said is not None, out
+    assert (said.group(3) is not None) == (int(said.group(2)) > int(said.group(1))), said.group(0)
     config = json.loads((pruned.path / "config.json").read_text())
     assert config["sweep"]["name"] == "lr" and config["sweep"]["trial"] == pruned.trial
     assert config["learning_rate"] == pytest.approx(config["sweep"]["params"]["learning_rate"])
