@@ -19,7 +19,9 @@ from engine.runs.summary import RunSummary
 class RunFollower:
     """Keeps a `RunHistory` current by tailing ``events.jsonl`` and re-reading ``status.json``.
 
-    ``poll()`` returns the new events (cheap when nothing changed: one stat per file). Types are
+    ``poll()`` returns the new events (cheap when nothing changed: one stat per file) and reads
+    ``config.json`` again when it was replaced: a run rewrites it once its setup resolved what it
+    trains with (its data-parallel processes, precision, workers) and a resume once more. Types are
     checked here, where the files are read (`engine.run_schema`, `engine.events.parse_event`):
     a problem makes ``error`` say which file and field, and the run lists as broken. The
     figures of a file with a problem are not used (a mistyped status.json is replaced by {}).
@@ -48,8 +50,9 @@ class RunFollower:
         self._created = self.history.status.get("created")  # when the run in the folder was made
 
     def _load_config(self) -> None:
-        """Read config.json (once, when it is right; `poll` reads it again while it is not: a
+        """Read config.json (again by `poll` when it was replaced, or while it is not right: a
         folder caught before its writer renamed config.json into place heals by itself)."""
+        self._config_stamp = _file_stamp(self.path / CONFIG_FILE)  # before the read: a later write is read again
         self.config_error = None
         self._errors.pop("config", None)
         try:
@@ -114,7 +117,7 @@ class RunFollower:
         # for a folder just removed) a status.json created at another time
         if (folder is not None and folder != self._folder) or created not in (None, self._created):
             self._start()
-        if self.config_error is not None:
+        if self.config_error is not None or _file_stamp(self.path / CONFIG_FILE) != self._config_stamp:
             self._load_config()
         events = self.tail.read_new()
         self.history.extend(events)
@@ -131,6 +134,16 @@ class RunFollower:
         snap = self.history.snapshot(batches=batches, warnings=warnings)
         error = self.error
         return replace(snap, state=RunState.BROKEN, message=error) if error else snap
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced (atomically: another inode) or written: inode,
+    mtime and size; None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -255,3 +255,20 @@ def test_the_resume_offer_says_the_epochs_after_last_pt_are_trained_again(tmp_pa
     assert offer.action == "resume"
     assert offer.note == ("last.pt holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, "
                           "so epochs 2-9 are trained again")
+
+
+def test_a_followed_run_reads_the_config_its_setup_rewrote(tmp_path: Path) -> None:
+    """A run rewrites config.json once its setup resolved what it trains with (a data-parallel
+    run's processes, its precision): a dashboard open since the run was made kept the first
+    config.json, and showed `unet` where a fresh start showed `unet x2`."""
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 5}, name="ddp")
+    follower = store.follow("ddp")
+    follower.poll()
+    assert follower.summary().model_label == "unet"
+    w.write_config({"model": "unet", "epochs": 5, "amp_resolved": "bfloat16", "distributed": {"world_size": 2}})
+    w.append(started(5))
+    follower.poll()
+    assert follower.summary().model_label == "unet x2"
+    assert follower.history.config["amp_resolved"] == "bfloat16"
+    w.close()
