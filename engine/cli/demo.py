@@ -12,9 +12,11 @@ from pathlib import Path
 from engine.cli.common import EXIT_OK, add_runs_flag
 from engine.cli.common import console as new_console
 from engine.cli.config_flags import add_config_flags, given_config
+from engine.cli.progress import run_training_seconds
 from engine.cli.train import drive
 from engine.config import TrainConfig, default_runs_dir
 from engine.console_log import escape_markup
+from engine.durations import format_duration
 from engine.errors import DatasetError
 from engine.runs.layout import checkpoint_path, prediction_path
 from engine.words import counted
@@ -50,14 +52,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if code != EXIT_OK:
         return code
     best = checkpoint_path(trainer.run_path, "best")
-    trained = time.perf_counter() - start
+    # the run's training time, as its "finished:" line and the runs table say it: the wall time
+    # since the demo began (setup included) read as a third figure beside those two
+    trained = run_training_seconds(trainer.run_path)
     predictor = Predictor.from_checkpoint(best, device=args.device)
     try:
         test = evaluate_checkpoint(best, None, split="test", predictor=predictor)
         h = test.headline
         console.print(f"\n[bold]test photos[/] (the test split, never trained on): {h.n_images} images  "
-                      f"Dice {h.dice:.3f}  IoU {h.iou:.3f} at {test.label('photo')}  "
-                      f"(trained in {trained:.0f}s)", highlight=False, markup=True)
+                      f"Dice {h.dice:.3f}  IoU {h.iou:.3f} at {test.label('photo')}"
+                      + (f"  (trained in {format_duration(trained)})" if trained is not None else ""),
+                      highlight=False, markup=True)
         console.print(f"  at {test.label('train')}: Dice {test.figures('train').dice:.3f}", markup=False)
     except DatasetError as exc:  # e.g. a --data_path without annotations/test.txt
         console.print(f"\nno test score: {exc}", markup=False)

@@ -178,27 +178,26 @@ class ProgressReporter:
         from engine.durations import format_duration
 
         wall = format_duration(ev.seconds)
-        training = self._training_seconds()
+        training = run_training_seconds(self.run_path) if self.run_path is not None else None
         if training is None:
             return f"{wall} in all"
         if self.resumed:  # the table adds up every session of the run; this process is only the last
             return f"{wall} this session, {format_duration(training)} training over all sessions"
         return f"{wall} in all, {format_duration(training)} training"
 
-    def _training_seconds(self) -> float | None:
-        """The run's training time from its folder (its last event is on disk before subscribers
-        hear it), or None without a run folder or when it cannot be read."""
-        if self.run_path is None:
-            return None
-        from engine.errors import RunStoreError
-        from engine.runs.follower import RunFollower
 
-        try:
-            follower = RunFollower(self.run_path, keep_batches=0)
-            follower.poll()
-            return follower.summary().duration
-        except (OSError, RunStoreError):
-            return None
+def run_training_seconds(run_path: Path) -> float | None:
+    """A run's training time as the runs table counts it (`RunSummary.duration`, read from its
+    folder: its last event is on disk before subscribers hear it), or None when it cannot be read."""
+    from engine.errors import RunStoreError
+    from engine.runs.follower import RunFollower
+
+    try:
+        follower = RunFollower(run_path, keep_batches=0)
+        follower.poll()
+        return follower.summary().duration
+    except (OSError, RunStoreError):
+        return None
 
 
 def log_progress_to_run(trainer: Any) -> None:

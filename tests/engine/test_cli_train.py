@@ -5,6 +5,7 @@ folder is made, and a train, eval, infer and runs round trip."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,10 @@ def test_demo_trains_scores_the_test_split_and_the_other_breeds(tmp_path: Path, 
     assert "test photos" in out and "30 images  Dice" in out and "at photo size, border ignored" in out
     assert "at 64 px (training size), border ignored: Dice" in out
     assert "on all six, " in out and "not in training" in out
+    # the test line's training time is the run's, as its finished line says it (and the runs
+    # table): it was the wall time since the demo began, a third figure beside "N in all, M training"
+    finished = re.search(r"finished: .*\(\S+ in all, (\S+) training\)", out)
+    assert finished and f"(trained in {finished.group(1)})" in out
     (run,) = runs.iterdir()
     assert len(list((run / "predictions").glob("*_overlay.png"))) == 6
 
