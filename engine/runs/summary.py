@@ -134,7 +134,7 @@ def rewind_note(saved: int, reached: int) -> str:
     if reached <= saved:
         return ""
     again = f"epoch {reached} is" if reached == saved + 1 else f"epochs {saved + 1}-{reached} are"
-    return (f"last.pt holds epoch {saved} of the {reached} the run reached: the resume goes on from epoch {saved}, "
+    return (f"last.pt holds epoch {saved} of the {reached} the run reached: the resume goes on after epoch {saved}, "
             f"so {again} trained again")
 
 

@@ -213,7 +213,7 @@ async def test_R_says_the_epochs_after_last_pt_are_trained_again(runs_dir: Path,
         await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
         question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
         await wait_for(pilot, lambda: "Note:" in question(), what="the question drawn")
-        assert ("Note: last.pt holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, so epochs "
+        assert ("Note: last.pt holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, so epochs "
                 "2-9 are trained again.") in question()
         await pilot.press("n")
 

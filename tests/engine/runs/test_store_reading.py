@@ -253,7 +253,7 @@ def test_the_resume_offer_says_the_epochs_after_last_pt_are_trained_again(tmp_pa
     (tmp_path / "slow-saves" / "checkpoints" / "last.pt").write_bytes(b"x")
     offer = store.summary("slow-saves").resume_offer()
     assert offer.action == "resume"
-    assert offer.note == ("last.pt holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, "
+    assert offer.note == ("last.pt holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, "
                           "so epochs 2-9 are trained again")
 
 

@@ -324,7 +324,7 @@ def test_a_budget_refused_for_a_run_whose_last_pt_trails_it_says_where_the_resum
                     {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 1, "config": config},
                     Path("/r/last.pt"), reached=9)
     assert str(info.value) == ("--epochs 3: makes warmup_epochs 3 invalid (must be fewer than --epochs (3)); last.pt "
-                               "holds epoch 1 of the 9 the run reached: the resume goes on from epoch 1, so epochs "
+                               "holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, so epochs "
                                "2-9 are trained again")
 
 
@@ -344,7 +344,7 @@ def test_a_resume_of_a_run_whose_last_pt_trails_its_epochs_says_so(run: Path, ca
     assert main(["train", "--runs", str(run.parent), "--resume", "r", "--epochs", "2"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == ("petseg: error: --epochs 2: the run has already trained 2 epochs; give more than 2; last.pt holds "
-                   "epoch 2 of the 4 the run reached: the resume goes on from epoch 2, so epochs 3-4 are trained again")
+                   "epoch 2 of the 4 the run reached: the resume goes on after epoch 2, so epochs 3-4 are trained again")
     assert snapshot(run) == before
 
 
