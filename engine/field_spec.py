@@ -107,15 +107,20 @@ class ConfigField:
         return self.names_a_file(value) and not os.path.isabs(os.path.expanduser(value))
 
     def parse_value(self, text: str) -> Any:
-        """The CLI's text of this field as a value; ValueError with the reason if it is not one."""
+        """The CLI's text of this field as a value; ValueError with the reason, in words, if it is
+        not one (a --spec file, a --param value and the sweep form's train flags say it: Python's
+        "invalid literal for int() with base 10" was no reason for a user)."""
         if self.unset_word and text.strip().lower() == self.unset_word:
             return None
         if self.kind == "bool":
             return parse_yes_no(text)
-        if self.kind == "int":
-            return int(text)
-        if self.kind == "float":
-            return float(text)
+        if self.kind in ("int", "float"):
+            try:
+                return int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                expected = "an integer" if self.kind == "int" else "a number"
+                or_word = f" or {self.unset_word}" if self.unset_word else ""
+                raise ValueError(f"expected {expected}{or_word}, got {text!r}") from None
         return text
 
 

@@ -22,8 +22,7 @@ def _flag_type(f: ConfigField) -> Any:
         try:
             return f.parse_value(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc) if f.kind == "bool" else
-                                             f"invalid {f.kind} value: {text!r}") from None
+            raise argparse.ArgumentTypeError(str(exc)) from None  # its words: "expected an integer or auto, got 'x'"
 
     parse.__name__ = f.kind  # argparse names the type in its messages
     return parse

@@ -128,7 +128,7 @@ def parse_param(text: str, where: str | None = None) -> ParamSpec:
         try:
             return f.parse_value(t)
         except ValueError as exc:
-            raise bad(f"{t!r} is not a {f.kind} value for {name} ({exc})") from None
+            raise bad(f"{name}: {exc}") from None
 
     if kind == "choice":
         parts = args.split(",")

@@ -91,7 +91,7 @@ def load_toml(path: Path) -> dict[str, Any]:
                 try:
                     base[name] = f.parse_value(v) if isinstance(v, str) else v
                 except ValueError as exc:
-                    raise SweepSpecError(f"--spec {path}: train.{name}: {exc}") from None
+                    raise SweepSpecError(f"--spec {path}: train.{name} = {_toml_text(v)}: {exc}") from None
                 labels[f"train.{name}"] = f"--spec {path}: train.{name} = {_toml_text(v)}"
             out["base"] = base
         elif key in SPEC_KEYS:

@@ -174,3 +174,17 @@ def test_a_runs_file_given_as_the_run_names_its_run_and_the_flag(tmp_path: Path,
         line = one_error_line(capsys, f"{best}: is a file, not a run folder; it is in the run {root / 'r'}: pass that; "
                                       "eval and infer take a checkpoint or .onnx file as --checkpoint")
         assert "no such run folder" not in line
+
+
+@pytest.mark.parametrize("flag, value, said", [
+    ("--epochs", "two", "expected an integer, got 'two'"),
+    ("--warmup_epochs", "x", "expected an integer or auto, got 'x'"),  # the word the flag also takes
+    ("--learning_rate", "1e-3x", "expected a number, got '1e-3x'"),
+])
+def test_a_number_flag_given_a_word_says_what_it_takes(capsys, flag: str, value: str, said: str) -> None:
+    """`--warmup_epochs x` said "invalid int value: 'x'", not that the flag also takes auto (and a
+    sweep's --spec file or --param the same value with Python's "invalid literal for int()")."""
+    with pytest.raises(SystemExit):
+        main(["train", flag, value])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"petseg train: error: argument {flag}") and last.endswith(f": {said}")

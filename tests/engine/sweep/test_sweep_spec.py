@@ -42,6 +42,10 @@ def test_ranges_are_typed_by_the_field() -> None:
     ("augment_strength=uniform:1:2", "search it with choice"),
     ("width=beta:1:2", "unknown kind 'beta'"),
     ("devices=choice:1,2", "set by the sweep"),
+    # the field's words, not Python's ("'two' is not a int value for epochs (invalid literal for int() ...)")
+    ("epochs=choice:two,3", "epochs: expected an integer, got 'two'$"),
+    ("learning_rate=log:1e-4:abc", "learning_rate: expected a number, got 'abc'$"),
+    ("warmup_epochs=choice:1,x", "warmup_epochs: expected an integer or auto, got 'x'$"),
 ])
 def test_bad_params_are_one_line(param: str, message: str) -> None:
     with pytest.raises(SweepSpecError, match="^--param .*" + message.replace("(", r"\(")):
@@ -326,6 +330,10 @@ def test_a_toml_setting_of_the_wrong_kind_is_one_line(tmp_path: Path, line: str,
      "{toml}: train.epochs = 0: must be an integer between 1 and 100000"),
     ("trials = 0\n[params]\nwidth = [8, 16]\n", [], "{toml}: trials = 0: must be an integer >= 1"),
     ("[params]\nwidth = [3, 16]\n", [], "{toml}: params.width = [3, 16]: width 3: must be an integer between 4 and 512"),
+    # a train value of the wrong kind: the file's key and value, then the field's words (it was
+    # "train.epochs: invalid literal for int() with base 10: 'two'")
+    ('[params]\nwidth = [8, 16]\n[train]\nepochs = "two"\n', [],
+     "{toml}: train.epochs = \"two\": expected an integer, got 'two'"),
     ('[params]\nlearning_rate = "log:0:1"\n', [],
      '{toml}: params.learning_rate = "log:0:1": a log range needs both ends above 0'),
     # a flag typed over the file's value: the error names the flag
