@@ -328,8 +328,9 @@ def _why_no_test(layout: Any, config: dict[str, Any]) -> str:
     folder has no lists and the model trained on its photos."""
     listed = layout.test_list
     if not listed.is_file() and not layout.has_split_files and _trained_on(layout, config):
-        return (f" ({listed} is missing, and this model trained on the folder's photos: --split valid "
-                "scores the ones it held out)")
+        # the command named: the dashboard's worst samples and petseg demo say it too, and have no --split
+        return (f" ({listed} is missing, and this model trained on the folder's photos: petseg eval --split "
+                "valid scores the ones it held out)")
     if not listed.is_file():
         return f" ({listed} is missing: it lists the photos to score, one name per line)"
     return f" ({listed} names no photo)"

@@ -87,7 +87,8 @@ def test_a_folder_with_a_split_or_the_models_own_photos_still_needs_its_test_lis
     with pytest.raises(DatasetError) as own:
         evaluate_checkpoint(trained, str(root), device="cpu")
     assert str(own.value) == (f"{root}: no test images to evaluate on ({listed} is missing, and this model "
-                              "trained on the folder's photos: --split valid scores the ones it held out)")
+                              "trained on the folder's photos: petseg eval --split valid scores the ones it held "
+                              "out)")  # the command named: the dashboard's w and petseg demo show it too
     older = constant_checkpoint(tmp_path / "older.pt", 20.0, data_path=str(root))  # no data_source recorded
     with pytest.raises(DatasetError, match="this model trained on the folder's photos"):
         evaluate_checkpoint(older, str(root), device="cpu")
