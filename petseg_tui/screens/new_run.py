@@ -38,7 +38,7 @@ from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen, leave_form
 from petseg_tui.screens.new_run_fields import (ALL_FIELDS, ERROR_FIELD, FIELDS, MORE_FIELDS, Field, as_raw,
                                                initial_values, parse_form)
-from petseg_tui.widgets.in_order_input import InOrderInput
+from petseg_tui.widgets.in_order_input import InOrderInput, after_typed_keys
 
 
 def _found(f: Field) -> Field:
@@ -284,6 +284,12 @@ class NewRunScreen(PetsegScreen):
         return self.is_mounted and not self._starting if action == "start" else True
 
     def action_start(self) -> None:
+        after_typed_keys(self, self._start_as_shown)
+
+    def _start_as_shown(self) -> None:
+        """Start what the form shows, every key typed before ctrl+s taken (`after_typed_keys`)."""
+        if not self.is_attached or self._starting:
+            return
         cfg, name, detached, errors = self.validate_form()
         if errors:
             first = next((f.name for f in ALL_FIELDS if f.name in errors), None)

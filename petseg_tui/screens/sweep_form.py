@@ -29,7 +29,7 @@ from petseg_tui.screens.base import (
     leave_form,
     width_class_of,
 )
-from petseg_tui.widgets.in_order_input import InOrderInput
+from petseg_tui.widgets.in_order_input import InOrderInput, after_typed_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
@@ -210,9 +210,13 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         leave_form(self, lambda: self.dismiss(None))
 
     def action_start(self) -> None:
+        after_typed_keys(self, self._start_as_shown)
+
+    def _start_as_shown(self) -> None:
+        """Check and start what the form shows, every key typed before ctrl+s taken."""
         from engine.sweep.launch import checked_spec
 
-        if self.starting:
+        if self.starting or not self.is_attached:
             return
         error = self.query_one("#sweep-form-error", Static)
         try:

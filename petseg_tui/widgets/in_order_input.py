@@ -6,12 +6,27 @@ App. Keys that arrive in one read from the terminal (typing over a slow SSH link
 bracketed paste, a key macro) are therefore applied out of order: ``y``, backspace, ``z`` leaves
 ``y``, and ``ab``, left, ``c`` gives ``abc`` with the cursor moved afterwards. Upstream:
 Textualize/textual#6605 (fix proposed in #6631); this does what that fix does, for our fields.
+
+`after_typed_keys`: the same order for a priority key that reads the fields (a form's ctrl+s).
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 from textual import events
+from textual.screen import Screen
 from textual.widgets import Input
+
+
+def after_typed_keys(screen: Screen, callback: Callable[[], object]) -> None:
+    """Run ``callback`` once the focused widget has taken the keys typed before the one calling
+    this. A priority binding runs as its key reaches the App, while the keys before it still wait
+    in the field's queue: "2", then "0" and ctrl+s in one read (a slow SSH link) started a run of
+    2 epochs from a form that showed 20."""
+    focused = screen.focused
+    if focused is None or not focused.call_later(callback):  # its queue: after the keys in it
+        callback()
 
 
 class InOrderInput(Input):

@@ -110,3 +110,43 @@ async def test_a_burst_of_tab_then_digits_in_the_open_form_lands_in_the_next_fie
         for key, character in (("shift+tab", None), ("9", "9")):  # back, as quickly
             app.post_message(events.Key(key, character))
         await wait_for(pilot, lambda: epochs.has_focus and epochs.value == "9", timeout=10, what="9 in Epochs")
+
+
+async def test_a_digit_then_ctrl_s_in_one_burst_starts_what_the_form_shows(runs_dir: Path, monkeypatch,
+                                                                           generated_data: str) -> None:
+    """Epochs "2", then "0" and ctrl+s in one read (typed fast over SSH, `tmux send-keys 0 C-s`):
+    ctrl+s, a priority key, ran as it reached the app, before the field had taken the "0", and
+    the run started with 2 epochs from a form that showed 20 (a field left empty so: "Fix the
+    fields marked ✗ first" beside no ✗)."""
+    import sys
+    import types
+
+    from textual import events
+
+    from engine.errors import ConfigError
+
+    asked: list[int] = []
+    fake = types.ModuleType("engine.train.trainer")
+
+    class Trainer:  # records what the form asked for; the refusal leaves the form up
+        def __init__(self, config, runs_dir, run_name=None):
+            asked.append(config.epochs)
+            raise ConfigError("recorded")
+
+    fake.Trainer = Trainer
+    monkeypatch.setitem(sys.modules, "engine.train.trainer", fake)
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        for field, value in dict(epochs="2", image_size="64", width="8", batch_size="8", workers="0",
+                                 run_name="burst", data_path=generated_data, device="cpu").items():
+            _set(form, field, value)
+        form.query_one("#f-detached", Switch).value = False
+        epochs = form.query_one("#f-epochs", Input)
+        epochs.focus()
+        await wait_for(pilot, lambda: epochs.has_focus, what="Epochs focused")
+        epochs.action_end()  # the cursor after "2", nothing selected: as a user typing on
+        for key, character in (("0", "0"), ("ctrl+s", None)):  # one burst
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: bool(asked), timeout=10, what="the start asked for")
+        assert epochs.value == "20" and asked == [20]

@@ -40,6 +40,27 @@ async def test_a_burst_of_tab_then_a_key_in_the_sweep_form_lands_in_the_next_fie
         assert name.value == ""
 
 
+async def test_a_key_then_ctrl_s_in_one_burst_starts_the_sweep_the_form_shows(sweep_runs: Path,
+                                                                             monkeypatch) -> None:
+    """The sweep's name typed, its last letter and ctrl+s in one read: ctrl+s (a priority key)
+    checked the form before the field had taken that letter, and started sweep "nex"."""
+    from textual import events
+    from textual.widgets import Input
+
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        name = form.query_one("#sweep-name", Input)
+        name.value = "nex"
+        name.focus()
+        await wait_for(pilot, lambda: name.has_focus, what="the name focused")
+        name.action_end()  # the cursor after "nex", nothing selected
+        for key, character in (("t", "t"), ("ctrl+s", None)):  # one burst
+            pilot.app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: bool(started), timeout=10, what="the sweep started")
+        assert started[0].name == "next"
+
+
 async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) -> None:
     started = _record_starts(monkeypatch)
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
