@@ -73,9 +73,12 @@ class SweepControlActions:
 
         def answer(ok: bool | None) -> None:
             if ok:
-                from engine.sweep.launch import stop_sweep
+                from engine.sweep.launch import stop_sweep, sweep_running
 
-                self.notify(stop_sweep(runs_dir, name), markup=False)
+                # it may have ended while the question was up (its best trial's test scored): as x
+                # says then, not "not running here (no readable NAME.pid)"
+                said = stop_sweep(runs_dir, name) if sweep_running(runs_dir, name) else self.not_running_text()
+                self.notify(said, markup=False)
                 self._wake.set()
 
         question = (f"Stop sweep {name}?\n\nIts running trials save last.pt and stop, and it starts no more; "

@@ -135,6 +135,40 @@ async def test_x_asks_then_stops_the_sweep_and_says_what_happened(sweep_runs: Pa
         proc.wait()
 
 
+async def test_a_sweep_that_ends_while_x_asks_is_said_not_running(sweep_runs: Path, monkeypatch) -> None:
+    """x, then the sweep ends on its own (its best trial's test scored, its pid file removed)
+    before y: y said "sweep lr-width is not running here (no readable lr-width.pid)", a file the
+    user never heard of; it says what x says on a sweep that runs no more."""
+    import socket
+    import subprocess
+    import sys
+
+    from engine.runs.layout import sweep_pid_file, write_json_atomic
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    pid_file = sweep_pid_file(sweep_runs, "lr-width")
+    try:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(pid_file, {"pid": proc.pid, "host": socket.gethostname()})
+        async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+            await _open_sweeps(pilot)
+            from tui_helpers import footer_text
+
+            await wait_for(pilot, lambda: "Stop sweep" in footer_text(pilot.app.screen), what="x offered")
+            await pilot.press("x")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen", what="the question")
+            proc.kill()  # the sweep ends as petseg sweep does: its process gone, its pid file removed
+            proc.wait()
+            pid_file.unlink()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: "sweep lr-width is not running: nothing to stop" in toasts(pilot.app),
+                           what="the notification")
+            assert ".pid" not in toasts(pilot.app)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 async def test_x_on_a_finished_sweep_says_at_once_it_is_not_running(sweep_runs: Path, monkeypatch) -> None:
     """No process runs the sweep (it finished): x is not in the footer, and pressed it says so at
     once, without asking "Stop sweep ...?" first (it asked, then said "not running here")."""
