@@ -1,4 +1,5 @@
-"""Counts and sizes in words, as petseg prints them: `counted`, `byte_size`. No torch, no Textual."""
+"""Counts, sizes and rates in words, as petseg prints them: `counted`, `byte_size`, `format_rate`
+(img/s as `petseg runs` and the dashboard write it). No torch, no Textual."""
 
 from __future__ import annotations
 
@@ -16,3 +17,11 @@ def byte_size(n: int) -> str:
         if n >= size:
             return f"{n // size} {unit}" if n % size == 0 else f"{n / size:.1f} {unit}"
     return f"{-(-n // 1024)} KiB"
+
+
+def format_rate(value: float | None, missing: str = "—") -> str:
+    """A rate (img/s, s/epoch): one decimal under 100, none from 100 (``38.5``, ``225``);
+    ``missing`` when unknown. `petseg runs` printed 225.2 where the dashboard showed 225."""
+    if value is None:
+        return missing
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"

@@ -9,6 +9,7 @@ from rich.style import Style
 from rich.text import Text
 
 from engine.durations import format_duration as fmt_duration  # noqa: F401 (the screens' name for it)
+from engine.words import format_rate as fmt_rate  # noqa: F401 (the screens' name for it)
 from engine.runs.state import RunState
 
 # a run whose training process or folder is gone: the state "interrupted" and the notes beside it
@@ -189,12 +190,6 @@ def fmt_metric(value: float | None) -> str:
     if abs(value) < 100:
         return f"{value:.4f}"
     return fmt_sig(value)
-
-
-def fmt_rate(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
 # "LR" read two things: the runs table's configured rate (1.00e-03) and the run screen's rate of

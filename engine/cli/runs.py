@@ -11,6 +11,7 @@ from engine.cli.common import EXIT_OK, add_runs_flag
 from engine.cli.common import console as new_console
 from engine.config import default_runs_dir
 from engine.durations import format_duration
+from engine.words import format_rate
 from engine.runs.sort import SORT_KEYS as RUNS_SORT_KEYS
 
 CAPTIONS = {"dice": "dice: best valid Dice", "loss": "loss: last train loss", "img/s": "img/s: median",
@@ -84,7 +85,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         "epoch": r.epoch_progress.count if r.epoch or r.total_epochs else "-",  # finished epochs, as the TUI counts
         "dice": f"{r.best_dice:.4f}" if r.best_dice is not None else "-",
         "loss": f"{r.last_train_loss:.4f}" if r.last_train_loss is not None else "-",
-        "img/s": f"{r.images_per_s:.1f}" if r.images_per_s is not None else "-",
+        "img/s": format_rate(r.images_per_s, missing="-"),  # as the dashboard's runs table writes it
         "started": time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "-",
         "time": format_duration(r.duration, missing="-"),
     } for r in runs]

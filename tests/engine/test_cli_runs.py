@@ -211,3 +211,24 @@ def test_runs_says_how_many_processes_train_a_data_parallel_run(tmp_path: Path, 
     assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
     models = {r["name"]: (r["model"], r["processes"]) for r in json.loads(capsys.readouterr().out)}
     assert models == {"pair": ("unet", 2), "plain": ("unet", 1)}
+
+
+def test_runs_writes_img_s_as_the_dashboard_does(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A run at 225.2 img/s read 225.2 in `petseg runs` and 225 in the dashboard's runs table and
+    live screen: one rule now (`engine.words.format_rate`), one decimal under 100 only."""
+    import dataclasses
+
+    from engine.runs import RunStore
+    from tests.engine.runs.store_events import epoch_ended, started
+
+    for name, ips in (("fast", 225.2), ("slow", 38.46)):
+        w = RunStore(tmp_path).create({"model": "unet", "epochs": 1}, name=name)
+        w.append(started(1))
+        w.append(dataclasses.replace(epoch_ended(1, 0.5, 1), images_per_s=ips))
+        w.set_status("finished", "done")
+        w.close()
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.split()}
+    assert "225" in rows["fast"] and "225.2" not in rows["fast"]
+    assert "38.5" in rows["slow"]
