@@ -112,7 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for warning in res.warnings:  # the data's (duplicated or overlapping list entries)
         if warning not in predictor.warnings:
             print(f"petseg: warning: {warning}", file=sys.stderr)
-    console.print(f"checkpoint: {ckpt} ({predictor.arch_name}, {predictor.image_size} px, "
+    console.print(f"{predictor.file_word}: {ckpt} ({predictor.arch_name}, {predictor.image_size} px, "
                   f"mask rule {predictor.mask_rule})")
     if res.data:
         console.print(f"data: {res.data}")
@@ -192,7 +192,8 @@ def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -
     from engine.infer.render import save_png
 
     worst = res.worst
-    console.print(f"worst {len(worst)} of {res.n_images} by Dice at {res.label('photo')}:")
+    tta = ", TTA hflip" if res.tta else ""  # as the sheet's title says it: the Dice above are with it
+    console.print(f"worst {len(worst)} of {res.n_images} by Dice at {res.label('photo')}{tta}:")
     for i, s in enumerate(worst, 1):
         o = s.record.overlap("photo", res.ignore_border)
         console.print(f"  {i:3d}. {s.record.name:28s} Dice {o.dice:.4f}  IoU {o.iou:.4f}")

@@ -146,6 +146,7 @@ class Predictor:
 
     # photos every forward pass holds: set by a model exported for a fixed batch (`OnnxPredictor`); None: any
     fixed_batch: int | None = None
+    file_word = "checkpoint"  # what its file is called in the lines that name it
 
     def __init__(
         self,

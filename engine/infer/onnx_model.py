@@ -142,6 +142,8 @@ def ends_in_sigmoid(path: Path) -> bool:
 class OnnxPredictor(Predictor):
     """A `Predictor` running an ONNX model on ONNX Runtime (see the module docstring)."""
 
+    file_word = "ONNX model"
+
     def __init__(self, session: Any, path: Path, *, image_size: int, arch_name: str, mask_rule: str,
                  outputs_probability: bool, best_dice: float | None = None, epoch: int | None = None,
                  config: dict[str, Any] | None = None, trained_size: int | None = None,

@@ -91,6 +91,11 @@ def test_eval_worst_lists_and_writes_one_sheet(checkpoint: Path, eval_data: Path
     assert f"contact sheet: {sheet}" in out
     with Image.open(sheet) as im:
         assert im.format == "PNG" and im.height > 2 * 200  # two rows of pictures under a header
+    assert "worst 2 of 3 by Dice at photo size, border ignored:" in out
+    # with TTA the list says so, as the sheet's title does: its Dice are TTA's
+    assert main(["eval", "--checkpoint", str(ck), "--data_path", str(eval_data), "--device", "cpu",
+                 "--worst", "2", "--tta"]) == 0
+    assert "worst 2 of 3 by Dice at photo size, border ignored, TTA hflip:" in capsys.readouterr().out
 
     # a run's checkpoint: into <run>/eval/
     run = tmp_path / "runs" / "r1"

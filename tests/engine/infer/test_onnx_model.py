@@ -88,11 +88,17 @@ def test_eval_scores_the_export_like_its_checkpoint(exported, tmp_path, capsys):
     onnx_path, checkpoint = exported
     data = demo_dataset(tmp_path)
 
+    named = {}
+
     def headline(model: Path) -> str:
         assert main(["eval", "--model_path", str(model), "--data_path", str(data), "--device", "cpu"]) == 0
-        return next(l for l in capsys.readouterr().out.splitlines() if l.startswith("test Dice"))
+        out = capsys.readouterr().out.splitlines()
+        named[model] = next(l.split(":")[0] for l in out if f": {model} (" in l)
+        return next(l for l in out if l.startswith("test Dice"))
 
     assert headline(onnx_path) == headline(checkpoint)
+    # the export is not called a checkpoint
+    assert (named[onnx_path], named[checkpoint]) == ("ONNX model", "checkpoint")
 
 
 # --- bad ONNX files: one line, non-zero exit, nothing written -------------------------------------
