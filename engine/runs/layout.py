@@ -229,15 +229,17 @@ def read_run_file(path: str | Path, limit: int = MAX_JSON_BYTES, run_path: str |
     return data
 
 
-def prediction_path(run_path: str | Path, stem: str, kind: str, threshold: float | None = None) -> Path:
+def prediction_path(run_path: str | Path, stem: str, kind: str, threshold: float | None = None,
+                    tta: bool = False) -> Path:
     """Where a run keeps a saved prediction of the photo ``stem``: ``kind`` "overlay" (the photo
     with its mask drawn on it) or "mask" (black and white). A ``threshold`` other than the usual
-    `PREDICTION_THRESHOLD` is in the name (``NAME_t0.60_overlay.png``), so that saving a photo
-    again at another threshold keeps the earlier pair; without one (``petseg demo``), the plain name."""
+    `PREDICTION_THRESHOLD` is in the name (``NAME_t0.60_overlay.png``), and so is ``tta``
+    (``NAME_tta_overlay.png``), so that saving a photo again another way keeps the earlier pair;
+    without either (``petseg demo``), the plain name."""
     if kind not in PREDICTION_KINDS:
         raise ValueError(f"prediction kind {kind!r} is not one of {', '.join(PREDICTION_KINDS)}")
     at = "" if threshold is None or round(threshold, 2) == PREDICTION_THRESHOLD else f"_t{threshold:.2f}"
-    return Path(run_path) / PREDICTIONS_DIR / f"{stem}{at}_{kind}.png"
+    return Path(run_path) / PREDICTIONS_DIR / f"{stem}{at}{'_tta' if tta else ''}_{kind}.png"
 
 
 def run_worst_sheet(run_path: str | Path, split: str) -> Path:

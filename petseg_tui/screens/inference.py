@@ -87,6 +87,7 @@ class InferenceScreen(ImageScreen):
     busy: var[bool] = var(False, init=False)
     model_loading: var[bool] = var(False, init=False)
     prediction: var[Any] = var(None, init=False, always_update=True)  # arrays inside: never compared
+    prediction_tta = False  # whether `prediction` was made with TTA (`tta` flips before the re-run ends)
     truth: var[Truth] = var(Truth(), init=False, always_update=True)
     rendered: var[Rendered | None] = var(None, init=False, always_update=True)
     no_run_text: var[str] = var("Pick a run, then an image.", init=False)
@@ -308,7 +309,7 @@ class InferenceScreen(ImageScreen):
         if self.run_path is None:
             self.set_error("No run chosen: cannot tell where to save.", notify=True)
             return
-        self._save(self.prediction, self.run_path, self.threshold, self.outline)
+        self._save(self.prediction, self.run_path, self.threshold, self.outline, self.prediction_tta)
 
     def action_back(self) -> None:
         path_box = self.query_one("#inf-path", Input)
@@ -384,7 +385,7 @@ class InferenceScreen(ImageScreen):
             self.app.call_from_thread(self._show_rendered, prediction, rendered)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool) -> None:
+    def _save(self, prediction: Any, run_path: Path, threshold: float, outline: bool, tta: bool) -> None:
         try:
             from engine.exit_writes import whole_write
             from engine.infer.outputs import made_folder
@@ -393,7 +394,7 @@ class InferenceScreen(ImageScreen):
 
             rendered = render_prediction(prediction, threshold, outline)
             stem = Path(prediction.source).stem
-            overlay_path, mask_path = (prediction_path(run_path, stem, kind, threshold) for kind in ("overlay", "mask"))
+            overlay_path, mask_path = (prediction_path(run_path, stem, kind, threshold, tta) for kind in ("overlay", "mask"))
             # at the photo's own size, as petseg infer writes them (a huge photo was predicted downscaled)
             size = rendered.photo_size
             overlay, mask = at_photo_size(rendered.overlay, size, mask=False), at_photo_size(rendered.mask, size, mask=True)
@@ -415,7 +416,7 @@ class InferenceScreen(ImageScreen):
             self.notify(warning, title="Checkpoint", severity="warning", timeout=10, markup=False)
 
     def _show_prediction(self, prediction: Any, truth: Truth, rendered: Rendered, tta: bool) -> None:
-        self.prediction = prediction
+        self.prediction, self.prediction_tta = prediction, tta
         self.truth = truth
         self.set_error("")
         self._show_rendered(prediction, rendered)

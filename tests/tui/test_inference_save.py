@@ -70,6 +70,29 @@ async def test_saving_at_another_threshold_keeps_the_earlier_pair(tmp_path: Path
                        what="the replacing toast")
 
 
+async def test_saving_with_tta_keeps_the_pair_saved_without(tmp_path: Path, images: Path, fake_predictor) -> None:
+    """S with TTA on wrote the same names as without, silently replacing that pair: TTA is now in
+    the name, as the threshold is."""
+    run = make_run(tmp_path / "runs", "r1")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        await inference_done(pilot)
+        await run_on(pilot, screen, images / "dog.png")
+        await pilot.press("S")
+        await inference_done(pilot)
+        await wait_for(pilot, lambda: "Saved overlay and mask" in toasts(app), what="the saved toast")
+        app.clear_notifications()
+        await pilot.press("t")  # TTA on: the model runs again
+        await inference_done(pilot)
+        await pilot.press("S")
+        await inference_done(pilot)
+        await wait_for(pilot, lambda: "dog_tta_overlay.png" in toasts(app), what="the TTA pair's toast")
+        assert "replacing" not in toasts(app)
+    assert sorted(p.name for p in (run / "predictions").iterdir()) == [
+        "dog_mask.png", "dog_overlay.png", "dog_tta_mask.png", "dog_tta_overlay.png"]
+
+
 async def test_a_huge_photo_is_saved_at_its_own_size_and_the_header_says_it_was_downscaled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A photo past the 2048 px the model sees is predicted downscaled, as the engine decodes it;

@@ -16,6 +16,8 @@ def test_prediction_and_worst_sheet_paths() -> None:
     # a save at another threshold than 0.5 keeps the 0.5 pair: the threshold is in its name
     assert prediction_path(run, "cat_1", "mask", 0.5) == run / "predictions" / "cat_1_mask.png"
     assert prediction_path(run, "cat_1", "overlay", 0.6) == run / "predictions" / "cat_1_t0.60_overlay.png"
+    assert prediction_path(run, "cat_1", "mask", 0.6, tta=True) == run / "predictions" / "cat_1_t0.60_tta_mask.png"
+    assert prediction_path(run, "cat_1", "mask", 0.5, tta=True) == run / "predictions" / "cat_1_tta_mask.png"
     assert run_worst_sheet(run, "test") == run / "eval" / "worst-test.png"
     with pytest.raises(ValueError, match="prediction kind 'heatmap' is not one of overlay, mask"):
         prediction_path(run, "cat_1", "heatmap")
