@@ -4,6 +4,7 @@ another threshold saved beside the earlier pair, a replaced pair said."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,6 +39,18 @@ async def test_save_writes_overlay_and_mask_next_to_the_run(tmp_path: Path, imag
         assert 0.45 < (m > 0).mean() < 0.55
 
 
+async def _save_the_dog(pilot: Any, app: InferenceTestApp, images: Path) -> None:
+    """The model run on dog.png and S pressed: the first pair saved (its toast, no "replacing"),
+    the toasts cleared for what the test does next."""
+    await inference_done(pilot)
+    await run_on(pilot, app.screen, images / "dog.png")
+    await pilot.press("S")
+    await inference_done(pilot)
+    await wait_for(pilot, lambda: "Saved overlay and mask (80×100)" in toasts(app), what="the saved toast")
+    assert "replacing" not in toasts(app)
+    app.clear_notifications()
+
+
 async def test_saving_at_another_threshold_keeps_the_earlier_pair(tmp_path: Path, images: Path,
                                                                   fake_predictor) -> None:
     """S at 0.50 then at 0.60 silently replaced the first overlay and mask: the threshold is now in
@@ -45,15 +58,8 @@ async def test_saving_at_another_threshold_keeps_the_earlier_pair(tmp_path: Path
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
-        await run_on(pilot, screen, images / "dog.png")
-        await pilot.press("S")
-        await inference_done(pilot)
-        await wait_for(pilot, lambda: "Saved overlay and mask (80×100)" in toasts(app), what="the saved toast")
-        assert "replacing" not in toasts(app)
+        await _save_the_dog(pilot, app, images)
         first = (run / "predictions" / "dog_mask.png").read_bytes()
-        app.clear_notifications()
         await pilot.press("plus", "plus")  # 0.60
         await pilot.press("S")
         await inference_done(pilot)
@@ -76,13 +82,7 @@ async def test_saving_with_tta_keeps_the_pair_saved_without(tmp_path: Path, imag
     run = make_run(tmp_path / "runs", "r1")
     app = InferenceTestApp(run.parent, run, images)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        screen = app.screen
-        await inference_done(pilot)
-        await run_on(pilot, screen, images / "dog.png")
-        await pilot.press("S")
-        await inference_done(pilot)
-        await wait_for(pilot, lambda: "Saved overlay and mask" in toasts(app), what="the saved toast")
-        app.clear_notifications()
+        await _save_the_dog(pilot, app, images)
         await pilot.press("t")  # TTA on: the model runs again
         await inference_done(pilot)
         await pilot.press("S")
