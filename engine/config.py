@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import typing
 from typing import Any
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from engine.errors import ConfigError
 from engine.field_spec import ConfigField, option, spec_of
@@ -93,6 +93,15 @@ def threshold_problem(threshold: float) -> str | None:
     return f"--threshold {threshold:g}: must be above 0 and below 1 (a pixel is pet where its probability is above it)"
 
 
+def with_time_alone(given: Mapping[str, Any], searched: Iterable[str] = ()) -> dict[str, Any]:
+    """``given`` (the `TrainConfig` fields a user typed: flags, a sweep's base) with the rule of
+    a time budget typed without ``--epochs`` (nor a searched epochs): no epoch bound, the time
+    alone bounds the run (epochs None; "the best model in 10 minutes" is one flag)."""
+    if given.get("time_budget") is None or "epochs" in given or "epochs" in set(searched):
+        return dict(given)
+    return {**given, "epochs": None}
+
+
 def config_fields() -> tuple[ConfigField, ...]:
     """Every `TrainConfig` field with its kind and `FieldSpec`, in declaration (form) order."""
     return _config_fields()
@@ -138,15 +147,22 @@ AUTO_WARMUP_EPOCHS = 3
 AUTO_WARMUP_SHARE = 10  # at most 1 warm-up epoch per this many epochs
 
 
-def auto_warmup_epochs(epochs: int, scheduler: str) -> int:
-    """The warm-up a run gets without ``--warmup_epochs``: min(3, epochs // 10); 0 with plateau."""
-    if scheduler == "plateau" or not _is_int(epochs):
+def auto_warmup_epochs(epochs: int | None, scheduler: str) -> int:
+    """The warm-up a run gets without ``--warmup_epochs``: min(3, epochs // 10); 0 with plateau.
+    No epoch bound (a time budget alone): 3, which `engine.train.schedule.TimeBudget` cuts to a
+    tenth of the budget when its epochs are slower."""
+    if scheduler == "plateau":
+        return 0
+    if epochs is None:
+        return AUTO_WARMUP_EPOCHS
+    if not _is_int(epochs):
         return 0
     return max(0, min(AUTO_WARMUP_EPOCHS, epochs // AUTO_WARMUP_SHARE))
 
 
 AUTO_WARMUP_HELP = (f"default auto: min({AUTO_WARMUP_EPOCHS}, epochs // {AUTO_WARMUP_SHARE}), none with "
-                    "--scheduler plateau")
+                    f"--scheduler plateau; a time budget alone: {AUTO_WARMUP_EPOCHS} epochs or a tenth of the "
+                    "budget, whichever ends first")
 
 
 
@@ -164,16 +180,19 @@ class TrainConfig:
                         help="the network: unet (the paper's, --width wide) or <encoder>_unet, the U-Net decoder on a "
                              "torchvision encoder (resnet18, resnet34: the seed's, resnet50, densenet121)",
                         hint="the *_unet encoders ignore the width")
-    epochs: int = option(10, label="Epochs", section="main",
-                         help="epochs to train; with --resume, a new epoch budget; with --time_budget, an upper bound")
+    # None ("none"): no epoch bound, only with a time budget (what --time_budget alone asks for)
+    epochs: int | None = option(10, label="Epochs", section="main", placeholder="none",
+                                hint="empty (none) with a time budget: the time alone bounds the run",
+                                help="epochs to train; with --resume, a new epoch budget; with --time_budget, an "
+                                     "upper bound, and not given (or none) the time alone bounds the run")
     # None: no time budget; a duration (engine.durations.parse_duration) fits the schedule to wall time
     time_budget: str | None = option(
         None, label="Time budget", section="more", placeholder="none", metavar="DURATION",
-        hint="e.g. 10m: the lr schedule spans this much training time",
+        hint="e.g. 10m: the lr schedule spans this much training time (clear Epochs for the time alone)",
         help="train for this long (e.g. 90s, 10m, 1h30m): the learning-rate schedule is fitted to the elapsed "
              "training time (pauses left out) instead of the epoch count, and the run ends when it is spent, "
-             "after the batch that spends it (that last epoch is partial); --epochs stays an upper bound and "
-             "the schedule follows whichever of the two runs out first (give a large --epochs for time alone)")
+             "after the batch that spends it (that last epoch is partial); without --epochs the time alone "
+             "bounds the run, with --epochs N the schedule follows whichever of the two runs out first")
     batch_size: int = option(16, label="Batch size", section="main", help="images per training step")
     learning_rate: float = option(1e-3, label="Learning rate", section="main", help="peak learning rate")
     image_size: int = option(256, label="Image size", section="main", hint="pixels, multiple of 32",
@@ -310,7 +329,11 @@ class TrainConfig:
                 errs[name] = f"must be one of {', '.join(options)}"
 
         choice("model", MODELS)
-        integer("epochs", 1, 100_000)
+        if self.epochs is None:
+            if self.time_budget is None:
+                errs["epochs"] = "must be an integer between 1 and 100000 (none only with a time budget)"
+        else:
+            integer("epochs", 1, 100_000)
         integer("batch_size", 1, 4096)
         v = self.learning_rate
         if not (_is_number(v) and math.isfinite(v) and 0 < v < 10):

@@ -82,17 +82,23 @@ class LiveSnapshot(RunSnapshot):
             return by_epochs
         return budget_left if by_epochs is None else min(by_epochs, budget_left)
 
-    def budget_left_seconds(self) -> float | None:
-        """For an active ``--time_budget`` run: the budget less its training time so far (the
-        finished epochs' seconds and this epoch's batches at its rate); None otherwise."""
+    def budget_seconds(self) -> float | None:
+        """The run's ``--time_budget`` in seconds; None without one (or an unreadable one)."""
         text = self.config.get("time_budget")
-        if not self.active or not isinstance(text, str):
+        if not isinstance(text, str):
             return None
         from engine.durations import parse_duration
 
         try:
-            budget = parse_duration(text)
+            return parse_duration(text)
         except ValueError:
+            return None
+
+    def budget_left_seconds(self) -> float | None:
+        """For an active ``--time_budget`` run: the budget less its training time so far (the
+        finished epochs' seconds and this epoch's batches at its rate); None otherwise."""
+        budget = self.budget_seconds()
+        if not self.active or budget is None:
             return None
         trained = sum(e.seconds for e in self.epochs if isinstance(e.seconds, (int, float)) and e.seconds > 0)
         rate = self.batch_rate()

@@ -78,13 +78,3 @@ def add_config_flags(parser: argparse.ArgumentParser, *, names: Iterable[str] | 
 def given_config(args: argparse.Namespace) -> dict[str, Any]:
     """The `TrainConfig` fields present in ``args``: with ``suppress=True``, the ones typed."""
     return {f.name: getattr(args, f.name) for f in config_fields() if hasattr(args, f.name)}
-
-
-def epochs_bound_note(given: dict[str, Any], searched: Iterable[str] = ()) -> str:
-    """A line for a ``--time_budget`` run whose ``--epochs`` was neither typed nor ``searched``:
-    the default still bounds it (a 20 s budget ended at epoch 10 after 5.5 s without a word), ""
-    otherwise."""
-    if "time_budget" not in given or "epochs" in given or "epochs" in set(searched):
-        return ""
-    return (f"note: --epochs {TrainConfig().epochs} (the default) still bounds this --time_budget run; "
-            "give a large --epochs (e.g. --epochs 1000) to train for the time alone")

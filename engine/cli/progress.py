@@ -121,7 +121,7 @@ class ProgressReporter:
             self._print(f"device: {ev.device}  train: {ev.train_size}  valid: {ev.valid_size}"
                         + (f"  (resuming at epoch {ev.start_epoch})" if ev.resumed else ""))
             if p is not None:
-                self.epoch_task = p.add_task("epochs", total=ev.total_epochs, completed=ev.start_epoch - 1, info="")
+                self.epoch_task = p.add_task("epochs", total=ev.total_epochs or None, completed=ev.start_epoch - 1, info="")
         elif isinstance(ev, E.EpochStarted):
             self.batches = ev.batches
             if p is not None:
@@ -132,7 +132,8 @@ class ProgressReporter:
             if p is not None and self.batch_task is not None:
                 p.update(self.batch_task, completed=ev.batch, info=f"loss {ev.loss:.4f} {ev.images_per_s:.1f} img/s")
         elif isinstance(ev, E.EpochEnded):
-            line = (f"epoch {ev.epoch}/{ev.total_epochs}  train loss {ev.train_loss:.4f}  dice {ev.train_dice:.4f}  "
+            of = f"/{ev.total_epochs}" if ev.total_epochs else ""  # 0: no epoch bound (a time budget alone)
+            line = (f"epoch {ev.epoch}{of}  train loss {ev.train_loss:.4f}  dice {ev.train_dice:.4f}  "
                     f"valid loss {ev.valid_loss:.4f}  dice {ev.valid_dice:.4f}  iou {ev.valid_iou:.4f}  "
                     f"lr {ev.lr:.2e}  {ev.images_per_s:.1f} img/s  {ev.seconds:.1f}s")
             self._print(line)

@@ -24,7 +24,7 @@ from engine.cli.common import (
     yes_no,
 )
 from engine.cli.common import console as new_console, given_path
-from engine.cli.config_flags import add_config_flags, epochs_bound_note, given_config
+from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.sweep_resume import resume_flags
 from engine.cli.terminal_queue import wait_written
 from engine.config import config_fields, default_runs_dir
@@ -139,9 +139,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         check_not_a_bare_name(settings, runs_dir)
         spec = build_spec(settings, gpu_count=visible_gpu_count)
-        searched = [p.partition("=")[0].strip() for p in settings.get("params", [])]
-        if note := epochs_bound_note(settings["base"], searched):
-            print(note)
     from engine.sweep.slots import cpu_slots_warning
 
     if warning := cpu_slots_warning(spec):

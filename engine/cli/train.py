@@ -12,11 +12,11 @@ from typing import Any
 
 from engine.cli.common import EXIT_ERROR, EXIT_OK, EXIT_STOPPED, add_flag, add_runs_flag, error_prefix, given_text, launched_rank
 from engine.cli.common import console as new_console
-from engine.cli.config_flags import add_config_flags, epochs_bound_note, given_config
+from engine.cli.config_flags import add_config_flags, given_config
 from engine.cli.interrupts import check_not_interrupted, stop_reason
 from engine.cli.progress import ProgressReporter, plain_progress
 from engine.cli.terminal_queue import queued_std_streams
-from engine.config import TrainConfig, default_runs_dir
+from engine.config import TrainConfig, default_runs_dir, with_time_alone
 from engine.console_log import CapturedConsole, escape_markup
 from engine.errors import ConfigError
 from engine.runs import RunState
@@ -32,7 +32,7 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The new run's config: the typed flags over `TrainConfig`'s defaults, validated."""
-    config = TrainConfig(**given_config(args))
+    config = TrainConfig(**with_time_alone(given_config(args)))
     config.validate()
     return config
 
@@ -65,8 +65,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                           log=lambda m: console.print(m))
         return drive(trainer, console, args.runs)
     config = config_from_args(args)
-    if note := epochs_bound_note(given_config(args)):
-        console.print(note, markup=False)
 
     from engine.train.trainer import Trainer  # torch import: only now
 

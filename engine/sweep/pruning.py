@@ -73,7 +73,7 @@ class TrialWatch:
                 new.append((epoch, float(ended.valid_dice)))
             # never at the run's last epoch: nothing is left to save, the stop would land after the
             # run finished, and its full result is worth more to the study than a pruned one
-            last = epoch >= ended.total_epochs
+            last = 0 < ended.total_epochs <= epoch  # 0: no epoch bound (a time budget alone) until the last
             if self.prune and self.pruned_at is None and not last and self.trial.should_prune():
                 self.pruned_at = epoch
                 self.trial.set_user_attr(PRUNED_AT_ATTR, epoch)

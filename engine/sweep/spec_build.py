@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Any
 
-from engine.config import MODEL_IGNORES, TrainConfig, absolute_values
+from engine.config import MODEL_IGNORES, TrainConfig, absolute_values, with_time_alone
 from engine.field_spec import parse_yes_no
 from engine.runs.layout import validate_run_name
 from engine.sweep.spec import (
@@ -116,7 +116,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     # path fields recorded absolute, as a run's config.json has its data_path: a resume from the
     # study's record (the dashboard's R, petseg sweep --resume) may run in another folder than the
     # sweep's start (a searched one's choices: `parse_param`)
-    base = absolute_values(base)
+    base = with_time_alone(absolute_values(base), [p.name for p in params])
     for p in params:  # the search would silently win over the base value every trial was told
         if base.get(p.name) is not None:
             fixed = at(f"train.{p.name}", f"--{p.name} {field_by_name()[p.name].format_value(base[p.name])}")

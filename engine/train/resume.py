@@ -151,6 +151,12 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
             raise ConfigError(f"--{name}: cannot be used with --resume")
         current = getattr(base, name)
         if name == "epochs":
+            if base.epochs is None or value is None:  # an epoch bound is not added or taken away
+                raise ConfigError(
+                    f"--epochs {'none' if value is None else value}: "
+                    + ("this run trains for its --time_budget alone, and a resume goes on with what is left of it"
+                       if base.epochs is None else f"a resumed run keeps its bound of {base.epochs} epochs")
+                    + "; start a new run to change it")
             new_epochs = int(value)
         elif name in RUNTIME_FIELDS:
             value = config_field(name).absolute(value)  # recorded as a new run records it (--cache_dir)
@@ -196,6 +202,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
             raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
                                           "start a new run to train longer")
 
+    if base.epochs is None:  # the time budget alone: what is left of it (refused above once spent)
+        return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
+                          applied=applied, budget=None, stored=stored, reached_epochs=reached)
     target = new_epochs if new_epochs is not None else base.epochs
     # the table shows the epochs reached; a budget judged against them is refused for another reason
     # than the user thinks when last.pt holds fewer ("makes warmup_epochs 3 invalid" for a 9/30 run)

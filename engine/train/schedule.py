@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-from engine.config import TrainConfig, auto_warmup_epochs
+from engine.config import AUTO_WARMUP_SHARE, TrainConfig, auto_warmup_epochs
 
 
 def warmup_factor(epoch_index: int, epochs: int, warmup_epochs: int, cosine: bool) -> float:
@@ -66,6 +66,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> An
 # ---- --time_budget: the schedule over wall-clock training time ----------------------------------
 
 
+# a time budget alone: the warm-up ends at the latest after this share of the budget (a tenth, as
+# auto warm-up gives an epoch-bound run at most one warm-up epoch in AUTO_WARMUP_SHARE)
+TIME_ALONE_WARMUP_SHARE = 1 / AUTO_WARMUP_SHARE
+
+
 def _now() -> float:
     """The budget's clock (looked up at each call, so a test can replace it: no sleeping tests)."""
     return time.monotonic()
@@ -94,6 +99,11 @@ class TimeBudget:
     the rate anneals towards whichever of the two runs out first, counted in fractions of an
     epoch (after every batch).
 
+    Without an epoch bound (``epochs`` None: the time alone) progress is ``elapsed / budget``
+    and the warm-up, which cannot be a share of unknown epochs, ends after ``warmup_epochs``
+    epochs or a tenth of the budget (`TIME_ALONE_WARMUP_SHARE`), whichever comes first; the
+    cosine then spans the rest of the budget from where the warm-up ended (kept in last.pt).
+
     With ``--scheduler cosine`` or ``none`` it owns the learning rate (`budget_factor`, set after
     every optimiser step; the run then has no per-epoch scheduler); with ``plateau`` it only
     ends the run (``optimizer`` None). The run ends after the batch that spends the budget,
@@ -107,14 +117,17 @@ class TimeBudget:
     ranks' control flags (the value between two batches is the one agreed last).
     """
 
-    def __init__(self, budget_seconds: float, epochs: int, optimizer: torch.optim.Optimizer | None = None, *,
+    def __init__(self, budget_seconds: float, epochs: int | None, optimizer: torch.optim.Optimizer | None = None, *,
                  warmup_epochs: int = 0, cosine: bool = True, clock: Callable[[], float] | None = None,
                  shared: bool = False) -> None:
         self.budget_seconds = float(budget_seconds)
-        self.epochs = max(1, int(epochs))
+        self.epochs = None if epochs is None else max(1, int(epochs))
         self.optimizer = optimizer
         self.warmup_epochs = warmup_epochs
-        self.warmup_share = min(warmup_epochs / self.epochs, 0.5) if warmup_epochs > 0 else 0.0
+        if self.epochs is None:
+            self.warmup_share = None  # known once the warm-up ends (`_time_alone_factor`)
+        else:
+            self.warmup_share = min(warmup_epochs / self.epochs, 0.5) if warmup_epochs > 0 else 0.0
         self.cosine = cosine
         self._clock = clock or (lambda: _now())
         self._paused: Callable[[], float] = lambda: 0.0
@@ -157,7 +170,10 @@ class TimeBudget:
         return self.carried + (self._clock() - self._t0) - (self._paused() - self._paused0)
 
     def progress(self) -> float:
-        return min(1.0, max(self.elapsed() / self.budget_seconds, self.position / self.epochs))
+        by_time = self.elapsed() / self.budget_seconds
+        if self.epochs is None:
+            return min(1.0, by_time)
+        return min(1.0, max(by_time, self.position / self.epochs))
 
     def spent(self) -> bool:
         return self.elapsed() >= self.budget_seconds
@@ -172,20 +188,41 @@ class TimeBudget:
     def epoch_ended(self) -> None:
         self._at_epoch_end = self.elapsed()
 
+    def factor(self) -> float:
+        """The multiplier of the base rate here (what `_set_lr` sets)."""
+        progress = self.progress()
+        if self.warmup_share is not None:
+            return budget_factor(progress, self.warmup_share, self.warmup_epochs, self.cosine)
+        # the time alone: the warm-up ends at its epochs or its share of the budget, the cosine
+        # then spans what is left from there
+        if self.warmup_epochs > 0:
+            ramp = max(self.position / self.warmup_epochs, progress / TIME_ALONE_WARMUP_SHARE)
+            if ramp < 1:
+                return (1 + self.warmup_epochs * ramp) / (self.warmup_epochs + 1)
+        self.warmup_share = progress if self.warmup_epochs > 0 else 0.0
+        return budget_factor(progress, self.warmup_share, self.warmup_epochs, self.cosine)
+
     def _set_lr(self) -> None:
         if self.optimizer is None:
             return
-        factor = budget_factor(self.progress(), self.warmup_share, self.warmup_epochs, self.cosine)
+        factor = self.factor()
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * factor
 
     def state_dict(self, now: bool = False) -> dict[str, float]:
         """What last.pt keeps: the training seconds at the last epoch's end, or with ``now`` (a
-        save inside an epoch, whose resume goes on from that batch) those so far."""
-        return {"budget_seconds": self.budget_seconds, "elapsed_seconds": self.elapsed() if now else self._at_epoch_end}
+        save inside an epoch, whose resume goes on from that batch) those so far; with the time
+        alone, where the warm-up ended (a share of the budget) once it has."""
+        state = {"budget_seconds": self.budget_seconds, "elapsed_seconds": self.elapsed() if now else self._at_epoch_end}
+        if self.epochs is None and self.warmup_share is not None:
+            state["warmup_share"] = self.warmup_share
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.carried = self._at_epoch_end = float(state.get("elapsed_seconds", 0.0))
+        share = state.get("warmup_share")
+        if self.epochs is None and isinstance(share, (int, float)) and 0 <= share < 1:
+            self.warmup_share = float(share)
 
 
 def build_time_budget(optimizer: torch.optim.Optimizer, config: TrainConfig,

@@ -142,7 +142,7 @@ def setup_training(cfg: TrainConfig, run_path: Path, run_name: str, *, restoring
     model = model.to(device, memory_format=memory_format)
     compile_mode = recorded.kept("compile", "compile_resolved", device)  # a resumed run keeps its numerics
     if compile_mode is None:
-        compile_mode = resolve_compile(cfg.compile, device, len(train_loader) * cfg.epochs, dist.enabled)
+        compile_mode = resolve_compile(cfg.compile, device, len(train_loader) * (cfg.epochs or 0), dist.enabled)
     optimizer = build_optimizer(model, cfg)
     return Training(
         device=device, bundle=bundle, train_loader=train_loader, valid_loader=valid_loader,

@@ -20,6 +20,7 @@ soon as it sees that event.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import queue
 import threading
@@ -300,7 +301,7 @@ class Trainer(RunCheckpoints, BetweenBatches):
         self._emit(
             RunStarted(
                 run=self.run_name,
-                total_epochs=cfg.epochs,
+                total_epochs=cfg.epochs or 0,  # 0: no epoch bound (a time budget alone)
                 start_epoch=self.progress.start_epoch,
                 train_size=len(t.bundle.train),
                 valid_size=len(t.bundle.valid),
@@ -315,7 +316,9 @@ class Trainer(RunCheckpoints, BetweenBatches):
             t.budget.start(self.progress.done_epoch + self.progress.skip_batches / max(1, len(t.train_loader)),
                            lambda: self.control.paused_seconds)
         spent = t.budget is not None and t.budget.spent()  # a resume of a run whose budget is spent
-        for epoch in range(self.progress.start_epoch, cfg.epochs + 1):
+        epochs = itertools.count(self.progress.start_epoch) if cfg.epochs is None else range(
+            self.progress.start_epoch, cfg.epochs + 1)  # no epoch bound: the time budget ends the loop
+        for epoch in epochs:
             if spent or self._run_epoch(t, epoch):
                 break
         self._flush_checkpoints()  # "finished" means best.pt and last.pt are on disk
@@ -344,7 +347,7 @@ class Trainer(RunCheckpoints, BetweenBatches):
         """One epoch: train, validate, step the schedule, report, checkpoint. True: it was the
         last (a time budget decides that once, here, so the report and last.pt agree)."""
         cfg, p = self.config, self.progress
-        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs, batches=len(t.train_loader),
+        self._emit(EpochStarted(epoch=epoch, total_epochs=cfg.epochs or 0, batches=len(t.train_loader),
                                 lr=float(t.optimizer.param_groups[0]["lr"])))
         # what a stop or pause inside this epoch saves as its data streams (see checkpoint_state)
         self._epoch_streams = data_streams(t)
@@ -390,7 +393,7 @@ class Trainer(RunCheckpoints, BetweenBatches):
         self._emit(
             EpochEnded(
                 epoch=epoch,
-                total_epochs=epoch if last else cfg.epochs,  # a spent time budget: the epochs it reached
+                total_epochs=epoch if last else cfg.epochs or 0,  # a spent time budget: the epochs it reached
                 train_loss=trained.loss,
                 train_dice=trained.dice,
                 valid_loss=valid["loss"],

@@ -200,3 +200,35 @@ async def test_a_pause_between_batch_reports_shows_the_batch_it_paused_after(run
             assert bar.percentage == 0.75
     finally:
         w.close()
+
+
+async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: Path) -> None:
+    """No epoch bound (``--time_budget 100s`` alone): the bar had no total and pulsed the whole run.
+    It shows the budget's time spent: 2 epochs of 20 s and half a third of 20 batches at 1 batch/s
+    (10 s) are 50 of 100 s."""
+    from engine.events import EpochEnded
+
+    t0 = time.time() - 60
+    w = RunStore(runs_dir).create(TrainConfig(epochs=None, time_budget="100s", batch_size=4).to_dict(), "alone")
+    w.start_heartbeat(0.5)
+    w.append(RunStarted(run="alone", total_epochs=0, start_epoch=1, train_size=80, valid_size=8, device="cpu",
+                        data="d", t=t0))
+    for epoch in (1, 2):
+        w.append(EpochStarted(epoch=epoch, total_epochs=0, batches=20, t=t0 + 20 * (epoch - 1)))
+        w.append(EpochEnded(epoch=epoch, total_epochs=0, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
+                            valid_dice=0.5, valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4,
+                            lr=1e-3, seconds=20.0, images_per_s=4.0, best_dice=0.5, best_epoch=1,
+                            t=t0 + 20 * epoch))
+    w.append(EpochStarted(epoch=3, total_epochs=0, batches=20, t=t0 + 40))
+    for b in range(1, 11):
+        w.append(BatchProgress(epoch=3, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + 40 + b))
+    try:
+        app = PetsegApp(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 36)) as pilot:
+            live = await open_live(pilot, runs_dir / "alone")
+            bar = live.query_one("#epoch-bar", ProgressBar)
+            await wait_for(pilot, lambda: bar.total == 100.0, what="the bar's total: the budget")
+            assert bar.progress == 50.0
+            assert "2 done" in widget_text(live.query_one("#epoch-label"))
+    finally:
+        w.close()

@@ -30,6 +30,21 @@ def test_parse_form_errors() -> None:
     assert detached is True
 
 
+def test_an_empty_epochs_field_is_the_time_budget_alone() -> None:
+    """As ``petseg train --time_budget 10m`` without --epochs: Epochs cleared in the form trains for
+    the time alone; cleared without a time budget it is refused; a copy of such a run shows it cleared."""
+    def form(**typed: str) -> dict[str, str]:
+        raw = {k: ("" if v is None else str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+               for k, v in initial_values().items()}
+        return {**raw, **typed}
+
+    cfg, _, _, errors = parse_form(form(epochs="", time_budget="10m"))
+    assert errors == {} and cfg.epochs is None and cfg.time_budget == "10m"
+    _, _, _, errors = parse_form(form(epochs=""))
+    assert "none only with a time budget" in errors["epochs"]
+    assert initial_values(TrainConfig(epochs=None, time_budget="10m"))["epochs"] is None
+
+
 async def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -43,7 +43,7 @@ def test_ranges_are_typed_by_the_field() -> None:
     ("width=beta:1:2", "unknown kind 'beta'"),
     ("devices=choice:1,2", "set by the sweep"),
     # the field's words, not Python's ("'two' is not a int value for epochs (invalid literal for int() ...)")
-    ("epochs=choice:two,3", "epochs: expected an integer, got 'two'$"),
+    ("epochs=choice:two,3", "epochs: expected an integer or none, got 'two'$"),
     ("learning_rate=log:1e-4:abc", "learning_rate: expected a number, got 'abc'$"),
     ("warmup_epochs=choice:1,x", "warmup_epochs: expected an integer or auto, got 'x'$"),
 ])
@@ -333,7 +333,7 @@ def test_a_toml_setting_of_the_wrong_kind_is_one_line(tmp_path: Path, line: str,
     # a train value of the wrong kind: the file's key and value, then the field's words (it was
     # "train.epochs: invalid literal for int() with base 10: 'two'")
     ('[params]\nwidth = [8, 16]\n[train]\nepochs = "two"\n', [],
-     "{toml}: train.epochs = \"two\": expected an integer, got 'two'"),
+     "{toml}: train.epochs = \"two\": expected an integer or none, got 'two'"),
     ('[params]\nlearning_rate = "log:0:1"\n', [],
      '{toml}: params.learning_rate = "log:0:1": a log range needs both ends above 0'),
     # a flag typed over the file's value: the error names the flag
@@ -426,3 +426,14 @@ def test_a_mistyped_train_flag_of_the_sweep_form_names_the_one_meant(flags: str,
     with pytest.raises(SweepSpecError) as exc:
         parse_train_flags(flags)
     assert str(exc.value).endswith(f"is not a train flag a trial takes (did you mean {meant}?)")
+
+
+def test_a_time_budget_without_epochs_makes_every_trial_train_for_the_time_alone() -> None:
+    """As ``petseg train --time_budget 10m``: the trials have no epoch bound, unless the sweep
+    fixes or searches the epochs."""
+    alone = build_spec({"name": "s", "params": ["width=choice:8,16"], "base": {"time_budget": "10m"}})
+    assert alone.trial_config({"width": 8}).epochs is None
+    searched = build_spec({"name": "s", "params": ["epochs=int:5:10"], "base": {"time_budget": "10m"}})
+    assert "epochs" not in searched.base
+    fixed = build_spec({"name": "s", "params": ["width=choice:8,16"], "base": {"time_budget": "10m", "epochs": 40}})
+    assert fixed.base["epochs"] == 40

@@ -197,3 +197,48 @@ def test_time_budget_flag_is_validated_in_one_line(text: str, problem: str | Non
         assert "time_budget" not in errors
     else:
         assert problem in errors["time_budget"] and "\n" not in errors["time_budget"]
+
+
+# ---- a time budget alone (no epoch bound) ---------------------------------------------------------
+
+
+def test_a_time_budget_alone_anneals_over_the_time_whatever_the_epochs() -> None:
+    """No epoch bound: progress is the time alone, so epoch 400 of a fast run is still mid-schedule
+    (with --epochs 10 it would be past the end)."""
+    clock = FakeClock()
+    budget, opt = _budget(clock, epochs=None)
+    budget.start(0)
+    clock.now += 50
+    assert budget.after_step(400, 5, 10) is False
+    assert budget.progress() == pytest.approx(0.5)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+    clock.now += 50
+    assert budget.after_step(800, 5, 10) is True
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_time_budget_alone_warms_up_for_its_epochs_or_a_tenth_of_the_time(fast: bool) -> None:
+    """3 warm-up epochs, 100 s: fast epochs (1 s) end the warm-up at epoch 3 (3 % of the time), slow
+    ones (20 s) at 10 s, a tenth of the budget; the cosine then spans the rest of the time from there."""
+    clock = FakeClock()
+    budget, opt = _budget(clock, epochs=None, warmup_epochs=3)
+    budget.start(0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 / 4)  # the first warm-up epoch's rate, as with epochs
+    epoch_seconds = 1.0 if fast else 20.0
+    ends = 3.0 if fast else 10.0
+    clock.now += ends / 2
+    budget.after_step(1, 1, 1) if fast else budget.after_step(1, 1, 4)
+    assert 1e-3 / 4 < opt.param_groups[0]["lr"] < 1e-3  # still rising
+    clock.now = 1000.0 + ends
+    budget.after_step(int(ends / epoch_seconds) if fast else 1, 1 if fast else 2, 1 if fast else 4)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)  # the peak, where the warm-up ended
+    clock.now = 1000.0 + ends + (100 - ends) / 2
+    budget.after_step(50, 1, 1)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5e-3)  # halfway down the cosine of what was left
+    # a resume keeps where the warm-up ended: the rate goes on from the same curve
+    budget.epoch_ended()
+    later = FakeClock()
+    resumed, opt2 = _budget(later, epochs=None, warmup_epochs=3)
+    resumed.load_state_dict(budget.state_dict())
+    resumed.start(50)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.5e-3)
