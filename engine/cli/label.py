@@ -28,8 +28,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return lab
 
 
-def describe_labels(name: str, labels: Any) -> str:
-    """One line: ``NAME: tags a, b · note "..." · archived`` (``NAME: no labels``)."""
+def describe_labels(name: str, labels: Any, unarchive: bool | None = None) -> str:
+    """One line: ``NAME: tags a, b · note "..." · archived`` (``NAME: no labels``).
+
+    ``unarchive`` is whether ``--unarchive`` found the run archived (None: not asked); the line
+    then says what it did, since a bare "no labels" read as if the unarchive had failed."""
     parts = []
     if labels.tags:
         parts.append("tags " + ", ".join(labels.tags))
@@ -37,6 +40,8 @@ def describe_labels(name: str, labels: Any) -> str:
         parts.append(f"note {labels.note!r}")
     if labels.archived:
         parts.append("archived")
+    elif unarchive is not None:
+        parts.append("unarchived" if unarchive else "was not archived")
     return f"{name}: " + (" · ".join(parts) if parts else "no labels")
 
 
@@ -55,6 +60,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     refused = False
     for path in paths:
         before = read_labels(path)
+        unarchived = before.archived if args.unarchive else None
         if changes:
             tags = tuple(t for t in before.tags if t not in remove)
             tags += tuple(t for t in add if t not in tags)
@@ -68,5 +74,5 @@ def cmd_label(args: argparse.Namespace) -> int:
                 print(f"{error_prefix()} {exc}", file=sys.stderr, flush=True)
                 refused = True
                 continue
-        print(describe_labels(path.name, before), flush=True)
+        print(describe_labels(path.name, before, unarchived), flush=True)
     return EXIT_ERROR if refused else EXIT_OK

@@ -50,6 +50,18 @@ def test_tags_note_and_archive_as_the_dashboard_keeps_them(tmp_path: Path, capsy
     assert petseg(capsys, "label", "--runs", str(tmp_path), "a")[1] == "a: tags best, baseline\n"
 
 
+def test_unarchive_says_it_unarchived_even_when_the_run_has_no_labels_left(tmp_path: Path, capsys) -> None:
+    """A run with no tags or note read 'r: no labels' after --unarchive, as if it had failed."""
+    _finished(tmp_path, "r"), _finished(tmp_path, "t")
+    petseg(capsys, "label", "--runs", str(tmp_path), "r", "--archive")
+    petseg(capsys, "label", "--runs", str(tmp_path), "t", "--archive", "--tag", "x")
+    code, out, _ = petseg(capsys, "label", "--runs", str(tmp_path), "r", "t", "--unarchive")
+    assert code == 0 and out.splitlines() == ["r: unarchived", "t: tags x · unarchived"]
+    assert not read_labels(tmp_path / "r").archived
+    # again: nothing was archived, and it says so rather than 'unarchived'
+    assert petseg(capsys, "label", "--runs", str(tmp_path), "r", "--unarchive")[1] == "r: was not archived\n"
+
+
 def test_a_tag_both_added_and_removed_is_refused(tmp_path: Path, capsys) -> None:
     run = _finished(tmp_path, "a")
     code, out, err = petseg(capsys, "label", "--runs", str(tmp_path), "a", "--tag", "x,y", "--untag", "y")
