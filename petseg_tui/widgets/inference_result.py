@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.widgets import Static
 
+from petseg_tui.format import fmt_metric
 from petseg_tui.widgets.image_view import ImageView
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,7 +40,7 @@ def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, load
             return f"[b]{name}[/b]: loading model…"
         return f"[b]{name}[/b]  (model loads on first run)"
     best = getattr(p, "best_dice", None)
-    best_s = f"{best:.3f}" if isinstance(best, (int, float)) else "—"
+    best_s = fmt_metric(best) if isinstance(best, (int, float)) else "—"  # as the runs table shows it
     parts = [
         f"[b]{name}[/b]",
         escape(str(getattr(p, "arch_name", "?"))),

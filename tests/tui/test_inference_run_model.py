@@ -25,7 +25,7 @@ async def test_real_checkpoint_prediction_shows_image_mask_and_stats(
         screen = app.screen
         assert isinstance(screen, InferenceScreen)
         assert "tiny-unet" in model_line(screen) and "unet" in model_line(screen)
-        assert "epoch 1" in model_line(screen) and "best Dice 0.500" in model_line(screen)
+        assert "epoch 1" in model_line(screen) and "best Dice 0.5000" in model_line(screen)
 
         await run_on(pilot, screen, images / "cat.jpg")
         assert screen.error == ""
@@ -148,6 +148,14 @@ async def test_bad_checkpoint_shows_error_without_crash(
         await run_on(pilot, screen, images / "cat.jpg")
         assert screen.error and screen.prediction is None
         assert app.is_running and not screen.query_one("#inf-panes").loading
+
+
+async def test_the_model_line_shows_the_best_dice_as_the_runs_table_does(
+    tmp_path: Path, images: Path, fake_predictor
+) -> None:
+    """The header read 'best Dice 0.812' for a run the runs table and live screen show at 0.8123."""
+    async with inference_screen(tmp_path, images) as (pilot, screen):
+        assert "best Dice 0.8123 " in model_line(screen) + " "
 
 
 async def test_opens_from_the_real_app_and_escape_returns(tmp_path: Path, images: Path, fake_predictor) -> None:
