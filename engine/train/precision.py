@@ -8,10 +8,12 @@ batch size, once in fp32 and once under bf16 autocast, in CPU time (see `probe`)
 only if it is clearly cheaper (`BF16_MARGIN`). A CPU without bf16 instructions (bf16 emulated: always
 slower) is not probed.
 
-The result is cached in ``<cache root>/amp-probe.json`` under a key made of the CPU model name,
-a hash of its feature flags, the torch version, the thread count and the model/size/format/batch,
-so each machine and torch build measures once (a few training steps) and every run records in its
-config.json what was decided and from which timings.
+The result is cached in ``<cache root>/amp-probe.json`` (``$PETSEG_CACHE``, else
+``~/.cache/petseg``: per user, not per machine) under a key made of the CPU model name, a hash of
+its feature flags, the torch version, the thread count and the model/size/format/batch, so each
+such combination measures once (a few training steps; two machines with the same CPU sharing a
+home share it too) and every run records in its config.json what was decided and from which
+timings. `KEYED_ON` says that key in words, for the line the probe prints.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ PROBE_WARMUP = 1
 PROBE_STEPS = 3  # timed steps per precision, in turns
 CACHE_FILE = "amp-probe.json"
 _lock = threading.Lock()
+# the probe key (`machine_key` and `cpu_autocast_dtype`'s key) in words: the probe's line said
+# "once per machine", but the cache is a file of the user's, keyed on these, never on the host
+KEYED_ON = "CPU model, torch version, thread count, model, image size, memory format and batch size"
 
 
 def _cpuinfo() -> tuple[str, list[str]]:
@@ -148,7 +153,7 @@ def cpu_autocast_dtype(
         if isinstance(cached, dict) and cached.get("choice") in ("bf16", FULL_PRECISION):
             record = dict(cached, key=key, cached=True)
         else:
-            log("amp auto: timing fp32 against bf16 on this CPU (once per machine, torch and model)")
+            log(f"amp auto: timing fp32 against bf16 on this CPU (once per {KEYED_ON}; kept in {path})")
             state = torch.random.get_rng_state()  # the probe must not move the run's seeded stream
             try:
                 record = probe(lambda: build_model(model_name, width=width), image_size, channels_last, batch_size)

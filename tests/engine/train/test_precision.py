@@ -43,6 +43,19 @@ def test_decision_is_cached_per_machine_and_model(tmp_path: Path, monkeypatch: p
     assert len(json.loads((tmp_path / precision.CACHE_FILE).read_text())) == 4
 
 
+def test_the_probe_line_says_what_its_cache_is_keyed_on_and_where_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It said "once per machine": the cache is a file of the user's, keyed on the CPU model (two
+    hosts with one CPU model and one home share it), torch, threads, model, size and batch."""
+    monkeypatch.setattr(precision, "cpu_has_bf16_instructions", lambda: True)
+    monkeypatch.setattr(precision, "probe", lambda *a: {"fp32_ms": 10.0, "bf16_ms": 5.0, "choice": "bf16"})
+    said: list[str] = []
+    precision.cpu_autocast_dtype("unet", 4, 64, True, 8, cache_dir=tmp_path, log=said.append)
+    assert said[0] == ("amp auto: timing fp32 against bf16 on this CPU (once per CPU model, torch version, thread count, "
+                       f"model, image size, memory format and batch size; kept in {tmp_path / precision.CACHE_FILE})")
+    precision.cpu_autocast_dtype("unet", 4, 96, True, 8, cache_dir=tmp_path, log=said.append)
+    assert len(said) == 4  # another image size: timed again, as the line says
+
+
 def test_cpu_without_bf16_instructions_trains_fp32_unprobed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(precision, "cpu_has_bf16_instructions", lambda: False)
     monkeypatch.setattr(precision, "probe", lambda *a: pytest.fail("probed a CPU without bf16"))
