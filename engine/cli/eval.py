@@ -45,7 +45,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(e, "threshold", type=float, default=0.5, help="pet probability above which a pixel is pet")
     add_flag(e, "worst", type=int, default=0, metavar="N",
          help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
-              "PNG contact sheet to <run>/eval/worst-<split>.png (for --checkpoint FILE: "
+              "PNG contact sheet to <run>/eval/worst-<split>.png (with a --data_path other than the run's: "
+              "worst-<split>-on-<data folder>-<hash>.png beside it; for --checkpoint FILE: "
               "FILE's folder/<stem>-worst-<split>.png)")
     add_flag(e, "worst_out", type=given_path, default=None, metavar="PNG",
              help="write the --worst sheet here instead (an existing folder: the default file name in it)")
@@ -83,9 +84,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         default = args.worst_out is None
         if default:  # the run's eval/ is made as the sheet is written (`_print_worst`), not before the scoring
-            args.worst_out = worst_sheet_path(ckpt, args.split)
+            args.worst_out = worst_sheet_path(ckpt, args.split, args.data_path)
         else:  # a folder: the default file name, in it (as export --output and infer --output)
-            args.worst_out = into_folder(args.worst_out, worst_sheet_path(ckpt, args.split))
+            args.worst_out = into_folder(args.worst_out, worst_sheet_path(ckpt, args.split, args.data_path))
             chosen_out = args.worst_out
         check_output(args.worst_out, inputs=(ckpt,), overwrite=args.overwrite, flag="--worst_out",
                      create_folder=default)
@@ -187,7 +188,7 @@ def _print_figures(console: Any, res: Any, validated: str | None = FULL_PRECISIO
 
 
 def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -> None:
-    from engine.eval.gallery import contact_sheet
+    from engine.eval.gallery import contact_sheet, worst_sheet_path
     from engine.infer.outputs import made_folder
     from engine.infer.render import save_png
 
@@ -203,4 +204,7 @@ def _print_worst(console: Any, res: Any, args: argparse.Namespace, ckpt: Path) -
     sheet = contact_sheet(worst, res)
     with made_folder(out.parent):  # the run's eval/, made only now: a failed evaluation leaves none
         save_png(sheet, out)
-    console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]})")
+    own = worst_sheet_path(ckpt, args.split)
+    # named after the data (`worst_sheet_path`): the line says why it is not the run's usual sheet
+    kept = f"; data other than the run's, so not {own.name}" if out.parent == own.parent and out != own else ""
+    console.print(f"contact sheet: {out} ({sheet.size[0]}×{sheet.size[1]}{kept})")

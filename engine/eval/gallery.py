@@ -155,16 +155,53 @@ def contact_sheet(photos: Sequence[Any], evaluation: Any, cell: tuple[int, int] 
     return sheet
 
 
-def worst_sheet_path(checkpoint: str | Path, split: str) -> Path:
+def worst_sheet_path(checkpoint: str | Path, split: str, data_path: str | None = None) -> Path:
     """Where ``petseg eval --worst`` writes: ``<run>/eval/worst-<split>.png`` for a run's
-    checkpoint, else ``<checkpoint's folder>/<stem>-worst-<split>.png``."""
+    checkpoint scored on the run's own data, ``<run>/eval/worst-<split>-on-<data>-<hash>.png``
+    when ``data_path`` names other data (the run's own sheet is kept: it was replaced by one of
+    photos it never saw, without a word), else ``<checkpoint's folder>/<stem>-worst-<split>.png``."""
     from engine.runs import run_of_checkpoint, run_worst_sheet
 
     ckpt = Path(checkpoint)
     run = run_of_checkpoint(ckpt)
     if run is not None:
-        return run_worst_sheet(run, split)
+        sheet = run_worst_sheet(run, split)
+        other = None if data_path is None else other_data_label(run, data_path)
+        return sheet if other is None else sheet.with_name(f"{sheet.stem}-on-{other}{sheet.suffix}")
     return ckpt.parent / f"{ckpt.stem}-worst-{split}.png"
+
+
+def other_data_label(run: Path, data_path: str) -> str | None:
+    """None when ``data_path`` is the data ``run`` trained on (its config.json's ``data_path`` or
+    ``data_source``; or when it records neither), else a file-name label of that data: its folder's name and a hash of its
+    full path (two folders named alike never share a sheet)."""
+    import hashlib
+    import re
+
+    from engine.config import GENERATED_DATA
+    from engine.data.layout import TORCHVISION_SUBDIR
+    from engine.errors import PetsegError
+    from engine.runs.layout import read_run_config
+
+    try:
+        config = read_run_config(run)
+    except PetsegError:  # the evaluation says why in its own line; the sheet keeps its own name
+        return None
+    source = config.get("data_source")
+    recorded = [p for p in (config.get("data_path"), source.get("path") if isinstance(source, dict) else None)
+                if isinstance(p, str) and p]
+    if not recorded or data_path in recorded:  # nothing recorded: not known to be other data
+        return None
+    if data_path == GENERATED_DATA:
+        return "generated"
+    given = Path(data_path).expanduser().resolve()
+    try:  # a folder of torchvision's layout is named by the folder above its photos, or by itself
+        if any(Path(p).expanduser().resolve() in (given, given / TORCHVISION_SUBDIR) for p in recorded):
+            return None
+    except OSError:
+        pass
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", given.name).strip("._") or "data"
+    return f"{name}-{hashlib.sha256(str(given).encode()).hexdigest()[:6]}"
 
 
 @dataclass

@@ -108,6 +108,37 @@ def test_eval_worst_lists_and_writes_one_sheet(checkpoint: Path, eval_data: Path
     assert "worst 3 of 3" in out and (run / "eval" / "worst-test.png").is_file()
 
 
+def test_eval_worst_on_other_data_keeps_the_runs_own_sheet(checkpoint: Path, eval_data: Path, tmp_path: Path,
+                                                             capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--data_path OTHER --worst replaced the run's eval/worst-test.png (made on its own data) with
+    a sheet of photos it never saw, silently; that sheet is now named after its data, and said."""
+    import json
+    import shutil
+
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"data_path": str(eval_data)}))
+    (run / "checkpoints" / "best.pt").write_bytes(checkpoint.read_bytes())
+    base = ["eval", "--runs", str(tmp_path / "runs"), "--run", "r1", "--device", "cpu", "--worst", "2"]
+    own = run / "eval" / "worst-test.png"
+    assert main(base) == 0 and f"contact sheet: {own} (" in capsys.readouterr().out
+    before = own.read_bytes()
+    other = tmp_path / "other pets"
+    shutil.copytree(eval_data, other)
+    assert main(base + ["--data_path", str(other)]) == 0
+    out = capsys.readouterr().out
+    sheets = sorted(p.name for p in (run / "eval").iterdir())
+    assert len(sheets) == 2 and own.read_bytes() == before  # the run's own sheet is kept
+    theirs = run / "eval" / next(n for n in sheets if n != own.name)
+    assert theirs.name.startswith("worst-test-on-other_pets-") and theirs.suffix == ".png"
+    assert f"contact sheet: {theirs} (" in out and "data other than the run's, so not worst-test.png)" in out
+    # the run's own data named another way (relative, from its parent) is still its own sheet
+    monkeypatch.chdir(eval_data.parent)
+    assert main(base + ["--data_path", eval_data.name]) == 0
+    assert f"contact sheet: {own} (" in capsys.readouterr().out
+    assert sorted(p.name for p in (run / "eval").iterdir()) == sheets
+
+
 def test_eval_worst_that_fails_leaves_no_empty_eval_folder(checkpoint: Path, tmp_path: Path, capsys) -> None:
     """The run's eval/ folder was made before the scoring: an evaluation that failed (a data folder
     that is not there, Ctrl-C) left it there empty. It is made only as the sheet is written now."""

@@ -89,3 +89,19 @@ def test_sheet_path_is_the_runs_eval_folder_or_beside_a_bare_checkpoint(tmp_path
     # a folder named checkpoints that is not in a run folder is not mistaken for one
     (tmp_path / "checkpoints").mkdir()
     assert worst_sheet_path(tmp_path / "checkpoints" / "a.pt", "test") == tmp_path / "checkpoints" / "a-worst-test.png"
+
+
+def test_a_sheet_of_other_data_than_the_runs_is_named_after_that_data(tmp_path):
+    """The run's own worst-test.png was replaced by a sheet of data it never saw."""
+    run = tmp_path / "runs" / "r1"
+    (run / "checkpoints").mkdir(parents=True)
+    data = tmp_path / "pets"
+    (run / "config.json").write_text(json.dumps({"data_path": None, "data_source": {"path": str(data / "oxford-iiit-pet")}}))
+    best = run / "checkpoints" / "best.pt"
+    for own in (None, str(data), str(data / "oxford-iiit-pet")):  # torchvision's layout: either folder
+        assert worst_sheet_path(best, "test", own) == run / "eval" / "worst-test.png"
+    generated = worst_sheet_path(best, "test", "@generated")
+    assert generated == run / "eval" / "worst-test-on-generated.png"
+    a, b = (worst_sheet_path(best, "test", str(tmp_path / p / "cats")) for p in ("a", "b"))
+    assert a.parent == run / "eval" and a.name.startswith("worst-test-on-cats-") and a != b  # alike names apart
+    assert worst_sheet_path(tmp_path / "model.pt", "test", str(tmp_path / "a")) == tmp_path / "model-worst-test.png"
