@@ -51,7 +51,7 @@ class PetsegCommands(Provider):
         rows = app.runs_screen.run_rows()
         for row in sorted(rows, key=lambda r: r.name):
             add(f"Open run: {row.name}", f"{row.summary.model} · {row.state}", partial(app.open_run, row.path))
-            if row.summary.has_checkpoint:  # offered only when it can act, as w is
+            if row.summary.has_checkpoint and not row.no_worst:  # offered only when it can act, as w is
                 add(f"Worst samples: {row.name}", "its lowest-Dice test images · key: w (runs screen)",
                     partial(app.open_worst, row.path))
         if app.runs_screen.table.selected:  # offered only when it can act

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.atomic import pid_alive
 from engine.errors import PetsegError
+from engine.eval.worst_offer import why_no_worst
 from engine.runs import (
     CONFIG_FILE,
     LOG_FILE,
@@ -47,6 +48,7 @@ class LiveSnapshot(RunSnapshot):
     log_tail: str = ""
     resume: ResumeOffer = ResumeOffer("", "")
     has_checkpoint: bool = False  # best.pt or last.pt: the run's model can be used (i, w, E)
+    no_worst: str = ""  # why its model has no worst samples (`engine.eval.worst_offer`), "" if it may
     previews: Previews | None = None
     previews_error: str = ""
     # the process this app launched for the run ended without writing it (a resume refused after
@@ -294,6 +296,7 @@ class LiveFollower:
                                     run.best.epoch if run.best and usable else None, run.done_epochs,
                                     run.saved_epoch),
                 has_checkpoint=usable,
+                no_worst=why_no_worst(f.history.config) if usable else "",
                 previews=previews,
                 previews_error=previews_error,
                 launch_ended=launch_ended,

@@ -28,6 +28,7 @@ from engine.runs import (
     RunSummary,
     read_labels,
 )
+from engine.eval.worst_offer import why_no_worst
 from engine.runs.layout import EXPORT_DIR
 from engine.runs.system_log import last_sample
 from engine.sysmetrics.record import SystemSample
@@ -52,6 +53,7 @@ class RunRow:
     system: SystemSample | None = None  # the newest system sample of a running run (its GPU column)
     labels: RunLabels = NO_LABELS  # the user's tags, note, archived (labels.json)
     export: str = ""  # its export/export.json in a line, as its screen words it (`exporting.export_note`)
+    no_worst: str = ""  # why its model has no worst samples (`engine.eval.worst_offer`), "" if it may
 
     @property
     def name(self) -> str:
@@ -80,7 +82,8 @@ def _row(follower: RunFollower) -> RunRow:
     return RunRow(summary=summary, bad_lines=follower.bad_lines, device=h.device, data=h.data,
                   resume=summary.resume_offer(), system=system, labels=read_labels(follower.path),
                   # read here, off the UI thread: a file changed since is told by its SHA-256
-                  export=export_note(follower.path, brief=True))
+                  export=export_note(follower.path, brief=True),
+                  no_worst=why_no_worst(summary.config) if summary.has_checkpoint else "")
 
 
 def _export_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:

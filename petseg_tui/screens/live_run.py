@@ -110,6 +110,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
                                                   "warnings, a crash's traceback)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
+        Binding("w", "worst_refused", "Worst", show=False,
+                tooltip="Say why this run has no worst samples (its data has no test photos)"),
         Binding("E", "export", "Export", show=False, tooltip="Export this run to ONNX, checked against PyTorch"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y", "autoscale"})
@@ -319,6 +321,9 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         if action in ("resume_run", "restart_run"):
             plan = snap.resume.action if snap is not None and not snap.active else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        if action in ("worst", "worst_refused"):  # w: the gallery, or why its data has no test photos
+            usable = snap is not None and snap.has_checkpoint
+            return usable and (action == "worst") != bool(snap.no_worst)
         if action in USES_MODEL:
             return snap is not None and snap.has_checkpoint
         if action == "preview_epoch":  # no epoch's predictions yet: nothing to step through
@@ -424,6 +429,11 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
 
     def action_worst(self) -> None:
         self.petseg_app.open_worst(self.run_path)
+
+    def action_worst_refused(self) -> None:
+        snap = self.snapshot
+        if snap is not None and snap.no_worst:
+            self.notify(f"{snap.name}: {snap.no_worst}", title="No worst samples", severity="warning", markup=False)
 
     def action_export(self) -> None:
         from petseg_tui.exporting import start_export

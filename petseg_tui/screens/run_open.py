@@ -59,6 +59,11 @@ class RunOpenActions:
             return
         self.petseg_app.open_worst(row.path)
 
+    def action_worst_refused(self) -> None:
+        row = self.table.highlighted
+        if row is not None and row.no_worst:
+            self.notify(f"{row.name}: {row.no_worst}", title="No worst samples", severity="warning", markup=False)
+
     def action_sweeps(self) -> None:
         from petseg_tui.screens.sweep import SweepScreen
 

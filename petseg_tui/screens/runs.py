@@ -57,6 +57,8 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
         Binding("c", "compare", "Compare", tooltip="Compare the selected runs (more than 7: the best 7 by Dice)"),
         Binding("i", "infer", "Infer", tooltip="Segment images with the highlighted run's model"),
         Binding("w", "worst", "Worst", tooltip="The highlighted run's lowest-Dice test images"),
+        Binding("w", "worst_refused", "Worst", show=False,
+                tooltip="Say why the highlighted run has no worst samples (its data has no test photos)"),
         Binding("E", "export", "Export", show=False, tooltip="Export the highlighted run to ONNX, checked against PyTorch"),
         Binding("slash", "focus_filter", "Filter", key_display="/",
                 tooltip="Filter runs: words match the name; lr<1e-3 dice>0.8 model:unet tag:best sweep:NAME"),
@@ -236,6 +238,10 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
             row = t.highlighted
             plan = row.resume.action if row is not None else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
+        if action in ("worst", "worst_refused"):  # w: the gallery, or why its data has no test photos
+            row = t.highlighted
+            usable = row is not None and row.summary.has_checkpoint
+            return usable and (action == "worst") != bool(row.no_worst)
         if action in USES_MODEL and action != "infer":  # i without a model: the screen's run chooser
             return t.highlighted is not None and t.highlighted.summary.has_checkpoint
         if action == "new_run_like":  # a copy needs the settings: not offered when config.json is unreadable

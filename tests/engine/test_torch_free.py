@@ -14,7 +14,7 @@ TORCH_FREE = [
     "engine.atomic", "engine.made_folders", "engine.faults", "engine.cores", "engine.process_exit", "engine.processes", "engine.exit_writes", "engine.words", "engine.runs", *RUNS, "engine.console_log",
     "engine.sysmetrics", "engine.sysmetrics.record", "engine.sysmetrics.nvml", "engine.sysmetrics.host",
     "engine.sysmetrics.data_wait", "engine.sysmetrics.sampler",
-    "engine.eval", "engine.eval.scores", "engine.eval.mask_scores", "engine.eval.gallery",
+    "engine.eval", "engine.eval.scores", "engine.eval.mask_scores", "engine.eval.gallery", "engine.eval.worst_offer",
     "engine.infer", "engine.infer.render", "engine.infer.outputs",
     "engine.train", "engine.train.previews", "engine.train.resume", "engine.train.resume_budget",
     "engine.train.run_timing",

@@ -341,3 +341,40 @@ async def test_photos_whose_names_share_a_long_start_are_told_apart_in_the_list(
         for number in ("208", "209", "210"):
             assert any(name.startswith("americ") and name.endswith(f"_{number}") for name in shown), shown
         assert "Abyssinian_1" in shown  # one that fits is whole
+
+
+async def test_w_is_not_offered_for_a_run_whose_data_has_no_test_list_and_says_why(runs_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    """A run trained on photos and trimaps with no split lists offered w (footer, palette), which
+    opened a gallery that could only fail: its data has no test photos. Now w is not offered for
+    it, and pressed it says why in one line; a run whose data has its lists still offers it."""
+    unlisted = write_pets(tmp_path / "unlisted", ["dog_0", "dog_1"])
+    for listed in ("test.txt", "trainval.txt"):
+        (unlisted / "annotations" / listed).unlink()
+    no_lists = make_run(runs_dir, "no-lists", data_path=str(unlisted)).path
+    unreadable_checkpoint(no_lists)
+    unreadable_checkpoint(make_run(runs_dir, "listed", data_path=str(write_pets(tmp_path / "listed", ["cat_0"]))).path)
+
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.screen.loaded, what="first scan")
+        runs = app.screen
+        runs.table.move_cursor(row=runs.table.visible_names.index("listed"))
+        await wait_for(pilot, lambda: "Worst" in footer_text(runs), what="w offered for the run with lists")
+        runs.table.move_cursor(row=runs.table.visible_names.index("no-lists"))
+        await wait_for(pilot, lambda: "Worst" not in footer_text(runs), what="w not offered without a test list")
+        titles = await open_palette(pilot, "worst samples", lambda t: "Worst samples: listed" in t)
+        assert "Worst samples: no-lists" not in titles
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs, what="the palette closed")
+        await pilot.press("w")
+        why = f"no-lists: its data {unlisted} has no annotations/test.txt, so no test photos to rank"
+        await wait_for(pilot, lambda: why in toasts(app), what="why there are no worst samples")
+        assert app.screen is runs  # no gallery opened to fail
+        app.open_run(no_lists)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.snapshot is not None,
+                       what="the run's screen")
+        app.clear_notifications()
+        await pilot.press("w")
+        await wait_for(pilot, lambda: why in toasts(app), what="the run screen's w says why too")
+        assert isinstance(app.screen, LiveRunScreen)
