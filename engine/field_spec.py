@@ -115,13 +115,26 @@ class ConfigField:
         if self.kind == "bool":
             return parse_yes_no(text)
         if self.kind in ("int", "float"):
-            try:
-                return int(text) if self.kind == "int" else float(text)
-            except ValueError:
-                expected = "an integer" if self.kind == "int" else "a number"
-                or_word = f" or {self.unset_word}" if self.unset_word else ""
-                raise ValueError(f"expected {expected}{or_word}, got {text!r}") from None
+            return parse_number(text, self.kind, self.unset_word)
         return text
+
+
+def not_a_number(value: object, kind: str, unset_word: str | None = None) -> str:
+    """The one wording of a value that is not the number it should be (``kind`` "int" or
+    "float"): ``expected an integer, got '2.5'``, ``expected a number, got 'abc'``, ``expected an
+    integer or auto, got 'x'``. A flag, a new-run or sweep form field, a --param range, a spec
+    file's setting and a runs filter term say the same mistake in these words."""
+    expected = "an integer" if kind == "int" else "a number"
+    or_word = f" or {unset_word}" if unset_word else ""
+    return f"expected {expected}{or_word}, got {value!r}"
+
+
+def parse_number(text: str, kind: str, unset_word: str | None = None) -> int | float:
+    """``text`` as an int (``kind`` "int") or a float; ValueError in `not_a_number`'s words."""
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        raise ValueError(not_a_number(text, kind, unset_word)) from None
 
 
 def parse_yes_no(text: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from engine.cli.interrupts import EXIT_INTERRUPTED
 from engine.config import default_runs_dir
 from engine.console_log import plain
-from engine.field_spec import parse_yes_no
+from engine.field_spec import parse_number, parse_yes_no
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, EXIT_INTERRUPTED
 
@@ -49,6 +49,23 @@ def image_side(value: str) -> int:
     if side is None or not low <= side <= high:
         raise argparse.ArgumentTypeError(f"{value!r}: must be an integer between {low} and {high}")
     return side
+
+
+def integer(value: str) -> int:
+    """An argparse type: an int, refused in the words every bad number has (`engine.field_spec.
+    not_a_number`: "expected an integer, got 'x'"; argparse's own was "invalid int value: 'x'")."""
+    try:
+        return int(parse_number(value, "int"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def number(value: str) -> float:
+    """An argparse type: a float, refused as `integer` refuses ("expected a number, got 'x'")."""
+    try:
+        return float(parse_number(value, "float"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def yes_no(value: str) -> bool:

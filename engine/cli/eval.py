@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, console as new_console, yes_no
+from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, integer, number, console as new_console, yes_no
 from engine.cli.progress import scoring_progress
 from engine.config import EVAL_IGNORE_BORDER, FULL_PRECISION
 from engine.errors import PetsegError
@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(e, "data_path", type=given_text, default=None, help="dataset folder (default: the run's own data)")
     add_flag(e, "split", choices=("test", "valid"), default="test",
              help="test: the dataset's test.txt (default); valid: the photos training validated on")
-    add_flag(e, "batch_size", type=int, default=8, help="photos through the model at once (default: 8)")
+    add_flag(e, "batch_size", type=integer, default=8, help="photos through the model at once (default: 8)")
     add_flag(e, "device", default="auto", help="auto (CUDA if present, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
     add_flag(e, "devices", default="1", metavar="N|all|0,2",
              help="score on N processes (one per GPU; gloo processes with --device cpu), as train's --devices; "
@@ -42,8 +42,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
               "the annotators' 'not sure' zone, the quality targets are stated without it, and it scores "
               "pet_border and pet_only models on the same pixels); 'no' scores it as the run's mask rule "
               "says (pet_border: pet, pet_only: background). Both are printed either way")
-    add_flag(e, "threshold", type=float, default=0.5, help="pet probability above which a pixel is pet")
-    add_flag(e, "worst", type=int, default=0, metavar="N",
+    add_flag(e, "threshold", type=number, default=0.5, help="pet probability above which a pixel is pet")
+    add_flag(e, "worst", type=integer, default=0, metavar="N",
          help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
               "PNG contact sheet to <run>/eval/worst-<split>.png (with a --data_path other than the run's: "
               "worst-<split>-on-<data folder>-<hash>.png beside it; for --checkpoint FILE: "

@@ -9,7 +9,7 @@ import argparse
 import shlex
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, given_path, given_text, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, given_path, given_text, integer, console as new_console
 from engine.config import default_runs_dir
 from engine.errors import PetsegError
 
@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     x.add_argument("--output", "--output_path", "--output-path", dest="output", type=given_path, default=None,
                    help="file to write, or an existing folder for model.onnx / model.torchscript.pt in it "
                         "(default: <run>/export/model.onnx or model.torchscript.pt)")
-    x.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18, the widest reach)")
+    x.add_argument("--opset", type=integer, default=None, help="ONNX opset (default 18, the widest reach)")
     add_flag(x, "dynamic_size", action="store_true",
              help="symbolic height and width: any multiple of the model's stride (16 for unet, 32 for the "
                   "*_unet encoder models; the export prints it); "

@@ -10,7 +10,7 @@ import time
 from typing import Any
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, integer, number, console as new_console
 from engine.cli.progress import progress_bar
 from engine.config import MODELS, threshold_problem
 from engine.errors import PetsegError
@@ -38,14 +38,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     i.add_argument("--model", choices=MODELS, default=None,
                    help="the architecture you expect; a checkpoint of another one is refused")
     i.add_argument("--overlay", action="store_true", help="write the image with the mask blended and outlined")
-    i.add_argument("--threshold", type=float, default=0.5,
+    i.add_argument("--threshold", type=number, default=0.5,
                    help="pet probability above which a pixel is pet (default: 0.5)")
     i.add_argument("--tta", action="store_true", help="average with a horizontally flipped pass")
-    add_flag(i, "batch_size", type=int, default=None,
+    add_flag(i, "batch_size", type=integer, default=None,
          help="photos per forward pass for a folder (default: 8 on CPU, 32 on CUDA, at 256 px; "
                        "fewer for large photos, so two batches fit in the 768 MiB read-ahead; an ONNX model "
                        "exported for a fixed batch runs at that one)")
-    add_flag(i, "workers", type=int, default=None, help="threads decoding and writing ahead of the model (folder)")
+    add_flag(i, "workers", type=integer, default=None, help="threads decoding and writing ahead of the model (folder)")
     add_flag(i, "device", default="auto", help="auto (CUDA if present, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
     return i
 

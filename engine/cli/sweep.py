@@ -21,6 +21,7 @@ from engine.cli.common import (
     add_flag,
     add_runs_flag,
     error_prefix,
+    integer,
     yes_no,
 )
 from engine.cli.common import console as new_console, given_path
@@ -46,20 +47,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_flag(s, "param", action="append", default=None, metavar="FIELD=KIND:ARGS",
              help="a searched train field: log:LO:HI, uniform:LO:HI, int:LO:HI[:STEP] or choice:A,B,... "
                   "(repeat for each field)")
-    add_flag(s, "trials", type=int, default=None, help="the budget: trials in the study (default 10)")
+    add_flag(s, "trials", type=integer, default=None, help="the budget: trials in the study (default 10)")
     add_flag(s, "sampler", choices=("tpe", "random", "grid"), default=None, help="Optuna sampler (default tpe)")
-    add_flag(s, "sampler_seed", type=int, default=None, metavar="N",
+    add_flag(s, "sampler_seed", type=integer, default=None, metavar="N",
              help="seed the sampler so one sweep process draws the same trials again (a second process "
                   "sharing the study needs another seed, or it repeats the first one's draws)")
     add_flag(s, "prune", choices=("median", "none"), default=None,
              help="stop trials whose valid Dice trails the median of the others at the same epoch (default median)")
-    add_flag(s, "prune_warmup", type=int, default=None, metavar="EPOCHS",
+    add_flag(s, "prune_warmup", type=integer, default=None, metavar="EPOCHS",
              help="epochs of every trial that are never pruned on (default 1: a first epoch's Dice is noisy)")
     add_flag(s, "devices", default=None, metavar="i,j",
              help="GPU indices to run trials on (CUDA_VISIBLE_DEVICES per trial)")
-    add_flag(s, "per_device", type=int, default=None, help="trials at once on each GPU (default 1)")
-    add_flag(s, "parallel", type=int, default=None, help="trials at once on a CPU box (default 1)")
-    add_flag(s, "devices_per_trial", type=int, default=None,
+    add_flag(s, "per_device", type=integer, default=None, help="trials at once on each GPU (default 1)")
+    add_flag(s, "parallel", type=integer, default=None, help="trials at once on a CPU box (default 1)")
+    add_flag(s, "devices_per_trial", type=integer, default=None,
              help="GPUs (or CPU processes) per trial: a data-parallel run (default 1)")
     add_flag(s, "storage", default=None, metavar="URL",
              help="Optuna storage shared by several sweep processes or machines: a journal FILE, "

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.field_spec import not_a_number
 from engine.runs.labels import RunLabels
 from engine.runs.summary import RunSummary
 
@@ -218,7 +219,7 @@ def parse_query(text: str, extra_keys: Iterable[str] = ()) -> Query:
             continue
         number = _number(value)
         if op not in (":", "=") and number is None:
-            problems.append(f"'{word}' left out: '{value}' is not a number")
+            problems.append(f"'{word}' left out: {not_a_number(value, 'float')}")
             continue
         terms.append(Term(key, op, value, number))
     return Query(text=text, terms=tuple(terms), problems=tuple(problems))

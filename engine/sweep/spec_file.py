@@ -12,7 +12,7 @@ from typing import Any
 import tomllib
 
 from engine.config import config_fields
-from engine.field_spec import parse_yes_no
+from engine.field_spec import not_a_number, parse_number, parse_yes_no
 from engine.sweep.spec import FROM_FILE, SWEEP_OWNED_FIELDS, SweepSpecError
 
 # the sweep's own settings, by the kind of value their flag takes; a TOML file's top level may
@@ -37,11 +37,8 @@ def _toml_setting(key: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ValueError("expected an integer")
+            return int(parse_number(value, "int"))
+        raise ValueError(not_a_number(value, "int"))
     if key == "devices":
         if isinstance(value, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in value):
             return ",".join(str(d) for d in value)

@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.widgets import Select
 
-from engine.config import TrainConfig, auto_warmup_epochs, form_fields
+from engine.config import TrainConfig, auto_warmup_epochs, config_field, form_fields
 from engine.errors import RunStoreError
 from engine.field_spec import ConfigField
 from engine.runs import validate_run_name
@@ -88,22 +88,17 @@ def as_raw(f: Field, v: Any) -> Any:
 
 
 def _parse_number(f: Field, text: str) -> tuple[Any, str]:
-    """(value, error) of a numeric field's text."""
+    """(value, error) of a numeric field's text, read as its flag reads it (`ConfigField.parse_value`:
+    "auto" in an optional field is unset too) and refused in the same words ("expected an integer,
+    got '2.5'"); the form said "not a number" and "must be a whole number" for what the CLI words so."""
     if not text and f.kind == "optint":
         return None, ""
     if not text:
         return None, "required"
     try:
-        return (int(text) if f.kind in ("int", "optint") else float(text)), ""
-    except ValueError:
-        pass
-    if f.kind != "float":
-        try:
-            float(text)
-            return None, "must be a whole number"
-        except ValueError:
-            pass
-    return None, "not a number"
+        return config_field(f.name).parse_value(text), ""
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def cuda_problem(device: str, gpus: int | None) -> str | None:

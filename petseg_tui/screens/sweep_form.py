@@ -171,6 +171,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
 
     def settings(self) -> dict:
         """The form as the settings `engine.sweep.spec_build.build_spec` takes (raises SweepSpecError)."""
+        from engine.field_spec import parse_number
         from engine.sweep.launch import parse_train_flags
         from engine.sweep.spec import SweepSpecError
 
@@ -183,9 +184,9 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
             text = self.value(key)
             if text:
                 try:
-                    out[key] = int(text)
-                except ValueError:
-                    raise SweepSpecError(f"--{key} {text}: must be an integer") from None
+                    out[key] = int(parse_number(text, "int"))
+                except ValueError as exc:  # as `petseg sweep --{key} x` says it
+                    raise SweepSpecError(f"--{key} {text}: {exc}") from None
         if out["devices"] is None and out.get("per_device") == 1:
             out.pop("per_device")
         if out["devices"] is not None and out.get("parallel") == 1:

@@ -188,3 +188,17 @@ def test_a_number_flag_given_a_word_says_what_it_takes(capsys, flag: str, value:
         main(["train", flag, value])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"petseg train: error: argument {flag}") and last.endswith(f": {said}")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["sweep", "--name", "s", "--trials", "many"], "argument --trials: expected an integer, got 'many'"),
+    (["sweep", "--name", "s", "--parallel", "1.5"], "argument --parallel: expected an integer, got '1.5'"),
+    (["eval", "--run", "r", "--threshold", "abc"], "argument --threshold: expected a number, got 'abc'"),
+    (["infer", "--run", "r", "--batch_size", "2.5"], "argument --batch_size/--batch-size: expected an integer, got '2.5'"),
+])
+def test_every_number_flag_says_a_bad_number_as_the_train_flags_do(capsys, argv: list[str], said: str) -> None:
+    """`petseg sweep --trials many` said argparse's "invalid int value: 'many'" where `--epochs two`
+    says "expected an integer, got 'two'" (and the sweep form "must be an integer")."""
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"petseg {argv[0]}: error: {said}"

@@ -152,7 +152,7 @@ async def test_filter_matches_parameters_and_metrics_and_says_what_it_left_out(s
         # a bad term: a one-line hint, the other terms still apply, no exception
         await pilot.press("slash", "ctrl+u", *"lr<abc model:resnet", "enter")
         assert table.visible_names == ["charlie"]
-        assert "'lr<abc' left out: 'abc' is not a number" in rendered(status)
+        assert "'lr<abc' left out: expected a number, got 'abc'" in rendered(status)
         assert app.is_running
 
 

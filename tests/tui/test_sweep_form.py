@@ -82,6 +82,24 @@ async def test_new_sweep_form_checks_then_starts(sweep_runs: Path, monkeypatch) 
             epochs=3, image_size=64, learning_rate=5e-4, width=16)
 
 
+async def test_a_bad_number_in_the_sweep_form_reads_as_petseg_sweep_says_it(sweep_runs: Path, monkeypatch) -> None:
+    """The form said "--trials many: must be an integer" where petseg sweep --trials many, its train
+    flags and the new-run form say "expected an integer, got 'many'": one wording for one mistake."""
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "next"
+        error = lambda: widget_text(form.query_one("#sweep-form-error"))  # noqa: E731
+        form.query_one("#sweep-trials").value = "many"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "--trials many: expected an integer, got 'many'" in error(), what="trials refused")
+        form.query_one("#sweep-trials").value = "4"
+        form.query_one("#sweep-train").value = "--learning_rate abc"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "--learning_rate abc: expected a number, got 'abc'" in error(), what="lr refused")
+        assert not started
+
+
 async def test_the_started_toast_names_the_log_in_the_runs_folder_given(tmp_path: Path, monkeypatch) -> None:
     """petseg-tui --runs /tmp/elsewhere: the started toast said "its output: runs/.sweeps/NAME.log",
     a file that is not there (a runs folder of the working directory); it names the real one."""

@@ -63,7 +63,7 @@ def test_tags_and_note() -> None:
 
 
 @pytest.mark.parametrize("text, says", [
-    ("lr<abc", "'abc' is not a number"),
+    ("lr<abc", "'lr<abc' left out: expected a number, got 'abc'"),  # as --learning_rate abc says it
     ("lr<", "needs a value"),
     ("<3", "write key<number"),
     ("colour:red", "no key 'colour'"),

@@ -313,8 +313,8 @@ def test_a_toml_setting_takes_what_its_flag_takes(tmp_path: Path, line: str, fla
 @pytest.mark.parametrize("line, message", [
     ('eval_best = "maybe"', "eval_best = \"maybe\": expected yes or no, got 'maybe'"),
     ("eval_best = 3", 'eval_best = 3: expected true/false or "yes"/"no"'),
-    ('trials = "many"', 'trials = "many": expected an integer'),
-    ("parallel = 1.5", "parallel = 1.5: expected an integer"),
+    ('trials = "many"', "trials = \"many\": expected an integer, got 'many'"),
+    ("parallel = 1.5", "parallel = 1.5: expected an integer, got 1.5"),
     ("storage = 5", "storage = 5: expected a string"),
 ])
 def test_a_toml_setting_of_the_wrong_kind_is_one_line(tmp_path: Path, line: str, message: str) -> None:
