@@ -32,6 +32,7 @@ from petseg_tui.screens.base import WIDTH_BREAKPOINTS, Form
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.runs import RunsScreen
 from petseg_tui.unwaited import leave_workers_at_exit
+from petseg_tui.widgets.in_order_input import after_typed_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
@@ -56,6 +57,8 @@ class PetsegApp(HangupExit, App[None]):
         self.image_mode: str = image_mode
         self.launcher = RunLauncher(self.runs_dir)
         self._quitting = False
+        self._quit_waits = False  # a quit waits for a form's start (`Form.start_in_flight`)
+        self._exit_notes: list[str] = []  # what that start came to: said as the app exits
         self._started_unshown: list[tuple[Path, int | None]] = []  # runs started while a question was up
         self.sub_title = str(self.runs_dir)
 
@@ -329,6 +332,22 @@ class PetsegApp(HangupExit, App[None]):
         if self._quitting:
             return
         form = self._open_form()
+        if form is not None and form is self.screen:
+            # ctrl+q is a priority key: it acts as it reaches the app, while the keys typed before
+            # it still wait in the focused field's queue. It read the form before them: a last
+            # letter and ctrl+q in one read quit unasked, the letter lost; ctrl+s and ctrl+q quit
+            # before the run ctrl+s asked for had started, dropped unsaid. So the quit comes after
+            # them (`after_typed_keys`), then behind the form's StartRun, which reaches the app
+            # through the form's queue.
+            after_typed_keys(form, lambda: form.call_later(self.call_later, self._quit_from_form))
+            return
+        self._quit_from_form()
+
+    def _quit_from_form(self) -> None:
+        """The quit, asking first when a form on screen has edits."""
+        if self._quitting:
+            return
+        form = self._open_form()
         if form is not None and form.has_edits:
             def discard(ok: bool | None) -> None:
                 if ok:
@@ -340,6 +359,12 @@ class PetsegApp(HangupExit, App[None]):
         self._quit_after_form()
 
     def _quit_after_form(self) -> None:
+        form = self._open_form()
+        waiting = form.start_in_flight if form is not None else ""
+        if waiting:  # started in a thread the exit would leave: dropped or running unsaid
+            self._quit_waits = True
+            self.notify(f"Quitting once {waiting} has started …", markup=False)
+            return
         live = self.running_trainers()
         starting = self.launcher.starting()  # torch still importing: it would train on after the quit
         if not live and not starting:
@@ -368,6 +393,14 @@ class PetsegApp(HangupExit, App[None]):
             answer,
         )
 
+    def start_settled(self, said: str) -> None:
+        """A form's start has ended (started or failed, ``said`` in a line): a quit that waited for
+        it (`_quit_after_form`) goes on, and the app's last words say it."""
+        if self._quit_waits and not self._quitting:
+            self._quit_waits = False
+            self._exit_notes.append(f"petseg-tui: {said}")
+            self._quit_after_form()
+
     @work(thread=True, group="quit")
     def _stop_and_exit(self) -> None:
         self.launcher.stop_all(timeout=20)
@@ -381,13 +414,13 @@ class PetsegApp(HangupExit, App[None]):
         # with those started here that the table has not shown yet (quit before "Detached run started")
         shown = {p.name for p in seen}
         detached = seen + [p for p in self.launcher.detached() if p.name not in shown]
-        message = None
+        lines = list(self._exit_notes)
         if detached:
             names = ", ".join(p.name for p in detached[:5]) + (" …" if len(detached) > 5 else "")
-            message = (
+            lines.append(
                 f"petseg-tui: left {counted(len(detached), 'detached run')} training: {names}. "
                 f"Run petseg-tui again to follow them."
             )
-            self.notify(message, timeout=3, markup=False)
-        self.exit(return_code=code, message=message)
+            self.notify(lines[-1], timeout=3, markup=False)
+        self.exit(return_code=code, message="\n".join(lines) if lines else None)
 

@@ -105,6 +105,12 @@ class Form(Protocol):
         """True when quitting would lose what the user typed here."""
         ...
 
+    @property
+    def start_in_flight(self) -> str:
+        """What the form is starting in a thread the app's exit does not wait for ("sweep NAME"),
+        else "": a quit then waits until it has started or failed (`PetsegApp.start_settled`)."""
+        ...
+
 
 def discard_question(form: Form) -> str:
     """What a form's Esc (or Cancel) asks when it has edits: "Discard the settings of this new run?"."""
@@ -154,6 +160,11 @@ class PetsegScreen(NoMountAtExit, Screen):
     def has_edits(self) -> bool:
         """True when quitting would lose what the user typed here (forms say)."""
         return False
+
+    @property
+    def start_in_flight(self) -> str:
+        """What a form starts in a thread a quit must wait for (`Form.start_in_flight`): none here."""
+        return ""
 
     def at_least(self, width_class: str) -> bool:
         """True when the screen is at least as wide as ``width_class`` (e.g. ``"-wide"``)."""

@@ -10,7 +10,7 @@ claimed the sweep: a process that exits at once is its ``petseg: error:`` line h
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import events, work
@@ -33,6 +33,7 @@ from petseg_tui.widgets.in_order_input import InOrderInput, after_typed_keys
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.sweep.spec import SweepSpec
+    from petseg_tui.app import PetsegApp
 
 WATCH_S = 10.0  # how long the form watches a started sweep for an early exit before it says "started"
 
@@ -93,6 +94,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         super().__init__()
         self.runs_dir = Path(runs_dir)
         self.starting = False  # a start is being checked or watched: ctrl+s waits for it
+        self._starting_name = ""  # the sweep it starts
         self.gpus: int | None = None  # this box's GPUs (NVML), counted once: the warning is read per key
 
     def compose(self) -> ComposeResult:
@@ -166,6 +168,15 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         return self.is_mounted and not self.starting and any(self.query_one(f"#sweep-{key}", Input).value != default
                                        for key, _label, _placeholder, default in FIELDS)
 
+    @property
+    def petseg_app(self) -> "PetsegApp":
+        return cast("PetsegApp", self.app)
+
+    @property
+    def start_in_flight(self) -> str:
+        """"sweep NAME" while it is being started (`Form.start_in_flight`): a quit waits for it."""
+        return f"sweep {self._starting_name}" if self.starting else ""
+
     def value(self, key: str) -> str:
         return self.query_one(f"#sweep-{key}", Input).value.strip()
 
@@ -225,7 +236,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         except PetsegError as exc:
             error.update(one_line(exc))
             return
-        self.starting = True
+        self.starting, self._starting_name = True, spec.name
         error.update(f"starting sweep {spec.name} …")
         self._start(spec)
 
@@ -257,6 +268,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         self.app.notify(line, title=f"Sweep {name} did not start", severity="error", timeout=10, markup=False)
         if self.is_mounted:
             self.query_one("#sweep-form-error", Static).update(line)
+        self.petseg_app.start_settled(f"sweep {name} did not start: {line}")
 
     def _started(self, name: str, pid: int, ended: bool, slow: str = "") -> None:
         self.starting = False
@@ -269,9 +281,11 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         # is not there whenever the runs folder is another one
         log = sweep_log(self.runs_dir, name)
         if ended:
-            self.app.notify(f"sweep {name} (pid {pid}) ended at once with nothing to do; its output: {log}",
-                            markup=False)
+            said = f"sweep {name} (pid {pid}) ended at once with nothing to do; its output: {log}"
         else:
-            self.app.notify(f"sweep {name} started (pid {pid}); its output: {log}", markup=False)
+            said = f"sweep {name} started (pid {pid}); its output: {log}"
+        self.app.notify(said, markup=False)
+        app = self.petseg_app
         if self.is_current:
             self.dismiss(name)
+        app.start_settled(said)  # after the dismiss: a quit that waited for it finds no form

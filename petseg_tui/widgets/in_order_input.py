@@ -7,7 +7,8 @@ bracketed paste, a key macro) are therefore applied out of order: ``y``, backspa
 ``y``, and ``ab``, left, ``c`` gives ``abc`` with the cursor moved afterwards. Upstream:
 Textualize/textual#6605 (fix proposed in #6631); this does what that fix does, for our fields.
 
-`after_typed_keys`: the same order for a priority key that reads the fields (a form's ctrl+s).
+`after_typed_keys`: the same order for a priority key that reads the fields (a form's ctrl+s, and
+ctrl+q, which asks first when a field was edited).
 """
 
 from __future__ import annotations

@@ -150,3 +150,29 @@ async def test_a_digit_then_ctrl_s_in_one_burst_starts_what_the_form_shows(runs_
             app.post_message(events.Key(key, character))
         await wait_for(pilot, lambda: bool(asked), timeout=10, what="the start asked for")
         assert epochs.value == "20" and asked == [20]
+
+
+async def test_a_key_then_ctrl_q_in_one_burst_asks_before_the_typed_edit_is_lost(runs_dir: Path) -> None:
+    """The field's last key and ctrl+q in one read (fast typing over SSH): ctrl+q, a priority key,
+    read the form before the field had taken that key, found no edits and quit at once, the
+    typed value lost without the question every other quit with edits asks."""
+    from textual import events
+
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        epochs = form.query_one("#f-epochs", Input)
+        epochs.focus()
+        await wait_for(pilot, lambda: epochs.has_focus, what="the epochs field focused")
+        epochs.action_end()
+        for key, character in (("7", "7"), ("ctrl+q", None)):  # one burst
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) or app.return_code is not None,
+                       what="the quit's answer")
+        assert app.return_code is None and isinstance(app.screen, ConfirmScreen), "quit with the edit lost"
+        await wait_for(pilot, lambda: "Discard" in widget_text(app.screen.query_one("#confirm-question")),
+                       what="the discard question")
+        await pilot.press("n")
+        assert app.screen is form and epochs.value.endswith("7")

@@ -174,6 +174,48 @@ async def test_quit_right_after_a_detached_start_names_that_run(runs_dir: Path, 
     assert exits[0] is not None and "left 1 detached run training: quebec" in exits[0]
 
 
+@pytest.mark.parametrize("edited", [False, True])
+async def test_ctrl_s_then_ctrl_q_in_one_burst_starts_the_run_and_names_it(runs_dir: Path, monkeypatch,
+                                                                              generated_data: str, edited: bool) -> None:
+    """ctrl+s and ctrl+q in one read: ctrl+s waits for the keys typed before it (`after_typed_keys`)
+    but ctrl+q acted at once, before the start. With the form's defaults the app quit and dropped
+    the run ctrl+s had asked for, without a word; with edits it asked to discard settings that
+    were being started. The start comes first, as typed: the run starts and the quit names it."""
+    import subprocess
+
+    from textual import events
+
+    import engine.train.launch
+
+    children: list[subprocess.Popen] = []
+
+    def spawn_detached(config, runs_dir_arg, run_name):
+        (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        return children[-1].pid
+
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
+    app = PetsegApp(runs_dir=runs_dir)
+    exits = exit_messages(app, monkeypatch)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        if edited:
+            _fill_tiny(form, "sierra", detached=True, data_path=generated_data)
+        epochs = form.query_one("#f-epochs", Input)
+        epochs.focus()
+        await wait_for(pilot, lambda: epochs.has_focus, what="the epochs field focused")
+        for key in ("ctrl+s", "ctrl+q"):  # one burst
+            app.post_message(events.Key(key, None))
+        await wait_for(pilot, lambda: bool(exits), what="the app ending")
+    for child in children:
+        child.kill()
+        child.wait()
+    assert children, "the run ctrl+s asked for was never started"
+    started = [p.name for p in runs_dir.iterdir()]
+    assert len(started) == 1 and (started[0] == "sierra" or not edited)
+    assert exits[0] is not None and f"left 1 detached run training: {started[0]}" in exits[0]
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 async def test_a_signal_right_after_a_detached_start_waits_for_it_and_names_the_run(
         runs_dir: Path, monkeypatch, generated_data: str, sig: str) -> None:

@@ -451,3 +451,64 @@ async def test_the_form_sets_whether_the_best_trial_is_scored_on_the_test_split(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(started) == 2, what="the second sweep started")
         assert started[1].eval_best is True
+
+
+async def test_a_key_then_ctrl_q_in_one_burst_asks_before_the_typed_edit_is_lost(sweep_runs: Path,
+                                                                                 monkeypatch) -> None:
+    """A field's last key and ctrl+q in one read: ctrl+q (a priority key) read the form before the
+    field had taken the key, found no edits and quit at once, the typed name lost unasked."""
+    from textual import events
+    from textual.widgets import Input
+
+    from petseg_tui.screens.confirm import ConfirmScreen
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        name = form.query_one("#sweep-name", Input)
+        name.focus()
+        await wait_for(pilot, lambda: name.has_focus, what="the name focused")
+        for key, character in (("z", "z"), ("ctrl+q", None)):  # one burst
+            pilot.app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen) or pilot.app.return_code is not None,
+                       what="the quit's answer")
+        assert pilot.app.return_code is None and isinstance(pilot.app.screen, ConfirmScreen), "quit, the edit lost"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: pilot.app.screen is form, what="back on the form")
+        assert name.value == "z"
+
+
+async def test_ctrl_s_then_ctrl_q_in_one_burst_starts_the_sweep_and_names_it(sweep_runs: Path, monkeypatch) -> None:
+    """ctrl+s and ctrl+q in one read: ctrl+q acted first, on a form with edits (the discard
+    question, over a sweep being started); read after ctrl+s, the quit came while the sweep was
+    being started, in a thread the app's exit leaves: dropped or left running unsaid. The quit
+    now waits for the start and its last words name the sweep."""
+    import threading
+
+    from textual import events
+
+    from engine.sweep import launch
+    from tui_helpers import exit_messages
+
+    started, release = _record_starts(monkeypatch), threading.Event()
+    recorded = launch.start_sweep
+
+    def slow_start(spec, runs_dir):
+        release.wait(30)  # petseg sweep being spawned as the quit comes
+        return recorded(spec, runs_dir)
+
+    monkeypatch.setattr(launch, "start_sweep", slow_start)
+    app = _app(sweep_runs, monkeypatch)
+    exits = exit_messages(app, monkeypatch)
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-name").value = "next"
+        form.query_one("#sweep-name").focus()
+        await pilot.pause()
+        for key in ("ctrl+s", "ctrl+q"):  # one burst
+            app.post_message(events.Key(key, None))
+        await wait_for(pilot, lambda: "Quitting once sweep next has started" in toasts(app), what="the quit waiting")
+        assert not exits and not started
+        release.set()
+        await wait_for(pilot, lambda: bool(exits), timeout=30, what="the app ending")
+    assert [spec.name for spec in started] == ["next"]
+    assert exits[0] is not None and "petseg-tui: sweep next started (pid" in exits[0]
