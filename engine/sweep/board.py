@@ -4,7 +4,7 @@ trial number, and a parameter against Dice. Read from config.json's sweep record
 summaries, so it is live, needs no Optuna (nor its storage: a sweep on a shared PostgreSQL study
 shows the same), and imports no torch. ``petseg sweep --show`` adds what only the study knows; so
 does the sweeps screen, from the study every few seconds: the trials that failed before their run
-wrote config.json (`SweepBoard.with_unwritten`).
+wrote config.json and those whose run folder was deleted (`SweepBoard.with_unwritten`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class TrialRun:
     # its ended run's status as `petseg sweep --show` words it (`engine.sweep.results.TrialRow.said`):
     # who stopped it ("stopped (its sweep process ended)": a re-run resumes it), once the study is read
     said: str = ""
+    # its run folder was deleted (`engine.sweep.results.deleted_trials`): the row is the study's,
+    # with no live screen to open nor run to compare
+    deleted: bool = False
 
     @property
     def status(self) -> str:
@@ -89,11 +92,18 @@ class SweepBoard:
         return [(t.params[name], t.best_dice) for t in self.trials if name in t.params and t.best_dice is not None]
 
     def top(self, k: int) -> list[TrialRun]:
-        return [t for t in self.trials if t.best_dice is not None][:k]
+        """The ``k`` best trials with a run folder to compare."""
+        return [t for t in self.trials if t.best_dice is not None and not t.deleted][:k]
+
+    @property
+    def deleted(self) -> int:
+        """How many trials' run folders were deleted (their rows are the study's)."""
+        return sum(t.deleted for t in self.trials)
 
     def with_unwritten(self, extra: Iterable[TrialRun]) -> SweepBoard:
         """This board with the trials only the study knows (`engine.sweep.results.unwritten_trials`:
-        failed before their run wrote config.json) that it does not have, in the board's order."""
+        failed before their run wrote config.json; `deleted_trials`: their run folder deleted) that
+        it does not have, in the board's order."""
         have = {t.trial for t in self.trials}
         more = [t for t in extra if t.trial not in have]
         if not more:

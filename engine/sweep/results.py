@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class TrialRow:
     run: str = ""
     test_dice: float | None = None  # the best trial's, when evaluated
     reason: str = ""
+    deleted: bool = False  # its run folder is gone (`_run_deleted`): its values and Dice are the study's
 
     @property
     def dice(self) -> float | None:
@@ -78,8 +79,10 @@ class TrialRow:
         """The trial's status in words, as ``--show`` and the sweeps screen say it: its status,
         and why for one that ended early ("stopped: stopped by user", its user stopped it: the
         study counts it failed); a trial its sweep's Ctrl-C or x stopped reads "stopped (its sweep
-        process ended)": still open in the study, a re-run resumes it."""
-        return self.status + (f": {self.reason}" if self.reason and self.status in ENDED_EARLY else "")
+        process ended)": still open in the study, a re-run resumes it. A trial whose run folder
+        was deleted says so, whatever its status ("finished (run folder s-t001 deleted)")."""
+        text = self.status + (f": {self.reason}" if self.reason and self.status in ENDED_EARLY else "")
+        return text + (f" (run folder {self.run} deleted)" if self.deleted else "")
 
 
 def leaderboard(study: optuna.Study, runs_dir: Path,
@@ -124,7 +127,7 @@ def leaderboard(study: optuna.Study, runs_dir: Path,
             value=t.value if t.state == TrialState.COMPLETE else None, best_dice=best, epochs=epochs,
             total_epochs=total, run=run,
             test_dice=best_eval.get("test_dice") if best_eval.get("trial") == t.number else None,
-            reason=_reason(t, Path(runs_dir), run)))
+            reason=_reason(t, Path(runs_dir), run), deleted=_run_deleted(t, Path(runs_dir), run)))
     return sorted(rows, key=lambda r: (r.dice is None, -(r.dice or 0.0), r.number))
 
 
@@ -156,12 +159,22 @@ def _run_deleted(t: FrozenTrial, runs_dir: Path, run: str) -> bool:
             and not trial_owner(t).startswith("host "))
 
 
+def deleted_trials(rows: Iterable[TrialRow], runs_dir: Path) -> list[TrialRun]:
+    """The leaderboard's trials whose run folder was deleted (`TrialRow.deleted`), as the sweeps
+    screen shows a trial: no run folder lists them, so the screen said "3 of 3 trials" over two
+    rows. Their values, Dice and epochs are the study's; their status says the folder is gone."""
+    return [TrialRun(r.number, r.run, Path(runs_dir) / r.run, RunState.parse(r.status.split(" ")[0]), dict(r.params),
+                     r.dice, r.epochs, r.total_epochs, said=r.said, deleted=True)
+            for r in rows if r.deleted]
+
+
 def _reason(t: FrozenTrial, runs_dir: Path, run: str) -> str:
     """Why the trial failed, as the study recorded it; for a deleted run not its train.log, which
-    went with it ("see runs/X/train.log" named a file that no longer exists)."""
+    went with it ("see runs/X/train.log" named a file that no longer exists; `TrialRow.said` says
+    the folder is deleted)."""
     reason = str(t.user_attrs.get(REASON_ATTR) or "")
     if reason and _run_deleted(t, runs_dir, run):
-        return f"{reason.split('; see ')[0]} (run folder {run} deleted)"
+        return reason.split("; see ")[0]
     return reason
 
 

@@ -4,8 +4,8 @@ comparison of the top trials (c), starting a sweep (n, the form in `sweep_form`)
 resuming the one shown (x, R: `sweep_control`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
-worker, except the trials that failed before their run wrote config.json (no run folder shows
-them), the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
+worker, except the trials that failed before their run wrote config.json and those whose run
+folder was deleted (no run folder shows them: their rows are the study's), the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
 refused before they started (no run folder: a line under the title) and why a sweep stopped
 before its budget (its first trials all failed alike: a line under the title), read from the study
 every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
@@ -72,7 +72,8 @@ class StudyFacts:
     refused: str = ""
     stopped: str = ""  # why the sweep's last process stopped asking for trials, "" if it did not
     searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
-    unwritten: tuple[TrialRun, ...] = ()  # failed before their run wrote config.json: no run folder shows them
+    # failed before their run wrote config.json, or their run folder deleted: no run folder shows them
+    unwritten: tuple[TrialRun, ...] = ()
     log_scaled: tuple[str, ...] = ()  # the fields searched log-uniformly (plotted on a log axis)
     plan: Any = None  # what R (resume the sweep) would do: `engine.sweep.resume.SweepResume`, None if unread
     unresumable: str = ""  # why the sweep cannot be resumed from its study (a line), "" if it can
@@ -94,6 +95,7 @@ def _study_facts(runs_dir: Path, name: str, summaries: list[RunSummary]) -> Stud
     try:
         from engine.errors import ConfigError, one_line
         from engine.sweep.results import (
+            deleted_trials,
             gave_up_text,
             leaderboard,
             log_searched_names,
@@ -110,9 +112,11 @@ def _study_facts(runs_dir: Path, name: str, summaries: list[RunSummary]) -> Stud
             return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: {one_line(exc)}")
         record = study.user_attrs.get(EVAL_ATTR)
         plan, unresumable = _resume_facts(study, runs_dir, storage)
-        said = {row.number: row.said for row in leaderboard(study, runs_dir, {s.name: s for s in summaries})}
+        rows = leaderboard(study, runs_dir, {s.name: s for s in summaries})
+        said = {row.number: row.said for row in rows}
+        only_study = (*unwritten_trials(study, runs_dir), *deleted_trials(rows, runs_dir))
         return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
-                          gave_up_text(study), tuple(searched_names(study)), tuple(unwritten_trials(study, runs_dir)),
+                          gave_up_text(study), tuple(searched_names(study)), only_study,
                           tuple(log_searched_names(study)), plan, unresumable, said)
     except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
         return StudyFacts()
@@ -398,6 +402,10 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         t = self._highlighted()
         if t is None:
             self.notify("No trial yet", severity="warning")
+            return
+        if t.deleted:  # nothing on disk to show: its row is all that is left (the study's)
+            self.notify(f"trial {t.trial}: its run folder {t.name} was deleted; its values and Dice are the study's",
+                        severity="warning", markup=False)
             return
         # a trial that failed before its run wrote anything: the study's reason, as its row says
         self.petseg_app.open_run(t.path, unwritten_reason=t.why if t.state.is_error else "")

@@ -288,3 +288,62 @@ async def test_at_80_columns_the_best_trials_test_dice_is_not_cut_off(sweep_runs
         await wait_for(pilot, lambda: "test Dice 0.8765 (trial 1, photo size)" in title(),
                        what=f"the test Dice in the title (it reads: {title()!r})")
         assert "of 2: > next)" in title() and "best valid Dice 0.8100 (trial 1)" in title()
+
+
+def _record_trials_in_the_study(runs: Path) -> None:
+    """The sweep's study as its process left it: each trial of `make_sweep_runs` with its values,
+    each epoch's valid Dice and its run's name."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from engine.sweep.spec_build import build_spec
+    from engine.sweep.study import RUN_ATTR, open_study
+    from tui_run_folders import SWEEP_TRIALS
+
+    study = open_study(build_spec({"name": "lr-width", "trials": 5, "base": {"epochs": 4},
+                                   "params": ["learning_rate=log:1e-4:3e-3", "width=choice:32,64"]}), runs)
+    dists = {"learning_rate": FloatDistribution(1e-4, 3e-3, log=True), "width": CategoricalDistribution([32, 64])}
+    for trial, lr, width, dices, pruned in SWEEP_TRIALS:
+        study.add_trial(create_trial(
+            params={"learning_rate": lr, "width": width}, distributions=dists,
+            state=TrialState.PRUNED if pruned else TrialState.COMPLETE, value=None if pruned else max(dices),
+            intermediate_values=dict(enumerate(dices, 1)), user_attrs={RUN_ATTR: f"lr-width-t{trial:03d}"}))
+
+
+async def test_a_trial_whose_run_folder_was_deleted_keeps_its_row_from_the_study(sweep_runs: Path, monkeypatch,
+                                                                                  capsys) -> None:
+    """The best trial's run deleted (the runs table's D): the title read "5 of 5 trials" over four
+    rows, and nothing said where the fifth went. Its row is now the study's (its values, Dice and
+    epochs), its status says the folder was deleted as petseg sweep --show does, enter says it has
+    nothing to open, and c compares the trials that have a run."""
+    import shutil
+
+    from engine.cli import main
+
+    _record_trials_in_the_study(sweep_runs)
+    shutil.rmtree(sweep_runs / "lr-width-t001")
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: len(screen.board.trials) == 5, what="the deleted trial's row", timeout=15)
+        title = widget_text(screen.query_one("#sweep-title"))
+        assert "5 of 5 trials" in title and "best valid Dice 0.8100 (trial 1)" in title
+        deleted = screen.board.trials[0]
+        assert (deleted.trial, deleted.params, deleted.best_dice, deleted.epoch, deleted.total_epochs) == \
+            (1, {"learning_rate": 2e-3, "width": 64}, 0.81, 4, 4)
+        said = "finished (run folder lr-width-t001 deleted)"
+        assert deleted.status == said  # its cell cut to the table's width: the line under it has it whole
+        assert " ".join(widget_text(screen.query_one("#sweep-why")).split()) == f"trial 1 {said}"
+        await pilot.press("enter")  # its row is highlighted first (the best)
+        await wait_for(pilot, lambda: "trial 1: its run folder lr-width-t001 was deleted" in toasts(pilot.app),
+                       what="why there is nothing to open")
+        assert type(pilot.app.screen).__name__ == "SweepScreen"
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen", what="compare")
+        assert "lr-width-t001" not in [p.name for p in pilot.app.screen.run_paths]
+    # petseg sweep --show says it in the same words
+    monkeypatch.chdir(sweep_runs.parent)
+    assert main(["sweep", "--runs", str(sweep_runs), "--name", "lr-width", "--show"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == "sweep lr-width: 5 of 5 trials"
+    assert [line.split()[0] for line in shown[2:7]] == ["1", "3", "0", "4", "2"] and shown[2].endswith(said)

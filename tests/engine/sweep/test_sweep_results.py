@@ -252,8 +252,30 @@ def test_a_failed_trial_whose_run_was_deleted_says_so(tmp_path: Path) -> None:
                                  user_attrs={RUN_ATTR: "s-t000", HOST_ATTR: socket.gethostname(), OWNER_ATTR: 1,
                                              REASON_ATTR: f"the run ended interrupted; see {tmp_path}/s-t000/train.log"}))
     (row,) = leaderboard(study, tmp_path)
-    assert row.reason == "the run ended interrupted (run folder s-t000 deleted)"
+    assert row.said == "failed: the run ended interrupted (run folder s-t000 deleted)"
     assert unwritten_trials(study, tmp_path) == []
+
+
+def test_a_finished_trial_whose_run_was_deleted_says_so_and_keeps_its_studys_row(tmp_path: Path) -> None:
+    """`petseg sweep --show` listed a finished trial whose run folder was deleted as plain
+    "finished", and the sweeps screen left it out while its title counted it ("3 of 3 trials"
+    over two rows): both now show its row from the study, saying the folder was deleted."""
+    from engine.runs import RunState
+    from engine.sweep.results import deleted_trials
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SPEC_ATTR, {"name": "s", "base": {"epochs": 2}})
+    for i in range(2):
+        study.add_trial(create_trial(params={"learning_rate": 1e-3 * (i + 1)}, distributions={"learning_rate": LR},
+                                     value=0.6 + 0.1 * i, intermediate_values={1: 0.5, 2: 0.6 + 0.1 * i},
+                                     user_attrs={RUN_ATTR: f"s-t{i:03d}"}))
+    (tmp_path / "s-t000").mkdir()  # trial 0's run is here (its child still starting); trial 1's is deleted
+    rows = leaderboard(study, tmp_path)
+    assert [(r.number, r.said) for r in rows] == [(1, "finished (run folder s-t001 deleted)"), (0, "finished")]
+    (gone,) = deleted_trials(rows, tmp_path)
+    assert (gone.trial, gone.name, gone.state, gone.params, gone.best_dice, gone.epoch, gone.total_epochs) == \
+        (1, "s-t001", RunState.FINISHED, {"learning_rate": 2e-3}, 0.7, 2, 2)
+    assert gone.deleted and gone.status == "finished (run folder s-t001 deleted)"
 
 
 def test_a_trial_with_no_epoch_budget_known_reads_as_the_runs_table_reads_it(tmp_path: Path) -> None:
