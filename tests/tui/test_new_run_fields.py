@@ -22,7 +22,7 @@ def test_parse_form_errors() -> None:
                run_name="bad name!")
     cfg, name, detached, errors = parse_form({k: (str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in raw.items()})
     # in petseg train's words for the same mistake (`--epochs ten`), not "not a number" / "must be a whole number"
-    assert errors["epochs"] == "expected an integer, got 'ten'"
+    assert errors["epochs"] == "expected an integer or none, got 'ten'"  # none: a time budget alone
     assert errors["batch_size"] == "expected an integer, got '2.5'"
     assert "(0, 10)" in errors["learning_rate"]
     assert "multiple of 32" in errors["image_size"]
@@ -59,7 +59,7 @@ async def test_form_live_validation_and_defaults(runs_dir: Path) -> None:
         epochs.focus()
         await wait_for(pilot, lambda: epochs.has_focus, what="the epochs field focused")
         await pilot.press("end", "x")
-        said = f"✗ expected an integer, got '{d.epochs}x'"  # as petseg train --epochs 10x says it (wrapped at 80 columns)
+        said = f"✗ expected an integer or none, got '{d.epochs}x'"  # as petseg train --epochs 10x says it (wrapped at 80 columns)
         await wait_for(pilot, lambda: " ".join(error_text(form, "epochs").split()) == said, what="epochs refused")
         assert epochs.value == f"{d.epochs}x"
         assert form.query_one("#start", Button).disabled
