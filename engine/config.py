@@ -301,7 +301,9 @@ class TrainConfig:
         errors = self.field_errors()
         if errors:
             name, message = next(iter(errors.items()))
-            raise ConfigError(f"--{name} {getattr(self, name)}: {message}")
+            value = getattr(self, name)
+            shown = config_field(name).format_value(value) if value is None else value  # as typed: --epochs none
+            raise ConfigError(f"--{name} {shown}: {message}")
 
     def field_errors(self) -> dict[str, str]:
         """Every invalid field with its message; the TUI form shows these beside each field.

@@ -153,8 +153,12 @@ def test_the_time_alone_rule_leaves_a_typed_or_searched_epochs() -> None:
 
 
 def test_no_epoch_bound_needs_a_time_budget() -> None:
+    from engine.errors import ConfigError
+
     assert "none only with a time budget" in TrainConfig(epochs=None).field_errors()["epochs"]
     assert "epochs" not in TrainConfig(epochs=None, time_budget="10m").field_errors()
+    with pytest.raises(ConfigError, match=r"^--epochs none: must be an integer between 1 and 100000 \(none only"):
+        TrainConfig(epochs=None).validate()  # as typed, not Python's None
 
 
 def test_a_resume_neither_adds_nor_takes_away_an_epoch_bound(tmp_path: Path) -> None:
