@@ -90,8 +90,14 @@ def _prepared_stream(
     on_skip: Callable[[str, str], None],
 ) -> Iterable[_Prepared]:
     """Decode ``items`` on ``threads`` threads, yielding them in order, at most ``window`` ahead
-    (a bounded look-ahead: a large split never sits decoded in memory all at once)."""
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    (a bounded look-ahead: a large split never sits decoded in memory all at once).
+
+    Left early (a signal's exception raised in the scoring, a failed batch), the decodes still
+    queued are dropped and those under way are not waited for: they write nothing, and a
+    SIGTERM's exit waited for the whole window (``2 * batch_size`` photos) to be decoded for nothing."""
+    pool = ThreadPoolExecutor(max_workers=max(1, threads))
+    finished = False
+    try:
         pending: deque[tuple[str, Future[_Prepared]]] = deque()
         it = iter(enumerate(items))
 
@@ -109,6 +115,9 @@ def _prepared_stream(
                 yield fut.result()
             except (PetsegError, ValueError, OSError) as exc:
                 on_skip(name, first_line(exc))
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def score_photos(
