@@ -21,9 +21,11 @@ and SIGXFSZ ignored), this process's signal mask, stdin/stdout/stderr (sent over
 environment, cwd, sys.argv, sys.path (PYTHONPATH's entries), sys.stdin/stdout/stderr built as
 CPython builds them (PYTHONUNBUFFERED, PYTHONIOENCODING), tempfile's and multiprocessing's temp
 dir (TMPDIR), a new numpy seed, OMP_NUM_THREADS through torch.set_num_threads, a new session
-(``start_new_session``); the code runs at the zygote script's top level, so SystemExit, an
-uncaught exception or a KeyboardInterrupt end the interpreter as ``python -m`` would (exit
-handlers, non-daemon threads joined, the traceback, -2 for Ctrl-C).
+(``start_new_session``); the code runs at the zygote script's top level, and SystemExit, an
+uncaught exception or a KeyboardInterrupt end it as ``python -m`` would (the traceback,
+non-daemon threads joined, exit handlers, stdout/stderr flushed, ``__main__``'s names let go, -2
+for Ctrl-C), but without the interpreter's teardown of the other modules (the zygote's torch: ~1
+CPU-s of copy-on-write faults a child, which a loaded machine stretched to seconds).
 
 What differs, and so the FIDELITY RULES: which tests must NOT use it (leave them on subprocess):
 
@@ -48,13 +50,14 @@ What differs, and so the FIDELITY RULES: which tests must NOT use it (leave them
   time (``module.f``, ``Class.method``, ``os.fsync``) take effect. Every child also shares the
   zygote's hash seed; its import of torch._dynamo made ``$TMPDIR/torchinductor_USER`` once, in the
   zygote's temp dir (a fresh child makes it in its own at that import, a warm one only when
-  inductor needs it); and a child's CPU is reported by the zygote (`uncounted_cpu`), not in this
-  process's RUSAGE_CHILDREN.
+  inductor needs it); a child's CPU is reported by the zygote (`uncounted_cpu`), not in this
+  process's RUSAGE_CHILDREN; and at its end only ``__main__``'s objects are let go: an object
+  held by another module that flushes or says something only when the interpreter tears that
+  module down (not in an exit handler) does not.
 
 When unsure, leave a test on a fresh process. And a warm child saves only the imports: a command
-that imports no torch (``petseg runs``, ``--help``) costs a fresh process ~0.1 CPU-s, and a warm one
-that ends by SystemExit (``--help``, a flag error) pays the interpreter's teardown of the zygote's
-modules, ~1 CPU-s (petseg's own end skips it: `engine.process_exit`).
+that imports no torch (``petseg runs``, ``--help``) costs a fresh process ~0.1 CPU-s, a warm one
+about as much (~0.05 CPU-s of it the exit handlers of the zygote's torch).
 """
 
 from __future__ import annotations

@@ -312,17 +312,85 @@ _STDIO_ENCODING = sys.__stdout__.encoding if sys.__stdout__ is not None else "ut
 _STDIO_ERRORS = sys.__stdout__.errors if sys.__stdout__ is not None else "strict"
 
 
+# --- in the forked child: its end, as CPython's Py_RunMain ends a fresh ``python -m``/``-c`` --------
+
+def _system_exit_code(exc: SystemExit) -> int:
+    """CPython's _Py_HandleSystemExit: None is 0, an int the status, anything else printed on stderr and 1."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF  # as exit(3) keeps it
+    text = f"{exc.code}\n"
+    if sys.stderr is not None:
+        sys.stderr.write(text)
+    else:
+        os.write(2, text.encode(errors="backslashreplace"))
+    return 1
+
+
+def _flushed(code: int) -> int:
+    """CPython's flush_std_files: a stdout or stderr that fails to flush is said, and exit status 120."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except Exception as exc:
+            sys.unraisablehook(sys.UnraisableHookArgs(type(exc), exc, exc.__traceback__, "flushing sys.std", None))
+            code = 120
+    return code
+
+
+def _end(code: int, ctrl_c: bool) -> None:
+    """Py_FinalizeEx's steps a program can see: non-daemon threads joined, exit handlers, stdout
+    and stderr flushed, ``__main__``'s names let go (a script's open file closed, its __del__ run),
+    then -2 by SIGINT for an unhandled Ctrl-C (exit_sigint). Not the teardown of the zygote's
+    modules (torch's): in a forked child it writes to ~180 MB of pages shared with the zygote
+    (~46 000 copy-on-write faults, ~1 CPU-s), which a loaded machine stretched to seconds (most
+    likely what ran past a 30 s time-out once in a full suite); a fresh ``python -c`` has none of
+    it to tear down."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # CPython's wait_for_thread_shutdown
+    except BaseException as exc:
+        sys.unraisablehook(sys.UnraisableHookArgs(type(exc), exc, exc.__traceback__, "joining threads", None))
+    atexit._run_exitfuncs()
+    code = _flushed(code)
+    main = sys.modules.get("__main__")
+    if main is not None:  # as finalize_modules clears a module: the _names first, __builtins__ last
+        names = vars(main)
+        for key in [k for k in names if k.startswith("_") and k != "__builtins__"] + \
+                   [k for k in names if not k.startswith("_")]:
+            names[key] = None
+    code = _flushed(code)
+    if ctrl_c:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        code = 128 + signal.SIGINT  # SIGINT blocked: what CPython returns then
+    os._exit(code)
+
+
 if __name__ == "__main__":
     _child = serve(sys.argv[1])
     _become(_child)
-    # top level, as ``python -m``/``-c`` runs it: SystemExit, an uncaught exception or KeyboardInterrupt
-    # end this interpreter the way they end a fresh one (exit handlers, threads joined, traceback)
+    # top level, as ``python -m``/``-c`` runs it: SystemExit, an uncaught exception (its traceback by
+    # sys.excepthook) or KeyboardInterrupt end this child the way they end a fresh interpreter (`_end`)
     import types
 
     sys.modules["__main__"] = types.ModuleType("__main__")
-    if _child.request["argv"][0] == "-m":
-        import runpy
+    _code, _ctrl_c = 0, False
+    try:
+        if _child.request["argv"][0] == "-m":
+            import runpy
 
-        runpy._run_module_as_main(_child.request["argv"][1])
-    else:
-        exec(compile(_child.request["argv"][1], "<string>", "exec"), sys.modules["__main__"].__dict__)
+            runpy._run_module_as_main(_child.request["argv"][1])
+        else:
+            exec(compile(_child.request["argv"][1], "<string>", "exec"), sys.modules["__main__"].__dict__)
+    except SystemExit as _exc:
+        _code = _system_exit_code(_exc)
+    except BaseException as _exc:  # PyErr_Print: sys.last_* set, then the hook prints the traceback
+        _ctrl_c, _code = isinstance(_exc, KeyboardInterrupt), 1
+        sys.last_type, sys.last_value, sys.last_traceback = type(_exc), _exc, _exc.__traceback__
+        sys.excepthook(type(_exc), _exc, _exc.__traceback__)
+    _end(_code, _ctrl_c)
