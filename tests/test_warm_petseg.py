@@ -321,3 +321,17 @@ def test_a_zygote_that_was_killed_is_replaced_and_its_folder_removed() -> None:
                            text=True)
     assert done.returncode == 0 and int(done.stdout) == warm_petseg.zygote().pid != old.pid
     assert not old.folder.exists()
+
+
+def test_a_killed_test_process_leaves_no_zygote_folder(tmp_path: Path) -> None:
+    """The zygote of a test process that was killed (its lifeline closed, nobody reading its last
+    line) removes its folder: it died of BrokenPipeError first and left it in the temp dir."""
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from tests import warm_petseg; "
+            "print(warm_petseg.zygote().folder, flush=True); os._exit(9)")
+    done = subprocess.run([PY, "-c", code, str(REPO)], capture_output=True, text=True, env=_env(), timeout=180)
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("warm-petseg-"), done
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists(), f"{folder} left; its log: {(folder / 'zygote.log').read_text(errors='replace')}"
