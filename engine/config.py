@@ -182,7 +182,7 @@ class TrainConfig:
                         hint="the *_unet encoders ignore the width")
     # None ("none"): no epoch bound, only with a time budget (what --time_budget alone asks for)
     epochs: int | None = option(10, label="Epochs", section="main", placeholder="none",
-                                hint="empty (none) with a time budget: the time alone bounds the run",
+                                hint="empty: time budget alone",
                                 help="epochs to train; with --resume, a new epoch budget; with --time_budget, an "
                                      "upper bound, and not given (or none) the time alone bounds the run")
     # None: no time budget; a duration (engine.durations.parse_duration) fits the schedule to wall time

@@ -177,7 +177,7 @@ def test_a_runs_file_given_as_the_run_names_its_run_and_the_flag(tmp_path: Path,
 
 
 @pytest.mark.parametrize("flag, value, said", [
-    ("--epochs", "two", "expected an integer, got 'two'"),
+    ("--epochs", "two", "expected an integer or none, got 'two'"),
     ("--warmup_epochs", "x", "expected an integer or auto, got 'x'"),  # the word the flag also takes
     ("--learning_rate", "1e-3x", "expected a number, got '1e-3x'"),
 ])

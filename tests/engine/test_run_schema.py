@@ -62,7 +62,7 @@ def test_runs_lists_every_run_and_names_each_bad_field(runs: Path, capsys, monke
     assert "events.jsonl: line 2: epoch_ended event: valid_dice must be a number, got 'x'" in reasons["bad-dice"]
     assert "status.json: created must be a number, got 'yesterday'" in reasons["yesterday"]
     assert "status.json: created must be a number, got 'yesterday'" in reasons["no-events"]
-    assert "config.json: epochs must be an integer, got 'six'" in reasons["bad-config"]
+    assert "config.json: epochs must be an integer or null, got 'six'" in reasons["bad-config"]
     summaries = {s.name: s for s in RunStore(runs).list_runs()}
     assert summaries["good"].state == "finished" and summaries["good"].best_dice == pytest.approx(0.6)
     assert summaries["bad-dice"].state == "broken" and summaries["bad-dice"].epoch == 2  # its good figures stay
