@@ -89,34 +89,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The sweep's settings: a --spec file's, with the flags typed over them (a value a flag
-    overrides is no longer the file's: its errors name the flag)."""
-    from engine.sweep.spec import FROM_FILE
-    from engine.sweep.spec_file import SPEC_KEYS, load_toml
+    """The sweep's settings: a --spec file's, with the flags typed over them
+    (`engine.sweep.spec_file.typed_over_file`, which the dashboard's new-sweep form uses too)."""
+    from engine.sweep.spec_file import SPEC_KEYS, typed_over_file
 
-    settings: dict[str, Any] = load_toml(args.spec) if args.spec else {}
-    from_file = settings.setdefault(FROM_FILE, {})
-    for key in SPEC_KEYS:
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-            from_file.pop(key, None)
-    if args.param:
-        typed = {p.partition("=")[0].strip(): p for p in args.param}
-        kept = [p for p in settings.get("params", []) if p.partition("=")[0].strip() not in typed]
-        settings["params"] = kept + list(args.param)
-        for name in typed:
-            from_file.pop(f"params.{name}", None)
-            if f"train.{name}" in from_file:  # a typed --param overrides the file's fixed value too
-                settings.get("base", {}).pop(name, None)
-                from_file.pop(f"train.{name}")
-    given = given_config(args)
-    settings["base"] = {**settings.get("base", {}), **given}
-    for name in given:
-        from_file.pop(f"train.{name}", None)
-        if f"params.{name}" in from_file:  # and a typed train flag the file's search of that field
-            settings["params"] = [t for t in settings["params"] if t.partition("=")[0].strip() != name]
-            from_file.pop(f"params.{name}")
-    return settings
+    return typed_over_file(args.spec, {key: getattr(args, key) for key in SPEC_KEYS}, args.param, given_config(args))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

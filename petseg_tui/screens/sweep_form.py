@@ -1,4 +1,6 @@
-"""The new-sweep form (n on the sweeps screen): the fields of ``petseg sweep``, checked by the
+"""The new-sweep form (n on the sweeps screen): the fields of ``petseg sweep``, ``--spec FILE``
+too (the file's settings with the fields typed over them, by the CLI's own rule:
+`engine.sweep.spec_file.typed_over_file`; a blank field is a flag not typed), checked by the
 engine's own spec rules (`engine.sweep.launch.checked_spec`) so a bad field is one line here,
 and against the study of a sweep of that name (`engine.sweep.study.rerun_refusal`: another search
 space), then the sweep started in the background like a detached run
@@ -37,23 +39,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
 WATCH_S = 10.0  # how long the form watches a started sweep for an early exit before it says "started"
 
-# (id, label, placeholder, default): the CLI's flags, in its --help order
+# (id, label, placeholder, default): the CLI's flags, in its --help order. A blank field is a flag
+# not typed, as on the command line: the spec file's value, else the engine's default (each
+# placeholder says it). Those defaults used to be typed into the fields ("10", "tpe", "1", ...),
+# which would have overridden a spec file's values without a word.
 FIELDS = (
     ("name", "Name", "the sweep's name (its trials are NAME-t000, ...)", ""),
+    ("spec", "Spec file", "a TOML file, as --spec: blank fields take its values, typed ones win", ""),
     ("params", "Search", "learning_rate=log:1e-4:3e-3 width=choice:32,64", "learning_rate=log:1e-4:3e-3"),
-    ("trials", "Trials", "budget", "10"),
-    ("sampler", "Sampler", "tpe, random or grid", "tpe"),
+    ("trials", "Trials", "the budget (blank: 10)", ""),
+    ("sampler", "Sampler", "tpe, random or grid (blank: tpe)", ""),
     ("sampler_seed", "Sampler seed", "blank: fresh draws; N: the same trials again", ""),
-    ("prune", "Pruning", "median or none", "median"),
-    ("prune_warmup", "Never prune", "the first N epochs of a trial", "1"),
-    ("parallel", "At once (CPU)", "trials at once on a CPU", "1"),
+    ("prune", "Pruning", "median or none (blank: median)", ""),
+    ("prune_warmup", "Never prune", "the first N epochs of a trial (blank: 1)", ""),
+    ("parallel", "At once (CPU)", "trials at once on a CPU (blank: 1)", ""),
     ("devices", "GPUs", "indices such as 0,1 (blank: the CPU)", ""),
-    ("per_device", "Per GPU", "trials at once on each GPU", "1"),
-    ("devices_per_trial", "GPUs a trial", "data-parallel processes per trial", "1"),
+    ("per_device", "Per GPU", "trials at once on each GPU (blank: 1)", ""),
+    ("devices_per_trial", "GPUs a trial", "data-parallel processes per trial (blank: 1)", ""),
     ("storage", "Storage", "an Optuna storage URL (blank: runs/.sweeps/NAME.journal)", ""),
-    ("eval_best", "Score best", "yes or no: the best trial scored on the test split at photo size", "yes"),
+    ("eval_best", "Score best", "yes or no: the best trial scored on the test split at photo size (blank: yes)", ""),
     ("train", "Train flags", "every trial's base: --epochs 20 --image_size 128", "--epochs 10"),
 )
+# the two fields filled with a start rather than a default: once a spec file is named they are
+# emptied while they still hold it (the file's search and train values, not these, then count)
+STARTERS = {key: default for key, _label, _placeholder, default in FIELDS if key in ("params", "train")}
+INT_KEYS = ("trials", "sampler_seed", "parallel", "per_device", "prune_warmup", "devices_per_trial")
 
 # the hint under the form for each field's Input: "Label: what it takes"
 HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, _ in FIELDS}
@@ -85,7 +95,8 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
     SweepFormScreen .sweep-form--row Input { width: 1fr; }
     SweepFormScreen #sweep-form-hint { color: $text-muted; height: auto; padding: 0 1; }
     SweepFormScreen #sweep-form-warning { color: $text-warning; height: auto; padding: 0 1; display: none; }
-    SweepFormScreen #sweep-form-error { color: $text-error; height: auto; padding: 0 1; }
+    SweepFormScreen #sweep-form-error { color: $text-error; height: auto; padding: 0 1; display: none; }
+    SweepFormScreen #sweep-spec-error { color: $text-error; height: auto; padding: 0 1 0 16; display: none; }
     SweepFormScreen #sweep-form-buttons { height: 1; padding: 0 0 0 16; }
     SweepFormScreen #sweep-form-buttons Button { margin: 0 2 0 0; }
     """
@@ -98,16 +109,20 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         self.gpus: int | None = None  # this box's GPUs (NVML), counted once: the warning is read per key
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            # one row at 80 columns: the fields, hint, error and buttons fill a 24-row terminal just so
-            yield Static("[b]New sweep[/b]  every trial is a run; ctrl+s starts it")
+        dialog = VerticalScroll()
+        # in the border, not a row of its own: at 80x24 the fields, the hint, petseg sweep's
+        # warning (three rows there) and the buttons fill the terminal just so
+        dialog.border_title = "[b]New sweep[/b]  every trial is a run; ctrl+s starts it"
+        with dialog:
             for key, label, placeholder, default in FIELDS:
                 with Horizontal(classes="sweep-form--row"):
                     yield Label(label)
                     yield InOrderInput(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
+                if key == "spec":  # what is wrong with the file, beside its field, as petseg sweep says it
+                    yield Static("", id="sweep-spec-error", markup=False)
             yield Static("", id="sweep-form-hint")
             yield Static("", id="sweep-form-warning")  # petseg sweep's warning, as the fields are typed
-            yield Static("", id="sweep-form-error")
+            yield Static("", id="sweep-form-error", markup=False)  # shown only with a line to say
             with Horizontal(id="sweep-form-buttons"):
                 yield Button("Start  ctrl+s", variant="success", id="sweep-start", compact=True)
                 yield Button("Cancel  esc", id="sweep-cancel", compact=True)
@@ -120,10 +135,49 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
 
         self.gpus = visible_gpu_count()
         self.query_one("#sweep-name", Input).focus()
+        # as the field takes each key, not on its Changed message: that reaches this screen after
+        # a ctrl+s typed in the same burst has read the form (the start still in its fields)
+        self.watch(self.query_one("#sweep-spec", Input), "value", self._spec_typed, init=False)
         self._show_warning()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._show_warning()
+
+    def _spec_typed(self, value: str) -> None:
+        self._show_spec_error("")  # said again on leaving the field or on Start
+        if value.strip():
+            self._clear_starters()
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        # the file read as the field is left: a wrong path is said then, not only on Start
+        if event.input.id == "sweep-spec" and self.is_attached and not self.starting:
+            from engine.sweep.spec import SweepSpecError
+            from engine.sweep.spec_file import load_toml
+
+            path = self.spec_path()
+            try:
+                if path is not None:
+                    load_toml(path)
+            except SweepSpecError as exc:
+                self._show_spec_error(str(exc))
+
+    def _clear_starters(self) -> None:
+        """Empty the Search and Train fields while they hold the form's start: with a spec file
+        named they would search learning_rate and train 10 epochs over the file's own."""
+        for key, start in STARTERS.items():
+            field = self.query_one(f"#sweep-{key}", Input)
+            if field.value == start:
+                field.value = ""
+
+    def _show_error(self, line: str) -> None:
+        shown = self.query_one("#sweep-form-error", Static)
+        shown.update(Text(line))
+        shown.display = bool(line)
+
+    def _show_spec_error(self, line: str) -> None:
+        shown = self.query_one("#sweep-spec-error", Static)
+        shown.update(Text(line))
+        shown.display = bool(line)  # no blank row without one: at 80x24 the buttons fit just so
 
     def _show_warning(self) -> None:
         """petseg sweep's warning for the values typed so far (more trials at once than cores),
@@ -180,29 +234,32 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
     def value(self, key: str) -> str:
         return self.query_one(f"#sweep-{key}", Input).value.strip()
 
+    def spec_path(self) -> Path | None:
+        """The Spec file field as the path petseg sweep --spec gets (``~`` as a shell expands it)."""
+        text = self.value("spec")
+        return Path(text).expanduser() if text else None
+
     def settings(self) -> dict:
-        """The form as the settings `engine.sweep.spec_build.build_spec` takes (raises SweepSpecError)."""
+        """The form as the settings `engine.sweep.spec_build.build_spec` takes (raises
+        SweepSpecError): the spec file's with the fields typed over them, by the CLI's own rule
+        (`engine.sweep.spec_file.typed_over_file`); a blank field is a flag not typed."""
         from engine.field_spec import parse_number
         from engine.sweep.launch import parse_train_flags
         from engine.sweep.spec import SweepSpecError
+        from engine.sweep.spec_file import typed_over_file
 
-        out: dict = {"name": self.value("name"), "params": self.value("params").split(),
-                     "sampler": self.value("sampler") or None, "prune": self.value("prune") or None,
-                     "devices": self.value("devices") or None, "storage": self.value("storage") or None,
-                     "eval_best": self.value("eval_best") or None,  # text: the spec reads yes/no as --eval_best does
-                     "base": parse_train_flags(self.value("train"))}
-        for key in ("trials", "sampler_seed", "parallel", "per_device", "prune_warmup", "devices_per_trial"):
+        typed: dict = {key: self.value(key) or None
+                       # text: the spec reads yes/no as --eval_best does
+                       for key in ("name", "sampler", "prune", "devices", "storage", "eval_best")}
+        for key in INT_KEYS:
             text = self.value(key)
             if text:
                 try:
-                    out[key] = int(parse_number(text, "int"))
+                    typed[key] = int(parse_number(text, "int"))
                 except ValueError as exc:  # as `petseg sweep --{key} x` says it
                     raise SweepSpecError(f"--{key} {text}: {exc}") from None
-        if out["devices"] is None and out.get("per_device") == 1:
-            out.pop("per_device")
-        if out["devices"] is not None and out.get("parallel") == 1:
-            out.pop("parallel")
-        return out
+        base = parse_train_flags(self.value("train"))
+        return typed_over_file(self.spec_path(), typed, self.value("params").split(), base)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "sweep-start":
@@ -230,14 +287,19 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
 
         if self.starting or not self.is_attached:
             return
-        error = self.query_one("#sweep-form-error", Static)
+        from engine.sweep.spec_file import about_spec_file
+
         try:
             spec = checked_spec(self.settings())
         except PetsegError as exc:
-            error.update(one_line(exc))
+            line = one_line(exc)
+            about_file = about_spec_file(line, self.spec_path())  # beside its field; the others under the form
+            self._show_spec_error(line if about_file else "")
+            self._show_error("" if about_file else line)
             return
+        self._show_spec_error("")
         self.starting, self._starting_name = True, spec.name
-        error.update(f"starting sweep {spec.name} …")
+        self._show_error(f"starting sweep {spec.name} …")
         self._start(spec)
 
     @work(thread=True, exclusive=True, group="sweep-start", exit_on_error=False)
@@ -267,7 +329,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         self.starting = False
         self.app.notify(line, title=f"Sweep {name} did not start", severity="error", timeout=10, markup=False)
         if self.is_mounted:
-            self.query_one("#sweep-form-error", Static).update(line)
+            self._show_error(line)
         self.petseg_app.start_settled(f"sweep {name} did not start: {line}")
 
     def _started(self, name: str, pid: int, ended: bool, slow: str = "") -> None:

@@ -25,18 +25,18 @@ async def _open_sweep_form(pilot):
 async def test_a_burst_of_tab_then_a_key_in_the_sweep_form_lands_in_the_next_field(sweep_runs: Path,
                                                                                       monkeypatch) -> None:
     """Tab and the next key in one read (typed fast over SSH): the key went to the field focused
-    before the Tab moved the focus (the sweep's name read "w", its search unchanged)."""
+    before the Tab moved the focus (the sweep's name read "w", the next field unchanged)."""
     from textual import events
     from textual.widgets import Input
 
     async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
         form = await _open_sweep_form(pilot)
-        name, params = form.query_one("#sweep-name", Input), form.query_one("#sweep-params", Input)
+        name, spec = form.query_one("#sweep-name", Input), form.query_one("#sweep-spec", Input)
         name.focus()
         await pilot.pause()
         for key, character in (("tab", "\t"), ("w", "w")):  # one burst
             pilot.app.post_message(events.Key(key, character))
-        await wait_for(pilot, lambda: params.has_focus and params.value == "w", timeout=10, what="w in Search")
+        await wait_for(pilot, lambda: spec.has_focus and spec.value == "w", timeout=10, what="w in Spec file")
         assert name.value == ""
 
 
@@ -192,8 +192,8 @@ async def test_enter_in_the_sweep_form_goes_to_the_next_field_and_starts_nothing
         await pilot.press(*"mine", "enter")
         await settled(pilot)
         assert pilot.app.screen is form and not started
-        assert form.query_one("#sweep-params").has_focus
-        await pilot.press("enter", "enter")  # through the search space and the trials
+        assert form.query_one("#sweep-spec").has_focus
+        await pilot.press("enter", "enter", "enter")  # through the spec file, the search space and the trials
         await settled(pilot)
         assert form.query_one("#sweep-sampler").has_focus and not started
         await pilot.press("ctrl+s")
@@ -295,12 +295,14 @@ async def test_a_rerun_with_another_search_space_is_refused_before_starting(swee
 async def test_the_focused_fields_hint_is_shown_whole_at_80_columns(sweep_runs: Path, monkeypatch) -> None:
     """A field's hint was its placeholder alone: a field with a default ("Never prune 1", "GPUs a
     trial 1") never showed it, and at 80 columns an empty one was cut ("an Optuna storage URL
-    (blank: "). The focused field's hint is written whole under the fields."""
+    (blank: "). The focused field's hint is written whole under the fields, with what a blank
+    field means (the defaults are no longer typed into the fields, where they overrode a spec file)."""
     async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
         form = await _open_sweep_form(pilot)
         hint = lambda: " ".join(widget_text(form.query_one("#sweep-form-hint")).split())  # noqa: E731
         form.query_one("#sweep-prune_warmup").focus()
-        await wait_for(pilot, lambda: hint() == "Never prune: the first N epochs of a trial", what="its hint")
+        await wait_for(pilot, lambda: hint() == "Never prune: the first N epochs of a trial (blank: 1)",
+                       what="its hint")
         form.query_one("#sweep-storage").focus()
         await wait_for(pilot, lambda: hint().endswith("(blank: runs/.sweeps/NAME.journal)"), what="the whole hint")
 
@@ -512,3 +514,109 @@ async def test_ctrl_s_then_ctrl_q_in_one_burst_starts_the_sweep_and_names_it(swe
         await wait_for(pilot, lambda: bool(exits), timeout=30, what="the app ending")
     assert [spec.name for spec in started] == ["next"]
     assert exits[0] is not None and "petseg-tui: sweep next started (pid" in exits[0]
+
+
+def _cli_spec(argv: list[str]):
+    """The spec `petseg sweep ARGV` would start (its own parser, merge and checks)."""
+    from engine.cli.parser import build_parser
+    from engine.cli.sweep import settings_from_args
+    from engine.sweep.launch import checked_spec
+
+    return checked_spec(settings_from_args(build_parser().parse_args(["sweep", *argv])))
+
+
+async def test_a_spec_file_in_the_form_starts_what_petseg_sweep_spec_starts(sweep_runs: Path, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """The form had no field for petseg sweep's --spec FILE: a sweep written as a TOML file could
+    only be started from a shell. "Spec file" is that flag: the fields left blank take the file's
+    values (its parallel, its eval_best, its epochs: the form's "--epochs 10" and its search start
+    step aside rather than override them), and what is typed wins as on the command line (a typed
+    search replaces the file's search of that field, a typed train flag its [train] value)."""
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('name = "from-file"\ntrials = 6\nparallel = 2\neval_best = "no"\nprune = "none"\n'
+                    '[params]\nlearning_rate = "log:1e-4:3e-3"\nwidth = [8, 16]\n'
+                    '[train]\nepochs = 3\nimage_size = 64\n')
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-spec").value = str(toml)
+        await wait_for(pilot, lambda: form.query_one("#sweep-train").value == "", what="the start's train flags gone")
+        assert form.query_one("#sweep-params").value == ""  # its learning_rate search too
+        form.query_one("#sweep-trials").value = "4"
+        form.query_one("#sweep-params").value = "learning_rate=log:1e-3:1e-2"
+        form.query_one("#sweep-train").value = "--image_size 96"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(started), what="the sweep started")
+    spec = started[0]
+    cli = _cli_spec(["--spec", str(toml), "--trials", "4", "--param", "learning_rate=log:1e-3:1e-2",
+                     "--image_size", "96"])
+    assert spec == cli and spec.to_dict() == cli.to_dict()
+    assert (spec.name, spec.trials, spec.parallel, spec.eval_best, spec.prune) == ("from-file", 4, 2, False, "none")
+    assert [p.text for p in spec.params] == ["width=choice:8,16", "learning_rate=log:1e-3:1e-2"]
+    assert spec.base == {"epochs": 3, "image_size": 96}
+
+
+async def test_a_bad_spec_file_is_one_line_beside_its_field_as_petseg_sweep_says_it(sweep_runs: Path, tmp_path: Path,
+                                                                                  monkeypatch, capsys) -> None:
+    """A missing file, one that is not TOML, and a bad key or value: each is petseg sweep --spec's
+    own line (the file and the key), beside the Spec file field, and nothing starts; a missing
+    file is said as soon as the field is left, not only on Start."""
+    from textual.widgets import Input
+
+    from engine.cli import main
+
+    missing, garbled, bad_key, bad_value = (tmp_path / n for n in ("gone.toml", "garbled.toml", "key.toml",
+                                                                    "value.toml"))
+    garbled.write_text("name = \n")
+    bad_key.write_text('name = "b"\nwidht = 3\n')
+    bad_value.write_text('name = "b"\n[params]\nwidth = [8, 16]\n[train]\nepochs = 0\n')
+
+    def cli_line(toml: Path) -> str:
+        assert main(["sweep", "--runs", str(tmp_path / "cli-runs"), "--spec", str(toml)]) == 1
+        return capsys.readouterr().err.strip().removeprefix("petseg: error: ")
+
+    said = {toml: cli_line(toml) for toml in (missing, garbled, bad_key, bad_value)}
+    assert said[missing] == f"--spec {missing}: no such file"
+    assert said[bad_value].startswith(f"--spec {bad_value}: train.epochs = 0: ")
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48)) as pilot:
+        form = await _open_sweep_form(pilot)
+        beside = lambda: " ".join(widget_text(form.query_one("#sweep-spec-error")).split())  # noqa: E731
+        field = form.query_one("#sweep-spec", Input)
+        field.focus()
+        await wait_for(pilot, lambda: field.has_focus, what="the spec field focused")
+        await pilot.press(*str(missing), "tab")  # left: said at once
+        await wait_for(pilot, lambda: beside() == said[missing], what="the missing file said on leaving the field")
+        for toml in (garbled, bad_key, bad_value):
+            field.value = str(toml)
+            await wait_for(pilot, lambda: beside() == "", what="the old line gone as the field changes")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: beside() == said[toml], what=f"{toml.name} said beside the field")
+            assert widget_text(form.query_one("#sweep-form-error")).strip() == ""  # said once, there
+        assert not started and pilot.app.screen is form
+
+
+
+async def test_a_spec_file_typed_then_ctrl_s_in_one_burst_starts_the_files_sweep(sweep_runs: Path, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """The spec file's path typed and ctrl+s in one read (a fast typist over SSH, a paste): the
+    form's start ("learning_rate=log:..." and "--epochs 10") was still in Search and Train flags
+    when ctrl+s read the form, so the sweep searched learning_rate too and trained 10 epochs over
+    the file's own, without a word. The fields step aside as the path's first key is taken."""
+    from textual import events
+    from textual.widgets import Input
+
+    toml = tmp_path / "s.toml"
+    toml.write_text('name = "burst"\n[params]\nwidth = [8, 16]\n[train]\nepochs = 3\n')
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        field = form.query_one("#sweep-spec", Input)
+        field.focus()
+        await wait_for(pilot, lambda: field.has_focus, what="the spec field focused")
+        for character in str(toml):  # one burst, ctrl+s last
+            pilot.app.post_message(events.Key(character, character))
+        pilot.app.post_message(events.Key("ctrl+s", None))
+        await wait_for(pilot, lambda: bool(started), timeout=10, what="the sweep started")
+    assert started[0] == _cli_spec(["--spec", str(toml)])
+    assert [p.name for p in started[0].params] == ["width"] and started[0].base == {"epochs": 3}

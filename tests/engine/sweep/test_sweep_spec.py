@@ -216,6 +216,25 @@ def test_toml_spec(tmp_path: Path) -> None:
         load_toml(toml)
 
 
+def test_a_spec_path_that_is_no_small_file_is_refused_unread(tmp_path: Path) -> None:
+    """The dashboard's form reads the spec file as its path is typed: a FIFO (read waits for a
+    writer), /dev/zero (never ends) or a huge file froze its UI thread. Each is one line, unread."""
+    import os
+
+    from engine.sweep.spec_file import MAX_SPEC_BYTES
+
+    fifo, huge = tmp_path / "fifo.toml", tmp_path / "huge.toml"
+    os.mkfifo(fifo)
+    with open(huge, "wb") as f:
+        f.truncate(3 * MAX_SPEC_BYTES)
+    for path, why in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"),
+                      (huge, "3 MiB, larger than a sweep spec (at most 1 MiB)"),
+                      (tmp_path, "a folder, not a TOML file")):
+        with pytest.raises(SweepSpecError) as exc:
+            load_toml(path)
+        assert str(exc.value) == f"--spec {path}: {why}"
+
+
 def test_cli_bad_spec_starts_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
     for argv in (["--param", "learning_rate=log:0:1"], ["--param", "width=choice:16,32", "--trials", "0"],
