@@ -74,7 +74,8 @@ SAME_MEANING: dict[str, str] = {
     "save_sheet": "save",  # S: write the screen's picture(s) into the run folder
     "rerun": "run",  # r: run the model (again)
     "quit_anywhere": "quit",
-    "open_trial": "open_run", "new_sweep": "new_run", "compare_top": "compare",  # the sweeps screen's rows are runs
+    "open_trial": "open_run", "new_sweep": "new_run",  # the sweeps screen's rows are runs
+    "compare_top": "compare", "compare_selected": "compare",  # c: the selected trials, or the best when none is
     "stop_sweep": "stop",  # x: stop (asks first), a sweep as a run
     "resume_sweep": "resume_run",  # R: resume (asks first), a sweep as a run
 }

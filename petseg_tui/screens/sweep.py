@@ -1,7 +1,7 @@
 """The sweeps screen: one sweep's trials live (a leaderboard, best valid Dice against the trial
 number, each searched parameter against Dice), opening any trial's live screen (enter) or the
-comparison of the top trials (c), starting a sweep (n, the form in `sweep_form`), stopping and
-resuming the one shown (x, R: `sweep_control`).
+comparison of the trials selected with space (c; none selected: the top `TOP_K`), starting a
+sweep (n, the form in `sweep_form`), stopping and resuming the one shown (x, R: `sweep_control`).
 
 Everything shown comes from the trials' run folders (`engine.sweep.board`), polled in a thread
 worker, except the trials that failed before their run wrote config.json and those whose run
@@ -34,8 +34,8 @@ from textual.worker import get_current_worker
 
 from engine.runs.summary import RunSummary
 from engine.sweep.board import SweepBoard, TrialRun
-from petseg_tui.format import MAX_COMPARE, theme_background
-from petseg_tui.screens.base import PetsegFooter, PetsegScreen
+from petseg_tui.format import MAX_COMPARE, run_colour, theme_background
+from petseg_tui.screens.base import PetsegFooter, PetsegScreen, footer_is_narrow
 from petseg_tui.screens.sweep_control import SweepControlActions
 from petseg_tui.widgets.header import PetsegHeader
 from petseg_tui.widgets.sweep_plot import SweepPlot, scatter_for_best, scatter_for_param
@@ -43,7 +43,11 @@ from petseg_tui.widgets.trial_table import TrialTable, status_text
 
 POLL_S = 1.0
 STUDY_POLL_S = 10.0  # the study (its journal replayed by Optuna) is read this seldom, for the test Dice
-TOP_K = 4  # c compares this many of the best trials
+TOP_K = 4  # c compares this many of the best trials when none is selected
+# the footer leaves these out, first to last, until its keys fit the row with Quit and Help (they
+# still work; ? and ctrl+p list them): n starts a sweep seldom, > is in the title ("> next")
+FOOTER_DROPS = ("new_sweep", "next_sweep", "toggle_select")
+PALETTE_CELLS = 12  # "▏^p palette ", right of the full footer's keys
 
 
 @dataclass
@@ -146,11 +150,17 @@ def _resume_refusal(runs_dir: Path, name: str, plan: Any, running: bool) -> str:
 class SweepScreen(SweepControlActions, PetsegScreen):
     """A sweep's trials: leaderboard, best Dice vs trial, a parameter vs Dice."""
 
-    HELP = "A sweep's trials, best valid Dice first; enter opens a trial, c compares the best ones."
+    HELP = (f"A sweep's trials, best valid Dice first; enter opens a trial, space selects trials (✓), c compares "
+            f"the selected ones (more than {MAX_COMPARE}: the best {MAX_COMPARE} by Dice; none: the {TOP_K} best).")
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="Back to the runs"),
         Binding("enter", "open_trial", "Open trial", tooltip="Open the highlighted trial's run (live view)"),
-        Binding("c", "compare_top", "Compare top", tooltip=f"Compare the {TOP_K} best trials"),
+        Binding("space", "toggle_select", "Select", tooltip="Select / unselect the highlighted trial (for compare)"),
+        # c: one of the two, as the selection says (its label in the footer says which)
+        Binding("c", "compare_selected", "Compare selected",
+                tooltip=f"Compare the selected trials (more than {MAX_COMPARE}: the best {MAX_COMPARE} by Dice)"),
+        Binding("c", "compare_top", "Compare top",
+                tooltip=f"Compare the {TOP_K} best trials (none selected; space selects the ones to compare)"),
         Binding("P", "next_param", "Next plot", tooltip="Plot the next searched parameter against Dice (below 120 "
                 "columns: best Dice, then each parameter)"),
         Binding("greater_than_sign", "next_sweep", "Next sweep", key_display=">", tooltip="Show the next sweep of this runs folder"),
@@ -188,6 +198,7 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         self.unresumable = ""  # why R cannot resume the sweep from its study, "" if it can
         self.refusal = ""  # why R does nothing now (it runs, nothing is left), "" if it may resume
         self.param_index = 0
+        self.selected: dict[str, None] = {}  # the trials' run names ticked for compare, in the order ticked
         self.status_width = 0  # the status column's width as last drawn (a longer status is cut)
         self.fitted_width = -1  # the table's width the status column was fitted to
         self.loaded = False
@@ -277,17 +288,36 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         self.resume, self.unresumable, self.refusal = message.resume, message.unresumable, message.refusal
         if self.sweep_name is None and message.board.name:
             self.sweep_name = message.board.name
+        # a selected trial whose run folder was deleted since (or of the sweep shown before) is
+        # no longer one to compare: its ✓ goes with it
+        comparable = {t.name for t in message.board.trials if not t.deleted}
+        self.selected = {n: None for n in self.selected if n in comparable}
         self.loaded = True
         self.redraw()
-        self.refresh_bindings()  # the keys that need a sweep, a trial or a parameter
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        self.refresh_bindings()  # the keys that need a sweep, a trial, a selection or a parameter
         for footer in self.query(PetsegFooter):
             footer.hidden = self.footer_hides()
 
     def footer_hides(self) -> frozenset[str]:
         hides = super().footer_hides()
-        if not self.at_least("-medium") and self.running and len(self.names) > 1:
-            # x and > do not both fit at 80 columns beside Quit and Help: the title says "> next"
-            hides |= {"next_sweep"}
+        if not self.is_mounted:
+            return hides
+        # what the footer would show: each key "k Label" and a space (compact, below 120 columns),
+        # or " k Label " and a space beside the palette's key; x, R, > and a selection's longer c
+        # label come and go, so it is counted, not set per width
+        compact = footer_is_narrow(self.width_class, self.FULL_FOOTER_FROM)
+        shown = {b.action: len(self.app.get_key_display(b)) + len(b.description) + (2 if compact else 3)
+                 for _node, b, _enabled, _tip in self.active_bindings.values() if b.show and b.action not in hides}
+        room = (self.size.width or self.app.size.width) - (0 if compact else PALETTE_CELLS)
+        for action in FOOTER_DROPS:
+            if sum(shown.values()) <= room:
+                break
+            if action in shown:
+                hides |= {action}
+                del shown[action]
         return hides
 
     # ---- drawing ------------------------------------------------------------------------------
@@ -323,7 +353,7 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         stopped.display = bool(self.stopped)
         table = self.query_one("#sweep-table", TrialTable)
         self.fitted_width = table.size.width
-        self.status_width = table.show(self.board, theme_background(self.app), self.size.width)
+        self.status_width = table.show(self.board, theme_background(self.app), self.size.width, self.selected_colours())
         self.show_why()
         names = self.board.param_names
         best, param = self.query_one("#sweep-best", SweepPlot), self.query_one("#sweep-param", SweepPlot)
@@ -364,8 +394,12 @@ class SweepScreen(SweepControlActions, PetsegScreen):
             return bool(b.param_names)
         if action == "open_trial":
             return bool(b.trials)
+        if action == "toggle_select":
+            return bool(b.trials)
+        if action == "compare_selected":
+            return bool(self.selected_trials())
         if action == "compare_top":
-            return len(b.top(min(TOP_K, MAX_COMPARE))) >= 2
+            return not self.selected_trials() and len(b.top(min(TOP_K, MAX_COMPARE))) >= 2
         if action == "next_sweep":
             return len(self.names) > 1
         return True
@@ -416,6 +450,55 @@ class SweepScreen(SweepControlActions, PetsegScreen):
             self.notify("Compare needs two trials with a valid Dice", severity="warning")
             return
         self.petseg_app.open_compare([t.path for t in top])
+
+    def selected_trials(self) -> list[TrialRun]:
+        """The selected trials the board shows with a run folder, in the order they were ticked."""
+        on_board = {t.name: t for t in self.board.trials if not t.deleted}
+        return [on_board[n] for n in self.selected if n in on_board]
+
+    def selected_colours(self) -> dict[str, str]:
+        """Each selected trial's ✓ colour: its colour in the comparison, as the runs table's ✓."""
+        background = theme_background(self.app)
+        return {n: run_colour(i, background) if i < MAX_COMPARE else "" for i, n in enumerate(self.selected)}
+
+    def _cannot_compare(self, t: TrialRun) -> str:
+        """Why trial ``t`` cannot be compared (no run folder to read), "" if it can."""
+        if t.deleted:  # as its row and enter say it
+            return f"trial {t.trial}: its run folder {t.name} was deleted; there is no run to compare"
+        if not t.path.is_dir():  # failed before its run was written (the study's row)
+            return f"trial {t.trial}: it has no run folder ({t.status}); there is no run to compare"
+        return ""
+
+    def action_toggle_select(self) -> None:
+        t = self._highlighted()
+        if t is None:
+            self.notify("No trial yet", severity="warning")
+            return
+        if t.name in self.selected:
+            del self.selected[t.name]
+        else:
+            why = self._cannot_compare(t)
+            if why:
+                self.notify(why, severity="warning", markup=False)
+                return
+            self.selected[t.name] = None
+        self.redraw()
+        table = self.query_one("#sweep-table", DataTable)
+        if table.cursor_row < len(self.board.trials) - 1:  # on to the next, as the runs table's space
+            table.move_cursor(row=table.cursor_row + 1)
+        self._refresh_keys()  # c: the selected, or the best when none is
+
+    def action_compare_selected(self) -> None:
+        chosen = self.selected_trials()
+        if not chosen:
+            self.action_compare_top()
+            return
+        if len(chosen) > MAX_COMPARE:  # the board's order: best valid Dice first
+            best = [t for t in self.board.trials if t in chosen][:MAX_COMPARE]
+            self.notify(f"{len(chosen)} trials selected: comparing the best {MAX_COMPARE} by Dice "
+                        f"({', '.join(t.name for t in best)})", timeout=6, markup=False)
+            chosen = best
+        self.petseg_app.open_compare([t.path for t in chosen])
 
     def action_next_param(self) -> None:
         names = self.board.param_names

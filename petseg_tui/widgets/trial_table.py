@@ -1,6 +1,6 @@
-"""`TrialTable`: the sweeps screen's leaderboard, one row a trial (its number, each searched
-value, best valid Dice, epochs, status), built from a `engine.sweep.board.SweepBoard`; nothing
-here reads files.
+"""`TrialTable`: the sweeps screen's leaderboard, one row a trial (its number, ✓ before it when
+it is selected for compare, each searched value, best valid Dice, epochs, status), built from a
+`engine.sweep.board.SweepBoard`; nothing here reads files.
 
 The status column takes what the others leave of the table's width: a failed trial's reason is
 cut with an ellipsis (its screen shows the highlighted trial's whole reason under the table), and
@@ -8,6 +8,8 @@ the table says when its width changes (`TrialTable.Resized`) so that its screen 
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from rich.text import Text
 from textual import events
@@ -59,18 +61,25 @@ class TrialTable(DataTable):
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())
 
-    def show(self, board: SweepBoard, background: tuple[int, int, int] | None, screen_width: int) -> int:
+    def show(self, board: SweepBoard, background: tuple[int, int, int] | None, screen_width: int,
+             selected: Mapping[str, str] | None = None) -> int:
         """The board's trials as rows, the cursor kept on its row number; the states' colours as
         drawn on ``background``; ``screen_width`` stands for the table's width before its first
-        layout. Returns the status column's width (a longer status is cut to it)."""
+        layout; ``selected``: the trials' run names ticked for compare, each with its ✓'s colour
+        (its colour in the comparison, as the runs table's ✓). Returns the status column's width
+        (a longer status is cut to it)."""
         names = board.param_names
+        selected = selected or {}
         cursor = self.cursor_row
         self.clear(columns=True)
         headers = [Text("trial"), *(Text(n) for n in names), Text("valid Dice"), Text("epoch"), Text("status")]
         rows = []
         for t in board.trials:
             dice = f"{t.best_dice:.4f}" if t.best_dice is not None else "-"
-            rows.append((t.name, [Text(str(t.trial)), *(_value_text(n, t.params) for n in names),
+            # the ✓ before the trial's number, in the column "trial" already makes wide enough
+            # (a column of its own took 3 cells from the status, a failure's reason, at 80 columns)
+            mark = Text("✓", style=f"bold {selected[t.name]}".strip()) if t.name in selected else Text(" ")
+            rows.append((t.name, [Text.assemble(mark, f" {t.trial}"), *(_value_text(n, t.params) for n in names),
                                   Text(dice), Text(EpochProgress(t.epoch, t.total_epochs).count), status_text(t, background)]))
         # explicit widths, each its column's widest cell: an auto width is widened only on the next
         # idle pass after the rows, so a frame drawn in between cut "finished" to "finish"

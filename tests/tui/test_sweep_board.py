@@ -1,6 +1,7 @@
 """The sweeps screen's leaderboard: g from the runs table, its title (trials, best valid and test
 Dice, other sweeps, at 80 columns too), its columns in the sweep's own order, enter / c to a trial
-and to the comparison of the best, the keys its footer offers, x to stop a sweep, and its snapshot."""
+and to the comparison of the best or of the trials selected with space, the keys its footer
+offers, x to stop a sweep, and its snapshot."""
 
 from __future__ import annotations
 
@@ -196,7 +197,7 @@ async def test_with_no_sweep_only_the_keys_that_act_are_offered(runs_dir: Path, 
         assert "no sweep in this runs folder yet" in widget_text(screen.query_one("#sweep-title"))
         shown = footer_text(screen)
         assert "New sweep" in shown and "Back" in shown
-        for label in ("Stop sweep", "Next plot", "Compare top", "Next sweep"):
+        for label in ("Stop sweep", "Next plot", "Compare top", "Next sweep", "Select", "Compare selected"):
             assert label not in shown, label
 
 
@@ -347,3 +348,130 @@ async def test_a_trial_whose_run_folder_was_deleted_keeps_its_row_from_the_study
     shown = capsys.readouterr().out.splitlines()
     assert shown[0] == "sweep lr-width: 5 of 5 trials"
     assert [line.split()[0] for line in shown[2:7]] == ["1", "3", "0", "4", "2"] and shown[2].endswith(said)
+
+
+def _ticked(pilot) -> list[str]:
+    """The trial numbers the leaderboard shows with a ✓ before them, top to bottom, as seen."""
+    from tui_helpers import screen_rows
+
+    table = pilot.app.screen.query_one("#sweep-table")
+    rows = screen_rows(pilot.app)[table.region.y + 1: table.region.bottom]  # under the header
+    return [row.split()[1] for row in rows if row.split()[:1] == ["✓"]]
+
+
+async def test_space_selects_trials_and_c_compares_those(sweep_runs: Path, monkeypatch) -> None:
+    """c compared a fixed top 4: the trials to put side by side (the best and a pruned one, say)
+    could not be chosen. At 80x24 space ticks the highlighted trial (a ✓ before its number; the
+    cursor goes on to the next, as the runs table's space does), the footer's c then reads "Compare
+    selected" and compares the ticked trials in the order ticked; space again unticks, and with
+    none ticked c compares the 4 best, as before."""
+    from tui_helpers import footer_text
+
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        assert "space Select" in footer_text(screen) and "c Compare top" in footer_text(screen)
+        await pilot.press("space")  # trial 1, the best; the cursor on to trial 3
+        await pilot.press("down", "down", "down", "space")  # trial 2, pruned (the last row)
+        await wait_for(pilot, lambda: _ticked(pilot) == ["1", "2"], what="trials 1 and 2 ticked")
+        assert "c Compare selected" in footer_text(screen) and footer_text(screen).endswith("? Help")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen", what="compare")
+        assert [p.name for p in pilot.app.screen.run_paths] == ["lr-width-t001", "lr-width-t002"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: pilot.app.screen is screen, what="back on the sweeps")
+        assert _ticked(pilot) == ["1", "2"]  # kept while the comparison was open
+        await pilot.press("space")  # trial 2 again (the cursor is still on its row, the last): unticked
+        await wait_for(pilot, lambda: _ticked(pilot) == ["1"], what="trial 2 unticked")
+        await pilot.press("up", "up", "up", "up", "space")  # trial 1, the first row
+        await wait_for(pilot, lambda: _ticked(pilot) == [], what="none ticked")
+        assert "c Compare top" in footer_text(screen)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen", what="compare")
+        assert [p.name for p in pilot.app.screen.run_paths] == ["lr-width-t001", "lr-width-t003", "lr-width-t000",
+                                                                 "lr-width-t004"]
+
+
+async def test_more_trials_selected_than_compare_shows_compares_the_best_by_dice(runs_dir: Path,
+                                                                                 monkeypatch) -> None:
+    """Ten trials ticked, more than a comparison can colour: as the runs table does, c compares the
+    best 7 by valid Dice and says so, naming them."""
+    from tui_helpers import SWEEP_TRIALS, make_sweep_runs
+
+    more = [(5 + i, 5e-4, 32, [0.3, 0.36 + 0.05 * i], False) for i in range(5)]  # best valid Dice 0.36 .. 0.56
+    make_sweep_runs(runs_dir, trials=[*SWEEP_TRIALS, *more])
+    async with _app(runs_dir, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: len(screen.board.trials) == 10, what="ten trials")
+        await pilot.press(*["space"] * 10)
+        await wait_for(pilot, lambda: len(_ticked(pilot)) == 10, what="all ten ticked")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen", what="compare")
+        # valid Dice 0.81, 0.79, 0.70, 0.57, 0.56, 0.51, 0.46; left out: 0.45, 0.41, 0.36
+        best = [f"lr-width-t{n:03d}" for n in (1, 3, 0, 4, 9, 8, 7)]
+        assert [p.name for p in pilot.app.screen.run_paths] == best
+        assert f"10 trials selected: comparing the best 7 by Dice ({', '.join(best)})" in \
+            " ".join(toasts(pilot.app).split())
+
+
+async def test_a_trial_whose_run_folder_is_gone_cannot_be_selected(sweep_runs: Path, monkeypatch) -> None:
+    """Trial 1's run deleted: its row is the study's, with no run to compare. Space on it says so,
+    as enter does, and ticks nothing; a ticked trial whose run is deleted afterwards loses its ✓,
+    and c goes back to comparing the best trials that have a run."""
+    import shutil
+
+    from tui_helpers import footer_text
+
+    _record_trials_in_the_study(sweep_runs)
+    shutil.rmtree(sweep_runs / "lr-width-t001")
+    async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
+        await _open_sweeps(pilot)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: len(screen.board.trials) == 5, what="the deleted trial's row", timeout=15)
+        await pilot.press("space")  # its row is highlighted first (the best)
+        await wait_for(pilot, lambda: "trial 1: its run folder lr-width-t001 was deleted; there is no run to compare"
+                       in toasts(pilot.app), what="why it cannot be ticked")
+        assert _ticked(pilot) == [] and "c Compare top" in footer_text(screen)
+        await pilot.press("down", "space")
+        await wait_for(pilot, lambda: _ticked(pilot) == ["3"], what="trial 3 ticked")
+        assert "c Compare selected" in footer_text(screen)
+        shutil.rmtree(sweep_runs / "lr-width-t003")
+        await wait_for(pilot, lambda: _ticked(pilot) == [] and "c Compare top" in footer_text(screen),
+                       what="trial 3's tick gone with its run", timeout=20)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "CompareScreen", what="compare")
+        assert [p.name for p in pilot.app.screen.run_paths] == ["lr-width-t000", "lr-width-t004", "lr-width-t002"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 30)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_fullest_footer_still_fits_its_row(sweep_runs: Path, monkeypatch, size) -> None:
+    """The fullest footer: two sweeps, the one shown running (x), trials ticked (space, "Compare
+    selected"). At 80, 100 and 120 columns every key it shows is on its row, Quit and Help last
+    (the palette's key after them from 120): the keys that do not fit are left out, n first, then
+    > (? lists them, and the title says "> next"); space, c and x stay."""
+    import socket
+    import subprocess
+    import sys
+
+    from engine.runs.layout import sweep_pid_file, write_json_atomic
+    from tui_helpers import footer_text, make_sweep_runs, screen_rows
+
+    make_sweep_runs(sweep_runs, "zeta")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    try:
+        for name in ("lr-width", "zeta"):  # whichever is shown runs
+            sweep_pid_file(sweep_runs, name).parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(sweep_pid_file(sweep_runs, name), {"pid": proc.pid, "host": socket.gethostname()})
+        async with _app(sweep_runs, monkeypatch).run_test(size=size) as pilot:
+            await _open_sweeps(pilot)
+            screen = pilot.app.screen
+            await wait_for(pilot, lambda: "Stop sweep" in footer_text(screen), what="x offered")
+            await pilot.press("space")
+            await wait_for(pilot, lambda: "Compare selected" in footer_text(screen), what="c on the selection")
+            shown = footer_text(screen)
+            assert all(key in shown for key in ("space Select", "c Compare selected", "x Stop sweep", "q Quit ? Help"))
+            assert " ".join(screen_rows(pilot.app)[-1].replace("▏", " ").split()) == shown  # all of it on the row
+    finally:
+        proc.kill()
+        proc.wait()

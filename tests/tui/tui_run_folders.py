@@ -223,9 +223,10 @@ SWEEP_TRIALS = [  # trial, learning rate, width, Dice curve, pruned
 ]
 
 
-def make_sweep_runs(root: Path, name: str = "lr-width") -> None:
-    """Five trials of a finished sweep as its run folders record them (two pruned at epoch 2)."""
-    for trial, lr, width, dices, pruned in SWEEP_TRIALS:
+def make_sweep_runs(root: Path, name: str = "lr-width", trials: list | None = None) -> None:
+    """Five trials of a finished sweep as its run folders record them (two pruned at epoch 2), or
+    ``trials`` given as `SWEEP_TRIALS` lists them."""
+    for trial, lr, width, dices, pruned in SWEEP_TRIALS if trials is None else trials:
         run = f"{name}-t{trial:03d}"
         make_curve_run(root, run, [1 - d for d in dices], dices, total=4, t0=T0 + 600 * trial,
                        learning_rate=lr, width=width)
