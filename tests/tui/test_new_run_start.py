@@ -27,6 +27,20 @@ def _fill_tiny(form, name: str, detached: bool, data_path: str) -> None:
     form.query_one("#f-detached", Switch).value = detached
 
 
+
+def _sleeping_child_spawner(children: list, before=lambda: None):
+    """A stand-in for `engine.train.launch.spawn_detached`: makes the run folder and starts a child
+    that sleeps 30 s (appended to ``children``, for the test to kill), after ``before()``."""
+    import subprocess
+
+    def spawn_detached(config, runs_dir_arg, run_name):
+        before()
+        (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+        return children[-1].pid
+
+    return spawn_detached
+
 async def test_start_in_process_with_fake_trainer(runs_dir: Path, monkeypatch, generated_data: str) -> None:
     fake = types.ModuleType("engine.train.trainer")
     made: list[FakeTrainer] = []
@@ -189,12 +203,7 @@ async def test_ctrl_s_then_ctrl_q_in_one_burst_starts_the_run_and_names_it(runs_
 
     children: list[subprocess.Popen] = []
 
-    def spawn_detached(config, runs_dir_arg, run_name):
-        (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
-        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
-        return children[-1].pid
-
-    monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", _sleeping_child_spawner(children))
     app = PetsegApp(runs_dir=runs_dir)
     exits = exit_messages(app, monkeypatch)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -234,14 +243,11 @@ async def test_a_signal_right_after_a_detached_start_waits_for_it_and_names_the_
     entered, go_on = threading.Event(), threading.Event()
     children: list[subprocess.Popen] = []
 
-    def spawn_detached(config, runs_dir_arg, run_name):
+    def held() -> None:
         entered.set()
         go_on.wait(30)  # the signal comes while the child is being started
-        (Path(runs_dir_arg) / run_name).mkdir(parents=True, exist_ok=True)
-        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
-        return children[-1].pid
 
-    monkeypatch.setattr(engine.train.launch, "spawn_detached", spawn_detached)
+    monkeypatch.setattr(engine.train.launch, "spawn_detached", _sleeping_child_spawner(children, held))
     app = PetsegApp(runs_dir=runs_dir)
     exits = exit_messages(app, monkeypatch)
     try:

@@ -291,6 +291,14 @@ async def test_at_80_columns_the_best_trials_test_dice_is_not_cut_off(sweep_runs
         assert "of 2: > next)" in title() and "best valid Dice 0.8100 (trial 1)" in title()
 
 
+
+async def _open_with_a_deleted_trial(pilot):
+    """The sweeps screen, once the trial whose run folder was deleted has its row (from the study)."""
+    await _open_sweeps(pilot)
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: len(screen.board.trials) == 5, what="the deleted trial's row", timeout=15)
+    return screen
+
 def _record_trials_in_the_study(runs: Path) -> None:
     """The sweep's study as its process left it: each trial of `make_sweep_runs` with its values,
     each epoch's valid Dice and its run's name."""
@@ -324,9 +332,7 @@ async def test_a_trial_whose_run_folder_was_deleted_keeps_its_row_from_the_study
     _record_trials_in_the_study(sweep_runs)
     shutil.rmtree(sweep_runs / "lr-width-t001")
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
-        await _open_sweeps(pilot)
-        screen = pilot.app.screen
-        await wait_for(pilot, lambda: len(screen.board.trials) == 5, what="the deleted trial's row", timeout=15)
+        screen = await _open_with_a_deleted_trial(pilot)
         title = widget_text(screen.query_one("#sweep-title"))
         assert "5 of 5 trials" in title and "best valid Dice 0.8100 (trial 1)" in title
         deleted = screen.board.trials[0]
@@ -426,9 +432,7 @@ async def test_a_trial_whose_run_folder_is_gone_cannot_be_selected(sweep_runs: P
     _record_trials_in_the_study(sweep_runs)
     shutil.rmtree(sweep_runs / "lr-width-t001")
     async with _app(sweep_runs, monkeypatch).run_test(size=(160, 48), notifications=True) as pilot:
-        await _open_sweeps(pilot)
-        screen = pilot.app.screen
-        await wait_for(pilot, lambda: len(screen.board.trials) == 5, what="the deleted trial's row", timeout=15)
+        screen = await _open_with_a_deleted_trial(pilot)
         await pilot.press("space")  # its row is highlighted first (the best)
         await wait_for(pilot, lambda: "trial 1: its run folder lr-width-t001 was deleted; there is no run to compare"
                        in toasts(pilot.app), what="why it cannot be ticked")
