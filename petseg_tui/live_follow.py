@@ -96,17 +96,25 @@ class LiveSnapshot(RunSnapshot):
         except ValueError:
             return None
 
-    def budget_left_seconds(self) -> float | None:
-        """For an active ``--time_budget`` run: the budget less its training time so far (the
-        finished epochs' seconds and this epoch's batches at its rate); None otherwise."""
-        budget = self.budget_seconds()
-        if not self.active or budget is None:
+    def budget_spent_seconds(self) -> float | None:
+        """The training time a ``--time_budget`` run has spent of its budget: its finished epochs'
+        seconds and, while it trains, this epoch's batches at its rate (a stopped run's unfinished
+        epoch is not counted: its resume runs that epoch again); None without a budget."""
+        if self.budget_seconds() is None:
             return None
         trained = sum(e.seconds for e in self.epochs if isinstance(e.seconds, (int, float)) and e.seconds > 0)
         rate = self.batch_rate()
-        if self.current_epoch > self.done_epochs and rate:
+        if self.active and self.current_epoch > self.done_epochs and rate:
             trained += self.current_batch / rate
-        return max(0.0, budget - trained)
+        return trained
+
+    def budget_left_seconds(self) -> float | None:
+        """For an active ``--time_budget`` run: the budget less its training time so far
+        (`budget_spent_seconds`); None otherwise."""
+        budget, spent = self.budget_seconds(), self.budget_spent_seconds()
+        if not self.active or budget is None or spent is None:
+            return None
+        return max(0.0, budget - spent)
 
     def _eta_by_epochs(self) -> float | None:
         if not self.active or not self.total_epochs:

@@ -393,9 +393,10 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         # will come (a launch that failed before its first epoch pulsed on as if it were busy)
         waiting = snap.active or snap.state == RunState.STARTING
         total = snap.total_epochs or (None if waiting else 1)
-        budget, left = snap.budget_seconds(), snap.budget_left_seconds()
-        if not snap.total_epochs and budget and left is not None:  # a time budget alone: its time spent
-            total, done = budget, budget - left
+        budget, spent = snap.budget_seconds(), snap.budget_spent_seconds()
+        # a time budget alone: its time spent, also once stopped (a full bar read as "all done")
+        if not snap.total_epochs and budget and spent is not None:
+            total, done = budget, min(spent, budget)
         self.query_one("#epoch-bar", ProgressBar).update(total=total, progress=done)
         # finished epochs, as the runs table counts them and the bar shows them (`EpochProgress`)
         epoch_label = snap.epoch_progress.label

@@ -232,3 +232,34 @@ async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: P
             assert "2 done" in widget_text(live.query_one("#epoch-label"))
     finally:
         w.close()
+
+
+async def test_a_time_budget_run_stopped_shows_the_budget_spent_not_a_full_bar(runs_dir: Path) -> None:
+    """x on a ``--time_budget 100s`` run (no --epochs) after 2 epochs of 20 s: the epoch bar stood
+    full at 100 % as if the budget were used up, though its resume goes on for 60 s more. It shows
+    40 of 100 s (the unfinished epoch is not counted: the resume runs it again)."""
+    from engine.events import EpochEnded, RunStopped
+
+    t0 = time.time() - 60
+    w = RunStore(runs_dir).create(TrainConfig(epochs=None, time_budget="100s", batch_size=4).to_dict(), "cut")
+    w.append(RunStarted(run="cut", total_epochs=0, start_epoch=1, train_size=80, valid_size=8, device="cpu",
+                        data="d", t=t0))
+    for epoch in (1, 2):
+        w.append(EpochStarted(epoch=epoch, total_epochs=0, batches=20, t=t0 + 20 * (epoch - 1)))
+        w.append(EpochEnded(epoch=epoch, total_epochs=0, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
+                            valid_dice=0.5, valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4,
+                            lr=1e-3, seconds=20.0, images_per_s=4.0, best_dice=0.5, best_epoch=1,
+                            t=t0 + 20 * epoch))
+    w.append(EpochStarted(epoch=3, total_epochs=0, batches=20, t=t0 + 40))
+    for b in range(1, 6):
+        w.append(BatchProgress(epoch=3, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + 40 + b))
+    w.append(RunStopped(epoch=2, batch=5, t=t0 + 46))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        live = await open_live(pilot, runs_dir / "cut")
+        bar = live.query_one("#epoch-bar", ProgressBar)
+        await wait_for(pilot, lambda: bar.total == 100.0, what="the bar's total: the budget")
+        assert bar.progress == 40.0
+        assert "2 done" in widget_text(live.query_one("#epoch-label"))
