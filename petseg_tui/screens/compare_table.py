@@ -22,7 +22,10 @@ IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about t
 # a data-parallel run's record (distributed.*: world size, backend, batch per process, each rank's
 # seeds …) follows from devices, device, batch_size and seed, columns already: beside a plain run
 # its seven columns pushed the rest past the right edge, "devices" cut to "device" beside "device"
-IGNORED_PREFIXES = ("amp_probe.", "sweep.params.", "distributed.")
+# a --time_budget run's outcome (time_budget_result.*: seconds trained, epochs reached) is not a
+# setting: any two budget runs differ in it, and comparing a time-budget sweep's trials showed
+# "time_budget_result.epochs_reached" and ".trained_seconds" columns (the chart shows the epochs)
+IGNORED_PREFIXES = ("amp_probe.", "sweep.params.", "distributed.", "time_budget_result.")
 
 
 def differing_keys(configs: list[dict[str, Any]]) -> list[str]:

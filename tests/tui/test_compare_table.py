@@ -111,6 +111,19 @@ def test_how_amp_auto_was_measured_is_not_a_setting_that_differs() -> None:
         "amp_resolved"]
 
 
+def test_what_a_time_budget_run_reached_is_not_a_setting_that_differs() -> None:
+    """Comparing two trials of a ``--time_budget 10s`` sweep: beside learning_rate the table had
+    "time_budget_result.epochs_reached" and "time_budget_result.trained_seconds" columns (what each
+    run reached, which differs between any two runs), pushing the rest past the edge."""
+    from petseg_tui.screens.compare_table import differing_keys
+
+    def config(lr: float, reached: int, trained: float) -> dict:
+        return {"learning_rate": lr, "epochs": None, "time_budget": "10s",
+                "time_budget_result": {"budget_seconds": 10.0, "epochs_reached": reached, "trained_seconds": trained}}
+
+    assert differing_keys([config(3.2e-4, 7, 10.5), config(3.6e-4, 6, 10.4)]) == ["learning_rate"]
+
+
 async def test_a_runs_epoch_budget_changes_read_as_words_not_python(runs_dir: Path) -> None:
     """A run resumed with more epochs records its budget changes (a list of dicts) in config.json:
     the compare table showed them as "[{'after_epoch': 2, 'from': 2, …sine', 'to': 4}]"."""
