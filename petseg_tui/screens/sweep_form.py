@@ -69,6 +69,24 @@ INT_KEYS = ("trials", "sampler_seed", "parallel", "per_device", "prune_warmup", 
 HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, _ in FIELDS}
 
 
+def file_placeholder(key: str, placeholder: str, loaded: dict | None) -> str:
+    """A field's placeholder with a spec file named (``loaded``: `engine.sweep.spec_file.load_toml`'s
+    dict, None without a readable one): the file's value where it sets this field, the field's own
+    placeholder otherwise. "(blank: 10)" beside Trials said what a blank field would not take."""
+    if not loaded:
+        return placeholder
+    if key == "params":
+        value = " ".join(loaded.get("params") or []) or None
+    elif key == "train":
+        base = loaded.get("base") or {}
+        value = " ".join(f"--{name} {'none' if v is None else v}" for name, v in base.items()) or None
+    else:
+        value = loaded.get(key)
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+    return placeholder if value is None else f"blank: the spec file's {value}"
+
+
 class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
     """The fields of ``petseg sweep``; ctrl+s (or Start) checks them and starts the sweep."""
 
@@ -107,6 +125,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         self.starting = False  # a start is being checked or watched: ctrl+s waits for it
         self._starting_name = ""  # the sweep it starts
         self.gpus: int | None = None  # this box's GPUs (NVML), counted once: the warning is read per key
+        self._hints = dict(HINTS)  # the spec file's values in them once one is read
 
     def compose(self) -> ComposeResult:
         dialog = VerticalScroll()
@@ -155,11 +174,22 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
             from engine.sweep.spec_file import load_toml
 
             path = self.spec_path()
+            loaded = None
             try:
                 if path is not None:
-                    load_toml(path)
+                    loaded = load_toml(path)
             except SweepSpecError as exc:
                 self._show_spec_error(str(exc))
+            self._show_file_values(loaded)
+
+    def _show_file_values(self, loaded: dict | None) -> None:
+        """Each field's placeholder and hint say the spec file's value where it has one (`file_placeholder`)."""
+        for key, label, placeholder, _default in FIELDS:
+            if key == "spec":
+                continue
+            shown = file_placeholder(key, placeholder, loaded)
+            self.query_one(f"#sweep-{key}", Input).placeholder = shown
+            self._hints[f"sweep-{key}"] = f"{label}: {shown}"
 
     def _clear_starters(self) -> None:
         """Empty the Search and Train fields while they hold the form's start: with a spec file
@@ -211,8 +241,8 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
             return  # the first field's focus came after the hint was gone (a NoMatches traceback)
         widget = event.widget
         hint = ""
-        if isinstance(widget, Input) and widget.id in HINTS:
-            hint = HINTS[widget.id]
+        if isinstance(widget, Input) and widget.id in self._hints:
+            hint = self._hints[widget.id]
         self.query_one("#sweep-form-hint", Static).update(Text(hint))
 
     @property

@@ -620,3 +620,29 @@ async def test_a_spec_file_typed_then_ctrl_s_in_one_burst_starts_the_files_sweep
         await wait_for(pilot, lambda: bool(started), timeout=10, what="the sweep started")
     assert started[0] == _cli_spec(["--spec", str(toml)])
     assert [p.name for p in started[0].params] == ["width"] and started[0].base == {"epochs": 3}
+
+
+async def test_with_a_spec_file_named_a_blank_fields_hint_says_the_files_value(sweep_runs: Path, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """A spec file with trials = 2 named in the form: Trials still said "the budget (blank: 10)",
+    though a blank Trials takes the file's 2. Once the file is read (the field left) the blank
+    fields it sets say its value; the others keep their own words."""
+    from textual.widgets import Input
+
+    toml = tmp_path / "sweep.toml"
+    toml.write_text('name = "from-file"\ntrials = 2\neval_best = "no"\n'
+                    '[params]\nlearning_rate = "log:1e-4:3e-3"\n[train]\ntime_budget = "8s"\n')
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        spec = form.query_one("#sweep-spec", Input)
+        spec.focus()
+        await wait_for(pilot, lambda: spec.has_focus, what="the spec field focused")
+        spec.value = str(toml)
+        await pilot.press("tab")  # on to Search
+        hint = form.query_one("#sweep-form-hint")
+        await wait_for(pilot, lambda: "learning_rate=log:1e-4:3e-3" in widget_text(hint), what="the file's search")
+        await pilot.press("tab")  # on to Trials
+        await wait_for(pilot, lambda: widget_text(hint).strip() == "Trials: blank: the spec file's 2",
+                       what="the file's trials in the hint")
+        assert form.query_one("#sweep-train", Input).placeholder == "blank: the spec file's --time_budget 8s"
+        assert form.query_one("#sweep-sampler", Input).placeholder == "tpe, random or grid (blank: tpe)"
