@@ -28,6 +28,8 @@ from engine.runs import (
     has_checkpoint,
     remove_refused_launch,
     resume_offer,
+    spent_time_budget,
+    time_budget_of,
 )
 from engine.runs.layout import open_run_file
 from engine.train.previews import INDEX_FILE, Previews, read_previews
@@ -302,7 +304,8 @@ class LiveFollower:
                 log_tail=log_tail,
                 resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message,
                                     run.best.epoch if run.best and usable else None, run.done_epochs,
-                                    run.saved_epoch),
+                                    run.saved_epoch, time_budget_of(f.history.config),
+                                    spent_time_budget(f.history.config)),
                 has_checkpoint=usable,
                 no_worst=why_no_worst(f.history.config) if usable else "",
                 previews=previews,

@@ -70,7 +70,7 @@ from engine.runs.lock import RunBusyError, RunLock, lock_holder, writer_lock_sta
 from engine.runs.store import RunStore
 from engine.runs.sort import SORT_KEYS, STATE_ORDER, VALUE_KEYS, ordered, sort_runs, sort_value
 from engine.runs.state import WRITTEN_STATES, RunState
-from engine.runs.summary import ResumeOffer, RunSummary, resume_offer, world_size
+from engine.runs.summary import ResumeOffer, RunSummary, resume_offer, spent_time_budget, time_budget_of, world_size
 from engine.runs.writer import HEARTBEAT_SECONDS, RunWriter
 from engine.runs.labels import NO_LABELS, RunLabels, change_labels, parse_note, parse_tags, read_labels, write_labels
 from engine.runs.query import Query, parse_query
@@ -87,6 +87,6 @@ __all__ = [
     "SORT_KEYS", "STALE_AFTER_SECONDS", "STATE_ORDER", "STATUS_FILE", "VALUE_KEYS", "WRITTEN_STATES",
     "best_epoch", "checkpoint_for", "checkpoint_path", "clear_control", "ensure_folder", "has_checkpoint", "is_run_folder",
     "is_stale", "lock_holder", "ordered", "prediction_path", "read_control", "read_events", "read_run_config",
-    "read_run_json", "request_control", "take_run", "resume_offer", "run_of_checkpoint", "run_worst_sheet", "world_size",
+    "read_run_json", "request_control", "take_run", "resume_offer", "spent_time_budget", "time_budget_of", "run_of_checkpoint", "run_worst_sheet", "world_size",
     "sort_runs", "sort_value", "validate_run_name", "write_json_atomic", "writer_lock_state",
 ]

@@ -94,7 +94,7 @@ class RunSummary:
         # without last.pt, a checkpoint is best.pt (and with last.pt the offer never reads it): no stat again
         kept_best = self.best_epoch if self.has_checkpoint else None
         return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best, self.epoch,
-                            self.saved_epoch)
+                            self.saved_epoch, time_budget_of(self.config), spent_time_budget(self.config))
 
 
 def _number(value: Any) -> float | None:
@@ -138,19 +138,40 @@ def rewind_note(saved: int, reached: int) -> str:
             f"so {again} trained again")
 
 
+def time_budget_of(config: dict[str, Any]) -> str | None:
+    """A run's ``--time_budget`` as config.json records it (None: it has none)."""
+    budget = config.get("time_budget") if isinstance(config, dict) else None
+    return budget if isinstance(budget, str) and budget else None
+
+
+def spent_time_budget(config: dict[str, Any]) -> bool:
+    """config.json says the run trained its whole ``--time_budget`` (its ``time_budget_result``,
+    written as it ends): a run that ended at its --epochs first has budget left."""
+    result = config.get("time_budget_result") if isinstance(config, dict) else None
+    if not isinstance(result, dict):
+        return False
+    trained, budget = result.get("trained_seconds"), result.get("budget_seconds")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (trained, budget))
+    return numbers and trained >= budget
+
+
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
                  best_epoch: int | None = None, epochs_done: int = 0,
-                 saved_epoch: int | None = None) -> ResumeOffer:
+                 saved_epoch: int | None = None, time_budget: str | None = None,
+                 budget_spent: bool = False) -> ResumeOffer:
     """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
     writer lock is held is "running" (`RunHistory.state`): still training somewhere.
     ``best_epoch``: the epoch of its best.pt, if it has one (a restart would replace that file);
     ``epochs_done``: the last finished epoch its events record; ``saved_epoch``: the epoch its
-    last.pt holds, as the events record it (None: not recorded)."""
+    last.pt holds, as the events record it (None: not recorded); ``time_budget``: its
+    ``--time_budget`` (`time_budget_of`), which a resume continues; ``budget_spent``: the run
+    trained all of it (`spent_time_budget`), so `engine.train.resume` refuses more epochs."""
     kind = RunState.parse(state)
     if kind.is_resumable:
         if has_last_checkpoint:
-            note = rewind_note(saved_epoch, epochs_done) if saved_epoch is not None else ""
-            return ResumeOffer("resume", f"continues {name} from its last.pt", note)
+            notes = [rewind_note(saved_epoch, epochs_done) if saved_epoch is not None else "",
+                     f"it trains for what is left of its {time_budget} time budget" if time_budget else ""]
+            return ResumeOffer("resume", f"continues {name} from its last.pt", "; ".join(n for n in notes if n))
         if best_epoch is not None and best_epoch > 1:  # last.pt lost since: `check_nothing_to_lose`
             return ResumeOffer("", f"{name} has lost its last.pt: starting again from epoch 1 would replace "
                                   f"its best.pt (epoch {best_epoch}); put last.pt back, or start a new run", lost_last=True)
@@ -165,6 +186,9 @@ def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str 
     if kind == RunState.DIVERGED:
         return ResumeOffer("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
                               "again; start a new run with a lower learning rate")
+    if kind == RunState.FINISHED and time_budget and budget_spent:
+        return ResumeOffer("", f"{name} has spent its {time_budget} time budget; to train longer, start a new run "
+                              "from a copy of its settings (N) with a longer budget")
     if kind == RunState.FINISHED:
         return ResumeOffer("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
     return ResumeOffer("", f"{name} is {state}: {message or 'nothing to resume'}")

@@ -257,6 +257,36 @@ def test_the_resume_offer_says_the_epochs_after_last_pt_are_trained_again(tmp_pa
                           "so epochs 2-9 are trained again")
 
 
+@pytest.mark.parametrize("spent", [True, False])
+def test_a_finished_time_budget_run_is_offered_what_a_resume_would_do(tmp_path: Path, spent: bool) -> None:
+    """R on a finished run said "to train more epochs: petseg train --resume NAME --epochs N", which
+    `petseg train --resume` refuses for a run that spent its --time_budget: it now says to start a
+    new run from a copy. One that ended at its --epochs first keeps the epochs advice; a stopped
+    one's resume says it trains for what is left of the budget."""
+    store = RunStore(tmp_path)
+    trained = 31.0 if spent else 12.0
+    w = store.create({"model": "unet", "epochs": None if spent else 3, "time_budget": "30s",
+                      "time_budget_result": {"epochs_reached": 3, "budget_seconds": 30.0, "trained_seconds": trained}},
+                     name="tb")
+    w.append(started(total=3))
+    for epoch in (1, 2, 3):
+        w.append(epoch_ended(epoch, 0.5, total=3))
+    w.set_status("finished")
+    w.close()
+    (tmp_path / "tb" / "checkpoints" / "last.pt").write_bytes(b"x")
+    offer = store.summary("tb").resume_offer()
+    assert offer.action == ""
+    if spent:
+        assert offer.reason == ("tb has spent its 30s time budget; to train longer, start a new run from a copy of "
+                                "its settings (N) with a longer budget")
+    else:
+        assert "petseg train --resume tb --epochs N" in offer.reason
+    from engine.runs import resume_offer
+
+    stopped = resume_offer("tb", "stopped", True, time_budget="30s")
+    assert stopped.action == "resume" and stopped.note == "it trains for what is left of its 30s time budget"
+
+
 def test_a_followed_run_reads_the_config_its_setup_rewrote(tmp_path: Path) -> None:
     """A run rewrites config.json once its setup resolved what it trains with (a data-parallel
     run's processes, its precision): a dashboard open since the run was made kept the first
