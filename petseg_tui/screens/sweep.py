@@ -8,8 +8,8 @@ worker, except the trials that failed before their run wrote config.json and tho
 folder was deleted (no run folder shows them: their rows are the study's), the best trial's test Dice, the budget ("3 of 8 trials") and the draws the config
 refused before they started (no run folder: a line under the title) and why a sweep stopped
 before its budget (its first trials all failed alike: a line under the title), read from the study
-every STUDY_POLL_S in that thread (Optuna imported there, never on the UI thread): its journal
-in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
+every STUDY_POLL_S in that thread (`petseg_tui.sweep_facts`; Optuna imported there, never on the
+UI thread): its journal in the runs folder, or the ``--storage`` the sweep recorded (`engine.sweep.where`).
 ``petseg sweep --show`` adds the parameter importances. A failed trial's reason is cut with an
 ellipsis to the table's width (its status column takes what the others leave: `TrialTable`, in
 `petseg_tui.widgets.trial_table`); the highlighted trial's whole reason is a line under the table.
@@ -20,8 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
@@ -32,9 +31,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from engine.runs.summary import RunSummary
 from engine.sweep.board import SweepBoard, TrialRun
 from petseg_tui.format import MAX_COMPARE, run_colour, theme_background
+from petseg_tui.sweep_facts import StudyFacts, resume_refusal_text, study_facts
 from petseg_tui.screens.base import PetsegFooter, PetsegScreen, footer_is_narrow
 from petseg_tui.screens.sweep_control import SweepControlActions
 from petseg_tui.widgets.header import PetsegHeader
@@ -64,87 +63,6 @@ class SweepUpdated(Message):
     resume: str = ""  # what R would do, in words; "" when it does nothing (`StudyFacts.plan`)
     unresumable: str = ""  # why R cannot resume it (`StudyFacts.unresumable`)
     refusal: str = ""  # why R does nothing now: the sweep runs, or nothing is left (petseg sweep --resume's words)
-
-
-@dataclass(frozen=True)
-class StudyFacts:
-    """What only the study knows: its best trial's test evaluation, its count against the budget,
-    and the draws the config refused before they started (never a run folder)."""
-
-    best_eval: dict | None = None
-    progress: str = ""
-    refused: str = ""
-    stopped: str = ""  # why the sweep's last process stopped asking for trials, "" if it did not
-    searched: tuple[str, ...] = ()  # the spec's order of the searched fields (the table's columns)
-    # failed before their run wrote config.json, or their run folder deleted: no run folder shows them
-    unwritten: tuple[TrialRun, ...] = ()
-    log_scaled: tuple[str, ...] = ()  # the fields searched log-uniformly (plotted on a log axis)
-    plan: Any = None  # what R (resume the sweep) would do: `engine.sweep.resume.SweepResume`, None if unread
-    unresumable: str = ""  # why the sweep cannot be resumed from its study (a line), "" if it can
-    # each trial's status as `petseg sweep --show` words it, by number (`SweepBoard.with_study_words`)
-    said: dict[int, str] = field(default_factory=dict)
-
-
-def _study_facts(runs_dir: Path, name: str, summaries: list[RunSummary]) -> StudyFacts:
-    """The sweep's `StudyFacts`, from its journal in the runs folder or the storage it recorded;
-    empty if it has neither or it cannot be read now. ``summaries``: the runs as the poll read them.
-    Imports Optuna: the poll thread only."""
-    from engine.runs.layout import sweep_journal
-    from engine.sweep.where import recorded_storage
-
-    storage = recorded_storage(runs_dir, name)
-    if storage is None and not sweep_journal(runs_dir, name).is_file():
-        return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: its study "
-                                      f"({sweep_journal(runs_dir, name)}) is gone")
-    try:
-        from engine.errors import ConfigError, one_line
-        from engine.sweep.results import (
-            deleted_trials,
-            gave_up_text,
-            leaderboard,
-            log_searched_names,
-            progress_text,
-            refused_text,
-            searched_names,
-            unwritten_trials,
-        )
-        from engine.sweep.study import EVAL_ATTR, load_study
-
-        try:
-            study = load_study(name, runs_dir, storage)
-        except ConfigError as exc:
-            return StudyFacts(unresumable=f"sweep {name} cannot be resumed from here: {one_line(exc)}")
-        record = study.user_attrs.get(EVAL_ATTR)
-        plan, unresumable = _resume_facts(study, runs_dir, storage)
-        rows = leaderboard(study, runs_dir, {s.name: s for s in summaries})
-        said = {row.number: row.said for row in rows}
-        only_study = (*unwritten_trials(study, runs_dir), *deleted_trials(rows, runs_dir))
-        return StudyFacts(record if isinstance(record, dict) else None, progress_text(study), refused_text(study),
-                          gave_up_text(study), tuple(searched_names(study)), only_study,
-                          tuple(log_searched_names(study)), plan, unresumable, said)
-    except Exception:  # a journal being written, a server away, a newer format: next time, never a crash
-        return StudyFacts()
-
-
-def _resume_facts(study, runs_dir: Path, storage: str | None) -> tuple[Any, str]:
-    """(what resuming the sweep does, None if it cannot be resumed; why not, "" if it can)."""
-    from engine.errors import ConfigError, one_line
-    from engine.sweep.resume import plan_of, recorded_spec
-
-    try:
-        return plan_of(study, recorded_spec(study, runs_dir, storage)), ""
-    except ConfigError as exc:
-        return None, one_line(exc)
-
-
-def _resume_refusal(runs_dir: Path, name: str, plan: Any, running: bool) -> str:
-    """Why R does nothing on sweep ``name`` now, as ``petseg sweep --resume`` says it ("" if it may
-    resume): a process runs it, or ``plan`` has nothing left. Imports Optuna: the poll thread only."""
-    from engine.sweep.launch import sweep_claimed_by
-    from engine.sweep.resume import resume_refusal
-
-    refusal = resume_refusal(name, plan, running, sweep_claimed_by(runs_dir, name) if running else None)
-    return refusal.text if refusal is not None else ""
 
 
 class SweepScreen(SweepControlActions, PetsegScreen):
@@ -264,12 +182,12 @@ class SweepScreen(SweepControlActions, PetsegScreen):
             # read again at once when its process starts or ends: what R resumes changes then
             if name and (name != evaluated[0] or time.monotonic() - evaluated[2] > STUDY_POLL_S
                          or running != was_running):
-                evaluated = (name, _study_facts(runs_dir, name, summaries), time.monotonic())
+                evaluated = (name, study_facts(runs_dir, name, summaries), time.monotonic())
             was_running = running
             facts = evaluated[1] if evaluated[0] == name else StudyFacts()
             current = (board(name, summaries, facts.searched, facts.log_scaled).with_unwritten(facts.unwritten)
                        .with_study_words(facts.said))
-            refusal = _resume_refusal(runs_dir, name, facts.plan, running) if name else ""
+            refusal = resume_refusal_text(runs_dir, name, facts.plan, running) if name else ""
             resume = facts.plan.text() if facts.plan is not None and not refusal else ""
             key = (current, tuple(names), repr(evaluated[1]), running, refusal)
             if key != last:
