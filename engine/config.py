@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +66,13 @@ def default_runs_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path((os.environ if environ is None else environ).get(RUNS_ENV) or DEFAULT_RUNS_DIR)
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
+    """An int that is not a bool (JSON's true is no epoch count)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
+def is_number(v: Any) -> bool:
+    """An int or float that is not a bool."""
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -155,7 +156,7 @@ def auto_warmup_epochs(epochs: int | None, scheduler: str) -> int:
         return 0
     if epochs is None:
         return AUTO_WARMUP_EPOCHS
-    if not _is_int(epochs):
+    if not is_int(epochs):
         return 0
     return max(0, min(AUTO_WARMUP_EPOCHS, epochs // AUTO_WARMUP_SHARE))
 
@@ -307,110 +308,12 @@ class TrainConfig:
 
     def field_errors(self) -> dict[str, str]:
         """Every invalid field with its message; the TUI form shows these beside each field.
+        The one place that knows each field's limits (`engine.config_limits`): the CLI, the TUI
+        form, a resumed run's config.json and a checkpoint's record all use it. Safe on values of
+        any type (a hand-edited config.json)."""
+        from engine.config_limits import field_errors
 
-        The one place that knows each field's limits: the CLI, the TUI form, a resumed run's
-        config.json and a checkpoint's record (`engine.checkpoint.check_record`) all use it.
-        Safe on values of any type (a hand-edited config.json).
-        """
-        errs: dict[str, str] = {}
-
-        def integer(name: str, lo: int, hi: int, optional: bool = False) -> None:
-            v = getattr(self, name)
-            if optional and v is None:
-                return
-            if not _is_int(v) or not lo <= v <= hi:
-                errs[name] = f"must be an integer between {lo} and {hi}" + (" (or unset)" if optional else "")
-
-        def number(name: str, lo: float, hi: float, what: str) -> None:
-            v = getattr(self, name)
-            if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
-                errs[name] = f"must be a finite number {what}"
-
-        def choice(name: str, options: tuple[str, ...]) -> None:
-            if getattr(self, name) not in options:
-                errs[name] = f"must be one of {', '.join(options)}"
-
-        choice("model", MODELS)
-        if self.epochs is None:
-            if self.time_budget is None:
-                errs["epochs"] = "must be an integer between 1 and 100000 (none only with a time budget)"
-        else:
-            integer("epochs", 1, 100_000)
-        integer("batch_size", 1, 4096)
-        v = self.learning_rate
-        if not (_is_number(v) and math.isfinite(v) and 0 < v < 10):
-            errs["learning_rate"] = "must be a number in (0, 10)"
-        low, high = IMAGE_SIZE_RANGE
-        if not _is_int(self.image_size) or self.image_size < low or self.image_size > high:
-            errs["image_size"] = f"must be an integer between {low} and {high}"
-        elif self.image_size % 32:
-            errs["image_size"] = "must be a multiple of 32 (the encoders downsample 5 times)"
-        integer("width", 4, 512)
-        integer("workers", 0, 64)
-        if not is_device_name(self.device):
-            errs["device"] = f"must be one of {', '.join(DEVICES)} or cuda:N"
-        integer("seed", 0, 2**32 - 1)
-        choice("scheduler", SCHEDULERS)
-        number("weight_decay", 0.0, 1.0, "between 0 and 1")
-        choice("optimizer", OPTIMIZERS)
-        v = self.dropout
-        if not (_is_number(v) and math.isfinite(v) and 0 <= v < 1):
-            errs["dropout"] = "must be a number in [0, 1) (0: off; e.g. 0.2)"
-        if self.time_budget is not None:
-            from engine.durations import parse_duration  # torch-free
-
-            try:
-                if not isinstance(self.time_budget, str):
-                    raise ValueError("must be a duration written as text, such as 10m")
-                parse_duration(self.time_budget)
-            except ValueError as exc:
-                errs["time_budget"] = str(exc)
-        number("bce_weight", 0.0, 1000.0, "between 0 and 1000")
-        number("dice_weight", 0.0, 1000.0, "between 0 and 1000")
-        if "bce_weight" not in errs and "dice_weight" not in errs and self.bce_weight + self.dice_weight == 0:
-            errs["bce_weight"] = "loss weights must not both be 0"
-        choice("amp", AMP_MODES)
-        choice("mask_rule", MASK_RULES)
-        number("grad_clip", 0.0, 1e6, "between 0 and 1e6 (0 disables clipping)")
-        if self.warmup_epochs is None:
-            pass  # auto: resolved for the run's epochs and scheduler, always valid
-        elif not _is_int(self.warmup_epochs) or self.warmup_epochs < 0:
-            errs["warmup_epochs"] = "must be an integer >= 0 (0: no warm-up)"
-        elif self.warmup_epochs and _is_int(self.epochs) and self.warmup_epochs >= self.epochs:
-            errs["warmup_epochs"] = f"must be fewer than --epochs ({self.epochs})"
-        elif self.warmup_epochs and self.scheduler == "plateau":
-            errs["warmup_epochs"] = "works with --scheduler cosine or none, not plateau"
-        v = self.ema_decay
-        if not (_is_number(v) and math.isfinite(v) and 0 <= v < 1):
-            errs["ema_decay"] = "must be a number in [0, 1) (0: off; e.g. 0.99)"
-        choice("augment_strength", AUGMENT_STRENGTHS)
-        integer("valid_every", 2, 1_000_000)
-        integer("max_train_images", 1, 10_000_000, optional=True)
-        if self.data_path is not None and (not isinstance(self.data_path, str) or not self.data_path.strip()):
-            errs["data_path"] = "must be a non-empty path"
-        choice("compile", COMPILE_MODES)
-        if not isinstance(self.devices, str):
-            errs["devices"] = "must be text: a count, all, or GPU indices such as 0,2"
-        else:
-            from engine.train.devices_request import devices_problem  # torch-free: the flag's one syntax rule
-
-            problem = devices_problem(self.devices)
-            if problem:
-                errs["devices"] = problem
-        choice("augment_on", AUGMENT_ON)
-        number("checkpoint_interval", 0.0, 86_400.0, "of seconds between 0 and 86400 (0: every epoch)")
-        for name in ("download", "channels_last", "sync_bn"):
-            if not isinstance(getattr(self, name), bool):
-                errs[name] = "must be true or false"
-        for name in ("pretrained", "cache_dir"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, str) or not v.strip()):
-                errs[name] = "must be a non-empty text value (or unset)"
-        if not errs:
-            why = self.single_value_batch_problem()
-            if why:
-                errs["batch_size"] = why
-        return errs
+        return field_errors(self)
 
     def bottleneck_side(self) -> int:
         """Side in pixels of the deepest feature map (UNet halves 4 times, the encoder models 5 times)."""
