@@ -202,16 +202,14 @@ async def test_a_pause_between_batch_reports_shows_the_batch_it_paused_after(run
         w.close()
 
 
-async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: Path) -> None:
-    """No epoch bound (``--time_budget 100s`` alone): the bar had no total and pulsed the whole run.
-    It shows the budget's time spent: 2 epochs of 20 s and half a third of 20 batches at 1 batch/s
-    (10 s) are 50 of 100 s."""
+def _time_budget_run(runs_dir: Path, name: str, batches: int):
+    """A ``--time_budget 100s`` run with no epoch bound, started 60 s ago: two epochs of 20 s, then
+    ``batches`` of the third's 20 at 1 batch/s. Returns its writer (open) and its start time."""
     from engine.events import EpochEnded
 
     t0 = time.time() - 60
-    w = RunStore(runs_dir).create(TrainConfig(epochs=None, time_budget="100s", batch_size=4).to_dict(), "alone")
-    w.start_heartbeat(0.5)
-    w.append(RunStarted(run="alone", total_epochs=0, start_epoch=1, train_size=80, valid_size=8, device="cpu",
+    w = RunStore(runs_dir).create(TrainConfig(epochs=None, time_budget="100s", batch_size=4).to_dict(), name)
+    w.append(RunStarted(run=name, total_epochs=0, start_epoch=1, train_size=80, valid_size=8, device="cpu",
                         data="d", t=t0))
     for epoch in (1, 2):
         w.append(EpochStarted(epoch=epoch, total_epochs=0, batches=20, t=t0 + 20 * (epoch - 1)))
@@ -220,8 +218,17 @@ async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: P
                             lr=1e-3, seconds=20.0, images_per_s=4.0, best_dice=0.5, best_epoch=1,
                             t=t0 + 20 * epoch))
     w.append(EpochStarted(epoch=3, total_epochs=0, batches=20, t=t0 + 40))
-    for b in range(1, 11):
+    for b in range(1, batches + 1):
         w.append(BatchProgress(epoch=3, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + 40 + b))
+    return w, t0
+
+
+async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: Path) -> None:
+    """No epoch bound (``--time_budget 100s`` alone): the bar had no total and pulsed the whole run.
+    It shows the budget's time spent: 2 epochs of 20 s and half a third of 20 batches at 1 batch/s
+    (10 s) are 50 of 100 s."""
+    w, _ = _time_budget_run(runs_dir, "alone", batches=10)
+    w.start_heartbeat(0.5)
     try:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
@@ -238,21 +245,9 @@ async def test_a_time_budget_run_stopped_shows_the_budget_spent_not_a_full_bar(r
     """x on a ``--time_budget 100s`` run (no --epochs) after 2 epochs of 20 s: the epoch bar stood
     full at 100 % as if the budget were used up, though its resume goes on for 60 s more. It shows
     40 of 100 s (the unfinished epoch is not counted: the resume runs it again)."""
-    from engine.events import EpochEnded, RunStopped
+    from engine.events import RunStopped
 
-    t0 = time.time() - 60
-    w = RunStore(runs_dir).create(TrainConfig(epochs=None, time_budget="100s", batch_size=4).to_dict(), "cut")
-    w.append(RunStarted(run="cut", total_epochs=0, start_epoch=1, train_size=80, valid_size=8, device="cpu",
-                        data="d", t=t0))
-    for epoch in (1, 2):
-        w.append(EpochStarted(epoch=epoch, total_epochs=0, batches=20, t=t0 + 20 * (epoch - 1)))
-        w.append(EpochEnded(epoch=epoch, total_epochs=0, train_loss=0.5, train_dice=0.5, valid_loss=0.5,
-                            valid_dice=0.5, valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4,
-                            lr=1e-3, seconds=20.0, images_per_s=4.0, best_dice=0.5, best_epoch=1,
-                            t=t0 + 20 * epoch))
-    w.append(EpochStarted(epoch=3, total_epochs=0, batches=20, t=t0 + 40))
-    for b in range(1, 6):
-        w.append(BatchProgress(epoch=3, batch=b, batches=20, loss=0.5, images_per_s=4.0, t=t0 + 40 + b))
+    w, t0 = _time_budget_run(runs_dir, "cut", batches=5)
     w.append(RunStopped(epoch=2, batch=5, t=t0 + 46))
     w.set_status("stopped", "stopped by user")
     w.close()
