@@ -223,6 +223,14 @@ def _time_budget_run(runs_dir: Path, name: str, batches: int):
     return w, t0
 
 
+async def _budget_bar(pilot, run_path: Path):
+    """The run's live screen and its epoch bar, once the bar's total is the 100 s budget."""
+    live = await open_live(pilot, run_path)
+    bar = live.query_one("#epoch-bar", ProgressBar)
+    await wait_for(pilot, lambda: bar.total == 100.0, what="the bar's total: the budget")
+    return live, bar
+
+
 async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: Path) -> None:
     """No epoch bound (``--time_budget 100s`` alone): the bar had no total and pulsed the whole run.
     It shows the budget's time spent: 2 epochs of 20 s and half a third of 20 batches at 1 batch/s
@@ -232,9 +240,7 @@ async def test_a_time_budget_alone_fills_the_epoch_bar_with_its_time(runs_dir: P
     try:
         app = PetsegApp(runs_dir=runs_dir)
         async with app.run_test(size=(120, 36)) as pilot:
-            live = await open_live(pilot, runs_dir / "alone")
-            bar = live.query_one("#epoch-bar", ProgressBar)
-            await wait_for(pilot, lambda: bar.total == 100.0, what="the bar's total: the budget")
+            live, bar = await _budget_bar(pilot, runs_dir / "alone")
             assert bar.progress == 50.0
             assert "2 done" in widget_text(live.query_one("#epoch-label"))
     finally:
@@ -253,8 +259,6 @@ async def test_a_time_budget_run_stopped_shows_the_budget_spent_not_a_full_bar(r
     w.close()
     app = PetsegApp(runs_dir=runs_dir)
     async with app.run_test(size=(120, 36)) as pilot:
-        live = await open_live(pilot, runs_dir / "cut")
-        bar = live.query_one("#epoch-bar", ProgressBar)
-        await wait_for(pilot, lambda: bar.total == 100.0, what="the bar's total: the budget")
+        live, bar = await _budget_bar(pilot, runs_dir / "cut")
         assert bar.progress == 40.0
         assert "2 done" in widget_text(live.query_one("#epoch-label"))
