@@ -88,8 +88,8 @@ class LiveSnapshot(RunSnapshot):
 
     def budget_seconds(self) -> float | None:
         """The run's ``--time_budget`` in seconds; None without one (or an unreadable one)."""
-        text = self.config.get("time_budget")
-        if not isinstance(text, str):
+        text = time_budget_of(self.config)
+        if text is None:
             return None
         from engine.durations import parse_duration
 

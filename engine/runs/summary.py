@@ -150,9 +150,8 @@ def spent_time_budget(config: dict[str, Any]) -> bool:
     result = config.get("time_budget_result") if isinstance(config, dict) else None
     if not isinstance(result, dict):
         return False
-    trained, budget = result.get("trained_seconds"), result.get("budget_seconds")
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (trained, budget))
-    return numbers and trained >= budget
+    trained, budget = _number(result.get("trained_seconds")), _number(result.get("budget_seconds"))
+    return trained is not None and budget is not None and trained >= budget
 
 
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
