@@ -63,7 +63,6 @@ FIELDS = (
 # the two fields filled with a start rather than a default: once a spec file is named they are
 # emptied while they still hold it (the file's search and train values, not these, then count)
 STARTERS = {key: default for key, _label, _placeholder, default in FIELDS if key in ("params", "train")}
-INT_KEYS = ("trials", "sampler_seed", "parallel", "per_device", "prune_warmup", "devices_per_trial")
 
 # the hint under the form for each field's Input: "Label: what it takes"
 HINTS = {f"sweep-{key}": f"{label}: {placeholder}" for key, label, placeholder, _ in FIELDS}
@@ -276,11 +275,10 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         from engine.field_spec import parse_number
         from engine.sweep.launch import parse_train_flags
         from engine.sweep.spec import SweepSpecError
-        from engine.sweep.spec_file import typed_over_file
+        from engine.sweep.spec_file import INT_KEYS, SPEC_KEYS, typed_over_file
 
-        typed: dict = {key: self.value(key) or None
-                       # text: the spec reads yes/no as --eval_best does
-                       for key in ("name", "sampler", "prune", "devices", "storage", "eval_best")}
+        typed: dict = {key: self.value(key) or None  # as text; eval_best's yes/no as --eval_best reads it
+                       for key in SPEC_KEYS if key not in INT_KEYS}
         for key in INT_KEYS:
             text = self.value(key)
             if text:
