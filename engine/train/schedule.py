@@ -189,7 +189,9 @@ class TimeBudget:
         self._at_epoch_end = self.elapsed()
 
     def factor(self) -> float:
-        """The multiplier of the base rate here (what `_set_lr` sets)."""
+        """The multiplier of the base rate here (what `_set_lr` sets). With the time alone, the
+        first call past the warm-up also fixes ``warmup_share`` where it ended (it depends on
+        whether the epochs or the time got there first, so it is kept, not derived)."""
         progress = self.progress()
         if self.warmup_share is not None:
             return budget_factor(progress, self.warmup_share, self.warmup_epochs, self.cosine)
