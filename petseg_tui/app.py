@@ -9,7 +9,7 @@ shows what comes back. SIGHUP and SIGTERM end it as "Stop and quit" would (`pets
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -22,7 +22,7 @@ from engine.config import default_runs_dir
 from engine.runs.layout import LOG_FILE
 from engine.words import counted
 from petseg_tui.commands import PetsegCommands
-from petseg_tui.format import ended_phrase
+from petseg_tui.format import MAX_COMPARE, ended_phrase
 from petseg_tui.hangup import HangupExit
 from petseg_tui.image_modes import IMAGE_MODES
 from petseg_tui.keys import APP_BINDINGS
@@ -116,6 +116,18 @@ class PetsegApp(HangupExit, App[None]):
         from petseg_tui.screens.compare import CompareScreen
 
         self.push_screen(CompareScreen(paths))
+
+    def compare_selected(self, chosen: list[tuple[str, Path]],
+                         best_first: Callable[[], list[tuple[str, Path]]], noun: str) -> None:
+        """Compare the ``chosen`` (name, run folder) pairs, in their order; more than the
+        comparison holds (`MAX_COMPARE`): the first of ``best_first()`` (them, best valid Dice
+        first), said in a line. The runs table's and the sweeps screen's c."""
+        if len(chosen) > MAX_COMPARE:
+            best = best_first()[:MAX_COMPARE]
+            self.notify(f"{len(chosen)} {noun} selected: comparing the best {MAX_COMPARE} by Dice "
+                        f"({', '.join(name for name, _ in best)})", timeout=6, markup=False)
+            chosen = best
+        self.open_compare([path for _, path in chosen])
 
     def open_worst(self, path: Path) -> None:
         """The worst-samples gallery of a run (its own module, imported on demand)."""

@@ -9,7 +9,6 @@ these keys are offered for the highlighted run is the screen's `check_action`.
 from __future__ import annotations
 
 from engine.runs import ordered, sort_value
-from petseg_tui.format import MAX_COMPARE
 from petseg_tui.widgets.runs_table import RunsTable
 
 
@@ -41,12 +40,11 @@ class RunOpenActions:
         if not names:
             self.notify("Select runs with space first (up to 7)", severity="warning")
             return
-        if len(names) > MAX_COMPARE:
-            rows = ordered([t.rows_by_name[n] for n in names], lambda r: sort_value("dice", r.summary), descending=True)
-            names = [r.name for r in rows[:MAX_COMPARE]]
-            self.notify(f"{len(rows)} runs selected: comparing the best {MAX_COMPARE} by Dice "
-                        f"({', '.join(names)})", timeout=6, markup=False)
-        self.petseg_app.open_compare([t.rows_by_name[n].path for n in names])
+        rows = [t.rows_by_name[n] for n in names]
+        self.petseg_app.compare_selected(
+            [(r.name, r.path) for r in rows],
+            lambda: [(r.name, r.path) for r in ordered(rows, lambda r: sort_value("dice", r.summary), descending=True)],
+            "runs")
 
     def action_infer(self) -> None:
         row = self.table.highlighted

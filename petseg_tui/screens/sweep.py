@@ -411,12 +411,10 @@ class SweepScreen(SweepControlActions, PetsegScreen):
         if not chosen:
             self.action_compare_top()
             return
-        if len(chosen) > MAX_COMPARE:  # the board's order: best valid Dice first
-            best = [t for t in self.board.trials if t in chosen][:MAX_COMPARE]
-            self.notify(f"{len(chosen)} trials selected: comparing the best {MAX_COMPARE} by Dice "
-                        f"({', '.join(t.name for t in best)})", timeout=6, markup=False)
-            chosen = best
-        self.petseg_app.open_compare([t.path for t in chosen])
+        self.petseg_app.compare_selected(
+            [(t.name, t.path) for t in chosen],
+            # the board's order: best valid Dice first
+            lambda: [(t.name, t.path) for t in self.board.trials if t in chosen], "trials")
 
     def action_next_param(self) -> None:
         names = self.board.param_names
