@@ -75,8 +75,12 @@ class ProcessWatch:
             last = now
 
     def stop(self) -> "ProcessWatch":
+        """Stop watching, after one last look: the loop ends in its wait when asked, and a process
+        that ended in that wait (a loaded machine's late sample) read "still running"."""
         self._stop.set()
         self._thread.join(5)
+        if not self._thread.is_alive() and self.ended_after is None:
+            self._sample(0.0)  # whether it has ended; no time credited to a thread's state
         return self
 
     def report(self) -> str:
