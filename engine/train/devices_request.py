@@ -62,18 +62,21 @@ def devices_problem(spec: str) -> str:
     return "give at least 1 device ('0,' means GPU 0 alone)" if int(text) < 1 else ""
 
 
-def parse_devices(spec: str, available: int | None) -> DevicesRequest:
+def parse_devices(spec: str, available: int | None, cores: int | None = None) -> DevicesRequest:
     """``--devices``, as Lightning reads it: ``N`` (N devices), ``all``, or GPU indices ``0,2``
     (``0,`` for GPU 0 alone). ``available`` is the number of CUDA devices torch sees, or None when
-    the run is on the CPU (any count of gloo processes). ConfigError with one line otherwise."""
+    the run is on the CPU: then at most one gloo process a core (``cores``, default this
+    machine's), since each rank is a whole training process (~300 MB, its own threads) and a
+    mistyped count must not start a hundred. ConfigError with one line otherwise."""
     problem = devices_problem(spec)
     if problem:
         raise ConfigError(f"--devices {spec}: {problem}")
     text = str(spec).strip().lower()
     where = "CUDA devices" if available is not None else ""
+    cores = (os.cpu_count() or 1) if cores is None else cores
     if text == "all":
         if available is None:
-            return DevicesRequest(os.cpu_count() or 1)
+            return DevicesRequest(cores)
         if available == 0:
             raise ConfigError("--devices all: torch sees no CUDA device on this machine")
         return DevicesRequest(available)
@@ -89,6 +92,9 @@ def parse_devices(spec: str, available: int | None) -> DevicesRequest:
     count = int(text)
     if available is not None and count > available:
         raise ConfigError(f"--devices {spec}: torch sees only {available} {where} on this machine")
+    if available is None and count > cores:
+        raise ConfigError(f"--devices {spec}: on the CPU each process needs a core, and this machine has "
+                          f"{cores}: give at most --devices {cores} (or all)")
     return DevicesRequest(count)
 
 

@@ -93,11 +93,12 @@ def test_an_eval_rank_that_fails_is_named_with_its_reason(finished_tiny_run: Pat
 @pytest.mark.parametrize("flags, said", [
     (["--devices", "0"], "--devices 0: give at least 1 device"),
     (["--devices", "0,1"], "--devices 0,1: GPU indices need CUDA"),
+    (["--devices", "1000"], "--devices 1000: on the CPU each process needs a core"),
     (["--devices", "2", "--data_path", "/nonexistent/pets"], "/nonexistent/pets: dataset folder does not exist"),
     # a folder whose trainval.txt lists every photo and no test.txt: every rank said it after they
     # had started, then the launcher again (3 lines)
     (["--devices", "2", "--data_path", "{no_test}"], "{no_test}: no test images to evaluate on"),
-], ids=["zero", "gpu-list-on-cpu", "missing-data", "empty-split"])
+], ids=["zero", "gpu-list-on-cpu", "more-than-the-cores", "missing-data", "empty-split"])
 def test_bad_eval_devices_input_is_one_line_before_any_rank_starts(finished_tiny_run: Path, tmp_path: Path, capsys,
                                                                   flags, said) -> None:
     no_test = tmp_path / "pets"

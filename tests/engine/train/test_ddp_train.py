@@ -99,11 +99,14 @@ def test_a_two_process_resume_repeats_the_uninterrupted_two_process_run(ddp_run:
     assert "distributed" not in config and config["batch_size"] == 4
 
 
-def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys) -> None:
+# "1000": more processes than the CPU has cores started that many ranks (100 filled 24 GiB)
+@pytest.mark.parametrize("count", ["0", "1000"])
+def test_a_bad_devices_value_is_one_line_and_makes_no_run(tmp_path: Path, capsys, count: str) -> None:
     runs = tmp_path / "runs"
-    assert main(["train", "--device", "cpu", "--devices", "0", "--runs", str(runs)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("petseg: error: --devices 0:") and "\n" not in err
+    assert main(["train", "--device", "cpu", "--devices", count, "--runs", str(runs)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().startswith(f"petseg: error: --devices {count}:") and "\n" not in err.strip()
+    assert "data-parallel" not in out  # no rank was started
     assert not runs.exists() or not any(runs.iterdir())
 
 

@@ -17,10 +17,11 @@ from engine.train.distributed import DistContext, block_of, rank_seed, shard_ind
     ("all", 8, DevicesRequest(8)),
     ("0,2", 4, DevicesRequest(2, (0, 2))),
     ("1,", 2, DevicesRequest(1, (1,))),
-    ("3", None, DevicesRequest(3)),  # the CPU: gloo processes
+    ("3", None, DevicesRequest(3)),  # the CPU: gloo processes, one a core (4 here)
+    ("all", None, DevicesRequest(4)),
 ])
 def test_devices_requests(spec: str, available: int | None, expected: DevicesRequest) -> None:
-    assert parse_devices(spec, available) == expected
+    assert parse_devices(spec, available, cores=4) == expected
 
 
 @pytest.mark.parametrize("spec, available, fragment", [
@@ -31,10 +32,12 @@ def test_devices_requests(spec: str, available: int | None, expected: DevicesReq
     ("two", 2, "expected a count"),
     ("all", 0, "no CUDA device"),
     ("0,1", None, "need CUDA"),
+    # a mistyped count on the CPU started a hundred training processes and filled the memory
+    ("100", None, "on the CPU each process needs a core, and this machine has 4: give at most --devices 4"),
 ])
 def test_bad_devices_are_one_line(spec: str, available: int | None, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
-        parse_devices(spec, available)
+        parse_devices(spec, available, cores=4)
     assert str(info.value).startswith(f"--devices {spec}:") and "\n" not in str(info.value)
 
 
