@@ -24,6 +24,10 @@ sys.dont_write_bytecode = False
 # the suite's CPU (docs/PERFORMANCE.md, "The two commands"). A value the developer set is kept.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from tests.no_fsync import skip_fsync_waits  # noqa: E402
+
+skip_fsync_waits()
+
 # the warm petseg zygote's environment: this process's now, before its imports (engine, OpenCV,
 # torch) add variables of their own to it, as the zygote's imports do to its own
 import tests.warm_petseg  # noqa: E402,F401

@@ -51,7 +51,8 @@ What differs, and so the FIDELITY RULES: which tests must NOT use it (leave them
   zygote's hash seed; its import of torch._dynamo made ``$TMPDIR/torchinductor_USER`` once, in the
   zygote's temp dir (a fresh child makes it in its own at that import, a warm one only when
   inductor needs it); a child's CPU is reported by the zygote (`uncounted_cpu`), not in this
-  process's RUSAGE_CHILDREN; and at its end only ``__main__``'s objects are let go: an object
+  process's RUSAGE_CHILDREN; its ``os.fsync`` skips the disk's wait, as the workers' does
+  (tests/no_fsync.py); and at its end only ``__main__``'s objects are let go: an object
   held by another module that flushes or says something only when the interpreter tears that
   module down (not in an exit handler) does not.
 

@@ -48,6 +48,9 @@ import engine.train.losses  # noqa: E402,F401
 import engine.train.trainer  # noqa: E402,F401
 import torch  # noqa: E402
 import torch._dynamo  # noqa: E402,F401  (torch.optim's first param group imports it: ~1.4 s a child)
+from tests.no_fsync import skip_fsync_waits  # noqa: E402
+
+skip_fsync_waits()  # the children's writes skip the disk's wait, as the workers' do
 
 # what the imports set in the environment: engine/__init__.py's NO_ALBUMENTATIONS_UPDATE and
 # OpenCV's LD_LIBRARY_PATH, which a fresh interpreter's same imports set over its own environment
