@@ -118,6 +118,8 @@ class CheckpointSaved(TrainEvent):
     # seconds the trainer spent taking the snapshot, and the background writer writing it
     snapshot_seconds: float | None = None
     write_seconds: float | None = None
+    # a --time_budget run's last.pt: the training seconds of the budget it holds (what a resume goes on from)
+    trained_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,8 @@ def parse_event(data: dict[str, Any]) -> TrainEvent | None:
 
 
 # fields with defaults that older writers may not have written
-_OPTIONAL = {"run_started": ("resumed",), "epoch_started": ("lr",), "stopped": ("reason", "batch")}
+_OPTIONAL = {"run_started": ("resumed",), "epoch_started": ("lr",), "stopped": ("reason", "batch"),
+             "checkpoint": ("trained_seconds",)}
 
 
 def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:

@@ -305,7 +305,7 @@ class LiveFollower:
                 resume=resume_offer(run.name, run.state, checkpoint_path(self.path, "last").is_file(), run.message,
                                     run.best.epoch if run.best and usable else None, run.done_epochs,
                                     run.saved_epoch, time_budget_of(f.history.config),
-                                    spent_time_budget(f.history.config)),
+                                    spent_time_budget(f.history.config), run.saved_trained_seconds),
                 has_checkpoint=usable,
                 no_worst=why_no_worst(f.history.config) if usable else "",
                 previews=previews,

@@ -245,6 +245,13 @@ class RunHistory:
         saved = self.checkpoints.get("last")
         return saved.epoch if saved is not None else None
 
+    @property
+    def saved_trained_seconds(self) -> float | None:
+        """The training seconds of its --time_budget the newest last.pt holds, as its
+        ``CheckpointSaved`` says (None: no budget, or not recorded): what a resume goes on from."""
+        saved = self.checkpoints.get("last")
+        return saved.trained_seconds if saved is not None else None
+
     def snapshot(self, *, batches: int | None = None, warnings: int | None = None) -> "RunSnapshot":
         """A frozen copy of what the run shows now (for another thread to draw); ``batches`` and
         ``warnings``: keep only the newest so many."""
@@ -273,6 +280,7 @@ class RunHistory:
             epoch_seconds=self.epoch_seconds,
             paused_in_batches=self.paused_between(kept[0].t, kept[-1].t) if kept else 0.0,
             saved_epoch=self.saved_epoch,
+            saved_trained_seconds=self.saved_trained_seconds,
         )
 
 
@@ -302,6 +310,7 @@ class RunSnapshot:
     epoch_seconds: float | None = None  # median over the finished epochs, pauses left out
     paused_in_batches: float = 0.0  # seconds paused between the first and the last batch kept
     saved_epoch: int | None = None  # the epoch last.pt holds (`RunHistory.saved_epoch`)
+    saved_trained_seconds: float | None = None  # its --time_budget seconds last.pt holds (`RunHistory`'s)
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):

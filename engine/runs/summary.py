@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.durations import format_duration
 from engine.runs.epoch_progress import EpochProgress
 from engine.runs.history import RunHistory
 from engine.runs.layout import checkpoint_path, has_checkpoint
@@ -44,6 +45,7 @@ class RunSummary:
     gpu_util: float | None = None  # a running run's mean GPU utilisation, from its newest system.jsonl sample
     current_epoch: int = 0  # the epoch last begun: past ``epoch`` while one trains, or when one was cut short
     saved_epoch: int | None = None  # the epoch last.pt holds (`RunHistory.saved_epoch`): can trail ``epoch``
+    saved_trained_seconds: float | None = None  # the --time_budget seconds last.pt holds (`RunHistory`'s)
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, RunState):
@@ -77,6 +79,7 @@ class RunSummary:
             processes=world_size(history.config),
             current_epoch=history.current_epoch,
             saved_epoch=history.saved_epoch,
+            saved_trained_seconds=history.saved_trained_seconds,
             **_sweep_fields(history.config),
         )
 
@@ -94,7 +97,8 @@ class RunSummary:
         # without last.pt, a checkpoint is best.pt (and with last.pt the offer never reads it): no stat again
         kept_best = self.best_epoch if self.has_checkpoint else None
         return resume_offer(self.name, self.state, self.has_last_checkpoint, self.message, kept_best, self.epoch,
-                            self.saved_epoch, time_budget_of(self.config), spent_time_budget(self.config))
+                            self.saved_epoch, time_budget_of(self.config), spent_time_budget(self.config),
+                            self.saved_trained_seconds)
 
 
 def _number(value: Any) -> float | None:
@@ -154,22 +158,49 @@ def spent_time_budget(config: dict[str, Any]) -> bool:
     return trained is not None and budget is not None and trained >= budget
 
 
+def budget_seconds_left(time_budget: str, trained_seconds: float) -> float | None:
+    """The seconds of ``time_budget`` (config.json's text) left after ``trained_seconds`` (the
+    figure last.pt holds, which the resume's `TimeBudget` goes on from); None if the budget does not read."""
+    from engine.durations import parse_duration
+
+    try:
+        return max(0.0, parse_duration(time_budget) - trained_seconds)
+    except ValueError:
+        return None
+
+
+def budget_left_note(time_budget: str, trained_seconds: float | None) -> str:
+    """What a resume of a --time_budget run trains for: "it trains for the 43s left of its 90s time
+    budget". ``trained_seconds``: the training seconds last.pt holds (None: not recorded, a run of an
+    older petseg; the words then give no figure). The TUI's R and `petseg train --resume` say the same."""
+    left = budget_seconds_left(time_budget, trained_seconds) if trained_seconds is not None else None
+    if left is None:
+        return f"it trains for what is left of its {time_budget} time budget"
+    return f"it trains for the {format_duration(left)} left of its {time_budget} time budget"
+
+
 def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str = "",
                  best_epoch: int | None = None, epochs_done: int = 0,
                  saved_epoch: int | None = None, time_budget: str | None = None,
-                 budget_spent: bool = False) -> ResumeOffer:
+                 budget_spent: bool = False, trained_seconds: float | None = None) -> ResumeOffer:
     """The one rule for offering a resume (the TUI's R key and its hints follow it). A run whose
     writer lock is held is "running" (`RunHistory.state`): still training somewhere.
     ``best_epoch``: the epoch of its best.pt, if it has one (a restart would replace that file);
     ``epochs_done``: the last finished epoch its events record; ``saved_epoch``: the epoch its
     last.pt holds, as the events record it (None: not recorded); ``time_budget``: its
     ``--time_budget`` (`time_budget_of`), which a resume continues; ``budget_spent``: the run
-    trained all of it (`spent_time_budget`), so `engine.train.resume` refuses more epochs."""
+    trained all of it (`spent_time_budget`), so `engine.train.resume` refuses more epochs;
+    ``trained_seconds``: the training seconds of that budget last.pt holds (`RunHistory.saved_trained_seconds`),
+    what the resume goes on from (None: not recorded)."""
     kind = RunState.parse(state)
+    spent_offer = ResumeOffer("", f"{name} has spent its {time_budget} time budget; to train longer, start a new "
+                                  "run from a copy of its settings (N) with a longer budget")
     if kind.is_resumable:
         if has_last_checkpoint:
+            if time_budget and trained_seconds is not None and budget_seconds_left(time_budget, trained_seconds) == 0:
+                return spent_offer  # last.pt holds the whole budget: `engine.train.resume` refuses it
             notes = [rewind_note(saved_epoch, epochs_done) if saved_epoch is not None else "",
-                     f"it trains for what is left of its {time_budget} time budget" if time_budget else ""]
+                     budget_left_note(time_budget, trained_seconds) if time_budget else ""]
             return ResumeOffer("resume", f"continues {name} from its last.pt", "; ".join(n for n in notes if n))
         if best_epoch is not None and best_epoch > 1:  # last.pt lost since: `check_nothing_to_lose`
             return ResumeOffer("", f"{name} has lost its last.pt: starting again from epoch 1 would replace "
@@ -186,8 +217,7 @@ def resume_offer(name: str, state: str, has_last_checkpoint: bool, message: str 
         return ResumeOffer("", f"{name} diverged: resuming repeats the same steps from last.pt and diverges "
                               "again; start a new run with a lower learning rate")
     if kind == RunState.FINISHED and time_budget and budget_spent:
-        return ResumeOffer("", f"{name} has spent its {time_budget} time budget; to train longer, start a new run "
-                              "from a copy of its settings (N) with a longer budget")
+        return spent_offer
     if kind == RunState.FINISHED:
         return ResumeOffer("", f"{name} is finished; to train more epochs: petseg train --resume {name} --epochs N")
     return ResumeOffer("", f"{name} is {state}: {message or 'nothing to resume'}")

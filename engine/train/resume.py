@@ -53,7 +53,7 @@ from engine.config import (
     config_fields,
 )
 from engine.errors import ConfigError, RunStoreError
-from engine.runs.summary import rewind_note
+from engine.runs.summary import budget_left_note, rewind_note
 from engine.train.resume_budget import BudgetChange
 
 RUNTIME_FIELDS = ("device", "devices", "workers", "amp", "compile", "augment_on", "checkpoint_interval", "cache_dir")
@@ -77,6 +77,7 @@ class ResumePlan:
     budget: BudgetChange | None = None
     stored: dict[str, Any] = field(default_factory=dict, repr=False)  # config.json as the plan read it
     reached_epochs: int = 0  # the last finished epoch the run's events record (last.pt can trail it)
+    trained_seconds: float | None = None  # of its --time_budget, as last.pt holds them (None: no budget or no last.pt)
 
     def notes(self) -> list[str]:
         """One line per change, for the log."""
@@ -85,6 +86,8 @@ class ResumePlan:
             out.append(f"resume: {rewind}")
         if self.budget is not None:
             out.append(f"resume: {self.budget.describe()}")
+        if self.config.time_budget is not None and self.checkpoint_path is not None:
+            out.append(f"resume: {budget_left_note(self.config.time_budget, self.trained_seconds)}")
         return out
 
     def updated_record(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -174,6 +177,7 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
 
     done = 0
     trained_budget = base.epochs
+    trained_seconds = None
     if checkpoint is not None:
         trained = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
         check_no_newer_settings(config_path, stored, trained)
@@ -201,10 +205,13 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
             # more epochs would train at the spent budget's end, a learning rate of 0
             raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
                                           "start a new run to train longer")
+        if isinstance(spent, dict) and isinstance(spent.get("elapsed_seconds"), (int, float)):
+            trained_seconds = float(spent["elapsed_seconds"])  # what `TimeBudget.load_state_dict` goes on from
 
     if base.epochs is None:  # the time budget alone: what is left of it (refused above once spent)
         return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
-                          applied=applied, budget=None, stored=stored, reached_epochs=reached)
+                          applied=applied, budget=None, stored=stored, reached_epochs=reached,
+                          trained_seconds=trained_seconds)
     target = new_epochs if new_epochs is not None else base.epochs
     # the table shows the epochs reached; a budget judged against them is refused for another reason
     # than the user thinks when last.pt holds fewer ("makes warmup_epochs 3 invalid" for a 9/30 run)
@@ -228,7 +235,8 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         name, message = next(iter(errors.items()))
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message}){rewind}")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
-                      applied=applied, budget=budget, stored=stored, reached_epochs=reached)
+                      applied=applied, budget=budget, stored=stored, reached_epochs=reached,
+                      trained_seconds=trained_seconds)
 
 
 def check_relative_paths(config_path: Path, config: TrainConfig, replaced: Collection[str] = ()) -> None:

@@ -57,9 +57,13 @@ class RunCheckpoints:
         if math.isnan(valid_dice) and not weights_finite(t.model):
             self._log(f"warning: not saving {path.name}: the weights are no longer finite")
             return
-        info = CheckpointSaved(epoch=self.progress.done_epoch, which=which, path=str(path), valid_dice=valid_dice)
-        t.saver.submit(path, checkpoint_state(t, self.config, self.progress, which == "last", valid_dice, streams,
-                                              position), info)
+        state = checkpoint_state(t, self.config, self.progress, which == "last", valid_dice, streams, position)
+        budget = state.get("time_budget")
+        # the event says the budget seconds last.pt holds, so the dashboard's resume offer says what is left
+        # of it from the same figure the resume reads (`engine.runs.summary.budget_left_note`)
+        info = CheckpointSaved(epoch=self.progress.done_epoch, which=which, path=str(path), valid_dice=valid_dice,
+                               trained_seconds=float(budget["elapsed_seconds"]) if isinstance(budget, dict) else None)
+        t.saver.submit(path, state, info)
         if which == "last":
             self._saved_epoch = self.progress.done_epoch
             self._last_save_at = time.monotonic()

@@ -424,3 +424,31 @@ async def test_a_resume_refused_after_it_locked_the_run_says_so_on_the_live_scre
         assert f"pid {live.pid}" in said()
         await wait_for(pilot, lambda: why in " ".join(widget_text(live.query_one("#log-pane")).split()),
                        what="train.log open on the reason")
+
+
+async def test_R_on_a_time_budget_run_says_how_much_of_the_budget_is_left(runs_dir: Path, monkeypatch) -> None:
+    """R on a run stopped inside its --time_budget said it "trains for what is left of its 90s time
+    budget", never how much that is: it now says the seconds left after those its last.pt holds
+    (its CheckpointSaved's, the figure `petseg train --resume` goes on from)."""
+    import engine.train.launch
+    from engine.events import CheckpointSaved, event_to_dict
+
+    make_run(runs_dir, "tb", epochs_done=2, total=50, state="stopped", time_budget="90s")
+    (runs_dir / "tb" / "checkpoints" / "last.pt").write_bytes(b"placeholder")
+    saved = CheckpointSaved(epoch=2, which="last", path="checkpoints/last.pt", valid_dice=0.5, trained_seconds=47.2)
+    with (runs_dir / "tb" / "events.jsonl").open("a") as f:
+        f.write(json.dumps(event_to_dict(saved)) + "\n")
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: 4_000_003)
+
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
+        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        await wait_for(pilot, lambda: "Note:" in question(), what="the question drawn")
+        assert "Note: it trains for the 43s left of its 90s time budget." in question()
+        await pilot.press("n")

@@ -287,6 +287,31 @@ def test_a_finished_time_budget_run_is_offered_what_a_resume_would_do(tmp_path: 
     assert stopped.action == "resume" and stopped.note == "it trains for what is left of its 30s time budget"
 
 
+def test_a_stopped_time_budget_run_is_offered_the_seconds_its_last_pt_leaves(tmp_path: Path) -> None:
+    """The offer of a run stopped inside its --time_budget said "what is left of its 90s time
+    budget" with no figure: it now says the seconds left after the training seconds the newest
+    last.pt holds (its CheckpointSaved says them), in the duration words the dashboard uses. A
+    last.pt that holds the whole budget is not offered (the resume refuses it)."""
+    from engine.events import CheckpointSaved
+
+    store = RunStore(tmp_path)
+    for name, held in (("tb", 47.2), ("tb-long", 3.0), ("tb-spent", 90.4)):
+        w = store.create({"model": "unet", "epochs": 50, "time_budget": "90s" if name != "tb-long" else "2h"},
+                         name=name)
+        w.append(started(total=50))
+        w.append(epoch_ended(1, 0.5, total=50))
+        w.append(CheckpointSaved(epoch=1, which="last", path="checkpoints/last.pt", valid_dice=0.5,
+                                 trained_seconds=held))
+        w.set_status("stopped")
+        w.close()
+        (tmp_path / name / "checkpoints" / "last.pt").write_bytes(b"x")
+    offer = store.summary("tb").resume_offer()
+    assert offer.action == "resume" and offer.note == "it trains for the 43s left of its 90s time budget"
+    assert store.summary("tb-long").resume_offer().note == "it trains for the 1h59m left of its 2h time budget"
+    spent = store.summary("tb-spent").resume_offer()
+    assert spent.action == "" and spent.reason.startswith("tb-spent has spent its 90s time budget")
+
+
 def test_a_followed_run_reads_the_config_its_setup_rewrote(tmp_path: Path) -> None:
     """A run rewrites config.json once its setup resolved what it trains with (a data-parallel
     run's processes, its precision): a dashboard open since the run was made kept the first

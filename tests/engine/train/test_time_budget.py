@@ -10,6 +10,7 @@ import pytest
 
 from engine.checkpoint import load_checkpoint
 from engine.config import TrainConfig
+from engine.durations import format_duration
 from engine.events import EpochEnded, RunFinished
 from engine.runs import RunStore, read_events
 from engine.train import schedule
@@ -89,7 +90,9 @@ def test_a_data_parallel_time_budget_ends_every_rank_at_the_same_batch(generated
 
 @pytest.mark.slow
 def test_a_resumed_time_budget_run_continues_the_remaining_budget(generated_data: str, tmp_path: Path,
-                                                                  clock: list[float]) -> None:
+                                                                  clock: list[float], capsys) -> None:
+    """A run stopped inside its budget resumes for what is left; the dashboard's R offer and
+    `petseg train --resume`'s line as it starts name the same seconds left (they said no figure)."""
     cfg = _tiny(generated_data, "30s")
     first = Trainer(cfg, tmp_path)
     first.subscribe(lambda ev: first.stop() if isinstance(ev, EpochEnded) else None)  # stop in epoch 2
@@ -97,13 +100,19 @@ def test_a_resumed_time_budget_run_continues_the_remaining_budget(generated_data
     spent = load_checkpoint(first.run_path / "checkpoints" / "last.pt")["time_budget"]["elapsed_seconds"]
     assert 0 < spent < 30
 
+    # the dashboard's offer names the seconds left from the figure last.pt holds, and the resume says the same
+    left = RunStore(tmp_path).summary(first.run_name).resume_offer().note
+    assert left == f"it trains for the {format_duration(30 - spent)} left of its 30s time budget"
+
     clock[0] = 10_000.0  # another session, much later: only training time counts
-    resumed = Trainer(None, tmp_path, first.run_name, resume=True)
-    assert resumed.run() == "finished"
-    result = json.loads((resumed.run_path / "config.json").read_text())["time_budget_result"]
+    from engine.cli import main
+
+    assert main(["train", "--resume", first.run_name, "--runs", str(tmp_path)]) == 0
+    result = json.loads((first.run_path / "config.json").read_text())["time_budget_result"]
     # the second session trained only what was left of the 30 s (plus the batch that spent it)
     assert 30 <= result["trained_seconds"] < 30 + 10
     assert 1 < result["epochs_reached"] < 50
+    assert f"resume: {left}\n" in capsys.readouterr().out  # petseg train --resume's line as it starts
 
 
 def test_a_run_that_spent_its_time_budget_is_not_resumed(tmp_path: Path) -> None:
