@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -105,8 +105,11 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
     ]
     DEFAULT_CSS = """
     SweepFormScreen { align: center middle; }
-    SweepFormScreen > VerticalScroll { width: 90%; max-width: 110; height: auto; max-height: 100%;
-                                       border: round $accent; padding: 0 1; background: $surface; }
+    SweepFormScreen > #sweep-form-dialog { width: 90%; max-width: 110; height: auto; max-height: 100%;
+                                           border: round $accent; padding: 0 1; background: $surface; }
+    /* the fields scroll in what the lines and buttons docked under them leave (Textual's 1fr there) */
+    SweepFormScreen #sweep-form-fields { height: auto; max-height: 1fr; }
+    SweepFormScreen #sweep-form-under { dock: bottom; height: auto; }
     SweepFormScreen .sweep-form--row { height: auto; }
     SweepFormScreen .sweep-form--row Label { width: 16; padding: 0 1; }
     SweepFormScreen .sweep-form--row Input { width: 1fr; }
@@ -127,23 +130,27 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
         self._hints = dict(HINTS)  # the spec file's values in them once one is read
 
     def compose(self) -> ComposeResult:
-        dialog = VerticalScroll()
-        # in the border, not a row of its own: at 80x24 the fields, the hint, petseg sweep's
-        # warning (three rows there) and the buttons fill the terminal just so
+        dialog = Vertical(id="sweep-form-dialog")
+        # in the border, not a row of its own: at 80x24 the fields, the hint and the buttons fit
         dialog.border_title = "[b]New sweep[/b]  every trial is a run; ctrl+s starts it"
         with dialog:
-            for key, label, placeholder, default in FIELDS:
-                with Horizontal(classes="sweep-form--row"):
-                    yield Label(label)
-                    yield InOrderInput(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
-                if key == "spec":  # what is wrong with the file, beside its field, as petseg sweep says it
-                    yield Static("", id="sweep-spec-error", markup=False)
-            yield Static("", id="sweep-form-hint")
-            yield Static("", id="sweep-form-warning")  # petseg sweep's warning, as the fields are typed
-            yield Static("", id="sweep-form-error", markup=False)  # shown only with a line to say
-            with Horizontal(id="sweep-form-buttons"):
-                yield Button("Start  ctrl+s", variant="success", id="sweep-start", compact=True)
-                yield Button("Cancel  esc", id="sweep-cancel", compact=True)
+            # the lines about the whole form and the buttons stay in sight under the fields, which
+            # scroll: at 80x24 a spec file's error and petseg sweep's warning pushed Start and
+            # Cancel below the terminal's last row (the buttons were the scrolled content's end)
+            with VerticalScroll(id="sweep-form-fields"):
+                for key, label, placeholder, default in FIELDS:
+                    with Horizontal(classes="sweep-form--row"):
+                        yield Label(label)
+                        yield InOrderInput(value=default, placeholder=placeholder, id=f"sweep-{key}", compact=True)
+                    if key == "spec":  # what is wrong with the file, beside its field, as petseg sweep says it
+                        yield Static("", id="sweep-spec-error", markup=False)
+            with Vertical(id="sweep-form-under"):
+                yield Static("", id="sweep-form-hint")
+                yield Static("", id="sweep-form-warning")  # petseg sweep's warning, as the fields are typed
+                yield Static("", id="sweep-form-error", markup=False)  # shown only with a line to say
+                with Horizontal(id="sweep-form-buttons"):
+                    yield Button("Start  ctrl+s", variant="success", id="sweep-start", compact=True)
+                    yield Button("Cancel  esc", id="sweep-cancel", compact=True)
         # the dialog's own footer, docked over the sweeps screen's: that one offered the sweeps'
         # keys (n, c, P), which type into the form here, and never ctrl+s or ctrl+q
         yield PetsegFooter()
@@ -206,7 +213,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
     def _show_spec_error(self, line: str) -> None:
         shown = self.query_one("#sweep-spec-error", Static)
         shown.update(Text(line))
-        shown.display = bool(line)  # no blank row without one: at 80x24 the buttons fit just so
+        shown.display = bool(line)  # no blank row without one: no row taken from the fields
 
     def _show_warning(self) -> None:
         """petseg sweep's warning for the values typed so far (more trials at once than cores),
@@ -222,7 +229,7 @@ class SweepFormScreen(NoMountAtExit, ModalScreen[str | None]):
             warning = ""
         shown = self.query_one("#sweep-form-warning", Static)
         shown.update(Text(f"⚠ {warning}"))
-        shown.display = bool(warning)  # no blank row without one: at 80x24 the buttons fit just so
+        shown.display = bool(warning)  # no blank row without one: no row taken from the fields
 
     def on_resize(self, event: events.Resize) -> None:
         # compact below 120 columns, as the new-run form's footer; Textual's Screen._on_resize,

@@ -230,3 +230,30 @@ async def test_the_more_options_title_is_read_whole_at_80_columns(runs_dir: Path
         shown = " ".join(widget_text(title).split())
         assert shown.endswith("augmentation, compile, checkpoints"), shown
         assert title.region.right <= 80
+
+
+async def test_the_buttons_stay_on_screen_at_80x24_with_errors_and_more_options_open(runs_dir: Path) -> None:
+    """As the sweep form's (whose buttons a spec file's error and a warning pushed below the last
+    row): at 80x24 with More options open and a wrapped error beside several fields, Start and
+    Cancel stay in sight under the fields that scroll."""
+    from tui_helpers import seen_at, settled
+
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        await open_more_options(pilot, form)
+        for field, bad in (("epochs", "ten"), ("image_size", "100"), ("batch_size", "2.5"),
+                           ("learning_rate", "0"), ("data_path", "/nowhere/left25")):
+            _set(form, field, bad)
+        await wait_for(pilot, lambda: all("✗" in error_text(form, f) for f in ("epochs", "image_size", "batch_size",
+                                                                               "learning_rate", "data_path")),
+                       what="every bad field refused")
+        seed = form.query_one("#f-seed", Input)
+        seed.focus()  # deep in More options: the fields scrolled to it
+        await wait_for(pilot, lambda: seed.has_focus, what="the seed focused")
+        await settled(pilot)
+        screen = app.screen.region
+        for button, label in (("#start", "Start ctrl+s"), ("#cancel", "Cancel esc")):
+            region = form.query_one(button).region
+            assert region.height >= 1 and screen.contains_region(region), f"{button} at {region}, screen {screen}"
+            assert seen_at(app, form.query_one(button)) == label

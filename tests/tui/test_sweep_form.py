@@ -149,8 +149,6 @@ async def test_the_trials_at_once_warning_is_in_the_form_as_the_value_is_typed(s
     """At 80x24, At once (CPU) typed above the cores: petseg sweep's warning came only as a toast
     once the sweep had started and the form was gone. It is under the fields as the value is typed,
     in the engine's words, gone when the value fits the cores, and Start still starts."""
-    from textual.containers import VerticalScroll
-
     from engine import cores
     from engine.sweep import slots
 
@@ -162,7 +160,7 @@ async def test_the_trials_at_once_warning_is_in_the_form_as_the_value_is_typed(s
         form.query_one("#sweep-name").value = "wide"
         parallel = form.query_one("#sweep-parallel")
         parallel.focus()
-        dialog = form.query_one(VerticalScroll)
+        dialog = form.query_one("#sweep-form-dialog")  # its fields, the lines under them, the buttons
         shown = lambda: " ".join(seen_at(pilot.app, dialog).replace("│", " ").split())  # noqa: E731
         await pilot.press("end", "backspace", "8")
         await wait_for(pilot, lambda: "At once (CPU) 8" in shown(), what="8 typed")
@@ -646,3 +644,48 @@ async def test_with_a_spec_file_named_a_blank_fields_hint_says_the_files_value(s
                        what="the file's trials in the hint")
         assert form.query_one("#sweep-train", Input).placeholder == "blank: the spec file's --time_budget 8s"
         assert form.query_one("#sweep-sampler", Input).placeholder == "tpe, random or grid (blank: tpe)"
+
+
+async def test_the_buttons_stay_on_screen_at_80x24_with_a_spec_error_and_a_warning(sweep_runs: Path, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """At 80x24 a spec file's error beside its field (Start refused its train.epochs = 0) and
+    petseg sweep's warning for At once 8 pushed Start and Cancel below the terminal's last row:
+    they were the end of the scrolled fields. The buttons stay in sight under the fields that
+    scroll, with both lines still on screen, and every field is still reached by scrolling."""
+    from textual.widgets import Input
+
+    from engine import cores
+    from engine.sweep import slots
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    monkeypatch.setattr(slots, "visible_gpu_count", lambda: 0)
+    bad_value = tmp_path / "value.toml"
+    bad_value.write_text('name = "b"\n[params]\nwidth = [8, 16]\n[train]\nepochs = 0\n')
+    started = _record_starts(monkeypatch)
+    async with _app(sweep_runs, monkeypatch).run_test(size=(80, 24)) as pilot:
+        form = await _open_sweep_form(pilot)
+        form.query_one("#sweep-spec", Input).value = str(bad_value)
+        parallel = form.query_one("#sweep-parallel", Input)
+        parallel.focus()
+        await wait_for(pilot, lambda: parallel.has_focus, what="At once focused")
+        await pilot.press("8", "ctrl+s")
+        said = lambda: (" ".join(widget_text(form.query_one("#sweep-spec-error")).split()),  # noqa: E731
+                        " ".join(widget_text(form.query_one("#sweep-form-warning")).split()))
+        await wait_for(pilot, lambda: "train.epochs = 0" in said()[0] and "time-slice" in said()[1],
+                       what="the file's error and the warning both said")
+        await settled(pilot)
+        assert not started and pilot.app.screen is form
+        screen = pilot.app.screen.region
+        for button in ("#sweep-start", "#sweep-cancel"):
+            region = form.query_one(button).region
+            assert region.height >= 1 and screen.contains_region(region), f"{button} at {region}, screen {screen}"
+        assert seen_at(pilot.app, form.query_one("#sweep-start")) == "Start ctrl+s"
+        assert seen_at(pilot.app, form.query_one("#sweep-cancel")) == "Cancel esc"
+        rows = " ".join(" ".join(screen_rows(pilot.app)).replace("│", " ").split())
+        assert "train.epochs = 0" in rows and "every trial trains slowly" in rows  # both lines in sight
+        train = form.query_one("#sweep-train", Input)
+        train.focus()  # the last field, below what the dialog shows: scrolled to
+        await wait_for(pilot, lambda: train.has_focus, what="Train flags focused")
+        await settled(pilot)
+        assert "Train flags" in seen_at(pilot.app, train.parent)
+        assert seen_at(pilot.app, form.query_one("#sweep-start")) == "Start ctrl+s"
