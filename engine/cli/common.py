@@ -1,13 +1,15 @@
 """What every ``petseg`` subcommand shares: exit codes, the console, the ``--runs`` flag, the
-``yes|no`` value type, the hyphenated flag aliases, and a checkpoint named by ``--run`` or
+flag value types (`flag_type`: a bad value refused in petseg's words; ``integer``, ``number``,
+``yes_no``), the hyphenated flag aliases, and a checkpoint named by ``--run`` or
 ``--checkpoint``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.cli.interrupts import EXIT_INTERRUPTED
 from engine.config import default_runs_dir
@@ -15,6 +17,8 @@ from engine.console_log import plain
 from engine.field_spec import parse_number, parse_yes_no
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, EXIT_INTERRUPTED
+
+T = TypeVar("T")
 
 
 def launched_rank() -> str | None:
@@ -51,29 +55,25 @@ def image_side(value: str) -> int:
     return side
 
 
-def integer(value: str) -> int:
-    """An argparse type: an int, refused in the words every bad number has (`engine.field_spec.
-    not_a_number`: "expected an integer, got 'x'"; argparse's own was "invalid int value: 'x'")."""
-    try:
-        return int(parse_number(value, "int"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def flag_type(parse: Callable[[str], T], name: str) -> Callable[[str], T]:
+    """An argparse type from ``parse``, which raises ValueError in the words the user reads: the
+    one way a petseg flag's value is refused in them (argparse's own was "invalid int value:
+    'x'"). ``name``: what argparse calls the type."""
+    def parse_flag(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse_flag.__name__ = name
+    return parse_flag
 
 
-def number(value: str) -> float:
-    """An argparse type: a float, refused as `integer` refuses ("expected a number, got 'x'")."""
-    try:
-        return float(parse_number(value, "float"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def yes_no(value: str) -> bool:
-    """An argparse type: yes/no (also y/n, true/false, 1/0; `engine.field_spec.parse_yes_no`)."""
-    try:
-        return parse_yes_no(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+# a bad number in `engine.field_spec.not_a_number`'s words: "expected an integer, got 'x'"
+integer = flag_type(lambda text: int(parse_number(text, "int")), "int")
+number = flag_type(lambda text: float(parse_number(text, "float")), "float")
+# yes/no, also y/n, true/false, 1/0 (`engine.field_spec.parse_yes_no`)
+yes_no = flag_type(parse_yes_no, "yes_no")
 
 
 def flag_spellings(name: str) -> tuple[str, ...]:

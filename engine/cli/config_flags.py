@@ -12,20 +12,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from engine.cli.common import add_flag
+from engine.cli.common import add_flag, flag_type
 from engine.config import TrainConfig, config_fields
 from engine.field_spec import ConfigField
 
 
 def _flag_type(f: ConfigField) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            return f.parse_value(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None  # its words: "expected an integer or auto, got 'x'"
-
-    parse.__name__ = f.kind  # argparse names the type in its messages
-    return parse
+    # its words: "expected an integer or auto, got 'x'"; argparse names the type by the field's kind
+    return flag_type(f.parse_value, f.kind)
 
 
 def _shown_default(value: Any) -> str:

@@ -195,6 +195,9 @@ def test_a_number_flag_given_a_word_says_what_it_takes(capsys, flag: str, value:
     (["sweep", "--name", "s", "--parallel", "1.5"], "argument --parallel: expected an integer, got '1.5'"),
     (["eval", "--run", "r", "--threshold", "abc"], "argument --threshold: expected a number, got 'abc'"),
     (["infer", "--run", "r", "--batch_size", "2.5"], "argument --batch_size/--batch-size: expected an integer, got '2.5'"),
+    (["eval", "--run", "r", "--ignore_border", "maybe"],
+     "argument --ignore_border/--ignore-border: expected yes or no, got 'maybe'"),
+    (["sweep", "--name", "s", "--eval_best", "2"], "argument --eval_best/--eval-best: expected yes or no, got '2'"),
 ])
 def test_every_number_flag_says_a_bad_number_as_the_train_flags_do(capsys, argv: list[str], said: str) -> None:
     """`petseg sweep --trials many` said argparse's "invalid int value: 'many'" where `--epochs two`
@@ -202,3 +205,24 @@ def test_every_number_flag_says_a_bad_number_as_the_train_flags_do(capsys, argv:
     with pytest.raises(SystemExit):
         main(argv)
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"petseg {argv[0]}: error: {said}"
+
+
+def test_a_flag_type_refuses_a_value_in_its_parsers_words() -> None:
+    """`petseg`'s argparse types (``integer``, ``number``, ``yes_no``, every train flag's) were
+    near-twin copies of one try/except; `flag_type` is their one owner: the parser's ValueError
+    is argparse's error in the same words, its value passed through, the type named as given."""
+    import argparse
+
+    from engine.cli.common import flag_type, integer, number, yes_no
+    from engine.field_spec import parse_yes_no
+
+    parse = flag_type(parse_yes_no, "yes_no")
+    assert parse("y") is True and parse.__name__ == "yes_no"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^expected yes or no, got 'maybe'$"):
+        parse("maybe")
+    assert integer("7") == 7 and number("1e-3") == 1e-3 and yes_no("no") is False
+    for parse, text, said in ((integer, "2.5", "expected an integer, got '2.5'"),
+                              (number, "abc", "expected a number, got 'abc'")):
+        with pytest.raises(argparse.ArgumentTypeError) as caught:
+            parse(text)
+        assert str(caught.value) == said
