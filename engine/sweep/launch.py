@@ -24,13 +24,19 @@ from engine.sweep.spec import SWEEP_OWNED_FIELDS, SweepSpec, SweepSpecError
 from engine.sweep.spec_build import build_spec
 
 
+# what shlex.split's errors mean to someone who typed the flags
+_SPLIT_ERRORS = {"No closing quotation": "a quote is not closed",
+                 "No escaped character": "a \\ at the end escapes nothing"}
+
+
 def parse_train_flags(text: str) -> dict[str, Any]:
     """``--epochs 5 --image_size=64`` as typed train values; SweepSpecError naming the flag."""
     fields = {f.name: f for f in config_fields()}
     try:
         words = shlex.split(text)
-    except ValueError as exc:
-        raise SweepSpecError(f"train flags: {exc}") from None
+    except ValueError as exc:  # shlex's own words ("No closing quotation") named neither the text nor the fix
+        why = _SPLIT_ERRORS.get(str(exc), str(exc))
+        raise SweepSpecError(f"train flags: {text.strip()}: {why}") from None
     out: dict[str, Any] = {}
     i = 0
     while i < len(words):

@@ -447,6 +447,20 @@ def test_a_mistyped_train_flag_of_the_sweep_form_names_the_one_meant(flags: str,
     assert str(exc.value).endswith(f"is not a train flag a trial takes (did you mean {meant}?)")
 
 
+@pytest.mark.parametrize("flags, said", [
+    ("--run_name 'my run", "train flags: --run_name 'my run: a quote is not closed"),
+    ("--epochs 2 \\", "train flags: --epochs 2 \\: a \\ at the end escapes nothing"),
+])
+def test_train_flags_that_do_not_split_say_what_is_wrong_in_words(flags: str, said: str) -> None:
+    """The sweep form's Train flags with an open quote said Python's shlex words, "train flags:
+    No closing quotation": capitalised mid-line, naming neither the text nor what to fix."""
+    from engine.sweep.launch import parse_train_flags
+
+    with pytest.raises(SweepSpecError) as exc:
+        parse_train_flags(flags)
+    assert str(exc.value) == said
+
+
 def test_a_time_budget_without_epochs_makes_every_trial_train_for_the_time_alone() -> None:
     """As ``petseg train --time_budget 10m``: the trials have no epoch bound, unless the sweep
     fixes or searches the epochs."""
