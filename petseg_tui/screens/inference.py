@@ -144,6 +144,10 @@ class InferenceScreen(ImageScreen):
         if not self._overlay_chosen:
             self.overlay_view = not self.at_least("-wide")
 
+    def on_resize(self) -> None:
+        # the model line fits its run name to its width, known once the new size is laid out
+        self.call_after_refresh(self._show_texts)
+
     def watch_overlay_view(self, overlay_view: bool) -> None:
         self.set_class(overlay_view, "-overlay-view")
         # alone, the overlay pane says what to do first, as the image pane does beside it: at 80
@@ -162,7 +166,9 @@ class InferenceScreen(ImageScreen):
         if not results:
             return
         ready = self._predictor if self._predictor_for == self.run_path else None
-        model = describe_model(self.run_path, self.no_run_text, ready, self.model_loading, self._checkpoint_note)
+        width = self.query_one("#inf-model").content_size.width
+        model = describe_model(self.run_path, self.no_run_text, ready, self.model_loading, self._checkpoint_note,
+                               width)
         result = describe_result(threshold=self.threshold, tta=self.tta, outline=self.outline,
                                  image_mode=self.image_mode, busy=self.busy, loading=self.model_loading,
                                  prediction=self.prediction, rendered=self.rendered, truth=self.truth,

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
+from engine.runs.short_name import shorten
 from petseg_tui.format import fmt_metric
 from petseg_tui.widgets.image_view import ImageView
 
@@ -25,16 +27,24 @@ if TYPE_CHECKING:  # pragma: no cover
 PANES = ("#pane-image", "#pane-mask", "#pane-overlay")
 FIRST_STEP_HINT = "pick an image, then r"  # an empty image pane's, or the overlay's when it is alone
 OVERLAY_HINT = "image + mask"
+_NAME_FLOOR = 8  # cells the model line's run name keeps however narrow (its tail tells runs apart)
 PICK_PHOTO = "pick a photo: ⏎ on a file in the tree, or type its path"  # a model, no result yet
 
 
-def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, loading: bool, checkpoint_note: str) -> str:
+def describe_model(run_path: Path | None, no_run_text: str, predictor: Any, loading: bool, checkpoint_note: str,
+                   width: int = 0) -> str:
     """The model line: the run, its architecture, epoch and best Dice, or what is happening to it.
-    ``predictor`` is the loaded Predictor of ``run_path``, or None."""
+    ``predictor`` is the loaded Predictor of ``run_path``, or None. In ``width`` cells (0: no
+    limit) the run's name is cut in its middle so the figures after it show: the title bar has it
+    whole, and a line cut at its end lost the Dice of a default name at 80 columns."""
     if run_path is None:
         return escape(no_run_text)
-    name = escape(run_path.name)
     p = predictor
+    if p is not None and width > 0:
+        rest = describe_model(Path("x"), no_run_text, p, loading, checkpoint_note)
+        name = escape(shorten(run_path.name, max(_NAME_FLOOR, width - Content.from_markup(rest).cell_length + 1)))
+    else:
+        name = escape(run_path.name)
     if p is None:
         if loading:
             return f"[b]{name}[/b]: loading model…"

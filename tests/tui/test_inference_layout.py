@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tui_helpers import contrast_of, inference_done, settled, toasts, wait_for, widget_text
+from tui_helpers import contrast_of, inference_done, screen_rows, settled, toasts, wait_for, widget_text
 from tui_inference import (FakePredictor, InferenceTestApp, inference_screen, make_photo, make_run,
                            result_line, run_on)
 
@@ -223,3 +223,21 @@ async def test_the_screen_has_the_title_bar_of_the_others(tmp_path: Path, images
         for part in ("#inf-path", "Footer"):
             region = screen.query_one(part).region
             assert region.height and region.bottom <= 24, part
+
+
+async def test_at_80_columns_the_model_line_keeps_the_best_dice_of_a_default_run_name(
+        tmp_path: Path, images: Path, fake_predictor) -> None:
+    """At 80 columns a run with its default name (unet-20261208-003059) read
+    'unet-20261208-003059 · unet · epoch 7 · best Di…': the line was cut at its end, the Dice
+    with it. The name (whole in the title bar) is cut in its middle now, so the figures show."""
+    run = make_run(tmp_path / "runs", "unet-20261208-003059")
+    app = InferenceTestApp(run.parent, run, images)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await inference_done(pilot)
+        await pilot.pause()
+        rows = "\n".join(screen_rows(app))
+        assert "epoch 7 · best Dice 0.8123" in rows
+        assert "unet-20261208-003059" in rows.splitlines()[0]  # the title keeps the whole name
+        await pilot.resize_terminal(160, 30)
+        await wait_for(pilot, lambda: "unet-20261208-003059 · unet · epoch 7 · best Dice 0.8123"
+                       in "\n".join(screen_rows(app)), what="the whole line at 160 columns")
