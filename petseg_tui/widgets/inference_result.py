@@ -85,7 +85,7 @@ def describe_result(*, threshold: float, tta: bool, outline: bool, image_mode: s
     h, w = pred.image.shape[:2]
     score = ""
     if r.dice is not None:
-        score = f" · [b]Dice {r.dice:.3f}[/b] IoU {r.iou:.3f} vs its trimap ({truth.scoring})"
+        score = f" · [b]Dice {fmt_metric(r.dice)}[/b] IoU {fmt_metric(r.iou)} vs its trimap ({truth.scoring})"
     elif truth.note:
         score = f" · [$text-warning]{escape(truth.note)}[/]"
     photo = getattr(r, "photo_size", None)
