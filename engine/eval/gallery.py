@@ -104,7 +104,7 @@ def sample_pictures(
     errors_img = Image.fromarray(np.clip(np.rint(err), 0, 255).astype(np.uint8))
 
     o = rec.overlap("photo", ignore_border)
-    caption = f"{rec.name}  Dice {o.dice:.3f}  IoU {o.iou:.3f}  {w}x{h} px"  # as shown (EXIF-turned)
+    caption = f"{rec.name}  Dice {o.dice:.4f}  IoU {o.iou:.4f}  {w}x{h} px"  # as shown (EXIF-turned), 4 decimals as eval prints
     return SamplePictures(rec.name, o.dice, o.iou, caption, Image.fromarray(img), truth_img, pred_img, errors_img)
 
 

@@ -190,9 +190,10 @@ class WorstScreen(ImageScreen):
         options.clear_options()
         for i, pic in enumerate(gallery.pictures, 1):
             # cut in the middle, as the runs table cuts run names: photos share a breed and differ
-            # in their number at the end ("american_bulldog_2…" three times); the caption has it whole
+            # in their number at the end ("american_bulldog_2…" three times); the caption has it whole.
+            # The Dice as the caption and petseg eval --worst give it (4 decimals)
             name = shorten(pic.name, 19)
-            options.add_option(Option(Text(f"{i:2d} {name:19s} {pic.dice:.3f}"), id=str(i - 1)))
+            options.add_option(Option(Text(f"{i:2d} {name:19s} {pic.dice:.4f}"), id=str(i - 1)))
         if not gallery.pictures:
             options.add_option(Option("no images scored", disabled=True))
             self._show(None)

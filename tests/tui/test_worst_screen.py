@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tui_helpers import contrast_of, footer_text, make_run, open_palette, toasts, unreadable_checkpoint, wait_for, widget_text
+from tui_helpers import (contrast_of, footer_text, make_run, open_palette, screen_rows, toasts, unreadable_checkpoint,
+                         wait_for, widget_text)
 
 from petseg_tui.app import PetsegApp
 from petseg_tui.screens.help import HelpScreen
@@ -99,7 +100,7 @@ async def test_w_opens_the_gallery_worst_first(runs_dir: Path, pets: Path) -> No
         dice = [float(r[2]) for r in rows]
         assert len(dice) == 4 and dice == sorted(dice) and dice[0] < dice[-1]  # worst first
         caption = widget_text(screen.query_one("#worst-caption")).strip()
-        assert caption.startswith("#1 of 4") and rows[0][1] in caption and f"Dice {dice[0]:.3f}" in caption
+        assert caption.startswith("#1 of 4") and rows[0][1] in caption and f"Dice {dice[0]:.4f}" in caption
         views = list(screen.query(ImageView))
         assert all(v.pil_image is not None and v.image_widget is not None for v in views)
 
@@ -341,6 +342,9 @@ async def test_photos_whose_names_share_a_long_start_are_told_apart_in_the_list(
         for number in ("208", "209", "210"):
             assert any(name.startswith("americ") and name.endswith(f"_{number}") for name in shown), shown
         assert "Abyssinian_1" in shown  # one that fits is whole
+        left = "\n".join(row[:32] for row in screen_rows(app))  # the list's 32 columns
+        for pic in screen.gallery.pictures:  # each row's Dice whole at 80 columns, as the caption has it
+            assert f" {pic.dice:.4f}" in left, left
 
 
 async def test_w_is_not_offered_for_a_run_whose_data_has_no_test_list_and_says_why(runs_dir: Path,

@@ -46,7 +46,14 @@ def test_errors_picture_colours_missed_and_extra_pixels_only_where_scored():
     truth = np.asarray(pics.truth)
     assert tuple(truth[9, 20]) == tuple(round(128 * 0.55 + c * 0.45) for c in BAND_COLOR)
     assert tuple(truth[8, 20]) == TRUTH_COLOR
-    assert pics.caption.startswith("cat  Dice ") and f"{pics.dice:.3f}" in pics.caption
+    assert pics.caption.startswith("cat  Dice ")
+
+
+def test_the_caption_has_the_figures_petseg_eval_prints():
+    """The worst gallery's caption (the dashboard's w screen and the PNG sheet) read 'Dice 0.667
+    IoU 0.500' beside `petseg eval --worst`'s list, which prints 0.6667 and 0.5000 for the photo."""
+    pics = sample_pictures(scored_photo(), mask_rule="pet_border", ignore_border=True)
+    assert f"Dice {pics.dice:.4f}  IoU {pics.iou:.4f}  " in pics.caption
 
 
 def test_the_errors_column_names_every_tint_its_picture_paints():
