@@ -13,7 +13,8 @@ Terms, separated by spaces, all of which must hold:
 
 Keys are config.json's fields (nested ones flattened with dots: ``distributed.world_size``,
 ``sweep.name``), their short aliases (`ALIASES`: ``lr``, ``bs``, ``sweep`` ...), the metrics
-(`METRICS`: ``dice``, ``iou``, ``epoch``, ``loss``, ``vloss``), ``name``, ``status`` and the
+(`METRICS`: ``dice``, ``iou``, ``epoch``, ``loss``, ``vloss``, ``time``: seconds or a duration,
+``time>5m``), ``name``, ``status`` and the
 labels (``tag``, ``note``). A term the parser cannot read is left out and said in one line
 (`Query.hint`); parsing never raises. No torch, no Textual.
 """
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.durations import parse_duration
 from engine.field_spec import not_a_number
 from engine.runs.labels import RunLabels
 from engine.runs.summary import RunSummary
@@ -43,6 +45,7 @@ ALIASES: dict[str, str] = {
     "trial": "sweep.trial",
     "state": "status",
     "tags": "tag",
+    "duration": "time",
 }
 
 
@@ -67,6 +70,7 @@ METRICS: dict[str, Callable[[RunSummary], Any]] = {
     "loss": lambda s: s.last_train_loss,
     "vloss": lambda s: s.last_valid_loss,
     "ips": lambda s: s.images_per_s,
+    "time": lambda s: s.duration,  # the Time column: training time, in seconds
 }
 _RUN_KEYS = ("name", "status", "tag", "note")
 _OPERATORS = ("<=", ">=", "<", ">", "=", ":")
@@ -215,9 +219,15 @@ def parse_query(text: str, extra_keys: Iterable[str] = ()) -> Query:
             problems.append(f"'{word}' left out: {op} needs a value after it")
             continue
         if key not in known and "." not in key:
-            problems.append(f"'{word}' left out: no key '{m.group(1)}' (lr, bs, dice, model, tag, a config field)")
+            problems.append(f"'{word}' left out: no key '{m.group(1)}' (lr, bs, dice, epoch, time, model, tag, a config field)")
             continue
         number = _number(value)
+        if key == "time" and number is None:  # the Time column's way: 4m18s, as --time_budget takes it
+            try:
+                number = parse_duration(value)
+            except ValueError as e:
+                problems.append(f"'{word}' left out: {e}")
+                continue
         if op not in (":", "=") and number is None:
             problems.append(f"'{word}' left out: {not_a_number(value, 'float')}")
             continue

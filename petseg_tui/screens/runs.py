@@ -48,7 +48,7 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
 
     HELP = ("Every run under the runs folder (runs started elsewhere appear within ~2 s). Filter: name words and "
             "lr<1e-3 dice>0.8 model:unet tag:best sweep:NAME (key:text, key=value, key<num, key>num). img/s and "
-            "s/epoch: the median of the run's epochs; Time: its whole training time, pauses left out.")
+            "s/epoch: the median of the run's epochs; Time: its whole training time, pauses left out (time>5m).")
     BINDINGS = [
         Binding("n", "new_run", "New run", tooltip="New run with the engine's defaults"),
         Binding("N", "new_run_like", "Copy", tooltip="New run starting from the highlighted run's settings"),

@@ -87,8 +87,8 @@ def test_a_filter_term_it_cannot_read_changes_nothing(tmp_path: Path, capsys, co
     code, out, err = petseg(capsys, command, "--runs", str(tmp_path), "--filter", "status:finished dcie>0.5",
                             "--archive" if command == "label" else "--yes")
     assert code == 1 and out == ""
-    assert err == ("petseg: error: --filter: 'dcie>0.5' left out: no key 'dcie' (lr, bs, dice, model, tag, "
-                   "a config field); nothing changed\n")
+    assert err == ("petseg: error: --filter: 'dcie>0.5' left out: no key 'dcie' (lr, bs, dice, epoch, time, "
+                   "model, tag, a config field); nothing changed\n")
     assert run.is_dir() and read_labels(run) == RunLabels()
 
 

@@ -81,3 +81,18 @@ def test_several_bad_terms_are_counted_in_one_line() -> None:
 
 def test_extra_keys_seen_in_configs_are_accepted() -> None:
     assert parse_query("versions:1", extra_keys=["versions"]).hint == ""
+
+
+def test_time_filters_on_the_time_column_in_seconds_or_a_duration() -> None:
+    """The runs table shows Time (training time) beside Epoch and Best Dice, but `time>60` was
+    refused: "no key 'time'". It compares the run's training time, in seconds or as a duration
+    (5m, 1h30m, the way the column and --time_budget write it)."""
+    import dataclasses
+
+    run = dataclasses.replace(_run(), duration=258.0)  # the table's 4m18s
+    for text, expected in (("time>60", True), ("time<4m", False), ("time<5m", True), ("duration>=258", True)):
+        q = parse_query(text)
+        assert q.hint == "", text
+        assert q.matches(run) is expected, text
+    assert not parse_query("time>0").matches(dataclasses.replace(_run(), duration=None))
+    assert "time<5x" in parse_query("time<5x").hint and "duration" in parse_query("time<5x").hint
