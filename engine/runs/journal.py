@@ -52,8 +52,8 @@ class EventTail:
     what it read are not events, it reads the file no further (``invalid`` says so).
 
     Bounded cost on huge logs: the file is read in 1 MiB chunks, batch-progress lines are
-    recognised by their bytes and only the last ``keep_batches`` of them are parsed (0: none,
-    for listings that show no batch figures); measured in docs/RELIABILITY.md, "Large logs"
+    recognised by their bytes and only the last ``keep_batches`` of them are parsed (0: only
+    a last line's, for listings that show no batch figures); measured in docs/RELIABILITY.md, "Large logs"
     (bench/large_events_log.py).
     """
 
@@ -130,7 +130,10 @@ class EventTail:
                     self.invalid = self.invalid or self._give_up_reason(size)
                     break
             end = self.offset - len(self._partial)  # just after the last complete line
-            tail = self._last_batch_lines(fh, begin, end) if self.keep_batches > 0 else []
+            if self.keep_batches > 0:
+                tail = self._last_batch_lines(fh, begin, end, self.keep_batches)
+            else:
+                tail = self._batch_if_last(fh, begin, end)
         except OSError:
             return [e for _, e in found]
         if not tail:
@@ -142,22 +145,38 @@ class EventTail:
                 parsed.append((at, event))
         return [e for _, e in sorted(found + parsed, key=lambda item: item[0])]
 
-    def _last_batch_lines(self, fh: Any, begin: int, end: int) -> list[tuple[int, bytes, int]]:
-        """(offset, line, line number) of the newest ``keep_batches`` batch lines between file
+    def _batch_if_last(self, fh: Any, begin: int, end: int) -> list[tuple[int, bytes, int]]:
+        """The last line between ``begin`` and ``end`` if it is a batch line, as `_last_batch_lines`
+        gives lines: a listing (``keep_batches`` 0) shows no batch figures, but a batch nothing
+        followed is when a run killed in mid-epoch last trained (its duration ended at the older
+        heartbeat without it). One read of the file's last 4 KiB."""
+        if end <= begin:
+            return []
+        start = max(begin, end - 4096)
+        fh.seek(start)
+        data = fh.read(end - start)
+        s = data.rfind(b"\n", 0, len(data) - 1) + 1
+        raw = data[s:-1]
+        if (s == 0 and start > begin) or not raw.endswith(b'"kind": "batch"}'):  # > 4 KiB: not a batch line
+            return []
+        return [(start + s, raw, self.lines - 1)]
+
+    def _last_batch_lines(self, fh: Any, begin: int, end: int, keep: int) -> list[tuple[int, bytes, int]]:
+        """(offset, line, line number) of the newest ``keep`` batch lines between file
         offsets ``begin`` and ``end`` (both at line starts), oldest first: read backwards from
         ``end`` in blocks, so the cost is the size of those lines, not of the file."""
         taken: list[tuple[int, bytes, int]] = []
         number = self.lines - 1
         carry = b""  # the start of a line whose beginning lies in an earlier block
         block_end = end
-        while block_end > begin and len(taken) < self.keep_batches:
+        while block_end > begin and len(taken) < keep:
             block_start = max(begin, block_end - (256 << 10))
             fh.seek(block_start)
             data = fh.read(block_end - block_start) + carry
             cut = data.find(b"\n") + 1 if block_start > begin else 0
             carry, body, body_at = data[:cut], data[cut:], block_start + cut
             e = len(body) - 1  # body ends with a newline
-            while e >= 0 and len(taken) < self.keep_batches:
+            while e >= 0 and len(taken) < keep:
                 s = body.rfind(b"\n", 0, e) + 1
                 raw = body[s:e]
                 if raw.endswith(b'"kind": "batch"}'):

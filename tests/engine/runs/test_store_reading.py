@@ -327,3 +327,27 @@ def test_a_followed_run_reads_the_config_its_setup_rewrote(tmp_path: Path) -> No
     assert follower.summary().model_label == "unet x2"
     assert follower.history.config["amp_resolved"] == "bfloat16"
     w.close()
+
+
+def test_a_run_killed_mid_epoch_lists_the_duration_its_own_screen_shows(tmp_path: Path) -> None:
+    """Killed (SIGKILL) in its third epoch, a run read 22s in the runs table and `petseg runs` but
+    'elapsed 25s' on its live screen: a listing skips batch lines, so its time ended at the last
+    heartbeat, 3 s before the last batch the process wrote. The listing counts that batch too."""
+    t0 = time.time() - 600
+    store = RunStore(tmp_path)
+    w = store.create({"model": "unet", "epochs": 30}, name="killed")
+    w.append(dataclasses.replace(started(30), t=t0))
+    w.append(dataclasses.replace(epoch_ended(1, 0.5, total=30), t=t0 + 10))
+    w.append(EpochStarted(epoch=2, total_epochs=30, batches=4, t=t0 + 10))
+    for batch in (1, 2, 3):
+        w.append(BatchProgress(epoch=2, batch=batch, batches=4, loss=1.0, images_per_s=8.0, t=t0 + 10 + 4 * batch))
+    w.close()
+    status_path = tmp_path / "killed" / "status.json"
+    status = json.loads(status_path.read_text())
+    status.update(state="running", pid=2**22 + 12345, heartbeat=t0 + 19)  # no such process; beat 3 s before
+    status_path.write_text(json.dumps(status))
+    listed = {r.name: r for r in store.list_runs()}["killed"]
+    assert listed.state == "interrupted"
+    assert store.load("killed").duration == pytest.approx(22.0, abs=0.01)
+    assert listed.duration == pytest.approx(22.0, abs=0.01)
+    assert store.summary("killed").duration == pytest.approx(22.0, abs=0.01)
