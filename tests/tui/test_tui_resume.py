@@ -34,6 +34,27 @@ def make_stale_run(runs_dir: Path, name: str, last_pt: bool = True, epochs_done:
         (runs_dir / name / "checkpoints" / "last.pt").write_bytes(b"placeholder")
 
 
+async def _resume_question(runs_dir: Path, monkeypatch) -> str:
+    """What R's confirmation asks about the highlighted run (its Note: drawn), answered no; the
+    resume's process is never started."""
+    import engine.train.launch
+
+    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: 4_000_002)
+    app = PetsegApp(runs_dir=runs_dir)
+    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
+        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
+        await wait_for(pilot, lambda: "Note:" in question(), what="the question drawn")
+        said = question()
+        await pilot.press("n")
+    return said
+
+
 async def test_interrupted_run_is_shown_and_R_resumes_it_after_confirmation(runs_dir: Path, monkeypatch) -> None:
     import engine.train.launch
 
@@ -194,28 +215,15 @@ async def test_a_run_that_lost_its_last_pt_says_why_R_is_not_offered(runs_dir: P
 async def test_R_says_the_epochs_after_last_pt_are_trained_again(runs_dir: Path, monkeypatch) -> None:
     """A run showing 9 epochs whose last.pt holds epoch 1 (saved at most every --checkpoint_interval
     seconds): R asked to "continue from its last.pt" without a word that epochs 2-9 train again."""
-    import engine.train.launch
     from engine.events import CheckpointSaved, event_to_dict
 
     make_stale_run(runs_dir, "slow-saves", epochs_done=9)
     saved = CheckpointSaved(epoch=1, which="last", path="checkpoints/last.pt", valid_dice=0.5)
     with (runs_dir / "slow-saves" / "events.jsonl").open("a") as f:
         f.write(json.dumps(event_to_dict(saved)) + "\n")
-    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: 4_000_002)
-
-    app = PetsegApp(runs_dir=runs_dir)
-    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
-    async with app.run_test(size=(120, 30)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loaded, what="first scan")
-        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
-        await pilot.press("R")
-        await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
-        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
-        await wait_for(pilot, lambda: "Note:" in question(), what="the question drawn")
-        assert ("Note: last.pt holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, so epochs "
-                "2-9 are trained again.") in question()
-        await pilot.press("n")
+    question = await _resume_question(runs_dir, monkeypatch)
+    assert ("Note: last.pt holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, so epochs "
+            "2-9 are trained again.") in question
 
 
 async def test_the_footer_is_rebuilt_only_when_its_keys_change(runs_dir: Path) -> None:
@@ -430,7 +438,6 @@ async def test_R_on_a_time_budget_run_says_how_much_of_the_budget_is_left(runs_d
     """R on a run stopped inside its --time_budget said it "trains for what is left of its 90s time
     budget", never how much that is: it now says the seconds left after those its last.pt holds
     (its CheckpointSaved's, the figure `petseg train --resume` goes on from)."""
-    import engine.train.launch
     from engine.events import CheckpointSaved, event_to_dict
 
     make_run(runs_dir, "tb", epochs_done=2, total=50, state="stopped", time_budget="90s")
@@ -438,17 +445,4 @@ async def test_R_on_a_time_budget_run_says_how_much_of_the_budget_is_left(runs_d
     saved = CheckpointSaved(epoch=2, which="last", path="checkpoints/last.pt", valid_dice=0.5, trained_seconds=47.2)
     with (runs_dir / "tb" / "events.jsonl").open("a") as f:
         f.write(json.dumps(event_to_dict(saved)) + "\n")
-    monkeypatch.setattr(engine.train.launch, "spawn_resume", lambda root, name, **_: 4_000_003)
-
-    app = PetsegApp(runs_dir=runs_dir)
-    monkeypatch.setattr(app, "open_run", lambda path, pid=None: None)
-    async with app.run_test(size=(120, 30)) as pilot:
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.loaded, what="first scan")
-        await wait_for(pilot, lambda: "R Resume" in footer_text(screen), what="R Resume in the footer")
-        await pilot.press("R")
-        await wait_for(pilot, lambda: screen_up(app, "ConfirmScreen"), what="confirmation")
-        question = lambda: " ".join(widget_text(app.screen.query_one("#confirm-question")).split())
-        await wait_for(pilot, lambda: "Note:" in question(), what="the question drawn")
-        assert "Note: it trains for the 43s left of its 90s time budget." in question()
-        await pilot.press("n")
+    assert "Note: it trains for the 43s left of its 90s time budget." in await _resume_question(runs_dir, monkeypatch)
