@@ -113,8 +113,9 @@ def decode_pair(image_path: Path, trimap_path: Path) -> tuple[np.ndarray, np.nda
     rgb, stored = decode_rgb(image_path, exif=False)
     th, tw = trimap.shape
     if stored != (tw, th):
+        # both files named: the user must find which of the two is wrong (a truncated trimap's line names it too)
         raise ValueError(
-            f"image is {stored[0]}×{stored[1]} but its trimap is {tw}×{th}; they must match"
+            f"{trimap_path}: trimap is {tw}×{th} but its photo {image_path} is {stored[0]}×{stored[1]}; they must match"
         )
     return rgb, trimap
 

@@ -217,3 +217,19 @@ def test_eval_worst_out_an_existing_folder_gets_the_default_name_in_it(checkpoin
                  "--worst", "1", "--worst_out", str(sheets)]) == 0
     assert f"contact sheet: {sheets / 'model-worst-test.png'}" in capsys.readouterr().out
     assert (sheets / "model-worst-test.png").is_file()
+
+
+def test_eval_names_the_trimap_whose_size_is_not_its_photos(checkpoint: Path, eval_data: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    """A trimap of the wrong size was skipped as "skipped p1: image is 40×30 but its trimap is
+    10×10": no file named, where a truncated trimap's line names it. The line names the trimap
+    and the photo, with their sizes."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(eval_data, data)
+    Image.new("L", (10, 10), 1).save(data / "annotations" / "trimaps" / "p1.png")
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(data), "--device", "cpu"]) == 0
+    skipped = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("skipped p1")]
+    trimap, photo = data / "annotations" / "trimaps" / "p1.png", data / "images" / "p1.jpg"
+    assert skipped == [f"skipped p1: {trimap}: trimap is 10×10 but its photo {photo} is 40×30; they must match"]
