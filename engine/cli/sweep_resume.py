@@ -37,7 +37,7 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
     """The spec ``--resume NAME`` runs, after saying what it resumes; ConfigError (one line) if it
     must not start."""
     from engine.cli.config_flags import given_config
-    from engine.runs.layout import validate_run_name
+    from engine.runs.layout import NAME_RULE, validate_run_name
     from engine.sweep.resume import checked_resume
     from engine.sweep.spec_file import SPEC_KEYS
 
@@ -45,7 +45,7 @@ def resumed_spec(args: argparse.Namespace, runs_dir: Path) -> SweepSpec:
     try:
         validate_run_name(name)
     except Exception:  # noqa: BLE001 - its own words name no flag; one line here
-        raise ConfigError(f"--resume {name}: not a sweep's name (letters, digits, '.', '_' and '-')") from None
+        raise ConfigError(f"--resume {name}: not a sweep's name ({NAME_RULE})") from None
     typed = [f"--{key}" for key in _STUDY_FLAGS if getattr(args, key) not in (None, [])]
     # given_config also holds the sweep's own flags named like a train field (--devices)
     typed += [f"--{key}" for key in given_config(args) if key not in SPEC_KEYS]

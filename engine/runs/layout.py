@@ -263,6 +263,9 @@ def export_report_path(exported: str | Path) -> Path:
 
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# _NAME_OK in words, for every line that refuses a name (a run's, a sweep's): ASCII and the first
+# character said, or ".hidden" and "chat-été" read as names the rule allows
+NAME_RULE = "ASCII letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
 def checkpoint_path(run_path: str | Path, which: str) -> Path:
@@ -362,7 +365,7 @@ def started_at(path: Path) -> float:
 
 def validate_run_name(name: str) -> str:
     if not _NAME_OK.match(name or ""):
-        raise RunStoreError(name, "run names use letters, digits, '.', '_' and '-' (max 100)")
+        raise RunStoreError(name, f"run names use {NAME_RULE} (at most 100)")
     return name
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.config import MODEL_IGNORES, TrainConfig, absolute_values, with_time_alone
 from engine.field_spec import parse_yes_no
-from engine.runs.layout import validate_run_name
+from engine.runs.layout import NAME_RULE, validate_run_name
 from engine.sweep.spec import (
     FROM_FILE,
     SWEEP_OWNED_FIELDS,
@@ -60,7 +60,7 @@ def build_spec(settings: dict[str, Any], gpu_count: Any = None) -> SweepSpec:
     try:
         validate_run_name(name)
     except Exception:
-        raise SweepSpecError(f"{at('name', f'--name {name}')}: use letters, digits, '.', '_' and '-'") from None
+        raise SweepSpecError(f"{at('name', f'--name {name}')}: use {NAME_RULE}") from None
     if len(name) > MAX_NAME:
         raise SweepSpecError(f"{at('name', f'--name {name[:20]}...')}: at most {MAX_NAME} characters")
     texts = list(settings.get("params") or [])

@@ -205,3 +205,16 @@ def test_a_download_that_cannot_reach_its_server_makes_no_run(tmp_path: Path, ca
     one_error_line(capsys, f"--download into {data}: {url}: network error")
     assert not runs.exists() or not any(runs.iterdir())  # refused before a run folder was made
     assert not data.exists()  # nor an empty data folder left behind
+
+
+@pytest.mark.parametrize("name", [".hidden", "chat-été", "-x", "a" * 101])
+def test_a_refused_run_name_is_told_the_rule_it_breaks(tmp_path: Path, capsys, name: str) -> None:
+    """".hidden" and "chat-été" were refused with "run names use letters, digits, '.', '_' and
+    '-' (max 100)": a rule both names meet as a user reads it (é is a letter, '.' is allowed). The
+    line now says ASCII and that the first character is a letter or digit."""
+    runs = tmp_path / "runs"
+    assert main(["train", "--runs", str(runs), f"--run_name={name}", "--epochs", "1", "--image_size", "64"]) == 1
+    err = one_error_line(capsys, f"{name}: run names use ASCII letters, digits, '.', '_' and '-', "
+                                 "starting with a letter or digit (at most 100)")
+    assert err.startswith(f"petseg: error: {name}: ")
+    assert not runs.exists() or not any(runs.iterdir())

@@ -115,7 +115,8 @@ def test_a_bad_run_name_is_refused_before_any_rank_starts(tmp_path: Path, capsys
     runs = tmp_path / "runs"
     assert main(["train", *DDP_TRAIN, "--devices", "2", "--runs", str(runs), "--run_name", name]) == 1
     out, err = capsys.readouterr()
-    assert err.strip() == f"petseg: error: {name}: run names use letters, digits, '.', '_' and '-' (max 100)"
+    assert err.strip() == (f"petseg: error: {name}: run names use ASCII letters, digits, '.', '_' and '-', "
+                           "starting with a letter or digit (at most 100)")
     assert "data-parallel" not in out  # no rank was started
     assert not runs.exists() or not any(runs.iterdir())
 
