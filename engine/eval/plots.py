@@ -2,7 +2,8 @@
 
 Each run's history is read through ``engine.runs.RunStore`` (the same epochs the TUI shows,
 with epochs repeated after a resume already replaced), and drawn per epoch: train and valid
-loss (solid / dashed), valid Dice, valid IoU; one colour per run, the best-Dice epoch marked.
+loss (solid / dashed), valid Dice, valid IoU; one colour per run, the best-Dice epoch marked
+(a run of one epoch as points).
 matplotlib is imported only here, with the Agg backend, so it needs no display (SSH, tmux, CI)
 and the rest of the engine never pays for its import.
 """
@@ -104,13 +105,15 @@ def curves_figure(histories: Sequence[RunHistory], metrics: Sequence[str] = METR
         best = history.best
         model = history.config.get("model", "")
         label = f"{history.name}" + (f" ({model})" if model else "")
+        marker = "o" if len(xs) == 1 else None  # a line through one point draws nothing: a run of one epoch
         for ax, metric in zip(axes[0], metrics):
             if metric == "loss":
-                ax.plot(xs, [e.train_loss for e in epochs], color=colour, label=label)
-                ax.plot(xs, [e.valid_loss for e in epochs], color=colour, linestyle="--")
+                ax.plot(xs, [e.train_loss for e in epochs], color=colour, label=label, marker=marker)
+                ax.plot(xs, [e.valid_loss for e in epochs], color=colour, linestyle="--", marker=marker,
+                        fillstyle="none")  # hollow: the valid loss, as its dashes say for longer runs
             else:
                 key = "valid_dice" if metric == "dice" else "valid_iou"
-                ax.plot(xs, [getattr(e, key) for e in epochs], color=colour, label=label)
+                ax.plot(xs, [getattr(e, key) for e in epochs], color=colour, label=label, marker=marker)
                 if best is not None:  # where best.pt was taken
                     ax.plot([best.epoch], [getattr(best, key)], "o", color=colour, markersize=5)
     losses = [loss for h in histories for e in h.epoch_list for loss in (e.train_loss, e.valid_loss)]

@@ -123,3 +123,23 @@ def test_the_epoch_axis_has_whole_epochs_only(tmp_path: Path, epochs: int) -> No
             assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
     finally:
         plt.close(fig)
+
+
+def test_a_run_of_one_epoch_is_drawn_in_every_panel(tmp_path: Path) -> None:
+    """A run stopped after its first epoch had a legend entry but nothing in the loss panel: a line
+    through one point draws nothing, and only the Dice and IoU panels marked its best epoch. A
+    series of one point is now drawn as a marker."""
+    import matplotlib.pyplot as plt
+
+    from engine.eval.plots import curves_figure, load_histories
+
+    _run(tmp_path / "runs", "short", 1)
+    _run(tmp_path / "runs", "long", 3)
+    fig = curves_figure(load_histories(tmp_path / "runs", ["short", "long"]))
+    try:
+        for ax in fig.axes:
+            points = [line for line in ax.get_lines() if len(line.get_xdata()) == 1]
+            assert points, ax.get_title()
+            assert all(line.get_marker() not in (None, "", "None", " ") for line in points), ax.get_title()
+    finally:
+        plt.close(fig)
