@@ -51,6 +51,7 @@ from engine.config import (
     TrainConfig,
     config_field,
     config_fields,
+    is_int,
 )
 from engine.errors import ConfigError, RunStoreError
 from engine.runs.summary import budget_left_note, rewind_note
@@ -233,6 +234,13 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     errors = base.field_errors()  # e.g. a budget cut below the warm-up
     if errors:
         name, message = next(iter(errors.items()))
+        if name == "warmup_epochs" and is_int(base.warmup_epochs):
+            # the user may never have typed it (auto: 3 of 30 epochs), and --warmup_epochs is refused
+            # with --resume: say the way out, not only what breaks
+            w = base.warmup_epochs
+            raise ConfigError(f"--epochs {target}: the run warms up for {w} epochs (its warmup_epochs, set when it "
+                              f"started and kept by a resume), so it needs more than {w}: give --epochs {w + 1} or "
+                              f"more, or start a new run{rewind}")
         raise ConfigError(f"--epochs {target}: makes {name} {getattr(base, name)} invalid ({message}){rewind}")
     return ResumePlan(run_path=run_path, config=base, checkpoint_path=checkpoint_path, done_epochs=done,
                       applied=applied, budget=budget, stored=stored, reached_epochs=reached,

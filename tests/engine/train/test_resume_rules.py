@@ -307,11 +307,17 @@ def test_with_warmup_the_cosine_after_it_is_stretched_too() -> None:
     assert lrs[0] > 0
 
 
-def test_a_budget_cut_below_the_warmup_is_refused() -> None:
-    with pytest.raises(ConfigError, match="--epochs 3: makes warmup_epochs 4 invalid"):
+def test_a_budget_cut_below_the_warmup_is_refused_saying_the_budget_it_needs() -> None:
+    """It read "--epochs 3: makes warmup_epochs 4 invalid (must be fewer than --epochs (3))": a
+    value the user may never have typed (auto: 3 for a 30-epoch run), whose flag a resume refuses,
+    and no way out. The line now says the smallest budget a resume takes."""
+    with pytest.raises(ConfigError) as info:
         plan_resume(Path("/r"), TrainConfig(epochs=8, warmup_epochs=4).to_dict(), {"epochs": 3},
                     {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 2,
                      "config": TrainConfig(epochs=8, warmup_epochs=4).to_dict()}, Path("/r/last.pt"))
+    assert str(info.value) == ("--epochs 3: the run warms up for 4 epochs (its warmup_epochs, set when it started "
+                               "and kept by a resume), so it needs more than 4: give --epochs 5 or more, or start "
+                               "a new run")
 
 
 def test_a_budget_refused_for_a_run_whose_last_pt_trails_it_says_where_the_resume_goes_on() -> None:
@@ -323,8 +329,9 @@ def test_a_budget_refused_for_a_run_whose_last_pt_trails_it_says_where_the_resum
         plan_resume(Path("/r"), config, {"epochs": 3},
                     {"arch": {"name": "unet", "kwargs": {"width": 64}}, "epoch": 1, "config": config},
                     Path("/r/last.pt"), reached=9)
-    assert str(info.value) == ("--epochs 3: makes warmup_epochs 3 invalid (must be fewer than --epochs (3)); last.pt "
-                               "holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, so epochs "
+    assert str(info.value) == ("--epochs 3: the run warms up for 3 epochs (its warmup_epochs, set when it started "
+                               "and kept by a resume), so it needs more than 3: give --epochs 4 or more, or start "
+                               "a new run; last.pt holds epoch 1 of the 9 the run reached: the resume goes on after epoch 1, so epochs "
                                "2-9 are trained again")
 
 
