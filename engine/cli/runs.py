@@ -63,6 +63,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         for r in runs:
             d = dataclasses.asdict(r)
             d["path"] = str(r.path)
+            # 0 is the summary's "no epoch total" (a --time_budget run without --epochs until it
+            # ends): null, as its config.json's epochs, not a budget of 0 epochs a script divides by
+            d["total_epochs"] = r.total_epochs or None
             d["resume"] = dataclasses.asdict(r.resume_offer())
             # the dashboard's T and A, all three: --filter tag:X matched runs whose tags the JSON left out
             d["archived"] = labels[r.name].archived

@@ -232,3 +232,26 @@ def test_runs_writes_img_s_as_the_dashboard_does(tmp_path: Path, capsys, monkeyp
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.split()}
     assert "225" in rows["fast"] and "225.2" not in rows["fast"]
     assert "38.5" in rows["slow"]
+
+
+def test_runs_json_gives_no_epoch_total_for_a_run_bounded_by_time_alone(tmp_path: Path, capsys) -> None:
+    """A `--time_budget` run without --epochs has no epoch total until it ends (config.json says
+    "epochs": null, the table shows "1", not "1/0"); --json said "total_epochs": 0, an epoch budget
+    of none a script divides by. It says null, as config.json does."""
+    from engine.config import TrainConfig
+    from engine.events import EpochEnded, RunStarted
+    from engine.runs import RunStore
+
+    w = RunStore(tmp_path).create(TrainConfig(epochs=None, time_budget="10m").to_dict(), name="timed")
+    w.append(RunStarted(run="timed", total_epochs=0, start_epoch=1, train_size=1, valid_size=1, device="cpu",
+                        data="d"))
+    w.append(EpochEnded(epoch=1, total_epochs=0, train_loss=0.5, train_dice=0.5, valid_loss=0.5, valid_dice=0.5,
+                        valid_iou=0.4, valid_dice_per_image=0.5, valid_iou_per_image=0.4, lr=1e-3, seconds=1.0,
+                        images_per_s=10.0, best_dice=0.5, best_epoch=1))
+    w.set_status("stopped", "stopped by user")
+    w.close()
+    assert main(["runs", "--runs", str(tmp_path)]) == 0
+    assert any(ln.split()[:4] == ["timed", "unet", "stopped", "1"] for ln in capsys.readouterr().out.splitlines())
+    assert main(["runs", "--runs", str(tmp_path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["epoch"] == 1 and row["total_epochs"] is None and row["config"]["epochs"] is None
