@@ -104,6 +104,20 @@ def given_text(text: str) -> str:
     return text
 
 
+class OneRun(argparse.Action):
+    """``--run`` of a command that acts on one run (eval, infer, export): a second, other one
+    replaced the first without a word (``petseg export --run a --run b`` exported b alone), where
+    ``petseg plot --run a --run b`` draws both. The same run named again passes."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is not None and before != values:
+            raise argparse.ArgumentError(self, f"given twice ({before!r}, {values!r}): {parser.prog} acts on one "
+                                               "run; run it once for each (petseg plot takes several --run)")
+        setattr(namespace, self.dest, values)
+
+
 def given_path(text: str) -> Path:
     """`given_text` as a Path."""
     return Path(given_text(text))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli.common import EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, integer, number, console as new_console, yes_no
+from engine.cli.common import EXIT_OK, OneRun, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, integer, number, console as new_console, yes_no
 from engine.cli.progress import scoring_progress
 from engine.config import EVAL_IGNORE_BORDER, FULL_PRECISION
 from engine.errors import PetsegError
@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "original trimap) and at the training size (comparable with the run's valid Dice), "
                     "pooled over pixels and as a per-image mean.")
     g = e.add_mutually_exclusive_group(required=True)
-    g.add_argument("--run", type=given_text, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
+    g.add_argument("--run", type=given_text, action=OneRun, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=given_path,
                    help="a petseg checkpoint (.pt) or ONNX export (.onnx, run on ONNX Runtime)")
     add_flag(e, "image_size", type=image_side, default=None, help="input side for an ONNX file without petseg metadata")

@@ -9,7 +9,7 @@ import argparse
 import shlex
 from typing import Any
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, given_path, given_text, integer, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, OneRun, add_flag, add_runs_flag, given_path, given_text, integer, console as new_console
 from engine.config import default_runs_dir
 from engine.errors import PetsegError
 
@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                     "PyTorch on the bundled test photos (|Δ probability|, mask agreement, Dice against the "
                     "trimaps; figures in export.json beside the file). An agreement under 0.999 is refused: "
                     "exit 1 and no file.")
-    x.add_argument("--run", type=given_text, required=True, help="run name (in --runs) or run folder")
+    x.add_argument("--run", type=given_text, action=OneRun, required=True, help="run name (in --runs) or run folder")
     add_runs_flag(x)
     x.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     x.add_argument("--output", "--output_path", "--output-path", dest="output", type=given_path, default=None,

@@ -10,7 +10,7 @@ import time
 from typing import Any
 from pathlib import Path
 
-from engine.cli.common import EXIT_ERROR, EXIT_OK, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, integer, number, console as new_console
+from engine.cli.common import EXIT_ERROR, EXIT_OK, OneRun, add_flag, add_runs_flag, checkpoint_from_args, given_path, given_text, image_side, integer, number, console as new_console
 from engine.cli.progress import progress_bar
 from engine.config import MODELS, threshold_problem
 from engine.errors import PetsegError
@@ -19,7 +19,7 @@ from engine.words import counted
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     i = sub.add_parser("infer", help="predict the mask of one image, or of every image in a folder")
     g = i.add_mutually_exclusive_group(required=True)
-    g.add_argument("--run", type=given_text, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
+    g.add_argument("--run", type=given_text, action=OneRun, help="a run (folder name under --runs, or its path): its best.pt, else last.pt")
     g.add_argument("--checkpoint", "--model_path", "--model-path", dest="checkpoint", type=given_path,
                    help="a petseg checkpoint (.pt) or a petseg ONNX export (.onnx, run on ONNX Runtime); "
                         "--model_path is the same flag")

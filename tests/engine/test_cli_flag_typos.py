@@ -159,3 +159,23 @@ def test_petseg_tui_refuses_a_flag_abbreviated(capsys) -> None:
 
     assert refusal(capsys, build_parser(), ["--them", "textual-light"])[-1] == \
         "petseg-tui: error: unrecognized arguments: --them textual-light (--them: did you mean --theme?)"
+
+
+@pytest.mark.parametrize("command", [
+    ["export"], ["eval"], ["infer", "--image", "cat.jpg", "--output", "mask.png"],
+])
+def test_a_second_run_of_a_one_run_command_is_refused_not_put_in_place_of_the_first(tmp_path, capsys,
+                                                                                     command: list[str]) -> None:
+    """`petseg export --run r1 --run tb1` exported tb1 alone without a word (and `eval`, `infer`
+    the same), where `petseg plot --run r1 --run tb1` draws both: a second, other --run is
+    refused before anything is read or written; the same run named again passes as before."""
+    from engine.runs import RunStore
+
+    argv = [command[0], "--runs", str(tmp_path), "--run", "r1", "--run", "tb1", *command[1:]]
+    assert usage_error(capsys, argv) == (
+        f"petseg {command[0]}: error: argument --run: given twice ('r1', 'tb1'): petseg {command[0]} acts on one "
+        "run; run it once for each (petseg plot takes several --run)")
+    assert not any(tmp_path.iterdir())
+    RunStore(tmp_path).create({"model": "unet"}, name="r1").close()  # no checkpoint: refused further on
+    assert main([command[0], "--runs", str(tmp_path), "--run", "r1", "--run", "r1", *command[1:]]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
