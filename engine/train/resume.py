@@ -170,7 +170,9 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         elif not _same(current, value, name):
             hint = (" (if the same dataset moved, edit data_path in config.json)" if name == "data_path"
                     else "")
-            shown = "unset: chosen automatically" if current is None else _as_typed(current)
+            # unset as the flag's word for it (--time_budget none, --max_train_images all): "chosen
+            # automatically" read as if the run had a time budget, a subset, weights petseg picked
+            shown = (config_field(name).spec.placeholder or "unset") if current is None else _as_typed(current)
             raise ConfigError(
                 f"--{name} {_as_typed(value, quoted=False)}: a resumed run keeps its {name} ({shown}); start a new run to "
                 f"change it{hint}"

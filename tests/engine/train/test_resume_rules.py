@@ -43,6 +43,19 @@ def test_a_flag_that_would_change_what_is_learned_is_refused_by_name(flag: str, 
         plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
 
 
+@pytest.mark.parametrize("flag, value, kept", [
+    ("time_budget", "5m", "none"), ("pretrained", "imagenet", "none"), ("max_train_images", 8, "all"),
+    ("data_path", "/elsewhere", "bundled real sample"),
+])
+def test_a_flag_refused_on_a_run_that_left_it_unset_names_what_unset_means(flag: str, value, kept: str) -> None:
+    """`--resume r --time_budget 5m` of a run without a time budget read "keeps its time_budget
+    (unset: chosen automatically)": nothing is chosen, the run has none. The unset value is said
+    as the flag's word for it (`--time_budget none`, `--max_train_images all`)."""
+    with pytest.raises(ConfigError) as info:
+        plan_resume(Path("/r"), stored(), {flag: value}, ckpt(), Path("/r/last.pt"))
+    assert str(info.value).startswith(f"--{flag} {value}: a resumed run keeps its {flag} ({kept}); start a new run")
+
+
 @pytest.mark.parametrize("typo, meant", [("epoch", "epochs"), ("learning_rat", "learning_rate"),
                                          ("batchsize", "batch_size")])
 def test_a_mistyped_setting_in_config_json_is_refused_not_ignored(typo: str, meant: str) -> None:
