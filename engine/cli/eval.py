@@ -73,6 +73,9 @@ def refuse_output_in_data(output: Path, data_path: str | None) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise PetsegError(f"--worst {args.worst}: must be >= 0")
+    if args.worst_out is not None and not args.worst:  # else minutes of scoring and no sheet, without a word
+        raise PetsegError(f"--worst_out {args.worst_out}: names the sheet of the --worst N lowest-Dice photos; "
+                          "give --worst N too")
     from engine.eval.evaluate import evaluate_checkpoint
     from engine.infer.inference import load_predictor
 

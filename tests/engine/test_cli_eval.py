@@ -233,3 +233,18 @@ def test_eval_names_the_trimap_whose_size_is_not_its_photos(checkpoint: Path, ev
     skipped = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("skipped p1")]
     trimap, photo = data / "annotations" / "trimaps" / "p1.png", data / "images" / "p1.jpg"
     assert skipped == [f"skipped p1: {trimap}: trimap is 10×10 but its photo {photo} is 40×30; they must match"]
+
+
+@pytest.mark.parametrize("worst", [[], ["--worst", "0"]])
+def test_eval_worst_out_without_worst_is_refused_before_scoring(checkpoint: Path, eval_data: Path, tmp_path: Path,
+                                                                capsys, worst: list[str]) -> None:
+    """`petseg eval --run r --worst_out sheet.png` scored the split and wrote no sheet, without a
+    word: --worst_out names the --worst N sheet, and without N there is none. Refused in one line
+    before any scoring."""
+    out = tmp_path / "sheet.png"
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu",
+                 "--worst_out", str(out), *worst]) == 1
+    captured = capsys.readouterr()
+    assert "scoring" not in captured.out and not out.exists()
+    err = captured.err.strip()
+    assert err == f"petseg: error: --worst_out {out}: names the sheet of the --worst N lowest-Dice photos; give --worst N too"
