@@ -247,6 +247,7 @@ class RunsTable(DataTable):
         is gone (deleted, archived, filtered out), on the row that took its place, the next run
         (the previous one after the last): where the user was, not back at the top."""
         keep, keep_row = self.highlighted_name, self.cursor_row
+        self._unselect_archived_hidden()
         order = self._ordered_visible()
         self._visible = order
         self._fit(order)
@@ -369,12 +370,25 @@ class RunsTable(DataTable):
     def reverse_sort(self) -> None:
         self.set_sort(self.sort_column, not self.sort_reverse)
 
-    def set_compare_colours(self) -> None:
+    def _unselect_archived_hidden(self) -> None:
+        # an archived run out of sight leaves the selection: it stayed ticked unseen, "2 selected"
+        # beside one ✓, and c compared the run the user had just put away
+        gone = [n for n in self.selected
+                if not self.show_archived and n in self.rows_by_name and self.rows_by_name[n].labels.archived]
+        for name in gone:
+            del self.selected[name]
+        if gone:
+            self.compare_colours = self._compare_colours()
+
+    def _compare_colours(self) -> dict[str, str]:
         # legible on what the ✓ column is drawn on (a pinned column: the table's fixed-column
         # background, a mid blue on textual-light), so the marks read in a light theme too
         fixed = self.get_component_rich_style("datatable--fixed", partial=True).bgcolor
         background = tuple(fixed.get_truecolor()) if fixed is not None else theme_background(self.app)
-        self.compare_colours = {n: run_colour(i, background) for i, n in enumerate(self.selected) if i < len(PALETTE)}
+        return {n: run_colour(i, background) for i, n in enumerate(self.selected) if i < len(PALETTE)}
+
+    def set_compare_colours(self) -> None:
+        self.compare_colours = self._compare_colours()
         for name in self.selected:
             self.update_run_row(name)
 

@@ -136,3 +136,26 @@ async def test_labels_saved_here_keep_what_another_dashboard_saved_meanwhile(sam
         await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags == ("mine",), what="tags saved")
         assert read_labels(sample_runs / "alpha") == RunLabels(tags=("mine",), note="their note", archived=True)
         await wait_for(pilot, lambda: "alpha" not in screen.table.visible_names, what="alpha hidden as archived")
+
+
+async def test_a_selected_run_archived_out_of_sight_is_no_longer_selected(sample_runs: Path) -> None:
+    """Two runs ticked, one archived with A: its row went, the table showed one ✓, yet the status
+    line still said "2 selected" and c compared both, the archived run included. A run hidden
+    because it is archived leaves the selection (h showing archived runs keeps it ticked)."""
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        table = screen.table
+        status = screen.query_one("#runs-status")
+        for name in ("alpha", "bravo"):
+            await highlight(pilot, table, name)
+            await pilot.press("space")
+        await wait_for(pilot, lambda: "2 selected" in rendered(status), what="two runs ticked")
+        await highlight(pilot, table, "bravo")
+        await pilot.press("A")
+        await wait_for(pilot, lambda: "1 archived hidden" in rendered(status), what="bravo archived")
+        assert "1 selected" in rendered(status), rendered(status)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen is not screen, what="the compare screen")
+        assert app.screen.sub_title.startswith("compare 1 run"), app.screen.sub_title
