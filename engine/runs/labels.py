@@ -34,11 +34,12 @@ NO_LABELS = RunLabels()
 
 
 def parse_tags(text: str) -> tuple[str, ...]:
-    """``"best, lr-test  baseline"`` -> ``("best", "lr-test", "baseline")``: split on commas and
-    spaces, duplicates dropped, each cut to `MAX_TAG_CHARS`, at most `MAX_TAGS`."""
+    """``"best, lr-test  #baseline"`` -> ``("best", "lr-test", "baseline")``: split on commas and
+    spaces, the "#" before a tag dropped, duplicates dropped, each cut to `MAX_TAG_CHARS`, at most `MAX_TAGS`."""
     out: list[str] = []
     for tag in _TAG_SPLIT.split(text):
-        tag = tag.strip()[:MAX_TAG_CHARS]
+        # the runs table writes tags "#best": typed that way, "#" was kept and shown "##best"
+        tag = tag.strip().lstrip("#")[:MAX_TAG_CHARS]
         if tag and tag not in out:
             out.append(tag)
     return tuple(out[:MAX_TAGS])

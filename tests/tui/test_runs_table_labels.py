@@ -159,3 +159,20 @@ async def test_a_selected_run_archived_out_of_sight_is_no_longer_selected(sample
         await pilot.press("c")
         await wait_for(pilot, lambda: app.screen is not screen, what="the compare screen")
         assert app.screen.sub_title.startswith("compare 1 run"), app.screen.sub_title
+
+
+async def test_a_tag_typed_as_the_detail_line_shows_it_is_kept_without_its_hash(sample_runs: Path) -> None:
+    """The detail line shows tags as "#best"; typed that way in T's dialog the tag was kept as
+    "#best" and shown "##best", and `petseg label --untag best` could not take it off. The "#"
+    typed before a tag is the way tags are written, not part of the tag."""
+    from engine.runs import read_labels
+
+    app = PetsegApp(runs_dir=sample_runs)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded, what="first scan")
+        await highlight(pilot, screen.table, "alpha")
+        await pilot.press("T", *"#best, ##baseline", "enter")
+        await wait_for(pilot, lambda: read_labels(sample_runs / "alpha").tags, what="tags saved")
+        assert read_labels(sample_runs / "alpha").tags == ("best", "baseline")
+        assert "#best #baseline" in run_detail(screen) and "##" not in run_detail(screen), run_detail(screen)
