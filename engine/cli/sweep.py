@@ -228,7 +228,9 @@ def show(name: str, runs_dir: Path, storage: str | None) -> int:
 
 def list_sweeps(runs_dir: Path) -> int:
     """``petseg sweep --show`` without a name: the sweeps of the runs folder (those the sweeps
-    screen finds), each with its trials' run folders here and its best valid Dice so far."""
+    screen finds), each as its study holds it (its trials, their best valid Dice, the run folders
+    deleted, as ``--show NAME`` and the sweeps screen word them), else as its trials' run folders
+    here show it (a study that cannot be read now)."""
     from engine.runs import RunStore
     from engine.sweep.board import board, sweep_names
 
@@ -242,12 +244,40 @@ def list_sweeps(runs_dir: Path) -> int:
         return EXIT_OK
     print(f"sweeps in {runs_dir} (petseg sweep --show NAME: its leaderboard and parameter importances)")
     for name in names:
-        b = board(name, summaries)
-        best = b.best
-        said = (f"best valid Dice {best.best_dice:.4f} (trial {best.trial}, run {best.name})"
-                if best is not None and best.best_dice is not None else "no valid Dice yet")
-        print(f"  {name}  {counted(len(b.trials), 'trial run')} here, {said}")
+        line = _study_line(name, runs_dir, {s.name: s for s in summaries})
+        if line is None:  # no study to read: its run folders are all there is
+            b = board(name, summaries)
+            best = b.best
+            said = (f"best valid Dice {best.best_dice:.4f} (trial {best.trial}, run {best.name})"
+                    if best is not None and best.best_dice is not None else "no valid Dice yet")
+            line = f"{counted(len(b.trials), 'trial run')} here, {said}"
+        print(f"  {name}  {line}")
     return EXIT_OK
+
+
+def _study_line(name: str, runs_dir: Path, summaries: dict[str, Any]) -> str | None:
+    """Sweep ``name`` as its study holds it, in ``--show NAME``'s words (`engine.sweep.results`:
+    a trial's Dice, and "run folder NAME deleted"); None when there is no study to read here.
+    Its trials' run folders deleted, the run folders alone said "0 trial runs here"."""
+    from engine.errors import PetsegError
+    from engine.sweep.results import leaderboard
+    from engine.sweep.study import load_study
+
+    try:
+        rows = leaderboard(load_study(name, runs_dir), runs_dir, summaries)
+    except PetsegError:  # no journal nor recorded storage, or a storage away: the run folders speak
+        return None
+    gone = sum(r.deleted for r in rows)
+    folders = ("" if not gone else "; their run folders are deleted" if gone == len(rows)
+               else f"; {gone} of their run folders are deleted")
+    best = rows[0] if rows and rows[0].dice is not None else None
+    if best is None:
+        said = "no valid Dice yet"
+    elif best.deleted:
+        said = f"best valid Dice {best.dice:.4f} (trial {best.number}: {best.said})"
+    else:
+        said = f"best valid Dice {best.dice:.4f} (trial {best.number}" + (f", run {best.run})" if best.run else ")")
+    return f"{counted(len(rows), 'trial')} in the study, {said}{folders}"
 
 
 def print_leaderboard(console: Any, study: Any, runs_dir: Path) -> None:

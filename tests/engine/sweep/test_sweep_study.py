@@ -134,9 +134,32 @@ def test_show_without_a_name_lists_the_sweeps(tmp_path: Path, capsys: pytest.Cap
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"sweeps in {tmp_path}")
     assert "  lr  1 trial run here, best valid Dice 0.5707 (trial 2, run lr-t002)" in lines
-    assert "  sw  0 trial runs here, no valid Dice yet" in lines
+    assert "  sw  1 trial in the study, best valid Dice 0.5000 (trial 0)" in lines  # as --show sw has it
     assert main(["sweep", "--runs", str(tmp_path), "--show", "--name", "sw"]) == 0  # the name given apart
     assert capsys.readouterr().out.splitlines()[0] == "sweep sw: 1 of 3 trials"
+
+
+def test_the_list_of_sweeps_says_what_the_study_holds_once_the_trial_runs_are_deleted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its 3 trials' run folders deleted, `petseg sweep --show` listed sweep sw as "0 trial runs
+    here, no valid Dice yet" while `--show sw` showed the 3 trials finished with their Dice: the
+    list now says what the study holds, in the words --show sw and the sweeps screen use."""
+    from engine.sweep.study import RUN_ATTR
+
+    spec = build_spec({"name": "sw", "params": [PARAM], "trials": 3, "base": {"epochs": 2}})
+    study = open_study(spec, tmp_path)
+    for i, dice in enumerate([0.7, 0.81, 0.6]):
+        trial = study.ask()
+        suggest(trial, spec.params[0])
+        trial.set_user_attr(RUN_ATTR, f"sw-t{i:03d}")
+        trial.report(dice, 1)  # it trained: the study has its epoch's Dice (its run folder, since deleted)
+        study.tell(trial, dice)
+    assert main(["sweep", "--runs", str(tmp_path), "--show"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == ["  sw  3 trials in the study, best valid Dice 0.8100 "
+                         "(trial 1: finished (run folder sw-t001 deleted)); their run folders are deleted"]
+    assert main(["sweep", "--runs", str(tmp_path), "--show", "sw"]) == 0
+    assert "finished (run folder sw-t001 deleted)" in capsys.readouterr().out  # the same words
 
 
 def _sweep(runs: Path, *extra: str) -> int:
