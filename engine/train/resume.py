@@ -122,6 +122,18 @@ def _same(a: Any, b: Any, name: str = "") -> bool:
     return a == b
 
 
+def _refuse_spent_budget(run_path: Path, base: TrainConfig, checkpoint: dict[str, Any] | None) -> None:
+    """A run whose last.pt holds its whole ``--time_budget`` is not resumed, whatever flags come
+    with it: more epochs would train at the spent budget's end, a learning rate of 0. The way on
+    is the dashboard's resume offer's (`engine.runs.summary.resume_offer`): a new run from a copy."""
+    spent = checkpoint.get("time_budget") if checkpoint is not None else None
+    if isinstance(spent, dict) and spent.get("elapsed_seconds", 0) >= spent.get("budget_seconds", float("inf")):
+        done = int(checkpoint.get("epoch") or 0) if checkpoint is not None else 0
+        raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
+                                      "to train longer, start a new run from a copy of its settings with a longer "
+                                      "--time_budget (N on the dashboard's runs table)")
+
+
 def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any],
                 checkpoint: dict[str, Any] | None, checkpoint_path: Path | None,
                 finished: bool = False, reached: int = 0) -> ResumePlan:
@@ -148,6 +160,8 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
     replaced = {n for n in overrides if n in RUNTIME_FIELDS} | ({"pretrained"} if checkpoint is not None else set())
     check_relative_paths(config_path, base, replaced)
 
+    # first: nothing a flag changes can go on from a spent budget ("--epochs 3: ..." read as the reason)
+    _refuse_spent_budget(run_path, base, checkpoint)
     applied: dict[str, tuple[Any, Any]] = {}
     new_epochs: int | None = None
     for name, value in overrides.items():
@@ -204,10 +218,6 @@ def plan_resume(run_path: Path, stored: dict[str, Any], overrides: dict[str, Any
         if isinstance(trained.get("epochs"), int):
             trained_budget = trained["epochs"]
         spent = checkpoint.get("time_budget")
-        if isinstance(spent, dict) and spent.get("elapsed_seconds", 0) >= spent.get("budget_seconds", float("inf")):
-            # more epochs would train at the spent budget's end, a learning rate of 0
-            raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
-                                          "start a new run to train longer")
         if isinstance(spent, dict) and isinstance(spent.get("elapsed_seconds"), (int, float)):
             trained_seconds = float(spent["elapsed_seconds"])  # what `TimeBudget.load_state_dict` goes on from
 

@@ -128,6 +128,25 @@ def test_a_run_that_spent_its_time_budget_is_not_resumed(tmp_path: Path) -> None
     assert "has spent its --time_budget 20s (after 3 epochs)" in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("epochs, overrides", [(None, {"epochs": 3}), (50, {"batch_size": 16})])
+def test_a_spent_time_budget_is_the_reason_given_whatever_flags_come_with_the_resume(
+        tmp_path: Path, epochs: int | None, overrides: dict) -> None:
+    """`petseg train --resume R --epochs 3` of a run whose --time_budget is spent complained about
+    --epochs ("this run trains for its --time_budget alone"), a flag it could not have fixed; the
+    spent budget is said first, with the way on the dashboard's resume offer gives: a new run from a copy."""
+    from engine.errors import RunStoreError
+    from engine.train.resume import plan_resume
+
+    cfg = TrainConfig(epochs=epochs, time_budget="20s")
+    last = {"epoch": 3, "config": cfg.to_dict(), "arch": {"name": "unet"},
+            "time_budget": {"budget_seconds": 20.0, "elapsed_seconds": 21.5}}
+    with pytest.raises(RunStoreError) as info:
+        plan_resume(tmp_path / "r", cfg.to_dict(), overrides, last, tmp_path / "r" / "last.pt", finished=True)
+    assert str(info.value) == (f"{tmp_path / 'r'}: has spent its --time_budget 20s (after 3 epochs); to train "
+                               "longer, start a new run from a copy of its settings with a longer --time_budget "
+                               "(N on the dashboard's runs table)")
+
+
 @pytest.mark.parametrize("epochs", [None, "2"])
 def test_a_time_budget_without_epochs_trains_for_the_time_alone(
         generated_data: str, tmp_path: Path, clock: list[float], epochs: str | None) -> None:
