@@ -76,6 +76,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.worst_out is not None and not args.worst:  # else minutes of scoring and no sheet, without a word
         raise PetsegError(f"--worst_out {args.worst_out}: names the sheet of the --worst N lowest-Dice photos; "
                           "give --worst N too")
+    if args.overwrite and not args.worst:  # it only lets the sheet replace a file: else ignored without a word
+        raise PetsegError("--overwrite: not used without --worst N (it lets the contact sheet replace a file "
+                          "petseg did not write)")
     from engine.eval.evaluate import evaluate_checkpoint
     from engine.infer.inference import load_predictor
 

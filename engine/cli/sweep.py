@@ -72,7 +72,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
              help="run sweep NAME again from the settings its study recorded, as its whole command would: its "
                   f"unfinished trials go on, then the budget left; only {resume_flags(' and')} (with the password "
                   "its record leaves out) may be given with it")
-    add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default="ask",
+    # None until read (`_interrupt_action`): typed with --show, it is refused, not ignored
+    add_flag(s, "on_interrupt", choices=INTERRUPT_ACTIONS, default=None,
              help="on Ctrl-C or SIGTERM: ask, stop the running trials (a re-run resumes them) or leave them "
                   "training (a re-run follows them); without a terminal, ask means stop (default ask)")
     # NAME optional: a bare --show printed argparse's 30-line usage and "expected one argument"
@@ -106,6 +107,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         spec = resumed_spec(args, runs_dir)  # says what it resumes, or refuses in a line
     elif args.show is not None:
+        refuse_unused_with_show(args)
         name = args.show or args.name  # `--show --name lr` shows lr, as `--show lr` does
         return show(name, runs_dir, args.storage) if name else list_sweeps(runs_dir)
     else:
@@ -148,6 +150,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         release_sweep(runs_dir, spec.name)
 
 
+def refuse_unused_with_show(args: argparse.Namespace) -> None:
+    """``--show`` prints and runs nothing: a sweep flag or train flag typed with it (``--trials 20``)
+    was ignored without a word; so were ``--name`` beside ``--show NAME`` and ``--storage`` with the
+    bare list (which reads each sweep's own). ConfigError naming the first, in one line."""
+    from engine.errors import ConfigError
+    from engine.sweep.spec_file import SPEC_KEYS
+
+    used = {"storage"} | ({"name"} if not args.show else set())  # `--show --name lr` shows lr
+    if args.show == "" and not args.name:
+        used.discard("storage")  # the list of sweeps: each is read in the storage it recorded
+    typed = [key for key in ("spec", "param", *SPEC_KEYS) if getattr(args, key) not in (None, [])]
+    typed += [key for key in given_config(args) if key not in SPEC_KEYS]  # the trials' train flags
+    typed += ["on_interrupt"] if args.on_interrupt is not None else []
+    unused = [key for key in typed if key not in used]
+    if unused:
+        shown = f"--show {args.show}" if args.show else "--show"
+        raise ConfigError(f"--{unused[0]}: not used with {shown}, which prints "
+                          + ("sweep " + (args.show or args.name) + "'s leaderboard" if args.show or args.name
+                             else "the list of sweeps") + " and runs nothing")
+
+
 def _raise_if_storage_lost(exc: Exception, url: str | None) -> None:
     """A database storage that fails mid-sweep is a ConfigError line, not Optuna's words."""
     if url and "://" in url:
@@ -164,7 +187,8 @@ def _run(scheduler: Any, spec: Any, study: Any, runs_dir: Path, args: argparse.N
     try:
         stats = scheduler.run()
     except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM / SIGHUP arrive as entry.Terminated, never asked
-        asked = args.on_interrupt if type(exc) is KeyboardInterrupt else args.on_interrupt.replace("ask", "stop")
+        chosen = args.on_interrupt or "ask"
+        asked = chosen if type(exc) is KeyboardInterrupt else chosen.replace("ask", "stop")
         action = _interrupt_action(asked, scheduler)
         n = scheduler.interrupt(action)
         again = f"petseg sweep --resume {spec.name} (or the same command)"  # what to type, shown once

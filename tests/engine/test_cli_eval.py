@@ -236,6 +236,19 @@ def test_eval_names_the_trimap_whose_size_is_not_its_photos(checkpoint: Path, ev
 
 
 @pytest.mark.parametrize("worst", [[], ["--worst", "0"]])
+def test_eval_overwrite_without_worst_is_refused_before_scoring(checkpoint: Path, eval_data: Path, capsys,
+                                                                worst: list[str]) -> None:
+    """`petseg eval --run r --overwrite` scored the split and replaced nothing, without a word:
+    --overwrite only lets the --worst N sheet replace a file. Refused in one line before any scoring."""
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu",
+                 "--overwrite", *worst]) == 1
+    captured = capsys.readouterr()
+    assert "scoring" not in captured.out
+    assert captured.err == ("petseg: error: --overwrite: not used without --worst N (it lets the contact sheet "
+                            "replace a file petseg did not write)\n")
+
+
+@pytest.mark.parametrize("worst", [[], ["--worst", "0"]])
 def test_eval_worst_out_without_worst_is_refused_before_scoring(checkpoint: Path, eval_data: Path, tmp_path: Path,
                                                                 capsys, worst: list[str]) -> None:
     """`petseg eval --run r --worst_out sheet.png` scored the split and wrote no sheet, without a

@@ -162,6 +162,29 @@ def test_the_list_of_sweeps_says_what_the_study_holds_once_the_trial_runs_are_de
     assert "finished (run folder sw-t001 deleted)" in capsys.readouterr().out  # the same words
 
 
+@pytest.mark.parametrize("flags, line", [
+    (["--show", "--trials", "20"], "--trials: not used with --show, which prints the list of sweeps and runs nothing"),
+    (["--show", "--storage", "x.journal"],
+     "--storage: not used with --show, which prints the list of sweeps and runs nothing"),
+    (["--show", "sw", "--name", "lr"], "--name: not used with --show sw, which prints sweep sw's leaderboard and "
+                                       "runs nothing"),
+    (["--show", "sw", "--epochs", "3"], "--epochs: not used with --show sw, which prints sweep sw's leaderboard and "
+                                        "runs nothing"),
+    (["--show", "--name", "sw", "--param", PARAM],
+     "--param: not used with --show, which prints sweep sw's leaderboard and runs nothing"),
+    (["--show", "sw", "--on_interrupt", "stop"],
+     "--on_interrupt: not used with --show sw, which prints sweep sw's leaderboard and runs nothing"),
+])
+def test_a_flag_show_does_not_use_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         flags: list[str], line: str) -> None:
+    """`petseg sweep --show --name x --trials 20` printed the list as if the flags were not there:
+    each flag --show does not use is refused in one line, naming it."""
+    _run_trials(tmp_path, trials=3, n=1)
+    assert main(["sweep", "--runs", str(tmp_path), *flags]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"petseg: error: {line}\n" and captured.out == ""
+
+
 def _sweep(runs: Path, *extra: str) -> int:
     return main(["sweep", "--name", "sw", "--param", PARAM, "--trials", "1", "--epochs", "1", "--runs", str(runs),
                  *extra])
