@@ -37,6 +37,9 @@ def parse_duration(text: str) -> float:
     why = f"must be a duration such as {DURATION_EXAMPLES}"
     if not s:
         raise ValueError(why)
+    if s.startswith("-") and s[1:] and not s[1:].startswith("-"):
+        parse_duration(s[1:])  # "-5s": a duration below 0, said as "0" is; "-x" says what is wrong with x
+        raise ValueError(f"{why} (more than 0)")
     try:
         seconds = float(s)  # a bare number: seconds
     except ValueError:

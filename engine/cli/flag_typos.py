@@ -11,11 +11,16 @@ No flag is taken by a prefix of its name (argparse's ``allow_abbrev``, off in `S
 and so in every subcommand's parser, which argparse builds of its parent's class): ``--epoch 2``
 was taken as ``--epochs 2`` without a word, and ``--imag`` was "ambiguous" between two spellings
 of ``--image_size``. A typo is refused with the flag meant named instead.
+
+A flag's value that begins with a minus and a digit (``--time_budget -5s``) is read as its value
+(`negative_values_joined`), as argparse reads ``-5``: it took ``-5s`` for a flag and said "expected
+one argument", where the flag's own check says what is wrong with the value.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -90,6 +95,35 @@ def spelling_clash(parser: argparse.ArgumentParser, args: Sequence[str]) -> str 
     return None
 
 
+# what argparse takes for a flag that can only be a negative value ("-5s", "-1h", "-.5m")
+_NEGATIVE_VALUE = re.compile(r"-\.?\d")
+
+
+def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every spelling of a flag that takes exactly one value, in ``parser`` and its subcommands."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _value_flags(sub)
+        elif action.option_strings and action.nargs is None:  # store_true and the like have nargs 0
+            flags.update(action.option_strings)
+    return flags
+
+
+def negative_values_joined(parser: argparse.ArgumentParser, tokens: Sequence[str]) -> list[str]:
+    """``tokens`` with a value flag followed by a word like ``-5s`` joined as ``--flag=-5s``, so
+    that the flag's check refuses the value in its words ("--time_budget -5s: must be a duration
+    ... (more than 0)"), not argparse's "expected one argument". Words after ``--`` are left."""
+    flags, out = _value_flags(parser), list(tokens)
+    i = 0
+    while i < len(out) - 1 and out[i] != "--":
+        if out[i] in flags and _NEGATIVE_VALUE.match(out[i + 1]):
+            out[i:i + 2] = [f"{out[i]}={out[i + 1]}"]
+        i += 1
+    return out
+
+
 class SuggestingParser(argparse.ArgumentParser):
     """An ArgumentParser whose unknown flags are refused by the subcommand's parser (its prog and
     usage), with the closest flag it takes. No flag is taken by a prefix of its name."""
@@ -99,11 +133,12 @@ class SuggestingParser(argparse.ArgumentParser):
         super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        args = negative_values_joined(self, sys.argv[1:] if args is None else args)
         parsed, extras = self.parse_known_args(args, namespace)
         target = self.command_parser(parsed)
         if extras:
             target.error(unrecognized_line(target, extras))
-        clash = spelling_clash(target, sys.argv[1:] if args is None else args)
+        clash = spelling_clash(target, args)
         if clash:
             target.error(clash)
         return parsed

@@ -190,6 +190,30 @@ def test_a_number_flag_given_a_word_says_what_it_takes(capsys, flag: str, value:
     assert last.startswith(f"petseg train: error: argument {flag}") and last.endswith(f": {said}")
 
 
+@pytest.mark.parametrize("flag, value", [("--time_budget", "-5s"), ("--time-budget", "-1h30m"),
+                                         ("--time_budget", "0")])
+def test_a_duration_below_zero_says_it_must_be_more_than_0(tmp_path: Path, capsys, flag: str, value: str) -> None:
+    """`--time_budget -5s` said argparse's "expected one argument" (it read -5s as a flag): it is
+    refused as --time_budget 0 is, in the words every bad duration gets."""
+    assert main(["train", flag, value, "--runs", str(tmp_path / "runs"), "--device", "cpu"]) == 1
+    assert capsys.readouterr().err == (f"petseg: error: --time_budget {value}: must be a duration such as "
+                                       "90s, 10m, 1h30m or 2.5h (more than 0)\n")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_value_flag_takes_a_word_like_a_negative_number_as_its_value() -> None:
+    """argparse takes -5 as a value but -5s or -1e-3 as a flag: petseg's parser gives either to
+    the flag before it (whose own check then refuses it), and leaves other words alone."""
+    from engine.cli.flag_typos import negative_values_joined
+    from engine.cli.parser import build_parser
+
+    parser = build_parser()
+    assert negative_values_joined(parser, ["train", "--time_budget", "-5s", "--learning_rate", "-1e-3", "--tta",
+                                           "--", "--epochs", "-2x"]) == \
+        ["train", "--time_budget=-5s", "--learning_rate=-1e-3", "--tta", "--", "--epochs", "-2x"]
+    assert negative_values_joined(parser, ["eval", "--tta", "-5s"]) == ["eval", "--tta", "-5s"]  # takes no value
+
+
 @pytest.mark.parametrize("argv, said", [
     (["sweep", "--name", "s", "--trials", "many"], "argument --trials: expected an integer, got 'many'"),
     (["sweep", "--name", "s", "--parallel", "1.5"], "argument --parallel: expected an integer, got '1.5'"),
