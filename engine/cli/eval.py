@@ -12,6 +12,7 @@ from engine.cli.common import EXIT_OK, OneRun, add_flag, add_runs_flag, checkpoi
 from engine.cli.progress import scoring_progress
 from engine.config import EVAL_IGNORE_BORDER, FULL_PRECISION
 from engine.errors import PetsegError
+from engine.words import counted
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     e = sub.add_parser(
@@ -128,9 +129,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if len(res.skipped) > 5:
         console.print(f"skipped {len(res.skipped)} unreadable images in total")
     tta = "TTA hflip" if args.tta else "no TTA"
-    console.print(f"{args.split}: {res.n_images} images, {tta}, threshold {args.threshold:g}, "
+    console.print(f"{args.split}: {counted(res.n_images, 'image')}, {tta}, threshold {args.threshold:g}, "
                   f"{res.seconds:.1f} s (decode, predict, score; model load {res.load_seconds:.1f} s)")
-    _print_figures(console, res, validated_in(ckpt, predictor.valid_precision))
+    # on data the run never validated on, no row is its valid Dice
+    _print_figures(console, res, validated_in(ckpt, predictor.valid_precision) if res.own_data else None,
+                   as_valid=res.own_data)
     h = res.headline
     flag = f"--ignore_border {'yes' if args.ignore_border else 'no'}"
     console.print(
@@ -171,15 +174,17 @@ def validated_in(checkpoint: Path, recorded: str | None = None) -> str | None:
     return amp or None
 
 
-def _print_figures(console: Any, res: Any, validated: str | None = FULL_PRECISION) -> None:
+def _print_figures(console: Any, res: Any, validated: str | None = FULL_PRECISION, as_valid: bool = True) -> None:
     """The four scorings as a table; the headline row first and marked; the row scored as training's
     validation is, said so: "=" when training validated in fp32 (``validated``), "~" when in a
-    reduced precision or when that is not known (None)."""
+    reduced precision or when that is not known (None); neither when ``as_valid`` is False (data
+    the run did not validate on, where that row is not its valid Dice)."""
     reduced = "" if validated == FULL_PRECISION else (validated or "")
     rows = [("photo", res.ignore_border), ("photo", not res.ignore_border),
             ("train", False), ("train", True)]
-    as_valid = " = valid Dice" if validated == FULL_PRECISION else " ~ valid Dice"
-    labels = [res.label(r, ib) + (as_valid if (r, ib) == ("train", False) and res.at_training_size else "")
+    valid_mark = " = valid Dice" if validated == FULL_PRECISION else " ~ valid Dice"
+    marked = as_valid and res.at_training_size
+    labels = [res.label(r, ib) + (valid_mark if (r, ib) == ("train", False) and marked else "")
               for r, ib in rows]
     width = max(len(x) for x in labels) + 2
     console.print(f"  {'scoring':{width}s}  pooled Dice    IoU   per-image Dice    IoU")
@@ -187,7 +192,7 @@ def _print_figures(console: Any, res: Any, validated: str | None = FULL_PRECISIO
         f = res.figures(r, ib)
         mark = "*" if (r, ib) == ("photo", res.ignore_border) else " "
         console.print(f"{mark} {label:{width}s}  {f.dice:11.4f} {f.iou:7.4f}  {f.dice_per_image:14.4f} {f.iou_per_image:7.4f}")
-    if validated != FULL_PRECISION and res.at_training_size:  # below the table, which stays as narrow as before
+    if validated != FULL_PRECISION and marked:  # below the table, which stays as narrow as before
         how = f"training validated in {reduced}" if reduced else \
             "the precision training validated in is not recorded (a file of an older petseg, outside its run)"
         console.print(f"  ~ valid Dice: {how}, eval scores in {FULL_PRECISION} (a 3rd-4th decimal apart)")

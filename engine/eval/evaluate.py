@@ -283,6 +283,7 @@ def evaluate_checkpoint(
         first = f" (first: {result.skipped[0][0]}: {result.skipped[0][1]})" if result.skipped else ""
         raise DatasetError(source.path, f"none of the {len(names)} {split} images could be read{first}")
     result.data = source.description
+    result.own_data = data_path is None or not _recorded_data(config) or _trained_on(layout, config)
     result.warnings = list(predictor.warnings) + list(layout.warnings)  # NaN weights; list duplicates/overlap
     result.checkpoint = Path(checkpoint_path)
     result.load_seconds = load_seconds
@@ -299,10 +300,15 @@ def split_names(data_path: str | Path | None, config: dict[str, Any], split: str
     source = resolve_data_source(config.get("data_path") if data_path is None else data_path)
     layout = source.layout or PetLayout(source.path)
     names = layout.test_names() if split == "test" else _valid_names(layout, config)
-    if not names and split == "test" and data_path is not None and _unlisted_photos(layout, config):
-        # the user's own photos and trimaps, no split lists: every one is a test photo
+    if data_path is not None and _unlisted_photos(layout, config):
+        # the user's own photos and trimaps, no split lists: every one is a test photo, whichever
+        # split is asked (--split valid described the same folder as all trainval)
         source.test_every_pair()
         layout = source.layout
+        if split == "valid":  # no photo of it was validated on: the mirror of `_why_no_test`'s line
+            raise DatasetError(source.path, "no valid images to evaluate on (no split lists, and this model did "
+                                            "not train on the folder's photos: petseg eval --split test scores "
+                                            "every one)")
         names = layout.test_names()
     if not names:
         raise DatasetError(source.path, f"no {split} images to evaluate on{_why_no_test(layout, config) if split == 'test' else ''}")
@@ -315,18 +321,26 @@ def _unlisted_photos(layout: Any, config: dict[str, Any]) -> bool:
     return not layout.has_split_files and not layout.test_list.is_file() and not _trained_on(layout, config)
 
 
+def _recorded_data(config: dict[str, Any]) -> list[str]:
+    """The folders the checkpoint's config records its run trained on: its ``data_source`` and
+    ``data_path`` (a run of an older petseg records no data_source; a bare checkpoint neither:
+    whether other data is the run's is then not known)."""
+    recorded = config.get("data_source")
+    paths = [recorded.get("path") if isinstance(recorded, dict) else None, config.get("data_path")]
+    return [p for p in paths if isinstance(p, str) and p]
+
+
 def _trained_on(layout: Any, config: dict[str, Any]) -> bool:
     """Whether the checkpoint's run trained on this folder: the one its config's ``data_source``
     records, or its ``data_path`` (a run of an older petseg records no data_source)."""
-    recorded = config.get("data_source")
-    paths = [recorded.get("path") if isinstance(recorded, dict) else None, config.get("data_path")]
+    paths = _recorded_data(config)
     from engine.data.layout import TORCHVISION_SUBDIR
 
     try:
         root = Path(layout.root).resolve()
         # a data_path of torchvision's layout names the folder above the photos' own
         folders = (root, root.parent) if root.name == TORCHVISION_SUBDIR else (root,)
-        return any(isinstance(p, str) and p and Path(p).expanduser().resolve() in folders for p in paths)
+        return any(Path(p).expanduser().resolve() in folders for p in paths)
     except OSError:
         return False
 

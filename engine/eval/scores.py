@@ -206,6 +206,9 @@ class Evaluation:
     data: str = ""
     checkpoint: Path | None = None
     warnings: list[str] = field(default_factory=list)  # e.g. the checkpoint's NaN weights
+    # False: data the run recorded it did not train and validate on (--data_path), so the training-size
+    # row is not its valid Dice
+    own_data: bool = True
     # the kept photos, lowest Dice first, per border setting (ignore_border -> photos)
     kept: dict[bool, list[ScoredPhoto]] = field(default_factory=dict)
 

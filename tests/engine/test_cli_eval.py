@@ -261,3 +261,39 @@ def test_eval_worst_out_without_worst_is_refused_before_scoring(checkpoint: Path
     assert "scoring" not in captured.out and not out.exists()
     err = captured.err.strip()
     assert err == f"petseg: error: --worst_out {out}: names the sheet of the --worst N lowest-Dice photos; give --worst N too"
+
+
+def test_eval_of_unlisted_photos_describes_them_one_way_and_marks_no_valid_dice(write_checkpoint, eval_data: Path,
+                                                                                  tmp_path: Path, capsys) -> None:
+    """A folder of photos and trimaps with no split lists, scored by a run that trained elsewhere:
+    --split test said "0 trainval, 6 test", --split valid "6 trainval, 0 test" of the same folder and
+    scored "valid: 1 images" of it; and the training-size row was marked "~ valid Dice", the run's own
+    validation figure, beside photos it never validated on. The folder is now all test whichever
+    split is asked (--split valid is refused in one line, saying --split test scores it), and the row
+    carries no valid-Dice mark on data the run did not train on."""
+    import shutil
+
+    mine = tmp_path / "my pets"
+    shutil.copytree(eval_data, mine)
+    for listed in (mine / "annotations").glob("*.txt"):
+        listed.unlink()
+    ck = write_checkpoint(tmp_path / "best.pt", config={"data_path": str(tmp_path / "their pets")},
+                          valid_precision="bfloat16")
+    base = ["eval", "--checkpoint", str(ck), "--data_path", str(mine), "--device", "cpu"]
+    assert main(base + ["--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert f"{mine}: 0 trainval, 3 test images (no annotations/test.txt" in out
+    assert "test: 3 images," in out
+    assert "valid Dice" not in out  # neither "=" nor "~": the run never validated on these photos
+    assert main(base + ["--split", "valid"]) == 1
+    line = one_error_line(capsys, str(mine))
+    assert "no valid images" in line and "--split test" in line
+
+    # the run's own data keeps the mark; one photo is counted as one
+    one = tmp_path / "one"
+    shutil.copytree(eval_data, one)
+    (one / "annotations" / "test.txt").write_text("p0 1 1 1\n")
+    own = write_checkpoint(tmp_path / "own.pt", config={"data_path": str(one)})
+    assert main(["eval", "--checkpoint", str(own), "--data_path", str(one), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "test: 1 image, no TTA" in out and "= valid Dice" in out

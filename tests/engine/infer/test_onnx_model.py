@@ -296,10 +296,9 @@ def test_eval_of_a_dynamic_export_at_another_size_does_not_call_it_the_training_
     run = tmp_path / "runs" / "r"
     shutil.copytree(finished_tiny_run, run)
     dynamic = export_run(run, "onnx", dynamic_size=True, parity_photos=2).path
-    data = demo_dataset(tmp_path)
 
-    def rows(*extra: str) -> list[str]:
-        assert main(["eval", "--model_path", str(dynamic), "--data_path", str(data), "--device", "cpu", *extra]) == 0
+    def rows(*extra: str) -> list[str]:  # on the run's own data: its valid Dice is comparable there
+        assert main(["eval", "--model_path", str(dynamic), "--device", "cpu", *extra]) == 0
         return [line for line in capsys.readouterr().out.splitlines() if " px (" in line]
 
     at_96 = rows("--image_size", "96")
@@ -321,9 +320,7 @@ def test_eval_of_a_runs_export_knows_the_run_validated_in_bf16(tmp_path, tmp_pat
     shutil.copytree(run, copy)
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "amp_resolved": "bfloat16"}))
-    data = demo_dataset(tmp_path)
-    assert main(["eval", "--model_path", str(copy / "export" / "model.onnx"), "--data_path", str(data),
-                 "--device", "cpu"]) == 0
+    assert main(["eval", "--model_path", str(copy / "export" / "model.onnx"), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "64 px (training size), border = pet (pet_border) ~ valid Dice" in out
     assert "training validated in bfloat16" in out and "= valid Dice" not in out
@@ -346,10 +343,9 @@ def test_a_model_file_copied_out_of_its_run_says_what_its_run_validated_in(tmp_p
     copy.parent.mkdir()
     shutil.copy(source, copy)
     validated = json.loads((run / "config.json").read_text())["amp_resolved"]
-    data = demo_dataset(tmp_path)
     rows = []
-    for model in (source, copy):
-        assert main(["eval", "--model_path", str(model), "--data_path", str(data), "--device", "cpu"]) == 0
+    for model in (source, copy):  # on the run's own data, where the row is its valid Dice
+        assert main(["eval", "--model_path", str(model), "--device", "cpu"]) == 0
         rows.append(capsys.readouterr().out)
     assert _valid_dice_row(rows[0]) == _valid_dice_row(rows[1])
     assert ("= valid Dice" if validated == "fp32" else "~ valid Dice") in _valid_dice_row(rows[1])
@@ -365,7 +361,7 @@ def test_an_older_checkpoint_outside_its_run_claims_no_exact_valid_dice(tmp_path
     ckpt.pop("valid_precision", None)
     old = tmp_path / "old-best.pt"
     torch.save(ckpt, old)
-    assert main(["eval", "--model_path", str(old), "--data_path", str(demo_dataset(tmp_path)), "--device", "cpu"]) == 0
+    assert main(["eval", "--model_path", str(old), "--device", "cpu"]) == 0  # the run's own data
     out = capsys.readouterr().out
     assert "~ valid Dice" in _valid_dice_row(out) and "= valid Dice" not in out
     assert "the precision training validated in is not recorded" in out
