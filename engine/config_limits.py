@@ -27,6 +27,9 @@ from engine.config import (
 if TYPE_CHECKING:  # pragma: no cover
     from engine.config import TrainConfig
 
+# the longest --time_budget, as --epochs stops at 100000: a year (1e300 or 99999999h was taken)
+TIME_BUDGET_MAX_DAYS = 365
+
 
 def field_errors(config: "TrainConfig") -> dict[str, str]:
     """Every invalid field of ``config`` with its message, safe on values of any type (a
@@ -81,7 +84,8 @@ def field_errors(config: "TrainConfig") -> dict[str, str]:
         try:
             if not isinstance(config.time_budget, str):
                 raise ValueError("must be a duration written as text, such as 10m")
-            parse_duration(config.time_budget)
+            if parse_duration(config.time_budget) > TIME_BUDGET_MAX_DAYS * 86400:
+                raise ValueError(f"must be a duration of at most {TIME_BUDGET_MAX_DAYS}d")
         except ValueError as exc:
             errs["time_budget"] = str(exc)
     number("bce_weight", 0.0, 1000.0, "between 0 and 1000")

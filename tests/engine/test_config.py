@@ -31,6 +31,10 @@ def test_defaults_are_valid() -> None:
         ("compile", "fast", "reduce-overhead"),
         ("augment_on", "gpu", "device"),
         ("checkpoint_interval", -1, "seconds"),
+        # a time budget of 1e300 seconds or 99999999 hours was taken, while --epochs stops at 100000
+        ("time_budget", "1e300", "at most 365d"),
+        ("time_budget", "99999999h", "at most 365d"),
+        ("time_budget", "366d", "at most 365d"),
     ],
 )
 def test_invalid_fields_have_messages(field: str, value: object, fragment: str) -> None:
@@ -80,3 +84,7 @@ def test_runs_written_before_compile_modes_still_load() -> None:
 def test_runs_written_when_smp_augmentation_was_called_default_still_load() -> None:
     cfg = TrainConfig.from_dict(TrainConfig().to_dict() | {"augment_strength": "default"})
     assert cfg.augment_strength == "smp" and cfg.field_errors() == {}
+
+
+def test_a_time_budget_of_a_year_is_the_longest_taken() -> None:
+    assert TrainConfig(time_budget="365d", epochs=None).field_errors() == {}
