@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
               "says (pet_border: pet, pet_only: background). Both are printed either way")
     add_flag(e, "threshold", type=number, default=0.5, help="pet probability above which a pixel is pet")
     add_flag(e, "worst", type=integer, default=0, metavar="N",
-         help="list the N lowest-Dice images (photo size, --ignore_border setting) and write them as one "
+         help="list the N lowest-Dice images (at most 100; photo size, --ignore_border setting) and write them as one "
               "PNG contact sheet to <run>/eval/worst-<split>.png (with a --data_path other than the run's: "
               "worst-<split>-on-<data folder>-<hash>.png beside it; for --checkpoint FILE: "
               "FILE's folder/<stem>-worst-<split>.png)")
@@ -72,8 +72,11 @@ def refuse_output_in_data(output: Path, data_path: str | None) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if args.worst < 0:
-        raise PetsegError(f"--worst {args.worst}: must be >= 0")
+    from engine.eval.gallery import WORST_MAX
+
+    if not 0 <= args.worst <= WORST_MAX:  # before minutes of scoring, and a sheet no viewer opens
+        raise PetsegError(f"--worst {args.worst}: must be between 0 and {WORST_MAX} (the contact sheet has a "
+                          "row per photo)")
     if args.worst_out is not None and not args.worst:  # else minutes of scoring and no sheet, without a word
         raise PetsegError(f"--worst_out {args.worst_out}: names the sheet of the --worst N lowest-Dice photos; "
                           "give --worst N too")

@@ -30,6 +30,9 @@ FN_COLOR = (40, 120, 255)  # missed pet
 ERRORS_LEGEND = "errors: found green, missed blue, extra red"
 COLUMNS = ("photo", "truth (green), border band (yellow)", "prediction", ERRORS_LEGEND)
 CELL = (264, 200)  # (width, height) box each picture is fitted into on the sheet
+# the most photos `petseg eval --worst N` lists and puts on a sheet, a row each (~228 px): 100 are a
+# sheet ~23000 px tall; --worst 100000000 wrote one of every photo of the split (1086x45222 px)
+WORST_MAX = 100
 _PAD, _CAPTION_H, _BG = 6, 22, (24, 24, 28)
 
 

@@ -152,9 +152,19 @@ def test_eval_worst_that_fails_leaves_no_empty_eval_folder(checkpoint: Path, tmp
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
 
 
-def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, capsys) -> None:
+def test_eval_bad_worst_flags_are_one_line(checkpoint: Path, eval_data: Path, tmp_path: Path, capsys) -> None:
     assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--worst", "-1"]) == 1
     one_error_line(capsys, "--worst")
+    # --worst 100000000 scored the split, then wrote a sheet of every photo (1086x45222 px): refused first
+    ck = tmp_path / "model.pt"
+    ck.write_bytes(checkpoint.read_bytes())
+    assert main(["eval", "--checkpoint", str(ck), "--data_path", str(eval_data), "--device", "cpu",
+                 "--worst", "100000000"]) == 1
+    assert one_error_line(capsys, "--worst 100000000: must be between 0 and 100")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # nothing scored, no sheet
+    assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--device", "cpu",
+                 "--worst", "101"]) == 1
+    one_error_line(capsys, "--worst 101")
     assert main(["eval", "--checkpoint", str(checkpoint), "--data_path", str(eval_data), "--worst", "1",
                  "--worst_out", "x.jpg"]) == 1
     one_error_line(capsys, "x.jpg")
