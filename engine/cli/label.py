@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     lab.add_argument("--note", default=None, metavar="TEXT", help="replace the note ('' clears it)")
     archive = lab.add_mutually_exclusive_group()
     archive.add_argument("--archive", action="store_true",
-                         help="hide the runs from the dashboard and `petseg runs` (still on disk)")
+                         help="hide the runs from the dashboard and `petseg runs` (still on disk; never a run that trains)")
     archive.add_argument("--unarchive", action="store_true", help="list them again")
     return lab
 
@@ -47,7 +47,7 @@ def describe_labels(name: str, labels: Any, unarchive: bool | None = None) -> st
 
 def cmd_label(args: argparse.Namespace) -> int:
     from engine.runs import RunStore
-    from engine.runs.labels import change_labels, parse_note, parse_tags, read_labels
+    from engine.runs.labels import change_labels, parse_note, parse_tags, read_labels, why_not_archive
 
     store = RunStore(args.runs or default_runs_dir())
     paths = select_runs(store, args.run, args.filter)
@@ -59,6 +59,11 @@ def cmd_label(args: argparse.Namespace) -> int:
     changes = bool(add or remove or args.note is not None or args.archive or args.unarchive)
     refused = False
     for path in paths:
+        if args.archive and (why := why_not_archive(path)):  # it would vanish from the lists while it trains
+            why = why.removeprefix(f"{path.name} ")  # the line names the folder once, as delete's
+            print(f"{error_prefix()} {path}: {why}; its labels are not changed", file=sys.stderr, flush=True)
+            refused = True
+            continue
         before = read_labels(path)
         unarchived = before.archived if args.unarchive else None
         if changes:

@@ -42,7 +42,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from engine.runs import RunStore, sort_runs
-    from engine.runs.labels import read_labels
+    from engine.runs.labels import hidden_by_archive, read_labels
     from engine.runs.query import filter_runs
     from engine.runs.short_name import NAME_MIN, shorten
     from engine.runs.store import check_runs_root
@@ -56,8 +56,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if query.hint:
             print(f"petseg: warning: --filter: {query.hint}", file=sys.stderr)
     # archived runs are left out as the dashboard leaves them out, and said so
-    hidden = 0 if args.archived else sum(1 for r in runs if labels[r.name].archived)
-    runs = sort_runs([r for r in runs if args.archived or not labels[r.name].archived], args.sort)
+    # (a run that trains stays listed whatever its mark: `hidden_by_archive`)
+    hidden = 0 if args.archived else sum(1 for r in runs if hidden_by_archive(labels[r.name], r.state.is_active))
+    runs = sort_runs([r for r in runs if args.archived or not hidden_by_archive(labels[r.name], r.state.is_active)],
+                     args.sort)
     if args.json:
         out = []
         for r in runs:

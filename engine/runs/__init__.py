@@ -72,14 +72,15 @@ from engine.runs.sort import SORT_KEYS, STATE_ORDER, VALUE_KEYS, ordered, sort_r
 from engine.runs.state import WRITTEN_STATES, RunState
 from engine.runs.summary import ResumeOffer, RunSummary, resume_offer, spent_time_budget, time_budget_of, world_size
 from engine.runs.writer import HEARTBEAT_SECONDS, RunWriter
-from engine.runs.labels import NO_LABELS, RunLabels, change_labels, parse_note, parse_tags, read_labels, write_labels
+from engine.runs.labels import (NO_LABELS, RunLabels, change_labels, hidden_by_archive, parse_note, parse_tags, read_labels,
+                                why_not_archive, write_labels)
 from engine.runs.query import Query, parse_query
 from engine.runs.delete import delete_run, remove_refused_launch, sweep_deleting, why_not_delete
 
 
 __all__ = [
-    "LABELS_FILE", "NO_LABELS", "Query", "RunLabels", "change_labels", "delete_run", "parse_note", "parse_query", "parse_tags", "read_labels",
-    "remove_refused_launch", "sweep_deleting", "why_not_delete", "write_labels",
+    "LABELS_FILE", "NO_LABELS", "Query", "RunLabels", "change_labels", "delete_run", "hidden_by_archive", "parse_note", "parse_query", "parse_tags", "read_labels",
+    "remove_refused_launch", "sweep_deleting", "why_not_archive", "why_not_delete", "write_labels",
     "BEST_CHECKPOINT", "CHECKPOINT_DIR", "CONFIG_FILE", "CONTROL_ACTIONS", "CONTROL_FILE", "ControlAnswer", "ERROR_LOG",
     "EVAL_DIR", "EVENTS_FILE", "EpochProgress", "EventTail", "HEARTBEAT_SECONDS", "KEEP_BATCHES", "LAST_CHECKPOINT", "LOCK_FILE",
     "LOG_FILE", "PREDICTIONS_DIR", "PREDICTION_KINDS", "PREVIEWS_DIR", "ResumeOffer", "RunBusyError",

@@ -104,3 +104,26 @@ def change_labels(run_path: str | Path, before: RunLabels, after: RunLabels) -> 
         merged = read_labels(run_path).with_(**changed)
         write_labels(run_path, merged)
     return merged
+
+
+def hidden_by_archive(labels: RunLabels, active: bool) -> bool:
+    """Whether the run's archive mark leaves it out of the runs table and `petseg runs` (without
+    h / --archived): archived and not training. A run that trains stays in view whatever its mark
+    (one archived by an older petseg, or resumed while archived), the mark shown beside it."""
+    return labels.archived and not active
+
+
+def why_not_archive(run_path: str | Path) -> str:
+    """Why the run cannot be archived now ("" when it can): it trains. Archiving hid it from the
+    runs table and `petseg runs` while it ran; refused as `engine.runs.delete.why_not_delete`
+    refuses deleting it."""
+    from engine.runs.store import RunStore  # the store imports this package's modules
+
+    path = Path(run_path)
+    try:
+        state = RunStore(path.parent).summary(path).state
+    except Exception:
+        return ""  # an unreadable run can be archived: it trains nothing
+    if state.is_active:
+        return f"{path.name} is {state}: stop it first, then archive it"
+    return ""

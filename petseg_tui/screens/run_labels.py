@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from engine.errors import RunStoreError, one_line
-from engine.runs import change_labels, delete_run, why_not_delete
+from engine.runs import change_labels, delete_run, why_not_archive, why_not_delete
 from engine.runs.delete import folder_words
 from petseg_tui.screens.confirm import ConfirmScreen
 from petseg_tui.screens.run_dialogs import LabelsDialog
@@ -52,6 +52,10 @@ class RunLabelActions:
         if row is None:
             return
         archived = not row.labels.archived
+        if archived and (reason := why_not_archive(row.path)):  # as D: a run that trains stays in view
+            self.notify(reason + " (x on its live screen stops it)", title="Not archived", severity="warning",
+                        markup=False)
+            return
         if self._set_labels(row, row.labels.with_(archived=archived)):
             if archived and not self.table.show_archived:
                 self.notify(f"Archived {row.name}: hidden, still on disk (h shows archived runs, A on it unarchives)",

@@ -29,7 +29,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from engine.runs import Query, ordered, parse_query
+from engine.runs import Query, hidden_by_archive, ordered, parse_query
 from engine.runs.query import config_keys
 from engine.runs.short_name import NAME_MIN, shorten
 from petseg_tui.format import PALETTE, run_colour, state_text, theme_background
@@ -204,14 +204,15 @@ class RunsTable(DataTable):
 
     # ---- what is visible -------------------------------------------------------------------
     def matches(self, row: RunRow) -> bool:
-        if row.labels.archived and not self.show_archived:
+        if hidden_by_archive(row.labels, row.active) and not self.show_archived:
             return False
         return self.query.matches(row.summary, row.labels)
 
     @property
     def archived_hidden(self) -> int:
         """How many runs the table leaves out because they are archived."""
-        return 0 if self.show_archived else sum(1 for r in self.rows_by_name.values() if r.labels.archived)
+        return 0 if self.show_archived else sum(1 for r in self.rows_by_name.values()
+                                                if hidden_by_archive(r.labels, r.active))
 
     def _ordered_visible(self) -> list[str]:
         rows = sorted((r for r in self.rows_by_name.values() if self.matches(r)), key=lambda r: r.name)

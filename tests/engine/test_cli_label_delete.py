@@ -212,3 +212,28 @@ def test_a_run_linked_into_the_runs_folder_is_listed_labelled_and_deleted_whole(
     assert out.splitlines() == [f"deleted {far} (linked here as {runs / 'far'})"]
     assert not far.exists() and not os.path.lexists(runs / "far") and list(disk.iterdir()) == []
     assert [p.name for p in runs.iterdir()] == ["near"]
+
+
+def test_archiving_a_run_that_trains_is_refused_and_an_archived_one_that_trains_stays_listed(
+        tmp_path: Path, capsys) -> None:
+    """`petseg label RUN --archive` on a run that trains hid it from `petseg runs` (and the
+    dashboard's table) while it ran. It is now refused in one line, as delete refuses it, and the
+    other runs named are still archived; a run that trains with the mark (archived before a resume,
+    or by an older petseg) stays listed, the mark shown."""
+    done = _finished(tmp_path, "done")
+    w = RunStore(tmp_path).create(TrainConfig(epochs=1).to_dict(), "live")
+    w.set_status("running", "")
+    try:
+        code, out, err = petseg(capsys, "label", "--runs", str(tmp_path), "live", "done", "--archive")
+        assert code == 1 and out == "done: archived\n"
+        assert err == (f"petseg: error: {tmp_path / 'live'}: is running: stop it first, then archive it; "
+                       "its labels are not changed\n")
+        assert not read_labels(tmp_path / "live").archived and read_labels(done).archived
+        # unarchiving one that trains is fine: it shows it
+        write_labels(tmp_path / "live", RunLabels(archived=True))
+        listed = petseg(capsys, "runs", "--runs", str(tmp_path))[1]
+        assert "live" in listed and "running (archived)" in listed and "\ndone " not in listed
+        assert "1 archived run not listed" in listed
+        assert petseg(capsys, "label", "--runs", str(tmp_path), "live", "--unarchive")[:2] == (0, "live: unarchived\n")
+    finally:
+        w.close()

@@ -78,6 +78,34 @@ async def test_delete_refuses_a_run_that_trains(sample_runs: Path) -> None:
         live.close()
 
 
+async def test_archive_refuses_a_run_that_trains_and_an_archived_one_that_trains_stays_listed(
+        sample_runs: Path) -> None:
+    """A on a run that trains hid it from the table while it ran: it is now refused, as D refuses
+    it; a run that trains with the archive mark (archived before a resume) stays in the table."""
+    from engine.runs import RunLabels, read_labels, write_labels
+
+    live = make_run(sample_runs, "echo-live", epochs_done=1, total=5, state="running", t0=time.time() - 60,
+                    close=False)
+    marked = make_run(sample_runs, "foxtrot-live", epochs_done=1, total=5, state="running", t0=time.time() - 60,
+                      close=False)
+    write_labels(sample_runs / "foxtrot-live", RunLabels(archived=True))
+    app = PetsegApp(runs_dir=sample_runs)
+    try:
+        async with app.run_test(size=(100, 30), notifications=True) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.loaded, what="first scan")
+            assert "foxtrot-live" in screen.table.visible_names
+            assert "archived hidden" not in rendered(screen.query_one("#runs-status"))
+            await highlight(pilot, screen.table, "echo-live")
+            await pilot.press("A")
+            await wait_for(pilot, lambda: "echo-live is running: stop it first, then archive it" in toasts(app),
+                           what="the refusal")
+            assert "echo-live" in screen.table.visible_names and not read_labels(sample_runs / "echo-live").archived
+    finally:
+        live.close()
+        marked.close()
+
+
 async def test_a_run_whose_labels_file_is_unreadable_is_not_labelled_over_it(sample_runs: Path) -> None:
     """A labels.json broken by a hand edit was replaced by the next T or A, its note lost: the
     dashboard now says the file and what is wrong, and leaves it as it is."""
