@@ -1,8 +1,9 @@
 """The test processes' ``os.fsync``: the descriptor checked, the wait for the disk skipped.
 
 What fsync buys, the bytes on the disk when the power goes, is nothing a test can observe, and
-each call waits for the disk: 3-4 ms on the shared disks measured (docs/PERFORMANCE.md), and the
-run folders, checkpoints and atomic writes the suite makes call it ~13 000 times. The engine's
+each call waits for the disk: 0.4-0.6 ms on this machine's disk when quiet, 3-4 ms while other
+work writes to it (docs/PERFORMANCE.md), and the run folders, checkpoints and atomic writes the
+suite makes call it ~13 000 times. The engine's
 calls stay where they are; the xdist workers and the warm petseg zygote (tests/warm_petseg.py)
 skip the wait. ``os.fstat`` keeps the one failure a caller could meet without a disk fault, a
 closed descriptor's EBADF; the tests of a failing fsync (a full disk reported only there, a
