@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 from engine.errors import CheckpointError
 from engine.runs import checkpoint_for
 from petseg_tui.widgets.image_picker import ImageTree
-from petseg_tui.widgets.in_order_input import InOrderInput
+from petseg_tui.widgets.path_input import PathInput
 
 
 def list_runs_with_checkpoints(runs_dir: Path) -> list[tuple[Path, str]]:
@@ -66,7 +66,7 @@ class RunImagePicker(Vertical):
             yield OptionList(id="inf-runs")
         yield Label("Image", classes="inf-heading")
         yield ImageTree(self.start_dir, id="inf-tree")
-        yield InOrderInput(placeholder="or type an image path ⏎", id="inf-path")
+        yield PathInput(placeholder="or type an image path ⏎", id="inf-path")
 
     def show_listing(self) -> str:
         """While the runs are listed: the list says so; return what the model line says meanwhile."""

@@ -257,3 +257,26 @@ async def test_a_file_name_too_long_for_the_tree_is_cut_in_the_middle_at_80_colu
         long = next(line for line in lines if "British" in line)
         assert "…" in long and long.rstrip().endswith("_102.jpg"), lines
         assert any(line.rstrip().endswith("📄 great_pyrenees_174.jpg") for line in lines), lines  # one that fits is whole
+
+
+async def test_a_path_too_long_for_the_box_shows_its_file_name_once_left(tmp_path: Path, fake_predictor) -> None:
+    """At 80 columns the path box holds ~25 characters of a path. Left after Home (Esc), or
+    narrowed by a resize, it showed the folders ("/tmp/pytest-of-root/pyt", "ed_folder/great_pyrenee")
+    and hid the file name, the part a user checks; it shows the end of the path unless typed in."""
+    folder = tmp_path / "images"
+    make_photo(folder / "a.jpg")
+    photo = make_photo(tmp_path / "a_rather_long_folder_name" / "another_nested_folder" / "pyrenees_photo.jpg")
+    async with inference_screen(tmp_path, folder, size=(80, 24)) as (pilot, screen):
+        box = screen.query_one("#inf-path", Input)
+        await type_path(pilot, box, photo)
+        await pilot.press("home")
+        assert widget_text(box).startswith(str(tmp_path)[:8])  # typing: the view follows the cursor
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not box.has_focus, what="the box left")
+        await pilot.pause()
+        assert widget_text(box).rstrip().endswith("/pyrenees_photo.jpg"), widget_text(box)
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert widget_text(box).rstrip().endswith("/pyrenees_photo.jpg"), widget_text(box)
