@@ -6,7 +6,8 @@ AND its own marker glyph, drawn at its epochs and in the legend, so series diffe
 too. The y range is robust by default: only true outliers (a diverged run's 1e4 loss) are left
 out (`robust_range`); they are drawn at the plot's edge as arrows and the header says "clipped
 N outliers"; ``f`` on the screens autoscales to every point. Log-y has round ticks
-(`log_ticks`: 1e-3, 1e-2, ... or 1-2-5 steps; labelled 1e-7, not 100e-9: `fmt_log_tick`); linear ticks have three significant digits,
+(`log_ticks`: 1e-3, 1e-2, ... or 1-2-5 steps; labelled 1e-7, not 100e-9: `fmt_log_tick`) and leaves
+out the zeros it cannot draw, a Dice of 0 too, saying so (`zeros_left_out`); linear ticks have three significant digits,
 engineering notation past 10^4 (`fmt_tick`).
 
 What to draw is plain data (`chart_specs`: `ChartSpec` of `Series`), built by the screens;
@@ -39,24 +40,35 @@ from petseg_tui.widgets.chart_specs import ChartSpec, Colour, Series
 from petseg_tui.widgets.line_points import line_points
 
 ABOVE, BELOW = "↑", "↓"  # a point beyond the robust range, drawn at the plot's edge
+BOUNDED_ZERO = 5e-5  # a Dice or IoU below it prints as 0.0000 in the tables, and is labelled 0
 
 
 def _hex(colour: Colour) -> str:
     return "#{:02x}{:02x}{:02x}".format(*colour)
 
 
-def _visible(s: Series, spec: ChartSpec) -> tuple[list[float], list[float]]:
-    """The points of ``s`` the chart draws (raw y; a log chart drops y <= 0)."""
-    xs, ys = [], []
+def _in_view(s: Series, spec: ChartSpec) -> list[tuple[float, float]]:
+    """The finite points of ``s`` within the chart's x range."""
     lo_x, hi_x = spec.x_range if spec.x_range else (-math.inf, math.inf)
-    for x, y in zip(s.xs, s.ys):
-        if y is None or not isinstance(y, (int, float)) or not math.isfinite(y) or not lo_x <= x <= hi_x:
-            continue
-        if spec.log_y and y <= 0:
-            continue
-        xs.append(x)
-        ys.append(y)
-    return xs, ys
+    return [(x, y) for x, y in zip(s.xs, s.ys)
+            if isinstance(y, (int, float)) and math.isfinite(y) and lo_x <= x <= hi_x]
+
+
+def _zero_on_log(spec: ChartSpec, y: float) -> bool:
+    """A value a log axis cannot draw: y <= 0, or a Dice or IoU of 0, stored as its smoothing term
+    (~2e-12): drawn, it stretched a Dice axis down to 1e-11, the real curves squeezed at its top."""
+    return spec.log_y and (y <= 0 or (spec.bounded and y < BOUNDED_ZERO))
+
+
+def _visible(s: Series, spec: ChartSpec) -> tuple[list[float], list[float]]:
+    """The points of ``s`` the chart draws (raw y; a log chart drops its zeros, `_zero_on_log`)."""
+    shown = [(x, y) for x, y in _in_view(s, spec) if not _zero_on_log(spec, y)]
+    return [x for x, _ in shown], [y for _, y in shown]
+
+
+def zeros_left_out(spec: ChartSpec) -> bool:
+    """Whether the log chart ``spec`` leaves out points that are 0 (its header says so)."""
+    return any(_zero_on_log(spec, y) for s in spec.series for _, y in _in_view(s, spec))
 
 
 def spec_y_range(spec: ChartSpec) -> YRange | None:
@@ -107,7 +119,7 @@ def _header_notes(spec: ChartSpec, yr: YRange | None, room: int) -> list[str]:
     was cut to "clipped 2 outliers ↑10e3 · f: a…": the key that shows every point, which the
     narrow footer leaves out, was not readable; the short wording keeps it."""
     others = ["all points"] if not spec.robust and not spec.bounded else []  # a bounded chart shows every point
-    others += ["log y"] if spec.log_y else []
+    others += (["log y, zeros left out"] if zeros_left_out(spec) else ["log y"]) if spec.log_y else []
     others += list(spec.notes)
     if yr is None or not yr.clipped:
         return others
@@ -133,7 +145,6 @@ def header_text(spec: ChartSpec, yr: YRange | None, width: int = 0) -> Text:
     return t
 
 
-BOUNDED_ZERO = 5e-5  # a Dice or IoU below it prints as 0.0000 in the tables, and is labelled 0
 EPOCH_STEPS = (1, 2, 5, 10, 20, 25, 50)  # x 10^k: the epoch axis's steps
 
 
@@ -362,7 +373,8 @@ class Chart(Vertical):
         self.y_range = yr
         legend = tuple((x.label, x.short, x.marker, x.colour, x.points, x.style) for x in spec.series)
         header_key = (spec.title, legend if spec.legend else (), spec.notes, spec.log_y, spec.robust,
-                      spec.legend, yr and (yr.above, yr.below, yr.max_value, yr.min_value), self.size.width)
+                      spec.legend, yr and (yr.above, yr.below, yr.max_value, yr.min_value), self.size.width,
+                      zeros_left_out(spec))
         if header_key != self._header_key:  # the header changes far less often than the curves
             self._header_key = header_key
             self.query_one(".chart--header", Static).update(header_text(spec, yr, self.size.width), layout=False)
@@ -374,7 +386,8 @@ class Chart(Vertical):
             plot.display = yr is not None
             empty.display = yr is None
         if yr is None:  # said in words that wrap (plotext drops a text wider than the plot)
-            empty.update(spec.empty)
+            only_zeros = spec.log_y and x_extent(spec) is not None  # points, none a log axis can draw
+            empty.update("every value is 0: nothing to draw on a log scale (l)" if only_zeros else spec.empty)
             # the spec's colour word as the theme's: a warning ("yellow") was drawn as an error
             empty.set_class(spec.empty_style == "yellow", "-warning")
             empty.set_class(bool(spec.empty_style) and spec.empty_style != "yellow", "-error")

@@ -150,6 +150,23 @@ async def test_log_y_ticks_far_below_one_read_as_round_powers() -> None:
     assert all(re.fullmatch(r"[1-9](e-?\d+)?|0\.\d+", label) for label in labels), labels
 
 
+async def test_a_log_y_dice_chart_leaves_out_dice_0_and_says_so() -> None:
+    """A Dice of 0 is stored as its smoothing term (~2e-12): `l` on the compare screen's Dice chart
+    drew it, the axis went down to 1e-11 (Dice values the tables print 0.0000) and the real
+    curves were squeezed at its top. A log chart leaves the zeros out, as it does y <= 0, and its
+    header says so; a chart of zeros alone says why it draws nothing."""
+    learning = RunCurves("learning", tuple(E(i, 1.0, d) for i, d in enumerate((2.1e-12, 0.2, 0.45, 0.6), 1)))
+    stuck = RunCurves("stuck", tuple(E(i, 1.0, 2.1e-12) for i in range(1, 5)), marker=MARKERS[1])
+    header, plot = await run_chart(compare_spec("valid_dice", [learning, stuck], log_y=True), size=(60, 20))
+    labels = [line.split("┤")[0].strip() for line in plot.splitlines() if "┤" in line]
+    assert labels and min(float(label) for label in labels) >= 0.1, labels
+    assert "zeros left out" in header
+    header, plot = await run_chart(compare_spec("valid_dice", [stuck], log_y=True), size=(60, 20))
+    assert "every value is 0" in " ".join(plot.split())
+    header, plot = await run_chart(compare_spec("valid_dice", [learning], log_y=False), size=(60, 20))
+    assert "zeros left out" not in header and MARKERS[0] in plot
+
+
 async def test_legend_keeps_to_one_row() -> None:
     epochs = [E(i, 1.0 / i, 0.5 + 0.01 * i) for i in range(1, 6)]
     for width, shown in ((80, "train Dice"), (40, "train"), (16, MARKERS[2])):
