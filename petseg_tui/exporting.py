@@ -35,6 +35,20 @@ NOTIFY_S = 20.0  # the figures stay up long enough to be read
 TICK_S = 1.0
 
 
+def say_no_checkpoint(node: Any, run_path: Path) -> None:
+    """``E`` on a run with no checkpoint: say so, in the engine's words (E did nothing there, while
+    the help lists it for every run); a checkpoint saved since: export it (UI thread)."""
+    from engine.errors import PetsegError, first_line
+    from engine.runs.layout import checkpoint_for
+
+    try:
+        checkpoint_for(run_path)
+    except PetsegError as exc:
+        node.notify(first_line(exc), title="Nothing to export", severity="warning", timeout=NOTIFY_S, markup=False)
+        return
+    start_export(node, run_path)
+
+
 def export_progress(run_path: Path) -> str:
     """What the screens of a run say while it is being exported here, "" when it is not."""
     with _lock:

@@ -69,6 +69,7 @@ SAME_MEANING: dict[str, str] = {
     "select_cursor": "open_run",  # Enter on the runs table
     "restart_run": "resume_run", "resume_refused": "resume_run",  # R: the store's resume rule decides
     "worst_refused": "worst",  # w: the gallery, or why the run's data has none
+    "export_refused": "export",  # E: the export, or why the run has nothing to export
     "ema(1)": "more", "threshold(1)": "more",  # +: more of the screen's knob
     "ema(-1)": "less", "threshold(-1)": "less",  # -: less of it
     "save_sheet": "save",  # S: write the screen's picture(s) into the run folder

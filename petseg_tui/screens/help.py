@@ -66,7 +66,8 @@ def screen_sections() -> list[tuple[str, str, list[Binding]]]:
 
     sections: list[tuple[str, str, list[Binding]]] = [("Everywhere", "", APP_BINDINGS + [PALETTE_BINDING])]
     for cls in screen_classes():
-        bindings = [b for b in keys(cls.BINDINGS) if b.action != "worst_refused"]  # w's other half: "Worst" once
+        # w's and E's other halves: "Worst" and "Export" once
+        bindings = [b for b in keys(cls.BINDINGS) if b.action not in ("worst_refused", "export_refused")]
         if cls is RunsScreen:
             bindings = keys(RunsTable.BINDINGS) + [b for b in bindings if b.action not in ("open_run", "resume_refused")]
         sections.append((screen_title(cls), getattr(cls, "HELP", ""), bindings))

@@ -113,6 +113,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         Binding("w", "worst_refused", "Worst", show=False,
                 tooltip="Say why this run has no worst samples (its data has no test photos)"),
         Binding("E", "export", "Export", show=False, tooltip="Export this run to ONNX, checked against PyTorch"),
+        Binding("E", "export_refused", "Export", show=False,
+                tooltip="Say why this run cannot be exported (it has no checkpoint yet)"),
     ]
     NARROW_FOOTER_HIDES = frozenset({"smoothing", "ema(1)", "ema(-1)", "infer", "log_y", "autoscale"})
     FULL_FOOTER_FROM = "-wider"  # 140 columns: its full footer is ~125
@@ -324,6 +326,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         if action in ("worst", "worst_refused"):  # w: the gallery, or why its data has no test photos
             usable = snap is not None and snap.has_checkpoint
             return usable and (action == "worst") != bool(snap.no_worst)
+        if action == "export_refused":  # E: the export, or why there is none to make
+            return snap is not None and not snap.has_checkpoint
         if action in USES_MODEL:
             return snap is not None and snap.has_checkpoint
         if action == "preview_epoch":  # no epoch's predictions yet: nothing to step through
@@ -440,3 +444,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         from petseg_tui.exporting import start_export
 
         start_export(self, self.run_path)
+
+    def action_export_refused(self) -> None:
+        from petseg_tui.exporting import say_no_checkpoint
+
+        say_no_checkpoint(self, self.run_path)

@@ -77,6 +77,13 @@ class RunOpenActions:
 
         start_export(self, row.path)
 
+    def action_export_refused(self) -> None:
+        row = self.table.highlighted
+        if row is not None:
+            from petseg_tui.exporting import say_no_checkpoint
+
+            say_no_checkpoint(self, row.path)
+
     def action_resume_run(self) -> None:
         self._resume_highlighted()
 

@@ -60,6 +60,8 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
         Binding("w", "worst_refused", "Worst", show=False,
                 tooltip="Say why the highlighted run has no worst samples (its data has no test photos)"),
         Binding("E", "export", "Export", show=False, tooltip="Export the highlighted run to ONNX, checked against PyTorch"),
+        Binding("E", "export_refused", "Export", show=False, tooltip="Say why the highlighted run cannot be exported "
+                                                                     "(it has no checkpoint yet)"),
         Binding("slash", "focus_filter", "Filter", key_display="/",
                 tooltip="Filter runs: words match the name; lr<1e-3 dice>0.8 model:unet tag:best sweep:NAME"),
         Binding("s", "sort_menu", "Sort", tooltip="Sort by any column: a menu, one letter each (d Dice, e Epoch, "
@@ -242,6 +244,8 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
             row = t.highlighted
             usable = row is not None and row.summary.has_checkpoint
             return usable and (action == "worst") != bool(row.no_worst)
+        if action == "export_refused":  # E: the export, or why there is none to make
+            return t.highlighted is not None and not t.highlighted.summary.has_checkpoint
         if action in USES_MODEL and action != "infer":  # i without a model: the screen's run chooser
             return t.highlighted is not None and t.highlighted.summary.has_checkpoint
         if action == "new_run_like":  # a copy needs the settings: not offered when config.json is unreadable

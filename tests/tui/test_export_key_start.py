@@ -39,6 +39,26 @@ async def test_E_is_offered_only_for_a_run_with_a_checkpoint_and_a_bad_one_is_on
         assert app.screen is screen and not (runs_dir / "garbled" / "export" / "model.onnx").exists()
 
 
+async def test_E_on_a_run_with_no_checkpoint_says_there_is_nothing_to_export(runs_dir: Path) -> None:
+    """The help lists E for every run; on one with no checkpoint yet (stopped before its first
+    epoch, or still in it) E did nothing at all, on the runs table and on the run's screen. It says
+    why, in the words of `petseg export`, and exports nothing."""
+    run = make_run(runs_dir, "untrained").path
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = app.screen
+        await highlight(pilot, screen.table, "untrained")
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Nothing to export" in toasts(app), what="the refusal on the runs table")
+        assert "no checkpoint yet" in toasts(app) and "Export failed" not in toasts(app)
+        app.clear_notifications()
+        live = await open_live(pilot, run)
+        await wait_for(pilot, lambda: "Nothing to export" not in toasts(app), what="the first refusal gone")
+        await pilot.press("E")
+        await wait_for(pilot, lambda: "Nothing to export" in toasts(app), what="the refusal on the run's screen")
+        assert app.screen is live and not (run / "export").exists()
+
+
 @pytest.mark.slow
 async def test_E_exports_the_run_and_shows_the_parity_figures(runs_dir: Path, finished_tiny_run: Path,
                                                              few_photos) -> None:
