@@ -135,6 +135,23 @@ class PetsegApp(HangupExit, App[None]):
 
         self.push_screen(WorstScreen(Path(path)))
 
+    def say_no_worst(self, path: Path, name: str, no_worst: str) -> None:
+        """``w`` where no gallery is offered: why, its data having no test photos (``no_worst``) or
+        the run no checkpoint yet (the engine's words); a checkpoint saved since opens the gallery."""
+        from engine.errors import PetsegError, first_line
+        from engine.runs.layout import checkpoint_for
+
+        why = no_worst
+        if not why:
+            try:
+                checkpoint_for(path)
+            except PetsegError as exc:
+                why = first_line(exc)
+        if why:
+            self.notify(f"{name}: {why}", title="No worst samples", severity="warning", markup=False)
+        else:
+            self.open_worst(path)
+
     def action_help(self) -> None:
         from petseg_tui.screens.help import HelpScreen
 

@@ -111,7 +111,7 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         Binding("i", "infer", "Infer", tooltip="Segment images with this run's model"),
         Binding("w", "worst", "Worst", show=False, tooltip="This run's lowest-Dice test images"),
         Binding("w", "worst_refused", "Worst", show=False,
-                tooltip="Say why this run has no worst samples (its data has no test photos)"),
+                tooltip="Say why this run has no worst samples (no checkpoint yet, or no test photos)"),
         Binding("E", "export", "Export", show=False, tooltip="Export this run to ONNX, checked against PyTorch"),
         Binding("E", "export_refused", "Export", show=False,
                 tooltip="Say why this run cannot be exported (it has no checkpoint yet)"),
@@ -323,9 +323,10 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
         if action in ("resume_run", "restart_run"):
             plan = snap.resume.action if snap is not None and not snap.active else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
-        if action in ("worst", "worst_refused"):  # w: the gallery, or why its data has no test photos
-            usable = snap is not None and snap.has_checkpoint
-            return usable and (action == "worst") != bool(snap.no_worst)
+        if action in ("worst", "worst_refused"):  # w: the gallery, or why not (no checkpoint, no test photos)
+            if snap is None or not snap.has_checkpoint:
+                return snap is not None and action == "worst_refused"
+            return (action == "worst") != bool(snap.no_worst)
         if action == "export_refused":  # E: the export, or why there is none to make
             return snap is not None and not snap.has_checkpoint
         if action in USES_MODEL:
@@ -437,8 +438,8 @@ class LiveRunScreen(LiveCharts, ChartView, RunControlActions, PetsegScreen):
 
     def action_worst_refused(self) -> None:
         snap = self.snapshot
-        if snap is not None and snap.no_worst:
-            self.notify(f"{snap.name}: {snap.no_worst}", title="No worst samples", severity="warning", markup=False)
+        if snap is not None:
+            self.petseg_app.say_no_worst(self.run_path, snap.name, snap.no_worst)
 
     def action_export(self) -> None:
         from petseg_tui.exporting import start_export

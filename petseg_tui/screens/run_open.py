@@ -59,8 +59,8 @@ class RunOpenActions:
 
     def action_worst_refused(self) -> None:
         row = self.table.highlighted
-        if row is not None and row.no_worst:
-            self.notify(f"{row.name}: {row.no_worst}", title="No worst samples", severity="warning", markup=False)
+        if row is not None:
+            self.petseg_app.say_no_worst(row.path, row.name, row.no_worst)
 
     def action_sweeps(self) -> None:
         from petseg_tui.screens.sweep import SweepScreen

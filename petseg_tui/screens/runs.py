@@ -58,7 +58,7 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
         Binding("i", "infer", "Infer", tooltip="Segment images with the highlighted run's model"),
         Binding("w", "worst", "Worst", tooltip="The highlighted run's lowest-Dice test images"),
         Binding("w", "worst_refused", "Worst", show=False,
-                tooltip="Say why the highlighted run has no worst samples (its data has no test photos)"),
+                tooltip="Say why the highlighted run has no worst samples (no checkpoint yet, or no test photos)"),
         Binding("E", "export", "Export", show=False, tooltip="Export the highlighted run to ONNX, checked against PyTorch"),
         Binding("E", "export_refused", "Export", show=False, tooltip="Say why the highlighted run cannot be exported "
                                                                      "(it has no checkpoint yet)"),
@@ -240,10 +240,11 @@ class RunsScreen(RunOpenActions, RunLabelActions, PetsegScreen):
             row = t.highlighted
             plan = row.resume.action if row is not None else ""
             return plan == {"resume_run": "resume", "restart_run": "restart"}[action]
-        if action in ("worst", "worst_refused"):  # w: the gallery, or why its data has no test photos
+        if action in ("worst", "worst_refused"):  # w: the gallery, or why not (no checkpoint, no test photos)
             row = t.highlighted
-            usable = row is not None and row.summary.has_checkpoint
-            return usable and (action == "worst") != bool(row.no_worst)
+            if row is None or not row.summary.has_checkpoint:
+                return row is not None and action == "worst_refused"
+            return (action == "worst") != bool(row.no_worst)
         if action == "export_refused":  # E: the export, or why there is none to make
             return t.highlighted is not None and not t.highlighted.summary.has_checkpoint
         if action in USES_MODEL and action != "infer":  # i without a model: the screen's run chooser

@@ -382,3 +382,25 @@ async def test_w_is_not_offered_for_a_run_whose_data_has_no_test_list_and_says_w
         await pilot.press("w")
         await wait_for(pilot, lambda: why in toasts(app), what="the run screen's w says why too")
         assert isinstance(app.screen, LiveRunScreen)
+
+
+async def test_w_on_a_run_with_no_checkpoint_says_so(runs_dir: Path) -> None:
+    """The help lists w for every run; on one with no checkpoint yet (stopped before its first
+    epoch, or still in it) w did nothing at all, on the runs table and on the run's screen, as E
+    did. It says why, in the engine's words, and opens no gallery."""
+    run = make_run(runs_dir, "untrained").path
+    app = PetsegApp(runs_dir=runs_dir, image_mode="halfcell")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        runs = app.screen
+        await wait_for(pilot, lambda: runs.loaded, what="first scan")
+        await pilot.press("w")
+        await wait_for(pilot, lambda: "No worst samples" in toasts(app), what="the refusal on the runs table")
+        assert "untrained: " in toasts(app) and "run has no checkpoint yet" in toasts(app)
+        assert app.screen is runs
+        app.clear_notifications()
+        app.open_run(run)
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveRunScreen) and app.screen.snapshot is not None,
+                       what="the run's screen")
+        await pilot.press("w")
+        await wait_for(pilot, lambda: "run has no checkpoint yet" in toasts(app), what="the refusal on the run's screen")
+        assert isinstance(app.screen, LiveRunScreen)
