@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.config import TrainConfig
 from engine.runs.query import ALIASES, flatten
+from engine.runs import world_size
 from engine.runs.short_name import shorten
 
 IGNORED_KEYS = {"argv"}  # differs between any two runs and says nothing about the model
@@ -58,6 +59,8 @@ def setting_value(config: dict[str, Any], flat: dict[str, Any], key: str) -> Any
         recorded = config.get(key)
         changes = [BudgetChange.from_dict(c) for c in recorded] if isinstance(recorded, list) else []
         return ", ".join(f"{c.old}→{c.new} epochs after {c.after_epoch}" for c in changes if c is not None) or None
+    if key == "batch_size" and world_size(config) > 1:  # per process, as the live screen says it
+        return f"{flat.get(key)}/process"
     return flat.get(key)
 
 

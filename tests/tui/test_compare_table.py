@@ -140,6 +140,21 @@ async def test_a_runs_epoch_budget_changes_read_as_words_not_python(runs_dir: Pa
         assert plain == "—"
 
 
+async def test_a_data_parallel_runs_batch_reads_per_process(runs_dir: Path) -> None:
+    """--batch_size is per process: a 2-process run of batch 16 and a one-process run of batch 32
+    read "16" and "32" in the compare table, as if the first trained on the smaller batch, where
+    the live screen says "bs 16/process" (its global batch is 32)."""
+    make_curve_run(runs_dir, "ddp", [0.9, 0.8], [0.4, 0.5], batch_size=16)
+    make_curve_run(runs_dir, "one", [0.9, 0.7], [0.4, 0.6], batch_size=32)
+    config = json.loads((runs_dir / "ddp" / "config.json").read_text())
+    config.update(devices="2", distributed={"world_size": 2, "backend": "gloo", "global_batch_size": 32})
+    (runs_dir / "ddp" / "config.json").write_text(json.dumps(config))
+    app = PetsegApp(runs_dir=runs_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = await _compare_table(app, pilot, [runs_dir / "ddp", runs_dir / "one"])
+        assert [str(table.get_cell(run, "cfg:batch_size")) for run in ("ddp", "one")] == ["16/process", "32"]
+
+
 async def test_a_sweeps_trials_show_each_searched_setting_once(runs_dir: Path) -> None:
     """c on the sweep screen: the table listed learning_rate and width, then again as
     sweep.params.learning_rate and sweep.params.width (the same values): three columns of a
