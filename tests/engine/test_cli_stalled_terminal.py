@@ -66,9 +66,12 @@ def _signalled_on_a_stalled_terminal(argv: list[str], sig: signal.Signals) -> tu
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_a_listing_whose_terminal_reads_nothing_ends_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+def test_a_listing_whose_terminal_reads_nothing_ends_on_a_signal(tmp_path: Path, sig: signal.Signals,
+                                                                ctrl_c_reaches_us: None) -> None:
     """A Ctrl-C too (once the terminal reads again, as after Ctrl-Q): exit 130, not the
-    interpreter's death by SIGINT that a KeyboardInterrupt out of `main` gives."""
+    interpreter's death by SIGINT that a KeyboardInterrupt out of `main` gives. (A test run
+    started as a background job ignores SIGINT, and so did the command it started, rightly:
+    `ctrl_c_reaches_us`.)"""
     (tmp_path / "runs").mkdir()
     code, seconds = _signalled_on_a_stalled_terminal(["runs", "--runs", str(tmp_path / "runs")], sig)
     assert code is not None, f"still running {ENDED_SECONDS} s after {sig.name}"
