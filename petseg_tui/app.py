@@ -138,15 +138,9 @@ class PetsegApp(HangupExit, App[None]):
     def say_no_worst(self, path: Path, name: str, no_worst: str) -> None:
         """``w`` where no gallery is offered: why, its data having no test photos (``no_worst``) or
         the run no checkpoint yet (the engine's words); a checkpoint saved since opens the gallery."""
-        from engine.errors import PetsegError, first_line
-        from engine.runs.layout import checkpoint_for
+        from engine.runs.layout import why_no_checkpoint
 
-        why = no_worst
-        if not why:
-            try:
-                checkpoint_for(path)
-            except PetsegError as exc:
-                why = first_line(exc)
+        why = no_worst or why_no_checkpoint(path)
         if why:
             self.notify(f"{name}: {why}", title="No worst samples", severity="warning", markup=False)
         else:

@@ -38,13 +38,11 @@ TICK_S = 1.0
 def say_no_checkpoint(node: Any, run_path: Path) -> None:
     """``E`` on a run with no checkpoint: say so, in the engine's words (E did nothing there, while
     the help lists it for every run); a checkpoint saved since: export it (UI thread)."""
-    from engine.errors import PetsegError, first_line
-    from engine.runs.layout import checkpoint_for
+    from engine.runs.layout import why_no_checkpoint
 
-    try:
-        checkpoint_for(run_path)
-    except PetsegError as exc:
-        node.notify(first_line(exc), title="Nothing to export", severity="warning", timeout=NOTIFY_S, markup=False)
+    why = why_no_checkpoint(run_path)
+    if why:
+        node.notify(why, title="Nothing to export", severity="warning", timeout=NOTIFY_S, markup=False)
         return
     start_export(node, run_path)
 

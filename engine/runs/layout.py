@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.atomic import atomic_write
-from engine.errors import CheckpointError, RunStoreError
+from engine.errors import CheckpointError, PetsegError, RunStoreError, first_line
 from engine.words import byte_size
 
 CONFIG_FILE = "config.json"
@@ -309,6 +309,16 @@ def checkpoint_for(run_path: str | Path) -> tuple[Path, str]:
     if last.is_file():
         return last, f"no {BEST_CHECKPOINT} yet: using {LAST_CHECKPOINT}"
     raise CheckpointError(best, f"run has no checkpoint yet (no {BEST_CHECKPOINT} or {LAST_CHECKPOINT})")
+
+
+def why_no_checkpoint(run_path: str | Path) -> str:
+    """`checkpoint_for`'s refusal of the run as one line, "" when it has a checkpoint to use: what
+    a key that needs the model (the dashboard's E and w) says instead of acting."""
+    try:
+        checkpoint_for(run_path)
+    except PetsegError as exc:
+        return first_line(exc)
+    return ""
 
 
 def run_of_checkpoint(checkpoint: str | Path) -> Path | None:
