@@ -373,9 +373,12 @@ class RunsTable(DataTable):
 
     def _unselect_archived_hidden(self) -> None:
         # an archived run out of sight leaves the selection: it stayed ticked unseen, "2 selected"
-        # beside one ✓, and c compared the run the user had just put away
-        gone = [n for n in self.selected
-                if not self.show_archived and n in self.rows_by_name and self.rows_by_name[n].labels.archived]
+        # beside one ✓, and c compared the run the user had just put away. Out of sight as `matches`
+        # says (`hidden_by_archive`): one that trains stays listed, and ticked
+        if self.show_archived:
+            return
+        rows = self.rows_by_name
+        gone = [n for n in self.selected if n in rows and hidden_by_archive(rows[n].labels, rows[n].active)]
         for name in gone:
             del self.selected[name]
         if gone:

@@ -96,6 +96,15 @@ async def test_archive_refuses_a_run_that_trains_and_an_archived_one_that_trains
             await wait_for(pilot, lambda: screen.loaded, what="first scan")
             assert "foxtrot-live" in screen.table.visible_names
             assert "archived hidden" not in rendered(screen.query_one("#runs-status"))
+            # in sight, so it stays ticked when the table is laid out again (a filter)
+            await highlight(pilot, screen.table, "foxtrot-live")
+            await pilot.press("space")
+            await wait_for(pilot, lambda: "1 selected" in rendered(screen.query_one("#runs-status")), what="ticked")
+            await pilot.press("slash", *"live", "enter")  # the table laid out again
+            await wait_for(pilot, lambda: screen.table.visible_names == ["echo-live", "foxtrot-live"]
+                           or screen.table.visible_names == ["foxtrot-live", "echo-live"], what="filtered")
+            await pilot.pause()
+            assert "1 selected" in rendered(screen.query_one("#runs-status"))
             await highlight(pilot, screen.table, "echo-live")
             await pilot.press("A")
             await wait_for(pilot, lambda: "echo-live is running: stop it first, then archive it" in toasts(app),
