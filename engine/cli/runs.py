@@ -57,9 +57,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"petseg: warning: --filter: {query.hint}", file=sys.stderr)
     # archived runs are left out as the dashboard leaves them out, and said so
     # (a run that trains stays listed whatever its mark: `hidden_by_archive`)
-    hidden = 0 if args.archived else sum(1 for r in runs if hidden_by_archive(labels[r.name], r.state.is_active))
-    runs = sort_runs([r for r in runs if args.archived or not hidden_by_archive(labels[r.name], r.state.is_active)],
-                     args.sort)
+    shown = [r for r in runs if args.archived or not hidden_by_archive(labels[r.name], r.state.is_active)]
+    hidden = len(runs) - len(shown)
+    runs = sort_runs(shown, args.sort)
     if args.json:
         out = []
         for r in runs:

@@ -267,8 +267,9 @@ def list_sweeps(runs_dir: Path) -> int:
         print(f"no sweeps in {runs_dir} ({why})")
         return EXIT_OK
     print(f"sweeps in {runs_dir} (petseg sweep --show NAME: its leaderboard and parameter importances)")
+    by_name = {s.name: s for s in summaries}
     for name in names:
-        line = _study_line(name, runs_dir, {s.name: s for s in summaries})
+        line = _study_line(name, runs_dir, by_name)
         if line is None:  # no study to read: its run folders are all there is
             b = board(name, summaries)
             best = b.best

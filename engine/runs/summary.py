@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.durations import format_duration
+from engine.durations import format_duration, parse_duration
 from engine.runs.epoch_progress import EpochProgress
 from engine.runs.history import RunHistory
 from engine.runs.layout import checkpoint_path, has_checkpoint
@@ -161,8 +161,6 @@ def spent_time_budget(config: dict[str, Any]) -> bool:
 def budget_seconds_left(time_budget: str, trained_seconds: float) -> float | None:
     """The seconds of ``time_budget`` (config.json's text) left after ``trained_seconds`` (the
     figure last.pt holds, which the resume's `TimeBudget` goes on from); None if the budget does not read."""
-    from engine.durations import parse_duration
-
     try:
         return max(0.0, parse_duration(time_budget) - trained_seconds)
     except ValueError:

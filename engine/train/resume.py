@@ -128,7 +128,7 @@ def _refuse_spent_budget(run_path: Path, base: TrainConfig, checkpoint: dict[str
     is the dashboard's resume offer's (`engine.runs.summary.resume_offer`): a new run from a copy."""
     spent = checkpoint.get("time_budget") if checkpoint is not None else None
     if isinstance(spent, dict) and spent.get("elapsed_seconds", 0) >= spent.get("budget_seconds", float("inf")):
-        done = int(checkpoint.get("epoch") or 0) if checkpoint is not None else 0
+        done = int(checkpoint.get("epoch") or 0)
         raise RunStoreError(run_path, f"has spent its --time_budget {base.time_budget} (after {done} epochs); "
                                       "to train longer, start a new run from a copy of its settings with a longer "
                                       "--time_budget (N on the dashboard's runs table)")
